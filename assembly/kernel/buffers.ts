@@ -1,0 +1,49 @@
+// Data buffers in three size classes, carved at boot from the RAM size in the boot-info block.
+import { BUFFER_CLASS_COUNT, bufferClassBytes, bufferClassCount, sglBlockCount } from "../config";
+import { Pool } from "./pool";
+import { SglStore } from "./sgl";
+
+const pools = new StaticArray<Pool | null>(BUFFER_CLASS_COUNT);
+let sglStore: SglStore | null = null;
+
+/** Bytes the buffer pools and SGL blocks of a processor with `ramBytes` need, alignment included. */
+export function buffersPlanBytes(ramBytes: u64): u64 {
+  let total: u64 = 0;
+  for (let c: u32 = 0; c < BUFFER_CLASS_COUNT; c++) {
+    const count = <u64>bufferClassCount(c, ramBytes);
+    total += count * bufferClassBytes(c) + (count + 7) / 8 + 4096 + 64;
+  }
+  return total + <u64>sglBlockCount(ramBytes) * 160 + 4096;
+}
+
+export function buffersInit(ramBytes: u64): void {
+  for (let c: u32 = 0; c < BUFFER_CLASS_COUNT; c++) {
+    const bytes = bufferClassBytes(c);
+    // Page-aligned slots for page and large buffers: a device may map them without splitting a page.
+    const name = c == 0 ? "buf512" : c == 1 ? "buf4k" : "buf64k";
+    unchecked(pools[c] = new Pool(name, bufferClassCount(c, ramBytes), bytes, min(bytes, 4096)));
+  }
+  sglStore = new SglStore(sglBlockCount(ramBytes));
+}
+
+export function bufferPool(bufferClass: u32): Pool {
+  assert(bufferClass < BUFFER_CLASS_COUNT, "buffer class out of range");
+  return unchecked(pools[bufferClass])!;
+}
+
+export function sgls(): SglStore { return sglStore!; }
+
+/** Every pool's free list and held bitmap agree. */
+export function buffersCheck(): void {
+  for (let c: u32 = 0; c < BUFFER_CLASS_COUNT; c++) bufferPool(c).check();
+  sgls().blocks.check();
+}
+
+/** True when every buffer and SGL block is back in its pool. */
+export function buffersAllFree(): bool {
+  for (let c: u32 = 0; c < BUFFER_CLASS_COUNT; c++) {
+    const pool = bufferPool(c);
+    if (pool.freeCount != pool.capacity) return false;
+  }
+  return sgls().blocks.freeCount == sgls().blocks.capacity;
+}

@@ -1,0 +1,82 @@
+// One-shot and periodic timers on the board clock: a fixed table, scanned in id order so expiry is deterministic.
+// The scheduler turns a due timer into a Timer message for its task; a full inbox leaves the timer due (retried).
+import { TIMERS_MAX } from "../config";
+
+export const TIMER_NONE: u32 = 0xffff_ffff;
+export const DEADLINE_NONE: u64 = 0xffff_ffff_ffff_ffff;
+
+export enum TimerState {
+  Free = 0, // in no one's hands
+  Armed = 1, // waiting for its deadline
+}
+
+export class TimerTable {
+  private readonly state: StaticArray<u32> = new StaticArray<u32>(TIMERS_MAX);
+  private readonly deadlineNs: StaticArray<u64> = new StaticArray<u64>(TIMERS_MAX);
+  private readonly periodNs: StaticArray<u64> = new StaticArray<u64>(TIMERS_MAX);
+  private readonly task: StaticArray<u32> = new StaticArray<u32>(TIMERS_MAX);
+  private readonly tag: StaticArray<u32> = new StaticArray<u32>(TIMERS_MAX);
+  armedCount: u32 = 0;
+
+  /** Arms a timer for `task` at `nowNs + delayNs`, repeating every `periodNs` if non-zero; TIMER_NONE when full. */
+  start(task: u32, nowNs: u64, delayNs: u64, periodNs: u64, tag: u32): u32 {
+    for (let id: u32 = 0; id < TIMERS_MAX; id++) {
+      if (unchecked(this.state[id]) != TimerState.Free) continue;
+      unchecked(this.state[id] = TimerState.Armed);
+      unchecked(this.deadlineNs[id] = nowNs + delayNs);
+      unchecked(this.periodNs[id] = periodNs);
+      unchecked(this.task[id] = task);
+      unchecked(this.tag[id] = tag);
+      this.armedCount += 1;
+      return id;
+    }
+    return TIMER_NONE;
+  }
+
+  /** Disarms `id`; false if it was not armed (already fired one-shot, or cancelled). */
+  cancel(id: u32): bool {
+    assert(id < TIMERS_MAX, "timer id out of range");
+    if (unchecked(this.state[id]) != TimerState.Armed) return false;
+    unchecked(this.state[id] = TimerState.Free);
+    this.armedCount -= 1;
+    return true;
+  }
+
+  /** The lowest id due at `nowNs` at or after `fromId`, or TIMER_NONE. */
+  due(nowNs: u64, fromId: u32): u32 {
+    for (let id = fromId; id < TIMERS_MAX; id++) {
+      if (unchecked(this.state[id]) == TimerState.Armed && unchecked(this.deadlineNs[id]) <= nowNs) return id;
+    }
+    return TIMER_NONE;
+  }
+
+  /** After `id`'s message was delivered: a one-shot frees, a periodic one moves past `nowNs` (missed periods skipped). */
+  fired(id: u32, nowNs: u64): void {
+    assert(id < TIMERS_MAX && unchecked(this.state[id]) == TimerState.Armed, "fired timer is not armed");
+    const period = unchecked(this.periodNs[id]);
+    if (period == 0) {
+      unchecked(this.state[id] = TimerState.Free);
+      this.armedCount -= 1;
+      return;
+    }
+    const deadline = unchecked(this.deadlineNs[id]);
+    const missed = (nowNs - deadline) / period + 1;
+    unchecked(this.deadlineNs[id] = deadline + missed * period);
+    assert(unchecked(this.deadlineNs[id]) > nowNs);
+  }
+
+  taskOf(id: u32): u32 { assert(id < TIMERS_MAX); return unchecked(this.task[id]); }
+
+  tagOf(id: u32): u32 { assert(id < TIMERS_MAX); return unchecked(this.tag[id]); }
+
+  /** The earliest armed deadline, or DEADLINE_NONE. */
+  nextDeadlineNs(): u64 {
+    let earliest = DEADLINE_NONE;
+    for (let id: u32 = 0; id < TIMERS_MAX; id++) {
+      if (unchecked(this.state[id]) == TimerState.Armed && unchecked(this.deadlineNs[id]) < earliest) {
+        earliest = unchecked(this.deadlineNs[id]);
+      }
+    }
+    return earliest;
+  }
+}

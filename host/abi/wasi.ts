@@ -1,0 +1,63 @@
+// WASI preview1, the four calls the board ABI takes from it, tied to the board clock and seed (node:wasi cannot
+// give virtual time). Anything else a module imports from WASI fails instantiation: the image must not need it.
+
+export const WASI_ERRNO_SUCCESS = 0;
+export const WASI_ERRNO_BADF = 8;
+export const WASI_ERRNO_INVAL = 28;
+export const WASI_ERRNO_FAULT = 21;
+
+/** Thrown by proc_exit to unwind the firmware; the processor then reads the panic record. */
+export class ProcExit extends Error {
+  constructor(readonly code: number) {
+    super(`proc_exit(${code})`);
+    this.name = "ProcExit";
+  }
+}
+
+export interface WasiHost {
+  /** The processor's RAM. */
+  readonly memory: WebAssembly.Memory;
+  /** The board clock as the firmware sees it now; the host charges the read's cost. */
+  clockReadNs(): bigint;
+  randomFill(bytes: Uint8Array): void;
+  consoleWrite(fd: 1 | 2, bytes: Uint8Array): void;
+}
+
+export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
+  const view = () => new DataView(host.memory.buffer);
+  const inRange = (ptr: number, lengthBytes: number) => ptr >= 0 && lengthBytes >= 0 && ptr + lengthBytes <= host.memory.buffer.byteLength;
+  return {
+    fd_write(fd: number, iovs: number, iovsLength: number, writtenPtr: number): number {
+      if (fd !== 1 && fd !== 2) return WASI_ERRNO_BADF;
+      if (!inRange(iovs, iovsLength * 8) || !inRange(writtenPtr, 4)) return WASI_ERRNO_FAULT;
+      const v = view();
+      let written = 0;
+      for (let i = 0; i < iovsLength; i++) {
+        const buf = v.getUint32(iovs + i * 8, true);
+        const lengthBytes = v.getUint32(iovs + i * 8 + 4, true);
+        if (!inRange(buf, lengthBytes)) return WASI_ERRNO_FAULT;
+        // slice() copies out of the shared buffer: the firmware may reuse its line buffer at once.
+        host.consoleWrite(fd, new Uint8Array(host.memory.buffer).slice(buf, buf + lengthBytes));
+        written += lengthBytes;
+      }
+      v.setUint32(writtenPtr, written, true);
+      return WASI_ERRNO_SUCCESS;
+    },
+    clock_time_get(clockId: number, _precision: bigint, timePtr: number): number {
+      if (clockId !== 0 && clockId !== 1) return WASI_ERRNO_INVAL;
+      if (!inRange(timePtr, 8)) return WASI_ERRNO_FAULT;
+      view().setBigUint64(timePtr, host.clockReadNs(), true);
+      return WASI_ERRNO_SUCCESS;
+    },
+    random_get(buf: number, lengthBytes: number): number {
+      if (!inRange(buf, lengthBytes)) return WASI_ERRNO_FAULT;
+      const bytes = new Uint8Array(lengthBytes);
+      host.randomFill(bytes);
+      new Uint8Array(host.memory.buffer).set(bytes, buf);
+      return WASI_ERRNO_SUCCESS;
+    },
+    proc_exit(code: number): never {
+      throw new ProcExit(code);
+    },
+  };
+}

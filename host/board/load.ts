@@ -1,0 +1,741 @@
+// Reads a board file (boards/*.json), checks it against boards/board.schema.json and then against the rules a
+// schema cannot state, and returns it as a typed BoardSpec with every default filled in. Every problem becomes one
+// BoardFileError whose message is a single line naming the file, the field and what was expected, because a
+// person fixes board files by hand and a wall of validator output hides the one line that matters.
+
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+
+export const DEFAULT_BOARD_PATH: string = fileURLToPath(new URL("../../boards/iop-dev.json", import.meta.url));
+const SCHEMA_URL = new URL("../../boards/board.schema.json", import.meta.url);
+
+const SEED_DEFAULT = 1;
+const PCI_FUNCTION_DEFAULT = 0;
+const QUEUE_SIZE_DEFAULT = 128;
+const RX_RING_ENTRIES_DEFAULT = 256;
+const BOARD_NAME_BYTES_MAX = 64; // the boot-info block's char[64] board name
+const GOT_TEXT_LENGTH_MAX = 40; // longer arrays and objects are summarized, so a message stays one readable line
+
+// ---------------------------------------------------------------------------------------------------------------
+// The spec: the board file as the emulator uses it.
+
+export type ProcessorRole = "host" | "storage";
+export type DiskBlockSize = 512 | 4096;
+
+export interface BoardSpec {
+  readonly file: string; // the path the board was loaded from, as given, for messages
+  readonly name: string;
+  readonly description: string; // "" when absent
+  readonly seed: number; // 1 when absent
+  readonly processors: readonly ProcessorSpec[]; // processors[0] is the host
+  readonly disks: readonly DiskSpec[];
+  readonly portals: readonly PortalSpec[]; // [] when absent
+}
+
+export interface ProcessorSpec {
+  readonly name: string;
+  readonly role: ProcessorRole;
+  readonly ramMiB: number;
+  readonly pci: readonly PciFunctionSpec[];
+}
+
+export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NicSpec;
+
+export interface IopBridgeSpec {
+  readonly model: "iop-bridge";
+  readonly slot: number;
+  readonly function: number; // 0 when absent
+  readonly processor: string; // the storage processor behind the bridge
+}
+
+export interface VirtioScsiSpec {
+  readonly model: "virtio-scsi";
+  readonly slot: number;
+  readonly function: number; // 0 when absent
+  readonly disks: readonly string[];
+  readonly queueSize: number; // 128 when absent
+}
+
+export interface NicSpec {
+  readonly model: "nic";
+  readonly slot: number;
+  readonly function: number; // 0 when absent
+  readonly rxRingEntries: number; // 256 when absent
+}
+
+export type DiskSpec = FileDiskSpec | MemoryDiskSpec;
+
+export interface FileDiskSpec {
+  readonly name: string;
+  readonly sizeMiB: number;
+  readonly blockSize: DiskBlockSize;
+  readonly backend: "file";
+  readonly image: string; // relative to the board's data directory
+}
+
+export interface MemoryDiskSpec {
+  readonly name: string;
+  readonly sizeMiB: number;
+  readonly blockSize: DiskBlockSize;
+  readonly backend: "memory";
+}
+
+export interface PortalSpec {
+  readonly host: string;
+  readonly port: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The error.
+
+// Values for BoardFileError.got that are not a value from the file. Each renders as its description.
+export const GOT_NOTHING: unique symbol = Symbol("nothing"); // a required field, or a bridge or disk user, is absent
+export const GOT_END_OF_FILE: unique symbol = Symbol("end of file"); // the JSON text stops early
+export const GOT_UNKNOWN_FIELD: unique symbol = Symbol("unknown field"); // `field` itself is not in the schema
+
+// One problem in one board file. The message reads `file: field: expected …, got …`; for an unknown field it reads
+// `file: field: unknown field (expected one of …)`, `expected` then listing the allowed names.
+export class BoardFileError extends Error {
+  override name = "BoardFileError";
+
+  constructor(
+    readonly file: string,
+    readonly field: string, // dotted/bracket path such as processors[0].pci[2].model, "" for the whole file
+    readonly expected: string,
+    readonly got?: unknown,
+  ) {
+    super(boardFileErrorMessage(file, field, expected, got));
+  }
+}
+
+function boardFileErrorMessage(file: string, field: string, expected: string, got: unknown): string {
+  const where = field === "" ? `${file}: ` : `${file}: ${field}: `;
+  if (got === GOT_UNKNOWN_FIELD) return `${where}unknown field (expected one of ${expected})`;
+  if (got === undefined) return `${where}expected ${expected}`;
+  return `${where}expected ${expected}, got ${renderGot(got)}`;
+}
+
+// Renders a value found in the file as JSON, short enough for one line; symbols stand for text, not values.
+function renderGot(got: unknown): string {
+  if (typeof got === "symbol") return got.description ?? "something else";
+  const text = JSON.stringify(got);
+  if (text === undefined) return String(got);
+  if (text.length <= GOT_TEXT_LENGTH_MAX) return text;
+  if (Array.isArray(got)) return got.length === 1 ? "an array of 1 item" : `an array of ${got.length} items`;
+  if (typeof got === "object" && got !== null) return "an object";
+  return `${text.slice(0, GOT_TEXT_LENGTH_MAX - 4)}…${text.slice(-1)}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Loading.
+
+// Reads and parses the board file at `path`. A file that cannot be read, is not JSON, or is not a valid board
+// throws a BoardFileError naming `path` as given.
+export function loadBoardFile(path: string): BoardSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new BoardFileError(path, "", "a readable board file", Symbol(describeFileError(error)));
+  }
+  return parseBoard(parseJsonText(text, path), path);
+}
+
+// Checks parsed JSON against the schema and the cross-field rules; `file` only labels the messages.
+export function parseBoard(json: unknown, file: string): BoardSpec {
+  const validate = boardValidator();
+  if (!validate(json)) throw schemaError(validate.errors ?? [], json, file);
+  const raw = json as RawBoard;
+  checkProcessors(raw, file);
+  checkNames(raw, file);
+  checkBuses(raw, file);
+  checkBridges(raw, file);
+  checkDiskUse(raw, file);
+  return buildSpec(raw, file);
+}
+
+// "ENOENT (no such file or directory)" from Node's "ENOENT: no such file or directory, open '…'".
+function describeFileError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const match = /^([A-Z]+): ([^,]+)/.exec(message);
+  return match === null ? message : `${match[1]} (${match[2]})`;
+}
+
+// JSON.parse, with a failure turned into a line and column and what the grammar expected there. The position comes
+// from our own scan because V8's messages differ between versions and some carry no position at all.
+function parseJsonText(text: string, file: string): unknown {
+  const body = text.startsWith("\uFEFF") ? text.slice(1) : text; // editors may save a byte-order mark
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    const syntax = findJsonSyntaxError(body);
+    if (syntax === undefined) {
+      throw new BoardFileError(file, "line 1, column 1", "valid JSON", Symbol(String(error)));
+    }
+    throw new BoardFileError(file, lineColumn(body, syntax.index), syntax.expected, jsonTokenAt(body, syntax.index));
+  }
+}
+
+function lineColumn(text: string, index: number): string {
+  let line = 1;
+  let lineStartIndex = 0;
+  for (let i = 0; i < index; i += 1) {
+    if (text.charCodeAt(i) === 0x0a) {
+      line += 1;
+      lineStartIndex = i + 1;
+    }
+  }
+  return `line ${line}, column ${index - lineStartIndex + 1}`;
+}
+
+// What the scan found at `index`: the end of the file, a string, a word (a misspelt literal) or one character.
+function jsonTokenAt(text: string, index: number): unknown {
+  if (index >= text.length) return GOT_END_OF_FILE;
+  if (text[index] === '"') return Symbol("a string");
+  const word = /^[A-Za-z0-9_.+-]+/.exec(text.slice(index, index + GOT_TEXT_LENGTH_MAX));
+  return word === null ? text[index] : word[0];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The schema and its errors.
+
+// The file as the schema guarantees it, before defaults are filled in.
+interface RawBoard {
+  name: string;
+  description?: string;
+  seed?: number;
+  processors: RawProcessor[];
+  disks: DiskSpec[];
+  portals?: PortalSpec[];
+}
+interface RawProcessor {
+  name: string;
+  role: ProcessorRole;
+  ramMiB: number;
+  pci: RawPciFunction[];
+}
+type RawPciFunction =
+  | { model: "iop-bridge"; slot: number; function?: number; processor: string }
+  | { model: "virtio-scsi"; slot: number; function?: number; disks: string[]; queueSize?: number }
+  | { model: "nic"; slot: number; function?: number; rxRingEntries?: number };
+
+let schemaRoot: AnySchemaObject | undefined;
+let validatorCached: ValidateFunction | undefined;
+
+// Compiled once, on first use, so importing this module costs nothing until a board is loaded.
+function boardValidator(): ValidateFunction {
+  if (validatorCached !== undefined) return validatorCached;
+  schemaRoot = JSON.parse(readFileSync(SCHEMA_URL, "utf8")) as AnySchemaObject;
+  // allErrors false: the first error is the one reported, and validation stops there. Strict, except that a
+  // discriminator's `required` names the tag, which only its oneOf branches define (strictRequired would refuse).
+  const ajv = new Ajv2020({
+    allErrors: false,
+    verbose: true,
+    discriminator: true,
+    strict: true,
+    strictRequired: false,
+  });
+  ajv.addKeyword({ keyword: "expected", schemaType: "string" }); // an annotation the messages quote
+  validatorCached = ajv.compile(schemaRoot);
+  return validatorCached;
+}
+
+// Follows local references of the form "#/$defs/name", the only kind the board schema uses.
+function resolveSchema(schema: unknown): AnySchemaObject | undefined {
+  if (typeof schema !== "object" || schema === null) return undefined;
+  const ref = (schema as AnySchemaObject)["$ref"];
+  if (typeof ref !== "string") return schema as AnySchemaObject;
+  const match = /^#\/\$defs\/([A-Za-z0-9_]+)$/.exec(ref);
+  const defs = schemaRoot?.["$defs"] as Record<string, AnySchemaObject> | undefined;
+  return match === null || defs === undefined ? undefined : resolveSchema(defs[match[1]!]);
+}
+
+// Turns the most specific ajv error into a BoardFileError.
+function schemaError(errors: readonly ErrorObject[], json: unknown, file: string): BoardFileError {
+  let chosen = errors[0];
+  for (const error of errors) {
+    if (chosen === undefined || pointerDepth(error.instancePath) > pointerDepth(chosen.instancePath)) chosen = error;
+  }
+  if (chosen === undefined) return new BoardFileError(file, "", "a valid board");
+  const tokens = pointerTokens(chosen.instancePath);
+  const field = fieldPath(json, tokens);
+  const parent = resolveSchema(chosen.parentSchema) ?? {};
+  switch (chosen.keyword) {
+    case "additionalProperties": {
+      const key = String(chosen.params["additionalProperty"]);
+      return unknownFieldError(file, joinField(field, key), parent);
+    }
+    case "required":
+      return missingFieldError(file, field, String(chosen.params["missingProperty"]), parent, chosen.data);
+    case "discriminator": {
+      const tag = String(chosen.params["tag"]);
+      const tagValue: unknown = chosen.params["tagValue"];
+      return new BoardFileError(file, joinField(field, tag), describeDiscriminator(parent), tagValue ?? GOT_NOTHING);
+    }
+    default:
+      return new BoardFileError(file, field === "" ? "top level" : field, describeSchema(parent), chosen.data);
+  }
+}
+
+function unknownFieldError(file: string, field: string, objectSchema: AnySchemaObject): BoardFileError {
+  const names = Object.keys((objectSchema["properties"] as object | undefined) ?? {});
+  return new BoardFileError(file, field, names.join(", "), GOT_UNKNOWN_FIELD);
+}
+
+// A missing field is reported as such, unless the object also holds a field the schema does not know: that is
+// most likely the missing one misspelt, and naming it points at the line to fix.
+function missingFieldError(
+  file: string,
+  field: string,
+  missing: string,
+  objectSchema: AnySchemaObject,
+  data: unknown,
+): BoardFileError {
+  const properties = objectSchema["properties"] as Record<string, unknown> | undefined;
+  if (properties !== undefined && typeof data === "object" && data !== null) {
+    const unknownKey = Object.keys(data).find((key) => !(key in properties));
+    if (unknownKey !== undefined) return unknownFieldError(file, joinField(field, unknownKey), objectSchema);
+  }
+  const discriminator = objectSchema["discriminator"] as { propertyName?: string } | undefined;
+  if (discriminator?.propertyName === missing) {
+    return new BoardFileError(file, joinField(field, missing), describeDiscriminator(objectSchema), GOT_NOTHING);
+  }
+  let expected = describeSchema(resolveSchema(properties?.[missing]) ?? {});
+  // Inside a branch chosen by a discriminator, say which choice made the field required.
+  for (const [key, value] of Object.entries(properties ?? {})) {
+    const constValue: unknown = resolveSchema(value)?.["const"];
+    if (key !== missing && constValue !== undefined) {
+      expected += ` (required when ${key} is ${JSON.stringify(constValue)})`;
+      break;
+    }
+  }
+  return new BoardFileError(file, joinField(field, missing), expected, GOT_NOTHING);
+}
+
+// 'one of "iop-bridge", "virtio-scsi", "nic"': the const of each branch a discriminator chooses between.
+function describeDiscriminator(schema: AnySchemaObject): string {
+  const tag = (schema["discriminator"] as { propertyName: string }).propertyName;
+  const branches = (schema["oneOf"] as unknown[] | undefined) ?? [];
+  const values = branches.map((branch) => {
+    const properties = resolveSchema(branch)?.["properties"] as Record<string, unknown> | undefined;
+    return JSON.stringify(resolveSchema(properties?.[tag])?.["const"]);
+  });
+  return `one of ${values.join(", ")}`;
+}
+
+// What a field's schema asks for, in words: its "expected" annotation, else built from its type and bounds.
+function describeSchema(schema: AnySchemaObject): string {
+  if (typeof schema["expected"] === "string") return schema["expected"];
+  if (schema["const"] !== undefined) return JSON.stringify(schema["const"]);
+  if (Array.isArray(schema["enum"])) return `one of ${schema["enum"].map((value) => JSON.stringify(value)).join(", ")}`;
+  const minimum = schema["minimum"] as number | undefined;
+  const maximum = schema["maximum"] as number | undefined;
+  switch (schema["type"]) {
+    case "integer":
+      if (minimum !== undefined && maximum !== undefined) return `an integer from ${minimum} to ${maximum}`;
+      if (minimum !== undefined) return `an integer of at least ${minimum}`;
+      if (maximum !== undefined) return `an integer of at most ${maximum}`;
+      return "an integer";
+    case "string":
+      return "a string";
+    case "array":
+      return "an array";
+    case "object":
+      return "an object";
+    default:
+      return "a valid value";
+  }
+}
+
+function pointerTokens(pointer: string): string[] {
+  if (pointer === "") return [];
+  return pointer
+    .split("/")
+    .slice(1)
+    .map((token) => token.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+
+function pointerDepth(pointer: string): number {
+  return pointer === "" ? 0 : pointer.split("/").length - 1;
+}
+
+// processors[0].pci[2] from the tokens of /processors/0/pci/2, looking at the data to tell indexes from keys.
+function fieldPath(json: unknown, tokens: readonly string[]): string {
+  let field = "";
+  let node: unknown = json;
+  for (const token of tokens) {
+    if (Array.isArray(node)) {
+      field += `[${token}]`;
+      node = node[Number(token)];
+    } else {
+      field = joinField(field, token);
+      node = typeof node === "object" && node !== null ? (node as Record<string, unknown>)[token] : undefined;
+    }
+  }
+  return field;
+}
+
+function joinField(field: string, key: string): string {
+  if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key)) return `${field}[${JSON.stringify(key)}]`;
+  return field === "" ? key : `${field}.${key}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The rules a schema cannot state. Each check throws at the first offence, in file order, so the same bad file
+// always gives the same message.
+
+// Exactly one host, and it is processors[0], so that processor index 0 in the boot-info block is the host.
+function checkProcessors(board: RawBoard, file: string): void {
+  if (Buffer.byteLength(board.name, "utf8") > BOARD_NAME_BYTES_MAX) {
+    throw new BoardFileError(file, "name", `a name of at most ${BOARD_NAME_BYTES_MAX} bytes`, board.name);
+  }
+  board.processors.forEach((processor, index) => {
+    if (index === 0 && processor.role !== "host") {
+      throw new BoardFileError(file, "processors[0].role", '"host" (the first processor is the host)', processor.role);
+    }
+    if (index > 0 && processor.role !== "storage") {
+      const expected = '"storage" (only processors[0] is the host)';
+      throw new BoardFileError(file, `processors[${index}].role`, expected, processor.role);
+    }
+  });
+}
+
+function checkNames(board: RawBoard, file: string): void {
+  checkUnique(
+    board.processors.map((processor) => processor.name),
+    "processors",
+    file,
+  );
+  checkUnique(
+    board.disks.map((disk) => disk.name),
+    "disks",
+    file,
+  );
+}
+
+function checkUnique(names: readonly string[], listField: string, file: string): void {
+  const firstIndexByName = new Map<string, number>();
+  names.forEach((name, index) => {
+    const firstIndex = firstIndexByName.get(name);
+    if (firstIndex !== undefined) {
+      const expected = `a name not already used by ${listField}[${firstIndex}]`;
+      throw new BoardFileError(file, `${listField}[${index}].name`, expected, name);
+    }
+    firstIndexByName.set(name, index);
+  });
+}
+
+// A PCI function is addressed by (slot, function) on its processor's bus, so no two may share both.
+function checkBuses(board: RawBoard, file: string): void {
+  board.processors.forEach((processor, processorIndex) => {
+    const pciIndexByAddress = new Map<number, number>();
+    processor.pci.forEach((pciFunction, pciIndex) => {
+      const functionNumber = pciFunction.function ?? PCI_FUNCTION_DEFAULT;
+      const address = pciFunction.slot * 8 + functionNumber;
+      const firstIndex = pciIndexByAddress.get(address);
+      if (firstIndex !== undefined) {
+        const field = `processors[${processorIndex}].pci[${pciIndex}].slot`;
+        const firstField = `processors[${processorIndex}].pci[${firstIndex}]`;
+        const expected = `a slot not already used with function ${functionNumber} by ${firstField}`;
+        throw new BoardFileError(file, field, expected, pciFunction.slot);
+      }
+      pciIndexByAddress.set(address, pciIndex);
+    });
+  });
+}
+
+// Bridges sit on the host's bus and each storage processor sits behind exactly one, so the processors form a star
+// around the host: no processor unreachable, none reachable twice, no bridge loops.
+function checkBridges(board: RawBoard, file: string): void {
+  const storageNames = board.processors.filter((processor) => processor.role === "storage").map((p) => p.name);
+  const bridgeFieldByName = new Map<string, string>();
+  board.processors.forEach((processor, processorIndex) => {
+    processor.pci.forEach((pciFunction, pciIndex) => {
+      if (pciFunction.model !== "iop-bridge") return;
+      const prefix = `processors[${processorIndex}].pci[${pciIndex}]`;
+      if (processorIndex !== 0) {
+        const expected = 'a model other than "iop-bridge" (only the host\'s bus bridges to storage processors)';
+        throw new BoardFileError(file, `${prefix}.model`, expected, pciFunction.model);
+      }
+      if (!storageNames.includes(pciFunction.processor)) {
+        const names = storageNames.length === 0 ? "none on this board" : storageNames.map(quote).join(", ");
+        const expected = `the name of a storage processor (${names})`;
+        throw new BoardFileError(file, `${prefix}.processor`, expected, pciFunction.processor);
+      }
+      const firstField = bridgeFieldByName.get(pciFunction.processor);
+      if (firstField !== undefined) {
+        const expected = `a storage processor not already bridged by ${firstField}`;
+        throw new BoardFileError(file, `${prefix}.processor`, expected, pciFunction.processor);
+      }
+      bridgeFieldByName.set(pciFunction.processor, prefix);
+    });
+  });
+  board.processors.forEach((processor, processorIndex) => {
+    if (processor.role === "storage" && !bridgeFieldByName.has(processor.name)) {
+      const expected = `an "iop-bridge" on the host's bus naming ${quote(processor.name)}`;
+      throw new BoardFileError(file, `processors[${processorIndex}]`, expected, GOT_NOTHING);
+    }
+  });
+}
+
+// Each disk has exactly one owner: a virtio-scsi function that names it, on exactly one processor.
+function checkDiskUse(board: RawBoard, file: string): void {
+  const diskNames = new Set(board.disks.map((disk) => disk.name));
+  const userFieldByDisk = new Map<string, string>();
+  board.processors.forEach((processor, processorIndex) => {
+    processor.pci.forEach((pciFunction, pciIndex) => {
+      if (pciFunction.model !== "virtio-scsi") return;
+      const prefix = `processors[${processorIndex}].pci[${pciIndex}]`;
+      pciFunction.disks.forEach((diskName, diskIndex) => {
+        const field = `${prefix}.disks[${diskIndex}]`;
+        if (!diskNames.has(diskName)) {
+          throw new BoardFileError(file, field, "the name of a disk listed in disks", diskName);
+        }
+        const firstField = userFieldByDisk.get(diskName);
+        if (firstField !== undefined) {
+          throw new BoardFileError(file, field, `a disk not already attached by ${firstField}`, diskName);
+        }
+        userFieldByDisk.set(diskName, prefix);
+      });
+    });
+  });
+  board.disks.forEach((disk, diskIndex) => {
+    if (!userFieldByDisk.has(disk.name)) {
+      const expected = `a "virtio-scsi" function whose disks name ${quote(disk.name)}`;
+      throw new BoardFileError(file, `disks[${diskIndex}]`, expected, GOT_NOTHING);
+    }
+  });
+}
+
+function quote(name: string): string {
+  return JSON.stringify(name);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The spec, built field by field so nothing from the file rides along unchecked.
+
+function buildSpec(board: RawBoard, file: string): BoardSpec {
+  return {
+    file,
+    name: board.name,
+    description: board.description ?? "",
+    seed: board.seed ?? SEED_DEFAULT,
+    processors: board.processors.map((processor) => ({
+      name: processor.name,
+      role: processor.role,
+      ramMiB: processor.ramMiB,
+      pci: processor.pci.map(buildPciFunction),
+    })),
+    disks: board.disks.map(buildDisk),
+    portals: (board.portals ?? []).map((portal) => ({ host: portal.host, port: portal.port })),
+  };
+}
+
+function buildPciFunction(pciFunction: RawPciFunction): PciFunctionSpec {
+  const functionNumber = pciFunction.function ?? PCI_FUNCTION_DEFAULT;
+  switch (pciFunction.model) {
+    case "iop-bridge":
+      return {
+        model: "iop-bridge",
+        slot: pciFunction.slot,
+        function: functionNumber,
+        processor: pciFunction.processor,
+      };
+    case "virtio-scsi":
+      return {
+        model: "virtio-scsi",
+        slot: pciFunction.slot,
+        function: functionNumber,
+        disks: [...pciFunction.disks],
+        queueSize: pciFunction.queueSize ?? QUEUE_SIZE_DEFAULT,
+      };
+    case "nic":
+      return {
+        model: "nic",
+        slot: pciFunction.slot,
+        function: functionNumber,
+        rxRingEntries: pciFunction.rxRingEntries ?? RX_RING_ENTRIES_DEFAULT,
+      };
+  }
+}
+
+function buildDisk(disk: DiskSpec): DiskSpec {
+  const common = { name: disk.name, sizeMiB: disk.sizeMiB, blockSize: disk.blockSize };
+  return disk.backend === "file" ? { ...common, backend: "file", image: disk.image } : { ...common, backend: "memory" };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A JSON syntax scan that reports where the text first breaks the grammar (RFC 8259) and what would have been
+// valid there. It runs only after JSON.parse has failed. Containers are tracked on an explicit stack, and every
+// pass of the main loop consumes at least one character or returns, so it ends within text.length passes.
+
+interface JsonSyntaxError {
+  readonly index: number;
+  readonly expected: string;
+}
+
+enum JsonWant {
+  Value, // any value: after ":", after "," in an array, or at the start
+  ValueOrClose, // just after "["
+  Key, // after "," in an object
+  KeyOrClose, // just after "{"
+  Colon, // after a property name
+  CommaOrClose, // after a value inside a container
+  End, // after the top-level value
+}
+
+function findJsonSyntaxError(text: string): JsonSyntaxError | undefined {
+  const stack: Array<"{" | "["> = [];
+  let want = JsonWant.Value;
+  let index = 0;
+  for (;;) {
+    index = skipJsonSpace(text, index);
+    const c = text[index];
+    const step = jsonStep(text, index, want, stack, c);
+    if (typeof step === "object") return step;
+    if (step === JSON_DONE) return undefined;
+    index = step;
+    if (want === JsonWant.Key || want === JsonWant.KeyOrClose) {
+      want = c === "}" ? afterJsonValue(stack) : JsonWant.Colon;
+    } else if (want === JsonWant.Colon) {
+      want = JsonWant.Value;
+    } else if (want === JsonWant.CommaOrClose && c === ",") {
+      want = stack[stack.length - 1] === "{" ? JsonWant.Key : JsonWant.Value;
+    } else if (c === "{") {
+      want = JsonWant.KeyOrClose;
+    } else if (c === "[") {
+      want = JsonWant.ValueOrClose;
+    } else {
+      want = afterJsonValue(stack);
+    }
+  }
+}
+
+const JSON_DONE = -1;
+
+// Consumes the token `want` allows at `index` and returns the index after it, JSON_DONE at a valid end, or the
+// error. Opening and closing brackets update `stack`.
+function jsonStep(
+  text: string,
+  index: number,
+  want: JsonWant,
+  stack: Array<"{" | "[">,
+  c: string | undefined,
+): number | JsonSyntaxError {
+  switch (want) {
+    case JsonWant.End:
+      return c === undefined ? JSON_DONE : { index, expected: "the end of the file after the top-level value" };
+    case JsonWant.Colon:
+      return c === ":" ? index + 1 : { index, expected: '":" after a property name' };
+    case JsonWant.Key:
+    case JsonWant.KeyOrClose:
+      if (c === "}" && want === JsonWant.KeyOrClose) return closeJson(stack, index);
+      if (c === '"') return scanJsonString(text, index);
+      return { index, expected: `a property name in double quotes${want === JsonWant.KeyOrClose ? ' or "}"' : ""}` };
+    case JsonWant.CommaOrClose: {
+      const close = stack[stack.length - 1] === "{" ? "}" : "]";
+      if (c === ",") return index + 1;
+      if (c === close) return closeJson(stack, index);
+      const after = close === "}" ? "a property value" : "an array element";
+      return { index, expected: `"," or "${close}" after ${after}` };
+    }
+    case JsonWant.Value:
+    case JsonWant.ValueOrClose:
+      if (c === "]" && want === JsonWant.ValueOrClose) return closeJson(stack, index);
+      return scanJsonValueStart(text, index, stack, want === JsonWant.ValueOrClose ? ' or "]"' : "");
+  }
+}
+
+function scanJsonValueStart(
+  text: string,
+  index: number,
+  stack: Array<"{" | "[">,
+  orClose: string,
+): number | JsonSyntaxError {
+  const c = text[index];
+  if (c === "{" || c === "[") {
+    stack.push(c);
+    return index + 1;
+  }
+  if (c === '"') return scanJsonString(text, index);
+  if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) return scanJsonNumber(text, index);
+  for (const literal of ["true", "false", "null"]) {
+    if (text.startsWith(literal, index) && !/[A-Za-z0-9_]/.test(text[index + literal.length] ?? "")) {
+      return index + literal.length;
+    }
+  }
+  return { index, expected: `a value (object, array, string, number, true, false or null)${orClose}` };
+}
+
+function closeJson(stack: Array<"{" | "[">, index: number): number {
+  stack.pop();
+  return index + 1;
+}
+
+function afterJsonValue(stack: readonly ("{" | "[")[]): JsonWant {
+  return stack.length === 0 ? JsonWant.End : JsonWant.CommaOrClose;
+}
+
+function skipJsonSpace(text: string, index: number): number {
+  while (index < text.length && " \t\n\r".includes(text[index]!)) index += 1;
+  return index;
+}
+
+// A string from its opening quote; returns the index after the closing quote.
+function scanJsonString(text: string, start: number): number | JsonSyntaxError {
+  let index = start + 1;
+  while (index < text.length) {
+    const code = text.charCodeAt(index);
+    if (code === 0x22) return index + 1; // the closing quote
+    // A raw line break or other control character: most often a string whose closing quote is missing.
+    if (code < 0x20) return { index, expected: "the closing quote of the string" };
+    if (code === 0x5c) {
+      const escape = text[index + 1];
+      if (escape === "u" && /^[0-9A-Fa-f]{4}$/.test(text.slice(index + 2, index + 6))) {
+        index += 6;
+        continue;
+      }
+      if (escape === undefined || !'"\\/bfnrt'.includes(escape)) {
+        const expected = 'an escape (\\", \\\\, \\/, \\b, \\f, \\n, \\r, \\t or \\u and 4 hex digits)';
+        return { index: index + 1, expected };
+      }
+      index += 2;
+      continue;
+    }
+    index += 1;
+  }
+  return { index, expected: "the closing quote of the string" };
+}
+
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; returns the index after the number.
+function scanJsonNumber(text: string, start: number): number | JsonSyntaxError {
+  let index = start;
+  if (text[index] === "-") index += 1;
+  if (text[index] === "0") {
+    index += 1;
+  } else {
+    const end = skipDigits(text, index);
+    if (end === index) return { index, expected: "a digit" };
+    index = end;
+  }
+  if (text[index] === ".") {
+    const end = skipDigits(text, index + 1);
+    if (end === index + 1) return { index: end, expected: 'a digit after "."' };
+    index = end;
+  }
+  if (text[index] === "e" || text[index] === "E") {
+    index += 1;
+    if (text[index] === "+" || text[index] === "-") index += 1;
+    const end = skipDigits(text, index);
+    if (end === index) return { index, expected: "a digit in the exponent" };
+    index = end;
+  }
+  return index;
+}
+
+function skipDigits(text: string, start: number): number {
+  let index = start;
+  while (index < text.length && text[index]! >= "0" && text[index]! <= "9") index += 1;
+  return index;
+}

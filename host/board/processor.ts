@@ -1,0 +1,307 @@
+// One I/O processor: the firmware instance, its RAM (a shared WebAssembly memory), its local bus, its interrupt
+// latch, and the run loop's side of the board ABI. Time: while the firmware runs, its clock reads advance by the
+// cost the board charges for each bus access and clock read; when run() returns, the processor is busy until then.
+import { BOOT_INFO_OFFSET_FROM_TOP, readCurrentTask, readPanicRecord, TASK_INDEX_NONE, writeBootInfo } from "../abi/boot_info.ts";
+import { boardImports } from "../abi/board_imports.ts";
+import { ProcExit, wasiImports } from "../abi/wasi.ts";
+import type { AccessSize } from "../bus/bus.ts";
+import { Bus } from "../bus/bus.ts";
+import type { VirtualClock, EventHandle } from "../sim/clock.ts";
+import type { Prng } from "../sim/prng.ts";
+import type { Trace } from "../sim/trace.ts";
+
+export const ABI_VERSION = 1;
+const WASM_PAGE_BYTES = 65536;
+const VECTORS_MAX = 64;
+
+/** What each thing costs in board time. The defaults model a slow embedded core behind a PCI bus. */
+export interface ProcessorCosts {
+  busAccessNs: number;
+  clockReadNs: number;
+  runCallNs: number; // entering and leaving run() and irq()
+  runBudgetNs: number; // the budget passed to run()
+  hardWatchdogNs: number; // one run() call longer than this is stopped by the board
+}
+
+export const DEFAULT_COSTS: ProcessorCosts = {
+  busAccessNs: 200,
+  clockReadNs: 20,
+  runCallNs: 100,
+  runBudgetNs: 1_000_000,
+  hardWatchdogNs: 1_000_000_000,
+};
+
+export type PanicKind = "panic" | "trap" | "watchdog" | "boot";
+
+export interface PanicReport {
+  processor: string;
+  kind: PanicKind;
+  code: number;
+  task: string; // "-" outside any task
+  message: string;
+  timeNs: number;
+}
+
+export interface ProcessorConfig {
+  name: string;
+  index: number;
+  role: "host" | "storage";
+  ramBytes: number;
+  boardName: string;
+  module: WebAssembly.Module;
+  clock: VirtualClock;
+  trace: Trace;
+  prng: Prng;
+  costs?: Partial<ProcessorCosts>;
+  ecamBase: bigint;
+  ecamBusCount: number;
+  pciMemBase: bigint;
+  pciMemSize: bigint;
+  msiAddress: bigint;
+  verbose?: boolean;
+  onConsole(processor: string, fd: 1 | 2, line: string): void;
+  onStop(report: PanicReport | undefined): void;
+}
+
+/** The firmware's exports, as the ABI names them. A test build adds its own on top. */
+export interface FirmwareExports {
+  abiVersion(): number;
+  boot(bootInfo: number): number;
+  irq(vector: number): void;
+  run(budgetNs: bigint): bigint;
+  heapTop(): number;
+  [name: string]: unknown;
+}
+
+class BoardWatchdog extends Error {
+  constructor(readonly elapsedNs: number) {
+    super(`watchdog: no return from run() after ${elapsedNs} ns of board time`);
+  }
+}
+
+export type ProcessorState = "off" | "running" | "stopped";
+
+export class Processor {
+  readonly name: string;
+  readonly bus: Bus;
+  readonly memory: WebAssembly.Memory;
+  readonly bootInfoAddress: number;
+  state: ProcessorState = "off";
+  exports: FirmwareExports | undefined;
+  heapTopAtBoot = 0;
+  runCount = 0;
+  private readonly costs: ProcessorCosts;
+  private readonly pending = new Uint8Array(VECTORS_MAX);
+  private pendingCount = 0;
+  private inCall = false;
+  private consumedNs = 0; // board time the current call has used
+  private busyUntilNs = 0;
+  private wakeHandle: EventHandle | undefined;
+  private wakeAtNs = Infinity;
+  private readonly consoleBuffers: Record<1 | 2, string> = { 1: "", 2: "" };
+
+  constructor(private readonly config: ProcessorConfig) {
+    this.name = config.name;
+    this.costs = { ...DEFAULT_COSTS, ...config.costs };
+    if (config.ramBytes % WASM_PAGE_BYTES !== 0) throw new RangeError(`${config.name}: RAM must be a multiple of 64 KiB`);
+    const pages = config.ramBytes / WASM_PAGE_BYTES;
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    this.bootInfoAddress = config.ramBytes - BOOT_INFO_OFFSET_FROM_TOP;
+    this.bus = new Bus(config.name, config.trace, () => this.nowNs(), (message) => this.log(message));
+  }
+
+  /** Board time as this processor sees it: inside a call, the call's start plus what it has used. */
+  nowNs(): number {
+    return this.config.clock.nowNs + (this.inCall ? this.consumedNs : 0);
+  }
+
+  /** Instantiates the firmware, writes the boot-info block and calls boot(). False if the processor stopped. */
+  powerOn(): boolean {
+    const { config } = this;
+    const imports: WebAssembly.Imports = {
+      env: { memory: this.memory },
+      wasi_snapshot_preview1: wasiImports({
+        memory: this.memory,
+        clockReadNs: () => this.clockRead(),
+        randomFill: (bytes) => this.randomFill(bytes),
+        consoleWrite: (fd, bytes) => this.consoleWrite(fd, bytes),
+      }),
+      board: boardImports({
+        busRead: (address, sizeBytes) => this.busRead(address, sizeBytes),
+        busWrite: (address, sizeBytes, value) => this.busWrite(address, sizeBytes, value),
+      }),
+    };
+    this.state = "running";
+    const instance = this.call(() => new WebAssembly.Instance(config.module, imports));
+    if (instance === undefined) return false;
+    this.exports = instance.exports as unknown as FirmwareExports;
+    writeBootInfo(new DataView(this.memory.buffer), this.bootInfoAddress, {
+      abiVersion: ABI_VERSION,
+      role: config.role,
+      processorIndex: config.index,
+      ramBytes: config.ramBytes,
+      ecamBase: config.ecamBase,
+      ecamBusCount: config.ecamBusCount,
+      flags: config.verbose === true ? 1 : 0,
+      pciMemBase: config.pciMemBase,
+      pciMemSize: config.pciMemSize,
+      msiAddress: config.msiAddress,
+      name: config.name,
+      boardName: config.boardName,
+    });
+    config.trace.record(this.nowNs(), this.name, "boot", { info: this.bootInfoAddress });
+    const status = this.call(() => this.exports!.boot(this.bootInfoAddress));
+    if (status === undefined) return false;
+    if (status !== 0) {
+      this.stop({ kind: "boot", code: 2, task: "-", message: `boot() returned ${status}` });
+      return false;
+    }
+    this.heapTopAtBoot = this.exports.heapTop();
+    this.wake(this.nowNs());
+    return true;
+  }
+
+  /** An interrupt from a device: latched, delivered through irq() before the next run(). */
+  raiseIrq(vector: number): void {
+    if (this.state !== "running") return;
+    this.config.trace.record(this.nowNs(), this.name, "irq", { vector });
+    if (vector < 0 || vector >= VECTORS_MAX) {
+      this.log(`interrupt on vector ${vector} ignored: the processor takes 0..${VECTORS_MAX - 1}`);
+      return;
+    }
+    if (this.pending[vector] === 0) {
+      this.pending[vector] = 1;
+      this.pendingCount += 1;
+    }
+    this.wake(this.nowNs());
+  }
+
+  /** Stops the processor (power off or reset): no further calls into the firmware. */
+  halt(): void {
+    this.state = "stopped";
+    if (this.wakeHandle !== undefined) this.config.clock.cancel(this.wakeHandle);
+    this.wakeHandle = undefined;
+    this.wakeAtNs = Infinity;
+  }
+
+  /** The heap top now; the simulator compares it with heapTopAtBoot. */
+  heapTop(): number {
+    return this.exports!.heapTop();
+  }
+
+  private wake(atNs: number): void {
+    const when = Math.max(atNs, this.busyUntilNs, this.config.clock.nowNs);
+    if (this.state !== "running" || when >= this.wakeAtNs) return;
+    if (this.wakeHandle !== undefined) this.config.clock.cancel(this.wakeHandle);
+    this.wakeAtNs = when;
+    this.wakeHandle = this.config.clock.at(when, () => this.step());
+  }
+
+  // One turn: deliver latched interrupts, then run() for one budget; schedule the next turn from its answer.
+  private step(): void {
+    this.wakeHandle = undefined;
+    this.wakeAtNs = Infinity;
+    if (this.state !== "running") return;
+    const startNs = this.config.clock.nowNs;
+    const result = this.call(() => {
+      for (let vector = 0; this.pendingCount > 0 && vector < VECTORS_MAX; vector++) {
+        if (this.pending[vector] === 0) continue;
+        this.pending[vector] = 0;
+        this.pendingCount -= 1;
+        this.exports!.irq(vector);
+      }
+      return this.exports!.run(BigInt(this.costs.runBudgetNs));
+    });
+    this.runCount += 1;
+    if (result === undefined) return;
+    const endNs = startNs + this.lastCallNs;
+    this.busyUntilNs = endNs;
+    this.config.trace.record(startNs, this.name, "run", { used: this.lastCallNs, result });
+    if (result === 0n || this.pendingCount > 0) this.wake(endNs);
+    else if (result !== -1n) this.wake(Math.max(Number(result), endNs));
+  }
+
+  private lastCallNs = 0;
+
+  // Calls into the firmware, charging time and turning proc_exit, traps and the board watchdog into a stop.
+  private call<T>(body: () => T): T | undefined {
+    this.inCall = true;
+    this.consumedNs = this.costs.runCallNs;
+    try {
+      return body();
+    } catch (error) {
+      this.stopOnError(error);
+      return undefined;
+    } finally {
+      this.lastCallNs = this.consumedNs;
+      this.inCall = false;
+    }
+  }
+
+  private stopOnError(error: unknown): void {
+    const view = new DataView(this.memory.buffer);
+    const current = readCurrentTask(view, this.bootInfoAddress);
+    const task = current === TASK_INDEX_NONE ? "-" : `#${current}`;
+    if (error instanceof ProcExit) {
+      const record = readPanicRecord(view, this.bootInfoAddress);
+      if (error.code === 0) return this.stop(undefined);
+      return this.stop({ kind: "panic", code: error.code, task: record.taskName || "-", message: record.message || `proc_exit(${error.code})` });
+    }
+    if (error instanceof BoardWatchdog) return this.stop({ kind: "watchdog", code: 3, task, message: error.message });
+    if (error instanceof WebAssembly.RuntimeError) return this.stop({ kind: "trap", code: 5, task, message: error.message });
+    throw error; // A host bug, not a firmware fault: let it surface.
+  }
+
+  private stop(report: Omit<PanicReport, "processor" | "timeNs"> | undefined): void {
+    this.halt();
+    const full = report === undefined ? undefined : { processor: this.name, timeNs: this.nowNs(), ...report };
+    if (full !== undefined) {
+      this.config.trace.record(full.timeNs, this.name, "panic", { kind: full.kind, code: full.code, task: full.task, message: full.message });
+    }
+    this.config.onStop(full);
+  }
+
+  private charge(costNs: number): void {
+    this.consumedNs += costNs;
+    if (this.consumedNs > this.costs.hardWatchdogNs) throw new BoardWatchdog(this.consumedNs);
+  }
+
+  private clockRead(): bigint {
+    this.charge(this.costs.clockReadNs);
+    const now = this.nowNs();
+    this.config.trace.record(now, this.name, "clock", {});
+    return BigInt(now);
+  }
+
+  private randomFill(bytes: Uint8Array): void {
+    this.config.prng.fill(bytes);
+    this.config.trace.record(this.nowNs(), this.name, "random", { len: bytes.length });
+  }
+
+  private busRead(address: bigint, sizeBytes: AccessSize): number | bigint {
+    this.charge(this.costs.busAccessNs);
+    return this.bus.read(address, sizeBytes);
+  }
+
+  private busWrite(address: bigint, sizeBytes: AccessSize, value: number | bigint): void {
+    this.charge(this.costs.busAccessNs);
+    this.bus.write(address, sizeBytes, value);
+  }
+
+  private consoleWrite(fd: 1 | 2, bytes: Uint8Array): void {
+    let text = this.consoleBuffers[fd] + Buffer.from(bytes).toString("utf8");
+    let newline = text.indexOf("\n");
+    while (newline >= 0) {
+      const line = text.slice(0, newline);
+      this.config.trace.record(this.nowNs(), this.name, "console", { fd, text: line });
+      this.config.onConsole(this.name, fd, line);
+      text = text.slice(newline + 1);
+      newline = text.indexOf("\n");
+    }
+    this.consoleBuffers[fd] = text;
+  }
+
+  private log(message: string): void {
+    this.config.onConsole(this.name, 2, `[board] ${message}`);
+  }
+}

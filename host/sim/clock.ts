@@ -1,0 +1,166 @@
+// The board's virtual clock and its discrete-event queue.
+//
+// Everything in the emulator that happens "later" is an event on this queue: a device finishing a transfer, a
+// packet arriving, a firmware timer. Time is an integer count of nanoseconds that starts at 0 at power-on and
+// moves only when the board runs an event or is told to advance, so a run replays exactly from its seed.
+
+export type EventHandle = number;
+
+// Below this many heap entries cancelled ones are left to drain from the top; compacting would not pay.
+const COMPACT_LENGTH_MIN = 64;
+
+// One scheduled event. `fn` is cleared when the event is cancelled or has run, so a stale heap entry is skipped
+// when it reaches the top instead of being searched for and removed (cancel stays O(1)).
+interface ClockEvent {
+  readonly timeNs: number;
+  readonly sequence: number; // scheduling order, breaks ties between equal times
+  fn: (() => void) | undefined;
+}
+
+// True when `a` must run before `b`: earlier time first, then earlier scheduling.
+function eventBefore(a: ClockEvent, b: ClockEvent): boolean {
+  return a.timeNs < b.timeNs || (a.timeNs === b.timeNs && a.sequence < b.sequence);
+}
+
+export class VirtualClock {
+  private currentNs = 0;
+  private sequenceNext = 0;
+  // A binary min-heap ordered by eventBefore; heap[0] is the earliest entry, live or cancelled.
+  private readonly heap: ClockEvent[] = [];
+  // Live (not yet run, not cancelled) events by handle: the handle is the event's sequence number.
+  private readonly pending = new Map<EventHandle, ClockEvent>();
+
+  get nowNs(): number {
+    return this.currentNs;
+  }
+
+  // Schedules `fn` at the absolute time `timeNs`, which may equal the current time but not precede it.
+  // Events due at the same time run in the order they were scheduled.
+  at(timeNs: number, fn: () => void): EventHandle {
+    if (!Number.isSafeInteger(timeNs)) throw new RangeError(`VirtualClock.at: time ${timeNs} ns is not an integer`);
+    if (timeNs < this.currentNs) {
+      throw new RangeError(`VirtualClock.at: time ${timeNs} ns is before now (${this.currentNs} ns)`);
+    }
+    const event: ClockEvent = { timeNs, sequence: this.sequenceNext, fn };
+    this.sequenceNext += 1;
+    this.pending.set(event.sequence, event);
+    this.heapPush(event);
+    return event.sequence;
+  }
+
+  // Schedules `fn` `delayNs` from now; a delay of 0 runs after every event already due now.
+  after(delayNs: number, fn: () => void): EventHandle {
+    if (!Number.isSafeInteger(delayNs) || delayNs < 0) {
+      throw new RangeError(`VirtualClock.after: delay ${delayNs} ns is not a non-negative integer`);
+    }
+    return this.at(this.currentNs + delayNs, fn);
+  }
+
+  // Returns true if the event was still pending, false if it had already run or been cancelled.
+  cancel(handle: EventHandle): boolean {
+    const event = this.pending.get(handle);
+    if (event === undefined) return false;
+    event.fn = undefined; // the heap entry is dropped lazily when it reaches the top
+    this.pending.delete(handle);
+    // A timer re-armed over and over leaves cancelled entries deep in the heap; rebuilding once they outnumber
+    // the live ones keeps memory bounded by twice the pending count at an amortized O(1) per cancel.
+    if (this.heap.length > COMPACT_LENGTH_MIN && this.pending.size * 2 < this.heap.length) this.compact();
+    return true;
+  }
+
+  nextDeadlineNs(): number | undefined {
+    this.dropCancelledTop();
+    return this.heap.length > 0 ? this.heap[0]!.timeNs : undefined;
+  }
+
+  pendingCount(): number {
+    return this.pending.size;
+  }
+
+  // Runs the earliest pending event after moving the clock to its time; false when nothing is pending.
+  runNext(): boolean {
+    this.dropCancelledTop();
+    const event = this.heapPop();
+    if (event === undefined) return false;
+    const fn = event.fn!;
+    // Retire the event before running it, so that it counts as done if it cancels its own handle or throws.
+    event.fn = undefined;
+    this.pending.delete(event.sequence);
+    this.currentNs = event.timeNs;
+    fn();
+    return true;
+  }
+
+  // Runs every event due at or before `timeNs`, including those the events themselves schedule within the window,
+  // then leaves the clock at `timeNs`.
+  advanceTo(timeNs: number): void {
+    if (!Number.isSafeInteger(timeNs)) throw new RangeError(`VirtualClock.advanceTo: ${timeNs} ns is not an integer`);
+    if (timeNs < this.currentNs) {
+      throw new RangeError(`VirtualClock.advanceTo: ${timeNs} ns is before now (${this.currentNs} ns)`);
+    }
+    // Each pass runs one event; the loop ends once the earliest pending event lies beyond `timeNs`.
+    for (;;) {
+      const deadlineNs = this.nextDeadlineNs();
+      if (deadlineNs === undefined || deadlineNs > timeNs) break;
+      this.runNext();
+    }
+    this.currentNs = timeNs;
+  }
+
+  // Keeps only live entries and restores heap order bottom-up (Floyd's heapify), O(length).
+  private compact(): void {
+    const live = this.heap.filter((event) => event.fn !== undefined);
+    this.heap.length = 0;
+    for (const event of live) this.heap.push(event);
+    for (let index = (live.length >> 1) - 1; index >= 0; index -= 1) this.siftDown(index);
+  }
+
+  // Pops cancelled entries off the top so heap[0], if any, is live.
+  private dropCancelledTop(): void {
+    while (this.heap.length > 0 && this.heap[0]!.fn === undefined) this.heapPop();
+  }
+
+  private heapPush(event: ClockEvent): void {
+    const heap = this.heap;
+    let index = heap.length;
+    heap.push(event);
+    // Sift up: the loop moves one level per pass and stops at the root.
+    while (index > 0) {
+      const parentIndex = (index - 1) >> 1;
+      const parent = heap[parentIndex]!;
+      if (!eventBefore(event, parent)) break;
+      heap[index] = parent;
+      index = parentIndex;
+    }
+    heap[index] = event;
+  }
+
+  private heapPop(): ClockEvent | undefined {
+    const heap = this.heap;
+    const top = heap[0];
+    const last = heap.pop();
+    if (top === undefined || last === undefined || heap.length === 0) return top;
+    heap[0] = last;
+    this.siftDown(0);
+    return top;
+  }
+
+  // Moves the entry at `index` down until both children come after it: one level per pass, at most log2(length).
+  private siftDown(index: number): void {
+    const heap = this.heap;
+    const count = heap.length;
+    const event = heap[index]!;
+    for (;;) {
+      const leftIndex = 2 * index + 1;
+      if (leftIndex >= count) break;
+      const rightIndex = leftIndex + 1;
+      let childIndex = leftIndex;
+      if (rightIndex < count && eventBefore(heap[rightIndex]!, heap[leftIndex]!)) childIndex = rightIndex;
+      const child = heap[childIndex]!;
+      if (!eventBefore(child, event)) break;
+      heap[index] = child;
+      index = childIndex;
+    }
+    heap[index] = event;
+  }
+}

@@ -1,0 +1,312 @@
+// Proves that the shipped board loads with its defaults filled in, and that each kind of mistake in a board file
+// (schema violations, broken cross-references, bad JSON, a missing file) is reported as one BoardFileError whose
+// message names the file, the field and what was expected. Each bad board is the shipped one with one change, so
+// the exact message asserted can only come from that change.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  BoardFileError,
+  DEFAULT_BOARD_PATH,
+  GOT_END_OF_FILE,
+  GOT_NOTHING,
+  GOT_UNKNOWN_FIELD,
+  loadBoardFile,
+  parseBoard,
+} from "../../../host/board/load.ts";
+
+// The shipped board as plain JSON, fresh for each case so cases cannot leak into one another.
+// Untyped on purpose: the cases write whatever a person might type into a board file.
+type Json = any;
+function shippedJson(): Json {
+  return JSON.parse(readFileSync(DEFAULT_BOARD_PATH, "utf8"));
+}
+
+// Applies `change` to the shipped board and returns the message parseBoard throws (failing if it does not throw).
+function messageFor(change: (board: Json) => Json | void): string {
+  const board = shippedJson();
+  const replaced = change(board);
+  try {
+    parseBoard(replaced === undefined ? board : replaced, "boards/bad.json");
+  } catch (error) {
+    expect(error).toBeInstanceOf(BoardFileError);
+    return (error as BoardFileError).message;
+  }
+  throw new Error("parseBoard accepted a bad board");
+}
+
+const tempDir = mkdtempSync(join(tmpdir(), "board-load-"));
+afterAll(() => rmSync(tempDir, { recursive: true, force: true }));
+
+function loadText(name: string, text: string): BoardFileError {
+  const path = join(tempDir, name);
+  writeFileSync(path, text);
+  try {
+    loadBoardFile(path);
+  } catch (error) {
+    expect(error).toBeInstanceOf(BoardFileError);
+    return error as BoardFileError;
+  }
+  throw new Error("loadBoardFile accepted a bad file");
+}
+
+describe("loadBoardFile: the shipped board", () => {
+  it("loads boards/iop-dev.json with 3 processors, 3 disks and the defaults filled in", () => {
+    const board = loadBoardFile(DEFAULT_BOARD_PATH);
+    expect(board.file).toBe(DEFAULT_BOARD_PATH);
+    expect(board.name).toBe("iop-dev");
+    expect(board.seed).toBe(1);
+    expect(board.processors.map((p) => `${p.name}:${p.role}`)).toEqual(["host:host", "sp1:storage", "sp2:storage"]);
+    expect(board.disks.map((d) => `${d.name}:${d.sizeMiB}:${d.backend}`)).toEqual([
+      "host-disk0:64:file",
+      "sp1-disk0:64:file",
+      "sp2-disk0:64:file",
+    ]);
+    expect(board.portals).toEqual([{ host: "127.0.0.1", port: 3260 }]);
+    expect(board.processors[0]!.pci).toEqual([
+      { model: "iop-bridge", slot: 1, function: 0, processor: "sp1" },
+      { model: "iop-bridge", slot: 2, function: 0, processor: "sp2" },
+      { model: "virtio-scsi", slot: 3, function: 0, disks: ["host-disk0"], queueSize: 128 },
+      { model: "nic", slot: 4, function: 0, rxRingEntries: 256 },
+    ]);
+  });
+
+  it("fills seed, description and portals when absent, keeps given values, and accepts a memory disk", () => {
+    const json = shippedJson();
+    delete json.seed;
+    delete json.description;
+    delete json.portals;
+    json.processors[0].pci[2].queueSize = 256;
+    json.processors[0].pci[2].function = 3;
+    json.disks[0] = { name: "host-disk0", sizeMiB: 8, blockSize: 4096, backend: "memory" };
+    const board = parseBoard(json, "boards/x.json");
+    expect(board.file).toBe("boards/x.json");
+    expect(board.seed).toBe(1);
+    expect(board.description).toBe("");
+    expect(board.portals).toEqual([]);
+    expect(board.processors[0]!.pci[2]).toEqual({
+      model: "virtio-scsi",
+      slot: 3,
+      function: 3,
+      disks: ["host-disk0"],
+      queueSize: 256,
+    });
+    expect(board.disks[0]).toEqual({ name: "host-disk0", sizeMiB: 8, blockSize: 4096, backend: "memory" });
+  });
+});
+
+describe("parseBoard: schema errors", () => {
+  it("names a value of the wrong type with the field's range", () => {
+    expect(messageFor((b) => void (b.processors[1].ramMiB = "lots"))).toBe(
+      'boards/bad.json: processors[1].ramMiB: expected an integer from 4 to 4096, got "lots"',
+    );
+  });
+
+  it("names a value out of range", () => {
+    expect(messageFor((b) => void (b.portals[0].port = 70000))).toBe(
+      "boards/bad.json: portals[0].port: expected an integer from 0 to 65535, got 70000",
+    );
+    expect(messageFor((b) => void (b.processors[0].pci[3].slot = 32))).toBe(
+      "boards/bad.json: processors[0].pci[3].slot: expected an integer from 0 to 31, got 32",
+    );
+  });
+
+  it("names an unknown field and lists the known ones, even when it hides a required field", () => {
+    expect(
+      messageFor((b) => {
+        b.processors[2].pcu = b.processors[2].pci;
+        delete b.processors[2].pci;
+      }),
+    ).toBe("boards/bad.json: processors[2].pcu: unknown field (expected one of name, role, ramMiB, pci)");
+    expect(messageFor((b) => void (b.nmae = "x"))).toBe(
+      "boards/bad.json: nmae: unknown field (expected one of $schema, name, description, seed, processors, disks, portals)",
+    );
+  });
+
+  it("names an unknown PCI model and lists the models", () => {
+    expect(messageFor((b) => void (b.processors[0].pci[2].model = "scsi"))).toBe(
+      "boards/bad.json: processors[0].pci[2].model: " +
+        'expected one of "iop-bridge", "virtio-scsi", "nic", got "scsi"',
+    );
+  });
+
+  it("names the field a model needs when it is missing", () => {
+    expect(messageFor((b) => void delete b.processors[0].pci[2].disks)).toBe(
+      "boards/bad.json: processors[0].pci[2].disks: expected a non-empty array of disk names " +
+        '(required when model is "virtio-scsi"), got nothing',
+    );
+    expect(messageFor((b) => void delete b.processors[0].pci[0].processor)).toBe(
+      "boards/bad.json: processors[0].pci[0].processor: expected the name of a storage processor " +
+        '(required when model is "iop-bridge"), got nothing',
+    );
+  });
+
+  it("refuses a queue size that is not a power of two and an image path that leaves the data directory", () => {
+    expect(messageFor((b) => void (b.processors[0].pci[2].queueSize = 100))).toBe(
+      "boards/bad.json: processors[0].pci[2].queueSize: expected a power of two from 2 to 1024, got 100",
+    );
+    expect(messageFor((b) => void (b.disks[1].image = "../sp1.img"))).toBe(
+      "boards/bad.json: disks[1].image: expected a relative file name under the data directory " +
+        '(letters, digits, ".", "_", "-", parts joined by "/"; no "..", no leading "/"), got "../sp1.img"',
+    );
+  });
+
+  it("refuses a file-backend field on a memory disk and an unknown block size", () => {
+    expect(messageFor((b) => void (b.disks[0].backend = "memory"))).toBe(
+      "boards/bad.json: disks[0].image: unknown field (expected one of name, sizeMiB, blockSize, backend)",
+    );
+    expect(messageFor((b) => void (b.disks[0].blockSize = 1024))).toBe(
+      "boards/bad.json: disks[0].blockSize: expected one of 512, 4096, got 1024",
+    );
+  });
+
+  it("refuses a top level that is not an object", () => {
+    expect(messageFor((b) => [b])).toBe(
+      "boards/bad.json: top level: expected a board object, got an array of 1 item",
+    );
+  });
+});
+
+describe("parseBoard: cross-field errors", () => {
+  it("refuses a duplicate processor name and a duplicate disk name", () => {
+    expect(messageFor((b) => void (b.processors[2].name = "sp1"))).toBe(
+      'boards/bad.json: processors[2].name: expected a name not already used by processors[1], got "sp1"',
+    );
+    expect(messageFor((b) => void (b.disks[2].name = "host-disk0"))).toBe(
+      'boards/bad.json: disks[2].name: expected a name not already used by disks[0], got "host-disk0"',
+    );
+  });
+
+  it("refuses a bridge to a processor that does not exist or is the host", () => {
+    expect(messageFor((b) => void (b.processors[0].pci[1].processor = "sp3"))).toBe(
+      "boards/bad.json: processors[0].pci[1].processor: " +
+        'expected the name of a storage processor ("sp1", "sp2"), got "sp3"',
+    );
+    expect(messageFor((b) => void (b.processors[0].pci[1].processor = "host"))).toBe(
+      "boards/bad.json: processors[0].pci[1].processor: " +
+        'expected the name of a storage processor ("sp1", "sp2"), got "host"',
+    );
+  });
+
+  it("refuses two hosts, and a host that is not first", () => {
+    expect(messageFor((b) => void (b.processors[1].role = "host"))).toBe(
+      'boards/bad.json: processors[1].role: expected "storage" (only processors[0] is the host), got "host"',
+    );
+    expect(messageFor((b) => void b.processors.reverse())).toBe(
+      'boards/bad.json: processors[0].role: expected "host" (the first processor is the host), got "storage"',
+    );
+  });
+
+  it("refuses a storage processor bridged twice or not at all", () => {
+    expect(messageFor((b) => void (b.processors[0].pci[1].processor = "sp1"))).toBe(
+      "boards/bad.json: processors[0].pci[1].processor: expected a storage processor not already bridged by " +
+        'processors[0].pci[0], got "sp1"',
+    );
+    expect(messageFor((b) => void b.processors[0].pci.splice(1, 1))).toBe(
+      'boards/bad.json: processors[2]: expected an "iop-bridge" on the host\'s bus naming "sp2", got nothing',
+    );
+  });
+
+  it("refuses a disk used twice, a disk that does not exist and a disk used by nobody", () => {
+    expect(messageFor((b) => void (b.processors[2].pci[0].disks = ["sp1-disk0"]))).toBe(
+      "boards/bad.json: processors[2].pci[0].disks[0]: expected a disk not already attached by processors[1].pci[0], " +
+        'got "sp1-disk0"',
+    );
+    expect(messageFor((b) => void (b.processors[2].pci[0].disks = ["nope"]))).toBe(
+      'boards/bad.json: processors[2].pci[0].disks[0]: expected the name of a disk listed in disks, got "nope"',
+    );
+    expect(messageFor((b) => void (b.processors[2].pci = []))).toBe(
+      'boards/bad.json: disks[2]: expected a "virtio-scsi" function whose disks name "sp2-disk0", got nothing',
+    );
+  });
+
+  it("refuses two functions at the same slot and function number on one bus", () => {
+    expect(messageFor((b) => void (b.processors[0].pci[3].slot = 1))).toBe(
+      "boards/bad.json: processors[0].pci[3].slot: expected a slot not already used with function 0 by " +
+        "processors[0].pci[0], got 1",
+    );
+    // The same slot with another function number is a different address and loads.
+    const json = shippedJson();
+    json.processors[0].pci[3].slot = 1;
+    json.processors[0].pci[3].function = 1;
+    expect(parseBoard(json, "boards/ok.json").processors[0]!.pci[3]!.slot).toBe(1);
+  });
+
+  it("refuses an iop-bridge on a storage processor's bus", () => {
+    expect(
+      messageFor((b) => {
+        b.processors[0].pci.splice(1, 1);
+        b.processors[1].pci.push({ slot: 2, model: "iop-bridge", processor: "sp2" });
+      }),
+    ).toBe(
+      "boards/bad.json: processors[1].pci[1].model: expected a model other than \"iop-bridge\" " +
+        '(only the host\'s bus bridges to storage processors), got "iop-bridge"',
+    );
+  });
+});
+
+describe("loadBoardFile: unreadable files and bad JSON", () => {
+  it("reports a JSON syntax error with its line and column and what was expected", () => {
+    const error = loadText("comma.json", '{\n  "name": "iop-dev"\n  "seed": 1\n}\n');
+    expect(error.message).toBe(
+      `${join(tempDir, "comma.json")}: line 3, column 3: expected "," or "}" after a property value, got a string`,
+    );
+    expect(error.field).toBe("line 3, column 3");
+  });
+
+  it("reports a trailing comma, a misspelt literal and a file cut short", () => {
+    expect(loadText("trailing.json", '{\n  "disks": [1,]\n}').message).toBe(
+      `${join(tempDir, "trailing.json")}: line 2, column 15: expected a value ` +
+        '(object, array, string, number, true, false or null), got "]"',
+    );
+    expect(loadText("literal.json", '{"seed": tru}').message).toBe(
+      `${join(tempDir, "literal.json")}: line 1, column 10: expected a value ` +
+        '(object, array, string, number, true, false or null), got "tru"',
+    );
+    const cut = loadText("cut.json", '{"name": "iop-dev"');
+    expect(cut.message).toBe(
+      `${join(tempDir, "cut.json")}: line 1, column 19: expected "," or "}" after a property value, got end of file`,
+    );
+    expect(cut.got).toBe(GOT_END_OF_FILE);
+  });
+
+  it("reports a file that does not exist", () => {
+    const path = join(tempDir, "missing.json");
+    expect(() => loadBoardFile(path)).toThrow(BoardFileError);
+    expect(() => loadBoardFile(path)).toThrow(
+      `${path}: expected a readable board file, got ENOENT (no such file or directory)`,
+    );
+  });
+
+  it("reports schema errors found in a file under the file's path", () => {
+    const json = shippedJson();
+    json.processors[1].ramMiB = 2;
+    const error = loadText("small.json", JSON.stringify(json, null, 2));
+    expect(error.message).toBe(
+      `${join(tempDir, "small.json")}: processors[1].ramMiB: expected an integer from 4 to 4096, got 2`,
+    );
+    expect([error.file, error.field, error.expected, error.got]).toEqual([
+      join(tempDir, "small.json"),
+      "processors[1].ramMiB",
+      "an integer from 4 to 4096",
+      2,
+    ]);
+  });
+
+  it("gives unknown and missing fields distinct got markers", () => {
+    const unknown = shippedJson();
+    unknown.extra = 1;
+    const missing = shippedJson();
+    delete missing.processors[0].pci[0].processor;
+    const gots = [unknown, missing].map((json) => {
+      try {
+        parseBoard(json, "b.json");
+      } catch (error) {
+        return (error as BoardFileError).got;
+      }
+      return undefined;
+    });
+    expect(gots).toEqual([GOT_UNKNOWN_FIELD, GOT_NOTHING]);
+  });
+});

@@ -1,0 +1,150 @@
+// wasm-iop run: boots a board and keeps it running until SIGINT or SIGTERM (or for a stretch of board time).
+import { mkdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { Board } from "../../host/board/board.ts";
+import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import type { PanicReport } from "../../host/board/processor.ts";
+import { RealTimePacer } from "../../host/sim/realtime.ts";
+import { Trace } from "../../host/sim/trace.ts";
+import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
+import { type Command, UsageError } from "./command.ts";
+
+const help = `usage: wasm-iop run [options]
+
+Boots a board in the emulator: every I/O processor loads the firmware image, prints its boot banner, and runs
+until SIGINT or SIGTERM (then the board powers off cleanly and the command exits 0).
+
+options:
+  --board FILE        board description (default: boards/iop-dev.json)
+  --portal HOST:PORT  where the iSCSI target listens (default: the board's first portal, else 127.0.0.1:3260;
+                      port 0 picks a free port). Served once the iSCSI target lands; accepted now.
+  --data-dir DIR      where disk images live (default: ./var/<board name>)
+  --firmware FILE     the image to run (default: build/firmware.wasm, rebuilt first if stale)
+  --seed N            override the board's seed (everything random on the board derives from it)
+  --trace FILE        write the bus-transaction trace as JSON lines
+  --for SECONDS       simulation mode: run this much board time as fast as possible, then exit
+  --reset-on-panic    when a processor panics, reset the board instead of exiting non-zero
+  --verbose           more from the firmware and the board
+  -h, --help          this help
+
+Exit status: 0 after a clean shutdown; 1 when a processor panicked (without --reset-on-panic) or the board file
+is bad; 2 for a usage error.`;
+
+function parsePortal(text: string): { host: string; port: number } {
+  const match = /^(.+):(\d+)$/.exec(text);
+  const port = match === null ? NaN : Number(match[2]);
+  if (match === null || port > 65535) throw new UsageError(`--portal: expected HOST:PORT with a port from 0 to 65535, got "${text}"`);
+  return { host: match[1]!, port };
+}
+
+function describePanic(report: PanicReport): string {
+  return `PANIC on processor ${report.processor} at ${(report.timeNs / 1e9).toFixed(6)} s: ${report.kind}, task ${report.task}, code ${report.code}: ${report.message}`;
+}
+
+export const runCommand: Command = {
+  name: "run",
+  summary: "boot a board and run it until stopped",
+  help,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        board: { type: "string" },
+        portal: { type: "string" },
+        "data-dir": { type: "string" },
+        firmware: { type: "string" },
+        seed: { type: "string" },
+        trace: { type: "string" },
+        for: { type: "string" },
+        "reset-on-panic": { type: "boolean", default: false },
+        verbose: { type: "boolean", default: false },
+      },
+      strict: true,
+    });
+    const spec = loadBoardFile(values.board ?? DEFAULT_BOARD_PATH);
+    const portal = values.portal !== undefined ? parsePortal(values.portal) : (spec.portals[0] ?? { host: "127.0.0.1", port: 3260 });
+    const seed = values.seed === undefined ? undefined : Number(values.seed);
+    if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0)) throw new UsageError(`--seed: expected an integer >= 0, got "${values.seed}"`);
+    const forSeconds = values.for === undefined ? undefined : Number(values.for);
+    if (forSeconds !== undefined && !(forSeconds > 0)) throw new UsageError(`--for: expected a number of seconds > 0, got "${values.for}"`);
+    const dataDir = resolve(values["data-dir"] ?? join("var", spec.name));
+    mkdirSync(dataDir, { recursive: true });
+
+    let firmwarePath = FIRMWARE_PATH;
+    if (values.firmware !== undefined) firmwarePath = resolve(values.firmware);
+    else await buildFirmware(["release"]);
+    const firmware = new WebAssembly.Module(readFileSync(firmwarePath));
+
+    const out = (text: string) => process.stdout.write(text + "\n");
+    const trace = new Trace({ enabled: values.trace !== undefined, path: values.trace });
+    let failed: PanicReport | undefined;
+    const board = new Board({
+      spec,
+      firmware,
+      seed,
+      trace,
+      verbose: values.verbose,
+      onConsole: (processor, fd, line) => (fd === 1 ? process.stdout : process.stderr).write(`[${processor}] ${line}\n`),
+      onStop: (_processor, report) => {
+        if (report === undefined) return;
+        process.stderr.write(describePanic(report) + "\n");
+        failed ??= report;
+      },
+    });
+    out(`board ${spec.name} (${spec.file}): ${spec.processors.length} processors, seed ${board.seed}, data dir ${dataDir}`);
+    out(`portal ${portal.host}:${portal.port}: not served yet (the iSCSI target is not built)`);
+    if (values.verbose) for (const device of board.unmodelled) out(`declared but not modelled yet: ${device}`);
+
+    const powerOnOrReset = (reset: boolean): boolean => {
+      failed = undefined;
+      const ok = reset ? board.reset() : board.powerOn();
+      return ok;
+    };
+    if (!powerOnOrReset(false) && !values["reset-on-panic"]) return finish(1);
+
+    if (forSeconds !== undefined) {
+      // Simulation mode: step in slices so a panic can reset the board between them.
+      const endNs = Math.round(forSeconds * 1e9);
+      const sliceNs = 10_000_000;
+      while (board.clock.nowNs < endNs) {
+        board.runUntil(Math.min(endNs, board.clock.nowNs + sliceNs));
+        if (failed !== undefined) {
+          if (!values["reset-on-panic"]) return finish(1);
+          out(`resetting the board (reset ${board.resetCount + 1})`);
+          powerOnOrReset(true);
+        }
+      }
+      return finish(0);
+    }
+
+    const pacer = new RealTimePacer(board.clock);
+    pacer.start();
+    out("running; Ctrl-C stops the board");
+    const code = await new Promise<number>((resolveCode) => {
+      const onSignal = (signal: string) => {
+        out(`${signal}: stopping`);
+        resolveCode(0);
+      };
+      process.once("SIGINT", () => onSignal("SIGINT"));
+      process.once("SIGTERM", () => onSignal("SIGTERM"));
+      const watch = setInterval(() => {
+        if (failed === undefined) return;
+        if (!values["reset-on-panic"]) return resolveCode(1);
+        out(`resetting the board (reset ${board.resetCount + 1})`);
+        powerOnOrReset(true);
+      }, 20);
+      watch.unref();
+    });
+    pacer.stop();
+    return finish(code);
+
+    async function finish(code: number): Promise<number> {
+      board.powerOff();
+      await trace.close();
+      out(`board ${spec.name} stopped after ${(board.clock.nowNs / 1e9).toFixed(3)} s of board time` +
+        (board.resetCount > 0 ? `, ${board.resetCount} resets` : "") + (trace.enabled ? `, trace ${trace.count} events, sha256 ${trace.digest()}` : ""));
+      return code;
+    }
+  },
+};
