@@ -1,13 +1,16 @@
-// The kernel's part of boot: check the boot-info block, size the pools against RAM, carve them.
+// The kernel's part of boot: check the boot-info block, size the pools against RAM, carve them; and, once the
+// role's tasks are added, seal the heap and print the banner.
 import {
-  BOOT_INFO_MAGIC, BOOT_INFO_SIZE_BYTES, bootInfoAbiVersion, bootInfoMagic, bootInfoRamBytes, bootInfoSizeBytes,
+  BOARD_NAME_BYTES, BOOT_INFO_MAGIC, BOOT_INFO_SIZE_BYTES, bootInfoAbiVersion, bootInfoBoardNamePtr, bootInfoMagic,
+  bootInfoNamePtr, bootInfoProcessorIndex, bootInfoRamBytes, bootInfoRole, bootInfoSizeBytes, PROCESSOR_NAME_BYTES, Role,
 } from "../board/boot_info";
-import { ABI_VERSION } from "../config";
+import { ABI_VERSION, FIRMWARE_VERSION } from "../config";
 import { buffersInit, buffersPlanBytes } from "./buffers";
-import { heapTop } from "./carve";
+import { carveSeal, heapTop } from "./carve";
 import { line } from "./console";
+import { HealthTask } from "./health";
 import { panicInit } from "./panic";
-import { schedulerInit } from "./scheduler";
+import { schedulerInit, taskAdd, taskCountGet } from "./scheduler";
 
 export enum BootStatus {
   Ok = 0,
@@ -39,3 +42,21 @@ export function kernelBoot(info: usize): BootStatus {
   buffersInit(ramBytes);
   return BootStatus.Ok;
 }
+
+const health = new HealthTask();
+
+/** Ends boot once every task is added: the health task last, then the seal, then the banner. */
+export function kernelStart(info: usize): BootStatus {
+  taskAdd(health);
+  carveSeal();
+  health.start();
+  line().s("wasm-iop ").s(FIRMWARE_VERSION).s(" abi ").u32(ABI_VERSION).s(": processor ")
+    .bytes(bootInfoNamePtr(info), PROCESSOR_NAME_BYTES).s(" #").u32(bootInfoProcessorIndex(info))
+    .s(" role ").s(bootInfoRole(info) == Role.Host ? "host" : "storage")
+    .s(" ram ").u64(bootInfoRamBytes(info) >> 20).s(" MiB board ").bytes(bootInfoBoardNamePtr(info), BOARD_NAME_BYTES)
+    .s(", ").u32(taskCountGet()).s(" tasks").out();
+  return BootStatus.Ok;
+}
+
+/** The health task's count of completed self-checks. */
+export function healthCheckCount(): u32 { return health.checkCount; }

@@ -6,7 +6,6 @@ export enum MsgKind {
   None = 0,
   Timer = 1, // a: timer id, b: tag
   Irq = 2, // a: vector
-  BufferReady = 3, // a: buffer class: a pool the task waited on has a free slot
   User = 16, // first kind a task defines for itself
 }
 

@@ -44,7 +44,7 @@ export class Pool {
     return index;
   }
 
-  /** As acquire(); when empty, task `taskIndex` is woken (BufferReady) by the next release. */
+  /** As acquire(); when empty, task `taskIndex` is woken by the next release (it should then return Waiting). */
   acquireOrWait(taskIndex: u32): u32 {
     const index = this.acquire();
     if (index == POOL_NONE) this.waiters |= (<u32>1) << taskIndex;

@@ -1,4 +1,4 @@
-// Which tasks want to run without a message waiting: set by pools and timers, read by the scheduler.
+// Which tasks want to run whether or not a message is queued: set by pool releases and by tasks that answered Busy.
 // A module of its own so that pools can wake tasks without importing the scheduler (imports point down).
 
 let readyMask: u32 = 0;

@@ -100,6 +100,7 @@ export function schedulerRun(budgetNs: u64): u64 {
 
 function dispatch(task: Task): u64 {
   readyTake(task.index);
+  task.waiting = false;
   panicSetTask(task.index, task.name);
   const beforeNs = clockNowNs();
   const result = task.run();
@@ -111,6 +112,7 @@ function dispatch(task: Task): u64 {
   switch (result) {
     case RunResult.Busy: wakeTask(task.index); break;
     case RunResult.Idle: break;
+    case RunResult.Waiting: task.waiting = true; break;
     default: assert(false, "task returned an unknown RunResult");
   }
   return afterNs;
@@ -137,7 +139,8 @@ function readyTaskHighest(): Task | null {
   let best: Task | null = null;
   for (let i: u32 = 0; i < taskCount; i++) {
     const task = unchecked(tasks[i])!;
-    if (task.inbox.count == 0 && !readyHas(i)) continue;
+    // A waiting task runs only when woken; its queued messages wait with it.
+    if (!readyHas(i) && (task.waiting || task.inbox.count == 0)) continue;
     if (best == null || task.priority < best.priority) best = task;
   }
   return best;

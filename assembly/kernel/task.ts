@@ -6,12 +6,14 @@ import { MsgQueue } from "./queue";
 export enum RunResult {
   Idle = 0, // nothing left to do until a message arrives or the task is woken
   Busy = 1, // did work; run again
+  Waiting = 2, // blocked on a resource (an empty pool): skip it, even with messages queued, until it is woken
 }
 
 export abstract class Task {
   index: u32 = 0; // set by the scheduler when the task is added
   readonly inbox: MsgQueue;
   readonly scratch: Msg = new Msg(); // the record run() pops into: no per-message allocation
+  waiting: bool = false; // returned Waiting and has not been woken since
   overrunCount: u32 = 0; // dispatches that exceeded budgetNs
   dispatchCount: u64 = 0;
 

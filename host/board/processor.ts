@@ -95,6 +95,7 @@ export class Processor {
   private pendingCount = 0;
   private inCall = false;
   private consumedNs = 0; // board time the current call has used
+  private lastCallNs = 0; // what the last call used, in board time
   private busyUntilNs = 0;
   private wakeHandle: EventHandle | undefined;
   private wakeAtNs = Infinity;
@@ -189,6 +190,20 @@ export class Processor {
     return this.exports!.heapTop();
   }
 
+  /**
+   * Calls a firmware export the way the board calls run(): charged, with proc_exit, traps and the watchdog turned
+   * into a stop, and a turn scheduled afterwards in case it left work. For test builds' extra exports and tools;
+   * undefined when the processor stopped.
+   */
+  invoke(name: string, ...args: unknown[]): unknown {
+    if (this.state !== "running") throw new Error(`${this.name} is ${this.state}: cannot call ${name}`);
+    const fn = this.exports![name];
+    if (typeof fn !== "function") throw new Error(`${this.name}: the firmware has no export ${name}`);
+    const result = this.call(() => (fn as (...a: unknown[]) => unknown)(...args));
+    this.wake(this.nowNs());
+    return result;
+  }
+
   private wake(atNs: number): void {
     const when = Math.max(atNs, this.busyUntilNs, this.config.clock.nowNs);
     if (this.state !== "running" || when >= this.wakeAtNs) return;
@@ -220,8 +235,6 @@ export class Processor {
     if (result === 0n || this.pendingCount > 0) this.wake(endNs);
     else if (result !== -1n) this.wake(Math.max(Number(result), endNs));
   }
-
-  private lastCallNs = 0;
 
   // Calls into the firmware, charging time and turning proc_exit, traps and the board watchdog into a stop.
   private call<T>(body: () => T): T | undefined {
@@ -275,7 +288,7 @@ export class Processor {
 
   private randomFill(bytes: Uint8Array): void {
     this.config.prng.fill(bytes);
-    this.config.trace.record(this.nowNs(), this.name, "random", { len: bytes.length });
+    this.config.trace.record(this.nowNs(), this.name, "random", { bytes: Buffer.from(bytes).toString("hex") });
   }
 
   private busRead(address: bigint, sizeBytes: AccessSize): number | bigint {

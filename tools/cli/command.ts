@@ -3,6 +3,8 @@ export interface Command {
   name: string;
   summary: string;
   help: string;
+  /** The command has subcommands and answers --help itself (each subcommand its own help). */
+  handlesHelp?: boolean;
   /** Runs the command; resolves to the process exit code. */
   run(argv: string[]): Promise<number>;
 }

@@ -1,9 +1,10 @@
 // wasm-iop: one CLI, subcommands in the style of git and qemu-img.
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
+import { imageCommand } from "./image.ts";
 import { runCommand } from "./run.ts";
 
-const commands: Command[] = [runCommand];
+const commands: Command[] = [runCommand, imageCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -31,7 +32,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`wasm-iop: unknown command '${name}'\n\n${overview()}\n`);
     return 2;
   }
-  if (rest.includes("--help") || rest.includes("-h")) {
+  if (!command.handlesHelp && (rest.includes("--help") || rest.includes("-h"))) {
     process.stdout.write(command.help + "\n");
     return 0;
   }

@@ -1,0 +1,63 @@
+// Boards for tests: the test build (or the release image) on one or more processors, console captured.
+import { readFileSync } from "node:fs";
+import { Board } from "../../host/board/board.ts";
+import { parseBoard } from "../../host/board/load.ts";
+import type { PanicReport, Processor, ProcessorCosts } from "../../host/board/processor.ts";
+import { Trace } from "../../host/sim/trace.ts";
+import { FIRMWARE_PATH, FIRMWARE_TEST_PATH } from "../../tools/build/firmware.ts";
+
+const modules = new Map<string, WebAssembly.Module>();
+
+export function firmwareModule(path: string): WebAssembly.Module {
+  let module = modules.get(path);
+  if (module === undefined) {
+    module = new WebAssembly.Module(readFileSync(path));
+    modules.set(path, module);
+  }
+  return module;
+}
+
+export interface TestBoardOptions {
+  image?: "test" | "release";
+  ramMiB?: number[]; // one entry per processor; the first is the host
+  seed?: number;
+  keepTrace?: boolean;
+  costs?: Partial<ProcessorCosts>;
+}
+
+export interface TestBoard {
+  board: Board;
+  host: Processor;
+  console: string[]; // "name fd: line"
+  stops: { processor: string; report: PanicReport | undefined }[];
+  /** Calls an export on the host processor through the board (charged, panics caught); i32 results unsigned. */
+  call(name: string, ...args: unknown[]): unknown;
+}
+
+export function testBoard(options: TestBoardOptions = {}): TestBoard {
+  const ramMiB = options.ramMiB ?? [16];
+  const spec = parseBoard({
+    name: "test-board",
+    seed: options.seed ?? 7,
+    processors: ramMiB.map((ram, i) => ({ name: i === 0 ? "host" : `sp${i}`, role: i === 0 ? "host" : "storage", ramMiB: ram, pci: i === 0 ? ramMiB.slice(1).map((_, j) => ({ slot: j + 1, model: "iop-bridge", processor: `sp${j + 1}` })) : [] })),
+    disks: [],
+  }, "test-board.json");
+  const consoleLines: string[] = [];
+  const stops: TestBoard["stops"] = [];
+  const board = new Board({
+    spec,
+    firmware: firmwareModule(options.image === "release" ? FIRMWARE_PATH : FIRMWARE_TEST_PATH),
+    trace: new Trace({ keepLines: options.keepTrace }),
+    costs: options.costs,
+    onConsole: (processor, fd, line) => consoleLines.push(`${processor} ${fd}: ${line}`),
+    onStop: (processor, report) => stops.push({ processor, report }),
+  });
+  board.powerOn();
+  const host = board.processors[0]!;
+  return { board, host, console: consoleLines, stops, call: (name, ...args) => unsigned(host.invoke(name, ...args)) };
+}
+
+/** WebAssembly returns i32 as a signed number; the firmware's are u32 (bool is 0 or 1). */
+export function unsigned(value: unknown): unknown {
+  return typeof value === "number" ? value >>> 0 : value;
+}

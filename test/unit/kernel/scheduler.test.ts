@@ -1,0 +1,191 @@
+// The kernel's scheduler, timers, interrupts, watchdog and panics, proved on the test build of the firmware
+// driven through the board: probes log what they handle, and the tests read the log and the console.
+import { describe, expect, it } from "vitest";
+import { testBoard } from "../../support/board.ts";
+
+// Probe ops (test/firmware/harness.ts): MsgKind.User = 16.
+const Op = { Log: 16, Spin: 17, Forward: 18, Acquire: 19, Panic: 20, Cycle: 21, CycleDone: 22 } as const;
+const Kind = { Timer: 1, Irq: 2 } as const;
+const PRIORITY = [3, 1, 2, 5]; // probe i's priority; 0 is highest
+
+function logOf(t: ReturnType<typeof testBoard>): number[] {
+  const count = t.call("testLogCount") as number;
+  return Array.from({ length: Math.min(count, 4096) }, (_, i) => t.call("testLogAt", i) as number);
+}
+
+describe("scheduler", () => {
+  it("dispatches the highest-priority ready task first, whatever the order messages arrived in", () => {
+    const t = testBoard();
+    for (const probe of [3, 0, 2, 1]) expect(t.call("testPost", probe, Op.Log, 0x10 + probe, 0, 0)).toBe(1);
+    t.board.runFor(1_000_000);
+    const order = logOf(t).map((entry) => entry >>> 16);
+    const byPriority = [0, 1, 2, 3].sort((a, b) => PRIORITY[a]! - PRIORITY[b]!);
+    expect(order).toEqual(byPriority);
+  });
+
+  it("keeps each task's messages in arrival order", () => {
+    const t = testBoard();
+    for (let i = 0; i < 8; i++) t.call("testPost", 2, Op.Log, i, 0, 0);
+    t.board.runFor(1_000_000);
+    expect(logOf(t).map((e) => e & 0xffff)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it("answers run() with busy, idle or the next timer deadline", () => {
+    const t = testBoard();
+    // After boot only the health task's periodic timer is armed: run() answers its deadline (1 s).
+    const deadline = t.call("run", 1_000_000n) as bigint;
+    expect(deadline).toBeGreaterThanOrEqual(1_000_000_000n); // armed during boot, a little after time 0
+    expect(deadline).toBeLessThan(1_001_000_000n);
+    // With more queued than one tiny budget can dispatch, it answers busy (0).
+    for (let i = 0; i < 8; i++) t.call("testPost", 3, Op.Log, i, 0, 0);
+    expect(t.call("run", 1n)).toBe(0n);
+  });
+
+  it("delivers messages a task forwards to another task", () => {
+    const t = testBoard();
+    t.call("testPost", 0, Op.Forward, 0x55, 3, 0);
+    t.board.runFor(1_000_000);
+    expect(logOf(t)).toEqual([(3 << 16) | 0x55]);
+  });
+});
+
+describe("queues", () => {
+  it("refuses a message when an inbox is full, and counts the refusal", () => {
+    const t = testBoard();
+    const capacity = t.call("testInboxCapacity", 1) as number;
+    for (let i = 0; i < capacity; i++) expect(t.call("testPost", 1, Op.Log, i, 0, 0)).toBe(1);
+    expect(t.call("testPost", 1, Op.Log, 99, 0, 0)).toBe(0);
+    expect(t.call("testInboxPushFailed", 1)).toBe(1);
+    t.board.runFor(1_000_000);
+    expect(logOf(t).map((e) => e & 0xffff)).toEqual(Array.from({ length: capacity }, (_, i) => i));
+  });
+
+  it("wraps around: many more messages than its capacity pass through in order", () => {
+    const t = testBoard();
+    const sent: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 5; i++) {
+        const value = round * 5 + i;
+        expect(t.call("testPost", 2, Op.Log, value, 0, 0)).toBe(1);
+        sent.push(value);
+      }
+      t.board.runFor(100_000);
+    }
+    expect(logOf(t).map((e) => e & 0xffff)).toEqual(sent);
+  });
+});
+
+describe("timers", () => {
+  it("fires a one-shot timer once, at its deadline", () => {
+    const t = testBoard();
+    const id = t.call("testTimerStart", 1, 5_000_000n, 0n, 7) as number;
+    t.board.runFor(4_900_000);
+    expect(logOf(t)).toEqual([]);
+    t.board.runFor(50_000_000);
+    expect(logOf(t)).toEqual([(1 << 16) | 0xf000 | 7]);
+    expect(t.call("testTimerCancel", id)).toBe(0); // already fired
+  });
+
+  it("fires a periodic timer every period until cancelled", () => {
+    const t = testBoard();
+    const id = t.call("testTimerStart", 2, 10_000_000n, 10_000_000n, 3) as number;
+    t.board.runFor(55_000_000);
+    expect(logOf(t).length).toBe(5);
+    expect(t.call("testTimerCancel", id)).toBe(1);
+    t.board.runFor(100_000_000);
+    expect(logOf(t).length).toBe(5);
+  });
+
+  it("answers no timer id when the table is full", () => {
+    const t = testBoard();
+    const armed = t.call("testTimersArmed") as number; // the health task's
+    const ids: number[] = [];
+    for (let i = armed; i < 32; i++) ids.push(t.call("testTimerStart", 0, 1_000_000_000n, 0n, i) as number);
+    expect(new Set(ids).size).toBe(32 - armed);
+    expect(t.call("testTimerStart", 0, 1n, 0n, 0)).toBe(0xffff_ffff);
+  });
+});
+
+describe("interrupts", () => {
+  it("delivers a routed vector to its task as a message in the next run", () => {
+    const t = testBoard();
+    t.host.raiseIrq(2);
+    t.host.raiseIrq(0);
+    t.board.runFor(1_000_000);
+    // Both latched before the run; delivered in vector order, dispatched in priority order (probe 2 before 0).
+    expect(logOf(t)).toEqual([(2 << 16) | 0xe000 | 2, (0 << 16) | 0xe000 | 0]);
+  });
+
+  it("counts an unrouted vector as spurious and delivers nothing", () => {
+    const t = testBoard();
+    t.host.raiseIrq(40);
+    t.board.runFor(1_000_000);
+    expect(logOf(t)).toEqual([]);
+    expect(t.call("testIrqSpurious")).toBe(1);
+  });
+
+  it("keeps a vector latched while its task's inbox is full, then delivers it", () => {
+    const t = testBoard();
+    const capacity = t.call("testInboxCapacity", 3) as number;
+    for (let i = 0; i < capacity; i++) t.call("testPost", 3, Op.Log, i, 0, 0);
+    t.host.raiseIrq(3);
+    t.board.runFor(1_000_000);
+    const log = logOf(t);
+    expect(log.length).toBe(capacity + 1);
+    expect(log.at(-1)).toBe((3 << 16) | 0xe000 | 3);
+  });
+});
+
+describe("watchdog", () => {
+  it("reports a task that overruns its budget, and the processor keeps running", () => {
+    const t = testBoard();
+    t.call("testPost", 1, Op.Spin, 300_000, 0, 0); // 300 us against a 100 us budget
+    t.board.runFor(10_000_000);
+    expect(t.call("testOverrunCount", 1)).toBe(1);
+    expect(t.console.some((l) => /watchdog: task probe1 ran \d+ ns, budget 100000 ns \(overrun 1\)/.test(l))).toBe(true);
+    t.call("testPost", 1, Op.Log, 1, 0, 0);
+    t.board.runFor(1_000_000);
+    expect(logOf(t).at(-1)).toBe((1 << 16) | 1);
+  });
+
+  it("stops the processor with a watchdog panic when a task holds it past the fatal limit", () => {
+    const t = testBoard();
+    t.call("testPost", 2, Op.Spin, 150_000_000, 0, 0); // 150 ms: past the kernel's 100 ms limit
+    t.board.runFor(1_000_000_000);
+    expect(t.stops).toHaveLength(1);
+    expect(t.stops[0]!.report).toMatchObject({ processor: "host", kind: "panic", code: 3, task: "probe2", message: "watchdog: task did not yield" });
+  });
+
+  it("is backed by the board's own watchdog when a run() call never returns in time", () => {
+    const t = testBoard({ costs: { hardWatchdogNs: 50_000_000 } });
+    t.call("testPost", 0, Op.Spin, 80_000_000, 0, 0);
+    t.board.runFor(1_000_000_000);
+    expect(t.stops[0]!.report).toMatchObject({ kind: "watchdog", code: 3, task: "#0" });
+  });
+});
+
+describe("panic", () => {
+  it("reports processor, task, code and message, and stops only that processor", () => {
+    const t = testBoard({ ramMiB: [16, 8] });
+    t.call("testPost", 3, Op.Panic, 0, 0, 0);
+    t.board.runFor(1_000_000);
+    expect(t.stops).toHaveLength(1);
+    const report = t.stops[0]!.report!;
+    expect(report).toMatchObject({ processor: "host", kind: "panic", code: 1, task: "probe3" });
+    expect(report.message).toMatch(/^probe asked to panic \(test\/firmware\/harness\.ts:\d+\)$/);
+    expect(t.console).toContain(`host 2: PANIC task=probe3 code=1: ${report.message}`);
+    expect(t.board.processor("host").state).toBe("stopped");
+    const storage = t.board.processor("sp1");
+    expect(storage.state).toBe("running");
+    storage.invoke("testPost", 0, Op.Log, 9, 0, 0);
+    t.board.runFor(1_000_000);
+    expect(storage.invoke("testLogCount")).toBe(1);
+  });
+
+  it("names the file and field when boot() is given a bad boot-info block", () => {
+    const t = testBoard();
+    // The board wrote a good block; boot() again at an address with no block returns BadBootInfo (2).
+    expect(t.call("boot", 4096)).toBe(2);
+    expect(t.console.some((l) => l.includes("boot: bad boot-info block at 0x00001000"))).toBe(true);
+  });
+});

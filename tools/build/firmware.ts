@@ -1,0 +1,76 @@
+// Builds the firmware images with the AssemblyScript compiler: release (build/firmware.wasm), debug with names and
+// a source map (build/firmware.debug.wasm), and the test build (build/firmware.test.wasm: the same kernel plus the
+// exports test/firmware/harness.ts adds for vitest). Rebuilds only what is missing or older than its sources.
+import { readdirSync, statSync, mkdirSync, existsSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const FIRMWARE_PATH = join(ROOT, "build/firmware.wasm");
+export const FIRMWARE_DEBUG_PATH = join(ROOT, "build/firmware.debug.wasm");
+export const FIRMWARE_TEST_PATH = join(ROOT, "build/firmware.test.wasm");
+
+export type FirmwareTarget = "release" | "debug" | "test";
+
+interface TargetPlan {
+  entry: string;
+  out: string;
+  args: string[];
+  sources: string[]; // directories and files whose changes make the output stale
+}
+
+const PLANS: Record<FirmwareTarget, TargetPlan> = {
+  release: { entry: "assembly/index.ts", out: FIRMWARE_PATH, args: ["--target", "release"], sources: ["assembly", "asconfig.json"] },
+  debug: { entry: "assembly/index.ts", out: FIRMWARE_DEBUG_PATH, args: ["--target", "debug"], sources: ["assembly", "asconfig.json"] },
+  // The test build is optimized lightly: the tests want a quick build, the asserts and the names.
+  test: {
+    entry: "test/firmware/harness.ts",
+    out: FIRMWARE_TEST_PATH,
+    args: ["--target", "test"],
+    sources: ["assembly", "test/firmware", "asconfig.json"],
+  },
+};
+
+function newestMtimeMs(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of readdirSync(path)) newest = Math.max(newest, newestMtimeMs(join(path, entry)));
+  return newest;
+}
+
+export function isStale(target: FirmwareTarget): boolean {
+  const plan = PLANS[target];
+  if (!existsSync(plan.out)) return true;
+  const built = statSync(plan.out).mtimeMs;
+  return plan.sources.some((source) => newestMtimeMs(join(ROOT, source)) > built);
+}
+
+/** Compiles `targets` (all three by default) if stale, or always with `force`. Throws with the compiler's output. */
+export async function buildFirmware(targets: FirmwareTarget[] = ["release", "debug", "test"], force = false): Promise<string[]> {
+  const stale = targets.filter((target) => force || isStale(target));
+  if (stale.length === 0) return [];
+  // Loading the compiler takes seconds: only when there is something to build.
+  const asc = await import("assemblyscript/asc");
+  mkdirSync(join(ROOT, "build"), { recursive: true });
+  const built: string[] = [];
+  for (const target of stale) {
+    const plan = PLANS[target];
+    let output = "";
+    const sink = { write: (chunk: string | Uint8Array) => { output += chunk.toString(); return true; } };
+    const { error } = await asc.main(
+      [plan.entry, "--config", "asconfig.json", ...plan.args, "--outFile", relative(ROOT, plan.out)],
+      { stdout: sink as never, stderr: sink as never, readFile: undefined, baseDir: ROOT } as never,
+    );
+    if (error) throw new Error(`firmware build (${target}) failed:\n${output || error.message}`);
+    built.push(relative(ROOT, plan.out));
+  }
+  return built;
+}
+
+// `npm run build`: every image, rebuilt only if stale unless --force.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const force = process.argv.includes("--force");
+  const built = await buildFirmware(undefined, force);
+  process.stdout.write(built.length > 0 ? `built ${built.join(", ")}\n` : "firmware is up to date\n");
+}
