@@ -317,6 +317,7 @@ export function createImageCommand(io: CommandIo): Command {
     name: "image",
     summary: "build, sign, verify and inspect signed firmware images",
     help: HELP,
+    handlesHelp: true,
     async run(argv: string[]): Promise<number> {
       const [subcommand, ...rest] = argv;
       if (subcommand === undefined) throw new UsageError("a subcommand is required");
