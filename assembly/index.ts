@@ -1,4 +1,5 @@
 // The firmware's exports, and nothing else: the board ABI v1 (docs/board-abi.md).
+import { agentsBoot, agentsStart } from "./agents";
 import { ABI_VERSION } from "./config";
 import { BootStatus, kernelBoot, kernelStart } from "./kernel/boot";
 import { heapTop as heapProbe } from "./kernel/carve";
@@ -11,8 +12,10 @@ export function abiVersion(): u32 {
 export function boot(bootInfo: usize): u32 {
   const status = kernelBoot(bootInfo);
   if (status != BootStatus.Ok) return status;
-  // The agents of the processor's role are added here (the hardware-and-agents issue).
-  return kernelStart(bootInfo);
+  agentsBoot(bootInfo);
+  const started = kernelStart(bootInfo);
+  agentsStart();
+  return started;
 }
 
 export function irq(vector: u32): void {

@@ -2,7 +2,8 @@
 // |0 magic|4 abi u16|6 size u16|8 role|12 index|16 ramBytes u64|24 ecamBase u64|32 ecamBusCount|36 flags|
 // |40 pciMemBase u64|48 pciMemSize u64|56 msiAddress u64|64 name[32]|96 boardName[64]|
 // |160 panicCode|164 panicTaskIndex|168 panicTaskName[16]|184 panicMessageLength|188 panicMessage[256]|
-// |444 currentTaskIndex|448 reserved .. 512|
+// |444 currentTaskIndex|448 muLocalBase u64|456 dmaBase u64|464 outboundWindowBase u64|472 outboundWindowSize u64|
+// |480 sysctlBase u64|488 reserved .. 512|
 
 export const BOOT_INFO_MAGIC: u32 = 0x42504f49; // "IOPB"
 export const BOOT_INFO_SIZE_BYTES: u32 = 512;
@@ -29,6 +30,11 @@ export enum Role {
 @inline export function bootInfoPciMemBase(info: usize): u64 { return load<u64>(info, 40); }
 @inline export function bootInfoPciMemSize(info: usize): u64 { return load<u64>(info, 48); }
 @inline export function bootInfoMsiAddress(info: usize): u64 { return load<u64>(info, 56); }
+@inline export function bootInfoMuLocalBase(info: usize): u64 { return load<u64>(info, 448); }
+@inline export function bootInfoDmaBase(info: usize): u64 { return load<u64>(info, 456); }
+@inline export function bootInfoOutboundWindowBase(info: usize): u64 { return load<u64>(info, 464); }
+@inline export function bootInfoOutboundWindowSize(info: usize): u64 { return load<u64>(info, 472); }
+@inline export function bootInfoSysctlBase(info: usize): u64 { return load<u64>(info, 480); }
 @inline export function bootInfoNamePtr(info: usize): usize { return info + 64; }
 @inline export function bootInfoBoardNamePtr(info: usize): usize { return info + 96; }
 

@@ -6,7 +6,13 @@ export enum MsgKind {
   None = 0,
   Timer = 1, // a: timer id, b: tag
   Irq = 2, // a: vector
-  User = 16, // first kind a task defines for itself
+  User = 16, // first kind a task defines for itself (test probes)
+  BlockIo = 32, // to a DDM: one block request (assembly/ddm/block.ts)
+  BlockIoDone = 33, // from a DDM: its completion
+  DdmReady = 34, // from a DDM: the controller is up and its disks are known (a: controller index)
+  Frame = 40, // a message frame for an agent: a = frame pool index (assembly/board/frame.ts)
+  ServiceIo = 41, // to the CTA: a READ/WRITE/… service request (assembly/cta/cta.ts)
+  ServiceIoDone = 42, // from the CTA: its completion
 }
 
 @unmanaged

@@ -27,6 +27,11 @@ export const enum BootInfoOffset {
   PanicMessageLength = 184,
   PanicMessage = 188,
   CurrentTaskIndex = 444,
+  MuLocalBase = 448,
+  DmaBase = 456,
+  OutboundWindowBase = 464,
+  OutboundWindowSize = 472,
+  SysctlBase = 480,
 }
 
 export interface BootInfo {
@@ -42,6 +47,11 @@ export interface BootInfo {
   msiAddress: bigint;
   name: string;
   boardName: string;
+  muLocalBase: bigint; // 0: no messaging unit (the host processor)
+  dmaBase: bigint;
+  outboundWindowBase: bigint; // 0: no outbound window (the host processor)
+  outboundWindowSize: bigint;
+  sysctlBase: bigint; // 0: none (storage processors)
 }
 
 export interface PanicRecord {
@@ -69,6 +79,11 @@ export function writeBootInfo(view: DataView, at: number, info: BootInfo): void 
   writeAscii(view, at + BootInfoOffset.BoardName, 64, info.boardName);
   view.setUint32(at + BootInfoOffset.PanicTaskIndex, TASK_INDEX_NONE, true);
   view.setUint32(at + BootInfoOffset.CurrentTaskIndex, TASK_INDEX_NONE, true);
+  view.setBigUint64(at + BootInfoOffset.MuLocalBase, info.muLocalBase, true);
+  view.setBigUint64(at + BootInfoOffset.DmaBase, info.dmaBase, true);
+  view.setBigUint64(at + BootInfoOffset.OutboundWindowBase, info.outboundWindowBase, true);
+  view.setBigUint64(at + BootInfoOffset.OutboundWindowSize, info.outboundWindowSize, true);
+  view.setBigUint64(at + BootInfoOffset.SysctlBase, info.sysctlBase, true);
 }
 
 export function readPanicRecord(view: DataView, at: number): PanicRecord {

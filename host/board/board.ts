@@ -1,22 +1,50 @@
 // A board: its processors, their buses, the board clock, the seeded generator and the trace, built from a BoardSpec.
 // The board runs as one discrete-event loop on the virtual clock; boards/*.json describe what it holds.
+import { join, resolve } from "node:path";
+import type { FlashBoot } from "../boot/flash_boot.ts";
 import { EcamRegion } from "../bus/ecam.ts";
+import { MsiRegion, RamRegion } from "../bus/ram.ts";
+import { SystemController } from "../bus/sysctl.ts";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
 import type { BoardSpec } from "./load.ts";
-import { Processor, type PanicReport, type ProcessorCosts } from "./processor.ts";
+import { Processor, type BusMap, type PanicReport, type ProcessorCosts } from "./processor.ts";
 
-// The local bus map every processor sees (docs/board-abi.md, "Local bus map").
+// The local bus map (docs/hardware.md, "Local bus map"); storage processors add the MU and the outbound window.
 export const ECAM_BASE = 0xe000_0000n;
 export const ECAM_BUS_COUNT = 1;
 export const PCI_MEM_BASE = 0xc000_0000n;
 export const PCI_MEM_SIZE = 0x2000_0000n;
 export const MSI_ADDRESS = 0xfee0_0000n;
+export const MU_LOCAL_BASE = 0xf000_0000n;
+export const DMA_BASE = 0xf001_0000n;
+export const OUTBOUND_WINDOW_BASE = 0x1_0000_0000n;
+export const OUTBOUND_WINDOW_SIZE = 0x1_0000_0000n;
+export const SYSCTL_BASE = 0xf002_0000n;
+
+export function busMapFor(role: "host" | "storage"): BusMap {
+  const storage = role === "storage";
+  return {
+    ecamBase: ECAM_BASE,
+    ecamBusCount: ECAM_BUS_COUNT,
+    pciMemBase: PCI_MEM_BASE,
+    pciMemSize: PCI_MEM_SIZE,
+    msiAddress: MSI_ADDRESS,
+    muLocalBase: storage ? MU_LOCAL_BASE : 0n,
+    dmaBase: DMA_BASE,
+    outboundWindowBase: storage ? OUTBOUND_WINDOW_BASE : 0n,
+    outboundWindowSize: storage ? OUTBOUND_WINDOW_SIZE : 0n,
+    sysctlBase: storage ? 0n : SYSCTL_BASE,
+  };
+}
 
 export interface BoardOptions {
   spec: BoardSpec;
-  firmware: WebAssembly.Module;
+  /** The image every processor runs, or the board's flash and boot ROM choosing it at each power-on. */
+  firmware: WebAssembly.Module | FlashBoot;
+  /** Where file-backed disks live (default: ./var/<board name>). */
+  dataDir?: string;
   /** Overrides the board file's seed. */
   seed?: number;
   trace?: Trace;
@@ -35,6 +63,10 @@ export class Board {
   readonly panics: PanicReport[] = [];
   processors: Processor[] = [];
   resetCount = 0;
+  readonly dataDir: string;
+  /** What the boot ROM chose at the last power-on (undefined slot: not booted from flash). */
+  bootSlot: "A" | "B" | undefined;
+  bootTrial = false;
   private prng: Prng;
 
   constructor(private readonly options: BoardOptions) {
@@ -42,6 +74,7 @@ export class Board {
     this.seed = options.seed ?? options.spec.seed;
     this.trace = options.trace ?? new Trace();
     this.prng = new Prng(this.seed);
+    this.dataDir = resolve(options.dataDir ?? join("var", options.spec.name));
   }
 
   /** Device models the board file declares that this emulator does not model yet. */
@@ -49,9 +82,13 @@ export class Board {
     return this.options.spec.processors.flatMap((p) => p.pci.map((f) => `${p.name} slot ${f.slot}: ${f.model}`));
   }
 
-  /** Builds every processor and boots them in board order, at the current board time. True if all booted. */
+  /**
+   * Builds every processor and its bus, then boots them in board order, at the current board time. With a flash,
+   * the boot ROM chooses the image first (and throws FlashBootError when no slot boots). True if all booted.
+   */
   powerOn(): boolean {
     const { spec } = this.options;
+    const firmware = this.chooseFirmware();
     this.processors = spec.processors.map((p, index) => {
       const processor = new Processor({
         name: p.name,
@@ -59,27 +96,50 @@ export class Board {
         role: p.role,
         ramBytes: p.ramMiB * 1024 * 1024,
         boardName: spec.name,
-        module: this.options.firmware,
+        module: firmware,
         clock: this.clock,
         trace: this.trace,
         // Forked by name and reset count: a processor's random stream never depends on another's.
         prng: this.prng.fork(`${p.name}/${this.resetCount}`),
         costs: this.options.costs,
-        ecamBase: ECAM_BASE,
-        ecamBusCount: ECAM_BUS_COUNT,
-        pciMemBase: PCI_MEM_BASE,
-        pciMemSize: PCI_MEM_SIZE,
-        msiAddress: MSI_ADDRESS,
+        busMap: busMapFor(p.role),
         verbose: this.options.verbose,
         onConsole: (name, fd, line) => this.options.onConsole?.(name, fd, line),
         onStop: (report) => this.processorStopped(p.name, report),
       });
-      processor.bus.map(ECAM_BASE, BigInt(ECAM_BUS_COUNT) << 20n, new EcamRegion(ECAM_BUS_COUNT));
+      const bus = processor.bus;
+      bus.map(0n, BigInt(p.ramMiB) << 20n, new RamRegion(p.name, processor.memory));
+      bus.map(ECAM_BASE, BigInt(ECAM_BUS_COUNT) << 20n, new EcamRegion(ECAM_BUS_COUNT));
+      bus.map(MSI_ADDRESS, 4096n, new MsiRegion((vector) => processor.raiseIrq(vector)));
+      if (p.role === "host") {
+        const flash = this.options.firmware instanceof WebAssembly.Module ? undefined : this.options.firmware;
+        const onConfirm = () => {
+          if (flash === undefined) return;
+          const logged = flash.log.length;
+          flash.confirm();
+          for (const line of flash.log.slice(logged)) this.options.onConsole?.("board", 1, line);
+        };
+        bus.map(SYSCTL_BASE, 4096n, new SystemController({ slot: this.bootSlot, trial: this.bootTrial }, onConfirm, (m) => this.options.onConsole?.(p.name, 2, `[board] ${m}`)));
+      }
       return processor;
     });
     let allBooted = true;
     for (const processor of this.processors) allBooted = processor.powerOn() && allBooted;
     return allBooted;
+  }
+
+  private chooseFirmware(): WebAssembly.Module {
+    const source = this.options.firmware;
+    if (source instanceof WebAssembly.Module) return source;
+    const logged = source.log.length;
+    try {
+      const selection = source.select();
+      this.bootSlot = selection.slot;
+      this.bootTrial = selection.trial;
+      return selection.module;
+    } finally {
+      for (const line of source.log.slice(logged)) this.options.onConsole?.("board", 1, line);
+    }
   }
 
   /** Power-cycles every processor: fresh RAM, boot again. Board time goes on. */

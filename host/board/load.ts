@@ -4,6 +4,7 @@
 // person fixes board files by hand and a wall of validator output hides the one line that matters.
 
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 
@@ -31,6 +32,15 @@ export interface BoardSpec {
   readonly processors: readonly ProcessorSpec[]; // processors[0] is the host
   readonly disks: readonly DiskSpec[];
   readonly portals: readonly PortalSpec[]; // [] when absent
+  readonly flash: FlashSpec | undefined; // absent: the emulator runs build/firmware.wasm directly
+}
+
+export interface FlashSpec {
+  readonly image: string; // relative to the board's data directory
+  readonly slotSizeMiB: number; // 4 when absent
+  readonly trustedKeys: readonly string[]; // absolute paths of public keys (PEM)
+  readonly boardCompat: string; // "wasm-iop" when absent
+  readonly populateKey: string | undefined; // absolute path of the private key that signs the first image, if any
 }
 
 export interface ProcessorSpec {
@@ -208,6 +218,7 @@ interface RawBoard {
   processors: RawProcessor[];
   disks: DiskSpec[];
   portals?: PortalSpec[];
+  flash?: { image: string; slotSizeMiB?: number; trustedKeys: string[]; boardCompat?: string; populateKey?: string };
 }
 interface RawProcessor {
   name: string;
@@ -529,6 +540,14 @@ function buildSpec(board: RawBoard, file: string): BoardSpec {
     })),
     disks: board.disks.map(buildDisk),
     portals: (board.portals ?? []).map((portal) => ({ host: portal.host, port: portal.port })),
+    flash: board.flash === undefined ? undefined : {
+      image: board.flash.image,
+      slotSizeMiB: board.flash.slotSizeMiB ?? 4,
+      // Key paths are relative to the board file, so a board and its keys travel together.
+      trustedKeys: board.flash.trustedKeys.map((key) => resolve(dirname(file), key)),
+      boardCompat: board.flash.boardCompat ?? "wasm-iop",
+      populateKey: board.flash.populateKey === undefined ? undefined : resolve(dirname(file), board.flash.populateKey),
+    },
   };
 }
 

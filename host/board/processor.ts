@@ -11,6 +11,20 @@ import type { Prng } from "../sim/prng.ts";
 import type { Trace } from "../sim/trace.ts";
 
 export const ABI_VERSION = 1;
+
+/** Where things are on the processor's local bus, as the boot-info block tells the firmware (docs/hardware.md). */
+export interface BusMap {
+  ecamBase: bigint;
+  ecamBusCount: number;
+  pciMemBase: bigint;
+  pciMemSize: bigint;
+  msiAddress: bigint;
+  muLocalBase: bigint; // 0n: none
+  dmaBase: bigint;
+  outboundWindowBase: bigint; // 0n: none
+  outboundWindowSize: bigint;
+  sysctlBase: bigint; // 0n: none
+}
 const WASM_PAGE_BYTES = 65536;
 const VECTORS_MAX = 64;
 
@@ -53,11 +67,7 @@ export interface ProcessorConfig {
   trace: Trace;
   prng: Prng;
   costs?: Partial<ProcessorCosts>;
-  ecamBase: bigint;
-  ecamBusCount: number;
-  pciMemBase: bigint;
-  pciMemSize: bigint;
-  msiAddress: bigint;
+  busMap: BusMap;
   verbose?: boolean;
   onConsole(processor: string, fd: 1 | 2, line: string): void;
   onStop(report: PanicReport | undefined): void;
@@ -141,12 +151,8 @@ export class Processor {
       role: config.role,
       processorIndex: config.index,
       ramBytes: config.ramBytes,
-      ecamBase: config.ecamBase,
-      ecamBusCount: config.ecamBusCount,
+      ...config.busMap,
       flags: config.verbose === true ? 1 : 0,
-      pciMemBase: config.pciMemBase,
-      pciMemSize: config.pciMemSize,
-      msiAddress: config.msiAddress,
       name: config.name,
       boardName: config.boardName,
     });

@@ -9,6 +9,21 @@ export interface BusRegion {
   readonly name: string;
   read(offset: number, sizeBytes: AccessSize): number | bigint;
   write(offset: number, sizeBytes: AccessSize, value: number | bigint): void;
+  /** Memory-like regions (RAM, windows into another processor's RAM) also take bulk DMA. */
+  readBytes?(offset: number, lengthBytes: number): Uint8Array;
+  writeBytes?(offset: number, bytes: Uint8Array): void;
+}
+
+/** What DMA answers: the bytes, or the reason it faulted. Never an exception, never a silent clamp. */
+export type DmaResult = { ok: true; bytes: Uint8Array } | { ok: false; fault: string };
+
+/**
+ * Thrown by a window region's readBytes/writeBytes when the far side refuses the transfer (a window onto another
+ * bus whose target faulted, or a range past the memory behind the window). Bus.dmaRead/dmaWrite turn it into a
+ * `{ ok: false }` result, so it never escapes to a DMA master.
+ */
+export class WindowFault extends Error {
+  override readonly name = "WindowFault";
 }
 
 interface Mapping {
@@ -41,6 +56,41 @@ export class Bus {
     this.mappings.push({ base, end, region });
   }
 
+  unmap(region: BusRegion): void {
+    const index = this.mappings.findIndex((m) => m.region === region);
+    if (index >= 0) this.mappings.splice(index, 1);
+  }
+
+  /** A DMA read by `master` of [address, address + lengthBytes): one memory-like region must hold all of it. */
+  dmaRead(master: string, address: bigint, lengthBytes: number): DmaResult {
+    const m = this.decode(address, 1, lengthBytes);
+    if (this.trace.enabled) this.trace.record(this.nowNs(), master, "dma.r", { addr: hex(address), len: lengthBytes, ok: m?.region.readBytes !== undefined ? 1 : 0 });
+    if (m === undefined || m.region.readBytes === undefined) return this.dmaFault(master, "read", address, lengthBytes);
+    try {
+      return { ok: true, bytes: m.region.readBytes(Number(address - m.base), lengthBytes) };
+    } catch (error) {
+      if (error instanceof WindowFault) return this.dmaFault(master, "read", address, lengthBytes, error.message);
+      throw error;
+    }
+  }
+
+  /** A DMA write by `master`; small writes to register regions (an MSI-X message) go through write(). */
+  dmaWrite(master: string, address: bigint, bytes: Uint8Array): DmaResult {
+    const m = this.decode(address, 1, bytes.length);
+    if (this.trace.enabled) this.trace.record(this.nowNs(), master, "dma.w", { addr: hex(address), len: bytes.length, ok: m !== undefined ? 1 : 0 });
+    if (m === undefined) return this.dmaFault(master, "write", address, bytes.length);
+    if (m.region.writeBytes !== undefined) {
+      try {
+        m.region.writeBytes(Number(address - m.base), bytes);
+      } catch (error) {
+        if (error instanceof WindowFault) return this.dmaFault(master, "write", address, bytes.length, error.message);
+        throw error;
+      }
+    } else if (bytes.length === 4) m.region.write(Number(address - m.base), 4, new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true));
+    else return this.dmaFault(master, "write", address, bytes.length);
+    return { ok: true, bytes };
+  }
+
   read(address: bigint, sizeBytes: AccessSize): number | bigint {
     const m = this.decode(address, sizeBytes);
     const value = m === undefined ? this.abort("read", address, sizeBytes) : m.region.read(Number(address - m.base), sizeBytes);
@@ -58,12 +108,19 @@ export class Bus {
     m.region.write(Number(address - m.base), sizeBytes, value);
   }
 
-  private decode(address: bigint, sizeBytes: AccessSize): Mapping | undefined {
-    if (address % BigInt(sizeBytes) !== 0n) return undefined; // unaligned: nothing decodes it
+  private decode(address: bigint, alignBytes: number, lengthBytes: number = alignBytes): Mapping | undefined {
+    if (address % BigInt(alignBytes) !== 0n || lengthBytes <= 0) return undefined; // unaligned: nothing decodes it
     for (const m of this.mappings) {
-      if (address >= m.base && address + BigInt(sizeBytes) <= m.end) return m;
+      if (address >= m.base && address + BigInt(lengthBytes) <= m.end) return m;
     }
     return undefined;
+  }
+
+  private dmaFault(master: string, kind: string, address: bigint, lengthBytes: number, beyond?: string): DmaResult {
+    const fault = `${kind} of ${lengthBytes} bytes at ${hex(address)} ${beyond === undefined ? "is outside every window" : `faulted beyond its window: ${beyond}`}`;
+    this.guestErrorCount += 1;
+    if (this.guestErrorCount <= 8) this.log(`DMA fault by ${master}: ${fault}`);
+    return { ok: false, fault };
   }
 
   private abort(kind: string, address: bigint, sizeBytes: AccessSize): number | bigint {

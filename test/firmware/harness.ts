@@ -1,6 +1,7 @@
 // The test build: the real kernel booted with four probe tasks, plus exports that let vitest drive and observe it.
 // The board ABI is unchanged (same imports, same abiVersion/boot/irq/run/heapTop); the test* exports are extra.
-// Probes: index 0..3 with priorities 3, 1, 2, 5 and 8-deep inboxes; vector v in 0..3 is routed to probe v.
+// Probes: index 0..3 with priorities 3, 1, 2, 5 and 8-deep inboxes; vector PROBE_VECTOR_BASE + v goes to probe v.
+// After them come the role's agents (RTA, DDMs; CTA and UMA on the host) and, on the host, a test client.
 import { ABI_VERSION, BUFFER_CLASS_COUNT } from "../../assembly/config";
 import { buffersAllFree, bufferPool, sgls } from "../../assembly/kernel/buffers";
 import { BootStatus, healthCheckCount, kernelBoot, kernelStart } from "../../assembly/kernel/boot";
@@ -14,9 +15,14 @@ import {
   irqLatch, irqRoute, irqSpurious, post, schedulerRun, taskAdd, taskAt, timerCancel, timersArmed, timerStart,
 } from "../../assembly/kernel/scheduler";
 import { SGL_NONE } from "../../assembly/kernel/sgl";
+import { agentCta, agentRta, agentsBoot, agentsStart, agentUma } from "../../assembly/agents";
+import { volumesCount } from "../../assembly/cta/volumes";
+import { frames } from "../../assembly/rta/links";
+import { ClientTask } from "./client";
 import { RunResult, Task } from "../../assembly/kernel/task";
 
 export const PROBE_COUNT: u32 = 4;
+export const PROBE_VECTOR_BASE: u32 = 56; // clear of the vectors the agents allocate from 0
 const PROBE_INBOX_DEPTH: u32 = 8;
 const PROBE_BUDGET_NS: u64 = 100_000;
 const LOG_MAX: u32 = 4096;
@@ -147,10 +153,37 @@ export function boot(info: usize): u32 {
     const probe = new ProbeTask(unchecked(names[i]), unchecked(priorities[i]));
     unchecked(probes[i] = probe);
     taskAdd(probe);
-    irqRoute(i, probe.index);
+    irqRoute(PROBE_VECTOR_BASE + i, probe.index);
   }
-  return kernelStart(info);
+  agentsBoot(info);
+  const cta = agentCta();
+  if (cta != null) {
+    const c = new ClientTask();
+    taskAdd(c);
+    c.ctaTask = cta.index;
+    client = c;
+  }
+  const started = kernelStart(info);
+  agentsStart();
+  return started;
 }
+
+// The test client (host processor only).
+let client: ClientTask | null = null;
+export function testClientPrepare(bufferClass: u32, count: u32): u32 { return client!.prepare(bufferClass, count); }
+export function testClientSubmit(r: u32, fn: u32, lun: u32, lba: u64, blockCount: u32): bool { return client!.submit(r, fn, lun, lba, blockCount); }
+export function testClientBufferAddress(r: u32, i: u32): usize { return client!.bufferAddress(r, i); }
+export function testClientStatus(r: u32): u32 { return unchecked(client!.status[r]); }
+export function testClientBytes(r: u32): u32 { return unchecked(client!.bytes[r]); }
+export function testClientRelease(r: u32): void { client!.release(r); }
+export function testClientDone(): u32 { return client!.doneCount; }
+export function testUmaReady(): bool { const uma = agentUma(); return uma != null && uma.ready; }
+export function testVolumeCount(): u32 { return volumesCount(); }
+export function testCtaActive(): u32 { return agentCta()!.servicesActive(); }
+export function testCtaRetransmits(): u64 { return agentCta()!.retransmitCount; }
+export function testRtaTransactions(): u32 { return agentRta().store.usedCount; }
+export function testFramesFree(): u32 { return frames().freeCount; }
+export function testFramesCapacity(): u32 { return frames().capacity; }
 
 export function irq(vector: u32): void { irqLatch(vector); }
 export function run(budgetNs: u64): u64 { return schedulerRun(budgetNs); }

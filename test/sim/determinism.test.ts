@@ -20,7 +20,7 @@ function workloadRun(seed: number): { digest: string; lines: number; log: number
     const choice = workload.intBelow(5);
     t.board.clock.at(atNs, () => {
       if (processor.state !== "running") return;
-      if (choice === 0) processor.raiseIrq(workload.intBelow(5));
+      if (choice === 0) processor.raiseIrq(56 + workload.intBelow(5));
       else if (choice === 1) processor.invoke("testPost", workload.intBelow(4), Op.Random, 0, 0, 0);
       else if (choice === 2) processor.invoke("testPost", workload.intBelow(4), Op.BusRead, workload.intBelow(32) << 15, 0, 0);
       else if (choice === 3) processor.invoke("testPost", workload.intBelow(4), Op.Forward, i, workload.intBelow(4), 0);
@@ -48,12 +48,12 @@ describe("trace determinism", () => {
     const t = testBoard({ keepTrace: true });
     t.call("testPost", 0, Op.BusRead, 3 << 15, 0, 0);
     t.call("testPost", 1, Op.Random, 0, 0, 0);
-    t.host.raiseIrq(1);
+    t.host.raiseIrq(57);
     t.board.runFor(1_000_000);
     const events = t.board.trace.lines!.map((line) => JSON.parse(line) as Record<string, unknown>);
     // An empty slot's config space reads as all ones: the master abort a real enumeration sees.
     expect(events).toContainEqual(expect.objectContaining({ src: "host", ev: "r32", addr: "0xe0018000", val: "0xffffffff" }));
-    expect(events).toContainEqual(expect.objectContaining({ src: "host", ev: "irq", vector: 1 }));
+    expect(events).toContainEqual(expect.objectContaining({ src: "host", ev: "irq", vector: 57 }));
     expect(events.some((e) => e.ev === "random" && /^[0-9a-f]{8}$/.test(e.bytes as string))).toBe(true);
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i));
   });

@@ -1,7 +1,7 @@
 // Builds the firmware images with the AssemblyScript compiler: release (build/firmware.wasm), debug with names and
 // a source map (build/firmware.debug.wasm), and the test build (build/firmware.test.wasm: the same kernel plus the
 // exports test/firmware/harness.ts adds for vitest). Rebuilds only what is missing or older than its sources.
-import { readdirSync, statSync, mkdirSync, existsSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, mkdirSync, existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -9,6 +9,11 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const FIRMWARE_PATH = join(ROOT, "build/firmware.wasm");
 export const FIRMWARE_DEBUG_PATH = join(ROOT, "build/firmware.debug.wasm");
 export const FIRMWARE_TEST_PATH = join(ROOT, "build/firmware.test.wasm");
+
+/** package.json's version: the firmware's too (a test keeps assembly/config.ts equal to it). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+}
 
 export type FirmwareTarget = "release" | "debug" | "test";
 

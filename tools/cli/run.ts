@@ -7,7 +7,8 @@ import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { RealTimePacer } from "../../host/sim/realtime.ts";
 import { Trace } from "../../host/sim/trace.ts";
-import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
+import { FlashBoot, FlashBootError } from "../../host/boot/flash_boot.ts";
+import { buildFirmware, FIRMWARE_PATH, packageVersion } from "../build/firmware.ts";
 import { type Command, UsageError } from "./command.ts";
 
 const help = `usage: wasm-iop run [options]
@@ -20,7 +21,9 @@ options:
   --portal HOST:PORT  where the iSCSI target listens (default: the board's first portal, else 127.0.0.1:3260;
                       port 0 picks a free port). Served once the iSCSI target lands; accepted now.
   --data-dir DIR      where disk images live (default: ./var/<board name>)
-  --firmware FILE     the image to run (default: build/firmware.wasm, rebuilt first if stale)
+  --firmware FILE     run this .wasm directly, bypassing the board's flash (default: boot from the flash when
+                      the board has one, else build/firmware.wasm, rebuilt first if stale). A blank flash is
+                      populated from the current build the first time, signed with the board's populateKey.
   --seed N            override the board's seed (everything random on the board derives from it)
   --trace FILE        write the bus-transaction trace as JSON lines
   --for SECONDS       simulation mode: run this much board time as fast as possible, then exit
@@ -71,21 +74,33 @@ export const runCommand: Command = {
     const dataDir = resolve(values["data-dir"] ?? join("var", spec.name));
     mkdirSync(dataDir, { recursive: true });
 
-    let firmwarePath = FIRMWARE_PATH;
-    if (values.firmware !== undefined) firmwarePath = resolve(values.firmware);
-    else await buildFirmware(["release"]);
-    const firmware = new WebAssembly.Module(readFileSync(firmwarePath));
-
     const out = (text: string) => process.stdout.write(text + "\n");
+    let firmware: WebAssembly.Module | FlashBoot;
+    if (values.firmware !== undefined) {
+      firmware = new WebAssembly.Module(readFileSync(resolve(values.firmware)));
+      if (spec.flash !== undefined) out(`running ${values.firmware} directly; the board's flash is not used`);
+    } else if (spec.flash !== undefined) {
+      const flashBoot = new FlashBoot(spec.flash, dataDir);
+      if (flashBoot.isBlank()) {
+        await buildFirmware(["release"]);
+        flashBoot.populate(FIRMWARE_PATH, packageVersion(), null);
+      }
+      firmware = flashBoot;
+    } else {
+      await buildFirmware(["release"]);
+      firmware = new WebAssembly.Module(readFileSync(FIRMWARE_PATH));
+    }
+
     const trace = new Trace({ enabled: values.trace !== undefined, path: values.trace });
     let failed: PanicReport | undefined;
     const board = new Board({
       spec,
       firmware,
+      dataDir,
       seed,
       trace,
       verbose: values.verbose,
-      onConsole: (processor, fd, line) => (fd === 1 ? process.stdout : process.stderr).write(`[${processor}] ${line}\n`),
+      onConsole: (processor, fd, line) => (fd === 1 ? process.stdout : process.stderr).write(processor === "board" ? `${line}\n` : `[${processor}] ${line}\n`),
       onStop: (_processor, report) => {
         if (report === undefined) return;
         process.stderr.write(describePanic(report) + "\n");
@@ -96,12 +111,19 @@ export const runCommand: Command = {
     out(`portal ${portal.host}:${portal.port}: not served yet (the iSCSI target is not built)`);
     if (values.verbose) for (const device of board.unmodelled) out(`declared but not modelled yet: ${device}`);
 
+    if (firmware instanceof FlashBoot) for (const line of firmware.log) out(line);
     const powerOnOrReset = (reset: boolean): boolean => {
       failed = undefined;
-      const ok = reset ? board.reset() : board.powerOn();
-      return ok;
+      try {
+        return reset ? board.reset() : board.powerOn();
+      } catch (error) {
+        if (!(error instanceof FlashBootError)) throw error;
+        process.stderr.write(`boot ROM: ${error.message}\n`);
+        failed = { processor: "board", kind: "boot", code: 2, task: "-", message: error.message, timeNs: board.clock.nowNs };
+        return false;
+      }
     };
-    if (!powerOnOrReset(false) && !values["reset-on-panic"]) return finish(1);
+    if (!powerOnOrReset(false) && (!values["reset-on-panic"] || board.processors.length === 0)) return finish(1);
 
     if (forSeconds !== undefined) {
       // Simulation mode: step in slices so a panic can reset the board between them.
@@ -141,6 +163,7 @@ export const runCommand: Command = {
 
     async function finish(code: number): Promise<number> {
       board.powerOff();
+      if (firmware instanceof FlashBoot) firmware.close();
       await trace.close();
       out(`board ${spec.name} stopped after ${(board.clock.nowNs / 1e9).toFixed(3)} s of board time` +
         (board.resetCount > 0 ? `, ${board.resetCount} resets` : "") + (trace.enabled ? `, trace ${trace.count} events, sha256 ${trace.digest()}` : ""));

@@ -1,0 +1,57 @@
+// The agents of each role, created at boot: every processor runs an RTA and the DDMs of its controllers; the host
+// processor adds the CTA and the UMA. Used by the release image (index.ts) and the test build alike.
+import { bootInfoEcamBase, bootInfoMuLocalBase, bootInfoNamePtr, bootInfoPciMemBase, bootInfoPciMemSize,
+  bootInfoProcessorIndex, bootInfoRole, Role } from "./board/boot_info";
+import { busWrite32 } from "./board/bus";
+import { MU_LOCAL_OMR0, MU_READY } from "./board/mu";
+import { pciEnumerate } from "./board/pci";
+import { CtaTask } from "./cta/cta";
+import { volumesInit } from "./cta/volumes";
+import { ddmBoot } from "./ddm/registry";
+import { vectorAllocate } from "./kernel/vectors";
+import { irqRoute, taskAdd } from "./kernel/scheduler";
+import { framesInit, MuLocalLink } from "./rta/links";
+import { RtaTask } from "./rta/rta";
+import { UmaTask } from "./uma/uma";
+
+let rta: RtaTask | null = null;
+let cta: CtaTask | null = null;
+let uma: UmaTask | null = null;
+
+/** Boot: enumerate the bus, create the role's agents and their links. Before the kernel seals. */
+export function agentsBoot(info: usize): void {
+  framesInit();
+  pciEnumerate(bootInfoEcamBase(info), bootInfoPciMemBase(info), bootInfoPciMemSize(info));
+  const theRta = new RtaTask(bootInfoProcessorIndex(info), bootInfoNamePtr(info));
+  taskAdd(theRta);
+  rta = theRta;
+  if (bootInfoRole(info) == Role.Host) {
+    volumesInit();
+    const theCta = new CtaTask();
+    taskAdd(theCta);
+    const theUma = new UmaTask(info, theCta);
+    taskAdd(theUma);
+    theUma.discover(theRta); // claims the iop-bridges before the DDMs look for controllers
+    cta = theCta;
+    uma = theUma;
+  } else {
+    const link = new MuLocalLink(0, info);
+    theRta.link = link;
+    const vector = vectorAllocate(1);
+    irqRoute(vector, theRta.index);
+    link.start(vector);
+    busWrite32(bootInfoMuLocalBase(info) + MU_LOCAL_OMR0, MU_READY);
+  }
+  ddmBoot(info, theRta.index);
+}
+
+/** After the seal: arm the agents' timers. */
+export function agentsStart(): void {
+  rta!.start();
+  if (cta != null) cta!.start();
+  if (uma != null) uma!.start();
+}
+
+export function agentRta(): RtaTask { return rta!; }
+export function agentCta(): CtaTask | null { return cta; }
+export function agentUma(): UmaTask | null { return uma; }

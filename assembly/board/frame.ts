@@ -1,0 +1,111 @@
+// The message frame: one 128-byte format for every agent-to-agent call (UMA, CTA, RTA), the same whether the peer is
+// on this processor or across the bus (then it travels through a messaging unit). Little-endian.
+// |0 version u8|1 flags u8|2 function u8|3 status u8|4 source u16|6 target u16|8 connection u32|12 transaction u32|
+// |16 ack u32|20 attempt u8|21 segmentCount u8|22 disk u16|24 blockCount u32|28 reserved u32|32 lba u64|
+// |40 bytes u64|48 segment[0..4]: |0 address u64|8 lengthBytes u32|12 reserved u32||
+// Agent addresses: processor index << 8 | AgentKind. Data is described by segments in the requester's bus addresses.
+
+export const FRAME_BYTES: u32 = 128;
+export const FRAME_VERSION: u8 = 1;
+export const FRAME_SEGMENTS_MAX: u32 = 5;
+export const FRAME_ADDRESS_NONE: u32 = 0xffff_ffff; // an empty messaging-unit queue port
+
+export enum AgentKind {
+  Uma = 1,
+  Cta = 2,
+  Rta = 3,
+}
+
+export enum FrameFunction {
+  StartAgent = 1, // UMA → RTA: start serving; reply: the device profile (Profile layout below)
+  Read = 3, // CTA → RTA: read blockCount blocks at lba of disk into the segments
+  Write = 4, // CTA → RTA: write the segments' bytes to blockCount blocks at lba
+  WriteFua = 5, // as Write, on the medium before the reply
+  Flush = 6, // CTA → RTA: flush disk's caches
+  Unmap = 7, // CTA → RTA: deallocate blockCount blocks at lba
+}
+
+export const FRAME_FLAG_REPLY: u8 = 1;
+
+export enum FrameStatus {
+  Ok = 0,
+  MediumError = 1,
+  IllegalRequest = 2,
+  DeviceError = 3,
+  Timeout = 4,
+  Busy = 5,
+  Aborted = 6,
+  NoDisk = 7,
+  BadFrame = 8, // the receiver could not parse the frame
+  NotStarted = 9, // the RTA has not been started by the UMA yet
+}
+
+// Profile (StartAgent's reply): |24 diskCount u32|32 disk[0..3]: |0 blockCount u64|8 blockSizeBytes u32|
+// |12 controller u16|14 disk u16||96 processor name[32]|
+export const PROFILE_DISKS_MAX: u32 = 4;
+export const PROFILE_NAME_OFFSET: u32 = 96;
+export const PROFILE_DISK_BYTES: u32 = 16;
+
+@inline export function frameVersion(f: usize): u8 { return load<u8>(f, 0); }
+@inline export function frameFlags(f: usize): u8 { return load<u8>(f, 1); }
+@inline export function frameFunction(f: usize): u32 { return load<u8>(f, 2); }
+@inline export function frameStatus(f: usize): u32 { return load<u8>(f, 3); }
+@inline export function frameSource(f: usize): u32 { return load<u16>(f, 4); }
+@inline export function frameTarget(f: usize): u32 { return load<u16>(f, 6); }
+@inline export function frameConnection(f: usize): u32 { return load<u32>(f, 8); }
+@inline export function frameTransaction(f: usize): u32 { return load<u32>(f, 12); }
+@inline export function frameAck(f: usize): u32 { return load<u32>(f, 16); }
+@inline export function frameAttempt(f: usize): u32 { return load<u8>(f, 20); }
+@inline export function frameSegmentCount(f: usize): u32 { return load<u8>(f, 21); }
+@inline export function frameDisk(f: usize): u32 { return load<u16>(f, 22); }
+@inline export function frameBlockCount(f: usize): u32 { return load<u32>(f, 24); }
+@inline export function frameLba(f: usize): u64 { return load<u64>(f, 32); }
+@inline export function frameBytes(f: usize): u64 { return load<u64>(f, 40); }
+@inline export function frameSegmentAddress(f: usize, i: u32): u64 { return load<u64>(f + 48 + <usize>i * 16, 0); }
+@inline export function frameSegmentLength(f: usize, i: u32): u32 { return load<u32>(f + 48 + <usize>i * 16, 8); }
+
+@inline export function frameIsReply(f: usize): bool { return (frameFlags(f) & FRAME_FLAG_REPLY) != 0; }
+
+/** Starts a frame: zeroes it and writes the header. */
+export function frameInit(f: usize, fn: FrameFunction, source: u32, target: u32, connection: u32, transaction: u32): void {
+  memory.fill(f, 0, FRAME_BYTES);
+  store<u8>(f, FRAME_VERSION, 0);
+  store<u8>(f, <u8>fn, 2);
+  store<u16>(f, <u16>source, 4);
+  store<u16>(f, <u16>target, 6);
+  store<u32>(f, connection, 8);
+  store<u32>(f, transaction, 12);
+}
+
+@inline export function frameSetStatus(f: usize, status: FrameStatus): void { store<u8>(f, <u8>status, 3); }
+@inline export function frameSetReply(f: usize): void { store<u8>(f, load<u8>(f, 1) | FRAME_FLAG_REPLY, 1); }
+@inline export function frameSetAck(f: usize, ack: u32): void { store<u32>(f, ack, 16); }
+@inline export function frameSetAttempt(f: usize, attempt: u32): void { store<u8>(f, <u8>attempt, 20); }
+@inline export function frameSetBlocks(f: usize, disk: u32, lba: u64, blockCount: u32): void {
+  store<u16>(f, <u16>disk, 22);
+  store<u64>(f, lba, 32);
+  store<u32>(f, blockCount, 24);
+}
+@inline export function frameSetBytes(f: usize, bytes: u64): void { store<u64>(f, bytes, 40); }
+@inline export function frameSetDiskCount(f: usize, count: u32): void { store<u32>(f, count, 24); }
+
+/** Appends a data segment; false when the frame already holds FRAME_SEGMENTS_MAX. */
+export function frameAddSegment(f: usize, address: u64, lengthBytes: u32): bool {
+  const count = frameSegmentCount(f);
+  if (count >= FRAME_SEGMENTS_MAX) return false;
+  store<u64>(f + 48 + <usize>count * 16, address, 0);
+  store<u32>(f + 48 + <usize>count * 16, lengthBytes, 8);
+  store<u8>(f, <u8>(count + 1), 21);
+  return true;
+}
+
+/** Checks what a receiver must not trust: version, segment count. Returns BadFrame or Ok. */
+export function frameValidate(f: usize): FrameStatus {
+  if (frameVersion(f) != FRAME_VERSION) return FrameStatus.BadFrame;
+  if (frameSegmentCount(f) > FRAME_SEGMENTS_MAX) return FrameStatus.BadFrame;
+  return FrameStatus.Ok;
+}
+
+@inline export function agentAddress(processor: u32, kind: AgentKind): u32 { return (processor << 8) | <u32>kind; }
+@inline export function agentProcessor(address: u32): u32 { return address >> 8; }
+@inline export function agentKind(address: u32): u32 { return address & 0xff; }

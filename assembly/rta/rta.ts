@@ -1,0 +1,310 @@
+// The remote transport agent: one per processor. It takes request frames from the CTA (through a local link or the
+// messaging unit), keeps them in its transaction store, converts them into block requests for its DDMs (the I/O
+// converter), builds the SGLs over the requester's buffers (the DMA manager: zero-copy, the controller moves the
+// data straight to and from them, across the bus when the requester is the host), and sends the replies back,
+// keeping each until acknowledged so a retransmitted request is answered again rather than executed twice.
+import {
+  FRAME_BYTES, FrameFunction, FrameStatus, PROFILE_DISK_BYTES, PROFILE_DISKS_MAX, agentAddress, AgentKind,
+  frameAck, frameBlockCount, frameDisk, frameFunction, frameInit, frameIsReply, frameLba, frameSegmentAddress,
+  frameSegmentCount, frameSegmentLength, frameSetBytes, frameSetDiskCount, frameSetReply,
+  frameSetStatus, frameSource, frameTransaction, frameValidate, PROFILE_NAME_OFFSET,
+} from "../board/frame";
+import { clockNowNs } from "../board/wasi";
+import { BlockOp, BlockStatus, DiskInfo } from "../ddm/block";
+import { ddmControllerCount, ddmControllerTask, ddmDisk, ddmDiskCount } from "../ddm/registry";
+import { sgls } from "../kernel/buffers";
+import { line } from "../kernel/console";
+import { Msg, MsgKind } from "../kernel/msg";
+import { POOL_NONE } from "../kernel/pool";
+import { post, timerStart } from "../kernel/scheduler";
+import { SGL_NONE } from "../kernel/sgl";
+import { RunResult, Task } from "../kernel/task";
+import { TIMER_NONE } from "../kernel/timer";
+import { frames, Link } from "./links";
+import { TRANSACTION_NONE, TransactionState, TransactionStore, TRANSACTIONS_MAX } from "./transactions";
+
+export const DISKS_MAX: u32 = 16;
+const RTA_PRIORITY: u32 = 2;
+const RTA_INBOX_DEPTH: u32 = 256;
+const RTA_BATCH_MAX: u32 = 32;
+const SWEEP_PERIOD_NS: u64 = 5_000_000; // retries of replies and queued requests, retention
+const RETAIN_NS: u64 = 10_000_000_000; // a reply is dropped after this even if never acknowledged
+
+export class RtaTask extends Task {
+  link: Link | null = null;
+  started: bool = false;
+  readonly store: TransactionStore = new TransactionStore();
+  private readonly frame: usize = frames().address(frames().acquire()); // receive scratch, held for good
+  private readonly out: Msg = new Msg();
+  private readonly disks: StaticArray<DiskInfo | null> = new StaticArray<DiskInfo | null>(DISKS_MAX);
+  private readonly diskTask: StaticArray<u32> = new StaticArray<u32>(DISKS_MAX);
+  diskCount: u32 = 0;
+  private controllersReady: u32 = 0;
+  private startSource: u32 = 0xffff; // a StartAgent waiting for the DDMs
+  private startTransaction: u32 = 0;
+  private startPending: bool = false;
+  private readonly processor: u32;
+  private readonly namePtr: usize;
+  readonly requestsDone: StaticArray<u64> = new StaticArray<u64>(8);
+
+  constructor(processor: u32, namePtr: usize) {
+    super("rta", RTA_PRIORITY, RTA_INBOX_DEPTH, 1_000_000);
+    this.processor = processor;
+    this.namePtr = namePtr;
+  }
+
+  /** Arms the sweep timer; call once the kernel has sealed. */
+  start(): void {
+    assert(timerStart(this.index, SWEEP_PERIOD_NS, SWEEP_PERIOD_NS, 0) != TIMER_NONE, "no timer for the RTA");
+    if (ddmControllerCount() == 0) this.collectDisks();
+  }
+
+  run(): RunResult {
+    let handled: u32 = 0;
+    while (handled < RTA_BATCH_MAX && this.inbox.pop(this.scratch)) {
+      handled += 1;
+      this.dispatch(this.scratch);
+    }
+    return handled > 0 ? RunResult.Busy : RunResult.Idle;
+  }
+
+  private dispatch(msg: Msg): void {
+    switch (<i32>msg.kind) {
+      case MsgKind.Frame: {
+        // A local link's frame: process it and give the slot back.
+        this.onFrame(frames().address(msg.a));
+        frames().release(msg.a);
+        break;
+      }
+      case MsgKind.Irq: this.drainLink(); break;
+      case MsgKind.BlockIoDone: this.onBlockIoDone(msg); break;
+      case MsgKind.DdmReady: this.onDdmReady(); break;
+      case MsgKind.Timer: this.sweep(); break;
+      default: assert(false, "rta: unexpected message kind");
+    }
+  }
+
+  private drainLink(): void {
+    const link = this.link!;
+    for (let i: u32 = 0; i < 256 && link.receive(this.frame); i++) this.onFrame(this.frame);
+  }
+
+  private onFrame(f: usize): void {
+    if (frameValidate(f) != FrameStatus.Ok || frameIsReply(f)) return; // nothing to answer: the sender retries
+    const fn = frameFunction(f);
+    if (fn == FrameFunction.StartAgent) {
+      this.onStartAgent(f);
+      return;
+    }
+    this.acknowledge(frameSource(f), frameAck(f));
+    const existing = this.store.find(frameSource(f), frameTransaction(f));
+    if (existing != TRANSACTION_NONE) {
+      // A retransmission or a duplicate: answer again if done, else it is still in progress.
+      if (this.store.state(existing) == TransactionState.Done) this.sendReply(existing);
+      return;
+    }
+    if (!this.started) {
+      this.replyNow(f, FrameStatus.NotStarted);
+      return;
+    }
+    const t = this.store.open(frameSource(f), frameTransaction(f));
+    if (t == TRANSACTION_NONE) {
+      this.replyNow(f, FrameStatus.Busy);
+      return;
+    }
+    const status = this.convert(t, f);
+    if (status != FrameStatus.Ok) {
+      this.finish(t, status, 0);
+      return;
+    }
+    this.issue(t);
+  }
+
+  // The I/O converter: frame → block request (an SGL over the requester's buffers, in this processor's addresses).
+  private convert(t: u32, f: usize): FrameStatus {
+    const disk = frameDisk(f);
+    if (disk >= this.diskCount) return FrameStatus.NoDisk;
+    const slot = frames().acquire();
+    if (slot == POOL_NONE) return FrameStatus.Busy;
+    memory.copy(frames().address(slot), f, FRAME_BYTES);
+    this.store.setRequestSlot(t, slot);
+    const fn = frameFunction(f);
+    if (fn == FrameFunction.Flush || fn == FrameFunction.Unmap) return FrameStatus.Ok;
+    if (fn != FrameFunction.Read && fn != FrameFunction.Write && fn != FrameFunction.WriteFua) return FrameStatus.BadFrame;
+    const info = unchecked(this.disks[disk])!;
+    const expectedBytes = <u64>frameBlockCount(f) * info.blockSizeBytes;
+    const sgl = sgls().create();
+    if (sgl == SGL_NONE) return FrameStatus.Busy;
+    this.store.setSgl(t, sgl);
+    const window = this.link!.dataWindowBase();
+    const count = frameSegmentCount(f);
+    for (let i: u32 = 0; i < count; i++) {
+      const lengthBytes = frameSegmentLength(f, i);
+      if (lengthBytes == 0) return FrameStatus.BadFrame;
+      if (!sgls().append(sgl, window + frameSegmentAddress(f, i), lengthBytes)) return FrameStatus.Busy;
+    }
+    if (sgls().totalBytes(sgl) != expectedBytes || expectedBytes == 0) return FrameStatus.IllegalRequest;
+    sgls().check(sgl);
+    return FrameStatus.Ok;
+  }
+
+  // Hands the transaction's block request to the DDM owning its disk; a full inbox leaves it Queued for the sweep.
+  private issue(t: u32): void {
+    const f = frames().address(this.store.requestSlot(t));
+    const disk = frameDisk(f);
+    const fn = frameFunction(f);
+    const op = fn == FrameFunction.Read ? BlockOp.Read : fn == FrameFunction.Write ? BlockOp.Write
+      : fn == FrameFunction.WriteFua ? BlockOp.WriteFua : fn == FrameFunction.Flush ? BlockOp.Flush : BlockOp.Unmap;
+    const info = unchecked(this.disks[disk])!;
+    this.out.set(MsgKind.BlockIo, this.index, <u32>op | (info.disk << 8), fn == FrameFunction.Flush ? 0 : frameBlockCount(f));
+    this.out.c = this.store.sgl(t) == (POOL_NONE & 0xffff) ? SGL_NONE : this.store.sgl(t);
+    this.out.d = frameLba(f);
+    this.out.e = <u64>t;
+    if (post(unchecked(this.diskTask[disk]), this.out)) this.store.setState(t, TransactionState.InProgress);
+  }
+
+  private onBlockIoDone(msg: Msg): void {
+    const t = <u32>msg.e;
+    if (t >= TRANSACTIONS_MAX || this.store.state(t) != TransactionState.InProgress) return; // late: already failed
+    this.finish(t, frameStatusOf(msg.a), <u64>msg.c);
+  }
+
+  // Ends a transaction: frees its SGL, builds the reply into its residual slot, sends it, and keeps it.
+  private finish(t: u32, status: FrameStatus, bytes: u64): void {
+    const sgl = this.store.sgl(t);
+    if (sgl != (POOL_NONE & 0xffff)) {
+      sgls().release(sgl);
+      this.store.setSgl(t, POOL_NONE);
+    }
+    let slot = this.store.requestSlot(t);
+    if (slot == (POOL_NONE & 0xffff)) {
+      // No slot was free for the request: answer from the store's fields alone, when a slot frees up.
+      slot = frames().acquire();
+      if (slot == POOL_NONE) {
+        this.store.close(t);
+        return; // the requester times out and retries
+      }
+      frameInit(frames().address(slot), FrameFunction.Read, 0, 0, 0, this.store.transaction(t));
+    }
+    this.store.setRequestSlot(t, POOL_NONE);
+    const f = frames().address(slot);
+    this.toReply(f, status);
+    frameSetBytes(f, bytes);
+    this.store.setReplySlot(t, slot);
+    this.store.setState(t, TransactionState.Done);
+    this.store.setDoneAtNs(t, clockNowNs());
+    if (status == FrameStatus.Ok) unchecked(this.requestsDone[frameFunction(f)] += 1);
+    this.sendReply(t);
+  }
+
+  private sendReply(t: u32): void {
+    this.link!.send(frames().address(this.store.replySlot(t))); // refused: the requester retransmits, we answer then
+  }
+
+  // Turns a request frame into its reply in place: swap the agents, set the status.
+  private toReply(f: usize, status: FrameStatus): void {
+    const source = frameSource(f);
+    store<u16>(f, load<u16>(f, 6), 4);
+    store<u16>(f, <u16>source, 6);
+    frameSetReply(f);
+    frameSetStatus(f, status);
+  }
+
+  // Answers a frame we will not keep (not started, store full): the requester retries.
+  private replyNow(f: usize, status: FrameStatus): void {
+    this.toReply(f, status);
+    this.link!.send(f);
+  }
+
+  // Drops the replies the requester has acknowledged: every transaction from `source` below `ack`.
+  private acknowledge(source: u32, ack: u32): void {
+    if (ack == 0) return;
+    for (let t: u32 = 0; t < TRANSACTIONS_MAX; t++) {
+      if (this.store.state(t) != TransactionState.Done || this.store.source(t) != source) continue;
+      if (this.store.transaction(t) < ack) this.release(t);
+    }
+  }
+
+  private release(t: u32): void {
+    const slot = this.store.replySlot(t);
+    if (slot != (POOL_NONE & 0xffff)) frames().release(slot);
+    this.store.close(t);
+  }
+
+  // Periodic: issue what the DDMs could not take, drop replies kept too long.
+  private sweep(): void {
+    if (this.startPending && this.controllersReady >= ddmControllerCount()) this.sendProfile();
+    const nowNs = clockNowNs();
+    for (let t: u32 = 0; t < TRANSACTIONS_MAX; t++) {
+      const state = this.store.state(t);
+      if (state == TransactionState.Queued) this.issue(t);
+      else if (state == TransactionState.Done && nowNs - this.store.doneAtNs(t) > RETAIN_NS) this.release(t);
+    }
+  }
+
+  private onStartAgent(f: usize): void {
+    this.started = true;
+    this.startSource = frameSource(f);
+    this.startTransaction = frameTransaction(f);
+    this.startPending = true;
+    if (this.controllersReady >= ddmControllerCount()) this.sendProfile();
+  }
+
+  private onDdmReady(): void {
+    this.controllersReady += 1;
+    if (this.controllersReady == ddmControllerCount()) this.collectDisks();
+  }
+
+  // Builds the processor's disk list from every DDM, in controller then LUN order.
+  private collectDisks(): void {
+    this.diskCount = 0;
+    const controllers = ddmControllerCount();
+    for (let c: u32 = 0; c < controllers; c++) {
+      const count = ddmDiskCount(c);
+      for (let d: u32 = 0; d < count && this.diskCount < DISKS_MAX; d++) {
+        unchecked(this.disks[this.diskCount] = ddmDisk(c, d));
+        unchecked(this.diskTask[this.diskCount] = ddmControllerTask(c));
+        this.diskCount += 1;
+      }
+    }
+    line().s("rta: ").u32(controllers).s(" controllers, ").u32(this.diskCount).s(" disks").out();
+    if (this.startPending) this.sendProfile();
+  }
+
+  // The StartAgent reply: the device profile (the processor's name, disks with capacity and block size).
+  private sendProfile(): void {
+    const slot = frames().acquire();
+    if (slot == POOL_NONE) return; // the UMA asks again
+    const f = frames().address(slot);
+    frameInit(f, FrameFunction.StartAgent, agentAddress(this.processor, AgentKind.Rta), this.startSource, 0, this.startTransaction);
+    frameSetReply(f);
+    frameSetStatus(f, FrameStatus.Ok);
+    const count = min(this.diskCount, PROFILE_DISKS_MAX);
+    frameSetDiskCount(f, count);
+    for (let i: u32 = 0; i < count; i++) {
+      const info = unchecked(this.disks[i])!;
+      const entry = f + 32 + <usize>i * PROFILE_DISK_BYTES;
+      store<u64>(entry, info.blockCount, 0);
+      store<u32>(entry, info.blockSizeBytes, 8);
+      store<u16>(entry, <u16>info.controller, 12);
+      store<u16>(entry, <u16>info.disk, 14);
+    }
+    memory.copy(f + PROFILE_NAME_OFFSET, this.namePtr, 32);
+    if (this.link!.send(f)) this.startPending = false;
+    frames().release(slot);
+  }
+}
+
+function frameStatusOf(status: u32): FrameStatus {
+  switch (<i32>status) {
+    case BlockStatus.Ok: return FrameStatus.Ok;
+    case BlockStatus.MediumError: return FrameStatus.MediumError;
+    case BlockStatus.IllegalRequest: return FrameStatus.IllegalRequest;
+    case BlockStatus.DeviceError: return FrameStatus.DeviceError;
+    case BlockStatus.Timeout: return FrameStatus.Timeout;
+    case BlockStatus.Busy: return FrameStatus.Busy;
+    case BlockStatus.Aborted: return FrameStatus.Aborted;
+    case BlockStatus.NoDisk: return FrameStatus.NoDisk;
+    default: return FrameStatus.DeviceError;
+  }
+}

@@ -1,0 +1,233 @@
+// The unit management agent, on the host processor. At boot it takes the PCI enumeration, finds the storage
+// processors (iop-bridge functions) and sets up a messaging-unit link to each; once running, it starts the RTA on
+// every processor (its own included) with a StartAgent frame, collects their device profiles into the hardware
+// resource table, turns each disk into a volume for the CTA, and advertises the table on the console as
+// `inventory …` lines (what `wasm-iop inventory` reads).
+import {
+  bootInfoMsiAddress, bootInfoNamePtr, bootInfoRamBytes, bootInfoSysctlBase, PROCESSOR_NAME_BYTES,
+} from "../board/boot_info";
+import { sysctlConfirm, sysctlOnTrial } from "../board/sysctl";
+import { busRead32 } from "../board/bus";
+import {
+  agentAddress, AgentKind, FrameFunction, FrameStatus, frameInit, frameSource, frameStatus, agentProcessor,
+  PROFILE_DISK_BYTES, PROFILE_DISKS_MAX, PROFILE_NAME_OFFSET,
+} from "../board/frame";
+import { IOP_BRIDGE_BAR_MU, IOP_BRIDGE_BAR_WINDOW, IOP_BRIDGE_CLASS, MU_HOST_OMR0, MU_HOST_VECTORS, MU_READY } from "../board/mu";
+import { msixEnable, pciFunctionAt, pciFunctionCount, PciFunctionInfo, PCI_BARS } from "../board/pci";
+import { clockNowNs } from "../board/wasi";
+import { CtaTask, PROCESSORS_MAX } from "../cta/cta";
+import { volumeAdd, volumesCount } from "../cta/volumes";
+import { vectorAllocate } from "../kernel/vectors";
+import { carve } from "../kernel/carve";
+import { line } from "../kernel/console";
+import { MsgKind } from "../kernel/msg";
+import { irqRoute, timerCancel, timerStart } from "../kernel/scheduler";
+import { RunResult, Task } from "../kernel/task";
+import { TIMER_NONE } from "../kernel/timer";
+import { frames, LocalLink, MuHostLink } from "../rta/links";
+import { RtaTask } from "../rta/rta";
+
+const UMA_PRIORITY: u32 = 4;
+const POLL_PERIOD_NS: u64 = 1_000_000; // while processors come up
+const START_RETRY_NS: u64 = 50_000_000;
+const DISCOVERY_DEADLINE_NS: u64 = 2_000_000_000; // a processor silent this long is reported missing
+
+export enum ProcessorState {
+  Absent = 0, // no such processor
+  Booting = 1, // its messaging unit is not ready yet
+  Starting = 2, // StartAgent sent, waiting for its profile
+  Ready = 3, // profiled
+  Missing = 4, // never answered
+}
+
+class ProcessorEntry {
+  state: ProcessorState = ProcessorState.Absent;
+  bridge: PciFunctionInfo | null = null; // null for the host itself
+  link: MuHostLink | null = null;
+  ramBytes: u64 = 0;
+  lastStartNs: u64 = 0;
+  readonly profile: usize = carve(128, 16); // the StartAgent reply, kept
+}
+
+export class UmaTask extends Task {
+  private readonly processors: StaticArray<ProcessorEntry> = new StaticArray<ProcessorEntry>(PROCESSORS_MAX);
+  private processorCount: u32 = 0;
+  private readonly request: usize = carve(128, 16);
+  private startNs: u64 = 0;
+  private timer: u32 = TIMER_NONE;
+  ready: bool = false;
+
+  constructor(private readonly bootInfo: usize, private readonly cta: CtaTask) {
+    super("uma", UMA_PRIORITY, 16);
+    for (let i: u32 = 0; i < PROCESSORS_MAX; i++) unchecked(this.processors[i] = new ProcessorEntry());
+    // Processor 0 is this one: its RTA is reached through local links both ways.
+    const host = unchecked(this.processors[0]);
+    host.state = ProcessorState.Starting;
+    host.ramBytes = bootInfoRamBytes(bootInfo);
+    this.processorCount = 1;
+  }
+
+  /** Boot: finds the iop-bridges and builds their links; wires the host's own RTA to the CTA. Call after taskAdd. */
+  discover(rta: RtaTask): void {
+    this.cta.umaTask = this.index;
+    unchecked(this.cta.links[0] = new LocalLink(0, rta.index, this.cta.index));
+    rta.link = new LocalLink(0, this.cta.index, rta.index);
+    const count = pciFunctionCount();
+    for (let i: u32 = 0; i < count && this.processorCount < PROCESSORS_MAX; i++) {
+      const f = pciFunctionAt(i);
+      if (f.classCode != IOP_BRIDGE_CLASS || f.claimed) continue;
+      const muBase = unchecked(f.barAddress[IOP_BRIDGE_BAR_MU]);
+      const windowBase = unchecked(f.barAddress[IOP_BRIDGE_BAR_WINDOW]);
+      if (muBase == 0 || windowBase == 0) {
+        line().s("uma: iop-bridge in slot ").u32(f.device).s(" has unplaced BARs; skipped").err();
+        continue;
+      }
+      f.claimed = true;
+      const vector = vectorAllocate(MU_HOST_VECTORS);
+      if (!msixEnable(f, bootInfoMsiAddress(this.bootInfo), vector, MU_HOST_VECTORS)) {
+        line().s("uma: iop-bridge in slot ").u32(f.device).s(": MSI-X setup failed; skipped").err();
+        continue;
+      }
+      irqRoute(vector, this.cta.index); // outbound post: replies for the CTA
+      irqRoute(vector + 1, this.cta.index); // doorbells and messages
+      const entry = unchecked(this.processors[this.processorCount]);
+      entry.state = ProcessorState.Booting;
+      entry.bridge = f;
+      entry.ramBytes = unchecked(f.barSize[IOP_BRIDGE_BAR_WINDOW]);
+      const link = new MuHostLink(this.processorCount, muBase, windowBase, entry.ramBytes);
+      entry.link = link;
+      unchecked(this.cta.links[this.processorCount] = link);
+      this.processorCount += 1;
+    }
+  }
+
+  start(): void {
+    this.startNs = clockNowNs();
+    this.timer = timerStart(this.index, 0, POLL_PERIOD_NS, 0);
+    assert(this.timer != TIMER_NONE, "no timer for the UMA");
+  }
+
+  run(): RunResult {
+    let handled: u32 = 0;
+    while (handled < 8 && this.inbox.pop(this.scratch)) {
+      handled += 1;
+      switch (<i32>this.scratch.kind) {
+        case MsgKind.Timer: this.poll(); break;
+        case MsgKind.Frame: {
+          this.onProfile(frames().address(this.scratch.a));
+          frames().release(this.scratch.a);
+          break;
+        }
+        default: assert(false, "uma: unexpected message kind");
+      }
+    }
+    return handled > 0 ? RunResult.Busy : RunResult.Idle;
+  }
+
+  // Brings each processor one step further: ready unit → StartAgent (repeated until profiled) → done.
+  private poll(): void {
+    if (this.ready) return;
+    const nowNs = clockNowNs();
+    let pending: u32 = 0;
+    for (let i: u32 = 0; i < this.processorCount; i++) {
+      const entry = unchecked(this.processors[i]);
+      if (entry.state == ProcessorState.Booting && busRead32(unchecked(entry.bridge!.barAddress[IOP_BRIDGE_BAR_MU]) + MU_HOST_OMR0) == MU_READY) {
+        entry.link!.start();
+        entry.state = ProcessorState.Starting;
+      }
+      if (entry.state == ProcessorState.Starting && (entry.lastStartNs == 0 || nowNs - entry.lastStartNs >= START_RETRY_NS)) {
+        this.sendStart(i);
+        entry.lastStartNs = nowNs;
+      }
+      if (entry.state == ProcessorState.Booting || entry.state == ProcessorState.Starting) {
+        if (nowNs - this.startNs > DISCOVERY_DEADLINE_NS) {
+          entry.state = ProcessorState.Missing;
+          line().s("uma: processor ").u32(i).s(" did not answer; continuing without it").err();
+        } else {
+          pending += 1;
+        }
+      }
+    }
+    if (pending == 0) this.finishDiscovery();
+  }
+
+  private sendStart(processor: u32): void {
+    frameInit(this.request, FrameFunction.StartAgent, agentAddress(0, AgentKind.Uma), agentAddress(processor, AgentKind.Rta), 0, processor);
+    unchecked(this.cta.links[processor])!.send(this.request); // refused: sent again at the next retry
+  }
+
+  private onProfile(f: usize): void {
+    const processor = agentProcessor(frameSource(f));
+    if (processor >= this.processorCount || frameStatus(f) != FrameStatus.Ok) return;
+    const entry = unchecked(this.processors[processor]);
+    if (entry.state != ProcessorState.Starting) return; // a duplicate
+    memory.copy(entry.profile, f, 128);
+    entry.state = ProcessorState.Ready;
+  }
+
+  // Every processor answered or was given up: volumes for the CTA, and the table on the console.
+  private finishDiscovery(): void {
+    this.ready = true;
+    timerCancel(this.timer); // nothing left to poll
+    let missing: u32 = 0;
+    for (let i: u32 = 0; i < this.processorCount; i++) if (unchecked(this.processors[i]).state != ProcessorState.Ready) missing += 1;
+    // The self-test an image on trial must pass before it confirms itself: every processor came up and answered.
+    const sysctl = bootInfoSysctlBase(this.bootInfo);
+    if (sysctlOnTrial(sysctl)) {
+      if (missing == 0) {
+        sysctlConfirm(sysctl);
+        line().s("uma: self-test passed; image confirmed").out();
+      } else {
+        line().s("uma: self-test failed (").u32(missing).s(" processors missing); image not confirmed").err();
+      }
+    }
+    for (let i: u32 = 0; i < this.processorCount; i++) {
+      const entry = unchecked(this.processors[i]);
+      if (entry.state != ProcessorState.Ready) continue;
+      const count = min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
+      for (let d: u32 = 0; d < count; d++) {
+        const disk = entry.profile + 32 + <usize>d * PROFILE_DISK_BYTES;
+        volumeAdd(i, d, load<u64>(disk, 0), load<u32>(disk, 8));
+      }
+    }
+    this.printInventory();
+  }
+
+  private printInventory(): void {
+    for (let i: u32 = 0; i < this.processorCount; i++) {
+      const entry = unchecked(this.processors[i]);
+      const l = line().s("inventory processor index=").u32(i).s(" name=");
+      if (entry.state == ProcessorState.Ready) l.bytes(entry.profile + PROFILE_NAME_OFFSET, PROCESSOR_NAME_BYTES);
+      else if (i == 0) l.bytes(bootInfoNamePtr(this.bootInfo), PROCESSOR_NAME_BYTES);
+      else l.s("-");
+      l.s(" role=").s(i == 0 ? "host" : "storage").s(" ram=").u64(entry.ramBytes)
+        .s(" state=").s(entry.state == ProcessorState.Ready ? "ready" : "missing");
+      if (entry.bridge != null) l.s(" slot=").u32(entry.bridge!.device);
+      l.out();
+    }
+    const count = pciFunctionCount();
+    for (let i: u32 = 0; i < count; i++) {
+      const f = pciFunctionAt(i);
+      const l = line().s("inventory pci processor=0 slot=").u32(f.device).s(" vendor=").hex(f.vendorId, 4)
+        .s(" device=").hex(f.deviceId, 4).s(" class=").hex(f.classCode, 6).s(" revision=").u32(f.revision);
+      for (let b: u32 = 0; b < PCI_BARS; b++) {
+        if (unchecked(f.barSize[b]) == 0) continue;
+        l.s(" bar").u32(b).s("=").hex(unchecked(f.barAddress[b]), 9).s("/").u64(unchecked(f.barSize[b]));
+      }
+      l.out();
+    }
+    let disks: u32 = 0;
+    for (let i: u32 = 0; i < this.processorCount; i++) {
+      const entry = unchecked(this.processors[i]);
+      if (entry.state != ProcessorState.Ready) continue;
+      const count = min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
+      for (let d: u32 = 0; d < count; d++) {
+        const disk = entry.profile + 32 + <usize>d * PROFILE_DISK_BYTES;
+        line().s("inventory disk processor=").u32(i).s(" index=").u32(d).s(" controller=").u32(load<u16>(disk, 12))
+          .s(" lun=").u32(load<u16>(disk, 14)).s(" blocks=").u64(load<u64>(disk, 0)).s(" blockSize=").u32(load<u32>(disk, 8)).out();
+        disks += 1;
+      }
+    }
+    line().s("inventory done processors=").u32(this.processorCount).s(" disks=").u32(disks).s(" volumes=").u32(volumesCount()).out();
+  }
+}

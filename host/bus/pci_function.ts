@@ -1,0 +1,343 @@
+// A PCI function with a type-0 configuration header, BARs with the sizing protocol, a capability list, MSI-X and a
+// DMA port (PCI Local Bus 3.0, "Configuration Space"; PCI Express Base, "MSI-X Capability and Table Structure").
+// Device models extend it: they name their BARs and capabilities and implement mmioRead/mmioWrite.
+// BARs decode on the owning processor's bus only while Memory Space is enabled; DMA works only with Bus Master on.
+import type { AccessSize, Bus, BusRegion, DmaResult } from "./bus.ts";
+import type { PciFunction } from "./ecam.ts";
+import { hex } from "../sim/trace.ts";
+
+// Configuration header offsets (type 0).
+export const CFG_VENDOR_ID = 0x00;
+export const CFG_DEVICE_ID = 0x02;
+export const CFG_COMMAND = 0x04;
+export const CFG_STATUS = 0x06;
+export const CFG_REVISION = 0x08;
+export const CFG_CLASS_CODE = 0x09; // 3 bytes: prog-if, subclass, base class
+export const CFG_HEADER_TYPE = 0x0e;
+export const CFG_BAR0 = 0x10;
+export const CFG_SUBSYSTEM_VENDOR_ID = 0x2c;
+export const CFG_SUBSYSTEM_ID = 0x2e;
+export const CFG_CAPABILITIES = 0x34;
+export const CFG_INTERRUPT_PIN = 0x3d;
+export const COMMAND_MEMORY = 1 << 1;
+export const COMMAND_BUS_MASTER = 1 << 2;
+export const STATUS_CAPABILITIES = 1 << 4;
+export const CAP_MSIX = 0x11;
+export const CAP_VENDOR = 0x09;
+const CAPABILITIES_START = 0x40;
+const MSIX_ENTRY_BYTES = 16;
+const MSIX_CONTROL_ENABLE = 0x8000;
+const MSIX_CONTROL_FUNCTION_MASK = 0x4000;
+
+export interface BarSpec {
+  index: number; // 0..5; a 64-bit BAR also takes index + 1
+  sizeBytes: number; // a power of two, at least 16
+  is64?: boolean;
+  prefetchable?: boolean;
+}
+
+export interface MsixSpec {
+  vectorCount: number;
+  bar: number; // the table and the PBA share this BAR
+  tableOffset: number;
+  pbaOffset: number;
+}
+
+export interface PciFunctionSpec {
+  name: string;
+  vendorId: number;
+  deviceId: number;
+  classCode: number; // 24 bits: base class << 16 | subclass << 8 | prog-if
+  revision?: number;
+  subsystemVendorId?: number;
+  subsystemId?: number;
+  bars: BarSpec[];
+  msix?: MsixSpec;
+}
+
+export abstract class PciFunctionBase implements PciFunction {
+  readonly name: string;
+  protected readonly config = new Uint8Array(4096);
+  private readonly writable = new Uint8Array(4096); // per byte: which bits the driver may write
+  private readonly bars: (BarSpec | undefined)[] = [];
+  private readonly barRegions = new Map<number, BusRegion>();
+  private lastCapability = 0;
+  private nextCapabilityOffset = CAPABILITIES_START;
+  private msixCapability = 0;
+  private msixTable: Uint8Array | undefined;
+  private msixPending: Uint8Array | undefined;
+  private bus: Bus | undefined;
+  guestErrorCount = 0;
+
+  constructor(readonly spec: PciFunctionSpec, private readonly log: (message: string) => void) {
+    this.name = spec.name;
+    const view = new DataView(this.config.buffer);
+    view.setUint16(CFG_VENDOR_ID, spec.vendorId, true);
+    view.setUint16(CFG_DEVICE_ID, spec.deviceId, true);
+    this.config[CFG_REVISION] = spec.revision ?? 1;
+    this.config[CFG_CLASS_CODE] = spec.classCode & 0xff;
+    this.config[CFG_CLASS_CODE + 1] = (spec.classCode >> 8) & 0xff;
+    this.config[CFG_CLASS_CODE + 2] = (spec.classCode >> 16) & 0xff;
+    view.setUint16(CFG_SUBSYSTEM_VENDOR_ID, spec.subsystemVendorId ?? spec.vendorId, true);
+    view.setUint16(CFG_SUBSYSTEM_ID, spec.subsystemId ?? spec.deviceId, true);
+    view.setUint16(CFG_COMMAND, 0, true);
+    this.writable[CFG_COMMAND] = COMMAND_MEMORY | COMMAND_BUS_MASTER;
+    for (const bar of spec.bars) this.declareBar(bar);
+    if (spec.msix !== undefined) this.declareMsix(spec.msix);
+  }
+
+  /** Called by the board once the function is plugged into `bus`'s ECAM window. */
+  attach(bus: Bus): void {
+    this.bus = bus;
+  }
+
+  /** Restores every power-on value of the header (BARs, command, MSI-X); subclasses reset their own state too. */
+  resetFunction(): void {
+    this.setCommand(0);
+    for (const bar of this.bars) if (bar !== undefined) this.writeBarRaw(bar.index, 0n);
+    if (this.msixCapability !== 0) {
+      new DataView(this.config.buffer).setUint16(this.msixCapability + 2, this.spec.msix!.vectorCount - 1, true);
+      this.msixTable!.fill(0);
+      for (let v = 0; v < this.spec.msix!.vectorCount; v++) this.msixTable![v * MSIX_ENTRY_BYTES + 12] = 1; // masked
+      this.msixPending!.fill(0);
+    }
+  }
+
+  // --- Configuration space, as ECAM delivers it ---
+
+  configRead(register: number, sizeBytes: AccessSize): number {
+    if (register % sizeBytes !== 0) return this.guestError(`config read of ${sizeBytes} at ${hex(register)} unaligned`, sizeBytes);
+    let value = 0;
+    for (let i = sizeBytes - 1; i >= 0; i--) value = value * 256 + this.config[register + i]!;
+    return value;
+  }
+
+  configWrite(register: number, sizeBytes: AccessSize, value: number): void {
+    if (register % sizeBytes !== 0) {
+      this.guestError(`config write of ${sizeBytes} at ${hex(register)} unaligned`, sizeBytes);
+      return;
+    }
+    const before = { command: this.command(), bars: this.bars.map((b) => (b === undefined ? undefined : this.barAddress(b.index))) };
+    for (let i = 0; i < sizeBytes; i++) {
+      const at = register + i;
+      const byte = (value >>> (8 * i)) & 0xff;
+      this.config[at] = (this.config[at]! & ~this.writable[at]!) | (byte & this.writable[at]!);
+    }
+    const msixBefore = this.msixControl();
+    if (this.command() !== before.command || this.bars.some((b, i) => b !== undefined && this.barAddress(b.index) !== before.bars[i])) this.remap();
+    if (this.msixControl() !== msixBefore) this.msixDeliverPending();
+  }
+
+  command(): number {
+    return this.config[CFG_COMMAND]! | (this.config[CFG_COMMAND + 1]! << 8);
+  }
+
+  /** The bus address BAR `index` is programmed to (64-bit BARs combine two registers). */
+  barAddress(index: number): bigint {
+    const bar = this.bars[index];
+    if (bar === undefined) return 0n;
+    const view = new DataView(this.config.buffer);
+    const low = BigInt(view.getUint32(CFG_BAR0 + index * 4, true) & ~0xf);
+    const high = bar.is64 === true ? BigInt(view.getUint32(CFG_BAR0 + (index + 1) * 4, true)) : 0n;
+    return (high << 32n) | BigInt.asUintN(32, low);
+  }
+
+  /** Adds a capability to the list; `body` starts after the ID and next-pointer bytes. Returns its offset. */
+  protected addCapability(id: number, body: Uint8Array, writableMask?: Uint8Array): number {
+    const offset = this.nextCapabilityOffset;
+    if (offset + 2 + body.length > 0x100) throw new Error(`${this.name}: capabilities overflow the 256-byte header`);
+    this.config[offset] = id;
+    this.config[offset + 1] = 0;
+    this.config.set(body, offset + 2);
+    if (writableMask !== undefined) this.writable.set(writableMask, offset + 2);
+    this.nextCapabilityOffset = alignUp(offset + 2 + body.length, 4);
+    if (this.lastCapability === 0) this.config[CFG_CAPABILITIES] = offset;
+    else this.config[this.lastCapability + 1] = offset;
+    this.lastCapability = offset;
+    this.config[CFG_STATUS] = this.config[CFG_STATUS]! | STATUS_CAPABILITIES;
+    return offset;
+  }
+
+  // --- BARs ---
+
+  /** A register read in BAR `bar` at `offset`; out-of-range or unknown registers are guest errors (all ones). */
+  protected abstract mmioRead(bar: number, offset: number, sizeBytes: AccessSize): number | bigint;
+  protected abstract mmioWrite(bar: number, offset: number, sizeBytes: AccessSize, value: number | bigint): void;
+
+  /**
+   * A subclass's own region for BAR `bar`, mapped instead of the register region built here: a memory-like BAR (a
+   * window onto RAM) needs readBytes/writeBytes so DMA can reach it. Undefined: registers through mmioRead/mmioWrite.
+   * Return the same object on every call; it is unmapped by identity when the BAR moves.
+   */
+  protected barRegion(_bar: number): BusRegion | undefined {
+    return undefined;
+  }
+
+  private declareBar(bar: BarSpec): void {
+    if (bar.sizeBytes < 16 || (bar.sizeBytes & (bar.sizeBytes - 1)) !== 0) throw new Error(`${this.name}: BAR${bar.index} size must be a power of two >= 16`);
+    this.bars[bar.index] = bar;
+    const flags = (bar.is64 === true ? 0b100 : 0) | (bar.prefetchable === true ? 0b1000 : 0);
+    this.config[CFG_BAR0 + bar.index * 4] = flags;
+    // The sizing protocol: address bits below the size are read-only zero, so writing all ones reads back ~(size-1).
+    const mask = BigInt.asUintN(64, ~BigInt(bar.sizeBytes - 1)) & (bar.is64 === true ? 0xffff_ffff_ffff_fff0n : 0xffff_fff0n);
+    for (let i = 0; i < (bar.is64 === true ? 8 : 4); i++) this.writable[CFG_BAR0 + bar.index * 4 + i] = Number((mask >> BigInt(8 * i)) & 0xffn);
+  }
+
+  private writeBarRaw(index: number, address: bigint): void {
+    const view = new DataView(this.config.buffer);
+    const bar = this.bars[index]!;
+    const flags = view.getUint32(CFG_BAR0 + index * 4, true) & 0xf;
+    view.setUint32(CFG_BAR0 + index * 4, Number(address & 0xffff_fff0n) | flags, true);
+    if (bar.is64 === true) view.setUint32(CFG_BAR0 + (index + 1) * 4, Number(address >> 32n), true);
+  }
+
+  private setCommand(value: number): void {
+    new DataView(this.config.buffer).setUint16(CFG_COMMAND, value, true);
+    this.remap();
+  }
+
+  // Maps each BAR at its programmed address while Memory Space is on; unmaps otherwise.
+  private remap(): void {
+    if (this.bus === undefined) return;
+    for (const region of this.barRegions.values()) this.bus.unmap(region);
+    this.barRegions.clear();
+    if ((this.command() & COMMAND_MEMORY) === 0) return;
+    for (const bar of this.bars) {
+      if (bar === undefined) continue;
+      const base = this.barAddress(bar.index);
+      if (base === 0n) continue; // unprogrammed
+      const region: BusRegion = this.barRegion(bar.index) ?? {
+        name: `${this.name}.bar${bar.index}`,
+        read: (offset, sizeBytes) => this.barRead(bar.index, offset, sizeBytes),
+        write: (offset, sizeBytes, value) => this.barWrite(bar.index, offset, sizeBytes, value),
+      };
+      try {
+        this.bus.map(base, BigInt(bar.sizeBytes), region);
+        this.barRegions.set(bar.index, region);
+      } catch (error) {
+        this.guestError(`BAR${bar.index} at ${hex(base)}: ${(error as Error).message}`, 4);
+      }
+    }
+  }
+
+  private barRead(bar: number, offset: number, sizeBytes: AccessSize): number | bigint {
+    const msix = this.spec.msix;
+    if (msix !== undefined && bar === msix.bar) {
+      if (offset >= msix.tableOffset && offset < msix.tableOffset + msix.vectorCount * MSIX_ENTRY_BYTES) return readLe(this.msixTable!, offset - msix.tableOffset, sizeBytes);
+      if (offset >= msix.pbaOffset && offset < msix.pbaOffset + this.msixPending!.length) return readLe(this.msixPending!, offset - msix.pbaOffset, sizeBytes);
+    }
+    return this.mmioRead(bar, offset, sizeBytes);
+  }
+
+  private barWrite(bar: number, offset: number, sizeBytes: AccessSize, value: number | bigint): void {
+    const msix = this.spec.msix;
+    if (msix !== undefined && bar === msix.bar) {
+      if (offset >= msix.tableOffset && offset < msix.tableOffset + msix.vectorCount * MSIX_ENTRY_BYTES) {
+        writeLe(this.msixTable!, offset - msix.tableOffset, sizeBytes, value);
+        this.msixDeliverPending();
+        return;
+      }
+      if (offset >= msix.pbaOffset && offset < msix.pbaOffset + this.msixPending!.length) return; // read-only
+    }
+    this.mmioWrite(bar, offset, sizeBytes, value);
+  }
+
+  // --- MSI-X ---
+
+  private declareMsix(msix: MsixSpec): void {
+    const body = new Uint8Array(10);
+    const view = new DataView(body.buffer);
+    view.setUint16(0, msix.vectorCount - 1, true); // message control: table size - 1
+    view.setUint32(2, msix.tableOffset | msix.bar, true);
+    view.setUint32(6, msix.pbaOffset | msix.bar, true);
+    const writable = new Uint8Array(10);
+    writable[1] = 0xc0; // enable and function mask
+    this.msixCapability = this.addCapability(CAP_MSIX, body, writable);
+    this.msixTable = new Uint8Array(msix.vectorCount * MSIX_ENTRY_BYTES);
+    for (let v = 0; v < msix.vectorCount; v++) this.msixTable[v * MSIX_ENTRY_BYTES + 12] = 1; // masked at reset
+    this.msixPending = new Uint8Array(Math.ceil(msix.vectorCount / 64) * 8);
+  }
+
+  private msixControl(): number {
+    return this.msixCapability === 0 ? 0 : this.config[this.msixCapability + 2]! | (this.config[this.msixCapability + 3]! << 8);
+  }
+
+  /**
+   * Signals MSI-X vector `vector`: a memory write of the entry's data to its address, made by this function as bus
+   * master. Masked (or MSI-X off): the pending bit is set and the message goes out when unmasked. Anything this
+   * device wrote before calling signal() is already in memory, so the driver sees the data before the interrupt.
+   */
+  signal(vector: number): void {
+    const msix = this.spec.msix;
+    if (msix === undefined || vector < 0 || vector >= msix.vectorCount) throw new RangeError(`${this.name}: no MSI-X vector ${vector}`);
+    const control = this.msixControl();
+    const entry = new DataView(this.msixTable!.buffer, vector * MSIX_ENTRY_BYTES, MSIX_ENTRY_BYTES);
+    const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (entry.getUint32(12, true) & 1) !== 0;
+    if (masked) {
+      this.msixPending![vector >> 3] = this.msixPending![vector >> 3]! | (1 << (vector & 7));
+      return;
+    }
+    const address = (BigInt(entry.getUint32(4, true)) << 32n) | BigInt(entry.getUint32(0, true));
+    this.bus?.write(address, 4, entry.getUint32(8, true));
+  }
+
+  private msixDeliverPending(): void {
+    const msix = this.spec.msix;
+    if (msix === undefined) return;
+    for (let vector = 0; vector < msix.vectorCount; vector++) {
+      if ((this.msixPending![vector >> 3]! & (1 << (vector & 7))) === 0) continue;
+      const control = this.msixControl();
+      const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (this.msixTable![vector * MSIX_ENTRY_BYTES + 12]! & 1) !== 0;
+      if (masked) continue;
+      this.msixPending![vector >> 3] = this.msixPending![vector >> 3]! & ~(1 << (vector & 7));
+      this.signal(vector);
+    }
+  }
+
+  // --- DMA, as bus master ---
+
+  protected dmaRead(address: bigint, lengthBytes: number): DmaResult {
+    if ((this.command() & COMMAND_BUS_MASTER) === 0) return { ok: false, fault: "bus master disabled" };
+    if (this.bus === undefined) return { ok: false, fault: "not attached" };
+    return this.bus.dmaRead(this.name, address, lengthBytes);
+  }
+
+  protected dmaWrite(address: bigint, bytes: Uint8Array): DmaResult {
+    if ((this.command() & COMMAND_BUS_MASTER) === 0) return { ok: false, fault: "bus master disabled" };
+    if (this.bus === undefined) return { ok: false, fault: "not attached" };
+    return this.bus.dmaWrite(this.name, address, bytes);
+  }
+
+  /** A bad access: logged (the first few), counted, answered with all ones. */
+  protected guestError(message: string, sizeBytes: AccessSize): number {
+    this.guestErrorCount += 1;
+    if (this.guestErrorCount <= 8) this.log(`${this.name}: guest error: ${message}`);
+    return sizeBytes === 8 ? 0xffff_ffff : 2 ** (sizeBytes * 8) - 1;
+  }
+}
+
+function alignUp(value: number, alignment: number): number {
+  return Math.ceil(value / alignment) * alignment;
+}
+
+export function readLe(bytes: Uint8Array, offset: number, sizeBytes: AccessSize): number | bigint {
+  if (offset + sizeBytes > bytes.length) return sizeBytes === 8 ? 0xffff_ffff_ffff_ffffn : 2 ** (sizeBytes * 8) - 1;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (sizeBytes) {
+    case 1: return view.getUint8(offset);
+    case 2: return view.getUint16(offset, true);
+    case 4: return view.getUint32(offset, true);
+    case 8: return view.getBigUint64(offset, true);
+  }
+}
+
+export function writeLe(bytes: Uint8Array, offset: number, sizeBytes: AccessSize, value: number | bigint): void {
+  if (offset + sizeBytes > bytes.length) return;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (sizeBytes) {
+    case 1: view.setUint8(offset, Number(value) & 0xff); break;
+    case 2: view.setUint16(offset, Number(value) & 0xffff, true); break;
+    case 4: view.setUint32(offset, Number(BigInt.asUintN(32, BigInt(value))), true); break;
+    case 8: view.setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true); break;
+  }
+}
