@@ -118,12 +118,12 @@ export abstract class PciFunctionBase implements PciFunction {
       return;
     }
     const before = { command: this.command(), bars: this.bars.map((b) => (b === undefined ? undefined : this.barAddress(b.index))) };
+    const msixBefore = this.msixControl(); // read before the write, so enabling or unmasking delivers what is pending
     for (let i = 0; i < sizeBytes; i++) {
       const at = register + i;
       const byte = (value >>> (8 * i)) & 0xff;
       this.config[at] = (this.config[at]! & ~this.writable[at]!) | (byte & this.writable[at]!);
     }
-    const msixBefore = this.msixControl();
     if (this.command() !== before.command || this.bars.some((b, i) => b !== undefined && this.barAddress(b.index) !== before.bars[i])) this.remap();
     if (this.msixControl() !== msixBefore) this.msixDeliverPending();
   }
