@@ -5,6 +5,14 @@ import type { FlashBoot } from "../boot/flash_boot.ts";
 import { EcamRegion } from "../bus/ecam.ts";
 import { MsiRegion, RamRegion } from "../bus/ram.ts";
 import { SystemController } from "../bus/sysctl.ts";
+import type { PciFunctionBase } from "../bus/pci_function.ts";
+import { type DiskBackend, memoryDisk, openFileDisk } from "../devices/disk_backend.ts";
+import { DmaEngine } from "../devices/dma_engine.ts";
+import { createIopBridge, type IopBridgeFunction } from "../devices/iop_bridge.ts";
+import { ScsiDisk } from "../devices/scsi_disk.ts";
+import { VirtioScsiDevice } from "../devices/virtio_scsi.ts";
+import { createHash } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
@@ -67,6 +75,10 @@ export class Board {
   /** What the boot ROM chose at the last power-on (undefined slot: not booted from flash). */
   bootSlot: "A" | "B" | undefined;
   bootTrial = false;
+  /** The device models of the last power-on, for fault injection and stats. */
+  bridges: IopBridgeFunction[] = [];
+  controllers: VirtioScsiDevice[] = [];
+  private readonly backends = new Map<string, DiskBackend>();
   private prng: Prng;
 
   constructor(private readonly options: BoardOptions) {
@@ -79,7 +91,7 @@ export class Board {
 
   /** Device models the board file declares that this emulator does not model yet. */
   get unmodelled(): string[] {
-    return this.options.spec.processors.flatMap((p) => p.pci.map((f) => `${p.name} slot ${f.slot}: ${f.model}`));
+    return this.options.spec.processors.flatMap((p) => p.pci.filter((f) => f.model === "nic").map((f) => `${p.name} slot ${f.slot}: ${f.model}`));
   }
 
   /**
@@ -89,6 +101,7 @@ export class Board {
   powerOn(): boolean {
     const { spec } = this.options;
     const firmware = this.chooseFirmware();
+    const ecams = new Map<string, EcamRegion>();
     this.processors = spec.processors.map((p, index) => {
       const processor = new Processor({
         name: p.name,
@@ -109,8 +122,11 @@ export class Board {
       });
       const bus = processor.bus;
       bus.map(0n, BigInt(p.ramMiB) << 20n, new RamRegion(p.name, processor.memory));
-      bus.map(ECAM_BASE, BigInt(ECAM_BUS_COUNT) << 20n, new EcamRegion(ECAM_BUS_COUNT));
+      const ecam = new EcamRegion(ECAM_BUS_COUNT);
+      ecams.set(p.name, ecam);
+      bus.map(ECAM_BASE, BigInt(ECAM_BUS_COUNT) << 20n, ecam);
       bus.map(MSI_ADDRESS, 4096n, new MsiRegion((vector) => processor.raiseIrq(vector)));
+      bus.map(DMA_BASE, 4096n, new DmaEngine({ name: `${p.name}.dma`, bus, clock: this.clock, raiseIrq: (v) => processor.raiseIrq(v), log: this.logFor(p.name) }));
       if (p.role === "host") {
         const flash = this.options.firmware instanceof WebAssembly.Module ? undefined : this.options.firmware;
         const onConfirm = () => {
@@ -123,9 +139,61 @@ export class Board {
       }
       return processor;
     });
+    this.attachPciFunctions(ecams);
     let allBooted = true;
     for (const processor of this.processors) allBooted = processor.powerOn() && allBooted;
     return allBooted;
+  }
+
+  // Plugs each processor's PCI functions into its bus: bridges to the storage processors (with their messaging
+  // units and outbound windows on the storage side), and virtio-scsi controllers over the board's disks.
+  private attachPciFunctions(ecams: Map<string, EcamRegion>): void {
+    this.bridges = [];
+    this.controllers = [];
+    for (const p of this.options.spec.processors) {
+      const processor = this.processor(p.name);
+      for (const f of p.pci) {
+        const name = `${p.name}.slot${f.slot}`;
+        let fn: PciFunctionBase | undefined;
+        if (f.model === "iop-bridge") {
+          const storage = this.processor(f.processor);
+          const ramBytes = storage.memory.buffer.byteLength;
+          const bridge = createIopBridge({ name, storageMemory: storage.memory, storageRamBytes: ramBytes, raiseLocalIrq: (v) => storage.raiseIrq(v), log: this.logFor(p.name), hostBus: processor.bus });
+          storage.bus.map(MU_LOCAL_BASE, 4096n, bridge.localRegion);
+          storage.bus.map(OUTBOUND_WINDOW_BASE, OUTBOUND_WINDOW_SIZE, bridge.outboundWindow);
+          this.bridges.push(bridge.hostFunction);
+          fn = bridge.hostFunction;
+        } else if (f.model === "virtio-scsi") {
+          const disks = f.disks.map((diskName) => new ScsiDisk(this.diskBackend(diskName), { vendor: "WASM-IOP", product: "VIRTUAL DISK", serial: diskName, naa: naaFor(this.name, diskName) }));
+          const controller = new VirtioScsiDevice({ name, clock: this.clock, disks, queueSize: f.queueSize, log: this.logFor(p.name) });
+          this.controllers.push(controller);
+          fn = controller;
+        }
+        if (fn === undefined) continue; // the NIC arrives with the iSCSI target
+        ecams.get(p.name)!.plug(0, f.slot, f.function, fn);
+        fn.attach(processor.bus);
+      }
+    }
+  }
+
+  /** A disk's backend, opened once and kept across resets: a reset loses RAM, never data. */
+  private diskBackend(name: string): DiskBackend {
+    let backend = this.backends.get(name);
+    if (backend !== undefined) return backend;
+    const disk = this.options.spec.disks.find((d) => d.name === name)!;
+    const sizeBytes = disk.sizeMiB * 1024 * 1024;
+    if (disk.backend === "file") {
+      mkdirSync(this.dataDir, { recursive: true });
+      backend = openFileDisk(join(this.dataDir, disk.image), sizeBytes, disk.blockSize);
+    } else {
+      backend = memoryDisk(name, sizeBytes, disk.blockSize);
+    }
+    this.backends.set(name, backend);
+    return backend;
+  }
+
+  private logFor(processor: string): (message: string) => void {
+    return (message) => this.options.onConsole?.(processor, 2, `[board] ${message}`);
   }
 
   private chooseFirmware(): WebAssembly.Module {
@@ -150,8 +218,14 @@ export class Board {
     return this.powerOn();
   }
 
+  /** Stops every processor and closes the disks (flushing file-backed ones). */
   powerOff(): void {
     for (const processor of this.processors) processor.halt();
+    for (const backend of this.backends.values()) {
+      backend.flush();
+      backend.close();
+    }
+    this.backends.clear();
   }
 
   /** Simulation mode: runs every event due up to `timeNs`, jumping over idle time, then sets the clock there. */
@@ -173,4 +247,14 @@ export class Board {
     if (report !== undefined) this.panics.push(report);
     this.options.onStop?.(name, report);
   }
+}
+
+// The OUI in the disks' NAA designators: the project owns none, so it uses the all-zero one and a vendor-specific
+// part derived from the board and disk names (stable across runs, distinct across disks).
+const NAA_OUI = 0x00_0000n;
+
+/** A stable NAA IEEE Registered (5h) identifier for a disk: the same board and disk name give the same LU identity. */
+function naaFor(board: string, disk: string): bigint {
+  const digest = createHash("sha256").update(`${board}/${disk}`).digest();
+  return (0x5n << 60n) | (NAA_OUI << 36n) | (digest.readBigUInt64BE(0) & 0xf_ffff_ffffn);
 }

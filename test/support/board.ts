@@ -20,6 +20,10 @@ export function firmwareModule(path: string): WebAssembly.Module {
 export interface TestBoardOptions {
   image?: "test" | "release";
   ramMiB?: number[]; // one entry per processor; the first is the host
+  /** Per processor, the sizes of the in-memory disks on one virtio-scsi controller (none when empty or absent). */
+  disksMiB?: number[][];
+  diskBackend?: "memory" | "file"; // memory by default; file disks go under dataDir
+  dataDir?: string;
   seed?: number;
   keepTrace?: boolean;
   costs?: Partial<ProcessorCosts>;
@@ -36,18 +40,29 @@ export interface TestBoard {
 
 export function testBoard(options: TestBoardOptions = {}): TestBoard {
   const ramMiB = options.ramMiB ?? [16];
-  const spec = parseBoard({
-    name: "test-board",
-    seed: options.seed ?? 7,
-    processors: ramMiB.map((ram, i) => ({ name: i === 0 ? "host" : `sp${i}`, role: i === 0 ? "host" : "storage", ramMiB: ram, pci: i === 0 ? ramMiB.slice(1).map((_, j) => ({ slot: j + 1, model: "iop-bridge", processor: `sp${j + 1}` })) : [] })),
-    disks: [],
-  }, "test-board.json");
+  const disks: { name: string; sizeMiB: number; blockSize: number; backend: string; image?: string }[] = [];
+  const processors = ramMiB.map((ram, i) => {
+    const name = i === 0 ? "host" : `sp${i}`;
+    const pci: object[] = i === 0 ? ramMiB.slice(1).map((_, j) => ({ slot: j + 1, model: "iop-bridge", processor: `sp${j + 1}` })) : [];
+    const sizes = options.disksMiB?.[i] ?? [];
+    if (sizes.length > 0) {
+      const names = sizes.map((sizeMiB, d) => {
+        const backend = options.diskBackend ?? "memory";
+        disks.push({ name: `${name}-disk${d}`, sizeMiB, blockSize: 512, backend, ...(backend === "file" ? { image: `${name}-disk${d}.img` } : {}) });
+        return `${name}-disk${d}`;
+      });
+      pci.push({ slot: 8, model: "virtio-scsi", disks: names });
+    }
+    return { name, role: i === 0 ? "host" : "storage", ramMiB: ram, pci };
+  });
+  const spec = parseBoard({ name: "test-board", seed: options.seed ?? 7, processors, disks }, "test-board.json");
   const consoleLines: string[] = [];
   const stops: TestBoard["stops"] = [];
   const board = new Board({
     spec,
     firmware: firmwareModule(options.image === "release" ? FIRMWARE_PATH : FIRMWARE_TEST_PATH),
     trace: new Trace({ keepLines: options.keepTrace }),
+    dataDir: options.dataDir,
     costs: options.costs,
     onConsole: (processor, fd, line) => consoleLines.push(`${processor} ${fd}: ${line}`),
     onStop: (processor, report) => stops.push({ processor, report }),
