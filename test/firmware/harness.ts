@@ -19,6 +19,8 @@ import { agentCta, agentRta, agentsBoot, agentsStart, agentUma } from "../../ass
 import { volumesCount } from "../../assembly/cta/volumes";
 import { frames } from "../../assembly/rta/links";
 import { ClientTask } from "./client";
+import { ddmProbeBoot } from "./ddm_probe";
+export * from "./ddm_probe";
 import { RunResult, Task } from "../../assembly/kernel/task";
 
 export const PROBE_COUNT: u32 = 4;
@@ -156,6 +158,7 @@ export function boot(info: usize): u32 {
     irqRoute(PROBE_VECTOR_BASE + i, probe.index);
   }
   agentsBoot(info);
+  ddmProbeBoot();
   const cta = agentCta();
   if (cta != null) {
     const c = new ClientTask();
