@@ -181,6 +181,9 @@ export class UmaTask extends Task {
         line().s("uma: self-test failed (").u32(missing).s(" processors missing); image not confirmed").err();
       }
     }
+    this.printProcessorsAndPci();
+    // Each profiled disk becomes a volume (LUN, in processor then disk order) and an inventory line.
+    let disks: u32 = 0;
     for (let i: u32 = 0; i < this.processorCount; i++) {
       const entry = unchecked(this.processors[i]);
       if (entry.state != ProcessorState.Ready) continue;
@@ -188,12 +191,15 @@ export class UmaTask extends Task {
       for (let d: u32 = 0; d < count; d++) {
         const disk = entry.profile + 32 + <usize>d * PROFILE_DISK_BYTES;
         volumeAdd(i, d, load<u64>(disk, 0), load<u32>(disk, 8));
+        line().s("inventory disk processor=").u32(i).s(" index=").u32(d).s(" controller=").u32(load<u16>(disk, 12))
+          .s(" lun=").u32(load<u16>(disk, 14)).s(" blocks=").u64(load<u64>(disk, 0)).s(" blockSize=").u32(load<u32>(disk, 8)).out();
+        disks += 1;
       }
     }
-    this.printInventory();
+    line().s("inventory done processors=").u32(this.processorCount).s(" disks=").u32(disks).s(" volumes=").u32(volumesCount()).out();
   }
 
-  private printInventory(): void {
+  private printProcessorsAndPci(): void {
     for (let i: u32 = 0; i < this.processorCount; i++) {
       const entry = unchecked(this.processors[i]);
       const l = line().s("inventory processor index=").u32(i).s(" name=");
@@ -216,18 +222,5 @@ export class UmaTask extends Task {
       }
       l.out();
     }
-    let disks: u32 = 0;
-    for (let i: u32 = 0; i < this.processorCount; i++) {
-      const entry = unchecked(this.processors[i]);
-      if (entry.state != ProcessorState.Ready) continue;
-      const count = min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
-      for (let d: u32 = 0; d < count; d++) {
-        const disk = entry.profile + 32 + <usize>d * PROFILE_DISK_BYTES;
-        line().s("inventory disk processor=").u32(i).s(" index=").u32(d).s(" controller=").u32(load<u16>(disk, 12))
-          .s(" lun=").u32(load<u16>(disk, 14)).s(" blocks=").u64(load<u64>(disk, 0)).s(" blockSize=").u32(load<u32>(disk, 8)).out();
-        disks += 1;
-      }
-    }
-    line().s("inventory done processors=").u32(this.processorCount).s(" disks=").u32(disks).s(" volumes=").u32(volumesCount()).out();
   }
 }

@@ -2,12 +2,12 @@
 // confirms its image after the self-test; `wasm-iop flash` writes the other slot for a trial, which the firmware
 // confirms; a refused image leaves the board booting its good slot; an image that never confirms (it traps) is
 // reverted at the next reset.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import wabtInit from "wabt";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../support/cli.ts";
+import { writeTrapFirmware } from "../../support/trap_firmware.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-flash-"));
 const DEV_KEY = "keys/dev-DO-NOT-SHIP";
@@ -57,16 +57,8 @@ describe("booting from flash", () => {
 
   it("reverts an image that does not confirm before the next reset", async () => {
     // A firmware whose run() traps: it never reaches the self-test, so it never confirms.
-    const wabt = await wabtInit();
-    const wat = `(module
-      (import "env" "memory" (memory 1 65536 shared))
-      (func (export "abiVersion") (result i32) i32.const 1)
-      (func (export "boot") (param i32) (result i32) i32.const 0)
-      (func (export "irq") (param i32))
-      (func (export "run") (param i64) (result i64) unreachable)
-      (func (export "heapTop") (result i32) i32.const 65536))`;
     const wasm = join(tmp, "trap.wasm");
-    writeFileSync(wasm, wabt.parseWat("trap.wat", wat, { threads: true }).toBinary({}).buffer);
+    await writeTrapFirmware(wasm);
     const image = join(tmp, "trap.img");
     await runCli(["image", "build", "--wasm", wasm, "--version", "0.1.2", "--out", image]);
     await runCli(["image", "sign", "--key", DEV_KEY, image]);

@@ -4,9 +4,9 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import wabtInit from "wabt";
 import { describe, expect, it } from "vitest";
 import { runCli, startCli, waitForOutput } from "../../support/cli.ts";
+import { writeTrapFirmware } from "../../support/trap_firmware.ts";
 
 const BANNERS = [
   /\[host\] wasm-iop 0\.1\.0 abi 1: processor host #0 role host ram 64 MiB board iop-dev/,
@@ -72,17 +72,8 @@ describe("wasm-iop run", () => {
   });
 
   describe("with a firmware that traps", async () => {
-    // The smallest image the ABI accepts, whose run() hits `unreachable`: a trap the board must report.
-    const wabt = await wabtInit();
-    const wat = `(module
-      (import "env" "memory" (memory 1 65536 shared))
-      (func (export "abiVersion") (result i32) i32.const 1)
-      (func (export "boot") (param i32) (result i32) i32.const 0)
-      (func (export "irq") (param i32))
-      (func (export "run") (param i64) (result i64) unreachable)
-      (func (export "heapTop") (result i32) i32.const 65536))`;
     const image = join(tmp, "trap.wasm");
-    writeFileSync(image, wabt.parseWat("trap.wat", wat, { threads: true }).toBinary({}).buffer);
+    await writeTrapFirmware(image);
 
     it("reports processor, task, code and message, and exits non-zero", async () => {
       const { code, stderr } = await runCli(["run", "--firmware", image, "--for", "1", "--data-dir", join(tmp, "d")]);
