@@ -13,6 +13,13 @@ export enum MsgKind {
   Frame = 40, // a message frame for an agent: a = frame pool index (assembly/board/frame.ts)
   ServiceIo = 41, // to the CTA: a READ/WRITE/… service request (assembly/cta/cta.ts)
   ServiceIoDone = 42, // from the CTA: its completion
+  ScsiCommand = 48, // transport → SCSI target (assembly/scsi/interface.ts)
+  ScsiDataOut = 49, // SCSI target → transport
+  ScsiDataReady = 50, // transport → SCSI target
+  ScsiDone = 51, // SCSI target → transport
+  ScsiTmf = 52, // transport → SCSI target
+  ScsiTmfDone = 53, // SCSI target → transport
+  NicEvent = 56, // reserved for the TTS's NIC driver
 }
 
 @unmanaged
