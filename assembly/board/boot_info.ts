@@ -3,7 +3,7 @@
 // |40 pciMemBase u64|48 pciMemSize u64|56 msiAddress u64|64 name[32]|96 boardName[64]|
 // |160 panicCode|164 panicTaskIndex|168 panicTaskName[16]|184 panicMessageLength|188 panicMessage[256]|
 // |444 currentTaskIndex|448 muLocalBase u64|456 dmaBase u64|464 outboundWindowBase u64|472 outboundWindowSize u64|
-// |480 sysctlBase u64|488 reserved .. 512|
+// |480 sysctlBase u64|488 configRomBase u64|496 configRomBytes u32|500 reserved .. 512|
 
 export const BOOT_INFO_MAGIC: u32 = 0x42504f49; // "IOPB"
 export const BOOT_INFO_SIZE_BYTES: u32 = 512;
@@ -35,6 +35,8 @@ export enum Role {
 @inline export function bootInfoOutboundWindowBase(info: usize): u64 { return load<u64>(info, 464); }
 @inline export function bootInfoOutboundWindowSize(info: usize): u64 { return load<u64>(info, 472); }
 @inline export function bootInfoSysctlBase(info: usize): u64 { return load<u64>(info, 480); }
+@inline export function bootInfoConfigRomBase(info: usize): u64 { return load<u64>(info, 488); }
+@inline export function bootInfoConfigRomBytes(info: usize): u32 { return load<u32>(info, 496); }
 @inline export function bootInfoNamePtr(info: usize): usize { return info + 64; }
 @inline export function bootInfoBoardNamePtr(info: usize): usize { return info + 96; }
 

@@ -32,6 +32,8 @@ export const enum BootInfoOffset {
   OutboundWindowBase = 464,
   OutboundWindowSize = 472,
   SysctlBase = 480,
+  ConfigRomBase = 488,
+  ConfigRomBytes = 496,
 }
 
 export interface BootInfo {
@@ -52,6 +54,8 @@ export interface BootInfo {
   outboundWindowBase: bigint; // 0: no outbound window (the host processor)
   outboundWindowSize: bigint;
   sysctlBase: bigint; // 0: none (storage processors)
+  configRomBase: bigint; // 0: none (storage processors)
+  configRomBytes: number;
 }
 
 export interface PanicRecord {
@@ -84,6 +88,8 @@ export function writeBootInfo(view: DataView, at: number, info: BootInfo): void 
   view.setBigUint64(at + BootInfoOffset.OutboundWindowBase, info.outboundWindowBase, true);
   view.setBigUint64(at + BootInfoOffset.OutboundWindowSize, info.outboundWindowSize, true);
   view.setBigUint64(at + BootInfoOffset.SysctlBase, info.sysctlBase, true);
+  view.setBigUint64(at + BootInfoOffset.ConfigRomBase, info.configRomBase, true);
+  view.setUint32(at + BootInfoOffset.ConfigRomBytes, info.configRomBytes, true);
 }
 
 export function readPanicRecord(view: DataView, at: number): PanicRecord {

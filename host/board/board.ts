@@ -5,6 +5,7 @@ import type { FlashBoot } from "../boot/flash_boot.ts";
 import { EcamRegion } from "../bus/ecam.ts";
 import { MsiRegion, RamRegion } from "../bus/ram.ts";
 import { SystemController } from "../bus/sysctl.ts";
+import { CONFIG_ROM_SIZE_BYTES, ConfigRom, encodeConfigRom } from "../bus/config_rom.ts";
 import type { PciFunctionBase } from "../bus/pci_function.ts";
 import { type DiskBackend, memoryDisk, openFileDisk } from "../devices/disk_backend.ts";
 import { DmaEngine } from "../devices/dma_engine.ts";
@@ -30,6 +31,7 @@ export const DMA_BASE = 0xf001_0000n;
 export const OUTBOUND_WINDOW_BASE = 0x1_0000_0000n;
 export const OUTBOUND_WINDOW_SIZE = 0x1_0000_0000n;
 export const SYSCTL_BASE = 0xf002_0000n;
+export const CONFIG_ROM_BASE = 0xf003_0000n;
 
 export function busMapFor(role: "host" | "storage"): BusMap {
   const storage = role === "storage";
@@ -44,6 +46,8 @@ export function busMapFor(role: "host" | "storage"): BusMap {
     outboundWindowBase: storage ? OUTBOUND_WINDOW_BASE : 0n,
     outboundWindowSize: storage ? OUTBOUND_WINDOW_SIZE : 0n,
     sysctlBase: storage ? 0n : SYSCTL_BASE,
+    configRomBase: storage ? 0n : CONFIG_ROM_BASE,
+    configRomBytes: storage ? 0 : CONFIG_ROM_SIZE_BYTES,
   };
 }
 
@@ -135,6 +139,7 @@ export class Board {
           flash.confirm();
           for (const line of flash.log.slice(logged)) this.options.onConsole?.("board", 1, line);
         };
+        bus.map(CONFIG_ROM_BASE, BigInt(CONFIG_ROM_SIZE_BYTES), new ConfigRom(encodeConfigRom(spec.targets, spec.disks.length)));
         bus.map(SYSCTL_BASE, 4096n, new SystemController({ slot: this.bootSlot, trial: this.bootTrial }, onConfirm, (m) => this.options.onConsole?.(p.name, 2, `[board] ${m}`)));
       }
       return processor;

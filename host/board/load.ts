@@ -33,6 +33,15 @@ export interface BoardSpec {
   readonly disks: readonly DiskSpec[];
   readonly portals: readonly PortalSpec[]; // [] when absent
   readonly flash: FlashSpec | undefined; // absent: the emulator runs build/firmware.wasm directly
+  readonly targets: readonly TargetSpec[]; // never empty: the default target when the file names none
+}
+
+export interface TargetSpec {
+  readonly name: string;
+  readonly alias: string; // "" when absent
+  readonly luns: readonly number[] | undefined; // undefined: every volume
+  readonly chap: { readonly user: string; readonly secret: string; readonly mutualUser?: string; readonly mutualSecret?: string } | undefined;
+  readonly initiators: readonly string[]; // [] when absent: any initiator
 }
 
 export interface FlashSpec {
@@ -162,6 +171,7 @@ export function parseBoard(json: unknown, file: string): BoardSpec {
   checkBuses(raw, file);
   checkBridges(raw, file);
   checkDiskUse(raw, file);
+  checkTargets(raw, file);
   return buildSpec(raw, file);
 }
 
@@ -219,6 +229,7 @@ interface RawBoard {
   disks: DiskSpec[];
   portals?: PortalSpec[];
   flash?: { image: string; slotSizeMiB?: number; trustedKeys: string[]; boardCompat?: string; populateKey?: string };
+  targets?: { name: string; alias?: string; luns?: number[]; chap?: { user: string; secret: string; mutualUser?: string; mutualSecret?: string }; initiators?: string[] }[];
 }
 interface RawProcessor {
   name: string;
@@ -437,6 +448,28 @@ function checkUnique(names: readonly string[], listField: string, file: string):
   });
 }
 
+// Target names are unique, each LUN names a disk (volumes are the disks, in board order), and mutual CHAP comes
+// with both its user and its secret.
+function checkTargets(board: RawBoard, file: string): void {
+  const targets = board.targets ?? [];
+  checkUnique(targets.map((target) => target.name), "targets", file);
+  targets.forEach((target, index) => {
+    target.luns?.forEach((lun, lunIndex) => {
+      if (lun >= board.disks.length) {
+        throw new BoardFileError(file, `targets[${index}].luns[${lunIndex}]`, `a volume number below ${board.disks.length} (one volume per disk)`, lun);
+      }
+    });
+    const chap = target.chap;
+    if (chap !== undefined && (chap.mutualUser === undefined) !== (chap.mutualSecret === undefined)) {
+      const missing = chap.mutualUser === undefined ? "mutualUser" : "mutualSecret";
+      throw new BoardFileError(file, `targets[${index}].chap.${missing}`, "both mutualUser and mutualSecret, or neither", GOT_NOTHING);
+    }
+    if (chap?.mutualSecret !== undefined && chap.mutualSecret === chap.secret) {
+      throw new BoardFileError(file, `targets[${index}].chap.mutualSecret`, "a secret other than the initiator's (RFC 7143 forbids reusing it)", "the same secret");
+    }
+  });
+}
+
 // A PCI function is addressed by (slot, function) on its processor's bus, so no two may share both.
 function checkBuses(board: RawBoard, file: string): void {
   board.processors.forEach((processor, processorIndex) => {
@@ -548,6 +581,13 @@ function buildSpec(board: RawBoard, file: string): BoardSpec {
       boardCompat: board.flash.boardCompat ?? "wasm-iop",
       populateKey: board.flash.populateKey === undefined ? undefined : resolve(dirname(file), board.flash.populateKey),
     },
+    targets: (board.targets ?? [{ name: `iqn.2026-11.org.wasm-iop:${board.name}` }]).map((t) => ({
+      name: t.name,
+      alias: t.alias ?? "",
+      luns: t.luns,
+      chap: t.chap,
+      initiators: t.initiators ?? [],
+    })),
   };
 }
 

@@ -24,6 +24,8 @@ export interface BusMap {
   outboundWindowBase: bigint; // 0n: none
   outboundWindowSize: bigint;
   sysctlBase: bigint; // 0n: none
+  configRomBase: bigint; // 0n: none
+  configRomBytes: number;
 }
 const WASM_PAGE_BYTES = 65536;
 const VECTORS_MAX = 64;

@@ -120,7 +120,7 @@ describe("parseBoard: schema errors", () => {
       }),
     ).toBe("boards/bad.json: processors[2].pcu: unknown field (expected one of name, role, ramMiB, pci)");
     expect(messageFor((b) => void (b.nmae = "x"))).toBe(
-      "boards/bad.json: nmae: unknown field (expected one of $schema, name, description, seed, processors, disks, portals, flash)",
+      "boards/bad.json: nmae: unknown field (expected one of $schema, name, description, seed, processors, disks, portals, flash, targets)",
     );
   });
 
@@ -308,5 +308,22 @@ describe("loadBoardFile: unreadable files and bad JSON", () => {
       return undefined;
     });
     expect(gots).toEqual([GOT_UNKNOWN_FIELD, GOT_NOTHING]);
+  });
+});
+
+// Targets: the iSCSI side of the board file.
+describe("parseBoard: targets", () => {
+  const base = () => JSON.parse(readFileSync(DEFAULT_BOARD_PATH, "utf8")) as Record<string, unknown>;
+
+  it("gives a board without targets one default target over every volume, without CHAP", () => {
+    const spec = parseBoard(base(), "boards/iop-dev.json");
+    expect(spec.targets).toEqual([{ name: "iqn.2026-11.org.wasm-iop:iop-dev", alias: "", luns: undefined, chap: undefined, initiators: [] }]);
+  });
+
+  it("names the field of a LUN beyond the disks, a half-configured mutual CHAP, and a bad iSCSI name", () => {
+    const withTargets = (targets: unknown) => () => parseBoard({ ...base(), targets }, "boards/bad.json");
+    expect(withTargets([{ name: "iqn.2026-11.org.example:t", luns: [0, 3] }])).toThrow("boards/bad.json: targets[0].luns[1]: expected a volume number below 3 (one volume per disk), got 3");
+    expect(withTargets([{ name: "iqn.2026-11.org.example:t", chap: { user: "u", secret: "twelve-chars", mutualUser: "m" } }])).toThrow("boards/bad.json: targets[0].chap.mutualSecret: expected both mutualUser and mutualSecret, or neither, got nothing");
+    expect(withTargets([{ name: "target-one" }])).toThrow(/^boards\/bad\.json: targets\[0\]\.name: expected an iSCSI name/);
   });
 });
