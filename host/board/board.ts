@@ -12,6 +12,8 @@ import { DmaEngine } from "../devices/dma_engine.ts";
 import { createIopBridge, type IopBridgeFunction } from "../devices/iop_bridge.ts";
 import { ScsiDisk } from "../devices/scsi_disk.ts";
 import { VirtioScsiDevice } from "../devices/virtio_scsi.ts";
+import { type NetworkBackend, NicDevice, type NicPort } from "../devices/nic.ts";
+import { LoopbackBackend } from "../devices/tcp_backend.ts";
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
@@ -57,6 +59,8 @@ export interface BoardOptions {
   firmware: WebAssembly.Module | FlashBoot;
   /** Where file-backed disks live (default: ./var/<board name>). */
   dataDir?: string;
+  /** The network behind the NIC (default: a loopback with no clients, for simulation). */
+  network?: NetworkBackend & { attach(port: NicPort): void };
   /** Overrides the board file's seed. */
   seed?: number;
   trace?: Trace;
@@ -82,6 +86,9 @@ export class Board {
   /** The device models of the last power-on, for fault injection and stats. */
   bridges: IopBridgeFunction[] = [];
   controllers: VirtioScsiDevice[] = [];
+  nics: NicDevice[] = [];
+  /** Where the NIC's connections come from: real sockets when serving, a loopback for tests. */
+  readonly network: NetworkBackend & { attach(port: NicPort): void };
   private readonly backends = new Map<string, DiskBackend>();
   private prng: Prng;
 
@@ -91,11 +98,7 @@ export class Board {
     this.trace = options.trace ?? new Trace();
     this.prng = new Prng(this.seed);
     this.dataDir = resolve(options.dataDir ?? join("var", options.spec.name));
-  }
-
-  /** Device models the board file declares that this emulator does not model yet. */
-  get unmodelled(): string[] {
-    return this.options.spec.processors.flatMap((p) => p.pci.filter((f) => f.model === "nic").map((f) => `${p.name} slot ${f.slot}: ${f.model}`));
+    this.network = options.network ?? new LoopbackBackend(this.clock);
   }
 
   /**
@@ -155,6 +158,7 @@ export class Board {
   private attachPciFunctions(ecams: Map<string, EcamRegion>): void {
     this.bridges = [];
     this.controllers = [];
+    this.nics = [];
     for (const p of this.options.spec.processors) {
       const processor = this.processor(p.name);
       for (const f of p.pci) {
@@ -174,7 +178,13 @@ export class Board {
           this.controllers.push(controller);
           fn = controller;
         }
-        if (fn === undefined) continue; // the NIC arrives with the iSCSI target
+        if (f.model === "nic") {
+          const nic = new NicDevice({ name, clock: this.clock, backend: this.network, log: this.logFor(p.name) });
+          this.network.attach(nic);
+          this.nics.push(nic);
+          fn = nic;
+        }
+        if (fn === undefined) continue;
         ecams.get(p.name)!.plug(0, f.slot, f.function, fn);
         fn.attach(processor.bus);
       }

@@ -125,7 +125,7 @@ export abstract class PciFunctionBase implements PciFunction {
       this.config[at] = (this.config[at]! & ~this.writable[at]!) | (byte & this.writable[at]!);
     }
     if (this.command() !== before.command || this.bars.some((b, i) => b !== undefined && this.barAddress(b.index) !== before.bars[i])) this.remap();
-    if (this.msixControl() !== msixBefore) this.msixDeliverPending();
+    if (this.msixControl() !== msixBefore || this.command() !== before.command) this.msixDeliverPending(); // bus master back on: send what waited
   }
 
   command(): number {
@@ -264,7 +264,8 @@ export abstract class PciFunctionBase implements PciFunction {
 
   /**
    * Signals MSI-X vector `vector`: a memory write of the entry's data to its address, made by this function as bus
-   * master. Masked (or MSI-X off): the pending bit is set and the message goes out when unmasked. Anything this
+   * master. Masked (or MSI-X off, or Bus Master off: PCIe Base, "Command Register", an MSI-X message is a memory
+   * write and Bus Master Enable gates it): the pending bit is set and the message goes out when that ends. Anything this
    * device wrote before calling signal() is already in memory, so the driver sees the data before the interrupt.
    */
   signal(vector: number): void {
@@ -272,7 +273,7 @@ export abstract class PciFunctionBase implements PciFunction {
     if (msix === undefined || vector < 0 || vector >= msix.vectorCount) throw new RangeError(`${this.name}: no MSI-X vector ${vector}`);
     const control = this.msixControl();
     const entry = new DataView(this.msixTable!.buffer, vector * MSIX_ENTRY_BYTES, MSIX_ENTRY_BYTES);
-    const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (entry.getUint32(12, true) & 1) !== 0;
+    const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (entry.getUint32(12, true) & 1) !== 0 || (this.command() & COMMAND_BUS_MASTER) === 0;
     if (masked) {
       this.msixPending![vector >> 3] = this.msixPending![vector >> 3]! | (1 << (vector & 7));
       return;
@@ -287,7 +288,7 @@ export abstract class PciFunctionBase implements PciFunction {
     for (let vector = 0; vector < msix.vectorCount; vector++) {
       if ((this.msixPending![vector >> 3]! & (1 << (vector & 7))) === 0) continue;
       const control = this.msixControl();
-      const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (this.msixTable![vector * MSIX_ENTRY_BYTES + 12]! & 1) !== 0;
+      const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (this.msixTable![vector * MSIX_ENTRY_BYTES + 12]! & 1) !== 0 || (this.command() & COMMAND_BUS_MASTER) === 0;
       if (masked) continue;
       this.msixPending![vector >> 3] = this.msixPending![vector >> 3]! & ~(1 << (vector & 7));
       this.signal(vector);

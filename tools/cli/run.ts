@@ -109,7 +109,6 @@ export const runCommand: Command = {
     });
     out(`board ${spec.name} (${spec.file}): ${spec.processors.length} processors, seed ${board.seed}, data dir ${dataDir}`);
     out(`portal ${portal.host}:${portal.port}: not served yet (the iSCSI target is not built)`);
-    if (values.verbose) for (const device of board.unmodelled) out(`declared but not modelled yet: ${device}`);
 
     if (firmware instanceof FlashBoot) for (const line of firmware.log) out(line);
     const powerOnOrReset = (reset: boolean): boolean => {

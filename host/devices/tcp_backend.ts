@@ -1,0 +1,288 @@
+// The network behind the TCP-offload NIC (host/devices/nic.ts): TcpBackend terminates real TCP on the board's portals
+// with node:net; LoopbackBackend plays clients in memory, every delivery an event on the board clock, so tests and the
+// fuzzer replay exactly. Both speak to the NIC through NicPort and take its orders through NetworkBackend.
+//
+// TcpBackend is the one place in host/devices/ that Node's event loop reaches: socket callbacks call NicPort, which
+// schedules its effects on the board clock at the current time. Nothing here reads a clock or sets a timer.
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import type { VirtualClock } from "../sim/clock.ts";
+import type { NetworkBackend, NicPort } from "./nic.ts";
+
+export interface PortalAddress {
+  host: string;
+  port: number; // 0 in a portal spec: let the system pick
+}
+
+export interface TcpBackendOptions {
+  portals: readonly PortalAddress[];
+  log: (message: string) => void;
+}
+
+// One accepted socket while the NIC holds its slot.
+interface TcpConnection {
+  socket: Socket;
+  outbox: Uint8Array[]; // bytes the NIC sent that the socket has not accepted yet (it asked us to wait for 'drain')
+  waitingForDrain: boolean;
+  ending: boolean; // the NIC closed it: end() once the outbox is written
+}
+
+export class TcpBackend implements NetworkBackend {
+  private port: NicPort | undefined;
+  private readonly servers: Server[] = [];
+  private readonly sockets = new Set<Socket>(); // every socket not yet closed, held or not, so stop() can end them
+  private readonly connections = new Map<number, TcpConnection>(); // by NIC slot
+  private bound: PortalAddress[] = [];
+
+  constructor(private readonly options: TcpBackendOptions) {}
+
+  /** The NIC that hears about connections; before start(). */
+  attach(port: NicPort): void {
+    this.port = port;
+  }
+
+  /** The addresses actually listened on, in portal order (a port 0 replaced by the port chosen). After start(). */
+  get addresses(): readonly PortalAddress[] {
+    return this.bound;
+  }
+
+  /** Listens on every portal; rejects (and closes what did open) if any cannot be bound. */
+  async start(): Promise<readonly PortalAddress[]> {
+    if (this.port === undefined) throw new Error("TcpBackend.start: attach a NIC first");
+    try {
+      for (const [index, portal] of this.options.portals.entries()) {
+        const server = createServer({ allowHalfOpen: false }, (socket) => this.onConnection(index, socket));
+        this.servers.push(server);
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(portal.port, portal.host, () => {
+            server.off("error", reject);
+            resolve();
+          });
+        });
+        server.on("error", (error) => this.options.log(`portal ${portal.host}:${portal.port}: ${error.message}`));
+        const address = server.address() as AddressInfo;
+        this.bound.push({ host: address.address, port: address.port });
+      }
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+    return this.bound;
+  }
+
+  /** Ends every socket and closes the servers. */
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    this.connections.clear();
+    const servers = this.servers.splice(0);
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))));
+    this.bound = [];
+  }
+
+  send(connection: number, bytes: Uint8Array): void {
+    const held = this.connections.get(connection);
+    if (held === undefined) return; // gone from the network side first; the NIC hears of it through closed()
+    if (held.waitingForDrain) held.outbox.push(bytes);
+    else if (!held.socket.write(bytes)) held.waitingForDrain = true;
+  }
+
+  close(connection: number): void {
+    const held = this.connections.get(connection);
+    if (held === undefined) return;
+    this.connections.delete(connection); // the slot may be handed to a new socket from now on
+    held.socket.resume(); // read (and drop) until the peer's FIN, so a paused socket can finish closing
+    if (held.waitingForDrain) held.ending = true;
+    else held.socket.end();
+  }
+
+  pause(connection: number, paused: boolean): void {
+    const held = this.connections.get(connection);
+    if (held === undefined) return;
+    if (paused) held.socket.pause();
+    else held.socket.resume();
+  }
+
+  private onConnection(portalIndex: number, socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on("close", () => this.sockets.delete(socket));
+    socket.on("error", (error) => this.options.log(`connection on portal ${portalIndex}: ${error.message}`));
+    const connection = this.port!.opened(portalIndex);
+    if (connection === undefined) {
+      socket.destroy(); // refused: every slot is taken, or the NIC is not accepting
+      return;
+    }
+    const held: TcpConnection = { socket, outbox: [], waitingForDrain: false, ending: false };
+    this.connections.set(connection, held);
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => {
+      if (this.connections.get(connection) === held) this.port!.received(connection, new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
+    });
+    socket.on("drain", () => this.flush(held));
+    socket.on("end", () => this.lost(connection, held));
+    socket.on("close", () => this.lost(connection, held));
+  }
+
+  // The socket took everything it was given: write what waited, as long as it keeps accepting.
+  private flush(held: TcpConnection): void {
+    held.waitingForDrain = false;
+    while (held.outbox.length > 0) { // each pass writes one waiting chunk
+      if (!held.socket.write(held.outbox.shift()!)) {
+        held.waitingForDrain = true;
+        return;
+      }
+    }
+    if (held.ending) held.socket.end();
+  }
+
+  // The peer closed or reset: the NIC is told once, unless it already gave the slot up.
+  private lost(connection: number, held: TcpConnection): void {
+    if (this.connections.get(connection) !== held) return;
+    this.connections.delete(connection);
+    this.port!.closed(connection);
+  }
+}
+
+// --- Loopback: clients in memory, on the board clock ---
+
+export interface LoopbackOptions {
+  latencyNs?: number; // each delivery, either way (default 1 µs)
+  chunkBytes?: number; // the most a client hands the NIC per delivery, like one socket read (default 64 KiB)
+}
+
+/** A client of a LoopbackBackend: what a socket on the far side of the portal would see and do. */
+export class ClientEnd {
+  /** The NIC's slot for this connection; undefined when the NIC refused it. */
+  readonly connection: number | undefined;
+  /** The NIC closed the connection and its FIN has arrived (after every byte it sent). */
+  closed = false;
+  /** The NIC last asked the network to stop reading from this client. */
+  paused = false;
+  /** The client called end(). */
+  ended = false;
+  private readonly inbox: Uint8Array[] = [];
+  /** Bytes written and not yet handed to the NIC, oldest first. */
+  readonly outbox: Uint8Array[] = [];
+
+  constructor(readonly portal: number, connection: number | undefined) {
+    this.connection = connection;
+  }
+
+  get refused(): boolean {
+    return this.connection === undefined;
+  }
+
+  /** Everything the NIC sent this client so far, in order. */
+  received(): Uint8Array {
+    const total = this.inbox.reduce((sum, chunk) => sum + chunk.length, 0);
+    const all = new Uint8Array(total);
+    let at = 0;
+    for (const chunk of this.inbox) {
+      all.set(chunk, at);
+      at += chunk.length;
+    }
+    return all;
+  }
+
+  /** @internal The backend delivers the NIC's bytes here. */
+  deliver(bytes: Uint8Array): void {
+    this.inbox.push(bytes);
+  }
+
+  /** @internal Set by write()/end() through the backend. */
+  writeHook: (() => void) | undefined;
+
+  write(bytes: Uint8Array): void {
+    if (this.ended || this.closed || this.refused) return;
+    this.outbox.push(bytes.slice());
+    this.writeHook?.();
+  }
+
+  /** FIN: the NIC hears of it after every byte written before it. */
+  end(): void {
+    if (this.ended || this.refused) return;
+    this.ended = true;
+    this.writeHook?.();
+  }
+}
+
+export class LoopbackBackend implements NetworkBackend {
+  readonly pauseCalls: { connection: number; paused: boolean }[] = [];
+  readonly closeCalls: number[] = [];
+  private port: NicPort | undefined;
+  private readonly clients = new Map<number, ClientEnd>(); // by NIC slot, while the connection lasts
+  private readonly flushing = new Set<ClientEnd>(); // clients with a delivery scheduled
+  private readonly latencyNs: number;
+  private readonly chunkBytes: number;
+
+  constructor(private readonly clock: VirtualClock, options: LoopbackOptions = {}) {
+    this.latencyNs = options.latencyNs ?? 1_000;
+    this.chunkBytes = options.chunkBytes ?? 64 * 1024;
+  }
+
+  attach(port: NicPort): void {
+    this.port = port;
+  }
+
+  /** A client connects to `portal`; check `refused` on the result. */
+  connect(portal: number): ClientEnd {
+    if (this.port === undefined) throw new Error("LoopbackBackend.connect: attach a NIC first");
+    const connection = this.port.opened(portal);
+    const client = new ClientEnd(portal, connection);
+    if (connection === undefined) return client;
+    this.clients.set(connection, client);
+    client.writeHook = () => this.scheduleFlush(client);
+    return client;
+  }
+
+  send(connection: number, bytes: Uint8Array): void {
+    const client = this.clients.get(connection);
+    if (client === undefined) return;
+    const copy = bytes.slice();
+    this.clock.after(this.latencyNs, () => client.deliver(copy));
+  }
+
+  close(connection: number): void {
+    this.closeCalls.push(connection);
+    const client = this.clients.get(connection);
+    if (client === undefined) return;
+    this.clients.delete(connection);
+    this.clock.after(this.latencyNs, () => (client.closed = true)); // after the sends scheduled before it
+  }
+
+  pause(connection: number, paused: boolean): void {
+    this.pauseCalls.push({ connection, paused });
+    const client = this.clients.get(connection);
+    if (client === undefined) return;
+    client.paused = paused;
+    if (!paused) this.scheduleFlush(client);
+  }
+
+  // One chunk per delivery, like one socket read, so a pause takes effect between chunks.
+  private scheduleFlush(client: ClientEnd): void {
+    if (this.flushing.has(client)) return;
+    this.flushing.add(client);
+    this.clock.after(this.latencyNs, () => {
+      this.flushing.delete(client);
+      this.flushOne(client);
+    });
+  }
+
+  private flushOne(client: ClientEnd): void {
+    const connection = client.connection!;
+    if (this.clients.get(connection) !== client || client.paused) return; // gone, or resumed later by pause(false)
+    const chunk = client.outbox[0];
+    if (chunk === undefined) {
+      if (client.ended) {
+        this.clients.delete(connection);
+        this.port!.closed(connection);
+      }
+      return;
+    }
+    const part = chunk.subarray(0, this.chunkBytes);
+    if (part.length === chunk.length) client.outbox.shift();
+    else client.outbox[0] = chunk.subarray(part.length);
+    this.port!.received(connection, part);
+    if (client.outbox.length > 0 || client.ended) this.scheduleFlush(client);
+  }
+}
