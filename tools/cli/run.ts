@@ -7,6 +7,8 @@ import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { RealTimePacer } from "../../host/sim/realtime.ts";
 import { Trace } from "../../host/sim/trace.ts";
+import { TcpBackend, type PortalAddress } from "../../host/devices/tcp_backend.ts";
+import type { BoardSpec } from "../../host/board/load.ts";
 import { FlashBoot, FlashBootError } from "../../host/boot/flash_boot.ts";
 import { buildFirmware, FIRMWARE_PATH, packageVersion } from "../build/firmware.ts";
 import { type Command, UsageError } from "./command.ts";
@@ -19,7 +21,8 @@ until SIGINT or SIGTERM (then the board powers off cleanly and the command exits
 options:
   --board FILE        board description (default: boards/iop-dev.json)
   --portal HOST:PORT  where the iSCSI target listens (default: the board's first portal, else 127.0.0.1:3260;
-                      port 0 picks a free port). Served once the iSCSI target lands; accepted now.
+                      port 0 picks a free port and prints it). Once serving, one iscsi://HOST:PORT/IQN/LUN line
+                      is printed per LUN.
   --data-dir DIR      where disk images live (default: ./var/<board name>)
   --firmware FILE     run this .wasm directly, bypassing the board's flash (default: boot from the flash when
                       the board has one, else build/firmware.wasm, rebuilt first if stale). A blank flash is
@@ -39,6 +42,15 @@ function parsePortal(text: string): { host: string; port: number } {
   const port = match === null ? NaN : Number(match[2]);
   if (match === null || port > 65535) throw new UsageError(`--portal: expected HOST:PORT with a port from 0 to 65535, got "${text}"`);
   return { host: match[1]!, port };
+}
+
+/** One URL per LUN of every target: LUN n of a target is the n-th volume it lists (every volume by default). */
+export function iscsiUrls(spec: BoardSpec, portal: PortalAddress): string[] {
+  const host = portal.host.includes(":") ? `[${portal.host}]` : portal.host;
+  return spec.targets.flatMap((target) => {
+    const luns = target.luns ?? spec.disks.map((_, i) => i);
+    return luns.map((_, lun) => `iscsi://${host}:${portal.port}/${target.name}/${lun}`);
+  });
 }
 
 function describePanic(report: PanicReport): string {
@@ -92,15 +104,28 @@ export const runCommand: Command = {
     }
 
     const trace = new Trace({ enabled: values.trace !== undefined, path: values.trace });
+    // Real time serves real initiators on the portal; simulation has no sockets (nothing outside may interfere).
+    const tcp = forSeconds === undefined ? new TcpBackend({ portals: [portal], log: (m) => process.stderr.write(`[nic] ${m}\n`) }) : undefined;
+    let bound: readonly PortalAddress[] = [];
     let failed: PanicReport | undefined;
+    let urlsPrinted = false;
+    const printUrls = () => {
+      if (urlsPrinted || bound.length === 0) return;
+      urlsPrinted = true;
+      for (const url of iscsiUrls(spec, bound[0]!)) out(url);
+    };
     const board = new Board({
       spec,
       firmware,
       dataDir,
       seed,
       trace,
+      network: tcp,
       verbose: values.verbose,
-      onConsole: (processor, fd, line) => (fd === 1 ? process.stdout : process.stderr).write(processor === "board" ? `${line}\n` : `[${processor}] ${line}\n`),
+      onConsole: (processor, fd, line) => {
+        (fd === 1 ? process.stdout : process.stderr).write(processor === "board" ? `${line}\n` : `[${processor}] ${line}\n`);
+        if (line.startsWith("tts: serving")) printUrls(); // the firmware's transport is up and has its volumes
+      },
       onStop: (_processor, report) => {
         if (report === undefined) return;
         process.stderr.write(describePanic(report) + "\n");
@@ -108,7 +133,6 @@ export const runCommand: Command = {
       },
     });
     out(`board ${spec.name} (${spec.file}): ${spec.processors.length} processors, seed ${board.seed}, data dir ${dataDir}`);
-    out(`portal ${portal.host}:${portal.port}: not served yet (the iSCSI target is not built)`);
 
     if (firmware instanceof FlashBoot) for (const line of firmware.log) out(line);
     const powerOnOrReset = (reset: boolean): boolean => {
@@ -123,6 +147,10 @@ export const runCommand: Command = {
       }
     };
     if (!powerOnOrReset(false) && (!values["reset-on-panic"] || board.processors.length === 0)) return finish(1);
+    if (tcp !== undefined) {
+      bound = await tcp.start(); // after power-on: the board's NIC is attached
+      out(`listening on ${bound.map((a) => `${a.host}:${a.port}`).join(", ")}`);
+    }
 
     if (forSeconds !== undefined) {
       // Simulation mode: step in slices so a panic can reset the board between them.
@@ -161,6 +189,7 @@ export const runCommand: Command = {
     return finish(code);
 
     async function finish(code: number): Promise<number> {
+      await tcp?.stop();
       board.powerOff();
       if (firmware instanceof FlashBoot) firmware.close();
       await trace.close();

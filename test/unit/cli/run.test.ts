@@ -32,7 +32,7 @@ describe("wasm-iop", () => {
 
 describe("wasm-iop run", () => {
   it("boots every processor of the default board and stops cleanly on SIGINT", async () => {
-    const { child, result, output } = startCli(["run", "--data-dir", join(tmp, "a")]);
+    const { child, result, output } = startCli(["run", "--portal", "127.0.0.1:0", "--data-dir", join(tmp, "a")]);
     await waitForOutput(output, /Ctrl-C stops the board/);
     await waitForOutput(output, /\[sp2\] wasm-iop/);
     child.kill("SIGINT");
@@ -43,7 +43,7 @@ describe("wasm-iop run", () => {
   });
 
   it("stops cleanly on SIGTERM", async () => {
-    const { child, result, output } = startCli(["run", "--data-dir", join(tmp, "b")]);
+    const { child, result, output } = startCli(["run", "--portal", "127.0.0.1:0", "--data-dir", join(tmp, "b")]);
     await waitForOutput(output, /\[sp2\] wasm-iop/);
     child.kill("SIGTERM");
     expect((await result).code).toBe(0);
