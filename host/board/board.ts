@@ -59,6 +59,8 @@ export interface BoardOptions {
   firmware: WebAssembly.Module | FlashBoot;
   /** Where file-backed disks live (default: ./var/<board name>). */
   dataDir?: string;
+  /** The portals the NIC serves, as bound (port 0 resolved); the board file's when absent. */
+  portals?: readonly { host: string; port: number }[];
   /** The network behind the NIC (default: a loopback with no clients, for simulation). */
   network?: NetworkBackend & { attach(port: NicPort): void };
   /** Overrides the board file's seed. */
@@ -142,7 +144,7 @@ export class Board {
           flash.confirm();
           for (const line of flash.log.slice(logged)) this.options.onConsole?.("board", 1, line);
         };
-        bus.map(CONFIG_ROM_BASE, BigInt(CONFIG_ROM_SIZE_BYTES), new ConfigRom(encodeConfigRom(spec.targets, spec.disks.length)));
+        bus.map(CONFIG_ROM_BASE, BigInt(CONFIG_ROM_SIZE_BYTES), new ConfigRom(encodeConfigRom(spec.targets, spec.disks.length, this.options.portals ?? spec.portals)));
         bus.map(SYSCTL_BASE, 4096n, new SystemController({ slot: this.bootSlot, trial: this.bootTrial }, onConfirm, (m) => this.options.onConsole?.(p.name, 2, `[board] ${m}`)));
       }
       return processor;

@@ -19,12 +19,14 @@ export enum ConfigRecord {
   MutualSecret = 0x07,
   AllowedInitiator = 0x08,
   TargetEnd = 0x0f,
+  Portal = 0x10, // value: "address:port" the board listens on
 }
 
 /** |0 magic u32|4 version u16|6 recordCount u16|8 totalBytes u32|12 -|16 records: |0 type u16|2 length u16|4 value, padded to 4||. */
-export function encodeConfigRom(targets: readonly TargetSpec[], volumeCount: number): Uint8Array {
+export function encodeConfigRom(targets: readonly TargetSpec[], volumeCount: number, portals: readonly { host: string; port: number }[] = []): Uint8Array {
   const records: { type: ConfigRecord; value: Uint8Array }[] = [];
   const text = (type: ConfigRecord, value: string) => records.push({ type, value: new TextEncoder().encode(value) });
+  for (const portal of portals) text(ConfigRecord.Portal, portal.host.includes(":") ? `[${portal.host}]:${portal.port}` : `${portal.host}:${portal.port}`);
   for (const target of targets) {
     text(ConfigRecord.TargetBegin, target.name);
     if (target.alias !== "") text(ConfigRecord.TargetAlias, target.alias);

@@ -106,7 +106,10 @@ export const runCommand: Command = {
     const trace = new Trace({ enabled: values.trace !== undefined, path: values.trace });
     // Real time serves real initiators on the portal; simulation has no sockets (nothing outside may interfere).
     const tcp = forSeconds === undefined ? new TcpBackend({ portals: [portal], log: (m) => process.stderr.write(`[nic] ${m}\n`) }) : undefined;
-    let bound: readonly PortalAddress[] = [];
+    // Bind first, so the board's configuration ROM can name the real port (port 0 picks one); until the board's
+    // NIC attaches, connections are refused.
+    tcp?.attach({ opened: () => undefined, received: () => {}, closed: () => {} });
+    const bound: readonly PortalAddress[] = tcp === undefined ? [] : await tcp.start();
     let failed: PanicReport | undefined;
     let urlsPrinted = false;
     const printUrls = () => {
@@ -121,6 +124,7 @@ export const runCommand: Command = {
       seed,
       trace,
       network: tcp,
+      portals: bound.length > 0 ? bound : undefined,
       verbose: values.verbose,
       onConsole: (processor, fd, line) => {
         (fd === 1 ? process.stdout : process.stderr).write(processor === "board" ? `${line}\n` : `[${processor}] ${line}\n`);
@@ -147,10 +151,7 @@ export const runCommand: Command = {
       }
     };
     if (!powerOnOrReset(false) && (!values["reset-on-panic"] || board.processors.length === 0)) return finish(1);
-    if (tcp !== undefined) {
-      bound = await tcp.start(); // after power-on: the board's NIC is attached
-      out(`listening on ${bound.map((a) => `${a.host}:${a.port}`).join(", ")}`);
-    }
+    if (bound.length > 0) out(`listening on ${bound.map((a) => `${a.host}:${a.port}`).join(", ")}`);
 
     if (forSeconds !== undefined) {
       // Simulation mode: step in slices so a panic can reset the board between them.
