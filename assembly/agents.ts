@@ -1,5 +1,5 @@
 // The agents of each role, created at boot: every processor runs an RTA and the DDMs of its controllers; the host
-// processor adds the CTA and the UMA. Used by the release image (index.ts) and the test build alike.
+// processor adds the CTA, the UMA, the SCSI target and the iSCSI transport. Used by the release image (index.ts) and the test build alike.
 import { bootInfoEcamBase, bootInfoMuLocalBase, bootInfoNamePtr, bootInfoPciMemBase, bootInfoPciMemSize,
   bootInfoProcessorIndex, bootInfoRole, Role } from "./board/boot_info";
 import { busWrite32 } from "./board/bus";
@@ -13,10 +13,13 @@ import { irqRoute, taskAdd } from "./kernel/scheduler";
 import { framesInit, MuLocalLink } from "./rta/links";
 import { RtaTask } from "./rta/rta";
 import { UmaTask } from "./uma/uma";
+import { scsiBoot } from "./scsi/target";
+import { IscsiTask } from "./tts/iscsi/target";
 
 let rta: RtaTask | null = null;
 let cta: CtaTask | null = null;
 let uma: UmaTask | null = null;
+let tts: IscsiTask | null = null;
 
 /** Boot: enumerate the bus, create the role's agents and their links. Before the kernel seals. */
 export function agentsBoot(info: usize): void {
@@ -34,6 +37,13 @@ export function agentsBoot(info: usize): void {
     theUma.discover(theRta); // claims the iop-bridges before the DDMs look for controllers
     cta = theCta;
     uma = theUma;
+    scsiBoot(theCta.index);
+    const theTts = new IscsiTask();
+    taskAdd(theTts);
+    if (theTts.boot(info)) {
+      theUma.ttsTask = theTts.index; // the UMA advertises the volumes to it once discovery is done
+      tts = theTts;
+    }
   } else {
     const link = new MuLocalLink(0, info);
     theRta.link = link;
@@ -55,3 +65,4 @@ export function agentsStart(): void {
 export function agentRta(): RtaTask { return rta!; }
 export function agentCta(): CtaTask | null { return cta; }
 export function agentUma(): UmaTask | null { return uma; }
+export function agentTts(): IscsiTask | null { return tts; }

@@ -19,7 +19,7 @@ export enum MsgKind {
   ScsiDone = 51, // SCSI target → transport
   ScsiTmf = 52, // transport → SCSI target
   ScsiTmfDone = 53, // SCSI target → transport
-  NicEvent = 56, // reserved for the TTS's NIC driver
+  TtsAdvertise = 56, // UMA → TTS: discovery is done; a: the volume count. The transport starts serving.
 }
 
 @unmanaged

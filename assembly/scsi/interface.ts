@@ -48,3 +48,55 @@ export const SCSI_STATUS_CHECK_CONDITION: u32 = 0x02;
 export const SCSI_STATUS_BUSY: u32 = 0x08;
 export const SCSI_STATUS_RESERVATION_CONFLICT: u32 = 0x18;
 export const SCSI_STATUS_TASK_SET_FULL: u32 = 0x28;
+
+// Extensions (assembly/scsi/tasks.ts and target.ts implement them).
+//
+// Records: scsiTaskAlloc() answers a ScsiTask index or SCSI_TASK_NONE (the transport answers TASK SET FULL). The
+// transport sets nexus, lun, tag, direction, expected transfer length, attribute, its own task (transportTask: where
+// ScsiDataOut, ScsiDone and ScsiTmfDone go) and the CDB (scsiTaskSetCdb), then posts ScsiCommand{a: index}. For a TMF
+// it sets nexus, lun, transportTask and scsiTaskSetTmf(function, referenced tag), then posts ScsiTmf{a: index}. Every
+// record the transport got from scsiTaskAlloc goes back through scsiTaskRelease exactly once: after ScsiDone (when its
+// Data-In has left), after ScsiTmfDone, or unused (never posted).
+//
+// The SGL (scsiTaskSgl) covers exactly the bytes to move: ScsiDataOut's `b` bytes, or scsiTaskDataInBytes for Data-In.
+// Its buffers belong to the SCSI layer; scsiTaskRelease returns them.
+//
+// Aborts (TMFs, PREEMPT AND ABORT, a nexus gone, ScsiDataReady with b = 1): an aborted task still gets exactly one
+// ScsiDone, with scsiTaskAborted(t) true and status SCSI_STATUS_TASK_ABORTED, once nothing of the SCSI layer uses its
+// buffers any more. The transport sends no response for it (SAM-5 with TAS = 0), stops filling its SGL if it was
+// receiving Data-Out, and releases it. A TMF's ScsiTmfDone comes after the ScsiDone of every task it aborted.
+// A ScsiDataReady that arrives for a task already aborted is ignored.
+//
+// Data-Out: ScsiDataOut's `b` is never more than the expected transfer length and may be less (the CDB asks for
+// less, or only whole blocks are written): the transport takes that many bytes into the SGL and discards the rest
+// of what the initiator sends. A command refused before it asks (CHECK CONDITION, RESERVATION CONFLICT) gets no
+// ScsiDataOut at all: its unsolicited data is discarded too. scsiTaskSgl is SGL_NONE whenever there are no bytes.
+//
+// Nexus: give one initiator port (iSCSI: InitiatorName + ISID) the same id in every session, so persistent
+// reservation registrations (kept per nexus id, across scsiNexusGone) find it again.
+// transport.ts has the one-call forms: scsiTaskSubmit, scsiTmfSubmit, scsiTaskDataReady, scsiTaskResidual.
+//
+// Residuals (SAM-5, RFC 7143 Residual Count): with GOOD status, scsiTaskResidualKind says whether the command moved
+// less (Underflow) or wanted to move more (Overflow) than the expected transfer length, by scsiTaskResidualBytes.
+// Data-In never exceeds the expected length; Data-Out asked for never exceeds it either.
+
+export const SCSI_TASK_NONE: u32 = 0xffff_ffff;
+export const SCSI_LUN_NONE: u32 = 0xffff_ffff; // a LUN the transport could not decode: LOGICAL UNIT NOT SUPPORTED
+export const SCSI_STATUS_TASK_ABORTED: u32 = 0x40;
+export const SCSI_DATA_READY_FAILED: u32 = 1; // ScsiDataReady b: the Data-Out cannot come
+
+export enum ScsiResidual {
+  None = 0,
+  Underflow = 1, // moved scsiTaskResidualBytes fewer bytes than expected
+  Overflow = 2, // the command wanted scsiTaskResidualBytes more than expected; they were not moved
+}
+
+// SAM-5 task attributes, as iSCSI's ATTR field codes them. The target runs every task as SIMPLE: ORDERED and HEAD OF
+// QUEUE get no ordering of their own, and ACA is not refused (NormACA 0 means no ACA condition ever exists).
+export enum ScsiTaskAttribute {
+  Untagged = 0,
+  Simple = 1,
+  Ordered = 2,
+  HeadOfQueue = 3,
+  Aca = 4,
+}

@@ -20,8 +20,8 @@ import { volumeAdd, volumesCount } from "../cta/volumes";
 import { vectorAllocate } from "../kernel/vectors";
 import { carve } from "../kernel/carve";
 import { line } from "../kernel/console";
-import { MsgKind } from "../kernel/msg";
-import { irqRoute, timerCancel, timerStart } from "../kernel/scheduler";
+import { Msg, MsgKind } from "../kernel/msg";
+import { irqRoute, post, timerCancel, timerStart } from "../kernel/scheduler";
 import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
 import { frames, LocalLink, MuHostLink } from "../rta/links";
@@ -56,6 +56,8 @@ export class UmaTask extends Task {
   private startNs: u64 = 0;
   private timer: u32 = TIMER_NONE;
   ready: bool = false;
+  ttsTask: u32 = 0xffff_ffff; // the transport to advertise the volumes to (none on a board without a NIC)
+  private readonly advertise: Msg = new Msg();
 
   constructor(private readonly bootInfo: usize, private readonly cta: CtaTask) {
     super("uma", UMA_PRIORITY, 16);
@@ -197,6 +199,8 @@ export class UmaTask extends Task {
       }
     }
     line().s("inventory done processors=").u32(this.processorCount).s(" disks=").u32(disks).s(" volumes=").u32(volumesCount()).out();
+    // Advertise the resources through the TTS interface: the transport starts serving them.
+    if (this.ttsTask != 0xffff_ffff) assert(post(this.ttsTask, this.advertise.set(MsgKind.TtsAdvertise, this.index, volumesCount(), 0)));
   }
 
   private printProcessorsAndPci(): void {

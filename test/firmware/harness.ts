@@ -21,6 +21,8 @@ import { frames } from "../../assembly/rta/links";
 import { ClientTask } from "./client";
 import { ddmProbeBoot } from "./ddm_probe";
 export * from "./ddm_probe";
+import { scsiProbeBoot } from "./scsi_probe";
+export * from "./scsi_probe";
 import { RunResult, Task } from "../../assembly/kernel/task";
 
 export const PROBE_COUNT: u32 = 4;
@@ -165,6 +167,7 @@ export function boot(info: usize): u32 {
     taskAdd(c);
     c.ctaTask = cta.index;
     client = c;
+    scsiProbeBoot(cta.index);
   }
   const started = kernelStart(info);
   agentsStart();

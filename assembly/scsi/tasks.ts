@@ -1,0 +1,405 @@
+// The ScsiTask table: one record per command or TMF a transport has handed to the SCSI target, carved at boot.
+// Records are pool slots (kernel/pool.ts): the free list threads through bytes 0-1, so no field lives there.
+// Each record also holds the data area of its command: up to SCSI_TASK_BUFFERS_MAX pool buffers of one class, seen as
+// one run of bytes (offset o is in buffer o / slotBytes), and the SGLs over them.
+//
+// Record, 256 bytes, little-endian:
+// |0 free-list link u16|2 state u8|3 direction u8|4 nexus u16|6 transportTask u16|
+// |8 lun u32|12 tag u32|16 expectedTransferBytes u32|20 dataInBytes u32|
+// |24 status u8|25 senseLength u8|26 residualKind u8|27 flags u8|28 residualBytes u32|
+// |32 cdb[32]|64 sense[32]|
+// |96 sgl u16|98 ioSgl u16|100 bufferClass u8|101 bufferCount u8|102 bufferWanted u8|103 program u8|
+// |104 phase u8|105 tmfFunction u8|106 tmfResponse u8|107 attribute u8|108 generation u32|
+// |112 referencedTag u32|116 tmfWaitCount u16|118 tmfOwner u16|
+// |120 lba u64|128 blockCount u32|132 cursor u32|136 transferBytes u32|140 dataOutBytes u32|
+// |144 serviceLba u64|152 serviceBlocks u32|156 serviceOffset u32|
+// |160 buffers u16[32]|
+// |224 blockBytes u32|228 options u8|229 serviceFunction u8|230 cdbLength u8|231 parked u8|232 nexusSlot u16|234 -|
+import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../config";
+import { bufferPool, sgls } from "../kernel/buffers";
+import { Pool, POOL_NONE } from "../kernel/pool";
+import { wakeTask } from "../kernel/ready";
+import { SGL_NONE } from "../kernel/sgl";
+import { ScsiDirection, ScsiResidual, SCSI_STATUS_CHECK_CONDITION, SCSI_TASK_NONE, TmfFunction } from "./interface";
+import { FIELD_NONE, INFORMATION_NONE, senseFixed } from "./sense";
+
+export const SCSI_TASKS_MAX: u32 = 256;
+export const SCSI_CDB_BYTES_MAX: u32 = 32;
+export const SCSI_SENSE_BYTES_MAX: u32 = 32;
+export const SCSI_TASK_BUFFERS_MAX: u32 = 32; // 2 MiB of 64 KiB buffers: VERIFY with BYTCHK at the 1 MiB limit
+const RECORD_BYTES: u32 = 256;
+const SGL_FIELD_NONE: u16 = 0xffff;
+
+export enum ScsiTaskState {
+  Free = 0, // in the pool
+  Allocated = 1, // the transport holds it and is filling it in
+  Queued = 2, // accepted; parked for buffers, a CTA slot, a lock or a message slot, or between steps
+  DataOut = 3, // ScsiDataOut sent: waiting for the transport's ScsiDataReady
+  Service = 4, // a ServiceIo at the CTA
+  Done = 5, // ScsiDone sent: the transport releases it once its Data-In has left
+  Tmf = 6, // a TMF waiting for the tasks it aborted to finish
+  TmfDone = 7, // ScsiTmfDone sent: the transport releases it
+}
+
+// flags (byte 27)
+export const TASK_FLAG_ABORTED: u8 = 1; // aborted: finishes with TASK ABORTED once no service is in flight
+export const TASK_FLAG_LOCK: u8 = 2; // holds its logical unit's COMPARE AND WRITE lock
+export const TASK_FLAG_DATA_IN: u8 = 4; // the command sends Data-In (else Data-Out or nothing)
+export const TASK_FLAG_DATA_OUT: u8 = 8; // the command takes Data-Out
+
+let records: Pool | null = null;
+let targetTaskIndex: u32 = 0xffff_ffff;
+let largeHeldCount: u32 = 0; // large buffers the SCSI layer holds, capped so transports keep some
+let largeHeldMax: u32 = 0;
+
+/** Carves the table. Boot only. `targetTask` is woken whenever a record gives its buffers back. */
+export function scsiTasksInit(targetTask: u32): void {
+  records = new Pool("scsitask", SCSI_TASKS_MAX, RECORD_BYTES, 16);
+  targetTaskIndex = targetTask;
+  largeHeldMax = bufferPool(BUFFER_CLASS_LARGE).capacity * 3 / 4;
+}
+
+@inline function rec(t: u32): usize { return records!.address(t); }
+
+/** True when `t` is a record some transport holds (not free). */
+export function scsiTaskHeld(t: u32): bool { return t < SCSI_TASKS_MAX && records!.isHeld(t); }
+
+export function scsiTasksFree(): u32 { return records!.freeCount; }
+
+/** A free record, zeroed and Allocated; SCSI_TASK_NONE when all are in use (the transport answers TASK SET FULL). */
+export function scsiTaskAlloc(): u32 {
+  const t = records!.acquire();
+  if (t == POOL_NONE) return SCSI_TASK_NONE;
+  const r = rec(t);
+  const generation = load<u32>(r, 108) + 1; // survives the release: stale completions are told apart
+  memory.fill(r, 0, RECORD_BYTES);
+  store<u32>(r, generation, 108);
+  store<u8>(r, <u8>ScsiTaskState.Allocated, 2);
+  store<u16>(r, SGL_FIELD_NONE, 96);
+  store<u16>(r, SGL_FIELD_NONE, 98);
+  store<u16>(r, <u16>0xffff, 118); // tmfOwner
+  store<u16>(r, <u16>0xffff, 232); // nexusSlot
+  return t;
+}
+
+/**
+ * Gives a record back with its buffers and SGLs. The transport calls it once per record: after ScsiDone (once the
+ * Data-In has left), after ScsiTmfDone, or for a record it never posted.
+ */
+export function scsiTaskRelease(t: u32): void {
+  assert(scsiTaskHeld(t), "scsi: release of a free task");
+  const state = scsiTaskState(t);
+  assert(state == ScsiTaskState.Allocated || state == ScsiTaskState.Done || state == ScsiTaskState.TmfDone,
+    "scsi: release of a task still in progress");
+  const released = scsiTaskAreaRelease(t);
+  store<u8>(rec(t), <u8>ScsiTaskState.Free, 2);
+  records!.release(t);
+  if (released && targetTaskIndex != 0xffff_ffff) wakeTask(targetTaskIndex); // parked commands may find buffers now
+}
+
+// The transport's setters, before it posts ScsiCommand or ScsiTmf.
+export function scsiTaskSetNexus(t: u32, nexus: u32): void { store<u16>(rec(t), <u16>nexus, 4); }
+export function scsiTaskSetLun(t: u32, lun: u32): void { store<u32>(rec(t), lun, 8); }
+export function scsiTaskSetTag(t: u32, tag: u32): void { store<u32>(rec(t), tag, 12); }
+export function scsiTaskSetDirection(t: u32, direction: ScsiDirection): void { store<u8>(rec(t), <u8>direction, 3); }
+export function scsiTaskSetExpectedTransferBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 16); }
+export function scsiTaskSetAttribute(t: u32, attribute: u32): void { store<u8>(rec(t), <u8>attribute, 107); }
+export function scsiTaskSetTransportTask(t: u32, task: u32): void { store<u16>(rec(t), <u16>task, 6); }
+
+/** Copies the CDB in; false (record unchanged) when it is empty or longer than SCSI_CDB_BYTES_MAX. */
+export function scsiTaskSetCdb(t: u32, cdb: usize, lengthBytes: u32): bool {
+  if (lengthBytes == 0 || lengthBytes > SCSI_CDB_BYTES_MAX) return false;
+  const r = rec(t);
+  memory.fill(r + 32, 0, SCSI_CDB_BYTES_MAX);
+  memory.copy(r + 32, cdb, lengthBytes);
+  store<u8>(r, <u8>lengthBytes, 230);
+  return true;
+}
+
+/** A TMF (interface.ts TmfFunction) and, for ABORT TASK, the tag of the task to abort. */
+export function scsiTaskSetTmf(t: u32, fn: TmfFunction, referencedTag: u32): void {
+  store<u8>(rec(t), <u8>fn, 105);
+  store<u32>(rec(t), referencedTag, 112);
+}
+
+// The transport's getters, after ScsiDataOut, ScsiDone or ScsiTmfDone.
+export function scsiTaskNexus(t: u32): u32 { return load<u16>(rec(t), 4); }
+export function scsiTaskLun(t: u32): u32 { return load<u32>(rec(t), 8); }
+export function scsiTaskTag(t: u32): u32 { return load<u32>(rec(t), 12); }
+export function scsiTaskDirection(t: u32): ScsiDirection { return <ScsiDirection>load<u8>(rec(t), 3); }
+export function scsiTaskExpectedTransferBytes(t: u32): u32 { return load<u32>(rec(t), 16); }
+export function scsiTaskAttribute(t: u32): u32 { return load<u8>(rec(t), 107); }
+export function scsiTaskTransportTask(t: u32): u32 { return load<u16>(rec(t), 6); }
+export function scsiTaskCdb(t: u32): usize { return rec(t) + 32; }
+export function scsiTaskCdbLength(t: u32): u32 { return load<u8>(rec(t), 230); }
+export function scsiTaskStatus(t: u32): u32 { return load<u8>(rec(t), 24); }
+/** Fixed-format sense data (SPC-4), scsiTaskSenseLength bytes; meaningful with CHECK CONDITION only. */
+export function scsiTaskSense(t: u32): usize { return rec(t) + 64; }
+export function scsiTaskSenseLength(t: u32): u32 { return load<u8>(rec(t), 25); }
+export function scsiTaskDataInBytes(t: u32): u32 { return load<u32>(rec(t), 20); }
+export function scsiTaskResidualKind(t: u32): ScsiResidual { return <ScsiResidual>load<u8>(rec(t), 26); }
+export function scsiTaskResidualBytes(t: u32): u32 { return load<u32>(rec(t), 28); }
+export function scsiTaskAborted(t: u32): bool { return (load<u8>(rec(t), 27) & TASK_FLAG_ABORTED) != 0; }
+/** The SGL over the bytes to move (ScsiDataOut's b, or the Data-In); SGL_NONE when there are none. */
+export function scsiTaskSgl(t: u32): u32 { return sglField(load<u16>(rec(t), 96)); }
+export function scsiTaskTmfFunction(t: u32): u32 { return load<u8>(rec(t), 105); }
+export function scsiTaskTmfResponse(t: u32): u32 { return load<u8>(rec(t), 106); }
+export function scsiTaskReferencedTag(t: u32): u32 { return load<u32>(rec(t), 112); }
+
+// The target's own fields.
+export function scsiTaskState(t: u32): ScsiTaskState { return <ScsiTaskState>load<u8>(rec(t), 2); }
+export function scsiTaskSetState(t: u32, state: ScsiTaskState): void { store<u8>(rec(t), <u8>state, 2); }
+export function scsiTaskGeneration(t: u32): u32 { return load<u32>(rec(t), 108); }
+export function scsiTaskFlags(t: u32): u8 { return load<u8>(rec(t), 27); }
+export function scsiTaskFlagSet(t: u32, flag: u8, on: bool): void {
+  const r = rec(t);
+  store<u8>(r, on ? load<u8>(r, 27) | flag : load<u8>(r, 27) & ~flag, 27);
+}
+export function scsiTaskSetStatus(t: u32, status: u32): void { store<u8>(rec(t), <u8>status, 24); }
+export function scsiTaskSetSenseLength(t: u32, lengthBytes: u32): void {
+  assert(lengthBytes <= SCSI_SENSE_BYTES_MAX);
+  store<u8>(rec(t), <u8>lengthBytes, 25);
+}
+export function scsiTaskSetDataInBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 20); }
+export function scsiTaskSetResidual(t: u32, kind: ScsiResidual, bytes: u32): void {
+  store<u8>(rec(t), <u8>kind, 26);
+  store<u32>(rec(t), bytes, 28);
+}
+export function scsiTaskSetTmfResponse(t: u32, response: u32): void { store<u8>(rec(t), <u8>response, 106); }
+export function scsiTaskTmfWaitCount(t: u32): u32 { return load<u16>(rec(t), 116); }
+export function scsiTaskSetTmfWaitCount(t: u32, count: u32): void { store<u16>(rec(t), <u16>count, 116); }
+export function scsiTaskTmfOwner(t: u32): u32 { return load<u16>(rec(t), 118); }
+export function scsiTaskSetTmfOwner(t: u32, owner: u32): void { store<u16>(rec(t), <u16>owner, 118); }
+export function scsiTaskProgram(t: u32): u32 { return load<u8>(rec(t), 103); }
+export function scsiTaskSetProgram(t: u32, program: u32): void { store<u8>(rec(t), <u8>program, 103); }
+export function scsiTaskPhase(t: u32): u32 { return load<u8>(rec(t), 104); }
+export function scsiTaskSetPhase(t: u32, phase: u32): void { store<u8>(rec(t), <u8>phase, 104); }
+export function scsiTaskLba(t: u32): u64 { return load<u64>(rec(t), 120); }
+export function scsiTaskSetLba(t: u32, lba: u64): void { store<u64>(rec(t), lba, 120); }
+export function scsiTaskBlockCount(t: u32): u32 { return load<u32>(rec(t), 128); }
+export function scsiTaskSetBlockCount(t: u32, count: u32): void { store<u32>(rec(t), count, 128); }
+export function scsiTaskCursor(t: u32): u32 { return load<u32>(rec(t), 132); }
+export function scsiTaskSetCursor(t: u32, cursor: u32): void { store<u32>(rec(t), cursor, 132); }
+/** Bytes the command itself would move (Data-In after the allocation length cut, or Data-Out the CDB asks for). */
+export function scsiTaskTransferBytes(t: u32): u32 { return load<u32>(rec(t), 136); }
+export function scsiTaskSetTransferBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 136); }
+/** Data-Out bytes the target asks the transport for: the CDB's, cut to the expected transfer length. */
+export function scsiTaskDataOutBytes(t: u32): u32 { return load<u32>(rec(t), 140); }
+export function scsiTaskSetDataOutBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 140); }
+export function scsiTaskServiceLba(t: u32): u64 { return load<u64>(rec(t), 144); }
+export function scsiTaskServiceBlocks(t: u32): u32 { return load<u32>(rec(t), 152); }
+export function scsiTaskServiceOffset(t: u32): u32 { return load<u32>(rec(t), 156); }
+export function scsiTaskServiceFunction(t: u32): u32 { return load<u8>(rec(t), 229); }
+export function scsiTaskSetService(t: u32, fn: u32, lba: u64, blocks: u32, offsetBytes: u32): void {
+  const r = rec(t);
+  store<u8>(r, <u8>fn, 229);
+  store<u64>(r, lba, 144);
+  store<u32>(r, blocks, 152);
+  store<u32>(r, offsetBytes, 156);
+}
+export function scsiTaskBlockBytes(t: u32): u32 { return load<u32>(rec(t), 224); }
+export function scsiTaskSetBlockBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 224); }
+export function scsiTaskOptions(t: u32): u32 { return load<u8>(rec(t), 228); }
+export function scsiTaskSetOptions(t: u32, options: u32): void { store<u8>(rec(t), <u8>options, 228); }
+export function scsiTaskParked(t: u32): u32 { return load<u8>(rec(t), 231); }
+export function scsiTaskSetParked(t: u32, ring: u32): void { store<u8>(rec(t), <u8>ring, 231); }
+export function scsiTaskNexusSlot(t: u32): u32 { return load<u16>(rec(t), 232); }
+export function scsiTaskSetNexusSlot(t: u32, slot: u32): void { store<u16>(rec(t), <u16>slot, 232); }
+export function scsiTaskIoSgl(t: u32): u32 { return sglField(load<u16>(rec(t), 98)); }
+export function scsiTaskSetIoSgl(t: u32, sgl: u32): void { store<u16>(rec(t), <u16>sgl, 98); }
+export function scsiTaskSetSgl(t: u32, sgl: u32): void { store<u16>(rec(t), <u16>sgl, 96); }
+
+@inline function sglField(value: u16): u32 { return value == SGL_FIELD_NONE ? SGL_NONE : <u32>value; }
+
+// The data area.
+
+/** Asks for `bytes` of area in buffers of `bufferClass` (page or large). No buffer is taken yet. */
+export function scsiTaskAreaWant(t: u32, bufferClass: u32, bytes: u32): void {
+  assert(bufferClass == BUFFER_CLASS_PAGE || bufferClass == BUFFER_CLASS_LARGE, "scsi: area of page or large buffers");
+  const slotBytes = bufferPool(bufferClass).slotBytes;
+  const count = (bytes + slotBytes - 1) / slotBytes;
+  assert(count <= SCSI_TASK_BUFFERS_MAX, "scsi: area larger than a task holds");
+  assert(load<u8>(rec(t), 101) == 0, "scsi: area wanted twice");
+  store<u8>(rec(t), <u8>bufferClass, 100);
+  store<u8>(rec(t), <u8>count, 102);
+}
+
+export function scsiTaskAreaClass(t: u32): u32 { return load<u8>(rec(t), 100); }
+export function scsiTaskAreaWanted(t: u32): u32 { return load<u8>(rec(t), 102); }
+export function scsiTaskAreaReady(t: u32): bool { return load<u8>(rec(t), 101) == load<u8>(rec(t), 102); }
+
+/**
+ * Takes buffers until the area is whole. False when its pool ran dry (or the SCSI layer holds its share of large
+ * buffers): the task `waiter` is woken by the next release, and the buffers taken so far stay with the record.
+ */
+export function scsiTaskAreaFill(t: u32, waiter: u32): bool {
+  const r = rec(t);
+  const bufferClass = <u32>load<u8>(r, 100);
+  const pool = bufferPool(bufferClass);
+  let count = <u32>load<u8>(r, 101);
+  const wanted = <u32>load<u8>(r, 102);
+  for (let i: u32 = count; i < wanted; i++) {
+    if (bufferClass == BUFFER_CLASS_LARGE && largeHeldCount >= largeHeldMax) return false; // woken by our releases
+    const index = pool.acquireOrWait(waiter);
+    if (index == POOL_NONE) return false;
+    store<u16>(r + 160 + <usize>count * 2, <u16>index);
+    count += 1;
+    store<u8>(r, <u8>count, 101);
+    if (bufferClass == BUFFER_CLASS_LARGE) largeHeldCount += 1;
+  }
+  return true;
+}
+
+/** Releases the area's buffers and both SGLs; true if anything was released. */
+function scsiTaskAreaRelease(t: u32): bool {
+  const r = rec(t);
+  let released = false;
+  const sgl = scsiTaskSgl(t);
+  if (sgl != SGL_NONE) { sgls().release(sgl); released = true; }
+  const ioSgl = scsiTaskIoSgl(t);
+  if (ioSgl != SGL_NONE) { sgls().release(ioSgl); released = true; }
+  store<u16>(r, SGL_FIELD_NONE, 96);
+  store<u16>(r, SGL_FIELD_NONE, 98);
+  const count = <u32>load<u8>(r, 101);
+  if (count == 0) return released;
+  const bufferClass = <u32>load<u8>(r, 100);
+  const pool = bufferPool(bufferClass);
+  for (let i: u32 = 0; i < count; i++) pool.release(load<u16>(r + 160 + <usize>i * 2));
+  if (bufferClass == BUFFER_CLASS_LARGE) {
+    assert(largeHeldCount >= count, "scsi: large buffer count");
+    largeHeldCount -= count;
+  }
+  store<u8>(r, 0, 101);
+  store<u8>(r, 0, 102);
+  return true;
+}
+
+/** The address of byte `offsetBytes` of the area (contiguous up to the end of its buffer). */
+export function scsiTaskAreaAddress(t: u32, offsetBytes: u32): usize {
+  const r = rec(t);
+  const slotBytes = bufferPool(<u32>load<u8>(r, 100)).slotBytes;
+  const buffer = offsetBytes / slotBytes;
+  assert(buffer < <u32>load<u8>(r, 101), "scsi: area offset past its buffers");
+  return bufferPool(<u32>load<u8>(r, 100)).address(load<u16>(r + 160 + <usize>buffer * 2)) + <usize>(offsetBytes % slotBytes);
+}
+
+/** Bytes from `offsetBytes` to the end of the buffer holding it. */
+export function scsiTaskAreaRunBytes(t: u32, offsetBytes: u32): u32 {
+  const slotBytes = bufferPool(<u32>load<u8>(rec(t), 100)).slotBytes;
+  return slotBytes - offsetBytes % slotBytes;
+}
+
+/** Bytes the area holds (whole buffers). */
+export function scsiTaskAreaBytes(t: u32): u32 {
+  return <u32>load<u8>(rec(t), 101) * bufferPool(<u32>load<u8>(rec(t), 100)).slotBytes;
+}
+
+/** A new SGL over area bytes [offsetBytes, offsetBytes + lengthBytes); SGL_NONE when no SGL block is free. */
+export function scsiTaskAreaSgl(t: u32, offsetBytes: u32, lengthBytes: u32): u32 {
+  assert(lengthBytes > 0 && offsetBytes + lengthBytes <= scsiTaskAreaBytes(t), "scsi: SGL past the area");
+  const sgl = sgls().create();
+  if (sgl == SGL_NONE) return SGL_NONE;
+  let offset = offsetBytes;
+  const end = offsetBytes + lengthBytes;
+  // Bound: one segment per buffer of the area.
+  for (let i: u32 = 0; i < SCSI_TASK_BUFFERS_MAX && offset < end; i++) {
+    const run = min(scsiTaskAreaRunBytes(t, offset), end - offset);
+    if (!sgls().append(sgl, <u64>scsiTaskAreaAddress(t, offset), run)) {
+      sgls().release(sgl);
+      return SGL_NONE;
+    }
+    offset += run;
+  }
+  assert(offset == end, "scsi: SGL short of its length");
+  sgls().check(sgl);
+  return sgl;
+}
+
+/** A new SGL of `lengthBytes` that reads the area's first buffer again and again (WRITE SAME); SGL_NONE if none free. */
+export function scsiTaskRepeatSgl(t: u32, lengthBytes: u32): u32 {
+  const slotBytes = bufferPool(<u32>load<u8>(rec(t), 100)).slotBytes;
+  assert(lengthBytes > 0 && lengthBytes <= slotBytes * SCSI_TASK_BUFFERS_MAX, "scsi: repeat SGL too long");
+  const sgl = sgls().create();
+  if (sgl == SGL_NONE) return SGL_NONE;
+  const address = <u64>scsiTaskAreaAddress(t, 0);
+  let remaining = lengthBytes;
+  for (let i: u32 = 0; i < SCSI_TASK_BUFFERS_MAX && remaining > 0; i++) {
+    const run = min(slotBytes, remaining);
+    if (!sgls().append(sgl, address, run)) {
+      sgls().release(sgl);
+      return SGL_NONE;
+    }
+    remaining -= run;
+  }
+  assert(remaining == 0);
+  sgls().check(sgl);
+  return sgl;
+}
+
+/** Zeroes area bytes [offsetBytes, offsetBytes + lengthBytes). */
+export function scsiTaskAreaZero(t: u32, offsetBytes: u32, lengthBytes: u32): void {
+  let offset = offsetBytes;
+  const end = offsetBytes + lengthBytes;
+  for (let i: u32 = 0; i < SCSI_TASK_BUFFERS_MAX && offset < end; i++) {
+    const run = min(scsiTaskAreaRunBytes(t, offset), end - offset);
+    memory.fill(scsiTaskAreaAddress(t, offset), 0, run);
+    offset += run;
+  }
+}
+
+export const AREA_EQUAL: u32 = 0xffff_ffff;
+
+/**
+ * Compares area bytes [a, a + n) with [b, b + n); AREA_EQUAL, or the index (from a and b) of the first byte that
+ * differs. Runs stay inside one buffer on each side.
+ */
+export function scsiTaskAreaCompare(t: u32, a: u32, b: u32, lengthBytes: u32): u32 {
+  let done: u32 = 0;
+  // Bound: every pass consumes at least one byte, and passes end at a buffer edge of either side.
+  for (let pass: u32 = 0; pass < 2 * SCSI_TASK_BUFFERS_MAX + 2 && done < lengthBytes; pass++) {
+    const run = min(min(scsiTaskAreaRunBytes(t, a + done), scsiTaskAreaRunBytes(t, b + done)), lengthBytes - done);
+    const at = memoryFirstDifference(scsiTaskAreaAddress(t, a + done), scsiTaskAreaAddress(t, b + done), run);
+    if (at != AREA_EQUAL) return done + at;
+    done += run;
+  }
+  assert(done == lengthBytes, "scsi: compare did not finish");
+  return AREA_EQUAL;
+}
+
+/** Compares `block` (one block at area offset `blockOffset`) with each of `count` blocks from `offset`. */
+export function scsiTaskAreaCompareRepeated(t: u32, blockOffset: u32, blockBytes: u32, offset: u32, count: u32): u32 {
+  for (let i: u32 = 0; i < count; i++) {
+    const at = scsiTaskAreaCompare(t, blockOffset, offset + i * blockBytes, blockBytes);
+    if (at != AREA_EQUAL) return i * blockBytes + at;
+  }
+  return AREA_EQUAL;
+}
+
+function memoryFirstDifference(a: usize, b: usize, lengthBytes: u32): u32 {
+  let i: u32 = 0;
+  // Eight bytes at a time, then the rest one by one.
+  while (i + 8 <= lengthBytes && load<u64>(a + i) == load<u64>(b + i)) i += 8;
+  for (; i < lengthBytes; i++) if (load<u8>(a + i) != load<u8>(b + i)) return i;
+  return AREA_EQUAL;
+}
+
+/** Copies `lengthBytes` from `source` into area bytes from `offsetBytes` (the probe and WRITE SAME use it). */
+export function scsiTaskAreaCopyIn(t: u32, offsetBytes: u32, source: usize, lengthBytes: u32): void {
+  let done: u32 = 0;
+  for (let i: u32 = 0; i < SCSI_TASK_BUFFERS_MAX + 1 && done < lengthBytes; i++) {
+    const run = min(scsiTaskAreaRunBytes(t, offsetBytes + done), lengthBytes - done);
+    memory.copy(scsiTaskAreaAddress(t, offsetBytes + done), source + done, run);
+    done += run;
+  }
+  assert(done == lengthBytes);
+}
+
+/** The SCSI layer's large buffers in use, for the stats and tests. */
+export function scsiLargeBuffersHeld(): u32 { return largeHeldCount; }
+
+/** Ends the command with CHECK CONDITION and fixed-format sense (sense.ts); the target then completes it. */
+export function scsiTaskCheck(t: u32, senseKey: u32, ascAscq: u32, field: u32 = FIELD_NONE,
+  information: u64 = INFORMATION_NONE): void {
+  scsiTaskSetStatus(t, SCSI_STATUS_CHECK_CONDITION);
+  scsiTaskSetSenseLength(t, senseFixed(scsiTaskSense(t), senseKey, ascAscq, field, information));
+}

@@ -1,0 +1,59 @@
+// The calls a transport makes, each one step: fill a record and post it, say the Data-Out is in, read the residual
+// the way iSCSI carries it. Built on the record accessors (tasks.ts) and the messages of interface.ts.
+import { Msg, MsgKind } from "../kernel/msg";
+import { post } from "../kernel/scheduler";
+import { ScsiDirection, ScsiResidual, SCSI_DATA_READY_FAILED, TmfFunction } from "./interface";
+import { scsiTargetTask } from "./target";
+import {
+  scsiTaskResidualBytes, scsiTaskResidualKind, scsiTaskSetAttribute, scsiTaskSetCdb, scsiTaskSetDirection,
+  scsiTaskSetExpectedTransferBytes, scsiTaskSetLun, scsiTaskSetNexus, scsiTaskSetTag, scsiTaskSetTmf,
+  scsiTaskSetTransportTask, scsiTaskSenseLength,
+} from "./tasks";
+
+const message = new Msg();
+
+/**
+ * Fills record `t` (from scsiTaskAlloc) with a command and posts ScsiCommand from `transportTask`, which then gets
+ * ScsiDataOut (maybe) and exactly one ScsiDone. `attribute` is the transport's task attribute (iSCSI ATTR); every
+ * task runs as SIMPLE. The target's inbox holds a message per record, so posting cannot fail.
+ */
+export function scsiTaskSubmit(t: u32, transportTask: u32, nexus: u32, lun: u32, cdb: usize, cdbBytes: u32,
+  expectedBytes: u32, direction: ScsiDirection, tag: u32, attribute: u32): void {
+  scsiTaskSetNexus(t, nexus);
+  scsiTaskSetLun(t, lun);
+  scsiTaskSetTag(t, tag);
+  scsiTaskSetDirection(t, direction);
+  scsiTaskSetExpectedTransferBytes(t, expectedBytes);
+  scsiTaskSetAttribute(t, attribute);
+  scsiTaskSetTransportTask(t, transportTask);
+  assert(scsiTaskSetCdb(t, cdb, cdbBytes), "scsi: CDB of 1 to 32 bytes");
+  assert(post(scsiTargetTask(), message.set(MsgKind.ScsiCommand, transportTask, t, 0)), "scsi: target inbox full");
+}
+
+/** Fills record `t` with a TMF (interface.ts TmfFunction) and posts ScsiTmf; exactly one ScsiTmfDone follows. */
+export function scsiTmfSubmit(t: u32, transportTask: u32, nexus: u32, lun: u32, fn: u32, referencedTag: u32): void {
+  scsiTaskSetNexus(t, nexus);
+  scsiTaskSetLun(t, lun);
+  scsiTaskSetTransportTask(t, transportTask);
+  scsiTaskSetTmf(t, <TmfFunction>fn, referencedTag);
+  assert(post(scsiTargetTask(), message.set(MsgKind.ScsiTmf, transportTask, t, 0)), "scsi: target inbox full");
+}
+
+/** The Data-Out ScsiDataOut asked for is in the task's SGL; or, with `failed`, it will not come (the task aborts). */
+export function scsiTaskDataReady(t: u32, transportTask: u32, failed: bool): void {
+  const msg = message.set(MsgKind.ScsiDataReady, transportTask, t, failed ? SCSI_DATA_READY_FAILED : 0);
+  assert(post(scsiTargetTask(), msg), "scsi: target inbox full");
+}
+
+/** The residual as one number: positive for an underflow, negative for an overflow, 0 for none. */
+export function scsiTaskResidual(t: u32): i64 {
+  const bytes = <i64>scsiTaskResidualBytes(t);
+  switch (scsiTaskResidualKind(t)) {
+    case ScsiResidual.Underflow: return bytes;
+    case ScsiResidual.Overflow: return -bytes;
+    default: return 0;
+  }
+}
+
+/** Bytes of sense data (0 unless status is CHECK CONDITION). */
+export function scsiTaskSenseBytes(t: u32): u32 { return scsiTaskSenseLength(t); }

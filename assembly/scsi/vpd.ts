@@ -1,0 +1,147 @@
+// INQUIRY data (SPC-4, Standard INQUIRY data) and the vital product data pages: Supported VPD Pages (00h), Unit
+// Serial Number (80h), Device Identification (83h), and SBC-3's Block Limits (B0h), Block Device Characteristics
+// (B1h) and Logical Block Provisioning (B2h). A logical unit's identity is a hash of where its volume lives
+// (processor, disk) and its LUN, so it is the same on every boot of the same board.
+import { volumeAt } from "../cta/volumes";
+import { FIRMWARE_VERSION } from "../config";
+import { putBe16, putBe32, putBe64 } from "./cdb";
+import {
+  COMPARE_AND_WRITE_BLOCKS_MAX, limitTransferBytes, OPTIMAL_GRANULARITY_BYTES, UNMAP_BYTES_MAX, UNMAP_DESCRIPTORS_MAX,
+  WRITE_SAME_BYTES_MAX,
+} from "./limits";
+
+export const VENDOR: string = "WASM-IOP";
+export const PRODUCT: string = "IOP VOLUME";
+export const INQUIRY_STANDARD_BYTES: u32 = 96;
+const SERIAL_BYTES: u32 = 16; // hexadecimal digits of the identity
+// A locally administered IEEE company ID (bit 1 of the first octet set): claims no vendor's OUI.
+const NAA_COMPANY_ID: u64 = 0x02_00_02;
+
+/** Writes `text` left-aligned into a `lengthBytes` field padded with spaces (SPC-4's ASCII fields). */
+function ascii(at: usize, text: string, lengthBytes: u32): void {
+  memory.fill(at, 0x20, lengthBytes);
+  const count = min(<u32>text.length, lengthBytes);
+  for (let i: u32 = 0; i < count; i++) store<u8>(at + i, <u8>text.charCodeAt(i));
+}
+
+/** PRODUCT REVISION LEVEL: the firmware version's digits and letters without the dots, at most four. */
+function revision(at: usize): void {
+  memory.fill(at, 0x20, 4);
+  let n: u32 = 0;
+  for (let i: i32 = 0; i < FIRMWARE_VERSION.length && n < 4; i++) {
+    const c = FIRMWARE_VERSION.charCodeAt(i);
+    if (c == 0x2e) continue;
+    store<u8>(at + n, <u8>c);
+    n += 1;
+  }
+}
+
+/** The 64-bit identity of `lun`: FNV-1a over the LUN, its volume's processor and disk. */
+export function lunIdentity(lun: u32): u64 {
+  const v = volumeAt(lun);
+  return fnvWord(fnvWord(fnvWord(0xcbf2_9ce4_8422_2325, lun), v.processor), v.disk);
+}
+
+function fnvWord(hash: u64, word: u32): u64 {
+  let h = hash;
+  for (let b: u32 = 0; b < 4; b++) h = (h ^ <u64>((word >> (b * 8)) & 0xff)) * 0x100_0000_01b3;
+  return h;
+}
+
+function serial(at: usize, lun: u32): void {
+  const id = lunIdentity(lun);
+  for (let i: u32 = 0; i < SERIAL_BYTES; i++) {
+    const nibble = <u32>((id >> (<u64>(SERIAL_BYTES - 1 - i) * 4)) & 0xf);
+    store<u8>(at + i, <u8>(nibble < 10 ? 0x30 + nibble : 0x41 + nibble - 10));
+  }
+}
+
+/**
+ * Standard INQUIRY data at `at` (96 bytes). `present` false gives peripheral qualifier 011b, type 1Fh: no logical
+ * unit at this LUN.
+ */
+export function inquiryStandard(at: usize, present: bool): u32 {
+  memory.fill(at, 0, INQUIRY_STANDARD_BYTES);
+  store<u8>(at, present ? 0x00 : 0x7f); // qualifier 000b, direct access block device
+  store<u8>(at + 2, 0x06); // VERSION: SPC-4
+  store<u8>(at + 3, 0x10 | 0x02); // HISUP, RESPONSE DATA FORMAT 2
+  store<u8>(at + 4, <u8>(INQUIRY_STANDARD_BYTES - 5)); // ADDITIONAL LENGTH: the bytes after byte 4
+  store<u8>(at + 7, 0x02); // CMDQUE: commands are queued
+  ascii(at + 8, VENDOR, 8);
+  ascii(at + 16, PRODUCT, 16);
+  revision(at + 32);
+  // Version descriptors (SPC-4, Version descriptor values): SAM-5, SPC-4, SBC-3, no revision claimed.
+  putBe16(at + 58, 0x00a0);
+  putBe16(at + 60, 0x0460);
+  putBe16(at + 62, 0x04c0);
+  return INQUIRY_STANDARD_BYTES;
+}
+
+/** The VPD page `code` of `lun` at `at` (room for 256 bytes); answers its length, or 0 for a page not supported. */
+export function vpdPage(code: u32, lun: u32, blockBytes: u32, at: usize): u32 {
+  memory.fill(at, 0, 256);
+  store<u8>(at + 1, <u8>code);
+  let bodyBytes: u32 = 0;
+  switch (code) {
+    case 0x00: bodyBytes = supportedPages(at + 4); break;
+    case 0x80: serial(at + 4, lun); bodyBytes = SERIAL_BYTES; break;
+    case 0x83: bodyBytes = deviceIdentification(at + 4, lun); break;
+    case 0xb0: bodyBytes = blockLimits(at + 4, blockBytes); break;
+    case 0xb1: bodyBytes = 0x3c; store<u8>(at + 5, 0x01); break; // MEDIUM ROTATION RATE 0001h: non-rotating
+    case 0xb2: bodyBytes = provisioning(at + 4); break;
+    default: return 0;
+  }
+  putBe16(at + 2, bodyBytes); // PAGE LENGTH
+  return 4 + bodyBytes;
+}
+
+// SPC-4, Supported VPD Pages: in ascending order.
+const SUPPORTED_PAGES: usize = memory.data<u8>([0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2]);
+const SUPPORTED_PAGE_COUNT: u32 = 6;
+function supportedPages(at: usize): u32 {
+  memory.copy(at, SUPPORTED_PAGES, SUPPORTED_PAGE_COUNT);
+  return SUPPORTED_PAGE_COUNT;
+}
+
+// SPC-4, Device Identification: a NAA IEEE Registered designator (binary, the logical unit) and a T10 vendor ID
+// designator (ASCII: vendor, product, serial).
+function deviceIdentification(at: usize, lun: u32): u32 {
+  store<u8>(at, 0x01); // code set 1: binary
+  store<u8>(at + 1, 0x03); // association 00b (logical unit), designator type 3h (NAA)
+  store<u8>(at + 3, 8);
+  const naa: u64 = (<u64>5 << 60) | (NAA_COMPANY_ID << 36) | (lunIdentity(lun) & 0xf_ffff_ffff);
+  putBe64(at + 4, naa);
+  const t10 = at + 12;
+  store<u8>(t10, 0x02); // code set 2: ASCII
+  store<u8>(t10 + 1, 0x01); // association 00b, designator type 1h (T10 vendor ID)
+  store<u8>(t10 + 3, <u8>(8 + 16 + SERIAL_BYTES));
+  ascii(t10 + 4, VENDOR, 8);
+  ascii(t10 + 12, PRODUCT, 16);
+  serial(t10 + 28, lun);
+  return 12 + 4 + 8 + 16 + SERIAL_BYTES;
+}
+
+// SBC-3, Block Limits (after the header): |0 WSNZ|1 MAXIMUM COMPARE AND WRITE LENGTH|2-3 OPTIMAL TRANSFER LENGTH
+// GRANULARITY|4-7 MAXIMUM TRANSFER LENGTH|8-11 OPTIMAL TRANSFER LENGTH|12-15 MAXIMUM PREFETCH LENGTH|16-19 MAXIMUM UNMAP
+// LBA COUNT|20-23 MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT|24-27 OPTIMAL UNMAP GRANULARITY|28-31 UGAVALID, ALIGNMENT|
+// 32-39 MAXIMUM WRITE SAME LENGTH|
+function blockLimits(at: usize, blockBytes: u32): u32 {
+  store<u8>(at, 0x01); // WSNZ: WRITE SAME with a zero count ("to the end") is refused
+  store<u8>(at + 1, <u8>COMPARE_AND_WRITE_BLOCKS_MAX);
+  putBe16(at + 2, max(OPTIMAL_GRANULARITY_BYTES / blockBytes, 1));
+  putBe32(at + 4, limitTransferBytes() / blockBytes);
+  putBe32(at + 8, limitTransferBytes() / blockBytes);
+  putBe32(at + 16, UNMAP_BYTES_MAX / blockBytes);
+  putBe32(at + 20, UNMAP_DESCRIPTORS_MAX);
+  putBe32(at + 24, 1); // OPTIMAL UNMAP GRANULARITY: any block
+  putBe64(at + 32, <u64>(WRITE_SAME_BYTES_MAX / blockBytes));
+  return 0x3c;
+}
+
+// SBC-3, Logical Block Provisioning: |0 THRESHOLD EXPONENT|1 LBPU,LBPWS,LBPWS10,-,-,LBPRZ,ANC_SUP,DP|2 PROVISIONING
+// TYPE|3 reserved|. UNMAP and WRITE SAME (16)/(10) with UNMAP deallocate; deallocated blocks read as zeros.
+function provisioning(at: usize): u32 {
+  store<u8>(at + 1, 0x80 | 0x40 | 0x20 | 0x04);
+  store<u8>(at + 2, 0x02); // thin provisioned: the disks are sparse
+  return 4;
+}

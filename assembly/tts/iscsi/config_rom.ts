@@ -1,0 +1,131 @@
+// Reads the board's configuration ROM (docs/hardware.md, "Configuration ROM") into the target table (config.ts):
+// TLV records copied out of the ROM with bus reads, validated (a ROM is the board's, but a bad one must not panic
+// the firmware: a bad record ends the reading and is reported).
+import { busRead32 } from "../../board/bus";
+import { carve } from "../../kernel/carve";
+import { line } from "../../kernel/console";
+import { TARGET_NONE, targetConfigAdd, targetConfigAt } from "./config";
+
+const MAGIC: u32 = 0x4746_4357; // "WCFG"
+const RECORD_BYTES_MAX: u32 = 256;
+const RECORDS_MAX: u32 = 1024;
+const ROM_BYTES_MAX: u32 = 65536;
+
+enum Record {
+  TargetBegin = 0x01,
+  TargetAlias = 0x02,
+  Lun = 0x03,
+  ChapUser = 0x04,
+  ChapSecret = 0x05,
+  MutualUser = 0x06,
+  MutualSecret = 0x07,
+  AllowedInitiator = 0x08,
+  TargetEnd = 0x0f,
+  Portal = 0x10, // "address:port" of a portal the board listens on
+}
+
+// One target's fields as the records give them, until TargetEnd adds it.
+class Pending {
+  readonly name: usize = carve(RECORD_BYTES_MAX);
+  nameBytes: u32 = 0;
+  readonly alias: usize = carve(RECORD_BYTES_MAX);
+  aliasBytes: u32 = 0;
+  readonly chapUser: usize = carve(RECORD_BYTES_MAX);
+  chapUserBytes: u32 = 0;
+  readonly chapSecret: usize = carve(RECORD_BYTES_MAX);
+  chapSecretBytes: u32 = 0;
+  readonly mutualUser: usize = carve(RECORD_BYTES_MAX);
+  mutualUserBytes: u32 = 0;
+  readonly mutualSecret: usize = carve(RECORD_BYTES_MAX);
+  mutualSecretBytes: u32 = 0;
+  readonly luns: StaticArray<u32> = new StaticArray<u32>(16);
+  lunCount: u32 = 0;
+  readonly initiators: usize = carve(RECORD_BYTES_MAX * 8);
+  readonly initiatorBytes: StaticArray<u32> = new StaticArray<u32>(8);
+  initiatorCount: u32 = 0;
+
+  clear(): void {
+    this.nameBytes = 0;
+    this.aliasBytes = 0;
+    this.chapUserBytes = 0;
+    this.chapSecretBytes = 0;
+    this.mutualUserBytes = 0;
+    this.mutualSecretBytes = 0;
+    this.lunCount = 0;
+    this.initiatorCount = 0;
+  }
+}
+
+/**
+ * Adds every target the ROM at `base` describes and writes the first portal as "address:port,1" (NUL-terminated)
+ * into `portalText` (capacity `portalCapacity`). Boot only. Returns the number of targets added.
+ */
+export function configRomLoadTargets(base: u64, portalText: usize, portalCapacity: u32): u32 {
+  memory.fill(portalText, 0, portalCapacity);
+  if (base == 0 || busRead32(base) != MAGIC) {
+    line().s("iscsi: no configuration ROM; no targets").err();
+    return 0;
+  }
+  const totalBytes = min(busRead32(base + 8), ROM_BYTES_MAX);
+  const value = carve(RECORD_BYTES_MAX, 4);
+  const p = new Pending();
+  let added: u32 = 0;
+  let at: u32 = 16;
+  for (let records: u32 = 0; records < RECORDS_MAX && at + 4 <= totalBytes; records++) {
+    const header = busRead32(base + at);
+    const type = header & 0xffff;
+    const lengthBytes = header >>> 16;
+    const padded = (lengthBytes + 3) & ~(<u32>3);
+    if (lengthBytes > RECORD_BYTES_MAX || at + 4 + padded > totalBytes) {
+      line().s("iscsi: configuration ROM record at ").u32(at).s(" is malformed; stopped reading").err();
+      break;
+    }
+    for (let i: u32 = 0; i < padded; i += 4) store<u32>(value + i, busRead32(base + at + 4 + i));
+    at += 4 + padded;
+    switch (<i32>type) {
+      case Record.TargetBegin: p.clear(); memory.copy(p.name, value, lengthBytes); p.nameBytes = lengthBytes; break;
+      case Record.TargetAlias: memory.copy(p.alias, value, lengthBytes); p.aliasBytes = lengthBytes; break;
+      case Record.ChapUser: memory.copy(p.chapUser, value, lengthBytes); p.chapUserBytes = lengthBytes; break;
+      case Record.ChapSecret: memory.copy(p.chapSecret, value, lengthBytes); p.chapSecretBytes = lengthBytes; break;
+      case Record.MutualUser: memory.copy(p.mutualUser, value, lengthBytes); p.mutualUserBytes = lengthBytes; break;
+      case Record.MutualSecret: memory.copy(p.mutualSecret, value, lengthBytes); p.mutualSecretBytes = lengthBytes; break;
+      case Record.Lun: if (lengthBytes == 4 && p.lunCount < 16) { unchecked(p.luns[p.lunCount] = load<u32>(value)); p.lunCount += 1; } break;
+      case Record.AllowedInitiator: {
+        if (p.initiatorCount < 8) {
+          memory.copy(p.initiators + <usize>p.initiatorCount * RECORD_BYTES_MAX, value, lengthBytes);
+          unchecked(p.initiatorBytes[p.initiatorCount] = lengthBytes);
+          p.initiatorCount += 1;
+        }
+        break;
+      }
+      case Record.TargetEnd: if (addTarget(p)) added += 1; break;
+      case Record.Portal: {
+        if (load<u8>(portalText) == 0 && lengthBytes + 3 < portalCapacity) {
+          memory.copy(portalText, value, lengthBytes);
+          store<u8>(portalText + lengthBytes, 0x2c); // ",1": portal group tag 1
+          store<u8>(portalText + lengthBytes + 1, 0x31);
+        }
+        break;
+      }
+      default: break; // a record type this firmware does not know: skip it
+    }
+  }
+  return added;
+}
+
+function addTarget(p: Pending): bool {
+  const index = targetConfigAdd(p.name, p.nameBytes, p.alias, p.aliasBytes, p.chapUser, p.chapUserBytes, p.chapSecret,
+    p.chapSecretBytes, p.mutualUser, p.mutualUserBytes, p.mutualSecret, p.mutualSecretBytes);
+  if (index == TARGET_NONE) {
+    line().s("iscsi: configuration ROM target refused (bad name, duplicate, or bad CHAP)").err();
+    return false;
+  }
+  const t = targetConfigAt(index);
+  // The target's LUN n is the n-th volume it lists.
+  for (let i: u32 = 0; i < p.lunCount; i++) t.addLun(i, unchecked(p.luns[i]));
+  for (let i: u32 = 0; i < p.initiatorCount; i++) {
+    t.allowInitiator(p.initiators + <usize>i * RECORD_BYTES_MAX, unchecked(p.initiatorBytes[i]));
+  }
+  line().s("iscsi: target ").bytes(p.name, p.nameBytes).s(", ").u32(p.lunCount).s(" LUNs").out();
+  return true;
+}

@@ -1,0 +1,130 @@
+// One iSCSI connection: its NIC slot, its framer (with a sink into SCSI tasks' SGLs), its scratch buffer for login,
+// text and ping data, and its transmit slots for PDU headers. Connections live in a fixed table built at boot.
+import { BUFFER_CLASS_LARGE } from "../../config";
+import { bufferPool, sgls } from "../../kernel/buffers";
+import { carve } from "../../kernel/carve";
+import { POOL_NONE } from "../../kernel/pool";
+import { SGL_NONE } from "../../kernel/sgl";
+import { Framer, HEADER_AREA_BYTES } from "./framer";
+
+export const CONNECTIONS_MAX: u32 = 64; // the NIC's slots
+export const TX_SLOTS: u32 = 32; // PDU headers in flight per connection
+export const TX_SLOT_BYTES: u32 = 64; // |0 BHS 48|48 header digest 4|52 data digest 4|56 padding 4|60 -|
+export const SCRATCH_BYTES: u32 = 65536; // one large buffer: login, text and ping data up to our MaxRecvDataSegmentLength
+
+export enum ConnState {
+  Free = 0, // no client in this slot
+  Login = 1, // login phase (security or operational negotiation)
+  FullFeature = 2, // commands flow
+  LoggedOut = 3, // logout answered: closing once the response has left
+  Closing = 4, // waiting for the NIC's Closed event
+}
+
+/** A framer whose SGL sink copies into a SCSI task's buffers at the Data-Out's offset. */
+export class ConnFramer extends Framer {
+  sgl: u32 = SGL_NONE;
+  sglOffset: u32 = 0; // where in the SGL the current PDU's data starts
+
+  sinkCopy(from: usize, lengthBytes: u32): void {
+    if (this.sinkKind != 2 || this.sgl == SGL_NONE) return;
+    let offset = this.sglOffset + this.dataDone;
+    let done: u32 = 0;
+    const count = sgls().segmentCount(this.sgl);
+    // Walk to the segment holding `offset`, then copy across segments. Bounded by the segment count.
+    for (let i: u32 = 0; i < count && done < lengthBytes; i++) {
+      const segment = sgls().segment(this.sgl, i);
+      const segmentBytes = load<u32>(segment, 8);
+      if (offset >= segmentBytes) {
+        offset -= segmentBytes;
+        continue;
+      }
+      const take = min(segmentBytes - offset, lengthBytes - done);
+      memory.copy(<usize>load<u64>(segment, 0) + offset, from + done, take);
+      done += take;
+      offset = 0;
+    }
+  }
+}
+
+export class IscsiConn {
+  state: ConnState = ConnState.Free;
+  readonly slot: u32;
+  readonly framer: ConnFramer;
+  readonly txSlots: usize;
+  private readonly txSlotBusy: StaticArray<bool> = new StaticArray<bool>(TX_SLOTS);
+  txSlotsUsed: u32 = 0;
+  scratchIndex: u32 = POOL_NONE;
+  session: u32 = 0xffff_ffff;
+  cid: u32 = 0;
+  statSn: u32 = 0;
+  expStatSn: u32 = 0;
+  portal: u32 = 0;
+  // Negotiated for this connection (login sets them).
+  peerMaxRecvDataSegmentLength: u32 = 8192;
+  // Login progress, for the login state machine (login.ts keeps its own record; this is the engine's view).
+  loginStage: u32 = 0;
+  readonly loginCursor: StaticArray<u32> = new StaticArray<u32>(1);
+  pendingTx: u32 = 0; // NIC transmit entries not yet Sent
+
+  constructor(slot: u32) {
+    this.slot = slot;
+    const header = carve(HEADER_AREA_BYTES, 16);
+    const digest = carve(8, 8);
+    this.framer = new ConnFramer(header, digest);
+    this.txSlots = carve(TX_SLOTS * TX_SLOT_BYTES, 16);
+  }
+
+  /** A client connected: take the scratch buffer. False (refuse) when none is free. */
+  open(portal: u32): bool {
+    const scratch = bufferPool(BUFFER_CLASS_LARGE).acquire();
+    if (scratch == POOL_NONE) return false;
+    this.scratchIndex = scratch;
+    this.state = ConnState.Login;
+    this.portal = portal;
+    this.framer.reset();
+    this.framer.headerDigest = false;
+    this.framer.dataDigest = false;
+    this.session = 0xffff_ffff;
+    this.statSn = 0;
+    this.expStatSn = 0;
+    this.peerMaxRecvDataSegmentLength = 8192;
+    this.pendingTx = 0;
+    return true;
+  }
+
+  /** The slot is free again: give back what the connection held. */
+  release(): void {
+    if (this.scratchIndex != POOL_NONE) bufferPool(BUFFER_CLASS_LARGE).release(this.scratchIndex);
+    this.scratchIndex = POOL_NONE;
+    for (let i: u32 = 0; i < TX_SLOTS; i++) unchecked(this.txSlotBusy[i] = false);
+    this.txSlotsUsed = 0;
+    this.state = ConnState.Free;
+  }
+
+  scratch(): usize {
+    assert(this.scratchIndex != POOL_NONE, "connection without a scratch buffer");
+    return bufferPool(BUFFER_CLASS_LARGE).address(this.scratchIndex);
+  }
+
+  /** A free transmit slot's index, or TX_SLOTS when all are in flight (backpressure). */
+  txSlotTake(): u32 {
+    for (let i: u32 = 0; i < TX_SLOTS; i++) {
+      if (unchecked(this.txSlotBusy[i])) continue;
+      unchecked(this.txSlotBusy[i] = true);
+      this.txSlotsUsed += 1;
+      return i;
+    }
+    return TX_SLOTS;
+  }
+
+  txSlotAddress(index: u32): usize {
+    assert(index < TX_SLOTS);
+    return this.txSlots + <usize>index * TX_SLOT_BYTES;
+  }
+
+  txSlotGive(index: u32): void {
+    if (index >= TX_SLOTS || !unchecked(this.txSlotBusy[index])) return; // a late Sent for a reset connection
+    unchecked(this.txSlotBusy[index] = false);
+    this.txSlotsUsed -= 1;
+  }
+}

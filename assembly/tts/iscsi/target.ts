@@ -1,0 +1,847 @@
+// The iSCSI transport (TTS): the task that owns the NIC, the connections and the sessions. It frames PDUs out of
+// the NIC's receive buffers, runs logins (login.ts), answers Text, NOP, Logout and TMF requests, turns SCSI Command
+// PDUs into ScsiTasks for the SCSI target (which alone reads CDBs), solicits Data-Out with R2Ts when the SCSI target
+// asks for data, and sends Data-In straight from the buffers the data landed in (zero copy: the NIC gathers them).
+// Error recovery level 0: a broken connection ends its session's tasks; the initiator logs in again.
+import { bootInfoConfigRomBase } from "../../board/boot_info";
+import { randomFill } from "../../board/wasi";
+import { BUFFER_CLASS_PAGE } from "../../config";
+import { bufferPool, sgls } from "../../kernel/buffers";
+import { carve } from "../../kernel/carve";
+import { line } from "../../kernel/console";
+import { Msg, MsgKind } from "../../kernel/msg";
+import { POOL_NONE } from "../../kernel/pool";
+import { post } from "../../kernel/scheduler";
+import { RunResult, Task } from "../../kernel/task";
+import { Nic, NicEvent, NicEventType, TX_FLAG_CLOSE } from "../nic";
+import { CONNECTIONS_MAX, ConnState, IscsiConn, TX_SLOT_BYTES, TX_SLOTS } from "./conn";
+import { crc32c, crc32cFinal, crc32cUpdate, CRC32C_INIT } from "./crc32c";
+import { FrameEvent, SinkKind } from "./framer";
+import { negotiationLimits, SessionType, TextCursor, TextOutcome, TextWriter, keysTextRequest, sendTargetsWrite, SEND_TARGETS_DONE } from "./keys";
+import { LoginConnection, LoginOutcome, loginBegin, loginRefuse, loginStep, LOGIN_RANDOM_BYTES, LOGIN_RESPONSE_CAPACITY_MIN } from "./login";
+import {
+  BHS_BYTES, bhsCmdSn, bhsDataSegmentLength, bhsExpStatSn, bhsFinal, bhsImmediate, bhsInitiatorTaskTag, bhsLun, bhsOpcode,
+  bhsBufferOffset, bhsTargetTransferTag, buildDataIn, buildLogoutResponse, buildNopIn, buildR2t, buildReject,
+  buildScsiResponse, buildTextResponse, buildTmfResponse, loginSetTsih, LOGIN_SESSION_DOES_NOT_EXIST, LOGIN_TOO_MANY_CONNECTIONS,
+  LOGOUT_CLOSE_CONNECTION, LOGOUT_CLOSE_SESSION, LOGOUT_RESPONSE_CLOSED, LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED, lunDecode,
+  OP_DATA_OUT, OP_LOGIN_REQUEST, OP_LOGOUT_REQUEST, OP_NOP_OUT, OP_SCSI_COMMAND, OP_SNACK_REQUEST, OP_TEXT_REQUEST,
+  OP_TMF_REQUEST, PduCheck, PduPhase, pduCheckRejectReason, REJECT_COMMAND_NOT_SUPPORTED, REJECT_DATA_DIGEST_ERROR,
+  REJECT_INVALID_PDU_FIELD, REJECT_PROTOCOL_ERROR, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW, SCSI_CMD_READ, SCSI_CMD_WRITE,
+  SCSI_RESPONSE_COMPLETED, TAG_RESERVED, validateInitiatorPdu, LUN_INVALID,
+} from "./pdu";
+import { SCSI_TASK_NONE, ScsiDirection } from "../../scsi/interface";
+import {
+  SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTaskDataInBytes, scsiTaskRelease, scsiTaskSense, scsiTaskSgl, scsiTaskStatus,
+  scsiTaskTmfResponse,
+} from "../../scsi/tasks";
+import { scsiNexusGone } from "../../scsi/target";
+import { scsiTaskDataReady, scsiTaskResidual, scsiTaskSenseBytes, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
+import { bytesEqual, TARGET_NONE, targetConfigAt } from "./config";
+import { configRomLoadTargets } from "./config_rom";
+
+export const SESSIONS_MAX: u32 = 32;
+const CMD_WINDOW: u32 = 64;
+const TTS_PRIORITY: u32 = 1;
+const TTS_INBOX_DEPTH: u32 = 512;
+const EVENT_BATCH_MAX: u32 = 64;
+
+enum SessionState {
+  Free = 0, // unused
+  Active = 1, // logged in, with at least one connection
+}
+
+class Session {
+  state: SessionState = SessionState.Free;
+  isid: u64 = 0;
+  tsih: u32 = 0;
+  target: u32 = 0;
+  initiator: usize = carve(224);
+  initiatorBytes: u32 = 0;
+  expCmdSn: u32 = 0;
+  connections: u32 = 0;
+  discovery: bool = false;
+}
+
+// What the transport keeps per SCSI task it created (indexed like the SCSI target's task table).
+enum TaskPhase {
+  Free = 0, // not the transport's
+  Submitted = 1, // with the SCSI target
+  DataOut = 2, // soliciting Data-Out with R2Ts
+  Sending = 3, // Data-In and status queued on the NIC
+  Orphan = 4, // its connection is gone: released when the SCSI target answers
+}
+
+// Transmit entry ids: |31..24 kind|23..16 connection|15..0 value|.
+const TX_KIND_SLOT: u32 = 1; // a header slot of the connection
+const TX_KIND_TASK: u32 = 2; // a piece of a task's Data-In (value: the task)
+const TX_KIND_PAGE: u32 = 3; // a page buffer holding a data segment (value: the buffer)
+
+export class IscsiTask extends Task {
+  readonly nic: Nic = new Nic();
+  private readonly conns: StaticArray<IscsiConn> = new StaticArray<IscsiConn>(CONNECTIONS_MAX);
+  private readonly logins: StaticArray<LoginConnection> = new StaticArray<LoginConnection>(CONNECTIONS_MAX);
+  private readonly sessions: StaticArray<Session> = new StaticArray<Session>(SESSIONS_MAX);
+  private readonly event: NicEvent = new NicEvent();
+  private readonly used: StaticArray<u32> = new StaticArray<u32>(1);
+  private readonly random: usize = carve(LOGIN_RANDOM_BYTES + 3, 4);
+  private readonly zeros: usize = carve(16, 16); // padding source
+  private readonly cursor: TextCursor = new TextCursor();
+  private readonly writer: TextWriter = new TextWriter();
+  private readonly portalText: usize = carve(64);
+  private portalTextBytes: u32 = 0;
+  // Per SCSI task.
+  private readonly phase: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly taskConn: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
+  private readonly taskItt: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly taskLun: StaticArray<u64> = new StaticArray<u64>(SCSI_TASKS_MAX);
+  private readonly taskTotal: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // Data-Out bytes wanted
+  private readonly taskReceived: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly taskNextR2t: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next offset to ask for
+  private readonly taskR2tSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly taskOutstanding: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // R2Ts unanswered
+  private readonly taskPieces: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // NIC entries in flight
+  private readonly taskExpected: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly sendQueue: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // ScsiDone waiting for room
+  private sendQueueHead: u32 = 0;
+  private sendQueueCount: u32 = 0;
+  private readonly out: Msg = new Msg();
+  private bootInfo: usize = 0;
+  serving: bool = false;
+  pduCount: u64 = 0;
+  rejectCount: u64 = 0;
+
+  constructor() {
+    super("iscsi", TTS_PRIORITY, TTS_INBOX_DEPTH, 2_000_000);
+    for (let i: u32 = 0; i < CONNECTIONS_MAX; i++) {
+      unchecked(this.conns[i] = new IscsiConn(i));
+      unchecked(this.logins[i] = new LoginConnection());
+    }
+    for (let i: u32 = 0; i < SESSIONS_MAX; i++) unchecked(this.sessions[i] = new Session());
+  }
+
+  /** Boot: the NIC, the targets from the configuration ROM, our negotiation preferences. False without a NIC. */
+  boot(bootInfo: usize): bool {
+    this.bootInfo = bootInfo;
+    // Data-Out only when solicited: the SCSI target owns the buffers, and it has them only once it has the command.
+    negotiationLimits.immediateData = false;
+    negotiationLimits.initialR2t = true;
+    negotiationLimits.maxRecvDataSegmentLength = 65536;
+    negotiationLimits.maxOutstandingR2t = 4;
+    negotiationLimits.maxBurstLength = 1048576;
+    configRomLoadTargets(bootInfoConfigRomBase(bootInfo), this.portalText, 64);
+    this.portalTextBytes = strlen(this.portalText, 64);
+    return this.nic.boot(bootInfo, this.index);
+  }
+
+  // The UMA's advertisement: the volumes exist, so the portals open.
+  private onAdvertise(volumes: u32): void {
+    if (this.serving || !this.nic.present) return;
+    this.nic.start();
+    this.serving = true;
+    line().s("tts: serving ").u32(volumes).s(" volumes on ").bytes(this.portalText, 64).out();
+  }
+
+  run(): RunResult {
+    let handled: u32 = 0;
+    while (handled < EVENT_BATCH_MAX && this.inbox.pop(this.scratch)) {
+      handled += 1;
+      switch (<i32>this.scratch.kind) {
+        case MsgKind.Irq: this.drainNic(); break;
+        case MsgKind.ScsiDataOut: this.onScsiDataOut(this.scratch.a, this.scratch.b); break;
+        case MsgKind.ScsiDone: this.onScsiDone(this.scratch.a); break;
+        case MsgKind.ScsiTmfDone: this.onTmfDone(this.scratch.a); break;
+        case MsgKind.TtsAdvertise: this.onAdvertise(this.scratch.a); break;
+        default: assert(false, "iscsi: unexpected message kind");
+      }
+    }
+    this.flushSendQueue();
+    this.nic.rxFlush();
+    this.nic.txFlush();
+    return handled > 0 ? RunResult.Busy : RunResult.Idle;
+  }
+
+  // ---- NIC events ----
+
+  private drainNic(): void {
+    // Bounded by the event queue's size per interrupt; more events raise the interrupt again.
+    for (let i: u32 = 0; i < 1024 && this.nic.next(this.event); i++) {
+      const e = this.event;
+      if (e.connection >= CONNECTIONS_MAX) continue;
+      const conn = unchecked(this.conns[e.connection]);
+      switch (<i32>e.type) {
+        case NicEventType.Opened: this.onOpened(conn, e.portal); break;
+        case NicEventType.Closed: this.onClosed(conn); break;
+        case NicEventType.Received: this.onReceived(conn, e.id, e.lengthBytes); break;
+        case NicEventType.Sent: this.onSent(e.id); break;
+        default: break; // an event type this driver does not know: ignore it
+      }
+    }
+  }
+
+  private onOpened(conn: IscsiConn, portal: u32): void {
+    if (conn.state != ConnState.Free || !conn.open(portal)) {
+      this.nic.close(conn.slot);
+      return;
+    }
+    randomFill(this.random, LOGIN_RANDOM_BYTES + 3);
+    const login = unchecked(this.logins[conn.slot]);
+    loginBegin(login, load<u32>(this.random + LOGIN_RANDOM_BYTES - 1) & 0x00ff_ffff, 1, CMD_WINDOW, this.random);
+  }
+
+  private onClosed(conn: IscsiConn): void {
+    if (conn.state == ConnState.Free) return;
+    this.connectionGone(conn);
+    conn.release();
+  }
+
+  // ERL 0: the connection's tasks are orphaned (freed when the SCSI target answers); the session ends with its last.
+  private connectionGone(conn: IscsiConn): void {
+    for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
+      const phase = <u32>unchecked(this.phase[t]);
+      if (phase == TaskPhase.Free || <u32>unchecked(this.taskConn[t]) != conn.slot) continue;
+      if (phase == TaskPhase.DataOut) scsiTaskDataReady(t, this.index, true); // the data will not come
+      if (phase == TaskPhase.Sending && unchecked(this.taskPieces[t]) == 0) this.taskFinish(t);
+      else unchecked(this.phase[t] = TaskPhase.Orphan);
+    }
+    if (conn.session < SESSIONS_MAX) {
+      const s = unchecked(this.sessions[conn.session]);
+      s.connections -= 1;
+      if (s.connections == 0) {
+        scsiNexusGone(conn.session);
+        s.state = SessionState.Free;
+      }
+      conn.session = 0xffff_ffff;
+    }
+  }
+
+  private onReceived(conn: IscsiConn, id: u32, lengthBytes: u32): void {
+    const buffer = this.nic.rxAddress(id, lengthBytes);
+    if (buffer == 0) return; // not a buffer we posted: the NIC is confused; nothing to give back
+    let at: u32 = 0;
+    // Bounded: every event consumes bytes or ends a PDU; a buffer holds at most lengthBytes / 48 headers.
+    for (let guard: u32 = 0; guard <= lengthBytes && at < lengthBytes && conn.state != ConnState.Free && conn.state != ConnState.Closing; guard++) {
+      const event = conn.framer.feed(buffer + at, lengthBytes - at, this.used);
+      at += unchecked(this.used[0]);
+      if (event == FrameEvent.None) continue;
+      this.onFrameEvent(conn, event);
+    }
+    this.nic.rxPost(id);
+  }
+
+  private onFrameEvent(conn: IscsiConn, event: FrameEvent): void {
+    switch (event) {
+      case FrameEvent.Header: {
+        this.chooseSink(conn);
+        if (conn.framer.finishEmpty()) this.onPdu(conn, false);
+        break;
+      }
+      case FrameEvent.Pdu: this.onPdu(conn, false); break;
+      case FrameEvent.DataDigestError: this.onPdu(conn, true); break;
+      case FrameEvent.HeaderDigestError:
+      case FrameEvent.BadHeader: this.drop(conn); break;
+      default: break;
+    }
+  }
+
+  // Where the data segment of the PDU whose header just arrived goes.
+  private chooseSink(conn: IscsiConn): void {
+    const f = conn.framer;
+    const bhs = f.header;
+    f.sinkKind = SinkKind.Discard;
+    if (f.dataBytes == 0) return;
+    const op = bhsOpcode(bhs);
+    if (op == OP_DATA_OUT) {
+      const t = this.dataOutTask(conn, bhs);
+      if (t == SCSI_TASK_NONE) return;
+      f.sinkKind = SinkKind.Sgl;
+      f.sgl = scsiTaskSgl(t);
+      f.sglOffset = bhsBufferOffset(bhs);
+      return;
+    }
+    if (f.dataBytes <= 65536 && conn.scratchIndex != POOL_NONE) {
+      f.sinkKind = SinkKind.Memory;
+      f.sinkAddress = conn.scratch();
+    }
+  }
+
+  // ---- PDUs ----
+
+  private onPdu(conn: IscsiConn, dataDigestBad: bool): void {
+    this.pduCount += 1;
+    const bhs = conn.framer.header;
+    if (dataDigestBad) {
+      this.reject(conn, REJECT_DATA_DIGEST_ERROR);
+      return;
+    }
+    const phase = conn.state == ConnState.Login ? PduPhase.Login : PduPhase.FullFeature;
+    const check = validateInitiatorPdu(bhs, 65536, phase);
+    if (check != PduCheck.Ok) {
+      if (conn.state == ConnState.Login) this.drop(conn);
+      else this.reject(conn, pduCheckRejectReason(check));
+      return;
+    }
+    const op = bhsOpcode(bhs);
+    if (conn.state == ConnState.Login) {
+      if (op == OP_LOGIN_REQUEST) this.onLogin(conn);
+      else this.drop(conn); // RFC 7143: only Login Requests before full feature phase
+      return;
+    }
+    if (conn.state != ConnState.FullFeature) return;
+    const s = unchecked(this.sessions[conn.session]);
+    conn.expStatSn = bhsExpStatSn(bhs);
+    if (op != OP_DATA_OUT && !this.acceptCmdSn(s, bhs)) return;
+    switch (op) {
+      case OP_SCSI_COMMAND: this.onScsiCommand(conn, s); break;
+      case OP_DATA_OUT: this.onDataOut(conn); break;
+      case OP_NOP_OUT: this.onNopOut(conn, s); break;
+      case OP_TEXT_REQUEST: this.onText(conn, s); break;
+      case OP_LOGOUT_REQUEST: this.onLogout(conn, s); break;
+      case OP_TMF_REQUEST: this.onTmf(conn, s); break;
+      case OP_LOGIN_REQUEST: this.reject(conn, REJECT_PROTOCOL_ERROR); break;
+      case OP_SNACK_REQUEST: this.reject(conn, REJECT_COMMAND_NOT_SUPPORTED); break; // ERL 0
+      default: this.reject(conn, REJECT_COMMAND_NOT_SUPPORTED);
+    }
+  }
+
+  // RFC 7143, Command Numbering: non-immediate commands advance ExpCmdSN; outside the window they are dropped.
+  private acceptCmdSn(s: Session, bhs: usize): bool {
+    const cmdSn = bhsCmdSn(bhs);
+    if (bhsImmediate(bhs)) return true;
+    const ahead = cmdSn - s.expCmdSn;
+    if (ahead >= CMD_WINDOW) return false; // behind ExpCmdSN (a duplicate) or past MaxCmdSN: silently ignored
+    // In order, or past a gap (another connection's command is late): we do not hold commands back to reorder.
+    s.expCmdSn = cmdSn + 1;
+    return true;
+  }
+
+  private maxCmdSn(s: Session): u32 { return s.expCmdSn + CMD_WINDOW - 1; }
+
+  private onLogin(conn: IscsiConn): void {
+    const login = unchecked(this.logins[conn.slot]);
+    const slot = conn.txSlotTake();
+    const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
+    if (slot == TX_SLOTS || page == POOL_NONE) {
+      if (slot != TX_SLOTS) conn.txSlotGive(slot);
+      if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
+      this.drop(conn); // no room to answer: the initiator retries the login
+      return;
+    }
+    const response = conn.txSlotAddress(slot);
+    const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
+    const f = conn.framer;
+    let outcome = loginStep(login, f.header, f.sinkKind == SinkKind.Memory ? conn.scratch() : this.zeros, f.sinkKind == SinkKind.Memory ? f.dataBytes : 0, response, data, bufferPool(BUFFER_CLASS_PAGE).slotBytes);
+    if (login.identifiedNow) outcome = this.checkSession(conn, login, response, outcome);
+    if (outcome == LoginOutcome.Complete) this.enterFullFeature(conn, login, response);
+    this.sendWithPage(conn, slot, page, login.responseDataBytes, outcome == LoginOutcome.Failed ? TX_FLAG_CLOSE : 0);
+    if (outcome == LoginOutcome.Failed) conn.state = ConnState.Closing;
+  }
+
+  // TSIH 0: a new session (an old one with this initiator and ISID is reinstated: closed); else join that session.
+  private checkSession(conn: IscsiConn, login: LoginConnection, response: usize, outcome: LoginOutcome): LoginOutcome {
+    if (login.tsih == 0) return outcome;
+    const index = login.tsih - 1;
+    if (index >= SESSIONS_MAX || unchecked(this.sessions[index]).state != SessionState.Active
+      || unchecked(this.sessions[index]).isid != login.isid) {
+      loginRefuse(login, LOGIN_SESSION_DOES_NOT_EXIST, response);
+      return LoginOutcome.Failed;
+    }
+    if (unchecked(this.sessions[index]).connections >= login.negotiation.params.maxConnections) {
+      loginRefuse(login, LOGIN_TOO_MANY_CONNECTIONS, response);
+      return LoginOutcome.Failed;
+    }
+    return outcome;
+  }
+
+  private enterFullFeature(conn: IscsiConn, login: LoginConnection, response: usize): void {
+    const params = login.negotiation.params;
+    let index: u32 = 0xffff_ffff;
+    if (login.tsih == 0) {
+      this.reinstate(login);
+      for (let i: u32 = 0; i < SESSIONS_MAX; i++) if (unchecked(this.sessions[i]).state == SessionState.Free) { index = i; break; }
+      if (index == 0xffff_ffff) {
+        loginRefuse(login, 0x0302, response); // out of resources
+        conn.state = ConnState.Closing;
+        return;
+      }
+      const s = unchecked(this.sessions[index]);
+      s.state = SessionState.Active;
+      s.isid = login.isid;
+      s.tsih = index + 1;
+      s.target = login.target;
+      s.connections = 0;
+      s.discovery = params.sessionType == SessionType.Discovery;
+      s.expCmdSn = bhsCmdSn(conn.framer.header);
+      s.initiatorBytes = min(login.initiatorNameBytes, 223);
+      memory.copy(s.initiator, login.initiatorName, s.initiatorBytes);
+      loginSetTsih(response, s.tsih);
+    } else {
+      index = login.tsih - 1;
+    }
+    const s = unchecked(this.sessions[index]);
+    s.connections += 1;
+    conn.session = index;
+    conn.cid = login.cid;
+    conn.statSn = login.statSn;
+    conn.state = ConnState.FullFeature;
+    conn.peerMaxRecvDataSegmentLength = params.maxSendDataSegmentLength;
+    conn.framer.headerDigest = params.headerDigest;
+    conn.framer.dataDigest = params.dataDigest;
+  }
+
+  // A new login with the same initiator name and ISID replaces the old session (RFC 7143, session reinstatement).
+  private reinstate(login: LoginConnection): void {
+    for (let i: u32 = 0; i < SESSIONS_MAX; i++) {
+      const s = unchecked(this.sessions[i]);
+      if (s.state != SessionState.Active || s.isid != login.isid) continue;
+      if (!bytesEqual(s.initiator, s.initiatorBytes, login.initiatorName, login.initiatorNameBytes)) continue;
+      for (let c: u32 = 0; c < CONNECTIONS_MAX; c++) {
+        const other = unchecked(this.conns[c]);
+        if (other.state == ConnState.FullFeature && other.session == i) this.drop(other);
+      }
+    }
+  }
+
+  private onScsiCommand(conn: IscsiConn, s: Session): void {
+    const bhs = conn.framer.header;
+    const itt = bhsInitiatorTaskTag(bhs);
+    const expected = bswap<u32>(load<u32>(bhs, 20)); // Expected Data Transfer Length
+    const flags = <u32>load<u8>(bhs, 1);
+    const read = (flags & SCSI_CMD_READ) != 0;
+    const write = (flags & SCSI_CMD_WRITE) != 0;
+    if (s.discovery) {
+      this.reject(conn, REJECT_PROTOCOL_ERROR); // no SCSI in a discovery session
+      return;
+    }
+    if (conn.framer.dataBytes > 0 || (read && write)) {
+      // We negotiated ImmediateData=No; bidirectional commands are not supported.
+      this.reject(conn, REJECT_INVALID_PDU_FIELD);
+      return;
+    }
+    const lunField = bhsLun(bhs);
+    const t = scsiTaskAlloc();
+    if (t == SCSI_TASK_NONE) {
+      this.respondStatusOnly(conn, s, itt, 0x28); // TASK SET FULL
+      return;
+    }
+    unchecked(this.phase[t] = TaskPhase.Submitted);
+    unchecked(this.taskConn[t] = <u8>conn.slot);
+    unchecked(this.taskItt[t] = itt);
+    unchecked(this.taskLun[t] = lunField);
+    unchecked(this.taskExpected[t] = expected);
+    unchecked(this.taskPieces[t] = 0);
+    const lun = lunDecode(lunField);
+    scsiTaskSubmit(t, this.index, conn.session, this.targetLunToVolume(s, lun), bhs + 32, 16, expected,
+      read ? ScsiDirection.Read : write ? ScsiDirection.Write : ScsiDirection.None, itt, flags & 7);
+  }
+
+  // The volume behind the session's target's LUN `lun`, or LUN_INVALID (the SCSI target answers LUN NOT SUPPORTED).
+  private targetLunToVolume(s: Session, lun: u32): u32 {
+    if (s.target == TARGET_NONE || lun == LUN_INVALID) return LUN_INVALID;
+    const t = targetConfigAt(s.target);
+    const index = t.lunIndex(lun);
+    return index == TARGET_NONE ? LUN_INVALID : unchecked(t.volumes[index]);
+  }
+
+  // The SCSI target wants `bytes` of Data-Out for task t: solicit them with R2Ts.
+  private onScsiDataOut(t: u32, bytes: u32): void {
+    if (t >= SCSI_TASKS_MAX) return;
+    if (<u32>unchecked(this.phase[t]) == TaskPhase.Orphan) {
+      scsiTaskDataReady(t, this.index, true);
+      return;
+    }
+    unchecked(this.phase[t] = TaskPhase.DataOut);
+    unchecked(this.taskTotal[t] = bytes);
+    unchecked(this.taskReceived[t] = 0);
+    unchecked(this.taskNextR2t[t] = 0);
+    unchecked(this.taskR2tSn[t] = 0);
+    unchecked(this.taskOutstanding[t] = 0);
+    if (bytes == 0) {
+      scsiTaskDataReady(t, this.index, false);
+      unchecked(this.phase[t] = TaskPhase.Submitted);
+      return;
+    }
+    this.sendR2ts(t);
+  }
+
+  private sendR2ts(t: u32): void {
+    const conn = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]);
+    const s = unchecked(this.sessions[conn.session]);
+    const params = unchecked(this.logins[conn.slot]).negotiation.params;
+    const total = unchecked(this.taskTotal[t]);
+    // Bounded by MaxOutstandingR2T.
+    while (unchecked(this.taskOutstanding[t]) < params.maxOutstandingR2t && unchecked(this.taskNextR2t[t]) < total) {
+      const slot = conn.txSlotTake();
+      if (slot == TX_SLOTS || !this.nic.txRoom(2)) {
+        if (slot != TX_SLOTS) conn.txSlotGive(slot);
+        return; // sent when a Data-Out or a Sent event frees room
+      }
+      const offset = unchecked(this.taskNextR2t[t]);
+      const desired = min(params.maxBurstLength, total - offset);
+      buildR2t(conn.txSlotAddress(slot), unchecked(this.taskLun[t]), unchecked(this.taskItt[t]), ttt(t), conn.statSn,
+        s.expCmdSn, this.maxCmdSn(s), unchecked(this.taskR2tSn[t]), offset, desired);
+      unchecked(this.taskR2tSn[t] += 1);
+      unchecked(this.taskNextR2t[t] = offset + desired);
+      unchecked(this.taskOutstanding[t] += 1);
+      this.sendHeader(conn, slot, 0);
+    }
+  }
+
+  // The task a Data-Out belongs to, if the PDU fits what we asked for; SCSI_TASK_NONE otherwise.
+  private dataOutTask(conn: IscsiConn, bhs: usize): u32 {
+    const tag = bhsTargetTransferTag(bhs);
+    const t = tag & 0xffff;
+    if (tag == TAG_RESERVED || t >= SCSI_TASKS_MAX || <u32>unchecked(this.phase[t]) != TaskPhase.DataOut) return SCSI_TASK_NONE;
+    if (<u32>unchecked(this.taskConn[t]) != conn.slot || unchecked(this.taskItt[t]) != bhsInitiatorTaskTag(bhs)) return SCSI_TASK_NONE;
+    const offset = bhsBufferOffset(bhs);
+    const length = bhsDataSegmentLength(bhs);
+    if (<u64>offset + length > <u64>unchecked(this.taskNextR2t[t])) return SCSI_TASK_NONE; // beyond what we solicited
+    return t;
+  }
+
+  private onDataOut(conn: IscsiConn): void {
+    const bhs = conn.framer.header;
+    const t = this.dataOutTask(conn, bhs);
+    if (t == SCSI_TASK_NONE) {
+      this.reject(conn, REJECT_INVALID_PDU_FIELD);
+      return;
+    }
+    unchecked(this.taskReceived[t] += bhsDataSegmentLength(bhs));
+    if (bhsFinal(bhs) && unchecked(this.taskOutstanding[t]) > 0) unchecked(this.taskOutstanding[t] -= 1);
+    if (unchecked(this.taskReceived[t]) >= unchecked(this.taskTotal[t])) {
+      unchecked(this.phase[t] = TaskPhase.Submitted);
+      scsiTaskDataReady(t, this.index, false);
+      return;
+    }
+    this.sendR2ts(t);
+  }
+
+  // ---- Responses ----
+
+  private onScsiDone(t: u32): void {
+    if (t >= SCSI_TASKS_MAX) return;
+    const phase = <u32>unchecked(this.phase[t]);
+    // Aborted (a TMF, PREEMPT AND ABORT, a lost connection): no response goes out (SAM, TASK ABORTED not reported).
+    if (phase == TaskPhase.Orphan || phase == TaskPhase.Free || scsiTaskAborted(t)) {
+      this.taskFinish(t);
+      return;
+    }
+    unchecked(this.phase[t] = TaskPhase.Sending);
+    if (!this.sendTask(t)) this.queueSend(t);
+  }
+
+  private queueSend(t: u32): void {
+    assert(this.sendQueueCount < SCSI_TASKS_MAX, "iscsi: send queue overflow");
+    unchecked(this.sendQueue[(this.sendQueueHead + this.sendQueueCount) % SCSI_TASKS_MAX] = t);
+    this.sendQueueCount += 1;
+  }
+
+  private flushSendQueue(): void {
+    let count = this.sendQueueCount;
+    while (count > 0) {
+      const t = unchecked(this.sendQueue[this.sendQueueHead]);
+      if (<u32>unchecked(this.phase[t]) == TaskPhase.Orphan) {
+        this.taskFinish(t);
+      } else if (!this.sendTask(t)) {
+        return; // still no room: keep the order
+      }
+      this.sendQueueHead = (this.sendQueueHead + 1) % SCSI_TASKS_MAX;
+      this.sendQueueCount -= 1;
+      count -= 1;
+    }
+  }
+
+  // Data-In PDUs straight from the task's SGL, then status (collapsed into the last Data-In when it is GOOD).
+  private sendTask(t: u32): bool {
+    const conn = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]);
+    const s = unchecked(this.sessions[conn.session]);
+    const params = unchecked(this.logins[conn.slot]).negotiation.params;
+    const dataBytes = scsiTaskDataInBytes(t);
+    const status = scsiTaskStatus(t);
+    const senseBytes = scsiTaskSenseBytes(t);
+    const pduBytes = max<u32>(512, min(conn.peerMaxRecvDataSegmentLength, 262144));
+    const pdus: u32 = dataBytes == 0 ? 0 : (dataBytes + pduBytes - 1) / pduBytes;
+    const collapse = status == 0 && senseBytes == 0 && pdus > 0;
+    const segments = dataBytes == 0 ? 0 : sgls().segmentCount(scsiTaskSgl(t));
+    // Room for every header and every data piece (a PDU spans at most segments + 1 pieces) and digests.
+    const entriesNeeded = pdus * (segments + 4) + (collapse ? 0 : 3);
+    if (conn.txSlotsUsed + pdus + 1 > TX_SLOTS || !this.nic.txRoom(entriesNeeded)) return false;
+    const residual = scsiTaskResidual(t);
+    const residualFlags = residual > 0 ? RESIDUAL_UNDERFLOW : residual < 0 ? RESIDUAL_OVERFLOW : 0;
+    const residualCount = <u32>(residual < 0 ? -residual : residual);
+    for (let n: u32 = 0; n < pdus; n++) {
+      const offset = n * pduBytes;
+      const length = min(pduBytes, dataBytes - offset);
+      const last = n + 1 == pdus;
+      const final = last || ((offset + length) % params.maxBurstLength == 0);
+      const slot = conn.txSlotTake();
+      const statSn = last && collapse ? conn.statSn++ : 0;
+      buildDataIn(conn.txSlotAddress(slot), unchecked(this.taskLun[t]), unchecked(this.taskItt[t]), TAG_RESERVED, n, offset,
+        length, final, false, last && collapse, 0, last && collapse ? residualFlags : 0, last && collapse ? residualCount : 0,
+        statSn, s.expCmdSn, this.maxCmdSn(s));
+      this.sendHeaderAndSgl(conn, slot, t, offset, length);
+    }
+    if (!collapse) {
+      const slot = conn.txSlotTake();
+      const page = senseBytes > 0 ? bufferPool(BUFFER_CLASS_PAGE).acquire() : POOL_NONE;
+      let segmentBytes: u32 = 0;
+      if (page != POOL_NONE) {
+        const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
+        store<u16>(data, bswap<u16>(<u16>senseBytes)); // RFC 7143, SCSI Response: SenseLength, then the sense data
+        memory.copy(data + 2, scsiTaskSense(t), senseBytes);
+        segmentBytes = 2 + senseBytes;
+      }
+      buildScsiResponse(conn.txSlotAddress(slot), unchecked(this.taskItt[t]), SCSI_RESPONSE_COMPLETED, status, residualFlags,
+        residualCount, 0, conn.statSn++, s.expCmdSn, this.maxCmdSn(s), pdus, segmentBytes);
+      if (page != POOL_NONE) this.sendWithPage(conn, slot, page, segmentBytes, 0);
+      else this.sendHeader(conn, slot, 0);
+    }
+    if (unchecked(this.taskPieces[t]) == 0) this.taskFinish(t);
+    return true;
+  }
+
+  private respondStatusOnly(conn: IscsiConn, s: Session, itt: u32, status: u32): void {
+    const slot = conn.txSlotTake();
+    if (slot == TX_SLOTS || !this.nic.txRoom(2)) {
+      if (slot != TX_SLOTS) conn.txSlotGive(slot);
+      return; // the initiator times the command out
+    }
+    buildScsiResponse(conn.txSlotAddress(slot), itt, SCSI_RESPONSE_COMPLETED, status, 0, 0, 0, conn.statSn++, s.expCmdSn, this.maxCmdSn(s), 0, 0);
+    this.sendHeader(conn, slot, 0);
+  }
+
+  private taskFinish(t: u32): void {
+    unchecked(this.phase[t] = TaskPhase.Free);
+    scsiTaskRelease(t);
+  }
+
+  private onNopOut(conn: IscsiConn, s: Session): void {
+    const bhs = conn.framer.header;
+    const itt = bhsInitiatorTaskTag(bhs);
+    if (itt == TAG_RESERVED) return; // a response to our ping, or a ping that wants no answer
+    const slot = conn.txSlotTake();
+    const dataBytes = conn.framer.sinkKind == SinkKind.Memory ? conn.framer.dataBytes : 0;
+    const page = dataBytes > 0 ? bufferPool(BUFFER_CLASS_PAGE).acquire() : POOL_NONE;
+    if (slot == TX_SLOTS || (dataBytes > 0 && (page == POOL_NONE || dataBytes > bufferPool(BUFFER_CLASS_PAGE).slotBytes))) {
+      if (slot != TX_SLOTS) conn.txSlotGive(slot);
+      if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
+      return;
+    }
+    if (page != POOL_NONE) memory.copy(bufferPool(BUFFER_CLASS_PAGE).address(page), conn.scratch(), dataBytes);
+    buildNopIn(conn.txSlotAddress(slot), bhsLun(bhs), itt, TAG_RESERVED, conn.statSn++, s.expCmdSn, this.maxCmdSn(s), dataBytes);
+    if (page != POOL_NONE) this.sendWithPage(conn, slot, page, dataBytes, 0);
+    else this.sendHeader(conn, slot, 0);
+  }
+
+  private onText(conn: IscsiConn, s: Session): void {
+    const bhs = conn.framer.header;
+    const login = unchecked(this.logins[conn.slot]);
+    const slot = conn.txSlotTake();
+    const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
+    if (slot == TX_SLOTS || page == POOL_NONE) {
+      if (slot != TX_SLOTS) conn.txSlotGive(slot);
+      if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
+      this.reject(conn, 0x0a); // long operation reject: out of resources
+      return;
+    }
+    const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
+    this.writer.reset(data, min(conn.peerMaxRecvDataSegmentLength, bufferPool(BUFFER_CLASS_PAGE).slotBytes) & ~(<u32>3));
+    const textBytes = conn.framer.sinkKind == SinkKind.Memory ? conn.framer.dataBytes : 0;
+    const outcome = keysTextRequest(login.negotiation, conn.scratch(), textBytes, this.cursor, this.writer);
+    if (outcome == TextOutcome.ProtocolError || outcome == TextOutcome.OutOfResources) {
+      conn.txSlotGive(slot);
+      bufferPool(BUFFER_CLASS_PAGE).release(page);
+      this.reject(conn, outcome == TextOutcome.ProtocolError ? REJECT_PROTOCOL_ERROR : 0x0a);
+      return;
+    }
+    if (outcome == TextOutcome.SendTargets) {
+      sendTargetsWrite(login.negotiation, s.discovery ? 0xffff_ffff : s.target, s.initiator, s.initiatorBytes,
+        this.portalText, this.portalTextBytes, 0, this.writer);
+    }
+    conn.peerMaxRecvDataSegmentLength = login.negotiation.params.maxSendDataSegmentLength;
+    buildTextResponse(conn.txSlotAddress(slot), true, false, bhsLun(bhs), bhsInitiatorTaskTag(bhs), TAG_RESERVED,
+      conn.statSn++, s.expCmdSn, this.maxCmdSn(s), this.writer.lengthBytes);
+    this.sendWithPage(conn, slot, page, this.writer.lengthBytes, 0);
+  }
+
+  private onLogout(conn: IscsiConn, s: Session): void {
+    const bhs = conn.framer.header;
+    const reason = <u32>load<u8>(bhs, 1) & 0x7f;
+    const slot = conn.txSlotTake();
+    if (slot == TX_SLOTS) {
+      this.drop(conn);
+      return;
+    }
+    const response = reason == LOGOUT_CLOSE_SESSION || reason == LOGOUT_CLOSE_CONNECTION ? LOGOUT_RESPONSE_CLOSED : LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED;
+    buildLogoutResponse(conn.txSlotAddress(slot), bhsInitiatorTaskTag(bhs), response, conn.statSn++, s.expCmdSn + (bhsImmediate(bhs) ? 0 : 0),
+      this.maxCmdSn(s), 0, 0);
+    const closes = response == LOGOUT_RESPONSE_CLOSED;
+    this.sendHeader(conn, slot, closes ? TX_FLAG_CLOSE : 0);
+    if (closes) conn.state = ConnState.LoggedOut;
+  }
+
+  private onTmf(conn: IscsiConn, s: Session): void {
+    const bhs = conn.framer.header;
+    const t = scsiTaskAlloc();
+    if (t == SCSI_TASK_NONE) {
+      this.sendTmfResponse(conn, s, bhsInitiatorTaskTag(bhs), 5); // function rejected: no resources
+      return;
+    }
+    unchecked(this.phase[t] = TaskPhase.Submitted);
+    unchecked(this.taskConn[t] = <u8>conn.slot);
+    unchecked(this.taskItt[t] = bhsInitiatorTaskTag(bhs));
+    unchecked(this.taskLun[t] = bhsLun(bhs));
+    const fn = <u32>load<u8>(bhs, 1) & 0x7f;
+    const referenced = bswap<u32>(load<u32>(bhs, 20));
+    scsiTmfSubmit(t, this.index, conn.session, this.targetLunToVolume(s, lunDecode(bhsLun(bhs))), fn, referenced);
+  }
+
+  private onTmfDone(t: u32): void {
+    if (t >= SCSI_TASKS_MAX) return;
+    const phase = <u32>unchecked(this.phase[t]);
+    if (phase != TaskPhase.Orphan && phase != TaskPhase.Free) {
+      const conn = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]);
+      if (conn.state == ConnState.FullFeature) {
+        this.sendTmfResponse(conn, unchecked(this.sessions[conn.session]), unchecked(this.taskItt[t]), scsiTaskTmfResponse(t));
+      }
+    }
+    this.taskFinish(t);
+  }
+
+  private sendTmfResponse(conn: IscsiConn, s: Session, itt: u32, response: u32): void {
+    const slot = conn.txSlotTake();
+    if (slot == TX_SLOTS) return;
+    buildTmfResponse(conn.txSlotAddress(slot), itt, response, conn.statSn++, s.expCmdSn, this.maxCmdSn(s));
+    this.sendHeader(conn, slot, 0);
+  }
+
+  private reject(conn: IscsiConn, reason: u32): void {
+    this.rejectCount += 1;
+    const slot = conn.txSlotTake();
+    const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
+    if (slot == TX_SLOTS || page == POOL_NONE) {
+      if (slot != TX_SLOTS) conn.txSlotGive(slot);
+      if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
+      this.drop(conn); // cannot even say why: the connection goes
+      return;
+    }
+    const s = conn.session < SESSIONS_MAX ? unchecked(this.sessions[conn.session]) : null;
+    const expCmdSn = s != null ? s.expCmdSn : 0;
+    buildReject(conn.txSlotAddress(slot), bufferPool(BUFFER_CLASS_PAGE).address(page), conn.framer.header, BHS_BYTES, reason,
+      conn.statSn++, expCmdSn, expCmdSn + CMD_WINDOW - 1, 0);
+    this.sendWithPage(conn, slot, page, BHS_BYTES, 0);
+  }
+
+  /** Ends a connection at once (protocol violations during login, header digest errors). */
+  private drop(conn: IscsiConn): void {
+    if (conn.state == ConnState.Free || conn.state == ConnState.Closing) return;
+    this.connectionGone(conn);
+    conn.state = ConnState.Closing;
+    this.nic.close(conn.slot);
+  }
+
+  // ---- Transmit ----
+
+  // Header (+ header digest) from a slot; the slot comes back on Sent.
+  private sendHeader(conn: IscsiConn, slot: u32, flags: u32): void {
+    const header = conn.txSlotAddress(slot);
+    let bytes = BHS_BYTES;
+    if (conn.framer.headerDigest && conn.state != ConnState.Login) {
+      store<u32>(header + BHS_BYTES, crc32c(header, BHS_BYTES));
+      bytes += 4;
+    }
+    conn.pendingTx += 1;
+    this.nic.txPost(conn.slot, <u64>header, bytes, txId(TX_KIND_SLOT, conn.slot, slot), flags);
+  }
+
+  // Header, then `dataBytes` from a page buffer (padded, digested); the page comes back on Sent.
+  private sendWithPage(conn: IscsiConn, slot: u32, page: u32, dataBytes: u32, flags: u32): void {
+    if (dataBytes == 0) {
+      bufferPool(BUFFER_CLASS_PAGE).release(page);
+      this.sendHeader(conn, slot, flags);
+      return;
+    }
+    const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
+    const padded = (dataBytes + 3) & ~(<u32>3);
+    memory.fill(data + dataBytes, 0, padded - dataBytes); // padding never carries old bytes
+    this.sendHeader(conn, slot, 0);
+    let digestBytes: u32 = 0;
+    if (conn.framer.dataDigest && conn.state == ConnState.FullFeature) {
+      store<u32>(data + padded, crc32c(data, padded));
+      digestBytes = 4;
+    }
+    conn.pendingTx += 1;
+    this.nic.txPost(conn.slot, <u64>data, padded + digestBytes, txId(TX_KIND_PAGE, conn.slot, page), flags);
+  }
+
+  // Header, then [offset, offset + length) of the task's SGL, padding and data digest.
+  private sendHeaderAndSgl(conn: IscsiConn, slot: u32, t: u32, offset: u32, length: u32): void {
+    this.sendHeader(conn, slot, 0);
+    const sgl = scsiTaskSgl(t);
+    const count = sgls().segmentCount(sgl);
+    let skip = offset;
+    let left = length;
+    let crc = CRC32C_INIT;
+    const digest = conn.framer.dataDigest;
+    for (let i: u32 = 0; i < count && left > 0; i++) {
+      const segment = sgls().segment(sgl, i);
+      const segmentBytes = load<u32>(segment, 8);
+      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
+      const take = min(segmentBytes - skip, left);
+      const address = load<u64>(segment, 0) + skip;
+      if (digest) crc = crc32cUpdate(crc, <usize>address, take);
+      unchecked(this.taskPieces[t] += 1);
+      this.nic.txPost(conn.slot, address, take, txId(TX_KIND_TASK, conn.slot, t), 0);
+      left -= take;
+      skip = 0;
+    }
+    const pad = ((length + 3) & ~(<u32>3)) - length;
+    const trailer = conn.txSlotAddress(slot) + 52; // the slot's data-digest area
+    if (pad > 0 || digest) {
+      memory.fill(trailer, 0, 8);
+      if (digest) {
+        crc = crc32cUpdate(crc, trailer, pad);
+        store<u32>(trailer + pad, crc32cFinal(crc));
+      }
+      unchecked(this.taskPieces[t] += 1);
+      this.nic.txPost(conn.slot, <u64>trailer, pad + (digest ? 4 : 0), txId(TX_KIND_TASK, conn.slot, t), 0);
+    }
+  }
+
+  private onSent(id: u32): void {
+    const kind = id >>> 24;
+    const slotOfConn = (id >>> 16) & 0xff;
+    const value = id & 0xffff;
+    if (slotOfConn >= CONNECTIONS_MAX) return;
+    const conn = unchecked(this.conns[slotOfConn]);
+    if (conn.pendingTx > 0) conn.pendingTx -= 1;
+    switch (kind) {
+      case TX_KIND_SLOT: conn.txSlotGive(value); break;
+      case TX_KIND_PAGE: {
+        const pool = bufferPool(BUFFER_CLASS_PAGE);
+        if (value < pool.capacity && pool.isHeld(value)) pool.release(value);
+        break;
+      }
+      case TX_KIND_TASK: {
+        if (value >= SCSI_TASKS_MAX || unchecked(this.taskPieces[value]) == 0) break;
+        unchecked(this.taskPieces[value] -= 1);
+        const phase = <u32>unchecked(this.phase[value]);
+        if (unchecked(this.taskPieces[value]) == 0 && (phase == TaskPhase.Sending || phase == TaskPhase.Orphan)) this.taskFinish(value);
+        break;
+      }
+      default: break;
+    }
+    // Room came back: R2Ts that waited for it go out.
+    for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
+      if (<u32>unchecked(this.phase[t]) == TaskPhase.DataOut && <u32>unchecked(this.taskConn[t]) == slotOfConn
+        && unchecked(this.taskNextR2t[t]) < unchecked(this.taskTotal[t])) this.sendR2ts(t);
+    }
+  }
+}
+
+@inline function txId(kind: u32, connection: u32, value: u32): u32 { return (kind << 24) | (connection << 16) | (value & 0xffff); }
+@inline function ttt(t: u32): u32 { return t; }
+
+function strlen(ptr: usize, max: u32): u32 {
+  for (let i: u32 = 0; i < max; i++) if (load<u8>(ptr + i) == 0) return i;
+  return max;
+}
