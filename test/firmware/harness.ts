@@ -23,6 +23,7 @@ import { ddmProbeBoot } from "./ddm_probe";
 export * from "./ddm_probe";
 import { scsiProbeBoot } from "./scsi_probe";
 export * from "./scsi_probe";
+export * from "./iscsi_probe";
 import { RunResult, Task } from "../../assembly/kernel/task";
 
 export const PROBE_COUNT: u32 = 4;

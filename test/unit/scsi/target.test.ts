@@ -1,0 +1,912 @@
+// The SCSI target (assembly/scsi/) through the test build's fake transport (test/firmware/scsi_probe.ts), on a board
+// whose host has one virtio-scsi controller with two in-memory disks (16 MiB and 8 MiB, 512-byte blocks): every
+// command travels the real path, SCSI → CTA → RTA → DDM → disk. Each case boots its own board, submits CDBs as
+// nexuses 1 and 2 would, and checks status, fixed-format sense, Data-In, residuals and what the disks then hold;
+// each ends with every buffer back in its pool and the heap where boot left it.
+import { describe, expect, it } from "vitest";
+import { testBoard, type TestBoard } from "../../support/board.ts";
+
+const GOOD = 0x00;
+const CHECK_CONDITION = 0x02;
+const BUSY = 0x08;
+const RESERVATION_CONFLICT = 0x18;
+const TASK_ABORTED = 0x40;
+const Dir = { None: 0, Read: 1, Write: 2 } as const;
+const Residual = { None: 0, Underflow: 1, Overflow: 2 } as const;
+const Key = { NoSense: 0x0, IllegalRequest: 0x5, UnitAttention: 0x6, Miscompare: 0xe } as const;
+const Tmf = { AbortTask: 1, AbortTaskSet: 2, ClearAca: 3, ClearTaskSet: 4, LunReset: 5, TargetWarmReset: 6 } as const;
+const TmfResponse = { Complete: 0, TaskDoesNotExist: 1, LunDoesNotExist: 2, NotSupported: 5 } as const;
+const TASK_NONE = 0xffff_ffff;
+const BLOCK = 512;
+const LUN0_BLOCKS = 32768; // 16 MiB
+const LUN1_BLOCKS = 16384; // 8 MiB
+const A = 1; // nexus ids
+const B = 2;
+
+interface Options {
+  nexus?: number;
+  lun?: number;
+  direction?: number;
+  expected?: number; // expected data transfer length; by default the Data-Out's length, or 0 with no Data-Out
+  data?: Uint8Array; // Data-Out
+  hold?: boolean; // keep the Data-Out back until sendData
+  tag?: number;
+}
+
+interface Sense {
+  key: number;
+  asc: number;
+  ascq: number;
+  information?: number; // when VALID
+  field?: { inCdb: boolean; byte: number; bit?: number }; // when SKSV
+}
+
+interface Result {
+  status: number;
+  sense: Uint8Array;
+  data: Uint8Array;
+  residualKind: number;
+  residual: number;
+  aborted: boolean;
+}
+
+function parseSense(s: Uint8Array): Sense {
+  const out: Sense = { key: s[2]! & 0x0f, asc: s[12]!, ascq: s[13]! };
+  if ((s[0]! & 0x80) !== 0) out.information = new DataView(s.buffer, s.byteOffset).getUint32(3);
+  if ((s[15]! & 0x80) !== 0) {
+    out.field = { inCdb: (s[15]! & 0x40) !== 0, byte: (s[16]! << 8) | s[17]! };
+    if ((s[15]! & 0x08) !== 0) out.field.bit = s[15]! & 0x07;
+  }
+  return out;
+}
+
+/** A pattern of `blocks` blocks that differs per seed and per block. */
+function pattern(seed: number, blocks: number): Uint8Array {
+  const bytes = new Uint8Array(blocks * BLOCK);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < bytes.length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+function be16(v: number): number[] { return [(v >>> 8) & 0xff, v & 0xff]; }
+function be32(v: number): number[] { return [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]; }
+function be64(v: bigint | number): number[] {
+  const b = BigInt(v);
+  return [...be32(Number((b >> 32n) & 0xffff_ffffn)), ...be32(Number(b & 0xffff_ffffn))];
+}
+
+// CDBs.
+const tur = (): number[] => [0x00, 0, 0, 0, 0, 0];
+const inquiry = (evpd: number, page: number, alloc: number): number[] => [0x12, evpd, page, ...be16(alloc), 0];
+const read10 = (lba: number, n: number, flags = 0): number[] => [0x28, flags, ...be32(lba), 0, ...be16(n), 0];
+const write10 = (lba: number, n: number, flags = 0): number[] => [0x2a, flags, ...be32(lba), 0, ...be16(n), 0];
+const read16 = (lba: number | bigint, n: number): number[] => [0x88, 0, ...be64(lba), ...be32(n), 0, 0];
+const write16 = (lba: number | bigint, n: number, flags = 0): number[] => [0x8a, flags, ...be64(lba), ...be32(n), 0, 0];
+const requestSense = (alloc = 18): number[] => [0x03, 0, 0, 0, alloc, 0];
+const modeSense6 = (pcPage: number, alloc = 255, flags = 0, subpage = 0): number[] => [0x1a, flags, pcPage, subpage, alloc, 0];
+const modeSense10 = (pcPage: number, alloc = 255, flags = 0): number[] => [0x5a, flags, pcPage, 0, 0, 0, 0, ...be16(alloc), 0];
+const prIn = (action: number, alloc = 4096): number[] => [0x5e, action, 0, 0, 0, 0, 0, ...be16(alloc), 0];
+const prOut = (action: number, type = 0): number[] => [0x5f, action, type, 0, 0, ...be32(24), 0];
+function prList(key: bigint, saKey: bigint, flags = 0): Uint8Array {
+  return Uint8Array.from([...be64(key), ...be64(saKey), 0, 0, 0, 0, flags, 0, 0, 0]);
+}
+
+class Initiator {
+  constructor(readonly t: TestBoard) {}
+
+  ram(): Uint8Array { return new Uint8Array(this.t.host.memory.buffer); }
+
+  submit(cdb: number[], o: Options = {}): number {
+    const data = o.data;
+    if (data !== undefined) {
+      expect(this.t.call("testScsiStage", data.length)).toBe(1);
+      for (let off = 0, i = 0; off < data.length; off += 65536, i++) {
+        this.ram().set(data.subarray(off, Math.min(off + 65536, data.length)), this.t.call("testScsiStageAddress", i) as number);
+      }
+    }
+    const padded = new Uint8Array(16);
+    padded.set(cdb);
+    this.ram().set(padded, this.t.call("testScsiCdbAddress") as number);
+    const direction = o.direction ?? (data !== undefined ? Dir.Write : (o.expected ?? 0) > 0 ? Dir.Read : Dir.None);
+    const expected = o.expected ?? data?.length ?? 0;
+    return this.t.call("testScsiSubmit", o.nexus ?? A, o.lun ?? 0, direction, expected, 16, o.tag ?? 0x100, o.hold ? 1 : 0) as number;
+  }
+
+  done(task: number): boolean { return this.t.call("testScsiDone", task) === 1; }
+
+  wait(task: number, steps = 4000): void {
+    for (let i = 0; i < steps && !this.done(task); i++) this.t.board.runFor(50_000);
+    expect(this.t.stops).toEqual([]);
+    expect(this.done(task)).toBe(true);
+  }
+
+  result(task: number): Result {
+    const senseLength = this.t.call("testScsiSenseLength", task) as number;
+    const senseAt = this.t.call("testScsiSenseAddress", task) as number;
+    const dataBytes = this.t.call("testScsiDataInBytes", task) as number;
+    const data = new Uint8Array(dataBytes);
+    if (dataBytes > 0) {
+      const sgl = this.t.call("testScsiSgl", task) as number;
+      expect(this.t.call("testSglTotalBytes", sgl)).toBe(BigInt(dataBytes));
+      const count = this.t.call("testSglSegmentCount", sgl) as number;
+      let off = 0;
+      for (let i = 0; i < count; i++) {
+        const at = Number(this.t.call("testSglSegmentAddress", sgl, i) as bigint);
+        const length = this.t.call("testSglSegmentLength", sgl, i) as number;
+        data.set(this.ram().subarray(at, at + length), off);
+        off += length;
+      }
+    }
+    return {
+      status: this.t.call("testScsiStatus", task) as number,
+      sense: this.ram().slice(senseAt, senseAt + senseLength),
+      data,
+      residualKind: this.t.call("testScsiResidualKind", task) as number,
+      residual: this.t.call("testScsiResidualBytes", task) as number,
+      aborted: this.t.call("testScsiAborted", task) === 1,
+    };
+  }
+
+  release(task: number): void { this.t.call("testScsiRelease", task); }
+
+  /** Submits, waits, reads the answer and releases the record. */
+  run(cdb: number[], o: Options = {}): Result {
+    const task = this.submit(cdb, o);
+    expect(task).not.toBe(TASK_NONE);
+    this.wait(task);
+    const r = this.result(task);
+    this.release(task);
+    if (o.data !== undefined) this.t.call("testScsiStage", 0); // a refused command leaves the stage unused
+    return r;
+  }
+
+  good(cdb: number[], o: Options = {}): Uint8Array {
+    const r = this.run(cdb, o);
+    if (r.status !== GOOD) throw new Error(`status ${r.status} sense ${JSON.stringify(parseSense(r.sense))} for ${cdb.map((b) => b.toString(16))}`);
+    return r.data;
+  }
+
+  check(cdb: number[], o: Options = {}): Sense {
+    const r = this.run(cdb, o);
+    expect(r.status).toBe(CHECK_CONDITION);
+    expect(r.sense.length).toBe(18);
+    expect(r.sense[0]! & 0x7f).toBe(0x70);
+    expect(r.sense[7]).toBe(10);
+    expect(r.data.length).toBe(0);
+    return parseSense(r.sense);
+  }
+
+  /** Clears the POWER ON unit attention a new nexus starts with, on both LUNs. */
+  login(nexus: number): void {
+    for (const lun of [0, 1]) {
+      const s = this.check(tur(), { nexus, lun });
+      expect(s).toMatchObject({ key: Key.UnitAttention, asc: 0x29, ascq: 0x00 });
+      expect(this.run(tur(), { nexus, lun }).status).toBe(GOOD);
+    }
+  }
+
+  tmf(nexus: number, lun: number, fn: number, tag = 0): number {
+    const task = this.t.call("testScsiTmf", nexus, lun, fn, tag) as number;
+    expect(task).not.toBe(TASK_NONE);
+    return task;
+  }
+
+  readBlocks(lun: number, lba: number, blocks: number, nexus = A): Uint8Array {
+    return this.good(read16(lba, blocks), { lun, nexus, expected: blocks * BLOCK });
+  }
+
+  writeBlocks(lun: number, lba: number, data: Uint8Array, nexus = A): void {
+    this.good(write16(lba, data.length / BLOCK), { lun, nexus, data });
+  }
+
+  /** Everything back where boot left it. */
+  quiescent(): void {
+    this.t.call("testScsiStage", 0); // Data-Out staged for tasks that were aborted before taking it
+    this.t.board.runFor(1_000_000);
+    expect(this.t.stops).toEqual([]);
+    expect(this.t.call("testScsiTasksFree")).toBe(256);
+    expect(this.t.call("testScsiServicesActive")).toBe(0);
+    expect(this.t.call("testScsiLargeBuffersHeld")).toBe(0);
+    expect(this.t.call("testBuffersAllFree")).toBe(1);
+    expect(this.t.host.heapTop()).toBe(this.t.host.heapTopAtBoot);
+  }
+}
+
+function boot(): Initiator {
+  const t = testBoard({ ramMiB: [64], disksMiB: [[16, 8]] });
+  for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
+  expect(t.call("testUmaReady")).toBe(1);
+  expect(t.call("testVolumeCount")).toBe(2);
+  return new Initiator(t);
+}
+
+function ascii(text: string, length: number): number[] {
+  return Array.from({ length }, (_, i) => (i < text.length ? text.charCodeAt(i) : 0x20));
+}
+
+/** FNV-1a over the LUN, processor and disk (little-endian words): the identity vpd.ts gives a logical unit. */
+function identity(lun: number, processor: number, disk: number): bigint {
+  let h = 0xcbf2_9ce4_8422_2325n;
+  for (const word of [lun, processor, disk]) {
+    for (let b = 0; b < 4; b++) h = ((h ^ BigInt((word >>> (b * 8)) & 0xff)) * 0x100_0000_01b3n) & 0xffff_ffff_ffff_ffffn;
+  }
+  return h;
+}
+
+describe("INQUIRY and the VPD pages, byte for byte", () => {
+  it("standard data: SPC-4, HiSup, CmdQue, vendor, product, revision, version descriptors", () => {
+    const i = boot();
+    const expected = new Uint8Array(96);
+    expected.set([0x00, 0x00, 0x06, 0x12, 91, 0x00, 0x00, 0x02]);
+    expected.set([...ascii("WASM-IOP", 8), ...ascii("IOP VOLUME", 16), ...ascii("010", 4)], 8);
+    expected.set([0x00, 0xa0, 0x04, 0x60, 0x04, 0xc0], 58);
+    const r = i.run(inquiry(0, 0, 255), { expected: 255 });
+    expect(r.status).toBe(GOOD);
+    expect(r.data).toEqual(expected);
+    expect([r.residualKind, r.residual]).toEqual([Residual.Underflow, 255 - 96]);
+    // The allocation length cuts the data; INQUIRY does not consume the unit attention.
+    expect(i.good(inquiry(0, 0, 36), { expected: 36 })).toEqual(expected.subarray(0, 36));
+    expect(i.check(tur())).toMatchObject({ key: Key.UnitAttention, asc: 0x29, ascq: 0 });
+    i.quiescent();
+  });
+
+  it("a LUN with no logical unit: qualifier 011b for INQUIRY, LOGICAL UNIT NOT SUPPORTED for VPD pages", () => {
+    const i = boot();
+    const data = i.good(inquiry(0, 0, 96), { lun: 5, expected: 96 });
+    expect(data[0]).toBe(0x7f);
+    expect(i.check(inquiry(1, 0x80, 255), { lun: 5, expected: 255 })).toMatchObject({ key: Key.IllegalRequest, asc: 0x25, ascq: 0 });
+    i.quiescent();
+  });
+
+  it("VPD 00h, 80h, 83h, B0h, B1h and B2h", () => {
+    const i = boot();
+    const page = (code: number, lun = 0) => i.good(inquiry(1, code, 255), { lun, expected: 255 });
+    expect(page(0x00)).toEqual(Uint8Array.from([0, 0x00, 0, 6, 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2]));
+    const id0 = identity(0, 0, 0);
+    const serial0 = id0.toString(16).toUpperCase().padStart(16, "0");
+    expect(page(0x80)).toEqual(Uint8Array.from([0, 0x80, 0, 16, ...ascii(serial0, 16)]));
+    const naa = (5n << 60n) | (0x020002n << 36n) | (id0 & 0xf_ffff_ffffn);
+    expect(page(0x83)).toEqual(Uint8Array.from([
+      0, 0x83, 0, 56,
+      0x01, 0x03, 0x00, 8, ...be64(naa),
+      0x02, 0x01, 0x00, 40, ...ascii("WASM-IOP", 8), ...ascii("IOP VOLUME", 16), ...ascii(serial0, 16),
+    ]));
+    // Another LUN, another identity; the same LUN, the same identity on another boot.
+    expect(page(0x80, 1)).toEqual(Uint8Array.from([0, 0x80, 0, 16, ...ascii(identity(1, 0, 1).toString(16).toUpperCase().padStart(16, "0"), 16)]));
+    const limits = new Uint8Array(64);
+    limits.set([0, 0xb0, 0, 0x3c, 0x01, 32, ...be16(8), ...be32(2048), ...be32(2048), ...be32(0), ...be32(65536), ...be32(64), ...be32(1), ...be32(0), ...be64(65536)]);
+    expect(page(0xb0)).toEqual(limits);
+    const characteristics = new Uint8Array(64);
+    characteristics.set([0, 0xb1, 0, 0x3c, 0x00, 0x01]);
+    expect(page(0xb1)).toEqual(characteristics);
+    expect(page(0xb2)).toEqual(Uint8Array.from([0, 0xb2, 0, 4, 0x00, 0xe4, 0x02, 0x00]));
+    expect(i.check(inquiry(1, 0x86, 255), { expected: 255 })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24, field: { inCdb: true, byte: 2 } });
+    expect(i.check(inquiry(0, 0x80, 255), { expected: 255 })).toMatchObject({ asc: 0x24, field: { inCdb: true, byte: 2 } });
+    expect(i.check(inquiry(2, 0, 255), { expected: 255 })).toMatchObject({ asc: 0x24, field: { inCdb: true, byte: 1, bit: 1 } }); // CMDDT
+    const again = boot();
+    expect(again.good(inquiry(1, 0x83, 255), { expected: 255 })).toEqual(page(0x83));
+    i.quiescent();
+  });
+});
+
+describe("capacity, mode pages, LUNs and operation codes", () => {
+  it("READ CAPACITY (10) and (16), with LBPME and LBPRZ", () => {
+    const i = boot();
+    i.login(A);
+    expect(i.good([0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], { expected: 8 })).toEqual(Uint8Array.from([...be32(LUN0_BLOCKS - 1), ...be32(BLOCK)]));
+    const rc16 = new Uint8Array(32);
+    rc16.set([...be64(LUN1_BLOCKS - 1), ...be32(BLOCK), 0, 0, 0xc0, 0]);
+    expect(i.good([0x9e, 0x10, ...be64(0), ...be32(32), 0, 0], { lun: 1, expected: 32 })).toEqual(rc16);
+    expect(i.good([0x9e, 0x10, ...be64(0), ...be32(12), 0, 0], { lun: 1, expected: 32 })).toEqual(rc16.subarray(0, 12));
+    expect(i.check([0x9e, 0x10, ...be64(5), ...be32(32), 0, 0], { expected: 32 })).toMatchObject({ asc: 0x24, field: { byte: 2 } });
+    expect(i.check([0x9e, 0x1f, ...be64(0), ...be32(32), 0, 0], { expected: 32 })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 4 } });
+    // GET LBA STATUS: everything mapped, from the LBA to the end; past the end is out of range.
+    expect(i.good([0x9e, 0x12, ...be64(100), ...be32(64), 0, 0], { expected: 64 })).toEqual(
+      Uint8Array.from([...be32(20), 0, 0, 0, 0, ...be64(100), ...be32(LUN0_BLOCKS - 100), 0, 0, 0, 0]));
+    expect(i.check([0x9e, 0x12, ...be64(LUN0_BLOCKS), ...be32(64), 0, 0], { expected: 64 })).toMatchObject({ asc: 0x21 });
+    i.quiescent();
+  });
+
+  it("MODE SENSE (6) and (10): every page, changeable and default values, block descriptors; saved values refused", () => {
+    const i = boot();
+    i.login(A);
+    const caching = [0x08, 0x12, 0x04, ...new Array(17).fill(0)];
+    const control = [0x0a, 0x0a, 0x02, 0x10, 0, 0, 0, 0, 0, 0, 0, 0];
+    const exceptions = [0x1c, 0x0a, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    const all6 = Uint8Array.from([3 + 8 + 44, 0, 0x10, 8, ...be32(LUN0_BLOCKS), 0, ...[0, 2, 0], ...caching, ...control, ...exceptions]);
+    expect(i.good(modeSense6(0x3f), { expected: 255 })).toEqual(all6);
+    expect(i.good(modeSense6(0x3f, 255, 0, 0xff), { expected: 255 })).toEqual(all6);
+    expect(i.good(modeSense6(0x0a, 255, 0x08), { expected: 255 })).toEqual(Uint8Array.from([3 + 12, 0, 0x10, 0, ...control]));
+    const changeable = Uint8Array.from([3 + 12, 0, 0x10, 0, 0x1c, 0x0a, 0x18, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    expect(i.good(modeSense6(0x40 | 0x1c, 255, 0x08), { expected: 255 })).toEqual(changeable);
+    expect(i.good(modeSense6(0x80 | 0x08, 255, 0x08), { expected: 255 })).toEqual(Uint8Array.from([3 + 20, 0, 0x10, 0, ...caching]));
+    const long = Uint8Array.from([0, 6 + 16 + 20, 0, 0x10, 1, 0, 0, 16, ...be64(LUN0_BLOCKS), 0, 0, 0, 0, ...be32(BLOCK), ...caching]);
+    expect(i.good(modeSense10(0x08, 255, 0x10), { expected: 255 })).toEqual(long);
+    expect(i.check(modeSense6(0xc0 | 0x08), { expected: 255 })).toMatchObject({ key: Key.IllegalRequest, asc: 0x39, ascq: 0, field: { byte: 2, bit: 7 } });
+    expect(i.check(modeSense6(0x19), { expected: 255 })).toMatchObject({ asc: 0x24, field: { byte: 2, bit: 5 } });
+    expect(i.check(modeSense6(0x08, 255, 0, 0x01), { expected: 255 })).toMatchObject({ asc: 0x24, field: { byte: 3 } });
+    i.quiescent();
+  });
+
+  it("MODE SELECT changes WCE, refuses what is not changeable, and tells the other nexuses once", () => {
+    const i = boot();
+    i.login(A);
+    i.login(B);
+    const list = (wce: boolean, extra = 0) => Uint8Array.from([0, 0, 0, 0, 0x08, 0x12, (wce ? 0x04 : 0x00) | extra, ...new Array(17).fill(0)]);
+    const select6 = (length: number, flags = 0x10) => [0x15, flags, 0, 0, length, 0];
+    i.good(select6(24), { data: list(false) });
+    expect(i.good(modeSense6(0x08, 255, 0x08), { expected: 255 })[6]).toBe(0x00);
+    // Nexus B hears of it once, on LUN 0 only; nexus A, which made the change, does not.
+    expect(i.check(tur(), { nexus: B })).toMatchObject({ key: Key.UnitAttention, asc: 0x2a, ascq: 0x01 });
+    expect(i.run(tur(), { nexus: B }).status).toBe(GOOD);
+    expect(i.run(tur(), { nexus: B, lun: 1 }).status).toBe(GOOD);
+    expect(i.run(tur(), { nexus: A }).status).toBe(GOOD);
+    // Writes still work with the write cache off (they go to the medium).
+    i.writeBlocks(0, 10, pattern(1, 4));
+    expect(i.readBlocks(0, 10, 4)).toEqual(pattern(1, 4));
+    // RCD (bit 0) is not changeable: INVALID FIELD IN PARAMETER LIST at its byte; nothing applied.
+    expect(i.check(select6(24), { data: list(true, 0x01) })).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 6 } });
+    expect(i.good(modeSense6(0x08, 255, 0x08), { expected: 255 })[6]).toBe(0x00);
+    expect(i.check(select6(24, 0x00), { data: list(true) })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 4 } }); // PF 0
+    expect(i.check(select6(24, 0x11), { data: list(true) })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 0 } }); // SP 1
+    expect(i.check(select6(20), { data: list(true).subarray(0, 20) })).toMatchObject({ asc: 0x1a }); // page cut short
+    // A logical unit reset brings the default (WCE 1) back.
+    const reset = i.tmf(A, 0, Tmf.LunReset);
+    i.wait(reset);
+    i.release(reset);
+    expect(i.check(tur())).toMatchObject({ asc: 0x29 });
+    expect(i.good(modeSense6(0x08, 255, 0x08), { expected: 255 })[6]).toBe(0x04);
+    i.quiescent();
+  });
+
+  it("REPORT LUNS lists both logical units, from any LUN, without taking the unit attention", () => {
+    const i = boot();
+    const luns = Uint8Array.from([...be32(16), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    expect(i.good([0xa0, 0, 0, 0, 0, 0, ...be32(4096), 0, 0], { expected: 4096 })).toEqual(luns);
+    expect(i.good([0xa0, 0, 2, 0, 0, 0, ...be32(4096), 0, 0], { lun: 9, expected: 4096 })).toEqual(luns);
+    expect(i.good([0xa0, 0, 1, 0, 0, 0, ...be32(4096), 0, 0], { expected: 4096 })).toEqual(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0]));
+    expect(i.check([0xa0, 0, 3, 0, 0, 0, ...be32(4096), 0, 0], { expected: 4096 })).toMatchObject({ asc: 0x24, field: { byte: 2 } });
+    expect(i.check(tur())).toMatchObject({ key: Key.UnitAttention, asc: 0x29 }); // still pending
+    i.quiescent();
+  });
+
+  it("REPORT SUPPORTED OPERATION CODES: all commands, one command with its CDB usage data, timeouts", () => {
+    const i = boot();
+    i.login(A);
+    const rsoc = (options: number, opcode = 0, sa = 0, rctd = false) =>
+      [0xa3, 0x0c, (rctd ? 0x80 : 0) | options, opcode, ...be16(sa), ...be32(8192), 0, 0];
+    const all = i.good(rsoc(0), { expected: 8192 });
+    const length = new DataView(all.buffer).getUint32(0);
+    expect(length).toBe(47 * 8);
+    const descriptors = Array.from({ length: 47 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
+    expect(descriptors.find((d) => d[0] === 0x89)).toEqual(Uint8Array.from([0x89, 0, 0, 0, 0, 0x00, 0, 16]));
+    expect(descriptors.find((d) => d[0] === 0x9e && d[3] === 0x10)).toEqual(Uint8Array.from([0x9e, 0, 0, 0x10, 0, 0x01, 0, 16]));
+    const withTimeouts = i.good(rsoc(0, 0, 0, true), { expected: 8192 });
+    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(47 * 20);
+    expect(withTimeouts.subarray(4, 24)).toEqual(Uint8Array.from([0x00, 0, 0, 0, 0, 0x02, 0, 6, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30]));
+    expect(i.good(rsoc(1, 0x28), { expected: 8192 })).toEqual(Uint8Array.from([0, 0x03, 0, 10, 0x28, 0x18, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x00]));
+    expect(i.good(rsoc(2, 0x9e, 0x10), { expected: 8192 }).subarray(0, 6)).toEqual(Uint8Array.from([0, 0x03, 0, 16, 0x9e, 0x10]));
+    expect(i.good(rsoc(1, 0x07), { expected: 8192 })).toEqual(Uint8Array.from([0, 0x01, 0, 0])); // not supported
+    expect(i.check(rsoc(1, 0x9e), { expected: 8192 })).toMatchObject({ asc: 0x24, field: { byte: 2, bit: 2 } });
+    expect(i.check(rsoc(2, 0x28), { expected: 8192 })).toMatchObject({ asc: 0x24, field: { byte: 2, bit: 2 } });
+    expect(i.good([0xa3, 0x0d, 0, 0, 0, 0, ...be32(16), 0, 0], { expected: 16 })).toEqual(Uint8Array.from([0xda, 0, 0, 0]));
+    i.quiescent();
+  });
+});
+
+describe("errors, each with its exact sense", () => {
+  it("operation codes, logical units, fields, ranges and limits", () => {
+    const i = boot();
+    i.login(A);
+    expect(i.check([0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0])).toEqual({ key: Key.IllegalRequest, asc: 0x20, ascq: 0 }); // vendor group
+    expect(i.check([0x07, 0, 0, 0, 0, 0])).toEqual({ key: Key.IllegalRequest, asc: 0x20, ascq: 0 }); // REASSIGN BLOCKS
+    expect(i.check([0x5e, 0x03, 0, 0, 0, 0, 0, 0, 255, 0], { expected: 255 })).toEqual(
+      { key: Key.IllegalRequest, asc: 0x24, ascq: 0, field: { inCdb: true, byte: 1, bit: 4 } }); // READ FULL STATUS
+    expect(i.check(tur(), { lun: 2 })).toEqual({ key: Key.IllegalRequest, asc: 0x25, ascq: 0 });
+    expect(i.check(read10(0, 1), { lun: 0x4000, expected: BLOCK })).toEqual({ key: Key.IllegalRequest, asc: 0x25, ascq: 0 });
+    expect(i.check(read10(LUN0_BLOCKS, 1), { expected: BLOCK })).toEqual({ key: Key.IllegalRequest, asc: 0x21, ascq: 0 });
+    expect(i.check(read10(LUN0_BLOCKS - 1, 2), { expected: 2 * BLOCK })).toEqual({ key: Key.IllegalRequest, asc: 0x21, ascq: 0 });
+    expect(i.check(read16(0xffff_ffff_ffff_ffffn, 1), { expected: BLOCK })).toMatchObject({ asc: 0x21 });
+    expect(i.check(read10(LUN1_BLOCKS, 0), { lun: 1 })).toMatchObject({ asc: 0x21 });
+    expect(i.check(read10(0, 2049), { expected: 2049 * BLOCK })).toEqual(
+      { key: Key.IllegalRequest, asc: 0x24, ascq: 0, field: { inCdb: true, byte: 7 } }); // beyond MAXIMUM TRANSFER LENGTH
+    expect(i.check(read10(0, 1, 0x20), { expected: BLOCK })).toEqual(
+      { key: Key.IllegalRequest, asc: 0x24, ascq: 0, field: { inCdb: true, byte: 1, bit: 5 } }); // RDPROTECT
+    expect(i.check(read10(0, 1, 0x01), { expected: BLOCK })).toMatchObject({ field: { inCdb: true, byte: 1, bit: 0 } }); // obsolete bit
+    expect(i.check([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0x04], { expected: BLOCK })).toMatchObject({ asc: 0x24, field: { byte: 9, bit: 2 } }); // NACA
+    expect(i.check([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0x01], { expected: BLOCK })).toMatchObject({ asc: 0x24, field: { byte: 9, bit: 0 } }); // LINK
+    expect(i.check(requestSense(18).map((b, k) => (k === 1 ? 1 : b)), { expected: 18 })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 0 } });
+    expect(i.check([0x41, 0, ...be32(0), 0, ...be16(0), 0], { data: new Uint8Array(BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 7 } }); // WSNZ
+    // A READ of zero blocks is not an error; nothing moves.
+    const zero = i.run(read10(5, 0));
+    expect([zero.status, zero.data.length, zero.residualKind]).toEqual([GOOD, 0, Residual.None]);
+    i.quiescent();
+  });
+
+  it("unit attentions: POWER ON per nexus and LUN, reported once, not to INQUIRY, REPORT LUNS or REQUEST SENSE's status", () => {
+    const i = boot();
+    i.good(inquiry(0, 0, 36), { expected: 36 });
+    // REQUEST SENSE returns it as its data, and that clears it.
+    const sense = i.good(requestSense(), { expected: 18 });
+    expect(parseSense(sense)).toEqual({ key: Key.UnitAttention, asc: 0x29, ascq: 0 });
+    expect(parseSense(i.good(requestSense(), { expected: 18 }))).toEqual({ key: Key.NoSense, asc: 0, ascq: 0 });
+    expect(i.run(tur()).status).toBe(GOOD);
+    // LUN 1 of the same nexus, and nexus B on LUN 0, still have theirs.
+    expect(i.check(tur(), { lun: 1 })).toMatchObject({ key: Key.UnitAttention, asc: 0x29 });
+    expect(i.check(read10(0, 1), { nexus: B, expected: BLOCK })).toMatchObject({ key: Key.UnitAttention, asc: 0x29 });
+    expect(i.run(read10(0, 1), { nexus: B, expected: BLOCK }).status).toBe(GOOD);
+    // REQUEST SENSE for a LUN that does not exist: the parameter data says so, with GOOD status.
+    expect(parseSense(i.good(requestSense(), { lun: 7, expected: 18 }))).toEqual({ key: Key.IllegalRequest, asc: 0x25, ascq: 0 });
+    // A nexus that went away and came back starts over.
+    i.t.call("testScsiNexusGone", B);
+    i.t.board.runFor(1_000_000);
+    expect(i.check(tur(), { nexus: B })).toMatchObject({ asc: 0x29 });
+    i.quiescent();
+  });
+});
+
+describe("data through CTA → RTA → DDM → disk", () => {
+  it("WRITE and READ (6, 10, 12, 16), DPO and FUA, read back byte for byte", () => {
+    const i = boot();
+    i.login(A);
+    const cases: { write: number[]; read: number[]; lba: number; blocks: number; lun: number }[] = [
+      { write: [0x0a, 0, 0, 7, 3, 0], read: [0x08, 0, 0, 7, 3, 0], lba: 7, blocks: 3, lun: 0 },
+      { write: write10(1000, 128, 0x18), read: read10(1000, 128, 0x18), lba: 1000, blocks: 128, lun: 0 },
+      { write: [0xaa, 0x08, ...be32(LUN1_BLOCKS - 2048), ...be32(2048), 0, 0], read: [0xa8, 0, ...be32(LUN1_BLOCKS - 2048), ...be32(2048), 0, 0], lba: LUN1_BLOCKS - 2048, blocks: 2048, lun: 1 },
+      { write: write16(LUN0_BLOCKS - 1, 1, 0x08), read: read16(LUN0_BLOCKS - 1, 1), lba: LUN0_BLOCKS - 1, blocks: 1, lun: 0 },
+      { write: write16(3, 300), read: read16(3, 300), lba: 3, blocks: 300, lun: 1 },
+    ];
+    cases.forEach((c, k) => {
+      const data = pattern(10 + k, c.blocks);
+      const w = i.run(c.write, { lun: c.lun, data });
+      expect([w.status, w.residualKind]).toEqual([GOOD, Residual.None]);
+      const r = i.run(c.read, { lun: c.lun, expected: data.length });
+      expect(r.status).toBe(GOOD);
+      expect(Buffer.compare(r.data, data)).toBe(0);
+    });
+    // A READ (6) with TRANSFER LENGTH 0 means 256 blocks.
+    expect(i.good([0x08, 0, 0, 0, 0, 0], { expected: 256 * BLOCK }).length).toBe(256 * BLOCK);
+    i.good([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // SYNCHRONIZE CACHE (10), whole unit
+    i.good([0x91, 0x02, ...be64(5), ...be32(10), 0, 0]); // (16) with IMMED
+    expect(i.check([0x35, 0, ...be32(LUN1_BLOCKS), 0, 0, 1, 0], { lun: 1 })).toMatchObject({ asc: 0x21 });
+    i.good([0x1b, 0, 0, 0, 0x00, 0]); // START STOP UNIT: stop (flushes)
+    i.good([0x1b, 0, 0, 0, 0x01, 0]);
+    i.good([0x1e, 0, 0, 0, 0x01, 0]); // PREVENT ALLOW MEDIUM REMOVAL
+    i.quiescent();
+  });
+
+  it("residuals as iscsi-test-cu expects them: overflow and underflow, and only the expected bytes move", () => {
+    const i = boot();
+    i.login(A);
+    i.writeBlocks(0, 0, new Uint8Array(2 * BLOCK).fill(0x61)); // 'a' 'a'
+    // One block, expected length 0: GOOD, nothing written, overflow of a block.
+    let r = i.run(write10(0, 1), { direction: Dir.Write, expected: 0 });
+    expect([r.status, r.residualKind, r.residual]).toEqual([GOOD, Residual.Overflow, BLOCK]);
+    // One block, expected 10000: underflow.
+    r = i.run(write10(0, 1), { data: new Uint8Array(10000).fill(0x62) });
+    expect([r.status, r.residualKind, r.residual]).toEqual([GOOD, Residual.Underflow, 10000 - BLOCK]);
+    // One block, expected 200: overflow of the rest, and no torn block.
+    i.writeBlocks(0, 0, new Uint8Array(2 * BLOCK).fill(0x61));
+    r = i.run(write10(0, 1), { data: new Uint8Array(200).fill(0x63) });
+    expect([r.status, r.residualKind, r.residual]).toEqual([GOOD, Residual.Overflow, BLOCK - 200]);
+    expect(i.readBlocks(0, 0, 1)).toEqual(new Uint8Array(BLOCK).fill(0x61));
+    // Two blocks, expected one: only the first is written.
+    r = i.run(write10(0, 2), { data: new Uint8Array(BLOCK).fill(0x62) });
+    expect([r.status, r.residualKind, r.residual]).toEqual([GOOD, Residual.Overflow, BLOCK]);
+    const back = i.readBlocks(0, 0, 2);
+    expect(back.subarray(0, BLOCK)).toEqual(new Uint8Array(BLOCK).fill(0x62));
+    expect(back.subarray(BLOCK)).toEqual(new Uint8Array(BLOCK).fill(0x61));
+    // Reads: the Data-In is cut to the expected length.
+    r = i.run(read10(0, 2), { expected: BLOCK });
+    expect([r.status, r.data.length, r.residualKind, r.residual]).toEqual([GOOD, BLOCK, Residual.Overflow, BLOCK]);
+    r = i.run(read10(0, 1), { expected: 200 });
+    expect([r.data.length, r.residualKind, r.residual]).toEqual([200, Residual.Overflow, BLOCK - 200]);
+    expect(r.data).toEqual(new Uint8Array(200).fill(0x62));
+    r = i.run(read10(0, 1), { expected: 10000 });
+    expect([r.data.length, r.residualKind, r.residual]).toEqual([BLOCK, Residual.Underflow, 10000 - BLOCK]);
+    r = i.run(read10(0, 1), { direction: Dir.None, expected: 0 });
+    expect([r.status, r.data.length, r.residualKind, r.residual]).toEqual([GOOD, 0, Residual.Overflow, BLOCK]);
+    r = i.run(tur(), { direction: Dir.Read, expected: 512 });
+    expect([r.status, r.residualKind, r.residual]).toEqual([GOOD, Residual.Underflow, 512]);
+    // As iSCSI carries it (transport.ts): positive for an underflow, negative for an overflow.
+    const task = i.submit(read10(0, 2), { expected: BLOCK });
+    i.wait(task);
+    expect(i.t.call("testScsiResidual", task)).toBe(BigInt(-BLOCK));
+    i.release(task);
+    i.quiescent();
+  });
+
+  it("VERIFY: BYTCHK 00b checks the range, 01b and 11b compare, MISCOMPARE says where", () => {
+    const i = boot();
+    i.login(A);
+    const data = pattern(3, 64);
+    i.writeBlocks(0, 200, data);
+    const verify16 = (lba: number, n: number, bytchk: number) => [0x8f, bytchk << 1, ...be64(lba), ...be32(n), 0, 0];
+    i.good(verify16(200, 64, 0));
+    expect(i.check(verify16(LUN0_BLOCKS - 1, 2, 0))).toMatchObject({ asc: 0x21 });
+    i.good(verify16(200, 64, 1), { data });
+    i.good([0x2f, 0x02, ...be32(200), 0, ...be16(64), 0], { data });
+    i.good([0xaf, 0x02, ...be32(200), ...be32(64), 0, 0], { data });
+    const wrong = data.slice();
+    wrong[5000] ^= 0x58;
+    expect(i.check(verify16(200, 64, 1), { data: wrong })).toEqual({ key: Key.Miscompare, asc: 0x1d, ascq: 0, information: 5000 });
+    expect(i.check(verify16(200, 1, 2), { data: data.subarray(0, BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 2 } });
+    i.writeBlocks(0, 300, new Uint8Array(8 * BLOCK).fill(0x5a));
+    i.good(verify16(300, 8, 3), { data: new Uint8Array(BLOCK).fill(0x5a) });
+    const one = new Uint8Array(BLOCK).fill(0x5a);
+    i.writeBlocks(0, 303, one.map((b, k) => (k === 7 ? 0 : b)));
+    expect(i.check(verify16(300, 8, 3), { data: one })).toEqual({ key: Key.Miscompare, asc: 0x1d, ascq: 0, information: 3 * BLOCK + 7 });
+    i.quiescent();
+  });
+
+  it("WRITE AND VERIFY writes, then with BYTCHK reads back and compares", () => {
+    const i = boot();
+    i.login(A);
+    const data = pattern(4, 40);
+    i.good([0x2e, 0x00, ...be32(50), 0, ...be16(40), 0], { data });
+    expect(i.readBlocks(0, 50, 40)).toEqual(data);
+    const other = pattern(5, 40);
+    i.good([0x8e, 0x02, ...be64(60), ...be32(40), 0, 0], { data: other });
+    expect(i.readBlocks(0, 60, 40)).toEqual(other);
+    expect(i.check([0xae, 0x00, ...be32(LUN1_BLOCKS), ...be32(1), 0, 0], { lun: 1, data: pattern(6, 1) })).toMatchObject({ asc: 0x21 });
+    i.quiescent();
+  });
+
+  it("COMPARE AND WRITE writes only when the blocks match, MISCOMPARE with the offset otherwise", () => {
+    const i = boot();
+    i.login(A);
+    const caw = (lba: number, n: number) => [0x89, 0, ...be64(lba), 0, 0, 0, n, 0, 0];
+    const old = new Uint8Array(4 * BLOCK).fill(0x41);
+    const next = new Uint8Array(4 * BLOCK).fill(0x42);
+    i.writeBlocks(0, 500, old);
+    i.good(caw(500, 4), { data: Uint8Array.from([...old, ...next]) });
+    expect(i.readBlocks(0, 500, 4)).toEqual(next);
+    const stale = old.slice();
+    stale[4 * BLOCK - 27] = 0x43;
+    const s = i.check(caw(500, 4), { data: Uint8Array.from([...stale, ...old]) });
+    expect(s).toEqual({ key: Key.Miscompare, asc: 0x1d, ascq: 0, information: 0 }); // the first byte already differs
+    expect(i.readBlocks(0, 500, 4)).toEqual(next); // unchanged
+    const nearly = next.slice();
+    nearly[3 * BLOCK + 9] = 0;
+    expect(i.check(caw(500, 4), { data: Uint8Array.from([...nearly, ...old]) })).toEqual({ key: Key.Miscompare, asc: 0x1d, ascq: 0, information: 3 * BLOCK + 9 });
+    expect(i.readBlocks(0, 500, 4)).toEqual(next);
+    // Limits: more than MAXIMUM COMPARE AND WRITE LENGTH, a Data-Out of the wrong size, past the end; 0 blocks is GOOD.
+    expect(i.check(caw(0, 33), { data: new Uint8Array(66 * BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 13 } });
+    expect(i.check(caw(0, 1), { data: new Uint8Array(4 * BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 13 } });
+    expect(i.check(caw(LUN0_BLOCKS, 1), { data: new Uint8Array(2 * BLOCK) })).toMatchObject({ asc: 0x21 });
+    i.good(caw(0, 0));
+    // At the last blocks of the unit, at the largest length.
+    const edge = pattern(8, 32);
+    i.writeBlocks(0, LUN0_BLOCKS - 32, edge);
+    i.good(caw(LUN0_BLOCKS - 32, 32), { data: Uint8Array.from([...edge, ...pattern(9, 32)]) });
+    expect(i.readBlocks(0, LUN0_BLOCKS - 32, 32)).toEqual(pattern(9, 32));
+    i.quiescent();
+  });
+
+  it("WRITE SAME replicates a block over more than a megabyte; with UNMAP and zeros it deallocates", () => {
+    const i = boot();
+    i.login(A);
+    const block = pattern(11, 1);
+    const ws16 = (lba: number, n: number, flags = 0) => [0x93, flags, ...be64(lba), ...be32(n), 0, 0];
+    i.good(ws16(1000, 3000), { data: block });
+    const back = i.readBlocks(0, 1000, 2048);
+    for (let k = 0; k < 2048; k++) expect(Buffer.compare(back.subarray(k * BLOCK, (k + 1) * BLOCK), block)).toBe(0);
+    const tail = i.readBlocks(0, 3048, 953);
+    expect(Buffer.compare(tail.subarray(0, 952 * BLOCK), new Uint8Array(952 * BLOCK).map((_, k) => block[k % BLOCK]!))).toBe(0);
+    expect(tail.subarray(952 * BLOCK)).not.toEqual(block); // block 4000 was not written
+    // WRITE SAME (10) with UNMAP and a block of zeros: reads back as zeros.
+    i.good([0x41, 0x08, ...be32(1500), 0, ...be16(100), 0], { data: new Uint8Array(BLOCK) });
+    expect(i.readBlocks(0, 1500, 100)).toEqual(new Uint8Array(100 * BLOCK));
+    expect(i.readBlocks(0, 1499, 1)).toEqual(block);
+    // With UNMAP and a block that is not zeros, the block is written.
+    i.good(ws16(1500, 2, 0x08), { data: block });
+    expect(i.readBlocks(0, 1500, 2)).toEqual(Uint8Array.from([...block, ...block]));
+    // NDOB: no Data-Out, zeros.
+    i.good(ws16(1000, 10, 0x01));
+    expect(i.readBlocks(0, 1000, 10)).toEqual(new Uint8Array(10 * BLOCK));
+    // Refused: a Data-Out that is not one block, past the end, more than MAXIMUM WRITE SAME LENGTH, ANCHOR.
+    expect(i.check(ws16(0, 1), { data: new Uint8Array(2 * BLOCK) })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24 });
+    expect(i.check(ws16(0, 1), { data: new Uint8Array(BLOCK / 2) })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24 });
+    expect(i.check(ws16(LUN0_BLOCKS - 1, 2), { data: block })).toMatchObject({ asc: 0x21 });
+    expect(i.check(ws16(0, 65537), { data: block })).toMatchObject({ asc: 0x24, field: { byte: 10 } });
+    expect(i.check(ws16(0, 1, 0x10), { data: block })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 4 } });
+    i.quiescent();
+  });
+
+  it("UNMAP deallocates every descriptor's blocks, after checking them all", () => {
+    const i = boot();
+    i.login(A);
+    i.writeBlocks(1, 0, pattern(12, 64));
+    const unmap = (descriptors: [number, number][], listBytes?: number) => {
+      const list = Uint8Array.from([...be16(6 + 16 * descriptors.length), ...be16(16 * descriptors.length), 0, 0, 0, 0,
+        ...descriptors.flatMap(([lba, n]) => [...be64(lba), ...be32(n), 0, 0, 0, 0])]);
+      return { cdb: [0x42, 0, 0, 0, 0, 0, 0, ...be16(listBytes ?? list.length), 0], data: list };
+    };
+    let u = unmap([[4, 4], [20, 0], [40, 8]]);
+    i.good(u.cdb, { lun: 1, data: u.data });
+    const back = i.readBlocks(1, 0, 64);
+    const want = pattern(12, 64);
+    want.fill(0, 4 * BLOCK, 8 * BLOCK);
+    want.fill(0, 40 * BLOCK, 48 * BLOCK);
+    expect(back).toEqual(want);
+    // One descriptor past the end: LBA OUT OF RANGE, and the good one before it is left alone.
+    u = unmap([[0, 2], [LUN1_BLOCKS - 1, 2]]);
+    expect(i.check(u.cdb, { lun: 1, data: u.data })).toMatchObject({ asc: 0x21 });
+    expect(i.readBlocks(1, 0, 2)).toEqual(want.subarray(0, 2 * BLOCK));
+    u = unmap(Array.from({ length: 65 }, (_, k) => [k, 1] as [number, number]));
+    expect(i.check(u.cdb, { lun: 1, data: u.data })).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 2 } });
+    u = unmap([[0, 65537]]);
+    expect(i.check(u.cdb, { lun: 1, data: u.data })).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 16 } });
+    expect(i.check([0x42, 0, 0, 0, 0, 0, 0, 0, 4, 0], { lun: 1, data: new Uint8Array(4) })).toMatchObject({ asc: 0x1a });
+    i.good([0x42, 0, 0, 0, 0, 0, 0, 0, 0, 0], { lun: 1 }); // no list: nothing to do
+    expect(i.check([0x42, 0x01, 0, 0, 0, 0, 0, 0, 0, 0], { lun: 1 })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 0 } }); // ANCHOR
+    i.quiescent();
+  });
+
+  it("many large reads at once wait for buffers in turn and all complete (backpressure, not a trap)", () => {
+    const i = boot();
+    i.login(A);
+    const data = pattern(13, 2048);
+    i.writeBlocks(0, 0, data);
+    const tasks = Array.from({ length: 60 }, (_, k) => i.submit(read16(0, 2048), { expected: 2048 * BLOCK, tag: k }));
+    for (const task of tasks) expect(task).not.toBe(TASK_NONE);
+    i.t.board.runFor(200_000);
+    expect(i.t.call("testScsiParked", 2) as number).toBeGreaterThan(0); // some wait for large buffers
+    for (const task of tasks) {
+      i.wait(task, 20000);
+      const r = i.result(task);
+      expect(r.status).toBe(GOOD);
+      expect(Buffer.compare(r.data, data)).toBe(0);
+      i.release(task);
+    }
+    i.quiescent();
+  });
+
+  it("TASK SET FULL: the table's 256 records, then none", () => {
+    const i = boot();
+    const held: number[] = [];
+    for (let k = 0; k < 256; k++) held.push(i.t.call("testScsiTmf", A, 0, Tmf.AbortTask, 0xdead) as number);
+    expect(held).not.toContain(TASK_NONE);
+    expect(i.t.call("testScsiSubmit", A, 0, 0, 0, 16, 1, 0)).toBe(TASK_NONE);
+    i.t.board.runFor(1_000_000);
+    for (const task of held) {
+      expect(i.t.call("testScsiTmfResponse", task)).toBe(TmfResponse.TaskDoesNotExist);
+      i.release(task);
+    }
+    i.quiescent();
+  });
+});
+
+describe("reservations across two nexuses", () => {
+  it("RESERVE (6): others conflict except INQUIRY, REPORT LUNS and RELEASE; nexus loss and LUN reset end it", () => {
+    const i = boot();
+    i.login(A);
+    i.login(B);
+    i.good([0x16, 0, 0, 0, 0, 0]);
+    i.good([0x16, 0, 0, 0, 0, 0]); // again, same nexus
+    expect(i.run([0x16, 0, 0, 0, 0, 0], { nexus: B }).status).toBe(RESERVATION_CONFLICT);
+    expect(i.run(modeSense6(0x3f), { nexus: B, expected: 255 }).status).toBe(RESERVATION_CONFLICT);
+    expect(i.run(read10(0, 1), { nexus: B, expected: BLOCK }).status).toBe(RESERVATION_CONFLICT);
+    expect(i.run(tur(), { nexus: B }).status).toBe(RESERVATION_CONFLICT);
+    expect(i.run(tur(), { nexus: B, lun: 1 }).status).toBe(GOOD); // another logical unit
+    i.good(inquiry(0, 0, 36), { nexus: B, expected: 36 });
+    i.good(modeSense6(0x3f), { expected: 255 });
+    i.good([0x17, 0, 0, 0, 0, 0], { nexus: B }); // RELEASE by another: nothing happens
+    expect(i.run(tur(), { nexus: B }).status).toBe(RESERVATION_CONFLICT);
+    expect(i.run(prIn(0), { expected: 4096 }).status).toBe(RESERVATION_CONFLICT); // PR IN conflicts with RESERVE (6)
+    i.t.call("testScsiNexusGone", A);
+    i.t.board.runFor(1_000_000);
+    i.good([0x16, 0, 0, 0, 0, 0], { nexus: B });
+    const reset = i.tmf(B, 0, Tmf.LunReset);
+    i.wait(reset);
+    expect(i.t.call("testScsiTmfResponse", reset)).toBe(TmfResponse.Complete);
+    i.release(reset);
+    expect(i.check(tur(), { nexus: A })).toMatchObject({ asc: 0x29 });
+    i.good([0x16, 0, 0, 0, 0, 0], { nexus: A });
+    i.good([0x17, 0, 0, 0, 0, 0], { nexus: A });
+    i.quiescent();
+  });
+
+  it("persistent reservations: register, reserve, access by type, release, preempt, clear, with their unit attentions", () => {
+    const i = boot();
+    i.login(A);
+    i.login(B);
+    const k1 = 0x1111_2222_3333_4444n;
+    const k2 = 0x5555n;
+    const out = (nexus: number, action: number, key: bigint, saKey: bigint, type = 0) =>
+      i.run(prOut(action, type), { nexus, data: prList(key, saKey) }).status;
+    expect(out(A, 6, 0n, k1)).toBe(GOOD); // REGISTER AND IGNORE EXISTING KEY
+    expect(out(B, 0, 0n, k2)).toBe(GOOD); // REGISTER
+    expect(out(B, 0, 0n, 0x77n)).toBe(RESERVATION_CONFLICT); // registered: the key must match
+    const keys = i.good(prIn(0), { expected: 4096 });
+    expect(keys).toEqual(Uint8Array.from([...be32(2), ...be32(16), ...be64(k1), ...be64(k2)]));
+    expect(i.run([0x16, 0, 0, 0, 0, 0]).status).toBe(RESERVATION_CONFLICT); // RESERVE (6) with registrations (CRH 0)
+    // Write Exclusive by A: B (registered) may read, not write; A may do both.
+    expect(out(A, 1, k1, 0n, 1)).toBe(GOOD);
+    expect(i.good(prIn(1), { expected: 4096 })).toEqual(Uint8Array.from([...be32(2), ...be32(16), ...be64(k1), 0, 0, 0, 0, 0, 0x01, 0, 0]));
+    i.writeBlocks(0, 0, pattern(20, 1));
+    expect(i.readBlocks(0, 0, 1, B)).toEqual(pattern(20, 1));
+    expect(i.run(write10(0, 1), { nexus: B, data: pattern(21, 1) }).status).toBe(RESERVATION_CONFLICT);
+    expect(out(A, 1, k1, 0n, 3)).toBe(RESERVATION_CONFLICT); // reserving again with another type
+    expect(out(B, 1, k2, 0n, 1)).toBe(RESERVATION_CONFLICT); // B is not the holder
+    expect(out(A, 2, k1, 0n, 3)).toBe(CHECK_CONDITION); // RELEASE with the wrong type: INVALID RELEASE
+    // Release, then Exclusive Access: B may not even read. Registrants Only: B may, being registered.
+    expect(out(A, 2, k1, 0n, 1)).toBe(GOOD);
+    expect(out(A, 1, k1, 0n, 3)).toBe(GOOD);
+    expect(i.run(read10(0, 1), { nexus: B, expected: BLOCK }).status).toBe(RESERVATION_CONFLICT);
+    expect(i.run(tur(), { nexus: B }).status).toBe(GOOD); // TEST UNIT READY is allowed
+    expect(out(A, 2, k1, 0n, 3)).toBe(GOOD);
+    expect(out(A, 1, k1, 0n, 6)).toBe(GOOD); // Exclusive Access, Registrants Only
+    expect(i.run(read10(0, 1), { nexus: B, expected: BLOCK }).status).toBe(GOOD);
+    expect(i.run(read10(0, 1), { nexus: 3, expected: BLOCK }).status).toBe(CHECK_CONDITION); // POWER ON first
+    expect(i.run(read10(0, 1), { nexus: 3, expected: BLOCK }).status).toBe(RESERVATION_CONFLICT); // not registered
+    // Releasing a registrants-only reservation tells the other registrants.
+    expect(out(A, 2, k1, 0n, 6)).toBe(GOOD);
+    expect(i.check(tur(), { nexus: B })).toMatchObject({ key: Key.UnitAttention, asc: 0x2a, ascq: 0x04 });
+    // All registrants: the key reads as zero, and every registrant holds it.
+    expect(out(B, 1, k2, 0n, 8)).toBe(GOOD);
+    expect(i.good(prIn(1), { expected: 4096 }).subarray(8, 22)).toEqual(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08]));
+    expect(i.run(write10(0, 1), { nexus: A, data: pattern(22, 1) }).status).toBe(GOOD);
+    expect(out(A, 2, k1, 0n, 8)).toBe(GOOD);
+    expect(i.check(tur(), { nexus: B })).toMatchObject({ key: Key.UnitAttention, asc: 0x2a, ascq: 0x04 });
+    // PREEMPT with no reservation: A removes B's registration; B hears REGISTRATIONS PREEMPTED.
+    const before = new DataView(i.good(prIn(0), { expected: 4096 }).buffer).getUint32(0);
+    expect(out(A, 4, k1, k2, 1)).toBe(GOOD);
+    expect(i.check(tur(), { nexus: B })).toMatchObject({ key: Key.UnitAttention, asc: 0x2a, ascq: 0x05 });
+    const after = i.good(prIn(0), { expected: 4096 });
+    expect(after).toEqual(Uint8Array.from([...be32(before + 1), ...be32(8), ...be64(k1)]));
+    expect(out(A, 4, k1, 0x9999n, 1)).toBe(RESERVATION_CONFLICT); // no registration has that key
+    // CLEAR: everything goes; the registrants hear RESERVATIONS PREEMPTED.
+    expect(out(B, 6, 0n, k2)).toBe(GOOD);
+    expect(out(A, 3, k1, 0n)).toBe(GOOD);
+    expect(i.check(tur(), { nexus: B })).toMatchObject({ key: Key.UnitAttention, asc: 0x2a, ascq: 0x03 });
+    expect(i.good(prIn(0), { expected: 4096 }).subarray(4, 8)).toEqual(Uint8Array.from([0, 0, 0, 0]));
+    expect(i.good(prIn(2), { expected: 4096 })).toEqual(Uint8Array.from([0, 8, 0x00, 0x80, 0xea, 0x01, 0, 0]));
+    // Refused parameter lists and fields.
+    expect(i.check([0x5f, 0, 0, 0, 0, ...be32(20), 0], { data: new Uint8Array(20) })).toMatchObject({ asc: 0x1a, field: { byte: 5 } });
+    expect(i.check(prOut(6), { data: prList(0n, k1, 0x01) })).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 20, bit: 0 } }); // APTPL
+    expect(i.check(prOut(6), { data: prList(0n, k1, 0x04) })).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 20, bit: 2 } }); // ALL_TG_PT
+    expect(out(A, 6, 0n, k1)).toBe(GOOD);
+    expect(i.check(prOut(1, 0x10 | 1), { data: prList(k1, 0n) })).toMatchObject({ asc: 0x24, field: { byte: 2, bit: 7 } }); // scope
+    expect(i.check(prOut(1, 2), { data: prList(k1, 0n) })).toMatchObject({ asc: 0x24, field: { byte: 2, bit: 3 } }); // type 2
+    expect(out(A, 0, k1, 0n)).toBe(GOOD); // unregister
+    i.quiescent();
+  });
+
+  it("PREEMPT AND ABORT aborts the preempted nexus's tasks on that logical unit", () => {
+    const i = boot();
+    i.login(A);
+    i.login(B);
+    expect(i.run(prOut(6), { nexus: A, data: prList(0n, 1n) }).status).toBe(GOOD);
+    expect(i.run(prOut(6), { nexus: B, data: prList(0n, 2n) }).status).toBe(GOOD);
+    expect(i.run(prOut(1, 1), { nexus: B, data: prList(2n, 0n) }).status).toBe(GOOD);
+    const held = i.submit(write10(0, 8), { nexus: B, data: pattern(30, 8), hold: true });
+    i.t.board.runFor(500_000);
+    expect(i.t.call("testScsiDataOutAsked", held)).toBe(8 * BLOCK);
+    expect(i.run(prOut(5, 3), { nexus: A, data: prList(1n, 2n) }).status).toBe(GOOD);
+    expect(i.done(held)).toBe(true);
+    const r = i.result(held);
+    expect([r.status, r.aborted]).toEqual([TASK_ABORTED, true]);
+    i.t.call("testScsiDataOutSend", held, 0); // late Data-Out from the transport: ignored
+    i.t.board.runFor(500_000);
+    expect(i.t.call("testScsiStaleDataReady")).toBe(1n);
+    i.release(held);
+    expect(i.check(tur(), { nexus: B })).toMatchObject({ asc: 0x2a, ascq: 0x05 });
+    expect(i.check(tur(), { nexus: B })).toMatchObject({ asc: 0x2f, ascq: 0x00 }); // COMMANDS CLEARED BY ANOTHER INITIATOR
+    expect(i.run(read10(0, 1), { nexus: B, expected: BLOCK }).status).toBe(RESERVATION_CONFLICT); // A holds Exclusive Access
+    expect(i.run(prOut(3), { nexus: A, data: prList(1n, 0n) }).status).toBe(GOOD);
+    i.quiescent();
+  });
+});
+
+describe("task management", () => {
+  it("ABORT TASK of a task waiting for Data-Out: one aborted ScsiDone, then the TMF's answer; nothing written", () => {
+    const i = boot();
+    i.login(A);
+    i.writeBlocks(0, 40, new Uint8Array(4 * BLOCK).fill(0x33));
+    const held = i.submit(write10(40, 4), { data: new Uint8Array(4 * BLOCK).fill(0x44), hold: true, tag: 77 });
+    i.t.board.runFor(500_000);
+    expect(i.t.call("testScsiDataOutAsked", held)).toBe(4 * BLOCK);
+    expect(i.done(held)).toBe(false);
+    const tmf = i.tmf(A, 0, Tmf.AbortTask, 77);
+    i.wait(tmf);
+    expect(i.t.call("testScsiTmfResponse", tmf)).toBe(TmfResponse.Complete);
+    expect(i.done(held)).toBe(true);
+    expect(i.result(held)).toMatchObject({ status: TASK_ABORTED, aborted: true, data: new Uint8Array(0) });
+    i.release(held);
+    i.release(tmf);
+    expect(i.readBlocks(0, 40, 4)).toEqual(new Uint8Array(4 * BLOCK).fill(0x33));
+    // A tag that names nothing; a LUN that does not exist; CLEAR ACA.
+    const none = i.tmf(A, 0, Tmf.AbortTask, 78);
+    i.wait(none);
+    expect(i.t.call("testScsiTmfResponse", none)).toBe(TmfResponse.TaskDoesNotExist);
+    i.release(none);
+    const noLun = i.tmf(A, 9, Tmf.AbortTaskSet);
+    i.wait(noLun);
+    expect(i.t.call("testScsiTmfResponse", noLun)).toBe(TmfResponse.LunDoesNotExist);
+    i.release(noLun);
+    const aca = i.tmf(A, 0, Tmf.ClearAca);
+    i.wait(aca);
+    expect(i.t.call("testScsiTmfResponse", aca)).toBe(TmfResponse.NotSupported);
+    i.release(aca);
+    i.quiescent();
+  });
+
+  it("aborting tasks whose services are in flight: each ends once, aborted, before the TMF is answered", () => {
+    const i = boot();
+    i.login(A);
+    i.login(B);
+    const doneBefore = i.t.call("testScsiDoneCount") as number;
+    const reads = Array.from({ length: 8 }, (_, k) => i.submit(read16(k * 256, 256), { expected: 256 * BLOCK, tag: k }));
+    const other = i.submit(read16(0, 16), { nexus: B, expected: 16 * BLOCK, tag: 99 });
+    for (let k = 0; k < 100 && (i.t.call("testScsiServicesActive") as number) === 0; k++) i.t.board.runFor(2_000);
+    expect(i.t.call("testScsiServicesActive") as number).toBeGreaterThan(0); // reads are at the CTA now
+    const tmf = i.tmf(A, 0, Tmf.AbortTaskSet);
+    i.wait(tmf);
+    expect(i.t.call("testScsiTmfResponse", tmf)).toBe(TmfResponse.Complete);
+    for (const task of reads) {
+      expect(i.done(task)).toBe(true);
+      const r = i.result(task);
+      expect([r.status, r.aborted, r.data.length]).toEqual([TASK_ABORTED, true, 0]);
+      i.release(task);
+    }
+    i.release(tmf);
+    i.wait(other); // nexus B's task is not in A's task set
+    expect(i.result(other).status).toBe(GOOD);
+    i.release(other);
+    expect((i.t.call("testScsiDoneCount") as number) - doneBefore).toBe(8 + 1 + 1);
+    i.quiescent();
+  });
+
+  it("TARGET WARM RESET and CLEAR TASK SET: resets raise POWER ON for every nexus; cleared tasks are reported to their nexus", () => {
+    const i = boot();
+    i.login(A);
+    i.login(B);
+    const held = i.submit(write10(0, 1), { nexus: B, data: pattern(40, 1), hold: true });
+    i.t.board.runFor(300_000);
+    const clear = i.tmf(A, 0, Tmf.ClearTaskSet);
+    i.wait(clear);
+    expect(i.result(held).status).toBe(TASK_ABORTED);
+    i.release(held);
+    i.release(clear);
+    expect(i.check(tur(), { nexus: B })).toMatchObject({ key: Key.UnitAttention, asc: 0x2f, ascq: 0x00 });
+    expect(i.run(tur(), { nexus: A }).status).toBe(GOOD);
+    const reset = i.tmf(A, 0, Tmf.TargetWarmReset);
+    i.wait(reset);
+    expect(i.t.call("testScsiTmfResponse", reset)).toBe(TmfResponse.Complete);
+    i.release(reset);
+    for (const nexus of [A, B]) {
+      for (const lun of [0, 1]) {
+        expect(i.check(tur(), { nexus, lun })).toMatchObject({ asc: 0x29, ascq: 0 });
+        expect(i.run(tur(), { nexus, lun }).status).toBe(GOOD);
+      }
+    }
+    i.quiescent();
+  });
+
+  it("a Data-Out that cannot come ends the task aborted", () => {
+    const i = boot();
+    i.login(A);
+    const held = i.submit(write10(0, 2), { data: pattern(41, 2), hold: true });
+    i.t.board.runFor(300_000);
+    i.t.call("testScsiDataOutSend", held, 1);
+    i.wait(held);
+    expect(i.result(held)).toMatchObject({ status: TASK_ABORTED, aborted: true });
+    i.release(held);
+    i.t.call("testScsiStage", 0); // the staged bytes were never taken
+    i.quiescent();
+  });
+
+  it("more nexuses than the table holds get BUSY, not a trap", () => {
+    const i = boot();
+    for (let n = 0; n < 64; n++) i.run(inquiry(0, 0, 36), { nexus: 100 + n, expected: 36 });
+    expect(i.run(tur(), { nexus: 500 }).status).toBe(BUSY);
+    i.t.call("testScsiNexusGone", 100);
+    i.t.board.runFor(1_000_000);
+    expect(i.check(tur(), { nexus: 500 })).toMatchObject({ asc: 0x29 });
+    i.quiescent();
+  });
+});
