@@ -1,12 +1,13 @@
 // wasm-iop: one CLI, subcommands in the style of git and qemu-img.
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
+import { conformanceCommand } from "./conformance.ts";
 import { flashCommand } from "./flash.ts";
 import { imageCommand } from "./image.ts";
 import { inventoryCommand } from "./inventory.ts";
 import { runCommand } from "./run.ts";
 
-const commands: Command[] = [runCommand, inventoryCommand, imageCommand, flashCommand];
+const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, imageCommand, flashCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -21,7 +21,7 @@ import { negotiationLimits, SessionType, TextCursor, TextOutcome, TextWriter, ke
 import { LoginConnection, LoginOutcome, loginBegin, loginRefuse, loginStep, LOGIN_RANDOM_BYTES, LOGIN_RESPONSE_CAPACITY_MIN } from "./login";
 import {
   BHS_BYTES, bhsCmdSn, bhsDataSegmentLength, bhsExpStatSn, bhsFinal, bhsImmediate, bhsInitiatorTaskTag, bhsLun, bhsOpcode,
-  bhsBufferOffset, bhsTargetTransferTag, buildDataIn, buildLogoutResponse, buildNopIn, buildR2t, buildReject,
+  bhsBufferOffset, bhsDataSn, bhsTargetTransferTag, buildDataIn, buildLogoutResponse, buildNopIn, buildR2t, buildReject,
   buildScsiResponse, buildTextResponse, buildTmfResponse, loginSetTsih, LOGIN_SESSION_DOES_NOT_EXIST, LOGIN_TOO_MANY_CONNECTIONS,
   LOGOUT_CLOSE_CONNECTION, LOGOUT_CLOSE_SESSION, LOGOUT_RESPONSE_CLOSED, LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED, lunDecode,
   OP_DATA_OUT, OP_LOGIN_REQUEST, OP_LOGOUT_REQUEST, OP_NOP_OUT, OP_SCSI_COMMAND, OP_SNACK_REQUEST, OP_TEXT_REQUEST,
@@ -101,6 +101,9 @@ export class IscsiTask extends Task {
   private readonly taskOutstanding: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // R2Ts unanswered
   private readonly taskPieces: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // NIC entries in flight
   private readonly taskExpected: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly taskDataSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next DataSN in the sequence
+  private readonly taskNextOffset: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next offset in it
+  discardedDataOut: u64 = 0; // Data-Out for tasks that are gone (aborted): dropped silently
   private readonly sendQueue: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // ScsiDone waiting for room
   private sendQueueHead: u32 = 0;
   private sendQueueCount: u32 = 0;
@@ -126,7 +129,7 @@ export class IscsiTask extends Task {
     negotiationLimits.immediateData = false;
     negotiationLimits.initialR2t = true;
     negotiationLimits.maxRecvDataSegmentLength = 65536;
-    negotiationLimits.maxOutstandingR2t = 4;
+    negotiationLimits.maxOutstandingR2t = 1; // one Data-Out sequence at a time: DataSN and offsets are checked against it
     negotiationLimits.maxBurstLength = 1048576;
     configRomLoadTargets(bootInfoConfigRomBase(bootInfo), this.portalText, 64);
     this.portalTextBytes = strlen(this.portalText, 64);
@@ -274,7 +277,8 @@ export class IscsiTask extends Task {
       return;
     }
     const phase = conn.state == ConnState.Login ? PduPhase.Login : PduPhase.FullFeature;
-    const check = validateInitiatorPdu(bhs, 65536, phase);
+    // During login the default 8192 is in force; our declared MaxRecvDataSegmentLength applies afterwards.
+    const check = validateInitiatorPdu(bhs, conn.state == ConnState.Login ? 8192 : 65536, phase);
     if (check != PduCheck.Ok) {
       if (conn.state == ConnState.Login) this.drop(conn);
       else this.reject(conn, pduCheckRejectReason(check));
@@ -481,6 +485,8 @@ export class IscsiTask extends Task {
         s.expCmdSn, this.maxCmdSn(s), unchecked(this.taskR2tSn[t]), offset, desired);
       unchecked(this.taskR2tSn[t] += 1);
       unchecked(this.taskNextR2t[t] = offset + desired);
+      unchecked(this.taskDataSn[t] = 0); // RFC 7143, DataSN: each R2T's Data-Out sequence counts from 0
+      unchecked(this.taskNextOffset[t] = offset);
       unchecked(this.taskOutstanding[t] += 1);
       this.sendHeader(conn, slot, 0);
     }
@@ -502,9 +508,18 @@ export class IscsiTask extends Task {
     const bhs = conn.framer.header;
     const t = this.dataOutTask(conn, bhs);
     if (t == SCSI_TASK_NONE) {
-      this.reject(conn, REJECT_INVALID_PDU_FIELD);
+      // Data for a task that is gone (aborted, or its R2T answered already): dropped, as for an aborted task.
+      this.discardedDataOut += 1;
       return;
     }
+    // DataPDUInOrder and DataSequenceInOrder are Yes: each PDU continues the sequence exactly. Anything else is a
+    // protocol error; at error recovery level 0 the connection goes (RFC 7143, "Recovery Classes").
+    if (bhsDataSn(bhs) != unchecked(this.taskDataSn[t]) || bhsBufferOffset(bhs) != unchecked(this.taskNextOffset[t])) {
+      this.drop(conn);
+      return;
+    }
+    unchecked(this.taskDataSn[t] += 1);
+    unchecked(this.taskNextOffset[t] += bhsDataSegmentLength(bhs));
     unchecked(this.taskReceived[t] += bhsDataSegmentLength(bhs));
     if (bhsFinal(bhs) && unchecked(this.taskOutstanding[t]) > 0) unchecked(this.taskOutstanding[t] -= 1);
     if (unchecked(this.taskReceived[t]) >= unchecked(this.taskTotal[t])) {

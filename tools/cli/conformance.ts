@@ -1,0 +1,119 @@
+// wasm-iop conformance: runs libiscsi's iscsi-test-cu against the board and compares with the committed baseline.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ROOT } from "../build/firmware.ts";
+import { parseCunitOutput, regressions, tally, type TestOutcome, type TestResult } from "../conformance/cunit.ts";
+import { serveBoard } from "../conformance/serve.ts";
+import type { Command } from "./command.ts";
+
+export const BASELINE_PATH = join(ROOT, "test/interop/conformance-baseline.json");
+
+const help = `usage: wasm-iop conformance [--board FILE] [--tests PATTERN] [--baseline FILE] [--update-baseline] [--json]
+
+Starts the board on a free loopback port, runs libiscsi's iscsi-test-cu (Debian package libiscsi-bin) against LUN 0
+of its first target with --dataloss, prints pass, skip and fail per test and in total, and compares the results with
+the baseline file committed in the repository: a new failure, or a test that passed in the baseline and does not now,
+fails the run.
+
+options:
+  --board FILE        board description (default: boards/iop-dev.json); its disks start empty in a temporary directory
+  --tests PATTERN     iscsi-test-cu's test pattern (default: ALL), e.g. ALL.Read10 or ALL.iSCSITMF
+  --baseline FILE     the baseline (default: test/interop/conformance-baseline.json)
+  --update-baseline   write this run's results as the new baseline instead of comparing
+  --timeout SECONDS   give up on iscsi-test-cu after this long (default: 900)
+  --json              print a summary object instead of the table
+  -h, --help          this help
+
+Exit status: 0 when nothing regressed; 1 on a regression, a crash of the initiator, or a board panic; 3 when
+iscsi-test-cu is not installed.`;
+
+export function iscsiTestCuAvailable(): boolean {
+  return spawnSync("iscsi-test-cu", ["--help"], { stdio: "ignore" }).error === undefined;
+}
+
+/** Runs iscsi-test-cu against `url`; resolves with its output and exit status. */
+function runIscsiTestCu(url: string, pattern: string, timeoutMs: number): Promise<{ output: string; code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    const child = spawn("iscsi-test-cu", ["--dataloss", "-t", pattern, url], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ output, code, signal });
+    });
+  });
+}
+
+export interface ConformanceResult {
+  outcomes: TestOutcome[];
+  regressions: string[];
+  crashed: string | undefined; // the initiator died (a signal) or the board panicked
+}
+
+export async function runConformance(options: { boardPath?: string; pattern: string; baseline: Record<string, TestResult> | undefined; timeoutMs: number }): Promise<ConformanceResult> {
+  const serving = await serveBoard({ boardPath: options.boardPath });
+  try {
+    const run = await runIscsiTestCu(serving.urls[0]!, options.pattern, options.timeoutMs);
+    const outcomes = parseCunitOutput(run.output);
+    let crashed: string | undefined;
+    if (run.signal !== null) crashed = `iscsi-test-cu ended by ${run.signal} after ${outcomes.length} tests`;
+    if (serving.panics.length > 0) crashed = `the board panicked: ${serving.panics[0]!.message}`;
+    const baseline = options.baseline === undefined ? undefined : filterBaseline(options.baseline, options.pattern);
+    return { outcomes, regressions: baseline === undefined ? [] : regressions(outcomes, baseline), crashed };
+  } finally {
+    await serving.stop();
+  }
+}
+
+// Only the baseline's tests the pattern selects: ALL.Read10 selects Read10.*.
+function filterBaseline(baseline: Record<string, TestResult>, pattern: string): Record<string, TestResult> {
+  const prefix = pattern.replace(/^ALL\.?/, "");
+  return Object.fromEntries(Object.entries(baseline).filter(([name]) => prefix === "" || name === prefix || name.startsWith(`${prefix}.`)));
+}
+
+export const conformanceCommand: Command = {
+  name: "conformance",
+  summary: "run libiscsi's iscsi-test-cu against the board and compare with the baseline",
+  help,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        board: { type: "string" },
+        tests: { type: "string", default: "ALL" },
+        baseline: { type: "string" },
+        "update-baseline": { type: "boolean", default: false },
+        timeout: { type: "string", default: "900" },
+        json: { type: "boolean", default: false },
+      },
+      strict: true,
+    });
+    if (!iscsiTestCuAvailable()) {
+      process.stderr.write("wasm-iop conformance: iscsi-test-cu is not installed (Debian: apt-get install libiscsi-bin)\n");
+      return 3;
+    }
+    const baselinePath = values.baseline ?? BASELINE_PATH;
+    const baseline = !values["update-baseline"] && existsSync(baselinePath)
+      ? (JSON.parse(readFileSync(baselinePath, "utf8")) as { results: Record<string, TestResult> }).results
+      : undefined;
+    const result = await runConformance({ boardPath: values.board, pattern: values.tests!, baseline, timeoutMs: Number(values.timeout) * 1000 });
+    const counts = tally(result.outcomes);
+    if (values["update-baseline"]) {
+      const results = Object.fromEntries(result.outcomes.map((o) => [o.name, o.result]));
+      writeFileSync(baselinePath, JSON.stringify({ note: "wasm-iop conformance --update-baseline: iscsi-test-cu --dataloss results per test", totals: counts, results }, null, 2) + "\n");
+    }
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ ...counts, tests: result.outcomes.length, regressions: result.regressions, crashed: result.crashed ?? null }, null, 2) + "\n");
+    } else {
+      for (const o of result.outcomes) process.stdout.write(`${o.result.padEnd(4)}  ${o.name}${o.detail !== "" && o.result !== "pass" ? `  (${o.detail})` : ""}\n`);
+      process.stdout.write(`\n${result.outcomes.length} tests: ${counts.pass} passed, ${counts.skip} skipped, ${counts.fail} failed\n`);
+      for (const r of result.regressions) process.stdout.write(`regression: ${r}\n`);
+      if (result.crashed !== undefined) process.stdout.write(`crash: ${result.crashed}\n`);
+    }
+    return result.regressions.length > 0 || result.crashed !== undefined ? 1 : 0;
+  },
+};

@@ -1,0 +1,78 @@
+// A board serving iSCSI in this process, in real time, for tools and tests that drive it with real initiators
+// (conformance, interop tests, bench): fresh data directory, a free port on loopback, the release image.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Board } from "../../host/board/board.ts";
+import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import type { PanicReport } from "../../host/board/processor.ts";
+import { TcpBackend } from "../../host/devices/tcp_backend.ts";
+import { RealTimePacer } from "../../host/sim/realtime.ts";
+import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
+import { iscsiUrls } from "../cli/run.ts";
+
+export interface ServingBoard {
+  board: Board;
+  spec: BoardSpec;
+  urls: string[]; // iscsi://host:port/iqn/lun, one per LUN
+  log: string[]; // the console, "[processor] line"
+  panics: PanicReport[];
+  stop(): Promise<void>;
+}
+
+export interface ServeOptions {
+  boardPath?: string;
+  dataDir?: string; // default: a fresh temporary directory, removed by stop()
+  timeoutMs?: number; // how long to wait for the transport to come up
+}
+
+/** Boots the board, binds 127.0.0.1:0, and resolves once the firmware's transport says it is serving. */
+export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoard> {
+  await buildFirmware(["release"]);
+  const spec = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
+  const temporary = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), `wasm-iop-${spec.name}-`));
+  const log: string[] = [];
+  const tcp = new TcpBackend({ portals: [{ host: "127.0.0.1", port: 0 }], log: (m) => log.push(`[nic] ${m}`) });
+  tcp.attach({ opened: () => undefined, received: () => {}, closed: () => {} });
+  const bound = await tcp.start();
+  let serving: () => void = () => {};
+  const up = new Promise<void>((resolve) => (serving = resolve));
+  const board = new Board({
+    spec,
+    firmware: new WebAssembly.Module(readFileSync(FIRMWARE_PATH)),
+    dataDir,
+    network: tcp,
+    portals: bound,
+    onConsole: (processor, _fd, line) => {
+      log.push(`[${processor}] ${line}`);
+      if (line.startsWith("tts: serving")) serving();
+    },
+  });
+  if (!board.powerOn()) throw new Error(`the board did not boot:\n${log.join("\n")}`);
+  const pacer = new RealTimePacer(board.clock);
+  pacer.start();
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the board did not start serving in ${timeoutMs} ms:\n${log.join("\n")}`)), timeoutMs);
+  });
+  try {
+    await Promise.race([up, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    board,
+    spec,
+    urls: iscsiUrls(spec, bound[0]!),
+    log,
+    panics: board.panics,
+    async stop() {
+      pacer.stop();
+      await tcp.stop();
+      board.powerOff();
+      if (temporary) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
