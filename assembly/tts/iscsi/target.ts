@@ -67,8 +67,9 @@ enum TaskPhase {
   Free = 0, // not the transport's
   Submitted = 1, // with the SCSI target
   DataOut = 2, // soliciting Data-Out with R2Ts
-  Sending = 3, // Data-In and status queued on the NIC
+  Sending = 3, // Data-In and status being queued on the NIC (as room allows)
   Orphan = 4, // its connection is gone: released when the SCSI target answers
+  Sent = 5, // everything queued: released when the NIC has sent the last piece
 }
 
 // Transmit entry ids: |31..24 kind|23..16 connection|15..0 value|.
@@ -101,6 +102,7 @@ export class IscsiTask extends Task {
   private readonly taskOutstanding: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // R2Ts unanswered
   private readonly taskPieces: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // NIC entries in flight
   private readonly taskExpected: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly taskNextPdu: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next Data-In to queue
   private readonly taskDataSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next DataSN in the sequence
   private readonly taskNextOffset: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next offset in it
   discardedDataOut: u64 = 0; // Data-Out for tasks that are gone (aborted): dropped silently
@@ -203,8 +205,8 @@ export class IscsiTask extends Task {
       const phase = <u32>unchecked(this.phase[t]);
       if (phase == TaskPhase.Free || <u32>unchecked(this.taskConn[t]) != conn.slot) continue;
       if (phase == TaskPhase.DataOut) scsiTaskDataReady(t, this.index, true); // the data will not come
-      if (phase == TaskPhase.Sending && unchecked(this.taskPieces[t]) == 0) this.taskFinish(t);
-      else unchecked(this.phase[t] = TaskPhase.Orphan);
+      // Orphans are released by whoever holds them last: the SCSI target's ScsiDone, the last Sent, or the queue.
+      unchecked(this.phase[t] = TaskPhase.Orphan);
     }
     if (conn.session < SESSIONS_MAX) {
       const s = unchecked(this.sessions[conn.session]);
@@ -541,7 +543,9 @@ export class IscsiTask extends Task {
       return;
     }
     unchecked(this.phase[t] = TaskPhase.Sending);
-    if (!this.sendTask(t)) this.queueSend(t);
+    unchecked(this.taskNextPdu[t] = 0);
+    // Behind others waiting for room, wait in line: responses leave in the order their commands finished.
+    if (this.sendQueueCount > 0 || !this.sendTask(t)) this.queueSend(t);
   }
 
   private queueSend(t: u32): void {
@@ -554,10 +558,11 @@ export class IscsiTask extends Task {
     let count = this.sendQueueCount;
     while (count > 0) {
       const t = unchecked(this.sendQueue[this.sendQueueHead]);
-      if (<u32>unchecked(this.phase[t]) == TaskPhase.Orphan) {
-        this.taskFinish(t);
-      } else if (!this.sendTask(t)) {
-        return; // still no room: keep the order
+      const phase = <u32>unchecked(this.phase[t]);
+      if (phase == TaskPhase.Sending) {
+        if (!this.sendTask(t)) return; // still no room: keep the order
+      } else if (phase == TaskPhase.Orphan && unchecked(this.taskPieces[t]) == 0) {
+        this.taskFinish(t); // its connection went while it waited; pieces in flight finish it on their Sent
       }
       this.sendQueueHead = (this.sendQueueHead + 1) % SCSI_TASKS_MAX;
       this.sendQueueCount -= 1;
@@ -566,6 +571,8 @@ export class IscsiTask extends Task {
   }
 
   // Data-In PDUs straight from the task's SGL, then status (collapsed into the last Data-In when it is GOOD).
+  // Data-In PDUs straight from the task's SGL, then status (collapsed into the last Data-In when it is GOOD). Sends
+  // as many PDUs as there is room for and resumes from there on the next call: false while anything is left.
   private sendTask(t: u32): bool {
     const conn = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]);
     const s = unchecked(this.sessions[conn.session]);
@@ -577,13 +584,14 @@ export class IscsiTask extends Task {
     const pdus: u32 = dataBytes == 0 ? 0 : (dataBytes + pduBytes - 1) / pduBytes;
     const collapse = status == 0 && senseBytes == 0 && pdus > 0;
     const segments = dataBytes == 0 ? 0 : sgls().segmentCount(scsiTaskSgl(t));
-    // Room for every header and every data piece (a PDU spans at most segments + 1 pieces) and digests.
-    const entriesNeeded = pdus * (segments + 4) + (collapse ? 0 : 3);
-    if (conn.txSlotsUsed + pdus + 1 > TX_SLOTS || !this.nic.txRoom(entriesNeeded)) return false;
     const residual = scsiTaskResidual(t);
     const residualFlags = residual > 0 ? RESIDUAL_UNDERFLOW : residual < 0 ? RESIDUAL_OVERFLOW : 0;
     const residualCount = <u32>(residual < 0 ? -residual : residual);
-    for (let n: u32 = 0; n < pdus; n++) {
+    // Bounded by the PDU count; each pass needs a header slot and room for the PDU's pieces (at most the
+    // SGL's segments, the padding-and-digest trailer and the header).
+    while (unchecked(this.taskNextPdu[t]) < pdus) {
+      if (conn.txSlotsUsed >= TX_SLOTS || !this.nic.txRoom(segments + 2)) return false;
+      const n = unchecked(this.taskNextPdu[t]);
       const offset = n * pduBytes;
       const length = min(pduBytes, dataBytes - offset);
       const last = n + 1 == pdus;
@@ -594,8 +602,10 @@ export class IscsiTask extends Task {
         length, final, false, last && collapse, 0, last && collapse ? residualFlags : 0, last && collapse ? residualCount : 0,
         statSn, s.expCmdSn, this.maxCmdSn(s));
       this.sendHeaderAndSgl(conn, slot, t, offset, length);
+      unchecked(this.taskNextPdu[t] = n + 1);
     }
     if (!collapse) {
+      if (conn.txSlotsUsed >= TX_SLOTS || !this.nic.txRoom(2)) return false;
       const slot = conn.txSlotTake();
       const page = senseBytes > 0 ? bufferPool(BUFFER_CLASS_PAGE).acquire() : POOL_NONE;
       let segmentBytes: u32 = 0;
@@ -610,6 +620,7 @@ export class IscsiTask extends Task {
       if (page != POOL_NONE) this.sendWithPage(conn, slot, page, segmentBytes, 0);
       else this.sendHeader(conn, slot, 0);
     }
+    unchecked(this.phase[t] = TaskPhase.Sent);
     if (unchecked(this.taskPieces[t]) == 0) this.taskFinish(t);
     return true;
   }
@@ -840,7 +851,7 @@ export class IscsiTask extends Task {
         if (value >= SCSI_TASKS_MAX || unchecked(this.taskPieces[value]) == 0) break;
         unchecked(this.taskPieces[value] -= 1);
         const phase = <u32>unchecked(this.phase[value]);
-        if (unchecked(this.taskPieces[value]) == 0 && (phase == TaskPhase.Sending || phase == TaskPhase.Orphan)) this.taskFinish(value);
+        if (unchecked(this.taskPieces[value]) == 0 && (phase == TaskPhase.Sent || phase == TaskPhase.Orphan)) this.taskFinish(value);
         break;
       }
       default: break;
