@@ -156,6 +156,7 @@ export class Nic {
 
   /** Queues `lengthBytes` at `address` on `connection`; the caller checked txRoom. Sent{id} follows. */
   txPost(connection: u32, address: u64, lengthBytes: u32, id: u32, flags: u32): void {
+    if (this.txqHead - this.txqTailSeen >= TXQ_ENTRIES) this.txqTailSeen = busRead32(this.regs + REG_TXQ_TAIL);
     assert(this.txqHead - this.txqTailSeen < TXQ_ENTRIES, "nic: transmit ring overrun");
     const entry = this.txq + <usize>(this.txqHead % TXQ_ENTRIES) * TX_ENTRY_BYTES;
     store<u64>(entry, address, 0);

@@ -324,7 +324,7 @@ export class IscsiTask extends Task {
 
   private onLogin(conn: IscsiConn): void {
     const login = unchecked(this.logins[conn.slot]);
-    const slot = conn.txSlotTake();
+    const slot = this.txBegin(conn);
     const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
     if (slot == TX_SLOTS || page == POOL_NONE) {
       if (slot != TX_SLOTS) conn.txSlotGive(slot);
@@ -626,7 +626,7 @@ export class IscsiTask extends Task {
   }
 
   private respondStatusOnly(conn: IscsiConn, s: Session, itt: u32, status: u32): void {
-    const slot = conn.txSlotTake();
+    const slot = this.txBegin(conn);
     if (slot == TX_SLOTS || !this.nic.txRoom(2)) {
       if (slot != TX_SLOTS) conn.txSlotGive(slot);
       return; // the initiator times the command out
@@ -644,12 +644,13 @@ export class IscsiTask extends Task {
     const bhs = conn.framer.header;
     const itt = bhsInitiatorTaskTag(bhs);
     if (itt == TAG_RESERVED) return; // a response to our ping, or a ping that wants no answer
-    const slot = conn.txSlotTake();
+    const slot = this.txBegin(conn);
     const dataBytes = conn.framer.sinkKind == SinkKind.Memory ? conn.framer.dataBytes : 0;
     const page = dataBytes > 0 ? bufferPool(BUFFER_CLASS_PAGE).acquire() : POOL_NONE;
     if (slot == TX_SLOTS || (dataBytes > 0 && (page == POOL_NONE || dataBytes > bufferPool(BUFFER_CLASS_PAGE).slotBytes))) {
       if (slot != TX_SLOTS) conn.txSlotGive(slot);
       if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
+      this.drop(conn); // every ping with a tag is owed an answer (RFC 7143, NOP-In): rather than skip one, drop
       return;
     }
     if (page != POOL_NONE) memory.copy(bufferPool(BUFFER_CLASS_PAGE).address(page), conn.scratch(), dataBytes);
@@ -661,7 +662,7 @@ export class IscsiTask extends Task {
   private onText(conn: IscsiConn, s: Session): void {
     const bhs = conn.framer.header;
     const login = unchecked(this.logins[conn.slot]);
-    const slot = conn.txSlotTake();
+    const slot = this.txBegin(conn);
     const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
     if (slot == TX_SLOTS || page == POOL_NONE) {
       if (slot != TX_SLOTS) conn.txSlotGive(slot);
@@ -692,7 +693,7 @@ export class IscsiTask extends Task {
   private onLogout(conn: IscsiConn, s: Session): void {
     const bhs = conn.framer.header;
     const reason = <u32>load<u8>(bhs, 1) & 0x7f;
-    const slot = conn.txSlotTake();
+    const slot = this.txBegin(conn);
     if (slot == TX_SLOTS) {
       this.drop(conn);
       return;
@@ -734,7 +735,7 @@ export class IscsiTask extends Task {
   }
 
   private sendTmfResponse(conn: IscsiConn, s: Session, itt: u32, response: u32): void {
-    const slot = conn.txSlotTake();
+    const slot = this.txBegin(conn);
     if (slot == TX_SLOTS) return;
     buildTmfResponse(conn.txSlotAddress(slot), itt, response, conn.statSn++, s.expCmdSn, this.maxCmdSn(s));
     this.sendHeader(conn, slot, 0);
@@ -742,7 +743,7 @@ export class IscsiTask extends Task {
 
   private reject(conn: IscsiConn, reason: u32): void {
     this.rejectCount += 1;
-    const slot = conn.txSlotTake();
+    const slot = this.txBegin(conn);
     const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
     if (slot == TX_SLOTS || page == POOL_NONE) {
       if (slot != TX_SLOTS) conn.txSlotGive(slot);
@@ -762,10 +763,18 @@ export class IscsiTask extends Task {
     if (conn.state == ConnState.Free || conn.state == ConnState.Closing) return;
     this.connectionGone(conn);
     conn.state = ConnState.Closing;
+    this.nic.txFlush(); // answers queued before the drop (a Reject) leave before the close
     this.nic.close(conn.slot);
   }
 
   // ---- Transmit ----
+
+  // A header slot for a control answer, if the NIC's transmit ring also has room for it (a header and a data
+  // segment); TX_SLOTS otherwise. Every answer checks the ring: the driver's view of it is refreshed only here.
+  private txBegin(conn: IscsiConn): u32 {
+    if (!this.nic.txRoom(2)) return TX_SLOTS;
+    return conn.txSlotTake();
+  }
 
   // Header (+ header digest) from a slot; the slot comes back on Sent.
   private sendHeader(conn: IscsiConn, slot: u32, flags: u32): void {

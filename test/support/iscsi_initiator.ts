@@ -1,0 +1,439 @@
+// A small, strict iSCSI initiator (RFC 7143) for tests: one connection over a LoopbackBackend client, driven by the
+// board's clock (write bytes, run the board until a whole PDU has arrived). No digests, ERL 0, no immediate data,
+// one command at a time. It checks what a correct target must do (StatSN in order, ExpCmdSN/MaxCmdSN sane, R2Ts and
+// Data-In in sequence) and throws InitiatorError on anything else. It is test equipment: small and explicit.
+import type { Board } from "../../host/board/board.ts";
+import type { ClientEnd, LoopbackBackend } from "../../host/devices/tcp_backend.ts";
+
+export const BHS_BYTES = 48;
+export const BLOCK_BYTES = 512;
+
+export const Op = {
+  NopOut: 0x00, ScsiCommand: 0x01, TmfRequest: 0x02, LoginRequest: 0x03, TextRequest: 0x04, DataOut: 0x05, LogoutRequest: 0x06, Snack: 0x10,
+  NopIn: 0x20, ScsiResponse: 0x21, TmfResponse: 0x22, LoginResponse: 0x23, TextResponse: 0x24, DataIn: 0x25, LogoutResponse: 0x26,
+  R2t: 0x31, AsyncMessage: 0x32, Reject: 0x3f,
+} as const;
+
+export class InitiatorError extends Error {}
+
+// " sense K/ASC/ASCQ" from a SCSI Response data segment (|0-1 SenseLength|fixed-format sense|), or "".
+function senseText(data: Uint8Array): string {
+  if (data.length < 2 + 14) return "";
+  const sense = data.subarray(2);
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  return ` sense ${hex(sense[2]! & 0x0f)}/${hex(sense[12]!)}/${hex(sense[13]!)}`;
+}
+
+/** One PDU as received: its BHS, AHS and data segment (padding removed). */
+export interface Pdu {
+  bhs: Uint8Array;
+  ahs: Uint8Array;
+  data: Uint8Array;
+}
+
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+export const opcodeOf = (bhs: Uint8Array): number => bhs[0]! & 0x3f;
+export const u32At = (bhs: Uint8Array, at: number): number => view(bhs).getUint32(at);
+export const dataSegmentLength = (bhs: Uint8Array): number => (bhs[5]! << 16) | (bhs[6]! << 8) | bhs[7]!;
+const pad4 = (n: number) => (n + 3) & ~3;
+
+/** Builds a PDU: a 48-byte BHS (filled by `fill`), then the data segment padded to 4 bytes. DSL is set from `data`. */
+export function pdu(fill: (bhs: Uint8Array, v: DataView) => void, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const bytes = new Uint8Array(BHS_BYTES + pad4(data.length));
+  const bhs = bytes.subarray(0, BHS_BYTES);
+  fill(bhs, view(bhs));
+  bhs[5] = (data.length >> 16) & 0xff;
+  bhs[6] = (data.length >> 8) & 0xff;
+  bhs[7] = data.length & 0xff;
+  bytes.set(data, BHS_BYTES);
+  return bytes;
+}
+
+/** key=value pairs, each NUL-terminated (RFC 7143, text format). */
+export function textKeys(pairs: readonly (readonly [string, string])[]): Uint8Array {
+  return new TextEncoder().encode(pairs.map(([k, v]) => `${k}=${v}\0`).join(""));
+}
+
+export function parseKeys(data: Uint8Array): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const item of new TextDecoder().decode(data).split("\0")) {
+    if (item === "") continue;
+    const eq = item.indexOf("=");
+    keys.set(eq < 0 ? item : item.slice(0, eq), eq < 0 ? "" : item.slice(eq + 1));
+  }
+  return keys;
+}
+
+/** The 8-byte LUN field for LUN `lun` (peripheral device addressing, < 256). */
+export function lunField(lun: number): Uint8Array {
+  const field = new Uint8Array(8);
+  field[1] = lun;
+  return field;
+}
+
+/**
+ * Cuts PDUs out of a client's byte stream. Replaces the client's delivery so bytes are not also kept in its inbox
+ * (a long session reads many MiB).
+ */
+export class PduReader {
+  private chunks: Uint8Array[] = [];
+  private bytes = 0;
+  /** Every byte received so far, for tests that look at the raw stream. */
+  totalBytes = 0;
+
+  constructor(client: ClientEnd) {
+    client.deliver = (chunk: Uint8Array) => {
+      this.chunks.push(chunk);
+      this.bytes += chunk.length;
+      this.totalBytes += chunk.length;
+    };
+  }
+
+  get pending(): number {
+    return this.bytes;
+  }
+
+  private peek(n: number): Uint8Array {
+    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
+    const joined = new Uint8Array(this.bytes);
+    let at = 0;
+    for (const c of this.chunks) {
+      joined.set(c, at);
+      at += c.length;
+    }
+    this.chunks = [joined];
+    return joined.subarray(0, n);
+  }
+
+  private take(n: number): Uint8Array {
+    const out = this.peek(n).slice();
+    const first = this.chunks[0]!;
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.bytes -= n;
+    return out;
+  }
+
+  /** The next whole PDU, or undefined when not all of it is in yet. */
+  next(): Pdu | undefined {
+    if (this.bytes < BHS_BYTES) return undefined;
+    const head = this.peek(BHS_BYTES);
+    const ahsBytes = head[4]! * 4;
+    const dsl = dataSegmentLength(head);
+    const total = BHS_BYTES + ahsBytes + pad4(dsl);
+    if (this.bytes < total) return undefined;
+    const all = this.take(total);
+    return { bhs: all.subarray(0, BHS_BYTES), ahs: all.subarray(BHS_BYTES, BHS_BYTES + ahsBytes), data: all.subarray(BHS_BYTES + ahsBytes, BHS_BYTES + ahsBytes + dsl) };
+  }
+}
+
+export interface InitiatorOptions {
+  initiatorName?: string;
+  targetName: string;
+  isid?: number; // the low 32 bits of a random-type ISID
+  portal?: number;
+  /** Board time to wait for one PDU before giving up (default 200 ms). */
+  timeoutNs?: number;
+  stepNs?: number; // how far the board runs between looks at the stream (default 20 µs)
+}
+
+/** Waits for a PDU on any client: runs the board in steps until one is whole, the client is closed, or time is up. */
+export function awaitPdu(board: Board, client: ClientEnd, reader: PduReader, timeoutNs = 200_000_000, stepNs = 20_000): Pdu | undefined {
+  const deadline = board.clock.nowNs + timeoutNs;
+  for (;;) {
+    const got = reader.next();
+    if (got !== undefined) return got;
+    if (client.closed || board.clock.nowNs >= deadline) return undefined;
+    board.runFor(stepNs);
+  }
+}
+
+export class Initiator {
+  readonly client: ClientEnd;
+  readonly reader: PduReader;
+  private readonly options: Required<InitiatorOptions>;
+  private itt = 1;
+  cmdSn = 1;
+  expStatSn = 0;
+  expCmdSn = 0;
+  maxCmdSn = 0;
+  tsih = 0;
+  /** What the target said it can receive in one PDU: our Data-Out segments stay within it. */
+  targetMaxRecv = 8192;
+  maxBurst = 262144;
+  loggedIn = false;
+  /** Unsolicited PDUs (NOP-In pings, Async Messages, Rejects) seen while waiting for something else. */
+  readonly unsolicited: Pdu[] = [];
+
+  constructor(readonly board: Board, network: LoopbackBackend, options: InitiatorOptions) {
+    this.options = { initiatorName: "iqn.2026-11.org.wasm-iop:test-initiator", isid: 1, portal: 0, timeoutNs: 200_000_000, stepNs: 20_000, ...options };
+    this.client = network.connect(this.options.portal);
+    if (this.client.refused) throw new InitiatorError("connection refused by the NIC");
+    this.reader = new PduReader(this.client);
+  }
+
+  send(bytes: Uint8Array): void {
+    this.client.write(bytes);
+  }
+
+  /** The next PDU from the target; throws if the connection closes or nothing comes in time. */
+  receive(): Pdu {
+    const got = awaitPdu(this.board, this.client, this.reader, this.options.timeoutNs, this.options.stepNs);
+    if (got === undefined) throw new InitiatorError(this.client.closed ? "target closed the connection" : "no PDU from the target in time");
+    return got;
+  }
+
+  // Every status-bearing PDU must carry the next StatSN (RFC 7143, "Response/Status Numbering").
+  private status(p: Pdu): void {
+    const statSn = u32At(p.bhs, 24);
+    if (this.loggedIn && statSn !== this.expStatSn) throw new InitiatorError(`StatSN ${statSn}, expected ${this.expStatSn} (opcode 0x${opcodeOf(p.bhs).toString(16)})`);
+    this.expStatSn = (statSn + 1) >>> 0;
+    this.window(p);
+  }
+
+  private window(p: Pdu): void {
+    const expCmdSn = u32At(p.bhs, 28);
+    const maxCmdSn = u32At(p.bhs, 32);
+    if (((maxCmdSn - expCmdSn + 1) >>> 0) > 0x8000_0000) throw new InitiatorError(`MaxCmdSN ${maxCmdSn} < ExpCmdSN ${expCmdSn} - 1`);
+    this.expCmdSn = expCmdSn;
+    this.maxCmdSn = maxCmdSn;
+  }
+
+  /** A PDU answering task `itt`; unsolicited ones (ITT 0xffffffff) are set aside. A Reject is an error. */
+  private receiveFor(itt: number): Pdu {
+    for (;;) {
+      const p = this.receive();
+      const op = opcodeOf(p.bhs);
+      if (op === Op.Reject) {
+        this.status(p);
+        throw new InitiatorError(`Reject reason 0x${p.bhs[2]!.toString(16)}`);
+      }
+      if (u32At(p.bhs, 16) === 0xffff_ffff && (op === Op.NopIn || op === Op.AsyncMessage)) {
+        this.unsolicited.push(p);
+        continue;
+      }
+      if (u32At(p.bhs, 16) !== itt) throw new InitiatorError(`a PDU for ITT ${u32At(p.bhs, 16)}, waiting for ${itt}`);
+      return p;
+    }
+  }
+
+  private loginRequest(flags: number, keys: Uint8Array, itt: number): Uint8Array {
+    return pdu((bhs, v) => {
+      bhs[0] = 0x40 | Op.LoginRequest;
+      bhs[1] = flags;
+      bhs[2] = 0; // Version-max
+      bhs[3] = 0; // Version-min
+      bhs[8] = 0x80; // ISID type: random
+      v.setUint32(10, this.options.isid);
+      v.setUint16(14, this.tsih);
+      v.setUint32(16, itt);
+      v.setUint16(20, 0); // CID
+      v.setUint32(24, this.cmdSn);
+      v.setUint32(28, this.expStatSn);
+    }, keys);
+  }
+
+  /** SecurityNegotiation (AuthMethod=None) → LoginOperationalNegotiation → FullFeaturePhase. */
+  login(extraOperational: readonly (readonly [string, string])[] = []): void {
+    const itt = this.itt++;
+    this.send(this.loginRequest(0x80 | (0 << 2) | 1, textKeys([
+      ["InitiatorName", this.options.initiatorName], ["SessionType", "Normal"], ["TargetName", this.options.targetName], ["AuthMethod", "None"],
+    ]), itt));
+    const security = this.loginResponse(itt);
+    if ((security.bhs[1]! & 0x83) !== 0x81) throw new InitiatorError(`security stage: T/NSG 0x${security.bhs[1]!.toString(16)}, expected transit to operational`);
+    const securityKeys = parseKeys(security.data);
+    if (securityKeys.get("AuthMethod") !== "None") throw new InitiatorError(`AuthMethod=${securityKeys.get("AuthMethod")}`);
+    const operational: (readonly [string, string])[] = [
+      ["HeaderDigest", "None"], ["DataDigest", "None"], ["MaxRecvDataSegmentLength", "65536"], ["InitialR2T", "Yes"],
+      ["ImmediateData", "No"], ["MaxBurstLength", "262144"], ["FirstBurstLength", "65536"], ["ErrorRecoveryLevel", "0"], ["MaxOutstandingR2T", "1"],
+      ...extraOperational,
+    ];
+    this.send(this.loginRequest(0x80 | (1 << 2) | 3, textKeys(operational), itt));
+    const final = this.loginResponse(itt);
+    if ((final.bhs[1]! & 0x83) !== 0x83) throw new InitiatorError(`operational stage: T/NSG 0x${final.bhs[1]!.toString(16)}, expected transit to full feature`);
+    const keys = parseKeys(final.data);
+    if (keys.get("HeaderDigest") !== "None" || keys.get("DataDigest") !== "None") throw new InitiatorError("digests not None");
+    const mrdsl = Number(keys.get("MaxRecvDataSegmentLength") ?? "8192");
+    if (!(mrdsl >= 512 && mrdsl <= 16_777_215)) throw new InitiatorError(`target MaxRecvDataSegmentLength ${mrdsl}`);
+    this.targetMaxRecv = mrdsl;
+    if (keys.has("MaxBurstLength")) this.maxBurst = Number(keys.get("MaxBurstLength"));
+    if (keys.get("InitialR2T") === "No" || keys.get("ImmediateData") === "Yes") throw new InitiatorError("target changed InitialR2T/ImmediateData");
+    this.tsih = view(final.bhs).getUint16(14);
+    if (this.tsih === 0) throw new InitiatorError("TSIH 0 on the final login response");
+    this.loggedIn = true;
+  }
+
+  private loginResponse(itt: number): Pdu {
+    const p = this.receive();
+    if (opcodeOf(p.bhs) !== Op.LoginResponse) throw new InitiatorError(`opcode 0x${opcodeOf(p.bhs).toString(16)} during login`);
+    if (u32At(p.bhs, 16) !== itt) throw new InitiatorError("login response for another ITT");
+    if (p.bhs[36] !== 0) throw new InitiatorError(`login failed: status 0x${p.bhs[36]!.toString(16)}${p.bhs[37]!.toString(16).padStart(2, "0")}`);
+    if ((p.bhs[1]! & 0x40) !== 0) throw new InitiatorError("login response continuation (C bit) not supported by this initiator");
+    this.status(p);
+    return p;
+  }
+
+  private command(flags: number, lun: number, expectedBytes: number, cdb: Uint8Array, itt: number): Uint8Array {
+    const cmdSn = this.cmdSn;
+    if (((cmdSn - this.expCmdSn) >>> 0) > ((this.maxCmdSn - this.expCmdSn) >>> 0)) throw new InitiatorError(`CmdSN ${cmdSn} outside the window ${this.expCmdSn}..${this.maxCmdSn}`);
+    this.cmdSn = (this.cmdSn + 1) >>> 0;
+    return pdu((bhs, v) => {
+      bhs[0] = Op.ScsiCommand;
+      bhs[1] = flags;
+      bhs.set(lunField(lun), 8);
+      v.setUint32(16, itt);
+      v.setUint32(20, expectedBytes);
+      v.setUint32(24, cmdSn);
+      v.setUint32(28, this.expStatSn);
+      bhs.set(cdb, 32);
+    });
+  }
+
+  private cdb10(op: number, lba: number, blocks: number): Uint8Array {
+    const cdb = new Uint8Array(16);
+    cdb[0] = op;
+    view(cdb).setUint32(2, lba);
+    view(cdb).setUint16(7, blocks);
+    return cdb;
+  }
+
+  private expectGood(p: Pdu, what: string): void {
+    if (opcodeOf(p.bhs) !== Op.ScsiResponse) throw new InitiatorError(`${what}: opcode 0x${opcodeOf(p.bhs).toString(16)}, expected SCSI Response`);
+    this.status(p);
+    if (p.bhs[2] !== 0 || p.bhs[3] !== 0) throw new InitiatorError(`${what}: response ${p.bhs[2]} status 0x${p.bhs[3]!.toString(16)}${senseText(p.data)}`);
+    if ((p.bhs[1]! & 0x06) !== 0 && u32At(p.bhs, 44) !== 0) throw new InitiatorError(`${what}: residual ${u32At(p.bhs, 44)}`);
+  }
+
+  /** WRITE(10) of `data` (whole blocks) at `lba` on `lun`: R2Ts answered with Data-Out, then GOOD status. */
+  write(lun: number, lba: number, data: Uint8Array): void {
+    if (data.length % BLOCK_BYTES !== 0 || data.length === 0) throw new Error("write: whole blocks");
+    const itt = this.itt++;
+    this.send(this.command(0x80 | 0x20 | 1, lun, data.length, this.cdb10(0x2a, lba, data.length / BLOCK_BYTES), itt));
+    let r2tSn = 0;
+    let sent = 0;
+    for (;;) {
+      const p = this.receiveFor(itt);
+      const op = opcodeOf(p.bhs);
+      if (op === Op.ScsiResponse) {
+        this.expectGood(p, "WRITE(10)");
+        if (sent !== data.length) throw new InitiatorError(`WRITE(10) GOOD after ${sent} of ${data.length} bytes`);
+        return;
+      }
+      if (op !== Op.R2t) throw new InitiatorError(`WRITE(10): opcode 0x${op.toString(16)}`);
+      this.window(p);
+      if (u32At(p.bhs, 24) !== this.expStatSn) throw new InitiatorError(`R2T StatSN ${u32At(p.bhs, 24)}, expected ${this.expStatSn}`);
+      const ttt = u32At(p.bhs, 20);
+      const offset = u32At(p.bhs, 40);
+      const length = u32At(p.bhs, 44);
+      if (u32At(p.bhs, 36) !== r2tSn++) throw new InitiatorError("R2TSN out of sequence");
+      if (ttt === 0xffff_ffff || length === 0 || offset + length > data.length || length > this.maxBurst) throw new InitiatorError(`bad R2T: TTT ${ttt} offset ${offset} length ${length}`);
+      let dataSn = 0;
+      for (let at = 0; at < length; at += this.targetMaxRecv) {
+        const piece = Math.min(this.targetMaxRecv, length - at);
+        const last = at + piece === length;
+        this.send(pdu((bhs, v) => {
+          bhs[0] = Op.DataOut;
+          bhs[1] = last ? 0x80 : 0;
+          bhs.set(lunField(lun), 8);
+          v.setUint32(16, itt);
+          v.setUint32(20, ttt);
+          v.setUint32(28, this.expStatSn);
+          v.setUint32(36, dataSn++);
+          v.setUint32(40, offset + at);
+        }, data.subarray(offset + at, offset + at + piece)));
+      }
+      sent += length;
+    }
+  }
+
+  /** READ(10) of `blocks` at `lba` on `lun`: Data-In reassembled in DataSN and offset order, then GOOD status. */
+  read(lun: number, lba: number, blocks: number): Uint8Array {
+    const itt = this.itt++;
+    const total = blocks * BLOCK_BYTES;
+    const out = new Uint8Array(total);
+    this.send(this.command(0x80 | 0x40 | 1, lun, total, this.cdb10(0x28, lba, blocks), itt));
+    let dataSn = 0;
+    let got = 0;
+    for (;;) {
+      const p = this.receiveFor(itt);
+      const op = opcodeOf(p.bhs);
+      if (op === Op.ScsiResponse) {
+        this.expectGood(p, "READ(10)");
+        break;
+      }
+      if (op !== Op.DataIn) throw new InitiatorError(`READ(10): opcode 0x${op.toString(16)}`);
+      if (u32At(p.bhs, 36) !== dataSn++) throw new InitiatorError("Data-In DataSN out of sequence");
+      const offset = u32At(p.bhs, 40);
+      if (offset !== got || offset + p.data.length > total) throw new InitiatorError(`Data-In at ${offset} (+${p.data.length}), expected ${got} of ${total}`);
+      out.set(p.data, offset);
+      got += p.data.length;
+      if ((p.bhs[1]! & 0x01) !== 0) { // S: status collapsed into this Data-In
+        if ((p.bhs[1]! & 0x80) === 0) throw new InitiatorError("Data-In with S and without F");
+        this.status(p);
+        if (p.bhs[3] !== 0) throw new InitiatorError(`READ(10) status 0x${p.bhs[3]!.toString(16)}`);
+        break;
+      } else this.window(p);
+    }
+    if (got !== total) throw new InitiatorError(`READ(10): ${got} of ${total} bytes`);
+    return out;
+  }
+
+  /** TEST UNIT READY: the SCSI status (0 GOOD, 2 CHECK CONDITION) and sense text. */
+  testUnitReady(lun: number): { status: number; sense: string } {
+    const itt = this.itt++;
+    this.send(this.command(0x80 | 1, lun, 0, new Uint8Array(16), itt));
+    const p = this.receiveFor(itt);
+    if (opcodeOf(p.bhs) !== Op.ScsiResponse) throw new InitiatorError(`TEST UNIT READY: opcode 0x${opcodeOf(p.bhs).toString(16)}`);
+    this.status(p);
+    if (p.bhs[2] !== 0) throw new InitiatorError(`TEST UNIT READY: response ${p.bhs[2]}`);
+    return { status: p.bhs[3]!, sense: senseText(p.data) };
+  }
+
+  /** A new I_T nexus starts with a UNIT ATTENTION per LUN (SAM): TEST UNIT READY until GOOD. */
+  clearUnitAttention(lun: number): void {
+    for (let i = 0; i < 4; i++) {
+      const { status, sense } = this.testUnitReady(lun);
+      if (status === 0) return;
+      if (status !== 2 || !sense.startsWith(" sense 06/")) throw new InitiatorError(`TEST UNIT READY on LUN ${lun}: status 0x${status.toString(16)}${sense}`);
+    }
+    throw new InitiatorError(`LUN ${lun} keeps reporting UNIT ATTENTION`);
+  }
+
+  /** NOP-Out ping (ITT set, TTT 0xffffffff, immediate): a NOP-In echoing the data comes back. */
+  ping(data: Uint8Array = new Uint8Array(0)): void {
+    const itt = this.itt++;
+    this.send(pdu((bhs, v) => {
+      bhs[0] = 0x40 | Op.NopOut;
+      bhs[1] = 0x80;
+      v.setUint32(16, itt);
+      v.setUint32(20, 0xffff_ffff);
+      v.setUint32(24, this.cmdSn);
+      v.setUint32(28, this.expStatSn);
+    }, data));
+    const p = this.receiveFor(itt);
+    if (opcodeOf(p.bhs) !== Op.NopIn) throw new InitiatorError(`ping: opcode 0x${opcodeOf(p.bhs).toString(16)}`);
+    this.status(p);
+    if (Buffer.compare(p.data, data) !== 0) throw new InitiatorError("ping: NOP-In data differs");
+  }
+
+  /** Logout (close the session); the target answers and closes the connection. */
+  logout(): void {
+    const itt = this.itt++;
+    this.send(pdu((bhs, v) => {
+      bhs[0] = 0x40 | Op.LogoutRequest;
+      bhs[1] = 0x80 | 0; // reason: close the session
+      v.setUint32(16, itt);
+      v.setUint32(24, this.cmdSn);
+      v.setUint32(28, this.expStatSn);
+    }));
+    const p = this.receiveFor(itt);
+    if (opcodeOf(p.bhs) !== Op.LogoutResponse) throw new InitiatorError(`logout: opcode 0x${opcodeOf(p.bhs).toString(16)}`);
+    this.status(p);
+    if (p.bhs[2] !== 0) throw new InitiatorError(`logout response ${p.bhs[2]}`);
+    this.loggedIn = false;
+    const deadline = this.board.clock.nowNs + this.options.timeoutNs;
+    while (!this.client.closed && this.board.clock.nowNs < deadline) this.board.runFor(this.options.stepNs);
+    if (!this.client.closed) throw new InitiatorError("target did not close the connection after logout");
+    this.client.end();
+  }
+}
