@@ -5,8 +5,8 @@ import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../config";
 import { volumeAt, volumesCount } from "../cta/volumes";
 import {
   cdbBe16, cdbBe24, cdbBe32, cdbBe64, cdbU8, OP_INQUIRY, OP_MAINTENANCE_IN, OP_MODE_SENSE_10, OP_MODE_SENSE_6, OP_PERSISTENT_RESERVE_IN, OP_READ_10, OP_READ_12, OP_READ_6,
-  OP_READ_CAPACITY_10, OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_SERVICE_ACTION_IN_16, OP_SYNCHRONIZE_CACHE_16,
-  OP_VERIFY_10, OP_VERIFY_12, OP_WRITE_10, OP_WRITE_12, OP_WRITE_6, OP_WRITE_AND_VERIFY_10, OP_WRITE_AND_VERIFY_12,
+  OP_READ_CAPACITY_10, OP_READ_DEFECT_DATA_10, OP_READ_DEFECT_DATA_12, OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_SERVICE_ACTION_IN_16, OP_SYNCHRONIZE_CACHE_16,
+  OP_PRE_FETCH_10, OP_VERIFY_10, OP_VERIFY_12, OP_WRITE_10, OP_WRITE_12, OP_WRITE_6, OP_WRITE_AND_VERIFY_10, OP_WRITE_AND_VERIFY_12,
   OP_WRITE_SAME_16, putBe32, putBe64, SA_GET_LBA_STATUS, SA_READ_CAPACITY_16, SA_REPORT_SUPPORTED_OPERATION_CODES,
 } from "./cdb";
 import { ScsiDirection } from "./interface";
@@ -16,7 +16,7 @@ import {
 import { MODE_PC_SAVED, modePageKnown, modeSenseBuild, modeWriteCacheEnabled } from "./mode";
 import { uaTake } from "./nexus";
 import { OPCODES_INVALID, opcodesAll, opcodesOne, REPORTING_OPCODE_SA_IF_ANY, tmfsSupported } from "./opcodes";
-import { prReadKeys, prReadReservation, prReportCapabilities } from "./reservations";
+import { prReadFullStatus, prReadKeys, prReadReservation, prReportCapabilities } from "./reservations";
 import {
   ASC_INVALID_FIELD_IN_CDB, ASC_LBA_OUT_OF_RANGE, ASC_LOGICAL_UNIT_NOT_SUPPORTED, ASC_NO_ADDITIONAL_SENSE,
   ASC_PARAMETER_LIST_LENGTH_ERROR, ASC_SAVING_PARAMETERS_NOT_SUPPORTED, fieldInCdb, SENSE_KEY_ILLEGAL_REQUEST,
@@ -194,6 +194,17 @@ export function decodeVerify(t: u32, opcode: u32): bool {
   return true;
 }
 
+/**
+ * PRE-FETCH (10, 16): the range is checked and nothing else happens: the target keeps no cache of the medium, so
+ * GOOD (SBC-3: the blocks do not fit in a cache) rather than CONDITION MET; IMMED changes nothing. 0 blocks is GOOD.
+ */
+export function decodePrefetch(t: u32, opcode: u32): bool {
+  const is10 = opcode == OP_PRE_FETCH_10;
+  const lba: u64 = is10 ? <u64>cdbBe32(t, 2) : cdbBe64(t, 2);
+  const count: u32 = is10 ? cdbBe16(t, 7) : cdbBe32(t, 10);
+  return rangeOk(t, lba, count);
+}
+
 /** COMPARE AND WRITE: 2 × NUMBER OF LOGICAL BLOCKS of Data-Out, exactly (verify instance, then write instance). */
 export function decodeCompareAndWrite(t: u32): bool {
   const lba = cdbBe64(t, 2);
@@ -203,9 +214,11 @@ export function decodeCompareAndWrite(t: u32): bool {
   if (count > COMPARE_AND_WRITE_BLOCKS_MAX) return invalidField(t, 13);
   if (!rangeOk(t, lba, count)) return false;
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
-  if (count == 0) return true; // SBC-3: nothing compared, nothing written, not an error
+  // The Data-Out must be both instances exactly; a count of zero with data (an initiator that truncated 256 to the
+  // byte's 0) is a count the initiator did not mean, so it is refused like any other count beyond the limit.
   const transferBytes = 2 * count * blockBytes;
   if (expectedBytes(t, ScsiDirection.Write) != transferBytes) return invalidField(t, 13);
+  if (count == 0) return true; // SBC-3: nothing compared, nothing written, not an error
   scsiTaskSetLba(t, lba);
   scsiTaskSetBlockCount(t, count);
   scsiTaskSetTransferBytes(t, transferBytes);
@@ -288,10 +301,10 @@ export function allocationLength(t: u32, opcode: u32): u32 {
   switch (opcode) {
     case OP_REQUEST_SENSE: case OP_MODE_SENSE_6: return cdbU8(t, 4);
     case OP_INQUIRY: return cdbBe16(t, 3);
-    case OP_MODE_SENSE_10: case OP_PERSISTENT_RESERVE_IN: return cdbBe16(t, 7);
+    case OP_MODE_SENSE_10: case OP_PERSISTENT_RESERVE_IN: case OP_READ_DEFECT_DATA_10: return cdbBe16(t, 7);
     case OP_READ_CAPACITY_10: return 8;
     case OP_SERVICE_ACTION_IN_16: return cdbBe32(t, 10);
-    case OP_REPORT_LUNS: case OP_MAINTENANCE_IN: return cdbBe32(t, 6);
+    case OP_REPORT_LUNS: case OP_MAINTENANCE_IN: case OP_READ_DEFECT_DATA_12: return cdbBe32(t, 6);
     default: assert(false, "allocationLength: not a Data-In command"); return 0;
   }
 }
@@ -315,6 +328,7 @@ export function dataInBuild(t: u32, opcode: u32): u32 {
     case OP_READ_CAPACITY_10: return readCapacity10(t, at);
     case OP_SERVICE_ACTION_IN_16: return serviceActionIn16(t, at);
     case OP_REPORT_LUNS: return reportLuns(t, at);
+    case OP_READ_DEFECT_DATA_10: case OP_READ_DEFECT_DATA_12: return readDefectData(t, at, opcode == OP_READ_DEFECT_DATA_12);
     case OP_MAINTENANCE_IN: return maintenanceIn(t, at);
     case OP_PERSISTENT_RESERVE_IN: return persistentReserveIn(t, at);
     default: assert(false, "dataInBuild: not a Data-In command"); return DATA_IN_FAILED;
@@ -400,6 +414,17 @@ function serviceActionIn16(t: u32, at: usize): u32 {
   return 24;
 }
 
+// SBC-3, READ DEFECT DATA (10, 12): the volumes have no defect lists the initiator could use, so both lists are
+// reported empty in the format asked for. (10): |0 -|1 PLISTV,GLISTV,FORMAT|2-3 DEFECT LIST LENGTH|; (12): |0 -|1 the
+// same|2-3 GENERATION CODE|4-7 DEFECT LIST LENGTH|. The flags are in byte 2 of the (10) CDB, byte 1 of the (12).
+function readDefectData(t: u32, at: usize, is12: bool): u32 {
+  const flags = cdbU8(t, is12 ? 1 : 2) & 0x1f;
+  const lengthBytes: u32 = is12 ? 8 : 4;
+  memory.fill(at, 0, lengthBytes);
+  store<u8>(at + 1, <u8>flags); // PLISTV and GLISTV as requested: each list, with no entries
+  return lengthBytes;
+}
+
 // SPC-4, REPORT LUNS: SELECT REPORT 00h and 02h list every logical unit (single-level peripheral device addressing),
 // 01h the well-known ones (none).
 function reportLuns(t: u32, at: usize): u32 {
@@ -424,13 +449,15 @@ function maintenanceIn(t: u32, at: usize): u32 {
   return length;
 }
 
-// SPC-4, PERSISTENT RESERVE IN: READ KEYS, READ RESERVATION, REPORT CAPABILITIES (the command table has no others).
+// SPC-4, PERSISTENT RESERVE IN: READ KEYS, READ RESERVATION, REPORT CAPABILITIES, READ FULL STATUS (the command
+// table has no others).
 function persistentReserveIn(t: u32, at: usize): u32 {
   const lun = scsiTaskLun(t);
   switch (cdbU8(t, 1) & 0x1f) {
     case 0: return min(prReadKeys(lun, at, DATA_IN_BYTES_MAX), DATA_IN_BYTES_MAX);
     case 1: return prReadReservation(lun, at);
-    default: return prReportCapabilities(at);
+    case 2: return prReportCapabilities(at);
+    default: return min(prReadFullStatus(lun, at, DATA_IN_BYTES_MAX), DATA_IN_BYTES_MAX);
   }
 }
 

@@ -7,7 +7,9 @@ export const TRANSFER_BYTES_LIMIT: u32 = 1 << 20; // one command's data, at most
 export const COMPARE_AND_WRITE_BLOCKS_MAX: u32 = 32; // MAXIMUM COMPARE AND WRITE LENGTH
 export const UNMAP_BYTES_MAX: u32 = 32 << 20; // MAXIMUM UNMAP LBA COUNT, in bytes: the disks' own limit
 export const UNMAP_DESCRIPTORS_MAX: u32 = 64; // SBC-4 Basic Provisioning asks for at least 64
-export const WRITE_SAME_BYTES_MAX: u32 = 32 << 20; // MAXIMUM WRITE SAME LENGTH, in bytes (not above the unmap limit)
+// MAXIMUM WRITE SAME LENGTH, in bytes (not above the unmap limit). Below 65536 blocks of 512 bytes: initiators that
+// see 65536 or more check a WRITE SAME of that many blocks by first writing them in one command, beyond the transfer limit.
+export const WRITE_SAME_BYTES_MAX: u32 = 16 << 20;
 export const OPTIMAL_GRANULARITY_BYTES: u32 = 4096;
 export const PARAMETER_LIST_BYTES_MAX: u32 = 65536; // one large buffer: UNMAP and MODE SELECT lists
 export const DATA_IN_BYTES_MAX: u32 = 4096; // parameter data the target builds (INQUIRY, MODE SENSE, …): one page

@@ -183,6 +183,44 @@ export function prReadReservation(lun: u32, at: usize): u32 {
   return 24;
 }
 
+// SPC-4, READ FULL STATUS descriptor, 24 bytes and a TransportID: |0-7 RESERVATION KEY|8-11 -|12 ALL_TG_PT,R_HOLDER|
+// 13 SCOPE,TYPE|14-17 -|18-19 RELATIVE TARGET PORT IDENTIFIER|20-23 ADDITIONAL DESCRIPTOR LENGTH|24- TransportID|
+// The TransportID is iSCSI's (protocol identifier 5h, format 00b) at its smallest, 24 bytes: the SCSI target knows
+// its nexuses by id only, not by InitiatorName, so the ISCSI NAME field is empty (all zeros) for now.
+const FULL_STATUS_DESCRIPTOR_BYTES: u32 = 24;
+const TRANSPORT_ID_BYTES: u32 = 24;
+
+/**
+ * READ FULL STATUS parameter data at `at`: one descriptor per registrant, while they fit in `capacity`; answers
+ * the length of all of it (which may be more than was written, as ADDITIONAL LENGTH says).
+ */
+export function prReadFullStatus(lun: u32, at: usize, capacity: u32): u32 {
+  putBe32(at, prGeneration(lun));
+  const descriptorBytes = FULL_STATUS_DESCRIPTOR_BYTES + TRANSPORT_ID_BYTES;
+  const type = prType(lun);
+  let lengthBytes: u32 = 8;
+  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) {
+    const reg = registrantAt(lun, r);
+    if (load<u8>(reg, 0) == 0) continue;
+    if (lengthBytes + descriptorBytes <= capacity) {
+      const d = at + lengthBytes;
+      memory.fill(d, 0, descriptorBytes);
+      putBe64(d, load<u64>(reg, 8));
+      if (prHolds(lun, <u32>load<u16>(reg, 2))) {
+        store<u8>(d + 12, 0x01); // R_HOLDER
+        store<u8>(d + 13, <u8>type); // SCOPE 0h (LU_SCOPE), TYPE
+      }
+      putBe16(d + 18, 1); // RELATIVE TARGET PORT IDENTIFIER: the one port
+      putBe32(d + 20, TRANSPORT_ID_BYTES);
+      store<u8>(d + 24, 0x05); // FORMAT CODE 00b, PROTOCOL IDENTIFIER 5h (iSCSI)
+      putBe16(d + 26, TRANSPORT_ID_BYTES - 4); // ADDITIONAL LENGTH
+    }
+    lengthBytes += descriptorBytes;
+  }
+  putBe32(at + 4, lengthBytes - 8); // ADDITIONAL LENGTH
+  return lengthBytes;
+}
+
 /** REPORT CAPABILITIES parameter data (8 bytes) at `at`. */
 export function prReportCapabilities(at: usize): u32 {
   memory.fill(at, 0, 8);

@@ -20,7 +20,7 @@ import { TIMER_NONE } from "../kernel/timer";
 import {
   cdbLengthOfOpcode, cdbReservedBits, cdbU8, CDB_OK, commandAccess, commandEntry, commandFind,
   COMMAND_NONE, getBe16, getBe32, getBe64, OP_COMPARE_AND_WRITE, OP_INQUIRY, OP_MAINTENANCE_IN, OP_MODE_SELECT_10,
-  OP_MODE_SELECT_6, OP_MODE_SENSE_10, OP_MODE_SENSE_6, OP_PERSISTENT_RESERVE_IN, OP_PERSISTENT_RESERVE_OUT,
+  OP_MODE_SELECT_6, OP_MODE_SENSE_10, OP_MODE_SENSE_6, OP_PERSISTENT_RESERVE_IN, OP_PERSISTENT_RESERVE_OUT, OP_PRE_FETCH_10, OP_PRE_FETCH_16, OP_READ_DEFECT_DATA_10, OP_READ_DEFECT_DATA_12,
   OP_PREVENT_ALLOW_MEDIUM_REMOVAL, OP_READ_10, OP_READ_12, OP_READ_16, OP_READ_6, OP_READ_CAPACITY_10, OP_RELEASE_6,
   OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_RESERVE_6, OP_SERVICE_ACTION_IN_16, OP_START_STOP_UNIT,
   OP_SYNCHRONIZE_CACHE_10, OP_SYNCHRONIZE_CACHE_16, OP_TEST_UNIT_READY, OP_UNMAP, OP_VERIFY_10, OP_VERIFY_12,
@@ -28,7 +28,7 @@ import {
   OP_WRITE_AND_VERIFY_16, OP_WRITE_SAME_10, OP_WRITE_SAME_16, opcodeHasServiceActions, SA_NONE,
 } from "./cdb";
 import {
-  allocationLength, DATA_IN_FAILED, dataInBuild, decodeCompareAndWrite, decodeDataIn, decodeModeSelect,
+  allocationLength, DATA_IN_FAILED, dataInBuild, decodeCompareAndWrite, decodeDataIn, decodePrefetch, decodeModeSelect,
   decodePersistentReserveOut, decodeRead, decodeSynchronizeCache, decodeUnmap, decodeVerify, decodeWrite,
   decodeWriteSame, OPT_BYTCHK, OPT_DEALLOCATE, OPT_FUA, OPT_NDOB, OPT_ONE_BLOCK, OPT_REPEAT, OPT_UNMAP, Program,
   roundUp,
@@ -232,6 +232,7 @@ export class ScsiTargetTask extends Task {
       case OP_TEST_UNIT_READY: case OP_PREVENT_ALLOW_MEDIUM_REMOVAL: break;
       case OP_REQUEST_SENSE: case OP_INQUIRY: case OP_MODE_SENSE_6: case OP_MODE_SENSE_10: case OP_READ_CAPACITY_10:
       case OP_SERVICE_ACTION_IN_16: case OP_REPORT_LUNS: case OP_MAINTENANCE_IN: case OP_PERSISTENT_RESERVE_IN:
+      case OP_READ_DEFECT_DATA_10: case OP_READ_DEFECT_DATA_12:
         decodeDataIn(t);
         break;
       case OP_READ_6: case OP_READ_10: case OP_READ_12: case OP_READ_16: ok = decodeRead(t, opcode); break;
@@ -240,6 +241,7 @@ export class ScsiTargetTask extends Task {
         ok = decodeWrite(t, opcode, true);
         break;
       case OP_VERIFY_10: case OP_VERIFY_12: case OP_VERIFY_16: ok = decodeVerify(t, opcode); break;
+      case OP_PRE_FETCH_10: case OP_PRE_FETCH_16: ok = decodePrefetch(t, opcode); break;
       case OP_COMPARE_AND_WRITE: ok = decodeCompareAndWrite(t); break;
       case OP_WRITE_SAME_10: case OP_WRITE_SAME_16: ok = decodeWriteSame(t, opcode); break;
       case OP_UNMAP: ok = decodeUnmap(t); break;

@@ -277,7 +277,7 @@ describe("INQUIRY and the VPD pages, byte for byte", () => {
     // Another LUN, another identity; the same LUN, the same identity on another boot.
     expect(page(0x80, 1)).toEqual(Uint8Array.from([0, 0x80, 0, 16, ...ascii(identity(1, 0, 1).toString(16).toUpperCase().padStart(16, "0"), 16)]));
     const limits = new Uint8Array(64);
-    limits.set([0, 0xb0, 0, 0x3c, 0x01, 32, ...be16(8), ...be32(2048), ...be32(2048), ...be32(0), ...be32(65536), ...be32(64), ...be32(1), ...be32(0), ...be64(65536)]);
+    limits.set([0, 0xb0, 0, 0x3c, 0x01, 32, ...be16(8), ...be32(2048), ...be32(2048), ...be32(0), ...be32(65536), ...be32(64), ...be32(1), ...be32(0), ...be64(32768)]);
     expect(page(0xb0)).toEqual(limits);
     const characteristics = new Uint8Array(64);
     characteristics.set([0, 0xb1, 0, 0x3c, 0x00, 0x01]);
@@ -380,12 +380,12 @@ describe("capacity, mode pages, LUNs and operation codes", () => {
       [0xa3, 0x0c, (rctd ? 0x80 : 0) | options, opcode, ...be16(sa), ...be32(8192), 0, 0];
     const all = i.good(rsoc(0), { expected: 8192 });
     const length = new DataView(all.buffer).getUint32(0);
-    expect(length).toBe(47 * 8);
-    const descriptors = Array.from({ length: 47 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
+    expect(length).toBe(52 * 8);
+    const descriptors = Array.from({ length: 52 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
     expect(descriptors.find((d) => d[0] === 0x89)).toEqual(Uint8Array.from([0x89, 0, 0, 0, 0, 0x00, 0, 16]));
     expect(descriptors.find((d) => d[0] === 0x9e && d[3] === 0x10)).toEqual(Uint8Array.from([0x9e, 0, 0, 0x10, 0, 0x01, 0, 16]));
     const withTimeouts = i.good(rsoc(0, 0, 0, true), { expected: 8192 });
-    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(47 * 20);
+    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(52 * 20);
     expect(withTimeouts.subarray(4, 24)).toEqual(Uint8Array.from([0x00, 0, 0, 0, 0, 0x02, 0, 6, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30]));
     expect(i.good(rsoc(1, 0x28), { expected: 8192 })).toEqual(Uint8Array.from([0, 0x03, 0, 10, 0x28, 0x18, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x00]));
     expect(i.good(rsoc(2, 0x9e, 0x10), { expected: 8192 }).subarray(0, 6)).toEqual(Uint8Array.from([0, 0x03, 0, 16, 0x9e, 0x10]));
@@ -403,8 +403,8 @@ describe("errors, each with its exact sense", () => {
     i.login(A);
     expect(i.check([0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0])).toEqual({ key: Key.IllegalRequest, asc: 0x20, ascq: 0 }); // vendor group
     expect(i.check([0x07, 0, 0, 0, 0, 0])).toEqual({ key: Key.IllegalRequest, asc: 0x20, ascq: 0 }); // REASSIGN BLOCKS
-    expect(i.check([0x5e, 0x03, 0, 0, 0, 0, 0, 0, 255, 0], { expected: 255 })).toEqual(
-      { key: Key.IllegalRequest, asc: 0x24, ascq: 0, field: { inCdb: true, byte: 1, bit: 4 } }); // READ FULL STATUS
+    expect(i.check([0x5e, 0x04, 0, 0, 0, 0, 0, 0, 255, 0], { expected: 255 })).toEqual(
+      { key: Key.IllegalRequest, asc: 0x24, ascq: 0, field: { inCdb: true, byte: 1, bit: 4 } }); // PR IN service action 4
     expect(i.check(tur(), { lun: 2 })).toEqual({ key: Key.IllegalRequest, asc: 0x25, ascq: 0 });
     expect(i.check(read10(0, 1), { lun: 0x4000, expected: BLOCK })).toEqual({ key: Key.IllegalRequest, asc: 0x25, ascq: 0 });
     expect(i.check(read10(LUN0_BLOCKS, 1), { expected: BLOCK })).toEqual({ key: Key.IllegalRequest, asc: 0x21, ascq: 0 });
@@ -542,6 +542,34 @@ describe("data through CTA → RTA → DDM → disk", () => {
     i.quiescent();
   });
 
+  it("PRE-FETCH (10, 16): the range is checked, nothing moves, GOOD; IMMED and the group number are allowed", () => {
+    const i = boot();
+    i.login(A);
+    const pf10 = (lba: number, n: number, flags = 0, group = 0) => [0x34, flags, ...be32(lba), group, ...be16(n), 0];
+    const pf16 = (lba: bigint, n: number, flags = 0) => [0x90, flags, ...be64(lba), ...be32(n), 0, 0];
+    i.good(pf10(0, 256));
+    i.good(pf10(LUN0_BLOCKS - 1, 1, 0x02, 3));
+    i.good(pf10(0, 0));
+    i.good(pf16(BigInt(LUN0_BLOCKS - 256), 256, 0x02));
+    expect(i.check(pf10(LUN0_BLOCKS - 1, 2))).toEqual({ key: Key.IllegalRequest, asc: 0x21, ascq: 0 });
+    expect(i.check(pf10(LUN0_BLOCKS + 1, 0))).toEqual({ key: Key.IllegalRequest, asc: 0x21, ascq: 0 });
+    expect(i.check(pf16(0xffff_ffff_ffff_ffffn, 1))).toEqual({ key: Key.IllegalRequest, asc: 0x21, ascq: 0 });
+    expect(i.check(pf10(0, 1, 0x04))).toMatchObject({ asc: 0x24, field: { inCdb: true, byte: 1, bit: 2 } });
+    i.quiescent();
+  });
+
+  it("READ DEFECT DATA (10, 12): empty lists in the format asked for, cut to the allocation length", () => {
+    const i = boot();
+    i.login(A);
+    i.login(B);
+    expect(i.good([0x37, 0, 0x00, 0, 0, 0, 0, ...be16(32), 0], { expected: 32 })).toEqual(Uint8Array.from([0, 0, 0, 0]));
+    expect(i.good([0x37, 0, 0x1d, 0, 0, 0, 0, ...be16(32), 0], { expected: 32 })).toEqual(Uint8Array.from([0, 0x1d, 0, 0]));
+    expect(i.good([0x37, 0, 0x00, 0, 0, 0, 0, ...be16(2), 0], { expected: 2 })).toEqual(Uint8Array.from([0, 0]));
+    expect(i.good([0xb7, 0x0c, 0, 0, 0, 0, ...be32(32), 0, 0], { expected: 32 })).toEqual(Uint8Array.from([0, 0x0c, 0, 0, 0, 0, 0, 0]));
+    expect(i.check([0x37, 0x01, 0, 0, 0, 0, 0, ...be16(32), 0], { expected: 32 })).toMatchObject({ asc: 0x24, field: { inCdb: true, byte: 1 } });
+    i.quiescent();
+  });
+
   it("WRITE AND VERIFY writes, then with BYTCHK reads back and compares", () => {
     const i = boot();
     i.login(A);
@@ -578,6 +606,8 @@ describe("data through CTA → RTA → DDM → disk", () => {
     expect(i.check(caw(0, 1), { data: new Uint8Array(4 * BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 13 } });
     expect(i.check(caw(LUN0_BLOCKS, 1), { data: new Uint8Array(2 * BLOCK) })).toMatchObject({ asc: 0x21 });
     i.good(caw(0, 0));
+    // A count of 0 with Data-Out (256 blocks cut to the byte's 0) is refused, not taken for "nothing to do".
+    expect(i.check(caw(0, 0), { data: new Uint8Array(512 * BLOCK) })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24, field: { byte: 13 } });
     // At the last blocks of the unit, at the largest length.
     const edge = pattern(8, 32);
     i.writeBlocks(0, LUN0_BLOCKS - 32, edge);
@@ -611,7 +641,9 @@ describe("data through CTA → RTA → DDM → disk", () => {
     expect(i.check(ws16(0, 1), { data: new Uint8Array(2 * BLOCK) })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24 });
     expect(i.check(ws16(0, 1), { data: new Uint8Array(BLOCK / 2) })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24 });
     expect(i.check(ws16(LUN0_BLOCKS - 1, 2), { data: block })).toMatchObject({ asc: 0x21 });
-    expect(i.check(ws16(0, 65537), { data: block })).toMatchObject({ asc: 0x24, field: { byte: 10 } });
+    expect(i.check(ws16(0, 32769), { data: block })).toMatchObject({ asc: 0x24, field: { byte: 10 } });
+    // 65536 blocks (iscsi-test-cu's WriteSame16.Unmap writes them first when MAXIMUM WRITE SAME LENGTH allows it).
+    expect(i.check(ws16(0, 65536, 0x08), { data: new Uint8Array(BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 10 } });
     expect(i.check(ws16(0, 1, 0x10), { data: block })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 4 } });
     i.quiescent();
   });
@@ -727,6 +759,12 @@ describe("reservations across two nexuses", () => {
     // Write Exclusive by A: B (registered) may read, not write; A may do both.
     expect(out(A, 1, k1, 0n, 1)).toBe(GOOD);
     expect(i.good(prIn(1), { expected: 4096 })).toEqual(Uint8Array.from([...be32(2), ...be32(16), ...be64(k1), 0, 0, 0, 0, 0, 0x01, 0, 0]));
+    // READ FULL STATUS: a descriptor per registrant, the holder marked with scope and type, an iSCSI TransportID.
+    const transportId = [0x05, 0, 0, 20, ...new Array<number>(20).fill(0)];
+    const descriptor = (key: bigint, holder: boolean) =>
+      [...be64(key), 0, 0, 0, 0, holder ? 0x01 : 0, holder ? 0x01 : 0, 0, 0, 0, 0, 0, 1, ...be32(24), ...transportId];
+    expect(i.good(prIn(3), { expected: 4096 })).toEqual(Uint8Array.from([...be32(2), ...be32(96), ...descriptor(k1, true), ...descriptor(k2, false)]));
+    expect(i.good(prIn(3, 40), { expected: 40 })).toEqual(Uint8Array.from([...be32(2), ...be32(96), ...descriptor(k1, true)]).subarray(0, 40));
     i.writeBlocks(0, 0, pattern(20, 1));
     expect(i.readBlocks(0, 0, 1, B)).toEqual(pattern(20, 1));
     expect(i.run(write10(0, 1), { nexus: B, data: pattern(21, 1) }).status).toBe(RESERVATION_CONFLICT);
