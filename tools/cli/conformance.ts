@@ -54,7 +54,19 @@ export interface ConformanceResult {
   crashed: string | undefined; // the initiator died (a signal) or the board panicked
 }
 
-export async function runConformance(options: { boardPath?: string; pattern: string; baseline: Record<string, TestResult> | undefined; timeoutMs: number }): Promise<ConformanceResult> {
+/** The committed baseline: each test's result, and the tests too flaky to judge (with why). */
+export interface Baseline {
+  note: string;
+  flaky: Record<string, string>;
+  totals: { pass: number; skip: number; fail: number };
+  results: Record<string, TestResult>;
+}
+
+export function readBaseline(path: string = BASELINE_PATH): Baseline {
+  return JSON.parse(readFileSync(path, "utf8")) as Baseline;
+}
+
+export async function runConformance(options: { boardPath?: string; pattern: string; baseline: Baseline | undefined; timeoutMs: number }): Promise<ConformanceResult> {
   const serving = await serveBoard({ boardPath: options.boardPath });
   try {
     const run = await runIscsiTestCu(serving.urls[0]!, options.pattern, options.timeoutMs);
@@ -62,8 +74,11 @@ export async function runConformance(options: { boardPath?: string; pattern: str
     let crashed: string | undefined;
     if (run.signal !== null) crashed = `iscsi-test-cu ended by ${run.signal} after ${outcomes.length} tests`;
     if (serving.panics.length > 0) crashed = `the board panicked: ${serving.panics[0]!.message}`;
-    const baseline = options.baseline === undefined ? undefined : filterBaseline(options.baseline, options.pattern);
-    return { outcomes, regressions: baseline === undefined ? [] : regressions(outcomes, baseline), crashed };
+    if (options.baseline === undefined) return { outcomes, regressions: [], crashed };
+    const flaky = Object.keys(options.baseline.flaky);
+    // A crash of the initiator inside a flaky test is that test's flakiness, not the target's.
+    if (crashed !== undefined && serving.panics.length === 0 && flaky.some((name) => !outcomes.some((o) => o.name === name))) crashed = undefined;
+    return { outcomes, regressions: regressions(outcomes, filterBaseline(options.baseline.results, options.pattern), flaky), crashed };
   } finally {
     await serving.stop();
   }
@@ -97,14 +112,19 @@ export const conformanceCommand: Command = {
       return 3;
     }
     const baselinePath = values.baseline ?? BASELINE_PATH;
-    const baseline = !values["update-baseline"] && existsSync(baselinePath)
-      ? (JSON.parse(readFileSync(baselinePath, "utf8")) as { results: Record<string, TestResult> }).results
-      : undefined;
+    const previous = existsSync(baselinePath) ? readBaseline(baselinePath) : undefined;
+    const baseline = values["update-baseline"] ? undefined : previous;
     const result = await runConformance({ boardPath: values.board, pattern: values.tests!, baseline, timeoutMs: Number(values.timeout) * 1000 });
     const counts = tally(result.outcomes);
     if (values["update-baseline"]) {
       const results = Object.fromEntries(result.outcomes.map((o) => [o.name, o.result]));
-      writeFileSync(baselinePath, JSON.stringify({ note: "wasm-iop conformance --update-baseline: iscsi-test-cu --dataloss results per test", totals: counts, results }, null, 2) + "\n");
+      const updated: Baseline = {
+        note: "wasm-iop conformance --update-baseline: iscsi-test-cu --dataloss results per test; flaky tests are not judged",
+        flaky: previous?.flaky ?? {},
+        totals: counts,
+        results,
+      };
+      writeFileSync(baselinePath, JSON.stringify(updated, null, 2) + "\n");
     }
     if (values.json) {
       process.stdout.write(JSON.stringify({ ...counts, tests: result.outcomes.length, regressions: result.regressions, crashed: result.crashed ?? null }, null, 2) + "\n");

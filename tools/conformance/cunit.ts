@@ -69,16 +69,20 @@ export function tally(outcomes: TestOutcome[]): Tally {
   };
 }
 
-/** What got worse against the baseline: a new failure, or a test that passed and now does not. */
-export function regressions(outcomes: TestOutcome[], baseline: Record<string, TestResult>): string[] {
+/**
+ * What got worse against the baseline: a new failure, or a test that passed and now does not. Tests named in
+ * `flaky` (they pass or fail from run to run for reasons outside the target) are not judged.
+ */
+export function regressions(outcomes: TestOutcome[], baseline: Record<string, TestResult>, flaky: readonly string[] = []): string[] {
   const problems: string[] = [];
   for (const outcome of outcomes) {
+    if (flaky.includes(outcome.name)) continue;
     const before = baseline[outcome.name];
     if (outcome.result === "fail" && before !== "fail") problems.push(`${outcome.name}: new failure (${outcome.detail})`);
     else if (before === "pass" && outcome.result !== "pass") problems.push(`${outcome.name}: passed in the baseline, now ${outcome.result}`);
   }
   for (const [name, result] of Object.entries(baseline)) {
-    if (result === "pass" && !outcomes.some((o) => o.name === name)) problems.push(`${name}: passed in the baseline, did not run`);
+    if (result === "pass" && !flaky.includes(name) && !outcomes.some((o) => o.name === name)) problems.push(`${name}: passed in the baseline, did not run`);
   }
   return problems;
 }
