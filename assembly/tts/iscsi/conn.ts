@@ -5,7 +5,7 @@ import { bufferPool, sgls } from "../../kernel/buffers";
 import { carve } from "../../kernel/carve";
 import { POOL_NONE } from "../../kernel/pool";
 import { SGL_NONE } from "../../kernel/sgl";
-import { Framer, HEADER_AREA_BYTES } from "./framer";
+import { Framer, HEADER_AREA_BYTES, SinkKind } from "./framer";
 
 export const CONNECTIONS_MAX: u32 = 64; // the NIC's slots
 export const TX_SLOTS: u32 = 32; // PDU headers in flight per connection
@@ -26,7 +26,7 @@ export class ConnFramer extends Framer {
   sglOffset: u32 = 0; // where in the SGL the current PDU's data starts
 
   sinkCopy(from: usize, lengthBytes: u32): void {
-    if (this.sinkKind != 2 || this.sgl == SGL_NONE) return;
+    if (this.sinkKind != SinkKind.Sgl || this.sgl == SGL_NONE) return;
     let offset = this.sglOffset + this.dataDone;
     let done: u32 = 0;
     const count = sgls().segmentCount(this.sgl);
@@ -61,9 +61,6 @@ export class IscsiConn {
   portal: u32 = 0;
   // Negotiated for this connection (login sets them).
   peerMaxRecvDataSegmentLength: u32 = 8192;
-  // Login progress, for the login state machine (login.ts keeps its own record; this is the engine's view).
-  loginStage: u32 = 0;
-  readonly loginCursor: StaticArray<u32> = new StaticArray<u32>(1);
   pendingTx: u32 = 0; // NIC transmit entries not yet Sent
 
   constructor(slot: u32) {

@@ -46,7 +46,6 @@ export class Framer {
   private digestBuffer: usize; // 4 bytes
   sinkKind: SinkKind = SinkKind.Discard;
   sinkAddress: usize = 0; // Memory: where the data goes
-  sinkSegments: usize = 0; // Sgl: a function of the engine copies; see copyToSgl
   dataDone: u32 = 0; // data bytes delivered to the sink so far
 
   constructor(header: usize, digestBuffer: usize) {
@@ -112,7 +111,7 @@ export class Framer {
     this.dataDone += toSink;
   }
 
-  /** For Sgl sinks: overridden by the engine's subclass. */
+  /** For Sgl sinks: the engine's subclass (conn.ts) copies into the task's SGL. */
   sinkCopy(from: usize, lengthBytes: u32): void {}
 
   // The current stage is complete: move to the next and report what the engine must know.
