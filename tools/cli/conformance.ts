@@ -13,7 +13,7 @@ export const BASELINE_PATH = join(ROOT, "test/interop/conformance-baseline.json"
 const help = `usage: wasm-iop conformance [--board FILE] [--tests PATTERN] [--baseline FILE] [--update-baseline] [--json]
 
 Starts the board on a free loopback port, runs libiscsi's iscsi-test-cu (Debian package libiscsi-bin) against LUN 0
-of its first target with --dataloss, prints pass, skip and fail per test and in total, and compares the results with
+of its first target with --dataloss (the same LUN given again as the multipath URL), prints pass, skip and fail per test and in total, and compares the results with
 the baseline file committed in the repository: a new failure, or a test that passed in the baseline and does not now,
 fails the run.
 
@@ -36,7 +36,8 @@ export function iscsiTestCuAvailable(): boolean {
 /** Runs iscsi-test-cu against `url`; resolves with its output and exit status. */
 function runIscsiTestCu(url: string, pattern: string, timeoutMs: number): Promise<{ output: string; code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
-    const child = spawn("iscsi-test-cu", ["--dataloss", "-t", pattern, url], { stdio: ["ignore", "pipe", "pipe"] });
+    // The same LUN again as the second path: the multipath tests log in twice, as two initiators on two paths would.
+    const child = spawn("iscsi-test-cu", ["--dataloss", "-t", pattern, url, url], { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
