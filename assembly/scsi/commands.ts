@@ -7,11 +7,11 @@ import {
   cdbBe16, cdbBe24, cdbBe32, cdbBe64, cdbU8, OP_INQUIRY, OP_MAINTENANCE_IN, OP_MODE_SENSE_10, OP_MODE_SENSE_6, OP_PERSISTENT_RESERVE_IN, OP_READ_10, OP_READ_12, OP_READ_6,
   OP_READ_CAPACITY_10, OP_READ_DEFECT_DATA_10, OP_READ_DEFECT_DATA_12, OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_SERVICE_ACTION_IN_16, OP_SYNCHRONIZE_CACHE_16,
   OP_PRE_FETCH_10, OP_VERIFY_10, OP_VERIFY_12, OP_WRITE_10, OP_WRITE_12, OP_WRITE_6, OP_WRITE_AND_VERIFY_10, OP_WRITE_AND_VERIFY_12,
-  OP_WRITE_SAME_16, putBe32, putBe64, SA_GET_LBA_STATUS, SA_READ_CAPACITY_16, SA_REPORT_SUPPORTED_OPERATION_CODES,
+  OP_WRITE_SAME_16, OP_ORWRITE_16, OP_WRITE_ATOMIC_16, putBe32, putBe64, SA_GET_LBA_STATUS, SA_READ_CAPACITY_16, SA_REPORT_SUPPORTED_OPERATION_CODES,
 } from "./cdb";
 import { ScsiDirection } from "./interface";
 import {
-  COMPARE_AND_WRITE_BLOCKS_MAX, DATA_IN_BYTES_MAX, limitTransferBytes, PARAMETER_LIST_BYTES_MAX, WRITE_SAME_BYTES_MAX,
+  ATOMIC_ALIGNMENT_BLOCKS, ATOMIC_GRANULARITY_BLOCKS, COMPARE_AND_WRITE_BLOCKS_MAX, DATA_IN_BYTES_MAX, limitAtomicBytes, limitTransferBytes, PARAMETER_LIST_BYTES_MAX, WRITE_SAME_BYTES_MAX,
 } from "./limits";
 import { MODE_PC_SAVED, modePageKnown, modeSenseBuild, modeWriteCacheEnabled } from "./mode";
 import { uaTake } from "./nexus";
@@ -43,6 +43,7 @@ export enum Program {
   Unmap = 8, // UNMAP: the parameter list, then one UNMAP service per descriptor
   ParameterOut = 9, // MODE SELECT, PERSISTENT RESERVE OUT: the parameter list, then the handler
   Flush = 10, // SYNCHRONIZE CACHE, START STOP UNIT (stop): a FLUSH service
+  OrWrite = 11, // ORWRITE: Data-Out, lock, READ behind it, OR into it, WRITE, unlock
 }
 
 // Task options (record byte 228).
@@ -103,6 +104,10 @@ function decodeTransfer(t: u32, opcode: u32): u32 {
     lba = <u64>cdbBe32(t, 2);
     count = cdbBe32(t, 6);
     countByte = 6;
+  } else if (opcode == OP_WRITE_ATOMIC_16) {
+    lba = cdbBe64(t, 2);
+    count = cdbBe16(t, 12);
+    countByte = 12;
   } else {
     lba = cdbBe64(t, 2);
     count = cdbBe32(t, 10);
@@ -230,8 +235,47 @@ export function decodeCompareAndWrite(t: u32): bool {
 }
 
 /**
- * WRITE SAME (10, 16): WSNZ is 1, so a zero count is refused; at most MAXIMUM WRITE SAME LENGTH; exactly one block
- * of Data-Out unless NDOB (16 only), which means a block of zeros.
+ * WRITE ATOMIC (16), SBC-4: a WRITE of at most MAXIMUM ATOMIC TRANSFER LENGTH, a multiple of the granularity, at an
+ * aligned LBA, with no ATOMIC BOUNDARY (MAXIMUM ATOMIC BOUNDARY SIZE is 0); each violation is INVALID FIELD IN CDB.
+ * It runs as one write service, never split. 0 blocks is GOOD.
+ */
+export function decodeWriteAtomic(t: u32): bool {
+  const lba = cdbBe64(t, 2);
+  const count = cdbBe16(t, 12);
+  const blockBytes = blockBytesOf(t);
+  scsiTaskSetBlockBytes(t, blockBytes);
+  if (cdbBe16(t, 10) != 0) return invalidField(t, 10);
+  if (<u64>count * blockBytes > <u64>limitAtomicBytes() || count % ATOMIC_GRANULARITY_BLOCKS != 0) return invalidField(t, 12);
+  if (lba % <u64>ATOMIC_ALIGNMENT_BLOCKS != 0) return invalidField(t, 2);
+  return decodeWrite(t, OP_WRITE_ATOMIC_16, false);
+}
+
+/**
+ * ORWRITE (16), SBC-3: the blocks read, each byte ORed with the Data-Out, written back, under the logical unit's
+ * COMPARE AND WRITE lock. At most MAXIMUM TRANSFER LENGTH; whole blocks of the Data-Out (cut to the expected length).
+ * ORPROTECT is refused by the CDB usage data; 0 blocks is GOOD.
+ */
+export function decodeOrWrite(t: u32): bool {
+  if (decodeTransfer(t, OP_ORWRITE_16) == 0) return false;
+  const blockBytes = blockBytesOf(t);
+  const transferBytes = scsiTaskBlockCount(t) * blockBytes;
+  const dataOutBytes = min(transferBytes, expectedBytes(t, ScsiDirection.Write));
+  const blocks = dataOutBytes / blockBytes;
+  scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
+  scsiTaskSetTransferBytes(t, transferBytes);
+  scsiTaskSetDataOutBytes(t, dataOutBytes);
+  scsiTaskSetBlockCount(t, blocks);
+  scsiTaskSetOptions(t, fuaOf(t));
+  scsiTaskSetProgram(t, dataOutBytes == 0 ? Program.None : Program.OrWrite);
+  if (dataOutBytes == 0) return true;
+  // The blocks read back land behind the Data-Out, from a block boundary.
+  scsiTaskAreaWant(t, BUFFER_CLASS_LARGE, roundUp(dataOutBytes, blockBytes) + max(blocks, 1) * blockBytes);
+  return true;
+}
+
+/**
+ * WRITE SAME (10, 16): WSNZ is 0, so a zero count means through the last LBA; either way at most MAXIMUM WRITE SAME
+ * LENGTH (written in chunks); exactly one block of Data-Out unless NDOB (16 only), which means a block of zeros.
  */
 export function decodeWriteSame(t: u32, opcode: u32): bool {
   const is16 = opcode == OP_WRITE_SAME_16;
@@ -243,14 +287,19 @@ export function decodeWriteSame(t: u32, opcode: u32): bool {
   const blockBytes = blockBytesOf(t);
   assert(blockBytes <= 65536 && 65536 % blockBytes == 0, "scsi: WRITE SAME replicates blocks over one 64 KiB buffer");
   scsiTaskSetBlockBytes(t, blockBytes);
-  if (count == 0) return invalidField(t, countByte);
-  if (<u64>count * blockBytes > <u64>WRITE_SAME_BYTES_MAX) return invalidField(t, countByte);
-  if (!rangeOk(t, lba, count)) return false;
+  let blocks: u64 = <u64>count;
+  if (count == 0) { // WSNZ 0: from the LBA through the last one
+    const capacity = volumeAt(scsiTaskLun(t)).blockCount;
+    if (lba >= capacity) return rangeOk(t, lba, 1);
+    blocks = capacity - lba;
+  }
+  if (blocks * blockBytes > <u64>WRITE_SAME_BYTES_MAX) return invalidField(t, countByte); // also a count of 0
+  if (!rangeOk(t, lba, blocks)) return false;
   const dataOutBytes: u32 = ndob ? 0 : blockBytes;
   if (!ndob && expectedBytes(t, ScsiDirection.Write) != blockBytes) return invalidField(t, countByte);
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
   scsiTaskSetLba(t, lba);
-  scsiTaskSetBlockCount(t, count);
+  scsiTaskSetBlockCount(t, <u32>blocks);
   scsiTaskSetTransferBytes(t, dataOutBytes);
   scsiTaskSetDataOutBytes(t, dataOutBytes);
   scsiTaskSetOptions(t, fuaOf(t) | ((flags & 0x08) != 0 ? OPT_UNMAP : 0) | (ndob ? OPT_NDOB : 0));

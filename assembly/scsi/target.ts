@@ -19,7 +19,7 @@ import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
 import {
   cdbLengthOfOpcode, cdbReservedBits, cdbU8, CDB_OK, commandAccess, commandEntry, commandFind,
-  COMMAND_NONE, getBe16, getBe32, getBe64, OP_COMPARE_AND_WRITE, OP_INQUIRY, OP_MAINTENANCE_IN, OP_MODE_SELECT_10,
+  COMMAND_NONE, getBe16, getBe32, getBe64, OP_COMPARE_AND_WRITE, OP_ORWRITE_16, OP_WRITE_ATOMIC_16, OP_INQUIRY, OP_MAINTENANCE_IN, OP_MODE_SELECT_10,
   OP_MODE_SELECT_6, OP_MODE_SENSE_10, OP_MODE_SENSE_6, OP_PERSISTENT_RESERVE_IN, OP_PERSISTENT_RESERVE_OUT, OP_PRE_FETCH_10, OP_PRE_FETCH_16, OP_READ_DEFECT_DATA_10, OP_READ_DEFECT_DATA_12,
   OP_PREVENT_ALLOW_MEDIUM_REMOVAL, OP_READ_10, OP_READ_12, OP_READ_16, OP_READ_6, OP_READ_CAPACITY_10, OP_RELEASE_6,
   OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_RESERVE_6, OP_SERVICE_ACTION_IN_16, OP_START_STOP_UNIT,
@@ -28,7 +28,7 @@ import {
   OP_WRITE_AND_VERIFY_16, OP_WRITE_SAME_10, OP_WRITE_SAME_16, opcodeHasServiceActions, SA_NONE,
 } from "./cdb";
 import {
-  allocationLength, DATA_IN_FAILED, dataInBuild, decodeCompareAndWrite, decodeDataIn, decodePrefetch, decodeModeSelect,
+  allocationLength, DATA_IN_FAILED, dataInBuild, decodeCompareAndWrite, decodeOrWrite, decodeWriteAtomic, decodeDataIn, decodePrefetch, decodeModeSelect,
   decodePersistentReserveOut, decodeRead, decodeSynchronizeCache, decodeUnmap, decodeVerify, decodeWrite,
   decodeWriteSame, OPT_BYTCHK, OPT_DEALLOCATE, OPT_FUA, OPT_NDOB, OPT_ONE_BLOCK, OPT_REPEAT, OPT_UNMAP, Program,
   roundUp,
@@ -57,7 +57,7 @@ import {
   SENSE_KEY_ILLEGAL_REQUEST, SENSE_KEY_MEDIUM_ERROR, SENSE_KEY_MISCOMPARE, SENSE_KEY_UNIT_ATTENTION,
 } from "./sense";
 import {
-  AREA_EQUAL, scsiTaskAreaAddress, scsiTaskAreaClass, scsiTaskAreaCompare, scsiTaskAreaCompareRepeated, scsiTaskAreaFill,
+  AREA_EQUAL, scsiTaskAreaAddress, scsiTaskAreaOr, scsiTaskAreaClass, scsiTaskAreaCompare, scsiTaskAreaCompareRepeated, scsiTaskAreaFill,
   scsiTaskAreaReady, scsiTaskAreaSgl, scsiTaskAreaZero, scsiTaskAreaRunBytes, scsiTaskBlockBytes, scsiTaskBlockCount,
   scsiTaskCdbLength, scsiTaskCheck, scsiTaskCursor, scsiTaskDataInBytes, scsiTaskDataOutBytes, scsiTaskDirection,
   scsiTaskExpectedTransferBytes, scsiTaskFlagSet, scsiTaskFlags, scsiTaskGeneration, scsiTaskHeld, scsiTaskIoSgl,
@@ -89,7 +89,7 @@ const RING_PAGE: u32 = 1; // waiting for page buffers
 const RING_LARGE: u32 = 2; // waiting for large buffers
 const RING_SERVICE: u32 = 3; // waiting to send its ServiceIo
 const RING_DELIVER: u32 = 4; // waiting to send ScsiDataOut, ScsiDone or ScsiTmfDone
-const RING_LOCK: u32 = 5; // a COMPARE AND WRITE waiting for its logical unit's lock
+const RING_LOCK: u32 = 5; // a COMPARE AND WRITE or ORWRITE waiting for its logical unit's lock
 const RING_READY: u32 = 6; // ready to go on (a lock came free)
 const RING_COUNT: u32 = 7;
 
@@ -98,7 +98,7 @@ enum Scope {
   Tag = 0, // one nexus's task with a tag (ABORT TASK)
   NexusLun = 1, // one nexus's tasks on a logical unit (ABORT TASK SET, PREEMPT AND ABORT)
   Lun = 2, // every task on a logical unit (CLEAR TASK SET, LOGICAL UNIT RESET)
-  All = 3, // every task (TARGET WARM RESET)
+  All = 3, // every task (TARGET WARM RESET, TARGET COLD RESET)
   Slot = 4, // the tasks of a nexus slot (its transport said it is gone)
 }
 
@@ -243,6 +243,8 @@ export class ScsiTargetTask extends Task {
       case OP_VERIFY_10: case OP_VERIFY_12: case OP_VERIFY_16: ok = decodeVerify(t, opcode); break;
       case OP_PRE_FETCH_10: case OP_PRE_FETCH_16: ok = decodePrefetch(t, opcode); break;
       case OP_COMPARE_AND_WRITE: ok = decodeCompareAndWrite(t); break;
+      case OP_ORWRITE_16: ok = decodeOrWrite(t); break;
+      case OP_WRITE_ATOMIC_16: ok = decodeWriteAtomic(t); break;
       case OP_WRITE_SAME_10: case OP_WRITE_SAME_16: ok = decodeWriteSame(t, opcode); break;
       case OP_UNMAP: ok = decodeUnmap(t); break;
       case OP_MODE_SELECT_6: case OP_MODE_SELECT_10: ok = decodeModeSelect(t, opcode == OP_MODE_SELECT_10); break;
@@ -283,6 +285,7 @@ export class ScsiTargetTask extends Task {
       case Program.Unmap: this.advanceUnmap(t); break;
       case Program.ParameterOut: this.advanceParameterOut(t); break;
       case Program.Flush: this.advanceFlush(t); break;
+      case Program.OrWrite: this.advanceOrWrite(t); break;
       default: assert(false, "scsi: advance of a task without a program");
     }
   }
@@ -395,6 +398,27 @@ export class ScsiTargetTask extends Task {
       return;
     }
     this.unlock(t);
+    this.complete(t);
+  }
+
+  // SBC-3, ORWRITE: under the logical unit's lock (atomic against COMPARE AND WRITE and other ORWRITEs), read the
+  // blocks behind the Data-Out, OR them into it, and write it.
+  private advanceOrWrite(t: u32): void {
+    const phase = this.prepare(t);
+    if (phase == PHASE_WAIT) return;
+    const blocks = scsiTaskBlockCount(t);
+    const offset = this.readBackOffset(t);
+    if (phase == 2 && blocks > 0) {
+      if (!this.lockTake(t)) return;
+      this.issue(t, 2, FrameFunction.Read, scsiTaskLba(t), blocks, offset);
+      return;
+    }
+    if (phase == 3) {
+      scsiTaskAreaOr(t, 0, offset, blocks * scsiTaskBlockBytes(t));
+      this.issue(t, 3, this.writeFunction(t), scsiTaskLba(t), blocks, 0);
+      return;
+    }
+    if ((scsiTaskFlags(t) & TASK_FLAG_LOCK) != 0) this.unlock(t);
     this.complete(t);
   }
 
@@ -873,7 +897,8 @@ export class ScsiTargetTask extends Task {
     let response: u32 = TmfResponse.Complete;
     this.abortFound = 0;
     this.abortWaiting = 0;
-    if (!lunScoped && fn != TmfFunction.TargetWarmReset) response = TmfResponse.NotSupported; // CLEAR ACA, cold reset
+    const targetReset = fn == TmfFunction.TargetWarmReset || fn == TmfFunction.TargetColdReset;
+    if (!lunScoped && !targetReset) response = TmfResponse.NotSupported; // CLEAR ACA
     else if (lunScoped && lun >= volumesCount()) response = TmfResponse.LunDoesNotExist;
     else if (fn == TmfFunction.AbortTask) {
       this.abortWhere(Scope.Tag, t, t, nexus, lun, scsiTaskReferencedTag(t), NEXUS_NONE);
@@ -883,7 +908,7 @@ export class ScsiTargetTask extends Task {
     else if (fn == TmfFunction.LogicalUnitReset) {
       this.abortWhere(Scope.Lun, t, t, nexus, lun, 0, NEXUS_NONE);
       this.lunReset(lun);
-    } else {
+    } else { // TARGET WARM RESET, TARGET COLD RESET (SAM-5: a hard reset of every logical unit; the same here)
       this.abortWhere(Scope.All, t, t, nexus, 0, 0, NEXUS_NONE);
       const count = volumesCount();
       for (let l: u32 = 0; l < count; l++) this.lunReset(l);

@@ -366,6 +366,22 @@ export function scsiTaskAreaCompare(t: u32, a: u32, b: u32, lengthBytes: u32): u
   return AREA_EQUAL;
 }
 
+/** ORs area bytes [b, b + n) into [a, a + n) (ORWRITE). Runs stay inside one buffer on each side. */
+export function scsiTaskAreaOr(t: u32, a: u32, b: u32, lengthBytes: u32): void {
+  let done: u32 = 0;
+  // Bound: every pass consumes at least one byte, and passes end at a buffer edge of either side.
+  for (let pass: u32 = 0; pass < 2 * SCSI_TASK_BUFFERS_MAX + 2 && done < lengthBytes; pass++) {
+    const run = min(min(scsiTaskAreaRunBytes(t, a + done), scsiTaskAreaRunBytes(t, b + done)), lengthBytes - done);
+    const target = scsiTaskAreaAddress(t, a + done);
+    const source = scsiTaskAreaAddress(t, b + done);
+    let i: u32 = 0;
+    for (; i + 8 <= run; i += 8) store<u64>(target + i, load<u64>(target + i) | load<u64>(source + i));
+    for (; i < run; i++) store<u8>(target + i, load<u8>(target + i) | load<u8>(source + i));
+    done += run;
+  }
+  assert(done == lengthBytes, "scsi: OR did not finish");
+}
+
 /** Compares `block` (one block at area offset `blockOffset`) with each of `count` blocks from `offset`. */
 export function scsiTaskAreaCompareRepeated(t: u32, blockOffset: u32, blockBytes: u32, offset: u32, count: u32): u32 {
   for (let i: u32 = 0; i < count; i++) {

@@ -14,7 +14,7 @@ const TASK_ABORTED = 0x40;
 const Dir = { None: 0, Read: 1, Write: 2 } as const;
 const Residual = { None: 0, Underflow: 1, Overflow: 2 } as const;
 const Key = { NoSense: 0x0, IllegalRequest: 0x5, UnitAttention: 0x6, Miscompare: 0xe } as const;
-const Tmf = { AbortTask: 1, AbortTaskSet: 2, ClearAca: 3, ClearTaskSet: 4, LunReset: 5, TargetWarmReset: 6 } as const;
+const Tmf = { AbortTask: 1, AbortTaskSet: 2, ClearAca: 3, ClearTaskSet: 4, LunReset: 5, TargetWarmReset: 6, TargetColdReset: 7 } as const;
 const TmfResponse = { Complete: 0, TaskDoesNotExist: 1, LunDoesNotExist: 2, NotSupported: 5 } as const;
 const TASK_NONE = 0xffff_ffff;
 const BLOCK = 512;
@@ -277,7 +277,7 @@ describe("INQUIRY and the VPD pages, byte for byte", () => {
     // Another LUN, another identity; the same LUN, the same identity on another boot.
     expect(page(0x80, 1)).toEqual(Uint8Array.from([0, 0x80, 0, 16, ...ascii(identity(1, 0, 1).toString(16).toUpperCase().padStart(16, "0"), 16)]));
     const limits = new Uint8Array(64);
-    limits.set([0, 0xb0, 0, 0x3c, 0x01, 32, ...be16(8), ...be32(2048), ...be32(2048), ...be32(0), ...be32(65536), ...be32(64), ...be32(1), ...be32(0), ...be64(32768)]);
+    limits.set([0, 0xb0, 0, 0x3c, 0x00, 32, ...be16(8), ...be32(2048), ...be32(2048), ...be32(0), ...be32(65536), ...be32(64), ...be32(1), ...be32(0), ...be64(32768), ...be32(512), ...be32(1), ...be32(1)]);
     expect(page(0xb0)).toEqual(limits);
     const characteristics = new Uint8Array(64);
     characteristics.set([0, 0xb1, 0, 0x3c, 0x00, 0x01]);
@@ -380,12 +380,12 @@ describe("capacity, mode pages, LUNs and operation codes", () => {
       [0xa3, 0x0c, (rctd ? 0x80 : 0) | options, opcode, ...be16(sa), ...be32(8192), 0, 0];
     const all = i.good(rsoc(0), { expected: 8192 });
     const length = new DataView(all.buffer).getUint32(0);
-    expect(length).toBe(52 * 8);
-    const descriptors = Array.from({ length: 52 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
+    expect(length).toBe(54 * 8);
+    const descriptors = Array.from({ length: 54 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
     expect(descriptors.find((d) => d[0] === 0x89)).toEqual(Uint8Array.from([0x89, 0, 0, 0, 0, 0x00, 0, 16]));
     expect(descriptors.find((d) => d[0] === 0x9e && d[3] === 0x10)).toEqual(Uint8Array.from([0x9e, 0, 0, 0x10, 0, 0x01, 0, 16]));
     const withTimeouts = i.good(rsoc(0, 0, 0, true), { expected: 8192 });
-    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(52 * 20);
+    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(54 * 20);
     expect(withTimeouts.subarray(4, 24)).toEqual(Uint8Array.from([0x00, 0, 0, 0, 0, 0x02, 0, 6, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30]));
     expect(i.good(rsoc(1, 0x28), { expected: 8192 })).toEqual(Uint8Array.from([0, 0x03, 0, 10, 0x28, 0x18, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x00]));
     expect(i.good(rsoc(2, 0x9e, 0x10), { expected: 8192 }).subarray(0, 6)).toEqual(Uint8Array.from([0, 0x03, 0, 16, 0x9e, 0x10]));
@@ -419,7 +419,11 @@ describe("errors, each with its exact sense", () => {
     expect(i.check([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0x04], { expected: BLOCK })).toMatchObject({ asc: 0x24, field: { byte: 9, bit: 2 } }); // NACA
     expect(i.check([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0x01], { expected: BLOCK })).toMatchObject({ asc: 0x24, field: { byte: 9, bit: 0 } }); // LINK
     expect(i.check(requestSense(18).map((b, k) => (k === 1 ? 1 : b)), { expected: 18 })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 0 } });
-    expect(i.check([0x41, 0, ...be32(0), 0, ...be16(0), 0], { data: new Uint8Array(BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 7 } }); // WSNZ
+    // WSNZ 0: a zero count writes through the last LBA; from past the end it is out of range.
+    i.good([0x41, 0, ...be32(LUN0_BLOCKS - 3), 0, ...be16(0), 0], { data: pattern(5, 1) });
+    expect(i.readBlocks(0, LUN0_BLOCKS - 3, 3)).toEqual(Uint8Array.from([...pattern(5, 1), ...pattern(5, 1), ...pattern(5, 1)]));
+    expect(i.check([0x41, 0, ...be32(LUN0_BLOCKS), 0, ...be16(0), 0], { data: new Uint8Array(BLOCK) })).toMatchObject({ asc: 0x21 });
+    expect(i.check([0x93, 0, ...be64(2n ** 64n - 1n), ...be32(0), 0, 0], { data: new Uint8Array(BLOCK) })).toMatchObject({ asc: 0x21 });
     // A READ of zero blocks is not an error; nothing moves.
     const zero = i.run(read10(5, 0));
     expect([zero.status, zero.data.length, zero.residualKind]).toEqual([GOOD, 0, Residual.None]);
@@ -580,6 +584,45 @@ describe("data through CTA → RTA → DDM → disk", () => {
     i.good([0x8e, 0x02, ...be64(60), ...be32(40), 0, 0], { data: other });
     expect(i.readBlocks(0, 60, 40)).toEqual(other);
     expect(i.check([0xae, 0x00, ...be32(LUN1_BLOCKS), ...be32(1), 0, 0], { lun: 1, data: pattern(6, 1) })).toMatchObject({ asc: 0x21 });
+    i.quiescent();
+  });
+
+  it("ORWRITE (16) ORs the Data-Out into the blocks; limits, range and 0 blocks", () => {
+    const i = boot();
+    i.login(A);
+    const orw = (lba: number, n: number, flags = 0) => [0x8b, flags, ...be64(lba), ...be32(n), 0, 0];
+    const mix = (a: number, b: number, n: number) => new Uint8Array(n * BLOCK).map((_, k) => (k % 2 === 0 ? a : b));
+    i.writeBlocks(0, 700, mix(0x0f, 0x30, 3));
+    i.good(orw(700, 3), { data: mix(0xa0, 0x05, 3) });
+    expect(i.readBlocks(0, 700, 3)).toEqual(mix(0xaf, 0x35, 3));
+    i.good(orw(700, 3, 0x08), { data: mix(0x50, 0xc0, 3) }); // FUA
+    expect(i.readBlocks(0, 700, 3)).toEqual(mix(0xff, 0xf5, 3));
+    // At the end of the unit; past it; 0 blocks; beyond MAXIMUM TRANSFER LENGTH; ORPROTECT.
+    i.writeBlocks(0, LUN0_BLOCKS - 2, new Uint8Array(2 * BLOCK));
+    i.good(orw(LUN0_BLOCKS - 2, 2), { data: pattern(13, 2) });
+    expect(i.readBlocks(0, LUN0_BLOCKS - 2, 2)).toEqual(pattern(13, 2));
+    expect(i.check(orw(LUN0_BLOCKS - 1, 2), { data: pattern(13, 2) })).toMatchObject({ asc: 0x21 });
+    expect(i.check(orw(LUN0_BLOCKS + 1, 0))).toMatchObject({ asc: 0x21 });
+    i.good(orw(0, 0));
+    expect(i.check(orw(0, 2049), { data: new Uint8Array(BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 10 } });
+    expect(i.check(orw(0, 1, 0x20), { data: new Uint8Array(BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 5 } });
+    i.quiescent();
+  });
+
+  it("WRITE ATOMIC (16) writes within the atomic limits and refuses what violates them", () => {
+    const i = boot();
+    i.login(A);
+    const wa = (lba: number | bigint, n: number, boundary = 0, flags = 0) => [0x9c, flags, ...be64(lba), ...be16(boundary), ...be16(n), 0, 0];
+    i.good(wa(800, 512), { data: pattern(14, 512) }); // MAXIMUM ATOMIC TRANSFER LENGTH
+    expect(i.readBlocks(0, 800, 512)).toEqual(pattern(14, 512));
+    i.good(wa(LUN0_BLOCKS - 4, 4, 0, 0x08), { data: pattern(15, 4) }); // FUA, at the end of the unit
+    expect(i.readBlocks(0, LUN0_BLOCKS - 4, 4)).toEqual(pattern(15, 4));
+    i.good(wa(0, 0));
+    expect(i.check(wa(0, 513), { data: new Uint8Array(513 * BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 12 } });
+    expect(i.check(wa(0, 1, 1), { data: new Uint8Array(BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 10 } });
+    expect(i.check(wa(LUN0_BLOCKS - 1, 2), { data: new Uint8Array(2 * BLOCK) })).toMatchObject({ asc: 0x21 });
+    expect(i.check(wa(2n ** 64n - 1n, 0))).toMatchObject({ asc: 0x21 });
+    expect(i.check(wa(0, 1, 0, 0x20), { data: new Uint8Array(BLOCK) })).toMatchObject({ asc: 0x24, field: { byte: 1, bit: 5 } });
     i.quiescent();
   });
 
@@ -899,7 +942,7 @@ describe("task management", () => {
     i.quiescent();
   });
 
-  it("TARGET WARM RESET and CLEAR TASK SET: resets raise POWER ON for every nexus; cleared tasks are reported to their nexus", () => {
+  it("TARGET WARM/COLD RESET and CLEAR TASK SET: resets raise POWER ON for every nexus; cleared tasks are reported to their nexus", () => {
     const i = boot();
     i.login(A);
     i.login(B);
@@ -912,14 +955,16 @@ describe("task management", () => {
     i.release(clear);
     expect(i.check(tur(), { nexus: B })).toMatchObject({ key: Key.UnitAttention, asc: 0x2f, ascq: 0x00 });
     expect(i.run(tur(), { nexus: A }).status).toBe(GOOD);
-    const reset = i.tmf(A, 0, Tmf.TargetWarmReset);
-    i.wait(reset);
-    expect(i.t.call("testScsiTmfResponse", reset)).toBe(TmfResponse.Complete);
-    i.release(reset);
-    for (const nexus of [A, B]) {
-      for (const lun of [0, 1]) {
-        expect(i.check(tur(), { nexus, lun })).toMatchObject({ asc: 0x29, ascq: 0 });
-        expect(i.run(tur(), { nexus, lun }).status).toBe(GOOD);
+    for (const fn of [Tmf.TargetWarmReset, Tmf.TargetColdReset]) {
+      const reset = i.tmf(A, 0, fn);
+      i.wait(reset);
+      expect(i.t.call("testScsiTmfResponse", reset)).toBe(TmfResponse.Complete);
+      i.release(reset);
+      for (const nexus of [A, B]) {
+        for (const lun of [0, 1]) {
+          expect(i.check(tur(), { nexus, lun })).toMatchObject({ asc: 0x29, ascq: 0 });
+          expect(i.run(tur(), { nexus, lun }).status).toBe(GOOD);
+        }
       }
     }
     i.quiescent();
