@@ -55,10 +55,10 @@ export interface ConformanceResult {
   crashed: string | undefined; // the initiator died (a signal) or the board panicked
 }
 
-/** The committed baseline: each test's result, and the tests too flaky to judge (with why). */
+/** The committed baseline: each test's result, and the tests not judged (each with why: flaky, or a test bug). */
 export interface Baseline {
   note: string;
-  flaky: Record<string, string>;
+  notJudged: Record<string, string>;
   totals: { pass: number; skip: number; fail: number };
   results: Record<string, TestResult>;
 }
@@ -76,8 +76,8 @@ export async function runConformance(options: { boardPath?: string; pattern: str
     if (run.signal !== null) crashed = `iscsi-test-cu ended by ${run.signal} after ${outcomes.length} tests`;
     if (serving.panics.length > 0) crashed = `the board panicked: ${serving.panics[0]!.message}`;
     if (options.baseline === undefined) return { outcomes, regressions: [], crashed };
-    const flaky = Object.keys(options.baseline.flaky);
-    // A crash of the initiator inside a flaky test is that test's flakiness, not the target's.
+    const flaky = Object.keys(options.baseline.notJudged);
+    // A crash of the initiator inside a test not judged is that test's problem, not the target's.
     if (crashed !== undefined && serving.panics.length === 0 && flaky.some((name) => !outcomes.some((o) => o.name === name))) crashed = undefined;
     return { outcomes, regressions: regressions(outcomes, filterBaseline(options.baseline.results, options.pattern), flaky), crashed };
   } finally {
@@ -120,8 +120,8 @@ export const conformanceCommand: Command = {
     if (values["update-baseline"]) {
       const results = Object.fromEntries(result.outcomes.map((o) => [o.name, o.result]));
       const updated: Baseline = {
-        note: "wasm-iop conformance --update-baseline: iscsi-test-cu --dataloss results per test; flaky tests are not judged",
-        flaky: previous?.flaky ?? {},
+        note: "wasm-iop conformance --update-baseline: iscsi-test-cu --dataloss results per test; tests in notJudged are not judged",
+        notJudged: previous?.notJudged ?? {},
         totals: counts,
         results,
       };
