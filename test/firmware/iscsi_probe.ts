@@ -124,22 +124,7 @@ export function testIscsiDecodeBinary(ptr: usize, lengthBytes: u32, out: usize, 
 
 // ---- Negotiation limits and the operational stage ----
 export function testIscsiLimitsReset(): void {
-  const l = negotiationLimits;
-  l.headerDigest = DigestPolicy.Either;
-  l.dataDigest = DigestPolicy.Either;
-  l.maxRecvDataSegmentLength = 8192;
-  l.maxConnections = 1;
-  l.initialR2t = true;
-  l.immediateData = true;
-  l.maxBurstLength = 262144;
-  l.firstBurstLength = 65536;
-  l.defaultTime2Wait = 2;
-  l.defaultTime2Retain = 20;
-  l.maxOutstandingR2t = 1;
-  l.dataPduInOrder = true;
-  l.dataSequenceInOrder = true;
-  l.errorRecoveryLevel = 0;
-  l.iscsiProtocolLevel = 1;
+  negotiationLimits.reset();
 }
 
 /** Sets limit `which` (the NegotiatedParams field order of testIscsiParam) and checks them all. */

@@ -416,8 +416,29 @@ export class NegotiationLimits {
   dataSequenceInOrder: bool = true; // OR: Yes insists on in-order sequences
   errorRecoveryLevel: u32 = 0;
   iscsiProtocolLevel: u32 = 1; // RFC 7143 itself
+
+  /** Back to the defaults above: those of a fresh instance, so they are written once. */
+  reset(): void {
+    const d = limitsDefault;
+    this.headerDigest = d.headerDigest;
+    this.dataDigest = d.dataDigest;
+    this.maxRecvDataSegmentLength = d.maxRecvDataSegmentLength;
+    this.maxConnections = d.maxConnections;
+    this.initialR2t = d.initialR2t;
+    this.immediateData = d.immediateData;
+    this.maxBurstLength = d.maxBurstLength;
+    this.firstBurstLength = d.firstBurstLength;
+    this.defaultTime2Wait = d.defaultTime2Wait;
+    this.defaultTime2Retain = d.defaultTime2Retain;
+    this.maxOutstandingR2t = d.maxOutstandingR2t;
+    this.dataPduInOrder = d.dataPduInOrder;
+    this.dataSequenceInOrder = d.dataSequenceInOrder;
+    this.errorRecoveryLevel = d.errorRecoveryLevel;
+    this.iscsiProtocolLevel = d.iscsiProtocolLevel;
+  }
 }
 
+const limitsDefault = new NegotiationLimits();
 export const negotiationLimits = new NegotiationLimits();
 
 /** Asserts the limits are within the RFC's ranges and no tighter than its defaults (see NegotiationLimits). Boot. */

@@ -17,7 +17,7 @@ import { Nic, NicEvent, NicEventType, TX_FLAG_CLOSE } from "../nic";
 import { CONNECTIONS_MAX, ConnState, IscsiConn, TX_SLOT_BYTES, TX_SLOTS } from "./conn";
 import { crc32c, crc32cFinal, crc32cUpdate, CRC32C_INIT } from "./crc32c";
 import { FrameEvent, SinkKind } from "./framer";
-import { negotiationLimits, SessionType, TextCursor, TextOutcome, TextWriter, keysTextRequest, sendTargetsWrite, SEND_TARGETS_DONE } from "./keys";
+import { negotiationLimits, negotiationLimitsCheck, SessionType, TextCursor, TextOutcome, TextWriter, keysTextRequest, sendTargetsWrite, SEND_TARGETS_DONE } from "./keys";
 import { LoginConnection, LoginOutcome, loginBegin, loginRefuse, loginStep, LOGIN_RANDOM_BYTES, LOGIN_RESPONSE_CAPACITY_MIN } from "./login";
 import {
   BHS_BYTES, bhsCmdSn, bhsDataSegmentLength, bhsExpStatSn, bhsFinal, bhsImmediate, bhsInitiatorTaskTag, bhsLun, bhsOpcode,
@@ -133,6 +133,7 @@ export class IscsiTask extends Task {
     negotiationLimits.maxRecvDataSegmentLength = 65536;
     negotiationLimits.maxOutstandingR2t = 1; // one Data-Out sequence at a time: DataSN and offsets are checked against it
     negotiationLimits.maxBurstLength = 1048576;
+    negotiationLimitsCheck();
     configRomLoadTargets(bootInfoConfigRomBase(bootInfo), this.portalText, 64);
     this.portalTextBytes = strlen(this.portalText, 64);
     return this.nic.boot(bootInfo, this.index);
