@@ -87,6 +87,11 @@ export const runCommand: Command = {
     mkdirSync(dataDir, { recursive: true });
 
     const out = (text: string) => process.stdout.write(text + "\n");
+    // Signals are taken from the start: a Ctrl-C during boot still stops the board cleanly, once it is up.
+    let signalled: string | undefined;
+    let onSignal: (signal: string) => void = (signal) => (signalled ??= signal);
+    process.once("SIGINT", () => onSignal("SIGINT"));
+    process.once("SIGTERM", () => onSignal("SIGTERM"));
     let firmware: WebAssembly.Module | FlashBoot;
     if (values.firmware !== undefined) {
       firmware = new WebAssembly.Module(readFileSync(resolve(values.firmware)));
@@ -158,6 +163,11 @@ export const runCommand: Command = {
       const endNs = Math.round(forSeconds * 1e9);
       const sliceNs = 10_000_000;
       while (board.clock.nowNs < endNs) {
+        await new Promise((resolveSlice) => setImmediate(resolveSlice)); // lets a signal in between slices
+        if (signalled !== undefined) {
+          out(`${signalled}: stopping`);
+          return finish(0);
+        }
         board.runUntil(Math.min(endNs, board.clock.nowNs + sliceNs));
         if (failed !== undefined) {
           if (!values["reset-on-panic"]) return finish(1);
@@ -172,12 +182,11 @@ export const runCommand: Command = {
     pacer.start();
     out("running; Ctrl-C stops the board");
     const code = await new Promise<number>((resolveCode) => {
-      const onSignal = (signal: string) => {
+      onSignal = (signal: string) => {
         out(`${signal}: stopping`);
         resolveCode(0);
       };
-      process.once("SIGINT", () => onSignal("SIGINT"));
-      process.once("SIGTERM", () => onSignal("SIGTERM"));
+      if (signalled !== undefined) onSignal(signalled);
       const watch = setInterval(() => {
         if (failed === undefined) return;
         if (!values["reset-on-panic"]) return resolveCode(1);
