@@ -86,3 +86,26 @@ export function regressions(outcomes: TestOutcome[], baseline: Record<string, Te
   }
   return problems;
 }
+
+/**
+ * Suites whose tests log out and destroy the first path's session when they end (libiscsi 1.19.0's async TMF tests):
+ * any test after them crashes iscsi-test-cu on the missing session, so they run last.
+ */
+const RUN_LAST_SUITES = ["iSCSITMF"];
+
+/**
+ * The -t argument: `pattern` itself, unless it selects a test the baseline says not to run or a test that must run
+ * last; then the comma-separated list of the tests it selects, without the first and with the second at the end
+ * (iscsi-test-cu takes such a list and runs it from the last name to the first, so the list is given reversed).
+ */
+export function testSelection(pattern: string, listed: readonly string[], notRun: readonly string[]): { selection: string; skipped: string[]; count: number } {
+  const selected = listed.filter((name) => name === pattern || name.startsWith(`${pattern}.`));
+  const suiteTest = (name: string) => name.split(".").slice(1).join(".");
+  const runLast = (name: string) => RUN_LAST_SUITES.includes(name.split(".")[1]!);
+  const skipped = selected.filter((name) => notRun.includes(suiteTest(name))).map(suiteTest);
+  const kept = selected.filter((name) => !notRun.includes(suiteTest(name)));
+  const ordered = [...kept.filter((name) => !runLast(name)), ...kept.filter(runLast)];
+  const count = ordered.length;
+  if (count === selected.length && ordered.every((name, i) => name === selected[i])) return { selection: pattern, skipped, count };
+  return { selection: ordered.reverse().join(","), skipped, count };
+}

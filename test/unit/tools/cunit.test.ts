@@ -3,7 +3,7 @@
 // baseline comparison reports new failures and lost passes.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseCunitOutput, regressions, tally } from "../../../tools/conformance/cunit.ts";
+import { parseCunitOutput, regressions, tally, testSelection } from "../../../tools/conformance/cunit.ts";
 
 const tgtRun = readFileSync(new URL("../../vectors/iscsi-test-cu-tgt.txt", import.meta.url), "utf8");
 
@@ -40,5 +40,30 @@ describe("iscsi-test-cu output", () => {
     const worse = outcomes.map((o) => (o.name === "Inquiry.Standard" ? { ...o, result: "fail" as const, detail: "x" } : o));
     expect(regressions(worse, baseline, ["Inquiry.Standard"])).toEqual([]);
     expect(regressions(worse.filter((o) => o.name !== "Inquiry.Standard"), baseline, ["Inquiry.Standard"])).toEqual([]);
+  });
+});
+
+describe("testSelection", () => {
+  const listed = ["ALL.Read10.Simple", "ALL.Read10.BeyondEol", "ALL.iSCSITMF.AbortTaskSimpleAsync", "ALL.iSCSITMF.LUNResetSimpleAsync", "ALL.MultipathIO.Simple"];
+
+  it("passes the pattern through when it selects no test to leave out or move", () => {
+    expect(testSelection("ALL.Read10", listed, ["iSCSITMF.LUNResetSimpleAsync"])).toEqual({ selection: "ALL.Read10", skipped: [], count: 2 });
+    expect(testSelection("ALL", listed.slice(0, 2), [])).toEqual({ selection: "ALL", skipped: [], count: 2 });
+  });
+
+  it("lists the selected tests but those not to run, last first (iscsi-test-cu runs a list from its end)", () => {
+    const { selection, skipped } = testSelection("ALL", listed, ["iSCSITMF.LUNResetSimpleAsync"]);
+    expect(skipped).toEqual(["iSCSITMF.LUNResetSimpleAsync"]);
+    // The async TMF tests end the first path's session: they run after everything else.
+    expect(selection.split(",")).toEqual(["ALL.iSCSITMF.AbortTaskSimpleAsync", "ALL.MultipathIO.Simple", "ALL.Read10.BeyondEol", "ALL.Read10.Simple"]);
+  });
+
+  it("moves the session-ending TMF tests last even with nothing left out", () => {
+    expect(testSelection("ALL", listed, []).selection.split(",")[0]).toBe("ALL.iSCSITMF.LUNResetSimpleAsync");
+    expect(testSelection("ALL.iSCSITMF", listed, []).selection).toBe("ALL.iSCSITMF");
+  });
+
+  it("matches whole name components, not prefixes of them", () => {
+    expect(testSelection("ALL.iSCSITMF.LUNReset", listed, ["iSCSITMF.LUNResetSimpleAsync"]).skipped).toEqual([]);
   });
 });
