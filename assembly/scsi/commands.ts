@@ -406,7 +406,7 @@ function inquiry(t: u32, at: usize, present: bool): u32 {
     scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_LOGICAL_UNIT_NOT_SUPPORTED);
     return DATA_IN_FAILED;
   }
-  const length = vpdPage(page, scsiTaskLun(t), blockBytesOf(t), at);
+  const length = vpdPage(page, scsiTaskLun(t), at);
   if (length == 0) { invalidField(t, 2); return DATA_IN_FAILED; }
   return length;
 }
@@ -446,6 +446,7 @@ function serviceActionIn16(t: u32, at: usize): u32 {
     // |0-7 last LBA|8-11 BLOCK LENGTH|12 P_TYPE,PROT_EN|13 P_I_EXPONENT,LBPPBE|14 LBPME,LBPRZ,LOWEST ALIGNED LBA|15|
     putBe64(at, v.blockCount - 1);
     putBe32(at + 8, v.blockSizeBytes);
+    store<u8>(at + 13, <u8>v.physicalExponent); // P_I_EXPONENT 0; LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT
     store<u8>(at + 14, 0x80 | 0x40); // LBPME: provisioning management; LBPRZ: deallocated blocks read as zeros
     return 32;
   }

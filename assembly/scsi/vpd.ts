@@ -78,7 +78,7 @@ export function inquiryStandard(at: usize, present: bool): u32 {
 }
 
 /** The VPD page `code` of `lun` at `at` (room for 256 bytes); answers its length, or 0 for a page not supported. */
-export function vpdPage(code: u32, lun: u32, blockBytes: u32, at: usize): u32 {
+export function vpdPage(code: u32, lun: u32, at: usize): u32 {
   memory.fill(at, 0, 256);
   store<u8>(at + 1, <u8>code);
   let bodyBytes: u32 = 0;
@@ -86,7 +86,7 @@ export function vpdPage(code: u32, lun: u32, blockBytes: u32, at: usize): u32 {
     case 0x00: bodyBytes = supportedPages(at + 4); break;
     case 0x80: serial(at + 4, lun); bodyBytes = SERIAL_BYTES; break;
     case 0x83: bodyBytes = deviceIdentification(at + 4, lun); break;
-    case 0xb0: bodyBytes = blockLimits(at + 4, blockBytes); break;
+    case 0xb0: bodyBytes = blockLimits(at + 4, volumeAt(lun).blockSizeBytes, volumeAt(lun).physicalExponent); break;
     case 0xb1: bodyBytes = 0x3c; store<u8>(at + 5, 0x01); break; // MEDIUM ROTATION RATE 0001h: non-rotating
     case 0xb2: bodyBytes = provisioning(at + 4); break;
     default: return 0;
@@ -126,15 +126,17 @@ function deviceIdentification(at: usize, lun: u32): u32 {
 // LBA COUNT|20-23 MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT|24-27 OPTIMAL UNMAP GRANULARITY|28-31 UGAVALID, ALIGNMENT|
 // 32-39 MAXIMUM WRITE SAME LENGTH|40-43 MAXIMUM ATOMIC TRANSFER LENGTH|44-47 ATOMIC ALIGNMENT|48-51 ATOMIC TRANSFER LENGTH
 // GRANULARITY|52-55 MAXIMUM ATOMIC TRANSFER LENGTH WITH ATOMIC BOUNDARY|56-59 MAXIMUM ATOMIC BOUNDARY SIZE|
-function blockLimits(at: usize, blockBytes: u32): u32 {
+// The granularities are at least a physical block: a write or unmap of part of one costs a read-modify-write.
+function blockLimits(at: usize, blockBytes: u32, physicalExponent: u32): u32 {
+  const physicalBlocks: u32 = 1 << physicalExponent;
   store<u8>(at, 0x00); // WSNZ 0: WRITE SAME with a zero count writes through the last LBA
   store<u8>(at + 1, <u8>COMPARE_AND_WRITE_BLOCKS_MAX);
-  putBe16(at + 2, max(OPTIMAL_GRANULARITY_BYTES / blockBytes, 1));
+  putBe16(at + 2, max(OPTIMAL_GRANULARITY_BYTES / blockBytes, physicalBlocks));
   putBe32(at + 4, limitTransferBytes() / blockBytes);
   putBe32(at + 8, limitTransferBytes() / blockBytes);
   putBe32(at + 16, UNMAP_BYTES_MAX / blockBytes);
   putBe32(at + 20, UNMAP_DESCRIPTORS_MAX);
-  putBe32(at + 24, 1); // OPTIMAL UNMAP GRANULARITY: any block
+  putBe32(at + 24, physicalBlocks); // OPTIMAL UNMAP GRANULARITY: a physical block (UGAVALID 0: any alignment)
   putBe64(at + 32, <u64>(WRITE_SAME_BYTES_MAX / blockBytes));
   putBe32(at + 40, limitAtomicBytes() / blockBytes); // MAXIMUM ATOMIC TRANSFER LENGTH
   putBe32(at + 44, ATOMIC_ALIGNMENT_BLOCKS);

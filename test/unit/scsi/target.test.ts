@@ -215,8 +215,8 @@ class Initiator {
   }
 }
 
-function boot(): Initiator {
-  const t = testBoard({ ramMiB: [64], disksMiB: [[16, 8]] });
+function boot(physicalBlockSize?: number): Initiator {
+  const t = testBoard({ ramMiB: [64], disksMiB: [[16, 8]], physicalBlockSize });
   for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
   expect(t.call("testUmaReady")).toBe(1);
   expect(t.call("testVolumeCount")).toBe(2);
@@ -293,6 +293,21 @@ describe("INQUIRY and the VPD pages, byte for byte", () => {
 });
 
 describe("capacity, mode pages, LUNs and operation codes", () => {
+  it("4096-byte physical blocks of 512-byte blocks: LBPPBE 3 in READ CAPACITY (16), granularities of 8 blocks", () => {
+    // The board file's physicalBlockSize travels disk → DDM (READ CAPACITY (16)) → RTA profile → UMA → volume.
+    const i = boot(4096);
+    i.login(A);
+    const rc16 = i.good([0x9e, 0x10, ...be64(0), ...be32(32), 0, 0], { expected: 32 });
+    expect(rc16.subarray(8, 15)).toEqual(Uint8Array.from([...be32(BLOCK), 0x00, 0x03, 0xc0]));
+    const limits = i.good(inquiry(1, 0xb0, 255), { expected: 255 });
+    expect(limits.subarray(6, 8)).toEqual(Uint8Array.from(be16(8))); // OPTIMAL TRANSFER LENGTH GRANULARITY
+    expect(limits.subarray(28, 32)).toEqual(Uint8Array.from(be32(8))); // OPTIMAL UNMAP GRANULARITY
+    // Unaligned writes and unmaps still work: a physical block is a hint, not a rule.
+    i.writeBlocks(0, 3, pattern(5, 3));
+    expect(i.readBlocks(0, 3, 3)).toEqual(pattern(5, 3));
+    i.quiescent();
+  });
+
   it("READ CAPACITY (10) and (16), with LBPME and LBPRZ", () => {
     const i = boot();
     i.login(A);
