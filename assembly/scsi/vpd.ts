@@ -42,6 +42,11 @@ export function lunIdentity(lun: u32): u64 {
   return fnvWord(fnvWord(fnvWord(0xcbf2_9ce4_8422_2325, lun), v.processor), v.disk);
 }
 
+/** The NAA IEEE Registered designator (type 5h) of `lun`, as VPD page 83h reports it and EXTENDED COPY matches it. */
+export function lunNaa(lun: u32): u64 {
+  return (<u64>5 << 60) | (NAA_COMPANY_ID << 36) | (lunIdentity(lun) & 0xf_ffff_ffff);
+}
+
 function fnvWord(hash: u64, word: u32): u64 {
   let h = hash;
   for (let b: u32 = 0; b < 4; b++) h = (h ^ <u64>((word >> (b * 8)) & 0xff)) * 0x100_0000_01b3;
@@ -66,6 +71,7 @@ export function inquiryStandard(at: usize, present: bool): u32 {
   store<u8>(at + 2, 0x06); // VERSION: SPC-4
   store<u8>(at + 3, 0x10 | 0x02); // HISUP, RESPONSE DATA FORMAT 2
   store<u8>(at + 4, <u8>(INQUIRY_STANDARD_BYTES - 5)); // ADDITIONAL LENGTH: the bytes after byte 4
+  store<u8>(at + 5, 0x08); // 3PC: EXTENDED COPY (LID1) and RECEIVE COPY RESULTS are supported (copy.ts)
   store<u8>(at + 7, 0x02); // CMDQUE: commands are queued
   ascii(at + 8, VENDOR, 8);
   ascii(at + 16, PRODUCT, 16);
@@ -109,8 +115,7 @@ function deviceIdentification(at: usize, lun: u32): u32 {
   store<u8>(at, 0x01); // code set 1: binary
   store<u8>(at + 1, 0x03); // association 00b (logical unit), designator type 3h (NAA)
   store<u8>(at + 3, 8);
-  const naa: u64 = (<u64>5 << 60) | (NAA_COMPANY_ID << 36) | (lunIdentity(lun) & 0xf_ffff_ffff);
-  putBe64(at + 4, naa);
+  putBe64(at + 4, lunNaa(lun));
   const t10 = at + 12;
   store<u8>(t10, 0x02); // code set 2: ASCII
   store<u8>(t10 + 1, 0x01); // association 00b, designator type 1h (T10 vendor ID)
