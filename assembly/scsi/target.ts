@@ -77,6 +77,7 @@ import {
   scsiTaskServiceLun, scsiTaskSetCopyDoneBytes, scsiTaskSetCopyEntry, scsiTaskSetCopySegment,
 } from "./tasks";
 import { TaskRing } from "./task_ring";
+import { identitiesInit, nexusIdentify, nexusIdentityRelease } from "./identities";
 import {
   COPY_ENTRY_NONE, COPY_HEADER_BYTES, COPY_LIST_AREA_BYTES, COPY_LIST_BAD, COPY_LUN_NONE, COPY_SEGMENT_BYTES_MAX,
   COPY_SEGMENT_DESCRIPTORS_MAX, COPY_TARGET_DESCRIPTOR_BYTES, copyBegin, copyDiscard, copyEnd, copyInit, copyListCheck,
@@ -1151,6 +1152,7 @@ export function scsiBoot(ctaTask: u32): ScsiTargetTask {
   reservationsInit();
   modeInit();
   copyInit();
+  identitiesInit();
   const task = new ScsiTargetTask(ctaTask);
   taskAdd(task);
   scsiTasksInit(task.index);
@@ -1171,5 +1173,16 @@ export function scsiTarget(): ScsiTargetTask { return target!; }
  * (each still gets its ScsiDone, aborted) and its RESERVE(6) reservations end; its persistent registrations stay.
  */
 export function scsiNexusGone(nexus: u32): void {
+  nexusIdentityRelease(nexus);
   if (nexusMarkGone(nexus)) wakeTask(target!.index);
+}
+
+/**
+ * The nexus id for initiator port `portName` (`portNameBytes` bytes; iSCSI: "InitiatorName,i,0xISID") through
+ * relative target port `targetPort` (1-based): the same name and port give the same id in every session, so
+ * persistent reservation registrations find their initiator port again. The transport calls it when a session
+ * starts and scsiNexusGone(id) when it ends; NEXUS_NONE when the table has no room (refuse the session).
+ */
+export function scsiNexusIdentify(portName: usize, portNameBytes: u32, targetPort: u32): u32 {
+  return nexusIdentify(portName, portNameBytes, targetPort);
 }
