@@ -41,7 +41,7 @@ export enum FrameStatus {
 }
 
 // Profile (StartAgent's reply): |24 diskCount u32|32 disk[0..3]: |0 blockCount u64|8 blockSizeBytes u32|
-// |12 controller u16|14 disk u16||96 processor name[32]|
+// |12 controller u8|13 physicalExponent u8 (LBPPBE)|14 disk u16||96 processor name[32]|
 export const PROFILE_DISKS_MAX: u32 = 4;
 export const PROFILE_NAME_OFFSET: u32 = 96;
 export const PROFILE_DISK_BYTES: u32 = 16;

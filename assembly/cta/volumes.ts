@@ -10,6 +10,7 @@ export class Volume {
   firstLba: u64 = 0; // where the extent starts on that disk
   blockCount: u64 = 0;
   blockSizeBytes: u32 = 0;
+  physicalExponent: u32 = 0; // a physical block is 2^physicalExponent blocks (SBC-3 LBPPBE)
 }
 
 /** Where a request lands: the extent's processor and disk and the LBA there. */
@@ -28,7 +29,7 @@ export function volumesInit(): void {
 }
 
 /** Adds a volume over a whole disk; returns its LUN, or VOLUMES_MAX when the table is full. */
-export function volumeAdd(processor: u32, disk: u32, blockCount: u64, blockSizeBytes: u32): u32 {
+export function volumeAdd(processor: u32, disk: u32, blockCount: u64, blockSizeBytes: u32, physicalExponent: u32 = 0): u32 {
   if (volumeCount == VOLUMES_MAX) return VOLUMES_MAX;
   const v = unchecked(volumes[volumeCount]);
   v.processor = processor;
@@ -36,6 +37,7 @@ export function volumeAdd(processor: u32, disk: u32, blockCount: u64, blockSizeB
   v.firstLba = 0;
   v.blockCount = blockCount;
   v.blockSizeBytes = blockSizeBytes;
+  v.physicalExponent = physicalExponent;
   volumeCount += 1;
   return volumeCount - 1;
 }

@@ -37,4 +37,5 @@ export class DiskInfo {
   disk: u32 = 0; // index on its controller (LUN)
   blockCount: u64 = 0;
   blockSizeBytes: u32 = 0;
+  physicalExponent: u32 = 0; // a physical block is 2^physicalExponent logical blocks (SBC-3 LBPPBE)
 }

@@ -286,7 +286,9 @@ export class RtaTask extends Task {
       const entry = f + 32 + <usize>i * PROFILE_DISK_BYTES;
       store<u64>(entry, info.blockCount, 0);
       store<u32>(entry, info.blockSizeBytes, 8);
-      store<u16>(entry, <u16>info.controller, 12);
+      assert(info.controller <= 0xff, "rta: the profile holds a controller index in one byte");
+      store<u8>(entry, <u8>info.controller, 12);
+      store<u8>(entry, <u8>info.physicalExponent, 13);
       store<u16>(entry, <u16>info.disk, 14);
     }
     memory.copy(f + PROFILE_NAME_OFFSET, this.namePtr, 32);

@@ -7,8 +7,9 @@ import {
   cdbBe16, cdbBe24, cdbBe32, cdbBe64, cdbU8, OP_INQUIRY, OP_MAINTENANCE_IN, OP_MODE_SENSE_10, OP_MODE_SENSE_6, OP_PERSISTENT_RESERVE_IN, OP_READ_10, OP_READ_12, OP_READ_6,
   OP_READ_CAPACITY_10, OP_READ_DEFECT_DATA_10, OP_READ_DEFECT_DATA_12, OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_SERVICE_ACTION_IN_16, OP_SYNCHRONIZE_CACHE_16,
   OP_PRE_FETCH_10, OP_VERIFY_10, OP_VERIFY_12, OP_WRITE_10, OP_WRITE_12, OP_WRITE_6, OP_WRITE_AND_VERIFY_10, OP_WRITE_AND_VERIFY_12,
-  OP_WRITE_SAME_16, OP_ORWRITE_16, OP_WRITE_ATOMIC_16, putBe32, putBe64, SA_GET_LBA_STATUS, SA_READ_CAPACITY_16, SA_REPORT_SUPPORTED_OPERATION_CODES,
+  OP_WRITE_SAME_16, OP_ORWRITE_16, OP_RECEIVE_COPY_RESULTS, OP_WRITE_ATOMIC_16, putBe32, putBe64, SA_GET_LBA_STATUS, SA_READ_CAPACITY_16, SA_REPORT_SUPPORTED_OPERATION_CODES,
 } from "./cdb";
+import { COPY_CHUNK_BYTES, COPY_LIST_AREA_BYTES, COPY_PARAMETER_LIST_BYTES_MAX, copyResultsBuild, RCR_FAILED } from "./copy";
 import { ScsiDirection } from "./interface";
 import {
   ATOMIC_ALIGNMENT_BLOCKS, ATOMIC_GRANULARITY_BLOCKS, COMPARE_AND_WRITE_BLOCKS_MAX, DATA_IN_BYTES_MAX, limitAtomicBytes, limitTransferBytes, PARAMETER_LIST_BYTES_MAX, WRITE_SAME_BYTES_MAX,
@@ -25,7 +26,7 @@ import {
 import {
   scsiTaskAreaAddress, scsiTaskAreaWant, scsiTaskBlockCount, scsiTaskCheck, scsiTaskDirection, scsiTaskExpectedTransferBytes,
   scsiTaskFlagSet, scsiTaskLun, scsiTaskNexusSlot, scsiTaskSetBlockBytes, scsiTaskSetBlockCount,
-  scsiTaskSetDataOutBytes, scsiTaskSetLba, scsiTaskSetOptions, scsiTaskSetProgram, scsiTaskSetTransferBytes,
+  scsiTaskSetCopyChunkBytes, scsiTaskSetDataOutBytes, scsiTaskSetLba, scsiTaskSetOptions, scsiTaskSetProgram, scsiTaskSetTransferBytes,
   TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT,
 } from "./tasks";
 import { inquiryStandard, vpdPage } from "./vpd";
@@ -44,6 +45,7 @@ export enum Program {
   ParameterOut = 9, // MODE SELECT, PERSISTENT RESERVE OUT: the parameter list, then the handler
   Flush = 10, // SYNCHRONIZE CACHE, START STOP UNIT (stop): a FLUSH service
   OrWrite = 11, // ORWRITE: Data-Out, lock, READ behind it, OR into it, WRITE, unlock
+  ExtendedCopy = 12, // EXTENDED COPY: the parameter list, then per segment READ and WRITE chunks (copy.ts)
 }
 
 // Task options (record byte 228).
@@ -354,6 +356,7 @@ export function allocationLength(t: u32, opcode: u32): u32 {
     case OP_READ_CAPACITY_10: return 8;
     case OP_SERVICE_ACTION_IN_16: return cdbBe32(t, 10);
     case OP_REPORT_LUNS: case OP_MAINTENANCE_IN: case OP_READ_DEFECT_DATA_12: return cdbBe32(t, 6);
+    case OP_RECEIVE_COPY_RESULTS: return cdbBe32(t, 10);
     default: assert(false, "allocationLength: not a Data-In command"); return 0;
   }
 }
@@ -380,6 +383,10 @@ export function dataInBuild(t: u32, opcode: u32): u32 {
     case OP_READ_DEFECT_DATA_10: case OP_READ_DEFECT_DATA_12: return readDefectData(t, at, opcode == OP_READ_DEFECT_DATA_12);
     case OP_MAINTENANCE_IN: return maintenanceIn(t, at);
     case OP_PERSISTENT_RESERVE_IN: return persistentReserveIn(t, at);
+    case OP_RECEIVE_COPY_RESULTS: {
+      const length = copyResultsBuild(t, cdbU8(t, 1) & 0x1f, cdbU8(t, 2), cdbBe32(t, 10), at);
+      return length == RCR_FAILED ? DATA_IN_FAILED : length;
+    }
     default: assert(false, "dataInBuild: not a Data-In command"); return DATA_IN_FAILED;
   }
 }
@@ -406,7 +413,7 @@ function inquiry(t: u32, at: usize, present: bool): u32 {
     scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_LOGICAL_UNIT_NOT_SUPPORTED);
     return DATA_IN_FAILED;
   }
-  const length = vpdPage(page, scsiTaskLun(t), blockBytesOf(t), at);
+  const length = vpdPage(page, scsiTaskLun(t), at);
   if (length == 0) { invalidField(t, 2); return DATA_IN_FAILED; }
   return length;
 }
@@ -446,6 +453,7 @@ function serviceActionIn16(t: u32, at: usize): u32 {
     // |0-7 last LBA|8-11 BLOCK LENGTH|12 P_TYPE,PROT_EN|13 P_I_EXPONENT,LBPPBE|14 LBPME,LBPRZ,LOWEST ALIGNED LBA|15|
     putBe64(at, v.blockCount - 1);
     putBe32(at + 8, v.blockSizeBytes);
+    store<u8>(at + 13, <u8>v.physicalExponent); // P_I_EXPONENT 0; LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT
     store<u8>(at + 14, 0x80 | 0x40); // LBPME: provisioning management; LBPRZ: deallocated blocks read as zeros
     return 32;
   }
@@ -508,6 +516,29 @@ function persistentReserveIn(t: u32, at: usize): u32 {
     case 2: return prReportCapabilities(at);
     default: return min(prReadFullStatus(lun, at, DATA_IN_BYTES_MAX), DATA_IN_BYTES_MAX);
   }
+}
+
+/**
+ * EXTENDED COPY (LID1): a PARAMETER LIST LENGTH of 0 copies nothing (SPC-4: not an error); beyond the longest list
+ * the copy manager takes (header and MAXIMUM DESCRIPTOR LIST LENGTH) it is PARAMETER LIST LENGTH ERROR. The list
+ * goes into the area's first large buffer and the chunks behind it, so no other buffer is needed while copying.
+ */
+export function decodeExtendedCopy(t: u32): bool {
+  const listBytes = cdbBe32(t, 10);
+  scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
+  if (listBytes == 0) return true;
+  if (listBytes > COPY_PARAMETER_LIST_BYTES_MAX) {
+    scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInCdb(10));
+    return false;
+  }
+  const dataOutBytes = min(listBytes, expectedBytes(t, ScsiDirection.Write));
+  const chunkBytes = min(COPY_CHUNK_BYTES, limitTransferBytes());
+  scsiTaskSetTransferBytes(t, listBytes);
+  scsiTaskSetDataOutBytes(t, dataOutBytes);
+  scsiTaskSetCopyChunkBytes(t, chunkBytes);
+  scsiTaskSetProgram(t, Program.ExtendedCopy);
+  scsiTaskAreaWant(t, BUFFER_CLASS_LARGE, COPY_LIST_AREA_BYTES + chunkBytes);
+  return true;
 }
 
 /** `bytes` rounded up to a whole number of `unit`s. */

@@ -12,8 +12,8 @@
 //                                   Data-In has left (the NIC's Sent events), never before.
 //   ScsiTmf      transport → scsi   a: task index whose record holds the TMF (function in tmfFunction, referenced tag)
 //   ScsiTmfDone  scsi → transport   a: task index; tmfResponse holds the iSCSI/SAM response code
-// Nexus: the transport's identifier of an I_T nexus (initiator port × target port), stable for a session; SCSI
-// keys reservations, unit attentions and TMF scopes by it. scsiNexusGone(nexus) when a session ends.
+// Nexus: the SCSI target's id of an I_T nexus (initiator port × target port), from scsiNexusIdentify; SCSI keys
+// reservations, unit attentions, copy results and TMF scopes by it. scsiNexusGone(nexus) when a session ends.
 
 export enum ScsiDirection {
   None = 0,
@@ -72,8 +72,9 @@ export const SCSI_STATUS_TASK_SET_FULL: u32 = 0x28;
 // of what the initiator sends. A command refused before it asks (CHECK CONDITION, RESERVATION CONFLICT) gets no
 // ScsiDataOut at all: its unsolicited data is discarded too. scsiTaskSgl is SGL_NONE whenever there are no bytes.
 //
-// Nexus: give one initiator port (iSCSI: InitiatorName + ISID) the same id in every session, so persistent
-// reservation registrations (kept per nexus id, across scsiNexusGone) find it again.
+// Nexus: the transport gets its id from scsiNexusIdentify(port name, target port) when a session starts (iSCSI:
+// "InitiatorName,i,0xISID"); the same name gets the same id in every session, so persistent reservation
+// registrations (kept per nexus id, across scsiNexusGone) find it again and READ FULL STATUS can name it.
 // transport.ts has the one-call forms: scsiTaskSubmit, scsiTmfSubmit, scsiTaskDataReady, scsiTaskResidual.
 //
 // Residuals (SAM-5, RFC 7143 Residual Count): with GOOD status, scsiTaskResidualKind says whether the command moved

@@ -10,6 +10,7 @@
 import { VOLUMES_MAX } from "../cta/volumes";
 import { carve } from "../kernel/carve";
 import { Access, putBe16, putBe32, putBe64 } from "./cdb";
+import { nexusPortName, nexusPortNameBytes, nexusTargetPort } from "./identities";
 import { NEXUS_NONE, UA_REGISTRATIONS_PREEMPTED, UA_RESERVATIONS_PREEMPTED, UA_RESERVATIONS_RELEASED, uaSetNexus } from "./nexus";
 
 export const REGISTRANTS_MAX: u32 = 32; // per logical unit
@@ -93,6 +94,12 @@ function registrantFind(lun: u32, nexus: u32): u32 {
     if (load<u8>(at, 0) != 0 && <u32>load<u16>(at, 2) == nexus) return r;
   }
   return REGISTRANTS_MAX;
+}
+
+/** True when `nexus` holds a registration on any logical unit (its identity must not be given to another port). */
+export function prRegistered(nexus: u32): bool {
+  for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) if (registrantFind(lun, nexus) != REGISTRANTS_MAX) return true;
+  return false;
 }
 
 function registrantCount(lun: u32): u32 {
@@ -185,10 +192,16 @@ export function prReadReservation(lun: u32, at: usize): u32 {
 
 // SPC-4, READ FULL STATUS descriptor, 24 bytes and a TransportID: |0-7 RESERVATION KEY|8-11 -|12 ALL_TG_PT,R_HOLDER|
 // 13 SCOPE,TYPE|14-17 -|18-19 RELATIVE TARGET PORT IDENTIFIER|20-23 ADDITIONAL DESCRIPTOR LENGTH|24- TransportID|
-// The TransportID is iSCSI's (protocol identifier 5h, format 00b) at its smallest, 24 bytes: the SCSI target knows
-// its nexuses by id only, not by InitiatorName, so the ISCSI NAME field is empty (all zeros) for now.
+// The TransportID is iSCSI's (protocol identifier 5h) initiator port form, format 01b: |0 FORMAT CODE,PROTOCOL
+// IDENTIFIER|1 -|2-3 ADDITIONAL LENGTH|4- "name,i,0xISID", null-terminated, padded with zeros to a multiple of 4|.
+// A nexus the transport never named (identities.ts) gets format 00b with an empty name, 24 bytes.
 const FULL_STATUS_DESCRIPTOR_BYTES: u32 = 24;
-const TRANSPORT_ID_BYTES: u32 = 24;
+const TRANSPORT_ID_BYTES_MIN: u32 = 24;
+
+function transportIdBytes(nexus: u32): u32 {
+  const nameBytes = nexusPortNameBytes(nexus);
+  return nameBytes == 0 ? TRANSPORT_ID_BYTES_MIN : max(TRANSPORT_ID_BYTES_MIN, 4 + ((nameBytes + 1 + 3) & ~3));
+}
 
 /**
  * READ FULL STATUS parameter data at `at`: one descriptor per registrant, while they fit in `capacity`; answers
@@ -196,24 +209,28 @@ const TRANSPORT_ID_BYTES: u32 = 24;
  */
 export function prReadFullStatus(lun: u32, at: usize, capacity: u32): u32 {
   putBe32(at, prGeneration(lun));
-  const descriptorBytes = FULL_STATUS_DESCRIPTOR_BYTES + TRANSPORT_ID_BYTES;
   const type = prType(lun);
   let lengthBytes: u32 = 8;
   for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) {
     const reg = registrantAt(lun, r);
     if (load<u8>(reg, 0) == 0) continue;
+    const nexus = <u32>load<u16>(reg, 2);
+    const idBytes = transportIdBytes(nexus);
+    const descriptorBytes = FULL_STATUS_DESCRIPTOR_BYTES + idBytes;
     if (lengthBytes + descriptorBytes <= capacity) {
       const d = at + lengthBytes;
       memory.fill(d, 0, descriptorBytes);
       putBe64(d, load<u64>(reg, 8));
-      if (prHolds(lun, <u32>load<u16>(reg, 2))) {
+      if (prHolds(lun, nexus)) {
         store<u8>(d + 12, 0x01); // R_HOLDER
         store<u8>(d + 13, <u8>type); // SCOPE 0h (LU_SCOPE), TYPE
       }
-      putBe16(d + 18, 1); // RELATIVE TARGET PORT IDENTIFIER: the one port
-      putBe32(d + 20, TRANSPORT_ID_BYTES);
-      store<u8>(d + 24, 0x05); // FORMAT CODE 00b, PROTOCOL IDENTIFIER 5h (iSCSI)
-      putBe16(d + 26, TRANSPORT_ID_BYTES - 4); // ADDITIONAL LENGTH
+      putBe16(d + 18, nexusTargetPort(nexus)); // RELATIVE TARGET PORT IDENTIFIER
+      putBe32(d + 20, idBytes);
+      const nameBytes = nexusPortNameBytes(nexus);
+      store<u8>(d + 24, nameBytes == 0 ? 0x05 : 0x45); // FORMAT CODE 00b or 01b, PROTOCOL IDENTIFIER 5h (iSCSI)
+      putBe16(d + 26, idBytes - 4); // ADDITIONAL LENGTH
+      if (nameBytes > 0) memory.copy(d + 28, nexusPortName(nexus), nameBytes);
     }
     lengthBytes += descriptorBytes;
   }

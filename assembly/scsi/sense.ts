@@ -15,12 +15,16 @@ export const SENSE_KEY_HARDWARE_ERROR: u32 = 0x4;
 export const SENSE_KEY_ILLEGAL_REQUEST: u32 = 0x5;
 export const SENSE_KEY_UNIT_ATTENTION: u32 = 0x6;
 export const SENSE_KEY_DATA_PROTECT: u32 = 0x7;
+export const SENSE_KEY_COPY_ABORTED: u32 = 0xa;
 export const SENSE_KEY_ABORTED_COMMAND: u32 = 0xb;
 export const SENSE_KEY_MISCOMPARE: u32 = 0xe;
 
 // SPC-4, ASC and ASCQ assignments, as asc << 8 | ascq.
 export const ASC_NO_ADDITIONAL_SENSE: u32 = 0x0000;
+export const ASC_OPERATION_IN_PROGRESS: u32 = 0x0016;
 export const ASC_LOGICAL_UNIT_COMMUNICATION_FAILURE: u32 = 0x0800;
+export const ASC_COPY_TARGET_DEVICE_NOT_REACHABLE: u32 = 0x0d02;
+export const ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE: u32 = 0x0d03;
 export const ASC_WRITE_ERROR: u32 = 0x0c00;
 export const ASC_UNRECOVERED_READ_ERROR: u32 = 0x1100;
 export const ASC_PARAMETER_LIST_LENGTH_ERROR: u32 = 0x1a00;
@@ -31,6 +35,12 @@ export const ASC_INVALID_FIELD_IN_CDB: u32 = 0x2400;
 export const ASC_LOGICAL_UNIT_NOT_SUPPORTED: u32 = 0x2500;
 export const ASC_INVALID_FIELD_IN_PARAMETER_LIST: u32 = 0x2600;
 export const ASC_INVALID_RELEASE_OF_PERSISTENT_RESERVATION: u32 = 0x2604;
+export const ASC_TOO_MANY_TARGET_DESCRIPTORS: u32 = 0x2606;
+export const ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE_CODE: u32 = 0x2607;
+export const ASC_TOO_MANY_SEGMENT_DESCRIPTORS: u32 = 0x2608;
+export const ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE_CODE: u32 = 0x2609;
+export const ASC_UNEXPECTED_INEXACT_SEGMENT: u32 = 0x260a;
+export const ASC_INLINE_DATA_LENGTH_EXCEEDED: u32 = 0x260b;
 export const ASC_POWER_ON_RESET: u32 = 0x2900;
 export const ASC_MODE_PARAMETERS_CHANGED: u32 = 0x2a01;
 export const ASC_RESERVATIONS_PREEMPTED: u32 = 0x2a03;
@@ -40,6 +50,7 @@ export const ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR: u32 = 0x2f00;
 export const ASC_SAVING_PARAMETERS_NOT_SUPPORTED: u32 = 0x3900;
 export const ASC_REPORTED_LUNS_DATA_HAS_CHANGED: u32 = 0x3f0e;
 export const ASC_INTERNAL_TARGET_FAILURE: u32 = 0x4400;
+export const ASC_INSUFFICIENT_RESOURCES: u32 = 0x5503;
 export const ASC_INSUFFICIENT_REGISTRATION_RESOURCES: u32 = 0x5504;
 
 // A field pointer (SPC-4, Field pointer sense key specific data): where the bad field is, packed in a u32.
@@ -94,3 +105,6 @@ export function senseFixed(at: usize, senseKey: u32, ascAscq: u32, field: u32 = 
   }
   return SENSE_FIXED_BYTES;
 }
+
+/** Sets the COMMAND-SPECIFIC INFORMATION field (bytes 8-11) of fixed-format sense at `at` (EXTENDED COPY: the segment). */
+export function senseCommandSpecific(at: usize, value: u32): void { store<u32>(at, bswap<u32>(value), 8); }

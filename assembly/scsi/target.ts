@@ -25,12 +25,13 @@ import {
   OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_RESERVE_6, OP_SERVICE_ACTION_IN_16, OP_START_STOP_UNIT,
   OP_SYNCHRONIZE_CACHE_10, OP_SYNCHRONIZE_CACHE_16, OP_TEST_UNIT_READY, OP_UNMAP, OP_VERIFY_10, OP_VERIFY_12,
   OP_VERIFY_16, OP_WRITE_10, OP_WRITE_12, OP_WRITE_16, OP_WRITE_6, OP_WRITE_AND_VERIFY_10, OP_WRITE_AND_VERIFY_12,
-  OP_WRITE_AND_VERIFY_16, OP_WRITE_SAME_10, OP_WRITE_SAME_16, opcodeHasServiceActions, SA_NONE,
+  OP_WRITE_AND_VERIFY_16, OP_WRITE_SAME_10, OP_WRITE_SAME_16, opcodeHasServiceActions, SA_NONE, OP_EXTENDED_COPY,
+  OP_RECEIVE_COPY_RESULTS, Access,
 } from "./cdb";
 import {
   allocationLength, DATA_IN_FAILED, dataInBuild, decodeCompareAndWrite, decodeOrWrite, decodeWriteAtomic, decodeDataIn, decodePrefetch, decodeModeSelect,
   decodePersistentReserveOut, decodeRead, decodeSynchronizeCache, decodeUnmap, decodeVerify, decodeWrite,
-  decodeWriteSame, OPT_BYTCHK, OPT_DEALLOCATE, OPT_FUA, OPT_NDOB, OPT_ONE_BLOCK, OPT_REPEAT, OPT_UNMAP, Program,
+  decodeWriteSame, decodeExtendedCopy, OPT_BYTCHK, OPT_DEALLOCATE, OPT_FUA, OPT_NDOB, OPT_ONE_BLOCK, OPT_REPEAT, OPT_UNMAP, Program,
   roundUp,
 } from "./commands";
 import {
@@ -38,7 +39,7 @@ import {
   SCSI_STATUS_RESERVATION_CONFLICT, SCSI_STATUS_TASK_ABORTED, SCSI_TASK_NONE, TmfFunction, TmfResponse,
 } from "./interface";
 import { limitsInit, SERVICES_IN_FLIGHT_MAX, UNMAP_BYTES_MAX, UNMAP_DESCRIPTORS_MAX } from "./limits";
-import { modeInit, modeLunReset, ModeSelectResult, modeSelectApply, modeSelectFieldByte } from "./mode";
+import { modeInit, modeLunReset, ModeSelectResult, modeSelectApply, modeSelectFieldByte, modeWriteCacheEnabled } from "./mode";
 import {
   NEXUS_MAX, NEXUS_NONE, NEXUS_SLOT_NONE, nexusClose, nexusInit, nexusLunCountCheck, nexusMarkGone, nexusOfSlot,
   nexusOpen, nexusSlotGone, nexusSlotInUse, UA_COMMANDS_CLEARED, UA_MODE_PARAMETERS_CHANGED, UA_NONE,
@@ -53,7 +54,9 @@ import {
   ASC_INVALID_FIELD_IN_CDB, ASC_INVALID_FIELD_IN_PARAMETER_LIST, ASC_INVALID_RELEASE_OF_PERSISTENT_RESERVATION,
   ASC_LBA_OUT_OF_RANGE, ASC_LOGICAL_UNIT_COMMUNICATION_FAILURE, ASC_LOGICAL_UNIT_NOT_SUPPORTED,
   ASC_MISCOMPARE_DURING_VERIFY, ASC_PARAMETER_LIST_LENGTH_ERROR, ASC_UNRECOVERED_READ_ERROR, ASC_WRITE_ERROR,
-  fieldInCdb, fieldInParameters, FIELD_NONE, SENSE_KEY_ABORTED_COMMAND, SENSE_KEY_HARDWARE_ERROR,
+  fieldInCdb, fieldInParameters, FIELD_NONE, SENSE_KEY_ABORTED_COMMAND, SENSE_KEY_COPY_ABORTED, senseCommandSpecific,
+  ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, ASC_NO_ADDITIONAL_SENSE,
+  ASC_UNEXPECTED_INEXACT_SEGMENT, SENSE_KEY_HARDWARE_ERROR,
   SENSE_KEY_ILLEGAL_REQUEST, SENSE_KEY_MEDIUM_ERROR, SENSE_KEY_MISCOMPARE, SENSE_KEY_UNIT_ATTENTION,
 } from "./sense";
 import {
@@ -64,15 +67,24 @@ import {
   scsiTaskLba, scsiTaskLun, scsiTaskNexus, scsiTaskNexusSlot, scsiTaskOptions, scsiTaskParked, scsiTaskPhase,
   scsiTaskProgram, scsiTaskReferencedTag, scsiTaskRepeatSgl, scsiTaskServiceBlocks, scsiTaskServiceFunction,
   scsiTaskServiceLba, scsiTaskServiceOffset, scsiTaskSetCursor, scsiTaskSetDataInBytes, scsiTaskSetIoSgl,
-  scsiTaskSetBlockCount, scsiTaskSetNexusSlot, scsiTaskSetOptions, scsiTaskSetParked, scsiTaskSetPhase, scsiTaskSetProgram,
+  scsiTaskSetBlockCount, scsiTaskSetBlockBytes, scsiTaskSetNexusSlot, scsiTaskSetOptions, scsiTaskSetParked, scsiTaskSetPhase, scsiTaskSetProgram,
   scsiTaskSetResidual, scsiTaskSetTransferBytes,
   scsiTaskSetService, scsiTaskSetSenseLength, scsiTaskSetSgl, scsiTaskSetState, scsiTaskSetStatus,
   scsiTaskSetTmfOwner, scsiTaskSetTmfResponse, scsiTaskSetTmfWaitCount, scsiTaskSgl, scsiTaskState, scsiTaskStatus,
   ScsiTaskState, scsiTaskTag, scsiTaskTmfFunction, scsiTaskTmfOwner, scsiTaskTmfWaitCount, scsiTaskTransferBytes,
   scsiTaskTransportTask, scsiTasksInit, SCSI_TASKS_MAX, TASK_FLAG_ABORTED, TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT,
-  TASK_FLAG_LOCK,
+  TASK_FLAG_LOCK, scsiTaskCopyChunkBytes, scsiTaskCopyDoneBytes, scsiTaskCopyEntry, scsiTaskCopySegment, scsiTaskSense,
+  scsiTaskServiceLun, scsiTaskSetCopyDoneBytes, scsiTaskSetCopyEntry, scsiTaskSetCopySegment,
 } from "./tasks";
 import { TaskRing } from "./task_ring";
+import { identitiesInit, nexusIdentify, nexusIdentityRelease } from "./identities";
+import {
+  COPY_ENTRY_NONE, COPY_HEADER_BYTES, COPY_LIST_AREA_BYTES, COPY_LIST_BAD, COPY_LUN_NONE, COPY_SEGMENT_BYTES_MAX,
+  COPY_SEGMENT_DESCRIPTORS_MAX, COPY_TARGET_DESCRIPTOR_BYTES, copyBegin, copyDiscard, copyEnd, copyInit, copyListCheck,
+  copyListId, copyProgress, copyRetains, copySegmentBlocks, copySegmentDc, copySegmentDestinationIndex,
+  copySegmentDestinationLba, copySegmentOffset, copySegmentSourceIndex, copySegmentSourceLba, copyTargetBlockBytes,
+  copyTargetCount, copyTargetLun,
+} from "./copy";
 
 const SCSI_PRIORITY: u32 = 3;
 const SCSI_BATCH_MAX: u32 = 32;
@@ -232,7 +244,7 @@ export class ScsiTargetTask extends Task {
       case OP_TEST_UNIT_READY: case OP_PREVENT_ALLOW_MEDIUM_REMOVAL: break;
       case OP_REQUEST_SENSE: case OP_INQUIRY: case OP_MODE_SENSE_6: case OP_MODE_SENSE_10: case OP_READ_CAPACITY_10:
       case OP_SERVICE_ACTION_IN_16: case OP_REPORT_LUNS: case OP_MAINTENANCE_IN: case OP_PERSISTENT_RESERVE_IN:
-      case OP_READ_DEFECT_DATA_10: case OP_READ_DEFECT_DATA_12:
+      case OP_READ_DEFECT_DATA_10: case OP_READ_DEFECT_DATA_12: case OP_RECEIVE_COPY_RESULTS:
         decodeDataIn(t);
         break;
       case OP_READ_6: case OP_READ_10: case OP_READ_12: case OP_READ_16: ok = decodeRead(t, opcode); break;
@@ -247,6 +259,7 @@ export class ScsiTargetTask extends Task {
       case OP_WRITE_ATOMIC_16: ok = decodeWriteAtomic(t); break;
       case OP_WRITE_SAME_10: case OP_WRITE_SAME_16: ok = decodeWriteSame(t, opcode); break;
       case OP_UNMAP: ok = decodeUnmap(t); break;
+      case OP_EXTENDED_COPY: ok = decodeExtendedCopy(t); break;
       case OP_MODE_SELECT_6: case OP_MODE_SELECT_10: ok = decodeModeSelect(t, opcode == OP_MODE_SELECT_10); break;
       case OP_PERSISTENT_RESERVE_OUT: ok = decodePersistentReserveOut(t); break;
       case OP_SYNCHRONIZE_CACHE_10: case OP_SYNCHRONIZE_CACHE_16: ok = decodeSynchronizeCache(t, opcode); break;
@@ -286,6 +299,7 @@ export class ScsiTargetTask extends Task {
       case Program.ParameterOut: this.advanceParameterOut(t); break;
       case Program.Flush: this.advanceFlush(t); break;
       case Program.OrWrite: this.advanceOrWrite(t); break;
+      case Program.ExtendedCopy: this.advanceCopy(t); break;
       default: assert(false, "scsi: advance of a task without a program");
     }
   }
@@ -515,6 +529,128 @@ export class ScsiTargetTask extends Task {
     return true;
   }
 
+  // SPC-4, EXTENDED COPY: the list is checked whole before anything moves; then each segment's target descriptors
+  // are resolved and its ranges checked, and its bytes move a chunk at a time: a READ from the source into the area
+  // behind the list (issued in phase 3, answered in 4), a WRITE from there to the destination (4, answered in 5).
+  private advanceCopy(t: u32): void {
+    const phase = this.prepare(t);
+    if (phase == PHASE_WAIT) return;
+    const list = scsiTaskAreaAddress(t, 0);
+    if (phase == 2) {
+      if (!this.copyStart(t, list)) { this.complete(t); return; }
+    } else if (phase == 4) {
+      this.copyWrite(t, list);
+      return;
+    } else {
+      assert(phase == 5, "scsi: EXTENDED COPY phase");
+      const bytes = <u64>scsiTaskServiceBlocks(t) * scsiTaskBlockBytes(t);
+      scsiTaskSetCopyDoneBytes(t, scsiTaskCopyDoneBytes(t) + bytes);
+      copyProgress(scsiTaskCopyEntry(t), t, scsiTaskCopySegment(t), bytes);
+    }
+    this.copyNext(t, list);
+  }
+
+  private copyStart(t: u32, list: usize): bool {
+    const count = copyListCheck(t, list, scsiTaskDataOutBytes(t), scsiTaskTransferBytes(t));
+    if (count == COPY_LIST_BAD) return false;
+    const entry = copyBegin(t, copyListId(list), copyRetains(list));
+    if (entry == COPY_ENTRY_NONE) return false;
+    scsiTaskSetCopyEntry(t, entry);
+    scsiTaskSetBlockCount(t, count); // segment descriptors
+    scsiTaskSetCopySegment(t, 0);
+    scsiTaskSetCopyDoneBytes(t, 0);
+    return true;
+  }
+
+  // The next chunk of the current segment, or the next segment, or the end.
+  private copyNext(t: u32, list: usize): void {
+    const count = scsiTaskBlockCount(t);
+    // Bound: each pass but the last finishes a segment (the last issues a READ or ends the command).
+    for (let n: u32 = 0; n <= COPY_SEGMENT_DESCRIPTORS_MAX; n++) {
+      const index = scsiTaskCopySegment(t);
+      if (index >= count) { this.complete(t); return; }
+      const done = scsiTaskCopyDoneBytes(t);
+      if (done == 0 && !this.copySegmentOk(t, list, index)) { this.complete(t); return; }
+      const sourceLun = copyTargetLun(list, copySegmentSourceIndex(list, index));
+      const sourceBlock = volumeAt(sourceLun).blockSizeBytes;
+      const total = this.copySegmentBytes(list, index);
+      if (done >= total) {
+        scsiTaskSetCopySegment(t, index + 1);
+        scsiTaskSetCopyDoneBytes(t, 0);
+        copyProgress(scsiTaskCopyEntry(t), t, index + 1, 0);
+        continue;
+      }
+      const chunk = <u32>min(total - done, <u64>scsiTaskCopyChunkBytes(t));
+      scsiTaskSetBlockBytes(t, sourceBlock);
+      const lba = copySegmentSourceLba(list, index) + done / sourceBlock;
+      this.issue(t, 3, FrameFunction.Read, lba, chunk / sourceBlock, COPY_LIST_AREA_BYTES, sourceLun);
+      return;
+    }
+    assert(false, "scsi: EXTENDED COPY past its last segment");
+  }
+
+  private copyWrite(t: u32, list: usize): void {
+    const index = scsiTaskCopySegment(t);
+    const lun = copyTargetLun(list, copySegmentDestinationIndex(list, index));
+    const blockBytes = volumeAt(lun).blockSizeBytes;
+    const bytes = scsiTaskServiceBlocks(t) * scsiTaskBlockBytes(t);
+    const lba = copySegmentDestinationLba(list, index) + scsiTaskCopyDoneBytes(t) / blockBytes;
+    const fn = modeWriteCacheEnabled(lun) ? FrameFunction.Write : FrameFunction.WriteFua;
+    scsiTaskSetBlockBytes(t, blockBytes);
+    this.issue(t, 4, fn, lba, bytes / blockBytes, COPY_LIST_AREA_BYTES, lun); // answered: phase 5
+  }
+
+  // Segment bytes: NUMBER OF BLOCKS of the destination's blocks with DC, else of the source's (both resolved).
+  private copySegmentBytes(list: usize, index: u32): u64 {
+    const which = copySegmentDc(list, index) ? copySegmentDestinationIndex(list, index) : copySegmentSourceIndex(list, index);
+    return <u64>copySegmentBlocks(list, index) * volumeAt(copyTargetLun(list, which)).blockSizeBytes;
+  }
+
+  // SPC-4, errors processing a segment: COPY ABORTED, the segment's number in COMMAND-SPECIFIC INFORMATION and a
+  // pointer to the field in the parameter list. Target descriptors that name no logical unit of this target, a DISK
+  // BLOCK LENGTH that is not the unit's, a segment not of whole blocks on both sides, a range past the end.
+  private copySegmentOk(t: u32, list: usize, index: u32): bool {
+    const at = copySegmentOffset(list, index);
+    const targets = copyTargetCount(list);
+    const source = copySegmentSourceIndex(list, index);
+    const destination = copySegmentDestinationIndex(list, index);
+    if (source >= targets) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 4);
+    if (destination >= targets) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 6);
+    const sourceLun = copyTargetLun(list, source);
+    const destinationLun = copyTargetLun(list, destination);
+    if (sourceLun == COPY_LUN_NONE) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 4);
+    if (destinationLun == COPY_LUN_NONE) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 6);
+    const sourceBlock = volumeAt(sourceLun).blockSizeBytes;
+    const destinationBlock = volumeAt(destinationLun).blockSizeBytes;
+    if (copyTargetBlockBytes(list, source) != sourceBlock) {
+      return this.copyAbort(t, index, ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, COPY_HEADER_BYTES + source * COPY_TARGET_DESCRIPTOR_BYTES + 29);
+    }
+    if (copyTargetBlockBytes(list, destination) != destinationBlock) {
+      return this.copyAbort(t, index, ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, COPY_HEADER_BYTES + destination * COPY_TARGET_DESCRIPTOR_BYTES + 29);
+    }
+    const nexus = scsiTaskNexus(t);
+    if (reservationConflict(sourceLun, nexus, Access.Read) || reservationConflict(destinationLun, nexus, Access.Write)) {
+      scsiTaskSetStatus(t, SCSI_STATUS_RESERVATION_CONFLICT);
+      return false;
+    }
+    const bytes = this.copySegmentBytes(list, index);
+    if (bytes % sourceBlock != 0 || bytes % destinationBlock != 0) return this.copyAbort(t, index, ASC_UNEXPECTED_INEXACT_SEGMENT, at + 10);
+    if (bytes > <u64>COPY_SEGMENT_BYTES_MAX) return this.copyAbort(t, index, ASC_INVALID_FIELD_IN_PARAMETER_LIST, at + 10);
+    if (!copyRangeOk(sourceLun, copySegmentSourceLba(list, index), bytes / sourceBlock)) {
+      return this.copyAbort(t, index, ASC_NO_ADDITIONAL_SENSE, at + 12);
+    }
+    if (!copyRangeOk(destinationLun, copySegmentDestinationLba(list, index), bytes / destinationBlock)) {
+      return this.copyAbort(t, index, ASC_NO_ADDITIONAL_SENSE, at + 20);
+    }
+    return true;
+  }
+
+  private copyAbort(t: u32, index: u32, ascAscq: u32, fieldOffset: u32): bool {
+    scsiTaskCheck(t, SENSE_KEY_COPY_ABORTED, ascAscq, fieldInParameters(fieldOffset));
+    senseCommandSpecific(scsiTaskSense(t), index);
+    return false;
+  }
+
   private advanceParameterOut(t: u32): void {
     if (this.prepare(t) == PHASE_WAIT) return;
     if (cdbU8(t, 0) == OP_PERSISTENT_RESERVE_OUT) this.persistentReserveOut(t);
@@ -611,9 +747,9 @@ export class ScsiTargetTask extends Task {
   }
 
   /** Sends ServiceIo{fn} for `blocks` at `lba` over the area from `offsetBytes`; the phase moves on when it answers. */
-  private issue(t: u32, phase: u32, fn: u32, lba: u64, blocks: u32, offsetBytes: u32): void {
+  private issue(t: u32, phase: u32, fn: u32, lba: u64, blocks: u32, offsetBytes: u32, lun: u32 = 0xffff_ffff): void {
     scsiTaskSetPhase(t, phase);
-    scsiTaskSetService(t, fn, lba, blocks, offsetBytes);
+    scsiTaskSetService(t, fn, lba, blocks, offsetBytes, lun);
     this.serviceSend(t);
   }
 
@@ -627,7 +763,7 @@ export class ScsiTargetTask extends Task {
       sgl = (scsiTaskOptions(t) & OPT_REPEAT) != 0 ? scsiTaskRepeatSgl(t, bytes) : scsiTaskAreaSgl(t, scsiTaskServiceOffset(t), bytes);
       if (sgl == SGL_NONE) { this.sglWait(t, RING_SERVICE); return; }
     }
-    this.out.set(MsgKind.ServiceIo, this.index, fn | (scsiTaskLun(t) << 8), blocks);
+    this.out.set(MsgKind.ServiceIo, this.index, fn | (scsiTaskServiceLun(t) << 8), blocks);
     this.out.c = sgl;
     this.out.d = scsiTaskServiceLba(t);
     this.out.e = (<u64>scsiTaskGeneration(t) << 32) | <u64>t;
@@ -686,6 +822,10 @@ export class ScsiTargetTask extends Task {
       case FrameStatus.BadFrame: scsiTaskCheck(t, SENSE_KEY_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE); break;
       default: scsiTaskCheck(t, SENSE_KEY_ABORTED_COMMAND, ASC_LOGICAL_UNIT_COMMUNICATION_FAILURE); break;
     }
+    if (scsiTaskProgram(t) == Program.ExtendedCopy) { // SPC-4: the copy ends with COPY ABORTED, naming the segment
+      store<u8>(scsiTaskSense(t) + 2, <u8>SENSE_KEY_COPY_ABORTED);
+      senseCommandSpecific(scsiTaskSense(t), scsiTaskCopySegment(t));
+    }
     this.complete(t);
   }
 
@@ -720,6 +860,7 @@ export class ScsiTargetTask extends Task {
       scsiTaskSetResidual(t, ScsiResidual.None, 0);
     }
     scsiTaskSetState(t, ScsiTaskState.Done);
+    if (scsiTaskProgram(t) == Program.ExtendedCopy) copyEnd(scsiTaskCopyEntry(t), t);
     this.commandsDone += 1;
     this.deliver(t);
   }
@@ -759,6 +900,7 @@ export class ScsiTargetTask extends Task {
     scsiTaskSetDataInBytes(t, 0);
     scsiTaskSetResidual(t, ScsiResidual.None, 0);
     scsiTaskSetState(t, ScsiTaskState.Done);
+    if (scsiTaskProgram(t) == Program.ExtendedCopy) copyEnd(scsiTaskCopyEntry(t), t);
     this.abortedCount += 1;
     this.deliver(t);
     const owner = scsiTaskTmfOwner(t);
@@ -928,6 +1070,7 @@ export class ScsiTargetTask extends Task {
   private lunReset(lun: u32): void {
     reservationsLunReset(lun);
     modeLunReset(lun);
+    copyDiscard(NEXUS_NONE, lun);
     uaSetAll(lun, UA_POWER_ON_RESET, NEXUS_NONE);
   }
 
@@ -979,6 +1122,7 @@ export class ScsiTargetTask extends Task {
       if (!nexusSlotInUse(s) || !nexusSlotGone(s)) continue;
       this.abortWhere(Scope.Slot, SCSI_TASK_NONE, SCSI_TASK_NONE, s, 0, 0, NEXUS_NONE);
       reservationsNexusLost(nexusOfSlot(s));
+      copyDiscard(nexusOfSlot(s), COPY_LUN_NONE);
       nexusClose(s);
       swept = true;
     }
@@ -987,6 +1131,12 @@ export class ScsiTargetTask extends Task {
 }
 
 const PHASE_WAIT: u32 = 0xffff_ffff;
+
+/** True when [lba, lba + blocks) lies on logical unit `lun`. */
+function copyRangeOk(lun: u32, lba: u64, blocks: u64): bool {
+  const capacity = volumeAt(lun).blockCount;
+  return lba <= capacity && blocks <= capacity - lba;
+}
 const WRITE_SAME_CHUNK_BYTES: u32 = 1 << 20; // one write service of WRITE SAME: 16 segments over the one buffer
 
 let target: ScsiTargetTask | null = null;
@@ -1001,6 +1151,8 @@ export function scsiBoot(ctaTask: u32): ScsiTargetTask {
   nexusInit();
   reservationsInit();
   modeInit();
+  copyInit();
+  identitiesInit();
   const task = new ScsiTargetTask(ctaTask);
   taskAdd(task);
   scsiTasksInit(task.index);
@@ -1021,5 +1173,16 @@ export function scsiTarget(): ScsiTargetTask { return target!; }
  * (each still gets its ScsiDone, aborted) and its RESERVE(6) reservations end; its persistent registrations stay.
  */
 export function scsiNexusGone(nexus: u32): void {
+  nexusIdentityRelease(nexus);
   if (nexusMarkGone(nexus)) wakeTask(target!.index);
+}
+
+/**
+ * The nexus id for initiator port `portName` (`portNameBytes` bytes; iSCSI: "InitiatorName,i,0xISID") through
+ * relative target port `targetPort` (1-based): the same name and port give the same id in every session, so
+ * persistent reservation registrations find their initiator port again. The transport calls it when a session
+ * starts and scsiNexusGone(id) when it ends; NEXUS_NONE when the table has no room (refuse the session).
+ */
+export function scsiNexusIdentify(portName: usize, portNameBytes: u32, targetPort: u32): u32 {
+  return nexusIdentify(portName, portNameBytes, targetPort);
 }

@@ -14,7 +14,8 @@
 // |120 lba u64|128 blockCount u32|132 cursor u32|136 transferBytes u32|140 dataOutBytes u32|
 // |144 serviceLba u64|152 serviceBlocks u32|156 serviceOffset u32|
 // |160 buffers u16[32]|
-// |224 blockBytes u32|228 options u8|229 serviceFunction u8|230 cdbLength u8|231 parked u8|232 nexusSlot u16|234 -|
+// |224 blockBytes u32|228 options u8|229 serviceFunction u8|230 cdbLength u8|231 parked u8|232 nexusSlot u16|
+// |234 serviceLun u16|236 copySegment u16|238 copyEntry u16|240 copySegmentDoneBytes u64|248 copyChunkBytes u32|252 -|
 import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../config";
 import { bufferPool, sgls } from "../kernel/buffers";
 import { Pool, POOL_NONE } from "../kernel/pool";
@@ -79,6 +80,7 @@ export function scsiTaskAlloc(): u32 {
   store<u16>(r, SGL_FIELD_NONE, 98);
   store<u16>(r, <u16>0xffff, 118); // tmfOwner
   store<u16>(r, <u16>0xffff, 232); // nexusSlot
+  store<u16>(r, <u16>0xffff, 238); // copyEntry
   return t;
 }
 
@@ -190,8 +192,11 @@ export function scsiTaskServiceLba(t: u32): u64 { return load<u64>(rec(t), 144);
 export function scsiTaskServiceBlocks(t: u32): u32 { return load<u32>(rec(t), 152); }
 export function scsiTaskServiceOffset(t: u32): u32 { return load<u32>(rec(t), 156); }
 export function scsiTaskServiceFunction(t: u32): u32 { return load<u8>(rec(t), 229); }
-export function scsiTaskSetService(t: u32, fn: u32, lba: u64, blocks: u32, offsetBytes: u32): void {
+/** The logical unit the service goes to: the command's own, or another one for EXTENDED COPY. */
+export function scsiTaskServiceLun(t: u32): u32 { return load<u16>(rec(t), 234); }
+export function scsiTaskSetService(t: u32, fn: u32, lba: u64, blocks: u32, offsetBytes: u32, lun: u32 = 0xffff_ffff): void {
   const r = rec(t);
+  store<u16>(r, <u16>(lun == 0xffff_ffff ? scsiTaskLun(t) : lun), 234);
   store<u8>(r, <u8>fn, 229);
   store<u64>(r, lba, 144);
   store<u32>(r, blocks, 152);
@@ -205,6 +210,16 @@ export function scsiTaskParked(t: u32): u32 { return load<u8>(rec(t), 231); }
 export function scsiTaskSetParked(t: u32, ring: u32): void { store<u8>(rec(t), <u8>ring, 231); }
 export function scsiTaskNexusSlot(t: u32): u32 { return load<u16>(rec(t), 232); }
 export function scsiTaskSetNexusSlot(t: u32, slot: u32): void { store<u16>(rec(t), <u16>slot, 232); }
+// EXTENDED COPY: the segment descriptor being processed, the copy results entry (0xFFFF: none), the bytes of the
+// segment already copied, and the bytes one chunk (one READ, then one WRITE) moves.
+export function scsiTaskCopySegment(t: u32): u32 { return load<u16>(rec(t), 236); }
+export function scsiTaskSetCopySegment(t: u32, index: u32): void { store<u16>(rec(t), <u16>index, 236); }
+export function scsiTaskCopyEntry(t: u32): u32 { return load<u16>(rec(t), 238); }
+export function scsiTaskSetCopyEntry(t: u32, entry: u32): void { store<u16>(rec(t), <u16>entry, 238); }
+export function scsiTaskCopyDoneBytes(t: u32): u64 { return load<u64>(rec(t), 240); }
+export function scsiTaskSetCopyDoneBytes(t: u32, bytes: u64): void { store<u64>(rec(t), bytes, 240); }
+export function scsiTaskCopyChunkBytes(t: u32): u32 { return load<u32>(rec(t), 248); }
+export function scsiTaskSetCopyChunkBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 248); }
 export function scsiTaskIoSgl(t: u32): u32 { return sglField(load<u16>(rec(t), 98)); }
 export function scsiTaskSetIoSgl(t: u32, sgl: u32): void { store<u16>(rec(t), <u16>sgl, 98); }
 export function scsiTaskSetSgl(t: u32, sgl: u32): void { store<u16>(rec(t), <u16>sgl, 96); }

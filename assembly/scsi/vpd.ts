@@ -42,6 +42,11 @@ export function lunIdentity(lun: u32): u64 {
   return fnvWord(fnvWord(fnvWord(0xcbf2_9ce4_8422_2325, lun), v.processor), v.disk);
 }
 
+/** The NAA IEEE Registered designator (type 5h) of `lun`, as VPD page 83h reports it and EXTENDED COPY matches it. */
+export function lunNaa(lun: u32): u64 {
+  return (<u64>5 << 60) | (NAA_COMPANY_ID << 36) | (lunIdentity(lun) & 0xf_ffff_ffff);
+}
+
 function fnvWord(hash: u64, word: u32): u64 {
   let h = hash;
   for (let b: u32 = 0; b < 4; b++) h = (h ^ <u64>((word >> (b * 8)) & 0xff)) * 0x100_0000_01b3;
@@ -66,6 +71,7 @@ export function inquiryStandard(at: usize, present: bool): u32 {
   store<u8>(at + 2, 0x06); // VERSION: SPC-4
   store<u8>(at + 3, 0x10 | 0x02); // HISUP, RESPONSE DATA FORMAT 2
   store<u8>(at + 4, <u8>(INQUIRY_STANDARD_BYTES - 5)); // ADDITIONAL LENGTH: the bytes after byte 4
+  store<u8>(at + 5, 0x08); // 3PC: EXTENDED COPY (LID1) and RECEIVE COPY RESULTS are supported (copy.ts)
   store<u8>(at + 7, 0x02); // CMDQUE: commands are queued
   ascii(at + 8, VENDOR, 8);
   ascii(at + 16, PRODUCT, 16);
@@ -78,7 +84,7 @@ export function inquiryStandard(at: usize, present: bool): u32 {
 }
 
 /** The VPD page `code` of `lun` at `at` (room for 256 bytes); answers its length, or 0 for a page not supported. */
-export function vpdPage(code: u32, lun: u32, blockBytes: u32, at: usize): u32 {
+export function vpdPage(code: u32, lun: u32, at: usize): u32 {
   memory.fill(at, 0, 256);
   store<u8>(at + 1, <u8>code);
   let bodyBytes: u32 = 0;
@@ -86,7 +92,7 @@ export function vpdPage(code: u32, lun: u32, blockBytes: u32, at: usize): u32 {
     case 0x00: bodyBytes = supportedPages(at + 4); break;
     case 0x80: serial(at + 4, lun); bodyBytes = SERIAL_BYTES; break;
     case 0x83: bodyBytes = deviceIdentification(at + 4, lun); break;
-    case 0xb0: bodyBytes = blockLimits(at + 4, blockBytes); break;
+    case 0xb0: bodyBytes = blockLimits(at + 4, volumeAt(lun).blockSizeBytes, volumeAt(lun).physicalExponent); break;
     case 0xb1: bodyBytes = 0x3c; store<u8>(at + 5, 0x01); break; // MEDIUM ROTATION RATE 0001h: non-rotating
     case 0xb2: bodyBytes = provisioning(at + 4); break;
     default: return 0;
@@ -109,8 +115,7 @@ function deviceIdentification(at: usize, lun: u32): u32 {
   store<u8>(at, 0x01); // code set 1: binary
   store<u8>(at + 1, 0x03); // association 00b (logical unit), designator type 3h (NAA)
   store<u8>(at + 3, 8);
-  const naa: u64 = (<u64>5 << 60) | (NAA_COMPANY_ID << 36) | (lunIdentity(lun) & 0xf_ffff_ffff);
-  putBe64(at + 4, naa);
+  putBe64(at + 4, lunNaa(lun));
   const t10 = at + 12;
   store<u8>(t10, 0x02); // code set 2: ASCII
   store<u8>(t10 + 1, 0x01); // association 00b, designator type 1h (T10 vendor ID)
@@ -126,15 +131,17 @@ function deviceIdentification(at: usize, lun: u32): u32 {
 // LBA COUNT|20-23 MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT|24-27 OPTIMAL UNMAP GRANULARITY|28-31 UGAVALID, ALIGNMENT|
 // 32-39 MAXIMUM WRITE SAME LENGTH|40-43 MAXIMUM ATOMIC TRANSFER LENGTH|44-47 ATOMIC ALIGNMENT|48-51 ATOMIC TRANSFER LENGTH
 // GRANULARITY|52-55 MAXIMUM ATOMIC TRANSFER LENGTH WITH ATOMIC BOUNDARY|56-59 MAXIMUM ATOMIC BOUNDARY SIZE|
-function blockLimits(at: usize, blockBytes: u32): u32 {
+// The granularities are at least a physical block: a write or unmap of part of one costs a read-modify-write.
+function blockLimits(at: usize, blockBytes: u32, physicalExponent: u32): u32 {
+  const physicalBlocks: u32 = 1 << physicalExponent;
   store<u8>(at, 0x00); // WSNZ 0: WRITE SAME with a zero count writes through the last LBA
   store<u8>(at + 1, <u8>COMPARE_AND_WRITE_BLOCKS_MAX);
-  putBe16(at + 2, max(OPTIMAL_GRANULARITY_BYTES / blockBytes, 1));
+  putBe16(at + 2, max(OPTIMAL_GRANULARITY_BYTES / blockBytes, physicalBlocks));
   putBe32(at + 4, limitTransferBytes() / blockBytes);
   putBe32(at + 8, limitTransferBytes() / blockBytes);
   putBe32(at + 16, UNMAP_BYTES_MAX / blockBytes);
   putBe32(at + 20, UNMAP_DESCRIPTORS_MAX);
-  putBe32(at + 24, 1); // OPTIMAL UNMAP GRANULARITY: any block
+  putBe32(at + 24, physicalBlocks); // OPTIMAL UNMAP GRANULARITY: a physical block (UGAVALID 0: any alignment)
   putBe64(at + 32, <u64>(WRITE_SAME_BYTES_MAX / blockBytes));
   putBe32(at + 40, limitAtomicBytes() / blockBytes); // MAXIMUM ATOMIC TRANSFER LENGTH
   putBe32(at + 44, ATOMIC_ALIGNMENT_BLOCKS);

@@ -192,8 +192,8 @@ export class UmaTask extends Task {
       const count = min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
       for (let d: u32 = 0; d < count; d++) {
         const disk = entry.profile + 32 + <usize>d * PROFILE_DISK_BYTES;
-        volumeAdd(i, d, load<u64>(disk, 0), load<u32>(disk, 8));
-        line().s("inventory disk processor=").u32(i).s(" index=").u32(d).s(" controller=").u32(load<u16>(disk, 12))
+        volumeAdd(i, d, load<u64>(disk, 0), load<u32>(disk, 8), load<u8>(disk, 13));
+        line().s("inventory disk processor=").u32(i).s(" index=").u32(d).s(" controller=").u32(load<u8>(disk, 12))
           .s(" lun=").u32(load<u16>(disk, 14)).s(" blocks=").u64(load<u64>(disk, 0)).s(" blockSize=").u32(load<u32>(disk, 8)).out();
         disks += 1;
       }

@@ -19,7 +19,7 @@ import { mkdirSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
-import type { BoardSpec } from "./load.ts";
+import type { BoardSpec, DiskSpec } from "./load.ts";
 import { Processor, type BusMap, type PanicReport, type ProcessorCosts } from "./processor.ts";
 
 // The local bus map (docs/hardware.md, "Local bus map"); storage processors add the MU and the outbound window.
@@ -175,7 +175,8 @@ export class Board {
           this.bridges.push(bridge.hostFunction);
           fn = bridge.hostFunction;
         } else if (f.model === "virtio-scsi") {
-          const disks = f.disks.map((diskName) => new ScsiDisk(this.diskBackend(diskName), { vendor: "WASM-IOP", product: "VIRTUAL DISK", serial: diskName, naa: naaFor(this.name, diskName) }));
+          const disks = f.disks.map((diskName) => new ScsiDisk(this.diskBackend(diskName), { vendor: "WASM-IOP", product: "VIRTUAL DISK", serial: diskName, naa: naaFor(this.name, diskName) },
+            { physicalBlockSize: this.diskSpec(diskName).physicalBlockSize }));
           const controller = new VirtioScsiDevice({ name, clock: this.clock, disks, queueSize: f.queueSize, log: this.logFor(p.name) });
           this.controllers.push(controller);
           fn = controller;
@@ -193,11 +194,13 @@ export class Board {
     }
   }
 
+  private diskSpec(name: string): DiskSpec { return this.options.spec.disks.find((d) => d.name === name)!; }
+
   /** A disk's backend, opened once and kept across resets: a reset loses RAM, never data. */
   private diskBackend(name: string): DiskBackend {
     let backend = this.backends.get(name);
     if (backend !== undefined) return backend;
-    const disk = this.options.spec.disks.find((d) => d.name === name)!;
+    const disk = this.diskSpec(name);
     const sizeBytes = disk.sizeMiB * 1024 * 1024;
     if (disk.backend === "file") {
       mkdirSync(this.dataDir, { recursive: true });

@@ -89,6 +89,7 @@ export interface FileDiskSpec {
   readonly name: string;
   readonly sizeMiB: number;
   readonly blockSize: DiskBlockSize;
+  readonly physicalBlockSize: number; // a power of two, at least blockSize; blockSize when the file leaves it out
   readonly backend: "file";
   readonly image: string; // relative to the board's data directory
 }
@@ -97,6 +98,7 @@ export interface MemoryDiskSpec {
   readonly name: string;
   readonly sizeMiB: number;
   readonly blockSize: DiskBlockSize;
+  readonly physicalBlockSize: number; // a power of two, at least blockSize; blockSize when the file leaves it out
   readonly backend: "memory";
 }
 
@@ -171,6 +173,7 @@ export function parseBoard(json: unknown, file: string): BoardSpec {
   checkBuses(raw, file);
   checkBridges(raw, file);
   checkDiskUse(raw, file);
+  checkDiskGeometry(raw, file);
   checkTargets(raw, file);
   return buildSpec(raw, file);
 }
@@ -226,11 +229,14 @@ interface RawBoard {
   description?: string;
   seed?: number;
   processors: RawProcessor[];
-  disks: DiskSpec[];
+  disks: RawDisk[];
   portals?: PortalSpec[];
   flash?: { image: string; slotSizeMiB?: number; trustedKeys: string[]; boardCompat?: string; populateKey?: string };
   targets?: { name: string; alias?: string; luns?: number[]; chap?: { user: string; secret: string; mutualUser?: string; mutualSecret?: string }; initiators?: string[] }[];
 }
+type RawDisk =
+  | (Omit<FileDiskSpec, "physicalBlockSize"> & { physicalBlockSize?: number })
+  | (Omit<MemoryDiskSpec, "physicalBlockSize"> & { physicalBlockSize?: number });
 interface RawProcessor {
   name: string;
   role: ProcessorRole;
@@ -619,8 +625,19 @@ function buildPciFunction(pciFunction: RawPciFunction): PciFunctionSpec {
   }
 }
 
-function buildDisk(disk: DiskSpec): DiskSpec {
-  const common = { name: disk.name, sizeMiB: disk.sizeMiB, blockSize: disk.blockSize };
+// A physical block holds whole logical blocks (SBC-3, LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT). Both sizes are
+// powers of two (the schema's lists) and a disk is whole MiB, so the disk holds whole physical blocks too.
+function checkDiskGeometry(board: RawBoard, file: string): void {
+  board.disks.forEach((disk, diskIndex) => {
+    const physical = disk.physicalBlockSize ?? disk.blockSize;
+    if (physical < disk.blockSize) {
+      throw new BoardFileError(file, `disks[${diskIndex}].physicalBlockSize`, `a size not below blockSize (${disk.blockSize})`, physical);
+    }
+  });
+}
+
+function buildDisk(disk: RawDisk): DiskSpec {
+  const common = { name: disk.name, sizeMiB: disk.sizeMiB, blockSize: disk.blockSize, physicalBlockSize: disk.physicalBlockSize ?? disk.blockSize };
   return disk.backend === "file" ? { ...common, backend: "file", image: disk.image } : { ...common, backend: "memory" };
 }
 

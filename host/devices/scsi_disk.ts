@@ -46,6 +46,11 @@ export interface ScsiIdentity {
   revision?: string; // 1..4 ASCII characters; PRODUCT_REVISION_DEFAULT when absent
 }
 
+/** The medium's geometry beyond its logical block size (the backend's). */
+export interface ScsiGeometry {
+  physicalBlockSize?: number; // bytes per physical block: the block size times a power of two; the block size when absent
+}
+
 // Operation codes (SPC-4 and SBC-3, the command descriptions).
 export const OPCODE_TEST_UNIT_READY = 0x00;
 export const OPCODE_REQUEST_SENSE = 0x03;
@@ -216,10 +221,12 @@ export class ScsiDisk {
   private readonly writeSameLengthMaxBlocks: number;
   private readonly identity: Required<ScsiIdentity>;
   private readonly unitAttentions: AdditionalSense[] = []; // oldest first, at most UNIT_ATTENTION_QUEUE_MAX
+  private readonly physicalExponent: number; // SBC-3 LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT
 
   constructor(
     private readonly backend: DiskBackend,
     identity: ScsiIdentity,
+    geometry: ScsiGeometry = {},
   ) {
     const revision = identity.revision ?? PRODUCT_REVISION_DEFAULT;
     checkAscii("vendor", identity.vendor, 8);
@@ -230,6 +237,12 @@ export class ScsiDisk {
       throw new RangeError(`NAA 0x${identity.naa.toString(16)} is not a 64-bit NAA IEEE Registered (5h) designator`);
     }
     this.identity = { ...identity, revision };
+    const physicalBlockSize = geometry.physicalBlockSize ?? backend.blockSize;
+    const ratio = physicalBlockSize / backend.blockSize;
+    if (!Number.isInteger(ratio) || ratio < 1 || ratio > 1 << 15 || (ratio & (ratio - 1)) !== 0) {
+      throw new RangeError(`physical block size ${physicalBlockSize} is not the block size ${backend.blockSize} times a power of two`);
+    }
+    this.physicalExponent = Math.log2(ratio);
     this.blockCount = backend.sizeBytes / backend.blockSize;
     this.blockCountBig = BigInt(this.blockCount);
     this.transferLengthMaxBlocks = TRANSFER_LENGTH_MAX_BYTES / backend.blockSize;
@@ -388,7 +401,8 @@ export class ScsiDisk {
   private blockLimits(): Uint8Array {
     const body = new Uint8Array(0x3c);
     const view = new DataView(body.buffer);
-    const granularityBlocks = Math.max(1, TRANSFER_GRANULARITY_OPTIMAL_BYTES / this.backend.blockSize);
+    // At least a physical block: writing or unmapping part of one costs a read-modify-write.
+    const granularityBlocks = Math.max(1 << this.physicalExponent, TRANSFER_GRANULARITY_OPTIMAL_BYTES / this.backend.blockSize);
     body[0] = 0x01; // WSNZ: a WRITE SAME of zero blocks (meaning "to the end of the medium") is refused
     view.setUint16(2, granularityBlocks);
     view.setUint32(4, this.transferLengthMaxBlocks);
@@ -476,6 +490,7 @@ export class ScsiDisk {
     const view = new DataView(data.buffer);
     view.setBigUint64(0, this.blockCountBig - 1n);
     view.setUint32(8, this.backend.blockSize);
+    data[13] = this.physicalExponent; // P_I_EXPONENT 0
     data[14] = 0x80 | 0x40; // LBPME (UNMAP and WRITE SAME with UNMAP work), LBPRZ (unmapped blocks read as zeros)
     return cut(data, be32(cdb, 10));
   }

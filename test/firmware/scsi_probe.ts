@@ -11,7 +11,7 @@ import { taskAdd } from "../../assembly/kernel/scheduler";
 import { SGL_NONE } from "../../assembly/kernel/sgl";
 import { RunResult, Task } from "../../assembly/kernel/task";
 import { ScsiDirection, SCSI_TASK_NONE } from "../../assembly/scsi/interface";
-import { scsiBoot, scsiBooted, scsiNexusGone, scsiTarget, scsiTargetTask } from "../../assembly/scsi/target";
+import { scsiBoot, scsiBooted, scsiNexusGone, scsiNexusIdentify, scsiTarget, scsiTargetTask } from "../../assembly/scsi/target";
 import { scsiTaskDataReady, scsiTaskResidual, scsiTaskSenseBytes, scsiTaskSubmit, scsiTmfSubmit } from "../../assembly/scsi/transport";
 import {
   scsiLargeBuffersHeld, scsiTaskAborted, scsiTaskAlloc, scsiTaskDataInBytes, scsiTaskRelease, scsiTaskResidualBytes,
@@ -188,6 +188,10 @@ export function testScsiTmf(nexus: u32, lun: u32, fn: u32, referencedTag: u32): 
 }
 
 export function testScsiNexusGone(nexus: u32): void { scsiNexusGone(nexus); }
+/** The nexus id of the initiator port named by the first `nameBytes` staged bytes (testScsiStage), at `targetPort`. */
+export function testScsiNexusIdentify(nameBytes: u32, targetPort: u32): u32 {
+  return scsiNexusIdentify(testScsiStageAddress(0), nameBytes, targetPort);
+}
 export function testScsiTasksFree(): u32 { return scsiTasksFree(); }
 export function testScsiDoneCount(): u32 { return doneCount; }
 export function testScsiDataOutCount(): u32 { return dataOutCount; }

@@ -23,6 +23,7 @@ export interface TestBoardOptions {
   /** Per processor, the sizes of the in-memory disks on one virtio-scsi controller (none when empty or absent). */
   disksMiB?: number[][];
   diskBackend?: "memory" | "file"; // memory by default; file disks go under dataDir
+  physicalBlockSize?: number; // of every disk (512-byte logical blocks); 512 when absent
   dataDir?: string;
   seed?: number;
   keepTrace?: boolean;
@@ -40,7 +41,7 @@ export interface TestBoard {
 
 export function testBoard(options: TestBoardOptions = {}): TestBoard {
   const ramMiB = options.ramMiB ?? [16];
-  const disks: { name: string; sizeMiB: number; blockSize: number; backend: string; image?: string }[] = [];
+  const disks: { name: string; sizeMiB: number; blockSize: number; physicalBlockSize?: number; backend: string; image?: string }[] = [];
   const processors = ramMiB.map((ram, i) => {
     const name = i === 0 ? "host" : `sp${i}`;
     const pci: object[] = i === 0 ? ramMiB.slice(1).map((_, j) => ({ slot: j + 1, model: "iop-bridge", processor: `sp${j + 1}` })) : [];
@@ -48,7 +49,8 @@ export function testBoard(options: TestBoardOptions = {}): TestBoard {
     if (sizes.length > 0) {
       const names = sizes.map((sizeMiB, d) => {
         const backend = options.diskBackend ?? "memory";
-        disks.push({ name: `${name}-disk${d}`, sizeMiB, blockSize: 512, backend, ...(backend === "file" ? { image: `${name}-disk${d}.img` } : {}) });
+        const physical = options.physicalBlockSize === undefined ? {} : { physicalBlockSize: options.physicalBlockSize };
+        disks.push({ name: `${name}-disk${d}`, sizeMiB, blockSize: 512, ...physical, backend, ...(backend === "file" ? { image: `${name}-disk${d}.img` } : {}) });
         return `${name}-disk${d}`;
       });
       pci.push({ slot: 8, model: "virtio-scsi", disks: names });

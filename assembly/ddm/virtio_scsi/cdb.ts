@@ -58,9 +58,11 @@ export function cdbReadCapacity16(cdb: usize): void {
   store<u32>(cdb, bswap<u32>(READ_CAPACITY_16_BYTES), 10);
 }
 
-/** READ CAPACITY(16) data: |0 last LBA be64|8 logical block length be32|… */
+/** READ CAPACITY(16) data: |0 last LBA be64|8 logical block length be32|12 -|13 P_I_EXPONENT,LBPPBE|… */
 @inline export function capacityLastLba(data: usize): u64 { return bswap<u64>(load<u64>(data, 0)); }
 @inline export function capacityBlockBytes(data: usize): u32 { return bswap<u32>(load<u32>(data, 8)); }
+/** LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: a physical block holds 2^n logical blocks. */
+@inline export function capacityPhysicalExponent(data: usize): u32 { return load<u8>(data, 13) & 0x0f; }
 
 /** REPORT LUNS data: |0 LUN list length be32|4 -|8 entries of 8 bytes|. Entries present in `receivedBytes`. */
 export function reportLunsCount(data: usize, receivedBytes: u32): u32 {

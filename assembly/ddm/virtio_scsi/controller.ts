@@ -23,7 +23,7 @@ import { RunResult, Task } from "../../kernel/task";
 import { TIMER_NONE } from "../../kernel/timer";
 import { BlockOp, BlockStatus, DiskInfo } from "../block";
 import {
-  capacityBlockBytes, capacityLastLba, cdbReadCapacity16, cdbReadWrite16, cdbReportLuns, cdbSynchronizeCache16, cdbUnmap,
+  capacityBlockBytes, capacityLastLba, capacityPhysicalExponent, cdbReadCapacity16, cdbReadWrite16, cdbReportLuns, cdbSynchronizeCache16, cdbUnmap,
   LUN_INVALID, READ_CAPACITY_16_BYTES, reportLunsCount, reportLunsEntry, UNMAP_PARAMETERS_BYTES,
 } from "./cdb";
 import {
@@ -846,6 +846,8 @@ export class VirtioScsiController extends Task {
     info.disk = this.diskFound;
     info.blockCount = lastLba + 1;
     info.blockSizeBytes = blockBytes;
+    // An answer cut before byte 13 says nothing of physical blocks: one logical block each.
+    info.physicalExponent = receivedBytes >= 14 ? capacityPhysicalExponent(this.discoveryBuffer) : 0;
     unchecked(this.diskLun[this.diskFound] = lun);
     this.diskFound += 1;
   }

@@ -34,7 +34,8 @@ import {
   SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTaskDataInBytes, scsiTaskRelease, scsiTaskSense, scsiTaskSgl, scsiTaskStatus,
   scsiTaskTmfResponse,
 } from "../../scsi/tasks";
-import { scsiNexusGone } from "../../scsi/target";
+import { NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
+import { scsiNexusGone, scsiNexusIdentify } from "../../scsi/target";
 import { scsiTaskDataReady, scsiTaskResidual, scsiTaskSenseBytes, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
 import { bytesEqual, TARGET_NONE, targetConfigAt } from "./config";
 import { configRomLoadTargets } from "./config_rom";
@@ -57,6 +58,7 @@ class Session {
   target: u32 = 0;
   initiator: usize = carve(224);
   initiatorBytes: u32 = 0;
+  nexus: u32 = NEXUS_ID_NONE; // the SCSI target's id of this I_T nexus (scsiNexusIdentify); none for discovery
   expCmdSn: u32 = 0;
   connections: u32 = 0;
   discovery: bool = false;
@@ -89,6 +91,7 @@ export class IscsiTask extends Task {
   private readonly cursor: TextCursor = new TextCursor();
   private readonly writer: TextWriter = new TextWriter();
   private readonly portalText: usize = carve(64);
+  private readonly portName: usize = carve(256); // "InitiatorName,i,0xISID" for scsiNexusIdentify
   private portalTextBytes: u32 = 0;
   // Per SCSI task.
   private readonly phase: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
@@ -213,7 +216,8 @@ export class IscsiTask extends Task {
       const s = unchecked(this.sessions[conn.session]);
       s.connections -= 1;
       if (s.connections == 0) {
-        scsiNexusGone(conn.session);
+        if (s.nexus != NEXUS_ID_NONE) scsiNexusGone(s.nexus);
+        s.nexus = NEXUS_ID_NONE;
         s.state = SessionState.Free;
       }
       conn.session = 0xffff_ffff;
@@ -359,6 +363,20 @@ export class IscsiTask extends Task {
     return outcome;
   }
 
+  // The I_T nexus as SAM-5 names it for iSCSI (RFC 7143, SCSI Port Names): initiator port "InitiatorName,i,0xISID"
+  // (ISID as 12 hexadecimal digits) through the target's port, told apart per target by its index + 1.
+  private nexusOf(s: Session): u32 {
+    memory.copy(this.portName, s.initiator, s.initiatorBytes);
+    let at = this.portName + s.initiatorBytes;
+    store<u8>(at, 0x2c); store<u8>(at, 0x69, 1); store<u8>(at, 0x2c, 2); store<u8>(at, 0x30, 3); store<u8>(at, 0x78, 4); // ",i,0x"
+    at += 5;
+    for (let i: u32 = 0; i < 12; i++) {
+      const nibble = <u32>(s.isid >> (<u64>(11 - i) * 4)) & 0xf;
+      store<u8>(at + i, <u8>(nibble < 10 ? 0x30 + nibble : 0x61 + nibble - 10));
+    }
+    return scsiNexusIdentify(this.portName, s.initiatorBytes + 17, s.target + 1);
+  }
+
   private enterFullFeature(conn: IscsiConn, login: LoginConnection, response: usize): void {
     const params = login.negotiation.params;
     let index: u32 = 0xffff_ffff;
@@ -380,6 +398,13 @@ export class IscsiTask extends Task {
       s.expCmdSn = bhsCmdSn(conn.framer.header);
       s.initiatorBytes = min(login.initiatorNameBytes, 223);
       memory.copy(s.initiator, login.initiatorName, s.initiatorBytes);
+      s.nexus = s.discovery ? NEXUS_ID_NONE : this.nexusOf(s);
+      if (!s.discovery && s.nexus == NEXUS_ID_NONE) {
+        s.state = SessionState.Free;
+        loginRefuse(login, 0x0302, response); // out of resources: the SCSI target's nexus table is full
+        conn.state = ConnState.Closing;
+        return;
+      }
       loginSetTsih(response, s.tsih);
     } else {
       index = login.tsih - 1;
@@ -437,7 +462,7 @@ export class IscsiTask extends Task {
     unchecked(this.taskExpected[t] = expected);
     unchecked(this.taskPieces[t] = 0);
     const lun = lunDecode(lunField);
-    scsiTaskSubmit(t, this.index, conn.session, this.targetLunToVolume(s, lun), bhs + 32, 16, expected,
+    scsiTaskSubmit(t, this.index, s.nexus, this.targetLunToVolume(s, lun), bhs + 32, 16, expected,
       read ? ScsiDirection.Read : write ? ScsiDirection.Write : ScsiDirection.None, itt, flags & 7);
   }
 
@@ -720,7 +745,7 @@ export class IscsiTask extends Task {
     unchecked(this.taskLun[t] = bhsLun(bhs));
     const fn = <u32>load<u8>(bhs, 1) & 0x7f;
     const referenced = bswap<u32>(load<u32>(bhs, 20));
-    scsiTmfSubmit(t, this.index, conn.session, this.targetLunToVolume(s, lunDecode(bhsLun(bhs))), fn, referenced);
+    scsiTmfSubmit(t, this.index, s.nexus, this.targetLunToVolume(s, lunDecode(bhsLun(bhs))), fn, referenced);
   }
 
   private onTmfDone(t: u32): void {

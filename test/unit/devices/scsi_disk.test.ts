@@ -295,6 +295,13 @@ describe("READ CAPACITY", () => {
     expect(expectGood(disk.execute(cdb10(OPCODE_READ_CAPACITY_10, 0, 0), NONE, 8))).toEqual(hex("00 00 1f ff 00 00 02 00"));
   });
 
+  it("reports 4096-byte physical blocks of 512 as LBPPBE 3, and refuses a physical size that is not 2^n blocks", () => {
+    const disk = new ScsiDisk(memoryDisk("lu0", DISK_BYTES, 512), identity, { physicalBlockSize: 4096 });
+    expect(expectGood(disk.execute(readCapacity16(32), NONE, 32)).subarray(12, 15)).toEqual(hex("00 03 c0"));
+    expect(() => new ScsiDisk(memoryDisk("lu0", DISK_BYTES, 4096), identity, { physicalBlockSize: 512 })).toThrow(RangeError);
+    expect(() => new ScsiDisk(memoryDisk("lu0", DISK_BYTES, 512), identity, { physicalBlockSize: 1536 })).toThrow(RangeError);
+  });
+
   it("saturates READ CAPACITY (10) at FFFFFFFFh for a disk past 2 TiB, while READ CAPACITY (16) and READ (16) reach the end", () => {
     // 3 TiB of 512-byte blocks (sparse, nothing allocated): 6 Gi blocks, more than 32 bits of LBA.
     const { disk } = newDisk(3 * 1024 * 1024 * MIB);

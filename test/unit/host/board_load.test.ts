@@ -92,7 +92,9 @@ describe("loadBoardFile: the shipped board", () => {
       disks: ["host-disk0"],
       queueSize: 256,
     });
-    expect(board.disks[0]).toEqual({ name: "host-disk0", sizeMiB: 8, blockSize: 4096, backend: "memory" });
+    // physicalBlockSize defaults to blockSize; the shipped disks give 4096-byte physical blocks of 512 bytes.
+    expect(board.disks[0]).toEqual({ name: "host-disk0", sizeMiB: 8, blockSize: 4096, physicalBlockSize: 4096, backend: "memory" });
+    expect(board.disks[1]).toMatchObject({ blockSize: 512, physicalBlockSize: 4096 });
   });
 });
 
@@ -154,7 +156,7 @@ describe("parseBoard: schema errors", () => {
 
   it("refuses a file-backend field on a memory disk and an unknown block size", () => {
     expect(messageFor((b) => void (b.disks[0].backend = "memory"))).toBe(
-      "boards/bad.json: disks[0].image: unknown field (expected one of name, sizeMiB, blockSize, backend)",
+      "boards/bad.json: disks[0].image: unknown field (expected one of name, sizeMiB, blockSize, physicalBlockSize, backend)",
     );
     expect(messageFor((b) => void (b.disks[0].blockSize = 1024))).toBe(
       "boards/bad.json: disks[0].blockSize: expected one of 512, 4096, got 1024",
@@ -169,6 +171,13 @@ describe("parseBoard: schema errors", () => {
 });
 
 describe("parseBoard: cross-field errors", () => {
+  it("refuses a physical block smaller than the block, and one that is not a power of two", () => {
+    expect(messageFor((b) => void (b.disks[1].blockSize = 4096, b.disks[1].physicalBlockSize = 512))).toBe(
+      "boards/bad.json: disks[1].physicalBlockSize: expected a size not below blockSize (4096), got 512",
+    );
+    expect(messageFor((b) => void (b.disks[1].physicalBlockSize = 3000))).toContain("disks[1].physicalBlockSize: expected one of 512, 1024");
+  });
+
   it("refuses a duplicate processor name and a duplicate disk name", () => {
     expect(messageFor((b) => void (b.processors[2].name = "sp1"))).toBe(
       'boards/bad.json: processors[2].name: expected a name not already used by processors[1], got "sp1"',

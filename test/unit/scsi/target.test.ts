@@ -215,8 +215,8 @@ class Initiator {
   }
 }
 
-function boot(): Initiator {
-  const t = testBoard({ ramMiB: [64], disksMiB: [[16, 8]] });
+function boot(physicalBlockSize?: number): Initiator {
+  const t = testBoard({ ramMiB: [64], disksMiB: [[16, 8]], physicalBlockSize });
   for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
   expect(t.call("testUmaReady")).toBe(1);
   expect(t.call("testVolumeCount")).toBe(2);
@@ -237,10 +237,10 @@ function identity(lun: number, processor: number, disk: number): bigint {
 }
 
 describe("INQUIRY and the VPD pages, byte for byte", () => {
-  it("standard data: SPC-4, HiSup, CmdQue, vendor, product, revision, version descriptors", () => {
+  it("standard data: SPC-4, HiSup, 3PC, CmdQue, vendor, product, revision, version descriptors", () => {
     const i = boot();
     const expected = new Uint8Array(96);
-    expected.set([0x00, 0x00, 0x06, 0x12, 91, 0x00, 0x00, 0x02]);
+    expected.set([0x00, 0x00, 0x06, 0x12, 91, 0x08, 0x00, 0x02]); // 3PC: EXTENDED COPY
     expected.set([...ascii("WASM-IOP", 8), ...ascii("IOP VOLUME", 16), ...ascii("010", 4)], 8);
     expected.set([0x00, 0xa0, 0x04, 0x60, 0x04, 0xc0], 58);
     const r = i.run(inquiry(0, 0, 255), { expected: 255 });
@@ -293,6 +293,21 @@ describe("INQUIRY and the VPD pages, byte for byte", () => {
 });
 
 describe("capacity, mode pages, LUNs and operation codes", () => {
+  it("4096-byte physical blocks of 512-byte blocks: LBPPBE 3 in READ CAPACITY (16), granularities of 8 blocks", () => {
+    // The board file's physicalBlockSize travels disk → DDM (READ CAPACITY (16)) → RTA profile → UMA → volume.
+    const i = boot(4096);
+    i.login(A);
+    const rc16 = i.good([0x9e, 0x10, ...be64(0), ...be32(32), 0, 0], { expected: 32 });
+    expect(rc16.subarray(8, 15)).toEqual(Uint8Array.from([...be32(BLOCK), 0x00, 0x03, 0xc0]));
+    const limits = i.good(inquiry(1, 0xb0, 255), { expected: 255 });
+    expect(limits.subarray(6, 8)).toEqual(Uint8Array.from(be16(8))); // OPTIMAL TRANSFER LENGTH GRANULARITY
+    expect(limits.subarray(28, 32)).toEqual(Uint8Array.from(be32(8))); // OPTIMAL UNMAP GRANULARITY
+    // Unaligned writes and unmaps still work: a physical block is a hint, not a rule.
+    i.writeBlocks(0, 3, pattern(5, 3));
+    expect(i.readBlocks(0, 3, 3)).toEqual(pattern(5, 3));
+    i.quiescent();
+  });
+
   it("READ CAPACITY (10) and (16), with LBPME and LBPRZ", () => {
     const i = boot();
     i.login(A);
@@ -380,12 +395,12 @@ describe("capacity, mode pages, LUNs and operation codes", () => {
       [0xa3, 0x0c, (rctd ? 0x80 : 0) | options, opcode, ...be16(sa), ...be32(8192), 0, 0];
     const all = i.good(rsoc(0), { expected: 8192 });
     const length = new DataView(all.buffer).getUint32(0);
-    expect(length).toBe(54 * 8);
-    const descriptors = Array.from({ length: 54 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
+    expect(length).toBe(59 * 8);
+    const descriptors = Array.from({ length: 59 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
     expect(descriptors.find((d) => d[0] === 0x89)).toEqual(Uint8Array.from([0x89, 0, 0, 0, 0, 0x00, 0, 16]));
     expect(descriptors.find((d) => d[0] === 0x9e && d[3] === 0x10)).toEqual(Uint8Array.from([0x9e, 0, 0, 0x10, 0, 0x01, 0, 16]));
     const withTimeouts = i.good(rsoc(0, 0, 0, true), { expected: 8192 });
-    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(54 * 20);
+    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(59 * 20);
     expect(withTimeouts.subarray(4, 24)).toEqual(Uint8Array.from([0x00, 0, 0, 0, 0, 0x02, 0, 6, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30]));
     expect(i.good(rsoc(1, 0x28), { expected: 8192 })).toEqual(Uint8Array.from([0, 0x03, 0, 10, 0x28, 0x18, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x00]));
     expect(i.good(rsoc(2, 0x9e, 0x10), { expected: 8192 }).subarray(0, 6)).toEqual(Uint8Array.from([0, 0x03, 0, 16, 0x9e, 0x10]));
@@ -879,6 +894,148 @@ describe("reservations across two nexuses", () => {
     expect(i.check(tur(), { nexus: B })).toMatchObject({ asc: 0x2f, ascq: 0x00 }); // COMMANDS CLEARED BY ANOTHER INITIATOR
     expect(i.run(read10(0, 1), { nexus: B, expected: BLOCK }).status).toBe(RESERVATION_CONFLICT); // A holds Exclusive Access
     expect(i.run(prOut(3), { nexus: A, data: prList(1n, 0n) }).status).toBe(GOOD);
+    i.quiescent();
+  });
+});
+
+// EXTENDED COPY (LID1) parameter lists as SPC-4 lays them out.
+const naaOf = (lun: number): bigint => (5n << 60n) | (0x020002n << 36n) | (identity(lun, 0, lun) & 0xf_ffff_ffffn);
+function targetDescriptor(lun: number, blockBytes = BLOCK, type = 0xe4): number[] {
+  const d = new Array<number>(32).fill(0);
+  d[0] = type;
+  d.splice(4, 12, 0x01, 0x03, 0x00, 8, ...be64(naaOf(lun)));
+  d.splice(29, 3, (blockBytes >>> 16) & 0xff, ...be16(blockBytes & 0xffff));
+  return d;
+}
+function segment(source: number, destination: number, blocks: number, sourceLba: number, destinationLba: number, type = 0x02): number[] {
+  return [type, 0, ...be16(0x18), ...be16(source), ...be16(destination), 0, 0, ...be16(blocks), ...be64(sourceLba), ...be64(destinationLba)];
+}
+function copyList(listId: number, targets: number[][], segments: number[][], usage = 0): Uint8Array {
+  const t = targets.flat();
+  const g = segments.flat();
+  return Uint8Array.from([listId, usage << 3, ...be16(t.length), 0, 0, 0, 0, ...be32(g.length), ...be32(0), ...t, ...g]);
+}
+const extendedCopy = (listBytes: number): number[] => [0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, ...be32(listBytes), 0, 0];
+const copyResults = (sa: number, listId: number, alloc = 1024): number[] => [0x84, sa, listId, 0, 0, 0, 0, 0, 0, 0, ...be32(alloc), 0, 0];
+
+describe("EXTENDED COPY and RECEIVE COPY RESULTS", () => {
+  it("copies between two volumes in chunks, and COPY STATUS, RECEIVE DATA and OPERATING PARAMETERS report it", () => {
+    // 1100 blocks (550 KiB) from LUN 0 to LUN 1 and back within LUN 0: three 256 KiB chunks per segment, every
+    // byte through CTA READ and WRITE services; the rest of LUN 1 stays untouched.
+    const i = boot();
+    i.login(A);
+    const data = pattern(11, 1100);
+    i.writeBlocks(0, 7, data);
+    const list = copyList(5, [targetDescriptor(0), targetDescriptor(1)], [segment(0, 1, 1100, 7, 300), segment(1, 0, 1100, 300, 2000)]);
+    expect(i.run(extendedCopy(list.length), { data: list }).status).toBe(GOOD);
+    expect(i.readBlocks(1, 300, 1100)).toEqual(data);
+    expect(i.readBlocks(0, 2000, 1100)).toEqual(data);
+    expect(i.readBlocks(1, 299, 1)).toEqual(new Uint8Array(BLOCK));
+    // COPY STATUS: completed, 2 segments, 2 × 1100 × 512 bytes; RECEIVE DATA: nothing held.
+    expect(i.good(copyResults(0, 5), { expected: 1024 })).toEqual(Uint8Array.from([...be32(8), 0x01, ...be16(2), 0x00, ...be32(2 * 1100 * BLOCK)]));
+    expect(i.good(copyResults(1, 5), { expected: 1024 })).toEqual(Uint8Array.from(be32(0)));
+    expect(i.good(copyResults(4, 5), { expected: 1024 })).toEqual(Uint8Array.from(be32(0))); // it did not fail
+    const params = i.good(copyResults(3, 0), { expected: 1024 });
+    expect(Array.from(params.subarray(0, 20))).toEqual([...be32(42), 0, 0, 0, 0, ...be16(8), ...be16(16), ...be32(1024), ...be32(256 << 20)]);
+    expect(Array.from(params.subarray(34, 46))).toEqual([...be16(8), 8, 9, 0, 0, 0, 0, 0, 2, 0x02, 0xe4]);
+    // Results are per nexus and list identifier; the nexus's loss discards them.
+    expect(i.check(copyResults(0, 6), { expected: 1024 })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24, field: { inCdb: true, byte: 2 } });
+    i.login(B);
+    expect(i.check(copyResults(0, 5), { nexus: B, expected: 1024 })).toMatchObject({ asc: 0x24 });
+    i.t.call("testScsiNexusGone", A);
+    i.t.board.runFor(1_000_000);
+    i.login(A);
+    expect(i.check(copyResults(0, 5), { expected: 1024 })).toMatchObject({ asc: 0x24 });
+    // A PARAMETER LIST LENGTH of 0 copies nothing and is GOOD.
+    expect(i.run(extendedCopy(0)).status).toBe(GOOD);
+    i.quiescent();
+  });
+
+  it("refuses bad parameter lists with SPC-4's sense, before anything is copied", () => {
+    const i = boot();
+    i.login(A);
+    const good = copyList(1, [targetDescriptor(0)], [segment(0, 0, 8, 0, 100)]);
+    const refuse = (list: Uint8Array, cdbBytes = list.length) => i.check(extendedCopy(cdbBytes), { data: list });
+    expect(refuse(good.subarray(0, 47), 47)).toMatchObject({ key: Key.IllegalRequest, asc: 0x1a, ascq: 0x00 });
+    expect(refuse(good, good.length + 1)).toMatchObject({ asc: 0x1a, field: { inCdb: true, byte: 10 } }); // the list fell short
+    expect(i.check(extendedCopy(2000), { expected: 2000, direction: Dir.Write })).toMatchObject({ asc: 0x1a, field: { inCdb: true, byte: 10 } });
+    const nine = Array.from({ length: 9 }, () => targetDescriptor(0));
+    expect(refuse(copyList(1, nine, [segment(0, 0, 8, 0, 100)]))).toMatchObject({ asc: 0x26, ascq: 0x06, field: { inCdb: false, byte: 16 + 8 * 32 } });
+    const seventeen = Array.from({ length: 17 }, () => segment(0, 0, 8, 0, 100));
+    expect(refuse(copyList(1, [targetDescriptor(0)], seventeen))).toMatchObject({ asc: 0x26, ascq: 0x08, field: { byte: 48 + 16 * 28 } });
+    expect(refuse(copyList(1, [targetDescriptor(0, BLOCK, 0xe0)], [segment(0, 0, 8, 0, 100)]))).toMatchObject({ asc: 0x26, ascq: 0x07, field: { byte: 16 } });
+    expect(refuse(copyList(1, [targetDescriptor(0)], [segment(0, 0, 8, 0, 100, 0x03)]))).toMatchObject({ asc: 0x26, ascq: 0x09, field: { byte: 48 } });
+    expect(refuse(copyList(1, [targetDescriptor(0)], [segment(0, 0, 8, 0, 100)], 1))).toMatchObject({ asc: 0x26, ascq: 0x00, field: { byte: 1, bit: 4 } });
+    const tooLong = copyList(1, Array.from({ length: 8 }, () => targetDescriptor(0)), Array.from({ length: 16 }, () => segment(0, 0, 8, 0, 100)));
+    tooLong.set(be32(1024 - 8 * 32 + 28), 8); // SEGMENT DESCRIPTOR LIST LENGTH past MAXIMUM DESCRIPTOR LIST LENGTH
+    expect(refuse(tooLong)).toMatchObject({ asc: 0x1a, field: { inCdb: false, byte: 8 } });
+    i.quiescent();
+  });
+
+  it("ends a bad segment with COPY ABORTED naming it, and FAILED SEGMENT DETAILS gives that sense once", () => {
+    const i = boot();
+    i.login(A);
+    i.writeBlocks(0, 0, pattern(3, 8));
+    const COPY_ABORTED = 0xa;
+    const run = (list: Uint8Array) => {
+      const r = i.run(extendedCopy(list.length), { data: list });
+      expect(r.status).toBe(CHECK_CONDITION);
+      return { sense: parseSense(r.sense), segment: new DataView(r.sense.buffer, r.sense.byteOffset).getUint32(8) };
+    };
+    // Segment 1 names target descriptor 1 of 1: COPY TARGET DEVICE NOT REACHABLE at its DESTINATION index; segment
+    // 0 was copied already.
+    const first = run(copyList(2, [targetDescriptor(0)], [segment(0, 0, 8, 0, 100), segment(0, 1, 8, 0, 200)]));
+    expect(first).toMatchObject({ segment: 1, sense: { key: COPY_ABORTED, asc: 0x0d, ascq: 0x02, field: { inCdb: false, byte: 48 + 28 + 6 } } });
+    expect(i.readBlocks(0, 100, 8)).toEqual(pattern(3, 8));
+    expect(i.good(copyResults(0, 2), { expected: 1024 })).toEqual(Uint8Array.from([...be32(8), 0x02, ...be16(1), 0x00, ...be32(8 * BLOCK)]));
+    const details = i.good(copyResults(4, 2), { expected: 1024 });
+    expect(details.length).toBe(60 + 18);
+    expect([details[56], details[58], details[59], details[60 + 2], details[60 + 12], details[60 + 13]]).toEqual([CHECK_CONDITION, 0, 18, COPY_ABORTED, 0x0d, 0x02]);
+    expect(i.good(copyResults(4, 2), { expected: 1024 })).toEqual(Uint8Array.from(be32(0))); // given once, then discarded
+    // A range past the end of the destination; a descriptor naming no logical unit of this target; a DISK BLOCK
+    // LENGTH that is not the unit's.
+    expect(run(copyList(3, [targetDescriptor(0)], [segment(0, 0, 8, 0, LUN0_BLOCKS - 1)]))).toMatchObject({ segment: 0, sense: { key: COPY_ABORTED, asc: 0, ascq: 0, field: { byte: 48 + 20 } } });
+    const stranger = targetDescriptor(0);
+    stranger[15] ^= 0xff;
+    expect(run(copyList(3, [targetDescriptor(0), stranger], [segment(0, 1, 8, 0, 0)]))).toMatchObject({ sense: { asc: 0x0d, ascq: 0x02, field: { byte: 16 + 64 + 6 } } });
+    expect(run(copyList(3, [targetDescriptor(0, 4096)], [segment(0, 0, 8, 0, 100)]))).toMatchObject({ sense: { asc: 0x0d, ascq: 0x03, field: { byte: 16 + 29 } } });
+    i.quiescent();
+  });
+});
+
+describe("I_T nexus identities", () => {
+  it("one initiator port name, one nexus id across sessions: registrations found again, READ FULL STATUS names it", () => {
+    // The transport names the nexus "InitiatorName,i,0xISID" (what iSCSI does at login); the same name comes back
+    // with the same id after the session ends, and its persistent reservation registration is still there.
+    const i = boot();
+    const identify = (name: string, port = 1): number => {
+      const bytes = Uint8Array.from(Buffer.from(name, "latin1"));
+      expect(i.t.call("testScsiStage", bytes.length)).toBe(1);
+      i.ram().set(bytes, i.t.call("testScsiStageAddress", 0) as number);
+      const id = i.t.call("testScsiNexusIdentify", bytes.length, port) as number;
+      i.t.call("testScsiStage", 0);
+      return id;
+    };
+    const name = "iqn.2007-10.com.example:host,i,0x23d000000001";
+    const x = identify(name);
+    expect(identify("iqn.2007-10.com.example:host,i,0x23d000000002")).not.toBe(x); // another ISID
+    expect(identify(name, 2)).not.toBe(x); // another target port
+    i.login(x);
+    i.good(prOut(0), { nexus: x, data: prList(0n, 0xabcn) });
+    i.t.call("testScsiNexusGone", x); // the session ends
+    i.t.board.runFor(1_000_000);
+    expect(identify(name)).toBe(x);
+    i.login(x);
+    expect(i.good(prIn(0), { nexus: x, expected: 4096 })).toEqual(Uint8Array.from([...be32(1), ...be32(8), ...be64(0xabcn)]));
+    // READ FULL STATUS: TransportID format 01b, protocol 5h, the name null-terminated and padded to 4 bytes.
+    const full = i.good(prIn(3), { nexus: x, expected: 4096 });
+    const idBytes = 4 + ((name.length + 1 + 3) & ~3);
+    expect(Array.from(full.subarray(4, 8))).toEqual(be32(24 + idBytes));
+    const d = full.subarray(8);
+    expect(Array.from(d.subarray(18, 24))).toEqual([...be16(1), ...be32(idBytes)]);
+    expect(Array.from(d.subarray(24, 28))).toEqual([0x45, 0, ...be16(idBytes - 4)]);
+    expect(Buffer.from(d.subarray(28, 28 + idBytes - 4)).toString("latin1")).toBe(name.padEnd(idBytes - 4, "\0"));
+    i.good(prOut(0), { nexus: x, data: prList(0xabcn, 0n) });
     i.quiescent();
   });
 });

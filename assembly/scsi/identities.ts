@@ -1,0 +1,96 @@
+// I_T nexus identities: the transport names each I_T nexus by its initiator port name and the relative target port
+// (iSCSI: "InitiatorName,i,0xISID" through the target's one port group), and the SCSI layer gives the same name the
+// same nexus id every time, in a fixed table that outlives sessions. So persistent reservation registrations, kept
+// per nexus id, find an initiator port again when it logs in anew, and READ FULL STATUS can name it (SPC-4,
+// TransportID). An entry is live while a session uses it (scsiNexusIdentify counts up, scsiNexusGone down); when
+// the table is full, the least recently identified entry that is neither live nor registered anywhere is reused.
+//
+// Entry, 256 bytes: |0 inUse u8|1 liveCount u8|2 targetPort u16|4 nameBytes u16|6 -|8 lastUsed u32|12 -|16 name[240]|
+import { carve } from "../kernel/carve";
+import { NEXUS_NONE } from "./nexus";
+import { prRegistered } from "./reservations";
+
+export const NEXUS_IDENTITIES_MAX: u32 = 128;
+export const PORT_NAME_BYTES_MAX: u32 = 240; // an iSCSI name (223) with ",i,0x" and twelve hexadecimal digits
+const ENTRY_BYTES: u32 = 256;
+
+let entries: usize = 0;
+let clock: u32 = 0;
+
+export function identitiesInit(): void {
+  entries = carve(NEXUS_IDENTITIES_MAX * ENTRY_BYTES, 16);
+}
+
+@inline function entryAt(id: u32): usize {
+  assert(id < NEXUS_IDENTITIES_MAX, "identities: id out of range");
+  return entries + <usize>id * ENTRY_BYTES;
+}
+
+function nameIs(at: usize, name: usize, nameBytes: u32, targetPort: u32): bool {
+  if (<u32>load<u16>(at, 4) != nameBytes || <u32>load<u16>(at, 2) != targetPort) return false;
+  return memory.compare(at + 16, name, nameBytes) == 0;
+}
+
+/**
+ * The nexus id of initiator port `name` (`nameBytes`, at most PORT_NAME_BYTES_MAX) at relative target port
+ * `targetPort`, entered if new; counts one more session using it. NEXUS_NONE when the name is too long or the table
+ * holds no entry it may reuse (the transport refuses the login: out of resources).
+ */
+export function nexusIdentify(name: usize, nameBytes: u32, targetPort: u32): u32 {
+  if (nameBytes == 0 || nameBytes > PORT_NAME_BYTES_MAX || targetPort > 0xffff) return NEXUS_NONE;
+  clock += 1;
+  let free = NEXUS_NONE;
+  for (let id: u32 = 0; id < NEXUS_IDENTITIES_MAX; id++) {
+    const at = entryAt(id);
+    if (load<u8>(at) == 0) { if (free == NEXUS_NONE) free = id; continue; }
+    if (!nameIs(at, name, nameBytes, targetPort)) continue;
+    assert(load<u8>(at, 1) < 0xff, "identities: live count");
+    store<u8>(at, load<u8>(at, 1) + 1, 1);
+    store<u32>(at, clock, 8);
+    return id;
+  }
+  const reuse = free != NEXUS_NONE ? free : oldestIdle();
+  if (reuse == NEXUS_NONE) return NEXUS_NONE;
+  const at = entryAt(reuse);
+  memory.fill(at, 0, ENTRY_BYTES);
+  store<u8>(at, 1);
+  store<u8>(at, 1, 1);
+  store<u16>(at, <u16>targetPort, 2);
+  store<u16>(at, <u16>nameBytes, 4);
+  store<u32>(at, clock, 8);
+  memory.copy(at + 16, name, nameBytes);
+  return reuse;
+}
+
+// The least recently identified entry no session uses and no persistent reservation registration names.
+function oldestIdle(): u32 {
+  let oldest = NEXUS_NONE;
+  let oldestAge: u32 = 0;
+  for (let id: u32 = 0; id < NEXUS_IDENTITIES_MAX; id++) {
+    const at = entryAt(id);
+    if (load<u8>(at, 1) != 0 || prRegistered(id)) continue;
+    const age = clock - load<u32>(at, 8);
+    if (oldest == NEXUS_NONE || age > oldestAge) { oldest = id; oldestAge = age; }
+  }
+  return oldest;
+}
+
+/** One session fewer uses nexus `id` (its transport said it is gone); ids the table never gave are ignored. */
+export function nexusIdentityRelease(id: u32): void {
+  if (id >= NEXUS_IDENTITIES_MAX) return;
+  const at = entryAt(id);
+  if (load<u8>(at) != 0 && load<u8>(at, 1) > 0) store<u8>(at, load<u8>(at, 1) - 1, 1);
+}
+
+/** The initiator port name of nexus `id` and its length (0: the table does not know it). */
+export function nexusPortName(id: u32): usize { return entryAt(id) + 16; }
+export function nexusPortNameBytes(id: u32): u32 {
+  if (id >= NEXUS_IDENTITIES_MAX || load<u8>(entryAt(id)) == 0) return 0;
+  return load<u16>(entryAt(id), 4);
+}
+
+/** The relative target port identifier of nexus `id` (1, the one port, when the table does not know it). */
+export function nexusTargetPort(id: u32): u32 {
+  if (id >= NEXUS_IDENTITIES_MAX || load<u8>(entryAt(id)) == 0) return 1;
+  return load<u16>(entryAt(id), 2);
+}
