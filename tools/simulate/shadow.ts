@@ -88,7 +88,8 @@ export class ShadowDisk {
     for (let i = 0; i < WORDS_PER_BLOCK; i++) if (words[i] !== this.expected[i]) return "garbage";
     const list = this.blocks.get(lba) ?? [INITIAL];
     const record = list.find((r) => r.id === id);
-    if (record === undefined) return id < this.nextId ? "stale" : "future"; // pruned (so superseded), or never issued
+    // Not among the block's records: pruned (so superseded), misdirected here, or never issued. All are wrong.
+    if (record === undefined) return id < this.nextId ? "stale" : "future";
     if (record.issueNs >= endNs) return "future";
     for (const later of list) {
       if (later.acked && later.issueNs > record.endNs && later.endNs < issueNs) return "stale";
