@@ -233,6 +233,9 @@ export class Board {
   /** Power-cycles every processor: fresh RAM, boot again. Board time goes on. */
   reset(): boolean {
     for (const processor of this.processors) processor.halt();
+    // The old device models lose power too: what they had scheduled (a completion, a NIC event) must not run
+    // against the new board, and the NIC's connections drop (their clients see them close).
+    for (const device of [...this.nics, ...this.controllers, ...this.bridges]) device.reset();
     this.resetCount += 1;
     this.trace.record(this.clock.nowNs, "board", "reset", { count: this.resetCount });
     return this.powerOn();
@@ -255,6 +258,11 @@ export class Board {
 
   runFor(durationNs: number): void {
     this.clock.advanceTo(this.clock.nowNs + durationNs);
+  }
+
+  /** The backend of disk `name` as opened at power-on (undefined before): the simulator checks data through it. */
+  disk(name: string): DiskBackend | undefined {
+    return this.backends.get(name);
   }
 
   processor(name: string): Processor {

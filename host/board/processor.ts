@@ -47,7 +47,7 @@ export const DEFAULT_COSTS: ProcessorCosts = {
   hardWatchdogNs: 1_000_000_000,
 };
 
-export type PanicKind = "panic" | "trap" | "watchdog" | "boot";
+export type PanicKind = "panic" | "trap" | "watchdog" | "boot" | "fault";
 
 export interface PanicReport {
   processor: string;
@@ -191,6 +191,16 @@ export class Processor {
     if (this.wakeHandle !== undefined) this.config.clock.cancel(this.wakeHandle);
     this.wakeHandle = undefined;
     this.wakeAtNs = Infinity;
+  }
+
+  /**
+   * A fatal hardware fault on this processor (an uncorrectable memory error, say), injected by the simulator: the
+   * processor stops where it is, as after a panic, and the board reports it the same way (kind "fault").
+   */
+  fail(message: string): void {
+    if (this.state !== "running") return;
+    const current = readCurrentTask(new DataView(this.memory.buffer), this.bootInfoAddress);
+    this.stop({ kind: "fault", code: 6, task: current === TASK_INDEX_NONE ? "-" : `#${current}`, message });
   }
 
   /** The heap top now; the simulator compares it with heapTopAtBoot. */

@@ -192,6 +192,16 @@ export class ClientEnd {
   /** @internal Set by write()/end() through the backend. */
   writeHook: (() => void) | undefined;
 
+  /** Called once when `closed` becomes true (the NIC's FIN arrived, or the connection was aborted). */
+  onClose: (() => void) | undefined;
+
+  /** @internal The backend marks the connection closed. */
+  markClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose?.();
+  }
+
   write(bytes: Uint8Array): void {
     if (this.ended || this.closed || this.refused) return;
     this.outbox.push(bytes.slice());
@@ -239,7 +249,9 @@ export class LoopbackBackend implements NetworkBackend {
     const client = this.clients.get(connection);
     if (client === undefined) return;
     const copy = bytes.slice();
-    this.clock.after(this.latencyNs, () => client.deliver(copy));
+    this.clock.after(this.latencyNs, () => {
+      if (!client.closed) client.deliver(copy); // an aborted connection loses what was on the wire
+    });
   }
 
   close(connection: number): void {
@@ -247,7 +259,20 @@ export class LoopbackBackend implements NetworkBackend {
     const client = this.clients.get(connection);
     if (client === undefined) return;
     this.clients.delete(connection);
-    this.clock.after(this.latencyNs, () => (client.closed = true)); // after the sends scheduled before it
+    this.clock.after(this.latencyNs, () => client.markClosed()); // after the sends scheduled before it
+  }
+
+  /**
+   * The connection breaks (a reset on the wire, a cable pulled): the client sees it closed at once, the NIC hears
+   * that the peer closed, and bytes still on the wire either way are lost. A fault the simulator injects.
+   */
+  abort(client: ClientEnd): void {
+    const connection = client.connection;
+    if (connection === undefined || this.clients.get(connection) !== client) return;
+    this.clients.delete(connection);
+    client.outbox.length = 0;
+    client.markClosed();
+    this.port!.closed(connection);
   }
 
   pause(connection: number, paused: boolean): void {

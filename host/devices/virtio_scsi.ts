@@ -174,7 +174,9 @@ export type VirtioScsiFault =
   | { kind: "dma-fault-next" } // the next request's data DMA fails: TRANSPORT_FAILURE, the disk never sees it
   | { kind: "interrupt-storm"; count: number } // the vector is signalled `count` extra times
   | { kind: "never-complete-next" } // the next request is taken off the ring and dropped
-  | { kind: "duplicate-used" }; // the next completion is written to the used ring twice
+  | { kind: "needs-reset-next" } // the next request finds the device failed: DEVICE_NEEDS_RESET, nothing completes
+  | { kind: "duplicate-used" } // the next completion is written to the used ring twice
+  | { kind: "lose-write-next" }; // a lying device: the next WRITE completes GOOD and stores nothing (checks the checkers)
 
 export interface VirtioScsiStats {
   requests: number; // request-queue requests taken off the available ring
@@ -639,6 +641,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
       this.logLine(`${this.name}: injected fault: request ${chain.head} dropped`);
       return;
     }
+    if (this.takeFault("needs-reset-next") !== undefined) return this.markBroken(`injected fault at request ${chain.head}`);
     const dataOutBytes = chain.readableBytes - requestHeaderBytes;
     const dataInCapacityBytes = chain.writableBytes - responseHeaderBytes;
     const base = { queueIndex: QUEUE_REQUEST, head: chain.head, writable: chain.writable, dataInCapacityBytes, dataOutBytes, handle: undefined };
@@ -658,7 +661,8 @@ export class VirtioScsiDevice extends PciFunctionBase {
     }
     const dataOut = this.gather(chain.readable, requestHeaderBytes, dataOutBytes);
     if (dataOut === undefined) return this.schedule({ ...request, ...this.responseParts(transportFailure(dataOutBytes)) }, 0);
-    const result = this.execute(lun, cdb, dataOut, dataInCapacityBytes);
+    const lie = OPCODES_WRITE.has(cdb[0]!) && dataOut.length > 0 && this.takeFault("lose-write-next") !== undefined;
+    const result = lie ? { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: new Uint8Array(0), dataIn: new Uint8Array(0), residualBytes: 0 } : this.execute(lun, cdb, dataOut, dataInCapacityBytes);
     if (result.status === SAM_STATUS_GOOD && result.response === RESPONSE_OK) this.stats.bytesWritten += dataOut.length - (dataOutBytes > 0 ? result.residualBytes : 0);
     this.schedule({ ...request, ...this.responseParts(result) }, this.latencyFor(cdb[0]!));
   }

@@ -6,8 +6,9 @@ import { flashCommand } from "./flash.ts";
 import { imageCommand } from "./image.ts";
 import { inventoryCommand } from "./inventory.ts";
 import { runCommand } from "./run.ts";
+import { simulateCommand } from "./simulate.ts";
 
-const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, imageCommand, flashCommand];
+const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, simulateCommand, imageCommand, flashCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

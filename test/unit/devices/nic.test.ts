@@ -283,6 +283,23 @@ describe("NIC connections and receive", () => {
     expect(summary(events.filter((e) => e.connection === 1))).toEqual(["Received c1 #0 5B", "Closed c1"]);
     expect(backend.closeCalls).toEqual([]); // the peer closed both; the NIC has nothing to close
   });
+
+  it("hears an aborted connection as a peer close at once; the client loses what was on the wire and is told", () => {
+    // Proves LoopbackBackend.abort (the simulator's connection drop): the client is closed and its onClose runs
+    // before any event, bytes it wrote but the NIC had not taken are gone, and the NIC posts Closed for the slot.
+    d.postRx([{ id: 0, lengthBytes: 100 }]);
+    const client = open();
+    let told = 0;
+    client.onClose = () => (told += 1);
+    client.write(pattern(10, 5));
+    backend.abort(client);
+    expect(client.closed).toBe(true);
+    expect(told).toBe(1);
+    runAll();
+    expect(summary(d.poll())).toEqual([`Closed c${client.connection}`]);
+    backend.abort(client); // a second abort is a no-op
+    expect(told).toBe(1);
+  });
 });
 
 describe("NIC transmit", () => {

@@ -1,0 +1,201 @@
+// wasm-iop simulate: seeded whole-board runs with a random iSCSI workload and injected faults (tools/simulate/).
+import { fork, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Trace } from "../../host/sim/trace.ts";
+import { buildFirmware } from "../build/firmware.ts";
+import { FAULT_HELP, FAULT_KINDS, type FaultKind, parseFaults } from "../simulate/faults.ts";
+import { passed, simulate, type SimulationResult } from "../simulate/simulation.ts";
+import { type Command, UsageError } from "./command.ts";
+
+const help = `usage: wasm-iop simulate [options]
+
+Runs the simulation board (a host processor with the NIC and a disk, two storage processors with a disk each)
+on its virtual clock, with no sockets: 2 initiators with 2 sessions each log in over the loopback network and
+send random READ(10) and WRITE(10) of 1 to 256 blocks (a quarter with FUA) and SYNCHRONIZE CACHE(10) to the
+three LUNs, up to 4 commands in flight per session, while faults are injected (about one per 50 commands).
+Every completed read is checked against a shadow model of what each block may hold; after the last command and
+a quiet period every block a write touched is checked on the disk images. The same seed gives the same run and
+the same trace. Details: docs/simulation.md.
+
+options:
+  --seed S       the first seed (default 1)
+  --seeds K      run K seeds: S, S+1, ... S+K-1 (default 1); progress goes to stderr, one line per seed
+  --ops N        commands per seed (default 10000)
+  --faults LIST  all (default), none, or a comma-separated list of:
+${FAULT_KINDS.map((k) => `                   ${k.padEnd(10)} ${FAULT_HELP[k]}`).join("\n")}
+  --jobs J       run seeds in J worker processes (default 1)
+  --json         print a summary object on stdout: seeds, ops, faultsInjected, lostWrites, wrongReads, hangs,
+                 traceHash and the other counters (with --seeds, totals and one result per seed)
+  --trace FILE   write the bus trace of the run as JSON lines (one seed only); the simulator's own events
+                 (faults, resets, lost connections, failures) are in it with src "sim"
+  --verbose      print the board's console, with board time (one seed only)
+  -h, --help     this help
+
+A failing seed prints its failures and the command that replays it with the trace. Exit status: 0 when every
+seed passed (no lost acknowledged write, wrong read, hang, protocol error, unexpected panic or heap growth),
+1 when one failed, 2 for a usage error.`;
+
+interface Job {
+  seed: number;
+  ops: number;
+  faults: FaultKind[];
+}
+
+function parseCount(name: string, text: string | undefined, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`--${name}: expected an integer >= ${min}, got "${text}"`);
+  return value;
+}
+
+function faultList(faults: readonly FaultKind[]): string {
+  return faults.length === 0 ? "none" : faults.length === FAULT_KINDS.length - 1 && !faults.includes("lie") ? "all" : faults.join(",");
+}
+
+export function replayCommand(job: Job): string {
+  return `wasm-iop simulate --seed ${job.seed} --ops ${job.ops} --faults ${faultList(job.faults)} --trace seed-${job.seed}.jsonl --verbose`;
+}
+
+function describe(result: SimulationResult, wallMs: number): string {
+  const verdict = passed(result) ? "ok  " : "FAIL";
+  return `seed ${result.seed}: ${verdict} ${result.ops} ops (${result.opsFailed} failed visibly), ${result.faultsInjected} faults, ${result.resets} resets, ` +
+    `lostWrites ${result.lostWrites}, wrongReads ${result.wrongReads}, hangs ${result.hangs}` +
+    (result.protocolErrors + result.panics + result.heapGrowth > 0 ? `, protocolErrors ${result.protocolErrors}, panics ${result.panics}, heapGrowth ${result.heapGrowth}` : "") +
+    `, ${(wallMs / 1000).toFixed(1)} s`;
+}
+
+// The hidden worker mode of --jobs: seeds arrive over IPC, results go back the same way.
+function runWorker(): Promise<number> {
+  process.on("SIGINT", () => {}); // the parent, which gets it too, stops handing out seeds and then stops us
+  process.on("SIGTERM", () => {});
+  return new Promise((resolve) => {
+    process.on("message", (job: Job | "stop") => {
+      if (job === "stop") {
+        process.disconnect(); // the IPC channel would keep the worker alive
+        return resolve(0);
+      }
+      const started = performance.now();
+      const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults });
+      process.send!({ result, wallMs: performance.now() - started });
+    });
+    process.send!("ready");
+  });
+}
+
+export const simulateCommand: Command = {
+  name: "simulate",
+  summary: "seeded whole-board runs: random iSCSI workload, injected faults, data checked",
+  help,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        seed: { type: "string" },
+        seeds: { type: "string" },
+        ops: { type: "string" },
+        faults: { type: "string" },
+        jobs: { type: "string" },
+        json: { type: "boolean", default: false },
+        trace: { type: "string" },
+        verbose: { type: "boolean", default: false },
+        worker: { type: "boolean", default: false },
+      },
+      strict: true,
+    });
+    if (values.worker) return runWorker();
+    const first = parseCount("seed", values.seed, 1, 0);
+    const count = parseCount("seeds", values.seeds, 1, 1);
+    const ops = parseCount("ops", values.ops, 10_000, 1);
+    const jobs = parseCount("jobs", values.jobs, 1, 1);
+    let faults: FaultKind[];
+    try {
+      faults = parseFaults(values.faults ?? "all");
+    } catch (error) {
+      throw new UsageError(`--faults: ${(error as Error).message}`);
+    }
+    if (count > 1 && (values.trace !== undefined || values.verbose)) throw new UsageError("--trace and --verbose take one seed (replay the one you want to look at)");
+    await buildFirmware(["release"]);
+
+    const progress = (line: string) => process.stderr.write(line + "\n");
+    const queue: Job[] = Array.from({ length: count }, (_, i) => ({ seed: first + i, ops, faults }));
+    const results: SimulationResult[] = [];
+    const started = performance.now();
+    let stopping: string | undefined;
+    const onSignal = (signal: string) => {
+      stopping ??= signal;
+      progress(`${signal}: finishing the seeds in progress, then stopping`);
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    progress(`simulate: ${count} seed${count === 1 ? "" : "s"} from ${first}, ${ops} ops each, faults ${faultList(faults)}, ${jobs} job${jobs === 1 ? "" : "s"}`);
+    const done = (job: Job, result: SimulationResult, wallMs: number) => {
+      results.push(result);
+      const elapsed = (performance.now() - started) / 1000;
+      progress(`[${results.length}/${count}] ${describe(result, wallMs)}; ${(results.length / elapsed).toFixed(3)} seeds/s`);
+      if (!passed(result)) {
+        for (const failure of result.failures) progress(`  ${failure}`);
+        progress(`  replay: ${replayCommand(job)}`);
+      }
+    };
+
+    if (jobs === 1 || count === 1) {
+      for (const job of queue) {
+        await new Promise((r) => setImmediate(r)); // lets a signal in between seeds
+        if (stopping !== undefined) break;
+        const trace = new Trace({ path: values.trace });
+        const t0 = performance.now();
+        const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, trace, onConsole: values.verbose ? (line) => progress(line) : undefined });
+        await trace.close();
+        done(job, result, performance.now() - t0);
+      }
+    } else {
+      await runJobs(queue, jobs, done, () => stopping !== undefined);
+    }
+
+    results.sort((a, b) => a.seed - b.seed);
+    const failed = results.filter((r) => !passed(r));
+    const total = (key: "ops" | "faultsInjected" | "lostWrites" | "wrongReads" | "hangs" | "protocolErrors" | "panics" | "heapGrowth" | "resets" | "opsFailed") =>
+      results.reduce((sum, r) => sum + r[key], 0);
+    const wallS = (performance.now() - started) / 1000;
+    progress(`simulate: ${results.length} of ${count} seeds in ${wallS.toFixed(1)} s (${(results.length / wallS).toFixed(3)} seeds/s), ` +
+      `${failed.length} failed; lostWrites ${total("lostWrites")}, wrongReads ${total("wrongReads")}, hangs ${total("hangs")}` +
+      (failed.length > 0 ? `; failing seeds: ${failed.map((r) => r.seed).join(" ")}` : ""));
+    if (values.json) {
+      const summary = results.length === 1 ? { ...results[0]!, seeds: [results[0]!.seed] } : {
+        seeds: results.map((r) => r.seed), ops: total("ops"), opsFailed: total("opsFailed"), faultsInjected: total("faultsInjected"), resets: total("resets"),
+        lostWrites: total("lostWrites"), wrongReads: total("wrongReads"), hangs: total("hangs"), protocolErrors: total("protocolErrors"),
+        panics: total("panics"), heapGrowth: total("heapGrowth"), failedSeeds: failed.map((r) => r.seed), wallSeconds: Number(wallS.toFixed(1)),
+        // One fingerprint for the set: the SHA-256 of the seeds' trace hashes, in seed order.
+        traceHash: createHash("sha256").update(results.map((r) => r.traceHash).join("\n")).digest("hex"),
+        results,
+      };
+      process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
+    }
+    return failed.length > 0 ? 1 : 0;
+  },
+};
+
+// Seeds over `jobs` child processes (this CLI in worker mode), each taking the next seed when it finishes one.
+async function runJobs(queue: Job[], jobs: number, done: (job: Job, result: SimulationResult, wallMs: number) => void, stopping: () => boolean): Promise<void> {
+  const bin = fileURLToPath(new URL("../../bin/wasm-iop.js", import.meta.url));
+  const workers: Promise<void>[] = [];
+  for (let w = 0; w < Math.min(jobs, queue.length); w++) {
+    workers.push(new Promise<void>((resolve, reject) => {
+      const child: ChildProcess = fork(bin, ["simulate", "--worker"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      let current: Job | undefined;
+      const next = () => {
+        current = stopping() ? undefined : queue.shift();
+        if (current === undefined) child.send("stop");
+        else child.send(current);
+      };
+      child.on("message", (message: "ready" | { result: SimulationResult; wallMs: number }) => {
+        if (message !== "ready") done(current!, message.result, message.wallMs);
+        next();
+      });
+      child.on("exit", (code) => (current === undefined && code === 0 ? resolve() : reject(new Error(`simulate worker exited with ${code} during seed ${current?.seed}`))));
+    }));
+  }
+  await Promise.all(workers);
+}

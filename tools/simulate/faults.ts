@@ -1,0 +1,120 @@
+// The faults the simulator injects, each mapped onto the fault injection the board's device models offer
+// (host/devices/): the list, its parsing for --faults, and the injector that picks one fault at a time from a seeded
+// stream. Where a fault lands (which controller, bridge or connection) is drawn from the same stream.
+import type { Board } from "../../host/board/board.ts";
+import type { IopBridgeFault } from "../../host/devices/iop_bridge.ts";
+import type { VirtioScsiFault } from "../../host/devices/virtio_scsi.ts";
+import type { Prng } from "../../host/sim/prng.ts";
+
+export const FAULT_KINDS = ["dma", "timeout", "reset", "mu-drop", "mu-dup", "conn-drop", "panic", "lie"] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+/** What "all" means: every fault a correct target survives. "lie" is for checking the checkers. */
+export const FAULT_KINDS_ALL: readonly FaultKind[] = FAULT_KINDS.filter((k) => k !== "lie");
+
+/** One line per fault for --help and the docs. */
+export const FAULT_HELP: Record<FaultKind, string> = {
+  dma: "a virtio-scsi request's data DMA fails (TRANSPORT_FAILURE; the disk never sees the request)",
+  timeout: "a virtio-scsi request is taken off the ring and never completed (the DDM's deadline resets the controller)",
+  reset: "a virtio-scsi controller fails (DEVICE_NEEDS_RESET), or breaks its used ring (unknown id, duplicate, index jump)",
+  "mu-drop": "a messaging-unit frame between the host and a storage processor is lost (inbound or outbound)",
+  "mu-dup": "a messaging-unit frame is delivered twice (inbound or outbound)",
+  "conn-drop": "an initiator's TCP connection breaks (bytes on the wire both ways are lost)",
+  panic: "a processor stops on a fatal fault; the board resets as with run --reset-on-panic",
+  lie: "(not in all) a disk acknowledges a WRITE and stores nothing: the run must report it; proves the checks work",
+};
+
+// How often each kind is drawn relative to the others: a panic resets the whole board, so it comes rarely.
+const WEIGHT: Record<FaultKind, number> = { dma: 8, timeout: 8, reset: 8, "mu-drop": 8, "mu-dup": 8, "conn-drop": 8, panic: 1, lie: 8 };
+
+const DEVICE_RESETS: VirtioScsiFault[] = [{ kind: "needs-reset-next" }, { kind: "unknown-id" }, { kind: "duplicate-used" }, { kind: "used-index-jump", by: 3 }];
+const MU_DROPS: IopBridgeFault[] = [{ kind: "drop-next-inbound-post" }, { kind: "drop-next-outbound-post" }];
+const MU_DUPLICATES: IopBridgeFault[] = [{ kind: "duplicate-next-inbound-post" }, { kind: "duplicate-next-outbound-post" }];
+
+/** "all", "none" or a comma-separated list of kinds; an unknown name is an error that names it. */
+export function parseFaults(text: string): FaultKind[] {
+  if (text === "all") return [...FAULT_KINDS_ALL];
+  if (text === "none" || text === "") return [];
+  const kinds: FaultKind[] = [];
+  for (const name of text.split(",")) {
+    const kind = FAULT_KINDS.find((k) => k === name.trim());
+    if (kind === undefined) throw new RangeError(`unknown fault "${name}" (expected all, none, or a comma-separated list of ${FAULT_KINDS.join(", ")})`);
+    if (!kinds.includes(kind)) kinds.push(kind);
+  }
+  return kinds;
+}
+
+export interface FaultHooks {
+  /** Breaks one initiator connection; a description of which, or undefined when none is up. */
+  dropConnection(prng: Prng): string | undefined;
+}
+
+export class FaultInjector {
+  readonly byKind = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  injected = 0;
+  private readonly weightTotal: number;
+
+  constructor(private readonly board: Board, private readonly prng: Prng, private readonly kinds: readonly FaultKind[], private readonly hooks: FaultHooks) {
+    this.weightTotal = kinds.reduce((sum, k) => sum + WEIGHT[k], 0);
+  }
+
+  /** With a chance of one in `oneIn`, injects one fault (the draw comes from the faults' own stream). */
+  maybeInject(oneIn: number): void {
+    if (this.weightTotal > 0 && this.prng.intBelow(oneIn) === 0) this.injectOne();
+  }
+
+  /** Injects one fault of a kind drawn from the enabled ones; records it in the trace. False when none is enabled. */
+  injectOne(): boolean {
+    if (this.weightTotal === 0) return false;
+    let draw = this.prng.intBelow(this.weightTotal);
+    let kind = this.kinds[0]!;
+    for (const k of this.kinds) {
+      if (draw < WEIGHT[k]) {
+        kind = k;
+        break;
+      }
+      draw -= WEIGHT[k];
+    }
+    const where = this.inject(kind);
+    if (where === undefined) return false;
+    this.injected += 1;
+    this.byKind[kind] += 1;
+    this.board.trace.record(this.board.clock.nowNs, "sim", "fault", { kind, where });
+    return true;
+  }
+
+  private inject(kind: FaultKind): string | undefined {
+    const pick = <T>(items: readonly T[]): T => items[this.prng.intBelow(items.length)]!;
+    const { controllers, bridges } = this.board;
+    switch (kind) {
+      case "dma":
+      case "timeout":
+      case "reset": {
+        const controller = pick(controllers);
+        const fault: VirtioScsiFault = kind === "dma" ? { kind: "dma-fault-next" } : kind === "timeout" ? { kind: "never-complete-next" } : pick(DEVICE_RESETS);
+        controller.inject(fault);
+        return `${controller.name} ${fault.kind}`;
+      }
+      case "mu-drop":
+      case "mu-dup": {
+        const bridge = pick(bridges);
+        const fault = pick(kind === "mu-drop" ? MU_DROPS : MU_DUPLICATES);
+        bridge.inject(fault);
+        return `${bridge.name} ${fault.kind}`;
+      }
+      case "conn-drop": return this.hooks.dropConnection(this.prng);
+      case "lie": {
+        const controller = pick(controllers);
+        controller.inject({ kind: "lose-write-next" });
+        return `${controller.name} lose-write-next`;
+      }
+      case "panic": {
+        const running = this.board.processors.filter((p) => p.state === "running");
+        if (running.length === 0) return undefined;
+        const processor = pick(running);
+        processor.fail("injected fault: processor halted by the simulator");
+        return processor.name;
+      }
+      default: throw new Error(`FaultInjector: unknown fault ${String(kind)}`);
+    }
+  }
+}
