@@ -348,6 +348,34 @@ describe("hostile initiators: what RFC 7143 says the target answers", () => {
     legit.ping();
   });
 
+  it("answers a PDU other than a Login Request during login with Status-Class 2, Invalid during login (0x020b), and closes", () => {
+    const a = new Attacker(env);
+    a.write(pdu((bhs, v) => {
+      bhs[0] = 0x40 | Op.NopOut;
+      bhs[1] = 0x80;
+      v.setUint32(16, 0x1234);
+      v.setUint32(20, 0xffff_ffff);
+      v.setUint32(24, 9);
+    }));
+    a.settle();
+    const out = a.leave();
+    expect(out.pdus.map((p) => [opcodeOf(p.bhs), p.bhs[36], p.bhs[37], u32At(p.bhs, 16)])).toEqual([[Op.LoginResponse, 0x02, 0x0b, 0x1234]]);
+    expect(out.closedByTarget).toBe(true);
+    legit.ping();
+  });
+
+  it("answers a Login Request longer than 8192 bytes of data with an initiator error (0x0200), and closes", () => {
+    const a = new Attacker(env);
+    const keys = new Uint8Array(8192 + 4).fill(0x41);
+    keys[keys.length - 1] = 0;
+    a.write(loginPdu(0x81, keys, { itt: 0x77 }));
+    a.settle();
+    const out = a.leave();
+    expect(out.pdus.map((p) => [opcodeOf(p.bhs), p.bhs[36], p.bhs[37], u32At(p.bhs, 16)])).toEqual([[Op.LoginResponse, 0x02, 0x00, 0x77]]);
+    expect(out.closedByTarget).toBe(true);
+    legit.ping();
+  });
+
   it("rejects an unknown opcode in full feature phase (Reject 0x05 carrying the header) and keeps the connection", () => {
     const a = loggedInAttacker(env);
     const header = pdu((bhs, v) => {

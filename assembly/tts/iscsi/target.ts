@@ -18,14 +18,14 @@ import { CONNECTIONS_MAX, ConnState, IscsiConn, TX_SLOT_BYTES, TX_SLOTS } from "
 import { crc32c, crc32cFinal, crc32cUpdate, CRC32C_INIT } from "./crc32c";
 import { FrameEvent, SinkKind } from "./framer";
 import { negotiationLimits, negotiationLimitsCheck, SessionType, TextCursor, TextOutcome, TextWriter, keysTextRequest, sendTargetsWrite, SEND_TARGETS_DONE } from "./keys";
-import { LoginConnection, LoginOutcome, loginBegin, loginRefuse, loginStep, LOGIN_RANDOM_BYTES, LOGIN_RESPONSE_CAPACITY_MIN } from "./login";
+import { LoginConnection, LoginOutcome, loginBegin, loginRefuse, loginRefuseRequest, loginStep, LOGIN_RANDOM_BYTES, LOGIN_RESPONSE_CAPACITY_MIN } from "./login";
 import {
   BHS_BYTES, bhsCmdSn, bhsDataSegmentLength, bhsExpStatSn, bhsFinal, bhsImmediate, bhsInitiatorTaskTag, bhsLun, bhsOpcode,
   bhsBufferOffset, bhsDataSn, bhsTargetTransferTag, buildDataIn, buildLogoutResponse, buildNopIn, buildR2t, buildReject,
   buildScsiResponse, buildTextResponse, buildTmfResponse, loginSetTsih, LOGIN_SESSION_DOES_NOT_EXIST, LOGIN_TOO_MANY_CONNECTIONS,
   LOGOUT_CLOSE_CONNECTION, LOGOUT_CLOSE_SESSION, LOGOUT_RESPONSE_CLOSED, LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED, lunDecode,
   OP_DATA_OUT, OP_LOGIN_REQUEST, OP_LOGOUT_REQUEST, OP_NOP_OUT, OP_SCSI_COMMAND, OP_SNACK_REQUEST, OP_TEXT_REQUEST,
-  OP_TMF_REQUEST, PduCheck, PduPhase, pduCheckRejectReason, REJECT_COMMAND_NOT_SUPPORTED, REJECT_DATA_DIGEST_ERROR,
+  OP_TMF_REQUEST, PduCheck, PduPhase, pduCheckLoginStatus, pduCheckRejectReason, REJECT_COMMAND_NOT_SUPPORTED, REJECT_DATA_DIGEST_ERROR,
   REJECT_INVALID_PDU_FIELD, REJECT_PROTOCOL_ERROR, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW, SCSI_CMD_READ, SCSI_CMD_WRITE,
   SCSI_RESPONSE_COMPLETED, TAG_RESERVED, validateInitiatorPdu, LUN_INVALID,
 } from "./pdu";
@@ -283,14 +283,15 @@ export class IscsiTask extends Task {
     // During login the default 8192 is in force; our declared MaxRecvDataSegmentLength applies afterwards.
     const check = validateInitiatorPdu(bhs, conn.state == ConnState.Login ? 8192 : 65536, phase);
     if (check != PduCheck.Ok) {
-      if (conn.state == ConnState.Login) this.drop(conn);
+      // RFC 7143, Login Response, Status-Class 2: a PDU other than a Login Request is "invalid during login"
+      // (0x020b), a malformed Login Request an initiator error (0x0200); the login ends with that answer.
+      if (conn.state == ConnState.Login) this.refuseLogin(conn, pduCheckLoginStatus(check));
       else this.reject(conn, pduCheckRejectReason(check));
       return;
     }
     const op = bhsOpcode(bhs);
     if (conn.state == ConnState.Login) {
-      if (op == OP_LOGIN_REQUEST) this.onLogin(conn);
-      else this.drop(conn); // RFC 7143: only Login Requests before full feature phase
+      this.onLogin(conn); // validateInitiatorPdu let only Login Requests through
       return;
     }
     if (conn.state != ConnState.FullFeature) return;
@@ -341,6 +342,18 @@ export class IscsiTask extends Task {
     if (outcome == LoginOutcome.Complete) this.enterFullFeature(conn, login, response);
     this.sendWithPage(conn, slot, page, login.responseDataBytes, outcome == LoginOutcome.Failed ? TX_FLAG_CLOSE : 0);
     if (outcome == LoginOutcome.Failed) conn.state = ConnState.Closing;
+  }
+
+  // A Login Response with a failure status for a PDU refused before the login engine saw it, then the close.
+  private refuseLogin(conn: IscsiConn, status: u32): void {
+    const slot = this.txBegin(conn);
+    if (slot == TX_SLOTS) {
+      this.drop(conn); // no room even for the answer: the close alone says it
+      return;
+    }
+    loginRefuseRequest(unchecked(this.logins[conn.slot]), conn.framer.header, status, conn.txSlotAddress(slot));
+    this.sendHeader(conn, slot, TX_FLAG_CLOSE);
+    conn.state = ConnState.Closing;
   }
 
   // TSIH 0: a new session (an old one with this initiator and ISID is reinstated: closed); else join that session.
