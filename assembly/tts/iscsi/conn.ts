@@ -62,6 +62,12 @@ export class IscsiConn {
   // Negotiated for this connection (login sets them).
   peerMaxRecvDataSegmentLength: u32 = 8192;
   pendingTx: u32 = 0; // NIC transmit entries not yet Sent
+  pendingStage: u8 = 0xff; // a staging slot holding the current SCSI Command's immediate data (target.ts), or 0xff
+  // For the log line when the connection ends: how its writes' data came.
+  pduCount: u32 = 0; // PDUs received
+  immediateBytes: u64 = 0; // immediate data in SCSI Command PDUs
+  unsolicitedBytes: u64 = 0; // unsolicited Data-Out (TTT 0xffffffff)
+  r2tCount: u32 = 0; // R2Ts sent
 
   constructor(slot: u32) {
     this.slot = slot;
@@ -86,6 +92,11 @@ export class IscsiConn {
     this.expStatSn = 0;
     this.peerMaxRecvDataSegmentLength = 8192;
     this.pendingTx = 0;
+    this.pendingStage = 0xff;
+    this.pduCount = 0;
+    this.immediateBytes = 0;
+    this.unsolicitedBytes = 0;
+    this.r2tCount = 0;
     return true;
   }
 

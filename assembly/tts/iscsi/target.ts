@@ -5,7 +5,7 @@
 // Error recovery level 0: a broken connection ends its session's tasks; the initiator logs in again.
 import { bootInfoConfigRomBase } from "../../board/boot_info";
 import { randomFill } from "../../board/wasi";
-import { BUFFER_CLASS_PAGE } from "../../config";
+import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../../config";
 import { bufferPool, sgls } from "../../kernel/buffers";
 import { carve } from "../../kernel/carve";
 import { line } from "../../kernel/console";
@@ -44,6 +44,14 @@ const CMD_WINDOW: u32 = 64;
 const TTS_PRIORITY: u32 = 1;
 const TTS_INBOX_DEPTH: u32 = 512;
 const EVENT_BATCH_MAX: u32 = 64;
+// R2Ts in flight per task: our MaxOutstandingR2T. Each has its own R2TSN, TTT and [offset, end) window; with
+// DataSequenceInOrder=Yes the initiator answers them in order, so the oldest is the one being received.
+export const R2T_SLOTS: u32 = 4;
+// Tasks holding unsolicited data (immediate data, unsolicited Data-Out) before the SCSI target has buffers for it,
+// each in one large buffer taken at boot: FirstBurstLength (64 KiB) fits one. None free: the command gets BUSY.
+export const STAGING_SLOTS_MAX: u32 = 16;
+const STAGE_NONE: u8 = 0xff;
+const STATUS_BUSY: u32 = 0x08; // SAM: the logical unit cannot take the command now; the initiator retries
 
 enum SessionState {
   Free = 0, // unused
@@ -105,6 +113,19 @@ export class IscsiTask extends Task {
   private readonly taskNextPdu: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next Data-In to queue
   private readonly taskDataSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next DataSN in the sequence
   private readonly taskNextOffset: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next offset in it
+  private readonly taskR2tOldest: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // R2TSN being answered
+  private readonly r2tEnd: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX * R2T_SLOTS); // [t * R2T_SLOTS + R2TSN % R2T_SLOTS]
+  private readonly r2tOffset: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX * R2T_SLOTS);
+  // Unsolicited data (RFC 7143, FirstBurstLength): immediate data and Data-Out with TTT 0xffffffff.
+  private readonly taskStage: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX); // staging slot, or STAGE_NONE
+  private readonly taskFirstBurst: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // unsolicited bytes allowed
+  private readonly taskUnsolicited: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // unsolicited bytes received
+  private readonly taskUnsolicitedOpen: StaticArray<bool> = new StaticArray<bool>(SCSI_TASKS_MAX); // more may come
+  private readonly taskUnsolicitedDataSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly stageBuffer: StaticArray<u32> = new StaticArray<u32>(STAGING_SLOTS_MAX); // large-pool indexes
+  private readonly stageHeld: StaticArray<bool> = new StaticArray<bool>(STAGING_SLOTS_MAX);
+  private stageCount: u32 = 0;
+  stageBusyCount: u64 = 0; // commands answered BUSY for want of a staging slot
   discardedDataOut: u64 = 0; // Data-Out for tasks that are gone (aborted): dropped silently
   private readonly sendQueue: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // ScsiDone waiting for room
   private sendQueueHead: u32 = 0;
@@ -127,11 +148,23 @@ export class IscsiTask extends Task {
   /** Boot: the NIC, the targets from the configuration ROM, our negotiation preferences. False without a NIC. */
   boot(bootInfo: usize): bool {
     this.bootInfo = bootInfo;
-    // Data-Out only when solicited: the SCSI target owns the buffers, and it has them only once it has the command.
-    negotiationLimits.immediateData = false;
-    negotiationLimits.initialR2t = true;
+    // Unsolicited data (immediate, and Data-Out before any R2T) saves the round trip of the first R2T. The SCSI
+    // target owns the task's buffers and has them only once it has the command, so those bytes wait in a staging
+    // slot (a large buffer taken here) until it asks; without slots, every Data-Out is solicited.
+    const large = bufferPool(BUFFER_CLASS_LARGE);
+    const slots = min(STAGING_SLOTS_MAX, large.capacity / 4);
+    for (let i: u32 = 0; i < slots; i++) {
+      unchecked(this.stageBuffer[i] = large.acquire());
+      assert(unchecked(this.stageBuffer[i]) != POOL_NONE, "iscsi: staging buffers");
+    }
+    this.stageCount = slots;
+    for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) unchecked(this.taskStage[t] = STAGE_NONE);
+    negotiationLimits.immediateData = slots > 0;
+    negotiationLimits.initialR2t = slots == 0;
+    negotiationLimits.firstBurstLength = 65536; // one staging slot
+    assert(negotiationLimits.firstBurstLength <= large.slotBytes, "iscsi: FirstBurstLength fits a staging slot");
     negotiationLimits.maxRecvDataSegmentLength = 65536;
-    negotiationLimits.maxOutstandingR2t = 1; // one Data-Out sequence at a time: DataSN and offsets are checked against it
+    negotiationLimits.maxOutstandingR2t = R2T_SLOTS;
     negotiationLimits.maxBurstLength = 1048576;
     negotiationLimitsCheck();
     configRomLoadTargets(bootInfoConfigRomBase(bootInfo), this.portalText, 64);
@@ -202,6 +235,8 @@ export class IscsiTask extends Task {
 
   // ERL 0: the connection's tasks are orphaned (freed when the SCSI target answers); the session ends with its last.
   private connectionGone(conn: IscsiConn): void {
+    if (conn.pendingStage != STAGE_NONE) this.stageGive(conn.pendingStage); // immediate data cut off mid-PDU
+    conn.pendingStage = STAGE_NONE;
     for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
       const phase = <u32>unchecked(this.phase[t]);
       if (phase == TaskPhase.Free || <u32>unchecked(this.taskConn[t]) != conn.slot) continue;
@@ -210,6 +245,9 @@ export class IscsiTask extends Task {
       unchecked(this.phase[t] = TaskPhase.Orphan);
     }
     if (conn.session < SESSIONS_MAX) {
+      line().s("iscsi: connection ").u32(conn.slot).s(" ends: ").u32(conn.pduCount).s(" PDUs in, immediate data ")
+        .u64(conn.immediateBytes).s(" bytes, unsolicited Data-Out ").u64(conn.unsolicitedBytes).s(" bytes, ")
+        .u32(conn.r2tCount).s(" R2Ts").out();
       const s = unchecked(this.sessions[conn.session]);
       s.connections -= 1;
       if (s.connections == 0) {
@@ -257,11 +295,32 @@ export class IscsiTask extends Task {
     if (f.dataBytes == 0) return;
     const op = bhsOpcode(bhs);
     if (op == OP_DATA_OUT) {
-      const t = this.dataOutTask(conn, bhs);
+      const unsolicited = bhsTargetTransferTag(bhs) == TAG_RESERVED;
+      const t = unsolicited ? this.unsolicitedTask(conn, bhs) : this.dataOutTask(conn, bhs);
       if (t == SCSI_TASK_NONE) return;
+      const offset = bhsBufferOffset(bhs);
+      if (unsolicited) {
+        // Out of sequence or past FirstBurstLength: discarded here, answered in onUnsolicitedDataOut.
+        if (offset != unchecked(this.taskUnsolicited[t]) || <u64>offset + f.dataBytes > <u64>unchecked(this.taskFirstBurst[t])) return;
+        // The SCSI target has its buffers and wants these bytes: straight in. Otherwise they wait in the stage.
+        if (<u32>unchecked(this.phase[t]) != TaskPhase.DataOut || offset + f.dataBytes > unchecked(this.taskTotal[t])) {
+          f.sinkKind = SinkKind.Memory;
+          f.sinkAddress = this.stageAddress(<u32>unchecked(this.taskStage[t])) + offset;
+          return;
+        }
+      }
       f.sinkKind = SinkKind.Sgl;
       f.sgl = scsiTaskSgl(t);
-      f.sglOffset = bhsBufferOffset(bhs);
+      f.sglOffset = offset;
+      return;
+    }
+    if (op == OP_SCSI_COMMAND && (<u32>load<u8>(bhs, 1) & SCSI_CMD_WRITE) != 0 && f.dataBytes <= negotiationLimits.firstBurstLength) {
+      // Immediate data: into a staging slot (onScsiCommand owns it from there; onPdu frees it if nobody took it).
+      const stage = this.stageTake();
+      if (stage == STAGE_NONE) return; // onScsiCommand answers BUSY
+      conn.pendingStage = stage;
+      f.sinkKind = SinkKind.Memory;
+      f.sinkAddress = this.stageAddress(stage);
       return;
     }
     if (f.dataBytes <= 65536 && conn.scratchIndex != POOL_NONE) {
@@ -273,7 +332,14 @@ export class IscsiTask extends Task {
   // ---- PDUs ----
 
   private onPdu(conn: IscsiConn, dataDigestBad: bool): void {
+    this.onPduDispatch(conn, dataDigestBad);
+    if (conn.pendingStage != STAGE_NONE) this.stageGive(conn.pendingStage); // immediate data nobody took
+    conn.pendingStage = STAGE_NONE;
+  }
+
+  private onPduDispatch(conn: IscsiConn, dataDigestBad: bool): void {
     this.pduCount += 1;
+    conn.pduCount += 1;
     const bhs = conn.framer.header;
     if (dataDigestBad) {
       this.reject(conn, REJECT_DATA_DIGEST_ERROR);
@@ -432,23 +498,51 @@ export class IscsiTask extends Task {
       this.reject(conn, REJECT_PROTOCOL_ERROR); // no SCSI in a discovery session
       return;
     }
-    if (conn.framer.dataBytes > 0 || (read && write)) {
-      // We negotiated ImmediateData=No; bidirectional commands are not supported.
+    const params = unchecked(this.logins[conn.slot]).negotiation.params;
+    const immediateBytes = conn.framer.dataBytes;
+    if ((immediateBytes > 0 && (!write || !params.immediateData)) || (read && write)) {
+      // Immediate data where ImmediateData=No or on a command that takes none; bidirectional commands.
       this.reject(conn, REJECT_INVALID_PDU_FIELD);
       return;
+    }
+    // RFC 7143, FirstBurstLength: immediate data and unsolicited Data-Out together stay within it (and within the
+    // transfer); F=0 says unsolicited Data-Out follow, which InitialR2T=Yes forbids and a full first burst excludes.
+    const unsolicitedFollow = !bhsFinal(bhs);
+    const firstBurst = write && (immediateBytes > 0 || !params.initialR2t) ? min(params.firstBurstLength, expected) : 0;
+    if (immediateBytes > firstBurst || (unsolicitedFollow && (!write || params.initialR2t || immediateBytes >= firstBurst))) {
+      this.protocolViolation(conn);
+      return;
+    }
+    let stage = conn.pendingStage;
+    if (immediateBytes > 0 || unsolicitedFollow) {
+      if (stage == STAGE_NONE) stage = this.stageTake();
+      if (stage == STAGE_NONE) {
+        this.stageBusyCount += 1;
+        this.respondStatusOnly(conn, s, itt, STATUS_BUSY); // its unsolicited Data-Out, if any, find no task: dropped
+        return;
+      }
     }
     const lunField = bhsLun(bhs);
     const t = scsiTaskAlloc();
     if (t == SCSI_TASK_NONE) {
+      if (stage != conn.pendingStage) this.stageGive(stage); // onPdu gives back the pending one
       this.respondStatusOnly(conn, s, itt, 0x28); // TASK SET FULL
       return;
     }
+    conn.pendingStage = STAGE_NONE; // the task owns it now
+    conn.immediateBytes += immediateBytes;
     unchecked(this.phase[t] = TaskPhase.Submitted);
     unchecked(this.taskConn[t] = <u8>conn.slot);
     unchecked(this.taskItt[t] = itt);
     unchecked(this.taskLun[t] = lunField);
     unchecked(this.taskExpected[t] = expected);
     unchecked(this.taskPieces[t] = 0);
+    unchecked(this.taskStage[t] = immediateBytes > 0 || unsolicitedFollow ? stage : STAGE_NONE);
+    unchecked(this.taskFirstBurst[t] = firstBurst);
+    unchecked(this.taskUnsolicited[t] = immediateBytes);
+    unchecked(this.taskUnsolicitedOpen[t] = unsolicitedFollow);
+    unchecked(this.taskUnsolicitedDataSn[t] = 0);
+    unchecked(this.taskTotal[t] = 0);
     const lun = lunDecode(lunField);
     scsiTaskSubmit(t, this.index, conn.session, this.targetLunToVolume(s, lun), bhs + 32, 16, expected,
       read ? ScsiDirection.Read : write ? ScsiDirection.Write : ScsiDirection.None, itt, flags & 7);
@@ -462,7 +556,8 @@ export class IscsiTask extends Task {
     return index == TARGET_NONE ? LUN_INVALID : unchecked(t.volumes[index]);
   }
 
-  // The SCSI target wants `bytes` of Data-Out for task t: solicit them with R2Ts.
+  // The SCSI target wants `bytes` of Data-Out for task t: the unsolicited bytes already staged go in first, then
+  // (once the unsolicited data is all in) R2Ts solicit the rest.
   private onScsiDataOut(t: u32, bytes: u32): void {
     if (t >= SCSI_TASKS_MAX) return;
     if (<u32>unchecked(this.phase[t]) == TaskPhase.Orphan) {
@@ -471,25 +566,38 @@ export class IscsiTask extends Task {
     }
     unchecked(this.phase[t] = TaskPhase.DataOut);
     unchecked(this.taskTotal[t] = bytes);
-    unchecked(this.taskReceived[t] = 0);
-    unchecked(this.taskNextR2t[t] = 0);
     unchecked(this.taskR2tSn[t] = 0);
-    unchecked(this.taskOutstanding[t] = 0);
-    if (bytes == 0) {
-      scsiTaskDataReady(t, this.index, false);
+    unchecked(this.taskR2tOldest[t] = 0);
+    const staged = min(unchecked(this.taskUnsolicited[t]), bytes);
+    if (staged > 0) this.stageToSgl(t, 0, staged);
+    unchecked(this.taskReceived[t] = staged);
+    unchecked(this.taskNextR2t[t] = staged);
+    if (unchecked(this.taskUnsolicitedOpen[t])) return; // the rest of the first burst is on its way
+    this.afterUnsolicited(t);
+  }
+
+  // The unsolicited data is all in and the SCSI target has its buffers: the stage goes back, R2Ts ask for the rest.
+  private afterUnsolicited(t: u32): void {
+    this.stageRelease(t);
+    const total = unchecked(this.taskTotal[t]);
+    unchecked(this.taskNextR2t[t] = max(unchecked(this.taskNextR2t[t]), min(unchecked(this.taskUnsolicited[t]), total)));
+    if (unchecked(this.taskReceived[t]) >= total) {
       unchecked(this.phase[t] = TaskPhase.Submitted);
+      scsiTaskDataReady(t, this.index, false);
       return;
     }
     this.sendR2ts(t);
   }
 
   private sendR2ts(t: u32): void {
+    if (unchecked(this.taskUnsolicitedOpen[t])) return; // R2Ts start after the first burst (DataSequenceInOrder)
     const conn = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]);
     const s = unchecked(this.sessions[conn.session]);
     const params = unchecked(this.logins[conn.slot]).negotiation.params;
     const total = unchecked(this.taskTotal[t]);
+    const outstandingMax = min(params.maxOutstandingR2t, R2T_SLOTS);
     // Bounded by MaxOutstandingR2T.
-    while (unchecked(this.taskOutstanding[t]) < params.maxOutstandingR2t && unchecked(this.taskNextR2t[t]) < total) {
+    while (unchecked(this.taskR2tSn[t]) - unchecked(this.taskR2tOldest[t]) < outstandingMax && unchecked(this.taskNextR2t[t]) < total) {
       const slot = conn.txSlotTake();
       if (slot == TX_SLOTS || !this.nic.txRoom(2)) {
         if (slot != TX_SLOTS) conn.txSlotGive(slot);
@@ -497,53 +605,192 @@ export class IscsiTask extends Task {
       }
       const offset = unchecked(this.taskNextR2t[t]);
       const desired = min(params.maxBurstLength, total - offset);
-      buildR2t(conn.txSlotAddress(slot), unchecked(this.taskLun[t]), unchecked(this.taskItt[t]), ttt(t), conn.statSn,
-        s.expCmdSn, this.maxCmdSn(s), unchecked(this.taskR2tSn[t]), offset, desired);
-      unchecked(this.taskR2tSn[t] += 1);
+      const r2tSn = unchecked(this.taskR2tSn[t]);
+      buildR2t(conn.txSlotAddress(slot), unchecked(this.taskLun[t]), unchecked(this.taskItt[t]), ttt(t, r2tSn), conn.statSn,
+        s.expCmdSn, this.maxCmdSn(s), r2tSn, offset, desired);
+      const ring = t * R2T_SLOTS + r2tSn % R2T_SLOTS;
+      unchecked(this.r2tOffset[ring] = offset);
+      unchecked(this.r2tEnd[ring] = offset + desired);
+      if (r2tSn == unchecked(this.taskR2tOldest[t])) this.r2tBegin(t, offset);
+      unchecked(this.taskR2tSn[t] = r2tSn + 1);
       unchecked(this.taskNextR2t[t] = offset + desired);
-      unchecked(this.taskDataSn[t] = 0); // RFC 7143, DataSN: each R2T's Data-Out sequence counts from 0
-      unchecked(this.taskNextOffset[t] = offset);
-      unchecked(this.taskOutstanding[t] += 1);
+      conn.r2tCount += 1;
       this.sendHeader(conn, slot, 0);
     }
   }
 
-  // The task a Data-Out belongs to, if the PDU fits what we asked for; SCSI_TASK_NONE otherwise.
+  // The oldest outstanding R2T's Data-Out sequence starts (RFC 7143, DataSN: each sequence counts from 0).
+  private r2tBegin(t: u32, offset: u32): void {
+    unchecked(this.taskDataSn[t] = 0);
+    unchecked(this.taskNextOffset[t] = offset);
+  }
+
+  // The task a solicited Data-Out belongs to: its TTT names the oldest outstanding R2T of a task of this connection
+  // and ITT, and it stays within that R2T's window; SCSI_TASK_NONE otherwise.
   private dataOutTask(conn: IscsiConn, bhs: usize): u32 {
     const tag = bhsTargetTransferTag(bhs);
     const t = tag & 0xffff;
     if (tag == TAG_RESERVED || t >= SCSI_TASKS_MAX || <u32>unchecked(this.phase[t]) != TaskPhase.DataOut) return SCSI_TASK_NONE;
     if (<u32>unchecked(this.taskConn[t]) != conn.slot || unchecked(this.taskItt[t]) != bhsInitiatorTaskTag(bhs)) return SCSI_TASK_NONE;
-    const offset = bhsBufferOffset(bhs);
-    const length = bhsDataSegmentLength(bhs);
-    if (<u64>offset + length > <u64>unchecked(this.taskNextR2t[t])) return SCSI_TASK_NONE; // beyond what we solicited
+    const oldest = unchecked(this.taskR2tOldest[t]);
+    if (oldest == unchecked(this.taskR2tSn[t]) || tag != ttt(t, oldest)) return SCSI_TASK_NONE;
+    const end = unchecked(this.r2tEnd[t * R2T_SLOTS + oldest % R2T_SLOTS]);
+    if (<u64>bhsBufferOffset(bhs) + bhsDataSegmentLength(bhs) > <u64>end) return SCSI_TASK_NONE; // beyond what we solicited
     return t;
+  }
+
+  // The task of this connection and ITT still taking unsolicited Data-Out, or SCSI_TASK_NONE. Bounded by the table.
+  private unsolicitedTask(conn: IscsiConn, bhs: usize): u32 {
+    const t = this.taskOfItt(conn, bhsInitiatorTaskTag(bhs));
+    return t != SCSI_TASK_NONE && unchecked(this.taskUnsolicitedOpen[t]) ? t : SCSI_TASK_NONE;
+  }
+
+  private taskOfItt(conn: IscsiConn, itt: u32): u32 {
+    for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
+      const phase = <u32>unchecked(this.phase[t]);
+      if ((phase == TaskPhase.Submitted || phase == TaskPhase.DataOut) && <u32>unchecked(this.taskConn[t]) == conn.slot
+        && unchecked(this.taskItt[t]) == itt) return t;
+    }
+    return SCSI_TASK_NONE;
   }
 
   private onDataOut(conn: IscsiConn): void {
     const bhs = conn.framer.header;
+    if (bhsTargetTransferTag(bhs) == TAG_RESERVED) {
+      this.onUnsolicitedDataOut(conn);
+      return;
+    }
     const t = this.dataOutTask(conn, bhs);
     if (t == SCSI_TASK_NONE) {
       // Data for a task that is gone (aborted, or its R2T answered already): dropped, as for an aborted task.
       this.discardedDataOut += 1;
       return;
     }
-    // DataPDUInOrder and DataSequenceInOrder are Yes: each PDU continues the sequence exactly. Anything else is a
-    // protocol error; at error recovery level 0 the connection goes (RFC 7143, "Recovery Classes").
+    // DataPDUInOrder and DataSequenceInOrder are Yes: each PDU continues the oldest R2T's sequence exactly, and F
+    // marks its last PDU (RFC 7143, Data-Out, F bit). Anything else is a protocol error; at error recovery level 0
+    // the connection goes (RFC 7143, "Recovery Classes").
+    const length = bhsDataSegmentLength(bhs);
     if (bhsDataSn(bhs) != unchecked(this.taskDataSn[t]) || bhsBufferOffset(bhs) != unchecked(this.taskNextOffset[t])) {
-      this.drop(conn);
+      this.protocolViolation(conn);
+      return;
+    }
+    const oldest = unchecked(this.taskR2tOldest[t]);
+    const end = unchecked(this.r2tEnd[t * R2T_SLOTS + oldest % R2T_SLOTS]);
+    const next = unchecked(this.taskNextOffset[t]) + length;
+    if (bhsFinal(bhs) != (next == end)) {
+      this.protocolViolation(conn);
       return;
     }
     unchecked(this.taskDataSn[t] += 1);
-    unchecked(this.taskNextOffset[t] += bhsDataSegmentLength(bhs));
-    unchecked(this.taskReceived[t] += bhsDataSegmentLength(bhs));
-    if (bhsFinal(bhs) && unchecked(this.taskOutstanding[t]) > 0) unchecked(this.taskOutstanding[t] -= 1);
+    unchecked(this.taskNextOffset[t] = next);
+    unchecked(this.taskReceived[t] += length);
+    if (next == end) {
+      unchecked(this.taskR2tOldest[t] = oldest + 1);
+      if (oldest + 1 != unchecked(this.taskR2tSn[t])) this.r2tBegin(t, unchecked(this.r2tOffset[t * R2T_SLOTS + (oldest + 1) % R2T_SLOTS]));
+    }
     if (unchecked(this.taskReceived[t]) >= unchecked(this.taskTotal[t])) {
       unchecked(this.phase[t] = TaskPhase.Submitted);
       scsiTaskDataReady(t, this.index, false);
       return;
     }
     this.sendR2ts(t);
+  }
+
+  // Data-Out with TTT 0xffffffff: the unsolicited part of the first burst, in order from where the immediate data
+  // ended, DataSN from 0, F on its last PDU, and never past FirstBurstLength (RFC 7143, FirstBurstLength).
+  private onUnsolicitedDataOut(conn: IscsiConn): void {
+    const bhs = conn.framer.header;
+    const t = this.unsolicitedTask(conn, bhs);
+    if (t == SCSI_TASK_NONE) {
+      // A live task that takes no (more) unsolicited data: a protocol error. No task: it is gone (answered BUSY,
+      // aborted, or already completed): dropped.
+      if (this.taskOfItt(conn, bhsInitiatorTaskTag(bhs)) != SCSI_TASK_NONE) this.protocolViolation(conn);
+      else this.discardedDataOut += 1;
+      return;
+    }
+    const offset = bhsBufferOffset(bhs);
+    const length = bhsDataSegmentLength(bhs);
+    const firstBurst = unchecked(this.taskFirstBurst[t]);
+    const next = offset + length;
+    if (bhsDataSn(bhs) != unchecked(this.taskUnsolicitedDataSn[t]) || offset != unchecked(this.taskUnsolicited[t])
+      || <u64>offset + length > <u64>firstBurst || (!bhsFinal(bhs) && next == firstBurst)) {
+      this.protocolViolation(conn);
+      return;
+    }
+    unchecked(this.taskUnsolicitedDataSn[t] += 1);
+    unchecked(this.taskUnsolicited[t] = next);
+    conn.unsolicitedBytes += length;
+    if (bhsFinal(bhs)) unchecked(this.taskUnsolicitedOpen[t] = false);
+    if (<u32>unchecked(this.phase[t]) != TaskPhase.DataOut) return; // staged: onScsiDataOut takes it
+    const total = unchecked(this.taskTotal[t]);
+    if (offset < total) {
+      const take = min(next, total) - offset;
+      if (conn.framer.sinkKind == SinkKind.Memory) this.stageToSgl(t, offset, take); // it went to the stage
+      unchecked(this.taskReceived[t] += take);
+    }
+    if (!unchecked(this.taskUnsolicitedOpen[t])) this.afterUnsolicited(t);
+  }
+
+  // A protocol error the RFC answers with a Reject (Protocol Error) and, at error recovery level 0, a drop.
+  private protocolViolation(conn: IscsiConn): void {
+    this.reject(conn, REJECT_PROTOCOL_ERROR);
+    this.drop(conn);
+  }
+
+  // ---- Staging slots ----
+
+  private stageTake(): u8 {
+    for (let i: u32 = 0; i < this.stageCount; i++) {
+      if (unchecked(this.stageHeld[i])) continue;
+      unchecked(this.stageHeld[i] = true);
+      return <u8>i;
+    }
+    return STAGE_NONE;
+  }
+
+  private stageGive(stage: u8): void {
+    assert(<u32>stage < this.stageCount, "iscsi: staging slot out of range");
+    assert(unchecked(this.stageHeld[<u32>stage]), "iscsi: staging slot given back twice");
+    unchecked(this.stageHeld[<u32>stage] = false);
+  }
+
+  private stageRelease(t: u32): void {
+    const stage = unchecked(this.taskStage[t]);
+    if (stage == STAGE_NONE) return;
+    // A Data-Out still arriving into this slot (the task ended early) must not land in the slot's next owner.
+    const f = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]).framer;
+    const base = this.stageAddress(<u32>stage);
+    if (f.sinkKind == SinkKind.Memory && f.sinkAddress >= base && f.sinkAddress < base + bufferPool(BUFFER_CLASS_LARGE).slotBytes) {
+      f.sinkKind = SinkKind.Discard;
+    }
+    this.stageGive(stage);
+    unchecked(this.taskStage[t] = STAGE_NONE);
+  }
+
+  private stageAddress(stage: u32): usize {
+    assert(stage < this.stageCount, "iscsi: staging slot out of range");
+    return bufferPool(BUFFER_CLASS_LARGE).address(unchecked(this.stageBuffer[stage]));
+  }
+
+  // Copies [offset, offset + lengthBytes) of the task's staged unsolicited data into its SGL at the same offset.
+  private stageToSgl(t: u32, offset: u32, lengthBytes: u32): void {
+    const stage = <u32>unchecked(this.taskStage[t]);
+    if (stage == <u32>STAGE_NONE || lengthBytes == 0) return;
+    assert(offset + lengthBytes <= bufferPool(BUFFER_CLASS_LARGE).slotBytes, "iscsi: staged data within its slot");
+    const sgl = scsiTaskSgl(t);
+    const from = this.stageAddress(stage) + offset;
+    let skip = offset;
+    let done: u32 = 0;
+    const count = sgls().segmentCount(sgl);
+    for (let i: u32 = 0; i < count && done < lengthBytes; i++) { // bounded by the SGL's segments
+      const segment = sgls().segment(sgl, i);
+      const segmentBytes = load<u32>(segment, 8);
+      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
+      const take = min(segmentBytes - skip, lengthBytes - done);
+      memory.copy(<usize>load<u64>(segment, 0) + skip, from + done, take);
+      done += take;
+      skip = 0;
+    }
   }
 
   // ---- Responses ----
@@ -650,6 +897,8 @@ export class IscsiTask extends Task {
   }
 
   private taskFinish(t: u32): void {
+    this.stageRelease(t);
+    unchecked(this.taskUnsolicitedOpen[t] = false);
     unchecked(this.phase[t] = TaskPhase.Free);
     scsiTaskRelease(t);
   }
@@ -888,7 +1137,8 @@ export class IscsiTask extends Task {
 }
 
 @inline function txId(kind: u32, connection: u32, value: u32): u32 { return (kind << 24) | (connection << 16) | (value & 0xffff); }
-@inline function ttt(t: u32): u32 { return t; }
+// An R2T's Target Transfer Tag: |31 0|30..16 R2TSN mod 2^15|15..0 task|, never 0xffffffff (reserved).
+@inline function ttt(t: u32, r2tSn: u32): u32 { return ((r2tSn & 0x7fff) << 16) | t; }
 
 function strlen(ptr: usize, max: u32): u32 {
   for (let i: u32 = 0; i < max; i++) if (load<u8>(ptr + i) == 0) return i;
