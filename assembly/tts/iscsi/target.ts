@@ -6,7 +6,7 @@
 import { bootInfoConfigRomBase } from "../../board/boot_info";
 import { randomFill } from "../../board/wasi";
 import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../../config";
-import { bufferPool, sgls } from "../../kernel/buffers";
+import { bufferPool, bufferReserve, sgls } from "../../kernel/buffers";
 import { carve } from "../../kernel/carve";
 import { line } from "../../kernel/console";
 import { Msg, MsgKind } from "../../kernel/msg";
@@ -154,7 +154,7 @@ export class IscsiTask extends Task {
     const large = bufferPool(BUFFER_CLASS_LARGE);
     const slots = min(STAGING_SLOTS_MAX, large.capacity / 4);
     for (let i: u32 = 0; i < slots; i++) {
-      unchecked(this.stageBuffer[i] = large.acquire());
+      unchecked(this.stageBuffer[i] = bufferReserve(BUFFER_CLASS_LARGE));
       assert(unchecked(this.stageBuffer[i]) != POOL_NONE, "iscsi: staging buffers");
     }
     this.stageCount = slots;
