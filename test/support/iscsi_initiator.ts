@@ -132,6 +132,11 @@ export interface InitiatorOptions {
   targetName: string;
   isid?: number; // the low 32 bits of a random-type ISID
   portal?: number;
+  /** Joins the session with this TSIH as connection `cid` (MC/S) instead of starting a new one. */
+  tsih?: number;
+  cid?: number;
+  /** A discovery session (SessionType=Discovery, no TargetName): only Text (SendTargets), NOP and Logout. */
+  discovery?: boolean;
   /** Board time to wait for one PDU before giving up (default 200 ms). */
   timeoutNs?: number;
   stepNs?: number; // how far the board runs between looks at the stream (default 20 µs)
@@ -167,6 +172,8 @@ export class Initiator {
   initialR2t = true;
   firstBurst = 65536;
   maxOutstandingR2t = 1;
+  /** The MaxRecvDataSegmentLength this initiator declared: no PDU from the target may carry more. */
+  maxRecv = 8192;
   /** Counters: `waits` is how often the initiator had nothing to read and ran the board for an answer (a round trip). */
   readonly counts = { waits: 0, r2ts: 0, dataOut: 0, immediateBytes: 0, unsolicitedBytes: 0 };
   /** Data-Out segment size; 0: the target's MaxRecvDataSegmentLength. */
@@ -175,7 +182,8 @@ export class Initiator {
   readonly unsolicited: Pdu[] = [];
 
   constructor(readonly board: Board, network: LoopbackBackend, options: InitiatorOptions) {
-    this.options = { initiatorName: "iqn.2026-11.org.wasm-iop:test-initiator", isid: 1, portal: 0, timeoutNs: 200_000_000, stepNs: 20_000, ...options };
+    this.options = { initiatorName: "iqn.2026-11.org.wasm-iop:test-initiator", isid: 1, portal: 0, timeoutNs: 200_000_000, stepNs: 20_000, tsih: 0, cid: 0, discovery: false, ...options };
+    this.tsih = this.options.tsih;
     this.client = network.connect(this.options.portal);
     if (this.client.refused) throw new InitiatorError("connection refused by the NIC");
     this.reader = new PduReader(this.client);
@@ -239,7 +247,7 @@ export class Initiator {
       v.setUint32(10, this.options.isid);
       v.setUint16(14, this.tsih);
       v.setUint32(16, itt);
-      v.setUint16(20, 0); // CID
+      v.setUint16(20, this.options.cid); // CID
       v.setUint32(24, this.cmdSn);
       v.setUint32(28, this.expStatSn);
     }, keys);
@@ -251,9 +259,9 @@ export class Initiator {
    */
   login(extraOperational: readonly (readonly [string, string])[] = []): void {
     const itt = this.itt++;
-    this.send(this.loginRequest(0x80 | (0 << 2) | 1, textKeys([
-      ["InitiatorName", this.options.initiatorName], ["SessionType", "Normal"], ["TargetName", this.options.targetName], ["AuthMethod", "None"],
-    ]), itt));
+    this.send(this.loginRequest(0x80 | (0 << 2) | 1, textKeys(this.options.discovery
+      ? [["InitiatorName", this.options.initiatorName], ["SessionType", "Discovery"], ["AuthMethod", "None"]]
+      : [["InitiatorName", this.options.initiatorName], ["SessionType", "Normal"], ["TargetName", this.options.targetName], ["AuthMethod", "None"]]), itt));
     const security = this.loginResponse(itt);
     if ((security.bhs[1]! & 0x83) !== 0x81) throw new InitiatorError(`security stage: T/NSG 0x${security.bhs[1]!.toString(16)}, expected transit to operational`);
     const securityKeys = parseKeys(security.data);
@@ -268,7 +276,12 @@ export class Initiator {
       ...extraOperational.filter(([k]) => !defaults.some(([d]) => d === k)),
     ];
     const offered = new Map(operational);
-    this.send(this.loginRequest(0x80 | (1 << 2) | 3, textKeys(operational), itt));
+    this.maxRecv = Number(offered.get("MaxRecvDataSegmentLength"));
+    // A discovery session negotiates no write keys; a joining connection none of the session's (leading only).
+    const connectionKeys = new Set(["HeaderDigest", "DataDigest", "MaxRecvDataSegmentLength"]);
+    const sent = this.options.discovery || this.tsih !== 0 ? operational.filter(([k]) => connectionKeys.has(k)) : operational;
+    const joining = this.tsih !== 0;
+    this.send(this.loginRequest(0x80 | (1 << 2) | 3, textKeys(sent), itt));
     const final = this.loginResponse(itt);
     if ((final.bhs[1]! & 0x83) !== 0x83) throw new InitiatorError(`operational stage: T/NSG 0x${final.bhs[1]!.toString(16)}, expected transit to full feature`);
     const keys = parseKeys(final.data);
@@ -276,6 +289,10 @@ export class Initiator {
     const mrdsl = Number(keys.get("MaxRecvDataSegmentLength") ?? "8192");
     if (!(mrdsl >= 512 && mrdsl <= 16_777_215)) throw new InitiatorError(`target MaxRecvDataSegmentLength ${mrdsl}`);
     this.targetMaxRecv = mrdsl;
+    this.tsih = view(final.bhs).getUint16(14);
+    if (this.tsih === 0) throw new InitiatorError("TSIH 0 on the final login response");
+    this.loggedIn = true;
+    if (this.options.discovery || joining) return;
     if (keys.has("MaxBurstLength")) this.maxBurst = Number(keys.get("MaxBurstLength"));
     // RFC 7143: InitialR2T is OR'ed, ImmediateData AND'ed: the answer may turn them only towards Yes and No.
     this.initialR2t = keys.get("InitialR2T") !== "No";
@@ -287,9 +304,6 @@ export class Initiator {
     if (this.firstBurst > Number(offered.get("FirstBurstLength")) || this.maxOutstandingR2t > Number(offered.get("MaxOutstandingR2T"))) {
       throw new InitiatorError(`FirstBurstLength ${this.firstBurst} / MaxOutstandingR2T ${this.maxOutstandingR2t} above the offer`);
     }
-    this.tsih = view(final.bhs).getUint16(14);
-    if (this.tsih === 0) throw new InitiatorError("TSIH 0 on the final login response");
-    this.loggedIn = true;
   }
 
   private loginResponse(itt: number): Pdu {
@@ -472,6 +486,72 @@ export class Initiator {
     if (opcodeOf(p.bhs) !== Op.NopIn) throw new InitiatorError(`ping: opcode 0x${opcodeOf(p.bhs).toString(16)}`);
     this.status(p);
     if (Buffer.compare(p.data, data) !== 0) throw new InitiatorError("ping: NOP-In data differs");
+  }
+
+  /** A fresh Initiator Task Tag, for tests that build their own PDUs. */
+  nextItt(): number {
+    return this.itt++;
+  }
+
+  /**
+   * A Text Request (not immediate: it takes the next CmdSN). `ttt` 0xffffffff starts an exchange; a continuation
+   * carries the TTT the target gave. `flags`: F 0x80, C 0x40.
+   */
+  textRequest(itt: number, ttt: number, flags: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+    const cmdSn = this.cmdSn;
+    this.cmdSn = (this.cmdSn + 1) >>> 0;
+    return pdu((bhs, v) => {
+      bhs[0] = Op.TextRequest;
+      bhs[1] = flags;
+      v.setUint32(16, itt);
+      v.setUint32(20, ttt);
+      v.setUint32(24, cmdSn);
+      v.setUint32(28, this.expStatSn);
+    }, data);
+  }
+
+  /** The next Text Response for `itt`, checked: StatSN, C only without F, a TTT whenever F is 0, within our MaxRecv. */
+  textResponse(itt: number): Pdu {
+    const p = this.receiveFor(itt);
+    if (opcodeOf(p.bhs) !== Op.TextResponse) throw new InitiatorError(`text: opcode 0x${opcodeOf(p.bhs).toString(16)}`);
+    this.status(p);
+    const final = (p.bhs[1]! & 0x80) !== 0;
+    const cont = (p.bhs[1]! & 0x40) !== 0;
+    if (final && cont) throw new InitiatorError("Text Response with both F and C");
+    if (!final && u32At(p.bhs, 20) === 0xffff_ffff) throw new InitiatorError("Text Response with F=0 and TTT 0xffffffff");
+    if (p.data.length > this.maxRecv) throw new InitiatorError(`Text Response of ${p.data.length} bytes, more than our MaxRecvDataSegmentLength ${this.maxRecv}`);
+    return p;
+  }
+
+  /**
+   * A text exchange: `keys` in Text Requests of at most `pieceBytes` each (C=1 on all but the last, each answered by
+   * an empty Text Response with a TTT that the next one carries), then the answer, following its pieces (C=1, F=0)
+   * with empty requests carrying the target's TTT until F=1. The whole answer, and every Text Response.
+   */
+  text(keys: Uint8Array, pieceBytes = 0): { data: Uint8Array; responses: Pdu[] } {
+    const itt = this.itt++;
+    const responses: Pdu[] = [];
+    let ttt = 0xffff_ffff;
+    const step = pieceBytes > 0 ? pieceBytes : Math.max(keys.length, 1);
+    for (let at = 0; at + step < keys.length; at += step) {
+      this.send(this.textRequest(itt, ttt, 0x40, keys.subarray(at, at + step)));
+      const ack = this.textResponse(itt);
+      responses.push(ack);
+      if (ack.data.length !== 0 || (ack.bhs[1]! & 0xc0) !== 0) throw new InitiatorError("a C=1 Text Request answered other than by an empty F=0 C=0 response");
+      ttt = u32At(ack.bhs, 20);
+    }
+    const last = Math.floor(Math.max(keys.length - 1, 0) / step) * step;
+    this.send(this.textRequest(itt, ttt, 0x80, keys.subarray(last)));
+    const parts: Uint8Array[] = [];
+    for (let n = 0; n < 4096; n++) {
+      const p = this.textResponse(itt);
+      responses.push(p);
+      parts.push(p.data);
+      if ((p.bhs[1]! & 0x80) !== 0) return { data: Buffer.concat(parts), responses };
+      if ((p.bhs[1]! & 0x40) === 0 && p.data.length === 0) throw new InitiatorError("an empty Text Response that neither ends nor continues");
+      this.send(this.textRequest(itt, u32At(p.bhs, 20), 0x80));
+    }
+    throw new InitiatorError("text: more than 4096 Text Responses");
   }
 
   /** Logout (close the session); the target answers and closes the connection. */

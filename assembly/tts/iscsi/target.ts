@@ -14,24 +14,24 @@ import { POOL_NONE } from "../../kernel/pool";
 import { post } from "../../kernel/scheduler";
 import { RunResult, Task } from "../../kernel/task";
 import { Nic, NicEvent, NicEventType, TX_FLAG_CLOSE } from "../nic";
-import { CONNECTIONS_MAX, ConnState, IscsiConn, TX_SLOT_BYTES, TX_SLOTS } from "./conn";
+import { CONNECTIONS_MAX, ConnState, IscsiConn, TEXT_JOIN_AT, TEXT_JOIN_BYTES_MAX, TextPhase, TX_SLOT_BYTES, TX_SLOTS } from "./conn";
 import { crc32c, crc32cFinal, crc32cUpdate, CRC32C_INIT } from "./crc32c";
 import { FrameEvent, SinkKind } from "./framer";
-import { negotiationLimits, negotiationLimitsCheck, SessionType, TextCursor, TextOutcome, TextWriter, keysTextRequest, sendTargetsWrite, SEND_TARGETS_DONE } from "./keys";
+import { NegotiatedParams, negotiationLimits, negotiationLimitsCheck, SessionType, TextCursor, TextOutcome, TextWriter, keysTextRequest, sendTargetsWrite, SEND_TARGETS_DONE } from "./keys";
 import { LoginConnection, LoginOutcome, loginBegin, loginRefuse, loginRefuseRequest, loginStep, LOGIN_RANDOM_BYTES, LOGIN_RESPONSE_CAPACITY_MIN } from "./login";
 import {
   BHS_BYTES, bhsCmdSn, bhsDataSegmentLength, bhsExpStatSn, bhsFinal, bhsImmediate, bhsInitiatorTaskTag, bhsLun, bhsOpcode,
-  bhsBufferOffset, bhsDataSn, bhsTargetTransferTag, buildDataIn, buildLogoutResponse, buildNopIn, buildR2t, buildReject,
+  bhsBufferOffset, bhsContinue, bhsDataSn, bhsTargetTransferTag, buildDataIn, buildLogoutResponse, buildNopIn, buildR2t, buildReject,
   buildScsiResponse, buildTextResponse, buildTmfResponse, loginSetTsih, LOGIN_SESSION_DOES_NOT_EXIST, LOGIN_TOO_MANY_CONNECTIONS,
   LOGOUT_CLOSE_CONNECTION, LOGOUT_CLOSE_SESSION, LOGOUT_RESPONSE_CLOSED, LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED, lunDecode,
   OP_DATA_OUT, OP_LOGIN_REQUEST, OP_LOGOUT_REQUEST, OP_NOP_OUT, OP_SCSI_COMMAND, OP_SNACK_REQUEST, OP_TEXT_REQUEST,
   OP_TMF_REQUEST, PduCheck, PduPhase, pduCheckLoginStatus, pduCheckRejectReason, REJECT_COMMAND_NOT_SUPPORTED, REJECT_DATA_DIGEST_ERROR,
-  REJECT_INVALID_PDU_FIELD, REJECT_PROTOCOL_ERROR, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW, SCSI_CMD_READ, SCSI_CMD_WRITE,
+  REJECT_INVALID_PDU_FIELD, REJECT_LONG_OP_REJECT, REJECT_PROTOCOL_ERROR, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW, SCSI_CMD_READ, SCSI_CMD_WRITE,
   SCSI_RESPONSE_COMPLETED, TAG_RESERVED, validateInitiatorPdu, LUN_INVALID,
 } from "./pdu";
 import { SCSI_TASK_NONE, ScsiDirection } from "../../scsi/interface";
 import {
-  SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTaskDataInBytes, scsiTaskRelease, scsiTaskSense, scsiTaskSgl, scsiTaskStatus,
+  SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTasksFree, scsiTaskDataInBytes, scsiTaskRelease, scsiTaskSense, scsiTaskSgl, scsiTaskStatus,
   scsiTaskTmfResponse,
 } from "../../scsi/tasks";
 import { scsiNexusGone } from "../../scsi/target";
@@ -41,6 +41,7 @@ import { configRomLoadTargets } from "./config_rom";
 
 export const SESSIONS_MAX: u32 = 32;
 const CMD_WINDOW: u32 = 64;
+const CONNECTIONS_PER_SESSION_MAX: u32 = 4; // our MaxConnections
 const TTS_PRIORITY: u32 = 1;
 const TTS_INBOX_DEPTH: u32 = 512;
 const EVENT_BATCH_MAX: u32 = 64;
@@ -67,8 +68,24 @@ class Session {
   initiatorBytes: u32 = 0;
   expCmdSn: u32 = 0;
   connections: u32 = 0;
+  maxConnections: u32 = 1; // negotiated on the leading connection
+  readonly params: NegotiatedParams = new NegotiatedParams(); // the leading connection's: session-wide keys
   discovery: bool = false;
+  // The reorder queue (RFC 7143, "Command Numbering and Acknowledging"): one entry per CmdSN of the window
+  // [ExpCmdSN, ExpCmdSN + CMD_WINDOW), at CmdSN mod CMD_WINDOW: ORDER_EMPTY (not arrived), ORDER_ARRIVED (taken, nothing
+  // left to deliver) or the transport task of a SCSI command waiting for the commands before it.
+  readonly order: usize = carve(CMD_WINDOW * 2, 2);
+  waiting: u32 = 0; // SCSI commands in the queue
+
+  orderAt(cmdSn: u32): u32 { return <u32>load<u16>(this.order + <usize>(cmdSn % CMD_WINDOW) * 2); }
+  orderSet(cmdSn: u32, value: u32): void { store<u16>(this.order + <usize>(cmdSn % CMD_WINDOW) * 2, <u16>value); }
+  orderClear(): void {
+    for (let i: u32 = 0; i < CMD_WINDOW; i++) store<u16>(this.order + <usize>i * 2, <u16>ORDER_EMPTY);
+    this.waiting = 0;
+  }
 }
+const ORDER_EMPTY: u32 = 0xffff;
+const ORDER_ARRIVED: u32 = 0xfffe;
 
 // What the transport keeps per SCSI task it created (indexed like the SCSI target's task table).
 enum TaskPhase {
@@ -78,6 +95,7 @@ enum TaskPhase {
   Sending = 3, // Data-In and status being queued on the NIC (as room allows)
   Orphan = 4, // its connection is gone: released when the SCSI target answers
   Sent = 5, // everything queued: released when the NIC has sent the last piece
+  Waiting = 6, // a SCSI command in its session's reorder queue: not yet with the SCSI target
 }
 
 // Transmit entry ids: |31..24 kind|23..16 connection|15..0 value|.
@@ -122,6 +140,13 @@ export class IscsiTask extends Task {
   private readonly taskUnsolicited: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // unsolicited bytes received
   private readonly taskUnsolicitedOpen: StaticArray<bool> = new StaticArray<bool>(SCSI_TASKS_MAX); // more may come
   private readonly taskUnsolicitedDataSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  // What a waiting command needs to reach the SCSI target once the commands before it have.
+  private readonly taskCdb: usize = carve(SCSI_TASKS_MAX * 16, 16);
+  private readonly taskCmdSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly taskFlags: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
+  private readonly scratchParams: NegotiatedParams = new NegotiatedParams();
+  private orderCmdSn: bool = false; // the PDU being dispatched is a non-immediate command: it takes its CmdSN's entry
+  reorderedCount: u64 = 0; // SCSI commands that waited for an earlier CmdSN
   private readonly stageBuffer: StaticArray<u32> = new StaticArray<u32>(STAGING_SLOTS_MAX); // large-pool indexes
   private readonly stageHeld: StaticArray<bool> = new StaticArray<bool>(STAGING_SLOTS_MAX);
   private stageCount: u32 = 0;
@@ -166,6 +191,8 @@ export class IscsiTask extends Task {
     negotiationLimits.maxRecvDataSegmentLength = 65536;
     negotiationLimits.maxOutstandingR2t = R2T_SLOTS;
     negotiationLimits.maxBurstLength = 1048576;
+    // Several connections per session (MC/S): their commands meet in CmdSN order in the session's reorder queue.
+    negotiationLimits.maxConnections = CONNECTIONS_PER_SESSION_MAX;
     negotiationLimitsCheck();
     configRomLoadTargets(bootInfoConfigRomBase(bootInfo), this.portalText, 64);
     this.portalTextBytes = strlen(this.portalText, 64);
@@ -237,9 +264,21 @@ export class IscsiTask extends Task {
   private connectionGone(conn: IscsiConn): void {
     if (conn.pendingStage != STAGE_NONE) this.stageGive(conn.pendingStage); // immediate data cut off mid-PDU
     conn.pendingStage = STAGE_NONE;
+    const s = conn.session < SESSIONS_MAX ? unchecked(this.sessions[conn.session]) : null;
     for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
       const phase = <u32>unchecked(this.phase[t]);
       if (phase == TaskPhase.Free || <u32>unchecked(this.taskConn[t]) != conn.slot) continue;
+      if (phase == TaskPhase.Waiting) {
+        // Never reached the SCSI target: it ends here, without an answer (ERL 0: the connection's commands are
+        // lost). Its place in the order counts as arrived, so the commands after it are not held up by it.
+        if (s != null) {
+          s.orderSet(unchecked(this.taskCmdSn[t]), ORDER_ARRIVED);
+          s.waiting -= 1;
+        }
+        conn.waitingReleased += 1;
+        this.taskFinish(t);
+        continue;
+      }
       if (phase == TaskPhase.DataOut) scsiTaskDataReady(t, this.index, true); // the data will not come
       // Orphans are released by whoever holds them last: the SCSI target's ScsiDone, the last Sent, or the queue.
       unchecked(this.phase[t] = TaskPhase.Orphan);
@@ -247,12 +286,19 @@ export class IscsiTask extends Task {
     if (conn.session < SESSIONS_MAX) {
       line().s("iscsi: connection ").u32(conn.slot).s(" ends: ").u32(conn.pduCount).s(" PDUs in, immediate data ")
         .u64(conn.immediateBytes).s(" bytes, unsolicited Data-Out ").u64(conn.unsolicitedBytes).s(" bytes, ")
-        .u32(conn.r2tCount).s(" R2Ts").out();
-      const s = unchecked(this.sessions[conn.session]);
-      s.connections -= 1;
-      if (s.connections == 0) {
+        .u32(conn.r2tCount).s(" R2Ts, ").u32(conn.waitingReleased).s(" waiting commands ended; tasks free ")
+        .u32(scsiTasksFree()).s(", staging slots free ").u32(this.stageFree()).out();
+      const session = unchecked(this.sessions[conn.session]);
+      session.connections -= 1;
+      if (session.connections == 0) {
         scsiNexusGone(conn.session);
-        s.state = SessionState.Free;
+        session.state = SessionState.Free;
+        session.orderClear();
+      } else if (session.waiting > 0) {
+        // The commands the gaps stand for may have been on this connection: at ERL 0 they are lost for good, and
+        // the commands waiting on the other connections would wait forever. The gaps are given up: ExpCmdSN steps
+        // over them to the last waiting command, which all go to the SCSI target in order.
+        this.orderGiveUpGaps(session, conn.session);
       }
       conn.session = 0xffff_ffff;
     }
@@ -323,6 +369,18 @@ export class IscsiTask extends Task {
       f.sinkAddress = this.stageAddress(stage);
       return;
     }
+    if (op == OP_TEXT_REQUEST) {
+      // Keys continuing the initiator's text (C=1 before) join the ones already in; a new request starts over.
+      // Beyond TEXT_JOIN_BYTES_MAX the data is discarded and onText answers with a Reject.
+      const joining = conn.textPhase == TextPhase.Receiving && bhsTargetTransferTag(bhs) == conn.textTtt
+        && bhsInitiatorTaskTag(bhs) == conn.textItt;
+      const at = joining ? conn.textJoinBytes : 0;
+      if (conn.scratchIndex != POOL_NONE && <u64>at + f.dataBytes <= <u64>TEXT_JOIN_BYTES_MAX) {
+        f.sinkKind = SinkKind.Memory;
+        f.sinkAddress = conn.scratch() + TEXT_JOIN_AT + at;
+      }
+      return;
+    }
     if (f.dataBytes <= 65536 && conn.scratchIndex != POOL_NONE) {
       f.sinkKind = SinkKind.Memory;
       f.sinkAddress = conn.scratch();
@@ -343,6 +401,7 @@ export class IscsiTask extends Task {
     const bhs = conn.framer.header;
     if (dataDigestBad) {
       this.reject(conn, REJECT_DATA_DIGEST_ERROR);
+      this.orderRejected(conn);
       return;
     }
     const phase = conn.state == ConnState.Login ? PduPhase.Login : PduPhase.FullFeature;
@@ -352,7 +411,10 @@ export class IscsiTask extends Task {
       // RFC 7143, Login Response, Status-Class 2: a PDU other than a Login Request is "invalid during login"
       // (0x020b), a malformed Login Request an initiator error (0x0200); the login ends with that answer.
       if (conn.state == ConnState.Login) this.refuseLogin(conn, pduCheckLoginStatus(check));
-      else this.reject(conn, pduCheckRejectReason(check));
+      else {
+        this.reject(conn, pduCheckRejectReason(check));
+        this.orderRejected(conn);
+      }
       return;
     }
     const op = bhsOpcode(bhs);
@@ -361,9 +423,13 @@ export class IscsiTask extends Task {
       return;
     }
     if (conn.state != ConnState.FullFeature) return;
-    const s = unchecked(this.sessions[conn.session]);
+    const sessionIndex = conn.session;
+    const s = unchecked(this.sessions[sessionIndex]);
     conn.expStatSn = bhsExpStatSn(bhs);
-    if (op != OP_DATA_OUT && !this.acceptCmdSn(s, bhs)) return;
+    const cmdSn = bhsCmdSn(bhs);
+    const ordered = op != OP_DATA_OUT && !bhsImmediate(bhs);
+    if (ordered && !this.acceptCmdSn(s, cmdSn)) return;
+    this.orderCmdSn = ordered;
     switch (op) {
       case OP_SCSI_COMMAND: this.onScsiCommand(conn, s); break;
       case OP_DATA_OUT: this.onDataOut(conn); break;
@@ -375,17 +441,75 @@ export class IscsiTask extends Task {
       case OP_SNACK_REQUEST: this.reject(conn, REJECT_COMMAND_NOT_SUPPORTED); break; // ERL 0
       default: this.reject(conn, REJECT_COMMAND_NOT_SUPPORTED);
     }
+    this.orderCmdSn = false;
+    // A command that did not wait (answered, refused, or not a SCSI command) still fills its place in the order.
+    // (Even when the connection went meanwhile: the session's other connections go on from it.)
+    if (ordered && s.state == SessionState.Active) this.orderArrived(s, sessionIndex, cmdSn);
   }
 
-  // RFC 7143, Command Numbering: non-immediate commands advance ExpCmdSN; outside the window they are dropped.
-  private acceptCmdSn(s: Session, bhs: usize): bool {
-    const cmdSn = bhsCmdSn(bhs);
-    if (bhsImmediate(bhs)) return true;
-    const ahead = cmdSn - s.expCmdSn;
-    if (ahead >= CMD_WINDOW) return false; // behind ExpCmdSN (a duplicate) or past MaxCmdSN: silently ignored
-    // In order, or past a gap (another connection's command is late): we do not hold commands back to reorder.
-    s.expCmdSn = cmdSn + 1;
-    return true;
+  // Numbered command `cmdSn` came and needs nothing more from the order (answered, refused, not a SCSI command).
+  private orderArrived(s: Session, sessionIndex: u32, cmdSn: u32): void {
+    if (cmdSn - s.expCmdSn >= CMD_WINDOW) return;
+    if (s.orderAt(cmdSn) == ORDER_EMPTY) s.orderSet(cmdSn, ORDER_ARRIVED);
+    this.orderAdvance(s, sessionIndex);
+  }
+
+  // A PDU refused with a Reject before dispatch still used its CmdSN if it is a numbered command in the window: the
+  // initiator will not send that CmdSN again (ERL 0), so the commands after it must not wait for it.
+  private orderRejected(conn: IscsiConn): void {
+    if (conn.state != ConnState.FullFeature || conn.session >= SESSIONS_MAX) return;
+    const bhs = conn.framer.header;
+    const op = bhsOpcode(bhs);
+    const numbered = op == OP_SCSI_COMMAND || op == OP_NOP_OUT || op == OP_TMF_REQUEST || op == OP_TEXT_REQUEST || op == OP_LOGOUT_REQUEST;
+    if (!numbered || bhsImmediate(bhs)) return;
+    const s = unchecked(this.sessions[conn.session]);
+    if (s.state == SessionState.Active) this.orderArrived(s, conn.session, bhsCmdSn(bhs));
+  }
+
+  // RFC 7143, "Command Numbering and Acknowledging": a non-immediate command outside [ExpCmdSN, MaxCmdSN] is
+  // ignored, and so is one whose CmdSN has already come (a duplicate). Immediate commands are not numbered.
+  private acceptCmdSn(s: Session, cmdSn: u32): bool {
+    if (cmdSn - s.expCmdSn >= CMD_WINDOW) return false; // behind ExpCmdSN or past MaxCmdSN: silently ignored
+    return s.orderAt(cmdSn) == ORDER_EMPTY;
+  }
+
+  // ExpCmdSN advances over the run of arrived commands from it, handing the waiting SCSI commands in that run to
+  // the SCSI target in CmdSN order, whatever connection each came on. Bounded by the window.
+  private orderAdvance(s: Session, sessionIndex: u32): void {
+    for (let i: u32 = 0; i < CMD_WINDOW; i++) {
+      const entry = s.orderAt(s.expCmdSn);
+      if (entry == ORDER_EMPTY) return;
+      s.orderSet(s.expCmdSn, ORDER_EMPTY);
+      s.expCmdSn += 1;
+      if (entry == ORDER_ARRIVED) continue;
+      s.waiting -= 1;
+      this.submit(entry, sessionIndex);
+    }
+  }
+
+  // A SCSI command's turn has come: to the SCSI target.
+  private submit(t: u32, sessionIndex: u32): void {
+    assert(<u32>unchecked(this.phase[t]) == TaskPhase.Waiting, "iscsi: a submitted command was waiting");
+    unchecked(this.phase[t] = TaskPhase.Submitted);
+    const s = unchecked(this.sessions[sessionIndex]);
+    const flags = <u32>unchecked(this.taskFlags[t]);
+    const read = (flags & SCSI_CMD_READ) != 0;
+    const write = (flags & SCSI_CMD_WRITE) != 0;
+    scsiTaskSubmit(t, this.index, sessionIndex, this.targetLunToVolume(s, lunDecode(unchecked(this.taskLun[t]))),
+      this.taskCdb + <usize>t * 16, 16, unchecked(this.taskExpected[t]),
+      read ? ScsiDirection.Read : write ? ScsiDirection.Write : ScsiDirection.None, unchecked(this.taskItt[t]), flags & 7);
+  }
+
+  private orderGiveUpGaps(s: Session, sessionIndex: u32): void {
+    let last: u32 = 0;
+    let any = false;
+    for (let d: u32 = 0; d < CMD_WINDOW; d++) {
+      const entry = s.orderAt(s.expCmdSn + d);
+      if (entry != ORDER_EMPTY && entry != ORDER_ARRIVED) { last = d; any = true; }
+    }
+    if (!any) return;
+    for (let d: u32 = 0; d < last; d++) if (s.orderAt(s.expCmdSn + d) == ORDER_EMPTY) s.orderSet(s.expCmdSn + d, ORDER_ARRIVED);
+    this.orderAdvance(s, sessionIndex);
   }
 
   private maxCmdSn(s: Session): u32 { return s.expCmdSn + CMD_WINDOW - 1; }
@@ -431,7 +555,8 @@ export class IscsiTask extends Task {
       loginRefuse(login, LOGIN_SESSION_DOES_NOT_EXIST, response);
       return LoginOutcome.Failed;
     }
-    if (unchecked(this.sessions[index]).connections >= login.negotiation.params.maxConnections) {
+    // MaxConnections is leading-only: the session's value, from its first login, bounds the others.
+    if (unchecked(this.sessions[index]).connections >= unchecked(this.sessions[index]).maxConnections) {
       loginRefuse(login, LOGIN_TOO_MANY_CONNECTIONS, response);
       return LoginOutcome.Failed;
     }
@@ -456,12 +581,24 @@ export class IscsiTask extends Task {
       s.target = login.target;
       s.connections = 0;
       s.discovery = params.sessionType == SessionType.Discovery;
+      s.maxConnections = params.maxConnections;
+      s.params.copyFrom(params);
       s.expCmdSn = bhsCmdSn(conn.framer.header);
+      s.orderClear();
       s.initiatorBytes = min(login.initiatorNameBytes, 223);
       memory.copy(s.initiator, login.initiatorName, s.initiatorBytes);
       loginSetTsih(response, s.tsih);
     } else {
       index = login.tsih - 1;
+      // Leading-only keys (InitialR2T, ImmediateData, bursts, MaxOutstandingR2T, ERL…) are the session's, settled on
+      // its first connection; a joining connection negotiates only its own (digests, MaxRecvDataSegmentLength).
+      const own = this.scratchParams;
+      own.copyFrom(params);
+      params.copyFrom(unchecked(this.sessions[index]).params);
+      params.headerDigest = own.headerDigest;
+      params.dataDigest = own.dataDigest;
+      params.maxRecvDataSegmentLength = own.maxRecvDataSegmentLength;
+      params.maxSendDataSegmentLength = own.maxSendDataSegmentLength;
     }
     const s = unchecked(this.sessions[index]);
     s.connections += 1;
@@ -531,7 +668,6 @@ export class IscsiTask extends Task {
     }
     conn.pendingStage = STAGE_NONE; // the task owns it now
     conn.immediateBytes += immediateBytes;
-    unchecked(this.phase[t] = TaskPhase.Submitted);
     unchecked(this.taskConn[t] = <u8>conn.slot);
     unchecked(this.taskItt[t] = itt);
     unchecked(this.taskLun[t] = lunField);
@@ -543,9 +679,20 @@ export class IscsiTask extends Task {
     unchecked(this.taskUnsolicitedOpen[t] = unsolicitedFollow);
     unchecked(this.taskUnsolicitedDataSn[t] = 0);
     unchecked(this.taskTotal[t] = 0);
-    const lun = lunDecode(lunField);
-    scsiTaskSubmit(t, this.index, conn.session, this.targetLunToVolume(s, lun), bhs + 32, 16, expected,
-      read ? ScsiDirection.Read : write ? ScsiDirection.Write : ScsiDirection.None, itt, flags & 7);
+    unchecked(this.taskFlags[t] = <u8>flags);
+    memory.copy(this.taskCdb + <usize>t * 16, bhs + 32, 16);
+    unchecked(this.phase[t] = TaskPhase.Waiting);
+    if (!this.orderCmdSn) {
+      this.submit(t, conn.session); // immediate: not numbered, not ordered
+      return;
+    }
+    // Numbered: it takes its place in the session's order and goes to the SCSI target when the commands before it
+    // have (onPduDispatch advances the order right after). Its unsolicited data meanwhile waits in its stage.
+    const cmdSn = bhsCmdSn(bhs);
+    unchecked(this.taskCmdSn[t] = cmdSn);
+    s.orderSet(cmdSn, t);
+    s.waiting += 1;
+    if (cmdSn != s.expCmdSn) this.reorderedCount += 1;
   }
 
   // The volume behind the session's target's LUN `lun`, or LUN_INVALID (the SCSI target answers LUN NOT SUPPORTED).
@@ -648,7 +795,7 @@ export class IscsiTask extends Task {
   private taskOfItt(conn: IscsiConn, itt: u32): u32 {
     for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
       const phase = <u32>unchecked(this.phase[t]);
-      if ((phase == TaskPhase.Submitted || phase == TaskPhase.DataOut) && <u32>unchecked(this.taskConn[t]) == conn.slot
+      if ((phase == TaskPhase.Submitted || phase == TaskPhase.DataOut || phase == TaskPhase.Waiting) && <u32>unchecked(this.taskConn[t]) == conn.slot
         && unchecked(this.taskItt[t]) == itt) return t;
     }
     return SCSI_TASK_NONE;
@@ -746,6 +893,12 @@ export class IscsiTask extends Task {
       return <u8>i;
     }
     return STAGE_NONE;
+  }
+
+  private stageFree(): u32 {
+    let free: u32 = 0;
+    for (let i: u32 = 0; i < this.stageCount; i++) if (!unchecked(this.stageHeld[i])) free += 1;
+    return free;
   }
 
   private stageGive(stage: u8): void {
@@ -922,35 +1075,118 @@ export class IscsiTask extends Task {
     else this.sendHeader(conn, slot, 0);
   }
 
+  // RFC 7143, Text Request and Text Response, and "Text Mode Negotiation" (§6.2): one exchange per connection.
+  // - TTT 0xffffffff starts a new request and drops whatever exchange was under way.
+  // - C=1: the keys continue in the next request; each such request is answered with an empty Text Response (F=0,
+  //   C=0) carrying our TTT, which the initiator copies into the next one. The keys join up to TEXT_JOIN_BYTES_MAX.
+  // - An answer longer than the initiator's MaxRecvDataSegmentLength goes in pieces: each but the last with C=1, F=0
+  //   and our TTT; the initiator asks for the next with an empty Text Request carrying it. Only SendTargets is that long.
+  // - Any other TTT, or our TTT with another ITT, is an invalid PDU field: Reject, and the exchange stays as it was
+  //   (RFC 7143, Reject: a Reject does not end a task); data in a request that should be empty is a protocol error.
   private onText(conn: IscsiConn, s: Session): void {
     const bhs = conn.framer.header;
+    const itt = bhsInitiatorTaskTag(bhs);
+    const tag = bhsTargetTransferTag(bhs);
+    const dataBytes = bhsDataSegmentLength(bhs);
+    if (tag == TAG_RESERVED) {
+      conn.textPhase = TextPhase.Idle; // a new request resets the exchange
+      conn.textJoinBytes = 0;
+    } else if (conn.textPhase == TextPhase.Idle || tag != conn.textTtt || itt != conn.textItt) {
+      this.reject(conn, REJECT_INVALID_PDU_FIELD);
+      return;
+    }
+    if (conn.textPhase == TextPhase.Sending) {
+      if (dataBytes > 0) {
+        this.reject(conn, REJECT_PROTOCOL_ERROR); // RFC 7143 §6.2: the answer to a C=1 response is an empty request
+        return;
+      }
+      this.textSend(conn, s, false);
+      return;
+    }
+    // Idle (a new request) or Receiving (its keys continue): the data is in the scratch buffer at its place.
+    if (conn.framer.sinkKind != SinkKind.Memory && dataBytes > 0) {
+      conn.textPhase = TextPhase.Idle; // too long: the exchange ends here
+      conn.textJoinBytes = 0;
+      this.reject(conn, REJECT_LONG_OP_REJECT);
+      return;
+    }
+    conn.textJoinBytes += dataBytes;
+    conn.textItt = itt;
+    if (bhsContinue(bhs)) {
+      if (conn.textPhase == TextPhase.Idle) conn.textTtt = this.textTtt(conn);
+      conn.textPhase = TextPhase.Receiving;
+      this.textAnswer(conn, s, 0, false, false, conn.textTtt); // an empty acknowledgement: send the rest
+      return;
+    }
+    conn.textPhase = TextPhase.Idle;
+    this.textSend(conn, s, true);
+  }
+
+  // A Text Response with the keys' answers (first) or the next piece of a SendTargets answer; C=1, F=0 and a TTT
+  // while more is left.
+  private textSend(conn: IscsiConn, s: Session, first: bool): void {
     const login = unchecked(this.logins[conn.slot]);
-    const slot = this.txBegin(conn);
     const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
-    if (slot == TX_SLOTS || page == POOL_NONE) {
-      if (slot != TX_SLOTS) conn.txSlotGive(slot);
-      if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
-      this.reject(conn, 0x0a); // long operation reject: out of resources
+    if (page == POOL_NONE) {
+      this.reject(conn, REJECT_LONG_OP_REJECT); // out of resources
       return;
     }
     const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
     this.writer.reset(data, min(conn.peerMaxRecvDataSegmentLength, bufferPool(BUFFER_CLASS_PAGE).slotBytes) & ~(<u32>3));
-    const textBytes = conn.framer.sinkKind == SinkKind.Memory ? conn.framer.dataBytes : 0;
-    const outcome = keysTextRequest(login.negotiation, conn.scratch(), textBytes, this.cursor, this.writer);
-    if (outcome == TextOutcome.ProtocolError || outcome == TextOutcome.OutOfResources) {
-      conn.txSlotGive(slot);
-      bufferPool(BUFFER_CLASS_PAGE).release(page);
-      this.reject(conn, outcome == TextOutcome.ProtocolError ? REJECT_PROTOCOL_ERROR : 0x0a);
-      return;
+    let resume = SEND_TARGETS_DONE;
+    if (first) {
+      const outcome = keysTextRequest(login.negotiation, conn.scratch() + TEXT_JOIN_AT, conn.textJoinBytes, this.cursor, this.writer);
+      conn.textJoinBytes = 0;
+      if (outcome == TextOutcome.ProtocolError || outcome == TextOutcome.OutOfResources) {
+        bufferPool(BUFFER_CLASS_PAGE).release(page);
+        this.reject(conn, outcome == TextOutcome.ProtocolError ? REJECT_PROTOCOL_ERROR : REJECT_LONG_OP_REJECT);
+        return;
+      }
+      if (outcome == TextOutcome.SendTargets) resume = this.sendTargets(conn, s, 0);
+    } else {
+      resume = this.sendTargets(conn, s, conn.textResume);
     }
-    if (outcome == TextOutcome.SendTargets) {
-      sendTargetsWrite(login.negotiation, s.discovery ? 0xffff_ffff : s.target, s.initiator, s.initiatorBytes,
-        this.portalText, this.portalTextBytes, 0, this.writer);
-    }
+    const more = resume != SEND_TARGETS_DONE;
+    if (more) {
+      if (first) conn.textTtt = this.textTtt(conn);
+      conn.textPhase = TextPhase.Sending;
+      conn.textResume = resume;
+    } else conn.textPhase = TextPhase.Idle;
+    if (!this.textAnswerWithPage(conn, s, page, this.writer.lengthBytes, !more, more, more ? conn.textTtt : TAG_RESERVED)) return;
+    // A redeclared MaxRecvDataSegmentLength holds from the next PDU on.
     conn.peerMaxRecvDataSegmentLength = login.negotiation.params.maxSendDataSegmentLength;
-    buildTextResponse(conn.txSlotAddress(slot), true, false, bhsLun(bhs), bhsInitiatorTaskTag(bhs), TAG_RESERVED,
-      conn.statSn++, s.expCmdSn, this.maxCmdSn(s), this.writer.lengthBytes);
-    this.sendWithPage(conn, slot, page, this.writer.lengthBytes, 0);
+  }
+
+  private sendTargets(conn: IscsiConn, s: Session, startIndex: u32): u32 {
+    return sendTargetsWrite(unchecked(this.logins[conn.slot]).negotiation, s.discovery ? 0xffff_ffff : s.target, s.initiator,
+      s.initiatorBytes, this.portalText, this.portalTextBytes, startIndex, this.writer);
+  }
+
+  // A fresh Target Transfer Tag for a Text exchange: never 0xffffffff.
+  private textTtt(conn: IscsiConn): u32 {
+    conn.textTttNext += 1;
+    return (conn.textTttNext & 0x7fff_ffff) | 0x4000_0000;
+  }
+
+  private textAnswer(conn: IscsiConn, s: Session, dataBytes: u32, final: bool, cont: bool, tag: u32): void {
+    this.textAnswerWithPage(conn, s, POOL_NONE, dataBytes, final, cont, tag);
+  }
+
+  // False when there was no room to answer (the page, if any, went back; the initiator is told with a Reject).
+  private textAnswerWithPage(conn: IscsiConn, s: Session, page: u32, dataBytes: u32, final: bool, cont: bool, tag: u32): bool {
+    const bhs = conn.framer.header;
+    const slot = this.txBegin(conn);
+    if (slot == TX_SLOTS) {
+      if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
+      conn.textPhase = TextPhase.Idle;
+      this.reject(conn, REJECT_LONG_OP_REJECT);
+      return false;
+    }
+    buildTextResponse(conn.txSlotAddress(slot), final, cont, bhsLun(bhs), bhsInitiatorTaskTag(bhs), tag,
+      conn.statSn++, s.expCmdSn, this.maxCmdSn(s), dataBytes);
+    if (page != POOL_NONE) this.sendWithPage(conn, slot, page, dataBytes, 0);
+    else this.sendHeader(conn, slot, 0);
+    return true;
   }
 
   private onLogout(conn: IscsiConn, s: Session): void {
