@@ -80,6 +80,8 @@ describe("iSCSI Text continuation: SendTargets in pieces, keys over C=1 requests
     expect(last.bhs[1]! & 0xc0).toBe(0x80);
     expect(u32At(last.bhs, 20)).toBe(0xffff_ffff);
     expect(Buffer.compare(data, whole)).toBe(0);
+    const entries = responses.map((p) => new TextDecoder().decode(p.data).split("\0").filter((l) => l.startsWith("TargetName=")).length);
+    process.stdout.write(`SendTargets=All, ${whole.length} bytes: ${responses.length} Text Responses for MaxRecvDataSegmentLength 512, targets per piece ${entries.join(" ")}\n`);
   });
 
   it("joins keys split over Text Requests with C=1, acknowledging each with an empty response and a TTT", () => {
