@@ -1,10 +1,11 @@
 // Data buffers in three size classes, carved at boot from the RAM size in the boot-info block.
 import { BUFFER_CLASS_COUNT, bufferClassBytes, bufferClassCount, sglBlockCount } from "../config";
-import { Pool } from "./pool";
+import { Pool, POOL_NONE } from "./pool";
 import { SglStore } from "./sgl";
 
 const pools = new StaticArray<Pool | null>(BUFFER_CLASS_COUNT);
 let sglStore: SglStore | null = null;
+const reserved = new StaticArray<u32>(BUFFER_CLASS_COUNT); // taken for good at boot (bufferReserve)
 
 /** Bytes the buffer pools and SGL blocks of a processor with `ramBytes` need, alignment included. */
 export function buffersPlanBytes(ramBytes: u64): u64 {
@@ -40,10 +41,26 @@ export function buffersCheck(): void {
 }
 
 /** True when every buffer and SGL block is back in its pool. */
+/**
+ * Takes a buffer of `bufferClass` for good, at boot, for a task's own fixed area (the iSCSI staging slots): its index,
+ * or POOL_NONE when the pool is empty. buffersAllFree counts reserved buffers as free.
+ */
+export function bufferReserve(bufferClass: u32): u32 {
+  const index = bufferPool(bufferClass).acquire();
+  if (index != POOL_NONE) unchecked(reserved[bufferClass] += 1);
+  return index;
+}
+
+/** How many buffers of `bufferClass` bufferReserve took. */
+export function buffersReserved(bufferClass: u32): u32 {
+  assert(bufferClass < BUFFER_CLASS_COUNT, "buffer class out of range");
+  return unchecked(reserved[bufferClass]);
+}
+
 export function buffersAllFree(): bool {
   for (let c: u32 = 0; c < BUFFER_CLASS_COUNT; c++) {
     const pool = bufferPool(c);
-    if (pool.freeCount != pool.capacity) return false;
+    if (pool.freeCount + unchecked(reserved[c]) != pool.capacity) return false;
   }
   return sgls().blocks.freeCount == sgls().blocks.capacity;
 }

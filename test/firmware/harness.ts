@@ -3,7 +3,7 @@
 // Probes: index 0..3 with priorities 3, 1, 2, 5 and 8-deep inboxes; vector PROBE_VECTOR_BASE + v goes to probe v.
 // After them come the role's agents (RTA, DDMs; CTA and UMA on the host) and, on the host, a test client.
 import { ABI_VERSION, BUFFER_CLASS_COUNT } from "../../assembly/config";
-import { buffersAllFree, bufferPool, sgls } from "../../assembly/kernel/buffers";
+import { buffersAllFree, bufferPool, buffersReserved, sgls } from "../../assembly/kernel/buffers";
 import { BootStatus, healthCheckCount, kernelBoot, kernelStart } from "../../assembly/kernel/boot";
 import { heapTop as heapProbe } from "../../assembly/kernel/carve";
 import { bootInfoEcamBase } from "../../assembly/board/boot_info";
@@ -219,6 +219,7 @@ export function testHealthChecks(): u32 { return healthCheckCount(); }
 export function testBufferClassCount(): u32 { return BUFFER_CLASS_COUNT; }
 export function testPoolCapacity(bufferClass: u32): u32 { return bufferPool(bufferClass).capacity; }
 export function testPoolFree(bufferClass: u32): u32 { return bufferPool(bufferClass).freeCount; }
+export function testPoolReserved(bufferClass: u32): u32 { return buffersReserved(bufferClass); }
 export function testPoolSlotBytes(bufferClass: u32): u32 { return bufferPool(bufferClass).slotBytes; }
 export function testPoolAddress(bufferClass: u32, index: u32): usize { return bufferPool(bufferClass).address(index); }
 export function testPoolAcquire(bufferClass: u32): u32 { return bufferPool(bufferClass).acquire(); }

@@ -11,13 +11,9 @@
 // initiator, so nothing they may legitimately do can change the pattern: any difference is data lost.
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Board } from "../../host/board/board.ts";
-import { parseBoard } from "../../host/board/load.ts";
-import type { ClientEnd, LoopbackBackend } from "../../host/devices/tcp_backend.ts";
+import type { ClientEnd } from "../../host/devices/tcp_backend.ts";
 import { Prng } from "../../host/sim/prng.ts";
-import { Trace } from "../../host/sim/trace.ts";
-import { FIRMWARE_PATH } from "../../tools/build/firmware.ts";
-import { firmwareModule } from "../support/board.ts";
+import { bootIscsiBoard, type IscsiEnv } from "../support/iscsi_board.ts";
 import { awaitPdu, BHS_BYTES, Initiator, Op, opcodeOf, pdu, type Pdu, PduReader, textKeys, u32At } from "../support/iscsi_initiator.ts";
 
 const SEED = Number(process.env.SEED ?? 20261122);
@@ -30,29 +26,11 @@ const KNOWN_BUG_PIPELINED_PINGS: boolean = false;
 const KNOWN_BUG_REJECT_LOST_ON_DROP: boolean = false;
 const FRESH_LBA = 32_000; // the legitimate session's regions stay below 30_100 // NIC slots (docs/hardware.md, CONN_MAX)
 
-interface Env {
-  board: Board;
-  network: LoopbackBackend;
-  console: string[];
-}
+type Env = IscsiEnv;
 
 // testBoard has no NIC yet: the same board built by hand, with the NIC on the host's slot 4 and the board's default
 // LoopbackBackend (on the board clock) as the network.
-function bootBoard(): Env {
-  const processors = [
-    { name: "host", role: "host", ramMiB: 64, pci: [{ slot: 1, model: "iop-bridge", processor: "sp1" }, { slot: 4, model: "nic" }, { slot: 8, model: "virtio-scsi", disks: ["host-disk0"] }] },
-    { name: "sp1", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp1-disk0"] }] },
-  ];
-  const disks = ["host-disk0", "sp1-disk0"].map((name) => ({ name, sizeMiB: 16, blockSize: 512, backend: "memory" }));
-  const spec = parseBoard({ name: "test-board", seed: 7, processors, disks }, "test-board.json");
-  const lines: string[] = [];
-  const board = new Board({ spec, firmware: firmwareModule(FIRMWARE_PATH), trace: new Trace({}), onConsole: (p, fd, line) => lines.push(`${p} ${fd}: ${line}`) });
-  const network = board.network as LoopbackBackend;
-  expect(board.powerOn()).toBe(true);
-  for (let i = 0; i < 1000 && !lines.some((l) => l.includes("tts: serving")); i++) board.runFor(5_000_000);
-  expect(lines.some((l) => l.includes("tts: serving"))).toBe(true);
-  return { board, network, console: lines };
-}
+const bootBoard = (): Env => bootIscsiBoard();
 
 function legitimate(env: Env, isid = 1): Initiator {
   const i = new Initiator(env.board, env.network, { targetName: TARGET, initiatorName: "iqn.2026-11.org.wasm-iop:legit", isid });
@@ -345,6 +323,34 @@ describe("hostile initiators: what RFC 7143 says the target answers", () => {
     expect(out.closedByTarget).toBe(true);
     // Either dropped silently or told "invalid during login" (0x020b): never a SCSI answer.
     for (const p of out.pdus) expect([opcodeOf(p.bhs), p.bhs[36]]).toEqual([Op.LoginResponse, 0x02]);
+    legit.ping();
+  });
+
+  it("answers a PDU other than a Login Request during login with Status-Class 2, Invalid during login (0x020b), and closes", () => {
+    const a = new Attacker(env);
+    a.write(pdu((bhs, v) => {
+      bhs[0] = 0x40 | Op.NopOut;
+      bhs[1] = 0x80;
+      v.setUint32(16, 0x1234);
+      v.setUint32(20, 0xffff_ffff);
+      v.setUint32(24, 9);
+    }));
+    a.settle();
+    const out = a.leave();
+    expect(out.pdus.map((p) => [opcodeOf(p.bhs), p.bhs[36], p.bhs[37], u32At(p.bhs, 16)])).toEqual([[Op.LoginResponse, 0x02, 0x0b, 0x1234]]);
+    expect(out.closedByTarget).toBe(true);
+    legit.ping();
+  });
+
+  it("answers a Login Request longer than 8192 bytes of data with an initiator error (0x0200), and closes", () => {
+    const a = new Attacker(env);
+    const keys = new Uint8Array(8192 + 4).fill(0x41);
+    keys[keys.length - 1] = 0;
+    a.write(loginPdu(0x81, keys, { itt: 0x77 }));
+    a.settle();
+    const out = a.leave();
+    expect(out.pdus.map((p) => [opcodeOf(p.bhs), p.bhs[36], p.bhs[37], u32At(p.bhs, 16)])).toEqual([[Op.LoginResponse, 0x02, 0x00, 0x77]]);
+    expect(out.closedByTarget).toBe(true);
     legit.ping();
   });
 

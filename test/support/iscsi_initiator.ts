@@ -1,6 +1,6 @@
 // A small, strict iSCSI initiator (RFC 7143) for tests: one connection over a LoopbackBackend client, driven by the
-// board's clock (write bytes, run the board until a whole PDU has arrived). No digests, ERL 0, no immediate data,
-// one command at a time. It checks what a correct target must do (StatSN in order, ExpCmdSN/MaxCmdSN sane, R2Ts and
+// board's clock (write bytes, run the board until a whole PDU has arrived). No digests, ERL 0, one command at a
+// time; immediate and unsolicited data and several outstanding R2Ts when the login's extra keys ask for them. It checks what a correct target must do (StatSN in order, ExpCmdSN/MaxCmdSN sane, R2Ts and
 // Data-In in sequence) and throws InitiatorError on anything else. It is test equipment: small and explicit.
 import type { Board } from "../../host/board/board.ts";
 import type { ClientEnd, LoopbackBackend } from "../../host/devices/tcp_backend.ts";
@@ -15,6 +15,11 @@ export interface InitiatorOptions {
   targetName: string;
   isid?: number; // the low 32 bits of a random-type ISID
   portal?: number;
+  /** Joins the session with this TSIH as connection `cid` (MC/S) instead of starting a new one. */
+  tsih?: number;
+  cid?: number;
+  /** A discovery session (SessionType=Discovery, no TargetName): only Text (SendTargets), NOP and Logout. */
+  discovery?: boolean;
   /** Board time to wait for one PDU before giving up (default 200 ms). */
   timeoutNs?: number;
   stepNs?: number; // how far the board runs between looks at the stream (default 20 µs)
@@ -45,11 +50,23 @@ export class Initiator {
   targetMaxRecv = 8192;
   maxBurst = 262144;
   loggedIn = false;
+  /** What the login settled for writes (RFC 7143 defaults until then: the target's answers replace them). */
+  immediateData = false;
+  initialR2t = true;
+  firstBurst = 65536;
+  maxOutstandingR2t = 1;
+  /** The MaxRecvDataSegmentLength this initiator declared: no PDU from the target may carry more. */
+  maxRecv = 8192;
+  /** Counters: `waits` is how often the initiator had nothing to read and ran the board for an answer (a round trip). */
+  readonly counts = { waits: 0, r2ts: 0, dataOut: 0, immediateBytes: 0, unsolicitedBytes: 0 };
+  /** Data-Out segment size; 0: the target's MaxRecvDataSegmentLength. */
+  dataOutBytes = 0;
   /** Unsolicited PDUs (NOP-In pings, Async Messages, Rejects) seen while waiting for something else. */
   readonly unsolicited: Pdu[] = [];
 
   constructor(readonly board: Board, network: LoopbackBackend, options: InitiatorOptions) {
-    this.options = { initiatorName: "iqn.2026-11.org.wasm-iop:test-initiator", isid: 1, portal: 0, timeoutNs: 200_000_000, stepNs: 20_000, ...options };
+    this.options = { initiatorName: "iqn.2026-11.org.wasm-iop:test-initiator", isid: 1, portal: 0, timeoutNs: 200_000_000, stepNs: 20_000, tsih: 0, cid: 0, discovery: false, ...options };
+    this.tsih = this.options.tsih;
     this.client = network.connect(this.options.portal);
     if (this.client.refused) throw new InitiatorError("connection refused by the NIC");
     this.reader = new PduReader(this.client);
@@ -61,13 +78,16 @@ export class Initiator {
 
   /** The next PDU from the target; throws if the connection closes or nothing comes in time. */
   receive(): Pdu {
+    const ready = this.reader.next();
+    if (ready !== undefined) return ready;
+    this.counts.waits += 1;
     const got = awaitPdu(this.board, this.client, this.reader, this.options.timeoutNs, this.options.stepNs);
     if (got === undefined) throw new InitiatorError(this.client.closed ? "target closed the connection" : "no PDU from the target in time");
     return got;
   }
 
   // Every status-bearing PDU must carry the next StatSN (RFC 7143, "Response/Status Numbering").
-  private status(p: Pdu): void {
+  status(p: Pdu): void {
     const statSn = u32At(p.bhs, 24);
     if (this.loggedIn && statSn !== this.expStatSn) throw new InitiatorError(`StatSN ${statSn}, expected ${this.expStatSn} (opcode 0x${opcodeOf(p.bhs).toString(16)})`);
     this.expStatSn = (statSn + 1) >>> 0;
@@ -110,28 +130,41 @@ export class Initiator {
       v.setUint32(10, this.options.isid);
       v.setUint16(14, this.tsih);
       v.setUint32(16, itt);
-      v.setUint16(20, 0); // CID
+      v.setUint16(20, this.options.cid); // CID
       v.setUint32(24, this.cmdSn);
       v.setUint32(28, this.expStatSn);
     }, keys);
   }
 
-  /** SecurityNegotiation (AuthMethod=None) → LoginOperationalNegotiation → FullFeaturePhase. */
+  /**
+   * SecurityNegotiation (AuthMethod=None) → LoginOperationalNegotiation → FullFeaturePhase. `extraOperational` keys
+   * replace the defaults of the same name (InitialR2T=Yes, ImmediateData=No, MaxOutstandingR2T=1…) or add to them.
+   */
   login(extraOperational: readonly (readonly [string, string])[] = []): void {
     const itt = this.itt++;
-    this.send(this.loginRequest(0x80 | (0 << 2) | 1, textKeys([
-      ["InitiatorName", this.options.initiatorName], ["SessionType", "Normal"], ["TargetName", this.options.targetName], ["AuthMethod", "None"],
-    ]), itt));
+    this.send(this.loginRequest(0x80 | (0 << 2) | 1, textKeys(this.options.discovery
+      ? [["InitiatorName", this.options.initiatorName], ["SessionType", "Discovery"], ["AuthMethod", "None"]]
+      : [["InitiatorName", this.options.initiatorName], ["SessionType", "Normal"], ["TargetName", this.options.targetName], ["AuthMethod", "None"]]), itt));
     const security = this.loginResponse(itt);
     if ((security.bhs[1]! & 0x83) !== 0x81) throw new InitiatorError(`security stage: T/NSG 0x${security.bhs[1]!.toString(16)}, expected transit to operational`);
     const securityKeys = parseKeys(security.data);
     if (securityKeys.get("AuthMethod") !== "None") throw new InitiatorError(`AuthMethod=${securityKeys.get("AuthMethod")}`);
-    const operational: (readonly [string, string])[] = [
+    const defaults: (readonly [string, string])[] = [
       ["HeaderDigest", "None"], ["DataDigest", "None"], ["MaxRecvDataSegmentLength", "65536"], ["InitialR2T", "Yes"],
       ["ImmediateData", "No"], ["MaxBurstLength", "262144"], ["FirstBurstLength", "65536"], ["ErrorRecoveryLevel", "0"], ["MaxOutstandingR2T", "1"],
-      ...extraOperational,
     ];
-    this.send(this.loginRequest(0x80 | (1 << 2) | 3, textKeys(operational), itt));
+    const extra = new Map(extraOperational);
+    const operational: (readonly [string, string])[] = [
+      ...defaults.map(([k, v]) => [k, extra.get(k) ?? v] as const),
+      ...extraOperational.filter(([k]) => !defaults.some(([d]) => d === k)),
+    ];
+    const offered = new Map(operational);
+    this.maxRecv = Number(offered.get("MaxRecvDataSegmentLength"));
+    // A discovery session negotiates no write keys; a joining connection none of the session's (leading only).
+    const connectionKeys = new Set(["HeaderDigest", "DataDigest", "MaxRecvDataSegmentLength"]);
+    const sent = this.options.discovery || this.tsih !== 0 ? operational.filter(([k]) => connectionKeys.has(k)) : operational;
+    const joining = this.tsih !== 0;
+    this.send(this.loginRequest(0x80 | (1 << 2) | 3, textKeys(sent), itt));
     const final = this.loginResponse(itt);
     if ((final.bhs[1]! & 0x83) !== 0x83) throw new InitiatorError(`operational stage: T/NSG 0x${final.bhs[1]!.toString(16)}, expected transit to full feature`);
     const keys = parseKeys(final.data);
@@ -139,11 +172,21 @@ export class Initiator {
     const mrdsl = Number(keys.get("MaxRecvDataSegmentLength") ?? "8192");
     if (!(mrdsl >= 512 && mrdsl <= 16_777_215)) throw new InitiatorError(`target MaxRecvDataSegmentLength ${mrdsl}`);
     this.targetMaxRecv = mrdsl;
-    if (keys.has("MaxBurstLength")) this.maxBurst = Number(keys.get("MaxBurstLength"));
-    if (keys.get("InitialR2T") === "No" || keys.get("ImmediateData") === "Yes") throw new InitiatorError("target changed InitialR2T/ImmediateData");
     this.tsih = view(final.bhs).getUint16(14);
     if (this.tsih === 0) throw new InitiatorError("TSIH 0 on the final login response");
     this.loggedIn = true;
+    if (this.options.discovery || joining) return;
+    if (keys.has("MaxBurstLength")) this.maxBurst = Number(keys.get("MaxBurstLength"));
+    // RFC 7143: InitialR2T is OR'ed, ImmediateData AND'ed: the answer may turn them only towards Yes and No.
+    this.initialR2t = keys.get("InitialR2T") !== "No";
+    this.immediateData = keys.get("ImmediateData") === "Yes";
+    if (!this.initialR2t && offered.get("InitialR2T") === "Yes") throw new InitiatorError("InitialR2T=Yes offered, No answered");
+    if (this.immediateData && offered.get("ImmediateData") === "No") throw new InitiatorError("ImmediateData=No offered, Yes answered");
+    this.firstBurst = Number(keys.get("FirstBurstLength") ?? offered.get("FirstBurstLength"));
+    this.maxOutstandingR2t = Number(keys.get("MaxOutstandingR2T") ?? offered.get("MaxOutstandingR2T"));
+    if (this.firstBurst > Number(offered.get("FirstBurstLength")) || this.maxOutstandingR2t > Number(offered.get("MaxOutstandingR2T"))) {
+      throw new InitiatorError(`FirstBurstLength ${this.firstBurst} / MaxOutstandingR2T ${this.maxOutstandingR2t} above the offer`);
+    }
   }
 
   private loginResponse(itt: number): Pdu {
@@ -156,7 +199,7 @@ export class Initiator {
     return p;
   }
 
-  private command(flags: number, lun: number, expectedBytes: number, cdb: Uint8Array, itt: number): Uint8Array {
+  private command(flags: number, lun: number, expectedBytes: number, cdb: Uint8Array, itt: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
     const cmdSn = this.cmdSn;
     if (((cmdSn - this.expCmdSn) >>> 0) > ((this.maxCmdSn - this.expCmdSn) >>> 0)) throw new InitiatorError(`CmdSN ${cmdSn} outside the window ${this.expCmdSn}..${this.maxCmdSn}`);
     this.cmdSn = (this.cmdSn + 1) >>> 0;
@@ -169,7 +212,28 @@ export class Initiator {
       v.setUint32(24, cmdSn);
       v.setUint32(28, this.expStatSn);
       bhs.set(cdb, 32);
-    });
+    }, data);
+  }
+
+  /** Data-Out PDUs for [offset, offset + length) of `data`, at most targetMaxRecv each, F on the last. */
+  private dataOut(lun: number, itt: number, ttt: number, data: Uint8Array, offset: number, length: number): void {
+    let dataSn = 0;
+    const step = this.dataOutBytes > 0 ? Math.min(this.dataOutBytes, this.targetMaxRecv) : this.targetMaxRecv;
+    for (let at = 0; at < length; at += step) {
+      const piece = Math.min(step, length - at);
+      const last = at + piece === length;
+      this.counts.dataOut += 1;
+      this.send(pdu((bhs, v) => {
+        bhs[0] = Op.DataOut;
+        bhs[1] = last ? 0x80 : 0;
+        bhs.set(lunField(lun), 8);
+        v.setUint32(16, itt);
+        v.setUint32(20, ttt);
+        v.setUint32(28, this.expStatSn);
+        v.setUint32(36, dataSn++);
+        v.setUint32(40, offset + at);
+      }, data.subarray(offset + at, offset + at + piece)));
+    }
   }
 
   private cdb10(op: number, lba: number, blocks: number): Uint8Array {
@@ -187,13 +251,26 @@ export class Initiator {
     if ((p.bhs[1]! & 0x06) !== 0 && u32At(p.bhs, 44) !== 0) throw new InitiatorError(`${what}: residual ${u32At(p.bhs, 44)}`);
   }
 
-  /** WRITE(10) of `data` (whole blocks) at `lba` on `lun`: R2Ts answered with Data-Out, then GOOD status. */
+  /**
+   * WRITE(10) of `data` (whole blocks) at `lba` on `lun`: immediate data and unsolicited Data-Out as negotiated (up to
+   * FirstBurstLength), R2Ts answered in order (several may be outstanding, never more than MaxOutstandingR2T), then
+   * GOOD status.
+   */
   write(lun: number, lba: number, data: Uint8Array): void {
     if (data.length % BLOCK_BYTES !== 0 || data.length === 0) throw new Error("write: whole blocks");
     const itt = this.itt++;
-    this.send(this.command(0x80 | 0x20 | 1, lun, data.length, this.cdb10(0x2a, lba, data.length / BLOCK_BYTES), itt));
+    const unsolicited = this.immediateData || !this.initialR2t ? Math.min(this.firstBurst, data.length) : 0;
+    const immediate = this.immediateData ? Math.min(unsolicited, this.dataOutBytes > 0 ? this.dataOutBytes : this.targetMaxRecv) : 0;
+    const follow = !this.initialR2t && immediate < unsolicited; // unsolicited Data-Out follow: F=0 on the command
+    this.counts.immediateBytes += immediate;
+    this.send(this.command((follow ? 0 : 0x80) | 0x20 | 1, lun, data.length, this.cdb10(0x2a, lba, data.length / BLOCK_BYTES), itt, data.subarray(0, immediate)));
+    if (follow) {
+      this.dataOut(lun, itt, 0xffff_ffff, data, immediate, unsolicited - immediate);
+      this.counts.unsolicitedBytes += unsolicited - immediate;
+    }
     let r2tSn = 0;
-    let sent = 0;
+    let sent = immediate + (follow ? unsolicited - immediate : 0);
+    const solicited = new Set<number>();
     for (;;) {
       const p = this.receiveFor(itt);
       const op = opcodeOf(p.bhs);
@@ -203,6 +280,7 @@ export class Initiator {
         return;
       }
       if (op !== Op.R2t) throw new InitiatorError(`WRITE(10): opcode 0x${op.toString(16)}`);
+      this.counts.r2ts += 1;
       this.window(p);
       if (u32At(p.bhs, 24) !== this.expStatSn) throw new InitiatorError(`R2T StatSN ${u32At(p.bhs, 24)}, expected ${this.expStatSn}`);
       const ttt = u32At(p.bhs, 20);
@@ -210,23 +288,17 @@ export class Initiator {
       const length = u32At(p.bhs, 44);
       if (u32At(p.bhs, 36) !== r2tSn++) throw new InitiatorError("R2TSN out of sequence");
       if (ttt === 0xffff_ffff || length === 0 || offset + length > data.length || length > this.maxBurst) throw new InitiatorError(`bad R2T: TTT ${ttt} offset ${offset} length ${length}`);
-      let dataSn = 0;
-      for (let at = 0; at < length; at += this.targetMaxRecv) {
-        const piece = Math.min(this.targetMaxRecv, length - at);
-        const last = at + piece === length;
-        this.send(pdu((bhs, v) => {
-          bhs[0] = Op.DataOut;
-          bhs[1] = last ? 0x80 : 0;
-          bhs.set(lunField(lun), 8);
-          v.setUint32(16, itt);
-          v.setUint32(20, ttt);
-          v.setUint32(28, this.expStatSn);
-          v.setUint32(36, dataSn++);
-          v.setUint32(40, offset + at);
-        }, data.subarray(offset + at, offset + at + piece)));
-      }
+      if (offset < unsolicited || solicited.has(offset)) throw new InitiatorError(`R2T for offset ${offset}: already sent (unsolicited up to ${unsolicited})`);
+      solicited.add(offset);
+      this.dataOut(lun, itt, ttt, data, offset, length);
       sent += length;
     }
+  }
+
+  /** Sends raw bytes and the next PDU for `itt`: for tests that build their own (bad) commands. */
+  exchange(bytes: Uint8Array, itt: number): Pdu {
+    this.send(bytes);
+    return this.receiveFor(itt);
   }
 
   /** READ(10) of `blocks` at `lba` on `lun`: Data-In reassembled in DataSN and offset order, then GOOD status. */
@@ -297,6 +369,72 @@ export class Initiator {
     if (opcodeOf(p.bhs) !== Op.NopIn) throw new InitiatorError(`ping: opcode 0x${opcodeOf(p.bhs).toString(16)}`);
     this.status(p);
     if (Buffer.compare(p.data, data) !== 0) throw new InitiatorError("ping: NOP-In data differs");
+  }
+
+  /** A fresh Initiator Task Tag, for tests that build their own PDUs. */
+  nextItt(): number {
+    return this.itt++;
+  }
+
+  /**
+   * A Text Request (not immediate: it takes the next CmdSN). `ttt` 0xffffffff starts an exchange; a continuation
+   * carries the TTT the target gave. `flags`: F 0x80, C 0x40.
+   */
+  textRequest(itt: number, ttt: number, flags: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+    const cmdSn = this.cmdSn;
+    this.cmdSn = (this.cmdSn + 1) >>> 0;
+    return pdu((bhs, v) => {
+      bhs[0] = Op.TextRequest;
+      bhs[1] = flags;
+      v.setUint32(16, itt);
+      v.setUint32(20, ttt);
+      v.setUint32(24, cmdSn);
+      v.setUint32(28, this.expStatSn);
+    }, data);
+  }
+
+  /** The next Text Response for `itt`, checked: StatSN, C only without F, a TTT whenever F is 0, within our MaxRecv. */
+  textResponse(itt: number): Pdu {
+    const p = this.receiveFor(itt);
+    if (opcodeOf(p.bhs) !== Op.TextResponse) throw new InitiatorError(`text: opcode 0x${opcodeOf(p.bhs).toString(16)}`);
+    this.status(p);
+    const final = (p.bhs[1]! & 0x80) !== 0;
+    const cont = (p.bhs[1]! & 0x40) !== 0;
+    if (final && cont) throw new InitiatorError("Text Response with both F and C");
+    if (!final && u32At(p.bhs, 20) === 0xffff_ffff) throw new InitiatorError("Text Response with F=0 and TTT 0xffffffff");
+    if (p.data.length > this.maxRecv) throw new InitiatorError(`Text Response of ${p.data.length} bytes, more than our MaxRecvDataSegmentLength ${this.maxRecv}`);
+    return p;
+  }
+
+  /**
+   * A text exchange: `keys` in Text Requests of at most `pieceBytes` each (C=1 on all but the last, each answered by
+   * an empty Text Response with a TTT that the next one carries), then the answer, following its pieces (C=1, F=0)
+   * with empty requests carrying the target's TTT until F=1. The whole answer, and every Text Response.
+   */
+  text(keys: Uint8Array, pieceBytes = 0): { data: Uint8Array; responses: Pdu[] } {
+    const itt = this.itt++;
+    const responses: Pdu[] = [];
+    let ttt = 0xffff_ffff;
+    const step = pieceBytes > 0 ? pieceBytes : Math.max(keys.length, 1);
+    for (let at = 0; at + step < keys.length; at += step) {
+      this.send(this.textRequest(itt, ttt, 0x40, keys.subarray(at, at + step)));
+      const ack = this.textResponse(itt);
+      responses.push(ack);
+      if (ack.data.length !== 0 || (ack.bhs[1]! & 0xc0) !== 0) throw new InitiatorError("a C=1 Text Request answered other than by an empty F=0 C=0 response");
+      ttt = u32At(ack.bhs, 20);
+    }
+    const last = Math.floor(Math.max(keys.length - 1, 0) / step) * step;
+    this.send(this.textRequest(itt, ttt, 0x80, keys.subarray(last)));
+    const parts: Uint8Array[] = [];
+    for (let n = 0; n < 4096; n++) {
+      const p = this.textResponse(itt);
+      responses.push(p);
+      parts.push(p.data);
+      if ((p.bhs[1]! & 0x80) !== 0) return { data: Buffer.concat(parts), responses };
+      if ((p.bhs[1]! & 0x40) === 0 && p.data.length === 0) throw new InitiatorError("an empty Text Response that neither ends nor continues");
+      this.send(this.textRequest(itt, u32At(p.bhs, 20), 0x80));
+    }
+    throw new InitiatorError("text: more than 4096 Text Responses");
   }
 
   /** Logout (close the session); the target answers and closes the connection. */

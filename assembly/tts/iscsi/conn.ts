@@ -11,6 +11,17 @@ export const CONNECTIONS_MAX: u32 = 64; // the NIC's slots
 export const TX_SLOTS: u32 = 32; // PDU headers in flight per connection
 export const TX_SLOT_BYTES: u32 = 64; // |0 BHS 48|48 header digest 4|52 data digest 4|56 padding 4|60 -|
 export const SCRATCH_BYTES: u32 = 65536; // one large buffer: login, text and ping data up to our MaxRecvDataSegmentLength
+// A Text Request's keys, joined across C-bit continuations, land in the scratch buffer from here (below it: ping data,
+// at most a page), up to TEXT_JOIN_BYTES_MAX in all (the login's limit too): more is answered with a Reject.
+export const TEXT_JOIN_AT: u32 = 32768;
+export const TEXT_JOIN_BYTES_MAX: u32 = 16384;
+
+// Where a connection's Text exchange stands (RFC 7143, Text Request/Response, Target Transfer Tag).
+export enum TextPhase {
+  Idle = 0, // no exchange under way: a Text Request must carry TTT 0xffffffff
+  Receiving = 1, // the initiator's keys continue (C=1): we answered an empty response with textTtt
+  Sending = 2, // our answer continues (C=1): the initiator asks for the next piece with textTtt
+}
 
 export enum ConnState {
   Free = 0, // no client in this slot
@@ -62,6 +73,20 @@ export class IscsiConn {
   // Negotiated for this connection (login sets them).
   peerMaxRecvDataSegmentLength: u32 = 8192;
   pendingTx: u32 = 0; // NIC transmit entries not yet Sent
+  pendingStage: u8 = 0xff; // a staging slot holding the current SCSI Command's immediate data (target.ts), or 0xff
+  // For the log line when the connection ends: how its writes' data came.
+  pduCount: u32 = 0; // PDUs received
+  immediateBytes: u64 = 0; // immediate data in SCSI Command PDUs
+  unsolicitedBytes: u64 = 0; // unsolicited Data-Out (TTT 0xffffffff)
+  r2tCount: u32 = 0; // R2Ts sent
+  waitingReleased: u32 = 0; // commands that waited for an earlier CmdSN when the connection ended
+  // The Text exchange under way (one per connection: RFC 7143 allows one outstanding Text Request).
+  textPhase: TextPhase = TextPhase.Idle;
+  textItt: u32 = 0;
+  textTtt: u32 = 0; // the TTT we gave for it (never 0xffffffff)
+  textJoinBytes: u32 = 0; // keys joined so far at TEXT_JOIN_AT
+  textResume: u32 = 0; // SendTargets: the target index the next piece starts at
+  textTttNext: u32 = 0; // source of fresh TTTs
 
   constructor(slot: u32) {
     this.slot = slot;
@@ -86,6 +111,14 @@ export class IscsiConn {
     this.expStatSn = 0;
     this.peerMaxRecvDataSegmentLength = 8192;
     this.pendingTx = 0;
+    this.pendingStage = 0xff;
+    this.pduCount = 0;
+    this.immediateBytes = 0;
+    this.unsolicitedBytes = 0;
+    this.r2tCount = 0;
+    this.waitingReleased = 0;
+    this.textPhase = TextPhase.Idle;
+    this.textJoinBytes = 0;
     return true;
   }
 

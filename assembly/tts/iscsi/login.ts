@@ -188,6 +188,20 @@ export function loginRefuse(c: LoginConnection, status: u32, response: usize): v
   loginFail(c, status, response);
 }
 
+/**
+ * Fails the login for a PDU the engine refused before loginStep could see it (validateInitiatorPdu: a PDU other than
+ * a Login Request, or a Login Request with bad lengths or AHS; `status` from pduCheckLoginStatus). The Login Response
+ * echoes that PDU's Initiator Task Tag and CmdSN (and its ISID and TSIH when it is a Login Request). Send it, then close.
+ */
+export function loginRefuseRequest(c: LoginConnection, bhs: usize, status: u32, response: usize): void {
+  const login = bhsOpcode(bhs) == OP_LOGIN_REQUEST;
+  c.itt = bhsInitiatorTaskTag(bhs);
+  c.requestIsid = login ? loginIsid(bhs) : c.isid;
+  c.requestTsih = login ? loginTsih(bhs) : c.tsih;
+  c.requestCmdSn = bhsCmdSn(bhs);
+  loginRefuse(c, status, response);
+}
+
 // The header rules: T and C, the stages, the version, and the session identity staying put.
 function checkHeader(c: LoginConnection, bhs: usize): u32 {
   const transit = loginTransit(bhs);

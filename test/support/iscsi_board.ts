@@ -1,0 +1,35 @@
+// A board serving iSCSI on the board clock for sim tests: the host with the NIC (slot 4) and a disk, sp1 with a disk,
+// the board's LoopbackBackend as the network. `targets` is the board file's `targets` (absent: the default target,
+// iqn.2026-11.org.wasm-iop:test-board, with both disks as LUNs 0 and 1).
+import { expect } from "vitest";
+import { Board } from "../../host/board/board.ts";
+import { parseBoard } from "../../host/board/load.ts";
+import type { LoopbackBackend } from "../../host/devices/tcp_backend.ts";
+import { Trace } from "../../host/sim/trace.ts";
+import { FIRMWARE_PATH } from "../../tools/build/firmware.ts";
+import { firmwareModule } from "./board.ts";
+
+export const TEST_BOARD_TARGET = "iqn.2026-11.org.wasm-iop:test-board";
+
+export interface IscsiEnv {
+  board: Board;
+  network: LoopbackBackend;
+  console: string[];
+}
+
+export function bootIscsiBoard(options: { targets?: unknown[]; diskMiB?: number } = {}): IscsiEnv {
+  const processors = [
+    { name: "host", role: "host", ramMiB: 64, pci: [{ slot: 1, model: "iop-bridge", processor: "sp1" }, { slot: 4, model: "nic" }, { slot: 8, model: "virtio-scsi", disks: ["host-disk0"] }] },
+    { name: "sp1", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp1-disk0"] }] },
+  ];
+  const disks = ["host-disk0", "sp1-disk0"].map((name) => ({ name, sizeMiB: options.diskMiB ?? 16, blockSize: 512, backend: "memory" }));
+  const raw = { name: "test-board", seed: 7, processors, disks, ...(options.targets === undefined ? {} : { targets: options.targets }) };
+  const spec = parseBoard(raw, "test-board.json");
+  const lines: string[] = [];
+  const board = new Board({ spec, firmware: firmwareModule(FIRMWARE_PATH), trace: new Trace({}), onConsole: (p, fd, line) => lines.push(`${p} ${fd}: ${line}`) });
+  const network = board.network as LoopbackBackend;
+  expect(board.powerOn()).toBe(true);
+  for (let i = 0; i < 1000 && !lines.some((l) => l.includes("tts: serving")); i++) board.runFor(5_000_000);
+  expect(lines.some((l) => l.includes("tts: serving"))).toBe(true);
+  return { board, network, console: lines };
+}
