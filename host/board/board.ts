@@ -68,6 +68,8 @@ export interface BoardOptions {
   trace?: Trace;
   costs?: Partial<ProcessorCosts>;
   verbose?: boolean;
+  /** A host wall clock in ms, for benchmarks: each processor then adds up its time inside the firmware's calls. */
+  hostClockMs?: () => number;
   onConsole?: (processor: string, fd: 1 | 2, line: string) => void;
   /** A processor stopped: a panic report, or undefined for a clean proc_exit(0). */
   onStop?: (processor: string, report: PanicReport | undefined) => void;
@@ -126,6 +128,7 @@ export class Board {
         costs: this.options.costs,
         busMap: busMapFor(p.role),
         verbose: this.options.verbose,
+        hostClockMs: this.options.hostClockMs,
         onConsole: (name, fd, line) => this.options.onConsole?.(name, fd, line),
         onStop: (report) => this.processorStopped(p.name, report),
       });
@@ -252,6 +255,17 @@ export class Board {
 
   runFor(durationNs: number): void {
     this.clock.advanceTo(this.clock.nowNs + durationNs);
+  }
+
+  /** Host ms spent inside firmware calls (irq, run) on every processor, and how many turns: needs hostClockMs. */
+  firmwareCallStats(): { hostCallMs: number; runCount: number } {
+    let hostCallMs = 0;
+    let runCount = 0;
+    for (const processor of this.processors) {
+      hostCallMs += processor.hostCallMs;
+      runCount += processor.runCount;
+    }
+    return { hostCallMs, runCount };
   }
 
   processor(name: string): Processor {

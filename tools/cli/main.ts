@@ -1,13 +1,14 @@
 // wasm-iop: one CLI, subcommands in the style of git and qemu-img.
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
+import { benchCommand } from "./bench.ts";
 import { conformanceCommand } from "./conformance.ts";
 import { flashCommand } from "./flash.ts";
 import { imageCommand } from "./image.ts";
 import { inventoryCommand } from "./inventory.ts";
 import { runCommand } from "./run.ts";
 
-const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, imageCommand, flashCommand];
+const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, benchCommand, imageCommand, flashCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
