@@ -23,6 +23,7 @@ export interface BenchOptions {
   soakS: number; // after the pairs, a mixed run on the board alone this long, RSS sampled (0: none)
   profilePath: string | undefined; // V8 CPU profile of the emulator during the file-disk pairs
   configs: readonly DiskConfig[];
+  workloads: readonly Workload[]; // WORKLOADS, or the ones --only names
   progress: (line: string) => void;
 }
 
@@ -198,7 +199,7 @@ async function benchConfig(disks: DiskConfig, tgt: Tgt, dir: string, profilePath
   let panics = 0;
   try {
     if (profilePath !== undefined) await emulator.profileStart();
-    for (const workload of WORKLOADS) {
+    for (const workload of options.workloads) {
       workloads.push(await benchWorkload(workload, emulator, boardUrl, tgt, options, rssSamples, disks));
     }
     if (profilePath !== undefined) {

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type BenchOptions, type DiskConfig, formatTable, runBench } from "../bench/bench.ts";
-import { REQUIRED_TOOLS } from "../bench/clients.ts";
+import { REQUIRED_TOOLS, WORKLOADS } from "../bench/clients.ts";
 import { type Command, UsageError } from "./command.ts";
 
 const DEFAULT_OUT = "var/bench/latest.json";
@@ -40,6 +40,7 @@ options:
   --lun N           the board's LUN to drive (default 1: a storage processor's disk, the whole path through the
                     bridge; 0 is the host processor's own disk)
   --disks WHICH     file, memory or both (default both)
+  --only NAMES      run only these workloads, comma-separated (default: all; the targets need all)
   --soak S          afterwards, S seconds of mixed I/O on the board alone, RSS sampled (the target is measured
                     with --soak 300; default 0: none)
   --profile FILE    write a V8 CPU profile (.cpuprofile) of the emulator during the first configuration's pairs
@@ -72,6 +73,7 @@ export const benchCommand: Command = {
         quick: { type: "boolean", default: false },
         lun: { type: "string" },
         disks: { type: "string" },
+        only: { type: "string" },
         soak: { type: "string" },
         profile: { type: "string" },
         out: { type: "string" },
@@ -85,6 +87,9 @@ export const benchCommand: Command = {
     const disksText = values.disks ?? "both";
     const configs: DiskConfig[] | undefined = { file: ["file"], memory: ["memory"], both: ["file", "memory"] }[disksText] as DiskConfig[] | undefined;
     if (configs === undefined) throw new UsageError(`--disks: expected file, memory or both, got "${disksText}"`);
+    const names = values.only?.split(",") ?? WORKLOADS.map((w) => w.name);
+    const unknown = names.filter((name) => !WORKLOADS.some((w) => w.name === name));
+    if (unknown.length > 0) throw new UsageError(`--only: no workload ${unknown.join(", ")}; the workloads are ${WORKLOADS.map((w) => w.name).join(", ")}`);
     const soakS = values.soak === undefined ? 0 : positive("soak", values.soak, 0, false);
     const missing = REQUIRED_TOOLS.filter((t) => spawnSync(t.tool, t.probe, { stdio: "ignore" }).error !== undefined);
     if (missing.length > 0) {
@@ -99,6 +104,7 @@ export const benchCommand: Command = {
       soakS,
       profilePath: values.profile === undefined ? undefined : resolve(values.profile),
       configs,
+      workloads: WORKLOADS.filter((w) => names.includes(w.name)),
       progress: (line) => process.stderr.write(`[bench] ${line}\n`),
     };
     let result;
