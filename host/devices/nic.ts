@@ -119,7 +119,7 @@ export interface NetworkBackend {
 /** What the network tells the NIC; the NIC implements it. Effects are scheduled at clock.nowNs, never applied inline. */
 export interface NicPort {
   opened(portal: number): number | undefined; // the slot, or undefined when refused (disabled, or all 64 taken)
-  received(connection: number, bytes: Uint8Array): void;
+  received(connection: number, bytes: Uint8Array): void; // handed over: the caller must not reuse or change them
   closed(connection: number): void; // the peer closed or reset
 }
 
@@ -284,8 +284,8 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   received(connection: number, bytes: Uint8Array): void {
     const slot = this.slots[connection];
     if (slot === undefined || bytes.length === 0) return;
-    const copy = bytes.slice(); // the caller may reuse its buffer before the clock gets here
-    this.onPort(connection, slot.generation, () => this.onReceived(connection, copy));
+    // Kept as given, not copied: the backend hands the bytes over (NicPort.received) and never touches them again.
+    this.onPort(connection, slot.generation, () => this.onReceived(connection, bytes));
   }
 
   closed(connection: number): void {

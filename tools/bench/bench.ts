@@ -20,7 +20,7 @@ export interface BenchOptions {
   pairs: number; // alternating board/tgt pairs per workload
   lun: number; // the board's LUN driven (tgt has one disk)
   quick: boolean; // smoke run: no warm-up, tiny runs
-  soakS: number; // after the pairs, a mixed run on the board alone this long, RSS sampled (0: none)
+  soakS: number; // after the first configuration's pairs, a mixed run on the board alone this long, RSS sampled (0: none)
   profilePath: string | undefined; // V8 CPU profile of the emulator during the file-disk pairs
   configs: readonly DiskConfig[];
   workloads: readonly Workload[]; // WORKLOADS, or the ones --only names
@@ -207,7 +207,7 @@ async function benchConfig(disks: DiskConfig, tgt: Tgt, dir: string, profilePath
       top = topSelfTime(JSON.parse(readFileSync(profilePath, "utf8")) as CpuProfile, 15, ROOT);
       progress(`profile: ${profilePath}`);
     }
-    if (options.soakS > 0) soak = await soakRun(emulator, boardUrl, options);
+    if (options.soakS > 0 && disks === options.configs[0]) soak = await soakRun(emulator, boardUrl, options);
   } finally {
     const last = await emulator.stats().catch(() => undefined);
     await emulator.stop();

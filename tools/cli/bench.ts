@@ -41,8 +41,8 @@ options:
                     bridge; 0 is the host processor's own disk)
   --disks WHICH     file, memory or both (default both)
   --only NAMES      run only these workloads, comma-separated (default: all; the targets need all)
-  --soak S          afterwards, S seconds of mixed I/O on the board alone, RSS sampled (the target is measured
-                    with --soak 300; default 0: none)
+  --soak S          after the first configuration's pairs, S seconds of mixed I/O on that board alone, its RSS
+                    sampled after every run (the RSS target is measured with --soak 300; default 0: none)
   --profile FILE    write a V8 CPU profile (.cpuprofile) of the emulator during the first configuration's pairs
                     and print its top self-time functions; docs/performance.md explains how to read it
   --out FILE        where the JSON result goes (default ${DEFAULT_OUT})
