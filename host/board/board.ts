@@ -257,15 +257,17 @@ export class Board {
     this.clock.advanceTo(this.clock.nowNs + durationNs);
   }
 
-  /** Host ms spent inside firmware calls (irq, run) on every processor, and how many turns: needs hostClockMs. */
-  firmwareCallStats(): { hostCallMs: number; runCount: number } {
+  /** Host ms inside firmware calls (irq, run; needs hostClockMs), turns and bus accesses, summed over processors. */
+  firmwareCallStats(): { hostCallMs: number; runCount: number; busAccessCount: number } {
     let hostCallMs = 0;
     let runCount = 0;
+    let busAccessCount = 0;
     for (const processor of this.processors) {
       hostCallMs += processor.hostCallMs;
       runCount += processor.runCount;
+      busAccessCount += processor.busAccessCount;
     }
-    return { hostCallMs, runCount };
+    return { hostCallMs, runCount, busAccessCount };
   }
 
   processor(name: string): Processor {

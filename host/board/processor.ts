@@ -109,6 +109,8 @@ export class Processor {
   runCount = 0;
   /** Host wall time spent inside irq() and run() (the firmware and the bus accesses it made), when measured. */
   hostCallMs = 0;
+  /** Bus reads and writes the firmware made (the board module's imports), for benchmarks. */
+  busAccessCount = 0;
   private readonly costs: ProcessorCosts;
   private readonly pending = new Uint8Array(VECTORS_MAX);
   private pendingCount = 0;
@@ -310,11 +312,13 @@ export class Processor {
   }
 
   private busRead(address: bigint, sizeBytes: AccessSize): number | bigint {
+    this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
     return this.bus.read(address, sizeBytes);
   }
 
   private busWrite(address: bigint, sizeBytes: AccessSize, value: number | bigint): void {
+    this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
     this.bus.write(address, sizeBytes, value);
   }

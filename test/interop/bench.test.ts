@@ -43,6 +43,7 @@ describe.skipIf(missing.length > 0)("wasm-iop bench --quick", () => {
         }
         expect(w.board.cpuUsPerIo).toBeGreaterThan(0); // the emulator's own counter never reads 0 over a run
         expect(w.board.firmwareUsPerIo).toBeGreaterThan(0);
+        expect(w.board.busAccessesPerIo).toBeGreaterThan(0); // every request rings at least one doorbell
         expect(w.throughputRatio.median).toBeCloseTo(w.board.iops / w.tgt.iops, 6);
         expect(w.latencyRatio.median).toBeGreaterThan(0);
       }

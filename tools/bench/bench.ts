@@ -25,6 +25,17 @@ export interface BenchOptions {
   configs: readonly DiskConfig[];
   workloads: readonly Workload[]; // WORKLOADS, or the ones --only names
   progress: (line: string) => void;
+  /** True once the run should stop (SIGINT, SIGTERM): checked between runs, then both targets are shut down. */
+  interrupted?: () => boolean;
+}
+
+/** The run was stopped by a signal; the targets were shut down cleanly. */
+export class BenchInterrupted extends Error {
+  override name = "BenchInterrupted";
+}
+
+function checkInterrupted(options: BenchOptions): void {
+  if (options.interrupted?.() === true) throw new BenchInterrupted("interrupted: stopped between runs, tgtd and the emulator shut down");
 }
 
 export type DiskConfig = "file" | "memory";
@@ -33,6 +44,8 @@ export type DiskConfig = "file" | "memory";
 export interface SideRun extends RunFigures {
   cpuUsPerIo: number; // the target process's user + system CPU time per request
   firmwareUsPerIo?: number; // board only: host time inside the firmware's irq()/run() calls per request
+  turnsPerIo?: number; // board only: firmware turns (irq deliveries and a run() call), every processor
+  busAccessesPerIo?: number; // board only: bus reads and writes by the firmware, every processor
 }
 
 export interface Spread {
@@ -43,7 +56,7 @@ export interface Spread {
 
 export interface WorkloadResult extends Workload {
   pairs: { board: SideRun; tgt: SideRun; ratio: number }[]; // ratio: board IOPS / tgt IOPS (= MiB/s ratio)
-  board: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number; firmwareUsPerIo: number }; // medians
+  board: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number; firmwareUsPerIo: number; turnsPerIo: number; busAccessesPerIo: number }; // medians
   tgt: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number };
   throughputRatio: Spread; // board/tgt IOPS (and MiB/s): higher is better for the board
   latencyRatio: Spread; // board/tgt mean latency: lower is better for the board
@@ -222,12 +235,18 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
   const { durationS } = options;
   let lastBoard: RunFigures | undefined;
   let lastTgt: RunFigures | undefined;
-  if (!options.quick) { // warm-up: connections, caches, and each side's rate for sizing the measured runs
+  if (!options.quick) {
+    // Warm-up, unmeasured: a short probe for each side's rate, then half a run, so V8 has compiled the emulator's
+    // path for this workload (its first thousands of requests run slower) and the measured runs can be sized.
+    checkInterrupted(options);
     lastBoard = await runWorkload(workload, boardUrl, firstCount(workload), 1);
     lastTgt = await runWorkload(workload, tgt.url, firstCount(workload), 1);
+    lastBoard = await runWorkload(workload, boardUrl, nextCount(workload, lastBoard, durationS / 2), durationS / 2);
+    lastTgt = await runWorkload(workload, tgt.url, nextCount(workload, lastTgt, durationS / 2), durationS / 2);
   }
   const pairs: WorkloadResult["pairs"] = [];
   for (let index = 0; index < options.pairs; index += 1) {
+    checkInterrupted(options);
     const before: EmulatorStats = await emulator.stats();
     const board = await runWorkload(workload, boardUrl, nextCount(workload, lastBoard, durationS), durationS);
     const after: EmulatorStats = await emulator.stats();
@@ -238,7 +257,13 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
     lastBoard = board;
     lastTgt = reference;
     const cpuUs = after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs;
-    const boardSide: SideRun = { ...board, cpuUsPerIo: cpuUs / board.ios, firmwareUsPerIo: ((after.firmwareCallMs - before.firmwareCallMs) * 1000) / board.ios };
+    const boardSide: SideRun = {
+      ...board,
+      cpuUsPerIo: cpuUs / board.ios,
+      firmwareUsPerIo: ((after.firmwareCallMs - before.firmwareCallMs) * 1000) / board.ios,
+      turnsPerIo: (after.firmwareRunCount - before.firmwareRunCount) / board.ios,
+      busAccessesPerIo: (after.busAccessCount - before.busAccessCount) / board.ios,
+    };
     const tgtSide: SideRun = { ...reference, cpuUsPerIo: tgtCpuUs / reference.ios };
     const ratio = board.iops / reference.iops;
     pairs.push({ board: boardSide, tgt: tgtSide, ratio });
@@ -248,7 +273,8 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
   return {
     ...workload,
     pairs,
-    board: { iops: pick("board", "iops"), mibPerS: pick("board", "mibPerS"), latencyUs: pick("board", "latencyUs"), cpuUsPerIo: pick("board", "cpuUsPerIo"), firmwareUsPerIo: pick("board", "firmwareUsPerIo") },
+    board: { iops: pick("board", "iops"), mibPerS: pick("board", "mibPerS"), latencyUs: pick("board", "latencyUs"), cpuUsPerIo: pick("board", "cpuUsPerIo"), firmwareUsPerIo: pick("board", "firmwareUsPerIo"),
+      turnsPerIo: pick("board", "turnsPerIo"), busAccessesPerIo: pick("board", "busAccessesPerIo") },
     tgt: { iops: pick("tgt", "iops"), mibPerS: pick("tgt", "mibPerS"), latencyUs: pick("tgt", "latencyUs"), cpuUsPerIo: pick("tgt", "cpuUsPerIo") },
     throughputRatio: spread(pairs.map((p) => p.ratio)),
     latencyRatio: spread(pairs.map((p) => p.board.latencyUs / p.tgt.latencyUs)),
@@ -268,6 +294,7 @@ async function soakRun(emulator: Emulator, boardUrl: string, options: BenchOptio
   const lastRuns = new Map<string, RunFigures>();
   options.progress(`soak: ${options.soakS} s of mixed I/O on the board, RSS sampled after each run`);
   for (let index = 0; Date.now() < endMs; index += 1) { // bounded by the clock: each pass is one ~2 s run
+    checkInterrupted(options);
     const workload = mix[index % mix.length]!;
     const figures = await runWorkload(workload, boardUrl, nextCount(workload, lastRuns.get(workload.name), 2), 2);
     lastRuns.set(workload.name, figures);
@@ -310,11 +337,11 @@ export function formatTable(result: BenchResult): string {
   for (const config of result.configs) {
     lines.push("");
     lines.push(`board with ${config.disks} disks vs tgt (file backing store)`);
-    const header = ["workload", "board IOPS", "MiB/s", "lat µs", "tgt IOPS", "MiB/s", "lat µs", "ratio (min-max)", "lat ratio", "emu CPU µs/IO", "wasm µs/IO", "tgt CPU µs/IO"];
+    const header = ["workload", "board IOPS", "MiB/s", "lat µs", "tgt IOPS", "MiB/s", "lat µs", "ratio (min-max)", "lat ratio", "emu CPU µs/IO", "wasm µs/IO", "turns/IO", "bus ops/IO", "tgt CPU µs/IO"];
     const rows = config.workloads.map((w) => [
       w.name, f(w.board.iops), f(w.board.mibPerS, 1), f(w.board.latencyUs), f(w.tgt.iops), f(w.tgt.mibPerS, 1), f(w.tgt.latencyUs),
       `${f(w.throughputRatio.median, 3)} (${f(w.throughputRatio.min, 3)}-${f(w.throughputRatio.max, 3)})`, f(w.latencyRatio.median, 2),
-      f(w.board.cpuUsPerIo, 1), f(w.board.firmwareUsPerIo, 1), f(w.tgt.cpuUsPerIo, 1),
+      f(w.board.cpuUsPerIo, 1), f(w.board.firmwareUsPerIo, 1), f(w.board.turnsPerIo, 1), f(w.board.busAccessesPerIo, 0), f(w.tgt.cpuUsPerIo, 1),
     ]);
     lines.push(...alignColumns([header, ...rows]));
     const rss = config.rss;

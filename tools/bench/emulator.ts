@@ -9,6 +9,7 @@ export interface EmulatorStats {
   rssBytes: number;
   firmwareCallMs: number; // host wall time inside the firmware's irq() and run() calls, every processor
   firmwareRunCount: number; // turns (irq deliveries then one run) on every processor
+  busAccessCount: number; // bus reads and writes by the firmware, every processor
   panics: number;
 }
 
@@ -55,7 +56,8 @@ export class Emulator {
   /** Forks the emulator and resolves once its board serves iSCSI. */
   static async start(options: EmulatorOptions): Promise<Emulator> {
     const args = ["--data-dir", options.dataDir, ...(options.memoryDisks ? ["--memory-disks"] : [])];
-    const child = fork(CHILD_PATH, args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    // Its own process group: a Ctrl-C at the terminal reaches the bench, which then stops the board itself.
+    const child = fork(CHILD_PATH, args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
     let output = "";
     const onOutput = (chunk: Buffer) => {
       output += chunk.toString();

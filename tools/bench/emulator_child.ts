@@ -38,6 +38,7 @@ function stats(): EmulatorStats {
     rssBytes: process.memoryUsage.rss(),
     firmwareCallMs: calls.hostCallMs,
     firmwareRunCount: calls.runCount,
+    busAccessCount: calls.busAccessCount,
     panics: serving.panics.length,
   };
 }

@@ -38,6 +38,7 @@ export class Tgt {
     truncateSync(image, options.sizeBytes); // sparse, as the board's file disks start
     const child = spawn("tgtd", ["-f", "-C", String(options.controlPort), "--iscsi", `portal=127.0.0.1:${options.port}`], {
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true, // its own process group: a Ctrl-C reaches the bench, which shuts tgtd down through tgtadm
     });
     const failed = new Promise<never>((_, reject) => {
       child.once("error", reject);

@@ -29,7 +29,8 @@ runs (a request count that lasts about --duration on that side). Every measured 
 The table shows, per workload: each side's median IOPS, MiB/s and mean latency (Little's law: depth / IOPS); the
 median ratio of the pairs and its spread (min-max); the latency ratio; the emulator process's CPU time per I/O
 (user + system, every thread); the host time spent inside the firmware's irq()/run() calls per I/O ("wasm µs/IO":
-WebAssembly plus the bus accesses it makes); and tgtd's CPU time per I/O. Then the emulator's RSS over the run and
+WebAssembly plus the bus accesses it makes); the firmware's turns (interrupts delivered, then one run() call) and
+bus accesses per I/O, every processor together; and tgtd's CPU time per I/O. Then the emulator's RSS over the run and
 the performance targets of the project, met or not. Absolute figures depend on the machine and its load; the
 ratios are what to compare.
 
@@ -51,7 +52,8 @@ options:
 
 Needs qemu-img (Debian: qemu-utils, qemu-block-extra), iscsi-perf (libiscsi-bin) and tgtd/tgtadm (tgt), and root
 for tgtd. Progress lines go to stderr. Exit status: 0 when the bench ran (whether or not the targets were met),
-1 when it could not (a tool missing, a target that failed to start), 2 for a usage error.`;
+1 when it could not (a tool missing, a target that failed to start), 2 for a usage error, 130 when SIGINT or
+SIGTERM stopped it (after the run in progress; tgtd and the emulator are shut down cleanly either way).`;
 
 function positive(name: string, text: string | undefined, fallback: number, integer: boolean): number {
   if (text === undefined) return fallback;
@@ -107,12 +109,24 @@ export const benchCommand: Command = {
       workloads: WORKLOADS.filter((w) => names.includes(w.name)),
       progress: (line) => process.stderr.write(`[bench] ${line}\n`),
     };
+    // A signal stops the run between two client runs; tgtd and the emulator are then shut down cleanly.
+    let signalled: string | undefined;
+    const onSignal = (signal: string) => {
+      if (signalled === undefined) process.stderr.write(`[bench] ${signal}: stopping after the current run\n`);
+      signalled ??= signal;
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    options.interrupted = () => signalled !== undefined;
     let result;
     try {
       result = await runBench(options);
     } catch (error) {
       process.stderr.write(`wasm-iop bench: ${(error as Error).message}\n`);
-      return 1;
+      return signalled !== undefined ? 130 : 1;
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
     }
     const out = resolve(values.out ?? DEFAULT_OUT);
     mkdirSync(dirname(out), { recursive: true });
