@@ -258,16 +258,18 @@ export class Board {
   }
 
   /** Host ms inside firmware calls (irq, run; needs hostClockMs), turns and bus accesses, summed over processors. */
-  firmwareCallStats(): { hostCallMs: number; runCount: number; busAccessCount: number } {
+  firmwareCallStats(): { hostCallMs: number; hostBusMs: number; runCount: number; busAccessCount: number } {
     let hostCallMs = 0;
+    let hostBusMs = 0;
     let runCount = 0;
     let busAccessCount = 0;
     for (const processor of this.processors) {
       hostCallMs += processor.hostCallMs;
+      hostBusMs += processor.hostBusMs;
       runCount += processor.runCount;
       busAccessCount += processor.busAccessCount;
     }
-    return { hostCallMs, runCount, busAccessCount };
+    return { hostCallMs, hostBusMs, runCount, busAccessCount };
   }
 
   processor(name: string): Processor {

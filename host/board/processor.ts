@@ -109,6 +109,8 @@ export class Processor {
   runCount = 0;
   /** Host wall time spent inside irq() and run() (the firmware and the bus accesses it made), when measured. */
   hostCallMs = 0;
+  /** The part of hostCallMs spent in bus accesses (the devices' work a register access sets off), when measured. */
+  hostBusMs = 0;
   /** Bus reads and writes the firmware made (the board module's imports), for benchmarks. */
   busAccessCount = 0;
   private readonly costs: ProcessorCosts;
@@ -314,13 +316,27 @@ export class Processor {
   private busRead(address: bigint, sizeBytes: AccessSize): number | bigint {
     this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
-    return this.bus.read(address, sizeBytes);
+    const hostClockMs = this.config.hostClockMs;
+    if (hostClockMs === undefined) return this.bus.read(address, sizeBytes);
+    const startMs = hostClockMs();
+    try {
+      return this.bus.read(address, sizeBytes);
+    } finally {
+      this.hostBusMs += hostClockMs() - startMs;
+    }
   }
 
   private busWrite(address: bigint, sizeBytes: AccessSize, value: number | bigint): void {
     this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
-    this.bus.write(address, sizeBytes, value);
+    const hostClockMs = this.config.hostClockMs;
+    if (hostClockMs === undefined) return this.bus.write(address, sizeBytes, value);
+    const startMs = hostClockMs();
+    try {
+      this.bus.write(address, sizeBytes, value);
+    } finally {
+      this.hostBusMs += hostClockMs() - startMs;
+    }
   }
 
   private consoleWrite(fd: 1 | 2, bytes: Uint8Array): void {

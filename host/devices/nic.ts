@@ -556,17 +556,24 @@ export class NicDevice extends PciFunctionBase implements NicPort {
       this.guestError(`receive buffer ${id} has 0 bytes: skipped`, 4);
       return this.busyFor(this.latencyNs.entry, () => this.updatePause(index));
     }
-    const bytes = this.takeReceived(index, capacityBytes);
+    const parts = this.takeReceived(index, capacityBytes);
+    let lengthBytes = 0;
+    for (const part of parts) lengthBytes += part.length;
     const generation = slot.generation;
-    this.busyFor(this.latencyNs.entry + Math.ceil(bytes.length / COPY_BYTES_PER_NS), () => {
-      const written = this.dmaWrite(address, bytes);
-      if (!written.ok) {
-        this.guestError(`receive buffer ${id} at ${hex(address)} unwritable (${written.fault}): skipped, its ${bytes.length} bytes kept`, 4);
-        if (slot.generation === generation && slot.state === SlotState.Open) this.unTakeReceived(index, bytes);
-        return;
+    this.busyFor(this.latencyNs.entry + Math.ceil(lengthBytes / COPY_BYTES_PER_NS), () => {
+      // Straight from the socket's chunks into the buffer, one DMA per chunk the buffer takes a part of.
+      let offsetBytes = 0;
+      for (const part of parts) {
+        const written = this.dmaWrite(address + BigInt(offsetBytes), part);
+        if (!written.ok) {
+          this.guestError(`receive buffer ${id} at ${hex(address)} unwritable (${written.fault}): skipped, its ${lengthBytes} bytes kept`, 4);
+          if (slot.generation === generation && slot.state === SlotState.Open) this.unTakeReceived(index, parts, lengthBytes);
+          return;
+        }
+        offsetBytes += part.length;
       }
-      this.stats.bytesReceived += bytes.length;
-      this.enqueueEngineEvent({ type: NicEventType.Received, connection: index, lengthBytes: bytes.length, id, portal: slot.portal });
+      this.stats.bytesReceived += lengthBytes;
+      this.enqueueEngineEvent({ type: NicEventType.Received, connection: index, lengthBytes, id, portal: slot.portal });
       this.updatePause(index);
     });
   }
@@ -584,30 +591,32 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   }
 
   // Removes up to `maxBytes` from the front of the slot's stream; the slot goes to the back of the line if any remain.
-  private takeReceived(index: number, maxBytes: number): Uint8Array {
+  // The parts are views of the received chunks, not copies: the chunks are the NIC's (NicPort.received).
+  private takeReceived(index: number, maxBytes: number): Uint8Array[] {
     const slot = this.slots[index]!;
-    const bytes = new Uint8Array(Math.min(maxBytes, slot.rxPendingBytes));
+    const lengthBytes = Math.min(maxBytes, slot.rxPendingBytes);
+    const parts: Uint8Array[] = [];
     let filled = 0;
-    while (filled < bytes.length) { // each pass consumes one chunk or fills the buffer
+    while (filled < lengthBytes) { // each pass consumes one chunk or fills the buffer
       const chunk = slot.rxChunks[0]!;
-      const part = Math.min(chunk.length, bytes.length - filled);
-      bytes.set(chunk.subarray(0, part), filled);
+      const part = Math.min(chunk.length, lengthBytes - filled);
+      parts.push(chunk.subarray(0, part));
       filled += part;
       if (part === chunk.length) slot.rxChunks.shift();
       else slot.rxChunks[0] = chunk.subarray(part);
     }
-    slot.rxPendingBytes -= bytes.length;
+    slot.rxPendingBytes -= lengthBytes;
     this.rxReadyQueue.shift();
     slot.rxReady = slot.rxPendingBytes > 0;
     if (slot.rxReady) this.rxReadyQueue.push(index);
-    return bytes;
+    return parts;
   }
 
   // Puts bytes a buffer could not take back at the front of the stream, so the next buffer gets them in order.
-  private unTakeReceived(index: number, bytes: Uint8Array): void {
+  private unTakeReceived(index: number, parts: Uint8Array[], lengthBytes: number): void {
     const slot = this.slots[index]!;
-    slot.rxChunks.unshift(bytes);
-    slot.rxPendingBytes += bytes.length;
+    slot.rxChunks.unshift(...parts);
+    slot.rxPendingBytes += lengthBytes;
     if (!slot.rxReady) {
       slot.rxReady = true;
       this.rxReadyQueue.unshift(index);

@@ -43,7 +43,8 @@ export type DiskConfig = "file" | "memory";
 /** A side's figures for one run, with what the target process spent on it. */
 export interface SideRun extends RunFigures {
   cpuUsPerIo: number; // the target process's user + system CPU time per request
-  firmwareUsPerIo?: number; // board only: host time inside the firmware's irq()/run() calls per request
+  firmwareUsPerIo?: number; // board only: WebAssembly time per request (irq()/run() calls less their bus accesses)
+  busUsPerIo?: number; // board only: time in the firmware's bus accesses per request (device work they set off)
   turnsPerIo?: number; // board only: firmware turns (irq deliveries and a run() call), every processor
   busAccessesPerIo?: number; // board only: bus reads and writes by the firmware, every processor
 }
@@ -56,7 +57,7 @@ export interface Spread {
 
 export interface WorkloadResult extends Workload {
   pairs: { board: SideRun; tgt: SideRun; ratio: number }[]; // ratio: board IOPS / tgt IOPS (= MiB/s ratio)
-  board: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number; firmwareUsPerIo: number; turnsPerIo: number; busAccessesPerIo: number }; // medians
+  board: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number; firmwareUsPerIo: number; busUsPerIo: number; turnsPerIo: number; busAccessesPerIo: number }; // medians
   tgt: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number };
   throughputRatio: Spread; // board/tgt IOPS (and MiB/s): higher is better for the board
   latencyRatio: Spread; // board/tgt mean latency: lower is better for the board
@@ -260,7 +261,8 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
     const boardSide: SideRun = {
       ...board,
       cpuUsPerIo: cpuUs / board.ios,
-      firmwareUsPerIo: ((after.firmwareCallMs - before.firmwareCallMs) * 1000) / board.ios,
+      firmwareUsPerIo: ((after.firmwareCallMs - before.firmwareCallMs - (after.firmwareBusMs - before.firmwareBusMs)) * 1000) / board.ios,
+      busUsPerIo: ((after.firmwareBusMs - before.firmwareBusMs) * 1000) / board.ios,
       turnsPerIo: (after.firmwareRunCount - before.firmwareRunCount) / board.ios,
       busAccessesPerIo: (after.busAccessCount - before.busAccessCount) / board.ios,
     };
@@ -273,7 +275,7 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
   return {
     ...workload,
     pairs,
-    board: { iops: pick("board", "iops"), mibPerS: pick("board", "mibPerS"), latencyUs: pick("board", "latencyUs"), cpuUsPerIo: pick("board", "cpuUsPerIo"), firmwareUsPerIo: pick("board", "firmwareUsPerIo"),
+    board: { iops: pick("board", "iops"), mibPerS: pick("board", "mibPerS"), latencyUs: pick("board", "latencyUs"), cpuUsPerIo: pick("board", "cpuUsPerIo"), firmwareUsPerIo: pick("board", "firmwareUsPerIo"), busUsPerIo: pick("board", "busUsPerIo"),
       turnsPerIo: pick("board", "turnsPerIo"), busAccessesPerIo: pick("board", "busAccessesPerIo") },
     tgt: { iops: pick("tgt", "iops"), mibPerS: pick("tgt", "mibPerS"), latencyUs: pick("tgt", "latencyUs"), cpuUsPerIo: pick("tgt", "cpuUsPerIo") },
     throughputRatio: spread(pairs.map((p) => p.ratio)),
@@ -337,11 +339,11 @@ export function formatTable(result: BenchResult): string {
   for (const config of result.configs) {
     lines.push("");
     lines.push(`board with ${config.disks} disks vs tgt (file backing store)`);
-    const header = ["workload", "board IOPS", "MiB/s", "lat µs", "tgt IOPS", "MiB/s", "lat µs", "ratio (min-max)", "lat ratio", "emu CPU µs/IO", "wasm µs/IO", "turns/IO", "bus ops/IO", "tgt CPU µs/IO"];
+    const header = ["workload", "board IOPS", "MiB/s", "lat µs", "tgt IOPS", "MiB/s", "lat µs", "ratio (min-max)", "lat ratio", "emu CPU µs/IO", "wasm µs/IO", "bus µs/IO", "turns/IO", "bus ops/IO", "tgt CPU µs/IO"];
     const rows = config.workloads.map((w) => [
       w.name, f(w.board.iops), f(w.board.mibPerS, 1), f(w.board.latencyUs), f(w.tgt.iops), f(w.tgt.mibPerS, 1), f(w.tgt.latencyUs),
       `${f(w.throughputRatio.median, 3)} (${f(w.throughputRatio.min, 3)}-${f(w.throughputRatio.max, 3)})`, f(w.latencyRatio.median, 2),
-      f(w.board.cpuUsPerIo, 1), f(w.board.firmwareUsPerIo, 1), f(w.board.turnsPerIo, 1), f(w.board.busAccessesPerIo, 0), f(w.tgt.cpuUsPerIo, 1),
+      f(w.board.cpuUsPerIo, 1), f(w.board.firmwareUsPerIo, 1), f(w.board.busUsPerIo, 1), f(w.board.turnsPerIo, 1), f(w.board.busAccessesPerIo, 0), f(w.tgt.cpuUsPerIo, 1),
     ]);
     lines.push(...alignColumns([header, ...rows]));
     const rss = config.rss;

@@ -8,6 +8,7 @@ export interface EmulatorStats {
   cpuSystemUs: number;
   rssBytes: number;
   firmwareCallMs: number; // host wall time inside the firmware's irq() and run() calls, every processor
+  firmwareBusMs: number; // the part of it spent in bus accesses (device models run by a register access)
   firmwareRunCount: number; // turns (irq deliveries then one run) on every processor
   busAccessCount: number; // bus reads and writes by the firmware, every processor
   panics: number;

@@ -37,6 +37,7 @@ function stats(): EmulatorStats {
     cpuSystemUs: cpu.system,
     rssBytes: process.memoryUsage.rss(),
     firmwareCallMs: calls.hostCallMs,
+    firmwareBusMs: calls.hostBusMs,
     firmwareRunCount: calls.runCount,
     busAccessCount: calls.busAccessCount,
     panics: serving.panics.length,

@@ -28,8 +28,9 @@ runs (a request count that lasts about --duration on that side). Every measured 
 
 The table shows, per workload: each side's median IOPS, MiB/s and mean latency (Little's law: depth / IOPS); the
 median ratio of the pairs and its spread (min-max); the latency ratio; the emulator process's CPU time per I/O
-(user + system, every thread); the host time spent inside the firmware's irq()/run() calls per I/O ("wasm µs/IO":
-WebAssembly plus the bus accesses it makes); the firmware's turns (interrupts delivered, then one run() call) and
+(user + system, every thread); the WebAssembly time per I/O ("wasm µs/IO": host time inside the firmware's irq()
+and run() calls less their bus accesses) and the time in those bus accesses ("bus µs/IO": the import calls and the
+device work a register access sets off, such as a virtio doorbell running the request); the firmware's turns (interrupts delivered, then one run() call) and
 bus accesses per I/O, every processor together; and tgtd's CPU time per I/O. Then the emulator's RSS over the run and
 the performance targets of the project, met or not. Absolute figures depend on the machine and its load; the
 ratios are what to compare.
