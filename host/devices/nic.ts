@@ -229,6 +229,8 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   private preferRx = false; // the engine alternates between the rings when both have work
   private engineBusy = false; // a step is in progress or scheduled
   private writerBusy = false; // an event write is scheduled
+  private readonly eventEntry = new Uint8Array(NIC_EVENT_BYTES); // writeEvent's scratch, no allocation per event
+  private readonly eventEntryView = new DataView(this.eventEntry.buffer);
   // Clock events scheduled before a reset carry the old epoch and do nothing when they run.
   private epoch = 0;
 
@@ -692,8 +694,9 @@ export class NicDevice extends PciFunctionBase implements NicPort {
     if (this.events.length === 0 || !this.eventSlotFree()) return;
     const event = this.events.shift()!;
     const engineEvent = event.type === NicEventType.Received || event.type === NicEventType.Sent;
-    const entry = new Uint8Array(NIC_EVENT_BYTES);
-    const view = new DataView(entry.buffer);
+    const entry = this.eventEntry; // reused: the DMA copies it into the queue
+    const view = this.eventEntryView;
+    entry.fill(0);
     view.setUint8(0, event.type);
     view.setUint16(2, event.connection, true);
     view.setUint32(4, event.lengthBytes, true);
