@@ -7,6 +7,7 @@ export interface EmulatorStats {
   cpuUserUs: number; // process.cpuUsage() of the emulator process since it started
   cpuSystemUs: number;
   rssBytes: number;
+  heapUsedBytes: number; // V8's heap in use (after a full collection when the request asked for one)
   firmwareCallMs: number; // host wall time inside the firmware's irq() and run() calls, every processor
   firmwareBusMs: number; // the part of it spent in bus accesses (device models run by a register access)
   firmwareRunCount: number; // turns (irq deliveries then one run) on every processor
@@ -15,7 +16,7 @@ export interface EmulatorStats {
 }
 
 export type EmulatorRequest =
-  | { kind: "stats" }
+  | { kind: "stats"; collect?: boolean } // collect: a full garbage collection first, so RSS shows what is live
   | { kind: "profile-start" }
   | { kind: "profile-stop"; path: string }
   | { kind: "stop" };
@@ -58,7 +59,7 @@ export class Emulator {
   static async start(options: EmulatorOptions): Promise<Emulator> {
     const args = ["--data-dir", options.dataDir, ...(options.memoryDisks ? ["--memory-disks"] : [])];
     // Its own process group: a Ctrl-C at the terminal reaches the bench, which then stops the board itself.
-    const child = fork(CHILD_PATH, args, { execArgv: ["--import", "tsx"], stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
+    const child = fork(CHILD_PATH, args, { execArgv: ["--import", "tsx", "--expose-gc"], stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
     let output = "";
     const onOutput = (chunk: Buffer) => {
       output += chunk.toString();
@@ -86,8 +87,9 @@ export class Emulator {
     return new Emulator(child, ready.urls, ready.pid);
   }
 
-  async stats(): Promise<EmulatorStats> {
-    const reply = await this.request({ kind: "stats" });
+  /** The child's counters; with `collect`, after a full garbage collection (a few ms: never inside a measured run). */
+  async stats(collect = false): Promise<EmulatorStats> {
+    const reply = await this.request({ kind: "stats", collect });
     if (reply.kind !== "stats") throw new Error(`stats: the emulator answered ${JSON.stringify(reply)}`);
     return reply.stats;
   }

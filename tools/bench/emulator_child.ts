@@ -36,6 +36,7 @@ function stats(): EmulatorStats {
     cpuUserUs: cpu.user,
     cpuSystemUs: cpu.system,
     rssBytes: process.memoryUsage.rss(),
+    heapUsedBytes: process.memoryUsage().heapUsed,
     firmwareCallMs: calls.hostCallMs,
     firmwareBusMs: calls.hostBusMs,
     firmwareRunCount: calls.runCount,
@@ -47,6 +48,7 @@ function stats(): EmulatorStats {
 async function handle(request: EmulatorRequest): Promise<void> {
   switch (request.kind) {
     case "stats":
+      if (request.collect === true) (globalThis as { gc?: () => void }).gc?.(); // --expose-gc, from emulator.ts
       return reply({ kind: "stats", stats: stats() });
     case "profile-start":
       profiler = new Session();
