@@ -95,7 +95,7 @@ export interface BenchResult {
   format: "wasm-iop-bench/1";
   startedAt: string;
   seconds: number;
-  machine: { cpu: string; cpuCount: number; memoryGiB: number; kernel: string; node: string; loadAverageAtStart: number[] };
+  machine: { cpu: string; cpuCount: number; memoryGiB: number; kernel: string; node: string; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
   options: { durationS: number; pairs: number; lun: number; quick: boolean; soakS: number; board: string };
   configs: ConfigResult[];
   targets: TargetCheck[];
@@ -164,6 +164,7 @@ function rssReport(samples: MemorySample[]): RssReport {
 
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const started = Date.now();
+  const loadAverageAtStart = loadavg().map((value) => Math.round(value * 100) / 100);
   const spec = loadBoardFile(DEFAULT_BOARD_PATH);
   const disk = spec.disks[options.lun];
   if (disk === undefined) throw new Error(`the board has no LUN ${options.lun} (it has ${spec.disks.length})`);
@@ -199,7 +200,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       memoryGiB: Math.round(totalmem() / 2 ** 30),
       kernel: release(),
       node: process.version,
-      loadAverageAtStart: loadavg().map((value) => Math.round(value * 100) / 100),
+      loadAverageAtStart,
+      loadAverageAtEnd: loadavg().map((value) => Math.round(value * 100) / 100),
     },
     options: { durationS: options.durationS, pairs: options.pairs, lun: options.lun, quick: options.quick, soakS: options.soakS, board: spec.name },
     configs,
@@ -290,7 +292,7 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
     const tgtSide: SideRun = { ...reference, cpuUsPerIo: tgtCpuUs / reference.ios };
     const ratio = board.iops / reference.iops;
     pairs.push({ board: boardSide, tgt: tgtSide, ratio });
-    progress(options, disks, workload, index, board, reference, ratio);
+    reportPair(options, disks, workload, index, board, reference, ratio);
   }
   const pick = (side: "board" | "tgt", key: keyof SideRun) => median(pairs.map((p) => (p[side][key] as number | undefined) ?? 0));
   return {
@@ -304,7 +306,7 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
   };
 }
 
-function progress(options: BenchOptions, disks: DiskConfig, workload: Workload, index: number, board: RunFigures, tgt: RunFigures, ratio: number): void {
+function reportPair(options: BenchOptions, disks: DiskConfig, workload: Workload, index: number, board: RunFigures, tgt: RunFigures, ratio: number): void {
   const side = (f: RunFigures) => `${f.iops.toFixed(0)} IOPS ${f.mibPerS.toFixed(1)} MiB/s ${f.latencyUs.toFixed(0)} µs`;
   options.progress(`${disks} ${workload.name} pair ${index + 1}/${options.pairs}: board ${side(board)} | tgt ${side(tgt)} | ratio ${ratio.toFixed(3)}`);
 }
@@ -355,7 +357,7 @@ export function formatTable(result: BenchResult): string {
   const m = result.machine;
   const o = result.options;
   lines.push(`wasm-iop bench, ${result.startedAt}: board ${o.board} LUN ${o.lun} vs tgt, ${o.pairs} alternating pairs of ${o.durationS} s runs${o.quick ? " (quick)" : ""}`);
-  lines.push(`machine: ${m.cpuCount} x ${m.cpu}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, load average at start ${m.loadAverageAtStart.join(" ")}`);
+  lines.push(`machine: ${m.cpuCount} x ${m.cpu}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadAverageAtStart.join(" ")} at the start, ${m.loadAverageAtEnd.join(" ")} at the end`);
   const f = (value: number, digits = 0) => value.toFixed(digits);
   for (const config of result.configs) {
     lines.push("");
