@@ -3,7 +3,7 @@
 // number. Without qemu-img, iscsi-perf or tgt (or without root, which tgtd needs) the test says what it skipped;
 // under CI (CI=true) that is a failure.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -21,11 +21,13 @@ if (missing.length > 0) {
 
 describe.skipIf(missing.length > 0)("wasm-iop bench --quick", () => {
   it("prints a result with figures for every workload, board and tgt, and writes the same to --out", async () => {
-    const out = join(mkdtempSync(join(tmpdir(), "wasm-iop-bench-test-")), "result.json");
+    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-bench-test-"));
+    const out = join(dir, "result.json");
     const { code, stdout, stderr } = await runCli(["bench", "--quick", "--json", "--out", out]);
     expect(code, stderr).toBe(0);
     const result = JSON.parse(stdout) as BenchResult;
     expect(JSON.parse(readFileSync(out, "utf8"))).toEqual(result);
+    rmSync(dir, { recursive: true, force: true });
     expect(result.format).toBe("wasm-iop-bench/1");
     expect(result.machine.cpuCount).toBeGreaterThan(0);
     expect(result.options).toMatchObject({ quick: true, pairs: 1, lun: 1 });

@@ -175,7 +175,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   progress(`tgt: tgtd on 127.0.0.1:${port}, backing file ${disk.sizeMiB} MiB in ${dir}`);
   // tgtd takes management ports up to 32767; one per bench process keeps two benches (or a system tgtd, on 0) apart.
   const controlPort = 1000 + (process.pid % 30000);
-  const tgt = await Tgt.start({ dir, sizeBytes: disk.sizeMiB << 20, port, controlPort, log: (line) => progress(`tgtd: ${line}`) });
+  const tgt = await Tgt.start({ dir, sizeBytes: disk.sizeMiB << 20, port, controlPort, log: (line) => progress(`tgtd: ${line}`) })
+    .catch((error: unknown) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    });
   const configs: ConfigResult[] = [];
   let profile: BenchResult["profile"];
   try {
