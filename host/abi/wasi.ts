@@ -24,8 +24,11 @@ export interface WasiHost {
 }
 
 export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
-  const view = () => new DataView(host.memory.buffer);
-  const inRange = (ptr: number, lengthBytes: number) => ptr >= 0 && lengthBytes >= 0 && ptr + lengthBytes <= host.memory.buffer.byteLength;
+  // Made once: the processor's memory has its maximum size from the start and never grows (docs/board-abi.md), and
+  // a shared memory's `buffer` getter makes a new object at every call (clock_time_get is on the data path).
+  const dataView = new DataView(host.memory.buffer);
+  const view = () => dataView;
+  const inRange = (ptr: number, lengthBytes: number) => ptr >= 0 && lengthBytes >= 0 && ptr + lengthBytes <= dataView.byteLength;
   return {
     fd_write(fd: number, iovs: number, iovsLength: number, writtenPtr: number): number {
       if (fd !== 1 && fd !== 2) return WASI_ERRNO_BADF;
@@ -37,7 +40,7 @@ export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
         const lengthBytes = v.getUint32(iovs + i * 8 + 4, true);
         if (!inRange(buf, lengthBytes)) return WASI_ERRNO_FAULT;
         // slice() copies out of the shared buffer: the firmware may reuse its line buffer at once.
-        host.consoleWrite(fd, new Uint8Array(host.memory.buffer).slice(buf, buf + lengthBytes));
+        host.consoleWrite(fd, new Uint8Array(dataView.buffer).slice(buf, buf + lengthBytes));
         written += lengthBytes;
       }
       v.setUint32(writtenPtr, written, true);
@@ -53,7 +56,7 @@ export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
       if (!inRange(buf, lengthBytes)) return WASI_ERRNO_FAULT;
       const bytes = new Uint8Array(lengthBytes);
       host.randomFill(bytes);
-      new Uint8Array(host.memory.buffer).set(bytes, buf);
+      new Uint8Array(dataView.buffer).set(bytes, buf);
       return WASI_ERRNO_SUCCESS;
     },
     proc_exit(code: number): never {

@@ -68,6 +68,8 @@ export interface BoardOptions {
   trace?: Trace;
   costs?: Partial<ProcessorCosts>;
   verbose?: boolean;
+  /** A host wall clock in ms, for benchmarks: each processor then adds up its time inside the firmware's calls. */
+  hostClockMs?: () => number;
   onConsole?: (processor: string, fd: 1 | 2, line: string) => void;
   /** A processor stopped: a panic report, or undefined for a clean proc_exit(0). */
   onStop?: (processor: string, report: PanicReport | undefined) => void;
@@ -126,6 +128,7 @@ export class Board {
         costs: this.options.costs,
         busMap: busMapFor(p.role),
         verbose: this.options.verbose,
+        hostClockMs: this.options.hostClockMs,
         onConsole: (name, fd, line) => this.options.onConsole?.(name, fd, line),
         onStop: (report) => this.processorStopped(p.name, report),
       });
@@ -263,6 +266,21 @@ export class Board {
   /** The backend of disk `name` as opened at power-on (undefined before): the simulator checks data through it. */
   disk(name: string): DiskBackend | undefined {
     return this.backends.get(name);
+  }
+
+  /** Host ms inside firmware calls (irq, run; needs hostClockMs), turns and bus accesses, summed over processors. */
+  firmwareCallStats(): { hostCallMs: number; hostBusMs: number; runCount: number; busAccessCount: number } {
+    let hostCallMs = 0;
+    let hostBusMs = 0;
+    let runCount = 0;
+    let busAccessCount = 0;
+    for (const processor of this.processors) {
+      hostCallMs += processor.hostCallMs;
+      hostBusMs += processor.hostBusMs;
+      runCount += processor.runCount;
+      busAccessCount += processor.busAccessCount;
+    }
+    return { hostCallMs, hostBusMs, runCount, busAccessCount };
   }
 
   processor(name: string): Processor {

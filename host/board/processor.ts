@@ -71,6 +71,11 @@ export interface ProcessorConfig {
   costs?: Partial<ProcessorCosts>;
   busMap: BusMap;
   verbose?: boolean;
+  /**
+   * A host wall clock in ms (performance.now), for benchmarks only: when given, the processor adds up the host time
+   * spent inside irq() and run() calls (hostCallMs). Never read otherwise: board time stays virtual.
+   */
+  hostClockMs?: () => number;
   onConsole(processor: string, fd: 1 | 2, line: string): void;
   onStop(report: PanicReport | undefined): void;
 }
@@ -102,6 +107,12 @@ export class Processor {
   exports: FirmwareExports | undefined;
   heapTopAtBoot = 0;
   runCount = 0;
+  /** Host wall time spent inside irq() and run() (the firmware and the bus accesses it made), when measured. */
+  hostCallMs = 0;
+  /** The part of hostCallMs spent in bus accesses (the devices' work a register access sets off), when measured. */
+  hostBusMs = 0;
+  /** Bus reads and writes the firmware made (the board module's imports), for benchmarks. */
+  busAccessCount = 0;
   private readonly costs: ProcessorCosts;
   private readonly pending = new Uint8Array(VECTORS_MAX);
   private pendingCount = 0;
@@ -236,6 +247,8 @@ export class Processor {
     this.wakeAtNs = Infinity;
     if (this.state !== "running") return;
     const startNs = this.config.clock.nowNs;
+    const hostClockMs = this.config.hostClockMs;
+    const hostStartMs = hostClockMs === undefined ? 0 : hostClockMs();
     const result = this.call(() => {
       for (let vector = 0; this.pendingCount > 0 && vector < VECTORS_MAX; vector++) {
         if (this.pending[vector] === 0) continue;
@@ -246,6 +259,7 @@ export class Processor {
       return this.exports!.run(BigInt(this.costs.runBudgetNs));
     });
     this.runCount += 1;
+    if (hostClockMs !== undefined) this.hostCallMs += hostClockMs() - hostStartMs;
     if (result === undefined) return;
     const endNs = startNs + this.lastCallNs;
     this.busyUntilNs = endNs;
@@ -310,13 +324,29 @@ export class Processor {
   }
 
   private busRead(address: bigint, sizeBytes: AccessSize): number | bigint {
+    this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
-    return this.bus.read(address, sizeBytes);
+    const hostClockMs = this.config.hostClockMs;
+    if (hostClockMs === undefined) return this.bus.read(address, sizeBytes);
+    const startMs = hostClockMs();
+    try {
+      return this.bus.read(address, sizeBytes);
+    } finally {
+      this.hostBusMs += hostClockMs() - startMs;
+    }
   }
 
   private busWrite(address: bigint, sizeBytes: AccessSize, value: number | bigint): void {
+    this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
-    this.bus.write(address, sizeBytes, value);
+    const hostClockMs = this.config.hostClockMs;
+    if (hostClockMs === undefined) return this.bus.write(address, sizeBytes, value);
+    const startMs = hostClockMs();
+    try {
+      this.bus.write(address, sizeBytes, value);
+    } finally {
+      this.hostBusMs += hostClockMs() - startMs;
+    }
   }
 
   private consoleWrite(fd: 1 | 2, bytes: Uint8Array): void {

@@ -36,6 +36,7 @@ const ALL_ONES: Record<AccessSize, number | bigint> = { 1: 0xff, 2: 0xffff, 4: 0
 
 export class Bus {
   private readonly mappings: Mapping[] = [];
+  private lastHit: Mapping | undefined; // the mapping the last decode found
   guestErrorCount = 0;
 
   constructor(
@@ -59,6 +60,7 @@ export class Bus {
   unmap(region: BusRegion): void {
     const index = this.mappings.findIndex((m) => m.region === region);
     if (index >= 0) this.mappings.splice(index, 1);
+    this.lastHit = undefined;
   }
 
   /** A DMA read by `master` of [address, address + lengthBytes): one memory-like region must hold all of it. */
@@ -109,9 +111,12 @@ export class Bus {
   }
 
   private decode(address: bigint, alignBytes: number, lengthBytes: number = alignBytes): Mapping | undefined {
-    if (address % BigInt(alignBytes) !== 0n || lengthBytes <= 0) return undefined; // unaligned: nothing decodes it
+    if (lengthBytes <= 0 || (alignBytes > 1 && (address & BigInt(alignBytes - 1)) !== 0n)) return undefined; // unaligned: nothing decodes it
+    // Accesses come in runs to one region (a ring in RAM, a device's registers): the last hit is tried first.
+    const last = this.lastHit;
+    if (last !== undefined && address >= last.base && address + BigInt(lengthBytes) <= last.end) return last;
     for (const m of this.mappings) {
-      if (address >= m.base && address + BigInt(lengthBytes) <= m.end) return m;
+      if (address >= m.base && address + BigInt(lengthBytes) <= m.end) return (this.lastHit = m);
     }
     return undefined;
   }

@@ -321,24 +321,30 @@ function alignUp(value: number, alignment: number): number {
   return Math.ceil(value / alignment) * alignment;
 }
 
+// Register-sized accesses are assembled from bytes: a DataView per access would be garbage on every bus access,
+// and a 32-bit value through BigInt two more. Only 64-bit values, which are bigints, take a DataView.
 export function readLe(bytes: Uint8Array, offset: number, sizeBytes: AccessSize): number | bigint {
   if (offset + sizeBytes > bytes.length) return sizeBytes === 8 ? 0xffff_ffff_ffff_ffffn : 2 ** (sizeBytes * 8) - 1;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (sizeBytes) {
-    case 1: return view.getUint8(offset);
-    case 2: return view.getUint16(offset, true);
-    case 4: return view.getUint32(offset, true);
-    case 8: return view.getBigUint64(offset, true);
+    case 1: return bytes[offset]!;
+    case 2: return bytes[offset]! | (bytes[offset + 1]! << 8);
+    case 4: return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
+    case 8: return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset, true);
   }
 }
 
 export function writeLe(bytes: Uint8Array, offset: number, sizeBytes: AccessSize, value: number | bigint): void {
   if (offset + sizeBytes > bytes.length) return;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  switch (sizeBytes) {
-    case 1: view.setUint8(offset, Number(value) & 0xff); break;
-    case 2: view.setUint16(offset, Number(value) & 0xffff, true); break;
-    case 4: view.setUint32(offset, Number(BigInt.asUintN(32, BigInt(value))), true); break;
-    case 8: view.setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true); break;
+  if (sizeBytes === 8) {
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true);
+    return;
+  }
+  // The low sizeBytes bytes of the value, as BigInt.asUintN would keep them (ToUint32 is the same modulo for a number).
+  const low = typeof value === "number" ? value >>> 0 : Number(BigInt.asUintN(32, value));
+  bytes[offset] = low & 0xff;
+  if (sizeBytes >= 2) bytes[offset + 1] = (low >>> 8) & 0xff;
+  if (sizeBytes === 4) {
+    bytes[offset + 2] = (low >>> 16) & 0xff;
+    bytes[offset + 3] = low >>> 24;
   }
 }

@@ -3,15 +3,33 @@
 import type { AccessSize, BusRegion } from "./bus.ts";
 import { readLe, writeLe } from "./pci_function.ts";
 
+const memoryViews = new WeakMap<WebAssembly.Memory, Uint8Array>();
+
+/**
+ * One byte view of a processor's RAM for its whole life. Reading `memory.buffer` of a shared memory makes a new
+ * SharedArrayBuffer object each time, which on the data path (every DMA, every mailbox entry) is garbage per access;
+ * a processor's memory is created at its maximum size and never grows (docs/board-abi.md), so one view stays whole.
+ */
+export function memoryBytes(memory: WebAssembly.Memory): Uint8Array {
+  let view = memoryViews.get(memory);
+  if (view === undefined) {
+    view = new Uint8Array(memory.buffer);
+    memoryViews.set(memory, view);
+  }
+  return view;
+}
+
 export class RamRegion implements BusRegion {
   readonly name: string;
+  private readonly ram: Uint8Array;
 
-  constructor(owner: string, private readonly memory: WebAssembly.Memory) {
+  constructor(owner: string, memory: WebAssembly.Memory) {
     this.name = `${owner}.ram`;
+    this.ram = memoryBytes(memory);
   }
 
   private bytes(): Uint8Array {
-    return new Uint8Array(this.memory.buffer);
+    return this.ram;
   }
 
   read(offset: number, sizeBytes: AccessSize): number | bigint {

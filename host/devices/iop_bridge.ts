@@ -17,6 +17,7 @@
 import type { AccessSize, Bus, BusRegion } from "../bus/bus.ts";
 import { WindowFault } from "../bus/bus.ts";
 import { COMMAND_BUS_MASTER, PciFunctionBase, readLe, writeLe } from "../bus/pci_function.ts";
+import { memoryBytes } from "../bus/ram.ts";
 import { hex } from "../sim/trace.ts";
 
 export const IOP_BRIDGE_VENDOR_ID = 0x8086;
@@ -158,6 +159,7 @@ export class IopBridgeFunction extends PciFunctionBase {
   private outboundPostActive = false;
 
   private readonly faultsArmed = new Map<IopBridgeFault["kind"], number>();
+  private wordView: Uint32Array | undefined; // words(): made on first use
 
   constructor(options: IopBridgeOptions) {
     super(
@@ -467,8 +469,14 @@ export class IopBridgeFunction extends PciFunctionBase {
     return (this.qbar + (queue * this.entries() + index) * 4) / 4;
   }
 
+  // The storage processor's RAM as 32-bit words, made once (memoryBytes says why).
+  private words(): Uint32Array {
+    const bytes = memoryBytes(this.memory);
+    return (this.wordView ??= new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2));
+  }
+
   private peekEntry(queue: number): number {
-    return Atomics.load(new Uint32Array(this.memory.buffer), this.entryIndex(queue, this.pointers[2 * queue + 1]!));
+    return Atomics.load(this.words(), this.entryIndex(queue, this.pointers[2 * queue + 1]!));
   }
 
   private popEntry(queue: number): number {
@@ -478,7 +486,7 @@ export class IopBridgeFunction extends PciFunctionBase {
   }
 
   private pushEntry(queue: number, value: number): void {
-    Atomics.store(new Uint32Array(this.memory.buffer), this.entryIndex(queue, this.pointers[2 * queue]!), value);
+    Atomics.store(this.words(), this.entryIndex(queue, this.pointers[2 * queue]!), value);
     this.pointers[2 * queue] = (this.pointers[2 * queue]! + 1) % this.entries();
   }
 
@@ -582,7 +590,7 @@ class InboundWindowRegion implements BusRegion {
       this.guestError(`inbound window read of ${sizeBytes} at ${hex(offset)} is past RAM`);
       return sizeBytes === 8 ? 0xffff_ffff_ffff_ffffn : 2 ** (sizeBytes * 8) - 1;
     }
-    return readLe(new Uint8Array(this.memory.buffer), offset, sizeBytes);
+    return readLe(memoryBytes(this.memory), offset, sizeBytes);
   }
 
   write(offset: number, sizeBytes: AccessSize, value: number | bigint): void {
@@ -590,17 +598,17 @@ class InboundWindowRegion implements BusRegion {
       this.guestError(`inbound window write of ${sizeBytes} at ${hex(offset)} is past RAM: dropped`);
       return;
     }
-    writeLe(new Uint8Array(this.memory.buffer), offset, sizeBytes, value);
+    writeLe(memoryBytes(this.memory), offset, sizeBytes, value);
   }
 
   readBytes(offset: number, lengthBytes: number): Uint8Array {
     if (offset + lengthBytes > this.ramBytes) throw new WindowFault(`${lengthBytes} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
-    return new Uint8Array(this.memory.buffer).slice(offset, offset + lengthBytes);
+    return memoryBytes(this.memory).slice(offset, offset + lengthBytes);
   }
 
   writeBytes(offset: number, bytes: Uint8Array): void {
     if (offset + bytes.length > this.ramBytes) throw new WindowFault(`${bytes.length} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
-    new Uint8Array(this.memory.buffer).set(bytes, offset);
+    memoryBytes(this.memory).set(bytes, offset);
   }
 }
 

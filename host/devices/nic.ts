@@ -119,7 +119,7 @@ export interface NetworkBackend {
 /** What the network tells the NIC; the NIC implements it. Effects are scheduled at clock.nowNs, never applied inline. */
 export interface NicPort {
   opened(portal: number): number | undefined; // the slot, or undefined when refused (disabled, or all 64 taken)
-  received(connection: number, bytes: Uint8Array): void;
+  received(connection: number, bytes: Uint8Array): void; // handed over: the caller must not reuse or change them
   closed(connection: number): void; // the peer closed or reset
 }
 
@@ -229,6 +229,8 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   private preferRx = false; // the engine alternates between the rings when both have work
   private engineBusy = false; // a step is in progress or scheduled
   private writerBusy = false; // an event write is scheduled
+  private readonly eventEntry = new Uint8Array(NIC_EVENT_BYTES); // writeEvent's scratch, no allocation per event
+  private readonly eventEntryView = new DataView(this.eventEntry.buffer);
   // Clock events scheduled before a reset carry the old epoch and do nothing when they run.
   private epoch = 0;
 
@@ -284,8 +286,8 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   received(connection: number, bytes: Uint8Array): void {
     const slot = this.slots[connection];
     if (slot === undefined || bytes.length === 0) return;
-    const copy = bytes.slice(); // the caller may reuse its buffer before the clock gets here
-    this.onPort(connection, slot.generation, () => this.onReceived(connection, copy));
+    // Kept as given, not copied: the backend hands the bytes over (NicPort.received) and never touches them again.
+    this.onPort(connection, slot.generation, () => this.onReceived(connection, bytes));
   }
 
   closed(connection: number): void {
@@ -556,17 +558,24 @@ export class NicDevice extends PciFunctionBase implements NicPort {
       this.guestError(`receive buffer ${id} has 0 bytes: skipped`, 4);
       return this.busyFor(this.latencyNs.entry, () => this.updatePause(index));
     }
-    const bytes = this.takeReceived(index, capacityBytes);
+    const parts = this.takeReceived(index, capacityBytes);
+    let lengthBytes = 0;
+    for (const part of parts) lengthBytes += part.length;
     const generation = slot.generation;
-    this.busyFor(this.latencyNs.entry + Math.ceil(bytes.length / COPY_BYTES_PER_NS), () => {
-      const written = this.dmaWrite(address, bytes);
-      if (!written.ok) {
-        this.guestError(`receive buffer ${id} at ${hex(address)} unwritable (${written.fault}): skipped, its ${bytes.length} bytes kept`, 4);
-        if (slot.generation === generation && slot.state === SlotState.Open) this.unTakeReceived(index, bytes);
-        return;
+    this.busyFor(this.latencyNs.entry + Math.ceil(lengthBytes / COPY_BYTES_PER_NS), () => {
+      // Straight from the socket's chunks into the buffer, one DMA per chunk the buffer takes a part of.
+      let offsetBytes = 0;
+      for (const part of parts) {
+        const written = this.dmaWrite(address + BigInt(offsetBytes), part);
+        if (!written.ok) {
+          this.guestError(`receive buffer ${id} at ${hex(address)} unwritable (${written.fault}): skipped, its ${lengthBytes} bytes kept`, 4);
+          if (slot.generation === generation && slot.state === SlotState.Open) this.unTakeReceived(index, parts, lengthBytes);
+          return;
+        }
+        offsetBytes += part.length;
       }
-      this.stats.bytesReceived += bytes.length;
-      this.enqueueEngineEvent({ type: NicEventType.Received, connection: index, lengthBytes: bytes.length, id, portal: slot.portal });
+      this.stats.bytesReceived += lengthBytes;
+      this.enqueueEngineEvent({ type: NicEventType.Received, connection: index, lengthBytes, id, portal: slot.portal });
       this.updatePause(index);
     });
   }
@@ -584,30 +593,32 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   }
 
   // Removes up to `maxBytes` from the front of the slot's stream; the slot goes to the back of the line if any remain.
-  private takeReceived(index: number, maxBytes: number): Uint8Array {
+  // The parts are views of the received chunks, not copies: the chunks are the NIC's (NicPort.received).
+  private takeReceived(index: number, maxBytes: number): Uint8Array[] {
     const slot = this.slots[index]!;
-    const bytes = new Uint8Array(Math.min(maxBytes, slot.rxPendingBytes));
+    const lengthBytes = Math.min(maxBytes, slot.rxPendingBytes);
+    const parts: Uint8Array[] = [];
     let filled = 0;
-    while (filled < bytes.length) { // each pass consumes one chunk or fills the buffer
+    while (filled < lengthBytes) { // each pass consumes one chunk or fills the buffer
       const chunk = slot.rxChunks[0]!;
-      const part = Math.min(chunk.length, bytes.length - filled);
-      bytes.set(chunk.subarray(0, part), filled);
+      const part = Math.min(chunk.length, lengthBytes - filled);
+      parts.push(chunk.subarray(0, part));
       filled += part;
       if (part === chunk.length) slot.rxChunks.shift();
       else slot.rxChunks[0] = chunk.subarray(part);
     }
-    slot.rxPendingBytes -= bytes.length;
+    slot.rxPendingBytes -= lengthBytes;
     this.rxReadyQueue.shift();
     slot.rxReady = slot.rxPendingBytes > 0;
     if (slot.rxReady) this.rxReadyQueue.push(index);
-    return bytes;
+    return parts;
   }
 
   // Puts bytes a buffer could not take back at the front of the stream, so the next buffer gets them in order.
-  private unTakeReceived(index: number, bytes: Uint8Array): void {
+  private unTakeReceived(index: number, parts: Uint8Array[], lengthBytes: number): void {
     const slot = this.slots[index]!;
-    slot.rxChunks.unshift(bytes);
-    slot.rxPendingBytes += bytes.length;
+    slot.rxChunks.unshift(...parts);
+    slot.rxPendingBytes += lengthBytes;
     if (!slot.rxReady) {
       slot.rxReady = true;
       this.rxReadyQueue.unshift(index);
@@ -683,8 +694,9 @@ export class NicDevice extends PciFunctionBase implements NicPort {
     if (this.events.length === 0 || !this.eventSlotFree()) return;
     const event = this.events.shift()!;
     const engineEvent = event.type === NicEventType.Received || event.type === NicEventType.Sent;
-    const entry = new Uint8Array(NIC_EVENT_BYTES);
-    const view = new DataView(entry.buffer);
+    const entry = this.eventEntry; // reused: the DMA copies it into the queue
+    const view = this.eventEntryView;
+    entry.fill(0);
     view.setUint8(0, event.type);
     view.setUint16(2, event.connection, true);
     view.setUint32(4, event.lengthBytes, true);

@@ -24,6 +24,7 @@ interface TcpConnection {
   outbox: Uint8Array[]; // bytes the NIC sent that the socket has not accepted yet (it asked us to wait for 'drain')
   waitingForDrain: boolean;
   ending: boolean; // the NIC closed it: end() once the outbox is written
+  corked: boolean; // sends are being gathered until the board's current turn ends
 }
 
 export class TcpBackend implements NetworkBackend {
@@ -83,8 +84,22 @@ export class TcpBackend implements NetworkBackend {
   send(connection: number, bytes: Uint8Array): void {
     const held = this.connections.get(connection);
     if (held === undefined) return; // gone from the network side first; the NIC hears of it through closed()
-    if (held.waitingForDrain) held.outbox.push(bytes);
-    else if (!held.socket.write(bytes)) held.waitingForDrain = true;
+    if (held.waitingForDrain) {
+      held.outbox.push(bytes);
+      return;
+    }
+    // Every send of one turn of the board (a PDU's header, its data, the next PDU...) leaves in one writev once the
+    // turn is over, instead of one system call and one TCP segment each: on loopback a send costs the sender the
+    // kernel's whole delivery path, so the count of calls, not of bytes, is what the host pays for.
+    if (!held.corked) {
+      held.corked = true;
+      held.socket.cork();
+      process.nextTick(() => {
+        held.corked = false;
+        held.socket.uncork();
+      });
+    }
+    if (!held.socket.write(bytes)) held.waitingForDrain = true;
   }
 
   close(connection: number): void {
@@ -112,7 +127,7 @@ export class TcpBackend implements NetworkBackend {
       socket.destroy(); // refused: every slot is taken, or the NIC is not accepting
       return;
     }
-    const held: TcpConnection = { socket, outbox: [], waitingForDrain: false, ending: false };
+    const held: TcpConnection = { socket, outbox: [], waitingForDrain: false, ending: false, corked: false };
     this.connections.set(connection, held);
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
@@ -125,13 +140,14 @@ export class TcpBackend implements NetworkBackend {
 
   // The socket took everything it was given: write what waited, as long as it keeps accepting.
   private flush(held: TcpConnection): void {
-    held.waitingForDrain = false;
-    while (held.outbox.length > 0) { // each pass writes one waiting chunk
-      if (!held.socket.write(held.outbox.shift()!)) {
-        held.waitingForDrain = true;
-        return;
-      }
-    }
+    // Everything that waited leaves in one writev (as send() batches a turn): the bytes are in memory either way,
+    // and one call for all of them is cheaper than one per drain.
+    let accepted = true;
+    held.socket.cork();
+    for (const chunk of held.outbox) accepted = held.socket.write(chunk);
+    held.socket.uncork();
+    held.outbox.length = 0;
+    held.waitingForDrain = !accepted;
     if (held.ending) held.socket.end();
   }
 

@@ -248,6 +248,8 @@ export class VirtioScsiDevice extends PciFunctionBase {
   private readonly disks: ScsiDisk[];
   private readonly queueSizeMax: number;
   private readonly latencyNs: { read: number; write: number; flush: number };
+  private chainMarks = new Uint32Array(0); // walkChain: per descriptor, the mark of the last walk that took it
+  private chainMark = 0;
   private readonly logLine: (message: string) => void;
   private readonly faults: VirtioScsiFault[] = [];
   // Power-on state, restored by resetVirtio().
@@ -594,13 +596,21 @@ export class VirtioScsiDevice extends PciFunctionBase {
   // §2.7.4, §2.7.5: follows NEXT from `head`; a string names the violation that breaks the device.
   private walkChain(queue: Virtqueue, head: number): Chain | string {
     const chain: Chain = { head, readable: [], writable: [], readableBytes: 0, writableBytes: 0 };
-    const seen = new Set<number>();
+    // Descriptors seen in this walk carry this walk's mark: no set allocated per request.
+    if (this.chainMarks.length < queue.size) this.chainMarks = new Uint32Array(queue.size);
+    this.chainMark = (this.chainMark + 1) >>> 0;
+    if (this.chainMark === 0) {
+      this.chainMarks.fill(0); // the marks wrapped: no stale one may match
+      this.chainMark = 1;
+    }
+    const seen = this.chainMarks;
+    const mark = this.chainMark;
     let index = head;
     // Each pass takes one descriptor; more than the queue size is a loop or an over-long chain.
     for (let count = 0; ; count++) {
       if (index >= queue.size) return `descriptor index ${index} is outside a queue of ${queue.size}`;
-      if (seen.has(index) || count >= queue.size) return `descriptor chain from ${head} loops or is longer than the queue (${queue.size})`;
-      seen.add(index);
+      if (seen[index] === mark || count >= queue.size) return `descriptor chain from ${head} loops or is longer than the queue (${queue.size})`;
+      seen[index] = mark;
       const result = this.dmaRead(queue.descAddress + BigInt(index * DESC_BYTES), DESC_BYTES);
       if (!result.ok) return `descriptor ${index} unreadable: ${result.fault}`;
       const view = new DataView(result.bytes.buffer, result.bytes.byteOffset, DESC_BYTES);

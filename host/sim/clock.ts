@@ -29,6 +29,12 @@ export class VirtualClock {
   private readonly heap: ClockEvent[] = [];
   // Live (not yet run, not cancelled) events by handle: the handle is the event's sequence number.
   private readonly pending = new Map<EventHandle, ClockEvent>();
+  private runningEvent = false; // inside runNext(): what gets scheduled now comes from the board itself
+  /**
+   * Called when something outside the board's own events schedules one (a socket callback, a test): real-time
+   * mode's pacer sets it so an input is handled at once instead of at its next timer.
+   */
+  onOutsideSchedule: (() => void) | undefined;
 
   get nowNs(): number {
     return this.currentNs;
@@ -45,6 +51,7 @@ export class VirtualClock {
     this.sequenceNext += 1;
     this.pending.set(event.sequence, event);
     this.heapPush(event);
+    if (!this.runningEvent) this.onOutsideSchedule?.();
     return event.sequence;
   }
 
@@ -87,7 +94,13 @@ export class VirtualClock {
     event.fn = undefined;
     this.pending.delete(event.sequence);
     this.currentNs = event.timeNs;
-    fn();
+    const outer = this.runningEvent;
+    this.runningEvent = true;
+    try {
+      fn();
+    } finally {
+      this.runningEvent = outer;
+    }
     return true;
   }
 

@@ -1,10 +1,19 @@
 // Real-time mode: paces the virtual clock to wall time, for serving real clients. This is the one place in host/
 // that reads a wall clock or sets a timer; both come in as parameters so a test can drive the pacer by hand.
+//
+// Board time follows wall time, but may run ahead of it by at most LEAD_NS_MAX: an event due within the lead runs at
+// once instead of after a sleep. Host timers cannot sleep for microseconds (Node's are 1 ms at best), so without the
+// lead every modelled device latency on an I/O's path (a NIC event, a disk access, each some µs) would cost a whole
+// millisecond of wall time. With it the board is never slower than its model, and never more than the lead early:
+// a firmware timer fires at most LEAD_NS_MAX before its wall-clock time. Inputs from outside (a socket's bytes)
+// schedule an event through the clock's onOutsideSchedule, which wakes a sleeping pacer at once.
 import type { VirtualClock } from "./clock.ts";
 
 export interface WallClock {
   nowMs(): number;
   setTimer(fn: () => void, delayMs: number): { cancel(): void };
+  /** Runs `fn` once the host has handled pending I/O (setImmediate), with no timer granularity. */
+  soon(fn: () => void): { cancel(): void };
 }
 
 export const systemWallClock: WallClock = {
@@ -13,14 +22,22 @@ export const systemWallClock: WallClock = {
     const timer = setTimeout(fn, delayMs);
     return { cancel: () => clearTimeout(timer) };
   },
+  soon: (fn) => {
+    const immediate = setImmediate(fn);
+    return { cancel: () => clearImmediate(immediate) };
+  },
 };
 
 // Sleep at most this long between checks, so a signal or an external input is noticed quickly.
 const SLEEP_MS_MAX = 50;
+// How far board time may run ahead of wall time to run an event now rather than sleep for it.
+export const LEAD_NS_MAX = 1_000_000;
 
 export class RealTimePacer {
   private running = false;
+  private ticking = false;
   private timer: { cancel(): void } | undefined;
+  private timerIsSleep = false; // the pending timer is a sleep (an outside input may cut it short), not a `soon`
   private startWallMs = 0;
   private startVirtualNs = 0;
   /** Events handled late: how far behind wall time the board fell at worst, in ns. */
@@ -33,6 +50,7 @@ export class RealTimePacer {
     this.running = true;
     this.startWallMs = this.wall.nowMs();
     this.startVirtualNs = this.clock.nowNs;
+    this.clock.onOutsideSchedule = () => this.wake();
     this.tick();
   }
 
@@ -40,21 +58,54 @@ export class RealTimePacer {
     this.running = false;
     this.timer?.cancel();
     this.timer = undefined;
+    this.clock.onOutsideSchedule = undefined;
   }
 
-  /** Runs every event due by now in wall time, then sleeps until the next one (or SLEEP_MS_MAX). */
+  /**
+   * Runs every event due by now in wall time, and those due within the lead after it; then comes back at once
+   * (setImmediate, after the host's pending I/O) when more are due within the lead, else sleeps until one is.
+   */
   tick(): void {
     this.timer = undefined;
     if (!this.running) return;
-    const targetNs = this.startVirtualNs + Math.floor((this.wall.nowMs() - this.startWallMs) * 1e6);
-    if (targetNs > this.clock.nowNs) {
-      const next = this.clock.nextDeadlineNs();
-      if (next !== undefined && next < targetNs) this.lagNsMax = Math.max(this.lagNsMax, targetNs - next);
-      this.clock.advanceTo(targetNs);
+    this.ticking = true;
+    try {
+      const wallNs = this.startVirtualNs + Math.floor((this.wall.nowMs() - this.startWallMs) * 1e6);
+      if (wallNs > this.clock.nowNs) {
+        const next = this.clock.nextDeadlineNs();
+        if (next !== undefined && next < wallNs) this.lagNsMax = Math.max(this.lagNsMax, wallNs - next);
+        this.clock.advanceTo(wallNs);
+      }
+      // Ahead of wall time, up to the lead: bounded because the limit is fixed for this tick.
+      const limitNs = Math.max(wallNs, this.clock.nowNs) + LEAD_NS_MAX;
+      for (let next = this.clock.nextDeadlineNs(); this.running && next !== undefined && next <= limitNs; next = this.clock.nextDeadlineNs()) {
+        this.clock.runNext();
+      }
+    } finally {
+      this.ticking = false;
     }
     if (!this.running) return;
+    this.schedule();
+  }
+
+  private schedule(): void {
     const next = this.clock.nextDeadlineNs();
-    const sleepMs = next === undefined ? SLEEP_MS_MAX : Math.min(SLEEP_MS_MAX, Math.max(0, (next - this.clock.nowNs) / 1e6));
+    const wallNs = this.startVirtualNs + Math.floor((this.wall.nowMs() - this.startWallMs) * 1e6);
+    if (next !== undefined && next <= Math.max(wallNs, this.clock.nowNs) + LEAD_NS_MAX) {
+      this.timerIsSleep = false;
+      this.timer = this.wall.soon(() => this.tick());
+      return;
+    }
+    const sleepMs = next === undefined ? SLEEP_MS_MAX : Math.min(SLEEP_MS_MAX, Math.max(0, (next - LEAD_NS_MAX - wallNs) / 1e6));
+    this.timerIsSleep = true;
     this.timer = this.wall.setTimer(() => this.tick(), sleepMs);
+  }
+
+  // Something outside scheduled an event: cut a sleep short. Inside a tick, the tick sees the event itself.
+  private wake(): void {
+    if (!this.running || this.ticking || !this.timerIsSleep || this.timer === undefined) return;
+    this.timer.cancel();
+    this.timerIsSleep = false;
+    this.timer = this.wall.soon(() => this.tick());
   }
 }

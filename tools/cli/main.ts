@@ -1,6 +1,7 @@
 // wasm-iop: one CLI, subcommands in the style of git and qemu-img.
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
+import { benchCommand } from "./bench.ts";
 import { conformanceCommand } from "./conformance.ts";
 import { flashCommand } from "./flash.ts";
 import { imageCommand } from "./image.ts";
@@ -8,7 +9,7 @@ import { inventoryCommand } from "./inventory.ts";
 import { runCommand } from "./run.ts";
 import { simulateCommand } from "./simulate.ts";
 
-const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, simulateCommand, imageCommand, flashCommand];
+const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, simulateCommand, benchCommand, imageCommand, flashCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

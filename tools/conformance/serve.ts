@@ -8,6 +8,7 @@ import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/bo
 import type { PanicReport } from "../../host/board/processor.ts";
 import { TcpBackend } from "../../host/devices/tcp_backend.ts";
 import { RealTimePacer } from "../../host/sim/realtime.ts";
+import { Trace } from "../../host/sim/trace.ts";
 import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
 import { iscsiUrls } from "../cli/run.ts";
 
@@ -24,12 +25,17 @@ export interface ServeOptions {
   boardPath?: string;
   dataDir?: string; // default: a fresh temporary directory, removed by stop()
   timeoutMs?: number; // how long to wait for the transport to come up
+  memoryDisks?: boolean; // every disk in memory instead of in its file (bench)
+  traceOff?: boolean; // no trace at all, not even its hash, as `wasm-iop run` serves (bench)
+  hostClockMs?: () => number; // measure host time inside firmware calls (bench)
 }
 
 /** Boots the board, binds 127.0.0.1:0, and resolves once the firmware's transport says it is serving. */
 export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoard> {
   await buildFirmware(["release"]);
-  const spec = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
+  const loaded = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
+  const spec: BoardSpec = options.memoryDisks !== true ? loaded
+    : { ...loaded, disks: loaded.disks.map((d) => ({ name: d.name, sizeMiB: d.sizeMiB, blockSize: d.blockSize, physicalBlockSize: d.physicalBlockSize, backend: "memory" as const })) };
   const temporary = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), `wasm-iop-${spec.name}-`));
   const log: string[] = [];
@@ -44,6 +50,8 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
     dataDir,
     network: tcp,
     portals: bound,
+    trace: options.traceOff === true ? new Trace({ enabled: false }) : undefined,
+    hostClockMs: options.hostClockMs,
     onConsole: (processor, _fd, line) => {
       log.push(`[${processor}] ${line}`);
       if (line.startsWith("tts: serving")) serving();

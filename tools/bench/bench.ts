@@ -1,0 +1,398 @@
+// `wasm-iop bench`: the board against Debian's tgt on the same machine, driven by the same initiators, run in
+// alternating pairs (board, tgt, board, tgt, ...) so slow drift of a busy machine falls on both sides alike. Each
+// pair gives a ratio board/tgt; the result reports each side's medians, the ratios' median and spread, the
+// emulator's CPU time and WebAssembly time per I/O, its RSS over the run, and the issue's targets met or not.
+// Benchmarks are never asserted in tests (DESIGN-NOTES §10): a test only checks that --quick produces figures.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import { buildFirmware, ROOT } from "../build/firmware.ts";
+import { type RunFigures, runWorkload, type Workload, WORKLOADS } from "./clients.ts";
+import { Emulator, type EmulatorStats } from "./emulator.ts";
+import { type CpuProfile, type ProfileItem, topSelfTime } from "./profile.ts";
+import { Tgt } from "./tgt.ts";
+
+export interface BenchOptions {
+  durationS: number; // length of each measured run
+  pairs: number; // alternating board/tgt pairs per workload
+  lun: number; // the board's LUN driven (tgt has one disk)
+  quick: boolean; // smoke run: no warm-up, tiny runs
+  soakS: number; // after the first configuration's pairs, a mixed run on the board alone this long, RSS sampled (0: none)
+  profilePath: string | undefined; // V8 CPU profile of the emulator during the file-disk pairs
+  configs: readonly DiskConfig[];
+  workloads: readonly Workload[]; // WORKLOADS, or the ones --only names
+  progress: (line: string) => void;
+  /** True once the run should stop (SIGINT, SIGTERM): checked between runs, then both targets are shut down. */
+  interrupted?: () => boolean;
+}
+
+/** The run was stopped by a signal; the targets were shut down cleanly. */
+export class BenchInterrupted extends Error {
+  override name = "BenchInterrupted";
+}
+
+function checkInterrupted(options: BenchOptions): void {
+  if (options.interrupted?.() === true) throw new BenchInterrupted("interrupted: stopped between runs, tgtd and the emulator shut down");
+}
+
+export type DiskConfig = "file" | "memory";
+
+/** A side's figures for one run, with what the target process spent on it. */
+export interface SideRun extends RunFigures {
+  cpuUsPerIo: number; // the target process's user + system CPU time per request
+  firmwareUsPerIo?: number; // board only: WebAssembly time per request (irq()/run() calls less their bus accesses)
+  busUsPerIo?: number; // board only: time in the firmware's bus accesses per request (device work they set off)
+  turnsPerIo?: number; // board only: firmware turns (irq deliveries and a run() call), every processor
+  busAccessesPerIo?: number; // board only: bus reads and writes by the firmware, every processor
+}
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export interface WorkloadResult extends Workload {
+  pairs: { board: SideRun; tgt: SideRun; ratio: number }[]; // ratio: board IOPS / tgt IOPS (= MiB/s ratio)
+  board: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number; firmwareUsPerIo: number; busUsPerIo: number; turnsPerIo: number; busAccessesPerIo: number }; // medians
+  tgt: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number };
+  throughputRatio: Spread; // board/tgt IOPS (and MiB/s): higher is better for the board
+  latencyRatio: Spread; // board/tgt mean latency: lower is better for the board
+}
+
+export interface RssReport {
+  // Every sample is taken after a full garbage collection, so growth is memory still held, not garbage not yet taken.
+  firstBytes: number; // after the first measured run
+  lastBytes: number;
+  maxBytes: number;
+  growthPercent: number; // (last - first) / first
+  seconds: number; // between the two samples
+  samples: number;
+  heapUsedFirstBytes: number; // V8's heap in use at the first and the last sample
+  heapUsedLastBytes: number;
+}
+
+export interface ConfigResult {
+  disks: DiskConfig;
+  workloads: WorkloadResult[];
+  rss: RssReport;
+  soak?: RssReport;
+  panics: number;
+}
+
+export interface TargetCheck {
+  what: string;
+  disks: DiskConfig;
+  value: number;
+  goal: string;
+  met: boolean;
+}
+
+export interface BenchResult {
+  format: "wasm-iop-bench/1";
+  startedAt: string;
+  seconds: number;
+  machine: { cpu: string; cpuCount: number; memoryGiB: number; kernel: string; node: string; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
+  options: { durationS: number; pairs: number; lun: number; quick: boolean; soakS: number; board: string };
+  configs: ConfigResult[];
+  targets: TargetCheck[];
+  profile?: { path: string; top: ProfileItem[] };
+}
+
+/** Finds a free TCP port on loopback (bound and released at once; tgtd takes it right after). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const CLOCK_TICKS_PER_S = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim()) || 100;
+
+/** A process's user + system CPU time in µs, from /proc (every thread of it). */
+function processCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // after "pid (comm) ": field 3 is state
+  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S) * 1e6; // utime, stime: fields 14, 15
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function spread(values: number[]): Spread {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
+}
+
+// The first run's request count, before any rate is known: about 0.1 s on the slower side.
+function firstCount(workload: Workload): number {
+  return workload.sizeBytes >= 1 << 20 ? 16 : Math.max(32, workload.depth * 8);
+}
+
+// Sizes the next run from the last one's rate so it lasts about `durationS`; at least two full queues.
+function nextCount(workload: Workload, last: RunFigures | undefined, durationS: number): number {
+  if (last === undefined) return firstCount(workload);
+  return Math.max(workload.depth * 2, Math.round(last.iops * durationS));
+}
+
+interface MemorySample {
+  atMs: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+}
+
+function rssReport(samples: MemorySample[]): RssReport {
+  const first = samples[0] ?? { atMs: 0, rssBytes: 0, heapUsedBytes: 0 };
+  const last = samples[samples.length - 1] ?? first;
+  return {
+    firstBytes: first.rssBytes,
+    lastBytes: last.rssBytes,
+    maxBytes: Math.max(...samples.map((s) => s.rssBytes), 0),
+    growthPercent: first.rssBytes > 0 ? (100 * (last.rssBytes - first.rssBytes)) / first.rssBytes : 0,
+    seconds: (last.atMs - first.atMs) / 1000,
+    samples: samples.length,
+    heapUsedFirstBytes: first.heapUsedBytes,
+    heapUsedLastBytes: last.heapUsedBytes,
+  };
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const started = Date.now();
+  const loadAverageAtStart = loadavg().map((value) => Math.round(value * 100) / 100);
+  const spec = loadBoardFile(DEFAULT_BOARD_PATH);
+  const disk = spec.disks[options.lun];
+  if (disk === undefined) throw new Error(`the board has no LUN ${options.lun} (it has ${spec.disks.length})`);
+  const progress = options.progress;
+  await buildFirmware(["release"]); // once, here, rather than inside a child's start-up wait
+  const dir = mkdtempSync(join(tmpdir(), "wasm-iop-bench-"));
+  const port = await freePort();
+  progress(`tgt: tgtd on 127.0.0.1:${port}, backing file ${disk.sizeMiB} MiB in ${dir}`);
+  // tgtd takes management ports up to 32767; one per bench process keeps two benches (or a system tgtd, on 0) apart.
+  const controlPort = 1000 + (process.pid % 30000);
+  const tgt = await Tgt.start({ dir, sizeBytes: disk.sizeMiB << 20, port, controlPort, log: (line) => progress(`tgtd: ${line}`) })
+    .catch((error: unknown) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    });
+  const configs: ConfigResult[] = [];
+  let profile: BenchResult["profile"];
+  try {
+    for (const disks of options.configs) {
+      const profilePath = disks === options.configs[0] ? options.profilePath : undefined;
+      const { result, top } = await benchConfig(disks, tgt, dir, profilePath, options);
+      configs.push(result);
+      if (profilePath !== undefined) profile = { path: profilePath, top };
+    }
+  } finally {
+    await tgt.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const cpuList = cpus();
+  return {
+    format: "wasm-iop-bench/1",
+    startedAt: new Date(started).toISOString(),
+    seconds: (Date.now() - started) / 1000,
+    machine: {
+      cpu: cpuList[0]?.model ?? "unknown",
+      cpuCount: cpuList.length,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      kernel: release(),
+      node: process.version,
+      loadAverageAtStart,
+      loadAverageAtEnd: loadavg().map((value) => Math.round(value * 100) / 100),
+    },
+    options: { durationS: options.durationS, pairs: options.pairs, lun: options.lun, quick: options.quick, soakS: options.soakS, board: spec.name },
+    configs,
+    targets: checkTargets(configs),
+    ...(profile !== undefined ? { profile } : {}),
+  };
+}
+
+// One board configuration against tgt: the emulator in its own process, every workload in alternating pairs.
+async function benchConfig(disks: DiskConfig, tgt: Tgt, dir: string, profilePath: string | undefined, options: BenchOptions):
+  Promise<{ result: ConfigResult; top: ProfileItem[] }> {
+  const progress = options.progress;
+  const dataDir = join(dir, `board-${disks}`);
+  progress(`board: starting the emulator with ${disks} disks`);
+  const emulator = await Emulator.start({ memoryDisks: disks === "memory", dataDir, log: (line) => progress(`emulator: ${line}`) });
+  const boardUrl = emulator.urls[options.lun]!;
+  progress(`board: serving ${boardUrl} (pid ${emulator.pid})`);
+  const rssSamples: MemorySample[] = [];
+  const workloads: WorkloadResult[] = [];
+  let top: ProfileItem[] = [];
+  let soak: RssReport | undefined;
+  let panics = 0;
+  try {
+    if (!options.quick) {
+      // The emulator's first thousands of requests run slower while V8 compiles its path: a few short runs of every
+      // workload first, so the first measured pair is not the slowest. Each workload still has its own warm-up.
+      progress("board: warming up the emulator");
+      for (const workload of options.workloads) {
+        checkInterrupted(options);
+        await runWorkload(workload, boardUrl, firstCount(workload) * 4, 1);
+      }
+    }
+    if (profilePath !== undefined) await emulator.profileStart();
+    for (const workload of options.workloads) {
+      workloads.push(await benchWorkload(workload, emulator, boardUrl, tgt, options, rssSamples, disks));
+    }
+    if (profilePath !== undefined) {
+      await emulator.profileStop(profilePath);
+      top = topSelfTime(JSON.parse(readFileSync(profilePath, "utf8")) as CpuProfile, 15, ROOT);
+      progress(`profile: ${profilePath}`);
+    }
+    if (options.soakS > 0 && disks === options.configs[0]) soak = await soakRun(emulator, boardUrl, options);
+  } finally {
+    const last = await emulator.stats().catch(() => undefined);
+    await emulator.stop();
+    panics = last?.panics ?? 0;
+    if (panics > 0) progress(`board: ${panics} processor panics during the run (see the emulator lines above)`);
+  }
+  return { result: { disks, workloads, rss: rssReport(rssSamples), ...(soak !== undefined ? { soak } : {}), panics }, top };
+}
+
+async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: string, tgt: Tgt, options: BenchOptions,
+  rssSamples: MemorySample[], disks: DiskConfig): Promise<WorkloadResult> {
+  const { durationS } = options;
+  let lastBoard: RunFigures | undefined;
+  let lastTgt: RunFigures | undefined;
+  if (!options.quick) {
+    // Warm-up, unmeasured: a short probe for each side's rate, then half a run, so V8 has compiled the emulator's
+    // path for this workload (its first thousands of requests run slower) and the measured runs can be sized.
+    checkInterrupted(options);
+    lastBoard = await runWorkload(workload, boardUrl, firstCount(workload), 1);
+    lastTgt = await runWorkload(workload, tgt.url, firstCount(workload), 1);
+    lastBoard = await runWorkload(workload, boardUrl, nextCount(workload, lastBoard, durationS / 2), durationS / 2);
+    lastTgt = await runWorkload(workload, tgt.url, nextCount(workload, lastTgt, durationS / 2), durationS / 2);
+  }
+  const pairs: WorkloadResult["pairs"] = [];
+  for (let index = 0; index < options.pairs; index += 1) {
+    checkInterrupted(options);
+    const before: EmulatorStats = await emulator.stats();
+    const board = await runWorkload(workload, boardUrl, nextCount(workload, lastBoard, durationS), durationS);
+    const after: EmulatorStats = await emulator.stats();
+    const memory = await emulator.stats(true);
+    rssSamples.push({ atMs: Date.now(), rssBytes: memory.rssBytes, heapUsedBytes: memory.heapUsedBytes });
+    const tgtCpuBefore = processCpuUs(tgt.pid);
+    const reference = await runWorkload(workload, tgt.url, nextCount(workload, lastTgt, durationS), durationS);
+    const tgtCpuUs = processCpuUs(tgt.pid) - tgtCpuBefore;
+    lastBoard = board;
+    lastTgt = reference;
+    const cpuUs = after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs;
+    const boardSide: SideRun = {
+      ...board,
+      cpuUsPerIo: cpuUs / board.ios,
+      firmwareUsPerIo: ((after.firmwareCallMs - before.firmwareCallMs - (after.firmwareBusMs - before.firmwareBusMs)) * 1000) / board.ios,
+      busUsPerIo: ((after.firmwareBusMs - before.firmwareBusMs) * 1000) / board.ios,
+      turnsPerIo: (after.firmwareRunCount - before.firmwareRunCount) / board.ios,
+      busAccessesPerIo: (after.busAccessCount - before.busAccessCount) / board.ios,
+    };
+    const tgtSide: SideRun = { ...reference, cpuUsPerIo: tgtCpuUs / reference.ios };
+    const ratio = board.iops / reference.iops;
+    pairs.push({ board: boardSide, tgt: tgtSide, ratio });
+    reportPair(options, disks, workload, index, board, reference, ratio);
+  }
+  const pick = (side: "board" | "tgt", key: keyof SideRun) => median(pairs.map((p) => (p[side][key] as number | undefined) ?? 0));
+  return {
+    ...workload,
+    pairs,
+    board: { iops: pick("board", "iops"), mibPerS: pick("board", "mibPerS"), latencyUs: pick("board", "latencyUs"), cpuUsPerIo: pick("board", "cpuUsPerIo"), firmwareUsPerIo: pick("board", "firmwareUsPerIo"), busUsPerIo: pick("board", "busUsPerIo"),
+      turnsPerIo: pick("board", "turnsPerIo"), busAccessesPerIo: pick("board", "busAccessesPerIo") },
+    tgt: { iops: pick("tgt", "iops"), mibPerS: pick("tgt", "mibPerS"), latencyUs: pick("tgt", "latencyUs"), cpuUsPerIo: pick("tgt", "cpuUsPerIo") },
+    throughputRatio: spread(pairs.map((p) => p.ratio)),
+    latencyRatio: spread(pairs.map((p) => p.board.latencyUs / p.tgt.latencyUs)),
+  };
+}
+
+function reportPair(options: BenchOptions, disks: DiskConfig, workload: Workload, index: number, board: RunFigures, tgt: RunFigures, ratio: number): void {
+  const side = (f: RunFigures) => `${f.iops.toFixed(0)} IOPS ${f.mibPerS.toFixed(1)} MiB/s ${f.latencyUs.toFixed(0)} µs`;
+  options.progress(`${disks} ${workload.name} pair ${index + 1}/${options.pairs}: board ${side(board)} | tgt ${side(tgt)} | ratio ${ratio.toFixed(3)}`);
+}
+
+// The board alone under a mix of every qemu-img workload, for `soakS` seconds, RSS sampled after each run.
+async function soakRun(emulator: Emulator, boardUrl: string, options: BenchOptions): Promise<RssReport> {
+  const mix = WORKLOADS.filter((w) => w.tool === "qemu-img");
+  const samples: MemorySample[] = [];
+  const endMs = Date.now() + options.soakS * 1000;
+  const lastRuns = new Map<string, RunFigures>();
+  options.progress(`soak: ${options.soakS} s of mixed I/O on the board, RSS sampled after each run`);
+  for (let index = 0; Date.now() < endMs; index += 1) { // bounded by the clock: each pass is one ~2 s run
+    checkInterrupted(options);
+    const workload = mix[index % mix.length]!;
+    const figures = await runWorkload(workload, boardUrl, nextCount(workload, lastRuns.get(workload.name), 2), 2);
+    lastRuns.set(workload.name, figures);
+    const { rssBytes, heapUsedBytes } = await emulator.stats(true);
+    samples.push({ atMs: Date.now(), rssBytes, heapUsedBytes });
+    if (index % mix.length === mix.length - 1) options.progress(`soak: ${Math.round((endMs - Date.now()) / 1000)} s left, RSS ${(rssBytes / 2 ** 20).toFixed(1)} MiB`);
+  }
+  return rssReport(samples);
+}
+
+// The issue's targets, on the file-disk board when it ran (else the first configuration).
+function checkTargets(configs: ConfigResult[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const config of configs) {
+    const find = (name: string) => config.workloads.find((w) => w.name === name);
+    const ratio = (name: string, goal: number, what: string) => {
+      const w = find(name);
+      if (w !== undefined) checks.push({ what, disks: config.disks, value: w.throughputRatio.median, goal: `>= ${goal}`, met: w.throughputRatio.median >= goal });
+    };
+    ratio("4k-read-qd32", 1.2, "4 KiB read IOPS at QD32, board/tgt");
+    ratio("4k-write-qd32", 1.2, "4 KiB write IOPS at QD32, board/tgt");
+    ratio("1m-read-qd8", 1.0, "1 MiB sequential read MiB/s at QD8, board/tgt");
+    ratio("1m-write-qd8", 1.0, "1 MiB sequential write MiB/s at QD8, board/tgt");
+    const qd1 = find("4k-read-qd1");
+    if (qd1 !== undefined) checks.push({ what: "4 KiB read latency at QD1, board/tgt", disks: config.disks, value: qd1.latencyRatio.median, goal: "<= 1.0", met: qd1.latencyRatio.median <= 1.0 });
+    const rss = config.soak ?? config.rss;
+    checks.push({ what: `emulator RSS growth over ${config.soak !== undefined ? "the soak" : "the run"} (${rss.seconds.toFixed(0)} s), %`, disks: config.disks, value: rss.growthPercent, goal: "< 5 (over 300 s)", met: rss.growthPercent < 5 && rss.seconds >= 300 });
+  }
+  return checks;
+}
+
+/** The result as the table `wasm-iop bench` prints. */
+export function formatTable(result: BenchResult): string {
+  const lines: string[] = [];
+  const m = result.machine;
+  const o = result.options;
+  lines.push(`wasm-iop bench, ${result.startedAt}: board ${o.board} LUN ${o.lun} vs tgt, ${o.pairs} alternating pairs of ${o.durationS} s runs${o.quick ? " (quick)" : ""}`);
+  lines.push(`machine: ${m.cpuCount} x ${m.cpu}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadAverageAtStart.join(" ")} at the start, ${m.loadAverageAtEnd.join(" ")} at the end`);
+  const f = (value: number, digits = 0) => value.toFixed(digits);
+  for (const config of result.configs) {
+    lines.push("");
+    lines.push(`board with ${config.disks} disks vs tgt (file backing store)`);
+    const header = ["workload", "board IOPS", "MiB/s", "lat µs", "tgt IOPS", "MiB/s", "lat µs", "ratio (min-max)", "lat ratio", "emu CPU µs/IO", "wasm µs/IO", "bus µs/IO", "turns/IO", "bus ops/IO", "tgt CPU µs/IO"];
+    const rows = config.workloads.map((w) => [
+      w.name, f(w.board.iops), f(w.board.mibPerS, 1), f(w.board.latencyUs), f(w.tgt.iops), f(w.tgt.mibPerS, 1), f(w.tgt.latencyUs),
+      `${f(w.throughputRatio.median, 3)} (${f(w.throughputRatio.min, 3)}-${f(w.throughputRatio.max, 3)})`, f(w.latencyRatio.median, 2),
+      f(w.board.cpuUsPerIo, 1), f(w.board.firmwareUsPerIo, 1), f(w.board.busUsPerIo, 1), f(w.board.turnsPerIo, 1), f(w.board.busAccessesPerIo, 0), f(w.tgt.cpuUsPerIo, 1),
+    ]);
+    lines.push(...alignColumns([header, ...rows]));
+    const rss = config.rss;
+    const mib = (bytes: number) => f(bytes / 2 ** 20, 1);
+    lines.push(`emulator RSS after a full GC: ${mib(rss.firstBytes)} MiB after the first run, ${mib(rss.lastBytes)} MiB at the end (${f(rss.growthPercent, 1)}% over ${f(rss.seconds)} s), max ${mib(rss.maxBytes)} MiB; JS heap ${mib(rss.heapUsedFirstBytes)} -> ${mib(rss.heapUsedLastBytes)} MiB`);
+    if (config.soak !== undefined) {
+      const s = config.soak;
+      lines.push(`soak: RSS ${mib(s.firstBytes)} -> ${mib(s.lastBytes)} MiB (${f(s.growthPercent, 1)}% over ${f(s.seconds)} s, ${s.samples} samples), max ${mib(s.maxBytes)} MiB; JS heap ${mib(s.heapUsedFirstBytes)} -> ${mib(s.heapUsedLastBytes)} MiB`);
+    }
+  }
+  lines.push("");
+  lines.push("targets (median ratio of the pairs):");
+  for (const t of result.targets) lines.push(`  ${t.met ? "met    " : "not met"}  ${t.disks.padEnd(6)} ${t.what}: ${f(t.value, 3)} (goal ${t.goal})`);
+  if (result.profile !== undefined) {
+    lines.push("");
+    lines.push(`profile of the emulator (${result.profile.path}), top self time:`);
+    for (const item of result.profile.top) lines.push(`  ${f(item.selfPercent, 1).padStart(5)}%  ${item.name}  ${item.where}`);
+  }
+  return lines.join("\n");
+}
+
+function alignColumns(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join("  "));
+}

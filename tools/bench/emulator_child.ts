@@ -1,0 +1,83 @@
+// The emulator side of `wasm-iop bench`: a child process that serves the board on loopback in real time, so the
+// parent can measure this process alone (CPU time, RSS) while the initiators drive it. It talks to the parent over
+// the fork() IPC channel; the messages are EmulatorRequest and EmulatorReply in emulator.ts.
+//
+// argv: --memory-disks (every disk in memory instead of in a file), --data-dir DIR (file disks go there).
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { parseArgs } from "node:util";
+import { serveBoard } from "../conformance/serve.ts";
+import type { EmulatorReply, EmulatorRequest, EmulatorStats } from "./emulator.ts";
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: { "memory-disks": { type: "boolean", default: false }, "data-dir": { type: "string" } },
+  strict: true,
+});
+
+function reply(message: EmulatorReply): void {
+  process.send!(message);
+}
+
+const serving = await serveBoard({
+  memoryDisks: values["memory-disks"],
+  dataDir: values["data-dir"],
+  traceOff: true, // as `wasm-iop run` serves: no per-access trace lines or hash
+  hostClockMs: () => performance.now(),
+});
+let profiler: Session | undefined;
+let stopping: Promise<void> | undefined;
+const stopOnce = (): Promise<void> => (stopping ??= serving.stop());
+
+function stats(): EmulatorStats {
+  const cpu = process.cpuUsage();
+  const calls = serving.board.firmwareCallStats();
+  return {
+    cpuUserUs: cpu.user,
+    cpuSystemUs: cpu.system,
+    rssBytes: process.memoryUsage.rss(),
+    heapUsedBytes: process.memoryUsage().heapUsed,
+    firmwareCallMs: calls.hostCallMs,
+    firmwareBusMs: calls.hostBusMs,
+    firmwareRunCount: calls.runCount,
+    busAccessCount: calls.busAccessCount,
+    panics: serving.panics.length,
+  };
+}
+
+async function handle(request: EmulatorRequest): Promise<void> {
+  switch (request.kind) {
+    case "stats":
+      if (request.collect === true) (globalThis as { gc?: () => void }).gc?.(); // --expose-gc, from emulator.ts
+      return reply({ kind: "stats", stats: stats() });
+    case "profile-start":
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post("Profiler.enable");
+      await profiler.post("Profiler.setSamplingInterval", { interval: 200 }); // µs: fine enough for short runs
+      await profiler.post("Profiler.start");
+      return reply({ kind: "profile-started" });
+    case "profile-stop": {
+      if (profiler === undefined) return reply({ kind: "error", message: "profile-stop without profile-start" });
+      const { profile } = await profiler.post("Profiler.stop");
+      profiler.disconnect();
+      profiler = undefined;
+      writeFileSync(request.path, JSON.stringify(profile));
+      return reply({ kind: "profile-written", path: request.path });
+    }
+    case "stop":
+      await stopOnce();
+      reply({ kind: "stopped" });
+      process.disconnect();
+      return;
+    default:
+      return reply({ kind: "error", message: `unknown request ${JSON.stringify(request)}` });
+  }
+}
+
+process.on("message", (request: EmulatorRequest) => {
+  handle(request).catch((error: unknown) => reply({ kind: "error", message: (error as Error).stack ?? String(error) }));
+});
+// The parent went away without saying stop: power off so file disks are flushed and closed.
+process.on("disconnect", () => void stopOnce().finally(() => process.exit(0)));
+reply({ kind: "ready", urls: serving.urls, pid: process.pid });

@@ -1,0 +1,139 @@
+// wasm-iop bench: the board against Debian's tgt, same initiators, alternating pairs; see tools/bench/bench.ts.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { type BenchOptions, type DiskConfig, formatTable, runBench } from "../bench/bench.ts";
+import { REQUIRED_TOOLS, WORKLOADS } from "../bench/clients.ts";
+import { type Command, UsageError } from "./command.ts";
+
+const DEFAULT_OUT = "var/bench/latest.json";
+
+const help = `usage: wasm-iop bench [options]
+
+Measures the board against Debian's tgt on this machine. The default board (boards/iop-dev.json) is served by the
+emulator in a child process on a free loopback port, once with its disks in files and once in memory; tgtd runs in
+the foreground on another free loopback port, with its own management port, over a sparse file the size of the
+board's disk. Both are driven by the same clients, one run at a time, alternating board, tgt, board, tgt, ... so the
+drift of a busy machine falls on both alike:
+
+  4k-read-qd1, 4k-write-qd1     qemu-img bench, 4 KiB requests, 1 in flight        (latency)
+  4k-read-qd32, 4k-write-qd32   qemu-img bench, 4 KiB requests, 32 in flight       (IOPS)
+  1m-read-qd8, 1m-write-qd8     qemu-img bench, 1 MiB sequential requests, 8 in flight (MiB/s)
+  perf-4k-read-qd32             iscsi-perf, 4 KiB sequential reads, 32 in flight
+
+qemu-img bench goes through QEMU's iscsi:// driver; its requests are sequential, stepping by their size and
+wrapping at the end of the disk. Each side's first run of a workload is a warm-up that also sizes the measured
+runs (a request count that lasts about --duration on that side). Every measured pair gives a ratio board/tgt.
+
+The table shows, per workload: each side's median IOPS, MiB/s and mean latency (Little's law: depth / IOPS); the
+median ratio of the pairs and its spread (min-max); the latency ratio; the emulator process's CPU time per I/O
+(user + system, every thread); the WebAssembly time per I/O ("wasm µs/IO": host time inside the firmware's irq()
+and run() calls less their bus accesses) and the time in those bus accesses ("bus µs/IO": the import calls and the
+device work a register access sets off, such as a virtio doorbell running the request); the firmware's turns (interrupts delivered, then one run() call) and
+bus accesses per I/O, every processor together; and tgtd's CPU time per I/O. Then the emulator's RSS over the run and
+the performance targets of the project, met or not. Absolute figures depend on the machine and its load; the
+ratios are what to compare.
+
+options:
+  --duration S      seconds per measured run (default 5; iscsi-perf rounds to whole seconds)
+  --pairs N         alternating pairs per workload (default 5)
+  --quick           smoke run of about 20 s: 1 pair, no warm-up, short runs; figures are rough
+  --lun N           the board's LUN to drive (default 1: a storage processor's disk, the whole path through the
+                    bridge; 0 is the host processor's own disk)
+  --disks WHICH     file, memory or both (default both)
+  --only NAMES      run only these workloads, comma-separated (default: all; the targets need all)
+  --soak S          after the first configuration's pairs, S seconds of mixed I/O on that board alone, its RSS
+                    sampled after every run (the RSS target is measured with --soak 300; default 0: none)
+  --profile FILE    write a V8 CPU profile (.cpuprofile) of the emulator during the first configuration's pairs
+                    and print its top self-time functions; docs/performance.md explains how to read it
+  --out FILE        where the JSON result goes (default ${DEFAULT_OUT})
+  --json            print the result object on stdout instead of the table
+  -h, --help        this help
+
+Needs qemu-img (Debian: qemu-utils, qemu-block-extra), iscsi-perf (libiscsi-bin) and tgtd/tgtadm (tgt), and root
+for tgtd. Progress lines go to stderr. Exit status: 0 when the bench ran (whether or not the targets were met),
+1 when it could not (a tool missing, a target that failed to start), 2 for a usage error, 130 when SIGINT or
+SIGTERM stopped it (after the run in progress; tgtd and the emulator are shut down cleanly either way).`;
+
+function positive(name: string, text: string | undefined, fallback: number, integer: boolean): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!(value > 0) || (integer && !Number.isInteger(value))) throw new UsageError(`--${name}: expected a ${integer ? "whole " : ""}number > 0, got "${text}"`);
+  return value;
+}
+
+export const benchCommand: Command = {
+  name: "bench",
+  summary: "measure the board against Debian's tgt (IOPS, MiB/s, latency, CPU per I/O)",
+  help,
+  async run(argv) {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        duration: { type: "string" },
+        pairs: { type: "string" },
+        quick: { type: "boolean", default: false },
+        lun: { type: "string" },
+        disks: { type: "string" },
+        only: { type: "string" },
+        soak: { type: "string" },
+        profile: { type: "string" },
+        out: { type: "string" },
+        json: { type: "boolean", default: false },
+      },
+      strict: true,
+    });
+    const quick = values.quick;
+    const lun = values.lun === undefined ? 1 : Number(values.lun);
+    if (!(Number.isInteger(lun) && lun >= 0)) throw new UsageError(`--lun: expected an integer >= 0, got "${values.lun}"`);
+    const disksText = values.disks ?? "both";
+    const configs: DiskConfig[] | undefined = { file: ["file"], memory: ["memory"], both: ["file", "memory"] }[disksText] as DiskConfig[] | undefined;
+    if (configs === undefined) throw new UsageError(`--disks: expected file, memory or both, got "${disksText}"`);
+    const names = values.only?.split(",") ?? WORKLOADS.map((w) => w.name);
+    const unknown = names.filter((name) => !WORKLOADS.some((w) => w.name === name));
+    if (unknown.length > 0) throw new UsageError(`--only: no workload ${unknown.join(", ")}; the workloads are ${WORKLOADS.map((w) => w.name).join(", ")}`);
+    const soakS = values.soak === undefined ? 0 : positive("soak", values.soak, 0, false);
+    const missing = REQUIRED_TOOLS.filter((t) => spawnSync(t.tool, t.probe, { stdio: "ignore" }).error !== undefined);
+    if (missing.length > 0) {
+      process.stderr.write(`wasm-iop bench: ${missing.map((t) => `${t.tool} (Debian: ${t.pkg})`).join(", ")} not installed\n`);
+      return 1;
+    }
+    const options: BenchOptions = {
+      durationS: positive("duration", values.duration, quick ? 0.25 : 5, false),
+      pairs: positive("pairs", values.pairs, quick ? 1 : 5, true),
+      lun,
+      quick,
+      soakS,
+      profilePath: values.profile === undefined ? undefined : resolve(values.profile),
+      configs,
+      workloads: WORKLOADS.filter((w) => names.includes(w.name)),
+      progress: (line) => process.stderr.write(`[bench] ${line}\n`),
+    };
+    // A signal stops the run between two client runs; tgtd and the emulator are then shut down cleanly.
+    let signalled: string | undefined;
+    const onSignal = (signal: string) => {
+      if (signalled === undefined) process.stderr.write(`[bench] ${signal}: stopping after the current run\n`);
+      signalled ??= signal;
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    options.interrupted = () => signalled !== undefined;
+    let result;
+    try {
+      result = await runBench(options);
+    } catch (error) {
+      process.stderr.write(`wasm-iop bench: ${(error as Error).message}\n`);
+      return signalled !== undefined ? 130 : 1;
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+    const out = resolve(values.out ?? DEFAULT_OUT);
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+    process.stderr.write(`[bench] result written to ${out}\n`);
+    process.stdout.write((values.json ? JSON.stringify(result, null, 2) : formatTable(result)) + "\n");
+    return 0;
+  },
+};
