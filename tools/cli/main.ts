@@ -3,11 +3,12 @@ import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 import { conformanceCommand } from "./conformance.ts";
 import { flashCommand } from "./flash.ts";
+import { fuzzCommand } from "./fuzz.ts";
 import { imageCommand } from "./image.ts";
 import { inventoryCommand } from "./inventory.ts";
 import { runCommand } from "./run.ts";
 
-const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, imageCommand, flashCommand];
+const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, imageCommand, flashCommand, fuzzCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
