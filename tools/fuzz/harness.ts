@@ -41,6 +41,8 @@ export interface FuzzBoardOptions {
   allowDmaFaults?: boolean;
 }
 
+const QUIESCE_STEP_NS = 10_000_000;
+
 // AFL's hit-count classes: a counter's byte maps to one bit, so "ran 3 times" and "ran 40 times" are different news.
 const BUCKET = new Uint8Array(256);
 for (let n = 1; n < 256; n++) BUCKET[n] = n === 1 ? 1 : n === 2 ? 2 : n === 3 ? 4 : n < 8 ? 8 : n < 16 ? 16 : n < 32 ? 32 : n < 128 ? 64 : 128;
@@ -131,6 +133,30 @@ export class FuzzBoard {
       const logged = this.console.find((line) => line.startsWith(`${p.name} 2: [board] guest error`) || line.startsWith(`${p.name} 2: [board] DMA fault`));
       throw new FindingError({ kind: "bus-fault", message: logged ?? `${p.name}: an access outside every window` });
     });
+  }
+
+  /** True when buffers and frames in use are back at the baseline on every running processor. */
+  atBaseline(): boolean {
+    return this.processors.every((p, i) => {
+      const base = this.baseline[i];
+      if (p.state !== "running" || base === undefined || base.buffers < 0) return true;
+      return Number(p.invoke("fuzzBuffersInUse")) === base.buffers && Number(p.invoke("fuzzFramesInUse")) === base.frames;
+    });
+  }
+
+  /**
+   * Runs the board until it is back at the baseline, in 10 ms steps, for at most `limitNs` of board time (beyond
+   * the 2 s request timeout, so stuck requests are failed first); `tick` runs after each step (the mu target takes
+   * replies there). Then the leak oracle. Inputs that leave nothing behind cost one step.
+   */
+  quiesce(limitNs: number, tick: () => void = () => {}): void {
+    for (let spentNs = 0; spentNs < limitNs; spentNs += QUIESCE_STEP_NS) {
+      this.board.runFor(QUIESCE_STEP_NS);
+      tick();
+      this.check();
+      if (this.atBaseline()) break;
+    }
+    this.checkQuiesced();
   }
 
   /** The leak oracle, once the board has quiesced (sessions closed): buffers, SGL blocks and frames in use as at

@@ -8,7 +8,6 @@
 // Segment addresses come from the peer, so DMA faults are its fault here: only CPU accesses are bus faults.
 import type { Bus } from "../../../host/bus/bus.ts";
 import { bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
-import { quiesce } from "./session.ts";
 
 const MU_INBOUND_PORT = 0x40n;
 const MU_OUTBOUND_PORT = 0x44n;
@@ -117,11 +116,7 @@ export const muTarget: FuzzTarget<MuState> = {
       fuzz.check();
     }
     // Replies keep coming while the storage processor finishes (a timeout is 2 s): take them until it is quiet.
-    for (let i = 0; i < 50; i++) {
-      fuzz.board.runFor(100_000_000);
-      drain(state);
-    }
-    quiesce(fuzz, undefined);
+    fuzz.quiesce(4_000_000_000, () => drain(state));
   },
   dictionary: [bytes(1), bytes(3), bytes(4), bytes(7), bytes(0x02, 0x00), bytes(0x03, 0x01), bytes(0xff, 0xff, 0xff, 0xff), bytes(0x00, 0x10, 0x00, 0x00), bytes(0x80)],
   seeds: [

@@ -132,13 +132,12 @@ export function finishSession(fuzz: FuzzBoard, state: SessionState): void {
   if (initiator.outstanding() > 0 && !initiator.client.closed) {
     // Outstanding: neither answered nor rejected.
     const lost = [...initiator.tasks.values()].filter((t) => t.status === undefined).map((t) => `ITT ${t.itt} opcode 0x${t.cdb[0]!.toString(16)}`);
-    throw new FindingError({ kind: "lost-command", message: `no response in ${ANSWER_WITHIN_NS / 1e9} s of board time: ${lost.join(", ")}` });
+    throw new FindingError({ kind: "lost-command", message: `no response in ${ANSWER_WITHIN_NS / 1e9} s of board time to ${lost.length} commands, the first ${lost[0]}` });
   }
   quiesce(fuzz, initiator);
 }
 
 export function quiesce(fuzz: FuzzBoard, initiator: FuzzInitiator | undefined): void {
   if (initiator !== undefined && !initiator.client.closed) initiator.client.end();
-  fuzz.board.runFor(ANSWER_WITHIN_NS);
-  fuzz.checkQuiesced();
+  fuzz.quiesce(ANSWER_WITHIN_NS);
 }
