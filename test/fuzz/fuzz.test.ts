@@ -48,7 +48,7 @@ describe("reproducers", () => {
   });
 
   it("replays deterministically: the same reproducer gives the same bus trace twice", () => {
-    const reproducer = load(openFindings[0]!);
+    const reproducer = load([...files("regressions"), ...openFindings].find((f) => f.includes("/bus-"))!);
     const first = replay(reproducer, firmware);
     const second = replay(reproducer, firmware);
     expect(first.trace.length).toBeGreaterThan(100);

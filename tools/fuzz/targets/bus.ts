@@ -24,6 +24,7 @@ interface BusState extends SessionState {
   overrides: Override[];
   reads: { task: Task; lba: number }[];
   rebooted: boolean;
+  lies: string[]; // the lies told since the last operation, for the replay's log
 }
 
 // Reads of RAM stay true: the input lies only where a device answers.
@@ -42,6 +43,7 @@ function interpose(bus: Bus, ramBytes: number, state: BusState): void {
     const mask = bits === 64 ? 0xffff_ffff_ffff_ffffn : (1n << BigInt(bits)) - 1n;
     const wide = BigInt(value);
     const lie = next.mode === 0 ? wide ^ (BigInt(next.value) & mask) : next.mode === 1 ? 0n : next.mode === 2 ? mask : BigInt(next.value) & mask;
+    state.lies.push(`lie: read${bits} 0x${address.toString(16)} answered 0x${lie.toString(16)} instead of 0x${wide.toString(16)}`);
     return sizeBytes === 8 ? lie : Number(lie);
   };
 }
@@ -62,7 +64,7 @@ export const busTarget: FuzzTarget<BusState> = {
   summary: "what devices hand the firmware: registers, config space, used rings, DMA status, interrupts",
   board: SESSION_BOARD,
   prepare(fuzz) {
-    const state: BusState = { ...prepareSession(fuzz), overrides: [], reads: [], rebooted: false };
+    const state: BusState = { ...prepareSession(fuzz), overrides: [], reads: [], rebooted: false, lies: [] };
     const host = fuzz.processors[0]!;
     interpose(host.bus, host.ramBytes, state);
     return state;
@@ -130,6 +132,7 @@ export const busTarget: FuzzTarget<BusState> = {
           break;
         }
       }
+      for (const lie of state.lies.splice(0)) log(lie);
       fuzz.check();
     }
     if (state.rebooted) {
