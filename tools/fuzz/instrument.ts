@@ -24,7 +24,6 @@ export const COVERAGE_MAP_BASE = 64 * 1024 * 1024;
 export const COVERAGE_MEMORY_BYTES = COVERAGE_MAP_BASE + COVERAGE_MAP_BYTES;
 export const GLOBAL_EXPORT_PREFIX = "__fuzz_global_";
 
-const PROBE_FUNCTION = "__fuzz_edge";
 const PREV_GLOBAL = "__fuzz_prev";
 
 export interface InstrumentResult {
@@ -44,7 +43,14 @@ export function instrument(wasm: Uint8Array): InstrumentResult {
   const probe = (): number => {
     lcg = (Math.imul(lcg, 1103515245) + 12345) >>> 0;
     probes += 1;
-    return module.call(PROBE_FUNCTION, [module.i32.const((lcg >>> 8) & 0xffff)], binaryen.none);
+    // Inline, not a call: a probe runs in every loop body, and a call per probe cost more than the firmware's own
+    // idle turn. The map's base is the access's constant offset.
+    const cur = (lcg >>> 8) & 0xffff;
+    const index = () => module.i32.xor(module.global.get(PREV_GLOBAL, binaryen.i32), module.i32.const(cur));
+    return module.block(null, [
+      module.i32.store8(COVERAGE_MAP_BASE, 1, index(), module.i32.add(module.i32.load8_u(COVERAGE_MAP_BASE, 1, index()), module.i32.const(1))),
+      module.global.set(PREV_GLOBAL, module.i32.const(cur >> 1)),
+    ], binaryen.none);
   };
   const wrap = (child: number): number => module.block(null, [probe(), child], binaryen.auto);
 
@@ -115,13 +121,6 @@ export function instrument(wasm: Uint8Array): InstrumentResult {
   module.addGlobalExport(PREV_GLOBAL, `${GLOBAL_EXPORT_PREFIX}${globals}`);
   globals += 1;
 
-  // __fuzz_edge(cur): map[prev ^ cur] += 1; prev = cur >> 1.
-  const slot = () => module.i32.add(module.i32.const(COVERAGE_MAP_BASE), module.local.get(1, binaryen.i32));
-  module.addFunction(PROBE_FUNCTION, binaryen.createType([binaryen.i32]), binaryen.none, [binaryen.i32], module.block(null, [
-    module.local.set(1, module.i32.xor(module.global.get(PREV_GLOBAL, binaryen.i32), module.local.get(0, binaryen.i32))),
-    module.i32.store8(0, 1, slot(), module.i32.add(module.i32.load8_u(0, 1, slot()), module.i32.const(1))),
-    module.global.set(PREV_GLOBAL, module.i32.shr_u(module.local.get(0, binaryen.i32), module.i32.const(1))),
-  ]));
   if (!module.validate()) throw new Error("instrumented firmware does not validate");
   const binary = module.emitBinary();
   module.dispose();
