@@ -8,6 +8,8 @@ import { BHS_BYTES, lunField, Op, opcodeOf, parseKeys, type Pdu, pdu, PduReader,
 
 /** Task.status of a command the target rejected (a Reject carried its header). */
 export const REJECTED = -1;
+/** Task.status of a command a task management function ended: the target rightly sends it no response. */
+export const ABORTED = -2;
 
 export { BHS_BYTES, Op, pdu, textKeys };
 
@@ -41,6 +43,9 @@ export class FuzzInitiator {
   received = 0;
   rejects = 0;
   immediateData = false; // as the target answered the ImmediateData key
+  targetSegmentBytes = 8192; // the target's MaxRecvDataSegmentLength (RFC 7143's default until it declares one)
+  // Task management requests sent: the tasks each ends when the target answers Function Complete.
+  readonly tmfs = new Map<number, number[]>();
 
   constructor(readonly board: Board, network: LoopbackBackend, readonly isid = 1) {
     this.client = network.connect(0);
@@ -110,6 +115,13 @@ export class FuzzInitiator {
     }
   }
 
+  /** Notes a task management request sent with `itt`: the tasks Function Complete ends without a response (ABORT
+   * TASK: the referenced one; ABORT TASK SET, CLEAR TASK SET, LUN RESET, the resets: every outstanding one). */
+  tmfSent(itt: number, fn: number, referencedItt: number): void {
+    const all = [...this.tasks.values()].filter((t) => t.status === undefined).map((t) => t.itt);
+    this.tmfs.set(itt, fn === 1 ? [referencedItt] : fn === 2 || (fn >= 4 && fn <= 7) ? all : []);
+  }
+
   outstanding(): number {
     let count = 0;
     for (const task of this.tasks.values()) if (task.status === undefined) count += 1;
@@ -125,7 +137,10 @@ export class FuzzInitiator {
       case Op.LoginResponse:
         if (p.bhs[36] !== 0) return;
         if ((p.bhs[1]! & 0x80) !== 0) this.loginStage = p.bhs[1]! & 3;
-        if (parseKeys(p.data).get("ImmediateData") === "Yes") this.immediateData = true;
+        const keys = parseKeys(p.data);
+        if (keys.get("ImmediateData") === "Yes") this.immediateData = true;
+        const segment = Number(keys.get("MaxRecvDataSegmentLength"));
+        if (Number.isSafeInteger(segment) && segment >= 512) this.targetSegmentBytes = Math.min(segment, 65536);
         this.tsih = new DataView(p.bhs.buffer, p.bhs.byteOffset).getUint16(14);
         this.expStatSn = (statSn + 1) >>> 0;
         return;
@@ -151,16 +166,27 @@ export class FuzzInitiator {
         const ttt = u32At(p.bhs, 20);
         const offset = u32At(p.bhs, 40);
         const length = u32At(p.bhs, 44);
-        const data = task?.dataOut.subarray(offset, offset + Math.min(length, 65536)) ?? new Uint8Array(0);
-        this.send(pdu((bhs, v) => {
-          bhs[0] = Op.DataOut;
-          bhs[1] = 0x80;
-          bhs.set(p.bhs.subarray(8, 16), 8);
-          v.setUint32(16, itt);
-          v.setUint32(20, ttt);
-          v.setUint32(28, this.expStatSn);
-          v.setUint32(40, offset);
-        }, data));
+        // The whole burst the R2T asks for, in PDUs the target accepts; bytes past the task's data-out are zeros
+        // (a short buffer must not leave the target waiting for data it was promised).
+        const burst = Math.min(length, 1 << 20);
+        for (let sent = 0, dataSn = 0; sent < burst || (burst === 0 && dataSn === 0); dataSn++) {
+          const size = Math.min(burst - sent, this.targetSegmentBytes);
+          const data = new Uint8Array(size);
+          if (task !== undefined) data.set(task.dataOut.subarray(Math.min(offset + sent, task.dataOut.length), Math.min(offset + sent + size, task.dataOut.length)));
+          const at = offset + sent;
+          sent += size;
+          const last = sent >= burst;
+          this.send(pdu((bhs, v) => {
+            bhs[0] = Op.DataOut;
+            bhs[1] = last ? 0x80 : 0;
+            bhs.set(p.bhs.subarray(8, 16), 8);
+            v.setUint32(16, itt);
+            v.setUint32(20, ttt);
+            v.setUint32(28, this.expStatSn);
+            v.setUint32(36, dataSn);
+            v.setUint32(40, at);
+          }, data));
+        }
         return;
       }
       case Op.Reject: {
@@ -171,11 +197,22 @@ export class FuzzInitiator {
         if (task !== undefined && task.status === undefined) task.status = REJECTED;
         return;
       }
+      case Op.TmfResponse: {
+        this.expStatSn = (statSn + 1) >>> 0;
+        const ended = this.tmfs.get(itt);
+        this.tmfs.delete(itt);
+        if (p.bhs[2] !== 0 || ended === undefined) return; // not Function Complete: the tasks go on
+        for (const ended1 of ended) {
+          const task = this.tasks.get(ended1);
+          if (task !== undefined && task.status === undefined) task.status = ABORTED;
+        }
+        return;
+      }
       case Op.NopIn:
         if (itt !== 0xffff_ffff) this.expStatSn = (statSn + 1) >>> 0;
         return;
       default:
-        if (op !== Op.AsyncMessage && op !== Op.TmfResponse && op !== Op.TextResponse && op !== Op.LogoutResponse) return;
+        if (op !== Op.AsyncMessage && op !== Op.TextResponse && op !== Op.LogoutResponse) return;
         this.expStatSn = (statSn + 1) >>> 0;
     }
   }

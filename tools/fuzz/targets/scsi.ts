@@ -64,7 +64,9 @@ export const scsiTarget: FuzzTarget<SessionState> = {
           const fn = (input.u8() % 8) + 1;
           log(`task management function ${fn}, referenced ITT ${lastItt}`);
           if (fn >= 4) state.shadow.valid = state.shadow.valid && fn !== 6; // TARGET WARM RESET: nothing to track
-          initiator.send(tmfRequest(fn, lunFieldOf(0), 0x7000_0000 + initiator.itt++, lastItt, initiator.cmdSn, initiator.expStatSn));
+          const itt = 0x7000_0000 + initiator.itt++;
+          initiator.tmfSent(itt, fn, lastItt);
+          initiator.send(tmfRequest(fn, lunFieldOf(0), itt, lastItt, initiator.cmdSn, initiator.expStatSn));
           break;
         }
         case 6:
