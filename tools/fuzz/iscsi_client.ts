@@ -1,10 +1,10 @@
 // The fuzzer's iSCSI initiator: one loopback connection that sends what an input says, keeps CmdSN and ExpStatSN
 // right unless the input overrides them, answers R2Ts with Data-Out, and collects each task's Data-In and status.
 // It trusts nothing and asserts nothing about the target: what it sees feeds the oracles (lost commands, the shadow
-// model of the disks). PDU building and parsing come from the test initiator (test/support/iscsi_initiator.ts).
+// model of the disks). PDU building and parsing come from tools/iscsi/pdu.ts.
 import type { Board } from "../../host/board/board.ts";
 import type { ClientEnd, LoopbackBackend } from "../../host/devices/tcp_backend.ts";
-import { BHS_BYTES, lunField, Op, opcodeOf, parseKeys, type Pdu, pdu, PduReader, textKeys, u32At } from "../../test/support/iscsi_initiator.ts";
+import { BHS_BYTES, lunField, Op, opcodeOf, parseKeys, type Pdu, pdu, PduReader, textKeys, u32At } from "../iscsi/pdu.ts";
 
 /** Task.status of a command the target rejected (a Reject carried its header). */
 export const REJECTED = -1;

@@ -1,5 +1,5 @@
 // PDUs the fuzzing targets build beyond the initiator's own (RFC 7143 layouts).
-import { lunField, Op, pdu } from "../../../test/support/iscsi_initiator.ts";
+import { lunField, Op, pdu } from "../../iscsi/pdu.ts";
 
 export const lunFieldOf = lunField;
 

@@ -1,0 +1,115 @@
+// iSCSI PDUs (RFC 7143) for the tools and tests that play an initiator: opcodes, building a PDU, text keys, the LUN
+// field, and cutting PDUs out of a loopback client's byte stream. No state, no checks: the callers decide what is
+// right (test/support/iscsi_initiator.ts checks a target strictly; the fuzzer's client trusts nothing).
+import type { ClientEnd } from "../../host/devices/tcp_backend.ts";
+
+export const BHS_BYTES = 48;
+
+export const Op = {
+  NopOut: 0x00, ScsiCommand: 0x01, TmfRequest: 0x02, LoginRequest: 0x03, TextRequest: 0x04, DataOut: 0x05, LogoutRequest: 0x06, Snack: 0x10,
+  NopIn: 0x20, ScsiResponse: 0x21, TmfResponse: 0x22, LoginResponse: 0x23, TextResponse: 0x24, DataIn: 0x25, LogoutResponse: 0x26,
+  R2t: 0x31, AsyncMessage: 0x32, Reject: 0x3f,
+} as const;
+
+/** One PDU as received: its BHS, AHS and data segment (padding removed). */
+export interface Pdu {
+  bhs: Uint8Array;
+  ahs: Uint8Array;
+  data: Uint8Array;
+}
+
+const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+export const opcodeOf = (bhs: Uint8Array): number => bhs[0]! & 0x3f;
+export const u32At = (bhs: Uint8Array, at: number): number => view(bhs).getUint32(at);
+export const dataSegmentLength = (bhs: Uint8Array): number => (bhs[5]! << 16) | (bhs[6]! << 8) | bhs[7]!;
+const pad4 = (n: number) => (n + 3) & ~3;
+
+/** Builds a PDU: a 48-byte BHS (filled by `fill`), then the data segment padded to 4 bytes. DSL is set from `data`. */
+export function pdu(fill: (bhs: Uint8Array, v: DataView) => void, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const bytes = new Uint8Array(BHS_BYTES + pad4(data.length));
+  const bhs = bytes.subarray(0, BHS_BYTES);
+  fill(bhs, view(bhs));
+  bhs[5] = (data.length >> 16) & 0xff;
+  bhs[6] = (data.length >> 8) & 0xff;
+  bhs[7] = data.length & 0xff;
+  bytes.set(data, BHS_BYTES);
+  return bytes;
+}
+
+/** key=value pairs, each NUL-terminated (RFC 7143, text format). */
+export function textKeys(pairs: readonly (readonly [string, string])[]): Uint8Array {
+  return new TextEncoder().encode(pairs.map(([k, v]) => `${k}=${v}\0`).join(""));
+}
+
+export function parseKeys(data: Uint8Array): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const item of new TextDecoder().decode(data).split("\0")) {
+    if (item === "") continue;
+    const eq = item.indexOf("=");
+    keys.set(eq < 0 ? item : item.slice(0, eq), eq < 0 ? "" : item.slice(eq + 1));
+  }
+  return keys;
+}
+
+/** The 8-byte LUN field for LUN `lun` (peripheral device addressing, < 256). */
+export function lunField(lun: number): Uint8Array {
+  const field = new Uint8Array(8);
+  field[1] = lun;
+  return field;
+}
+
+/**
+ * Cuts PDUs out of a client's byte stream. Replaces the client's delivery so bytes are not also kept in its inbox
+ * (a long session reads many MiB).
+ */
+export class PduReader {
+  private chunks: Uint8Array[] = [];
+  private bytes = 0;
+  /** Every byte received so far, for tests that look at the raw stream. */
+  totalBytes = 0;
+
+  constructor(client: ClientEnd) {
+    client.deliver = (chunk: Uint8Array) => {
+      this.chunks.push(chunk);
+      this.bytes += chunk.length;
+      this.totalBytes += chunk.length;
+    };
+  }
+
+  get pending(): number {
+    return this.bytes;
+  }
+
+  private peek(n: number): Uint8Array {
+    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
+    const joined = new Uint8Array(this.bytes);
+    let at = 0;
+    for (const c of this.chunks) {
+      joined.set(c, at);
+      at += c.length;
+    }
+    this.chunks = [joined];
+    return joined.subarray(0, n);
+  }
+
+  private take(n: number): Uint8Array {
+    const out = this.peek(n).slice();
+    const first = this.chunks[0]!;
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.bytes -= n;
+    return out;
+  }
+
+  /** The next whole PDU, or undefined when not all of it is in yet. */
+  next(): Pdu | undefined {
+    if (this.bytes < BHS_BYTES) return undefined;
+    const head = this.peek(BHS_BYTES);
+    const ahsBytes = head[4]! * 4;
+    const dsl = dataSegmentLength(head);
+    const total = BHS_BYTES + ahsBytes + pad4(dsl);
+    if (this.bytes < total) return undefined;
+    const all = this.take(total);
+    return { bhs: all.subarray(0, BHS_BYTES), ahs: all.subarray(BHS_BYTES, BHS_BYTES + ahsBytes), data: all.subarray(BHS_BYTES + ahsBytes, BHS_BYTES + ahsBytes + dsl) };
+  }
+}
