@@ -25,7 +25,7 @@ beforeAll(async () => {
 
 describe("fixed-seed campaigns", () => {
   // Exec budgets sized for about 60 s in all on a loaded 2-core machine.
-  it.each([["bus", 1500], ["mu", 1500], ["iscsi", 3000], ["scsi", 1500]] as const)("%s: %i execs grow the corpus and meet no new finding", async (name, execsMax) => {
+  it.each([["bus", 3000], ["mu", 5000], ["iscsi", 8000], ["scsi", 3500]] as const)("%s: %i execs grow the corpus and meet no new finding", async (name, execsMax) => {
     const target = targetNamed(name)!;
     const summary = await campaign({ target, firmware, seed: 1, seconds: 30, execsMax });
     expect(summary.execs).toBeGreaterThanOrEqual(Math.min(execsMax, 50));
@@ -51,7 +51,7 @@ describe("reproducers", () => {
     const reproducer = load([...files("regressions"), ...openFindings].find((f) => f.includes("/bus-"))!);
     const first = replay(reproducer, firmware);
     const second = replay(reproducer, firmware);
-    expect(first.trace.length).toBeGreaterThan(100);
+    expect(first.trace.length).toBeGreaterThan(50); // the input ran: accesses, DMA, interrupts
     expect(second.trace).toEqual(first.trace);
   });
 });
