@@ -60,6 +60,9 @@ export class CtaTask extends Task {
   private readonly out: Msg = new Msg();
   private readonly extent: Extent = new Extent();
   private nextTransaction: u32 = 1;
+  // No part's deadline is earlier than this: the sweep skips its scan of PARTS_MAX parts until then (an idle board
+  // wakes for the sweep every SWEEP_PERIOD_NS). Lowered whenever a deadline is set, recomputed by each scan.
+  private sweepAtNs: u64 = u64.MAX_VALUE;
   retransmitCount: u64 = 0;
   lateReplyCount: u64 = 0;
   servicesDone: u64 = 0;
@@ -195,13 +198,18 @@ export class CtaTask extends Task {
     frameSetAck(f, this.ackFor(processor));
     if (!link.send(f)) {
       store<u8>(part, <u8>PartState.Queued, 0);
-      store<u64>(part, nowNs + BUSY_RETRY_NS, 16);
+      this.partDeadline(part, nowNs + BUSY_RETRY_NS);
       return;
     }
     if (attempts > 0) this.retransmitCount += 1;
     store<u8>(part, <u8>(attempts + 1), 1);
     store<u8>(part, <u8>PartState.Sent, 0);
-    store<u64>(part, nowNs + RETRANSMIT_NS, 16);
+    this.partDeadline(part, nowNs + RETRANSMIT_NS);
+  }
+
+  private partDeadline(part: usize, atNs: u64): void {
+    store<u64>(part, atNs, 16);
+    if (atNs < this.sweepAtNs) this.sweepAtNs = atNs;
   }
 
   private onReply(f: usize): void {
@@ -219,7 +227,7 @@ export class CtaTask extends Task {
     if (status == FrameStatus.Busy || status == FrameStatus.NotStarted) {
       // The RTA could not take it yet: send again shortly, within the same attempt budget.
       store<u8>(this.part(p), <u8>PartState.Queued, 0);
-      store<u64>(this.part(p), clockNowNs() + BUSY_RETRY_NS, 16);
+      this.partDeadline(this.part(p), clockNowNs() + BUSY_RETRY_NS);
       return;
     }
     this.partFinish(p, status, frameBytes(f));
@@ -247,12 +255,19 @@ export class CtaTask extends Task {
   // Periodic: send what waited for room, retransmit what was not answered, give up after ATTEMPTS_MAX.
   private sweep(): void {
     const nowNs = clockNowNs();
+    if (nowNs < this.sweepAtNs) return;
+    this.sweepAtNs = u64.MAX_VALUE;
     for (let p: u32 = 0; p < PARTS_MAX; p++) {
       const part = this.part(p);
       const state = load<u8>(part);
-      if (state == PartState.Free || load<u64>(part, 16) > nowNs) continue;
+      if (state == PartState.Free) continue;
+      const deadlineNs = load<u64>(part, 16);
+      if (deadlineNs > nowNs) {
+        if (deadlineNs < this.sweepAtNs) this.sweepAtNs = deadlineNs;
+        continue;
+      }
       if (<u32>load<u8>(part, 1) >= ATTEMPTS_MAX) this.partFinish(p, FrameStatus.Timeout, 0);
-      else this.partSend(p, nowNs);
+      else this.partSend(p, nowNs); // sets its new deadline, lowering sweepAtNs
     }
   }
 

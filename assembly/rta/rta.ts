@@ -46,6 +46,10 @@ export class RtaTask extends Task {
   private readonly processor: u32;
   private readonly namePtr: usize;
   readonly requestsDone: StaticArray<u64> = new StaticArray<u64>(8);
+  // What the sweep's scan of TRANSACTIONS_MAX entries is for, so an idle board skips it: a transaction left Queued
+  // (the DDM's inbox was full), or a kept reply older than RETAIN_NS (none before retainCheckNs, a lower bound).
+  private queuedLeft: bool = false;
+  private retainCheckNs: u64 = u64.MAX_VALUE;
 
   constructor(processor: u32, namePtr: usize) {
     super("rta", RTA_PRIORITY, RTA_INBOX_DEPTH, 1_000_000);
@@ -161,6 +165,7 @@ export class RtaTask extends Task {
     this.out.d = frameLba(f);
     this.out.e = <u64>t;
     if (post(unchecked(this.diskTask[disk]), this.out)) this.store.setState(t, TransactionState.InProgress);
+    else this.queuedLeft = true;
   }
 
   private onBlockIoDone(msg: Msg): void {
@@ -192,7 +197,9 @@ export class RtaTask extends Task {
     frameSetBytes(f, bytes);
     this.store.setReplySlot(t, slot);
     this.store.setState(t, TransactionState.Done);
-    this.store.setDoneAtNs(t, clockNowNs());
+    const nowNs = clockNowNs();
+    this.store.setDoneAtNs(t, nowNs);
+    if (nowNs + RETAIN_NS < this.retainCheckNs) this.retainCheckNs = nowNs + RETAIN_NS;
     if (status == FrameStatus.Ok) unchecked(this.requestsDone[frameFunction(f)] += 1);
     this.sendReply(t);
   }
@@ -235,10 +242,17 @@ export class RtaTask extends Task {
   private sweep(): void {
     if (this.startPending && this.controllersReady >= ddmControllerCount()) this.sendProfile();
     const nowNs = clockNowNs();
+    if (!this.queuedLeft && nowNs <= this.retainCheckNs) return;
+    this.queuedLeft = false;
+    this.retainCheckNs = u64.MAX_VALUE;
     for (let t: u32 = 0; t < TRANSACTIONS_MAX; t++) {
       const state = this.store.state(t);
-      if (state == TransactionState.Queued) this.issue(t);
-      else if (state == TransactionState.Done && nowNs - this.store.doneAtNs(t) > RETAIN_NS) this.release(t);
+      if (state == TransactionState.Queued) this.issue(t); // sets queuedLeft again if the DDM still cannot take it
+      else if (state == TransactionState.Done) {
+        const doneAtNs = this.store.doneAtNs(t);
+        if (nowNs - doneAtNs > RETAIN_NS) this.release(t);
+        else if (doneAtNs + RETAIN_NS < this.retainCheckNs) this.retainCheckNs = doneAtNs + RETAIN_NS;
+      }
     }
   }
 

@@ -64,6 +64,7 @@ export class Nic {
   private txPending: bool = false;
   present: bool = false;
   rxBufferMissing: u32 = 0; // receive buffers we could not post (page pool empty)
+  evqHeadMismatch: u32 = 0; // EVQ_HEAD reads the written entries contradicted
 
   /** Finds the NIC, programs its rings and MSI-X vector (routed to `task`). Boot only. False when there is none. */
   boot(msiAddressInfo: usize, task: u32): bool {
@@ -79,6 +80,7 @@ export class Nic {
     f.claimed = true;
     irqRoute(vector, task);
     this.regs = unchecked(f.barAddress[0]);
+    memory.fill(this.events, 0, EVQ_ENTRIES * EVENT_BYTES); // every type 0: nothing written yet (next() relies on it)
     busWrite32(this.regs + REG_EVQ_BASE, <u32>this.events);
     busWrite32(this.regs + REG_EVQ_BASE + 4, 0);
     busWrite32(this.regs + REG_EVQ_SIZE, EVQ_ENTRIES);
@@ -101,19 +103,25 @@ export class Nic {
   }
 
   /** Copies the next event into `into`; false when none is waiting. */
+  // EVQ_HEAD is a hint the entries themselves confirm: each consumed entry's type is cleared, so a non-zero type at
+  // the tail is an event the NIC wrote in this lap (it never overwrites an unconsumed entry), and a zero one is not
+  // written yet. A head read that disagrees (a lying or glitching register) then neither skips events nor reads
+  // stale ones: the tail moves one written entry at a time, and the next call reads the head again.
   next(into: NicEvent): bool {
     const head = busRead32(this.regs + REG_EVQ_HEAD);
-    if (head == this.evqTail) return false;
-    if (head - this.evqTail > EVQ_ENTRIES) {
-      this.evqTail = head; // the device lies about its head: skip to it rather than read garbage forever
-      return false;
-    }
     const e = this.events + <usize>(this.evqTail % EVQ_ENTRIES) * EVENT_BYTES;
-    into.type = load<u8>(e, 0);
+    const type = load<u8>(e, 0);
+    const plausible = head - this.evqTail <= EVQ_ENTRIES;
+    if (head == this.evqTail || !plausible || type == 0) {
+      if (!plausible || (head != this.evqTail) != (type != 0)) this.evqHeadMismatch += 1;
+      if (type == 0) return false;
+    }
+    into.type = type;
     into.connection = load<u16>(e, 2);
     into.lengthBytes = load<u32>(e, 4);
     into.id = load<u32>(e, 8);
     into.portal = load<u16>(e, 12);
+    store<u8>(e, 0, 0);
     this.evqTail += 1;
     busWrite32(this.regs + REG_EVQ_TAIL, this.evqTail);
     return true;

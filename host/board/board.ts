@@ -67,6 +67,8 @@ export interface BoardOptions {
   seed?: number;
   trace?: Trace;
   costs?: Partial<ProcessorCosts>;
+  /** Each processor's memory size when larger than its RAM (tools/fuzz keeps its coverage map above the RAM). */
+  processorMemoryBytes?: number;
   verbose?: boolean;
   /** A host wall clock in ms, for benchmarks: each processor then adds up its time inside the firmware's calls. */
   hostClockMs?: () => number;
@@ -119,6 +121,7 @@ export class Board {
         index,
         role: p.role,
         ramBytes: p.ramMiB * 1024 * 1024,
+        memoryBytes: this.options.processorMemoryBytes,
         boardName: spec.name,
         module: firmware,
         clock: this.clock,
@@ -171,7 +174,7 @@ export class Board {
         let fn: PciFunctionBase | undefined;
         if (f.model === "iop-bridge") {
           const storage = this.processor(f.processor);
-          const ramBytes = storage.memory.buffer.byteLength;
+          const ramBytes = this.options.spec.processors.find((q) => q.name === f.processor)!.ramMiB * 1024 * 1024; // not the memory: it may hold more
           const bridge = createIopBridge({ name, storageMemory: storage.memory, storageRamBytes: ramBytes, raiseLocalIrq: (v) => storage.raiseIrq(v), log: this.logFor(p.name), hostBus: processor.bus });
           storage.bus.map(MU_LOCAL_BASE, 4096n, bridge.localRegion);
           storage.bus.map(OUTBOUND_WINDOW_BASE, OUTBOUND_WINDOW_SIZE, bridge.outboundWindow);

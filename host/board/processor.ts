@@ -63,6 +63,9 @@ export interface ProcessorConfig {
   index: number;
   role: "host" | "storage";
   ramBytes: number;
+  /** The memory's size when larger than the RAM: tools keep data above RAM (the fuzzer's coverage map), where the
+   * firmware, told only ramBytes, and the bus, which maps only the RAM, never look. */
+  memoryBytes?: number;
   boardName: string;
   module: WebAssembly.Module;
   clock: VirtualClock;
@@ -102,6 +105,7 @@ export class Processor {
   readonly name: string;
   readonly bus: Bus;
   readonly memory: WebAssembly.Memory;
+  readonly ramBytes: number; // the RAM the firmware is told of: the memory's first bytes
   readonly bootInfoAddress: number;
   state: ProcessorState = "off";
   exports: FirmwareExports | undefined;
@@ -128,8 +132,9 @@ export class Processor {
     this.name = config.name;
     this.costs = { ...DEFAULT_COSTS, ...config.costs };
     if (config.ramBytes % WASM_PAGE_BYTES !== 0) throw new RangeError(`${config.name}: RAM must be a multiple of 64 KiB`);
-    const pages = config.ramBytes / WASM_PAGE_BYTES;
+    const pages = Math.ceil(Math.max(config.ramBytes, config.memoryBytes ?? 0) / WASM_PAGE_BYTES);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    this.ramBytes = config.ramBytes;
     this.bootInfoAddress = config.ramBytes - BOOT_INFO_OFFSET_FROM_TOP;
     this.bus = new Bus(config.name, config.trace, () => this.nowNs(), (message) => this.log(message));
   }

@@ -4,9 +4,9 @@
 // Data-In in sequence) and throws InitiatorError on anything else. It is test equipment: small and explicit.
 import type { Board } from "../../host/board/board.ts";
 import type { ClientEnd, LoopbackBackend } from "../../host/devices/tcp_backend.ts";
-
-export { BHS_BYTES, BLOCK_BYTES, dataSegmentLength, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, textKeys, u32At } from "../../tools/simulate/pdu.ts";
-import { BLOCK_BYTES, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, senseText, textKeys, u32At, view } from "../../tools/simulate/pdu.ts";
+// The PDU helpers live in tools/iscsi/pdu.ts (the simulator and the fuzzer use them too); tests import them from here.
+export { BHS_BYTES, BLOCK_BYTES, dataSegmentLength, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, textKeys, u32At } from "../../tools/iscsi/pdu.ts";
+import { BLOCK_BYTES, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, senseText, textKeys, u32At, view } from "../../tools/iscsi/pdu.ts";
 
 export class InitiatorError extends Error {}
 

@@ -1,7 +1,7 @@
 // Builds the firmware images with the AssemblyScript compiler: release (build/firmware.wasm), debug with names and
 // a source map (build/firmware.debug.wasm), and the test build (build/firmware.test.wasm: the same kernel plus the
 // exports test/firmware/harness.ts adds for vitest). Rebuilds only what is missing or older than its sources.
-import { readdirSync, readFileSync, statSync, mkdirSync, existsSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, mkdirSync, existsSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -9,19 +9,22 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const FIRMWARE_PATH = join(ROOT, "build/firmware.wasm");
 export const FIRMWARE_DEBUG_PATH = join(ROOT, "build/firmware.debug.wasm");
 export const FIRMWARE_TEST_PATH = join(ROOT, "build/firmware.test.wasm");
+export const FIRMWARE_FUZZ_PATH = join(ROOT, "build/firmware.fuzz.wasm");
 
 /** package.json's version: the firmware's too (a test keeps assembly/config.ts equal to it). */
 export function packageVersion(): string {
   return (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
 }
 
-export type FirmwareTarget = "release" | "debug" | "test";
+export type FirmwareTarget = "release" | "debug" | "test" | "fuzz";
 
 interface TargetPlan {
   entry: string;
   out: string;
   args: string[];
   sources: string[]; // directories and files whose changes make the output stale
+  /** Rewrites the compiled binary before it is written (the fuzzing build's coverage counters). */
+  post?: (binary: Uint8Array) => Promise<Uint8Array>;
 }
 
 const PLANS: Record<FirmwareTarget, TargetPlan> = {
@@ -33,6 +36,15 @@ const PLANS: Record<FirmwareTarget, TargetPlan> = {
     out: FIRMWARE_TEST_PATH,
     args: ["--target", "test"],
     sources: ["assembly", "test/firmware", "asconfig.json"],
+  },
+  // The fuzzing build: the release options and exports, two read-only probes for the leak oracle, then coverage
+  // counters injected with binaryen (tools/fuzz/instrument.ts). Built on demand by `wasm-iop fuzz`, not by default.
+  fuzz: {
+    entry: "tools/fuzz/firmware/entry.ts",
+    out: FIRMWARE_FUZZ_PATH,
+    args: ["--target", "release", "--textFile", "build/firmware.fuzz.wat"],
+    sources: ["assembly", "tools/fuzz/firmware", "tools/fuzz/instrument.ts", "asconfig.json"],
+    post: async (binary) => (await import("../fuzz/instrument.ts")).instrument(binary).binary,
   },
 };
 
@@ -51,7 +63,7 @@ export function isStale(target: FirmwareTarget): boolean {
   return plan.sources.some((source) => newestMtimeMs(join(ROOT, source)) > built);
 }
 
-/** Compiles `targets` (all three by default) if stale, or always with `force`. Throws with the compiler's output. */
+/** Compiles `targets` (release, debug and test by default; fuzz on demand) if stale, or always with `force`. Throws with the compiler's output. */
 export async function buildFirmware(targets: FirmwareTarget[] = ["release", "debug", "test"], force = false): Promise<string[]> {
   const stale = targets.filter((target) => force || isStale(target));
   if (stale.length === 0) return [];
@@ -68,6 +80,7 @@ export async function buildFirmware(targets: FirmwareTarget[] = ["release", "deb
       { stdout: sink as never, stderr: sink as never, readFile: undefined, baseDir: ROOT } as never,
     );
     if (error) throw new Error(`firmware build (${target}) failed:\n${output || error.message}`);
+    if (plan.post !== undefined) writeFileSync(plan.out, await plan.post(readFileSync(plan.out)));
     built.push(relative(ROOT, plan.out));
   }
   return built;

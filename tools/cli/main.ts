@@ -4,12 +4,13 @@ import { UsageError } from "./command.ts";
 import { benchCommand } from "./bench.ts";
 import { conformanceCommand } from "./conformance.ts";
 import { flashCommand } from "./flash.ts";
+import { fuzzCommand } from "./fuzz.ts";
 import { imageCommand } from "./image.ts";
 import { inventoryCommand } from "./inventory.ts";
 import { runCommand } from "./run.ts";
 import { simulateCommand } from "./simulate.ts";
 
-const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, simulateCommand, benchCommand, imageCommand, flashCommand];
+const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, simulateCommand, benchCommand, fuzzCommand, imageCommand, flashCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

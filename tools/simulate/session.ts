@@ -6,7 +6,7 @@
 // owner decides whether to log in again.
 import type { Board } from "../../host/board/board.ts";
 import type { ClientEnd, LoopbackBackend } from "../../host/devices/tcp_backend.ts";
-import { BLOCK_BYTES, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, textKeys, u32At, view } from "./pdu.ts";
+import { BLOCK_BYTES, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, textKeys, u32At, view } from "../iscsi/pdu.ts";
 
 export type TaskKind = "read" | "write" | "sync";
 

@@ -12,7 +12,7 @@
 // block can no longer hold X. A read issued at t0 and completed at t1 may return any write issued before t1 and not
 // superseded before t0; after the run the disk must hold a write not superseded at all. Anything else is a wrong
 // read, or (after the run) a lost acknowledged write.
-import { BLOCK_BYTES } from "./pdu.ts";
+import { BLOCK_BYTES } from "../iscsi/pdu.ts";
 
 const WORDS_PER_BLOCK = BLOCK_BYTES / 4;
 const HEADER_WORDS = 4; // |0 write id|1 LUN|2 LBA|3 run key|, little-endian words, then the generated words

@@ -13,7 +13,7 @@ import { Prng } from "../../host/sim/prng.ts";
 import { Trace } from "../../host/sim/trace.ts";
 import { FIRMWARE_PATH } from "../build/firmware.ts";
 import { FaultInjector, type FaultKind } from "./faults.ts";
-import { BLOCK_BYTES } from "./pdu.ts";
+import { BLOCK_BYTES } from "../iscsi/pdu.ts";
 import { Session, type Outcome, type Task } from "./session.ts";
 import { ShadowDisk, type WriteRecord } from "./shadow.ts";
 

@@ -2,7 +2,7 @@
 // writes overlap it, what an acknowledged write rules out, how long a write lost with its connection may still land,
 // and that a block of another write, another place or no write at all is told apart.
 import { describe, expect, it } from "vitest";
-import { BLOCK_BYTES } from "../../../tools/simulate/pdu.ts";
+import { BLOCK_BYTES } from "../../../tools/iscsi/pdu.ts";
 import { blockContent, ShadowDisk } from "../../../tools/simulate/shadow.ts";
 
 const KEY = 0x1234_5678;

@@ -1,6 +1,7 @@
-// iSCSI PDUs as an initiator builds and reads them (RFC 7143): the 48-byte BHS, text keys, the LUN field, and a
-// reader that cuts whole PDUs out of a byte stream. Shared by the simulator's initiators (tools/simulate/) and the
-// test initiator (test/support/iscsi_initiator.ts).
+// iSCSI PDUs (RFC 7143) for the tools and tests that play an initiator: opcodes, building a PDU, text keys, the LUN
+// field, and cutting PDUs out of a loopback client's byte stream. No state, no checks: the callers decide what is
+// right (test/support/iscsi_initiator.ts checks a target strictly, the simulator's sessions check the protocol,
+// the fuzzer's client trusts nothing).
 import type { ClientEnd } from "../../host/devices/tcp_backend.ts";
 
 export const BHS_BYTES = 48;

@@ -1,0 +1,57 @@
+// The fuzzer in CI: a short fixed-seed campaign of every target (an exec budget, so the run is the same on any
+// machine), the replay of every reproducer, and the replay's determinism.
+//   test/fuzz/regressions/*.bin  fixed findings: each must replay with no finding.
+//   test/fuzz/open/*.bin         findings not fixed yet: each must still reproduce its recorded finding (when one
+//                                stops reproducing, it was fixed: move it to regressions/). A campaign may meet
+//                                only these: any other finding fails the campaign test.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { buildFirmware, FIRMWARE_FUZZ_PATH, ROOT } from "../../tools/build/firmware.ts";
+import { campaign, decodeReproducer, replay, signature, targetNamed } from "../../tools/fuzz/engine.ts";
+import { loadFuzzFirmware } from "../../tools/fuzz/harness.ts";
+
+const DIR = join(ROOT, "test/fuzz");
+const files = (sub: string) => readdirSync(join(DIR, sub)).filter((f) => f.endsWith(".bin")).sort().map((f) => join(DIR, sub, f));
+const load = (file: string) => decodeReproducer(readFileSync(file), file);
+const openFindings = files("open");
+const knownOpen = new Set(openFindings.map((f) => signature(load(f).finding!)));
+
+let firmware: WebAssembly.Module;
+beforeAll(async () => {
+  await buildFirmware(["fuzz"]); // on demand: the global setup builds release, debug and test only
+  firmware = loadFuzzFirmware(FIRMWARE_FUZZ_PATH);
+}, 120_000);
+
+describe("fixed-seed campaigns", () => {
+  // Exec budgets sized for about 60 s in all on a loaded 2-core machine.
+  it.each([["bus", 3000], ["mu", 5000], ["iscsi", 8000], ["scsi", 3500]] as const)("%s: %i execs grow the corpus and meet no new finding", async (name, execsMax) => {
+    const target = targetNamed(name)!;
+    const summary = await campaign({ target, firmware, seed: 1, seconds: 30, execsMax });
+    expect(summary.execs).toBeGreaterThanOrEqual(Math.min(execsMax, 50));
+    expect(summary.edges).toBeGreaterThan(100);
+    expect(summary.corpusSize).toBeGreaterThan(target.seeds.length); // coverage feedback kept something
+    const fresh = summary.findings.filter((f) => !knownOpen.has(f.signature)).map((f) => `${f.kind}: ${f.message}`);
+    expect(fresh).toEqual([]);
+  }, 120_000);
+});
+
+describe("reproducers", () => {
+  it.each(files("regressions").map((f) => [f.slice(DIR.length + 1), f]))("%s replays with no finding", (_name, file) => {
+    expect(replay(load(file), firmware).finding).toBeUndefined();
+  });
+
+  it.each(openFindings.map((f) => [f.slice(DIR.length + 1), f]))("%s still reproduces its finding", (_name, file) => {
+    const reproducer = load(file);
+    const result = replay(reproducer, firmware);
+    expect(result.finding && signature(result.finding)).toBe(signature(reproducer.finding!));
+  });
+
+  it("replays deterministically: the same reproducer gives the same bus trace twice", () => {
+    const reproducer = load([...files("regressions"), ...openFindings].find((f) => f.includes("/bus-"))!);
+    const first = replay(reproducer, firmware);
+    const second = replay(reproducer, firmware);
+    expect(first.trace.length).toBeGreaterThan(50); // the input ran: accesses, DMA, interrupts
+    expect(second.trace).toEqual(first.trace);
+  });
+});
