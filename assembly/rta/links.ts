@@ -26,6 +26,21 @@ export const FRAME_POOL_SLOTS: u32 = 1024;
 
 let framePool: Pool | null = null;
 
+// Frames across a messaging unit travel trimmed: the sender writes the frame's 8-byte words up to its last non-zero
+// one, and every receiver zeroes a frame before it gives the frame back to its free queue (and at start), so the
+// words not written are zero on the far side as they were on the near one. A 4 KiB request with one segment is 8
+// bus writes instead of 16, a reply 6.
+function frameWrittenBytes(frame: usize): u32 {
+  let bytes = FRAME_BYTES;
+  while (bytes > 8 && load<u64>(frame + <usize>bytes - 8) == 0) bytes -= 8;
+  return bytes;
+}
+
+function frameWrite(target: u64, frame: usize): void {
+  const bytes = frameWrittenBytes(frame);
+  for (let offset: u32 = 0; offset < bytes; offset += 8) busWrite64(target + offset, load<u64>(frame + offset));
+}
+
 export function framesInit(): void {
   framePool = new Pool("frames", FRAME_POOL_SLOTS, FRAME_BYTES, 16);
 }
@@ -86,6 +101,7 @@ export class MuHostLink extends Link {
 
   /** Gives the unit our free outbound frames and unmasks its outbound-post interrupt. */
   start(): void {
+    memory.fill(this.outboundFrames, 0, MU_FRAMES * FRAME_BYTES); // trimmed frames land on zeroes
     for (let i: u32 = 0; i < MU_FRAMES; i++) {
       busWrite32(this.muBase + MU_HOST_OUTBOUND_PORT, <u32>(this.outboundFrames + <usize>i * FRAME_BYTES));
     }
@@ -102,8 +118,7 @@ export class MuHostLink extends Link {
       this.badFrameCount += 1; // not a frame the peer could have given: drop it, never write there
       return false;
     }
-    const target = this.windowBase + address;
-    for (let offset: u32 = 0; offset < FRAME_BYTES; offset += 8) busWrite64(target + offset, load<u64>(frame + offset));
+    frameWrite(this.windowBase + address, frame);
     busWrite32(this.muBase + MU_HOST_INBOUND_PORT, address);
     this.sentCount += 1;
     return true;
@@ -120,6 +135,7 @@ export class MuHostLink extends Link {
         continue;
       }
       memory.copy(into, <usize>address, FRAME_BYTES);
+      memory.fill(<usize>address, 0, FRAME_BYTES); // the next frame written here may be trimmed
       busWrite32(this.muBase + MU_HOST_OUTBOUND_PORT, address);
       this.receivedCount += 1;
       return true;
@@ -134,6 +150,14 @@ export class MuLocalLink extends Link {
   private readonly outboundBase: u64;
   private readonly queues: usize; // the four queues, in this processor's RAM
   private readonly inboundFrames: usize;
+  // The queue pointers this side owns (hardware.md: RW on the local side; only this link writes them), kept here
+  // rather than read back over the bus; and the host-advanced heads as last read.
+  private outboundFreeTail: u32 = 0; // OFTPR
+  private outboundPostHead: u32 = 0; // OPHPR
+  private inboundPostTail: u32 = 0; // IPTPR
+  private inboundFreeHead: u32 = 0; // IFHPR
+  private outboundFreeHeadSeen: u32 = 0; // OFHPR as last read
+  private inboundPostHeadSeen: u32 = 0; // IPHPR as last read
 
   constructor(peer: u32, bootInfo: usize) {
     super(peer);
@@ -152,48 +176,65 @@ export class MuLocalLink extends Link {
     busWrite32(this.muBase + MU_LOCAL_MUCR, MU_MUCR_ENABLE | (MU_QUEUE_SIZE_CODE << 1));
     busWrite32(this.muBase + MU_LOCAL_LVEC, vector);
     const free = this.queue(MU_QUEUE_INBOUND_FREE);
+    memory.fill(this.inboundFrames, 0, MU_FRAMES * FRAME_BYTES); // trimmed frames land on zeroes
     for (let i: u32 = 0; i < MU_FRAMES; i++) store<u32>(free + <usize>i * 4, <u32>(this.inboundFrames + <usize>i * FRAME_BYTES));
+    // The pointers as the unit has them after the writes above (every other one is 0 after MUCR's enable).
+    this.outboundFreeTail = busRead32(this.muBase + MU_LOCAL_OFTPR) % MU_QUEUE_ENTRIES;
+    this.outboundPostHead = busRead32(this.muBase + MU_LOCAL_OPHPR) % MU_QUEUE_ENTRIES;
+    this.inboundPostTail = busRead32(this.muBase + MU_LOCAL_IPTPR) % MU_QUEUE_ENTRIES;
+    this.outboundFreeHeadSeen = this.outboundFreeTail;
+    this.inboundPostHeadSeen = this.inboundPostTail;
+    this.inboundFreeHead = MU_FRAMES;
     busWrite32(this.muBase + MU_LOCAL_IFHPR, MU_FRAMES);
     busWrite32(this.muBase + MU_LOCAL_IIMR, ~MU_IISR_INBOUND_POST);
   }
 
   send(frame: usize): bool {
-    const tail = busRead32(this.muBase + MU_LOCAL_OFTPR);
-    const head = busRead32(this.muBase + MU_LOCAL_OFHPR);
-    if (tail == head || tail >= MU_QUEUE_ENTRIES || head >= MU_QUEUE_ENTRIES) {
+    const tail = this.outboundFreeTail;
+    // OFHPR is read only when the free frames seen last time are used up.
+    if (tail == this.outboundFreeHeadSeen) this.outboundFreeHeadSeen = busRead32(this.muBase + MU_LOCAL_OFHPR);
+    const head = this.outboundFreeHeadSeen;
+    if (tail == head || head >= MU_QUEUE_ENTRIES) {
       this.refusedCount += 1;
       return false;
     }
     const address = atomic.load<u32>(this.queue(MU_QUEUE_OUTBOUND_FREE) + <usize>tail * 4);
-    busWrite32(this.muBase + MU_LOCAL_OFTPR, (tail + 1) % MU_QUEUE_ENTRIES);
+    this.outboundFreeTail = (tail + 1) % MU_QUEUE_ENTRIES;
+    busWrite32(this.muBase + MU_LOCAL_OFTPR, this.outboundFreeTail);
     if ((address & 7) != 0) {
       this.badFrameCount += 1;
       return false;
     }
-    const target = this.outboundBase + address;
-    for (let offset: u32 = 0; offset < FRAME_BYTES; offset += 8) busWrite64(target + offset, load<u64>(frame + offset));
-    const postHead = busRead32(this.muBase + MU_LOCAL_OPHPR) % MU_QUEUE_ENTRIES;
+    frameWrite(this.outboundBase + address, frame);
+    const postHead = this.outboundPostHead;
     atomic.store<u32>(this.queue(MU_QUEUE_OUTBOUND_POST) + <usize>postHead * 4, address);
-    busWrite32(this.muBase + MU_LOCAL_OPHPR, (postHead + 1) % MU_QUEUE_ENTRIES);
+    this.outboundPostHead = (postHead + 1) % MU_QUEUE_ENTRIES;
+    busWrite32(this.muBase + MU_LOCAL_OPHPR, this.outboundPostHead);
     this.sentCount += 1;
     return true;
   }
 
   receive(into: usize): bool {
-    // Clear the status first: a frame posted after this read raises it again, so none is left unnoticed.
-    busWrite32(this.muBase + MU_LOCAL_IISR, MU_IISR_INBOUND_POST);
     for (let attempts: u32 = 0; attempts < MU_QUEUE_ENTRIES; attempts++) {
-      const tail = busRead32(this.muBase + MU_LOCAL_IPTPR);
-      const head = busRead32(this.muBase + MU_LOCAL_IPHPR);
-      if (tail == head || tail >= MU_QUEUE_ENTRIES) return false;
+      const tail = this.inboundPostTail;
+      if (tail == this.inboundPostHeadSeen) {
+        // The posts seen last time are used up. Clear the status first, then read the head: a frame posted after
+        // this read raises the status again, so none is left unnoticed.
+        busWrite32(this.muBase + MU_LOCAL_IISR, MU_IISR_INBOUND_POST);
+        this.inboundPostHeadSeen = busRead32(this.muBase + MU_LOCAL_IPHPR);
+      }
+      const head = this.inboundPostHeadSeen;
+      if (tail == head || head >= MU_QUEUE_ENTRIES) return false;
       const address = atomic.load<u32>(this.queue(MU_QUEUE_INBOUND_POST) + <usize>tail * 4);
-      busWrite32(this.muBase + MU_LOCAL_IPTPR, (tail + 1) % MU_QUEUE_ENTRIES);
+      this.inboundPostTail = (tail + 1) % MU_QUEUE_ENTRIES;
+      busWrite32(this.muBase + MU_LOCAL_IPTPR, this.inboundPostTail);
       const offset = <usize>address - this.inboundFrames;
       if (<usize>address < this.inboundFrames || offset >= <usize>(MU_FRAMES * FRAME_BYTES) || offset % FRAME_BYTES != 0) {
         this.badFrameCount += 1;
         continue;
       }
       memory.copy(into, <usize>address, FRAME_BYTES);
+      memory.fill(<usize>address, 0, FRAME_BYTES); // the next frame written here may be trimmed
       this.returnInbound(<u32>address);
       this.receivedCount += 1;
       return true;
@@ -202,9 +243,10 @@ export class MuLocalLink extends Link {
   }
 
   private returnInbound(address: u32): void {
-    const head = busRead32(this.muBase + MU_LOCAL_IFHPR) % MU_QUEUE_ENTRIES;
+    const head = this.inboundFreeHead;
     atomic.store<u32>(this.queue(MU_QUEUE_INBOUND_FREE) + <usize>head * 4, address);
-    busWrite32(this.muBase + MU_LOCAL_IFHPR, (head + 1) % MU_QUEUE_ENTRIES);
+    this.inboundFreeHead = (head + 1) % MU_QUEUE_ENTRIES;
+    busWrite32(this.muBase + MU_LOCAL_IFHPR, this.inboundFreeHead);
   }
 
   @inline private queue(which: u32): usize { return this.queues + <usize>which * MU_QUEUE_ENTRIES * 4; }

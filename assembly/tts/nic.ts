@@ -58,7 +58,9 @@ export class Nic {
   private readonly rxq: usize = carve(RXQ_ENTRIES * RX_ENTRY_BYTES, 16);
   private readonly txq: usize = carve(TXQ_ENTRIES * TX_ENTRY_BYTES, 16);
   private evqTail: u32 = 0;
+  private evqTailPending: bool = false; // evqTail moved since EVQ_TAIL was last written
   private rxqHead: u32 = 0;
+  private rxqHeadFlushed: u32 = 0; // RXQ_HEAD as last written
   private txqHead: u32 = 0;
   private txqTailSeen: u32 = 0;
   private txPending: bool = false;
@@ -99,22 +101,23 @@ export class Nic {
     if (!this.present) return;
     for (let i: u32 = 0; i < RXQ_ENTRIES; i++) this.rxPost(POOL_NONE);
     busWrite32(this.regs + REG_RXQ_HEAD, this.rxqHead);
+    this.rxqHeadFlushed = this.rxqHead;
     busWrite32(this.regs + REG_CTRL, CTRL_ENABLE);
   }
 
-  /** Copies the next event into `into`; false when none is waiting. */
-  // EVQ_HEAD is a hint the entries themselves confirm: each consumed entry's type is cleared, so a non-zero type at
-  // the tail is an event the NIC wrote in this lap (it never overwrites an unconsumed entry), and a zero one is not
-  // written yet. A head read that disagrees (a lying or glitching register) then neither skips events nor reads
-  // stale ones: the tail moves one written entry at a time, and the next call reads the head again.
+  /**
+   * Copies the next event into `into`; false when none is waiting. The entries decide, not EVQ_HEAD: each consumed
+   * entry's type is cleared, so a non-zero type at the tail is an event the NIC wrote in this lap (it never overwrites
+   * an unconsumed entry, and writes the type with the rest of the entry), and a zero one is not written yet. A lying
+   * or glitching head register then neither skips events nor reads stale ones. EVQ_HEAD is read once per batch, when
+   * the tail entry is empty, only to count such disagreements; EVQ_TAIL is written by evFlush, once per batch.
+   */
   next(into: NicEvent): bool {
-    const head = busRead32(this.regs + REG_EVQ_HEAD);
     const e = this.events + <usize>(this.evqTail % EVQ_ENTRIES) * EVENT_BYTES;
     const type = load<u8>(e, 0);
-    const plausible = head - this.evqTail <= EVQ_ENTRIES;
-    if (head == this.evqTail || !plausible || type == 0) {
-      if (!plausible || (head != this.evqTail) != (type != 0)) this.evqHeadMismatch += 1;
-      if (type == 0) return false;
+    if (type == 0) {
+      if (busRead32(this.regs + REG_EVQ_HEAD) != this.evqTail) this.evqHeadMismatch += 1;
+      return false;
     }
     into.type = type;
     into.connection = load<u16>(e, 2);
@@ -123,8 +126,15 @@ export class Nic {
     into.portal = load<u16>(e, 12);
     store<u8>(e, 0, 0);
     this.evqTail += 1;
-    busWrite32(this.regs + REG_EVQ_TAIL, this.evqTail);
+    this.evqTailPending = true;
     return true;
+  }
+
+  /** Gives the events consumed since the last call back to the NIC (one EVQ_TAIL write). */
+  evFlush(): void {
+    if (!this.evqTailPending) return;
+    busWrite32(this.regs + REG_EVQ_TAIL, this.evqTail);
+    this.evqTailPending = false;
   }
 
   /** The address of receive buffer `id`, or 0 if `id` is not one of ours. */
@@ -152,7 +162,9 @@ export class Nic {
 
   /** Tells the NIC about buffers given back since the last call. */
   rxFlush(): void {
+    if (this.rxqHeadFlushed == this.rxqHead) return; // nothing given back this turn: no doorbell
     busWrite32(this.regs + REG_RXQ_HEAD, this.rxqHead);
+    this.rxqHeadFlushed = this.rxqHead;
   }
 
   /** Room for `count` more transmit entries? */

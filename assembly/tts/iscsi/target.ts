@@ -245,6 +245,7 @@ export class IscsiTask extends Task {
         default: break; // an event type this driver does not know: ignore it
       }
     }
+    this.nic.evFlush(); // the queue's room comes back once per batch: one EVQ_TAIL write
   }
 
   private onOpened(conn: IscsiConn, portal: u32): void {
