@@ -12,7 +12,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { Prng } from "../../host/sim/prng.ts";
 import { bootIscsiBoard, type IscsiEnv, TEST_BOARD_TARGET } from "../support/iscsi_board.ts";
-import { Initiator, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, textKeys, u32At } from "../support/iscsi_initiator.ts";
+import { dataOutPdu, Initiator, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, textKeys, u32At } from "../support/iscsi_initiator.ts";
 
 const PREFIX = "iqn.2026-11.org.wasm-iop:";
 const LONG = (n: number) => `${PREFIX}${"long-name-".repeat(19)}${n}`; // 216 bytes: one entry fills half of 512
@@ -189,15 +189,7 @@ function writeCommand(i: Initiator, itt: number, cmdSn: number, lba: number, dat
 }
 
 function unsolicitedDataOut(i: Initiator, itt: number, data: Uint8Array, offset: number): Uint8Array {
-  return pdu((bhs, v) => {
-    bhs[0] = Op.DataOut;
-    bhs[1] = 0x80;
-    bhs.set(lunField(LUN), 8);
-    v.setUint32(16, itt);
-    v.setUint32(20, 0xffff_ffff);
-    v.setUint32(28, i.expStatSn);
-    v.setUint32(40, offset);
-  }, data.subarray(offset));
+  return dataOutPdu({ final: true, lun: lunField(LUN), itt, ttt: 0xffff_ffff, expStatSn: i.expStatSn, dataSn: 0, offset }, data.subarray(offset));
 }
 
 function good(i: Initiator, itt: number): Pdu {

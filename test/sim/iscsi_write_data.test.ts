@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { Prng } from "../../host/sim/prng.ts";
 import { bootIscsiBoard, type IscsiEnv, TEST_BOARD_TARGET } from "../support/iscsi_board.ts";
-import { Initiator, lunField, Op, opcodeOf, pdu, type Pdu, u32At } from "../support/iscsi_initiator.ts";
+import { dataOutPdu, Initiator, lunField, Op, opcodeOf, pdu, type Pdu, u32At } from "../support/iscsi_initiator.ts";
 
 const LUN = 1; // on sp1: the data crosses the bus
 type Keys = [string, string][];
@@ -52,16 +52,7 @@ function writeCommand(i: Initiator, itt: number, lba: number, bytes: number, fin
 }
 
 function dataOut(i: Initiator, itt: number, ttt: number, dataSn: number, offset: number, data: Uint8Array, final: boolean): Uint8Array {
-  return pdu((bhs, v) => {
-    bhs[0] = Op.DataOut;
-    bhs[1] = final ? 0x80 : 0;
-    bhs.set(lunField(LUN), 8);
-    v.setUint32(16, itt);
-    v.setUint32(20, ttt);
-    v.setUint32(28, i.expStatSn);
-    v.setUint32(36, dataSn);
-    v.setUint32(40, offset);
-  }, data);
+  return dataOutPdu({ final, lun: lunField(LUN), itt, ttt, expStatSn: i.expStatSn, dataSn, offset }, data);
 }
 
 /** Everything the target sends until it closes the connection (or 5 ms of board time pass). */

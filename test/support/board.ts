@@ -78,3 +78,15 @@ export function testBoard(options: TestBoardOptions = {}): TestBoard {
 export function unsigned(value: unknown): unknown {
   return typeof value === "number" ? value >>> 0 : value;
 }
+
+/** The test build's iSCSI scratch area in the host processor's RAM (testIscsiScratch): the probes work on it in place. */
+export function iscsiScratch(t: TestBoard) {
+  const base = t.call("testIscsiScratch") as number;
+  const ram = () => new Uint8Array(t.host.memory.buffer);
+  return {
+    base,
+    write(offset: number, bytes: Uint8Array): number { ram().set(bytes, base + offset); return base + offset; },
+    read(offset: number, n: number): Uint8Array { return ram().slice(base + offset, base + offset + n); },
+    fill(offset: number, n: number, value: number): void { ram().fill(value, base + offset, base + offset + n); },
+  };
+}

@@ -5,8 +5,8 @@
 import type { Board } from "../../host/board/board.ts";
 import type { ClientEnd, LoopbackBackend } from "../../host/devices/tcp_backend.ts";
 // The PDU helpers live in tools/iscsi/pdu.ts (the simulator and the fuzzer use them too); tests import them from here.
-export { BHS_BYTES, BLOCK_BYTES, dataSegmentLength, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, textKeys, u32At } from "../../tools/iscsi/pdu.ts";
-import { BLOCK_BYTES, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, senseText, textKeys, u32At, view } from "../../tools/iscsi/pdu.ts";
+export { BHS_BYTES, BLOCK_BYTES, dataOutPdu, dataSegmentLength, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, textKeys, u32At } from "../../tools/iscsi/pdu.ts";
+import { BLOCK_BYTES, dataOutPdu, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, senseText, textKeys, u32At, view } from "../../tools/iscsi/pdu.ts";
 
 export class InitiatorError extends Error {}
 
@@ -223,16 +223,8 @@ export class Initiator {
       const piece = Math.min(step, length - at);
       const last = at + piece === length;
       this.counts.dataOut += 1;
-      this.send(pdu((bhs, v) => {
-        bhs[0] = Op.DataOut;
-        bhs[1] = last ? 0x80 : 0;
-        bhs.set(lunField(lun), 8);
-        v.setUint32(16, itt);
-        v.setUint32(20, ttt);
-        v.setUint32(28, this.expStatSn);
-        v.setUint32(36, dataSn++);
-        v.setUint32(40, offset + at);
-      }, data.subarray(offset + at, offset + at + piece)));
+      this.send(dataOutPdu({ final: last, lun: lunField(lun), itt, ttt, expStatSn: this.expStatSn, dataSn: dataSn++, offset: offset + at },
+        data.subarray(offset + at, offset + at + piece)));
     }
   }
 

@@ -4,7 +4,7 @@
 // model of the disks). PDU building and parsing come from tools/iscsi/pdu.ts.
 import type { Board } from "../../host/board/board.ts";
 import type { ClientEnd, LoopbackBackend } from "../../host/devices/tcp_backend.ts";
-import { BHS_BYTES, lunField, Op, opcodeOf, parseKeys, type Pdu, pdu, PduReader, textKeys, u32At } from "../iscsi/pdu.ts";
+import { BHS_BYTES, dataOutPdu, lunField, Op, opcodeOf, parseKeys, type Pdu, pdu, PduReader, textKeys, u32At } from "../iscsi/pdu.ts";
 
 /** Task.status of a command the target rejected (a Reject carried its header). */
 export const REJECTED = -1;
@@ -176,16 +176,7 @@ export class FuzzInitiator {
           const at = offset + sent;
           sent += size;
           const last = sent >= burst;
-          this.send(pdu((bhs, v) => {
-            bhs[0] = Op.DataOut;
-            bhs[1] = last ? 0x80 : 0;
-            bhs.set(p.bhs.subarray(8, 16), 8);
-            v.setUint32(16, itt);
-            v.setUint32(20, ttt);
-            v.setUint32(28, this.expStatSn);
-            v.setUint32(36, dataSn);
-            v.setUint32(40, at);
-          }, data));
+          this.send(dataOutPdu({ final: last, lun: p.bhs.subarray(8, 16), itt, ttt, expStatSn: this.expStatSn, dataSn, offset: at }, data));
         }
         return;
       }

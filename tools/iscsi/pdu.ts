@@ -68,6 +68,31 @@ export function lunField(lun: number): Uint8Array {
   return field;
 }
 
+/** The fields of a SCSI Data-Out PDU (RFC 7143 §11.7); `lun` is the 8-byte LUN field (lunField). */
+export interface DataOutFields {
+  final: boolean;
+  lun: Uint8Array;
+  itt: number;
+  ttt: number; // 0xffffffff for unsolicited data
+  expStatSn: number;
+  dataSn: number;
+  offset: number; // Buffer Offset
+}
+
+/** A Data-Out PDU carrying `data`. */
+export function dataOutPdu(f: DataOutFields, data: Uint8Array): Uint8Array {
+  return pdu((bhs, v) => {
+    bhs[0] = Op.DataOut;
+    bhs[1] = f.final ? 0x80 : 0;
+    bhs.set(f.lun, 8);
+    v.setUint32(16, f.itt);
+    v.setUint32(20, f.ttt);
+    v.setUint32(28, f.expStatSn);
+    v.setUint32(36, f.dataSn);
+    v.setUint32(40, f.offset);
+  }, data);
+}
+
 /**
  * Cuts PDUs out of a client's byte stream. Replaces the client's delivery so bytes are not also kept in its inbox
  * (a long session reads many MiB).

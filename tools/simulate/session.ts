@@ -6,7 +6,7 @@
 // owner decides whether to log in again.
 import type { Board } from "../../host/board/board.ts";
 import type { ClientEnd, LoopbackBackend } from "../../host/devices/tcp_backend.ts";
-import { BLOCK_BYTES, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, textKeys, u32At, view } from "../iscsi/pdu.ts";
+import { BLOCK_BYTES, dataOutPdu, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, textKeys, u32At, view } from "../iscsi/pdu.ts";
 
 export type TaskKind = "read" | "write" | "sync";
 
@@ -291,16 +291,8 @@ export class Session {
     for (let at = 0; at < length; at += this.targetMaxRecv) {
       const piece = Math.min(this.targetMaxRecv, length - at);
       const last = at + piece === length;
-      this.send(pdu((bhs, v) => {
-        bhs[0] = Op.DataOut;
-        bhs[1] = last ? 0x80 : 0;
-        bhs.set(lunField(task.lun), 8);
-        v.setUint32(16, task.itt!);
-        v.setUint32(20, ttt);
-        v.setUint32(28, this.expStatSn);
-        v.setUint32(36, dataSn++);
-        v.setUint32(40, offset + at);
-      }, task.data.subarray(offset + at, offset + at + piece)));
+      this.send(dataOutPdu({ final: last, lun: lunField(task.lun), itt: task.itt!, ttt, expStatSn: this.expStatSn, dataSn: dataSn++, offset: offset + at },
+        task.data.subarray(offset + at, offset + at + piece)));
     }
   }
 

@@ -4,17 +4,8 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { testBoard, type TestBoard } from "../../support/board.ts";
+import { iscsiScratch, testBoard } from "../../support/board.ts";
 
-function scratch(t: TestBoard): { base: number; write(offset: number, bytes: Uint8Array): number; read(offset: number, n: number): Uint8Array } {
-  const base = t.call("testIscsiScratch") as number;
-  const ram = () => new Uint8Array(t.host.memory.buffer);
-  return {
-    base,
-    write(offset, bytes) { ram().set(bytes, base + offset); return base + offset; },
-    read(offset, n) { return ram().slice(base + offset, base + offset + n); },
-  };
-}
 
 /** Bit-at-a-time CRC32C: the definition, not a table. */
 function crc32cReference(bytes: Uint8Array): number {
@@ -28,7 +19,7 @@ function crc32cReference(bytes: Uint8Array): number {
 
 describe("CRC32C (RFC 7143, Digests)", () => {
   const t = testBoard();
-  const s = scratch(t);
+  const s = iscsiScratch(t);
   const crc = (bytes: Uint8Array, offset = 0) => t.call("testIscsiCrc32c", s.write(offset, bytes), bytes.length) as number;
 
   it("gives RFC 3720 Appendix B.4's values", () => {
@@ -61,7 +52,7 @@ describe("CRC32C (RFC 7143, Digests)", () => {
 
 describe("MD5 (RFC 1321)", () => {
   const t = testBoard();
-  const s = scratch(t);
+  const s = iscsiScratch(t);
   const md5 = (text: Uint8Array, splitAt = 0) => {
     const at = s.write(0, text);
     t.call("testIscsiMd5", at, text.length, s.base + 65536, splitAt);

@@ -5,7 +5,7 @@
 // text in scratch RAM. Full feature Text Requests and SendTargets come last.
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
-import { testBoard, type TestBoard } from "../../support/board.ts";
+import { iscsiScratch, testBoard } from "../../support/board.ts";
 
 const IN = 0;
 const OUT = 32768;
@@ -17,15 +17,6 @@ const Param = {
   DataPDUInOrder: 12, DataSequenceInOrder: 13, ErrorRecoveryLevel: 14, IscsiProtocolLevel: 15, SessionType: 16,
 } as const;
 
-function scratch(t: TestBoard) {
-  const base = t.call("testIscsiScratch") as number;
-  const ram = () => new Uint8Array(t.host.memory.buffer);
-  return {
-    base,
-    write(offset: number, bytes: Uint8Array): number { ram().set(bytes, base + offset); return base + offset; },
-    read(offset: number, n: number): Uint8Array { return ram().slice(base + offset, base + offset + n); },
-  };
-}
 
 const encode = (text: string) => new TextEncoder().encode(text);
 /** "k=v\0" for each pair. */
@@ -39,7 +30,7 @@ function answers(bytes: Uint8Array): [string, string][] {
 
 describe("walking key=value text", () => {
   const t = testBoard();
-  const s = scratch(t);
+  const s = iscsiScratch(t);
   const parse = (bytes: Uint8Array) => {
     const at = s.write(IN, bytes);
     const count = t.call("testIscsiTextParse", at, bytes.length, s.base + OUT, 64) as number;
@@ -106,7 +97,7 @@ describe("walking key=value text", () => {
 
 describe("operational key negotiation", () => {
   const t = testBoard();
-  const s = scratch(t);
+  const s = iscsiScratch(t);
   const negotiate = (text: Uint8Array) => {
     const at = s.write(IN, text);
     const result = t.call("testIscsiNegotiate", at, text.length, s.base + OUT, 8192) as number;
@@ -303,7 +294,7 @@ const Outcome = { Ok: 0, SendTargets: 1, ProtocolError: 2, OutOfResources: 3 } a
 
 describe("Text Requests in full feature phase, and SendTargets", () => {
   const t = testBoard();
-  const s = scratch(t);
+  const s = iscsiScratch(t);
   const name = (n: string) => { const b = encode(n); return [s.write(60000 + n.length * 7 % 4000, b), b.length] as const; };
   const add = (target: string, alias = "") => {
     const [n, nb] = name(target);

@@ -25,7 +25,6 @@ const encode = (text: string) => new TextEncoder().encode(text);
 const pairs = (...items: string[]) => encode(items.map((i) => `${i}\0`).join(""));
 const md5 = (...parts: Uint8Array[]) => new Uint8Array(createHash("md5").update(Buffer.concat(parts)).digest());
 const toHex = (b: Uint8Array) => `0x${Buffer.from(b).toString("hex")}`;
-const fromHex = (text: string) => Uint8Array.from(Buffer.from(text.replace(/^0x/i, ""), "hex"));
 
 interface Request {
   transit?: boolean;

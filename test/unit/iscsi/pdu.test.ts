@@ -4,21 +4,11 @@
 // random headers never stopping the processor. The probes build and check in the test build's scratch RAM.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { testBoard, type TestBoard } from "../../support/board.ts";
+import { iscsiScratch, testBoard } from "../../support/board.ts";
 
 const BHS = 48;
 const RESERVED = 0xffffffff;
 
-function scratch(t: TestBoard) {
-  const base = t.call("testIscsiScratch") as number;
-  const ram = () => new Uint8Array(t.host.memory.buffer);
-  return {
-    base,
-    write(offset: number, bytes: Uint8Array): number { ram().set(bytes, base + offset); return base + offset; },
-    read(offset: number, n: number): Uint8Array { return ram().slice(base + offset, base + offset + n); },
-    fill(offset: number, n: number, value: number): void { ram().fill(value, base + offset, base + offset + n); },
-  };
-}
 
 /** A 48-byte header from [offset, width, value] fields, big-endian; everything else zero. */
 function golden(fields: [number, number, number | bigint][]): Uint8Array {
@@ -34,7 +24,7 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString("hex").replace(/(.{8})/g,
 
 describe("BHS builders", () => {
   const t = testBoard();
-  const s = scratch(t);
+  const s = iscsiScratch(t);
   const built = (fn: string, ...args: unknown[]) => {
     s.fill(0, BHS, 0xee); // every byte must be written
     t.call(fn, s.base, ...args);
@@ -152,7 +142,7 @@ const Phase = { Login: 0, Normal: 1, Discovery: 2 } as const;
 
 describe("checking initiator headers", () => {
   const t = testBoard();
-  const s = scratch(t);
+  const s = iscsiScratch(t);
   const check = (fields: [number, number, number | bigint][], phase: number = Phase.Normal, mrdsl = 8192) => {
     s.write(0, golden(fields));
     return t.call("testIscsiValidate", s.base, mrdsl, phase) as number;
