@@ -14,6 +14,7 @@ export function boot(bootInfo: usize): u32 {
   if (status != BootStatus.Ok) return status;
   agentsBoot(bootInfo);
   const started = kernelStart(bootInfo);
+  if (started != BootStatus.Ok) return started;
   agentsStart();
   return started;
 }

@@ -5,6 +5,7 @@ import { busRead32, busWrite32 } from "../board/bus";
 import { msixEnable, pciFunctionAt, pciFunctionCount, PciFunctionInfo } from "../board/pci";
 import { bufferPool } from "../kernel/buffers";
 import { carve } from "../kernel/carve";
+import { line } from "../kernel/console";
 import { irqRoute } from "../kernel/scheduler";
 import { vectorAllocate, VECTOR_NONE } from "../kernel/vectors";
 import { BUFFER_CLASS_PAGE } from "../config";
@@ -30,6 +31,9 @@ const CTRL_ENABLE: u32 = 1;
 export const NIC_CONNECTIONS_MAX: u32 = 64;
 export const EVQ_ENTRIES: u32 = 1024;
 export const RXQ_ENTRIES: u32 = 256;
+// Receive buffers come from the page pool, which the TTS also needs for every answer it sends: the NIC takes at most
+// this share of it, so a processor with little RAM posts fewer receive buffers instead of starving its own target.
+const RX_POOL_SHARE_DIVISOR: u32 = 2;
 export const TXQ_ENTRIES: u32 = 2048;
 const EVENT_BYTES: u32 = 16;
 const RX_ENTRY_BYTES: u32 = 16;
@@ -99,7 +103,9 @@ export class Nic {
   /** Posts receive buffers and starts accepting connections. After the seal (it takes pool buffers). */
   start(): void {
     if (!this.present) return;
-    for (let i: u32 = 0; i < RXQ_ENTRIES; i++) this.rxPost(POOL_NONE);
+    const posted = min(RXQ_ENTRIES, bufferPool(BUFFER_CLASS_PAGE).capacity / RX_POOL_SHARE_DIVISOR);
+    if (posted < RXQ_ENTRIES) line().s("nic: ").u32(posted).s(" of ").u32(RXQ_ENTRIES).s(" receive buffers (RAM)").out();
+    for (let i: u32 = 0; i < posted; i++) this.rxPost(POOL_NONE);
     busWrite32(this.regs + REG_RXQ_HEAD, this.rxqHead);
     this.rxqHeadFlushed = this.rxqHead;
     busWrite32(this.regs + REG_CTRL, CTRL_ENABLE);

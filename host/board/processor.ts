@@ -10,6 +10,10 @@ import type { VirtualClock, EventHandle } from "../sim/clock.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Trace } from "../sim/trace.ts";
 
+
+/** The boot errors of the board ABI (docs/board-abi.md, `boot`); the firmware prints the details first. */
+const BOOT_ERRORS: Record<number, string> = { 1: "RAM too small", 2: "bad boot-info block", 3: "boot objects over their reserve" };
+
 export const ABI_VERSION = 1;
 
 /** Where things are on the processor's local bus, as the boot-info block tells the firmware (docs/hardware.md). */
@@ -178,7 +182,7 @@ export class Processor {
     const status = this.call(() => this.exports!.boot(this.bootInfoAddress));
     if (status === undefined) return false;
     if (status !== 0) {
-      this.stop({ kind: "boot", code: 2, task: "-", message: `boot() returned ${status}` });
+      this.stop({ kind: "boot", code: 2, task: "-", message: `boot() returned ${status}${BOOT_ERRORS[status] === undefined ? "" : ` (${BOOT_ERRORS[status]})`}` });
       return false;
     }
     this.heapTopAtBoot = this.exports.heapTop();

@@ -17,10 +17,11 @@ export interface IscsiEnv {
   console: string[];
 }
 
-export function bootIscsiBoard(options: { targets?: unknown[]; diskMiB?: number } = {}): IscsiEnv {
+export function bootIscsiBoard(options: { targets?: unknown[]; diskMiB?: number; ramMiB?: [number, number] } = {}): IscsiEnv {
+  const [hostMiB, sp1MiB] = options.ramMiB ?? [64, 32];
   const processors = [
-    { name: "host", role: "host", ramMiB: 64, pci: [{ slot: 1, model: "iop-bridge", processor: "sp1" }, { slot: 4, model: "nic" }, { slot: 8, model: "virtio-scsi", disks: ["host-disk0"] }] },
-    { name: "sp1", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp1-disk0"] }] },
+    { name: "host", role: "host", ramMiB: hostMiB, pci: [{ slot: 1, model: "iop-bridge", processor: "sp1" }, { slot: 4, model: "nic" }, { slot: 8, model: "virtio-scsi", disks: ["host-disk0"] }] },
+    { name: "sp1", role: "storage", ramMiB: sp1MiB, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp1-disk0"] }] },
   ];
   const disks = ["host-disk0", "sp1-disk0"].map((name) => ({ name, sizeMiB: options.diskMiB ?? 16, blockSize: 512, backend: "memory" }));
   const raw = { name: "test-board", seed: 7, processors, disks, ...(options.targets === undefined ? {} : { targets: options.targets }) };
