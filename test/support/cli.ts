@@ -23,8 +23,9 @@ export function runCli(args: string[], cwd = ROOT): Promise<CliResult> {
   return startCli(args, cwd).result;
 }
 
-/** Resolves once the output matches `pattern`, or rejects after `timeoutMs` with what was printed. */
-export async function waitForOutput(output: () => string, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
+/** Resolves once the output matches `pattern`, or rejects after `timeoutMs` with what was printed. The default is
+ * generous (a liveness bound, not a speed check): on a loaded 2-core machine tsx alone takes 20-30 s to start a CLI. */
+export async function waitForOutput(output: () => string, pattern: RegExp, timeoutMs = 45_000): Promise<void> {
   const start = Date.now();
   while (!pattern.test(output())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${pattern}; output so far:\n${output()}`);
