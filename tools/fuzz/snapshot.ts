@@ -94,8 +94,10 @@ export class BoardSnapshot {
           break;
         case "object": {
           const target = saved.target;
-          for (const key of Object.keys(target)) if (!saved.keys.includes(key)) delete target[key];
           for (let i = 0; i < saved.keys.length; i++) target[saved.keys[i]!] = saved.values[i];
+          // Every saved key is there now: more keys means some were added since (rare: models keep their shape).
+          const keys = Object.keys(target);
+          if (keys.length !== saved.keys.length) for (const key of keys) if (!saved.keys.includes(key)) delete target[key];
           break;
         }
       }
