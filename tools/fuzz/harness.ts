@@ -95,10 +95,10 @@ export class FuzzBoard {
   }
 
   /** Takes the snapshot every input starts from; the board must be idle in the state the target wants. */
-  takeSnapshot(roots: object[]): void {
+  takeSnapshot(roots: object[], constants: readonly object[] = []): void {
     this.guestErrorsAtSnapshot = new Map(this.processors.map((p) => [p.bus, cpuGuestErrors(p.bus)]));
     if (this.baseline.length === 0) this.recordBaseline();
-    this.snapshot = new BoardSnapshot([this.board, ...roots]);
+    this.snapshot = new BoardSnapshot([this.board, ...roots], constants);
   }
 
   /** Back to the snapshot, coverage maps cleared. */
@@ -106,6 +106,11 @@ export class FuzzBoard {
     this.snapshot!.restore();
     for (const map of this.maps) map.fill(0);
     this.console.length = 0;
+  }
+
+  /** For tests of the dirty-page restore: the first RAM byte that differs from the snapshot, or undefined. */
+  ramDifference(): { processor: number; offset: number } | undefined {
+    return this.snapshot!.firstDifference();
   }
 
   /** Folds this input's maps into the campaign's; true when it reached an edge or hit-count class not seen before. */
