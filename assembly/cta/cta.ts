@@ -17,7 +17,7 @@ import { sgls } from "../kernel/buffers";
 import { carve } from "../kernel/carve";
 import { Msg, MsgKind } from "../kernel/msg";
 import { POOL_NONE } from "../kernel/pool";
-import { post, timerStart } from "../kernel/scheduler";
+import { post, timerStartParked, timerWakeBy } from "../kernel/scheduler";
 import { SGL_NONE } from "../kernel/sgl";
 import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
@@ -30,7 +30,6 @@ export const PARTS_MAX: u32 = 512;
 const CTA_PRIORITY: u32 = 2;
 const CTA_INBOX_DEPTH: u32 = 256;
 const CTA_BATCH_MAX: u32 = 32;
-const SWEEP_PERIOD_NS: u64 = 10_000_000;
 const RETRANSMIT_NS: u64 = 200_000_000; // longer than a healthy request; shorter than the DDM's device timeout
 const BUSY_RETRY_NS: u64 = 1_000_000;
 const ATTEMPTS_MAX: u32 = 25; // 5 s of retransmissions: past the DDM's timeout and controller reset
@@ -60,9 +59,11 @@ export class CtaTask extends Task {
   private readonly out: Msg = new Msg();
   private readonly extent: Extent = new Extent();
   private nextTransaction: u32 = 1;
-  // No part's deadline is earlier than this: the sweep skips its scan of PARTS_MAX parts until then (an idle board
-  // wakes for the sweep every SWEEP_PERIOD_NS). Lowered whenever a deadline is set, recomputed by each scan.
+  // No part's deadline is earlier than this: the sweep skips its scan of PARTS_MAX parts until then. Lowered
+  // whenever a deadline is set, recomputed by each scan; the sweep's timer is brought forward to it after every
+  // run (parked while it is MAX_VALUE: an idle CTA never wakes the processor).
   private sweepAtNs: u64 = u64.MAX_VALUE;
+  private sweepTimer: u32 = TIMER_NONE;
   retransmitCount: u64 = 0;
   lateReplyCount: u64 = 0;
   servicesDone: u64 = 0;
@@ -70,7 +71,8 @@ export class CtaTask extends Task {
   constructor() { super("cta", CTA_PRIORITY, CTA_INBOX_DEPTH, 1_000_000); }
 
   start(): void {
-    assert(timerStart(this.index, SWEEP_PERIOD_NS, SWEEP_PERIOD_NS, 0) != TIMER_NONE, "no timer for the CTA");
+    this.sweepTimer = timerStartParked(this.index, 0);
+    assert(this.sweepTimer != TIMER_NONE, "no timer for the CTA");
   }
 
   run(): RunResult {
@@ -79,6 +81,7 @@ export class CtaTask extends Task {
       handled += 1;
       this.dispatch(this.scratch);
     }
+    if (this.sweepAtNs != u64.MAX_VALUE) timerWakeBy(this.sweepTimer, this.sweepAtNs);
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
   }
 
@@ -252,7 +255,7 @@ export class CtaTask extends Task {
     this.serviceFinishIfDone(s);
   }
 
-  // Periodic: send what waited for room, retransmit what was not answered, give up after ATTEMPTS_MAX.
+  // At the earliest part deadline: send what waited for room, retransmit what was not answered, give up after ATTEMPTS_MAX.
   private sweep(): void {
     const nowNs = clockNowNs();
     if (nowNs < this.sweepAtNs) return;

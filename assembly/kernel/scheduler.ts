@@ -9,7 +9,7 @@ import { Msg, MsgKind } from "./msg";
 import { panic, PanicCode, panicSetTask } from "./panic";
 import { readyHas, readyTake, wakeTask } from "./ready";
 import { RunResult, Task } from "./task";
-import { DEADLINE_NONE, TIMER_NONE, TimerTable } from "./timer";
+import { DEADLINE_NONE, PERIOD_PARKED, TIMER_NONE, TimerTable } from "./timer";
 
 /** What run() answers the board: 0 busy, DEADLINE_NONE (-1 as i64) idle, else the next deadline in ns. */
 export const RUN_BUSY: u64 = 0;
@@ -75,6 +75,19 @@ export function timerStart(task: u32, delayNs: u64, periodNs: u64, tag: u32): u3
   assert(task < taskCount, "timer for an unknown task");
   return timers.start(task, clockNowNs(), delayNs, periodNs, tag);
 }
+
+/**
+ * Arms a parked timer for `task`: it fires (Timer{a: id, b: tag}) only once timerWakeBy gives it a deadline, and
+ * parks again after. For tasks that sweep their tables: they ask for the sweep when something falls due instead of
+ * waking every period, so an idle board sleeps until its next real deadline. TIMER_NONE when the table is full.
+ */
+export function timerStartParked(task: u32, tag: u32): u32 {
+  assert(task < taskCount, "timer for an unknown task");
+  return timers.start(task, 0, DEADLINE_NONE, PERIOD_PARKED, tag);
+}
+
+/** Fires armed timer `id` at `atNs` at the latest: lowers its deadline when `atNs` is earlier. */
+export function timerWakeBy(id: u32, atNs: u64): void { timers.wakeBy(id, atNs); }
 
 export function timerCancel(id: u32): bool { return timers.cancel(id); }
 

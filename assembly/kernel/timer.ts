@@ -4,6 +4,8 @@ import { TIMERS_MAX } from "../config";
 
 export const TIMER_NONE: u32 = 0xffff_ffff;
 export const DEADLINE_NONE: u64 = 0xffff_ffff_ffff_ffff;
+/** The period of a parked timer: armed with no deadline until wakeBy gives it one; once fired, parked again. */
+export const PERIOD_PARKED: u64 = DEADLINE_NONE;
 
 export enum TimerState {
   Free = 0, // in no one's hands
@@ -18,12 +20,13 @@ export class TimerTable {
   private readonly tag: StaticArray<u32> = new StaticArray<u32>(TIMERS_MAX);
   armedCount: u32 = 0;
 
-  /** Arms a timer for `task` at `nowNs + delayNs`, repeating every `periodNs` if non-zero; TIMER_NONE when full. */
+  /** Arms a timer for `task` at `nowNs + delayNs` (never, for a delay of DEADLINE_NONE), repeating every
+   * `periodNs` if non-zero (PERIOD_PARKED: parked again once fired); TIMER_NONE when full. */
   start(task: u32, nowNs: u64, delayNs: u64, periodNs: u64, tag: u32): u32 {
     for (let id: u32 = 0; id < TIMERS_MAX; id++) {
       if (unchecked(this.state[id]) != TimerState.Free) continue;
       unchecked(this.state[id] = TimerState.Armed);
-      unchecked(this.deadlineNs[id] = nowNs + delayNs);
+      unchecked(this.deadlineNs[id] = delayNs == DEADLINE_NONE ? DEADLINE_NONE : nowNs + delayNs);
       unchecked(this.periodNs[id] = periodNs);
       unchecked(this.task[id] = task);
       unchecked(this.tag[id] = tag);
@@ -50,10 +53,21 @@ export class TimerTable {
     return TIMER_NONE;
   }
 
-  /** After `id`'s message was delivered: a one-shot frees, a periodic one moves past `nowNs` (missed periods skipped). */
+  /** Moves armed timer `id`'s deadline to `atNs` if that is earlier (a parked timer gets one). */
+  wakeBy(id: u32, atNs: u64): void {
+    assert(id < TIMERS_MAX && unchecked(this.state[id]) == TimerState.Armed, "timer to wake is not armed");
+    if (atNs < unchecked(this.deadlineNs[id])) unchecked(this.deadlineNs[id] = atNs);
+  }
+
+  /** After `id`'s message was delivered: a one-shot frees, a periodic one moves past `nowNs` (missed periods skipped),
+   * a parked one parks again. */
   fired(id: u32, nowNs: u64): void {
     assert(id < TIMERS_MAX && unchecked(this.state[id]) == TimerState.Armed, "fired timer is not armed");
     const period = unchecked(this.periodNs[id]);
+    if (period == PERIOD_PARKED) {
+      unchecked(this.deadlineNs[id] = DEADLINE_NONE);
+      return;
+    }
     if (period == 0) {
       unchecked(this.state[id] = TimerState.Free);
       this.armedCount -= 1;

@@ -16,7 +16,7 @@ import { sgls } from "../kernel/buffers";
 import { line } from "../kernel/console";
 import { Msg, MsgKind } from "../kernel/msg";
 import { POOL_NONE } from "../kernel/pool";
-import { post, timerStart } from "../kernel/scheduler";
+import { post, timerStartParked, timerWakeBy } from "../kernel/scheduler";
 import { SGL_NONE } from "../kernel/sgl";
 import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
@@ -27,7 +27,7 @@ export const DISKS_MAX: u32 = 16;
 const RTA_PRIORITY: u32 = 2;
 const RTA_INBOX_DEPTH: u32 = 256;
 const RTA_BATCH_MAX: u32 = 32;
-const SWEEP_PERIOD_NS: u64 = 5_000_000; // retries of replies and queued requests, retention
+const SWEEP_RETRY_NS: u64 = 5_000_000; // a queued request or the profile is tried again after this
 const RETAIN_NS: u64 = 10_000_000_000; // a reply is dropped after this even if never acknowledged
 
 export class RtaTask extends Task {
@@ -48,8 +48,10 @@ export class RtaTask extends Task {
   readonly requestsDone: StaticArray<u64> = new StaticArray<u64>(8);
   // What the sweep's scan of TRANSACTIONS_MAX entries is for, so an idle board skips it: a transaction left Queued
   // (the DDM's inbox was full), or a kept reply older than RETAIN_NS (none before retainCheckNs, a lower bound).
+  // The sweep's timer is parked while there is nothing to do (armSweep): an idle RTA never wakes the processor.
   private queuedLeft: bool = false;
   private retainCheckNs: u64 = u64.MAX_VALUE;
+  private sweepTimer: u32 = TIMER_NONE;
 
   constructor(processor: u32, namePtr: usize) {
     super("rta", RTA_PRIORITY, RTA_INBOX_DEPTH, 1_000_000);
@@ -57,9 +59,10 @@ export class RtaTask extends Task {
     this.namePtr = namePtr;
   }
 
-  /** Arms the sweep timer; call once the kernel has sealed. */
+  /** Takes the sweep's timer (parked); call once the kernel has sealed. */
   start(): void {
-    assert(timerStart(this.index, SWEEP_PERIOD_NS, SWEEP_PERIOD_NS, 0) != TIMER_NONE, "no timer for the RTA");
+    this.sweepTimer = timerStartParked(this.index, 0);
+    assert(this.sweepTimer != TIMER_NONE, "no timer for the RTA");
     if (ddmControllerCount() == 0) this.collectDisks();
   }
 
@@ -69,7 +72,18 @@ export class RtaTask extends Task {
       handled += 1;
       this.dispatch(this.scratch);
     }
+    this.armSweep();
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
+  }
+
+  // Asks for the sweep when it has something to do: a Queued transaction or the profile to try again (in
+  // SWEEP_RETRY_NS), or a kept reply to drop (just after retainCheckNs). Only ever brings the timer forward; a sweep
+  // with nothing left to do finds so and the timer parks again.
+  private armSweep(): void {
+    if (this.retainCheckNs != u64.MAX_VALUE) timerWakeBy(this.sweepTimer, this.retainCheckNs + 1);
+    if (this.queuedLeft || (this.startPending && this.controllersReady >= ddmControllerCount())) {
+      timerWakeBy(this.sweepTimer, clockNowNs() + SWEEP_RETRY_NS);
+    }
   }
 
   private dispatch(msg: Msg): void {
@@ -238,7 +252,7 @@ export class RtaTask extends Task {
     this.store.close(t);
   }
 
-  // Periodic: issue what the DDMs could not take, drop replies kept too long.
+  // When armSweep asked: issue what the DDMs could not take, drop replies kept too long.
   private sweep(): void {
     if (this.startPending && this.controllersReady >= ddmControllerCount()) this.sendProfile();
     const nowNs = clockNowNs();

@@ -1,5 +1,6 @@
 // WASI preview1, the four calls the board ABI takes from it, tied to the board clock and seed (node:wasi cannot
 // give virtual time). Anything else a module imports from WASI fails instantiation: the image must not need it.
+import { writeWatch } from "../bus/ram.ts";
 
 export const WASI_ERRNO_SUCCESS = 0;
 export const WASI_ERRNO_BADF = 8;
@@ -27,6 +28,7 @@ export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
   // Made once: the processor's memory has its maximum size from the start and never grows (docs/board-abi.md), and
   // a shared memory's `buffer` getter makes a new object at every call (clock_time_get is on the data path).
   const dataView = new DataView(host.memory.buffer);
+  const watch = writeWatch(host.memory);
   const view = () => dataView;
   const inRange = (ptr: number, lengthBytes: number) => ptr >= 0 && lengthBytes >= 0 && ptr + lengthBytes <= dataView.byteLength;
   return {
@@ -44,12 +46,14 @@ export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
         written += lengthBytes;
       }
       v.setUint32(writtenPtr, written, true);
+      watch.onWrite?.(writtenPtr, 4);
       return WASI_ERRNO_SUCCESS;
     },
     clock_time_get(clockId: number, _precision: bigint, timePtr: number): number {
       if (clockId !== 0 && clockId !== 1) return WASI_ERRNO_INVAL;
       if (!inRange(timePtr, 8)) return WASI_ERRNO_FAULT;
       view().setBigUint64(timePtr, host.clockReadNs(), true);
+      watch.onWrite?.(timePtr, 8);
       return WASI_ERRNO_SUCCESS;
     },
     random_get(buf: number, lengthBytes: number): number {
@@ -57,6 +61,7 @@ export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
       const bytes = new Uint8Array(lengthBytes);
       host.randomFill(bytes);
       new Uint8Array(dataView.buffer).set(bytes, buf);
+      watch.onWrite?.(buf, lengthBytes);
       return WASI_ERRNO_SUCCESS;
     },
     proc_exit(code: number): never {

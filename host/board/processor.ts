@@ -1,11 +1,12 @@
 // One I/O processor: the firmware instance, its RAM (a shared WebAssembly memory), its local bus, its interrupt
 // latch, and the run loop's side of the board ABI. Time: while the firmware runs, its clock reads advance by the
 // cost the board charges for each bus access and clock read; when run() returns, the processor is busy until then.
-import { BOOT_INFO_OFFSET_FROM_TOP, readCurrentTask, readPanicRecord, TASK_INDEX_NONE, writeBootInfo } from "../abi/boot_info.ts";
+import { BOOT_INFO_OFFSET_FROM_TOP, BOOT_INFO_SIZE_BYTES, readCurrentTask, readPanicRecord, TASK_INDEX_NONE, writeBootInfo } from "../abi/boot_info.ts";
 import { boardImports } from "../abi/board_imports.ts";
 import { ProcExit, wasiImports } from "../abi/wasi.ts";
 import type { AccessSize } from "../bus/bus.ts";
 import { Bus } from "../bus/bus.ts";
+import { writeWatch } from "../bus/ram.ts";
 import type { VirtualClock, EventHandle } from "../sim/clock.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Trace } from "../sim/trace.ts";
@@ -178,6 +179,7 @@ export class Processor {
       name: config.name,
       boardName: config.boardName,
     });
+    writeWatch(this.memory).onWrite?.(this.bootInfoAddress, BOOT_INFO_SIZE_BYTES);
     config.trace.record(this.nowNs(), this.name, "boot", { info: this.bootInfoAddress });
     const status = this.call(() => this.exports!.boot(this.bootInfoAddress));
     if (status === undefined) return false;

@@ -19,13 +19,37 @@ export function memoryBytes(memory: WebAssembly.Memory): Uint8Array {
   return view;
 }
 
+/**
+ * Who hears of the host's own writes into a processor's memory: DMA, mailbox entries, the results of WASI calls.
+ * The fuzzer's snapshot restores only the pages that changed; it tracks the firmware's stores in the image itself
+ * (tools/fuzz/instrument.ts) and the host's through this. Every host write into a processor's memory reports here
+ * (`watch.onWrite?.(offset, lengthBytes)`: one field read when nobody listens).
+ */
+export interface WriteWatch {
+  onWrite: ((offset: number, lengthBytes: number) => void) | undefined;
+}
+
+const writeWatches = new WeakMap<WebAssembly.Memory, WriteWatch>();
+
+/** The write watch of `memory`, one per memory, made on first use. */
+export function writeWatch(memory: WebAssembly.Memory): WriteWatch {
+  let watch = writeWatches.get(memory);
+  if (watch === undefined) {
+    watch = { onWrite: undefined };
+    writeWatches.set(memory, watch);
+  }
+  return watch;
+}
+
 export class RamRegion implements BusRegion {
   readonly name: string;
   private readonly ram: Uint8Array;
+  private readonly watch: WriteWatch;
 
   constructor(owner: string, memory: WebAssembly.Memory) {
     this.name = `${owner}.ram`;
     this.ram = memoryBytes(memory);
+    this.watch = writeWatch(memory);
   }
 
   private bytes(): Uint8Array {
@@ -38,6 +62,7 @@ export class RamRegion implements BusRegion {
 
   write(offset: number, sizeBytes: AccessSize, value: number | bigint): void {
     writeLe(this.bytes(), offset, sizeBytes, value);
+    this.watch.onWrite?.(offset, sizeBytes);
   }
 
   readBytes(offset: number, lengthBytes: number): Uint8Array {
@@ -46,6 +71,7 @@ export class RamRegion implements BusRegion {
 
   writeBytes(offset: number, bytes: Uint8Array): void {
     this.bytes().set(bytes, offset);
+    this.watch.onWrite?.(offset, bytes.length);
   }
 }
 

@@ -17,7 +17,7 @@
 import type { AccessSize, Bus, BusRegion } from "../bus/bus.ts";
 import { WindowFault } from "../bus/bus.ts";
 import { COMMAND_BUS_MASTER, PciFunctionBase, readLe, writeLe } from "../bus/pci_function.ts";
-import { memoryBytes } from "../bus/ram.ts";
+import { memoryBytes, writeWatch } from "../bus/ram.ts";
 import { hex } from "../sim/trace.ts";
 
 export const IOP_BRIDGE_VENDOR_ID = 0x8086;
@@ -486,7 +486,9 @@ export class IopBridgeFunction extends PciFunctionBase {
   }
 
   private pushEntry(queue: number, value: number): void {
-    Atomics.store(this.words(), this.entryIndex(queue, this.pointers[2 * queue]!), value);
+    const index = this.entryIndex(queue, this.pointers[2 * queue]!);
+    Atomics.store(this.words(), index, value);
+    writeWatch(this.memory).onWrite?.(index * 4, 4);
     this.pointers[2 * queue] = (this.pointers[2 * queue]! + 1) % this.entries();
   }
 
@@ -599,6 +601,7 @@ class InboundWindowRegion implements BusRegion {
       return;
     }
     writeLe(memoryBytes(this.memory), offset, sizeBytes, value);
+    writeWatch(this.memory).onWrite?.(offset, sizeBytes);
   }
 
   readBytes(offset: number, lengthBytes: number): Uint8Array {
@@ -609,6 +612,7 @@ class InboundWindowRegion implements BusRegion {
   writeBytes(offset: number, bytes: Uint8Array): void {
     if (offset + bytes.length > this.ramBytes) throw new WindowFault(`${bytes.length} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
     memoryBytes(this.memory).set(bytes, offset);
+    writeWatch(this.memory).onWrite?.(offset, bytes.length);
   }
 }
 

@@ -12,7 +12,7 @@ import { clockNowNs, randomFill } from "../../assembly/board/wasi";
 import { Msg, MsgKind } from "../../assembly/kernel/msg";
 import { POOL_NONE } from "../../assembly/kernel/pool";
 import {
-  irqLatch, irqRoute, irqSpurious, post, schedulerRun, taskAdd, taskAt, timerCancel, timersArmed, timerStart,
+  irqLatch, irqRoute, irqSpurious, post, schedulerRun, taskAdd, taskAt, timerCancel, timersArmed, timerStart, timerStartParked, timerWakeBy,
 } from "../../assembly/kernel/scheduler";
 import { SGL_NONE } from "../../assembly/kernel/sgl";
 import { agentCta, agentRta, agentsBoot, agentsStart, agentUma } from "../../assembly/agents";
@@ -243,6 +243,8 @@ export function testSglBlocksCapacity(): u32 { return sgls().blocks.capacity; }
 
 // Timers and interrupts.
 export function testTimerStart(task: u32, delayNs: u64, periodNs: u64, tag: u32): u32 { return timerStart(task, delayNs, periodNs, tag); }
+export function testTimerStartParked(task: u32, tag: u32): u32 { return timerStartParked(task, tag); }
+export function testTimerWakeBy(id: u32, atNs: u64): void { timerWakeBy(id, atNs); }
 export function testTimerCancel(id: u32): bool { return timerCancel(id); }
 export function testTimersArmed(): u32 { return timersArmed(); }
 export function testIrqSpurious(): u32 { return irqSpurious(); }

@@ -29,7 +29,7 @@ export class Runner {
   constructor(readonly target: FuzzTarget<object>, firmware: WebAssembly.Module, readonly seed: number, trace = false) {
     this.fuzz = new FuzzBoard({ ...target.board, firmware, seed, trace });
     this.state = target.prepare(this.fuzz);
-    this.fuzz.takeSnapshot([this.state]);
+    this.fuzz.takeSnapshot([this.state], target.constants?.(this.state) ?? []);
   }
 
   /** Runs one input from the snapshot; the finding it hit, if any. */

@@ -48,6 +48,9 @@ const QUIESCE_STEP_NS = 10_000_000;
 // AFL's hit-count classes: a counter's byte maps to one bit, so "ran 3 times" and "ran 40 times" are different news.
 const BUCKET = new Uint8Array(256);
 for (let n = 1; n < 256; n++) BUCKET[n] = n === 1 ? 1 : n === 2 ? 2 : n === 3 ? 4 : n < 8 ? 8 : n < 16 ? 16 : n < 32 ? 32 : n < 128 ? 64 : 128;
+// The same for two counters at once (a 16-bit half of a map word), so a word is classified in two lookups.
+const BUCKET16 = new Uint16Array(65536);
+for (let n = 0; n < 65536; n++) BUCKET16[n] = BUCKET[n & 0xff]! | (BUCKET[n >>> 8]! << 8);
 
 export class FuzzBoard {
   readonly board: Board;
@@ -56,6 +59,7 @@ export class FuzzBoard {
   private snapshot: BoardSnapshot | undefined;
   private readonly maps: Uint8Array[] = [];
   private readonly virgin = new Uint8Array(COVERAGE_MAP_BYTES);
+  private readonly virginWords = new Uint32Array(this.virgin.buffer);
   edges = 0;
   private guestErrorsAtSnapshot = new Map<object, number>();
   private baseline: { buffers: number; frames: number }[] = [];
@@ -91,10 +95,10 @@ export class FuzzBoard {
   }
 
   /** Takes the snapshot every input starts from; the board must be idle in the state the target wants. */
-  takeSnapshot(roots: object[]): void {
+  takeSnapshot(roots: object[], constants: readonly object[] = []): void {
     this.guestErrorsAtSnapshot = new Map(this.processors.map((p) => [p.bus, cpuGuestErrors(p.bus)]));
     if (this.baseline.length === 0) this.recordBaseline();
-    this.snapshot = new BoardSnapshot([this.board, ...roots]);
+    this.snapshot = new BoardSnapshot([this.board, ...roots], constants);
   }
 
   /** Back to the snapshot, coverage maps cleared. */
@@ -104,20 +108,29 @@ export class FuzzBoard {
     this.console.length = 0;
   }
 
+  /** For tests of the dirty-page restore: the first RAM byte that differs from the snapshot, or undefined. */
+  ramDifference(): { processor: number; offset: number } | undefined {
+    return this.snapshot!.firstDifference();
+  }
+
   /** Folds this input's maps into the campaign's; true when it reached an edge or hit-count class not seen before. */
   collectCoverage(): boolean {
     let fresh = false;
+    const virgin = this.virginWords;
     for (const map of this.maps) {
       const words = new Uint32Array(map.buffer, map.byteOffset, COVERAGE_MAP_BYTES / 4);
       for (let w = 0; w < words.length; w++) {
-        if (words[w] === 0) continue;
-        for (let i = w * 4; i < w * 4 + 4; i++) {
-          const bit = BUCKET[map[i]!]!;
-          if (bit === 0 || (this.virgin[i]! & bit) !== 0) continue;
-          if (this.virgin[i] === 0) this.edges += 1;
-          this.virgin[i]! |= bit;
-          fresh = true;
+        const word = words[w]!;
+        if (word === 0) continue;
+        // The word's four counters as class bits, in place; only bits the campaign has not seen are news.
+        const classes = (BUCKET16[word & 0xffff]! | (BUCKET16[word >>> 16]! << 16)) >>> 0;
+        const seen = virgin[w]!;
+        if ((classes & ~seen) === 0) continue;
+        for (let shift = 0; shift < 32; shift += 8) {
+          if (((classes >>> shift) & 0xff) !== 0 && ((seen >>> shift) & 0xff) === 0) this.edges += 1;
         }
+        virgin[w] = seen | classes;
+        fresh = true;
       }
     }
     return fresh;

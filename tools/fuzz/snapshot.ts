@@ -1,5 +1,7 @@
-// A snapshot of a whole board, restored in place for every fuzzing input: each processor's RAM (one copy into the
-// shared memory), the firmware instance's mutable globals (exported by the fuzzing build, tools/fuzz/instrument.ts),
+// A snapshot of a whole board, restored in place for every fuzzing input: each processor's RAM (the 4 KiB pages
+// written since the last restore, as the dirty map says: the fuzzing image marks its own stores, tools/fuzz/
+// instrument.ts, and the host reports its writes through writeWatch, host/bus/ram.ts), the firmware instance's
+// mutable globals (exported by the fuzzing build, tools/fuzz/instrument.ts),
 // and the host side: every object reachable from the board (device models, buses, the clock's event queue, the
 // loopback network) has its own fields saved and put back, so the objects keep their identity and the closures the
 // clock holds stay valid. Objects made after the snapshot become unreachable and are collected.
@@ -7,7 +9,10 @@
 // What it cannot see: state held only in a closure's variables, or in native objects (a Hash, a socket). The host
 // models keep their state in fields, and a fuzzing board has no sockets; `opaque` names what to leave alone.
 import type { Board } from "../../host/board/board.ts";
-import { GLOBAL_EXPORT_PREFIX } from "./instrument.ts";
+import { writeWatch } from "../../host/bus/ram.ts";
+import { DIRTY_MAP_BASE, DIRTY_PAGE_SHIFT, GLOBAL_EXPORT_PREFIX } from "./instrument.ts";
+
+const PAGE_BYTES = 1 << DIRTY_PAGE_SHIFT;
 
 type Saved =
   | { kind: "array"; target: unknown[]; items: unknown[] }
@@ -19,6 +24,9 @@ type Saved =
 interface SavedMemory {
   live: Uint8Array; // the RAM part of the processor's memory
   saved: Uint8Array;
+  savedPages: Uint8Array[]; // views of `saved`, one per page
+  dirty: Uint8Array; // the dirty map's bytes for the RAM's pages
+  dirtyWords: Uint32Array; // the same, four pages a word, for the scan
 }
 
 export class BoardSnapshot {
@@ -31,8 +39,19 @@ export class BoardSnapshot {
     const board = roots[0];
     for (const processor of board.processors) {
       const ramBytes = processor.ramBytes;
+      const pages = Math.ceil(ramBytes / PAGE_BYTES);
       const live = new Uint8Array(processor.memory.buffer, 0, ramBytes);
-      this.memories.push({ live, saved: live.slice() });
+      const saved = live.slice();
+      const savedPages = Array.from({ length: pages }, (_, page) => saved.subarray(page * PAGE_BYTES, (page + 1) * PAGE_BYTES));
+      const mapBytes = (pages + 3) & ~3;
+      const dirty = new Uint8Array(processor.memory.buffer, DIRTY_MAP_BASE, mapBytes);
+      dirty.fill(0);
+      writeWatch(processor.memory).onWrite = (offset, lengthBytes) => {
+        if (lengthBytes <= 0) return;
+        const last = Math.min((offset + lengthBytes - 1) >> DIRTY_PAGE_SHIFT, pages - 1);
+        for (let page = offset >> DIRTY_PAGE_SHIFT; page <= last; page++) dirty[page] = 1;
+      };
+      this.memories.push({ live, saved, savedPages, dirty, dirtyWords: new Uint32Array(dirty.buffer, DIRTY_MAP_BASE, mapBytes / 4) });
       for (const [name, value] of Object.entries(processor.exports ?? {})) {
         if (name.startsWith(GLOBAL_EXPORT_PREFIX) && value instanceof WebAssembly.Global) this.globals.push({ global: value, value: value.value });
       }
@@ -46,7 +65,15 @@ export class BoardSnapshot {
   }
 
   restore(): void {
-    for (const { live, saved } of this.memories) live.set(saved);
+    for (const { live, savedPages, dirty, dirtyWords } of this.memories) {
+      for (let word = 0; word < dirtyWords.length; word++) {
+        if (dirtyWords[word] === 0) continue;
+        for (let page = word * 4; page < word * 4 + 4 && page < savedPages.length; page++) {
+          if (dirty[page] !== 0) live.set(savedPages[page]!, page * PAGE_BYTES);
+        }
+        dirtyWords[word] = 0;
+      }
+    }
     for (const { global, value } of this.globals) global.value = value;
     for (const saved of this.objects) {
       switch (saved.kind) {
@@ -67,12 +94,25 @@ export class BoardSnapshot {
           break;
         case "object": {
           const target = saved.target;
-          for (const key of Object.keys(target)) if (!saved.keys.includes(key)) delete target[key];
           for (let i = 0; i < saved.keys.length; i++) target[saved.keys[i]!] = saved.values[i];
+          // Every saved key is there now: more keys means some were added since (rare: models keep their shape).
+          const keys = Object.keys(target);
+          if (keys.length !== saved.keys.length) for (const key of keys) if (!saved.keys.includes(key)) delete target[key];
           break;
         }
       }
     }
+  }
+
+  /** For tests of the dirty map: the first RAM byte that differs from the snapshot, or undefined. */
+  firstDifference(): { processor: number; offset: number } | undefined {
+    for (let i = 0; i < this.memories.length; i++) {
+      const { live, saved } = this.memories[i]!;
+      const a = new Int32Array(live.buffer, live.byteOffset, live.length >> 2);
+      const b = new Int32Array(saved.buffer, saved.byteOffset, saved.length >> 2);
+      for (let w = 0; w < a.length; w++) if (a[w] !== b[w]) return { processor: i, offset: w * 4 };
+    }
+    return undefined;
   }
 
   // Breadth-first over everything reachable, saving each object once. Bounded by the object graph, which is finite.

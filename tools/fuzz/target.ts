@@ -43,6 +43,9 @@ export interface FuzzTarget<State extends object = object> {
   prepare(fuzz: FuzzBoard): State;
   /** Runs one input from the snapshot state; throws FindingError when an oracle fires. Logs to `log` on replay. */
   run(fuzz: FuzzBoard, state: State, input: InputReader, log: (line: string) => void): void;
+  /** Objects of the state that inputs only read (the shadow model's copy of the disk at the snapshot): the snapshot
+   * leaves them out, so they are not copied back for every input. */
+  constants?(state: State): object[];
   /** Protocol constants the mutator splices in. */
   dictionary: Uint8Array[];
   /** Starting inputs. */

@@ -33,11 +33,11 @@ describe("scheduler", () => {
 
   it("answers run() with busy, idle or the next timer deadline", () => {
     const t = testBoard();
-    t.board.runFor(100_000_000); // past discovery: only the agents' and health task's periodic timers remain
+    t.board.runFor(100_000_000); // past discovery: only the health task's periodic timer remains
     const now = BigInt(t.board.clock.nowNs);
     const deadline = t.call("run", 1_000_000n) as bigint;
-    expect(deadline).toBeGreaterThan(now);
-    expect(deadline).toBeLessThanOrEqual(now + 10_000_000n); // the RTA's and CTA's sweeps come every few ms
+    expect(deadline).toBeGreaterThan(now + 10_000_000n); // the RTA's and CTA's sweep timers are parked on an idle board
+    expect(deadline).toBeLessThanOrEqual(now + 1_000_000_000n); // the health task's period
     // A one-shot timer sooner than every periodic one is the answer.
     t.call("testTimerStart", 0, 100_000n, 0n, 1);
     expect(t.call("run", 1_000_000n) as bigint).toBeLessThanOrEqual(BigInt(t.board.clock.nowNs) + 300_000n);
@@ -99,6 +99,24 @@ describe("timers", () => {
     expect(t.call("testTimerCancel", id)).toBe(1);
     t.board.runFor(100_000_000);
     expect(logOf(t).length).toBe(5);
+  });
+
+  it("fires a parked timer only when woken, at the earliest time asked, then parks it again", () => {
+    const t = testBoard();
+    const id = t.call("testTimerStartParked", 3, 9) as number;
+    t.board.runFor(50_000_000);
+    expect(logOf(t)).toEqual([]); // parked: never due
+    const now = BigInt(t.board.clock.nowNs);
+    t.call("testTimerWakeBy", id, now + 20_000_000n);
+    t.call("testTimerWakeBy", id, now + 5_000_000n); // earlier: taken
+    t.call("testTimerWakeBy", id, now + 30_000_000n); // later: ignored
+    t.board.runFor(4_900_000);
+    expect(logOf(t)).toEqual([]);
+    t.board.runFor(200_000);
+    expect(logOf(t)).toEqual([(3 << 16) | 0xf000 | 9]);
+    t.board.runFor(100_000_000);
+    expect(logOf(t).length).toBe(1); // parked again, still armed
+    expect(t.call("testTimerCancel", id)).toBe(1);
   });
 
   it("answers no timer id when the table is full", () => {

@@ -145,6 +145,7 @@ export const busTarget: FuzzTarget<BusState> = {
       if (r.lba >= 0 && r.task.status === 0 && r.task.response === 0) state.shadow.check(r.lba, joined(r.task.dataIn), `READ at LBA ${r.lba}`);
     }
   },
+  constants: (state) => [state.shadow.base],
   dictionary: [bytes(0x5a), bytes(0xff, 0xff, 0xff, 0xff), bytes(0, 0, 0, 0), bytes(0x80, 0, 0, 0), bytes(0, 0, 0x10, 0), bytes(0x11), bytes(0x09), bytes(0x1a, 0xf4), bytes(0x10, 0x48)],
   seeds: [
     bytes(0, 0, 10, 1, 1, 0, 20, 2, 7, 6),

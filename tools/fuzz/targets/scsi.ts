@@ -79,6 +79,7 @@ export const scsiTarget: FuzzTarget<SessionState> = {
     }
     finishSession(fuzz, state);
   },
+  constants: (state) => [state.shadow.base],
   dictionary: [
     ...SCSI_OPCODES.map((op) => bytes(0, 0xc0, op)),
     bytes(0x00, 0x00, 0x08, 0x00), bytes(0xff, 0xff, 0xff, 0xff), bytes(0x00, 0x00, 0x00, 0x00), bytes(0x80), bytes(0x40),

@@ -94,10 +94,23 @@ export function readChecked(fuzz: FuzzBoard, state: SessionState, lba: number, b
   return task;
 }
 
+// The data of a WRITE with pattern byte p: (p + 7i + i/512) at byte i, made once per pattern (up to 16 blocks).
+const PATTERN_BYTES = 16 * BLOCK_BYTES;
+const patterns: (Uint8Array | undefined)[] = [];
+function writePattern(pattern: number): Uint8Array {
+  let data = patterns[pattern];
+  if (data === undefined) {
+    data = new Uint8Array(PATTERN_BYTES);
+    for (let i = 0; i < data.length; i++) data[i] = (pattern + i * 7 + (i >> 9)) & 0xff;
+    patterns[pattern] = data;
+  }
+  return data;
+}
+
 /** WRITE(10)/(16) of a pattern, waited for; the shadow model takes it if GOOD, forgets the blocks otherwise. */
 export function writeChecked(fuzz: FuzzBoard, state: SessionState, lba: number, blocks: number, pattern: number, sixteen: boolean): void {
-  const data = new Uint8Array(blocks * BLOCK_BYTES);
-  for (let i = 0; i < data.length; i++) data[i] = (pattern + i * 7 + (i >> 9)) & 0xff;
+  if (blocks * BLOCK_BYTES > PATTERN_BYTES) throw new RangeError(`writeChecked: ${blocks} blocks, at most ${PATTERN_BYTES / BLOCK_BYTES}`);
+  const data = writePattern(pattern).slice(0, blocks * BLOCK_BYTES);
   const cdb = new Uint8Array(16);
   const v = new DataView(cdb.buffer);
   if (sixteen) {
