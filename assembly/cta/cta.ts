@@ -31,8 +31,13 @@ const CTA_PRIORITY: u32 = 2;
 const CTA_INBOX_DEPTH: u32 = 256;
 const CTA_BATCH_MAX: u32 = 32;
 const RETRANSMIT_NS: u64 = 200_000_000; // longer than a healthy request; shorter than the DDM's device timeout
-const BUSY_RETRY_NS: u64 = 1_000_000;
-const ATTEMPTS_MAX: u32 = 25; // 5 s of retransmissions: past the DDM's timeout and controller reset
+const BUSY_RETRY_NS: u64 = 1_000_000; // the first retry after BUSY or NOT STARTED (or a full link); doubled per attempt
+const BUSY_RETRY_SHIFT_MAX: u32 = 7; // up to 128 ms between retries
+// A part is given up this long after it was first sent: past the DDM's 2 s device timeout and controller reset, so a
+// storage processor that resets (and answers NOT STARTED meanwhile) or a lossy link does not fail the request. Time,
+// not a count of attempts: how often a part is retried depends on why (BUSY answers come back in microseconds).
+const GIVE_UP_NS: u64 = 5_000_000_000;
+const ATTEMPTS_MAX: u32 = 255; // the attempt field (u8, in the frame for the trace) saturates here
 
 export enum PartState {
   Free = 0, // unused
@@ -46,7 +51,8 @@ enum ServiceState {
 }
 
 // Part: |0 state u8|1 attempts u8|2 processor u8|3 -|4 service u16|6 slot u16|8 transaction u32|12 -|16 deadlineNs u64|
-const PART_BYTES: u32 = 24;
+// |24 giveUpNs u64|
+const PART_BYTES: u32 = 32;
 // Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|
 const SERVICE_BYTES: u32 = 24;
 
@@ -186,8 +192,10 @@ export class CtaTask extends Task {
     store<u16>(part, <u16>s, 4);
     store<u16>(part, <u16>slot, 6);
     store<u32>(part, transaction, 8);
+    const nowNs = clockNowNs();
+    store<u64>(part, nowNs + GIVE_UP_NS, 24);
     store<u32>(this.service(s), load<u32>(this.service(s), 4) + 1, 4);
-    this.partSend(p, clockNowNs());
+    this.partSend(p, nowNs);
     return true;
   }
 
@@ -200,14 +208,19 @@ export class CtaTask extends Task {
     frameSetAttempt(f, attempts);
     frameSetAck(f, this.ackFor(processor));
     if (!link.send(f)) {
-      store<u8>(part, <u8>PartState.Queued, 0);
-      this.partDeadline(part, nowNs + BUSY_RETRY_NS);
+      this.partRetryLater(part, nowNs);
       return;
     }
     if (attempts > 0) this.retransmitCount += 1;
-    store<u8>(part, <u8>(attempts + 1), 1);
+    store<u8>(part, <u8>min(attempts + 1, ATTEMPTS_MAX), 1);
     store<u8>(part, <u8>PartState.Sent, 0);
     this.partDeadline(part, nowNs + RETRANSMIT_NS);
+  }
+
+  // Queued again, to be sent after a delay that grows with the part's attempts.
+  private partRetryLater(part: usize, nowNs: u64): void {
+    store<u8>(part, <u8>PartState.Queued, 0);
+    this.partDeadline(part, nowNs + (BUSY_RETRY_NS << min(<u32>load<u8>(part, 1), BUSY_RETRY_SHIFT_MAX)));
   }
 
   private partDeadline(part: usize, atNs: u64): void {
@@ -228,9 +241,8 @@ export class CtaTask extends Task {
     }
     const status = <FrameStatus>frameStatus(f);
     if (status == FrameStatus.Busy || status == FrameStatus.NotStarted) {
-      // The RTA could not take it yet: send again shortly, within the same attempt budget.
-      store<u8>(this.part(p), <u8>PartState.Queued, 0);
-      this.partDeadline(this.part(p), clockNowNs() + BUSY_RETRY_NS);
+      // The RTA could not take it yet: send again shortly, within the same time budget.
+      this.partRetryLater(this.part(p), clockNowNs());
       return;
     }
     this.partFinish(p, status, frameBytes(f));
@@ -255,7 +267,7 @@ export class CtaTask extends Task {
     this.serviceFinishIfDone(s);
   }
 
-  // At the earliest part deadline: send what waited for room, retransmit what was not answered, give up after ATTEMPTS_MAX.
+  // At the earliest part deadline: send what waited for room, retransmit what was not answered, give up after GIVE_UP_NS.
   private sweep(): void {
     const nowNs = clockNowNs();
     if (nowNs < this.sweepAtNs) return;
@@ -269,7 +281,7 @@ export class CtaTask extends Task {
         if (deadlineNs < this.sweepAtNs) this.sweepAtNs = deadlineNs;
         continue;
       }
-      if (<u32>load<u8>(part, 1) >= ATTEMPTS_MAX) this.partFinish(p, FrameStatus.Timeout, 0);
+      if (nowNs >= load<u64>(part, 24)) this.partFinish(p, FrameStatus.Timeout, 0);
       else this.partSend(p, nowNs); // sets its new deadline, lowering sweepAtNs
     }
   }
