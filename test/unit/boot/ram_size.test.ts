@@ -1,6 +1,7 @@
 // How much RAM a processor needs. Below what its pools and its role's agents take, boot() refuses with a message
 // (board ABI boot error 1) instead of trapping half-way (a 2-3 MiB host did); at the board schema's minimum, 4 MiB,
-// both roles boot and the host serves iSCSI (a 4 MiB host used to close every login: its NIC held the whole page pool): its NIC takes only part of the page pool for receive buffers, leaving the rest for the answers.
+// both roles boot (the host's pools sized down to leave its agents room) and the host serves iSCSI (a 4 MiB host used
+// to close every login: its NIC held the whole page pool): its NIC takes only part of the page pool for receive buffers, leaving the rest for the answers.
 // The board file cannot ask for less than 4 MiB (the schema), but another board implementation may hand the image
 // less, so the smaller sizes are set on the parsed description here.
 import { readFileSync } from "node:fs";
@@ -48,9 +49,10 @@ describe("RAM size", () => {
     expect(console.some((l) => l.startsWith("sp1 1: wasm-iop 0.1.0 abi 1: processor sp1 #1 role storage ram 1 MiB"))).toBe(true);
   });
 
-  it("at 4 MiB both roles boot, and the host serves iSCSI with a smaller receive ring", () => {
+  it("at 4 MiB both roles boot, and the host serves iSCSI with smaller pools and a smaller receive ring", () => {
     const env = bootIscsiBoard({ ramMiB: [4, 4], diskMiB: 8 });
-    expect(env.console).toContain("host 1: nic: 80 of 256 receive buffers (RAM)");
+    expect(env.console).toContain("host 1: boot: pools sized for 3840 KiB of the 4096 KiB of RAM: the host role's agents need 2048 KiB");
+    expect(env.console).toContain("host 1: nic: 75 of 256 receive buffers (RAM)");
     const i = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: "iqn.2026-11.org.wasm-iop:small", isid: 1 });
     i.login();
     i.testUnitReady(1); // the power-on unit attention
