@@ -34,11 +34,6 @@ export const TXQ_ENTRIES: u32 = 2048;
 const EVENT_BYTES: u32 = 16;
 const RX_ENTRY_BYTES: u32 = 16;
 const TX_ENTRY_BYTES: u32 = 24;
-// Receive buffers: RX_PAGES page buffers taken at start, posted in runs of up to RX_RUN_PAGES pages that lie next to
-// each other in the page pool (a fresh pool hands them out in order), so a buffer holds up to 64 KiB: a 1 MiB write's
-// Data-Out arrives in ~16 Received events rather than ~256, each an interrupt and a turn.
-const RX_PAGES: u32 = 256;
-const RX_RUN_PAGES: u32 = 16;
 export const TX_FLAG_CLOSE: u32 = 1;
 
 export enum NicEventType {
@@ -70,9 +65,8 @@ export class Nic {
   private txqTailSeen: u32 = 0;
   private txPending: bool = false;
   present: bool = false;
-  rxBufferMissing: u32 = 0; // receive pages we could not take (page pool empty)
+  rxBufferMissing: u32 = 0; // receive buffers we could not post (page pool empty)
   evqHeadMismatch: u32 = 0; // EVQ_HEAD reads the written entries contradicted
-  private rxRunPages: usize = 0; // per page index: the pages of the receive buffer starting there, 0 if none (u8)
 
   /** Finds the NIC, programs its rings and MSI-X vector (routed to `task`). Boot only. False when there is none. */
   boot(msiAddressInfo: usize, task: u32): bool {
@@ -89,7 +83,6 @@ export class Nic {
     irqRoute(vector, task);
     this.regs = unchecked(f.barAddress[0]);
     memory.fill(this.events, 0, EVQ_ENTRIES * EVENT_BYTES); // every type 0: nothing written yet (next() relies on it)
-    this.rxRunPages = carve(bufferPool(BUFFER_CLASS_PAGE).capacity, 16);
     busWrite32(this.regs + REG_EVQ_BASE, <u32>this.events);
     busWrite32(this.regs + REG_EVQ_BASE + 4, 0);
     busWrite32(this.regs + REG_EVQ_SIZE, EVQ_ENTRIES);
@@ -106,23 +99,7 @@ export class Nic {
   /** Posts receive buffers and starts accepting connections. After the seal (it takes pool buffers). */
   start(): void {
     if (!this.present) return;
-    const pool = bufferPool(BUFFER_CLASS_PAGE);
-    let first: u32 = POOL_NONE;
-    let run: u32 = 0;
-    for (let i: u32 = 0; i < RX_PAGES; i++) {
-      const page = pool.acquire();
-      if (page == POOL_NONE) {
-        this.rxBufferMissing += 1;
-        continue;
-      }
-      if (run > 0 && (page != first + run || run == RX_RUN_PAGES)) {
-        this.rxPostRun(first, run);
-        run = 0;
-      }
-      if (run == 0) first = page;
-      run += 1;
-    }
-    if (run > 0) this.rxPostRun(first, run);
+    for (let i: u32 = 0; i < RXQ_ENTRIES; i++) this.rxPost(POOL_NONE);
     busWrite32(this.regs + REG_RXQ_HEAD, this.rxqHead);
     this.rxqHeadFlushed = this.rxqHead;
     busWrite32(this.regs + REG_CTRL, CTRL_ENABLE);
@@ -160,30 +137,26 @@ export class Nic {
     this.evqTailPending = false;
   }
 
-  /** The address of receive buffer `id`, or 0 if `id` is not one of ours or `lengthBytes` overflows it. */
+  /** The address of receive buffer `id`, or 0 if `id` is not one of ours. */
   rxAddress(id: u32, lengthBytes: u32): usize {
     const pool = bufferPool(BUFFER_CLASS_PAGE);
-    if (id >= pool.capacity || !pool.isHeld(id)) return 0;
-    const pages = <u32>load<u8>(this.rxRunPages + <usize>id);
-    if (pages == 0 || lengthBytes > pages * pool.slotBytes) return 0;
+    if (id >= pool.capacity || !pool.isHeld(id) || lengthBytes > pool.slotBytes) return 0;
     return pool.address(id);
   }
 
-  // Start: records the run of `pages` pages from page `first` as one receive buffer and posts it.
-  private rxPostRun(first: u32, pages: u32): void {
-    store<u8>(this.rxRunPages + <usize>first, <u8>pages);
-    this.rxPost(first);
-  }
-
-  /** Gives receive buffer `id` (a run's first page, from a Received event) back to the NIC. */
+  /** Gives receive buffer `id` back to the NIC (or, with POOL_NONE, posts a fresh one). */
   rxPost(id: u32): void {
     const pool = bufferPool(BUFFER_CLASS_PAGE);
-    assert(id < pool.capacity && load<u8>(this.rxRunPages + <usize>id) != 0, "nic: posting a receive buffer that is not one");
-    const pages = <u32>load<u8>(this.rxRunPages + <usize>id);
+    let buffer = id;
+    if (buffer == POOL_NONE) buffer = pool.acquire();
+    if (buffer == POOL_NONE) {
+      this.rxBufferMissing += 1;
+      return;
+    }
     const entry = this.rxq + <usize>(this.rxqHead % RXQ_ENTRIES) * RX_ENTRY_BYTES;
-    store<u64>(entry, <u64>pool.address(id), 0);
-    store<u32>(entry, pages * pool.slotBytes, 8);
-    store<u32>(entry, id, 12);
+    store<u64>(entry, <u64>pool.address(buffer), 0);
+    store<u32>(entry, pool.slotBytes, 8);
+    store<u32>(entry, buffer, 12);
     this.rxqHead += 1;
   }
 
