@@ -12,6 +12,8 @@ export interface BusRegion {
   /** Memory-like regions (RAM, windows into another processor's RAM) also take bulk DMA. */
   readBytes?(offset: number, lengthBytes: number): Uint8Array;
   writeBytes?(offset: number, bytes: Uint8Array): void;
+  /** Like readBytes, straight into `into` (its whole length): no buffer made per transfer. Optional. */
+  readInto?(offset: number, into: Uint8Array): void;
 }
 
 /** What DMA answers: the bytes, or the reason it faulted. Never an exception, never a silent clamp. */
@@ -72,6 +74,25 @@ export class Bus {
       return { ok: true, bytes: m.region.readBytes(Number(address - m.base), lengthBytes) };
     } catch (error) {
       if (error instanceof WindowFault) return this.dmaFault(master, "read", address, lengthBytes, error.message);
+      throw error;
+    }
+  }
+
+  /**
+   * A DMA read by `master` into `into` (its whole length): the same access, trace record and faults as dmaRead,
+   * without a buffer made per transfer when the region can copy straight into `into`. False (after the fault is
+   * logged and counted, as dmaRead does) when it faulted; `into` may then hold part of the data.
+   */
+  dmaReadInto(master: string, address: bigint, into: Uint8Array): DmaResult {
+    const m = this.decode(address, 1, into.length);
+    if (this.trace.enabled) this.trace.record(this.nowNs(), master, "dma.r", { addr: hex(address), len: into.length, ok: m?.region.readBytes !== undefined ? 1 : 0 });
+    if (m === undefined || m.region.readBytes === undefined) return this.dmaFault(master, "read", address, into.length);
+    try {
+      if (m.region.readInto !== undefined) m.region.readInto(Number(address - m.base), into);
+      else into.set(m.region.readBytes(Number(address - m.base), into.length));
+      return { ok: true, bytes: into };
+    } catch (error) {
+      if (error instanceof WindowFault) return this.dmaFault(master, "read", address, into.length, error.message);
       throw error;
     }
   }

@@ -303,6 +303,13 @@ export abstract class PciFunctionBase implements PciFunction {
     return this.bus.dmaRead(this.name, address, lengthBytes);
   }
 
+  /** dmaRead straight into `into` (its whole length), without a buffer per transfer. */
+  protected dmaReadInto(address: bigint, into: Uint8Array): DmaResult {
+    if ((this.command() & COMMAND_BUS_MASTER) === 0) return { ok: false, fault: "bus master disabled" };
+    if (this.bus === undefined) return { ok: false, fault: "not attached" };
+    return this.bus.dmaReadInto(this.name, address, into);
+  }
+
   protected dmaWrite(address: bigint, bytes: Uint8Array): DmaResult {
     if ((this.command() & COMMAND_BUS_MASTER) === 0) return { ok: false, fault: "bus master disabled" };
     if (this.bus === undefined) return { ok: false, fault: "not attached" };

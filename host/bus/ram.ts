@@ -69,6 +69,10 @@ export class RamRegion implements BusRegion {
     return this.bytes().slice(offset, offset + lengthBytes);
   }
 
+  readInto(offset: number, into: Uint8Array): void {
+    into.set(this.bytes().subarray(offset, offset + into.length));
+  }
+
   writeBytes(offset: number, bytes: Uint8Array): void {
     this.bytes().set(bytes, offset);
     this.watch.onWrite?.(offset, bytes.length);

@@ -202,7 +202,12 @@ class FileDisk implements DiskBackend {
     const fd = this.checkAccess(offsetBytes, into.length);
     let doneBytes = 0;
     while (doneBytes < into.length) { // readSync may return fewer bytes than asked; each pass moves at least one
-      const readBytes = this.io("read", () => readSync(fd, into, doneBytes, into.length - doneBytes, offsetBytes + doneBytes));
+      let readBytes: number;
+      try { // inline rather than through io(): no closure made per transfer on the data path
+        readBytes = readSync(fd, into, doneBytes, into.length - doneBytes, offsetBytes + doneBytes);
+      } catch (error) {
+        throw this.ioError("read", error);
+      }
       if (readBytes === 0) { // past the end of a file someone shortened under us: the unwritten tail reads as zeros
         into.fill(0, doneBytes);
         return;
@@ -215,7 +220,12 @@ class FileDisk implements DiskBackend {
     const fd = this.checkAccess(offsetBytes, data.length);
     let doneBytes = 0;
     while (doneBytes < data.length) {
-      const writtenBytes = this.io("write", () => writeSync(fd, data, doneBytes, data.length - doneBytes, offsetBytes + doneBytes));
+      let writtenBytes: number;
+      try {
+        writtenBytes = writeSync(fd, data, doneBytes, data.length - doneBytes, offsetBytes + doneBytes);
+      } catch (error) {
+        throw this.ioError("write", error);
+      }
       if (writtenBytes === 0) throw new DiskIoError(`disk ${this.name}: write at 0x${(offsetBytes + doneBytes).toString(16)} made no progress`);
       doneBytes += writtenBytes;
     }
@@ -263,8 +273,12 @@ class FileDisk implements DiskBackend {
     try {
       return call();
     } catch (error) {
-      throw new DiskIoError(`disk ${this.name}: ${operation} failed: ${(error as Error).message}`);
+      throw this.ioError(operation, error);
     }
+  }
+
+  private ioError(operation: string, error: unknown): DiskIoError {
+    return new DiskIoError(`disk ${this.name}: ${operation} failed: ${(error as Error).message}`);
   }
 }
 

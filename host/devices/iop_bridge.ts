@@ -562,6 +562,13 @@ export class OutboundWindowRegion implements BusRegion {
     return result.bytes;
   }
 
+  readInto(offset: number, into: Uint8Array): void {
+    const bus = this.bridge.outboundBus();
+    if (bus === undefined) throw new WindowFault(`${this.bridge.name} may not master (Bus Master off)`);
+    const result = bus.dmaReadInto(this.bridge.name, BigInt(offset), into);
+    if (!result.ok) throw new WindowFault(result.fault);
+  }
+
   writeBytes(offset: number, bytes: Uint8Array): void {
     const bus = this.bridge.outboundBus();
     if (bus === undefined) throw new WindowFault(`${this.bridge.name} may not master (Bus Master off)`);
@@ -607,6 +614,11 @@ class InboundWindowRegion implements BusRegion {
   readBytes(offset: number, lengthBytes: number): Uint8Array {
     if (offset + lengthBytes > this.ramBytes) throw new WindowFault(`${lengthBytes} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
     return memoryBytes(this.memory).slice(offset, offset + lengthBytes);
+  }
+
+  readInto(offset: number, into: Uint8Array): void {
+    if (offset + into.length > this.ramBytes) throw new WindowFault(`${into.length} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
+    into.set(memoryBytes(this.memory).subarray(offset, offset + into.length));
   }
 
   writeBytes(offset: number, bytes: Uint8Array): void {

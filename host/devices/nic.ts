@@ -36,7 +36,7 @@
 //   connections with bytes waiting take buffers in turn. The backend is paused while a connection has bytes waiting
 //   and no buffer is posted (or more than RX_HOLD_BYTES_MAX wait), and resumed once its bytes are all delivered.
 import type { AccessSize } from "../bus/bus.ts";
-import { PciFunctionBase } from "../bus/pci_function.ts";
+import { PciFunctionBase, readLe } from "../bus/pci_function.ts";
 import type { VirtualClock } from "../sim/clock.ts";
 import { hex } from "../sim/trace.ts";
 
@@ -222,6 +222,9 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   private eventsLost = false;
   private evq: Ring = emptyRing();
   private rxq: Ring = emptyRing();
+  // Ring entries are read into these (their fields are taken at once): no buffer made per entry.
+  private readonly txEntryScratch = new Uint8Array(NIC_TX_ENTRY_BYTES);
+  private readonly rxEntryScratch = new Uint8Array(NIC_RX_ENTRY_BYTES);
   private txq: Ring = emptyRing();
   private events: NicEvent[] = []; // produced, not yet in the queue, oldest first
   private engineEventsPending = 0; // Received/Sent among `events`
@@ -496,17 +499,17 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   // One transmit entry: descriptor and payload are gathered now; the bytes go to TCP once the copy time has passed.
   private startTransmit(): void {
     const at = this.txq.base + BigInt((this.txq.tail & (this.txq.size - 1)) * NIC_TX_ENTRY_BYTES);
-    const descriptor = this.dmaRead(at, NIC_TX_ENTRY_BYTES);
+    const descriptor = this.dmaReadInto(at, this.txEntryScratch);
     if (!descriptor.ok) {
       this.guestError(`transmit entry ${this.txq.tail} at ${hex(at)} unreadable (${descriptor.fault}): skipped`, 4);
       return this.busyFor(this.latencyNs.entry, () => this.finishTransmitEntry());
     }
-    const view = new DataView(descriptor.bytes.buffer, descriptor.bytes.byteOffset, NIC_TX_ENTRY_BYTES);
-    const address = view.getBigUint64(0, true);
-    const lengthBytes = view.getUint32(8, true);
-    const id = view.getUint32(12, true);
-    const connection = view.getUint16(16, true);
-    const flags = view.getUint16(18, true);
+    const entry = this.txEntryScratch;
+    const address = readLe(entry, 0, 8) as bigint;
+    const lengthBytes = readLe(entry, 8, 4) as number;
+    const id = readLe(entry, 12, 4) as number;
+    const connection = readLe(entry, 16, 2) as number;
+    const flags = readLe(entry, 18, 2) as number;
     let payload: Uint8Array | undefined = new Uint8Array(0);
     if (lengthBytes > NIC_TX_ENTRY_BYTES_MAX) {
       this.guestError(`transmit entry ${id}: ${lengthBytes} bytes is more than ${NIC_TX_ENTRY_BYTES_MAX}: dropped`, 4);
@@ -545,15 +548,15 @@ export class NicDevice extends PciFunctionBase implements NicPort {
     const slot = this.slots[index]!;
     const at = this.rxq.base + BigInt((this.rxq.tail & (this.rxq.size - 1)) * NIC_RX_ENTRY_BYTES);
     this.rxq.tail = (this.rxq.tail + 1) >>> 0; // taken, whatever it turns out to hold
-    const descriptor = this.dmaRead(at, NIC_RX_ENTRY_BYTES);
+    const descriptor = this.dmaReadInto(at, this.rxEntryScratch);
     if (!descriptor.ok) {
       this.guestError(`receive buffer entry at ${hex(at)} unreadable (${descriptor.fault}): skipped`, 4);
       return this.busyFor(this.latencyNs.entry, () => this.updatePause(index));
     }
-    const view = new DataView(descriptor.bytes.buffer, descriptor.bytes.byteOffset, NIC_RX_ENTRY_BYTES);
-    const address = view.getBigUint64(0, true);
-    const capacityBytes = view.getUint32(8, true);
-    const id = view.getUint32(12, true);
+    const entry = this.rxEntryScratch;
+    const address = readLe(entry, 0, 8) as bigint;
+    const capacityBytes = readLe(entry, 8, 4) as number;
+    const id = readLe(entry, 12, 4) as number;
     if (capacityBytes === 0) {
       this.guestError(`receive buffer ${id} has 0 bytes: skipped`, 4);
       return this.busyFor(this.latencyNs.entry, () => this.updatePause(index));

@@ -101,6 +101,8 @@ interface Outcome {
   sense?: Uint8Array;
   data?: Uint8Array; // already cut to the CDB's allocation length
   dataOutUsedBytes?: number;
+  /** `data` was made for this command alone (a read's buffer): execute() hands it over rather than copying it. */
+  dataOwned?: boolean;
 }
 
 const GOOD: Outcome = { status: SAM_STATUS_GOOD };
@@ -277,7 +279,8 @@ export class ScsiDisk {
     const deliveredBytes = Math.min(data.length, dataInCapacity);
     return {
       status: outcome.status,
-      dataIn: data.slice(0, deliveredBytes), // a copy: the caller owns it, and it holds nothing past the cut
+      // The caller owns what it gets, and it holds nothing past the cut: a copy, unless the buffer is already its own.
+      dataIn: outcome.dataOwned === true ? data.subarray(0, deliveredBytes) : data.slice(0, deliveredBytes),
       residualBytes: dataInCapacity - deliveredBytes + dataOut.length - (outcome.dataOutUsedBytes ?? 0),
       overflowBytes: data.length - deliveredBytes,
     };
@@ -507,7 +510,7 @@ export class ScsiDisk {
       if (!(error instanceof DiskIoError)) throw error;
       return checkCondition(SENSE_KEY_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
     }
-    return { status: SAM_STATUS_GOOD, data };
+    return { status: SAM_STATUS_GOOD, data, dataOwned: true };
   }
 
   /** SBC-3, WRITE (6, 10, 12, 16): the data is in the backend before GOOD; with FUA it is also flushed first. */

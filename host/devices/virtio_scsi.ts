@@ -16,7 +16,7 @@
 //   looks at every enabled queue, so nothing posted early is lost.
 // - Requests whose headers do not fit their buffers are protocol violations (broken), as are malformed chains.
 import type { AccessSize } from "../bus/bus.ts";
-import { PciFunctionBase, readLe } from "../bus/pci_function.ts";
+import { PciFunctionBase, readLe, writeLe } from "../bus/pci_function.ts";
 import type { EventHandle, VirtualClock } from "../sim/clock.ts";
 import { hex } from "../sim/trace.ts";
 import { reportLunsData, type ScsiDisk } from "./scsi_disk.ts";
@@ -250,6 +250,14 @@ export class VirtioScsiDevice extends PciFunctionBase {
   private readonly latencyNs: { read: number; write: number; flush: number };
   private chainMarks = new Uint32Array(0); // walkChain: per descriptor, the mark of the last walk that took it
   private chainMark = 0;
+  // Buffers reused by every request instead of made per request (garbage on the data path): what a command
+  // request's header and Data-Out are gathered into (execute() uses them synchronously and keeps nothing), a
+  // descriptor, a ring index, a used element.
+  private requestHeaderScratch = new Uint8Array(0);
+  private dataOutScratch = new Uint8Array(0);
+  private readonly descScratch = new Uint8Array(DESC_BYTES);
+  private readonly u16Scratch = new Uint8Array(2);
+  private readonly usedScratch = new Uint8Array(USED_ELEM_BYTES);
   private readonly logLine: (message: string) => void;
   private readonly faults: VirtioScsiFault[] = [];
   // Power-on state, restored by resetVirtio().
@@ -611,11 +619,11 @@ export class VirtioScsiDevice extends PciFunctionBase {
       if (index >= queue.size) return `descriptor index ${index} is outside a queue of ${queue.size}`;
       if (seen[index] === mark || count >= queue.size) return `descriptor chain from ${head} loops or is longer than the queue (${queue.size})`;
       seen[index] = mark;
-      const result = this.dmaRead(queue.descAddress + BigInt(index * DESC_BYTES), DESC_BYTES);
+      const desc = this.descScratch;
+      const result = this.dmaReadInto(queue.descAddress + BigInt(index * DESC_BYTES), desc);
       if (!result.ok) return `descriptor ${index} unreadable: ${result.fault}`;
-      const view = new DataView(result.bytes.buffer, result.bytes.byteOffset, DESC_BYTES);
-      const segment = { address: view.getBigUint64(0, true), lengthBytes: view.getUint32(8, true) };
-      const flags = view.getUint16(12, true);
+      const segment = { address: readLe(desc, 0, 8) as bigint, lengthBytes: readLe(desc, 8, 4) as number };
+      const flags = readLe(desc, 12, 2) as number;
       if ((flags & DESC_F_INDIRECT) !== 0) return `descriptor ${index} is INDIRECT, which was not offered`;
       if ((flags & DESC_F_WRITE) !== 0) {
         chain.writable.push(segment);
@@ -627,7 +635,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
       }
       if (chain.readableBytes + chain.writableBytes > CHAIN_BYTES_MAX) return `descriptor chain from ${head} carries more than 2^32 bytes`;
       if ((flags & DESC_F_NEXT) === 0) return chain;
-      index = view.getUint16(14, true);
+      index = readLe(desc, 14, 2) as number;
     }
   }
 
@@ -655,7 +663,8 @@ export class VirtioScsiDevice extends PciFunctionBase {
     const dataOutBytes = chain.readableBytes - requestHeaderBytes;
     const dataInCapacityBytes = chain.writableBytes - responseHeaderBytes;
     const base = { queueIndex: QUEUE_REQUEST, head: chain.head, writable: chain.writable, dataInCapacityBytes, dataOutBytes, handle: undefined };
-    const header = this.gather(chain.readable, 0, requestHeaderBytes);
+    if (this.requestHeaderScratch.length !== requestHeaderBytes) this.requestHeaderScratch = new Uint8Array(requestHeaderBytes);
+    const header = this.gather(chain.readable, 0, requestHeaderBytes, this.requestHeaderScratch);
     if (header === undefined || this.takeFault("dma-fault-next") !== undefined) {
       return this.schedule({ ...base, tag: 0n, lun: -1, ...this.responseParts(transportFailure(dataInCapacityBytes + dataOutBytes)) }, 0);
     }
@@ -669,7 +678,8 @@ export class VirtioScsiDevice extends PciFunctionBase {
       // §5.6.6.1: both directions need INOUT, which is not offered; FAILURE.
       return this.schedule({ ...request, ...this.responseParts(simpleResponse(RESPONSE_FAILURE, dataInCapacityBytes + dataOutBytes)) }, 0);
     }
-    const dataOut = this.gather(chain.readable, requestHeaderBytes, dataOutBytes);
+    if (this.dataOutScratch.length < dataOutBytes) this.dataOutScratch = new Uint8Array(dataOutBytes); // at most DATA_BYTES_MAX
+    const dataOut = this.gather(chain.readable, requestHeaderBytes, dataOutBytes, this.dataOutScratch.subarray(0, dataOutBytes));
     if (dataOut === undefined) return this.schedule({ ...request, ...this.responseParts(transportFailure(dataOutBytes)) }, 0);
     const lie = OPCODES_WRITE.has(cdb[0]!) && dataOut.length > 0 && this.takeFault("lose-write-next") !== undefined;
     const result = lie ? { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: new Uint8Array(0), dataIn: new Uint8Array(0), residualBytes: 0 } : this.execute(lun, cdb, dataOut, dataInCapacityBytes);
@@ -831,10 +841,9 @@ export class VirtioScsiDevice extends PciFunctionBase {
 
   // §2.7.8: the element at used.idx mod size, then idx + 1 (u16, wrapping).
   private pushUsed(queue: Virtqueue, id: number, lengthBytes: number): boolean {
-    const element = new Uint8Array(USED_ELEM_BYTES);
-    const view = new DataView(element.buffer);
-    view.setUint32(0, id, true);
-    view.setUint32(4, lengthBytes, true);
+    const element = this.usedScratch;
+    writeLe(element, 0, 4, id);
+    writeLe(element, 4, 4, lengthBytes);
     const slot = queue.usedIndex % queue.size;
     if (!this.dmaWrite(queue.deviceAddress + 4n + BigInt(slot * USED_ELEM_BYTES), element).ok) return false;
     queue.usedIndex = (queue.usedIndex + 1) & 0xffff;
@@ -851,9 +860,10 @@ export class VirtioScsiDevice extends PciFunctionBase {
 
   // --- DMA helpers: every access to guest memory goes through the base class's dmaRead/dmaWrite ---
 
-  // `lengthBytes` bytes starting `offsetBytes` into the readable segments; undefined on a DMA fault.
-  private gather(segments: Segment[], offsetBytes: number, lengthBytes: number): Uint8Array | undefined {
-    const out = new Uint8Array(lengthBytes);
+  // `lengthBytes` bytes starting `offsetBytes` into the readable segments, in `into` (its whole length) or a new
+  // buffer; undefined on a DMA fault.
+  private gather(segments: Segment[], offsetBytes: number, lengthBytes: number, into?: Uint8Array): Uint8Array | undefined {
+    const out = into ?? new Uint8Array(lengthBytes);
     let skip = offsetBytes;
     let filled = 0;
     for (const segment of segments) {
@@ -863,9 +873,8 @@ export class VirtioScsiDevice extends PciFunctionBase {
         continue;
       }
       const take = Math.min(segment.lengthBytes - skip, lengthBytes - filled);
-      const result = this.dmaRead(segment.address + BigInt(skip), take);
+      const result = this.dmaReadInto(segment.address + BigInt(skip), out.subarray(filled, filled + take));
       if (!result.ok) return undefined;
-      out.set(result.bytes, filled);
       filled += take;
       skip = 0;
     }
@@ -891,12 +900,13 @@ export class VirtioScsiDevice extends PciFunctionBase {
   }
 
   private readU16(address: bigint): number | undefined {
-    const result = this.dmaRead(address, 2);
-    return result.ok ? Number(readLe(result.bytes, 0, 2)) : undefined;
+    const result = this.dmaReadInto(address, this.u16Scratch);
+    return result.ok ? readLe(this.u16Scratch, 0, 2) as number : undefined;
   }
 
   private writeU16(address: bigint, value: number): boolean {
-    return this.dmaWrite(address, Uint8Array.of(value & 0xff, value >> 8)).ok;
+    writeLe(this.u16Scratch, 0, 2, value);
+    return this.dmaWrite(address, this.u16Scratch).ok;
   }
 }
 

@@ -291,7 +291,8 @@ export class IscsiTask extends Task {
       line().s("iscsi: connection ").u32(conn.slot).s(" ends: ").u32(conn.pduCount).s(" PDUs in, immediate data ")
         .u64(conn.immediateBytes).s(" bytes, unsolicited Data-Out ").u64(conn.unsolicitedBytes).s(" bytes, ")
         .u32(conn.r2tCount).s(" R2Ts, ").u32(conn.waitingReleased).s(" waiting commands ended; tasks free ")
-        .u32(scsiTasksFree()).s(", staging slots free ").u32(this.stageFree()).out();
+        .u32(scsiTasksFree()).s(", staging slots free ").u32(this.stageFree()).s(", BUSY for want of one so far ")
+        .u64(this.stageBusyCount).out();
       const session = unchecked(this.sessions[conn.session]);
       session.connections -= 1;
       if (session.connections == 0) {
