@@ -17,7 +17,8 @@ export enum AgentKind {
 }
 
 export enum FrameFunction {
-  StartAgent = 1, // UMA → RTA: start serving; reply: the device profile (Profile layout below)
+  StartAgent = 1, // UMA → RTA: start serving; bytes: the size of the requester's RAM, where every segment of its
+  // requests must lie; reply: the device profile (Profile layout below)
   Read = 3, // CTA → RTA: read blockCount blocks at lba of disk into the segments
   Write = 4, // CTA → RTA: write the segments' bytes to blockCount blocks at lba
   WriteFua = 5, // as Write, on the medium before the reply

@@ -5,7 +5,7 @@
 // keeping each until acknowledged so a retransmitted request is answered again rather than executed twice.
 import {
   FRAME_BYTES, FrameFunction, FrameStatus, PROFILE_DISK_BYTES, PROFILE_DISKS_MAX, agentAddress, AgentKind,
-  frameAck, frameBlockCount, frameDisk, frameFunction, frameInit, frameIsReply, frameLba, frameSegmentAddress,
+  frameAck, frameBlockCount, frameBytes, frameDisk, frameFunction, frameInit, frameIsReply, frameLba, frameSegmentAddress,
   frameSegmentCount, frameSegmentLength, frameSetBytes, frameSetDiskCount, frameSetReply,
   frameSetStatus, frameSource, frameTransaction, frameValidate, PROFILE_NAME_OFFSET,
 } from "../board/frame";
@@ -43,6 +43,10 @@ export class RtaTask extends Task {
   private startSource: u32 = 0xffff; // a StartAgent waiting for the DDMs
   private startTransaction: u32 = 0;
   private startPending: bool = false;
+  // The requester's RAM size, from the first StartAgent: a segment beyond it would send the controller's DMA through
+  // the window to no memory (or to the host's registers), so such a frame is refused as BadFrame. Later StartAgents
+  // (retries of the same start) do not change it.
+  private requesterRamBytes: u64 = 0;
   private readonly processor: u32;
   private readonly namePtr: usize;
   readonly requestsDone: StaticArray<u64> = new StaticArray<u64>(8);
@@ -158,8 +162,11 @@ export class RtaTask extends Task {
     const count = frameSegmentCount(f);
     for (let i: u32 = 0; i < count; i++) {
       const lengthBytes = frameSegmentLength(f, i);
-      if (lengthBytes == 0) return FrameStatus.BadFrame;
-      if (!sgls().append(sgl, window + frameSegmentAddress(f, i), lengthBytes)) return FrameStatus.Busy;
+      const address = frameSegmentAddress(f, i);
+      if (lengthBytes == 0 || address >= this.requesterRamBytes || <u64>lengthBytes > this.requesterRamBytes - address) {
+        return FrameStatus.BadFrame;
+      }
+      if (!sgls().append(sgl, window + address, lengthBytes)) return FrameStatus.Busy;
     }
     if (sgls().totalBytes(sgl) != expectedBytes || expectedBytes == 0) return FrameStatus.IllegalRequest;
     sgls().check(sgl);
@@ -271,6 +278,7 @@ export class RtaTask extends Task {
   }
 
   private onStartAgent(f: usize): void {
+    if (!this.started) this.requesterRamBytes = frameBytes(f);
     this.started = true;
     this.startSource = frameSource(f);
     this.startTransaction = frameTransaction(f);

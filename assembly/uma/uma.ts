@@ -9,7 +9,7 @@ import {
 import { sysctlConfirm, sysctlOnTrial } from "../board/sysctl";
 import { busRead32 } from "../board/bus";
 import {
-  agentAddress, AgentKind, FrameFunction, FrameStatus, frameInit, frameSource, frameStatus, agentProcessor,
+  agentAddress, AgentKind, FrameFunction, FrameStatus, frameInit, frameSetBytes, frameSource, frameStatus, agentProcessor,
   PROFILE_DISK_BYTES, PROFILE_DISKS_MAX, PROFILE_NAME_OFFSET,
 } from "../board/frame";
 import { IOP_BRIDGE_BAR_MU, IOP_BRIDGE_BAR_WINDOW, IOP_BRIDGE_CLASS, MU_HOST_OMR0, MU_HOST_VECTORS, MU_READY } from "../board/mu";
@@ -155,6 +155,7 @@ export class UmaTask extends Task {
 
   private sendStart(processor: u32): void {
     frameInit(this.request, FrameFunction.StartAgent, agentAddress(0, AgentKind.Uma), agentAddress(processor, AgentKind.Rta), 0, processor);
+    frameSetBytes(this.request, unchecked(this.processors[0]).ramBytes); // the CTA's segments all lie in our RAM
     unchecked(this.cta.links[processor])!.send(this.request); // refused: sent again at the next retry
   }
 
