@@ -50,6 +50,10 @@ describe.skipIf(missing.length > 0)("wasm-iop bench --quick", () => {
         expect(w.latencyRatio.median).toBeGreaterThan(0);
       }
       expect(config.rss.firstBytes).toBeGreaterThan(0);
+      // Growth is the envelope's: the peak of the last window against the peak of the first, both real samples.
+      expect(config.rss.firstWindowMaxBytes).toBeGreaterThanOrEqual(config.rss.firstBytes);
+      expect(config.rss.lastWindowMaxBytes).toBeGreaterThanOrEqual(config.rss.lastBytes);
+      expect(config.rss.growthPercent).toBeCloseTo((100 * (config.rss.lastWindowMaxBytes - config.rss.firstWindowMaxBytes)) / config.rss.firstWindowMaxBytes, 6);
     }
     expect(result.targets.length).toBe(12);
     for (const target of result.targets) expect(typeof target.met).toBe("boolean");
