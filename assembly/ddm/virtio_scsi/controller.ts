@@ -88,6 +88,7 @@ const REQUEST_NONE: u32 = 0xffff;
 const INTERNAL: u32 = VSCSI_REQUESTS_MAX; // the index of the discovery request, outside the free list
 const DISCOVERY_BUFFER_BYTES: u32 = 512; // REPORT LUNS: the header and 63 LUNs
 const PCI_COMMAND: u32 = 0x04;
+const PCI_COMMAND_MEMORY: u32 = 1 << 1;
 const PCI_COMMAND_BUS_MASTER: u32 = 1 << 2;
 
 // virtio_scsi_config (virtio §5.6.4), offsets in the device configuration; 36 bytes.
@@ -676,7 +677,9 @@ export class VirtioScsiController extends Task {
   // The controller is beyond help: stop its DMA first, then fail everything it holds, and every request after.
   private giveUp(reason: string): void {
     line().s(this.name).s(": giving up: ").s(reason).err();
-    this.pci.write16(PCI_COMMAND, this.pci.read16(PCI_COMMAND) & ~PCI_COMMAND_BUS_MASTER);
+    // Memory decode stays on whatever the register reads back (a device that answers 0 would otherwise have us turn
+    // its BARs off, and the status write below would go to no device).
+    this.pci.write16(PCI_COMMAND, (this.pci.read16(PCI_COMMAND) | PCI_COMMAND_MEMORY) & ~PCI_COMMAND_BUS_MASTER);
     this.statusSetFailed();
     this.state = ControllerState.Failed;
     if (this.faultCause == FaultCause.None) this.faultCause = FaultCause.Device;
