@@ -1262,7 +1262,12 @@ export class IscsiTask extends Task {
 
   private sendTmfResponse(conn: IscsiConn, s: Session, itt: u32, response: u32): void {
     const slot = this.txBegin(conn);
-    if (slot == TX_SLOTS) return;
+    if (slot == TX_SLOTS) {
+      // Every TMF is owed a response, and the tasks it aborted are answered by it alone: rather than lose it (the
+      // initiator would wait for those tasks for ever), drop the connection, as for a ping we cannot answer.
+      this.drop(conn);
+      return;
+    }
     buildTmfResponse(conn.txSlotAddress(slot), itt, response, conn.statSn++, s.expCmdSn, this.maxCmdSn(s));
     this.sendHeader(conn, slot, 0);
   }
