@@ -14,7 +14,7 @@ import { schedulerInit, taskAdd, taskCountGet } from "./scheduler";
 
 export enum BootStatus {
   Ok = 0,
-  RamTooSmall = 1, // the pools the RAM size asks for do not fit below the boot-info block
+  RamTooSmall = 1, // the role's agents and pools sized for at least POOLS_RAM_FLOOR_BYTES do not fit below the boot-info block
   BadBootInfo = 2, // wrong magic, version or size
   ObjectsOverReserve = 3, // the role's agents took more than bootObjectsBytes reserves for them: a firmware defect
 }
@@ -28,7 +28,7 @@ const BOOT_OBJECTS_BYTES_HOST: u64 = 2048 * 1024;
 const BOOT_OBJECTS_BYTES_STORAGE: u64 = 256 * 1024;
 // The pools are sized for the processor's RAM (config.ts: half of it for data buffers) or, when the role's agents
 // leave less room than that needs, for a smaller RAM in these steps, but never below the floor: a 4 MiB host carves
-// pools as for 3.5 MiB.
+// pools as for 3.75 MiB.
 const POOLS_RAM_STEP_BYTES: u64 = 256 * 1024;
 const POOLS_RAM_FLOOR_BYTES: u64 = 2 * 1024 * 1024;
 

@@ -40,7 +40,6 @@ export function buffersCheck(): void {
   sgls().blocks.check();
 }
 
-/** True when every buffer and SGL block is back in its pool. */
 /**
  * Takes a buffer of `bufferClass` for good, at boot, for a task's own fixed area (the iSCSI staging slots): its index,
  * or POOL_NONE when the pool is empty. buffersAllFree counts reserved buffers as free.
@@ -57,6 +56,7 @@ export function buffersReserved(bufferClass: u32): u32 {
   return unchecked(reserved[bufferClass]);
 }
 
+/** True when every buffer and SGL block is back in its pool (reserved buffers count as back). */
 export function buffersAllFree(): bool {
   for (let c: u32 = 0; c < BUFFER_CLASS_COUNT; c++) {
     const pool = bufferPool(c);

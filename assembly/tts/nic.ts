@@ -62,7 +62,7 @@ export class Nic {
   private readonly rxq: usize = carve(RXQ_ENTRIES * RX_ENTRY_BYTES, 16);
   private readonly txq: usize = carve(TXQ_ENTRIES * TX_ENTRY_BYTES, 16);
   private evqTail: u32 = 0;
-  private evqTailPending: bool = false; // evqTail moved since EVQ_TAIL was last written
+  private evqTailFlushed: u32 = 0; // EVQ_TAIL as last written
   private rxqHead: u32 = 0;
   private rxqHeadFlushed: u32 = 0; // RXQ_HEAD as last written
   private txqHead: u32 = 0;
@@ -132,15 +132,14 @@ export class Nic {
     into.portal = load<u16>(e, 12);
     store<u8>(e, 0, 0);
     this.evqTail += 1;
-    this.evqTailPending = true;
     return true;
   }
 
   /** Gives the events consumed since the last call back to the NIC (one EVQ_TAIL write). */
   evFlush(): void {
-    if (!this.evqTailPending) return;
+    if (this.evqTailFlushed == this.evqTail) return;
     busWrite32(this.regs + REG_EVQ_TAIL, this.evqTail);
-    this.evqTailPending = false;
+    this.evqTailFlushed = this.evqTail;
   }
 
   /** The address of receive buffer `id`, or 0 if `id` is not one of ours. */

@@ -11,7 +11,6 @@ import type { VirtualClock, EventHandle } from "../sim/clock.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Trace } from "../sim/trace.ts";
 
-
 /** The boot errors of the board ABI (docs/board-abi.md, `boot`); the firmware prints the details first. */
 const BOOT_ERRORS: Record<number, string> = { 1: "RAM too small", 2: "bad boot-info block", 3: "boot objects over their reserve" };
 

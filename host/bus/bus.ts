@@ -67,15 +67,7 @@ export class Bus {
 
   /** A DMA read by `master` of [address, address + lengthBytes): one memory-like region must hold all of it. */
   dmaRead(master: string, address: bigint, lengthBytes: number): DmaResult {
-    const m = this.decode(address, 1, lengthBytes);
-    if (this.trace.enabled) this.trace.record(this.nowNs(), master, "dma.r", { addr: hex(address), len: lengthBytes, ok: m?.region.readBytes !== undefined ? 1 : 0 });
-    if (m === undefined || m.region.readBytes === undefined) return this.dmaFault(master, "read", address, lengthBytes);
-    try {
-      return { ok: true, bytes: m.region.readBytes(Number(address - m.base), lengthBytes) };
-    } catch (error) {
-      if (error instanceof WindowFault) return this.dmaFault(master, "read", address, lengthBytes, error.message);
-      throw error;
-    }
+    return this.dmaReadInto(master, address, new Uint8Array(Math.max(lengthBytes, 0)));
   }
 
   /**
