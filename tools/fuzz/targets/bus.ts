@@ -11,7 +11,7 @@
 import type { AccessSize, Bus } from "../../../host/bus/bus.ts";
 import type { VirtioScsiFault } from "../../../host/devices/virtio_scsi.ts";
 import { bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
-import { DISK_BLOCKS, finishSession, joined, prepareSession, quiesce, readChecked, SESSION_BOARD, type SessionState, writeChecked } from "./session.ts";
+import { ANSWER_WITHIN_NS, DISK_BLOCKS, finishSession, joined, prepareSession, quiesce, readChecked, SESSION_BOARD, type SessionState, writeChecked } from "./session.ts";
 import type { Task } from "../iscsi_client.ts";
 
 interface Override {
@@ -126,7 +126,7 @@ export const busTarget: FuzzTarget<BusState> = {
           // Costly (a whole boot): only when the input asks twice.
           if (input.u8() !== 0x5a || state.rebooted) break;
           log("power cycle with register overrides armed");
-          initiator.pumpUntil(() => initiator.outstanding() === 0, 5_000_000_000);
+          initiator.pumpUntil(() => initiator.outstanding() === 0, ANSWER_WITHIN_NS);
           state.rebooted = true;
           fuzz.board.reset();
           break;

@@ -9,6 +9,11 @@ import { FuzzInitiator, type Task } from "../iscsi_client.ts";
 export const BLOCK_BYTES = 512;
 export const DISK_BLOCKS = 2048; // 1 MiB
 export const SESSION_BOARD = { processors: [{ ramMiB: 8, disksMiB: [1], nic: true }] };
+// Board time within which every command must be answered: the CTA gives a request up 5 s after it first sent it
+// (assembly/cta/cta.ts, GIVE_UP_NS), past the DDM's 2 s device timeout and a controller reset or two, and answers
+// it then; one more second covers the sweep and the answer's way back. Shorter, and a device that fails two
+// requests in a row (timeout, reset, timeout again) looks like a lost command though the firmware keeps its bound.
+export const ANSWER_WITHIN_NS = 6_000_000_000;
 
 /** The disk as the initiator should see it: its content at the snapshot plus every write answered GOOD. */
 export class ShadowDisk {
@@ -123,19 +128,16 @@ export function writeChecked(fuzz: FuzzBoard, state: SessionState, lba: number, 
     v.setUint16(7, blocks);
   }
   const task = state.initiator.command(0, cdb, data.length, data, false);
-  state.initiator.pumpUntil(() => task.status !== undefined, 5_000_000_000);
+  state.initiator.pumpUntil(() => task.status !== undefined, ANSWER_WITHIN_NS);
   if (lba + blocks <= DISK_BLOCKS) state.shadow.wrote(lba, data, task.status === 0);
 }
 
 /** Waits for a read and checks it; reads still outstanding at the end are checked by finish(). */
 export function settle(fuzz: FuzzBoard, state: SessionState, task: Task, lba: number): void {
-  state.initiator.pumpUntil(() => task.status !== undefined, 5_000_000_000);
+  state.initiator.pumpUntil(() => task.status !== undefined, ANSWER_WITHIN_NS);
   fuzz.check();
   if (task.status === 0 && task.response === 0) state.shadow.check(lba, joined(task.dataIn), `READ at LBA ${lba}`);
 }
-
-// Board time an input may take to answer every command: beyond the controller's 2 s request timeout.
-const ANSWER_WITHIN_NS = 4_000_000_000;
 
 /** The end of every session input: every command answered, then hang up, quiesce, and the leak oracle. */
 export function finishSession(fuzz: FuzzBoard, state: SessionState): void {
