@@ -65,6 +65,9 @@ export class CtaTask extends Task {
   private readonly out: Msg = new Msg();
   private readonly extent: Extent = new Extent();
   private nextTransaction: u32 = 1;
+  // Every part at or above this index is Free: the scans stop here. Parts are taken lowest first, so it stays near
+  // the number in flight, not PARTS_MAX.
+  private partsEnd: u32 = 0;
   // No part's deadline is earlier than this: the sweep skips its scan of PARTS_MAX parts until then. Lowered
   // whenever a deadline is set, recomputed by each scan; the sweep's timer is brought forward to it after every
   // run (parked while it is MAX_VALUE: an idle CTA never wakes the processor).
@@ -188,6 +191,7 @@ export class CtaTask extends Task {
     const part = this.part(p);
     memory.fill(part, 0, PART_BYTES);
     store<u8>(part, <u8>PartState.Queued, 0);
+    if (p >= this.partsEnd) this.partsEnd = p + 1;
     store<u8>(part, <u8>this.extent.processor, 2);
     store<u16>(part, <u16>s, 4);
     store<u16>(part, <u16>slot, 6);
@@ -260,6 +264,7 @@ export class CtaTask extends Task {
     const s = <u32>load<u16>(part, 4);
     frames().release(load<u16>(part, 6));
     store<u8>(part, <u8>PartState.Free, 0);
+    while (this.partsEnd > 0 && load<u8>(this.part(this.partsEnd - 1)) == PartState.Free) this.partsEnd -= 1;
     const service = this.service(s);
     if (status != FrameStatus.Ok && load<u8>(service, 1) == FrameStatus.Ok) store<u8>(service, <u8>status, 1);
     store<u64>(service, load<u64>(service, 16) + bytes, 16);
@@ -272,7 +277,7 @@ export class CtaTask extends Task {
     const nowNs = clockNowNs();
     if (nowNs < this.sweepAtNs) return;
     this.sweepAtNs = u64.MAX_VALUE;
-    for (let p: u32 = 0; p < PARTS_MAX; p++) {
+    for (let p: u32 = 0; p < this.partsEnd; p++) {
       const part = this.part(p);
       const state = load<u8>(part);
       if (state == PartState.Free) continue;
@@ -289,7 +294,7 @@ export class CtaTask extends Task {
   // Everything below the oldest transaction still open on this link has been answered: the RTA may forget it.
   private ackFor(processor: u32): u32 {
     let oldest = this.nextTransaction;
-    for (let p: u32 = 0; p < PARTS_MAX; p++) {
+    for (let p: u32 = 0; p < this.partsEnd; p++) {
       const part = this.part(p);
       if (load<u8>(part) != PartState.Free && <u32>load<u8>(part, 2) == processor) oldest = min(oldest, load<u32>(part, 8));
     }
@@ -302,7 +307,7 @@ export class CtaTask extends Task {
   }
 
   private partFind(transaction: u32): u32 {
-    for (let p: u32 = 0; p < PARTS_MAX; p++) {
+    for (let p: u32 = 0; p < this.partsEnd; p++) {
       const part = this.part(p);
       if (load<u8>(part) != PartState.Free && load<u32>(part, 8) == transaction) return p;
     }

@@ -247,7 +247,7 @@ export class RtaTask extends Task {
   // Drops the replies the requester has acknowledged: every transaction from `source` below `ack`.
   private acknowledge(source: u32, ack: u32): void {
     if (ack == 0) return;
-    for (let t: u32 = 0; t < TRANSACTIONS_MAX; t++) {
+    for (let t: u32 = 0; t < this.store.end; t++) {
       if (this.store.state(t) != TransactionState.Done || this.store.source(t) != source) continue;
       if (this.store.transaction(t) < ack) this.release(t);
     }
@@ -266,7 +266,7 @@ export class RtaTask extends Task {
     if (!this.queuedLeft && nowNs <= this.retainCheckNs) return;
     this.queuedLeft = false;
     this.retainCheckNs = u64.MAX_VALUE;
-    for (let t: u32 = 0; t < TRANSACTIONS_MAX; t++) {
+    for (let t: u32 = 0; t < this.store.end; t++) {
       const state = this.store.state(t);
       if (state == TransactionState.Queued) this.issue(t); // sets queuedLeft again if the DDM still cannot take it
       else if (state == TransactionState.Done) {

@@ -21,10 +21,13 @@ const ENTRY_BYTES: u32 = 48;
 export class TransactionStore {
   private readonly base: usize = carve(TRANSACTIONS_MAX * ENTRY_BYTES, 16);
   usedCount: u32 = 0;
+  /** Every entry at or above this index is Free: scans stop here. Entries are taken lowest first, so it stays near
+   * the number open, not TRANSACTIONS_MAX. */
+  end: u32 = 0;
 
   /** The entry holding (source, transaction), or TRANSACTION_NONE. */
   find(source: u32, transaction: u32): u32 {
-    for (let i: u32 = 0; i < TRANSACTIONS_MAX; i++) {
+    for (let i: u32 = 0; i < this.end; i++) {
       const e = this.entry(i);
       if (load<u8>(e) != TransactionState.Free && load<u16>(e, 4) == <u16>source && load<u32>(e, 8) == transaction) return i;
     }
@@ -44,6 +47,7 @@ export class TransactionStore {
       store<u16>(e, <u16>POOL_NONE, 12);
       store<u16>(e, <u16>POOL_NONE, 40);
       this.usedCount += 1;
+      if (i >= this.end) this.end = i + 1;
       return i;
     }
     return TRANSACTION_NONE;
@@ -54,6 +58,7 @@ export class TransactionStore {
     assert(load<u8>(e) != TransactionState.Free, "closing a free transaction");
     store<u8>(e, <u8>TransactionState.Free);
     this.usedCount -= 1;
+    while (this.end > 0 && load<u8>(this.entry(this.end - 1)) == TransactionState.Free) this.end -= 1;
   }
 
   state(index: u32): TransactionState { return <TransactionState>load<u8>(this.entry(index)); }

@@ -73,6 +73,7 @@ export class IscsiConn {
   // Negotiated for this connection (login sets them).
   peerMaxRecvDataSegmentLength: u32 = 8192;
   pendingTx: u32 = 0; // NIC transmit entries not yet Sent
+  r2tWaitingRoom: bool = false; // an R2T found no transmit room: the next Sent event retries (target.ts onSent)
   pendingStage: u8 = 0xff; // a staging slot holding the current SCSI Command's immediate data (target.ts), or 0xff
   // For the log line when the connection ends: how its writes' data came.
   pduCount: u32 = 0; // PDUs received
@@ -111,6 +112,7 @@ export class IscsiConn {
     this.expStatSn = 0;
     this.peerMaxRecvDataSegmentLength = 8192;
     this.pendingTx = 0;
+    this.r2tWaitingRoom = false;
     this.pendingStage = 0xff;
     this.pduCount = 0;
     this.immediateBytes = 0;

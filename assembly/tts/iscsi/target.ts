@@ -775,6 +775,7 @@ export class IscsiTask extends Task {
       const slot = conn.txSlotTake();
       if (slot == TX_SLOTS || !this.nic.txRoom(2)) {
         if (slot != TX_SLOTS) conn.txSlotGive(slot);
+        conn.r2tWaitingRoom = true;
         return; // sent when a Data-Out or a Sent event frees room
       }
       const offset = unchecked(this.taskNextR2t[t]);
@@ -1396,7 +1397,10 @@ export class IscsiTask extends Task {
       }
       default: break;
     }
-    // Room came back: R2Ts that waited for it go out.
+    // Room came back: R2Ts that waited for it go out (marking the connection again if room runs out). Only when one
+    // waited: this scans every task, and every PDU sent ends in a Sent event.
+    if (!conn.r2tWaitingRoom) return;
+    conn.r2tWaitingRoom = false;
     for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
       if (<u32>unchecked(this.phase[t]) == TaskPhase.DataOut && <u32>unchecked(this.taskConn[t]) == slotOfConn
         && unchecked(this.taskNextR2t[t]) < unchecked(this.taskTotal[t])) this.sendR2ts(t);
