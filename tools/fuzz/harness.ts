@@ -58,6 +58,8 @@ export class FuzzBoard {
   readonly trace: Trace;
   private snapshot: BoardSnapshot | undefined;
   private readonly maps: Uint8Array[] = [];
+  private readonly mapWords: Uint32Array[] = [];
+  private mapsClear = false; // collectCoverage cleared the maps after the last input
   private readonly virgin = new Uint8Array(COVERAGE_MAP_BYTES);
   private readonly virginWords = new Uint32Array(this.virgin.buffer);
   edges = 0;
@@ -77,7 +79,10 @@ export class FuzzBoard {
     });
     const booted = this.board.powerOn();
     if (!booted) throw new Error(`fuzzing board did not boot: ${this.board.panics.map((p) => p.message).join("; ")}\n${this.console.join("\n")}`);
-    for (const p of this.board.processors) this.maps.push(new Uint8Array(p.memory.buffer, COVERAGE_MAP_BASE, COVERAGE_MAP_BYTES));
+    for (const p of this.board.processors) {
+      this.maps.push(new Uint8Array(p.memory.buffer, COVERAGE_MAP_BASE, COVERAGE_MAP_BYTES));
+      this.mapWords.push(new Uint32Array(p.memory.buffer, COVERAGE_MAP_BASE, COVERAGE_MAP_BYTES / 4));
+    }
     this.allowDmaFaults = options.allowDmaFaults === true;
     if (this.allowDmaFaults) for (const p of this.board.processors) countDmaFaults(p.bus);
   }
@@ -101,10 +106,12 @@ export class FuzzBoard {
     this.snapshot = new BoardSnapshot([this.board, ...roots], constants);
   }
 
-  /** Back to the snapshot, coverage maps cleared. */
+  /** Back to the snapshot, coverage maps cleared (collectCoverage already cleared them, word by word, if it ran since
+   * the last input: a fill of the whole 64 KiB map cost more than the rest of the restore). */
   restore(): void {
     this.snapshot!.restore();
-    for (const map of this.maps) map.fill(0);
+    if (!this.mapsClear) for (const map of this.maps) map.fill(0);
+    this.mapsClear = false;
     this.console.length = 0;
   }
 
@@ -113,15 +120,16 @@ export class FuzzBoard {
     return this.snapshot!.firstDifference();
   }
 
-  /** Folds this input's maps into the campaign's; true when it reached an edge or hit-count class not seen before. */
+  /** Folds this input's maps into the campaign's, clearing them; true when it reached an edge or hit-count class not
+   * seen before. */
   collectCoverage(): boolean {
     let fresh = false;
     const virgin = this.virginWords;
-    for (const map of this.maps) {
-      const words = new Uint32Array(map.buffer, map.byteOffset, COVERAGE_MAP_BYTES / 4);
+    for (const words of this.mapWords) {
       for (let w = 0; w < words.length; w++) {
         const word = words[w]!;
         if (word === 0) continue;
+        words[w] = 0;
         // The word's four counters as class bits, in place; only bits the campaign has not seen are news.
         const classes = (BUCKET16[word & 0xffff]! | (BUCKET16[word >>> 16]! << 16)) >>> 0;
         const seen = virgin[w]!;
@@ -133,6 +141,7 @@ export class FuzzBoard {
         fresh = true;
       }
     }
+    this.mapsClear = true;
     return fresh;
   }
 

@@ -117,15 +117,16 @@ export class PduReader {
     return this.bytes;
   }
 
+  // The first `n` bytes (the caller made sure they are in): joins only the chunks that hold them, not the whole
+  // backlog, which a deep pipeline makes long.
   private peek(n: number): Uint8Array {
     if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
-    const joined = new Uint8Array(this.bytes);
-    let at = 0;
-    for (const c of this.chunks) {
-      joined.set(c, at);
-      at += c.length;
-    }
-    this.chunks = [joined];
+    let count = 0;
+    let bytes = 0;
+    while (bytes < n) bytes += this.chunks[count++]!.length;
+    const joined = new Uint8Array(bytes);
+    for (let i = 0, at = 0; i < count; at += this.chunks[i]!.length, i++) joined.set(this.chunks[i]!, at);
+    this.chunks.splice(0, count, joined);
     return joined.subarray(0, n);
   }
 
