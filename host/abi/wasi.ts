@@ -18,8 +18,8 @@ export class ProcExit extends Error {
 export interface WasiHost {
   /** The processor's RAM. */
   readonly memory: WebAssembly.Memory;
-  /** The board clock as the firmware sees it now; the host charges the read's cost. */
-  clockReadNs(): bigint;
+  /** The board clock as the firmware sees it now (an integer below 2^53); the host charges the read's cost. */
+  clockReadNs(): number;
   randomFill(bytes: Uint8Array): void;
   consoleWrite(fd: 1 | 2, bytes: Uint8Array): void;
 }
@@ -52,7 +52,11 @@ export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
     clock_time_get(clockId: number, _precision: bigint, timePtr: number): number {
       if (clockId !== 0 && clockId !== 1) return WASI_ERRNO_INVAL;
       if (!inRange(timePtr, 8)) return WASI_ERRNO_FAULT;
-      view().setBigUint64(timePtr, host.clockReadNs(), true);
+      // Two 32-bit halves, not setBigUint64: no BigInt made per read (the firmware reads the clock ~10 times a turn).
+      const nowNs = host.clockReadNs();
+      const v = view();
+      v.setUint32(timePtr, nowNs >>> 0, true);
+      v.setUint32(timePtr + 4, Math.floor(nowNs / 0x1_0000_0000), true);
       watch.onWrite?.(timePtr, 8);
       return WASI_ERRNO_SUCCESS;
     },

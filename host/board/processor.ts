@@ -321,11 +321,11 @@ export class Processor {
     if (this.consumedNs > this.costs.hardWatchdogNs) throw new BoardWatchdog(this.consumedNs);
   }
 
-  private clockRead(): bigint {
+  private clockRead(): number {
     this.charge(this.costs.clockReadNs);
     const now = this.nowNs();
-    this.config.trace.record(now, this.name, "clock", {});
-    return BigInt(now);
+    if (this.config.trace.enabled) this.config.trace.record(now, this.name, "clock");
+    return now;
   }
 
   private randomFill(bytes: Uint8Array): void {
