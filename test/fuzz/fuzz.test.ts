@@ -41,8 +41,9 @@ describe("fixed-seed campaigns", () => {
 
 describe("the snapshot", () => {
   // The restore copies back only the pages the dirty map names (the image's own stores, the host's writes through
-  // writeWatch): a write it missed would leak one input's state into the next and break replay.
-  it.each(["bus", "mu", "iscsi", "scsi"])("%s: after each of 150 mutated inputs the restored RAM equals the snapshot's", (name) => {
+  // writeWatch), and puts back only the keys each host object had: a write it missed, or a key a model added later,
+  // would leak one input's state into the next and break replay.
+  it.each(["bus", "mu", "iscsi", "scsi"])("%s: after each of 150 mutated inputs the restored RAM and host objects equal the snapshot's", (name) => {
     const target = targetNamed(name)!;
     const runner = new Runner(target, firmware, 1);
     const rng = new Prng(`snapshot-test/${name}`);
@@ -57,6 +58,7 @@ describe("the snapshot", () => {
       }
       runner.fuzz.restore();
       expect(runner.fuzz.ramDifference(), `after input ${Buffer.from(input).toString("hex")}`).toBeUndefined();
+      expect(runner.fuzz.shapeDifference(), `after input ${Buffer.from(input).toString("hex")}`).toBeUndefined();
     }
     expect(grown).toBeGreaterThan(0); // the inputs did reach new code, so they wrote RAM the restore had to undo
   }, 60_000);

@@ -120,6 +120,11 @@ export class FuzzBoard {
     return this.snapshot!.firstDifference();
   }
 
+  /** For tests of the host-object restore: an object that gained or lost keys since the snapshot, or undefined. */
+  shapeDifference(): string | undefined {
+    return this.snapshot!.shapeDifference();
+  }
+
   /** Folds this input's maps into the campaign's, clearing them; true when it reached an edge or hit-count class not
    * seen before. */
   collectCoverage(): boolean {

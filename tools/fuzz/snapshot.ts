@@ -19,7 +19,21 @@ type Saved =
   | { kind: "map"; target: Map<unknown, unknown>; entries: [unknown, unknown][] }
   | { kind: "set"; target: Set<unknown>; values: unknown[] }
   | { kind: "bytes"; target: Uint8Array; bytes: Uint8Array }
-  | { kind: "object"; target: Record<string, unknown>; keys: string[]; values: unknown[] };
+  | { kind: "object"; target: Record<string, unknown>; keys: string[]; values: unknown[]; put: Restorer };
+
+// Puts saved values back into an object's own keys. Compiled once per key list (objects of a class share one), so
+// each store is a named, monomorphic one: a loop of `target[key] = value` was most of the restore's time.
+type Restorer = (target: Record<string, unknown>, values: unknown[]) => void;
+const restorers = new Map<string, Restorer>();
+function restorerFor(keys: string[]): Restorer {
+  const signature = JSON.stringify(keys);
+  let put = restorers.get(signature);
+  if (put === undefined) {
+    put = new Function("t", "v", keys.map((key, i) => `t[${JSON.stringify(key)}] = v[${i}];`).join("\n")) as Restorer;
+    restorers.set(signature, put);
+  }
+  return put;
+}
 
 interface SavedMemory {
   live: Uint8Array; // the RAM part of the processor's memory
@@ -92,16 +106,25 @@ export class BoardSnapshot {
         case "bytes":
           saved.target.set(saved.bytes);
           break;
-        case "object": {
-          const target = saved.target;
-          for (let i = 0; i < saved.keys.length; i++) target[saved.keys[i]!] = saved.values[i];
-          // Every saved key is there now: more keys means some were added since (rare: models keep their shape).
-          const keys = Object.keys(target);
-          if (keys.length !== saved.keys.length) for (const key of keys) if (!saved.keys.includes(key)) delete target[key];
+        case "object":
+          // Keys added since the snapshot would survive this: host models keep their shape (fields declared and
+          // set in the constructor), and shapeDifference() lets a test check it.
+          saved.put(saved.target, saved.values);
           break;
-        }
       }
     }
+  }
+
+  /** For tests: the first host object (by its constructor's name) whose own keys are not the snapshot's, or undefined. */
+  shapeDifference(): string | undefined {
+    for (const saved of this.objects) {
+      if (saved.kind !== "object") continue;
+      const keys = Object.keys(saved.target);
+      if (keys.length !== saved.keys.length || keys.some((key, i) => key !== saved.keys[i])) {
+        return `${saved.target.constructor?.name ?? "Object"}: keys ${keys.join(", ")}; at the snapshot ${saved.keys.join(", ")}`;
+      }
+    }
+    return undefined;
   }
 
   /** For tests of the dirty map: the first RAM byte that differs from the snapshot, or undefined. */
@@ -151,7 +174,7 @@ export class BoardSnapshot {
       const record = value as Record<string, unknown>;
       const keys = Object.keys(record);
       const values = keys.map((key) => record[key]);
-      this.objects.push({ kind: "object", target: record, keys, values });
+      this.objects.push({ kind: "object", target: record, keys, values, put: restorerFor(keys) });
       queue.push(...values);
     }
   }
