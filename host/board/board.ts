@@ -122,6 +122,7 @@ export class Board {
         role: p.role,
         ramBytes: p.ramMiB * 1024 * 1024,
         memoryBytes: this.options.processorMemoryBytes,
+        memory: this.processors.find((old) => old.name === p.name)?.memory,
         boardName: spec.name,
         module: firmware,
         clock: this.clock,

@@ -93,3 +93,30 @@ export class MsiRegion implements BusRegion {
     if (sizeBytes === 4) this.raise(Number(value) & 63);
   }
 }
+
+// (module (import "m" "m" (memory 0 65536 shared))
+//   (func (export "fill") (param i32 i32) (memory.fill (local.get 0) (i32.const 0) (local.get 1))))
+// A typed array's fill() over a shared memory runs ~30 times slower than over a plain one (~4 GB/s: 2 ms for
+// 8 MiB); WebAssembly's memory.fill does not.
+const ZERO_FILL_WASM = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+  0x01, 0x06, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x00, // types: (i32, i32) -> ()
+  0x02, 0x0b, 0x01, 0x01, 0x6d, 0x01, 0x6d, 0x02, 0x03, 0x00, 0x80, 0x80, 0x04, // import m.m: shared memory 0..65536
+  0x03, 0x02, 0x01, 0x00, // one function of type 0
+  0x07, 0x08, 0x01, 0x04, 0x66, 0x69, 0x6c, 0x6c, 0x00, 0x00, // export "fill"
+  0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x41, 0x00, 0x20, 0x01, 0xfc, 0x0b, 0x00, 0x0b, // code
+]);
+let zeroFillModule: WebAssembly.Module | undefined;
+const zeroFills = new WeakMap<WebAssembly.Memory, (offset: number, lengthBytes: number) => void>();
+
+/** Zeroes [offset, offset + lengthBytes) of a processor's (shared) memory, and tells its write watch. */
+export function zeroMemory(memory: WebAssembly.Memory, offset: number, lengthBytes: number): void {
+  let fill = zeroFills.get(memory);
+  if (fill === undefined) {
+    zeroFillModule ??= new WebAssembly.Module(ZERO_FILL_WASM);
+    fill = new WebAssembly.Instance(zeroFillModule, { m: { m: memory } }).exports.fill as (offset: number, lengthBytes: number) => void;
+    zeroFills.set(memory, fill);
+  }
+  fill(offset, lengthBytes);
+  writeWatch(memory).onWrite?.(offset, lengthBytes);
+}
