@@ -238,6 +238,7 @@ export class LoopbackBackend implements NetworkBackend {
   private port: NicPort | undefined;
   private readonly clients = new Map<number, ClientEnd>(); // by NIC slot, while the connection lasts
   private readonly flushing = new Set<ClientEnd>(); // clients with a delivery scheduled
+  private readonly onWire = new Map<ClientEnd, { dueNs: number; chunks: Uint8Array[] }>(); // the NIC's latest sends, by client
   private readonly latencyNs: number;
   private readonly chunkBytes: number;
 
@@ -264,9 +265,19 @@ export class LoopbackBackend implements NetworkBackend {
   send(connection: number, bytes: Uint8Array): void {
     const client = this.clients.get(connection);
     if (client === undefined) return;
-    const copy = bytes.slice();
-    this.clock.after(this.latencyNs, () => {
-      if (!client.closed) client.deliver(copy); // an aborted connection loses what was on the wire
+    // The sends of one moment (a PDU's header and its data, the next PDU...) arrive together, in one event.
+    const dueNs = this.clock.nowNs + this.latencyNs;
+    const last = this.onWire.get(client);
+    if (last !== undefined && last.dueNs === dueNs) {
+      last.chunks.push(bytes.slice());
+      return;
+    }
+    const delivery = { dueNs, chunks: [bytes.slice()] };
+    this.onWire.set(client, delivery);
+    this.clock.at(dueNs, () => {
+      if (this.onWire.get(client) === delivery) this.onWire.delete(client);
+      if (client.closed) return; // an aborted connection loses what was on the wire
+      for (const chunk of delivery.chunks) client.deliver(chunk);
     });
   }
 

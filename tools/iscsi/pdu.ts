@@ -130,8 +130,9 @@ export class PduReader {
     return joined.subarray(0, n);
   }
 
+  // A view, not a copy: the chunks are the reader's own (the loopback copies what the NIC sends) and never change.
   private take(n: number): Uint8Array {
-    const out = this.peek(n).slice();
+    const out = this.peek(n);
     const first = this.chunks[0]!;
     if (first.length === n) this.chunks.shift();
     else this.chunks[0] = first.subarray(n);

@@ -72,7 +72,9 @@ export function prepareSession(fuzz: FuzzBoard): SessionState {
   return { initiator, shadow: new ShadowDisk(fuzz) };
 }
 
+/** The chunks as one array: the only chunk itself when there is one (most reads fit one Data-In PDU). */
 export function joined(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
   for (const c of chunks) {
