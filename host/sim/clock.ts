@@ -4,7 +4,8 @@
 // packet arriving, a firmware timer. Time is an integer count of nanoseconds that starts at 0 at power-on and
 // moves only when the board runs an event or is told to advance, so a run replays exactly from its seed.
 
-export type EventHandle = number;
+/** What at() and after() return, for cancel(): the event itself, opaque to its holders. */
+export type EventHandle = { readonly timeNs: number };
 
 // Below this many heap entries cancelled ones are left to drain from the top; compacting would not pay.
 const COMPACT_LENGTH_MIN = 64;
@@ -27,8 +28,8 @@ export class VirtualClock {
   private sequenceNext = 0;
   // A binary min-heap ordered by eventBefore; heap[0] is the earliest entry, live or cancelled.
   private readonly heap: ClockEvent[] = [];
-  // Live (not yet run, not cancelled) events by handle: the handle is the event's sequence number.
-  private readonly pending = new Map<EventHandle, ClockEvent>();
+  // Live events: not yet run, not cancelled (their `fn` is set).
+  private liveCount = 0;
   private runningEvent = false; // inside runNext(): what gets scheduled now comes from the board itself
   /**
    * Called when something outside the board's own events schedules one (a socket callback, a test): real-time
@@ -49,10 +50,10 @@ export class VirtualClock {
     }
     const event: ClockEvent = { timeNs, sequence: this.sequenceNext, fn };
     this.sequenceNext += 1;
-    this.pending.set(event.sequence, event);
+    this.liveCount += 1;
     this.heapPush(event);
     if (!this.runningEvent) this.onOutsideSchedule?.();
-    return event.sequence;
+    return event;
   }
 
   // Schedules `fn` `delayNs` from now; a delay of 0 runs after every event already due now.
@@ -65,13 +66,13 @@ export class VirtualClock {
 
   // Returns true if the event was still pending, false if it had already run or been cancelled.
   cancel(handle: EventHandle): boolean {
-    const event = this.pending.get(handle);
-    if (event === undefined) return false;
+    const event = handle as ClockEvent;
+    if (event.fn === undefined) return false;
     event.fn = undefined; // the heap entry is dropped lazily when it reaches the top
-    this.pending.delete(handle);
+    this.liveCount -= 1;
     // A timer re-armed over and over leaves cancelled entries deep in the heap; rebuilding once they outnumber
     // the live ones keeps memory bounded by twice the pending count at an amortized O(1) per cancel.
-    if (this.heap.length > COMPACT_LENGTH_MIN && this.pending.size * 2 < this.heap.length) this.compact();
+    if (this.heap.length > COMPACT_LENGTH_MIN && this.liveCount * 2 < this.heap.length) this.compact();
     return true;
   }
 
@@ -81,7 +82,7 @@ export class VirtualClock {
   }
 
   pendingCount(): number {
-    return this.pending.size;
+    return this.liveCount;
   }
 
   // Runs the earliest pending event after moving the clock to its time; false when nothing is pending.
@@ -92,7 +93,7 @@ export class VirtualClock {
     const fn = event.fn!;
     // Retire the event before running it, so that it counts as done if it cancels its own handle or throws.
     event.fn = undefined;
-    this.pending.delete(event.sequence);
+    this.liveCount -= 1;
     this.currentNs = event.timeNs;
     const outer = this.runningEvent;
     this.runningEvent = true;
