@@ -27,16 +27,17 @@ beforeAll(async () => {
 }, 120_000);
 
 describe("fixed-seed campaigns", () => {
-  // Exec budgets sized for about 60 s in all on a loaded 2-core machine.
-  it.each([["bus", 3000], ["mu", 5000], ["iscsi", 8000], ["scsi", 3500]] as const)("%s: %i execs grow the corpus and meet no new finding", async (name, execsMax) => {
+  // Exec budgets sized for about 60 s in all on one core (2026-11-22, beside another job: bus 20 s, mu 8 s, iscsi 13 s,
+  // scsi 18 s); the time cap is far above, so the budget, not the machine, decides what runs.
+  it.each([["bus", 15000], ["mu", 40000], ["iscsi", 60000], ["scsi", 30000]] as const)("%s: %i execs grow the corpus and meet no new finding", async (name, execsMax) => {
     const target = targetNamed(name)!;
-    const summary = await campaign({ target, firmware, seed: 1, seconds: 30, execsMax });
+    const summary = await campaign({ target, firmware, seed: 1, seconds: 240, execsMax });
     expect(summary.execs).toBeGreaterThanOrEqual(Math.min(execsMax, 50));
     expect(summary.edges).toBeGreaterThan(100);
     expect(summary.corpusSize).toBeGreaterThan(target.seeds.length); // coverage feedback kept something
     const fresh = summary.findings.filter((f) => !knownOpen.has(f.signature)).map((f) => `${f.kind}: ${f.message}`);
     expect(fresh).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 });
 
 describe("the snapshot", () => {
