@@ -19,6 +19,9 @@ export class TimerTable {
   private readonly task: StaticArray<u32> = new StaticArray<u32>(TIMERS_MAX);
   private readonly tag: StaticArray<u32> = new StaticArray<u32>(TIMERS_MAX);
   armedCount: u32 = 0;
+  // No armed deadline is earlier than this: due() answers at once before it, which is most calls (the scheduler asks
+  // on every pass of its loop). Lowered when a deadline is set, made exact by a scan that finds nothing due.
+  private earliestNs: u64 = DEADLINE_NONE;
 
   /** Arms a timer for `task` at `nowNs + delayNs` (never, for a delay of DEADLINE_NONE), repeating every
    * `periodNs` if non-zero (PERIOD_PARKED: parked again once fired); TIMER_NONE when full. */
@@ -26,7 +29,9 @@ export class TimerTable {
     for (let id: u32 = 0; id < TIMERS_MAX; id++) {
       if (unchecked(this.state[id]) != TimerState.Free) continue;
       unchecked(this.state[id] = TimerState.Armed);
-      unchecked(this.deadlineNs[id] = delayNs == DEADLINE_NONE ? DEADLINE_NONE : nowNs + delayNs);
+      const deadlineNs = delayNs == DEADLINE_NONE ? DEADLINE_NONE : nowNs + delayNs;
+      unchecked(this.deadlineNs[id] = deadlineNs);
+      if (deadlineNs < this.earliestNs) this.earliestNs = deadlineNs;
       unchecked(this.periodNs[id] = periodNs);
       unchecked(this.task[id] = task);
       unchecked(this.tag[id] = tag);
@@ -47,9 +52,15 @@ export class TimerTable {
 
   /** The lowest id due at `nowNs` at or after `fromId`, or TIMER_NONE. */
   due(nowNs: u64, fromId: u32): u32 {
+    if (nowNs < this.earliestNs) return TIMER_NONE;
+    let earliest = DEADLINE_NONE;
     for (let id = fromId; id < TIMERS_MAX; id++) {
-      if (unchecked(this.state[id]) == TimerState.Armed && unchecked(this.deadlineNs[id]) <= nowNs) return id;
+      if (unchecked(this.state[id]) != TimerState.Armed) continue;
+      const deadlineNs = unchecked(this.deadlineNs[id]);
+      if (deadlineNs <= nowNs) return id;
+      if (deadlineNs < earliest) earliest = deadlineNs;
     }
+    if (fromId == 0) this.earliestNs = earliest; // a whole scan: exact
     return TIMER_NONE;
   }
 
@@ -57,6 +68,7 @@ export class TimerTable {
   wakeBy(id: u32, atNs: u64): void {
     assert(id < TIMERS_MAX && unchecked(this.state[id]) == TimerState.Armed, "timer to wake is not armed");
     if (atNs < unchecked(this.deadlineNs[id])) unchecked(this.deadlineNs[id] = atNs);
+    if (atNs < this.earliestNs) this.earliestNs = atNs;
   }
 
   /** After `id`'s message was delivered: a one-shot frees, a periodic one moves past `nowNs` (missed periods skipped),
@@ -75,8 +87,10 @@ export class TimerTable {
     }
     const deadline = unchecked(this.deadlineNs[id]);
     const missed = (nowNs - deadline) / period + 1;
-    unchecked(this.deadlineNs[id] = deadline + missed * period);
-    assert(unchecked(this.deadlineNs[id]) > nowNs);
+    const next = deadline + missed * period;
+    unchecked(this.deadlineNs[id] = next);
+    assert(next > nowNs);
+    if (next < this.earliestNs) this.earliestNs = next;
   }
 
   taskOf(id: u32): u32 { assert(id < TIMERS_MAX); return unchecked(this.task[id]); }
@@ -91,6 +105,7 @@ export class TimerTable {
         earliest = unchecked(this.deadlineNs[id]);
       }
     }
+    this.earliestNs = earliest;
     return earliest;
   }
 }

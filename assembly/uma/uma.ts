@@ -21,14 +21,14 @@ import { vectorAllocate } from "../kernel/vectors";
 import { carve } from "../kernel/carve";
 import { line } from "../kernel/console";
 import { Msg, MsgKind } from "../kernel/msg";
-import { irqRoute, post, timerCancel, timerStart } from "../kernel/scheduler";
+import { irqRoute, post, timerCancel, timerStartParked, timerWakeBy } from "../kernel/scheduler";
 import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
 import { frames, LocalLink, MuHostLink } from "../rta/links";
 import { RtaTask } from "../rta/rta";
 
 const UMA_PRIORITY: u32 = 4;
-const POLL_PERIOD_NS: u64 = 1_000_000; // while processors come up
+const POLL_PERIOD_NS: u64 = 1_000_000; // while a processor's messaging unit is not ready yet
 const START_RETRY_NS: u64 = 50_000_000;
 const DISCOVERY_DEADLINE_NS: u64 = 2_000_000_000; // a processor silent this long is reported missing
 
@@ -105,8 +105,9 @@ export class UmaTask extends Task {
 
   start(): void {
     this.startNs = clockNowNs();
-    this.timer = timerStart(this.index, 0, POLL_PERIOD_NS, 0);
+    this.timer = timerStartParked(this.index, 0);
     assert(this.timer != TIMER_NONE, "no timer for the UMA");
+    timerWakeBy(this.timer, this.startNs);
   }
 
   run(): RunResult {
@@ -118,6 +119,7 @@ export class UmaTask extends Task {
         case MsgKind.Frame: {
           this.onProfile(frames().address(this.scratch.a));
           frames().release(this.scratch.a);
+          this.poll(); // the last profile ends discovery now, not at the next wake-up
           break;
         }
         default: assert(false, "uma: unexpected message kind");
@@ -126,11 +128,14 @@ export class UmaTask extends Task {
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
   }
 
-  // Brings each processor one step further: ready unit → StartAgent (repeated until profiled) → done.
+  // Brings each processor one step further: ready unit → StartAgent (repeated until profiled) → done. Then sets the
+  // timer for the next step that needs it: in POLL_PERIOD_NS while a messaging unit is not ready (only a register
+  // says so), else the next StartAgent resend or the discovery deadline (a profile arrives as a message and polls).
   private poll(): void {
     if (this.ready) return;
     const nowNs = clockNowNs();
     let pending: u32 = 0;
+    let wakeNs = this.startNs + DISCOVERY_DEADLINE_NS + 1;
     for (let i: u32 = 0; i < this.processorCount; i++) {
       const entry = unchecked(this.processors[i]);
       if (entry.state == ProcessorState.Booting && busRead32(unchecked(entry.bridge!.barAddress[IOP_BRIDGE_BAR_MU]) + MU_HOST_OMR0) == MU_READY) {
@@ -147,10 +152,13 @@ export class UmaTask extends Task {
           line().s("uma: processor ").u32(i).s(" did not answer; continuing without it").err();
         } else {
           pending += 1;
+          if (entry.state == ProcessorState.Booting) wakeNs = min(wakeNs, nowNs + POLL_PERIOD_NS);
+          else wakeNs = min(wakeNs, entry.lastStartNs + START_RETRY_NS);
         }
       }
     }
     if (pending == 0) this.finishDiscovery();
+    else timerWakeBy(this.timer, wakeNs);
   }
 
   private sendStart(processor: u32): void {

@@ -17,7 +17,7 @@ import { line } from "../../kernel/console";
 import { Msg, MsgKind } from "../../kernel/msg";
 import { MsgQueue } from "../../kernel/queue";
 import { wakeTask } from "../../kernel/ready";
-import { post, timerStart } from "../../kernel/scheduler";
+import { post, timerStartParked, timerWakeBy } from "../../kernel/scheduler";
 import { SGL_NONE } from "../../kernel/sgl";
 import { RunResult, Task } from "../../kernel/task";
 import { TIMER_NONE } from "../../kernel/timer";
@@ -148,6 +148,11 @@ export class VirtioScsiController extends Task {
   private probeIndex: u32 = 0;
   private phase: DiscoveryPhase = DiscoveryPhase.ReportLuns;
   private readyPosted: bool = false;
+  // The tick: on a grid of VSCSI_TICK_NS from start(), but only while it has work (tickNeeded), so an idle controller
+  // never wakes the processor. tickAtNs is the next grid point; tickArmed, that the parked timer is set for it.
+  private tickTimer: u32 = TIMER_NONE;
+  private tickAtNs: u64 = 0;
+  private tickArmed: bool = false;
   private notifyAddress: u64 = 0;
   private notifyPending: bool = false;
   segmentsMax: u32 = 0;
@@ -185,9 +190,11 @@ export class VirtioScsiController extends Task {
     assert(this.freeRequestCount == VSCSI_REQUESTS_MAX);
   }
 
-  /** Arms the tick and asks for a first run, which resets the controller. Boot, after taskAdd. */
+  /** Takes the tick's timer and asks for a first run, which resets the controller. Boot, after taskAdd. */
   start(): void {
-    assert(timerStart(this.index, VSCSI_TICK_NS, VSCSI_TICK_NS, 0) != TIMER_NONE, "vscsi: no timer");
+    this.tickTimer = timerStartParked(this.index, 0);
+    assert(this.tickTimer != TIMER_NONE, "vscsi: no timer");
+    this.tickAtNs = clockNowNs() + VSCSI_TICK_NS;
     wakeTask(this.index);
   }
 
@@ -201,6 +208,7 @@ export class VirtioScsiController extends Task {
     }
     this.issueQueued();
     this.notifyFlush();
+    this.tickArm();
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
   }
 
@@ -547,18 +555,40 @@ export class VirtioScsiController extends Task {
   // Time: deadlines, the device status, the reset wait, DdmReady.
 
   private onTick(): void {
+    const nowNs = clockNowNs();
+    this.tickArmed = false;
+    while (this.tickAtNs <= nowNs) this.tickAtNs += VSCSI_TICK_NS;
     switch (this.state) {
       case ControllerState.Off:
       case ControllerState.Failed: break;
-      case ControllerState.Resetting: this.resetPoll(clockNowNs()); break;
+      case ControllerState.Resetting: this.resetPoll(nowNs); break;
       case ControllerState.Discovering:
       case ControllerState.Ready: {
-        if (!this.statusCheck()) this.deadlineCheck(clockNowNs());
+        if (!this.statusCheck()) this.deadlineCheck(nowNs);
         break;
       }
       default: assert(false, "vscsi: unknown controller state");
     }
     this.readyPost();
+  }
+
+  // What the tick is for: a reset to poll, requests in flight (their deadlines, the device status), completions a
+  // full inbox refused, DdmReady still to post. Idle, the tick sleeps: a device that needs a reset then says so with a
+  // configuration interrupt (virtio §2.1.2), or the first tick after the next request finds it.
+  private tickNeeded(): bool {
+    if (this.state == ControllerState.Resetting || this.outbox.count > 0) return true;
+    if ((this.state == ControllerState.Ready || this.state == ControllerState.Discovering) && this.inFlightCount > 0) return true;
+    return !this.readyPosted && (this.discovered || this.state == ControllerState.Failed);
+  }
+
+  // After every run: sets the parked timer for the next grid point if the tick has work and is not set already. The
+  // clock is read only then, when the controller goes from idle to busy, to skip the grid points it slept through.
+  private tickArm(): void {
+    if (this.tickArmed || !this.tickNeeded()) return;
+    const nowNs = clockNowNs();
+    while (this.tickAtNs <= nowNs) this.tickAtNs += VSCSI_TICK_NS;
+    timerWakeBy(this.tickTimer, this.tickAtNs);
+    this.tickArmed = true;
   }
 
   /** Reads device_status; a device that asks for a reset or lost DRIVER_OK is reset. True if it was. */
