@@ -98,15 +98,19 @@ export function schedulerRun(budgetNs: u64): u64 {
   const startNs = clockNowNs();
   let nowNs = startNs;
   // Bound: every dispatch costs board time (the clock reads), so the budget ends the loop.
+  let budgetSpent = false;
   while (true) {
     deliverInterrupts();
     deliverTimers(nowNs);
     const task = readyTaskHighest();
     if (task == null) break;
     nowNs = dispatch(task, nowNs);
-    if (nowNs - startNs >= budgetNs) break;
+    if (nowNs - startNs >= budgetNs) {
+      budgetSpent = true;
+      break;
+    }
   }
-  if (readyTaskHighest() != null) return RUN_BUSY;
+  if (budgetSpent && readyTaskHighest() != null) return RUN_BUSY;
   const deadline = timers.nextDeadlineNs();
   return deadline <= nowNs ? RUN_BUSY : deadline;
 }

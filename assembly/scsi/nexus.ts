@@ -27,6 +27,7 @@ export const UA_REPORTED_LUNS_CHANGED: u32 = 1 << 6;
 export const UA_NONE: u32 = 0;
 
 let slots: usize = 0;
+let goneCount: u32 = 0; // slots marked gone and not yet closed: the target's sweep looks only while there are some
 
 export function nexusInit(): void {
   slots = carve(NEXUS_MAX * SLOT_BYTES, 16);
@@ -72,10 +73,17 @@ export function nexusMarkGone(nexus: u32): bool {
   const s = nexusFind(nexus);
   if (s == NEXUS_SLOT_NONE) return false;
   store<u8>(slotAt(s), 1, 1);
+  goneCount += 1;
   return true;
 }
 
-export function nexusClose(slot: u32): void { memory.fill(slotAt(slot), 0, SLOT_BYTES); }
+/** Slots marked gone that the target has not swept yet. */
+export function nexusGoneCount(): u32 { return goneCount; }
+
+export function nexusClose(slot: u32): void {
+  if (nexusSlotGone(slot)) goneCount -= 1;
+  memory.fill(slotAt(slot), 0, SLOT_BYTES);
+}
 
 /** Raises REPORTED LUNS DATA HAS CHANGED on every LUN when the number of LUNs moved since the nexus last looked. */
 export function nexusLunCountCheck(slot: u32, lunCount: u32): void {

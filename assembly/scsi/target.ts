@@ -41,7 +41,7 @@ import {
 import { limitsInit, SERVICES_IN_FLIGHT_MAX, UNMAP_BYTES_MAX, UNMAP_DESCRIPTORS_MAX } from "./limits";
 import { modeInit, modeLunReset, ModeSelectResult, modeSelectApply, modeSelectFieldByte, modeWriteCacheEnabled } from "./mode";
 import {
-  NEXUS_MAX, NEXUS_NONE, NEXUS_SLOT_NONE, nexusClose, nexusInit, nexusLunCountCheck, nexusMarkGone, nexusOfSlot,
+  NEXUS_MAX, NEXUS_NONE, NEXUS_SLOT_NONE, nexusClose, nexusGoneCount, nexusInit, nexusLunCountCheck, nexusMarkGone, nexusOfSlot,
   nexusOpen, nexusSlotGone, nexusSlotInUse, UA_COMMANDS_CLEARED, UA_MODE_PARAMETERS_CHANGED, UA_NONE,
   UA_POWER_ON_RESET, uaSetAll, uaSetNexus, uaTake,
 } from "./nexus";
@@ -1117,6 +1117,7 @@ export class ScsiTargetTask extends Task {
 
   // Nexuses their transports said are gone: their tasks are aborted, their RESERVE(6) reservations end.
   private sweepNexuses(): bool {
+    if (nexusGoneCount() == 0) return false; // the common case: this scans every slot
     let swept = false;
     for (let s: u32 = 0; s < NEXUS_MAX; s++) {
       if (!nexusSlotInUse(s) || !nexusSlotGone(s)) continue;
