@@ -170,6 +170,35 @@ describe("virtio-scsi DDM: bring-up and discovery", () => {
   });
 });
 
+describe("virtio-scsi DDM: the tick", () => {
+  // The tick (deadlines, device_status, the reset wait, retries) runs only while it has something to watch. Idle, the
+  // controller leaves no timer due: run() answers the health task's deadline (every 1 s from boot), not the tick's.
+  it("arms no wake-up on an idle controller, and ticks every 100 ms while a request is in flight", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    expect(io(t, Op.Read, 0, 0, 2, x.sgl, 1).status).toBe(Status.Ok);
+    t.board.runFor(1_200 * MS - (t.board.clock.nowNs % 1_000_000_000)); // 200 ms past a health tick
+    let now = BigInt(t.board.clock.nowNs);
+    expect(t.call("run", 1_000_000n) as bigint).toBeGreaterThan(now + 500_000_000n);
+    // A request that never completes: the tick watches it, at most 100 ms ahead.
+    device.inject({ kind: "never-complete-next" });
+    expect(t.call("testDdmSubmit", 0, Op.Read, 0, 0n, 2, x.sgl, 2)).toBe(1);
+    t.board.runFor(1 * MS);
+    expect(t.call("testDdmInFlight", 0)).toBe(1);
+    now = BigInt(t.board.clock.nowNs);
+    expect(t.call("run", 1_000_000n) as bigint).toBeLessThanOrEqual(now + 100_000_000n);
+    t.board.runFor(2_200 * MS); // timed out, reset, brought up again: idle once more
+    expect(t.call("testDdmDoneCount")).toBe(2);
+    expect(stat(t, Stat.Resets)).toBe(1);
+    t.board.runFor(1_200 * MS - (t.board.clock.nowNs % 1_000_000_000));
+    now = BigInt(t.board.clock.nowNs);
+    expect(t.call("run", 1_000_000n) as bigint).toBeGreaterThan(now + 500_000_000n);
+    release(t, x);
+    expectQuiet(r);
+  });
+});
+
 describe("virtio-scsi DDM: the data path", () => {
   it("writes random data through a multi-segment SGL and reads back the same bytes, on each disk", () => {
     const r = rig([8, 4]);
@@ -445,6 +474,8 @@ describe("virtio-scsi DDM: device faults", () => {
     const result = io(t, Op.Read, 0, 0, 2, lost.sgl, 1, 3_000 * MS);
     expect(result.status).toBe(Status.Timeout);
     expect(t.board.clock.nowNs - start).toBeGreaterThanOrEqual(2_000 * MS);
+    // The tick watches a request in flight: the timeout comes at the first tick past the deadline (every 100 ms).
+    expect(t.board.clock.nowNs - start).toBeLessThan(2_100 * MS + 100_000);
     expect(stat(t, Stat.Resets)).toBe(1);
     expect(t.call("testDdmDoneCount")).toBe(1); // exactly once
     release(t, lost);

@@ -119,6 +119,35 @@ describe("timers", () => {
     expect(t.call("testTimerCancel", id)).toBe(1);
   });
 
+  // The table keeps a lower bound of its deadlines so that "nothing due" costs no scan; a cancelled or fired timer
+  // leaves the bound loose. run() must still answer the true next deadline, and a timer armed or woken sooner than
+  // the bound must still fire on time.
+  it("answers the true next deadline once the earliest timer is cancelled or has fired", () => {
+    const t = testBoard();
+    t.board.runFor(100_000_000); // past discovery: an idle board
+    const start = BigInt(t.board.clock.nowNs);
+    const soon = t.call("testTimerStart", 1, 5_000_000n, 0n, 1) as number;
+    t.call("testTimerStart", 1, 20_000_000n, 0n, 2);
+    const first = t.call("run", 1_000_000n) as bigint;
+    expect(first).toBeGreaterThanOrEqual(start + 5_000_000n);
+    expect(first).toBeLessThan(start + 5_100_000n);
+    expect(t.call("testTimerCancel", soon)).toBe(1);
+    const second = t.call("run", 1_000_000n) as bigint;
+    expect(second).toBeGreaterThanOrEqual(start + 20_000_000n); // not the cancelled timer's deadline
+    expect(second).toBeLessThan(start + 20_100_000n);
+    t.board.runFor(20_100_000);
+    expect(logOf(t)).toEqual([(1 << 16) | 0xf000 | 2]);
+    const third = t.call("run", 1_000_000n) as bigint;
+    expect(third).toBeGreaterThan(start + 30_000_000n); // the fired one-shot is gone from the answer too
+    // A parked timer woken sooner than everything armed fires at its time, bound or no bound.
+    const parked = t.call("testTimerStartParked", 2, 4) as number;
+    const now = BigInt(t.board.clock.nowNs);
+    t.call("testTimerWakeBy", parked, now + 1_000_000n);
+    expect(t.call("run", 1_000_000n) as bigint).toBeLessThan(now + 1_100_000n);
+    t.board.runFor(1_100_000);
+    expect(logOf(t)).toEqual([(1 << 16) | 0xf000 | 2, (2 << 16) | 0xf000 | 4]);
+  });
+
   it("answers no timer id when the table is full", () => {
     const t = testBoard();
     const armed = t.call("testTimersArmed") as number; // the health task's
