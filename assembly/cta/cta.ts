@@ -68,7 +68,7 @@ export class CtaTask extends Task {
   // Every part at or above this index is Free: the scans stop here. Parts are taken lowest first, so it stays near
   // the number in flight, not PARTS_MAX.
   private partsEnd: u32 = 0;
-  // No part's deadline is earlier than this: the sweep skips its scan of PARTS_MAX parts until then. Lowered
+  // No part's deadline is earlier than this: the sweep skips its scan of the parts until then. Lowered
   // whenever a deadline is set, recomputed by each scan; the sweep's timer is brought forward to it after every
   // run (parked while it is MAX_VALUE: an idle CTA never wakes the processor).
   private sweepAtNs: u64 = u64.MAX_VALUE;

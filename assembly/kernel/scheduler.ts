@@ -116,8 +116,8 @@ export function schedulerRun(budgetNs: u64): u64 {
 }
 
 // `beforeNs`: the last clock reading, at the start of the turn or the end of the previous dispatch. Nothing between
-// then and now takes board time (delivering interrupts and timers posts messages), so a fresh reading would only
-// cost one more clock read per dispatch, most of the firmware's reads.
+// then and now takes board time (delivering interrupts and timers only posts messages), so a fresh reading would
+// give the same time and cost a clock read per dispatch (they were most of the firmware's reads).
 function dispatch(task: Task, beforeNs: u64): u64 {
   readyTake(task.index);
   task.waiting = false;

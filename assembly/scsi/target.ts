@@ -41,8 +41,8 @@ import {
 import { limitsInit, SERVICES_IN_FLIGHT_MAX, UNMAP_BYTES_MAX, UNMAP_DESCRIPTORS_MAX } from "./limits";
 import { modeInit, modeLunReset, ModeSelectResult, modeSelectApply, modeSelectFieldByte, modeWriteCacheEnabled } from "./mode";
 import {
-  NEXUS_MAX, NEXUS_NONE, NEXUS_SLOT_NONE, nexusClose, nexusGoneCount, nexusInit, nexusLunCountCheck, nexusMarkGone, nexusOfSlot,
-  nexusOpen, nexusSlotGone, nexusSlotInUse, UA_COMMANDS_CLEARED, UA_MODE_PARAMETERS_CHANGED, UA_NONE,
+  NEXUS_MAX, NEXUS_NONE, NEXUS_SLOT_NONE, nexusClose, nexusGoneCount, nexusInit, nexusLunCountCheck, nexusMarkGone,
+  nexusOfSlot, nexusOpen, nexusSlotGone, nexusSlotInUse, UA_COMMANDS_CLEARED, UA_MODE_PARAMETERS_CHANGED, UA_NONE,
   UA_POWER_ON_RESET, uaSetAll, uaSetNexus, uaTake,
 } from "./nexus";
 import {
