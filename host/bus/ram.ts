@@ -27,6 +27,9 @@ export function memoryBytes(memory: WebAssembly.Memory): Uint8Array {
  */
 export interface WriteWatch {
   onWrite: ((offset: number, lengthBytes: number) => void) | undefined;
+  /** A range set to zero (a power-on's RAM): heard here instead of onWrite when set, so a listener that knows which
+   * pages were zero already (the fuzzer's snapshot) need not treat the whole range as changed. */
+  onZero: ((offset: number, lengthBytes: number) => void) | undefined;
 }
 
 const writeWatches = new WeakMap<WebAssembly.Memory, WriteWatch>();
@@ -35,7 +38,7 @@ const writeWatches = new WeakMap<WebAssembly.Memory, WriteWatch>();
 export function writeWatch(memory: WebAssembly.Memory): WriteWatch {
   let watch = writeWatches.get(memory);
   if (watch === undefined) {
-    watch = { onWrite: undefined };
+    watch = { onWrite: undefined, onZero: undefined };
     writeWatches.set(memory, watch);
   }
   return watch;
@@ -118,5 +121,7 @@ export function zeroMemory(memory: WebAssembly.Memory, offset: number, lengthByt
     zeroFills.set(memory, fill);
   }
   fill(offset, lengthBytes);
-  writeWatch(memory).onWrite?.(offset, lengthBytes);
+  const watch = writeWatch(memory);
+  if (watch.onZero !== undefined) watch.onZero(offset, lengthBytes);
+  else watch.onWrite?.(offset, lengthBytes);
 }

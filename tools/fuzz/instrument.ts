@@ -192,6 +192,7 @@ export function instrument(wasm: Uint8Array): InstrumentResult {
     api.Function.setBody(fn, module.block(null, [probe(), info.body], binaryen.auto));
   }
   addMarkRange(module);
+  markDataOnBoot(module);
 
   let globals = 0;
   const globalCount = module.getNumGlobals();
@@ -209,6 +210,38 @@ export function instrument(wasm: Uint8Array): InstrumentResult {
   const binary = module.emitBinary();
   module.dispose();
   return { binary, probes, marks, globals };
+}
+
+// Instantiating the image writes its data segments into memory, which no store marks; a power cycle does that over
+// RAM the board has just zeroed. boot(), which the board calls next, first marks the pages the segments span, so the
+// snapshot puts back what they overwrote.
+function markDataOnBoot(module: binaryen.Module): void {
+  const { low, high } = dataSegmentExtent(module);
+  if (high === low) return;
+  const boot = binaryen.getExportInfo(module.getExport("boot"));
+  const fn = module.getFunction(boot.value);
+  const info = binaryen.getFunctionInfo(fn);
+  api.Function.setBody(fn, module.block(null, [
+    module.call(MARK_RANGE_FUNCTION, [module.i32.const(low), module.i32.const(high - low)], binaryen.none),
+    info.body,
+  ], info.results));
+}
+
+/** The bytes the module's data segments span, [low, high) (low = high when there are none). */
+export function dataSegmentExtent(module: binaryen.Module): { low: number; high: number } {
+  // binaryen.js has these; its typings omit them.
+  const segments = module as unknown as { getNumDataSegments(): number; getDataSegmentInfo(segment: number): { offset: unknown; data: ArrayBuffer; passive: boolean } };
+  let low = Infinity;
+  let high = 0;
+  const count = segments.getNumDataSegments();
+  for (let i = 0; i < count; i++) {
+    const info = segments.getDataSegmentInfo(module.getDataSegmentByIndex(i));
+    if (info.passive || typeof info.offset !== "number") throw new Error("instrument: a passive or relocatable data segment (the firmware has none): its writes cannot be marked");
+    if (info.data.byteLength === 0) continue;
+    low = Math.min(low, info.offset);
+    high = Math.max(high, info.offset + info.data.byteLength);
+  }
+  return high === 0 ? { low: 0, high: 0 } : { low, high };
 }
 
 // __fuzz_mark_range(dest, size): marks the pages of [dest, dest + size). Nothing for an empty range, nor for one

@@ -1,7 +1,7 @@
 // A snapshot of a whole board, restored in place for every fuzzing input: each processor's RAM (the 4 KiB pages
 // written since the last restore, as the dirty map says: the fuzzing image marks its own stores, tools/fuzz/
-// instrument.ts, and the host reports its writes through writeWatch, host/bus/ram.ts), the firmware instance's
-// mutable globals (exported by the fuzzing build, tools/fuzz/instrument.ts),
+// instrument.ts, and the host reports its writes and zeroings through writeWatch, host/bus/ram.ts), the firmware
+// instance's mutable globals (exported by the fuzzing build, tools/fuzz/instrument.ts),
 // and the host side: every object reachable from the board (device models, buses, the clock's event queue, the
 // loopback network) has its own fields saved and put back, so the objects keep their identity and the closures the
 // clock holds stay valid. Objects made after the snapshot become unreachable and are collected.
@@ -60,10 +60,21 @@ export class BoardSnapshot {
       const mapBytes = (pages + 3) & ~3;
       const dirty = new Uint8Array(processor.memory.buffer, DIRTY_MAP_BASE, mapBytes);
       dirty.fill(0);
-      writeWatch(processor.memory).onWrite = (offset, lengthBytes) => {
+      const watch = writeWatch(processor.memory);
+      watch.onWrite = (offset, lengthBytes) => {
         if (lengthBytes <= 0) return;
         const last = Math.min((offset + lengthBytes - 1) >> DIRTY_PAGE_SHIFT, pages - 1);
         for (let page = offset >> DIRTY_PAGE_SHIFT; page <= last; page++) dirty[page] = 1;
+      };
+      // Zeroing (a power cycle zeroes the whole RAM) makes a byte differ from the snapshot only in a page that was
+      // not all zeros at the snapshot: about a third of a booted processor's pages. What the new instance writes
+      // next is marked by the image itself: its data segments by boot() (tools/fuzz/instrument.ts), its stores.
+      const nonzero = savedPages.flatMap((bytes, page) => (new Int32Array(bytes.buffer, bytes.byteOffset, PAGE_BYTES >> 2).some((w) => w !== 0) ? [page] : []));
+      watch.onZero = (offset, lengthBytes) => {
+        if (lengthBytes <= 0) return;
+        const first = offset >> DIRTY_PAGE_SHIFT;
+        const last = (offset + lengthBytes - 1) >> DIRTY_PAGE_SHIFT;
+        for (const page of nonzero) if (page >= first && page <= last) dirty[page] = 1;
       };
       this.memories.push({ live, saved, savedPages, dirty, dirtyWords: new Uint32Array(dirty.buffer, DIRTY_MAP_BASE, mapBytes / 4) });
       for (const [name, value] of Object.entries(processor.exports ?? {})) {
