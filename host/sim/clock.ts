@@ -85,6 +85,11 @@ export class VirtualClock {
     return this.liveCount;
   }
 
+  /** Events scheduled since power-on: a deterministic measure of how much work a stretch of board time did. */
+  get scheduledCount(): number {
+    return this.sequenceNext;
+  }
+
   // Runs the earliest pending event after moving the clock to its time; false when nothing is pending.
   runNext(): boolean {
     this.dropCancelledTop();

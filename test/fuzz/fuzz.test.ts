@@ -30,9 +30,10 @@ beforeAll(async () => {
 }, 120_000);
 
 describe("fixed-seed campaigns", () => {
-  // Exec budgets sized for about 60 s in all on one core (2026-11-22, beside another job: bus 20 s, mu 8 s, iscsi 13 s,
-  // scsi 18 s); the time cap is far above, so the budget, not the machine, decides what runs.
-  it.each([["bus", 15000], ["mu", 40000], ["iscsi", 60000], ["scsi", 30000]] as const)("%s: %i execs grow the corpus and meet no new finding", async (name, execsMax) => {
+  // Exec budgets sized for about 60 s in all on one core (2026-11-22, with the champion scheduler, on a quiet core:
+  // bus 24 s, mu 7 s, iscsi 18 s, scsi 19 s); the time cap is far above, so the budget, not the machine, decides
+  // what runs.
+  it.each([["bus", 30000], ["mu", 80000], ["iscsi", 100000], ["scsi", 60000]] as const)("%s: %i execs grow the corpus and meet no new finding", async (name, execsMax) => {
     const target = targetNamed(name)!;
     const summary = await campaign({ target, firmware, seed: 1, seconds: 240, execsMax });
     expect(summary.execs).toBeGreaterThanOrEqual(Math.min(execsMax, 50));

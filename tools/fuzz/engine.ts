@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import { Prng } from "../../host/sim/prng.ts";
 import { type Finding, FindingError, FuzzBoard } from "./harness.ts";
+import { COVERAGE_MAP_BYTES } from "./instrument.ts";
 import { mutate } from "./mutate.ts";
 import { type FuzzTarget, InputReader } from "./target.ts";
 import { busTarget } from "./targets/bus.ts";
@@ -20,6 +21,10 @@ export function targetNamed(name: string): FuzzTarget<object> | undefined {
 
 const INPUT_BYTES_MAX = 1024;
 const CORPUS_MAX = 4096;
+const RESET_COST_EVENTS = 200;
+// AFL skips an input that is not a champion 95 to 99 times in 100.
+const PICK_ANY_ONE_IN = 32;
+const BURST_EXECS = 64;
 
 /** A target's board, booted, prepared and snapshotted: run inputs on it with exec(). */
 export class Runner {
@@ -32,9 +37,19 @@ export class Runner {
     this.fuzz.takeSnapshot([this.state], target.constants?.(this.state) ?? []);
   }
 
+  /**
+   * What the last input cost, measured deterministically (wall time is not): the board events it scheduled, and for
+   * each power cycle RESET_COST_EVENTS more (a reboot and the whole-RAM restore after it cost as much host time as
+   * about that many events).
+   */
+  cost = 0;
+
   /** Runs one input from the snapshot; the finding it hit, if any. */
   exec(input: Uint8Array, log: (line: string) => void = () => {}): Finding | undefined {
     this.fuzz.restore();
+    const { board } = this.fuzz;
+    const events = board.clock.scheduledCount;
+    const resets = board.resetCount;
     try {
       this.target.run(this.fuzz, this.state, new InputReader(input), log);
       return undefined;
@@ -43,6 +58,112 @@ export class Runner {
       const e = error as Error;
       const where = (e.stack ?? "").split("\n").slice(1, 3).map((l) => l.trim()).join(" ");
       return { kind: "host-exception", message: `${e.name}: ${e.message} ${where}` };
+    } finally {
+      this.cost = board.clock.scheduledCount - events + (board.resetCount - resets) * RESET_COST_EVENTS;
+    }
+  }
+}
+
+/**
+ * The corpus and which input to mutate next, as AFL schedules its queue:
+ * - Every counter has a champion, the cheapest kept input that hits it (cost: the input's board events, see
+ *   Runner.cost, times its length). The champions together cover everything the corpus covers, with a small
+ *   fraction of its inputs and its cost, and all but one pick in PICK_ANY_ONE_IN is a champion.
+ * - Among the champions, quick ones are picked more often: AFL's energy by speed, from a tenth to three times the
+ *   share of an input of average cost.
+ * - A newly kept input is the parent of the next BURST_EXECS inputs, whatever its cost: what is one step deeper
+ *   than the corpus (one more command in flight during a hang) is often found from the input that just went deeper.
+ * Without the first two, time went to the long inputs kept first (the corpus is mostly long ones); without the third,
+ * states reached only by long inputs were lost (docs/fuzzing.md, "Scheduling").
+ */
+export class Corpus {
+  readonly inputs: Uint8Array[] = [];
+  private readonly costs: number[] = []; // an input's cost
+  private readonly scores: number[] = []; // cost times length: of two inputs that hit a counter, the smaller champions it
+  private readonly counters: Uint32Array[] = [];
+  private readonly champion = new Int32Array(COVERAGE_MAP_BYTES).fill(-1);
+  private favored: number[] = [];
+  private energyEnds: number[] = []; // running sums of the champions' energies, for a weighted pick
+  private energyTotal = 0;
+  private stale = false;
+  private readonly bursts: { index: number; left: number }[] = [];
+
+  get size(): number {
+    return this.inputs.length;
+  }
+
+  /** How many inputs are champions now. */
+  get favoredCount(): number {
+    this.cull();
+    return this.favored.length;
+  }
+
+  /** Keeps an input, with the counters it hit (FuzzBoard.hits()) and its cost (Runner.cost); `burst`: make it the
+   * parent of the next BURST_EXECS inputs (a campaign's own finds; not the seeds and files it starts from). */
+  add(input: Uint8Array, hits: Uint32Array, cost: number, burst: boolean): void {
+    const index = this.inputs.length;
+    const score = Math.max(cost, 1) * Math.max(input.length, 1);
+    this.inputs.push(input);
+    this.costs.push(Math.max(cost, 1));
+    this.scores.push(score);
+    this.counters.push(hits);
+    for (const at of hits) {
+      const holder = this.champion[at]!;
+      if (holder < 0 || score < this.scores[holder]!) this.champion[at] = index;
+    }
+    this.stale = true; // the champions may have changed, the mean cost the energies follow has
+    if (burst) this.bursts.push({ index, left: BURST_EXECS });
+  }
+
+  /** The input to mutate next. */
+  parent(rng: Prng): Uint8Array {
+    while (this.bursts.length > 0) {
+      const head = this.bursts[0]!;
+      if (head.left-- > 0) return this.inputs[head.index]!;
+      this.bursts.shift();
+    }
+    return this.pick(rng);
+  }
+
+  /** An input to splice from, or to mutate when no burst is under way. */
+  pick(rng: Prng): Uint8Array {
+    this.cull();
+    if (this.favored.length === 0 || rng.intBelow(PICK_ANY_ONE_IN) === 0) return this.inputs[rng.intBelow(this.inputs.length)]!;
+    const r = rng.intBelow(this.energyTotal);
+    let lo = 0;
+    let hi = this.energyEnds.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.energyEnds[mid]! > r) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.inputs[this.favored[lo]!]!;
+  }
+
+  // The champions, taken greedily by counter (one whose counters others already cover is left out), and their
+  // energies: AFL's ladder, by how the input's cost compares with the corpus's mean.
+  private cull(): void {
+    if (!this.stale) return;
+    this.stale = false;
+    const covered = new Uint8Array(COVERAGE_MAP_BYTES);
+    const chosen = new Uint8Array(this.inputs.length);
+    this.favored = [];
+    for (let at = 0; at < COVERAGE_MAP_BYTES; at++) {
+      const holder = this.champion[at]!;
+      if (holder < 0 || covered[at] !== 0 || chosen[holder] !== 0) continue;
+      chosen[holder] = 1;
+      this.favored.push(holder);
+      for (const c of this.counters[holder]!) covered[c] = 1;
+    }
+    const mean = this.costs.reduce((sum, c) => sum + c, 0) / this.costs.length;
+    this.energyEnds = [];
+    this.energyTotal = 0;
+    for (const index of this.favored) {
+      const c = this.costs[index]!;
+      const energy = c * 0.1 > mean ? 10 : c * 0.25 > mean ? 25 : c * 0.5 > mean ? 50 : c * 0.75 > mean ? 75
+        : c * 4 < mean ? 300 : c * 3 < mean ? 200 : c * 2 < mean ? 150 : 100;
+      this.energyTotal += energy;
+      this.energyEnds.push(this.energyTotal);
     }
   }
 }
@@ -134,7 +255,7 @@ export async function campaign(options: CampaignOptions): Promise<CampaignStatus
   const { target } = options;
   const runner = new Runner(target, options.firmware, options.seed);
   const rng = new Prng(`fuzz/${target.name}/${options.seed}`);
-  const corpus: Uint8Array[] = [];
+  const corpus = new Corpus();
   const known = new Set<string>();
   const findings: FindingReport[] = [];
   const started = performance.now();
@@ -160,8 +281,8 @@ export async function campaign(options: CampaignOptions): Promise<CampaignStatus
       findings.push(report);
       return;
     }
-    if (fresh && keepIfNew && corpus.length < CORPUS_MAX) {
-      corpus.push(input);
+    if (fresh && keepIfNew && corpus.size < CORPUS_MAX) {
+      corpus.add(input, runner.fuzz.hits(), runner.cost, true);
       if (options.corpusDir !== undefined) {
         mkdirSync(options.corpusDir, { recursive: true });
         writeFileSync(join(options.corpusDir, createHash("sha256").update(input).digest("hex").slice(0, 16)), input);
@@ -175,20 +296,18 @@ export async function campaign(options: CampaignOptions): Promise<CampaignStatus
   }
   for (const input of initial) {
     consider(input, false);
-    corpus.push(input);
+    corpus.add(input, runner.fuzz.hits(), runner.cost, false);
   }
   const deadline = started + options.seconds * 1000;
   const status = (): CampaignStatus => {
     const seconds = (performance.now() - started) / 1000;
-    return { target: target.name, seed: options.seed, seconds, execs, execsPerSecond: Math.round(execs / Math.max(seconds, 1e-3)), edges: runner.fuzz.edges, corpusSize: corpus.length, findings };
+    return { target: target.name, seed: options.seed, seconds, execs, execsPerSecond: Math.round(execs / Math.max(seconds, 1e-3)), edges: runner.fuzz.edges, corpusSize: corpus.size, findings };
   };
   for (;;) {
     // A batch of about 50 ms, then a turn of the event loop.
     const batchEnd = performance.now() + 50;
     while (performance.now() < batchEnd) {
-      const parent = corpus[corpus.length > 8 && rng.intBelow(3) === 0 ? corpus.length - 1 - rng.intBelow(8) : rng.intBelow(corpus.length)]!;
-      const other = corpus[rng.intBelow(corpus.length)]!;
-      consider(mutate(parent, other, target.dictionary, rng, INPUT_BYTES_MAX), true);
+      consider(mutate(corpus.parent(rng), corpus.pick(rng), target.dictionary, rng, INPUT_BYTES_MAX), true);
       if (options.execsMax !== undefined && execs >= options.execsMax) break;
     }
     const now = performance.now();

@@ -63,6 +63,10 @@ export class FuzzBoard {
   private readonly virgin = new Uint8Array(COVERAGE_MAP_BYTES);
   private readonly virginWords = new Uint32Array(this.virgin.buffer);
   edges = 0;
+  // The map words the last collected input hit, and their counters' classes, for hits().
+  private readonly hitWords = new Uint32Array(COVERAGE_MAP_BYTES);
+  private readonly hitClasses = new Uint32Array(COVERAGE_MAP_BYTES);
+  private hitWordCount = 0;
   private guestErrorsAtSnapshot = new Map<object, number>();
   private baseline: { buffers: number; frames: number }[] = [];
   private readonly allowDmaFaults: boolean;
@@ -130,6 +134,8 @@ export class FuzzBoard {
   collectCoverage(): boolean {
     let fresh = false;
     const virgin = this.virginWords;
+    const { hitWords, hitClasses } = this;
+    let hitWordCount = 0;
     for (const words of this.mapWords) {
       for (let w = 0; w < words.length; w++) {
         const word = words[w]!;
@@ -137,6 +143,8 @@ export class FuzzBoard {
         words[w] = 0;
         // The word's four counters as class bits, in place; only bits the campaign has not seen are news.
         const classes = (BUCKET16[word & 0xffff]! | (BUCKET16[word >>> 16]! << 16)) >>> 0;
+        hitWords[hitWordCount] = w;
+        hitClasses[hitWordCount++] = classes;
         const seen = virgin[w]!;
         if ((classes & ~seen) === 0) continue;
         for (let shift = 0; shift < 32; shift += 8) {
@@ -146,8 +154,19 @@ export class FuzzBoard {
         fresh = true;
       }
     }
+    this.hitWordCount = hitWordCount;
     this.mapsClear = true;
     return fresh;
+  }
+
+  /** The counters the last collected input hit, as map byte offsets (every processor's map folded into one), sorted. */
+  hits(): Uint32Array {
+    const seen = new Set<number>();
+    for (let i = 0; i < this.hitWordCount; i++) {
+      const classes = this.hitClasses[i]!;
+      for (let k = 0; k < 4; k++) if (((classes >>> (8 * k)) & 0xff) !== 0) seen.add(this.hitWords[i]! * 4 + k);
+    }
+    return Uint32Array.from(seen).sort();
   }
 
   /** The oracles every target shares, checked while an input runs: throws FindingError at the first that fires. */
