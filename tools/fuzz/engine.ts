@@ -39,8 +39,8 @@ export class Runner {
 
   /**
    * What the last input cost, measured deterministically (wall time is not): the board events it scheduled, and for
-   * each power cycle RESET_COST_EVENTS more (a reboot and the whole-RAM restore after it cost as much host time as
-   * about that many events).
+   * each power cycle RESET_COST_EVENTS more (a reboot and the restore after it, ~0.9 ms, cost as much host time as
+   * roughly that many events).
    */
   cost = 0;
 
@@ -111,7 +111,7 @@ export class Corpus {
       const holder = this.champion[at]!;
       if (holder < 0 || score < this.scores[holder]!) this.champion[at] = index;
     }
-    this.stale = true; // the champions may have changed, the mean cost the energies follow has
+    this.stale = true; // the champions may have changed, and the mean cost the energies follow has
     if (burst) this.bursts.push({ index, left: BURST_EXECS });
   }
 
