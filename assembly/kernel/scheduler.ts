@@ -97,8 +97,8 @@ export function timersArmed(): u32 { return timers.armedCount; }
 export function schedulerRun(budgetNs: u64): u64 {
   const startNs = clockNowNs();
   let nowNs = startNs;
-  // Bound: every dispatch costs board time (the clock reads), so the budget ends the loop.
-  let budgetSpent = false;
+  // Bound: every dispatch costs board time (the clock reads), so the budget ends the loop. The loop ends with no
+  // task ready, or with the budget spent and perhaps one ready (then the host must call again at once).
   while (true) {
     deliverInterrupts();
     deliverTimers(nowNs);
@@ -106,11 +106,10 @@ export function schedulerRun(budgetNs: u64): u64 {
     if (task == null) break;
     nowNs = dispatch(task, nowNs);
     if (nowNs - startNs >= budgetNs) {
-      budgetSpent = true;
+      if (readyTaskHighest() != null) return RUN_BUSY;
       break;
     }
   }
-  if (budgetSpent && readyTaskHighest() != null) return RUN_BUSY;
   const deadline = timers.nextDeadlineNs();
   return deadline <= nowNs ? RUN_BUSY : deadline;
 }

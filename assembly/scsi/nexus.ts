@@ -42,7 +42,7 @@ export function nexusSlotInUse(slot: u32): bool { return load<u8>(slotAt(slot), 
 export function nexusSlotGone(slot: u32): bool { return load<u8>(slotAt(slot), 1) != 0; }
 export function nexusOfSlot(slot: u32): u32 { return load<u16>(slotAt(slot), 2); }
 
-/** The slot of `nexus`, or NEXUS_SLOT_NONE. A slot marked gone still answers until the target sweeps it. */
+/** The slot of `nexus`, or NEXUS_SLOT_NONE. A slot marked gone no longer answers: the target's sweep finds it. */
 export function nexusFind(nexus: u32): u32 {
   for (let s: u32 = 0; s < NEXUS_MAX; s++) {
     const at = slotAt(s);

@@ -78,8 +78,7 @@ export class Runner {
  */
 export class Corpus {
   readonly inputs: Uint8Array[] = [];
-  private readonly costs: number[] = []; // an input's cost
-  private readonly scores: number[] = []; // cost times length: of two inputs that hit a counter, the smaller champions it
+  private readonly costs: number[] = []; // Runner.cost of each input, at least 1
   private readonly counters: Uint32Array[] = [];
   private readonly champion = new Int32Array(COVERAGE_MAP_BYTES).fill(-1);
   private favored: number[] = [];
@@ -102,17 +101,21 @@ export class Corpus {
    * parent of the next BURST_EXECS inputs (a campaign's own finds; not the seeds and files it starts from). */
   add(input: Uint8Array, hits: Uint32Array, cost: number, burst: boolean): void {
     const index = this.inputs.length;
-    const score = Math.max(cost, 1) * Math.max(input.length, 1);
     this.inputs.push(input);
     this.costs.push(Math.max(cost, 1));
-    this.scores.push(score);
     this.counters.push(hits);
+    const score = this.score(index);
     for (const at of hits) {
       const holder = this.champion[at]!;
-      if (holder < 0 || score < this.scores[holder]!) this.champion[at] = index;
+      if (holder < 0 || score < this.score(holder)) this.champion[at] = index;
     }
     this.stale = true; // the champions may have changed, and the mean cost the energies follow has
     if (burst) this.bursts.push({ index, left: BURST_EXECS });
+  }
+
+  // Of two inputs that hit a counter, the one with the smaller score champions it.
+  private score(index: number): number {
+    return this.costs[index]! * Math.max(this.inputs[index]!.length, 1);
   }
 
   /** The input to mutate next. */
