@@ -2,9 +2,9 @@
 // file, the first population from the current build, and the choice of image at every power-on and reset.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildImage, parseVersion, signImage } from "../../tools/image/format.ts";
-import { loadPrivateKey, loadPublicKey, trustedKey } from "../../tools/image/keys.ts";
-import { addFirmwareProducer } from "../../tools/image/producers.ts";
+import { buildImage, parseVersion, signImage } from "../image/format.ts";
+import { loadPrivateKey, loadPublicKey, trustedKey } from "../image/keys.ts";
+import { addFirmwareProducer } from "../image/producers.ts";
 import type { FlashSpec } from "../board/load.ts";
 import { Flash, FLASH_ERASE_BLOCK_SIZE_DEFAULT_BYTES, BOOT_STATE_BLOCK_COUNT, type SlotName } from "../devices/flash.ts";
 import { readBootState } from "./boot_state.ts";

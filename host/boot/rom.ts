@@ -1,8 +1,8 @@
 // The boot ROM: picks the slot to boot, runs a new image once as a trial and reverts it unless the firmware
 // confirms it, and writes new images to the inactive slot. Plain functions over a Flash, so tests can cut the
 // power at every step. The state machine is drawn in docs/image-format.md ("Trial, confirm, revert").
-import { decodeImage, ImageError, verifyImage, type DecodedImage } from "../../tools/image/format.ts";
-import type { TrustedKey } from "../../tools/image/keys.ts";
+import { decodeImage, ImageError, verifyImage, type DecodedImage } from "../image/format.ts";
+import type { TrustedKey } from "../image/keys.ts";
 import { Flash, type SlotName } from "../devices/flash.ts";
 import { readBootState, writeBootState, type BootState } from "./boot_state.ts";
 

@@ -6,9 +6,9 @@ import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
 import { FlashBoot } from "../../host/boot/flash_boot.ts";
 import { readBootState } from "../../host/boot/boot_state.ts";
 import { FlashImageError, flashImage } from "../../host/boot/rom.ts";
-import { buildImage, parseVersion, signImage } from "../image/format.ts";
-import { loadPrivateKey } from "../image/keys.ts";
-import { addFirmwareProducer } from "../image/producers.ts";
+import { buildImage, parseVersion, signImage } from "../../host/image/format.ts";
+import { loadPrivateKey } from "../../host/image/keys.ts";
+import { addFirmwareProducer } from "../../host/image/producers.ts";
 import { buildFirmware, FIRMWARE_PATH, packageVersion } from "../build/firmware.ts";
 import { type Command, UsageError } from "./command.ts";
 

@@ -15,9 +15,9 @@ import {
   signImage,
   verifyImage,
   type VerifyPolicy,
-} from "../image/format.ts";
-import { generateKeyPair, KeyError, keyIdHex, keyIdOf, loadPrivateKey, loadPublicKey, publicKeyFromPem, trustedKey, writeKeyPair } from "../image/keys.ts";
-import { addFirmwareProducer, readProducers, WasmFormatError } from "../image/producers.ts";
+} from "../../host/image/format.ts";
+import { generateKeyPair, KeyError, keyIdHex, keyIdOf, loadPrivateKey, loadPublicKey, publicKeyFromPem, trustedKey, writeKeyPair } from "../../host/image/keys.ts";
+import { addFirmwareProducer, readProducers, WasmFormatError } from "../../host/image/producers.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 

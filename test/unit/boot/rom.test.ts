@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { Flash, PowerCut, PowerLoss, type SlotName } from "../../../host/devices/flash.ts";
 import { readBootState, writeBootState } from "../../../host/boot/boot_state.ts";
 import { bootSelect, confirm, flashImage, FlashImageError, readSlotImage, type BootResult } from "../../../host/boot/rom.ts";
-import { IMAGE_MAGIC } from "../../../tools/image/format.ts";
+import { IMAGE_MAGIC } from "../../../host/image/format.ts";
 import { boardPolicy, fakeWasm, otherKey, testImage } from "../image/fixtures.ts";
 
 // 4 KiB blocks: 2 for the boot state, 8 (32 KiB) per slot.

@@ -1,8 +1,8 @@
 // Shared by the image and boot tests: fixed Ed25519 keys (from fixed seeds, so every run signs the same bytes),
 // small fake firmware modules, and a builder for signed images with any field varied.
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { buildImage, signImage, type BuildOptions } from "../../../tools/image/format.ts";
-import { trustedKey, type TrustedKey } from "../../../tools/image/keys.ts";
+import { buildImage, signImage, type BuildOptions } from "../../../host/image/format.ts";
+import { trustedKey, type TrustedKey } from "../../../host/image/keys.ts";
 
 // RFC 8410: an Ed25519 PKCS#8 private key is this DER prefix followed by the 32-byte seed.
 const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");

@@ -16,8 +16,8 @@ import {
   verifyImage,
   type ImageRefusal,
   type VerifyPolicy,
-} from "../../../tools/image/format.ts";
-import { keyIdOf } from "../../../tools/image/keys.ts";
+} from "../../../host/image/format.ts";
+import { keyIdOf } from "../../../host/image/keys.ts";
 import { boardKey, boardPolicy, fakeWasm, otherKey, testImage } from "./fixtures.ts";
 
 function refusal(run: () => unknown): { reason: ImageRefusal; message: string } {

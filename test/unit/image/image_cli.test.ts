@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rmSync } from "node:fs";
 import { UsageError } from "../../../tools/cli/command.ts";
 import { createImageCommand, imageCommand } from "../../../tools/cli/image.ts";
-import { decodeImage } from "../../../tools/image/format.ts";
+import { decodeImage } from "../../../host/image/format.ts";
 import { fakeWasm } from "./fixtures.ts";
 
 function capture() {

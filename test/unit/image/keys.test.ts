@@ -10,7 +10,7 @@ import {
   publicKeyFromPem,
   publicKeyFromRaw,
   rawPublicKey,
-} from "../../../tools/image/keys.ts";
+} from "../../../host/image/keys.ts";
 import { boardKey } from "./fixtures.ts";
 
 describe("keys", () => {

@@ -8,7 +8,7 @@ import {
   addProducer,
   readProducers,
   WasmFormatError,
-} from "../../../tools/image/producers.ts";
+} from "../../../host/image/producers.ts";
 import { fakeWasm } from "./fixtures.ts";
 
 describe("producers section", () => {
