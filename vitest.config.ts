@@ -1,10 +1,17 @@
 import { defineConfig } from "vitest/config";
+import { loadFactor, timeScaleFor } from "./test/support/time.ts";
+
+// Every time limit scales with how busy the machine is when the suite starts (test/support/time.ts).
+const scale = process.env.WASM_IOP_TEST_TIME_SCALE !== undefined ? Number(process.env.WASM_IOP_TEST_TIME_SCALE) : timeScaleFor(loadFactor());
+process.env.WASM_IOP_TEST_TIME_SCALE = String(scale);
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/global_setup.ts"],
-    testTimeout: 60_000,
+    testTimeout: 60_000 * scale,
+    hookTimeout: 60_000 * scale,
+    env: { WASM_IOP_TEST_TIME_SCALE: String(scale) },
     pool: "forks",
   },
 });

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The CLI is TypeScript; tsx loads it without a separate compile step.
-import { register } from "tsx/esm/api";
+// The CLI runs compiled JavaScript from dist/ (made by `npm install` and `npm run build`; docs/cli.md). In a
+// checkout whose host/ or tools/ sources changed since, it compiles them first, which takes about a second.
+import { ensureCompiled } from "../tools/build/js.mjs";
 
-register();
-const { main } = await import("../tools/cli/main.ts");
+await ensureCompiled();
+const { main } = await import("../dist/cli.js");
 process.exitCode = await main(process.argv.slice(2));

@@ -4,12 +4,12 @@
 // person fixes board files by hand and a wall of validator output hides the one line that matters.
 
 import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join, resolve } from "node:path";
+import { ROOT } from "../root.ts";
 import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 
-export const DEFAULT_BOARD_PATH: string = fileURLToPath(new URL("../../boards/iop-dev.json", import.meta.url));
-const SCHEMA_URL = new URL("../../boards/board.schema.json", import.meta.url);
+export const DEFAULT_BOARD_PATH: string = join(ROOT, "boards/iop-dev.json");
+const SCHEMA_PATH = join(ROOT, "boards/board.schema.json");
 
 const SEED_DEFAULT = 1;
 const PCI_FUNCTION_DEFAULT = 0;
@@ -254,7 +254,7 @@ let validatorCached: ValidateFunction | undefined;
 // Compiled once, on first use, so importing this module costs nothing until a board is loaded.
 function boardValidator(): ValidateFunction {
   if (validatorCached !== undefined) return validatorCached;
-  schemaRoot = JSON.parse(readFileSync(SCHEMA_URL, "utf8")) as AnySchemaObject;
+  schemaRoot = JSON.parse(readFileSync(SCHEMA_PATH, "utf8")) as AnySchemaObject;
   // allErrors false: the first error is the one reported, and validation stops there. Strict, except that a
   // discriminator's `required` names the tag, which only its oneOf branches define (strictRequired would refuse).
   const ajv = new Ajv2020({

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import type { BenchResult } from "../../tools/bench/bench.ts";
 import { REQUIRED_TOOLS, WORKLOADS } from "../../tools/bench/clients.ts";
 import { runCli } from "../support/cli.ts";
+import { scaled } from "../support/time.ts";
 
 const missing = REQUIRED_TOOLS.filter((t) => spawnSync(t.tool, t.probe, { stdio: "ignore" }).error !== undefined).map((t) => `${t.tool} (${t.pkg})`);
 if (process.getuid?.() !== 0) missing.push("root (tgtd needs it)");
@@ -57,5 +58,5 @@ describe.skipIf(missing.length > 0)("wasm-iop bench --quick", () => {
     }
     expect(result.targets.length).toBe(12);
     for (const target of result.targets) expect(typeof target.met).toBe("boolean");
-  }, 120_000);
+  }, scaled(120_000));
 });

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { startCli, waitForOutput } from "../support/cli.ts";
+import { startCli } from "../support/cli.ts";
+import { scaled } from "../support/time.ts";
 
 const run = promisify(execFile);
 const missing = ["qemu-io"].filter((tool) => spawnSync(tool, ["--help"], { stdio: "ignore" }).error !== undefined);
@@ -20,7 +21,7 @@ if (missing.length > 0) {
 
 async function startBoard(dataDir: string) {
   const started = startCli(["run", "--portal", "127.0.0.1:0", "--data-dir", dataDir]);
-  await waitForOutput(started.output, /iscsi:\/\/127\.0\.0\.1:\d+\/\S+\/2\n/, 30_000);
+  await started.waitFor(/iscsi:\/\/127\.0\.0\.1:\d+\/\S+\/2\n/);
   const url = /(iscsi:\/\/127\.0\.0\.1:\d+\/\S+)\/2\n/.exec(started.output())![1]!;
   return { ...started, lun: (n: number) => `${url}/${n}` };
 }
@@ -47,5 +48,5 @@ describe.skipIf(missing.length > 0)("durability", () => {
       second.child.kill("SIGTERM");
       await second.result;
     }
-  }, 120_000);
+  }, scaled(120_000));
 });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readBaseline, runConformance } from "../../tools/cli/conformance.ts";
 import { serveBoard, type ServingBoard } from "../../tools/conformance/serve.ts";
 import { Prng } from "../../host/sim/prng.ts";
+import { scaled } from "../support/time.ts";
 
 const run = promisify(execFile);
 const TOOLS = ["iscsi-ls", "iscsi-inq", "iscsi-readcapacity16", "iscsi-test-cu", "qemu-img", "qemu-io"];
@@ -27,8 +28,8 @@ const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-interop-"));
 describe.skipIf(missing.length > 0)("interoperability with Debian's initiators", () => {
   let serving: ServingBoard;
   beforeAll(async () => {
-    serving = await serveBoard();
-  }, 60_000);
+    serving = await serveBoard({ timeoutMs: scaled(20_000) });
+  }, scaled(60_000));
   afterAll(async () => {
     await serving?.stop();
   });
@@ -58,7 +59,7 @@ describe.skipIf(missing.length > 0)("interoperability with Debian's initiators",
     const back = join(tmp, "back.img");
     await run("qemu-img", ["convert", "-f", "raw", "-O", "raw", serving.urls[1]!, back]);
     expect(Buffer.compare(readFileSync(back).subarray(0, bytes.length), Buffer.from(bytes))).toBe(0);
-  }, 120_000);
+  }, scaled(120_000));
 
   it("keeps two initiators' disjoint writes apart when they write at the same time (qemu-io)", async () => {
     const url = serving.urls[2]!;
@@ -71,16 +72,16 @@ describe.skipIf(missing.length > 0)("interoperability with Debian's initiators",
     expect(first.stdout + second.stdout).not.toMatch(/Pattern verification failed/);
     expect(first.stdout).toMatch(/read 8388608\/8388608 bytes/);
     expect(second.stdout).toMatch(/read 8388608\/8388608 bytes/);
-  }, 120_000);
+  }, scaled(120_000));
 
   it("does not regress against the conformance baseline (iscsi-test-cu --dataloss -t ALL)", async () => {
     await serving.stop(); // the conformance run serves a board of its own, with empty disks
     const baseline = readBaseline();
-    const result = await runConformance({ pattern: "ALL", baseline, notRun: Object.keys(baseline.notRun ?? {}), timeoutMs: 900_000 });
+    const result = await runConformance({ pattern: "ALL", baseline, notRun: Object.keys(baseline.notRun ?? {}), timeoutMs: scaled(900_000) });
     expect(result.crashed).toBeUndefined();
     expect(result.regressions).toEqual([]);
     expect(result.outcomes.length).toBeGreaterThan(150);
     // The tests the baseline says not to run were left out, and nothing else was.
     expect(result.notRun.sort()).toEqual(Object.keys(baseline.notRun ?? {}).sort());
-  }, 1_000_000);
+  }, scaled(1_000_000));
 });

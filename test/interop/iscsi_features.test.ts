@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_BOARD_PATH } from "../../host/board/load.ts";
 import { serveBoard, type ServingBoard } from "../../tools/conformance/serve.ts";
+import { scaled, until } from "../support/time.ts";
 
 const run = promisify(execFile);
 const TOOLS = ["iscsi-ls", "iscsi-inq", "qemu-io"];
@@ -47,7 +48,7 @@ function boardFile(dir: string): string {
 /** Runs a tool; its exit status, stdout and stderr (never throws for a non-zero exit). */
 async function tool(file: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
   try {
-    const { stdout, stderr } = await run(file, args, { env: { ...process.env, ...env }, timeout: 30_000 });
+    const { stdout, stderr } = await run(file, args, { env: { ...process.env, ...env }, timeout: scaled(30_000) });
     return { code: 0, out: stdout + stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -59,9 +60,9 @@ describe.skipIf(missing.length > 0)("iSCSI features with Debian's initiators", (
   let serving: ServingBoard;
   let host: string;
   beforeAll(async () => {
-    serving = await serveBoard({ boardPath: boardFile(mkdtempSync(join(tmpdir(), "wasm-iop-features-"))) });
+    serving = await serveBoard({ boardPath: boardFile(mkdtempSync(join(tmpdir(), "wasm-iop-features-"))), timeoutMs: scaled(20_000) });
     host = serving.urls[0]!.replace(/^iscsi:\/\//, "").replace(/\/.*$/, "");
-  }, 60_000);
+  }, scaled(60_000));
   afterAll(async () => {
     await serving?.stop();
   });
@@ -111,13 +112,14 @@ describe.skipIf(missing.length > 0)("iSCSI features with Debian's initiators", (
     const seen = serving.log.length;
     const { code, out } = await tool("qemu-io", ["-f", "raw", "-c", "write -P 0x3c 0 1M", url]);
     expect(code, out).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 500)); // the connection's end reaches the log
-    const ends = serving.log.slice(seen).filter((l) => l.includes("iscsi: connection") && l.includes(" ends: "));
+    const endsSince = () => serving.log.slice(seen).filter((l) => l.includes("iscsi: connection") && l.includes(" ends: "));
+    await until(() => endsSince().length > 0, "the connection's end in the board's log");
+    const ends = endsSince();
     process.stdout.write(`qemu-io write 1M: ${ends.join(" | ")}\n`);
     const figures = ends.map((l) => /immediate data (\d+) bytes, unsolicited Data-Out (\d+) bytes, (\d+) R2Ts/.exec(l)!).map((m) => m.slice(1).map(Number));
     const immediate = figures.reduce((sum, f) => sum + f[0]!, 0);
     expect(immediate).toBeGreaterThanOrEqual(65536);
     const read = await tool("qemu-io", ["-f", "raw", "-c", "read -P 0x3c 0 1M", url]);
     expect(read.out).toMatch(/read 1048576\/1048576 bytes/);
-  }, 60_000);
+  }, scaled(60_000));
 });

@@ -1,7 +1,7 @@
 // The parent's handle on the emulator child (emulator_child.ts): fork it, wait for its portal, ask it for its
 // counters, have it write a CPU profile, stop it. One request at a time; each is answered by one reply.
 import { type ChildProcess, fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { childEntry } from "../build/entry.ts";
 
 export interface EmulatorStats {
   cpuUserUs: number; // process.cpuUsage() of the emulator process since it started
@@ -35,7 +35,7 @@ export interface EmulatorOptions {
   log: (line: string) => void; // the child's stderr, line by line
 }
 
-const CHILD_PATH = fileURLToPath(new URL("./emulator_child.ts", import.meta.url));
+const CHILD = childEntry("emulator_child", "tools/bench/emulator_child.ts");
 const READY_TIMEOUT_MS = 60_000; // boot, and a firmware build when the image is stale
 
 export class Emulator {
@@ -59,7 +59,7 @@ export class Emulator {
   static async start(options: EmulatorOptions): Promise<Emulator> {
     const args = ["--data-dir", options.dataDir, ...(options.memoryDisks ? ["--memory-disks"] : [])];
     // Its own process group: a Ctrl-C at the terminal reaches the bench, which then stops the board itself.
-    const child = fork(CHILD_PATH, args, { execArgv: ["--import", "tsx", "--expose-gc"], stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
+    const child = fork(CHILD.path, args, { execArgv: [...CHILD.execArgv, "--expose-gc"], stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
     let output = "";
     const onOutput = (chunk: Buffer) => {
       output += chunk.toString();

@@ -41,7 +41,8 @@ export function topSelfTime(profile: CpuProfile, count: number, root = ""): Prof
     totalUs += us;
     const name = frame.functionName === "" ? "(anonymous)" : frame.functionName;
     const file = root !== "" && frame.url.includes(root) ? frame.url.slice(frame.url.indexOf(root) + root.length) : frame.url;
-    // Code loaded through tsx reports line 0 for every function (its positions are in the transformed text).
+    // Positions are in the code as run: for the compiled CLI, a bundle in dist/ (its .map files lead back to the
+    // sources); code loaded through tsx reports line 0 for every function.
     const where = file === "" ? "" : frame.lineNumber > 0 ? `${file}:${frame.lineNumber + 1}` : file;
     const key = `${name}@${where}`;
     const entry = totals.get(key) ?? { name, where, us: 0 };

@@ -3,9 +3,9 @@
 // exports test/firmware/harness.ts adds for vitest). Rebuilds only what is missing or older than its sources.
 import { readdirSync, readFileSync, statSync, mkdirSync, existsSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { ROOT } from "../../host/root.ts";
 
-export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export { ROOT };
 export const FIRMWARE_PATH = join(ROOT, "build/firmware.wasm");
 export const FIRMWARE_DEBUG_PATH = join(ROOT, "build/firmware.debug.wasm");
 export const FIRMWARE_TEST_PATH = join(ROOT, "build/firmware.test.wasm");
@@ -84,11 +84,4 @@ export async function buildFirmware(targets: FirmwareTarget[] = ["release", "deb
     built.push(relative(ROOT, plan.out));
   }
   return built;
-}
-
-// `npm run build`: every image, rebuilt only if stale unless --force.
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const force = process.argv.includes("--force");
-  const built = await buildFirmware(undefined, force);
-  process.stdout.write(built.length > 0 ? `built ${built.join(", ")}\n` : "firmware is up to date\n");
 }

@@ -65,7 +65,6 @@ function positive(name: string, text: string | undefined, fallback: number, inte
 
 export const benchCommand: Command = {
   name: "bench",
-  summary: "measure the board against Debian's tgt (IOPS, MiB/s, latency, CPU per I/O)",
   help,
   async run(argv) {
     const { values } = parseArgs({

@@ -1,7 +1,7 @@
-// One subcommand of `wasm-iop`: its name, a one-line summary for the command list, its full help, and its body.
+// One subcommand of `wasm-iop`: its name, its full help, and its body. Its one-line summary lives in main.ts's
+// list, which loads a command's module only when that command runs (so `wasm-iop --help` loads none of them).
 export interface Command {
   name: string;
-  summary: string;
   help: string;
   /** The command has subcommands and answers --help itself (each subcommand its own help). */
   handlesHelp?: boolean;

@@ -111,7 +111,6 @@ function filterBaseline(baseline: Record<string, TestResult>, pattern: string): 
 
 export const conformanceCommand: Command = {
   name: "conformance",
-  summary: "run libiscsi's iscsi-test-cu against the board and compare with the baseline",
   help,
   async run(argv) {
     const { values } = parseArgs({

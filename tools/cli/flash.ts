@@ -32,7 +32,6 @@ Exit status: 0 when written and marked; 1 when the image was refused (the messag
 
 export const flashCommand: Command = {
   name: "flash",
-  summary: "write a signed image to a board's flash for a trial boot",
   help,
   async run(argv) {
     const { values, positionals } = parseArgs({

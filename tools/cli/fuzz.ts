@@ -43,7 +43,6 @@ function describe(status: CampaignStatus): string {
 
 export const fuzzCommand: Command = {
   name: "fuzz",
-  summary: "fuzz the firmware (bus, mu, iscsi, scsi) or replay a finding",
   help,
   async run(argv) {
     const { values } = parseArgs({

@@ -18,6 +18,7 @@ import {
 } from "../../host/image/format.ts";
 import { generateKeyPair, KeyError, keyIdHex, keyIdOf, loadPrivateKey, loadPublicKey, publicKeyFromPem, trustedKey, writeKeyPair } from "../../host/image/keys.ts";
 import { addFirmwareProducer, readProducers, WasmFormatError } from "../../host/image/producers.ts";
+import { packageVersion } from "../build/firmware.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
 
@@ -145,13 +146,6 @@ function integerOption(values: Record<string, unknown>, name: string, maxValue: 
 
 function readFile(path: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
-}
-
-function packageVersion(): string {
-  const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8");
-  const version = (JSON.parse(text) as { version?: unknown }).version;
-  if (typeof version !== "string") throw new Error("package.json has no version");
-  return version;
 }
 
 /** The commit the tree is at, or null outside a git checkout or before the first commit. */
@@ -315,7 +309,6 @@ const SUBCOMMANDS: Record<string, (argv: string[], io: CommandIo) => Promise<num
 export function createImageCommand(io: CommandIo): Command {
   return {
     name: "image",
-    summary: "build, sign, verify and inspect signed firmware images",
     help: HELP,
     handlesHelp: true,
     async run(argv: string[]): Promise<number> {

@@ -91,7 +91,6 @@ function table(rows: InventoryRecord[], columns: string[]): string {
 
 export const inventoryCommand: Command = {
   name: "inventory",
-  summary: "print the hardware the firmware discovers on a board",
   help,
   async run(argv) {
     const { values } = parseArgs({

@@ -1,16 +1,23 @@
 // wasm-iop: one CLI, subcommands in the style of git and qemu-img.
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
-import { benchCommand } from "./bench.ts";
-import { conformanceCommand } from "./conformance.ts";
-import { flashCommand } from "./flash.ts";
-import { fuzzCommand } from "./fuzz.ts";
-import { imageCommand } from "./image.ts";
-import { inventoryCommand } from "./inventory.ts";
-import { runCommand } from "./run.ts";
-import { simulateCommand } from "./simulate.ts";
 
-const commands: Command[] = [runCommand, inventoryCommand, conformanceCommand, simulateCommand, benchCommand, fuzzCommand, imageCommand, flashCommand];
+interface CommandEntry {
+  name: string;
+  summary: string; // one line, for the command list
+  load: () => Promise<Command>; // imports the command's module: only the command that runs pays for its code
+}
+
+const commands: CommandEntry[] = [
+  { name: "run", summary: "boot a board and run it until stopped", load: async () => (await import("./run.ts")).runCommand },
+  { name: "inventory", summary: "print the hardware the firmware discovers on a board", load: async () => (await import("./inventory.ts")).inventoryCommand },
+  { name: "conformance", summary: "run libiscsi's iscsi-test-cu against the board and compare with the baseline", load: async () => (await import("./conformance.ts")).conformanceCommand },
+  { name: "simulate", summary: "seeded whole-board runs: random iSCSI workload, injected faults, data checked", load: async () => (await import("./simulate.ts")).simulateCommand },
+  { name: "bench", summary: "measure the board against Debian's tgt (IOPS, MiB/s, latency, CPU per I/O)", load: async () => (await import("./bench.ts")).benchCommand },
+  { name: "fuzz", summary: "fuzz the firmware (bus, mu, iscsi, scsi) or replay a finding", load: async () => (await import("./fuzz.ts")).fuzzCommand },
+  { name: "image", summary: "build, sign, verify and inspect signed firmware images", load: async () => (await import("./image.ts")).imageCommand },
+  { name: "flash", summary: "write a signed image to a board's flash for a trial boot", load: async () => (await import("./flash.ts")).flashCommand },
+];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -33,11 +40,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(overview() + "\n");
     return name === undefined ? 2 : 0;
   }
-  const command = commands.find((c) => c.name === name);
-  if (command === undefined) {
+  const entry = commands.find((c) => c.name === name);
+  if (entry === undefined) {
     process.stderr.write(`wasm-iop: unknown command '${name}'\n\n${overview()}\n`);
     return 2;
   }
+  const command = await entry.load();
   if (!command.handlesHelp && (rest.includes("--help") || rest.includes("-h"))) {
     process.stdout.write(command.help + "\n");
     return 0;

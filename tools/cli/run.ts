@@ -59,7 +59,6 @@ function describePanic(report: PanicReport): string {
 
 export const runCommand: Command = {
   name: "run",
-  summary: "boot a board and run it until stopped",
   help,
   async run(argv) {
     const { values } = parseArgs({

@@ -1,10 +1,10 @@
 // wasm-iop simulate: seeded whole-board runs with a random iSCSI workload and injected faults (tools/simulate/).
 import { fork, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Trace } from "../../host/sim/trace.ts";
-import { buildFirmware } from "../build/firmware.ts";
+import { buildFirmware, ROOT } from "../build/firmware.ts";
 import { FAULT_HELP, FAULT_KINDS, type FaultKind, parseFaults } from "../simulate/faults.ts";
 import { passed, simulate, type SimulationResult } from "../simulate/simulation.ts";
 import { type Command, UsageError } from "./command.ts";
@@ -86,7 +86,6 @@ function runWorker(): Promise<number> {
 
 export const simulateCommand: Command = {
   name: "simulate",
-  summary: "seeded whole-board runs: random iSCSI workload, injected faults, data checked",
   help,
   async run(argv) {
     const { values } = parseArgs({
@@ -179,7 +178,7 @@ export const simulateCommand: Command = {
 
 // Seeds over `jobs` child processes (this CLI in worker mode), each taking the next seed when it finishes one.
 async function runJobs(queue: Job[], jobs: number, done: (job: Job, result: SimulationResult, wallMs: number) => void, stopping: () => boolean): Promise<void> {
-  const bin = fileURLToPath(new URL("../../bin/wasm-iop.js", import.meta.url));
+  const bin = join(ROOT, "bin/wasm-iop.js");
   const workers: Promise<void>[] = [];
   for (let w = 0; w < Math.min(jobs, queue.length); w++) {
     workers.push(new Promise<void>((resolve, reject) => {

@@ -8,13 +8,14 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../support/cli.ts";
 import { writeTrapFirmware } from "../../support/trap_firmware.ts";
+import { scaled } from "../../support/time.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-flash-"));
 const DEV_KEY = "keys/dev-DO-NOT-SHIP";
 
 // Each test runs the CLI three to five times in a row; under load a start alone takes 10-20 s (tsx), so the bound is
 // generous: a liveness bound, not a speed check.
-describe("booting from flash", { timeout: 240_000 }, () => {
+describe("booting from flash", { timeout: scaled(240_000) }, () => {
   const dataDir = join(tmp, "board");
 
   it("populates a blank flash from the current build, boots it as a trial, and the firmware confirms it", async () => {

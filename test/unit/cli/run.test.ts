@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli, startCli, waitForOutput } from "../../support/cli.ts";
+import { runCli, startCli } from "../../support/cli.ts";
 import { writeTrapFirmware } from "../../support/trap_firmware.ts";
 
 const BANNERS = [
@@ -32,9 +32,9 @@ describe("wasm-iop", () => {
 
 describe("wasm-iop run", () => {
   it("boots every processor of the default board and stops cleanly on SIGINT", async () => {
-    const { child, result, output } = startCli(["run", "--portal", "127.0.0.1:0", "--data-dir", join(tmp, "a")]);
-    await waitForOutput(output, /Ctrl-C stops the board/);
-    await waitForOutput(output, /\[sp2\] wasm-iop/);
+    const { child, result, waitFor } = startCli(["run", "--portal", "127.0.0.1:0", "--data-dir", join(tmp, "a")]);
+    await waitFor(/Ctrl-C stops the board/);
+    await waitFor(/\[sp2\] wasm-iop/);
     child.kill("SIGINT");
     const { code, stdout } = await result;
     expect(code).toBe(0);
@@ -43,8 +43,8 @@ describe("wasm-iop run", () => {
   });
 
   it("stops cleanly on SIGTERM", async () => {
-    const { child, result, output } = startCli(["run", "--portal", "127.0.0.1:0", "--data-dir", join(tmp, "b")]);
-    await waitForOutput(output, /\[sp2\] wasm-iop/);
+    const { child, result, waitFor } = startCli(["run", "--portal", "127.0.0.1:0", "--data-dir", join(tmp, "b")]);
+    await waitFor(/\[sp2\] wasm-iop/);
     child.kill("SIGTERM");
     expect((await result).code).toBe(0);
   });
