@@ -15,6 +15,7 @@ import { writeWatch } from "../../host/bus/ram.ts";
 import binaryen from "binaryen";
 import { mutate } from "../../tools/fuzz/mutate.ts";
 import { Prng } from "../../host/sim/prng.ts";
+import { scaled } from "../support/time.ts";
 
 const DIR = join(ROOT, "test/fuzz");
 // A directory may be absent: git keeps no empty one (open/ is empty while no finding is open).
@@ -27,7 +28,7 @@ let firmware: WebAssembly.Module;
 beforeAll(async () => {
   await buildFirmware(["fuzz"]); // on demand: the global setup builds release, debug and test only
   firmware = loadFuzzFirmware(FIRMWARE_FUZZ_PATH);
-}, 120_000);
+}, scaled(120_000));
 
 describe("fixed-seed campaigns", () => {
   // Exec budgets sized for about 60 s in all on one core (2026-11-22, with the champion scheduler, on a quiet core:
@@ -41,7 +42,7 @@ describe("fixed-seed campaigns", () => {
     expect(summary.corpusSize).toBeGreaterThan(target.seeds.length); // coverage feedback kept something
     const fresh = summary.findings.filter((f) => !knownOpen.has(f.signature)).map((f) => `${f.kind}: ${f.message}`);
     expect(fresh).toEqual([]);
-  }, 300_000);
+  }, scaled(300_000));
 });
 
 describe("the snapshot", () => {
@@ -66,7 +67,7 @@ describe("the snapshot", () => {
       expect(runner.fuzz.shapeDifference(), `after input ${Buffer.from(input).toString("hex")}`).toBeUndefined();
     }
     expect(grown).toBeGreaterThan(0); // the inputs did reach new code, so they wrote RAM the restore had to undo
-  }, 60_000);
+  }, scaled(60_000));
 
   // A power cycle zeroes the RAM and instantiates the image again. The restore copies back only the pages that were
   // not all zeros at the snapshot, those the new boot stored to, and those its data segments span (which no store
@@ -81,7 +82,7 @@ describe("the snapshot", () => {
     runner.fuzz.restore();
     expect(runner.fuzz.ramDifference()).toBeUndefined();
     expect(runner.fuzz.board.resetCount).toBe(0);
-  }, 60_000);
+  }, scaled(60_000));
 
   it("the fuzzing image's boot() marks every page its data segments span", () => {
     const { low, high } = dataSegmentExtent(binaryen.readBinary(readFileSync(FIRMWARE_FUZZ_PATH)));
@@ -95,7 +96,7 @@ describe("the snapshot", () => {
     const unmarked = [];
     for (let page = low >> DIRTY_PAGE_SHIFT; page <= (high - 1) >> DIRTY_PAGE_SHIFT; page++) if (dirty[page] === 0) unmarked.push(page);
     expect(unmarked).toEqual([]);
-  }, 60_000);
+  }, scaled(60_000));
 });
 
 describe("reproducers", () => {
