@@ -40,6 +40,27 @@ export function sourceConstants(path: string): Constants {
   return values;
 }
 
+/**
+ * The offsets the firmware's field accessors at `path` use, by the accessor's name without `functionPrefix`:
+ * `@inline export function bootInfoRamBytes(info: usize): u64 { return load<u64>(info, 16); }` gives
+ * `RamBytes -> [16]`. Every `load<T>(p, N)`, `store<T>(p, v, N)` and `p + N` in the function's lines counts, in order.
+ */
+export function accessorOffsets(path: string, functionPrefix: string): ReadonlyMap<string, bigint[]> {
+  const offsets = new Map<string, bigint[]>();
+  const open = new RegExp(`function\\s+${functionPrefix}([A-Za-z0-9_]+)\\s*\\(\\s*(\\w+)`);
+  let current: bigint[] | undefined;
+  let pointer = "";
+  for (const line of readFileSync(join(ROOT, path), "utf8").split("\n")) {
+    const start = open.exec(line);
+    if (start !== null) { current = []; offsets.set(start[1], current); pointer = start[2]; }
+    else if (/^\S/.test(line)) current = undefined; // the function ended
+    if (current === undefined) continue;
+    const uses = new RegExp(`load<\\w+>\\(${pointer},\\s*(\\d+)\\)|store<\\w+>\\(${pointer},[^,]+,\\s*(\\d+)\\)|${pointer}\\s*\\+\\s*(\\d+)`, "g");
+    for (const use of line.matchAll(uses)) current.push(BigInt(use[1] ?? use[2] ?? use[3]));
+  }
+  return offsets;
+}
+
 /** The integer exports of a host module (`import * as m`), enums flattened to `Enum.Member`. */
 export function moduleConstants(module: Record<string, unknown>): Constants {
   const values = new Map<string, bigint>();
