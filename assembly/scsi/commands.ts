@@ -20,9 +20,9 @@ import { OPCODES_INVALID, opcodesAll, opcodesOne, REPORTING_OPCODE_SA_IF_ANY, tm
 import { prReadFullStatus, prReadKeys, prReadReservation, prReportCapabilities } from "./reservations";
 import {
   ASC_INVALID_FIELD_IN_CDB, ASC_LBA_OUT_OF_RANGE, ASC_LOGICAL_UNIT_NOT_SUPPORTED, ASC_NO_ADDITIONAL_SENSE,
-  ASC_PARAMETER_LIST_LENGTH_ERROR, ASC_SAVING_PARAMETERS_NOT_SUPPORTED, fieldInCdb, SENSE_KEY_ILLEGAL_REQUEST,
-  SENSE_KEY_NO_SENSE, SENSE_KEY_UNIT_ATTENTION, senseFixed,
+  ASC_PARAMETER_LIST_LENGTH_ERROR, ASC_SAVING_PARAMETERS_NOT_SUPPORTED, fieldInCdb, senseFixed,
 } from "./sense";
+import { SENSE_KEY_ILLEGAL_REQUEST, SENSE_KEY_NO_SENSE, SENSE_KEY_UNIT_ATTENTION } from "../protocol/sense_keys";
 import {
   scsiTaskAreaAddress, scsiTaskAreaWant, scsiTaskBlockCount, scsiTaskCheck, scsiTaskDirection, scsiTaskExpectedTransferBytes,
   scsiTaskFlagSet, scsiTaskLun, scsiTaskNexusSlot, scsiTaskSetBlockBytes, scsiTaskSetBlockCount,

@@ -26,8 +26,8 @@ import {
   ASC_INVALID_FIELD_IN_PARAMETER_LIST, ASC_OPERATION_IN_PROGRESS, ASC_PARAMETER_LIST_LENGTH_ERROR,
   ASC_TOO_MANY_SEGMENT_DESCRIPTORS, ASC_TOO_MANY_TARGET_DESCRIPTORS, ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE_CODE,
   ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE_CODE, fieldInCdb, fieldInParameters, FIELD_NONE, SENSE_FIXED_BYTES,
-  SENSE_KEY_ILLEGAL_REQUEST,
 } from "./sense";
+import { SENSE_KEY_ILLEGAL_REQUEST } from "../protocol/sense_keys";
 import { scsiTaskCheck, scsiTaskGeneration, scsiTaskLun, scsiTaskNexus, scsiTaskSense, scsiTaskSenseLength, scsiTaskStatus } from "./tasks";
 import { lunNaa } from "./vpd";
 

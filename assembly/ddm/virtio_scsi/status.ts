@@ -2,6 +2,10 @@
 // byte and the sense key (SPC-5 "Sense data"; virtio §5.6.6.1), folded into a BlockStatus.
 import { BlockStatus } from "../block";
 import {
+  SENSE_KEY_ABORTED_COMMAND, SENSE_KEY_DATA_PROTECT, SENSE_KEY_HARDWARE_ERROR, SENSE_KEY_ILLEGAL_REQUEST,
+  SENSE_KEY_MEDIUM_ERROR, SENSE_KEY_UNIT_ATTENTION,
+} from "../../protocol/sense_keys";
+import {
   RESPONSE_ABORTED, RESPONSE_BAD_TARGET, RESPONSE_BUSY, RESPONSE_OK, RESPONSE_RESET,
 } from "./request";
 
@@ -12,15 +16,6 @@ export const SAM_CONDITION_MET: u32 = 0x04;
 export const SAM_BUSY: u32 = 0x08;
 export const SAM_TASK_SET_FULL: u32 = 0x28;
 export const SAM_TASK_ABORTED: u32 = 0x40;
-
-// SPC-5 sense keys.
-export const SENSE_KEY_NOT_READY: u32 = 0x2;
-export const SENSE_KEY_MEDIUM_ERROR: u32 = 0x3;
-export const SENSE_KEY_HARDWARE_ERROR: u32 = 0x4;
-export const SENSE_KEY_ILLEGAL_REQUEST: u32 = 0x5;
-export const SENSE_KEY_UNIT_ATTENTION: u32 = 0x6;
-export const SENSE_KEY_DATA_PROTECT: u32 = 0x7;
-export const SENSE_KEY_ABORTED_COMMAND: u32 = 0xb;
 
 // What the DDM itself answers in BlockIoDone.b when it refuses a request: sense key << 16 | ASC << 8 | ASCQ.
 export const SENSE_LBA_OUT_OF_RANGE: u32 = 0x05_21_00;
