@@ -45,4 +45,17 @@ describe("boot-info block: firmware and host agree", () => {
     const firmware = sourceConstants("assembly/board/boot_info.ts");
     expect(disagreements(firmware, hosts, named("BOOT_INFO_MAGIC", "BOOT_INFO_SIZE_BYTES", "TASK_INDEX_NONE"))).toEqual([]);
   });
+
+  it("the firmware's text field sizes are the host's gaps between offsets (the host writes them as literals)", () => {
+    const firmware = sourceConstants("assembly/board/boot_info.ts");
+    const at = (field: string) => hosts.get(`BootInfoOffset.${field}`) ?? -1n;
+    const gaps = new Map<string, bigint>([
+      ["Name", at("BoardName") - at("Name")], ["BoardName", at("PanicCode") - at("BoardName")],
+      ["PanicTaskName", at("PanicMessageLength") - at("PanicTaskName")], ["PanicMessage", at("CurrentTaskIndex") - at("PanicMessage")],
+    ]);
+    expect(disagreements(firmware, gaps, [
+      ["PROCESSOR_NAME_BYTES", "Name"], ["BOARD_NAME_BYTES", "BoardName"], ["PANIC_TASK_NAME_BYTES", "PanicTaskName"],
+      ["PANIC_MESSAGE_BYTES", "PanicMessage"],
+    ])).toEqual([]);
+  });
 });
