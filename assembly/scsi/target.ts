@@ -35,8 +35,7 @@ import {
   roundUp,
 } from "./commands";
 import {
-  ScsiDirection, ScsiResidual, SCSI_DATA_READY_FAILED, SCSI_STATUS_BUSY, SCSI_STATUS_GOOD,
-  SCSI_STATUS_RESERVATION_CONFLICT, SCSI_STATUS_TASK_ABORTED, SCSI_TASK_NONE, TmfFunction, TmfResponse,
+  ScsiDirection, ScsiResidual, SCSI_DATA_READY_FAILED, SCSI_TASK_NONE, TmfFunction, TmfResponse,
 } from "./interface";
 import { limitsInit, SERVICES_IN_FLIGHT_MAX, UNMAP_BYTES_MAX, UNMAP_DESCRIPTORS_MAX } from "./limits";
 import { modeInit, modeLunReset, ModeSelectResult, modeSelectApply, modeSelectFieldByte, modeWriteCacheEnabled } from "./mode";
@@ -61,6 +60,9 @@ import {
   SENSE_KEY_ABORTED_COMMAND, SENSE_KEY_COPY_ABORTED, SENSE_KEY_HARDWARE_ERROR, SENSE_KEY_ILLEGAL_REQUEST,
   SENSE_KEY_MEDIUM_ERROR, SENSE_KEY_MISCOMPARE, SENSE_KEY_UNIT_ATTENTION,
 } from "../protocol/sense_keys";
+import {
+  SAM_STATUS_BUSY, SAM_STATUS_GOOD, SAM_STATUS_RESERVATION_CONFLICT, SAM_STATUS_TASK_ABORTED,
+} from "../protocol/scsi_status";
 import {
   AREA_EQUAL, scsiTaskAreaAddress, scsiTaskAreaOr, scsiTaskAreaClass, scsiTaskAreaCompare, scsiTaskAreaCompareRepeated, scsiTaskAreaFill,
   scsiTaskAreaReady, scsiTaskAreaSgl, scsiTaskAreaZero, scsiTaskAreaRunBytes, scsiTaskBlockBytes, scsiTaskBlockCount,
@@ -174,7 +176,7 @@ export class ScsiTargetTask extends Task {
     scsiTaskSetState(t, ScsiTaskState.Queued);
     const slot = nexusOpen(scsiTaskNexus(t), volumesCount());
     if (slot == NEXUS_SLOT_NONE) { // more I_T nexuses than the table holds: the initiator may try again
-      this.finishStatus(t, SCSI_STATUS_BUSY);
+      this.finishStatus(t, SAM_STATUS_BUSY);
       return;
     }
     scsiTaskSetNexusSlot(t, slot);
@@ -218,7 +220,7 @@ export class ScsiTargetTask extends Task {
     }
     if (!this.cdbFieldsOk(t, index, cdbLength)) return false;
     if (present && reservationConflict(lun, scsiTaskNexus(t), commandAccess(commandEntry(index)))) {
-      scsiTaskSetStatus(t, SCSI_STATUS_RESERVATION_CONFLICT);
+      scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;
     }
     return true;
@@ -267,7 +269,7 @@ export class ScsiTargetTask extends Task {
       case OP_SYNCHRONIZE_CACHE_10: case OP_SYNCHRONIZE_CACHE_16: ok = decodeSynchronizeCache(t, opcode); break;
       case OP_START_STOP_UNIT: this.startStopUnit(t); break;
       case OP_RESERVE_6: {
-        if (!reserve6(scsiTaskLun(t), scsiTaskNexus(t))) scsiTaskSetStatus(t, SCSI_STATUS_RESERVATION_CONFLICT);
+        if (!reserve6(scsiTaskLun(t), scsiTaskNexus(t))) scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
         break;
       }
       case OP_RELEASE_6: release6(scsiTaskLun(t), scsiTaskNexus(t)); break;
@@ -632,7 +634,7 @@ export class ScsiTargetTask extends Task {
     }
     const nexus = scsiTaskNexus(t);
     if (reservationConflict(sourceLun, nexus, Access.Read) || reservationConflict(destinationLun, nexus, Access.Write)) {
-      scsiTaskSetStatus(t, SCSI_STATUS_RESERVATION_CONFLICT);
+      scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;
     }
     const bytes = this.copySegmentBytes(list, index);
@@ -714,7 +716,7 @@ export class ScsiTargetTask extends Task {
     const result = prOut(lun, nexus, action, cdbU8(t, 2) >> 4, cdbU8(t, 2) & 0x0f, getBe64(list), getBe64(list + 8));
     switch (result) {
       case PrResult.Good: break;
-      case PrResult.Conflict: scsiTaskSetStatus(t, SCSI_STATUS_RESERVATION_CONFLICT); break;
+      case PrResult.Conflict: scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT); break;
       case PrResult.InvalidType: scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, fieldInCdb(2, 3)); break;
       case PrResult.InvalidScope: scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, fieldInCdb(2, 7)); break;
       case PrResult.InvalidRelease:
@@ -856,7 +858,7 @@ export class ScsiTargetTask extends Task {
   private complete(t: u32): void {
     assert(scsiTaskParked(t) == RING_NONE, "scsi: completing a parked task");
     assert((scsiTaskFlags(t) & TASK_FLAG_LOCK) == 0, "scsi: completing a task that holds a lock");
-    if (scsiTaskStatus(t) == SCSI_STATUS_GOOD) this.residual(t);
+    if (scsiTaskStatus(t) == SAM_STATUS_GOOD) this.residual(t);
     else {
       scsiTaskSetDataInBytes(t, 0);
       scsiTaskSetResidual(t, ScsiResidual.None, 0);
@@ -897,7 +899,7 @@ export class ScsiTargetTask extends Task {
     if ((scsiTaskFlags(t) & TASK_FLAG_LOCK) != 0) this.unlock(t);
     this.unpark(t);
     scsiTaskFlagSet(t, TASK_FLAG_ABORTED, true);
-    scsiTaskSetStatus(t, SCSI_STATUS_TASK_ABORTED);
+    scsiTaskSetStatus(t, SAM_STATUS_TASK_ABORTED);
     scsiTaskSetSenseLength(t, 0);
     scsiTaskSetDataInBytes(t, 0);
     scsiTaskSetResidual(t, ScsiResidual.None, 0);

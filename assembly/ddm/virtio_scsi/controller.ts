@@ -37,9 +37,10 @@ import {
 } from "./request";
 import { VscsiStats } from "./stats";
 import {
-  blockStatusOf, SAM_CHECK_CONDITION, SENSE_INVALID_FIELD_IN_CDB, SENSE_LBA_OUT_OF_RANGE, senseKeyOf, senseParse,
+  blockStatusOf, SENSE_INVALID_FIELD_IN_CDB, SENSE_LBA_OUT_OF_RANGE, senseKeyOf, senseParse,
 } from "./status";
 import { SENSE_KEY_UNIT_ATTENTION } from "../../protocol/sense_keys";
+import { SAM_STATUS_CHECK_CONDITION } from "../../protocol/scsi_status";
 import {
   COMMON_CONFIG_GENERATION, COMMON_CONFIG_MSIX_VECTOR, COMMON_DEVICE_FEATURE, COMMON_DEVICE_FEATURE_SELECT,
   COMMON_DEVICE_STATUS, COMMON_DRIVER_FEATURE, COMMON_DRIVER_FEATURE_SELECT, COMMON_NUM_QUEUES, COMMON_QUEUE_DESC,
@@ -491,10 +492,10 @@ export class VirtioScsiController extends Task {
     req.head = DESC_NONE;
     this.inFlightCount -= 1;
     const status = responseStatus(req.area);
-    const sense = response == RESPONSE_OK && status == SAM_CHECK_CONDITION
+    const sense = response == RESPONSE_OK && status == SAM_STATUS_CHECK_CONDITION
       ? senseParse(responseSense(req.area), min(responseSenseLength(req.area), SENSE_BYTES)) : 0;
     const result = blockStatusOf(response, status, sense);
-    if (status == SAM_CHECK_CONDITION && senseKeyOf(sense) == SENSE_KEY_UNIT_ATTENTION && req.retries < VSCSI_RETRIES_MAX) {
+    if (status == SAM_STATUS_CHECK_CONDITION && senseKeyOf(sense) == SENSE_KEY_UNIT_ATTENTION && req.retries < VSCSI_RETRIES_MAX) {
       this.retryIssue(r); // a unit attention reports a past event (a reset, a capacity change): the command is fine
       return true;
     }
