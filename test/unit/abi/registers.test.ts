@@ -69,8 +69,11 @@ describe("NIC: assembly/tts/nic.ts and host/devices/nic.ts", () => {
   });
 });
 
-describe("virtio-scsi: assembly/ddm/virtio_scsi/{virtio_pci,limits}.ts and host/devices/virtio_scsi.ts", () => {
-  const firmware = new Map([...sourceConstants("assembly/ddm/virtio_scsi/virtio_pci.ts"), ...sourceConstants("assembly/ddm/virtio_scsi/limits.ts")]);
+describe("virtio-scsi: assembly/ddm/virtio_scsi/{virtio_pci,limits,controller}.ts and host/devices/virtio_scsi.ts", () => {
+  const firmware = new Map([
+    ...sourceConstants("assembly/ddm/virtio_scsi/virtio_pci.ts"), ...sourceConstants("assembly/ddm/virtio_scsi/limits.ts"),
+    ...sourceConstants("assembly/ddm/virtio_scsi/controller.ts"),
+  ]);
   const host = moduleConstants(virtioScsi);
 
   it("the common configuration's fields and the device status bits", () => {
@@ -85,6 +88,10 @@ describe("virtio-scsi: assembly/ddm/virtio_scsi/{virtio_pci,limits}.ts and host/
       ["CFG_TYPE_ISR", "VIRTIO_PCI_CAP_ISR_CFG"], ["CFG_TYPE_DEVICE", "VIRTIO_PCI_CAP_DEVICE_CFG"],
       ["FEATURE_WORD_VERSION_1", "VIRTIO_F_VERSION_1_WORD"],
     ])).toEqual([]);
+  });
+
+  it("the request queue's index (virtio §5.6.2: after controlq and eventq)", () => {
+    expect(disagreements(firmware, host, [["REQUEST_QUEUE_INDEX", "QUEUE_REQUEST"]])).toEqual([]);
   });
 });
 
