@@ -101,6 +101,12 @@ describe("PCI configuration space: assembly/board/pci.ts and host/bus/pci_functi
     const pairs = matching(firmware, /^(CFG_|COMMAND_|STATUS_|CAP_(MSIX|VENDOR)$)/, 9);
     expect(disagreements(firmware, moduleConstants(pciFunction), pairs)).toEqual([]);
   });
+
+  it("the MSI-X capability's fields and bits, the table entry's size and fields (msixEnable against the host's MSI-X model)", () => {
+    const firmware = sourceConstants("assembly/board/pci.ts");
+    const pairs = matching(firmware, /^MSIX_/, 11);
+    expect(disagreements(firmware, sourceConstants("host/bus/pci_function.ts"), pairs)).toEqual([]);
+  });
 });
 
 describe("system controller: assembly/board/sysctl.ts and host/bus/sysctl.ts", () => {
