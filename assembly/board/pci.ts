@@ -17,6 +17,21 @@ const STATUS_CAPABILITIES: u32 = 1 << 4;
 const VENDOR_NONE: u32 = 0xffff;
 const CAPABILITY_WALK_MAX: u32 = 48; // 192 bytes of capabilities at 4 bytes each: a list longer than that loops
 
+// MSI-X capability (PCI Local Bus 3.0, "MSI-X Capability and Table Structure"), offsets from the capability:
+// |0 Capability ID|1 Next Pointer|2-3 Message Control|4-7 Table Offset/Table BIR|8-11 PBA Offset/PBA BIR|
+const MSIX_MESSAGE_CONTROL: u32 = 0x02; // le16
+const MSIX_TABLE_OFFSET_BIR: u32 = 0x04; // le32: the table's offset in its BAR (8-byte aligned) | the BAR's index
+const MSIX_CONTROL_TABLE_SIZE: u32 = 0x7ff; // Table Size: the table's entries - 1
+const MSIX_CONTROL_FUNCTION_MASK: u32 = 1 << 14;
+const MSIX_CONTROL_ENABLE: u32 = 1 << 15;
+const MSIX_TABLE_BIR: u32 = 0x7; // the BAR Indicator Register, the low 3 bits of Table Offset/Table BIR
+// MSI-X table entry, 16 bytes, in the BAR: |0 Message Address|4 Message Upper Address|8 Message Data|12 Vector Control|
+const MSIX_ENTRY_BYTES: u32 = 16;
+const MSIX_ENTRY_MESSAGE_ADDRESS: u64 = 0;
+const MSIX_ENTRY_MESSAGE_UPPER_ADDRESS: u64 = 4;
+const MSIX_ENTRY_MESSAGE_DATA: u64 = 8;
+const MSIX_ENTRY_VECTOR_CONTROL: u64 = 12;
+
 export class PciFunctionInfo {
   device: u32 = 0;
   vendorId: u32 = 0;
@@ -133,19 +148,19 @@ export function pciWindowExhausted(): u32 { return windowExhausted; }
 export function msixEnable(info: PciFunctionInfo, msiAddress: u64, vectorBase: u32, count: u32): bool {
   const cap = info.capabilityFind(CAP_MSIX);
   if (cap == 0) return false;
-  const control = info.read16(cap + 2);
-  if ((control & 0x7ff) + 1 < count) return false;
-  const tableWord = info.read32(cap + 4);
-  const bar = tableWord & 7;
+  const control = info.read16(cap + MSIX_MESSAGE_CONTROL);
+  if ((control & MSIX_CONTROL_TABLE_SIZE) + 1 < count) return false;
+  const tableWord = info.read32(cap + MSIX_TABLE_OFFSET_BIR);
+  const bar = tableWord & MSIX_TABLE_BIR;
   if (bar >= PCI_BARS || unchecked(info.barAddress[bar]) == 0) return false;
-  const tableAddress = unchecked(info.barAddress[bar]) + (tableWord & ~7);
+  const tableAddress = unchecked(info.barAddress[bar]) + (tableWord & ~MSIX_TABLE_BIR);
   for (let v: u32 = 0; v < count; v++) {
-    const entry = tableAddress + <u64>(v * 16);
-    busWrite32(entry, <u32>msiAddress);
-    busWrite32(entry + 4, <u32>(msiAddress >> 32));
-    busWrite32(entry + 8, vectorBase + v);
-    busWrite32(entry + 12, 0);
+    const entry = tableAddress + <u64>(v * MSIX_ENTRY_BYTES);
+    busWrite32(entry + MSIX_ENTRY_MESSAGE_ADDRESS, <u32>msiAddress);
+    busWrite32(entry + MSIX_ENTRY_MESSAGE_UPPER_ADDRESS, <u32>(msiAddress >> 32));
+    busWrite32(entry + MSIX_ENTRY_MESSAGE_DATA, vectorBase + v);
+    busWrite32(entry + MSIX_ENTRY_VECTOR_CONTROL, 0); // Mask Bit clear: the vector may signal
   }
-  info.write16(cap + 2, (control & ~0x4000) | 0x8000);
+  info.write16(cap + MSIX_MESSAGE_CONTROL, (control & ~MSIX_CONTROL_FUNCTION_MASK) | MSIX_CONTROL_ENABLE);
   return true;
 }

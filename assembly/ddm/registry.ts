@@ -7,12 +7,11 @@ import { line } from "../kernel/console";
 import { irqRoute, taskAdd } from "../kernel/scheduler";
 import { vectorAllocate, VECTOR_NONE } from "../kernel/vectors";
 import { DiskInfo } from "./block";
-import { SCSI_CONFIG_BYTES, VirtioScsiController, VSCSI_VECTORS } from "./virtio_scsi/controller";
+import { REQUEST_QUEUE_INDEX, SCSI_CONFIG_BYTES, VirtioScsiController, VSCSI_VECTORS } from "./virtio_scsi/controller";
 import { VSCSI_CONTROLLERS_MAX, VSCSI_DEVICE_ID, VSCSI_QUEUE_SIZE_MAX, VSCSI_VENDOR_ID } from "./virtio_scsi/limits";
 import { VscsiStats } from "./virtio_scsi/stats";
 import { COMMON_QUEUE_SELECT, COMMON_QUEUE_SIZE, VirtioCaps } from "./virtio_scsi/virtio_pci";
 
-const REQUEST_QUEUE_INDEX: u32 = 2;
 const CONTROLLER_NAMES: StaticArray<string> = ["vscsi0", "vscsi1", "vscsi2", "vscsi3"];
 // @ts-ignore: ERROR is an AssemblyScript builtin
 if (VSCSI_CONTROLLERS_MAX > 4) ERROR("name every controller in CONTROLLER_NAMES");

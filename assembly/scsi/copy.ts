@@ -20,14 +20,14 @@
 import { volumesCount } from "../cta/volumes";
 import { carve } from "../kernel/carve";
 import { getBe16, getBe32, getBe64, putBe16, putBe32 } from "./cdb";
-import { SCSI_STATUS_CHECK_CONDITION, SCSI_STATUS_GOOD } from "./interface";
+import { SAM_STATUS_CHECK_CONDITION, SAM_STATUS_GOOD } from "../protocol/scsi_status";
 import {
   ASC_INLINE_DATA_LENGTH_EXCEEDED, ASC_INSUFFICIENT_RESOURCES, ASC_INVALID_FIELD_IN_CDB,
   ASC_INVALID_FIELD_IN_PARAMETER_LIST, ASC_OPERATION_IN_PROGRESS, ASC_PARAMETER_LIST_LENGTH_ERROR,
   ASC_TOO_MANY_SEGMENT_DESCRIPTORS, ASC_TOO_MANY_TARGET_DESCRIPTORS, ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE_CODE,
   ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE_CODE, fieldInCdb, fieldInParameters, FIELD_NONE, SENSE_FIXED_BYTES,
-  SENSE_KEY_ILLEGAL_REQUEST,
 } from "./sense";
+import { SENSE_KEY_ILLEGAL_REQUEST } from "../protocol/sense_keys";
 import { scsiTaskCheck, scsiTaskGeneration, scsiTaskLun, scsiTaskNexus, scsiTaskSense, scsiTaskSenseLength, scsiTaskStatus } from "./tasks";
 import { lunNaa } from "./vpd";
 
@@ -245,7 +245,7 @@ export function copyEnd(e: u32, t: u32): void {
   ageNext += 1;
   const status = scsiTaskStatus(t);
   store<u8>(at, <u8>status, 12);
-  const senseBytes = status == SCSI_STATUS_CHECK_CONDITION ? min(scsiTaskSenseLength(t), SENSE_FIXED_BYTES) : 0;
+  const senseBytes = status == SAM_STATUS_CHECK_CONDITION ? min(scsiTaskSenseLength(t), SENSE_FIXED_BYTES) : 0;
   store<u8>(at, <u8>senseBytes, 13);
   if (senseBytes > 0) memory.copy(at + 24, scsiTaskSense(t), senseBytes);
 }
@@ -289,7 +289,7 @@ export function copyResultsBuild(t: u32, sa: u32, listId: u32, allocationBytes: 
       // |0-3 AVAILABLE DATA|4 HDD,COPY MANAGER STATUS|5-6 SEGMENTS PROCESSED|7 TRANSFER COUNT UNITS|8-11 TRANSFER COUNT|
       memory.fill(at, 0, 12);
       putBe32(at, 8);
-      const ok = load<u8>(entry, 12) == SCSI_STATUS_GOOD;
+      const ok = load<u8>(entry, 12) == SAM_STATUS_GOOD;
       store<u8>(at + 4, running ? 0x00 : ok ? 0x01 : 0x02); // in progress, completed, completed with errors
       putBe16(at + 5, load<u16>(entry, 14));
       const bytes = load<u64>(entry, 16);
@@ -315,7 +315,7 @@ function failedSegmentDetails(entry: usize, running: bool, allocationBytes: u32,
   memory.fill(at, 0, 4);
   const status = <u32>load<u8>(entry, 12);
   const senseBytes = <u32>load<u8>(entry, 13);
-  if (running || status == SCSI_STATUS_GOOD || load<u8>(entry, 43) != 0) return 4;
+  if (running || status == SAM_STATUS_GOOD || load<u8>(entry, 43) != 0) return 4;
   const length: u32 = 60 + senseBytes;
   memory.fill(at, 0, length);
   putBe32(at, length - 4);

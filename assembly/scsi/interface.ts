@@ -43,12 +43,6 @@ export enum TmfResponse {
   Rejected = 255,
 }
 
-export const SCSI_STATUS_GOOD: u32 = 0x00;
-export const SCSI_STATUS_CHECK_CONDITION: u32 = 0x02;
-export const SCSI_STATUS_BUSY: u32 = 0x08;
-export const SCSI_STATUS_RESERVATION_CONFLICT: u32 = 0x18;
-export const SCSI_STATUS_TASK_SET_FULL: u32 = 0x28;
-
 // Extensions (assembly/scsi/tasks.ts and target.ts implement them).
 //
 // Records: scsiTaskAlloc() answers a ScsiTask index or SCSI_TASK_NONE (the transport answers TASK SET FULL). The
@@ -62,7 +56,7 @@ export const SCSI_STATUS_TASK_SET_FULL: u32 = 0x28;
 // Its buffers belong to the SCSI layer; scsiTaskRelease returns them.
 //
 // Aborts (TMFs, PREEMPT AND ABORT, a nexus gone, ScsiDataReady with b = 1): an aborted task still gets exactly one
-// ScsiDone, with scsiTaskAborted(t) true and status SCSI_STATUS_TASK_ABORTED, once nothing of the SCSI layer uses its
+// ScsiDone, with scsiTaskAborted(t) true and status SAM_STATUS_TASK_ABORTED, once nothing of the SCSI layer uses its
 // buffers any more. The transport sends no response for it (SAM-5 with TAS = 0), stops filling its SGL if it was
 // receiving Data-Out, and releases it. A TMF's ScsiTmfDone comes after the ScsiDone of every task it aborted.
 // A ScsiDataReady that arrives for a task already aborted is ignored.
@@ -83,7 +77,6 @@ export const SCSI_STATUS_TASK_SET_FULL: u32 = 0x28;
 
 export const SCSI_TASK_NONE: u32 = 0xffff_ffff;
 export const SCSI_LUN_NONE: u32 = 0xffff_ffff; // a LUN the transport could not decode: LOGICAL UNIT NOT SUPPORTED
-export const SCSI_STATUS_TASK_ABORTED: u32 = 0x40;
 export const SCSI_DATA_READY_FAILED: u32 = 1; // ScsiDataReady b: the Data-Out cannot come
 
 export enum ScsiResidual {

@@ -7,18 +7,6 @@ export const SENSE_FIXED_BYTES: u32 = 18;
 const RESPONSE_CODE_CURRENT_FIXED: u8 = 0x70;
 const SENSE_VALID: u8 = 0x80;
 
-// SPC-4, Sense key descriptions.
-export const SENSE_KEY_NO_SENSE: u32 = 0x0;
-export const SENSE_KEY_NOT_READY: u32 = 0x2;
-export const SENSE_KEY_MEDIUM_ERROR: u32 = 0x3;
-export const SENSE_KEY_HARDWARE_ERROR: u32 = 0x4;
-export const SENSE_KEY_ILLEGAL_REQUEST: u32 = 0x5;
-export const SENSE_KEY_UNIT_ATTENTION: u32 = 0x6;
-export const SENSE_KEY_DATA_PROTECT: u32 = 0x7;
-export const SENSE_KEY_COPY_ABORTED: u32 = 0xa;
-export const SENSE_KEY_ABORTED_COMMAND: u32 = 0xb;
-export const SENSE_KEY_MISCOMPARE: u32 = 0xe;
-
 // SPC-4, ASC and ASCQ assignments, as asc << 8 | ascq.
 export const ASC_NO_ADDITIONAL_SENSE: u32 = 0x0000;
 export const ASC_OPERATION_IN_PROGRESS: u32 = 0x0016;

@@ -18,16 +18,19 @@ import { SGL_NONE } from "../kernel/sgl";
 import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
 import {
-  cdbLengthOfOpcode, cdbReservedBits, cdbU8, CDB_OK, commandAccess, commandEntry, commandFind,
-  COMMAND_NONE, getBe16, getBe32, getBe64, OP_COMPARE_AND_WRITE, OP_ORWRITE_16, OP_WRITE_ATOMIC_16, OP_INQUIRY, OP_MAINTENANCE_IN, OP_MODE_SELECT_10,
-  OP_MODE_SELECT_6, OP_MODE_SENSE_10, OP_MODE_SENSE_6, OP_PERSISTENT_RESERVE_IN, OP_PERSISTENT_RESERVE_OUT, OP_PRE_FETCH_10, OP_PRE_FETCH_16, OP_READ_DEFECT_DATA_10, OP_READ_DEFECT_DATA_12,
-  OP_PREVENT_ALLOW_MEDIUM_REMOVAL, OP_READ_10, OP_READ_12, OP_READ_16, OP_READ_6, OP_READ_CAPACITY_10, OP_RELEASE_6,
-  OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_RESERVE_6, OP_SERVICE_ACTION_IN_16, OP_START_STOP_UNIT,
-  OP_SYNCHRONIZE_CACHE_10, OP_SYNCHRONIZE_CACHE_16, OP_TEST_UNIT_READY, OP_UNMAP, OP_VERIFY_10, OP_VERIFY_12,
-  OP_VERIFY_16, OP_WRITE_10, OP_WRITE_12, OP_WRITE_16, OP_WRITE_6, OP_WRITE_AND_VERIFY_10, OP_WRITE_AND_VERIFY_12,
-  OP_WRITE_AND_VERIFY_16, OP_WRITE_SAME_10, OP_WRITE_SAME_16, opcodeHasServiceActions, SA_NONE, OP_EXTENDED_COPY,
-  OP_RECEIVE_COPY_RESULTS, Access,
+  cdbLengthOfOpcode, cdbReservedBits, cdbU8, CDB_OK, commandAccess, commandEntry, commandFind, COMMAND_NONE, getBe16,
+  getBe32, getBe64, opcodeHasServiceActions, SA_NONE, Access,
 } from "./cdb";
+import {
+  OP_COMPARE_AND_WRITE, OP_EXTENDED_COPY, OP_INQUIRY, OP_MAINTENANCE_IN, OP_MODE_SELECT_10, OP_MODE_SELECT_6,
+  OP_MODE_SENSE_10, OP_MODE_SENSE_6, OP_ORWRITE_16, OP_PERSISTENT_RESERVE_IN, OP_PERSISTENT_RESERVE_OUT,
+  OP_PREVENT_ALLOW_MEDIUM_REMOVAL, OP_PRE_FETCH_10, OP_PRE_FETCH_16, OP_READ_10, OP_READ_12, OP_READ_16, OP_READ_6,
+  OP_READ_CAPACITY_10, OP_READ_DEFECT_DATA_10, OP_READ_DEFECT_DATA_12, OP_RECEIVE_COPY_RESULTS, OP_RELEASE_6,
+  OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_RESERVE_6, OP_SERVICE_ACTION_IN_16, OP_START_STOP_UNIT, OP_SYNCHRONIZE_CACHE_10,
+  OP_SYNCHRONIZE_CACHE_16, OP_TEST_UNIT_READY, OP_UNMAP, OP_VERIFY_10, OP_VERIFY_12, OP_VERIFY_16, OP_WRITE_10,
+  OP_WRITE_12, OP_WRITE_16, OP_WRITE_6, OP_WRITE_AND_VERIFY_10, OP_WRITE_AND_VERIFY_12, OP_WRITE_AND_VERIFY_16,
+  OP_WRITE_ATOMIC_16, OP_WRITE_SAME_10, OP_WRITE_SAME_16,
+} from "../protocol/scsi_opcodes";
 import {
   allocationLength, DATA_IN_FAILED, dataInBuild, decodeCompareAndWrite, decodeOrWrite, decodeWriteAtomic, decodeDataIn, decodePrefetch, decodeModeSelect,
   decodePersistentReserveOut, decodeRead, decodeSynchronizeCache, decodeUnmap, decodeVerify, decodeWrite,
@@ -35,8 +38,7 @@ import {
   roundUp,
 } from "./commands";
 import {
-  ScsiDirection, ScsiResidual, SCSI_DATA_READY_FAILED, SCSI_STATUS_BUSY, SCSI_STATUS_GOOD,
-  SCSI_STATUS_RESERVATION_CONFLICT, SCSI_STATUS_TASK_ABORTED, SCSI_TASK_NONE, TmfFunction, TmfResponse,
+  ScsiDirection, ScsiResidual, SCSI_DATA_READY_FAILED, SCSI_TASK_NONE, TmfFunction, TmfResponse,
 } from "./interface";
 import { limitsInit, SERVICES_IN_FLIGHT_MAX, UNMAP_BYTES_MAX, UNMAP_DESCRIPTORS_MAX } from "./limits";
 import { modeInit, modeLunReset, ModeSelectResult, modeSelectApply, modeSelectFieldByte, modeWriteCacheEnabled } from "./mode";
@@ -54,11 +56,16 @@ import {
   ASC_INVALID_FIELD_IN_CDB, ASC_INVALID_FIELD_IN_PARAMETER_LIST, ASC_INVALID_RELEASE_OF_PERSISTENT_RESERVATION,
   ASC_LBA_OUT_OF_RANGE, ASC_LOGICAL_UNIT_COMMUNICATION_FAILURE, ASC_LOGICAL_UNIT_NOT_SUPPORTED,
   ASC_MISCOMPARE_DURING_VERIFY, ASC_PARAMETER_LIST_LENGTH_ERROR, ASC_UNRECOVERED_READ_ERROR, ASC_WRITE_ERROR,
-  fieldInCdb, fieldInParameters, FIELD_NONE, SENSE_KEY_ABORTED_COMMAND, SENSE_KEY_COPY_ABORTED, senseCommandSpecific,
-  ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, ASC_NO_ADDITIONAL_SENSE,
-  ASC_UNEXPECTED_INEXACT_SEGMENT, SENSE_KEY_HARDWARE_ERROR,
-  SENSE_KEY_ILLEGAL_REQUEST, SENSE_KEY_MEDIUM_ERROR, SENSE_KEY_MISCOMPARE, SENSE_KEY_UNIT_ATTENTION,
+  fieldInCdb, fieldInParameters, FIELD_NONE, senseCommandSpecific, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE,
+  ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, ASC_NO_ADDITIONAL_SENSE, ASC_UNEXPECTED_INEXACT_SEGMENT,
 } from "./sense";
+import {
+  SENSE_KEY_ABORTED_COMMAND, SENSE_KEY_COPY_ABORTED, SENSE_KEY_HARDWARE_ERROR, SENSE_KEY_ILLEGAL_REQUEST,
+  SENSE_KEY_MEDIUM_ERROR, SENSE_KEY_MISCOMPARE, SENSE_KEY_UNIT_ATTENTION,
+} from "../protocol/sense_keys";
+import {
+  SAM_STATUS_BUSY, SAM_STATUS_GOOD, SAM_STATUS_RESERVATION_CONFLICT, SAM_STATUS_TASK_ABORTED,
+} from "../protocol/scsi_status";
 import {
   AREA_EQUAL, scsiTaskAreaAddress, scsiTaskAreaOr, scsiTaskAreaClass, scsiTaskAreaCompare, scsiTaskAreaCompareRepeated, scsiTaskAreaFill,
   scsiTaskAreaReady, scsiTaskAreaSgl, scsiTaskAreaZero, scsiTaskAreaRunBytes, scsiTaskBlockBytes, scsiTaskBlockCount,
@@ -172,7 +179,7 @@ export class ScsiTargetTask extends Task {
     scsiTaskSetState(t, ScsiTaskState.Queued);
     const slot = nexusOpen(scsiTaskNexus(t), volumesCount());
     if (slot == NEXUS_SLOT_NONE) { // more I_T nexuses than the table holds: the initiator may try again
-      this.finishStatus(t, SCSI_STATUS_BUSY);
+      this.finishStatus(t, SAM_STATUS_BUSY);
       return;
     }
     scsiTaskSetNexusSlot(t, slot);
@@ -216,7 +223,7 @@ export class ScsiTargetTask extends Task {
     }
     if (!this.cdbFieldsOk(t, index, cdbLength)) return false;
     if (present && reservationConflict(lun, scsiTaskNexus(t), commandAccess(commandEntry(index)))) {
-      scsiTaskSetStatus(t, SCSI_STATUS_RESERVATION_CONFLICT);
+      scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;
     }
     return true;
@@ -265,7 +272,7 @@ export class ScsiTargetTask extends Task {
       case OP_SYNCHRONIZE_CACHE_10: case OP_SYNCHRONIZE_CACHE_16: ok = decodeSynchronizeCache(t, opcode); break;
       case OP_START_STOP_UNIT: this.startStopUnit(t); break;
       case OP_RESERVE_6: {
-        if (!reserve6(scsiTaskLun(t), scsiTaskNexus(t))) scsiTaskSetStatus(t, SCSI_STATUS_RESERVATION_CONFLICT);
+        if (!reserve6(scsiTaskLun(t), scsiTaskNexus(t))) scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
         break;
       }
       case OP_RELEASE_6: release6(scsiTaskLun(t), scsiTaskNexus(t)); break;
@@ -630,7 +637,7 @@ export class ScsiTargetTask extends Task {
     }
     const nexus = scsiTaskNexus(t);
     if (reservationConflict(sourceLun, nexus, Access.Read) || reservationConflict(destinationLun, nexus, Access.Write)) {
-      scsiTaskSetStatus(t, SCSI_STATUS_RESERVATION_CONFLICT);
+      scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;
     }
     const bytes = this.copySegmentBytes(list, index);
@@ -712,7 +719,7 @@ export class ScsiTargetTask extends Task {
     const result = prOut(lun, nexus, action, cdbU8(t, 2) >> 4, cdbU8(t, 2) & 0x0f, getBe64(list), getBe64(list + 8));
     switch (result) {
       case PrResult.Good: break;
-      case PrResult.Conflict: scsiTaskSetStatus(t, SCSI_STATUS_RESERVATION_CONFLICT); break;
+      case PrResult.Conflict: scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT); break;
       case PrResult.InvalidType: scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, fieldInCdb(2, 3)); break;
       case PrResult.InvalidScope: scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, fieldInCdb(2, 7)); break;
       case PrResult.InvalidRelease:
@@ -854,7 +861,7 @@ export class ScsiTargetTask extends Task {
   private complete(t: u32): void {
     assert(scsiTaskParked(t) == RING_NONE, "scsi: completing a parked task");
     assert((scsiTaskFlags(t) & TASK_FLAG_LOCK) == 0, "scsi: completing a task that holds a lock");
-    if (scsiTaskStatus(t) == SCSI_STATUS_GOOD) this.residual(t);
+    if (scsiTaskStatus(t) == SAM_STATUS_GOOD) this.residual(t);
     else {
       scsiTaskSetDataInBytes(t, 0);
       scsiTaskSetResidual(t, ScsiResidual.None, 0);
@@ -895,7 +902,7 @@ export class ScsiTargetTask extends Task {
     if ((scsiTaskFlags(t) & TASK_FLAG_LOCK) != 0) this.unlock(t);
     this.unpark(t);
     scsiTaskFlagSet(t, TASK_FLAG_ABORTED, true);
-    scsiTaskSetStatus(t, SCSI_STATUS_TASK_ABORTED);
+    scsiTaskSetStatus(t, SAM_STATUS_TASK_ABORTED);
     scsiTaskSetSenseLength(t, 0);
     scsiTaskSetDataInBytes(t, 0);
     scsiTaskSetResidual(t, ScsiResidual.None, 0);

@@ -21,7 +21,8 @@ import { bufferPool, sgls } from "../kernel/buffers";
 import { Pool, POOL_NONE } from "../kernel/pool";
 import { wakeTask } from "../kernel/ready";
 import { SGL_NONE } from "../kernel/sgl";
-import { ScsiDirection, ScsiResidual, SCSI_STATUS_CHECK_CONDITION, SCSI_TASK_NONE, TmfFunction } from "./interface";
+import { ScsiDirection, ScsiResidual, SCSI_TASK_NONE, TmfFunction } from "./interface";
+import { SAM_STATUS_CHECK_CONDITION } from "../protocol/scsi_status";
 import { FIELD_NONE, INFORMATION_NONE, senseFixed } from "./sense";
 
 export const SCSI_TASKS_MAX: u32 = 256;
@@ -431,6 +432,6 @@ export function scsiLargeBuffersHeld(): u32 { return largeHeldCount; }
 /** Ends the command with CHECK CONDITION and fixed-format sense (sense.ts); the target then completes it. */
 export function scsiTaskCheck(t: u32, senseKey: u32, ascAscq: u32, field: u32 = FIELD_NONE,
   information: u64 = INFORMATION_NONE): void {
-  scsiTaskSetStatus(t, SCSI_STATUS_CHECK_CONDITION);
+  scsiTaskSetStatus(t, SAM_STATUS_CHECK_CONDITION);
   scsiTaskSetSenseLength(t, senseFixed(scsiTaskSense(t), senseKey, ascAscq, field, information));
 }

@@ -25,9 +25,24 @@ export const STATUS_CAPABILITIES = 1 << 4;
 export const CAP_MSIX = 0x11;
 export const CAP_VENDOR = 0x09;
 const CAPABILITIES_START = 0x40;
-const MSIX_ENTRY_BYTES = 16;
-const MSIX_CONTROL_ENABLE = 0x8000;
+const CAPABILITY_HEADER_BYTES = 2; // Capability ID and Next Pointer, written by addCapability
+// MSI-X capability (PCI Local Bus 3.0, "MSI-X Capability and Table Structure"), offsets from the capability:
+// |0 Capability ID|1 Next Pointer|2-3 Message Control|4-7 Table Offset/Table BIR|8-11 PBA Offset/PBA BIR|
+const MSIX_MESSAGE_CONTROL = 0x02;
+const MSIX_TABLE_OFFSET_BIR = 0x04;
+const MSIX_PBA_OFFSET_BIR = 0x08;
+const MSIX_CAPABILITY_BYTES = 12;
+const MSIX_CONTROL_TABLE_SIZE = 0x7ff; // Table Size: the table's entries - 1
 const MSIX_CONTROL_FUNCTION_MASK = 0x4000;
+const MSIX_CONTROL_ENABLE = 0x8000;
+const MSIX_TABLE_BIR = 0x7; // the BAR Indicator Register, the low 3 bits of Table Offset/Table BIR (and of PBA's)
+// MSI-X table entry, 16 bytes, in the BAR: |0 Message Address|4 Message Upper Address|8 Message Data|12 Vector Control|
+const MSIX_ENTRY_BYTES = 16;
+const MSIX_ENTRY_MESSAGE_ADDRESS = 0;
+const MSIX_ENTRY_MESSAGE_UPPER_ADDRESS = 4;
+const MSIX_ENTRY_MESSAGE_DATA = 8;
+const MSIX_ENTRY_VECTOR_CONTROL = 12;
+const MSIX_VECTOR_CONTROL_MASK_BIT = 1;
 
 export interface BarSpec {
   index: number; // 0..5; a 64-bit BAR also takes index + 1
@@ -96,9 +111,9 @@ export abstract class PciFunctionBase implements PciFunction {
     this.setCommand(0);
     for (const bar of this.bars) if (bar !== undefined) this.writeBarRaw(bar.index, 0n);
     if (this.msixCapability !== 0) {
-      new DataView(this.config.buffer).setUint16(this.msixCapability + 2, this.spec.msix!.vectorCount - 1, true);
+      new DataView(this.config.buffer).setUint16(this.msixCapability + MSIX_MESSAGE_CONTROL, this.spec.msix!.vectorCount - 1, true);
       this.msixTable!.fill(0);
-      for (let v = 0; v < this.spec.msix!.vectorCount; v++) this.msixTable![v * MSIX_ENTRY_BYTES + 12] = 1; // masked
+      for (let v = 0; v < this.spec.msix!.vectorCount; v++) this.msixTable![v * MSIX_ENTRY_BYTES + MSIX_ENTRY_VECTOR_CONTROL] = MSIX_VECTOR_CONTROL_MASK_BIT;
       this.msixPending!.fill(0);
     }
   }
@@ -145,12 +160,12 @@ export abstract class PciFunctionBase implements PciFunction {
   /** Adds a capability to the list; `body` starts after the ID and next-pointer bytes. Returns its offset. */
   protected addCapability(id: number, body: Uint8Array, writableMask?: Uint8Array): number {
     const offset = this.nextCapabilityOffset;
-    if (offset + 2 + body.length > 0x100) throw new Error(`${this.name}: capabilities overflow the 256-byte header`);
+    if (offset + CAPABILITY_HEADER_BYTES + body.length > 0x100) throw new Error(`${this.name}: capabilities overflow the 256-byte header`);
     this.config[offset] = id;
     this.config[offset + 1] = 0;
-    this.config.set(body, offset + 2);
-    if (writableMask !== undefined) this.writable.set(writableMask, offset + 2);
-    this.nextCapabilityOffset = alignUp(offset + 2 + body.length, 4);
+    this.config.set(body, offset + CAPABILITY_HEADER_BYTES);
+    if (writableMask !== undefined) this.writable.set(writableMask, offset + CAPABILITY_HEADER_BYTES);
+    this.nextCapabilityOffset = alignUp(offset + CAPABILITY_HEADER_BYTES + body.length, 4);
     if (this.lastCapability === 0) this.config[CFG_CAPABILITIES] = offset;
     else this.config[this.lastCapability + 1] = offset;
     this.lastCapability = offset;
@@ -245,21 +260,25 @@ export abstract class PciFunctionBase implements PciFunction {
   // --- MSI-X ---
 
   private declareMsix(msix: MsixSpec): void {
-    const body = new Uint8Array(10);
+    if (msix.vectorCount < 1 || msix.vectorCount - 1 > MSIX_CONTROL_TABLE_SIZE) throw new RangeError(`${this.name}: MSI-X vector count ${msix.vectorCount}`);
+    if ((msix.tableOffset & MSIX_TABLE_BIR) !== 0 || (msix.pbaOffset & MSIX_TABLE_BIR) !== 0) throw new RangeError(`${this.name}: MSI-X table or PBA offset not 8-byte aligned`);
+    const at = (field: number): number => field - CAPABILITY_HEADER_BYTES; // the body starts after the header
+    const body = new Uint8Array(MSIX_CAPABILITY_BYTES - CAPABILITY_HEADER_BYTES);
     const view = new DataView(body.buffer);
-    view.setUint16(0, msix.vectorCount - 1, true); // message control: table size - 1
-    view.setUint32(2, msix.tableOffset | msix.bar, true);
-    view.setUint32(6, msix.pbaOffset | msix.bar, true);
-    const writable = new Uint8Array(10);
-    writable[1] = 0xc0; // enable and function mask
+    view.setUint16(at(MSIX_MESSAGE_CONTROL), msix.vectorCount - 1, true); // Table Size
+    view.setUint32(at(MSIX_TABLE_OFFSET_BIR), msix.tableOffset | msix.bar, true);
+    view.setUint32(at(MSIX_PBA_OFFSET_BIR), msix.pbaOffset | msix.bar, true);
+    const writable = new Uint8Array(body.length);
+    new DataView(writable.buffer).setUint16(at(MSIX_MESSAGE_CONTROL), MSIX_CONTROL_ENABLE | MSIX_CONTROL_FUNCTION_MASK, true);
     this.msixCapability = this.addCapability(CAP_MSIX, body, writable);
     this.msixTable = new Uint8Array(msix.vectorCount * MSIX_ENTRY_BYTES);
-    for (let v = 0; v < msix.vectorCount; v++) this.msixTable[v * MSIX_ENTRY_BYTES + 12] = 1; // masked at reset
+    for (let v = 0; v < msix.vectorCount; v++) this.msixTable[v * MSIX_ENTRY_BYTES + MSIX_ENTRY_VECTOR_CONTROL] = MSIX_VECTOR_CONTROL_MASK_BIT; // masked at reset
     this.msixPending = new Uint8Array(Math.ceil(msix.vectorCount / 64) * 8);
   }
 
   private msixControl(): number {
-    return this.msixCapability === 0 ? 0 : this.config[this.msixCapability + 2]! | (this.config[this.msixCapability + 3]! << 8);
+    const at = this.msixCapability + MSIX_MESSAGE_CONTROL;
+    return this.msixCapability === 0 ? 0 : this.config[at]! | (this.config[at + 1]! << 8);
   }
 
   /**
@@ -273,13 +292,13 @@ export abstract class PciFunctionBase implements PciFunction {
     if (msix === undefined || vector < 0 || vector >= msix.vectorCount) throw new RangeError(`${this.name}: no MSI-X vector ${vector}`);
     const control = this.msixControl();
     const entry = new DataView(this.msixTable!.buffer, vector * MSIX_ENTRY_BYTES, MSIX_ENTRY_BYTES);
-    const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (entry.getUint32(12, true) & 1) !== 0 || (this.command() & COMMAND_BUS_MASTER) === 0;
+    const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (entry.getUint32(MSIX_ENTRY_VECTOR_CONTROL, true) & MSIX_VECTOR_CONTROL_MASK_BIT) !== 0 || (this.command() & COMMAND_BUS_MASTER) === 0;
     if (masked) {
       this.msixPending![vector >> 3] = this.msixPending![vector >> 3]! | (1 << (vector & 7));
       return;
     }
-    const address = (BigInt(entry.getUint32(4, true)) << 32n) | BigInt(entry.getUint32(0, true));
-    this.bus?.write(address, 4, entry.getUint32(8, true));
+    const address = (BigInt(entry.getUint32(MSIX_ENTRY_MESSAGE_UPPER_ADDRESS, true)) << 32n) | BigInt(entry.getUint32(MSIX_ENTRY_MESSAGE_ADDRESS, true));
+    this.bus?.write(address, 4, entry.getUint32(MSIX_ENTRY_MESSAGE_DATA, true));
   }
 
   private msixDeliverPending(): void {
@@ -288,7 +307,7 @@ export abstract class PciFunctionBase implements PciFunction {
     for (let vector = 0; vector < msix.vectorCount; vector++) {
       if ((this.msixPending![vector >> 3]! & (1 << (vector & 7))) === 0) continue;
       const control = this.msixControl();
-      const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (this.msixTable![vector * MSIX_ENTRY_BYTES + 12]! & 1) !== 0 || (this.command() & COMMAND_BUS_MASTER) === 0;
+      const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (this.msixTable![vector * MSIX_ENTRY_BYTES + MSIX_ENTRY_VECTOR_CONTROL]! & MSIX_VECTOR_CONTROL_MASK_BIT) !== 0 || (this.command() & COMMAND_BUS_MASTER) === 0;
       if (masked) continue;
       this.msixPending![vector >> 3] = this.msixPending![vector >> 3]! & ~(1 << (vector & 7));
       this.signal(vector);

@@ -5,14 +5,11 @@
 // UNMAP 0x42:                     |0 op|1 anchor|2-5 -|6 group|7-8 parameter list length|9 control|
 // REPORT LUNS 0xA0:               |0 op|1 -|2 select report|3-5 -|6-9 allocation length|10 -|11 control|
 // READ CAPACITY(16) 0x9E/0x10:    |0 op|1 service action|2-9 LBA|10-13 allocation length|14 PMI|15 control|
+import {
+  OP_READ_16, OP_REPORT_LUNS, OP_SERVICE_ACTION_IN_16, OP_SYNCHRONIZE_CACHE_16, OP_UNMAP, OP_WRITE_16,
+  SA_READ_CAPACITY_16,
+} from "../../protocol/scsi_opcodes";
 
-export const OP_READ_16: u8 = 0x88;
-export const OP_WRITE_16: u8 = 0x8a;
-export const OP_SYNCHRONIZE_CACHE_16: u8 = 0x91;
-export const OP_UNMAP: u8 = 0x42;
-export const OP_REPORT_LUNS: u8 = 0xa0;
-export const OP_SERVICE_ACTION_IN_16: u8 = 0x9e;
-const SERVICE_ACTION_READ_CAPACITY_16: u8 = 0x10;
 const FLAG_FUA: u8 = 0x08;
 
 export const UNMAP_PARAMETERS_BYTES: u32 = 24; // header 8 + one block descriptor 16
@@ -22,7 +19,7 @@ const LUN_ENTRY_BYTES: u32 = 8;
 
 /** READ(16) or WRITE(16) of `blockCount` blocks at `lba`; `fua` forces a write through to the medium. */
 export function cdbReadWrite16(cdb: usize, write: bool, fua: bool, lba: u64, blockCount: u32): void {
-  store<u8>(cdb, write ? OP_WRITE_16 : OP_READ_16);
+  store<u8>(cdb, <u8>(write ? OP_WRITE_16 : OP_READ_16));
   store<u8>(cdb, fua ? FLAG_FUA : 0, 1);
   store<u64>(cdb, bswap<u64>(lba), 2);
   store<u32>(cdb, bswap<u32>(blockCount), 10);
@@ -30,12 +27,12 @@ export function cdbReadWrite16(cdb: usize, write: bool, fua: bool, lba: u64, blo
 
 /** SYNCHRONIZE CACHE(16) of the whole disk: LBA 0, number of blocks 0, IMMED 0 (complete when written). */
 export function cdbSynchronizeCache16(cdb: usize): void {
-  store<u8>(cdb, OP_SYNCHRONIZE_CACHE_16);
+  store<u8>(cdb, <u8>OP_SYNCHRONIZE_CACHE_16);
 }
 
 /** UNMAP with one block descriptor, and its parameter list at `parameters` (SBC-4, "UNMAP parameter list"). */
 export function cdbUnmap(cdb: usize, parameters: usize, lba: u64, blockCount: u32): void {
-  store<u8>(cdb, OP_UNMAP);
+  store<u8>(cdb, <u8>OP_UNMAP);
   store<u16>(cdb, bswap<u16>(<u16>UNMAP_PARAMETERS_BYTES), 7);
   // |0 unmap data length (bytes after this field)|2 block descriptor data length|4-7 -|8 LBA|16 blocks|20-23 -|
   memory.fill(parameters, 0, UNMAP_PARAMETERS_BYTES);
@@ -47,14 +44,14 @@ export function cdbUnmap(cdb: usize, parameters: usize, lba: u64, blockCount: u3
 
 /** REPORT LUNS, select report 0 (every logical unit), into a buffer of `allocationBytes`. */
 export function cdbReportLuns(cdb: usize, allocationBytes: u32): void {
-  store<u8>(cdb, OP_REPORT_LUNS);
+  store<u8>(cdb, <u8>OP_REPORT_LUNS);
   store<u32>(cdb, bswap<u32>(allocationBytes), 6);
 }
 
 /** READ CAPACITY(16): the last LBA and the block length. */
 export function cdbReadCapacity16(cdb: usize): void {
-  store<u8>(cdb, OP_SERVICE_ACTION_IN_16);
-  store<u8>(cdb, SERVICE_ACTION_READ_CAPACITY_16, 1);
+  store<u8>(cdb, <u8>OP_SERVICE_ACTION_IN_16);
+  store<u8>(cdb, <u8>SA_READ_CAPACITY_16, 1);
   store<u32>(cdb, bswap<u32>(READ_CAPACITY_16_BYTES), 10);
 }
 

@@ -37,9 +37,10 @@ import {
 } from "./request";
 import { VscsiStats } from "./stats";
 import {
-  blockStatusOf, SAM_CHECK_CONDITION, SENSE_INVALID_FIELD_IN_CDB, SENSE_KEY_UNIT_ATTENTION, SENSE_LBA_OUT_OF_RANGE,
-  senseKeyOf, senseParse,
+  blockStatusOf, SENSE_INVALID_FIELD_IN_CDB, SENSE_LBA_OUT_OF_RANGE, senseKeyOf, senseParse,
 } from "./status";
+import { SENSE_KEY_UNIT_ATTENTION } from "../../protocol/sense_keys";
+import { SAM_STATUS_CHECK_CONDITION } from "../../protocol/scsi_status";
 import {
   COMMON_CONFIG_GENERATION, COMMON_CONFIG_MSIX_VECTOR, COMMON_DEVICE_FEATURE, COMMON_DEVICE_FEATURE_SELECT,
   COMMON_DEVICE_STATUS, COMMON_DRIVER_FEATURE, COMMON_DRIVER_FEATURE_SELECT, COMMON_NUM_QUEUES, COMMON_QUEUE_DESC,
@@ -75,14 +76,14 @@ enum DiscoveryPhase {
   ReadCapacity = 1, // READ CAPACITY(16) in flight for lunList[probeIndex]
 }
 
-// The internal request's ops, above BlockOp's values.
-const OP_REPORT_LUNS: u32 = 0x10;
-const OP_READ_CAPACITY: u32 = 0x11;
+// The internal request's ops (Request.op, above BlockOp's values): codes of this DDM, not SCSI opcodes.
+const INTERNAL_OP_REPORT_LUNS: u32 = 0x10;
+const INTERNAL_OP_READ_CAPACITY: u32 = 0x11;
 
 export const VSCSI_VECTORS: u32 = 2; // MSI-X table entries used: 0 configuration change, 1 request queue
 const MSIX_ENTRY_CONFIG: u32 = 0;
 const MSIX_ENTRY_REQUEST: u32 = 1;
-const REQUEST_QUEUE_INDEX: u32 = 2; // virtio §5.6.2: 0 controlq, 1 eventq, 2 the first request queue
+export const REQUEST_QUEUE_INDEX: u32 = 2; // virtio §5.6.2: 0 controlq, 1 eventq, 2 the first request queue
 const QUEUES_MIN: u32 = 3;
 const REQUEST_NONE: u32 = 0xffff;
 const INTERNAL: u32 = VSCSI_REQUESTS_MAX; // the index of the discovery request, outside the free list
@@ -102,7 +103,7 @@ const CONFIG_READ_ATTEMPTS: u32 = 3; // reads of the configuration until config_
 
 class Request {
   state: RequestState = RequestState.Free;
-  op: u32 = 0; // BlockOp, or OP_REPORT_LUNS / OP_READ_CAPACITY on the internal request
+  op: u32 = 0; // BlockOp, or INTERNAL_OP_REPORT_LUNS / INTERNAL_OP_READ_CAPACITY on the internal request
   disk: u32 = 0;
   lun: u32 = 0;
   blockCount: u32 = 0;
@@ -348,7 +349,7 @@ export class VirtioScsiController extends Task {
     req.lun = this.lunOf(req);
     requestPrepare(req.area, req.lun, this.commandId);
     const cdb = headerCdb(req.area);
-    const blockBytes: u32 = req.op == OP_REPORT_LUNS || req.op == OP_READ_CAPACITY ? 0
+    const blockBytes: u32 = req.op == INTERNAL_OP_REPORT_LUNS || req.op == INTERNAL_OP_READ_CAPACITY ? 0
       : unchecked(this.disks[req.disk])!.blockSizeBytes;
     req.writableBytes = RESPONSE_BYTES;
     switch (<i32>req.op) {
@@ -370,8 +371,8 @@ export class VirtioScsiController extends Task {
         req.dataBytes = UNMAP_PARAMETERS_BYTES;
         break;
       }
-      case OP_REPORT_LUNS: this.internalCommand(req, DISCOVERY_BUFFER_BYTES); cdbReportLuns(cdb, DISCOVERY_BUFFER_BYTES); break;
-      case OP_READ_CAPACITY: this.internalCommand(req, READ_CAPACITY_16_BYTES); cdbReadCapacity16(cdb); break;
+      case INTERNAL_OP_REPORT_LUNS: this.internalCommand(req, DISCOVERY_BUFFER_BYTES); cdbReportLuns(cdb, DISCOVERY_BUFFER_BYTES); break;
+      case INTERNAL_OP_READ_CAPACITY: this.internalCommand(req, READ_CAPACITY_16_BYTES); cdbReadCapacity16(cdb); break;
       default: assert(false, "vscsi: request with an unknown op");
     }
   }
@@ -383,8 +384,8 @@ export class VirtioScsiController extends Task {
   }
 
   private lunOf(req: Request): u32 {
-    if (req.op == OP_REPORT_LUNS) return 0;
-    if (req.op == OP_READ_CAPACITY) return req.lun;
+    if (req.op == INTERNAL_OP_REPORT_LUNS) return 0;
+    if (req.op == INTERNAL_OP_READ_CAPACITY) return req.lun;
     assert(req.disk < this.diskCount, "vscsi: request for a disk not validated");
     return unchecked(this.diskLun[req.disk]);
   }
@@ -404,7 +405,7 @@ export class VirtioScsiController extends Task {
     vq.descFill(d, <u64>areaResponse(req.area), RESPONSE_BYTES, true);
     d = vq.chainNextOf(d);
     if (req.op == BlockOp.Read) d = this.segmentsFill(req.sgl, d, segments, true);
-    if (req.op == OP_REPORT_LUNS || req.op == OP_READ_CAPACITY) {
+    if (req.op == INTERNAL_OP_REPORT_LUNS || req.op == INTERNAL_OP_READ_CAPACITY) {
       vq.descFill(d, <u64>this.discoveryBuffer, req.dataBytes, true);
       d = vq.chainNextOf(d);
     }
@@ -491,10 +492,10 @@ export class VirtioScsiController extends Task {
     req.head = DESC_NONE;
     this.inFlightCount -= 1;
     const status = responseStatus(req.area);
-    const sense = response == RESPONSE_OK && status == SAM_CHECK_CONDITION
+    const sense = response == RESPONSE_OK && status == SAM_STATUS_CHECK_CONDITION
       ? senseParse(responseSense(req.area), min(responseSenseLength(req.area), SENSE_BYTES)) : 0;
     const result = blockStatusOf(response, status, sense);
-    if (status == SAM_CHECK_CONDITION && senseKeyOf(sense) == SENSE_KEY_UNIT_ATTENTION && req.retries < VSCSI_RETRIES_MAX) {
+    if (status == SAM_STATUS_CHECK_CONDITION && senseKeyOf(sense) == SENSE_KEY_UNIT_ATTENTION && req.retries < VSCSI_RETRIES_MAX) {
       this.retryIssue(r); // a unit attention reports a past event (a reset, a capacity change): the command is fine
       return true;
     }
@@ -810,7 +811,7 @@ export class VirtioScsiController extends Task {
     this.diskFound = 0;
     this.lunCount = 0;
     this.phase = DiscoveryPhase.ReportLuns;
-    this.internalIssue(OP_REPORT_LUNS, 0);
+    this.internalIssue(INTERNAL_OP_REPORT_LUNS, 0);
   }
 
   private internalIssue(op: u32, lun: u32): void {
@@ -841,7 +842,7 @@ export class VirtioScsiController extends Task {
       }
       default: assert(false, "vscsi: unknown discovery phase");
     }
-    if (this.probeIndex < this.lunCount) this.internalIssue(OP_READ_CAPACITY, unchecked(this.lunList[this.probeIndex]));
+    if (this.probeIndex < this.lunCount) this.internalIssue(INTERNAL_OP_READ_CAPACITY, unchecked(this.lunList[this.probeIndex]));
     else this.discoveryFinish();
   }
 

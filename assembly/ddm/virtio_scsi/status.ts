@@ -2,25 +2,16 @@
 // byte and the sense key (SPC-5 "Sense data"; virtio §5.6.6.1), folded into a BlockStatus.
 import { BlockStatus } from "../block";
 import {
+  SENSE_KEY_ABORTED_COMMAND, SENSE_KEY_DATA_PROTECT, SENSE_KEY_HARDWARE_ERROR, SENSE_KEY_ILLEGAL_REQUEST,
+  SENSE_KEY_MEDIUM_ERROR, SENSE_KEY_UNIT_ATTENTION,
+} from "../../protocol/sense_keys";
+import {
+  SAM_STATUS_BUSY, SAM_STATUS_CHECK_CONDITION, SAM_STATUS_CONDITION_MET, SAM_STATUS_GOOD, SAM_STATUS_TASK_ABORTED,
+  SAM_STATUS_TASK_SET_FULL,
+} from "../../protocol/scsi_status";
+import {
   RESPONSE_ABORTED, RESPONSE_BAD_TARGET, RESPONSE_BUSY, RESPONSE_OK, RESPONSE_RESET,
 } from "./request";
-
-// SAM-5 status codes.
-export const SAM_GOOD: u32 = 0x00;
-export const SAM_CHECK_CONDITION: u32 = 0x02;
-export const SAM_CONDITION_MET: u32 = 0x04;
-export const SAM_BUSY: u32 = 0x08;
-export const SAM_TASK_SET_FULL: u32 = 0x28;
-export const SAM_TASK_ABORTED: u32 = 0x40;
-
-// SPC-5 sense keys.
-export const SENSE_KEY_NOT_READY: u32 = 0x2;
-export const SENSE_KEY_MEDIUM_ERROR: u32 = 0x3;
-export const SENSE_KEY_HARDWARE_ERROR: u32 = 0x4;
-export const SENSE_KEY_ILLEGAL_REQUEST: u32 = 0x5;
-export const SENSE_KEY_UNIT_ATTENTION: u32 = 0x6;
-export const SENSE_KEY_DATA_PROTECT: u32 = 0x7;
-export const SENSE_KEY_ABORTED_COMMAND: u32 = 0xb;
 
 // What the DDM itself answers in BlockIoDone.b when it refuses a request: sense key << 16 | ASC << 8 | ASCQ.
 export const SENSE_LBA_OUT_OF_RANGE: u32 = 0x05_21_00;
@@ -56,12 +47,12 @@ export function blockStatusOf(response: u32, status: u32, sense: u32): BlockStat
     }
   }
   switch (<i32>status) {
-    case SAM_GOOD:
-    case SAM_CONDITION_MET: return BlockStatus.Ok;
-    case SAM_CHECK_CONDITION: return blockStatusOfSense(sense);
-    case SAM_BUSY:
-    case SAM_TASK_SET_FULL: return BlockStatus.Busy;
-    case SAM_TASK_ABORTED: return BlockStatus.Aborted;
+    case SAM_STATUS_GOOD:
+    case SAM_STATUS_CONDITION_MET: return BlockStatus.Ok;
+    case SAM_STATUS_CHECK_CONDITION: return blockStatusOfSense(sense);
+    case SAM_STATUS_BUSY:
+    case SAM_STATUS_TASK_SET_FULL: return BlockStatus.Busy;
+    case SAM_STATUS_TASK_ABORTED: return BlockStatus.Aborted;
     default: return BlockStatus.DeviceError; // reservation conflict, ACA active, anything unknown
   }
 }

@@ -1,0 +1,23 @@
+// The configuration ROM's layout as the firmware reads it (assembly/tts/iscsi/config_rom.ts) and as the host writes
+// it (host/bus/config_rom.ts): the firmware's source is parsed and compared with the host's exports one for one, so
+// that a record number, the magic or the size changed on one side alone fails here rather than as targets that
+// silently go missing at boot.
+import { describe, expect, it } from "vitest";
+import * as host from "../../../host/bus/config_rom.ts";
+import { disagreements, moduleConstants, sameNames, sourceConstants, withPrefix } from "../../support/shared_constants.ts";
+
+const firmware = sourceConstants("assembly/tts/iscsi/config_rom.ts");
+const hosts = moduleConstants(host);
+
+describe("configuration ROM: firmware and host agree", () => {
+  it("every record type on one side is on the other, with the same number", () => {
+    const firmwareRecords = withPrefix(firmware, "Record.");
+    const hostRecords = withPrefix(hosts, "ConfigRecord.");
+    expect(firmwareRecords.size).toBeGreaterThanOrEqual(10); // the parser found the enum at all
+    expect(disagreements(firmwareRecords, hostRecords, sameNames(firmwareRecords, hostRecords))).toEqual([]);
+  });
+
+  it("the magic and the ROM's size", () => {
+    expect(disagreements(firmware, hosts, [["MAGIC", "CONFIG_ROM_MAGIC"], ["ROM_BYTES_MAX", "CONFIG_ROM_SIZE_BYTES"]])).toEqual([]);
+  });
+});
