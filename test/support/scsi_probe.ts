@@ -16,6 +16,7 @@ export const Key = { NoSense: 0x0, IllegalRequest: 0x5, UnitAttention: 0x6, Misc
 export const Tmf = { AbortTask: 1, AbortTaskSet: 2, ClearAca: 3, ClearTaskSet: 4, LunReset: 5, TargetWarmReset: 6, TargetColdReset: 7 } as const;
 export const TmfResponse = { Complete: 0, TaskDoesNotExist: 1, LunDoesNotExist: 2, NotSupported: 5 } as const;
 export const TASK_NONE = 0xffff_ffff;
+const ASKED_NONE = 0xffff_ffff; // test/firmware/scsi_probe.ts: no ScsiDataOut for the task
 export const BLOCK = 512;
 export const LUN0_BLOCKS = 32768; // 16 MiB
 export const LUN1_BLOCKS = 16384; // 8 MiB
@@ -47,6 +48,7 @@ export interface Result {
   residualKind: number;
   residual: number;
   aborted: boolean;
+  dataOutAsked: number | null; // bytes of Data-Out the target asked for (ScsiDataOut), null when it asked for none
 }
 
 export function parseSense(s: Uint8Array): Sense {
@@ -123,6 +125,7 @@ export class Initiator {
   }
 
   result(task: number): Result {
+    const asked = (this.t.call("testScsiDataOutAsked", task) as number) >>> 0;
     const senseLength = this.t.call("testScsiSenseLength", task) as number;
     const senseAt = this.t.call("testScsiSenseAddress", task) as number;
     const dataBytes = this.t.call("testScsiDataInBytes", task) as number;
@@ -146,6 +149,7 @@ export class Initiator {
       residualKind: this.t.call("testScsiResidualKind", task) as number,
       residual: this.t.call("testScsiResidualBytes", task) as number,
       aborted: this.t.call("testScsiAborted", task) === 1,
+      dataOutAsked: asked === ASKED_NONE ? null : asked,
     };
   }
 
