@@ -5,7 +5,7 @@
 // immediate data or none (then the target must answer a refused write without an R2T), and reads the blocks back.
 import { beforeAll, describe, expect, it } from "vitest";
 import { bootIscsiBoard, type IscsiEnv, TEST_BOARD_TARGET } from "../support/iscsi_board.ts";
-import { Initiator, lunField, Op, opcodeOf, pdu, type Pdu, u32At } from "../support/iscsi_initiator.ts";
+import { Initiator, Op, opcodeOf, type Pdu, u32At } from "../support/iscsi_initiator.ts";
 
 const LUN = 1; // on sp1: the data crosses the bus
 const BLOCK = 512;
@@ -26,18 +26,8 @@ interface Answer {
 /** Sends a SCSI Command PDU (W or R by `write`, neither when `expected` is 0) and reads its one answering PDU. */
 function command(i: Initiator, cdb: number[], expected: number, write: boolean, immediate = new Uint8Array(0)): Answer {
   const itt = i.nextItt();
-  const cmdSn = i.cmdSn;
-  i.cmdSn += 1;
-  const bytes = pdu((bhs, v) => {
-    bhs[0] = Op.ScsiCommand;
-    bhs[1] = 0x80 | (expected > 0 ? (write ? 0x20 : 0x40) : 0) | 1; // F, W or R, SIMPLE
-    bhs.set(lunField(LUN), 8);
-    v.setUint32(16, itt);
-    v.setUint32(20, expected);
-    v.setUint32(24, cmdSn);
-    v.setUint32(28, i.expStatSn);
-    bhs.set(cdb, 32);
-  }, immediate);
+  const commandFlags = 0x80 | (expected > 0 ? (write ? 0x20 : 0x40) : 0) | 1; // F, W or R, SIMPLE
+  const bytes = i.command(commandFlags, LUN, expected, Uint8Array.from(cdb), itt, immediate);
   // The reads here fit one Data-In PDU, which then carries the status (S) as well.
   const p: Pdu = i.exchange(bytes, itt);
   if (opcodeOf(p.bhs) === Op.DataIn) expect(p.bhs[1]! & 0x81).toBe(0x81); // F and S

@@ -196,6 +196,26 @@ describe("WRITE SAME and COMPARE AND WRITE: the data they need, all of it", () =
 const unmapList = (lba: number): Uint8Array => Uint8Array.from([...be16(22), ...be16(16), 0, 0, 0, 0, ...be64(lba), ...be32(REGION_BLOCKS), 0, 0, 0, 0]);
 const unmap = (listBytes: number): number[] => [0x42, 0, 0, 0, 0, 0, 0, ...be16(listBytes), 0];
 
+/**
+ * A parameter list sent cut short to `shortBytes` (refused with 0Eh/03h and its overflow, nothing asked for, nothing
+ * applied), then whole with `extra` bytes behind it (applied, an underflow of `extra`). `applied` reads the state
+ * the list changes: `was` before and after the refusal, `now` after the list.
+ */
+function shortThenLong(cdb: number[], list: Uint8Array, shortBytes: number, extra: number,
+  applied: (i: Initiator) => unknown, was: unknown, now: unknown): void {
+  const i = boot();
+  i.login(A);
+  expect(applied(i)).toEqual(was);
+  let r = i.run(cdb, { data: list.subarray(0, shortBytes) });
+  expect([r.status, [...r.sense.subarray(12, 14)], r.residualKind, r.residual, r.dataOutAsked])
+    .toEqual([CHECK_CONDITION, [0x0e, 0x03], Residual.Overflow, list.length - shortBytes, null]);
+  expect(applied(i)).toEqual(was);
+  r = i.run(cdb, { data: Uint8Array.from([...list, ...new Uint8Array(extra)]) });
+  expect([r.status, r.residualKind, r.residual, r.dataOutAsked]).toEqual([GOOD, Residual.Underflow, extra, list.length]);
+  expect(applied(i)).toEqual(now);
+  i.quiescent();
+}
+
 describe("parameter lists: a list cut short by the EDTL is refused, a longer EDTL is an underflow", () => {
   table([
     { name: "UNMAP, a 24-byte list, EDTL 16: CHECK CONDITION 0Eh/03h, nothing deallocated",
@@ -207,47 +227,18 @@ describe("parameter lists: a list cut short by the EDTL is refused, a longer EDT
   ]);
 
   it("MODE SELECT (6): a list cut short is refused and changes nothing; a longer EDTL is an underflow", () => {
-    const i = boot();
-    i.login(A);
-    const list = (wce: boolean): Uint8Array => Uint8Array.from([0, 0, 0, 0, 0x08, 0x12, wce ? 0x04 : 0x00, ...new Array(17).fill(0)]);
-    const select6 = [0x15, 0x10, 0, 0, 24, 0];
-    const wce = (): number => i.good([0x1a, 0x08, 0x08, 0, 255, 0], { expected: 255 })[6]! & 0x04;
-    expect(wce()).toBe(0x04);
-    let r = i.run(select6, { data: list(false).subarray(0, 20) });
-    expect([r.status, [...r.sense.subarray(12, 14)], r.residualKind, r.residual, r.dataOutAsked])
-      .toEqual([CHECK_CONDITION, [0x0e, 0x03], Residual.Overflow, 4, null]);
-    expect(wce()).toBe(0x04);
-    r = i.run(select6, { data: Uint8Array.from([...list(false), 0xff, 0xff]) });
-    expect([r.status, r.residualKind, r.residual, r.dataOutAsked]).toEqual([GOOD, Residual.Underflow, 2, 24]);
-    expect(wce()).toBe(0x00);
-    i.quiescent();
+    const list = Uint8Array.from([0, 0, 0, 0, 0x08, 0x12, 0x00, ...new Array(17).fill(0)]); // caching page, WCE 0
+    const wce = (i: Initiator): number => i.good([0x1a, 0x08, 0x08, 0, 255, 0], { expected: 255 })[6]! & 0x04;
+    shortThenLong([0x15, 0x10, 0, 0, 24, 0], list, 20, 2, wce, 0x04, 0x00);
   });
 
   it("PERSISTENT RESERVE OUT: a list cut short is refused and registers nothing; a longer EDTL is an underflow", () => {
-    const i = boot();
-    i.login(A);
-    const keys = (): number => new DataView(i.good(prIn(0), { expected: 4096 }).buffer).getUint32(4);
-    const register = prOut(0x00);
-    let r = i.run(register, { data: prList(0n, 0x1234n).subarray(0, 20) });
-    expect([r.status, [...r.sense.subarray(12, 14)], r.residualKind, r.residual, r.dataOutAsked])
-      .toEqual([CHECK_CONDITION, [0x0e, 0x03], Residual.Overflow, 4, null]);
-    expect(keys()).toBe(0);
-    r = i.run(register, { data: Uint8Array.from([...prList(0n, 0x1234n), 0, 0, 0, 0, 0, 0]) });
-    expect([r.status, r.residualKind, r.residual, r.dataOutAsked]).toEqual([GOOD, Residual.Underflow, 6, 24]);
-    expect(keys()).toBe(8);
-    i.quiescent();
+    const keysBytes = (i: Initiator): number => new DataView(i.good(prIn(0), { expected: 4096 }).buffer).getUint32(4);
+    shortThenLong(prOut(0x00), prList(0n, 0x1234n), 20, 6, keysBytes, 0, 8); // REGISTER
   });
 
   it("EXTENDED COPY: a list cut short is refused; a longer EDTL is an underflow", () => {
-    const i = boot();
-    i.login(A);
     const header = Uint8Array.from([7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // LIST ID 7, no descriptors
-    const xcopy = [0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, ...be32(16), 0, 0];
-    let r = i.run(xcopy, { data: header.subarray(0, 15) });
-    expect([r.status, [...r.sense.subarray(12, 14)], r.residualKind, r.residual, r.dataOutAsked])
-      .toEqual([CHECK_CONDITION, [0x0e, 0x03], Residual.Overflow, 1, null]);
-    r = i.run(xcopy, { data: Uint8Array.from([...header, ...new Uint8Array(16)]) });
-    expect([r.status, r.residualKind, r.residual, r.dataOutAsked]).toEqual([GOOD, Residual.Underflow, 16, 16]);
-    i.quiescent();
+    shortThenLong([0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, ...be32(16), 0, 0], header, 15, 16, () => null, null, null);
   });
 });
