@@ -234,7 +234,11 @@ export function decodePrefetch(t: u32, opcode: u32): bool {
   return rangeOk(t, lba, count);
 }
 
-/** COMPARE AND WRITE: 2 × NUMBER OF LOGICAL BLOCKS of Data-Out, exactly (verify instance, then write instance). */
+/**
+ * COMPARE AND WRITE: 2 × NUMBER OF LOGICAL BLOCKS of Data-Out, exactly (verify instance, then write instance): an
+ * expected length short of both is refused as any short Data-Out is (shortDataOut), a longer one as INVALID FIELD
+ * IN CDB (iscsi-test-cu's CompareAndWrite.InvalidDataOutSize wants both refused).
+ */
 export function decodeCompareAndWrite(t: u32): bool {
   const lba = cdbBe64(t, 2);
   const count = cdbU8(t, 13);
@@ -245,8 +249,10 @@ export function decodeCompareAndWrite(t: u32): bool {
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
   // The Data-Out must be both instances exactly; a count of zero with data (an initiator that truncated 256 to the
   // byte's 0) is a count the initiator did not mean, so it is refused like any other count beyond the limit.
-  const transferBytes = 2 * count * blockBytes;
-  if (expectedBytes(t, ScsiDirection.Write) != transferBytes) return invalidField(t, 13);
+  const transferBytes: u32 = 2 * count * blockBytes;
+  const expected = expectedBytes(t, ScsiDirection.Write);
+  if (expected < transferBytes) return shortDataOut(t, transferBytes, expected);
+  if (expected > transferBytes) return invalidField(t, 13);
   if (count == 0) return true; // SBC-3: nothing compared, nothing written, not an error
   scsiTaskSetLba(t, lba);
   scsiTaskSetBlockCount(t, count);
@@ -307,9 +313,10 @@ export function decodeOrWrite(t: u32): bool {
 
 /**
  * WRITE SAME (10, 16): WSNZ is 0, so a zero count means through the last LBA; either way at most MAXIMUM WRITE SAME
- * LENGTH (written in chunks); one block of Data-Out unless NDOB (16 only), which means a block of zeros. An expected
- * length short of the block is refused (shortDataOut: the block cannot be written in part, nor skipped behind a
- * GOOD); a longer one gives the block and an underflow residual, like any command that moves less than expected.
+ * LENGTH (written in chunks); exactly one block of Data-Out unless NDOB (16 only), which means a block of zeros. An
+ * expected length short of the block is refused (shortDataOut: the block cannot be written in part, nor skipped
+ * behind a GOOD); a longer one is refused too, as INVALID FIELD IN CDB (iscsi-test-cu's WriteSame10 and
+ * WriteSame16 InvalidDataOutSize require a refusal; tgt answers PARAMETER LIST LENGTH ERROR).
  */
 export function decodeWriteSame(t: u32, opcode: u32): bool {
   const is16 = opcode == OP_WRITE_SAME_16;
@@ -332,6 +339,7 @@ export function decodeWriteSame(t: u32, opcode: u32): bool {
   const dataOutBytes: u32 = ndob ? 0 : blockBytes;
   const expected = expectedBytes(t, ScsiDirection.Write);
   if (expected < dataOutBytes) return shortDataOut(t, dataOutBytes, expected);
+  if (!ndob && expected > dataOutBytes) return invalidField(t, countByte);
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
   scsiTaskSetLba(t, lba);
   scsiTaskSetBlockCount(t, <u32>blocks);

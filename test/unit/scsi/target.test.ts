@@ -483,8 +483,9 @@ describe("data through CTA → RTA → DDM → disk", () => {
     // NDOB: no Data-Out, zeros.
     i.good(ws16(1000, 10, 0x01));
     expect(i.readBlocks(0, 1000, 10)).toEqual(new Uint8Array(10 * BLOCK));
-    // Refused: a Data-Out short of one block (test/unit/scsi/residuals.test.ts has the longer one), past the end, more
+    // Refused: a Data-Out that is not one block (short: INVALID FIELD IN COMMAND INFORMATION UNIT), past the end, more
     // than MAXIMUM WRITE SAME LENGTH, ANCHOR.
+    expect(i.check(ws16(0, 1), { data: new Uint8Array(2 * BLOCK) })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24 });
     expect(i.check(ws16(0, 1), { data: new Uint8Array(BLOCK / 2) })).toMatchObject({ key: Key.IllegalRequest, asc: 0x0e, ascq: 0x03 });
     expect(i.check(ws16(LUN0_BLOCKS - 1, 2), { data: block })).toMatchObject({ asc: 0x21 });
     expect(i.check(ws16(0, 32769), { data: block })).toMatchObject({ asc: 0x24, field: { byte: 10 } });
