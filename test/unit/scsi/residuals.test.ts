@@ -133,6 +133,8 @@ describe("writes: whole blocks that came are written with GOOD; a partial block 
       cdb: (l) => write10(l, 1), expected: 0, status: GOOD, residual: over(BLOCK), after: unchanged },
     { name: "WRITE (16), TRANSFER LENGTH 0, EDTL one block: nothing written, underflow",
       cdb: (l) => write16(l, 0), expected: BLOCK, status: GOOD, residual: under(BLOCK), after: unchanged },
+    { name: "WRITE (10), one block, EDTL one block but for Data-In (R, not W): nothing written, overflow",
+      cdb: (l) => write10(l, 1), expected: BLOCK, direction: Dir.Read, status: GOOD, residual: over(BLOCK), after: unchanged },
     { name: "WRITE AND VERIFY (10), one block, EDTL 200: CHECK CONDITION 0Eh/03h, unchanged",
       cdb: (l) => writeVerify10(l, 1), expected: 200, status: CHECK_CONDITION, sense: IU, residual: over(312), after: unchanged },
     { name: "WRITE AND VERIFY (16) BYTCHK, two blocks, EDTL one block: the first written and checked, overflow",
