@@ -13,7 +13,7 @@ import {
   SA_REPORT_SUPPORTED_OPERATION_CODES,
 } from "../protocol/scsi_opcodes";
 import { COPY_CHUNK_BYTES, COPY_LIST_AREA_BYTES, COPY_PARAMETER_LIST_BYTES_MAX, copyResultsBuild, RCR_FAILED } from "./copy";
-import { ScsiDirection } from "./interface";
+import { ScsiDirection, ScsiResidual } from "./interface";
 import {
   ATOMIC_ALIGNMENT_BLOCKS, ATOMIC_GRANULARITY_BLOCKS, COMPARE_AND_WRITE_BLOCKS_MAX, DATA_IN_BYTES_MAX, limitAtomicBytes, limitTransferBytes, PARAMETER_LIST_BYTES_MAX, WRITE_SAME_BYTES_MAX,
 } from "./limits";
@@ -22,15 +22,15 @@ import { uaTake } from "./nexus";
 import { OPCODES_INVALID, opcodesAll, opcodesOne, REPORTING_OPCODE_SA_IF_ANY, tmfsSupported } from "./opcodes";
 import { prReadFullStatus, prReadKeys, prReadReservation, prReportCapabilities } from "./reservations";
 import {
-  ASC_INVALID_FIELD_IN_CDB, ASC_LBA_OUT_OF_RANGE, ASC_LOGICAL_UNIT_NOT_SUPPORTED, ASC_NO_ADDITIONAL_SENSE,
-  ASC_PARAMETER_LIST_LENGTH_ERROR, ASC_SAVING_PARAMETERS_NOT_SUPPORTED, fieldInCdb, senseFixed,
+  ASC_INVALID_FIELD_IN_CDB, ASC_INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT, ASC_LBA_OUT_OF_RANGE, ASC_LOGICAL_UNIT_NOT_SUPPORTED,
+  ASC_NO_ADDITIONAL_SENSE, ASC_PARAMETER_LIST_LENGTH_ERROR, ASC_SAVING_PARAMETERS_NOT_SUPPORTED, fieldInCdb, senseFixed,
 } from "./sense";
 import { SENSE_KEY_ILLEGAL_REQUEST, SENSE_KEY_NO_SENSE, SENSE_KEY_UNIT_ATTENTION } from "../protocol/sense_keys";
 import {
   scsiTaskAreaAddress, scsiTaskAreaWant, scsiTaskBlockCount, scsiTaskCheck, scsiTaskDirection, scsiTaskExpectedTransferBytes,
   scsiTaskFlagSet, scsiTaskLun, scsiTaskNexusSlot, scsiTaskSetBlockBytes, scsiTaskSetBlockCount,
-  scsiTaskSetCopyChunkBytes, scsiTaskSetDataOutBytes, scsiTaskSetLba, scsiTaskSetOptions, scsiTaskSetProgram, scsiTaskSetTransferBytes,
-  TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT,
+  scsiTaskSetCopyChunkBytes, scsiTaskSetDataOutBytes, scsiTaskSetLba, scsiTaskSetOptions, scsiTaskSetProgram, scsiTaskSetResidual,
+  scsiTaskSetTransferBytes, scsiTaskTransferBytes, TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT,
 } from "./tasks";
 import { inquiryStandard, vpdPage } from "./vpd";
 
@@ -80,6 +80,22 @@ function rangeOk(t: u32, lba: u64, blockCount: u64): bool {
 /** The expected transfer length if the transport's direction is `direction`, else 0 (no data that way). */
 function expectedBytes(t: u32, direction: ScsiDirection): u32 {
   return scsiTaskDirection(t) == direction ? scsiTaskExpectedTransferBytes(t) : 0;
+}
+
+// Data-Out shorter than the command needs (the expected length below the CDB's length). SAM-5 lets the device server
+// either move what came and report the overflow, or refuse the command; RFC 7143, SCSI Response (Residual Count), has
+// the refusal as CHECK CONDITION with ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT. The rule here: a
+// command that can act on whole units of what came does so (WRITE, WRITE AND VERIFY, ORWRITE and VERIFY on whole
+// blocks, nothing at all when nothing came) with GOOD and an overflow residual; a partial block, or a command that
+// cannot be split (WRITE ATOMIC, WRITE SAME's one block, a parameter list), is refused before any of it is asked for,
+// so nothing changes. Data acknowledged with GOOD is always data written. The refusal still reports the overflow:
+// RFC 7143 says the Residual Count is valid whenever O or U is set, whatever the status, and iscsi-test-cu's WRITE
+// residual tests read it after the refusal too.
+function shortDataOut(t: u32, neededBytes: u32, expectedBytesOut: u32): bool {
+  assert(expectedBytesOut < neededBytes, "scsi: a short Data-Out is shorter than needed");
+  scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT);
+  scsiTaskSetResidual(t, ScsiResidual.Overflow, neededBytes - expectedBytesOut);
+  return false;
 }
 
 function blockBytesOf(t: u32): u32 { return volumeAt(scsiTaskLun(t)).blockSizeBytes; }
@@ -147,14 +163,17 @@ export function decodeRead(t: u32, opcode: u32): bool {
 }
 
 /**
- * WRITE and WRITE AND VERIFY: asks for the transfer cut to the expected length and writes the whole blocks of it
- * (an initiator that sends less than it asked to write gets an overflow residual, not a torn block).
+ * WRITE and WRITE AND VERIFY: asks for the transfer cut to the expected length and writes exactly that when it is
+ * whole blocks (GOOD, with an overflow residual for the blocks that did not come); an expected length that ends
+ * inside a block is refused (shortDataOut), so no block is ever dropped or torn behind a GOOD.
  */
 export function decodeWrite(t: u32, opcode: u32, verify: bool): bool {
   if (decodeTransfer(t, opcode) == 0) return false;
   const blockBytes = blockBytesOf(t);
   const transferBytes = scsiTaskBlockCount(t) * blockBytes;
-  const dataOutBytes = min(transferBytes, expectedBytes(t, ScsiDirection.Write));
+  const expected = expectedBytes(t, ScsiDirection.Write);
+  const dataOutBytes = min(transferBytes, expected);
+  if (dataOutBytes % blockBytes != 0) return shortDataOut(t, transferBytes, expected);
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
   scsiTaskSetTransferBytes(t, transferBytes);
   scsiTaskSetDataOutBytes(t, dataOutBytes);
@@ -191,11 +210,14 @@ export function decodeVerify(t: u32, opcode: u32): bool {
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
   if (bytchk == 0 || count == 0) return true; // Program.None: nothing moves
   const transferBytes = bytchk == 1 ? count * blockBytes : blockBytes;
-  const dataOutBytes = min(transferBytes, expectedBytes(t, ScsiDirection.Write));
+  const expected = expectedBytes(t, ScsiDirection.Write);
+  const dataOutBytes = min(transferBytes, expected);
+  // Like WRITE (shortDataOut): the whole blocks that came are compared, GOOD with an overflow for the rest, and with
+  // none nothing is; a Data-Out that ends inside a block is refused rather than half compared.
+  if (dataOutBytes % blockBytes != 0) return shortDataOut(t, transferBytes, expected);
   scsiTaskSetTransferBytes(t, transferBytes);
   scsiTaskSetDataOutBytes(t, dataOutBytes);
-  // Only whole blocks of Data-Out are compared; with none there is nothing to verify.
-  const blocks = bytchk == 1 ? dataOutBytes / blockBytes : dataOutBytes >= blockBytes ? count : 0;
+  const blocks = bytchk == 1 ? dataOutBytes / blockBytes : dataOutBytes == blockBytes ? count : 0;
   scsiTaskSetBlockCount(t, blocks);
   scsiTaskSetOptions(t, OPT_BYTCHK | (bytchk == 3 ? OPT_ONE_BLOCK : 0));
   if (blocks == 0) return true;
@@ -215,7 +237,11 @@ export function decodePrefetch(t: u32, opcode: u32): bool {
   return rangeOk(t, lba, count);
 }
 
-/** COMPARE AND WRITE: 2 × NUMBER OF LOGICAL BLOCKS of Data-Out, exactly (verify instance, then write instance). */
+/**
+ * COMPARE AND WRITE: 2 × NUMBER OF LOGICAL BLOCKS of Data-Out, exactly (verify instance, then write instance): an
+ * expected length short of both is refused as any short Data-Out is (shortDataOut), a longer one as INVALID FIELD
+ * IN CDB (iscsi-test-cu's CompareAndWrite.InvalidDataOutSize wants both refused).
+ */
 export function decodeCompareAndWrite(t: u32): bool {
   const lba = cdbBe64(t, 2);
   const count = cdbU8(t, 13);
@@ -226,8 +252,10 @@ export function decodeCompareAndWrite(t: u32): bool {
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
   // The Data-Out must be both instances exactly; a count of zero with data (an initiator that truncated 256 to the
   // byte's 0) is a count the initiator did not mean, so it is refused like any other count beyond the limit.
-  const transferBytes = 2 * count * blockBytes;
-  if (expectedBytes(t, ScsiDirection.Write) != transferBytes) return invalidField(t, 13);
+  const transferBytes: u32 = 2 * count * blockBytes;
+  const expected = expectedBytes(t, ScsiDirection.Write);
+  if (expected < transferBytes) return shortDataOut(t, transferBytes, expected);
+  if (expected > transferBytes) return invalidField(t, 13);
   if (count == 0) return true; // SBC-3: nothing compared, nothing written, not an error
   scsiTaskSetLba(t, lba);
   scsiTaskSetBlockCount(t, count);
@@ -242,7 +270,8 @@ export function decodeCompareAndWrite(t: u32): bool {
 /**
  * WRITE ATOMIC (16), SBC-4: a WRITE of at most MAXIMUM ATOMIC TRANSFER LENGTH, a multiple of the granularity, at an
  * aligned LBA, with no ATOMIC BOUNDARY (MAXIMUM ATOMIC BOUNDARY SIZE is 0); each violation is INVALID FIELD IN CDB.
- * It runs as one write service, never split. 0 blocks is GOOD.
+ * It runs as one write service, never split: so an expected length short of the transfer, even by whole blocks, is
+ * refused (shortDataOut) rather than written in part. 0 blocks is GOOD.
  */
 export function decodeWriteAtomic(t: u32): bool {
   const lba = cdbBe64(t, 2);
@@ -252,19 +281,26 @@ export function decodeWriteAtomic(t: u32): bool {
   if (cdbBe16(t, 10) != 0) return invalidField(t, 10);
   if (<u64>count * blockBytes > <u64>limitAtomicBytes() || count % ATOMIC_GRANULARITY_BLOCKS != 0) return invalidField(t, 12);
   if (lba % <u64>ATOMIC_ALIGNMENT_BLOCKS != 0) return invalidField(t, 2);
-  return decodeWrite(t, OP_WRITE_ATOMIC_16, false);
+  if (!decodeWrite(t, OP_WRITE_ATOMIC_16, false)) return false;
+  const transferBytes = scsiTaskTransferBytes(t);
+  const expected = expectedBytes(t, ScsiDirection.Write);
+  if (expected < transferBytes) return shortDataOut(t, transferBytes, expected);
+  return true;
 }
 
 /**
  * ORWRITE (16), SBC-3: the blocks read, each byte ORed with the Data-Out, written back, under the logical unit's
- * COMPARE AND WRITE lock. At most MAXIMUM TRANSFER LENGTH; whole blocks of the Data-Out (cut to the expected length).
- * ORPROTECT is refused by the CDB usage data; 0 blocks is GOOD.
+ * COMPARE AND WRITE lock. At most MAXIMUM TRANSFER LENGTH; the Data-Out cut to the expected length, like WRITE:
+ * whole blocks of it, or refused when it ends inside a block (shortDataOut). ORPROTECT is refused by the CDB usage
+ * data; 0 blocks is GOOD.
  */
 export function decodeOrWrite(t: u32): bool {
   if (decodeTransfer(t, OP_ORWRITE_16) == 0) return false;
   const blockBytes = blockBytesOf(t);
   const transferBytes = scsiTaskBlockCount(t) * blockBytes;
-  const dataOutBytes = min(transferBytes, expectedBytes(t, ScsiDirection.Write));
+  const expected = expectedBytes(t, ScsiDirection.Write);
+  const dataOutBytes = min(transferBytes, expected);
+  if (dataOutBytes % blockBytes != 0) return shortDataOut(t, transferBytes, expected);
   const blocks = dataOutBytes / blockBytes;
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
   scsiTaskSetTransferBytes(t, transferBytes);
@@ -280,7 +316,10 @@ export function decodeOrWrite(t: u32): bool {
 
 /**
  * WRITE SAME (10, 16): WSNZ is 0, so a zero count means through the last LBA; either way at most MAXIMUM WRITE SAME
- * LENGTH (written in chunks); exactly one block of Data-Out unless NDOB (16 only), which means a block of zeros.
+ * LENGTH (written in chunks); exactly one block of Data-Out unless NDOB (16 only), which means a block of zeros. An
+ * expected length short of the block is refused (shortDataOut: the block cannot be written in part, nor skipped
+ * behind a GOOD); a longer one is refused too, as INVALID FIELD IN CDB (iscsi-test-cu's WriteSame10 and
+ * WriteSame16 InvalidDataOutSize require a refusal; tgt answers PARAMETER LIST LENGTH ERROR).
  */
 export function decodeWriteSame(t: u32, opcode: u32): bool {
   const is16 = opcode == OP_WRITE_SAME_16;
@@ -301,7 +340,9 @@ export function decodeWriteSame(t: u32, opcode: u32): bool {
   if (blocks * blockBytes > <u64>WRITE_SAME_BYTES_MAX) return invalidField(t, countByte); // also a count of 0
   if (!rangeOk(t, lba, blocks)) return false;
   const dataOutBytes: u32 = ndob ? 0 : blockBytes;
-  if (!ndob && expectedBytes(t, ScsiDirection.Write) != blockBytes) return invalidField(t, countByte);
+  const expected = expectedBytes(t, ScsiDirection.Write);
+  if (expected < dataOutBytes) return shortDataOut(t, dataOutBytes, expected);
+  if (!ndob && expected > dataOutBytes) return invalidField(t, countByte);
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
   scsiTaskSetLba(t, lba);
   scsiTaskSetBlockCount(t, <u32>blocks);
@@ -327,10 +368,15 @@ export function decodeUnmap(t: u32): bool {
   return parameterList(t, listBytes);
 }
 
-/** A parameter list of `listBytes` (cut to the expected length) into one page or large buffer. */
+/**
+ * A parameter list of `listBytes` into one page or large buffer. A list is one unit: an expected length short of
+ * the PARAMETER LIST LENGTH is refused (shortDataOut) rather than the list read in part; a longer one is an underflow.
+ */
 export function parameterList(t: u32, listBytes: u32): bool {
   assert(listBytes <= PARAMETER_LIST_BYTES_MAX);
-  const dataOutBytes = min(listBytes, expectedBytes(t, ScsiDirection.Write));
+  const expected = expectedBytes(t, ScsiDirection.Write);
+  if (expected < listBytes) return shortDataOut(t, listBytes, expected);
+  const dataOutBytes = listBytes;
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
   scsiTaskSetTransferBytes(t, listBytes);
   scsiTaskSetDataOutBytes(t, dataOutBytes);
@@ -525,6 +571,7 @@ function persistentReserveIn(t: u32, at: usize): u32 {
  * EXTENDED COPY (LID1): a PARAMETER LIST LENGTH of 0 copies nothing (SPC-4: not an error); beyond the longest list
  * the copy manager takes (header and MAXIMUM DESCRIPTOR LIST LENGTH) it is PARAMETER LIST LENGTH ERROR. The list
  * goes into the area's first large buffer and the chunks behind it, so no other buffer is needed while copying.
+ * Like every parameter list (parameterList), one cut short by the expected length is refused (shortDataOut).
  */
 export function decodeExtendedCopy(t: u32): bool {
   const listBytes = cdbBe32(t, 10);
@@ -534,7 +581,9 @@ export function decodeExtendedCopy(t: u32): bool {
     scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInCdb(10));
     return false;
   }
-  const dataOutBytes = min(listBytes, expectedBytes(t, ScsiDirection.Write));
+  const expected = expectedBytes(t, ScsiDirection.Write);
+  if (expected < listBytes) return shortDataOut(t, listBytes, expected);
+  const dataOutBytes = listBytes;
   const chunkBytes = min(COPY_CHUNK_BYTES, limitTransferBytes());
   scsiTaskSetTransferBytes(t, listBytes);
   scsiTaskSetDataOutBytes(t, dataOutBytes);

@@ -62,8 +62,8 @@ export enum TmfResponse {
 // A ScsiDataReady that arrives for a task already aborted is ignored.
 //
 // Data-Out: ScsiDataOut's `b` is never more than the expected transfer length and may be less (the CDB asks for
-// less, or only whole blocks are written): the transport takes that many bytes into the SGL and discards the rest
-// of what the initiator sends. A command refused before it asks (CHECK CONDITION, RESERVATION CONFLICT) gets no
+// less, or only the whole blocks of a short one are written): the transport takes that many bytes into the SGL and
+// discards the rest of what the initiator sends. A command refused before it asks (CHECK CONDITION, RESERVATION CONFLICT) gets no
 // ScsiDataOut at all: its unsolicited data is discarded too. scsiTaskSgl is SGL_NONE whenever there are no bytes.
 //
 // Nexus: the transport gets its id from scsiNexusIdentify(port name, target port) when a session starts (iSCSI:
@@ -73,7 +73,10 @@ export enum TmfResponse {
 //
 // Residuals (SAM-5, RFC 7143 Residual Count): with GOOD status, scsiTaskResidualKind says whether the command moved
 // less (Underflow) or wanted to move more (Overflow) than the expected transfer length, by scsiTaskResidualBytes.
-// Data-In never exceeds the expected length; Data-Out asked for never exceeds it either.
+// Data-In never exceeds the expected length; Data-Out asked for never exceeds it either. A command refused because
+// the expected length falls short of what it needs (CHECK CONDITION, INVALID FIELD IN COMMAND INFORMATION UNIT;
+// commands.ts, shortDataOut) keeps its Overflow too, and the transport reports it with the sense; any other status
+// has none.
 
 export const SCSI_TASK_NONE: u32 = 0xffff_ffff;
 export const SCSI_LUN_NONE: u32 = 0xffff_ffff; // a LUN the transport could not decode: LOGICAL UNIT NOT SUPPORTED

@@ -64,7 +64,7 @@ import {
   SENSE_KEY_MEDIUM_ERROR, SENSE_KEY_MISCOMPARE, SENSE_KEY_UNIT_ATTENTION,
 } from "../protocol/sense_keys";
 import {
-  SAM_STATUS_BUSY, SAM_STATUS_GOOD, SAM_STATUS_RESERVATION_CONFLICT, SAM_STATUS_TASK_ABORTED,
+  SAM_STATUS_BUSY, SAM_STATUS_CHECK_CONDITION, SAM_STATUS_GOOD, SAM_STATUS_RESERVATION_CONFLICT, SAM_STATUS_TASK_ABORTED,
 } from "../protocol/scsi_status";
 import {
   AREA_EQUAL, scsiTaskAreaAddress, scsiTaskAreaOr, scsiTaskAreaClass, scsiTaskAreaCompare, scsiTaskAreaCompareRepeated, scsiTaskAreaFill,
@@ -75,7 +75,7 @@ import {
   scsiTaskProgram, scsiTaskReferencedTag, scsiTaskRepeatSgl, scsiTaskServiceBlocks, scsiTaskServiceFunction,
   scsiTaskServiceLba, scsiTaskServiceOffset, scsiTaskSetCursor, scsiTaskSetDataInBytes, scsiTaskSetIoSgl,
   scsiTaskSetBlockCount, scsiTaskSetBlockBytes, scsiTaskSetNexusSlot, scsiTaskSetOptions, scsiTaskSetParked, scsiTaskSetPhase, scsiTaskSetProgram,
-  scsiTaskSetResidual, scsiTaskSetTransferBytes,
+  scsiTaskResidualKind, scsiTaskSetResidual, scsiTaskSetTransferBytes,
   scsiTaskSetService, scsiTaskSetSenseLength, scsiTaskSetSgl, scsiTaskSetState, scsiTaskSetStatus,
   scsiTaskSetTmfOwner, scsiTaskSetTmfResponse, scsiTaskSetTmfWaitCount, scsiTaskSgl, scsiTaskState, scsiTaskStatus,
   ScsiTaskState, scsiTaskTag, scsiTaskTmfFunction, scsiTaskTmfOwner, scsiTaskTmfWaitCount, scsiTaskTransferBytes,
@@ -505,10 +505,7 @@ export class ScsiTargetTask extends Task {
   // Descriptors cut short by either length are ignored.
   private unmapListOk(t: u32): bool {
     const listBytes = scsiTaskDataOutBytes(t);
-    if (listBytes < 8) {
-      scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInCdb(7));
-      return false;
-    }
+    assert(listBytes >= 8, "scsi: UNMAP list shorter than its header (decodeUnmap refuses it)");
     const list = scsiTaskAreaAddress(t, 0);
     const count = min(getBe16(list + 2), listBytes - 8) / 16;
     if (count > UNMAP_DESCRIPTORS_MAX) {
@@ -677,10 +674,7 @@ export class ScsiTargetTask extends Task {
     const listBytes = scsiTaskDataOutBytes(t);
     const list: usize = listBytes == 0 ? <usize>0 : scsiTaskAreaAddress(t, 0);
     const is10 = cdbU8(t, 0) == OP_MODE_SELECT_10;
-    if (listBytes < scsiTaskTransferBytes(t)) { // the initiator sent less than the CDB said
-      scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInCdb(is10 ? 7 : 4));
-      return;
-    }
+    assert(listBytes == scsiTaskTransferBytes(t), "scsi: MODE SELECT list cut short (parameterList refuses it)");
     switch (modeSelectApply(lun, list, listBytes, is10, v.blockCount, v.blockSizeBytes)) {
       case ModeSelectResult.Changed: uaSetAll(lun, UA_MODE_PARAMETERS_CHANGED, scsiTaskNexus(t)); break;
       case ModeSelectResult.Unchanged: break;
@@ -698,10 +692,7 @@ export class ScsiTargetTask extends Task {
   // RESERVATION KEY|16-19 obsolete|20 SPEC_I_PT,ALL_TG_PT,-,APTPL|21-23|. SPEC_I_PT, ALL_TG_PT and APTPL are not
   // supported (SIP_C, ATP_C and PTPL_C are 0).
   private persistentReserveOut(t: u32): void {
-    if (scsiTaskDataOutBytes(t) < 24) {
-      scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInCdb(5));
-      return;
-    }
+    assert(scsiTaskDataOutBytes(t) == 24, "scsi: PERSISTENT RESERVE OUT list cut short (parameterList refuses it)");
     const list = scsiTaskAreaAddress(t, 0);
     const action = cdbU8(t, 1) & 0x1f;
     const flags = <u32>load<u8>(list + 20);
@@ -857,14 +848,16 @@ export class ScsiTargetTask extends Task {
 
   // Completion.
 
-  // Status is in the record (GOOD unless a check set it): Data-In and residual follow from it, then ScsiDone.
+  // Status is in the record (GOOD unless a check set it): Data-In and residual follow from it, then ScsiDone. A
+  // refusal keeps the residual its decoder recorded (commands.ts shortDataOut: the overflow it refused), else none.
   private complete(t: u32): void {
     assert(scsiTaskParked(t) == RING_NONE, "scsi: completing a parked task");
     assert((scsiTaskFlags(t) & TASK_FLAG_LOCK) == 0, "scsi: completing a task that holds a lock");
     if (scsiTaskStatus(t) == SAM_STATUS_GOOD) this.residual(t);
     else {
+      assert(scsiTaskResidualKind(t) == ScsiResidual.None || scsiTaskStatus(t) == SAM_STATUS_CHECK_CONDITION,
+        "scsi: a residual beside a status other than GOOD or CHECK CONDITION");
       scsiTaskSetDataInBytes(t, 0);
-      scsiTaskSetResidual(t, ScsiResidual.None, 0);
     }
     scsiTaskSetState(t, ScsiTaskState.Done);
     if (scsiTaskProgram(t) == Program.ExtendedCopy) copyEnd(scsiTaskCopyEntry(t), t);

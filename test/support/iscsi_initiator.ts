@@ -199,7 +199,8 @@ export class Initiator {
     return p;
   }
 
-  private command(flags: number, lun: number, expectedBytes: number, cdb: Uint8Array, itt: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+  /** A SCSI Command PDU with the next CmdSN (which must be inside the window): for tests that send their own CDBs. */
+  command(flags: number, lun: number, expectedBytes: number, cdb: Uint8Array, itt: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
     const cmdSn = this.cmdSn;
     if (((cmdSn - this.expCmdSn) >>> 0) > ((this.maxCmdSn - this.expCmdSn) >>> 0)) throw new InitiatorError(`CmdSN ${cmdSn} outside the window ${this.expCmdSn}..${this.maxCmdSn}`);
     this.cmdSn = (this.cmdSn + 1) >>> 0;

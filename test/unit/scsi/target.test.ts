@@ -4,224 +4,11 @@
 // nexuses 1 and 2 would, and checks status, fixed-format sense, Data-In, residuals and what the disks then hold;
 // each ends with every buffer back in its pool and the heap where boot left it.
 import { describe, expect, it } from "vitest";
-import { testBoard, type TestBoard } from "../../support/board.ts";
-
-const GOOD = 0x00;
-const CHECK_CONDITION = 0x02;
-const BUSY = 0x08;
-const RESERVATION_CONFLICT = 0x18;
-const TASK_ABORTED = 0x40;
-const Dir = { None: 0, Read: 1, Write: 2 } as const;
-const Residual = { None: 0, Underflow: 1, Overflow: 2 } as const;
-const Key = { NoSense: 0x0, IllegalRequest: 0x5, UnitAttention: 0x6, Miscompare: 0xe } as const;
-const Tmf = { AbortTask: 1, AbortTaskSet: 2, ClearAca: 3, ClearTaskSet: 4, LunReset: 5, TargetWarmReset: 6, TargetColdReset: 7 } as const;
-const TmfResponse = { Complete: 0, TaskDoesNotExist: 1, LunDoesNotExist: 2, NotSupported: 5 } as const;
-const TASK_NONE = 0xffff_ffff;
-const BLOCK = 512;
-const LUN0_BLOCKS = 32768; // 16 MiB
-const LUN1_BLOCKS = 16384; // 8 MiB
-const A = 1; // nexus ids
-const B = 2;
-
-interface Options {
-  nexus?: number;
-  lun?: number;
-  direction?: number;
-  expected?: number; // expected data transfer length; by default the Data-Out's length, or 0 with no Data-Out
-  data?: Uint8Array; // Data-Out
-  hold?: boolean; // keep the Data-Out back until sendData
-  tag?: number;
-}
-
-interface Sense {
-  key: number;
-  asc: number;
-  ascq: number;
-  information?: number; // when VALID
-  field?: { inCdb: boolean; byte: number; bit?: number }; // when SKSV
-}
-
-interface Result {
-  status: number;
-  sense: Uint8Array;
-  data: Uint8Array;
-  residualKind: number;
-  residual: number;
-  aborted: boolean;
-}
-
-function parseSense(s: Uint8Array): Sense {
-  const out: Sense = { key: s[2]! & 0x0f, asc: s[12]!, ascq: s[13]! };
-  if ((s[0]! & 0x80) !== 0) out.information = new DataView(s.buffer, s.byteOffset).getUint32(3);
-  if ((s[15]! & 0x80) !== 0) {
-    out.field = { inCdb: (s[15]! & 0x40) !== 0, byte: (s[16]! << 8) | s[17]! };
-    if ((s[15]! & 0x08) !== 0) out.field.bit = s[15]! & 0x07;
-  }
-  return out;
-}
-
-/** A pattern of `blocks` blocks that differs per seed and per block. */
-function pattern(seed: number, blocks: number): Uint8Array {
-  const bytes = new Uint8Array(blocks * BLOCK);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < bytes.length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
-
-function be16(v: number): number[] { return [(v >>> 8) & 0xff, v & 0xff]; }
-function be32(v: number): number[] { return [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]; }
-function be64(v: bigint | number): number[] {
-  const b = BigInt(v);
-  return [...be32(Number((b >> 32n) & 0xffff_ffffn)), ...be32(Number(b & 0xffff_ffffn))];
-}
-
-// CDBs.
-const tur = (): number[] => [0x00, 0, 0, 0, 0, 0];
-const inquiry = (evpd: number, page: number, alloc: number): number[] => [0x12, evpd, page, ...be16(alloc), 0];
-const read10 = (lba: number, n: number, flags = 0): number[] => [0x28, flags, ...be32(lba), 0, ...be16(n), 0];
-const write10 = (lba: number, n: number, flags = 0): number[] => [0x2a, flags, ...be32(lba), 0, ...be16(n), 0];
-const read16 = (lba: number | bigint, n: number): number[] => [0x88, 0, ...be64(lba), ...be32(n), 0, 0];
-const write16 = (lba: number | bigint, n: number, flags = 0): number[] => [0x8a, flags, ...be64(lba), ...be32(n), 0, 0];
-const requestSense = (alloc = 18): number[] => [0x03, 0, 0, 0, alloc, 0];
-const modeSense6 = (pcPage: number, alloc = 255, flags = 0, subpage = 0): number[] => [0x1a, flags, pcPage, subpage, alloc, 0];
-const modeSense10 = (pcPage: number, alloc = 255, flags = 0): number[] => [0x5a, flags, pcPage, 0, 0, 0, 0, ...be16(alloc), 0];
-const prIn = (action: number, alloc = 4096): number[] => [0x5e, action, 0, 0, 0, 0, 0, ...be16(alloc), 0];
-const prOut = (action: number, type = 0): number[] => [0x5f, action, type, 0, 0, ...be32(24), 0];
-function prList(key: bigint, saKey: bigint, flags = 0): Uint8Array {
-  return Uint8Array.from([...be64(key), ...be64(saKey), 0, 0, 0, 0, flags, 0, 0, 0]);
-}
-
-class Initiator {
-  constructor(readonly t: TestBoard) {}
-
-  ram(): Uint8Array { return new Uint8Array(this.t.host.memory.buffer); }
-
-  submit(cdb: number[], o: Options = {}): number {
-    const data = o.data;
-    if (data !== undefined) {
-      expect(this.t.call("testScsiStage", data.length)).toBe(1);
-      for (let off = 0, i = 0; off < data.length; off += 65536, i++) {
-        this.ram().set(data.subarray(off, Math.min(off + 65536, data.length)), this.t.call("testScsiStageAddress", i) as number);
-      }
-    }
-    const padded = new Uint8Array(16);
-    padded.set(cdb);
-    this.ram().set(padded, this.t.call("testScsiCdbAddress") as number);
-    const direction = o.direction ?? (data !== undefined ? Dir.Write : (o.expected ?? 0) > 0 ? Dir.Read : Dir.None);
-    const expected = o.expected ?? data?.length ?? 0;
-    return this.t.call("testScsiSubmit", o.nexus ?? A, o.lun ?? 0, direction, expected, 16, o.tag ?? 0x100, o.hold ? 1 : 0) as number;
-  }
-
-  done(task: number): boolean { return this.t.call("testScsiDone", task) === 1; }
-
-  wait(task: number, steps = 4000): void {
-    for (let i = 0; i < steps && !this.done(task); i++) this.t.board.runFor(50_000);
-    expect(this.t.stops).toEqual([]);
-    expect(this.done(task)).toBe(true);
-  }
-
-  result(task: number): Result {
-    const senseLength = this.t.call("testScsiSenseLength", task) as number;
-    const senseAt = this.t.call("testScsiSenseAddress", task) as number;
-    const dataBytes = this.t.call("testScsiDataInBytes", task) as number;
-    const data = new Uint8Array(dataBytes);
-    if (dataBytes > 0) {
-      const sgl = this.t.call("testScsiSgl", task) as number;
-      expect(this.t.call("testSglTotalBytes", sgl)).toBe(BigInt(dataBytes));
-      const count = this.t.call("testSglSegmentCount", sgl) as number;
-      let off = 0;
-      for (let i = 0; i < count; i++) {
-        const at = Number(this.t.call("testSglSegmentAddress", sgl, i) as bigint);
-        const length = this.t.call("testSglSegmentLength", sgl, i) as number;
-        data.set(this.ram().subarray(at, at + length), off);
-        off += length;
-      }
-    }
-    return {
-      status: this.t.call("testScsiStatus", task) as number,
-      sense: this.ram().slice(senseAt, senseAt + senseLength),
-      data,
-      residualKind: this.t.call("testScsiResidualKind", task) as number,
-      residual: this.t.call("testScsiResidualBytes", task) as number,
-      aborted: this.t.call("testScsiAborted", task) === 1,
-    };
-  }
-
-  release(task: number): void { this.t.call("testScsiRelease", task); }
-
-  /** Submits, waits, reads the answer and releases the record. */
-  run(cdb: number[], o: Options = {}): Result {
-    const task = this.submit(cdb, o);
-    expect(task).not.toBe(TASK_NONE);
-    this.wait(task);
-    const r = this.result(task);
-    this.release(task);
-    if (o.data !== undefined) this.t.call("testScsiStage", 0); // a refused command leaves the stage unused
-    return r;
-  }
-
-  good(cdb: number[], o: Options = {}): Uint8Array {
-    const r = this.run(cdb, o);
-    if (r.status !== GOOD) throw new Error(`status ${r.status} sense ${JSON.stringify(parseSense(r.sense))} for ${cdb.map((b) => b.toString(16))}`);
-    return r.data;
-  }
-
-  check(cdb: number[], o: Options = {}): Sense {
-    const r = this.run(cdb, o);
-    expect(r.status).toBe(CHECK_CONDITION);
-    expect(r.sense.length).toBe(18);
-    expect(r.sense[0]! & 0x7f).toBe(0x70);
-    expect(r.sense[7]).toBe(10);
-    expect(r.data.length).toBe(0);
-    return parseSense(r.sense);
-  }
-
-  /** Clears the POWER ON unit attention a new nexus starts with, on both LUNs. */
-  login(nexus: number): void {
-    for (const lun of [0, 1]) {
-      const s = this.check(tur(), { nexus, lun });
-      expect(s).toMatchObject({ key: Key.UnitAttention, asc: 0x29, ascq: 0x00 });
-      expect(this.run(tur(), { nexus, lun }).status).toBe(GOOD);
-    }
-  }
-
-  tmf(nexus: number, lun: number, fn: number, tag = 0): number {
-    const task = this.t.call("testScsiTmf", nexus, lun, fn, tag) as number;
-    expect(task).not.toBe(TASK_NONE);
-    return task;
-  }
-
-  readBlocks(lun: number, lba: number, blocks: number, nexus = A): Uint8Array {
-    return this.good(read16(lba, blocks), { lun, nexus, expected: blocks * BLOCK });
-  }
-
-  writeBlocks(lun: number, lba: number, data: Uint8Array, nexus = A): void {
-    this.good(write16(lba, data.length / BLOCK), { lun, nexus, data });
-  }
-
-  /** Everything back where boot left it. */
-  quiescent(): void {
-    this.t.call("testScsiStage", 0); // Data-Out staged for tasks that were aborted before taking it
-    this.t.board.runFor(1_000_000);
-    expect(this.t.stops).toEqual([]);
-    expect(this.t.call("testScsiTasksFree")).toBe(256);
-    expect(this.t.call("testScsiServicesActive")).toBe(0);
-    expect(this.t.call("testScsiLargeBuffersHeld")).toBe(0);
-    expect(this.t.call("testBuffersAllFree")).toBe(1);
-    expect(this.t.host.heapTop()).toBe(this.t.host.heapTopAtBoot);
-  }
-}
-
-function boot(physicalBlockSize?: number): Initiator {
-  const t = testBoard({ ramMiB: [64], disksMiB: [[16, 8]], physicalBlockSize });
-  for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
-  expect(t.call("testUmaReady")).toBe(1);
-  expect(t.call("testVolumeCount")).toBe(2);
-  return new Initiator(t);
-}
+import {
+  GOOD, CHECK_CONDITION, BUSY, RESERVATION_CONFLICT, TASK_ABORTED, Dir, Residual, Key, Tmf, TmfResponse, TASK_NONE,
+  BLOCK, LUN0_BLOCKS, LUN1_BLOCKS, A, B, parseSense, pattern, be16, be32, be64, tur, inquiry, read10, write10,
+  read16, write16, requestSense, modeSense6, modeSense10, prIn, prOut, prList, boot,
+} from "../../support/scsi_probe.ts";
 
 function ascii(text: string, length: number): number[] {
   return Array.from({ length }, (_, i) => (i < text.length ? text.charCodeAt(i) : 0x20));
@@ -507,10 +294,11 @@ describe("data through CTA → RTA → DDM → disk", () => {
     // One block, expected 10000: underflow.
     r = i.run(write10(0, 1), { data: new Uint8Array(10000).fill(0x62) });
     expect([r.status, r.residualKind, r.residual]).toEqual([GOOD, Residual.Underflow, 10000 - BLOCK]);
-    // One block, expected 200: overflow of the rest, and no torn block.
+    // One block, expected 200: refused (INVALID FIELD IN COMMAND INFORMATION UNIT) with the overflow, block unchanged.
     i.writeBlocks(0, 0, new Uint8Array(2 * BLOCK).fill(0x61));
     r = i.run(write10(0, 1), { data: new Uint8Array(200).fill(0x63) });
-    expect([r.status, r.residualKind, r.residual]).toEqual([GOOD, Residual.Overflow, BLOCK - 200]);
+    expect([r.status, r.residualKind, r.residual]).toEqual([CHECK_CONDITION, Residual.Overflow, BLOCK - 200]);
+    expect(parseSense(r.sense)).toMatchObject({ key: Key.IllegalRequest, asc: 0x0e, ascq: 0x03 });
     expect(i.readBlocks(0, 0, 1)).toEqual(new Uint8Array(BLOCK).fill(0x61));
     // Two blocks, expected one: only the first is written.
     r = i.run(write10(0, 2), { data: new Uint8Array(BLOCK).fill(0x62) });
@@ -695,9 +483,10 @@ describe("data through CTA → RTA → DDM → disk", () => {
     // NDOB: no Data-Out, zeros.
     i.good(ws16(1000, 10, 0x01));
     expect(i.readBlocks(0, 1000, 10)).toEqual(new Uint8Array(10 * BLOCK));
-    // Refused: a Data-Out that is not one block, past the end, more than MAXIMUM WRITE SAME LENGTH, ANCHOR.
+    // Refused: a Data-Out that is not one block (short: INVALID FIELD IN COMMAND INFORMATION UNIT), past the end, more
+    // than MAXIMUM WRITE SAME LENGTH, ANCHOR.
     expect(i.check(ws16(0, 1), { data: new Uint8Array(2 * BLOCK) })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24 });
-    expect(i.check(ws16(0, 1), { data: new Uint8Array(BLOCK / 2) })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24 });
+    expect(i.check(ws16(0, 1), { data: new Uint8Array(BLOCK / 2) })).toMatchObject({ key: Key.IllegalRequest, asc: 0x0e, ascq: 0x03 });
     expect(i.check(ws16(LUN0_BLOCKS - 1, 2), { data: block })).toMatchObject({ asc: 0x21 });
     expect(i.check(ws16(0, 32769), { data: block })).toMatchObject({ asc: 0x24, field: { byte: 10 } });
     // 65536 blocks (iscsi-test-cu's WriteSame16.Unmap writes them first when MAXIMUM WRITE SAME LENGTH allows it).
@@ -957,7 +746,7 @@ describe("EXTENDED COPY and RECEIVE COPY RESULTS", () => {
     const good = copyList(1, [targetDescriptor(0)], [segment(0, 0, 8, 0, 100)]);
     const refuse = (list: Uint8Array, cdbBytes = list.length) => i.check(extendedCopy(cdbBytes), { data: list });
     expect(refuse(good.subarray(0, 47), 47)).toMatchObject({ key: Key.IllegalRequest, asc: 0x1a, ascq: 0x00 });
-    expect(refuse(good, good.length + 1)).toMatchObject({ asc: 0x1a, field: { inCdb: true, byte: 10 } }); // the list fell short
+    expect(refuse(good, good.length + 1)).toMatchObject({ asc: 0x0e, ascq: 0x03 }); // the Data-Out fell short of the list
     expect(i.check(extendedCopy(2000), { expected: 2000, direction: Dir.Write })).toMatchObject({ asc: 0x1a, field: { inCdb: true, byte: 10 } });
     const nine = Array.from({ length: 9 }, () => targetDescriptor(0));
     expect(refuse(copyList(1, nine, [segment(0, 0, 8, 0, 100)]))).toMatchObject({ asc: 0x26, ascq: 0x06, field: { inCdb: false, byte: 16 + 8 * 32 } });
