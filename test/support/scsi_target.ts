@@ -1,0 +1,222 @@
+// The SCSI target's test harness: a board whose host has one virtio-scsi controller with two in-memory disks (16 MiB
+// and 8 MiB, 512-byte blocks), driven through the test build's fake transport (test/firmware/scsi_probe.ts) as
+// nexuses 1 and 2 would: CDBs in, status, fixed-format sense, Data-In and residuals out. Shared by the SCSI target's
+// unit tests (test/unit/scsi/).
+import { expect } from "vitest";
+import { testBoard, type TestBoard } from "./board.ts";
+export const GOOD = 0x00;
+export const CHECK_CONDITION = 0x02;
+export const BUSY = 0x08;
+export const RESERVATION_CONFLICT = 0x18;
+export const TASK_ABORTED = 0x40;
+export const Dir = { None: 0, Read: 1, Write: 2 } as const;
+export const Residual = { None: 0, Underflow: 1, Overflow: 2 } as const;
+export const Key = { NoSense: 0x0, IllegalRequest: 0x5, UnitAttention: 0x6, Miscompare: 0xe } as const;
+export const Tmf = { AbortTask: 1, AbortTaskSet: 2, ClearAca: 3, ClearTaskSet: 4, LunReset: 5, TargetWarmReset: 6, TargetColdReset: 7 } as const;
+export const TmfResponse = { Complete: 0, TaskDoesNotExist: 1, LunDoesNotExist: 2, NotSupported: 5 } as const;
+export const TASK_NONE = 0xffff_ffff;
+export const BLOCK = 512;
+export const LUN0_BLOCKS = 32768; // 16 MiB
+export const LUN1_BLOCKS = 16384; // 8 MiB
+export const A = 1; // nexus ids
+export const B = 2;
+
+export interface Options {
+  nexus?: number;
+  lun?: number;
+  direction?: number;
+  expected?: number; // expected data transfer length; by default the Data-Out's length, or 0 with no Data-Out
+  data?: Uint8Array; // Data-Out
+  hold?: boolean; // keep the Data-Out back until sendData
+  tag?: number;
+}
+
+export interface Sense {
+  key: number;
+  asc: number;
+  ascq: number;
+  information?: number; // when VALID
+  field?: { inCdb: boolean; byte: number; bit?: number }; // when SKSV
+}
+
+export interface Result {
+  status: number;
+  sense: Uint8Array;
+  data: Uint8Array;
+  residualKind: number;
+  residual: number;
+  aborted: boolean;
+}
+
+export function parseSense(s: Uint8Array): Sense {
+  const out: Sense = { key: s[2]! & 0x0f, asc: s[12]!, ascq: s[13]! };
+  if ((s[0]! & 0x80) !== 0) out.information = new DataView(s.buffer, s.byteOffset).getUint32(3);
+  if ((s[15]! & 0x80) !== 0) {
+    out.field = { inCdb: (s[15]! & 0x40) !== 0, byte: (s[16]! << 8) | s[17]! };
+    if ((s[15]! & 0x08) !== 0) out.field.bit = s[15]! & 0x07;
+  }
+  return out;
+}
+
+/** A pattern of `blocks` blocks that differs per seed and per block. */
+export function pattern(seed: number, blocks: number): Uint8Array {
+  const bytes = new Uint8Array(blocks * BLOCK);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < bytes.length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
+}
+
+export function be16(v: number): number[] { return [(v >>> 8) & 0xff, v & 0xff]; }
+export function be32(v: number): number[] { return [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]; }
+export function be64(v: bigint | number): number[] {
+  const b = BigInt(v);
+  return [...be32(Number((b >> 32n) & 0xffff_ffffn)), ...be32(Number(b & 0xffff_ffffn))];
+}
+
+// CDBs.
+export const tur = (): number[] => [0x00, 0, 0, 0, 0, 0];
+export const inquiry = (evpd: number, page: number, alloc: number): number[] => [0x12, evpd, page, ...be16(alloc), 0];
+export const read10 = (lba: number, n: number, flags = 0): number[] => [0x28, flags, ...be32(lba), 0, ...be16(n), 0];
+export const write10 = (lba: number, n: number, flags = 0): number[] => [0x2a, flags, ...be32(lba), 0, ...be16(n), 0];
+export const read16 = (lba: number | bigint, n: number): number[] => [0x88, 0, ...be64(lba), ...be32(n), 0, 0];
+export const write16 = (lba: number | bigint, n: number, flags = 0): number[] => [0x8a, flags, ...be64(lba), ...be32(n), 0, 0];
+export const requestSense = (alloc = 18): number[] => [0x03, 0, 0, 0, alloc, 0];
+export const modeSense6 = (pcPage: number, alloc = 255, flags = 0, subpage = 0): number[] => [0x1a, flags, pcPage, subpage, alloc, 0];
+export const modeSense10 = (pcPage: number, alloc = 255, flags = 0): number[] => [0x5a, flags, pcPage, 0, 0, 0, 0, ...be16(alloc), 0];
+export const prIn = (action: number, alloc = 4096): number[] => [0x5e, action, 0, 0, 0, 0, 0, ...be16(alloc), 0];
+export const prOut = (action: number, type = 0): number[] => [0x5f, action, type, 0, 0, ...be32(24), 0];
+export function prList(key: bigint, saKey: bigint, flags = 0): Uint8Array {
+  return Uint8Array.from([...be64(key), ...be64(saKey), 0, 0, 0, 0, flags, 0, 0, 0]);
+}
+
+export class Initiator {
+  constructor(readonly t: TestBoard) {}
+
+  ram(): Uint8Array { return new Uint8Array(this.t.host.memory.buffer); }
+
+  submit(cdb: number[], o: Options = {}): number {
+    const data = o.data;
+    if (data !== undefined) {
+      expect(this.t.call("testScsiStage", data.length)).toBe(1);
+      for (let off = 0, i = 0; off < data.length; off += 65536, i++) {
+        this.ram().set(data.subarray(off, Math.min(off + 65536, data.length)), this.t.call("testScsiStageAddress", i) as number);
+      }
+    }
+    const padded = new Uint8Array(16);
+    padded.set(cdb);
+    this.ram().set(padded, this.t.call("testScsiCdbAddress") as number);
+    const direction = o.direction ?? (data !== undefined ? Dir.Write : (o.expected ?? 0) > 0 ? Dir.Read : Dir.None);
+    const expected = o.expected ?? data?.length ?? 0;
+    return this.t.call("testScsiSubmit", o.nexus ?? A, o.lun ?? 0, direction, expected, 16, o.tag ?? 0x100, o.hold ? 1 : 0) as number;
+  }
+
+  done(task: number): boolean { return this.t.call("testScsiDone", task) === 1; }
+
+  wait(task: number, steps = 4000): void {
+    for (let i = 0; i < steps && !this.done(task); i++) this.t.board.runFor(50_000);
+    expect(this.t.stops).toEqual([]);
+    expect(this.done(task)).toBe(true);
+  }
+
+  result(task: number): Result {
+    const senseLength = this.t.call("testScsiSenseLength", task) as number;
+    const senseAt = this.t.call("testScsiSenseAddress", task) as number;
+    const dataBytes = this.t.call("testScsiDataInBytes", task) as number;
+    const data = new Uint8Array(dataBytes);
+    if (dataBytes > 0) {
+      const sgl = this.t.call("testScsiSgl", task) as number;
+      expect(this.t.call("testSglTotalBytes", sgl)).toBe(BigInt(dataBytes));
+      const count = this.t.call("testSglSegmentCount", sgl) as number;
+      let off = 0;
+      for (let i = 0; i < count; i++) {
+        const at = Number(this.t.call("testSglSegmentAddress", sgl, i) as bigint);
+        const length = this.t.call("testSglSegmentLength", sgl, i) as number;
+        data.set(this.ram().subarray(at, at + length), off);
+        off += length;
+      }
+    }
+    return {
+      status: this.t.call("testScsiStatus", task) as number,
+      sense: this.ram().slice(senseAt, senseAt + senseLength),
+      data,
+      residualKind: this.t.call("testScsiResidualKind", task) as number,
+      residual: this.t.call("testScsiResidualBytes", task) as number,
+      aborted: this.t.call("testScsiAborted", task) === 1,
+    };
+  }
+
+  release(task: number): void { this.t.call("testScsiRelease", task); }
+
+  /** Submits, waits, reads the answer and releases the record. */
+  run(cdb: number[], o: Options = {}): Result {
+    const task = this.submit(cdb, o);
+    expect(task).not.toBe(TASK_NONE);
+    this.wait(task);
+    const r = this.result(task);
+    this.release(task);
+    if (o.data !== undefined) this.t.call("testScsiStage", 0); // a refused command leaves the stage unused
+    return r;
+  }
+
+  good(cdb: number[], o: Options = {}): Uint8Array {
+    const r = this.run(cdb, o);
+    if (r.status !== GOOD) throw new Error(`status ${r.status} sense ${JSON.stringify(parseSense(r.sense))} for ${cdb.map((b) => b.toString(16))}`);
+    return r.data;
+  }
+
+  check(cdb: number[], o: Options = {}): Sense {
+    const r = this.run(cdb, o);
+    expect(r.status).toBe(CHECK_CONDITION);
+    expect(r.sense.length).toBe(18);
+    expect(r.sense[0]! & 0x7f).toBe(0x70);
+    expect(r.sense[7]).toBe(10);
+    expect(r.data.length).toBe(0);
+    return parseSense(r.sense);
+  }
+
+  /** Clears the POWER ON unit attention a new nexus starts with, on both LUNs. */
+  login(nexus: number): void {
+    for (const lun of [0, 1]) {
+      const s = this.check(tur(), { nexus, lun });
+      expect(s).toMatchObject({ key: Key.UnitAttention, asc: 0x29, ascq: 0x00 });
+      expect(this.run(tur(), { nexus, lun }).status).toBe(GOOD);
+    }
+  }
+
+  tmf(nexus: number, lun: number, fn: number, tag = 0): number {
+    const task = this.t.call("testScsiTmf", nexus, lun, fn, tag) as number;
+    expect(task).not.toBe(TASK_NONE);
+    return task;
+  }
+
+  readBlocks(lun: number, lba: number, blocks: number, nexus = A): Uint8Array {
+    return this.good(read16(lba, blocks), { lun, nexus, expected: blocks * BLOCK });
+  }
+
+  writeBlocks(lun: number, lba: number, data: Uint8Array, nexus = A): void {
+    this.good(write16(lba, data.length / BLOCK), { lun, nexus, data });
+  }
+
+  /** Everything back where boot left it. */
+  quiescent(): void {
+    this.t.call("testScsiStage", 0); // Data-Out staged for tasks that were aborted before taking it
+    this.t.board.runFor(1_000_000);
+    expect(this.t.stops).toEqual([]);
+    expect(this.t.call("testScsiTasksFree")).toBe(256);
+    expect(this.t.call("testScsiServicesActive")).toBe(0);
+    expect(this.t.call("testScsiLargeBuffersHeld")).toBe(0);
+    expect(this.t.call("testBuffersAllFree")).toBe(1);
+    expect(this.t.host.heapTop()).toBe(this.t.host.heapTopAtBoot);
+  }
+}
+
+export function boot(physicalBlockSize?: number): Initiator {
+  const t = testBoard({ ramMiB: [64], disksMiB: [[16, 8]], physicalBlockSize });
+  for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
+  expect(t.call("testUmaReady")).toBe(1);
+  expect(t.call("testVolumeCount")).toBe(2);
+  return new Initiator(t);
+}
