@@ -105,16 +105,12 @@ function progress(at: usize): u32 {
  * The gate every command to a present logical unit passes (after its CDB is checked, before reservations): false,
  * with the answer in the record, while an operation runs (NOT READY, SANITIZE IN PROGRESS, the progress in the
  * sense key specific bytes) or after one failed (MEDIUM ERROR, SANITIZE COMMAND FAILED; another SANITIZE may run).
- * SBC-4 lets INQUIRY, REPORT LUNS and REQUEST SENSE through. `writes`: the command may write the medium, so the blocks
- * an erase deallocated may be mapped again.
+ * SBC-4 lets INQUIRY, REPORT LUNS and REQUEST SENSE through.
  */
-export function sanitizeAdmit(t: u32, lun: u32, opcode: u32, writes: bool): bool {
+export function sanitizeAdmit(t: u32, lun: u32, opcode: u32): bool {
   const at = entryAt(lun);
   const state = stateOf(at);
-  if (state == SanitizeState.Idle) {
-    if (writes) store<u8>(at, 0, 6);
-    return true;
-  }
+  if (state == SanitizeState.Idle) return true;
   if (opcode == OP_INQUIRY || opcode == OP_REPORT_LUNS || opcode == OP_REQUEST_SENSE) return true;
   switch (state) {
     case SanitizeState.Running:
@@ -140,8 +136,13 @@ export function sanitizeSense(lun: u32, at: usize): u32 {
   }
 }
 
-/** True when an erase deallocated every block of `lun` and no command that writes has been admitted since. */
+/** True when an erase deallocated every block of `lun` and nothing has been written to it since. */
 export function sanitizeErased(lun: u32): bool { return load<u8>(entryAt(lun), 6) != 0; }
+
+/** A write goes to `lun` (any command's, the target's own OVERWRITE chunks too): some blocks are mapped again. */
+export function sanitizeMediumWritten(lun: u32): void {
+  if (lun < VOLUMES_MAX) store<u8>(entryAt(lun), 0, 6);
+}
 
 /**
  * SANITIZE's CDB: OVERWRITE takes a parameter list of 5 to block length + 4 bytes, the others none (INVALID FIELD IN

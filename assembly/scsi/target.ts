@@ -95,7 +95,7 @@ import {
 } from "./copy";
 import {
   sanitizeAdmit, sanitizeBegin, sanitizeChunkDone, sanitizeChunkFunction, sanitizeChunkNext, sanitizeDecode,
-  sanitizeEnd, sanitizeInit, sanitizeListCheck,
+  sanitizeEnd, sanitizeInit, sanitizeListCheck, sanitizeMediumWritten,
 } from "./sanitize";
 import { ASC_SANITIZE_COMMAND_FAILED } from "./sense";
 
@@ -228,9 +228,8 @@ export class ScsiTargetTask extends Task {
       return false;
     }
     if (!this.cdbFieldsOk(t, index, cdbLength)) return false;
-    const access = commandAccess(commandEntry(index));
-    if (present && !sanitizeAdmit(t, lun, opcode, access == Access.Write)) return false; // SBC-4: a sanitize runs
-    if (present && reservationConflict(lun, scsiTaskNexus(t), access)) {
+    if (present && !sanitizeAdmit(t, lun, opcode)) return false; // SBC-4: a sanitize operation runs, or failed
+    if (present && reservationConflict(lun, scsiTaskNexus(t), commandAccess(commandEntry(index)))) {
       scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;
     }
@@ -800,6 +799,7 @@ export class ScsiTargetTask extends Task {
   private issue(t: u32, phase: u32, fn: u32, lba: u64, blocks: u32, offsetBytes: u32, lun: u32 = 0xffff_ffff): void {
     scsiTaskSetPhase(t, phase);
     scsiTaskSetService(t, fn, lba, blocks, offsetBytes, lun);
+    if (fn == FrameFunction.Write || fn == FrameFunction.WriteFua) sanitizeMediumWritten(scsiTaskServiceLun(t));
     this.serviceSend(t);
   }
 

@@ -86,6 +86,10 @@ describe("SANITIZE's service actions, and what the medium holds afterwards", () 
       expect(i.good(getLbaStatus(0), { lun: 1, expected: 64 })).toEqual(
         Uint8Array.from([...be32(20), 0, 0, 0, 0, ...be64(0), ...be32(LUN1_BLOCKS), 1, 0, 0, 0]));
       expect(i.good(getLbaStatus(0), { lun: 0, expected: 64 })[20]).toBe(0); // the other logical unit: mapped
+      // Reads and refused commands write nothing: still deallocated (libiscsi's test asks after both). A write maps.
+      expect(i.check(sanitize(sa, 8), { lun: 1, data: new Uint8Array(8) })).toMatchObject({ asc: 0x24 });
+      expect(i.readBlocks(1, 0, 1)).toEqual(new Uint8Array(BLOCK));
+      expect(i.good(getLbaStatus(100), { lun: 1, expected: 64 })[20]).toBe(1);
       i.writeBlocks(1, 3, pattern(9, 1));
       expect(i.good(getLbaStatus(0), { lun: 1, expected: 64 })[20]).toBe(0);
     }
