@@ -674,7 +674,8 @@ export class ScsiTargetTask extends Task {
     const phase = this.prepare(t);
     if (phase == PHASE_WAIT) return;
     assert(phase == 2, "scsi: SANITIZE waits for its operation unanswered");
-    if (!sanitizeListCheck(t)) { this.complete(t); return; }
+    // Another SANITIZE may have begun while this one's list came in: the gate again, NOT READY then.
+    if (!sanitizeAdmit(t, scsiTaskLun(t), OP_SANITIZE) || !sanitizeListCheck(t)) { this.complete(t); return; }
     const w = scsiTaskAlloc();
     if (w == SCSI_TASK_NONE) { this.finishStatus(t, SAM_STATUS_BUSY); return; }
     sanitizeBegin(t, w);

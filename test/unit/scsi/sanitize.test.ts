@@ -214,6 +214,27 @@ describe("while a sanitize operation runs", () => {
     i.quiescent();
   });
 
+  it("a SANITIZE whose list comes in after another one began gets NOT READY, not a second operation", () => {
+    const i = boot();
+    i.login(A);
+    i.login(B);
+    const list = overwriteList([0x66]);
+    const late = i.submit(sanitize(SA.Overwrite, list.length), { lun: 0, data: list, hold: true });
+    i.t.board.runFor(100_000);
+    expect(i.t.call("testScsiDataOutAsked", late)).toBe(list.length);
+    const first = i.submit(sanitize(SA.BlockErase), { lun: 0, nexus: B, tag: 0x200 });
+    untilServiceActive(i, first);
+    i.t.call("testScsiDataOutSend", late, 0);
+    i.wait(late);
+    expect(inProgress(i.result(late).sense)).toBeGreaterThanOrEqual(0);
+    i.release(late);
+    i.wait(first);
+    expect(i.result(first).status).toBe(GOOD);
+    i.release(first);
+    expect(i.readBlocks(0, 0, 1)).toEqual(new Uint8Array(BLOCK)); // erased, not overwritten
+    i.quiescent();
+  });
+
   it("IMMED: GOOD once the list is checked, and the operation runs on", () => {
     const i = boot();
     i.login(A);
