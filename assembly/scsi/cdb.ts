@@ -2,7 +2,8 @@
 // big-endian field readers over a task's CDB. The operation codes are in assembly/protocol/scsi_opcodes.ts.
 // The usage data doubles as the reserved-bit check: a bit set in the CDB that the usage data does not list is an
 // INVALID FIELD IN CDB (SPC-4, Reserved: a recipient may check reserved fields). For commands with service actions,
-// the service action byte of the usage data holds the service action (SPC-4 says so) and its other bits are reserved.
+// the service action byte of the usage data holds the service action (SPC-4 says so) in its low five bits, and the
+// usage of the bits above it (SANITIZE's IMMED and AUSE; zero, reserved, for the others).
 import { scsiTaskCdb } from "./tasks";
 
 export const SA_NONE: u32 = 0xff; // the command table's service action for a command that has none
@@ -43,6 +44,10 @@ const COMMANDS: usize = memory.data<u8>([
   0x37, 0xff, 10, 4, 0x37, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, C, 0, 0, 0, 0, 0, 0, // READ DEFECT DATA (10)
   0x41, 0xff, 10, 5, 0x41, 0x08, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, C, 0, 0, 0, 0, 0, 0, // WRITE SAME (10)
   0x42, 0xff, 10, 5, 0x42, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1f, 0xff, 0xff, C, 0, 0, 0, 0, 0, 0, // UNMAP
+  0x48, 0x01, 10, 5, 0x48, 0xa1, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, C, 0, 0, 0, 0, 0, 0, // SANITIZE: OVERWRITE
+  0x48, 0x02, 10, 5, 0x48, 0xa2, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, C, 0, 0, 0, 0, 0, 0, // SANITIZE: BLOCK ERASE
+  0x48, 0x03, 10, 5, 0x48, 0xa3, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, C, 0, 0, 0, 0, 0, 0, // SANITIZE: CRYPTOGRAPHIC ERASE
+  0x48, 0x1f, 10, 5, 0x48, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, C, 0, 0, 0, 0, 0, 0, // SANITIZE: EXIT FAILURE MODE
   0x55, 0xff, 10, 5, 0x55, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, C, 0, 0, 0, 0, 0, 0, // MODE SELECT (10)
   0x5a, 0xff, 10, 4, 0x5a, 0x18, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, C, 0, 0, 0, 0, 0, 0, // MODE SENSE (10)
   0x5e, 0x00, 10, 1, 0x5e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, C, 0, 0, 0, 0, 0, 0, // PR IN: READ KEYS
@@ -82,7 +87,7 @@ const COMMANDS: usize = memory.data<u8>([
   0xaf, 0xff, 12, 4, 0xaf, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, C, 0, 0, 0, 0, // VERIFY (12)
   0xb7, 0xff, 12, 4, 0xb7, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, C, 0, 0, 0, 0, // READ DEFECT DATA (12)
 ]);
-export const COMMAND_COUNT: u32 = 59;
+export const COMMAND_COUNT: u32 = 63;
 export const COMMAND_NONE: u32 = 0xffff_ffff;
 
 /** The address of command table entry `index`. */
@@ -133,7 +138,8 @@ export function cdbReservedBits(t: u32, index: u32): u32 {
   const hasSa = commandServiceAction(entry) != SA_NONE;
   for (let i: u32 = 1; i < length; i++) {
     let usage = <u32>load<u8>(commandUsage(entry) + i);
-    if (hasSa && i == 1) usage = 0x1f; // the service action bits, matched by commandFind
+    // The service action bits, matched by commandFind; the bits above them stay the usage map (SANITIZE: IMMED, AUSE).
+    if (hasSa && i == 1) usage = 0x1f | (usage & 0xe0);
     const extra = <u32>load<u8>(cdb + i) & ~usage & 0xff;
     if (extra != 0) return (i << 8) | (31 - clz<u32>(extra));
   }

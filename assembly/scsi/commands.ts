@@ -32,6 +32,7 @@ import {
   scsiTaskSetCopyChunkBytes, scsiTaskSetDataOutBytes, scsiTaskSetLba, scsiTaskSetOptions, scsiTaskSetProgram, scsiTaskSetResidual,
   scsiTaskSetTransferBytes, scsiTaskTransferBytes, TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT,
 } from "./tasks";
+import { sanitizeErased, sanitizeSense } from "./sanitize";
 import { inquiryStandard, vpdPage } from "./vpd";
 
 /** How the target runs a command once decoded (target.ts, advance). */
@@ -49,6 +50,8 @@ export enum Program {
   Flush = 10, // SYNCHRONIZE CACHE, START STOP UNIT (stop): a FLUSH service
   OrWrite = 11, // ORWRITE: Data-Out, lock, READ behind it, OR into it, WRITE, unlock
   ExtendedCopy = 12, // EXTENDED COPY: the parameter list, then per segment READ and WRITE chunks (copy.ts)
+  Sanitize = 13, // SANITIZE: the parameter list, then the medium goes to a worker; waits for it unless IMMED (sanitize.ts)
+  SanitizeWork = 14, // the sanitize operation's own record: WRITE or UNMAP chunks over the whole medium (sanitize.ts)
 }
 
 // Task options (record byte 228).
@@ -446,6 +449,8 @@ function requestSense(t: u32, at: usize, present: bool): u32 {
   if (!present) return senseFixed(at, SENSE_KEY_ILLEGAL_REQUEST, ASC_LOGICAL_UNIT_NOT_SUPPORTED);
   const ua = uaTake(scsiTaskNexusSlot(t), scsiTaskLun(t));
   if (ua != 0) return senseFixed(at, SENSE_KEY_UNIT_ATTENTION, ua);
+  const sanitizing = sanitizeSense(scsiTaskLun(t), at); // SBC-4: a sanitize operation's progress, or its failure
+  if (sanitizing != 0) return sanitizing;
   return senseFixed(at, SENSE_KEY_NO_SENSE, ASC_NO_ADDITIONAL_SENSE);
 }
 
@@ -517,6 +522,7 @@ function serviceActionIn16(t: u32, at: usize): u32 {
   putBe32(at, 20);
   putBe64(at + 8, lba);
   putBe32(at + 16, <u32>min(v.blockCount - lba, 0xffff_ffff));
+  if (sanitizeErased(scsiTaskLun(t))) store<u8>(at + 20, 0x01); // deallocated by a sanitize erase, nothing written since
   return 24;
 }
 

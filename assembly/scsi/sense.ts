@@ -10,6 +10,7 @@ const SENSE_VALID: u8 = 0x80;
 // SPC-4, ASC and ASCQ assignments, as asc << 8 | ascq.
 export const ASC_NO_ADDITIONAL_SENSE: u32 = 0x0000;
 export const ASC_OPERATION_IN_PROGRESS: u32 = 0x0016;
+export const ASC_LOGICAL_UNIT_NOT_READY_SANITIZE_IN_PROGRESS: u32 = 0x041b;
 export const ASC_LOGICAL_UNIT_COMMUNICATION_FAILURE: u32 = 0x0800;
 export const ASC_COPY_TARGET_DEVICE_NOT_REACHABLE: u32 = 0x0d02;
 export const ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE: u32 = 0x0d03;
@@ -30,12 +31,14 @@ export const ASC_TOO_MANY_SEGMENT_DESCRIPTORS: u32 = 0x2608;
 export const ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE_CODE: u32 = 0x2609;
 export const ASC_UNEXPECTED_INEXACT_SEGMENT: u32 = 0x260a;
 export const ASC_INLINE_DATA_LENGTH_EXCEEDED: u32 = 0x260b;
+export const ASC_WRITE_PROTECTED: u32 = 0x2700;
 export const ASC_POWER_ON_RESET: u32 = 0x2900;
 export const ASC_MODE_PARAMETERS_CHANGED: u32 = 0x2a01;
 export const ASC_RESERVATIONS_PREEMPTED: u32 = 0x2a03;
 export const ASC_RESERVATIONS_RELEASED: u32 = 0x2a04;
 export const ASC_REGISTRATIONS_PREEMPTED: u32 = 0x2a05;
 export const ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR: u32 = 0x2f00;
+export const ASC_SANITIZE_COMMAND_FAILED: u32 = 0x3103;
 export const ASC_SAVING_PARAMETERS_NOT_SUPPORTED: u32 = 0x3900;
 export const ASC_REPORTED_LUNS_DATA_HAS_CHANGED: u32 = 0x3f0e;
 export const ASC_INTERNAL_TARGET_FAILURE: u32 = 0x4400;
@@ -58,6 +61,15 @@ export function fieldInCdb(byteIndex: u32, bitIndex: u32 = BIT_NONE): u32 {
 /** The field at byte `byteIndex` of the parameter list (the Data-Out). */
 export function fieldInParameters(byteIndex: u32, bitIndex: u32 = BIT_NONE): u32 {
   return FIELD_VALID | fieldBits(byteIndex, bitIndex);
+}
+
+/**
+ * A progress indication (SPC-4, Progress indication sense key specific data: |15 SKSV|16-17 PROGRESS INDICATION|),
+ * `progress` of 65536, packed like a field pointer for senseFixed: SKSV set, the value in bytes 16-17.
+ */
+export function senseProgress(progress: u32): u32 {
+  assert(progress <= 0xffff, "progress is a numerator of 65536");
+  return FIELD_VALID | progress;
 }
 
 function fieldBits(byteIndex: u32, bitIndex: u32): u32 {

@@ -29,7 +29,7 @@ import {
   OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_RESERVE_6, OP_SERVICE_ACTION_IN_16, OP_START_STOP_UNIT, OP_SYNCHRONIZE_CACHE_10,
   OP_SYNCHRONIZE_CACHE_16, OP_TEST_UNIT_READY, OP_UNMAP, OP_VERIFY_10, OP_VERIFY_12, OP_VERIFY_16, OP_WRITE_10,
   OP_WRITE_12, OP_WRITE_16, OP_WRITE_6, OP_WRITE_AND_VERIFY_10, OP_WRITE_AND_VERIFY_12, OP_WRITE_AND_VERIFY_16,
-  OP_WRITE_ATOMIC_16, OP_WRITE_SAME_10, OP_WRITE_SAME_16,
+  OP_WRITE_ATOMIC_16, OP_WRITE_SAME_10, OP_WRITE_SAME_16, OP_SANITIZE,
 } from "../protocol/scsi_opcodes";
 import {
   allocationLength, DATA_IN_FAILED, dataInBuild, decodeCompareAndWrite, decodeOrWrite, decodeWriteAtomic, decodeDataIn, decodePrefetch, decodeModeSelect,
@@ -81,7 +81,8 @@ import {
   ScsiTaskState, scsiTaskTag, scsiTaskTmfFunction, scsiTaskTmfOwner, scsiTaskTmfWaitCount, scsiTaskTransferBytes,
   scsiTaskTransportTask, scsiTasksInit, SCSI_TASKS_MAX, TASK_FLAG_ABORTED, TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT,
   TASK_FLAG_LOCK, scsiTaskCopyChunkBytes, scsiTaskCopyDoneBytes, scsiTaskCopyEntry, scsiTaskCopySegment, scsiTaskSense,
-  scsiTaskServiceLun, scsiTaskSetCopyDoneBytes, scsiTaskSetCopyEntry, scsiTaskSetCopySegment,
+  scsiTaskServiceLun, scsiTaskSetCopyDoneBytes, scsiTaskSetCopyEntry, scsiTaskSetCopySegment, scsiTaskAlloc,
+  scsiTaskRelease,
 } from "./tasks";
 import { TaskRing } from "./task_ring";
 import { identitiesInit, nexusIdentify, nexusIdentityRelease } from "./identities";
@@ -92,6 +93,11 @@ import {
   copySegmentDestinationLba, copySegmentOffset, copySegmentSourceIndex, copySegmentSourceLba, copyTargetBlockBytes,
   copyTargetCount, copyTargetLun,
 } from "./copy";
+import {
+  sanitizeAdmit, sanitizeBegin, sanitizeChunkDone, sanitizeChunkFunction, sanitizeChunkNext, sanitizeDecode,
+  sanitizeEnd, sanitizeInit, sanitizeListCheck, sanitizeMediumWritten,
+} from "./sanitize";
+import { ASC_SANITIZE_COMMAND_FAILED } from "./sense";
 
 const SCSI_PRIORITY: u32 = 3;
 const SCSI_BATCH_MAX: u32 = 32;
@@ -222,6 +228,7 @@ export class ScsiTargetTask extends Task {
       return false;
     }
     if (!this.cdbFieldsOk(t, index, cdbLength)) return false;
+    if (present && !sanitizeAdmit(t, lun, opcode)) return false; // SBC-4: a sanitize operation runs, or failed
     if (present && reservationConflict(lun, scsiTaskNexus(t), commandAccess(commandEntry(index)))) {
       scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;
@@ -267,6 +274,7 @@ export class ScsiTargetTask extends Task {
       case OP_WRITE_SAME_10: case OP_WRITE_SAME_16: ok = decodeWriteSame(t, opcode); break;
       case OP_UNMAP: ok = decodeUnmap(t); break;
       case OP_EXTENDED_COPY: ok = decodeExtendedCopy(t); break;
+      case OP_SANITIZE: ok = sanitizeDecode(t); break;
       case OP_MODE_SELECT_6: case OP_MODE_SELECT_10: ok = decodeModeSelect(t, opcode == OP_MODE_SELECT_10); break;
       case OP_PERSISTENT_RESERVE_OUT: ok = decodePersistentReserveOut(t); break;
       case OP_SYNCHRONIZE_CACHE_10: case OP_SYNCHRONIZE_CACHE_16: ok = decodeSynchronizeCache(t, opcode); break;
@@ -307,6 +315,8 @@ export class ScsiTargetTask extends Task {
       case Program.Flush: this.advanceFlush(t); break;
       case Program.OrWrite: this.advanceOrWrite(t); break;
       case Program.ExtendedCopy: this.advanceCopy(t); break;
+      case Program.Sanitize: this.advanceSanitize(t); break;
+      case Program.SanitizeWork: this.advanceSanitizeWork(t); break;
       default: assert(false, "scsi: advance of a task without a program");
     }
   }
@@ -655,6 +665,39 @@ export class ScsiTargetTask extends Task {
     return false;
   }
 
+  // SBC-4, SANITIZE (sanitize.ts): the parameter list checked, then the operation goes to a worker record of its own
+  // (none free: BUSY) and runs on after this command; it is answered now with IMMED, else when the operation ends.
+  private advanceSanitize(t: u32): void {
+    const phase = this.prepare(t);
+    if (phase == PHASE_WAIT) return;
+    assert(phase == 2, "scsi: SANITIZE waits for its operation unanswered");
+    // Another SANITIZE may have begun while this one's list came in: the gate again, NOT READY then.
+    if (!sanitizeAdmit(t, scsiTaskLun(t), OP_SANITIZE) || !sanitizeListCheck(t)) { this.complete(t); return; }
+    const w = scsiTaskAlloc();
+    if (w == SCSI_TASK_NONE) { this.finishStatus(t, SAM_STATUS_BUSY); return; }
+    sanitizeBegin(t, w);
+    scsiTaskSetPhase(t, 3); // waiting for the operation (sanitizeEnd finds it here)
+    if ((cdbU8(t, 1) & 0x80) != 0) this.complete(t); // IMMED
+    this.advance(w);
+  }
+
+  // The sanitize operation's worker: one chunk at a time (phase 1: at the CTA; 2: done), then the end.
+  private advanceSanitizeWork(w: u32): void {
+    if (scsiTaskPhase(w) == 2) sanitizeChunkDone(w);
+    if (!sanitizeChunkNext(w)) { this.sanitizeFinish(w, true); return; }
+    this.issue(w, 1, sanitizeChunkFunction(w), scsiTaskLba(w), scsiTaskBlockCount(w), 0);
+  }
+
+  // The operation ended: its worker record goes back, and the command waiting for it hears how it went.
+  private sanitizeFinish(w: u32, ok: bool): void {
+    const waiter = sanitizeEnd(w, ok);
+    scsiTaskSetState(w, ScsiTaskState.Done);
+    scsiTaskRelease(w);
+    if (waiter == SCSI_TASK_NONE) return;
+    if (!ok) scsiTaskCheck(waiter, SENSE_KEY_MEDIUM_ERROR, ASC_SANITIZE_COMMAND_FAILED);
+    this.complete(waiter);
+  }
+
   private advanceParameterOut(t: u32): void {
     if (this.prepare(t) == PHASE_WAIT) return;
     if (cdbU8(t, 0) == OP_PERSISTENT_RESERVE_OUT) this.persistentReserveOut(t);
@@ -748,6 +791,7 @@ export class ScsiTargetTask extends Task {
   private issue(t: u32, phase: u32, fn: u32, lba: u64, blocks: u32, offsetBytes: u32, lun: u32 = 0xffff_ffff): void {
     scsiTaskSetPhase(t, phase);
     scsiTaskSetService(t, fn, lba, blocks, offsetBytes, lun);
+    if (fn == FrameFunction.Write || fn == FrameFunction.WriteFua) sanitizeMediumWritten(scsiTaskServiceLun(t));
     this.serviceSend(t);
   }
 
@@ -809,6 +853,7 @@ export class ScsiTargetTask extends Task {
   // A failed service becomes sense the initiator can act on: medium errors as such, lost or reset devices as a
   // retryable ABORTED COMMAND.
   private serviceFailed(t: u32, status: FrameStatus): void {
+    if (scsiTaskProgram(t) == Program.SanitizeWork) { this.sanitizeFinish(t, false); return; } // SBC-4: failure mode
     if ((scsiTaskFlags(t) & TASK_FLAG_LOCK) != 0) this.unlock(t);
     const reading = scsiTaskServiceFunction(t) == FrameFunction.Read;
     switch (status) {
@@ -1082,6 +1127,7 @@ export class ScsiTargetTask extends Task {
   private abortWhere(scope: Scope, except: u32, owner: u32, nexusOrSlot: u32, lun: u32, tag: u32, clearedBy: u32): void {
     for (let v: u32 = 0; v < SCSI_TASKS_MAX; v++) {
       if (v == except || !scsiTaskHeld(v)) continue;
+      if (scsiTaskProgram(v) == Program.SanitizeWork) continue; // SBC-4: a sanitize operation survives aborts and resets
       const state = scsiTaskState(v);
       if (state != ScsiTaskState.Queued && state != ScsiTaskState.DataOut && state != ScsiTaskState.Service
         && !(state == ScsiTaskState.Done && scope == Scope.Tag)) continue;
@@ -1153,6 +1199,7 @@ export function scsiBoot(ctaTask: u32): ScsiTargetTask {
   reservationsInit();
   modeInit();
   copyInit();
+  sanitizeInit();
   identitiesInit();
   const task = new ScsiTargetTask(ctaTask);
   taskAdd(task);

@@ -290,6 +290,21 @@ function scsiTaskAreaRelease(t: u32): bool {
   return true;
 }
 
+/**
+ * Moves the area's buffers from record `from` to record `to` (whose area is empty): one owner at a time, nothing
+ * copied (SANITIZE hands its parameter list, the pattern, to the record that runs the operation).
+ */
+export function scsiTaskAreaGive(from: u32, to: u32): void {
+  const source = rec(from);
+  const target = rec(to);
+  assert(load<u8>(target, 101) == 0 && load<u8>(target, 102) == 0, "scsi: area given to a record that has one");
+  assert(load<u8>(source, 101) == load<u8>(source, 102), "scsi: area given before it is whole");
+  memory.copy(target + 100, source + 100, 3); // bufferClass, bufferCount, bufferWanted
+  memory.copy(target + 160, source + 160, SCSI_TASK_BUFFERS_MAX * 2);
+  store<u8>(source, 0, 101);
+  store<u8>(source, 0, 102);
+}
+
 /** The address of byte `offsetBytes` of the area (contiguous up to the end of its buffer). */
 export function scsiTaskAreaAddress(t: u32, offsetBytes: u32): usize {
   const r = rec(t);

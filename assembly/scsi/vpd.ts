@@ -93,7 +93,7 @@ export function vpdPage(code: u32, lun: u32, at: usize): u32 {
     case 0x80: serial(at + 4, lun); bodyBytes = SERIAL_BYTES; break;
     case 0x83: bodyBytes = deviceIdentification(at + 4, lun); break;
     case 0xb0: bodyBytes = blockLimits(at + 4, volumeAt(lun).blockSizeBytes, volumeAt(lun).physicalExponent); break;
-    case 0xb1: bodyBytes = 0x3c; store<u8>(at + 5, 0x01); break; // MEDIUM ROTATION RATE 0001h: non-rotating
+    case 0xb1: bodyBytes = blockDeviceCharacteristics(at + 4); break;
     case 0xb2: bodyBytes = provisioning(at + 4); break;
     default: return 0;
   }
@@ -147,6 +147,15 @@ function blockLimits(at: usize, blockBytes: u32, physicalExponent: u32): u32 {
   putBe32(at + 44, ATOMIC_ALIGNMENT_BLOCKS);
   putBe32(at + 48, ATOMIC_GRANULARITY_BLOCKS);
   return 0x3c; // MAXIMUM ATOMIC TRANSFER LENGTH WITH ATOMIC BOUNDARY and MAXIMUM ATOMIC BOUNDARY SIZE 0: no boundaries
+}
+
+// SBC-4, Block Device Characteristics (after the header): |0-1 MEDIUM ROTATION RATE|2 PRODUCT TYPE|3 WABEREQ(7-6),
+// WACEREQ(5-4),NOMINAL FORM FACTOR(3-0)|4 ZONED,-,FUAB,VBULS|. Non-rotating; WABEREQ and WACEREQ 01b: after a SANITIZE
+// BLOCK ERASE or CRYPTOGRAPHIC ERASE, reads complete without error (the blocks are deallocated and read as zeros).
+function blockDeviceCharacteristics(at: usize): u32 {
+  putBe16(at, 0x0001); // MEDIUM ROTATION RATE 0001h: non-rotating medium
+  store<u8>(at + 3, (0x01 << 6) | (0x01 << 4));
+  return 0x3c;
 }
 
 // SBC-3, Logical Block Provisioning: |0 THRESHOLD EXPONENT|1 LBPU,LBPWS,LBPWS10,-,-,LBPRZ,ANC_SUP,DP|2 PROVISIONING

@@ -74,7 +74,7 @@ describe.skipIf(missing.length > 0)("interoperability with Debian's initiators",
     expect(second.stdout).toMatch(/read 8388608\/8388608 bytes/);
   }, scaled(120_000));
 
-  it("does not regress against the conformance baseline (iscsi-test-cu --dataloss -t ALL)", async () => {
+  it("does not regress against the conformance baseline (iscsi-test-cu --dataloss --allow-sanitize -t ALL)", async () => {
     await serving.stop(); // the conformance run serves a board of its own, with empty disks
     const baseline = readBaseline();
     const result = await runConformance({ pattern: "ALL", baseline, notRun: Object.keys(baseline.notRun ?? {}), timeoutMs: scaled(900_000) });

@@ -13,7 +13,7 @@ export const BASELINE_PATH = join(ROOT, "test/interop/conformance-baseline.json"
 const help = `usage: wasm-iop conformance [--board FILE] [--tests PATTERN] [--baseline FILE] [--update-baseline] [--json]
 
 Starts the board on a free loopback port, runs libiscsi's iscsi-test-cu (Debian package libiscsi-bin) against LUN 0
-of its first target with --dataloss (the same LUN given again as the multipath URL), prints pass, skip and fail per test and in total, and compares the results with
+of its first target with --dataloss and --allow-sanitize (the same LUN given again as the multipath URL), prints pass, skip and fail per test and in total, and compares the results with
 the baseline file committed in the repository: a new failure, or a test that passed in the baseline and does not now,
 fails the run.
 
@@ -43,7 +43,8 @@ function listIscsiTestCu(): string[] {
 function runIscsiTestCu(url: string, pattern: string, timeoutMs: number): Promise<{ output: string; code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
     // The same LUN again as the second path: the multipath tests log in twice, as two initiators on two paths would.
-    const child = spawn("iscsi-test-cu", ["--dataloss", "-t", pattern, url, url], { stdio: ["ignore", "pipe", "pipe"] });
+    // The board's disks are scratch: data loss is allowed, SANITIZE too (its tests skip without --allow-sanitize).
+    const child = spawn("iscsi-test-cu", ["--dataloss", "--allow-sanitize", "-t", pattern, url, url], { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -139,7 +140,7 @@ export const conformanceCommand: Command = {
     if (values["update-baseline"]) {
       const results = Object.fromEntries(result.outcomes.map((o) => [o.name, o.result]));
       const updated: Baseline = {
-        note: "wasm-iop conformance --update-baseline: iscsi-test-cu --dataloss results per test; tests in notJudged are run but not judged; tests in notRun are not run",
+        note: "wasm-iop conformance --update-baseline: iscsi-test-cu --dataloss --allow-sanitize results per test; tests in notJudged are run but not judged; tests in notRun are not run",
         notJudged: previous?.notJudged ?? {},
         notRun: previous?.notRun ?? {},
         totals: counts,

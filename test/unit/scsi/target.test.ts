@@ -67,7 +67,7 @@ describe("INQUIRY and the VPD pages, byte for byte", () => {
     limits.set([0, 0xb0, 0, 0x3c, 0x00, 32, ...be16(8), ...be32(2048), ...be32(2048), ...be32(0), ...be32(65536), ...be32(64), ...be32(1), ...be32(0), ...be64(32768), ...be32(512), ...be32(1), ...be32(1)]);
     expect(page(0xb0)).toEqual(limits);
     const characteristics = new Uint8Array(64);
-    characteristics.set([0, 0xb1, 0, 0x3c, 0x00, 0x01]);
+    characteristics.set([0, 0xb1, 0, 0x3c, 0x00, 0x01, 0x00, 0x50]); // non-rotating; WABEREQ, WACEREQ 01b (SANITIZE)
     expect(page(0xb1)).toEqual(characteristics);
     expect(page(0xb2)).toEqual(Uint8Array.from([0, 0xb2, 0, 4, 0x00, 0xe4, 0x02, 0x00]));
     expect(i.check(inquiry(1, 0x86, 255), { expected: 255 })).toMatchObject({ key: Key.IllegalRequest, asc: 0x24, field: { inCdb: true, byte: 2 } });
@@ -182,12 +182,12 @@ describe("capacity, mode pages, LUNs and operation codes", () => {
       [0xa3, 0x0c, (rctd ? 0x80 : 0) | options, opcode, ...be16(sa), ...be32(8192), 0, 0];
     const all = i.good(rsoc(0), { expected: 8192 });
     const length = new DataView(all.buffer).getUint32(0);
-    expect(length).toBe(59 * 8);
-    const descriptors = Array.from({ length: 59 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
+    expect(length).toBe(63 * 8);
+    const descriptors = Array.from({ length: 63 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
     expect(descriptors.find((d) => d[0] === 0x89)).toEqual(Uint8Array.from([0x89, 0, 0, 0, 0, 0x00, 0, 16]));
     expect(descriptors.find((d) => d[0] === 0x9e && d[3] === 0x10)).toEqual(Uint8Array.from([0x9e, 0, 0, 0x10, 0, 0x01, 0, 16]));
     const withTimeouts = i.good(rsoc(0, 0, 0, true), { expected: 8192 });
-    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(59 * 20);
+    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(63 * 20);
     expect(withTimeouts.subarray(4, 24)).toEqual(Uint8Array.from([0x00, 0, 0, 0, 0, 0x02, 0, 6, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30]));
     expect(i.good(rsoc(1, 0x28), { expected: 8192 })).toEqual(Uint8Array.from([0, 0x03, 0, 10, 0x28, 0x18, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x00]));
     expect(i.good(rsoc(2, 0x9e, 0x10), { expected: 8192 }).subarray(0, 6)).toEqual(Uint8Array.from([0, 0x03, 0, 16, 0x9e, 0x10]));
