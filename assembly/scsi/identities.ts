@@ -124,6 +124,7 @@ export function nexusSamePort(a: u32, b: u32): bool {
  */
 export function nexusCovers(registered: u32, nexus: u32, allTargetPorts: bool): bool {
   if (registered == nexus) return true;
+  if (!allTargetPorts && !nexusIsDevice(registered)) return false; // one port, one name: one id (the common case)
   const bytes = nexusPortNameBytes(registered);
   const nexusBytes = nexusPortNameBytes(nexus);
   if (bytes == 0 || nexusBytes == 0 || nexusIsDevice(nexus)) return false;

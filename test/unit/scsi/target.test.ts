@@ -1249,23 +1249,15 @@ describe("I_T nexus identities", () => {
     // The transport names the nexus "InitiatorName,i,0xISID" (what iSCSI does at login); the same name comes back
     // with the same id after the session ends, and its persistent reservation registration is still there.
     const i = boot();
-    const identify = (name: string, port = 1): number => {
-      const bytes = Uint8Array.from(Buffer.from(name, "latin1"));
-      expect(i.t.call("testScsiStage", bytes.length)).toBe(1);
-      i.ram().set(bytes, i.t.call("testScsiStageAddress", 0) as number);
-      const id = i.t.call("testScsiNexusIdentify", bytes.length, port) as number;
-      i.t.call("testScsiStage", 0);
-      return id;
-    };
     const name = "iqn.2007-10.com.example:host,i,0x23d000000001";
-    const x = identify(name);
-    expect(identify("iqn.2007-10.com.example:host,i,0x23d000000002")).not.toBe(x); // another ISID
-    expect(identify(name, 2)).not.toBe(x); // another target port
+    const x = identify(i, name);
+    expect(identify(i, "iqn.2007-10.com.example:host,i,0x23d000000002")).not.toBe(x); // another ISID
+    expect(identify(i, name, 2)).not.toBe(x); // another target port
     i.login(x);
     i.good(prOut(0), { nexus: x, data: prList(0n, 0xabcn) });
     i.t.call("testScsiNexusGone", x); // the session ends
     i.t.board.runFor(1_000_000);
-    expect(identify(name)).toBe(x);
+    expect(identify(i, name)).toBe(x);
     i.login(x);
     expect(i.good(prIn(0), { nexus: x, expected: 4096 })).toEqual(Uint8Array.from([...be32(1), ...be32(8), ...be64(0xabcn)]));
     // READ FULL STATUS: TransportID format 01b, protocol 5h, the name null-terminated and padded to 4 bytes.
