@@ -1191,6 +1191,15 @@ describe("PERSISTENT RESERVE OUT with TransportIDs: SPEC_I_PT, ALL_TG_PT, REGIST
     i.good(prOut(0), { nexus: x2, data: prList(0x66n, 0n) });
     expect(readKeys(i, y)).toEqual([3, [0x77n]]);
     expect(i.good(prIn(1), { nexus: y, expected: 4096 }).subarray(4, 8)).toEqual(Uint8Array.from([0, 0, 0, 0]));
+    // SPEC_I_PT with ALL_TG_PT: the named port is registered at every target port, port 2 as well.
+    const w2 = identify(i, portName("host3", 3), 2);
+    i.login(w2);
+    const list = specifiedList(0n, 0x88n, [transportId(portName("host3", 3))], 0x0c);
+    i.good(prOutList(0, list.length), { nexus: y, lun: 1, data: list });
+    i.good(prOut(0), { nexus: w2, lun: 1, data: prList(0x88n, 0x88n) });
+    expect(fullStatus(i, y, 1).map((d) => [d.key, d.flags, d.name])).toEqual([
+      [0x66n, 0x00, portName("host1", 1)], [0x88n, 0x02, portName("host2", 2)], [0x88n, 0x02, portName("host3", 3)],
+    ]);
     i.quiescent();
   });
 
