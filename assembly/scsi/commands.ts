@@ -20,6 +20,7 @@ import {
 import { MODE_PC_SAVED, modePageKnown, modeSenseBuild, modeWriteCacheEnabled } from "./mode";
 import { uaTake } from "./nexus";
 import { OPCODES_INVALID, opcodesAll, opcodesOne, REPORTING_OPCODE_SA_IF_ANY, tmfsSupported } from "./opcodes";
+import { PR_OUT_LIST_BYTES } from "./pr_out";
 import { prReadFullStatus, prReadKeys, prReadReservation, prReportCapabilities } from "./reservations";
 import {
   ASC_INVALID_FIELD_IN_CDB, ASC_INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT, ASC_LBA_OUT_OF_RANGE, ASC_LOGICAL_UNIT_NOT_SUPPORTED,
@@ -614,14 +615,17 @@ export function decodeModeSelect(t: u32, is10: bool): bool {
   return parameterList(t, listBytes);
 }
 
-export const PR_OUT_LIST_BYTES: u32 = 24;
-
-/** PERSISTENT RESERVE OUT: the parameter list is 24 bytes (SPEC_I_PT is not supported). */
+/**
+ * PERSISTENT RESERVE OUT: at least the basic 24 bytes; longer lists (SPEC_I_PT's TransportIDs, REGISTER AND MOVE's)
+ * up to one large buffer, their length checked against the list's own fields once it is in (pr_out.ts).
+ */
 export function decodePersistentReserveOut(t: u32): bool {
-  if (cdbBe32(t, 5) != PR_OUT_LIST_BYTES) {
+  const listBytes = cdbBe32(t, 5);
+  if (listBytes < PR_OUT_LIST_BYTES) {
     scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInCdb(5));
     return false;
   }
+  if (listBytes > PARAMETER_LIST_BYTES_MAX) return invalidField(t, 5);
   scsiTaskSetProgram(t, Program.ParameterOut);
-  return parameterList(t, PR_OUT_LIST_BYTES);
+  return parameterList(t, listBytes);
 }

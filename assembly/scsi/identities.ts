@@ -4,8 +4,12 @@
 // per nexus id, find an initiator port again when it logs in anew, and READ FULL STATUS can name it (SPC-4,
 // TransportID). An entry is live while a session uses it (scsiNexusIdentify counts up, scsiNexusGone down); when
 // the table is full, the least recently identified entry that is neither live nor registered anywhere is reused.
+// PERSISTENT RESERVE OUT enters names too, from TransportIDs: an initiator port (iSCSI format 01b, the same
+// "InitiatorName,i,0xISID" form) or a whole initiator device (format 00b, the bare iSCSI name, marked `device`), which
+// stands for every port of that initiator name (nexusCovers).
 //
-// Entry, 256 bytes: |0 inUse u8|1 liveCount u8|2 targetPort u16|4 nameBytes u16|6 -|8 lastUsed u32|12 -|16 name[240]|
+// Entry, 256 bytes: |0 inUse u8|1 liveCount u8|2 targetPort u16|4 nameBytes u16|6 device u8|7 -|8 lastUsed u32|12 -|
+// 16 name[240]|
 import { carve } from "../kernel/carve";
 import { NEXUS_NONE } from "./nexus";
 import { prRegistered } from "./reservations";
@@ -26,24 +30,29 @@ export function identitiesInit(): void {
   return entries + <usize>id * ENTRY_BYTES;
 }
 
-function nameIs(at: usize, name: usize, nameBytes: u32, targetPort: u32): bool {
+const PORT_SEPARATOR_BYTES: u32 = 17; // ",i,0x" and twelve hexadecimal digits after an initiator name
+
+function nameIs(at: usize, name: usize, nameBytes: u32, targetPort: u32, device: bool): bool {
   if (<u32>load<u16>(at, 4) != nameBytes || <u32>load<u16>(at, 2) != targetPort) return false;
+  if ((load<u8>(at, 6) != 0) != device) return false;
   return memory.compare(at + 16, name, nameBytes) == 0;
 }
 
 /**
  * The nexus id of initiator port `name` (`nameBytes`, at most PORT_NAME_BYTES_MAX) at relative target port
- * `targetPort`, entered if new; counts one more session using it. NEXUS_NONE when the name is too long or the table
- * holds no entry it may reuse (the transport refuses the login: out of resources).
+ * `targetPort`, entered if new; counts one more session using it (a PERSISTENT RESERVE OUT holds it the same way
+ * while it works, so the entry cannot be reused under it). `device`: `name` is an initiator device's bare name.
+ * NEXUS_NONE when the name is too long or the table holds no entry it may reuse (the transport refuses the login:
+ * out of resources).
  */
-export function nexusIdentify(name: usize, nameBytes: u32, targetPort: u32): u32 {
+export function nexusIdentify(name: usize, nameBytes: u32, targetPort: u32, device: bool = false): u32 {
   if (nameBytes == 0 || nameBytes > PORT_NAME_BYTES_MAX || targetPort > 0xffff) return NEXUS_NONE;
   clock += 1;
   let free = NEXUS_NONE;
   for (let id: u32 = 0; id < NEXUS_IDENTITIES_MAX; id++) {
     const at = entryAt(id);
     if (load<u8>(at) == 0) { if (free == NEXUS_NONE) free = id; continue; }
-    if (!nameIs(at, name, nameBytes, targetPort)) continue;
+    if (!nameIs(at, name, nameBytes, targetPort, device)) continue;
     assert(load<u8>(at, 1) < 0xff, "identities: live count");
     store<u8>(at, load<u8>(at, 1) + 1, 1);
     store<u32>(at, clock, 8);
@@ -57,6 +66,7 @@ export function nexusIdentify(name: usize, nameBytes: u32, targetPort: u32): u32
   store<u8>(at, 1, 1);
   store<u16>(at, <u16>targetPort, 2);
   store<u16>(at, <u16>nameBytes, 4);
+  store<u8>(at, device ? 1 : 0, 6);
   store<u32>(at, clock, 8);
   memory.copy(at + 16, name, nameBytes);
   return reuse;
@@ -93,4 +103,34 @@ export function nexusPortNameBytes(id: u32): u32 {
 export function nexusTargetPort(id: u32): u32 {
   if (id >= NEXUS_IDENTITIES_MAX || load<u8>(entryAt(id)) == 0) return 1;
   return load<u16>(entryAt(id), 2);
+}
+
+/** True when nexus `id` is an initiator device's bare name (a format 00b TransportID), not a port. */
+export function nexusIsDevice(id: u32): bool {
+  return id < NEXUS_IDENTITIES_MAX && load<u8>(entryAt(id)) != 0 && load<u8>(entryAt(id), 6) != 0;
+}
+
+/** True when `a` and `b` name the same initiator port (at any target port); unknown ids name nothing. */
+export function nexusSamePort(a: u32, b: u32): bool {
+  const bytes = nexusPortNameBytes(a);
+  if (bytes == 0 || bytes != nexusPortNameBytes(b) || nexusIsDevice(a) != nexusIsDevice(b)) return false;
+  return memory.compare(nexusPortName(a), nexusPortName(b), bytes) == 0;
+}
+
+/**
+ * True when a registration made for `registered` covers nexus `nexus` (SPC-4, Registering): the same nexus; with
+ * `allTargetPorts` (ALL_TG_PT) the same initiator port at any target port; for an initiator device's registration,
+ * every port of that initiator name (at its target port, or any with `allTargetPorts`).
+ */
+export function nexusCovers(registered: u32, nexus: u32, allTargetPorts: bool): bool {
+  if (registered == nexus) return true;
+  if (!allTargetPorts && !nexusIsDevice(registered)) return false; // one port, one name: one id (the common case)
+  const bytes = nexusPortNameBytes(registered);
+  const nexusBytes = nexusPortNameBytes(nexus);
+  if (bytes == 0 || nexusBytes == 0 || nexusIsDevice(nexus)) return false;
+  if (!allTargetPorts && nexusTargetPort(registered) != nexusTargetPort(nexus)) return false;
+  if (!nexusIsDevice(registered)) return nexusSamePort(registered, nexus);
+  if (nexusBytes != bytes + PORT_SEPARATOR_BYTES) return false;
+  if (memory.compare(nexusPortName(registered), nexusPortName(nexus), bytes) != 0) return false;
+  return load<u8>(nexusPortName(nexus) + bytes) == 0x2c; // "," then "i,0x": what the transport writes
 }

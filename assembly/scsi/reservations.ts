@@ -5,15 +5,33 @@
 // CRH is 0: RESERVE(6)/RELEASE(6) conflict while any registration exists, and PERSISTENT RESERVE IN/OUT conflict
 // while a RESERVE(6) reservation exists.
 //
-// LUN state, 16 bytes: |0 spc2Holder u16|2 type u8|3 -|4 holder u16|6 -|8 generation u32|12 -|
-// Registrant, 16 bytes: |0 inUse u8|1 -|2 nexus u16|4 -|8 key u64|
+// A registration covers the I_T nexuses nexusCovers says (identities.ts): its own, or with ALL_TG_PT its initiator
+// port at every target port, or (from a format 00b TransportID) every port of an initiator device. One record
+// stands for all of them, so a target port added later is covered too; READ FULL STATUS reports it once with
+// ALL_TG_PT set (SPC-4 allows that), and READ KEYS lists its key once. The reservation holder is a registration.
+//
+// LUN state, 16 bytes: |0 spc2Holder u16|2 type u8|3 -|4 holder u16 (registrant index)|6 -|8 generation u32|12 -|
+// Registrant, 16 bytes: |0 inUse u8|1 flags u8 (REGISTRANT_ALL_TARGET_PORTS)|2 nexus u16|4 -|8 key u64|
 import { VOLUMES_MAX } from "../cta/volumes";
 import { carve } from "../kernel/carve";
 import { Access, putBe16, putBe32, putBe64 } from "./cdb";
-import { nexusPortName, nexusPortNameBytes, nexusTargetPort } from "./identities";
-import { NEXUS_NONE, UA_REGISTRATIONS_PREEMPTED, UA_RESERVATIONS_PREEMPTED, UA_RESERVATIONS_RELEASED, uaSetNexus } from "./nexus";
+import {
+  nexusCovers, nexusIdentify, nexusIdentityRelease, nexusIsDevice, nexusPortName, nexusPortNameBytes, nexusSamePort,
+  nexusTargetPort,
+} from "./identities";
+import {
+  NEXUS_MAX, NEXUS_NONE, nexusOfSlot, nexusSlotGone, nexusSlotInUse, UA_REGISTRATIONS_PREEMPTED, UA_RESERVATIONS_PREEMPTED,
+  UA_RESERVATIONS_RELEASED, uaSet,
+} from "./nexus";
+import { BIT_NONE } from "./sense";
+import {
+  TRANSPORT_ID_BYTES_MIN, transportIdDevice, transportIdFieldByte, transportIdInit, transportIdName, transportIdNameBytes,
+  transportIdRead,
+} from "./transport_id";
 
 export const REGISTRANTS_MAX: u32 = 32; // per logical unit
+const REGISTRANT_NONE: u32 = REGISTRANTS_MAX;
+const REGISTRANT_ALL_TARGET_PORTS: u8 = 0x01; // ALL_TG_PT: the initiator port at every target port
 const LUN_BYTES: u32 = 16;
 const REGISTRANT_BYTES: u32 = 16;
 
@@ -34,6 +52,7 @@ export const PR_OUT_CLEAR: u32 = 3;
 export const PR_OUT_PREEMPT: u32 = 4;
 export const PR_OUT_PREEMPT_AND_ABORT: u32 = 5;
 export const PR_OUT_REGISTER_AND_IGNORE: u32 = 6;
+export const PR_OUT_REGISTER_AND_MOVE: u32 = 7;
 
 /** How a PERSISTENT RESERVE OUT ends; the target turns it into status and sense. */
 export enum PrResult {
@@ -44,18 +63,38 @@ export enum PrResult {
   InvalidRelease = 4, // INVALID RELEASE OF PERSISTENT RESERVATION
   InvalidKey = 5, // INVALID FIELD IN PARAMETER LIST, SERVICE ACTION RESERVATION KEY
   NoRoom = 6, // INSUFFICIENT REGISTRATION RESOURCES
+  InvalidParameter = 7, // INVALID FIELD IN PARAMETER LIST, at prFieldByte/prFieldBit
+  NoReservation = 8, // INVALID FIELD IN CDB: REGISTER AND MOVE with no persistent reservation to move
 }
 
 let lunStates: usize = 0;
 let registrants: usize = 0;
 // Nexuses a PREEMPT removed, for PREEMPT AND ABORT to abort their tasks.
-const preempted = new StaticArray<u16>(REGISTRANTS_MAX);
+const preempted = new StaticArray<u16>(NEXUS_MAX);
 let preemptedCount: u32 = 0;
+// I_T nexuses a SPEC_I_PT register names, held (nexusIdentify) until it ends, so none is reused under it.
+const specified = new StaticArray<u16>(REGISTRANTS_MAX);
+let specifiedCount: u32 = 0;
+let fieldByte: u32 = 0; // where PrResult.InvalidParameter points, in the parameter list
+let fieldBit: u32 = BIT_NONE;
 
 export function reservationsInit(): void {
   lunStates = carve(VOLUMES_MAX * LUN_BYTES, 16);
   registrants = carve(VOLUMES_MAX * REGISTRANTS_MAX * REGISTRANT_BYTES, 16);
-  for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) store<u16>(lunAt(lun), <u16>NEXUS_NONE, 0);
+  for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) {
+    store<u16>(lunAt(lun), <u16>NEXUS_NONE, 0);
+    store<u16>(lunAt(lun), <u16>REGISTRANT_NONE, 4);
+  }
+  transportIdInit();
+}
+
+/** The field a PrResult.InvalidParameter is about: byte of the parameter list, and bit (0xff: the whole byte). */
+export function prFieldByte(): u32 { return fieldByte; }
+export function prFieldBit(): u32 { return fieldBit; }
+function invalidParameter(byteIndex: u32, bitIndex: u32 = BIT_NONE): PrResult {
+  fieldByte = byteIndex;
+  fieldBit = bitIndex;
+  return PrResult.InvalidParameter;
 }
 
 @inline function lunAt(lun: u32): usize {
@@ -71,7 +110,7 @@ export function reservationsInit(): void {
 @inline function prHolder(lun: u32): u32 { return load<u16>(lunAt(lun), 4); }
 export function prGeneration(lun: u32): u32 { return load<u32>(lunAt(lun), 8); }
 function generationBump(lun: u32): void { store<u32>(lunAt(lun), prGeneration(lun) + 1, 8); }
-function reservationSet(lun: u32, type: u32, holder: u32): void {
+function reservationSet(lun: u32, type: u32, holder: u32): void { // holder: a registrant index, or REGISTRANT_NONE
   store<u8>(lunAt(lun), <u8>type, 2);
   store<u16>(lunAt(lun), <u16>holder, 4);
 }
@@ -87,18 +126,43 @@ export function prTypeValid(type: u32): bool {
     || type == PR_EXCLUSIVE_ACCESS_REGISTRANTS_ONLY || allRegistrants(type);
 }
 
-/** The registrant slot of `nexus` on `lun`, or REGISTRANTS_MAX. */
-function registrantFind(lun: u32, nexus: u32): u32 {
-  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) {
-    const at = registrantAt(lun, r);
-    if (load<u8>(at, 0) != 0 && <u32>load<u16>(at, 2) == nexus) return r;
-  }
-  return REGISTRANTS_MAX;
+/** True when registrant `r` of `lun` is in use and covers `nexus`. */
+function registrantCovers(lun: u32, r: u32, nexus: u32): bool {
+  const at = registrantAt(lun, r);
+  if (load<u8>(at, 0) == 0) return false;
+  return nexusCovers(load<u16>(at, 2), nexus, (load<u8>(at, 1) & REGISTRANT_ALL_TARGET_PORTS) != 0);
 }
 
-/** True when `nexus` holds a registration on any logical unit (its identity must not be given to another port). */
+/** The registrant slot that covers `nexus` on `lun`, or REGISTRANT_NONE. */
+function registrantFind(lun: u32, nexus: u32): u32 {
+  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) if (registrantCovers(lun, r, nexus)) return r;
+  return REGISTRANT_NONE;
+}
+
+function registrantFree(lun: u32): u32 {
+  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) if (load<u8>(registrantAt(lun, r), 0) == 0) return r;
+  return REGISTRANT_NONE;
+}
+
+function registrantSet(lun: u32, r: u32, nexus: u32, flags: u8, key: u64): void {
+  const at = registrantAt(lun, r);
+  assert(load<u8>(at, 0) == 0, "reservations: registrant slot taken");
+  store<u8>(at, 1, 0);
+  store<u8>(at, flags, 1);
+  store<u16>(at, <u16>nexus, 2);
+  store<u64>(at, key, 8);
+}
+
+@inline function registrantKey(lun: u32, r: u32): u64 { return load<u64>(registrantAt(lun, r), 8); }
+
+/** True when a registration names identity `nexus` (it must not be given to another port or initiator). */
 export function prRegistered(nexus: u32): bool {
-  for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) if (registrantFind(lun, nexus) != REGISTRANTS_MAX) return true;
+  for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) {
+    for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) {
+      const at = registrantAt(lun, r);
+      if (load<u8>(at, 0) != 0 && <u32>load<u16>(at, 2) == nexus) return true;
+    }
+  }
   return false;
 }
 
@@ -112,8 +176,8 @@ function registrantCount(lun: u32): u32 {
 function prHolds(lun: u32, nexus: u32): bool {
   const type = prType(lun);
   if (type == PR_TYPE_NONE) return false;
-  if (allRegistrants(type)) return registrantFind(lun, nexus) != REGISTRANTS_MAX;
-  return prHolder(lun) == nexus;
+  if (allRegistrants(type)) return registrantFind(lun, nexus) != REGISTRANT_NONE;
+  return registrantCovers(lun, prHolder(lun), nexus);
 }
 
 /**
@@ -128,7 +192,7 @@ export function reservationConflict(lun: u32, nexus: u32, access: Access): bool 
   if (spc2 != NEXUS_NONE) return spc2 != nexus;
   const type = prType(lun);
   if (type == PR_TYPE_NONE || access == Access.Info || prHolds(lun, nexus)) return false;
-  const registered = registrantFind(lun, nexus) != REGISTRANTS_MAX;
+  const registered = registrantFind(lun, nexus) != REGISTRANT_NONE;
   const exclusiveAccess = type == PR_EXCLUSIVE_ACCESS || type == PR_EXCLUSIVE_ACCESS_REGISTRANTS_ONLY
     || type == PR_EXCLUSIVE_ACCESS_ALL_REGISTRANTS;
   if ((registrantsOnly(type) || allRegistrants(type)) && registered) return false;
@@ -182,10 +246,7 @@ export function prReadReservation(lun: u32, at: usize): u32 {
   if (type == PR_TYPE_NONE) return 8;
   putBe32(at + 4, 16);
   // SPC-4: the all-registrants types report a reservation key of zero.
-  if (!allRegistrants(type)) {
-    const r = registrantFind(lun, prHolder(lun));
-    if (r != REGISTRANTS_MAX) putBe64(at + 8, load<u64>(registrantAt(lun, r), 8));
-  }
+  if (!allRegistrants(type)) putBe64(at + 8, registrantKey(lun, prHolder(lun)));
   store<u8>(at + 21, <u8>type); // SCOPE 0h (LU_SCOPE), TYPE
   return 24;
 }
@@ -193,10 +254,10 @@ export function prReadReservation(lun: u32, at: usize): u32 {
 // SPC-4, READ FULL STATUS descriptor, 24 bytes and a TransportID: |0-7 RESERVATION KEY|8-11 -|12 ALL_TG_PT,R_HOLDER|
 // 13 SCOPE,TYPE|14-17 -|18-19 RELATIVE TARGET PORT IDENTIFIER|20-23 ADDITIONAL DESCRIPTOR LENGTH|24- TransportID|
 // The TransportID is iSCSI's (protocol identifier 5h) initiator port form, format 01b: |0 FORMAT CODE,PROTOCOL
-// IDENTIFIER|1 -|2-3 ADDITIONAL LENGTH|4- "name,i,0xISID", null-terminated, padded with zeros to a multiple of 4|.
-// A nexus the transport never named (identities.ts) gets format 00b with an empty name, 24 bytes.
+// IDENTIFIER|1 -|2-3 ADDITIONAL LENGTH|4- "name,i,0xISID", null-terminated, padded with zeros to a multiple of 4|;
+// an initiator device's registration (transport_id.ts) gets format 00b with its name, and a nexus the transport
+// never named (identities.ts) format 00b with an empty name, 24 bytes.
 const FULL_STATUS_DESCRIPTOR_BYTES: u32 = 24;
-const TRANSPORT_ID_BYTES_MIN: u32 = 24;
 
 function transportIdBytes(nexus: u32): u32 {
   const nameBytes = nexusPortNameBytes(nexus);
@@ -215,20 +276,21 @@ export function prReadFullStatus(lun: u32, at: usize, capacity: u32): u32 {
     const reg = registrantAt(lun, r);
     if (load<u8>(reg, 0) == 0) continue;
     const nexus = <u32>load<u16>(reg, 2);
+    const allTargetPorts = (load<u8>(reg, 1) & REGISTRANT_ALL_TARGET_PORTS) != 0;
+    const holds = type != PR_TYPE_NONE && (allRegistrants(type) || prHolder(lun) == r);
     const idBytes = transportIdBytes(nexus);
     const descriptorBytes = FULL_STATUS_DESCRIPTOR_BYTES + idBytes;
     if (lengthBytes + descriptorBytes <= capacity) {
       const d = at + lengthBytes;
       memory.fill(d, 0, descriptorBytes);
       putBe64(d, load<u64>(reg, 8));
-      if (prHolds(lun, nexus)) {
-        store<u8>(d + 12, 0x01); // R_HOLDER
-        store<u8>(d + 13, <u8>type); // SCOPE 0h (LU_SCOPE), TYPE
-      }
-      putBe16(d + 18, nexusTargetPort(nexus)); // RELATIVE TARGET PORT IDENTIFIER
+      store<u8>(d + 12, (allTargetPorts ? 0x02 : 0) | (holds ? 0x01 : 0)); // ALL_TG_PT, R_HOLDER
+      if (holds) store<u8>(d + 13, <u8>type); // SCOPE 0h (LU_SCOPE), TYPE
+      putBe16(d + 18, nexusTargetPort(nexus)); // RELATIVE TARGET PORT IDENTIFIER (the registering port's)
       putBe32(d + 20, idBytes);
       const nameBytes = nexusPortNameBytes(nexus);
-      store<u8>(d + 24, nameBytes == 0 ? 0x05 : 0x45); // FORMAT CODE 00b or 01b, PROTOCOL IDENTIFIER 5h (iSCSI)
+      const port = nameBytes != 0 && !nexusIsDevice(nexus);
+      store<u8>(d + 24, port ? 0x45 : 0x05); // FORMAT CODE 01b or 00b, PROTOCOL IDENTIFIER 5h (iSCSI)
       putBe16(d + 26, idBytes - 4); // ADDITIONAL LENGTH
       if (nameBytes > 0) memory.copy(d + 28, nexusPortName(nexus), nameBytes);
     }
@@ -242,7 +304,7 @@ export function prReadFullStatus(lun: u32, at: usize, capacity: u32): u32 {
 export function prReportCapabilities(at: usize): u32 {
   memory.fill(at, 0, 8);
   putBe16(at, 8); // LENGTH
-  store<u8>(at + 2, 0x00); // RLR_C 0, CRH 0, SIP_C 0, ATP_C 0, PTPL_C 0
+  store<u8>(at + 2, 0x0c); // RLR_C 0, CRH 0, SIP_C 1, ATP_C 1, PTPL_C 0 (no persistence through power loss)
   store<u8>(at + 3, 0x80); // TMV: the type mask is valid; ALLOW COMMANDS 000b; PTPL_A 0
   store<u8>(at + 4, 0x80 | 0x40 | 0x20 | 0x08 | 0x02); // WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX
   store<u8>(at + 5, 0x01); // EX_AC_AR
@@ -256,86 +318,183 @@ export function prPreemptedAt(i: u32): u32 { assert(i < preemptedCount); return 
 
 /**
  * One PERSISTENT RESERVE OUT service action (SPC-4, PERSISTENT RESERVE OUT service actions) from `nexus` with the
- * parameter list's RESERVATION KEY `key` and SERVICE ACTION RESERVATION KEY `saKey`; scope and type are the CDB's.
+ * parameter list's RESERVATION KEY `key`, SERVICE ACTION RESERVATION KEY `saKey` and ALL_TG_PT `allTargetPorts`
+ * (which only a new registration uses); scope and type are the CDB's. Not REGISTER AND MOVE, nor SPEC_I_PT.
  * Unit attentions for the other nexuses are raised here; nexuses a PREEMPT removed are left in prPreemptedAt.
  */
-export function prOut(lun: u32, nexus: u32, action: u32, scope: u32, type: u32, key: u64, saKey: u64): PrResult {
+export function prOut(lun: u32, nexus: u32, action: u32, scope: u32, type: u32, key: u64, saKey: u64, allTargetPorts: bool): PrResult {
   preemptedCount = 0;
   const r = registrantFind(lun, nexus);
-  const registered = r != REGISTRANTS_MAX;
-  if (action == PR_OUT_REGISTER_AND_IGNORE) return prRegister(lun, nexus, r, saKey);
+  const registered = r != REGISTRANT_NONE;
+  if (action == PR_OUT_REGISTER_AND_IGNORE) return prRegister(lun, nexus, r, saKey, allTargetPorts);
   // Every other action needs the caller's key to match its registration (none: zero).
-  const registeredKey: u64 = registered ? load<u64>(registrantAt(lun, r), 8) : 0;
+  const registeredKey: u64 = registered ? registrantKey(lun, r) : 0;
   if (action == PR_OUT_REGISTER) {
     if (key != registeredKey) return PrResult.Conflict;
-    return prRegister(lun, nexus, r, saKey);
+    return prRegister(lun, nexus, r, saKey, allTargetPorts);
   }
   if (!registered || key != registeredKey) return PrResult.Conflict;
   switch (action) {
-    case PR_OUT_RESERVE: return prReserve(lun, nexus, scope, type);
+    case PR_OUT_RESERVE: return prReserve(lun, nexus, r, scope, type);
     case PR_OUT_RELEASE: return prRelease(lun, nexus, scope, type);
     case PR_OUT_CLEAR: return prClear(lun, nexus);
-    case PR_OUT_PREEMPT: case PR_OUT_PREEMPT_AND_ABORT: return prPreempt(lun, nexus, scope, type, saKey);
+    case PR_OUT_PREEMPT: case PR_OUT_PREEMPT_AND_ABORT: return prPreempt(lun, nexus, r, scope, type, saKey);
     default: assert(false, "prOut: service action checked by the caller"); return PrResult.Good;
   }
 }
 
 // REGISTER and REGISTER AND IGNORE EXISTING KEY, once the key has been checked: a zero key unregisters.
-function prRegister(lun: u32, nexus: u32, r: u32, saKey: u64): PrResult {
-  if (r == REGISTRANTS_MAX) {
+function prRegister(lun: u32, nexus: u32, r: u32, saKey: u64, allTargetPorts: bool): PrResult {
+  if (r == REGISTRANT_NONE) {
     if (saKey == 0) return PrResult.Good; // nothing to register, nothing to remove
-    for (let f: u32 = 0; f < REGISTRANTS_MAX; f++) {
-      const at = registrantAt(lun, f);
-      if (load<u8>(at, 0) != 0) continue;
-      store<u8>(at, 1, 0);
-      store<u16>(at, <u16>nexus, 2);
-      store<u64>(at, saKey, 8);
-      generationBump(lun);
-      return PrResult.Good;
-    }
-    return PrResult.NoRoom;
+    const f = registrantFree(lun);
+    if (f == REGISTRANT_NONE) return PrResult.NoRoom;
+    registrantSet(lun, f, nexus, allTargetPorts ? REGISTRANT_ALL_TARGET_PORTS : 0, saKey);
+    generationBump(lun);
+    return PrResult.Good;
   }
   if (saKey != 0) {
     store<u64>(registrantAt(lun, r), saKey, 8);
     generationBump(lun);
     return PrResult.Good;
   }
-  registrantRemove(lun, r);
+  registrantRemove(lun, r, nexus);
   generationBump(lun);
   return PrResult.Good;
 }
 
-// Removes a registration. If it made its nexus lose the reservation, the reservation ends (for the all-registrants
-// types, with the last registrant), with RESERVATIONS RELEASED to the others for the registrants-only types.
-function registrantRemove(lun: u32, r: u32): void {
-  const at = registrantAt(lun, r);
-  const nexus = <u32>load<u16>(at, 2);
+/**
+ * REGISTER with SPEC_I_PT (SPC-4, Registering): registers `nexus` and every I_T nexus the `listBytes` of TransportIDs
+ * at `list` name (`listOffset` bytes into the parameter list) with `saKey`, at this target port or, with
+ * `allTargetPorts`, at all of them; all or nothing. A TransportID naming `nexus` or a nexus registered with the same
+ * key adds nothing; one registered with another key is a RESERVATION CONFLICT.
+ */
+export function prRegisterSpecified(lun: u32, nexus: u32, key: u64, saKey: u64, allTargetPorts: bool, list: usize, listBytes: u32, listOffset: u32): PrResult {
+  preemptedCount = 0;
+  const r = registrantFind(lun, nexus);
+  if (r != REGISTRANT_NONE) {
+    if (key != registrantKey(lun, r)) return PrResult.Conflict;
+    return invalidParameter(20, 3); // SPEC_I_PT from a registered I_T nexus
+  }
+  if (key != 0) return PrResult.Conflict;
+  if (saKey == 0) return PrResult.Good; // SPC-4: an unregistered nexus registering key zero does nothing
+  specifiedCount = 0;
+  const result = specifiedCollect(lun, nexus, saKey, list, listBytes, listOffset);
+  if (result == PrResult.Good) {
+    const flags = allTargetPorts ? REGISTRANT_ALL_TARGET_PORTS : 0;
+    registrantSet(lun, registrantFree(lun), nexus, flags, saKey);
+    for (let i: u32 = 0; i < specifiedCount; i++) registrantSet(lun, registrantFree(lun), unchecked(specified[i]), flags, saKey);
+    generationBump(lun);
+  }
+  for (let i: u32 = 0; i < specifiedCount; i++) nexusIdentityRelease(unchecked(specified[i]));
+  specifiedCount = 0;
+  return result;
+}
+
+// Reads every TransportID and holds the identities of the nexuses to register in `specified`; Good when all of them
+// and `nexus` itself fit in the free registrant slots.
+function specifiedCollect(lun: u32, nexus: u32, saKey: u64, list: usize, listBytes: u32, listOffset: u32): PrResult {
+  const port = nexusTargetPort(nexus);
+  let at: u32 = 0;
+  while (at < listBytes) { // each TransportID is at least TRANSPORT_ID_BYTES_MIN bytes
+    const idBytes = transportIdRead(list + at, listBytes - at, listOffset + at);
+    if (idBytes == 0) return invalidParameter(transportIdFieldByte());
+    assert(idBytes >= TRANSPORT_ID_BYTES_MIN);
+    at += idBytes;
+    const id = nexusIdentify(transportIdName(), transportIdNameBytes(), port, transportIdDevice());
+    if (id == NEXUS_NONE) return PrResult.NoRoom; // the identities table is full of live or registered names
+    const existing = registrantFind(lun, id);
+    if (id == nexus || specifiedHas(id) || existing != REGISTRANT_NONE) {
+      nexusIdentityRelease(id);
+      if (existing != REGISTRANT_NONE && registrantKey(lun, existing) != saKey) return PrResult.Conflict;
+      continue;
+    }
+    if (specifiedCount == REGISTRANTS_MAX) { nexusIdentityRelease(id); return PrResult.NoRoom; }
+    unchecked(specified[specifiedCount] = <u16>id);
+    specifiedCount += 1;
+  }
+  return registrantCount(lun) + 1 + specifiedCount <= REGISTRANTS_MAX ? PrResult.Good : PrResult.NoRoom;
+}
+
+function specifiedHas(id: u32): bool {
+  for (let i: u32 = 0; i < specifiedCount; i++) if (<u32>unchecked(specified[i]) == id) return true;
+  return false;
+}
+
+/**
+ * REGISTER AND MOVE (SPC-4, Registering and moving the reservation): the holder `nexus` registers the I_T nexus the
+ * TransportID at `transportId` (`idListBytes`, `offset` bytes into the parameter list) and relative target port
+ * `targetPort` name with `saKey`, moves the reservation to it with its type and scope, and with `unregister` drops
+ * its own registration.
+ */
+export function prRegisterAndMove(lun: u32, nexus: u32, key: u64, saKey: u64, targetPort: u32, unregister: bool, transportId: usize, idListBytes: u32, offset: u32): PrResult {
+  preemptedCount = 0;
+  const r = registrantFind(lun, nexus);
+  if (r == REGISTRANT_NONE || key != registrantKey(lun, r)) return PrResult.Conflict;
+  if (saKey == 0) return PrResult.InvalidKey;
   const type = prType(lun);
-  store<u8>(at, 0, 0);
+  if (type == PR_TYPE_NONE) return PrResult.NoReservation;
+  if (allRegistrants(type) || !prHolds(lun, nexus)) return PrResult.Conflict;
+  const idBytes = transportIdRead(transportId, idListBytes, offset);
+  if (idBytes == 0) return invalidParameter(transportIdFieldByte());
+  if (idBytes != idListBytes) return invalidParameter(20); // TRANSPORTID PARAMETER DATA LENGTH: one TransportID
+  if (transportIdDevice()) return invalidParameter(offset, 7); // FORMAT CODE: a move needs an initiator port
+  if (targetPort == 0) return invalidParameter(18); // RELATIVE TARGET PORT IDENTIFIER 0 is reserved
+  const destination = nexusIdentify(transportIdName(), transportIdNameBytes(), targetPort);
+  if (destination == NEXUS_NONE) return PrResult.NoRoom;
+  const result = moveTo(lun, nexus, r, destination, saKey, unregister, offset);
+  nexusIdentityRelease(destination);
+  return result;
+}
+
+function moveTo(lun: u32, nexus: u32, r: u32, destination: u32, saKey: u64, unregister: bool, offset: u32): PrResult {
+  // SPC-4: a TransportID naming the initiator port the command came from is an invalid field.
+  if (nexusSamePort(destination, nexus) || registrantCovers(lun, r, destination)) return invalidParameter(offset + 4);
+  let d = registrantFind(lun, destination);
+  if (d == REGISTRANT_NONE) {
+    d = registrantFree(lun);
+    if (d == REGISTRANT_NONE) return PrResult.NoRoom;
+    registrantSet(lun, d, destination, 0, saKey);
+  } else {
+    store<u64>(registrantAt(lun, d), saKey, 8); // SPC-4: registered already, with this key or another, is no error
+  }
+  reservationSet(lun, prType(lun), d);
+  if (unregister) store<u8>(registrantAt(lun, r), 0, 0); // the reservation is no longer its own: nothing released
+  generationBump(lun);
+  return PrResult.Good;
+}
+
+// Removes registration `r`, as `nexus` asked. If it held the reservation, the reservation ends (for the
+// all-registrants types, with the last registrant), with RESERVATIONS RELEASED to the others for the registrants-only
+// types.
+function registrantRemove(lun: u32, r: u32, nexus: u32): void {
+  const type = prType(lun);
+  store<u8>(registrantAt(lun, r), 0, 0);
   if (type == PR_TYPE_NONE) return;
   if (allRegistrants(type)) {
-    if (registrantCount(lun) == 0) reservationSet(lun, PR_TYPE_NONE, NEXUS_NONE);
+    if (registrantCount(lun) == 0) reservationSet(lun, PR_TYPE_NONE, REGISTRANT_NONE);
     return;
   }
-  if (prHolder(lun) != nexus) return;
-  reservationSet(lun, PR_TYPE_NONE, NEXUS_NONE);
+  if (prHolder(lun) != r) return;
+  reservationSet(lun, PR_TYPE_NONE, REGISTRANT_NONE);
   if (registrantsOnly(type)) raiseForRegistrants(lun, nexus, UA_RESERVATIONS_RELEASED);
 }
 
+// Raises `condition` on `lun` for every I_T nexus in the nexus table that a registration covers, but `exceptNexus`.
 function raiseForRegistrants(lun: u32, exceptNexus: u32, condition: u32): void {
-  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) {
-    const at = registrantAt(lun, r);
-    if (load<u8>(at, 0) == 0 || <u32>load<u16>(at, 2) == exceptNexus) continue;
-    uaSetNexus(load<u16>(at, 2), lun, condition);
+  for (let s: u32 = 0; s < NEXUS_MAX; s++) {
+    if (!nexusSlotInUse(s) || nexusSlotGone(s)) continue;
+    const other = nexusOfSlot(s);
+    if (other != exceptNexus && registrantFind(lun, other) != REGISTRANT_NONE) uaSet(s, lun, condition);
   }
 }
 
-function prReserve(lun: u32, nexus: u32, scope: u32, type: u32): PrResult {
+function prReserve(lun: u32, nexus: u32, r: u32, scope: u32, type: u32): PrResult {
   if (scope != 0) return PrResult.InvalidScope;
   if (!prTypeValid(type)) return PrResult.InvalidType;
   const current = prType(lun);
   if (current == PR_TYPE_NONE) {
-    reservationSet(lun, type, allRegistrants(type) ? NEXUS_NONE : nexus);
+    reservationSet(lun, type, allRegistrants(type) ? REGISTRANT_NONE : r);
     return PrResult.Good;
   }
   // Reserving again with the same type is allowed to the holder; anything else conflicts.
@@ -346,7 +505,7 @@ function prRelease(lun: u32, nexus: u32, scope: u32, type: u32): PrResult {
   const current = prType(lun);
   if (current == PR_TYPE_NONE || !prHolds(lun, nexus)) return PrResult.Good; // SPC-4: nothing to release
   if (scope != 0 || type != current) return PrResult.InvalidRelease;
-  reservationSet(lun, PR_TYPE_NONE, NEXUS_NONE);
+  reservationSet(lun, PR_TYPE_NONE, REGISTRANT_NONE);
   if (registrantsOnly(current) || allRegistrants(current)) raiseForRegistrants(lun, nexus, UA_RESERVATIONS_RELEASED);
   return PrResult.Good;
 }
@@ -354,17 +513,18 @@ function prRelease(lun: u32, nexus: u32, scope: u32, type: u32): PrResult {
 function prClear(lun: u32, nexus: u32): PrResult {
   raiseForRegistrants(lun, nexus, UA_RESERVATIONS_PREEMPTED);
   for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) store<u8>(registrantAt(lun, r), 0, 0);
-  reservationSet(lun, PR_TYPE_NONE, NEXUS_NONE);
+  reservationSet(lun, PR_TYPE_NONE, REGISTRANT_NONE);
   generationBump(lun);
   return PrResult.Good;
 }
 
 // PREEMPT (SPC-4, Preempting): removes the registrations with key saKey and, when they include the reservation
-// holder (or saKey is zero under an all-registrants reservation), gives the reservation to the preempting nexus.
-function prPreempt(lun: u32, nexus: u32, scope: u32, type: u32, saKey: u64): PrResult {
+// holder (or saKey is zero under an all-registrants reservation), gives the reservation to the preempting nexus's
+// registration `r`.
+function prPreempt(lun: u32, nexus: u32, r: u32, scope: u32, type: u32, saKey: u64): PrResult {
   const current = prType(lun);
   const takesReservation = current != PR_TYPE_NONE
-    && (allRegistrants(current) ? saKey == 0 : holderKey(lun) == saKey);
+    && (allRegistrants(current) ? saKey == 0 : registrantKey(lun, prHolder(lun)) == saKey);
   if (takesReservation) {
     if (scope != 0) return PrResult.InvalidScope;
     if (!prTypeValid(type)) return PrResult.InvalidType;
@@ -372,34 +532,42 @@ function prPreempt(lun: u32, nexus: u32, scope: u32, type: u32, saKey: u64): PrR
     return PrResult.InvalidKey;
   }
   let removed: u32 = 0;
-  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) {
-    const at = registrantAt(lun, r);
-    const other = <u32>load<u16>(at, 2);
-    if (load<u8>(at, 0) == 0 || other == nexus) continue;
+  for (let p: u32 = 0; p < REGISTRANTS_MAX; p++) {
+    const at = registrantAt(lun, p);
+    if (load<u8>(at, 0) == 0 || p == r) continue;
     if (!(takesReservation && allRegistrants(current)) && load<u64>(at, 8) != saKey) continue;
+    preemptNexuses(lun, p, nexus);
     store<u8>(at, 0, 0);
-    uaSetNexus(other, lun, UA_REGISTRATIONS_PREEMPTED);
-    assert(preemptedCount < REGISTRANTS_MAX);
-    unchecked(preempted[preemptedCount] = <u16>other);
-    preemptedCount += 1;
     removed += 1;
   }
   if (!takesReservation) {
     if (removed == 0) return PrResult.Conflict; // SPC-4: no registration had that key
     if (current != PR_TYPE_NONE && allRegistrants(current) && registrantCount(lun) == 0) {
-      reservationSet(lun, PR_TYPE_NONE, NEXUS_NONE);
+      reservationSet(lun, PR_TYPE_NONE, REGISTRANT_NONE);
     }
     generationBump(lun);
     return PrResult.Good;
   }
   // The preempting nexus now holds the reservation; if its type changed, the remaining registrants hear of it.
-  reservationSet(lun, type, allRegistrants(type) ? NEXUS_NONE : nexus);
+  reservationSet(lun, type, allRegistrants(type) ? REGISTRANT_NONE : r);
   if (type != current) raiseForRegistrants(lun, nexus, UA_RESERVATIONS_RELEASED);
   generationBump(lun);
   return PrResult.Good;
 }
 
-function holderKey(lun: u32): u64 {
-  const r = registrantFind(lun, prHolder(lun));
-  return r == REGISTRANTS_MAX ? 0 : load<u64>(registrantAt(lun, r), 8);
+// The I_T nexuses in the nexus table that registration `p` covers (but the preempting one) hear REGISTRATIONS
+// PREEMPTED and go into `preempted`, once each, for PREEMPT AND ABORT.
+function preemptNexuses(lun: u32, p: u32, exceptNexus: u32): void {
+  for (let s: u32 = 0; s < NEXUS_MAX; s++) {
+    if (!nexusSlotInUse(s) || nexusSlotGone(s)) continue;
+    const other = nexusOfSlot(s);
+    if (other == exceptNexus || !registrantCovers(lun, p, other)) continue;
+    uaSet(s, lun, UA_REGISTRATIONS_PREEMPTED);
+    let known = false;
+    for (let i: u32 = 0; i < preemptedCount; i++) if (<u32>unchecked(preempted[i]) == other) known = true;
+    if (known) continue;
+    assert(preemptedCount < NEXUS_MAX);
+    unchecked(preempted[preemptedCount] = <u16>other);
+    preemptedCount += 1;
+  }
 }

@@ -47,9 +47,10 @@ import {
   nexusOfSlot, nexusOpen, nexusSlotGone, nexusSlotInUse, UA_COMMANDS_CLEARED, UA_MODE_PARAMETERS_CHANGED, UA_NONE,
   UA_POWER_ON_RESET, uaSetAll, uaSetNexus, uaTake,
 } from "./nexus";
+import { persistentReserveOut } from "./pr_out";
 import {
-  PR_OUT_PREEMPT_AND_ABORT, PR_OUT_REGISTER, PR_OUT_REGISTER_AND_IGNORE, prOut, prPreemptedAt, prPreemptedCount,
-  PrResult, release6, reservationConflict, reservationsInit, reservationsLunReset, reservationsNexusLost, reserve6,
+  PR_OUT_PREEMPT_AND_ABORT, prPreemptedAt, prPreemptedCount, release6, reservationConflict, reservationsInit,
+  reservationsLunReset, reservationsNexusLost, reserve6,
 } from "./reservations";
 import {
   ASC_INSUFFICIENT_REGISTRATION_RESOURCES, ASC_INTERNAL_TARGET_FAILURE, ASC_INVALID_COMMAND_OPERATION_CODE,
@@ -731,41 +732,12 @@ export class ScsiTargetTask extends Task {
     }
   }
 
-  // SPC-4, PERSISTENT RESERVE OUT with its 24-byte parameter list: |0-7 RESERVATION KEY|8-15 SERVICE ACTION
-  // RESERVATION KEY|16-19 obsolete|20 SPEC_I_PT,ALL_TG_PT,-,APTPL|21-23|. SPEC_I_PT, ALL_TG_PT and APTPL are not
-  // supported (SIP_C, ATP_C and PTPL_C are 0).
+  // SPC-4, PERSISTENT RESERVE OUT: the list and service action in pr_out.ts; PREEMPT AND ABORT's aborts here.
   private persistentReserveOut(t: u32): void {
-    assert(scsiTaskDataOutBytes(t) == 24, "scsi: PERSISTENT RESERVE OUT list cut short (parameterList refuses it)");
-    const list = scsiTaskAreaAddress(t, 0);
-    const action = cdbU8(t, 1) & 0x1f;
-    const flags = <u32>load<u8>(list + 20);
-    const registering = action == PR_OUT_REGISTER || action == PR_OUT_REGISTER_AND_IGNORE;
-    let bad: u32 = 0xff;
-    if ((flags & 0x08) != 0) bad = 3; // SPEC_I_PT
-    else if ((flags & 0x04) != 0) bad = 2; // ALL_TG_PT
-    else if (registering && (flags & 0x01) != 0) bad = 0; // APTPL
-    if (bad != 0xff) {
-      scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(20, bad));
-      return;
-    }
+    const good = persistentReserveOut(t);
     const lun = scsiTaskLun(t);
     const nexus = scsiTaskNexus(t);
-    const result = prOut(lun, nexus, action, cdbU8(t, 2) >> 4, cdbU8(t, 2) & 0x0f, getBe64(list), getBe64(list + 8));
-    switch (result) {
-      case PrResult.Good: break;
-      case PrResult.Conflict: scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT); break;
-      case PrResult.InvalidType: scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, fieldInCdb(2, 3)); break;
-      case PrResult.InvalidScope: scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, fieldInCdb(2, 7)); break;
-      case PrResult.InvalidRelease:
-        scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_RELEASE_OF_PERSISTENT_RESERVATION);
-        break;
-      case PrResult.InvalidKey:
-        scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(8));
-        break;
-      case PrResult.NoRoom: scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INSUFFICIENT_REGISTRATION_RESOURCES); break;
-      default: assert(false, "scsi: unknown PERSISTENT RESERVE OUT result");
-    }
-    if (result == PrResult.Good && action == PR_OUT_PREEMPT_AND_ABORT) {
+    if (good && (cdbU8(t, 1) & 0x1f) == PR_OUT_PREEMPT_AND_ABORT) {
       // SPC-4: the preempted nexuses' tasks on this logical unit are aborted (not this one).
       const count = prPreemptedCount();
       for (let i: u32 = 0; i < count; i++) this.abortWhere(Scope.NexusLun, t, SCSI_TASK_NONE, prPreemptedAt(i), lun, 0, nexus);

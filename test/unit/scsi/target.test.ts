@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import {
   GOOD, CHECK_CONDITION, BUSY, RESERVATION_CONFLICT, TASK_ABORTED, Dir, Residual, Key, Tmf, TmfResponse, TASK_NONE,
   BLOCK, LUN0_BLOCKS, LUN1_BLOCKS, A, B, parseSense, pattern, be16, be32, be64, tur, inquiry, read10, write10,
-  read16, write16, requestSense, modeSense6, modeSense10, prIn, prOut, prList, boot,
+  read16, write16, requestSense, modeSense6, modeSense10, prIn, prOut, prList, boot, type Initiator,
 } from "../../support/scsi_probe.ts";
 
 function ascii(text: string, length: number): number[] {
@@ -182,12 +182,13 @@ describe("capacity, mode pages, LUNs and operation codes", () => {
       [0xa3, 0x0c, (rctd ? 0x80 : 0) | options, opcode, ...be16(sa), ...be32(8192), 0, 0];
     const all = i.good(rsoc(0), { expected: 8192 });
     const length = new DataView(all.buffer).getUint32(0);
-    expect(length).toBe(63 * 8);
-    const descriptors = Array.from({ length: 63 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
+    expect(length).toBe(64 * 8);
+    const descriptors = Array.from({ length: 64 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
     expect(descriptors.find((d) => d[0] === 0x89)).toEqual(Uint8Array.from([0x89, 0, 0, 0, 0, 0x00, 0, 16]));
     expect(descriptors.find((d) => d[0] === 0x9e && d[3] === 0x10)).toEqual(Uint8Array.from([0x9e, 0, 0, 0x10, 0, 0x01, 0, 16]));
     const withTimeouts = i.good(rsoc(0, 0, 0, true), { expected: 8192 });
-    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(63 * 20);
+    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(64 * 20);
+    expect(descriptors.find((d) => d[0] === 0x5f && d[3] === 0x07)).toEqual(Uint8Array.from([0x5f, 0, 0, 0x07, 0, 0x01, 0, 10])); // REGISTER AND MOVE
     expect(withTimeouts.subarray(4, 24)).toEqual(Uint8Array.from([0x00, 0, 0, 0, 0, 0x02, 0, 6, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30]));
     expect(i.good(rsoc(1, 0x28), { expected: 8192 })).toEqual(Uint8Array.from([0, 0x03, 0, 10, 0x28, 0x18, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x00]));
     expect(i.good(rsoc(2, 0x9e, 0x10), { expected: 8192 }).subarray(0, 6)).toEqual(Uint8Array.from([0, 0x03, 0, 16, 0x9e, 0x10]));
@@ -649,11 +650,11 @@ describe("reservations across two nexuses", () => {
     expect(out(A, 3, k1, 0n)).toBe(GOOD);
     expect(i.check(tur(), { nexus: B })).toMatchObject({ key: Key.UnitAttention, asc: 0x2a, ascq: 0x03 });
     expect(i.good(prIn(0), { expected: 4096 }).subarray(4, 8)).toEqual(Uint8Array.from([0, 0, 0, 0]));
-    expect(i.good(prIn(2), { expected: 4096 })).toEqual(Uint8Array.from([0, 8, 0x00, 0x80, 0xea, 0x01, 0, 0]));
+    expect(i.good(prIn(2), { expected: 4096 })).toEqual(Uint8Array.from([0, 8, 0x0c, 0x80, 0xea, 0x01, 0, 0])); // SIP_C, ATP_C
     // Refused parameter lists and fields.
     expect(i.check([0x5f, 0, 0, 0, 0, ...be32(20), 0], { data: new Uint8Array(20) })).toMatchObject({ asc: 0x1a, field: { byte: 5 } });
     expect(i.check(prOut(6), { data: prList(0n, k1, 0x01) })).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 20, bit: 0 } }); // APTPL
-    expect(i.check(prOut(6), { data: prList(0n, k1, 0x04) })).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 20, bit: 2 } }); // ALL_TG_PT
+    expect(i.check(prOut(6), { data: prList(0n, k1, 0x08) })).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 20, bit: 3 } }); // SPEC_I_PT
     expect(out(A, 6, 0n, k1)).toBe(GOOD);
     expect(i.check(prOut(1, 0x10 | 1), { data: prList(k1, 0n) })).toMatchObject({ asc: 0x24, field: { byte: 2, bit: 7 } }); // scope
     expect(i.check(prOut(1, 2), { data: prList(k1, 0n) })).toMatchObject({ asc: 0x24, field: { byte: 2, bit: 3 } }); // type 2
@@ -792,28 +793,269 @@ describe("EXTENDED COPY and RECEIVE COPY RESULTS", () => {
   });
 });
 
+// PERSISTENT RESERVE OUT with TransportIDs (SPC-4, PERSISTENT RESERVE OUT parameter list; iSCSI TransportIDs).
+const IQN = "iqn.2026-01.org.example:";
+const portName = (host: string, isid: number): string => `${IQN}${host},i,0x${isid.toString(16).padStart(12, "0")}`;
+/** An iSCSI TransportID: format 01b "name,i,0xISID" or 00b "name", null-terminated, padded to a multiple of 4. */
+function transportId(text: string, format = 1, protocol = 5): number[] {
+  const bytes = [...Buffer.from(text, "latin1"), 0];
+  while (bytes.length % 4 !== 0 || bytes.length < 20) bytes.push(0);
+  return [(format << 6) | protocol, 0, ...be16(bytes.length), ...bytes];
+}
+const prOutList = (action: number, listBytes: number, type = 0): number[] => [0x5f, action, type, 0, 0, ...be32(listBytes), 0];
+/** REGISTER's list with SPEC_I_PT (and `flags` besides) and the TransportIDs after TRANSPORTID PARAMETER DATA LENGTH. */
+function specifiedList(key: bigint, saKey: bigint, ids: number[][], flags = 0x08): Uint8Array {
+  const t = ids.flat();
+  return Uint8Array.from([...be64(key), ...be64(saKey), 0, 0, 0, 0, flags, 0, 0, 0, ...be32(t.length), ...t]);
+}
+/** REGISTER AND MOVE's list: UNREG and APTPL in byte 17, the relative target port, one TransportID. */
+function moveList(key: bigint, saKey: bigint, targetPort: number, id: number[], flags = 0): Uint8Array {
+  return Uint8Array.from([...be64(key), ...be64(saKey), 0, flags, ...be16(targetPort), ...be32(id.length), ...id]);
+}
+/** The nexus id the transport would get for `name` at `port` (what iSCSI does at login). */
+function identify(i: Initiator, name: string, port = 1): number {
+  const bytes = Uint8Array.from(Buffer.from(name, "latin1"));
+  expect(i.t.call("testScsiStage", bytes.length)).toBe(1);
+  i.ram().set(bytes, i.t.call("testScsiStageAddress", 0) as number);
+  const id = i.t.call("testScsiNexusIdentify", bytes.length, port) as number;
+  i.t.call("testScsiStage", 0);
+  expect(id).toBeLessThan(128);
+  return id;
+}
+/** READ KEYS as [generation, keys]. */
+function readKeys(i: Initiator, nexus: number, lun = 0): [number, bigint[]] {
+  const d = i.good(prIn(0), { nexus, lun, expected: 4096 });
+  const v = new DataView(d.buffer, d.byteOffset);
+  return [v.getUint32(0), Array.from({ length: v.getUint32(4) / 8 }, (_, k) => v.getBigUint64(8 + k * 8))];
+}
+/** READ FULL STATUS as one record per descriptor: key, flags byte (ALL_TG_PT, R_HOLDER), type, port, TransportID. */
+function fullStatus(i: Initiator, nexus: number, lun = 0): { key: bigint; flags: number; type: number; port: number; format: number; name: string }[] {
+  const d = i.good(prIn(3), { nexus, lun, expected: 4096 });
+  const v = new DataView(d.buffer, d.byteOffset);
+  const out = [];
+  for (let at = 8; at < 8 + v.getUint32(4);) {
+    const idBytes = v.getUint32(at + 20);
+    const text = Buffer.from(d.subarray(at + 28, at + 24 + idBytes)).toString("latin1").replace(/\0+$/, "");
+    out.push({ key: v.getBigUint64(at), flags: d[at + 12]!, type: d[at + 13]! & 0x0f, port: v.getUint16(at + 18), format: d[at + 24]!, name: text });
+    at += 24 + idBytes;
+  }
+  return out;
+}
+
+describe("PERSISTENT RESERVE OUT with TransportIDs: SPEC_I_PT, ALL_TG_PT, REGISTER AND MOVE", () => {
+  it("SPEC_I_PT registers the sender and each named I_T nexus, logged in or not, with one generation step", () => {
+    // Three initiator ports: x sends, y is logged in, the third has never logged in; ISID hex in any case.
+    const i = boot();
+    const x = identify(i, portName("host1", 1));
+    const y = identify(i, portName("host2", 0xa));
+    i.login(x);
+    i.login(y);
+    const k = 0xabcdn;
+    const ids = [transportId(`${IQN}host2,i,0x00000000000A`), transportId(portName("host3", 0xb))];
+    const list = specifiedList(0n, k, ids);
+    i.good(prOutList(0, list.length), { nexus: x, data: list });
+    expect(readKeys(i, x)).toEqual([1, [k, k, k]]);
+    expect(fullStatus(i, x).map((d) => [d.format, d.name, d.port])).toEqual([
+      [0x45, portName("host1", 1), 1], [0x45, portName("host2", 0xa), 1], [0x45, portName("host3", 0xb), 1],
+    ]);
+    // y and the late third port are registered: their key works for REGISTER (changing it) and RESERVE.
+    i.good(prOut(1, 1), { nexus: y, data: prList(k, 0n) });
+    const z = identify(i, portName("host3", 0xb));
+    i.login(z);
+    i.good(prOut(0), { nexus: z, data: prList(k, 0x77n) });
+    expect(readKeys(i, x)).toEqual([2, [k, k, 0x77n]]);
+    // A TransportID naming the sender, or one already registered with the same key, adds nothing.
+    i.good(prOut(0), { nexus: x, data: prList(k, 0n) }); // x unregisters
+    const again = specifiedList(0n, k, [transportId(portName("host1", 1)), transportId(portName("host2", 0xa))]);
+    i.good(prOutList(0, again.length), { nexus: x, data: again });
+    expect(readKeys(i, x)).toEqual([4, [k, k, 0x77n]]);
+    i.quiescent();
+  });
+
+  it("an invalid TransportID or list is INVALID FIELD IN PARAMETER LIST pointing at it, and nothing is registered", () => {
+    const i = boot();
+    const x = identify(i, portName("host1", 1));
+    i.login(x);
+    const good = transportId(portName("host2", 2));
+    const refuse = (ids: number[][], field: { byte: number; bit?: number }, flags = 0x08, action = 0): void => {
+      const list = specifiedList(0n, 0x5n, ids, flags);
+      expect(i.check(prOutList(action, list.length), { nexus: x, data: list })).toEqual({ key: Key.IllegalRequest, asc: 0x26, ascq: 0, field: { inCdb: false, ...field } });
+    };
+    const second = 28 + good.length; // the second TransportID's first byte: the first is fine, and still not registered
+    refuse([good, transportId(portName("host3", 3), 1, 0x1)], { byte: second }); // protocol identifier 1h (FCP)
+    refuse([good, transportId(portName("host3", 3), 2)], { byte: second }); // format 10b
+    refuse([good, [0x45, 0, ...be16(18), ...new Array<number>(18).fill(0x41)]], { byte: second + 2 }); // length not a multiple of 4
+    refuse([[0x45, 0, ...be16(64), ...transportId(portName("host3", 3)).slice(4)]], { byte: 28 + 2 }); // longer than the list
+    refuse([[0x45, 0, ...be16(20), ...new Array<number>(20).fill(0x41)]], { byte: 28 + 4 }); // no null
+    refuse([transportId(`${IQN}host3,i,0x12345678901234`)], { byte: 28 + 4 + IQN.length + 5 + 5 }); // an ISID of 14 digits
+    refuse([transportId(`${IQN}host3,i,0xgg`)], { byte: 28 + 4 + IQN.length + 5 + 5 }); // not hexadecimal
+    refuse([transportId(`${IQN}host3`)], { byte: 28 + 4 }); // format 01b without ",i,0x"
+    refuse([transportId("")], { byte: 28 + 4 }, 0x08); // format 00b... with format 01b and an empty name
+    refuse([good], { byte: 20, bit: 3 }, 0x08, 6); // SPEC_I_PT with REGISTER AND IGNORE EXISTING KEY
+    refuse([good], { byte: 20, bit: 3 }, 0x08, 1); // SPEC_I_PT with RESERVE
+    refuse([good], { byte: 20, bit: 0 }, 0x09); // APTPL: persistence through power loss is not supported
+    const short = specifiedList(0n, 0x5n, [good]);
+    new DataView(short.buffer).setUint32(24, 20); // TRANSPORTID PARAMETER DATA LENGTH not the list's rest
+    expect(i.check(prOutList(0, short.length), { nexus: x, data: short })).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 24 } });
+    expect(i.check(prOutList(0, 24), { nexus: x, data: prList(0n, 5n, 0x08) })).toMatchObject({ asc: 0x1a, field: { inCdb: true, byte: 5 } });
+    expect(i.check(prOutList(0, 28), { nexus: x, data: specifiedList(0n, 5n, [], 0) })).toMatchObject({ asc: 0x1a, field: { inCdb: true, byte: 5 } });
+    expect(readKeys(i, x)).toEqual([0, []]);
+    i.quiescent();
+  });
+
+  it("a named nexus registered with another key is a RESERVATION CONFLICT; SPEC_I_PT from a registered nexus is refused", () => {
+    const i = boot();
+    const x = identify(i, portName("host1", 1));
+    const y = identify(i, portName("host2", 2));
+    i.login(x);
+    i.login(y);
+    i.good(prOut(0), { nexus: y, data: prList(0n, 0x22n) });
+    const list = specifiedList(0n, 0x11n, [transportId(portName("host3", 3)), transportId(portName("host2", 2))]);
+    expect(i.run(prOutList(0, list.length), { nexus: x, data: list }).status).toBe(RESERVATION_CONFLICT);
+    expect(readKeys(i, x)).toEqual([1, [0x22n]]); // neither x nor host3
+    const same = specifiedList(0n, 0x22n, [transportId(portName("host2", 2))]);
+    i.good(prOutList(0, same.length), { nexus: x, data: same });
+    expect(readKeys(i, x)).toEqual([2, [0x22n, 0x22n]]);
+    const more = specifiedList(0x22n, 0x22n, [transportId(portName("host3", 3))]);
+    expect(i.check(prOutList(0, more.length), { nexus: x, data: more })).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 20, bit: 3 } });
+    const wrongKey = specifiedList(0x99n, 0x22n, [transportId(portName("host3", 3))]);
+    expect(i.run(prOutList(0, wrongKey.length), { nexus: x, data: wrongKey }).status).toBe(RESERVATION_CONFLICT);
+    expect(readKeys(i, x)).toEqual([2, [0x22n, 0x22n]]);
+    i.quiescent();
+  });
+
+  it("more registrations than the table holds: INSUFFICIENT REGISTRATION RESOURCES and none made; one fewer fits", () => {
+    const i = boot();
+    const x = identify(i, portName("host1", 1));
+    i.login(x);
+    const ports = (count: number) => Array.from({ length: count }, (_, k) => transportId(portName("many", k + 1)));
+    const full = specifiedList(0n, 0x33n, ports(32)); // 32 named and the sender: 33 of 32
+    expect(i.check(prOutList(0, full.length), { nexus: x, data: full })).toMatchObject({ key: Key.IllegalRequest, asc: 0x55, ascq: 0x04 });
+    expect(readKeys(i, x)).toEqual([0, []]);
+    const fits = specifiedList(0n, 0x33n, ports(31));
+    i.good(prOutList(0, fits.length), { nexus: x, data: fits });
+    expect(readKeys(i, x)[1]).toHaveLength(32);
+    expect(i.check(prOut(6), { nexus: identify(i, portName("late", 1)), data: prList(0n, 0x44n) })).toMatchObject({ asc: 0x29 });
+    expect(i.check(prOut(6), { nexus: identify(i, portName("late", 1)), data: prList(0n, 0x44n) })).toMatchObject({ asc: 0x55, ascq: 0x04 });
+    i.quiescent();
+  });
+
+  it("a format 00b TransportID registers every port of that initiator name, later ones too", () => {
+    const i = boot();
+    const x = identify(i, portName("host1", 1));
+    i.login(x);
+    const list = specifiedList(0n, 0x55n, [transportId(`${IQN}host2`, 0)]);
+    i.good(prOutList(0, list.length), { nexus: x, data: list });
+    expect(fullStatus(i, x).map((d) => [d.format, d.name])).toEqual([[0x45, portName("host1", 1)], [0x05, `${IQN}host2`]]);
+    for (const isid of [7, 8]) {
+      const port = identify(i, portName("host2", isid));
+      i.login(port);
+      i.good(prOut(0), { nexus: port, data: prList(0x55n, 0x55n) }); // registered: its key is 0x55
+    }
+    const other = identify(i, portName("host22", 7)); // a longer name with the same start is another initiator
+    i.login(other);
+    expect(i.run(prOut(0), { nexus: other, data: prList(0x55n, 0x55n) }).status).toBe(RESERVATION_CONFLICT);
+    i.quiescent();
+  });
+
+  it("ALL_TG_PT: one registration for the initiator port at every target port, reported once with ALL_TG_PT", () => {
+    const i = boot();
+    const x1 = identify(i, portName("host1", 1), 1);
+    const x2 = identify(i, portName("host1", 1), 2); // the same initiator port through target port 2
+    const y = identify(i, portName("host2", 2), 1);
+    for (const n of [x1, x2, y]) i.login(n);
+    i.good(prOut(0), { nexus: x1, data: prList(0n, 0x66n, 0x04) });
+    i.good(prOut(1, 1), { nexus: x2, data: prList(0x66n, 0n) }); // Write Exclusive, reserved through port 2
+    i.good(prOut(0), { nexus: y, data: prList(0n, 0x77n) });
+    i.writeBlocks(0, 0, pattern(50, 1), x1); // x1 holds it as well
+    expect(i.run(write10(0, 1), { nexus: y, data: pattern(51, 1) }).status).toBe(RESERVATION_CONFLICT);
+    expect(fullStatus(i, y)).toEqual([
+      { key: 0x66n, flags: 0x03, type: 1, port: 1, format: 0x45, name: portName("host1", 1) },
+      { key: 0x77n, flags: 0x00, type: 0, port: 1, format: 0x45, name: portName("host2", 2) },
+    ]);
+    // Without ALL_TG_PT (LUN 1) the registration is port 1's alone.
+    i.good(prOut(0), { nexus: x1, lun: 1, data: prList(0n, 0x66n) });
+    expect(i.run(prOut(0), { nexus: x2, lun: 1, data: prList(0x66n, 0x66n) }).status).toBe(RESERVATION_CONFLICT);
+    // Unregistering through either port ends it for both, and the reservation with it.
+    i.good(prOut(0), { nexus: x2, data: prList(0x66n, 0n) });
+    expect(readKeys(i, y)).toEqual([3, [0x77n]]);
+    expect(i.good(prIn(1), { nexus: y, expected: 4096 }).subarray(4, 8)).toEqual(Uint8Array.from([0, 0, 0, 0]));
+    // SPEC_I_PT with ALL_TG_PT: the named port is registered at every target port, port 2 as well.
+    const w2 = identify(i, portName("host3", 3), 2);
+    i.login(w2);
+    const list = specifiedList(0n, 0x88n, [transportId(portName("host3", 3))], 0x0c);
+    i.good(prOutList(0, list.length), { nexus: y, lun: 1, data: list });
+    i.good(prOut(0), { nexus: w2, lun: 1, data: prList(0x88n, 0x88n) });
+    expect(fullStatus(i, y, 1).map((d) => [d.key, d.flags, d.name])).toEqual([
+      [0x66n, 0x00, portName("host1", 1)], [0x88n, 0x02, portName("host2", 2)], [0x88n, 0x02, portName("host3", 3)],
+    ]);
+    i.quiescent();
+  });
+
+  it("REGISTER AND MOVE: moves the reservation to the named I_T nexus, registering it; every refusal SPC-4 names", () => {
+    const i = boot();
+    const x = identify(i, portName("host1", 1));
+    const y = identify(i, portName("host2", 2));
+    const z = identify(i, portName("host3", 3));
+    for (const n of [x, y, z]) i.login(n);
+    const k1 = 0x1001n;
+    const k2 = 0x2002n;
+    i.good(prOut(0), { nexus: x, data: prList(0n, k1) });
+    i.good(prOut(0), { nexus: z, data: prList(0n, 0x3003n) });
+    const toY = transportId(portName("host2", 2));
+    const move = (nexus: number, list: Uint8Array, lun = 0) => i.run(prOutList(7, list.length), { nexus, lun, data: list });
+    const moveCheck = (nexus: number, list: Uint8Array, lun = 0) => i.check(prOutList(7, list.length), { nexus, lun, data: list });
+    expect(moveCheck(x, moveList(k1, k2, 1, toY))).toMatchObject({ asc: 0x24, field: { inCdb: true, byte: 1, bit: 4 } }); // no reservation
+    i.good(prOut(1, 1), { nexus: x, data: prList(k1, 0n) }); // Write Exclusive
+    expect(move(y, moveList(0n, k2, 1, toY)).status).toBe(RESERVATION_CONFLICT); // not registered
+    expect(move(x, moveList(0x9n, k2, 1, toY)).status).toBe(RESERVATION_CONFLICT); // wrong key
+    expect(move(z, moveList(0x3003n, k2, 1, toY)).status).toBe(RESERVATION_CONFLICT); // registered, not the holder
+    expect(moveCheck(x, moveList(k1, 0n, 1, toY))).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 8 } }); // key zero
+    expect(moveCheck(x, moveList(k1, k2, 1, toY, 0x01))).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 17, bit: 0 } }); // APTPL
+    expect(moveCheck(x, moveList(k1, k2, 0, toY))).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 18 } }); // port 0
+    expect(moveCheck(x, moveList(k1, k2, 1, transportId(portName("host2", 2), 1, 0x1)))).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 24 } });
+    expect(moveCheck(x, moveList(k1, k2, 1, transportId(`${IQN}host2`, 0)))).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 24, bit: 7 } });
+    expect(moveCheck(x, moveList(k1, k2, 2, transportId(portName("host1", 1))))).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 28 } }); // itself
+    const twoIds = Uint8Array.from([...moveList(k1, k2, 1, toY), ...toY]);
+    new DataView(twoIds.buffer).setUint32(20, toY.length * 2);
+    expect(moveCheck(x, twoIds)).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 20 } }); // more than one TransportID
+    const lying = moveList(k1, k2, 1, toY);
+    new DataView(lying.buffer).setUint32(20, 8);
+    expect(moveCheck(x, lying)).toMatchObject({ asc: 0x26, field: { inCdb: false, byte: 20 } });
+    expect(readKeys(i, x)).toEqual([2, [k1, 0x3003n]]); // nothing changed
+    // The move: y (unregistered) gets k2 and the reservation, Write Exclusive still; x stays registered.
+    i.good(prOutList(7, moveList(k1, k2, 1, toY).length), { nexus: x, data: moveList(k1, k2, 1, toY) });
+    expect(readKeys(i, x)).toEqual([3, [k1, 0x3003n, k2]]);
+    expect(i.good(prIn(1), { nexus: x, expected: 4096 })).toEqual(Uint8Array.from([...be32(3), ...be32(16), ...be64(k2), 0, 0, 0, 0, 0, 0x01, 0, 0]));
+    expect(i.run(write10(0, 1), { nexus: x, data: pattern(60, 1) }).status).toBe(RESERVATION_CONFLICT);
+    i.writeBlocks(0, 0, pattern(61, 1), y);
+    // Back to x, which is registered already (no error: its key becomes k1 again), and UNREG drops y.
+    const back = moveList(k2, k1, 1, transportId(portName("host1", 1)), 0x02);
+    i.good(prOutList(7, back.length), { nexus: y, data: back });
+    expect(readKeys(i, x)).toEqual([4, [k1, 0x3003n]]);
+    expect(fullStatus(i, x).filter((d) => (d.flags & 1) !== 0).map((d) => d.name)).toEqual([portName("host1", 1)]);
+    // All-registrants reservations do not move (LUN 1).
+    i.good(prOut(0), { nexus: x, lun: 1, data: prList(0n, k1) });
+    i.good(prOut(1, 7), { nexus: x, lun: 1, data: prList(k1, 0n) });
+    expect(move(x, moveList(k1, k2, 1, toY), 1).status).toBe(RESERVATION_CONFLICT);
+    i.quiescent();
+  });
+});
+
 describe("I_T nexus identities", () => {
   it("one initiator port name, one nexus id across sessions: registrations found again, READ FULL STATUS names it", () => {
     // The transport names the nexus "InitiatorName,i,0xISID" (what iSCSI does at login); the same name comes back
     // with the same id after the session ends, and its persistent reservation registration is still there.
     const i = boot();
-    const identify = (name: string, port = 1): number => {
-      const bytes = Uint8Array.from(Buffer.from(name, "latin1"));
-      expect(i.t.call("testScsiStage", bytes.length)).toBe(1);
-      i.ram().set(bytes, i.t.call("testScsiStageAddress", 0) as number);
-      const id = i.t.call("testScsiNexusIdentify", bytes.length, port) as number;
-      i.t.call("testScsiStage", 0);
-      return id;
-    };
     const name = "iqn.2007-10.com.example:host,i,0x23d000000001";
-    const x = identify(name);
-    expect(identify("iqn.2007-10.com.example:host,i,0x23d000000002")).not.toBe(x); // another ISID
-    expect(identify(name, 2)).not.toBe(x); // another target port
+    const x = identify(i, name);
+    expect(identify(i, "iqn.2007-10.com.example:host,i,0x23d000000002")).not.toBe(x); // another ISID
+    expect(identify(i, name, 2)).not.toBe(x); // another target port
     i.login(x);
     i.good(prOut(0), { nexus: x, data: prList(0n, 0xabcn) });
     i.t.call("testScsiNexusGone", x); // the session ends
     i.t.board.runFor(1_000_000);
-    expect(identify(name)).toBe(x);
+    expect(identify(i, name)).toBe(x);
     i.login(x);
     expect(i.good(prIn(0), { nexus: x, expected: 4096 })).toEqual(Uint8Array.from([...be32(1), ...be32(8), ...be64(0xabcn)]));
     // READ FULL STATUS: TransportID format 01b, protocol 5h, the name null-terminated and padded to 4 bytes.
