@@ -200,8 +200,9 @@ export function copyBegin(t: u32, listId: u32, retain: bool, serviceAction: u32 
       }
       continue;
     }
-    // A finished entry with the same list identifier is replaced by the new copy's (SPC-4: the list ID is reused).
-    const age: u64 = state == ENTRY_FREE ? 0 : entryIs(at, nexus, lun, listId, serviceAction) ? 1 : 2 + <u64>load<u32>(at, 44);
+    // A finished entry with the same list identifier is replaced by the new copy's (SPC-4: the list ID is reused),
+    // before a free one, so no older results under that identifier outlive it.
+    const age: u64 = entryIs(at, nexus, lun, listId, serviceAction) ? 0 : state == ENTRY_FREE ? 1 : 2 + <u64>load<u32>(at, 44);
     if (pick == COPY_ENTRY_NONE || age < pickAge) { pick = e; pickAge = age; }
   }
   if (running >= COPIES_MAX || pick == COPY_ENTRY_NONE) {

@@ -169,8 +169,8 @@ export function tokenPopulate(t: u32): void {
 }
 
 /**
- * WRITE USING TOKEN, its parameter list in the task's area at `list`: checked whole (lengths, ranges on this unit,
- * the token, OFFSET INTO ROD), then a copy results entry, and the token held in use. Sets the task up for the chunk
+ * WRITE USING TOKEN, its parameter list in the task's area at `list`: lengths and ranges on this unit checked, then
+ * a copy results entry, then the token and OFFSET INTO ROD checked, and the token held in use. Sets the task up for the chunk
  * loop: one segment per destination range. False with the answer in the record when it cannot start.
  */
 export function tokenWriteStart(t: u32, list: usize): bool {
@@ -180,9 +180,12 @@ export function tokenWriteStart(t: u32, list: usize): bool {
   const lun = scsiTaskLun(t);
   const count = rangesCheck(t, list, WRITE_HEADER_BYTES, rangeBytes, lun, 534);
   if (count == RANGES_BAD) return false;
+  // From here on the copy has results: a token it cannot use is reported by RECEIVE ROD TOKEN INFORMATION too.
+  const e = copyBegin(t, cdbBe32(t, 6), true, SA_WRITE_USING_TOKEN);
+  if (e == COPY_ENTRY_NONE) return false;
+  scsiTaskSetCopyEntry(t, e);
   let token = TOKEN_ZERO;
-  const zero = getBe32(list + WRITE_TOKEN_AT) == ROD_TYPE_BLOCK_DEVICE_ZERO;
-  if (!zero) {
+  if (getBe32(list + WRITE_TOKEN_AT) != ROD_TYPE_BLOCK_DEVICE_ZERO) {
     token = rodTokenFind(list + WRITE_TOKEN_AT, list + COPY_LIST_AREA_BYTES - ROD_TOKEN_BYTES); // scratch: the area's end
     if (token == ROD_TOKEN_NONE) return tokenRefuse(t, ROD_TOKEN_NONE);
     if (rodTokenBlockBytes(token) != volumeAt(lun).blockSizeBytes) {
@@ -196,10 +199,6 @@ export function tokenWriteStart(t: u32, list: usize): bool {
       scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;
     }
-  }
-  const e = copyBegin(t, cdbBe32(t, 6), true, SA_WRITE_USING_TOKEN);
-  if (e == COPY_ENTRY_NONE) return false;
-  if (token != TOKEN_ZERO) {
     rodTokenUseBegin(token);
     if ((load<u8>(list + 2) & 0x02) != 0) rodTokenDelete(token); // DEL_TKN: this is its last use
   }
