@@ -73,7 +73,7 @@ export function inquiryStandard(at: usize, present: bool): u32 {
   store<u8>(at + 2, 0x06); // VERSION: SPC-4
   store<u8>(at + 3, 0x10 | 0x02); // HISUP, RESPONSE DATA FORMAT 2
   store<u8>(at + 4, <u8>(INQUIRY_STANDARD_BYTES - 5)); // ADDITIONAL LENGTH: the bytes after byte 4
-  store<u8>(at + 5, 0x08); // 3PC: EXTENDED COPY (LID1) and RECEIVE COPY RESULTS are supported (copy.ts)
+  store<u8>(at + 5, 0x08); // 3PC: EXTENDED COPY (LID1), the token commands and their results (copy.ts, token_copy.ts)
   store<u8>(at + 7, 0x02); // CMDQUE: commands are queued
   ascii(at + 8, VENDOR, 8);
   ascii(at + 16, PRODUCT, 16);
