@@ -35,6 +35,7 @@ import {
 } from "./tasks";
 import { sanitizeErased, sanitizeSense } from "./sanitize";
 import { inquiryStandard, vpdPage } from "./vpd";
+import { SA_RECEIVE_ROD_TOKEN_INFORMATION, tokenInformation, TOKEN_INFO_FAILED } from "./token_copy";
 
 /** How the target runs a command once decoded (target.ts, advance). */
 export enum Program {
@@ -53,6 +54,7 @@ export enum Program {
   ExtendedCopy = 12, // EXTENDED COPY: the parameter list, then per segment READ and WRITE chunks (copy.ts)
   Sanitize = 13, // SANITIZE: the parameter list, then the medium goes to a worker; waits for it unless IMMED (sanitize.ts)
   SanitizeWork = 14, // the sanitize operation's own record: WRITE or UNMAP chunks over the whole medium (sanitize.ts)
+  TokenWrite = 15, // WRITE USING TOKEN: the parameter list, then per range READ and WRITE chunks as EXTENDED COPY (token_copy.ts)
 }
 
 // Task options (record byte 228).
@@ -437,6 +439,10 @@ export function dataInBuild(t: u32, opcode: u32): u32 {
     case OP_MAINTENANCE_IN: return maintenanceIn(t, at);
     case OP_PERSISTENT_RESERVE_IN: return persistentReserveIn(t, at);
     case OP_RECEIVE_COPY_RESULTS: {
+      if ((cdbU8(t, 1) & 0x1f) == SA_RECEIVE_ROD_TOKEN_INFORMATION) {
+        const length = tokenInformation(t, at);
+        return length == TOKEN_INFO_FAILED ? DATA_IN_FAILED : length;
+      }
       const length = copyResultsBuild(t, cdbU8(t, 1) & 0x1f, cdbU8(t, 2), cdbBe32(t, 10), at);
       return length == RCR_FAILED ? DATA_IN_FAILED : length;
     }
@@ -581,10 +587,18 @@ function persistentReserveIn(t: u32, at: usize): u32 {
  * Like every parameter list (parameterList), one cut short by the expected length is refused (shortDataOut).
  */
 export function decodeExtendedCopy(t: u32): bool {
-  const listBytes = cdbBe32(t, 10);
+  return decodeCopyList(t, cdbBe32(t, 10), COPY_PARAMETER_LIST_BYTES_MAX, Program.ExtendedCopy);
+}
+
+/**
+ * The parameter list of a command that copies through its own buffers (EXTENDED COPY, WRITE USING TOKEN):
+ * `listBytes` of at most `listBytesMax` into the area's first COPY_LIST_AREA_BYTES, the chunk buffer behind them.
+ */
+export function decodeCopyList(t: u32, listBytes: u32, listBytesMax: u32, program: Program): bool {
+  assert(listBytesMax <= COPY_LIST_AREA_BYTES, "scsi: a copy's parameter list fits its buffer");
   scsiTaskFlagSet(t, TASK_FLAG_DATA_OUT, true);
   if (listBytes == 0) return true;
-  if (listBytes > COPY_PARAMETER_LIST_BYTES_MAX) {
+  if (listBytes > listBytesMax) {
     scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInCdb(10));
     return false;
   }
@@ -595,7 +609,7 @@ export function decodeExtendedCopy(t: u32): bool {
   scsiTaskSetTransferBytes(t, listBytes);
   scsiTaskSetDataOutBytes(t, dataOutBytes);
   scsiTaskSetCopyChunkBytes(t, chunkBytes);
-  scsiTaskSetProgram(t, Program.ExtendedCopy);
+  scsiTaskSetProgram(t, program);
   scsiTaskAreaWant(t, BUFFER_CLASS_LARGE, COPY_LIST_AREA_BYTES + chunkBytes);
   return true;
 }

@@ -14,9 +14,12 @@
 // Segment descriptor 02h, 28 bytes: |0 02h|1 DC,CAT|2-3 DESCRIPTOR LENGTH (18h)|4-5 SOURCE TARGET DESCRIPTOR INDEX|
 // |6-7 DESTINATION TARGET DESCRIPTOR INDEX|8-9 -|10-11 NUMBER OF BLOCKS|12-19 SOURCE LBA|20-27 DESTINATION LBA|
 //
-// Copy results entry, 48 bytes: |0 state u8|1 listId u8|2 nexus u16|4 lun u16|6 task u16|8 generation u32|
+// Copy results entry, 64 bytes: |0 state u8|1 -|2 nexus u16|4 lun u16|6 task u16|8 generation u32|
 // |12 status u8|13 senseLength u8|14 segmentsProcessed u16|16 bytes u64|24 sense[18]|42 retain u8|
-// |43 detailsGiven u8|44 age u32 (finished: a lower one finished earlier)|
+// |43 detailsGiven u8|44 age u32 (finished: a lower one finished earlier)|48 listId u32|52 service action u8|
+// |53 -|54 ROD token entry u16|56 ROD token identifier u64| (LID1 list identifiers are EXTENDED COPY's, service
+// action 00h; the token commands' (10h, 11h) are another space of 32-bit identifiers, as RECEIVE ROD TOKEN
+// INFORMATION asks for them. token_copy.ts reads these entries through the accessors below.)
 import { volumesCount } from "../cta/volumes";
 import { carve } from "../kernel/carve";
 import { getBe16, getBe32, getBe64, putBe16, putBe32 } from "./cdb";
@@ -47,7 +50,7 @@ export const COPY_TARGET_DESCRIPTOR_BYTES: u32 = 32;
 export const COPY_SEGMENT_DESCRIPTOR_BYTES: u32 = 28;
 const TARGET_IDENTIFICATION: u32 = 0xe4;
 const SEGMENT_BLOCK_TO_BLOCK: u32 = 0x02;
-const ENTRY_BYTES: u32 = 48;
+const ENTRY_BYTES: u32 = 64;
 export const COPY_LIST_BAD: u32 = 0xffff_ffff;
 export const COPY_ENTRY_NONE: u32 = 0xffff;
 export const COPY_LUN_NONE: u32 = 0xffff_ffff;
@@ -180,7 +183,7 @@ export function copyTargetBlockBytes(list: usize, index: u32): u32 {
  * copy with that list identifier on the logical unit, INSUFFICIENT RESOURCES when COPIES_MAX copies are running.
  * A free entry is taken first, else the oldest finished one (its results are the ones the copy manager gives up).
  */
-export function copyBegin(t: u32, listId: u32, retain: bool): u32 {
+export function copyBegin(t: u32, listId: u32, retain: bool, serviceAction: u32 = 0): u32 {
   const nexus = scsiTaskNexus(t);
   const lun = scsiTaskLun(t);
   let running: u32 = 0;
@@ -191,14 +194,15 @@ export function copyBegin(t: u32, listId: u32, retain: bool): u32 {
     const state = load<u8>(at);
     if (state == ENTRY_RUNNING) {
       running += 1;
-      if (retain && load<u8>(at, 42) != 0 && entryIs(at, nexus, lun, listId)) {
+      if (retain && load<u8>(at, 42) != 0 && entryIs(at, nexus, lun, listId, serviceAction)) {
         scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_OPERATION_IN_PROGRESS);
         return COPY_ENTRY_NONE;
       }
       continue;
     }
-    // A finished entry with the same list identifier is replaced by the new copy's (SPC-4: the list ID is reused).
-    const age: u64 = state == ENTRY_FREE ? 0 : entryIs(at, nexus, lun, listId) ? 1 : 2 + <u64>load<u32>(at, 44);
+    // A finished entry with the same list identifier is replaced by the new copy's (SPC-4: the list ID is reused),
+    // before a free one, so no older results under that identifier outlive it.
+    const age: u64 = entryIs(at, nexus, lun, listId, serviceAction) ? 0 : state == ENTRY_FREE ? 1 : 2 + <u64>load<u32>(at, 44);
     if (pick == COPY_ENTRY_NONE || age < pickAge) { pick = e; pickAge = age; }
   }
   if (running >= COPIES_MAX || pick == COPY_ENTRY_NONE) {
@@ -208,7 +212,9 @@ export function copyBegin(t: u32, listId: u32, retain: bool): u32 {
   const at = entryAt(pick);
   memory.fill(at, 0, ENTRY_BYTES);
   store<u8>(at, ENTRY_RUNNING);
-  store<u8>(at, <u8>listId, 1);
+  store<u32>(at, listId, 48);
+  store<u8>(at, <u8>serviceAction, 52);
+  store<u16>(at, <u16>COPY_TOKEN_NONE, 54);
   store<u16>(at, <u16>nexus, 2);
   store<u16>(at, <u16>lun, 4);
   store<u16>(at, <u16>t, 6);
@@ -217,8 +223,9 @@ export function copyBegin(t: u32, listId: u32, retain: bool): u32 {
   return pick;
 }
 
-@inline function entryIs(at: usize, nexus: u32, lun: u32, listId: u32): bool {
-  return <u32>load<u16>(at, 2) == nexus && <u32>load<u16>(at, 4) == lun && <u32>load<u8>(at, 1) == listId;
+@inline function entryIs(at: usize, nexus: u32, lun: u32, listId: u32, serviceAction: u32): bool {
+  return <u32>load<u16>(at, 2) == nexus && <u32>load<u16>(at, 4) == lun && load<u32>(at, 48) == listId
+    && (load<u8>(at, 52) == 0) == (serviceAction == 0);
 }
 
 /** True while entry `e` still belongs to the copy `t` runs (a nexus loss or reset may have discarded it). */
@@ -261,13 +268,34 @@ export function copyDiscard(nexus: u32, lun: u32): void {
   }
 }
 
-/** The entry with the results of the nexus's copy `listId` on the logical unit, or COPY_ENTRY_NONE. */
-function copyFind(nexus: u32, lun: u32, listId: u32): u32 {
+/**
+ * The entry with the results of the nexus's copy `listId` on the logical unit, or COPY_ENTRY_NONE; `serviceAction`
+ * 0 finds EXTENDED COPY (LID1) lists, any other the token commands'.
+ */
+export function copyFind(nexus: u32, lun: u32, listId: u32, serviceAction: u32 = 0): u32 {
   for (let e: u32 = 0; e < COPY_RESULTS_MAX; e++) {
     const at = entryAt(e);
-    if (load<u8>(at) != ENTRY_FREE && load<u8>(at, 42) != 0 && entryIs(at, nexus, lun, listId)) return e;
+    if (load<u8>(at) != ENTRY_FREE && load<u8>(at, 42) != 0 && entryIs(at, nexus, lun, listId, serviceAction)) return e;
   }
   return COPY_ENTRY_NONE;
+}
+
+// Reading an entry (RECEIVE ROD TOKEN INFORMATION, token_copy.ts).
+export const COPY_TOKEN_NONE: u32 = 0xffff;
+export function copyResultRunning(e: u32): bool { return load<u8>(entryAt(e)) == ENTRY_RUNNING; }
+export function copyResultServiceAction(e: u32): u32 { return load<u8>(entryAt(e), 52); }
+export function copyResultStatus(e: u32): u32 { return load<u8>(entryAt(e), 12); }
+export function copyResultSegments(e: u32): u32 { return load<u16>(entryAt(e), 14); }
+export function copyResultBytes(e: u32): u64 { return load<u64>(entryAt(e), 16); }
+export function copyResultSenseLength(e: u32): u32 { return load<u8>(entryAt(e), 13); }
+export function copyResultSense(e: u32): usize { return entryAt(e) + 24; }
+export function copyResultToken(e: u32): u32 { return load<u16>(entryAt(e), 54); }
+export function copyResultTokenId(e: u32): u64 { return load<u64>(entryAt(e), 56); }
+/** POPULATE TOKEN: the ROD token entry (rod_token.ts) and identifier RECEIVE ROD TOKEN INFORMATION gives back. */
+export function copyResultSetToken(e: u32, t: u32, token: u32, id: u64): void {
+  if (e == COPY_ENTRY_NONE || !entryOwned(e, t)) return;
+  store<u16>(entryAt(e), <u16>token, 54);
+  store<u64>(entryAt(e), id, 56);
 }
 
 /**

@@ -34,7 +34,7 @@ import {
 import {
   allocationLength, DATA_IN_FAILED, dataInBuild, decodeCompareAndWrite, decodeOrWrite, decodeWriteAtomic, decodeDataIn, decodePrefetch, decodeModeSelect,
   decodePersistentReserveOut, decodeRead, decodeSynchronizeCache, decodeUnmap, decodeVerify, decodeWrite,
-  decodeWriteSame, decodeExtendedCopy, OPT_BYTCHK, OPT_DEALLOCATE, OPT_FUA, OPT_NDOB, OPT_ONE_BLOCK, OPT_REPEAT, OPT_UNMAP, Program,
+  decodeWriteSame, OPT_BYTCHK, OPT_DEALLOCATE, OPT_FUA, OPT_NDOB, OPT_ONE_BLOCK, OPT_REPEAT, OPT_UNMAP, Program,
   roundUp,
 } from "./commands";
 import {
@@ -82,7 +82,7 @@ import {
   ScsiTaskState, scsiTaskTag, scsiTaskTmfFunction, scsiTaskTmfOwner, scsiTaskTmfWaitCount, scsiTaskTransferBytes,
   scsiTaskTransportTask, scsiTasksInit, SCSI_TASKS_MAX, TASK_FLAG_ABORTED, TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT,
   TASK_FLAG_LOCK, scsiTaskCopyChunkBytes, scsiTaskCopyDoneBytes, scsiTaskCopyEntry, scsiTaskCopySegment, scsiTaskSense,
-  scsiTaskServiceLun, scsiTaskSetCopyDoneBytes, scsiTaskSetCopyEntry, scsiTaskSetCopySegment, scsiTaskAlloc,
+  scsiTaskServiceLun, scsiTaskSetCopyDoneBytes, scsiTaskCopyToken, scsiTaskSetCopyEntry, scsiTaskSetCopySegment, scsiTaskAlloc,
   scsiTaskRelease,
 } from "./tasks";
 import { TaskRing } from "./task_ring";
@@ -99,6 +99,11 @@ import {
   sanitizeEnd, sanitizeInit, sanitizeListCheck, sanitizeMediumWritten,
 } from "./sanitize";
 import { ASC_SANITIZE_COMMAND_FAILED } from "./sense";
+import { rodTokenBlockBytes, rodTokenLun, rodTokensInit } from "./rod_token";
+import {
+  decodeThirdPartyCopyOut, tokenDestinationLba, tokenPopulate, tokenRodBytes, tokenRodOffset, tokenSegmentBytes,
+  tokenSourceLba, tokenSourceRunBytes, tokenWriteEnd, tokenWriteStart, TOKEN_ZERO,
+} from "./token_copy";
 
 const SCSI_PRIORITY: u32 = 3;
 const SCSI_BATCH_MAX: u32 = 32;
@@ -274,7 +279,7 @@ export class ScsiTargetTask extends Task {
       case OP_WRITE_ATOMIC_16: ok = decodeWriteAtomic(t); break;
       case OP_WRITE_SAME_10: case OP_WRITE_SAME_16: ok = decodeWriteSame(t, opcode); break;
       case OP_UNMAP: ok = decodeUnmap(t); break;
-      case OP_EXTENDED_COPY: ok = decodeExtendedCopy(t); break;
+      case OP_EXTENDED_COPY: ok = decodeThirdPartyCopyOut(t); break;
       case OP_SANITIZE: ok = sanitizeDecode(t); break;
       case OP_MODE_SELECT_6: case OP_MODE_SELECT_10: ok = decodeModeSelect(t, opcode == OP_MODE_SELECT_10); break;
       case OP_PERSISTENT_RESERVE_OUT: ok = decodePersistentReserveOut(t); break;
@@ -315,7 +320,7 @@ export class ScsiTargetTask extends Task {
       case Program.ParameterOut: this.advanceParameterOut(t); break;
       case Program.Flush: this.advanceFlush(t); break;
       case Program.OrWrite: this.advanceOrWrite(t); break;
-      case Program.ExtendedCopy: this.advanceCopy(t); break;
+      case Program.ExtendedCopy: case Program.TokenWrite: this.advanceCopy(t); break;
       case Program.Sanitize: this.advanceSanitize(t); break;
       case Program.SanitizeWork: this.advanceSanitizeWork(t); break;
       default: assert(false, "scsi: advance of a task without a program");
@@ -547,14 +552,17 @@ export class ScsiTargetTask extends Task {
   // SPC-4, EXTENDED COPY: the list is checked whole before anything moves; then each segment's target descriptors
   // are resolved and its ranges checked, and its bytes move a chunk at a time: a READ from the source into the area
   // behind the list (issued in phase 3, answered in 4), a WRITE from there to the destination (4, answered in 5).
+  // SBC-3, WRITE USING TOKEN (token_copy.ts) runs the same loop: its segments are its destination ranges, its source
+  // the token's ranges (or zeros, with no READ, for the block device zero ROD token).
   private advanceCopy(t: u32): void {
     const phase = this.prepare(t);
     if (phase == PHASE_WAIT) return;
     const list = scsiTaskAreaAddress(t, 0);
+    const token = scsiTaskProgram(t) == Program.TokenWrite;
     if (phase == 2) {
-      if (!this.copyStart(t, list)) { this.complete(t); return; }
+      if (!(token ? tokenWriteStart(t, list) : this.copyStart(t, list))) { this.complete(t); return; }
     } else if (phase == 4) {
-      this.copyWrite(t, list);
+      this.copyWrite(t, list, scsiTaskServiceBlocks(t) * scsiTaskBlockBytes(t));
       return;
     } else {
       assert(phase == 5, "scsi: EXTENDED COPY phase");
@@ -585,10 +593,9 @@ export class ScsiTargetTask extends Task {
       const index = scsiTaskCopySegment(t);
       if (index >= count) { this.complete(t); return; }
       const done = scsiTaskCopyDoneBytes(t);
-      if (done == 0 && !this.copySegmentOk(t, list, index)) { this.complete(t); return; }
-      const sourceLun = copyTargetLun(list, copySegmentSourceIndex(list, index));
-      const sourceBlock = volumeAt(sourceLun).blockSizeBytes;
-      const total = this.copySegmentBytes(list, index);
+      const token = scsiTaskProgram(t) == Program.TokenWrite;
+      if (done == 0 && !token && !this.copySegmentOk(t, list, index)) { this.complete(t); return; }
+      const total = token ? tokenSegmentBytes(t, list, index) : this.copySegmentBytes(list, index);
       if (done >= total) {
         scsiTaskSetCopySegment(t, index + 1);
         scsiTaskSetCopyDoneBytes(t, 0);
@@ -596,6 +603,9 @@ export class ScsiTargetTask extends Task {
         continue;
       }
       const chunk = <u32>min(total - done, <u64>scsiTaskCopyChunkBytes(t));
+      if (token) { this.tokenChunk(t, list, index, done, chunk); return; }
+      const sourceLun = copyTargetLun(list, copySegmentSourceIndex(list, index));
+      const sourceBlock = volumeAt(sourceLun).blockSizeBytes;
       scsiTaskSetBlockBytes(t, sourceBlock);
       const lba = copySegmentSourceLba(list, index) + done / sourceBlock;
       this.issue(t, 3, FrameFunction.Read, lba, chunk / sourceBlock, COPY_LIST_AREA_BYTES, sourceLun);
@@ -604,12 +614,30 @@ export class ScsiTargetTask extends Task {
     assert(false, "scsi: EXTENDED COPY past its last segment");
   }
 
-  private copyWrite(t: u32, list: usize): void {
+  // A WRITE USING TOKEN chunk of at most `chunk` bytes: zeros written as they are, else a READ of the token's range
+  // holding this part of the ROD (to its end at most). A ROD shorter than the destination ends the copy there.
+  private tokenChunk(t: u32, list: usize, index: u32, done: u64, chunk: u32): void {
+    const token = scsiTaskCopyToken(t);
+    if (token == TOKEN_ZERO) {
+      scsiTaskAreaZero(t, COPY_LIST_AREA_BYTES, chunk);
+      this.copyWrite(t, list, chunk);
+      return;
+    }
+    const rodAt = tokenRodOffset(t, list, index, done);
+    if (rodAt >= tokenRodBytes(token)) { this.complete(t); return; } // SBC-3: the ROD ran out; the count says so
+    const bytes = <u32>min(<u64>chunk, tokenSourceRunBytes(token, rodAt));
+    const blockBytes = rodTokenBlockBytes(token);
+    scsiTaskSetBlockBytes(t, blockBytes);
+    this.issue(t, 3, FrameFunction.Read, tokenSourceLba(token, rodAt), bytes / blockBytes, COPY_LIST_AREA_BYTES, rodTokenLun(token));
+  }
+
+  private copyWrite(t: u32, list: usize, bytes: u32): void {
     const index = scsiTaskCopySegment(t);
-    const lun = copyTargetLun(list, copySegmentDestinationIndex(list, index));
+    const done = scsiTaskCopyDoneBytes(t);
+    const token = scsiTaskProgram(t) == Program.TokenWrite;
+    const lun = token ? scsiTaskLun(t) : copyTargetLun(list, copySegmentDestinationIndex(list, index));
     const blockBytes = volumeAt(lun).blockSizeBytes;
-    const bytes = scsiTaskServiceBlocks(t) * scsiTaskBlockBytes(t);
-    const lba = copySegmentDestinationLba(list, index) + scsiTaskCopyDoneBytes(t) / blockBytes;
+    const lba = token ? tokenDestinationLba(t, list, index, done) : copySegmentDestinationLba(list, index) + done / blockBytes;
     const fn = modeWriteCacheEnabled(lun) ? FrameFunction.Write : FrameFunction.WriteFua;
     scsiTaskSetBlockBytes(t, blockBytes);
     this.issue(t, 4, fn, lba, bytes / blockBytes, COPY_LIST_AREA_BYTES, lun); // answered: phase 5
@@ -701,7 +729,9 @@ export class ScsiTargetTask extends Task {
 
   private advanceParameterOut(t: u32): void {
     if (this.prepare(t) == PHASE_WAIT) return;
-    if (cdbU8(t, 0) == OP_PERSISTENT_RESERVE_OUT) this.persistentReserveOut(t);
+    const opcode = cdbU8(t, 0);
+    if (opcode == OP_PERSISTENT_RESERVE_OUT) this.persistentReserveOut(t);
+    else if (opcode == OP_EXTENDED_COPY) tokenPopulate(t); // POPULATE TOKEN, the one 83h command of this program
     else this.modeSelect(t);
     this.complete(t);
   }
@@ -837,7 +867,7 @@ export class ScsiTargetTask extends Task {
       case FrameStatus.BadFrame: scsiTaskCheck(t, SENSE_KEY_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE); break;
       default: scsiTaskCheck(t, SENSE_KEY_ABORTED_COMMAND, ASC_LOGICAL_UNIT_COMMUNICATION_FAILURE); break;
     }
-    if (scsiTaskProgram(t) == Program.ExtendedCopy) { // SPC-4: the copy ends with COPY ABORTED, naming the segment
+    if (this.copies(t)) { // SPC-4: the copy ends with COPY ABORTED, naming the segment
       store<u8>(scsiTaskSense(t) + 2, <u8>SENSE_KEY_COPY_ABORTED);
       senseCommandSpecific(scsiTaskSense(t), scsiTaskCopySegment(t));
     }
@@ -877,7 +907,7 @@ export class ScsiTargetTask extends Task {
       scsiTaskSetDataInBytes(t, 0);
     }
     scsiTaskSetState(t, ScsiTaskState.Done);
-    if (scsiTaskProgram(t) == Program.ExtendedCopy) copyEnd(scsiTaskCopyEntry(t), t);
+    this.copyFinish(t);
     this.commandsDone += 1;
     this.deliver(t);
   }
@@ -902,6 +932,18 @@ export class ScsiTargetTask extends Task {
     else scsiTaskSetResidual(t, ScsiResidual.None, 0);
   }
 
+  private copies(t: u32): bool {
+    const program = scsiTaskProgram(t);
+    return program == Program.ExtendedCopy || program == Program.TokenWrite;
+  }
+
+  // A copy's results are kept (copy.ts) and a WRITE USING TOKEN's token is no longer in use, however it ended.
+  private copyFinish(t: u32): void {
+    if (!this.copies(t)) return;
+    copyEnd(scsiTaskCopyEntry(t), t);
+    if (scsiTaskProgram(t) == Program.TokenWrite && scsiTaskAreaReady(t)) tokenWriteEnd(t, scsiTaskAreaAddress(t, 0));
+  }
+
   private finishStatus(t: u32, status: u32): void {
     scsiTaskSetStatus(t, status);
     this.complete(t);
@@ -917,7 +959,7 @@ export class ScsiTargetTask extends Task {
     scsiTaskSetDataInBytes(t, 0);
     scsiTaskSetResidual(t, ScsiResidual.None, 0);
     scsiTaskSetState(t, ScsiTaskState.Done);
-    if (scsiTaskProgram(t) == Program.ExtendedCopy) copyEnd(scsiTaskCopyEntry(t), t);
+    this.copyFinish(t);
     this.abortedCount += 1;
     this.deliver(t);
     const owner = scsiTaskTmfOwner(t);
@@ -1171,6 +1213,7 @@ export function scsiBoot(ctaTask: u32): ScsiTargetTask {
   reservationsInit();
   modeInit();
   copyInit();
+  rodTokensInit();
   sanitizeInit();
   identitiesInit();
   const task = new ScsiTargetTask(ctaTask);

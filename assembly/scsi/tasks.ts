@@ -15,7 +15,7 @@
 // |144 serviceLba u64|152 serviceBlocks u32|156 serviceOffset u32|
 // |160 buffers u16[32]|
 // |224 blockBytes u32|228 options u8|229 serviceFunction u8|230 cdbLength u8|231 parked u8|232 nexusSlot u16|
-// |234 serviceLun u16|236 copySegment u16|238 copyEntry u16|240 copySegmentDoneBytes u64|248 copyChunkBytes u32|252 -|
+// |234 serviceLun u16|236 copySegment u16|238 copyEntry u16|240 copySegmentDoneBytes u64|248 copyChunkBytes u32|252 copyToken u16|254 -|
 import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../config";
 import { bufferPool, sgls } from "../kernel/buffers";
 import { Pool, POOL_NONE } from "../kernel/pool";
@@ -82,6 +82,7 @@ export function scsiTaskAlloc(): u32 {
   store<u16>(r, <u16>0xffff, 118); // tmfOwner
   store<u16>(r, <u16>0xffff, 232); // nexusSlot
   store<u16>(r, <u16>0xffff, 238); // copyEntry
+  store<u16>(r, <u16>0xffff, 252); // copyToken
   return t;
 }
 
@@ -221,6 +222,9 @@ export function scsiTaskCopyDoneBytes(t: u32): u64 { return load<u64>(rec(t), 24
 export function scsiTaskSetCopyDoneBytes(t: u32, bytes: u64): void { store<u64>(rec(t), bytes, 240); }
 export function scsiTaskCopyChunkBytes(t: u32): u32 { return load<u32>(rec(t), 248); }
 export function scsiTaskSetCopyChunkBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 248); }
+// WRITE USING TOKEN: the ROD token entry it uses (rod_token.ts; 0xFFFF: none, 0xFFFE: the block device zero token).
+export function scsiTaskCopyToken(t: u32): u32 { return load<u16>(rec(t), 252); }
+export function scsiTaskSetCopyToken(t: u32, entry: u32): void { store<u16>(rec(t), <u16>entry, 252); }
 export function scsiTaskIoSgl(t: u32): u32 { return sglField(load<u16>(rec(t), 98)); }
 export function scsiTaskSetIoSgl(t: u32, sgl: u32): void { store<u16>(rec(t), <u16>sgl, 98); }
 export function scsiTaskSetSgl(t: u32, sgl: u32): void { store<u16>(rec(t), <u16>sgl, 96); }

@@ -1,7 +1,7 @@
 // INQUIRY data (SPC-4, Standard INQUIRY data) and the vital product data pages: Supported VPD Pages (00h), Unit
-// Serial Number (80h), Device Identification (83h), and SBC-3's Block Limits (B0h), Block Device Characteristics
-// (B1h) and Logical Block Provisioning (B2h). A logical unit's identity is a hash of where its volume lives
-// (processor, disk) and its LUN, so it is the same on every boot of the same board.
+// Serial Number (80h), Device Identification (83h), Third-party Copy (8Fh, built in vpd_tpc.ts), and SBC-3's Block
+// Limits (B0h), Block Device Characteristics (B1h) and Logical Block Provisioning (B2h). A logical unit's identity is
+// a hash of where its volume lives (processor, disk) and its LUN, so it is the same on every boot of the same board.
 import { volumeAt } from "../cta/volumes";
 import { FIRMWARE_VERSION } from "../config";
 import { putBe16, putBe32, putBe64 } from "./cdb";
@@ -9,6 +9,8 @@ import {
   ATOMIC_ALIGNMENT_BLOCKS, ATOMIC_GRANULARITY_BLOCKS, COMPARE_AND_WRITE_BLOCKS_MAX, limitAtomicBytes, limitTransferBytes, OPTIMAL_GRANULARITY_BYTES, UNMAP_BYTES_MAX, UNMAP_DESCRIPTORS_MAX,
   WRITE_SAME_BYTES_MAX,
 } from "./limits";
+import { thirdPartyCopyPage, VPD_THIRD_PARTY_COPY, VPD_THIRD_PARTY_COPY_BYTES } from "./vpd_tpc";
+if (VPD_THIRD_PARTY_COPY_BYTES > 512) ERROR("the longest VPD page fits the room vpdPage clears");
 
 export const VENDOR: string = "WASM-IOP";
 export const PRODUCT: string = "IOP VOLUME";
@@ -71,7 +73,7 @@ export function inquiryStandard(at: usize, present: bool): u32 {
   store<u8>(at + 2, 0x06); // VERSION: SPC-4
   store<u8>(at + 3, 0x10 | 0x02); // HISUP, RESPONSE DATA FORMAT 2
   store<u8>(at + 4, <u8>(INQUIRY_STANDARD_BYTES - 5)); // ADDITIONAL LENGTH: the bytes after byte 4
-  store<u8>(at + 5, 0x08); // 3PC: EXTENDED COPY (LID1) and RECEIVE COPY RESULTS are supported (copy.ts)
+  store<u8>(at + 5, 0x08); // 3PC: EXTENDED COPY (LID1), the token commands and their results (copy.ts, token_copy.ts)
   store<u8>(at + 7, 0x02); // CMDQUE: commands are queued
   ascii(at + 8, VENDOR, 8);
   ascii(at + 16, PRODUCT, 16);
@@ -83,15 +85,16 @@ export function inquiryStandard(at: usize, present: bool): u32 {
   return INQUIRY_STANDARD_BYTES;
 }
 
-/** The VPD page `code` of `lun` at `at` (room for 256 bytes); answers its length, or 0 for a page not supported. */
+/** The VPD page `code` of `lun` at `at` (room for 512 bytes); answers its length, or 0 for a page not supported. */
 export function vpdPage(code: u32, lun: u32, at: usize): u32 {
-  memory.fill(at, 0, 256);
+  memory.fill(at, 0, 512);
   store<u8>(at + 1, <u8>code);
   let bodyBytes: u32 = 0;
   switch (code) {
     case 0x00: bodyBytes = supportedPages(at + 4); break;
     case 0x80: serial(at + 4, lun); bodyBytes = SERIAL_BYTES; break;
     case 0x83: bodyBytes = deviceIdentification(at + 4, lun); break;
+    case VPD_THIRD_PARTY_COPY: bodyBytes = thirdPartyCopyPage(at + 4, lun); break;
     case 0xb0: bodyBytes = blockLimits(at + 4, volumeAt(lun).blockSizeBytes, volumeAt(lun).physicalExponent); break;
     case 0xb1: bodyBytes = blockDeviceCharacteristics(at + 4); break;
     case 0xb2: bodyBytes = provisioning(at + 4); break;
@@ -102,8 +105,8 @@ export function vpdPage(code: u32, lun: u32, at: usize): u32 {
 }
 
 // SPC-4, Supported VPD Pages: in ascending order.
-const SUPPORTED_PAGES: usize = memory.data<u8>([0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2]);
-const SUPPORTED_PAGE_COUNT: u32 = 6;
+const SUPPORTED_PAGES: usize = memory.data<u8>([0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2]);
+const SUPPORTED_PAGE_COUNT: u32 = 7;
 function supportedPages(at: usize): u32 {
   memory.copy(at, SUPPORTED_PAGES, SUPPORTED_PAGE_COUNT);
   return SUPPORTED_PAGE_COUNT;

@@ -3,6 +3,7 @@
 // bytes the test staged (or holds it, so a test can abort a task waiting for data), and records ScsiDone and
 // ScsiTmfDone. The test reads status, sense, residual and the Data-In (through the task's SGL) and then releases the
 // record, as a transport does once its Data-In has left.
+import { rodTokensLive } from "../../assembly/scsi/rod_token";
 import { BUFFER_CLASS_LARGE } from "../../assembly/config";
 import { bufferPool, sgls } from "../../assembly/kernel/buffers";
 import { Msg, MsgKind } from "../../assembly/kernel/msg";
@@ -196,6 +197,7 @@ export function testScsiTasksFree(): u32 { return scsiTasksFree(); }
 export function testScsiDoneCount(): u32 { return doneCount; }
 export function testScsiDataOutCount(): u32 { return dataOutCount; }
 export function testScsiServicesActive(): u32 { return scsiTarget().servicesActive(); }
+export function testRodTokensLive(): u32 { return rodTokensLive(); }
 export function testScsiParked(ring: u32): u32 { return scsiTarget().parkedCount(ring); }
 export function testScsiLargeBuffersHeld(): u32 { return scsiLargeBuffersHeld(); }
 export function testScsiStaleDataReady(): u64 { return scsiTarget().staleDataReadyCount; }

@@ -51,7 +51,7 @@ describe("INQUIRY and the VPD pages, byte for byte", () => {
   it("VPD 00h, 80h, 83h, B0h, B1h and B2h", () => {
     const i = boot();
     const page = (code: number, lun = 0) => i.good(inquiry(1, code, 255), { lun, expected: 255 });
-    expect(page(0x00)).toEqual(Uint8Array.from([0, 0x00, 0, 6, 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2]));
+    expect(page(0x00)).toEqual(Uint8Array.from([0, 0x00, 0, 7, 0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2])); // 8Fh: token_copy.test.ts
     const id0 = identity(0, 0, 0);
     const serial0 = id0.toString(16).toUpperCase().padStart(16, "0");
     expect(page(0x80)).toEqual(Uint8Array.from([0, 0x80, 0, 16, ...ascii(serial0, 16)]));
@@ -182,12 +182,12 @@ describe("capacity, mode pages, LUNs and operation codes", () => {
       [0xa3, 0x0c, (rctd ? 0x80 : 0) | options, opcode, ...be16(sa), ...be32(8192), 0, 0];
     const all = i.good(rsoc(0), { expected: 8192 });
     const length = new DataView(all.buffer).getUint32(0);
-    expect(length).toBe(64 * 8);
-    const descriptors = Array.from({ length: 64 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
+    expect(length).toBe(67 * 8);
+    const descriptors = Array.from({ length: 67 }, (_, k) => all.subarray(4 + k * 8, 12 + k * 8));
     expect(descriptors.find((d) => d[0] === 0x89)).toEqual(Uint8Array.from([0x89, 0, 0, 0, 0, 0x00, 0, 16]));
     expect(descriptors.find((d) => d[0] === 0x9e && d[3] === 0x10)).toEqual(Uint8Array.from([0x9e, 0, 0, 0x10, 0, 0x01, 0, 16]));
     const withTimeouts = i.good(rsoc(0, 0, 0, true), { expected: 8192 });
-    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(64 * 20);
+    expect(new DataView(withTimeouts.buffer).getUint32(0)).toBe(67 * 20);
     expect(descriptors.find((d) => d[0] === 0x5f && d[3] === 0x07)).toEqual(Uint8Array.from([0x5f, 0, 0, 0x07, 0, 0x01, 0, 10])); // REGISTER AND MOVE
     expect(withTimeouts.subarray(4, 24)).toEqual(Uint8Array.from([0x00, 0, 0, 0, 0, 0x02, 0, 6, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30]));
     expect(i.good(rsoc(1, 0x28), { expected: 8192 })).toEqual(Uint8Array.from([0, 0x03, 0, 10, 0x28, 0x18, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x00]));
