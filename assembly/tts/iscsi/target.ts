@@ -27,7 +27,8 @@ import {
   OP_DATA_OUT, OP_LOGIN_REQUEST, OP_LOGOUT_REQUEST, OP_NOP_OUT, OP_SCSI_COMMAND, OP_SNACK_REQUEST, OP_TEXT_REQUEST,
   OP_TMF_REQUEST, PduCheck, PduPhase, pduCheckLoginStatus, pduCheckRejectReason, REJECT_COMMAND_NOT_SUPPORTED, REJECT_DATA_DIGEST_ERROR,
   REJECT_INVALID_PDU_FIELD, REJECT_LONG_OP_REJECT, REJECT_PROTOCOL_ERROR, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW, SCSI_CMD_READ, SCSI_CMD_WRITE,
-  SCSI_RESPONSE_COMPLETED, TAG_RESERVED, validateInitiatorPdu, LUN_INVALID,
+  SCSI_RESPONSE_COMPLETED, TAG_RESERVED, validateInitiatorPdu, LUN_INVALID, bhsFlags, logoutReasonCode, scsiCmdCdb, SCSI_CDB_BYTES,
+  scsiCmdExpectedDataTransferLength, scsiCmdWrite, scsiSenseSegmentWrite, tmfFunction, tmfReferencedTaskTag,
 } from "./pdu";
 import { SCSI_TASK_NONE, ScsiDirection } from "../../scsi/interface";
 import {
@@ -366,7 +367,7 @@ export class IscsiTask extends Task {
       f.sglOffset = offset;
       return;
     }
-    if (op == OP_SCSI_COMMAND && (<u32>load<u8>(bhs, 1) & SCSI_CMD_WRITE) != 0 && f.dataBytes <= negotiationLimits.firstBurstLength) {
+    if (op == OP_SCSI_COMMAND && scsiCmdWrite(bhs) && f.dataBytes <= negotiationLimits.firstBurstLength) {
       // Immediate data: into a staging slot (onScsiCommand owns it from there; onPdu frees it if nobody took it).
       const stage = this.stageTake();
       if (stage == STAGE_NONE) return; // onScsiCommand answers BUSY
@@ -654,8 +655,8 @@ export class IscsiTask extends Task {
   private onScsiCommand(conn: IscsiConn, s: Session): void {
     const bhs = conn.framer.header;
     const itt = bhsInitiatorTaskTag(bhs);
-    const expected = bswap<u32>(load<u32>(bhs, 20)); // Expected Data Transfer Length
-    const flags = <u32>load<u8>(bhs, 1);
+    const expected = scsiCmdExpectedDataTransferLength(bhs);
+    const flags = bhsFlags(bhs);
     const read = (flags & SCSI_CMD_READ) != 0;
     const write = (flags & SCSI_CMD_WRITE) != 0;
     if (s.discovery) {
@@ -707,7 +708,7 @@ export class IscsiTask extends Task {
     unchecked(this.taskUnsolicitedDataSn[t] = 0);
     unchecked(this.taskTotal[t] = 0);
     unchecked(this.taskFlags[t] = <u8>flags);
-    memory.copy(this.taskCdb + <usize>t * 16, bhs + 32, 16);
+    memory.copy(this.taskCdb + <usize>t * SCSI_CDB_BYTES, scsiCmdCdb(bhs), SCSI_CDB_BYTES);
     unchecked(this.phase[t] = TaskPhase.Waiting);
     if (!this.orderCmdSn) {
       this.submit(t, conn.session); // immediate: not numbered, not ordered
@@ -1053,9 +1054,7 @@ export class IscsiTask extends Task {
       let segmentBytes: u32 = 0;
       if (page != POOL_NONE) {
         const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
-        store<u16>(data, bswap<u16>(<u16>senseBytes)); // RFC 7143, SCSI Response: SenseLength, then the sense data
-        memory.copy(data + 2, scsiTaskSense(t), senseBytes);
-        segmentBytes = 2 + senseBytes;
+        segmentBytes = scsiSenseSegmentWrite(data, scsiTaskSense(t), senseBytes); // RFC 7143, SCSI Response: SenseLength, then the sense data
       }
       buildScsiResponse(conn.txSlotAddress(slot), unchecked(this.taskItt[t]), SCSI_RESPONSE_COMPLETED, status, residualFlags,
         residualCount, 0, conn.statSn++, s.expCmdSn, this.maxCmdSn(s), pdus, segmentBytes);
@@ -1219,7 +1218,7 @@ export class IscsiTask extends Task {
 
   private onLogout(conn: IscsiConn, s: Session): void {
     const bhs = conn.framer.header;
-    const reason = <u32>load<u8>(bhs, 1) & 0x7f;
+    const reason = logoutReasonCode(bhs);
     const slot = this.txBegin(conn);
     if (slot == TX_SLOTS) {
       this.drop(conn);
@@ -1244,8 +1243,8 @@ export class IscsiTask extends Task {
     unchecked(this.taskConn[t] = <u8>conn.slot);
     unchecked(this.taskItt[t] = bhsInitiatorTaskTag(bhs));
     unchecked(this.taskLun[t] = bhsLun(bhs));
-    const fn = <u32>load<u8>(bhs, 1) & 0x7f;
-    const referenced = bswap<u32>(load<u32>(bhs, 20));
+    const fn = tmfFunction(bhs);
+    const referenced = tmfReferencedTaskTag(bhs);
     scsiTmfSubmit(t, this.index, s.nexus, this.targetLunToVolume(s, lunDecode(bhsLun(bhs))), fn, referenced);
   }
 
