@@ -734,7 +734,7 @@ export class IscsiTask extends Task {
   // The SCSI target wants `bytes` of Data-Out for task t: the unsolicited bytes already staged go in first, then
   // (once the unsolicited data is all in) R2Ts solicit the rest.
   private onScsiDataOut(t: u32, bytes: u32): void {
-    if (t >= SCSI_TASKS_MAX) return;
+    assert(t < SCSI_TASKS_MAX, "iscsi: ScsiDataOut for a task out of range"); // the SCSI target's own index
     if (<u32>unchecked(this.phase[t]) == TaskPhase.Orphan) {
       scsiTaskDataReady(t, this.index, true);
       return;
@@ -978,7 +978,7 @@ export class IscsiTask extends Task {
   // ---- Responses ----
 
   private onScsiDone(t: u32): void {
-    if (t >= SCSI_TASKS_MAX) return;
+    assert(t < SCSI_TASKS_MAX, "iscsi: ScsiDone for a task out of range"); // the SCSI target's own index
     const phase = <u32>unchecked(this.phase[t]);
     // Aborted (a TMF, PREEMPT AND ABORT, a lost connection): no response goes out (SAM, TASK ABORTED not reported).
     if (phase == TaskPhase.Orphan || phase == TaskPhase.Free || scsiTaskAborted(t)) {
@@ -1249,7 +1249,7 @@ export class IscsiTask extends Task {
   }
 
   private onTmfDone(t: u32): void {
-    if (t >= SCSI_TASKS_MAX) return;
+    assert(t < SCSI_TASKS_MAX, "iscsi: ScsiTmfDone for a task out of range"); // the SCSI target's own index
     const phase = <u32>unchecked(this.phase[t]);
     if (phase != TaskPhase.Orphan && phase != TaskPhase.Free) {
       const conn = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]);
