@@ -17,7 +17,9 @@ export const PORT_NAME_BYTES_MAX: u32 = INITIATOR_NAME_BYTES_MAX + 17;
 export enum SessionState {
   Free = 0, // unused
   Active = 1, // logged in, with at least one connection
+  Identifying = 2, // its leading login waits for the SCSI target's nexus id (ScsiNexusIdentified) to answer
 }
+export const LOGIN_CONN_NONE: u32 = 0xffff_ffff; // no connection waits on the session's login
 
 export class Session {
   state: SessionState = SessionState.Free;
@@ -27,6 +29,9 @@ export class Session {
   initiator: usize = carve(INITIATOR_NAME_BYTES_MAX + 1);
   initiatorBytes: u32 = 0;
   nexus: u32 = NEXUS_NONE; // the SCSI target's id of this I_T nexus; none for discovery
+  // The initiator port's name, "InitiatorName,i,0xISID": the SCSI target reads it when it answers ScsiNexusIdentify.
+  readonly portName: usize = carve(PORT_NAME_BYTES_MAX);
+  loginConn: u32 = LOGIN_CONN_NONE; // Identifying: the connection whose login waits; none once it went
   expCmdSn: u32 = 0;
   connections: u32 = 0;
   maxConnections: u32 = 1; // negotiated on the leading connection
@@ -66,13 +71,15 @@ export class Session {
   // The session's last connection went: the slot is free, its order forgotten. (Its nexus is ended by the caller.)
   close(): void {
     this.nexus = NEXUS_NONE;
+    this.loginConn = LOGIN_CONN_NONE;
     this.state = SessionState.Free;
     this.orderClear();
   }
 
   // The I_T nexus's initiator port as SAM-5 names it for iSCSI (RFC 7143, SCSI Port Names): "InitiatorName,i,0xISID",
-  // the ISID as 12 hexadecimal digits. Written at `into` (PORT_NAME_BYTES_MAX); returns its length.
-  portNameWrite(into: usize): u32 {
+  // the ISID as 12 hexadecimal digits. Written into portName; returns its length.
+  portNameWrite(): u32 {
+    const into = this.portName;
     memory.copy(into, this.initiator, this.initiatorBytes);
     let at = into + this.initiatorBytes;
     store<u8>(at, 0x2c); store<u8>(at, 0x69, 1); store<u8>(at, 0x2c, 2); store<u8>(at, 0x30, 3); store<u8>(at, 0x78, 4); // ",i,0x"

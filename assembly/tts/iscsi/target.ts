@@ -38,12 +38,11 @@ import {
 } from "./pdu";
 import { SCSI_TASK_NONE, ScsiDirection } from "../../scsi/interface";
 import { SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTasksFree, scsiTaskRelease, scsiTaskSgl, scsiTaskTmfResponse } from "../../scsi/tasks";
-import { NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
-import { scsiNexusGone, scsiNexusIdentify } from "../../scsi/target";
-import { scsiTaskDataReady, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
+import { NEXUS_MAX, NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
+import { scsiNexusGonePost, scsiNexusIdentifyPost, scsiTaskDataReady, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
 import { bytesEqual, TARGET_NONE, targetConfigAt } from "./config";
 import { configRomLoadTargets } from "./config_rom";
-import { CMD_WINDOW, ORDER_ARRIVED, ORDER_EMPTY, PORT_NAME_BYTES_MAX, Session, SessionState, SESSIONS_MAX } from "./session";
+import { CMD_WINDOW, LOGIN_CONN_NONE, ORDER_ARRIVED, ORDER_EMPTY, Session, SessionState, SESSIONS_MAX } from "./session";
 import { IscsiTransmit, TX_KIND_PAGE, TX_KIND_SLOT, TX_KIND_TASK, txIdConnection, txIdKind, txIdValue } from "./transmit";
 
 const CONNECTIONS_PER_SESSION_MAX: u32 = 4; // our MaxConnections
@@ -52,6 +51,15 @@ const TTS_INBOX_DEPTH: u32 = 512;
 const EVENT_BATCH_MAX: u32 = 64;
 const STATUS_BUSY: u32 = 0x08; // SAM: the logical unit cannot take the command now; the initiator retries
 const STATUS_TASK_SET_FULL: u32 = 0x28; // SAM: no task record free
+// The SCSI target's inbox holds a nexus request per session it can have (scsi/target.ts SCSI_INBOX_DEPTH).
+if (SESSIONS_MAX > NEXUS_MAX) ERROR("iscsi: more sessions than the SCSI target keeps nexus requests for");
+
+// What became of a login that completed its negotiation (enterFullFeature).
+enum LoginEntry {
+  Entered = 0, // full feature phase: the final Login Response goes now
+  Refused = 1, // a failure status is in the response: it goes now, and the connection closes
+  Identifying = 2, // a new session waits for its nexus id: the response is held until the SCSI target answers
+}
 
 export class IscsiTask extends Task {
   readonly nic: Nic = new Nic();
@@ -65,7 +73,6 @@ export class IscsiTask extends Task {
   private readonly cursor: TextCursor = new TextCursor();
   private readonly writer: TextWriter = new TextWriter();
   private readonly portalText: usize = carve(64);
-  private readonly portName: usize = carve(PORT_NAME_BYTES_MAX); // "InitiatorName,i,0xISID" for scsiNexusIdentify
   private portalTextBytes: u32 = 0;
   private readonly commands: TransportCommands = new TransportCommands();
   private readonly dataOut: DataOutTable = new DataOutTable();
@@ -131,6 +138,7 @@ export class IscsiTask extends Task {
         case MsgKind.ScsiDataOut: this.onScsiDataOut(this.scratch.a, this.scratch.b); break;
         case MsgKind.ScsiDone: this.onScsiDone(this.scratch.a); break;
         case MsgKind.ScsiTmfDone: this.onTmfDone(this.scratch.a); break;
+        case MsgKind.ScsiNexusIdentified: this.onNexusIdentified(this.scratch.a, this.scratch.b); break;
         case MsgKind.TtsAdvertise: this.onAdvertise(this.scratch.a); break;
         default: assert(false, "iscsi: unexpected message kind");
       }
@@ -178,6 +186,7 @@ export class IscsiTask extends Task {
 
   // ERL 0: the connection's tasks are orphaned (freed when the SCSI target answers); the session ends with its last.
   private connectionGone(conn: IscsiConn): void {
+    if (conn.loginHeldSlot != TX_SLOTS) this.loginHeldAbandon(conn); // its session learns it when the answer comes
     if (conn.pendingStage != STAGE_NONE) this.stage.give(conn.pendingStage); // immediate data cut off mid-PDU
     conn.pendingStage = STAGE_NONE;
     const s = conn.session < SESSIONS_MAX ? unchecked(this.sessions[conn.session]) : null;
@@ -205,7 +214,7 @@ export class IscsiTask extends Task {
       const session = unchecked(this.sessions[conn.session]);
       session.connections -= 1;
       if (session.connections == 0) {
-        if (session.nexus != NEXUS_ID_NONE) scsiNexusGone(session.nexus);
+        if (session.nexus != NEXUS_ID_NONE) scsiNexusGonePost(this.index, session.nexus);
         session.close();
       } else if (session.waiting > 0) {
         // The commands the gaps stand for may have been on this connection: at ERL 0 they are lost for good, and
@@ -312,6 +321,12 @@ export class IscsiTask extends Task {
     this.pduCount += 1;
     conn.pduCount += 1;
     const bhs = conn.framer.header;
+    if (conn.loginHeldSlot != TX_SLOTS) {
+      // RFC 7143, Login: nothing may follow the final Login Request before its response, which waits for the SCSI
+      // target's nexus id. A PDU now is a protocol error during login: the connection goes.
+      this.drop(conn);
+      return;
+    }
     if (dataDigestBad) {
       this.reject(conn, REJECT_DATA_DIGEST_ERROR);
       this.orderRejected(conn);
@@ -410,7 +425,11 @@ export class IscsiTask extends Task {
     const f = conn.framer;
     let outcome = loginStep(login, f.header, f.sinkKind == SinkKind.Memory ? conn.scratch() : this.zeros, f.sinkKind == SinkKind.Memory ? f.dataBytes : 0, response, data, bufferPool(BUFFER_CLASS_PAGE).slotBytes);
     if (login.identifiedNow) outcome = this.checkSession(conn, login, response, outcome);
-    if (outcome == LoginOutcome.Complete) this.enterFullFeature(conn, login, response);
+    if (outcome == LoginOutcome.Complete && this.enterFullFeature(conn, login, response) == LoginEntry.Identifying) {
+      conn.loginHeldSlot = slot; // sent by onNexusIdentified
+      conn.loginHeldPage = page;
+      return;
+    }
     this.tx.withPage(conn, slot, page, login.responseDataBytes, outcome == LoginOutcome.Failed ? TX_FLAG_CLOSE : 0);
     if (outcome == LoginOutcome.Failed) conn.state = ConnState.Closing;
   }
@@ -444,13 +463,9 @@ export class IscsiTask extends Task {
     return outcome;
   }
 
-  // The I_T nexus as SAM-5 names it for iSCSI: the session's initiator port through the target's port, told apart
-  // per target by its index + 1.
-  private nexusOf(s: Session): u32 {
-    return scsiNexusIdentify(this.portName, s.portNameWrite(this.portName), s.target + 1);
-  }
-
-  private enterFullFeature(conn: IscsiConn, login: LoginConnection, response: usize): void {
+  // A login completed its negotiation: a new session (which, unless for discovery, first needs its nexus id from
+  // the SCSI target: the answer comes as ScsiNexusIdentified), or a connection joining its session.
+  private enterFullFeature(conn: IscsiConn, login: LoginConnection, response: usize): LoginEntry {
     const params = login.negotiation.params;
     let index: u32 = 0xffff_ffff;
     if (login.tsih == 0) {
@@ -459,17 +474,19 @@ export class IscsiTask extends Task {
       if (index == 0xffff_ffff) {
         loginRefuse(login, LOGIN_OUT_OF_RESOURCES, response);
         conn.state = ConnState.Closing;
-        return;
+        return LoginEntry.Refused;
       }
       const s = unchecked(this.sessions[index]);
       s.open(login.isid, index + 1, login.target, params.sessionType == SessionType.Discovery, params.maxConnections, params,
         bhsCmdSn(conn.framer.header), login.initiatorName, login.initiatorNameBytes);
-      s.nexus = s.discovery ? NEXUS_ID_NONE : this.nexusOf(s);
-      if (!s.discovery && s.nexus == NEXUS_ID_NONE) {
-        s.state = SessionState.Free;
-        loginRefuse(login, LOGIN_OUT_OF_RESOURCES, response); // the SCSI target's nexus table is full
-        conn.state = ConnState.Closing;
-        return;
+      if (!s.discovery) {
+        // The I_T nexus as SAM-5 names it for iSCSI: the session's initiator port through the target's port, told
+        // apart per target by its index + 1. The session is nobody's until the answer (checkSession, reinstate).
+        s.state = SessionState.Identifying;
+        s.loginConn = conn.slot;
+        conn.loginHeldSession = index;
+        scsiNexusIdentifyPost(this.index, index, s.portName, s.portNameWrite(), s.target + 1);
+        return LoginEntry.Identifying;
       }
       loginSetTsih(response, s.tsih);
     } else {
@@ -484,6 +501,72 @@ export class IscsiTask extends Task {
       params.maxRecvDataSegmentLength = own.maxRecvDataSegmentLength;
       params.maxSendDataSegmentLength = own.maxSendDataSegmentLength;
     }
+    this.joinSession(conn, login, index);
+    return LoginEntry.Entered;
+  }
+
+  // The SCSI target answered a new session's ScsiNexusIdentify (`index`: the session). Its login goes on: the held
+  // Login Response leaves, with the TSIH, or refused when the nexus table is full (out of resources, as before a
+  // session exists). A session whose connection went meanwhile ends here.
+  private onNexusIdentified(index: u32, nexus: u32): void {
+    assert(index < SESSIONS_MAX, "iscsi: a nexus answer for a session out of range"); // our own cookie
+    const s = unchecked(this.sessions[index]);
+    assert(s.state == SessionState.Identifying, "iscsi: a nexus answer for a session that did not ask");
+    s.nexus = nexus;
+    if (s.loginConn == LOGIN_CONN_NONE) {
+      if (nexus != NEXUS_ID_NONE) scsiNexusGonePost(this.index, nexus);
+      s.close();
+      return;
+    }
+    const conn = unchecked(this.conns[s.loginConn]);
+    const login = unchecked(this.logins[conn.slot]);
+    assert(conn.loginHeldSlot != TX_SLOTS && conn.loginHeldSession == index, "iscsi: the waiting login holds its response");
+    const slot = conn.loginHeldSlot;
+    const page = conn.loginHeldPage;
+    conn.loginHeldSlot = TX_SLOTS;
+    conn.loginHeldPage = POOL_NONE;
+    conn.loginHeldSession = 0xffff_ffff;
+    s.loginConn = LOGIN_CONN_NONE;
+    if (!this.nic.txRoom(2)) {
+      // The ring filled while the answer came: as when a login finds no room to answer, the connection goes and
+      // the initiator logs in again; the session never started.
+      conn.txSlotGive(slot);
+      bufferPool(BUFFER_CLASS_PAGE).release(page);
+      if (nexus != NEXUS_ID_NONE) scsiNexusGonePost(this.index, nexus);
+      s.close();
+      this.drop(conn);
+      return;
+    }
+    const response = conn.txSlotAddress(slot);
+    if (nexus == NEXUS_ID_NONE) {
+      s.state = SessionState.Free;
+      loginRefuse(login, LOGIN_OUT_OF_RESOURCES, response); // the SCSI target's nexus table is full
+      conn.state = ConnState.Closing;
+    } else {
+      s.state = SessionState.Active;
+      loginSetTsih(response, s.tsih);
+      this.joinSession(conn, login, index);
+    }
+    this.tx.withPage(conn, slot, page, login.responseDataBytes, 0);
+  }
+
+  // A connection whose login waits for its nexus id went: the held response goes back, and the session ends when
+  // the answer comes (onNexusIdentified).
+  private loginHeldAbandon(conn: IscsiConn): void {
+    assert(conn.loginHeldSession < SESSIONS_MAX, "iscsi: a held login names its session");
+    const s = unchecked(this.sessions[conn.loginHeldSession]);
+    assert(s.state == SessionState.Identifying && s.loginConn == conn.slot, "iscsi: a held login's session waits for it");
+    s.loginConn = LOGIN_CONN_NONE;
+    conn.txSlotGive(conn.loginHeldSlot);
+    bufferPool(BUFFER_CLASS_PAGE).release(conn.loginHeldPage);
+    conn.loginHeldSlot = TX_SLOTS;
+    conn.loginHeldPage = POOL_NONE;
+    conn.loginHeldSession = 0xffff_ffff;
+  }
+
+  // Connection `conn` enters full feature phase in session `index`.
+  private joinSession(conn: IscsiConn, login: LoginConnection, index: u32): void {
+    const params = login.negotiation.params;
     const s = unchecked(this.sessions[index]);
     s.connections += 1;
     conn.session = index;
