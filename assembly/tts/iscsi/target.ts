@@ -5,7 +5,8 @@
 // Error recovery level 0: a broken connection ends its session's tasks; the initiator logs in again.
 // This file keeps the dispatch and the on… handlers; the records are the nouns': the sessions and their command
 // order (session.ts), per-command bookkeeping (../commands.ts), staging slots (../staging.ts), R2Ts and Data-Out
-// (data_out.ts), the send queue (../send_queue.ts), Data-In (data_in.ts) and the NIC's transmit entries (transmit.ts).
+// (data_out.ts), the send queue (../send_queue.ts), Data-In (data_in.ts), the NIC's transmit entries (transmit.ts)
+// and the Text answers (text.ts).
 import { bootInfoConfigRomBase } from "../../board/boot_info";
 import { randomFill } from "../../board/wasi";
 import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../../config";
@@ -23,12 +24,12 @@ import { CONNECTIONS_MAX, ConnState, IscsiConn, TEXT_JOIN_AT, TEXT_JOIN_BYTES_MA
 import { DataInSender } from "./data_in";
 import { DataOutTable, R2T_SLOTS, ttt } from "./data_out";
 import { FrameEvent, SinkKind } from "./framer";
-import { NegotiatedParams, negotiationLimits, negotiationLimitsCheck, SessionType, TextCursor, TextOutcome, TextWriter, keysTextRequest, sendTargetsWrite, SEND_TARGETS_DONE } from "./keys";
+import { NegotiatedParams, negotiationLimits, negotiationLimitsCheck, SessionType } from "./keys";
 import { LoginConnection, LoginOutcome, loginBegin, loginRefuse, loginRefuseRequest, loginStep, LOGIN_RANDOM_BYTES } from "./login";
 import {
   BHS_BYTES, bhsCmdSn, bhsDataSegmentLength, bhsExpStatSn, bhsFinal, bhsImmediate, bhsInitiatorTaskTag, bhsLun, bhsOpcode,
   bhsBufferOffset, bhsContinue, bhsDataSn, bhsTargetTransferTag, buildLogoutResponse, buildNopIn, buildR2t, buildReject,
-  buildScsiResponse, buildTextResponse, buildTmfResponse, loginSetTsih, LOGIN_OUT_OF_RESOURCES, LOGIN_SESSION_DOES_NOT_EXIST,
+  buildScsiResponse, buildTmfResponse, loginSetTsih, LOGIN_OUT_OF_RESOURCES, LOGIN_SESSION_DOES_NOT_EXIST,
   LOGIN_TOO_MANY_CONNECTIONS, LOGOUT_CLOSE_CONNECTION, LOGOUT_CLOSE_SESSION, LOGOUT_RESPONSE_CLOSED, LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED, lunDecode,
   OP_DATA_OUT, OP_LOGIN_REQUEST, OP_LOGOUT_REQUEST, OP_NOP_OUT, OP_SCSI_COMMAND, OP_SNACK_REQUEST, OP_TEXT_REQUEST,
   OP_TMF_REQUEST, PduCheck, PduPhase, pduCheckLoginStatus, pduCheckRejectReason, REJECT_COMMAND_NOT_SUPPORTED, REJECT_DATA_DIGEST_ERROR,
@@ -43,6 +44,7 @@ import { scsiNexusGonePost, scsiNexusIdentifyPost, scsiTaskDataReady, scsiTaskSu
 import { bytesEqual, TARGET_NONE, targetConfigAt } from "./config";
 import { configRomLoadTargets } from "./config_rom";
 import { CMD_WINDOW, LOGIN_CONN_NONE, ORDER_ARRIVED, ORDER_EMPTY, Session, SessionState, SESSIONS_MAX } from "./session";
+import { TextResponder, TEXT_ANSWERED } from "./text";
 import { IscsiTransmit, TX_KIND_PAGE, TX_KIND_SLOT, TX_KIND_TASK, txIdConnection, txIdKind, txIdValue } from "./transmit";
 
 const CONNECTIONS_PER_SESSION_MAX: u32 = 4; // our MaxConnections
@@ -70,16 +72,14 @@ export class IscsiTask extends Task {
   private readonly used: StaticArray<u32> = new StaticArray<u32>(1);
   private readonly random: usize = carve(LOGIN_RANDOM_BYTES + 3, 4);
   private readonly zeros: usize = carve(16, 16); // an empty data segment for the login engine
-  private readonly cursor: TextCursor = new TextCursor();
-  private readonly writer: TextWriter = new TextWriter();
   private readonly portalText: usize = carve(64);
-  private portalTextBytes: u32 = 0;
   private readonly commands: TransportCommands = new TransportCommands();
   private readonly dataOut: DataOutTable = new DataOutTable();
   private readonly stage: StagingSlots = new StagingSlots();
   private readonly sendQueue: SendQueue = new SendQueue(); // ScsiDone waiting for room
   private readonly tx: IscsiTransmit = new IscsiTransmit(this.nic, this.commands);
   private readonly dataIn: DataInSender = new DataInSender(this.nic, this.commands, this.tx);
+  private readonly text: TextResponder = new TextResponder(this.tx);
   private readonly scratchParams: NegotiatedParams = new NegotiatedParams();
   private orderCmdSn: bool = false; // the PDU being dispatched is a non-immediate command: it takes its CmdSN's entry
   reorderedCount: u64 = 0; // SCSI commands that waited for an earlier CmdSN
@@ -117,7 +117,7 @@ export class IscsiTask extends Task {
     negotiationLimits.maxConnections = CONNECTIONS_PER_SESSION_MAX;
     negotiationLimitsCheck();
     configRomLoadTargets(bootInfoConfigRomBase(bootInfo), this.portalText, 64);
-    this.portalTextBytes = strlen(this.portalText, 64);
+    this.text.portalsSet(this.portalText, strlen(this.portalText, 64));
     return this.nic.boot(bootInfo, this.index);
   }
 
@@ -911,7 +911,7 @@ export class IscsiTask extends Task {
         this.reject(conn, REJECT_PROTOCOL_ERROR); // RFC 7143 §6.2: the answer to a C=1 response is an empty request
         return;
       }
-      this.textSend(conn, s, false);
+      this.textAnswer(conn, s, false);
       return;
     }
     // Idle (a new request) or Receiving (its keys continue): the data is in the scratch buffer at its place.
@@ -924,80 +924,18 @@ export class IscsiTask extends Task {
     conn.textJoinBytes += dataBytes;
     conn.textItt = itt;
     if (bhsContinue(bhs)) {
-      if (conn.textPhase == TextPhase.Idle) conn.textTtt = this.textTtt(conn);
-      conn.textPhase = TextPhase.Receiving;
-      this.textAnswer(conn, s, 0, false, false, conn.textTtt); // an empty acknowledgement: send the rest
+      const refused = this.text.acknowledge(conn, s); // an empty acknowledgement: send the rest
+      if (refused != TEXT_ANSWERED) this.reject(conn, refused);
       return;
     }
     conn.textPhase = TextPhase.Idle;
-    this.textSend(conn, s, true);
+    this.textAnswer(conn, s, true);
   }
 
-  // A Text Response with the keys' answers (first) or the next piece of a SendTargets answer; C=1, F=0 and a TTT
-  // while more is left.
-  private textSend(conn: IscsiConn, s: Session, first: bool): void {
-    const login = unchecked(this.logins[conn.slot]);
-    const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
-    if (page == POOL_NONE) {
-      this.reject(conn, REJECT_LONG_OP_REJECT); // out of resources
-      return;
-    }
-    const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
-    this.writer.reset(data, min(conn.peerMaxRecvDataSegmentLength, bufferPool(BUFFER_CLASS_PAGE).slotBytes) & ~(<u32>3));
-    let resume = SEND_TARGETS_DONE;
-    if (first) {
-      const outcome = keysTextRequest(login.negotiation, conn.scratch() + TEXT_JOIN_AT, conn.textJoinBytes, this.cursor, this.writer);
-      conn.textJoinBytes = 0;
-      if (outcome == TextOutcome.ProtocolError || outcome == TextOutcome.OutOfResources) {
-        bufferPool(BUFFER_CLASS_PAGE).release(page);
-        this.reject(conn, outcome == TextOutcome.ProtocolError ? REJECT_PROTOCOL_ERROR : REJECT_LONG_OP_REJECT);
-        return;
-      }
-      if (outcome == TextOutcome.SendTargets) resume = this.sendTargets(conn, s, 0);
-    } else {
-      resume = this.sendTargets(conn, s, conn.textResume);
-    }
-    const more = resume != SEND_TARGETS_DONE;
-    if (more) {
-      if (first) conn.textTtt = this.textTtt(conn);
-      conn.textPhase = TextPhase.Sending;
-      conn.textResume = resume;
-    } else conn.textPhase = TextPhase.Idle;
-    if (!this.textAnswerWithPage(conn, s, page, this.writer.lengthBytes, !more, more, more ? conn.textTtt : TAG_RESERVED)) return;
-    // A redeclared MaxRecvDataSegmentLength holds from the next PDU on.
-    conn.peerMaxRecvDataSegmentLength = login.negotiation.params.maxSendDataSegmentLength;
-  }
-
-  private sendTargets(conn: IscsiConn, s: Session, startIndex: u32): u32 {
-    return sendTargetsWrite(unchecked(this.logins[conn.slot]).negotiation, s.discovery ? 0xffff_ffff : s.target, s.initiator,
-      s.initiatorBytes, this.portalText, this.portalTextBytes, startIndex, this.writer);
-  }
-
-  // A fresh Target Transfer Tag for a Text exchange: never 0xffffffff.
-  private textTtt(conn: IscsiConn): u32 {
-    conn.textTttNext += 1;
-    return (conn.textTttNext & 0x7fff_ffff) | 0x4000_0000;
-  }
-
-  private textAnswer(conn: IscsiConn, s: Session, dataBytes: u32, final: bool, cont: bool, tag: u32): void {
-    this.textAnswerWithPage(conn, s, POOL_NONE, dataBytes, final, cont, tag);
-  }
-
-  // False when there was no room to answer (the page, if any, went back; the initiator is told with a Reject).
-  private textAnswerWithPage(conn: IscsiConn, s: Session, page: u32, dataBytes: u32, final: bool, cont: bool, tag: u32): bool {
-    const bhs = conn.framer.header;
-    const slot = this.tx.begin(conn);
-    if (slot == TX_SLOTS) {
-      if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
-      conn.textPhase = TextPhase.Idle;
-      this.reject(conn, REJECT_LONG_OP_REJECT);
-      return false;
-    }
-    buildTextResponse(conn.txSlotAddress(slot), final, cont, bhsLun(bhs), bhsInitiatorTaskTag(bhs), tag,
-      conn.statSn++, s.expCmdSn, s.maxCmdSn(), dataBytes);
-    if (page != POOL_NONE) this.tx.withPage(conn, slot, page, dataBytes, 0);
-    else this.tx.header(conn, slot, 0);
-    return true;
+  // The answer to the keys (first) or the next piece of it (text.ts); a Reject when it cannot go.
+  private textAnswer(conn: IscsiConn, s: Session, first: bool): void {
+    const refused = this.text.answer(conn, s, unchecked(this.logins[conn.slot]).negotiation, first);
+    if (refused != TEXT_ANSWERED) this.reject(conn, refused);
   }
 
   private onLogout(conn: IscsiConn, s: Session): void {
