@@ -40,6 +40,7 @@ const CONTINUE_BIT: u8 = 0x40; // C (continue): Login and Text
 
 // Byte offsets, one per field as RFC 7143 ("iSCSI PDU Formats") names it. Fields of different opcodes share an
 // offset (bytes 20-47 are opcode-specific); each still has its own name, so every access says which field it means.
+const AT_OPCODE: usize = 0; // the I bit and the opcode
 const AT_FLAGS: usize = 1; // F and the opcode-specific flags
 const AT_RESPONSE: usize = 2; // SCSI Response, TMF Response, Logout Response
 const AT_REASON: usize = 2; // Reject
@@ -87,8 +88,8 @@ const AT_RUN_LENGTH: usize = 44; // SNACK Request
 
 // ---- Common fields ----
 
-@inline export function bhsOpcode(bhs: usize): u32 { return <u32>(load<u8>(bhs) & OPCODE_MASK); }
-@inline export function bhsImmediate(bhs: usize): bool { return (load<u8>(bhs) & IMMEDIATE_BIT) != 0; }
+@inline export function bhsOpcode(bhs: usize): u32 { return <u32>(load<u8>(bhs, AT_OPCODE) & OPCODE_MASK); }
+@inline export function bhsImmediate(bhs: usize): bool { return (load<u8>(bhs, AT_OPCODE) & IMMEDIATE_BIT) != 0; }
 @inline export function bhsFlags(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_FLAGS); }
 /** F (final) on most PDUs; T (transit) on Login; the always-1 bit of TMF, Logout and SNACK requests. */
 @inline export function bhsFinal(bhs: usize): bool { return (load<u8>(bhs, AT_FLAGS) & FINAL_BIT) != 0; }
@@ -102,7 +103,7 @@ const AT_RUN_LENGTH: usize = 44; // SNACK Request
 @inline export function bhsInitiatorTaskTag(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_ITT)); }
 
 @inline function setOpcode(bhs: usize, opcode: u32, immediate: bool): void {
-  store<u8>(bhs, <u8>opcode | (immediate ? IMMEDIATE_BIT : 0));
+  store<u8>(bhs, <u8>opcode | (immediate ? IMMEDIATE_BIT : 0), AT_OPCODE);
 }
 @inline export function bhsSetFlags(bhs: usize, flags: u32): void { store<u8>(bhs, <u8>flags, AT_FLAGS); }
 @inline export function bhsSetTotalAhsWords(bhs: usize, words: u32): void { store<u8>(bhs, <u8>words, AT_TOTAL_AHS_LENGTH); }
@@ -392,12 +393,14 @@ export function buildScsiResponse(
   bhsSetResidualCount(bhs, residualCount);
 }
 
+const SENSE_AT_LENGTH: usize = 0; // SenseLength, 2 bytes
+const SENSE_AT_DATA: usize = 2; // the sense data
 /** Writes the SCSI Response data segment for `senseBytes` of sense data: |0-1 SenseLength|2 sense|. Returns its length. */
 export function scsiSenseSegmentWrite(data: usize, sense: usize, senseBytes: u32): u32 {
   assert(senseBytes <= 0xffff, "sense length is 16 bits");
-  store<u16>(data, bswap<u16>(<u16>senseBytes));
-  memory.copy(data + 2, sense, senseBytes);
-  return senseBytes + 2;
+  store<u16>(data, bswap<u16>(<u16>senseBytes), SENSE_AT_LENGTH);
+  memory.copy(data + SENSE_AT_DATA, sense, senseBytes);
+  return senseBytes + <u32>SENSE_AT_DATA;
 }
 
 /**
@@ -642,6 +645,8 @@ function checkFields(bhs: usize, opcode: u32): PduCheck {
   return PduCheck.Ok;
 }
 
+const AHS_AT_LENGTH: usize = 0; // AHSLength, 2 bytes
+const AHS_AT_TYPE: usize = 2; // AHSType
 export const AHS_EXTENDED_CDB: u32 = 1;
 export const AHS_BIDI_READ_LENGTH: u32 = 2;
 
@@ -654,8 +659,8 @@ export function validateAhs(ahs: usize, totalBytes: u32): PduCheck {
   let offset: u32 = 0;
   while (offset < totalBytes) {
     if (totalBytes - offset < 4) return PduCheck.AhsMalformed;
-    const length = <u32>bswap<u16>(load<u16>(ahs + offset));
-    const type = <u32>load<u8>(ahs + offset, 2);
+    const length = <u32>bswap<u16>(load<u16>(ahs + offset, AHS_AT_LENGTH));
+    const type = <u32>load<u8>(ahs + offset, AHS_AT_TYPE);
     const entryBytes = pduPaddedBytes(3 + length);
     if (entryBytes > totalBytes - offset) return PduCheck.AhsMalformed;
     if (type == AHS_BIDI_READ_LENGTH && length != 5) return PduCheck.AhsMalformed;
