@@ -579,11 +579,17 @@ export class IscsiTask extends Task {
   }
 
   // A new login with the same initiator name and ISID replaces the old session (RFC 7143, session reinstatement).
+  // A session still waiting for its nexus id is replaced too: its login's connection goes, and the session ends
+  // when the answer comes.
   private reinstate(login: LoginConnection): void {
     for (let i: u32 = 0; i < SESSIONS_MAX; i++) {
       const s = unchecked(this.sessions[i]);
-      if (s.state != SessionState.Active || s.isid != login.isid) continue;
+      if (s.state == SessionState.Free || s.isid != login.isid) continue;
       if (!bytesEqual(s.initiator, s.initiatorBytes, login.initiatorName, login.initiatorNameBytes)) continue;
+      if (s.state == SessionState.Identifying) {
+        if (s.loginConn != LOGIN_CONN_NONE) this.drop(unchecked(this.conns[s.loginConn]));
+        continue;
+      }
       for (let c: u32 = 0; c < CONNECTIONS_MAX; c++) {
         const other = unchecked(this.conns[c]);
         if (other.state == ConnState.FullFeature && other.session == i) this.drop(other);
