@@ -19,6 +19,9 @@ export enum MsgKind {
   ScsiDone = 51, // SCSI target → transport
   ScsiTmf = 52, // transport → SCSI target
   ScsiTmfDone = 53, // SCSI target → transport
+  ScsiNexusIdentify = 54, // transport → SCSI target: a: cookie, b: target port, c: port name bytes, d: port name address
+  ScsiNexusIdentified = 55, // SCSI target → transport: a: the cookie, b: the nexus id (NEXUS_NONE: the table is full)
+  ScsiNexusGone = 57, // transport → SCSI target: a: the nexus id of a session that ended
   TtsAdvertise = 56, // UMA → TTS: discovery is done; a: the volume count. The transport starts serving.
 }
 

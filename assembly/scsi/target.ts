@@ -11,6 +11,7 @@ import { BUFFER_CLASS_PAGE } from "../config";
 import { VOLUMES_MAX, volumeAt, volumesCount } from "../cta/volumes";
 import { sgls } from "../kernel/buffers";
 import { Msg, MsgKind } from "../kernel/msg";
+import { MsgQueue } from "../kernel/queue";
 import { POOL_NONE } from "../kernel/pool";
 import { wakeTask } from "../kernel/ready";
 import { post, taskAdd, timerStart } from "../kernel/scheduler";
@@ -110,8 +111,11 @@ const SCSI_BATCH_MAX: u32 = 32;
 const SCSI_BUDGET_NS: u64 = 1_000_000;
 // Every message to this task answers one of its records or services: at most one from the transport per record
 // (ScsiCommand, ScsiDataReady or ScsiTmf), one stale ScsiDataReady per aborted record, one ServiceIoDone per
-// service in flight, and the retry timer. The CTA asserts its answer fits.
-const SCSI_INBOX_DEPTH: u32 = 2 * SCSI_TASKS_MAX + SERVICES_IN_FLIGHT_MAX + 8;
+// service in flight, and the retry timer. The CTA asserts its answer fits. Nexus requests besides: a transport keeps
+// at most NEXUS_MAX sessions, each with at most one ScsiNexusIdentify and one ScsiNexusGone unanswered.
+const SCSI_INBOX_DEPTH: u32 = 2 * SCSI_TASKS_MAX + SERVICES_IN_FLIGHT_MAX + 2 * NEXUS_MAX + 8;
+// ScsiNexusIdentified answers a transport's inbox refused, kept in order until it takes them: one per session.
+const NEXUS_ANSWERS_MAX: u32 = NEXUS_MAX;
 const RETRY_NS: u64 = 1_000_000; // a CTA that answered Busy, a full transport inbox, no SGL block: try again then
 
 // The FIFOs a task parks in (record byte `parked`).
@@ -135,6 +139,8 @@ enum Scope {
 
 export class ScsiTargetTask extends Task {
   private readonly out: Msg = new Msg();
+  private readonly nexusAnswers: MsgQueue = new MsgQueue(NEXUS_ANSWERS_MAX); // destination in `source`
+  private readonly nexusAnswer: Msg = new Msg();
   private readonly rings: StaticArray<TaskRing | null> = new StaticArray<TaskRing | null>(RING_COUNT);
   private readonly lockHolder: StaticArray<u32> = new StaticArray<u32>(VOLUMES_MAX); // COMPARE AND WRITE, per LUN
   private servicesInFlight: u32 = 0;
@@ -153,7 +159,8 @@ export class ScsiTargetTask extends Task {
   }
 
   run(): RunResult {
-    let progress = this.sweepNexuses();
+    let progress = this.nexusAnswersFlush();
+    if (this.sweepNexuses()) progress = true;
     if (this.retryParked()) progress = true;
     let handled: u32 = 0;
     while (handled < SCSI_BATCH_MAX && this.inbox.pop(this.scratch)) {
@@ -175,6 +182,8 @@ export class ScsiTargetTask extends Task {
       case MsgKind.ScsiDataReady: this.onDataReady(msg.a, msg.b); break;
       case MsgKind.ServiceIoDone: this.onServiceDone(msg); break;
       case MsgKind.ScsiTmf: this.onTmf(msg.a); break;
+      case MsgKind.ScsiNexusIdentify: this.onNexusIdentify(msg); break;
+      case MsgKind.ScsiNexusGone: this.onNexusGone(msg.a); break;
       case MsgKind.Timer: {
         this.retryTimer = TIMER_NONE;
         this.serviceRetryDue = true;
@@ -182,6 +191,44 @@ export class ScsiTargetTask extends Task {
       }
       default: assert(false, "scsi: unexpected message kind");
     }
+  }
+
+  // Nexuses.
+
+  // A transport's session starts: the nexus id of its initiator port (the name stays put until this answer) through
+  // its target port, back to the transport with the transport's cookie; NEXUS_NONE when the table is full.
+  private onNexusIdentify(msg: Msg): void {
+    const nexus = nexusIdentify(<usize>msg.d, msg.c, msg.b);
+    const answer = this.out.set(MsgKind.ScsiNexusIdentified, this.index, msg.a, nexus);
+    const transport = <u32>msg.source;
+    if (this.nexusAnswers.count == 0 && post(transport, answer)) return;
+    answer.source = <u16>transport; // held with its destination, behind the answers held before it
+    this.nexusAnswers.pushAssumeCapacity(answer);
+    this.armRetry();
+  }
+
+  // A transport's session ended: its nexus's tasks are aborted (each still gets its ScsiDone, aborted) and its
+  // RESERVE(6) reservations end at the next run's sweep; its persistent registrations stay.
+  private onNexusGone(nexus: u32): void {
+    nexusIdentityRelease(nexus);
+    nexusMarkGone(nexus); // this run handled a message, so another follows and sweeps it
+  }
+
+  // The answers a transport's inbox refused, in order; true when one went.
+  private nexusAnswersFlush(): bool {
+    const count = this.nexusAnswers.count;
+    let sent = false;
+    for (let i: u32 = 0; i < count; i++) {
+      const popped = this.nexusAnswers.pop(this.nexusAnswer);
+      assert(popped, "scsi: nexus answers count disagrees with its ring");
+      const transport = <u32>this.nexusAnswer.source;
+      this.nexusAnswer.source = <u16>this.index;
+      if (post(transport, this.nexusAnswer)) { sent = true; continue; }
+      this.nexusAnswer.source = <u16>transport;
+      this.nexusAnswers.pushAssumeCapacity(this.nexusAnswer);
+    }
+    if (this.nexusAnswers.count > 0) this.armRetry();
+    return sent;
   }
 
   // Admission.
@@ -1232,6 +1279,8 @@ export function scsiTargetTask(): u32 { return target!.index; }
 export function scsiTarget(): ScsiTargetTask { return target!; }
 
 /**
+ * For the test build's probe, which drives the target without a transport task: transports send ScsiNexusGone
+ * (scsiNexusGonePost in transport.ts) instead, since tasks talk only in messages.
  * The transport ends an I_T nexus (its session is gone). At the target's next run, the nexus's tasks are aborted
  * (each still gets its ScsiDone, aborted) and its RESERVE(6) reservations end; its persistent registrations stay.
  */
@@ -1245,6 +1294,7 @@ export function scsiNexusGone(nexus: u32): void {
  * relative target port `targetPort` (1-based): the same name and port give the same id in every session, so
  * persistent reservation registrations find their initiator port again. The transport calls it when a session
  * starts and scsiNexusGone(id) when it ends; NEXUS_NONE when the table has no room (refuse the session).
+ * For the test build's probe: transports send ScsiNexusIdentify (scsiNexusIdentifyPost in transport.ts) instead.
  */
 export function scsiNexusIdentify(portName: usize, portNameBytes: u32, targetPort: u32): u32 {
   return nexusIdentify(portName, portNameBytes, targetPort);

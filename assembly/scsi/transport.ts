@@ -45,6 +45,28 @@ export function scsiTaskDataReady(t: u32, transportTask: u32, failed: bool): voi
   assert(post(scsiTargetTask(), msg), "scsi: target inbox full");
 }
 
+/**
+ * Asks the SCSI target for the nexus id of initiator port `portName` (`portNameBytes` bytes; iSCSI:
+ * "InitiatorName,i,0xISID") through relative target port `targetPort` (1-based), for a session that starts. The
+ * name must stay put until the answer: ScsiNexusIdentified to `transportTask`, a = `cookie`, b = the id or NEXUS_NONE
+ * when the target's table has no room (refuse the session). The same name and port give the same id in every
+ * session, so persistent reservation registrations find their initiator port again.
+ */
+export function scsiNexusIdentifyPost(transportTask: u32, cookie: u32, portName: usize, portNameBytes: u32, targetPort: u32): void {
+  const msg = message.set(MsgKind.ScsiNexusIdentify, transportTask, cookie, targetPort);
+  msg.c = portNameBytes;
+  msg.d = <u64>portName;
+  assert(post(scsiTargetTask(), msg), "scsi: target inbox full");
+}
+
+/**
+ * The session of `nexus` (an id ScsiNexusIdentified gave) ended. The target aborts the nexus's tasks (each still
+ * gets its ScsiDone, aborted) and ends its RESERVE(6) reservations; its persistent registrations stay.
+ */
+export function scsiNexusGonePost(transportTask: u32, nexus: u32): void {
+  assert(post(scsiTargetTask(), message.set(MsgKind.ScsiNexusGone, transportTask, nexus, 0)), "scsi: target inbox full");
+}
+
 /** The residual as one number: positive for an underflow, negative for an overflow, 0 for none. */
 export function scsiTaskResidual(t: u32): i64 {
   const bytes = <i64>scsiTaskResidualBytes(t);

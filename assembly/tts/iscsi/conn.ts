@@ -75,6 +75,11 @@ export class IscsiConn {
   pendingTx: u32 = 0; // NIC transmit entries not yet Sent
   r2tWaitingRoom: bool = false; // an R2T found no transmit room: the next Sent event retries (target.ts onSent)
   pendingStage: u8 = 0xff; // a staging slot holding the current SCSI Command's immediate data (target.ts), or 0xff
+  // The final Login Response of a new session, built and held (its header slot and data page) until the SCSI target
+  // answers with the session's nexus id; TX_SLOTS when none is held.
+  loginHeldSlot: u32 = TX_SLOTS;
+  loginHeldPage: u32 = POOL_NONE;
+  loginHeldSession: u32 = 0xffff_ffff;
   // For the log line when the connection ends: how its writes' data came.
   pduCount: u32 = 0; // PDUs received
   immediateBytes: u64 = 0; // immediate data in SCSI Command PDUs
@@ -114,6 +119,9 @@ export class IscsiConn {
     this.pendingTx = 0;
     this.r2tWaitingRoom = false;
     this.pendingStage = 0xff;
+    this.loginHeldSlot = TX_SLOTS;
+    this.loginHeldPage = POOL_NONE;
+    this.loginHeldSession = 0xffff_ffff;
     this.pduCount = 0;
     this.immediateBytes = 0;
     this.unsolicitedBytes = 0;

@@ -4,6 +4,7 @@
 // hands data to a sink the engine chooses once it has seen the header (its scratch buffer, a SCSI task's SGL, or
 // nowhere), so a PDU can span any number of receive buffers and a buffer can hold any number of PDUs.
 import { crc32cUpdate, CRC32C_INIT, crc32cFinal } from "./crc32c";
+import { bhsDataSegmentLength, bhsTotalAhsWords } from "./pdu";
 
 export const BHS_BYTES: u32 = 48;
 export const AHS_BYTES_MAX: u32 = 256; // larger AHS is refused as a protocol error
@@ -63,8 +64,8 @@ export class Framer {
 
   /** Big-endian DataSegmentLength from the BHS (bytes 5-7) and TotalAHSLength (byte 4), RFC 7143 §11.2.1. */
   @inline private parseLengths(): void {
-    this.ahsBytes = <u32>load<u8>(this.header, 4) * 4;
-    this.dataBytes = (<u32>load<u8>(this.header, 5) << 16) | (<u32>load<u8>(this.header, 6) << 8) | <u32>load<u8>(this.header, 7);
+    this.ahsBytes = bhsTotalAhsWords(this.header) * 4;
+    this.dataBytes = bhsDataSegmentLength(this.header);
   }
 
   /**

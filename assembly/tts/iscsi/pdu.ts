@@ -38,47 +38,79 @@ const IMMEDIATE_BIT: u8 = 0x40;
 const FINAL_BIT: u8 = 0x80; // F (final), T (transit, login), and the always-1 bit of TMF, Logout, SNACK, and target PDUs
 const CONTINUE_BIT: u8 = 0x40; // C (continue): Login and Text
 
-// Byte offsets shared by many PDU types.
-const AT_FLAGS: usize = 1;
-const AT_BYTE2: usize = 2; // Response, Reason, Version-max
-const AT_BYTE3: usize = 3; // Status, Version-min, Version-active
-const AT_AHS: usize = 4;
-const AT_LENGTH: usize = 4; // the word whose low 24 bits (big-endian) are DataSegmentLength
+// Byte offsets, one per field as RFC 7143 ("iSCSI PDU Formats") names it. Fields of different opcodes share an
+// offset (bytes 20-47 are opcode-specific); each still has its own name, so every access says which field it means.
+const AT_OPCODE: usize = 0; // the I bit and the opcode
+const AT_FLAGS: usize = 1; // F and the opcode-specific flags
+const AT_RESPONSE: usize = 2; // SCSI Response, TMF Response, Logout Response
+const AT_REASON: usize = 2; // Reject
+const AT_VERSION_MAX: usize = 2; // Login Request and Response
+const AT_STATUS: usize = 3; // SCSI Response, Data-In
+const AT_VERSION_MIN: usize = 3; // Login Request
+const AT_VERSION_ACTIVE: usize = 3; // Login Response
+const AT_TOTAL_AHS_LENGTH: usize = 4;
+const AT_DATA_SEGMENT_LENGTH: usize = 4; // the word whose low 24 bits (big-endian) are DataSegmentLength
 const AT_LUN: usize = 8;
-const AT_ITT: usize = 16;
-const AT_20: usize = 20; // TTT, Expected Data Transfer Length, Referenced Task Tag, SNACK Tag, CID
-const AT_24: usize = 24; // CmdSN (initiator) or StatSN (target)
-const AT_28: usize = 28; // ExpStatSN (initiator) or ExpCmdSN (target)
-const AT_32: usize = 32; // MaxCmdSN (target), RefCmdSN (TMF), CDB (SCSI Command)
-const AT_36: usize = 36; // DataSN, ExpDataSN, R2TSN, Status-Class, AsyncEvent
-const AT_40: usize = 40; // Buffer Offset, Bidirectional Read Residual Count, BegRun, Time2Wait
-const AT_44: usize = 44; // Residual Count, Desired Data Transfer Length, RunLength
+const AT_ISID: usize = 8; // Login: 6 bytes
+const AT_ISID_LOW: usize = 10; // Login: the ISID's low 4 bytes (B and C, Qualifier)
+const AT_TSIH: usize = 14; // Login
+const AT_ITT: usize = 16; // Initiator Task Tag
+const AT_TARGET_TRANSFER_TAG: usize = 20; // Data-Out, Data-In, R2T, NOP, Text, SNACK
+const AT_EXPECTED_DATA_TRANSFER_LENGTH: usize = 20; // SCSI Command
+const AT_REFERENCED_TASK_TAG: usize = 20; // TMF Request
+const AT_SNACK_TAG: usize = 20; // SCSI Response, SNACK Request
+const AT_CID: usize = 20; // Login Request, Logout Request: 2 bytes
+const AT_CMD_SN: usize = 24; // initiator PDUs
+const AT_STAT_SN: usize = 24; // target PDUs
+const AT_EXP_STAT_SN: usize = 28; // initiator PDUs
+const AT_EXP_CMD_SN: usize = 28; // target PDUs
+const AT_MAX_CMD_SN: usize = 32; // target PDUs
+const AT_REF_CMD_SN: usize = 32; // TMF Request
+const AT_CDB: usize = 32; // SCSI Command: 16 bytes
+const AT_DATA_SN: usize = 36; // Data-Out, Data-In
+const AT_R2T_SN: usize = 36; // R2T
+const AT_EXP_DATA_SN: usize = 36; // SCSI Response, TMF Request
+const AT_STATUS_CLASS: usize = 36; // Login Response
+const AT_STATUS_DETAIL: usize = 37; // Login Response
+const AT_ASYNC_EVENT: usize = 36; // Asynchronous Message
+const AT_ASYNC_VCODE: usize = 37; // Asynchronous Message
+const AT_PARAMETER1: usize = 38; // Asynchronous Message: 2 bytes
+const AT_PARAMETER2: usize = 40; // Asynchronous Message: 2 bytes
+const AT_PARAMETER3: usize = 42; // Asynchronous Message: 2 bytes
+const AT_BUFFER_OFFSET: usize = 40; // Data-Out, Data-In, R2T
+const AT_BIDI_READ_RESIDUAL_COUNT: usize = 40; // SCSI Response
+const AT_BEG_RUN: usize = 40; // SNACK Request
+const AT_TIME2WAIT: usize = 40; // Logout Response: 2 bytes
+const AT_TIME2RETAIN: usize = 42; // Logout Response: 2 bytes
+const AT_RESIDUAL_COUNT: usize = 44; // SCSI Response, Data-In
+const AT_DESIRED_DATA_TRANSFER_LENGTH: usize = 44; // R2T
+const AT_RUN_LENGTH: usize = 44; // SNACK Request
 
 // ---- Common fields ----
 
-@inline export function bhsOpcode(bhs: usize): u32 { return <u32>(load<u8>(bhs) & OPCODE_MASK); }
-@inline export function bhsImmediate(bhs: usize): bool { return (load<u8>(bhs) & IMMEDIATE_BIT) != 0; }
+@inline export function bhsOpcode(bhs: usize): u32 { return <u32>(load<u8>(bhs, AT_OPCODE) & OPCODE_MASK); }
+@inline export function bhsImmediate(bhs: usize): bool { return (load<u8>(bhs, AT_OPCODE) & IMMEDIATE_BIT) != 0; }
 @inline export function bhsFlags(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_FLAGS); }
 /** F (final) on most PDUs; T (transit) on Login; the always-1 bit of TMF, Logout and SNACK requests. */
 @inline export function bhsFinal(bhs: usize): bool { return (load<u8>(bhs, AT_FLAGS) & FINAL_BIT) != 0; }
 /** C (continue) on Login and Text PDUs. */
 @inline export function bhsContinue(bhs: usize): bool { return (load<u8>(bhs, AT_FLAGS) & CONTINUE_BIT) != 0; }
 /** TotalAHSLength in 4-byte words. */
-@inline export function bhsTotalAhsWords(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_AHS); }
-@inline export function bhsDataSegmentLength(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_LENGTH)) & DATA_SEGMENT_BYTES_MAX; }
+@inline export function bhsTotalAhsWords(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_TOTAL_AHS_LENGTH); }
+@inline export function bhsDataSegmentLength(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_DATA_SEGMENT_LENGTH)) & DATA_SEGMENT_BYTES_MAX; }
 /** The 8-byte LUN field as one big-endian number (SAM LUN structure; see lunEncode). */
 @inline export function bhsLun(bhs: usize): u64 { return bswap<u64>(load<u64>(bhs, AT_LUN)); }
 @inline export function bhsInitiatorTaskTag(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_ITT)); }
 
 @inline function setOpcode(bhs: usize, opcode: u32, immediate: bool): void {
-  store<u8>(bhs, <u8>opcode | (immediate ? IMMEDIATE_BIT : 0));
+  store<u8>(bhs, <u8>opcode | (immediate ? IMMEDIATE_BIT : 0), AT_OPCODE);
 }
 @inline export function bhsSetFlags(bhs: usize, flags: u32): void { store<u8>(bhs, <u8>flags, AT_FLAGS); }
-@inline export function bhsSetTotalAhsWords(bhs: usize, words: u32): void { store<u8>(bhs, <u8>words, AT_AHS); }
+@inline export function bhsSetTotalAhsWords(bhs: usize, words: u32): void { store<u8>(bhs, <u8>words, AT_TOTAL_AHS_LENGTH); }
 /** Writes DataSegmentLength, keeping TotalAHSLength. */
 @inline export function bhsSetDataSegmentLength(bhs: usize, lengthBytes: u32): void {
   assert(lengthBytes <= DATA_SEGMENT_BYTES_MAX, "data segment length is 24 bits");
-  store<u32>(bhs, bswap<u32>((<u32>load<u8>(bhs, AT_AHS) << 24) | lengthBytes), AT_LENGTH);
+  store<u32>(bhs, bswap<u32>((<u32>load<u8>(bhs, AT_TOTAL_AHS_LENGTH) << 24) | lengthBytes), AT_DATA_SEGMENT_LENGTH);
 }
 @inline export function bhsSetLun(bhs: usize, lun: u64): void { store<u64>(bhs, bswap<u64>(lun), AT_LUN); }
 @inline export function bhsSetInitiatorTaskTag(bhs: usize, itt: u32): void { store<u32>(bhs, bswap<u32>(itt), AT_ITT); }
@@ -86,34 +118,35 @@ const AT_44: usize = 44; // Residual Count, Desired Data Transfer Length, RunLen
 // ---- Fields at shared offsets, named as the spec names them in each PDU ----
 
 /** Target Transfer Tag: NOP-Out/In, Data-Out/In, R2T, Text, SNACK (20-23). */
-@inline export function bhsTargetTransferTag(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_20)); }
-@inline export function bhsSetTargetTransferTag(bhs: usize, ttt: u32): void { store<u32>(bhs, bswap<u32>(ttt), AT_20); }
+@inline export function bhsTargetTransferTag(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_TARGET_TRANSFER_TAG)); }
+@inline export function bhsSetTargetTransferTag(bhs: usize, ttt: u32): void { store<u32>(bhs, bswap<u32>(ttt), AT_TARGET_TRANSFER_TAG); }
 /** CmdSN: every initiator PDU but Data-Out and SNACK (24-27). */
-@inline export function bhsCmdSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_24)); }
-@inline export function bhsSetCmdSn(bhs: usize, cmdSn: u32): void { store<u32>(bhs, bswap<u32>(cmdSn), AT_24); }
+@inline export function bhsCmdSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_CMD_SN)); }
+@inline export function bhsSetCmdSn(bhs: usize, cmdSn: u32): void { store<u32>(bhs, bswap<u32>(cmdSn), AT_CMD_SN); }
 /** ExpStatSN: initiator PDUs (28-31). */
-@inline export function bhsExpStatSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_28)); }
-@inline export function bhsSetExpStatSn(bhs: usize, expStatSn: u32): void { store<u32>(bhs, bswap<u32>(expStatSn), AT_28); }
+@inline export function bhsExpStatSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_EXP_STAT_SN)); }
+@inline export function bhsSetExpStatSn(bhs: usize, expStatSn: u32): void { store<u32>(bhs, bswap<u32>(expStatSn), AT_EXP_STAT_SN); }
 /** StatSN: target PDUs (24-27). */
-@inline export function bhsStatSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_24)); }
-@inline export function bhsSetStatSn(bhs: usize, statSn: u32): void { store<u32>(bhs, bswap<u32>(statSn), AT_24); }
+@inline export function bhsStatSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_STAT_SN)); }
+@inline export function bhsSetStatSn(bhs: usize, statSn: u32): void { store<u32>(bhs, bswap<u32>(statSn), AT_STAT_SN); }
 /** ExpCmdSN: target PDUs (28-31). */
-@inline export function bhsExpCmdSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_28)); }
-@inline export function bhsSetExpCmdSn(bhs: usize, expCmdSn: u32): void { store<u32>(bhs, bswap<u32>(expCmdSn), AT_28); }
+@inline export function bhsExpCmdSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_EXP_CMD_SN)); }
+@inline export function bhsSetExpCmdSn(bhs: usize, expCmdSn: u32): void { store<u32>(bhs, bswap<u32>(expCmdSn), AT_EXP_CMD_SN); }
 /** MaxCmdSN: target PDUs (32-35). */
-@inline export function bhsMaxCmdSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_32)); }
-@inline export function bhsSetMaxCmdSn(bhs: usize, maxCmdSn: u32): void { store<u32>(bhs, bswap<u32>(maxCmdSn), AT_32); }
+@inline export function bhsMaxCmdSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_MAX_CMD_SN)); }
+@inline export function bhsSetMaxCmdSn(bhs: usize, maxCmdSn: u32): void { store<u32>(bhs, bswap<u32>(maxCmdSn), AT_MAX_CMD_SN); }
 /** DataSN (Data-Out, Data-In), R2TSN (R2T), ExpDataSN (SCSI Response, TMF Request), DataSN/R2TSN (Reject): 36-39. */
-@inline export function bhsDataSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_36)); }
-@inline export function bhsSetDataSn(bhs: usize, dataSn: u32): void { store<u32>(bhs, bswap<u32>(dataSn), AT_36); }
-@inline export function bhsR2tSn(bhs: usize): u32 { return bhsDataSn(bhs); }
-@inline export function bhsExpDataSn(bhs: usize): u32 { return bhsDataSn(bhs); }
+@inline export function bhsDataSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_DATA_SN)); }
+@inline export function bhsSetDataSn(bhs: usize, dataSn: u32): void { store<u32>(bhs, bswap<u32>(dataSn), AT_DATA_SN); }
+@inline export function bhsR2tSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_R2T_SN)); }
+@inline export function bhsSetR2tSn(bhs: usize, r2tSn: u32): void { store<u32>(bhs, bswap<u32>(r2tSn), AT_R2T_SN); }
+@inline export function bhsExpDataSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_EXP_DATA_SN)); }
 /** Buffer Offset: Data-Out, Data-In, R2T (40-43). */
-@inline export function bhsBufferOffset(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_40)); }
-@inline export function bhsSetBufferOffset(bhs: usize, offsetBytes: u32): void { store<u32>(bhs, bswap<u32>(offsetBytes), AT_40); }
+@inline export function bhsBufferOffset(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_BUFFER_OFFSET)); }
+@inline export function bhsSetBufferOffset(bhs: usize, offsetBytes: u32): void { store<u32>(bhs, bswap<u32>(offsetBytes), AT_BUFFER_OFFSET); }
 /** Residual Count: SCSI Response, Data-In (44-47). */
-@inline export function bhsResidualCount(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_44)); }
-@inline export function bhsSetResidualCount(bhs: usize, countBytes: u32): void { store<u32>(bhs, bswap<u32>(countBytes), AT_44); }
+@inline export function bhsResidualCount(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_RESIDUAL_COUNT)); }
+@inline export function bhsSetResidualCount(bhs: usize, countBytes: u32): void { store<u32>(bhs, bswap<u32>(countBytes), AT_RESIDUAL_COUNT); }
 
 // ---- SCSI Command (0x01) ----
 //   |0 .|I|0x01|1 F|R|W|.|.|ATTR(3)|2-3 -|4 TotalAHSLength|5-7 DataSegmentLength|8-15 LUN|16 ITT|
@@ -125,9 +158,9 @@ export const SCSI_CDB_BYTES: u32 = 16;
 @inline export function scsiCmdRead(bhs: usize): bool { return (bhsFlags(bhs) & SCSI_CMD_READ) != 0; }
 @inline export function scsiCmdWrite(bhs: usize): bool { return (bhsFlags(bhs) & SCSI_CMD_WRITE) != 0; }
 @inline export function scsiCmdAttr(bhs: usize): u32 { return bhsFlags(bhs) & SCSI_CMD_ATTR_MASK; }
-@inline export function scsiCmdExpectedDataTransferLength(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_20)); }
+@inline export function scsiCmdExpectedDataTransferLength(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_EXPECTED_DATA_TRANSFER_LENGTH)); }
 /** The address of the 16-byte CDB inside the BHS. */
-@inline export function scsiCmdCdb(bhs: usize): usize { return bhs + AT_32; }
+@inline export function scsiCmdCdb(bhs: usize): usize { return bhs + AT_CDB; }
 
 // ---- SCSI Response (0x21) ----
 //   |0 0x21|1 1|.|.|o|u|O|U|.|2 Response|3 Status|4 TotalAHSLength|5-7 DataSegmentLength|8-15 -|16 ITT|
@@ -139,10 +172,10 @@ export const RESIDUAL_OVERFLOW: u32 = 0x04; // O
 export const RESIDUAL_UNDERFLOW: u32 = 0x02; // U
 export const SCSI_RESPONSE_COMPLETED: u32 = 0x00; // Command Completed at Target
 export const SCSI_RESPONSE_TARGET_FAILURE: u32 = 0x01;
-@inline export function scsiRspResponse(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_BYTE2); }
-@inline export function scsiRspStatus(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_BYTE3); }
-@inline export function scsiRspSnackTag(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_20)); }
-@inline export function scsiRspBidiReadResidualCount(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_40)); }
+@inline export function scsiRspResponse(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_RESPONSE); }
+@inline export function scsiRspStatus(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_STATUS); }
+@inline export function scsiRspSnackTag(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_SNACK_TAG)); }
+@inline export function scsiRspBidiReadResidualCount(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_BIDI_READ_RESIDUAL_COUNT)); }
 /** The residual flags (RESIDUAL_*) of a SCSI Response or Data-In. */
 @inline export function bhsResidualFlags(bhs: usize): u32 { return bhsFlags(bhs) & 0x1e; }
 
@@ -152,9 +185,9 @@ export const SCSI_RESPONSE_TARGET_FAILURE: u32 = 0x01;
 //   Response: |0 0x22|1 1|2 Response|3 -|4 TotalAHSLength|5-7 DataSegmentLength|8-15 -|16 ITT|20 -|24 StatSN|
 //             |28 ExpCmdSN|32 MaxCmdSN|36-47 -|
 @inline export function tmfFunction(bhs: usize): u32 { return bhsFlags(bhs) & 0x7f; }
-@inline export function tmfReferencedTaskTag(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_20)); }
-@inline export function tmfRefCmdSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_32)); }
-@inline export function tmfResponse(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_BYTE2); }
+@inline export function tmfReferencedTaskTag(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_REFERENCED_TASK_TAG)); }
+@inline export function tmfRefCmdSn(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_REF_CMD_SN)); }
+@inline export function tmfResponse(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_RESPONSE); }
 
 // ---- SCSI Data-Out (0x05) and Data-In (0x25) ----
 //   Data-Out: |0 0x05|1 F|2-3 -|4 TotalAHSLength|5-7 DataSegmentLength|8-15 LUN|16 ITT|20 TTT|24 -|28 ExpStatSN|
@@ -163,14 +196,14 @@ export const SCSI_RESPONSE_TARGET_FAILURE: u32 = 0x01;
 //             |24 StatSN|28 ExpCmdSN|32 MaxCmdSN|36 DataSN|40 Buffer Offset|44 Residual Count|
 export const DATA_IN_ACKNOWLEDGE: u32 = 0x40; // A
 export const DATA_IN_STATUS: u32 = 0x01; // S: phase-collapsed status follows in this PDU
-@inline export function dataInStatus(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_BYTE3); }
+@inline export function dataInStatus(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_STATUS); }
 @inline export function dataInAcknowledge(bhs: usize): bool { return (bhsFlags(bhs) & DATA_IN_ACKNOWLEDGE) != 0; }
 @inline export function dataInStatusPresent(bhs: usize): bool { return (bhsFlags(bhs) & DATA_IN_STATUS) != 0; }
 
 // ---- Ready To Transfer (0x31) ----
 //   |0 0x31|1 1|2-3 -|4 TotalAHSLength|5-7 DataSegmentLength|8-15 LUN|16 ITT|20 TTT|24 StatSN|28 ExpCmdSN|
 //   |32 MaxCmdSN|36 R2TSN|40 Buffer Offset|44 Desired Data Transfer Length|
-@inline export function r2tDesiredDataTransferLength(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_44)); }
+@inline export function r2tDesiredDataTransferLength(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_DESIRED_DATA_TRANSFER_LENGTH)); }
 
 // ---- Asynchronous Message (0x32) ----
 //   |0 0x32|1 1|2-3 -|4 TotalAHSLength|5-7 DataSegmentLength|8-15 LUN|16 0xffffffff|20 -|24 StatSN|28 ExpCmdSN|
@@ -181,11 +214,11 @@ export const ASYNC_EVENT_DROP_CONNECTION: u32 = 2;
 export const ASYNC_EVENT_DROP_ALL_CONNECTIONS: u32 = 3;
 export const ASYNC_EVENT_RENEGOTIATE: u32 = 4;
 export const ASYNC_EVENT_VENDOR: u32 = 255;
-@inline export function asyncEvent(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_36); }
-@inline export function asyncVCode(bhs: usize): u32 { return <u32>load<u8>(bhs, 37); }
-@inline export function asyncParameter1(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, 38)); }
-@inline export function asyncParameter2(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, 40)); }
-@inline export function asyncParameter3(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, 42)); }
+@inline export function asyncEvent(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_ASYNC_EVENT); }
+@inline export function asyncVCode(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_ASYNC_VCODE); }
+@inline export function asyncParameter1(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_PARAMETER1)); }
+@inline export function asyncParameter2(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_PARAMETER2)); }
+@inline export function asyncParameter3(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_PARAMETER3)); }
 
 // ---- Text Request (0x04) and Response (0x24) ----
 //   Request:  |0 .|I|0x04|1 F|C|.|2-3 -|4 TotalAHSLength|5-7 DataSegmentLength|8-15 LUN|16 ITT|20 TTT|24 CmdSN|
@@ -206,17 +239,17 @@ export const STAGE_FULL_FEATURE: u32 = 3; // FullFeaturePhase
 @inline export function loginContinue(bhs: usize): bool { return bhsContinue(bhs); }
 @inline export function loginCsg(bhs: usize): u32 { return (bhsFlags(bhs) >> 2) & 3; }
 @inline export function loginNsg(bhs: usize): u32 { return bhsFlags(bhs) & 3; }
-@inline export function loginVersionMax(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_BYTE2); }
-@inline export function loginVersionMin(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_BYTE3); }
-@inline export function loginVersionActive(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_BYTE3); }
+@inline export function loginVersionMax(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_VERSION_MAX); }
+@inline export function loginVersionMin(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_VERSION_MIN); }
+@inline export function loginVersionActive(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_VERSION_ACTIVE); }
 /** The 6-byte ISID as a 48-bit number (T and A in the top bits). */
-@inline export function loginIsid(bhs: usize): u64 { return bswap<u64>(load<u64>(bhs, AT_LUN)) >> 16; }
-@inline export function loginTsih(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, 14)); }
+@inline export function loginIsid(bhs: usize): u64 { return bswap<u64>(load<u64>(bhs, AT_ISID)) >> 16; }
+@inline export function loginTsih(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_TSIH)); }
 /** Writes the TSIH of a Login Response: the engine's, into a final response of a new session. */
-@inline export function loginSetTsih(bhs: usize, tsih: u32): void { store<u16>(bhs, bswap<u16>(<u16>tsih), 14); }
-@inline export function loginCid(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_20)); }
-@inline export function loginStatusClass(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_36); }
-@inline export function loginStatusDetail(bhs: usize): u32 { return <u32>load<u8>(bhs, 37); }
+@inline export function loginSetTsih(bhs: usize, tsih: u32): void { store<u16>(bhs, bswap<u16>(<u16>tsih), AT_TSIH); }
+@inline export function loginCid(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_CID)); }
+@inline export function loginStatusClass(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_STATUS_CLASS); }
+@inline export function loginStatusDetail(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_STATUS_DETAIL); }
 
 // Login status (RFC 7143, "Status-Class and Status-Detail"): class << 8 | detail.
 export const LOGIN_SUCCESS: u32 = 0x0000;
@@ -251,10 +284,10 @@ export const LOGOUT_RESPONSE_CID_NOT_FOUND: u32 = 1;
 export const LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED: u32 = 2;
 export const LOGOUT_RESPONSE_CLEANUP_FAILED: u32 = 3;
 @inline export function logoutReasonCode(bhs: usize): u32 { return bhsFlags(bhs) & 0x7f; }
-@inline export function logoutCid(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_20)); }
-@inline export function logoutResponse(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_BYTE2); }
-@inline export function logoutTime2Wait(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_40)); }
-@inline export function logoutTime2Retain(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, 42)); }
+@inline export function logoutCid(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_CID)); }
+@inline export function logoutResponse(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_RESPONSE); }
+@inline export function logoutTime2Wait(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_TIME2WAIT)); }
+@inline export function logoutTime2Retain(bhs: usize): u32 { return <u32>bswap<u16>(load<u16>(bhs, AT_TIME2RETAIN)); }
 
 // ---- SNACK Request (0x10) ----
 //   |0 0x10|1 1|.|.|.|Type(4)|2-3 -|4 TotalAHSLength|5-7 DataSegmentLength|8-15 LUN|16 ITT|20 TTT or SNACK Tag|
@@ -264,8 +297,8 @@ export const SNACK_STATUS: u32 = 1;
 export const SNACK_DATA_ACK: u32 = 2;
 export const SNACK_RDATA: u32 = 3;
 @inline export function snackType(bhs: usize): u32 { return bhsFlags(bhs) & 0x0f; }
-@inline export function snackBegRun(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_40)); }
-@inline export function snackRunLength(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_44)); }
+@inline export function snackBegRun(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_BEG_RUN)); }
+@inline export function snackRunLength(bhs: usize): u32 { return bswap<u32>(load<u32>(bhs, AT_RUN_LENGTH)); }
 
 // ---- NOP-Out (0x00) and NOP-In (0x20) ----
 //   NOP-Out: |0 .|I|0x00|1 1|2-3 -|4 TotalAHSLength|5-7 DataSegmentLength|8-15 LUN|16 ITT|20 TTT|24 CmdSN|
@@ -287,7 +320,7 @@ export const REJECT_INVALID_DATA_ACK: u32 = 0x08;
 export const REJECT_INVALID_PDU_FIELD: u32 = 0x09;
 export const REJECT_LONG_OP_REJECT: u32 = 0x0a; // out of resources to serve the request
 export const REJECT_WAITING_FOR_LOGOUT: u32 = 0x0c;
-@inline export function rejectReason(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_BYTE2); }
+@inline export function rejectReason(bhs: usize): u32 { return <u32>load<u8>(bhs, AT_REASON); }
 
 // ---- Sizes, padding, LUNs ----
 
@@ -351,21 +384,23 @@ export function buildScsiResponse(
   assert((residualFlags & ~(<u32>0x1e)) == 0, "scsi response: only o u O U");
   assert((residualFlags & 0x06) != 0x06 && (residualFlags & 0x18) != 0x18, "scsi response: overflow and underflow");
   begin(bhs, OP_SCSI_RESPONSE, 0x80 | residualFlags, dataBytes);
-  store<u8>(bhs, <u8>response, AT_BYTE2);
-  store<u8>(bhs, <u8>status, AT_BYTE3);
+  store<u8>(bhs, <u8>response, AT_RESPONSE);
+  store<u8>(bhs, <u8>status, AT_STATUS);
   bhsSetInitiatorTaskTag(bhs, itt);
   numbers(bhs, statSn, expCmdSn, maxCmdSn);
   bhsSetDataSn(bhs, expDataSn);
-  store<u32>(bhs, bswap<u32>(bidiResidualCount), AT_40);
+  store<u32>(bhs, bswap<u32>(bidiResidualCount), AT_BIDI_READ_RESIDUAL_COUNT);
   bhsSetResidualCount(bhs, residualCount);
 }
 
+const SENSE_AT_LENGTH: usize = 0; // SenseLength, 2 bytes
+const SENSE_AT_DATA: usize = 2; // the sense data
 /** Writes the SCSI Response data segment for `senseBytes` of sense data: |0-1 SenseLength|2 sense|. Returns its length. */
 export function scsiSenseSegmentWrite(data: usize, sense: usize, senseBytes: u32): u32 {
   assert(senseBytes <= 0xffff, "sense length is 16 bits");
-  store<u16>(data, bswap<u16>(<u16>senseBytes));
-  memory.copy(data + 2, sense, senseBytes);
-  return senseBytes + 2;
+  store<u16>(data, bswap<u16>(<u16>senseBytes), SENSE_AT_LENGTH);
+  memory.copy(data + SENSE_AT_DATA, sense, senseBytes);
+  return senseBytes + <u32>SENSE_AT_DATA;
 }
 
 /**
@@ -385,7 +420,7 @@ export function buildDataIn(
   assert(status <= 0xff, "data-in: status is a byte");
   const flags = (final ? 0x80 : 0) | (acknowledge ? DATA_IN_ACKNOWLEDGE : 0) | residualFlags | (statusPresent ? DATA_IN_STATUS : 0);
   begin(bhs, OP_DATA_IN, flags, dataBytes);
-  store<u8>(bhs, <u8>status, AT_BYTE3);
+  store<u8>(bhs, <u8>status, AT_STATUS);
   bhsSetLun(bhs, lun);
   bhsSetInitiatorTaskTag(bhs, itt);
   bhsSetTargetTransferTag(bhs, ttt);
@@ -407,9 +442,9 @@ export function buildR2t(
   bhsSetInitiatorTaskTag(bhs, itt);
   bhsSetTargetTransferTag(bhs, ttt);
   numbers(bhs, statSn, expCmdSn, maxCmdSn);
-  bhsSetDataSn(bhs, r2tSn);
+  bhsSetR2tSn(bhs, r2tSn);
   bhsSetBufferOffset(bhs, bufferOffset);
-  store<u32>(bhs, bswap<u32>(desiredBytes), AT_44);
+  store<u32>(bhs, bswap<u32>(desiredBytes), AT_DESIRED_DATA_TRANSFER_LENGTH);
 }
 
 /**
@@ -431,7 +466,7 @@ export function buildNopIn(
 export function buildTmfResponse(bhs: usize, itt: u32, response: u32, statSn: u32, expCmdSn: u32, maxCmdSn: u32): void {
   assert(response <= 0xff, "tmf response: a byte");
   begin(bhs, OP_TMF_RESPONSE, 0x80, 0);
-  store<u8>(bhs, <u8>response, AT_BYTE2);
+  store<u8>(bhs, <u8>response, AT_RESPONSE);
   bhsSetInitiatorTaskTag(bhs, itt);
   numbers(bhs, statSn, expCmdSn, maxCmdSn);
 }
@@ -443,11 +478,11 @@ export function buildLogoutResponse(
   assert(response <= LOGOUT_RESPONSE_CLEANUP_FAILED, "logout response: 0..3");
   assert(time2Wait <= 0xffff && time2Retain <= 0xffff, "logout response: 16-bit times");
   begin(bhs, OP_LOGOUT_RESPONSE, 0x80, 0);
-  store<u8>(bhs, <u8>response, AT_BYTE2);
+  store<u8>(bhs, <u8>response, AT_RESPONSE);
   bhsSetInitiatorTaskTag(bhs, itt);
   numbers(bhs, statSn, expCmdSn, maxCmdSn);
-  store<u16>(bhs, bswap<u16>(<u16>time2Wait), AT_40);
-  store<u16>(bhs, bswap<u16>(<u16>time2Retain), 42);
+  store<u16>(bhs, bswap<u16>(<u16>time2Wait), AT_TIME2WAIT);
+  store<u16>(bhs, bswap<u16>(<u16>time2Retain), AT_TIME2RETAIN);
 }
 
 /**
@@ -462,7 +497,7 @@ export function buildReject(
   assert(rejectedHeaderBytes >= BHS_BYTES && rejectedHeaderBytes % 4 == 0, "reject: a whole header");
   memory.copy(data, rejected, rejectedHeaderBytes); // first: `data` may overlap `rejected`, never `bhs`
   begin(bhs, OP_REJECT, 0x80, rejectedHeaderBytes);
-  store<u8>(bhs, <u8>reason, AT_BYTE2);
+  store<u8>(bhs, <u8>reason, AT_REASON);
   bhsSetInitiatorTaskTag(bhs, TAG_RESERVED);
   numbers(bhs, statSn, expCmdSn, maxCmdSn);
   bhsSetDataSn(bhs, dataSn);
@@ -481,15 +516,15 @@ export function buildLoginResponse(
   assert(!transit || nsg > csg, "login response: transit goes forward");
   assert(isid <= 0xffff_ffff_ffff && tsih <= 0xffff && status <= 0xffff, "login response: field widths");
   begin(bhs, OP_LOGIN_RESPONSE, (transit ? 0x80 : 0) | (cont ? 0x40 : 0) | (csg << 2) | (transit ? nsg : 0), dataBytes);
-  store<u8>(bhs, <u8>ISCSI_VERSION, AT_BYTE2); // Version-max
-  store<u8>(bhs, <u8>ISCSI_VERSION, AT_BYTE3); // Version-active
-  store<u16>(bhs, bswap<u16>(<u16>(isid >> 32)), 8);
-  store<u32>(bhs, bswap<u32>(<u32>isid), 10);
+  store<u8>(bhs, <u8>ISCSI_VERSION, AT_VERSION_MAX);
+  store<u8>(bhs, <u8>ISCSI_VERSION, AT_VERSION_ACTIVE);
+  store<u16>(bhs, bswap<u16>(<u16>(isid >> 32)), AT_ISID);
+  store<u32>(bhs, bswap<u32>(<u32>isid), AT_ISID_LOW);
   loginSetTsih(bhs, tsih);
   bhsSetInitiatorTaskTag(bhs, itt);
   numbers(bhs, statSn, expCmdSn, maxCmdSn);
-  store<u8>(bhs, <u8>(status >> 8), AT_36);
-  store<u8>(bhs, <u8>status, 37);
+  store<u8>(bhs, <u8>(status >> 8), AT_STATUS_CLASS);
+  store<u8>(bhs, <u8>status, AT_STATUS_DETAIL);
 }
 
 /** Text Response: `final` (F) ends the exchange; `cont` (C) says more text follows (then `ttt` names the exchange). */
@@ -517,11 +552,11 @@ export function buildAsyncMessage(
   bhsSetLun(bhs, lun);
   bhsSetInitiatorTaskTag(bhs, TAG_RESERVED);
   numbers(bhs, statSn, expCmdSn, maxCmdSn);
-  store<u8>(bhs, <u8>event, AT_36);
-  store<u8>(bhs, <u8>vendorCode, 37);
-  store<u16>(bhs, bswap<u16>(<u16>parameter1), 38);
-  store<u16>(bhs, bswap<u16>(<u16>parameter2), AT_40);
-  store<u16>(bhs, bswap<u16>(<u16>parameter3), 42);
+  store<u8>(bhs, <u8>event, AT_ASYNC_EVENT);
+  store<u8>(bhs, <u8>vendorCode, AT_ASYNC_VCODE);
+  store<u16>(bhs, bswap<u16>(<u16>parameter1), AT_PARAMETER1);
+  store<u16>(bhs, bswap<u16>(<u16>parameter2), AT_PARAMETER2);
+  store<u16>(bhs, bswap<u16>(<u16>parameter3), AT_PARAMETER3);
 }
 
 // ---- Checking what the initiator sends ----
@@ -610,6 +645,8 @@ function checkFields(bhs: usize, opcode: u32): PduCheck {
   return PduCheck.Ok;
 }
 
+const AHS_AT_LENGTH: usize = 0; // AHSLength, 2 bytes
+const AHS_AT_TYPE: usize = 2; // AHSType
 export const AHS_EXTENDED_CDB: u32 = 1;
 export const AHS_BIDI_READ_LENGTH: u32 = 2;
 
@@ -622,8 +659,8 @@ export function validateAhs(ahs: usize, totalBytes: u32): PduCheck {
   let offset: u32 = 0;
   while (offset < totalBytes) {
     if (totalBytes - offset < 4) return PduCheck.AhsMalformed;
-    const length = <u32>bswap<u16>(load<u16>(ahs + offset));
-    const type = <u32>load<u8>(ahs + offset, 2);
+    const length = <u32>bswap<u16>(load<u16>(ahs + offset, AHS_AT_LENGTH));
+    const type = <u32>load<u8>(ahs + offset, AHS_AT_TYPE);
     const entryBytes = pduPaddedBytes(3 + length);
     if (entryBytes > totalBytes - offset) return PduCheck.AhsMalformed;
     if (type == AHS_BIDI_READ_LENGTH && length != 5) return PduCheck.AhsMalformed;

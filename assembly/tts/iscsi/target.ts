@@ -3,107 +3,64 @@
 // PDUs into ScsiTasks for the SCSI target (which alone reads CDBs), solicits Data-Out with R2Ts when the SCSI target
 // asks for data, and sends Data-In straight from the buffers the data landed in (zero copy: the NIC gathers them).
 // Error recovery level 0: a broken connection ends its session's tasks; the initiator logs in again.
+// This file keeps the dispatch and the on… handlers; the records are the nouns': the sessions and their command
+// order (session.ts), per-command bookkeeping (../commands.ts), staging slots (../staging.ts), R2Ts and Data-Out
+// (data_out.ts), the send queue (../send_queue.ts), Data-In (data_in.ts), the NIC's transmit entries (transmit.ts)
+// and the Text answers (text.ts).
+import { SAM_STATUS_BUSY, SAM_STATUS_TASK_SET_FULL } from "../../protocol/scsi_status";
 import { bootInfoConfigRomBase } from "../../board/boot_info";
 import { randomFill } from "../../board/wasi";
 import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../../config";
-import { bufferPool, bufferReserve, sgls } from "../../kernel/buffers";
+import { bufferPool } from "../../kernel/buffers";
 import { carve } from "../../kernel/carve";
 import { line } from "../../kernel/console";
-import { Msg, MsgKind } from "../../kernel/msg";
+import { MsgKind } from "../../kernel/msg";
 import { POOL_NONE } from "../../kernel/pool";
-import { post } from "../../kernel/scheduler";
 import { RunResult, Task } from "../../kernel/task";
+import { CommandPhase, TransportCommands } from "../commands";
 import { Nic, NicEvent, NicEventType, TX_FLAG_CLOSE } from "../nic";
-import { CONNECTIONS_MAX, ConnState, IscsiConn, TEXT_JOIN_AT, TEXT_JOIN_BYTES_MAX, TextPhase, TX_SLOT_BYTES, TX_SLOTS } from "./conn";
-import { crc32c, crc32cFinal, crc32cUpdate, CRC32C_INIT } from "./crc32c";
+import { SendQueue } from "../send_queue";
+import { StagingSlots, STAGE_NONE } from "../staging";
+import { CONNECTIONS_MAX, ConnState, IscsiConn, TEXT_JOIN_AT, TEXT_JOIN_BYTES_MAX, TextPhase, TX_SLOTS } from "./conn";
+import { DataInSender } from "./data_in";
+import { DataOutTable, R2T_SLOTS, ttt } from "./data_out";
 import { FrameEvent, SinkKind } from "./framer";
-import { NegotiatedParams, negotiationLimits, negotiationLimitsCheck, SessionType, TextCursor, TextOutcome, TextWriter, keysTextRequest, sendTargetsWrite, SEND_TARGETS_DONE } from "./keys";
-import { LoginConnection, LoginOutcome, loginBegin, loginRefuse, loginRefuseRequest, loginStep, LOGIN_RANDOM_BYTES, LOGIN_RESPONSE_CAPACITY_MIN } from "./login";
+import { NegotiatedParams, negotiationLimits, negotiationLimitsCheck, SessionType } from "./keys";
+import { LoginConnection, LoginOutcome, loginBegin, loginRefuse, loginRefuseRequest, loginStep, LOGIN_RANDOM_BYTES } from "./login";
 import {
   BHS_BYTES, bhsCmdSn, bhsDataSegmentLength, bhsExpStatSn, bhsFinal, bhsImmediate, bhsInitiatorTaskTag, bhsLun, bhsOpcode,
-  bhsBufferOffset, bhsContinue, bhsDataSn, bhsTargetTransferTag, buildDataIn, buildLogoutResponse, buildNopIn, buildR2t, buildReject,
-  buildScsiResponse, buildTextResponse, buildTmfResponse, loginSetTsih, LOGIN_SESSION_DOES_NOT_EXIST, LOGIN_TOO_MANY_CONNECTIONS,
-  LOGOUT_CLOSE_CONNECTION, LOGOUT_CLOSE_SESSION, LOGOUT_RESPONSE_CLOSED, LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED, lunDecode,
+  bhsBufferOffset, bhsContinue, bhsDataSn, bhsTargetTransferTag, buildLogoutResponse, buildNopIn, buildR2t, buildReject,
+  buildScsiResponse, buildTmfResponse, loginSetTsih, LOGIN_OUT_OF_RESOURCES, LOGIN_SESSION_DOES_NOT_EXIST,
+  LOGIN_TOO_MANY_CONNECTIONS, LOGOUT_CLOSE_CONNECTION, LOGOUT_CLOSE_SESSION, LOGOUT_RESPONSE_CLOSED, LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED, lunDecode,
   OP_DATA_OUT, OP_LOGIN_REQUEST, OP_LOGOUT_REQUEST, OP_NOP_OUT, OP_SCSI_COMMAND, OP_SNACK_REQUEST, OP_TEXT_REQUEST,
   OP_TMF_REQUEST, PduCheck, PduPhase, pduCheckLoginStatus, pduCheckRejectReason, REJECT_COMMAND_NOT_SUPPORTED, REJECT_DATA_DIGEST_ERROR,
-  REJECT_INVALID_PDU_FIELD, REJECT_LONG_OP_REJECT, REJECT_PROTOCOL_ERROR, RESIDUAL_OVERFLOW, RESIDUAL_UNDERFLOW, SCSI_CMD_READ, SCSI_CMD_WRITE,
-  SCSI_RESPONSE_COMPLETED, TAG_RESERVED, validateInitiatorPdu, LUN_INVALID,
+  REJECT_INVALID_PDU_FIELD, REJECT_LONG_OP_REJECT, REJECT_PROTOCOL_ERROR, SCSI_CMD_READ, SCSI_CMD_WRITE,
+  SCSI_RESPONSE_COMPLETED, TAG_RESERVED, validateInitiatorPdu, LUN_INVALID, bhsFlags, logoutReasonCode, scsiCmdCdb,
+  scsiCmdExpectedDataTransferLength, scsiCmdWrite, tmfFunction, tmfReferencedTaskTag,
 } from "./pdu";
 import { SCSI_TASK_NONE, ScsiDirection } from "../../scsi/interface";
-import {
-  SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTasksFree, scsiTaskDataInBytes, scsiTaskRelease, scsiTaskSense, scsiTaskSgl, scsiTaskStatus,
-  scsiTaskTmfResponse,
-} from "../../scsi/tasks";
-import { NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
-import { scsiNexusGone, scsiNexusIdentify } from "../../scsi/target";
-import { scsiTaskDataReady, scsiTaskResidual, scsiTaskSenseBytes, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
+import { SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTasksFree, scsiTaskRelease, scsiTaskSgl, scsiTaskTmfResponse } from "../../scsi/tasks";
+import { NEXUS_MAX, NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
+import { scsiNexusGonePost, scsiNexusIdentifyPost, scsiTaskDataReady, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
 import { bytesEqual, TARGET_NONE, targetConfigAt } from "./config";
 import { configRomLoadTargets } from "./config_rom";
+import { CMD_WINDOW, LOGIN_CONN_NONE, ORDER_ARRIVED, ORDER_EMPTY, Session, SessionState, SESSIONS_MAX } from "./session";
+import { TextResponder, TEXT_ANSWERED } from "./text";
+import { IscsiTransmit, TX_KIND_PAGE, TX_KIND_SLOT, TX_KIND_TASK, txIdConnection, txIdKind, txIdValue } from "./transmit";
 
-export const SESSIONS_MAX: u32 = 32;
-const CMD_WINDOW: u32 = 64;
 const CONNECTIONS_PER_SESSION_MAX: u32 = 4; // our MaxConnections
 const TTS_PRIORITY: u32 = 1;
 const TTS_INBOX_DEPTH: u32 = 512;
 const EVENT_BATCH_MAX: u32 = 64;
-// R2Ts in flight per task: our MaxOutstandingR2T. Each has its own R2TSN, TTT and [offset, end) window; with
-// DataSequenceInOrder=Yes the initiator answers them in order, so the oldest is the one being received.
-export const R2T_SLOTS: u32 = 4;
-// Tasks holding unsolicited data (immediate data, unsolicited Data-Out) before the SCSI target has buffers for it,
-// each in one large buffer taken at boot: FirstBurstLength (64 KiB) fits one. None free: the command gets BUSY.
-export const STAGING_SLOTS_MAX: u32 = 16;
-const STAGE_NONE: u8 = 0xff;
-const STATUS_BUSY: u32 = 0x08; // SAM: the logical unit cannot take the command now; the initiator retries
+// The SCSI target's inbox holds a nexus request per session it can have (scsi/target.ts SCSI_INBOX_DEPTH).
+if (SESSIONS_MAX > NEXUS_MAX) ERROR("iscsi: more sessions than the SCSI target keeps nexus requests for");
 
-enum SessionState {
-  Free = 0, // unused
-  Active = 1, // logged in, with at least one connection
+// What became of a login that completed its negotiation (enterFullFeature).
+enum LoginEntry {
+  Entered = 0, // full feature phase: the final Login Response goes now
+  Refused = 1, // a failure status is in the response: it goes now, and the connection closes
+  Identifying = 2, // a new session waits for its nexus id: the response is held until the SCSI target answers
 }
-
-class Session {
-  state: SessionState = SessionState.Free;
-  isid: u64 = 0;
-  tsih: u32 = 0;
-  target: u32 = 0;
-  initiator: usize = carve(224);
-  initiatorBytes: u32 = 0;
-  nexus: u32 = NEXUS_ID_NONE; // the SCSI target's id of this I_T nexus (scsiNexusIdentify); none for discovery
-  expCmdSn: u32 = 0;
-  connections: u32 = 0;
-  maxConnections: u32 = 1; // negotiated on the leading connection
-  readonly params: NegotiatedParams = new NegotiatedParams(); // the leading connection's: session-wide keys
-  discovery: bool = false;
-  // The reorder queue (RFC 7143, "Command Numbering and Acknowledging"): one entry per CmdSN of the window
-  // [ExpCmdSN, ExpCmdSN + CMD_WINDOW), at CmdSN mod CMD_WINDOW: ORDER_EMPTY (not arrived), ORDER_ARRIVED (taken, nothing
-  // left to deliver) or the transport task of a SCSI command waiting for the commands before it.
-  readonly order: usize = carve(CMD_WINDOW * 2, 2);
-  waiting: u32 = 0; // SCSI commands in the queue
-
-  orderAt(cmdSn: u32): u32 { return <u32>load<u16>(this.order + <usize>(cmdSn % CMD_WINDOW) * 2); }
-  orderSet(cmdSn: u32, value: u32): void { store<u16>(this.order + <usize>(cmdSn % CMD_WINDOW) * 2, <u16>value); }
-  orderClear(): void {
-    for (let i: u32 = 0; i < CMD_WINDOW; i++) store<u16>(this.order + <usize>i * 2, <u16>ORDER_EMPTY);
-    this.waiting = 0;
-  }
-}
-const ORDER_EMPTY: u32 = 0xffff;
-const ORDER_ARRIVED: u32 = 0xfffe;
-
-// What the transport keeps per SCSI task it created (indexed like the SCSI target's task table).
-enum TaskPhase {
-  Free = 0, // not the transport's
-  Submitted = 1, // with the SCSI target
-  DataOut = 2, // soliciting Data-Out with R2Ts
-  Sending = 3, // Data-In and status being queued on the NIC (as room allows)
-  Orphan = 4, // its connection is gone: released when the SCSI target answers
-  Sent = 5, // everything queued: released when the NIC has sent the last piece
-  Waiting = 6, // a SCSI command in its session's reorder queue: not yet with the SCSI target
-}
-
-// Transmit entry ids: |31..24 kind|23..16 connection|15..0 value|.
-const TX_KIND_SLOT: u32 = 1; // a header slot of the connection
-const TX_KIND_TASK: u32 = 2; // a piece of a task's Data-In (value: the task)
-const TX_KIND_PAGE: u32 = 3; // a page buffer holding a data segment (value: the buffer)
 
 export class IscsiTask extends Task {
   readonly nic: Nic = new Nic();
@@ -113,52 +70,20 @@ export class IscsiTask extends Task {
   private readonly event: NicEvent = new NicEvent();
   private readonly used: StaticArray<u32> = new StaticArray<u32>(1);
   private readonly random: usize = carve(LOGIN_RANDOM_BYTES + 3, 4);
-  private readonly zeros: usize = carve(16, 16); // padding source
-  private readonly cursor: TextCursor = new TextCursor();
-  private readonly writer: TextWriter = new TextWriter();
+  private readonly zeros: usize = carve(16, 16); // an empty data segment for the login engine
   private readonly portalText: usize = carve(64);
-  private readonly portName: usize = carve(256); // "InitiatorName,i,0xISID" for scsiNexusIdentify
-  private portalTextBytes: u32 = 0;
-  // Per SCSI task.
-  private readonly phase: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
-  private readonly taskConn: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
-  private readonly taskItt: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
-  private readonly taskLun: StaticArray<u64> = new StaticArray<u64>(SCSI_TASKS_MAX);
-  private readonly taskTotal: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // Data-Out bytes wanted
-  private readonly taskReceived: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
-  private readonly taskNextR2t: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next offset to ask for
-  private readonly taskR2tSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
-  private readonly taskOutstanding: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // R2Ts unanswered
-  private readonly taskPieces: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // NIC entries in flight
-  private readonly taskExpected: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
-  private readonly taskNextPdu: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next Data-In to queue
-  private readonly taskDataSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next DataSN in the sequence
-  private readonly taskNextOffset: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // next offset in it
-  private readonly taskR2tOldest: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // R2TSN being answered
-  private readonly r2tEnd: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX * R2T_SLOTS); // [t * R2T_SLOTS + R2TSN % R2T_SLOTS]
-  private readonly r2tOffset: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX * R2T_SLOTS);
-  // Unsolicited data (RFC 7143, FirstBurstLength): immediate data and Data-Out with TTT 0xffffffff.
-  private readonly taskStage: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX); // staging slot, or STAGE_NONE
-  private readonly taskFirstBurst: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // unsolicited bytes allowed
-  private readonly taskUnsolicited: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // unsolicited bytes received
-  private readonly taskUnsolicitedOpen: StaticArray<bool> = new StaticArray<bool>(SCSI_TASKS_MAX); // more may come
-  private readonly taskUnsolicitedDataSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
-  // What a waiting command needs to reach the SCSI target once the commands before it have.
-  private readonly taskCdb: usize = carve(SCSI_TASKS_MAX * 16, 16);
-  private readonly taskCmdSn: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
-  private readonly taskFlags: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
+  private readonly commands: TransportCommands = new TransportCommands();
+  private readonly dataOut: DataOutTable = new DataOutTable();
+  private readonly stage: StagingSlots = new StagingSlots();
+  private readonly sendQueue: SendQueue = new SendQueue(); // ScsiDone waiting for room
+  private readonly tx: IscsiTransmit = new IscsiTransmit(this.nic, this.commands);
+  private readonly dataIn: DataInSender = new DataInSender(this.nic, this.commands, this.tx);
+  private readonly text: TextResponder = new TextResponder(this.tx);
   private readonly scratchParams: NegotiatedParams = new NegotiatedParams();
   private orderCmdSn: bool = false; // the PDU being dispatched is a non-immediate command: it takes its CmdSN's entry
   reorderedCount: u64 = 0; // SCSI commands that waited for an earlier CmdSN
-  private readonly stageBuffer: StaticArray<u32> = new StaticArray<u32>(STAGING_SLOTS_MAX); // large-pool indexes
-  private readonly stageHeld: StaticArray<bool> = new StaticArray<bool>(STAGING_SLOTS_MAX);
-  private stageCount: u32 = 0;
   stageBusyCount: u64 = 0; // commands answered BUSY for want of a staging slot
   discardedDataOut: u64 = 0; // Data-Out for tasks that are gone (aborted): dropped silently
-  private readonly sendQueue: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // ScsiDone waiting for room
-  private sendQueueHead: u32 = 0;
-  private sendQueueCount: u32 = 0;
-  private readonly out: Msg = new Msg();
   private bootInfo: usize = 0;
   serving: bool = false;
   pduCount: u64 = 0;
@@ -179,18 +104,11 @@ export class IscsiTask extends Task {
     // Unsolicited data (immediate, and Data-Out before any R2T) saves the round trip of the first R2T. The SCSI
     // target owns the task's buffers and has them only once it has the command, so those bytes wait in a staging
     // slot (a large buffer taken here) until it asks; without slots, every Data-Out is solicited.
-    const large = bufferPool(BUFFER_CLASS_LARGE);
-    const slots = min(STAGING_SLOTS_MAX, large.capacity / 4);
-    for (let i: u32 = 0; i < slots; i++) {
-      unchecked(this.stageBuffer[i] = bufferReserve(BUFFER_CLASS_LARGE));
-      assert(unchecked(this.stageBuffer[i]) != POOL_NONE, "iscsi: staging buffers");
-    }
-    this.stageCount = slots;
-    for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) unchecked(this.taskStage[t] = STAGE_NONE);
+    const slots = this.stage.boot();
     negotiationLimits.immediateData = slots > 0;
     negotiationLimits.initialR2t = slots == 0;
     negotiationLimits.firstBurstLength = 65536; // one staging slot
-    assert(negotiationLimits.firstBurstLength <= large.slotBytes, "iscsi: FirstBurstLength fits a staging slot");
+    assert(negotiationLimits.firstBurstLength <= bufferPool(BUFFER_CLASS_LARGE).slotBytes, "iscsi: FirstBurstLength fits a staging slot");
     negotiationLimits.maxRecvDataSegmentLength = 65536;
     negotiationLimits.maxOutstandingR2t = R2T_SLOTS;
     negotiationLimits.maxBurstLength = 1048576;
@@ -198,7 +116,7 @@ export class IscsiTask extends Task {
     negotiationLimits.maxConnections = CONNECTIONS_PER_SESSION_MAX;
     negotiationLimitsCheck();
     configRomLoadTargets(bootInfoConfigRomBase(bootInfo), this.portalText, 64);
-    this.portalTextBytes = strlen(this.portalText, 64);
+    this.text.portalsSet(this.portalText, strlen(this.portalText, 64));
     return this.nic.boot(bootInfo, this.index);
   }
 
@@ -219,6 +137,7 @@ export class IscsiTask extends Task {
         case MsgKind.ScsiDataOut: this.onScsiDataOut(this.scratch.a, this.scratch.b); break;
         case MsgKind.ScsiDone: this.onScsiDone(this.scratch.a); break;
         case MsgKind.ScsiTmfDone: this.onTmfDone(this.scratch.a); break;
+        case MsgKind.ScsiNexusIdentified: this.onNexusIdentified(this.scratch.a, this.scratch.b); break;
         case MsgKind.TtsAdvertise: this.onAdvertise(this.scratch.a); break;
         default: assert(false, "iscsi: unexpected message kind");
       }
@@ -235,7 +154,7 @@ export class IscsiTask extends Task {
     // Bounded by the event queue's size per interrupt; more events raise the interrupt again.
     for (let i: u32 = 0; i < 1024 && this.nic.next(this.event); i++) {
       const e = this.event;
-      if (e.connection >= CONNECTIONS_MAX) continue;
+      if (e.connection >= CONNECTIONS_MAX) continue; // the NIC's word: validated
       const conn = unchecked(this.conns[e.connection]);
       switch (<i32>e.type) {
         case NicEventType.Opened: this.onOpened(conn, e.portal); break;
@@ -266,45 +185,41 @@ export class IscsiTask extends Task {
 
   // ERL 0: the connection's tasks are orphaned (freed when the SCSI target answers); the session ends with its last.
   private connectionGone(conn: IscsiConn): void {
-    if (conn.pendingStage != STAGE_NONE) this.stageGive(conn.pendingStage); // immediate data cut off mid-PDU
+    if (conn.loginHeldSlot != TX_SLOTS) this.loginHeldAbandon(conn); // its session learns it when the answer comes
+    if (conn.pendingStage != STAGE_NONE) this.stage.give(conn.pendingStage); // immediate data cut off mid-PDU
     conn.pendingStage = STAGE_NONE;
     const s = conn.session < SESSIONS_MAX ? unchecked(this.sessions[conn.session]) : null;
     for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
-      const phase = <u32>unchecked(this.phase[t]);
-      if (phase == TaskPhase.Free || <u32>unchecked(this.taskConn[t]) != conn.slot) continue;
-      if (phase == TaskPhase.Waiting) {
+      const phase = this.commands.phase(t);
+      if (phase == CommandPhase.Free || this.commands.connection(t) != conn.slot) continue;
+      if (phase == CommandPhase.Waiting) {
         // Never reached the SCSI target: it ends here, without an answer (ERL 0: the connection's commands are
         // lost). Its place in the order counts as arrived, so the commands after it are not held up by it.
-        if (s != null) {
-          s.orderSet(unchecked(this.taskCmdSn[t]), ORDER_ARRIVED);
-          s.waiting -= 1;
-        }
+        if (s != null) s.orderForget(this.commands.sequence(t));
         conn.waitingReleased += 1;
         this.taskFinish(t);
         continue;
       }
-      if (phase == TaskPhase.DataOut) scsiTaskDataReady(t, this.index, true); // the data will not come
+      if (phase == CommandPhase.DataOut) scsiTaskDataReady(t, this.index, true); // the data will not come
       // Orphans are released by whoever holds them last: the SCSI target's ScsiDone, the last Sent, or the queue.
-      unchecked(this.phase[t] = TaskPhase.Orphan);
+      this.commands.setPhase(t, CommandPhase.Orphan);
     }
     if (conn.session < SESSIONS_MAX) {
       line().s("iscsi: connection ").u32(conn.slot).s(" ends: ").u32(conn.pduCount).s(" PDUs in, immediate data ")
         .u64(conn.immediateBytes).s(" bytes, unsolicited Data-Out ").u64(conn.unsolicitedBytes).s(" bytes, ")
         .u32(conn.r2tCount).s(" R2Ts, ").u32(conn.waitingReleased).s(" waiting commands ended; tasks free ")
-        .u32(scsiTasksFree()).s(", staging slots free ").u32(this.stageFree()).s(", BUSY for want of one so far ")
+        .u32(scsiTasksFree()).s(", staging slots free ").u32(this.stage.freeCount()).s(", BUSY for want of one so far ")
         .u64(this.stageBusyCount).out();
       const session = unchecked(this.sessions[conn.session]);
       session.connections -= 1;
       if (session.connections == 0) {
-        if (session.nexus != NEXUS_ID_NONE) scsiNexusGone(session.nexus);
-        session.nexus = NEXUS_ID_NONE;
-        session.state = SessionState.Free;
-        session.orderClear();
+        if (session.nexus != NEXUS_ID_NONE) scsiNexusGonePost(this.index, session.nexus);
+        session.close();
       } else if (session.waiting > 0) {
         // The commands the gaps stand for may have been on this connection: at ERL 0 they are lost for good, and
         // the commands waiting on the other connections would wait forever. The gaps are given up: ExpCmdSN steps
         // over them to the last waiting command, which all go to the SCSI target in order.
-        this.orderGiveUpGaps(session, conn.session);
+        if (session.orderGiveUpGaps()) this.orderAdvance(session, conn.session);
       }
       conn.session = 0xffff_ffff;
     }
@@ -353,11 +268,11 @@ export class IscsiTask extends Task {
       const offset = bhsBufferOffset(bhs);
       if (unsolicited) {
         // Out of sequence or past FirstBurstLength: discarded here, answered in onUnsolicitedDataOut.
-        if (offset != unchecked(this.taskUnsolicited[t]) || <u64>offset + f.dataBytes > <u64>unchecked(this.taskFirstBurst[t])) return;
+        if (!this.dataOut.unsolicitedFits(t, offset, f.dataBytes)) return;
         // The SCSI target has its buffers and wants these bytes: straight in. Otherwise they wait in the stage.
-        if (<u32>unchecked(this.phase[t]) != TaskPhase.DataOut || offset + f.dataBytes > unchecked(this.taskTotal[t])) {
+        if (this.commands.phase(t) != CommandPhase.DataOut || offset + f.dataBytes > this.dataOut.totalBytes(t)) {
           f.sinkKind = SinkKind.Memory;
-          f.sinkAddress = this.stageAddress(<u32>unchecked(this.taskStage[t])) + offset;
+          f.sinkAddress = this.stage.address(<u32>this.stage.ofCommand(t)) + offset;
           return;
         }
       }
@@ -366,13 +281,13 @@ export class IscsiTask extends Task {
       f.sglOffset = offset;
       return;
     }
-    if (op == OP_SCSI_COMMAND && (<u32>load<u8>(bhs, 1) & SCSI_CMD_WRITE) != 0 && f.dataBytes <= negotiationLimits.firstBurstLength) {
+    if (op == OP_SCSI_COMMAND && scsiCmdWrite(bhs) && f.dataBytes <= negotiationLimits.firstBurstLength) {
       // Immediate data: into a staging slot (onScsiCommand owns it from there; onPdu frees it if nobody took it).
-      const stage = this.stageTake();
+      const stage = this.stage.take();
       if (stage == STAGE_NONE) return; // onScsiCommand answers BUSY
       conn.pendingStage = stage;
       f.sinkKind = SinkKind.Memory;
-      f.sinkAddress = this.stageAddress(stage);
+      f.sinkAddress = this.stage.address(stage);
       return;
     }
     if (op == OP_TEXT_REQUEST) {
@@ -397,7 +312,7 @@ export class IscsiTask extends Task {
 
   private onPdu(conn: IscsiConn, dataDigestBad: bool): void {
     this.onPduDispatch(conn, dataDigestBad);
-    if (conn.pendingStage != STAGE_NONE) this.stageGive(conn.pendingStage); // immediate data nobody took
+    if (conn.pendingStage != STAGE_NONE) this.stage.give(conn.pendingStage); // immediate data nobody took
     conn.pendingStage = STAGE_NONE;
   }
 
@@ -405,6 +320,12 @@ export class IscsiTask extends Task {
     this.pduCount += 1;
     conn.pduCount += 1;
     const bhs = conn.framer.header;
+    if (conn.loginHeldSlot != TX_SLOTS) {
+      // RFC 7143, Login: nothing may follow the final Login Request before its response, which waits for the SCSI
+      // target's nexus id. A PDU now is a protocol error during login: the connection goes.
+      this.drop(conn);
+      return;
+    }
     if (dataDigestBad) {
       this.reject(conn, REJECT_DATA_DIGEST_ERROR);
       this.orderRejected(conn);
@@ -434,7 +355,7 @@ export class IscsiTask extends Task {
     conn.expStatSn = bhsExpStatSn(bhs);
     const cmdSn = bhsCmdSn(bhs);
     const ordered = op != OP_DATA_OUT && !bhsImmediate(bhs);
-    if (ordered && !this.acceptCmdSn(s, cmdSn)) return;
+    if (ordered && !s.orderAccepts(cmdSn)) return;
     this.orderCmdSn = ordered;
     switch (op) {
       case OP_SCSI_COMMAND: this.onScsiCommand(conn, s); break;
@@ -450,14 +371,7 @@ export class IscsiTask extends Task {
     this.orderCmdSn = false;
     // A command that did not wait (answered, refused, or not a SCSI command) still fills its place in the order.
     // (Even when the connection went meanwhile: the session's other connections go on from it.)
-    if (ordered && s.state == SessionState.Active) this.orderArrived(s, sessionIndex, cmdSn);
-  }
-
-  // Numbered command `cmdSn` came and needs nothing more from the order (answered, refused, not a SCSI command).
-  private orderArrived(s: Session, sessionIndex: u32, cmdSn: u32): void {
-    if (cmdSn - s.expCmdSn >= CMD_WINDOW) return;
-    if (s.orderAt(cmdSn) == ORDER_EMPTY) s.orderSet(cmdSn, ORDER_ARRIVED);
-    this.orderAdvance(s, sessionIndex);
+    if (ordered && s.state == SessionState.Active && s.orderArrived(cmdSn)) this.orderAdvance(s, sessionIndex);
   }
 
   // A PDU refused with a Reject before dispatch still used its CmdSN if it is a numbered command in the window: the
@@ -469,60 +383,35 @@ export class IscsiTask extends Task {
     const numbered = op == OP_SCSI_COMMAND || op == OP_NOP_OUT || op == OP_TMF_REQUEST || op == OP_TEXT_REQUEST || op == OP_LOGOUT_REQUEST;
     if (!numbered || bhsImmediate(bhs)) return;
     const s = unchecked(this.sessions[conn.session]);
-    if (s.state == SessionState.Active) this.orderArrived(s, conn.session, bhsCmdSn(bhs));
-  }
-
-  // RFC 7143, "Command Numbering and Acknowledging": a non-immediate command outside [ExpCmdSN, MaxCmdSN] is
-  // ignored, and so is one whose CmdSN has already come (a duplicate). Immediate commands are not numbered.
-  private acceptCmdSn(s: Session, cmdSn: u32): bool {
-    if (cmdSn - s.expCmdSn >= CMD_WINDOW) return false; // behind ExpCmdSN or past MaxCmdSN: silently ignored
-    return s.orderAt(cmdSn) == ORDER_EMPTY;
+    if (s.state == SessionState.Active && s.orderArrived(bhsCmdSn(bhs))) this.orderAdvance(s, conn.session);
   }
 
   // ExpCmdSN advances over the run of arrived commands from it, handing the waiting SCSI commands in that run to
   // the SCSI target in CmdSN order, whatever connection each came on. Bounded by the window.
   private orderAdvance(s: Session, sessionIndex: u32): void {
     for (let i: u32 = 0; i < CMD_WINDOW; i++) {
-      const entry = s.orderAt(s.expCmdSn);
+      const entry = s.orderStep();
       if (entry == ORDER_EMPTY) return;
-      s.orderSet(s.expCmdSn, ORDER_EMPTY);
-      s.expCmdSn += 1;
-      if (entry == ORDER_ARRIVED) continue;
-      s.waiting -= 1;
-      this.submit(entry, sessionIndex);
+      if (entry != ORDER_ARRIVED) this.submit(entry, sessionIndex);
     }
   }
 
   // A SCSI command's turn has come: to the SCSI target.
   private submit(t: u32, sessionIndex: u32): void {
-    assert(<u32>unchecked(this.phase[t]) == TaskPhase.Waiting, "iscsi: a submitted command was waiting");
-    unchecked(this.phase[t] = TaskPhase.Submitted);
+    assert(this.commands.phase(t) == CommandPhase.Waiting, "iscsi: a submitted command was waiting");
+    this.commands.setPhase(t, CommandPhase.Submitted);
     const s = unchecked(this.sessions[sessionIndex]);
-    const flags = <u32>unchecked(this.taskFlags[t]);
+    const flags = this.commands.flagsOf(t);
     const read = (flags & SCSI_CMD_READ) != 0;
     const write = (flags & SCSI_CMD_WRITE) != 0;
-    scsiTaskSubmit(t, this.index, s.nexus, this.targetLunToVolume(s, lunDecode(unchecked(this.taskLun[t]))),
-      this.taskCdb + <usize>t * 16, 16, unchecked(this.taskExpected[t]),
-      read ? ScsiDirection.Read : write ? ScsiDirection.Write : ScsiDirection.None, unchecked(this.taskItt[t]), flags & 7);
+    scsiTaskSubmit(t, this.index, s.nexus, this.targetLunToVolume(s, lunDecode(this.commands.lun(t))),
+      this.commands.cdb(t), 16, this.commands.expectedBytesOf(t),
+      read ? ScsiDirection.Read : write ? ScsiDirection.Write : ScsiDirection.None, this.commands.tag(t), flags & 7);
   }
-
-  private orderGiveUpGaps(s: Session, sessionIndex: u32): void {
-    let last: u32 = 0;
-    let any = false;
-    for (let d: u32 = 0; d < CMD_WINDOW; d++) {
-      const entry = s.orderAt(s.expCmdSn + d);
-      if (entry != ORDER_EMPTY && entry != ORDER_ARRIVED) { last = d; any = true; }
-    }
-    if (!any) return;
-    for (let d: u32 = 0; d < last; d++) if (s.orderAt(s.expCmdSn + d) == ORDER_EMPTY) s.orderSet(s.expCmdSn + d, ORDER_ARRIVED);
-    this.orderAdvance(s, sessionIndex);
-  }
-
-  private maxCmdSn(s: Session): u32 { return s.expCmdSn + CMD_WINDOW - 1; }
 
   private onLogin(conn: IscsiConn): void {
     const login = unchecked(this.logins[conn.slot]);
-    const slot = this.txBegin(conn);
+    const slot = this.tx.begin(conn);
     const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
     if (slot == TX_SLOTS || page == POOL_NONE) {
       if (slot != TX_SLOTS) conn.txSlotGive(slot);
@@ -535,27 +424,31 @@ export class IscsiTask extends Task {
     const f = conn.framer;
     let outcome = loginStep(login, f.header, f.sinkKind == SinkKind.Memory ? conn.scratch() : this.zeros, f.sinkKind == SinkKind.Memory ? f.dataBytes : 0, response, data, bufferPool(BUFFER_CLASS_PAGE).slotBytes);
     if (login.identifiedNow) outcome = this.checkSession(conn, login, response, outcome);
-    if (outcome == LoginOutcome.Complete) this.enterFullFeature(conn, login, response);
-    this.sendWithPage(conn, slot, page, login.responseDataBytes, outcome == LoginOutcome.Failed ? TX_FLAG_CLOSE : 0);
+    if (outcome == LoginOutcome.Complete && this.enterFullFeature(conn, login, response) == LoginEntry.Identifying) {
+      conn.loginHeldSlot = slot; // sent by onNexusIdentified
+      conn.loginHeldPage = page;
+      return;
+    }
+    this.tx.withPage(conn, slot, page, login.responseDataBytes, outcome == LoginOutcome.Failed ? TX_FLAG_CLOSE : 0);
     if (outcome == LoginOutcome.Failed) conn.state = ConnState.Closing;
   }
 
   // A Login Response with a failure status for a PDU refused before the login engine saw it, then the close.
   private refuseLogin(conn: IscsiConn, status: u32): void {
-    const slot = this.txBegin(conn);
+    const slot = this.tx.begin(conn);
     if (slot == TX_SLOTS) {
       this.drop(conn); // no room even for the answer: the close alone says it
       return;
     }
     loginRefuseRequest(unchecked(this.logins[conn.slot]), conn.framer.header, status, conn.txSlotAddress(slot));
-    this.sendHeader(conn, slot, TX_FLAG_CLOSE);
+    this.tx.header(conn, slot, TX_FLAG_CLOSE);
     conn.state = ConnState.Closing;
   }
 
   // TSIH 0: a new session (an old one with this initiator and ISID is reinstated: closed); else join that session.
   private checkSession(conn: IscsiConn, login: LoginConnection, response: usize, outcome: LoginOutcome): LoginOutcome {
     if (login.tsih == 0) return outcome;
-    const index = login.tsih - 1;
+    const index = login.tsih - 1; // the initiator's word: validated
     if (index >= SESSIONS_MAX || unchecked(this.sessions[index]).state != SessionState.Active
       || unchecked(this.sessions[index]).isid != login.isid) {
       loginRefuse(login, LOGIN_SESSION_DOES_NOT_EXIST, response);
@@ -569,50 +462,30 @@ export class IscsiTask extends Task {
     return outcome;
   }
 
-  // The I_T nexus as SAM-5 names it for iSCSI (RFC 7143, SCSI Port Names): initiator port "InitiatorName,i,0xISID"
-  // (ISID as 12 hexadecimal digits) through the target's port, told apart per target by its index + 1.
-  private nexusOf(s: Session): u32 {
-    memory.copy(this.portName, s.initiator, s.initiatorBytes);
-    let at = this.portName + s.initiatorBytes;
-    store<u8>(at, 0x2c); store<u8>(at, 0x69, 1); store<u8>(at, 0x2c, 2); store<u8>(at, 0x30, 3); store<u8>(at, 0x78, 4); // ",i,0x"
-    at += 5;
-    for (let i: u32 = 0; i < 12; i++) {
-      const nibble = <u32>(s.isid >> (<u64>(11 - i) * 4)) & 0xf;
-      store<u8>(at + i, <u8>(nibble < 10 ? 0x30 + nibble : 0x61 + nibble - 10));
-    }
-    return scsiNexusIdentify(this.portName, s.initiatorBytes + 17, s.target + 1);
-  }
-
-  private enterFullFeature(conn: IscsiConn, login: LoginConnection, response: usize): void {
+  // A login completed its negotiation: a new session (which, unless for discovery, first needs its nexus id from
+  // the SCSI target: the answer comes as ScsiNexusIdentified), or a connection joining its session.
+  private enterFullFeature(conn: IscsiConn, login: LoginConnection, response: usize): LoginEntry {
     const params = login.negotiation.params;
     let index: u32 = 0xffff_ffff;
     if (login.tsih == 0) {
       this.reinstate(login);
       for (let i: u32 = 0; i < SESSIONS_MAX; i++) if (unchecked(this.sessions[i]).state == SessionState.Free) { index = i; break; }
       if (index == 0xffff_ffff) {
-        loginRefuse(login, 0x0302, response); // out of resources
+        loginRefuse(login, LOGIN_OUT_OF_RESOURCES, response);
         conn.state = ConnState.Closing;
-        return;
+        return LoginEntry.Refused;
       }
       const s = unchecked(this.sessions[index]);
-      s.state = SessionState.Active;
-      s.isid = login.isid;
-      s.tsih = index + 1;
-      s.target = login.target;
-      s.connections = 0;
-      s.discovery = params.sessionType == SessionType.Discovery;
-      s.maxConnections = params.maxConnections;
-      s.params.copyFrom(params);
-      s.expCmdSn = bhsCmdSn(conn.framer.header);
-      s.orderClear();
-      s.initiatorBytes = min(login.initiatorNameBytes, 223);
-      memory.copy(s.initiator, login.initiatorName, s.initiatorBytes);
-      s.nexus = s.discovery ? NEXUS_ID_NONE : this.nexusOf(s);
-      if (!s.discovery && s.nexus == NEXUS_ID_NONE) {
-        s.state = SessionState.Free;
-        loginRefuse(login, 0x0302, response); // out of resources: the SCSI target's nexus table is full
-        conn.state = ConnState.Closing;
-        return;
+      s.open(login.isid, index + 1, login.target, params.sessionType == SessionType.Discovery, params.maxConnections, params,
+        bhsCmdSn(conn.framer.header), login.initiatorName, login.initiatorNameBytes);
+      if (!s.discovery) {
+        // The I_T nexus as SAM-5 names it for iSCSI: the session's initiator port through the target's port, told
+        // apart per target by its index + 1. The session is nobody's until the answer (checkSession, reinstate).
+        s.state = SessionState.Identifying;
+        s.loginConn = conn.slot;
+        conn.loginHeldSession = index;
+        scsiNexusIdentifyPost(this.index, index, s.portName, s.portNameWrite(), s.target + 1);
+        return LoginEntry.Identifying;
       }
       loginSetTsih(response, s.tsih);
     } else {
@@ -627,6 +500,72 @@ export class IscsiTask extends Task {
       params.maxRecvDataSegmentLength = own.maxRecvDataSegmentLength;
       params.maxSendDataSegmentLength = own.maxSendDataSegmentLength;
     }
+    this.joinSession(conn, login, index);
+    return LoginEntry.Entered;
+  }
+
+  // The SCSI target answered a new session's ScsiNexusIdentify (`index`: the session). Its login goes on: the held
+  // Login Response leaves, with the TSIH, or refused when the nexus table is full (out of resources, as before a
+  // session exists). A session whose connection went meanwhile ends here.
+  private onNexusIdentified(index: u32, nexus: u32): void {
+    assert(index < SESSIONS_MAX, "iscsi: a nexus answer for a session out of range"); // our own cookie
+    const s = unchecked(this.sessions[index]);
+    assert(s.state == SessionState.Identifying, "iscsi: a nexus answer for a session that did not ask");
+    s.nexus = nexus;
+    if (s.loginConn == LOGIN_CONN_NONE) {
+      if (nexus != NEXUS_ID_NONE) scsiNexusGonePost(this.index, nexus);
+      s.close();
+      return;
+    }
+    const conn = unchecked(this.conns[s.loginConn]);
+    const login = unchecked(this.logins[conn.slot]);
+    assert(conn.loginHeldSlot != TX_SLOTS && conn.loginHeldSession == index, "iscsi: the waiting login holds its response");
+    const slot = conn.loginHeldSlot;
+    const page = conn.loginHeldPage;
+    conn.loginHeldSlot = TX_SLOTS;
+    conn.loginHeldPage = POOL_NONE;
+    conn.loginHeldSession = 0xffff_ffff;
+    s.loginConn = LOGIN_CONN_NONE;
+    if (!this.nic.txRoom(2)) {
+      // The ring filled while the answer came: as when a login finds no room to answer, the connection goes and
+      // the initiator logs in again; the session never started.
+      conn.txSlotGive(slot);
+      bufferPool(BUFFER_CLASS_PAGE).release(page);
+      if (nexus != NEXUS_ID_NONE) scsiNexusGonePost(this.index, nexus);
+      s.close();
+      this.drop(conn);
+      return;
+    }
+    const response = conn.txSlotAddress(slot);
+    if (nexus == NEXUS_ID_NONE) {
+      s.state = SessionState.Free;
+      loginRefuse(login, LOGIN_OUT_OF_RESOURCES, response); // the SCSI target's nexus table is full
+      conn.state = ConnState.Closing;
+    } else {
+      s.state = SessionState.Active;
+      loginSetTsih(response, s.tsih);
+      this.joinSession(conn, login, index);
+    }
+    this.tx.withPage(conn, slot, page, login.responseDataBytes, 0);
+  }
+
+  // A connection whose login waits for its nexus id went: the held response goes back, and the session ends when
+  // the answer comes (onNexusIdentified).
+  private loginHeldAbandon(conn: IscsiConn): void {
+    assert(conn.loginHeldSession < SESSIONS_MAX, "iscsi: a held login names its session");
+    const s = unchecked(this.sessions[conn.loginHeldSession]);
+    assert(s.state == SessionState.Identifying && s.loginConn == conn.slot, "iscsi: a held login's session waits for it");
+    s.loginConn = LOGIN_CONN_NONE;
+    conn.txSlotGive(conn.loginHeldSlot);
+    bufferPool(BUFFER_CLASS_PAGE).release(conn.loginHeldPage);
+    conn.loginHeldSlot = TX_SLOTS;
+    conn.loginHeldPage = POOL_NONE;
+    conn.loginHeldSession = 0xffff_ffff;
+  }
+
+  // Connection `conn` enters full feature phase in session `index`.
+  private joinSession(conn: IscsiConn, login: LoginConnection, index: u32): void {
+    const params = login.negotiation.params;
     const s = unchecked(this.sessions[index]);
     s.connections += 1;
     conn.session = index;
@@ -639,11 +578,17 @@ export class IscsiTask extends Task {
   }
 
   // A new login with the same initiator name and ISID replaces the old session (RFC 7143, session reinstatement).
+  // A session still waiting for its nexus id is replaced too: its login's connection goes, and the session ends
+  // when the answer comes.
   private reinstate(login: LoginConnection): void {
     for (let i: u32 = 0; i < SESSIONS_MAX; i++) {
       const s = unchecked(this.sessions[i]);
-      if (s.state != SessionState.Active || s.isid != login.isid) continue;
+      if (s.state == SessionState.Free || s.isid != login.isid) continue;
       if (!bytesEqual(s.initiator, s.initiatorBytes, login.initiatorName, login.initiatorNameBytes)) continue;
+      if (s.state == SessionState.Identifying) {
+        if (s.loginConn != LOGIN_CONN_NONE) this.drop(unchecked(this.conns[s.loginConn]));
+        continue;
+      }
       for (let c: u32 = 0; c < CONNECTIONS_MAX; c++) {
         const other = unchecked(this.conns[c]);
         if (other.state == ConnState.FullFeature && other.session == i) this.drop(other);
@@ -654,8 +599,8 @@ export class IscsiTask extends Task {
   private onScsiCommand(conn: IscsiConn, s: Session): void {
     const bhs = conn.framer.header;
     const itt = bhsInitiatorTaskTag(bhs);
-    const expected = bswap<u32>(load<u32>(bhs, 20)); // Expected Data Transfer Length
-    const flags = <u32>load<u8>(bhs, 1);
+    const expected = scsiCmdExpectedDataTransferLength(bhs);
+    const flags = bhsFlags(bhs);
     const read = (flags & SCSI_CMD_READ) != 0;
     const write = (flags & SCSI_CMD_WRITE) != 0;
     if (s.discovery) {
@@ -679,36 +624,27 @@ export class IscsiTask extends Task {
     }
     let stage = conn.pendingStage;
     if (immediateBytes > 0 || unsolicitedFollow) {
-      if (stage == STAGE_NONE) stage = this.stageTake();
+      if (stage == STAGE_NONE) stage = this.stage.take();
       if (stage == STAGE_NONE) {
         this.stageBusyCount += 1;
-        this.respondStatusOnly(conn, s, itt, STATUS_BUSY); // its unsolicited Data-Out, if any, find no task: dropped
+        this.respondStatusOnly(conn, s, itt, SAM_STATUS_BUSY); // its unsolicited Data-Out, if any, find no task: dropped
         return;
       }
     }
     const lunField = bhsLun(bhs);
     const t = scsiTaskAlloc();
     if (t == SCSI_TASK_NONE) {
-      if (stage != conn.pendingStage) this.stageGive(stage); // onPdu gives back the pending one
-      this.respondStatusOnly(conn, s, itt, 0x28); // TASK SET FULL
+      if (stage != conn.pendingStage) this.stage.give(stage); // onPdu gives back the pending one
+      this.respondStatusOnly(conn, s, itt, SAM_STATUS_TASK_SET_FULL); // no task record free
       return;
     }
     conn.pendingStage = STAGE_NONE; // the task owns it now
     conn.immediateBytes += immediateBytes;
-    unchecked(this.taskConn[t] = <u8>conn.slot);
-    unchecked(this.taskItt[t] = itt);
-    unchecked(this.taskLun[t] = lunField);
-    unchecked(this.taskExpected[t] = expected);
-    unchecked(this.taskPieces[t] = 0);
-    unchecked(this.taskStage[t] = immediateBytes > 0 || unsolicitedFollow ? stage : STAGE_NONE);
-    unchecked(this.taskFirstBurst[t] = firstBurst);
-    unchecked(this.taskUnsolicited[t] = immediateBytes);
-    unchecked(this.taskUnsolicitedOpen[t] = unsolicitedFollow);
-    unchecked(this.taskUnsolicitedDataSn[t] = 0);
-    unchecked(this.taskTotal[t] = 0);
-    unchecked(this.taskFlags[t] = <u8>flags);
-    memory.copy(this.taskCdb + <usize>t * 16, bhs + 32, 16);
-    unchecked(this.phase[t] = TaskPhase.Waiting);
+    this.commands.begin(t, conn.slot, itt, lunField);
+    this.commands.setCommand(t, expected, flags, scsiCmdCdb(bhs));
+    this.stage.setOfCommand(t, immediateBytes > 0 || unsolicitedFollow ? stage : STAGE_NONE);
+    this.dataOut.commandBegin(t, firstBurst, immediateBytes, unsolicitedFollow);
+    this.commands.setPhase(t, CommandPhase.Waiting);
     if (!this.orderCmdSn) {
       this.submit(t, conn.session); // immediate: not numbered, not ordered
       return;
@@ -716,9 +652,8 @@ export class IscsiTask extends Task {
     // Numbered: it takes its place in the session's order and goes to the SCSI target when the commands before it
     // have (onPduDispatch advances the order right after). Its unsolicited data meanwhile waits in its stage.
     const cmdSn = bhsCmdSn(bhs);
-    unchecked(this.taskCmdSn[t] = cmdSn);
-    s.orderSet(cmdSn, t);
-    s.waiting += 1;
+    this.commands.setSequence(t, cmdSn);
+    s.orderHold(cmdSn, t);
     if (cmdSn != s.expCmdSn) this.reorderedCount += 1;
   }
 
@@ -733,30 +668,25 @@ export class IscsiTask extends Task {
   // The SCSI target wants `bytes` of Data-Out for task t: the unsolicited bytes already staged go in first, then
   // (once the unsolicited data is all in) R2Ts solicit the rest.
   private onScsiDataOut(t: u32, bytes: u32): void {
-    if (t >= SCSI_TASKS_MAX) return;
-    if (<u32>unchecked(this.phase[t]) == TaskPhase.Orphan) {
+    assert(t < SCSI_TASKS_MAX, "iscsi: ScsiDataOut for a task out of range"); // the SCSI target's own index
+    if (this.commands.phase(t) == CommandPhase.Orphan) {
       scsiTaskDataReady(t, this.index, true);
       return;
     }
-    unchecked(this.phase[t] = TaskPhase.DataOut);
-    unchecked(this.taskTotal[t] = bytes);
-    unchecked(this.taskR2tSn[t] = 0);
-    unchecked(this.taskR2tOldest[t] = 0);
-    const staged = min(unchecked(this.taskUnsolicited[t]), bytes);
-    if (staged > 0) this.stageToSgl(t, 0, staged);
-    unchecked(this.taskReceived[t] = staged);
-    unchecked(this.taskNextR2t[t] = staged);
-    if (unchecked(this.taskUnsolicitedOpen[t])) return; // the rest of the first burst is on its way
+    this.commands.setPhase(t, CommandPhase.DataOut);
+    const staged = min(this.dataOut.unsolicitedBytes(t), bytes);
+    if (staged > 0) this.stage.copyToSgl(t, scsiTaskSgl(t), 0, staged);
+    this.dataOut.transferBegin(t, bytes, staged);
+    if (this.dataOut.unsolicitedMore(t)) return; // the rest of the first burst is on its way
     this.afterUnsolicited(t);
   }
 
   // The unsolicited data is all in and the SCSI target has its buffers: the stage goes back, R2Ts ask for the rest.
   private afterUnsolicited(t: u32): void {
     this.stageRelease(t);
-    const total = unchecked(this.taskTotal[t]);
-    unchecked(this.taskNextR2t[t] = max(unchecked(this.taskNextR2t[t]), min(unchecked(this.taskUnsolicited[t]), total)));
-    if (unchecked(this.taskReceived[t]) >= total) {
-      unchecked(this.phase[t] = TaskPhase.Submitted);
+    this.dataOut.unsolicitedEnded(t);
+    if (this.dataOut.allReceived(t)) {
+      this.commands.setPhase(t, CommandPhase.Submitted);
       scsiTaskDataReady(t, this.index, false);
       return;
     }
@@ -764,69 +694,46 @@ export class IscsiTask extends Task {
   }
 
   private sendR2ts(t: u32): void {
-    if (unchecked(this.taskUnsolicitedOpen[t])) return; // R2Ts start after the first burst (DataSequenceInOrder)
-    const conn = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]);
+    if (this.dataOut.unsolicitedMore(t)) return; // R2Ts start after the first burst (DataSequenceInOrder)
+    const conn = unchecked(this.conns[this.commands.connection(t)]);
     const s = unchecked(this.sessions[conn.session]);
     const params = unchecked(this.logins[conn.slot]).negotiation.params;
-    const total = unchecked(this.taskTotal[t]);
+    const total = this.dataOut.totalBytes(t);
     const outstandingMax = min(params.maxOutstandingR2t, R2T_SLOTS);
     // Bounded by MaxOutstandingR2T.
-    while (unchecked(this.taskR2tSn[t]) - unchecked(this.taskR2tOldest[t]) < outstandingMax && unchecked(this.taskNextR2t[t]) < total) {
+    while (this.dataOut.r2tWanted(t, outstandingMax)) {
       const slot = conn.txSlotTake();
       if (slot == TX_SLOTS || !this.nic.txRoom(2)) {
         if (slot != TX_SLOTS) conn.txSlotGive(slot);
         conn.r2tWaitingRoom = true;
         return; // sent when a Data-Out or a Sent event frees room
       }
-      const offset = unchecked(this.taskNextR2t[t]);
+      const offset = this.dataOut.r2tNextOffset(t);
       const desired = min(params.maxBurstLength, total - offset);
-      const r2tSn = unchecked(this.taskR2tSn[t]);
-      buildR2t(conn.txSlotAddress(slot), unchecked(this.taskLun[t]), unchecked(this.taskItt[t]), ttt(t, r2tSn), conn.statSn,
-        s.expCmdSn, this.maxCmdSn(s), r2tSn, offset, desired);
-      const ring = t * R2T_SLOTS + r2tSn % R2T_SLOTS;
-      unchecked(this.r2tOffset[ring] = offset);
-      unchecked(this.r2tEnd[ring] = offset + desired);
-      if (r2tSn == unchecked(this.taskR2tOldest[t])) this.r2tBegin(t, offset);
-      unchecked(this.taskR2tSn[t] = r2tSn + 1);
-      unchecked(this.taskNextR2t[t] = offset + desired);
+      const r2tSn = this.dataOut.r2tNextSn(t);
+      buildR2t(conn.txSlotAddress(slot), this.commands.lun(t), this.commands.tag(t), ttt(t, r2tSn), conn.statSn,
+        s.expCmdSn, s.maxCmdSn(), r2tSn, offset, desired);
+      this.dataOut.r2tSent(t, desired);
       conn.r2tCount += 1;
-      this.sendHeader(conn, slot, 0);
+      this.tx.header(conn, slot, 0);
     }
   }
 
-  // The oldest outstanding R2T's Data-Out sequence starts (RFC 7143, DataSN: each sequence counts from 0).
-  private r2tBegin(t: u32, offset: u32): void {
-    unchecked(this.taskDataSn[t] = 0);
-    unchecked(this.taskNextOffset[t] = offset);
-  }
-
   // The task a solicited Data-Out belongs to: its TTT names the oldest outstanding R2T of a task of this connection
-  // and ITT, and it stays within that R2T's window; SCSI_TASK_NONE otherwise.
+  // and ITT, and it stays within that R2T's window; SCSI_TASK_NONE otherwise. The TTT is the initiator's word.
   private dataOutTask(conn: IscsiConn, bhs: usize): u32 {
     const tag = bhsTargetTransferTag(bhs);
     const t = tag & 0xffff;
-    if (tag == TAG_RESERVED || t >= SCSI_TASKS_MAX || <u32>unchecked(this.phase[t]) != TaskPhase.DataOut) return SCSI_TASK_NONE;
-    if (<u32>unchecked(this.taskConn[t]) != conn.slot || unchecked(this.taskItt[t]) != bhsInitiatorTaskTag(bhs)) return SCSI_TASK_NONE;
-    const oldest = unchecked(this.taskR2tOldest[t]);
-    if (oldest == unchecked(this.taskR2tSn[t]) || tag != ttt(t, oldest)) return SCSI_TASK_NONE;
-    const end = unchecked(this.r2tEnd[t * R2T_SLOTS + oldest % R2T_SLOTS]);
-    if (<u64>bhsBufferOffset(bhs) + bhsDataSegmentLength(bhs) > <u64>end) return SCSI_TASK_NONE; // beyond what we solicited
+    if (tag == TAG_RESERVED || t >= SCSI_TASKS_MAX || this.commands.phase(t) != CommandPhase.DataOut) return SCSI_TASK_NONE;
+    if (this.commands.connection(t) != conn.slot || this.commands.tag(t) != bhsInitiatorTaskTag(bhs)) return SCSI_TASK_NONE;
+    if (!this.dataOut.solicitedMatches(t, tag, bhsBufferOffset(bhs), bhsDataSegmentLength(bhs))) return SCSI_TASK_NONE;
     return t;
   }
 
   // The task of this connection and ITT still taking unsolicited Data-Out, or SCSI_TASK_NONE. Bounded by the table.
   private unsolicitedTask(conn: IscsiConn, bhs: usize): u32 {
-    const t = this.taskOfItt(conn, bhsInitiatorTaskTag(bhs));
-    return t != SCSI_TASK_NONE && unchecked(this.taskUnsolicitedOpen[t]) ? t : SCSI_TASK_NONE;
-  }
-
-  private taskOfItt(conn: IscsiConn, itt: u32): u32 {
-    for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
-      const phase = <u32>unchecked(this.phase[t]);
-      if ((phase == TaskPhase.Submitted || phase == TaskPhase.DataOut || phase == TaskPhase.Waiting) && <u32>unchecked(this.taskConn[t]) == conn.slot
-        && unchecked(this.taskItt[t]) == itt) return t;
-    }
-    return SCSI_TASK_NONE;
+    const t = this.commands.ofTag(conn.slot, bhsInitiatorTaskTag(bhs), SCSI_TASK_NONE);
+    return t != SCSI_TASK_NONE && this.dataOut.unsolicitedMore(t) ? t : SCSI_TASK_NONE;
   }
 
   private onDataOut(conn: IscsiConn): void {
@@ -845,65 +752,47 @@ export class IscsiTask extends Task {
     // marks its last PDU (RFC 7143, Data-Out, F bit). Anything else is a protocol error; at error recovery level 0
     // the connection goes (RFC 7143, "Recovery Classes").
     const length = bhsDataSegmentLength(bhs);
-    if (bhsDataSn(bhs) != unchecked(this.taskDataSn[t]) || bhsBufferOffset(bhs) != unchecked(this.taskNextOffset[t])) {
+    if (!this.dataOut.solicitedInSequence(t, bhsDataSn(bhs), bhsBufferOffset(bhs), length, bhsFinal(bhs))) {
       this.protocolViolation(conn);
       return;
     }
-    const oldest = unchecked(this.taskR2tOldest[t]);
-    const end = unchecked(this.r2tEnd[t * R2T_SLOTS + oldest % R2T_SLOTS]);
-    const next = unchecked(this.taskNextOffset[t]) + length;
-    if (bhsFinal(bhs) != (next == end)) {
-      this.protocolViolation(conn);
-      return;
-    }
-    unchecked(this.taskDataSn[t] += 1);
-    unchecked(this.taskNextOffset[t] = next);
-    unchecked(this.taskReceived[t] += length);
-    if (next == end) {
-      unchecked(this.taskR2tOldest[t] = oldest + 1);
-      if (oldest + 1 != unchecked(this.taskR2tSn[t])) this.r2tBegin(t, unchecked(this.r2tOffset[t * R2T_SLOTS + (oldest + 1) % R2T_SLOTS]));
-    }
-    if (unchecked(this.taskReceived[t]) >= unchecked(this.taskTotal[t])) {
-      unchecked(this.phase[t] = TaskPhase.Submitted);
+    this.dataOut.solicitedReceived(t, length);
+    if (this.dataOut.allReceived(t)) {
+      this.commands.setPhase(t, CommandPhase.Submitted);
       scsiTaskDataReady(t, this.index, false);
       return;
     }
     this.sendR2ts(t);
   }
 
-  // Data-Out with TTT 0xffffffff: the unsolicited part of the first burst, in order from where the immediate data
-  // ended, DataSN from 0, F on its last PDU, and never past FirstBurstLength (RFC 7143, FirstBurstLength).
+  // Data-Out with TTT 0xffffffff: the unsolicited part of the first burst (data_out.ts says what is in sequence).
   private onUnsolicitedDataOut(conn: IscsiConn): void {
     const bhs = conn.framer.header;
     const t = this.unsolicitedTask(conn, bhs);
     if (t == SCSI_TASK_NONE) {
       // A live task that takes no (more) unsolicited data: a protocol error. No task: it is gone (answered BUSY,
       // aborted, or already completed): dropped.
-      if (this.taskOfItt(conn, bhsInitiatorTaskTag(bhs)) != SCSI_TASK_NONE) this.protocolViolation(conn);
+      if (this.commands.ofTag(conn.slot, bhsInitiatorTaskTag(bhs), SCSI_TASK_NONE) != SCSI_TASK_NONE) this.protocolViolation(conn);
       else this.discardedDataOut += 1;
       return;
     }
     const offset = bhsBufferOffset(bhs);
     const length = bhsDataSegmentLength(bhs);
-    const firstBurst = unchecked(this.taskFirstBurst[t]);
-    const next = offset + length;
-    if (bhsDataSn(bhs) != unchecked(this.taskUnsolicitedDataSn[t]) || offset != unchecked(this.taskUnsolicited[t])
-      || <u64>offset + length > <u64>firstBurst || (!bhsFinal(bhs) && next == firstBurst)) {
+    const final = bhsFinal(bhs);
+    if (!this.dataOut.unsolicitedInSequence(t, bhsDataSn(bhs), offset, length, final)) {
       this.protocolViolation(conn);
       return;
     }
-    unchecked(this.taskUnsolicitedDataSn[t] += 1);
-    unchecked(this.taskUnsolicited[t] = next);
+    this.dataOut.unsolicitedReceived(t, length, final);
     conn.unsolicitedBytes += length;
-    if (bhsFinal(bhs)) unchecked(this.taskUnsolicitedOpen[t] = false);
-    if (<u32>unchecked(this.phase[t]) != TaskPhase.DataOut) return; // staged: onScsiDataOut takes it
-    const total = unchecked(this.taskTotal[t]);
+    if (this.commands.phase(t) != CommandPhase.DataOut) return; // staged: onScsiDataOut takes it
+    const total = this.dataOut.totalBytes(t);
     if (offset < total) {
-      const take = min(next, total) - offset;
-      if (conn.framer.sinkKind == SinkKind.Memory) this.stageToSgl(t, offset, take); // it went to the stage
-      unchecked(this.taskReceived[t] += take);
+      const take = min(offset + length, total) - offset;
+      if (conn.framer.sinkKind == SinkKind.Memory) this.stage.copyToSgl(t, scsiTaskSgl(t), offset, take); // it went to the stage
+      this.dataOut.receivedAdd(t, take);
     }
-    if (!unchecked(this.taskUnsolicitedOpen[t])) this.afterUnsolicited(t);
+    if (!this.dataOut.unsolicitedMore(t)) this.afterUnsolicited(t);
   }
 
   // A protocol error the RFC answers with a Reject (Protocol Error) and, at error recovery level 0, a drop.
@@ -912,175 +801,74 @@ export class IscsiTask extends Task {
     this.drop(conn);
   }
 
-  // ---- Staging slots ----
-
-  private stageTake(): u8 {
-    for (let i: u32 = 0; i < this.stageCount; i++) {
-      if (unchecked(this.stageHeld[i])) continue;
-      unchecked(this.stageHeld[i] = true);
-      return <u8>i;
-    }
-    return STAGE_NONE;
-  }
-
-  private stageFree(): u32 {
-    let free: u32 = 0;
-    for (let i: u32 = 0; i < this.stageCount; i++) if (!unchecked(this.stageHeld[i])) free += 1;
-    return free;
-  }
-
-  private stageGive(stage: u8): void {
-    assert(<u32>stage < this.stageCount, "iscsi: staging slot out of range");
-    assert(unchecked(this.stageHeld[<u32>stage]), "iscsi: staging slot given back twice");
-    unchecked(this.stageHeld[<u32>stage] = false);
-  }
-
+  // Command t's staging slot goes back. A Data-Out still arriving into it (the task ended early) must not land in
+  // the slot's next owner: its connection's framer discards the rest.
   private stageRelease(t: u32): void {
-    const stage = unchecked(this.taskStage[t]);
+    const stage = this.stage.ofCommand(t);
     if (stage == STAGE_NONE) return;
-    // A Data-Out still arriving into this slot (the task ended early) must not land in the slot's next owner.
-    const f = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]).framer;
-    const base = this.stageAddress(<u32>stage);
-    if (f.sinkKind == SinkKind.Memory && f.sinkAddress >= base && f.sinkAddress < base + bufferPool(BUFFER_CLASS_LARGE).slotBytes) {
-      f.sinkKind = SinkKind.Discard;
-    }
-    this.stageGive(stage);
-    unchecked(this.taskStage[t] = STAGE_NONE);
-  }
-
-  private stageAddress(stage: u32): usize {
-    assert(stage < this.stageCount, "iscsi: staging slot out of range");
-    return bufferPool(BUFFER_CLASS_LARGE).address(unchecked(this.stageBuffer[stage]));
-  }
-
-  // Copies [offset, offset + lengthBytes) of the task's staged unsolicited data into its SGL at the same offset.
-  private stageToSgl(t: u32, offset: u32, lengthBytes: u32): void {
-    const stage = <u32>unchecked(this.taskStage[t]);
-    if (stage == <u32>STAGE_NONE || lengthBytes == 0) return;
-    assert(offset + lengthBytes <= bufferPool(BUFFER_CLASS_LARGE).slotBytes, "iscsi: staged data within its slot");
-    const sgl = scsiTaskSgl(t);
-    const from = this.stageAddress(stage) + offset;
-    let skip = offset;
-    let done: u32 = 0;
-    const count = sgls().segmentCount(sgl);
-    for (let i: u32 = 0; i < count && done < lengthBytes; i++) { // bounded by the SGL's segments
-      const segment = sgls().segment(sgl, i);
-      const segmentBytes = load<u32>(segment, 8);
-      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
-      const take = min(segmentBytes - skip, lengthBytes - done);
-      memory.copy(<usize>load<u64>(segment, 0) + skip, from + done, take);
-      done += take;
-      skip = 0;
-    }
+    const f = unchecked(this.conns[this.commands.connection(t)]).framer;
+    if (f.sinkKind == SinkKind.Memory && this.stage.holds(<u32>stage, f.sinkAddress)) f.sinkKind = SinkKind.Discard;
+    this.stage.give(stage);
+    this.stage.setOfCommand(t, STAGE_NONE);
   }
 
   // ---- Responses ----
 
   private onScsiDone(t: u32): void {
-    if (t >= SCSI_TASKS_MAX) return;
-    const phase = <u32>unchecked(this.phase[t]);
+    assert(t < SCSI_TASKS_MAX, "iscsi: ScsiDone for a task out of range"); // the SCSI target's own index
+    const phase = this.commands.phase(t);
     // Aborted (a TMF, PREEMPT AND ABORT, a lost connection): no response goes out (SAM, TASK ABORTED not reported).
-    if (phase == TaskPhase.Orphan || phase == TaskPhase.Free || scsiTaskAborted(t)) {
+    if (phase == CommandPhase.Orphan || phase == CommandPhase.Free || scsiTaskAborted(t)) {
       this.taskFinish(t);
       return;
     }
-    unchecked(this.phase[t] = TaskPhase.Sending);
-    unchecked(this.taskNextPdu[t] = 0);
+    this.commands.setPhase(t, CommandPhase.Sending);
+    this.dataIn.begin(t);
     // Behind others waiting for room, wait in line: responses leave in the order their commands finished.
-    if (this.sendQueueCount > 0 || !this.sendTask(t)) this.queueSend(t);
-  }
-
-  private queueSend(t: u32): void {
-    assert(this.sendQueueCount < SCSI_TASKS_MAX, "iscsi: send queue overflow");
-    unchecked(this.sendQueue[(this.sendQueueHead + this.sendQueueCount) % SCSI_TASKS_MAX] = t);
-    this.sendQueueCount += 1;
+    if (this.sendQueue.count > 0 || !this.sendTask(t)) this.sendQueue.push(t);
   }
 
   private flushSendQueue(): void {
-    let count = this.sendQueueCount;
-    while (count > 0) {
-      const t = unchecked(this.sendQueue[this.sendQueueHead]);
-      const phase = <u32>unchecked(this.phase[t]);
-      if (phase == TaskPhase.Sending) {
+    let count = this.sendQueue.count;
+    while (count > 0) { // bounded by the queue's length on entry
+      const t = this.sendQueue.peek();
+      const phase = this.commands.phase(t);
+      if (phase == CommandPhase.Sending) {
         if (!this.sendTask(t)) return; // still no room: keep the order
-      } else if (phase == TaskPhase.Orphan && unchecked(this.taskPieces[t]) == 0) {
+      } else if (phase == CommandPhase.Orphan && this.commands.piecesInFlight(t) == 0) {
         this.taskFinish(t); // its connection went while it waited; pieces in flight finish it on their Sent
       }
-      this.sendQueueHead = (this.sendQueueHead + 1) % SCSI_TASKS_MAX;
-      this.sendQueueCount -= 1;
+      this.sendQueue.pop();
       count -= 1;
     }
   }
 
-  // Data-In PDUs straight from the task's SGL, then status (collapsed into the last Data-In when it is GOOD).
-  // Data-In PDUs straight from the task's SGL, then status (collapsed into the last Data-In when it is GOOD). Sends
-  // as many PDUs as there is room for and resumes from there on the next call: false while anything is left.
+  // Data-In and status for task t, as far as there is room (data_in.ts); false while anything is left. Once all is
+  // queued the task waits for its last piece to be sent.
   private sendTask(t: u32): bool {
-    const conn = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]);
+    const conn = unchecked(this.conns[this.commands.connection(t)]);
     const s = unchecked(this.sessions[conn.session]);
     const params = unchecked(this.logins[conn.slot]).negotiation.params;
-    const dataBytes = scsiTaskDataInBytes(t);
-    const status = scsiTaskStatus(t);
-    const senseBytes = scsiTaskSenseBytes(t);
-    const pduBytes = max<u32>(512, min(conn.peerMaxRecvDataSegmentLength, 262144));
-    const pdus: u32 = dataBytes == 0 ? 0 : (dataBytes + pduBytes - 1) / pduBytes;
-    const collapse = status == 0 && senseBytes == 0 && pdus > 0;
-    const segments = dataBytes == 0 ? 0 : sgls().segmentCount(scsiTaskSgl(t));
-    const residual = scsiTaskResidual(t);
-    const residualFlags = residual > 0 ? RESIDUAL_UNDERFLOW : residual < 0 ? RESIDUAL_OVERFLOW : 0;
-    const residualCount = <u32>(residual < 0 ? -residual : residual);
-    // Bounded by the PDU count; each pass needs a header slot and room for the PDU's pieces (at most the
-    // SGL's segments, the padding-and-digest trailer and the header).
-    while (unchecked(this.taskNextPdu[t]) < pdus) {
-      if (conn.txSlotsUsed >= TX_SLOTS || !this.nic.txRoom(segments + 2)) return false;
-      const n = unchecked(this.taskNextPdu[t]);
-      const offset = n * pduBytes;
-      const length = min(pduBytes, dataBytes - offset);
-      const last = n + 1 == pdus;
-      const final = last || ((offset + length) % params.maxBurstLength == 0);
-      const slot = conn.txSlotTake();
-      const statSn = last && collapse ? conn.statSn++ : 0;
-      buildDataIn(conn.txSlotAddress(slot), unchecked(this.taskLun[t]), unchecked(this.taskItt[t]), TAG_RESERVED, n, offset,
-        length, final, false, last && collapse, 0, last && collapse ? residualFlags : 0, last && collapse ? residualCount : 0,
-        statSn, s.expCmdSn, this.maxCmdSn(s));
-      this.sendHeaderAndSgl(conn, slot, t, offset, length);
-      unchecked(this.taskNextPdu[t] = n + 1);
-    }
-    if (!collapse) {
-      if (conn.txSlotsUsed >= TX_SLOTS || !this.nic.txRoom(2)) return false;
-      const slot = conn.txSlotTake();
-      const page = senseBytes > 0 ? bufferPool(BUFFER_CLASS_PAGE).acquire() : POOL_NONE;
-      let segmentBytes: u32 = 0;
-      if (page != POOL_NONE) {
-        const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
-        store<u16>(data, bswap<u16>(<u16>senseBytes)); // RFC 7143, SCSI Response: SenseLength, then the sense data
-        memory.copy(data + 2, scsiTaskSense(t), senseBytes);
-        segmentBytes = 2 + senseBytes;
-      }
-      buildScsiResponse(conn.txSlotAddress(slot), unchecked(this.taskItt[t]), SCSI_RESPONSE_COMPLETED, status, residualFlags,
-        residualCount, 0, conn.statSn++, s.expCmdSn, this.maxCmdSn(s), pdus, segmentBytes);
-      if (page != POOL_NONE) this.sendWithPage(conn, slot, page, segmentBytes, 0);
-      else this.sendHeader(conn, slot, 0);
-    }
-    unchecked(this.phase[t] = TaskPhase.Sent);
-    if (unchecked(this.taskPieces[t]) == 0) this.taskFinish(t);
+    if (!this.dataIn.send(t, conn, s, params)) return false;
+    this.commands.setPhase(t, CommandPhase.Sent);
+    if (this.commands.piecesInFlight(t) == 0) this.taskFinish(t);
     return true;
   }
 
   private respondStatusOnly(conn: IscsiConn, s: Session, itt: u32, status: u32): void {
-    const slot = this.txBegin(conn);
+    const slot = this.tx.begin(conn);
     if (slot == TX_SLOTS || !this.nic.txRoom(2)) {
       if (slot != TX_SLOTS) conn.txSlotGive(slot);
       return; // the initiator times the command out
     }
-    buildScsiResponse(conn.txSlotAddress(slot), itt, SCSI_RESPONSE_COMPLETED, status, 0, 0, 0, conn.statSn++, s.expCmdSn, this.maxCmdSn(s), 0, 0);
-    this.sendHeader(conn, slot, 0);
+    buildScsiResponse(conn.txSlotAddress(slot), itt, SCSI_RESPONSE_COMPLETED, status, 0, 0, 0, conn.statSn++, s.expCmdSn, s.maxCmdSn(), 0, 0);
+    this.tx.header(conn, slot, 0);
   }
 
   private taskFinish(t: u32): void {
     this.stageRelease(t);
-    unchecked(this.taskUnsolicitedOpen[t] = false);
-    unchecked(this.phase[t] = TaskPhase.Free);
+    this.dataOut.unsolicitedClose(t);
+    this.commands.setPhase(t, CommandPhase.Free);
     scsiTaskRelease(t);
   }
 
@@ -1088,7 +876,7 @@ export class IscsiTask extends Task {
     const bhs = conn.framer.header;
     const itt = bhsInitiatorTaskTag(bhs);
     if (itt == TAG_RESERVED) return; // a response to our ping, or a ping that wants no answer
-    const slot = this.txBegin(conn);
+    const slot = this.tx.begin(conn);
     const dataBytes = conn.framer.sinkKind == SinkKind.Memory ? conn.framer.dataBytes : 0;
     const page = dataBytes > 0 ? bufferPool(BUFFER_CLASS_PAGE).acquire() : POOL_NONE;
     if (slot == TX_SLOTS || (dataBytes > 0 && (page == POOL_NONE || dataBytes > bufferPool(BUFFER_CLASS_PAGE).slotBytes))) {
@@ -1098,9 +886,9 @@ export class IscsiTask extends Task {
       return;
     }
     if (page != POOL_NONE) memory.copy(bufferPool(BUFFER_CLASS_PAGE).address(page), conn.scratch(), dataBytes);
-    buildNopIn(conn.txSlotAddress(slot), bhsLun(bhs), itt, TAG_RESERVED, conn.statSn++, s.expCmdSn, this.maxCmdSn(s), dataBytes);
-    if (page != POOL_NONE) this.sendWithPage(conn, slot, page, dataBytes, 0);
-    else this.sendHeader(conn, slot, 0);
+    buildNopIn(conn.txSlotAddress(slot), bhsLun(bhs), itt, TAG_RESERVED, conn.statSn++, s.expCmdSn, s.maxCmdSn(), dataBytes);
+    if (page != POOL_NONE) this.tx.withPage(conn, slot, page, dataBytes, 0);
+    else this.tx.header(conn, slot, 0);
   }
 
   // RFC 7143, Text Request and Text Response, and "Text Mode Negotiation" (§6.2): one exchange per connection.
@@ -1128,7 +916,7 @@ export class IscsiTask extends Task {
         this.reject(conn, REJECT_PROTOCOL_ERROR); // RFC 7143 §6.2: the answer to a C=1 response is an empty request
         return;
       }
-      this.textSend(conn, s, false);
+      this.textAnswer(conn, s, false);
       return;
     }
     // Idle (a new request) or Receiving (its keys continue): the data is in the scratch buffer at its place.
@@ -1141,95 +929,33 @@ export class IscsiTask extends Task {
     conn.textJoinBytes += dataBytes;
     conn.textItt = itt;
     if (bhsContinue(bhs)) {
-      if (conn.textPhase == TextPhase.Idle) conn.textTtt = this.textTtt(conn);
-      conn.textPhase = TextPhase.Receiving;
-      this.textAnswer(conn, s, 0, false, false, conn.textTtt); // an empty acknowledgement: send the rest
+      const refused = this.text.acknowledge(conn, s); // an empty acknowledgement: send the rest
+      if (refused != TEXT_ANSWERED) this.reject(conn, refused);
       return;
     }
     conn.textPhase = TextPhase.Idle;
-    this.textSend(conn, s, true);
+    this.textAnswer(conn, s, true);
   }
 
-  // A Text Response with the keys' answers (first) or the next piece of a SendTargets answer; C=1, F=0 and a TTT
-  // while more is left.
-  private textSend(conn: IscsiConn, s: Session, first: bool): void {
-    const login = unchecked(this.logins[conn.slot]);
-    const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
-    if (page == POOL_NONE) {
-      this.reject(conn, REJECT_LONG_OP_REJECT); // out of resources
-      return;
-    }
-    const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
-    this.writer.reset(data, min(conn.peerMaxRecvDataSegmentLength, bufferPool(BUFFER_CLASS_PAGE).slotBytes) & ~(<u32>3));
-    let resume = SEND_TARGETS_DONE;
-    if (first) {
-      const outcome = keysTextRequest(login.negotiation, conn.scratch() + TEXT_JOIN_AT, conn.textJoinBytes, this.cursor, this.writer);
-      conn.textJoinBytes = 0;
-      if (outcome == TextOutcome.ProtocolError || outcome == TextOutcome.OutOfResources) {
-        bufferPool(BUFFER_CLASS_PAGE).release(page);
-        this.reject(conn, outcome == TextOutcome.ProtocolError ? REJECT_PROTOCOL_ERROR : REJECT_LONG_OP_REJECT);
-        return;
-      }
-      if (outcome == TextOutcome.SendTargets) resume = this.sendTargets(conn, s, 0);
-    } else {
-      resume = this.sendTargets(conn, s, conn.textResume);
-    }
-    const more = resume != SEND_TARGETS_DONE;
-    if (more) {
-      if (first) conn.textTtt = this.textTtt(conn);
-      conn.textPhase = TextPhase.Sending;
-      conn.textResume = resume;
-    } else conn.textPhase = TextPhase.Idle;
-    if (!this.textAnswerWithPage(conn, s, page, this.writer.lengthBytes, !more, more, more ? conn.textTtt : TAG_RESERVED)) return;
-    // A redeclared MaxRecvDataSegmentLength holds from the next PDU on.
-    conn.peerMaxRecvDataSegmentLength = login.negotiation.params.maxSendDataSegmentLength;
-  }
-
-  private sendTargets(conn: IscsiConn, s: Session, startIndex: u32): u32 {
-    return sendTargetsWrite(unchecked(this.logins[conn.slot]).negotiation, s.discovery ? 0xffff_ffff : s.target, s.initiator,
-      s.initiatorBytes, this.portalText, this.portalTextBytes, startIndex, this.writer);
-  }
-
-  // A fresh Target Transfer Tag for a Text exchange: never 0xffffffff.
-  private textTtt(conn: IscsiConn): u32 {
-    conn.textTttNext += 1;
-    return (conn.textTttNext & 0x7fff_ffff) | 0x4000_0000;
-  }
-
-  private textAnswer(conn: IscsiConn, s: Session, dataBytes: u32, final: bool, cont: bool, tag: u32): void {
-    this.textAnswerWithPage(conn, s, POOL_NONE, dataBytes, final, cont, tag);
-  }
-
-  // False when there was no room to answer (the page, if any, went back; the initiator is told with a Reject).
-  private textAnswerWithPage(conn: IscsiConn, s: Session, page: u32, dataBytes: u32, final: bool, cont: bool, tag: u32): bool {
-    const bhs = conn.framer.header;
-    const slot = this.txBegin(conn);
-    if (slot == TX_SLOTS) {
-      if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
-      conn.textPhase = TextPhase.Idle;
-      this.reject(conn, REJECT_LONG_OP_REJECT);
-      return false;
-    }
-    buildTextResponse(conn.txSlotAddress(slot), final, cont, bhsLun(bhs), bhsInitiatorTaskTag(bhs), tag,
-      conn.statSn++, s.expCmdSn, this.maxCmdSn(s), dataBytes);
-    if (page != POOL_NONE) this.sendWithPage(conn, slot, page, dataBytes, 0);
-    else this.sendHeader(conn, slot, 0);
-    return true;
+  // The answer to the keys (first) or the next piece of it (text.ts); a Reject when it cannot go.
+  private textAnswer(conn: IscsiConn, s: Session, first: bool): void {
+    const refused = this.text.answer(conn, s, unchecked(this.logins[conn.slot]).negotiation, first);
+    if (refused != TEXT_ANSWERED) this.reject(conn, refused);
   }
 
   private onLogout(conn: IscsiConn, s: Session): void {
     const bhs = conn.framer.header;
-    const reason = <u32>load<u8>(bhs, 1) & 0x7f;
-    const slot = this.txBegin(conn);
+    const reason = logoutReasonCode(bhs);
+    const slot = this.tx.begin(conn);
     if (slot == TX_SLOTS) {
       this.drop(conn);
       return;
     }
     const response = reason == LOGOUT_CLOSE_SESSION || reason == LOGOUT_CLOSE_CONNECTION ? LOGOUT_RESPONSE_CLOSED : LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED;
     buildLogoutResponse(conn.txSlotAddress(slot), bhsInitiatorTaskTag(bhs), response, conn.statSn++, s.expCmdSn + (bhsImmediate(bhs) ? 0 : 0),
-      this.maxCmdSn(s), 0, 0);
+      s.maxCmdSn(), 0, 0);
     const closes = response == LOGOUT_RESPONSE_CLOSED;
-    this.sendHeader(conn, slot, closes ? TX_FLAG_CLOSE : 0);
+    this.tx.header(conn, slot, closes ? TX_FLAG_CLOSE : 0);
     if (closes) conn.state = ConnState.LoggedOut;
   }
 
@@ -1240,42 +966,38 @@ export class IscsiTask extends Task {
       this.sendTmfResponse(conn, s, bhsInitiatorTaskTag(bhs), 5); // function rejected: no resources
       return;
     }
-    unchecked(this.phase[t] = TaskPhase.Submitted);
-    unchecked(this.taskConn[t] = <u8>conn.slot);
-    unchecked(this.taskItt[t] = bhsInitiatorTaskTag(bhs));
-    unchecked(this.taskLun[t] = bhsLun(bhs));
-    const fn = <u32>load<u8>(bhs, 1) & 0x7f;
-    const referenced = bswap<u32>(load<u32>(bhs, 20));
-    scsiTmfSubmit(t, this.index, s.nexus, this.targetLunToVolume(s, lunDecode(bhsLun(bhs))), fn, referenced);
+    this.commands.setPhase(t, CommandPhase.Submitted);
+    this.commands.begin(t, conn.slot, bhsInitiatorTaskTag(bhs), bhsLun(bhs));
+    scsiTmfSubmit(t, this.index, s.nexus, this.targetLunToVolume(s, lunDecode(bhsLun(bhs))), tmfFunction(bhs), tmfReferencedTaskTag(bhs));
   }
 
   private onTmfDone(t: u32): void {
-    if (t >= SCSI_TASKS_MAX) return;
-    const phase = <u32>unchecked(this.phase[t]);
-    if (phase != TaskPhase.Orphan && phase != TaskPhase.Free) {
-      const conn = unchecked(this.conns[<u32>unchecked(this.taskConn[t])]);
+    assert(t < SCSI_TASKS_MAX, "iscsi: ScsiTmfDone for a task out of range"); // the SCSI target's own index
+    const phase = this.commands.phase(t);
+    if (phase != CommandPhase.Orphan && phase != CommandPhase.Free) {
+      const conn = unchecked(this.conns[this.commands.connection(t)]);
       if (conn.state == ConnState.FullFeature) {
-        this.sendTmfResponse(conn, unchecked(this.sessions[conn.session]), unchecked(this.taskItt[t]), scsiTaskTmfResponse(t));
+        this.sendTmfResponse(conn, unchecked(this.sessions[conn.session]), this.commands.tag(t), scsiTaskTmfResponse(t));
       }
     }
     this.taskFinish(t);
   }
 
   private sendTmfResponse(conn: IscsiConn, s: Session, itt: u32, response: u32): void {
-    const slot = this.txBegin(conn);
+    const slot = this.tx.begin(conn);
     if (slot == TX_SLOTS) {
       // Every TMF is owed a response, and the tasks it aborted are answered by it alone: rather than lose it (the
       // initiator would wait for those tasks for ever), drop the connection, as for a ping we cannot answer.
       this.drop(conn);
       return;
     }
-    buildTmfResponse(conn.txSlotAddress(slot), itt, response, conn.statSn++, s.expCmdSn, this.maxCmdSn(s));
-    this.sendHeader(conn, slot, 0);
+    buildTmfResponse(conn.txSlotAddress(slot), itt, response, conn.statSn++, s.expCmdSn, s.maxCmdSn());
+    this.tx.header(conn, slot, 0);
   }
 
   private reject(conn: IscsiConn, reason: u32): void {
     this.rejectCount += 1;
-    const slot = this.txBegin(conn);
+    const slot = this.tx.begin(conn);
     const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
     if (slot == TX_SLOTS || page == POOL_NONE) {
       if (slot != TX_SLOTS) conn.txSlotGive(slot);
@@ -1287,7 +1009,7 @@ export class IscsiTask extends Task {
     const expCmdSn = s != null ? s.expCmdSn : 0;
     buildReject(conn.txSlotAddress(slot), bufferPool(BUFFER_CLASS_PAGE).address(page), conn.framer.header, BHS_BYTES, reason,
       conn.statSn++, expCmdSn, expCmdSn + CMD_WINDOW - 1, 0);
-    this.sendWithPage(conn, slot, page, BHS_BYTES, 0);
+    this.tx.withPage(conn, slot, page, BHS_BYTES, 0);
   }
 
   /** Ends a connection at once (protocol violations during login, header digest errors). */
@@ -1299,85 +1021,11 @@ export class IscsiTask extends Task {
     this.nic.close(conn.slot);
   }
 
-  // ---- Transmit ----
-
-  // A header slot for a control answer, if the NIC's transmit ring also has room for it (a header and a data
-  // segment); TX_SLOTS otherwise. Every answer checks the ring: the driver's view of it is refreshed only here.
-  private txBegin(conn: IscsiConn): u32 {
-    if (!this.nic.txRoom(2)) return TX_SLOTS;
-    return conn.txSlotTake();
-  }
-
-  // Header (+ header digest) from a slot; the slot comes back on Sent.
-  private sendHeader(conn: IscsiConn, slot: u32, flags: u32): void {
-    const header = conn.txSlotAddress(slot);
-    let bytes = BHS_BYTES;
-    if (conn.framer.headerDigest && conn.state != ConnState.Login) {
-      store<u32>(header + BHS_BYTES, crc32c(header, BHS_BYTES));
-      bytes += 4;
-    }
-    conn.pendingTx += 1;
-    this.nic.txPost(conn.slot, <u64>header, bytes, txId(TX_KIND_SLOT, conn.slot, slot), flags);
-  }
-
-  // Header, then `dataBytes` from a page buffer (padded, digested); the page comes back on Sent.
-  private sendWithPage(conn: IscsiConn, slot: u32, page: u32, dataBytes: u32, flags: u32): void {
-    if (dataBytes == 0) {
-      bufferPool(BUFFER_CLASS_PAGE).release(page);
-      this.sendHeader(conn, slot, flags);
-      return;
-    }
-    const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
-    const padded = (dataBytes + 3) & ~(<u32>3);
-    memory.fill(data + dataBytes, 0, padded - dataBytes); // padding never carries old bytes
-    this.sendHeader(conn, slot, 0);
-    let digestBytes: u32 = 0;
-    if (conn.framer.dataDigest && conn.state == ConnState.FullFeature) {
-      store<u32>(data + padded, crc32c(data, padded));
-      digestBytes = 4;
-    }
-    conn.pendingTx += 1;
-    this.nic.txPost(conn.slot, <u64>data, padded + digestBytes, txId(TX_KIND_PAGE, conn.slot, page), flags);
-  }
-
-  // Header, then [offset, offset + length) of the task's SGL, padding and data digest.
-  private sendHeaderAndSgl(conn: IscsiConn, slot: u32, t: u32, offset: u32, length: u32): void {
-    this.sendHeader(conn, slot, 0);
-    const sgl = scsiTaskSgl(t);
-    const count = sgls().segmentCount(sgl);
-    let skip = offset;
-    let left = length;
-    let crc = CRC32C_INIT;
-    const digest = conn.framer.dataDigest;
-    for (let i: u32 = 0; i < count && left > 0; i++) {
-      const segment = sgls().segment(sgl, i);
-      const segmentBytes = load<u32>(segment, 8);
-      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
-      const take = min(segmentBytes - skip, left);
-      const address = load<u64>(segment, 0) + skip;
-      if (digest) crc = crc32cUpdate(crc, <usize>address, take);
-      unchecked(this.taskPieces[t] += 1);
-      this.nic.txPost(conn.slot, address, take, txId(TX_KIND_TASK, conn.slot, t), 0);
-      left -= take;
-      skip = 0;
-    }
-    const pad = ((length + 3) & ~(<u32>3)) - length;
-    const trailer = conn.txSlotAddress(slot) + 52; // the slot's data-digest area
-    if (pad > 0 || digest) {
-      memory.fill(trailer, 0, 8);
-      if (digest) {
-        crc = crc32cUpdate(crc, trailer, pad);
-        store<u32>(trailer + pad, crc32cFinal(crc));
-      }
-      unchecked(this.taskPieces[t] += 1);
-      this.nic.txPost(conn.slot, <u64>trailer, pad + (digest ? 4 : 0), txId(TX_KIND_TASK, conn.slot, t), 0);
-    }
-  }
-
+  // The NIC sent an entry: what it held comes back. The id is the NIC's echo of ours: validated, not asserted.
   private onSent(id: u32): void {
-    const kind = id >>> 24;
-    const slotOfConn = (id >>> 16) & 0xff;
-    const value = id & 0xffff;
+    const kind = txIdKind(id);
+    const slotOfConn = txIdConnection(id);
+    const value = txIdValue(id);
     if (slotOfConn >= CONNECTIONS_MAX) return;
     const conn = unchecked(this.conns[slotOfConn]);
     if (conn.pendingTx > 0) conn.pendingTx -= 1;
@@ -1389,10 +1037,9 @@ export class IscsiTask extends Task {
         break;
       }
       case TX_KIND_TASK: {
-        if (value >= SCSI_TASKS_MAX || unchecked(this.taskPieces[value]) == 0) break;
-        unchecked(this.taskPieces[value] -= 1);
-        const phase = <u32>unchecked(this.phase[value]);
-        if (unchecked(this.taskPieces[value]) == 0 && (phase == TaskPhase.Sent || phase == TaskPhase.Orphan)) this.taskFinish(value);
+        if (value >= SCSI_TASKS_MAX || !this.commands.pieceSent(value)) break;
+        const phase = this.commands.phase(value);
+        if (this.commands.piecesInFlight(value) == 0 && (phase == CommandPhase.Sent || phase == CommandPhase.Orphan)) this.taskFinish(value);
         break;
       }
       default: break;
@@ -1402,15 +1049,10 @@ export class IscsiTask extends Task {
     if (!conn.r2tWaitingRoom) return;
     conn.r2tWaitingRoom = false;
     for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
-      if (<u32>unchecked(this.phase[t]) == TaskPhase.DataOut && <u32>unchecked(this.taskConn[t]) == slotOfConn
-        && unchecked(this.taskNextR2t[t]) < unchecked(this.taskTotal[t])) this.sendR2ts(t);
+      if (this.commands.phase(t) == CommandPhase.DataOut && this.commands.connection(t) == slotOfConn && this.dataOut.r2tLeft(t)) this.sendR2ts(t);
     }
   }
 }
-
-@inline function txId(kind: u32, connection: u32, value: u32): u32 { return (kind << 24) | (connection << 16) | (value & 0xffff); }
-// An R2T's Target Transfer Tag: |31 0|30..16 R2TSN mod 2^15|15..0 task|, never 0xffffffff (reserved).
-@inline function ttt(t: u32, r2tSn: u32): u32 { return ((r2tSn & 0x7fff) << 16) | t; }
 
 function strlen(ptr: usize, max: u32): u32 {
   for (let i: u32 = 0; i < max; i++) if (load<u8>(ptr + i) == 0) return i;

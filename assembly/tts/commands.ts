@@ -1,0 +1,85 @@
+// What a transport keeps per command it hands to the SCSI target, indexed like the SCSI target's task table: where
+// the command stands on the transport's side, the connection it came on, its tag and LUN, what it needs to reach the
+// SCSI target if it waits first (CDB, flags, expected length, sequence number), and its transmit pieces in flight.
+// Nothing here is iSCSI's own: another transport (NBD) keeps its commands in the same records.
+import { carve } from "../kernel/carve";
+import { SCSI_TASKS_MAX } from "../scsi/tasks";
+
+export const COMMAND_CDB_BYTES: u32 = 16; // the longest CDB a command carries here
+
+// Where a command stands on the transport's side.
+export enum CommandPhase {
+  Free = 0, // not the transport's
+  Submitted = 1, // with the SCSI target
+  DataOut = 2, // receiving the Data-Out the SCSI target asked for
+  Sending = 3, // Data-In and status being queued on the NIC (as room allows)
+  Orphan = 4, // its connection is gone: released when the SCSI target answers
+  Sent = 5, // everything queued: released when the NIC has sent the last piece
+  Waiting = 6, // waiting for the commands before it (iSCSI: its session's reorder queue): not yet with the SCSI target
+}
+
+export class TransportCommands {
+  private readonly phases: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly connections: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
+  private readonly tags: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // iSCSI: the ITT
+  private readonly luns: StaticArray<u64> = new StaticArray<u64>(SCSI_TASKS_MAX); // the LUN field as on the wire
+  private readonly expectedBytes: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
+  private readonly pieces: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // NIC entries in flight
+  private readonly flags: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX); // the transport's command flags
+  private readonly sequences: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // iSCSI: the CmdSN
+  private readonly cdbs: usize = carve(SCSI_TASKS_MAX * COMMAND_CDB_BYTES, 16);
+
+  phase(t: u32): CommandPhase { return <CommandPhase>this.phases[t]; }
+  setPhase(t: u32, phase: CommandPhase): void { this.phases[t] = <u32>phase; }
+  connection(t: u32): u32 { return <u32>this.connections[t]; }
+  tag(t: u32): u32 { return this.tags[t]; }
+  lun(t: u32): u64 { return this.luns[t]; }
+  expectedBytesOf(t: u32): u32 { return this.expectedBytes[t]; }
+  flagsOf(t: u32): u32 { return <u32>this.flags[t]; }
+  sequence(t: u32): u32 { return this.sequences[t]; }
+  setSequence(t: u32, sequence: u32): void { this.sequences[t] = sequence; }
+
+  /** The CDB of command t (COMMAND_CDB_BYTES). */
+  cdb(t: u32): usize {
+    assert(t < SCSI_TASKS_MAX, "transport: command index out of range");
+    return this.cdbs + <usize>t * COMMAND_CDB_BYTES;
+  }
+
+  /** Command t now belongs to the transport: from `connection`, with its tag and LUN, nothing in flight. */
+  begin(t: u32, connection: u32, tag: u32, lun: u64): void {
+    assert(connection <= 0xff, "transport: connection fits a byte");
+    this.connections[t] = <u8>connection;
+    this.tags[t] = tag;
+    this.luns[t] = lun;
+  }
+
+  /** What a SCSI command needs to reach the SCSI target later: its expected length, flags and CDB. */
+  setCommand(t: u32, expectedBytes: u32, flags: u32, cdb: usize): void {
+    this.expectedBytes[t] = expectedBytes;
+    this.pieces[t] = 0;
+    this.flags[t] = <u8>flags;
+    memory.copy(this.cdb(t), cdb, COMMAND_CDB_BYTES);
+  }
+
+  /** True when command t is the transport's, from `connection`, in one of the phases a new PDU can still reach. */
+  live(t: u32, connection: u32): bool {
+    const phase = this.phase(t);
+    return (phase == CommandPhase.Submitted || phase == CommandPhase.DataOut || phase == CommandPhase.Waiting)
+      && this.connection(t) == connection;
+  }
+
+  /** The live command of `connection` with `tag`, or `none`. Bounded by the table. */
+  ofTag(connection: u32, tag: u32, none: u32): u32 {
+    for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) if (this.live(t, connection) && this.tag(t) == tag) return t;
+    return none;
+  }
+
+  piecesInFlight(t: u32): u32 { return this.pieces[t]; }
+  pieceQueued(t: u32): void { this.pieces[t] += 1; }
+  /** One NIC entry of command t was sent; false when none was in flight (a stale or confused completion). */
+  pieceSent(t: u32): bool {
+    if (this.pieces[t] == 0) return false;
+    this.pieces[t] -= 1;
+    return true;
+  }
+}

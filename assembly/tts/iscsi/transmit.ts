@@ -1,0 +1,100 @@
+// The iSCSI transmit side of the NIC: a PDU goes out as NIC entries (its header from a connection's header slot,
+// its data from a page buffer or straight from a command's SGL, then padding and digests), each tagged with an id
+// that says what to give back when the NIC reports it sent: the slot, the page, or one piece of the command.
+import { BUFFER_CLASS_PAGE } from "../../config";
+import { bufferPool, sgls } from "../../kernel/buffers";
+import { scsiTaskSgl } from "../../scsi/tasks";
+import { TransportCommands } from "../commands";
+import { Nic } from "../nic";
+import { ConnState, IscsiConn, TX_SLOTS } from "./conn";
+import { crc32c, crc32cFinal, crc32cUpdate, CRC32C_INIT } from "./crc32c";
+import { BHS_BYTES, pduPaddedBytes } from "./pdu";
+
+// Transmit entry ids: |31..24 kind|23..16 connection|15..0 value|.
+export const TX_KIND_SLOT: u32 = 1; // a header slot of the connection
+export const TX_KIND_TASK: u32 = 2; // a piece of a task's Data-In (value: the task)
+export const TX_KIND_PAGE: u32 = 3; // a page buffer holding a data segment (value: the buffer)
+const TX_SLOT_DATA_DIGEST_AT: usize = 52; // a header slot's data-digest area (conn.ts TX_SLOT_BYTES)
+
+@inline function txId(kind: u32, connection: u32, value: u32): u32 { return (kind << 24) | (connection << 16) | (value & 0xffff); }
+@inline export function txIdKind(id: u32): u32 { return id >>> 24; }
+@inline export function txIdConnection(id: u32): u32 { return (id >>> 16) & 0xff; }
+@inline export function txIdValue(id: u32): u32 { return id & 0xffff; }
+
+export class IscsiTransmit {
+  constructor(private readonly nic: Nic, private readonly commands: TransportCommands) {}
+
+  // A header slot for a control answer, if the NIC's transmit ring also has room for it (a header and a data
+  // segment); TX_SLOTS otherwise. Every answer checks the ring: the driver's view of it is refreshed only here.
+  begin(conn: IscsiConn): u32 {
+    if (!this.nic.txRoom(2)) return TX_SLOTS;
+    return conn.txSlotTake();
+  }
+
+  // Header (+ header digest) from a slot; the slot comes back on Sent.
+  header(conn: IscsiConn, slot: u32, flags: u32): void {
+    const header = conn.txSlotAddress(slot);
+    let bytes = BHS_BYTES;
+    if (conn.framer.headerDigest && conn.state != ConnState.Login) {
+      store<u32>(header + BHS_BYTES, crc32c(header, BHS_BYTES)); // the header digest follows the BHS
+      bytes += 4;
+    }
+    conn.pendingTx += 1;
+    this.nic.txPost(conn.slot, <u64>header, bytes, txId(TX_KIND_SLOT, conn.slot, slot), flags);
+  }
+
+  // Header, then `dataBytes` from a page buffer (padded, digested); the page comes back on Sent.
+  withPage(conn: IscsiConn, slot: u32, page: u32, dataBytes: u32, flags: u32): void {
+    if (dataBytes == 0) {
+      bufferPool(BUFFER_CLASS_PAGE).release(page);
+      this.header(conn, slot, flags);
+      return;
+    }
+    const data = bufferPool(BUFFER_CLASS_PAGE).address(page);
+    const padded = pduPaddedBytes(dataBytes);
+    memory.fill(data + dataBytes, 0, padded - dataBytes); // padding never carries old bytes
+    this.header(conn, slot, 0);
+    let digestBytes: u32 = 0;
+    if (conn.framer.dataDigest && conn.state == ConnState.FullFeature) {
+      store<u32>(data + padded, crc32c(data, padded)); // the data digest follows the padded segment
+      digestBytes = 4;
+    }
+    conn.pendingTx += 1;
+    this.nic.txPost(conn.slot, <u64>data, padded + digestBytes, txId(TX_KIND_PAGE, conn.slot, page), flags);
+  }
+
+  // Header, then [offset, offset + length) of command t's SGL, padding and data digest: each NIC entry of the data
+  // is a piece of the command, given back on Sent.
+  withSgl(conn: IscsiConn, slot: u32, t: u32, offset: u32, length: u32): void {
+    this.header(conn, slot, 0);
+    const sgl = scsiTaskSgl(t);
+    const count = sgls().segmentCount(sgl);
+    let skip = offset;
+    let left = length;
+    let crc = CRC32C_INIT;
+    const digest = conn.framer.dataDigest;
+    for (let i: u32 = 0; i < count && left > 0; i++) { // bounded by the SGL's segments
+      const segment = sgls().segment(sgl, i);
+      const segmentBytes = load<u32>(segment, 8);
+      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
+      const take = min(segmentBytes - skip, left);
+      const address = load<u64>(segment, 0) + skip;
+      if (digest) crc = crc32cUpdate(crc, <usize>address, take);
+      this.commands.pieceQueued(t);
+      this.nic.txPost(conn.slot, address, take, txId(TX_KIND_TASK, conn.slot, t), 0);
+      left -= take;
+      skip = 0;
+    }
+    const pad = pduPaddedBytes(length) - length;
+    const trailer = conn.txSlotAddress(slot) + TX_SLOT_DATA_DIGEST_AT;
+    if (pad > 0 || digest) {
+      memory.fill(trailer, 0, 8);
+      if (digest) {
+        crc = crc32cUpdate(crc, trailer, pad);
+        store<u32>(trailer + pad, crc32cFinal(crc));
+      }
+      this.commands.pieceQueued(t);
+      this.nic.txPost(conn.slot, <u64>trailer, pad + (digest ? 4 : 0), txId(TX_KIND_TASK, conn.slot, t), 0);
+    }
+  }
+}
