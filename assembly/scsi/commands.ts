@@ -35,6 +35,7 @@ import {
 } from "./tasks";
 import { sanitizeErased, sanitizeSense } from "./sanitize";
 import { inquiryStandard, vpdPage } from "./vpd";
+import { writeProtected } from "./write_protect";
 import { SA_RECEIVE_ROD_TOKEN_INFORMATION, tokenInformation, TOKEN_INFO_FAILED } from "./token_copy";
 
 /** How the target runs a command once decoded (target.ts, advance). */
@@ -493,7 +494,8 @@ function modeSense(t: u32, at: usize, is10: bool): u32 {
   const v = volumeAt(scsiTaskLun(t));
   const dbd = (cdbU8(t, 1) & 0x08) != 0;
   const llbaa = is10 && (cdbU8(t, 1) & 0x10) != 0;
-  return modeSenseBuild(scsiTaskLun(t), at, is10, dbd, llbaa, pc, page, v.blockCount, v.blockSizeBytes);
+  const lun = scsiTaskLun(t);
+  return modeSenseBuild(lun, at, is10, dbd, llbaa, pc, page, v.blockCount, v.blockSizeBytes, writeProtected(t, lun));
 }
 
 // SBC-3, READ CAPACITY (10): |0-3 RETURNED LOGICAL BLOCK ADDRESS (FFFF_FFFFh when too large)|4-7 BLOCK LENGTH|.

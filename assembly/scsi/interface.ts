@@ -4,6 +4,7 @@
 //
 // Messages (kernel Msg; `a` is always the ScsiTask index):
 //   ScsiCommand  transport → scsi   a new command: the record holds nexus, lun, cdb, expected length, direction, tag
+//                                   (lun may carry SCSI_LUN_WRITE_PROTECTED: the unit is read-only through this LUN)
 //   ScsiDataOut  scsi → transport   fill the task's SGL (scsiTaskSgl) with the first `b` bytes of the initiator's
 //                                   Data-Out (immediate and unsolicited data first, then R2Ts as the transport likes)
 //   ScsiDataReady transport → scsi  the SGL holds those bytes; or b = 1: the data cannot come (connection lost, abort)
@@ -80,6 +81,9 @@ export enum TmfResponse {
 
 export const SCSI_TASK_NONE: u32 = 0xffff_ffff;
 export const SCSI_LUN_NONE: u32 = 0xffff_ffff; // a LUN the transport could not decode: LOGICAL UNIT NOT SUPPORTED
+// Or'd into a command's (or TMF's) lun by the transport when its LUN map makes the unit read-only for this initiator
+// (the board file's readOnly): the target takes it off at once (write_protect.ts) and refuses writes to the medium.
+export const SCSI_LUN_WRITE_PROTECTED: u32 = 0x8000_0000;
 export const SCSI_DATA_READY_FAILED: u32 = 1; // ScsiDataReady b: the Data-Out cannot come
 
 export enum ScsiResidual {

@@ -2,8 +2,8 @@
 // Control page (0Ah) and the Informational Exceptions Control page (1Ch), their current, changeable and default
 // values, MODE SENSE parameter data, and MODE SELECT. Nothing is saved: PC 11b (saved) and SP 1 are refused, and a
 // logical unit reset brings the defaults back.
-// What can change: WCE (write cache: with WCE 0 every write is forced to the medium), and the informational
-// exceptions controls (EWASC, DEXCPT, MRIE, INTERVAL TIMER, REPORT COUNT), kept but with nothing to report.
+// What can change: WCE (write cache: with WCE 0 every write is forced to the medium), SWP (software write protect:
+// the unit refuses writes to its medium, write_protect.ts), and the informational exceptions controls (EWASC, DEXCPT, MRIE, INTERVAL TIMER, REPORT COUNT), kept but with nothing to report.
 // Per LUN, 44 bytes: |0 Caching page[20]|20 Control page[12]|32 Informational Exceptions page[12]|
 import { VOLUMES_MAX } from "../cta/volumes";
 import { carve } from "../kernel/carve";
@@ -20,8 +20,11 @@ export const MODE_PC_SAVED: u32 = 3;
 
 const LUN_BYTES: u32 = 48;
 const PAGES_BYTES: u32 = 44;
-// SBC-3 device-specific parameter: WP 0, DPOFUA 1 (DPO and FUA are accepted).
+// SBC-3 device-specific parameter: WP (the medium is write-protected), DPOFUA 1 (DPO and FUA are accepted).
 const DEVICE_SPECIFIC_DPOFUA: u8 = 0x10;
+const DEVICE_SPECIFIC_WP: u8 = 0x80;
+const CONTROL_SWP_AT: u32 = 24; // the Control page's byte 4 in the layout
+const CONTROL_SWP: u8 = 0x08;
 
 // Defaults, in page order. Caching: WCE 1. Control: GLTSD 1, QUEUE ALGORITHM MODIFIER 1 (unrestricted reordering),
 // QERR 00b, TAS 0, D_SENSE 0, SWP 0. Informational exceptions: DEXCPT 1 (no failure prediction), MRIE 0.
@@ -33,7 +36,7 @@ const DEFAULTS: usize = memory.data<u8>([
 // Changeable masks, the same layout (the page code and length bytes are zero in a changeable-values page).
 const CHANGEABLE: usize = memory.data<u8>([
   0x08, 0x12, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x0a, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x0a, 0x0a, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
   0x1c, 0x0a, 0x18, 0x0f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 ]);
 
@@ -54,6 +57,9 @@ export function modeLunReset(lun: u32): void { memory.copy(lunPages(lun), DEFAUL
 
 /** WCE of the Caching page: false means every write goes to the medium before GOOD. */
 export function modeWriteCacheEnabled(lun: u32): bool { return (load<u8>(lunPages(lun), 2) & 0x04) != 0; }
+
+/** SWP of the Control page: an initiator asked the unit to refuse writes to its medium (SPC-4, Control mode page). */
+export function modeSoftwareWriteProtect(lun: u32): bool { return (load<u8>(lunPages(lun), CONTROL_SWP_AT) & CONTROL_SWP) != 0; }
 
 /** Where page `code` lives in the 44-byte layout, and its length; the offset is PAGES_BYTES if unknown. */
 function pageOffset(code: u32): u32 {
@@ -80,11 +86,12 @@ function pageCopy(lun: u32, code: u32, pc: u32, at: usize): u32 {
 }
 
 /**
- * MODE SENSE (6) or (10) parameter data at `at` (room for 128 bytes): the header, a block descriptor unless `dbd`
- * (long with LLBAA in the 10-byte form), and page `code` (3Fh: every page in ascending order). Answers the length.
+ * MODE SENSE (6) or (10) parameter data at `at` (room for 128 bytes): the header (WP set when `writeProtected`), a
+ * block descriptor unless `dbd` (long with LLBAA in the 10-byte form), and page `code` (3Fh: every page in ascending
+ * order). Answers the length.
  */
 export function modeSenseBuild(lun: u32, at: usize, is10: bool, dbd: bool, llbaa: bool, pc: u32, code: u32,
-  blockCount: u64, blockBytes: u32): u32 {
+  blockCount: u64, blockBytes: u32, writeProtected: bool): u32 {
   assert(modePageKnown(code) && pc != MODE_PC_SAVED, "mode: page and page control checked by the caller");
   const headerBytes: u32 = is10 ? 8 : 4;
   const descriptorBytes: u32 = dbd ? 0 : is10 && llbaa ? 16 : 8;
@@ -104,14 +111,15 @@ export function modeSenseBuild(lun: u32, at: usize, is10: bool, dbd: bool, llbaa
   } else {
     length += pageCopy(lun, code, pc, at + length);
   }
+  const deviceSpecific = writeProtected ? DEVICE_SPECIFIC_DPOFUA | DEVICE_SPECIFIC_WP : DEVICE_SPECIFIC_DPOFUA;
   if (is10) {
     putBe16(at, length - 2); // MODE DATA LENGTH: the bytes after itself
-    store<u8>(at + 3, DEVICE_SPECIFIC_DPOFUA);
+    store<u8>(at + 3, deviceSpecific);
     store<u8>(at + 4, descriptorBytes == 16 ? 1 : 0); // LONGLBA
     putBe16(at + 6, descriptorBytes);
   } else {
     store<u8>(at, <u8>(length - 1));
-    store<u8>(at + 2, DEVICE_SPECIFIC_DPOFUA);
+    store<u8>(at + 2, deviceSpecific);
     store<u8>(at + 3, <u8>descriptorBytes);
   }
   return length;

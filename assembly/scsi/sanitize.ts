@@ -46,6 +46,8 @@ import {
   scsiTaskTransferBytes, TASK_FLAG_DATA_OUT,
 } from "./tasks";
 
+import { writeProtected } from "./write_protect";
+
 // One service of the operation: a WRITE of OVERWRITE (16 segments over the one pattern buffer, as WRITE SAME's), and
 // an UNMAP of the erases (the disks' own limit for one UNMAP).
 export const SANITIZE_WRITE_CHUNK_BYTES: u32 = 1 << 20;
@@ -84,12 +86,12 @@ function invalidParameter(t: u32, byteIndex: u32, bitIndex: u32 = 0xff): bool {
 }
 
 /**
- * True when `lun` refuses writes. Read-only logical units do not exist yet; when they come (a volume flag in the
- * board file, or SWP in the Control mode page), SANITIZE learns it here and answers DATA PROTECT, WRITE PROTECTED.
+ * True when task `t`'s unit `lun` refuses writes (write_protect.ts: read-only in the transport's LUN map, or SWP in
+ * its Control mode page): SANITIZE answers DATA PROTECT, WRITE PROTECTED, after its own field checks.
  */
-export function sanitizeWriteProtected(lun: u32): bool {
+export function sanitizeWriteProtected(t: u32, lun: u32): bool {
   assert(lun < VOLUMES_MAX);
-  return false;
+  return writeProtected(t, lun);
 }
 
 /** The operation's progress, a numerator of 65536: the blocks of every pass written or deallocated so far. */
@@ -167,7 +169,7 @@ export function sanitizeDecode(t: u32): bool {
   const restricted = stateOf(at) == SanitizeState.Failed && load<u8>(at, 2) == 0;
   if (restricted && sa == SA_SANITIZE_EXIT_FAILURE_MODE) return invalidField(t, 1, 4);
   if (restricted && ause) return invalidField(t, 1, 5);
-  if (sanitizeWriteProtected(lun)) {
+  if (sanitizeWriteProtected(t, lun)) {
     scsiTaskCheck(t, SENSE_KEY_DATA_PROTECT, ASC_WRITE_PROTECTED);
     return false;
   }

@@ -62,7 +62,7 @@ import {
   ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, ASC_NO_ADDITIONAL_SENSE, ASC_UNEXPECTED_INEXACT_SEGMENT,
 } from "./sense";
 import {
-  SENSE_KEY_ABORTED_COMMAND, SENSE_KEY_COPY_ABORTED, SENSE_KEY_HARDWARE_ERROR, SENSE_KEY_ILLEGAL_REQUEST,
+  SENSE_KEY_ABORTED_COMMAND, SENSE_KEY_COPY_ABORTED, SENSE_KEY_DATA_PROTECT, SENSE_KEY_HARDWARE_ERROR, SENSE_KEY_ILLEGAL_REQUEST,
   SENSE_KEY_MEDIUM_ERROR, SENSE_KEY_MISCOMPARE, SENSE_KEY_UNIT_ATTENTION,
 } from "../protocol/sense_keys";
 import {
@@ -99,7 +99,8 @@ import {
   sanitizeAdmit, sanitizeBegin, sanitizeChunkDone, sanitizeChunkFunction, sanitizeChunkNext, sanitizeDecode,
   sanitizeEnd, sanitizeInit, sanitizeListCheck, sanitizeMediumWritten,
 } from "./sanitize";
-import { ASC_SANITIZE_COMMAND_FAILED } from "./sense";
+import { ASC_SANITIZE_COMMAND_FAILED, ASC_WRITE_PROTECTED } from "./sense";
+import { writeProtected, writeProtectRefuses, writeProtectTake } from "./write_protect";
 import { rodTokenBlockBytes, rodTokenLun, rodTokensInit } from "./rod_token";
 import {
   decodeThirdPartyCopyOut, tokenDestinationLba, tokenPopulate, tokenRodBytes, tokenRodOffset, tokenSegmentBytes,
@@ -236,6 +237,7 @@ export class ScsiTargetTask extends Task {
   private onCommand(t: u32): void {
     assert(scsiTaskHeld(t) && scsiTaskState(t) == ScsiTaskState.Allocated, "scsi: ScsiCommand for a task not allocated");
     scsiTaskSetState(t, ScsiTaskState.Queued);
+    writeProtectTake(t);
     const slot = nexusOpen(scsiTaskNexus(t), volumesCount());
     if (slot == NEXUS_SLOT_NONE) { // more I_T nexuses than the table holds: the initiator may try again
       this.finishStatus(t, SAM_STATUS_BUSY);
@@ -250,8 +252,8 @@ export class ScsiTargetTask extends Task {
     this.start(t, cdbU8(t, 0));
   }
 
-  // SAM-5 order: a missing logical unit, a pending unit attention, then the command itself, then reservations.
-  // False when the record already holds the answer.
+  // SAM-5 order: a missing logical unit, a pending unit attention, then the command itself, then reservations, then
+  // write protection (SBC-3: DATA PROTECT, WRITE PROTECTED before any Data-Out). False when the record holds the answer.
   private admit(t: u32, slot: u32): bool {
     const opcode = cdbU8(t, 0);
     const lun = scsiTaskLun(t);
@@ -284,6 +286,10 @@ export class ScsiTargetTask extends Task {
     if (present && !sanitizeAdmit(t, lun, opcode)) return false; // SBC-4: a sanitize operation runs, or failed
     if (present && reservationConflict(lun, scsiTaskNexus(t), commandAccess(commandEntry(index)))) {
       scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
+      return false;
+    }
+    if (present && writeProtectRefuses(opcode, sa) && writeProtected(t, lun)) {
+      scsiTaskCheck(t, SENSE_KEY_DATA_PROTECT, ASC_WRITE_PROTECTED);
       return false;
     }
     return true;
@@ -723,6 +729,10 @@ export class ScsiTargetTask extends Task {
       scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;
     }
+    if (writeProtected(t, destinationLun)) { // SBC-3: the copy would write a write-protected medium
+      scsiTaskCheck(t, SENSE_KEY_DATA_PROTECT, ASC_WRITE_PROTECTED);
+      return false;
+    }
     const bytes = this.copySegmentBytes(list, index);
     if (bytes % sourceBlock != 0 || bytes % destinationBlock != 0) return this.copyAbort(t, index, ASC_UNEXPECTED_INEXACT_SEGMENT, at + 10);
     if (bytes > <u64>COPY_SEGMENT_BYTES_MAX) return this.copyAbort(t, index, ASC_INVALID_FIELD_IN_PARAMETER_LIST, at + 10);
@@ -1137,6 +1147,7 @@ export class ScsiTargetTask extends Task {
   private onTmf(t: u32): void {
     assert(scsiTaskHeld(t) && scsiTaskState(t) == ScsiTaskState.Allocated, "scsi: ScsiTmf for a task not allocated");
     scsiTaskSetState(t, ScsiTaskState.Tmf);
+    writeProtectTake(t); // a TMF's LUN comes through the same map: the bare volume scopes it
     const fn = scsiTaskTmfFunction(t);
     const lun = scsiTaskLun(t);
     const nexus = scsiTaskNexus(t);

@@ -48,6 +48,7 @@ export const TASK_FLAG_ABORTED: u8 = 1; // aborted: finishes with TASK ABORTED o
 export const TASK_FLAG_LOCK: u8 = 2; // holds its logical unit's COMPARE AND WRITE lock
 export const TASK_FLAG_DATA_IN: u8 = 4; // the command sends Data-In (else Data-Out or nothing)
 export const TASK_FLAG_DATA_OUT: u8 = 8; // the command takes Data-Out
+export const TASK_FLAG_WRITE_PROTECTED: u8 = 16; // its unit is read-only through the transport's LUN (write_protect.ts)
 
 let records: Pool | null = null;
 let targetTaskIndex: u32 = 0xffff_ffff;

@@ -39,9 +39,15 @@ export interface BoardSpec {
 export interface TargetSpec {
   readonly name: string;
   readonly alias: string; // "" when absent
-  readonly luns: readonly number[] | undefined; // undefined: every volume
+  readonly luns: readonly LunSpec[] | undefined; // undefined: every volume, writable
   readonly chap: { readonly user: string; readonly secret: string; readonly mutualUser?: string; readonly mutualSecret?: string } | undefined;
   readonly initiators: readonly string[]; // [] when absent: any initiator
+}
+
+/** One LUN of a target: LUN n is the target's n-th entry. */
+export interface LunSpec {
+  readonly volume: number; // the disks, in board order
+  readonly readOnly: boolean; // writes to the medium are refused (DATA PROTECT, WRITE PROTECTED); false when absent
 }
 
 export interface FlashSpec {
@@ -232,8 +238,9 @@ interface RawBoard {
   disks: RawDisk[];
   portals?: PortalSpec[];
   flash?: { image: string; slotSizeMiB?: number; trustedKeys: string[]; boardCompat?: string; populateKey?: string };
-  targets?: { name: string; alias?: string; luns?: number[]; chap?: { user: string; secret: string; mutualUser?: string; mutualSecret?: string }; initiators?: string[] }[];
+  targets?: { name: string; alias?: string; luns?: RawLun[]; chap?: { user: string; secret: string; mutualUser?: string; mutualSecret?: string }; initiators?: string[] }[];
 }
+type RawLun = number | { volume: number; readOnly?: boolean };
 type RawDisk =
   | (Omit<FileDiskSpec, "physicalBlockSize"> & { physicalBlockSize?: number })
   | (Omit<MemoryDiskSpec, "physicalBlockSize"> & { physicalBlockSize?: number });
@@ -460,10 +467,16 @@ function checkTargets(board: RawBoard, file: string): void {
   const targets = board.targets ?? [];
   checkUnique(targets.map((target) => target.name), "targets", file);
   targets.forEach((target, index) => {
-    target.luns?.forEach((lun, lunIndex) => {
-      if (lun >= board.disks.length) {
-        throw new BoardFileError(file, `targets[${index}].luns[${lunIndex}]`, `a volume number below ${board.disks.length} (one volume per disk)`, lun);
+    const firstLunByVolume = new Map<number, number>();
+    target.luns?.forEach((raw, lunIndex) => {
+      const lun = buildLun(raw);
+      const field = typeof raw === "number" ? `targets[${index}].luns[${lunIndex}]` : `targets[${index}].luns[${lunIndex}].volume`;
+      if (lun.volume >= board.disks.length) {
+        throw new BoardFileError(file, field, `a volume number below ${board.disks.length} (one volume per disk)`, lun.volume);
       }
+      const first = firstLunByVolume.get(lun.volume);
+      if (first !== undefined) throw new BoardFileError(file, field, `a volume not already listed by targets[${index}].luns[${first}]`, lun.volume);
+      firstLunByVolume.set(lun.volume, lunIndex);
     });
     const chap = target.chap;
     if (chap !== undefined && (chap.mutualUser === undefined) !== (chap.mutualSecret === undefined)) {
@@ -590,11 +603,15 @@ function buildSpec(board: RawBoard, file: string): BoardSpec {
     targets: (board.targets ?? [{ name: `iqn.2026-11.org.wasm-iop:${board.name}` }]).map((t) => ({
       name: t.name,
       alias: t.alias ?? "",
-      luns: t.luns,
+      luns: t.luns?.map(buildLun),
       chap: t.chap,
       initiators: t.initiators ?? [],
     })),
   };
+}
+
+function buildLun(raw: RawLun): LunSpec {
+  return typeof raw === "number" ? { volume: raw, readOnly: false } : { volume: raw.volume, readOnly: raw.readOnly ?? false };
 }
 
 function buildPciFunction(pciFunction: RawPciFunction): PciFunctionSpec {

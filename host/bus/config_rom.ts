@@ -8,11 +8,12 @@ import { readLe } from "./pci_function.ts";
 export const CONFIG_ROM_MAGIC = 0x4746_4357; // "WCFG"
 export const CONFIG_ROM_VERSION = 1;
 export const CONFIG_ROM_SIZE_BYTES = 65536;
+export const CONFIG_LUN_READ_ONLY = 0x8000_0000; // or'd into a Lun record's volume number: the LUN refuses writes
 
 export enum ConfigRecord {
   TargetBegin = 0x01, // value: the target's iSCSI name
   TargetAlias = 0x02,
-  Lun = 0x03, // value: u32 volume number
+  Lun = 0x03, // value: u32 volume number, | CONFIG_LUN_READ_ONLY (a firmware without the flag finds no such volume)
   ChapUser = 0x04,
   ChapSecret = 0x05,
   MutualUser = 0x06,
@@ -30,9 +31,9 @@ export function encodeConfigRom(targets: readonly TargetSpec[], volumeCount: num
   for (const target of targets) {
     text(ConfigRecord.TargetBegin, target.name);
     if (target.alias !== "") text(ConfigRecord.TargetAlias, target.alias);
-    for (const lun of target.luns ?? Array.from({ length: volumeCount }, (_, i) => i)) {
+    for (const lun of target.luns ?? Array.from({ length: volumeCount }, (_, volume) => ({ volume, readOnly: false }))) {
       const value = new Uint8Array(4);
-      new DataView(value.buffer).setUint32(0, lun, true);
+      new DataView(value.buffer).setUint32(0, (lun.volume | (lun.readOnly ? CONFIG_LUN_READ_ONLY : 0)) >>> 0, true);
       records.push({ type: ConfigRecord.Lun, value });
     }
     if (target.chap !== undefined) {

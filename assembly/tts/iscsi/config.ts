@@ -9,6 +9,7 @@
 // Lengths and LUNs live in the TargetConfig object that owns the record.
 
 import { carve } from "../../kernel/carve";
+import { SCSI_LUN_WRITE_PROTECTED } from "../../scsi/interface";
 
 export const TARGETS_MAX: u32 = 8;
 export const TARGET_NONE: u32 = 0xffff_ffff;
@@ -53,7 +54,9 @@ export class TargetConfig {
   readonly allowedBytes: StaticArray<u32> = new StaticArray<u32>(ALLOWED_INITIATORS_MAX);
   lunCount: u32 = 0;
   readonly luns: StaticArray<u32> = new StaticArray<u32>(TARGET_LUNS_MAX); // LUN numbers the initiator sees
-  readonly volumes: StaticArray<u32> = new StaticArray<u32>(TARGET_LUNS_MAX); // what each maps to (the engine's)
+  // What each maps to: the engine's volume, with SCSI_LUN_WRITE_PROTECTED when the LUN is read-only, as the SCSI
+  // target takes it in a command's lun (scsi/interface.ts).
+  readonly volumes: StaticArray<u32> = new StaticArray<u32>(TARGET_LUNS_MAX);
 
   constructor(readonly record: usize) {
     this.name = record + AT_NAME;
@@ -91,11 +94,15 @@ export class TargetConfig {
     return true;
   }
 
-  /** Maps LUN `lun` to the engine's `volume`; false when full, out of range, or the LUN is already mapped. */
-  addLun(lun: u32, volume: u32): bool {
+  /**
+   * Maps LUN `lun` to the engine's `volume`, read-only (writes refused with DATA PROTECT) when `readOnly`; false when
+   * full, out of range, or the LUN is already mapped.
+   */
+  addLun(lun: u32, volume: u32, readOnly: bool = false): bool {
     if (this.lunCount >= TARGET_LUNS_MAX || lun > TARGET_LUN_MAX || this.lunIndex(lun) != TARGET_NONE) return false;
+    if ((volume & SCSI_LUN_WRITE_PROTECTED) != 0) volume = 0x7fff_ffff; // no such volume: LOGICAL UNIT NOT SUPPORTED
     unchecked(this.luns[this.lunCount] = lun);
-    unchecked(this.volumes[this.lunCount] = volume);
+    unchecked(this.volumes[this.lunCount] = readOnly ? volume | SCSI_LUN_WRITE_PROTECTED : volume);
     this.lunCount += 1;
     return true;
   }

@@ -10,11 +10,12 @@ const MAGIC: u32 = 0x4746_4357; // "WCFG"
 const RECORD_BYTES_MAX: u32 = 256;
 const RECORDS_MAX: u32 = 1024;
 const ROM_BYTES_MAX: u32 = 65536;
+const LUN_FLAG_READ_ONLY: u32 = 0x8000_0000; // in a Lun record's value: the LUN refuses writes (board file readOnly)
 
 enum Record {
   TargetBegin = 0x01,
   TargetAlias = 0x02,
-  Lun = 0x03,
+  Lun = 0x03, // value: u32 volume number | LUN_FLAG_READ_ONLY; a firmware without the flag finds no such volume
   ChapUser = 0x04,
   ChapSecret = 0x05,
   MutualUser = 0x06,
@@ -38,7 +39,7 @@ class Pending {
   mutualUserBytes: u32 = 0;
   readonly mutualSecret: usize = carve(RECORD_BYTES_MAX);
   mutualSecretBytes: u32 = 0;
-  readonly luns: StaticArray<u32> = new StaticArray<u32>(16);
+  readonly luns: StaticArray<u32> = new StaticArray<u32>(16); // the records' values: volume and flags
   lunCount: u32 = 0;
   readonly initiators: usize = carve(RECORD_BYTES_MAX * 8);
   readonly initiatorBytes: StaticArray<u32> = new StaticArray<u32>(8);
@@ -121,8 +122,12 @@ function addTarget(p: Pending): bool {
     return false;
   }
   const t = targetConfigAt(index);
-  // The target's LUN n is the n-th volume it lists.
-  for (let i: u32 = 0; i < p.lunCount; i++) t.addLun(i, unchecked(p.luns[i]));
+  // The target's LUN n is the n-th volume it lists. A flag this firmware does not know leaves a volume number it has
+  // not: LOGICAL UNIT NOT SUPPORTED, never a unit served with fewer protections than the board asked for.
+  for (let i: u32 = 0; i < p.lunCount; i++) {
+    const value = unchecked(p.luns[i]);
+    t.addLun(i, value & ~LUN_FLAG_READ_ONLY, (value & LUN_FLAG_READ_ONLY) != 0);
+  }
   for (let i: u32 = 0; i < p.initiatorCount; i++) {
     t.allowInitiator(p.initiators + <usize>i * RECORD_BYTES_MAX, unchecked(p.initiatorBytes[i]));
   }

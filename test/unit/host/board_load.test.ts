@@ -335,4 +335,18 @@ describe("parseBoard: targets", () => {
     expect(withTargets([{ name: "iqn.2026-11.org.example:t", chap: { user: "u", secret: "twelve-chars", mutualUser: "m" } }])).toThrow("boards/bad.json: targets[0].chap.mutualSecret: expected both mutualUser and mutualSecret, or neither, got nothing");
     expect(withTargets([{ name: "target-one" }])).toThrow(/^boards\/bad\.json: targets\[0\]\.name: expected an iSCSI name/);
   });
+
+  it("takes a LUN as a volume number or as {volume, readOnly}, read-only only when it says so", () => {
+    const spec = parseBoard({ ...base(), targets: [{ name: "iqn.2026-11.org.example:t", luns: [2, { volume: 0, readOnly: true }, { volume: 1 }] }] }, "boards/ro.json");
+    expect(spec.targets[0]!.luns).toEqual([{ volume: 2, readOnly: false }, { volume: 0, readOnly: true }, { volume: 1, readOnly: false }]);
+  });
+
+  it("names the field of a bad LUN entry: a read-only flag not a boolean, a misspelt field, a volume listed twice or missing", () => {
+    const withLuns = (luns: unknown) => () => parseBoard({ ...base(), targets: [{ name: "iqn.2026-11.org.example:t", luns }] }, "boards/bad.json");
+    expect(withLuns([{ volume: 0, readOnly: "yes" }])).toThrow('boards/bad.json: targets[0].luns[0].readOnly: expected true or false, got "yes"');
+    expect(withLuns([{ volume: 0, readonly: true }])).toThrow('boards/bad.json: targets[0].luns[0]: expected a volume number 0 to 15, or {"volume": n, "readOnly": true}, got {"volume":0,"readonly":true}');
+    expect(withLuns([0, { volume: 0, readOnly: true }])).toThrow("boards/bad.json: targets[0].luns[1].volume: expected a volume not already listed by targets[0].luns[0], got 0");
+    expect(withLuns([{ volume: 5, readOnly: true }])).toThrow("boards/bad.json: targets[0].luns[0].volume: expected a volume number below 3 (one volume per disk), got 5");
+    expect(withLuns(["0"])).toThrow(/^boards\/bad\.json: targets\[0\]\.luns\[0\]: expected a volume number 0 to 15/);
+  });
 });

@@ -20,4 +20,19 @@ describe("configuration ROM: firmware and host agree", () => {
   it("the magic and the ROM's size", () => {
     expect(disagreements(firmware, hosts, [["MAGIC", "CONFIG_ROM_MAGIC"], ["ROM_BYTES_MAX", "CONFIG_ROM_SIZE_BYTES"]])).toEqual([]);
   });
+
+  it("the read-only flag of a Lun record, and the host sets it only for a read-only LUN", () => {
+    expect(disagreements(firmware, hosts, [["LUN_FLAG_READ_ONLY", "CONFIG_LUN_READ_ONLY"]])).toEqual([]);
+    const target = { name: "iqn.2026-11.org.example:t", alias: "", chap: undefined, initiators: [],
+      luns: [{ volume: 1, readOnly: false }, { volume: 0, readOnly: true }] };
+    const view = new DataView(host.encodeConfigRom([target], 2).buffer);
+    const lunValues: number[] = [];
+    for (let at = 16; at < view.getUint32(8, true);) {
+      const type = view.getUint16(at, true);
+      const lengthBytes = view.getUint16(at + 2, true);
+      if (type === host.ConfigRecord.Lun) lunValues.push(view.getUint32(at + 4, true));
+      at += 4 + Math.ceil(lengthBytes / 4) * 4;
+    }
+    expect(lunValues).toEqual([1, (0 | host.CONFIG_LUN_READ_ONLY) >>> 0]);
+  });
 });
