@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { ROOT } from "../build/firmware.ts";
 import { parseCunitOutput, regressions, tally, testSelection, type TestOutcome, type TestResult } from "../conformance/cunit.ts";
 import { serveBoard } from "../conformance/serve.ts";
+import { DEFAULT_BOARD_PATH, loadBoardFile, type TargetSpec } from "../../host/board/load.ts";
 import type { Command } from "./command.ts";
 
 export const BASELINE_PATH = join(ROOT, "test/interop/conformance-baseline.json");
@@ -15,7 +16,8 @@ const help = `usage: wasm-iop conformance [--board FILE] [--tests PATTERN] [--ba
 Starts the board on a free loopback port, runs libiscsi's iscsi-test-cu (Debian package libiscsi-bin) against LUN 0
 of its first target with --dataloss and --allow-sanitize (the same LUN given again as the multipath URL), prints pass, skip and fail per test and in total, and compares the results with
 the baseline file committed in the repository: a new failure, or a test that passed in the baseline and does not now,
-fails the run.
+fails the run. The ReadOnly tests run again, alone, against a read-only LUN (an extra target the conformance run
+adds to the board over its last volume): against the writable LUN they skip, and their result there replaces it.
 
 options:
   --board FILE        board description (default: boards/iop-dev.json); its disks start empty in a temporary directory
@@ -79,6 +81,19 @@ export function readBaseline(path: string = BASELINE_PATH): Baseline {
   return JSON.parse(readFileSync(path, "utf8")) as Baseline;
 }
 
+// The ReadOnly family tests the LUN it is given and skips unless MODE SENSE reports it write-protected: it gets a LUN
+// of its own, read-only, in a target the board file need not have.
+const READ_ONLY_FAMILY = "ALL.ReadOnly";
+function readOnlyTarget(boardName: string, volumeCount: number): TargetSpec {
+  return { name: `iqn.2026-11.org.wasm-iop:${boardName}-read-only`, alias: "", luns: [{ volume: volumeCount - 1, readOnly: true }], chap: undefined, initiators: [] };
+}
+
+/** The read-only family's part of `pattern` (ALL, ALL.ReadOnly, ALL.ReadOnly.ReadOnlySBC), or undefined for none. */
+function readOnlyPattern(pattern: string): string | undefined {
+  if (pattern === "ALL" || pattern === READ_ONLY_FAMILY) return READ_ONLY_FAMILY;
+  return pattern.startsWith(`${READ_ONLY_FAMILY}.`) ? pattern : undefined;
+}
+
 export async function runConformance(options: {
   boardPath?: string;
   pattern: string;
@@ -86,11 +101,19 @@ export async function runConformance(options: {
   notRun: readonly string[]; // Suite.Test names not to run (the baseline's notRun)
   timeoutMs: number;
 }): Promise<ConformanceResult> {
-  const serving = await serveBoard({ boardPath: options.boardPath });
+  const board = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
+  const serving = await serveBoard({ boardPath: options.boardPath, extraTargets: [readOnlyTarget(board.name, board.disks.length)] });
   try {
     const { selection, skipped, count } = testSelection(options.pattern, listIscsiTestCu(), options.notRun);
     const run = await runIscsiTestCu(serving.urls[0]!, selection, options.timeoutMs);
-    const outcomes = parseCunitOutput(run.output);
+    let outcomes = parseCunitOutput(run.output);
+    const readOnly = readOnlyPattern(options.pattern);
+    if (readOnly !== undefined && run.signal === null) {
+      const readOnlyUrl = serving.urls[serving.urls.length - 1]!;
+      const again = parseCunitOutput((await runIscsiTestCu(readOnlyUrl, readOnly, options.timeoutMs)).output);
+      const names = new Set(again.map((o) => o.name));
+      outcomes = [...outcomes.filter((o) => !names.has(o.name)), ...again];
+    }
     let crashed: string | undefined;
     // libiscsi 1.19.0 can crash on its way out, after every test has its verdict (its async TMF test destroys the
     // first path's session): only a crash that cut the run short counts.

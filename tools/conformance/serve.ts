@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Board } from "../../host/board/board.ts";
-import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile, type TargetSpec } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { TcpBackend } from "../../host/devices/tcp_backend.ts";
 import { RealTimePacer } from "../../host/sim/realtime.ts";
@@ -28,14 +28,16 @@ export interface ServeOptions {
   memoryDisks?: boolean; // every disk in memory instead of in its file (bench)
   traceOff?: boolean; // no trace at all, not even its hash, as `wasm-iop run` serves (bench)
   hostClockMs?: () => number; // measure host time inside firmware calls (bench)
+  extraTargets?: readonly TargetSpec[]; // served after the board's own (conformance: a read-only LUN); their URLs last
 }
 
 /** Boots the board, binds 127.0.0.1:0, and resolves once the firmware's transport says it is serving. */
 export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoard> {
   await buildFirmware(["release"]);
   const loaded = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
-  const spec: BoardSpec = options.memoryDisks !== true ? loaded
+  const disks: BoardSpec = options.memoryDisks !== true ? loaded
     : { ...loaded, disks: loaded.disks.map((d) => ({ name: d.name, sizeMiB: d.sizeMiB, blockSize: d.blockSize, physicalBlockSize: d.physicalBlockSize, backend: "memory" as const })) };
+  const spec: BoardSpec = options.extraTargets === undefined ? disks : { ...disks, targets: [...disks.targets, ...options.extraTargets] };
   const temporary = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), `wasm-iop-${spec.name}-`));
   const log: string[] = [];
