@@ -4,6 +4,8 @@ import { ensureCompiled } from "../tools/build/js.mjs";
 import { buildFirmware } from "../tools/build/firmware.ts";
 
 export default async function setup(): Promise<void> {
+  // vitest.config.ts measured it: say it, so a slow run's log shows how much room its limits had.
+  process.stdout.write(`time limits x${process.env.WASM_IOP_TEST_TIME_SCALE} (the machine's load when the suite started; test/support/time.ts)\n`);
   await ensureCompiled();
   const built = await buildFirmware();
   if (built.length > 0) process.stdout.write(`built ${built.join(", ")}\n`);
