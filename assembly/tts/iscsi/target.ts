@@ -2,7 +2,8 @@
 // the NIC's receive buffers, runs logins (login.ts), answers Text, NOP, Logout and TMF requests, turns SCSI Command
 // PDUs into ScsiTasks for the SCSI target (which alone reads CDBs), solicits Data-Out with R2Ts when the SCSI target
 // asks for data, and sends Data-In straight from the buffers the data landed in (zero copy: the NIC gathers them).
-// Error recovery level 0: a broken connection ends its session's tasks; the initiator logs in again.
+// Error recovery level 0: a failed connection fails its session (every connection, every task); the initiator
+// logs in again. Requests wait in their session's CmdSN reorder queue behind a gap; TMFs act on it first.
 // This file keeps the dispatch and the on… handlers; the records are the nouns': the sessions and their command
 // order (session.ts), per-command bookkeeping (../commands.ts), staging slots (../staging.ts), R2Ts and Data-Out
 // (data_out.ts), the send queue (../send_queue.ts), Data-In (data_in.ts), the NIC's transmit entries (transmit.ts)
