@@ -483,6 +483,9 @@ export class IscsiTask extends Task {
       this.taskFinish(t);
       return;
     }
+    // Out of the queue (orderStep took its entry): if acting drops the connection, connectionGone must not forget
+    // its place again.
+    this.commands.setPhase(t, CommandPhase.Submitted);
     switch (kind) {
       case CommandKind.Tmf: this.tmfAct(t, sessionIndex); return; // the record is the TMF's own from here
       case CommandKind.Text: {
