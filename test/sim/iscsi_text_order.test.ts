@@ -373,4 +373,18 @@ describe("iSCSI CmdSN order across the connections of one session (MC/S)", () =>
     expect(last).toMatch(/tasks free 256, staging slots free 16/);
     expect(env.board.panics).toEqual([]);
   });
+
+  it("closes every connection of the session on a Logout for the session (reason 0), not only its own", () => {
+    a = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: name, isid: 0x4d44 });
+    a.login([["MaxConnections", "2"]]);
+    cmdSn = a.cmdSn;
+    const other = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: name, isid: 0x4d44, tsih: a.tsih, cid: 1 });
+    other.cmdSn = cmdSn;
+    other.login();
+    a.logout(); // reason 0
+    env.board.runFor(5_000_000);
+    expect(a.client.closed).toBe(true);
+    expect(other.client.closed, "the session's other connection closed too (old code: it stayed)").toBe(true);
+    expect(env.board.panics).toEqual([]);
+  });
 });

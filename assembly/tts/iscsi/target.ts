@@ -1083,6 +1083,14 @@ export class IscsiTask extends Task {
     const closes = response == LOGOUT_RESPONSE_CLOSED;
     this.tx.header(conn, slot, closes ? TX_FLAG_CLOSE : 0);
     if (closes) conn.state = ConnState.LoggedOut;
+    if (reason != LOGOUT_CLOSE_SESSION || s.state != SessionState.Active || s.connections < 2) return;
+    // RFC 7143, Logout Request, "close the session": every connection of the session closes and its tasks end. The
+    // others are dropped (the session is Failing, so each goes alone); this one closes once its answer is sent.
+    s.state = SessionState.Failing;
+    for (let c: u32 = 0; c < CONNECTIONS_MAX; c++) {
+      const other = unchecked(this.conns[c]);
+      if (other != conn && other.session == conn.session && other.state != ConnState.Free && other.state != ConnState.Closing) this.drop(other);
+    }
   }
 
   private onTmf(conn: IscsiConn, sessionIndex: u32): void {
