@@ -360,6 +360,8 @@ describe("iSCSI CmdSN order across the connections of one session (MC/S)", () =>
     // of the old session ran: the in-flight write had no data, the queued ones never reached the disk.
     const again = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: name, isid: 0x4d43 });
     again.login();
+    // SAM-5, I_T nexus loss: the port's new nexus hears I_T NEXUS LOSS OCCURRED on the LUN it had heard POWER ON on.
+    expect(again.testUnitReady(LUN)).toEqual({ status: 2, sense: " sense 06/29/07" });
     again.clearUnitAttention(LUN);
     for (let k = 0; k <= 5; k++) expect(Buffer.compare(again.read(LUN, 12_000 + k * 16, 16), new Uint8Array(8192)), `CmdSN n+${k}'s blocks`).toBe(0);
     again.logout();
