@@ -1125,7 +1125,7 @@ export class IscsiTask extends Task {
         return;
       }
     } else if (fn != TmfFunction.ClearAca && s.tmfHeld == TMF_HELD_NONE && this.commands.sequence(t) != s.expCmdSn
-      && this.commands.sequence(t) - s.expCmdSn < CMD_WINDOW) {
+      && this.commands.sequence(t) - s.expCmdSn <= CMD_WINDOW) { // up to MaxCmdSN + 1: the CmdSN after a full window
       this.commands.setPhase(t, CommandPhase.Submitted); // the transport's until it acts (connectionGone ends it)
       s.tmfHeld = t;
       return;
