@@ -239,7 +239,7 @@ export class IscsiTask extends Task {
       }
       return;
     }
-    if (s.waiting > 0) {
+    if (s.state == SessionState.Active && s.waiting > 0) {
       // A connection that logged out (its own, not the session's): the commands the gaps stand for may have been on
       // it, and they will not come; the requests waiting on the other connections would wait forever. The gaps are
       // given up: ExpCmdSN steps over them to the last waiting request, which all act in order.
