@@ -8,7 +8,7 @@
 // "InitiatorName,i,0xISID" form) or a whole initiator device (format 00b, the bare iSCSI name, marked `device`), which
 // stands for every port of that initiator name (nexusCovers).
 //
-// Entry, 256 bytes: |0 inUse u8|1 liveCount u8|2 targetPort u16|4 nameBytes u16|6 device u8|7 -|8 lastUsed u32|12 -|
+// Entry, 256 bytes: |0 inUse u8|1 liveCount u8|2 targetPort u16|4 nameBytes u16|6 device u8|7 -|8 lastUsed u32|12 lostLuns u16|14 -|
 // 16 name[240]|
 import { carve } from "../kernel/carve";
 import { NEXUS_NONE } from "./nexus";
@@ -84,6 +84,18 @@ function oldestIdle(): u32 {
   }
   return oldest;
 }
+
+/**
+ * SAM-5, I_T nexus loss: nexus `id` was lost; on the logical units in `luns` (a bit each) its initiator port had
+ * heard POWER ON, so its next nexus starts there with I_T NEXUS LOSS OCCURRED instead (nexusOpen). A reused entry
+ * starts without any.
+ */
+export function nexusIdentityLossSet(id: u32, luns: u32): void {
+  assert(luns <= 0xffff, "identities: a LUN mask fits 16 bits");
+  if (id < NEXUS_IDENTITIES_MAX) store<u16>(entryAt(id), <u16>luns, 12); // kept in a free entry too (the probe's ids)
+}
+export function nexusIdentityLostLuns(id: u32): u32 { return id < NEXUS_IDENTITIES_MAX ? <u32>load<u16>(entryAt(id), 12) : 0; }
+export function nexusIdentityLossClear(id: u32): void { if (id < NEXUS_IDENTITIES_MAX) store<u16>(entryAt(id), 0, 12); }
 
 /** One session fewer uses nexus `id` (its transport said it is gone); ids the table never gave are ignored. */
 export function nexusIdentityRelease(id: u32): void {

@@ -1,13 +1,14 @@
 // I_T nexuses the target has seen, and their unit attention conditions per logical unit (SAM-5, Unit attention
 // conditions). A nexus enters the table with its first command, with POWER ON, RESET, OR BUS DEVICE RESET OCCURRED
-// pending on every logical unit (the target was reset as far as this nexus knows), and leaves it when its transport
-// says it is gone. A condition is reported once, on the next command to that logical unit other than INQUIRY,
+// pending on every logical unit (the target was reset as far as this nexus knows), or I_T NEXUS LOSS OCCURRED where
+// its initiator port's previous nexus was lost after hearing POWER ON, and leaves it when its transport says it is
+// gone. A condition is reported once, on the next command to that logical unit other than INQUIRY,
 // REPORT LUNS and REQUEST SENSE (which returns it as its data instead).
 // Slot, 32 bytes: |0 inUse u8|1 gone u8|2 nexus u16|4 lunCountSeen u32|8 -|16 pending[VOLUMES_MAX] u8|
 import { VOLUMES_MAX } from "../cta/volumes";
 import { carve } from "../kernel/carve";
 import {
-  ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR, ASC_MODE_PARAMETERS_CHANGED, ASC_POWER_ON_RESET, ASC_REGISTRATIONS_PREEMPTED,
+  ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR, ASC_I_T_NEXUS_LOSS_OCCURRED, ASC_MODE_PARAMETERS_CHANGED, ASC_POWER_ON_RESET, ASC_REGISTRATIONS_PREEMPTED,
   ASC_REPORTED_LUNS_DATA_HAS_CHANGED, ASC_RESERVATIONS_PREEMPTED, ASC_RESERVATIONS_RELEASED,
 } from "./sense";
 
@@ -24,6 +25,8 @@ export const UA_REGISTRATIONS_PREEMPTED: u32 = 1 << 3;
 export const UA_MODE_PARAMETERS_CHANGED: u32 = 1 << 4;
 export const UA_COMMANDS_CLEARED: u32 = 1 << 5;
 export const UA_REPORTED_LUNS_CHANGED: u32 = 1 << 6;
+// Reported right after POWER ON (both are 29h; SPC-4 ranks them above the rest), which supersedes it.
+export const UA_NEXUS_LOSS: u32 = 1 << 7;
 export const UA_NONE: u32 = 0;
 
 let slots: usize = 0;
@@ -51,8 +54,12 @@ export function nexusFind(nexus: u32): u32 {
   return NEXUS_SLOT_NONE;
 }
 
-/** The slot of `nexus`, entering it (with POWER ON pending on every LUN) if new; NEXUS_SLOT_NONE when full. */
-export function nexusOpen(nexus: u32, lunCount: u32): u32 {
+/**
+ * The slot of `nexus`, entering it if new with POWER ON pending on every LUN, or I_T NEXUS LOSS OCCURRED on those in
+ * `lostLuns` (a bit each: its initiator port's previous nexus was lost after hearing POWER ON there);
+ * NEXUS_SLOT_NONE when full.
+ */
+export function nexusOpen(nexus: u32, lunCount: u32, lostLuns: u32 = 0): u32 {
   const found = nexusFind(nexus);
   if (found != NEXUS_SLOT_NONE) return found;
   for (let s: u32 = 0; s < NEXUS_MAX; s++) {
@@ -62,7 +69,9 @@ export function nexusOpen(nexus: u32, lunCount: u32): u32 {
     store<u8>(at, 1, 0);
     store<u16>(at, <u16>nexus, 2);
     store<u32>(at, lunCount, 4);
-    for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) store<u8>(at + 16 + lun, <u8>UA_POWER_ON_RESET);
+    for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) {
+      store<u8>(at + 16 + lun, <u8>(((lostLuns >> lun) & 1) != 0 ? UA_NEXUS_LOSS : UA_POWER_ON_RESET));
+    }
     return s;
   }
   return NEXUS_SLOT_NONE;
@@ -96,8 +105,17 @@ export function nexusLunCountCheck(slot: u32, lunCount: u32): void {
 export function uaSet(slot: u32, lun: u32, condition: u32): void {
   if (lun >= VOLUMES_MAX) return;
   const at = slotAt(slot) + 16 + lun;
-  store<u8>(at, load<u8>(at) | <u8>condition);
+  const superseded = condition == UA_POWER_ON_RESET ? UA_NEXUS_LOSS : 0; // SPC-4: 29h/00h covers the other 29h
+  store<u8>(at, (load<u8>(at) & ~<u8>superseded) | <u8>condition);
 }
+
+/** The logical units (a bit each) on which the nexus in `slot` has heard POWER ON: none is pending there. */
+export function nexusPowerOnHeard(slot: u32): u32 {
+  let heard: u32 = 0;
+  for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) if ((uaPending(slot, lun) & UA_POWER_ON_RESET) == 0) heard |= 1 << lun;
+  return heard;
+}
+if (VOLUMES_MAX > 16) ERROR("nexus: the LUN masks of I_T nexus loss hold 16 logical units");
 
 /** Raises `condition` on `lun` for the nexus `nexus` if it is in the table. */
 export function uaSetNexus(nexus: u32, lun: u32, condition: u32): void {
@@ -119,7 +137,8 @@ export function uaTake(slot: u32, lun: u32): u32 {
   const at = slotAt(slot) + 16 + lun;
   const pending = <u32>load<u8>(at);
   if (pending == 0) return UA_NONE;
-  const bit = pending & (0 - pending);
+  const lowest = pending & (0 - pending);
+  const bit = lowest != UA_POWER_ON_RESET && (pending & UA_NEXUS_LOSS) != 0 ? UA_NEXUS_LOSS : lowest; // 29h first
   store<u8>(at, <u8>(pending & ~bit));
   return uaAscAscq(bit);
 }
@@ -131,6 +150,7 @@ export function uaPending(slot: u32, lun: u32): u32 {
 function uaAscAscq(bit: u32): u32 {
   switch (bit) {
     case UA_POWER_ON_RESET: return ASC_POWER_ON_RESET;
+    case UA_NEXUS_LOSS: return ASC_I_T_NEXUS_LOSS_OCCURRED;
     case UA_RESERVATIONS_PREEMPTED: return ASC_RESERVATIONS_PREEMPTED;
     case UA_RESERVATIONS_RELEASED: return ASC_RESERVATIONS_RELEASED;
     case UA_REGISTRATIONS_PREEMPTED: return ASC_REGISTRATIONS_PREEMPTED;

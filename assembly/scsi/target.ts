@@ -44,7 +44,8 @@ import {
 import { limitsInit, SERVICES_IN_FLIGHT_MAX, UNMAP_BYTES_MAX, UNMAP_DESCRIPTORS_MAX } from "./limits";
 import { modeInit, modeLunReset, ModeSelectResult, modeSelectApply, modeSelectFieldByte, modeWriteCacheEnabled } from "./mode";
 import {
-  NEXUS_MAX, NEXUS_NONE, NEXUS_SLOT_NONE, nexusClose, nexusGoneCount, nexusInit, nexusLunCountCheck, nexusMarkGone,
+  NEXUS_MAX, NEXUS_NONE, NEXUS_SLOT_NONE, nexusClose, nexusFind, nexusGoneCount, nexusInit, nexusLunCountCheck, nexusMarkGone,
+  nexusPowerOnHeard,
   nexusOfSlot, nexusOpen, nexusSlotGone, nexusSlotInUse, UA_COMMANDS_CLEARED, UA_MODE_PARAMETERS_CHANGED, UA_NONE,
   UA_POWER_ON_RESET, uaSetAll, uaSetNexus, uaTake,
 } from "./nexus";
@@ -87,7 +88,7 @@ import {
   scsiTaskRelease,
 } from "./tasks";
 import { TaskRing } from "./task_ring";
-import { identitiesInit, nexusIdentify, nexusIdentityRelease } from "./identities";
+import { identitiesInit, nexusIdentify, nexusIdentityLossClear, nexusIdentityLossSet, nexusIdentityLostLuns, nexusIdentityRelease } from "./identities";
 import {
   COPY_ENTRY_NONE, COPY_HEADER_BYTES, COPY_LIST_AREA_BYTES, COPY_LIST_BAD, COPY_LUN_NONE, COPY_SEGMENT_BYTES_MAX,
   COPY_SEGMENT_DESCRIPTORS_MAX, COPY_TARGET_DESCRIPTOR_BYTES, copyBegin, copyDiscard, copyEnd, copyInit, copyListCheck,
@@ -211,8 +212,7 @@ export class ScsiTargetTask extends Task {
   // A transport's session ended: its nexus's tasks are aborted (each still gets its ScsiDone, aborted) and its
   // RESERVE(6) reservations end at the next run's sweep; its persistent registrations stay.
   private onNexusGone(nexus: u32): void {
-    nexusIdentityRelease(nexus);
-    nexusMarkGone(nexus); // this run handled a message, so another follows and sweeps it
+    nexusLose(nexus); // this run handled a message, so another follows and sweeps it
   }
 
   // The answers a transport's inbox refused, in order; true when one went.
@@ -238,7 +238,9 @@ export class ScsiTargetTask extends Task {
     assert(scsiTaskHeld(t) && scsiTaskState(t) == ScsiTaskState.Allocated, "scsi: ScsiCommand for a task not allocated");
     scsiTaskSetState(t, ScsiTaskState.Queued);
     writeProtectTake(t);
-    const slot = nexusOpen(scsiTaskNexus(t), volumesCount());
+    const nexus = scsiTaskNexus(t);
+    const slot = nexusOpen(nexus, volumesCount(), nexusIdentityLostLuns(nexus));
+    if (slot != NEXUS_SLOT_NONE) nexusIdentityLossClear(nexus); // heard by this nexus, or to be
     if (slot == NEXUS_SLOT_NONE) { // more I_T nexuses than the table holds: the initiator may try again
       this.finishStatus(t, SAM_STATUS_BUSY);
       return;
@@ -1296,8 +1298,18 @@ export function scsiTarget(): ScsiTargetTask { return target!; }
  * (each still gets its ScsiDone, aborted) and its RESERVE(6) reservations end; its persistent registrations stay.
  */
 export function scsiNexusGone(nexus: u32): void {
+  if (nexusLose(nexus)) wakeTask(target!.index);
+}
+
+// SAM-5, I_T nexus loss: one session fewer uses the identity; the nexus is marked gone (its tasks are aborted and its
+// RESERVE(6) reservations end at the sweep), and its initiator port's next nexus hears I_T NEXUS LOSS OCCURRED
+// on the logical units where it had heard POWER ON (elsewhere POWER ON again). False when the nexus was not in the table.
+function nexusLose(nexus: u32): bool {
   nexusIdentityRelease(nexus);
-  if (nexusMarkGone(nexus)) wakeTask(target!.index);
+  const slot = nexusFind(nexus);
+  if (slot == NEXUS_SLOT_NONE) return false;
+  nexusIdentityLossSet(nexus, nexusPowerOnHeard(slot));
+  return nexusMarkGone(nexus);
 }
 
 /**

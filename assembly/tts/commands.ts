@@ -18,6 +18,16 @@ export enum CommandPhase {
   Waiting = 6, // waiting for the commands before it (iSCSI: its session's reorder queue): not yet with the SCSI target
 }
 
+// What a record stands for. Most are SCSI commands; iSCSI also keeps its other numbered requests (TMF, Text, NOP-Out,
+// Logout) here while they wait in the reorder queue, and a TMF while the SCSI target works on it.
+export enum CommandKind {
+  Scsi = 0, // a SCSI command (its CDB, expected length and flags are set)
+  Tmf = 1, // a task management request: flags the function, extra the referenced task tag, expected the RefCmdSN
+  Text = 2, // a Text Request waiting: flags its F and C bits (and TEXT_HELD_DATA_LOST), extra its TTT, expected its data bytes
+  NopOut = 3, // a NOP-Out ping waiting: extra the page holding its data, expected its data bytes
+  Logout = 4, // a Logout Request waiting: flags its reason code
+}
+
 export class TransportCommands {
   private readonly phases: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
   private readonly connections: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
@@ -27,6 +37,8 @@ export class TransportCommands {
   private readonly pieces: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // NIC entries in flight
   private readonly flags: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX); // the transport's command flags
   private readonly sequences: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // iSCSI: the CmdSN
+  private readonly kinds: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
+  private readonly extras: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // what the kind keeps besides
   private readonly cdbs: usize = carve(SCSI_TASKS_MAX * COMMAND_CDB_BYTES, 16);
 
   phase(t: u32): CommandPhase { return <CommandPhase>this.phases[t]; }
@@ -38,6 +50,19 @@ export class TransportCommands {
   flagsOf(t: u32): u32 { return <u32>this.flags[t]; }
   sequence(t: u32): u32 { return this.sequences[t]; }
   setSequence(t: u32, sequence: u32): void { this.sequences[t] = sequence; }
+  kind(t: u32): CommandKind { return <CommandKind>this.kinds[t]; }
+  extra(t: u32): u32 { return this.extras[t]; }
+
+  /** A request other than a SCSI command (CommandKind says what flags, extra and expected hold for each). */
+  setRequest(t: u32, kind: CommandKind, flags: u32, extra: u32, expected: u32): void {
+    assert(kind != CommandKind.Scsi, "transport: a SCSI command is set by setCommand");
+    assert(flags <= 0xff, "transport: request flags fit a byte");
+    this.kinds[t] = <u8>kind;
+    this.flags[t] = <u8>flags;
+    this.extras[t] = extra;
+    this.expectedBytes[t] = expected;
+    this.pieces[t] = 0;
+  }
 
   /** The CDB of command t (COMMAND_CDB_BYTES). */
   cdb(t: u32): usize {
@@ -55,16 +80,17 @@ export class TransportCommands {
 
   /** What a SCSI command needs to reach the SCSI target later: its expected length, flags and CDB. */
   setCommand(t: u32, expectedBytes: u32, flags: u32, cdb: usize): void {
+    this.kinds[t] = <u8>CommandKind.Scsi;
     this.expectedBytes[t] = expectedBytes;
     this.pieces[t] = 0;
     this.flags[t] = <u8>flags;
     memory.copy(this.cdb(t), cdb, COMMAND_CDB_BYTES);
   }
 
-  /** True when command t is the transport's, from `connection`, in one of the phases a new PDU can still reach. */
+  /** True when SCSI command t is the transport's, from `connection`, in one of the phases a new PDU can still reach. */
   live(t: u32, connection: u32): bool {
     const phase = this.phase(t);
-    return (phase == CommandPhase.Submitted || phase == CommandPhase.DataOut || phase == CommandPhase.Waiting)
+    return this.kind(t) == CommandKind.Scsi && (phase == CommandPhase.Submitted || phase == CommandPhase.DataOut || phase == CommandPhase.Waiting)
       && this.connection(t) == connection;
   }
 

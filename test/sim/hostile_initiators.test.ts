@@ -471,6 +471,51 @@ describe("hostile initiators: what RFC 7143 says the target answers", () => {
     legit.ping();
   });
 
+  // RFC 7143 §4.2.2.1: numbered requests wait in CmdSN order behind a gap, each holding a task record (and a ping
+  // its page, a write its staging slot). An attacker that fills its whole window behind a gap it never fills, plus
+  // an immediate ABORT TASK SET waiting for that gap, gets no answer; when it goes, every record, page and slot
+  // comes back at once and nothing of it ever ran.
+  it("holds a whole CmdSN window of requests behind a gap that never fills, answers none, and frees them all when the attacker goes", () => {
+    const a = loggedInAttacker(env);
+    const n = a.cmdSn;
+    for (let k = 1; k < 64; k++) {
+      const cmdSn = n + k;
+      a.send(pdu((bhs, v) => {
+        const kind = k % 4;
+        bhs[0] = [Op.NopOut, Op.ScsiCommand, Op.TextRequest, Op.TmfRequest][kind]!;
+        bhs[1] = kind === 1 ? 0x80 | 0x20 | 1 : kind === 3 ? 0x80 | 2 : 0x80; // WRITE(10) (no immediate data), ABORT TASK SET
+        v.setUint32(16, 0x100 + k);
+        v.setUint32(20, kind === 1 ? 4096 : 0xffff_ffff);
+        v.setUint32(24, cmdSn);
+        v.setUint32(28, a.expStatSn);
+        if (kind === 1 || kind === 3) bhs[8 + 1] = ATTACK_LUN;
+        if (kind === 1) {
+          bhs[32] = 0x2a;
+          v.setUint32(34, 20_000 + k * 8);
+          v.setUint16(39, 8);
+        }
+      }, k % 4 === 0 ? pattern(`ping-${k}`, 1024) : k % 4 === 2 ? textKeys([["MaxRecvDataSegmentLength", "8192"]]) : new Uint8Array(0)));
+    }
+    a.send(pdu((bhs, v) => { // immediate ABORT TASK SET with the CmdSN after the full window: waits for the gap too
+      bhs[0] = 0x40 | Op.TmfRequest;
+      bhs[1] = 0x80 | 2;
+      bhs[8 + 1] = ATTACK_LUN;
+      v.setUint32(16, 0x200);
+      v.setUint32(20, 0xffff_ffff);
+      v.setUint32(24, n + 64);
+      v.setUint32(28, a.expStatSn);
+    }));
+    env.board.runFor(20_000_000);
+    const got: string[] = [];
+    for (let p = a.reader.next(); p !== undefined; p = a.reader.next()) got.push(`0x${opcodeOf(p.bhs).toString(16)} reason ${p.bhs[2]} op 0x${p.data[0]?.toString(16)} cmdSn ${p.data.length >= 28 ? u32At(p.data, 24) - n : -1}`);
+    expect(got, "nothing answered behind the gap").toEqual([]);
+    a.client.end();
+    env.board.runFor(5_000_000);
+    const ended = env.console.filter((l) => l.includes("iscsi: connection") && l.includes(" ends: ")).pop();
+    expect(ended).toMatch(/ 63 waiting commands ended; tasks free 256, staging slots free 16/);
+    legit.ping();
+  });
+
   it("leaves every slot free, the legitimate session intact and the heap where it was", () => {
     const data = pattern("specific", 64 * 1024);
     legit.write(LEGIT_LUN, 2048, data);

@@ -7,8 +7,9 @@
 //   the target's bound get their Reject.
 // - CmdSN ordering across the connections of one session (MC/S, §4.2.2.1): a command that arrives before an
 //   earlier CmdSN waits for it, whatever connection either comes on; ExpCmdSN advances over contiguous runs only;
-//   a gap left by a connection that goes is given up; waiting commands of a connection that goes end with it, and
-//   every task and staging slot comes back.
+//   a gap left by a connection that logs out is given up; a connection that fails fails the session (ERL 0): its
+//   other connections are dropped, every task ends, nothing queued runs, every task and staging slot comes back,
+//   and the initiator port logs in again.
 import { beforeAll, describe, expect, it } from "vitest";
 import { Prng } from "../../host/sim/prng.ts";
 import { bootIscsiBoard, type IscsiEnv, TEST_BOARD_TARGET } from "../support/iscsi_board.ts";
@@ -297,42 +298,73 @@ describe("iSCSI CmdSN order across the connections of one session (MC/S)", () =>
     expect(Buffer.compare(read(a, 6000, 8), waiting)).toBe(0);
   });
 
-  it("gives up a gap when the connection that owed it goes: the commands waiting behind it run", () => {
+  it("gives up a gap when the connection that owed it logs out: the commands waiting behind it run", () => {
     const n = cmdSn;
     const data = seeded("after-gap", 8192);
     const itt = a.nextItt();
     a.send(writeCommand(a, itt, n + 1, 8000, data, 4096)); // CmdSN n is never sent (it was B's to send)
     a.send(unsolicitedDataOut(a, itt, data, 4096));
     silent(env, a);
-    b.client.end(); // B goes without a word
+    // B logs out its own connection (immediate, reason 1: close the connection): a clean end, not a failure.
+    const ittLogout = b.nextItt();
+    b.send(pdu((bhs, v) => {
+      bhs[0] = 0x40 | Op.LogoutRequest;
+      bhs[1] = 0x80 | 1;
+      v.setUint32(16, ittLogout);
+      v.setUint16(20, 1); // CID
+      v.setUint32(24, n + 2);
+      v.setUint32(28, b.expStatSn);
+    }));
+    expect(opcodeOf(b.receive().bhs)).toBe(Op.LogoutResponse);
     const answer = good(a, itt);
     expect(u32At(answer.bhs, 28) >>> 0).toBe((n + 2) >>> 0);
     cmdSn = n + 2;
     expect(Buffer.compare(read(a, 8000, 16), data)).toBe(0);
   });
 
-  it("ends the commands waiting on a connection that goes, and every task and staging slot comes back", () => {
+  it("fails the whole session when one connection fails (ERL 0): every task ends, nothing runs after, a new login works", () => {
     const c = join(3);
     const n = cmdSn;
-    // Three commands wait on C for CmdSN n, two of them with unsolicited data in staging slots.
-    for (let k = 1; k <= 3; k++) {
+    // In flight: CmdSN n, a WRITE on A waiting for the Data-Out its R2T asks for (never sent).
+    const ittFlight = a.nextItt();
+    a.send(pdu((bhs, v) => {
+      bhs[0] = Op.ScsiCommand;
+      bhs[1] = 0x80 | 0x20 | 1;
+      bhs.set(lunField(LUN), 8);
+      v.setUint32(16, ittFlight);
+      v.setUint32(20, 4096);
+      v.setUint32(24, n);
+      v.setUint32(28, a.expStatSn);
+      bhs[32] = 0x2a;
+      v.setUint32(34, 12_000);
+      v.setUint16(39, 8);
+    }));
+    const r2t = a.receive();
+    expect(opcodeOf(r2t.bhs)).toBe(Op.R2t);
+    // Queued behind the gap at n+1: three commands on C (two with unsolicited data in staging slots), one on A.
+    for (let k = 2; k <= 4; k++) {
       const data = seeded(`lost-${k}`, 8192);
       const itt = c.nextItt();
-      c.send(writeCommand(c, itt, n + k, 10_000 + k * 16, data, k === 3 ? 8192 : 4096));
-      if (k !== 3) c.send(unsolicitedDataOut(c, itt, data, 4096));
+      c.send(writeCommand(c, itt, n + k, 12_000 + k * 16, data, k === 4 ? 8192 : 4096));
+      if (k !== 4) c.send(unsolicitedDataOut(c, itt, data, 4096));
     }
+    a.send(writeCommand(a, a.nextItt(), n + 5, 12_000 + 5 * 16, seeded("lost-5", 4096), 4096));
     silent(env, c);
-    c.client.end();
+    c.client.end(); // C fails: at ERL 0 the session fails with it
     env.board.runFor(5_000_000);
+    expect(a.client.closed, "the target dropped the session's other connection (old code: it stayed)").toBe(true);
+    expect(env.console.some((l) => l.includes(" fails with connection ") && l.includes("(ERL 0)"))).toBe(true);
     const ended = env.console.filter((l) => l.includes("iscsi: connection") && l.includes(" ends: "));
-    expect(ended[ended.length - 1]).toMatch(/ 3 waiting commands ended;/);
-    // Their CmdSNs were used: A goes on with n, and n + 4 after it.
-    cmdSn = n;
-    read(a, 0, 1);
-    expect(cmdSn).toBe(n + 1);
-    a.cmdSn = n + 4;
-    expect(a.read(LUN, 0, 1).length).toBe(512);
-    a.logout();
+    expect(ended.slice(-2).some((l) => / 3 waiting commands ended;/.test(l))).toBe(true);
+    // The same initiator port logs in again (a new session: TSIH 0); the gap's CmdSN n+1 never comes, and nothing
+    // of the old session ran: the in-flight write had no data, the queued ones never reached the disk.
+    const again = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: name, isid: 0x4d43 });
+    again.login();
+    // SAM-5, I_T nexus loss: the port's new nexus hears I_T NEXUS LOSS OCCURRED on the LUN it had heard POWER ON on.
+    expect(again.testUnitReady(LUN)).toEqual({ status: 2, sense: " sense 06/29/07" });
+    again.clearUnitAttention(LUN);
+    for (let k = 0; k <= 5; k++) expect(Buffer.compare(again.read(LUN, 12_000 + k * 16, 16), new Uint8Array(8192)), `CmdSN n+${k}'s blocks`).toBe(0);
+    again.logout();
     env.board.runFor(50_000_000);
     // A fresh session's connection end reports the pools at quiescence: all 256 tasks, all 16 staging slots.
     const d = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: `${PREFIX}last`, isid: 9 });
@@ -341,6 +373,20 @@ describe("iSCSI CmdSN order across the connections of one session (MC/S)", () =>
     env.board.runFor(5_000_000);
     const last = env.console.filter((l) => l.includes("iscsi: connection") && l.includes(" ends: ")).pop();
     expect(last).toMatch(/tasks free 256, staging slots free 16/);
+    expect(env.board.panics).toEqual([]);
+  });
+
+  it("closes every connection of the session on a Logout for the session (reason 0), not only its own", () => {
+    a = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: name, isid: 0x4d44 });
+    a.login([["MaxConnections", "2"]]);
+    cmdSn = a.cmdSn;
+    const other = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: name, isid: 0x4d44, tsih: a.tsih, cid: 1 });
+    other.cmdSn = cmdSn;
+    other.login();
+    a.logout(); // reason 0
+    env.board.runFor(5_000_000);
+    expect(a.client.closed).toBe(true);
+    expect(other.client.closed, "the session's other connection closed too (old code: it stayed)").toBe(true);
     expect(env.board.panics).toEqual([]);
   });
 });

@@ -182,11 +182,14 @@ export class Initiator {
     return parseSense(r.sense);
   }
 
-  /** Clears the POWER ON unit attention a new nexus starts with, on both LUNs. */
-  login(nexus: number): void {
+  /**
+   * Clears the unit attention a new nexus starts with, on both LUNs: POWER ON (29h/00h), or I_T NEXUS LOSS OCCURRED
+   * (29h/07h, `ascq` 7) when its initiator port's previous nexus was lost after hearing POWER ON.
+   */
+  login(nexus: number, ascq = 0x00): void {
     for (const lun of [0, 1]) {
       const s = this.check(tur(), { nexus, lun });
-      expect(s).toMatchObject({ key: Key.UnitAttention, asc: 0x29, ascq: 0x00 });
+      expect(s).toMatchObject({ key: Key.UnitAttention, asc: 0x29, ascq });
       expect(this.run(tur(), { nexus, lun }).status).toBe(GOOD);
     }
   }

@@ -89,6 +89,7 @@ export class IscsiConn {
   // The Text exchange under way (one per connection: RFC 7143 allows one outstanding Text Request).
   textPhase: TextPhase = TextPhase.Idle;
   textItt: u32 = 0;
+  textLun: u64 = 0; // the LUN field of the exchange's last request: its response echoes it with the ITT
   textTtt: u32 = 0; // the TTT we gave for it (never 0xffffffff)
   textJoinBytes: u32 = 0; // keys joined so far at TEXT_JOIN_AT
   textResume: u32 = 0; // SendTargets: the target index the next piece starts at

@@ -18,7 +18,9 @@ export enum SessionState {
   Free = 0, // unused
   Active = 1, // logged in, with at least one connection
   Identifying = 2, // its leading login waits for the SCSI target's nexus id (ScsiNexusIdentified) to answer
+  Failing = 3, // a connection failed at ERL 0, so the session fails: its other connections are being dropped
 }
+export const TMF_HELD_NONE: u32 = 0xffff_ffff; // no immediate TMF waits for the CmdSNs before its own
 export const LOGIN_CONN_NONE: u32 = 0xffff_ffff; // no connection waits on the session's login
 
 export class Session {
@@ -40,7 +42,11 @@ export class Session {
   // The reorder queue: one entry per CmdSN of the window [ExpCmdSN, ExpCmdSN + CMD_WINDOW), at CmdSN mod
   // CMD_WINDOW: ORDER_EMPTY, ORDER_ARRIVED or the transport task of a SCSI command waiting for the commands before it.
   private readonly order: usize = carve(CMD_WINDOW * 2, 2);
-  waiting: u32 = 0; // SCSI commands in the queue
+  waiting: u32 = 0; // requests in the queue (SCSI commands, and Text, NOP-Out, Logout and TMF requests)
+  // An immediate ABORT TASK SET, CLEAR TASK SET, LOGICAL UNIT RESET or target reset whose CmdSN is ahead of ExpCmdSN:
+  // it acts when ExpCmdSN reaches its CmdSN (RFC 7143, Task Management Function Request: the commands before it are
+  // affected, so they must have come). Its transport record, or TMF_HELD_NONE.
+  tmfHeld: u32 = TMF_HELD_NONE;
 
   orderAt(cmdSn: u32): u32 { return <u32>load<u16>(this.order + <usize>(cmdSn % CMD_WINDOW) * 2); }
   private orderSet(cmdSn: u32, value: u32): void { store<u16>(this.order + <usize>(cmdSn % CMD_WINDOW) * 2, <u16>value); }
@@ -74,6 +80,7 @@ export class Session {
     this.loginConn = LOGIN_CONN_NONE;
     this.state = SessionState.Free;
     this.orderClear();
+    assert(this.tmfHeld == TMF_HELD_NONE, "iscsi: a held TMF ends with its connection, before its session");
   }
 
   // The I_T nexus's initiator port as SAM-5 names it for iSCSI (RFC 7143, SCSI Port Names): "InitiatorName,i,0xISID",
@@ -106,15 +113,17 @@ export class Session {
     return true;
   }
 
-  // SCSI command t waits at its CmdSN for the commands before it.
+  // Request t (a SCSI command, or a Text, NOP-Out, Logout or TMF request) waits at its CmdSN for the ones before it.
   orderHold(cmdSn: u32, t: u32): void {
     assert(t < ORDER_ARRIVED, "iscsi: a waiting command's index fits the order's entries");
     this.orderSet(cmdSn, t);
     this.waiting += 1;
   }
 
-  // The command waiting at `cmdSn` ends without reaching the SCSI target: its place counts as arrived.
+  // The request waiting at `cmdSn` ends without acting (its connection went, a TMF aborted it): its place counts as
+  // arrived, so ExpCmdSN still steps over it once the CmdSNs before it have come.
   orderForget(cmdSn: u32): void {
+    assert(this.orderAt(cmdSn) < ORDER_ARRIVED, "iscsi: a forgotten request was waiting");
     this.orderSet(cmdSn, ORDER_ARRIVED);
     this.waiting -= 1;
   }

@@ -2,7 +2,8 @@
 // the NIC's receive buffers, runs logins (login.ts), answers Text, NOP, Logout and TMF requests, turns SCSI Command
 // PDUs into ScsiTasks for the SCSI target (which alone reads CDBs), solicits Data-Out with R2Ts when the SCSI target
 // asks for data, and sends Data-In straight from the buffers the data landed in (zero copy: the NIC gathers them).
-// Error recovery level 0: a broken connection ends its session's tasks; the initiator logs in again.
+// Error recovery level 0: a failed connection fails its session (every connection, every task); the initiator
+// logs in again. Requests wait in their session's CmdSN reorder queue behind a gap; TMFs act on it first.
 // This file keeps the dispatch and the on… handlers; the records are the nouns': the sessions and their command
 // order (session.ts), per-command bookkeeping (../commands.ts), staging slots (../staging.ts), R2Ts and Data-Out
 // (data_out.ts), the send queue (../send_queue.ts), Data-In (data_in.ts), the NIC's transmit entries (transmit.ts)
@@ -17,7 +18,7 @@ import { line } from "../../kernel/console";
 import { MsgKind } from "../../kernel/msg";
 import { POOL_NONE } from "../../kernel/pool";
 import { RunResult, Task } from "../../kernel/task";
-import { CommandPhase, TransportCommands } from "../commands";
+import { CommandKind, CommandPhase, TransportCommands } from "../commands";
 import { Nic, NicEvent, NicEventType, TX_FLAG_CLOSE } from "../nic";
 import { SendQueue } from "../send_queue";
 import { StagingSlots, STAGE_NONE } from "../staging";
@@ -36,15 +37,15 @@ import {
   OP_TMF_REQUEST, PduCheck, PduPhase, pduCheckLoginStatus, pduCheckRejectReason, REJECT_COMMAND_NOT_SUPPORTED, REJECT_DATA_DIGEST_ERROR,
   REJECT_INVALID_PDU_FIELD, REJECT_LONG_OP_REJECT, REJECT_PROTOCOL_ERROR, SCSI_CMD_READ, SCSI_CMD_WRITE,
   SCSI_RESPONSE_COMPLETED, TAG_RESERVED, validateInitiatorPdu, LUN_INVALID, bhsFlags, logoutReasonCode, scsiCmdCdb,
-  scsiCmdExpectedDataTransferLength, scsiCmdWrite, tmfFunction, tmfReferencedTaskTag,
+  scsiCmdExpectedDataTransferLength, scsiCmdWrite, tmfFunction, tmfReferencedTaskTag, tmfRefCmdSn,
 } from "./pdu";
-import { SCSI_TASK_NONE, ScsiDirection } from "../../scsi/interface";
+import { SCSI_TASK_NONE, ScsiDirection, TmfFunction, TmfResponse } from "../../scsi/interface";
 import { SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTasksFree, scsiTaskRelease, scsiTaskSgl, scsiTaskTmfResponse } from "../../scsi/tasks";
 import { NEXUS_MAX, NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
 import { scsiNexusGonePost, scsiNexusIdentifyPost, scsiTaskDataReady, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
 import { bytesEqual, TARGET_NONE, targetConfigAt } from "./config";
 import { configRomLoadTargets } from "./config_rom";
-import { CMD_WINDOW, LOGIN_CONN_NONE, ORDER_ARRIVED, ORDER_EMPTY, Session, SessionState, SESSIONS_MAX } from "./session";
+import { CMD_WINDOW, LOGIN_CONN_NONE, ORDER_ARRIVED, ORDER_EMPTY, Session, SessionState, SESSIONS_MAX, TMF_HELD_NONE } from "./session";
 import { TextResponder, TEXT_ANSWERED } from "./text";
 import { IscsiTransmit, TX_KIND_PAGE, TX_KIND_SLOT, TX_KIND_TASK, txIdConnection, txIdKind, txIdValue } from "./transmit";
 
@@ -52,6 +53,7 @@ const CONNECTIONS_PER_SESSION_MAX: u32 = 4; // our MaxConnections
 const TTS_PRIORITY: u32 = 1;
 const TTS_INBOX_DEPTH: u32 = 512;
 const EVENT_BATCH_MAX: u32 = 64;
+const TEXT_HELD_DATA_LOST: u32 = 0x01; // a held Text Request's flags: its keys did not fit the join area (F is 0x80, C 0x40)
 // The SCSI target's inbox holds a nexus request per session it can have (scsi/target.ts SCSI_INBOX_DEPTH).
 if (SESSIONS_MAX > NEXUS_MAX) ERROR("iscsi: more sessions than the SCSI target keeps nexus requests for");
 
@@ -183,18 +185,25 @@ export class IscsiTask extends Task {
     conn.release();
   }
 
-  // ERL 0: the connection's tasks are orphaned (freed when the SCSI target answers); the session ends with its last.
+  // The connection's tasks are orphaned (freed when the SCSI target answers) and its requests still waiting in the
+  // reorder queue end there. RFC 7143, "Error Recovery Level 0" (§7.1.1, §6.1.5): at ERL 0 a connection failure is a
+  // session failure, so unless the connection logged out, every other connection of its session is dropped too and
+  // the session ends with the last (ScsiNexusGone: the SCSI target aborts the nexus's tasks, ends RESERVE(6)).
   private connectionGone(conn: IscsiConn): void {
     if (conn.loginHeldSlot != TX_SLOTS) this.loginHeldAbandon(conn); // its session learns it when the answer comes
     if (conn.pendingStage != STAGE_NONE) this.stage.give(conn.pendingStage); // immediate data cut off mid-PDU
     conn.pendingStage = STAGE_NONE;
     const s = conn.session < SESSIONS_MAX ? unchecked(this.sessions[conn.session]) : null;
+    if (s != null && s.tmfHeld != TMF_HELD_NONE && this.commands.connection(s.tmfHeld) == conn.slot) {
+      this.taskFinish(s.tmfHeld); // an immediate TMF waiting for a gap: nobody is left to answer
+      s.tmfHeld = TMF_HELD_NONE;
+    }
     for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
       const phase = this.commands.phase(t);
       if (phase == CommandPhase.Free || this.commands.connection(t) != conn.slot) continue;
       if (phase == CommandPhase.Waiting) {
-        // Never reached the SCSI target: it ends here, without an answer (ERL 0: the connection's commands are
-        // lost). Its place in the order counts as arrived, so the commands after it are not held up by it.
+        // Never acted: it ends here, without an answer (ERL 0: the connection's commands are lost). Its place in the
+        // order counts as arrived, so the requests after it are not held up by it.
         if (s != null) s.orderForget(this.commands.sequence(t));
         conn.waitingReleased += 1;
         this.taskFinish(t);
@@ -204,24 +213,37 @@ export class IscsiTask extends Task {
       // Orphans are released by whoever holds them last: the SCSI target's ScsiDone, the last Sent, or the queue.
       this.commands.setPhase(t, CommandPhase.Orphan);
     }
-    if (conn.session < SESSIONS_MAX) {
-      line().s("iscsi: connection ").u32(conn.slot).s(" ends: ").u32(conn.pduCount).s(" PDUs in, immediate data ")
-        .u64(conn.immediateBytes).s(" bytes, unsolicited Data-Out ").u64(conn.unsolicitedBytes).s(" bytes, ")
-        .u32(conn.r2tCount).s(" R2Ts, ").u32(conn.waitingReleased).s(" waiting commands ended; tasks free ")
-        .u32(scsiTasksFree()).s(", staging slots free ").u32(this.stage.freeCount()).s(", BUSY for want of one so far ")
-        .u64(this.stageBusyCount).out();
-      const session = unchecked(this.sessions[conn.session]);
-      session.connections -= 1;
-      if (session.connections == 0) {
-        if (session.nexus != NEXUS_ID_NONE) scsiNexusGonePost(this.index, session.nexus);
-        session.close();
-      } else if (session.waiting > 0) {
-        // The commands the gaps stand for may have been on this connection: at ERL 0 they are lost for good, and
-        // the commands waiting on the other connections would wait forever. The gaps are given up: ExpCmdSN steps
-        // over them to the last waiting command, which all go to the SCSI target in order.
-        if (session.orderGiveUpGaps()) this.orderAdvance(session, conn.session);
+    if (s == null) return;
+    const sessionIndex = conn.session;
+    line().s("iscsi: connection ").u32(conn.slot).s(" ends: ").u32(conn.pduCount).s(" PDUs in, immediate data ")
+      .u64(conn.immediateBytes).s(" bytes, unsolicited Data-Out ").u64(conn.unsolicitedBytes).s(" bytes, ")
+      .u32(conn.r2tCount).s(" R2Ts, ").u32(conn.waitingReleased).s(" waiting commands ended; tasks free ")
+      .u32(scsiTasksFree()).s(", staging slots free ").u32(this.stage.freeCount()).s(", BUSY for want of one so far ")
+      .u64(this.stageBusyCount).out();
+    s.connections -= 1;
+    conn.session = 0xffff_ffff;
+    if (s.connections == 0) {
+      if (s.nexus != NEXUS_ID_NONE) scsiNexusGonePost(this.index, s.nexus);
+      s.close();
+      return;
+    }
+    if (conn.state != ConnState.LoggedOut) {
+      if (s.state != SessionState.Active) return; // failing already: the connection that failed first drops the rest
+      s.state = SessionState.Failing;
+      line().s("iscsi: session ").u32(s.tsih).s(" fails with connection ").u32(conn.slot).s(" (ERL 0): ").u32(s.connections)
+        .s(" other connections dropped").out();
+      // One level deep: each drop comes back here with the session Failing, and the last one ends the session.
+      for (let c: u32 = 0; c < CONNECTIONS_MAX; c++) {
+        const other = unchecked(this.conns[c]);
+        if (other.session == sessionIndex && other.state != ConnState.Free && other.state != ConnState.Closing) this.drop(other);
       }
-      conn.session = 0xffff_ffff;
+      return;
+    }
+    if (s.state == SessionState.Active && s.waiting > 0) {
+      // A connection that logged out (its own, not the session's): the commands the gaps stand for may have been on
+      // it, and they will not come; the requests waiting on the other connections would wait forever. The gaps are
+      // given up: ExpCmdSN steps over them to the last waiting request, which all act in order.
+      if (s.orderGiveUpGaps()) this.orderAdvance(s, sessionIndex);
     }
   }
 
@@ -356,14 +378,18 @@ export class IscsiTask extends Task {
     const cmdSn = bhsCmdSn(bhs);
     const ordered = op != OP_DATA_OUT && !bhsImmediate(bhs);
     if (ordered && !s.orderAccepts(cmdSn)) return;
+    if (ordered && cmdSn != s.expCmdSn && (op == OP_NOP_OUT || op == OP_TEXT_REQUEST || op == OP_LOGOUT_REQUEST || op == OP_TMF_REQUEST)) {
+      this.holdRequest(conn, s, cmdSn); // RFC 7143 §4.2.2.1: delivered in CmdSN order, like SCSI commands
+      return;
+    }
     this.orderCmdSn = ordered;
     switch (op) {
       case OP_SCSI_COMMAND: this.onScsiCommand(conn, s); break;
       case OP_DATA_OUT: this.onDataOut(conn); break;
       case OP_NOP_OUT: this.onNopOut(conn, s); break;
       case OP_TEXT_REQUEST: this.onText(conn, s); break;
-      case OP_LOGOUT_REQUEST: this.onLogout(conn, s); break;
-      case OP_TMF_REQUEST: this.onTmf(conn, s); break;
+      case OP_LOGOUT_REQUEST: this.logoutAnswer(conn, s, bhsInitiatorTaskTag(bhs), logoutReasonCode(bhs)); break;
+      case OP_TMF_REQUEST: this.onTmf(conn, sessionIndex); break;
       case OP_LOGIN_REQUEST: this.reject(conn, REJECT_PROTOCOL_ERROR); break;
       case OP_SNACK_REQUEST: this.reject(conn, REJECT_COMMAND_NOT_SUPPORTED); break; // ERL 0
       default: this.reject(conn, REJECT_COMMAND_NOT_SUPPORTED);
@@ -372,6 +398,45 @@ export class IscsiTask extends Task {
     // A command that did not wait (answered, refused, or not a SCSI command) still fills its place in the order.
     // (Even when the connection went meanwhile: the session's other connections go on from it.)
     if (ordered && s.state == SessionState.Active && s.orderArrived(cmdSn)) this.orderAdvance(s, sessionIndex);
+    else if (op == OP_TMF_REQUEST && s.state == SessionState.Active) this.orderAdvance(s, sessionIndex); // ABORT TASK of a gap
+  }
+
+  // A numbered Text, NOP-Out, Logout or TMF request behind a CmdSN gap waits in the session's reorder queue, in a
+  // transport record that keeps what it needs to act later (CommandKind). Its data waits where it is (Text: the
+  // connection's join area, which holds one exchange's keys, and an initiator has one Text Request outstanding per
+  // connection) or in a page (NOP-Out). No record or page free: the connection goes, as for a ping we cannot answer.
+  private holdRequest(conn: IscsiConn, s: Session, cmdSn: u32): void {
+    const bhs = conn.framer.header;
+    const op = bhsOpcode(bhs);
+    const dataBytes = conn.framer.sinkKind == SinkKind.Memory ? conn.framer.dataBytes : 0;
+    const pool = bufferPool(BUFFER_CLASS_PAGE);
+    const t = scsiTaskAlloc();
+    const page = t != SCSI_TASK_NONE && op == OP_NOP_OUT && dataBytes > 0 && dataBytes <= pool.slotBytes ? pool.acquire() : POOL_NONE;
+    if (t == SCSI_TASK_NONE || (op == OP_NOP_OUT && dataBytes > 0 && page == POOL_NONE)) {
+      if (t != SCSI_TASK_NONE) scsiTaskRelease(t);
+      this.drop(conn);
+      return;
+    }
+    this.commands.begin(t, conn.slot, bhsInitiatorTaskTag(bhs), bhsLun(bhs));
+    switch (op) {
+      case OP_TMF_REQUEST: this.commands.setRequest(t, CommandKind.Tmf, tmfFunction(bhs), tmfReferencedTaskTag(bhs), tmfRefCmdSn(bhs)); break;
+      case OP_TEXT_REQUEST: {
+        const lost = conn.framer.sinkKind != SinkKind.Memory && conn.framer.dataBytes > 0 ? TEXT_HELD_DATA_LOST : 0;
+        this.commands.setRequest(t, CommandKind.Text, (bhsFlags(bhs) & 0xc0) | lost, bhsTargetTransferTag(bhs), bhsDataSegmentLength(bhs));
+        break;
+      }
+      case OP_NOP_OUT: {
+        if (page != POOL_NONE) memory.copy(pool.address(page), conn.scratch(), dataBytes);
+        this.commands.setRequest(t, CommandKind.NopOut, 0, page, dataBytes);
+        break;
+      }
+      case OP_LOGOUT_REQUEST: this.commands.setRequest(t, CommandKind.Logout, logoutReasonCode(bhs), 0, 0); break;
+      default: assert(false, "iscsi: only Text, NOP-Out, Logout and TMF requests are held");
+    }
+    this.commands.setSequence(t, cmdSn);
+    this.commands.setPhase(t, CommandPhase.Waiting);
+    s.orderHold(cmdSn, t);
+    this.reorderedCount += 1;
   }
 
   // A PDU refused with a Reject before dispatch still used its CmdSN if it is a numbered command in the window: the
@@ -388,12 +453,58 @@ export class IscsiTask extends Task {
 
   // ExpCmdSN advances over the run of arrived commands from it, handing the waiting SCSI commands in that run to
   // the SCSI target in CmdSN order, whatever connection each came on. Bounded by the window.
+  // A held immediate TMF acts once ExpCmdSN reaches its CmdSN: the commands before it have come by then.
   private orderAdvance(s: Session, sessionIndex: u32): void {
-    for (let i: u32 = 0; i < CMD_WINDOW; i++) {
+    for (let i: u32 = 0; i <= CMD_WINDOW; i++) {
+      if (s.tmfHeld != TMF_HELD_NONE && s.expCmdSn == this.commands.sequence(s.tmfHeld)) {
+        const tmf = s.tmfHeld;
+        s.tmfHeld = TMF_HELD_NONE;
+        this.tmfSubmit(tmf, s);
+      }
       const entry = s.orderStep();
       if (entry == ORDER_EMPTY) return;
-      if (entry != ORDER_ARRIVED) this.submit(entry, sessionIndex);
+      if (entry != ORDER_ARRIVED) this.orderTurn(entry, sessionIndex);
     }
+  }
+
+  // A request's turn in CmdSN order has come: a SCSI command goes to the SCSI target (unless a held TMF covers it:
+  // then it ends here, aborted), the others act now. A request whose connection can no longer answer just ends.
+  private orderTurn(t: u32, sessionIndex: u32): void {
+    assert(this.commands.phase(t) == CommandPhase.Waiting, "iscsi: a request whose turn came was waiting");
+    const s = unchecked(this.sessions[sessionIndex]);
+    const kind = this.commands.kind(t);
+    if (kind == CommandKind.Scsi) {
+      if (s.tmfHeld != TMF_HELD_NONE && this.tmfCovers(s.tmfHeld, t)) this.taskFinish(t); // never runs
+      else this.submit(t, sessionIndex);
+      return;
+    }
+    const conn = unchecked(this.conns[this.commands.connection(t)]);
+    if (conn.state != ConnState.FullFeature || conn.session != sessionIndex) {
+      this.taskFinish(t);
+      return;
+    }
+    // Out of the queue (orderStep took its entry): if acting drops the connection, connectionGone must not forget
+    // its place again.
+    this.commands.setPhase(t, CommandPhase.Submitted);
+    switch (kind) {
+      case CommandKind.Tmf: this.tmfAct(t, sessionIndex); return; // the record is the TMF's own from here
+      case CommandKind.Text: {
+        const flags = this.commands.flagsOf(t);
+        this.textAct(conn, s, this.commands.tag(t), this.commands.lun(t), this.commands.extra(t), this.commands.expectedBytesOf(t), (flags & 0x40) != 0,
+          (flags & TEXT_HELD_DATA_LOST) != 0);
+        break;
+      }
+      case CommandKind.NopOut: {
+        const page = this.commands.extra(t);
+        const dataBytes = this.commands.expectedBytesOf(t);
+        this.commands.setRequest(t, CommandKind.NopOut, 0, POOL_NONE, 0); // the page goes with the answer
+        this.nopAnswer(conn, s, this.commands.lun(t), this.commands.tag(t), page, dataBytes);
+        break;
+      }
+      case CommandKind.Logout: this.logoutAnswer(conn, s, this.commands.tag(t), this.commands.flagsOf(t)); break;
+      default: assert(false, "iscsi: unexpected request kind in the order");
+    }
+    this.taskFinish(t);
   }
 
   // A SCSI command's turn has come: to the SCSI target.
@@ -866,6 +977,10 @@ export class IscsiTask extends Task {
   }
 
   private taskFinish(t: u32): void {
+    if (this.commands.kind(t) == CommandKind.NopOut && this.commands.extra(t) != POOL_NONE) {
+      bufferPool(BUFFER_CLASS_PAGE).release(this.commands.extra(t)); // a held ping's data, never answered
+      this.commands.setRequest(t, CommandKind.NopOut, 0, POOL_NONE, 0);
+    }
     this.stageRelease(t);
     this.dataOut.unsolicitedClose(t);
     this.commands.setPhase(t, CommandPhase.Free);
@@ -876,17 +991,27 @@ export class IscsiTask extends Task {
     const bhs = conn.framer.header;
     const itt = bhsInitiatorTaskTag(bhs);
     if (itt == TAG_RESERVED) return; // a response to our ping, or a ping that wants no answer
-    const slot = this.tx.begin(conn);
     const dataBytes = conn.framer.sinkKind == SinkKind.Memory ? conn.framer.dataBytes : 0;
-    const page = dataBytes > 0 ? bufferPool(BUFFER_CLASS_PAGE).acquire() : POOL_NONE;
-    if (slot == TX_SLOTS || (dataBytes > 0 && (page == POOL_NONE || dataBytes > bufferPool(BUFFER_CLASS_PAGE).slotBytes))) {
-      if (slot != TX_SLOTS) conn.txSlotGive(slot);
+    const pool = bufferPool(BUFFER_CLASS_PAGE);
+    const page = dataBytes > 0 && dataBytes <= pool.slotBytes ? pool.acquire() : POOL_NONE;
+    if (dataBytes > 0 && page == POOL_NONE) {
+      this.drop(conn); // every ping with a tag is owed an answer (RFC 7143, NOP-In): rather than skip one, drop
+      return;
+    }
+    if (page != POOL_NONE) memory.copy(pool.address(page), conn.scratch(), dataBytes);
+    this.nopAnswer(conn, s, bhsLun(bhs), itt, page, dataBytes);
+  }
+
+  // The NOP-In answering a ping: its data (in `page`, which goes with the answer) echoed.
+  private nopAnswer(conn: IscsiConn, s: Session, lun: u64, itt: u32, page: u32, dataBytes: u32): void {
+    assert(dataBytes == 0 || page != POOL_NONE, "iscsi: a ping's data is in its page");
+    const slot = this.tx.begin(conn);
+    if (slot == TX_SLOTS) {
       if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
       this.drop(conn); // every ping with a tag is owed an answer (RFC 7143, NOP-In): rather than skip one, drop
       return;
     }
-    if (page != POOL_NONE) memory.copy(bufferPool(BUFFER_CLASS_PAGE).address(page), conn.scratch(), dataBytes);
-    buildNopIn(conn.txSlotAddress(slot), bhsLun(bhs), itt, TAG_RESERVED, conn.statSn++, s.expCmdSn, s.maxCmdSn(), dataBytes);
+    buildNopIn(conn.txSlotAddress(slot), lun, itt, TAG_RESERVED, conn.statSn++, s.expCmdSn, s.maxCmdSn(), dataBytes);
     if (page != POOL_NONE) this.tx.withPage(conn, slot, page, dataBytes, 0);
     else this.tx.header(conn, slot, 0);
   }
@@ -901,9 +1026,12 @@ export class IscsiTask extends Task {
   //   (RFC 7143, Reject: a Reject does not end a task); data in a request that should be empty is a protocol error.
   private onText(conn: IscsiConn, s: Session): void {
     const bhs = conn.framer.header;
-    const itt = bhsInitiatorTaskTag(bhs);
-    const tag = bhsTargetTransferTag(bhs);
-    const dataBytes = bhsDataSegmentLength(bhs);
+    this.textAct(conn, s, bhsInitiatorTaskTag(bhs), bhsLun(bhs), bhsTargetTransferTag(bhs), bhsDataSegmentLength(bhs), bhsContinue(bhs),
+      conn.framer.sinkKind != SinkKind.Memory && bhsDataSegmentLength(bhs) > 0);
+  }
+
+  // A Text Request acts (on arrival, or at its turn in CmdSN order): `lost` when its keys did not fit the join area.
+  private textAct(conn: IscsiConn, s: Session, itt: u32, lun: u64, tag: u32, dataBytes: u32, cont: bool, lost: bool): void {
     if (tag == TAG_RESERVED) {
       conn.textPhase = TextPhase.Idle; // a new request resets the exchange
       conn.textJoinBytes = 0;
@@ -911,6 +1039,7 @@ export class IscsiTask extends Task {
       this.reject(conn, REJECT_INVALID_PDU_FIELD);
       return;
     }
+    conn.textLun = lun;
     if (conn.textPhase == TextPhase.Sending) {
       if (dataBytes > 0) {
         this.reject(conn, REJECT_PROTOCOL_ERROR); // RFC 7143 §6.2: the answer to a C=1 response is an empty request
@@ -920,7 +1049,7 @@ export class IscsiTask extends Task {
       return;
     }
     // Idle (a new request) or Receiving (its keys continue): the data is in the scratch buffer at its place.
-    if (conn.framer.sinkKind != SinkKind.Memory && dataBytes > 0) {
+    if (lost) {
       conn.textPhase = TextPhase.Idle; // too long: the exchange ends here
       conn.textJoinBytes = 0;
       this.reject(conn, REJECT_LONG_OP_REJECT);
@@ -928,7 +1057,7 @@ export class IscsiTask extends Task {
     }
     conn.textJoinBytes += dataBytes;
     conn.textItt = itt;
-    if (bhsContinue(bhs)) {
+    if (cont) {
       const refused = this.text.acknowledge(conn, s); // an empty acknowledgement: send the rest
       if (refused != TEXT_ANSWERED) this.reject(conn, refused);
       return;
@@ -943,32 +1072,113 @@ export class IscsiTask extends Task {
     if (refused != TEXT_ANSWERED) this.reject(conn, refused);
   }
 
-  private onLogout(conn: IscsiConn, s: Session): void {
-    const bhs = conn.framer.header;
-    const reason = logoutReasonCode(bhs);
+  private logoutAnswer(conn: IscsiConn, s: Session, itt: u32, reason: u32): void {
     const slot = this.tx.begin(conn);
     if (slot == TX_SLOTS) {
       this.drop(conn);
       return;
     }
     const response = reason == LOGOUT_CLOSE_SESSION || reason == LOGOUT_CLOSE_CONNECTION ? LOGOUT_RESPONSE_CLOSED : LOGOUT_RESPONSE_RECOVERY_NOT_SUPPORTED;
-    buildLogoutResponse(conn.txSlotAddress(slot), bhsInitiatorTaskTag(bhs), response, conn.statSn++, s.expCmdSn + (bhsImmediate(bhs) ? 0 : 0),
-      s.maxCmdSn(), 0, 0);
+    buildLogoutResponse(conn.txSlotAddress(slot), itt, response, conn.statSn++, s.expCmdSn, s.maxCmdSn(), 0, 0);
     const closes = response == LOGOUT_RESPONSE_CLOSED;
     this.tx.header(conn, slot, closes ? TX_FLAG_CLOSE : 0);
     if (closes) conn.state = ConnState.LoggedOut;
+    if (reason != LOGOUT_CLOSE_SESSION || s.state != SessionState.Active || s.connections < 2) return;
+    // RFC 7143, Logout Request, "close the session": every connection of the session closes and its tasks end. The
+    // others are dropped (the session is Failing, so each goes alone); this one closes once its answer is sent.
+    s.state = SessionState.Failing;
+    for (let c: u32 = 0; c < CONNECTIONS_MAX; c++) {
+      const other = unchecked(this.conns[c]);
+      if (other != conn && other.session == conn.session && other.state != ConnState.Free && other.state != ConnState.Closing) this.drop(other);
+    }
   }
 
-  private onTmf(conn: IscsiConn, s: Session): void {
+  private onTmf(conn: IscsiConn, sessionIndex: u32): void {
     const bhs = conn.framer.header;
     const t = scsiTaskAlloc();
     if (t == SCSI_TASK_NONE) {
-      this.sendTmfResponse(conn, s, bhsInitiatorTaskTag(bhs), 5); // function rejected: no resources
+      this.sendTmfResponse(conn, unchecked(this.sessions[sessionIndex]), bhsInitiatorTaskTag(bhs), TmfResponse.Rejected); // no resources
       return;
     }
-    this.commands.setPhase(t, CommandPhase.Submitted);
     this.commands.begin(t, conn.slot, bhsInitiatorTaskTag(bhs), bhsLun(bhs));
-    scsiTmfSubmit(t, this.index, s.nexus, this.targetLunToVolume(s, lunDecode(bhsLun(bhs))), tmfFunction(bhs), tmfReferencedTaskTag(bhs));
+    this.commands.setRequest(t, CommandKind.Tmf, tmfFunction(bhs), tmfReferencedTaskTag(bhs), tmfRefCmdSn(bhs));
+    this.commands.setSequence(t, bhsCmdSn(bhs));
+    this.tmfAct(t, sessionIndex);
+  }
+
+  // RFC 7143, Task Management Function Request, "Function": the transport acts first on the commands still waiting
+  // in the session's reorder queue, which the SCSI target has not seen; the rest is the SCSI target's.
+  // - ABORT TASK of a waiting command: it ends there, never runs, and the answer is FUNCTION COMPLETE. Of a command
+  //   not yet come whose RefCmdSN is in the window and before the TMF's CmdSN: that CmdSN counts as received (the
+  //   command is dropped if it comes; ExpCmdSN steps over it), FUNCTION COMPLETE.
+  // - ABORT TASK SET, CLEAR TASK SET, LOGICAL UNIT RESET, target resets: they affect the session's commands before
+  //   the TMF's CmdSN, so an immediate one whose CmdSN is ahead of ExpCmdSN waits (Session.tmfHeld) until those have
+  //   come; the waiting ones it covers end then without running. (One waits per session; another acts at once.)
+  private tmfAct(t: u32, sessionIndex: u32): void {
+    const s = unchecked(this.sessions[sessionIndex]);
+    const conn = unchecked(this.conns[this.commands.connection(t)]);
+    const fn = this.commands.flagsOf(t);
+    if (fn == TmfFunction.AbortTask) {
+      if (this.abortTaskWaiting(t, sessionIndex) || this.abortTaskNotCome(t, s)) {
+        this.sendTmfResponse(conn, s, this.commands.tag(t), TmfResponse.Complete);
+        this.taskFinish(t);
+        return;
+      }
+    } else if (fn != TmfFunction.ClearAca && s.tmfHeld == TMF_HELD_NONE && this.commands.sequence(t) != s.expCmdSn
+      && this.commands.sequence(t) - s.expCmdSn <= CMD_WINDOW) { // up to MaxCmdSN + 1: the CmdSN after a full window
+      this.commands.setPhase(t, CommandPhase.Submitted); // the transport's until it acts (connectionGone ends it)
+      s.tmfHeld = t;
+      return;
+    }
+    this.tmfSubmit(t, s);
+  }
+
+  // The TMF goes to the SCSI target for the tasks it has; the waiting commands it covers end here first.
+  private tmfSubmit(t: u32, s: Session): void {
+    for (let v: u32 = 0; v < SCSI_TASKS_MAX; v++) {
+      if (v == t || this.commands.phase(v) != CommandPhase.Waiting || !this.tmfCovers(t, v)) continue;
+      s.orderForget(this.commands.sequence(v));
+      this.taskFinish(v);
+    }
+    this.commands.setPhase(t, CommandPhase.Submitted);
+    scsiTmfSubmit(t, this.index, s.nexus, this.targetLunToVolume(s, lunDecode(this.commands.lun(t))), this.commands.flagsOf(t),
+      this.commands.extra(t));
+  }
+
+  // True when TMF `tmf` affects SCSI command v: of the same session, with a CmdSN before the TMF's, in its scope.
+  private tmfCovers(tmf: u32, v: u32): bool {
+    if (this.commands.kind(v) != CommandKind.Scsi) return false;
+    const session = unchecked(this.conns[this.commands.connection(tmf)]).session;
+    if (unchecked(this.conns[this.commands.connection(v)]).session != session) return false;
+    if (this.commands.sequence(tmf) - this.commands.sequence(v) - 1 >= CMD_WINDOW) return false; // not before it
+    const fn = this.commands.flagsOf(tmf);
+    if (fn == TmfFunction.TargetWarmReset || fn == TmfFunction.TargetColdReset) return true;
+    if (fn != TmfFunction.AbortTaskSet && fn != TmfFunction.ClearTaskSet && fn != TmfFunction.LogicalUnitReset) return false;
+    return lunDecode(this.commands.lun(v)) == lunDecode(this.commands.lun(tmf));
+  }
+
+  // ABORT TASK: the session's waiting SCSI command with the referenced tag ends without running. False when none.
+  private abortTaskWaiting(t: u32, sessionIndex: u32): bool {
+    const s = unchecked(this.sessions[sessionIndex]);
+    for (let v: u32 = 0; v < SCSI_TASKS_MAX; v++) {
+      if (this.commands.phase(v) != CommandPhase.Waiting || this.commands.kind(v) != CommandKind.Scsi) continue;
+      if (this.commands.tag(v) != this.commands.extra(t)) continue;
+      if (unchecked(this.conns[this.commands.connection(v)]).session != sessionIndex) continue;
+      s.orderForget(this.commands.sequence(v));
+      this.taskFinish(v);
+      return true;
+    }
+    return false;
+  }
+
+  // ABORT TASK of a command that has not come: its RefCmdSN, in the window and before the TMF's CmdSN, counts as
+  // received (RFC 7143, Task Management Function Request, "Function", ABORT TASK b). False otherwise.
+  private abortTaskNotCome(t: u32, s: Session): bool {
+    const ref = this.commands.expectedBytesOf(t);
+    if (ref - s.expCmdSn >= CMD_WINDOW || this.commands.sequence(t) - ref - 1 >= CMD_WINDOW) return false;
+    if (s.orderAt(ref) != ORDER_EMPTY) return false; // it came: the SCSI target has it, or had it
+    s.orderArrived(ref);
+    return true;
   }
 
   private onTmfDone(t: u32): void {

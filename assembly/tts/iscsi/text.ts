@@ -8,7 +8,7 @@ import { bufferPool } from "../../kernel/buffers";
 import { POOL_NONE } from "../../kernel/pool";
 import { IscsiConn, TEXT_JOIN_AT, TextPhase, TX_SLOTS } from "./conn";
 import { Negotiation, TextCursor, TextOutcome, TextWriter, keysTextRequest, sendTargetsWrite, SEND_TARGETS_DONE } from "./keys";
-import { bhsInitiatorTaskTag, bhsLun, buildTextResponse, REJECT_LONG_OP_REJECT, REJECT_PROTOCOL_ERROR, TAG_RESERVED } from "./pdu";
+import { buildTextResponse, REJECT_LONG_OP_REJECT, REJECT_PROTOCOL_ERROR, TAG_RESERVED } from "./pdu";
 import { Session } from "./session";
 import { IscsiTransmit } from "./transmit";
 
@@ -82,14 +82,13 @@ export class TextResponder {
   // The Text Response, with `page` as its data if any. Without room to answer, the page goes back and the exchange
   // ends: the initiator is told with a Reject (its reason returned).
   private respond(conn: IscsiConn, s: Session, page: u32, dataBytes: u32, final: bool, cont: bool, tag: u32): u32 {
-    const bhs = conn.framer.header;
     const slot = this.tx.begin(conn);
     if (slot == TX_SLOTS) {
       if (page != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(page);
       conn.textPhase = TextPhase.Idle;
       return REJECT_LONG_OP_REJECT;
     }
-    buildTextResponse(conn.txSlotAddress(slot), final, cont, bhsLun(bhs), bhsInitiatorTaskTag(bhs), tag,
+    buildTextResponse(conn.txSlotAddress(slot), final, cont, conn.textLun, conn.textItt, tag,
       conn.statSn++, s.expCmdSn, s.maxCmdSn(), dataBytes);
     if (page != POOL_NONE) this.tx.withPage(conn, slot, page, dataBytes, 0);
     else this.tx.header(conn, slot, 0);

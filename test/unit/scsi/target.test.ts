@@ -247,10 +247,19 @@ describe("errors, each with its exact sense", () => {
     expect(i.run(read10(0, 1), { nexus: B, expected: BLOCK }).status).toBe(GOOD);
     // REQUEST SENSE for a LUN that does not exist: the parameter data says so, with GOOD status.
     expect(parseSense(i.good(requestSense(), { lun: 7, expected: 18 }))).toEqual({ key: Key.IllegalRequest, asc: 0x25, ascq: 0 });
-    // A nexus that went away and came back starts over.
+    // A nexus that went away and came back: SAM-5, I_T nexus loss, I_T NEXUS LOSS OCCURRED (29h/07h) on the LUNs
+    // where it had heard POWER ON (B: LUN 0), POWER ON again where it had not (B: LUN 1).
     i.t.call("testScsiNexusGone", B);
     i.t.board.runFor(1_000_000);
-    expect(i.check(tur(), { nexus: B })).toMatchObject({ asc: 0x29 });
+    expect(i.check(tur(), { nexus: B })).toMatchObject({ key: Key.UnitAttention, asc: 0x29, ascq: 7 });
+    expect(i.check(tur(), { nexus: B, lun: 1 })).toMatchObject({ key: Key.UnitAttention, asc: 0x29, ascq: 0 });
+    // A had heard it on both.
+    i.t.call("testScsiNexusGone", A); // A heard POWER ON on both LUNs above
+    i.t.board.runFor(1_000_000);
+    expect(i.check(tur(), { nexus: A })).toMatchObject({ key: Key.UnitAttention, asc: 0x29, ascq: 7 });
+    expect(i.run(tur(), { nexus: A }).status).toBe(GOOD);
+    expect(i.check(tur(), { nexus: A, lun: 1 })).toMatchObject({ asc: 0x29, ascq: 7 });
+    expect(i.run(tur(), { nexus: A, lun: 1 }).status).toBe(GOOD);
     i.quiescent();
   });
 });
@@ -734,7 +743,7 @@ describe("EXTENDED COPY and RECEIVE COPY RESULTS", () => {
     expect(i.check(copyResults(0, 5), { nexus: B, expected: 1024 })).toMatchObject({ asc: 0x24 });
     i.t.call("testScsiNexusGone", A);
     i.t.board.runFor(1_000_000);
-    i.login(A);
+    i.login(A, 0x07); // I_T NEXUS LOSS OCCURRED
     expect(i.check(copyResults(0, 5), { expected: 1024 })).toMatchObject({ asc: 0x24 });
     // A PARAMETER LIST LENGTH of 0 copies nothing and is GOOD.
     expect(i.run(extendedCopy(0)).status).toBe(GOOD);
@@ -1056,7 +1065,7 @@ describe("I_T nexus identities", () => {
     i.t.call("testScsiNexusGone", x); // the session ends
     i.t.board.runFor(1_000_000);
     expect(identify(i, name)).toBe(x);
-    i.login(x);
+    i.login(x, 0x07); // the same initiator port: I_T NEXUS LOSS OCCURRED
     expect(i.good(prIn(0), { nexus: x, expected: 4096 })).toEqual(Uint8Array.from([...be32(1), ...be32(8), ...be64(0xabcn)]));
     // READ FULL STATUS: TransportID format 01b, protocol 5h, the name null-terminated and padded to 4 bytes.
     const full = i.good(prIn(3), { nexus: x, expected: 4096 });
