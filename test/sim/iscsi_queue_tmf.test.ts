@@ -9,9 +9,8 @@
 //   behind a gap, like SCSI commands; immediate ones act at once.
 // Each case checks by effect: a write that must not run leaves its blocks zero on a fresh disk.
 import { beforeAll, describe, expect, it } from "vitest";
-import { Prng } from "../../host/sim/prng.ts";
 import { bootIscsiBoard, type IscsiEnv, TEST_BOARD_TARGET } from "../support/iscsi_board.ts";
-import { Initiator, lunField, Op, opcodeOf, pdu, type Pdu, textKeys, u32At } from "../support/iscsi_initiator.ts";
+import { Initiator, lunField, Op, opcodeOf, pdu, type Pdu, textKeys, u32At, seeded } from "../support/iscsi_initiator.ts";
 
 const PREFIX = "iqn.2026-11.org.wasm-iop:";
 const ABORT_TASK = 1;
@@ -19,11 +18,6 @@ const ABORT_TASK_SET = 2;
 const CLEAR_TASK_SET = 4;
 const LOGICAL_UNIT_RESET = 5;
 
-const seeded = (label: string, bytes: number): Uint8Array => {
-  const data = new Uint8Array(bytes);
-  new Prng(label).fill(data);
-  return data;
-};
 
 /** WRITE(10) on `lun` with CmdSN `cmdSn`, all its data immediate. */
 function write(i: Initiator, itt: number, cmdSn: number, lun: number, lba: number, data: Uint8Array): Uint8Array {

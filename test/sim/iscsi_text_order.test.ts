@@ -11,9 +11,8 @@
 //   other connections are dropped, every task ends, nothing queued runs, every task and staging slot comes back,
 //   and the initiator port logs in again.
 import { beforeAll, describe, expect, it } from "vitest";
-import { Prng } from "../../host/sim/prng.ts";
 import { bootIscsiBoard, type IscsiEnv, TEST_BOARD_TARGET } from "../support/iscsi_board.ts";
-import { dataOutPdu, Initiator, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, textKeys, u32At } from "../support/iscsi_initiator.ts";
+import { dataOutPdu, Initiator, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, textKeys, u32At, seeded } from "../support/iscsi_initiator.ts";
 
 const PREFIX = "iqn.2026-11.org.wasm-iop:";
 const LONG = (n: number) => `${PREFIX}${"long-name-".repeat(19)}${n}`; // 216 bytes: one entry fills half of 512
@@ -167,11 +166,6 @@ describe("iSCSI Text continuation: SendTargets in pieces, keys over C=1 requests
 // ---- CmdSN order across the connections of one session ----
 
 const LUN = 1;
-const seeded = (label: string, bytes: number): Uint8Array => {
-  const data = new Uint8Array(bytes);
-  new Prng(label).fill(data);
-  return data;
-};
 
 /** WRITE(10) with CmdSN `cmdSn`: `immediate` bytes of `data` in the command, F=0 if Data-Out follow. */
 function writeCommand(i: Initiator, itt: number, cmdSn: number, lba: number, data: Uint8Array, immediate: number): Uint8Array {

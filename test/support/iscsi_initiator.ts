@@ -3,6 +3,7 @@
 // time; immediate and unsolicited data and several outstanding R2Ts when the login's extra keys ask for them. It checks what a correct target must do (StatSN in order, ExpCmdSN/MaxCmdSN sane, R2Ts and
 // Data-In in sequence) and throws InitiatorError on anything else. It is test equipment: small and explicit.
 import type { Board } from "../../host/board/board.ts";
+import { Prng } from "../../host/sim/prng.ts";
 import type { ClientEnd, LoopbackBackend } from "../../host/devices/tcp_backend.ts";
 // The PDU helpers live in tools/iscsi/pdu.ts (the simulator and the fuzzer use them too); tests import them from here.
 export { BHS_BYTES, BLOCK_BYTES, dataOutPdu, dataSegmentLength, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, PduReader, textKeys, u32At } from "../../tools/iscsi/pdu.ts";
@@ -26,6 +27,13 @@ export interface InitiatorOptions {
 }
 
 /** Waits for a PDU on any client: runs the board in steps until one is whole, the client is closed, or time is up. */
+/** `bytes` bytes drawn from a PRNG seeded with `label`: the same data in every run, different for every label. */
+export function seeded(label: string, bytes: number): Uint8Array {
+  const data = new Uint8Array(bytes);
+  new Prng(label).fill(data);
+  return data;
+}
+
 export function awaitPdu(board: Board, client: ClientEnd, reader: PduReader, timeoutNs = 200_000_000, stepNs = 20_000): Pdu | undefined {
   const deadline = board.clock.nowNs + timeoutNs;
   for (;;) {
