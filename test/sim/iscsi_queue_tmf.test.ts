@@ -10,7 +10,7 @@
 // Each case checks by effect: a write that must not run leaves its blocks zero on a fresh disk.
 import { beforeAll, describe, expect, it } from "vitest";
 import { bootIscsiBoard, type IscsiEnv, TEST_BOARD_TARGET } from "../support/iscsi_board.ts";
-import { Initiator, lunField, Op, opcodeOf, pdu, type Pdu, textKeys, u32At, seeded } from "../support/iscsi_initiator.ts";
+import { Initiator, lunField, Op, opcodeOf, pdu, type Pdu, textKeys, u32At, seeded, write10Command } from "../support/iscsi_initiator.ts";
 
 const PREFIX = "iqn.2026-11.org.wasm-iop:";
 const ABORT_TASK = 1;
@@ -19,21 +19,8 @@ const CLEAR_TASK_SET = 4;
 const LOGICAL_UNIT_RESET = 5;
 
 
-/** WRITE(10) on `lun` with CmdSN `cmdSn`, all its data immediate. */
-function write(i: Initiator, itt: number, cmdSn: number, lun: number, lba: number, data: Uint8Array): Uint8Array {
-  return pdu((bhs, v) => {
-    bhs[0] = Op.ScsiCommand;
-    bhs[1] = 0x80 | 0x20 | 1;
-    bhs.set(lunField(lun), 8);
-    v.setUint32(16, itt);
-    v.setUint32(20, data.length);
-    v.setUint32(24, cmdSn);
-    v.setUint32(28, i.expStatSn);
-    bhs[32] = 0x2a;
-    v.setUint32(34, lba);
-    v.setUint16(39, data.length / 512);
-  }, data);
-}
+const write = (i: Initiator, itt: number, cmdSn: number, lun: number, lba: number, data: Uint8Array): Uint8Array =>
+  write10Command(i, itt, cmdSn, lun, lba, data);
 
 /** A TMF request, immediate unless `numbered`. */
 function tmf(i: Initiator, itt: number, fn: number, lun: number, cmdSn: number, rtt = 0xffff_ffff, refCmdSn = 0, numbered = false): Uint8Array {

@@ -12,7 +12,7 @@
 //   and the initiator port logs in again.
 import { beforeAll, describe, expect, it } from "vitest";
 import { bootIscsiBoard, type IscsiEnv, TEST_BOARD_TARGET } from "../support/iscsi_board.ts";
-import { dataOutPdu, Initiator, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, textKeys, u32At, seeded } from "../support/iscsi_initiator.ts";
+import { dataOutPdu, Initiator, lunField, Op, opcodeOf, parseKeys, pdu, type Pdu, textKeys, u32At, seeded, write10Command } from "../support/iscsi_initiator.ts";
 
 const PREFIX = "iqn.2026-11.org.wasm-iop:";
 const LONG = (n: number) => `${PREFIX}${"long-name-".repeat(19)}${n}`; // 216 bytes: one entry fills half of 512
@@ -167,21 +167,8 @@ describe("iSCSI Text continuation: SendTargets in pieces, keys over C=1 requests
 
 const LUN = 1;
 
-/** WRITE(10) with CmdSN `cmdSn`: `immediate` bytes of `data` in the command, F=0 if Data-Out follow. */
-function writeCommand(i: Initiator, itt: number, cmdSn: number, lba: number, data: Uint8Array, immediate: number): Uint8Array {
-  return pdu((bhs, v) => {
-    bhs[0] = Op.ScsiCommand;
-    bhs[1] = (immediate === data.length ? 0x80 : 0) | 0x20 | 1;
-    bhs.set(lunField(LUN), 8);
-    v.setUint32(16, itt);
-    v.setUint32(20, data.length);
-    v.setUint32(24, cmdSn);
-    v.setUint32(28, i.expStatSn);
-    bhs[32] = 0x2a;
-    v.setUint32(34, lba);
-    v.setUint16(39, data.length / 512);
-  }, data.subarray(0, immediate));
-}
+const writeCommand = (i: Initiator, itt: number, cmdSn: number, lba: number, data: Uint8Array, immediate: number): Uint8Array =>
+  write10Command(i, itt, cmdSn, LUN, lba, data, immediate);
 
 function unsolicitedDataOut(i: Initiator, itt: number, data: Uint8Array, offset: number): Uint8Array {
   return dataOutPdu({ final: true, lun: lunField(LUN), itt, ttt: 0xffff_ffff, expStatSn: i.expStatSn, dataSn: 0, offset }, data.subarray(offset));

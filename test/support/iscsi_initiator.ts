@@ -34,6 +34,23 @@ export function seeded(label: string, bytes: number): Uint8Array {
   return data;
 }
 
+/** WRITE(10) on `lun` with CmdSN `cmdSn`: the first `immediate` bytes of `data` in the command (all of them by
+ * default), F=0 when Data-Out follow. For tests that number commands themselves (gaps, reordering). */
+export function write10Command(i: Initiator, itt: number, cmdSn: number, lun: number, lba: number, data: Uint8Array, immediate = data.length): Uint8Array {
+  return pdu((bhs, v) => {
+    bhs[0] = Op.ScsiCommand;
+    bhs[1] = (immediate === data.length ? 0x80 : 0) | 0x20 | 1;
+    bhs.set(lunField(lun), 8);
+    v.setUint32(16, itt);
+    v.setUint32(20, data.length);
+    v.setUint32(24, cmdSn);
+    v.setUint32(28, i.expStatSn);
+    bhs[32] = 0x2a;
+    v.setUint32(34, lba);
+    v.setUint16(39, data.length / BLOCK_BYTES);
+  }, data.subarray(0, immediate));
+}
+
 export function awaitPdu(board: Board, client: ClientEnd, reader: PduReader, timeoutNs = 200_000_000, stepNs = 20_000): Pdu | undefined {
   const deadline = board.clock.nowNs + timeoutNs;
   for (;;) {
