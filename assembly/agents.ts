@@ -1,12 +1,13 @@
 // The agents of each role, created at boot: every processor runs an RTA and the DDMs of its controllers; the host
 // processor adds the CTA, the UMA, the SCSI target and the iSCSI transport. Used by the release image (index.ts) and the test build alike.
-import { bootInfoEcamBase, bootInfoMuLocalBase, bootInfoNamePtr, bootInfoPciMemBase, bootInfoPciMemSize,
+import { bootInfoConfigRomBase, bootInfoEcamBase, bootInfoMuLocalBase, bootInfoNamePtr, bootInfoPciMemBase, bootInfoPciMemSize,
   bootInfoProcessorIndex, bootInfoRole, Role } from "./board/boot_info";
 import { busWrite32 } from "./board/bus";
 import { MU_LOCAL_OMR0, MU_READY } from "./board/mu";
 import { pciEnumerate } from "./board/pci";
 import { CtaTask } from "./cta/cta";
-import { volumesInit } from "./cta/volumes";
+import { volumesConfigure } from "./volumes/config";
+import { volumesInit } from "./volumes/volume";
 import { ddmBoot } from "./ddm/registry";
 import { vectorAllocate } from "./kernel/vectors";
 import { irqRoute, taskAdd } from "./kernel/scheduler";
@@ -30,6 +31,7 @@ export function agentsBoot(info: usize): void {
   rta = theRta;
   if (bootInfoRole(info) == Role.Host) {
     volumesInit();
+    volumesConfigure(bootInfoConfigRomBase(info));
     const theCta = new CtaTask();
     taskAdd(theCta);
     const theUma = new UmaTask(info, theCta);

@@ -1,8 +1,12 @@
 // The common transport agent: the host's router between transports (TTS) and the RTAs that own the data.
-// A service request (ServiceIo) names a LUN, a range and an SGL over the requester's buffers; the CTA resolves the
-// volume to an extent, splits the SGL into frames of at most FRAME_SEGMENTS_MAX segments, sends each to the RTA of
-// the extent's processor over that processor's link, retransmits frames not answered in time, and calls the
-// requester back (ServiceIoDone) once every part is answered.
+// A service request (ServiceIo) names a volume (the LUN's), a range and an SGL over the requester's buffers. The CTA
+// resolves it through the volume (assembly/volumes/: a disk, RAID 0/1/5 over disks on any processor) into pieces,
+// each on one member disk, sends each piece as frames of at most FRAME_SEGMENTS_MAX segments to the RTA of the
+// disk's processor over that processor's link, retransmits frames not answered in time, and calls the requester back
+// (ServiceIoDone) once every part is answered. A RAID-5 write (or a read of a failed member) is a parity operation
+// (parity_ops.ts) over one stripe row. A service is emitted piece by piece as parts and buffers allow (`advance`), so
+// a long request never needs more than the pools hold. A member whose device gives up is marked failed: redundant
+// volumes go on degraded (volume lines on the console), the others fail the request.
 //
 // ServiceIo (to the CTA): a: FrameFunction | lun << 8; b: blockCount; c: SGL (host bus addresses; SGL_NONE for
 //   Flush and Unmap); d: lba; e: tag; source: the requester's task.
@@ -22,7 +26,15 @@ import { SGL_NONE } from "../kernel/sgl";
 import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
 import { frames, Link } from "../rta/links";
-import { Extent, volumeResolve } from "./volumes";
+import { stateOf } from "../volumes/config";
+import { diskMap } from "../volumes/disk";
+import { Extent } from "../volumes/extent";
+import { raid0Map } from "../volumes/raid0";
+import { raid1Map, raid1ReadMember } from "../volumes/raid1";
+import { raid5Map, raid5RowBlocks } from "../volumes/raid5";
+import { volumeStateLine } from "../volumes/report";
+import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } from "../volumes/volume";
+import { OP_NONE, ParityOpKind, ParityOps } from "./parity_ops";
 
 export const PROCESSORS_MAX: u32 = 8;
 export const SERVICES_MAX: u32 = 128;
@@ -38,6 +50,9 @@ const BUSY_RETRY_SHIFT_MAX: u32 = 7; // up to 128 ms between retries
 // not a count of attempts: how often a part is retried depends on why (BUSY answers come back in microseconds).
 const GIVE_UP_NS: u64 = 5_000_000_000;
 const ATTEMPTS_MAX: u32 = 255; // the attempt field (u8, in the frame for the trace) saturates here
+// A piece is emitted only while this many parts and frames are free: a piece of a requester's SGL takes one part per
+// FRAME_SEGMENTS_MAX segments, and a parity operation one per member.
+const PIECE_PARTS_MAX: u32 = 16;
 
 export enum PartState {
   Free = 0, // unused
@@ -50,11 +65,15 @@ enum ServiceState {
   Active = 1,
 }
 
-// Part: |0 state u8|1 attempts u8|2 processor u8|3 -|4 service u16|6 slot u16|8 transaction u32|12 -|16 deadlineNs u64|
-// |24 giveUpNs u64|
-const PART_BYTES: u32 = 32;
-// Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|
-const SERVICE_BYTES: u32 = 24;
+// Part: |0 state u8|1 attempts u8|2 processor u8|3 member u8|4 service u16|6 slot u16|8 transaction u32|12 op u16|
+// |14 fn u8|15 -|16 deadlineNs u64|24 giveUpNs u64|32 sglOffset u32|36 blocks u32|40 volumeLba u64|
+// op: the parity operation it belongs to (OP_NONE: the requester's data, at sglOffset, for volumeLba).
+const PART_BYTES: u32 = 48;
+// Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|24 fn u8|25 -|
+// |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 -|
+// cursor: the next volume LBA to emit (a RAID-5 write: the next stripe row, and cursorWindow the window in it);
+// blocks past the end (cursor == lba + blocks) when everything is emitted.
+const SERVICE_BYTES: u32 = 64;
 
 export class CtaTask extends Task {
   readonly links: StaticArray<Link | null> = new StaticArray<Link | null>(PROCESSORS_MAX);
@@ -64,10 +83,15 @@ export class CtaTask extends Task {
   private readonly frame: usize = frames().address(frames().acquire()); // receive scratch, held for good
   private readonly out: Msg = new Msg();
   private readonly extent: Extent = new Extent();
+  private readonly piece: Extent = new Extent(); // emitExtent's own, so that the caller's extent stays as it was
+  readonly ops: ParityOps = new ParityOps(this);
   private nextTransaction: u32 = 1;
   // Every part at or above this index is Free: the scans stop here. Parts are taken lowest first, so it stays near
   // the number in flight, not PARTS_MAX.
   private partsEnd: u32 = 0;
+  private partsFree: u32 = PARTS_MAX;
+  // Services with pieces not yet emitted (waiting for parts, frames or parity operations): advanced after each run.
+  private servicesPending: u32 = 0;
   // No part's deadline is earlier than this: the sweep skips its scan of the parts until then. Lowered
   // whenever a deadline is set, recomputed by each scan; the sweep's timer is brought forward to it after every
   // run (parked while it is MAX_VALUE: an idle CTA never wakes the processor).
@@ -76,6 +100,7 @@ export class CtaTask extends Task {
   retransmitCount: u64 = 0;
   lateReplyCount: u64 = 0;
   servicesDone: u64 = 0;
+  memberFailures: u64 = 0;
 
   constructor() { super("cta", CTA_PRIORITY, CTA_INBOX_DEPTH, 1_000_000); }
 
@@ -90,8 +115,10 @@ export class CtaTask extends Task {
       handled += 1;
       this.dispatch(this.scratch);
     }
+    const moved = this.ops.poll();
+    if (this.servicesPending > 0) this.advanceAll();
     if (this.sweepAtNs != u64.MAX_VALUE) timerWakeBy(this.sweepTimer, this.sweepAtNs);
-    return handled > 0 ? RunResult.Busy : RunResult.Idle;
+    return handled > 0 || moved ? RunResult.Busy : RunResult.Idle;
   }
 
   /** Requests in flight: services not yet answered. */
@@ -123,84 +150,302 @@ export class CtaTask extends Task {
     }
   }
 
+  // ---- Services ----
+
   private onService(msg: Msg): void {
     const fn = msg.a & 0xff;
-    const lun = msg.a >> 8;
+    const volume = msg.a >> 8;
     const s = this.serviceOpen(msg.source, msg.e);
     if (s == POOL_NONE) {
       this.answer(msg.source, msg.e, FrameStatus.Busy, 0);
       return;
     }
-    let status = volumeResolve(lun, msg.d, fn == FrameFunction.Flush ? 0 : <u64>msg.b, this.extent);
-    if (status == FrameStatus.Ok && unchecked(this.links[this.extent.processor]) == null) status = FrameStatus.NoDisk;
+    const service = this.service(s);
+    const blocks: u64 = fn == FrameFunction.Flush ? 0 : <u64>msg.b;
+    store<u8>(service, <u8>fn, 24);
+    store<u16>(service, <u16>volume, 26);
+    store<u32>(service, <u32>blocks, 28);
+    store<u64>(service, msg.d, 32);
+    store<u64>(service, msg.d, 40);
+    store<u32>(service, msg.c, 48);
+    const status = this.serviceCheck(fn, volume, msg.d, blocks, msg.c);
     if (status != FrameStatus.Ok) {
       this.serviceFail(s, status);
+      this.serviceEmitted(s);
       this.serviceFinishIfDone(s);
       return;
     }
-    if (fn == FrameFunction.Read || fn == FrameFunction.Write || fn == FrameFunction.WriteFua) this.splitData(s, fn, msg);
-    else this.partAdd(s, fn, this.extent.lba, msg.b, SGL_NONE, 0, 0);
+    if (fn == FrameFunction.Flush) this.emitFlush(s, volumeAt(volume));
+    else this.advance(s);
     this.serviceFinishIfDone(s);
   }
 
-  // One part per FRAME_SEGMENTS_MAX segments of the requester's SGL, each a whole number of blocks.
-  private splitData(s: u32, fn: u32, msg: Msg): void {
-    const sgl = msg.c;
-    const blockBytes = this.extent.blockSizeBytes;
-    if (sgl == SGL_NONE || sgls().totalBytes(sgl) != <u64>msg.b * blockBytes || msg.b == 0) {
-      this.serviceFail(s, FrameStatus.IllegalRequest);
-      return;
-    }
+  private serviceCheck(fn: u32, volume: u32, lba: u64, blocks: u64, sgl: u32): FrameStatus {
+    if (volume >= volumesCount()) return FrameStatus.NoDisk;
+    const v = volumeAt(volume);
+    if (v.state == VolumeState.Failed || v.type == VolumeType.Thin) return FrameStatus.NoDisk;
+    if (lba > v.blockCount || blocks > v.blockCount - lba) return FrameStatus.IllegalRequest;
+    if (!isData(fn)) return FrameStatus.Ok;
+    if (sgl == SGL_NONE || blocks == 0 || sgls().totalBytes(sgl) != blocks * <u64>v.blockSizeBytes) return FrameStatus.IllegalRequest;
     sgls().check(sgl);
     const count = sgls().segmentCount(sgl);
-    let lba = this.extent.lba;
-    for (let first: u32 = 0; first < count; first += FRAME_SEGMENTS_MAX) {
-      const last = min(first + FRAME_SEGMENTS_MAX, count);
-      let bytes: u64 = 0;
-      for (let i = first; i < last; i++) {
-        const lengthBytes = load<u32>(sgls().segment(sgl, i), 8);
-        if (lengthBytes % blockBytes != 0) {
-          this.serviceFail(s, FrameStatus.IllegalRequest);
-          return;
-        }
-        bytes += lengthBytes;
-      }
-      const blocks = <u32>(bytes / blockBytes);
-      if (!this.partAdd(s, fn, lba, blocks, sgl, first, last)) return;
-      lba += blocks;
+    for (let i: u32 = 0; i < count; i++) if (load<u32>(sgls().segment(sgl, i), 8) % v.blockSizeBytes != 0) return FrameStatus.IllegalRequest;
+    return FrameStatus.Ok;
+  }
+
+  // Emits the service's next pieces while parts, frames and parity operations allow; marks it pending otherwise.
+  private advance(s: u32): void {
+    const service = this.service(s);
+    const v = volumeAt(load<u16>(service, 26));
+    const fn = <u32>load<u8>(service, 24);
+    const end = load<u64>(service, 32) + <u64>load<u32>(service, 28);
+    const raid5Write = v.type == VolumeType.Raid5 && fn != FrameFunction.Read;
+    while (load<u8>(service, 1) == FrameStatus.Ok) {
+      const cursor = load<u64>(service, 40);
+      if (raid5Write ? cursor == u64.MAX_VALUE : cursor >= end) break;
+      if (this.partsFree < PIECE_PARTS_MAX || frames().freeCount < PIECE_PARTS_MAX) break;
+      if (raid5Write) {
+        if (!this.emitParityWrite(s, v)) break;
+      } else if (!this.emitPiece(s, v, fn, cursor, end - cursor)) break;
+    }
+    const pending = load<u8>(service, 1) == FrameStatus.Ok
+      && (raid5Write ? load<u64>(service, 40) != u64.MAX_VALUE : load<u64>(service, 40) < end);
+    if (pending != (load<u8>(service, 25) != 0)) {
+      store<u8>(service, pending ? 1 : 0, 25);
+      if (pending) this.servicesPending += 1;
+      else this.servicesPending -= 1;
     }
   }
 
-  // Builds a part's frame and sends it (or queues it). False when no part or frame slot is free: the service fails Busy.
-  private partAdd(s: u32, fn: u32, lba: u64, blockCount: u32, sgl: u32, first: u32, last: u32): bool {
+  private advanceAll(): void {
+    for (let s: u32 = 0; s < SERVICES_MAX && this.servicesPending > 0; s++) {
+      const service = this.service(s);
+      if (load<u8>(service) != ServiceState.Active || load<u8>(service, 25) == 0) continue;
+      this.advance(s);
+      this.serviceFinishIfDone(s);
+    }
+  }
+
+  // Nothing more will be emitted for `s` (it failed): it finishes when what is out comes back.
+  private serviceEmitted(s: u32): void {
+    const service = this.service(s);
+    store<u64>(service, load<u64>(service, 32) + <u64>load<u32>(service, 28), 40);
+    if (load<u8>(service, 25) != 0) {
+      store<u8>(service, 0, 25);
+      this.servicesPending -= 1;
+    }
+  }
+
+  // One piece of a service at volume LBA `lba` (on one member, within one chunk): its parts. False when it could not.
+  private emitPiece(s: u32, v: Volume, fn: u32, lba: u64, blocks: u64): bool {
+    const service = this.service(s);
+    const e = this.extent;
+    switch (<i32>v.type) {
+      case VolumeType.Disk: diskMap(v, lba, blocks, e); break;
+      case VolumeType.Raid0: raid0Map(v, lba, blocks, e); break;
+      case VolumeType.Raid1: {
+        if (fn == FrameFunction.Read) {
+          const member = raid1ReadMember(v, lba);
+          if (member == MEMBERS_MAX) { this.serviceFail(s, FrameStatus.DeviceError); return false; }
+          raid1Map(v, member, lba, blocks, e);
+        } else {
+          // Every member that has not failed gets the piece.
+          raid1Map(v, 0, lba, blocks, e);
+          const pieceBlocks = e.blocks;
+          for (let m: u32 = 0; m < v.memberCount; m++) {
+            if (v.member(m).failed) continue;
+            raid1Map(v, m, lba, pieceBlocks, e);
+            if (!this.emitExtent(s, fn, lba, e)) return false;
+          }
+          store<u64>(service, lba + pieceBlocks, 40);
+          return true;
+        }
+        break;
+      }
+      default: {
+        raid5Map(v, lba, blocks, e);
+        if (v.member(e.member).failed) {
+          // A read of a failed member: rebuilt from the others, one parity operation per window.
+          if (!this.ops.startRead(s, load<u16>(service, 26), lba, e.blocks)) return false;
+          store<u64>(service, lba + e.blocks, 40);
+          return true;
+        }
+      }
+    }
+    if (!this.emitExtent(s, fn, lba, e)) return false;
+    store<u64>(service, lba + e.blocks, 40);
+    return true;
+  }
+
+  // The next stripe row's parity operations of a RAID-5 write (or unmap: zeros). False when none could start.
+  private emitParityWrite(s: u32, v: Volume): bool {
+    const service = this.service(s);
+    const lba = load<u64>(service, 32);
+    const end = lba + <u64>load<u32>(service, 28);
+    const rowBlocks = raid5RowBlocks(v);
+    let cursor = load<u64>(service, 40);
+    if (cursor == lba) cursor = lba / rowBlocks; // the first row (the cursor holds a row from here on)
+    const kind = load<u8>(service, 24) == FrameFunction.Unmap ? ParityOpKind.Zero : ParityOpKind.Write;
+    if (!this.ops.startWrite(s, load<u16>(service, 26), cursor, load<u32>(service, 52), kind)) {
+      store<u64>(service, cursor, 40);
+      return false;
+    }
+    // Next window of this row, or the next row, or done.
+    let window = load<u32>(service, 52) + 1;
+    if (window >= this.ops.windowsPerChunk(v)) {
+      window = 0;
+      cursor += 1;
+    }
+    store<u32>(service, window, 52);
+    store<u64>(service, cursor * rowBlocks >= end ? u64.MAX_VALUE : cursor, 40);
+    return true;
+  }
+
+  private emitFlush(s: u32, v: Volume): void {
+    // Each member's disk is flushed (a failed one is skipped: its data lives in the others).
+    for (let m: u32 = 0; m < v.memberCount; m++) {
+      const member = v.member(m);
+      if (member.failed) continue;
+      this.extent.member = m;
+      this.extent.processor = member.processor;
+      this.extent.disk = member.disk;
+      this.extent.lba = 0;
+      this.extent.blocks = 0;
+      if (!this.partAdd(s, OP_NONE, FrameFunction.Flush, this.extent, SGL_NONE, 0, 0, 0, 0)) return;
+    }
+    this.serviceEmitted(s);
+  }
+
+  // The requester's data for volume [lba, lba + e.blocks) at extent `e`: one part per FRAME_SEGMENTS_MAX segments.
+  private emitExtent(s: u32, fn: u32, lba: u64, e: Extent): bool {
+    const service = this.service(s);
+    if (unchecked(this.links[e.processor]) == null) {
+      this.serviceFail(s, FrameStatus.NoDisk);
+      this.serviceEmitted(s);
+      return false;
+    }
+    if (!isData(fn)) return this.partAdd(s, OP_NONE, fn, e, SGL_NONE, 0, 0, <u32>e.blocks, lba);
+    const v = volumeAt(load<u16>(service, 26));
+    const blockBytes = <u64>v.blockSizeBytes;
+    const sgl = load<u32>(service, 48);
+    const offset = (lba - load<u64>(service, 32)) * blockBytes;
+    const endOffset = offset + e.blocks * blockBytes;
+    // Find the segment that holds `offset`, then take up to FRAME_SEGMENTS_MAX segments (or pieces of them) per part.
+    const count = sgls().segmentCount(sgl);
+    let i: u32 = 0;
+    let start: u64 = 0; // the offset of segment i
+    while (i < count && start + <u64>load<u32>(sgls().segment(sgl, i), 8) <= offset) {
+      start += <u64>load<u32>(sgls().segment(sgl, i), 8);
+      i += 1;
+    }
+    let at = offset;
+    const piece = this.piece;
+    piece.member = e.member;
+    piece.processor = e.processor;
+    piece.disk = e.disk;
+    piece.lba = e.lba;
+    while (at < endOffset) {
+      const first = i;
+      const firstSkip = at - start;
+      let bytes: u64 = 0;
+      let segments: u32 = 0;
+      let walk = start;
+      let j = i;
+      while (j < count && segments < FRAME_SEGMENTS_MAX && walk < endOffset) {
+        const length = <u64>load<u32>(sgls().segment(sgl, j), 8);
+        const from = max(walk, at);
+        const to = min(walk + length, endOffset);
+        bytes += to - from;
+        segments += 1;
+        walk += length;
+        j += 1;
+      }
+      piece.blocks = bytes / blockBytes;
+      if (!this.partAdd(s, OP_NONE, fn, piece, sgl, first, firstSkip, <u32>at, lba + (at - offset) / blockBytes)) return false;
+      piece.lba += piece.blocks;
+      at += bytes;
+      // The next part starts at segment j, unless the last one was cut by endOffset (then we are done).
+      i = j;
+      start = walk;
+    }
+    return true;
+  }
+
+  // ---- Parts ----
+
+  /**
+   * Builds a part's frame and sends it (or queues it). The data: `bytes`-long run of `sgl` from segment `first`
+   * (skipping `skip` bytes of it) for a requester's piece, or one flat buffer for a parity operation (partAddFlat).
+   * False when no part or frame slot is free: the service (or operation) fails Busy.
+   */
+  private partAdd(s: u32, op: u32, fn: u32, e: Extent, sgl: u32, first: u32, skip: u64, sglOffset: u32, volumeLba: u64): bool {
+    const p = this.partBuild(s, op, fn, e);
+    if (p == POOL_NONE) return false;
+    const part = this.part(p);
+    store<u32>(part, sglOffset, 32);
+    store<u32>(part, <u32>e.blocks, 36);
+    store<u64>(part, volumeLba, 40);
+    if (sgl != SGL_NONE) {
+      const f = frames().address(load<u16>(part, 6));
+      let remaining = e.blocks * <u64>volumeAt(load<u16>(this.service(s), 26)).blockSizeBytes;
+      let i = first;
+      let offset = skip;
+      while (remaining > 0) {
+        const segment = sgls().segment(sgl, i);
+        const run = min(<u64>load<u32>(segment, 8) - offset, remaining);
+        assert(frameAddSegment(f, load<u64>(segment, 0) + offset, <u32>run), "cta: part over FRAME_SEGMENTS_MAX segments");
+        remaining -= run;
+        offset = 0;
+        i += 1;
+      }
+    }
+    this.partSend(p, clockNowNs());
+    return true;
+  }
+
+  /** A parity operation's part: `e.blocks` blocks at `e`, from or into the flat buffer at `address`. */
+  partAddFlat(s: u32, op: u32, fn: u32, e: Extent, address: usize): bool {
+    if (unchecked(this.links[e.processor]) == null) return false;
+    const p = this.partBuild(s, op, fn, e);
+    if (p == POOL_NONE) return false;
+    const part = this.part(p);
+    store<u32>(part, <u32>e.blocks, 36);
+    const blockBytes = volumeAt(load<u16>(this.service(s), 26)).blockSizeBytes;
+    assert(frameAddSegment(frames().address(load<u16>(part, 6)), <u64>address, <u32>(e.blocks * <u64>blockBytes)));
+    this.partSend(p, clockNowNs());
+    return true;
+  }
+
+  private partBuild(s: u32, op: u32, fn: u32, e: Extent): u32 {
     const p = this.partFree();
     const slot = p == POOL_NONE ? POOL_NONE : frames().acquire();
     if (slot == POOL_NONE) {
-      this.serviceFail(s, FrameStatus.Busy);
-      return false;
+      if (op == OP_NONE) {
+        this.serviceFail(s, FrameStatus.Busy);
+        this.serviceEmitted(s);
+      }
+      return POOL_NONE;
     }
     const transaction = this.nextTransaction;
     this.nextTransaction += 1;
     const f = frames().address(slot);
-    frameInit(f, <FrameFunction>fn, agentAddress(0, AgentKind.Cta), agentAddress(this.extent.processor, AgentKind.Rta), s, transaction);
-    frameSetBlocks(f, this.extent.disk, lba, blockCount);
-    for (let i = first; i < last; i++) {
-      const segment = sgls().segment(sgl, i);
-      assert(frameAddSegment(f, load<u64>(segment, 0), load<u32>(segment, 8)));
-    }
+    frameInit(f, <FrameFunction>fn, agentAddress(0, AgentKind.Cta), agentAddress(e.processor, AgentKind.Rta), s, transaction);
+    frameSetBlocks(f, e.disk, e.lba, <u32>e.blocks);
     const part = this.part(p);
     memory.fill(part, 0, PART_BYTES);
     store<u8>(part, <u8>PartState.Queued, 0);
     if (p >= this.partsEnd) this.partsEnd = p + 1;
-    store<u8>(part, <u8>this.extent.processor, 2);
+    this.partsFree -= 1;
+    store<u8>(part, <u8>e.processor, 2);
+    store<u8>(part, <u8>e.member, 3);
     store<u16>(part, <u16>s, 4);
     store<u16>(part, <u16>slot, 6);
     store<u32>(part, transaction, 8);
-    const nowNs = clockNowNs();
-    store<u64>(part, nowNs + GIVE_UP_NS, 24);
+    store<u16>(part, <u16>op, 12);
+    store<u8>(part, <u8>fn, 14);
+    store<u64>(part, clockNowNs() + GIVE_UP_NS, 24);
     store<u32>(this.service(s), load<u32>(this.service(s), 4) + 1, 4);
-    this.partSend(p, nowNs);
-    return true;
+    return p;
   }
 
   private partSend(p: u32, nowNs: u64): void {
@@ -262,15 +507,88 @@ export class CtaTask extends Task {
   private partFinish(p: u32, status: FrameStatus, bytes: u64): void {
     const part = this.part(p);
     const s = <u32>load<u16>(part, 4);
+    const op = <u32>load<u16>(part, 12);
+    const member = <u32>load<u8>(part, 3);
     frames().release(load<u16>(part, 6));
     store<u8>(part, <u8>PartState.Free, 0);
+    this.partsFree += 1;
     while (this.partsEnd > 0 && load<u8>(this.part(this.partsEnd - 1)) == PartState.Free) this.partsEnd -= 1;
     const service = this.service(s);
-    if (status != FrameStatus.Ok && load<u8>(service, 1) == FrameStatus.Ok) store<u8>(service, <u8>status, 1);
-    store<u64>(service, load<u64>(service, 16) + bytes, 16);
     store<u32>(service, load<u32>(service, 4) - 1, 4);
+    const volume = <u32>load<u16>(service, 26);
+    if (status != FrameStatus.Ok && isMemberFailure(status)) this.memberFail(volume, member, status);
+    if (op != OP_NONE) {
+      this.ops.partDone(op, member, status);
+    } else if (status == FrameStatus.Ok) {
+      store<u64>(service, load<u64>(service, 16) + bytes, 16);
+    } else if (!this.partRecover(s, p, status)) {
+      this.serviceFail(s, status);
+      this.serviceEmitted(s);
+    }
     this.serviceFinishIfDone(s);
   }
+
+  // A requester's piece whose member failed, on a volume that survives it: a write is done (the other copies or the
+  // parity hold it), a read goes to another copy or is rebuilt from parity. False when the failure stands.
+  private partRecover(s: u32, p: u32, status: FrameStatus): bool {
+    const part = this.part(p);
+    const service = this.service(s);
+    const v = volumeAt(load<u16>(service, 26));
+    if (!isMemberFailure(status) || v.state == VolumeState.Failed) return false;
+    if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5) return false;
+    const fn = <u32>load<u8>(part, 14);
+    const blocks = <u64>load<u32>(part, 36);
+    const lba = load<u64>(part, 40);
+    if (fn != FrameFunction.Read) {
+      if (isData(fn)) store<u64>(service, load<u64>(service, 16) + blocks * <u64>v.blockSizeBytes, 16);
+      return true;
+    }
+    if (v.type == VolumeType.Raid1) {
+      const member = raid1ReadMember(v, lba, (<u32>1) << <u32>load<u8>(part, 3));
+      if (member == MEMBERS_MAX) return false;
+      raid1Map(v, member, lba, blocks, this.extent);
+      this.extent.blocks = blocks;
+      return this.emitExtent(s, fn, lba, this.extent);
+    }
+    return this.ops.startRead(s, load<u16>(service, 26), lba, blocks);
+  }
+
+  /** Marks `member` of `volume` failed (once), and says so on the console. */
+  memberFail(volume: u32, member: u32, status: FrameStatus): void {
+    const v = volumeAt(volume);
+    if (v.type == VolumeType.Disk || v.type == VolumeType.Raid0 || status == FrameStatus.MediumError) return;
+    if (member >= v.memberCount || v.member(member).failed) return;
+    v.member(member).failed = true;
+    v.state = stateOf(v);
+    this.memberFailures += 1;
+    volumeStateLine(volume);
+  }
+
+  // ---- For the parity operations (parity_ops.ts) ----
+
+  /** One more thing `s` waits for (a parity operation). */
+  serviceHold(s: u32): void { store<u32>(this.service(s), load<u32>(this.service(s), 4) + 1, 4); }
+
+  /** A parity operation of `s` ended: `bytes` of the requester's data moved, or `status` failed it. */
+  serviceRelease(s: u32, status: FrameStatus, bytes: u64): void {
+    const service = this.service(s);
+    store<u32>(service, load<u32>(service, 4) - 1, 4);
+    if (status != FrameStatus.Ok) {
+      this.serviceFail(s, status);
+      this.serviceEmitted(s);
+    } else {
+      store<u64>(service, load<u64>(service, 16) + bytes, 16);
+    }
+    this.serviceFinishIfDone(s);
+  }
+
+  serviceFunction(s: u32): u32 { return load<u8>(this.service(s), 24); }
+  serviceVolume(s: u32): u32 { return load<u16>(this.service(s), 26); }
+  serviceLba(s: u32): u64 { return load<u64>(this.service(s), 32); }
+  serviceBlocks(s: u32): u64 { return <u64>load<u32>(this.service(s), 28); }
+  serviceSgl(s: u32): u32 { return load<u32>(this.service(s), 48); }
+  serviceFailed(s: u32): bool { return load<u8>(this.service(s), 1) != FrameStatus.Ok; }
+  freeParts(): u32 { return this.partsFree; }
 
   // At the earliest part deadline: send what waited for room, retransmit what was not answered, give up after GIVE_UP_NS.
   private sweep(): void {
@@ -334,7 +652,7 @@ export class CtaTask extends Task {
 
   private serviceFinishIfDone(s: u32): void {
     const service = this.service(s);
-    if (load<u8>(service) != ServiceState.Active || load<u32>(service, 4) != 0) return;
+    if (load<u8>(service) != ServiceState.Active || load<u32>(service, 4) != 0 || load<u8>(service, 25) != 0) return;
     store<u8>(service, <u8>ServiceState.Free, 0);
     this.servicesDone += 1;
     this.answer(load<u16>(service, 2), load<u64>(service, 8), <FrameStatus>load<u8>(service, 1), load<u64>(service, 16));
@@ -350,4 +668,14 @@ export class CtaTask extends Task {
 
   @inline private part(p: u32): usize { assert(p < PARTS_MAX); return this.parts + <usize>p * PART_BYTES; }
   @inline private service(s: u32): usize { assert(s < SERVICES_MAX); return this.services + <usize>s * SERVICE_BYTES; }
+}
+
+@inline function isData(fn: u32): bool {
+  return fn == FrameFunction.Read || fn == FrameFunction.Write || fn == FrameFunction.WriteFua;
+}
+
+// A member's device gave up on the request (not the request's own fault): the member is failed.
+@inline function isMemberFailure(status: FrameStatus): bool {
+  return status == FrameStatus.DeviceError || status == FrameStatus.Timeout || status == FrameStatus.NoDisk
+    || status == FrameStatus.MediumError;
 }

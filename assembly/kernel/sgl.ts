@@ -74,6 +74,30 @@ export class SglStore {
     return this.blocks.address(block) + SGL_BLOCK_HEADER_BYTES + <usize>(index % SGL_SEGMENTS_PER_BLOCK) * SGL_SEGMENT_BYTES;
   }
 
+  /**
+   * Copies `lengthBytes` between the list, from `offsetBytes` into it, and the flat memory at `flat`: into the list
+   * when `intoList`, out of it otherwise. Only for lists over this processor's own RAM (a bus address is then its
+   * memory address). Walks from the first segment: O(segments).
+   */
+  copyFlat(sgl: u32, offsetBytes: u64, flat: usize, lengthBytes: u64, intoList: bool): void {
+    assert(offsetBytes + lengthBytes <= this.totalBytes(sgl), "SGL copy past the list");
+    let skip = offsetBytes;
+    let done: u64 = 0;
+    const count = this.segmentCount(sgl);
+    for (let i: u32 = 0; i < count && done < lengthBytes; i++) {
+      const segment = this.segment(sgl, i);
+      const segmentBytes = <u64>load<u32>(segment, 8);
+      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
+      const run = min(segmentBytes - skip, lengthBytes - done);
+      const address = <usize>(load<u64>(segment, 0) + skip);
+      if (intoList) memory.copy(address, flat + <usize>done, <usize>run);
+      else memory.copy(flat + <usize>done, address, <usize>run);
+      done += run;
+      skip = 0;
+    }
+    assert(done == lengthBytes, "SGL copy short");
+  }
+
   /** Returns every block of the list to the pool. */
   release(sgl: u32): void {
     let block = sgl;

@@ -2,7 +2,7 @@
 // itself. A decoder fills the task's program, range, transfer sizes and area, or leaves CHECK CONDITION in the
 // record and answers false; the target (target.ts) moves the data and completes the command.
 import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../config";
-import { volumeAt, volumesCount } from "../cta/volumes";
+import { volumeAt, volumesCount } from "../volumes/volume";
 import { cdbBe16, cdbBe24, cdbBe32, cdbBe64, cdbU8, putBe32, putBe64 } from "./cdb";
 import {
   OP_INQUIRY, OP_MAINTENANCE_IN, OP_MODE_SENSE_10, OP_MODE_SENSE_6, OP_ORWRITE_16, OP_PERSISTENT_RESERVE_IN,

@@ -20,7 +20,7 @@
 // |53 -|54 ROD token entry u16|56 ROD token identifier u64| (LID1 list identifiers are EXTENDED COPY's, service
 // action 00h; the token commands' (10h, 11h) are another space of 32-bit identifiers, as RECEIVE ROD TOKEN
 // INFORMATION asks for them. token_copy.ts reads these entries through the accessors below.)
-import { volumesCount } from "../cta/volumes";
+import { volumesCount } from "../volumes/volume";
 import { carve } from "../kernel/carve";
 import { getBe16, getBe32, getBe64, putBe16, putBe32 } from "./cdb";
 import { SAM_STATUS_CHECK_CONDITION, SAM_STATUS_GOOD } from "../protocol/scsi_status";

@@ -5,7 +5,7 @@
 // What can change: WCE (write cache: with WCE 0 every write is forced to the medium), SWP (software write protect:
 // the unit refuses writes to its medium, write_protect.ts), and the informational exceptions controls (EWASC, DEXCPT, MRIE, INTERVAL TIMER, REPORT COUNT), kept but with nothing to report.
 // Per LUN, 44 bytes: |0 Caching page[20]|20 Control page[12]|32 Informational Exceptions page[12]|
-import { VOLUMES_MAX } from "../cta/volumes";
+import { VOLUMES_MAX } from "../volumes/volume";
 import { carve } from "../kernel/carve";
 import { getBe16, getBe32, getBe64, putBe16, putBe32, putBe64 } from "./cdb";
 

@@ -5,7 +5,7 @@
 // gone. A condition is reported once, on the next command to that logical unit other than INQUIRY,
 // REPORT LUNS and REQUEST SENSE (which returns it as its data instead).
 // Slot, 32 bytes: |0 inUse u8|1 gone u8|2 nexus u16|4 lunCountSeen u32|8 -|16 pending[VOLUMES_MAX] u8|
-import { VOLUMES_MAX } from "../cta/volumes";
+import { VOLUMES_MAX } from "../volumes/volume";
 import { carve } from "../kernel/carve";
 import {
   ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR, ASC_I_T_NEXUS_LOSS_OCCURRED, ASC_MODE_PARAMETERS_CHANGED, ASC_POWER_ON_RESET, ASC_REGISTRATIONS_PREEMPTED,

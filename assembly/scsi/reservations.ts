@@ -12,7 +12,7 @@
 //
 // LUN state, 16 bytes: |0 spc2Holder u16|2 type u8|3 -|4 holder u16 (registrant index)|6 -|8 generation u32|12 -|
 // Registrant, 16 bytes: |0 inUse u8|1 flags u8 (REGISTRANT_ALL_TARGET_PORTS)|2 nexus u16|4 -|8 key u64|
-import { VOLUMES_MAX } from "../cta/volumes";
+import { VOLUMES_MAX } from "../volumes/volume";
 import { carve } from "../kernel/carve";
 import { Access, putBe16, putBe32, putBe64 } from "./cdb";
 import {

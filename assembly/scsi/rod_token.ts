@@ -16,7 +16,7 @@
 // Table entry, 176 bytes: |0 state u8|1 rangeCount u8|2 lun u16|4 blockBytes u32|8 id u64|16 lastUseNs u64|
 // |24 timeoutSeconds u32|28 users u16 (WRITE USING TOKENs running)|30 -|32 blocks u64|40 ranges[8]: lba u64, blocks u64|
 import { clockNowNs } from "../board/wasi";
-import { volumeAt } from "../cta/volumes";
+import { volumeAt } from "../volumes/volume";
 import { carve } from "../kernel/carve";
 import { getBe16, getBe32, getBe64, putBe16, putBe32, putBe64 } from "./cdb";
 import {

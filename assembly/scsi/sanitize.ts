@@ -20,7 +20,7 @@
 // |6 erased u8|7 -|8 worker u16|10 waiter u16 (0xFFFF: none)|12 waiterGeneration u32|16 lbaNext u64|24 blockCount u64|
 import { FrameFunction } from "../board/frame";
 import { BUFFER_CLASS_LARGE } from "../config";
-import { VOLUMES_MAX, volumeAt } from "../cta/volumes";
+import { VOLUMES_MAX, volumeAt } from "../volumes/volume";
 import { carve } from "../kernel/carve";
 import { cdbBe16, cdbU8, getBe16 } from "./cdb";
 import { OPT_FUA, OPT_REPEAT, Program } from "./commands";

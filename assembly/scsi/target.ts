@@ -8,7 +8,7 @@
 // and the TMF is answered after every task it aborted.
 import { FrameFunction, FrameStatus } from "../board/frame";
 import { BUFFER_CLASS_PAGE } from "../config";
-import { VOLUMES_MAX, volumeAt, volumesCount } from "../cta/volumes";
+import { VOLUMES_MAX, volumeAt, volumesCount } from "../volumes/volume";
 import { sgls } from "../kernel/buffers";
 import { Msg, MsgKind } from "../kernel/msg";
 import { MsgQueue } from "../kernel/queue";

@@ -12,7 +12,7 @@
 // WRITE USING TOKEN parameter list: |0-1 WRITE USING TOKEN DATA LENGTH|2 DEL_TKN(1),IMMED(0)|3-7 -|
 // |8-15 OFFSET INTO ROD (logical blocks)|16-527 ROD TOKEN|528-533 -|534-535 BLOCK DEVICE RANGE DESCRIPTOR LIST LENGTH|
 // |536- range descriptors|. Range descriptor, 16 bytes: |0-7 LOGICAL BLOCK ADDRESS|8-11 NUMBER OF LOGICAL BLOCKS|12-15 -|.
-import { volumeAt } from "../cta/volumes";
+import { volumeAt } from "../volumes/volume";
 import { SAM_STATUS_GOOD, SAM_STATUS_RESERVATION_CONFLICT, SAM_STATUS_TASK_ABORTED } from "../protocol/scsi_status";
 import { SENSE_KEY_COPY_ABORTED, SENSE_KEY_ILLEGAL_REQUEST } from "../protocol/sense_keys";
 import { decodeCopyList, decodeExtendedCopy, parameterList, Program } from "./commands";

@@ -2,7 +2,7 @@
 // Serial Number (80h), Device Identification (83h), Third-party Copy (8Fh, built in vpd_tpc.ts), and SBC-3's Block
 // Limits (B0h), Block Device Characteristics (B1h) and Logical Block Provisioning (B2h). A logical unit's identity is
 // a hash of where its volume lives (processor, disk) and its LUN, so it is the same on every boot of the same board.
-import { volumeAt } from "../cta/volumes";
+import { volumeAt, VolumeType } from "../volumes/volume";
 import { FIRMWARE_VERSION } from "../config";
 import { putBe16, putBe32, putBe64 } from "./cdb";
 import {
@@ -38,10 +38,14 @@ function revision(at: usize): void {
   }
 }
 
-/** The 64-bit identity of `lun`: FNV-1a over the LUN, its volume's processor and disk. */
+/** The 64-bit identity of `lun`: FNV-1a over the LUN and its disk's processor and index, or a composed volume's type and name. */
 export function lunIdentity(lun: u32): u64 {
   const v = volumeAt(lun);
-  return fnvWord(fnvWord(fnvWord(0xcbf2_9ce4_8422_2325, lun), v.processor), v.disk);
+  let h = fnvWord(0xcbf2_9ce4_8422_2325, lun);
+  if (v.type == VolumeType.Disk) return fnvWord(fnvWord(h, v.member(0).processor), v.member(0).disk);
+  h = fnvWord(h, 0x100 + <u32>v.type);
+  for (let i: u32 = 0; i < v.nameBytes; i++) h = fnvWord(h, unchecked(v.name[i]));
+  return h;
 }
 
 /** The NAA IEEE Registered designator (type 5h) of `lun`, as VPD page 83h reports it and EXTENDED COPY matches it. */

@@ -4,7 +4,7 @@
 // (0004h), Supported Descriptors (0008h), ROD Token Features (0106h), Supported ROD Types (0108h), General Copy
 // Operations (8001h). No Supported CSCD Descriptor IDs (000Ch): those name copy targets in EXTENDED COPY (LID4) lists,
 // which this copy manager does not take. The numbers are the ones copy.ts and rod_token.ts enforce.
-import { volumeAt } from "../cta/volumes";
+import { volumeAt } from "../volumes/volume";
 import { putBe16, putBe32, putBe64 } from "./cdb";
 import {
   COPIES_MAX, COPY_DESCRIPTOR_LIST_BYTES_MAX, COPY_SEGMENT_BYTES_MAX, COPY_SEGMENT_DESCRIPTORS_MAX,

@@ -16,7 +16,9 @@ import { IOP_BRIDGE_BAR_MU, IOP_BRIDGE_BAR_WINDOW, IOP_BRIDGE_CLASS, MU_HOST_OMR
 import { msixEnable, pciFunctionAt, pciFunctionCount, PciFunctionInfo, PCI_BARS } from "../board/pci";
 import { clockNowNs } from "../board/wasi";
 import { CtaTask, PROCESSORS_MAX } from "../cta/cta";
-import { volumeAdd, volumesCount } from "../cta/volumes";
+import { DiskFinder, volumesAssemble } from "../volumes/config";
+import { volumeInventoryLine } from "../volumes/report";
+import { Member, volumesCount } from "../volumes/volume";
 import { vectorAllocate } from "../kernel/vectors";
 import { carve } from "../kernel/carve";
 import { line } from "../kernel/console";
@@ -58,6 +60,7 @@ export class UmaTask extends Task {
   ready: bool = false;
   ttsTask: u32 = 0xffff_ffff; // the transport to advertise the volumes to (none on a board without a NIC)
   private readonly advertise: Msg = new Msg();
+  private readonly disks: ProfileDisks = new ProfileDisks(this.processors);
 
   constructor(private readonly bootInfo: usize, private readonly cta: CtaTask) {
     super("uma", UMA_PRIORITY, 16);
@@ -193,7 +196,7 @@ export class UmaTask extends Task {
       }
     }
     this.printProcessorsAndPci();
-    // Each profiled disk becomes a volume (LUN, in processor then disk order) and an inventory line.
+    // Each profiled disk gets an inventory line; then the configured volumes are assembled from them.
     let disks: u32 = 0;
     for (let i: u32 = 0; i < this.processorCount; i++) {
       const entry = unchecked(this.processors[i]);
@@ -201,12 +204,14 @@ export class UmaTask extends Task {
       const count = min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
       for (let d: u32 = 0; d < count; d++) {
         const disk = entry.profile + 32 + <usize>d * PROFILE_DISK_BYTES;
-        volumeAdd(i, d, load<u64>(disk, 0), load<u32>(disk, 8), load<u8>(disk, 13));
         line().s("inventory disk processor=").u32(i).s(" index=").u32(d).s(" controller=").u32(load<u8>(disk, 12))
           .s(" lun=").u32(load<u16>(disk, 14)).s(" blocks=").u64(load<u64>(disk, 0)).s(" blockSize=").u32(load<u32>(disk, 8)).out();
         disks += 1;
       }
     }
+    this.disks.count = this.processorCount;
+    volumesAssemble(this.disks);
+    for (let n: u32 = 0; n < volumesCount(); n++) volumeInventoryLine(n);
     line().s("inventory done processors=").u32(this.processorCount).s(" disks=").u32(disks).s(" volumes=").u32(volumesCount()).out();
     // Advertise the resources through the TTS interface: the transport starts serving them.
     if (this.ttsTask != 0xffff_ffff) assert(post(this.ttsTask, this.advertise.set(MsgKind.TtsAdvertise, this.index, volumesCount(), 0)));
@@ -236,4 +241,53 @@ export class UmaTask extends Task {
       l.out();
     }
   }
+}
+
+// The disks the RTAs' profiles list, found by processor name and index (the volumes' member references).
+class ProfileDisks extends DiskFinder {
+  count: u32 = 0; // processors discovered: set before volumesAssemble
+
+  constructor(private readonly processors: StaticArray<ProcessorEntry>) { super(); }
+
+  find(processorName: usize, nameBytes: u32, disk: u32, into: Member): bool {
+    for (let i: u32 = 0; i < this.count; i++) {
+      const entry = unchecked(this.processors[i]);
+      if (entry.state != ProcessorState.Ready || !sameName(entry.profile + PROFILE_NAME_OFFSET, processorName, nameBytes)) continue;
+      return this.take(i, disk, into);
+    }
+    return false;
+  }
+
+  nth(n: u32, into: Member): bool {
+    let seen: u32 = 0;
+    for (let i: u32 = 0; i < this.count; i++) {
+      const entry = unchecked(this.processors[i]);
+      if (entry.state != ProcessorState.Ready) continue;
+      const disks = min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
+      if (n < seen + disks) return this.take(i, n - seen, into);
+      seen += disks;
+    }
+    return false;
+  }
+
+  private take(processor: u32, disk: u32, into: Member): bool {
+    const profile = unchecked(this.processors[processor]).profile;
+    if (disk >= min(load<u32>(profile, 24), PROFILE_DISKS_MAX)) return false;
+    const at = profile + 32 + <usize>disk * PROFILE_DISK_BYTES;
+    into.processor = processor;
+    into.disk = disk;
+    into.blockCount = load<u64>(at, 0);
+    into.blockSizeBytes = load<u32>(at, 8);
+    into.physicalExponent = load<u8>(at, 13);
+    into.present = true;
+    into.failed = false;
+    return true;
+  }
+}
+
+// A NUL-padded name field against `nameBytes` bytes.
+function sameName(field: usize, name: usize, nameBytes: u32): bool {
+  if (nameBytes > PROCESSOR_NAME_BYTES) return false;
+  for (let i: u32 = 0; i < nameBytes; i++) if (load<u8>(field + i) != load<u8>(name + i)) return false;
+  return nameBytes == PROCESSOR_NAME_BYTES || load<u8>(field + nameBytes) == 0;
 }

@@ -1,15 +1,11 @@
-// Reads the board's configuration ROM (docs/hardware.md, "Configuration ROM") into the target table (config.ts):
-// TLV records copied out of the ROM with bus reads, validated (a ROM is the board's, but a bad one must not panic
-// the firmware: a bad record ends the reading and is reported).
-import { busRead32 } from "../../board/bus";
+// Reads the iSCSI targets and portals out of the board's configuration ROM (docs/hardware.md, "Configuration ROM";
+// the walk is assembly/board/config_rom.ts) into the target table (config.ts).
+import { CONFIG_RECORD_BYTES_MAX, ConfigRomReader } from "../../board/config_rom";
 import { carve } from "../../kernel/carve";
 import { line } from "../../kernel/console";
 import { TARGET_NONE, targetConfigAdd, targetConfigAt } from "./config";
 
-const MAGIC: u32 = 0x4746_4357; // "WCFG"
-const RECORD_BYTES_MAX: u32 = 256;
-const RECORDS_MAX: u32 = 1024;
-const ROM_BYTES_MAX: u32 = 65536;
+const RECORD_BYTES_MAX: u32 = CONFIG_RECORD_BYTES_MAX;
 const LUN_FLAG_READ_ONLY: u32 = 0x8000_0000; // in a Lun record's value: the LUN refuses writes (board file readOnly)
 
 enum Record {
@@ -63,27 +59,17 @@ class Pending {
  */
 export function configRomLoadTargets(base: u64, portalText: usize, portalCapacity: u32): u32 {
   memory.fill(portalText, 0, portalCapacity);
-  if (base == 0 || busRead32(base) != MAGIC) {
+  const rom = new ConfigRomReader(base, "iscsi");
+  if (!rom.present) {
     line().s("iscsi: no configuration ROM; no targets").err();
     return 0;
   }
-  const totalBytes = min(busRead32(base + 8), ROM_BYTES_MAX);
-  const value = carve(RECORD_BYTES_MAX, 4);
+  const value = rom.value;
   const p = new Pending();
   let added: u32 = 0;
-  let at: u32 = 16;
-  for (let records: u32 = 0; records < RECORDS_MAX && at + 4 <= totalBytes; records++) {
-    const header = busRead32(base + at);
-    const type = header & 0xffff;
-    const lengthBytes = header >>> 16;
-    const padded = (lengthBytes + 3) & ~(<u32>3);
-    if (lengthBytes > RECORD_BYTES_MAX || at + 4 + padded > totalBytes) {
-      line().s("iscsi: configuration ROM record at ").u32(at).s(" is malformed; stopped reading").err();
-      break;
-    }
-    for (let i: u32 = 0; i < padded; i += 4) store<u32>(value + i, busRead32(base + at + 4 + i));
-    at += 4 + padded;
-    switch (<i32>type) {
+  while (rom.next()) {
+    const lengthBytes = rom.lengthBytes;
+    switch (<i32>rom.type) {
       case Record.TargetBegin: p.clear(); memory.copy(p.name, value, lengthBytes); p.nameBytes = lengthBytes; break;
       case Record.TargetAlias: memory.copy(p.alias, value, lengthBytes); p.aliasBytes = lengthBytes; break;
       case Record.ChapUser: memory.copy(p.chapUser, value, lengthBytes); p.chapUserBytes = lengthBytes; break;
@@ -108,7 +94,7 @@ export function configRomLoadTargets(base: u64, portalText: usize, portalCapacit
         }
         break;
       }
-      default: break; // a record type this firmware does not know: skip it
+      default: break; // a record type this reader does not take (the volumes', or newer): skip it
     }
   }
   return added;

@@ -7,6 +7,7 @@ import * as host from "../../../host/bus/config_rom.ts";
 import { disagreements, moduleConstants, sameNames, sourceConstants, withPrefix } from "../../support/shared_constants.ts";
 
 const firmware = sourceConstants("assembly/tts/iscsi/config_rom.ts");
+const firmwareRom = sourceConstants("assembly/board/config_rom.ts"); // the walk over the records
 const hosts = moduleConstants(host);
 
 describe("configuration ROM: firmware and host agree", () => {
@@ -18,7 +19,7 @@ describe("configuration ROM: firmware and host agree", () => {
   });
 
   it("the magic and the ROM's size", () => {
-    expect(disagreements(firmware, hosts, [["MAGIC", "CONFIG_ROM_MAGIC"], ["ROM_BYTES_MAX", "CONFIG_ROM_SIZE_BYTES"]])).toEqual([]);
+    expect(disagreements(firmwareRom, hosts, [["CONFIG_ROM_MAGIC", "CONFIG_ROM_MAGIC"], ["ROM_BYTES_MAX", "CONFIG_ROM_SIZE_BYTES"]])).toEqual([]);
   });
 
   it("the read-only flag of a Lun record, and the host sets it only for a read-only LUN", () => {

@@ -1,0 +1,377 @@
+// RAID-5 parity operations, run by the CTA: a write (or an unmap, written as zeros) over one window of one stripe
+// row, and a read of a failed member rebuilt from the others. A window is at most one large buffer of every member's
+// chunk (64 KiB); parity is byte-wise, so windows are independent and an operation holds the lock of its own window
+// only. Each operation has one buffer per member ("columns").
+//
+// Write, in order: wait for the window (earlier operations on it finish first) and the columns; read what the
+// parity needs and the write does not bring (each data column it covers only in part, or every other column when
+// the failed member's old data must be rebuilt); lay the new data over the columns; parity = XOR of the data
+// columns; write the new data and the parity (a failed member is skipped). So a full-row write reads nothing, and a
+// partial one reads the rest of its row (reconstruct-write: with the default three members that is one read). A read
+// that fails before anything was written re-plans with the member failed; a write that fails is done, degraded.
+// The persistent dirty-stripe bitmap (the write hole) and the XOR engine are not used yet: docs/volumes.md.
+import { FrameFunction, FrameStatus } from "../board/frame";
+import { bufferPool, sgls } from "../kernel/buffers";
+import { carve } from "../kernel/carve";
+import { POOL_NONE } from "../kernel/pool";
+import { BUFFER_CLASS_LARGE, BUFFER_LARGE_BYTES } from "../config";
+import { Extent } from "../volumes/extent";
+import { raid5DataIndex, raid5DataMember, raid5MemberLba, raid5ParityMember, raid5RowBlocks } from "../volumes/raid5";
+import { MEMBERS_MAX, Volume, volumeAt, VolumeState } from "../volumes/volume";
+import { CtaTask } from "./cta";
+
+export const OP_NONE: u32 = 0xffff;
+export const OPS_MAX: u32 = 64;
+const MEMBER_NONE: u32 = 0xff;
+
+export enum ParityOpKind {
+  Write = 0, // the requester's data
+  Zero = 1, // zeros (an unmap: deallocated blocks read as zeros)
+  Read = 2, // a failed member's blocks, rebuilt into the requester's buffers
+}
+
+enum OpState {
+  Free = 0,
+  Waiting = 1, // for its window (an earlier operation on it) or its columns
+  Reading = 2,
+  Writing = 3,
+}
+
+// Op: |0 state u8|1 kind u8|2 service u16|4 volume u16|6 outstanding u8|7 failed u8|8 row u64|16 winLo u32|
+// |20 winHi u32|24 seq u32|28 status u8|29 replan u8|30 target u8|31 -|32 columns u16 × MEMBERS_MAX|48 rLo u32|
+// |52 rHi u32|56 -|  (winLo..winHi: blocks into each member's chunk; Read: rLo..rHi on member `target`)
+const OP_BYTES: u32 = 64;
+
+export class ParityOps {
+  private readonly ops: usize = carve(OPS_MAX * OP_BYTES, 16);
+  private readonly extent: Extent = new Extent();
+  private nextSeq: u32 = 1;
+  private active: u32 = 0;
+  opsStarted: u64 = 0;
+  fullRowWrites: u64 = 0; // writes that read nothing
+
+  constructor(private readonly cta: CtaTask) {}
+
+  /** Windows per chunk: a chunk larger than one large buffer is worked in pieces of one. */
+  windowsPerChunk(v: Volume): u32 { return (v.chunkBlocks + this.windowBlocks(v) - 1) / this.windowBlocks(v); }
+
+  private windowBlocks(v: Volume): u32 { return min(v.chunkBlocks, BUFFER_LARGE_BYTES / v.blockSizeBytes); }
+
+  /** Starts the write of service `s`'s data (or zeros) that falls in `window` of stripe `row`. False: no room yet. */
+  startWrite(s: u32, volume: u32, row: u64, window: u32, kind: ParityOpKind): bool {
+    const v = volumeAt(volume);
+    const winLo = window * this.windowBlocks(v);
+    const winHi = min(winLo + this.windowBlocks(v), v.chunkBlocks);
+    let touched = false;
+    for (let j: u32 = 0; j + 1 < v.memberCount && !touched; j++) touched = this.newHi(s, v, row, j, winLo, winHi) > this.newLo(s, v, row, j, winLo, winHi);
+    if (!touched) return true; // the service has nothing in this window
+    const o = this.open(s, volume, kind, row, winLo, winHi);
+    return o != OP_NONE;
+  }
+
+  /** Starts reads of [lba, lba + blocks) (within one data chunk) rebuilt from the other members. False: no room. */
+  startRead(s: u32, volume: u32, lba: u64, blocks: u64): bool {
+    const v = volumeAt(volume);
+    const rowBlocks = raid5RowBlocks(v);
+    const row = lba / rowBlocks;
+    const j = <u32>((lba % rowBlocks) / <u64>v.chunkBlocks);
+    const first = <u32>((lba % rowBlocks) % <u64>v.chunkBlocks);
+    const last = first + <u32>blocks; // exclusive, within the chunk
+    const w = this.windowBlocks(v);
+    const needed = (last - 1) / w - first / w + 1;
+    if (OPS_MAX - this.active < needed) return false;
+    for (let winLo = first / w * w; winLo < last; winLo += w) {
+      const o = this.open(s, volume, ParityOpKind.Read, row, winLo, min(winLo + w, v.chunkBlocks));
+      const op = this.op(o);
+      store<u8>(op, <u8>raid5DataMember(v, row, j), 30);
+      store<u32>(op, max(first, winLo), 48);
+      store<u32>(op, min(last, winLo + w), 52);
+    }
+    return true;
+  }
+
+  private open(s: u32, volume: u32, kind: ParityOpKind, row: u64, winLo: u32, winHi: u32): u32 {
+    let o: u32 = OP_NONE;
+    for (let i: u32 = 0; i < OPS_MAX; i++) if (load<u8>(this.op(i)) == OpState.Free) { o = i; break; }
+    if (o == OP_NONE) return OP_NONE;
+    const op = this.op(o);
+    memory.fill(op, 0, OP_BYTES);
+    store<u8>(op, <u8>OpState.Waiting, 0);
+    store<u8>(op, <u8>kind, 1);
+    store<u16>(op, <u16>s, 2);
+    store<u16>(op, <u16>volume, 4);
+    store<u8>(op, <u8>MEMBER_NONE, 7);
+    store<u64>(op, row, 8);
+    store<u32>(op, winLo, 16);
+    store<u32>(op, winHi, 20);
+    store<u32>(op, this.nextSeq, 24);
+    this.nextSeq += 1;
+    for (let m: u32 = 0; m < MEMBERS_MAX; m++) store<u16>(op + 32 + m * 2, <u16>POOL_NONE);
+    this.active += 1;
+    this.opsStarted += 1;
+    this.cta.serviceHold(s);
+    return o;
+  }
+
+  /** Moves every waiting operation that can go. True when one moved. */
+  poll(): bool {
+    if (this.active == 0) return false;
+    let moved = false;
+    for (let o: u32 = 0; o < OPS_MAX; o++) {
+      const op = this.op(o);
+      if (load<u8>(op) != OpState.Waiting || !this.windowFree(o) || !this.takeColumns(o)) continue;
+      this.plan(o);
+      moved = true;
+    }
+    return moved;
+  }
+
+  /** A part of operation `o` on `member` was answered. */
+  partDone(o: u32, member: u32, status: FrameStatus): void {
+    const op = this.op(o);
+    store<u8>(op, load<u8>(op, 6) - 1, 6);
+    if (status != FrameStatus.Ok) {
+      const v = volumeAt(load<u16>(op, 4));
+      // A read whose member has just failed: plan again without it (nothing was written yet). A medium error on a
+      // member that stays in service fails the operation.
+      if (load<u8>(op) == OpState.Reading && member < v.memberCount && v.member(member).failed) store<u8>(op, 1, 29);
+      else if (load<u8>(op) == OpState.Reading) this.fail(o, status);
+      else if (v.state == VolumeState.Failed) this.fail(o, FrameStatus.DeviceError);
+    }
+    if (load<u8>(op, 6) != 0) return;
+    if (load<u8>(op) == OpState.Reading) {
+      if (load<u8>(op, 29) != 0) {
+        store<u8>(op, 0, 29);
+        this.plan(o);
+      } else {
+        this.afterReads(o);
+      }
+    } else {
+      this.finish(o);
+    }
+  }
+
+  // No earlier operation holds or waits for the same window of the same row.
+  private windowFree(o: u32): bool {
+    const op = this.op(o);
+    const seq = load<u32>(op, 24);
+    for (let i: u32 = 0; i < OPS_MAX; i++) {
+      const other = this.op(i);
+      if (i == o || load<u8>(other) == OpState.Free || load<u32>(other, 24) > seq) continue;
+      if (load<u16>(other, 4) == load<u16>(op, 4) && load<u64>(other, 8) == load<u64>(op, 8) && load<u32>(other, 16) == load<u32>(op, 16)) return false;
+    }
+    return true;
+  }
+
+  // One large buffer per member, all or none. Short of buffers, the CTA is woken by the next release of one.
+  private takeColumns(o: u32): bool {
+    const op = this.op(o);
+    const n = volumeAt(load<u16>(op, 4)).memberCount;
+    const pool = bufferPool(BUFFER_CLASS_LARGE);
+    if (this.cta.freeParts() < n) return false;
+    if (pool.freeCount < n) {
+      const one = pool.acquireOrWait(this.cta.index);
+      if (one != POOL_NONE) pool.release(one);
+      return false;
+    }
+    for (let m: u32 = 0; m < n; m++) store<u16>(op + 32 + m * 2, <u16>pool.acquire());
+    return true;
+  }
+
+  // Reads what the operation needs, for the members as they are now; straight on when it needs none.
+  private plan(o: u32): void {
+    const op = this.op(o);
+    const v = volumeAt(load<u16>(op, 4));
+    if (v.failedCount() > 1) { this.fail(o, FrameStatus.DeviceError); this.finishIfIdle(o); return; }
+    const f = v.firstFailed();
+    store<u8>(op, <u8>(f == MEMBERS_MAX ? MEMBER_NONE : f), 7);
+    store<u8>(op, <u8>OpState.Reading, 0);
+    const row = load<u64>(op, 8);
+    const winLo = load<u32>(op, 16);
+    const winHi = load<u32>(op, 20);
+    if (load<u8>(op, 1) == ParityOpKind.Read) {
+      const target = <u32>load<u8>(op, 30);
+      // Rebuilding needs every other member.
+      if (f != MEMBERS_MAX && f != target) { this.fail(o, FrameStatus.DeviceError); this.finishIfIdle(o); return; }
+      for (let m: u32 = 0; m < v.memberCount; m++) {
+        if (m != target && !this.read(o, v, m, load<u32>(op, 48), load<u32>(op, 52))) return;
+      }
+    } else {
+      const p = raid5ParityMember(v, row);
+      const rebuild = this.mustRebuild(o, v, f, p);
+      const s = <u32>load<u16>(op, 2);
+      for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
+        const m = raid5DataMember(v, row, j);
+        if (m == f || f == p) continue; // without parity to write, nothing need be read
+        const covered = this.newLo(s, v, row, j, winLo, winHi) == winLo && this.newHi(s, v, row, j, winLo, winHi) == winHi;
+        if ((!covered || rebuild) && !this.read(o, v, m, winLo, winHi)) return;
+      }
+      if (rebuild && !this.read(o, v, p, winLo, winHi)) return;
+      if (load<u8>(op, 6) == 0 && f == MEMBERS_MAX) this.fullRowWrites += 1;
+    }
+    if (load<u8>(op, 6) == 0) this.afterReads(o);
+  }
+
+  // The failed member is a data member whose old data the write does not wholly replace: rebuild it from the others.
+  private mustRebuild(o: u32, v: Volume, f: u32, p: u32): bool {
+    if (f == MEMBERS_MAX || f == p) return false;
+    const op = this.op(o);
+    const row = load<u64>(op, 8);
+    const winLo = load<u32>(op, 16);
+    const winHi = load<u32>(op, 20);
+    const j = raid5DataIndex(v, row, f);
+    const s = <u32>load<u16>(op, 2);
+    return this.newLo(s, v, row, j, winLo, winHi) != winLo || this.newHi(s, v, row, j, winLo, winHi) != winHi;
+  }
+
+  private read(o: u32, v: Volume, m: u32, lo: u32, hi: u32): bool {
+    const op = this.op(o);
+    return this.io(o, v, m, FrameFunction.Read, lo, hi, this.column(op, m) + <usize>(lo - load<u32>(op, 16)) * v.blockSizeBytes);
+  }
+
+  private io(o: u32, v: Volume, m: u32, fn: u32, lo: u32, hi: u32, address: usize): bool {
+    const op = this.op(o);
+    const member = v.member(m);
+    const e = this.extent;
+    e.member = m;
+    e.processor = member.processor;
+    e.disk = member.disk;
+    e.lba = raid5MemberLba(v, load<u64>(op, 8), <u64>lo);
+    e.blocks = <u64>(hi - lo);
+    if (!this.cta.partAddFlat(load<u16>(op, 2), o, fn, e, address)) {
+      this.fail(o, FrameStatus.Busy);
+      this.finishIfIdle(o);
+      return false;
+    }
+    store<u8>(op, load<u8>(op, 6) + 1, 6);
+    return true;
+  }
+
+  private afterReads(o: u32): void {
+    const op = this.op(o);
+    if (load<u8>(op, 28) != FrameStatus.Ok) { this.finish(o); return; }
+    const v = volumeAt(load<u16>(op, 4));
+    const s = <u32>load<u16>(op, 2);
+    const bytes = v.blockSizeBytes;
+    const row = load<u64>(op, 8);
+    const winLo = load<u32>(op, 16);
+    const winHi = load<u32>(op, 20);
+    if (load<u8>(op, 1) == ParityOpKind.Read) {
+      const target = <u32>load<u8>(op, 30);
+      const rLo = load<u32>(op, 48);
+      const length = <u64>(load<u32>(op, 52) - rLo) * bytes;
+      const at = <usize>(rLo - winLo) * bytes;
+      const dest = this.column(op, target) + at;
+      this.xorColumns(op, v, target, at, length);
+      const volumeLba = row * raid5RowBlocks(v) + <u64>raid5DataIndex(v, row, target) * <u64>v.chunkBlocks + rLo;
+      sgls().copyFlat(this.cta.serviceSgl(s), (volumeLba - this.cta.serviceLba(s)) * bytes, dest, length, true);
+      store<u8>(op, <u8>OpState.Writing, 0);
+      this.finish(o);
+      return;
+    }
+    const f = <u32>load<u8>(op, 7);
+    const p = raid5ParityMember(v, row);
+    const windowBytes = <u64>(winHi - winLo) * bytes;
+    if (this.mustRebuild(o, v, f == MEMBER_NONE ? MEMBERS_MAX : f, p)) this.xorColumns(op, v, f, 0, windowBytes);
+    // The new data over the columns.
+    const sgl = this.cta.serviceSgl(s);
+    for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
+      const lo = this.newLo(s, v, row, j, winLo, winHi);
+      const hi = this.newHi(s, v, row, j, winLo, winHi);
+      if (hi <= lo) continue;
+      const dest = this.column(op, raid5DataMember(v, row, j)) + <usize>(lo - winLo) * bytes;
+      const length = <u64>(hi - lo) * bytes;
+      if (load<u8>(op, 1) == ParityOpKind.Zero) memory.fill(dest, 0, <usize>length);
+      else sgls().copyFlat(sgl, (this.volumeLba(v, row, j, lo) - this.cta.serviceLba(s)) * bytes, dest, length, false);
+    }
+    if (f != p) this.xorColumns(op, v, p, 0, windowBytes);
+    store<u8>(op, <u8>OpState.Writing, 0);
+    const fn = this.cta.serviceFunction(s) == FrameFunction.WriteFua ? FrameFunction.WriteFua : FrameFunction.Write;
+    for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
+      const m = raid5DataMember(v, row, j);
+      const lo = this.newLo(s, v, row, j, winLo, winHi);
+      const hi = this.newHi(s, v, row, j, winLo, winHi);
+      if (hi <= lo || m == f || v.member(m).failed) continue;
+      if (!this.io(o, v, m, fn, lo, hi, this.column(op, m) + <usize>(lo - winLo) * bytes)) return;
+    }
+    if (p != f && !v.member(p).failed && !this.io(o, v, p, fn, winLo, winHi, this.column(op, p))) return;
+    if (load<u8>(op, 6) == 0) this.finish(o);
+  }
+
+  // Column `dest` = XOR of every other member's column, over [at, at + length).
+  // A firmware loop for now; the XOR engine's driver takes this over (docs/volumes.md).
+  private xorColumns(op: usize, v: Volume, dest: u32, at: usize, length: u64): void {
+    const target = this.column(op, dest) + at;
+    let first = true;
+    for (let m: u32 = 0; m < v.memberCount; m++) {
+      if (m == dest) continue;
+      const source = this.column(op, m) + at;
+      if (first) memory.copy(target, source, <usize>length);
+      else for (let i: usize = 0; i < <usize>length; i += 8) store<u64>(target + i, load<u64>(target + i) ^ load<u64>(source + i));
+      first = false;
+    }
+  }
+
+  private fail(o: u32, status: FrameStatus): void {
+    const op = this.op(o);
+    if (load<u8>(op, 28) == FrameStatus.Ok) store<u8>(op, <u8>status, 28);
+  }
+
+  private finishIfIdle(o: u32): void { if (load<u8>(this.op(o), 6) == 0) this.finish(o); }
+
+  private finish(o: u32): void {
+    const op = this.op(o);
+    if (load<u8>(op) == OpState.Free) return;
+    const v = volumeAt(load<u16>(op, 4));
+    const s = <u32>load<u16>(op, 2);
+    let status = <FrameStatus>load<u8>(op, 28);
+    if (status == FrameStatus.Ok && v.state == VolumeState.Failed) status = FrameStatus.DeviceError;
+    let moved: u64 = 0;
+    if (status == FrameStatus.Ok) {
+      const kind = load<u8>(op, 1);
+      if (kind == ParityOpKind.Read) moved = <u64>(load<u32>(op, 52) - load<u32>(op, 48)) * v.blockSizeBytes;
+      else if (kind == ParityOpKind.Write) {
+        const row = load<u64>(op, 8);
+        for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
+          const lo = this.newLo(s, v, row, j, load<u32>(op, 16), load<u32>(op, 20));
+          const hi = this.newHi(s, v, row, j, load<u32>(op, 16), load<u32>(op, 20));
+          if (hi > lo) moved += <u64>(hi - lo) * v.blockSizeBytes;
+        }
+      }
+    }
+    const pool = bufferPool(BUFFER_CLASS_LARGE);
+    for (let m: u32 = 0; m < MEMBERS_MAX; m++) {
+      const column = <u32>load<u16>(op + 32 + m * 2);
+      if (column != POOL_NONE) pool.release(column);
+    }
+    store<u8>(op, <u8>OpState.Free, 0);
+    this.active -= 1;
+    this.cta.serviceRelease(s, status, moved);
+  }
+
+  // Where service `s`'s range starts and ends in data chunk `j` of `row`, clipped to [winLo, winHi) (blocks into the
+  // chunk); empty when hi <= lo.
+  private newLo(s: u32, v: Volume, row: u64, j: u32, winLo: u32, winHi: u32): u32 {
+    const base = this.volumeLba(v, row, j, 0);
+    const lba = this.cta.serviceLba(s);
+    return lba <= base + winLo ? winLo : <u32>min(lba - base, <u64>winHi);
+  }
+
+  private newHi(s: u32, v: Volume, row: u64, j: u32, winLo: u32, winHi: u32): u32 {
+    const base = this.volumeLba(v, row, j, 0);
+    const end = this.cta.serviceLba(s) + this.cta.serviceBlocks(s);
+    return end >= base + winHi ? winHi : end <= base + winLo ? winLo : <u32>(end - base);
+  }
+
+  @inline private volumeLba(v: Volume, row: u64, j: u32, offset: u32): u64 {
+    return row * raid5RowBlocks(v) + <u64>j * <u64>v.chunkBlocks + offset;
+  }
+
+  @inline private column(op: usize, m: u32): usize {
+    const column = <u32>load<u16>(op + 32 + m * 2);
+    assert(column != POOL_NONE, "parity op: no column");
+    return bufferPool(BUFFER_CLASS_LARGE).address(column);
+  }
+
+  @inline private op(o: u32): usize { assert(o < OPS_MAX); return this.ops + <usize>o * OP_BYTES; }
+}

@@ -1,0 +1,136 @@
+// The volume table: what every LUN is built from. A volume is a disk, a RAID set over disks on any processors, or a
+// thin volume over another volume (docs/volumes.md). The configuration ROM defines them (config.ts); the UMA
+// assembles them from the disks it discovered; the SCSI target reads their geometry; the CTA resolves I/O through
+// them (raid0.ts, raid1.ts, raid5.ts) and records member failures. Carved at boot: VOLUMES_MAX volumes of
+// MEMBERS_MAX members and SPARES_MAX spares each.
+
+export const VOLUMES_MAX: u32 = 16;
+export const MEMBERS_MAX: u32 = 8;
+export const SPARES_MAX: u32 = 4;
+export const VOLUME_NAME_BYTES_MAX: u32 = 31;
+// Every RAID member keeps its first MiB for metadata (superblock, dirty-stripe bitmap): data starts after it. The
+// host's board loader computes capacities with the same number (host/board/volume_geometry.ts; a test checks).
+export const RAID_METADATA_BYTES: u64 = 1 << 20;
+
+export enum VolumeType {
+  Disk = 0,
+  Raid0 = 1,
+  Raid1 = 2,
+  Raid5 = 3,
+  Thin = 4,
+}
+
+export enum VolumeState {
+  Optimal = 0,
+  Degraded = 1, // a member failed; the data is still all there
+  Rebuilding = 2, // degraded, with a spare being written
+  Failed = 3, // more members failed than the type survives (or the disk of a disk volume is missing): I/O fails
+}
+
+/** One member disk (or spare): where it is and whether it still answers. */
+export class Member {
+  processor: u32 = 0; // the processor index (the UMA's order)
+  disk: u32 = 0; // the disk's index on that processor (its RTA's order)
+  blockCount: u64 = 0;
+  blockSizeBytes: u32 = 0;
+  physicalExponent: u32 = 0;
+  present: bool = false; // found at discovery
+  failed: bool = false; // missing, or its device gave up
+
+  set(other: Member): void {
+    this.processor = other.processor;
+    this.disk = other.disk;
+    this.blockCount = other.blockCount;
+    this.blockSizeBytes = other.blockSizeBytes;
+    this.physicalExponent = other.physicalExponent;
+    this.present = other.present;
+    this.failed = other.failed;
+  }
+}
+
+export class Volume {
+  type: VolumeType = VolumeType.Disk;
+  readonly name: StaticArray<u8> = new StaticArray<u8>(VOLUME_NAME_BYTES_MAX);
+  nameBytes: u32 = 0;
+  readonly members: StaticArray<Member> = new StaticArray<Member>(MEMBERS_MAX);
+  memberCount: u32 = 0;
+  readonly spares: StaticArray<Member> = new StaticArray<Member>(SPARES_MAX);
+  spareCount: u32 = 0;
+  poolVolume: u32 = 0; // thin: the volume its chunks come from
+  chunkBytes: u32 = 0; // RAID: the stripe unit on each member; thin: the allocation chunk
+  chunkBlocks: u32 = 0;
+  virtualBytes: u64 = 0; // thin: the size it presents
+  softThresholdPercent: u32 = 0; // thin: 0 = none
+  // Geometry, as the SCSI target presents it.
+  blockCount: u64 = 0;
+  blockSizeBytes: u32 = 0;
+  physicalExponent: u32 = 0; // a physical block is 2^physicalExponent blocks (SBC-3 LBPPBE)
+  state: VolumeState = VolumeState.Optimal;
+  metadataBlocks: u64 = 0; // RAID: where data starts on each member
+
+  constructor() {
+    for (let i: u32 = 0; i < MEMBERS_MAX; i++) unchecked(this.members[i] = new Member());
+    for (let i: u32 = 0; i < SPARES_MAX; i++) unchecked(this.spares[i] = new Member());
+  }
+
+  member(i: u32): Member {
+    assert(i < this.memberCount, "volume member out of range");
+    return unchecked(this.members[i]);
+  }
+
+  /** Members that failed, as a bit mask. */
+  failedMask(): u32 {
+    let mask: u32 = 0;
+    for (let i: u32 = 0; i < this.memberCount; i++) if (unchecked(this.members[i]).failed) mask |= (<u32>1) << i;
+    return mask;
+  }
+
+  failedCount(): u32 { return <u32>popcnt(this.failedMask()); }
+
+  /** The lowest failed member, or MEMBERS_MAX when none. */
+  firstFailed(): u32 {
+    const mask = this.failedMask();
+    return mask == 0 ? MEMBERS_MAX : <u32>ctz(mask);
+  }
+}
+
+const volumes = new StaticArray<Volume>(VOLUMES_MAX);
+let volumeCount: u32 = 0;
+
+export function volumesInit(): void {
+  for (let i: u32 = 0; i < VOLUMES_MAX; i++) unchecked(volumes[i] = new Volume());
+}
+
+/** The next volume to define, or null when the table is full. Its number is volumesCount() before the call. */
+export function volumeNext(): Volume | null {
+  if (volumeCount == VOLUMES_MAX) return null;
+  const v = unchecked(volumes[volumeCount]);
+  volumeCount += 1;
+  return v;
+}
+
+export function volumesCount(): u32 { return volumeCount; }
+
+export function volumeAt(lun: u32): Volume {
+  assert(lun < volumeCount, "volume out of range");
+  return unchecked(volumes[lun]);
+}
+
+export function volumeTypeName(type: VolumeType): string {
+  switch (<i32>type) {
+    case VolumeType.Disk: return "disk";
+    case VolumeType.Raid0: return "raid0";
+    case VolumeType.Raid1: return "raid1";
+    case VolumeType.Raid5: return "raid5";
+    default: return "thin";
+  }
+}
+
+export function volumeStateName(state: VolumeState): string {
+  switch (<i32>state) {
+    case VolumeState.Optimal: return "optimal";
+    case VolumeState.Degraded: return "degraded";
+    case VolumeState.Rebuilding: return "rebuilding";
+    default: return "failed";
+  }
+}
