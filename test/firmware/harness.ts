@@ -16,7 +16,7 @@ import {
 } from "../../assembly/kernel/scheduler";
 import { SGL_NONE } from "../../assembly/kernel/sgl";
 import { agentCta, agentRta, agentsBoot, agentsStart, agentUma } from "../../assembly/agents";
-import { volumesCount } from "../../assembly/cta/volumes";
+import { volumesCount } from "../../assembly/volumes/volume";
 import { frames } from "../../assembly/rta/links";
 import { ClientTask } from "./client";
 import { ddmProbeBoot } from "./ddm_probe";
