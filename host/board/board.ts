@@ -151,7 +151,7 @@ export class Board {
           flash.confirm();
           for (const line of flash.log.slice(logged)) this.options.onConsole?.("board", 1, line);
         };
-        bus.map(CONFIG_ROM_BASE, BigInt(CONFIG_ROM_SIZE_BYTES), new ConfigRom(encodeConfigRom(spec.targets, spec.disks.length, this.options.portals ?? spec.portals)));
+        bus.map(CONFIG_ROM_BASE, BigInt(CONFIG_ROM_SIZE_BYTES), new ConfigRom(encodeConfigRom(spec, this.options.portals ?? spec.portals)));
         bus.map(SYSCTL_BASE, 4096n, new SystemController({ slot: this.bootSlot, trial: this.bootTrial }, onConfirm, (m) => this.options.onConsole?.(p.name, 2, `[board] ${m}`)));
       }
       return processor;

@@ -7,6 +7,16 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ROOT } from "../root.ts";
 import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import {
+  diskBytes,
+  KIB_BYTES,
+  MIB_BYTES,
+  RAID_METADATA_BYTES,
+  raidDataAreaBytes,
+  thinMetadataBytes,
+  thinPoolChunkCount,
+  volumeCapacityBytes,
+} from "./volume_geometry.ts";
 
 export const DEFAULT_BOARD_PATH: string = join(ROOT, "boards/iop-dev.json");
 const SCHEMA_PATH = join(ROOT, "boards/board.schema.json");
@@ -16,6 +26,9 @@ const PCI_FUNCTION_DEFAULT = 0;
 const QUEUE_SIZE_DEFAULT = 128;
 const RX_RING_ENTRIES_DEFAULT = 256;
 const BOARD_NAME_BYTES_MAX = 64; // the boot-info block's char[64] board name
+const VOLUMES_MAX = 16; // the firmware's volume table (assembly/cta/volumes.ts VOLUMES_MAX); the schema's maxItems too
+const RAID_CHUNK_KIB_DEFAULT = 64;
+const THIN_CHUNK_KIB_DEFAULT = 1024;
 const GOT_TEXT_LENGTH_MAX = 40; // longer arrays and objects are summarized, so a message stays one readable line
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -31,6 +44,7 @@ export interface BoardSpec {
   readonly seed: number; // 1 when absent
   readonly processors: readonly ProcessorSpec[]; // processors[0] is the host
   readonly disks: readonly DiskSpec[];
+  readonly volumes: readonly VolumeSpec[]; // volume n is volumes[n]; without volumes in the file, one "disk" volume per disk
   readonly portals: readonly PortalSpec[]; // [] when absent
   readonly flash: FlashSpec | undefined; // absent: the emulator runs build/firmware.wasm directly
   readonly targets: readonly TargetSpec[]; // never empty: the default target when the file names none
@@ -39,14 +53,14 @@ export interface BoardSpec {
 export interface TargetSpec {
   readonly name: string;
   readonly alias: string; // "" when absent
-  readonly luns: readonly LunSpec[] | undefined; // undefined: every volume, writable
+  readonly luns: readonly LunSpec[] | undefined; // undefined: every top-level volume, writable (targetLuns)
   readonly chap: { readonly user: string; readonly secret: string; readonly mutualUser?: string; readonly mutualSecret?: string } | undefined;
   readonly initiators: readonly string[]; // [] when absent: any initiator
 }
 
 /** One LUN of a target: LUN n is the target's n-th entry. */
 export interface LunSpec {
-  readonly volume: number; // the disks, in board order
+  readonly volume: number; // the index in BoardSpec.volumes (the file may name the volume; the loader resolves it)
   readonly readOnly: boolean; // writes to the medium are refused (DATA PROTECT, WRITE PROTECTED); false when absent
 }
 
@@ -106,6 +120,34 @@ export interface MemoryDiskSpec {
   readonly blockSize: DiskBlockSize;
   readonly physicalBlockSize: number; // a power of two, at least blockSize; blockSize when the file leaves it out
   readonly backend: "memory";
+}
+
+export type VolumeSpec = DiskVolumeSpec | RaidVolumeSpec | ThinVolumeSpec;
+
+/** One whole disk. */
+export interface DiskVolumeSpec {
+  readonly name: string;
+  readonly type: "disk";
+  readonly disk: string;
+}
+
+/** Striping (raid0), mirroring (raid1) or striping with rotating parity (raid5) over disks. */
+export interface RaidVolumeSpec {
+  readonly name: string;
+  readonly type: "raid0" | "raid1" | "raid5";
+  readonly members: readonly string[]; // disk names, in stripe order
+  readonly chunkKiB: number; // the stripe unit on each member; 64 when absent
+  readonly spares: readonly string[]; // disk names of hot spares; [] when absent (always for raid0)
+}
+
+/** A virtual size served from chunks allocated in the pool, an earlier volume that is not thin. */
+export interface ThinVolumeSpec {
+  readonly name: string;
+  readonly type: "thin";
+  readonly pool: string; // a volume name
+  readonly sizeMiB: number; // the virtual size, which may exceed the pool's
+  readonly chunkKiB: number; // the allocation chunk; 1024 when absent
+  readonly softThresholdPercent: number | undefined; // undefined: no soft threshold
 }
 
 export interface PortalSpec {
@@ -180,6 +222,7 @@ export function parseBoard(json: unknown, file: string): BoardSpec {
   checkBridges(raw, file);
   checkDiskUse(raw, file);
   checkDiskGeometry(raw, file);
+  checkVolumes(raw, file);
   checkTargets(raw, file);
   return buildSpec(raw, file);
 }
@@ -236,11 +279,16 @@ interface RawBoard {
   seed?: number;
   processors: RawProcessor[];
   disks: RawDisk[];
+  volumes?: RawVolume[];
   portals?: PortalSpec[];
   flash?: { image: string; slotSizeMiB?: number; trustedKeys: string[]; boardCompat?: string; populateKey?: string };
   targets?: { name: string; alias?: string; luns?: RawLun[]; chap?: { user: string; secret: string; mutualUser?: string; mutualSecret?: string }; initiators?: string[] }[];
 }
-type RawLun = number | { volume: number; readOnly?: boolean };
+type RawLun = number | string | { volume: number | string; readOnly?: boolean };
+type RawVolume =
+  | { name: string; type: "disk"; disk: string }
+  | { name: string; type: "raid0" | "raid1" | "raid5"; members: string[]; chunkKiB?: number; spares?: string[] }
+  | { name: string; type: "thin"; pool: string; sizeMiB: number; chunkKiB?: number; softThresholdPercent?: number };
 type RawDisk =
   | (Omit<FileDiskSpec, "physicalBlockSize"> & { physicalBlockSize?: number })
   | (Omit<MemoryDiskSpec, "physicalBlockSize"> & { physicalBlockSize?: number });
@@ -461,22 +509,30 @@ function checkUnique(names: readonly string[], listField: string, file: string):
   });
 }
 
-// Target names are unique, each LUN names a disk (volumes are the disks, in board order), and mutual CHAP comes
-// with both its user and its secret.
+// Target names are unique, each LUN names a volume (by number or name) at most once per target, and mutual CHAP
+// comes with both its user and its secret.
 function checkTargets(board: RawBoard, file: string): void {
   const targets = board.targets ?? [];
+  const volumeNames = rawVolumes(board).map((volume) => volume.name);
+  const indexByName = new Map(volumeNames.map((name, index) => [name, index]));
+  const whose = board.volumes === undefined ? "one volume per disk" : "one per entry of volumes";
   checkUnique(targets.map((target) => target.name), "targets", file);
   targets.forEach((target, index) => {
     const firstLunByVolume = new Map<number, number>();
     target.luns?.forEach((raw, lunIndex) => {
-      const lun = buildLun(raw);
-      const field = typeof raw === "number" ? `targets[${index}].luns[${lunIndex}]` : `targets[${index}].luns[${lunIndex}].volume`;
-      if (lun.volume >= board.disks.length) {
-        throw new BoardFileError(file, field, `a volume number below ${board.disks.length} (one volume per disk)`, lun.volume);
+      const reference = typeof raw === "object" ? raw.volume : raw;
+      const field = typeof raw === "object" ? `targets[${index}].luns[${lunIndex}].volume` : `targets[${index}].luns[${lunIndex}]`;
+      if (typeof reference === "string" && !indexByName.has(reference)) {
+        const names = board.volumes === undefined ? "a volume, named after its disk" : "a volume listed in volumes";
+        throw new BoardFileError(file, field, `the name of ${names} (${volumeNames.map(quote).join(", ")})`, reference);
       }
-      const first = firstLunByVolume.get(lun.volume);
-      if (first !== undefined) throw new BoardFileError(file, field, `a volume not already listed by targets[${index}].luns[${first}]`, lun.volume);
-      firstLunByVolume.set(lun.volume, lunIndex);
+      if (typeof reference === "number" && reference >= volumeNames.length) {
+        throw new BoardFileError(file, field, `a volume number below ${volumeNames.length} (${whose})`, reference);
+      }
+      const volume = buildLun(raw, indexByName).volume;
+      const first = firstLunByVolume.get(volume);
+      if (first !== undefined) throw new BoardFileError(file, field, `a volume not already listed by targets[${index}].luns[${first}]`, reference);
+      firstLunByVolume.set(volume, lunIndex);
     });
     const chap = target.chap;
     if (chap !== undefined && (chap.mutualUser === undefined) !== (chap.mutualSecret === undefined)) {
@@ -487,6 +543,147 @@ function checkTargets(board: RawBoard, file: string): void {
       throw new BoardFileError(file, `targets[${index}].chap.mutualSecret`, "a secret other than the initiator's (RFC 7143 forbids reusing it)", "the same secret");
     }
   });
+}
+
+// The volumes the file lists, or the one "disk" volume per disk a board without `volumes` has.
+function rawVolumes(board: RawBoard): RawVolume[] {
+  return board.volumes ?? board.disks.map((disk) => ({ name: disk.name, type: "disk", disk: disk.name }));
+}
+
+// Volumes: names unique among the volumes and unlike any disk's (a "disk" volume may take its own disk's name),
+// every name they use known, each disk and volume used once, and sizes that fit (host/board/volume_geometry.ts).
+// A board without `volumes` has one volume per disk, which must fit the firmware's table too.
+function checkVolumes(board: RawBoard, file: string): void {
+  if (board.volumes === undefined) {
+    if (board.disks.length > VOLUMES_MAX) {
+      const expected = `at most ${VOLUMES_MAX} disks on a board without volumes (one volume per disk, at most ${VOLUMES_MAX} volumes)`;
+      throw new BoardFileError(file, "disks", expected, Symbol(`${board.disks.length} disks`));
+    }
+    return;
+  }
+  const raws = board.volumes;
+  checkUnique(raws.map((volume) => volume.name), "volumes", file);
+  const disks = board.disks.map(buildDisk);
+  const volumes = raws.map(buildVolume);
+  const uses = new VolumeUses(file, disks, raws);
+  volumes.forEach((volume, index) => {
+    const prefix = `volumes[${index}]`;
+    switch (volume.type) {
+      case "disk":
+        uses.disk(volume.disk, `${prefix}.disk`, "");
+        checkVolumeName(volume, prefix, disks, file);
+        break;
+      case "raid0":
+      case "raid1":
+      case "raid5":
+        volume.members.forEach((name, k) => uses.disk(name, `${prefix}.members[${k}]`, " (members are disks for now)"));
+        volume.spares.forEach((name, k) => uses.disk(name, `${prefix}.spares[${k}]`, ""));
+        checkVolumeName(volume, prefix, disks, file);
+        checkRaidFit(volume, prefix, disks, file);
+        break;
+      case "thin":
+        uses.pool(volume.pool, `${prefix}.pool`, index);
+        checkVolumeName(volume, prefix, disks, file);
+        checkThinFit(volume, prefix, disks, volumes, file);
+        break;
+    }
+  });
+}
+
+// A LUN names a volume, never a disk, so a volume's name is no disk's, but for a "disk" volume over that disk (the
+// volumes a board without `volumes` has are named so). Checked after the volume's references, so that a mistyped
+// disk of a disk volume is reported as such rather than as a name that no longer matches its disk.
+function checkVolumeName(volume: VolumeSpec, prefix: string, disks: readonly DiskSpec[], file: string): void {
+  const diskIndex = disks.findIndex((disk) => disk.name === volume.name);
+  if (diskIndex >= 0 && !(volume.type === "disk" && volume.disk === volume.name)) {
+    const expected = `a name no disk has (disks[${diskIndex}] has it; only a "disk" volume may take its own disk's name)`;
+    throw new BoardFileError(file, `${prefix}.name`, expected, volume.name);
+  }
+}
+
+// Each disk and each volume is used at most once across the volumes: as a "disk" volume's disk, a member, a spare or
+// a pool. A second use is refused naming the field of the first.
+class VolumeUses {
+  private readonly firstFieldByDisk = new Map<string, string>();
+  private readonly firstFieldByVolume = new Map<string, string>();
+
+  constructor(
+    private readonly file: string,
+    private readonly disks: readonly DiskSpec[],
+    private readonly volumes: readonly RawVolume[],
+  ) {}
+
+  disk(name: string, field: string, note: string): void {
+    if (!this.disks.some((disk) => disk.name === name)) {
+      throw new BoardFileError(this.file, field, `the name of a disk listed in disks${note}`, name);
+    }
+    const first = this.firstFieldByDisk.get(name);
+    if (first !== undefined) throw new BoardFileError(this.file, field, `a disk not already used by ${first}`, name);
+    this.firstFieldByDisk.set(name, field);
+  }
+
+  // A pool is an earlier volume, so volumes stack without cycles, and it is not thin: a thin volume hands out
+  // chunks, it does not take a second layer of them.
+  pool(name: string, field: string, userIndex: number): void {
+    const poolIndex = this.volumes.findIndex((volume) => volume.name === name);
+    if (poolIndex < 0) throw new BoardFileError(this.file, field, "the name of an earlier volume listed in volumes", name);
+    if (poolIndex >= userIndex) {
+      throw new BoardFileError(this.file, field, `a volume listed before volumes[${userIndex}] (volumes[${poolIndex}] comes after)`, name);
+    }
+    if (this.volumes[poolIndex]!.type === "thin") {
+      throw new BoardFileError(this.file, field, `a volume that is not thin (volumes[${poolIndex}] is thin)`, name);
+    }
+    const first = this.firstFieldByVolume.get(name);
+    if (first !== undefined) throw new BoardFileError(this.file, field, `a volume not already used by ${first}`, name);
+    this.firstFieldByVolume.set(name, field);
+  }
+}
+
+// A RAID volume's disks share one block size; its smallest member leaves room for at least one stripe unit after
+// its metadata, and each spare is as large as the smallest member.
+function checkRaidFit(volume: RaidVolumeSpec, prefix: string, disks: readonly DiskSpec[], file: string): void {
+  const diskOf = (name: string) => disks.find((disk) => disk.name === name)!;
+  const first = diskOf(volume.members[0]!);
+  const fields = [...volume.members.map((name, k) => [name, `${prefix}.members[${k}]`]), ...volume.spares.map((name, k) => [name, `${prefix}.spares[${k}]`])];
+  for (const [name, field] of fields) {
+    const disk = diskOf(name!);
+    if (disk.blockSize !== first.blockSize) {
+      const expected = `a disk of blockSize ${first.blockSize}, as ${prefix}.members[0] (${quote(first.name)}) has`;
+      throw new BoardFileError(file, field!, expected, Symbol(`${quote(disk.name)} of blockSize ${disk.blockSize}`));
+    }
+  }
+  const chunkBytes = volume.chunkKiB * KIB_BYTES;
+  const smallestIndex = volume.members.reduce((best, name, k) => (diskOf(name).sizeMiB < diskOf(volume.members[best]!).sizeMiB ? k : best), 0);
+  const smallest = diskOf(volume.members[smallestIndex]!);
+  if (raidDataAreaBytes(diskBytes(smallest), chunkBytes) === 0) {
+    const expected = `a disk larger than ${mib(RAID_METADATA_BYTES)} by at least one ${volume.chunkKiB} KiB chunk (each member keeps its first ${mib(RAID_METADATA_BYTES)} for metadata)`;
+    throw new BoardFileError(file, `${prefix}.members[${smallestIndex}]`, expected, Symbol(`${quote(smallest.name)} of ${smallest.sizeMiB} MiB`));
+  }
+  volume.spares.forEach((name, k) => {
+    const spare = diskOf(name);
+    if (spare.sizeMiB < smallest.sizeMiB) {
+      const expected = `a disk of at least ${smallest.sizeMiB} MiB, as the smallest member ${prefix}.members[${smallestIndex}] (${quote(smallest.name)})`;
+      throw new BoardFileError(file, `${prefix}.spares[${k}]`, expected, Symbol(`${quote(spare.name)} of ${spare.sizeMiB} MiB`));
+    }
+  });
+}
+
+// A thin volume's pool holds its metadata (which grows with the virtual size) and at least one chunk.
+function checkThinFit(volume: ThinVolumeSpec, prefix: string, disks: readonly DiskSpec[], volumes: readonly VolumeSpec[], file: string): void {
+  const pool = volumes.find((v) => v.name === volume.pool)!;
+  const poolBytes = volumeCapacityBytes(pool, disks, volumes);
+  const virtualBytes = volume.sizeMiB * MIB_BYTES;
+  const chunkBytes = volume.chunkKiB * KIB_BYTES;
+  if (thinPoolChunkCount(poolBytes, virtualBytes, chunkBytes) === 0) {
+    const metadataBytes = thinMetadataBytes(virtualBytes, chunkBytes);
+    const expected = `a pool of at least ${mib(metadataBytes + chunkBytes)} (${mib(metadataBytes)} of metadata for ${volume.sizeMiB} MiB in ${volume.chunkKiB} KiB chunks, and one chunk)`;
+    throw new BoardFileError(file, `${prefix}.pool`, expected, Symbol(`${quote(pool.name)} of ${mib(poolBytes)}`));
+  }
+}
+
+// "1 MiB", "1.0625 MiB": sizes in messages, exact.
+function mib(bytes: number): string {
+  return `${bytes / MIB_BYTES} MiB`;
 }
 
 // A PCI function is addressed by (slot, function) on its processor's bus, so no two may share both.
@@ -579,6 +776,7 @@ function quote(name: string): string {
 // The spec, built field by field so nothing from the file rides along unchecked.
 
 function buildSpec(board: RawBoard, file: string): BoardSpec {
+  const volumeIndexByName = new Map(rawVolumes(board).map((volume, index) => [volume.name, index]));
   return {
     file,
     name: board.name,
@@ -591,6 +789,7 @@ function buildSpec(board: RawBoard, file: string): BoardSpec {
       pci: processor.pci.map(buildPciFunction),
     })),
     disks: board.disks.map(buildDisk),
+    volumes: rawVolumes(board).map(buildVolume),
     portals: (board.portals ?? []).map((portal) => ({ host: portal.host, port: portal.port })),
     flash: board.flash === undefined ? undefined : {
       image: board.flash.image,
@@ -603,15 +802,49 @@ function buildSpec(board: RawBoard, file: string): BoardSpec {
     targets: (board.targets ?? [{ name: `iqn.2026-11.org.wasm-iop:${board.name}` }]).map((t) => ({
       name: t.name,
       alias: t.alias ?? "",
-      luns: t.luns?.map(buildLun),
+      luns: t.luns?.map((lun) => buildLun(lun, volumeIndexByName)),
       chap: t.chap,
       initiators: t.initiators ?? [],
     })),
   };
 }
 
-function buildLun(raw: RawLun): LunSpec {
-  return typeof raw === "number" ? { volume: raw, readOnly: false } : { volume: raw.volume, readOnly: raw.readOnly ?? false };
+// A LUN's volume by number, or by name through `indexByName` (checkTargets has refused unknown names).
+function buildLun(raw: RawLun, indexByName: ReadonlyMap<string, number>): LunSpec {
+  const reference = typeof raw === "object" ? raw.volume : raw;
+  const volume = typeof reference === "number" ? reference : indexByName.get(reference)!;
+  return { volume, readOnly: typeof raw === "object" ? (raw.readOnly ?? false) : false };
+}
+
+function buildVolume(raw: RawVolume): VolumeSpec {
+  switch (raw.type) {
+    case "disk":
+      return { name: raw.name, type: "disk", disk: raw.disk };
+    case "raid0":
+    case "raid1":
+    case "raid5":
+      return { name: raw.name, type: raw.type, members: [...raw.members], chunkKiB: raw.chunkKiB ?? RAID_CHUNK_KIB_DEFAULT, spares: [...(raw.spares ?? [])] };
+    case "thin":
+      return {
+        name: raw.name,
+        type: "thin",
+        pool: raw.pool,
+        sizeMiB: raw.sizeMiB,
+        chunkKiB: raw.chunkKiB ?? THIN_CHUNK_KIB_DEFAULT,
+        softThresholdPercent: raw.softThresholdPercent,
+      };
+  }
+}
+
+/** The volumes no other volume is built on (none names them as its pool), by index, in order. */
+export function topLevelVolumes(volumes: readonly VolumeSpec[]): number[] {
+  const pools = new Set(volumes.flatMap((volume) => (volume.type === "thin" ? [volume.pool] : [])));
+  return volumes.flatMap((volume, index) => (pools.has(volume.name) ? [] : [index]));
+}
+
+/** A target's LUNs, LUN n first: the file's list, or every top-level volume, writable, when it gives none. */
+export function targetLuns(spec: Pick<BoardSpec, "volumes">, target: Pick<TargetSpec, "luns">): readonly LunSpec[] {
+  return target.luns ?? topLevelVolumes(spec.volumes).map((volume) => ({ volume, readOnly: false }));
 }
 
 function buildPciFunction(pciFunction: RawPciFunction): PciFunctionSpec {

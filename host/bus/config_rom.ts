@@ -1,14 +1,18 @@
-// The board's configuration ROM, on the host processor's bus: what the board file says about the iSCSI targets
-// (names, LUNs, CHAP, allowed initiators), as TLV records the firmware reads at boot (docs/hardware.md,
-// "Configuration ROM"). The firmware never sees the board file; this is the board's NVRAM.
-import type { TargetSpec } from "../board/load.ts";
+// The board's configuration ROM, on the host processor's bus: what the board file says about the volumes (their
+// layout and disks) and the iSCSI targets (names, LUNs, CHAP, allowed initiators), as TLV records the firmware reads
+// at boot (docs/hardware.md, "Configuration ROM"). The firmware never sees the board file; this is the board's NVRAM.
+import { diskAddresses, type DiskAddress } from "../board/disk_address.ts";
+import { type BoardSpec, targetLuns, type VolumeSpec } from "../board/load.ts";
 import type { AccessSize, BusRegion } from "./bus.ts";
 import { readLe } from "./pci_function.ts";
 
 export const CONFIG_ROM_MAGIC = 0x4746_4357; // "WCFG"
+// Still 1 with the volume records: a reader skips record types it does not know (assembly/tts/iscsi/config_rom.ts).
 export const CONFIG_ROM_VERSION = 1;
 export const CONFIG_ROM_SIZE_BYTES = 65536;
 export const CONFIG_LUN_READ_ONLY = 0x8000_0000; // or'd into a Lun record's volume number: the LUN refuses writes
+export const CONFIG_VOLUME_NAME_BYTES_MAX = 31; // a VolumeBegin record's name, without a NUL
+export const CONFIG_VOLUME_LAYOUT_BYTES = 16; // a VolumeLayout record's value
 
 export enum ConfigRecord {
   TargetBegin = 0x01, // value: the target's iSCSI name
@@ -23,28 +27,138 @@ export enum ConfigRecord {
   Portal = 0x10, // value: "address:port" the board listens on
 }
 
-/** |0 magic u32|4 version u16|6 recordCount u16|8 totalBytes u32|12 -|16 records: |0 type u16|2 length u16|4 value, padded to 4||. */
-export function encodeConfigRom(targets: readonly TargetSpec[], volumeCount: number, portals: readonly { host: string; port: number }[] = []): Uint8Array {
-  const records: { type: ConfigRecord; value: Uint8Array }[] = [];
-  const text = (type: ConfigRecord, value: string) => records.push({ type, value: new TextEncoder().encode(value) });
-  for (const portal of portals) text(ConfigRecord.Portal, portal.host.includes(":") ? `[${portal.host}]:${portal.port}` : `${portal.host}:${portal.port}`);
-  for (const target of targets) {
-    text(ConfigRecord.TargetBegin, target.name);
-    if (target.alias !== "") text(ConfigRecord.TargetAlias, target.alias);
-    for (const lun of target.luns ?? Array.from({ length: volumeCount }, (_, volume) => ({ volume, readOnly: false }))) {
-      const value = new Uint8Array(4);
-      new DataView(value.buffer).setUint32(0, (lun.volume | (lun.readOnly ? CONFIG_LUN_READ_ONLY : 0)) >>> 0, true);
-      records.push({ type: ConfigRecord.Lun, value });
-    }
+// The volume records, in an enum of their own while the firmware's ROM reader (assembly/tts/iscsi/config_rom.ts,
+// whose Record enum test/unit/iscsi/config_rom.test.ts matches with ConfigRecord one for one) does not know them yet.
+// A volume is VolumeBegin, VolumeLayout, its VolumeDisk, VolumeMember and VolumeSpare records, then VolumeEnd.
+export enum VolumeRecord {
+  VolumeBegin = 0x20, // value: the volume's name (1..31 bytes); volume n is the n-th VolumeBegin
+  VolumeLayout = 0x21, // value: 16 bytes, see volumeLayoutValue
+  VolumeDisk = 0x22, // value: |0 index u32 (the disk's index on its processor)|4 the processor's name|; members in order
+  VolumeMember = 0x23, // value: u32 number of a member volume (a thin volume's pool)
+  VolumeSpare = 0x24, // value: as VolumeDisk, a hot spare
+  VolumeEnd = 0x2f, // value: empty
+}
+
+/** A VolumeLayout record's type byte. */
+export enum VolumeLayoutType {
+  Disk = 0,
+  Raid0 = 1,
+  Raid1 = 2,
+  Raid5 = 3,
+  Thin = 4,
+}
+
+const LAYOUT_TYPES: Record<VolumeSpec["type"], VolumeLayoutType> = {
+  disk: VolumeLayoutType.Disk,
+  raid0: VolumeLayoutType.Raid0,
+  raid1: VolumeLayoutType.Raid1,
+  raid5: VolumeLayoutType.Raid5,
+  thin: VolumeLayoutType.Thin,
+};
+
+type RomRecord = { type: ConfigRecord | VolumeRecord; value: Uint8Array };
+
+/**
+ * |0 magic u32|4 version u16|6 recordCount u16|8 totalBytes u32|12 -|16 records: |0 type u16|2 length u16|4 value, padded to 4||.
+ * Records: the portals, then every volume in order, then every target (a target without LUNs in the board file
+ * lists every top-level volume).
+ */
+export function encodeConfigRom(spec: Pick<BoardSpec, "processors" | "volumes" | "targets">, portals: readonly { host: string; port: number }[] = []): Uint8Array {
+  const records: RomRecord[] = [];
+  for (const portal of portals) records.push(textRecord(ConfigRecord.Portal, portal.host.includes(":") ? `[${portal.host}]:${portal.port}` : `${portal.host}:${portal.port}`));
+  records.push(...volumeRecords(spec));
+  for (const target of spec.targets) {
+    records.push(textRecord(ConfigRecord.TargetBegin, target.name));
+    if (target.alias !== "") records.push(textRecord(ConfigRecord.TargetAlias, target.alias));
+    for (const lun of targetLuns(spec, target)) records.push(u32Record(ConfigRecord.Lun, (lun.volume | (lun.readOnly ? CONFIG_LUN_READ_ONLY : 0)) >>> 0));
     if (target.chap !== undefined) {
-      text(ConfigRecord.ChapUser, target.chap.user);
-      text(ConfigRecord.ChapSecret, target.chap.secret);
-      if (target.chap.mutualUser !== undefined) text(ConfigRecord.MutualUser, target.chap.mutualUser);
-      if (target.chap.mutualSecret !== undefined) text(ConfigRecord.MutualSecret, target.chap.mutualSecret);
+      records.push(textRecord(ConfigRecord.ChapUser, target.chap.user));
+      records.push(textRecord(ConfigRecord.ChapSecret, target.chap.secret));
+      if (target.chap.mutualUser !== undefined) records.push(textRecord(ConfigRecord.MutualUser, target.chap.mutualUser));
+      if (target.chap.mutualSecret !== undefined) records.push(textRecord(ConfigRecord.MutualSecret, target.chap.mutualSecret));
     }
-    for (const initiator of target.initiators) text(ConfigRecord.AllowedInitiator, initiator);
+    for (const initiator of target.initiators) records.push(textRecord(ConfigRecord.AllowedInitiator, initiator));
     records.push({ type: ConfigRecord.TargetEnd, value: new Uint8Array(0) });
   }
+  return romImage(records);
+}
+
+// Every volume in order: VolumeBegin, VolumeLayout, the disks (members in order) or the member volume, the spares,
+// VolumeEnd. Disks go by (processor, index there), the only names the firmware has for them.
+function volumeRecords(spec: Pick<BoardSpec, "processors" | "volumes">): RomRecord[] {
+  const addresses = diskAddresses(spec.processors);
+  const addressOf = (name: string): DiskAddress => {
+    const address = addresses.get(name);
+    if (address === undefined) throw new RangeError(`configuration ROM: no processor holds disk ${JSON.stringify(name)}`);
+    return address;
+  };
+  const records: RomRecord[] = [];
+  for (const volume of spec.volumes) {
+    if (volume.name.length < 1 || volume.name.length > CONFIG_VOLUME_NAME_BYTES_MAX) throw new RangeError(`configuration ROM: volume name ${JSON.stringify(volume.name)} is not 1 to 31 bytes`);
+    records.push(textRecord(VolumeRecord.VolumeBegin, volume.name));
+    records.push({ type: VolumeRecord.VolumeLayout, value: volumeLayoutValue(volume) });
+    switch (volume.type) {
+      case "disk":
+        records.push(diskRecord(VolumeRecord.VolumeDisk, addressOf(volume.disk)));
+        break;
+      case "raid0":
+      case "raid1":
+      case "raid5":
+        for (const member of volume.members) records.push(diskRecord(VolumeRecord.VolumeDisk, addressOf(member)));
+        for (const spare of volume.spares) records.push(diskRecord(VolumeRecord.VolumeSpare, addressOf(spare)));
+        break;
+      case "thin": {
+        const pool = spec.volumes.findIndex((v) => v.name === volume.pool);
+        if (pool < 0) throw new RangeError(`configuration ROM: volume ${volume.name} has no pool ${JSON.stringify(volume.pool)}`);
+        records.push(u32Record(VolumeRecord.VolumeMember, pool));
+        break;
+      }
+    }
+    records.push({ type: VolumeRecord.VolumeEnd, value: new Uint8Array(0) });
+  }
+  return records;
+}
+
+/**
+ * A VolumeLayout value, 16 bytes, little-endian: |0 type u8 (VolumeLayoutType)|1 softThresholdPercent u8 (0: none)|
+ * 2 reserved u16 = 0|4 chunkBytes u32 (RAID: the stripe unit; thin: the chunk; disk: 0)|8 virtualBytes u64 (thin:
+ * the virtual size; else 0)|.
+ */
+function volumeLayoutValue(volume: VolumeSpec): Uint8Array {
+  const value = new Uint8Array(CONFIG_VOLUME_LAYOUT_BYTES);
+  const view = new DataView(value.buffer);
+  view.setUint8(0, LAYOUT_TYPES[volume.type]);
+  if (volume.type === "thin") {
+    view.setUint8(1, volume.softThresholdPercent ?? 0);
+    view.setBigUint64(8, BigInt(volume.sizeMiB) << 20n, true);
+  }
+  if (volume.type !== "disk") view.setUint32(4, volume.chunkKiB * 1024, true);
+  return value;
+}
+
+function diskRecord(type: VolumeRecord, address: DiskAddress): RomRecord {
+  const name = ascii(address.processor);
+  const value = new Uint8Array(4 + name.length);
+  new DataView(value.buffer).setUint32(0, address.index, true);
+  value.set(name, 4);
+  return { type, value };
+}
+
+function u32Record(type: ConfigRecord | VolumeRecord, number: number): RomRecord {
+  const value = new Uint8Array(4);
+  new DataView(value.buffer).setUint32(0, number, true);
+  return { type, value };
+}
+
+function textRecord(type: ConfigRecord | VolumeRecord, text: string): RomRecord {
+  return { type, value: ascii(text) };
+}
+
+function ascii(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+function romImage(records: readonly RomRecord[]): Uint8Array {
   const rom = new Uint8Array(CONFIG_ROM_SIZE_BYTES);
   const view = new DataView(rom.buffer);
   let at = 16;

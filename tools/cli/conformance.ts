@@ -102,7 +102,7 @@ export async function runConformance(options: {
   timeoutMs: number;
 }): Promise<ConformanceResult> {
   const board = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
-  const serving = await serveBoard({ boardPath: options.boardPath, extraTargets: [readOnlyTarget(board.name, board.disks.length)] });
+  const serving = await serveBoard({ boardPath: options.boardPath, extraTargets: [readOnlyTarget(board.name, board.volumes.length)] });
   try {
     const { selection, skipped, count } = testSelection(options.pattern, listIscsiTestCu(), options.notRun);
     const run = await runIscsiTestCu(serving.urls[0]!, selection, options.timeoutMs);

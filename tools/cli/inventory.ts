@@ -1,11 +1,14 @@
 // wasm-iop inventory: boots a board in simulation mode, lets the UMA discover it, and prints the hardware resource
 // table as the firmware built it. The table comes from the firmware's `inventory …` console lines, never from the
-// board file: what is listed is what the UMA found on the bus and what each RTA reported.
+// board file: what is listed is what the UMA found on the bus, what each RTA reported and the volumes the firmware
+// built. The board file is read for one thing only: to say where the firmware's volume sizes differ from the
+// capacity rules of host/board/volume_geometry.ts.
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Board } from "../../host/board/board.ts";
-import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import { volumeBlockSizeBytes, volumeCapacityBytes } from "../../host/board/volume_geometry.ts";
 import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
 import type { Command } from "./command.ts";
 
@@ -13,7 +16,10 @@ const help = `usage: wasm-iop inventory [--board FILE] [--json] [--data-dir DIR]
 
 Boots the board in simulation mode, waits for the unit management agent (UMA) to enumerate the PCI bus and collect
 every processor's device profile, and prints the hardware resource table the firmware built: processors, the PCI
-functions on the host processor's bus (IDs, class, BARs), and every disk with its capacity and block size.
+functions on the host processor's bus (IDs, class, BARs), every disk with its capacity and block size, and every
+volume with its type, members and state (optimal, degraded, rebuilding, failed; a thin volume its chunks in use),
+when the firmware reports volumes. A volume whose size differs from the board file's capacity rules is named on
+standard error.
 
 options:
   --board FILE     board description (default: boards/iop-dev.json)
@@ -31,6 +37,7 @@ export interface Inventory {
   processors: InventoryRecord[];
   pci: InventoryRecord[];
   disks: InventoryRecord[];
+  volumes: InventoryRecord[]; // [] when the firmware reports none
   summary: InventoryRecord;
 }
 
@@ -53,10 +60,11 @@ export function parseInventoryLine(text: string): { kind: string; record: Invent
 export function collectInventory(options: { boardPath: string; dataDir?: string; firmwarePath: string; timeoutNs?: number }): {
   inventory: Inventory | undefined;
   log: string[];
+  spec: BoardSpec; // the board file it booted
 } {
   const spec = loadBoardFile(options.boardPath);
   const log: string[] = [];
-  const inventory: Inventory = { board: spec.name, processors: [], pci: [], disks: [], summary: {} };
+  const inventory: Inventory = { board: spec.name, processors: [], pci: [], disks: [], volumes: [], summary: {} };
   let done = false;
   const board = new Board({
     spec,
@@ -69,6 +77,7 @@ export function collectInventory(options: { boardPath: string; dataDir?: string;
       if (parsed.kind === "processor") inventory.processors.push(parsed.record);
       else if (parsed.kind === "pci") inventory.pci.push(parsed.record);
       else if (parsed.kind === "disk") inventory.disks.push(parsed.record);
+      else if (parsed.kind === "volume") inventory.volumes.push(parsed.record);
       else if (parsed.kind === "done") {
         inventory.summary = parsed.record;
         done = true;
@@ -80,7 +89,32 @@ export function collectInventory(options: { boardPath: string; dataDir?: string;
     while (!done && board.panics.length === 0 && board.clock.nowNs < deadline) board.runFor(10_000_000);
   }
   board.powerOff();
-  return { inventory: done ? inventory : undefined, log };
+  return { inventory: done ? inventory : undefined, log, spec };
+}
+
+/**
+ * Where the firmware's volumes (`inventory volume` records) differ from what the board file's volumes give by the
+ * capacity rules of host/board/volume_geometry.ts, one sentence each; [] when they agree.
+ */
+export function volumeDisagreements(spec: Pick<BoardSpec, "disks" | "volumes">, volumes: readonly InventoryRecord[]): string[] {
+  const sentences: string[] = [];
+  for (const record of volumes) {
+    const volume = spec.volumes.find((v) => v.name === record.name);
+    if (volume === undefined) {
+      sentences.push(`volume ${record.index} ${JSON.stringify(record.name)}: the board file has no volume of this name`);
+      continue;
+    }
+    const blockSize = volumeBlockSizeBytes(volume, spec.disks, spec.volumes);
+    const blocks = volumeCapacityBytes(volume, spec.disks, spec.volumes) / blockSize;
+    if (record.blocks !== blocks || record.blockSize !== blockSize) {
+      sentences.push(`volume ${record.index} ${volume.name}: the firmware has ${record.blocks} blocks of ${record.blockSize} bytes, the board file's rules give ${blocks} of ${blockSize}`);
+    }
+  }
+  return sentences;
+}
+
+function mib(bytes: unknown): string {
+  return `${Math.round(Number(bytes) / 1048576)} MiB`;
 }
 
 function table(rows: InventoryRecord[], columns: string[]): string {
@@ -99,7 +133,7 @@ export const inventoryCommand: Command = {
       strict: true,
     });
     if (values.firmware === undefined) await buildFirmware(["release"]);
-    const { inventory, log } = collectInventory({
+    const { inventory, log, spec } = collectInventory({
       boardPath: values.board ?? DEFAULT_BOARD_PATH,
       dataDir: values["data-dir"],
       firmwarePath: values.firmware !== undefined ? resolve(values.firmware) : FIRMWARE_PATH,
@@ -108,11 +142,11 @@ export const inventoryCommand: Command = {
       process.stderr.write(`wasm-iop inventory: discovery did not complete; the firmware said:\n${log.join("\n")}\n`);
       return 1;
     }
+    for (const sentence of volumeDisagreements(spec, inventory.volumes)) process.stderr.write(`wasm-iop inventory: ${sentence}\n`);
     if (values.json) {
       process.stdout.write(JSON.stringify(inventory, null, 2) + "\n");
       return 0;
     }
-    const mib = (bytes: unknown) => `${Math.round(Number(bytes) / 1048576)} MiB`;
     process.stdout.write(`board ${inventory.board}\n\nprocessors\n`);
     process.stdout.write(table(inventory.processors.map((p) => ({ ...p, ram: mib(p.ram) })), ["index", "name", "role", "ram", "slot", "state"]) + "\n\n");
     process.stdout.write("PCI functions on the host processor's bus\n");
@@ -121,6 +155,17 @@ export const inventoryCommand: Command = {
     process.stdout.write("disks\n");
     const diskRows = inventory.disks.map((d) => ({ ...d, capacity: mib(Number(d.blocks) * Number(d.blockSize)) }));
     process.stdout.write(table(diskRows, ["processor", "index", "controller", "lun", "blocks", "blockSize", "capacity"]) + "\n");
+    if (inventory.volumes.length > 0) process.stdout.write(`\nvolumes\n${volumeTable(inventory.volumes)}\n`);
     return 0;
   },
 };
+
+/** The volumes as a table: a thin volume's usage as "U of C chunks", blank for the others. */
+export function volumeTable(volumes: readonly InventoryRecord[]): string {
+  const rows = volumes.map((v) => ({
+    ...v,
+    capacity: mib(Number(v.blocks) * Number(v.blockSize)),
+    usage: v.chunks === undefined ? "" : `${v.used} of ${v.chunks} chunks`,
+  }));
+  return table(rows, ["index", "name", "type", "blocks", "blockSize", "capacity", "members", "state", "usage"]);
+}

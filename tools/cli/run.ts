@@ -3,12 +3,11 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Board } from "../../host/board/board.ts";
-import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile, targetLuns } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { RealTimePacer } from "../../host/sim/realtime.ts";
 import { Trace } from "../../host/sim/trace.ts";
 import { TcpBackend, type PortalAddress } from "../../host/devices/tcp_backend.ts";
-import type { BoardSpec } from "../../host/board/load.ts";
 import { FlashBoot, FlashBootError } from "../../host/boot/flash_boot.ts";
 import { buildFirmware, FIRMWARE_PATH, packageVersion } from "../build/firmware.ts";
 import { type Command, UsageError } from "./command.ts";
@@ -44,13 +43,10 @@ function parsePortal(text: string): { host: string; port: number } {
   return { host: match[1]!, port };
 }
 
-/** One URL per LUN of every target: LUN n of a target is the n-th volume it lists (every volume by default). */
+/** One URL per LUN of every target: LUN n of a target is the n-th volume it lists (every top-level volume by default). */
 export function iscsiUrls(spec: BoardSpec, portal: PortalAddress): string[] {
   const host = portal.host.includes(":") ? `[${portal.host}]` : portal.host;
-  return spec.targets.flatMap((target) => {
-    const luns = target.luns ?? spec.disks.map((_, i) => i);
-    return luns.map((_, lun) => `iscsi://${host}:${portal.port}/${target.name}/${lun}`);
-  });
+  return spec.targets.flatMap((target) => targetLuns(spec, target).map((_, lun) => `iscsi://${host}:${portal.port}/${target.name}/${lun}`));
 }
 
 function describePanic(report: PanicReport): string {

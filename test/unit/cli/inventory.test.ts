@@ -1,11 +1,14 @@
 // wasm-iop inventory on the default board: the table comes from what the firmware's UMA discovered (PCI
 // enumeration through ECAM, profiles from each processor's RTA), and lists all three processors, every PCI function
-// on the host's bus with its IDs, class and BARs, and every disk with its size.
+// on the host's bus with its IDs, class and BARs, and every disk with its size. The firmware's volume lines are parsed
+// into `volumes` and checked against the board file's capacity rules (host/board/volume_geometry.ts); a difference
+// would be named on standard error, which the end-to-end case expects empty.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseInventoryLine } from "../../../tools/cli/inventory.ts";
+import { parseBoard } from "../../../host/board/load.ts";
+import { parseInventoryLine, volumeDisagreements, volumeTable } from "../../../tools/cli/inventory.ts";
 import { runCli } from "../../support/cli.ts";
 
 const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-inventory-"));
@@ -15,7 +18,8 @@ describe("wasm-iop inventory", () => {
     const { code, stdout, stderr } = await runCli(["inventory", "--json", "--data-dir", dataDir]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
-    const inventory = JSON.parse(stdout) as { processors: Record<string, unknown>[]; pci: Record<string, unknown>[]; disks: Record<string, unknown>[]; summary: Record<string, unknown> };
+    const inventory = JSON.parse(stdout) as { processors: Record<string, unknown>[]; pci: Record<string, unknown>[]; disks: Record<string, unknown>[]; volumes: unknown[]; summary: Record<string, unknown> };
+    expect(Array.isArray(inventory.volumes)).toBe(true); // what the firmware reports, [] when it reports none
     expect(inventory.processors).toEqual([
       { index: 0, name: "host", role: "host", ram: 64 << 20, state: "ready" },
       { index: 1, name: "sp1", role: "storage", ram: 32 << 20, state: "ready", slot: 1 },
@@ -44,5 +48,45 @@ describe("wasm-iop inventory", () => {
   it("parses the firmware's inventory lines into records", () => {
     expect(parseInventoryLine("inventory disk processor=1 index=0 blocks=8 blockSize=512")).toEqual({ kind: "disk", record: { processor: 1, index: 0, blocks: 8, blockSize: 512 } });
     expect(parseInventoryLine("rta: 1 controllers")).toBeUndefined();
+  });
+});
+
+describe("wasm-iop inventory: volumes", () => {
+  it("parses the firmware's volume lines, a thin volume's usage included", () => {
+    expect(parseInventoryLine("inventory volume index=3 name=r5 type=raid5 blocks=258048 blockSize=512 members=3 state=degraded")).toEqual({
+      kind: "volume", record: { index: 3, name: "r5", type: "raid5", blocks: 258048, blockSize: 512, members: 3, state: "degraded" },
+    });
+    expect(parseInventoryLine("inventory volume index=4 name=thin0 type=thin blocks=524288 blockSize=512 members=1 state=optimal used=7 chunks=124")).toEqual({
+      kind: "volume", record: { index: 4, name: "thin0", type: "thin", blocks: 524288, blockSize: 512, members: 1, state: "optimal", used: 7, chunks: 124 },
+    });
+  });
+
+  it("prints a volume table with the capacity and a thin volume's chunks in use", () => {
+    const text = volumeTable([
+      { index: 3, name: "r5", type: "raid5", blocks: 258048, blockSize: 512, members: 3, state: "rebuilding" },
+      { index: 4, name: "thin0", type: "thin", blocks: 524288, blockSize: 512, members: 1, state: "optimal", used: 7, chunks: 124 },
+    ]);
+    expect(text.split("\n")).toEqual([
+      "index  name   type   blocks  blockSize  capacity  members  state       usage",
+      "3      r5     raid5  258048  512        126 MiB   3        rebuilding",
+      "4      thin0  thin   524288  512        256 MiB   1        optimal     7 of 124 chunks",
+    ]);
+  });
+
+  it("names each volume whose size differs from the board file's capacity rules, and nothing when they agree", () => {
+    const names = ["a", "b", "c"];
+    const spec = parseBoard({
+      name: "vols",
+      processors: [{ name: "host", role: "host", ramMiB: 64, pci: [{ slot: 3, model: "virtio-scsi", disks: names }] }],
+      disks: names.map((name) => ({ name, sizeMiB: 64, blockSize: 512, backend: "memory" })),
+      volumes: [{ name: "r5", type: "raid5", members: names }, { name: "thin0", type: "thin", pool: "r5", sizeMiB: 256 }],
+    }, "vols.json");
+    const r5 = { index: 0, name: "r5", type: "raid5", blocks: 2 * 63 * 2048, blockSize: 512, members: 3, state: "optimal" };
+    const thin0 = { index: 1, name: "thin0", type: "thin", blocks: 256 * 2048, blockSize: 512, members: 1, state: "optimal", used: 0, chunks: 124 };
+    expect(volumeDisagreements(spec, [r5, thin0])).toEqual([]);
+    expect(volumeDisagreements(spec, [{ ...r5, blocks: 3 * 63 * 2048 }, { ...thin0, name: "thin9" }])).toEqual([
+      "volume 0 r5: the firmware has 387072 blocks of 512 bytes, the board file's rules give 258048 of 512",
+      'volume 1 "thin9": the board file has no volume of this name',
+    ]);
   });
 });

@@ -122,7 +122,7 @@ describe("parseBoard: schema errors", () => {
       }),
     ).toBe("boards/bad.json: processors[2].pcu: unknown field (expected one of name, role, ramMiB, pci)");
     expect(messageFor((b) => void (b.nmae = "x"))).toBe(
-      "boards/bad.json: nmae: unknown field (expected one of $schema, name, description, seed, processors, disks, portals, flash, targets)",
+      "boards/bad.json: nmae: unknown field (expected one of $schema, name, description, seed, processors, disks, volumes, portals, flash, targets)",
     );
   });
 
@@ -344,7 +344,7 @@ describe("parseBoard: targets", () => {
   it("names the field of a bad LUN entry: a read-only flag not a boolean, a misspelt field, a volume listed twice or missing", () => {
     const withLuns = (luns: unknown) => () => parseBoard({ ...base(), targets: [{ name: "iqn.2026-11.org.example:t", luns }] }, "boards/bad.json");
     expect(withLuns([{ volume: 0, readOnly: "yes" }])).toThrow('boards/bad.json: targets[0].luns[0].readOnly: expected true or false, got "yes"');
-    expect(withLuns([{ volume: 0, readonly: true }])).toThrow('boards/bad.json: targets[0].luns[0]: expected a volume number 0 to 15, or {"volume": n, "readOnly": true}, got {"volume":0,"readonly":true}');
+    expect(withLuns([{ volume: 0, readonly: true }])).toThrow('boards/bad.json: targets[0].luns[0]: expected a volume number 0 to 15 or a volume name, or {"volume": n or name, "readOnly": true}, got {"volume":0,"readonly":true}');
     expect(withLuns([0, { volume: 0, readOnly: true }])).toThrow("boards/bad.json: targets[0].luns[1].volume: expected a volume not already listed by targets[0].luns[0], got 0");
     expect(withLuns([{ volume: 5, readOnly: true }])).toThrow("boards/bad.json: targets[0].luns[0].volume: expected a volume number below 3 (one volume per disk), got 5");
     expect(withLuns(["0"])).toThrow(/^boards\/bad\.json: targets\[0\]\.luns\[0\]: expected a volume number 0 to 15/);
