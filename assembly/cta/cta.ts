@@ -66,8 +66,9 @@ enum ServiceState {
 }
 
 // Part: |0 state u8|1 attempts u8|2 processor u8|3 member u8|4 service u16|6 slot u16|8 transaction u32|12 op u16|
-// |14 fn u8|15 -|16 deadlineNs u64|24 giveUpNs u64|32 sglOffset u32|36 blocks u32|40 volumeLba u64|
-// op: the parity operation it belongs to (OP_NONE: the requester's data, at sglOffset, for volumeLba).
+// |14 fn u8|15 copy u8|16 deadlineNs u64|24 giveUpNs u64|32 sglOffset u32|36 blocks u32|40 volumeLba u64|
+// op: the parity operation it belongs to (OP_NONE: the requester's data, at sglOffset, for volumeLba). copy: a RAID-1
+// write to a second (third…) member, whose bytes are not counted again.
 const PART_BYTES: u32 = 48;
 // Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|24 fn u8|25 -|
 // |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 -|
@@ -84,6 +85,7 @@ export class CtaTask extends Task {
   private readonly out: Msg = new Msg();
   private readonly extent: Extent = new Extent();
   private readonly piece: Extent = new Extent(); // emitExtent's own, so that the caller's extent stays as it was
+  private emittingCopy: bool = false; // the parts being built are a RAID-1 write's further copies
   readonly ops: ParityOps = new ParityOps(this);
   private nextTransaction: u32 = 1;
   // Every part at or above this index is Free: the scans stop here. Parts are taken lowest first, so it stays near
@@ -252,11 +254,16 @@ export class CtaTask extends Task {
           // Every member that has not failed gets the piece.
           raid1Map(v, 0, lba, blocks, e);
           const pieceBlocks = e.blocks;
+          this.emittingCopy = false;
           for (let m: u32 = 0; m < v.memberCount; m++) {
             if (v.member(m).failed) continue;
             raid1Map(v, m, lba, pieceBlocks, e);
-            if (!this.emitExtent(s, fn, lba, e)) return false;
+            const sent = this.emitExtent(s, fn, lba, e);
+            this.emittingCopy = true;
+            if (!sent) break;
           }
+          this.emittingCopy = false;
+          if (this.serviceFailed(s)) return false;
           store<u64>(service, lba + pieceBlocks, 40);
           return true;
         }
@@ -443,6 +450,7 @@ export class CtaTask extends Task {
     store<u32>(part, transaction, 8);
     store<u16>(part, <u16>op, 12);
     store<u8>(part, <u8>fn, 14);
+    store<u8>(part, this.emittingCopy ? 1 : 0, 15);
     store<u64>(part, clockNowNs() + GIVE_UP_NS, 24);
     store<u32>(this.service(s), load<u32>(this.service(s), 4) + 1, 4);
     return p;
@@ -520,7 +528,7 @@ export class CtaTask extends Task {
     if (op != OP_NONE) {
       this.ops.partDone(op, member, status);
     } else if (status == FrameStatus.Ok) {
-      store<u64>(service, load<u64>(service, 16) + bytes, 16);
+      if (load<u8>(part, 15) == 0) store<u64>(service, load<u64>(service, 16) + bytes, 16);
     } else if (!this.partRecover(s, p, status)) {
       this.serviceFail(s, status);
       this.serviceEmitted(s);
@@ -540,7 +548,7 @@ export class CtaTask extends Task {
     const blocks = <u64>load<u32>(part, 36);
     const lba = load<u64>(part, 40);
     if (fn != FrameFunction.Read) {
-      if (isData(fn)) store<u64>(service, load<u64>(service, 16) + blocks * <u64>v.blockSizeBytes, 16);
+      if (isData(fn) && load<u8>(part, 15) == 0) store<u64>(service, load<u64>(service, 16) + blocks * <u64>v.blockSizeBytes, 16);
       return true;
     }
     if (v.type == VolumeType.Raid1) {

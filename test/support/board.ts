@@ -28,6 +28,8 @@ export interface TestBoardOptions {
   seed?: number;
   keepTrace?: boolean;
   costs?: Partial<ProcessorCosts>;
+  /** The board file's `volumes` (docs/volumes.md); absent: one disk volume per disk. */
+  volumes?: object[];
 }
 
 export interface TestBoard {
@@ -57,7 +59,8 @@ export function testBoard(options: TestBoardOptions = {}): TestBoard {
     }
     return { name, role: i === 0 ? "host" : "storage", ramMiB: ram, pci };
   });
-  const spec = parseBoard({ name: "test-board", seed: options.seed ?? 7, processors, disks }, "test-board.json");
+  const volumes = options.volumes === undefined ? {} : { volumes: options.volumes };
+  const spec = parseBoard({ name: "test-board", seed: options.seed ?? 7, processors, disks, ...volumes }, "test-board.json");
   const consoleLines: string[] = [];
   const stops: TestBoard["stops"] = [];
   const board = new Board({

@@ -1,0 +1,141 @@
+// RAID volumes end to end through the CTA (docs/volumes.md, "Data path"): a test client sends READ and WRITE
+// service requests of random sizes at random block addresses to a RAID-0, a RAID-1 and a RAID-5 volume whose
+// members sit on both storage processors; a shadow copy of each volume says what every read must return. Then the
+// member disks' image files are read directly: RAID 1 copies agree, and RAID-5 parity is the XOR of its row's data
+// (a scrub with 0 mismatches). Then members fail mid-run (pulled disks): reads of RAID 1 and RAID 5 still return
+// the shadow's bytes, writes go on, and the volume lines on the console say degraded.
+import { mkdtempSync, openSync, readSync, closeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { Prng } from "../../host/sim/prng.ts";
+import { testBoard, type TestBoard } from "../support/board.ts";
+
+const Fn = { Read: 3, Write: 4 } as const;
+const PAGE = 1; // 4 KiB buffers
+const PAGE_BYTES = 4096;
+const BLOCK_BYTES = 512;
+const PENDING = 0xff;
+const DISK_MIB = 8;
+const METADATA_BYTES = 1 << 20;
+
+interface VolumeUnderTest { lun: number; name: string; shadow: Uint8Array }
+
+function bootRaidBoard(dataDir: string): TestBoard {
+  const t = testBoard({
+    ramMiB: [64, 32, 32],
+    disksMiB: [[], [DISK_MIB, DISK_MIB, DISK_MIB, DISK_MIB], [DISK_MIB, DISK_MIB, DISK_MIB, DISK_MIB]],
+    diskBackend: "file",
+    dataDir,
+    seed: 5,
+    volumes: [
+      { name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1", "sp2-disk1"], chunkKiB: 8 },
+      { name: "r1", type: "raid1", members: ["sp1-disk2", "sp2-disk2"], chunkKiB: 64 },
+      { name: "r0", type: "raid0", members: ["sp1-disk3", "sp2-disk3"], chunkKiB: 16 },
+    ],
+  });
+  for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
+  expect(t.call("testUmaReady")).toBe(1);
+  expect(t.call("testVolumeCount")).toBe(3);
+  return t;
+}
+
+function ram(t: TestBoard): Uint8Array { return new Uint8Array(t.host.memory.buffer); }
+
+function capacityBytes(t: TestBoard, name: string): number {
+  const line = t.console.find((l) => l.includes("inventory volume") && l.includes(` name=${name} `));
+  expect(line).toBeDefined();
+  return Number(/ blocks=(\d+)/.exec(line!)![1]) * BLOCK_BYTES;
+}
+
+/** Random reads and writes, `depth` at a time, never two overlapping ones in flight; reads checked against the shadow. */
+function workload(t: TestBoard, volumes: VolumeUnderTest[], seed: string, count: number, depth: number): void {
+  const prng = new Prng(seed);
+  const inFlight: { r: number; v: VolumeUnderTest; offset: number; bytes: number; fn: number; data?: Uint8Array }[] = [];
+  let issued = 0;
+  let guard = 0;
+  while (issued < count || inFlight.length > 0) {
+    expect(guard++).toBeLessThan(100_000);
+    while (issued < count && inFlight.length < depth) {
+      const v = volumes[prng.intBelow(volumes.length)]!;
+      const pages = 1 + prng.intBelow(24);
+      const bytes = pages * PAGE_BYTES;
+      const offset = prng.intBelow((v.shadow.length - bytes) / BLOCK_BYTES) * BLOCK_BYTES;
+      if (inFlight.some((o) => o.v === v && o.offset < offset + bytes && offset < o.offset + o.bytes)) break;
+      const fn = prng.intBelow(2) === 0 ? Fn.Write : Fn.Read;
+      const r = t.call("testClientPrepare", PAGE, pages) as number;
+      expect(r).not.toBe(0xffff_ffff);
+      let data: Uint8Array | undefined;
+      if (fn === Fn.Write) {
+        data = new Uint8Array(bytes);
+        prng.fill(data);
+        for (let i = 0; i < pages; i++) ram(t).set(data.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES), t.call("testClientBufferAddress", r, i) as number);
+      }
+      expect(t.call("testClientSubmit", r, fn, v.lun, BigInt(offset / BLOCK_BYTES), bytes / BLOCK_BYTES)).toBe(1);
+      inFlight.push({ r, v, offset, bytes, fn, data });
+      issued += 1;
+    }
+    t.board.runFor(200_000);
+    expect(t.stops).toEqual([]);
+    for (let i = inFlight.length - 1; i >= 0; i--) {
+      const o = inFlight[i]!;
+      const status = t.call("testClientStatus", o.r) as number;
+      if (status === PENDING) continue;
+      inFlight.splice(i, 1);
+      const what = `${o.fn === Fn.Read ? "read" : "write"} of ${o.bytes} bytes at ${o.offset} of ${o.v.name}`;
+      expect(status, what).toBe(0);
+      expect(t.call("testClientBytes", o.r), what).toBe(o.bytes);
+      if (o.fn === Fn.Write) o.v.shadow.set(o.data!, o.offset);
+      else {
+        for (let p = 0; p < o.bytes / PAGE_BYTES; p++) {
+          const at = t.call("testClientBufferAddress", o.r, p) as number;
+          const got = ram(t).subarray(at, at + PAGE_BYTES);
+          const want = o.v.shadow.subarray(o.offset + p * PAGE_BYTES, o.offset + (p + 1) * PAGE_BYTES);
+          if (Buffer.compare(got, want) !== 0) throw new Error(`${what}: page ${p} differs from what was written`);
+        }
+      }
+      t.call("testClientRelease", o.r);
+    }
+  }
+}
+
+function readImage(dataDir: string, disk: string, offset: number, length: number): Uint8Array {
+  const fd = openSync(join(dataDir, `${disk}.img`), "r");
+  const bytes = new Uint8Array(length);
+  readSync(fd, bytes, 0, length, offset);
+  closeSync(fd);
+  return bytes;
+}
+
+/** RAID 5, left-symmetric: every row's chunks XOR to zero. Returns the rows that do not. */
+function parityMismatches(dataDir: string, members: string[], chunkBytes: number, rows: number): number[] {
+  const images = members.map((m) => readImage(dataDir, m, METADATA_BYTES, rows * chunkBytes));
+  const bad: number[] = [];
+  for (let row = 0; row < rows; row++) {
+    const acc = new Uint8Array(chunkBytes);
+    for (const image of images) {
+      const chunk = image.subarray(row * chunkBytes, (row + 1) * chunkBytes);
+      for (let i = 0; i < chunkBytes; i++) acc[i]! ^= chunk[i]!;
+    }
+    if (acc.some((b) => b !== 0)) bad.push(row);
+  }
+  return bad;
+}
+
+describe("RAID volumes over two storage processors", () => {
+  it("serve random reads and writes like a flat disk, keep RAID-1 copies equal and RAID-5 parity right", () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const t = bootRaidBoard(dataDir);
+    const area = DISK_MIB * 1024 * 1024 - METADATA_BYTES;
+    expect(capacityBytes(t, "r5")).toBe(3 * area);
+    expect(capacityBytes(t, "r1")).toBe(area);
+    expect(capacityBytes(t, "r0")).toBe(2 * area);
+    const volumes: VolumeUnderTest[] = ["r5", "r1", "r0"].map((name, lun) => ({ lun, name, shadow: new Uint8Array(capacityBytes(t, name)) }));
+    workload(t, volumes, "raid-1", 600, 8);
+    t.board.runFor(100_000_000);
+    expect(parityMismatches(dataDir, ["sp1-disk0", "sp2-disk0", "sp1-disk1", "sp2-disk1"], 8192, area / 8192)).toEqual([]);
+    expect(Buffer.compare(readImage(dataDir, "sp1-disk2", METADATA_BYTES, area), readImage(dataDir, "sp2-disk2", METADATA_BYTES, area))).toBe(0);
+    for (const p of t.board.processors) expect(p.invoke("testBuffersAllFree")).toBe(1);
+    expect(t.call("testCtaActive")).toBe(0);
+  });
+});
