@@ -35,6 +35,8 @@ import { raid5Map, raid5RowBlocks } from "../volumes/raid5";
 import { volumeStateLine } from "../volumes/report";
 import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } from "../volumes/volume";
 import { OP_NONE, ParityOpKind, ParityOps } from "./parity_ops";
+import { RaidMetadata } from "./raid_metadata";
+import { Rebuild } from "./rebuild";
 
 export const PROCESSORS_MAX: u32 = 8;
 export const SERVICES_MAX: u32 = 128;
@@ -54,6 +56,11 @@ const ATTEMPTS_MAX: u32 = 255; // the attempt field (u8, in the frame for the tr
 // FRAME_SEGMENTS_MAX segments, and a parity operation one per member.
 const PIECE_PARTS_MAX: u32 = 16;
 
+// The owner of an internal service, in its tag's top byte.
+export const INTERNAL_METADATA: u64 = 1 << 56;
+export const INTERNAL_REBUILD: u64 = 2 << 56;
+const INTERNAL_MASK: u64 = 0xff << 56;
+
 export enum PartState {
   Free = 0, // unused
   Queued = 1, // built, waiting for room on its link (or a retry time)
@@ -70,8 +77,10 @@ enum ServiceState {
 // op: the parity operation it belongs to (OP_NONE: the requester's data, at sglOffset, for volumeLba). copy: a RAID-1
 // write to a second (third…) member, whose bytes are not counted again.
 const PART_BYTES: u32 = 48;
-// Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|24 fn u8|25 -|
-// |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 -|
+// Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|24 fn u8|25 pending u8|
+// |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 internal u8|57 -|
+// internal: the CTA's own (metadata, rebuild): its parts address members directly, a failure is not recovered, and
+// it answers the CTA itself (tag: INTERNAL_* | what the owner needs).
 // cursor: the next volume LBA to emit (a RAID-5 write: the next stripe row, and cursorWindow the window in it);
 // blocks past the end (cursor == lba + blocks) when everything is emitted.
 const SERVICE_BYTES: u32 = 64;
@@ -87,6 +96,8 @@ export class CtaTask extends Task {
   private readonly piece: Extent = new Extent(); // emitExtent's own, so that the caller's extent stays as it was
   private emittingCopy: bool = false; // the parts being built are a RAID-1 write's further copies
   readonly ops: ParityOps = new ParityOps(this);
+  readonly metadata: RaidMetadata = new RaidMetadata(this);
+  readonly rebuild: Rebuild = new Rebuild(this);
   private nextTransaction: u32 = 1;
   // Every part at or above this index is Free: the scans stop here. Parts are taken lowest first, so it stays near
   // the number in flight, not PARTS_MAX.
@@ -109,6 +120,7 @@ export class CtaTask extends Task {
   start(): void {
     this.sweepTimer = timerStartParked(this.index, 0);
     assert(this.sweepTimer != TIMER_NONE, "no timer for the CTA");
+    this.metadata.start();
   }
 
   run(): RunResult {
@@ -119,6 +131,7 @@ export class CtaTask extends Task {
     }
     const moved = this.ops.poll();
     if (this.servicesPending > 0) this.advanceAll();
+    this.rebuild.pump(this.servicesPending == 0);
     if (this.sweepAtNs != u64.MAX_VALUE) timerWakeBy(this.sweepTimer, this.sweepAtNs);
     return handled > 0 || moved ? RunResult.Busy : RunResult.Idle;
   }
@@ -139,7 +152,18 @@ export class CtaTask extends Task {
         break;
       }
       case MsgKind.Irq: this.drainLinks(); break;
-      case MsgKind.Timer: this.sweep(); break;
+      case MsgKind.Timer: {
+        if (!this.metadata.onTimer(msg.a)) this.sweep();
+        break;
+      }
+      case MsgKind.ServiceIoDone: {
+        // One of the CTA's own services.
+        const owner = msg.e & INTERNAL_MASK;
+        if (owner == INTERNAL_METADATA) this.metadata.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
+        else this.rebuild.onDone(<FrameStatus>msg.a);
+        break;
+      }
+      case MsgKind.VolumesLoad: this.metadata.load(msg.source); break;
       default: assert(false, "cta: unexpected message kind");
     }
   }
@@ -185,6 +209,7 @@ export class CtaTask extends Task {
   private serviceCheck(fn: u32, volume: u32, lba: u64, blocks: u64, sgl: u32): FrameStatus {
     if (volume >= volumesCount()) return FrameStatus.NoDisk;
     const v = volumeAt(volume);
+    if (!v.loaded) return FrameStatus.NotStarted;
     if (v.state == VolumeState.Failed || v.type == VolumeType.Thin) return FrameStatus.NoDisk;
     if (lba > v.blockCount || blocks > v.blockCount - lba) return FrameStatus.IllegalRequest;
     if (!isData(fn)) return FrameStatus.Ok;
@@ -271,7 +296,7 @@ export class CtaTask extends Task {
       }
       default: {
         raid5Map(v, lba, blocks, e);
-        if (v.member(e.member).failed) {
+        if (!this.serves(v, e.member, lba, e.blocks)) {
           // A read of a failed member: rebuilt from the others, one parity operation per window.
           if (!this.ops.startRead(s, load<u16>(service, 26), lba, e.blocks)) return false;
           store<u64>(service, lba + e.blocks, 40);
@@ -282,6 +307,16 @@ export class CtaTask extends Task {
     if (!this.emitExtent(s, fn, lba, e)) return false;
     store<u64>(service, lba + e.blocks, 40);
     return true;
+  }
+
+  // Member `m` of a RAID 5 holds current data for [lba, lba + blocks) (within one chunk): not failed, or rebuilt
+  // past it.
+  private serves(v: Volume, m: u32, lba: u64, blocks: u64): bool {
+    if (!v.member(m).failed) return true;
+    if (m != v.rebuildMember) return false;
+    const row = lba / raid5RowBlocks(v);
+    const lastWindow = <u32>(((lba % raid5RowBlocks(v)) % <u64>v.chunkBlocks + blocks - 1) / <u64>this.ops.windowBlocks(v));
+    return row < v.rebuildRow || (row == v.rebuildRow && lastWindow < v.rebuildWindow);
   }
 
   // The next stripe row's parity operations of a RAID-5 write (or unmap: zeros). False when none could start.
@@ -529,7 +564,7 @@ export class CtaTask extends Task {
       this.ops.partDone(op, member, status);
     } else if (status == FrameStatus.Ok) {
       if (load<u8>(part, 15) == 0) store<u64>(service, load<u64>(service, 16) + bytes, 16);
-    } else if (!this.partRecover(s, p, status)) {
+    } else if (load<u8>(service, 56) != 0 || !this.partRecover(s, p, status)) {
       this.serviceFail(s, status);
       this.serviceEmitted(s);
     }
@@ -565,12 +600,45 @@ export class CtaTask extends Task {
   memberFail(volume: u32, member: u32, status: FrameStatus): void {
     const v = volumeAt(volume);
     if (v.type == VolumeType.Disk || v.type == VolumeType.Raid0 || status == FrameStatus.MediumError) return;
-    if (member >= v.memberCount || v.member(member).failed) return;
+    if (member >= v.memberCount) return;
+    if (v.member(member).failed && member != v.rebuildMember) return;
     v.member(member).failed = true;
+    if (member == v.rebuildMember) this.rebuild.abort(volume);
     v.state = stateOf(v);
     this.memberFailures += 1;
     volumeStateLine(volume);
+    this.metadata.update(volume);
+    this.rebuild.consider();
   }
+
+  // ---- The CTA's own services (raid_metadata.ts, rebuild.ts) ----
+
+  /** An internal service on `volume`, answered to the CTA with `tag`; POOL_NONE when none is free. Call
+   * internalDone(s) once its parts and operations are added. */
+  internalOpen(volume: u32, tag: u64): u32 {
+    const s = this.serviceOpen(this.index, tag);
+    if (s == POOL_NONE) return POOL_NONE;
+    const service = this.service(s);
+    store<u16>(service, <u16>volume, 26);
+    store<u8>(service, 1, 56);
+    return s;
+  }
+
+  /** Member `member`'s blocks [lba, lba + blocks) of `volume`, to or from the flat buffer at `address`. */
+  internalIo(s: u32, fn: u32, volume: u32, member: u32, lba: u64, blocks: u32, address: usize): bool {
+    const m = volumeAt(volume).member(member);
+    const e = this.extent;
+    e.member = member;
+    e.processor = m.processor;
+    e.disk = m.disk;
+    e.lba = lba;
+    e.blocks = <u64>blocks;
+    if (this.partAddFlat(s, OP_NONE, fn, e, address)) return true;
+    this.serviceFail(s, FrameStatus.Busy);
+    return false;
+  }
+
+  internalDone(s: u32): void { this.serviceFinishIfDone(s); }
 
   // ---- For the parity operations (parity_ops.ts) ----
 

@@ -28,6 +28,7 @@ export enum ParityOpKind {
   Write = 0, // the requester's data
   Zero = 1, // zeros (an unmap: deallocated blocks read as zeros)
   Read = 2, // a failed member's blocks, rebuilt into the requester's buffers
+  Rebuild = 3, // a window of a member being rebuilt (rebuild.ts), from the others
 }
 
 enum OpState {
@@ -52,10 +53,13 @@ export class ParityOps {
 
   constructor(private readonly cta: CtaTask) {}
 
+  /** A free operation slot. */
+  hasRoom(): bool { return this.active < OPS_MAX; }
+
   /** Windows per chunk: a chunk larger than one large buffer is worked in pieces of one. */
   windowsPerChunk(v: Volume): u32 { return (v.chunkBlocks + this.windowBlocks(v) - 1) / this.windowBlocks(v); }
 
-  private windowBlocks(v: Volume): u32 { return min(v.chunkBlocks, BUFFER_LARGE_BYTES / v.blockSizeBytes); }
+  windowBlocks(v: Volume): u32 { return min(v.chunkBlocks, BUFFER_LARGE_BYTES / v.blockSizeBytes); }
 
   /** Starts the write of service `s`'s data (or zeros) that falls in `window` of stripe `row`. False: no room yet. */
   startWrite(s: u32, volume: u32, row: u64, window: u32, kind: ParityOpKind): bool {
@@ -87,6 +91,16 @@ export class ParityOps {
       store<u32>(op, max(first, winLo), 48);
       store<u32>(op, min(last, winLo + w), 52);
     }
+    return true;
+  }
+
+  /** Starts the rebuild of `window` of `row` onto member `target`, for internal service `s`. False: no room. */
+  startRebuild(s: u32, volume: u32, row: u64, window: u32, target: u32): bool {
+    const v = volumeAt(volume);
+    const winLo = window * this.windowBlocks(v);
+    const o = this.open(s, volume, ParityOpKind.Rebuild, row, winLo, min(winLo + this.windowBlocks(v), v.chunkBlocks));
+    if (o == OP_NONE) return false;
+    store<u8>(this.op(o), <u8>target, 30);
     return true;
   }
 
@@ -136,7 +150,7 @@ export class ParityOps {
       // member that stays in service fails the operation.
       if (load<u8>(op) == OpState.Reading && member < v.memberCount && v.member(member).failed) store<u8>(op, 1, 29);
       else if (load<u8>(op) == OpState.Reading) this.fail(o, status);
-      else if (v.state == VolumeState.Failed) this.fail(o, FrameStatus.DeviceError);
+      else if (v.state == VolumeState.Failed || load<u8>(op, 1) == ParityOpKind.Rebuild) this.fail(o, FrameStatus.DeviceError);
     }
     if (load<u8>(op, 6) != 0) return;
     if (load<u8>(op) == OpState.Reading) {
@@ -182,19 +196,22 @@ export class ParityOps {
   private plan(o: u32): void {
     const op = this.op(o);
     const v = volumeAt(load<u16>(op, 4));
-    if (v.failedCount() > 1) { this.fail(o, FrameStatus.DeviceError); this.finishIfIdle(o); return; }
-    const f = v.firstFailed();
-    store<u8>(op, <u8>(f == MEMBERS_MAX ? MEMBER_NONE : f), 7);
-    store<u8>(op, <u8>OpState.Reading, 0);
     const row = load<u64>(op, 8);
     const winLo = load<u32>(op, 16);
     const winHi = load<u32>(op, 20);
-    if (load<u8>(op, 1) == ParityOpKind.Read) {
+    const f = v.downMember(row, winLo / this.windowBlocks(v));
+    if (f > MEMBERS_MAX) { this.fail(o, FrameStatus.DeviceError); this.finishIfIdle(o); return; }
+    store<u8>(op, <u8>(f == MEMBERS_MAX ? MEMBER_NONE : f), 7);
+    store<u8>(op, <u8>OpState.Reading, 0);
+    const kind = load<u8>(op, 1);
+    if (kind == ParityOpKind.Read || kind == ParityOpKind.Rebuild) {
       const target = <u32>load<u8>(op, 30);
       // Rebuilding needs every other member.
       if (f != MEMBERS_MAX && f != target) { this.fail(o, FrameStatus.DeviceError); this.finishIfIdle(o); return; }
+      const lo = kind == ParityOpKind.Read ? load<u32>(op, 48) : winLo;
+      const hi = kind == ParityOpKind.Read ? load<u32>(op, 52) : winHi;
       for (let m: u32 = 0; m < v.memberCount; m++) {
-        if (m != target && !this.read(o, v, m, load<u32>(op, 48), load<u32>(op, 52))) return;
+        if (m != target && !this.read(o, v, m, lo, hi)) return;
       }
     } else {
       const p = raid5ParityMember(v, row);
@@ -269,6 +286,13 @@ export class ParityOps {
       this.finish(o);
       return;
     }
+    if (load<u8>(op, 1) == ParityOpKind.Rebuild) {
+      const target = <u32>load<u8>(op, 30);
+      this.xorColumns(op, v, target, 0, <u64>(winHi - winLo) * bytes);
+      store<u8>(op, <u8>OpState.Writing, 0);
+      if (this.io(o, v, target, FrameFunction.Write, winLo, winHi, this.column(op, target)) && load<u8>(op, 6) == 0) this.finish(o);
+      return;
+    }
     const f = <u32>load<u8>(op, 7);
     const p = raid5ParityMember(v, row);
     const windowBytes = <u64>(winHi - winLo) * bytes;
@@ -291,10 +315,10 @@ export class ParityOps {
       const m = raid5DataMember(v, row, j);
       const lo = this.newLo(s, v, row, j, winLo, winHi);
       const hi = this.newHi(s, v, row, j, winLo, winHi);
-      if (hi <= lo || m == f || v.member(m).failed) continue;
+      if (hi <= lo || m == f) continue;
       if (!this.io(o, v, m, fn, lo, hi, this.column(op, m) + <usize>(lo - winLo) * bytes)) return;
     }
-    if (p != f && !v.member(p).failed && !this.io(o, v, p, fn, winLo, winHi, this.column(op, p))) return;
+    if (p != f && !this.io(o, v, p, fn, winLo, winHi, this.column(op, p))) return;
     if (load<u8>(op, 6) == 0) this.finish(o);
   }
 

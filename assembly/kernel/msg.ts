@@ -23,6 +23,8 @@ export enum MsgKind {
   ScsiNexusIdentified = 55, // SCSI target → transport: a: the cookie, b: the nexus id (NEXUS_NONE: the table is full)
   ScsiNexusGone = 57, // transport → SCSI target: a: the nexus id of a session that ended
   TtsAdvertise = 56, // UMA → TTS: discovery is done; a: the volume count. The transport starts serving.
+  VolumesLoad = 62, // UMA → CTA: the volumes are assembled; read their metadata (superblocks)
+  VolumesLoaded = 63, // CTA → UMA: every volume's metadata is read and current; they may be served
 }
 
 @unmanaged

@@ -57,7 +57,8 @@ export class UmaTask extends Task {
   private readonly request: usize = carve(128, 16);
   private startNs: u64 = 0;
   private timer: u32 = TIMER_NONE;
-  ready: bool = false;
+  private discovered: bool = false; // every processor answered or was given up
+  ready: bool = false; // and the volumes are loaded and advertised
   ttsTask: u32 = 0xffff_ffff; // the transport to advertise the volumes to (none on a board without a NIC)
   private readonly advertise: Msg = new Msg();
   private readonly disks: ProfileDisks = new ProfileDisks(this.processors);
@@ -119,6 +120,7 @@ export class UmaTask extends Task {
       handled += 1;
       switch (<i32>this.scratch.kind) {
         case MsgKind.Timer: this.poll(); break;
+        case MsgKind.VolumesLoaded: this.volumesLoaded(); break;
         case MsgKind.Frame: {
           this.onProfile(frames().address(this.scratch.a));
           frames().release(this.scratch.a);
@@ -135,7 +137,7 @@ export class UmaTask extends Task {
   // timer for the next step that needs it: in POLL_PERIOD_NS while a messaging unit is not ready (only a register
   // says so), else the next StartAgent resend or the discovery deadline (a profile arrives as a message and polls).
   private poll(): void {
-    if (this.ready) return;
+    if (this.discovered) return;
     const nowNs = clockNowNs();
     let pending: u32 = 0;
     let wakeNs = this.startNs + DISCOVERY_DEADLINE_NS + 1;
@@ -181,7 +183,7 @@ export class UmaTask extends Task {
 
   // Every processor answered or was given up: volumes for the CTA, and the table on the console.
   private finishDiscovery(): void {
-    this.ready = true;
+    this.discovered = true;
     timerCancel(this.timer); // nothing left to poll
     let missing: u32 = 0;
     for (let i: u32 = 0; i < this.processorCount; i++) if (unchecked(this.processors[i]).state != ProcessorState.Ready) missing += 1;
@@ -197,7 +199,6 @@ export class UmaTask extends Task {
     }
     this.printProcessorsAndPci();
     // Each profiled disk gets an inventory line; then the configured volumes are assembled from them.
-    let disks: u32 = 0;
     for (let i: u32 = 0; i < this.processorCount; i++) {
       const entry = unchecked(this.processors[i]);
       if (entry.state != ProcessorState.Ready) continue;
@@ -206,15 +207,26 @@ export class UmaTask extends Task {
         const disk = entry.profile + 32 + <usize>d * PROFILE_DISK_BYTES;
         line().s("inventory disk processor=").u32(i).s(" index=").u32(d).s(" controller=").u32(load<u8>(disk, 12))
           .s(" lun=").u32(load<u16>(disk, 14)).s(" blocks=").u64(load<u64>(disk, 0)).s(" blockSize=").u32(load<u32>(disk, 8)).out();
-        disks += 1;
       }
     }
     this.disks.count = this.processorCount;
     volumesAssemble(this.disks);
+    // The CTA reads the volumes' metadata (RAID superblocks) before they are advertised: VolumesLoaded.
+    assert(post(this.cta.index, this.advertise.set(MsgKind.VolumesLoad, this.index, 0, 0)), "uma: CTA inbox full");
+  }
+
+  // The volumes are loaded: their inventory lines, and the resources advertised through the TTS interface (the
+  // transport starts serving them).
+  private volumesLoaded(): void {
+    let disks: u32 = 0;
+    for (let i: u32 = 0; i < this.processorCount; i++) {
+      const entry = unchecked(this.processors[i]);
+      if (entry.state == ProcessorState.Ready) disks += min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
+    }
     for (let n: u32 = 0; n < volumesCount(); n++) volumeInventoryLine(n);
     line().s("inventory done processors=").u32(this.processorCount).s(" disks=").u32(disks).s(" volumes=").u32(volumesCount()).out();
-    // Advertise the resources through the TTS interface: the transport starts serving them.
     if (this.ttsTask != 0xffff_ffff) assert(post(this.ttsTask, this.advertise.set(MsgKind.TtsAdvertise, this.index, volumesCount(), 0)));
+    this.ready = true;
   }
 
   private printProcessorsAndPci(): void {

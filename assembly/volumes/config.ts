@@ -169,6 +169,7 @@ function geometry(v: Volume): void {
 export function stateOf(v: Volume): VolumeState {
   const failed = v.failedCount();
   if (failed == 0) return VolumeState.Optimal;
+  if (failed == 1 && v.rebuildMember < v.memberCount) return VolumeState.Rebuilding;
   const survives: u32 = v.type == VolumeType.Raid1 ? v.memberCount - 1 : v.type == VolumeType.Raid5 ? 1 : 0;
   return failed <= survives ? VolumeState.Degraded : VolumeState.Failed;
 }

@@ -19,5 +19,9 @@ export function volumeStateLine(index: u32): void {
   const v = volumeAt(index);
   const l = fields(line().s("volume "), index, v);
   if (v.failedMask() != 0) l.s(" failed=").u32(v.firstFailed());
+  if (v.rebuildMember < v.memberCount && v.blockCount > 0) {
+    const rows = v.blockCount / (<u64>(v.memberCount - 1) * <u64>v.chunkBlocks);
+    l.s(" progress=").u64(v.rebuildRow * 100 / rows);
+  }
   l.out();
 }

@@ -67,6 +67,13 @@ export class Volume {
   physicalExponent: u32 = 0; // a physical block is 2^physicalExponent blocks (SBC-3 LBPPBE)
   state: VolumeState = VolumeState.Optimal;
   metadataBlocks: u64 = 0; // RAID: where data starts on each member
+  loaded: bool = false; // its metadata was read at boot (or it has none): it serves I/O
+  generation: u64 = 0; // RAID: the superblocks' generation (superblock.ts)
+  // RAID 5: a rebuild onto member rebuildMember (MEMBERS_MAX: none) has rebuilt every window before
+  // (rebuildRow, rebuildWindow); the member serves those, and is failed for the rest.
+  rebuildMember: u32 = MEMBERS_MAX;
+  rebuildRow: u64 = 0;
+  rebuildWindow: u32 = 0;
 
   constructor() {
     for (let i: u32 = 0; i < MEMBERS_MAX; i++) unchecked(this.members[i] = new Member());
@@ -76,6 +83,19 @@ export class Volume {
   member(i: u32): Member {
     assert(i < this.memberCount, "volume member out of range");
     return unchecked(this.members[i]);
+  }
+
+  /** The member that is down for window `window` of stripe row `row` (a failed one not yet rebuilt there), or
+   * MEMBERS_MAX when none is; MEMBERS_MAX + 1 when more than one is. */
+  downMember(row: u64, window: u32): u32 {
+    let down = MEMBERS_MAX;
+    for (let i: u32 = 0; i < this.memberCount; i++) {
+      if (!unchecked(this.members[i]).failed) continue;
+      if (i == this.rebuildMember && (row < this.rebuildRow || (row == this.rebuildRow && window < this.rebuildWindow))) continue;
+      if (down != MEMBERS_MAX) return MEMBERS_MAX + 1;
+      down = i;
+    }
+    return down;
   }
 
   /** Members that failed, as a bit mask. */

@@ -4,7 +4,7 @@
 // member disks' image files are read directly: RAID 1 copies agree, and RAID-5 parity is the XOR of its row's data
 // (a scrub with 0 mismatches). Then members fail mid-run (pulled disks): reads of RAID 1 and RAID 5 still return
 // the shadow's bytes, writes go on, and the volume lines on the console say degraded.
-import { mkdtempSync, openSync, readSync, closeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -21,14 +21,14 @@ const METADATA_BYTES = 1 << 20;
 
 interface VolumeUnderTest { lun: number; name: string; shadow: Uint8Array }
 
-function bootRaidBoard(dataDir: string): TestBoard {
+function bootRaidBoard(dataDir: string, volumes?: object[]): TestBoard {
   const t = testBoard({
     ramMiB: [64, 32, 32],
     disksMiB: [[], [DISK_MIB, DISK_MIB, DISK_MIB, DISK_MIB], [DISK_MIB, DISK_MIB, DISK_MIB, DISK_MIB]],
     diskBackend: "file",
     dataDir,
     seed: 5,
-    volumes: [
+    volumes: volumes ?? [
       { name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1", "sp2-disk1"], chunkKiB: 8 },
       { name: "r1", type: "raid1", members: ["sp1-disk2", "sp2-disk2"], chunkKiB: 64 },
       { name: "r0", type: "raid0", members: ["sp1-disk3", "sp2-disk3"], chunkKiB: 16 },
@@ -36,8 +36,45 @@ function bootRaidBoard(dataDir: string): TestBoard {
   });
   for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
   expect(t.call("testUmaReady")).toBe(1);
-  expect(t.call("testVolumeCount")).toBe(3);
+  expect(t.call("testVolumeCount")).toBe((volumes ?? [0, 0, 0]).length);
   return t;
+}
+
+// A RAID 5 over three disks on two processors, with a hot spare, and 8 KiB chunks (many rows to rebuild).
+const RAID5_WITH_SPARE = [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8, spares: ["sp2-disk1"] }];
+
+/** The latest `volume …` line the firmware printed for `name`. */
+function volumeLine(t: TestBoard, name: string): string | undefined {
+  return t.console.filter((l) => / volume index=/.test(l) && l.includes(` name=${name} `)).at(-1);
+}
+
+/** Runs the board until the volume's latest line matches `pattern` (board time, bounded). */
+function runUntilVolume(t: TestBoard, name: string, pattern: RegExp, seconds: number): void {
+  for (let i = 0; i < seconds * 100 && !pattern.test(volumeLine(t, name) ?? ""); i++) t.board.runFor(10_000_000);
+  expect(volumeLine(t, name)).toMatch(pattern);
+}
+
+/** Reads the whole volume back in 64 KiB requests and compares it with the shadow. */
+function readAll(t: TestBoard, v: VolumeUnderTest): void {
+  const pages = 16;
+  for (let offset = 0; offset < v.shadow.length; offset += pages * PAGE_BYTES) {
+    const r = t.call("testClientPrepare", PAGE, pages) as number;
+    expect(t.call("testClientSubmit", r, Fn.Read, v.lun, BigInt(offset / BLOCK_BYTES), pages * PAGE_BYTES / BLOCK_BYTES)).toBe(1);
+    for (let i = 0; i < 1000 && t.call("testClientStatus", r) === PENDING; i++) t.board.runFor(100_000);
+    expect(t.call("testClientStatus", r), `read at ${offset}`).toBe(0);
+    for (let p = 0; p < pages; p++) {
+      const at = t.call("testClientBufferAddress", r, p) as number;
+      if (Buffer.compare(ram(t).subarray(at, at + PAGE_BYTES), v.shadow.subarray(offset + p * PAGE_BYTES, offset + (p + 1) * PAGE_BYTES)) !== 0) {
+        throw new Error(`${v.name} at ${offset + p * PAGE_BYTES}: other bytes than were written`);
+      }
+    }
+    t.call("testClientRelease", r);
+  }
+}
+
+/** Pulls disk `lun` of storage processor `processor` (1-based) out of its virtio-scsi controller. */
+function pullDisk(t: TestBoard, processor: number, lun: number): void {
+  (t.board.controllers[processor - 1] as unknown as { pull(lun: number): void }).pull(lun);
 }
 
 function ram(t: TestBoard): Uint8Array { return new Uint8Array(t.host.memory.buffer); }
@@ -137,5 +174,41 @@ describe("RAID volumes over two storage processors", () => {
     expect(Buffer.compare(readImage(dataDir, "sp1-disk2", METADATA_BYTES, area), readImage(dataDir, "sp2-disk2", METADATA_BYTES, area))).toBe(0);
     for (const p of t.board.processors) expect(p.invoke("testBuffersAllFree")).toBe(1);
     expect(t.call("testCtaActive")).toBe(0);
+  });
+
+  it("goes on degraded when a member is pulled mid-run, rebuilds onto the spare while serving, and is optimal and right after", () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const t = bootRaidBoard(dataDir, RAID5_WITH_SPARE);
+    const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
+    workload(t, [v], "degraded-1", 150, 8);
+    pullDisk(t, 2, 0); // sp2-disk0: member 1
+    workload(t, [v], "degraded-2", 300, 8); // the first request to it fails the member; the spare takes its slot
+    expect(t.console.join("\n")).toMatch(/a spare takes member 1 of volume 0/);
+    runUntilVolume(t, "r5", /state=optimal/, 60);
+    readAll(t, v);
+    const area = DISK_MIB * 1024 * 1024 - METADATA_BYTES;
+    expect(parityMismatches(dataDir, ["sp1-disk0", "sp2-disk1", "sp1-disk1"], 8192, area / 8192)).toEqual([]);
+    t.board.runFor(500_000_000);
+    for (const p of t.board.processors) expect(p.invoke("testBuffersAllFree")).toBe(1);
+  });
+
+  it("comes up degraded after a member's image is deleted, reads right, and rebuilds onto the blank disk", () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const volumes = [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8 }];
+    let t = bootRaidBoard(dataDir, volumes);
+    const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
+    workload(t, [v], "restart-1", 300, 8);
+    t.board.powerOff();
+    rmSync(join(dataDir, "sp2-disk0.img"));
+    t = bootRaidBoard(dataDir, volumes);
+    expect(t.console.find((l) => l.includes("inventory volume") && l.includes("name=r5"))).toMatch(/state=degraded/);
+    readAll(t, v); // rebuilt from parity (or from the member as far as the rebuild has gone)
+    runUntilVolume(t, "r5", /state=optimal/, 60);
+    readAll(t, v);
+    workload(t, [v], "restart-2", 100, 8);
+    t.board.powerOff();
+    t = bootRaidBoard(dataDir, volumes);
+    expect(t.console.find((l) => l.includes("inventory volume") && l.includes("name=r5"))).toMatch(/state=optimal/);
+    readAll(t, v);
   });
 });

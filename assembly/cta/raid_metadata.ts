@@ -1,0 +1,253 @@
+// RAID metadata, kept by the CTA: each member's superblock (assembly/volumes/superblock.ts) read at boot to decide
+// which members hold current data, written again (a new generation) whenever that changes, and a probe that notices
+// a failed member answering again (a replaced disk) so that it can be rebuilt (rebuild.ts).
+//
+// At boot the UMA sends VolumesLoad once the volumes are assembled; the volumes are loaded one at a time: read every
+// present member's superblock; the members whose superblock is this volume's, at the highest generation and not in
+// its failed mask, are current; the others (blank, older, foreign, unreadable) are failed. A volume whose members
+// are all blank is new (their zeros are consistent parity). Then every current member (and a rebuild's target) gets
+// the superblock of the next generation, with FUA, and the volume serves I/O. VolumesLoaded goes back to the UMA
+// when every volume is loaded. One page buffer per member slot is reserved at start for all of it.
+import { FrameFunction, FrameStatus } from "../board/frame";
+import { clockNowNs } from "../board/wasi";
+import { BUFFER_CLASS_PAGE, BUFFER_PAGE_BYTES } from "../config";
+import { bufferPool, bufferReserve } from "../kernel/buffers";
+import { ConsoleLine, line } from "../kernel/console";
+import { Msg, MsgKind } from "../kernel/msg";
+import { POOL_NONE } from "../kernel/pool";
+import { post, timerStartParked, timerWakeBy } from "../kernel/scheduler";
+import { TIMER_NONE } from "../kernel/timer";
+import { stateOf } from "../volumes/config";
+import { volumeStateLine } from "../volumes/report";
+import {
+  superblockBlank, superblockBuild, superblockFailedMask, superblockGeneration, superblockMatches, superblockRebuildMember,
+  superblockRebuildRow, superblockRebuildWindow,
+} from "../volumes/superblock";
+import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeType } from "../volumes/volume";
+import { CtaTask, INTERNAL_METADATA } from "./cta";
+
+const PROBE_PERIOD_NS: u64 = 1_000_000_000;
+const PROBE_TIMER_TAG: u32 = 1;
+
+enum Phase {
+  Idle = 0,
+  Read = 1, // the superblocks at boot
+  Write = 2, // a new generation
+  Probe = 3, // a failed member's superblock
+}
+
+export class RaidMetadata {
+  private readonly pages: StaticArray<u32> = new StaticArray<u32>(MEMBERS_MAX);
+  private readonly readOk: StaticArray<bool> = new StaticArray<bool>(MEMBERS_MAX);
+  private readonly done: Msg = new Msg();
+  private phase: Phase = Phase.Idle;
+  private volume: u32 = 0; // the volume being read or written
+  private pending: u32 = 0; // internal services not answered
+  private loading: bool = false;
+  private requester: u32 = 0; // the UMA, while loading
+  private updates: u32 = 0; // volumes whose superblocks are to be written again, as a mask
+  private probeTimer: u32 = TIMER_NONE;
+  private probeMember: u32 = 0;
+  generationsWritten: u64 = 0;
+
+  constructor(private readonly cta: CtaTask) {}
+
+  start(): void {
+    for (let m: u32 = 0; m < MEMBERS_MAX; m++) {
+      const page = bufferReserve(BUFFER_CLASS_PAGE);
+      assert(page != POOL_NONE, "cta: no page buffer for the RAID superblocks");
+      unchecked(this.pages[m] = page);
+    }
+    this.probeTimer = timerStartParked(this.cta.index, PROBE_TIMER_TAG);
+    assert(this.probeTimer != TIMER_NONE, "no timer for the RAID probe");
+  }
+
+  /** The CTA's timer message `id` was the probe's. */
+  onTimer(id: u32): bool {
+    if (id != this.probeTimer) return false;
+    this.probe();
+    return true;
+  }
+
+  /** VolumesLoad from `requester`: loads every volume, then answers VolumesLoaded. */
+  load(requester: u32): void {
+    this.requester = requester;
+    this.loading = true;
+    this.volume = 0;
+    this.loadNext();
+  }
+
+  /** The superblocks of `volume` are to be written again (a member failed, a rebuild moved on or ended). */
+  update(volume: u32): void {
+    this.updates |= (<u32>1) << volume;
+    if (this.phase == Phase.Idle && !this.loading) this.nextUpdate();
+  }
+
+  /** An internal service of ours answered: `tag` holds the member. */
+  onDone(tag: u64, status: FrameStatus): void {
+    const m = <u32>(tag & 0xff);
+    this.pending -= 1;
+    if (this.phase == Phase.Read) {
+      unchecked(this.readOk[m] = status == FrameStatus.Ok);
+      if (this.pending == 0) this.decide();
+    } else if (this.phase == Phase.Write) {
+      if (this.pending == 0) this.written();
+    } else if (this.phase == Phase.Probe) {
+      this.phase = Phase.Idle;
+      const v = volumeAt(this.volume);
+      if (status == FrameStatus.Ok && v.member(m).failed && v.rebuildMember == MEMBERS_MAX) {
+        line().s("volumes: member ").u32(m).s(" of volume ").u32(this.volume).s(" answers again; it will be rebuilt").out();
+        this.cta.rebuild.startOn(this.volume, m);
+      }
+      this.idle();
+    }
+  }
+
+  private loadNext(): void {
+    while (this.volume < volumesCount()) {
+      const v = volumeAt(this.volume);
+      if (!isRaid(v)) {
+        v.loaded = true;
+        this.volume += 1;
+        continue;
+      }
+      this.phase = Phase.Read;
+      this.pending = 0;
+      for (let m: u32 = 0; m < v.memberCount; m++) {
+        unchecked(this.readOk[m] = false);
+        if (v.member(m).present && this.io(FrameFunction.Read, this.volume, m)) this.pending += 1;
+      }
+      if (this.pending == 0) this.decide();
+      return;
+    }
+    this.loading = false;
+    this.phase = Phase.Idle;
+    assert(post(this.requester, this.done.set(MsgKind.VolumesLoaded, this.cta.index, volumesCount(), 0)), "cta: UMA inbox full");
+    timerWakeBy(this.probeTimer, clockNowNs() + PROBE_PERIOD_NS);
+    this.cta.rebuild.consider();
+    this.idle();
+  }
+
+  // Which members are current, from what their superblocks say; then the next generation is written.
+  private decide(): void {
+    const v = volumeAt(this.volume);
+    let newest: u32 = MEMBERS_MAX;
+    let allBlank = true;
+    for (let m: u32 = 0; m < v.memberCount; m++) {
+      if (!unchecked(this.readOk[m])) continue;
+      const at = this.page(m);
+      if (!superblockBlank(at)) allBlank = false;
+      if (superblockMatches(at, v, m) && (newest == MEMBERS_MAX || superblockGeneration(at) > superblockGeneration(this.page(newest)))) newest = m;
+    }
+    if (newest == MEMBERS_MAX) {
+      if (!allBlank) this.say(v).s(": its disks hold data but no superblock of this volume; created anew (parity as found)").err();
+      for (let m: u32 = 0; m < v.memberCount; m++) v.member(m).failed = !unchecked(this.readOk[m]);
+      v.generation = 0;
+    } else {
+      const sb = this.page(newest);
+      const generation = superblockGeneration(sb);
+      const failedMask = superblockFailedMask(sb);
+      for (let m: u32 = 0; m < v.memberCount; m++) {
+        const at = this.page(m);
+        const current = unchecked(this.readOk[m]) && superblockMatches(at, v, m) && superblockGeneration(at) == generation
+          && (failedMask & ((<u32>1) << m)) == 0;
+        v.member(m).failed = !current;
+      }
+      const target = superblockRebuildMember(sb);
+      if (v.type == VolumeType.Raid5 && target < v.memberCount && v.member(target).present && unchecked(this.readOk[target])) {
+        v.rebuildMember = target; // resumed where the last checkpoint left it
+        v.rebuildRow = superblockRebuildRow(sb);
+        v.rebuildWindow = superblockRebuildWindow(sb);
+        v.member(target).failed = true;
+      }
+      v.generation = generation;
+    }
+    v.state = stateOf(v);
+    this.writeGeneration();
+  }
+
+  private nextUpdate(): void {
+    if (this.updates == 0) return;
+    this.volume = <u32>ctz(this.updates);
+    this.updates &= ~((<u32>1) << this.volume);
+    this.writeGeneration();
+  }
+
+  // Every current member (and a rebuild's target) gets the next generation's superblock.
+  private writeGeneration(): void {
+    const v = volumeAt(this.volume);
+    v.generation += 1;
+    this.generationsWritten += 1;
+    this.phase = Phase.Write;
+    this.pending = 0;
+    for (let m: u32 = 0; m < v.memberCount; m++) {
+      const member = v.member(m);
+      if (!member.present || (member.failed && m != v.rebuildMember)) continue;
+      memory.fill(this.page(m), 0, BUFFER_PAGE_BYTES);
+      superblockBuild(this.page(m), v, m);
+      if (this.io(FrameFunction.WriteFua, this.volume, m)) this.pending += 1;
+    }
+    if (this.pending == 0) this.written();
+  }
+
+  private written(): void {
+    this.phase = Phase.Idle;
+    if (this.loading) {
+      const v = volumeAt(this.volume);
+      v.loaded = true;
+      volumeStateLine(this.volume);
+      this.volume += 1;
+      this.loadNext();
+      return;
+    }
+    this.idle();
+  }
+
+  // Nothing in flight: the next update, if any.
+  private idle(): void {
+    if (this.phase == Phase.Idle && !this.loading) this.nextUpdate();
+  }
+
+  // Once a period: the next failed member that is not being rebuilt gets its superblock read; if it answers, the
+  // disk is back (replaced, or its controller recovered) and is rebuilt.
+  private probe(): void {
+    timerWakeBy(this.probeTimer, clockNowNs() + PROBE_PERIOD_NS);
+    if (this.phase != Phase.Idle || this.loading || this.cta.rebuild.active) return;
+    const count = volumesCount() * MEMBERS_MAX;
+    for (let i: u32 = 0; i < count; i++) {
+      const slot = (this.probeMember + i) % count;
+      const volume = slot / MEMBERS_MAX;
+      const m = slot % MEMBERS_MAX;
+      const v = volumeAt(volume);
+      if (v.type != VolumeType.Raid5 || !v.loaded || m >= v.memberCount) continue;
+      const member = v.member(m);
+      if (!member.failed || !member.present || v.rebuildMember != MEMBERS_MAX) continue;
+      this.probeMember = slot + 1;
+      this.volume = volume;
+      this.phase = Phase.Probe;
+      this.pending = 0;
+      if (this.io(FrameFunction.Read, volume, m)) this.pending = 1;
+      else this.phase = Phase.Idle;
+      return;
+    }
+  }
+
+  // Block 0 of member `m` of `volume`, to or from its page, as an internal service of its own.
+  private io(fn: u32, volume: u32, m: u32): bool {
+    const s = this.cta.internalOpen(volume, INTERNAL_METADATA | <u64>m);
+    if (s == POOL_NONE) return false;
+    this.cta.internalIo(s, fn, volume, m, 0, 1, this.page(m));
+    this.cta.internalDone(s);
+    return true;
+  }
+
+  private say(v: Volume): ConsoleLine {
+    return line().s("volumes: ").bytes(changetype<usize>(v.name), v.nameBytes);
+  }
+
+  @inline private page(m: u32): usize { return bufferPool(BUFFER_CLASS_PAGE).address(unchecked(this.pages[m])); }
+}
+
+@inline function isRaid(v: Volume): bool {
+  return v.type == VolumeType.Raid0 || v.type == VolumeType.Raid1 || v.type == VolumeType.Raid5;
+}

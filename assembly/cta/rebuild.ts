@@ -1,0 +1,165 @@
+// Rebuilding a RAID-5 member, in the background: onto a hot spare that takes a failed member's slot, onto a
+// replaced disk that answers again (raid_metadata.ts probes), or resumed from the superblocks' checkpoint at boot.
+// One window at a time (a parity operation of kind Rebuild: read the others, XOR, write the member), in row order,
+// so that everything before (rebuildRow, rebuildWindow) is current on the member (Volume.downMember) and writes
+// there include it. Throttled: a step goes out when no request waits for parts, or REBUILD_GAP_NS after the last.
+// The position is written to the superblocks every 1/16 of the rows, and progress printed every 10%.
+import { FrameStatus } from "../board/frame";
+import { clockNowNs } from "../board/wasi";
+import { line } from "../kernel/console";
+import { POOL_NONE } from "../kernel/pool";
+import { stateOf } from "../volumes/config";
+import { raid5RowBlocks } from "../volumes/raid5";
+import { volumeStateLine } from "../volumes/report";
+import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } from "../volumes/volume";
+import { CtaTask, INTERNAL_REBUILD } from "./cta";
+
+const REBUILD_GAP_NS: u64 = 2_000_000; // at least one step per 2 ms of board time, however busy the volume is
+const CHECKPOINTS: u64 = 16;
+const VOLUME_NONE: u32 = 0xffff_ffff;
+
+export class Rebuild {
+  active: bool = false;
+  private volume: u32 = VOLUME_NONE;
+  private inFlight: bool = false;
+  private lastStepNs: u64 = 0;
+  private lastTenth: u64 = 0;
+  private lastCheckpoint: u64 = 0;
+  stepsDone: u64 = 0;
+  rebuildsDone: u64 = 0;
+
+  constructor(private readonly cta: CtaTask) {}
+
+  /** Starts the next rebuild that can run: one resumed at boot, or a failed member's slot given a spare. */
+  consider(): void {
+    if (this.active) return;
+    for (let n: u32 = 0; n < volumesCount(); n++) {
+      const v = volumeAt(n);
+      if (v.type != VolumeType.Raid5 || !v.loaded || v.state == VolumeState.Failed || v.failedCount() != 1) continue;
+      if (v.rebuildMember < v.memberCount) { this.begin(n, true); return; }
+      const f = v.firstFailed();
+      if (this.takeSpare(v, f)) {
+        line().s("volumes: a spare takes member ").u32(f).s(" of volume ").u32(n).out();
+        this.startOn(n, f);
+        return;
+      }
+    }
+  }
+
+  /** Rebuilds member `m` of `volume` from its first row (the disk in its slot answers but holds nothing current). */
+  startOn(volume: u32, m: u32): void {
+    if (this.active) return;
+    const v = volumeAt(volume);
+    v.rebuildMember = m;
+    v.rebuildRow = 0;
+    v.rebuildWindow = 0;
+    this.begin(volume, false);
+  }
+
+  /** The rebuild of `volume` stops (its target failed): the member stays failed. */
+  abort(volume: u32): void {
+    const v = volumeAt(volume);
+    v.rebuildMember = MEMBERS_MAX;
+    v.rebuildRow = 0;
+    v.rebuildWindow = 0;
+    if (this.active && this.volume == volume) {
+      this.active = false;
+      line().s("volumes: rebuild of volume ").u32(volume).s(" stopped: its target failed").err();
+    }
+  }
+
+  /** From the CTA's run: the next step, when none is out and the volume's clients leave room (or it is time). */
+  pump(idle: bool): void {
+    if (!this.active || this.inFlight) return;
+    const nowNs = clockNowNs();
+    if (!idle && nowNs - this.lastStepNs < REBUILD_GAP_NS) return;
+    const v = volumeAt(this.volume);
+    if (!this.cta.ops.hasRoom()) return;
+    const s = this.cta.internalOpen(this.volume, INTERNAL_REBUILD);
+    if (s == POOL_NONE) return;
+    assert(this.cta.ops.startRebuild(s, this.volume, v.rebuildRow, v.rebuildWindow, v.rebuildMember), "rebuild: no room");
+    this.inFlight = true;
+    this.lastStepNs = nowNs;
+    this.cta.internalDone(s);
+  }
+
+  /** The step's internal service answered. */
+  onDone(status: FrameStatus): void {
+    this.inFlight = false;
+    if (!this.active) return;
+    const v = volumeAt(this.volume);
+    if (status != FrameStatus.Ok) {
+      if (v.state == VolumeState.Failed) {
+        this.active = false;
+        line().s("volumes: rebuild of volume ").u32(this.volume).s(" stopped: the volume failed").err();
+      }
+      return; // a busy step is tried again
+    }
+    this.stepsDone += 1;
+    v.rebuildWindow += 1;
+    if (v.rebuildWindow >= this.cta.ops.windowsPerChunk(v)) {
+      v.rebuildWindow = 0;
+      v.rebuildRow += 1;
+    }
+    const rows = rowsOf(v);
+    if (v.rebuildRow >= rows) {
+      this.finish(v);
+      return;
+    }
+    const tenth = v.rebuildRow * 10 / rows;
+    if (tenth != this.lastTenth) {
+      this.lastTenth = tenth;
+      volumeStateLine(this.volume);
+    }
+    const checkpoint = v.rebuildRow * CHECKPOINTS / rows;
+    if (checkpoint != this.lastCheckpoint) {
+      this.lastCheckpoint = checkpoint;
+      this.cta.metadata.update(this.volume);
+    }
+  }
+
+  private begin(volume: u32, resumed: bool): void {
+    const v = volumeAt(volume);
+    this.active = true;
+    this.volume = volume;
+    this.inFlight = false;
+    this.lastTenth = v.rebuildRow * 10 / rowsOf(v);
+    this.lastCheckpoint = v.rebuildRow * CHECKPOINTS / rowsOf(v);
+    v.state = stateOf(v);
+    line().s("volumes: rebuilding member ").u32(v.rebuildMember).s(" of volume ").u32(volume)
+      .s(resumed ? " from its checkpoint at row " : " from row ").u64(v.rebuildRow).out();
+    volumeStateLine(volume);
+    this.cta.metadata.update(volume);
+  }
+
+  private finish(v: Volume): void {
+    v.member(v.rebuildMember).failed = false;
+    v.rebuildMember = MEMBERS_MAX;
+    v.rebuildRow = 0;
+    v.rebuildWindow = 0;
+    v.state = stateOf(v);
+    this.active = false;
+    this.rebuildsDone += 1;
+    volumeStateLine(this.volume);
+    this.cta.metadata.update(this.volume);
+    this.consider();
+  }
+
+  // A present spare at least as large as the smallest member takes slot `f`.
+  private takeSpare(v: Volume, f: u32): bool {
+    let smallest: u64 = u64.MAX_VALUE;
+    for (let m: u32 = 0; m < v.memberCount; m++) if (v.member(m).present && v.member(m).blockCount < smallest) smallest = v.member(m).blockCount;
+    for (let i: u32 = 0; i < v.spareCount; i++) {
+      const spare = unchecked(v.spares[i]);
+      if (!spare.present || spare.failed || spare.blockCount < smallest || spare.blockSizeBytes != v.blockSizeBytes) continue;
+      v.member(f).set(spare);
+      v.member(f).failed = true; // until rebuilt
+      for (let j = i; j + 1 < v.spareCount; j++) unchecked(v.spares[j]).set(unchecked(v.spares[j + 1]));
+      v.spareCount -= 1;
+      return true;
+    }
+    return false;
+  }
+}
+
+function rowsOf(v: Volume): u64 { return v.blockCount / raid5RowBlocks(v); }
