@@ -37,6 +37,7 @@ import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } 
 import { OP_NONE, ParityOpKind, ParityOps } from "./parity_ops";
 import { RaidMetadata } from "./raid_metadata";
 import { Rebuild } from "./rebuild";
+import { WriteIntent } from "./write_intent";
 
 export const PROCESSORS_MAX: u32 = 8;
 export const SERVICES_MAX: u32 = 128;
@@ -59,6 +60,7 @@ const PIECE_PARTS_MAX: u32 = 16;
 // The owner of an internal service, in its tag's top byte.
 export const INTERNAL_METADATA: u64 = 1 << 56;
 export const INTERNAL_REBUILD: u64 = 2 << 56;
+export const INTERNAL_INTENT: u64 = 3 << 56;
 const INTERNAL_MASK: u64 = 0xff << 56;
 
 export enum PartState {
@@ -98,6 +100,7 @@ export class CtaTask extends Task {
   readonly ops: ParityOps = new ParityOps(this);
   readonly metadata: RaidMetadata = new RaidMetadata(this);
   readonly rebuild: Rebuild = new Rebuild(this);
+  readonly intent: WriteIntent = new WriteIntent(this);
   private nextTransaction: u32 = 1;
   // Every part at or above this index is Free: the scans stop here. Parts are taken lowest first, so it stays near
   // the number in flight, not PARTS_MAX.
@@ -121,6 +124,7 @@ export class CtaTask extends Task {
     this.sweepTimer = timerStartParked(this.index, 0);
     assert(this.sweepTimer != TIMER_NONE, "no timer for the CTA");
     this.metadata.start();
+    this.intent.start();
   }
 
   run(): RunResult {
@@ -160,6 +164,7 @@ export class CtaTask extends Task {
         // One of the CTA's own services.
         const owner = msg.e & INTERNAL_MASK;
         if (owner == INTERNAL_METADATA) this.metadata.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
+        else if (owner == INTERNAL_INTENT) this.intent.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
         else this.rebuild.onDone(<FrameStatus>msg.a);
         break;
       }

@@ -53,6 +53,15 @@ export class ParityOps {
 
   constructor(private readonly cta: CtaTask) {}
 
+  /** An operation (other than a rebuild's) is on `region` of `volume`. */
+  onRegion(volume: u32, region: u64, regionRows: u64): bool {
+    for (let o: u32 = 0; o < OPS_MAX; o++) {
+      const op = this.op(o);
+      if (load<u8>(op) != OpState.Free && load<u16>(op, 4) == volume && load<u64>(op, 8) / regionRows == region) return true;
+    }
+    return false;
+  }
+
   /** A free operation slot. */
   hasRoom(): bool { return this.active < OPS_MAX; }
 
@@ -133,7 +142,11 @@ export class ParityOps {
     let moved = false;
     for (let o: u32 = 0; o < OPS_MAX; o++) {
       const op = this.op(o);
-      if (load<u8>(op) != OpState.Waiting || !this.windowFree(o) || !this.takeColumns(o)) continue;
+      if (load<u8>(op) != OpState.Waiting || !this.windowFree(o)) continue;
+      // A write's region is marked in the write-intent bitmap on the disks first (write_intent.ts).
+      const kind = load<u8>(op, 1);
+      if ((kind == ParityOpKind.Write || kind == ParityOpKind.Zero) && !this.cta.intent.ready(load<u16>(op, 4), load<u64>(op, 8))) continue;
+      if (!this.takeColumns(o)) continue;
       this.plan(o);
       moved = true;
     }

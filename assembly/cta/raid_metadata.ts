@@ -25,6 +25,7 @@ import {
 } from "../volumes/superblock";
 import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeType } from "../volumes/volume";
 import { CtaTask, INTERNAL_METADATA } from "./cta";
+import { WRITE_INTENT_BYTES, WRITE_INTENT_OFFSET_BYTES } from "./write_intent";
 
 const PROBE_PERIOD_NS: u64 = 1_000_000_000;
 const PROBE_TIMER_TAG: u32 = 1;
@@ -34,6 +35,7 @@ enum Phase {
   Read = 1, // the superblocks at boot
   Write = 2, // a new generation
   Probe = 3, // a failed member's superblock
+  ReadIntent = 4, // the write-intent bitmap at boot (write_intent.ts)
 }
 
 export class RaidMetadata {
@@ -92,6 +94,15 @@ export class RaidMetadata {
       if (this.pending == 0) this.decide();
     } else if (this.phase == Phase.Write) {
       if (this.pending == 0) this.written();
+    } else if (this.phase == Phase.ReadIntent) {
+      const v = volumeAt(this.volume);
+      if (status != FrameStatus.Ok) memory.fill(this.cta.intent.bits(this.volume), 0xff, WRITE_INTENT_BYTES); // unknown: all dirty
+      if (this.cta.intent.anyDirty(this.volume)) {
+        this.say(v).s(v.failedCount() == 0
+          ? ": stopped with writes in flight; the rows they touched are resynchronized"
+          : ": stopped with writes in flight and a member down; rows they touched may be wrong on it (the write hole)").err();
+      }
+      this.writeGeneration();
     } else if (this.phase == Phase.Probe) {
       this.phase = Phase.Idle;
       const v = volumeAt(this.volume);
@@ -163,7 +174,19 @@ export class RaidMetadata {
       v.generation = generation;
     }
     v.state = stateOf(v);
-    this.writeGeneration();
+    // A RAID 5 that existed: its write-intent bitmap, from a current member, before the next generation.
+    let source = MEMBERS_MAX;
+    for (let m: u32 = 0; m < v.memberCount && newest != MEMBERS_MAX && v.type == VolumeType.Raid5; m++) {
+      if (!v.member(m).failed) { source = m; break; }
+    }
+    if (source == MEMBERS_MAX) { this.writeGeneration(); return; }
+    this.phase = Phase.ReadIntent;
+    const s = this.cta.internalOpen(this.volume, INTERNAL_METADATA | <u64>source);
+    if (s == POOL_NONE) { this.writeGeneration(); return; }
+    this.pending = 1;
+    this.cta.internalIo(s, FrameFunction.Read, this.volume, source, WRITE_INTENT_OFFSET_BYTES / <u64>v.blockSizeBytes,
+      WRITE_INTENT_BYTES / v.blockSizeBytes, this.cta.intent.bits(this.volume));
+    this.cta.internalDone(s);
   }
 
   private nextUpdate(): void {
@@ -212,6 +235,7 @@ export class RaidMetadata {
   // disk is back (replaced, or its controller recovered) and is rebuilt.
   private probe(): void {
     timerWakeBy(this.probeTimer, clockNowNs() + PROBE_PERIOD_NS);
+    this.cta.intent.tick();
     if (this.phase != Phase.Idle || this.loading || this.cta.rebuild.active) return;
     const count = volumesCount() * MEMBERS_MAX;
     for (let i: u32 = 0; i < count; i++) {

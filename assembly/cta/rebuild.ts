@@ -4,12 +4,14 @@
 // so that everything before (rebuildRow, rebuildWindow) is current on the member (Volume.downMember) and writes
 // there include it. Throttled: a step goes out when no request waits for parts, or REBUILD_GAP_NS after the last.
 // The position is written to the superblocks every 1/16 of the rows, and progress printed every 10%.
+// The same driver resynchronizes a RAID 5 whose write-intent bitmap (write_intent.ts) has regions dirty at boot: each
+// row of a dirty region gets its parity member rebuilt from the data, then the region is marked clean.
 import { FrameStatus } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
 import { line } from "../kernel/console";
 import { POOL_NONE } from "../kernel/pool";
 import { stateOf } from "../volumes/config";
-import { raid5RowBlocks } from "../volumes/raid5";
+import { raid5ParityMember, raid5RowBlocks } from "../volumes/raid5";
 import { volumeStateLine } from "../volumes/report";
 import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } from "../volumes/volume";
 import { CtaTask, INTERNAL_REBUILD } from "./cta";
@@ -20,6 +22,9 @@ const VOLUME_NONE: u32 = 0xffff_ffff;
 
 export class Rebuild {
   active: bool = false;
+  private resync: bool = false; // the active run resynchronizes dirty regions rather than rebuilding a member
+  private resyncRow: u64 = 0;
+  private resyncWindow: u32 = 0;
   private volume: u32 = VOLUME_NONE;
   private inFlight: bool = false;
   private lastStepNs: u64 = 0;
@@ -44,7 +49,22 @@ export class Rebuild {
         return;
       }
     }
+    for (let n: u32 = 0; n < volumesCount(); n++) {
+      const v = volumeAt(n);
+      if (v.type != VolumeType.Raid5 || !v.loaded || v.failedCount() != 0 || !this.cta.intent.anyDirty(n)) continue;
+      this.active = true;
+      this.resync = true;
+      this.volume = n;
+      this.inFlight = false;
+      this.resyncRow = 0;
+      this.resyncWindow = 0;
+      line().s("volumes: resynchronizing the dirty regions of volume ").u32(n).out();
+      return;
+    }
   }
+
+  /** `volume`'s dirty regions are being resynchronized (their bits must stay until then). */
+  resyncing(volume: u32): bool { return this.active && this.resync && this.volume == volume; }
 
   /** Rebuilds member `m` of `volume` from its first row (the disk in its slot answers but holds nothing current). */
   startOn(volume: u32, m: u32): void {
@@ -75,9 +95,14 @@ export class Rebuild {
     if (!idle && nowNs - this.lastStepNs < REBUILD_GAP_NS) return;
     const v = volumeAt(this.volume);
     if (!this.cta.ops.hasRoom()) return;
+    if (this.resync && !this.nextDirtyRow(v)) return;
     const s = this.cta.internalOpen(this.volume, INTERNAL_REBUILD);
     if (s == POOL_NONE) return;
-    assert(this.cta.ops.startRebuild(s, this.volume, v.rebuildRow, v.rebuildWindow, v.rebuildMember), "rebuild: no room");
+    if (this.resync) {
+      assert(this.cta.ops.startRebuild(s, this.volume, this.resyncRow, this.resyncWindow, raid5ParityMember(v, this.resyncRow)), "resync: no room");
+    } else {
+      assert(this.cta.ops.startRebuild(s, this.volume, v.rebuildRow, v.rebuildWindow, v.rebuildMember), "rebuild: no room");
+    }
     this.inFlight = true;
     this.lastStepNs = nowNs;
     this.cta.internalDone(s);
@@ -93,9 +118,17 @@ export class Rebuild {
         this.active = false;
         line().s("volumes: rebuild of volume ").u32(this.volume).s(" stopped: the volume failed").err();
       }
+      if (this.resync && v.failedCount() != 0) {
+        this.active = false;
+        line().s("volumes: resynchronization of volume ").u32(this.volume).s(" stopped: a member failed").err();
+      }
       return; // a busy step is tried again
     }
     this.stepsDone += 1;
+    if (this.resync) {
+      this.resyncStepDone(v);
+      return;
+    }
     v.rebuildWindow += 1;
     if (v.rebuildWindow >= this.cta.ops.windowsPerChunk(v)) {
       v.rebuildWindow = 0;
@@ -118,9 +151,38 @@ export class Rebuild {
     }
   }
 
+  // Moves the resync to the next row of a dirty region; false (and the resync is over) when there is none.
+  private nextDirtyRow(v: Volume): bool {
+    const rows = rowsOf(v);
+    const regionRows = this.cta.intent.regionRows(v);
+    while (this.resyncRow < rows && !this.cta.intent.isDirty(this.volume, this.resyncRow)) {
+      this.resyncRow = (this.resyncRow / regionRows + 1) * regionRows;
+      this.resyncWindow = 0;
+    }
+    if (this.resyncRow < rows) return true;
+    this.active = false;
+    this.resync = false;
+    this.cta.intent.flush(this.volume);
+    line().s("volumes: volume ").u32(this.volume).s(" resynchronized").out();
+    this.consider();
+    return false;
+  }
+
+  private resyncStepDone(v: Volume): void {
+    const regionRows = this.cta.intent.regionRows(v);
+    const row = this.resyncRow;
+    this.resyncWindow += 1;
+    if (this.resyncWindow < this.cta.ops.windowsPerChunk(v)) return;
+    this.resyncWindow = 0;
+    this.resyncRow += 1;
+    // A region done, with nothing else on it: clean.
+    if ((this.resyncRow % regionRows == 0 || this.resyncRow == rowsOf(v)) && !this.cta.ops.onRegion(this.volume, row / regionRows, regionRows)) this.cta.intent.clean(this.volume, row);
+  }
+
   private begin(volume: u32, resumed: bool): void {
     const v = volumeAt(volume);
     this.active = true;
+    this.resync = false;
     this.volume = volume;
     this.inFlight = false;
     this.lastTenth = v.rebuildRow * 10 / rowsOf(v);
