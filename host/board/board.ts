@@ -15,7 +15,7 @@ import { VirtioScsiDevice } from "../devices/virtio_scsi.ts";
 import { type NetworkBackend, NicDevice, type NicPort } from "../devices/nic.ts";
 import { LoopbackBackend } from "../devices/tcp_backend.ts";
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, renameSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
@@ -248,13 +248,24 @@ export class Board {
    */
   replaceDisk(name: string): string | undefined {
     const { device, lun } = this.diskSlot(name);
+    const spec = this.diskSpec(name);
+    const path = spec.backend === "file" ? join(this.dataDir, spec.image) : undefined;
+    // In an order that leaves the board as it was if a step fails: the old disk stays open (and in use) until the
+    // new one is, and a renamed image goes back when the new one cannot be made.
     const old = this.backends.get(name);
     old?.flush();
-    old?.close();
+    const aside = path === undefined ? undefined : setAsideDiskFile(path);
     this.backends.delete(name);
-    const spec = this.diskSpec(name);
-    const aside = spec.backend === "file" ? setAsideDiskFile(join(this.dataDir, spec.image)) : undefined;
-    device.insert(lun, this.scsiDisk(name));
+    let disk: ScsiDisk;
+    try {
+      disk = this.scsiDisk(name);
+    } catch (error) {
+      if (old !== undefined) this.backends.set(name, old);
+      if (aside !== undefined) renameSync(aside, path!);
+      throw error;
+    }
+    old?.close();
+    device.insert(lun, disk);
     this.pulledDisks.delete(name);
     return aside;
   }
