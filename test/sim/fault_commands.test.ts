@@ -4,10 +4,13 @@
 // visibly (CHECK CONDITION) while the other LUN keeps working and nothing panics; a replaced disk serves zeros at
 // once (the firmware's driver absorbs the disk's unit attention); a hung controller's I/O fails once the firmware's
 // request timeout resets the controller, and the LUN works again after that; the same commands at the same board
-// times give the same bus trace.
-// How: the iSCSI sim board (host + sp1, one memory disk each, LUN 0 on the host, LUN 1 on sp1), the test initiator.
+// times give the same bus trace. And a RAID-5 volume with a member pulled goes degraded, reads on, and `status` shows
+// the volume line the firmware printed.
+// How: the iSCSI sim board (host + sp1, one memory disk each, LUN 0 on the host, LUN 1 on sp1), the test initiator;
+// for RAID 5, the test build's CTA client over four disks on two storage processors.
 import { describe, expect, it } from "vitest";
 import { BoardControl, type ControlAnswer, type ControlRequest } from "../../host/board/control.ts";
+import { testBoard } from "../support/board.ts";
 import { bootIscsiBoard, type IscsiEnv, TEST_BOARD_TARGET } from "../support/iscsi_board.ts";
 import { Initiator, InitiatorError, seeded } from "../support/iscsi_initiator.ts";
 
@@ -24,7 +27,7 @@ function session(env: IscsiEnv): Initiator {
 }
 
 /** Submits `request` and runs the board until it has been answered (it is, at the next clock event). */
-function command(env: IscsiEnv, control: BoardControl, request: ControlRequest): ControlAnswer {
+function command(env: Pick<IscsiEnv, "board">, control: BoardControl, request: ControlRequest): ControlAnswer {
   let answer: ControlAnswer | undefined;
   control.submit(request, (a) => (answer = a));
   env.board.runFor(0);
@@ -118,5 +121,39 @@ describe("faults through the board's control", () => {
       return env.board.trace.digest();
     };
     expect(digest()).toBe(digest());
+  });
+
+  it("a RAID-5 member pulled: the volume goes degraded and reads on, and status shows the firmware's volume line", () => {
+    const t = testBoard({
+      ramMiB: [64, 32, 32], disksMiB: [[], [8, 8], [8, 8]], seed: 5,
+      volumes: [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1", "sp2-disk1"], chunkKiB: 8 }],
+    });
+    for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
+    expect(t.call("testUmaReady")).toBe(1);
+    const control = new BoardControl(t.board);
+    const Fn = { Read: 3, Write: 4 } as const; // assembly/board/frame.ts FrameFunction
+    const PAGE = 1; // 4 KiB buffers
+    const ram = () => new Uint8Array(t.host.memory.buffer);
+    const data = seeded("raid5", 4 * 4096);
+    const io = (fn: number): number => { // 16 KiB at block 64 of LUN 0; the request's status
+      const r = t.call("testClientPrepare", PAGE, 4) as number;
+      if (fn === Fn.Write) for (let p = 0; p < 4; p++) ram().set(data.subarray(p * 4096, (p + 1) * 4096), t.call("testClientBufferAddress", r, p) as number);
+      expect(t.call("testClientSubmit", r, fn, 0, 64n, 32)).toBe(1);
+      for (let i = 0; i < 1000 && t.call("testClientStatus", r) === 0xff; i++) t.board.runFor(1_000_000);
+      const status = t.call("testClientStatus", r) as number;
+      if (fn === Fn.Read && status === 0) for (let p = 0; p < 4; p++) {
+        const at = t.call("testClientBufferAddress", r, p) as number;
+        expect(ram().slice(at, at + 4096)).toEqual(data.subarray(p * 4096, (p + 1) * 4096));
+      }
+      t.call("testClientRelease", r);
+      return status;
+    };
+    expect(io(Fn.Write)).toBe(0);
+    expect(command(t, control, { object: "disk", name: "sp2:0", action: "fail" }).ok).toBe(true);
+    expect(io(Fn.Read)).toBe(0); // the pulled member's chunk rebuilt from the others
+    for (const line of t.console) control.observeConsole(line.slice(0, line.indexOf(" ")), line.slice(line.indexOf(": ") + 2));
+    const status = command(t, control, { object: "status" });
+    expect(status.ok && status.status!.volumes.map((v) => v.record.state)).toEqual(["degraded"]);
+    expect(t.stops).toEqual([]);
   });
 });
