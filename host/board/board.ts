@@ -7,7 +7,7 @@ import { MsiRegion, RamRegion } from "../bus/ram.ts";
 import { SystemController } from "../bus/sysctl.ts";
 import { CONFIG_ROM_SIZE_BYTES, ConfigRom, encodeConfigRom } from "../bus/config_rom.ts";
 import type { PciFunctionBase } from "../bus/pci_function.ts";
-import { type DiskBackend, memoryDisk, openFileDisk } from "../devices/disk_backend.ts";
+import { type DiskBackend, memoryDisk, openFileDisk, setAsideDiskFile } from "../devices/disk_backend.ts";
 import { DmaEngine } from "../devices/dma_engine.ts";
 import { createIopBridge, type IopBridgeFunction } from "../devices/iop_bridge.ts";
 import { ScsiDisk } from "../devices/scsi_disk.ts";
@@ -15,7 +15,7 @@ import { VirtioScsiDevice } from "../devices/virtio_scsi.ts";
 import { type NetworkBackend, NicDevice, type NicPort } from "../devices/nic.ts";
 import { LoopbackBackend } from "../devices/tcp_backend.ts";
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, renameSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
@@ -51,6 +51,14 @@ export function busMapFor(role: "host" | "storage"): BusMap {
     configRomBase: storage ? 0n : CONFIG_ROM_BASE,
     configRomBytes: storage ? 0 : CONFIG_ROM_SIZE_BYTES,
   };
+}
+
+/** A virtio-scsi controller of a processor, as the firmware numbers it (docs/fault.md, "Names"). */
+export interface ControllerSlot {
+  readonly slot: number;
+  readonly function: number;
+  readonly device: VirtioScsiDevice;
+  readonly disks: readonly string[]; // the board file's disk names, LUN n the n-th
 }
 
 export interface BoardOptions {
@@ -93,6 +101,10 @@ export class Board {
   bridges: IopBridgeFunction[] = [];
   controllers: VirtioScsiDevice[] = [];
   nics: NicDevice[] = [];
+  /** Per processor, its virtio-scsi controllers of the last power-on in slot order (the firmware's controller order). */
+  private controllerSlots = new Map<string, ControllerSlot[]>();
+  /** Disks pulled by a control command: absent from their controller, across resets, until replaced. */
+  private readonly pulledDisks = new Set<string>();
   /** Where the NIC's connections come from: real sockets when serving, a loopback for tests. */
   readonly network: NetworkBackend & { attach(port: NicPort): void };
   private readonly backends = new Map<string, DiskBackend>();
@@ -167,6 +179,7 @@ export class Board {
   private attachPciFunctions(ecams: Map<string, EcamRegion>): void {
     this.bridges = [];
     this.controllers = [];
+    this.controllerSlots = new Map();
     this.nics = [];
     for (const p of this.options.spec.processors) {
       const processor = this.processor(p.name);
@@ -182,10 +195,14 @@ export class Board {
           this.bridges.push(bridge.hostFunction);
           fn = bridge.hostFunction;
         } else if (f.model === "virtio-scsi") {
-          const disks = f.disks.map((diskName) => new ScsiDisk(this.diskBackend(diskName), { vendor: "WASM-IOP", product: "VIRTUAL DISK", serial: diskName, naa: naaFor(this.name, diskName) },
-            { physicalBlockSize: this.diskSpec(diskName).physicalBlockSize }));
+          const disks = f.disks.map((diskName) => this.scsiDisk(diskName));
           const controller = new VirtioScsiDevice({ name, clock: this.clock, disks, queueSize: f.queueSize, log: this.logFor(p.name) });
+          f.disks.forEach((diskName, lun) => { if (this.pulledDisks.has(diskName)) controller.pull(lun); });
           this.controllers.push(controller);
+          const slots = this.controllerSlots.get(p.name) ?? [];
+          slots.push({ slot: f.slot, function: f.function, device: controller, disks: f.disks });
+          slots.sort((a, b) => a.slot - b.slot || a.function - b.function); // the firmware enumerates by slot
+          this.controllerSlots.set(p.name, slots);
           fn = controller;
         }
         if (f.model === "nic") {
@@ -202,6 +219,66 @@ export class Board {
   }
 
   private diskSpec(name: string): DiskSpec { return this.options.spec.disks.find((d) => d.name === name)!; }
+
+  private scsiDisk(name: string): ScsiDisk {
+    return new ScsiDisk(this.diskBackend(name), { vendor: "WASM-IOP", product: "VIRTUAL DISK", serial: name, naa: naaFor(this.name, name) },
+      { physicalBlockSize: this.diskSpec(name).physicalBlockSize });
+  }
+
+  /** The virtio-scsi controllers of `processor` at the last power-on, in the firmware's order ([] before it). */
+  controllersOf(processor: string): readonly ControllerSlot[] {
+    return this.controllerSlots.get(processor) ?? [];
+  }
+
+  /** Pulls disk `name` out of its controller: it answers as a target that is gone until replaceDisk(). */
+  pullDisk(name: string): void {
+    this.pulledDisks.add(name);
+    const { device, lun } = this.diskSlot(name);
+    device.pull(lun);
+  }
+
+  isDiskPulled(name: string): boolean {
+    return this.pulledDisks.has(name);
+  }
+
+  /**
+   * Puts a blank disk of the same geometry where disk `name` was: a file disk's image is first renamed aside (never
+   * deleted) and a new sparse one created, a memory disk starts empty. The new disk is present at once and raises a
+   * unit attention. Returns where the old image went (undefined for a memory disk). Throws DiskFileError.
+   */
+  replaceDisk(name: string): string | undefined {
+    const { device, lun } = this.diskSlot(name);
+    const spec = this.diskSpec(name);
+    const path = spec.backend === "file" ? join(this.dataDir, spec.image) : undefined;
+    // In an order that leaves the board as it was if a step fails: the old disk stays open (and in use) until the
+    // new one is, and a renamed image goes back when the new one cannot be made.
+    const old = this.backends.get(name);
+    old?.flush();
+    const aside = path === undefined ? undefined : setAsideDiskFile(path);
+    this.backends.delete(name);
+    let disk: ScsiDisk;
+    try {
+      disk = this.scsiDisk(name);
+    } catch (error) {
+      if (old !== undefined) this.backends.set(name, old);
+      if (aside !== undefined) renameSync(aside, path!);
+      throw error;
+    }
+    old?.close();
+    device.insert(lun, disk);
+    this.pulledDisks.delete(name);
+    return aside;
+  }
+
+  private diskSlot(name: string): { device: VirtioScsiDevice; lun: number } {
+    for (const slots of this.controllerSlots.values()) {
+      for (const slot of slots) {
+        const lun = slot.disks.indexOf(name);
+        if (lun >= 0) return { device: slot.device, lun };
+      }
+    }
+    throw new Error(`board ${this.name}: disk ${name} is on no virtio-scsi controller (is the board powered on?)`);
+  }
 
   /** A disk's backend, opened once and kept across resets: a reset loses RAM, never data. */
   private diskBackend(name: string): DiskBackend {

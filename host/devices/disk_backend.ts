@@ -1,7 +1,7 @@
 // The storage behind an emulated SCSI disk: a sparse file (so a board keeps its disks between runs) or sparse
 // memory (tests, scratch disks). Every call is synchronous so a run replays the same way each time: the virtual
 // clock, not the host's I/O scheduler, decides when a command completes.
-import { closeSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, writeSync } from "node:fs";
 
 export type BlockSize = 512 | 4096;
 
@@ -300,6 +300,28 @@ export function openFileDisk(path: string, sizeBytes: number, blockSize: BlockSi
     throw new DiskFileError(`cannot size disk file ${path}: ${(error as Error).message}`);
   }
   return new FileDisk(path, sizeBytes, blockSize, fd);
+}
+
+// More set-aside copies of one image than this is a loop gone wrong, not a test engineer replacing a disk.
+const SET_ASIDE_COUNT_MAX = 10_000;
+
+/**
+ * Renames the disk file at `path` to the first free `<path>.replaced-<n>` (n from 1) and returns that name: a
+ * replaced disk's data is kept, never overwritten or deleted. A missing file has nothing to keep (undefined).
+ */
+export function setAsideDiskFile(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  for (let n = 1; n <= SET_ASIDE_COUNT_MAX; n++) {
+    const aside = `${path}.replaced-${n}`;
+    if (existsSync(aside)) continue;
+    try {
+      renameSync(path, aside);
+    } catch (error) {
+      throw new DiskFileError(`cannot rename disk file ${path} to ${aside}: ${(error as Error).message}`);
+    }
+    return aside;
+  }
+  throw new DiskFileError(`disk file ${path}: ${SET_ASIDE_COUNT_MAX} replaced images already kept beside it; remove some`);
 }
 
 /** Opens an existing file, or creates one; `created` tells the caller it is new (and empty) so it may be sized. */

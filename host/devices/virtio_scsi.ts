@@ -15,12 +15,23 @@
 // - A notify before DRIVER_OK, or for a queue not enabled, is a guest error and ignored; setting DRIVER_OK then
 //   looks at every enabled queue, so nothing posted early is lost.
 // - Requests whose headers do not fit their buffers are protocol violations (broken), as are malformed chains.
+//
+// Faults a running board's control commands apply (host/board/control.ts; docs/fault.md):
+// - A pulled disk (pull()) is a LUN that is gone: every request and task management function addressed to it is
+//   answered BAD_TARGET, as an unknown LUN always was here, and REPORT LUNS (which the controller answers, on any
+//   LUN) leaves it out. Requests it took off the ring before the pull complete as they executed.
+// - A disk inserted in its place (insert()) is present again and has just powered on: its first command other than
+//   INQUIRY, REPORT LUNS or REQUEST SENSE gets UNIT ATTENTION, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED.
+// - A hung controller (hang()) takes nothing more off its available rings and writes nothing to its used rings:
+//   completions already due are held. Its registers still answer. Writing 0 to device_status ends the hang (the
+//   reset then completes what it holds, as any reset does); resume() ends it too, writing the held completions and
+//   taking what the driver posted meanwhile.
 import type { AccessSize } from "../bus/bus.ts";
 import { PciFunctionBase, readLe, writeLe } from "../bus/pci_function.ts";
 import type { EventHandle, VirtualClock } from "../sim/clock.ts";
 import { hex } from "../sim/trace.ts";
 import { reportLunsData, type ScsiDisk } from "./scsi_disk.ts";
-import { ASC_INVALID_COMMAND_OPERATION_CODE, fixedSense, SAM_STATUS_CHECK_CONDITION, SAM_STATUS_GOOD, SENSE_KEY_ILLEGAL_REQUEST } from "./scsi_sense.ts";
+import { ASC_INVALID_COMMAND_OPERATION_CODE, ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED, fixedSense, SAM_STATUS_CHECK_CONDITION, SAM_STATUS_GOOD, SENSE_KEY_ILLEGAL_REQUEST } from "./scsi_sense.ts";
 
 export const VIRTIO_VENDOR_ID = 0x1af4;
 export const VIRTIO_SCSI_DEVICE_ID = 0x1048; // 0x1040 + virtio device ID 8
@@ -273,6 +284,10 @@ export class VirtioScsiDevice extends PciFunctionBase {
   private cdbSize = CDB_SIZE_DEFAULT;
   private inFlight: InFlight[] = []; // in submission order
   private eventBuffers: number[] = []; // event-queue chain heads the driver posted, kept until reset
+  // Faults from control commands. A pulled LUN stays pulled across resets (a reset does not put a disk back); a hang
+  // ends at any reset.
+  private readonly pulled: boolean[];
+  private hung = false;
 
   constructor(options: VirtioScsiOptions) {
     super(
@@ -296,7 +311,8 @@ export class VirtioScsiDevice extends PciFunctionBase {
     }
     if (options.disks.length < 1 || options.disks.length > DISK_COUNT_MAX) throw new RangeError(`${options.name}: ${options.disks.length} disks (1..${DISK_COUNT_MAX})`);
     this.clock = options.clock;
-    this.disks = options.disks;
+    this.disks = [...options.disks];
+    this.pulled = this.disks.map(() => false);
     this.queueSizeMax = size;
     this.latencyNs = options.latencyNs ?? LATENCY_DEFAULT_NS;
     this.logLine = options.log;
@@ -311,6 +327,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
   reset(): void {
     for (const request of this.inFlight) if (request.handle !== undefined) this.clock.cancel(request.handle);
     this.inFlight = [];
+    this.hung = false;
     this.resetFunction();
     this.resetVirtio();
   }
@@ -318,6 +335,49 @@ export class VirtioScsiDevice extends PciFunctionBase {
   /** Arms `fault` for the next completion or request it names; several armed faults apply in the order armed. */
   inject(fault: VirtioScsiFault): void {
     this.faults.push(fault);
+  }
+
+  /** Pulls the disk at `lun`: from now on it answers BAD_TARGET and REPORT LUNS leaves it out. */
+  pull(lun: number): void {
+    this.checkLun(lun);
+    this.pulled[lun] = true;
+  }
+
+  /** Puts `disk` at `lun`, present again, with the unit attention of a disk that has just powered on. */
+  insert(lun: number, disk: ScsiDisk): void {
+    this.checkLun(lun);
+    disk.unitAttention(ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED.asc, ASC_POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED.ascq);
+    this.disks[lun] = disk;
+    this.pulled[lun] = false;
+  }
+
+  isPulled(lun: number): boolean {
+    this.checkLun(lun);
+    return this.pulled[lun]!;
+  }
+
+  /** Stops taking requests and writing completions until the driver resets the device or resume() is called. */
+  hang(): void {
+    this.hung = true;
+  }
+
+  /** Ends a hang: the held completions are written (in order, with their interrupts) and new requests taken. */
+  resume(): void {
+    if (!this.hung) return;
+    this.hung = false;
+    for (const request of this.inFlight) {
+      if (request.handle === undefined && !this.broken) request.handle = this.clock.at(this.clock.nowNs, () => this.complete(request));
+    }
+    if ((this.deviceStatus & STATUS_DRIVER_OK) === 0 || this.broken) return;
+    for (let index = 0; index < QUEUE_COUNT; index++) if (this.queues[index]!.enabled) this.processQueue(index);
+  }
+
+  get isHung(): boolean {
+    return this.hung;
+  }
+
+  private checkLun(lun: number): void {
+    if (!Number.isInteger(lun) || lun < 0 || lun >= this.disks.length) throw new RangeError(`${this.name}: no LUN ${lun} (0..${this.disks.length - 1})`);
   }
 
   /** True while DEVICE_NEEDS_RESET is set: the device processes nothing until the driver resets it. */
@@ -430,7 +490,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
     }
     const driverOkNew = (status & STATUS_DRIVER_OK) !== 0 && (this.deviceStatus & STATUS_DRIVER_OK) === 0;
     this.deviceStatus = status;
-    if (driverOkNew) for (let index = 0; index < QUEUE_COUNT; index++) if (this.queues[index]!.enabled) this.processQueue(index);
+    if (driverOkNew && !this.hung) for (let index = 0; index < QUEUE_COUNT; index++) if (this.queues[index]!.enabled) this.processQueue(index);
   }
 
   private featuresAcceptable(): boolean {
@@ -525,6 +585,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
       this.badAccess(`notify of queue ${index} before DRIVER_OK or before the queue is enabled`, 2);
       return;
     }
+    if (this.hung) return; // resume() looks at every queue
     this.processQueue(index);
   }
 
@@ -539,6 +600,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
   private resetByDriver(): void {
     const requests = this.inFlight;
     this.inFlight = [];
+    this.hung = false;
     for (const request of requests) {
       if (request.handle !== undefined) this.clock.cancel(request.handle);
       if (!this.broken) this.writeCompletion(request, false);
@@ -671,7 +733,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
     const view = new DataView(header.buffer, header.byteOffset, header.length);
     const tag = view.getBigUint64(8, true);
     const cdb = header.subarray(CMD_REQ_FIXED_BYTES, requestHeaderBytes);
-    const lun = decodeLun(header.subarray(0, 8), this.disks.length);
+    const lun = this.decodePresentLun(header.subarray(0, 8), cdb[0] === OPCODE_REPORT_LUNS);
     const request = { ...base, tag, lun: typeof lun === "number" ? lun : -1 };
     if (lun === undefined) return this.schedule({ ...request, ...this.responseParts(simpleResponse(RESPONSE_BAD_TARGET, dataInCapacityBytes + dataOutBytes)) }, 0);
     if (dataOutBytes > DATA_BYTES_MAX || dataInCapacityBytes > DATA_BYTES_MAX || (dataOutBytes > 0 && dataInCapacityBytes > 0)) {
@@ -691,7 +753,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
   private execute(lun: number | "report-luns", cdb: Uint8Array, dataOut: Uint8Array, dataInCapacityBytes: number): CommandResult {
     if (cdb[0] === OPCODE_REPORT_LUNS) {
       const allocationBytes = new DataView(cdb.buffer, cdb.byteOffset, cdb.length).getUint32(6, false);
-      const all = reportLunsData(this.disks.map((_, index) => index));
+      const all = reportLunsData(this.disks.flatMap((_, index) => (this.pulled[index] ? [] : [index])));
       const dataIn = all.subarray(0, Math.min(all.length, allocationBytes, dataInCapacityBytes));
       return { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: new Uint8Array(0), dataIn, residualBytes: dataInCapacityBytes - dataIn.length };
     }
@@ -706,6 +768,13 @@ export class VirtioScsiDevice extends PciFunctionBase {
     const delivered = dataIn.subarray(0, dataInCapacityBytes);
     const residualBytes = outcome.residualBytes ?? dataInCapacityBytes - delivered.length;
     return { response: RESPONSE_OK, status: outcome.status, sense: outcome.sense ?? new Uint8Array(0), dataIn: delivered, residualBytes };
+  }
+
+  // decodeLun, with a pulled disk's LUN as absent as an unknown one; REPORT LUNS, which the controller answers,
+  // still reaches a pulled LUN (SPC: LUN 0 answers it whether or not a logical unit is there).
+  private decodePresentLun(lunBytes: Uint8Array, reportLuns: boolean): number | "report-luns" | undefined {
+    const lun = decodeLun(lunBytes, this.disks.length);
+    return typeof lun === "number" && this.pulled[lun] && !reportLuns ? undefined : lun;
   }
 
   private latencyFor(opcode: number): number {
@@ -747,7 +816,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
     if (type === CONTROL_TYPE_AN_QUERY || type === CONTROL_TYPE_AN_SUBSCRIBE) {
       if (typeBytes.length < AN_REQ_BYTES || chain.writableBytes < AN_RESP_BYTES) return this.markBroken(`control request ${chain.head}: AN needs ${AN_REQ_BYTES} readable and ${AN_RESP_BYTES} writable bytes`);
       const answer = new Uint8Array(AN_RESP_BYTES); // event_actual 0: no event is supported
-      answer[4] = decodeLun(typeBytes.subarray(4, 12), this.disks.length) === undefined ? RESPONSE_BAD_TARGET : RESPONSE_OK;
+      answer[4] = this.decodePresentLun(typeBytes.subarray(4, 12), false) === undefined ? RESPONSE_BAD_TARGET : RESPONSE_OK;
       return this.schedule({ ...base, header: answer }, 0);
     }
     if (chain.writableBytes < 1) return this.markBroken(`control request ${chain.head} of unknown type ${type} has no response byte`);
@@ -756,7 +825,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
 
   // Requests finish in order, so a task to abort is one whose completion is still pending: it completes ABORTED now.
   private taskManagement(subtype: number, lunBytes: Uint8Array, tag: bigint): number {
-    const lun = decodeLun(lunBytes, this.disks.length);
+    const lun = this.decodePresentLun(lunBytes, false);
     if (lun === undefined || lun === "report-luns") return RESPONSE_BAD_TARGET;
     const pending = this.inFlight.filter((r) => r.queueIndex === QUEUE_REQUEST && r.handle !== undefined);
     switch (subtype) {
@@ -768,7 +837,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
         return RESPONSE_FUNCTION_COMPLETE;
       case TMF_I_T_NEXUS_RESET:
         this.abort(pending);
-        for (const disk of this.disks) disk.unitAttention(ASC_RESET_OCCURRED, ASCQ_I_T_NEXUS_LOSS);
+        this.disks.forEach((disk, index) => { if (!this.pulled[index]) disk.unitAttention(ASC_RESET_OCCURRED, ASCQ_I_T_NEXUS_LOSS); });
         return RESPONSE_FUNCTION_COMPLETE;
       case TMF_CLEAR_ACA: return RESPONSE_FUNCTION_COMPLETE;
       case TMF_QUERY_TASK: return pending.some((r) => r.lun === lun && r.tag === tag) ? RESPONSE_FUNCTION_SUCCEEDED : RESPONSE_FUNCTION_COMPLETE;
@@ -797,8 +866,8 @@ export class VirtioScsiDevice extends PciFunctionBase {
   }
 
   private complete(request: InFlight): void {
-    if (this.broken) {
-      request.handle = undefined; // held: a broken device writes nothing; reset drops it
+    if (this.broken || this.hung) {
+      request.handle = undefined; // held: a broken or hung device writes nothing; a reset (or resume) settles it
       return;
     }
     this.inFlight.splice(this.inFlight.indexOf(request), 1);

@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Board } from "../../host/board/board.ts";
 import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import { type ConsoleRecord, parseConsoleRecord } from "../../host/board/console_record.ts";
 import { volumeBlockSizeBytes, volumeCapacityBytes } from "../../host/board/volume_geometry.ts";
 import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
 import type { Command } from "./command.ts";
@@ -30,7 +31,7 @@ options:
 
 Exit status: 0 when discovery completed; 1 when it did not within 10 s of board time, or a processor panicked.`;
 
-export type InventoryRecord = Record<string, string | number>;
+export type InventoryRecord = ConsoleRecord;
 
 export interface Inventory {
   board: string;
@@ -43,17 +44,9 @@ export interface Inventory {
 
 /** Parses one `inventory <kind> key=value …` line; numbers stay numbers, hex stays a string. */
 export function parseInventoryLine(text: string): { kind: string; record: InventoryRecord } | undefined {
-  const match = /^inventory (\w+)(.*)$/.exec(text);
-  if (match === null) return undefined;
-  const record: InventoryRecord = {};
-  for (const pair of match[2]!.trim().split(/\s+/)) {
-    if (pair === "") continue;
-    const at = pair.indexOf("=");
-    const key = pair.slice(0, at);
-    const value = pair.slice(at + 1);
-    record[key] = /^\d+$/.test(value) ? Number(value) : value;
-  }
-  return { kind: match[1]!, record };
+  const parsed = parseConsoleRecord(text, "inventory");
+  if (parsed?.kind === undefined) return undefined;
+  return { kind: parsed.kind, record: parsed.record };
 }
 
 /** Boots `boardPath` and collects the firmware's inventory; undefined fields when discovery did not finish. */

@@ -10,6 +10,7 @@ interface CommandEntry {
 
 const commands: CommandEntry[] = [
   { name: "run", summary: "boot a board and run it until stopped", load: async () => (await import("./run.ts")).runCommand },
+  { name: "fault", summary: "inject a fault into a running board (pull or replace a disk, hang a controller), or ask its status", load: async () => (await import("./fault.ts")).faultCommand },
   { name: "inventory", summary: "print the hardware the firmware discovers on a board", load: async () => (await import("./inventory.ts")).inventoryCommand },
   { name: "conformance", summary: "run libiscsi's iscsi-test-cu against the board and compare with the baseline", load: async () => (await import("./conformance.ts")).conformanceCommand },
   { name: "simulate", summary: "seeded whole-board runs: random iSCSI workload, injected faults, data checked", load: async () => (await import("./simulate.ts")).simulateCommand },

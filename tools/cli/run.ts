@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Board } from "../../host/board/board.ts";
+import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
 import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile, targetLuns } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { RealTimePacer } from "../../host/sim/realtime.ts";
@@ -11,6 +12,7 @@ import { TcpBackend, type PortalAddress } from "../../host/devices/tcp_backend.t
 import { FlashBoot, FlashBootError } from "../../host/boot/flash_boot.ts";
 import { buildFirmware, FIRMWARE_PATH, packageVersion } from "../build/firmware.ts";
 import { type Command, UsageError } from "./command.ts";
+import { ControlSocket, ControlSocketError } from "./control_socket.ts";
 
 const help = `usage: wasm-iop run [options]
 
@@ -22,7 +24,9 @@ options:
   --portal HOST:PORT  where the iSCSI target listens (default: the board's first portal, else 127.0.0.1:3260;
                       port 0 picks a free port and prints it). Once serving, one iscsi://HOST:PORT/IQN/LUN line
                       is printed per LUN.
-  --data-dir DIR      where disk images live (default: ./var/<board name>)
+  --data-dir DIR      where disk images live (default: ./var/<board name>). The running board takes control
+                      commands (\`wasm-iop fault\`) on DIR/control.sock, removed when it stops; one board per
+                      data directory: run refuses to start where another board answers on that socket.
   --firmware FILE     run this .wasm directly, bypassing the board's flash (default: boot from the flash when
                       the board has one, else build/firmware.wasm, rebuilt first if stale). A blank flash is
                       populated from the current build the first time, signed with the board's populateKey.
@@ -33,8 +37,8 @@ options:
   --verbose           more from the firmware and the board
   -h, --help          this help
 
-Exit status: 0 after a clean shutdown; 1 when a processor panicked (without --reset-on-panic) or the board file
-is bad; 2 for a usage error.`;
+Exit status: 0 after a clean shutdown; 1 when a processor panicked (without --reset-on-panic), the board file
+is bad, or another board is running on the data directory; 2 for a usage error.`;
 
 function parsePortal(text: string): { host: string; port: number } {
   const match = /^(.+):(\d+)$/.exec(text);
@@ -80,6 +84,22 @@ export const runCommand: Command = {
     if (forSeconds !== undefined && !(forSeconds > 0)) throw new UsageError(`--for: expected a number of seconds > 0, got "${values.for}"`);
     const dataDir = resolve(values["data-dir"] ?? join("var", spec.name));
     mkdirSync(dataDir, { recursive: true });
+    // The control socket first: it claims the data directory before a disk image or the flash is opened. Commands
+    // are answered "still booting" until the board is built, then go to its control (host/board/control.ts).
+    let control: BoardControl | undefined;
+    let socket: ControlSocket;
+    try {
+      socket = await ControlSocket.open(dataDir, (request, reply) => {
+        const checked = parseControlRequest(request);
+        if (typeof checked === "string") reply({ ok: false, error: "bad-request", message: checked });
+        else if (control === undefined) reply({ ok: false, error: "not-ready", message: `board ${spec.name} is still booting` });
+        else control.submit(checked, reply);
+      });
+    } catch (error) {
+      if (!(error instanceof ControlSocketError)) throw error;
+      process.stderr.write(`wasm-iop run: ${error.message}\n`);
+      return 1;
+    }
 
     const out = (text: string) => process.stdout.write(text + "\n");
     // Signals are taken from the start: a Ctrl-C during boot still stops the board cleanly, once it is up.
@@ -128,6 +148,7 @@ export const runCommand: Command = {
       verbose: values.verbose,
       onConsole: (processor, fd, line) => {
         (fd === 1 ? process.stdout : process.stderr).write(processor === "board" ? `${line}\n` : `[${processor}] ${line}\n`);
+        control?.observeConsole(processor, line);
         if (line.startsWith("tts: serving")) printUrls(); // the firmware's transport is up and has its volumes
       },
       onStop: (_processor, report) => {
@@ -136,6 +157,7 @@ export const runCommand: Command = {
         failed ??= report;
       },
     });
+    control = new BoardControl(board);
     out(`board ${spec.name} (${spec.file}): ${spec.processors.length} processors, seed ${board.seed}, data dir ${dataDir}`);
 
     if (firmware instanceof FlashBoot) for (const line of firmware.log) out(line);
@@ -194,6 +216,7 @@ export const runCommand: Command = {
     return finish(code);
 
     async function finish(code: number): Promise<number> {
+      await socket.close(); // first: no command may arrive while the board powers off
       await tcp?.stop();
       board.powerOff();
       if (firmware instanceof FlashBoot) firmware.close();

@@ -59,6 +59,6 @@ describe("the compiled CLI", () => {
     expect(text).not.toMatch(/loadBoardFile|class Board\b|buildImage|new Ajv/); // the commands' code: in chunks loaded on demand
     const { code, stdout } = await runCli(["--help"]);
     expect(code).toBe(0);
-    for (const name of ["run", "inventory", "conformance", "simulate", "bench", "fuzz", "image", "flash"]) expect(stdout).toMatch(new RegExp(`\\n  ${name} +\\S`));
+    for (const name of ["run", "fault", "inventory", "conformance", "simulate", "bench", "fuzz", "image", "flash"]) expect(stdout).toMatch(new RegExp(`\\n  ${name} +\\S`));
   });
 });

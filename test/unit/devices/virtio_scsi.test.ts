@@ -215,6 +215,25 @@ function irqCount(d: Driver, vector: number): number {
   return d.h.irqs.filter((v) => v === MSI_BASE + vector).length;
 }
 
+// A control-queue request and its response buffer, notified; on the file-level driver `d`.
+function control(request: Uint8Array, responseBytes: number): { head: number; response: bigint } {
+  const response = d.alloc(responseBytes, new Uint8Array(responseBytes).fill(0xee));
+  const head = d.post(VQ_CONTROL, [{ address: d.alloc(request.length, request), length: request.length, write: false }, { address: response, length: responseBytes, write: true }]);
+  d.notify(VQ_CONTROL);
+  return { head, response };
+}
+
+// A virtio_scsi_ctrl_tmf_req (§5.6.6.2) for `lun`.
+function tmf(subtype: number, tag: bigint, lun = 0): Uint8Array {
+  const req = new Uint8Array(24);
+  const view = new DataView(req.buffer);
+  view.setUint32(0, 0, true);
+  view.setUint32(4, subtype, true);
+  req.set([1, 0, (lun >> 8) | 0x40, lun & 0xff], 8);
+  view.setBigUint64(16, tag, true);
+  return req;
+}
+
 // Walks the capability list from 0x34; returns [offset, id] pairs.
 function capabilities(d: Driver): [number, number][] {
   const out: [number, number][] = [];
@@ -579,23 +598,6 @@ describe("interrupts", () => {
 describe("control and event queues", () => {
   beforeEach(() => d.init());
 
-  function control(request: Uint8Array, responseBytes: number): { head: number; response: bigint } {
-    const response = d.alloc(responseBytes, new Uint8Array(responseBytes).fill(0xee));
-    const head = d.post(VQ_CONTROL, [{ address: d.alloc(request.length, request), length: request.length, write: false }, { address: response, length: responseBytes, write: true }]);
-    d.notify(VQ_CONTROL);
-    return { head, response };
-  }
-
-  function tmf(subtype: number, tag: bigint, lun = 0): Uint8Array {
-    const req = new Uint8Array(24);
-    const view = new DataView(req.buffer);
-    view.setUint32(0, 0, true);
-    view.setUint32(4, subtype, true);
-    req.set([1, 0, (lun >> 8) | 0x40, lun & 0xff], 8);
-    view.setBigUint64(16, tag, true);
-    return req;
-  }
-
   it("ABORT_TASK completes the pending request ABORTED before the TMF's FUNCTION_COMPLETE, and only once", () => {
     const read = submit(d, cmdReq(rw10(0x28, 0, 1), 0, 7n), { inLengths: [BLOCK] });
     const other = submit(d, cmdReq(rw10(0x28, 0, 1), 0, 8n), { inLengths: [BLOCK] });
@@ -807,5 +809,126 @@ describe("fault injection", () => {
     expect(d.usedIdx(VQ_REQUEST)).toBe(2);
     expect(d.usedElem(VQ_REQUEST, 0)).toEqual(d.usedElem(VQ_REQUEST, 1));
     expect(d.usedElem(VQ_REQUEST, 0).id).toBe(c.head);
+  });
+});
+
+// The faults a running board's control commands apply (host/board/control.ts, docs/fault.md): a pulled disk is a LUN
+// that is gone, a disk put in its place is blank and announces itself once with a unit attention, and a hung
+// controller completes nothing until the driver resets it or it is resumed. Each is checked through what a driver
+// sees: responses, REPORT LUNS data, the used ring and interrupts.
+describe("control faults", () => {
+  const REPORT_LUNS = [0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0];
+  const tur = (lun: number, tag: number): Command => submit(d, cmdReq([0, 0, 0, 0, 0, 0], lun, BigInt(tag)));
+  const reportedLuns = (c: Command): number[] => {
+    const data = readDataIn(d, c);
+    const count = new DataView(data.buffer).getUint32(0) / 8;
+    return Array.from({ length: count }, (_, i) => data[8 + 8 * i + 1]!);
+  };
+
+  beforeEach(() => {
+    d = new Driver(2);
+    d.init();
+  });
+
+  it("a pulled disk answers BAD_TARGET to commands and TMFs, leaves REPORT LUNS, and the other disk works on", () => {
+    d.device.pull(1);
+    expect(d.device.isPulled(1)).toBe(true);
+    const gone = [tur(1, 1), submit(d, cmdReq(rw10(0x28, 0, 1), 1, 2n), { inLengths: [BLOCK] }), submit(d, cmdReq(rw10(0x2a, 0, 1), 1, 3n), { out: [pattern(BLOCK, 1)] })];
+    const here = submit(d, cmdReq(rw10(0x28, 0, 1), 0, 4n), { inLengths: [BLOCK] });
+    const luns = submit(d, cmdReq(REPORT_LUNS, 0, 5n), { inLengths: [64] });
+    const reset = control(tmf(5, 0n, 1), 1);
+    d.run();
+    for (const c of gone) expect(readResponse(d, c)).toMatchObject({ response: RESP.BAD_TARGET });
+    expect(readResponse(d, here)).toMatchObject({ response: RESP.OK, status: GOOD });
+    expect(reportedLuns(luns)).toEqual([0]);
+    expect(d.h.ram[Number(reset.response)]).toBe(RESP.BAD_TARGET);
+    expect(d.backends[1]!.isMapped(0, BLOCK)).toBe(false); // the write never reached the pulled disk
+    expect(d.status() & S.NEEDS_RESET).toBe(0); // a missing disk is no protocol violation
+  });
+
+  it("REPORT LUNS still answers on a pulled LUN 0, listing the disks that are there (SPC: LUN 0 always answers it)", () => {
+    d.device.pull(0);
+    const luns = submit(d, cmdReq(REPORT_LUNS, 0, 1n), { inLengths: [64] });
+    const inquiry = submit(d, cmdReq([0x12, 0, 0, 0, 96, 0], 0, 2n), { inLengths: [96] });
+    d.run();
+    expect(readResponse(d, luns)).toMatchObject({ response: RESP.OK, status: GOOD });
+    expect(reportedLuns(luns)).toEqual([1]);
+    expect(readResponse(d, inquiry).response).toBe(RESP.BAD_TARGET);
+  });
+
+  it("a pull stays across a driver reset; a request taken before the pull completes as it executed", () => {
+    const before = submit(d, cmdReq(rw10(0x28, 0, 1), 1, 1n), { inLengths: [BLOCK] });
+    d.device.pull(1); // the read is off the ring and executed; its completion is still due
+    d.run();
+    expect(readResponse(d, before)).toMatchObject({ response: RESP.OK, status: GOOD });
+    d.w(C.STATUS, 1, 0);
+    d.init();
+    const after = tur(1, 2);
+    d.run();
+    expect(readResponse(d, after).response).toBe(RESP.BAD_TARGET);
+  });
+
+  it("a disk inserted in a pulled one's place is present and blank, and raises POWER ON OR RESET (29h/00h) once", () => {
+    const old = pattern(BLOCK, 5);
+    submit(d, cmdReq(rw10(0x2a, 3, 1), 1, 1n), { out: [old] });
+    d.run();
+    d.device.pull(1);
+    const blank = new ScsiDisk(memoryDisk("blank", DISK_BYTES, BLOCK), { vendor: "WASMIOP", product: "VDISK", serial: "S9", naa: naaFromName("blank") });
+    d.device.insert(1, blank);
+    expect(d.device.isPulled(1)).toBe(false);
+    const luns = submit(d, cmdReq(REPORT_LUNS, 0, 2n), { inLengths: [64] });
+    const first = submit(d, cmdReq(rw10(0x28, 3, 1), 1, 3n), { inLengths: [BLOCK] });
+    d.run();
+    expect(reportedLuns(luns)).toEqual([0, 1]);
+    const attention = readResponse(d, first);
+    expect([attention.response, attention.status, attention.sense[2]! & 0xf, attention.sense[12], attention.sense[13]]).toEqual([RESP.OK, CHECK_CONDITION, 0x6, 0x29, 0x00]);
+    const second = submit(d, cmdReq(rw10(0x28, 3, 1), 1, 4n), { inLengths: [BLOCK] });
+    const other = submit(d, cmdReq(rw10(0x28, 0, 1), 0, 5n), { inLengths: [BLOCK] });
+    d.run();
+    expect(readResponse(d, second)).toMatchObject({ response: RESP.OK, status: GOOD });
+    expect(readDataIn(d, second)).toEqual(new Uint8Array(BLOCK)); // blank, not the old disk's data
+    expect(readResponse(d, other)).toMatchObject({ response: RESP.OK, status: GOOD }); // the unit attention is the new disk's alone
+  });
+
+  it("a hung controller takes nothing off the ring and writes nothing to the used ring; resume completes it all in order", () => {
+    const due = tur(0, 1); // taken and executed now; its completion is due after the latency
+    d.device.hang();
+    const posted = [tur(0, 2), tur(1, 3)];
+    d.h.clock.advanceTo(d.h.clock.nowNs + 10_000_000_000);
+    expect(d.device.isHung).toBe(true);
+    expect(d.usedIdx(VQ_REQUEST)).toBe(0);
+    expect(d.h.irqs).toEqual([]);
+    expect(d.device.stats.requests).toBe(1); // the two posted during the hang were never taken
+    expect(d.r(C.STATUS, 1)).toBe(S.ACK | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK); // its registers still answer
+    d.device.resume();
+    d.run();
+    expect(d.usedIdx(VQ_REQUEST)).toBe(3);
+    expect([0, 1, 2].map((n) => d.usedElem(VQ_REQUEST, n).id)).toEqual([due, ...posted].map((c) => c.head));
+    for (const c of [due, ...posted]) expect(readResponse(d, c)).toMatchObject({ response: RESP.OK, status: GOOD });
+    expect(irqCount(d, VECTOR.request)).toBeGreaterThanOrEqual(1);
+    const after = tur(0, 4);
+    d.run();
+    expect(readResponse(d, after).response).toBe(RESP.OK);
+  });
+
+  it("a driver reset ends a hang: the device comes back and completes new requests", () => {
+    d.device.hang();
+    tur(0, 1);
+    d.h.clock.advanceTo(d.h.clock.nowNs + 10_000_000_000);
+    expect(d.usedIdx(VQ_REQUEST)).toBe(0);
+    d.w(C.STATUS, 1, 0);
+    expect(d.status()).toBe(0);
+    expect(d.device.isHung).toBe(false);
+    d.init();
+    const after = tur(0, 2);
+    d.run();
+    expect(readResponse(d, after)).toMatchObject({ response: RESP.OK, status: GOOD });
+    expect(d.usedIdx(VQ_REQUEST)).toBe(1);
+  });
+
+  it("a board reset ends a hang too", () => {
+    d.device.hang();
+    d.device.reset();
+    expect(d.device.isHung).toBe(false);
   });
 });
