@@ -78,7 +78,7 @@ enum ServiceState {
 // |14 fn u8|15 copy u8|16 deadlineNs u64|24 giveUpNs u64|32 sglOffset u32|36 blocks u32|40 volumeLba u64|
 // op: the parity operation it belongs to (OP_NONE: the requester's data, at sglOffset, for volumeLba). copy: a RAID-1
 // write to a second (third…) member, whose bytes are not counted again.
-const PART_BYTES: u32 = 48;
+const PART_BYTES: u32 = 64;
 // Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|24 fn u8|25 pending u8|
 // |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 internal u8|57 -|
 // internal: the CTA's own (metadata, rebuild): its parts address members directly, a failure is not recovered, and
@@ -91,6 +91,9 @@ export class CtaTask extends Task {
   readonly links: StaticArray<Link | null> = new StaticArray<Link | null>(PROCESSORS_MAX);
   umaTask: u32 = 0;
   private readonly parts: usize = carve(PARTS_MAX * PART_BYTES, 16);
+  // A finished part's record, kept while its service is told: failing a member writes superblocks, whose parts may
+  // take the finished part's slot.
+  private readonly finished: usize = carve(PART_BYTES, 16);
   private readonly services: usize = carve(SERVICES_MAX * SERVICE_BYTES, 16);
   private readonly frame: usize = frames().address(frames().acquire()); // receive scratch, held for good
   private readonly out: Msg = new Msg();
@@ -485,6 +488,7 @@ export class CtaTask extends Task {
     this.partsFree -= 1;
     store<u8>(part, <u8>e.processor, 2);
     store<u8>(part, <u8>e.member, 3);
+    store<u16>(part, <u16>e.disk, 48);
     store<u16>(part, <u16>s, 4);
     store<u16>(part, <u16>slot, 6);
     store<u32>(part, transaction, 8);
@@ -553,23 +557,24 @@ export class CtaTask extends Task {
   }
 
   private partFinish(p: u32, status: FrameStatus, bytes: u64): void {
-    const part = this.part(p);
+    const part = this.finished;
+    memory.copy(part, this.part(p), PART_BYTES);
     const s = <u32>load<u16>(part, 4);
     const op = <u32>load<u16>(part, 12);
     const member = <u32>load<u8>(part, 3);
     frames().release(load<u16>(part, 6));
-    store<u8>(part, <u8>PartState.Free, 0);
+    store<u8>(this.part(p), <u8>PartState.Free, 0);
     this.partsFree += 1;
     while (this.partsEnd > 0 && load<u8>(this.part(this.partsEnd - 1)) == PartState.Free) this.partsEnd -= 1;
     const service = this.service(s);
     store<u32>(service, load<u32>(service, 4) - 1, 4);
     const volume = <u32>load<u16>(service, 26);
-    if (status != FrameStatus.Ok && isMemberFailure(status)) this.memberFail(volume, member, status);
+    if (status != FrameStatus.Ok && isMemberFailure(status)) this.memberFail(volume, member, status, load<u8>(part, 2), load<u16>(part, 48));
     if (op != OP_NONE) {
       this.ops.partDone(op, member, status);
     } else if (status == FrameStatus.Ok) {
       if (load<u8>(part, 15) == 0) store<u64>(service, load<u64>(service, 16) + bytes, 16);
-    } else if (load<u8>(service, 56) != 0 || !this.partRecover(s, p, status)) {
+    } else if (load<u8>(service, 56) != 0 || !this.partRecover(s, part, status)) {
       this.serviceFail(s, status);
       this.serviceEmitted(s);
     }
@@ -577,9 +582,9 @@ export class CtaTask extends Task {
   }
 
   // A requester's piece whose member failed, on a volume that survives it: a write is done (the other copies or the
-  // parity hold it), a read goes to another copy or is rebuilt from parity. False when the failure stands.
-  private partRecover(s: u32, p: u32, status: FrameStatus): bool {
-    const part = this.part(p);
+  // parity hold it), a read goes to another copy or is rebuilt from parity. False when the failure stands. `part`:
+  // the finished part's record.
+  private partRecover(s: u32, part: usize, status: FrameStatus): bool {
     const service = this.service(s);
     const v = volumeAt(load<u16>(service, 26));
     if (!isMemberFailure(status) || v.state == VolumeState.Failed) return false;
@@ -601,11 +606,14 @@ export class CtaTask extends Task {
     return this.ops.startRead(s, load<u16>(service, 26), lba, blocks);
   }
 
-  /** Marks `member` of `volume` failed (once), and says so on the console. */
-  memberFail(volume: u32, member: u32, status: FrameStatus): void {
+  /**
+   * Marks `member` of `volume` failed (once), and says so on the console. `processor` and `disk`: where the failed
+   * part went (a part to a disk a spare has since replaced in that slot says nothing about the spare).
+   */
+  memberFail(volume: u32, member: u32, status: FrameStatus, processor: u32, disk: u32): void {
     const v = volumeAt(volume);
     if (v.type == VolumeType.Disk || v.type == VolumeType.Raid0 || status == FrameStatus.MediumError) return;
-    if (member >= v.memberCount) return;
+    if (member >= v.memberCount || v.member(member).processor != processor || v.member(member).disk != disk) return;
     if (v.member(member).failed && member != v.rebuildMember) return;
     v.member(member).failed = true;
     if (member == v.rebuildMember) this.rebuild.abort(volume);
