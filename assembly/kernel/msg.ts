@@ -23,6 +23,8 @@ export enum MsgKind {
   ScsiNexusIdentified = 55, // SCSI target → transport: a: the cookie, b: the nexus id (NEXUS_NONE: the table is full)
   ScsiNexusGone = 57, // transport → SCSI target: a: the nexus id of a session that ended
   TtsAdvertise = 56, // UMA → TTS: discovery is done; a: the volume count. The transport starts serving.
+  XorRequest = 60, // to the XOR task (assembly/xor/xor.ts): a = sourceCount | flags << 16, c = SGL, e = tag
+  XorDone = 61, // from the XOR task: a = XorStatus, b = 1 when checked and not all zeros, c = the SGL, e = tag
 }
 
 @unmanaged
