@@ -332,7 +332,12 @@ export class XorTask extends Task {
   }
 
   private onTimer(): void {
-    if (this.mode != XorMode.Running || clockNowNs() < this.deadlineNs) return;
+    if (this.mode != XorMode.Running) return;
+    if (clockNowNs() < this.deadlineNs) {
+      // An earlier chain's deadline: the parked timer fired for it and parked again, so set it for this chain's.
+      timerWakeBy(this.timer, this.deadlineNs);
+      return;
+    }
     this.stats.timeouts += 1;
     this.engineReset(); // stops the chain: nothing more lands in its destinations
     for (let i: u32 = 0; i < this.chainCount; i++) this.finish(<u32>unchecked(this.chain[i]), XorStatus.Fault, false);

@@ -205,6 +205,25 @@ describe("XOR engine faults, recovered", () => {
     releaseAll(t, [hung, next]);
   });
 
+  it("a chain that hangs after earlier chains finished still times out", () => {
+    // Proves the timeout follows the chain on the engine: the parked timer, set for the first chain's deadline,
+    // fires early for the third (the fuzzer's xor-lost-command-40798020722d.bin) and must be set again, not lost.
+    const { t, engine } = board(true);
+    const done = [prepare(t, 2, 512), prepare(t, 3, 512)];
+    for (const q of done) {
+      submit(t, q);
+      waitAnswered(t, [q]);
+      expectOk(t, q);
+    }
+    engine!.inject({ kind: "never-complete-next" });
+    const hung = prepare(t, 1, 8);
+    submit(t, hung);
+    waitAnswered(t, [hung]);
+    expect(t.call("xorReqStatus", hung.r)).toBe(Status.Fault);
+    expect(stat(t, Stat.Timeouts)).toBe(1);
+    releaseAll(t, [...done, hung]);
+  });
+
   it("an interrupt storm and a completion for a descriptor not submitted are counted and ignored", () => {
     const { t, engine } = board(true);
     const first = prepare(t, 2, 512);
