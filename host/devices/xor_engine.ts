@@ -196,6 +196,11 @@ export class XorEngine extends PciFunctionBase {
     this.faults.push(fault);
   }
 
+  /** Lies armed and not yet told. */
+  get armedFaultCount(): number {
+    return this.faults.length;
+  }
+
   get busy(): boolean {
     return (this.status & XOR_STATUS_BUSY) !== 0;
   }
