@@ -1,5 +1,5 @@
 // The agents of each role, created at boot: every processor runs an RTA and the DDMs of its controllers; the host
-// processor adds the CTA, the UMA, the SCSI target and the iSCSI transport. Used by the release image (index.ts) and the test build alike.
+// processor adds the CTA, the UMA, the SCSI target, the iSCSI transport and the XOR task. Used by the release image (index.ts) and the test build alike.
 import { bootInfoConfigRomBase, bootInfoEcamBase, bootInfoMuLocalBase, bootInfoNamePtr, bootInfoPciMemBase, bootInfoPciMemSize,
   bootInfoProcessorIndex, bootInfoRole, Role } from "./board/boot_info";
 import { busWrite32 } from "./board/bus";
@@ -16,11 +16,13 @@ import { RtaTask } from "./rta/rta";
 import { UmaTask } from "./uma/uma";
 import { scsiBoot } from "./scsi/target";
 import { IscsiTask } from "./tts/iscsi/target";
+import { xorBoot, XorTask } from "./xor/xor";
 
 let rta: RtaTask | null = null;
 let cta: CtaTask | null = null;
 let uma: UmaTask | null = null;
 let tts: IscsiTask | null = null;
+let xor: XorTask | null = null;
 
 /** Boot: enumerate the bus, create the role's agents and their links. Before the kernel seals. */
 export function agentsBoot(info: usize): void {
@@ -46,6 +48,7 @@ export function agentsBoot(info: usize): void {
       theUma.ttsTask = theTts.index; // the UMA advertises the volumes to it once discovery is done
       tts = theTts;
     }
+    xor = xorBoot(info); // RAID parity: the XOR engine on the bus, or the software loop
   } else {
     const link = new MuLocalLink(0, info);
     theRta.link = link;
@@ -62,9 +65,12 @@ export function agentsStart(): void {
   rta!.start();
   if (cta != null) cta!.start();
   if (uma != null) uma!.start();
+  if (xor != null) xor!.start();
 }
 
 export function agentRta(): RtaTask { return rta!; }
 export function agentCta(): CtaTask | null { return cta; }
 export function agentUma(): UmaTask | null { return uma; }
 export function agentTts(): IscsiTask | null { return tts; }
+/** The XOR task (host processor only): XorRequest goes to its index. */
+export function agentXor(): XorTask | null { return xor; }

@@ -25,6 +25,8 @@ export enum MsgKind {
   TtsAdvertise = 56, // UMA → TTS: discovery is done; a: the volume count. The transport starts serving.
   VolumesLoad = 62, // UMA → CTA: the volumes are assembled; read their metadata (superblocks)
   VolumesLoaded = 63, // CTA → UMA: every volume's metadata is read and current; they may be served
+  XorRequest = 60, // to the XOR task (assembly/xor/xor.ts): a = sourceCount | flags << 16, c = SGL, e = tag
+  XorDone = 61, // from the XOR task: a = XorStatus, b = 1 when checked and not all zeros, c = the SGL, e = tag
 }
 
 @unmanaged

@@ -14,12 +14,13 @@ import { ScsiDisk } from "../devices/scsi_disk.ts";
 import { VirtioScsiDevice } from "../devices/virtio_scsi.ts";
 import { type NetworkBackend, NicDevice, type NicPort } from "../devices/nic.ts";
 import { LoopbackBackend } from "../devices/tcp_backend.ts";
+import { XorEngine } from "../devices/xor_engine.ts";
 import { createHash } from "node:crypto";
 import { mkdirSync, renameSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
-import type { BoardSpec, DiskSpec } from "./load.ts";
+import type { BoardSpec, DiskSpec, PciFunctionSpec } from "./load.ts";
 import { Processor, type BusMap, type PanicReport, type ProcessorCosts } from "./processor.ts";
 
 // The local bus map (docs/hardware.md, "Local bus map"); storage processors add the MU and the outbound window.
@@ -59,6 +60,31 @@ export interface ControllerSlot {
   readonly function: number;
   readonly device: VirtioScsiDevice;
   readonly disks: readonly string[]; // the board file's disk names, LUN n the n-th
+}
+
+/**
+ * The XOR engine's place on a processor's bus (docs/hardware.md, "xor-engine"). The board file's loader
+ * (host/board/load.ts) does not build this model yet; until it does, tools and tests add the engine to a loaded
+ * spec with withXorEngine().
+ */
+export interface XorEngineSpec {
+  readonly model: "xor-engine";
+  readonly slot: number;
+  readonly function: number;
+}
+
+type BoardPciFunctionSpec = PciFunctionSpec | XorEngineSpec;
+
+/** `spec` with an XOR engine in `slot` (function 0) of processor `processor`'s bus; throws if the slot is taken. */
+export function withXorEngine(spec: BoardSpec, processor: string, slot: number): BoardSpec {
+  const found = spec.processors.find((p) => p.name === processor);
+  if (found === undefined) throw new Error(`${spec.file}: no processor ${processor} for the xor-engine`);
+  if (found.pci.some((f) => f.slot === slot && f.function === 0)) throw new Error(`${spec.file}: ${processor} slot ${slot} is taken`);
+  const engine: XorEngineSpec = { model: "xor-engine", slot, function: 0 };
+  return {
+    ...spec,
+    processors: spec.processors.map((p) => (p === found ? { ...p, pci: [...p.pci, engine as BoardPciFunctionSpec as PciFunctionSpec] } : p)),
+  };
 }
 
 export interface BoardOptions {
@@ -105,6 +131,9 @@ export class Board {
   private controllerSlots = new Map<string, ControllerSlot[]>();
   /** Disks pulled by a control command: absent from their controller, across resets, until replaced. */
   private readonly pulledDisks = new Set<string>();
+}
+
+  xorEngines: XorEngine[] = [];
   /** Where the NIC's connections come from: real sockets when serving, a loopback for tests. */
   readonly network: NetworkBackend & { attach(port: NicPort): void };
   private readonly backends = new Map<string, DiskBackend>();
@@ -175,15 +204,16 @@ export class Board {
   }
 
   // Plugs each processor's PCI functions into its bus: bridges to the storage processors (with their messaging
-  // units and outbound windows on the storage side), and virtio-scsi controllers over the board's disks.
+  // units and outbound windows on the storage side), virtio-scsi controllers over the board's disks, NICs and XOR engines.
   private attachPciFunctions(ecams: Map<string, EcamRegion>): void {
     this.bridges = [];
     this.controllers = [];
     this.controllerSlots = new Map();
     this.nics = [];
+    this.xorEngines = [];
     for (const p of this.options.spec.processors) {
       const processor = this.processor(p.name);
-      for (const f of p.pci) {
+      for (const f of p.pci as readonly BoardPciFunctionSpec[]) {
         const name = `${p.name}.slot${f.slot}`;
         let fn: PciFunctionBase | undefined;
         if (f.model === "iop-bridge") {
@@ -210,6 +240,11 @@ export class Board {
           this.network.attach(nic);
           this.nics.push(nic);
           fn = nic;
+        }
+        if (f.model === "xor-engine") {
+          const engine = new XorEngine({ name, clock: this.clock, log: this.logFor(p.name) });
+          this.xorEngines.push(engine);
+          fn = engine;
         }
         if (fn === undefined) continue;
         ecams.get(p.name)!.plug(0, f.slot, f.function, fn);
@@ -319,7 +354,7 @@ export class Board {
     for (const processor of this.processors) processor.halt();
     // The old device models lose power too: what they had scheduled (a completion, a NIC event) must not run
     // against the new board, and the NIC's connections drop (their clients see them close).
-    for (const device of [...this.nics, ...this.controllers, ...this.bridges]) device.reset();
+    for (const device of [...this.nics, ...this.controllers, ...this.bridges, ...this.xorEngines]) device.reset();
     this.resetCount += 1;
     this.trace.record(this.clock.nowNs, "board", "reset", { count: this.resetCount });
     return this.powerOn();

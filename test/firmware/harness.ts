@@ -1,7 +1,8 @@
 // The test build: the real kernel booted with four probe tasks, plus exports that let vitest drive and observe it.
 // The board ABI is unchanged (same imports, same abiVersion/boot/irq/run/heapTop); the test* exports are extra.
 // Probes: index 0..3 with priorities 3, 1, 2, 5 and 8-deep inboxes; vector PROBE_VECTOR_BASE + v goes to probe v.
-// After them come the role's agents (RTA, DDMs; CTA and UMA on the host) and, on the host, a test client.
+// After them come the role's agents (RTA, DDMs; CTA, UMA and XOR on the host) and, on the host, a test client and an
+// XOR requester (tools/fuzz/firmware/xor_requester.ts).
 import { ABI_VERSION, BUFFER_CLASS_COUNT } from "../../assembly/config";
 import { buffersAllFree, bufferPool, buffersReserved, sgls } from "../../assembly/kernel/buffers";
 import { BootStatus, healthCheckCount, kernelBoot, kernelStart } from "../../assembly/kernel/boot";
@@ -24,6 +25,8 @@ export * from "./ddm_probe";
 import { scsiProbeBoot } from "./scsi_probe";
 export * from "./scsi_probe";
 export * from "./iscsi_probe";
+import { xorRequesterBoot } from "../../tools/fuzz/firmware/xor_requester";
+export * from "../../tools/fuzz/firmware/xor_requester";
 import { RunResult, Task } from "../../assembly/kernel/task";
 
 export const PROBE_COUNT: u32 = 4;
@@ -162,6 +165,7 @@ export function boot(info: usize): u32 {
   }
   agentsBoot(info);
   ddmProbeBoot();
+  xorRequesterBoot();
   const cta = agentCta();
   if (cta != null) {
     const c = new ClientTask();

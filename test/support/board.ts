@@ -1,6 +1,6 @@
 // Boards for tests: the test build (or the release image) on one or more processors, console captured.
 import { readFileSync } from "node:fs";
-import { Board } from "../../host/board/board.ts";
+import { Board, withXorEngine } from "../../host/board/board.ts";
 import { parseBoard } from "../../host/board/load.ts";
 import type { PanicReport, Processor, ProcessorCosts } from "../../host/board/processor.ts";
 import { Trace } from "../../host/sim/trace.ts";
@@ -30,6 +30,7 @@ export interface TestBoardOptions {
   costs?: Partial<ProcessorCosts>;
   /** The board file's `volumes` (docs/volumes.md); absent: one disk volume per disk. */
   volumes?: object[];
+  xorEngine?: boolean; // an XOR engine in slot 9 of the host's bus
 }
 
 export interface TestBoard {
@@ -60,7 +61,8 @@ export function testBoard(options: TestBoardOptions = {}): TestBoard {
     return { name, role: i === 0 ? "host" : "storage", ramMiB: ram, pci };
   });
   const volumes = options.volumes === undefined ? {} : { volumes: options.volumes };
-  const spec = parseBoard({ name: "test-board", seed: options.seed ?? 7, processors, disks, ...volumes }, "test-board.json");
+  const parsed = parseBoard({ name: "test-board", seed: options.seed ?? 7, processors, disks, ...volumes }, "test-board.json");
+  const spec = options.xorEngine === true ? withXorEngine(parsed, "host", 9) : parsed;
   const consoleLines: string[] = [];
   const stops: TestBoard["stops"] = [];
   const board = new Board({

@@ -35,7 +35,7 @@ const PLANS: Record<FirmwareTarget, TargetPlan> = {
     entry: "test/firmware/harness.ts",
     out: FIRMWARE_TEST_PATH,
     args: ["--target", "test"],
-    sources: ["assembly", "test/firmware", "asconfig.json"],
+    sources: ["assembly", "test/firmware", "tools/fuzz/firmware/xor_requester.ts", "asconfig.json"],
   },
   // The fuzzing build: the release options and exports, two read-only probes for the leak oracle, then coverage
   // counters injected with binaryen (tools/fuzz/instrument.ts). Built on demand by `wasm-iop fuzz`, not by default.

@@ -8,7 +8,7 @@
 //   host-exception           the emulator threw
 // Targets add their own: lost commands, data that differs from the shadow model of the disks.
 import { readFileSync } from "node:fs";
-import { Board } from "../../host/board/board.ts";
+import { Board, withXorEngine } from "../../host/board/board.ts";
 import { type BoardSpec, parseBoard } from "../../host/board/load.ts";
 import type { PanicKind, Processor } from "../../host/board/processor.ts";
 import type { Bus } from "../../host/bus/bus.ts";
@@ -35,7 +35,7 @@ export class FindingError extends Error {
 export interface FuzzBoardOptions {
   firmware: WebAssembly.Module;
   /** Processors: RAM in MiB and the in-memory disks (MiB) on one virtio-scsi controller; the first is the host. */
-  processors: { ramMiB: number; disksMiB: number[]; nic?: boolean }[];
+  processors: { ramMiB: number; disksMiB: number[]; nic?: boolean; xor?: boolean }[];
   seed: number;
   /** Keep the bus trace's lines (replay); off while fuzzing, for speed. */
   trace?: boolean;
@@ -269,5 +269,6 @@ function fuzzSpec(options: FuzzBoardOptions): BoardSpec {
     if (p.nic === true) pci.push({ slot: 9, model: "nic" });
     return { name, role: i === 0 ? "host" : "storage", ramMiB: p.ramMiB, pci };
   });
-  return parseBoard({ name: "fuzz-board", seed: options.seed, processors, disks, portals: [{ host: "127.0.0.1", port: 3260 }] }, "fuzz-board.json");
+  const spec = parseBoard({ name: "fuzz-board", seed: options.seed, processors, disks, portals: [{ host: "127.0.0.1", port: 3260 }] }, "fuzz-board.json");
+  return options.processors[0]?.xor === true ? withXorEngine(spec, "host", 10) : spec;
 }

@@ -1,7 +1,24 @@
 // The fuzzing build's entry: the release image's exports (board ABI v1, unchanged) plus two read-only probes the
-// fuzzer's leak oracle reads once the board quiesces. Nothing here changes what the firmware does; the release
-// image (assembly/index.ts) never carries these. tools/fuzz/instrument.ts adds the coverage counters afterwards.
-export * from "../../../assembly/index";
+// fuzzer's leak oracle reads once the board quiesces, and, on the host processor, a requester task the xor target
+// drives the XOR task with (xor_requester.ts; idle unless called). Nothing else here changes what the firmware does;
+// the release image (assembly/index.ts) never carries these. tools/fuzz/instrument.ts adds the coverage counters.
+export { abiVersion, heapTop, irq, run } from "../../../assembly/index";
+import { agentsBoot, agentsStart } from "../../../assembly/agents";
+import { BootStatus, kernelBoot, kernelStart } from "../../../assembly/kernel/boot";
+import { xorRequesterBoot } from "./xor_requester";
+export * from "./xor_requester";
+
+/** assembly/index.ts's boot(), with the XOR requester added before the seal. */
+export function boot(bootInfo: usize): u32 {
+  const status = kernelBoot(bootInfo);
+  if (status != BootStatus.Ok) return status;
+  agentsBoot(bootInfo);
+  xorRequesterBoot();
+  const started = kernelStart(bootInfo);
+  if (started != BootStatus.Ok) return started;
+  agentsStart();
+  return started;
+}
 import { BUFFER_CLASS_COUNT } from "../../../assembly/config";
 import { bufferPool, sgls } from "../../../assembly/kernel/buffers";
 import { frames } from "../../../assembly/rta/links";
