@@ -20,7 +20,7 @@ import { mkdirSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
-import type { BoardSpec, DiskSpec, PciFunctionSpec } from "./load.ts";
+import type { BoardSpec, DiskSpec, XorEngineSpec } from "./load.ts";
 import { Processor, type BusMap, type PanicReport, type ProcessorCosts } from "./processor.ts";
 
 // The local bus map (docs/hardware.md, "Local bus map"); storage processors add the MU and the outbound window.
@@ -54,20 +54,7 @@ export function busMapFor(role: "host" | "storage"): BusMap {
   };
 }
 
-/**
- * The XOR engine's place on a processor's bus (docs/hardware.md, "xor-engine"). The board file's loader
- * (host/board/load.ts) does not build this model yet; until it does, tools and tests add the engine to a loaded
- * spec with withXorEngine().
- */
-export interface XorEngineSpec {
-  readonly model: "xor-engine";
-  readonly slot: number;
-  readonly function: number;
-}
-
-type BoardPciFunctionSpec = PciFunctionSpec | XorEngineSpec;
-
-/** `spec` with an XOR engine in `slot` (function 0) of processor `processor`'s bus; throws if the slot is taken. */
+/** `spec` with an XOR engine (docs/hardware.md, "xor-engine") in `slot` (function 0) of processor `processor`'s bus; throws if the slot is taken. */
 export function withXorEngine(spec: BoardSpec, processor: string, slot: number): BoardSpec {
   const found = spec.processors.find((p) => p.name === processor);
   if (found === undefined) throw new Error(`${spec.file}: no processor ${processor} for the xor-engine`);
@@ -75,7 +62,7 @@ export function withXorEngine(spec: BoardSpec, processor: string, slot: number):
   const engine: XorEngineSpec = { model: "xor-engine", slot, function: 0 };
   return {
     ...spec,
-    processors: spec.processors.map((p) => (p === found ? { ...p, pci: [...p.pci, engine as BoardPciFunctionSpec as PciFunctionSpec] } : p)),
+    processors: spec.processors.map((p) => (p === found ? { ...p, pci: [...p.pci, engine] } : p)),
   };
 }
 
@@ -198,7 +185,7 @@ export class Board {
     this.xorEngines = [];
     for (const p of this.options.spec.processors) {
       const processor = this.processor(p.name);
-      for (const f of p.pci as readonly BoardPciFunctionSpec[]) {
+      for (const f of p.pci) {
         const name = `${p.name}.slot${f.slot}`;
         let fn: PciFunctionBase | undefined;
         if (f.model === "iop-bridge") {
