@@ -20,7 +20,7 @@ import { mkdirSync, renameSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
-import type { BoardSpec, DiskSpec, PciFunctionSpec } from "./load.ts";
+import type { BoardSpec, DiskSpec, XorEngineSpec } from "./load.ts";
 import { Processor, type BusMap, type PanicReport, type ProcessorCosts } from "./processor.ts";
 
 // The local bus map (docs/hardware.md, "Local bus map"); storage processors add the MU and the outbound window.
@@ -62,20 +62,7 @@ export interface ControllerSlot {
   readonly disks: readonly string[]; // the board file's disk names, LUN n the n-th
 }
 
-/**
- * The XOR engine's place on a processor's bus (docs/hardware.md, "xor-engine"). The board file's loader
- * (host/board/load.ts) does not build this model yet; until it does, tools and tests add the engine to a loaded
- * spec with withXorEngine().
- */
-export interface XorEngineSpec {
-  readonly model: "xor-engine";
-  readonly slot: number;
-  readonly function: number;
-}
-
-type BoardPciFunctionSpec = PciFunctionSpec | XorEngineSpec;
-
-/** `spec` with an XOR engine in `slot` (function 0) of processor `processor`'s bus; throws if the slot is taken. */
+/** `spec` with an XOR engine (docs/hardware.md, "xor-engine") in `slot` (function 0) of processor `processor`'s bus; throws if the slot is taken. */
 export function withXorEngine(spec: BoardSpec, processor: string, slot: number): BoardSpec {
   const found = spec.processors.find((p) => p.name === processor);
   if (found === undefined) throw new Error(`${spec.file}: no processor ${processor} for the xor-engine`);
@@ -83,7 +70,7 @@ export function withXorEngine(spec: BoardSpec, processor: string, slot: number):
   const engine: XorEngineSpec = { model: "xor-engine", slot, function: 0 };
   return {
     ...spec,
-    processors: spec.processors.map((p) => (p === found ? { ...p, pci: [...p.pci, engine as BoardPciFunctionSpec as PciFunctionSpec] } : p)),
+    processors: spec.processors.map((p) => (p === found ? { ...p, pci: [...p.pci, engine] } : p)),
   };
 }
 
@@ -131,8 +118,6 @@ export class Board {
   private controllerSlots = new Map<string, ControllerSlot[]>();
   /** Disks pulled by a control command: absent from their controller, across resets, until replaced. */
   private readonly pulledDisks = new Set<string>();
-}
-
   xorEngines: XorEngine[] = [];
   /** Where the NIC's connections come from: real sockets when serving, a loopback for tests. */
   readonly network: NetworkBackend & { attach(port: NicPort): void };
@@ -213,7 +198,7 @@ export class Board {
     this.xorEngines = [];
     for (const p of this.options.spec.processors) {
       const processor = this.processor(p.name);
-      for (const f of p.pci as readonly BoardPciFunctionSpec[]) {
+      for (const f of p.pci) {
         const name = `${p.name}.slot${f.slot}`;
         let fn: PciFunctionBase | undefined;
         if (f.model === "iop-bridge") {

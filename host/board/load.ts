@@ -79,7 +79,7 @@ export interface ProcessorSpec {
   readonly pci: readonly PciFunctionSpec[];
 }
 
-export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NicSpec;
+export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NicSpec | XorEngineSpec;
 
 export interface IopBridgeSpec {
   readonly model: "iop-bridge";
@@ -101,6 +101,12 @@ export interface NicSpec {
   readonly slot: number;
   readonly function: number; // 0 when absent
   readonly rxRingEntries: number; // 256 when absent
+}
+
+export interface XorEngineSpec {
+  readonly model: "xor-engine";
+  readonly slot: number;
+  readonly function: number; // 0 when absent
 }
 
 export type DiskSpec = FileDiskSpec | MemoryDiskSpec;
@@ -301,7 +307,8 @@ interface RawProcessor {
 type RawPciFunction =
   | { model: "iop-bridge"; slot: number; function?: number; processor: string }
   | { model: "virtio-scsi"; slot: number; function?: number; disks: string[]; queueSize?: number }
-  | { model: "nic"; slot: number; function?: number; rxRingEntries?: number };
+  | { model: "nic"; slot: number; function?: number; rxRingEntries?: number }
+  | { model: "xor-engine"; slot: number; function?: number };
 
 let schemaRoot: AnySchemaObject | undefined;
 let validatorCached: ValidateFunction | undefined;
@@ -872,6 +879,8 @@ function buildPciFunction(pciFunction: RawPciFunction): PciFunctionSpec {
         function: functionNumber,
         rxRingEntries: pciFunction.rxRingEntries ?? RX_RING_ENTRIES_DEFAULT,
       };
+    case "xor-engine":
+      return { model: "xor-engine", slot: pciFunction.slot, function: functionNumber };
   }
 }
 

@@ -30,6 +30,7 @@ describe("wasm-iop inventory", () => {
       [2, "0x8086", "0x0303", "0x0e0001"],
       [3, "0x1af4", "0x1048", "0x010000"],
       [4, "0x1234", "0x11e0", "0x020000"], // the TCP-offload NIC
+      [5, "0x1234", "0x11a5", "0x0b4000"], // the XOR engine
     ]);
     // The bridge's BAR 2 is the storage processor's RAM: sized by the BAR protocol, not read from the board file.
     expect(inventory.pci[0]!.bar2).toMatch(/\/33554432$/);

@@ -69,6 +69,7 @@ describe("loadBoardFile: the shipped board", () => {
       { model: "iop-bridge", slot: 2, function: 0, processor: "sp2" },
       { model: "virtio-scsi", slot: 3, function: 0, disks: ["host-disk0"], queueSize: 128 },
       { model: "nic", slot: 4, function: 0, rxRingEntries: 256 },
+      { model: "xor-engine", slot: 5, function: 0 },
     ]);
   });
 
@@ -129,7 +130,7 @@ describe("parseBoard: schema errors", () => {
   it("names an unknown PCI model and lists the models", () => {
     expect(messageFor((b) => void (b.processors[0].pci[2].model = "scsi"))).toBe(
       "boards/bad.json: processors[0].pci[2].model: " +
-        'expected one of "iop-bridge", "virtio-scsi", "nic", got "scsi"',
+        'expected one of "iop-bridge", "virtio-scsi", "nic", "xor-engine", got "scsi"',
     );
   });
 
