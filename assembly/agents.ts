@@ -49,6 +49,7 @@ export function agentsBoot(info: usize): void {
       tts = theTts;
     }
     xor = xorBoot(info); // RAID parity: the XOR engine on the bus, or the software loop
+    if (xor != null) theCta.ops.xorTask = xor!.index;
   } else {
     const link = new MuLocalLink(0, info);
     theRta.link = link;

@@ -172,6 +172,7 @@ export class CtaTask extends Task {
         break;
       }
       case MsgKind.VolumesLoad: this.metadata.load(msg.source); break;
+      case MsgKind.XorDone: this.ops.onXorDone(msg); break;
       default: assert(false, "cta: unexpected message kind");
     }
   }

@@ -9,7 +9,9 @@
 // columns; write the new data and the parity (a failed member is skipped). So a full-row write reads nothing, and a
 // partial one reads the rest of its row (reconstruct-write: with the default three members that is one read). A read
 // that fails before anything was written re-plans with the member failed; a write that fails is done, degraded.
-// The persistent dirty-stripe bitmap (the write hole) and the XOR engine are not used yet: docs/volumes.md.
+// Every XOR goes to the XOR task (assembly/xor/: the XOR engine on the bus, or its firmware loop) as an XorRequest;
+// the operation waits in Computing for the XorDone. Without an XOR task, or when it answers Fault or Busy, or no SGL
+// block is free, the operation XORs in its own loop (xorInline) rather than fail: parity is never optional.
 import { FrameFunction, FrameStatus } from "../board/frame";
 import { bufferPool, sgls } from "../kernel/buffers";
 import { carve } from "../kernel/carve";
@@ -18,11 +20,17 @@ import { BUFFER_CLASS_LARGE, BUFFER_LARGE_BYTES } from "../config";
 import { Extent } from "../volumes/extent";
 import { raid5DataIndex, raid5DataMember, raid5MemberLba, raid5ParityMember, raid5RowBlocks } from "../volumes/raid5";
 import { MEMBERS_MAX, Volume, volumeAt, VolumeState } from "../volumes/volume";
+import { Msg, MsgKind } from "../kernel/msg";
+import { post } from "../kernel/scheduler";
+import { SGL_NONE } from "../kernel/sgl";
 import { CtaTask } from "./cta";
 
 export const OP_NONE: u32 = 0xffff;
 export const OPS_MAX: u32 = 64;
 const MEMBER_NONE: u32 = 0xff;
+const XOR_STEP_NONE: u8 = 0;
+const XOR_STEP_REBUILT: u8 = 1; // a write's failed member's old data is rebuilt: lay the new data over, then parity
+const XOR_STEP_PARITY: u8 = 2; // the parity column is done: write
 
 export enum ParityOpKind {
   Write = 0, // the requester's data
@@ -36,20 +44,26 @@ enum OpState {
   Waiting = 1, // for its window (an earlier operation on it) or its columns
   Reading = 2,
   Writing = 3,
+  Computing = 4, // an XorRequest out
 }
 
 // Op: |0 state u8|1 kind u8|2 service u16|4 volume u16|6 outstanding u8|7 failed u8|8 row u64|16 winLo u32|
-// |20 winHi u32|24 seq u32|28 status u8|29 replan u8|30 target u8|31 -|32 columns u16 × MEMBERS_MAX|48 rLo u32|
-// |52 rHi u32|56 -|  (winLo..winHi: blocks into each member's chunk; Read: rLo..rHi on member `target`)
+// |20 winHi u32|24 seq u32|28 status u8|29 replan u8|30 target u8|31 step u8|32 columns u16 × MEMBERS_MAX|48 rLo u32|
+// |52 rHi u32|56 -|  (winLo..winHi: blocks into each member's chunk; Read: rLo..rHi on member `target`; step: a
+// write's XOR so far, XOR_STEP_*)
 const OP_BYTES: u32 = 64;
 
 export class ParityOps {
   private readonly ops: usize = carve(OPS_MAX * OP_BYTES, 16);
   private readonly extent: Extent = new Extent();
+  private readonly out: Msg = new Msg();
   private nextSeq: u32 = 1;
   private active: u32 = 0;
   opsStarted: u64 = 0;
   fullRowWrites: u64 = 0; // writes that read nothing
+  xorRequests: u64 = 0; // XORs the XOR task did
+  inlineXors: u64 = 0; // XORs done here (no XOR task, or it answered Fault or Busy)
+  xorTask: u32 = 0xffff_ffff; // set at boot when the host has one
 
   constructor(private readonly cta: CtaTask) {}
 
@@ -277,40 +291,40 @@ export class ParityOps {
     return true;
   }
 
+  // The reads are in: the XOR this operation needs, then afterXor.
   private afterReads(o: u32): void {
     const op = this.op(o);
     if (load<u8>(op, 28) != FrameStatus.Ok) { this.finish(o); return; }
     const v = volumeAt(load<u16>(op, 4));
+    const bytes = v.blockSizeBytes;
+    const winLo = load<u32>(op, 16);
+    const windowBytes = <u64>(load<u32>(op, 20) - winLo) * bytes;
+    const kind = load<u8>(op, 1);
+    if (kind == ParityOpKind.Read) {
+      const rLo = load<u32>(op, 48);
+      this.xor(o, v, load<u8>(op, 30), <usize>(rLo - winLo) * bytes, <u64>(load<u32>(op, 52) - rLo) * bytes);
+    } else if (kind == ParityOpKind.Rebuild) {
+      this.xor(o, v, load<u8>(op, 30), 0, windowBytes);
+    } else {
+      const f = <u32>load<u8>(op, 7);
+      const p = raid5ParityMember(v, load<u64>(op, 8));
+      if (this.mustRebuild(o, v, f == MEMBER_NONE ? MEMBERS_MAX : f, p)) {
+        store<u8>(op, XOR_STEP_REBUILT, 31);
+        this.xor(o, v, f, 0, windowBytes);
+      } else {
+        this.overlayAndParity(o, v);
+      }
+    }
+  }
+
+  // A write: the new data over the columns, then the parity column (none when the parity member is down).
+  private overlayAndParity(o: u32, v: Volume): void {
+    const op = this.op(o);
     const s = <u32>load<u16>(op, 2);
     const bytes = v.blockSizeBytes;
     const row = load<u64>(op, 8);
     const winLo = load<u32>(op, 16);
     const winHi = load<u32>(op, 20);
-    if (load<u8>(op, 1) == ParityOpKind.Read) {
-      const target = <u32>load<u8>(op, 30);
-      const rLo = load<u32>(op, 48);
-      const length = <u64>(load<u32>(op, 52) - rLo) * bytes;
-      const at = <usize>(rLo - winLo) * bytes;
-      const dest = this.column(op, target) + at;
-      this.xorColumns(op, v, target, at, length);
-      const volumeLba = row * raid5RowBlocks(v) + <u64>raid5DataIndex(v, row, target) * <u64>v.chunkBlocks + rLo;
-      sgls().copyFlat(this.cta.serviceSgl(s), (volumeLba - this.cta.serviceLba(s)) * bytes, dest, length, true);
-      store<u8>(op, <u8>OpState.Writing, 0);
-      this.finish(o);
-      return;
-    }
-    if (load<u8>(op, 1) == ParityOpKind.Rebuild) {
-      const target = <u32>load<u8>(op, 30);
-      this.xorColumns(op, v, target, 0, <u64>(winHi - winLo) * bytes);
-      store<u8>(op, <u8>OpState.Writing, 0);
-      if (this.io(o, v, target, FrameFunction.Write, winLo, winHi, this.column(op, target)) && load<u8>(op, 6) == 0) this.finish(o);
-      return;
-    }
-    const f = <u32>load<u8>(op, 7);
-    const p = raid5ParityMember(v, row);
-    const windowBytes = <u64>(winHi - winLo) * bytes;
-    if (this.mustRebuild(o, v, f == MEMBER_NONE ? MEMBERS_MAX : f, p)) this.xorColumns(op, v, f, 0, windowBytes);
-    // The new data over the columns.
     const sgl = this.cta.serviceSgl(s);
     for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
       const lo = this.newLo(s, v, row, j, winLo, winHi);
@@ -321,8 +335,46 @@ export class ParityOps {
       if (load<u8>(op, 1) == ParityOpKind.Zero) memory.fill(dest, 0, <usize>length);
       else sgls().copyFlat(sgl, (this.volumeLba(v, row, j, lo) - this.cta.serviceLba(s)) * bytes, dest, length, false);
     }
-    if (f != p) this.xorColumns(op, v, p, 0, windowBytes);
+    const p = raid5ParityMember(v, row);
+    store<u8>(op, XOR_STEP_PARITY, 31);
+    if (<u32>load<u8>(op, 7) != p) this.xor(o, v, p, 0, <u64>(winHi - winLo) * bytes);
+    else this.afterXor(o);
+  }
+
+  // The XOR asked for is in its column.
+  private afterXor(o: u32): void {
+    const op = this.op(o);
+    const v = volumeAt(load<u16>(op, 4));
+    const s = <u32>load<u16>(op, 2);
+    const bytes = v.blockSizeBytes;
+    const row = load<u64>(op, 8);
+    const winLo = load<u32>(op, 16);
+    const winHi = load<u32>(op, 20);
+    const kind = load<u8>(op, 1);
+    if (kind == ParityOpKind.Read) {
+      const target = <u32>load<u8>(op, 30);
+      const rLo = load<u32>(op, 48);
+      const length = <u64>(load<u32>(op, 52) - rLo) * bytes;
+      const volumeLba = row * raid5RowBlocks(v) + <u64>raid5DataIndex(v, row, target) * <u64>v.chunkBlocks + rLo;
+      sgls().copyFlat(this.cta.serviceSgl(s), (volumeLba - this.cta.serviceLba(s)) * bytes,
+        this.column(op, target) + <usize>(rLo - winLo) * bytes, length, true);
+      store<u8>(op, <u8>OpState.Writing, 0);
+      this.finish(o);
+      return;
+    }
     store<u8>(op, <u8>OpState.Writing, 0);
+    if (kind == ParityOpKind.Rebuild) {
+      const target = <u32>load<u8>(op, 30);
+      if (this.io(o, v, target, FrameFunction.Write, winLo, winHi, this.column(op, target)) && load<u8>(op, 6) == 0) this.finish(o);
+      return;
+    }
+    if (load<u8>(op, 31) == XOR_STEP_REBUILT) {
+      store<u8>(op, <u8>OpState.Computing, 0);
+      this.overlayAndParity(o, v);
+      return;
+    }
+    const f = <u32>load<u8>(op, 7);
+    const p = raid5ParityMember(v, row);
     const fn = this.cta.serviceFunction(s) == FrameFunction.WriteFua ? FrameFunction.WriteFua : FrameFunction.Write;
     for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
       const m = raid5DataMember(v, row, j);
@@ -335,9 +387,59 @@ export class ParityOps {
     if (load<u8>(op, 6) == 0) this.finish(o);
   }
 
-  // Column `dest` = XOR of every other member's column, over [at, at + length).
-  // A firmware loop for now; the XOR engine's driver takes this over (docs/volumes.md).
-  private xorColumns(op: usize, v: Volume, dest: u32, at: usize, length: u64): void {
+  // Column `dest` = XOR of every other member's column over [at, at + length): by the XOR task, or here.
+  private xor(o: u32, v: Volume, dest: u32, at: usize, length: u64): void {
+    const op = this.op(o);
+    store<u8>(op, <u8>OpState.Computing, 0);
+    if (this.xorTask != 0xffff_ffff) {
+      const sgl = sgls().create();
+      if (sgl != SGL_NONE) {
+        let ok = sgls().append(sgl, <u64>(this.column(op, dest) + at), <u32>length);
+        for (let m: u32 = 0; m < v.memberCount && ok; m++) {
+          if (m != dest) ok = sgls().append(sgl, <u64>(this.column(op, m) + at), <u32>length);
+        }
+        this.out.set(MsgKind.XorRequest, this.cta.index, v.memberCount - 1, 0);
+        this.out.c = sgl;
+        this.out.e = <u64>o;
+        if (ok && post(this.xorTask, this.out)) {
+          this.xorRequests += 1;
+          return;
+        }
+        sgls().release(sgl);
+      }
+    }
+    this.xorInline(op, v, dest, at, length);
+    this.afterXor(o);
+  }
+
+  /** XorDone from the XOR task. Fault or Busy: the operation XORs here instead. */
+  onXorDone(msg: Msg): void {
+    const o = <u32>msg.e;
+    const op = this.op(o);
+    assert(load<u8>(op) == OpState.Computing, "parity op: XorDone for an operation not computing");
+    // The request's own fields, from the SGL: destination column, offset, length.
+    const sgl = msg.c;
+    const count = sgls().segmentCount(sgl);
+    const length = <u64>load<u32>(sgls().segment(sgl, 0), 8);
+    const v = volumeAt(load<u16>(op, 4));
+    if (msg.a != 0) {
+      // Find which column the destination is, and where in it.
+      const destination = <usize>load<u64>(sgls().segment(sgl, 0));
+      let dest: u32 = MEMBERS_MAX;
+      for (let m: u32 = 0; m < v.memberCount; m++) {
+        const column = this.column(op, m);
+        if (destination >= column && destination < column + BUFFER_LARGE_BYTES) { dest = m; break; }
+      }
+      assert(dest != MEMBERS_MAX && count == v.memberCount, "parity op: XorDone for another request");
+      this.xorInline(op, v, dest, destination - this.column(op, dest), length);
+    }
+    sgls().release(sgl);
+    this.afterXor(o);
+  }
+
+  // Column `dest` = XOR of every other member's column, over [at, at + length), in this task.
+  private xorInline(op: usize, v: Volume, dest: u32, at: usize, length: u64): void {
+    this.inlineXors += 1;
     const target = this.column(op, dest) + at;
     let first = true;
     for (let m: u32 = 0; m < v.memberCount; m++) {

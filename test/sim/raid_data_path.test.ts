@@ -21,8 +21,9 @@ const METADATA_BYTES = 1 << 20;
 
 interface VolumeUnderTest { lun: number; name: string; shadow: Uint8Array }
 
-function bootRaidBoard(dataDir: string, volumes?: object[]): TestBoard {
+function bootRaidBoard(dataDir: string, volumes?: object[], xorEngine = false): TestBoard {
   const t = testBoard({
+    xorEngine,
     ramMiB: [64, 32, 32],
     disksMiB: [[], [DISK_MIB, DISK_MIB, DISK_MIB, DISK_MIB], [DISK_MIB, DISK_MIB, DISK_MIB, DISK_MIB]],
     diskBackend: "file",
@@ -176,9 +177,10 @@ function parityMismatches(dataDir: string, members: string[], chunkBytes: number
 }
 
 describe("RAID volumes over two storage processors", () => {
-  it("serve random reads and writes like a flat disk, keep RAID-1 copies equal and RAID-5 parity right", () => {
+  it.each([["the XOR task's firmware loop", false], ["the XOR engine", true]])("serve random reads and writes like a flat disk, keep RAID-1 copies equal and RAID-5 parity right (parity by %s)", (_, engine) => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
-    const t = bootRaidBoard(dataDir);
+    const t = bootRaidBoard(dataDir, undefined, engine);
+    expect(t.board.xorEngines.length).toBe(engine ? 1 : 0);
     const area = DISK_MIB * 1024 * 1024 - METADATA_BYTES;
     expect(capacityBytes(t, "r5")).toBe(3 * area);
     expect(capacityBytes(t, "r1")).toBe(area);
@@ -186,6 +188,7 @@ describe("RAID volumes over two storage processors", () => {
     const volumes: VolumeUnderTest[] = ["r5", "r1", "r0"].map((name, lun) => ({ lun, name, shadow: new Uint8Array(capacityBytes(t, name)) }));
     workload(t, volumes, "raid-1", 600, 8);
     t.board.runFor(100_000_000);
+    if (engine) expect(t.board.xorEngines[0]!.stats.descriptors).toBeGreaterThan(100); // the parity went through it
     expect(parityMismatches(dataDir, ["sp1-disk0", "sp2-disk0", "sp1-disk1", "sp2-disk1"], 8192, area / 8192)).toEqual([]);
     expect(Buffer.compare(readImage(dataDir, "sp1-disk2", METADATA_BYTES, area), readImage(dataDir, "sp2-disk2", METADATA_BYTES, area))).toBe(0);
     for (const p of t.board.processors) expect(p.invoke("testBuffersAllFree")).toBe(1);
