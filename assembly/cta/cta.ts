@@ -35,12 +35,13 @@ import { raid5Map, raid5RowBlocks } from "../volumes/raid5";
 import { volumeStateLine } from "../volumes/report";
 import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } from "../volumes/volume";
 import { OP_NONE, ParityOpKind, ParityOps } from "./parity_ops";
+import { THIN_CHILDREN_MAX, ThinLayer } from "./thin";
 
 export const PROCESSORS_MAX: u32 = 8;
 export const SERVICES_MAX: u32 = 128;
 export const PARTS_MAX: u32 = 512;
 const CTA_PRIORITY: u32 = 2;
-const CTA_INBOX_DEPTH: u32 = 256;
+const CTA_INBOX_DEPTH: u32 = 256 + THIN_CHILDREN_MAX; // the thin layer's children come back here too
 const CTA_BATCH_MAX: u32 = 32;
 const RETRANSMIT_NS: u64 = 200_000_000; // longer than a healthy request; shorter than the DDM's device timeout
 const BUSY_RETRY_NS: u64 = 1_000_000; // the first retry after BUSY or NOT STARTED (or a full link); doubled per attempt
@@ -87,6 +88,7 @@ export class CtaTask extends Task {
   private readonly piece: Extent = new Extent(); // emitExtent's own, so that the caller's extent stays as it was
   private emittingCopy: bool = false; // the parts being built are a RAID-1 write's further copies
   readonly ops: ParityOps = new ParityOps(this);
+  readonly thin: ThinLayer = new ThinLayer(this); // thin volumes (thin.ts): requests resolved into children on the pool
   private nextTransaction: u32 = 1;
   // Every part at or above this index is Free: the scans stop here. Parts are taken lowest first, so it stays near
   // the number in flight, not PARTS_MAX.
@@ -118,9 +120,10 @@ export class CtaTask extends Task {
       this.dispatch(this.scratch);
     }
     const moved = this.ops.poll();
+    const thinMoved = this.thin.poll();
     if (this.servicesPending > 0) this.advanceAll();
     if (this.sweepAtNs != u64.MAX_VALUE) timerWakeBy(this.sweepTimer, this.sweepAtNs);
-    return handled > 0 || moved ? RunResult.Busy : RunResult.Idle;
+    return handled > 0 || moved || thinMoved ? RunResult.Busy : RunResult.Idle;
   }
 
   /** Requests in flight: services not yet answered. */
@@ -133,6 +136,8 @@ export class CtaTask extends Task {
   private dispatch(msg: Msg): void {
     switch (<i32>msg.kind) {
       case MsgKind.ServiceIo: this.onService(msg); break;
+      case MsgKind.ServiceIoDone: this.thin.onChildDone(msg); break; // the CTA is the requester of thin children only
+      case MsgKind.VolumesLoad: this.thin.loader.start(msg.source); break;
       case MsgKind.Frame: {
         this.onReply(frames().address(msg.a));
         frames().release(msg.a);
@@ -157,6 +162,7 @@ export class CtaTask extends Task {
   private onService(msg: Msg): void {
     const fn = msg.a & 0xff;
     const volume = msg.a >> 8;
+    if (this.thin.claims(fn, volume)) { this.thin.onService(msg); return; }
     const s = this.serviceOpen(msg.source, msg.e);
     if (s == POOL_NONE) {
       this.answer(msg.source, msg.e, FrameStatus.Busy, 0);

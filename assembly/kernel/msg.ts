@@ -22,6 +22,8 @@ export enum MsgKind {
   ScsiNexusIdentify = 54, // transport → SCSI target: a: cookie, b: target port, c: port name bytes, d: port name address
   ScsiNexusIdentified = 55, // SCSI target → transport: a: the cookie, b: the nexus id (NEXUS_NONE: the table is full)
   ScsiNexusGone = 57, // transport → SCSI target: a: the nexus id of a session that ended
+  VolumesLoad = 58, // UMA → CTA: volumes assembled; read their metadata (thin maps), then answer VolumesLoaded
+  VolumesLoaded = 59, // CTA → UMA: every volume's metadata is loaded (or the volume failed and said why)
   TtsAdvertise = 56, // UMA → TTS: discovery is done; a: the volume count. The transport starts serving.
 }
 

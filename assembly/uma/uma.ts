@@ -57,7 +57,9 @@ export class UmaTask extends Task {
   private readonly request: usize = carve(128, 16);
   private startNs: u64 = 0;
   private timer: u32 = TIMER_NONE;
-  ready: bool = false;
+  ready: bool = false; // discovery done and every volume's metadata loaded: the transport serves
+  private discovered: bool = false;
+  private disksFound: u32 = 0;
   ttsTask: u32 = 0xffff_ffff; // the transport to advertise the volumes to (none on a board without a NIC)
   private readonly advertise: Msg = new Msg();
   private readonly disks: ProfileDisks = new ProfileDisks(this.processors);
@@ -125,6 +127,7 @@ export class UmaTask extends Task {
           this.poll(); // the last profile ends discovery now, not at the next wake-up
           break;
         }
+        case MsgKind.VolumesLoaded: this.finishVolumes(); break;
         default: assert(false, "uma: unexpected message kind");
       }
     }
@@ -135,7 +138,7 @@ export class UmaTask extends Task {
   // timer for the next step that needs it: in POLL_PERIOD_NS while a messaging unit is not ready (only a register
   // says so), else the next StartAgent resend or the discovery deadline (a profile arrives as a message and polls).
   private poll(): void {
-    if (this.ready) return;
+    if (this.discovered) return;
     const nowNs = clockNowNs();
     let pending: u32 = 0;
     let wakeNs = this.startNs + DISCOVERY_DEADLINE_NS + 1;
@@ -181,7 +184,7 @@ export class UmaTask extends Task {
 
   // Every processor answered or was given up: volumes for the CTA, and the table on the console.
   private finishDiscovery(): void {
-    this.ready = true;
+    this.discovered = true;
     timerCancel(this.timer); // nothing left to poll
     let missing: u32 = 0;
     for (let i: u32 = 0; i < this.processorCount; i++) if (unchecked(this.processors[i]).state != ProcessorState.Ready) missing += 1;
@@ -211,8 +214,17 @@ export class UmaTask extends Task {
     }
     this.disks.count = this.processorCount;
     volumesAssemble(this.disks);
+    this.disksFound = disks;
+    // The volumes' metadata (thin maps) is read through the CTA before anything is served: VolumesLoaded goes on.
+    assert(post(this.cta.index, this.advertise.set(MsgKind.VolumesLoad, this.index, volumesCount(), 0)), "uma: CTA inbox full");
+  }
+
+  // The CTA loaded every volume's metadata: the inventory, and the transport starts serving.
+  private finishVolumes(): void {
+    assert(this.discovered && !this.ready, "uma: VolumesLoaded out of turn");
     for (let n: u32 = 0; n < volumesCount(); n++) volumeInventoryLine(n);
-    line().s("inventory done processors=").u32(this.processorCount).s(" disks=").u32(disks).s(" volumes=").u32(volumesCount()).out();
+    line().s("inventory done processors=").u32(this.processorCount).s(" disks=").u32(this.disksFound).s(" volumes=").u32(volumesCount()).out();
+    this.ready = true;
     // Advertise the resources through the TTS interface: the transport starts serving them.
     if (this.ttsTask != 0xffff_ffff) assert(post(this.ttsTask, this.advertise.set(MsgKind.TtsAdvertise, this.index, volumesCount(), 0)));
   }
