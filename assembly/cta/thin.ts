@@ -36,6 +36,7 @@ export const THIN_COMMITS_MAX: u32 = 8;
 const THIN_MAP_RAM_BYTES_MAX: u64 = 8 << 20; // every thin volume's map in RAM together
 const CHILDREN_PER_SEGMENT: u32 = 3; // an allocating write: data, and zeros before and after it
 const COMMIT_ATTEMPTS_MAX: u32 = 3; // map writes of one block failing in a row: the volume's metadata fails
+const LBA_STATUS_CHUNKS_MAX: u32 = 65536; // chunks one LbaStatus answer looks at: the initiator asks again after the run
 const TAG_CHILD: u64 = 0x7468_696e_0000_0000; // "thin": children's tags
 export const THIN_EVENT_SOFT_THRESHOLD: u64 = 1;
 
@@ -186,8 +187,9 @@ export class ThinLayer {
     const mapped = m.lookup(vc) != THIN_CHUNK_NONE;
     let run = chunk - lba % chunk;
     vc += 1;
-    // Bounded by the virtual chunks (and the u32 run length).
-    while (vc < m.virtualChunks && run < limit && (m.lookup(vc) != THIN_CHUNK_NONE) == mapped) { run += chunk; vc += 1; }
+    // Bounded by the virtual chunks, LBA_STATUS_CHUNKS_MAX (a dispatch stays short) and the u32 run length.
+    const last = min(m.virtualChunks, vc + LBA_STATUS_CHUNKS_MAX);
+    while (vc < last && run < limit && (m.lookup(vc) != THIN_CHUNK_NONE) == mapped) { run += chunk; vc += 1; }
     this.answer(msg.source, msg.e, FrameStatus.Ok, mapped ? 0 : 1, min(run, limit), 0);
   }
 

@@ -93,6 +93,10 @@ export class ThinMap {
   takeFree(): u32 {
     for (let i: u32 = 0; i < this.usableChunks; i++) {
       const chunk = (this.cursor + i) % this.usableChunks;
+      if ((chunk & 7) == 0 && chunk + 8 <= this.usableChunks && load<u8>(this.bitmap + (chunk >> 3)) == 0xff) {
+        i += 7; // eight in use: the next byte (bounded by usableChunks all the same)
+        continue;
+      }
       if (this.inUse(chunk)) continue;
       this.mark(chunk, true);
       this.used += 1;
