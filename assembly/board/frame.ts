@@ -24,6 +24,7 @@ export enum FrameFunction {
   WriteFua = 5, // as Write, on the medium before the reply
   Flush = 6, // CTA → RTA: flush disk's caches
   Unmap = 7, // CTA → RTA: deallocate blockCount blocks at lba
+  LbaStatus = 8, // requester → CTA only, never in a frame: is lba mapped, and for how many blocks (cta/thin.ts)
 }
 
 export const FRAME_FLAG_REPLY: u8 = 1;
@@ -39,6 +40,7 @@ export enum FrameStatus {
   NoDisk = 7,
   BadFrame = 8, // the receiver could not parse the frame
   NotStarted = 9, // the RTA has not been started by the UMA yet
+  SpaceAllocFailed = 10, // CTA → requester: a thin volume's pool has no free chunk for the write
 }
 
 // Profile (StartAgent's reply): |24 diskCount u32|32 disk[0..3]: |0 blockCount u64|8 blockSizeBytes u32|

@@ -38,12 +38,13 @@ import { OP_NONE, ParityOpKind, ParityOps } from "./parity_ops";
 import { RaidMetadata } from "./raid_metadata";
 import { Rebuild } from "./rebuild";
 import { WriteIntent } from "./write_intent";
+import { THIN_CHILDREN_MAX, ThinLayer } from "./thin";
 
 export const PROCESSORS_MAX: u32 = 8;
 export const SERVICES_MAX: u32 = 128;
 export const PARTS_MAX: u32 = 512;
 const CTA_PRIORITY: u32 = 2;
-const CTA_INBOX_DEPTH: u32 = 256;
+const CTA_INBOX_DEPTH: u32 = 256 + THIN_CHILDREN_MAX; // the thin layer's children come back here too
 const CTA_BATCH_MAX: u32 = 32;
 const RETRANSMIT_NS: u64 = 200_000_000; // longer than a healthy request; shorter than the DDM's device timeout
 const BUSY_RETRY_NS: u64 = 1_000_000; // the first retry after BUSY or NOT STARTED (or a full link); doubled per attempt
@@ -104,6 +105,7 @@ export class CtaTask extends Task {
   readonly metadata: RaidMetadata = new RaidMetadata(this);
   readonly rebuild: Rebuild = new Rebuild(this);
   readonly intent: WriteIntent = new WriteIntent(this);
+  readonly thin: ThinLayer = new ThinLayer(this); // thin volumes (thin.ts): requests resolved into children on the pool
   private nextTransaction: u32 = 1;
   // Every part at or above this index is Free: the scans stop here. Parts are taken lowest first, so it stays near
   // the number in flight, not PARTS_MAX.
@@ -137,10 +139,11 @@ export class CtaTask extends Task {
       this.dispatch(this.scratch);
     }
     const moved = this.ops.poll();
+    const thinMoved = this.thin.poll();
     if (this.servicesPending > 0) this.advanceAll();
     this.rebuild.pump(this.servicesPending == 0);
     if (this.sweepAtNs != u64.MAX_VALUE) timerWakeBy(this.sweepTimer, this.sweepAtNs);
-    return handled > 0 || moved ? RunResult.Busy : RunResult.Idle;
+    return handled > 0 || moved || thinMoved ? RunResult.Busy : RunResult.Idle;
   }
 
   /** Requests in flight: services not yet answered. */
@@ -164,11 +167,13 @@ export class CtaTask extends Task {
         break;
       }
       case MsgKind.ServiceIoDone: {
-        // One of the CTA's own services.
+        // One of the CTA's own services: the RAID metadata's, a rebuild's, the write-intent bitmap's, or a thin
+        // volume's child on its pool.
         const owner = msg.e & INTERNAL_MASK;
         if (owner == INTERNAL_METADATA) this.metadata.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
         else if (owner == INTERNAL_INTENT) this.intent.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
-        else this.rebuild.onDone(<FrameStatus>msg.a);
+        else if (owner == INTERNAL_REBUILD) this.rebuild.onDone(<FrameStatus>msg.a);
+        else this.thin.onChildDone(msg);
         break;
       }
       case MsgKind.VolumesLoad: this.metadata.load(msg.source); break;
@@ -190,6 +195,7 @@ export class CtaTask extends Task {
   private onService(msg: Msg): void {
     const fn = msg.a & 0xff;
     const volume = msg.a >> 8;
+    if (this.thin.claims(fn, volume)) { this.thin.onService(msg); return; }
     const s = this.serviceOpen(msg.source, msg.e);
     if (s == POOL_NONE) {
       this.answer(msg.source, msg.e, FrameStatus.Busy, 0);

@@ -13,9 +13,8 @@ import { clockNowNs } from "../board/wasi";
 import { BUFFER_CLASS_PAGE, BUFFER_PAGE_BYTES } from "../config";
 import { bufferPool, bufferReserve } from "../kernel/buffers";
 import { ConsoleLine, line } from "../kernel/console";
-import { Msg, MsgKind } from "../kernel/msg";
 import { POOL_NONE } from "../kernel/pool";
-import { post, timerStartParked, timerWakeBy } from "../kernel/scheduler";
+import { timerStartParked, timerWakeBy } from "../kernel/scheduler";
 import { TIMER_NONE } from "../kernel/timer";
 import { stateOf } from "../volumes/config";
 import { volumeStateLine } from "../volumes/report";
@@ -41,7 +40,6 @@ enum Phase {
 export class RaidMetadata {
   private readonly pages: StaticArray<u32> = new StaticArray<u32>(MEMBERS_MAX);
   private readonly readOk: StaticArray<bool> = new StaticArray<bool>(MEMBERS_MAX);
-  private readonly done: Msg = new Msg();
   private phase: Phase = Phase.Idle;
   private volume: u32 = 0; // the volume being read or written
   private pending: u32 = 0; // internal services not answered
@@ -71,7 +69,7 @@ export class RaidMetadata {
     return true;
   }
 
-  /** VolumesLoad from `requester`: loads every volume, then answers VolumesLoaded. */
+  /** VolumesLoad from `requester`: loads every RAID volume, then hands over to the thin volumes' loader (thin_load.ts). */
   load(requester: u32): void {
     this.requester = requester;
     this.loading = true;
@@ -133,7 +131,8 @@ export class RaidMetadata {
     }
     this.loading = false;
     this.phase = Phase.Idle;
-    assert(post(this.requester, this.done.set(MsgKind.VolumesLoaded, this.cta.index, volumesCount(), 0)), "cta: UMA inbox full");
+    // The thin volumes next (their pools may be RAID, loaded now); their loader answers VolumesLoaded.
+    this.cta.thin.loader.start(this.requester);
     timerWakeBy(this.probeTimer, clockNowNs() + PROBE_PERIOD_NS);
     this.cta.rebuild.consider();
     this.idle();

@@ -18,8 +18,10 @@ export const WRITE_INTENT_BYTES: u32 = 4096;
 const REGIONS_MAX: u64 = <u64>WRITE_INTENT_BYTES * 8;
 
 export class WriteIntent {
-  private readonly dirty: usize = carve(VOLUMES_MAX * WRITE_INTENT_BYTES, 8); // in memory: what the disks must say
-  private readonly touched: usize = carve(VOLUMES_MAX * WRITE_INTENT_BYTES, 8); // written in since the last tick
+  // One bitmap block per RAID-5 volume (the volumes are configured before the CTA is made), by slot.
+  private readonly slots: StaticArray<u32> = new StaticArray<u32>(VOLUMES_MAX);
+  private readonly dirty: usize; // in memory: what the disks must say
+  private readonly touched: usize; // written in since the last tick
   private readonly setSeq: StaticArray<u32> = new StaticArray<u32>(VOLUMES_MAX); // bits set so far, counted
   private readonly durableSeq: StaticArray<u32> = new StaticArray<u32>(VOLUMES_MAX); // as far as the disks have them
   private readonly flushSeq: StaticArray<u32> = new StaticArray<u32>(VOLUMES_MAX); // what the flush in flight covers
@@ -30,7 +32,15 @@ export class WriteIntent {
   private busy: bool = false; // a write of the flush in flight was not taken
   flushes: u64 = 0;
 
-  constructor(private readonly cta: CtaTask) {}
+  constructor(private readonly cta: CtaTask) {
+    let count: u32 = 0;
+    for (let n: u32 = 0; n < volumesCount(); n++) {
+      unchecked(this.slots[n] = count);
+      if (volumeAt(n).type == VolumeType.Raid5) count += 1;
+    }
+    this.dirty = carve(max(count, 1) * WRITE_INTENT_BYTES, 8);
+    this.touched = carve(max(count, 1) * WRITE_INTENT_BYTES, 8);
+  }
 
   start(): void {
     this.page = bufferReserve(BUFFER_CLASS_PAGE);
@@ -44,7 +54,12 @@ export class WriteIntent {
   }
 
   /** The bitmap of `volume` as it is in memory (loaded at boot into here: raid_metadata.ts). */
-  bits(volume: u32): usize { return this.dirty + <usize>volume * WRITE_INTENT_BYTES; }
+  bits(volume: u32): usize {
+    assert(volumeAt(volume).type == VolumeType.Raid5, "write intent: not a RAID 5");
+    return this.dirty + <usize>unchecked(this.slots[volume]) * WRITE_INTENT_BYTES;
+  }
+
+  private touchedBits(volume: u32): usize { return this.touched + <usize>unchecked(this.slots[volume]) * WRITE_INTENT_BYTES; }
 
   /** Any region of `volume` dirty. */
   anyDirty(volume: u32): bool {
@@ -74,7 +89,7 @@ export class WriteIntent {
     const region = row / this.regionRows(v);
     const byte = <usize>(region >> 3);
     const bit = <u8>1 << <u8>(region & 7);
-    const touched = this.touched + <usize>volume * WRITE_INTENT_BYTES + byte;
+    const touched = this.touchedBits(volume) + byte;
     store<u8>(touched, load<u8>(touched) | bit);
     const at = this.bits(volume) + byte;
     if ((load<u8>(at) & bit) == 0) {
@@ -93,7 +108,7 @@ export class WriteIntent {
       const v = volumeAt(n);
       if (v.type != VolumeType.Raid5 || !v.loaded || this.cta.rebuild.resyncing(n)) continue;
       const bits = this.bits(n);
-      const touched = this.touched + <usize>n * WRITE_INTENT_BYTES;
+      const touched = this.touchedBits(n);
       let cleared = false;
       for (let i: u32 = 0; i < WRITE_INTENT_BYTES; i += 8) {
         const quiet = load<u64>(bits + i) & ~load<u64>(touched + i);

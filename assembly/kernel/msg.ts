@@ -23,7 +23,7 @@ export enum MsgKind {
   ScsiNexusIdentified = 55, // SCSI target → transport: a: the cookie, b: the nexus id (NEXUS_NONE: the table is full)
   ScsiNexusGone = 57, // transport → SCSI target: a: the nexus id of a session that ended
   TtsAdvertise = 56, // UMA → TTS: discovery is done; a: the volume count. The transport starts serving.
-  VolumesLoad = 62, // UMA → CTA: the volumes are assembled; read their metadata (superblocks)
+  VolumesLoad = 62, // UMA → CTA: the volumes are assembled; read their metadata (RAID superblocks, thin maps)
   VolumesLoaded = 63, // CTA → UMA: every volume's metadata is read and current; they may be served
   XorRequest = 60, // to the XOR task (assembly/xor/xor.ts): a = sourceCount | flags << 16, c = SGL, e = tag
   XorDone = 61, // from the XOR task: a = XorStatus, b = 1 when checked and not all zeros, c = the SGL, e = tag

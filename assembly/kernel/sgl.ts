@@ -98,6 +98,46 @@ export class SglStore {
     assert(done == lengthBytes, "SGL copy short");
   }
 
+  /**
+   * Appends to `target` the bytes [offsetBytes, offsetBytes + lengthBytes) of `source`, as segments over the same
+   * memory (a slice: no copy). False when a block was needed and none is free (then `target` holds part of it).
+   */
+  appendRange(target: u32, source: u32, offsetBytes: u64, lengthBytes: u64): bool {
+    assert(offsetBytes + lengthBytes <= this.totalBytes(source), "SGL slice past the list");
+    let skip = offsetBytes;
+    let done: u64 = 0;
+    const count = this.segmentCount(source);
+    for (let i: u32 = 0; i < count && done < lengthBytes; i++) {
+      const segment = this.segment(source, i);
+      const segmentBytes = <u64>load<u32>(segment, 8);
+      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
+      const run = min(segmentBytes - skip, lengthBytes - done);
+      if (!this.append(target, load<u64>(segment, 0) + skip, <u32>run, load<u32>(segment, 12))) return false;
+      done += run;
+      skip = 0;
+    }
+    assert(done == lengthBytes, "SGL slice short");
+    return true;
+  }
+
+  /** Zeroes `lengthBytes` of the list from `offsetBytes` (a list over this processor's own RAM). */
+  zeroRange(sgl: u32, offsetBytes: u64, lengthBytes: u64): void {
+    assert(offsetBytes + lengthBytes <= this.totalBytes(sgl), "SGL zero past the list");
+    let skip = offsetBytes;
+    let done: u64 = 0;
+    const count = this.segmentCount(sgl);
+    for (let i: u32 = 0; i < count && done < lengthBytes; i++) {
+      const segment = this.segment(sgl, i);
+      const segmentBytes = <u64>load<u32>(segment, 8);
+      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
+      const run = min(segmentBytes - skip, lengthBytes - done);
+      memory.fill(<usize>(load<u64>(segment, 0) + skip), 0, <usize>run);
+      done += run;
+      skip = 0;
+    }
+    assert(done == lengthBytes, "SGL zero short");
+  }
+
   /** Returns every block of the list to the pool. */
   release(sgl: u32): void {
     let block = sgl;

@@ -1,6 +1,7 @@
 // The command set: each CDB's fields decoded and checked (SBC-3, SPC-4), and the parameter data the target builds
 // itself. A decoder fills the task's program, range, transfer sizes and area, or leaves CHECK CONDITION in the
 // record and answers false; the target (target.ts) moves the data and completes the command.
+import { FrameFunction } from "../board/frame";
 import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../config";
 import { volumeAt, volumesCount } from "../volumes/volume";
 import { cdbBe16, cdbBe24, cdbBe32, cdbBe64, cdbU8, putBe32, putBe64 } from "./cdb";
@@ -31,7 +32,8 @@ import {
   scsiTaskAreaAddress, scsiTaskAreaWant, scsiTaskBlockCount, scsiTaskCheck, scsiTaskDirection, scsiTaskExpectedTransferBytes,
   scsiTaskFlagSet, scsiTaskLun, scsiTaskNexusSlot, scsiTaskSetBlockBytes, scsiTaskSetBlockCount,
   scsiTaskSetCopyChunkBytes, scsiTaskSetDataOutBytes, scsiTaskSetLba, scsiTaskSetOptions, scsiTaskSetProgram, scsiTaskSetResidual,
-  scsiTaskSetTransferBytes, scsiTaskTransferBytes, TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT,
+  scsiTaskSetTransferBytes, scsiTaskTransferBytes, TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT, scsiTaskServiceBlocks,
+  scsiTaskServiceFunction, scsiTaskServiceLba, scsiTaskServiceOffset,
 } from "./tasks";
 import { sanitizeErased, sanitizeSense } from "./sanitize";
 import { inquiryStandard, vpdPage } from "./vpd";
@@ -521,17 +523,24 @@ function serviceActionIn16(t: u32, at: usize): u32 {
     return 32;
   }
   assert((cdbU8(t, 1) & 0x1f) == SA_GET_LBA_STATUS);
-  // GET LBA STATUS: every block is reported mapped (deallocations are not tracked). One descriptor from the LBA to
-  // the end: |0-3 PARAMETER DATA LENGTH|4-7 -|8-15 LBA|16-19 NUMBER OF LOGICAL BLOCKS|20 PROVISIONING STATUS 0|.
+  // GET LBA STATUS: one descriptor, for the run of blocks from the LBA that share its provisioning status, as the CTA
+  // answered (target.ts keeps it in the service fields: blocks, and the status in the offset): a thin volume's run
+  // of mapped or deallocated chunks; any other volume mapped to the end. The initiator asks again past the run.
+  // |0-3 PARAMETER DATA LENGTH|4-7 -|8-15 LBA|16-19 NUMBER OF LOGICAL BLOCKS|20 PROVISIONING STATUS|.
   const lba = cdbBe64(t, 2);
   if (lba >= v.blockCount) {
     scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
     return DATA_IN_FAILED;
   }
+  const answered = scsiTaskServiceFunction(t) == FrameFunction.LbaStatus && scsiTaskServiceLba(t) == lba;
   putBe32(at, 20);
   putBe64(at + 8, lba);
-  putBe32(at + 16, <u32>min(v.blockCount - lba, 0xffff_ffff));
-  if (sanitizeErased(scsiTaskLun(t))) store<u8>(at + 20, 0x01); // deallocated by a sanitize erase, nothing written since
+  putBe32(at + 16, answered ? scsiTaskServiceBlocks(t) : <u32>min(v.blockCount - lba, 0xffff_ffff));
+  if (answered) store<u8>(at + 20, <u8>(scsiTaskServiceOffset(t) & 0x0f)); // 0: mapped, 1: deallocated
+  if (sanitizeErased(scsiTaskLun(t))) { // deallocated by a sanitize erase, nothing written since: to the end
+    putBe32(at + 16, <u32>min(v.blockCount - lba, 0xffff_ffff));
+    store<u8>(at + 20, 0x01);
+  }
   return 24;
 }
 

@@ -4,18 +4,18 @@
 // its initiator port's previous nexus was lost after hearing POWER ON, and leaves it when its transport says it is
 // gone. A condition is reported once, on the next command to that logical unit other than INQUIRY,
 // REPORT LUNS and REQUEST SENSE (which returns it as its data instead).
-// Slot, 32 bytes: |0 inUse u8|1 gone u8|2 nexus u16|4 lunCountSeen u32|8 -|16 pending[VOLUMES_MAX] u8|
+// Slot, 48 bytes: |0 inUse u8|1 gone u8|2 nexus u16|4 lunCountSeen u32|8 -|16 pending[VOLUMES_MAX] u16|
 import { VOLUMES_MAX } from "../volumes/volume";
 import { carve } from "../kernel/carve";
 import {
   ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR, ASC_I_T_NEXUS_LOSS_OCCURRED, ASC_MODE_PARAMETERS_CHANGED, ASC_POWER_ON_RESET, ASC_REGISTRATIONS_PREEMPTED,
-  ASC_REPORTED_LUNS_DATA_HAS_CHANGED, ASC_RESERVATIONS_PREEMPTED, ASC_RESERVATIONS_RELEASED,
+  ASC_REPORTED_LUNS_DATA_HAS_CHANGED, ASC_RESERVATIONS_PREEMPTED, ASC_THIN_PROVISIONING_SOFT_THRESHOLD_REACHED, ASC_RESERVATIONS_RELEASED,
 } from "./sense";
 
 export const NEXUS_MAX: u32 = 64;
 export const NEXUS_SLOT_NONE: u32 = 0xffff;
 export const NEXUS_NONE: u32 = 0xffff;
-const SLOT_BYTES: u32 = 32;
+const SLOT_BYTES: u32 = 48;
 
 // Pending conditions, one bit each; the lowest bit set is reported first.
 export const UA_POWER_ON_RESET: u32 = 1 << 0;
@@ -27,6 +27,8 @@ export const UA_COMMANDS_CLEARED: u32 = 1 << 5;
 export const UA_REPORTED_LUNS_CHANGED: u32 = 1 << 6;
 // Reported right after POWER ON (both are 29h; SPC-4 ranks them above the rest), which supersedes it.
 export const UA_NEXUS_LOSS: u32 = 1 << 7;
+// A thin volume's pool crossed its soft threshold (SBC-3, Thin provisioning thresholds; 38h/07h), after the rest.
+export const UA_SOFT_THRESHOLD: u32 = 1 << 8;
 export const UA_NONE: u32 = 0;
 
 let slots: usize = 0;
@@ -70,7 +72,7 @@ export function nexusOpen(nexus: u32, lunCount: u32, lostLuns: u32 = 0): u32 {
     store<u16>(at, <u16>nexus, 2);
     store<u32>(at, lunCount, 4);
     for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) {
-      store<u8>(at + 16 + lun, <u8>(((lostLuns >> lun) & 1) != 0 ? UA_NEXUS_LOSS : UA_POWER_ON_RESET));
+      store<u16>(pendingAt(s, lun), <u16>(((lostLuns >> lun) & 1) != 0 ? UA_NEXUS_LOSS : UA_POWER_ON_RESET));
     }
     return s;
   }
@@ -104,9 +106,9 @@ export function nexusLunCountCheck(slot: u32, lunCount: u32): void {
 
 export function uaSet(slot: u32, lun: u32, condition: u32): void {
   if (lun >= VOLUMES_MAX) return;
-  const at = slotAt(slot) + 16 + lun;
+  const at = pendingAt(slot, lun);
   const superseded = condition == UA_POWER_ON_RESET ? UA_NEXUS_LOSS : 0; // SPC-4: 29h/00h covers the other 29h
-  store<u8>(at, (load<u8>(at) & ~<u8>superseded) | <u8>condition);
+  store<u16>(at, (load<u16>(at) & ~<u16>superseded) | <u16>condition);
 }
 
 /** The logical units (a bit each) on which the nexus in `slot` has heard POWER ON: none is pending there. */
@@ -134,18 +136,20 @@ export function uaSetAll(lun: u32, condition: u32, exceptNexus: u32): void {
 /** Takes the highest-priority condition pending for `lun`: its ASC/ASCQ, or UA_NONE (0 is not a UA code). */
 export function uaTake(slot: u32, lun: u32): u32 {
   if (lun >= VOLUMES_MAX) return UA_NONE;
-  const at = slotAt(slot) + 16 + lun;
-  const pending = <u32>load<u8>(at);
+  const at = pendingAt(slot, lun);
+  const pending = <u32>load<u16>(at);
   if (pending == 0) return UA_NONE;
   const lowest = pending & (0 - pending);
   const bit = lowest != UA_POWER_ON_RESET && (pending & UA_NEXUS_LOSS) != 0 ? UA_NEXUS_LOSS : lowest; // 29h first
-  store<u8>(at, <u8>(pending & ~bit));
+  store<u16>(at, <u16>(pending & ~bit));
   return uaAscAscq(bit);
 }
 
 export function uaPending(slot: u32, lun: u32): u32 {
-  return lun >= VOLUMES_MAX ? 0 : <u32>load<u8>(slotAt(slot) + 16 + lun);
+  return lun >= VOLUMES_MAX ? 0 : <u32>load<u16>(pendingAt(slot, lun));
 }
+
+@inline function pendingAt(slot: u32, lun: u32): usize { return slotAt(slot) + 16 + <usize>lun * 2; }
 
 function uaAscAscq(bit: u32): u32 {
   switch (bit) {
@@ -157,6 +161,7 @@ function uaAscAscq(bit: u32): u32 {
     case UA_MODE_PARAMETERS_CHANGED: return ASC_MODE_PARAMETERS_CHANGED;
     case UA_COMMANDS_CLEARED: return ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR;
     case UA_REPORTED_LUNS_CHANGED: return ASC_REPORTED_LUNS_DATA_HAS_CHANGED;
+    case UA_SOFT_THRESHOLD: return ASC_THIN_PROVISIONING_SOFT_THRESHOLD_REACHED;
     default: assert(false, "unknown unit attention"); return UA_NONE;
   }
 }

@@ -19,7 +19,7 @@ import { SGL_NONE } from "../kernel/sgl";
 import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
 import {
-  cdbLengthOfOpcode, cdbReservedBits, cdbU8, CDB_OK, commandAccess, commandEntry, commandFind, COMMAND_NONE, getBe16,
+  cdbBe64, cdbLengthOfOpcode, cdbReservedBits, cdbU8, CDB_OK, commandAccess, commandEntry, commandFind, COMMAND_NONE, getBe16,
   getBe32, getBe64, opcodeHasServiceActions, SA_NONE, Access,
 } from "./cdb";
 import {
@@ -30,7 +30,7 @@ import {
   OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_RESERVE_6, OP_SERVICE_ACTION_IN_16, OP_START_STOP_UNIT, OP_SYNCHRONIZE_CACHE_10,
   OP_SYNCHRONIZE_CACHE_16, OP_TEST_UNIT_READY, OP_UNMAP, OP_VERIFY_10, OP_VERIFY_12, OP_VERIFY_16, OP_WRITE_10,
   OP_WRITE_12, OP_WRITE_16, OP_WRITE_6, OP_WRITE_AND_VERIFY_10, OP_WRITE_AND_VERIFY_12, OP_WRITE_AND_VERIFY_16,
-  OP_WRITE_ATOMIC_16, OP_WRITE_SAME_10, OP_WRITE_SAME_16, OP_SANITIZE,
+  OP_WRITE_ATOMIC_16, OP_WRITE_SAME_10, OP_WRITE_SAME_16, OP_SANITIZE, SA_GET_LBA_STATUS,
 } from "../protocol/scsi_opcodes";
 import {
   allocationLength, DATA_IN_FAILED, dataInBuild, decodeCompareAndWrite, decodeOrWrite, decodeWriteAtomic, decodeDataIn, decodePrefetch, decodeModeSelect,
@@ -47,8 +47,9 @@ import {
   NEXUS_MAX, NEXUS_NONE, NEXUS_SLOT_NONE, nexusClose, nexusFind, nexusGoneCount, nexusInit, nexusLunCountCheck, nexusMarkGone,
   nexusPowerOnHeard,
   nexusOfSlot, nexusOpen, nexusSlotGone, nexusSlotInUse, UA_COMMANDS_CLEARED, UA_MODE_PARAMETERS_CHANGED, UA_NONE,
-  UA_POWER_ON_RESET, uaSetAll, uaSetNexus, uaTake,
+  UA_POWER_ON_RESET, UA_SOFT_THRESHOLD, uaSetAll, uaSetNexus, uaTake,
 } from "./nexus";
+import { THIN_EVENT_SOFT_THRESHOLD } from "../cta/thin";
 import { persistentReserveOut } from "./pr_out";
 import {
   PR_OUT_PREEMPT_AND_ABORT, prPreemptedAt, prPreemptedCount, release6, reservationConflict, reservationsInit,
@@ -61,6 +62,7 @@ import {
   ASC_MISCOMPARE_DURING_VERIFY, ASC_PARAMETER_LIST_LENGTH_ERROR, ASC_UNRECOVERED_READ_ERROR, ASC_WRITE_ERROR,
   fieldInCdb, fieldInParameters, FIELD_NONE, senseCommandSpecific, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE,
   ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, ASC_NO_ADDITIONAL_SENSE, ASC_UNEXPECTED_INEXACT_SEGMENT,
+  ASC_SPACE_ALLOCATION_FAILED_WRITE_PROTECT,
 } from "./sense";
 import {
   SENSE_KEY_ABORTED_COMMAND, SENSE_KEY_COPY_ABORTED, SENSE_KEY_DATA_PROTECT, SENSE_KEY_HARDWARE_ERROR, SENSE_KEY_ILLEGAL_REQUEST,
@@ -404,8 +406,16 @@ export class ScsiTargetTask extends Task {
   }
 
   private advanceDataIn(t: u32): void {
-    if (this.prepare(t) == PHASE_WAIT) return;
+    const phase = this.prepare(t);
+    if (phase == PHASE_WAIT) return;
     const opcode = cdbU8(t, 0);
+    // SBC-3, GET LBA STATUS: whether the LBA is mapped, and for how long, is the CTA's to say (a thin volume's chunk
+    // map); the descriptor is built from its answer (commands.ts). An LBA out of range is refused there.
+    if (phase == 2 && opcode == OP_SERVICE_ACTION_IN_16 && (cdbU8(t, 1) & 0x1f) == SA_GET_LBA_STATUS
+      && cdbBe64(t, 2) < volumeAt(scsiTaskLun(t)).blockCount) {
+      this.issue(t, 3, FrameFunction.LbaStatus, cdbBe64(t, 2), 0, 0);
+      return;
+    }
     const length = dataInBuild(t, opcode);
     if (length != DATA_IN_FAILED) scsiTaskSetTransferBytes(t, min(length, allocationLength(t, opcode)));
     this.complete(t);
@@ -895,6 +905,10 @@ export class ScsiTargetTask extends Task {
     assert(scsiTaskGeneration(t) == <u32>(msg.e >> 32), "scsi: ServiceIoDone for an earlier command");
     this.servicesInFlight -= 1;
     this.serviceRetryDue = true;
+    // SBC-3: the write took a thin volume's pool over its soft threshold: every nexus hears of it on that LUN.
+    if ((msg.d & THIN_EVENT_SOFT_THRESHOLD) != 0) uaSetAll(scsiTaskServiceLun(t), UA_SOFT_THRESHOLD, NEXUS_NONE);
+    // GET LBA STATUS's answer: the run's length and its provisioning status, kept in the service fields.
+    if (scsiTaskServiceFunction(t) == FrameFunction.LbaStatus) scsiTaskSetService(t, FrameFunction.LbaStatus, scsiTaskServiceLba(t), msg.c, msg.b);
     const sgl = scsiTaskIoSgl(t);
     if (sgl != SGL_NONE) sgls().release(sgl);
     scsiTaskSetIoSgl(t, SGL_NONE);
@@ -924,6 +938,8 @@ export class ScsiTargetTask extends Task {
       case FrameStatus.IllegalRequest: scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE); break;
       case FrameStatus.NoDisk: scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_LOGICAL_UNIT_NOT_SUPPORTED); break;
       case FrameStatus.BadFrame: scsiTaskCheck(t, SENSE_KEY_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE); break;
+      // SBC-3, thin provisioning: the pool has no chunk for this write.
+      case FrameStatus.SpaceAllocFailed: scsiTaskCheck(t, SENSE_KEY_DATA_PROTECT, ASC_SPACE_ALLOCATION_FAILED_WRITE_PROTECT); break;
       default: scsiTaskCheck(t, SENSE_KEY_ABORTED_COMMAND, ASC_LOGICAL_UNIT_COMMUNICATION_FAILURE); break;
     }
     if (this.copies(t)) { // SPC-4: the copy ends with COPY ABORTED, naming the segment

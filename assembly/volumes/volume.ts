@@ -61,6 +61,8 @@ export class Volume {
   chunkBlocks: u32 = 0;
   virtualBytes: u64 = 0; // thin: the size it presents
   softThresholdPercent: u32 = 0; // thin: 0 = none
+  chunksUsed: u32 = 0; // thin: pool chunks in use (the CTA's thin layer keeps it)
+  chunksVirtual: u32 = 0; // thin: virtual chunks
   // Geometry, as the SCSI target presents it.
   blockCount: u64 = 0;
   blockSizeBytes: u32 = 0;

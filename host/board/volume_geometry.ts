@@ -9,10 +9,13 @@ export const MIB_BYTES = 1024 * 1024;
 export const KIB_BYTES = 1024;
 /** Each RAID member's first MiB holds the volume's metadata (superblock, dirty-stripe bitmap), never data. */
 export const RAID_METADATA_BYTES = MIB_BYTES;
-/** A thin volume's metadata on its pool: this, then its chunk map ... */
+/** A thin volume's metadata on its pool: this (the superblock's area), then its chunk map ... */
 export const THIN_METADATA_BASE_BYTES = MIB_BYTES;
-/** ... of one entry per virtual chunk ... */
-export const THIN_MAP_ENTRY_BYTES = 8;
+/** ... in map blocks of this size, each holding a 32-byte header and 4-byte entries, one per virtual chunk ... */
+export const THIN_MAP_BLOCK_BYTES = 4096;
+export const THIN_MAP_ENTRIES_PER_BLOCK = (THIN_MAP_BLOCK_BYTES - 32) / 4; // 1016
+/** ... each map block twice (a torn write of one copy leaves the other) ... */
+export const THIN_MAP_COPIES = 2;
 /** ... rounded up to whole MiB, so that the first data chunk starts on a MiB boundary. */
 export const THIN_METADATA_ALIGN_BYTES = MIB_BYTES;
 
@@ -41,10 +44,14 @@ export function thinVirtualChunkCount(virtualBytes: number, chunkBytes: number):
   return Math.ceil(virtualBytes / chunkBytes);
 }
 
-/** A thin volume's metadata on its pool: the base, then 8 bytes per virtual chunk, rounded up to whole MiB. */
+/**
+ * A thin volume's metadata on its pool: the base, then both copies of every map block (1 016 virtual chunks each),
+ * rounded up to whole MiB (assembly/volumes/thin.ts computes the same; docs/volumes.md, "On-disk formats").
+ */
 export function thinMetadataBytes(virtualBytes: number, chunkBytes: number): number {
-  const mapBytes = thinVirtualChunkCount(virtualBytes, chunkBytes) * THIN_MAP_ENTRY_BYTES;
-  return THIN_METADATA_BASE_BYTES + Math.ceil(mapBytes / THIN_METADATA_ALIGN_BYTES) * THIN_METADATA_ALIGN_BYTES;
+  const mapBlocks = Math.ceil(thinVirtualChunkCount(virtualBytes, chunkBytes) / THIN_MAP_ENTRIES_PER_BLOCK);
+  const rawBytes = THIN_METADATA_BASE_BYTES + mapBlocks * THIN_MAP_BLOCK_BYTES * THIN_MAP_COPIES;
+  return Math.ceil(rawBytes / THIN_METADATA_ALIGN_BYTES) * THIN_METADATA_ALIGN_BYTES;
 }
 
 /** The chunks a pool of `poolBytes` can hand out after the thin volume's metadata; 0 when not even one fits. */

@@ -17,7 +17,7 @@ import {
 } from "../../assembly/kernel/scheduler";
 import { SGL_NONE } from "../../assembly/kernel/sgl";
 import { agentCta, agentRta, agentsBoot, agentsStart, agentUma } from "../../assembly/agents";
-import { volumesCount } from "../../assembly/volumes/volume";
+import { volumeAt, volumesCount } from "../../assembly/volumes/volume";
 import { frames } from "../../assembly/rta/links";
 import { ClientTask } from "./client";
 import { ddmProbeBoot } from "./ddm_probe";
@@ -190,6 +190,8 @@ export function testClientRelease(r: u32): void { client!.release(r); }
 export function testClientDone(): u32 { return client!.doneCount; }
 export function testUmaReady(): bool { const uma = agentUma(); return uma != null && uma.ready; }
 export function testVolumeCount(): u32 { return volumesCount(); }
+export function testVolumeChunksUsed(v: u32): u32 { return volumeAt(v).chunksUsed; }
+export function testVolumeState(v: u32): u32 { return <u32>volumeAt(v).state; }
 export function testCtaActive(): u32 { return agentCta()!.servicesActive(); }
 export function testCtaRetransmits(): u64 { return agentCta()!.retransmitCount; }
 export function testRtaTransactions(): u32 { return agentRta().store.usedCount; }

@@ -43,7 +43,8 @@ describe("wasm-iop inventory", () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^processors\nindex +name +role +ram +slot +state\n0 +host +host +64 MiB +ready/m);
     expect(stdout).toMatch(/^3 +0x1af4 +0x1048 +0x010000 +1 +bar0=/m);
-    expect(stdout.match(/131072 +512 +64 MiB/g)).toHaveLength(3);
+    expect(stdout.match(/^\d +0 +0 +0 +131072 +512 +64 MiB$/gm)).toHaveLength(3); // the disks
+    expect(stdout.match(/^\d +\S+ +disk +131072 +512 +64 MiB +1 +optimal/gm)).toHaveLength(3); // a disk volume each
   });
 
   it("parses the firmware's inventory lines into records", () => {

@@ -183,7 +183,7 @@ describe("parseBoard: volume sizes", () => {
     expect(messageFor((b) => {
       b.volumes[2].sizeMiB = 16 * 1024 * 1024;
       b.volumes[2].chunkKiB = 64;
-    })).toBe('boards/vol.json: volumes[2].pool: expected a pool of at least 2049.0625 MiB (2049 MiB of metadata for 16777216 MiB in 64 KiB chunks, and one chunk), got "r5" of 126 MiB');
+    })).toBe('boards/vol.json: volumes[2].pool: expected a pool of at least 2066.0625 MiB (2066 MiB of metadata for 16777216 MiB in 64 KiB chunks, and one chunk), got "r5" of 126 MiB');
   });
 });
 

@@ -42,10 +42,10 @@ describe("thin geometry", () => {
     expect(thinVirtualChunkCount(MiB, 768 * KiB)).toBe(2);
   });
 
-  it("sizes the metadata as 1 MiB and the chunk map (8 bytes a chunk) rounded up to 1 MiB", () => {
-    expect(thinMetadataBytes(256 * MiB, MiB)).toBe(2 * MiB); // 256 entries: 2 KiB, one MiB
-    expect(thinMetadataBytes(128 * 1024 * MiB, 1 * MiB)).toBe(2 * MiB); // 131 072 entries: exactly 1 MiB
-    expect(thinMetadataBytes(128 * 1024 * MiB + 1, 1 * MiB)).toBe(3 * MiB); // one entry more
+  it("sizes the metadata as 1 MiB and two copies of each 4 KiB map block (1 016 chunks each) rounded up to 1 MiB", () => {
+    expect(thinMetadataBytes(256 * MiB, MiB)).toBe(2 * MiB); // 256 entries: one map block, 8 KiB
+    expect(thinMetadataBytes(128 * 1016 * MiB, 1 * MiB)).toBe(2 * MiB); // 128 map blocks, twice: exactly 1 MiB
+    expect(thinMetadataBytes(128 * 1016 * MiB + 1, 1 * MiB)).toBe(3 * MiB); // one entry more: a 129th map block
   });
 
   it("hands out the pool's whole chunks after the metadata, none when even one does not fit", () => {
