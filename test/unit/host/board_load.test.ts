@@ -52,7 +52,7 @@ function loadText(name: string, text: string): BoardFileError {
 }
 
 describe("loadBoardFile: the shipped board", () => {
-  it("loads boards/iop-dev.json with 3 processors, 3 disks and the defaults filled in", () => {
+  it("loads boards/iop-dev.json with 3 processors, 7 disks, 5 volumes, one target and the defaults filled in", () => {
     const board = loadBoardFile(DEFAULT_BOARD_PATH);
     expect(board.file).toBe(DEFAULT_BOARD_PATH);
     expect(board.name).toBe("iop-dev");
@@ -62,7 +62,14 @@ describe("loadBoardFile: the shipped board", () => {
       "host-disk0:64:file",
       "sp1-disk0:64:file",
       "sp2-disk0:64:file",
+      "sp1-disk1:64:file",
+      "sp1-disk2:64:file",
+      "sp2-disk1:64:file",
+      "sp2-disk2:64:file",
     ]);
+    // The first three disks keep volume numbers 0-2, as before volumes existed; then a RAID-5 and a thin volume on it.
+    expect(board.volumes.map((v) => `${v.name}:${v.type}`)).toEqual(["host-disk0:disk", "sp1-disk0:disk", "sp2-disk0:disk", "r5:raid5", "thin0:thin"]);
+    expect(board.targets.map((t) => [t.name, t.luns?.map((lun) => lun.volume)])).toEqual([["iqn.2026-11.org.wasm-iop:iop-dev", [0, 1, 2, 3, 4]]]);
     expect(board.portals).toEqual([{ host: "127.0.0.1", port: 3260 }]);
     expect(board.processors[0]!.pci).toEqual([
       { model: "iop-bridge", slot: 1, function: 0, processor: "sp1" },
@@ -323,16 +330,21 @@ describe("loadBoardFile: unreadable files and bad JSON", () => {
 
 // Targets: the iSCSI side of the board file.
 describe("parseBoard: targets", () => {
-  const base = () => JSON.parse(readFileSync(DEFAULT_BOARD_PATH, "utf8")) as Record<string, unknown>;
+  // The shipped board without its targets: its five volumes, served by the default target.
+  const base = () => {
+    const json = JSON.parse(readFileSync(DEFAULT_BOARD_PATH, "utf8")) as Record<string, unknown>;
+    delete json.targets;
+    return json;
+  };
 
   it("gives a board without targets one default target over every volume, without CHAP", () => {
     const spec = parseBoard(base(), "boards/iop-dev.json");
     expect(spec.targets).toEqual([{ name: "iqn.2026-11.org.wasm-iop:iop-dev", alias: "", luns: undefined, chap: undefined, initiators: [] }]);
   });
 
-  it("names the field of a LUN beyond the disks, a half-configured mutual CHAP, and a bad iSCSI name", () => {
+  it("names the field of a LUN beyond the volumes, a half-configured mutual CHAP, and a bad iSCSI name", () => {
     const withTargets = (targets: unknown) => () => parseBoard({ ...base(), targets }, "boards/bad.json");
-    expect(withTargets([{ name: "iqn.2026-11.org.example:t", luns: [0, 3] }])).toThrow("boards/bad.json: targets[0].luns[1]: expected a volume number below 3 (one volume per disk), got 3");
+    expect(withTargets([{ name: "iqn.2026-11.org.example:t", luns: [0, 5] }])).toThrow("boards/bad.json: targets[0].luns[1]: expected a volume number below 5 (one per entry of volumes), got 5");
     expect(withTargets([{ name: "iqn.2026-11.org.example:t", chap: { user: "u", secret: "twelve-chars", mutualUser: "m" } }])).toThrow("boards/bad.json: targets[0].chap.mutualSecret: expected both mutualUser and mutualSecret, or neither, got nothing");
     expect(withTargets([{ name: "target-one" }])).toThrow(/^boards\/bad\.json: targets\[0\]\.name: expected an iSCSI name/);
   });
@@ -347,7 +359,7 @@ describe("parseBoard: targets", () => {
     expect(withLuns([{ volume: 0, readOnly: "yes" }])).toThrow('boards/bad.json: targets[0].luns[0].readOnly: expected true or false, got "yes"');
     expect(withLuns([{ volume: 0, readonly: true }])).toThrow('boards/bad.json: targets[0].luns[0]: expected a volume number 0 to 15 or a volume name, or {"volume": n or name, "readOnly": true}, got {"volume":0,"readonly":true}');
     expect(withLuns([0, { volume: 0, readOnly: true }])).toThrow("boards/bad.json: targets[0].luns[1].volume: expected a volume not already listed by targets[0].luns[0], got 0");
-    expect(withLuns([{ volume: 5, readOnly: true }])).toThrow("boards/bad.json: targets[0].luns[0].volume: expected a volume number below 3 (one volume per disk), got 5");
+    expect(withLuns([{ volume: 5, readOnly: true }])).toThrow("boards/bad.json: targets[0].luns[0].volume: expected a volume number below 5 (one per entry of volumes), got 5");
     expect(withLuns(["0"])).toThrow(/^boards\/bad\.json: targets\[0\]\.luns\[0\]: expected a volume number 0 to 15/);
   });
 });
