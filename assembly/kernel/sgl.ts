@@ -7,6 +7,13 @@ import { Pool, POOL_NONE } from "./pool";
 
 export const SGL_NONE: u32 = POOL_NONE;
 
+enum RangeAction {
+  CopyIn = 0, // flat memory into the list
+  CopyOut = 1, // the list into flat memory
+  Zero = 2,
+  Append = 3, // the runs as segments of another list
+}
+
 export class SglStore {
   readonly blocks: Pool;
 
@@ -77,25 +84,10 @@ export class SglStore {
   /**
    * Copies `lengthBytes` between the list, from `offsetBytes` into it, and the flat memory at `flat`: into the list
    * when `intoList`, out of it otherwise. Only for lists over this processor's own RAM (a bus address is then its
-   * memory address). Walks from the first segment: O(segments).
+   * memory address).
    */
   copyFlat(sgl: u32, offsetBytes: u64, flat: usize, lengthBytes: u64, intoList: bool): void {
-    assert(offsetBytes + lengthBytes <= this.totalBytes(sgl), "SGL copy past the list");
-    let skip = offsetBytes;
-    let done: u64 = 0;
-    const count = this.segmentCount(sgl);
-    for (let i: u32 = 0; i < count && done < lengthBytes; i++) {
-      const segment = this.segment(sgl, i);
-      const segmentBytes = <u64>load<u32>(segment, 8);
-      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
-      const run = min(segmentBytes - skip, lengthBytes - done);
-      const address = <usize>(load<u64>(segment, 0) + skip);
-      if (intoList) memory.copy(address, flat + <usize>done, <usize>run);
-      else memory.copy(flat + <usize>done, address, <usize>run);
-      done += run;
-      skip = 0;
-    }
-    assert(done == lengthBytes, "SGL copy short");
+    this.eachRun(sgl, offsetBytes, lengthBytes, intoList ? RangeAction.CopyIn : RangeAction.CopyOut, <u64>flat);
   }
 
   /**
@@ -103,26 +95,19 @@ export class SglStore {
    * memory (a slice: no copy). False when a block was needed and none is free (then `target` holds part of it).
    */
   appendRange(target: u32, source: u32, offsetBytes: u64, lengthBytes: u64): bool {
-    assert(offsetBytes + lengthBytes <= this.totalBytes(source), "SGL slice past the list");
-    let skip = offsetBytes;
-    let done: u64 = 0;
-    const count = this.segmentCount(source);
-    for (let i: u32 = 0; i < count && done < lengthBytes; i++) {
-      const segment = this.segment(source, i);
-      const segmentBytes = <u64>load<u32>(segment, 8);
-      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
-      const run = min(segmentBytes - skip, lengthBytes - done);
-      if (!this.append(target, load<u64>(segment, 0) + skip, <u32>run, load<u32>(segment, 12))) return false;
-      done += run;
-      skip = 0;
-    }
-    assert(done == lengthBytes, "SGL slice short");
-    return true;
+    return this.eachRun(source, offsetBytes, lengthBytes, RangeAction.Append, <u64>target);
   }
 
   /** Zeroes `lengthBytes` of the list from `offsetBytes` (a list over this processor's own RAM). */
   zeroRange(sgl: u32, offsetBytes: u64, lengthBytes: u64): void {
-    assert(offsetBytes + lengthBytes <= this.totalBytes(sgl), "SGL zero past the list");
+    this.eachRun(sgl, offsetBytes, lengthBytes, RangeAction.Zero, 0);
+  }
+
+  // Applies `action` to each run of the list's [offsetBytes, offsetBytes + lengthBytes), in order; `argument` is the
+  // flat memory (copies, advanced run by run) or the target list (Append). Walks from the first segment:
+  // O(segments). False when an Append found no free block.
+  private eachRun(sgl: u32, offsetBytes: u64, lengthBytes: u64, action: RangeAction, argument: u64): bool {
+    assert(offsetBytes + lengthBytes <= this.totalBytes(sgl), "SGL range past the list");
     let skip = offsetBytes;
     let done: u64 = 0;
     const count = this.segmentCount(sgl);
@@ -131,11 +116,18 @@ export class SglStore {
       const segmentBytes = <u64>load<u32>(segment, 8);
       if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
       const run = min(segmentBytes - skip, lengthBytes - done);
-      memory.fill(<usize>(load<u64>(segment, 0) + skip), 0, <usize>run);
+      const address = load<u64>(segment, 0) + skip;
+      switch (<i32>action) {
+        case RangeAction.CopyIn: memory.copy(<usize>address, <usize>(argument + done), <usize>run); break;
+        case RangeAction.CopyOut: memory.copy(<usize>(argument + done), <usize>address, <usize>run); break;
+        case RangeAction.Zero: memory.fill(<usize>address, 0, <usize>run); break;
+        default: if (!this.append(<u32>argument, address, <u32>run, load<u32>(segment, 12))) return false;
+      }
       done += run;
       skip = 0;
     }
-    assert(done == lengthBytes, "SGL zero short");
+    assert(done == lengthBytes, "SGL range short of its length");
+    return true;
   }
 
   /** Returns every block of the list to the pool. */

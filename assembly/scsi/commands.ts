@@ -19,7 +19,9 @@ import {
   ATOMIC_ALIGNMENT_BLOCKS, ATOMIC_GRANULARITY_BLOCKS, COMPARE_AND_WRITE_BLOCKS_MAX, DATA_IN_BYTES_MAX, limitAtomicBytes, limitTransferBytes, PARAMETER_LIST_BYTES_MAX, WRITE_SAME_BYTES_MAX,
 } from "./limits";
 import { MODE_PC_SAVED, modePageKnown, modeSenseBuild, modeWriteCacheEnabled } from "./mode";
+import { nexusTargetPort } from "./identities";
 import { uaTake } from "./nexus";
+import { targetLunAt, targetLunsCount, targetLunsKnown } from "./target_luns";
 import { OPCODES_INVALID, opcodesAll, opcodesOne, REPORTING_OPCODE_SA_IF_ANY, tmfsSupported } from "./opcodes";
 import { PR_OUT_LIST_BYTES } from "./pr_out";
 import { prReadFullStatus, prReadKeys, prReadReservation, prReportCapabilities } from "./reservations";
@@ -30,7 +32,7 @@ import {
 import { SENSE_KEY_ILLEGAL_REQUEST, SENSE_KEY_NO_SENSE, SENSE_KEY_UNIT_ATTENTION } from "../protocol/sense_keys";
 import {
   scsiTaskAreaAddress, scsiTaskAreaWant, scsiTaskBlockCount, scsiTaskCheck, scsiTaskDirection, scsiTaskExpectedTransferBytes,
-  scsiTaskFlagSet, scsiTaskLun, scsiTaskNexusSlot, scsiTaskSetBlockBytes, scsiTaskSetBlockCount,
+  scsiTaskFlagSet, scsiTaskLun, scsiTaskNexus, scsiTaskNexusSlot, scsiTaskSetBlockBytes, scsiTaskSetBlockCount,
   scsiTaskSetCopyChunkBytes, scsiTaskSetDataOutBytes, scsiTaskSetLba, scsiTaskSetOptions, scsiTaskSetProgram, scsiTaskSetResidual,
   scsiTaskSetTransferBytes, scsiTaskTransferBytes, TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT, scsiTaskServiceBlocks,
   scsiTaskServiceFunction, scsiTaskServiceLba, scsiTaskServiceOffset,
@@ -557,13 +559,21 @@ function readDefectData(t: u32, at: usize, is12: bool): u32 {
 
 // SPC-4, REPORT LUNS: SELECT REPORT 00h and 02h list every logical unit (single-level peripheral device addressing),
 // 01h the well-known ones (none).
+// The LUNs are those the nexus's target port presents (target_luns.ts): peripheral device addressing below 256,
+// flat space addressing above.
 function reportLuns(t: u32, at: usize): u32 {
   const select = cdbU8(t, 2);
   if (select > 2) { invalidField(t, 2); return DATA_IN_FAILED; }
-  const count: u32 = select == 1 ? 0 : volumesCount();
+  const port = nexusTargetPort(scsiTaskNexus(t));
+  const known = targetLunsKnown(port);
+  const count: u32 = select == 1 ? 0 : known ? targetLunsCount(port) : volumesCount();
   memory.fill(at, 0, 8 + count * 8);
   putBe32(at, count * 8); // LUN LIST LENGTH
-  for (let lun: u32 = 0; lun < count; lun++) store<u8>(at + 8 + lun * 8 + 1, <u8>lun);
+  for (let i: u32 = 0; i < count; i++) {
+    const lun = known ? targetLunAt(port, i) : i;
+    store<u8>(at + 8 + i * 8, <u8>(lun < 256 ? 0 : 0x40 | (lun >> 8)));
+    store<u8>(at + 8 + i * 8 + 1, <u8>(lun & 0xff));
+  }
   return 8 + count * 8;
 }
 

@@ -9,6 +9,7 @@
 import { FrameFunction, FrameStatus } from "../board/frame";
 import { BUFFER_CLASS_PAGE } from "../config";
 import { VOLUMES_MAX, volumeAt, volumesCount } from "../volumes/volume";
+import { targetLunsInit, targetLunsSet } from "./target_luns";
 import { sgls } from "../kernel/buffers";
 import { Msg, MsgKind } from "../kernel/msg";
 import { MsgQueue } from "../kernel/queue";
@@ -188,6 +189,7 @@ export class ScsiTargetTask extends Task {
       case MsgKind.ScsiTmf: this.onTmf(msg.a); break;
       case MsgKind.ScsiNexusIdentify: this.onNexusIdentify(msg); break;
       case MsgKind.ScsiNexusGone: this.onNexusGone(msg.a); break;
+      case MsgKind.ScsiTargetLuns: targetLunsSet(msg.a, msg.b, <usize>msg.d); break;
       case MsgKind.Timer: {
         this.retryTimer = TIMER_NONE;
         this.serviceRetryDue = true;
@@ -1286,6 +1288,7 @@ export function scsiBoot(ctaTask: u32): ScsiTargetTask {
   assert(target == null, "scsi: booted twice");
   limitsInit();
   nexusInit();
+  targetLunsInit();
   reservationsInit();
   modeInit();
   copyInit();

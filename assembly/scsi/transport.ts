@@ -60,6 +60,16 @@ export function scsiNexusIdentifyPost(transportTask: u32, cookie: u32, portName:
 }
 
 /**
+ * Target port `targetPort` presents the `count` LUN numbers (u32 each) at `luns`, which stay put: what REPORT LUNS
+ * lists through it. Sent once the transport serves.
+ */
+export function scsiTargetLunsPost(transportTask: u32, targetPort: u32, luns: usize, count: u32): void {
+  const msg = message.set(MsgKind.ScsiTargetLuns, transportTask, targetPort, count);
+  msg.d = <u64>luns;
+  assert(post(scsiTargetTask(), msg), "scsi: target inbox full");
+}
+
+/**
  * The session of `nexus` (an id ScsiNexusIdentified gave) ended. The target aborts the nexus's tasks (each still
  * gets its ScsiDone, aborted) and ends its RESERVE(6) reservations; its persistent registrations stay.
  */

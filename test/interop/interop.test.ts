@@ -34,11 +34,13 @@ describe.skipIf(missing.length > 0)("interoperability with Debian's initiators",
     await serving?.stop();
   });
 
-  it("lists the target and its three LUNs (iscsi-ls, discovery and login)", async () => {
+  it("lists the target and its five LUNs (iscsi-ls, discovery and login)", async () => {
     const portal = serving.urls[0]!.replace(/\/[^/]+\/\d+$/, "");
     const { stdout } = await run("iscsi-ls", ["-s", portal]);
     expect(stdout).toContain("Target:iqn.2026-11.org.wasm-iop:iop-dev Portal:127.0.0.1:");
-    expect(stdout.match(/^Lun:\d+\s+Type:DIRECT_ACCESS \(Size:63M\)$/gm)).toHaveLength(3);
+    expect(stdout.match(/^Lun:\d+\s+Type:DIRECT_ACCESS \(Size:63M\)$/gm)).toHaveLength(3); // the disks
+    expect(stdout).toMatch(/^Lun:3\s+Type:DIRECT_ACCESS \(Size:125M\)$/m); // the RAID 5: 2 × 63 MiB
+    expect(stdout).toMatch(/^Lun:4\s+Type:DIRECT_ACCESS \(Size:255M\)$/m); // the thin volume: 256 MiB
   });
 
   it("answers INQUIRY and READ CAPACITY(16) (iscsi-inq, iscsi-readcapacity16)", async () => {

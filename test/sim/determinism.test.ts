@@ -1,6 +1,9 @@
 // Determinism by construction: the same board, inputs and seed give a byte-identical bus trace. A seeded workload
 // (messages, interrupts, random draws, bus reads, timers) runs twice on a three-processor board and the traces'
 // SHA-256 must match; a different seed must change it. The release image on the default board is checked too.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Board } from "../../host/board/board.ts";
 import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
@@ -60,7 +63,9 @@ describe("trace determinism", () => {
 
   it("boots the default board the same way twice", () => {
     const run = () => {
-      const board = new Board({ spec: loadBoardFile(DEFAULT_BOARD_PATH), firmware: firmwareModule(FIRMWARE_PATH), trace: new Trace() });
+      // Fresh disks each time: the first boot of a board writes its RAID superblocks and thin maps, later ones read them.
+      const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-determinism-"));
+      const board = new Board({ spec: loadBoardFile(DEFAULT_BOARD_PATH), firmware: firmwareModule(FIRMWARE_PATH), trace: new Trace(), dataDir });
       expect(board.powerOn()).toBe(true);
       board.runUntil(3_500_000_000);
       return board.trace.digest();

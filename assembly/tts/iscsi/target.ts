@@ -42,8 +42,8 @@ import {
 import { SCSI_TASK_NONE, ScsiDirection, TmfFunction, TmfResponse } from "../../scsi/interface";
 import { SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTasksFree, scsiTaskRelease, scsiTaskSgl, scsiTaskTmfResponse } from "../../scsi/tasks";
 import { NEXUS_MAX, NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
-import { scsiNexusGonePost, scsiNexusIdentifyPost, scsiTaskDataReady, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
-import { bytesEqual, TARGET_NONE, targetConfigAt } from "./config";
+import { scsiNexusGonePost, scsiNexusIdentifyPost, scsiTargetLunsPost, scsiTaskDataReady, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
+import { bytesEqual, TARGET_NONE, targetConfigAt, targetConfigCount } from "./config";
 import { configRomLoadTargets } from "./config_rom";
 import { CMD_WINDOW, LOGIN_CONN_NONE, ORDER_ARRIVED, ORDER_EMPTY, Session, SessionState, SESSIONS_MAX, TMF_HELD_NONE } from "./session";
 import { TextResponder, TEXT_ANSWERED } from "./text";
@@ -125,6 +125,11 @@ export class IscsiTask extends Task {
   // The UMA's advertisement: the volumes exist, so the portals open.
   private onAdvertise(volumes: u32): void {
     if (this.serving || !this.nic.present) return;
+    // Each target's LUN map, for REPORT LUNS through its port (the port is the target's index + 1, as for nexuses).
+    for (let i: u32 = 0; i < targetConfigCount(); i++) {
+      const t = targetConfigAt(i);
+      scsiTargetLunsPost(this.index, i + 1, changetype<usize>(t.luns), t.lunCount);
+    }
     this.nic.start();
     this.serving = true;
     line().s("tts: serving ").u32(volumes).s(" volumes on ").bytes(this.portalText, 64).out();

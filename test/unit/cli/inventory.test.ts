@@ -34,8 +34,18 @@ describe("wasm-iop inventory", () => {
     ]);
     // The bridge's BAR 2 is the storage processor's RAM: sized by the BAR protocol, not read from the board file.
     expect(inventory.pci[0]!.bar2).toMatch(/\/33554432$/);
-    expect(inventory.disks.map((d) => [d.processor, d.blocks, d.blockSize])).toEqual([[0, 131072, 512], [1, 131072, 512], [2, 131072, 512]]);
-    expect(inventory.summary).toEqual({ processors: 3, disks: 3, volumes: 3 });
+    // Two disks on the host, four on each storage processor, in processor then disk order.
+    expect(inventory.disks.map((d) => [d.processor, d.index, d.blocks, d.blockSize])).toEqual([
+      [0, 0, 131072, 512], [0, 1, 131072, 512],
+      [1, 0, 131072, 512], [1, 1, 131072, 512], [1, 2, 131072, 512], [1, 3, 131072, 512],
+      [2, 0, 131072, 512], [2, 1, 131072, 512], [2, 2, 131072, 512], [2, 3, 131072, 512],
+    ]);
+    // The volumes as the firmware assembled them: three disks, two RAID 5s of 2 × 63 MiB, the thin volume.
+    expect((inventory.volumes as Record<string, unknown>[]).map((v) => [v.name, v.type, v.blocks, v.state])).toEqual([
+      ["host-disk0", "disk", 131072, "optimal"], ["sp1-disk0", "disk", 131072, "optimal"], ["sp2-disk0", "disk", 131072, "optimal"],
+      ["r5", "raid5", 258048, "optimal"], ["pool5", "raid5", 258048, "optimal"], ["thin0", "thin", 524288, "optimal"],
+    ]);
+    expect(inventory.summary).toEqual({ processors: 3, disks: 10, volumes: 6 });
   });
 
   it("prints a readable table by default", async () => {
@@ -43,7 +53,7 @@ describe("wasm-iop inventory", () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^processors\nindex +name +role +ram +slot +state\n0 +host +host +64 MiB +ready/m);
     expect(stdout).toMatch(/^3 +0x1af4 +0x1048 +0x010000 +1 +bar0=/m);
-    expect(stdout.match(/^\d +0 +0 +0 +131072 +512 +64 MiB$/gm)).toHaveLength(3); // the disks
+    expect(stdout.match(/^\d +\d +0 +\d +131072 +512 +64 MiB$/gm)).toHaveLength(10); // the disks
     expect(stdout.match(/^\d +\S+ +disk +131072 +512 +64 MiB +1 +optimal/gm)).toHaveLength(3); // a disk volume each
   });
 

@@ -52,7 +52,7 @@ function loadText(name: string, text: string): BoardFileError {
 }
 
 describe("loadBoardFile: the shipped board", () => {
-  it("loads boards/iop-dev.json with 3 processors, 7 disks, 5 volumes, one target and the defaults filled in", () => {
+  it("loads boards/iop-dev.json with 3 processors, 10 disks, 6 volumes, one target and the defaults filled in", () => {
     const board = loadBoardFile(DEFAULT_BOARD_PATH);
     expect(board.file).toBe(DEFAULT_BOARD_PATH);
     expect(board.name).toBe("iop-dev");
@@ -66,15 +66,19 @@ describe("loadBoardFile: the shipped board", () => {
       "sp1-disk2:64:file",
       "sp2-disk1:64:file",
       "sp2-disk2:64:file",
+      "sp1-disk3:64:file",
+      "sp2-disk3:64:file",
+      "host-disk1:64:file",
     ]);
-    // The first three disks keep volume numbers 0-2, as before volumes existed; then a RAID-5 and a thin volume on it.
-    expect(board.volumes.map((v) => `${v.name}:${v.type}`)).toEqual(["host-disk0:disk", "sp1-disk0:disk", "sp2-disk0:disk", "r5:raid5", "thin0:thin"]);
-    expect(board.targets.map((t) => [t.name, t.luns?.map((lun) => lun.volume)])).toEqual([["iqn.2026-11.org.wasm-iop:iop-dev", [0, 1, 2, 3, 4]]]);
+    // The first three disks keep volume numbers 0-2, as before volumes existed; then a RAID-5 LUN, and a thin LUN on a
+    // second RAID-5 that is not itself a LUN.
+    expect(board.volumes.map((v) => `${v.name}:${v.type}`)).toEqual(["host-disk0:disk", "sp1-disk0:disk", "sp2-disk0:disk", "r5:raid5", "pool5:raid5", "thin0:thin"]);
+    expect(board.targets.map((t) => [t.name, t.luns?.map((lun) => lun.volume)])).toEqual([["iqn.2026-11.org.wasm-iop:iop-dev", [0, 1, 2, 3, 5]]]);
     expect(board.portals).toEqual([{ host: "127.0.0.1", port: 3260 }]);
     expect(board.processors[0]!.pci).toEqual([
       { model: "iop-bridge", slot: 1, function: 0, processor: "sp1" },
       { model: "iop-bridge", slot: 2, function: 0, processor: "sp2" },
-      { model: "virtio-scsi", slot: 3, function: 0, disks: ["host-disk0"], queueSize: 128 },
+      { model: "virtio-scsi", slot: 3, function: 0, disks: ["host-disk0", "host-disk1"], queueSize: 128 },
       { model: "nic", slot: 4, function: 0, rxRingEntries: 256 },
       { model: "xor-engine", slot: 5, function: 0 },
     ]);
@@ -97,7 +101,7 @@ describe("loadBoardFile: the shipped board", () => {
       model: "virtio-scsi",
       slot: 3,
       function: 3,
-      disks: ["host-disk0"],
+      disks: ["host-disk0", "host-disk1"],
       queueSize: 256,
     });
     // physicalBlockSize defaults to blockSize; the shipped disks give 4096-byte physical blocks of 512 bytes.
@@ -344,7 +348,7 @@ describe("parseBoard: targets", () => {
 
   it("names the field of a LUN beyond the volumes, a half-configured mutual CHAP, and a bad iSCSI name", () => {
     const withTargets = (targets: unknown) => () => parseBoard({ ...base(), targets }, "boards/bad.json");
-    expect(withTargets([{ name: "iqn.2026-11.org.example:t", luns: [0, 5] }])).toThrow("boards/bad.json: targets[0].luns[1]: expected a volume number below 5 (one per entry of volumes), got 5");
+    expect(withTargets([{ name: "iqn.2026-11.org.example:t", luns: [0, 6] }])).toThrow("boards/bad.json: targets[0].luns[1]: expected a volume number below 6 (one per entry of volumes), got 6");
     expect(withTargets([{ name: "iqn.2026-11.org.example:t", chap: { user: "u", secret: "twelve-chars", mutualUser: "m" } }])).toThrow("boards/bad.json: targets[0].chap.mutualSecret: expected both mutualUser and mutualSecret, or neither, got nothing");
     expect(withTargets([{ name: "target-one" }])).toThrow(/^boards\/bad\.json: targets\[0\]\.name: expected an iSCSI name/);
   });
@@ -359,7 +363,7 @@ describe("parseBoard: targets", () => {
     expect(withLuns([{ volume: 0, readOnly: "yes" }])).toThrow('boards/bad.json: targets[0].luns[0].readOnly: expected true or false, got "yes"');
     expect(withLuns([{ volume: 0, readonly: true }])).toThrow('boards/bad.json: targets[0].luns[0]: expected a volume number 0 to 15 or a volume name, or {"volume": n or name, "readOnly": true}, got {"volume":0,"readonly":true}');
     expect(withLuns([0, { volume: 0, readOnly: true }])).toThrow("boards/bad.json: targets[0].luns[1].volume: expected a volume not already listed by targets[0].luns[0], got 0");
-    expect(withLuns([{ volume: 5, readOnly: true }])).toThrow("boards/bad.json: targets[0].luns[0].volume: expected a volume number below 5 (one per entry of volumes), got 5");
+    expect(withLuns([{ volume: 6, readOnly: true }])).toThrow("boards/bad.json: targets[0].luns[0].volume: expected a volume number below 6 (one per entry of volumes), got 6");
     expect(withLuns(["0"])).toThrow(/^boards\/bad\.json: targets\[0\]\.luns\[0\]: expected a volume number 0 to 15/);
   });
 });
