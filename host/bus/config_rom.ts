@@ -27,9 +27,10 @@ export enum ConfigRecord {
   Portal = 0x10, // value: "address:port" the board listens on
 }
 
-// The volume records, in an enum of their own while the firmware's ROM reader (assembly/tts/iscsi/config_rom.ts,
-// whose Record enum test/unit/iscsi/config_rom.test.ts matches with ConfigRecord one for one) does not know them yet.
-// A volume is VolumeBegin, VolumeLayout, its VolumeDisk, VolumeMember and VolumeSpare records, then VolumeEnd.
+// The volume records, in an enum of their own: the firmware reads them in assembly/volumes/config.ts (its VolumeRecord,
+// matched one for one by test/unit/volumes/shared_constants.test.ts), not in the iSCSI reader whose Record enum
+// test/unit/iscsi/config_rom.test.ts matches with ConfigRecord. A volume is VolumeBegin, VolumeLayout, its
+// VolumeDisk, VolumeMember and VolumeSpare records, then VolumeEnd.
 export enum VolumeRecord {
   VolumeBegin = 0x20, // value: the volume's name (1..31 bytes); volume n is the n-th VolumeBegin
   VolumeLayout = 0x21, // value: 16 bytes, see volumeLayoutValue
