@@ -3,12 +3,13 @@
 // chunk (64 KiB); parity is byte-wise, so windows are independent and an operation holds the lock of its own window
 // only. Each operation has one buffer per member ("columns").
 //
-// Write, in order: wait for the window (earlier operations on it finish first) and the columns; read what the
-// parity needs and the write does not bring (each data column it covers only in part, or every other column when
-// the failed member's old data must be rebuilt); lay the new data over the columns; parity = XOR of the data
-// columns; write the new data and the parity (a failed member is skipped). So a full-row write reads nothing, and a
-// partial one reads the rest of its row (reconstruct-write: with the default three members that is one read). A read
-// that fails before anything was written re-plans with the member failed; a write that fails is done, degraded.
+// Write, in order: wait for the window (earlier operations on it finish first) and the columns. Parity changes only
+// over the blocks the write touches in some member (dLo..dHi, at most the window); over those, read what the parity
+// needs and the write does not bring (each data column it covers only in part, or every other column when the failed
+// member's old data must be rebuilt); lay the new data over the columns; parity = XOR of the data columns; write the
+// new data and the parity (a failed member is skipped). So a full-row write reads nothing, and a 4 KiB write reads
+// 4 KiB of each other data member (reconstruct-write: with the default three members that is one read). A read that
+// fails before anything was written re-plans with the member failed; a write that fails is done, degraded.
 // Every XOR goes to the XOR task (assembly/xor/: the XOR engine on the bus, or its firmware loop) as an XorRequest;
 // the operation waits in Computing for the XorDone. Without an XOR task, or when it answers Fault or Busy, or no SGL
 // block is free, the operation XORs in its own loop (xorInline) rather than fail: parity is never optional.
@@ -49,8 +50,9 @@ enum OpState {
 
 // Op: |0 state u8|1 kind u8|2 service u16|4 volume u16|6 outstanding u8|7 failed u8|8 row u64|16 winLo u32|
 // |20 winHi u32|24 seq u32|28 status u8|29 replan u8|30 target u8|31 step u8|32 columns u16 × MEMBERS_MAX|48 rLo u32|
-// |52 rHi u32|56 -|  (winLo..winHi: blocks into each member's chunk; Read: rLo..rHi on member `target`; step: a
-// write's XOR so far, XOR_STEP_*)
+// |52 rHi u32|56 dLo u32|60 dHi u32|  (winLo..winHi: blocks into each member's chunk; Read: rLo..rHi on member
+// `target`; a write's dLo..dHi: the part of the window it writes in any member, the only part its parity changes;
+// step: a write's XOR so far, XOR_STEP_*)
 const OP_BYTES: u32 = 64;
 
 export class ParityOps {
@@ -89,11 +91,22 @@ export class ParityOps {
     const v = volumeAt(volume);
     const winLo = window * this.windowBlocks(v);
     const winHi = min(winLo + this.windowBlocks(v), v.chunkBlocks);
-    let touched = false;
-    for (let j: u32 = 0; j + 1 < v.memberCount && !touched; j++) touched = this.newHi(s, v, row, j, winLo, winHi) > this.newLo(s, v, row, j, winLo, winHi);
-    if (!touched) return true; // the service has nothing in this window
+    // The blocks of the window the write touches in any data member: parity changes there only.
+    let dLo = winHi;
+    let dHi = winLo;
+    for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
+      const lo = this.newLo(s, v, row, j, winLo, winHi);
+      const hi = this.newHi(s, v, row, j, winLo, winHi);
+      if (hi <= lo) continue;
+      dLo = min(dLo, lo);
+      dHi = max(dHi, hi);
+    }
+    if (dHi <= dLo) return true; // the service has nothing in this window
     const o = this.open(s, volume, kind, row, winLo, winHi);
-    return o != OP_NONE;
+    if (o == OP_NONE) return false;
+    store<u32>(this.op(o), dLo, 56);
+    store<u32>(this.op(o), dHi, 60);
+    return true;
   }
 
   /** Starts reads of [lba, lba + blocks) (within one data chunk) rebuilt from the other members. False: no room. */
@@ -247,10 +260,9 @@ export class ParityOps {
       for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
         const m = raid5DataMember(v, row, j);
         if (m == f || f == p) continue; // without parity to write, nothing need be read
-        const covered = this.newLo(s, v, row, j, winLo, winHi) == winLo && this.newHi(s, v, row, j, winLo, winHi) == winHi;
-        if ((!covered || rebuild) && !this.read(o, v, m, winLo, winHi)) return;
+        if ((!this.covers(o, v, j) || rebuild) && !this.read(o, v, m, load<u32>(op, 56), load<u32>(op, 60))) return;
       }
-      if (rebuild && !this.read(o, v, p, winLo, winHi)) return;
+      if (rebuild && !this.read(o, v, p, load<u32>(op, 56), load<u32>(op, 60))) return;
       if (load<u8>(op, 6) == 0 && f == MEMBERS_MAX) this.fullRowWrites += 1;
     }
     if (load<u8>(op, 6) == 0) this.afterReads(o);
@@ -259,13 +271,17 @@ export class ParityOps {
   // The failed member is a data member whose old data the write does not wholly replace: rebuild it from the others.
   private mustRebuild(o: u32, v: Volume, f: u32, p: u32): bool {
     if (f == MEMBERS_MAX || f == p) return false;
+    return !this.covers(o, v, raid5DataIndex(v, load<u64>(this.op(o), 8), f));
+  }
+
+  // A write brings data chunk `j` new over the whole of the part its parity changes (dLo..dHi).
+  private covers(o: u32, v: Volume, j: u32): bool {
     const op = this.op(o);
+    const s = <u32>load<u16>(op, 2);
     const row = load<u64>(op, 8);
     const winLo = load<u32>(op, 16);
     const winHi = load<u32>(op, 20);
-    const j = raid5DataIndex(v, row, f);
-    const s = <u32>load<u16>(op, 2);
-    return this.newLo(s, v, row, j, winLo, winHi) != winLo || this.newHi(s, v, row, j, winLo, winHi) != winHi;
+    return this.newLo(s, v, row, j, winLo, winHi) <= load<u32>(op, 56) && this.newHi(s, v, row, j, winLo, winHi) >= load<u32>(op, 60);
   }
 
   private read(o: u32, v: Volume, m: u32, lo: u32, hi: u32): bool {
@@ -310,7 +326,8 @@ export class ParityOps {
       const p = raid5ParityMember(v, load<u64>(op, 8));
       if (this.mustRebuild(o, v, f == MEMBER_NONE ? MEMBERS_MAX : f, p)) {
         store<u8>(op, XOR_STEP_REBUILT, 31);
-        this.xor(o, v, f, 0, windowBytes);
+        const dLo = load<u32>(op, 56);
+        this.xor(o, v, f, <usize>(dLo - winLo) * bytes, <u64>(load<u32>(op, 60) - dLo) * bytes);
       } else {
         this.overlayAndParity(o, v);
       }
@@ -337,7 +354,8 @@ export class ParityOps {
     }
     const p = raid5ParityMember(v, row);
     store<u8>(op, XOR_STEP_PARITY, 31);
-    if (<u32>load<u8>(op, 7) != p) this.xor(o, v, p, 0, <u64>(winHi - winLo) * bytes);
+    const dLo = load<u32>(op, 56);
+    if (<u32>load<u8>(op, 7) != p) this.xor(o, v, p, <usize>(dLo - winLo) * bytes, <u64>(load<u32>(op, 60) - dLo) * bytes);
     else this.afterXor(o);
   }
 
@@ -383,7 +401,8 @@ export class ParityOps {
       if (hi <= lo || m == f) continue;
       if (!this.io(o, v, m, fn, lo, hi, this.column(op, m) + <usize>(lo - winLo) * bytes)) return;
     }
-    if (p != f && !this.io(o, v, p, fn, winLo, winHi, this.column(op, p))) return;
+    const dLo = load<u32>(op, 56);
+    if (p != f && !this.io(o, v, p, fn, dLo, load<u32>(op, 60), this.column(op, p) + <usize>(dLo - winLo) * bytes)) return;
     if (load<u8>(op, 6) == 0) this.finish(o);
   }
 
