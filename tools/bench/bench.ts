@@ -8,7 +8,8 @@ import { createServer } from "node:net";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import { DEFAULT_BOARD_PATH, loadBoardFile, targetLuns } from "../../host/board/load.ts";
+import { volumeCapacityBytes } from "../../host/board/volume_geometry.ts";
 import { buildFirmware, ROOT } from "../build/firmware.ts";
 import { type RunFigures, runWorkload, type Workload, WORKLOADS } from "./clients.ts";
 import { Emulator, type EmulatorStats } from "./emulator.ts";
@@ -180,16 +181,19 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const started = Date.now();
   const loadAverageAtStart = loadAverage();
   const spec = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
-  const disk = spec.disks[options.lun];
-  if (disk === undefined) throw new Error(`the board has no LUN ${options.lun} (it has ${spec.disks.length})`);
+  // tgt's one disk is the size of the LUN's volume (a RAID or thin LUN is not the size of any one disk).
+  const lunSpecs = targetLuns(spec, spec.targets[0]!);
+  const lunSpec = lunSpecs[options.lun];
+  if (lunSpec === undefined) throw new Error(`the board has no LUN ${options.lun} (its first target has ${lunSpecs.length})`);
+  const lunBytes = volumeCapacityBytes(spec.volumes[lunSpec.volume]!, spec.disks, spec.volumes);
   const progress = options.progress;
   await buildFirmware(["release"]); // once, here, rather than inside a child's start-up wait
   const dir = mkdtempSync(join(tmpdir(), "wasm-iop-bench-"));
   const port = await freePort();
-  progress(`tgt: tgtd on 127.0.0.1:${port}, backing file ${disk.sizeMiB} MiB in ${dir}`);
+  progress(`tgt: tgtd on 127.0.0.1:${port}, backing file ${lunBytes / 2 ** 20} MiB in ${dir}`);
   // tgtd takes management ports up to 32767; one per bench process keeps two benches (or a system tgtd, on 0) apart.
   const controlPort = 1000 + (process.pid % 30000);
-  const tgt = await Tgt.start({ dir, sizeBytes: disk.sizeMiB << 20, port, controlPort, log: (line) => progress(`tgtd: ${line}`) })
+  const tgt = await Tgt.start({ dir, sizeBytes: lunBytes, port, controlPort, log: (line) => progress(`tgtd: ${line}`) })
     .catch((error: unknown) => {
       rmSync(dir, { recursive: true, force: true });
       throw error;
