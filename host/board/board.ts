@@ -74,6 +74,11 @@ export function withXorEngine(spec: BoardSpec, processor: string, slot: number):
   };
 }
 
+/** `spec` without any XOR engine: the firmware's XOR task then XORs in its firmware loop (docs/hardware.md, "The XOR task"). */
+export function withoutXorEngine(spec: BoardSpec): BoardSpec {
+  return { ...spec, processors: spec.processors.map((p) => ({ ...p, pci: p.pci.filter((f) => f.model !== "xor-engine") })) };
+}
+
 export interface BoardOptions {
   spec: BoardSpec;
   /** The image every processor runs, or the board's flash and boot ROM choosing it at each power-on. */

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { BenchResult } from "../../tools/bench/bench.ts";
-import { REQUIRED_TOOLS, WORKLOADS } from "../../tools/bench/clients.ts";
+import { REQUIRED_TOOLS, VOLUME_WORKLOADS, WORKLOADS } from "../../tools/bench/clients.ts";
+import type { VolumesResult } from "../../tools/bench/volumes.ts";
 import { runCli } from "../support/cli.ts";
 import { scaled } from "../support/time.ts";
 
@@ -59,4 +60,38 @@ describe.skipIf(missing.length > 0)("wasm-iop bench --quick", () => {
     expect(result.targets.length).toBe(12);
     for (const target of result.targets) expect(typeof target.met).toBe("boolean");
   }, scaled(120_000));
+});
+
+// `wasm-iop bench --volumes --quick --json` on boards/bench-volumes.json: a row per workload, LUN and engine with
+// positive figures, ratios against LUN 0 of the same board, and every LUN of both boards read back identical. It needs
+// qemu-img only; speed is never asserted.
+const qemuImgMissing = spawnSync("qemu-img", ["--version"], { stdio: "ignore" }).error !== undefined;
+if (qemuImgMissing && process.env.CI === "true") throw new Error("bench --volumes test: qemu-img missing; CI must have it");
+
+describe.skipIf(qemuImgMissing)("wasm-iop bench --volumes --quick", () => {
+  it("prints a row for every workload, LUN and engine setting, and every LUN reads back what was written", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-bench-volumes-test-"));
+    const out = join(dir, "result.json");
+    const { code, stdout, stderr } = await runCli(["bench", "--volumes", "--quick", "--json", "--out", out]);
+    expect(code, stderr).toBe(0);
+    const result = JSON.parse(stdout) as VolumesResult;
+    expect(JSON.parse(readFileSync(out, "utf8"))).toEqual(result);
+    rmSync(dir, { recursive: true, force: true });
+    expect(result.format).toBe("wasm-iop-bench-volumes/1");
+    expect(result.options).toMatchObject({ board: "bench-volumes", quick: true, rounds: 1, luns: [0, 1, 2] });
+    expect(result.panics).toBe(0);
+    expect(result.rows.map((r) => `${r.workload} ${r.lun} ${r.xorEngine}`)).toEqual(VOLUME_WORKLOADS.flatMap((w) =>
+      [0, 1, 2].flatMap((lun) => [`${w.name} ${lun} true`, `${w.name} ${lun} false`])));
+    expect(result.rows.map((r) => r.type).slice(0, 6)).toEqual(["disk", "disk", "raid0", "raid0", "raid5", "raid5"]);
+    for (const row of result.rows) {
+      expect(row.runs).toHaveLength(1);
+      expect(row.median.iops).toBeGreaterThan(0);
+      expect(row.median.cpuUsPerIo).toBeGreaterThan(0);
+      expect(row.median.busAccessesPerIo).toBeGreaterThan(0);
+      if (row.lun === 0) expect(row.vsBaseline.median).toBe(1);
+      expect(row.vsWithoutEngine !== undefined).toBe(row.xorEngine);
+    }
+    expect(result.verify.map((v) => `${v.lun} ${v.xorEngine} ${v.identical}`)).toEqual(
+      [0, 1, 2].flatMap((lun) => [`${lun} true true`, `${lun} false true`]));
+  }, scaled(180_000));
 });

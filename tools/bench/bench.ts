@@ -8,7 +8,8 @@ import { createServer } from "node:net";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import { DEFAULT_BOARD_PATH, loadBoardFile, targetLuns } from "../../host/board/load.ts";
+import { volumeCapacityBytes } from "../../host/board/volume_geometry.ts";
 import { buildFirmware, ROOT } from "../build/firmware.ts";
 import { type RunFigures, runWorkload, type Workload, WORKLOADS } from "./clients.ts";
 import { Emulator, type EmulatorStats } from "./emulator.ts";
@@ -19,6 +20,7 @@ export interface BenchOptions {
   durationS: number; // length of each measured run
   pairs: number; // alternating board/tgt pairs per workload
   lun: number; // the board's LUN driven (tgt has one disk)
+  boardPath?: string; // default boards/iop-dev.json
   quick: boolean; // smoke run: no warm-up, tiny runs
   soakS: number; // after the first configuration's pairs, a mixed run on the board alone this long, RSS sampled (0: none)
   profilePath: string | undefined; // V8 CPU profile of the emulator during the file-disk pairs
@@ -125,23 +127,23 @@ function processCpuUs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S) * 1e6; // utime, stime: fields 14, 15
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-function spread(values: number[]): Spread {
+export function spread(values: number[]): Spread {
   return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
 }
 
 // The first run's request count, before any rate is known: about 0.1 s on the slower side.
-function firstCount(workload: Workload): number {
+export function firstCount(workload: Workload): number {
   return workload.sizeBytes >= 1 << 20 ? 16 : Math.max(32, workload.depth * 8);
 }
 
 // Sizes the next run from the last one's rate so it lasts about `durationS`; at least two full queues.
-function nextCount(workload: Workload, last: RunFigures | undefined, durationS: number): number {
+export function nextCount(workload: Workload, last: RunFigures | undefined, durationS: number): number {
   if (last === undefined) return firstCount(workload);
   return Math.max(workload.depth * 2, Math.round(last.iops * durationS));
 }
@@ -177,18 +179,21 @@ function rssReport(samples: MemorySample[]): RssReport {
 
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const started = Date.now();
-  const loadAverageAtStart = loadavg().map((value) => Math.round(value * 100) / 100);
-  const spec = loadBoardFile(DEFAULT_BOARD_PATH);
-  const disk = spec.disks[options.lun];
-  if (disk === undefined) throw new Error(`the board has no LUN ${options.lun} (it has ${spec.disks.length})`);
+  const loadAverageAtStart = loadAverage();
+  const spec = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
+  // tgt's one disk is the size of the LUN's volume (a RAID or thin LUN is not the size of any one disk).
+  const lunSpecs = targetLuns(spec, spec.targets[0]!);
+  const lunSpec = lunSpecs[options.lun];
+  if (lunSpec === undefined) throw new Error(`the board has no LUN ${options.lun} (its first target has ${lunSpecs.length})`);
+  const lunBytes = volumeCapacityBytes(spec.volumes[lunSpec.volume]!, spec.disks, spec.volumes);
   const progress = options.progress;
   await buildFirmware(["release"]); // once, here, rather than inside a child's start-up wait
   const dir = mkdtempSync(join(tmpdir(), "wasm-iop-bench-"));
   const port = await freePort();
-  progress(`tgt: tgtd on 127.0.0.1:${port}, backing file ${disk.sizeMiB} MiB in ${dir}`);
+  progress(`tgt: tgtd on 127.0.0.1:${port}, backing file ${lunBytes / 2 ** 20} MiB in ${dir}`);
   // tgtd takes management ports up to 32767; one per bench process keeps two benches (or a system tgtd, on 0) apart.
   const controlPort = 1000 + (process.pid % 30000);
-  const tgt = await Tgt.start({ dir, sizeBytes: disk.sizeMiB << 20, port, controlPort, log: (line) => progress(`tgtd: ${line}`) })
+  const tgt = await Tgt.start({ dir, sizeBytes: lunBytes, port, controlPort, log: (line) => progress(`tgtd: ${line}`) })
     .catch((error: unknown) => {
       rmSync(dir, { recursive: true, force: true });
       throw error;
@@ -206,20 +211,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     await tgt.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const cpuList = cpus();
   return {
     format: "wasm-iop-bench/1",
     startedAt: new Date(started).toISOString(),
     seconds: (Date.now() - started) / 1000,
-    machine: {
-      cpu: cpuList[0]?.model ?? "unknown",
-      cpuCount: cpuList.length,
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      kernel: release(),
-      node: process.version,
-      loadAverageAtStart,
-      loadAverageAtEnd: loadavg().map((value) => Math.round(value * 100) / 100),
-    },
+    machine: machineInfo(loadAverageAtStart),
     options: { durationS: options.durationS, pairs: options.pairs, lun: options.lun, quick: options.quick, soakS: options.soakS, board: spec.name },
     configs,
     targets: checkTargets(configs),
@@ -233,7 +229,7 @@ async function benchConfig(disks: DiskConfig, tgt: Tgt, dir: string, profilePath
   const progress = options.progress;
   const dataDir = join(dir, `board-${disks}`);
   progress(`board: starting the emulator with ${disks} disks`);
-  const emulator = await Emulator.start({ memoryDisks: disks === "memory", dataDir, log: (line) => progress(`emulator: ${line}`) });
+  const emulator = await Emulator.start({ boardPath: options.boardPath, memoryDisks: disks === "memory", dataDir, log: (line) => progress(`emulator: ${line}`) });
   const boardUrl = emulator.urls[options.lun]!;
   progress(`board: serving ${boardUrl} (pid ${emulator.pid})`);
   const rssSamples: MemorySample[] = [];
@@ -297,15 +293,7 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
     const tgtCpuUs = processCpuUs(tgt.pid) - tgtCpuBefore;
     lastBoard = board;
     lastTgt = reference;
-    const cpuUs = after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs;
-    const boardSide: SideRun = {
-      ...board,
-      cpuUsPerIo: cpuUs / board.ios,
-      firmwareUsPerIo: ((after.firmwareCallMs - before.firmwareCallMs - (after.firmwareBusMs - before.firmwareBusMs)) * 1000) / board.ios,
-      busUsPerIo: ((after.firmwareBusMs - before.firmwareBusMs) * 1000) / board.ios,
-      turnsPerIo: (after.firmwareRunCount - before.firmwareRunCount) / board.ios,
-      busAccessesPerIo: (after.busAccessCount - before.busAccessCount) / board.ios,
-    };
+    const boardSide = boardRun(board, before, after);
     const tgtSide: SideRun = { ...reference, cpuUsPerIo: tgtCpuUs / reference.ios };
     const ratio = board.iops / reference.iops;
     pairs.push({ board: boardSide, tgt: tgtSide, ratio });
@@ -321,6 +309,37 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
     throughputRatio: spread(pairs.map((p) => p.ratio)),
     latencyRatio: spread(pairs.map((p) => p.board.latencyUs / p.tgt.latencyUs)),
   };
+}
+
+/** A board run's figures with what the emulator spent on it, from its counters before and after the run. */
+export function boardRun(run: RunFigures, before: EmulatorStats, after: EmulatorStats): Required<SideRun> {
+  const cpuUs = after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs;
+  return {
+    ...run,
+    cpuUsPerIo: cpuUs / run.ios,
+    firmwareUsPerIo: ((after.firmwareCallMs - before.firmwareCallMs - (after.firmwareBusMs - before.firmwareBusMs)) * 1000) / run.ios,
+    busUsPerIo: ((after.firmwareBusMs - before.firmwareBusMs) * 1000) / run.ios,
+    turnsPerIo: (after.firmwareRunCount - before.firmwareRunCount) / run.ios,
+    busAccessesPerIo: (after.busAccessCount - before.busAccessCount) / run.ios,
+  };
+}
+
+/** This machine, and its load average now (at the start) and at the end. */
+export function machineInfo(loadAverageAtStart: number[]): BenchResult["machine"] {
+  const cpuList = cpus();
+  return {
+    cpu: cpuList[0]?.model ?? "unknown",
+    cpuCount: cpuList.length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    loadAverageAtStart,
+    loadAverageAtEnd: loadAverage(),
+  };
+}
+
+export function loadAverage(): number[] {
+  return loadavg().map((value) => Math.round(value * 100) / 100);
 }
 
 function reportPair(options: BenchOptions, disks: DiskConfig, workload: Workload, index: number, board: RunFigures, tgt: RunFigures, ratio: number): void {

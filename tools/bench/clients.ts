@@ -16,6 +16,7 @@ export interface Workload {
   write: boolean;
   sizeBytes: number; // per request
   depth: number; // requests in flight
+  stepBytes?: number; // qemu-img bench only: from one request's offset to the next (-S; default sizeBytes: sequential)
 }
 
 /** What one run of one workload against one target measured. */
@@ -35,6 +36,20 @@ export const WORKLOADS: readonly Workload[] = [
   { name: "1m-read-qd8", tool: "qemu-img", write: false, sizeBytes: 1 << 20, depth: 8 },
   { name: "1m-write-qd8", tool: "qemu-img", write: true, sizeBytes: 1 << 20, depth: 8 },
   { name: "perf-4k-read-qd32", tool: "iscsi-perf", write: false, sizeBytes: 4096, depth: 32 },
+];
+
+// 4 KiB requests 1 021 × 4 KiB apart (qemu-img bench -S; the offset wraps modulo the LUN's size): a stride, not
+// random (qemu-img bench has no random mode, and iscsi-perf does not write), but 1 021 is prime, so the requests visit
+// every 4 KiB block of a LUN of 2^k × 4 KiB or 126 MiB once per pass, consecutive ones ~4 MiB apart: each in another
+// RAID stripe row, on alternating members, never two in flight on one row. The volumes bench's small-block load.
+export const SCATTER_STEP_BYTES = 1021 * 4096;
+
+/** `wasm-iop bench --volumes`: small scattered requests at depth 32, large sequential ones at depth 8. */
+export const VOLUME_WORKLOADS: readonly Workload[] = [
+  { name: "4k-scatter-read-qd32", tool: "qemu-img", write: false, sizeBytes: 4096, depth: 32, stepBytes: SCATTER_STEP_BYTES },
+  { name: "4k-scatter-write-qd32", tool: "qemu-img", write: true, sizeBytes: 4096, depth: 32, stepBytes: SCATTER_STEP_BYTES },
+  { name: "1m-read-qd8", tool: "qemu-img", write: false, sizeBytes: 1 << 20, depth: 8 },
+  { name: "1m-write-qd8", tool: "qemu-img", write: true, sizeBytes: 1 << 20, depth: 8 },
 ];
 
 /** The Debian tools the bench needs, with the package each comes in. */
@@ -71,6 +86,7 @@ export function parseIscsiPerf(output: string): number {
 export async function runWorkload(workload: Workload, url: string, count: number, seconds: number): Promise<RunFigures> {
   if (workload.tool === "qemu-img") {
     const args = ["bench", "-f", "raw", "-t", "none", "-c", String(count), "-d", String(workload.depth), "-s", String(workload.sizeBytes)];
+    if (workload.stepBytes !== undefined) args.push("-S", String(workload.stepBytes));
     if (workload.write) args.push("-w", "--pattern=0x5a");
     const { stdout, stderr } = await run("qemu-img", [...args, url], { timeout: 600_000 });
     return figures(count, parseQemuImgBench(stdout + stderr), workload);

@@ -2,7 +2,8 @@
 // parent can measure this process alone (CPU time, RSS) while the initiators drive it. It talks to the parent over
 // the fork() IPC channel; the messages are EmulatorRequest and EmulatorReply in emulator.ts.
 //
-// argv: --memory-disks (every disk in memory instead of in a file), --data-dir DIR (file disks go there).
+// argv: --memory-disks (every disk in memory instead of in a file), --data-dir DIR (file disks go there), --board FILE
+// (default boards/iop-dev.json), --without-xor-engine (the board file's XOR engine left out).
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { parseArgs } from "node:util";
@@ -11,7 +12,12 @@ import type { EmulatorReply, EmulatorRequest, EmulatorStats } from "./emulator.t
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { "memory-disks": { type: "boolean", default: false }, "data-dir": { type: "string" } },
+  options: {
+    "memory-disks": { type: "boolean", default: false },
+    "data-dir": { type: "string" },
+    board: { type: "string" },
+    "without-xor-engine": { type: "boolean", default: false },
+  },
   strict: true,
 });
 
@@ -20,8 +26,10 @@ function reply(message: EmulatorReply): void {
 }
 
 const serving = await serveBoard({
+  boardPath: values.board,
   memoryDisks: values["memory-disks"],
   dataDir: values["data-dir"],
+  withoutXorEngine: values["without-xor-engine"],
   traceOff: true, // as `wasm-iop run` serves: no per-access trace lines or hash
   hostClockMs: () => performance.now(),
 });

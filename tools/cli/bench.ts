@@ -4,7 +4,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type BenchOptions, type DiskConfig, formatTable, runBench } from "../bench/bench.ts";
-import { REQUIRED_TOOLS, WORKLOADS } from "../bench/clients.ts";
+import { REQUIRED_TOOLS, VOLUME_WORKLOADS, WORKLOADS } from "../bench/clients.ts";
+import { formatVolumesTable, runVolumesBench, VOLUMES_BOARD_PATH, type VolumesOptions } from "../bench/volumes.ts";
 import { type Command, UsageError } from "./command.ts";
 
 const DEFAULT_OUT = "var/bench/latest.json";
@@ -41,6 +42,7 @@ options:
   --quick           smoke run of about 20 s: 1 pair, no warm-up, short runs; figures are rough
   --lun N           the board's LUN to drive (default 1: a storage processor's disk, the whole path through the
                     bridge; 0 is the host processor's own disk)
+  --board FILE      the board file to serve (default boards/iop-dev.json; with --volumes ${VOLUMES_BOARD_PATH})
   --disks WHICH     file, memory or both (default both)
   --only NAMES      run only these workloads, comma-separated (default: all; the targets need all)
   --soak S          after the first configuration's pairs, S seconds of mixed I/O on that board alone, its RSS
@@ -50,6 +52,24 @@ options:
   --out FILE        where the JSON result goes (default ${DEFAULT_OUT})
   --json            print the result object on stdout instead of the table
   -h, --help        this help
+
+--volumes: the board's volumes against its first LUN instead of against tgt. Two emulators serve --board (default
+${VOLUMES_BOARD_PATH}: LUN 0 a disk, LUN 1 a RAID-0 and LUN 2 a RAID-5 over both storage processors, every disk
+alike), one as the file says and one with its XOR engine left out (the firmware then XORs parity in a loop). Each
+round runs a workload on every LUN of both, one at a time, the order reversed every other round; the table gives
+each LUN's medians, its ratio to LUN 0 on the same board and, with the engine, to the same LUN without it (medians
+of the rounds' ratios, min-max), and the emulator's CPU, WebAssembly and bus time per I/O. Then every LUN of both
+boards is written with a random image and compared back (qemu-img compare). No tgt.
+
+  4k-scatter-read-qd32, 4k-scatter-write-qd32   4 KiB requests 1 021 x 4 KiB apart (qemu-img bench -S), 32 in flight
+  1m-read-qd8, 1m-write-qd8                     1 MiB sequential requests, 8 in flight
+
+  --luns LIST       the LUNs to drive, comma-separated, the first the baseline (default: every LUN of the first target)
+  --xor WHICH       with, without or both (default): the boards served, with the XOR engine or without it
+  --rounds N        rounds (default 5; --quick 1)
+  --disks WHICH     file or memory (default memory); --duration (default 3), --only and --out as above
+
+Needs qemu-img only. Exit status 1 also when a LUN did not read back what was written.
 
 Needs qemu-img (Debian: qemu-utils, qemu-block-extra), iscsi-perf (libiscsi-bin) and tgtd/tgtadm (tgt), and root
 for tgtd. Progress lines go to stderr. Exit status: 0 when the bench ran (whether or not the targets were met),
@@ -80,10 +100,17 @@ export const benchCommand: Command = {
         profile: { type: "string" },
         out: { type: "string" },
         json: { type: "boolean", default: false },
+        board: { type: "string" },
+        volumes: { type: "boolean", default: false },
+        luns: { type: "string" },
+        xor: { type: "string" },
+        rounds: { type: "string" },
       },
       strict: true,
     });
     const quick = values.quick;
+    if (values.volumes) return runVolumes(values, quick);
+    for (const only of ["luns", "xor", "rounds"] as const) if (values[only] !== undefined) throw new UsageError(`--${only}: only with --volumes`);
     const lun = values.lun === undefined ? 1 : Number(values.lun);
     if (!(Number.isInteger(lun) && lun >= 0)) throw new UsageError(`--lun: expected an integer >= 0, got "${values.lun}"`);
     const disksText = values.disks ?? "both";
@@ -102,6 +129,7 @@ export const benchCommand: Command = {
       durationS: positive("duration", values.duration, quick ? 0.25 : 5, false),
       pairs: positive("pairs", values.pairs, quick ? 1 : 5, true),
       lun,
+      ...(values.board !== undefined ? { boardPath: resolve(values.board) } : {}),
       quick,
       soakS,
       profilePath: values.profile === undefined ? undefined : resolve(values.profile),
@@ -136,3 +164,76 @@ export const benchCommand: Command = {
     return 0;
   },
 };
+
+interface VolumesValues {
+  duration?: string;
+  rounds?: string;
+  pairs?: string;
+  lun?: string;
+  luns?: string;
+  xor?: string;
+  disks?: string;
+  only?: string;
+  soak?: string;
+  profile?: string;
+  board?: string;
+  out?: string;
+  json: boolean;
+}
+
+async function runVolumes(values: VolumesValues, quick: boolean): Promise<number> {
+  for (const other of ["pairs", "lun", "soak", "profile"] as const) if (values[other] !== undefined) throw new UsageError(`--${other}: not with --volumes`);
+  const luns = values.luns?.split(",").map((text) => {
+    const lun = Number(text);
+    if (!(Number.isInteger(lun) && lun >= 0)) throw new UsageError(`--luns: expected integers >= 0, got "${values.luns}"`);
+    return lun;
+  });
+  const engines = { with: [true], without: [false], both: [true, false] }[values.xor ?? "both"];
+  if (engines === undefined) throw new UsageError(`--xor: expected with, without or both, got "${values.xor}"`);
+  const disks = values.disks ?? "memory";
+  if (disks !== "file" && disks !== "memory") throw new UsageError(`--disks: with --volumes, expected file or memory, got "${disks}"`);
+  const known = [...VOLUME_WORKLOADS, ...WORKLOADS.filter((w) => w.tool === "qemu-img" && !VOLUME_WORKLOADS.some((v) => v.name === w.name))];
+  const names = values.only?.split(",") ?? VOLUME_WORKLOADS.map((w) => w.name);
+  const unknown = names.filter((name) => !known.some((w) => w.name === name));
+  if (unknown.length > 0) throw new UsageError(`--only: no workload ${unknown.join(", ")}; with --volumes the workloads are ${known.map((w) => w.name).join(", ")}`);
+  const missing = REQUIRED_TOOLS.filter((t) => t.tool === "qemu-img" && spawnSync(t.tool, t.probe, { stdio: "ignore" }).error !== undefined);
+  if (missing.length > 0) {
+    process.stderr.write(`wasm-iop bench: ${missing.map((t) => `${t.tool} (Debian: ${t.pkg})`).join(", ")} not installed\n`);
+    return 1;
+  }
+  const options: VolumesOptions = {
+    boardPath: resolve(values.board ?? VOLUMES_BOARD_PATH),
+    luns,
+    engines,
+    disks,
+    durationS: positive("duration", values.duration, quick ? 0.25 : 3, false),
+    rounds: positive("rounds", values.rounds, quick ? 1 : 5, true),
+    quick,
+    workloads: known.filter((w) => names.includes(w.name)),
+    progress: (line) => process.stderr.write(`[bench] ${line}\n`),
+  };
+  let signalled: string | undefined;
+  const onSignal = (signal: string) => {
+    if (signalled === undefined) process.stderr.write(`[bench] ${signal}: stopping after the current run\n`);
+    signalled ??= signal;
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  options.interrupted = () => signalled !== undefined;
+  let result;
+  try {
+    result = await runVolumesBench(options);
+  } catch (error) {
+    process.stderr.write(`wasm-iop bench: ${(error as Error).message}\n`);
+    return signalled !== undefined ? 130 : 1;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  const out = resolve(values.out ?? DEFAULT_OUT);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+  process.stderr.write(`[bench] result written to ${out}\n`);
+  process.stdout.write((values.json ? JSON.stringify(result, null, 2) : formatVolumesTable(result)) + "\n");
+  return result.verify.every((v) => v.identical) ? 0 : 1;
+}

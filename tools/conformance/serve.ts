@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Board } from "../../host/board/board.ts";
+import { Board, withoutXorEngine } from "../../host/board/board.ts";
 import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile, type TargetSpec } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { TcpBackend } from "../../host/devices/tcp_backend.ts";
@@ -29,12 +29,14 @@ export interface ServeOptions {
   traceOff?: boolean; // no trace at all, not even its hash, as `wasm-iop run` serves (bench)
   hostClockMs?: () => number; // measure host time inside firmware calls (bench)
   extraTargets?: readonly TargetSpec[]; // served after the board's own (conformance: a read-only LUN); their URLs last
+  withoutXorEngine?: boolean; // the board's XOR engines left out: parity XORed by the firmware loop (bench --volumes)
 }
 
 /** Boots the board, binds 127.0.0.1:0, and resolves once the firmware's transport says it is serving. */
 export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoard> {
   await buildFirmware(["release"]);
-  const loaded = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
+  const file = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
+  const loaded = options.withoutXorEngine === true ? withoutXorEngine(file) : file;
   const disks: BoardSpec = options.memoryDisks !== true ? loaded
     : { ...loaded, disks: loaded.disks.map((d) => ({ name: d.name, sizeMiB: d.sizeMiB, blockSize: d.blockSize, physicalBlockSize: d.physicalBlockSize, backend: "memory" as const })) };
   const spec: BoardSpec = options.extraTargets === undefined ? disks : { ...disks, targets: [...disks.targets, ...options.extraTargets] };
