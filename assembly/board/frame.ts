@@ -82,6 +82,7 @@ export function frameInit(f: usize, fn: FrameFunction, source: u32, target: u32,
 
 @inline export function frameSetStatus(f: usize, status: FrameStatus): void { store<u8>(f, <u8>status, 3); }
 @inline export function frameSetReply(f: usize): void { store<u8>(f, load<u8>(f, 1) | FRAME_FLAG_REPLY, 1); }
+@inline export function frameSetTransaction(f: usize, transaction: u32): void { store<u32>(f, transaction, 12); }
 @inline export function frameSetAck(f: usize, ack: u32): void { store<u32>(f, ack, 16); }
 @inline export function frameSetAttempt(f: usize, attempt: u32): void { store<u8>(f, <u8>attempt, 20); }
 @inline export function frameSetBlocks(f: usize, disk: u32, lba: u64, blockCount: u32): void {

@@ -13,7 +13,7 @@
 // ServiceIoDone (to the requester): a: FrameStatus; c: bytes transferred; e: tag.
 import {
   agentAddress, AgentKind, FRAME_BYTES, FRAME_SEGMENTS_MAX, FrameFunction, FrameStatus, frameAddSegment, frameBytes,
-  frameFunction, frameInit, frameIsReply, frameSetAck, frameSetAttempt, frameSetBlocks, frameStatus, frameTransaction,
+  frameFunction, frameInit, frameIsReply, frameSetAck, frameSetAttempt, frameSetBlocks, frameSetTransaction, frameStatus, frameTransaction,
   frameValidate,
 } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
@@ -54,6 +54,10 @@ const BUSY_RETRY_SHIFT_MAX: u32 = 7; // up to 128 ms between retries
 // not a count of attempts: how often a part is retried depends on why (BUSY answers come back in microseconds).
 const GIVE_UP_NS: u64 = 5_000_000_000;
 const ATTEMPTS_MAX: u32 = 255; // the attempt field (u8, in the frame for the trace) saturates here
+// A member of a redundant volume whose device answers an error (or times out) gets the piece again, as a new
+// transaction, this many times before it is failed: a DMA error, a controller reset or a lost frame is not a dead
+// disk, and failing members for those soon fails the volume. A disk that is gone ("no disk") fails at once.
+const MEMBER_RETRIES_MAX: u32 = 3;
 // A piece is emitted only while this many parts and frames are free: a piece of a requester's SGL takes one part per
 // FRAME_SEGMENTS_MAX segments, and a parity operation one per member.
 const PIECE_PARTS_MAX: u32 = 16;
@@ -122,6 +126,7 @@ export class CtaTask extends Task {
   lateReplyCount: u64 = 0;
   servicesDone: u64 = 0;
   memberFailures: u64 = 0;
+  memberRetries: u64 = 0; // parts sent again after a member's error (partRetry)
 
   constructor() { super("cta", CTA_PRIORITY, CTA_INBOX_DEPTH, 1_000_000); }
 
@@ -564,6 +569,7 @@ export class CtaTask extends Task {
   }
 
   private partFinish(p: u32, status: FrameStatus, bytes: u64): void {
+    if (this.partRetry(p, status)) return;
     const part = this.finished;
     memory.copy(part, this.part(p), PART_BYTES);
     const s = <u32>load<u16>(part, 4);
@@ -586,6 +592,28 @@ export class CtaTask extends Task {
       this.serviceEmitted(s);
     }
     this.serviceFinishIfDone(s);
+  }
+
+  // A part of a redundant volume's member that failed for a reason a retry may cure: sent again as a new transaction
+  // (the RTA keeps the failed answer of the old one), within a fresh time budget. True when it was.
+  private partRetry(p: u32, status: FrameStatus): bool {
+    if (status != FrameStatus.DeviceError && status != FrameStatus.Timeout && status != FrameStatus.MediumError) return false;
+    const part = this.part(p);
+    const v = volumeAt(load<u16>(this.service(load<u16>(part, 4)), 26));
+    if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5) return false;
+    const retries = <u32>load<u8>(part, 50);
+    if (retries >= MEMBER_RETRIES_MAX) return false;
+    store<u8>(part, <u8>(retries + 1), 50);
+    const transaction = this.nextTransaction;
+    this.nextTransaction += 1;
+    store<u32>(part, transaction, 8);
+    frameSetTransaction(frames().address(load<u16>(part, 6)), transaction);
+    store<u8>(part, 0, 1); // attempts: a new transaction
+    const nowNs = clockNowNs();
+    store<u64>(part, nowNs + GIVE_UP_NS, 24);
+    this.memberRetries += 1;
+    this.partRetryLater(part, nowNs);
+    return true;
   }
 
   // A requester's piece whose member failed, on a volume that survives it: a write is done (the other copies or the

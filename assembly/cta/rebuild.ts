@@ -121,6 +121,7 @@ export class Rebuild {
       if (this.resync && v.failedCount() != 0) {
         this.active = false;
         line().s("volumes: resynchronization of volume ").u32(this.volume).s(" stopped: a member failed").err();
+        this.consider(); // a spare, if there is one
       }
       return; // a busy step is tried again
     }
