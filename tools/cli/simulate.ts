@@ -22,7 +22,7 @@ the same trace. Details: docs/simulation.md.
 
 boards (--board):
   disks          a host processor with the NIC and a disk, two storage processors with a disk each; LUNs 0-2
-  volumes        the same three disk LUNs, plus LUN 3 a RAID-5 (3 members on both storage processors, 6 MiB,
+  volumes        the same three disk LUNs, plus LUN 3 a RAID-5 (3 members: sp1, sp2 and the host, 6 MiB,
                  a hot spare) and LUN 4 a thin volume (8 MiB) on a second RAID-5 whose pool holds 32 of its 128
                  chunks: the workload fills it, and writes that need a chunk then fail with 27h/07h
 
