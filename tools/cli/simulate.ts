@@ -5,24 +5,32 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Trace } from "../../host/sim/trace.ts";
 import { buildFirmware, ROOT } from "../build/firmware.ts";
+import { SIM_BOARD_KINDS, type SimBoardKind } from "../simulate/boards.ts";
 import { FAULT_HELP, FAULT_KINDS, type FaultKind, parseFaults } from "../simulate/faults.ts";
 import { passed, simulate, type SimulationResult } from "../simulate/simulation.ts";
 import { type Command, UsageError } from "./command.ts";
 
 const help = `usage: wasm-iop simulate [options]
 
-Runs the simulation board (a host processor with the NIC and a disk, two storage processors with a disk each)
-on its virtual clock, with no sockets: 2 initiators with 2 sessions each log in over the loopback network and
-send random READ(10) and WRITE(10) of 1 to 256 blocks (a quarter with FUA) and SYNCHRONIZE CACHE(10) to the
-three LUNs, up to 4 commands in flight per session, while faults are injected (about one per 50 commands).
-Every completed read is checked against a shadow model of what each block may hold; after the last command and
-a quiet period every block a write touched is checked on the disk images. The same seed gives the same run and
+Runs a simulation board on its virtual clock, with no sockets: 2 initiators with 2 sessions each log in over
+the loopback network and send random READ(10) and WRITE(10) of 1 to 256 blocks (a quarter with FUA) and
+SYNCHRONIZE CACHE(10) to every LUN, up to 4 commands in flight per session, while faults are injected (about one
+per 50 commands). Every completed read is checked against a shadow model of what each block may hold; after the
+last command and a quiet period every block a write touched is checked: on the disk images for disk LUNs, and
+for volumes read back over iSCSI once every RAID volume is optimal again. The same seed gives the same run and
 the same trace. Details: docs/simulation.md.
+
+boards (--board):
+  disks          a host processor with the NIC and a disk, two storage processors with a disk each; LUNs 0-2
+  volumes        the same three disk LUNs, plus LUN 3 a RAID-5 (3 members: sp1, sp2 and the host, 6 MiB,
+                 a hot spare) and LUN 4 a thin volume (8 MiB) on a second RAID-5 whose pool holds 32 of its 128
+                 chunks: the workload fills it, and writes that need a chunk then fail with 27h/07h
 
 options:
   --seed S       the first seed (default 1)
   --seeds K      run K seeds: S, S+1, ... S+K-1 (default 1); progress goes to stderr, one line per seed
   --ops N        commands per seed (default 10000)
+  --board B      disks (default) or volumes
   --faults LIST  all (default), none, or a comma-separated list of:
 ${FAULT_KINDS.map((k) => `                   ${k.padEnd(10)} ${FAULT_HELP[k]}`).join("\n")}
   --jobs J       run seeds in J worker processes (default 1)
@@ -35,12 +43,14 @@ ${FAULT_KINDS.map((k) => `                   ${k.padEnd(10)} ${FAULT_HELP[k]}`).
 
 A failing seed prints its failures and the command that replays it with the trace. Exit status: 0 when every
 seed passed (no lost acknowledged write, wrong read, hang, protocol error, unexpected panic or heap growth),
-1 when one failed, 2 for a usage error.`;
+1 when one failed, 2 for a usage error. On the volumes board a seed also fails when a RAID volume is not
+optimal 120 s of board time after the run; the replay line names the board.`;
 
 interface Job {
   seed: number;
   ops: number;
   faults: FaultKind[];
+  board: SimBoardKind;
 }
 
 function parseCount(name: string, text: string | undefined, fallback: number, min: number): number {
@@ -55,7 +65,7 @@ function faultList(faults: readonly FaultKind[]): string {
 }
 
 export function replayCommand(job: Job): string {
-  return `wasm-iop simulate --seed ${job.seed} --ops ${job.ops} --faults ${faultList(job.faults)} --trace seed-${job.seed}.jsonl --verbose`;
+  return `wasm-iop simulate --seed ${job.seed} --ops ${job.ops}${job.board === "disks" ? "" : ` --board ${job.board}`} --faults ${faultList(job.faults)} --trace seed-${job.seed}.jsonl --verbose`;
 }
 
 function describe(result: SimulationResult, wallMs: number): string {
@@ -63,6 +73,7 @@ function describe(result: SimulationResult, wallMs: number): string {
   return `seed ${result.seed}: ${verdict} ${result.ops} ops (${result.opsFailed} failed visibly), ${result.faultsInjected} faults, ${result.resets} resets, ` +
     `lostWrites ${result.lostWrites}, wrongReads ${result.wrongReads}, hangs ${result.hangs}` +
     (result.protocolErrors + result.panics + result.heapGrowth > 0 ? `, protocolErrors ${result.protocolErrors}, panics ${result.panics}, heapGrowth ${result.heapGrowth}` : "") +
+    (result.memberPulls > 0 || result.volumesNotOptimal > 0 || result.spaceRefused > 0 ? `, member pulls ${result.memberPulls}, thin full ${result.thinFullNs === null ? "no" : `at ${(result.thinFullNs / 1e9).toFixed(1)} s`}, refused 27h/07h ${result.spaceRefused}, volumesNotOptimal ${result.volumesNotOptimal}` : "") +
     `, ${(wallMs / 1000).toFixed(1)} s`;
 }
 
@@ -77,7 +88,7 @@ function runWorker(): Promise<number> {
         return resolve(0);
       }
       const started = performance.now();
-      const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults });
+      const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, board: job.board });
       process.send!({ result, wallMs: performance.now() - started });
     });
     process.send!("ready");
@@ -95,6 +106,7 @@ export const simulateCommand: Command = {
         seeds: { type: "string" },
         ops: { type: "string" },
         faults: { type: "string" },
+        board: { type: "string" },
         jobs: { type: "string" },
         json: { type: "boolean", default: false },
         trace: { type: "string" },
@@ -114,11 +126,13 @@ export const simulateCommand: Command = {
     } catch (error) {
       throw new UsageError(`--faults: ${(error as Error).message}`);
     }
+    const board = (values.board ?? "disks") as SimBoardKind;
+    if (!SIM_BOARD_KINDS.includes(board)) throw new UsageError(`--board: expected ${SIM_BOARD_KINDS.join(" or ")}, got "${values.board}"`);
     if (count > 1 && (values.trace !== undefined || values.verbose)) throw new UsageError("--trace and --verbose take one seed (replay the one you want to look at)");
     await buildFirmware(["release"]);
 
     const progress = (line: string) => process.stderr.write(line + "\n");
-    const queue: Job[] = Array.from({ length: count }, (_, i) => ({ seed: first + i, ops, faults }));
+    const queue: Job[] = Array.from({ length: count }, (_, i) => ({ seed: first + i, ops, faults, board }));
     const results: SimulationResult[] = [];
     const started = performance.now();
     let stopping: string | undefined;
@@ -128,7 +142,7 @@ export const simulateCommand: Command = {
     };
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
-    progress(`simulate: ${count} seed${count === 1 ? "" : "s"} from ${first}, ${ops} ops each, faults ${faultList(faults)}, ${jobs} job${jobs === 1 ? "" : "s"}`);
+    progress(`simulate: ${count} seed${count === 1 ? "" : "s"} from ${first}, ${ops} ops each, board ${board}, faults ${faultList(faults)}, ${jobs} job${jobs === 1 ? "" : "s"}`);
     const done = (job: Job, result: SimulationResult, wallMs: number) => {
       results.push(result);
       const elapsed = (performance.now() - started) / 1000;
@@ -145,7 +159,7 @@ export const simulateCommand: Command = {
         if (stopping !== undefined) break;
         const trace = new Trace({ path: values.trace });
         const t0 = performance.now();
-        const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, trace, onConsole: values.verbose ? (line) => progress(line) : undefined });
+        const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, trace, onConsole: values.verbose ? (line) => progress(line) : undefined });
         await trace.close();
         done(job, result, performance.now() - t0);
       }
@@ -155,7 +169,7 @@ export const simulateCommand: Command = {
 
     results.sort((a, b) => a.seed - b.seed);
     const failed = results.filter((r) => !passed(r));
-    const total = (key: "ops" | "faultsInjected" | "lostWrites" | "wrongReads" | "hangs" | "protocolErrors" | "panics" | "heapGrowth" | "resets" | "opsFailed") =>
+    const total = (key: "ops" | "faultsInjected" | "lostWrites" | "wrongReads" | "hangs" | "protocolErrors" | "panics" | "heapGrowth" | "resets" | "opsFailed" | "volumesNotOptimal" | "memberPulls" | "spaceRefused") =>
       results.reduce((sum, r) => sum + r[key], 0);
     const wallS = (performance.now() - started) / 1000;
     progress(`simulate: ${results.length} of ${count} seeds in ${wallS.toFixed(1)} s (${(results.length / wallS).toFixed(3)} seeds/s), ` +
@@ -165,7 +179,8 @@ export const simulateCommand: Command = {
       const summary = results.length === 1 ? { ...results[0]!, seeds: [results[0]!.seed] } : {
         seeds: results.map((r) => r.seed), ops: total("ops"), opsFailed: total("opsFailed"), faultsInjected: total("faultsInjected"), resets: total("resets"),
         lostWrites: total("lostWrites"), wrongReads: total("wrongReads"), hangs: total("hangs"), protocolErrors: total("protocolErrors"),
-        panics: total("panics"), heapGrowth: total("heapGrowth"), failedSeeds: failed.map((r) => r.seed), wallSeconds: Number(wallS.toFixed(1)),
+        panics: total("panics"), heapGrowth: total("heapGrowth"), volumesNotOptimal: total("volumesNotOptimal"), memberPulls: total("memberPulls"),
+        spaceRefused: total("spaceRefused"), thinFullSeeds: results.filter((r) => r.thinFullNs !== null).length, failedSeeds: failed.map((r) => r.seed), wallSeconds: Number(wallS.toFixed(1)),
         // One fingerprint for the set: the SHA-256 of the seeds' trace hashes, in seed order.
         traceHash: createHash("sha256").update(results.map((r) => r.traceHash).join("\n")).digest("hex"),
         results,

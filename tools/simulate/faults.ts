@@ -6,7 +6,7 @@ import type { IopBridgeFault } from "../../host/devices/iop_bridge.ts";
 import type { VirtioScsiFault } from "../../host/devices/virtio_scsi.ts";
 import type { Prng } from "../../host/sim/prng.ts";
 
-export const FAULT_KINDS = ["dma", "timeout", "reset", "mu-drop", "mu-dup", "conn-drop", "panic", "lie"] as const;
+export const FAULT_KINDS = ["dma", "timeout", "reset", "mu-drop", "mu-dup", "conn-drop", "panic", "member", "lie"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 /** What "all" means: every fault a correct target survives. "lie" is for checking the checkers. */
 export const FAULT_KINDS_ALL: readonly FaultKind[] = FAULT_KINDS.filter((k) => k !== "lie");
@@ -20,11 +20,13 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   "mu-dup": "a messaging-unit frame is delivered twice (inbound or outbound)",
   "conn-drop": "an initiator's TCP connection breaks (bytes on the wire both ways are lost)",
   panic: "a processor stops on a fatal fault; the board resets as with run --reset-on-panic",
+  member: "(--board volumes) one member of each RAID-5 is pulled mid-run and replaced by a blank disk later (spare rebuild, rebuild onto the new disk)",
   lie: "(not in all) a disk acknowledges a WRITE and stores nothing: the run must report it; proves the checks work",
 };
 
-// How often each kind is drawn relative to the others: a panic resets the whole board, so it comes rarely.
-const WEIGHT: Record<FaultKind, number> = { dma: 8, timeout: 8, reset: 8, "mu-drop": 8, "mu-dup": 8, "conn-drop": 8, panic: 1, lie: 8 };
+// How often each kind is drawn relative to the others: a panic resets the whole board, so it comes rarely. A member
+// fault is never drawn here: it is scheduled once per RAID-5 volume (member_faults.ts).
+const WEIGHT: Record<FaultKind, number> = { dma: 8, timeout: 8, reset: 8, "mu-drop": 8, "mu-dup": 8, "conn-drop": 8, panic: 1, member: 0, lie: 8 };
 
 const DEVICE_RESETS: VirtioScsiFault[] = [{ kind: "needs-reset-next" }, { kind: "unknown-id" }, { kind: "duplicate-used" }, { kind: "used-index-jump", by: 3 }];
 const MU_DROPS: IopBridgeFault[] = [{ kind: "drop-next-inbound-post" }, { kind: "drop-next-outbound-post" }];
@@ -107,6 +109,7 @@ export class FaultInjector {
         controller.inject({ kind: "lose-write-next" });
         return `${controller.name} lose-write-next`;
       }
+      case "member": return undefined; // scheduled by MemberFaults, never drawn
       case "panic": {
         const running = this.board.processors.filter((p) => p.state === "running");
         if (running.length === 0) return undefined;

@@ -106,6 +106,17 @@ export class ShadowDisk {
     }
   }
 
+  /**
+   * The write's blocks from `lba` on (`count` of them) were never written: the target said so (a thin write refused
+   * with 27h/07h stops at the chunk it could not allocate). Its content there is now wrong wherever it shows.
+   */
+  retract(record: WriteRecord, lba: number, count: number): void {
+    for (let b = lba; b < lba + count; b++) {
+      const list = this.blocks.get(b);
+      if (list !== undefined) this.blocks.set(b, list.filter((r) => r !== record));
+    }
+  }
+
   /** Every LBA a write touched, for the final check. */
   writtenBlocks(): IterableIterator<number> {
     return this.blocks.keys();

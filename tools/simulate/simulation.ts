@@ -1,27 +1,25 @@
-// One seed of `wasm-iop simulate`: a board (host processor with the NIC and a disk, two storage processors with a
-// disk each) serves iSCSI on its loopback network; several initiators, each with its own sessions, send a random
-// workload (READ and WRITE of random ranges, some with FUA, and SYNCHRONIZE CACHE) to the three LUNs while faults
-// are injected; every completed read is checked against the shadow model (shadow.ts) as it completes, and after the
-// last operation and a quiet period every block any write touched is read from the disk images and checked too.
-// Everything (board, workload, faults, latencies) derives from the seed, so a seed replays exactly, trace and all.
-import { readFileSync } from "node:fs";
-import { Board } from "../../host/board/board.ts";
-import { parseBoard } from "../../host/board/load.ts";
+// One seed of `wasm-iop simulate`: a board (boards.ts: disks on the host and storage processors, and on the
+// `volumes` board a RAID-5 with a spare and a thin volume on a second RAID-5) serves iSCSI on its loopback network;
+// several initiators, each with its own sessions, send a random workload (READ and WRITE of random ranges, some with
+// FUA, and SYNCHRONIZE CACHE) to the LUNs while faults are injected; every completed read is checked against the
+// shadow model (shadow.ts) as it completes, and after the last operation and a quiet period every block any write
+// touched is checked again: a disk LUN's on its image, a volume's read back over a fresh iSCSI session once every
+// volume is optimal again. Everything (board, workload, faults, latencies) derives from the seed, so a seed replays
+// exactly, trace and all.
+import type { Board } from "../../host/board/board.ts";
+import { BoardControl } from "../../host/board/control.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
+import { VolumeStates } from "../../host/board/volume_states.ts";
 import type { LoopbackBackend } from "../../host/devices/tcp_backend.ts";
 import { Prng } from "../../host/sim/prng.ts";
 import { Trace } from "../../host/sim/trace.ts";
-import { FIRMWARE_PATH } from "../build/firmware.ts";
+import { type SimBoardKind, type SimBoardPlan, simBoardPlan, simulationBoard } from "./boards.ts";
 import { FaultInjector, type FaultKind } from "./faults.ts";
 import { BLOCK_BYTES } from "../iscsi/pdu.ts";
+import { MemberFaults } from "./member_faults.ts";
 import { Session, type Outcome, type Task } from "./session.ts";
 import { ShadowDisk, type WriteRecord } from "./shadow.ts";
 
-export const BOARD_NAME = "sim-board";
-const TARGET = `iqn.2026-11.org.wasm-iop:${BOARD_NAME}`;
-const DISK_NAMES = ["host-disk0", "sp1-disk0", "sp2-disk0"]; // LUN n is volume n is disk n
-const DISK_MIB = 8;
-const LUN_BLOCKS = (DISK_MIB * 1024 * 1024) / BLOCK_BYTES;
 const HOT_BLOCKS = 1024; // most I/O goes here, so writes and reads of different sessions overlap
 const TRANSFER_BLOCKS_MAX = 256; // 128 KiB: within the sessions' MaxBurstLength, so one R2T per write
 
@@ -39,6 +37,11 @@ export const HANG_NS = 20_000_000_000;
  */
 export const SETTLE_NS = 10_000_000_000;
 const RUN_LIMIT_NS = 3_600_000_000_000; // an hour of board time: a run stuck beyond every hang is stopped
+/** After the quiet period, how long every RAID volume has to be optimal again (rebuilds of 3 MiB members). */
+export const OPTIMAL_WAIT_NS = 120_000_000_000;
+const READBACK_BLOCKS_MAX = 128; // the final read-back of a volume, in reads of at most this many blocks
+const READBACK_TRIES_MAX = 8; // a read-back read failing visibly is tried again (unit attentions, first of all)
+const SPACE_ALLOCATION_FAILED = "check 07/27/07"; // DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT
 const PRUNE_EVERY_OPS = 1000;
 const FAILURES_KEPT = 20;
 
@@ -46,6 +49,7 @@ export interface SimulationOptions {
   seed: number;
   ops: number;
   faults: readonly FaultKind[];
+  board?: SimBoardKind; // default "disks"
   initiators?: number; // default 2
   sessionsPerInitiator?: number; // default 2
   queueDepth?: number; // commands in flight per session, default 4
@@ -73,34 +77,16 @@ export interface SimulationResult {
   protocolErrors: number;
   panics: number; // processor stops that were not injected
   heapGrowth: number; // processors whose heap moved after boot
+  volumesNotOptimal: number; // RAID volumes not optimal OPTIMAL_WAIT_NS after the quiet period (each says why)
+  memberPulls: number; // member faults: pulls and replaces through the control door
+  memberReplaces: number;
+  spaceRefused: number; // writes refused with 27h/07h (a full thin pool)
+  thinFullNs: number | null; // when the thin pool first filled, if it did
+  volumes: string[]; // each volume's last state line
   boardTimeNs: number;
   traceEvents: number;
   traceHash: string;
   failures: string[]; // the first few, each with its board time
-}
-
-let firmware: WebAssembly.Module | undefined;
-
-function firmwareModule(): WebAssembly.Module {
-  firmware ??= new WebAssembly.Module(readFileSync(FIRMWARE_PATH));
-  return firmware;
-}
-
-/** The simulation board: its description is fixed; the seed varies everything that happens on it. */
-export function simulationBoard(seed: number, trace: Trace, onConsole: (processor: string, fd: 1 | 2, line: string) => void, onStop: (processor: string, report: PanicReport | undefined) => void): Board {
-  const processors = [
-    {
-      name: "host", role: "host", ramMiB: 64, pci: [
-        { slot: 1, model: "iop-bridge", processor: "sp1" }, { slot: 2, model: "iop-bridge", processor: "sp2" },
-        { slot: 4, model: "nic" }, { slot: 8, model: "virtio-scsi", disks: ["host-disk0"] },
-      ],
-    },
-    { name: "sp1", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp1-disk0"] }] },
-    { name: "sp2", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp2-disk0"] }] },
-  ];
-  const disks = DISK_NAMES.map((name) => ({ name, sizeMiB: DISK_MIB, blockSize: 512, backend: "memory" }));
-  const spec = parseBoard({ name: BOARD_NAME, seed, processors, disks }, `${BOARD_NAME}.json`);
-  return new Board({ spec, firmware: firmwareModule(), trace, onConsole, onStop });
 }
 
 export function simulate(options: SimulationOptions): SimulationResult {
@@ -109,6 +95,10 @@ export function simulate(options: SimulationOptions): SimulationResult {
 
 class Simulation {
   private readonly board: Board;
+  private readonly plan: SimBoardPlan;
+  private readonly control: BoardControl;
+  private readonly volumeStates = new VolumeStates();
+  private readonly members: MemberFaults | undefined;
   private readonly network: LoopbackBackend;
   private readonly trace: Trace;
   private readonly workload: Prng;
@@ -135,13 +125,21 @@ class Simulation {
     this.result = {
       seed: options.seed, ops: options.ops, opsGood: 0, opsFailed: 0, reads: 0, writes: 0, syncs: 0, faultsInjected: 0,
       faultsByKind: {} as Record<FaultKind, number>, failedBy: {}, resets: 0, logins: 0,
-      lostWrites: 0, wrongReads: 0, hangs: 0, protocolErrors: 0, panics: 0, heapGrowth: 0, boardTimeNs: 0, traceEvents: 0, traceHash: "", failures: [],
+      lostWrites: 0, wrongReads: 0, hangs: 0, protocolErrors: 0, panics: 0, heapGrowth: 0,
+      volumesNotOptimal: 0, memberPulls: 0, memberReplaces: 0, spaceRefused: 0, thinFullNs: null, volumes: [],
+      boardTimeNs: 0, traceEvents: 0, traceHash: "", failures: [],
     };
-    this.board = simulationBoard(options.seed, this.trace, (processor, fd, line) => this.onConsole(processor, fd, line), (processor, report) => this.onStop(processor, report));
+    this.plan = simBoardPlan(options.board ?? "disks");
+    this.board = simulationBoard(this.plan, options.seed, this.trace, (processor, fd, line) => this.onConsole(processor, fd, line), (processor, report) => this.onStop(processor, report));
+    this.control = new BoardControl(this.board);
     this.network = this.board.network as LoopbackBackend;
     const key = root.fork("content").nextU32();
-    this.shadows = DISK_NAMES.map((_, lun) => new ShadowDisk(lun, LUN_BLOCKS, key));
+    this.shadows = this.plan.luns.map((l) => new ShadowDisk(l.lun, l.blocks, key));
     this.injector = new FaultInjector(this.board, root.fork("faults"), options.faults, { dropConnection: (prng) => this.dropConnection(prng) });
+    // Its own stream: the draws of the other faults stay those of a run without member faults.
+    if (options.faults.includes("member") && this.plan.raid.length > 0) {
+      this.members = new MemberFaults(this.board, this.control, root.fork("members"), this.plan.raid, options.ops, (volume) => this.isOptimal(volume));
+    }
   }
 
   run(): SimulationResult {
@@ -153,7 +151,7 @@ class Simulation {
     for (let i = 0; i < initiators; i++) {
       for (let s = 0; s < perInitiator; s++) {
         const session: Session = new Session({
-          board, network: this.network, targetName: TARGET, initiatorName: `iqn.2026-11.org.wasm-iop:sim-initiator-${i}`,
+          board, network: this.network, targetName: this.plan.target, initiatorName: `iqn.2026-11.org.wasm-iop:sim-initiator-${i}`,
           isid: 0x100 * (i + 1) + s, queueDepth: this.options.queueDepth ?? 4,
           onReady: () => this.onReady(session),
           onLost: (reason) => this.onLost(session, reason),
@@ -170,10 +168,18 @@ class Simulation {
     // Quiet period: whatever a lost connection left in the target lands (or not) before the disks are checked.
     board.runFor(SETTLE_NS + 1_000_000_000);
     this.checkDisks();
+    if (this.plan.raid.length > 0) {
+      this.members?.replaceAll();
+      this.awaitOptimal();
+      this.checkVolumes();
+    }
+    this.result.volumes = this.volumeStates.list().map((v) => v.line);
+    this.result.memberPulls = this.members?.pulls ?? 0;
+    this.result.memberReplaces = this.members?.replaces ?? 0;
     for (const p of board.processors) if (p.state === "running" && p.heapTop() !== p.heapTopAtBoot) this.fail("heapGrowth", `${p.name}: heap top moved from ${p.heapTopAtBoot} to ${p.heapTop()}`);
     board.powerOff();
-    this.result.faultsInjected = this.injector.injected;
-    this.result.faultsByKind = { ...this.injector.byKind };
+    this.result.faultsInjected = this.injector.injected + this.result.memberPulls;
+    this.result.faultsByKind = { ...this.injector.byKind, member: this.result.memberPulls };
     this.result.boardTimeNs = board.clock.nowNs;
     this.result.traceEvents = this.trace.count;
     this.result.traceHash = this.trace.digest();
@@ -190,6 +196,9 @@ class Simulation {
 
   private onConsole(processor: string, fd: 1 | 2, line: string): void {
     if (line.startsWith("tts: serving")) this.serving = true;
+    this.control.observeConsole(processor, line);
+    this.volumeStates.observe(processor, line);
+    if (this.result.thinFullNs === null && / event=full/.test(line) && line.startsWith("volume ")) this.result.thinFullNs = this.board.clock.nowNs;
     this.options.onConsole?.(`${(this.board.clock.nowNs / 1e9).toFixed(6)} [${processor}] ${line}`);
   }
 
@@ -253,7 +262,7 @@ class Simulation {
     const lun = w.intBelow(this.shadows.length);
     const size = w.intBelow(100);
     const blocks = kind === "sync" ? (w.intBelow(2) === 0 ? 0 : 1 + w.intBelow(TRANSFER_BLOCKS_MAX)) : size < 70 ? 1 + w.intBelow(16) : size < 95 ? 17 + w.intBelow(112) : 129 + w.intBelow(TRANSFER_BLOCKS_MAX - 128);
-    const span = w.intBelow(10) < 6 ? HOT_BLOCKS : LUN_BLOCKS;
+    const span = w.intBelow(10) < 6 ? HOT_BLOCKS : this.shadows[lun]!.blockCount;
     const lba = w.intBelow(span - Math.max(blocks, 1) + 1);
     const fua = w.intBelow(4) === 0;
     const now = this.board.clock.nowNs;
@@ -276,6 +285,7 @@ class Simulation {
     session.submit(task);
     if (this.opsIssued % PRUNE_EVERY_OPS === 0) this.prune();
     this.injector.maybeInject(this.faultEveryOps);
+    this.members?.onIssued(this.opsIssued);
   }
 
   private writeDone(session: Session, task: Task, record: WriteRecord, outcome: Outcome): void {
@@ -287,6 +297,14 @@ class Simulation {
     } else if (outcome.kind === "status") {
       shadow.ended(record, Math.min(record.endNs, now), false);
       this.open.delete(record);
+      const thin = this.plan.luns[task.lun]!.thin;
+      if (thin !== undefined && outcomeName(outcome) === SPACE_ALLOCATION_FAILED) {
+        // The thin layer writes a request's chunks in order and stops at the one it cannot allocate: the write's
+        // last chunk is never written (a write within one chunk changes nothing).
+        this.result.spaceRefused += 1;
+        const lastChunkLba = Math.max(task.lba, Math.floor((task.lba + task.blocks - 1) / thin.chunkBlocks) * thin.chunkBlocks);
+        shadow.retract(record, lastChunkLba, task.lba + task.blocks - lastChunkLba);
+      }
     } else {
       shadow.ended(record, Math.min(record.endNs, now + SETTLE_NS), false); // stays open: a reset can end it sooner
     }
@@ -315,8 +333,7 @@ class Simulation {
     if (outcome.kind === "good") this.result.opsGood += 1;
     else {
       this.result.opsFailed += 1;
-      const hex = (n: number) => n.toString(16).padStart(2, "0");
-      const why = outcome.kind === "lost" ? "lost" : outcome.status === 2 ? `check ${hex(outcome.senseKey)}/${hex(outcome.asc)}/${hex(outcome.ascq)}` : `status 0x${hex(outcome.status)}`;
+      const why = outcomeName(outcome);
       this.result.failedBy[why] = (this.result.failedBy[why] ?? 0) + 1;
     }
     if (this.finishedIssuing()) return this.checkFinished();
@@ -361,7 +378,9 @@ class Simulation {
   private checkDisks(): void {
     const block = new Uint8Array(BLOCK_BYTES);
     this.shadows.forEach((shadow, lun) => {
-      const disk = this.board.disk(DISK_NAMES[lun]!)!;
+      const name = this.plan.luns[lun]!.disk;
+      if (name === undefined) return; // a volume: read back over iSCSI (checkVolumes)
+      const disk = this.board.disk(name)!;
       for (const lba of [...shadow.writtenBlocks()].sort((a, b) => a - b)) {
         disk.read(lba * BLOCK_BYTES, block);
         const verdict = shadow.check(lba, block, Infinity, Infinity);
@@ -370,7 +389,79 @@ class Simulation {
     });
   }
 
-  private fail(counter: "lostWrites" | "wrongReads" | "hangs" | "protocolErrors" | "panics" | "heapGrowth", message: string): void {
+  private isOptimal(volume: string): boolean {
+    const state = this.volumeStates.list().find((v) => v.record.name === volume);
+    return state !== undefined && state.record.state === "optimal";
+  }
+
+  // Every RAID volume optimal again: the rebuilds of the run (spare, replaced disks, members that timed out and
+  // answered again) finish within OPTIMAL_WAIT_NS of board time, or the volume says why not.
+  private awaitOptimal(): void {
+    const limit = this.board.clock.nowNs + OPTIMAL_WAIT_NS;
+    const waiting = () => this.plan.raid.filter((r) => !this.isOptimal(r.volume));
+    while (waiting().length > 0 && this.board.clock.nowNs < limit) this.board.runFor(100_000_000);
+    for (const r of waiting()) {
+      const state = this.volumeStates.list().find((v) => v.record.name === r.volume);
+      this.fail("volumesNotOptimal", `${r.volume} not optimal ${OPTIMAL_WAIT_NS / 1e9} s after the run: ${state?.line ?? "no state line"}`);
+    }
+  }
+
+  // Every block a write touched on a volume LUN, read back over a fresh session (no faults now) and checked as the
+  // disk LUNs' images are: what a block holds must be a write not superseded at all.
+  private checkVolumes(): void {
+    const luns = this.plan.luns.filter((l) => l.disk === undefined);
+    const reads: { lun: number; lba: number; blocks: number; tries: number }[] = [];
+    for (const l of luns) {
+      const lbas = [...this.shadows[l.lun]!.writtenBlocks()].sort((a, b) => a - b);
+      for (let i = 0; i < lbas.length;) {
+        let n = 1;
+        while (i + n < lbas.length && lbas[i + n] === lbas[i]! + n && n < READBACK_BLOCKS_MAX) n++;
+        reads.push({ lun: l.lun, lba: lbas[i]!, blocks: n, tries: 0 });
+        i += n;
+      }
+    }
+    let pending = 0;
+    let ready = false;
+    let lost = false;
+    const session: Session = new Session({
+      board: this.board, network: this.network, targetName: this.plan.target, initiatorName: "iqn.2026-11.org.wasm-iop:sim-readback",
+      isid: 0x900, queueDepth: 4, onReady: () => { ready = true; next(); }, onLost: () => { lost = true; },
+      onViolation: (message) => this.fail("protocolErrors", `read-back session: ${message}`),
+    });
+    const next = (): void => {
+      while (session.canSubmit && reads.length > 0) {
+        const read = reads.shift()!;
+        const data = new Uint8Array(read.blocks * BLOCK_BYTES);
+        pending += 1;
+        session.submit({
+          kind: "read", lun: read.lun, lba: read.lba, blocks: read.blocks, fua: false, data, issueNs: this.board.clock.nowNs,
+          done: (outcome) => {
+            pending -= 1;
+            if (outcome.kind === "good") this.checkReadBack(read.lun, read.lba, data);
+            else if (++read.tries < READBACK_TRIES_MAX) reads.push(read);
+            else this.fail("lostWrites", `after the run, LUN ${read.lun} blocks ${read.lba}+${read.blocks} could not be read: ${outcomeName(outcome)}`);
+            next();
+          },
+        });
+      }
+    };
+    session.connect();
+    const limit = this.board.clock.nowNs + HANG_NS;
+    while (!lost && (!ready || reads.length > 0 || pending > 0) && this.board.clock.nowNs < limit) this.board.runFor(10_000_000);
+    if (lost || reads.length > 0 || pending > 0) this.fail("hangs", `read-back after the run: ${ready ? "" : "no login, "}${reads.length + pending} reads left${lost ? ", connection lost" : ""}`);
+    session.abort("read-back done");
+  }
+
+  private checkReadBack(lun: number, lba: number, data: Uint8Array): void {
+    const shadow = this.shadows[lun]!;
+    for (let b = 0; b < data.length / BLOCK_BYTES; b++) {
+      const block = data.subarray(b * BLOCK_BYTES, (b + 1) * BLOCK_BYTES);
+      const verdict = shadow.check(lba + b, block, Infinity, Infinity);
+      if (verdict !== "ok") this.fail("lostWrites", `after the run, LUN ${lun} block ${lba + b} is ${verdict} (holds write ${new DataView(block.buffer, block.byteOffset).getUint32(0, true)})`);
+    }
+  }
+
+  private fail(counter: "lostWrites" | "wrongReads" | "hangs" | "protocolErrors" | "panics" | "heapGrowth" | "volumesNotOptimal", message: string): void {
     this.result[counter] += 1;
     const line = `${(this.board.clock.nowNs / 1e9).toFixed(6)} s: ${counter}: ${message}`;
     this.trace.record(this.board.clock.nowNs, "sim", "failure", { counter, message });
@@ -378,7 +469,17 @@ class Simulation {
   }
 }
 
-/** True when a result shows no lost write, wrong read, hang, protocol error, unexpected panic or heap growth. */
+/** How a command failed, as failedBy counts it: `check KK/AA/QQ` (sense key, ASC, ASCQ), `status 0xNN` or `lost`. */
+function outcomeName(outcome: Outcome): string {
+  const hex = (n: number) => n.toString(16).padStart(2, "0");
+  if (outcome.kind === "good") return "good";
+  return outcome.kind === "lost" ? "lost" : outcome.status === 2 ? `check ${hex(outcome.senseKey)}/${hex(outcome.asc)}/${hex(outcome.ascq)}` : `status 0x${hex(outcome.status)}`;
+}
+
+/**
+ * True when a result shows no lost write, wrong read, hang, protocol error, unexpected panic or heap growth, and
+ * every RAID volume ended optimal.
+ */
 export function passed(result: SimulationResult): boolean {
-  return result.lostWrites + result.wrongReads + result.hangs + result.protocolErrors + result.panics + result.heapGrowth === 0;
+  return result.lostWrites + result.wrongReads + result.hangs + result.protocolErrors + result.panics + result.heapGrowth + result.volumesNotOptimal === 0;
 }

@@ -1,0 +1,26 @@
+// `wasm-iop simulate --board volumes` on a fixed seed: the board adds a RAID-5 LUN with a hot spare and a thin LUN
+// on a second RAID-5 whose pool the workload fills, and four sessions send the random workload while connections
+// drop and messaging-unit frames are lost and duplicated. The shadow model must hold: no acknowledged write lost or
+// wrong after the run (the volumes read back over iSCSI), no read returning data no write could have left, writes
+// refused with DATA PROTECT 27h/07h once the pool is full having changed nothing in the chunk they could not
+// allocate, every RAID volume optimal at the end. The same seed run twice gives the same trace hash.
+import { describe, expect, it } from "vitest";
+import { passed, simulate } from "../../tools/simulate/simulation.ts";
+
+describe("wasm-iop simulate --board volumes", () => {
+  it("seed 3: fills the thin pool, refuses writes with 27h/07h, loses nothing, and replays to the same trace", () => {
+    const options = { seed: 3, ops: 1500, faults: ["conn-drop", "mu-drop", "mu-dup"] as const, board: "volumes" as const };
+    const result = simulate({ ...options, faults: [...options.faults] });
+    expect(result.failures, `replay with: wasm-iop simulate --seed 3 --ops 1500 --board volumes --faults conn-drop,mu-drop,mu-dup --trace seed-3.jsonl --verbose`).toEqual([]);
+    expect(passed(result)).toBe(true);
+    expect(result.opsGood + result.opsFailed).toBe(1500);
+    expect(result.faultsInjected).toBeGreaterThan(10);
+    expect(result.thinFullNs).not.toBeNull();
+    expect(result.spaceRefused).toBeGreaterThan(0);
+    expect(result.failedBy["check 07/27/07"]).toBe(result.spaceRefused);
+    expect(result.volumes.filter((line) => / type=raid5 /.test(line)).every((line) => / state=optimal/.test(line))).toBe(true);
+    const again = simulate({ ...options, faults: [...options.faults] });
+    expect(again.traceHash).toBe(result.traceHash);
+    expect(again).toEqual(result);
+  });
+});
