@@ -145,6 +145,8 @@ export class XorEngine extends PciFunctionBase {
   private inFlight: EventHandle | undefined;
   private descriptorCount = 0; // descriptors taken from this chain so far
   private readonly wordScratch = new Uint8Array(4);
+  private resultScratch = new Uint8Array(0); // compute()'s, kept between descriptors
+  private sourceScratch = new Uint8Array(0);
 
   constructor(options: XorEngineOptions) {
     super(
@@ -325,19 +327,28 @@ export class XorEngine extends PciFunctionBase {
     const align = BigInt(XOR_ADDRESS_ALIGN_BYTES);
     if (d.byteCount % XOR_ADDRESS_ALIGN_BYTES !== 0 || d.destination % align !== 0n) return XorError.Misaligned;
     for (let s = 0; s < d.sourceCount; s++) if (d.sources[s]! % align !== 0n) return XorError.Misaligned;
-    // The destination must decode as memory before any work: a zero-length probe is not a transfer, so read it.
-    if ((d.control & XOR_CONTROL_XOR) !== 0 && !this.dmaRead(d.destination, d.byteCount).ok) return XorError.DestinationFault;
+    // The destination must decode as memory before any work: a zero-length probe is not a transfer, so its first and
+    // last words are read (RAM windows are contiguous: a range whose both ends are in one is in it).
+    if ((d.control & XOR_CONTROL_XOR) !== 0
+      && (!this.dmaRead(d.destination, 8).ok || !this.dmaRead(d.destination + BigInt(d.byteCount - 8), 8).ok)) return XorError.DestinationFault;
     return XorError.None;
   }
 
-  /** The XOR of the sources, or the fault that stopped it (nothing is written either way). */
+  // The XOR of the descriptor's sources, or the fault that stopped it (nothing is written either way): 32-bit word by
+  // word (byteCount is a multiple of 8: check()), into scratch buffers kept between descriptors (grown to the largest
+  // count seen), so the result is valid until the next call.
   private compute(d: Descriptor): Uint8Array | XorError {
-    const result = new Uint8Array(d.byteCount);
-    const source = new Uint8Array(d.byteCount);
+    if (this.resultScratch.length < d.byteCount) {
+      this.resultScratch = new Uint8Array(d.byteCount);
+      this.sourceScratch = new Uint8Array(d.byteCount);
+    }
+    const result = this.resultScratch.subarray(0, d.byteCount);
+    const source = this.sourceScratch.subarray(0, d.byteCount);
+    const resultWords = new Uint32Array(result.buffer, 0, d.byteCount / 4);
+    const sourceWords = new Uint32Array(source.buffer, 0, d.byteCount / 4);
     for (let s = 0; s < d.sourceCount; s++) {
-      if (!this.dmaReadInto(d.sources[s]!, source).ok) return XorError.SourceFault;
-      if (s === 0) result.set(source);
-      else for (let i = 0; i < d.byteCount; i++) result[i]! ^= source[i]!;
+      if (!this.dmaReadInto(d.sources[s]!, s === 0 ? result : source).ok) return XorError.SourceFault;
+      if (s > 0) for (let i = 0; i < resultWords.length; i++) resultWords[i]! ^= sourceWords[i]!;
     }
     return result;
   }
