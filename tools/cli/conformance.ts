@@ -156,16 +156,16 @@ export const conformanceCommand: Command = {
       },
       strict: true,
     });
-    if (!iscsiTestCuAvailable()) {
-      process.stderr.write("wasm-iop conformance: iscsi-test-cu is not installed (Debian: apt-get install libiscsi-bin)\n");
-      return 3;
-    }
     const lun = Number(values.lun);
     const board = loadBoardFile(values.board ?? DEFAULT_BOARD_PATH);
     const lunCount = targetLuns(board, board.targets[0]!).length;
     if (!/^\d+$/.test(values.lun!) || lun >= lunCount) {
       process.stderr.write(`wasm-iop conformance: --lun: expected a LUN of the first target, 0 to ${lunCount - 1}, got "${values.lun}"\n`);
       return 2;
+    }
+    if (!iscsiTestCuAvailable()) {
+      process.stderr.write("wasm-iop conformance: iscsi-test-cu is not installed (Debian: apt-get install libiscsi-bin)\n");
+      return 3;
     }
     const baselinePath = values.baseline ?? BASELINE_PATH;
     const previous = existsSync(baselinePath) ? readBaseline(baselinePath) : undefined;
