@@ -6,21 +6,23 @@ import { parseArgs } from "node:util";
 import { ROOT } from "../build/firmware.ts";
 import { parseCunitOutput, regressions, tally, testSelection, type TestOutcome, type TestResult } from "../conformance/cunit.ts";
 import { serveBoard } from "../conformance/serve.ts";
-import { DEFAULT_BOARD_PATH, loadBoardFile, type TargetSpec } from "../../host/board/load.ts";
+import { DEFAULT_BOARD_PATH, loadBoardFile, targetLuns, type TargetSpec } from "../../host/board/load.ts";
 import type { Command } from "./command.ts";
 
 export const BASELINE_PATH = join(ROOT, "test/interop/conformance-baseline.json");
 
-const help = `usage: wasm-iop conformance [--board FILE] [--tests PATTERN] [--baseline FILE] [--update-baseline] [--json]
+const help = `usage: wasm-iop conformance [--board FILE] [--lun N] [--tests PATTERN] [--baseline FILE] [--update-baseline] [--json]
 
 Starts the board on a free loopback port, runs libiscsi's iscsi-test-cu (Debian package libiscsi-bin) against LUN 0
-of its first target with --dataloss and --allow-sanitize (the same LUN given again as the multipath URL), prints pass, skip and fail per test and in total, and compares the results with
-the baseline file committed in the repository: a new failure, or a test that passed in the baseline and does not now,
-fails the run. The ReadOnly tests run again, alone, against a read-only LUN (an extra target the conformance run
-adds to the board over its last volume): against the writable LUN they skip, and their result there replaces it.
+(or --lun N) of its first target with --dataloss and --allow-sanitize (the same LUN given again as the multipath URL),
+prints pass, skip and fail per test and in total, and compares the results with the baseline file committed in the
+repository: a new failure, or a test that passed in the baseline and does not now, fails the run. The ReadOnly tests
+run again, alone, against a read-only LUN (an extra target the conformance run adds to the board over the volume of
+the LUN under test): against the writable LUN they skip, and their result there replaces it.
 
 options:
   --board FILE        board description (default: boards/iop-dev.json); its disks start empty in a temporary directory
+  --lun N             the LUN of the board's first target to test (default: 0), e.g. 3 for the default board's RAID-5
   --tests PATTERN     iscsi-test-cu's test pattern (default: ALL), e.g. ALL.Read10 or ALL.iSCSITMF
   --baseline FILE     the baseline (default: test/interop/conformance-baseline.json)
   --update-baseline   write this run's results as the new baseline instead of comparing
@@ -84,8 +86,8 @@ export function readBaseline(path: string = BASELINE_PATH): Baseline {
 // The ReadOnly family tests the LUN it is given and skips unless MODE SENSE reports it write-protected: it gets a LUN
 // of its own, read-only, in a target the board file need not have.
 const READ_ONLY_FAMILY = "ALL.ReadOnly";
-function readOnlyTarget(boardName: string, volumeCount: number): TargetSpec {
-  return { name: `iqn.2026-11.org.wasm-iop:${boardName}-read-only`, alias: "", luns: [{ volume: volumeCount - 1, readOnly: true }], chap: undefined, initiators: [] };
+function readOnlyTarget(boardName: string, volume: number): TargetSpec {
+  return { name: `iqn.2026-11.org.wasm-iop:${boardName}-read-only`, alias: "", luns: [{ volume, readOnly: true }], chap: undefined, initiators: [] };
 }
 
 /** The read-only family's part of `pattern` (ALL, ALL.ReadOnly, ALL.ReadOnly.ReadOnlySBC), or undefined for none. */
@@ -96,16 +98,20 @@ function readOnlyPattern(pattern: string): string | undefined {
 
 export async function runConformance(options: {
   boardPath?: string;
+  lun?: number; // the LUN of the first target under test; 0 when absent
   pattern: string;
   baseline: Baseline | undefined;
   notRun: readonly string[]; // Suite.Test names not to run (the baseline's notRun)
   timeoutMs: number;
 }): Promise<ConformanceResult> {
   const board = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
-  const serving = await serveBoard({ boardPath: options.boardPath, extraTargets: [readOnlyTarget(board.name, board.volumes.length)] });
+  const lun = options.lun ?? 0;
+  const luns = targetLuns(board, board.targets[0]!);
+  if (!Number.isInteger(lun) || lun < 0 || lun >= luns.length) throw new Error(`no LUN ${lun}: the first target of board ${board.name} has LUNs 0 to ${luns.length - 1}`);
+  const serving = await serveBoard({ boardPath: options.boardPath, extraTargets: [readOnlyTarget(board.name, luns[lun]!.volume)] });
   try {
     const { selection, skipped, count } = testSelection(options.pattern, listIscsiTestCu(), options.notRun);
-    const run = await runIscsiTestCu(serving.urls[0]!, selection, options.timeoutMs);
+    const run = await runIscsiTestCu(serving.urls[lun]!, selection, options.timeoutMs);
     let outcomes = parseCunitOutput(run.output);
     const readOnly = readOnlyPattern(options.pattern);
     if (readOnly !== undefined && run.signal === null) {
@@ -141,6 +147,7 @@ export const conformanceCommand: Command = {
       args: argv,
       options: {
         board: { type: "string" },
+        lun: { type: "string", default: "0" },
         tests: { type: "string", default: "ALL" },
         baseline: { type: "string" },
         "update-baseline": { type: "boolean", default: false },
@@ -149,6 +156,13 @@ export const conformanceCommand: Command = {
       },
       strict: true,
     });
+    const lun = Number(values.lun);
+    const board = loadBoardFile(values.board ?? DEFAULT_BOARD_PATH);
+    const lunCount = targetLuns(board, board.targets[0]!).length;
+    if (!/^\d+$/.test(values.lun!) || lun >= lunCount) {
+      process.stderr.write(`wasm-iop conformance: --lun: expected a LUN of the first target, 0 to ${lunCount - 1}, got "${values.lun}"\n`);
+      return 2;
+    }
     if (!iscsiTestCuAvailable()) {
       process.stderr.write("wasm-iop conformance: iscsi-test-cu is not installed (Debian: apt-get install libiscsi-bin)\n");
       return 3;
@@ -158,7 +172,7 @@ export const conformanceCommand: Command = {
     const baseline = values["update-baseline"] ? undefined : previous;
     // With --update-baseline nothing is compared, but the tests not to run stay unrun.
     const notRun = Object.keys(previous?.notRun ?? {});
-    const result = await runConformance({ boardPath: values.board, pattern: values.tests!, baseline, notRun, timeoutMs: Number(values.timeout) * 1000 });
+    const result = await runConformance({ boardPath: values.board, lun, pattern: values.tests!, baseline, notRun, timeoutMs: Number(values.timeout) * 1000 });
     const counts = tally(result.outcomes);
     if (values["update-baseline"]) {
       const results = Object.fromEntries(result.outcomes.map((o) => [o.name, o.result]));
