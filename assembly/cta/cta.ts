@@ -33,7 +33,7 @@ import { raid0Map } from "../volumes/raid0";
 import { raid1Map, raid1ReadMember } from "../volumes/raid1";
 import { raid5Map, raid5RowBlocks } from "../volumes/raid5";
 import { volumeStateLine } from "../volumes/report";
-import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } from "../volumes/volume";
+import { Member, MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } from "../volumes/volume";
 import { OP_NONE, ParityOpKind, ParityOps } from "./parity_ops";
 import { RaidMetadata } from "./raid_metadata";
 import { Rebuild } from "./rebuild";
@@ -58,6 +58,7 @@ const ATTEMPTS_MAX: u32 = 255; // the attempt field (u8, in the frame for the tr
 // transaction, this many times before it is failed: a DMA error, a controller reset or a lost frame is not a dead
 // disk, and failing members for those soon fails the volume. A disk that is gone ("no disk") fails at once.
 const MEMBER_RETRIES_MAX: u32 = 3;
+const MEMBER_NOT: u32 = 0xff; // a part's member field for a disk that is no member (a spare being read)
 // A piece is emitted only while this many parts and frames are free: a piece of a requester's SGL takes one part per
 // FRAME_SEGMENTS_MAX segments, and a parity operation one per member.
 const PIECE_PARTS_MAX: u32 = 16;
@@ -679,6 +680,19 @@ export class CtaTask extends Task {
     e.member = member;
     e.processor = m.processor;
     e.disk = m.disk;
+    e.lba = lba;
+    e.blocks = <u64>blocks;
+    if (this.partAddFlat(s, OP_NONE, fn, e, address)) return true;
+    this.serviceFail(s, FrameStatus.Busy);
+    return false;
+  }
+
+  /** As internalIo, on a disk that is not (yet) a member: a spare. Its failure fails no member. */
+  internalIoDisk(s: u32, fn: u32, disk: Member, lba: u64, blocks: u32, address: usize): bool {
+    const e = this.extent;
+    e.member = MEMBER_NOT;
+    e.processor = disk.processor;
+    e.disk = disk.disk;
     e.lba = lba;
     e.blocks = <u64>blocks;
     if (this.partAddFlat(s, OP_NONE, fn, e, address)) return true;

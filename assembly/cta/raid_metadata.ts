@@ -19,15 +19,16 @@ import { TIMER_NONE } from "../kernel/timer";
 import { stateOf } from "../volumes/config";
 import { volumeStateLine } from "../volumes/report";
 import {
-  superblockBlank, superblockBuild, superblockFailedMask, superblockGeneration, superblockMatches, superblockRebuildMember,
-  superblockRebuildRow, superblockRebuildWindow,
+  SUPERBLOCK_BYTES, superblockBlank, superblockBuild, superblockFailedMask, superblockGeneration, superblockMatches,
+  superblockMember, superblockRebuildMember, superblockRebuildRow, superblockRebuildWindow,
 } from "../volumes/superblock";
-import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeType } from "../volumes/volume";
+import { MEMBERS_MAX, SPARES_MAX, Volume, volumeAt, volumesCount, VolumeType } from "../volumes/volume";
 import { CtaTask, INTERNAL_METADATA } from "./cta";
 import { WRITE_INTENT_BYTES, WRITE_INTENT_OFFSET_BYTES } from "./write_intent";
 
 const PROBE_PERIOD_NS: u64 = 1_000_000_000;
 const PROBE_TIMER_TAG: u32 = 1;
+const SPARE_PAGE: u32 = MEMBERS_MAX; // pages[SPARE_PAGE + i]: spare i's superblock
 
 enum Phase {
   Idle = 0,
@@ -38,8 +39,10 @@ enum Phase {
 }
 
 export class RaidMetadata {
-  private readonly pages: StaticArray<u32> = new StaticArray<u32>(MEMBERS_MAX);
-  private readonly readOk: StaticArray<bool> = new StaticArray<bool>(MEMBERS_MAX);
+  // One page per member slot, then one per spare (SPARE_PAGE + i): a spare that took a failed member's slot carries
+  // that slot's superblock, and must be found there again after a restart.
+  private readonly pages: StaticArray<u32> = new StaticArray<u32>(MEMBERS_MAX + SPARES_MAX);
+  private readonly readOk: StaticArray<bool> = new StaticArray<bool>(MEMBERS_MAX + SPARES_MAX);
   private phase: Phase = Phase.Idle;
   private volume: u32 = 0; // the volume being read or written
   private pending: u32 = 0; // internal services not answered
@@ -53,7 +56,7 @@ export class RaidMetadata {
   constructor(private readonly cta: CtaTask) {}
 
   start(): void {
-    for (let m: u32 = 0; m < MEMBERS_MAX; m++) {
+    for (let m: u32 = 0; m < MEMBERS_MAX + SPARES_MAX; m++) {
       const page = bufferReserve(BUFFER_CLASS_PAGE);
       assert(page != POOL_NONE, "cta: no page buffer for the RAID superblocks");
       unchecked(this.pages[m] = page);
@@ -126,6 +129,10 @@ export class RaidMetadata {
         unchecked(this.readOk[m] = false);
         if (v.member(m).present && this.io(FrameFunction.Read, this.volume, m)) this.pending += 1;
       }
+      for (let i: u32 = 0; i < v.spareCount; i++) {
+        unchecked(this.readOk[SPARE_PAGE + i] = false);
+        if (unchecked(v.spares[i]).present && this.io(FrameFunction.Read, this.volume, SPARE_PAGE + i)) this.pending += 1;
+      }
       if (this.pending == 0) this.decide();
       return;
     }
@@ -149,6 +156,12 @@ export class RaidMetadata {
       if (!superblockBlank(at)) allBlank = false;
       if (superblockMatches(at, v, m) && (newest == MEMBERS_MAX || superblockGeneration(at) > superblockGeneration(this.page(newest)))) newest = m;
     }
+    // A spare that took a slot and holds a newer generation than every member (the slot's own disk stale) counts too.
+    for (let i: u32 = 0; i < v.spareCount; i++) {
+      const at = this.page(SPARE_PAGE + i);
+      if (!unchecked(this.readOk[SPARE_PAGE + i]) || superblockMember(at) >= v.memberCount) continue;
+      if (superblockMatches(at, v, superblockMember(at)) && (newest == MEMBERS_MAX || superblockGeneration(at) > superblockGeneration(this.page(newest)))) newest = SPARE_PAGE + i;
+    }
     if (newest == MEMBERS_MAX) {
       if (!allBlank) this.say(v).s(": its disks hold data but no superblock of this volume; created anew (parity as found)").err();
       for (let m: u32 = 0; m < v.memberCount; m++) v.member(m).failed = !unchecked(this.readOk[m]);
@@ -163,6 +176,7 @@ export class RaidMetadata {
           && (failedMask & ((<u32>1) << m)) == 0;
         v.member(m).failed = !current;
       }
+      this.takeBackSpares(v, generation);
       const target = superblockRebuildMember(sb);
       if (v.type == VolumeType.Raid5 && target < v.memberCount && v.member(target).present && unchecked(this.readOk[target])) {
         v.rebuildMember = target; // resumed where the last checkpoint left it
@@ -186,6 +200,33 @@ export class RaidMetadata {
     this.cta.internalIo(s, FrameFunction.Read, this.volume, source, WRITE_INTENT_OFFSET_BYTES / <u64>v.blockSizeBytes,
       WRITE_INTENT_BYTES / v.blockSizeBytes, this.cta.intent.bits(this.volume));
     this.cta.internalDone(s);
+  }
+
+  // A spare whose superblock says it holds slot m at this generation took that slot before the restart: it goes
+  // back into it (the board file still names the slot's first disk), current, or as the target of the rebuild the
+  // superblock records; the slot's first disk is forgotten, as when the spare took it.
+  private takeBackSpares(v: Volume, generation: u64): void {
+    let i: u32 = 0;
+    while (i < v.spareCount) {
+      const at = this.page(SPARE_PAGE + i);
+      const slot = superblockMember(at);
+      const holds = unchecked(this.readOk[SPARE_PAGE + i]) && slot < v.memberCount && superblockMatches(at, v, slot)
+        && superblockGeneration(at) == generation && v.member(slot).failed;
+      if (!holds) { i += 1; continue; }
+      const current = (superblockFailedMask(at) & ((<u32>1) << slot)) == 0;
+      v.member(slot).set(unchecked(v.spares[i]));
+      v.member(slot).failed = !current;
+      memory.copy(this.page(slot), at, SUPERBLOCK_BYTES); // the slot's superblock, for the rebuild check below
+      unchecked(this.readOk[slot] = true);
+      this.say(v).s(": spare ").u32(i).s(" holds member ").u32(slot).s(" since before the restart").out();
+      for (let j = i; j + 1 < v.spareCount; j++) unchecked(v.spares[j]).set(unchecked(v.spares[j + 1]));
+      v.spareCount -= 1;
+      // Its page moves with it.
+      for (let j = i; j < v.spareCount; j++) {
+        memory.copy(this.page(SPARE_PAGE + j), this.page(SPARE_PAGE + j + 1), SUPERBLOCK_BYTES);
+        unchecked(this.readOk[SPARE_PAGE + j] = unchecked(this.readOk[SPARE_PAGE + j + 1]));
+      }
+    }
   }
 
   private nextUpdate(): void {
@@ -255,11 +296,12 @@ export class RaidMetadata {
     }
   }
 
-  // Block 0 of member `m` of `volume`, to or from its page, as an internal service of its own.
+  // Block 0 of member `m` of `volume` (or spare m - SPARE_PAGE), to or from its page, as an internal service of its own.
   private io(fn: u32, volume: u32, m: u32): bool {
     const s = this.cta.internalOpen(volume, INTERNAL_METADATA | <u64>m);
     if (s == POOL_NONE) return false;
-    this.cta.internalIo(s, fn, volume, m, 0, 1, this.page(m));
+    if (m < SPARE_PAGE) this.cta.internalIo(s, fn, volume, m, 0, 1, this.page(m));
+    else this.cta.internalIoDisk(s, fn, volumeAt(volume).spares[m - SPARE_PAGE], 0, 1, this.page(m));
     this.cta.internalDone(s);
     return true;
   }

@@ -209,6 +209,12 @@ describe("RAID volumes over two storage processors", () => {
     expect(parityMismatches(dataDir, ["sp1-disk0", "sp2-disk1", "sp1-disk1"], 8192, area / 8192)).toEqual([]);
     t.board.runFor(500_000_000);
     for (const p of t.board.processors) expect(p.invoke("testBuffersAllFree")).toBe(1);
+    // After a restart the spare is found in the slot it took (its superblock says so), not rebuilt again.
+    t.board.powerOff();
+    const again = bootRaidBoard(dataDir, RAID5_WITH_SPARE);
+    expect(again.console.join("\n")).toMatch(/r5: spare 0 holds member 1 since before the restart/);
+    expect(again.console.find((l) => l.includes("inventory volume") && l.includes("name=r5"))).toMatch(/state=optimal/);
+    readAll(again, v);
   });
 
   it("comes up degraded after a member's image is deleted, reads right, and rebuilds onto the blank disk", () => {
