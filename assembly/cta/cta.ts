@@ -56,7 +56,9 @@ const GIVE_UP_NS: u64 = 5_000_000_000;
 const ATTEMPTS_MAX: u32 = 255; // the attempt field (u8, in the frame for the trace) saturates here
 // A member of a redundant volume whose device answers an error (or times out) gets the piece again, as a new
 // transaction, this many times before it is failed: a DMA error, a controller reset or a lost frame is not a dead
-// disk, and failing members for those soon fails the volume. A disk that is gone ("no disk") fails at once.
+// disk, and failing members for those soon fails the volume. A disk that is gone ("no disk") fails at once, and so
+// does one that powered on since its last command (DiskChanged: a disk put in a pulled one's place holds nothing of
+// the volume; the probe then finds it answering and rebuilds it).
 const MEMBER_RETRIES_MAX: u32 = 3;
 const MEMBER_NOT: u32 = 0xff; // a part's member field for a disk that is no member (a spare being read)
 // A piece is emitted only while this many parts and frames are free: a piece of a requester's SGL takes one part per
@@ -815,5 +817,5 @@ export class CtaTask extends Task {
 // A member's device gave up on the request (not the request's own fault): the member is failed.
 @inline function isMemberFailure(status: FrameStatus): bool {
   return status == FrameStatus.DeviceError || status == FrameStatus.Timeout || status == FrameStatus.NoDisk
-    || status == FrameStatus.MediumError;
+    || status == FrameStatus.MediumError || status == FrameStatus.DiskChanged;
 }

@@ -29,6 +29,7 @@ export enum BlockStatus {
   Busy = 5, // no request slot free: retry later (backpressure)
   Aborted = 6, // failed by a controller reset while in flight
   NoDisk = 7, // no such disk on this controller
+  Changed = 8, // the disk powered on since its last command (hot-inserted, power-cycled): it may be another disk
 }
 
 /** What a DDM knows of one disk, for the RTA's device profile. */

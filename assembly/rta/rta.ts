@@ -343,6 +343,7 @@ function frameStatusOf(status: u32): FrameStatus {
     case BlockStatus.Busy: return FrameStatus.Busy;
     case BlockStatus.Aborted: return FrameStatus.Aborted;
     case BlockStatus.NoDisk: return FrameStatus.NoDisk;
+    case BlockStatus.Changed: return FrameStatus.DiskChanged;
     default: return FrameStatus.DeviceError;
   }
 }

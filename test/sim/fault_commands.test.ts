@@ -60,7 +60,7 @@ describe("faults through the board's control", () => {
     expect(env.board.isDiskPulled("sp1-disk0")).toBe(true);
   });
 
-  it("a pulled disk fails its LUN's I/O visibly; the other LUN works on; a blank replacement serves zeros", () => {
+  it("a pulled disk fails its LUN's I/O visibly; the other LUN works on; a blank replacement is said once, then serves zeros", () => {
     const env = bootIscsiBoard();
     const control = new BoardControl(env.board);
     const i = session(env);
@@ -74,7 +74,10 @@ describe("faults through the board's control", () => {
 
     const replaced = command(env, control, { object: "disk", name: "sp1:0", action: "replace" });
     expect(replaced).toMatchObject({ ok: true, message: expect.stringMatching(/^disk sp1:0 \(sp1-disk0\) replaced by a blank disk at /) });
-    expect(i.read(1, 16, 8)).toEqual(new Uint8Array(8 * BLOCK)); // blank; the unit attention went to the firmware's driver
+    // The first command meets the new disk's power-on unit attention: the firmware's driver says the disk changed
+    // (a RAID would rebuild it), which a plain disk volume answers as a retryable ABORTED COMMAND; then it is blank.
+    expect(readFails(i, 1, 16)).toBe("0b/08/00");
+    expect(i.read(1, 16, 8)).toEqual(new Uint8Array(8 * BLOCK));
     i.write(1, 16, data);
     expect(i.read(1, 16, 8)).toEqual(data);
     expect(env.board.panics).toEqual([]);
@@ -117,6 +120,7 @@ describe("faults through the board's control", () => {
       command(env, control, { object: "disk", name: "sp1:0", action: "fail" });
       readFails(i, 1, 0);
       command(env, control, { object: "disk", name: "sp1:0", action: "replace" });
+      readFails(i, 1, 0); // the new disk's power-on unit attention
       i.read(1, 0, 1);
       return env.board.trace.digest();
     };

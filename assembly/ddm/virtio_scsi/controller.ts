@@ -495,9 +495,19 @@ export class VirtioScsiController extends Task {
     const sense = response == RESPONSE_OK && status == SAM_STATUS_CHECK_CONDITION
       ? senseParse(responseSense(req.area), min(responseSenseLength(req.area), SENSE_BYTES)) : 0;
     const result = blockStatusOf(response, status, sense);
-    if (status == SAM_STATUS_CHECK_CONDITION && senseKeyOf(sense) == SENSE_KEY_UNIT_ATTENTION && req.retries < VSCSI_RETRIES_MAX) {
-      this.retryIssue(r); // a unit attention reports a past event (a reset, a capacity change): the command is fine
-      return true;
+    if (status == SAM_STATUS_CHECK_CONDITION && senseKeyOf(sense) == SENSE_KEY_UNIT_ATTENTION) {
+      // A disk that powered on since its last command (29h/00h or 29h/01h, not a reset this driver or a task
+      // management function caused) may be another disk in the same place: said to the requester, whose volume
+      // knows whether that matters (a RAID member is checked and rebuilt). Other unit attentions report a past
+      // event (a reset, a capacity change): the command is fine, and sent again.
+      if (r != INTERNAL && (sense & 0xfffe) == 0x2900) {
+        this.requestDone(r, BlockStatus.Changed, sense, 0);
+        return true;
+      }
+      if (req.retries < VSCSI_RETRIES_MAX) {
+        this.retryIssue(r);
+        return true;
+      }
     }
     this.requestDone(r, result, sense, req.dataBytes - residual);
     return true;

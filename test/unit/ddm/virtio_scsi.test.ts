@@ -13,7 +13,7 @@ import { testBoard, type TestBoard } from "../../support/board.ts";
 
 // assembly/ddm/block.ts
 const Op = { Read: 1, Write: 2, Flush: 3, Unmap: 4, WriteFua: 5 } as const;
-const Status = { Ok: 0, MediumError: 1, IllegalRequest: 2, DeviceError: 3, Timeout: 4, Busy: 5, Aborted: 6, NoDisk: 7 } as const;
+const Status = { Ok: 0, MediumError: 1, IllegalRequest: 2, DeviceError: 3, Timeout: 4, Busy: 5, Aborted: 6, NoDisk: 7, Changed: 8 } as const;
 // assembly/ddm/virtio_scsi/stats.ts, VscsiStat
 const Stat = {
   Requests: 0, Completed: 1, Errors: 2, Submitted: 3, Resets: 4, Timeouts: 5, DeviceErrors: 6,
@@ -287,14 +287,28 @@ describe("virtio-scsi DDM: what the disk answers", () => {
     const r = rig();
     const { t, device } = r;
     const x = transfer(t, 2 * BLOCK);
-    diskOf(device, 0).unitAttention(0x29, 0x00);
+    diskOf(device, 0).unitAttention(0x29, 0x03); // BUS DEVICE RESET FUNCTION OCCURRED: a past event, the command is fine
     expect(io(t, Op.Read, 0, 0, 2, x.sgl, 1)).toMatchObject({ status: Status.Ok, bytes: 2 * BLOCK });
     expect(stat(t, Stat.Retries)).toBe(1);
-    for (const ascq of [1, 2, 3]) diskOf(device, 0).unitAttention(0x29, ascq);
-    expect(io(t, Op.Read, 0, 0, 2, x.sgl, 2)).toMatchObject({ status: Status.Busy, sense: 0x06_29_03, bytes: 0 });
+    for (const ascq of [3, 4, 7]) diskOf(device, 0).unitAttention(0x29, ascq);
+    expect(io(t, Op.Read, 0, 0, 2, x.sgl, 2)).toMatchObject({ status: Status.Busy, sense: 0x06_29_07, bytes: 0 });
     expect(stat(t, Stat.Retries)).toBe(3);
     expect(io(t, Op.Read, 0, 0, 2, x.sgl, 3).status).toBe(Status.Ok);
     expect(stat(t, Stat.Resets)).toBe(0);
+    release(t, x);
+    expectQuiet(r);
+  });
+
+  it("says Changed, without re-issuing, when the disk powered on since its last command (29h/00h or 29h/01h)", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    for (const [ascq, tag] of [[0x00, 1], [0x01, 2]] as const) {
+      diskOf(device, 0).unitAttention(0x29, ascq);
+      expect(io(t, Op.Read, 0, 0, 2, x.sgl, tag)).toMatchObject({ status: Status.Changed, sense: 0x06_29_00 | ascq, bytes: 0 });
+    }
+    expect(stat(t, Stat.Retries)).toBe(0);
+    expect(io(t, Op.Read, 0, 0, 2, x.sgl, 3)).toMatchObject({ status: Status.Ok, bytes: 2 * BLOCK }); // said once
     release(t, x);
     expectQuiet(r);
   });
