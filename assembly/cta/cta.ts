@@ -180,7 +180,7 @@ export class CtaTask extends Task {
         const owner = msg.e & INTERNAL_MASK;
         if (owner == INTERNAL_METADATA) this.metadata.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
         else if (owner == INTERNAL_INTENT) this.intent.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
-        else if (owner == INTERNAL_REBUILD) this.rebuild.onDone(<FrameStatus>msg.a);
+        else if (owner == INTERNAL_REBUILD) this.rebuild.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
         else this.thin.onChildDone(msg);
         break;
       }

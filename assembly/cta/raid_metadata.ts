@@ -98,7 +98,8 @@ export class RaidMetadata {
     } else if (this.phase == Phase.ReadIntent) {
       const v = volumeAt(this.volume);
       if (status != FrameStatus.Ok) memory.fill(this.cta.intent.bits(this.volume), 0xff, WRITE_INTENT_BYTES); // unknown: all dirty
-      if (this.cta.intent.anyDirty(this.volume)) {
+      v.resyncPending = this.cta.intent.anyDirty(this.volume);
+      if (v.resyncPending) {
         this.say(v).s(v.failedCount() == 0
           ? ": stopped with writes in flight; the rows they touched are resynchronized"
           : ": stopped with writes in flight and a member down; rows they touched may be wrong on it (the write hole)").err();

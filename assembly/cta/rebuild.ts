@@ -27,6 +27,9 @@ export class Rebuild {
   private resyncWindow: u32 = 0;
   private volume: u32 = VOLUME_NONE;
   private inFlight: bool = false;
+  // Each run (a rebuild or a resync) has its own epoch, in its steps' tags: a step of a run that ended (a resync a
+  // member failure stopped, then a rebuild began) answers into nothing, instead of moving the new run on.
+  private epoch: u32 = 0;
   private lastStepNs: u64 = 0;
   private lastTenth: u64 = 0;
   private lastCheckpoint: u64 = 0;
@@ -51,11 +54,12 @@ export class Rebuild {
     }
     for (let n: u32 = 0; n < volumesCount(); n++) {
       const v = volumeAt(n);
-      if (v.type != VolumeType.Raid5 || !v.loaded || v.failedCount() != 0 || !this.cta.intent.anyDirty(n)) continue;
+      if (v.type != VolumeType.Raid5 || !v.loaded || v.failedCount() != 0 || !v.resyncPending) continue;
       this.active = true;
       this.resync = true;
       this.volume = n;
       this.inFlight = false;
+      this.epoch += 1;
       this.resyncRow = 0;
       this.resyncWindow = 0;
       line().s("volumes: resynchronizing the dirty regions of volume ").u32(n).out();
@@ -63,8 +67,6 @@ export class Rebuild {
     }
   }
 
-  /** `volume`'s dirty regions are being resynchronized (their bits must stay until then). */
-  resyncing(volume: u32): bool { return this.active && this.resync && this.volume == volume; }
 
   /** Rebuilds member `m` of `volume` from its first row (the disk in its slot answers but holds nothing current). */
   startOn(volume: u32, m: u32): void {
@@ -96,7 +98,7 @@ export class Rebuild {
     const v = volumeAt(this.volume);
     if (!this.cta.ops.hasRoom()) return;
     if (this.resync && !this.nextDirtyRow(v)) return;
-    const s = this.cta.internalOpen(this.volume, INTERNAL_REBUILD);
+    const s = this.cta.internalOpen(this.volume, INTERNAL_REBUILD | <u64>this.epoch);
     if (s == POOL_NONE) return;
     if (this.resync) {
       assert(this.cta.ops.startRebuild(s, this.volume, this.resyncRow, this.resyncWindow, raid5ParityMember(v, this.resyncRow)), "resync: no room");
@@ -108,8 +110,9 @@ export class Rebuild {
     this.cta.internalDone(s);
   }
 
-  /** The step's internal service answered. */
-  onDone(status: FrameStatus): void {
+  /** A step's internal service answered (`tag`: its run's epoch). */
+  onDone(tag: u64, status: FrameStatus): void {
+    if (<u32>tag != this.epoch) return; // a step of a run that ended
     this.inFlight = false;
     if (!this.active) return;
     const v = volumeAt(this.volume);
@@ -163,6 +166,7 @@ export class Rebuild {
     if (this.resyncRow < rows) return true;
     this.active = false;
     this.resync = false;
+    v.resyncPending = false;
     this.cta.intent.flush(this.volume);
     line().s("volumes: volume ").u32(this.volume).s(" resynchronized").out();
     this.consider();
@@ -186,6 +190,7 @@ export class Rebuild {
     this.resync = false;
     this.volume = volume;
     this.inFlight = false;
+    this.epoch += 1;
     this.lastTenth = v.rebuildRow * 10 / rowsOf(v);
     this.lastCheckpoint = v.rebuildRow * CHECKPOINTS / rowsOf(v);
     v.state = stateOf(v);

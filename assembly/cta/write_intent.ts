@@ -106,7 +106,7 @@ export class WriteIntent {
   tick(): void {
     for (let n: u32 = 0; n < volumesCount(); n++) {
       const v = volumeAt(n);
-      if (v.type != VolumeType.Raid5 || !v.loaded || this.cta.rebuild.resyncing(n)) continue;
+      if (v.type != VolumeType.Raid5 || !v.loaded || v.resyncPending) continue; // its boot-time bits wait for the resync
       const bits = this.bits(n);
       const touched = this.touchedBits(n);
       let cleared = false;

@@ -76,6 +76,7 @@ export class Volume {
   rebuildMember: u32 = MEMBERS_MAX;
   rebuildRow: u64 = 0;
   rebuildWindow: u32 = 0;
+  resyncPending: bool = false; // RAID 5: its write-intent bitmap had dirty regions at boot (rebuild.ts resyncs them)
 
   constructor() {
     for (let i: u32 = 0; i < MEMBERS_MAX; i++) unchecked(this.members[i] = new Member());
