@@ -2,7 +2,9 @@
 // documents: every member keeps its first 1 MiB for metadata, data after it in stripe units (chunks), and in each
 // stripe row one chunk per member, parity among them, so the row's chunks XOR to zero whatever the rotation.
 
-export const RAID_METADATA_BYTES = 1 << 20;
+import { RAID_METADATA_BYTES } from "../../host/board/volume_geometry.ts";
+
+export { RAID_METADATA_BYTES };
 
 export interface ScrubResult {
   rows: number; // stripe rows checked
