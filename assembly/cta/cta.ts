@@ -60,7 +60,7 @@ const ATTEMPTS_MAX: u32 = 255; // the attempt field (u8, in the frame for the tr
 // does one that powered on since its last command (DiskChanged: a disk put in a pulled one's place holds nothing of
 // the volume; the probe then finds it answering and rebuilds it).
 const MEMBER_RETRIES_MAX: u32 = 3;
-const MEMBER_NOT: u32 = 0xff; // a part's member field for a disk that is no member (a spare being read)
+export const MEMBER_NOT: u32 = 0xff; // a part's member field for a disk that is no member (a spare being read)
 // A piece is emitted only while this many parts and frames are free: a piece of a requester's SGL takes one part per
 // FRAME_SEGMENTS_MAX segments, and a parity operation one per member.
 const PIECE_PARTS_MAX: u32 = 16;
@@ -677,22 +677,13 @@ export class CtaTask extends Task {
 
   /** Member `member`'s blocks [lba, lba + blocks) of `volume`, to or from the flat buffer at `address`. */
   internalIo(s: u32, fn: u32, volume: u32, member: u32, lba: u64, blocks: u32, address: usize): bool {
-    const m = volumeAt(volume).member(member);
-    const e = this.extent;
-    e.member = member;
-    e.processor = m.processor;
-    e.disk = m.disk;
-    e.lba = lba;
-    e.blocks = <u64>blocks;
-    if (this.partAddFlat(s, OP_NONE, fn, e, address)) return true;
-    this.serviceFail(s, FrameStatus.Busy);
-    return false;
+    return this.internalIoDisk(s, fn, volumeAt(volume).member(member), member, lba, blocks, address);
   }
 
-  /** As internalIo, on a disk that is not (yet) a member: a spare. Its failure fails no member. */
-  internalIoDisk(s: u32, fn: u32, disk: Member, lba: u64, blocks: u32, address: usize): bool {
+  /** As internalIo, on `disk`, in slot `member` (MEMBER_NOT: no member, a spare: its failure fails none). */
+  internalIoDisk(s: u32, fn: u32, disk: Member, member: u32, lba: u64, blocks: u32, address: usize): bool {
     const e = this.extent;
-    e.member = MEMBER_NOT;
+    e.member = member;
     e.processor = disk.processor;
     e.disk = disk.disk;
     e.lba = lba;

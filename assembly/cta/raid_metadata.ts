@@ -23,7 +23,7 @@ import {
   superblockMember, superblockRebuildMember, superblockRebuildRow, superblockRebuildWindow,
 } from "../volumes/superblock";
 import { MEMBERS_MAX, SPARES_MAX, Volume, volumeAt, volumesCount, VolumeType } from "../volumes/volume";
-import { CtaTask, INTERNAL_METADATA } from "./cta";
+import { CtaTask, INTERNAL_METADATA, MEMBER_NOT } from "./cta";
 import { WRITE_INTENT_BYTES, WRITE_INTENT_OFFSET_BYTES } from "./write_intent";
 
 const PROBE_PERIOD_NS: u64 = 1_000_000_000;
@@ -302,7 +302,7 @@ export class RaidMetadata {
     const s = this.cta.internalOpen(volume, INTERNAL_METADATA | <u64>m);
     if (s == POOL_NONE) return false;
     if (m < SPARE_PAGE) this.cta.internalIo(s, fn, volume, m, 0, 1, this.page(m));
-    else this.cta.internalIoDisk(s, fn, volumeAt(volume).spares[m - SPARE_PAGE], 0, 1, this.page(m));
+    else this.cta.internalIoDisk(s, fn, volumeAt(volume).spares[m - SPARE_PAGE], MEMBER_NOT, 0, 1, this.page(m));
     this.cta.internalDone(s);
     return true;
   }
