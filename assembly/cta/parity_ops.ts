@@ -29,7 +29,6 @@ import { CtaTask } from "./cta";
 export const OP_NONE: u32 = 0xffff;
 export const OPS_MAX: u32 = 64;
 const MEMBER_NONE: u32 = 0xff;
-const XOR_STEP_NONE: u8 = 0;
 const XOR_STEP_REBUILT: u8 = 1; // a write's failed member's old data is rebuilt: lay the new data over, then parity
 const XOR_STEP_PARITY: u8 = 2; // the parity column is done: write
 
