@@ -4,12 +4,13 @@
 // member disks' image files are read directly: RAID 1 copies agree, and RAID-5 parity is the XOR of its row's data
 // (a scrub with 0 mismatches). Then members fail mid-run (pulled disks): reads of RAID 1 and RAID 5 still return
 // the shadow's bytes, writes go on, and the volume lines on the console say degraded.
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Prng } from "../../host/sim/prng.ts";
 import { testBoard, type TestBoard } from "../support/board.ts";
+import { readImage } from "../support/disk_images.ts";
 import { RAID_METADATA_BYTES, scrubRaid5 } from "../support/raid_scrub.ts";
 
 const Fn = { Read: 3, Write: 4 } as const;
@@ -153,13 +154,6 @@ function workload(t: TestBoard, volumes: VolumeUnderTest[], seed: string, count:
   }
 }
 
-function readImage(dataDir: string, disk: string, offset: number, length: number): Uint8Array {
-  const fd = openSync(join(dataDir, `${disk}.img`), "r");
-  const bytes = new Uint8Array(length);
-  readSync(fd, bytes, 0, length, offset);
-  closeSync(fd);
-  return bytes;
-}
 
 /** RAID 5: the rows of `members`' images (in the board's data dir) whose chunks do not XOR to zero (test/support/raid_scrub.ts). */
 function parityMismatches(dataDir: string, members: string[], chunkBytes: number): number[] {

@@ -7,13 +7,14 @@
 // pool-full lines come once. A crash test stops the board at a random board time under a write load and restarts
 // it: every acknowledged write is there (blocks of writes in flight hold the old or the new data). Corrupt map
 // copies are found by their checksums: a torn newer copy falls back to the older, both bad fail the volume.
-import { closeSync, mkdtempSync, openSync, readSync, writeSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { thinPoolChunkCount } from "../../host/board/volume_geometry.ts";
 import { Prng } from "../../host/sim/prng.ts";
 import { testBoard, type TestBoard } from "../support/board.ts";
+import { patchImage, readImage } from "../support/disk_images.ts";
 
 const Fn = { Read: 3, Write: 4, WriteFua: 5, Unmap: 7 } as const;
 const SpaceAllocFailed = 10;
@@ -175,19 +176,7 @@ function inventory(t: TestBoard, name: string): string {
   return line!;
 }
 
-function patchImage(dataDir: string, disk: string, offset: number, bytes: Uint8Array): void {
-  const fd = openSync(join(dataDir, `${disk}.img`), "r+");
-  writeSync(fd, bytes, 0, bytes.length, offset);
-  closeSync(fd);
-}
 
-function readImage(dataDir: string, disk: string, offset: number, length: number): Uint8Array {
-  const fd = openSync(join(dataDir, `${disk}.img`), "r");
-  const bytes = new Uint8Array(length);
-  readSync(fd, bytes, 0, length, offset);
-  closeSync(fd);
-  return bytes;
-}
 
 describe("thin volumes on a RAID-5 over two storage processors and on a disk", () => {
   it("format a blank pool, serve random reads, writes and unmaps like a sparse disk, and keep it all over a power cycle", () => {

@@ -137,31 +137,8 @@ export const benchCommand: Command = {
       workloads: WORKLOADS.filter((w) => names.includes(w.name)),
       progress: (line) => process.stderr.write(`[bench] ${line}\n`),
     };
-    // A signal stops the run between two client runs; tgtd and the emulator are then shut down cleanly.
-    let signalled: string | undefined;
-    const onSignal = (signal: string) => {
-      if (signalled === undefined) process.stderr.write(`[bench] ${signal}: stopping after the current run\n`);
-      signalled ??= signal;
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-    options.interrupted = () => signalled !== undefined;
-    let result;
-    try {
-      result = await runBench(options);
-    } catch (error) {
-      process.stderr.write(`wasm-iop bench: ${(error as Error).message}\n`);
-      return signalled !== undefined ? 130 : 1;
-    } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    }
-    const out = resolve(values.out ?? DEFAULT_OUT);
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
-    process.stderr.write(`[bench] result written to ${out}\n`);
-    process.stdout.write((values.json ? JSON.stringify(result, null, 2) : formatTable(result)) + "\n");
-    return 0;
+    const result = await runReported(options, runBench, values.out, values.json, formatTable);
+    return typeof result === "number" ? result : 0;
   },
 };
 
@@ -212,6 +189,18 @@ async function runVolumes(values: VolumesValues, quick: boolean): Promise<number
     workloads: known.filter((w) => names.includes(w.name)),
     progress: (line) => process.stderr.write(`[bench] ${line}\n`),
   };
+  const result = await runReported(options, runVolumesBench, values.out, values.json, formatVolumesTable);
+  if (typeof result === "number") return result;
+  return result.verify.every((v) => v.identical) ? 0 : 1;
+}
+
+/**
+ * Runs a bench with `options`: a signal stops it between two client runs (tgtd and the emulators are then shut down
+ * cleanly); the result is written to `out` (default DEFAULT_OUT) and printed as JSON or by `format`. The result, or
+ * the exit status when it failed (130 after a signal, 1 otherwise).
+ */
+async function runReported<O extends { interrupted?: () => boolean }, R>(options: O, run: (options: O) => Promise<R>,
+  out: string | undefined, json: boolean, format: (result: R) => string): Promise<R | number> {
   let signalled: string | undefined;
   const onSignal = (signal: string) => {
     if (signalled === undefined) process.stderr.write(`[bench] ${signal}: stopping after the current run\n`);
@@ -220,9 +209,9 @@ async function runVolumes(values: VolumesValues, quick: boolean): Promise<number
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   options.interrupted = () => signalled !== undefined;
-  let result;
+  let result: R;
   try {
-    result = await runVolumesBench(options);
+    result = await run(options);
   } catch (error) {
     process.stderr.write(`wasm-iop bench: ${(error as Error).message}\n`);
     return signalled !== undefined ? 130 : 1;
@@ -230,10 +219,10 @@ async function runVolumes(values: VolumesValues, quick: boolean): Promise<number
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
-  const out = resolve(values.out ?? DEFAULT_OUT);
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
-  process.stderr.write(`[bench] result written to ${out}\n`);
-  process.stdout.write((values.json ? JSON.stringify(result, null, 2) : formatVolumesTable(result)) + "\n");
-  return result.verify.every((v) => v.identical) ? 0 : 1;
+  const path = resolve(out ?? DEFAULT_OUT);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, JSON.stringify(result, null, 2) + "\n");
+  process.stderr.write(`[bench] result written to ${path}\n`);
+  process.stdout.write((json ? JSON.stringify(result, null, 2) : format(result)) + "\n");
+  return result;
 }
