@@ -596,7 +596,7 @@ function persistentReserveIn(t: u32, at: usize): u32 {
   switch (cdbU8(t, 1) & 0x1f) {
     case 0: return min(prReadKeys(lun, at, DATA_IN_BYTES_MAX), DATA_IN_BYTES_MAX);
     case 1: return prReadReservation(lun, at);
-    case 2: return prReportCapabilities(at);
+    case 2: return prReportCapabilities(lun, at);
     default: return min(prReadFullStatus(lun, at, DATA_IN_BYTES_MAX), DATA_IN_BYTES_MAX);
   }
 }

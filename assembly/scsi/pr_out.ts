@@ -7,18 +7,23 @@
 // REGISTER AND MOVE:
 //   |0-7 RESERVATION KEY|8-15 SERVICE ACTION RESERVATION KEY|16 -|17 UNREG(1),APTPL(0)|18-19 RELATIVE TARGET PORT
 //   IDENTIFIER|20-23 TRANSPORTID PARAMETER DATA LENGTH|24- TransportID|
-// APTPL is refused (PTPL_C is 0: nothing here survives a power cycle); ALL_TG_PT matters only to a new registration.
+// APTPL (valid for REGISTER, REGISTER AND IGNORE EXISTING KEY and REGISTER AND MOVE, ignored for the others) is the
+// unit's choice to keep its state through power loss: with an NVRAM (pr_record.ts) a service action that ends GOOD on
+// a unit whose last APTPL is one, or turns it off, is answered only once the unit's record is durable; without one,
+// APTPL one is refused (PTPL_C 0). ALL_TG_PT matters only to a new registration.
 import { cdbU8, getBe16, getBe32, getBe64 } from "./cdb";
 import {
   PR_OUT_REGISTER, PR_OUT_REGISTER_AND_IGNORE, PR_OUT_REGISTER_AND_MOVE, prFieldBit, prFieldByte, prOut,
   prRegisterAndMove, prRegisterSpecified, PrResult,
 } from "./reservations";
 import {
-  ASC_INSUFFICIENT_REGISTRATION_RESOURCES, ASC_INVALID_FIELD_IN_CDB, ASC_INVALID_FIELD_IN_PARAMETER_LIST,
+  ASC_INSUFFICIENT_REGISTRATION_RESOURCES, ASC_INTERNAL_TARGET_FAILURE, ASC_INVALID_FIELD_IN_CDB, ASC_INVALID_FIELD_IN_PARAMETER_LIST,
   ASC_INVALID_RELEASE_OF_PERSISTENT_RESERVATION, ASC_PARAMETER_LIST_LENGTH_ERROR, BIT_NONE, fieldInCdb, fieldInParameters,
 } from "./sense";
-import { SENSE_KEY_ILLEGAL_REQUEST } from "../protocol/sense_keys";
+import { SENSE_KEY_HARDWARE_ERROR, SENSE_KEY_ILLEGAL_REQUEST } from "../protocol/sense_keys";
 import { SAM_STATUS_RESERVATION_CONFLICT } from "../protocol/scsi_status";
+import { prRecordSave, prRecordsAvailable } from "./pr_record";
+import { prAptpl, prAptplSet } from "./reservations";
 import { scsiTaskAreaAddress, scsiTaskCheck, scsiTaskDataOutBytes, scsiTaskLun, scsiTaskNexus, scsiTaskSetStatus, scsiTaskTransferBytes } from "./tasks";
 
 export const PR_OUT_LIST_BYTES: u32 = 24;
@@ -37,7 +42,29 @@ export function persistentReserveOut(t: u32): bool {
   }
   const list = scsiTaskAreaAddress(t, 0);
   const action = cdbU8(t, 1) & 0x1f;
-  if (action == PR_OUT_REGISTER_AND_MOVE) return registerAndMove(t, list, listBytes);
+  const moving = action == PR_OUT_REGISTER_AND_MOVE;
+  const registering = moving || action == PR_OUT_REGISTER || action == PR_OUT_REGISTER_AND_IGNORE;
+  const aptplAt: u32 = moving ? 17 : 20;
+  const aptpl = (<u32>load<u8>(list + aptplAt) & APTPL) != 0;
+  // SPC-4: a device server that cannot keep the state through power loss refuses APTPL one where it is valid.
+  if (registering && aptpl && !prRecordsAvailable()) return invalidField(t, aptplAt, 0);
+  const lun = scsiTaskLun(t);
+  const aptplBefore = prAptpl(lun);
+  if (!(moving ? registerAndMove(t, list, listBytes) : serviceAction(t, list, listBytes, action))) return false;
+  if (registering) prAptplSet(lun, aptpl); // the last valid APTPL bit
+  return persist(t, lun, aptplBefore);
+}
+
+// SPC-4, Preserving persistent reservations and registrations: the unit's new state (or APTPL turned off, which
+// empties its record) is durable before GOOD. A unit that had and has APTPL zero writes nothing.
+function persist(t: u32, lun: u32, aptplBefore: bool): bool {
+  if (!prRecordsAvailable() || (!aptplBefore && !prAptpl(lun))) return true;
+  if (prRecordSave(lun)) return true;
+  scsiTaskCheck(t, SENSE_KEY_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
+  return false;
+}
+
+function serviceAction(t: u32, list: usize, listBytes: u32, action: u32): bool {
   const flags = <u32>load<u8>(list + 20);
   const specified = (flags & SPEC_I_PT) != 0;
   // SPC-4: SPEC_I_PT is for REGISTER and REGISTER AND IGNORE EXISTING KEY only, and the latter may not use it.
@@ -46,8 +73,6 @@ export function persistentReserveOut(t: u32): bool {
     scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInCdb(5));
     return false;
   }
-  const registering = action == PR_OUT_REGISTER || action == PR_OUT_REGISTER_AND_IGNORE;
-  if (registering && (flags & APTPL) != 0) return invalidField(t, 20, 0);
   const lun = scsiTaskLun(t);
   const nexus = scsiTaskNexus(t);
   const key = getBe64(list);
@@ -65,7 +90,6 @@ export function persistentReserveOut(t: u32): bool {
 
 function registerAndMove(t: u32, list: usize, listBytes: u32): bool {
   const flags = <u32>load<u8>(list + 17);
-  if ((flags & APTPL) != 0) return invalidField(t, 17, 0);
   const idBytes = getBe32(list + 20);
   if (<u64>idBytes + PR_OUT_LIST_BYTES != <u64>listBytes) return invalidField(t, 20);
   return answer(t, prRegisterAndMove(scsiTaskLun(t), scsiTaskNexus(t), getBe64(list), getBe64(list + 8),

@@ -1,7 +1,8 @@
 // Reservations per logical unit: RESERVE(6)/RELEASE(6) (SPC-2) and persistent reservations (SPC-4, Persistent
 // reservations): registrations, one reservation of the six types, the generation, and the conflict rules.
-// Registrations are kept per I_T nexus id; they survive a nexus going away and LU or target resets (SPC-4), but
-// not a power cycle (APTPL is not supported: PTPL_C 0). SPC-2 reservations end with their nexus and with resets.
+// Registrations are kept per I_T nexus id; they survive a nexus going away and LU or target resets (SPC-4), and a
+// power cycle when the last valid APTPL bit was one and the board has an NVRAM (pr_record.ts keeps them there; PTPL_C
+// says whether it can). SPC-2 reservations end with their nexus and with resets.
 // CRH is 0: RESERVE(6)/RELEASE(6) conflict while any registration exists, and PERSISTENT RESERVE IN/OUT conflict
 // while a RESERVE(6) reservation exists.
 //
@@ -10,7 +11,7 @@
 // stands for all of them, so a target port added later is covered too; READ FULL STATUS reports it once with
 // ALL_TG_PT set (SPC-4 allows that), and READ KEYS lists its key once. The reservation holder is a registration.
 //
-// LUN state, 16 bytes: |0 spc2Holder u16|2 type u8|3 -|4 holder u16 (registrant index)|6 -|8 generation u32|12 -|
+// LUN state, 16 bytes: |0 spc2Holder u16|2 type u8|3 aptpl u8|4 holder u16 (registrant index)|6 -|8 generation u32|12 -|
 // Registrant, 16 bytes: |0 inUse u8|1 flags u8 (REGISTRANT_ALL_TARGET_PORTS)|2 nexus u16|4 -|8 key u64|
 import { VOLUMES_MAX } from "../volumes/volume";
 import { carve } from "../kernel/carve";
@@ -31,6 +32,7 @@ import {
 
 export const REGISTRANTS_MAX: u32 = 32; // per logical unit
 const REGISTRANT_NONE: u32 = REGISTRANTS_MAX;
+export const PR_REGISTRANT_NONE: u32 = REGISTRANT_NONE;
 const REGISTRANT_ALL_TARGET_PORTS: u8 = 0x01; // ALL_TG_PT: the initiator port at every target port
 const LUN_BYTES: u32 = 16;
 const REGISTRANT_BYTES: u32 = 16;
@@ -68,6 +70,7 @@ export enum PrResult {
 }
 
 let lunStates: usize = 0;
+let persistCapable = false; // an NVRAM keeps the state of units whose last APTPL was one (pr_record.ts)
 let registrants: usize = 0;
 // Nexuses a PREEMPT removed, for PREEMPT AND ABORT to abort their tasks.
 const preempted = new StaticArray<u16>(NEXUS_MAX);
@@ -301,14 +304,44 @@ export function prReadFullStatus(lun: u32, at: usize, capacity: u32): u32 {
 }
 
 /** REPORT CAPABILITIES parameter data (8 bytes) at `at`. */
-export function prReportCapabilities(at: usize): u32 {
+export function prReportCapabilities(lun: u32, at: usize): u32 {
   memory.fill(at, 0, 8);
   putBe16(at, 8); // LENGTH
-  store<u8>(at + 2, 0x0c); // RLR_C 0, CRH 0, SIP_C 1, ATP_C 1, PTPL_C 0 (no persistence through power loss)
-  store<u8>(at + 3, 0x80); // TMV: the type mask is valid; ALLOW COMMANDS 000b; PTPL_A 0
+  store<u8>(at + 2, 0x0c | (persistCapable ? 0x01 : 0)); // RLR_C 0, CRH 0, SIP_C 1, ATP_C 1, PTPL_C (an NVRAM)
+  store<u8>(at + 3, 0x80 | (prAptpl(lun) ? 0x01 : 0)); // TMV: the type mask is valid; ALLOW COMMANDS 000b; PTPL_A
   store<u8>(at + 4, 0x80 | 0x40 | 0x20 | 0x08 | 0x02); // WR_EX_AR, EX_AC_RO, WR_EX_RO, EX_AC, WR_EX
   store<u8>(at + 5, 0x01); // EX_AC_AR
   return 8;
+}
+
+// Persistence through power loss (SPC-4, Preserving persistent reservations and registrations): what pr_record.ts
+// reads to write a unit's record, and restores from one at boot.
+
+/** Says whether an NVRAM keeps the state of units with APTPL (PTPL_C); at boot. */
+export function reservationsPersistCapable(capable: bool): void { persistCapable = capable; }
+export function prPersistCapable(): bool { return persistCapable; }
+/** The last valid APTPL bit `lun` received (PTPL_A): its state is to survive a power cycle. */
+export function prAptpl(lun: u32): bool { return load<u8>(lunAt(lun), 3) != 0; }
+export function prAptplSet(lun: u32, aptpl: bool): void { store<u8>(lunAt(lun), aptpl ? 1 : 0, 3); }
+export function prReservationType(lun: u32): u32 { return prType(lun); }
+/** The registrant index holding the reservation, PR_REGISTRANT_NONE for none or an all-registrants type. */
+export function prReservationHolder(lun: u32): u32 { return prHolder(lun); }
+export function prRegistrantInUse(lun: u32, r: u32): bool { return load<u8>(registrantAt(lun, r), 0) != 0; }
+export function prRegistrantNexus(lun: u32, r: u32): u32 { return load<u16>(registrantAt(lun, r), 2); }
+export function prRegistrantAllTargetPorts(lun: u32, r: u32): bool { return (load<u8>(registrantAt(lun, r), 1) & REGISTRANT_ALL_TARGET_PORTS) != 0; }
+export function prRegistrantKey(lun: u32, r: u32): u64 { return registrantKey(lun, r); }
+
+/** At boot, from a valid record: registration `r` of `lun` for identity `nexus`. */
+export function prRestoreRegistrant(lun: u32, r: u32, nexus: u32, allTargetPorts: bool, key: u64): void {
+  registrantSet(lun, r, nexus, allTargetPorts ? REGISTRANT_ALL_TARGET_PORTS : 0, key);
+}
+
+/** At boot, from a valid record: the reservation of `lun` (type, holder registrant or PR_REGISTRANT_NONE) and APTPL. */
+export function prRestoreReservation(lun: u32, type: u32, holder: u32): void {
+  assert(type == PR_TYPE_NONE || prTypeValid(type), "reservations: restoring an invalid type");
+  assert(type == PR_TYPE_NONE || allRegistrants(type) || (holder < REGISTRANTS_MAX && prRegistrantInUse(lun, holder)), "reservations: restored holder");
+  reservationSet(lun, type, allRegistrants(type) || type == PR_TYPE_NONE ? REGISTRANT_NONE : holder);
+  prAptplSet(lun, true);
 }
 
 // PERSISTENT RESERVE OUT.

@@ -52,6 +52,7 @@ import {
 } from "./nexus";
 import { THIN_EVENT_SOFT_THRESHOLD } from "../cta/thin";
 import { persistentReserveOut } from "./pr_out";
+import { prRecordsBoot } from "./pr_record";
 import {
   PR_OUT_PREEMPT_AND_ABORT, prPreemptedAt, prPreemptedCount, release6, reservationConflict, reservationsInit,
   reservationsLunReset, reservationsNexusLost, reserve6,
@@ -1295,6 +1296,7 @@ export function scsiBoot(ctaTask: u32): ScsiTargetTask {
   rodTokensInit();
   sanitizeInit();
   identitiesInit();
+  prRecordsBoot(); // persistent reservations kept through power loss: needs the identities and the volume table
   const task = new ScsiTargetTask(ctaTask);
   taskAdd(task);
   scsiTasksInit(task.index);

@@ -15,12 +15,13 @@ import { VirtioScsiDevice } from "../devices/virtio_scsi.ts";
 import { type NetworkBackend, NicDevice, type NicPort } from "../devices/nic.ts";
 import { LoopbackBackend } from "../devices/tcp_backend.ts";
 import { XorEngine } from "../devices/xor_engine.ts";
+import { fileNvram, memoryNvram, type NvramBacking, NvramDevice } from "../devices/nvram.ts";
 import { createHash } from "node:crypto";
 import { mkdirSync, renameSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
-import type { BoardSpec, DiskSpec, XorEngineSpec } from "./load.ts";
+import type { BoardSpec, DiskSpec, NvramSpec, XorEngineSpec } from "./load.ts";
 import { Processor, type BusMap, type PanicReport, type ProcessorCosts } from "./processor.ts";
 
 // The local bus map (docs/hardware.md, "Local bus map"); storage processors add the MU and the outbound window.
@@ -124,6 +125,9 @@ export class Board {
   /** Disks pulled by a control command: absent from their controller, across resets, until replaced. */
   private readonly pulledDisks = new Set<string>();
   xorEngines: XorEngine[] = [];
+  nvrams: NvramDevice[] = [];
+  /** The NVRAM's array, opened once and kept across resets (it is non-volatile), closed at powerOff. */
+  private nvramBacking: NvramBacking | undefined;
   /** Where the NIC's connections come from: real sockets when serving, a loopback for tests. */
   readonly network: NetworkBackend & { attach(port: NicPort): void };
   private readonly backends = new Map<string, DiskBackend>();
@@ -201,6 +205,7 @@ export class Board {
     this.controllerSlots = new Map();
     this.nics = [];
     this.xorEngines = [];
+    this.nvrams = [];
     for (const p of this.options.spec.processors) {
       const processor = this.processor(p.name);
       for (const f of p.pci) {
@@ -235,6 +240,11 @@ export class Board {
           const engine = new XorEngine({ name, clock: this.clock, log: this.logFor(p.name) });
           this.xorEngines.push(engine);
           fn = engine;
+        }
+        if (f.model === "nvram") {
+          const nvram = new NvramDevice({ name, backing: this.nvramArray(f), log: this.logFor(p.name) });
+          this.nvrams.push(nvram);
+          fn = nvram;
         }
         if (fn === undefined) continue;
         ecams.get(p.name)!.plug(0, f.slot, f.function, fn);
@@ -321,6 +331,19 @@ export class Board {
     return backend;
   }
 
+  // The board has one NVRAM at most (the loader checks): its array, from its image under the data directory.
+  private nvramArray(spec: NvramSpec): NvramBacking {
+    if (this.nvramBacking !== undefined) return this.nvramBacking;
+    const sizeBytes = spec.sizeKiB * 1024;
+    if (spec.backend === "file") {
+      mkdirSync(this.dataDir, { recursive: true });
+      this.nvramBacking = fileNvram(join(this.dataDir, spec.image), sizeBytes);
+    } else {
+      this.nvramBacking = memoryNvram(sizeBytes);
+    }
+    return this.nvramBacking;
+  }
+
   private logFor(processor: string): (message: string) => void {
     return (message) => this.options.onConsole?.(processor, 2, `[board] ${message}`);
   }
@@ -344,7 +367,7 @@ export class Board {
     for (const processor of this.processors) processor.halt();
     // The old device models lose power too: what they had scheduled (a completion, a NIC event) must not run
     // against the new board, and the NIC's connections drop (their clients see them close).
-    for (const device of [...this.nics, ...this.controllers, ...this.bridges, ...this.xorEngines]) device.reset();
+    for (const device of [...this.nics, ...this.controllers, ...this.bridges, ...this.xorEngines, ...this.nvrams]) device.reset();
     this.resetCount += 1;
     this.trace.record(this.clock.nowNs, "board", "reset", { count: this.resetCount });
     return this.powerOn();
@@ -358,6 +381,9 @@ export class Board {
       backend.close();
     }
     this.backends.clear();
+    this.nvramBacking?.sync();
+    this.nvramBacking?.close();
+    this.nvramBacking = undefined;
   }
 
   /** Simulation mode: runs every event due up to `timeNs`, jumping over idle time, then sets the clock there. */

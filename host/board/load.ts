@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ROOT } from "../root.ts";
+import { NVRAM_SIZE_DEFAULT_KIB } from "../devices/nvram.ts";
 import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import {
   diskBytes,
@@ -25,6 +26,7 @@ const SEED_DEFAULT = 1;
 const PCI_FUNCTION_DEFAULT = 0;
 const QUEUE_SIZE_DEFAULT = 128;
 const RX_RING_ENTRIES_DEFAULT = 256;
+const NVRAM_IMAGE_DEFAULT = "nvram.bin";
 const BOARD_NAME_BYTES_MAX = 64; // the boot-info block's char[64] board name
 const VOLUMES_MAX = 16; // the firmware's volume table (assembly/volumes/volume.ts VOLUMES_MAX); the schema's maxItems too
 const RAID_CHUNK_KIB_DEFAULT = 64;
@@ -79,7 +81,7 @@ export interface ProcessorSpec {
   readonly pci: readonly PciFunctionSpec[];
 }
 
-export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NicSpec | XorEngineSpec;
+export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NicSpec | XorEngineSpec | NvramSpec;
 
 export interface IopBridgeSpec {
   readonly model: "iop-bridge";
@@ -107,6 +109,16 @@ export interface XorEngineSpec {
   readonly model: "xor-engine";
   readonly slot: number;
   readonly function: number; // 0 when absent
+}
+
+/** A battery-backed NVRAM card (docs/hardware.md, "nvram"). */
+export interface NvramSpec {
+  readonly model: "nvram";
+  readonly slot: number;
+  readonly function: number; // 0 when absent
+  readonly sizeKiB: number; // NVRAM_SIZE_DEFAULT_KIB when absent
+  readonly backend: "file" | "memory"; // file when absent
+  readonly image: string; // under the data directory; nvram.bin when absent
 }
 
 export type DiskSpec = FileDiskSpec | MemoryDiskSpec;
@@ -225,6 +237,7 @@ export function parseBoard(json: unknown, file: string): BoardSpec {
   checkProcessors(raw, file);
   checkNames(raw, file);
   checkBuses(raw, file);
+  checkNvram(raw, file);
   checkBridges(raw, file);
   checkDiskUse(raw, file);
   checkDiskGeometry(raw, file);
@@ -308,7 +321,8 @@ type RawPciFunction =
   | { model: "iop-bridge"; slot: number; function?: number; processor: string }
   | { model: "virtio-scsi"; slot: number; function?: number; disks: string[]; queueSize?: number }
   | { model: "nic"; slot: number; function?: number; rxRingEntries?: number }
-  | { model: "xor-engine"; slot: number; function?: number };
+  | { model: "xor-engine"; slot: number; function?: number }
+  | { model: "nvram"; slot: number; function?: number; sizeKiB?: number; backend?: "file" | "memory"; image?: string };
 
 let schemaRoot: AnySchemaObject | undefined;
 let validatorCached: ValidateFunction | undefined;
@@ -712,6 +726,24 @@ function checkBuses(board: RawBoard, file: string): void {
   });
 }
 
+// The NVRAM is the host processor's (the SCSI target keeps its persistent reservations there): one card at most, on
+// the host's bus, its image not a disk's.
+function checkNvram(board: RawBoard, file: string): void {
+  let firstField: string | undefined;
+  board.processors.forEach((processor, processorIndex) => {
+    processor.pci.forEach((pciFunction, pciIndex) => {
+      if (pciFunction.model !== "nvram") return;
+      const prefix = `processors[${processorIndex}].pci[${pciIndex}]`;
+      if (processor.role !== "host") throw new BoardFileError(file, `${prefix}.model`, 'a model other than "nvram" (the NVRAM is on the host\'s bus)', pciFunction.model);
+      if (firstField !== undefined) throw new BoardFileError(file, prefix, `no second nvram (${firstField} is the board's)`, pciFunction.model);
+      firstField = prefix;
+      const image = pciFunction.image ?? NVRAM_IMAGE_DEFAULT;
+      const disk = board.disks.find((d) => d.backend === "file" && d.image === image);
+      if (disk !== undefined) throw new BoardFileError(file, `${prefix}.image`, `an image no disk uses (disk ${quote(disk.name)} does)`, image);
+    });
+  });
+}
+
 // Bridges sit on the host's bus and each storage processor sits behind exactly one, so the processors form a star
 // around the host: no processor unreachable, none reachable twice, no bridge loops.
 function checkBridges(board: RawBoard, file: string): void {
@@ -881,6 +913,15 @@ function buildPciFunction(pciFunction: RawPciFunction): PciFunctionSpec {
       };
     case "xor-engine":
       return { model: "xor-engine", slot: pciFunction.slot, function: functionNumber };
+    case "nvram":
+      return {
+        model: "nvram",
+        slot: pciFunction.slot,
+        function: functionNumber,
+        sizeKiB: pciFunction.sizeKiB ?? NVRAM_SIZE_DEFAULT_KIB,
+        backend: pciFunction.backend ?? "file",
+        image: pciFunction.image ?? NVRAM_IMAGE_DEFAULT,
+      };
   }
 }
 

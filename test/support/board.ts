@@ -31,6 +31,8 @@ export interface TestBoardOptions {
   /** The board file's `volumes` (docs/volumes.md); absent: one disk volume per disk. */
   volumes?: object[];
   xorEngine?: boolean; // an XOR engine in slot 9 of the host's bus
+  /** An NVRAM card in slot 10 of the host's bus (docs/hardware.md, "nvram"); a file one keeps nvram.bin in dataDir. */
+  nvram?: "memory" | "file";
 }
 
 export interface TestBoard {
@@ -48,6 +50,7 @@ export function testBoard(options: TestBoardOptions = {}): TestBoard {
   const processors = ramMiB.map((ram, i) => {
     const name = i === 0 ? "host" : `sp${i}`;
     const pci: object[] = i === 0 ? ramMiB.slice(1).map((_, j) => ({ slot: j + 1, model: "iop-bridge", processor: `sp${j + 1}` })) : [];
+    if (i === 0 && options.nvram !== undefined) pci.push({ slot: 10, model: "nvram", backend: options.nvram });
     const sizes = options.disksMiB?.[i] ?? [];
     if (sizes.length > 0) {
       const names = sizes.map((sizeMiB, d) => {

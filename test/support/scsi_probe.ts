@@ -3,7 +3,7 @@
 // residual; plus the CDBs, patterns and constants the SCSI unit tests share. Board: one virtio-scsi controller with
 // two in-memory disks (16 MiB and 8 MiB, 512-byte blocks).
 import { expect } from "vitest";
-import { testBoard, type TestBoard } from "./board.ts";
+import { testBoard, type TestBoard, type TestBoardOptions } from "./board.ts";
 
 export const GOOD = 0x00;
 export const CHECK_CONDITION = 0x02;
@@ -221,10 +221,47 @@ export class Initiator {
   }
 }
 
-export function boot(physicalBlockSize?: number): Initiator {
-  const t = testBoard({ ramMiB: [64], disksMiB: [[16, 8]], physicalBlockSize });
+/** The probe's board; `board` adds to it (an NVRAM, file disks in a data directory). */
+export function boot(physicalBlockSize?: number, board: TestBoardOptions = {}): Initiator {
+  const t = testBoard({ ramMiB: [64], disksMiB: [[16, 8]], physicalBlockSize, ...board });
   for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
   expect(t.call("testUmaReady")).toBe(1);
   expect(t.call("testVolumeCount")).toBe(2);
   return new Initiator(t);
+}
+
+// Persistent reservations by initiator port name (SPC-4; iSCSI TransportIDs).
+export const IQN = "iqn.2026-01.org.example:";
+export const portName = (host: string, isid: number): string => `${IQN}${host},i,0x${isid.toString(16).padStart(12, "0")}`;
+
+/** The nexus id the transport would get for `name` at `port` (what iSCSI does at login). */
+export function identify(i: Initiator, name: string, port = 1): number {
+  const bytes = Uint8Array.from(Buffer.from(name, "latin1"));
+  expect(i.t.call("testScsiStage", bytes.length)).toBe(1);
+  i.ram().set(bytes, i.t.call("testScsiStageAddress", 0) as number);
+  const id = i.t.call("testScsiNexusIdentify", bytes.length, port) as number;
+  i.t.call("testScsiStage", 0);
+  expect(id).toBeLessThan(128);
+  return id;
+}
+
+/** READ KEYS as [generation, keys]. */
+export function readKeys(i: Initiator, nexus: number, lun = 0): [number, bigint[]] {
+  const d = i.good(prIn(0), { nexus, lun, expected: 4096 });
+  const v = new DataView(d.buffer, d.byteOffset);
+  return [v.getUint32(0), Array.from({ length: v.getUint32(4) / 8 }, (_, k) => v.getBigUint64(8 + k * 8))];
+}
+
+/** READ FULL STATUS as one record per descriptor: key, flags byte (ALL_TG_PT, R_HOLDER), type, port, TransportID. */
+export function fullStatus(i: Initiator, nexus: number, lun = 0): { key: bigint; flags: number; type: number; port: number; format: number; name: string }[] {
+  const d = i.good(prIn(3), { nexus, lun, expected: 4096 });
+  const v = new DataView(d.buffer, d.byteOffset);
+  const out = [];
+  for (let at = 8; at < 8 + v.getUint32(4);) {
+    const idBytes = v.getUint32(at + 20);
+    const text = Buffer.from(d.subarray(at + 28, at + 24 + idBytes)).toString("latin1").replace(/\0+$/, "");
+    out.push({ key: v.getBigUint64(at), flags: d[at + 12]!, type: d[at + 13]! & 0x0f, port: v.getUint16(at + 18), format: d[at + 24]!, name: text });
+    at += 24 + idBytes;
+  }
+  return out;
 }

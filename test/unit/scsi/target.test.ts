@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import {
   GOOD, CHECK_CONDITION, BUSY, RESERVATION_CONFLICT, TASK_ABORTED, Dir, Residual, Key, Tmf, TmfResponse, TASK_NONE,
   BLOCK, LUN0_BLOCKS, LUN1_BLOCKS, A, B, parseSense, pattern, be16, be32, be64, tur, inquiry, read10, write10,
-  read16, write16, requestSense, modeSense6, modeSense10, prIn, prOut, prList, boot, type Initiator,
+  read16, write16, requestSense, modeSense6, modeSense10, prIn, prOut, prList, boot, type Initiator, IQN, portName, identify,
+  readKeys, fullStatus,
 } from "../../support/scsi_probe.ts";
 
 function ascii(text: string, length: number): number[] {
@@ -803,8 +804,6 @@ describe("EXTENDED COPY and RECEIVE COPY RESULTS", () => {
 });
 
 // PERSISTENT RESERVE OUT with TransportIDs (SPC-4, PERSISTENT RESERVE OUT parameter list; iSCSI TransportIDs).
-const IQN = "iqn.2026-01.org.example:";
-const portName = (host: string, isid: number): string => `${IQN}${host},i,0x${isid.toString(16).padStart(12, "0")}`;
 /** An iSCSI TransportID: format 01b "name,i,0xISID" or 00b "name", null-terminated, padded to a multiple of 4. */
 function transportId(text: string, format = 1, protocol = 5): number[] {
   const bytes = [...Buffer.from(text, "latin1"), 0];
@@ -821,36 +820,6 @@ function specifiedList(key: bigint, saKey: bigint, ids: number[][], flags = 0x08
 function moveList(key: bigint, saKey: bigint, targetPort: number, id: number[], flags = 0): Uint8Array {
   return Uint8Array.from([...be64(key), ...be64(saKey), 0, flags, ...be16(targetPort), ...be32(id.length), ...id]);
 }
-/** The nexus id the transport would get for `name` at `port` (what iSCSI does at login). */
-function identify(i: Initiator, name: string, port = 1): number {
-  const bytes = Uint8Array.from(Buffer.from(name, "latin1"));
-  expect(i.t.call("testScsiStage", bytes.length)).toBe(1);
-  i.ram().set(bytes, i.t.call("testScsiStageAddress", 0) as number);
-  const id = i.t.call("testScsiNexusIdentify", bytes.length, port) as number;
-  i.t.call("testScsiStage", 0);
-  expect(id).toBeLessThan(128);
-  return id;
-}
-/** READ KEYS as [generation, keys]. */
-function readKeys(i: Initiator, nexus: number, lun = 0): [number, bigint[]] {
-  const d = i.good(prIn(0), { nexus, lun, expected: 4096 });
-  const v = new DataView(d.buffer, d.byteOffset);
-  return [v.getUint32(0), Array.from({ length: v.getUint32(4) / 8 }, (_, k) => v.getBigUint64(8 + k * 8))];
-}
-/** READ FULL STATUS as one record per descriptor: key, flags byte (ALL_TG_PT, R_HOLDER), type, port, TransportID. */
-function fullStatus(i: Initiator, nexus: number, lun = 0): { key: bigint; flags: number; type: number; port: number; format: number; name: string }[] {
-  const d = i.good(prIn(3), { nexus, lun, expected: 4096 });
-  const v = new DataView(d.buffer, d.byteOffset);
-  const out = [];
-  for (let at = 8; at < 8 + v.getUint32(4);) {
-    const idBytes = v.getUint32(at + 20);
-    const text = Buffer.from(d.subarray(at + 28, at + 24 + idBytes)).toString("latin1").replace(/\0+$/, "");
-    out.push({ key: v.getBigUint64(at), flags: d[at + 12]!, type: d[at + 13]! & 0x0f, port: v.getUint16(at + 18), format: d[at + 24]!, name: text });
-    at += 24 + idBytes;
-  }
-  return out;
-}
-
 describe("PERSISTENT RESERVE OUT with TransportIDs: SPEC_I_PT, ALL_TG_PT, REGISTER AND MOVE", () => {
   it("SPEC_I_PT registers the sender and each named I_T nexus, logged in or not, with one generation step", () => {
     // Three initiator ports: x sends, y is logged in, the third has never logged in; ISID hex in any case.
