@@ -10,11 +10,11 @@ import { line } from "../kernel/console";
 export const NVRAM_VENDOR_ID: u32 = 0x1234;
 export const NVRAM_DEVICE_ID: u32 = 0x11c0;
 const NVRAM_ID: u32 = 0x4d52_564e; // "NVRM"
-const BAR_REGISTERS: u32 = 0;
-const BAR_ARRAY: u32 = 2;
-const REG_ID: u64 = 0x00;
-const REG_SIZE: u64 = 0x04;
-const REG_SYNC: u64 = 0x08;
+const NVRAM_BAR_REGISTERS: u32 = 0;
+const NVRAM_BAR_ARRAY: u32 = 2;
+const NVRAM_REG_ID: u64 = 0x00;
+const NVRAM_REG_SIZE: u64 = 0x04;
+const NVRAM_REG_SYNC: u64 = 0x08;
 
 let registers: u64 = 0;
 let array: u64 = 0;
@@ -25,23 +25,23 @@ let sizeBytes: u32 = 0;
  * but cannot be used) when the board has none usable: then nothing survives a power cycle.
  */
 export function nvramBoot(): bool {
-  assert(BAR_ARRAY < PCI_BARS);
+  assert(NVRAM_BAR_ARRAY < PCI_BARS);
   const count = pciFunctionCount();
   for (let i: u32 = 0; i < count; i++) {
     const f = pciFunctionAt(i);
     if (f.claimed || f.vendorId != NVRAM_VENDOR_ID || f.deviceId != NVRAM_DEVICE_ID) continue;
-    const regs = unchecked(f.barAddress[BAR_REGISTERS]);
-    const base = unchecked(f.barAddress[BAR_ARRAY]);
+    const regs = unchecked(f.barAddress[NVRAM_BAR_REGISTERS]);
+    const base = unchecked(f.barAddress[NVRAM_BAR_ARRAY]);
     if (regs == 0 || base == 0) {
       line().s("nvram: card in slot ").u32(f.device).s(": a BAR is not placed").err();
       continue;
     }
-    if (busRead32(regs + REG_ID) != NVRAM_ID) {
+    if (busRead32(regs + NVRAM_REG_ID) != NVRAM_ID) {
       line().s("nvram: card in slot ").u32(f.device).s(": its ID register does not read NVRM").err();
       continue;
     }
-    const size = busRead32(regs + REG_SIZE);
-    if (<u64>size > unchecked(f.barSize[BAR_ARRAY]) || size % 8 != 0) {
+    const size = busRead32(regs + NVRAM_REG_SIZE);
+    if (<u64>size > unchecked(f.barSize[NVRAM_BAR_ARRAY]) || size % 8 != 0) {
       line().s("nvram: card in slot ").u32(f.device).s(": SIZE ").u32(size).s(" does not fit its BAR").err();
       continue;
     }
@@ -72,5 +72,5 @@ export function nvramWrite64(offset: u32, value: u64): void {
 /** Returns once every earlier store is durable. */
 export function nvramSync(): void {
   assert(registers != 0, "nvram: sync without a card");
-  busWrite32(registers + REG_SYNC, 1);
+  busWrite32(registers + NVRAM_REG_SYNC, 1);
 }

@@ -31,6 +31,7 @@ describe("wasm-iop inventory", () => {
       [3, "0x1af4", "0x1048", "0x010000"],
       [4, "0x1234", "0x11e0", "0x020000"], // the TCP-offload NIC
       [5, "0x1234", "0x11a5", "0x0b4000"], // the XOR engine
+      [6, "0x1234", "0x11c0", "0x058000"], // the NVRAM card
     ]);
     // The bridge's BAR 2 is the storage processor's RAM: sized by the BAR protocol, not read from the board file.
     expect(inventory.pci[0]!.bar2).toMatch(/\/33554432$/);

@@ -81,6 +81,7 @@ describe("loadBoardFile: the shipped board", () => {
       { model: "virtio-scsi", slot: 3, function: 0, disks: ["host-disk0", "host-disk1"], queueSize: 128 },
       { model: "nic", slot: 4, function: 0, rxRingEntries: 256 },
       { model: "xor-engine", slot: 5, function: 0 },
+      { model: "nvram", slot: 6, function: 0, sizeKiB: 512, backend: "file", image: "nvram.bin" },
     ]);
   });
 
@@ -141,7 +142,7 @@ describe("parseBoard: schema errors", () => {
   it("names an unknown PCI model and lists the models", () => {
     expect(messageFor((b) => void (b.processors[0].pci[2].model = "scsi"))).toBe(
       "boards/bad.json: processors[0].pci[2].model: " +
-        'expected one of "iop-bridge", "virtio-scsi", "nic", "xor-engine", got "scsi"',
+        'expected one of "iop-bridge", "virtio-scsi", "nic", "xor-engine", "nvram", got "scsi"',
     );
   });
 

@@ -11,10 +11,14 @@ import {
   boot, fullStatus, GOOD, identify, type Initiator, Key, pattern, portName, prIn, prList, prOut, readKeys,
   RESERVATION_CONFLICT, tur, write10,
 } from "../../support/scsi_probe.ts";
+import { sourceConstants } from "../../support/shared_constants.ts";
+import { NVRAM_SIZE_DEFAULT_KIB } from "../../../host/devices/nvram.ts";
 
+const record = sourceConstants("assembly/scsi/pr_record.ts"); // the record's layout, as the firmware defines it
+const COPY_BYTES = Number(record.get("PR_RECORD_COPY_BYTES"));
+const MAGIC = Number(record.get("PR_RECORD_MAGIC"));
+const HEADER_BYTES = Number(record.get("PR_RECORD_HEADER_BYTES"));
 const APTPL = 0x01;
-const COPY_BYTES = 16384; // PR_RECORD_COPY_BYTES
-const MAGIC = 0x5252_5057; // "WPRR"
 const WRITE_EXCLUSIVE = 1;
 const kx = 0x1111n;
 const ky = 0x2222n;
@@ -80,6 +84,11 @@ function recordSequence(file: Buffer, volume: number, copy: number): bigint | un
 }
 
 describe("persistent reservations through power loss (APTPL)", () => {
+  it("the default NVRAM holds both copies of every volume's record", () => {
+    expect(COPY_BYTES).toBeGreaterThan(0);
+    expect(NVRAM_SIZE_DEFAULT_KIB * 1024).toBeGreaterThanOrEqual(16 * 2 * COPY_BYTES); // VOLUMES_MAX volumes
+  });
+
   it("with APTPL one, the registrations and the reservation come back after the board restarts on the same data dir", () => {
     const dir = dataDir();
     let i = start(dir);
@@ -148,7 +157,7 @@ describe("persistent reservations through power loss (APTPL)", () => {
     registerAndReserve(i, x, y, APTPL); // sequences 1 (copy 0), 2 (copy 1), 3 (copy 0)
     stop(i);
     const file = nvramFile(dir);
-    file[0 * COPY_BYTES + 64 + 3] ^= 0x40; // a bit of copy 0's first key: the reservation's record
+    file[0 * COPY_BYTES + HEADER_BYTES + 3] ^= 0x40; // a bit of copy 0's first key: the reservation's record
     writeFileSync(join(dir, "nvram.bin"), file);
 
     i = start(dir);
