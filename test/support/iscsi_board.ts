@@ -17,17 +17,19 @@ export interface IscsiEnv {
   console: string[];
 }
 
-export function bootIscsiBoard(options: { targets?: unknown[]; diskMiB?: number; ramMiB?: [number, number] } = {}): IscsiEnv {
+/** `nvramDir`: an NVRAM card (slot 6) whose array is nvram.bin in that directory, the board's data directory. */
+export function bootIscsiBoard(options: { targets?: unknown[]; diskMiB?: number; ramMiB?: [number, number]; nvramDir?: string } = {}): IscsiEnv {
   const [hostMiB, sp1MiB] = options.ramMiB ?? [64, 32];
   const processors = [
-    { name: "host", role: "host", ramMiB: hostMiB, pci: [{ slot: 1, model: "iop-bridge", processor: "sp1" }, { slot: 4, model: "nic" }, { slot: 8, model: "virtio-scsi", disks: ["host-disk0"] }] },
+    { name: "host", role: "host", ramMiB: hostMiB, pci: [{ slot: 1, model: "iop-bridge", processor: "sp1" }, { slot: 4, model: "nic" }, { slot: 8, model: "virtio-scsi", disks: ["host-disk0"] },
+      ...(options.nvramDir === undefined ? [] : [{ slot: 6, model: "nvram" }])] },
     { name: "sp1", role: "storage", ramMiB: sp1MiB, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp1-disk0"] }] },
   ];
   const disks = ["host-disk0", "sp1-disk0"].map((name) => ({ name, sizeMiB: options.diskMiB ?? 16, blockSize: 512, backend: "memory" }));
   const raw = { name: "test-board", seed: 7, processors, disks, ...(options.targets === undefined ? {} : { targets: options.targets }) };
   const spec = parseBoard(raw, "test-board.json");
   const lines: string[] = [];
-  const board = new Board({ spec, firmware: firmwareModule(FIRMWARE_PATH), trace: new Trace({}), onConsole: (p, fd, line) => lines.push(`${p} ${fd}: ${line}`) });
+  const board = new Board({ spec, firmware: firmwareModule(FIRMWARE_PATH), trace: new Trace({}), dataDir: options.nvramDir, onConsole: (p, fd, line) => lines.push(`${p} ${fd}: ${line}`) });
   const network = board.network as LoopbackBackend;
   expect(board.powerOn()).toBe(true);
   for (let i = 0; i < 1000 && !lines.some((l) => l.includes("tts: serving")); i++) board.runFor(5_000_000);
