@@ -12,9 +12,10 @@ import { busTarget } from "./targets/bus.ts";
 import { iscsiTarget } from "./targets/iscsi.ts";
 import { muTarget } from "./targets/mu.ts";
 import { scsiTarget } from "./targets/scsi.ts";
+import { nvramTarget } from "./targets/nvram.ts";
 import { xorTarget } from "./targets/xor.ts";
 
-export const TARGETS: readonly FuzzTarget<never>[] = [busTarget, muTarget, iscsiTarget, scsiTarget, xorTarget] as unknown as FuzzTarget<never>[];
+export const TARGETS: readonly FuzzTarget<never>[] = [busTarget, muTarget, iscsiTarget, scsiTarget, xorTarget, nvramTarget] as unknown as FuzzTarget<never>[];
 
 export function targetNamed(name: string): FuzzTarget<object> | undefined {
   return TARGETS.find((t) => t.name === name) as FuzzTarget<object> | undefined;

@@ -35,7 +35,7 @@ export class FindingError extends Error {
 export interface FuzzBoardOptions {
   firmware: WebAssembly.Module;
   /** Processors: RAM in MiB and the in-memory disks (MiB) on one virtio-scsi controller; the first is the host. */
-  processors: { ramMiB: number; disksMiB: number[]; nic?: boolean; xor?: boolean }[];
+  processors: { ramMiB: number; disksMiB: number[]; nic?: boolean; xor?: boolean; nvram?: boolean }[];
   seed: number;
   /** Keep the bus trace's lines (replay); off while fuzzing, for speed. */
   trace?: boolean;
@@ -267,6 +267,7 @@ function fuzzSpec(options: FuzzBoardOptions): BoardSpec {
       pci.push({ slot: 8, model: "virtio-scsi", queueSize: 64, disks: names });
     }
     if (p.nic === true) pci.push({ slot: 9, model: "nic" });
+    if (p.nvram === true) pci.push({ slot: 11, model: "nvram", backend: "memory" });
     return { name, role: i === 0 ? "host" : "storage", ramMiB: p.ramMiB, pci };
   });
   const spec = parseBoard({ name: "fuzz-board", seed: options.seed, processors, disks, portals: [{ host: "127.0.0.1", port: 3260 }] }, "fuzz-board.json");

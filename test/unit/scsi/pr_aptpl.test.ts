@@ -13,6 +13,7 @@ import {
 } from "../../support/scsi_probe.ts";
 import { sourceConstants } from "../../support/shared_constants.ts";
 import { NVRAM_SIZE_DEFAULT_KIB } from "../../../host/devices/nvram.ts";
+import { makeRecord, RECORD_COPY_BYTES, RECORD_MAGIC } from "../../../tools/fuzz/targets/nvram.ts";
 
 const record = sourceConstants("assembly/scsi/pr_record.ts"); // the record's layout, as the firmware defines it
 const COPY_BYTES = Number(record.get("PR_RECORD_COPY_BYTES"));
@@ -210,6 +211,24 @@ describe("persistent reservations through power loss (APTPL)", () => {
     i = start(dir);
     ({ x } = ports(i));
     expect(readKeys(i, x)).toEqual([0, [kx]]);
+    stop(i);
+  });
+
+  it("restores a record made by the nvram fuzz target's writer (the two layouts agree)", () => {
+    expect([RECORD_COPY_BYTES, RECORD_MAGIC]).toEqual([COPY_BYTES, MAGIC]);
+    const dir = dataDir();
+    stop(start(dir)); // makes nvram.bin
+    const file = nvramFile(dir);
+    const entries = [{ key: kx, flags: 0, targetPort: 1, name: portName("host1", 1) }, { key: ky, flags: 1, targetPort: 1, name: portName("host2", 2) }];
+    file.set(makeRecord({ sequence: 5n, type: 3, holder: 1, aptpl: 1, volume: "host-disk1", entries }), 3 * COPY_BYTES); // volume 1, copy 1
+    writeFileSync(join(dir, "nvram.bin"), file);
+    const i = start(dir);
+    expect(i.t.console.join("\n")).toContain("pr: volume 1: 2 registrations and its reservation restored");
+    const { x } = ports(i);
+    expect(readKeys(i, x, 1)).toEqual([0, [kx, ky]]);
+    expect(reservation(i, x, 1)).toEqual([ky, 3]);
+    expect(fullStatus(i, x, 1).map((d) => d.flags)).toEqual([0, 0x03]); // y: ALL_TG_PT and the holder
+    expect(i.run(write10(0, 1), { nexus: x, lun: 1, data: pattern(1, 1) }).status).toBe(RESERVATION_CONFLICT); // Exclusive Access, y's
     stop(i);
   });
 
