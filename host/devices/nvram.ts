@@ -95,6 +95,9 @@ export class NvramDevice extends PciFunctionBase {
   private readonly array: BusRegion;
   storeCount = 0;
   syncCount = 0;
+  droppedStoreCount = 0;
+  /** Stores the array still takes before an injected power cut drops the rest (undefined: no cut armed). */
+  private storesBeforeCut: number | undefined;
 
   constructor(options: NvramOptions) {
     const sizeBytes = options.backing.bytes.length;
@@ -116,12 +119,14 @@ export class NvramDevice extends PciFunctionBase {
       name: `${options.name}.array`,
       read: (offset, sizeBytes) => readArray(view, offset, sizeBytes),
       write: (offset, sizeBytes, value) => {
+        if (this.cut()) return;
         writeArray(view, offset, sizeBytes, value);
         this.stored(offset, sizeBytes);
       },
       readBytes: (offset, lengthBytes) => bytes.slice(offset, offset + lengthBytes),
       readInto: (offset, into) => { into.set(bytes.subarray(offset, offset + into.length)); },
       writeBytes: (offset, data) => {
+        if (this.cut()) return;
         bytes.set(data, offset);
         this.stored(offset, data.length);
       },
@@ -131,9 +136,29 @@ export class NvramDevice extends PciFunctionBase {
   /** The array (for tests and tools: what a power cycle keeps). */
   get bytes(): Uint8Array { return this.backing.bytes; }
 
-  /** Power-on values of the header; the array keeps what it holds (it is non-volatile). */
+  /**
+   * A power cut in the middle of an update, for tests: the array takes `stores` more stores, then drops every later
+   * one (as the part would once its supply failed) until reset(). A torn record is what the firmware then finds.
+   */
+  cutPowerAfter(stores: number): void {
+    this.storesBeforeCut = stores;
+  }
+
+  /** Power-on values of the header; the array keeps what it holds (it is non-volatile). A power cut is over. */
   reset(): void {
     this.resetFunction();
+    this.storesBeforeCut = undefined;
+  }
+
+  // True when an injected power cut drops this store.
+  private cut(): boolean {
+    if (this.storesBeforeCut === undefined) return false;
+    if (this.storesBeforeCut > 0) {
+      this.storesBeforeCut -= 1;
+      return false;
+    }
+    this.droppedStoreCount += 1;
+    return true;
   }
 
   protected override barRegion(bar: number): BusRegion | undefined {

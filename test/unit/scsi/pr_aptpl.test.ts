@@ -175,6 +175,28 @@ describe("persistent reservations through power loss (APTPL)", () => {
     stop(i);
   });
 
+  it("a power cut in the middle of a record's store: the command is not answered GOOD, and the boot takes the other copy", () => {
+    const dir = dataDir();
+    let i = start(dir);
+    let { x, y } = ports(i);
+    i.good(prOut(0), { nexus: x, data: prList(0n, kx, APTPL) }); // sequence 1, copy 0
+    i.good(prOut(0), { nexus: y, data: prList(0n, ky, APTPL) }); // sequence 2, copy 1
+    i.t.board.nvrams[0]!.cutPowerAfter(5); // the RESERVE's record (to copy 0) stops after 5 of its 8-byte stores
+    expect(i.check(prOut(1, WRITE_EXCLUSIVE), { nexus: x, data: prList(kx, 0n) })).toEqual({ key: 0x4, asc: 0x44, ascq: 0x00 }); // HARDWARE ERROR, INTERNAL TARGET FAILURE
+    expect(i.t.board.nvrams[0]!.droppedStoreCount).toBeGreaterThan(0);
+    expect(i.t.console.join("\n")).toContain("pr: volume 0: the NVRAM did not keep record copy 0");
+    stop(i);
+
+    i = start(dir);
+    const consoleText = i.t.console.join("\n");
+    expect(consoleText).toContain("pr: volume 0: NVRAM record copy 0 refused: checksum mismatch"); // torn: old tail, new head
+    expect(consoleText).toContain("pr: volume 0: 2 registrations and no reservation restored");
+    ({ x, y } = ports(i));
+    expect(readKeys(i, x)).toEqual([0, [kx, ky]]);
+    expect(reservation(i, x)).toBeUndefined();
+    stop(i);
+  });
+
   it("refuses copies that are not records, that have an unknown version, or that are another volume's", () => {
     const dir = dataDir();
     let i = start(dir);
