@@ -24,9 +24,10 @@ options:
   --portal HOST:PORT  where the iSCSI target listens (default: the board's first portal, else 127.0.0.1:3260;
                       port 0 picks a free port and prints it). Once serving, one iscsi://HOST:PORT/IQN/LUN line
                       is printed per LUN.
-  --data-dir DIR      where disk images live (default: ./var/<board name>). The running board takes control
-                      commands (\`wasm-iop fault\`) on DIR/control.sock, removed when it stops; one board per
-                      data directory: run refuses to start where another board answers on that socket.
+  --data-dir DIR      where disk images and the NVRAM's image (nvram.bin: persistent reservations kept with
+                      APTPL) live (default: ./var/<board name>). The running board takes control commands
+                      (\`wasm-iop fault\`) on DIR/control.sock, removed when it stops; one board per data
+                      directory: run refuses to start where another board answers on that socket.
   --firmware FILE     run this .wasm directly, bypassing the board's flash (default: boot from the flash when
                       the board has one, else build/firmware.wasm, rebuilt first if stale). A blank flash is
                       populated from the current build the first time, signed with the board's populateKey.
