@@ -23,7 +23,7 @@ import {
 import { SENSE_KEY_HARDWARE_ERROR, SENSE_KEY_ILLEGAL_REQUEST } from "../protocol/sense_keys";
 import { SAM_STATUS_RESERVATION_CONFLICT } from "../protocol/scsi_status";
 import { prRecordSave, prRecordsAvailable } from "./pr_record";
-import { prAptpl, prAptplSet } from "./reservations";
+import { prAptpl, prAptplSet, prBackup, prRollback } from "./reservations";
 import { scsiTaskAreaAddress, scsiTaskCheck, scsiTaskDataOutBytes, scsiTaskLun, scsiTaskNexus, scsiTaskSetStatus, scsiTaskTransferBytes } from "./tasks";
 
 export const PR_OUT_LIST_BYTES: u32 = 24;
@@ -50,16 +50,19 @@ export function persistentReserveOut(t: u32): bool {
   if (registering && aptpl && !prRecordsAvailable()) return invalidField(t, aptplAt, 0);
   const lun = scsiTaskLun(t);
   const aptplBefore = prAptpl(lun);
+  if (prRecordsAvailable()) prBackup(lun); // undone if its record cannot be kept
   if (!(moving ? registerAndMove(t, list, listBytes) : serviceAction(t, list, listBytes, action))) return false;
   if (registering) prAptplSet(lun, aptpl); // the last valid APTPL bit
   return persist(t, lun, aptplBefore);
 }
 
 // SPC-4, Preserving persistent reservations and registrations: the unit's new state (or APTPL turned off, which
-// empties its record) is durable before GOOD. A unit that had and has APTPL zero writes nothing.
+// empties its record) is durable before GOOD. A unit that had and has APTPL zero writes nothing. A record the NVRAM
+// did not keep undoes the command: HARDWARE ERROR, and the state is what it was, in RAM as in the NVRAM.
 function persist(t: u32, lun: u32, aptplBefore: bool): bool {
   if (!prRecordsAvailable() || (!aptplBefore && !prAptpl(lun))) return true;
   if (prRecordSave(lun)) return true;
+  prRollback(lun);
   scsiTaskCheck(t, SENSE_KEY_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
   return false;
 }

@@ -79,11 +79,14 @@ let preemptedCount: u32 = 0;
 const specified = new StaticArray<u16>(REGISTRANTS_MAX);
 let specifiedCount: u32 = 0;
 let fieldByte: u32 = 0; // where PrResult.InvalidParameter points, in the parameter list
+let backup: usize = 0; // one unit's state and registrants, kept while a PERSISTENT RESERVE OUT may need undoing
+let backupLun: u32 = VOLUMES_MAX;
 let fieldBit: u32 = BIT_NONE;
 
 export function reservationsInit(): void {
   lunStates = carve(VOLUMES_MAX * LUN_BYTES, 16);
   registrants = carve(VOLUMES_MAX * REGISTRANTS_MAX * REGISTRANT_BYTES, 16);
+  backup = carve(LUN_BYTES + REGISTRANTS_MAX * REGISTRANT_BYTES, 16);
   for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) {
     store<u16>(lunAt(lun), <u16>NEXUS_NONE, 0);
     store<u16>(lunAt(lun), <u16>REGISTRANT_NONE, 4);
@@ -330,6 +333,25 @@ export function prRegistrantInUse(lun: u32, r: u32): bool { return load<u8>(regi
 export function prRegistrantNexus(lun: u32, r: u32): u32 { return load<u16>(registrantAt(lun, r), 2); }
 export function prRegistrantAllTargetPorts(lun: u32, r: u32): bool { return (load<u8>(registrantAt(lun, r), 1) & REGISTRANT_ALL_TARGET_PORTS) != 0; }
 export function prRegistrantKey(lun: u32, r: u32): u64 { return registrantKey(lun, r); }
+
+/** Keeps `lun`'s state (reservation, generation, APTPL, registrations) so prRollback can put it back. */
+export function prBackup(lun: u32): void {
+  memory.copy(backup, lunAt(lun), LUN_BYTES);
+  memory.copy(backup + LUN_BYTES, registrantAt(lun, 0), REGISTRANTS_MAX * REGISTRANT_BYTES);
+  backupLun = lun;
+}
+
+/**
+ * Puts back the state prBackup kept: a PERSISTENT RESERVE OUT whose record the NVRAM did not keep is undone, so the
+ * initiator's HARDWARE ERROR means nothing changed. Unit attentions it raised for others stay (they make the others
+ * look, and find the state as it was).
+ */
+export function prRollback(lun: u32): void {
+  assert(backupLun == lun, "reservations: rollback of a unit not backed up");
+  memory.copy(lunAt(lun), backup, LUN_BYTES);
+  memory.copy(registrantAt(lun, 0), backup + LUN_BYTES, REGISTRANTS_MAX * REGISTRANT_BYTES);
+  backupLun = VOLUMES_MAX;
+}
 
 /** At boot, from a valid record: registration `r` of `lun` for identity `nexus`. */
 export function prRestoreRegistrant(lun: u32, r: u32, nexus: u32, allTargetPorts: bool, key: u64): void {

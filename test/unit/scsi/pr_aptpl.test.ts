@@ -175,7 +175,7 @@ describe("persistent reservations through power loss (APTPL)", () => {
     stop(i);
   });
 
-  it("a power cut in the middle of a record's store: the command is not answered GOOD, and the boot takes the other copy", () => {
+  it("a power cut in the middle of a record's store: the command is undone and not answered GOOD, and the boot takes the other copy", () => {
     const dir = dataDir();
     let i = start(dir);
     let { x, y } = ports(i);
@@ -185,6 +185,10 @@ describe("persistent reservations through power loss (APTPL)", () => {
     expect(i.check(prOut(1, WRITE_EXCLUSIVE), { nexus: x, data: prList(kx, 0n) })).toEqual({ key: 0x4, asc: 0x44, ascq: 0x00 }); // HARDWARE ERROR, INTERNAL TARGET FAILURE
     expect(i.t.board.nvrams[0]!.droppedStoreCount).toBeGreaterThan(0);
     expect(i.t.console.join("\n")).toContain("pr: volume 0: the NVRAM did not keep record copy 0");
+    // The command was undone: no reservation now either, and y may write.
+    expect(reservation(i, y)).toBeUndefined();
+    expect(readKeys(i, y)).toEqual([2, [kx, ky]]);
+    expect(writeStatus(i, y)).toBe(GOOD);
     stop(i);
 
     i = start(dir);
