@@ -25,6 +25,7 @@ import {
   UA_RESERVATIONS_RELEASED, uaSet,
 } from "./nexus";
 import { BIT_NONE } from "./sense";
+import { targetPortPresents } from "./target_luns";
 import {
   TRANSPORT_ID_BYTES_MIN, transportIdDevice, transportIdFieldByte, transportIdInit, transportIdName, transportIdNameBytes,
   transportIdRead,
@@ -494,7 +495,9 @@ export function prRegisterAndMove(lun: u32, nexus: u32, key: u64, saKey: u64, ta
   if (idBytes == 0) return invalidParameter(transportIdFieldByte());
   if (idBytes != idListBytes) return invalidParameter(20); // TRANSPORTID PARAMETER DATA LENGTH: one TransportID
   if (transportIdDevice()) return invalidParameter(offset, 7); // FORMAT CODE: a move needs an initiator port
-  if (targetPort == 0) return invalidParameter(18); // RELATIVE TARGET PORT IDENTIFIER 0 is reserved
+  // RELATIVE TARGET PORT IDENTIFIER: 0 is reserved, and a port that does not exist or does not present this unit
+  // could never use the reservation.
+  if (!targetPortPresents(targetPort, lun)) return invalidParameter(18);
   const destination = nexusIdentify(transportIdName(), transportIdNameBytes(), targetPort);
   if (destination == NEXUS_NONE) return PrResult.NoRoom;
   const result = moveTo(lun, nexus, r, destination, saKey, unregister, offset);

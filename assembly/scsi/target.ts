@@ -190,7 +190,7 @@ export class ScsiTargetTask extends Task {
       case MsgKind.ScsiTmf: this.onTmf(msg.a); break;
       case MsgKind.ScsiNexusIdentify: this.onNexusIdentify(msg); break;
       case MsgKind.ScsiNexusGone: this.onNexusGone(msg.a); break;
-      case MsgKind.ScsiTargetLuns: targetLunsSet(msg.a, msg.b, <usize>msg.d); break;
+      case MsgKind.ScsiTargetLuns: targetLunsSet(msg.a, msg.b, <usize>msg.d, <usize>msg.c); break;
       case MsgKind.Timer: {
         this.retryTimer = TIMER_NONE;
         this.serviceRetryDue = true;

@@ -1,13 +1,16 @@
-// The logical units each target port presents (its transport's LUN map), for REPORT LUNS: the transport tells the
-// SCSI target once it serves (ScsiTargetLuns). A port it never told about (the test build's probes) presents every
-// volume as LUN n = volume n.
+// The logical units each target port presents (its transport's LUN map), for REPORT LUNS and for where REGISTER AND
+// MOVE may move a reservation: the transport tells the SCSI target once it serves (ScsiTargetLuns). A port it never
+// told about (the test build's probes) presents every volume as LUN n = volume n.
 import { carve } from "../kernel/carve";
+import { SCSI_LUN_WRITE_PROTECTED } from "./interface";
 
 export const TARGET_PORTS_MAX: u32 = 16;
 export const TARGET_PORT_LUNS_MAX: u32 = 16;
 const UNKNOWN: u32 = 0xffff_ffff;
-// Port: |0 count u32 (UNKNOWN: never told)|4 lun[TARGET_PORT_LUNS_MAX] u16|
-const PORT_BYTES: u32 = 4 + TARGET_PORT_LUNS_MAX * 2;
+// Port: |0 count u32 (UNKNOWN: never told)|4 lun[TARGET_PORT_LUNS_MAX] u16|4 + 2 × LUNS volume[TARGET_PORT_LUNS_MAX] u16|
+const PORT_BYTES: u32 = 4 + TARGET_PORT_LUNS_MAX * 2 * 2;
+const AT_VOLUMES: u32 = 4 + TARGET_PORT_LUNS_MAX * 2;
+let anyKnown = false; // a transport told about some port: ports it did not name do not exist
 
 let ports: usize = 0;
 
@@ -16,13 +19,34 @@ export function targetLunsInit(): void {
   for (let p: u32 = 0; p < TARGET_PORTS_MAX; p++) store<u32>(ports + <usize>p * PORT_BYTES, UNKNOWN);
 }
 
-/** Port `port` presents the `count` LUN numbers (u32 each) at `luns`, in order. Ports out of range are ignored. */
-export function targetLunsSet(port: u32, count: u32, luns: usize): void {
+/**
+ * Port `port` presents the `count` LUN numbers (u32 each) at `luns`, in order, mapping the volumes at `volumes` (u32
+ * each, SCSI_LUN_WRITE_PROTECTED set for a read-only LUN). Ports out of range are ignored.
+ */
+export function targetLunsSet(port: u32, count: u32, luns: usize, volumes: usize): void {
   if (port >= TARGET_PORTS_MAX) return;
   const at = ports + <usize>port * PORT_BYTES;
   const n = min(count, TARGET_PORT_LUNS_MAX);
   store<u32>(at, n);
-  for (let i: u32 = 0; i < n; i++) store<u16>(at + 4 + i * 2, <u16>load<u32>(luns + <usize>i * 4));
+  for (let i: u32 = 0; i < n; i++) {
+    store<u16>(at + 4 + i * 2, <u16>load<u32>(luns + <usize>i * 4));
+    store<u16>(at + AT_VOLUMES + i * 2, <u16>min(load<u32>(volumes + <usize>i * 4) & ~SCSI_LUN_WRITE_PROTECTED, 0xffff));
+  }
+  anyKnown = true;
+}
+
+/**
+ * True when target port `port` (its relative target port identifier) exists and presents volume `volume` through
+ * one of its LUNs. Without a transport's map (the test build's probes), every port from 1 presents every volume.
+ */
+export function targetPortPresents(port: u32, volume: u32): bool {
+  if (port == 0) return false; // SPC-4: relative target port identifier 0 is reserved
+  if (!anyKnown) return true;
+  const count = targetLunsCount(port);
+  if (count == UNKNOWN) return false;
+  const at = ports + <usize>port * PORT_BYTES + AT_VOLUMES;
+  for (let i: u32 = 0; i < count; i++) if (<u32>load<u16>(at + i * 2) == volume) return true;
+  return false;
 }
 
 /** How many LUNs `port` presents, or -1 (as u32) when its transport never said. */

@@ -60,12 +60,14 @@ export function scsiNexusIdentifyPost(transportTask: u32, cookie: u32, portName:
 }
 
 /**
- * Target port `targetPort` presents the `count` LUN numbers (u32 each) at `luns`, which stay put: what REPORT LUNS
- * lists through it. Sent once the transport serves.
+ * Target port `targetPort` presents the `count` LUN numbers (u32 each) at `luns`, mapping the volumes (u32 each, as a
+ * command's lun: SCSI_LUN_WRITE_PROTECTED when read-only) at `volumes`; both stay put. What REPORT LUNS lists through
+ * it, and which units a persistent reservation may be moved to it for. Sent once the transport serves.
  */
-export function scsiTargetLunsPost(transportTask: u32, targetPort: u32, luns: usize, count: u32): void {
+export function scsiTargetLunsPost(transportTask: u32, targetPort: u32, luns: usize, volumes: usize, count: u32): void {
   const msg = message.set(MsgKind.ScsiTargetLuns, transportTask, targetPort, count);
   msg.d = <u64>luns;
+  msg.c = <u32>volumes;
   assert(post(scsiTargetTask(), msg), "scsi: target inbox full");
 }
 

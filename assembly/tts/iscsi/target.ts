@@ -128,7 +128,7 @@ export class IscsiTask extends Task {
     // Each target's LUN map, for REPORT LUNS through its port (the port is the target's index + 1, as for nexuses).
     for (let i: u32 = 0; i < targetConfigCount(); i++) {
       const t = targetConfigAt(i);
-      scsiTargetLunsPost(this.index, i + 1, changetype<usize>(t.luns), t.lunCount);
+      scsiTargetLunsPost(this.index, i + 1, changetype<usize>(t.luns), changetype<usize>(t.volumes), t.lunCount);
     }
     this.nic.start();
     this.serving = true;
