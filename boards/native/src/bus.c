@@ -23,6 +23,7 @@ int bus_map(bus *b, const bus_region *region) {
 }
 
 static bus_region *decode(bus *b, uint64_t address, int size_bytes) {
+  if (size_bytes > 1 && (address & (uint64_t)(size_bytes - 1)) != 0) return NULL; /* unaligned: nothing decodes it */
   for (int i = 0; i < b->count; i++) {
     bus_region *m = &b->regions[i];
     if (address >= m->base && address - m->base + (uint64_t)size_bytes <= m->size) return m;
@@ -32,10 +33,11 @@ static bus_region *decode(bus *b, uint64_t address, int size_bytes) {
 
 static void master_abort(bus *b, const char *what, uint64_t address, int size_bytes) {
   b->guest_errors++;
-  if (b->log == NULL) return;
+  /* The first few are worth a line each; after that, the count is enough (as host/bus/bus.ts). */
+  if (b->log == NULL || b->guest_errors > 8) return;
   char message[160];
-  snprintf(message, sizeof message, "%s bus: master abort: %d-bit %s of 0x%" PRIx64 " (nothing decodes it)", b->owner,
-           size_bytes * 8, what, address);
+  snprintf(message, sizeof message, "guest error: %s of %d bytes at 0x%" PRIx64 " decodes to nothing", what, size_bytes,
+           address);
   b->log(b->log_ctx, message);
 }
 
