@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 static const uint64_t ALL_ONES[9] = {0, 0xff, 0xffff, 0, 0xffffffffu, 0, 0, 0, UINT64_MAX};
 
@@ -22,13 +23,58 @@ int bus_map(bus *b, const bus_region *region) {
   return 0;
 }
 
-static bus_region *decode(bus *b, uint64_t address, int size_bytes) {
-  if (size_bytes > 1 && (address & (uint64_t)(size_bytes - 1)) != 0) return NULL; /* unaligned: nothing decodes it */
+void bus_unmap(bus *b, const void *ctx, uint64_t (*read)(void *, uint64_t, int)) {
+  for (int i = 0; i < b->count; i++) {
+    if (b->regions[i].ctx != ctx || b->regions[i].read != read) continue;
+    b->regions[i] = b->regions[--b->count];
+    return;
+  }
+}
+
+static bus_region *decode_range(bus *b, uint64_t address, int align_bytes, uint64_t length) {
+  if (length == 0 || (align_bytes > 1 && (address & (uint64_t)(align_bytes - 1)) != 0)) return NULL; /* unaligned */
   for (int i = 0; i < b->count; i++) {
     bus_region *m = &b->regions[i];
-    if (address >= m->base && address - m->base + (uint64_t)size_bytes <= m->size) return m;
+    if (address >= m->base && address - m->base <= m->size && length <= m->size - (address - m->base)) return m;
   }
   return NULL;
+}
+
+static bus_region *decode(bus *b, uint64_t address, int size_bytes) {
+  return decode_range(b, address, size_bytes, (uint64_t)size_bytes);
+}
+
+static int dma_fault(bus *b, const char *master, const char *kind, uint64_t address, uint64_t length, char *fault,
+                     size_t fault_bytes) {
+  snprintf(fault, fault_bytes, "%s of %" PRIu64 " bytes at 0x%" PRIx64 " is outside every window", kind, length, address);
+  b->guest_errors++;
+  if (b->log != NULL && b->guest_errors <= 8) {
+    char message[200];
+    snprintf(message, sizeof message, "DMA fault by %s: %s", master, fault);
+    b->log(b->log_ctx, message);
+  }
+  return -1;
+}
+
+int bus_dma_read(bus *b, const char *master, uint64_t address, uint8_t *into, uint64_t length, char *fault,
+                 size_t fault_bytes) {
+  bus_region *m = decode_range(b, address, 1, length);
+  if (m == NULL || m->memory == NULL) return dma_fault(b, master, "read", address, length, fault, fault_bytes);
+  memcpy(into, *m->memory + (address - m->base), length);
+  return 0;
+}
+
+int bus_dma_write(bus *b, const char *master, uint64_t address, const uint8_t *from, uint64_t length, char *fault,
+                  size_t fault_bytes) {
+  bus_region *m = decode_range(b, address, 1, length);
+  if (m == NULL) return dma_fault(b, master, "write", address, length, fault, fault_bytes);
+  if (m->memory != NULL) {
+    memcpy(*m->memory + (address - m->base), from, length);
+    return 0;
+  }
+  if (length != 4 || m->write == NULL) return dma_fault(b, master, "write", address, length, fault, fault_bytes);
+  m->write(m->ctx, address - m->base, 4, (uint64_t)from[0] | (uint64_t)from[1] << 8 | (uint64_t)from[2] << 16 | (uint64_t)from[3] << 24);
+  return 0;
 }
 
 static void master_abort(bus *b, const char *what, uint64_t address, int size_bytes) {

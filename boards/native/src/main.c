@@ -45,6 +45,7 @@ static const char USAGE[] =
     "Exit status: 0 stopped cleanly; 1 nothing bootable or a bad board file (the message says why); 2 usage;\n"
     "3 the processor stopped on a panic, trap or watchdog.\n";
 
+static vclock board_clock;
 static processor cpu;
 static flash part;
 static sysctl controller;
@@ -164,7 +165,8 @@ int main(int argc, char **argv) {
   prng_seed_text(&board_random, seed != NULL ? seed : spec.seed);
   char label[64];
   snprintf(label, sizeof label, "%s/0", spec.processor_name); /* the JS board forks `${name}/${resetCount}` */
-  processor_init(&cpu, spec.processor_name, 0, 0, (uint64_t)spec.ram_mib << 20, spec.name, label, &board_random);
+  clock_init(&board_clock);
+  processor_init(&cpu, &board_clock, spec.processor_name, 0, 0, (uint64_t)spec.ram_mib << 20, spec.name, label, &board_random);
   cpu.verbose = verbose;
   cpu.on_console = on_console;
   cpu.on_stop = on_stop;
@@ -204,10 +206,10 @@ int main(int argc, char **argv) {
     flash_close(&part);
     return cpu.state == PROC_STOPPED ? 3 : 1;
   }
-  uint64_t wall_start = wall_ns(), board_start = cpu.clock_ns;
+  uint64_t wall_start = wall_ns(), board_start = board_clock.now_ns;
   int exit_status = 0, running = 1;
   while (running && cpu.state == PROC_RUNNING) {
-    uint64_t due = cpu.wake_at_ns;
+    uint64_t due = clock_next_deadline(&board_clock);
     if (due != UINT64_MAX && due >= stop_after_ns) break;
     if (due == UINT64_MAX && stop_after_ns != UINT64_MAX && !pace) break; /* idle with nothing to wake it */
     int timeout_ms = 0;
@@ -235,12 +237,11 @@ int main(int argc, char **argv) {
       uint64_t wall_board = board_start + (wall_ns() - wall_start);
       if (due > wall_board + LEAD_NS_MAX) continue;
     }
-    if (due > cpu.clock_ns) cpu.clock_ns = due;
-    processor_step(&cpu);
+    clock_advance_to(&board_clock, due);
   }
   if (stopped_on_panic) exit_status = 3;
   printf("board: stopped at %" PRIu64 " ns of board time after %" PRIu64 " run() calls, %" PRIu64 " bus accesses\n",
-         cpu.clock_ns, cpu.run_count, cpu.bus_access_count);
+         board_clock.now_ns, cpu.run_count, cpu.bus_access_count);
   processor_free(&cpu);
   flash_close(&part);
   close(ep);

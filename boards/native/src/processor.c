@@ -27,7 +27,7 @@ static uint32_t get32(const uint8_t *at) {
   return v;
 }
 
-uint64_t processor_now_ns(const processor *p) { return p->clock_ns + (p->in_call ? p->consumed_ns : 0); }
+uint64_t processor_now_ns(const processor *p) { return p->clock->now_ns + (p->in_call ? p->consumed_ns : 0); }
 
 static void board_log(void *ctx, const char *message) {
   processor *p = ctx;
@@ -36,9 +36,10 @@ static void board_log(void *ctx, const char *message) {
   if (p->on_console != NULL) p->on_console(p, 2, line);
 }
 
-void processor_init(processor *p, const char *name, uint32_t index, uint32_t role, uint64_t ram_bytes,
+void processor_init(processor *p, vclock *clock, const char *name, uint32_t index, uint32_t role, uint64_t ram_bytes,
                     const char *board_name, const char *seed_label, const prng *board_random) {
   memset(p, 0, sizeof *p);
+  p->clock = clock;
   snprintf(p->name, sizeof p->name, "%s", name);
   snprintf(p->board_name, sizeof p->board_name, "%s", board_name);
   p->index = index;
@@ -173,6 +174,8 @@ static void copy_text(char *to, size_t capacity, const uint8_t *from, size_t max
 
 void processor_halt(processor *p) {
   p->state = PROC_STOPPED;
+  if (p->wake_handle != NULL) clock_cancel(p->clock, p->wake_handle);
+  p->wake_handle = NULL;
   p->wake_at_ns = UINT64_MAX;
 }
 
@@ -241,12 +244,16 @@ static void end_call(processor *p) {
   p->in_call = 0;
 }
 
+static void step(void *ctx);
+
 static void wake(processor *p, uint64_t at_ns) {
   uint64_t when = at_ns;
   if (p->busy_until_ns > when) when = p->busy_until_ns;
-  if (p->clock_ns > when) when = p->clock_ns;
+  if (p->clock->now_ns > when) when = p->clock->now_ns;
   if (p->state != PROC_RUNNING || when >= p->wake_at_ns) return;
+  if (p->wake_handle != NULL) clock_cancel(p->clock, p->wake_handle);
   p->wake_at_ns = when;
+  p->wake_handle = clock_at(p->clock, when, step, p);
 }
 
 int processor_power_on(processor *p, const uint8_t *wasm, size_t wasm_bytes, char *error, size_t error_bytes) {
@@ -323,10 +330,13 @@ void processor_raise_irq(processor *p, int vector) {
   wake(p, processor_now_ns(p));
 }
 
-void processor_step(processor *p) {
+/* One turn: latched interrupts through irq(), then run() for one budget; the next turn from its answer. */
+static void step(void *ctx) {
+  processor *p = ctx;
+  p->wake_handle = NULL;
   p->wake_at_ns = UINT64_MAX;
   if (p->state != PROC_RUNNING) return;
-  uint64_t start_ns = p->clock_ns;
+  uint64_t start_ns = p->clock->now_ns;
   p->in_call = 1;
   p->consumed_ns = p->costs.run_call_ns;
   p->abort_reason = 0;

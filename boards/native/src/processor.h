@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "prng.h"
 #include "runtime.h"
 
@@ -57,8 +58,9 @@ struct processor {
   uint8_t *ram;
   uint32_t boot_info;
   processor_state state;
-  /* Board time: `clock_ns` between calls; inside a call nowNs() adds what the call has used. */
-  uint64_t clock_ns;
+  /* Board time: the board clock between calls; inside a call processor_now_ns() adds what the call has used. */
+  vclock *clock;
+  clock_event *wake_handle;
   uint64_t consumed_ns;
   uint64_t last_call_ns;
   int in_call;
@@ -68,7 +70,7 @@ struct processor {
   uint8_t pending[VECTORS_MAX];
   int pending_count;
   uint64_t busy_until_ns;
-  /* The next turn in board time; UINT64_MAX when idle until an interrupt. */
+  /* The next turn in board time (a clock event); UINT64_MAX when idle until an interrupt. */
   uint64_t wake_at_ns;
   uint64_t heap_top_at_boot;
   uint64_t run_count, bus_access_count;
@@ -80,13 +82,11 @@ struct processor {
 };
 
 /* Fills the processor's identity and defaults; the caller then maps devices on p->bus. */
-void processor_init(processor *p, const char *name, uint32_t index, uint32_t role, uint64_t ram_bytes,
+void processor_init(processor *p, vclock *clock, const char *name, uint32_t index, uint32_t role, uint64_t ram_bytes,
                     const char *board_name, const char *seed_label, const prng *board_random);
 /* Instantiates `wasm`, writes the boot-info block and calls boot(). 0 when it runs, -1 when it stopped (the
  * report went to on_stop) or did not instantiate (the reason in `error`). */
 int processor_power_on(processor *p, const uint8_t *wasm, size_t wasm_bytes, char *error, size_t error_bytes);
-/* One turn when due at `now_ns`: latched interrupts through irq(), then run(); sets wake_at_ns from its answer. */
-void processor_step(processor *p);
 void processor_raise_irq(processor *p, int vector);
 uint64_t processor_now_ns(const processor *p);
 void processor_halt(processor *p);

@@ -19,7 +19,7 @@ static void ram_write(void *ctx, uint64_t offset, int size, uint64_t value) {
   write_le(*((ram_region_ctx *)ctx)->ram + offset, size, value);
 }
 bus_region ram_region(ram_region_ctx *ctx, uint64_t ram_bytes) {
-  bus_region r = {"ram", 0, ram_bytes, ctx, ram_read, ram_write};
+  bus_region r = {"ram", 0, ram_bytes, ctx, ram_read, ram_write, ctx->ram};
   return r;
 }
 
@@ -33,7 +33,7 @@ static void msi_write(void *ctx, uint64_t offset, int size, uint64_t value) {
   if (size == 4) m->raise(m->ctx, (int)(value & 63));
 }
 bus_region msi_region(msi_ctx *ctx, uint64_t base) {
-  bus_region r = {"msi", base, 4096, ctx, msi_read, msi_write};
+  bus_region r = {"msi", base, 4096, ctx, msi_read, msi_write, NULL};
   return r;
 }
 
@@ -58,7 +58,7 @@ static void ecam_write(void *ctx, uint64_t offset, int size, uint64_t value) {
   if (f != NULL) f->config_write(f->ctx, (uint32_t)(offset & 0xfff), size, (uint32_t)value);
 }
 bus_region ecam_region(ecam_ctx *ctx, uint64_t base) {
-  bus_region r = {"pci-ecam", base, 1u << 20, ctx, ecam_read, ecam_write}; /* one bus */
+  bus_region r = {"pci-ecam", base, 1u << 20, ctx, ecam_read, ecam_write, NULL}; /* one bus */
   return r;
 }
 
@@ -99,6 +99,6 @@ static void rom_write(void *ctx, uint64_t offset, int size, uint64_t value) {
   (void)ctx, (void)offset, (void)size, (void)value; /* read-only: a write to a ROM is ignored */
 }
 bus_region config_rom_region(config_rom *rom) {
-  bus_region r = {"config-rom", CONFIG_ROM_BASE, CONFIG_ROM_SIZE_BYTES, rom, rom_read, rom_write};
+  bus_region r = {"config-rom", CONFIG_ROM_BASE, CONFIG_ROM_SIZE_BYTES, rom, rom_read, rom_write, NULL};
   return r;
 }

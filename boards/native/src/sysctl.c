@@ -50,6 +50,6 @@ static void sysctl_write(void *ctx, uint64_t offset, int size, uint64_t value) {
 }
 
 bus_region sysctl_region(sysctl *s) {
-  bus_region r = {"sysctl", SYSCTL_BASE, SYSCTL_SIZE, s, sysctl_read, sysctl_write};
+  bus_region r = {"sysctl", SYSCTL_BASE, SYSCTL_SIZE, s, sysctl_read, sysctl_write, NULL};
   return r;
 }
