@@ -6,11 +6,22 @@
 //
 // Plain JavaScript, like js.mjs: it runs without a TypeScript build.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+// The repository: the nearest folder up from this file (or the bundle it was compiled into) with wasm-iop's package.json.
+function findRoot() {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      if (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).name === "wasm-iop") return dir;
+    } catch {
+      // not here
+    }
+    if (dirname(dir) === dir) throw new Error("native.mjs: not inside the wasm-iop repository");
+  }
+}
+const ROOT = findRoot();
 const SOURCE = join(ROOT, "boards", "native");
 const OUT = join(ROOT, "build", "native");
 export const ARMHF_SYSROOT = join(OUT, "armhf-sysroot");

@@ -6,12 +6,13 @@ import { parseArgs } from "node:util";
 import { ROOT } from "../build/firmware.ts";
 import { parseCunitOutput, regressions, tally, testSelection, type TestOutcome, type TestResult } from "../conformance/cunit.ts";
 import { serveBoard } from "../conformance/serve.ts";
+import { NATIVE_ONE_DISK_BOARD, serveNativeBoard } from "../conformance/serve_native.ts";
 import { DEFAULT_BOARD_PATH, loadBoardFile, targetLuns, type TargetSpec } from "../../host/board/load.ts";
 import type { Command } from "./command.ts";
 
 export const BASELINE_PATH = join(ROOT, "test/interop/conformance-baseline.json");
 
-const help = `usage: wasm-iop conformance [--board FILE] [--lun N] [--tests PATTERN] [--baseline FILE] [--update-baseline] [--json]
+const help = `usage: wasm-iop conformance [--board FILE] [--lun N] [--tests PATTERN] [--baseline FILE] [--update-baseline] [--native] [--json]
 
 Starts the board on a free loopback port, runs libiscsi's iscsi-test-cu (Debian package libiscsi-bin) against LUN 0
 (or --lun N) of its first target with --dataloss and --allow-sanitize (the same LUN given again as the multipath URL),
@@ -27,6 +28,8 @@ options:
   --baseline FILE     the baseline (default: test/interop/conformance-baseline.json)
   --update-baseline   write this run's results as the new baseline instead of comparing
   --timeout SECONDS   give up on iscsi-test-cu after this long (default: 900)
+  --native            test the native board (boards/native, built if needed) instead of the JS board; the board
+                      file defaults to boards/native/one-disk.json, which the JS board also runs for a comparison
   --json              print a summary object instead of the table
   -h, --help          this help
 
@@ -103,12 +106,16 @@ export async function runConformance(options: {
   baseline: Baseline | undefined;
   notRun: readonly string[]; // Suite.Test names not to run (the baseline's notRun)
   timeoutMs: number;
+  native?: boolean; // the native board (boards/native) instead of the JS board
 }): Promise<ConformanceResult> {
-  const board = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
+  const board = loadBoardFile(options.boardPath ?? (options.native === true ? NATIVE_ONE_DISK_BOARD : DEFAULT_BOARD_PATH));
   const lun = options.lun ?? 0;
   const luns = targetLuns(board, board.targets[0]!);
   if (!Number.isInteger(lun) || lun < 0 || lun >= luns.length) throw new Error(`no LUN ${lun}: the first target of board ${board.name} has LUNs 0 to ${luns.length - 1}`);
-  const serving = await serveBoard({ boardPath: options.boardPath, extraTargets: [readOnlyTarget(board.name, luns[lun]!.volume)] });
+  const extraTargets = [readOnlyTarget(board.name, luns[lun]!.volume)];
+  const serving = options.native === true
+    ? await serveNativeBoard({ boardPath: options.boardPath, extraTargets })
+    : await serveBoard({ boardPath: options.boardPath, extraTargets });
   try {
     const { selection, skipped, count } = testSelection(options.pattern, listIscsiTestCu(), options.notRun);
     const run = await runIscsiTestCu(serving.urls[lun]!, selection, options.timeoutMs);
@@ -153,11 +160,12 @@ export const conformanceCommand: Command = {
         "update-baseline": { type: "boolean", default: false },
         timeout: { type: "string", default: "900" },
         json: { type: "boolean", default: false },
+        native: { type: "boolean", default: false },
       },
       strict: true,
     });
     const lun = Number(values.lun);
-    const board = loadBoardFile(values.board ?? DEFAULT_BOARD_PATH);
+    const board = loadBoardFile(values.board ?? (values.native ? NATIVE_ONE_DISK_BOARD : DEFAULT_BOARD_PATH));
     const lunCount = targetLuns(board, board.targets[0]!).length;
     if (!/^\d+$/.test(values.lun!) || lun >= lunCount) {
       process.stderr.write(`wasm-iop conformance: --lun: expected a LUN of the first target, 0 to ${lunCount - 1}, got "${values.lun}"\n`);
@@ -172,7 +180,7 @@ export const conformanceCommand: Command = {
     const baseline = values["update-baseline"] ? undefined : previous;
     // With --update-baseline nothing is compared, but the tests not to run stay unrun.
     const notRun = Object.keys(previous?.notRun ?? {});
-    const result = await runConformance({ boardPath: values.board, lun, pattern: values.tests!, baseline, notRun, timeoutMs: Number(values.timeout) * 1000 });
+    const result = await runConformance({ boardPath: values.board, lun, pattern: values.tests!, baseline, notRun, timeoutMs: Number(values.timeout) * 1000, native: values.native });
     const counts = tally(result.outcomes);
     if (values["update-baseline"]) {
       const results = Object.fromEntries(result.outcomes.map((o) => [o.name, o.result]));
