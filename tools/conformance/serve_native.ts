@@ -3,7 +3,7 @@
 // with the board's populate key (as `wasm-iop flash --build` writes it), a free port on loopback, extra targets
 // written into a copy of the board file.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { type BoardSpec, loadBoardFile, type TargetSpec, targetLuns } from "../../host/board/load.ts";
@@ -61,6 +61,7 @@ export async function serveNativeBoard(options: NativeServeOptions = {}): Promis
   if (spec.flash === undefined || spec.flash.populateKey === undefined) throw new Error(`${boardPath}: the native board boots from its flash; the file needs flash.populateKey`);
   const temporary = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), `wasm-iop-native-${spec.name}-`));
+  mkdirSync(dataDir, { recursive: true });
   const copy = join(dataDir, "board.json");
   writeFileSync(copy, JSON.stringify(boardFileCopy(boardPath, spec, options.extraTargets ?? [])));
   const flash = new FlashBoot(spec.flash, dataDir);
