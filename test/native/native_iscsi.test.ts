@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readBaseline, runConformance } from "../../tools/cli/conformance.ts";
 import { serveNativeBoard, type ServingNativeBoard } from "../../tools/conformance/serve_native.ts";
+import { buildNative, qemuArmPrefix } from "../../tools/build/native.mjs";
 import { Prng } from "../../host/sim/prng.ts";
 import { scaled } from "../support/time.ts";
 
@@ -23,7 +24,25 @@ if (missing.length > 0) {
   if (process.env.CI === "true") throw new Error(`${message}; CI must have them`);
   process.stderr.write(`${message}\n`);
 }
+const missingArm = ["arm-linux-gnueabihf-gcc", "arm-linux-gnueabihf-g++", "qemu-arm"].filter((tool) => spawnSync(tool, ["--version"], { stdio: "ignore" }).error !== undefined);
+if (missing.length === 0 && missingArm.length > 0) {
+  const message = `native ARMv7 iSCSI test skipped: ${missingArm.join(", ")} not installed (Debian: apt-get install gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf qemu-user)`;
+  if (process.env.CI === "true") throw new Error(`${message}; CI must have them`);
+  process.stderr.write(`${message}\n`);
+}
 const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-native-iscsi-"));
+
+/** qemu-img writes a 64 MiB random image to the board's LUN 0 and reads it back; true when identical. */
+async function roundTrip(url: string, seed: string): Promise<boolean> {
+  const bytes = new Uint8Array(64 << 20);
+  new Prng(seed).fill(bytes);
+  const image = join(tmp, `${seed}.img`);
+  const back = join(tmp, `${seed}.back.img`);
+  writeFileSync(image, bytes);
+  await run("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", image, url], { timeout: scaled(600_000) });
+  await run("qemu-img", ["convert", "-f", "raw", "-O", "raw", url, back], { timeout: scaled(600_000) });
+  return Buffer.compare(readFileSync(back).subarray(0, bytes.length), Buffer.from(bytes)) === 0;
+}
 
 describe.skipIf(missing.length > 0)("the native board serving iSCSI", () => {
   let serving: ServingNativeBoard;
@@ -45,16 +64,22 @@ describe.skipIf(missing.length > 0)("the native board serving iSCSI", () => {
   });
 
   it("takes a 64 MiB random image from qemu-img and gives it back identical", async () => {
-    const bytes = new Uint8Array(64 << 20);
-    new Prng("native qemu-img").fill(bytes);
-    const image = join(tmp, "random.img");
-    const back = join(tmp, "back.img");
-    writeFileSync(image, bytes);
-    await run("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", image, serving.urls[0]!], { timeout: scaled(300_000) });
-    await run("qemu-img", ["convert", "-f", "raw", "-O", "raw", serving.urls[0]!, back], { timeout: scaled(300_000) });
-    expect(Buffer.compare(readFileSync(back).subarray(0, bytes.length), Buffer.from(bytes))).toBe(0);
+    expect(await roundTrip(serving.urls[0]!, "native qemu-img")).toBe(true);
     expect(serving.panics).toEqual([]);
   }, scaled(600_000));
+});
+
+describe.skipIf(missing.length > 0 || missingArm.length > 0)("the native board's ARMv7 build under qemu-arm", () => {
+  it("serves the same round trip", async () => {
+    const serving = await serveNativeBoard({ prefix: qemuArmPrefix(), executable: buildNative({ arm: true, quiet: true }), timeoutMs: scaled(300_000) });
+    try {
+      expect(serving.log.join("\n")).toContain("[host] wasm-iop 0.1.0 abi 1: processor host #0 role host ram 64 MiB board native-one-disk");
+      expect(await roundTrip(serving.urls[0]!, "native ARMv7 qemu-img")).toBe(true);
+      expect(serving.panics).toEqual([]);
+    } finally {
+      await serving.stop();
+    }
+  }, scaled(1_500_000));
 });
 
 describe.skipIf(missing.length > 0)("the native board under iscsi-test-cu", () => {
