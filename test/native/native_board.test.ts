@@ -182,7 +182,9 @@ describe.skipIf(missing.length > 0)("the native board", () => {
     mkdirSync(dir);
     const cases: [Record<string, unknown>, Record<string, unknown>, string][] = [
       [{}, { pci: [{ slot: 1, model: "xor-engine" }] }, `"processors"[0]."pci"[0]: model "xor-engine" is not supported by the native board`],
-      [{ volumes: [{ name: "v", type: "disk", disk: "d" }] }, {}, `"volumes" is not supported by the native board yet`],
+      [{ volumes: [{ name: "v", type: "raid5", members: ["a", "b", "c"], chunkKiB: 64 }] }, {}, `"volumes"[0]."type": "raid5" is not supported by the native board yet (only "disk" volumes)`],
+      [{ disks: [{ name: "d", sizeMiB: 1, blockSize: 512, backend: "memory" }] }, {}, `"disks"[0]."backend": "memory" is not supported by the native board (use "file")`],
+      [{}, { pci: [{ slot: 1, model: "iop-bridge", processor: "sp1" }] }, `"processors"[0]."pci"[0]: model "iop-bridge" is not supported by the native board yet`],
       [{ colour: "blue" }, {}, `"colour" is not a board-file field the native board knows`],
       [{}, { ramMiB: 0 }, `"processors"[0]."ramMiB": expected an integer from 1 to 4095`],
     ];
