@@ -5,10 +5,10 @@
 // case, without the cross compiler and qemu-arm) these tests say what they skipped; under CI (CI=true) that is a
 // failure.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildNative, nativeBoardPath, qemuArmPrefix } from "../../tools/build/native.mjs";
 import { FIRMWARE_PATH } from "../../tools/build/firmware.ts";
 import { Flash, FLASH_ERASE_BLOCK_SIZE_DEFAULT_BYTES, BOOT_STATE_BLOCK_COUNT } from "../../host/devices/flash.ts";
@@ -30,6 +30,7 @@ if (missing.length > 0) announce(`native board tests skipped: ${missing.join(", 
 else if (missingArm.length > 0) announce(`native ARMv7 test skipped: ${missingArm.join(", ")} not installed (Debian: apt-get install gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf qemu-user)`);
 
 const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-native-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const SLOT_MIB = 1;
 const BOARD_COMPAT = "native-test";
 

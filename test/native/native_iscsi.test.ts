@@ -4,7 +4,7 @@
 // written by `wasm-iop conformance --board boards/native/one-disk.json --update-baseline --baseline ...`). Without
 // the Debian tools or cmake these tests say what they skipped; under CI (CI=true) that is a failure.
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -31,6 +31,7 @@ if (missing.length === 0 && missingArm.length > 0) {
   process.stderr.write(`${message}\n`);
 }
 const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-native-iscsi-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true })); // 64 MiB images and flash files
 
 /** qemu-img writes a 64 MiB random image to the board's LUN 0 and reads it back; true when identical. */
 async function roundTrip(url: string, seed: string): Promise<boolean> {
