@@ -21,6 +21,7 @@ import { mkdirSync, renameSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
+import { BoardIngress } from "./ingress.ts";
 import type { BoardSpec, DiskSpec, NvramSpec, XorEngineSpec } from "./load.ts";
 import { Processor, type BusMap, type PanicReport, type ProcessorCosts } from "./processor.ts";
 
@@ -102,12 +103,16 @@ export interface BoardOptions {
   onConsole?: (processor: string, fd: 1 | 2, line: string) => void;
   /** A processor stopped: a panic report, or undefined for a clean proc_exit(0). */
   onStop?: (processor: string, report: PanicReport | undefined) => void;
+  /** Opens a disk's backend in place of the board file's (a replay's disks, from a recording); called once per disk. */
+  openDisk?: (disk: DiskSpec) => DiskBackend;
 }
 
 export class Board {
   readonly name: string;
   readonly seed: number;
   readonly clock = new VirtualClock();
+  /** The one door for what enters the board from outside, and the window on what its NIC sends (ingress.ts). */
+  readonly ingress = new BoardIngress(this.clock);
   readonly trace: Trace;
   readonly panics: PanicReport[] = [];
   processors: Processor[] = [];
@@ -231,8 +236,8 @@ export class Board {
           fn = controller;
         }
         if (f.model === "nic") {
-          const nic = new NicDevice({ name, clock: this.clock, backend: this.network, log: this.logFor(p.name) });
-          this.network.attach(nic);
+          const nic = new NicDevice({ name, clock: this.clock, backend: this.ingress.egress(this.network), log: this.logFor(p.name) });
+          this.network.attach(this.ingress.port(nic));
           this.nics.push(nic);
           fn = nic;
         }
@@ -321,7 +326,9 @@ export class Board {
     if (backend !== undefined) return backend;
     const disk = this.diskSpec(name);
     const sizeBytes = disk.sizeMiB * 1024 * 1024;
-    if (disk.backend === "file") {
+    if (this.options.openDisk !== undefined) {
+      backend = this.options.openDisk(disk);
+    } else if (disk.backend === "file") {
       mkdirSync(this.dataDir, { recursive: true });
       backend = openFileDisk(join(this.dataDir, disk.image), sizeBytes, disk.blockSize);
     } else {
@@ -362,8 +369,12 @@ export class Board {
     }
   }
 
-  /** Power-cycles every processor: fresh RAM, boot again. Board time goes on. */
+  /** Power-cycles every processor: fresh RAM, boot again. Board time goes on. It comes from outside: through the door. */
   reset(): boolean {
+    return this.ingress.reset(() => this.powerCycle());
+  }
+
+  private powerCycle(): boolean {
     for (const processor of this.processors) processor.halt();
     // The old device models lose power too: what they had scheduled (a completion, a NIC event) must not run
     // against the new board, and the NIC's connections drop (their clients see them close).

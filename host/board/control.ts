@@ -73,7 +73,7 @@ export class BoardControl {
       done({ ok: false, error: "bad-request", message: target });
       return;
     }
-    this.board.clock.after(0, () => done(this.apply(request, target)));
+    this.board.ingress.control(request, () => this.board.clock.after(0, () => done(this.apply(request, target))));
   }
 
   private apply(request: ControlRequest, target: Target | undefined): ControlAnswer {

@@ -17,6 +17,7 @@ export interface BootSelection {
   module: WebAssembly.Module;
   slot: SlotName | undefined; // undefined: not booted from flash
   trial: boolean;
+  payload?: Uint8Array; // the image's WebAssembly bytes, for a recording's firmware hash (docs/replay.md)
 }
 
 export class FlashBoot {
@@ -67,7 +68,8 @@ export class FlashBoot {
     for (const line of result.log) this.log.push(`rom: ${line}`);
     if (!result.ok) throw new FlashBootError(result.error);
     this.log.push(`rom: booting slot ${result.slot}${result.trial ? " (trial)" : ""}, version ${result.decoded.header.version.major}.${result.decoded.header.version.minor}.${result.decoded.header.version.revision}`);
-    return { module: new WebAssembly.Module(new Uint8Array(result.payload)), slot: result.slot, trial: result.trial };
+    const payload = new Uint8Array(result.payload);
+    return { module: new WebAssembly.Module(payload), slot: result.slot, trial: result.trial, payload };
   }
 
   /** The firmware confirmed its image (a write to the system controller). */

@@ -16,6 +16,7 @@ interface ClockEvent {
   readonly timeNs: number;
   readonly sequence: number; // scheduling order, breaks ties between equal times
   fn: (() => void) | undefined;
+  readonly outside: boolean; // the world around the board (a simulated client), not counted in boardRanCount
 }
 
 // True when `a` must run before `b`: earlier time first, then earlier scheduling.
@@ -31,6 +32,7 @@ export class VirtualClock {
   // Live events: not yet run, not cancelled (their `fn` is set).
   private liveCount = 0;
   private runningEvent = false; // inside runNext(): what gets scheduled now comes from the board itself
+  private boardRan = 0;
   /**
    * Called when something outside the board's own events schedules one (a socket callback, a test): real-time
    * mode's pacer sets it so an input is handled at once instead of at its next timer.
@@ -44,11 +46,24 @@ export class VirtualClock {
   // Schedules `fn` at the absolute time `timeNs`, which may equal the current time but not precede it.
   // Events due at the same time run in the order they were scheduled.
   at(timeNs: number, fn: () => void): EventHandle {
+    return this.schedule(timeNs, fn, false);
+  }
+
+  /**
+   * As at(), for an event of the world around the board rather than of the board: a simulated client or fault
+   * injector sharing the clock. It runs in the same order, but is not counted in boardRanCount, so a replay without
+   * that world (tools/replay) finds the board's inputs at the same count (docs/replay.md, "Where an input enters").
+   */
+  atOutside(timeNs: number, fn: () => void): EventHandle {
+    return this.schedule(timeNs, fn, true);
+  }
+
+  private schedule(timeNs: number, fn: () => void, outside: boolean): EventHandle {
     if (!Number.isSafeInteger(timeNs)) throw new RangeError(`VirtualClock.at: time ${timeNs} ns is not an integer`);
     if (timeNs < this.currentNs) {
       throw new RangeError(`VirtualClock.at: time ${timeNs} ns is before now (${this.currentNs} ns)`);
     }
-    const event: ClockEvent = { timeNs, sequence: this.sequenceNext, fn };
+    const event: ClockEvent = { timeNs, sequence: this.sequenceNext, fn, outside };
     this.sequenceNext += 1;
     this.liveCount += 1;
     this.heapPush(event);
@@ -90,6 +105,22 @@ export class VirtualClock {
     return this.sequenceNext;
   }
 
+  /** Board events run since power-on (events scheduled with atOutside() not counted): where an input entered. */
+  get boardRanCount(): number {
+    return this.boardRan;
+  }
+
+  /**
+   * Moves the clock to `timeNs` without running anything; a replay uses it to stand where an input entered. Throws
+   * when an event is due before `timeNs` (it would run late).
+   */
+  skipTo(timeNs: number): void {
+    if (!Number.isSafeInteger(timeNs) || timeNs < this.currentNs) throw new RangeError(`VirtualClock.skipTo: ${timeNs} ns is before now (${this.currentNs} ns)`);
+    const next = this.nextDeadlineNs();
+    if (next !== undefined && next < timeNs) throw new RangeError(`VirtualClock.skipTo: an event is due at ${next} ns, before ${timeNs} ns`);
+    this.currentNs = timeNs;
+  }
+
   // Runs the earliest pending event after moving the clock to its time; false when nothing is pending.
   runNext(): boolean {
     this.dropCancelledTop();
@@ -99,6 +130,7 @@ export class VirtualClock {
     // Retire the event before running it, so that it counts as done if it cancels its own handle or throws.
     event.fn = undefined;
     this.liveCount -= 1;
+    if (!event.outside) this.boardRan += 1;
     this.currentNs = event.timeNs;
     const outer = this.runningEvent;
     this.runningEvent = true;

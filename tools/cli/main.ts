@@ -10,6 +10,7 @@ interface CommandEntry {
 
 const commands: CommandEntry[] = [
   { name: "run", summary: "boot a board and run it until stopped", load: async () => (await import("./run.ts")).runCommand },
+  { name: "replay", summary: "run a recording of a served session again on the virtual clock and check it byte for byte", load: async () => (await import("./replay.ts")).replayCommand },
   { name: "fault", summary: "inject a fault into a running board (pull or replace a disk, hang a controller), or ask its status", load: async () => (await import("./fault.ts")).faultCommand },
   { name: "inventory", summary: "print the hardware the firmware discovers on a board", load: async () => (await import("./inventory.ts")).inventoryCommand },
   { name: "conformance", summary: "run libiscsi's iscsi-test-cu against the board and compare with the baseline", load: async () => (await import("./conformance.ts")).conformanceCommand },

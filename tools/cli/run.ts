@@ -11,6 +11,9 @@ import { Trace } from "../../host/sim/trace.ts";
 import { TcpBackend, type PortalAddress } from "../../host/devices/tcp_backend.ts";
 import { FlashBoot, FlashBootError } from "../../host/boot/flash_boot.ts";
 import { buildFirmware, FIRMWARE_PATH, packageVersion } from "../build/firmware.ts";
+import { PcapWriter } from "../replay/pcap.ts";
+import { Recorder } from "../replay/recorder.ts";
+import { sealRecording } from "../replay/seal.ts";
 import { type Command, UsageError } from "./command.ts";
 import { ControlSocket, ControlSocketError } from "./control_socket.ts";
 
@@ -35,6 +38,14 @@ options:
   --trace FILE        write the bus-transaction trace as JSON lines
   --for SECONDS       simulation mode: run this much board time as fast as possible, then exit
   --reset-on-panic    when a processor panics, reset the board instead of exiting non-zero
+  --record FILE       record everything that enters the board (connections, received bytes with their board
+                      time, control commands, resets) and what it sends, for \`wasm-iop replay\` (docs/replay.md).
+                      At a clean shutdown the recording is replayed once to check it and to add its trace hash
+  --record-disks      with --record: copy the disks' initial contents into the recording (only their hash
+                      otherwise; a replay then needs blank disks or the images given with --disks)
+  --no-seal           with --record: skip the checking replay at shutdown (no trace hash in the recording)
+  --pcap FILE         write the NIC's traffic as a pcap file for Wireshark/tshark (synthesized TCP/IP headers,
+                      board-time timestamps, the target on port 3260)
   --verbose           more from the firmware and the board
   -h, --help          this help
 
@@ -74,6 +85,10 @@ export const runCommand: Command = {
         for: { type: "string" },
         "reset-on-panic": { type: "boolean", default: false },
         verbose: { type: "boolean", default: false },
+        record: { type: "string" },
+        "record-disks": { type: "boolean", default: false },
+        "no-seal": { type: "boolean", default: false },
+        pcap: { type: "string" },
       },
       strict: true,
     });
@@ -83,6 +98,7 @@ export const runCommand: Command = {
     if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0)) throw new UsageError(`--seed: expected an integer >= 0, got "${values.seed}"`);
     const forSeconds = values.for === undefined ? undefined : Number(values.for);
     if (forSeconds !== undefined && !(forSeconds > 0)) throw new UsageError(`--for: expected a number of seconds > 0, got "${values.for}"`);
+    if (values["record-disks"] && values.record === undefined) throw new UsageError("--record-disks goes with --record FILE");
     const dataDir = resolve(values["data-dir"] ?? join("var", spec.name));
     mkdirSync(dataDir, { recursive: true });
     // The control socket first: it claims the data directory before a disk image or the flash is opened. Commands
@@ -109,8 +125,10 @@ export const runCommand: Command = {
     process.once("SIGINT", () => onSignal("SIGINT"));
     process.once("SIGTERM", () => onSignal("SIGTERM"));
     let firmware: WebAssembly.Module | FlashBoot;
+    let firmwareBytes: Uint8Array | undefined; // the image that runs, for a recording's hash and its checking replay
     if (values.firmware !== undefined) {
-      firmware = new WebAssembly.Module(readFileSync(resolve(values.firmware)));
+      firmwareBytes = readFileSync(resolve(values.firmware));
+      firmware = new WebAssembly.Module(new Uint8Array(firmwareBytes));
       if (spec.flash !== undefined) out(`running ${values.firmware} directly; the board's flash is not used`);
     } else if (spec.flash !== undefined) {
       const flashBoot = new FlashBoot(spec.flash, dataDir);
@@ -118,10 +136,17 @@ export const runCommand: Command = {
         await buildFirmware(["release"]);
         flashBoot.populate(FIRMWARE_PATH, packageVersion(), null);
       }
+      const select = flashBoot.select.bind(flashBoot);
+      flashBoot.select = () => {
+        const selection = select();
+        firmwareBytes ??= selection.payload;
+        return selection;
+      };
       firmware = flashBoot;
     } else {
       await buildFirmware(["release"]);
-      firmware = new WebAssembly.Module(readFileSync(FIRMWARE_PATH));
+      firmwareBytes = readFileSync(FIRMWARE_PATH);
+      firmware = new WebAssembly.Module(new Uint8Array(firmwareBytes));
     }
 
     const trace = new Trace({ enabled: values.trace !== undefined, path: values.trace });
@@ -159,6 +184,14 @@ export const runCommand: Command = {
       },
     });
     control = new BoardControl(board);
+    // The recorder reads the disks now, before the board opens them; it starts writing once the board has booted.
+    const recorder = values.record === undefined ? undefined : new Recorder({
+      path: resolve(values.record), command: "run", tool: `wasm-iop ${packageVersion()}`, boardFile: spec.file, spec, seed: board.seed,
+      portals: bound.length > 0 ? bound : spec.portals, verbose: values.verbose, dataDir, copyDisks: values["record-disks"],
+    });
+    const pcap = values.pcap === undefined ? undefined : new PcapWriter(resolve(values.pcap));
+    if (pcap !== undefined) board.ingress.observe(pcap);
+    let stopReason = "stopped";
     out(`board ${spec.name} (${spec.file}): ${spec.processors.length} processors, seed ${board.seed}, data dir ${dataDir}`);
 
     if (firmware instanceof FlashBoot) for (const line of firmware.log) out(line);
@@ -173,7 +206,9 @@ export const runCommand: Command = {
         return false;
       }
     };
-    if (!powerOnOrReset(false) && (!values["reset-on-panic"] || board.processors.length === 0)) return finish(1);
+    const booted = powerOnOrReset(false);
+    recorder?.begin(board, firmwareBytes!);
+    if (!booted && (!values["reset-on-panic"] || board.processors.length === 0)) return finish(1);
     if (bound.length > 0) out(`listening on ${bound.map((a) => `${a.host}:${a.port}`).join(", ")}`);
 
     if (forSeconds !== undefined) {
@@ -184,6 +219,7 @@ export const runCommand: Command = {
         await new Promise((resolveSlice) => setImmediate(resolveSlice)); // lets a signal in between slices
         if (signalled !== undefined) {
           out(`${signalled}: stopping`);
+          stopReason = signalled;
           return finish(0);
         }
         board.runUntil(Math.min(endNs, board.clock.nowNs + sliceNs));
@@ -193,6 +229,7 @@ export const runCommand: Command = {
           powerOnOrReset(true);
         }
       }
+      stopReason = `--for ${forSeconds}`;
       return finish(0);
     }
 
@@ -202,12 +239,16 @@ export const runCommand: Command = {
     const code = await new Promise<number>((resolveCode) => {
       onSignal = (signal: string) => {
         out(`${signal}: stopping`);
+        stopReason = signal;
         resolveCode(0);
       };
       if (signalled !== undefined) onSignal(signalled);
       const watch = setInterval(() => {
         if (failed === undefined) return;
-        if (!values["reset-on-panic"]) return resolveCode(1);
+        if (!values["reset-on-panic"]) {
+          stopReason = "panic";
+          return resolveCode(1);
+        }
         out(`resetting the board (reset ${board.resetCount + 1})`);
         powerOnOrReset(true);
       }, 20);
@@ -217,11 +258,25 @@ export const runCommand: Command = {
     return finish(code);
 
     async function finish(code: number): Promise<number> {
-      await socket.close(); // first: no command may arrive while the board powers off
+      // The recording ends where the board stopped, before the sockets close (their closing is not the session's).
+      recorder?.end(board.ingress.position, code === 1 && stopReason === "stopped" ? "panic" : stopReason, trace);
+      await socket.close(); // no command may arrive while the board powers off
       await tcp?.stop();
       board.powerOff();
       if (firmware instanceof FlashBoot) firmware.close();
       await trace.close();
+      pcap?.finish();
+      if (pcap !== undefined) out(`packet capture: ${pcap.path}, ${pcap.packetCount} packets`);
+      if (recorder !== undefined) {
+        recorder.flush();
+        if (!values["no-seal"]) {
+          const sealed = sealRecording(recorder.path, firmwareBytes!, (line) => out(line));
+          if (sealed !== undefined) recorder.seal(sealed);
+        }
+        recorder.close();
+        const sent = recorder.sentSoFar;
+        out(`recording: ${recorder.path}, ${sent.bytes} bytes sent, sha256 ${sent.sha256}`);
+      }
       out(`board ${spec.name} stopped after ${(board.clock.nowNs / 1e9).toFixed(3)} s of board time` +
         (board.resetCount > 0 ? `, ${board.resetCount} resets` : "") + (trace.enabled ? `, trace ${trace.count} events, sha256 ${trace.digest()}` : ""));
       return code;

@@ -1,0 +1,122 @@
+// The one door for everything that enters a board from outside, and the one window on what its NIC sends out
+// (DESIGN-NOTES §12; docs/replay.md). The network backend reaches the NIC only through port(); the NIC reaches the
+// network only through egress(); control commands and board resets pass through here on their way in. Each passage is
+// stamped with where it happened on the board clock (its time and the count of board events run before it) and shown
+// to the observers: a recorder writes it down, a replay applies it again at the same place, a packet capture turns it
+// into frames. Nothing here changes what the board computes.
+import type { NetworkBackend, NicPort } from "../devices/nic.ts";
+import type { VirtualClock } from "../sim/clock.ts";
+import type { ControlRequest } from "./control.ts";
+
+/** Where on the board clock something passed the door: the time, and how many board events had run by then. */
+export interface IngressPosition {
+  timeNs: number;
+  eventCount: number;
+}
+
+/** Sees every passage; each method optional. Called before the input reaches the board, or as the NIC sends. */
+export interface IngressObserver {
+  /** A client connected to `portal`; the NIC gave it slot `connection` (undefined: refused). */
+  opened?(at: IngressPosition, portal: number, connection: number | undefined): void;
+  /** `bytes` arrived on `connection` (the observer must not keep them past the call without copying). */
+  received?(at: IngressPosition, connection: number, bytes: Uint8Array): void;
+  /** The client closed `connection` (FIN or reset). */
+  peerClosed?(at: IngressPosition, connection: number): void;
+  control?(at: IngressPosition, request: ControlRequest): void;
+  /** The board is power-cycled from outside (run --reset-on-panic, a simulator). */
+  reset?(at: IngressPosition): void;
+  /** A fault injected from outside (simulate): its description, as written to the trace. */
+  fault?(at: IngressPosition, description: string): void;
+  /** The NIC handed `bytes` to the network on `connection`. */
+  sent?(at: IngressPosition, connection: number, bytes: Uint8Array): void;
+  /** The NIC closed `connection` (FIN after what it sent). */
+  boardClosed?(at: IngressPosition, connection: number): void;
+}
+
+export class BoardIngress {
+  private observers: IngressObserver[] = [];
+
+  constructor(private readonly clock: VirtualClock) {}
+
+  observe(observer: IngressObserver): () => void {
+    this.observers.push(observer);
+    return () => {
+      this.observers = this.observers.filter((o) => o !== observer);
+    };
+  }
+
+  get position(): IngressPosition {
+    return { timeNs: this.clock.nowNs, eventCount: this.clock.boardRanCount };
+  }
+
+  /** What the network backend is given in place of the NIC: every call passes the door. */
+  port(nic: NicPort): NicPort {
+    return {
+      opened: (portal) => this.opened(nic, portal),
+      received: (connection, bytes) => this.received(nic, connection, bytes),
+      closed: (connection) => this.peerClosed(nic, connection),
+    };
+  }
+
+  /** What the NIC is given in place of the network backend: every send and close is shown to the observers. */
+  egress(network: NetworkBackend): NetworkBackend {
+    return {
+      send: (connection, bytes) => {
+        if (this.observers.length > 0) {
+          const at = this.position;
+          for (const o of this.observers) o.sent?.(at, connection, bytes);
+        }
+        network.send(connection, bytes);
+      },
+      close: (connection) => {
+        if (this.observers.length > 0) {
+          const at = this.position;
+          for (const o of this.observers) o.boardClosed?.(at, connection);
+        }
+        network.close(connection);
+      },
+      pause: (connection, paused) => network.pause(connection, paused),
+    };
+  }
+
+  opened(nic: NicPort, portal: number): number | undefined {
+    const at = this.position;
+    const connection = nic.opened(portal);
+    for (const o of this.observers) o.opened?.(at, portal, connection);
+    return connection;
+  }
+
+  received(nic: NicPort, connection: number, bytes: Uint8Array): void {
+    const at = this.position;
+    for (const o of this.observers) o.received?.(at, connection, bytes);
+    nic.received(connection, bytes);
+  }
+
+  peerClosed(nic: NicPort, connection: number): void {
+    const at = this.position;
+    for (const o of this.observers) o.peerClosed?.(at, connection);
+    nic.closed(connection);
+  }
+
+  /** A control command on its way to the board (BoardControl.submit): `apply` schedules it. */
+  control(request: ControlRequest, apply: () => void): void {
+    const at = this.position;
+    for (const o of this.observers) o.control?.(at, request);
+    apply();
+  }
+
+  /** A reset from outside on its way to the board (Board.reset). */
+  reset(apply: () => boolean): boolean {
+    const at = this.position;
+    for (const o of this.observers) o.reset?.(at);
+    return apply();
+  }
+
+  /** A fault injected from outside (a simulator): `apply` injects it and says what it did (undefined: nothing). */
+  fault(apply: () => string | undefined): string | undefined {
+    const at = this.position;
+    const description = apply();
+    if (description !== undefined) for (const o of this.observers) o.fault?.(at, description);
+    return description;
+  }
+}

@@ -1,0 +1,265 @@
+// `wasm-iop replay`: runs a recording (format.ts) again on the virtual clock, as fast as the host allows. The board is
+// built as recorded (spec, seed, portals, boot slot, disks); each input is applied where it entered, at the same board
+// time after the same count of board events (host/board/ingress.ts), and each send the board makes is checked against
+// the recorded one: its place, connection, length and CRC-32. The first difference is the divergence the replay names.
+import { createHash, type Hash } from "node:crypto";
+import { crc32 } from "node:zlib";
+import { Board } from "../../host/board/board.ts";
+import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
+import type { IngressObserver, IngressPosition } from "../../host/board/ingress.ts";
+import type { BoardSpec } from "../../host/board/load.ts";
+import type { PanicReport } from "../../host/board/processor.ts";
+import type { FlashBoot } from "../../host/boot/flash_boot.ts";
+import type { DiskBackend } from "../../host/devices/disk_backend.ts";
+import type { NetworkBackend, NicPort } from "../../host/devices/nic.ts";
+import type { Trace } from "../../host/sim/trace.ts";
+import { RECORD_KIND_NAMES, type Recorded, RecordKind, type Recording, RecordingError } from "./format.ts";
+import { replayDisk } from "./disks.ts";
+
+export interface ReplayOptions {
+  recording: Recording;
+  firmware: Uint8Array;
+  trace: Trace;
+  /** Stop just before this record (its index in the file) would be applied or produced. */
+  untilIndex?: number;
+  /** Stop before the first record at or after this board time. */
+  untilNs?: number;
+  /** More observers of the door (a packet capture). */
+  observers?: IngressObserver[];
+  onConsole?: (processor: string, fd: 1 | 2, line: string) => void;
+  /** Disks the recording did not copy, by name: their images as they were when recording began. */
+  diskImages?: ReadonlyMap<string, { backend: DiskBackend; sha256: string }>;
+}
+
+export interface ReplayResult {
+  /** Every send and the end matched (and the trace hash, when the recording has one). */
+  identical: boolean;
+  /** The first difference, one line; undefined when none. */
+  divergence: string | undefined;
+  /** Set when --until stopped the replay: the record it stopped before. */
+  stoppedBefore: string | undefined;
+  firmwareMatches: boolean;
+  recordsApplied: number;
+  boardTimeNs: number;
+  sentBytes: number;
+  sentSha256: string;
+  traceHash: string;
+  traceEvents: number;
+  /** The hash the recording expects (the live trace's, else the seal's); null when it has neither. */
+  expectedTraceHash: string | null;
+  panics: PanicReport[];
+}
+
+/** A network with no sockets: it hands the replay the NIC's port (through the door) and drops what the NIC sends. */
+class ReplayNetwork implements NetworkBackend {
+  port: NicPort | undefined;
+  attach(port: NicPort): void {
+    this.port = port;
+  }
+  send(): void {}
+  close(): void {}
+  pause(): void {}
+}
+
+function isOutput(r: Recorded): boolean {
+  return r.kind === RecordKind.Sent || r.kind === RecordKind.BoardClosed;
+}
+
+function seconds(ns: number): string {
+  return `${(ns / 1e9).toFixed(9)} s`;
+}
+
+/** One record for people: "record 12 (received, 48 bytes on connection 0) at 1.234567890 s, board event 345". */
+export function describeRecord(r: Recorded): string {
+  let detail = "";
+  switch (r.kind) {
+    case RecordKind.Opened: detail = r.connection === undefined ? `portal ${r.portal}, refused` : `portal ${r.portal}, connection ${r.connection}`; break;
+    case RecordKind.Received: detail = `${r.bytes.length} bytes on connection ${r.connection}`; break;
+    case RecordKind.PeerClosed:
+    case RecordKind.BoardClosed: detail = `connection ${r.connection}`; break;
+    case RecordKind.Control: detail = JSON.stringify(r.request); break;
+    case RecordKind.Sent: detail = `${r.lengthBytes} bytes on connection ${r.connection}, crc 0x${r.crc.toString(16).padStart(8, "0")}`; break;
+    case RecordKind.End: detail = r.end.reason; break;
+    default: break;
+  }
+  return `record ${r.index} (${RECORD_KIND_NAMES[r.kind]}${detail === "" ? "" : `, ${detail}`}) at ${seconds(r.at.timeNs)}, board event ${r.at.eventCount}`;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** The board the recording describes, its disks rebuilt; throws RecordingError when a disk cannot be had. */
+function buildBoard(options: ReplayOptions, network: ReplayNetwork, panics: PanicReport[]): Board {
+  const { recording } = options;
+  const { meta } = recording;
+  const disks = new Map<string, DiskBackend>();
+  meta.disks.forEach((disk, index) => {
+    let built: { backend: DiskBackend; sha256: string };
+    if (disk.copied) {
+      built = replayDisk(disk, recording.chunks.filter((c) => c.disk === index).map((c) => ({ chunk: c.chunk, bytes: c.bytes })));
+    } else {
+      built = options.diskImages?.get(disk.name) ?? replayDisk(disk, []);
+    }
+    if (built.sha256 !== disk.sha256) {
+      throw new RecordingError(`${recording.file}: disk ${disk.name}: its initial contents hash ${disk.sha256.slice(0, 16)}..., ` +
+        (disk.copied ? `the recorded chunks give ${built.sha256.slice(0, 16)}...: corrupt` :
+          `and it was not copied (record with --record-disks, or give its image with --disks DIR)${options.diskImages?.has(disk.name) ? `; the image given hashes ${built.sha256.slice(0, 16)}...` : ""}`));
+    }
+    disks.set(disk.name, built.backend);
+  });
+  const module = new WebAssembly.Module(new Uint8Array(options.firmware));
+  // A board that booted from its flash: the same image as the same slot (the system controller tells the firmware).
+  const firmware = meta.bootSlot === null ? module
+    : ({ log: [] as string[], select: () => ({ module, slot: meta.bootSlot!, trial: meta.bootTrial }), confirm: () => {}, close: () => {} } as unknown as FlashBoot);
+  return new Board({
+    spec: meta.spec as BoardSpec,
+    firmware,
+    seed: meta.seed,
+    trace: options.trace,
+    portals: meta.portals,
+    network: network,
+    verbose: meta.verbose,
+    openDisk: (disk) => disks.get(disk.name)!,
+    onConsole: options.onConsole,
+    onStop: (_processor, report) => {
+      if (report !== undefined) panics.push(report);
+    },
+  });
+}
+
+export function replay(options: ReplayOptions): ReplayResult {
+  const { recording } = options;
+  const events = recording.events;
+  const network = new ReplayNetwork();
+  const panics: PanicReport[] = [];
+  const board = buildBoard(options, network, panics);
+  const control = new BoardControl(board);
+  const sentHash: Hash = createHash("sha256");
+  let sentBytes = 0;
+  let cursor = 0;
+  let divergence: string | undefined;
+  const diverge = (message: string) => {
+    divergence ??= message;
+  };
+  // The board's outputs, checked against the records at the cursor as they happen.
+  const checker: IngressObserver = {
+    sent: (at, connection, bytes) => {
+      sentHash.update(bytes);
+      sentBytes += bytes.length;
+      if (divergence !== undefined) return;
+      const expected = events[cursor];
+      const actual = `sent ${bytes.length} bytes on connection ${connection}, crc 0x${crc32(bytes).toString(16).padStart(8, "0")}, at ${seconds(at.timeNs)}, board event ${at.eventCount}`;
+      if (expected?.kind !== RecordKind.Sent) return diverge(`expected ${expected === undefined ? "nothing more" : describeRecord(expected)}; the board ${actual}`);
+      if (!samePlace(expected.at, at) || expected.connection !== connection || expected.lengthBytes !== bytes.length || expected.crc !== crc32(bytes)) {
+        return diverge(`expected ${describeRecord(expected)}; the board ${actual}`);
+      }
+      cursor += 1;
+    },
+    boardClosed: (at, connection) => {
+      if (divergence !== undefined) return;
+      const expected = events[cursor];
+      const actual = `closed connection ${connection} at ${seconds(at.timeNs)}, board event ${at.eventCount}`;
+      if (expected?.kind !== RecordKind.BoardClosed || !samePlace(expected.at, at) || expected.connection !== connection) {
+        return diverge(`expected ${expected === undefined ? "nothing more" : describeRecord(expected)}; the board ${actual}`);
+      }
+      cursor += 1;
+    },
+  };
+  board.ingress.observe(checker);
+  for (const observer of options.observers ?? []) board.ingress.observe(observer);
+  board.powerOn();
+
+  let stoppedBefore: string | undefined;
+  const clock = board.clock;
+  let applied = 0;
+  // Each pass runs one board event or applies one input, so the loop ends within the recording's event count plus
+  // its record count, or at the first divergence.
+  while (cursor < events.length && divergence === undefined) {
+    const next = events[cursor]!;
+    const stopHere = (options.untilIndex !== undefined && next.index >= options.untilIndex) || (options.untilNs !== undefined && next.at.timeNs >= options.untilNs);
+    // An output happens inside board event at.eventCount; an input or the end enters after at.eventCount events.
+    // Running that event makes the checker above take an output off the cursor; --until stops before it.
+    const target = stopHere && isOutput(next) ? next.at.eventCount - 1 : next.at.eventCount;
+    if (clock.boardRanCount < target) {
+      const due = clock.nextDeadlineNs();
+      if (due === undefined || due > next.at.timeNs) {
+        diverge(`expected ${describeRecord(next)}; the board ${due === undefined ? "has nothing left to do" : `has nothing due until ${seconds(due)}`} after ${clock.boardRanCount} board events at ${seconds(clock.nowNs)}`);
+        break;
+      }
+      clock.runNext();
+      continue;
+    }
+    if (stopHere) {
+      stoppedBefore = describeRecord(next);
+      break;
+    }
+    if (isOutput(next)) {
+      // The board ran past the event that should have produced it.
+      diverge(`expected ${describeRecord(next)}; the board ran ${clock.boardRanCount} board events to ${seconds(clock.nowNs)} without it`);
+      break;
+    }
+    const due = clock.nextDeadlineNs();
+    if (clock.boardRanCount > next.at.eventCount || (due !== undefined && due < next.at.timeNs)) {
+      diverge(`expected ${describeRecord(next)}; the board ${clock.boardRanCount > next.at.eventCount ? `had already run ${clock.boardRanCount} board events` : `has an event due at ${seconds(due!)}, before it`}`);
+      break;
+    }
+    clock.skipTo(next.at.timeNs);
+    cursor += 1;
+    applied += 1;
+    apply(next);
+  }
+
+  function apply(record: Recorded): void {
+    const port = network.port;
+    switch (record.kind) {
+      case RecordKind.Opened: {
+        const connection = port === undefined ? undefined : port.opened(record.portal);
+        if (connection !== record.connection) diverge(`${describeRecord(record)}: the NIC gave ${connection === undefined ? "no slot (refused)" : `connection ${connection}`}`);
+        return;
+      }
+      case RecordKind.Received: port?.received(record.connection, record.bytes.slice()); return;
+      case RecordKind.PeerClosed: port?.closed(record.connection); return;
+      case RecordKind.Control: {
+        const request = parseControlRequest(record.request);
+        if (typeof request === "string") throw new RecordingError(`${recording.file}: ${describeRecord(record)}: ${request}`);
+        control.submit(request, () => {});
+        return;
+      }
+      case RecordKind.Reset: board.reset(); return;
+      case RecordKind.End: return; // where the recording board stopped: nothing to apply
+      default: throw new Error(`replay: ${RECORD_KIND_NAMES[record.kind]} is not an input`);
+    }
+  }
+
+  const sentSha256 = sentHash.copy().digest("hex");
+  const end = recording.end.end;
+  const expectedTraceHash = end.traceHash ?? recording.seal?.traceHash ?? null;
+  const finished = divergence === undefined && stoppedBefore === undefined;
+  if (finished) {
+    if (sentBytes !== end.sentBytes || sentSha256 !== end.sentSha256) {
+      diverge(`at the end: the recording sent ${end.sentBytes} bytes, sha256 ${end.sentSha256.slice(0, 16)}...; the board sent ${sentBytes}, sha256 ${sentSha256.slice(0, 16)}...`);
+    } else if (expectedTraceHash !== null && expectedTraceHash !== options.trace.digest()) {
+      diverge(`at the end: the recording's trace hash is ${expectedTraceHash}; the replay's is ${options.trace.digest()} (write both traces with --trace to find the first line that differs)`);
+    }
+  }
+  board.powerOff();
+  return {
+    identical: finished && divergence === undefined,
+    divergence,
+    stoppedBefore,
+    firmwareMatches: sha256(options.firmware) === recording.meta.firmwareSha256,
+    recordsApplied: applied,
+    boardTimeNs: clock.nowNs,
+    sentBytes,
+    sentSha256,
+    traceHash: options.trace.digest(),
+    traceEvents: options.trace.count,
+    expectedTraceHash,
+    panics,
+  };
+}
+
+function samePlace(expected: { eventCount: number; timeNs: number }, actual: IngressPosition): boolean {
+  return expected.eventCount === actual.eventCount && expected.timeNs === actual.timeNs;
+}

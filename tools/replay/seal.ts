@@ -1,0 +1,29 @@
+// The seal of a recording (docs/replay.md, "The seal"): at a clean shutdown, `run --record` replays what it has just
+// recorded, on the virtual clock, with the bus trace on. When every send matches, the replay's trace hash is appended
+// as the Seal record: the trace hash of the session, obtained without paying for a live trace while serving. When
+// something does not match, the recording is left unsealed and the divergence is printed: that is a determinism bug.
+import { readFileSync } from "node:fs";
+import { Trace } from "../../host/sim/trace.ts";
+import { parseRecording, RecordingError, type RecordingSeal } from "./format.ts";
+import { replay } from "./replay.ts";
+
+/** Replays the recording at `path` with `firmware`; the seal when it replays exactly, else undefined (said on `out`). */
+export function sealRecording(path: string, firmware: Uint8Array, out: (line: string) => void): RecordingSeal | undefined {
+  const started = performance.now();
+  try {
+    const recording = parseRecording(readFileSync(path), path);
+    const trace = new Trace();
+    const result = replay({ recording, firmware, trace });
+    const wallS = (performance.now() - started) / 1000;
+    if (!result.identical) {
+      out(`recording: not sealed: the checking replay diverged: ${result.divergence}`);
+      return undefined;
+    }
+    out(`recording: sealed by a checking replay (${wallS.toFixed(1)} s): ${result.sentBytes} bytes sent as recorded, trace ${result.traceEvents} events, sha256 ${result.traceHash}`);
+    return { traceHash: result.traceHash, traceEvents: result.traceEvents, by: "replay at shutdown" };
+  } catch (error) {
+    if (!(error instanceof RecordingError)) throw error;
+    out(`recording: not sealed: ${error.message}`);
+    return undefined;
+  }
+}
