@@ -6,6 +6,8 @@ import { createWriteStream, type WriteStream } from "node:fs";
 
 export type TraceValue = number | bigint | string;
 
+const PENDING_CHARS_MAX = 64 * 1024;
+
 export interface TraceOptions {
   /** Write the lines to this file as JSON lines. */
   path?: string;
@@ -21,6 +23,9 @@ export class Trace {
   private readonly out: WriteStream | undefined;
   readonly lines: string[] | undefined;
   count = 0;
+  // Lines not yet hashed (or written): one hash update per PENDING_CHARS_MAX instead of one per line is most of
+  // what a trace costs to keep (a replay hashes a million lines for a few seconds of a busy session).
+  private pending = "";
 
   constructor(options: TraceOptions = {}) {
     this.enabled = options.enabled ?? true;
@@ -35,17 +40,25 @@ export class Trace {
     for (const key in fields) text += `,"${key}":${encode(fields[key]!)}`;
     text += "}\n";
     this.count += 1;
-    this.hash.update(text);
-    this.out?.write(text);
+    this.pending += text;
+    if (this.pending.length >= PENDING_CHARS_MAX) this.flushPending();
     this.lines?.push(text);
+  }
+
+  private flushPending(): void {
+    this.hash.update(this.pending);
+    this.out?.write(this.pending);
+    this.pending = "";
   }
 
   /** The SHA-256 of every line so far, in hex. */
   digest(): string {
+    this.flushPending();
     return this.hash.copy().digest("hex");
   }
 
   async close(): Promise<void> {
+    this.flushPending();
     const out = this.out;
     if (out === undefined) return;
     await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));

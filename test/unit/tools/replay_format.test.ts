@@ -1,0 +1,257 @@
+// The recording format (tools/replay/format.ts) and its errors: a recording built record by record parses back to what
+// was written; every class of field (header magic, version and flags; a record's kind, length, checksum and payload;
+// the metadata, the firmware image, disk chunks, connections, the end and the seal; the order of records) mutated, with
+// its checksum made right again where the point is to get past it, gives one line naming the file, what is wrong and
+// where; and no truncation or flipped byte anywhere gives anything but such a line.
+import { createHash } from "node:crypto";
+import { writeFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { DISK_CHUNK_BYTES, HEADER_BYTES, parseRecording, RecordingError, RecordKind, type RecordingMeta, RecordWriter } from "../../../tools/replay/format.ts";
+import { blankDiskHash } from "../../../tools/replay/disks.ts";
+import { runCli } from "../../support/cli.ts";
+
+const FIRMWARE = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+const SHA = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+function meta(overrides: Partial<RecordingMeta> = {}): RecordingMeta {
+  return {
+    tool: "wasm-iop test", command: "run", created: "2026-12-07T00:00:00Z", boardFile: "boards/x.json",
+    spec: { name: "x", processors: [], disks: [] }, seed: 7, firmwareSha256: SHA(FIRMWARE), bootSlot: null, bootTrial: false,
+    portals: [{ host: "127.0.0.1", port: 3260 }], verbose: false,
+    disks: [{ name: "d0", sizeBytes: 4 * DISK_CHUNK_BYTES, blockSize: 512, backend: "memory", sha256: blankDiskHash(4 * DISK_CHUNK_BYTES), copied: true }],
+    ...overrides,
+  };
+}
+
+interface Build {
+  meta?: unknown;
+  firmware?: Uint8Array;
+  skipEnd?: boolean;
+  extra?: (w: RecordWriter) => void; // records after the opened/received/sent ones, before the end
+  afterEnd?: (w: RecordWriter) => void;
+}
+
+const json = (w: RecordWriter, kind: RecordKind, value: unknown) => {
+  const text = Buffer.from(JSON.stringify(value));
+  w.record(kind, text.length, (x) => x.bytes(text));
+};
+
+const END = { reason: "SIGINT", sentBytes: 3, sentSha256: SHA(new Uint8Array(3)), traceHash: null, traceEvents: null };
+
+// A small, valid recording: metadata, firmware, one disk chunk, a connection that receives and sends, the end.
+function build(options: Build = {}): Uint8Array {
+  const w = new RecordWriter();
+  json(w, RecordKind.Meta, options.meta ?? meta());
+  const firmware = options.firmware ?? FIRMWARE;
+  w.record(RecordKind.Firmware, firmware.length, (x) => x.bytes(firmware));
+  w.record(RecordKind.DiskChunk, 16 + DISK_CHUNK_BYTES, (x) => {
+    x.varint(0);
+    x.varint(2);
+    x.bytes(new Uint8Array(DISK_CHUNK_BYTES).fill(1));
+  });
+  w.record(RecordKind.Opened, 32, (x) => {
+    x.at(100, 1_000_000);
+    x.varint(0);
+    x.varint(1); // connection 0
+  });
+  w.record(RecordKind.Received, 64, (x) => {
+    x.at(120, 1_500_000);
+    x.varint(0);
+    x.bytes(new Uint8Array([1, 2, 3, 4]));
+  });
+  w.record(RecordKind.Sent, 32, (x) => {
+    x.at(130, 1_600_000);
+    x.varint(0);
+    x.varint(3);
+    x.u32(crc32(new Uint8Array(3)));
+  });
+  options.extra?.(w);
+  if (!options.skipEnd) {
+    const text = Buffer.from(JSON.stringify(END));
+    w.record(RecordKind.End, 32 + text.length, (x) => {
+      x.at(200, 2_000_000);
+      x.bytes(text);
+    });
+  }
+  options.afterEnd?.(w);
+  return w.take();
+}
+
+// Offsets of each record in a recording, for mutations that aim at one.
+function records(bytes: Uint8Array): { offset: number; payloadAt: number; length: number }[] {
+  const out = [];
+  let offset = HEADER_BYTES;
+  while (offset < bytes.length) {
+    let length = 0;
+    let scale = 1;
+    let at = offset + 1;
+    for (;;) {
+      const b = bytes[at++]!;
+      length += (b & 0x7f) * scale;
+      scale *= 128;
+      if ((b & 0x80) === 0) break;
+    }
+    out.push({ offset, payloadAt: at, length });
+    offset = at + length + 4;
+  }
+  return out;
+}
+
+// Recomputes the checksum of the record at `offset` after a mutation inside it.
+function fixCrc(bytes: Uint8Array, record: { offset: number; payloadAt: number; length: number }): void {
+  const end = record.payloadAt + record.length;
+  new DataView(bytes.buffer, bytes.byteOffset).setUint32(end, crc32(bytes.subarray(record.offset, end)), true);
+}
+
+function error(bytes: Uint8Array): string {
+  try {
+    parseRecording(bytes, "t.rec");
+  } catch (e) {
+    expect(e).toBeInstanceOf(RecordingError);
+    const message = (e as Error).message;
+    expect(message).not.toContain("\n");
+    expect(message.startsWith("t.rec: ")).toBe(true);
+    return message;
+  }
+  throw new Error("the recording parsed");
+}
+
+describe("recording format", () => {
+  it("parses back what was written: metadata, firmware, chunks, timed records with their absolute places, the end", () => {
+    const r = parseRecording(build(), "t.rec");
+    expect(r.meta.seed).toBe(7);
+    expect([...r.firmware]).toEqual([...FIRMWARE]);
+    expect(r.chunks).toHaveLength(1);
+    expect(r.chunks[0]!.chunk).toBe(2);
+    expect(r.events.map((e) => e.kind)).toEqual([RecordKind.Opened, RecordKind.Received, RecordKind.Sent, RecordKind.End]);
+    expect(r.events.map((e) => [e.at.eventCount, e.at.timeNs])).toEqual([[100, 1_000_000], [120, 1_500_000], [130, 1_600_000], [200, 2_000_000]]);
+    expect(r.events[0]).toMatchObject({ portal: 0, connection: 0 });
+    expect([...(r.events[1] as { bytes: Uint8Array }).bytes]).toEqual([1, 2, 3, 4]);
+    expect(r.end.end.reason).toBe("SIGINT");
+    expect(r.seal).toBeUndefined();
+  });
+
+  it("names the header's field: magic, version, flags, and a file too short for a header", () => {
+    const bad = (at: number, value: number) => {
+      const bytes = build();
+      bytes[at] = value;
+      return error(bytes);
+    };
+    expect(bad(0, 0x58)).toMatch(/byte 0: magic .*not a wasm-iop recording/);
+    expect(bad(8, 9)).toMatch(/byte 8: format version 9; this wasm-iop reads version 1/);
+    expect(bad(10, 1)).toMatch(/byte 10: flags 0x1, expected 0/);
+    expect(error(build().subarray(0, 5))).toMatch(/5 bytes: too short/);
+  });
+
+  it("names a record's framing: its checksum, its kind, its length, a truncation inside it", () => {
+    const bytes = build();
+    const received = records(bytes)[4]; // meta, firmware, disk chunk, opened, received
+    const flipped = bytes.slice();
+    flipped[received!.payloadAt + 3]! ^= 0x40; // a received byte
+    expect(error(flipped)).toMatch(new RegExp(`record 4 at byte ${received!.offset}: checksum 0x[0-9a-f]{8}, the bytes give 0x[0-9a-f]{8}: corrupt`));
+    const kind = bytes.slice();
+    kind[received!.offset] = 99;
+    fixCrc(kind, received!);
+    expect(error(kind)).toMatch(/record 4 at byte \d+: unknown record kind 99/);
+    expect(error(bytes.subarray(0, received!.offset + 1))).toMatch(/record 4 at byte \d+: truncated inside its length/);
+    expect(error(bytes.subarray(0, received!.payloadAt + 2))).toMatch(/record 4 at byte \d+: truncated: the record needs \d+ bytes, \d+ are left/);
+    const long = bytes.slice();
+    long.set([0xff, 0xff, 0xff, 0x7f], received!.offset + 1);
+    expect(error(long)).toMatch(/payload length \d+ over the \d+ allowed|truncated/);
+  });
+
+  it("names the metadata's field, and a firmware image that is not the one it names", () => {
+    expect(error(build({ meta: "a string" }))).toMatch(/record 0 at byte 12 \(meta\): metadata: expected a JSON object/);
+    expect(error(build({ meta: { ...meta(), seed: -1 } }))).toMatch(/\(meta\): field seed: expected an integer >= 0, got -1/);
+    expect(error(build({ meta: { ...meta(), firmwareSha256: "xyz" } }))).toMatch(/field firmwareSha256: expected 64 hex digits/);
+    expect(error(build({ meta: { ...meta(), disks: [{ ...meta().disks[0], blockSize: 1000 }] } }))).toMatch(/disks\[0\]: field blockSize: expected 512 or 4096, got 1000/);
+    expect(error(build({ meta: { ...meta(), portals: [{ host: 1 }] } }))).toMatch(/portals\[0\]: expected \{host, port\}/);
+    const bytes = build();
+    const [m] = records(bytes);
+    bytes[m!.payloadAt] = 0x5b; // '[': no longer JSON
+    fixCrc(bytes, m!);
+    expect(error(bytes)).toMatch(/\(meta\): metadata: not JSON/);
+    expect(error(build({ firmware: new Uint8Array([1, 2, 3]) }))).toMatch(/record 1 at byte \d+ \(firmware\): the image's SHA-256 is [0-9a-f]{16}\.\.\., the metadata says/);
+  });
+
+  it("names payload fields out of range: a disk chunk, a connection, a portal, a varint, bytes left over", () => {
+    const chunk = (disk: number, index: number, length = DISK_CHUNK_BYTES) => (w: RecordWriter) =>
+      w.record(RecordKind.DiskChunk, 16 + length, (x) => {
+        x.varint(disk);
+        x.varint(index);
+        x.bytes(new Uint8Array(length));
+      });
+    // Disk chunks must precede the timed records: these are written first through a fresh writer.
+    const withChunk = (make: (w: RecordWriter) => void) => {
+      const w = new RecordWriter();
+      json(w, RecordKind.Meta, meta());
+      w.record(RecordKind.Firmware, FIRMWARE.length, (x) => x.bytes(FIRMWARE));
+      make(w);
+      return w.take();
+    };
+    expect(error(withChunk(chunk(3, 0)))).toMatch(/\(disk-chunk\): disk index 3: the metadata lists 1 disks/);
+    expect(error(withChunk(chunk(0, 4)))).toMatch(/\(disk-chunk\): disk d0 chunk 4: .* outside its 262144 bytes/);
+    expect(error(withChunk(chunk(0, 0, 100)))).toMatch(/\(disk-chunk\): disk d0 chunk 0: 100 bytes/);
+    expect(error(build({ extra: chunk(0, 1) }))).toMatch(/\(disk-chunk\): a disk chunk after the first timed record/);
+    expect(error(build({ extra: (w) => w.record(RecordKind.PeerClosed, 32, (x) => { x.at(140, 1_700_000); x.varint(64); }) }))).toMatch(/\(peer-closed\): connection 64: the NIC has slots 0..63/);
+    expect(error(build({ extra: (w) => w.record(RecordKind.Opened, 32, (x) => { x.at(140, 1_700_000); x.varint(5); x.varint(1); }) }))).toMatch(/\(opened\): portal 5: the metadata lists 1/);
+    expect(error(build({ extra: (w) => w.record(RecordKind.Received, 32, (x) => { x.at(140, 1_700_000); x.varint(0); }) }))).toMatch(/\(received\): no bytes/);
+    expect(error(build({ extra: (w) => w.record(RecordKind.Sent, 32, (x) => { x.at(140, 1_700_000); x.varint(0); x.varint(3); }) }))).toMatch(/\(sent\): CRC-32: the payload ends inside it/);
+    expect(error(build({ extra: (w) => w.record(RecordKind.Reset, 32, (x) => { x.at(140, 1_700_000); x.varint(1); }) }))).toMatch(/\(reset\): 1 bytes left over after the last field/);
+    expect(error(build({ extra: (w) => w.record(RecordKind.Reset, 32, (x) => { x.bytes(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01])); }) }))).toMatch(/\(reset\): board-event count delta: varint longer than 8 bytes/);
+    expect(error(build({ extra: (w) => json(w, RecordKind.Control, 1) }))).toMatch(/\(control\): board time delta: the payload ends inside its varint/);
+  });
+
+  it("names records out of order, a missing end, a bad end or seal, records after them", () => {
+    const w = new RecordWriter();
+    w.record(RecordKind.Firmware, FIRMWARE.length, (x) => x.bytes(FIRMWARE));
+    expect(error(w.take())).toMatch(/record 0 at byte 12 \(firmware\): the first record must be meta/);
+    const noFirmware = new RecordWriter();
+    json(noFirmware, RecordKind.Meta, meta());
+    json(noFirmware, RecordKind.Meta, meta());
+    expect(error(noFirmware.take())).toMatch(/record 1 at byte \d+ \(meta\): a second meta record/);
+    expect(error(build({ skipEnd: true }))).toMatch(/truncated: no end record after record 5 \(board time 0\.001600 s\), at byte \d+; the recording board did not stop cleanly/);
+    expect(error(build({ afterEnd: (x) => x.record(RecordKind.Reset, 32, (y) => y.at(300, 3_000_000)) }))).toMatch(/\(reset\): a record after the end/);
+    expect(error(build({ afterEnd: (x) => json(x, RecordKind.Seal, { traceHash: "no", traceEvents: 1, by: "x" }) }))).toMatch(/\(seal\): field traceHash: expected 64 hex digits/);
+    const sealed = build({ afterEnd: (x) => json(x, RecordKind.Seal, { traceHash: "a".repeat(64), traceEvents: 1, by: "x" }) });
+    expect(parseRecording(sealed, "t.rec").seal?.traceEvents).toBe(1);
+    const endBytes = build();
+    const end = records(endBytes).at(-1)!;
+    const text = Buffer.from(endBytes.subarray(end.payloadAt, end.payloadAt + end.length)).toString("latin1");
+    const at = endBytes.indexOf(0x7b, end.payloadAt); // '{' of the end's JSON
+    expect(at).toBeGreaterThan(0);
+    endBytes.set(Buffer.from(text.slice(at - end.payloadAt).replace('"sentBytes":3', '"sentBytes":-')), at);
+    fixCrc(endBytes, end);
+    expect(error(endBytes)).toMatch(/\(end\): end: not JSON/);
+  });
+
+  it("gives a one-line error, never anything else, for every truncation and for any flipped byte", () => {
+    const bytes = build();
+    // Every length around every record's framing, then lengths and flips anywhere.
+    for (const { offset, payloadAt, length } of records(bytes)) {
+      for (const end of [offset, offset + 1, payloadAt, payloadAt + 1, payloadAt + length, payloadAt + length + 3]) error(bytes.subarray(0, end));
+    }
+    fc.assert(fc.property(fc.integer({ min: 0, max: bytes.length - 1 }), (length) => void error(bytes.subarray(0, length))), { numRuns: 100 });
+    fc.assert(fc.property(fc.integer({ min: 0, max: bytes.length - 1 }), fc.integer({ min: 1, max: 255 }), (index, xor) => {
+      const mutated = bytes.slice();
+      mutated[index]! ^= xor;
+      error(mutated);
+    }), { numRuns: 300 });
+  });
+
+  it("the replay command prints the one line and exits 1 for a corrupt recording", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-replay-"));
+    const path = join(dir, "bad.rec");
+    const bytes = build();
+    bytes[8] = 2;
+    writeFileSync(path, bytes);
+    const result = await runCli(["replay", path]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(`wasm-iop replay: ${path}: byte 8: format version 2; this wasm-iop reads version 1`);
+    expect(result.stdout).toBe("");
+  });
+});
