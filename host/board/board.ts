@@ -21,7 +21,7 @@ import { mkdirSync, renameSync } from "node:fs";
 import { VirtualClock } from "../sim/clock.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
-import { BoardIngress } from "./ingress.ts";
+import { type BoardFault, BoardIngress } from "./ingress.ts";
 import type { BoardSpec, DiskSpec, NvramSpec, XorEngineSpec } from "./load.ts";
 import { Processor, type BusMap, type PanicReport, type ProcessorCosts } from "./processor.ts";
 
@@ -112,7 +112,7 @@ export class Board {
   readonly seed: number;
   readonly clock = new VirtualClock();
   /** The one door for what enters the board from outside, and the window on what its NIC sends (ingress.ts). */
-  readonly ingress = new BoardIngress(this.clock);
+  readonly ingress: BoardIngress;
   readonly trace: Trace;
   readonly panics: PanicReport[] = [];
   processors: Processor[] = [];
@@ -142,9 +142,15 @@ export class Board {
     this.name = options.spec.name;
     this.seed = options.seed ?? options.spec.seed;
     this.trace = options.trace ?? new Trace();
+    this.ingress = new BoardIngress(this.clock, this.trace);
     this.prng = new Prng(this.seed);
     this.dataDir = resolve(options.dataDir ?? join("var", options.spec.name));
     this.network = options.network ?? new LoopbackBackend(this.clock);
+  }
+
+  /** The board file this board was built from. */
+  get spec(): BoardSpec {
+    return this.options.spec;
   }
 
   /**
@@ -382,6 +388,21 @@ export class Board {
     this.resetCount += 1;
     this.trace.record(this.clock.nowNs, "board", "reset", { count: this.resetCount });
     return this.powerOn();
+  }
+
+  /** Injects a fault from outside (a simulator), through the door: a device model's fault, or a processor's stop. */
+  injectFault(fault: BoardFault): void {
+    this.ingress.fault(fault, () => {
+      if ("processor" in fault) {
+        this.processor(fault.processor).fail(fault.fail);
+        return;
+      }
+      const controller = this.controllers.find((c) => c.name === fault.device);
+      const bridge = this.bridges.find((b) => b.name === fault.device);
+      if (controller !== undefined) controller.inject(fault.fault as Parameters<VirtioScsiDevice["inject"]>[0]);
+      else if (bridge !== undefined) bridge.inject(fault.fault as Parameters<IopBridgeFunction["inject"]>[0]);
+      else throw new Error(`board ${this.name}: no device ${fault.device} to inject ${fault.fault.kind} into`);
+    });
   }
 
   /** Stops every processor and closes the disks (flushing file-backed ones). */

@@ -4,9 +4,27 @@
 // stamped with where it happened on the board clock (its time and the count of board events run before it) and shown
 // to the observers: a recorder writes it down, a replay applies it again at the same place, a packet capture turns it
 // into frames. Nothing here changes what the board computes.
+import type { IopBridgeFault } from "../devices/iop_bridge.ts";
 import type { NetworkBackend, NicPort } from "../devices/nic.ts";
+import type { VirtioScsiFault } from "../devices/virtio_scsi.ts";
 import type { VirtualClock } from "../sim/clock.ts";
+import type { Trace, TraceValue } from "../sim/trace.ts";
 import type { ControlRequest } from "./control.ts";
+
+/**
+ * A fault a simulator injects into a device model (by its name, as the trace shows it: "host.slot3") or a processor
+ * (a fatal hardware fault: the processor stops). Plain data, so a recording can hold it and a replay inject it again.
+ */
+export type BoardFault =
+  | { device: string; fault: VirtioScsiFault | IopBridgeFault }
+  | { processor: string; fail: string };
+
+/** A line written to the trace from outside the board (a simulator's "sim" events): recorded so a replay writes it too. */
+export interface TraceNote {
+  source: string;
+  event: string;
+  fields: Record<string, number | string>;
+}
 
 /** Where on the board clock something passed the door: the time, and how many board events had run by then. */
 export interface IngressPosition {
@@ -25,8 +43,10 @@ export interface IngressObserver {
   control?(at: IngressPosition, request: ControlRequest): void;
   /** The board is power-cycled from outside (run --reset-on-panic, a simulator). */
   reset?(at: IngressPosition): void;
-  /** A fault injected from outside (simulate): its description, as written to the trace. */
-  fault?(at: IngressPosition, description: string): void;
+  /** A fault injected from outside (simulate). */
+  fault?(at: IngressPosition, fault: BoardFault): void;
+  /** A trace line written from outside (simulate's own events). */
+  note?(at: IngressPosition, note: TraceNote): void;
   /** The NIC handed `bytes` to the network on `connection`. */
   sent?(at: IngressPosition, connection: number, bytes: Uint8Array): void;
   /** The NIC closed `connection` (FIN after what it sent). */
@@ -36,7 +56,7 @@ export interface IngressObserver {
 export class BoardIngress {
   private observers: IngressObserver[] = [];
 
-  constructor(private readonly clock: VirtualClock) {}
+  constructor(private readonly clock: VirtualClock, private readonly trace: Trace) {}
 
   observe(observer: IngressObserver): () => void {
     this.observers.push(observer);
@@ -112,11 +132,18 @@ export class BoardIngress {
     return apply();
   }
 
-  /** A fault injected from outside (a simulator): `apply` injects it and says what it did (undefined: nothing). */
-  fault(apply: () => string | undefined): string | undefined {
+  /** A fault injected from outside (a simulator) on its way to the board: `apply` injects it. */
+  fault(fault: BoardFault, apply: () => void): void {
     const at = this.position;
-    const description = apply();
-    if (description !== undefined) for (const o of this.observers) o.fault?.(at, description);
-    return description;
+    for (const o of this.observers) o.fault?.(at, fault);
+    apply();
+  }
+
+  /** Writes a line to the board's trace from outside the board, at the current board time. */
+  note(source: string, event: string, fields: Record<string, number | string> = {}): void {
+    const at = this.position;
+    const note: TraceNote = { source, event, fields };
+    for (const o of this.observers) o.note?.(at, note);
+    this.trace.record(at.timeNs, source, event, fields as Record<string, TraceValue>);
   }
 }

@@ -1,6 +1,8 @@
 // The network behind the TCP-offload NIC (host/devices/nic.ts): TcpBackend terminates real TCP on the board's portals
 // with node:net; LoopbackBackend plays clients in memory, every delivery an event on the board clock, so tests and the
-// fuzzer replay exactly. Both speak to the NIC through NicPort and take its orders through NetworkBackend.
+// fuzzer replay exactly. Both speak to the NIC through NicPort and take its orders through NetworkBackend. The
+// loopback clients' events are the world's, not the board's (VirtualClock.atOutside): what they hand the NIC passes
+// the board's door (host/board/ingress.ts) as a socket's bytes do, so a simulated session records and replays too.
 //
 // TcpBackend is the one place in host/devices/ that Node's event loop reaches: socket callbacks call NicPort, which
 // schedules its effects on the board clock at the current time. Nothing here reads a clock or sets a timer.
@@ -274,7 +276,7 @@ export class LoopbackBackend implements NetworkBackend {
     }
     const delivery = { dueNs, chunks: [bytes.slice()] };
     this.onWire.set(client, delivery);
-    this.clock.at(dueNs, () => {
+    this.clock.atOutside(dueNs, () => {
       if (this.onWire.get(client) === delivery) this.onWire.delete(client);
       if (client.closed) return; // an aborted connection loses what was on the wire
       for (const chunk of delivery.chunks) client.deliver(chunk);
@@ -286,7 +288,7 @@ export class LoopbackBackend implements NetworkBackend {
     const client = this.clients.get(connection);
     if (client === undefined) return;
     this.clients.delete(connection);
-    this.clock.after(this.latencyNs, () => client.markClosed()); // after the sends scheduled before it
+    this.clock.afterOutside(this.latencyNs, () => client.markClosed()); // after the sends scheduled before it
   }
 
   /**
@@ -314,7 +316,7 @@ export class LoopbackBackend implements NetworkBackend {
   private scheduleFlush(client: ClientEnd): void {
     if (this.flushing.has(client)) return;
     this.flushing.add(client);
-    this.clock.after(this.latencyNs, () => {
+    this.clock.afterOutside(this.latencyNs, () => {
       this.flushing.delete(client);
       this.flushOne(client);
     });

@@ -58,6 +58,14 @@ export class VirtualClock {
     return this.schedule(timeNs, fn, true);
   }
 
+  /** As after(), for an event of the world around the board (see atOutside). */
+  afterOutside(delayNs: number, fn: () => void): EventHandle {
+    if (!Number.isSafeInteger(delayNs) || delayNs < 0) {
+      throw new RangeError(`VirtualClock.afterOutside: delay ${delayNs} ns is not a non-negative integer`);
+    }
+    return this.schedule(this.currentNs + delayNs, fn, true);
+  }
+
   private schedule(timeNs: number, fn: () => void, outside: boolean): EventHandle {
     if (!Number.isSafeInteger(timeNs)) throw new RangeError(`VirtualClock.at: time ${timeNs} ns is not an integer`);
     if (timeNs < this.currentNs) {

@@ -4,7 +4,11 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Trace } from "../../host/sim/trace.ts";
-import { buildFirmware, ROOT } from "../build/firmware.ts";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { buildFirmware, FIRMWARE_PATH, packageVersion, ROOT } from "../build/firmware.ts";
+import { PcapWriter } from "../replay/pcap.ts";
+import { Recorder } from "../replay/recorder.ts";
 import { SIM_BOARD_KINDS, type SimBoardKind } from "../simulate/boards.ts";
 import { FAULT_HELP, FAULT_KINDS, type FaultKind, parseFaults } from "../simulate/faults.ts";
 import { passed, simulate, type SimulationResult } from "../simulate/simulation.ts";
@@ -39,6 +43,9 @@ ${FAULT_KINDS.map((k) => `                   ${k.padEnd(10)} ${FAULT_HELP[k]}`).
   --trace FILE   write the bus trace of the run as JSON lines (one seed only); the simulator's own events
                  (faults, resets, lost connections, failures) are in it with src "sim"
   --verbose      print the board's console, with board time (one seed only)
+  --record FILE  record the run for \`wasm-iop replay\` (one seed only): what the simulated initiators sent, the
+                 faults injected and the simulator's trace lines, where each entered the board (docs/replay.md)
+  --pcap FILE    write the NIC's traffic as a pcap file (one seed only; synthesized TCP/IP, board-time stamps)
   -h, --help     this help
 
 A failing seed prints its failures and the command that replays it with the trace. Exit status: 0 when every
@@ -111,6 +118,8 @@ export const simulateCommand: Command = {
         json: { type: "boolean", default: false },
         trace: { type: "string" },
         verbose: { type: "boolean", default: false },
+        record: { type: "string" },
+        pcap: { type: "string" },
         worker: { type: "boolean", default: false },
       },
       strict: true,
@@ -128,7 +137,9 @@ export const simulateCommand: Command = {
     }
     const board = (values.board ?? "disks") as SimBoardKind;
     if (!SIM_BOARD_KINDS.includes(board)) throw new UsageError(`--board: expected ${SIM_BOARD_KINDS.join(" or ")}, got "${values.board}"`);
-    if (count > 1 && (values.trace !== undefined || values.verbose)) throw new UsageError("--trace and --verbose take one seed (replay the one you want to look at)");
+    if (count > 1 && (values.trace !== undefined || values.verbose || values.record !== undefined || values.pcap !== undefined)) {
+      throw new UsageError("--trace, --verbose, --record and --pcap take one seed (replay the one you want to look at)");
+    }
     await buildFirmware(["release"]);
 
     const progress = (line: string) => process.stderr.write(line + "\n");
@@ -159,7 +170,26 @@ export const simulateCommand: Command = {
         if (stopping !== undefined) break;
         const trace = new Trace({ path: values.trace });
         const t0 = performance.now();
-        const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, trace, onConsole: values.verbose ? (line) => progress(line) : undefined });
+        let recorder: Recorder | undefined;
+        let pcap: PcapWriter | undefined;
+        const result = simulate({
+          seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, trace, onConsole: values.verbose ? (line) => progress(line) : undefined,
+          attach: (board) => {
+            if (values.pcap !== undefined) board.ingress.observe((pcap = new PcapWriter(resolve(values.pcap))));
+            if (values.record === undefined) return;
+            recorder = new Recorder({
+              path: resolve(values.record), command: `simulate --seed ${job.seed} --ops ${job.ops} --board ${job.board} --faults ${faultList(job.faults)}`,
+              tool: `wasm-iop ${packageVersion()}`, boardFile: board.spec.file, spec: board.spec, seed: board.seed, portals: board.spec.portals,
+              verbose: false, dataDir: ".", copyDisks: false,
+            });
+            recorder.begin(board, new Uint8Array(readFileSync(FIRMWARE_PATH)));
+          },
+          detach: (board) => recorder?.end(board.ingress.position, "end of simulation", trace),
+        });
+        recorder?.close();
+        pcap?.finish();
+        if (recorder !== undefined) progress(`recording: ${recorder.path} (replay: wasm-iop replay ${values.record})`);
+        if (pcap !== undefined) progress(`packet capture: ${pcap.path}, ${pcap.packetCount} packets`);
         await trace.close();
         done(job, result, performance.now() - t0);
       }

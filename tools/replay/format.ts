@@ -29,6 +29,8 @@ export enum RecordKind {
   End = 10, // |at|JSON: RecordingEnd|; the last record but a Seal
   Seal = 11, // JSON: RecordingSeal; written after End by the verifying replay at shutdown
   Firmware = 12, // the firmware image's bytes (its SHA-256 is the metadata's firmwareSha256); the second record
+  Fault = 13, // |at|the BoardFault as JSON| (simulate: a fault injected into a device model or a processor)
+  Note = 14, // |at|the TraceNote as JSON| (simulate: a line its own events wrote to the board's trace)
 }
 // where |at| is |board-event count delta varint|board time delta varint, ns|.
 
@@ -36,7 +38,7 @@ export const RECORD_KIND_NAMES: Record<RecordKind, string> = {
   [RecordKind.Meta]: "meta", [RecordKind.DiskChunk]: "disk-chunk", [RecordKind.Opened]: "opened", [RecordKind.Received]: "received",
   [RecordKind.PeerClosed]: "peer-closed", [RecordKind.Control]: "control", [RecordKind.Reset]: "reset", [RecordKind.Sent]: "sent",
   [RecordKind.BoardClosed]: "board-closed", [RecordKind.End]: "end", [RecordKind.Seal]: "seal",
-  [RecordKind.Firmware]: "firmware",
+  [RecordKind.Firmware]: "firmware", [RecordKind.Fault]: "fault", [RecordKind.Note]: "note",
 };
 
 export interface RecordedDisk {
@@ -207,6 +209,8 @@ export type Recorded =
   | { kind: RecordKind.PeerClosed; index: number; offset: number; at: TimedPlace; connection: number }
   | { kind: RecordKind.Control; index: number; offset: number; at: TimedPlace; request: unknown }
   | { kind: RecordKind.Reset; index: number; offset: number; at: TimedPlace }
+  | { kind: RecordKind.Fault; index: number; offset: number; at: TimedPlace; fault: unknown }
+  | { kind: RecordKind.Note; index: number; offset: number; at: TimedPlace; note: { source: string; event: string; fields: Record<string, number | string> } }
   | { kind: RecordKind.Sent; index: number; offset: number; at: TimedPlace; connection: number; lengthBytes: number; crc: number }
   | { kind: RecordKind.BoardClosed; index: number; offset: number; at: TimedPlace; connection: number }
   | { kind: RecordKind.End; index: number; offset: number; at: TimedPlace; end: RecordingEnd };
@@ -376,7 +380,7 @@ export function parseRecording(bytes: Uint8Array, file: string): Recording {
       case RecordKind.Opened: {
         const p = place();
         const portal = r.varint("portal");
-        if (portal >= meta!.portals.length) failHere(`portal ${portal}: the metadata lists ${meta!.portals.length}`);
+        if (portal > 0xffff) failHere(`portal ${portal}: the NIC numbers portals 0..65535`);
         const slot = r.varint("connection + 1");
         if (slot > CONNECTIONS_MAX) failHere(`connection + 1 = ${slot}: the NIC has slots 0..${CONNECTIONS_MAX - 1}`);
         events.push({ kind, index, offset, at: p, portal, connection: slot === 0 ? undefined : slot - 1 });
@@ -400,6 +404,25 @@ export function parseRecording(bytes: Uint8Array, file: string): Recording {
       case RecordKind.Reset:
         events.push({ kind, index, offset, at: place() });
         break;
+      case RecordKind.Fault: {
+        const p = place();
+        const fault = r.json("fault");
+        if (typeof fault !== "object" || fault === null || !(typeof (fault as { device?: unknown }).device === "string" || typeof (fault as { processor?: unknown }).processor === "string")) {
+          failHere("fault: expected {device, fault} or {processor, fail}");
+        }
+        events.push({ kind, index, offset, at: p, fault });
+        break;
+      }
+      case RecordKind.Note: {
+        const p = place();
+        const note = r.json("note") as { source?: unknown; event?: unknown; fields?: unknown };
+        if (typeof note !== "object" || note === null || typeof note.source !== "string" || typeof note.event !== "string" || typeof note.fields !== "object" || note.fields === null ||
+          !Object.values(note.fields).every((v) => typeof v === "string" || typeof v === "number")) {
+          failHere("note: expected {source, event, fields} with string or number fields");
+        }
+        events.push({ kind, index, offset, at: p, note: note as { source: string; event: string; fields: Record<string, number | string> } });
+        break;
+      }
       case RecordKind.Sent: {
         const p = place();
         const c = connection();

@@ -6,7 +6,7 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Board } from "../../host/board/board.ts";
-import type { IngressObserver, IngressPosition } from "../../host/board/ingress.ts";
+import type { BoardFault, IngressObserver, IngressPosition, TraceNote } from "../../host/board/ingress.ts";
 import type { BoardSpec } from "../../host/board/load.ts";
 import { DISK_CHUNK_BYTES, RecordKind, RecordWriter, type RecordedDisk, type RecordingEnd, type RecordingMeta, type RecordingSeal } from "./format.ts";
 import { hashDiskFile } from "./disks.ts";
@@ -115,6 +115,16 @@ export class Recorder implements IngressObserver {
 
   reset(at: IngressPosition): void {
     this.timed(RecordKind.Reset, 0, at, () => {});
+  }
+
+  fault(at: IngressPosition, fault: BoardFault): void {
+    const text = Buffer.from(JSON.stringify(fault), "utf8");
+    this.timed(RecordKind.Fault, text.length, at, (w) => w.bytes(text));
+  }
+
+  note(at: IngressPosition, note: TraceNote): void {
+    const text = Buffer.from(JSON.stringify(note), "utf8");
+    this.timed(RecordKind.Note, text.length, at, (w) => w.bytes(text));
   }
 
   sent(at: IngressPosition, connection: number, bytes: Uint8Array): void {

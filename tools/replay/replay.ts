@@ -6,7 +6,7 @@ import { createHash, type Hash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { Board } from "../../host/board/board.ts";
 import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
-import type { IngressObserver, IngressPosition } from "../../host/board/ingress.ts";
+import type { BoardFault, IngressObserver, IngressPosition } from "../../host/board/ingress.ts";
 import type { BoardSpec } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import type { FlashBoot } from "../../host/boot/flash_boot.ts";
@@ -78,6 +78,8 @@ export function describeRecord(r: Recorded): string {
     case RecordKind.PeerClosed:
     case RecordKind.BoardClosed: detail = `connection ${r.connection}`; break;
     case RecordKind.Control: detail = JSON.stringify(r.request); break;
+    case RecordKind.Fault: detail = JSON.stringify(r.fault); break;
+    case RecordKind.Note: detail = `${r.note.source} ${r.note.event} ${JSON.stringify(r.note.fields)}`; break;
     case RecordKind.Sent: detail = `${r.lengthBytes} bytes on connection ${r.connection}, crc 0x${r.crc.toString(16).padStart(8, "0")}`; break;
     case RecordKind.End: detail = r.end.reason; break;
     default: break;
@@ -227,6 +229,14 @@ export function replay(options: ReplayOptions): ReplayResult {
         return;
       }
       case RecordKind.Reset: board.reset(); return;
+      case RecordKind.Fault:
+        try {
+          board.injectFault(record.fault as BoardFault);
+        } catch (error) {
+          diverge(`${describeRecord(record)}: ${(error as Error).message}`);
+        }
+        return;
+      case RecordKind.Note: board.ingress.note(record.note.source, record.note.event, record.note.fields); return;
       case RecordKind.End: return; // where the recording board stopped: nothing to apply
       default: throw new Error(`replay: ${RECORD_KIND_NAMES[record.kind]} is not an input`);
     }

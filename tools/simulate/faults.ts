@@ -80,7 +80,7 @@ export class FaultInjector {
     if (where === undefined) return false;
     this.injected += 1;
     this.byKind[kind] += 1;
-    this.board.trace.record(this.board.clock.nowNs, "sim", "fault", { kind, where });
+    this.board.ingress.note("sim", "fault", { kind, where });
     return true;
   }
 
@@ -93,20 +93,20 @@ export class FaultInjector {
       case "reset": {
         const controller = pick(controllers);
         const fault: VirtioScsiFault = kind === "dma" ? { kind: "dma-fault-next" } : kind === "timeout" ? { kind: "never-complete-next" } : pick(DEVICE_RESETS);
-        controller.inject(fault);
+        this.board.injectFault({ device: controller.name, fault });
         return `${controller.name} ${fault.kind}`;
       }
       case "mu-drop":
       case "mu-dup": {
         const bridge = pick(bridges);
         const fault = pick(kind === "mu-drop" ? MU_DROPS : MU_DUPLICATES);
-        bridge.inject(fault);
+        this.board.injectFault({ device: bridge.name, fault });
         return `${bridge.name} ${fault.kind}`;
       }
       case "conn-drop": return this.hooks.dropConnection(this.prng);
       case "lie": {
         const controller = pick(controllers);
-        controller.inject({ kind: "lose-write-next" });
+        this.board.injectFault({ device: controller.name, fault: { kind: "lose-write-next" } });
         return `${controller.name} lose-write-next`;
       }
       case "member": return undefined; // scheduled by MemberFaults, never drawn
@@ -114,7 +114,7 @@ export class FaultInjector {
         const running = this.board.processors.filter((p) => p.state === "running");
         if (running.length === 0) return undefined;
         const processor = pick(running);
-        processor.fail("injected fault: processor halted by the simulator");
+        this.board.injectFault({ processor: processor.name, fail: "injected fault: processor halted by the simulator" });
         return processor.name;
       }
       default: throw new Error(`FaultInjector: unknown fault ${String(kind)}`);

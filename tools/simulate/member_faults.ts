@@ -45,7 +45,7 @@ export class MemberFaults {
       event.state = "pulled";
       this.submit(event, "fail", () => {
         this.pulls += 1;
-        this.board.clock.after(event.replaceAfterNs, () => this.replace(event));
+        this.board.clock.afterOutside(event.replaceAfterNs, () => this.replace(event));
       });
     }
   }
@@ -68,7 +68,7 @@ export class MemberFaults {
   private submit(event: MemberEvent, action: "fail" | "replace", done: () => void): void {
     const name = this.controlName(event.disk);
     this.control.submit({ object: "disk", name, action }, (answer: ControlAnswer) => {
-      this.board.trace.record(this.board.clock.nowNs, "sim", "fault", { kind: "member", where: `${event.volume} ${event.disk} (${name}) ${action}` });
+      this.board.ingress.note("sim", "fault", { kind: "member", where: `${event.volume} ${event.disk} (${name}) ${action}` });
       if (!answer.ok) throw new Error(`member fault: ${name} ${action}: ${answer.message}`);
       done();
     });

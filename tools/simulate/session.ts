@@ -84,7 +84,7 @@ export class Session {
     this.tasks.clear();
     if (client.refused) {
       this.state = "closed";
-      this.options.board.clock.after(0, () => this.options.onLost("connection refused"));
+      this.options.board.clock.afterOutside(0, () => this.options.onLost("connection refused"));
       return;
     }
     this.reader = new PduReader(client, () => this.onData(client));

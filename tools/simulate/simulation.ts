@@ -56,6 +56,10 @@ export interface SimulationOptions {
   faultEveryOps?: number; // one fault per this many operations issued, on average (default 50)
   trace?: Trace; // default: hashed, not kept
   onConsole?: (line: string) => void; // the board's console, for --verbose
+  /** Called with the board before it powers on (a recorder or a packet capture attaches to its door here). */
+  attach?: (board: Board) => void;
+  /** Called before the board powers off at the end of the run (a recorder writes its end here). */
+  detach?: (board: Board) => void;
 }
 
 export interface SimulationResult {
@@ -144,6 +148,7 @@ class Simulation {
 
   run(): SimulationResult {
     const { board } = this;
+    this.options.attach?.(board);
     board.powerOn();
     this.awaitServing();
     const initiators = this.options.initiators ?? 2;
@@ -162,7 +167,7 @@ class Simulation {
         session.connect();
       }
     }
-    board.clock.after(WATCH_PERIOD_NS, () => this.watch());
+    board.clock.afterOutside(WATCH_PERIOD_NS, () => this.watch());
     while (!this.finished && board.clock.nowNs < RUN_LIMIT_NS) board.runFor(100_000_000);
     if (!this.finished) this.fail("hangs", `the run did not finish within ${RUN_LIMIT_NS / 1e9} s of board time`);
     // Quiet period: whatever a lost connection left in the target lands (or not) before the disks are checked.
@@ -177,6 +182,7 @@ class Simulation {
     this.result.memberPulls = this.members?.pulls ?? 0;
     this.result.memberReplaces = this.members?.replaces ?? 0;
     for (const p of board.processors) if (p.state === "running" && p.heapTop() !== p.heapTopAtBoot) this.fail("heapGrowth", `${p.name}: heap top moved from ${p.heapTopAtBoot} to ${p.heapTop()}`);
+    this.options.detach?.(board);
     board.powerOff();
     this.result.faultsInjected = this.injector.injected + this.result.memberPulls;
     this.result.faultsByKind = { ...this.injector.byKind, member: this.result.memberPulls };
@@ -208,14 +214,14 @@ class Simulation {
     if (this.resetPending) return;
     this.resetPending = true;
     // As `run --reset-on-panic` does: the board resets; in-flight commands fail with their connections.
-    this.board.clock.after(RESET_DELAY_NS, () => {
+    this.board.clock.afterOutside(RESET_DELAY_NS, () => {
       this.resetPending = false;
       this.result.resets += 1;
       const now = this.board.clock.nowNs;
       for (const record of this.open) record.endNs = Math.min(record.endNs, now); // nothing lands after the reset
       this.open.clear();
       this.serving = false;
-      this.trace.record(now, "sim", "reset", { after: processor });
+      this.board.ingress.note("sim", "reset", { after: processor });
       this.board.reset();
     });
   }
@@ -229,10 +235,10 @@ class Simulation {
   }
 
   private onLost(session: Session, reason: string): void {
-    this.trace.record(this.board.clock.nowNs, "sim", "lost", { session: this.sessions.indexOf(session), reason });
+    this.board.ingress.note("sim", "lost", { session: this.sessions.indexOf(session), reason });
     if (!this.notReadySince.has(session)) this.notReadySince.set(session, this.board.clock.nowNs);
     if (this.finishedIssuing()) return this.checkFinished();
-    this.board.clock.after(RECONNECT_NS, () => {
+    this.board.clock.afterOutside(RECONNECT_NS, () => {
       if (session.state === "closed") session.connect();
     });
   }
@@ -337,13 +343,13 @@ class Simulation {
       this.result.failedBy[why] = (this.result.failedBy[why] ?? 0) + 1;
     }
     if (this.finishedIssuing()) return this.checkFinished();
-    if (session.state === "full") this.board.clock.after(this.workload.intBelow(THINK_NS_MAX), () => this.fill(session));
+    if (session.state === "full") this.board.clock.afterOutside(this.workload.intBelow(THINK_NS_MAX), () => this.fill(session));
   }
 
   private checkFinished(): void {
     if (this.finished || this.opsEnded < this.options.ops) return;
     this.finished = true;
-    this.trace.record(this.board.clock.nowNs, "sim", "finished", { ops: this.opsEnded });
+    this.board.ingress.note("sim", "finished", { ops: this.opsEnded });
   }
 
   private prune(): void {
@@ -370,7 +376,7 @@ class Simulation {
         this.notReadySince.set(session, now);
       }
     });
-    this.board.clock.after(WATCH_PERIOD_NS, () => this.watch());
+    this.board.clock.afterOutside(WATCH_PERIOD_NS, () => this.watch());
   }
 
   // --- After the run ---
@@ -464,7 +470,7 @@ class Simulation {
   private fail(counter: "lostWrites" | "wrongReads" | "hangs" | "protocolErrors" | "panics" | "heapGrowth" | "volumesNotOptimal", message: string): void {
     this.result[counter] += 1;
     const line = `${(this.board.clock.nowNs / 1e9).toFixed(6)} s: ${counter}: ${message}`;
-    this.trace.record(this.board.clock.nowNs, "sim", "failure", { counter, message });
+    this.board.ingress.note("sim", "failure", { counter, message });
     if (this.result.failures.length < FAILURES_KEPT) this.result.failures.push(line);
   }
 }

@@ -198,7 +198,7 @@ describe("recording format", () => {
     expect(error(withChunk(chunk(0, 0, 100)))).toMatch(/\(disk-chunk\): disk d0 chunk 0: 100 bytes/);
     expect(error(build({ extra: chunk(0, 1) }))).toMatch(/\(disk-chunk\): a disk chunk after the first timed record/);
     expect(error(build({ extra: (w) => w.record(RecordKind.PeerClosed, 32, (x) => { x.at(140, 1_700_000); x.varint(64); }) }))).toMatch(/\(peer-closed\): connection 64: the NIC has slots 0..63/);
-    expect(error(build({ extra: (w) => w.record(RecordKind.Opened, 32, (x) => { x.at(140, 1_700_000); x.varint(5); x.varint(1); }) }))).toMatch(/\(opened\): portal 5: the metadata lists 1/);
+    expect(error(build({ extra: (w) => w.record(RecordKind.Opened, 32, (x) => { x.at(140, 1_700_000); x.varint(70000); x.varint(1); }) }))).toMatch(/\(opened\): portal 70000: the NIC numbers portals 0..65535/);
     expect(error(build({ extra: (w) => w.record(RecordKind.Received, 32, (x) => { x.at(140, 1_700_000); x.varint(0); }) }))).toMatch(/\(received\): no bytes/);
     expect(error(build({ extra: (w) => w.record(RecordKind.Sent, 32, (x) => { x.at(140, 1_700_000); x.varint(0); x.varint(3); }) }))).toMatch(/\(sent\): CRC-32: the payload ends inside it/);
     expect(error(build({ extra: (w) => w.record(RecordKind.Reset, 32, (x) => { x.at(140, 1_700_000); x.varint(1); }) }))).toMatch(/\(reset\): 1 bytes left over after the last field/);
