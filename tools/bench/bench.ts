@@ -27,6 +27,8 @@ export interface BenchOptions {
   configs: readonly DiskConfig[];
   workloads: readonly Workload[]; // WORKLOADS, or the ones --only names
   progress: (line: string) => void;
+  /** The emulator records its session (run --record) into its data directory: what recording costs, per I/O. */
+  record?: boolean;
   /** True once the run should stop (SIGINT, SIGTERM): checked between runs, then both targets are shut down. */
   interrupted?: () => boolean;
 }
@@ -229,7 +231,8 @@ async function benchConfig(disks: DiskConfig, tgt: Tgt, dir: string, profilePath
   const progress = options.progress;
   const dataDir = join(dir, `board-${disks}`);
   progress(`board: starting the emulator with ${disks} disks`);
-  const emulator = await Emulator.start({ boardPath: options.boardPath, memoryDisks: disks === "memory", dataDir, log: (line) => progress(`emulator: ${line}`) });
+  const emulator = await Emulator.start({ boardPath: options.boardPath, memoryDisks: disks === "memory", dataDir, log: (line) => progress(`emulator: ${line}`),
+    recordPath: options.record === true ? join(dataDir, "session.rec") : undefined });
   const boardUrl = emulator.urls[options.lun]!;
   progress(`board: serving ${boardUrl} (pid ${emulator.pid})`);
   const rssSamples: MemorySample[] = [];

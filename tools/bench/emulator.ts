@@ -34,6 +34,7 @@ export interface EmulatorOptions {
   withoutXorEngine?: boolean; // the board file's XOR engine left out (bench --volumes)
   memoryDisks: boolean;
   dataDir: string;
+  recordPath?: string; // the session recorded there (bench --record)
   log: (line: string) => void; // the child's stderr, line by line
 }
 
@@ -60,7 +61,8 @@ export class Emulator {
   /** Forks the emulator and resolves once its board serves iSCSI. */
   static async start(options: EmulatorOptions): Promise<Emulator> {
     const args = ["--data-dir", options.dataDir, ...(options.memoryDisks ? ["--memory-disks"] : []),
-      ...(options.boardPath !== undefined ? ["--board", options.boardPath] : []), ...(options.withoutXorEngine === true ? ["--without-xor-engine"] : [])];
+      ...(options.boardPath !== undefined ? ["--board", options.boardPath] : []), ...(options.withoutXorEngine === true ? ["--without-xor-engine"] : []),
+      ...(options.recordPath !== undefined ? ["--record", options.recordPath] : [])];
     // Its own process group: a Ctrl-C at the terminal reaches the bench, which then stops the board itself.
     const child = fork(CHILD.path, args, { execArgv: [...CHILD.execArgv, "--expose-gc"], stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
     let output = "";

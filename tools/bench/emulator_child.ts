@@ -3,7 +3,8 @@
 // the fork() IPC channel; the messages are EmulatorRequest and EmulatorReply in emulator.ts.
 //
 // argv: --memory-disks (every disk in memory instead of in a file), --data-dir DIR (file disks go there), --board FILE
-// (default boards/iop-dev.json), --without-xor-engine (the board file's XOR engine left out).
+// (default boards/iop-dev.json), --without-xor-engine (the board file's XOR engine left out), --record FILE (the session
+// recorded as run --record does, to measure what recording costs).
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { parseArgs } from "node:util";
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     "data-dir": { type: "string" },
     board: { type: "string" },
     "without-xor-engine": { type: "boolean", default: false },
+    record: { type: "string" },
   },
   strict: true,
 });
@@ -30,6 +32,7 @@ const serving = await serveBoard({
   memoryDisks: values["memory-disks"],
   dataDir: values["data-dir"],
   withoutXorEngine: values["without-xor-engine"],
+  recordPath: values.record,
   traceOff: true, // as `wasm-iop run` serves: no per-access trace lines or hash
   hostClockMs: () => performance.now(),
 });

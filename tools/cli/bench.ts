@@ -47,6 +47,8 @@ options:
   --only NAMES      run only these workloads, comma-separated (default: all; the targets need all)
   --soak S          after the first configuration's pairs, S seconds of mixed I/O on that board alone, its RSS
                     sampled after every run (the RSS target is measured with --soak 300; default 0: none)
+  --record          the emulator records each session as run --record does (docs/replay.md), into its data
+                    directory: compare emu CPU µs/IO with a run without it for what recording costs
   --profile FILE    write a V8 CPU profile (.cpuprofile) of the emulator during the first configuration's pairs
                     and print its top self-time functions; docs/performance.md explains how to read it
   --out FILE        where the JSON result goes (default ${DEFAULT_OUT})
@@ -98,6 +100,7 @@ export const benchCommand: Command = {
         only: { type: "string" },
         soak: { type: "string" },
         profile: { type: "string" },
+        record: { type: "boolean", default: false },
         out: { type: "string" },
         json: { type: "boolean", default: false },
         board: { type: "string" },
@@ -136,6 +139,7 @@ export const benchCommand: Command = {
       configs,
       workloads: WORKLOADS.filter((w) => names.includes(w.name)),
       progress: (line) => process.stderr.write(`[bench] ${line}\n`),
+      record: values.record,
     };
     const result = await runReported(options, runBench, values.out, values.json, formatTable);
     return typeof result === "number" ? result : 0;

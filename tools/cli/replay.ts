@@ -6,7 +6,7 @@ import { Trace } from "../../host/sim/trace.ts";
 import { hashDiskFile, replayDisk } from "../replay/disks.ts";
 import { DISK_CHUNK_BYTES, parseRecording, RecordingError } from "../replay/format.ts";
 import { PcapWriter } from "../replay/pcap.ts";
-import { replay } from "../replay/replay.ts";
+import { describeRecord, replay } from "../replay/replay.ts";
 import { type Command, UsageError } from "./command.ts";
 
 const help = `usage: wasm-iop replay FILE [options]
@@ -25,6 +25,7 @@ options:
   --until EVENT      stop just before record EVENT (its number, as a divergence names it), or before the first
                      record at or after a board time given as SECONDS followed by s (12.5s)
   --pcap OUT         write the NIC's traffic as a pcap file (synthesized TCP/IP, board-time timestamps)
+  --list             print the recording's records (number, kind, board time, board event) and exit
   --disks DIR        images of disks the recording did not copy (DIR/<image> as the board file names them),
                      as they were when recording began; checked against the recorded hashes
   --verbose          print the board's console
@@ -56,6 +57,7 @@ export const replayCommand: Command = {
         pcap: { type: "string" },
         disks: { type: "string" },
         verbose: { type: "boolean", default: false },
+        list: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
       },
       strict: true,
@@ -74,6 +76,11 @@ export const replayCommand: Command = {
     try {
       const recording = parseRecording(bytes, file);
       const { meta } = recording;
+      if (values.list) {
+        for (const record of recording.events) process.stdout.write(describeRecord(record) + "\n");
+        if (recording.seal !== undefined) process.stdout.write(`sealed: trace ${recording.seal.traceEvents} events, sha256 ${recording.seal.traceHash} (${recording.seal.by})\n`);
+        return 0;
+      }
       const firmwarePath = values.firmware ?? "the recorded image";
       const firmware = values.firmware === undefined ? recording.firmware : new Uint8Array(readFileSync(resolve(values.firmware)));
       const timed = recording.events.length;

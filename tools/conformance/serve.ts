@@ -11,6 +11,8 @@ import { RealTimePacer } from "../../host/sim/realtime.ts";
 import { Trace } from "../../host/sim/trace.ts";
 import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
 import { iscsiUrls } from "../cli/run.ts";
+import { Recorder } from "../replay/recorder.ts";
+import { packageVersion } from "../build/firmware.ts";
 
 export interface ServingBoard {
   board: Board;
@@ -30,6 +32,7 @@ export interface ServeOptions {
   hostClockMs?: () => number; // measure host time inside firmware calls (bench)
   extraTargets?: readonly TargetSpec[]; // served after the board's own (conformance: a read-only LUN); their URLs last
   withoutXorEngine?: boolean; // the board's XOR engines left out: parity XORed by the firmware loop (bench --volumes)
+  recordPath?: string; // record the session there, as run --record does but with no checking replay (bench --record)
 }
 
 /** Boots the board, binds 127.0.0.1:0, and resolves once the firmware's transport says it is serving. */
@@ -61,7 +64,12 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
       if (line.startsWith("tts: serving")) serving();
     },
   });
+  const recorder = options.recordPath === undefined ? undefined : new Recorder({
+    path: options.recordPath, command: "serve", tool: `wasm-iop ${packageVersion()}`, boardFile: spec.file, spec, seed: board.seed,
+    portals: bound, verbose: false, dataDir, copyDisks: false,
+  });
   if (!board.powerOn()) throw new Error(`the board did not boot:\n${log.join("\n")}`);
+  recorder?.begin(board, new Uint8Array(readFileSync(FIRMWARE_PATH)));
   const pacer = new RealTimePacer(board.clock);
   pacer.start();
   const timeoutMs = options.timeoutMs ?? 20_000;
@@ -82,6 +90,8 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
     panics: board.panics,
     async stop() {
       pacer.stop();
+      recorder?.end(board.ingress.position, "stopped", board.trace);
+      recorder?.close();
       await tcp.stop();
       board.powerOff();
       if (temporary) rmSync(dataDir, { recursive: true, force: true });

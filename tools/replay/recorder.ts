@@ -2,8 +2,8 @@
 // happens. Inputs are written whole; what the board sends is written as its length and CRC-32 only, and hashed, so a
 // replay can name the first send that differs without the recording holding every byte read from the disks.
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, openSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Board } from "../../host/board/board.ts";
 import type { BoardFault, IngressObserver, IngressPosition, TraceNote } from "../../host/board/ingress.ts";
@@ -56,6 +56,7 @@ export class Recorder implements IngressObserver {
   constructor(private readonly start: RecorderStart) {
     this.path = start.path;
     this.disks = readDisks(start.spec, start.dataDir, start.copyDisks, (disk, index, bytes) => this.pendingChunks.push({ disk, index, bytes: bytes.slice() }));
+    mkdirSync(dirname(start.path), { recursive: true });
     this.fd = openSync(start.path, "w");
   }
 

@@ -193,6 +193,9 @@ export function replay(options: ReplayOptions): ReplayResult {
       continue;
     }
     if (stopHere) {
+      // Before an input: stand at its board time, as the recording board did when it arrived.
+      const due = clock.nextDeadlineNs();
+      if (!isOutput(next) && clock.nowNs < next.at.timeNs && (due === undefined || due >= next.at.timeNs)) clock.skipTo(next.at.timeNs);
       stoppedBefore = describeRecord(next);
       break;
     }
