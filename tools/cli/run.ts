@@ -275,7 +275,7 @@ export const runCommand: Command = {
         }
         recorder.close();
         const sent = recorder.sentSoFar;
-        out(`recording: ${recorder.path}, ${sent.bytes} bytes sent, sha256 ${sent.sha256}`);
+        out(`recording: ${recorder.path}, ${sent.bytes} bytes sent in ${sent.sends} sends (digest ${sent.sendsSha256})`);
       }
       out(`board ${spec.name} stopped after ${(board.clock.nowNs / 1e9).toFixed(3)} s of board time` +
         (board.resetCount > 0 ? `, ${board.resetCount} resets` : "") + (trace.enabled ? `, trace ${trace.count} events, sha256 ${trace.digest()}` : ""));

@@ -180,7 +180,7 @@ export const simulateCommand: Command = {
             recorder = new Recorder({
               path: resolve(values.record), command: `simulate --seed ${job.seed} --ops ${job.ops} --board ${job.board} --faults ${faultList(job.faults)}`,
               tool: `wasm-iop ${packageVersion()}`, boardFile: board.spec.file, spec: board.spec, seed: board.seed, portals: board.spec.portals,
-              verbose: false, dataDir: ".", copyDisks: false,
+              verbose: false, dataDir: ".", copyDisks: false, hashSent: true,
             });
             recorder.begin(board, new Uint8Array(readFileSync(FIRMWARE_PATH)));
           },

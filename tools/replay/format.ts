@@ -68,7 +68,11 @@ export interface RecordingMeta {
 export interface RecordingEnd {
   reason: string; // "SIGINT", "panic", "end of simulation", ...
   sentBytes: number;
-  sentSha256: string; // of every byte the NIC handed to the network, in order, all connections
+  sends: number;
+  /** SHA-256 of the sends as recorded: |connection u16 LE|length u32 LE|CRC-32 u32 LE| each, in order (cheap to keep live). */
+  sendsSha256: string;
+  /** SHA-256 of every byte the NIC handed to the network, in order, all connections; null when not computed live (the seal has it). */
+  sentSha256: string | null;
   traceHash: string | null; // the live trace's SHA-256, when the run had its trace on
   traceEvents: number | null;
 }
@@ -76,6 +80,7 @@ export interface RecordingEnd {
 export interface RecordingSeal {
   traceHash: string;
   traceEvents: number;
+  sentSha256: string; // of every byte sent, computed by the checking replay
   by: string; // how it was computed: "replay at shutdown"
 }
 
@@ -84,12 +89,41 @@ export class RecordingError extends Error {
   override name = "RecordingError";
 }
 
+/** The running SHA-256 of sends as a recording lists them (RecordingEnd.sendsSha256). */
+export class SendsDigest {
+  private readonly hash = createHash("sha256");
+  private readonly entry = Buffer.alloc(10);
+  count = 0;
+  bytes = 0;
+
+  add(connection: number, lengthBytes: number, crc: number): void {
+    this.entry.writeUInt16LE(connection, 0);
+    this.entry.writeUInt32LE(lengthBytes, 2);
+    this.entry.writeUInt32LE(crc, 6);
+    this.hash.update(this.entry);
+    this.count += 1;
+    this.bytes += lengthBytes;
+  }
+
+  digest(): string {
+    return this.hash.copy().digest("hex");
+  }
+}
+
 // --- Writing ---
 
-/** Appends bytes to one growing buffer, flushed by its owner; varints and records go through here. */
+/**
+ * Builds records into one growing buffer, flushed by its owner; varints and records go through here. A record's last
+ * field may be a large block of bytes kept by reference (data()): it is written out from where it lies, not copied
+ * into the buffer, so recording a received chunk costs its CRC and the system call's copy only.
+ */
 export class RecordWriter {
   private buffer = new Uint8Array(1 << 16);
   private length = 0;
+  private segmentStart = 0; // where the buffer's part not yet in `pieces` starts
+  private pieces: Uint8Array[] = []; // what is ready to write, in order, before buffer[segmentStart, length)
+  private piecesBytes = 0;
+  private external: Uint8Array | undefined; // the current record's data() block
   private lastCount = 0;
   private lastTimeNs = 0;
 
@@ -99,29 +133,42 @@ export class RecordWriter {
     this.u16(0);
   }
 
-  /** Takes what was written so far (the caller writes it out). */
-  take(): Uint8Array {
-    const out = this.buffer.slice(0, this.length);
+  /** Takes what was written so far, as pieces to write in order (valid until the next record). */
+  takePieces(): Uint8Array[] {
+    const pieces = this.pieces;
+    if (this.length > this.segmentStart) pieces.push(this.buffer.subarray(this.segmentStart, this.length));
+    this.pieces = [];
+    this.piecesBytes = 0;
     this.length = 0;
-    return out;
+    this.segmentStart = 0;
+    return pieces;
+  }
+
+  /** Takes what was written so far, in one array. */
+  take(): Uint8Array {
+    return Buffer.concat(this.takePieces());
   }
 
   get pendingBytes(): number {
-    return this.length;
+    return this.piecesBytes + this.length - this.segmentStart;
   }
 
-  /** One record: `payload` writes its fields through the writer (use at() first for a timed record). */
+  /** One record: `payload` writes its fields through the writer (use at() first for a timed record, data() last). */
   record(kind: RecordKind, payloadBytesMax: number, payload: (w: RecordWriter) => void): void {
     // The payload goes after a length slot sized for its bound; the length is then written where it belongs.
     const lengthBytes = varintBytes(payloadBytesMax);
     const start = this.length;
-    this.ensure(1 + lengthBytes + payloadBytesMax + 4);
+    this.ensure(1 + lengthBytes + Math.min(payloadBytesMax, 1 << 16) + 4);
     this.buffer[this.length++] = kind;
     const lengthAt = this.length;
     this.length += lengthBytes;
     const payloadAt = this.length;
+    this.external = undefined;
     payload(this);
-    const payloadLength = this.length - payloadAt;
+    const external = this.external as Uint8Array | undefined;
+    this.external = undefined;
+    const fieldsLength = this.length - payloadAt;
+    const payloadLength = fieldsLength + (external?.length ?? 0);
     if (payloadLength > payloadBytesMax) throw new Error(`RecordWriter: ${RECORD_KIND_NAMES[kind]} payload ${payloadLength} bytes over its bound ${payloadBytesMax}`);
     const actualLengthBytes = varintBytes(payloadLength);
     if (actualLengthBytes !== lengthBytes) {
@@ -136,8 +183,20 @@ export class RecordWriter {
       if (value > 0) byte |= 0x80;
       this.buffer[at++] = byte;
     } while (value > 0);
-    const crc = crc32(this.buffer.subarray(start, this.length));
+    let crc = crc32(this.buffer.subarray(start, this.length));
+    if (external !== undefined) {
+      crc = crc32(external, crc);
+      this.pieces.push(this.buffer.subarray(this.segmentStart, this.length), external);
+      this.piecesBytes += this.length - this.segmentStart + external.length;
+      this.segmentStart = this.length;
+    }
     this.u32(crc);
+  }
+
+  /** The record's last field, kept by reference until written out: the caller must not change it meanwhile. */
+  data(bytes: Uint8Array): void {
+    if (this.external !== undefined) throw new Error("RecordWriter.data: one block per record, as its last field");
+    this.external = bytes;
   }
 
   /** A timed record's place: the deltas from the timed record before. */
@@ -177,6 +236,7 @@ export class RecordWriter {
   }
 
   private ensure(more: number): void {
+    if (this.external !== undefined) throw new Error("RecordWriter: data() must be the record's last field");
     if (this.length + more <= this.buffer.length) return;
     let size = this.buffer.length * 2;
     while (size < this.length + more) size *= 2;
@@ -502,7 +562,9 @@ function checkEnd(value: unknown, fail: Fail): RecordingEnd {
   const o = value as Record<string, unknown>;
   field(o, "reason", isString, "a string", fail);
   field(o, "sentBytes", isCount, "an integer >= 0", fail);
-  field(o, "sentSha256", isSha, "64 hex digits", fail);
+  field(o, "sends", isCount, "an integer >= 0", fail);
+  field(o, "sendsSha256", isSha, "64 hex digits", fail);
+  field(o, "sentSha256", (v) => v === null || isSha(v), "null or 64 hex digits", fail);
   field(o, "traceHash", (v) => v === null || isSha(v), "null or 64 hex digits", fail);
   field(o, "traceEvents", (v) => v === null || isCount(v), "null or an integer >= 0", fail);
   return o as unknown as RecordingEnd;
@@ -513,6 +575,7 @@ function checkSeal(value: unknown, fail: Fail): RecordingSeal {
   const o = value as Record<string, unknown>;
   field(o, "traceHash", isSha, "64 hex digits", fail);
   field(o, "traceEvents", isCount, "an integer >= 0", fail);
+  field(o, "sentSha256", isSha, "64 hex digits", fail);
   field(o, "by", isString, "a string", fail);
   return o as unknown as RecordingSeal;
 }

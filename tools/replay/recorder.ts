@@ -2,13 +2,13 @@
 // happens. Inputs are written whole; what the board sends is written as its length and CRC-32 only, and hashed, so a
 // replay can name the first send that differs without the recording holding every byte read from the disks.
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, writevSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Board } from "../../host/board/board.ts";
 import type { BoardFault, IngressObserver, IngressPosition, TraceNote } from "../../host/board/ingress.ts";
 import type { BoardSpec } from "../../host/board/load.ts";
-import { DISK_CHUNK_BYTES, RecordKind, RecordWriter, type RecordedDisk, type RecordingEnd, type RecordingMeta, type RecordingSeal } from "./format.ts";
+import { DISK_CHUNK_BYTES, RecordKind, RecordWriter, SendsDigest, type RecordedDisk, type RecordingEnd, type RecordingMeta, type RecordingSeal } from "./format.ts";
 import { hashDiskFile } from "./disks.ts";
 
 // What the recorder holds before writing it out: large enough that a busy session costs few system calls.
@@ -28,6 +28,8 @@ export interface RecorderStart {
   /** Where file disks live; their images are hashed (and copied with copyDisks) before the board opens them. */
   dataDir: string;
   copyDisks: boolean;
+  /** Also hash every byte sent (SHA-256) as it goes; off when serving: the checking replay computes it (docs/replay.md). */
+  hashSent?: boolean;
 }
 
 /** Hashes (and with copyDisks, collects the chunks of) every disk of `spec` as it is before power-on. */
@@ -43,8 +45,8 @@ function readDisks(spec: BoardSpec, dataDir: string, copy: boolean, chunk: (disk
 export class Recorder implements IngressObserver {
   private readonly writer = new RecordWriter();
   private readonly fd: number;
-  private readonly sentHash: Hash = createHash("sha256");
-  private sentBytes = 0;
+  private readonly sentHash: Hash | undefined;
+  private readonly sends = new SendsDigest();
   private ended = false;
   private closed = false;
   readonly path: string;
@@ -55,6 +57,7 @@ export class Recorder implements IngressObserver {
   /** Reads the disks (before the board opens them) and opens the file; begin() writes the metadata once booted. */
   constructor(private readonly start: RecorderStart) {
     this.path = start.path;
+    this.sentHash = start.hashSent === true ? createHash("sha256") : undefined;
     this.disks = readDisks(start.spec, start.dataDir, start.copyDisks, (disk, index, bytes) => this.pendingChunks.push({ disk, index, bytes: bytes.slice() }));
     mkdirSync(dirname(start.path), { recursive: true });
     this.fd = openSync(start.path, "w");
@@ -99,9 +102,10 @@ export class Recorder implements IngressObserver {
   }
 
   received(at: IngressPosition, connection: number, bytes: Uint8Array): void {
+    // Kept by reference until flushed: the NIC owns received bytes and never changes them (NicPort.received).
     this.timed(RecordKind.Received, bytes.length, at, (w) => {
       w.varint(connection);
-      w.bytes(bytes);
+      w.data(bytes);
     });
   }
 
@@ -129,12 +133,13 @@ export class Recorder implements IngressObserver {
   }
 
   sent(at: IngressPosition, connection: number, bytes: Uint8Array): void {
-    this.sentHash.update(bytes);
-    this.sentBytes += bytes.length;
+    this.sentHash?.update(bytes);
+    const crc = crc32(bytes);
+    this.sends.add(connection, bytes.length, crc);
     this.timed(RecordKind.Sent, 0, at, (w) => {
       w.varint(connection);
       w.varint(bytes.length);
-      w.u32(crc32(bytes));
+      w.u32(crc);
     });
   }
 
@@ -142,17 +147,19 @@ export class Recorder implements IngressObserver {
     this.timed(RecordKind.BoardClosed, 0, at, (w) => w.varint(connection));
   }
 
-  /** Bytes the board sent so far, and their SHA-256. */
-  get sentSoFar(): { bytes: number; sha256: string } {
-    return { bytes: this.sentBytes, sha256: this.sentHash.copy().digest("hex") };
+  /** What the board sent so far: bytes, sends, and the digest of the sends as recorded. */
+  get sentSoFar(): { bytes: number; sends: number; sendsSha256: string } {
+    return { bytes: this.sends.bytes, sends: this.sends.count, sendsSha256: this.sends.digest() };
   }
 
   /** The last timed record: where the board stopped, what it sent, and the live trace's hash if it had one. */
   end(at: IngressPosition, reason: string, trace: { enabled: boolean; digest(): string; count: number }): RecordingEnd {
     const end: RecordingEnd = {
       reason,
-      sentBytes: this.sentBytes,
-      sentSha256: this.sentHash.copy().digest("hex"),
+      sentBytes: this.sends.bytes,
+      sends: this.sends.count,
+      sendsSha256: this.sends.digest(),
+      sentSha256: this.sentHash === undefined ? null : this.sentHash.copy().digest("hex"),
       traceHash: trace.enabled ? trace.digest() : null,
       traceEvents: trace.enabled ? trace.count : null,
     };
@@ -192,8 +199,12 @@ export class Recorder implements IngressObserver {
 
   flush(): void {
     if (this.closed) return;
-    const bytes = this.writer.take();
-    let at = 0;
-    while (at < bytes.length) at += writeSync(this.fd, bytes, at, bytes.length - at);
+    let pieces = this.writer.takePieces();
+    // writev until everything is out: a short write leaves the rest of a piece for the next call.
+    while (pieces.length > 0) {
+      let written = writevSync(this.fd, pieces);
+      while (pieces.length > 0 && written >= pieces[0]!.length) written -= pieces.shift()!.length;
+      if (written > 0) pieces[0] = pieces[0]!.subarray(written);
+    }
   }
 }

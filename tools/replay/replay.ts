@@ -13,7 +13,7 @@ import type { FlashBoot } from "../../host/boot/flash_boot.ts";
 import type { DiskBackend } from "../../host/devices/disk_backend.ts";
 import type { NetworkBackend, NicPort } from "../../host/devices/nic.ts";
 import type { Trace } from "../../host/sim/trace.ts";
-import { RECORD_KIND_NAMES, type Recorded, RecordKind, type Recording, RecordingError } from "./format.ts";
+import { RECORD_KIND_NAMES, type Recorded, RecordKind, type Recording, RecordingError, SendsDigest } from "./format.ts";
 import { replayDisk } from "./disks.ts";
 
 export interface ReplayOptions {
@@ -138,7 +138,7 @@ export function replay(options: ReplayOptions): ReplayResult {
   const board = buildBoard(options, network, panics);
   const control = new BoardControl(board);
   const sentHash: Hash = createHash("sha256");
-  let sentBytes = 0;
+  const sends = new SendsDigest();
   let cursor = 0;
   let divergence: string | undefined;
   const diverge = (message: string) => {
@@ -148,12 +148,13 @@ export function replay(options: ReplayOptions): ReplayResult {
   const checker: IngressObserver = {
     sent: (at, connection, bytes) => {
       sentHash.update(bytes);
-      sentBytes += bytes.length;
+      const crc = crc32(bytes);
+      sends.add(connection, bytes.length, crc);
       if (divergence !== undefined) return;
       const expected = events[cursor];
-      const actual = `sent ${bytes.length} bytes on connection ${connection}, crc 0x${crc32(bytes).toString(16).padStart(8, "0")}, at ${seconds(at.timeNs)}, board event ${at.eventCount}`;
+      const actual = `sent ${bytes.length} bytes on connection ${connection}, crc 0x${crc.toString(16).padStart(8, "0")}, at ${seconds(at.timeNs)}, board event ${at.eventCount}`;
       if (expected?.kind !== RecordKind.Sent) return diverge(`expected ${expected === undefined ? "nothing more" : describeRecord(expected)}; the board ${actual}`);
-      if (!samePlace(expected.at, at) || expected.connection !== connection || expected.lengthBytes !== bytes.length || expected.crc !== crc32(bytes)) {
+      if (!samePlace(expected.at, at) || expected.connection !== connection || expected.lengthBytes !== bytes.length || expected.crc !== crc) {
         return diverge(`expected ${describeRecord(expected)}; the board ${actual}`);
       }
       cursor += 1;
@@ -250,8 +251,11 @@ export function replay(options: ReplayOptions): ReplayResult {
   const expectedTraceHash = end.traceHash ?? recording.seal?.traceHash ?? null;
   const finished = divergence === undefined && stoppedBefore === undefined;
   if (finished) {
-    if (sentBytes !== end.sentBytes || sentSha256 !== end.sentSha256) {
-      diverge(`at the end: the recording sent ${end.sentBytes} bytes, sha256 ${end.sentSha256.slice(0, 16)}...; the board sent ${sentBytes}, sha256 ${sentSha256.slice(0, 16)}...`);
+    const expectedSent = end.sentSha256 ?? recording.seal?.sentSha256 ?? null;
+    if (sends.bytes !== end.sentBytes || sends.count !== end.sends || sends.digest() !== end.sendsSha256) {
+      diverge(`at the end: the recording sent ${end.sentBytes} bytes in ${end.sends} sends, digest ${end.sendsSha256.slice(0, 16)}...; the board sent ${sends.bytes} in ${sends.count}, digest ${sends.digest().slice(0, 16)}...`);
+    } else if (expectedSent !== null && expectedSent !== sentSha256) {
+      diverge(`at the end: the recording's bytes sent hash sha256 ${expectedSent.slice(0, 16)}...; the board's ${sentSha256.slice(0, 16)}...`);
     } else if (expectedTraceHash !== null && expectedTraceHash !== options.trace.digest()) {
       diverge(`at the end: the recording's trace hash is ${expectedTraceHash}; the replay's is ${options.trace.digest()} (write both traces with --trace to find the first line that differs)`);
     }
@@ -264,7 +268,7 @@ export function replay(options: ReplayOptions): ReplayResult {
     firmwareMatches: sha256(options.firmware) === recording.meta.firmwareSha256,
     recordsApplied: applied,
     boardTimeNs: clock.nowNs,
-    sentBytes,
+    sentBytes: sends.bytes,
     sentSha256,
     traceHash: options.trace.digest(),
     traceEvents: options.trace.count,

@@ -19,8 +19,8 @@ export function sealRecording(path: string, firmware: Uint8Array, out: (line: st
       out(`recording: not sealed: the checking replay diverged: ${result.divergence}`);
       return undefined;
     }
-    out(`recording: sealed by a checking replay (${wallS.toFixed(1)} s): ${result.sentBytes} bytes sent as recorded, trace ${result.traceEvents} events, sha256 ${result.traceHash}`);
-    return { traceHash: result.traceHash, traceEvents: result.traceEvents, by: "replay at shutdown" };
+    out(`recording: sealed by a checking replay (${wallS.toFixed(1)} s): every send as recorded, ${result.sentBytes} bytes, sha256 ${result.sentSha256}; trace ${result.traceEvents} events, sha256 ${result.traceHash}`);
+    return { traceHash: result.traceHash, traceEvents: result.traceEvents, sentSha256: result.sentSha256, by: "replay at shutdown" };
   } catch (error) {
     if (!(error instanceof RecordingError)) throw error;
     out(`recording: not sealed: ${error.message}`);

@@ -40,7 +40,7 @@ const json = (w: RecordWriter, kind: RecordKind, value: unknown) => {
   w.record(kind, text.length, (x) => x.bytes(text));
 };
 
-const END = { reason: "SIGINT", sentBytes: 3, sentSha256: SHA(new Uint8Array(3)), traceHash: null, traceEvents: null };
+const END = { reason: "SIGINT", sentBytes: 3, sends: 1, sendsSha256: SHA(new Uint8Array(3)), sentSha256: null, traceHash: null, traceEvents: null };
 
 // A small, valid recording: metadata, firmware, one disk chunk, a connection that receives and sends, the end.
 function build(options: Build = {}): Uint8Array {
@@ -216,8 +216,8 @@ describe("recording format", () => {
     expect(error(noFirmware.take())).toMatch(/record 1 at byte \d+ \(meta\): a second meta record/);
     expect(error(build({ skipEnd: true }))).toMatch(/truncated: no end record after record 5 \(board time 0\.001600 s\), at byte \d+; the recording board did not stop cleanly/);
     expect(error(build({ afterEnd: (x) => x.record(RecordKind.Reset, 32, (y) => y.at(300, 3_000_000)) }))).toMatch(/\(reset\): a record after the end/);
-    expect(error(build({ afterEnd: (x) => json(x, RecordKind.Seal, { traceHash: "no", traceEvents: 1, by: "x" }) }))).toMatch(/\(seal\): field traceHash: expected 64 hex digits/);
-    const sealed = build({ afterEnd: (x) => json(x, RecordKind.Seal, { traceHash: "a".repeat(64), traceEvents: 1, by: "x" }) });
+    expect(error(build({ afterEnd: (x) => json(x, RecordKind.Seal, { traceHash: "no", traceEvents: 1, sentSha256: "a".repeat(64), by: "x" }) }))).toMatch(/\(seal\): field traceHash: expected 64 hex digits/);
+    const sealed = build({ afterEnd: (x) => json(x, RecordKind.Seal, { traceHash: "a".repeat(64), traceEvents: 1, sentSha256: "b".repeat(64), by: "x" }) });
     expect(parseRecording(sealed, "t.rec").seal?.traceEvents).toBe(1);
     const endBytes = build();
     const end = records(endBytes).at(-1)!;
