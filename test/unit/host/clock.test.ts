@@ -6,6 +6,31 @@ import { describe, expect, it } from "vitest";
 import { type EventHandle, VirtualClock } from "../../../host/sim/clock.ts";
 
 describe("VirtualClock", () => {
+  it("counts board events, not the world's (atOutside), which still run in time and scheduling order", () => {
+    const clock = new VirtualClock();
+    const seen: string[] = [];
+    clock.at(10, () => seen.push("board"));
+    clock.atOutside(10, () => seen.push("world"));
+    clock.afterOutside(5, () => seen.push("world-early"));
+    clock.at(20, () => seen.push("board-late"));
+    while (clock.runNext());
+    expect(seen).toEqual(["world-early", "board", "world", "board-late"]);
+    expect(clock.boardRanCount).toBe(2);
+  });
+
+  it("skipTo moves time without running anything, and refuses to pass a due event or go back", () => {
+    const clock = new VirtualClock();
+    let ran = false;
+    clock.at(100, () => (ran = true));
+    clock.skipTo(100);
+    expect(clock.nowNs).toBe(100);
+    expect(ran).toBe(false);
+    expect(() => clock.skipTo(101)).toThrow(/an event is due at 100 ns, before 101 ns/);
+    expect(() => clock.skipTo(50)).toThrow(/before now/);
+    clock.runNext();
+    expect(ran).toBe(true);
+  });
+
   it("starts at 0 with nothing pending", () => {
     const clock = new VirtualClock();
     expect(clock.nowNs).toBe(0);
