@@ -8,11 +8,14 @@ import { DISK_CHUNK_BYTES, type RecordedDisk } from "./format.ts";
 
 const READ_BYTES = 16 * DISK_CHUNK_BYTES;
 
+const zeros = new Map<number, Buffer>();
+
 function isZero(bytes: Uint8Array): boolean {
-  // 8 bytes at a time: a disk of zeros is the common case.
-  const words = new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 3);
-  for (let i = 0; i < words.length; i++) if (words[i] !== 0n) return false;
-  return true;
+  // One native comparison with a zero block of the same size: a disk of zeros is the common case, and a chunk
+  // from a recording may start at any byte offset.
+  let zero = zeros.get(bytes.length);
+  if (zero === undefined) zeros.set(bytes.length, (zero = Buffer.alloc(bytes.length)));
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).equals(zero);
 }
 
 /** Hashes a disk's contents chunk by chunk: |chunk index u64 LE|chunk| for every non-zero chunk, then |size u64 LE|. */

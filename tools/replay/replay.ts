@@ -212,7 +212,7 @@ export function replay(options: ReplayOptions): ReplayResult {
     }
     clock.skipTo(next.at.timeNs);
     cursor += 1;
-    applied += 1;
+    if (next.kind !== RecordKind.End) applied += 1;
     apply(next);
   }
 

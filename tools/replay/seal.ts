@@ -22,8 +22,9 @@ export function sealRecording(path: string, firmware: Uint8Array, out: (line: st
     out(`recording: sealed by a checking replay (${wallS.toFixed(1)} s): every send as recorded, ${result.sentBytes} bytes, sha256 ${result.sentSha256}; trace ${result.traceEvents} events, sha256 ${result.traceHash}`);
     return { traceHash: result.traceHash, traceEvents: result.traceEvents, sentSha256: result.sentSha256, by: "replay at shutdown" };
   } catch (error) {
-    if (!(error instanceof RecordingError)) throw error;
-    out(`recording: not sealed: ${error.message}`);
+    // The board has stopped and its recording is written: a failure here must not lose the shutdown.
+    if (error instanceof RecordingError) out(`recording: not sealed: ${error.message}`);
+    else out(`recording: not sealed: the checking replay failed: ${(error as Error).stack ?? String(error)}`);
     return undefined;
   }
 }
