@@ -207,7 +207,7 @@ export const runCommand: Command = {
       }
     };
     const booted = powerOnOrReset(false);
-    recorder?.begin(board, firmwareBytes!);
+    if (firmwareBytes !== undefined) recorder?.begin(board, firmwareBytes);
     if (!booted && (!values["reset-on-panic"] || board.processors.length === 0)) return finish(1);
     if (bound.length > 0) out(`listening on ${bound.map((a) => `${a.host}:${a.port}`).join(", ")}`);
 
@@ -267,7 +267,10 @@ export const runCommand: Command = {
       await trace.close();
       pcap?.finish();
       if (pcap !== undefined) out(`packet capture: ${pcap.path}, ${pcap.packetCount} packets`);
-      if (recorder !== undefined) {
+      if (recorder !== undefined && firmwareBytes === undefined) {
+        recorder.close();
+        out(`recording: ${recorder.path} is empty: no image booted`);
+      } else if (recorder !== undefined) {
         recorder.flush();
         if (!values["no-seal"]) {
           const sealed = sealRecording(recorder.path, firmwareBytes!, (line) => out(line));
