@@ -295,7 +295,8 @@ export class Board {
   replaceDisk(name: string): string | undefined {
     const { device, lun } = this.diskSlot(name);
     const spec = this.diskSpec(name);
-    const path = spec.backend === "file" ? join(this.dataDir, spec.image) : undefined;
+    // A board whose disks come from openDisk (a replay) owns no files: nothing to set aside.
+    const path = spec.backend === "file" && this.options.openDisk === undefined ? join(this.dataDir, spec.image) : undefined;
     // In an order that leaves the board as it was if a step fails: the old disk stays open (and in use) until the
     // new one is, and a renamed image goes back when the new one cannot be made.
     const old = this.backends.get(name);

@@ -122,7 +122,12 @@ function buildBoard(options: ReplayOptions, network: ReplayNetwork, panics: Pani
     portals: meta.portals,
     network: network,
     verbose: meta.verbose,
-    openDisk: (disk) => disks.get(disk.name)!,
+    // The first open of a disk is its recorded contents; a later one is a blank disk put in its place (disk replace).
+    openDisk: (disk) => {
+      const first = disks.get(disk.name);
+      disks.delete(disk.name);
+      return first ?? replayDisk(meta.disks.find((d) => d.name === disk.name)!, []).backend;
+    },
     onConsole: options.onConsole,
     onStop: (_processor, report) => {
       if (report !== undefined) panics.push(report);
