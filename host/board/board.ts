@@ -105,6 +105,8 @@ export interface BoardOptions {
   onStop?: (processor: string, report: PanicReport | undefined) => void;
   /** Opens a disk's backend in place of the board file's (a replay's disks, from a recording); called once per disk. */
   openDisk?: (disk: DiskSpec) => DiskBackend;
+  /** Opens the NVRAM card's array in place of the board file's (a replay's, from a recording); called once. */
+  openNvram?: (nvram: NvramSpec) => NvramBacking;
 }
 
 export class Board {
@@ -349,7 +351,9 @@ export class Board {
   private nvramArray(spec: NvramSpec): NvramBacking {
     if (this.nvramBacking !== undefined) return this.nvramBacking;
     const sizeBytes = spec.sizeKiB * 1024;
-    if (spec.backend === "file") {
+    if (this.options.openNvram !== undefined) {
+      this.nvramBacking = this.options.openNvram(spec);
+    } else if (spec.backend === "file") {
       mkdirSync(this.dataDir, { recursive: true });
       this.nvramBacking = fileNvram(join(this.dataDir, spec.image), sizeBytes);
     } else {

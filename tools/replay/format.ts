@@ -31,6 +31,7 @@ export enum RecordKind {
   Firmware = 12, // the firmware image's bytes (its SHA-256 is the metadata's firmwareSha256); the second record
   Fault = 13, // |at|the BoardFault as JSON| (simulate: a fault injected into a device model or a processor)
   Note = 14, // |at|the TraceNote as JSON| (simulate: a line its own events wrote to the board's trace)
+  Nvram = 15, // the NVRAM card's array as it was at power-on (its SHA-256 is the metadata's nvram.sha256), before any timed record
 }
 // where |at| is |board-event count delta varint|board time delta varint, ns|.
 
@@ -39,6 +40,7 @@ export const RECORD_KIND_NAMES: Record<RecordKind, string> = {
   [RecordKind.PeerClosed]: "peer-closed", [RecordKind.Control]: "control", [RecordKind.Reset]: "reset", [RecordKind.Sent]: "sent",
   [RecordKind.BoardClosed]: "board-closed", [RecordKind.End]: "end", [RecordKind.Seal]: "seal",
   [RecordKind.Firmware]: "firmware", [RecordKind.Fault]: "fault", [RecordKind.Note]: "note",
+  [RecordKind.Nvram]: "nvram",
 };
 
 export interface RecordedDisk {
@@ -63,6 +65,8 @@ export interface RecordingMeta {
   portals: { host: string; port: number }[]; // as bound: the configuration ROM names them
   verbose: boolean;
   disks: RecordedDisk[];
+  /** The NVRAM card's array at power-on (null: the board has none); its bytes follow in an nvram record unless all zero. */
+  nvram: { sizeBytes: number; sha256: string } | null;
 }
 
 export interface RecordingEnd {
@@ -285,6 +289,8 @@ export interface Recording {
   file: string;
   meta: RecordingMeta;
   firmware: Uint8Array;
+  /** The NVRAM's array at power-on (zeros when no nvram record), or undefined when the board has none. */
+  nvram: Uint8Array | undefined;
   chunks: DiskChunk[];
   /** The timed records in order, End last. */
   events: Recorded[];
@@ -363,6 +369,7 @@ export function parseRecording(bytes: Uint8Array, file: string): Recording {
 
   let meta: RecordingMeta | undefined;
   let firmware: Uint8Array | undefined;
+  let nvram: Uint8Array | undefined;
   const chunks: DiskChunk[] = [];
   const events: Recorded[] = [];
   let end: Extract<Recorded, { kind: RecordKind.End }> | undefined;
@@ -421,6 +428,17 @@ export function parseRecording(bytes: Uint8Array, file: string): Recording {
         firmware = r.rest();
         const sha = createHash("sha256").update(firmware).digest("hex");
         if (sha !== meta!.firmwareSha256) failHere(`the image's SHA-256 is ${sha.slice(0, 16)}..., the metadata says ${meta!.firmwareSha256.slice(0, 16)}...: corrupt`);
+        break;
+      }
+      case RecordKind.Nvram: {
+        if (events.length > 0) failHere("the NVRAM's array after the first timed record");
+        if (nvram !== undefined) failHere("a second NVRAM array");
+        nvram = r.rest();
+        const expected = meta!.nvram;
+        const sha = createHash("sha256").update(nvram).digest("hex");
+        if (expected === null || nvram.length !== expected.sizeBytes || sha !== expected.sha256) {
+          failHere(`${nvram.length} bytes, SHA-256 ${sha.slice(0, 16)}...; the metadata says ${expected === null ? "the board has no NVRAM" : `${expected.sizeBytes} bytes, ${expected.sha256.slice(0, 16)}...`}: corrupt`);
+        }
         break;
       }
       case RecordKind.DiskChunk: {
@@ -510,7 +528,11 @@ export function parseRecording(bytes: Uint8Array, file: string): Recording {
     const last = events[events.length - 1];
     fail(`truncated: no end record after record ${last?.index ?? 0} (board time ${((last?.at.timeNs ?? 0) / 1e9).toFixed(6)} s), at byte ${bytes.length}; the recording board did not stop cleanly`);
   }
-  return { file, meta: meta!, firmware: firmware!, chunks, events, end: end!, seal };
+  if (meta!.nvram !== null && nvram === undefined) {
+    nvram = new Uint8Array(meta!.nvram.sizeBytes);
+    if (createHash("sha256").update(nvram).digest("hex") !== meta!.nvram.sha256) fail(`no nvram record, and the metadata's NVRAM hash is not that of zeros`);
+  }
+  return { file, meta: meta!, firmware: firmware!, nvram, chunks, events, end: end!, seal };
 }
 
 type Fail = (message: string) => never;
@@ -554,6 +576,7 @@ function checkMeta(value: unknown, fail: Fail): RecordingMeta {
     field(disk, "sha256", isSha, "64 hex digits", at);
     field(disk, "copied", (v) => typeof v === "boolean", "true or false", at);
   });
+  field(o, "nvram", (v) => v === null || (typeof v === "object" && isCount((v as { sizeBytes?: unknown }).sizeBytes) && isSha((v as { sha256?: unknown }).sha256)), "null or {sizeBytes, sha256}", fail);
   return o as unknown as RecordingMeta;
 }
 

@@ -2,12 +2,12 @@
 // happens. Inputs are written whole; what the board sends is written as its length and CRC-32 only, and hashed, so a
 // replay can name the first send that differs without the recording holding every byte read from the disks.
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, writevSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writevSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Board } from "../../host/board/board.ts";
 import type { BoardFault, IngressObserver, IngressPosition, TraceNote } from "../../host/board/ingress.ts";
-import type { BoardSpec } from "../../host/board/load.ts";
+import type { BoardSpec, NvramSpec } from "../../host/board/load.ts";
 import { DISK_CHUNK_BYTES, RecordKind, RecordWriter, SendsDigest, type RecordedDisk, type RecordingEnd, type RecordingMeta, type RecordingSeal } from "./format.ts";
 import { hashDiskFile } from "./disks.ts";
 
@@ -42,6 +42,19 @@ function readDisks(spec: BoardSpec, dataDir: string, copy: boolean, chunk: (disk
   });
 }
 
+/** The NVRAM card's array as the board will open it (its image under the data directory; zeros when absent or in memory). */
+function readNvram(spec: BoardSpec, dataDir: string): Uint8Array | undefined {
+  const card = spec.processors.flatMap((p) => p.pci).find((f): f is NvramSpec => f.model === "nvram");
+  if (card === undefined) return undefined;
+  const bytes = new Uint8Array(card.sizeKiB * 1024);
+  const path = join(dataDir, card.image);
+  if (card.backend === "file" && existsSync(path)) {
+    const image = readFileSync(path);
+    if (image.length === bytes.length) bytes.set(image); // another size: the board refuses it at power-on
+  }
+  return bytes;
+}
+
 export class Recorder implements IngressObserver {
   private readonly writer = new RecordWriter();
   private readonly fd: number;
@@ -53,12 +66,14 @@ export class Recorder implements IngressObserver {
   private meta: RecordingMeta | undefined;
   private readonly pendingChunks: { disk: number; index: number; bytes: Uint8Array }[] = [];
   private readonly disks: RecordedDisk[];
+  private readonly nvram: Uint8Array | undefined;
 
   /** Reads the disks (before the board opens them) and opens the file; begin() writes the metadata once booted. */
   constructor(private readonly start: RecorderStart) {
     this.path = start.path;
     this.sentHash = start.hashSent === true ? createHash("sha256") : undefined;
     this.disks = readDisks(start.spec, start.dataDir, start.copyDisks, (disk, index, bytes) => this.pendingChunks.push({ disk, index, bytes: bytes.slice() }));
+    this.nvram = readNvram(start.spec, start.dataDir);
     mkdirSync(dirname(start.path), { recursive: true });
     this.fd = openSync(start.path, "w");
   }
@@ -79,10 +94,13 @@ export class Recorder implements IngressObserver {
       portals: s.portals.map((p) => ({ host: p.host, port: p.port })),
       verbose: s.verbose,
       disks: this.disks,
+      nvram: this.nvram === undefined ? null : { sizeBytes: this.nvram.length, sha256: createHash("sha256").update(this.nvram).digest("hex") },
     };
     const text = Buffer.from(JSON.stringify(this.meta), "utf8");
     this.writer.record(RecordKind.Meta, text.length, (w) => w.bytes(text));
     this.writer.record(RecordKind.Firmware, firmware.length, (w) => w.bytes(firmware));
+    const nvram = this.nvram;
+    if (nvram !== undefined && nvram.some((b) => b !== 0)) this.writer.record(RecordKind.Nvram, nvram.length, (w) => w.bytes(nvram));
     for (const { disk, index, bytes } of this.pendingChunks.splice(0)) {
       this.writer.record(RecordKind.DiskChunk, 16 + DISK_CHUNK_BYTES, (w) => {
         w.varint(disk);

@@ -11,6 +11,7 @@ import type { BoardSpec } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import type { FlashBoot } from "../../host/boot/flash_boot.ts";
 import type { DiskBackend } from "../../host/devices/disk_backend.ts";
+import { memoryNvram } from "../../host/devices/nvram.ts";
 import type { NetworkBackend, NicPort } from "../../host/devices/nic.ts";
 import type { Trace } from "../../host/sim/trace.ts";
 import { RECORD_KIND_NAMES, type Recorded, RecordKind, type Recording, RecordingError, SendsDigest } from "./format.ts";
@@ -127,6 +128,11 @@ function buildBoard(options: ReplayOptions, network: ReplayNetwork, panics: Pani
       const first = disks.get(disk.name);
       disks.delete(disk.name);
       return first ?? replayDisk(meta.disks.find((d) => d.name === disk.name)!, []).backend;
+    },
+    openNvram: (spec) => {
+      const backing = memoryNvram(spec.sizeKiB * 1024);
+      if (recording.nvram !== undefined && recording.nvram.length === backing.bytes.length) backing.bytes.set(recording.nvram);
+      return backing;
     },
     onConsole: options.onConsole,
     onStop: (_processor, report) => {

@@ -21,7 +21,7 @@ function meta(overrides: Partial<RecordingMeta> = {}): RecordingMeta {
   return {
     tool: "wasm-iop test", command: "run", created: "2026-12-07T00:00:00Z", boardFile: "boards/x.json",
     spec: { name: "x", processors: [], disks: [] }, seed: 7, firmwareSha256: SHA(FIRMWARE), bootSlot: null, bootTrial: false,
-    portals: [{ host: "127.0.0.1", port: 3260 }], verbose: false,
+    portals: [{ host: "127.0.0.1", port: 3260 }], verbose: false, nvram: null,
     disks: [{ name: "d0", sizeBytes: 4 * DISK_CHUNK_BYTES, blockSize: 512, backend: "memory", sha256: blankDiskHash(4 * DISK_CHUNK_BYTES), copied: true }],
     ...overrides,
   };
@@ -175,6 +175,17 @@ describe("recording format", () => {
     bytes[m!.payloadAt] = 0x5b; // '[': no longer JSON
     fixCrc(bytes, m!);
     expect(error(bytes)).toMatch(/\(meta\): metadata: not JSON/);
+    const nvramMeta = { ...meta(), nvram: { sizeBytes: 8, sha256: SHA(new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0])) } };
+    const withNvram = (bytes: Uint8Array) => {
+      const w = new RecordWriter();
+      json(w, RecordKind.Meta, nvramMeta);
+      w.record(RecordKind.Firmware, FIRMWARE.length, (x) => x.bytes(FIRMWARE));
+      w.record(RecordKind.Nvram, bytes.length, (x) => x.bytes(bytes));
+      return w.take();
+    };
+    expect(error(withNvram(new Uint8Array(8)))).toMatch(/record 2 at byte \d+ \(nvram\): 8 bytes, SHA-256 [0-9a-f]{16}\.\.\.; the metadata says 8 bytes, [0-9a-f]{16}\.\.\.: corrupt/);
+    expect(error(withNvram(new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0])))).toMatch(/truncated: no end record/); // the array itself is fine
+    expect(error(build({ meta: nvramMeta }))).toMatch(/no nvram record, and the metadata's NVRAM hash is not that of zeros/);
     expect(error(build({ firmware: new Uint8Array([1, 2, 3]) }))).toMatch(/record 1 at byte \d+ \(firmware\): the image's SHA-256 is [0-9a-f]{16}\.\.\., the metadata says/);
   });
 
