@@ -46,7 +46,7 @@ export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
         written += lengthBytes;
       }
       v.setUint32(writtenPtr, written, true);
-      watch.onWrite?.(writtenPtr, 4);
+      watch.onWrite?.(writtenPtr, 4, true);
       return WASI_ERRNO_SUCCESS;
     },
     clock_time_get(clockId: number, _precision: bigint, timePtr: number): number {
@@ -57,7 +57,7 @@ export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
       const v = view();
       v.setUint32(timePtr, nowNs >>> 0, true);
       v.setUint32(timePtr + 4, Math.floor(nowNs / 0x1_0000_0000), true);
-      watch.onWrite?.(timePtr, 8);
+      watch.onWrite?.(timePtr, 8, true);
       return WASI_ERRNO_SUCCESS;
     },
     random_get(buf: number, lengthBytes: number): number {
@@ -65,7 +65,7 @@ export function wasiImports(host: WasiHost): WebAssembly.ModuleImports {
       const bytes = new Uint8Array(lengthBytes);
       host.randomFill(bytes);
       new Uint8Array(dataView.buffer).set(bytes, buf);
-      watch.onWrite?.(buf, lengthBytes);
+      watch.onWrite?.(buf, lengthBytes, true);
       return WASI_ERRNO_SUCCESS;
     },
     proc_exit(code: number): never {

@@ -3,6 +3,7 @@
 // cost the board charges for each bus access and clock read; when run() returns, the processor is busy until then.
 import { BOOT_INFO_OFFSET_FROM_TOP, BOOT_INFO_SIZE_BYTES, readCurrentTask, readPanicRecord, TASK_INDEX_NONE, writeBootInfo } from "../abi/boot_info.ts";
 import { boardImports } from "../abi/board_imports.ts";
+import { imageDigest } from "../abi/image_module.ts";
 import { ProcExit, wasiImports } from "../abi/wasi.ts";
 import type { AccessSize } from "../bus/bus.ts";
 import { Bus } from "../bus/bus.ts";
@@ -32,6 +33,7 @@ export interface BusMap {
   configRomBytes: number;
 }
 const WASM_PAGE_BYTES = 65536;
+
 const VECTORS_MAX = 64;
 
 /** What each thing costs in board time. The defaults model a slow embedded core behind a PCI bus. */
@@ -149,6 +151,9 @@ export class Processor {
     this.ramBytes = config.ramBytes;
     this.bootInfoAddress = config.ramBytes - BOOT_INFO_OFFSET_FROM_TOP;
     this.bus = new Bus(config.name, config.trace, () => this.nowNs(), (message) => this.log(message));
+    // The replay lines (docs/trace-format.md): this RAM is new or zeroed now, and every board write into it is seen.
+    config.trace.watchMemory(config.name, this.memory);
+    config.trace.replayRecord(config.name, "ram", { pages, ramBytes: config.ramBytes });
   }
 
   /** Board time as this processor sees it: inside a call, the call's start plus what it has used. */
@@ -173,6 +178,7 @@ export class Processor {
       }),
     };
     this.state = "running";
+    if (config.trace.replay) config.trace.replayRecord(this.name, "power", { image: imageDigest(config.module) });
     const instance = this.call(() => new WebAssembly.Instance(config.module, imports));
     if (instance === undefined) return false;
     this.exports = instance.exports as unknown as FirmwareExports;
@@ -188,13 +194,13 @@ export class Processor {
     });
     writeWatch(this.memory).onWrite?.(this.bootInfoAddress, BOOT_INFO_SIZE_BYTES);
     config.trace.record(this.nowNs(), this.name, "boot", { info: this.bootInfoAddress });
-    const status = this.call(() => this.exports!.boot(this.bootInfoAddress));
+    const status = this.call(() => this.firmwareCall("boot", this.bootInfoAddress) as number);
     if (status === undefined) return false;
     if (status !== 0) {
       this.stop({ kind: "boot", code: 2, task: "-", message: `boot() returned ${status}${BOOT_ERRORS[status] === undefined ? "" : ` (${BOOT_ERRORS[status]})`}` });
       return false;
     }
-    this.heapTopAtBoot = this.exports.heapTop();
+    this.heapTopAtBoot = this.firmwareCall("heapTop") as number;
     this.wake(this.nowNs());
     return true;
   }
@@ -234,7 +240,7 @@ export class Processor {
 
   /** The heap top now; the simulator compares it with heapTopAtBoot. */
   heapTop(): number {
-    return this.exports!.heapTop();
+    return this.firmwareCall("heapTop") as number;
   }
 
   /**
@@ -246,7 +252,7 @@ export class Processor {
     if (this.state !== "running") throw new Error(`${this.name} is ${this.state}: cannot call ${name}`);
     const fn = this.exports![name];
     if (typeof fn !== "function") throw new Error(`${this.name}: the firmware has no export ${name}`);
-    const result = this.call(() => (fn as (...a: unknown[]) => unknown)(...args));
+    const result = this.call(() => this.firmwareCall(name, ...(args as (number | bigint)[])));
     this.wake(this.nowNs());
     return result;
   }
@@ -272,9 +278,9 @@ export class Processor {
         if (this.pending[vector] === 0) continue;
         this.pending[vector] = 0;
         this.pendingCount -= 1;
-        this.exports!.irq(vector);
+        this.firmwareCall("irq", vector);
       }
-      return this.exports!.run(BigInt(this.costs.runBudgetNs));
+      return this.firmwareCall("run", BigInt(this.costs.runBudgetNs)) as bigint;
     });
     this.runCount += 1;
     if (hostClockMs !== undefined) this.hostCallMs += hostClockMs() - hostStartMs;
@@ -293,12 +299,32 @@ export class Processor {
     try {
       return body();
     } catch (error) {
+      this.recordEnd(error);
       this.stopOnError(error);
       return undefined;
     } finally {
       this.lastCallNs = this.consumedNs;
       this.inCall = false;
     }
+  }
+
+  /** Calls export `name` with the replay lines around it (docs/trace-format.md, "call" and "ret"). */
+  private firmwareCall(name: string, ...args: (number | bigint)[]): unknown {
+    const trace = this.config.trace;
+    if (trace.replay) trace.replayRecord(this.name, "call", { fn: name, args });
+    const result = (this.exports![name] as (...a: unknown[]) => unknown)(...args);
+    if (trace.replay) trace.replayRecord(this.name, "ret", typeof result === "number" || typeof result === "bigint" ? { val: result } : {});
+    return result;
+  }
+
+  // A call that did not return: the replay line saying how (an exit, a trap, the board stopping it).
+  private recordEnd(error: unknown): void {
+    const trace = this.config.trace;
+    if (!trace.replay) return;
+    trace.release();
+    if (error instanceof ProcExit) trace.replayRecord(this.name, "end", { how: "exit", code: error.code });
+    else if (error instanceof BoardWatchdog) trace.replayRecord(this.name, "end", { how: "stop", message: error.message });
+    else if (error instanceof WebAssembly.RuntimeError) trace.replayRecord(this.name, "end", { how: "trap", message: error.message });
   }
 
   private stopOnError(error: unknown): void {
@@ -345,6 +371,16 @@ export class Processor {
     this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
     const hostClockMs = this.config.hostClockMs;
+    this.bus.firmwareCycle = true;
+    if (this.config.trace.replay) {
+      // What the device writes into memory while answering comes after the read in the replay lines.
+      this.config.trace.hold();
+      try {
+        return this.bus.read(address, sizeBytes);
+      } finally {
+        this.config.trace.release();
+      }
+    }
     if (hostClockMs === undefined) return this.bus.read(address, sizeBytes);
     const startMs = hostClockMs();
     try {
@@ -358,6 +394,7 @@ export class Processor {
     this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
     const hostClockMs = this.config.hostClockMs;
+    this.bus.firmwareCycle = true;
     if (hostClockMs === undefined) return this.bus.write(address, sizeBytes, value);
     const startMs = hostClockMs();
     try {

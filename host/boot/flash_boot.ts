@@ -1,5 +1,6 @@
 // A board's flash as the emulator boots from it: the part in the data directory, the ROM's policy from the board
 // file, the first population from the current build, and the choice of image at every power-on and reset.
+import { compileImage } from "../abi/image_module.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildImage, parseVersion, signImage } from "../image/format.ts";
@@ -69,7 +70,7 @@ export class FlashBoot {
     if (!result.ok) throw new FlashBootError(result.error);
     this.log.push(`rom: booting slot ${result.slot}${result.trial ? " (trial)" : ""}, version ${result.decoded.header.version.major}.${result.decoded.header.version.minor}.${result.decoded.header.version.revision}`);
     const payload = new Uint8Array(result.payload);
-    return { module: new WebAssembly.Module(payload), slot: result.slot, trial: result.trial, payload };
+    return { module: compileImage(payload), slot: result.slot, trial: result.trial, payload };
   }
 
   /** The firmware confirmed its image (a write to the system controller). */

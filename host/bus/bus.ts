@@ -40,6 +40,12 @@ export class Bus {
   private readonly mappings: Mapping[] = [];
   private lastHit: Mapping | undefined; // the mapping the last decode found
   guestErrorCount = 0;
+  /**
+   * Set by the processor just before the firmware's own read or write (a board import), cleared by that access: any
+   * other cycle on this bus is a device's (an MSI-X message, a window forwarding another bus's cycle), and the
+   * replayable trace marks it so (a "dev" replay line before its hashed line, docs/trace-format.md).
+   */
+  firmwareCycle = false;
 
   constructor(
     readonly owner: string,
@@ -107,14 +113,24 @@ export class Bus {
   }
 
   read(address: bigint, sizeBytes: AccessSize): number | bigint {
+    const byFirmware = this.firmwareCycle;
+    this.firmwareCycle = false;
     const m = this.decode(address, sizeBytes);
     const value = m === undefined ? this.abort("read", address, sizeBytes) : m.region.read(Number(address - m.base), sizeBytes);
-    if (this.trace.enabled) this.trace.record(this.nowNs(), this.owner, `r${sizeBytes * 8}`, { addr: hex(address), val: hex(value) });
+    if (this.trace.enabled) {
+      if (!byFirmware) this.trace.replayMark(this.owner, "dev");
+      this.trace.record(this.nowNs(), this.owner, `r${sizeBytes * 8}`, { addr: hex(address), val: hex(value) });
+    }
     return value;
   }
 
   write(address: bigint, sizeBytes: AccessSize, value: number | bigint): void {
-    if (this.trace.enabled) this.trace.record(this.nowNs(), this.owner, `w${sizeBytes * 8}`, { addr: hex(address), val: hex(value) });
+    const byFirmware = this.firmwareCycle;
+    this.firmwareCycle = false;
+    if (this.trace.enabled) {
+      if (!byFirmware) this.trace.replayMark(this.owner, "dev");
+      this.trace.record(this.nowNs(), this.owner, `w${sizeBytes * 8}`, { addr: hex(address), val: hex(value) });
+    }
     const m = this.decode(address, sizeBytes);
     if (m === undefined) {
       this.abort("write", address, sizeBytes);

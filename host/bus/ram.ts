@@ -26,7 +26,10 @@ export function memoryBytes(memory: WebAssembly.Memory): Uint8Array {
  * (`watch.onWrite?.(offset, lengthBytes)`: one field read when nobody listens).
  */
 export interface WriteWatch {
-  onWrite: ((offset: number, lengthBytes: number) => void) | undefined;
+  /** `byAbi`: the write is a WASI call's out-parameter (a clock value, random bytes, a count), not a device's. */
+  onWrite: ((offset: number, lengthBytes: number, byAbi?: boolean) => void) | undefined;
+  /** A device read [offset, offset + lengthBytes) in bulk (DMA): the replayable trace records a digest of it. */
+  onRead: ((offset: number, lengthBytes: number) => void) | undefined;
   /** A range set to zero (a power-on's RAM): heard here instead of onWrite when set, so a listener that knows which
    * pages were zero already (the fuzzer's snapshot) need not treat the whole range as changed. */
   onZero: ((offset: number, lengthBytes: number) => void) | undefined;
@@ -38,7 +41,7 @@ const writeWatches = new WeakMap<WebAssembly.Memory, WriteWatch>();
 export function writeWatch(memory: WebAssembly.Memory): WriteWatch {
   let watch = writeWatches.get(memory);
   if (watch === undefined) {
-    watch = { onWrite: undefined, onZero: undefined };
+    watch = { onWrite: undefined, onRead: undefined, onZero: undefined };
     writeWatches.set(memory, watch);
   }
   return watch;
@@ -69,10 +72,12 @@ export class RamRegion implements BusRegion {
   }
 
   readBytes(offset: number, lengthBytes: number): Uint8Array {
+    this.watch.onRead?.(offset, lengthBytes);
     return this.bytes().slice(offset, offset + lengthBytes);
   }
 
   readInto(offset: number, into: Uint8Array): void {
+    this.watch.onRead?.(offset, into.length);
     into.set(this.bytes().subarray(offset, offset + into.length));
   }
 

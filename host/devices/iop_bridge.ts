@@ -613,11 +613,13 @@ class InboundWindowRegion implements BusRegion {
 
   readBytes(offset: number, lengthBytes: number): Uint8Array {
     if (offset + lengthBytes > this.ramBytes) throw new WindowFault(`${lengthBytes} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
+    writeWatch(this.memory).onRead?.(offset, lengthBytes);
     return memoryBytes(this.memory).slice(offset, offset + lengthBytes);
   }
 
   readInto(offset: number, into: Uint8Array): void {
     if (offset + into.length > this.ramBytes) throw new WindowFault(`${into.length} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
+    writeWatch(this.memory).onRead?.(offset, into.length);
     into.set(memoryBytes(this.memory).subarray(offset, offset + into.length));
   }
 

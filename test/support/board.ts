@@ -1,4 +1,5 @@
 // Boards for tests: the test build (or the release image) on one or more processors, console captured.
+import { compileImage } from "../../host/abi/image_module.ts";
 import { readFileSync } from "node:fs";
 import { Board, withXorEngine } from "../../host/board/board.ts";
 import { parseBoard } from "../../host/board/load.ts";
@@ -11,7 +12,7 @@ const modules = new Map<string, WebAssembly.Module>();
 export function firmwareModule(path: string): WebAssembly.Module {
   let module = modules.get(path);
   if (module === undefined) {
-    module = new WebAssembly.Module(readFileSync(path));
+    module = compileImage(readFileSync(path));
     modules.set(path, module);
   }
   return module;

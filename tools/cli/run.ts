@@ -1,4 +1,5 @@
 // wasm-iop run: boots a board and keeps it running until SIGINT or SIGTERM (or for a stretch of board time).
+import { compileImage } from "../../host/abi/image_module.ts";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -128,7 +129,7 @@ export const runCommand: Command = {
     let firmwareBytes: Uint8Array | undefined; // the image that runs, for a recording's hash and its checking replay
     if (values.firmware !== undefined) {
       firmwareBytes = readFileSync(resolve(values.firmware));
-      firmware = new WebAssembly.Module(new Uint8Array(firmwareBytes));
+      firmware = compileImage(new Uint8Array(firmwareBytes));
       if (spec.flash !== undefined) out(`running ${values.firmware} directly; the board's flash is not used`);
     } else if (spec.flash !== undefined) {
       const flashBoot = new FlashBoot(spec.flash, dataDir);
@@ -146,7 +147,7 @@ export const runCommand: Command = {
     } else {
       await buildFirmware(["release"]);
       firmwareBytes = readFileSync(FIRMWARE_PATH);
-      firmware = new WebAssembly.Module(new Uint8Array(firmwareBytes));
+      firmware = compileImage(new Uint8Array(firmwareBytes));
     }
 
     const trace = new Trace({ enabled: values.trace !== undefined, path: values.trace });

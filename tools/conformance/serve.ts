@@ -1,5 +1,6 @@
 // A board serving iSCSI in this process, in real time, for tools and tests that drive it with real initiators
 // (conformance, interop tests, bench): fresh data directory, a free port on loopback, the release image.
+import { compileImage } from "../../host/abi/image_module.ts";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,7 +54,7 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
   const up = new Promise<void>((resolve) => (serving = resolve));
   const board = new Board({
     spec,
-    firmware: new WebAssembly.Module(readFileSync(FIRMWARE_PATH)),
+    firmware: compileImage(readFileSync(FIRMWARE_PATH)),
     dataDir,
     network: tcp,
     portals: bound,

@@ -2,6 +2,7 @@
 // boards"): `disks`, the original one (a disk on the host processor and one on each storage processor, LUN n is
 // disk n), and `volumes`, which adds a RAID-5 with a hot spare and a thin volume on a second RAID-5 whose pool is
 // small enough for the workload to fill. Each plan says what its LUNs are, so the run knows how to check them.
+import { compileImage } from "../../host/abi/image_module.ts";
 import { readFileSync } from "node:fs";
 import { Board } from "../../host/board/board.ts";
 import { parseBoard } from "../../host/board/load.ts";
@@ -73,7 +74,7 @@ export function simBoardPlan(kind: SimBoardKind): SimBoardPlan {
 let firmware: WebAssembly.Module | undefined;
 
 function firmwareModule(): WebAssembly.Module {
-  firmware ??= new WebAssembly.Module(readFileSync(FIRMWARE_PATH));
+  firmware ??= compileImage(readFileSync(FIRMWARE_PATH));
   return firmware;
 }
 
