@@ -63,7 +63,7 @@ export class Trace {
     if (this.enabled && options.path !== undefined) {
       this.out = createWriteStream(options.path);
       if (options.path.endsWith(".gz")) {
-        const gzip = createGzip({ level: 6 });
+        const gzip = createGzip({ level: 1 });
         gzip.pipe(this.out);
         this.sink = gzip;
       } else {

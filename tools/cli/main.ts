@@ -19,6 +19,7 @@ const commands: CommandEntry[] = [
   { name: "fuzz", summary: "fuzz the firmware (bus, mu, iscsi, scsi) or replay a finding", load: async () => (await import("./fuzz.ts")).fuzzCommand },
   { name: "image", summary: "build, sign, verify and inspect signed firmware images", load: async () => (await import("./image.ts")).imageCommand },
   { name: "flash", summary: "write a signed image to a board's flash for a trial boot", load: async () => (await import("./flash.ts")).flashCommand },
+  { name: "trace", summary: "record a replayable bus trace (boot, an iSCSI session) or replay one under wasmtime", load: async () => (await import("./trace.ts")).traceCommand },
 ];
 
 function overview(): string {

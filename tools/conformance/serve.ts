@@ -30,6 +30,7 @@ export interface ServeOptions {
   timeoutMs?: number; // how long to wait for the transport to come up
   memoryDisks?: boolean; // every disk in memory instead of in its file (bench)
   traceOff?: boolean; // no trace at all, not even its hash, as `wasm-iop run` serves (bench)
+  trace?: Trace; // the board's trace (wasm-iop trace iscsi: a replayable one to a file); default: hashed only
   hostClockMs?: () => number; // measure host time inside firmware calls (bench)
   extraTargets?: readonly TargetSpec[]; // served after the board's own (conformance: a read-only LUN); their URLs last
   withoutXorEngine?: boolean; // the board's XOR engines left out: parity XORed by the firmware loop (bench --volumes)
@@ -58,7 +59,7 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
     dataDir,
     network: tcp,
     portals: bound,
-    trace: options.traceOff === true ? new Trace({ enabled: false }) : undefined,
+    trace: options.traceOff === true ? new Trace({ enabled: false }) : options.trace,
     hostClockMs: options.hostClockMs,
     onConsole: (processor, _fd, line) => {
       log.push(`[${processor}] ${line}`);
