@@ -1,0 +1,130 @@
+// The trace-driven board (tools/trace_board/replay.py) runs the unchanged release image under wasmtime and answers
+// every import from a trace the JS board recorded: on the boot trace and on a 10-second qemu-img iSCSI session it
+// must find no difference, and on a trace with one line changed it must name that line (a write, a console line, a
+// call's result, a device's read of memory) or, for a changed read value, a later line where the firmware went
+// another way. Needs python3 with `pip install wasmtime`, and qemu-img for the session; without them the tests say
+// what they skipped, and under CI (CI=true) that is a failure.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FIRMWARE_PATH } from "../../tools/build/firmware.ts";
+import { REPLAY_SCRIPT } from "../../tools/cli/trace.ts";
+import { recordBootTrace, recordIscsiTrace } from "../../tools/trace_board/record.ts";
+import { scaled } from "../support/time.ts";
+
+const wasmtimeMissing = spawnSync("python3", ["-c", "import wasmtime"], { stdio: "ignore" }).status !== 0;
+const qemuMissing = spawnSync("qemu-img", ["--help"], { stdio: "ignore" }).error !== undefined;
+for (const [missing, what] of [[wasmtimeMissing, "python3 with wasmtime (pip install wasmtime)"], [qemuMissing, "qemu-img (apt-get install qemu-utils qemu-block-extra)"]] as const) {
+  if (!missing) continue;
+  const message = `trace-driven board tests skipped in part: ${what} not installed`;
+  if (process.env.CI === "true") throw new Error(`${message}; CI must have it`);
+  process.stderr.write(`${message}\n`);
+}
+
+interface ReplayResult {
+  ok: boolean;
+  sha256?: string;
+  calls: number;
+  imports: number;
+  memBytes: number;
+  peeks: number;
+  difference?: { line: number; call: string; expected: string; actual: string };
+}
+
+function replay(path: string): ReplayResult {
+  const child = spawnSync("python3", [REPLAY_SCRIPT, path, "--image", FIRMWARE_PATH, "--json"], { encoding: "utf8", maxBuffer: 1 << 20 });
+  if (child.status !== 0 && child.status !== 1) throw new Error(`replay.py exited ${child.status}: ${child.stderr}`);
+  return JSON.parse(child.stdout) as ReplayResult;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-trace-board-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on the boot trace", () => {
+  const path = join(tmp, "boot.jsonl");
+  let lines: string[];
+  let sha256: string;
+  beforeAll(async () => {
+    sha256 = (await recordBootTrace(path, 1)).sha256;
+    lines = readFileSync(path, "utf8").split("\n");
+  }, scaled(60_000));
+
+  it("finds no difference, and hashes the trace as the JS board did", () => {
+    const result = replay(path);
+    expect(result.difference).toBeUndefined();
+    expect(result.ok).toBe(true);
+    expect(result.sha256).toBe(sha256);
+    expect(result.calls).toBeGreaterThan(50); // boot, heapTop, irq and run calls on three processors
+    expect(result.peeks).toBeGreaterThan(0);
+  }, scaled(60_000));
+
+  // Writes the trace with line `index` (0-based) changed by `change`, replays it, and returns the result.
+  function mutated(name: string, index: number, change: (event: Record<string, unknown>) => void): ReplayResult {
+    const event = JSON.parse(lines[index]!) as Record<string, unknown>;
+    change(event);
+    const copy = [...lines];
+    copy[index] = JSON.stringify(event);
+    const file = join(tmp, `${name}.jsonl`);
+    writeFileSync(file, copy.join("\n"));
+    return replay(file);
+  }
+
+  // The first line at or after `from` that matches, skipping device cycles (a "dev" line before them).
+  function find(test: (event: Record<string, unknown>) => boolean, from = 0): number {
+    for (let i = from; i < lines.length; i++) {
+      if (lines[i] === "" || lines[i - 1]?.startsWith('{"rp":"dev"')) continue;
+      if (test(JSON.parse(lines[i]!) as Record<string, unknown>)) return i;
+    }
+    throw new Error("no such line in the boot trace");
+  }
+
+  it("names a changed bus write at its line: expected the trace's value, got the firmware's", () => {
+    const index = find((e) => e.ev === "w32" && e.src === "host", 1000);
+    const original = JSON.parse(lines[index]!) as { addr: string; val: string };
+    const result = mutated("write", index, (e) => (e.val = original.val === "0x1234" ? "0x4321" : "0x1234"));
+    expect(result.ok).toBe(false);
+    expect(result.difference!.line).toBe(index + 1);
+    expect(result.difference!.call).toMatch(/^host (run|irq|boot)\(/);
+    expect(result.difference!.actual).toBe(`w32 at ${original.addr} of ${original.val}`);
+  }, scaled(60_000));
+
+  it("names a changed console line, a changed call result and a changed device read of memory", () => {
+    const consoleIndex = find((e) => e.ev === "console");
+    const console = mutated("console", consoleIndex, (e) => (e.text = `${e.text as string}!`));
+    expect(console.difference!.line).toBe(consoleIndex + 1);
+    expect(console.difference!.actual).toMatch(/^console fd [12]: "/);
+
+    const retIndex = find((e) => e.rp === "ret" && e.p === "sp1" && typeof e.val === "string", 1000);
+    const ret = mutated("ret", retIndex, (e) => (e.val = "12345"));
+    expect(ret.difference!.line).toBe(retIndex + 1);
+    expect(ret.difference!.expected).toBe("the result 12345");
+
+    const peekIndex = find((e) => e.rp === "peek");
+    const peek = mutated("peek", peekIndex, (e) => (e.sha = "0000000000000000"));
+    expect(peek.difference!.line).toBe(peekIndex + 1);
+    expect(peek.difference!.actual).toMatch(/^other bytes \(sha256 [0-9a-f]{16}/);
+  }, scaled(120_000));
+
+  it("follows a changed read value to where the firmware went another way", () => {
+    // A PCI vendor ID read during enumeration: all ones says the slot is empty, so the firmware skips the device.
+    const index = find((e) => e.ev === "r16" && e.src === "host" && e.val !== "0xffff");
+    const result = mutated("read", index, (e) => (e.val = "0xffff"));
+    expect(result.ok).toBe(false);
+    expect(result.difference!.line).toBeGreaterThan(index + 1);
+  }, scaled(60_000));
+});
+
+describe.skipIf(wasmtimeMissing || qemuMissing)("the trace-driven board under wasmtime, on a 10-second qemu-img iSCSI session", () => {
+  it("finds no difference in the session (1 MiB random round trips, one a second)", async () => {
+    const path = join(tmp, "iscsi.jsonl");
+    const recorded = await recordIscsiTrace(path, { seconds: 10, imageMiB: 1, intervalMs: 1000 });
+    expect(recorded.note).toMatch(/^\d+ qemu-img round trips/);
+    const result = replay(path);
+    expect(result.difference).toBeUndefined();
+    expect(result.ok).toBe(true);
+    expect(result.sha256).toBe(recorded.sha256);
+    expect(result.memBytes).toBeGreaterThan(2 * 1024 * 1024); // at least one image in and out of RAM
+  }, scaled(180_000));
+});
