@@ -51,6 +51,9 @@ export const traceCommand: Command = {
       allowPositionals: true,
       strict: true,
     });
+    if (action !== "boot" && action !== "iscsi" && action !== "replay") {
+      throw new UsageError(action === undefined ? "expected boot, iscsi or replay" : `unknown action '${action}': expected boot, iscsi or replay`);
+    }
     if (positionals.length !== 1) throw new UsageError(`expected one FILE, got ${positionals.length}`);
     const file = positionals[0]!;
     const seconds = values.seconds === undefined ? undefined : Number(values.seconds);
@@ -68,8 +71,6 @@ export const traceCommand: Command = {
         return 0;
       case "replay":
         return replay(file, values.image ?? [], values.json);
-      default:
-        throw new UsageError(action === undefined ? "expected boot, iscsi or replay" : `unknown action '${action}': expected boot, iscsi or replay`);
     }
   },
 };

@@ -448,6 +448,9 @@ def main(argv):
     except TraceFormatError as error:
         print(f"replay.py: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"replay.py: {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
     except Difference as difference:
         result.update(ok=False, difference={"line": difference.line, "call": difference.call,
                                             "expected": difference.expected, "actual": difference.actual})
