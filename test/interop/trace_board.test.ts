@@ -9,6 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import wabtInit from "wabt";
+import { compileImage } from "../../host/abi/image_module.ts";
+import { Board } from "../../host/board/board.ts";
+import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
+import { Trace } from "../../host/sim/trace.ts";
 import { FIRMWARE_PATH } from "../../tools/build/firmware.ts";
 import { REPLAY_SCRIPT } from "../../tools/cli/trace.ts";
 import { recordBootTrace, recordIscsiTrace } from "../../tools/trace_board/record.ts";
@@ -33,8 +38,8 @@ interface ReplayResult {
   difference?: { line: number; call: string; expected: string; actual: string };
 }
 
-function replay(path: string): ReplayResult {
-  const child = spawnSync("python3", [REPLAY_SCRIPT, path, "--image", FIRMWARE_PATH, "--json"], { encoding: "utf8", maxBuffer: 1 << 20 });
+function replay(path: string, image = FIRMWARE_PATH): ReplayResult {
+  const child = spawnSync("python3", [REPLAY_SCRIPT, path, "--image", image, "--json"], { encoding: "utf8", maxBuffer: 1 << 20 });
   if (child.status !== 0 && child.status !== 1) throw new Error(`replay.py exited ${child.status}: ${child.stderr}`);
   return JSON.parse(child.stdout) as ReplayResult;
 }
@@ -127,4 +132,69 @@ describe.skipIf(wasmtimeMissing || qemuMissing)("the trace-driven board under wa
     expect(result.sha256).toBe(recorded.sha256);
     expect(result.memBytes).toBeGreaterThan(2 * 1024 * 1024); // at least one image in and out of RAM
   }, scaled(180_000));
+});
+
+// A firmware of a few lines that uses every import kind on each turn (clock, random, a bus read written back, a
+// console line) and on its third turn ends: proc_exit(7), or a trap.
+function endingFirmware(ending: "exit" | "trap"): string {
+  return `(module
+  (import "env" "memory" (memory 1 65536 shared))
+  (import "board" "bus_read32" (func $r32 (param i64) (result i32)))
+  (import "board" "bus_write32" (func $w32 (param i64 i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (global $turns (mut i32) (i32.const 0))
+  (data (i32.const 1024) "turn\\n")
+  (func (export "abiVersion") (result i32) i32.const 1)
+  (func (export "boot") (param i32) (result i32) i32.const 0)
+  (func (export "irq") (param i32))
+  (func (export "heapTop") (result i32) i32.const 65536)
+  (func (export "run") (param i64) (result i64)
+    (drop (call $clock (i32.const 1) (i64.const 0) (i32.const 2048)))
+    (drop (call $random (i32.const 2056) (i32.const 8)))
+    (call $w32 (i64.const 0xc0000000) (call $r32 (i64.const 0xe0000000)))
+    (i32.store (i32.const 3000) (i32.const 1024))
+    (i32.store (i32.const 3004) (i32.const 5))
+    (drop (call $write (i32.const 1) (i32.const 3000) (i32.const 1) (i32.const 3008)))
+    (global.set $turns (i32.add (global.get $turns) (i32.const 1)))
+    (if (i32.eq (global.get $turns) (i32.const 3)) (then ${ending === "exit" ? "(call $exit (i32.const 7))" : "unreachable"}))
+    (i64.const 1000)))`;
+}
+
+describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on calls that do not return", () => {
+  for (const ending of ["exit", "trap"] as const) {
+    it(`replays a firmware whose run ends in ${ending === "exit" ? "proc_exit(7)" : "a trap"}, and names a changed ending`, async () => {
+      const wabt = await wabtInit();
+      const bytes = new Uint8Array(wabt.parseWat(`${ending}.wat`, endingFirmware(ending), { threads: true }).toBinary({}).buffer);
+      const image = join(tmp, `${ending}.wasm`);
+      writeFileSync(image, bytes);
+      const path = join(tmp, `${ending}.jsonl`);
+      const trace = new Trace({ path });
+      const dataDir = mkdtempSync(join(tmp, "board-"));
+      const board = new Board({ spec: loadBoardFile(DEFAULT_BOARD_PATH), firmware: compileImage(bytes), trace, dataDir });
+      expect(board.powerOn()).toBe(true);
+      board.runFor(10_000_000);
+      board.powerOff();
+      await trace.close();
+      expect(board.panics.map((p) => [p.kind, p.code])).toEqual(board.processors.map(() => (ending === "exit" ? ["panic", 7] : ["trap", 5])));
+
+      const result = replay(path, image);
+      expect(result.difference).toBeUndefined();
+      expect(result.calls).toBe(board.processors.length * 5); // boot, heapTop, three runs
+
+      const lines = readFileSync(path, "utf8").split("\n");
+      expect(lines.filter((line) => line.includes('"ev":"console","fd":1,"text":"turn"}')).length).toBe(board.processors.length * 3);
+      const index = lines.findIndex((line) => line.startsWith('{"rp":"end"'));
+      const event = JSON.parse(lines[index]!) as Record<string, unknown>;
+      if (ending === "exit") event.code = 8;
+      else event.how = "exit";
+      lines[index] = JSON.stringify(event);
+      writeFileSync(path, lines.join("\n"));
+      const changed = replay(path, image);
+      expect(changed.difference!.line).toBe(index + 1);
+      expect(changed.difference!.actual).toMatch(ending === "exit" ? /^proc_exit\(7\)$/ : /^a trap \(/);
+    }, scaled(60_000));
+  }
 });

@@ -36,7 +36,8 @@ options:
                       the board has one, else build/firmware.wasm, rebuilt first if stale). A blank flash is
                       populated from the current build the first time, signed with the board's populateKey.
   --seed N            override the board's seed (everything random on the board derives from it)
-  --trace FILE        write the bus-transaction trace as JSON lines
+  --trace FILE        write the bus-transaction trace as JSON lines, replayable (docs/trace-format.md; a name
+                      ending in .gz is compressed); \`wasm-iop trace replay FILE\` replays it under wasmtime
   --for SECONDS       simulation mode: run this much board time as fast as possible, then exit
   --reset-on-panic    when a processor panics, reset the board instead of exiting non-zero
   --record FILE       record everything that enters the board (connections, received bytes with their board
