@@ -15,6 +15,7 @@ import { Board } from "../../host/board/board.ts";
 import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
 import { Trace } from "../../host/sim/trace.ts";
 import { FIRMWARE_PATH } from "../../tools/build/firmware.ts";
+import { simulate } from "../../tools/simulate/simulation.ts";
 import { REPLAY_SCRIPT } from "../../tools/cli/trace.ts";
 import { recordBootTrace, recordIscsiTrace } from "../../tools/trace_board/record.ts";
 import { scaled } from "../support/time.ts";
@@ -32,6 +33,7 @@ interface ReplayResult {
   ok: boolean;
   sha256?: string;
   calls: number;
+  powerOns: number;
   imports: number;
   memBytes: number;
   peeks: number;
@@ -197,4 +199,19 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on call
       expect(changed.difference!.actual).toMatch(ending === "exit" ? /^proc_exit\(7\)$/ : /^a trap \(/);
     }, scaled(60_000));
   }
+});
+
+describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on a simulation with faults and resets", () => {
+  it("finds no difference across injected faults and two board resets (seed 2)", async () => {
+    const path = join(tmp, "simulate.jsonl");
+    const trace = new Trace({ path });
+    const result = simulate({ seed: 2, ops: 400, faults: ["panic", "mu-drop", "dma", "conn-drop"], faultEveryOps: 20, trace });
+    await trace.close();
+    expect(result.resets).toBe(2);
+    expect(result.lostWrites + result.wrongReads).toBe(0);
+    const replayed = replay(path);
+    expect(replayed.difference).toBeUndefined();
+    expect(replayed.sha256).toBe(result.traceHash);
+    expect(replayed.powerOns).toBe(3 * 3); // three processors, powered on three times
+  }, scaled(120_000));
 });

@@ -440,7 +440,12 @@ def main(argv):
             return 2
         images[hashlib.sha256(data).hexdigest()] = data
     started = time.monotonic()
-    result = {"trace": args.trace, "wasmtime": getattr(wasmtime, "__version__", "?")}
+    try:
+        from importlib.metadata import version
+        runtime = version("wasmtime")
+    except Exception:  # an unpackaged build: the version is only for the report
+        runtime = "?"
+    result = {"trace": args.trace, "wasmtime": runtime}
     try:
         board = TraceBoard(args.trace, images)
         board.run()
