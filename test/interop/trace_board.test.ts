@@ -2,8 +2,10 @@
 // every import from a trace the JS board recorded: on the boot trace and on a 10-second qemu-img iSCSI session it
 // must find no difference, and on a trace with one line changed it must name that line (a write, a console line, a
 // call's result, a device's read of memory) or, for a changed read value, a later line where the firmware went
-// another way. Needs python3 with `pip install wasmtime`, and qemu-img for the session; without them the tests say
-// what they skipped, and under CI (CI=true) that is a failure.
+// another way. The C trace-driven board (tools/trace_board/native/, on the native board's runtime port) must find no
+// difference on the same two traces and name the same changed write. Needs python3 with `pip install wasmtime`, and
+// qemu-img for the session; without them the tests say what they skipped, and under CI (CI=true) that is a failure.
+// The C board is built only where the native board's runtime port is in the tree (boards/native/src/runtime.h).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +19,8 @@ import { Trace } from "../../host/sim/trace.ts";
 import { FIRMWARE_PATH } from "../../tools/build/firmware.ts";
 import { simulate } from "../../tools/simulate/simulation.ts";
 import { REPLAY_SCRIPT } from "../../tools/cli/trace.ts";
-import { recordBootTrace, recordIscsiTrace } from "../../tools/trace_board/record.ts";
+import { buildNativeTraceBoard, nativeTraceBoardMissing } from "../../tools/trace_board/native_build.ts";
+import { recordBootTrace, recordIscsiTrace, type RecordedTrace } from "../../tools/trace_board/record.ts";
 import { scaled } from "../support/time.ts";
 
 const wasmtimeMissing = spawnSync("python3", ["-c", "import wasmtime"], { stdio: "ignore" }).status !== 0;
@@ -28,6 +31,8 @@ for (const [missing, what] of [[wasmtimeMissing, "python3 with wasmtime (pip ins
   if (process.env.CI === "true") throw new Error(`${message}; CI must have it`);
   process.stderr.write(`${message}\n`);
 }
+const nativeMissing = nativeTraceBoardMissing();
+if (nativeMissing !== undefined) process.stderr.write(`the C trace-driven board's tests skipped: ${nativeMissing}\n`);
 
 interface ReplayResult {
   ok: boolean;
@@ -40,21 +45,29 @@ interface ReplayResult {
   difference?: { line: number; call: string; expected: string; actual: string };
 }
 
-function replay(path: string, image = FIRMWARE_PATH): ReplayResult {
-  const child = spawnSync("python3", [REPLAY_SCRIPT, path, "--image", image, "--json"], { encoding: "utf8", maxBuffer: 1 << 20 });
-  if (child.status !== 0 && child.status !== 1) throw new Error(`replay.py exited ${child.status}: ${child.stderr}`);
+/** Replays `path` on the wasmtime board, or on the C board at `nativeBoard`, and returns its JSON result. */
+function replay(path: string, image = FIRMWARE_PATH, nativeBoard?: string): ReplayResult {
+  const [program, args] = nativeBoard === undefined ? ["python3", [REPLAY_SCRIPT, path]] : [nativeBoard, [path]];
+  const child = spawnSync(program, [...args, "--image", image, "--json"], { encoding: "utf8", maxBuffer: 1 << 20 });
+  if (child.status !== 0 && child.status !== 1) throw new Error(`${program} exited ${child.status}: ${child.stderr}`);
   return JSON.parse(child.stdout) as ReplayResult;
 }
 
 const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-trace-board-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+// The two CI traces, each recorded once for every board that replays it.
+let bootRecording: Promise<RecordedTrace> | undefined;
+let iscsiRecording: Promise<RecordedTrace> | undefined;
+const bootTrace = () => (bootRecording ??= recordBootTrace(join(tmp, "boot.jsonl"), 1));
+const iscsiTrace = () => (iscsiRecording ??= recordIscsiTrace(join(tmp, "iscsi.jsonl"), { seconds: 10, imageMiB: 1, intervalMs: 1000 }));
+
 describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on the boot trace", () => {
-  const path = join(tmp, "boot.jsonl");
+  let path: string;
   let lines: string[];
   let sha256: string;
   beforeAll(async () => {
-    sha256 = (await recordBootTrace(path, 1)).sha256;
+    ({ path, sha256 } = await bootTrace());
     lines = readFileSync(path, "utf8").split("\n");
   }, scaled(60_000));
 
@@ -125,10 +138,9 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on the 
 
 describe.skipIf(wasmtimeMissing || qemuMissing)("the trace-driven board under wasmtime, on a 10-second qemu-img iSCSI session", () => {
   it("finds no difference in the session (1 MiB random round trips, one a second)", async () => {
-    const path = join(tmp, "iscsi.jsonl");
-    const recorded = await recordIscsiTrace(path, { seconds: 10, imageMiB: 1, intervalMs: 1000 });
+    const recorded = await iscsiTrace();
     expect(recorded.note).toMatch(/^\d+ qemu-img round trips/);
-    const result = replay(path);
+    const result = replay(recorded.path);
     expect(result.difference).toBeUndefined();
     expect(result.ok).toBe(true);
     expect(result.sha256).toBe(recorded.sha256);
@@ -185,6 +197,8 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on call
       const result = replay(path, image);
       expect(result.difference).toBeUndefined();
       expect(result.calls).toBe(board.processors.length * 5); // boot, heapTop, three runs
+      const nativeBoard = nativeMissing === undefined ? await buildNativeTraceBoard() : undefined;
+      if (nativeBoard !== undefined) expect(replay(path, image, nativeBoard).difference).toBeUndefined();
 
       const lines = readFileSync(path, "utf8").split("\n");
       expect(lines.filter((line) => line.includes('"ev":"console","fd":1,"text":"turn"}')).length).toBe(board.processors.length * 3);
@@ -194,10 +208,12 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on call
       else event.how = "exit";
       lines[index] = JSON.stringify(event);
       writeFileSync(path, lines.join("\n"));
-      const changed = replay(path, image);
-      expect(changed.difference!.line).toBe(index + 1);
-      expect(changed.difference!.actual).toMatch(ending === "exit" ? /^proc_exit\(7\)$/ : /^a trap \(/);
-    }, scaled(60_000));
+      for (const board of nativeBoard === undefined ? [undefined] : [undefined, nativeBoard]) {
+        const changed = replay(path, image, board);
+        expect(changed.difference!.line).toBe(index + 1);
+        expect(changed.difference!.actual).toMatch(ending === "exit" ? /^proc_exit\(7\)$/ : /^a trap \(/);
+      }
+    }, scaled(300_000));
   }
 });
 
@@ -214,4 +230,36 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on a si
     expect(replayed.sha256).toBe(result.traceHash);
     expect(replayed.powerOns).toBe(3 * 3); // three processors, powered on three times
   }, scaled(120_000));
+});
+
+describe.skipIf(nativeMissing !== undefined)("the C trace-driven board on the native board's runtime port", () => {
+  let nativeBoard: string;
+  beforeAll(async () => {
+    nativeBoard = await buildNativeTraceBoard();
+  }, scaled(300_000));
+
+  it("finds no difference on the boot trace, and names a changed bus write at its line", async () => {
+    const { path, sha256 } = await bootTrace();
+    const result = replay(path, FIRMWARE_PATH, nativeBoard);
+    expect(result.difference).toBeUndefined();
+    expect(result.sha256).toBe(sha256);
+    expect(result.powerOns).toBe(3);
+
+    const lines = readFileSync(path, "utf8").split("\n");
+    const index = lines.findIndex((line, i) => i > 1000 && line.includes('"src":"host","ev":"w32"') && !lines[i - 1]!.startsWith('{"rp":"dev"'));
+    const original = JSON.parse(lines[index]!) as { addr: string; val: string };
+    lines[index] = lines[index]!.replace(`"val":"${original.val}"`, `"val":"${original.val === "0x1234" ? "0x4321" : "0x1234"}"`);
+    const changed = join(tmp, "native-write.jsonl");
+    writeFileSync(changed, lines.join("\n"));
+    const difference = replay(changed, FIRMWARE_PATH, nativeBoard).difference!;
+    expect(difference.line).toBe(index + 1);
+    expect(difference.actual).toBe(`w32 at ${original.addr} of ${original.val}`);
+  }, scaled(120_000));
+
+  it.skipIf(qemuMissing)("finds no difference on the 10-second qemu-img iSCSI session", async () => {
+    const recorded = await iscsiTrace();
+    const result = replay(recorded.path, FIRMWARE_PATH, nativeBoard);
+    expect(result.difference).toBeUndefined();
+    expect(result.sha256).toBe(recorded.sha256);
+  }, scaled(180_000));
 });

@@ -4,12 +4,14 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT } from "../../host/root.ts";
+import { FIRMWARE_PATH } from "../build/firmware.ts";
+import { buildNativeTraceBoard, nativeTraceBoardMissing } from "../trace_board/native_build.ts";
 import { recordBootTrace, recordIscsiTrace, type RecordedTrace } from "../trace_board/record.ts";
 import { type Command, UsageError } from "./command.ts";
 
 const help = `usage: wasm-iop trace boot FILE [--seconds N]
        wasm-iop trace iscsi FILE [--seconds N] [--image-mib N] [--interval-ms N]
-       wasm-iop trace replay FILE [--image WASM ...] [--json]
+       wasm-iop trace replay FILE [--image WASM ...] [--native] [--json]
 
 Records a replayable bus trace (docs/trace-format.md) of build/firmware.wasm on the default board, or replays one
 on the trace-driven board under wasmtime (tools/trace_board/replay.py), which answers every import from the trace
@@ -21,7 +23,9 @@ and names the first difference. A FILE ending in .gz is written and read gzip-co
            (default 1000; 0: back to back), for about N seconds (default 10); every byte moved is in the trace.
            Needs qemu-img with its iSCSI driver (Debian: qemu-utils, qemu-block-extra)
   replay   run FILE under wasmtime (python3 with \`pip install wasmtime\`); --image names the image(s) the trace may
-           name (default build/firmware.wasm); --json prints the result as one JSON object
+           name (default build/firmware.wasm); --json prints the result as one JSON object. --native runs it on the
+           C trace-driven board instead (tools/trace_board/native/, built with CMake into build/trace-board/ on the
+           native board's runtime port, boards/native/src/runtime.h)
 
 Exit status: 0 recorded, or replayed with no difference; 1 a difference or a failed recording; 2 usage error or a
 missing python3/wasmtime.`;
@@ -47,6 +51,7 @@ export const traceCommand: Command = {
         "interval-ms": { type: "string" },
         image: { type: "string", multiple: true },
         json: { type: "boolean", default: false },
+        native: { type: "boolean", default: false },
       },
       allowPositionals: true,
       strict: true,
@@ -70,17 +75,28 @@ export const traceCommand: Command = {
         process.stdout.write(summary(await recordIscsiTrace(file, { seconds: seconds ?? 10, imageMiB, intervalMs })) + "\n");
         return 0;
       case "replay":
-        return replay(file, values.image ?? [], values.json);
+        return replay(file, values.image ?? [], values.json, values.native);
     }
   },
 };
 
-function replay(file: string, images: string[], json: boolean): Promise<number> {
-  const args = [REPLAY_SCRIPT, file, ...images.flatMap((image) => ["--image", image]), ...(json ? ["--json"] : [])];
+async function replay(file: string, images: string[], json: boolean, native: boolean): Promise<number> {
+  const options = [file, ...(images.length > 0 ? images : [FIRMWARE_PATH]).flatMap((image) => ["--image", image]), ...(json ? ["--json"] : [])];
+  let program = "python3";
+  let args = [REPLAY_SCRIPT, ...options];
+  if (native) {
+    const missing = nativeTraceBoardMissing();
+    if (missing !== undefined) {
+      process.stderr.write(`wasm-iop trace replay --native: ${missing}\n`);
+      return 2;
+    }
+    program = await buildNativeTraceBoard();
+    args = options;
+  }
   return new Promise((resolve) => {
-    const child = spawn("python3", args, { stdio: "inherit" });
+    const child = spawn(program, args, { stdio: "inherit" });
     child.on("error", (error) => {
-      process.stderr.write(`wasm-iop trace replay: cannot run python3 (${error.message}); the trace-driven board needs python3 and \`pip install wasmtime\`\n`);
+      process.stderr.write(`wasm-iop trace replay: cannot run ${program} (${error.message})${native ? "" : "; the trace-driven board needs python3 and \`pip install wasmtime\`"}\n`);
       resolve(2);
     });
     child.on("exit", (code) => resolve(code ?? 1));
