@@ -1,8 +1,8 @@
 // A board's flash as the emulator boots from it: the part in the data directory, the ROM's policy from the board
 // file, the first population from the current build, and the choice of image at every power-on and reset.
-import { compileImage } from "../abi/image_module.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { compileImage } from "../abi/image_module.ts";
 import { buildImage, parseVersion, signImage } from "../image/format.ts";
 import { loadPrivateKey, loadPublicKey, trustedKey } from "../image/keys.ts";
 import { addFirmwareProducer } from "../image/producers.ts";

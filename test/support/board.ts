@@ -1,6 +1,6 @@
 // Boards for tests: the test build (or the release image) on one or more processors, console captured.
-import { compileImage } from "../../host/abi/image_module.ts";
 import { readFileSync } from "node:fs";
+import { compileImage } from "../../host/abi/image_module.ts";
 import { Board, withXorEngine } from "../../host/board/board.ts";
 import { parseBoard } from "../../host/board/load.ts";
 import type { PanicReport, Processor, ProcessorCosts } from "../../host/board/processor.ts";

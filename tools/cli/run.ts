@@ -1,8 +1,8 @@
 // wasm-iop run: boots a board and keeps it running until SIGINT or SIGTERM (or for a stretch of board time).
-import { compileImage } from "../../host/abi/image_module.ts";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { compileImage } from "../../host/abi/image_module.ts";
 import { Board } from "../../host/board/board.ts";
 import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
 import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile, targetLuns } from "../../host/board/load.ts";

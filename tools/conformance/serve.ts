@@ -1,9 +1,9 @@
 // A board serving iSCSI in this process, in real time, for tools and tests that drive it with real initiators
 // (conformance, interop tests, bench): fresh data directory, a free port on loopback, the release image.
-import { compileImage } from "../../host/abi/image_module.ts";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { compileImage } from "../../host/abi/image_module.ts";
 import { Board, withoutXorEngine } from "../../host/board/board.ts";
 import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile, type TargetSpec } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";

@@ -2,8 +2,8 @@
 // boards"): `disks`, the original one (a disk on the host processor and one on each storage processor, LUN n is
 // disk n), and `volumes`, which adds a RAID-5 with a hot spare and a thin volume on a second RAID-5 whose pool is
 // small enough for the workload to fill. Each plan says what its LUNs are, so the run knows how to check them.
-import { compileImage } from "../../host/abi/image_module.ts";
 import { readFileSync } from "node:fs";
+import { compileImage } from "../../host/abi/image_module.ts";
 import { Board } from "../../host/board/board.ts";
 import { parseBoard } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
