@@ -41,7 +41,8 @@ ${FAULT_KINDS.map((k) => `                   ${k.padEnd(10)} ${FAULT_HELP[k]}`).
   --json         print a summary object on stdout: seeds, ops, faultsInjected, lostWrites, wrongReads, hangs,
                  traceHash and the other counters (with --seeds, totals and one result per seed)
   --trace FILE   write the bus trace of the run as JSON lines (one seed only); the simulator's own events
-                 (faults, resets, lost connections, failures) are in it with src "sim"
+                 (faults, resets, lost connections, failures) are in it with src "sim"; replayable under wasmtime
+                 with \`wasm-iop trace replay FILE\` (docs/trace-format.md)
   --verbose      print the board's console, with board time (one seed only)
   --record FILE  record the run for \`wasm-iop replay\` (one seed only): what the simulated initiators sent, the
                  faults injected and the simulator's trace lines, where each entered the board (docs/replay.md)
