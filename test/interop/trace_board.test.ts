@@ -6,7 +6,7 @@
 // difference on the same two traces and name the same changed write. Needs python3 with `pip install wasmtime`, and
 // qemu-img for the session; without them the tests say what they skipped, and under CI (CI=true) that is a failure.
 // The C board is built only where the native board's runtime port is in the tree (boards/native/src/runtime.h).
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,12 +45,19 @@ interface ReplayResult {
   difference?: { line: number; call: string; expected: string; actual: string };
 }
 
-/** Replays `path` on the wasmtime board, or on the C board at `nativeBoard`, and returns its JSON result. */
-function replay(path: string, image = FIRMWARE_PATH, nativeBoard?: string): ReplayResult {
+/**
+ * Replays `path` on the wasmtime board, or on the C board at `nativeBoard`, and resolves to its JSON result. A child
+ * process waited on asynchronously: a replay takes seconds, and the test worker must keep answering vitest meanwhile.
+ */
+function replay(path: string, image = FIRMWARE_PATH, nativeBoard?: string): Promise<ReplayResult> {
   const [program, args] = nativeBoard === undefined ? ["python3", [REPLAY_SCRIPT, path]] : [nativeBoard, [path]];
-  const child = spawnSync(program, [...args, "--image", image, "--json"], { encoding: "utf8", maxBuffer: 1 << 20 });
-  if (child.status !== 0 && child.status !== 1) throw new Error(`${program} exited ${child.status}: ${child.stderr}`);
-  return JSON.parse(child.stdout) as ReplayResult;
+  return new Promise((resolve, reject) => {
+    execFile(program, [...args, "--image", image, "--json"], { encoding: "utf8", maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : (error as { code?: unknown }).code;
+      if (code !== 0 && code !== 1) reject(new Error(`${program} exited ${String(code)}: ${stderr}`));
+      else resolve(JSON.parse(stdout) as ReplayResult);
+    });
+  });
 }
 
 const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-trace-board-"));
@@ -71,8 +78,8 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on the 
     lines = readFileSync(path, "utf8").split("\n");
   }, scaled(60_000));
 
-  it("finds no difference, and hashes the trace as the JS board did", () => {
-    const result = replay(path);
+  it("finds no difference, and hashes the trace as the JS board did", async () => {
+    const result = await replay(path);
     expect(result.difference).toBeUndefined();
     expect(result.ok).toBe(true);
     expect(result.sha256).toBe(sha256);
@@ -81,7 +88,7 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on the 
   }, scaled(60_000));
 
   // Writes the trace with line `index` (0-based) changed by `change`, replays it, and returns the result.
-  function mutated(name: string, index: number, change: (event: Record<string, unknown>) => void): ReplayResult {
+  async function mutated(name: string, index: number, change: (event: Record<string, unknown>) => void): Promise<ReplayResult> {
     const event = JSON.parse(lines[index]!) as Record<string, unknown>;
     change(event);
     const copy = [...lines];
@@ -100,37 +107,37 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on the 
     throw new Error("no such line in the boot trace");
   }
 
-  it("names a changed bus write at its line: expected the trace's value, got the firmware's", () => {
+  it("names a changed bus write at its line: expected the trace's value, got the firmware's", async () => {
     const index = find((e) => e.ev === "w32" && e.src === "host", 1000);
     const original = JSON.parse(lines[index]!) as { addr: string; val: string };
-    const result = mutated("write", index, (e) => (e.val = original.val === "0x1234" ? "0x4321" : "0x1234"));
+    const result = await mutated("write", index, (e) => (e.val = original.val === "0x1234" ? "0x4321" : "0x1234"));
     expect(result.ok).toBe(false);
     expect(result.difference!.line).toBe(index + 1);
     expect(result.difference!.call).toMatch(/^host (run|irq|boot)\(/);
     expect(result.difference!.actual).toBe(`w32 at ${original.addr} of ${original.val}`);
   }, scaled(60_000));
 
-  it("names a changed console line, a changed call result and a changed device read of memory", () => {
+  it("names a changed console line, a changed call result and a changed device read of memory", async () => {
     const consoleIndex = find((e) => e.ev === "console");
-    const console = mutated("console", consoleIndex, (e) => (e.text = `${e.text as string}!`));
+    const console = await mutated("console", consoleIndex, (e) => (e.text = `${e.text as string}!`));
     expect(console.difference!.line).toBe(consoleIndex + 1);
     expect(console.difference!.actual).toMatch(/^console fd [12]: "/);
 
     const retIndex = find((e) => e.rp === "ret" && e.p === "sp1" && typeof e.val === "string", 1000);
-    const ret = mutated("ret", retIndex, (e) => (e.val = "12345"));
+    const ret = await mutated("ret", retIndex, (e) => (e.val = "12345"));
     expect(ret.difference!.line).toBe(retIndex + 1);
     expect(ret.difference!.expected).toBe("the result 12345");
 
     const peekIndex = find((e) => e.rp === "peek");
-    const peek = mutated("peek", peekIndex, (e) => (e.sha = "0000000000000000"));
+    const peek = await mutated("peek", peekIndex, (e) => (e.sha = "0000000000000000"));
     expect(peek.difference!.line).toBe(peekIndex + 1);
     expect(peek.difference!.actual).toMatch(/^other bytes \(sha256 [0-9a-f]{16}/);
   }, scaled(120_000));
 
-  it("follows a changed read value to where the firmware went another way", () => {
+  it("follows a changed read value to where the firmware went another way", async () => {
     // A PCI vendor ID read during enumeration: all ones says the slot is empty, so the firmware skips the device.
     const index = find((e) => e.ev === "r16" && e.src === "host" && e.val !== "0xffff");
-    const result = mutated("read", index, (e) => (e.val = "0xffff"));
+    const result = await mutated("read", index, (e) => (e.val = "0xffff"));
     expect(result.ok).toBe(false);
     expect(result.difference!.line).toBeGreaterThan(index + 1);
   }, scaled(60_000));
@@ -140,7 +147,7 @@ describe.skipIf(wasmtimeMissing || qemuMissing)("the trace-driven board under wa
   it("finds no difference in the session (1 MiB random round trips, one a second)", async () => {
     const recorded = await iscsiTrace();
     expect(recorded.note).toMatch(/^\d+ qemu-img round trips/);
-    const result = replay(recorded.path);
+    const result = await replay(recorded.path);
     expect(result.difference).toBeUndefined();
     expect(result.ok).toBe(true);
     expect(result.sha256).toBe(recorded.sha256);
@@ -194,11 +201,11 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on call
       await trace.close();
       expect(board.panics.map((p) => [p.kind, p.code])).toEqual(board.processors.map(() => (ending === "exit" ? ["panic", 7] : ["trap", 5])));
 
-      const result = replay(path, image);
+      const result = await replay(path, image);
       expect(result.difference).toBeUndefined();
       expect(result.calls).toBe(board.processors.length * 5); // boot, heapTop, three runs
       const nativeBoard = nativeMissing === undefined ? await buildNativeTraceBoard() : undefined;
-      if (nativeBoard !== undefined) expect(replay(path, image, nativeBoard).difference).toBeUndefined();
+      if (nativeBoard !== undefined) expect((await replay(path, image, nativeBoard)).difference).toBeUndefined();
 
       const lines = readFileSync(path, "utf8").split("\n");
       expect(lines.filter((line) => line.includes('"ev":"console","fd":1,"text":"turn"}')).length).toBe(board.processors.length * 3);
@@ -209,7 +216,7 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on call
       lines[index] = JSON.stringify(event);
       writeFileSync(path, lines.join("\n"));
       for (const board of nativeBoard === undefined ? [undefined] : [undefined, nativeBoard]) {
-        const changed = replay(path, image, board);
+        const changed = await replay(path, image, board);
         expect(changed.difference!.line).toBe(index + 1);
         expect(changed.difference!.actual).toMatch(ending === "exit" ? /^proc_exit\(7\)$/ : /^a trap \(/);
       }
@@ -225,7 +232,7 @@ describe.skipIf(wasmtimeMissing)("the trace-driven board under wasmtime, on a si
     await trace.close();
     expect(result.resets).toBe(2);
     expect(result.lostWrites + result.wrongReads).toBe(0);
-    const replayed = replay(path);
+    const replayed = await replay(path);
     expect(replayed.difference).toBeUndefined();
     expect(replayed.sha256).toBe(result.traceHash);
     expect(replayed.powerOns).toBe(3 * 3); // three processors, powered on three times
@@ -240,7 +247,7 @@ describe.skipIf(nativeMissing !== undefined)("the C trace-driven board on the na
 
   it("finds no difference on the boot trace, and names a changed bus write at its line", async () => {
     const { path, sha256 } = await bootTrace();
-    const result = replay(path, FIRMWARE_PATH, nativeBoard);
+    const result = await replay(path, FIRMWARE_PATH, nativeBoard);
     expect(result.difference).toBeUndefined();
     expect(result.sha256).toBe(sha256);
     expect(result.powerOns).toBe(3);
@@ -251,14 +258,14 @@ describe.skipIf(nativeMissing !== undefined)("the C trace-driven board on the na
     lines[index] = lines[index]!.replace(`"val":"${original.val}"`, `"val":"${original.val === "0x1234" ? "0x4321" : "0x1234"}"`);
     const changed = join(tmp, "native-write.jsonl");
     writeFileSync(changed, lines.join("\n"));
-    const difference = replay(changed, FIRMWARE_PATH, nativeBoard).difference!;
+    const difference = (await replay(changed, FIRMWARE_PATH, nativeBoard)).difference!;
     expect(difference.line).toBe(index + 1);
     expect(difference.actual).toBe(`w32 at ${original.addr} of ${original.val}`);
   }, scaled(120_000));
 
   it.skipIf(qemuMissing)("finds no difference on the 10-second qemu-img iSCSI session", async () => {
     const recorded = await iscsiTrace();
-    const result = replay(recorded.path, FIRMWARE_PATH, nativeBoard);
+    const result = await replay(recorded.path, FIRMWARE_PATH, nativeBoard);
     expect(result.difference).toBeUndefined();
     expect(result.sha256).toBe(recorded.sha256);
   }, scaled(180_000));
