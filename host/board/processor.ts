@@ -33,7 +33,6 @@ export interface BusMap {
   configRomBytes: number;
 }
 const WASM_PAGE_BYTES = 65536;
-
 const VECTORS_MAX = 64;
 
 /** What each thing costs in board time. The defaults model a slow embedded core behind a PCI bus. */
@@ -370,17 +369,20 @@ export class Processor {
   private busRead(address: bigint, sizeBytes: AccessSize): number | bigint {
     this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
-    const hostClockMs = this.config.hostClockMs;
     this.bus.firmwareCycle = true;
-    if (this.config.trace.replay) {
-      // What the device writes into memory while answering comes after the read in the replay lines.
-      this.config.trace.hold();
-      try {
-        return this.bus.read(address, sizeBytes);
-      } finally {
-        this.config.trace.release();
-      }
+    const trace = this.config.trace;
+    if (!trace.replay) return this.busReadTimed(address, sizeBytes);
+    // What the device writes into memory while answering comes after the read in the replay lines.
+    trace.hold();
+    try {
+      return this.busReadTimed(address, sizeBytes);
+    } finally {
+      trace.release();
     }
+  }
+
+  private busReadTimed(address: bigint, sizeBytes: AccessSize): number | bigint {
+    const hostClockMs = this.config.hostClockMs;
     if (hostClockMs === undefined) return this.bus.read(address, sizeBytes);
     const startMs = hostClockMs();
     try {

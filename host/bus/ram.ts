@@ -23,7 +23,8 @@ export function memoryBytes(memory: WebAssembly.Memory): Uint8Array {
  * Who hears of the host's own writes into a processor's memory: DMA, mailbox entries, the results of WASI calls.
  * The fuzzer's snapshot restores only the pages that changed; it tracks the firmware's stores in the image itself
  * (tools/fuzz/instrument.ts) and the host's through this. Every host write into a processor's memory reports here
- * (`watch.onWrite?.(offset, lengthBytes)`: one field read when nobody listens).
+ * (`watch.onWrite?.(offset, lengthBytes)`: one field read when nobody listens). The replayable trace listens too
+ * (host/sim/trace.ts): it records those writes' bytes, and through onRead what devices read in bulk.
  */
 export interface WriteWatch {
   /** `byAbi`: the write is a WASI call's out-parameter (a clock value, random bytes, a count), not a device's. */
