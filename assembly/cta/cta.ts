@@ -93,7 +93,7 @@ const PART_BYTES: u32 = 64;
 // |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 internal u8|57 -|
 // internal: the CTA's own (metadata, rebuild): its parts address members directly, a failure is not recovered, and
 // it answers the CTA itself (tag: INTERNAL_* | what the owner needs).
-// cursor: the next volume LBA to emit (a RAID-5 write: the next stripe row, and cursorWindow the window in it);
+// cursor: the next volume LBA to emit (a RAID-5 write: the next stripe row, from the first, and cursorWindow the window in it);
 // blocks past the end (cursor == lba + blocks) when everything is emitted.
 const SERVICE_BYTES: u32 = 64;
 
@@ -226,7 +226,11 @@ export class CtaTask extends Task {
       this.serviceFinishIfDone(s);
       return;
     }
-    if (fn == FrameFunction.Flush) this.emitFlush(s, volumeAt(volume));
+    const v = volumeAt(volume);
+    // A RAID-5 write's cursor is a stripe row from the start: an LBA that also reads as a row number later on (a
+    // write at LBA 1 reaching row 1) would otherwise send the write back to its first row, over and over.
+    if (v.type == VolumeType.Raid5 && fn != FrameFunction.Read && fn != FrameFunction.Flush) store<u64>(service, msg.d / raid5RowBlocks(v), 40);
+    if (fn == FrameFunction.Flush) this.emitFlush(s, v);
     else this.advance(s);
     this.serviceFinishIfDone(s);
   }
@@ -350,8 +354,7 @@ export class CtaTask extends Task {
     const lba = load<u64>(service, 32);
     const end = lba + <u64>load<u32>(service, 28);
     const rowBlocks = raid5RowBlocks(v);
-    let cursor = load<u64>(service, 40);
-    if (cursor == lba) cursor = lba / rowBlocks; // the first row (the cursor holds a row from here on)
+    let cursor = load<u64>(service, 40); // a row (onService)
     const kind = load<u8>(service, 24) == FrameFunction.Unmap ? ParityOpKind.Zero : ParityOpKind.Write;
     if (!this.ops.startWrite(s, load<u16>(service, 26), cursor, load<u32>(service, 52), kind)) {
       store<u64>(service, cursor, 40);
