@@ -157,7 +157,10 @@ class Simulation {
     this.network = this.board.network as LoopbackBackend;
     const key = root.fork("content").nextU32();
     this.shadows = this.plan.luns.map((l) => new ShadowDisk(l.lun, l.blocks, key));
-    this.injector = new FaultInjector(this.board, root.fork("faults"), options.faults, { dropConnection: (prng) => this.dropConnection(prng) });
+    this.injector = new FaultInjector(this.board, root.fork("faults"), options.faults, {
+      dropConnection: (prng) => this.dropConnection(prng),
+      resetSurvivable: () => this.plan.raid.every((r) => this.isOptimal(r.volume)),
+    });
     // Its own stream: the draws of the other faults stay those of a run without member faults.
     if (options.faults.includes("member") && this.plan.raid.length > 0) {
       this.members = new MemberFaults(this.board, this.control, root.fork("members"), this.plan.raid, options.ops, (volume) => this.isOptimal(volume));
