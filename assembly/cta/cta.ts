@@ -83,15 +83,17 @@ enum ServiceState {
 }
 
 // Part: |0 state u8|1 attempts u8|2 processor u8|3 member u8|4 service u16|6 slot u16|8 transaction u32|12 op u16|
-// |14 fn u8|15 copy u8|16 deadlineNs u64|24 giveUpNs u64|32 sglOffset u32|36 blocks u32|40 volumeLba u64|
+// |14 fn u8|15 copy u8|16 deadlineNs u64|24 giveUpNs u64|32 sglOffset u32|36 blocks u32|40 volumeLba u64|48 disk u16|
+// |50 retries u8|51 stale u8|
 // op: the parity operation it belongs to (OP_NONE: the requester's data, at sglOffset, for volumeLba). copy: a RAID-1
-// write to a second (third…) member, whose bytes are not counted again.
+// write to a second (third…) member, whose bytes are not counted again. stale: its member failed while it was out
+// (memberFail), so what it read says nothing of the volume's data.
 const PART_BYTES: u32 = 64;
 // Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|24 fn u8|25 pending u8|
 // |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 internal u8|57 -|
 // internal: the CTA's own (metadata, rebuild): its parts address members directly, a failure is not recovered, and
 // it answers the CTA itself (tag: INTERNAL_* | what the owner needs).
-// cursor: the next volume LBA to emit (a RAID-5 write: the next stripe row, and cursorWindow the window in it);
+// cursor: the next volume LBA to emit (a RAID-5 write: the next stripe row, from the first, and cursorWindow the window in it);
 // blocks past the end (cursor == lba + blocks) when everything is emitted.
 const SERVICE_BYTES: u32 = 64;
 
@@ -224,7 +226,11 @@ export class CtaTask extends Task {
       this.serviceFinishIfDone(s);
       return;
     }
-    if (fn == FrameFunction.Flush) this.emitFlush(s, volumeAt(volume));
+    const v = volumeAt(volume);
+    // A RAID-5 write's cursor is a stripe row from the start: an LBA that also reads as a row number later on (a
+    // write at LBA 1 reaching row 1) would otherwise send the write back to its first row, over and over.
+    if (v.type == VolumeType.Raid5 && fn != FrameFunction.Read && fn != FrameFunction.Flush) store<u64>(service, msg.d / raid5RowBlocks(v), 40);
+    if (fn == FrameFunction.Flush) this.emitFlush(s, v);
     else this.advance(s);
     this.serviceFinishIfDone(s);
   }
@@ -348,8 +354,7 @@ export class CtaTask extends Task {
     const lba = load<u64>(service, 32);
     const end = lba + <u64>load<u32>(service, 28);
     const rowBlocks = raid5RowBlocks(v);
-    let cursor = load<u64>(service, 40);
-    if (cursor == lba) cursor = lba / rowBlocks; // the first row (the cursor holds a row from here on)
+    let cursor = load<u64>(service, 40); // a row (onService)
     const kind = load<u8>(service, 24) == FrameFunction.Unmap ? ParityOpKind.Zero : ParityOpKind.Write;
     if (!this.ops.startWrite(s, load<u16>(service, 26), cursor, load<u32>(service, 52), kind)) {
       store<u64>(service, cursor, 40);
@@ -572,7 +577,12 @@ export class CtaTask extends Task {
   }
 
   private partFinish(p: u32, status: FrameStatus, bytes: u64): void {
-    if (this.partRetry(p, status)) return;
+    const stale = load<u8>(this.part(p), 51) != 0;
+    // A read its member's failure overtook: the disk that answered may be a blank one put in the pulled one's place
+    // (only the first command after its power-on says DiskChanged; the others read its zeros), so its data is not
+    // trusted: the read is recovered (rebuilt from parity, or read from another copy) as if the member had failed it.
+    if (stale && status == FrameStatus.Ok && load<u8>(this.part(p), 14) == FrameFunction.Read) status = FrameStatus.DiskChanged;
+    if (!stale && this.partRetry(p, status)) return;
     const part = this.finished;
     memory.copy(part, this.part(p), PART_BYTES);
     const s = <u32>load<u16>(part, 4);
@@ -585,7 +595,7 @@ export class CtaTask extends Task {
     const service = this.service(s);
     store<u32>(service, load<u32>(service, 4) - 1, 4);
     const volume = <u32>load<u16>(service, 26);
-    if (status != FrameStatus.Ok && isMemberFailure(status)) this.memberFail(volume, member, status, load<u8>(part, 2), load<u16>(part, 48));
+    if (status != FrameStatus.Ok && isMemberFailure(status) && !stale) this.memberFail(volume, member, status, load<u8>(part, 2), load<u16>(part, 48));
     if (op != OP_NONE) {
       this.ops.partDone(op, member, status);
     } else if (status == FrameStatus.Ok) {
@@ -654,12 +664,22 @@ export class CtaTask extends Task {
     if (member >= v.memberCount || v.member(member).processor != processor || v.member(member).disk != disk) return;
     if (v.member(member).failed && member != v.rebuildMember) return;
     v.member(member).failed = true;
+    this.partsStale(processor, disk);
     if (member == v.rebuildMember) this.rebuild.abort(volume);
     v.state = stateOf(v);
     this.memberFailures += 1;
     volumeStateLine(volume);
     this.metadata.update(volume);
     this.rebuild.consider();
+  }
+
+  // Every part out to `disk` of `processor` (a member that has just failed) is stale: what it reads is not trusted,
+  // its errors are not retried and fail nothing more.
+  private partsStale(processor: u32, disk: u32): void {
+    for (let p: u32 = 0; p < this.partsEnd; p++) {
+      const part = this.part(p);
+      if (load<u8>(part) != PartState.Free && <u32>load<u8>(part, 2) == processor && <u32>load<u16>(part, 48) == disk) store<u8>(part, 1, 51);
+    }
   }
 
   // ---- The CTA's own services (raid_metadata.ts, rebuild.ts) ----

@@ -145,7 +145,7 @@ export class RtaTask extends Task {
   // The I/O converter: frame → block request (an SGL over the requester's buffers, in this processor's addresses).
   private convert(t: u32, f: usize): FrameStatus {
     const disk = frameDisk(f);
-    if (disk >= this.diskCount) return FrameStatus.NoDisk;
+    if (disk >= this.diskCount || unchecked(this.disks[disk])!.blockCount == 0) return FrameStatus.NoDisk; // none, or an empty slot
     const slot = frames().acquire();
     if (slot == POOL_NONE) return FrameStatus.Busy;
     memory.copy(frames().address(slot), f, FRAME_BYTES);

@@ -275,9 +275,13 @@ class ProfileDisks extends DiskFinder {
     for (let i: u32 = 0; i < this.count; i++) {
       const entry = unchecked(this.processors[i]);
       if (entry.state != ProcessorState.Ready) continue;
+      // Empty slots (a disk missing at power-on) are no volumes.
       const disks = min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
-      if (n < seen + disks) return this.take(i, n - seen, into);
-      seen += disks;
+      for (let d: u32 = 0; d < disks; d++) {
+        if (load<u64>(entry.profile + 32 + <usize>d * PROFILE_DISK_BYTES, 0) == 0) continue;
+        if (seen == n) return this.take(i, d, into);
+        seen += 1;
+      }
     }
     return false;
   }
@@ -286,6 +290,7 @@ class ProfileDisks extends DiskFinder {
     const profile = unchecked(this.processors[processor]).profile;
     if (disk >= min(load<u32>(profile, 24), PROFILE_DISKS_MAX)) return false;
     const at = profile + 32 + <usize>disk * PROFILE_DISK_BYTES;
+    if (load<u64>(at, 0) == 0) return false; // an empty slot: the disk was missing at power-on
     into.processor = processor;
     into.disk = disk;
     into.blockCount = load<u64>(at, 0);

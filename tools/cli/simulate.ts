@@ -11,7 +11,9 @@ import { PcapWriter } from "../replay/pcap.ts";
 import { Recorder } from "../replay/recorder.ts";
 import { SIM_BOARD_KINDS, type SimBoardKind } from "../simulate/boards.ts";
 import { FAULT_HELP, FAULT_KINDS, type FaultKind, parseFaults } from "../simulate/faults.ts";
-import { passed, simulate, type SimulationResult } from "../simulate/simulation.ts";
+import { passed, simulate, stalledResult, type SimulationResult } from "../simulate/simulation.ts";
+
+const SEED_TIMEOUT_S_DEFAULT = 1800; // wall time for one seed in a worker: 10 000 ops take 5-60 s on a loaded 2-core VM
 import { type Command, UsageError } from "./command.ts";
 
 const help = `usage: wasm-iop simulate [options]
@@ -38,6 +40,10 @@ options:
   --faults LIST  all (default), none, or a comma-separated list of:
 ${FAULT_KINDS.map((k) => `                   ${k.padEnd(10)} ${FAULT_HELP[k]}`).join("\n")}
   --jobs J       run seeds in J worker processes (default 1)
+  --seed-timeout S
+                 with --jobs: a worker with no result after S s of wall time is killed and its seed counted as a
+                 hang (default 1800). Every run also stops itself, as a hang, once the board has run far more
+                 events than its commands need (board time crawling: a livelock)
   --json         print a summary object on stdout: seeds, ops, faultsInjected, lostWrites, wrongReads, hangs,
                  traceHash and the other counters (with --seeds, totals and one result per seed)
   --trace FILE   write the bus trace of the run as JSON lines (one seed only); the simulator's own events
@@ -116,6 +122,7 @@ export const simulateCommand: Command = {
         faults: { type: "string" },
         board: { type: "string" },
         jobs: { type: "string" },
+        "seed-timeout": { type: "string" },
         json: { type: "boolean", default: false },
         trace: { type: "string" },
         verbose: { type: "boolean", default: false },
@@ -130,6 +137,7 @@ export const simulateCommand: Command = {
     const count = parseCount("seeds", values.seeds, 1, 1);
     const ops = parseCount("ops", values.ops, 10_000, 1);
     const jobs = parseCount("jobs", values.jobs, 1, 1);
+    const seedTimeoutS = parseCount("seed-timeout", values["seed-timeout"], SEED_TIMEOUT_S_DEFAULT, 1);
     let faults: FaultKind[];
     try {
       faults = parseFaults(values.faults ?? "all");
@@ -195,7 +203,7 @@ export const simulateCommand: Command = {
         done(job, result, performance.now() - t0);
       }
     } else {
-      await runJobs(queue, jobs, done, () => stopping !== undefined);
+      await runJobs(queue, jobs, done, () => stopping !== undefined, seedTimeoutS * 1000);
     }
 
     results.sort((a, b) => a.seed - b.seed);
@@ -222,25 +230,52 @@ export const simulateCommand: Command = {
   },
 };
 
-// Seeds over `jobs` child processes (this CLI in worker mode), each taking the next seed when it finishes one.
-async function runJobs(queue: Job[], jobs: number, done: (job: Job, result: SimulationResult, wallMs: number) => void, stopping: () => boolean): Promise<void> {
+// Seeds over `jobs` child processes (this CLI in worker mode), each taking the next seed when it finishes one. A
+// worker that sends no result within `seedWallMs` of wall time is killed and its seed counted as a hang (a loop
+// inside one board event never returns to the simulator's own watchdog); a new worker takes its place.
+async function runJobs(queue: Job[], jobs: number, done: (job: Job, result: SimulationResult, wallMs: number) => void, stopping: () => boolean, seedWallMs: number): Promise<void> {
   const bin = join(ROOT, "bin/wasm-iop.js");
-  const workers: Promise<void>[] = [];
-  for (let w = 0; w < Math.min(jobs, queue.length); w++) {
-    workers.push(new Promise<void>((resolve, reject) => {
+  let live = 0;
+  await new Promise<void>((resolve, reject) => {
+    const start = () => {
+      live += 1;
       const child: ChildProcess = fork(bin, ["simulate", "--worker"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
       let current: Job | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      let sentAt = 0;
+      let killed = false;
       const next = () => {
         current = stopping() ? undefined : queue.shift();
-        if (current === undefined) child.send("stop");
-        else child.send(current);
+        if (current === undefined) {
+          child.send("stop");
+          return;
+        }
+        child.send(current);
+        sentAt = performance.now();
+        timer = setTimeout(() => {
+          killed = true;
+          child.kill("SIGKILL");
+        }, seedWallMs);
       };
       child.on("message", (message: "ready" | { result: SimulationResult; wallMs: number }) => {
+        clearTimeout(timer);
         if (message !== "ready") done(current!, message.result, message.wallMs);
         next();
       });
-      child.on("exit", (code) => (current === undefined && code === 0 ? resolve() : reject(new Error(`simulate worker exited with ${code} during seed ${current?.seed}`))));
-    }));
-  }
-  await Promise.all(workers);
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        live -= 1;
+        if (killed && current !== undefined) {
+          const wallMs = performance.now() - sentAt;
+          done(current, stalledResult(current.seed, current.ops, wallMs), wallMs);
+          if (queue.length > 0 && !stopping()) start();
+        } else if (current !== undefined || code !== 0) {
+          reject(new Error(`simulate worker exited with ${code} during seed ${current?.seed}`));
+          return;
+        }
+        if (live === 0) resolve();
+      });
+    };
+    for (let w = 0; w < Math.min(jobs, queue.length); w++) start();
+  });
 }

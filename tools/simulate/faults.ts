@@ -48,6 +48,11 @@ export function parseFaults(text: string): FaultKind[] {
 export interface FaultHooks {
   /** Breaks one initiator connection; a description of which, or undefined when none is up. */
   dropConnection(prng: Prng): string | undefined;
+  /**
+   * False while a board reset would be a second fault no redundancy covers: a RAID-5 that is not optimal loses the
+   * rows its writes in flight touched (the write hole of a degraded array); the panic drawn then is not injected.
+   */
+  resetSurvivable?(): boolean;
 }
 
 export class FaultInjector {
@@ -112,7 +117,7 @@ export class FaultInjector {
       case "member": return undefined; // scheduled by MemberFaults, never drawn
       case "panic": {
         const running = this.board.processors.filter((p) => p.state === "running");
-        if (running.length === 0) return undefined;
+        if (running.length === 0 || this.hooks.resetSurvivable?.() === false) return undefined;
         const processor = pick(running);
         this.board.injectFault({ processor: processor.name, fail: "injected fault: processor halted by the simulator" });
         return processor.name;

@@ -37,6 +37,14 @@ export const HANG_NS = 20_000_000_000;
  */
 export const SETTLE_NS = 10_000_000_000;
 const RUN_LIMIT_NS = 3_600_000_000_000; // an hour of board time: a run stuck beyond every hang is stopped
+/**
+ * The watchdog on progress: a board that runs more events than this (per command issued, plus a floor for boot,
+ * rebuilds and the read-back) is spinning, its board time crawling (a request re-sent for ever at the same instant
+ * or every few microseconds): the run stops there and counts a hang, rather than take hours of wall time to reach
+ * the board-time limits above. Seeds that pass run about 35 events per command, boot and checks included.
+ */
+export const BOARD_EVENTS_PER_OP_MAX = 200;
+export const BOARD_EVENTS_FLOOR = 500_000;
 /** After the quiet period, how long every RAID volume has to be optimal again (rebuilds of 3 MiB members). */
 export const OPTIMAL_WAIT_NS = 120_000_000_000;
 const READBACK_BLOCKS_MAX = 128; // the final read-back of a volume, in reads of at most this many blocks
@@ -88,9 +96,23 @@ export interface SimulationResult {
   thinFullNs: number | null; // when the thin pool first filled, if it did
   volumes: string[]; // each volume's last state line
   boardTimeNs: number;
+  boardEvents: number; // events the board's clock ran (the progress watchdog's measure)
   traceEvents: number;
   traceHash: string;
   failures: string[]; // the first few, each with its board time
+}
+
+// Thrown out of the board's event loop by the progress watchdog: the run ends where it is.
+class RunStopped extends Error {}
+
+/** A seed's result when its worker made no progress for `wallMs` of wall time and was killed (simulate --jobs). */
+export function stalledResult(seed: number, ops: number, wallMs: number): SimulationResult {
+  return {
+    seed, ops, opsGood: 0, opsFailed: 0, reads: 0, writes: 0, syncs: 0, faultsInjected: 0, faultsByKind: {} as Record<FaultKind, number>,
+    failedBy: {}, resets: 0, logins: 0, lostWrites: 0, wrongReads: 0, hangs: 1, protocolErrors: 0, panics: 0, heapGrowth: 0,
+    volumesNotOptimal: 0, memberPulls: 0, memberReplaces: 0, spaceRefused: 0, thinFullNs: null, volumes: [], boardTimeNs: 0, boardEvents: 0,
+    traceEvents: 0, traceHash: "", failures: [`hangs: the worker made no progress for ${(wallMs / 1000).toFixed(0)} s of wall time and was killed (a loop inside one board event?)`],
+  };
 }
 
 export function simulate(options: SimulationOptions): SimulationResult {
@@ -131,7 +153,7 @@ class Simulation {
       faultsByKind: {} as Record<FaultKind, number>, failedBy: {}, resets: 0, logins: 0,
       lostWrites: 0, wrongReads: 0, hangs: 0, protocolErrors: 0, panics: 0, heapGrowth: 0,
       volumesNotOptimal: 0, memberPulls: 0, memberReplaces: 0, spaceRefused: 0, thinFullNs: null, volumes: [],
-      boardTimeNs: 0, traceEvents: 0, traceHash: "", failures: [],
+      boardTimeNs: 0, boardEvents: 0, traceEvents: 0, traceHash: "", failures: [],
     };
     this.plan = simBoardPlan(options.board ?? "disks");
     this.board = simulationBoard(this.plan, options.seed, this.trace, (processor, fd, line) => this.onConsole(processor, fd, line), (processor, report) => this.onStop(processor, report));
@@ -139,7 +161,10 @@ class Simulation {
     this.network = this.board.network as LoopbackBackend;
     const key = root.fork("content").nextU32();
     this.shadows = this.plan.luns.map((l) => new ShadowDisk(l.lun, l.blocks, key));
-    this.injector = new FaultInjector(this.board, root.fork("faults"), options.faults, { dropConnection: (prng) => this.dropConnection(prng) });
+    this.injector = new FaultInjector(this.board, root.fork("faults"), options.faults, {
+      dropConnection: (prng) => this.dropConnection(prng),
+      resetSurvivable: () => this.plan.raid.every((r) => this.isOptimal(r.volume)),
+    });
     // Its own stream: the draws of the other faults stay those of a run without member faults.
     if (options.faults.includes("member") && this.plan.raid.length > 0) {
       this.members = new MemberFaults(this.board, this.control, root.fork("members"), this.plan.raid, options.ops, (volume) => this.isOptimal(volume));
@@ -150,6 +175,30 @@ class Simulation {
     const { board } = this;
     this.options.attach?.(board);
     board.powerOn();
+    board.clock.afterOutside(WATCH_PERIOD_NS, () => this.watchProgress());
+    try {
+      this.runPhases();
+    } catch (error) {
+      if (!(error instanceof RunStopped)) throw error;
+    }
+    this.result.volumes = this.volumeStates.list().map((v) => v.line);
+    this.result.memberPulls = this.members?.pulls ?? 0;
+    this.result.memberReplaces = this.members?.replaces ?? 0;
+    for (const p of board.processors) if (p.state === "running" && p.heapTop() !== p.heapTopAtBoot) this.fail("heapGrowth", `${p.name}: heap top moved from ${p.heapTopAtBoot} to ${p.heapTop()}`);
+    this.result.boardEvents = board.clock.scheduledCount;
+    this.options.detach?.(board);
+    board.powerOff();
+    this.result.faultsInjected = this.injector.injected + this.result.memberPulls;
+    this.result.faultsByKind = { ...this.injector.byKind, member: this.result.memberPulls };
+    this.result.boardTimeNs = board.clock.nowNs;
+    this.result.traceEvents = this.trace.count;
+    this.result.traceHash = this.trace.digest();
+    return this.result;
+  }
+
+  // Boot, the workload, the quiet period and the checks; a RunStopped (the progress watchdog) cuts it short.
+  private runPhases(): void {
+    const { board } = this;
     this.awaitServing();
     const initiators = this.options.initiators ?? 2;
     const perInitiator = this.options.sessionsPerInitiator ?? 2;
@@ -178,18 +227,17 @@ class Simulation {
       this.awaitOptimal();
       this.checkVolumes();
     }
-    this.result.volumes = this.volumeStates.list().map((v) => v.line);
-    this.result.memberPulls = this.members?.pulls ?? 0;
-    this.result.memberReplaces = this.members?.replaces ?? 0;
-    for (const p of board.processors) if (p.state === "running" && p.heapTop() !== p.heapTopAtBoot) this.fail("heapGrowth", `${p.name}: heap top moved from ${p.heapTopAtBoot} to ${p.heapTop()}`);
-    this.options.detach?.(board);
-    board.powerOff();
-    this.result.faultsInjected = this.injector.injected + this.result.memberPulls;
-    this.result.faultsByKind = { ...this.injector.byKind, member: this.result.memberPulls };
-    this.result.boardTimeNs = board.clock.nowNs;
-    this.result.traceEvents = this.trace.count;
-    this.result.traceHash = this.trace.digest();
-    return this.result;
+  }
+
+  // Every WATCH_PERIOD_NS, in every phase: past the event budget the board is spinning; the run stops (a hang).
+  private watchProgress(): void {
+    const budget = BOARD_EVENTS_FLOOR + BOARD_EVENTS_PER_OP_MAX * this.options.ops;
+    const events = this.board.clock.scheduledCount;
+    if (events > budget) {
+      this.fail("hangs", `the board ran ${events} events by ${(this.board.clock.nowNs / 1e9).toFixed(6)} s of board time, over the budget of ${budget}: it spins (board time crawls); the run is stopped`);
+      throw new RunStopped();
+    }
+    this.board.clock.afterOutside(WATCH_PERIOD_NS, () => this.watchProgress());
   }
 
   // --- The board ---

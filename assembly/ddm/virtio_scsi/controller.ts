@@ -267,6 +267,10 @@ export class VirtioScsiController extends Task {
       return BlockStatus.NoDisk;
     }
     const info = unchecked(this.disks[disk])!;
+    if (info.blockCount == 0) { // an empty slot (a LUN that was not there at discovery)
+      this.refusalSense = 0;
+      return BlockStatus.NoDisk;
+    }
     switch (<i32>op) {
       case BlockOp.Flush: return BlockStatus.Ok;
       case BlockOp.Unmap: return blockCount == 0 ? BlockStatus.IllegalRequest : this.rangeCheck(info, lba, blockCount);
@@ -820,6 +824,10 @@ export class VirtioScsiController extends Task {
   private discoveryStart(): void {
     this.diskFound = 0;
     this.lunCount = 0;
+    for (let d: u32 = 0; d < VSCSI_DISKS_MAX; d++) {
+      unchecked(this.disks[d])!.blockCount = 0;
+      unchecked(this.diskLun[d] = d);
+    }
     this.phase = DiscoveryPhase.ReportLuns;
     this.internalIssue(INTERNAL_OP_REPORT_LUNS, 0);
   }
@@ -884,24 +892,34 @@ export class VirtioScsiController extends Task {
       line().s(this.name).s(": LUN ").u32(lun).s(": capacity not usable, block length ").u32(blockBytes).err();
       return;
     }
-    assert(this.diskFound < VSCSI_DISKS_MAX);
-    const info = unchecked(this.disks[this.diskFound])!;
+    // A device whose LUNs all fit the table (max_lun below VSCSI_DISKS_MAX: one LUN per bay) numbers its disks by
+    // LUN, an absent one an empty slot, so a disk missing at power-on does not renumber the ones after it (a RAID
+    // member named by its index would be another volume's disk). Other devices number them in LUN order.
+    const d = this.slotsByLun() ? lun : this.diskFound;
+    if (d >= VSCSI_DISKS_MAX) return;
+    const info = unchecked(this.disks[d])!;
     info.controller = this.controllerIndex;
-    info.disk = this.diskFound;
+    info.disk = d;
     info.blockCount = lastLba + 1;
     info.blockSizeBytes = blockBytes;
     // An answer cut before byte 13 says nothing of physical blocks: one logical block each.
     info.physicalExponent = receivedBytes >= 14 ? capacityPhysicalExponent(this.discoveryBuffer) : 0;
-    unchecked(this.diskLun[this.diskFound] = lun);
-    this.diskFound += 1;
+    unchecked(this.diskLun[d] = lun);
+    this.diskFound = max(this.diskFound, d + 1);
   }
+
+  private slotsByLun(): bool { return this.maxLun < VSCSI_DISKS_MAX; }
 
   private discoveryFinish(): void {
     this.discovered = true;
-    this.diskCount = this.diskFound;
+    this.diskCount = this.slotsByLun() ? this.maxLun + 1 : this.diskFound;
     this.state = ControllerState.Ready;
     for (let d: u32 = 0; d < this.diskCount; d++) {
       const info = unchecked(this.disks[d])!;
+      if (info.blockCount == 0) {
+        line().s(this.name).s(": disk ").u32(d).s(" LUN ").u32(unchecked(this.diskLun[d])).s(": empty").out();
+        continue;
+      }
       line().s(this.name).s(": disk ").u32(d).s(" LUN ").u32(unchecked(this.diskLun[d])).s(": ").u64(info.blockCount)
         .s(" blocks of ").u32(info.blockSizeBytes).out();
     }

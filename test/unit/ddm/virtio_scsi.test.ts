@@ -170,6 +170,30 @@ describe("virtio-scsi DDM: bring-up and discovery", () => {
   });
 });
 
+describe("virtio-scsi DDM: a disk missing at power-on", () => {
+  // A device with one LUN per bay (max_lun below the DDM's table) has its disks numbered by LUN: a LUN pulled before
+  // the board resets is an empty slot, and the disks after it keep their indexes (a RAID member is named by its
+  // index; renumbered, a RAID-5 took another volume's disk as its member: simulate --board volumes, seed 3).
+  it("keeps the slot of a pulled LUN empty across a reset, and the next disk's index", () => {
+    const r = rig([8, 4, 2]);
+    const { t } = r;
+    expect(t.call("testDdmDiskCount", 0)).toBe(3);
+    t.board.pullDisk("host-disk1"); // as `wasm-iop fault disk host:1 fail`: it stays out across the reset
+    expect(t.board.reset()).toBe(true);
+    const host = t.board.processors[0]!; // the processors and devices of the new power-on
+    const call = (name: string, ...args: (number | bigint)[]) => {
+      const value = host.invoke(name, ...args);
+      return typeof value === "number" ? value >>> 0 : value;
+    };
+    for (let step = 0; step < 200 && call("testDdmDiscovered", 0) !== 1; step++) t.board.runFor(1 * MS);
+    expect(call("testDdmDiskCount", 0)).toBe(3);
+    expect(call("testDdmDiskBlocks", 0, 0)).toBe(BigInt((8 << 20) / BLOCK));
+    expect(call("testDdmDiskBlocks", 0, 1)).toBe(0n); // empty
+    expect(call("testDdmDiskBlocks", 0, 2)).toBe(BigInt((2 << 20) / BLOCK));
+    expect(t.console.join("\n")).toMatch(/disk 1 LUN 1: empty/);
+  });
+});
+
 describe("virtio-scsi DDM: the tick", () => {
   // The tick (deadlines, device_status, the reset wait, retries) runs only while it has something to watch. Idle, the
   // controller leaves no timer due: run() answers the health task's deadline (every 1 s from boot), not the tick's.
