@@ -797,10 +797,15 @@ export class NvmeController extends Task {
     if (this.discovered) return;
     this.discovered = true;
     this.diskCount = this.diskFound;
+    // The inventory of this controller (wasm-iop inventory reads these lines; tools/cli/inventory.ts).
+    line().s("inventory controller index=").u32(this.controllerIndex).s(" model=nvme name=").s(this.name).s(" slot=").u32(this.pci.device)
+      .s(" vendor=").hex(this.pci.vendorId, 4).s(" device=").hex(this.pci.deviceId, 4).s(" adminQueueEntries=").u32(this.admin.size)
+      .s(" ioQueues=1 ioQueueEntries=").u32(this.io.size).s(" vectors=").u32(NVME_VECTORS).s(" transferBytesMax=").u32(this.transferBytesMax)
+      .s(" sgls=").u32(this.sglSupported ? 1 : 0).s(" namespaces=").u32(this.namespaceCount).out();
     for (let d: u32 = 0; d < this.diskCount; d++) {
       const info = unchecked(this.disks[d])!;
-      line().s(this.name).s(": disk ").u32(d).s(" namespace ").u32(unchecked(this.diskNsid[d])).s(": ").u64(info.blockCount)
-        .s(" blocks of ").u32(info.blockSizeBytes).out();
+      line().s("inventory namespace controller=").u32(this.controllerIndex).s(" disk=").u32(d).s(" nsid=").u32(unchecked(this.diskNsid[d]))
+        .s(" blocks=").u64(info.blockCount).s(" blockSize=").u32(info.blockSizeBytes).s(" physicalExponent=").u32(info.physicalExponent).out();
     }
     this.readyPost();
   }
