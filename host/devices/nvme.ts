@@ -379,6 +379,56 @@ export class NvmeDevice extends PciFunctionBase {
     };
   }
 
+  /**
+   * A hostile controller's completion, written now to I/O CQ `cqId` at its tail (what the fuzzer's nvme target and
+   * tests use; tools/fuzz/targets/nvme.ts): the command identifier of no command the controller holds ("unknown"),
+   * or of one it holds with an error status ("pending-error"; the real completion still comes later), the phase tag
+   * the driver expects there or the other one, and the tail moved on or left (the next real completion then
+   * overwrites it). Signals the queue's vector. Returns what it wrote, or undefined when there is no such queue.
+   */
+  forgeCompletion(cqId: number, forged: { cidMode: "unknown" | "pending-error"; cidSeed: number; status: number; sqHead: number; stalePhase: boolean; advance: boolean }): string | undefined {
+    const cq = this.cqs.get(cqId);
+    if (cq === undefined || cqId === 0) return undefined;
+    const held = this.pending.filter((p) => this.sqs.get(p.sqId)?.cqId === cqId);
+    // The CIDs the driver may have in flight: those held, and those posted but not fetched yet (a hung controller).
+    const taken = new Set(held.map((p) => p.cid));
+    for (const q of this.sqs.values()) {
+      if (q.cqId !== cqId) continue;
+      for (let at = q.head, n = 0; at !== q.tail && n < q.size; at = (at + 1) % q.size, n++) {
+        if (this.dmaReadInto(q.base + BigInt(at * SQ_ENTRY_BYTES), this.sqeScratch).ok) taken.add(new Command(this.sqeScratch).cid);
+      }
+    }
+    let cid = forged.cidSeed & 0xffff;
+    let status = forged.status & 0x7fff;
+    if (forged.cidMode === "pending-error" && held.length > 0) {
+      cid = held[forged.cidSeed % held.length]!.cid;
+      if ((status & 0x7ff) === 0) status |= SC_DATA_TRANSFER_ERROR; // never a forged success for a real command
+    } else {
+      for (let n = 0; n < 0x10000 && taken.has(cid); n++) cid = (cid + 1) & 0xffff;
+    }
+    const sq = [...this.sqs.values()].find((q) => q.cqId === cqId);
+    const phase = forged.stalePhase ? cq.phase ^ 1 : cq.phase;
+    const entry = new Uint8Array(CQ_ENTRY_BYTES);
+    const view = new DataView(entry.buffer);
+    view.setUint32(8, (forged.sqHead & 0xffff) | ((sq?.id ?? cqId) << 16), true);
+    view.setUint32(12, (cid | (phase << 16) | (status << 17)) >>> 0, true);
+    if (!this.dmaWrite(cq.base + BigInt(cq.tail * CQ_ENTRY_BYTES), entry).ok) return undefined;
+    const where = `CQ ${cqId} slot ${cq.tail}: CID 0x${cid.toString(16)} status 0x${status.toString(16)} phase ${phase} SQ head ${forged.sqHead & 0xffff}`;
+    if (forged.advance) {
+      cq.tail = (cq.tail + 1) % cq.size;
+      if (cq.tail === 0) cq.phase ^= 1;
+    }
+    if (cq.interruptsEnabled) this.signalCounted(cq.vector);
+    return where;
+  }
+
+  /** Signals I/O CQ `cqId`'s vector `count` times with nothing new in the queue (an interrupt storm). */
+  interruptStorm(cqId: number, count: number): void {
+    const cq = this.cqs.get(cqId);
+    if (cq === undefined) return;
+    for (let n = 0; n < count; n++) this.signalCounted(cq.vector);
+  }
+
   get namespaceCount(): number {
     return this.disks.length;
   }

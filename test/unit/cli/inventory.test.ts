@@ -18,7 +18,7 @@ describe("wasm-iop inventory", () => {
     const { code, stdout, stderr } = await runCli(["inventory", "--json", "--data-dir", dataDir]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
-    const inventory = JSON.parse(stdout) as { processors: Record<string, unknown>[]; pci: Record<string, unknown>[]; disks: Record<string, unknown>[]; volumes: unknown[]; summary: Record<string, unknown> };
+    const inventory = JSON.parse(stdout) as { processors: Record<string, unknown>[]; pci: Record<string, unknown>[]; disks: Record<string, unknown>[]; controllers: Record<string, unknown>[]; namespaces: Record<string, unknown>[]; volumes: unknown[]; summary: Record<string, unknown> };
     expect(Array.isArray(inventory.volumes)).toBe(true); // what the firmware reports, [] when it reports none
     expect(inventory.processors).toEqual([
       { index: 0, name: "host", role: "host", ram: 64 << 20, state: "ready" },
