@@ -419,8 +419,10 @@ export class Board {
         return;
       }
       const controller = this.controllers.find((c) => c.name === fault.device);
+      const nvme = this.nvmeControllers.find((c) => c.name === fault.device);
       const bridge = this.bridges.find((b) => b.name === fault.device);
       if (controller !== undefined) controller.inject(fault.fault as Parameters<VirtioScsiDevice["inject"]>[0]);
+      else if (nvme !== undefined) nvme.inject(fault.fault as Parameters<NvmeDevice["inject"]>[0]);
       else if (bridge !== undefined) bridge.inject(fault.fault as Parameters<IopBridgeFunction["inject"]>[0]);
       else throw new Error(`board ${this.name}: no device ${fault.device} to inject ${fault.fault.kind} into`);
     });
