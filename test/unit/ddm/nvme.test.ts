@@ -189,6 +189,29 @@ describe("NVMe DDM: the data path", () => {
     expectQuiet(r);
   });
 
+  it("starts PRP1 inside a page when the first segment does, and builds the list from the pages after it", () => {
+    const r = rig();
+    const { t } = r;
+    // 3.5 KiB from 512 bytes into one page, then three whole pages (31 blocks): PRP-shaped, 4 pages, so PRP2 is a list.
+    const pages = [0, 1, 2, 3].map(() => t.call("testPoolAcquire", PAGE) as number);
+    const addresses = pages.map((p) => t.call("testPoolAddress", PAGE, p) as number);
+    const sgl = t.call("testSglCreate") as number;
+    const segments: [number, number][] = [[addresses[0]! + 512, 3584], [addresses[1]!, 4096], [addresses[2]!, 4096], [addresses[3]!, 4096]];
+    for (const [a, l] of segments) expect(t.call("testSglAppend", sgl, BigInt(a), l)).toBe(1);
+    const x: Transfer = { sgl, buffers: pages, segments };
+    const data = new Uint8Array(randomBytes(31 * BLOCK));
+    fill(t, x, data);
+    const lists = stat(t, Stat.PrpLists);
+    expect(io(t, Op.Write, 0, 4000, 31, sgl, 1).status).toBe(Status.Ok);
+    expect(stat(t, Stat.PrpLists)).toBe(lists + 1);
+    for (const [a, l] of segments) ram(t).fill(0, a, a + l);
+    expect(io(t, Op.Read, 0, 4000, 31, sgl, 2).status).toBe(Status.Ok);
+    expect(contents(t, x)).toEqual(data);
+    expect(stat(t, Stat.SglCommands)).toBe(0);
+    release(t, x);
+    expectQuiet(r);
+  });
+
   it("sends segments PRPs cannot describe as an NVMe SGL, and the data still round-trips", () => {
     const r = rig();
     const { t } = r;
@@ -350,6 +373,23 @@ describe("NVMe DDM: a hostile controller", () => {
       expectQuiet(r);
     });
   }
+
+  it("gives up after faults in a row: CC.EN 0, bus mastering off, every request then fails DeviceError", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    for (let i = 0; i < 12 && t.call("testNvmeState", 0) !== NvmeState.Failed; i++) {
+      device.inject({ kind: "unknown-cid" });
+      io(t, Op.Read, 0, 0, 2, x.sgl, 100 + i);
+    }
+    expect(t.call("testNvmeState", 0)).toBe(NvmeState.Failed);
+    expect(stat(t, Stat.Resets)).toBe(9);
+    expect(device.ready).toBe(false);
+    expect(Number(t.host.bus.read(BigInt(0xe000_0000 + (8 << 15) + 4), 2)) & 4).toBe(0); // bus master off
+    expect(io(t, Op.Read, 0, 0, 2, x.sgl, 200).status).toBe(Status.DeviceError);
+    release(t, x);
+    expectQuiet(r);
+  });
 
   it("survives an interrupt storm without a reset or a wrong completion", () => {
     const r = rig();
