@@ -1072,25 +1072,32 @@ export class NvmeDevice extends PciFunctionBase {
       segments.push({ address: prp2, lengthBytes: left });
       return { ok: true, segments };
     }
-    // PRP2 points at a list; an entry in a list page's last slot with more to come points at the next list.
+    // PRP2 points at a list; an entry in a list page's last slot with more to come points at the next list. Each
+    // list page's entries are read in one DMA, and pages that follow each other in memory become one segment.
     let list = prp2;
     if ((list & 7n) !== 0n) return invalidOffset;
-    const entry = new Uint8Array(8);
     const pagesMax = Math.ceil(bytes / PAGE_BYTES) + 1;
-    for (let n = 0; n < 2 * pagesMax && left > 0; n++) {
-      if (!this.dmaReadInto(list, entry).ok) return { ok: false, status: statusField(SCT_GENERIC, SC_DATA_TRANSFER_ERROR) };
-      const address = new DataView(entry.buffer).getBigUint64(0, true);
-      const lastInPage = ((list + 8n) & 0xfffn) === 0n;
-      if (lastInPage && left > PAGE_BYTES) {
-        if ((address & 7n) !== 0n) return invalidOffset;
-        list = address;
-        continue;
+    for (let n = 0; n < pagesMax && left > 0; n++) {
+      const inPage = (PAGE_BYTES - Number(list & 0xfffn)) / 8;
+      const wanted = Math.ceil(left / PAGE_BYTES);
+      const count = Math.min(inPage, wanted);
+      const entries = new Uint8Array(count * 8);
+      if (!this.dmaReadInto(list, entries).ok) return { ok: false, status: statusField(SCT_GENERIC, SC_DATA_TRANSFER_ERROR) };
+      const view = new DataView(entries.buffer);
+      const chains = wanted > inPage; // the page's last entry points at the next list
+      const dataEntries = chains ? count - 1 : count;
+      for (let i = 0; i < dataEntries; i++) {
+        const address = view.getBigUint64(i * 8, true);
+        if ((address & 0xfffn) !== 0n) return invalidOffset;
+        const take = Math.min(left, PAGE_BYTES);
+        const last = segments[segments.length - 1]!;
+        if (last.address + BigInt(last.lengthBytes) === address) last.lengthBytes += take;
+        else segments.push({ address, lengthBytes: take });
+        left -= take;
       }
-      if ((address & 0xfffn) !== 0n) return invalidOffset;
-      const take = Math.min(left, PAGE_BYTES);
-      segments.push({ address, lengthBytes: take });
-      left -= take;
-      list += 8n;
+      if (!chains) break;
+      list = view.getBigUint64((count - 1) * 8, true);
+      if ((list & 7n) !== 0n) return invalidOffset;
     }
     return left === 0 ? { ok: true, segments } : invalidOffset;
   }
