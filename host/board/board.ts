@@ -12,6 +12,7 @@ import { DmaEngine } from "../devices/dma_engine.ts";
 import { createIopBridge, type IopBridgeFunction } from "../devices/iop_bridge.ts";
 import { ScsiDisk } from "../devices/scsi_disk.ts";
 import { VirtioScsiDevice } from "../devices/virtio_scsi.ts";
+import { NvmeDevice } from "../devices/nvme.ts";
 import { type NetworkBackend, NicDevice, type NicPort } from "../devices/nic.ts";
 import { LoopbackBackend } from "../devices/tcp_backend.ts";
 import { XorEngine } from "../devices/xor_engine.ts";
@@ -56,11 +57,11 @@ export function busMapFor(role: "host" | "storage"): BusMap {
   };
 }
 
-/** A virtio-scsi controller of a processor, as the firmware numbers it (docs/fault.md, "Names"). */
+/** A storage controller of a processor (virtio-scsi or NVMe), as the firmware numbers it (docs/fault.md, "Names"). */
 export interface ControllerSlot {
   readonly slot: number;
   readonly function: number;
-  readonly device: VirtioScsiDevice;
+  readonly device: VirtioScsiDevice | NvmeDevice;
   readonly disks: readonly string[]; // the board file's disk names, LUN n the n-th
 }
 
@@ -126,8 +127,9 @@ export class Board {
   /** The device models of the last power-on, for fault injection and stats. */
   bridges: IopBridgeFunction[] = [];
   controllers: VirtioScsiDevice[] = [];
+  nvmeControllers: NvmeDevice[] = [];
   nics: NicDevice[] = [];
-  /** Per processor, its virtio-scsi controllers of the last power-on in slot order (the firmware's controller order). */
+  /** Per processor, its storage controllers of the last power-on in slot order (the firmware's controller order). */
   private controllerSlots = new Map<string, ControllerSlot[]>();
   /** Disks pulled by a control command: absent from their controller, across resets, until replaced. */
   private readonly pulledDisks = new Set<string>();
@@ -215,6 +217,7 @@ export class Board {
   private attachPciFunctions(ecams: Map<string, EcamRegion>): void {
     this.bridges = [];
     this.controllers = [];
+    this.nvmeControllers = [];
     this.controllerSlots = new Map();
     this.nics = [];
     this.xorEngines = [];
@@ -237,10 +240,15 @@ export class Board {
           const controller = new VirtioScsiDevice({ name, clock: this.clock, disks, queueSize: f.queueSize, log: this.logFor(p.name) });
           f.disks.forEach((diskName, lun) => { if (this.pulledDisks.has(diskName)) controller.pull(lun); });
           this.controllers.push(controller);
-          const slots = this.controllerSlots.get(p.name) ?? [];
-          slots.push({ slot: f.slot, function: f.function, device: controller, disks: f.disks });
-          slots.sort((a, b) => a.slot - b.slot || a.function - b.function); // the firmware enumerates by slot
-          this.controllerSlots.set(p.name, slots);
+          this.addControllerSlot(p.name, { slot: f.slot, function: f.function, device: controller, disks: f.disks });
+          fn = controller;
+        } else if (f.model === "nvme") {
+          const disks = f.disks.map((diskName) => this.diskBackend(diskName));
+          const physicalBlockBytes = f.disks.map((diskName) => this.diskSpec(diskName).physicalBlockSize);
+          const controller = new NvmeDevice({ name, clock: this.clock, disks, physicalBlockBytes, serial: naaFor(this.name, name).toString(16), queueEntriesMax: f.queueEntriesMax, ioQueuesMax: f.ioQueues, log: this.logFor(p.name) });
+          f.disks.forEach((diskName, index) => { if (this.pulledDisks.has(diskName)) controller.pull(index); });
+          this.nvmeControllers.push(controller);
+          this.addControllerSlot(p.name, { slot: f.slot, function: f.function, device: controller, disks: f.disks });
           fn = controller;
         }
         if (f.model === "nic") {
@@ -266,6 +274,13 @@ export class Board {
     }
   }
 
+  private addControllerSlot(processor: string, slot: ControllerSlot): void {
+    const slots = this.controllerSlots.get(processor) ?? [];
+    slots.push(slot);
+    slots.sort((a, b) => a.slot - b.slot || a.function - b.function); // the firmware enumerates by slot
+    this.controllerSlots.set(processor, slots);
+  }
+
   private diskSpec(name: string): DiskSpec { return this.options.spec.disks.find((d) => d.name === name)!; }
 
   private scsiDisk(name: string): ScsiDisk {
@@ -273,7 +288,7 @@ export class Board {
       { physicalBlockSize: this.diskSpec(name).physicalBlockSize });
   }
 
-  /** The virtio-scsi controllers of `processor` at the last power-on, in the firmware's order ([] before it). */
+  /** The storage controllers of `processor` at the last power-on, in the firmware's order ([] before it). */
   controllersOf(processor: string): readonly ControllerSlot[] {
     return this.controllerSlots.get(processor) ?? [];
   }
@@ -305,28 +320,29 @@ export class Board {
     old?.flush();
     const aside = path === undefined ? undefined : setAsideDiskFile(path);
     this.backends.delete(name);
-    let disk: ScsiDisk;
+    let disk: ScsiDisk | DiskBackend;
     try {
-      disk = this.scsiDisk(name);
+      disk = device instanceof NvmeDevice ? this.diskBackend(name) : this.scsiDisk(name);
     } catch (error) {
       if (old !== undefined) this.backends.set(name, old);
       if (aside !== undefined) renameSync(aside, path!);
       throw error;
     }
     old?.close();
-    device.insert(lun, disk);
+    if (device instanceof NvmeDevice) device.insert(lun, disk as DiskBackend);
+    else device.insert(lun, disk as ScsiDisk);
     this.pulledDisks.delete(name);
     return aside;
   }
 
-  private diskSlot(name: string): { device: VirtioScsiDevice; lun: number } {
+  private diskSlot(name: string): { device: VirtioScsiDevice | NvmeDevice; lun: number } {
     for (const slots of this.controllerSlots.values()) {
       for (const slot of slots) {
         const lun = slot.disks.indexOf(name);
         if (lun >= 0) return { device: slot.device, lun };
       }
     }
-    throw new Error(`board ${this.name}: disk ${name} is on no virtio-scsi controller (is the board powered on?)`);
+    throw new Error(`board ${this.name}: disk ${name} is on no storage controller (is the board powered on?)`);
   }
 
   /** A disk's backend, opened once and kept across resets: a reset loses RAM, never data. */
@@ -389,7 +405,7 @@ export class Board {
     for (const processor of this.processors) processor.halt();
     // The old device models lose power too: what they had scheduled (a completion, a NIC event) must not run
     // against the new board, and the NIC's connections drop (their clients see them close).
-    for (const device of [...this.nics, ...this.controllers, ...this.bridges, ...this.xorEngines, ...this.nvrams]) device.reset();
+    for (const device of [...this.nics, ...this.controllers, ...this.nvmeControllers, ...this.bridges, ...this.xorEngines, ...this.nvrams]) device.reset();
     this.resetCount += 1;
     this.trace.record(this.clock.nowNs, "board", "reset", { count: this.resetCount });
     return this.powerOn();
@@ -403,8 +419,10 @@ export class Board {
         return;
       }
       const controller = this.controllers.find((c) => c.name === fault.device);
+      const nvme = this.nvmeControllers.find((c) => c.name === fault.device);
       const bridge = this.bridges.find((b) => b.name === fault.device);
       if (controller !== undefined) controller.inject(fault.fault as Parameters<VirtioScsiDevice["inject"]>[0]);
+      else if (nvme !== undefined) nvme.inject(fault.fault as Parameters<NvmeDevice["inject"]>[0]);
       else if (bridge !== undefined) bridge.inject(fault.fault as Parameters<IopBridgeFunction["inject"]>[0]);
       else throw new Error(`board ${this.name}: no device ${fault.device} to inject ${fault.fault.kind} into`);
     });

@@ -125,7 +125,7 @@ export class BoardControl {
       const slot = slots[index];
       if (slot !== undefined) return { kind: "controller", name, slot };
       const list = slots.map((s, i) => `${processor}:${i} (slot ${s.slot})`);
-      return `no controller ${name}: processor ${processor} has ${countOf(list.length, "virtio-scsi controller")}${list.length > 0 ? `: ${list.join(", ")}` : ""}`;
+      return `no controller ${name}: processor ${processor} has ${countOf(list.length, "storage controller")}${list.length > 0 ? `: ${list.join(", ")}` : ""}`;
     }
     const disks = slots.flatMap((s) => s.disks);
     const disk = disks[index];

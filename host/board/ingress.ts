@@ -7,6 +7,7 @@
 import type { IopBridgeFault } from "../devices/iop_bridge.ts";
 import type { NetworkBackend, NicPort } from "../devices/nic.ts";
 import type { VirtioScsiFault } from "../devices/virtio_scsi.ts";
+import type { NvmeFault } from "../devices/nvme.ts";
 import type { VirtualClock } from "../sim/clock.ts";
 import type { Trace, TraceValue } from "../sim/trace.ts";
 import type { ControlRequest } from "./control.ts";
@@ -16,7 +17,7 @@ import type { ControlRequest } from "./control.ts";
  * (a fatal hardware fault: the processor stops). Plain data, so a recording can hold it and a replay inject it again.
  */
 export type BoardFault =
-  | { device: string; fault: VirtioScsiFault | IopBridgeFault }
+  | { device: string; fault: VirtioScsiFault | NvmeFault | IopBridgeFault }
   | { processor: string; fail: string };
 
 /** A line written to the trace from outside the board (a simulator's "sim" events): recorded so a replay writes it too. */

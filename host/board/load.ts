@@ -25,6 +25,8 @@ const SCHEMA_PATH = join(ROOT, "boards/board.schema.json");
 const SEED_DEFAULT = 1;
 const PCI_FUNCTION_DEFAULT = 0;
 const QUEUE_SIZE_DEFAULT = 128;
+const NVME_QUEUE_ENTRIES_DEFAULT = 1024;
+const NVME_IO_QUEUES_DEFAULT = 4;
 const RX_RING_ENTRIES_DEFAULT = 256;
 const NVRAM_IMAGE_DEFAULT = "nvram.bin";
 const BOARD_NAME_BYTES_MAX = 64; // the boot-info block's char[64] board name
@@ -81,7 +83,9 @@ export interface ProcessorSpec {
   readonly pci: readonly PciFunctionSpec[];
 }
 
-export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NicSpec | XorEngineSpec | NvramSpec;
+export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NvmeSpec | NicSpec | XorEngineSpec | NvramSpec;
+/** The storage controllers: the functions that hold disks. */
+export type StorageControllerSpec = VirtioScsiSpec | NvmeSpec;
 
 export interface IopBridgeSpec {
   readonly model: "iop-bridge";
@@ -96,6 +100,20 @@ export interface VirtioScsiSpec {
   readonly function: number; // 0 when absent
   readonly disks: readonly string[];
   readonly queueSize: number; // 128 when absent
+}
+
+export interface NvmeSpec {
+  readonly model: "nvme";
+  readonly slot: number;
+  readonly function: number; // 0 when absent
+  readonly disks: readonly string[]; // namespace n + 1 is the n-th
+  readonly queueEntriesMax: number; // 1024 when absent
+  readonly ioQueues: number; // 4 when absent
+}
+
+/** True for a function that holds disks (virtio-scsi or NVMe). */
+export function isStorageController(f: PciFunctionSpec): f is StorageControllerSpec {
+  return f.model === "virtio-scsi" || f.model === "nvme";
 }
 
 export interface NicSpec {
@@ -320,6 +338,7 @@ interface RawProcessor {
 type RawPciFunction =
   | { model: "iop-bridge"; slot: number; function?: number; processor: string }
   | { model: "virtio-scsi"; slot: number; function?: number; disks: string[]; queueSize?: number }
+  | { model: "nvme"; slot: number; function?: number; disks: string[]; queueEntriesMax?: number; ioQueues?: number }
   | { model: "nic"; slot: number; function?: number; rxRingEntries?: number }
   | { model: "xor-engine"; slot: number; function?: number }
   | { model: "nvram"; slot: number; function?: number; sizeKiB?: number; backend?: "file" | "memory"; image?: string };
@@ -778,13 +797,13 @@ function checkBridges(board: RawBoard, file: string): void {
   });
 }
 
-// Each disk has exactly one owner: a virtio-scsi function that names it, on exactly one processor.
+// Each disk has exactly one owner: a virtio-scsi or NVMe function that names it, on exactly one processor.
 function checkDiskUse(board: RawBoard, file: string): void {
   const diskNames = new Set(board.disks.map((disk) => disk.name));
   const userFieldByDisk = new Map<string, string>();
   board.processors.forEach((processor, processorIndex) => {
     processor.pci.forEach((pciFunction, pciIndex) => {
-      if (pciFunction.model !== "virtio-scsi") return;
+      if (pciFunction.model !== "virtio-scsi" && pciFunction.model !== "nvme") return;
       const prefix = `processors[${processorIndex}].pci[${pciIndex}]`;
       pciFunction.disks.forEach((diskName, diskIndex) => {
         const field = `${prefix}.disks[${diskIndex}]`;
@@ -801,7 +820,7 @@ function checkDiskUse(board: RawBoard, file: string): void {
   });
   board.disks.forEach((disk, diskIndex) => {
     if (!userFieldByDisk.has(disk.name)) {
-      const expected = `a "virtio-scsi" function whose disks name ${quote(disk.name)}`;
+      const expected = `a "virtio-scsi" or "nvme" function whose disks name ${quote(disk.name)}`;
       throw new BoardFileError(file, `disks[${diskIndex}]`, expected, GOT_NOTHING);
     }
   });
@@ -903,6 +922,15 @@ function buildPciFunction(pciFunction: RawPciFunction): PciFunctionSpec {
         function: functionNumber,
         disks: [...pciFunction.disks],
         queueSize: pciFunction.queueSize ?? QUEUE_SIZE_DEFAULT,
+      };
+    case "nvme":
+      return {
+        model: "nvme",
+        slot: pciFunction.slot,
+        function: functionNumber,
+        disks: [...pciFunction.disks],
+        queueEntriesMax: pciFunction.queueEntriesMax ?? NVME_QUEUE_ENTRIES_DEFAULT,
+        ioQueues: pciFunction.ioQueues ?? NVME_IO_QUEUES_DEFAULT,
       };
     case "nic":
       return {

@@ -3,7 +3,8 @@
 // the virtio-scsi DDM directly (without the RTA) and read its disks, state and counters.
 // Buffers and SGLs come from the harness's own exports (testPoolAcquire, testSglCreate, testSglAppend, …).
 import { DiskInfo } from "../../assembly/ddm/block";
-import { ddmController, ddmControllerCount, ddmControllerTask, ddmDisk, ddmDiskCount } from "../../assembly/ddm/registry";
+import { ddmController, ddmControllerCount, ddmControllerKind, ddmControllerTask, ddmDisk, ddmDiskCount, ddmNvmeController } from "../../assembly/ddm/registry";
+import { nvmeStatGet } from "../../assembly/ddm/nvme/stats";
 import { vscsiStatGet } from "../../assembly/ddm/virtio_scsi/stats";
 import { Msg, MsgKind } from "../../assembly/kernel/msg";
 import { wakeTask } from "../../assembly/kernel/ready";
@@ -76,6 +77,19 @@ export function testDdmInFlight(c: u32): u32 { return ddmController(c).inFlightC
 export function testDdmQueued(c: u32): u32 { return ddmController(c).queuedCount; }
 export function testDdmRequestsFree(c: u32): u32 { return ddmController(c).freeRequestCount; }
 export function testDdmDescriptorsFree(c: u32): u32 { return ddmController(c).vq.freeCount; }
+
+// NVMe controllers (assembly/ddm/nvme/controller.ts): kind 1 in testDdmKind.
+export function testDdmKind(c: u32): u32 { return <u32>ddmControllerKind(c); }
+export function testNvmeState(c: u32): u32 { return <u32>ddmNvmeController(c).state; }
+export function testNvmeDiscovered(c: u32): bool { return ddmNvmeController(c).discovered; }
+export function testNvmeStat(c: u32, which: u32): u64 { return nvmeStatGet(ddmNvmeController(c).stats, which); }
+export function testNvmeInFlight(c: u32): u32 { return ddmNvmeController(c).inFlightCount; }
+export function testNvmeQueued(c: u32): u32 { return ddmNvmeController(c).queuedCount; }
+export function testNvmeRequestsFree(c: u32): u32 { return ddmNvmeController(c).freeRequestCount; }
+export function testNvmeTransferBytesMax(c: u32): u32 { return ddmNvmeController(c).transferBytesMax; }
+export function testNvmeSglSupported(c: u32): bool { return ddmNvmeController(c).sglSupported; }
+export function testNvmeIoQueueSize(c: u32): u32 { return ddmNvmeController(c).io.size; }
+export function testNvmeVectorBase(c: u32): u32 { return ddmNvmeController(c).vectorBase; }
 
 /** Sends BlockIo{op | disk << 8, blockCount, sgl, lba, tag} from the requester task; false if the inbox is full. */
 export function testDdmSubmit(c: u32, op: u32, disk: u32, lba: u64, blockCount: u32, sgl: u32, tag: u32): bool {

@@ -1,6 +1,6 @@
 // Real initiators nobody here wrote, against the board serving iSCSI on loopback: libiscsi's iscsi-ls, iscsi-inq,
 // iscsi-readcapacity16 and iscsi-test-cu, and QEMU's iSCSI block driver (qemu-img, qemu-io). Data written by one
-// is read back and compared; two initiators writing disjoint ranges at once each read back their own bytes; the
+// is read back and compared, through a virtio-scsi-backed LUN (1) and an NVMe-backed one (2); two initiators writing disjoint ranges at once each read back their own bytes; the
 // conformance suite must not regress against test/interop/conformance-baseline.json. Without the Debian tools
 // these tests say what they skipped; under CI (CI=true) a missing tool is a failure.
 import { execFile } from "node:child_process";
@@ -63,6 +63,20 @@ describe.skipIf(missing.length > 0)("interoperability with Debian's initiators",
     expect(Buffer.compare(readFileSync(back).subarray(0, bytes.length), Buffer.from(bytes))).toBe(0);
   }, scaled(120_000));
 
+  it("writes a 64 MiB random image through the NVMe-backed LUN (sp2's disk) and reads it back identical (qemu-img)", async () => {
+    // LUN 2 is sp2-disk0, on sp2's NVMe controller (boards/iop-dev.json): the whole 64 MiB disk, written and read.
+    const image = join(tmp, "random-nvme.img");
+    const bytes = new Uint8Array(64 << 20);
+    new Prng("qemu-img nvme").fill(bytes);
+    writeFileSync(image, bytes);
+    await run("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", image, serving.urls[2]!]);
+    const back = join(tmp, "back-nvme.img");
+    await run("qemu-img", ["convert", "-f", "raw", "-O", "raw", serving.urls[2]!, back]);
+    const read = readFileSync(back);
+    expect(read.length).toBe(bytes.length);
+    expect(Buffer.compare(read, Buffer.from(bytes))).toBe(0);
+  }, scaled(300_000));
+
   it("keeps two initiators' disjoint writes apart when they write at the same time (qemu-io)", async () => {
     const url = serving.urls[2]!;
     await Promise.all([
@@ -85,5 +99,16 @@ describe.skipIf(missing.length > 0)("interoperability with Debian's initiators",
     expect(result.outcomes.length).toBeGreaterThan(150);
     // The tests the baseline says not to run were left out, and nothing else was.
     expect(result.notRun.sort()).toEqual(Object.keys(baseline.notRun ?? {}).sort());
+  }, scaled(1_000_000));
+
+  it("gives the NVMe-backed LUN the same verdict as the baseline in every test (iscsi-test-cu against LUN 2, sp2's NVMe disk)", async () => {
+    // The baseline was recorded on LUN 0, a virtio-scsi disk: the controller below the RTA must not show through.
+    const baseline = readBaseline();
+    const result = await runConformance({ lun: 2, pattern: "ALL", baseline, notRun: Object.keys(baseline.notRun ?? {}), timeoutMs: scaled(900_000) });
+    expect(result.crashed).toBeUndefined();
+    expect(result.regressions).toEqual([]);
+    const differing = result.outcomes.filter((o) => baseline.results[o.name] !== undefined && baseline.results[o.name] !== o.result && !(o.name in baseline.notJudged));
+    expect(differing.map((o) => `${o.name}: ${o.result}, baseline ${baseline.results[o.name]}`)).toEqual([]);
+    expect(result.outcomes.length).toBe(Object.keys(baseline.results).length);
   }, scaled(1_000_000));
 });

@@ -21,7 +21,7 @@ export function firmwareModule(path: string): WebAssembly.Module {
 export interface TestBoardOptions {
   image?: "test" | "release";
   ramMiB?: number[]; // one entry per processor; the first is the host
-  /** Per processor, the sizes of the in-memory disks on one virtio-scsi controller (none when empty or absent). */
+  /** Per processor, the sizes of the in-memory disks on one storage controller (none when empty or absent). */
   disksMiB?: number[][];
   diskBackend?: "memory" | "file"; // memory by default; file disks go under dataDir
   physicalBlockSize?: number; // of every disk (512-byte logical blocks); 512 when absent
@@ -34,6 +34,8 @@ export interface TestBoardOptions {
   xorEngine?: boolean; // an XOR engine in slot 9 of the host's bus
   /** An NVRAM card in slot 10 of the host's bus (docs/hardware.md, "nvram"); a file one keeps nvram.bin in dataDir. */
   nvram?: "memory" | "file";
+  /** The model of the controller holding each processor's disks; virtio-scsi when absent. */
+  controller?: "virtio-scsi" | "nvme";
 }
 
 export interface TestBoard {
@@ -60,7 +62,7 @@ export function testBoard(options: TestBoardOptions = {}): TestBoard {
         disks.push({ name: `${name}-disk${d}`, sizeMiB, blockSize: 512, ...physical, backend, ...(backend === "file" ? { image: `${name}-disk${d}.img` } : {}) });
         return `${name}-disk${d}`;
       });
-      pci.push({ slot: 8, model: "virtio-scsi", disks: names });
+      pci.push({ slot: 8, model: options.controller ?? "virtio-scsi", disks: names });
     }
     return { name, role: i === 0 ? "host" : "storage", ramMiB: ram, pci };
   });

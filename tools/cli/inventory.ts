@@ -17,7 +17,8 @@ const help = `usage: wasm-iop inventory [--board FILE] [--json] [--data-dir DIR]
 
 Boots the board in simulation mode, waits for the unit management agent (UMA) to enumerate the PCI bus and collect
 every processor's device profile, and prints the hardware resource table the firmware built: processors, the PCI
-functions on the host processor's bus (IDs, class, BARs), every disk with its capacity and block size, and every
+functions on the host processor's bus (IDs, class, BARs), every processor's storage controllers (virtio-scsi or NVMe,
+with their queues) and NVMe namespaces, every disk with its capacity and block size, and every
 volume with its type, members and state (optimal, degraded, rebuilding, failed; a thin volume its chunks in use),
 when the firmware reports volumes. A volume whose size differs from the board file's capacity rules is named on
 standard error.
@@ -38,6 +39,8 @@ export interface Inventory {
   processors: InventoryRecord[];
   pci: InventoryRecord[];
   disks: InventoryRecord[];
+  controllers: InventoryRecord[]; // every processor's storage controllers, as their DDMs report them (processor: its name)
+  namespaces: InventoryRecord[]; // the NVMe namespaces the DDMs use (processor: its name)
   volumes: InventoryRecord[]; // [] when the firmware reports none
   summary: InventoryRecord;
 }
@@ -57,7 +60,7 @@ export function collectInventory(options: { boardPath: string; dataDir?: string;
 } {
   const spec = loadBoardFile(options.boardPath);
   const log: string[] = [];
-  const inventory: Inventory = { board: spec.name, processors: [], pci: [], disks: [], volumes: [], summary: {} };
+  const inventory: Inventory = { board: spec.name, processors: [], pci: [], disks: [], controllers: [], namespaces: [], volumes: [], summary: {} };
   let done = false;
   const board = new Board({
     spec,
@@ -71,6 +74,8 @@ export function collectInventory(options: { boardPath: string; dataDir?: string;
       else if (parsed.kind === "pci") inventory.pci.push(parsed.record);
       else if (parsed.kind === "disk") inventory.disks.push(parsed.record);
       else if (parsed.kind === "volume") inventory.volumes.push(parsed.record);
+      else if (parsed.kind === "controller") inventory.controllers.push({ processor, ...parsed.record });
+      else if (parsed.kind === "namespace") inventory.namespaces.push({ processor, ...parsed.record });
       else if (parsed.kind === "done") {
         inventory.summary = parsed.record;
         done = true;
@@ -145,6 +150,19 @@ export const inventoryCommand: Command = {
     process.stdout.write("PCI functions on the host processor's bus\n");
     const pciRows = inventory.pci.map((f) => ({ ...f, bars: Object.keys(f).filter((k) => k.startsWith("bar")).map((k) => `${k}=${f[k]}`).join(" ") }));
     process.stdout.write(table(pciRows, ["slot", "vendor", "device", "class", "revision", "bars"]) + "\n\n");
+    process.stdout.write("storage controllers\n");
+    const order = (name: unknown): number => inventory.processors.findIndex((p) => p.name === name);
+    const controllerRows = [...inventory.controllers].sort((a, b) => order(a.processor) - order(b.processor)).map((c) => ({
+      ...c,
+      queues: c.model === "nvme" ? `admin ${c.adminQueueEntries}, ${c.ioQueues} I/O of ${c.ioQueueEntries}` : `request ${c.queueSize}`,
+      disks: c.model === "nvme" ? `${c.namespaces} namespaces` : `${c.luns} LUNs`,
+    }));
+    process.stdout.write(table(controllerRows, ["processor", "index", "name", "model", "slot", "vendor", "device", "queues", "transferBytesMax", "disks"]) + "\n\n");
+    if (inventory.namespaces.length > 0) {
+      process.stdout.write("NVMe namespaces\n");
+      const nsRows = inventory.namespaces.map((n) => ({ ...n, capacity: mib(Number(n.blocks) * Number(n.blockSize)) }));
+      process.stdout.write(table(nsRows, ["processor", "controller", "disk", "nsid", "blocks", "blockSize", "capacity"]) + "\n\n");
+    }
     process.stdout.write("disks\n");
     const diskRows = inventory.disks.map((d) => ({ ...d, capacity: mib(Number(d.blocks) * Number(d.blockSize)) }));
     process.stdout.write(table(diskRows, ["processor", "index", "controller", "lun", "blocks", "blockSize", "capacity"]) + "\n");

@@ -34,8 +34,9 @@ export class FindingError extends Error {
 
 export interface FuzzBoardOptions {
   firmware: WebAssembly.Module;
-  /** Processors: RAM in MiB and the in-memory disks (MiB) on one virtio-scsi controller; the first is the host. */
-  processors: { ramMiB: number; disksMiB: number[]; nic?: boolean; xor?: boolean; nvram?: boolean }[];
+  /** Processors: RAM in MiB and the in-memory disks (MiB) on one storage controller (virtio-scsi unless `controller`
+   * says nvme); the first is the host. */
+  processors: { ramMiB: number; disksMiB: number[]; nic?: boolean; xor?: boolean; nvram?: boolean; controller?: "virtio-scsi" | "nvme" }[];
   seed: number;
   /** Keep the bus trace's lines (replay); off while fuzzing, for speed. */
   trace?: boolean;
@@ -264,7 +265,7 @@ function fuzzSpec(options: FuzzBoardOptions): BoardSpec {
         disks.push({ name: `${name}-disk${d}`, sizeMiB, blockSize: 512, backend: "memory" });
         return `${name}-disk${d}`;
       });
-      pci.push({ slot: 8, model: "virtio-scsi", queueSize: 64, disks: names });
+      pci.push(p.controller === "nvme" ? { slot: 8, model: "nvme", queueEntriesMax: 256, disks: names } : { slot: 8, model: "virtio-scsi", queueSize: 64, disks: names });
     }
     if (p.nic === true) pci.push({ slot: 9, model: "nic" });
     if (p.nvram === true) pci.push({ slot: 11, model: "nvram", backend: "memory" });

@@ -78,7 +78,8 @@ function firmwareModule(): WebAssembly.Module {
   return firmware;
 }
 
-// The board file of each kind. On `volumes` no controller holds two members of one volume (a spare included), so
+// The board file of each kind. sp2's controller is NVMe on both, the others virtio-scsi, so every run drives both
+// DDMs and the faults land on both models (faults.ts). On `volumes` no controller holds two members of one volume (a spare included), so
 // a controller fault (timeout, reset) fails at most one member of each RAID-5 and never breaks one by itself. The
 // storage processors have one controller each and the host two: one more does not fit the memory their agents have
 // at boot (256 KiB on a storage processor, 2 MiB on the host), and the processor fails at boot.
@@ -91,7 +92,7 @@ function boardFile(plan: SimBoardPlan, seed: number): object {
       processors: [
         { name: "host", role: "host", ramMiB: 64, pci: [...bridges, { slot: 4, model: "nic" }, { slot: 8, model: "virtio-scsi", disks: ["host-disk0"] }] },
         { name: "sp1", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp1-disk0"] }] },
-        { name: "sp2", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp2-disk0"] }] },
+        { name: "sp2", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "nvme", disks: ["sp2-disk0"] }] },
       ],
       disks: ["host-disk0", "sp1-disk0", "sp2-disk0"].map((name) => disk(name, DISK_MIB)),
     };
@@ -106,7 +107,7 @@ function boardFile(plan: SimBoardPlan, seed: number): object {
         ],
       },
       { name: "sp1", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp1-disk0", "sp1-disk1", "sp1-disk2"] }] },
-      { name: "sp2", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp2-disk0", "sp2-disk1", "sp2-disk2"] }] },
+      { name: "sp2", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "nvme", disks: ["sp2-disk0", "sp2-disk1", "sp2-disk2"] }] },
     ],
     disks: [
       disk("host-disk0", DISK_MIB), disk("sp1-disk0", DISK_MIB), disk("sp2-disk0", DISK_MIB),

@@ -3,6 +3,7 @@
 // stream. Where a fault lands (which controller, bridge or connection) is drawn from the same stream.
 import type { Board } from "../../host/board/board.ts";
 import type { IopBridgeFault } from "../../host/devices/iop_bridge.ts";
+import { NvmeDevice, type NvmeFault } from "../../host/devices/nvme.ts";
 import type { VirtioScsiFault } from "../../host/devices/virtio_scsi.ts";
 import type { Prng } from "../../host/sim/prng.ts";
 
@@ -13,9 +14,9 @@ export const FAULT_KINDS_ALL: readonly FaultKind[] = FAULT_KINDS.filter((k) => k
 
 /** One line per fault for --help and the docs. */
 export const FAULT_HELP: Record<FaultKind, string> = {
-  dma: "a virtio-scsi request's data DMA fails (TRANSPORT_FAILURE; the disk never sees the request)",
-  timeout: "a virtio-scsi request is taken off the ring and never completed (the DDM's deadline resets the controller)",
-  reset: "a virtio-scsi controller fails (DEVICE_NEEDS_RESET), or breaks its used ring (unknown id, duplicate, index jump)",
+  dma: "a storage request's data DMA fails (virtio-scsi TRANSPORT_FAILURE, NVMe Data Transfer Error; the disk never sees it)",
+  timeout: "a storage request is taken and never completed (virtio-scsi: the DDM's deadline resets the controller; NVMe: ABORT, then a reset if that fails)",
+  reset: "a controller fails or breaks its queues: virtio-scsi DEVICE_NEEDS_RESET, unknown id, duplicate, index jump; NVMe CSTS.CFS, a lying CSTS, unknown CID, duplicate completion, stale phase, lying SQ head",
   "mu-drop": "a messaging-unit frame between the host and a storage processor is lost (inbound or outbound)",
   "mu-dup": "a messaging-unit frame is delivered twice (inbound or outbound)",
   "conn-drop": "an initiator's TCP connection breaks (bytes on the wire both ways are lost)",
@@ -29,6 +30,7 @@ export const FAULT_HELP: Record<FaultKind, string> = {
 const WEIGHT: Record<FaultKind, number> = { dma: 8, timeout: 8, reset: 8, "mu-drop": 8, "mu-dup": 8, "conn-drop": 8, panic: 1, member: 0, lie: 8 };
 
 const DEVICE_RESETS: VirtioScsiFault[] = [{ kind: "needs-reset-next" }, { kind: "unknown-id" }, { kind: "duplicate-used" }, { kind: "used-index-jump", by: 3 }];
+const NVME_RESETS: NvmeFault[] = [{ kind: "fatal-next" }, { kind: "csts-lie" }, { kind: "unknown-cid" }, { kind: "duplicate-cqe" }, { kind: "stale-phase" }, { kind: "bad-sq-head" }];
 const MU_DROPS: IopBridgeFault[] = [{ kind: "drop-next-inbound-post" }, { kind: "drop-next-outbound-post" }];
 const MU_DUPLICATES: IopBridgeFault[] = [{ kind: "duplicate-next-inbound-post" }, { kind: "duplicate-next-outbound-post" }];
 
@@ -91,12 +93,18 @@ export class FaultInjector {
 
   private inject(kind: FaultKind): string | undefined {
     const pick = <T>(items: readonly T[]): T => items[this.prng.intBelow(items.length)]!;
-    const { controllers, bridges } = this.board;
+    const { bridges } = this.board;
+    const controllers = [...this.board.controllers, ...this.board.nvmeControllers];
     switch (kind) {
       case "dma":
       case "timeout":
       case "reset": {
         const controller = pick(controllers);
+        if (controller instanceof NvmeDevice) {
+          const fault: NvmeFault = kind === "dma" ? { kind: "dma-fault-next" } : kind === "timeout" ? { kind: "never-complete-next" } : pick(NVME_RESETS);
+          this.board.injectFault({ device: controller.name, fault });
+          return `${controller.name} ${fault.kind}`;
+        }
         const fault: VirtioScsiFault = kind === "dma" ? { kind: "dma-fault-next" } : kind === "timeout" ? { kind: "never-complete-next" } : pick(DEVICE_RESETS);
         this.board.injectFault({ device: controller.name, fault });
         return `${controller.name} ${fault.kind}`;

@@ -923,6 +923,9 @@ export class VirtioScsiController extends Task {
       line().s(this.name).s(": disk ").u32(d).s(" LUN ").u32(unchecked(this.diskLun[d])).s(": ").u64(info.blockCount)
         .s(" blocks of ").u32(info.blockSizeBytes).out();
     }
+    line().s("inventory controller index=").u32(this.controllerIndex).s(" model=virtio-scsi name=").s(this.name).s(" slot=").u32(this.pci.device)
+      .s(" vendor=").hex(this.pci.vendorId, 4).s(" device=").hex(this.pci.deviceId, 4).s(" queueSize=").u32(this.vq.size)
+      .s(" segmentsMax=").u32(this.segmentsMax).s(" transferBytesMax=").u32(this.transferBytesMax).s(" luns=").u32(this.diskCount).out();
     this.readyPost();
   }
 

@@ -18,7 +18,7 @@ describe("wasm-iop inventory", () => {
     const { code, stdout, stderr } = await runCli(["inventory", "--json", "--data-dir", dataDir]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
-    const inventory = JSON.parse(stdout) as { processors: Record<string, unknown>[]; pci: Record<string, unknown>[]; disks: Record<string, unknown>[]; volumes: unknown[]; summary: Record<string, unknown> };
+    const inventory = JSON.parse(stdout) as { processors: Record<string, unknown>[]; pci: Record<string, unknown>[]; disks: Record<string, unknown>[]; controllers: Record<string, unknown>[]; namespaces: Record<string, unknown>[]; volumes: unknown[]; summary: Record<string, unknown> };
     expect(Array.isArray(inventory.volumes)).toBe(true); // what the firmware reports, [] when it reports none
     expect(inventory.processors).toEqual([
       { index: 0, name: "host", role: "host", ram: 64 << 20, state: "ready" },
@@ -47,6 +47,10 @@ describe("wasm-iop inventory", () => {
       ["r5", "raid5", 258048, "optimal"], ["pool5", "raid5", 258048, "optimal"], ["thin0", "thin", 524288, "optimal"],
     ]);
     expect(inventory.summary).toEqual({ processors: 3, disks: 10, volumes: 6 });
+    // Each processor's storage controller as its DDM reports it: sp2's is NVMe, with its queues and namespaces.
+    expect(inventory.controllers.map((c) => [c.processor, c.model, c.slot]).sort()).toEqual([["host", "virtio-scsi", 3], ["sp1", "virtio-scsi", 1], ["sp2", "nvme", 1]]);
+    expect(inventory.controllers.find((c) => c.model === "nvme")).toMatchObject({ adminQueueEntries: 16, ioQueues: 1, ioQueueEntries: 65, namespaces: 4, vendor: "0x1b36" });
+    expect(inventory.namespaces.map((n) => [n.processor, n.nsid, n.blocks])).toEqual([["sp2", 1, 131072], ["sp2", 2, 131072], ["sp2", 3, 131072], ["sp2", 4, 131072]]);
   });
 
   it("prints a readable table by default", async () => {
@@ -55,6 +59,7 @@ describe("wasm-iop inventory", () => {
     expect(stdout).toMatch(/^processors\nindex +name +role +ram +slot +state\n0 +host +host +64 MiB +ready/m);
     expect(stdout).toMatch(/^3 +0x1af4 +0x1048 +0x010000 +1 +bar0=/m);
     expect(stdout.match(/^\d +\d +0 +\d +131072 +512 +64 MiB$/gm)).toHaveLength(10); // the disks
+    expect(stdout).toMatch(/^sp2 +0 +nvme0 +nvme +1 +0x1b36 +0x0010 +admin 16, 1 I\/O of 65 +1048576 +4 namespaces$/m);
     expect(stdout.match(/^\d +\S+ +disk +131072 +512 +64 MiB +1 +optimal/gm)).toHaveLength(3); // a disk volume each
   });
 

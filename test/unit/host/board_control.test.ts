@@ -84,7 +84,7 @@ describe("board control: names", () => {
       'bad-request: no processor "sp9" on board control-board; processors: host, sp1',
       "bad-request: no disk host:4: processor host has 4 disks: host:0 (a), host:1 (b), host:2 (c), host:3 (d)",
       "bad-request: no disk sp1:0: processor sp1 has no disks",
-      "bad-request: no controller host:2: processor host has 2 virtio-scsi controllers: host:0 (slot 8), host:1 (slot 9)",
+      "bad-request: no controller host:2: processor host has 2 storage controllers: host:0 (slot 8), host:1 (slot 9)",
     ]);
     expect(b.clock.scheduledCount).toBe(scheduled);
     expect(b.trace.count).toBe(traced);

@@ -111,6 +111,18 @@ describe("loadBoardFile: the shipped board", () => {
   });
 });
 
+describe("parseBoard: storage controller models", () => {
+  it("reads an NVMe controller with its defaults (sp2 on the shipped board), and names a bad NVMe field", () => {
+    const board = parseBoard(shippedJson(), "boards/iop-dev.json");
+    expect(board.processors[1]!.pci).toEqual([{ model: "virtio-scsi", slot: 1, function: 0, disks: ["sp1-disk0", "sp1-disk1", "sp1-disk2", "sp1-disk3"], queueSize: 128 }]);
+    expect(board.processors[2]!.pci).toEqual([{ model: "nvme", slot: 1, function: 0, disks: ["sp2-disk0", "sp2-disk1", "sp2-disk2", "sp2-disk3"], queueEntriesMax: 1024, ioQueues: 4 }]);
+    expect(messageFor((b) => void (b.processors[2].pci[0].queueEntriesMax = 1))).toBe(
+      "boards/bad.json: processors[2].pci[0].queueEntriesMax: expected an integer from 2 to 4096, got 1",
+    );
+    expect(messageFor((b) => void (b.processors[2].pci[0].queueSize = 128))).toMatch(/^boards\/bad.json: processors\[2\].pci\[0\].queueSize: unknown field \(expected one of slot, function, model, disks, queueEntriesMax, ioQueues\)$/);
+  });
+});
+
 describe("parseBoard: schema errors", () => {
   it("names a value of the wrong type with the field's range", () => {
     expect(messageFor((b) => void (b.processors[1].ramMiB = "lots"))).toBe(
@@ -142,7 +154,7 @@ describe("parseBoard: schema errors", () => {
   it("names an unknown PCI model and lists the models", () => {
     expect(messageFor((b) => void (b.processors[0].pci[2].model = "scsi"))).toBe(
       "boards/bad.json: processors[0].pci[2].model: " +
-        'expected one of "iop-bridge", "virtio-scsi", "nic", "xor-engine", "nvram", got "scsi"',
+        'expected one of "iop-bridge", "virtio-scsi", "nic", "xor-engine", "nvram", "nvme", got "scsi"',
     );
   });
 
@@ -239,7 +251,7 @@ describe("parseBoard: cross-field errors", () => {
       'boards/bad.json: processors[2].pci[0].disks[0]: expected the name of a disk listed in disks, got "nope"',
     );
     expect(messageFor((b) => void (b.processors[2].pci = []))).toBe(
-      'boards/bad.json: disks[2]: expected a "virtio-scsi" function whose disks name "sp2-disk0", got nothing',
+      'boards/bad.json: disks[2]: expected a "virtio-scsi" or "nvme" function whose disks name "sp2-disk0", got nothing',
     );
   });
 

@@ -1,0 +1,406 @@
+// The NVMe DDM against the board's NVMe model (host/devices/nvme.ts). What it proves: the driver brings the
+// controller up (CSTS.RDY, the admin queue, one I/O queue pair on its own MSI-X vector) and finds each namespace with
+// its capacity; data written through SGLs of page buffers (PRP1/PRP2 and PRP lists) and of unaligned pieces (NVMe
+// SGLs) reads back byte for byte; flush and unmap (DATASET MANAGEMENT) complete; requests outside a namespace are
+// refused without device traffic; a command that never completes is aborted (ABORT) and fails Timeout without a
+// reset; and every hostile completion (unknown CID, duplicate, stale phase, lying SQ head, CSTS.CFS, an ABORT that
+// does not help) ends in a visible failure and a controller reset, no panic, and every slot and buffer free after.
+// How: the test build's DDM probe (test/firmware/ddm_probe.ts) sends BlockIo from a requester task and logs each
+// BlockIoDone; buffers and SGLs come from the harness's pool exports; the test fills and checks RAM directly.
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import type { NvmeDevice } from "../../../host/devices/nvme.ts";
+import { testBoard, type TestBoard } from "../../support/board.ts";
+
+// assembly/ddm/block.ts
+const Op = { Read: 1, Write: 2, Flush: 3, Unmap: 4, WriteFua: 5 } as const;
+const Status = { Ok: 0, MediumError: 1, IllegalRequest: 2, DeviceError: 3, Timeout: 4, Busy: 5, Aborted: 6, NoDisk: 7, Changed: 8 } as const;
+// assembly/ddm/nvme/stats.ts, NvmeStat
+const Stat = {
+  Requests: 0, Completed: 1, Errors: 2, Submitted: 3, Resets: 4, Timeouts: 5, DeviceErrors: 6, SpuriousInterrupts: 7,
+  UnknownCompletions: 8, BusyRejects: 9, Aborts: 10, InFlightMax: 11, AdminCommands: 12, PrpLists: 13, SglCommands: 14,
+} as const;
+const NvmeState = { Off: 0, Disabling: 1, Enabling: 2, Configuring: 3, Ready: 4, Failed: 5 } as const;
+const SGL_NONE = 0xffff;
+const PAGE = 1; // buffer class: 4 KiB
+const BLOCK = 512;
+const MS = 1_000_000;
+
+interface Rig { t: TestBoard; device: NvmeDevice; requestsFree: number }
+
+function rig(disksMiB: number[] = [8, 4]): Rig {
+  const t = testBoard({ disksMiB: [disksMiB], controller: "nvme" });
+  const device = t.board.nvmeControllers[0]!;
+  for (let step = 0; step < 200 && t.call("testNvmeDiscovered", 0) !== 1; step++) t.board.runFor(1 * MS);
+  expect(t.call("testNvmeState", 0)).toBe(NvmeState.Ready);
+  return { t, device, requestsFree: t.call("testNvmeRequestsFree", 0) as number };
+}
+
+function stat(t: TestBoard, which: number): number {
+  return Number(t.call("testNvmeStat", 0, which) as bigint);
+}
+
+function ram(t: TestBoard): Uint8Array {
+  return new Uint8Array(t.host.memory.buffer);
+}
+
+interface Transfer { sgl: number; buffers: number[]; segments: [number, number][] }
+
+// Page buffers and an SGL over them: `segmentBytes` pieces never crossing a buffer's end (page aligned: PRPs), or,
+// with `gapBytes`, each piece starting that far into its own buffer (not PRP-shaped: an NVMe SGL).
+function transfer(t: TestBoard, bytes: number, segmentBytes = 4096, gapBytes = 0): Transfer {
+  const buffers: number[] = [];
+  const segments: [number, number][] = [];
+  const sgl = t.call("testSglCreate") as number;
+  if (gapBytes > 0) {
+    for (let offset = 0; offset < bytes; offset += segmentBytes) {
+      const index = t.call("testPoolAcquire", PAGE) as number;
+      buffers.push(index);
+      const address = (t.call("testPoolAddress", PAGE, index) as number) + gapBytes;
+      const length = Math.min(segmentBytes, bytes - offset);
+      segments.push([address, length]);
+      expect(t.call("testSglAppend", sgl, BigInt(address), length)).toBe(1);
+    }
+    return { sgl, buffers, segments };
+  }
+  const addresses: number[] = [];
+  for (let left = bytes; left > 0; left -= 4096) {
+    const index = t.call("testPoolAcquire", PAGE) as number;
+    expect(index).not.toBe(0xffff);
+    buffers.push(index);
+    addresses.push(t.call("testPoolAddress", PAGE, index) as number);
+  }
+  for (let offset = 0; offset < bytes;) {
+    const buffer = Math.floor(offset / 4096);
+    const within = offset % 4096;
+    const length = Math.min(segmentBytes, 4096 - within, bytes - offset);
+    segments.push([addresses[buffer]! + within, length]);
+    expect(t.call("testSglAppend", sgl, BigInt(addresses[buffer]! + within), length)).toBe(1);
+    offset += length;
+  }
+  return { sgl, buffers, segments };
+}
+
+function fill(t: TestBoard, x: Transfer, data: Uint8Array): void {
+  let at = 0;
+  for (const [address, length] of x.segments) {
+    ram(t).set(data.subarray(at, at + length), address);
+    at += length;
+  }
+}
+
+function contents(t: TestBoard, x: Transfer): Uint8Array {
+  const out = new Uint8Array(x.segments.reduce((sum, [, length]) => sum + length, 0));
+  let at = 0;
+  for (const [address, length] of x.segments) {
+    out.set(ram(t).subarray(address, address + length), at);
+    at += length;
+  }
+  return out;
+}
+
+function release(t: TestBoard, x: Transfer): void {
+  t.call("testSglRelease", x.sgl);
+  for (const index of x.buffers) t.call("testPoolRelease", PAGE, index);
+}
+
+interface Done { status: number; sense: number; bytes: number; lba: bigint; tag: number }
+
+function done(t: TestBoard, i: number): Done {
+  return {
+    status: t.call("testDdmDoneStatus", i) as number,
+    sense: t.call("testDdmDoneSense", i) as number,
+    bytes: t.call("testDdmDoneBytes", i) as number,
+    lba: BigInt.asUintN(64, t.call("testDdmDoneLba", i) as bigint),
+    tag: t.call("testDdmDoneTag", i) as number,
+  };
+}
+
+function io(t: TestBoard, op: number, disk: number, lba: number, blockCount: number, sgl: number, tag: number, limitNs = 50 * MS): Done {
+  const before = t.call("testDdmDoneCount") as number;
+  expect(t.call("testDdmSubmit", 0, op, disk, BigInt(lba), blockCount, sgl, tag)).toBe(1);
+  for (let ns = 0; ns < limitNs && (t.call("testDdmDoneCount") as number) === before; ns += 100_000) t.board.runFor(100_000);
+  expect(t.call("testDdmDoneCount")).toBe(before + 1);
+  return done(t, before);
+}
+
+function expectQuiet(r: Rig): void {
+  const { t } = r;
+  expect(t.call("testNvmeInFlight", 0)).toBe(0);
+  expect(t.call("testNvmeQueued", 0)).toBe(0);
+  expect(t.call("testNvmeRequestsFree", 0)).toBe(r.requestsFree);
+  expect(t.call("testBuffersAllFree")).toBe(1);
+  expect(t.stops).toEqual([]);
+  expect(t.board.panics).toEqual([]);
+}
+
+function expectWorking(r: Rig, lba = 2048): void {
+  const { t } = r;
+  const data = new Uint8Array(randomBytes(8 * BLOCK));
+  const w = transfer(t, data.length);
+  fill(t, w, data);
+  expect(io(t, Op.Write, 0, lba, 8, w.sgl, 901).status).toBe(Status.Ok);
+  const rd = transfer(t, data.length);
+  const result = io(t, Op.Read, 0, lba, 8, rd.sgl, 902);
+  expect(result).toMatchObject({ status: Status.Ok, bytes: data.length });
+  expect(contents(t, rd)).toEqual(data);
+  release(t, w);
+  release(t, rd);
+}
+
+describe("NVMe DDM: bring-up and discovery", () => {
+  it("enables the controller, creates the I/O queue pair on MSI-X entry 1 and reports each namespace in NSID order", () => {
+    const r = rig([8, 4]);
+    const { t, device } = r;
+    expect(device.ready).toBe(true);
+    expect(device.queues()).toEqual({ sq: [{ id: 0, size: 16, cqId: 0 }, { id: 1, size: 65, cqId: 1 }], cq: [{ id: 0, size: 16, vector: 0 }, { id: 1, size: 65, vector: 1 }] });
+    expect(t.call("testDdmKind", 0)).toBe(1);
+    expect(t.call("testDdmDiskCount", 0)).toBe(2);
+    expect(t.call("testDdmDiskBlocks", 0, 0)).toBe(BigInt((8 << 20) / BLOCK));
+    expect(t.call("testDdmDiskBlocks", 0, 1)).toBe(BigInt((4 << 20) / BLOCK));
+    expect(t.call("testDdmDiskBlockBytes", 0, 1)).toBe(BLOCK);
+    expect(t.call("testNvmeTransferBytesMax", 0)).toBe(1 << 20);
+    expect(t.call("testNvmeSglSupported", 0)).toBe(1);
+    expect(stat(t, Stat.Resets)).toBe(0);
+    expect(device.guestErrorCount).toBe(0);
+    expectQuiet(r);
+  });
+});
+
+describe("NVMe DDM: the data path", () => {
+  it("writes random data through PRPs and PRP lists and reads back the same bytes, on each namespace", () => {
+    const r = rig([8, 4]);
+    const { t } = r;
+    for (const [disk, lba, blocks, segmentBytes] of [[0, 0, 1, 512], [0, 1000, 16, 4096], [1, 8191 - 15, 16, 4096], [1, 7, 256, 4096], [0, 5000, 2048, 4096]] as const) {
+      const data = new Uint8Array(randomBytes(blocks * BLOCK));
+      const w = transfer(t, data.length, segmentBytes);
+      fill(t, w, data);
+      expect(io(t, Op.Write, disk, lba, blocks, w.sgl, 10 + disk)).toEqual({ status: Status.Ok, sense: 0, bytes: data.length, lba: BigInt(lba), tag: 10 + disk });
+      const rd = transfer(t, data.length, 4096);
+      const read = io(t, Op.Read, disk, lba, blocks, rd.sgl, 20 + disk);
+      expect(read).toEqual({ status: Status.Ok, sense: 0, bytes: data.length, lba: BigInt(lba), tag: 20 + disk });
+      expect(contents(t, rd)).toEqual(data);
+      release(t, w);
+      release(t, rd);
+    }
+    expect(stat(t, Stat.PrpLists)).toBeGreaterThan(0);
+    expect(stat(t, Stat.SglCommands)).toBe(0);
+    expect(stat(t, Stat.Errors)).toBe(0);
+    expectQuiet(r);
+  });
+
+  it("starts PRP1 inside a page when the first segment does, and builds the list from the pages after it", () => {
+    const r = rig();
+    const { t } = r;
+    // 3.5 KiB from 512 bytes into one page, then three whole pages (31 blocks): PRP-shaped, 4 pages, so PRP2 is a list.
+    const pages = [0, 1, 2, 3].map(() => t.call("testPoolAcquire", PAGE) as number);
+    const addresses = pages.map((p) => t.call("testPoolAddress", PAGE, p) as number);
+    const sgl = t.call("testSglCreate") as number;
+    const segments: [number, number][] = [[addresses[0]! + 512, 3584], [addresses[1]!, 4096], [addresses[2]!, 4096], [addresses[3]!, 4096]];
+    for (const [a, l] of segments) expect(t.call("testSglAppend", sgl, BigInt(a), l)).toBe(1);
+    const x: Transfer = { sgl, buffers: pages, segments };
+    const data = new Uint8Array(randomBytes(31 * BLOCK));
+    fill(t, x, data);
+    const lists = stat(t, Stat.PrpLists);
+    expect(io(t, Op.Write, 0, 4000, 31, sgl, 1).status).toBe(Status.Ok);
+    expect(stat(t, Stat.PrpLists)).toBe(lists + 1);
+    for (const [a, l] of segments) ram(t).fill(0, a, a + l);
+    expect(io(t, Op.Read, 0, 4000, 31, sgl, 2).status).toBe(Status.Ok);
+    expect(contents(t, x)).toEqual(data);
+    expect(stat(t, Stat.SglCommands)).toBe(0);
+    release(t, x);
+    expectQuiet(r);
+  });
+
+  it("sends segments PRPs cannot describe as an NVMe SGL, and the data still round-trips", () => {
+    const r = rig();
+    const { t } = r;
+    const data = new Uint8Array(randomBytes(24 * BLOCK));
+    const w = transfer(t, data.length, 1024, 512); // 1 KiB pieces, each 512 bytes into its own page
+    fill(t, w, data);
+    expect(io(t, Op.Write, 0, 77, 24, w.sgl, 1).status).toBe(Status.Ok);
+    const rd = transfer(t, data.length, 1536, 1024);
+    expect(io(t, Op.Read, 0, 77, 24, rd.sgl, 2).status).toBe(Status.Ok);
+    expect(contents(t, rd)).toEqual(data);
+    expect(stat(t, Stat.SglCommands)).toBe(2);
+    release(t, w);
+    release(t, rd);
+    expectQuiet(r);
+  });
+
+  it("completes a write with FUA and a flush, and unmaps a range with DATASET MANAGEMENT", () => {
+    const r = rig();
+    const { t, device } = r;
+    const data = new Uint8Array(randomBytes(4 * BLOCK).fill(0x5a));
+    const w = transfer(t, data.length);
+    fill(t, w, data);
+    expect(io(t, Op.WriteFua, 0, 300, 4, w.sgl, 1).status).toBe(Status.Ok);
+    expect(io(t, Op.Flush, 0, 0, 0, SGL_NONE, 2)).toEqual({ status: Status.Ok, sense: 0, bytes: 0, lba: 0n, tag: 2 });
+    expect(io(t, Op.Unmap, 0, 300, 4, SGL_NONE, 3)).toEqual({ status: Status.Ok, sense: 0, bytes: 0, lba: 300n, tag: 3 });
+    const rd = transfer(t, data.length);
+    expect(io(t, Op.Read, 0, 300, 4, rd.sgl, 4).status).toBe(Status.Ok);
+    expect(contents(t, rd).every((b) => b === 0)).toBe(true);
+    expect(device.stats.commands).toBe(4);
+    release(t, w);
+    release(t, rd);
+    expectQuiet(r);
+  });
+
+  it("keeps up to 64 commands in flight, answers Busy past the slots, and completes every accepted one once", () => {
+    const r = rig();
+    const { t } = r;
+    for (let i = 0; i < 100; i++) expect(t.call("testDdmSubmit", 0, Op.Flush, 0, 0n, 0, SGL_NONE, i)).toBe(1);
+    t.board.runFor(100 * MS);
+    expect(t.call("testDdmDoneCount")).toBe(100);
+    let busy = 0;
+    for (let i = 0; i < 100; i++) if (done(t, i).status === Status.Busy) busy += 1;
+    expect(busy).toBe(100 - r.requestsFree);
+    expect(stat(t, Stat.InFlightMax)).toBe(64);
+    expectQuiet(r);
+  });
+});
+
+describe("NVMe DDM: requests refused without touching the controller", () => {
+  it("answers IllegalRequest or NoDisk for bad requests, and the controller sees none of them", () => {
+    const r = rig([8, 4]);
+    const { t, device } = r;
+    const blocks = (4 << 20) / BLOCK;
+    const x = transfer(t, 2 * BLOCK);
+    const before = device.stats.commands;
+    expect(io(t, Op.Read, 1, blocks - 1, 2, x.sgl, 1)).toEqual({ status: Status.IllegalRequest, sense: 0x05_21_00, bytes: 0, lba: BigInt(blocks - 1), tag: 1 });
+    expect(io(t, Op.Unmap, 1, blocks - 4, 5, SGL_NONE, 2).sense).toBe(0x05_21_00);
+    expect(io(t, Op.Read, 0, 0, 3, x.sgl, 3)).toMatchObject({ status: Status.IllegalRequest, sense: 0x05_24_00 });
+    expect(io(t, Op.Read, 0, 0, 2, SGL_NONE, 4).status).toBe(Status.IllegalRequest);
+    expect(io(t, 9, 0, 0, 2, x.sgl, 5).status).toBe(Status.IllegalRequest);
+    expect(io(t, Op.Read, 2, 0, 2, x.sgl, 6)).toMatchObject({ status: Status.NoDisk, sense: 0 });
+    expect(device.stats.commands).toBe(before);
+    release(t, x);
+    expectQuiet(r);
+  });
+});
+
+describe("NVMe DDM: what the controller answers", () => {
+  it("maps error statuses: Data Transfer Error to DeviceError and a media error to MediumError, without a reset", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    device.inject({ kind: "dma-fault-next" });
+    expect(io(t, Op.Read, 0, 0, 2, x.sgl, 1)).toMatchObject({ status: Status.DeviceError, bytes: 0 });
+    device.inject({ kind: "media-error-next" });
+    expect(io(t, Op.Read, 0, 0, 2, x.sgl, 2)).toMatchObject({ status: Status.MediumError, sense: 0x03_11_00, bytes: 0 });
+    expect(stat(t, Stat.Resets)).toBe(0);
+    release(t, x);
+    expectWorking(r);
+    expectQuiet(r);
+  });
+
+  it("answers NoDisk for a pulled namespace and Changed once for the one put in its place", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    t.board.pullDisk("host-disk1");
+    t.board.runFor(5 * MS);
+    expect(io(t, Op.Read, 1, 0, 2, x.sgl, 1).status).toBeOneOf([Status.NoDisk, Status.Changed]);
+    expect(io(t, Op.Read, 1, 0, 2, x.sgl, 2).status).toBe(Status.NoDisk);
+    t.board.replaceDisk("host-disk1");
+    t.board.runFor(5 * MS);
+    expect(io(t, Op.Read, 1, 0, 2, x.sgl, 3).status).toBe(Status.Changed);
+    expect(io(t, Op.Read, 1, 0, 2, x.sgl, 4).status).toBe(Status.Ok);
+    expect(device.isPulled(1)).toBe(false);
+    release(t, x);
+    expectQuiet(r);
+  });
+});
+
+describe("NVMe DDM: timeouts", () => {
+  it("aborts a command that never completes: it fails Timeout, the controller is not reset", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    device.inject({ kind: "never-complete-next" });
+    const d = io(t, Op.Read, 0, 0, 2, x.sgl, 1, 4_000 * MS);
+    expect(d.status).toBe(Status.Timeout);
+    expect(stat(t, Stat.Aborts)).toBe(1);
+    expect(stat(t, Stat.Resets)).toBe(0);
+    release(t, x);
+    expectWorking(r);
+    expectQuiet(r);
+  });
+
+  it("resets the controller when the ABORT does not end the command (a hung controller)", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    device.hang();
+    const d = io(t, Op.Read, 0, 0, 2, x.sgl, 1, 6_000 * MS);
+    expect(d.status).toBe(Status.Timeout);
+    expect(stat(t, Stat.Resets)).toBe(1);
+    expect(device.isHung).toBe(false); // CC.EN 0 ended the hang
+    t.board.runFor(10 * MS);
+    release(t, x);
+    expectWorking(r);
+    expectQuiet(r);
+  });
+});
+
+describe("NVMe DDM: a hostile controller", () => {
+  const faults = [
+    { kind: "unknown-cid" }, { kind: "duplicate-cqe" }, { kind: "bad-sq-head" }, { kind: "fatal-next" }, { kind: "csts-lie" }, { kind: "stale-phase" },
+  ] as const;
+  for (const fault of faults) {
+    it(`${fault.kind}: the request fails visibly, the controller is reset and works again`, () => {
+      const r = rig();
+      const { t, device } = r;
+      const x = transfer(t, 2 * BLOCK);
+      // Two requests in flight, so a duplicate has a neighbour to be mistaken for; csts-lie is seen at the next tick.
+      device.inject(fault);
+      const before = t.call("testDdmDoneCount") as number;
+      expect(t.call("testDdmSubmit", 0, Op.Read, 0, 0n, 2, x.sgl, 1)).toBe(1);
+      expect(t.call("testDdmSubmit", 0, Op.Flush, 0, 0n, 0, SGL_NONE, 2)).toBe(1);
+      for (let ns = 0; ns < 6_000 * MS && (t.call("testDdmDoneCount") as number) < before + 2; ns += MS) t.board.runFor(MS);
+      expect(t.call("testDdmDoneCount")).toBe(before + 2);
+      const statuses = [done(t, before).status, done(t, before + 1).status];
+      if (fault.kind === "csts-lie") {
+        // The lie is read by the tick only while something is in flight; the requests may finish before it.
+        expect(statuses.every((s) => s === Status.Ok || s === Status.DeviceError)).toBe(true);
+      } else {
+        expect(statuses.some((s) => s !== Status.Ok)).toBe(true);
+        expect(stat(t, Stat.Resets)).toBe(1);
+      }
+      t.board.runFor(10 * MS);
+      release(t, x);
+      expectWorking(r);
+      expectQuiet(r);
+    });
+  }
+
+  it("gives up after faults in a row: CC.EN 0, bus mastering off, every request then fails DeviceError", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    for (let i = 0; i < 12 && t.call("testNvmeState", 0) !== NvmeState.Failed; i++) {
+      device.inject({ kind: "unknown-cid" });
+      io(t, Op.Read, 0, 0, 2, x.sgl, 100 + i);
+    }
+    expect(t.call("testNvmeState", 0)).toBe(NvmeState.Failed);
+    expect(stat(t, Stat.Resets)).toBe(9);
+    expect(device.ready).toBe(false);
+    expect(Number(t.host.bus.read(BigInt(0xe000_0000 + (8 << 15) + 4), 2)) & 4).toBe(0); // bus master off
+    expect(io(t, Op.Read, 0, 0, 2, x.sgl, 200).status).toBe(Status.DeviceError);
+    release(t, x);
+    expectQuiet(r);
+  });
+
+  it("survives an interrupt storm without a reset or a wrong completion", () => {
+    const r = rig();
+    const { t, device } = r;
+    device.inject({ kind: "interrupt-storm", count: 50 });
+    const x = transfer(t, 2 * BLOCK);
+    expect(io(t, Op.Read, 0, 0, 2, x.sgl, 1).status).toBe(Status.Ok);
+    expect(device.stats.interrupts).toBeGreaterThanOrEqual(51);
+    expect(stat(t, Stat.Resets)).toBe(0);
+    expectWorking(r);
+    release(t, x);
+    expectQuiet(r);
+  });
+});
