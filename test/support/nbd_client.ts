@@ -60,7 +60,7 @@ export function metaData(name: string, queries: string[]): Uint8Array {
 }
 
 /** A request: |magic u32|flags u16|type u16|cookie u64|offset u64|length u32|payload|. */
-export function request(type: number, cookie: bigint, offset: bigint, length: number, flags = 0, payload = new Uint8Array(0), magic = NBD_REQUEST_MAGIC): Uint8Array {
+export function request(type: number, cookie: bigint, offset: bigint, length: number, flags = 0, payload: Uint8Array = new Uint8Array(0), magic = NBD_REQUEST_MAGIC): Uint8Array {
   const v = new DataView(new ArrayBuffer(28));
   v.setUint32(0, magic);
   v.setUint16(4, flags);
