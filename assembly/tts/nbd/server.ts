@@ -12,7 +12,7 @@
 //   error number (and a write's payload skipped); a connection never takes more than REQUESTS_PER_CONNECTION_MAX
 //   task records, NBD as a whole never more than REQUESTS_MAX, so iSCSI keeps its share.
 import { BUFFER_CLASS_PAGE } from "../../config";
-import { bufferPool, sgls } from "../../kernel/buffers";
+import { bufferPool, bufferReserve, sgls } from "../../kernel/buffers";
 import { carve } from "../../kernel/carve";
 import { line } from "../../kernel/console";
 import { POOL_NONE } from "../../kernel/pool";
@@ -24,7 +24,7 @@ import {
 } from "../../scsi/tasks";
 import { scsiNexusIdentifyPost, scsiTaskDataReady, scsiTaskSenseBytes, scsiTaskSubmit } from "../../scsi/transport";
 import { volumeAt, volumesCount } from "../../volumes/volume";
-import { CommandKind, CommandPhase, TransportCommands } from "../commands";
+import { CommandKind, CommandPhase, COMMAND_CDB_BYTES, TransportCommands } from "../commands";
 import { Nic, TX_FLAG_CLOSE } from "../nic";
 import { txId, TX_KIND_PAGE, TX_KIND_TASK } from "../tx_id";
 import {
@@ -57,9 +57,11 @@ const REQUESTS_PER_CONNECTION_MAX: u32 = 32; // task records one connection may 
 const REQUESTS_MAX: u32 = SCSI_TASKS_MAX / 2; // and NBD as a whole: iSCSI keeps the other half
 const RETRIES_MAX: u32 = 8; // unit attentions and busy answers, per request
 const REPLY_AREA_BYTES: u32 = 64; // per task: a reply's header (the longest: a block status chunk with one extent)
+const REPLY_PAGES: u32 = SCSI_TASKS_MAX * REPLY_AREA_BYTES / 4096;
 const WRITE_PAYLOAD_CLOSE_BYTES: u32 = 32 << 20; // a refused write longer than this closes rather than being skipped
 const PUMP_STEPS_MAX: u32 = 4096; // one connection's steps per pump: bounded, and fair to the others
 const WRITE_ZEROES_PIECE_BYTES: u32 = WRITE_SAME_BYTES_MAX;
+if (CDB_BYTES != COMMAND_CDB_BYTES) ERROR("nbd: its CDBs fit the command records' CDB area");
 
 // What a request's record is doing, for the commands that take more than one SCSI command.
 enum Step {
@@ -88,8 +90,8 @@ export class NbdServer {
   private readonly retries: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
   private readonly errors: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // the reply's error (0: none)
   private readonly unmapBlocks: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // TRIM: this piece's blocks
-  private readonly cdbs: usize = carve(SCSI_TASKS_MAX * CDB_BYTES, 16);
-  private readonly replies: usize = carve(SCSI_TASKS_MAX * REPLY_AREA_BYTES, 16);
+  // Each record's reply header, in page buffers reserved at boot (a table this size would crowd the boot reserve).
+  private readonly replyPages: StaticArray<u32> = new StaticArray<u32>(REPLY_PAGES);
   requestCount: u64 = 0;
   errorCount: u64 = 0;
   closedForBadInput: u64 = 0;
@@ -103,6 +105,12 @@ export class NbdServer {
   /** Boot: the exports and the NBD portal from the configuration ROM; `taskIndex` is the TTS task's. */
   boot(configRomBase: u64, taskIndex: u32): void {
     this.taskIndex = taskIndex;
+    const pool = bufferPool(BUFFER_CLASS_PAGE);
+    assert(pool.slotBytes == 4096, "nbd: reply areas are laid out in 4 KiB pages");
+    for (let i: u32 = 0; i < REPLY_PAGES; i++) {
+      unchecked(this.replyPages[i] = bufferReserve(BUFFER_CLASS_PAGE));
+      assert(unchecked(this.replyPages[i]) != POOL_NONE, "nbd: reply pages at boot");
+    }
     this.portal = configRomLoadNbd(configRomBase, this.exports);
     store<u8>(this.nexusName, 0x6e); // "nbd": the initiator port every NBD connection shares
     store<u8>(this.nexusName + 1, 0x62);
@@ -250,7 +258,7 @@ export class NbdServer {
     const conn = unchecked(this.conns[this.commands.connection(t)]);
     const type = <u32>unchecked(this.types[t]);
     const error = unchecked(this.errors[t]);
-    const reply = this.replies + <usize>t * REPLY_AREA_BYTES;
+    const reply = this.replyAt(t);
     const cookie = unchecked(this.cookies[t]);
     const data = error == 0 && type == NBD_CMD_READ;
     const sgl = data ? scsiTaskSgl(t) : 0;
@@ -680,7 +688,7 @@ export class NbdServer {
     const offset = unchecked(this.offsets[t]);
     const length = <u64>unchecked(this.lengths[t]);
     const fua = (<u32>unchecked(this.flags[t]) & NBD_CMD_FLAG_FUA) != 0;
-    const cdb = this.cdbs + <usize>t * CDB_BYTES;
+    const cdb = this.commands.cdb(t); // the record's CDB area, as for iSCSI (COMMAND_CDB_BYTES = CDB_BYTES)
     let expected: u32 = 0;
     let direction = ScsiDirection.None;
     if (<u32>unchecked(this.steps[t]) == Step.Sync) {
@@ -907,6 +915,11 @@ export class NbdServer {
         this.pump(conn);
       } else conn.wait = NbdWait.Room; // resume() retries Room, Page and Task alike
     }
+  }
+
+  private replyAt(t: u32): usize {
+    const perPage: u32 = 4096 / REPLY_AREA_BYTES;
+    return bufferPool(BUFFER_CLASS_PAGE).address(unchecked(this.replyPages[t / perPage])) + <usize>(t % perPage) * REPLY_AREA_BYTES;
   }
 
   private volumeOf(t: u32): u32 { return this.exports.volume(this.commands.extra(t)); }
