@@ -12,7 +12,7 @@
 //   error number (and a write's payload skipped); a connection never takes more than REQUESTS_PER_CONNECTION_MAX
 //   task records, NBD as a whole never more than REQUESTS_MAX, so iSCSI keeps its share.
 import { BUFFER_CLASS_PAGE } from "../../config";
-import { bufferPool, bufferReserve, sgls } from "../../kernel/buffers";
+import { bufferPool, sgls } from "../../kernel/buffers";
 import { carve } from "../../kernel/carve";
 import { line } from "../../kernel/console";
 import { POOL_NONE } from "../../kernel/pool";
@@ -34,6 +34,7 @@ import {
 import { configRomLoadNbd, PORTAL_NONE } from "./config_rom";
 import { HeldBuffers, HEADER_BYTES_MAX, NbdConn, NbdPhase, NbdWait, NBD_CONNECTIONS_MAX } from "./conn";
 import { EXPORT_NONE, NbdExports } from "./exports";
+import { NbdRequests, REPLY_AREA_BYTES } from "./requests";
 import {
   be16, be32, buildChunk, buildGreeting, buildOptionReply, buildSimpleReply, CHUNK_HEADER_BYTES, CLIENT_FLAGS_BYTES,
   EXPORT_NAME_REPLY_BYTES, EXPORT_NAME_ZEROES_BYTES, GREETING_BYTES, META_BASE_ALLOCATION, META_BASE_ALLOCATION_ID,
@@ -56,8 +57,6 @@ const NBD_TARGET_PORT: u32 = 0x100; // the relative target port NBD's nexus goes
 const REQUESTS_PER_CONNECTION_MAX: u32 = 32; // task records one connection may hold
 const REQUESTS_MAX: u32 = SCSI_TASKS_MAX / 2; // and NBD as a whole: iSCSI keeps the other half
 const RETRIES_MAX: u32 = 8; // unit attentions and busy answers, per request
-const REPLY_AREA_BYTES: u32 = 64; // per task: a reply's header (the longest: a block status chunk with one extent)
-const REPLY_PAGES: u32 = SCSI_TASKS_MAX * REPLY_AREA_BYTES / 4096;
 const WRITE_PAYLOAD_CLOSE_BYTES: u32 = 32 << 20; // a refused write longer than this closes rather than being skipped
 const PUMP_STEPS_MAX: u32 = 4096; // one connection's steps per pump: bounded, and fair to the others
 const WRITE_ZEROES_PIECE_BYTES: u32 = WRITE_SAME_BYTES_MAX;
@@ -79,19 +78,8 @@ export class NbdServer {
   private waitingCount: u32 = 0; // connections whose wait is not None (resume scans only then)
   private pumpCut: bool = false; // a pump stopped at its step bound with bytes left: resume() goes on
   private requestsHeld: u32 = 0;
-  // Per task record (the SCSI target's index), for the records NBD holds.
-  private readonly cookies: StaticArray<u64> = new StaticArray<u64>(SCSI_TASKS_MAX);
-  private readonly offsets: StaticArray<u64> = new StaticArray<u64>(SCSI_TASKS_MAX);
-  private readonly cursors: StaticArray<u64> = new StaticArray<u64>(SCSI_TASKS_MAX); // TRIM, WRITE_ZEROES: bytes done
-  private readonly lengths: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX);
-  private readonly types: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
-  private readonly flags: StaticArray<u16> = new StaticArray<u16>(SCSI_TASKS_MAX);
-  private readonly steps: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
-  private readonly retries: StaticArray<u8> = new StaticArray<u8>(SCSI_TASKS_MAX);
-  private readonly errors: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // the reply's error (0: none)
-  private readonly unmapBlocks: StaticArray<u32> = new StaticArray<u32>(SCSI_TASKS_MAX); // TRIM: this piece's blocks
-  // Each record's reply header, in page buffers reserved at boot (a table this size would crowd the boot reserve).
-  private readonly replyPages: StaticArray<u32> = new StaticArray<u32>(REPLY_PAGES);
+  // Per task record NBD holds (the SCSI target's index): the request's fields and its reply header.
+  private readonly records: NbdRequests = new NbdRequests();
   requestCount: u64 = 0;
   errorCount: u64 = 0;
   closedForBadInput: u64 = 0;
@@ -105,12 +93,8 @@ export class NbdServer {
   /** Boot: the exports and the NBD portal from the configuration ROM; `taskIndex` is the TTS task's. */
   boot(configRomBase: u64, taskIndex: u32): void {
     this.taskIndex = taskIndex;
-    const pool = bufferPool(BUFFER_CLASS_PAGE);
-    assert(pool.slotBytes == 4096, "nbd: reply areas are laid out in 4 KiB pages");
-    for (let i: u32 = 0; i < REPLY_PAGES; i++) {
-      unchecked(this.replyPages[i] = bufferReserve(BUFFER_CLASS_PAGE));
-      assert(unchecked(this.replyPages[i]) != POOL_NONE, "nbd: reply pages at boot");
-    }
+    this.records.boot();
+    this.exports.boot();
     this.portal = configRomLoadNbd(configRomBase, this.exports);
     store<u8>(this.nexusName, 0x6e); // "nbd": the initiator port every NBD connection shares
     store<u8>(this.nexusName + 1, 0x62);
@@ -202,12 +186,12 @@ export class NbdServer {
       return;
     }
     const conn = unchecked(this.conns[this.commands.connection(t)]);
-    if (<u32>unchecked(this.types[t]) == NBD_CMD_TRIM) {
+    if (this.records.type(t) == NBD_CMD_TRIM) {
       const sgl = scsiTaskSgl(t);
       assert(sgls().segmentCount(sgl) > 0, "nbd: an UNMAP list has a buffer");
       const blockBytes = volumeAt(this.volumeOf(t)).blockSizeBytes;
-      const lba = (unchecked(this.offsets[t]) + unchecked(this.cursors[t])) / blockBytes;
-      const blocks = unchecked(this.unmapBlocks[t]);
+      const lba = (this.records.offset(t) + this.records.cursor(t)) / blockBytes;
+      const blocks = this.records.unmapBlocks(t);
       const perDescriptor = UNMAP_BYTES_MAX / blockBytes;
       const descriptors = (blocks + perDescriptor - 1) / perDescriptor;
       assert(bytes >= UNMAP_LIST_HEADER_BYTES + descriptors * UNMAP_DESCRIPTOR_BYTES, "nbd: the UNMAP list fits what was asked");
@@ -227,14 +211,14 @@ export class NbdServer {
    */
   done(t: u32): bool {
     const conn = unchecked(this.conns[this.commands.connection(t)]);
-    const type = <u32>unchecked(this.types[t]);
+    const type = this.records.type(t);
     const status = scsiTaskStatus(t);
     const sense = scsiTaskSense(t);
     const senseBytes = scsiTaskSenseBytes(t);
     let outcome = outcomeOf(status, sense, senseBytes);
     const payloadWaiting = type == NBD_CMD_WRITE && conn.writeTask == t && conn.phase == NbdPhase.WriteData;
-    if (outcome == Outcome.Retry && <u32>unchecked(this.retries[t]) < RETRIES_MAX && (!payloadWaiting || conn.dataDone == 0)) {
-      unchecked(this.retries[t] = unchecked(this.retries[t]) + 1);
+    if (outcome == Outcome.Retry && this.records.retries(t) < RETRIES_MAX && (!payloadWaiting || conn.dataDone == 0)) {
+      this.records.setRetries(t, this.records.retries(t) + 1);
       this.again(t);
       return false;
     }
@@ -247,7 +231,7 @@ export class NbdServer {
     }
     if (type == NBD_CMD_TRIM && outcome != Outcome.Ok && notSupported(status, sense, senseBytes)) outcome = Outcome.Ok; // advisory
     if (outcome != Outcome.Ok) {
-      unchecked(this.errors[t] = outcome == Outcome.Retry ? errorOf(0xff, sense, 0) : errorOf(status, sense, senseBytes));
+      this.records.setError(t, outcome == Outcome.Retry ? errorOf(0xff, sense, 0) : errorOf(status, sense, senseBytes));
       return true;
     }
     return this.nextStep(t);
@@ -256,10 +240,10 @@ export class NbdServer {
   /** Queues task t's reply if the NIC has room for all of it; false (nothing queued) otherwise. */
   send(t: u32): bool {
     const conn = unchecked(this.conns[this.commands.connection(t)]);
-    const type = <u32>unchecked(this.types[t]);
-    const error = unchecked(this.errors[t]);
-    const reply = this.replyAt(t);
-    const cookie = unchecked(this.cookies[t]);
+    const type = this.records.type(t);
+    const error = this.records.error(t);
+    const reply = this.records.reply(t);
+    const cookie = this.records.cookie(t);
     const data = error == 0 && type == NBD_CMD_READ;
     const sgl = data ? scsiTaskSgl(t) : 0;
     const segments = data ? sgls().segmentCount(sgl) : 0;
@@ -272,8 +256,8 @@ export class NbdServer {
     } else if (type == NBD_CMD_BLOCK_STATUS) {
       headerBytes = this.blockStatusReply(t, reply, cookie);
     } else if (data && conn.structured) {
-      buildChunk(reply, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, cookie, 8 + unchecked(this.lengths[t]));
-      putBe64(reply + CHUNK_HEADER_BYTES, unchecked(this.offsets[t]));
+      buildChunk(reply, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, cookie, 8 + this.records.length(t));
+      putBe64(reply + CHUNK_HEADER_BYTES, this.records.offset(t));
       headerBytes = CHUNK_HEADER_BYTES + 8;
     } else if (conn.structured) {
       buildChunk(reply, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, cookie, 0);
@@ -282,6 +266,7 @@ export class NbdServer {
       buildSimpleReply(reply, 0, cookie);
       headerBytes = SIMPLE_REPLY_BYTES;
     }
+    assert(headerBytes <= REPLY_AREA_BYTES, "nbd: a reply header fits its area");
     this.commands.pieceQueued(t);
     this.nic.txPost(conn.slot, <u64>reply, headerBytes, txId(TX_KIND_TASK, conn.slot, t), 0);
     if (data) this.postData(conn, t, sgl, segments);
@@ -634,15 +619,7 @@ export class NbdServer {
     conn.requests += 1;
     this.requestsHeld += 1;
     this.requestCount += 1;
-    unchecked(this.cookies[t] = requestCookie(header));
-    unchecked(this.offsets[t] = offset);
-    unchecked(this.lengths[t] = length);
-    unchecked(this.types[t] = <u8>type);
-    unchecked(this.flags[t] = <u16>flags);
-    unchecked(this.cursors[t] = 0);
-    unchecked(this.steps[t] = <u8>Step.Main);
-    unchecked(this.retries[t] = 0);
-    unchecked(this.errors[t] = 0);
+    this.records.begin(t, requestCookie(header), offset, length, type, flags); // step Main, no retries, no error
     this.commands.begin(t, conn.slot, <u32>requestCookie(header), <u64>this.exports.volume(conn.exportIndex));
     this.commands.setRequest(t, CommandKind.Nbd, 0, conn.exportIndex, length);
     this.submit(t);
@@ -682,16 +659,16 @@ export class NbdServer {
 
   // Submits task t's current command (its step, and for the ranged commands the piece at its cursor).
   private submit(t: u32): void {
-    const type = <u32>unchecked(this.types[t]);
+    const type = this.records.type(t);
     const v = this.volumeOf(t);
     const blockBytes = <u64>volumeAt(v).blockSizeBytes;
-    const offset = unchecked(this.offsets[t]);
-    const length = <u64>unchecked(this.lengths[t]);
-    const fua = (<u32>unchecked(this.flags[t]) & NBD_CMD_FLAG_FUA) != 0;
+    const offset = this.records.offset(t);
+    const length = <u64>this.records.length(t);
+    const fua = (this.records.flags(t) & NBD_CMD_FLAG_FUA) != 0;
     const cdb = this.commands.cdb(t); // the record's CDB area, as for iSCSI (COMMAND_CDB_BYTES = CDB_BYTES)
     let expected: u32 = 0;
     let direction = ScsiDirection.None;
-    if (<u32>unchecked(this.steps[t]) == Step.Sync) {
+    if (this.records.step(t) == Step.Sync) {
       const first = offset / blockBytes;
       cdbSync(cdb, first, <u32>((offset + length + blockBytes - 1) / blockBytes - first));
     } else {
@@ -702,18 +679,18 @@ export class NbdServer {
         case NBD_CMD_CACHE: cdbPrefetch(cdb, offset / blockBytes, <u32>(length / blockBytes)); break;
         case NBD_CMD_BLOCK_STATUS: cdbLbaStatus(cdb, offset / blockBytes); expected = LBA_STATUS_BYTES; direction = ScsiDirection.Read; break;
         case NBD_CMD_WRITE_ZEROES: {
-          const at = offset + unchecked(this.cursors[t]);
+          const at = offset + this.records.cursor(t);
           const piece = min<u64>(<u64>WRITE_ZEROES_PIECE_BYTES, offset + length - at);
-          cdbWriteZeroes(cdb, at / blockBytes, <u32>(piece / blockBytes), (<u32>unchecked(this.flags[t]) & NBD_CMD_FLAG_NO_HOLE) != 0);
+          cdbWriteZeroes(cdb, at / blockBytes, <u32>(piece / blockBytes), (this.records.flags(t) & NBD_CMD_FLAG_NO_HOLE) != 0);
           break;
         }
         case NBD_CMD_TRIM: {
-          const first = (offset + unchecked(this.cursors[t]) + blockBytes - 1) / blockBytes; // inward: whole blocks only
+          const first = (offset + this.records.cursor(t) + blockBytes - 1) / blockBytes; // inward: whole blocks only
           const end = (offset + length) / blockBytes;
           const perDescriptor = <u64>(UNMAP_BYTES_MAX / <u32>blockBytes);
           const blocks = min<u64>(end > first ? end - first : 0, perDescriptor * UNMAP_DESCRIPTORS_MAX);
           const descriptors = <u32>((blocks + perDescriptor - 1) / perDescriptor);
-          unchecked(this.unmapBlocks[t] = <u32>blocks);
+          this.records.setUnmapBlocks(t, <u32>blocks);
           cdbUnmap(cdb, descriptors);
           expected = UNMAP_LIST_HEADER_BYTES + descriptors * UNMAP_DESCRIPTOR_BYTES;
           direction = ScsiDirection.Write;
@@ -729,33 +706,33 @@ export class NbdServer {
 
   // The command of t succeeded: the reply (true), or the request's next command (false).
   private nextStep(t: u32): bool {
-    const type = <u32>unchecked(this.types[t]);
+    const type = this.records.type(t);
     const ranged = type == NBD_CMD_WRITE_ZEROES || type == NBD_CMD_TRIM;
-    if (!ranged || <u32>unchecked(this.steps[t]) == Step.Sync) return true;
+    if (!ranged || this.records.step(t) == Step.Sync) return true;
     const blockBytes = <u64>volumeAt(this.volumeOf(t)).blockSizeBytes;
-    const length = <u64>unchecked(this.lengths[t]);
+    const length = <u64>this.records.length(t);
     const done = type == NBD_CMD_TRIM
       ? this.trimDone(t, blockBytes)
-      : min<u64>(unchecked(this.cursors[t]) + <u64>WRITE_ZEROES_PIECE_BYTES, length);
-    unchecked(this.cursors[t] = done);
-    if (done < length && !(type == NBD_CMD_TRIM && unchecked(this.unmapBlocks[t]) == 0)) {
-      unchecked(this.retries[t] = 0);
+      : min<u64>(this.records.cursor(t) + <u64>WRITE_ZEROES_PIECE_BYTES, length);
+    this.records.setCursor(t, done);
+    if (done < length && !(type == NBD_CMD_TRIM && this.records.unmapBlocks(t) == 0)) {
+      this.records.setRetries(t, 0);
       this.again(t);
       return false;
     }
-    if ((<u32>unchecked(this.flags[t]) & NBD_CMD_FLAG_FUA) == 0) return true;
-    unchecked(this.steps[t] = <u8>Step.Sync);
-    unchecked(this.retries[t] = 0);
+    if ((this.records.flags(t) & NBD_CMD_FLAG_FUA) == 0) return true;
+    this.records.setStep(t, Step.Sync);
+    this.records.setRetries(t, 0);
     this.again(t);
     return false;
   }
 
   // A TRIM piece unmapped unmapBlocks from the cursor (rounded inward): the cursor after it, in bytes.
   private trimDone(t: u32, blockBytes: u64): u64 {
-    const offset = unchecked(this.offsets[t]);
-    const first = (offset + unchecked(this.cursors[t]) + blockBytes - 1) / blockBytes;
-    const length = <u64>unchecked(this.lengths[t]);
-    return min<u64>((first + <u64>unchecked(this.unmapBlocks[t])) * blockBytes - offset, length);
+    const offset = this.records.offset(t);
+    const first = (offset + this.records.cursor(t) + blockBytes - 1) / blockBytes;
+    const length = <u64>this.records.length(t);
+    return min<u64>((first + <u64>this.records.unmapBlocks(t)) * blockBytes - offset, length);
   }
 
   // The request of record t goes on with a fresh record (the SCSI target releases a record only through its
@@ -765,27 +742,12 @@ export class NbdServer {
     const tag = this.commands.tag(t);
     const lun = this.commands.lun(t);
     const exportIndex = this.commands.extra(t);
-    const cookie = unchecked(this.cookies[t]);
-    const offset = unchecked(this.offsets[t]);
-    const cursor = unchecked(this.cursors[t]);
-    const length = unchecked(this.lengths[t]);
-    const type = unchecked(this.types[t]);
-    const flags = unchecked(this.flags[t]);
-    const step = unchecked(this.steps[t]);
-    const retries = unchecked(this.retries[t]);
+    const length = this.records.length(t);
     this.commands.setPhase(t, CommandPhase.Free);
     scsiTaskRelease(t);
     const u = scsiTaskAlloc();
     assert(u != SCSI_TASK_NONE, "nbd: the record just released is free");
-    unchecked(this.cookies[u] = cookie);
-    unchecked(this.offsets[u] = offset);
-    unchecked(this.cursors[u] = cursor);
-    unchecked(this.lengths[u] = length);
-    unchecked(this.types[u] = type);
-    unchecked(this.flags[u] = flags);
-    unchecked(this.steps[u] = step);
-    unchecked(this.retries[u] = retries);
-    unchecked(this.errors[u] = 0);
+    this.records.move(t, u); // our pages keep t's fields after the release
     this.commands.begin(u, connection, tag, lun);
     this.commands.setRequest(u, CommandKind.Nbd, 0, exportIndex, length);
     const conn = unchecked(this.conns[connection]);
@@ -824,8 +786,8 @@ export class NbdServer {
   private blockStatusReply(t: u32, at: usize, cookie: u64): u32 {
     const v = volumeAt(this.volumeOf(t));
     const blockBytes = <u64>v.blockSizeBytes;
-    const offset = unchecked(this.offsets[t]);
-    const length = <u64>unchecked(this.lengths[t]);
+    const offset = this.records.offset(t);
+    const length = <u64>this.records.length(t);
     let extent = length;
     let state: u32 = 0;
     if (scsiTaskDataInBytes(t) >= LBA_STATUS_BYTES) {
@@ -846,7 +808,7 @@ export class NbdServer {
 
   // A read's data straight from the task's buffers (zero copy: the NIC gathers them), one piece per segment.
   private postData(conn: NbdConn, t: u32, sgl: u32, segments: u32): void {
-    let left = unchecked(this.lengths[t]);
+    let left = this.records.length(t);
     for (let i: u32 = 0; i < segments && left > 0; i++) { // bounded by the SGL's segments
       const segment = sgls().segment(sgl, i);
       const n = min(load<u32>(segment, 8), left);
@@ -915,11 +877,6 @@ export class NbdServer {
         this.pump(conn);
       } else conn.wait = NbdWait.Room; // resume() retries Room, Page and Task alike
     }
-  }
-
-  private replyAt(t: u32): usize {
-    const perPage: u32 = 4096 / REPLY_AREA_BYTES;
-    return bufferPool(BUFFER_CLASS_PAGE).address(unchecked(this.replyPages[t / perPage])) + <usize>(t % perPage) * REPLY_AREA_BYTES;
   }
 
   private volumeOf(t: u32): u32 { return this.exports.volume(this.commands.extra(t)); }
