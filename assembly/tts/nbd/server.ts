@@ -217,7 +217,10 @@ export class NbdServer {
     const senseBytes = scsiTaskSenseBytes(t);
     let outcome = outcomeOf(status, sense, senseBytes);
     const payloadWaiting = type == NBD_CMD_WRITE && conn.writeTask == t && conn.phase == NbdPhase.WriteData;
-    if (outcome == Outcome.Retry && this.records.retries(t) < RETRIES_MAX && (!payloadWaiting || conn.dataDone == 0)) {
+    // A write can go again only while its payload is still in the stream: once the SCSI target took it (and failed,
+    // say with ABORTED COMMAND after a device error), it is gone, and the client hears EIO (simulate found this).
+    const again = type != NBD_CMD_WRITE || (payloadWaiting && conn.dataDone == 0);
+    if (outcome == Outcome.Retry && this.records.retries(t) < RETRIES_MAX && again) {
       this.records.setRetries(t, this.records.retries(t) + 1);
       this.again(t);
       return false;
