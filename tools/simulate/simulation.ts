@@ -391,7 +391,7 @@ class Simulation {
         const block = task.data.subarray(b * BLOCK_BYTES, (b + 1) * BLOCK_BYTES);
         const verdict = shadow.check(task.lba + b, block, task.issueNs, now);
         if (verdict !== "ok") {
-          this.fail("wrongReads", `READ LUN ${task.lun} LBA ${task.lba}+${task.blocks} (issued ${task.issueNs}): block ${task.lba + b} is ${verdict} (holds write ${new DataView(block.buffer, block.byteOffset).getUint32(0, true)})`);
+          this.fail("wrongReads", `${session instanceof NbdSession ? "NBD " : ""}READ LUN ${task.lun} LBA ${task.lba}+${task.blocks} (issued ${task.issueNs}): block ${task.lba + b} is ${verdict} (holds write ${new DataView(block.buffer, block.byteOffset).getUint32(0, true)})`);
           break; // one wrong read, however many of its blocks are wrong
         }
       }
