@@ -58,7 +58,7 @@ describe.each([
     for (const instruction of FORBIDDEN_INSTRUCTIONS) {
       expect(code.filter((line) => new RegExp(`^\\s*\\(?${instruction.replace(".", "\\.")}`).test(line)), instruction).toEqual([]);
     }
-    expect(text).toMatch(/\(import "env" "memory" \(memory \(;0;\) 1 65536 shared\)\)/);
+    expect(text).toMatch(/\(import "env" "memory" \(memory \(;0;\) 2 65536 shared\)\)/);
   });
 });
 
