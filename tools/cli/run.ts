@@ -30,7 +30,8 @@ options:
                       is printed per LUN.
   --nbd-portal HOST:PORT
                       where the NBD server listens, on a board with an "nbd" section (default: its portal,
-                      else 127.0.0.1:10809; port 0 picks a free port). Once serving, one nbd://HOST:PORT/EXPORT
+                      else 127.0.0.1:10809; port 0 picks a free port, as it does by default when --portal has
+                      port 0). Once serving, one nbd://HOST:PORT/EXPORT
                       line is printed per export (docs/nbd.md).
   --data-dir DIR      where disk images and the NVRAM's image (nvram.bin: persistent reservations kept with
                       APTPL) live (default: ./var/<board name>). The running board takes control commands
@@ -107,8 +108,11 @@ export const runCommand: Command = {
     });
     const spec = loadBoardFile(values.board ?? DEFAULT_BOARD_PATH);
     const portal = values.portal !== undefined ? parsePortal(values.portal) : (spec.portals[0] ?? { host: "127.0.0.1", port: 3260 });
+    // --portal with port 0 asks for free ports: the NBD portal then takes one too, unless --nbd-portal says otherwise
+    // (so boards started by scripts and tests side by side never contend for the board file's NBD port).
+    const nbdDefault = portal.port === 0 ? { host: portal.host, port: 0 } : (spec.nbd?.portal ?? NBD_PORTAL_DEFAULT);
     const nbdPortal = spec.nbd === undefined ? undefined
-      : values["nbd-portal"] !== undefined ? parsePortal(values["nbd-portal"], "--nbd-portal") : (spec.nbd.portal ?? NBD_PORTAL_DEFAULT);
+      : values["nbd-portal"] !== undefined ? parsePortal(values["nbd-portal"], "--nbd-portal") : nbdDefault;
     const seed = values.seed === undefined ? undefined : Number(values.seed);
     if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0)) throw new UsageError(`--seed: expected an integer >= 0, got "${values.seed}"`);
     const forSeconds = values.for === undefined ? undefined : Number(values.for);
