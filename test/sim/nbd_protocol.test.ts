@@ -143,6 +143,23 @@ describe("NBD protocol on the board clock", () => {
     expect(c.closedByServer()).toBe(true);
   });
 
+  it("keeps at most 16 NBD connections: the 17th is closed before its greeting, and one more fits once one ends", () => {
+    const clients: NbdClient[] = [];
+    for (let i = 0; i < 20; i++) clients.push(new NbdClient(env.board, env.network));
+    env.board.runFor(50_000_000);
+    const greeted = clients.filter((c) => c.client.received().length >= 18 && !c.client.closed);
+    const refused = clients.filter((c) => c.client.closed && c.client.received().length === 0);
+    expect(greeted.length + refused.length).toBe(20);
+    expect(refused.length).toBeGreaterThanOrEqual(4); // the earlier tests' connections count too
+    greeted[0]!.client.end();
+    env.board.runFor(50_000_000);
+    const late = new NbdClient(env.board, env.network);
+    expect(late.greet()).toBe(3);
+    for (const c of greeted) c.client.end();
+    late.client.end();
+    env.board.runFor(50_000_000);
+  });
+
   it("reports allocation through block status (a plain disk: all data) and refuses it without a context", () => {
     const c = new NbdClient(env.board, env.network);
     c.open("d0");

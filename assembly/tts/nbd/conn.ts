@@ -8,7 +8,8 @@ import { SCSI_TASK_NONE } from "../../scsi/interface";
 import { RXQ_ENTRIES } from "../nic";
 import { EXPORT_NONE } from "./exports";
 
-export const NBD_CONNECTIONS_MAX: u32 = 64; // the NIC's slots
+export const NBD_CONNECTIONS_MAX: u32 = 16; // NBD connections at once (of the NIC's 64 slots): more are refused
+export const NIC_SLOTS: u32 = 64; // the NIC's connection slots, which the NBD server maps to its connections
 export const HEADER_BYTES_MAX: u32 = 32; // the longest fixed header read from a stream (a request, 28 bytes)
 
 // Where the connection's incoming stream stands.
@@ -57,11 +58,12 @@ export class NbdConn {
   heldCount: u32 = 0;
   heldOffset: u32 = 0;
 
-  constructor(readonly slot: u32) {}
+  slot: u32 = 0; // the NIC's slot, while open
 
-  open(page: u32): void {
+  open(slot: u32, page: u32): void {
     assert(this.phase == NbdPhase.Free, "nbd: a connection opened twice");
     assert(this.heldCount == 0, "nbd: a free connection holds no buffers");
+    this.slot = slot;
     this.phase = NbdPhase.ClientFlags;
     this.wait = NbdWait.None;
     this.headerHave = 0;

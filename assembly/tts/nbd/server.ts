@@ -32,7 +32,7 @@ import {
   notSupported, Outcome, outcomeOf, unmapList, UNMAP_DESCRIPTOR_BYTES, UNMAP_LIST_HEADER_BYTES,
 } from "./cdb";
 import { configRomLoadNbd, PORTAL_NONE } from "./config_rom";
-import { HeldBuffers, HEADER_BYTES_MAX, NbdConn, NbdPhase, NbdWait, NBD_CONNECTIONS_MAX } from "./conn";
+import { HeldBuffers, HEADER_BYTES_MAX, NbdConn, NbdPhase, NbdWait, NBD_CONNECTIONS_MAX, NIC_SLOTS } from "./conn";
 import { EXPORT_NONE, NbdExports } from "./exports";
 import { NbdRequests, REPLY_AREA_BYTES } from "./requests";
 import {
@@ -52,6 +52,7 @@ import {
   REQUEST_BYTES, SIMPLE_REPLY_BYTES,
 } from "./wire";
 
+const CONN_NONE: u8 = 0xff;
 export const NBD_NEXUS_COOKIE: u32 = 0xfffe; // ScsiNexusIdentified's cookie for the NBD nexus (iSCSI's are sessions)
 const NBD_TARGET_PORT: u32 = 0x100; // the relative target port NBD's nexus goes through (iSCSI's are 1..8)
 const REQUESTS_PER_CONNECTION_MAX: u32 = 32; // task records one connection may hold
@@ -70,6 +71,8 @@ enum Step {
 
 export class NbdServer {
   private readonly conns: StaticArray<NbdConn> = new StaticArray<NbdConn>(NBD_CONNECTIONS_MAX);
+  private readonly connOfSlot: StaticArray<u8> = new StaticArray<u8>(NIC_SLOTS); // index into conns, or CONN_NONE
+  refusedForSlots: u64 = 0; // connections refused because NBD_CONNECTIONS_MAX were open
   private readonly exports: NbdExports = new NbdExports();
   private readonly held: HeldBuffers = new HeldBuffers();
   private portal: u32 = PORTAL_NONE;
@@ -87,7 +90,8 @@ export class NbdServer {
   private taskIndex: u32 = 0xffff_ffff; // the TTS task's, which gets the SCSI target's answers (boot)
 
   constructor(private readonly nic: Nic, private readonly commands: TransportCommands) {
-    for (let i: u32 = 0; i < NBD_CONNECTIONS_MAX; i++) unchecked(this.conns[i] = new NbdConn(i));
+    for (let i: u32 = 0; i < NBD_CONNECTIONS_MAX; i++) unchecked(this.conns[i] = new NbdConn());
+    for (let s: u32 = 0; s < NIC_SLOTS; s++) unchecked(this.connOfSlot[s] = CONN_NONE);
   }
 
   /** Boot: the exports and the NBD portal from the configuration ROM; `taskIndex` is the TTS task's. */
@@ -114,15 +118,28 @@ export class NbdServer {
   }
 
   ownsPortal(portal: u32): bool { return this.portal != PORTAL_NONE && portal == this.portal; }
-  owns(slot: u32): bool { return slot < NBD_CONNECTIONS_MAX && unchecked(this.conns[slot]).phase != NbdPhase.Free; }
+  owns(slot: u32): bool { return slot < NIC_SLOTS && unchecked(this.connOfSlot[slot]) != CONN_NONE; }
+
+  // The connection on NIC slot `slot`, which is ours (owns).
+  private connOf(slot: u32): NbdConn {
+    assert(this.owns(slot), "nbd: a slot of ours");
+    return unchecked(this.conns[<u32>unchecked(this.connOfSlot[slot])]);
+  }
 
   // ---- NIC events ----
 
   /** A client connected on the NBD portal: the greeting goes out, or the connection closes when it cannot. */
   opened(slot: u32): void {
-    const conn = unchecked(this.conns[slot]);
     const pool = bufferPool(BUFFER_CLASS_PAGE);
-    if (conn.phase != NbdPhase.Free) { this.nic.close(slot); return; } // the NIC's word: a slot still ours
+    if (slot >= NIC_SLOTS || this.owns(slot)) { this.nic.close(slot); return; } // the NIC's word: a slot still ours
+    let index = CONN_NONE;
+    for (let i: u32 = 0; i < NBD_CONNECTIONS_MAX; i++) if (unchecked(this.conns[i]).phase == NbdPhase.Free) { index = <u8>i; break; }
+    if (index == CONN_NONE) {
+      this.refusedForSlots += 1; // as many NBD connections as we keep: this one is closed before its greeting
+      this.nic.close(slot);
+      return;
+    }
+    const conn = unchecked(this.conns[<u32>index]);
     const optionPage = pool.acquire();
     const greeting = optionPage == POOL_NONE ? POOL_NONE : pool.acquire();
     if (greeting == POOL_NONE || !this.nic.txRoom(1)) {
@@ -131,13 +148,14 @@ export class NbdServer {
       this.nic.close(slot);
       return;
     }
-    conn.open(optionPage);
+    conn.open(slot, optionPage);
+    unchecked(this.connOfSlot[slot] = index);
     buildGreeting(pool.address(greeting));
     this.nic.txPost(slot, <u64>pool.address(greeting), GREETING_BYTES, txId(TX_KIND_PAGE, slot, greeting), 0);
   }
 
   received(slot: u32, id: u32, lengthBytes: u32): void {
-    const conn = unchecked(this.conns[slot]);
+    const conn = this.connOf(slot);
     if (this.nic.rxAddress(id, lengthBytes) == 0) return; // not a buffer we posted: nothing to give back
     if (conn.phase == NbdPhase.Closing || conn.phase == NbdPhase.Free || lengthBytes == 0) {
       this.nic.rxPost(id);
@@ -153,12 +171,13 @@ export class NbdServer {
 
   /** The connection is gone (the peer closed, or our close completed). */
   closed(slot: u32): void {
-    const conn = unchecked(this.conns[slot]);
-    if (conn.phase == NbdPhase.Free) return;
+    if (!this.owns(slot)) return;
+    const conn = this.connOf(slot);
     this.gone(conn);
     if (conn.optionPage != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(conn.optionPage);
     conn.optionPage = POOL_NONE;
     conn.phase = NbdPhase.Free;
+    unchecked(this.connOfSlot[slot] = CONN_NONE);
   }
 
   /**
@@ -185,7 +204,7 @@ export class NbdServer {
       scsiTaskDataReady(t, this.taskIndex, true);
       return;
     }
-    const conn = unchecked(this.conns[this.commands.connection(t)]);
+    const conn = this.connOf(this.commands.connection(t));
     if (this.records.type(t) == NBD_CMD_TRIM) {
       const sgl = scsiTaskSgl(t);
       assert(sgls().segmentCount(sgl) > 0, "nbd: an UNMAP list has a buffer");
@@ -210,7 +229,7 @@ export class NbdServer {
    * when the request goes on with another command (a retry, the next piece, the FUA sync): t may be a new record then.
    */
   done(t: u32): bool {
-    const conn = unchecked(this.conns[this.commands.connection(t)]);
+    const conn = this.connOf(this.commands.connection(t));
     const type = this.records.type(t);
     const status = scsiTaskStatus(t);
     const sense = scsiTaskSense(t);
@@ -242,7 +261,7 @@ export class NbdServer {
 
   /** Queues task t's reply if the NIC has room for all of it; false (nothing queued) otherwise. */
   send(t: u32): bool {
-    const conn = unchecked(this.conns[this.commands.connection(t)]);
+    const conn = this.connOf(this.commands.connection(t));
     const type = this.records.type(t);
     const error = this.records.error(t);
     const reply = this.records.reply(t);
@@ -280,9 +299,10 @@ export class NbdServer {
   finished(t: u32): void {
     assert(this.requestsHeld > 0, "nbd: a request finished that was not held");
     this.requestsHeld -= 1;
-    const conn = unchecked(this.conns[this.commands.connection(t)]);
-    if (this.commands.phase(t) != CommandPhase.Orphan) conn.requests -= 1; // an orphan's was taken off by gone()
     if (this.waitingCount > 0) this.waitingEveryone(NbdWait.Task);
+    if (this.commands.phase(t) == CommandPhase.Orphan) return; // gone() took it off its connection, which may be reused
+    const conn = this.connOf(this.commands.connection(t));
+    conn.requests -= 1;
     if (conn.phase == NbdPhase.Closing && conn.requests == 0 && conn.wait == NbdWait.None) this.closeNow(conn);
   }
 
@@ -753,7 +773,7 @@ export class NbdServer {
     this.records.move(t, u); // our pages keep t's fields after the release
     this.commands.begin(u, connection, tag, lun);
     this.commands.setRequest(u, CommandKind.Nbd, 0, exportIndex, length);
-    const conn = unchecked(this.conns[connection]);
+    const conn = this.connOf(connection);
     if (conn.writeTask == t) conn.writeTask = u;
     this.submit(u);
   }
