@@ -26,6 +26,7 @@ export enum CommandKind {
   Text = 2, // a Text Request waiting: flags its F and C bits (and TEXT_HELD_DATA_LOST), extra its TTT, expected its data bytes
   NopOut = 3, // a NOP-Out ping waiting: extra the page holding its data, expected its data bytes
   Logout = 4, // a Logout Request waiting: flags its reason code
+  Nbd = 5, // an NBD request (tts/nbd/server.ts keeps the rest): extra its export, expected its length
 }
 
 export class TransportCommands {

@@ -90,6 +90,8 @@ export interface BoardOptions {
   dataDir?: string;
   /** The portals the NIC serves, as bound (port 0 resolved); the board file's when absent. */
   portals?: readonly { host: string; port: number }[];
+  /** The NBD portal as bound (the NIC's portal after the iSCSI ones); the board file's when absent. */
+  nbdPortal?: { host: string; port: number };
   /** The network behind the NIC (default: a loopback with no clients, for simulation). */
   network?: NetworkBackend & { attach(port: NicPort): void };
   /** Overrides the board file's seed. */
@@ -201,7 +203,7 @@ export class Board {
           flash.confirm();
           for (const line of flash.log.slice(logged)) this.options.onConsole?.("board", 1, line);
         };
-        bus.map(CONFIG_ROM_BASE, BigInt(CONFIG_ROM_SIZE_BYTES), new ConfigRom(encodeConfigRom(spec, this.options.portals ?? spec.portals)));
+        bus.map(CONFIG_ROM_BASE, BigInt(CONFIG_ROM_SIZE_BYTES), new ConfigRom(encodeConfigRom(spec, this.options.portals ?? spec.portals, this.options.nbdPortal ?? spec.nbd?.portal)));
         bus.map(SYSCTL_BASE, 4096n, new SystemController({ slot: this.bootSlot, trial: this.bootTrial }, onConfirm, (m) => this.options.onConsole?.(p.name, 2, `[board] ${m}`)));
       }
       return processor;

@@ -52,7 +52,22 @@ export interface BoardSpec {
   readonly portals: readonly PortalSpec[]; // [] when absent
   readonly flash: FlashSpec | undefined; // absent: the emulator runs build/firmware.wasm directly
   readonly targets: readonly TargetSpec[]; // never empty: the default target when the file names none
+  readonly nbd: NbdSpec | undefined; // absent: no NBD server
 }
+
+/** The NBD server (docs/nbd.md): its portal and its exports, each a volume by number. */
+export interface NbdSpec {
+  readonly portal: PortalSpec; // 127.0.0.1:10809 when absent
+  readonly exports: readonly NbdExportSpec[];
+}
+
+export interface NbdExportSpec {
+  readonly name: string;
+  readonly volume: number;
+  readonly readOnly: boolean;
+}
+
+export const NBD_PORTAL_DEFAULT: PortalSpec = { host: "127.0.0.1", port: 10809 };
 
 export interface TargetSpec {
   readonly name: string;
@@ -261,6 +276,7 @@ export function parseBoard(json: unknown, file: string): BoardSpec {
   checkDiskGeometry(raw, file);
   checkVolumes(raw, file);
   checkTargets(raw, file);
+  checkNbd(raw, file);
   return buildSpec(raw, file);
 }
 
@@ -320,6 +336,7 @@ interface RawBoard {
   portals?: PortalSpec[];
   flash?: { image: string; slotSizeMiB?: number; trustedKeys: string[]; boardCompat?: string; populateKey?: string };
   targets?: { name: string; alias?: string; luns?: RawLun[]; chap?: { user: string; secret: string; mutualUser?: string; mutualSecret?: string }; initiators?: string[] }[];
+  nbd?: { portal?: PortalSpec; exports: { name: string; volume: number | string; readOnly?: boolean }[] };
 }
 type RawLun = number | string | { volume: number | string; readOnly?: boolean };
 type RawVolume =
@@ -581,6 +598,24 @@ function checkTargets(board: RawBoard, file: string): void {
     }
     if (chap?.mutualSecret !== undefined && chap.mutualSecret === chap.secret) {
       throw new BoardFileError(file, `targets[${index}].chap.mutualSecret`, "a secret other than the initiator's (RFC 7143 forbids reusing it)", "the same secret");
+    }
+  });
+}
+
+// NBD export names are unique and each names a volume that exists, by number or name.
+function checkNbd(board: RawBoard, file: string): void {
+  const exports = board.nbd?.exports ?? [];
+  const volumeNames = rawVolumes(board).map((volume) => volume.name);
+  checkUnique(exports.map((entry) => entry.name), "nbd.exports", file);
+  exports.forEach((entry, index) => {
+    const field = `nbd.exports[${index}].volume`;
+    if (typeof entry.volume === "string" && !volumeNames.includes(entry.volume)) {
+      const names = board.volumes === undefined ? "a volume, named after its disk" : "a volume listed in volumes";
+      throw new BoardFileError(file, field, `the name of ${names} (${volumeNames.map(quote).join(", ")})`, entry.volume);
+    }
+    if (typeof entry.volume === "number" && entry.volume >= volumeNames.length) {
+      const whose = board.volumes === undefined ? "one volume per disk" : "one per entry of volumes";
+      throw new BoardFileError(file, field, `a volume number below ${volumeNames.length} (${whose})`, entry.volume);
     }
   });
 }
@@ -864,6 +899,14 @@ function buildSpec(board: RawBoard, file: string): BoardSpec {
       chap: t.chap,
       initiators: t.initiators ?? [],
     })),
+    nbd: board.nbd === undefined ? undefined : {
+      portal: board.nbd.portal === undefined ? NBD_PORTAL_DEFAULT : { host: board.nbd.portal.host, port: board.nbd.portal.port },
+      exports: board.nbd.exports.map((entry) => ({
+        name: entry.name,
+        volume: typeof entry.volume === "number" ? entry.volume : volumeIndexByName.get(entry.volume)!,
+        readOnly: entry.readOnly ?? false,
+      })),
+    },
   };
 }
 

@@ -27,6 +27,14 @@ export enum ConfigRecord {
   Portal = 0x10, // value: "address:port" the board listens on
 }
 
+// The NBD server's records (docs/nbd.md), read by assembly/tts/nbd/config_rom.ts (its NbdRecord, matched one for one by
+// test/unit/nbd/config_rom.test.ts). NIC portal i is the i-th Portal or NbdPortal record: the portals come first, in
+// the NIC's order (the iSCSI ones, then the NBD one).
+export enum NbdRecord {
+  NbdPortal = 0x11, // value: "address:port" of the NBD portal
+  NbdExport = 0x12, // value: |0 volume u32 (| CONFIG_LUN_READ_ONLY)|4 the export's name|
+}
+
 // The volume records, in an enum of their own: the firmware reads them in assembly/volumes/config.ts (its VolumeRecord,
 // matched one for one by test/unit/volumes/shared_constants.test.ts), not in the iSCSI reader whose Record enum
 // test/unit/iscsi/config_rom.test.ts matches with ConfigRecord. A volume is VolumeBegin, VolumeLayout, its
@@ -57,16 +65,19 @@ const LAYOUT_TYPES: Record<VolumeSpec["type"], VolumeLayoutType> = {
   thin: VolumeLayoutType.Thin,
 };
 
-type RomRecord = { type: ConfigRecord | VolumeRecord; value: Uint8Array };
+type RomRecord = { type: ConfigRecord | VolumeRecord | NbdRecord; value: Uint8Array };
 
 /**
  * |0 magic u32|4 version u16|6 recordCount u16|8 totalBytes u32|12 -|16 records: |0 type u16|2 length u16|4 value, padded to 4||.
  * Records: the portals, then every volume in order, then every target (a target without LUNs in the board file
  * lists every top-level volume).
  */
-export function encodeConfigRom(spec: Pick<BoardSpec, "processors" | "volumes" | "targets">, portals: readonly { host: string; port: number }[] = []): Uint8Array {
+export function encodeConfigRom(spec: Pick<BoardSpec, "processors" | "volumes" | "targets"> & Partial<Pick<BoardSpec, "nbd">>,
+  portals: readonly { host: string; port: number }[] = [], nbdPortal: { host: string; port: number } | undefined = spec.nbd?.portal): Uint8Array {
   const records: RomRecord[] = [];
-  for (const portal of portals) records.push(textRecord(ConfigRecord.Portal, portal.host.includes(":") ? `[${portal.host}]:${portal.port}` : `${portal.host}:${portal.port}`));
+  const portalText = (portal: { host: string; port: number }) => (portal.host.includes(":") ? `[${portal.host}]:${portal.port}` : `${portal.host}:${portal.port}`);
+  for (const portal of portals) records.push(textRecord(ConfigRecord.Portal, portalText(portal)));
+  if (spec.nbd !== undefined && nbdPortal !== undefined) records.push(textRecord(NbdRecord.NbdPortal, portalText(nbdPortal)));
   records.push(...volumeRecords(spec));
   for (const target of spec.targets) {
     records.push(textRecord(ConfigRecord.TargetBegin, target.name));
@@ -80,6 +91,13 @@ export function encodeConfigRom(spec: Pick<BoardSpec, "processors" | "volumes" |
     }
     for (const initiator of target.initiators) records.push(textRecord(ConfigRecord.AllowedInitiator, initiator));
     records.push({ type: ConfigRecord.TargetEnd, value: new Uint8Array(0) });
+  }
+  for (const entry of spec.nbd?.exports ?? []) {
+    const name = new TextEncoder().encode(entry.name);
+    const value = new Uint8Array(4 + name.length);
+    new DataView(value.buffer).setUint32(0, (entry.volume | (entry.readOnly ? CONFIG_LUN_READ_ONLY : 0)) >>> 0, true);
+    value.set(name, 4);
+    records.push({ type: NbdRecord.NbdExport, value });
   }
   return romImage(records);
 }
@@ -145,13 +163,13 @@ function diskRecord(type: VolumeRecord, address: DiskAddress): RomRecord {
   return { type, value };
 }
 
-function u32Record(type: ConfigRecord | VolumeRecord, number: number): RomRecord {
+function u32Record(type: ConfigRecord | VolumeRecord | NbdRecord, number: number): RomRecord {
   const value = new Uint8Array(4);
   new DataView(value.buffer).setUint32(0, number, true);
   return { type, value };
 }
 
-function textRecord(type: ConfigRecord | VolumeRecord, text: string): RomRecord {
+function textRecord(type: ConfigRecord | VolumeRecord | NbdRecord, text: string): RomRecord {
   return { type, value: ascii(text) };
 }
 

@@ -62,6 +62,29 @@ describe.skipIf(missing.length > 0)("wasm-iop bench --quick", () => {
   }, scaled(120_000));
 });
 
+// `wasm-iop bench --nbd --quick --json`: the board's NBD export of LUN 1's volume against Debian's nbdkit (file
+// plugin), the issue's three workloads, figures on both sides and three targets.
+const nbdMissing = ["qemu-img", "nbdkit"].filter((tool) => spawnSync(tool, ["--version"], { stdio: "ignore" }).error !== undefined);
+if (nbdMissing.length > 0 && process.env.CI === "true") throw new Error(`bench --nbd test: ${nbdMissing.join(", ")} missing; CI must have them`);
+
+describe.skipIf(nbdMissing.length > 0)("wasm-iop bench --nbd --quick", () => {
+  it("measures the board's NBD server against nbdkit on 4 KiB QD32 reads and writes and 1 MiB QD8 reads", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-bench-nbd-"));
+    const { code, stdout, stderr } = await runCli(["bench", "--nbd", "--quick", "--disks", "memory", "--json", "--out", join(dir, "result.json")]);
+    rmSync(dir, { recursive: true, force: true });
+    expect(code, stderr).toBe(0);
+    const result = JSON.parse(stdout) as BenchResult;
+    expect(result.options).toMatchObject({ quick: true, lun: 1, protocol: "nbd" });
+    const config = result.configs[0]!;
+    expect(config.panics).toBe(0);
+    expect(config.workloads.map((w) => w.name)).toEqual(["4k-read-qd32", "4k-write-qd32", "1m-read-qd8"]);
+    for (const w of config.workloads) for (const side of [w.board, w.tgt]) expect(side.iops).toBeGreaterThan(0);
+    expect(result.targets.map((t) => t.what)).toEqual([
+      "4 KiB read IOPS at QD32, board/nbdkit over NBD", "4 KiB write IOPS at QD32, board/nbdkit over NBD", "1 MiB sequential read MiB/s at QD8, board/nbdkit over NBD",
+    ]);
+  }, scaled(120_000));
+});
+
 // `wasm-iop bench --volumes --quick --json` on boards/bench-volumes.json: a row per workload, LUN and engine with
 // positive figures, ratios against LUN 0 of the same board, and every LUN of both boards read back identical. It needs
 // qemu-img only; speed is never asserted.

@@ -14,7 +14,15 @@ import { buildFirmware, ROOT } from "../build/firmware.ts";
 import { type RunFigures, runWorkload, type Workload, WORKLOADS } from "./clients.ts";
 import { Emulator, type EmulatorStats } from "./emulator.ts";
 import { type CpuProfile, type ProfileItem, topSelfTime } from "./profile.ts";
+import { Nbdkit } from "./nbdkit.ts";
 import { Tgt } from "./tgt.ts";
+
+/** What the board is measured against: tgt (iSCSI) or nbdkit's file plugin (NBD), on a file of the LUN's size. */
+interface Reference {
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
 
 export interface BenchOptions {
   durationS: number; // length of each measured run
@@ -26,6 +34,7 @@ export interface BenchOptions {
   profilePath: string | undefined; // V8 CPU profile of the emulator during the file-disk pairs
   configs: readonly DiskConfig[];
   workloads: readonly Workload[]; // WORKLOADS, or the ones --only names
+  protocol?: "iscsi" | "nbd"; // iscsi (default): the board's LUN against tgt; nbd: its export of that volume against nbdkit
   progress: (line: string) => void;
   /** The emulator records its session (run --record) into its data directory: what recording costs, per I/O. */
   record?: boolean;
@@ -105,7 +114,7 @@ export interface BenchResult {
   startedAt: string;
   seconds: number;
   machine: { cpu: string; cpuCount: number; memoryGiB: number; kernel: string; node: string; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
-  options: { durationS: number; pairs: number; lun: number; quick: boolean; soakS: number; board: string };
+  options: { durationS: number; pairs: number; lun: number; quick: boolean; soakS: number; board: string; protocol?: "iscsi" | "nbd" };
   configs: ConfigResult[];
   targets: TargetCheck[];
   profile?: { path: string; top: ProfileItem[] };
@@ -192,10 +201,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   await buildFirmware(["release"]); // once, here, rather than inside a child's start-up wait
   const dir = mkdtempSync(join(tmpdir(), "wasm-iop-bench-"));
   const port = await freePort();
-  progress(`tgt: tgtd on 127.0.0.1:${port}, backing file ${lunBytes / 2 ** 20} MiB in ${dir}`);
+  progress(`${options.protocol === "nbd" ? "nbdkit" : "tgt: tgtd"} on 127.0.0.1:${port}, backing file ${lunBytes / 2 ** 20} MiB in ${dir}`);
   // tgtd takes management ports up to 32767; one per bench process keeps two benches (or a system tgtd, on 0) apart.
   const controlPort = 1000 + (process.pid % 30000);
-  const tgt = await Tgt.start({ dir, sizeBytes: lunBytes, port, controlPort, log: (line) => progress(`tgtd: ${line}`) })
+  const nbd = options.protocol === "nbd";
+  if (nbd && !(spec.nbd?.exports ?? []).some((e) => e.volume === lunSpec.volume)) throw new Error(`the board exports no NBD export of LUN ${options.lun}'s volume`);
+  const referenceStarting: Promise<Reference> = nbd ? Nbdkit.start({ dir, sizeBytes: lunBytes, port, log: (line) => progress(`nbdkit: ${line}`) })
+    : Tgt.start({ dir, sizeBytes: lunBytes, port, controlPort, log: (line) => progress(`tgtd: ${line}`) });
+  const tgt = await referenceStarting
     .catch((error: unknown) => {
       rmSync(dir, { recursive: true, force: true });
       throw error;
@@ -218,22 +231,23 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     startedAt: new Date(started).toISOString(),
     seconds: (Date.now() - started) / 1000,
     machine: machineInfo(loadAverageAtStart),
-    options: { durationS: options.durationS, pairs: options.pairs, lun: options.lun, quick: options.quick, soakS: options.soakS, board: spec.name },
+    options: { durationS: options.durationS, pairs: options.pairs, lun: options.lun, quick: options.quick, soakS: options.soakS, board: spec.name, protocol: options.protocol ?? "iscsi" },
     configs,
-    targets: checkTargets(configs),
+    targets: checkTargets(configs, nbd),
     ...(profile !== undefined ? { profile } : {}),
   };
 }
 
 // One board configuration against tgt: the emulator in its own process, every workload in alternating pairs.
-async function benchConfig(disks: DiskConfig, tgt: Tgt, dir: string, profilePath: string | undefined, options: BenchOptions):
+async function benchConfig(disks: DiskConfig, tgt: Reference, dir: string, profilePath: string | undefined, options: BenchOptions):
   Promise<{ result: ConfigResult; top: ProfileItem[] }> {
   const progress = options.progress;
   const dataDir = join(dir, `board-${disks}`);
   progress(`board: starting the emulator with ${disks} disks`);
-  const emulator = await Emulator.start({ boardPath: options.boardPath, memoryDisks: disks === "memory", dataDir, log: (line) => progress(`emulator: ${line}`),
+  const nbd = options.protocol === "nbd";
+  const emulator = await Emulator.start({ boardPath: options.boardPath, memoryDisks: disks === "memory", dataDir, nbd, log: (line) => progress(`emulator: ${line}`),
     recordPath: options.record === true ? join(dataDir, "session.rec") : undefined });
-  const boardUrl = emulator.urls[options.lun]!;
+  const boardUrl = nbd ? emulator.nbdUrls[nbdExportIndex(options)]! : emulator.urls[options.lun]!;
   progress(`board: serving ${boardUrl} (pid ${emulator.pid})`);
   const rssSamples: MemorySample[] = [];
   const workloads: WorkloadResult[] = [];
@@ -269,7 +283,7 @@ async function benchConfig(disks: DiskConfig, tgt: Tgt, dir: string, profilePath
   return { result: { disks, workloads, rss: rssReport(rssSamples), ...(soak !== undefined ? { soak } : {}), panics }, top };
 }
 
-async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: string, tgt: Tgt, options: BenchOptions,
+async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: string, tgt: Reference, options: BenchOptions,
   rssSamples: MemorySample[], disks: DiskConfig): Promise<WorkloadResult> {
   const { durationS } = options;
   let lastBoard: RunFigures | undefined;
@@ -314,6 +328,14 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
   };
 }
 
+// The board's NBD export of the benchmarked LUN's volume, by its index in the board file's exports (the emulator's
+// nbdUrls are in that order).
+function nbdExportIndex(options: BenchOptions): number {
+  const spec = loadBoardFile(options.boardPath ?? DEFAULT_BOARD_PATH);
+  const volume = targetLuns(spec, spec.targets[0]!)[options.lun]!.volume;
+  return spec.nbd!.exports.findIndex((e) => e.volume === volume);
+}
+
 /** A board run's figures with what the emulator spent on it, from its counters before and after the run. */
 export function boardRun(run: RunFigures, before: EmulatorStats, after: EmulatorStats): Required<SideRun> {
   const cpuUs = after.cpuUserUs + after.cpuSystemUs - before.cpuUserUs - before.cpuSystemUs;
@@ -347,7 +369,8 @@ export function loadAverage(): number[] {
 
 function reportPair(options: BenchOptions, disks: DiskConfig, workload: Workload, index: number, board: RunFigures, tgt: RunFigures, ratio: number): void {
   const side = (f: RunFigures) => `${f.iops.toFixed(0)} IOPS ${f.mibPerS.toFixed(1)} MiB/s ${f.latencyUs.toFixed(0)} µs`;
-  options.progress(`${disks} ${workload.name} pair ${index + 1}/${options.pairs}: board ${side(board)} | tgt ${side(tgt)} | ratio ${ratio.toFixed(3)}`);
+  const reference = options.protocol === "nbd" ? "nbdkit" : "tgt";
+  options.progress(`${disks} ${workload.name} pair ${index + 1}/${options.pairs}: board ${side(board)} | ${reference} ${side(tgt)} | ratio ${ratio.toFixed(3)}`);
 }
 
 // The board alone under a mix of every qemu-img workload, for `soakS` seconds, RSS sampled after each run.
@@ -370,9 +393,17 @@ async function soakRun(emulator: Emulator, boardUrl: string, options: BenchOptio
 }
 
 // The issue's targets, on the file-disk board when it ran (else the first configuration).
-function checkTargets(configs: ConfigResult[]): TargetCheck[] {
+function checkTargets(configs: ConfigResult[], nbd: boolean): TargetCheck[] {
   const checks: TargetCheck[] = [];
   for (const config of configs) {
+    if (nbd) {
+      // The issue's goal for NBD: at least nbdkit's file plugin, on these three.
+      for (const [name, what] of [["4k-read-qd32", "4 KiB read IOPS at QD32"], ["4k-write-qd32", "4 KiB write IOPS at QD32"], ["1m-read-qd8", "1 MiB sequential read MiB/s at QD8"]] as const) {
+        const w = config.workloads.find((each) => each.name === name);
+        if (w !== undefined) checks.push({ what: `${what}, board/nbdkit over NBD`, disks: config.disks, value: w.throughputRatio.median, goal: ">= 1.0", met: w.throughputRatio.median >= 1.0 });
+      }
+      continue;
+    }
     const find = (name: string) => config.workloads.find((w) => w.name === name);
     const ratio = (name: string, goal: number, what: string) => {
       const w = find(name);
@@ -395,13 +426,14 @@ export function formatTable(result: BenchResult): string {
   const lines: string[] = [];
   const m = result.machine;
   const o = result.options;
-  lines.push(`wasm-iop bench, ${result.startedAt}: board ${o.board} LUN ${o.lun} vs tgt, ${o.pairs} alternating pairs of ${o.durationS} s runs${o.quick ? " (quick)" : ""}`);
+  const ref = o.protocol === "nbd" ? "nbdkit" : "tgt";
+  lines.push(`wasm-iop bench, ${result.startedAt}: board ${o.board} LUN ${o.lun}${o.protocol === "nbd" ? " over NBD" : ""} vs ${ref}, ${o.pairs} alternating pairs of ${o.durationS} s runs${o.quick ? " (quick)" : ""}`);
   lines.push(`machine: ${m.cpuCount} x ${m.cpu}, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadAverageAtStart.join(" ")} at the start, ${m.loadAverageAtEnd.join(" ")} at the end`);
   const f = (value: number, digits = 0) => value.toFixed(digits);
   for (const config of result.configs) {
     lines.push("");
-    lines.push(`board with ${config.disks} disks vs tgt (file backing store)`);
-    const header = ["workload", "board IOPS", "MiB/s", "lat µs", "tgt IOPS", "MiB/s", "lat µs", "ratio (min-max)", "lat ratio", "emu CPU µs/IO", "wasm µs/IO", "bus µs/IO", "turns/IO", "bus ops/IO", "tgt CPU µs/IO"];
+    lines.push(`board with ${config.disks} disks vs ${ref} (file backing ${o.protocol === "nbd" ? "file plugin" : "store"})`);
+    const header = ["workload", "board IOPS", "MiB/s", "lat µs", `${ref} IOPS`, "MiB/s", "lat µs", "ratio (min-max)", "lat ratio", "emu CPU µs/IO", "wasm µs/IO", "bus µs/IO", "turns/IO", "bus ops/IO", `${ref} CPU µs/IO`];
     const rows = config.workloads.map((w) => [
       w.name, f(w.board.iops), f(w.board.mibPerS, 1), f(w.board.latencyUs), f(w.tgt.iops), f(w.tgt.mibPerS, 1), f(w.tgt.latencyUs),
       `${f(w.throughputRatio.median, 3)} (${f(w.throughputRatio.min, 3)}-${f(w.throughputRatio.max, 3)})`, f(w.latencyRatio.median, 2),

@@ -52,6 +52,9 @@ export const VOLUME_WORKLOADS: readonly Workload[] = [
   { name: "1m-write-qd8", tool: "qemu-img", write: true, sizeBytes: 1 << 20, depth: 8 },
 ];
 
+/** `wasm-iop bench --nbd`: the issue's three, against nbdkit (qemu-img bench over nbd://). */
+export const NBD_WORKLOADS: readonly Workload[] = WORKLOADS.filter((w) => ["4k-read-qd32", "4k-write-qd32", "1m-read-qd8"].includes(w.name));
+
 /** The Debian tools the bench needs, with the package each comes in. */
 export const REQUIRED_TOOLS: readonly { tool: string; probe: string[]; pkg: string }[] = [
   { tool: "qemu-img", probe: ["--version"], pkg: "qemu-utils and qemu-block-extra" },

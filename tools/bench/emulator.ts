@@ -22,7 +22,7 @@ export type EmulatorRequest =
   | { kind: "stop" };
 
 export type EmulatorReply =
-  | { kind: "ready"; urls: string[]; pid: number }
+  | { kind: "ready"; urls: string[]; nbdUrls: string[]; pid: number }
   | { kind: "stats"; stats: EmulatorStats }
   | { kind: "profile-started" }
   | { kind: "profile-written"; path: string }
@@ -32,6 +32,7 @@ export type EmulatorReply =
 export interface EmulatorOptions {
   boardPath?: string; // default boards/iop-dev.json
   withoutXorEngine?: boolean; // the board file's XOR engine left out (bench --volumes)
+  nbd?: boolean; // the board's NBD exports served too (bench --nbd)
   memoryDisks: boolean;
   dataDir: string;
   recordPath?: string; // the session recorded there (bench --record)
@@ -45,7 +46,7 @@ export class Emulator {
   private waiting: ((reply: EmulatorReply) => void) | undefined;
   private exited = false;
 
-  private constructor(private readonly child: ChildProcess, readonly urls: string[], readonly pid: number) {
+  private constructor(private readonly child: ChildProcess, readonly urls: string[], readonly nbdUrls: string[], readonly pid: number) {
     child.on("message", (reply: EmulatorReply) => {
       const waiting = this.waiting;
       this.waiting = undefined;
@@ -62,7 +63,8 @@ export class Emulator {
   static async start(options: EmulatorOptions): Promise<Emulator> {
     const args = ["--data-dir", options.dataDir, ...(options.memoryDisks ? ["--memory-disks"] : []),
       ...(options.boardPath !== undefined ? ["--board", options.boardPath] : []), ...(options.withoutXorEngine === true ? ["--without-xor-engine"] : []),
-      ...(options.recordPath !== undefined ? ["--record", options.recordPath] : [])];
+      ...(options.recordPath !== undefined ? ["--record", options.recordPath] : []),
+      ...(options.nbd === true ? ["--nbd"] : [])];
     // Its own process group: a Ctrl-C at the terminal reaches the bench, which then stops the board itself.
     const child = fork(CHILD.path, args, { execArgv: [...CHILD.execArgv, "--expose-gc"], stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
     let output = "";
@@ -89,7 +91,7 @@ export class Emulator {
       });
     });
     if (ready.kind !== "ready") throw new Error(`the emulator answered ${JSON.stringify(ready)} instead of ready`);
-    return new Emulator(child, ready.urls, ready.pid);
+    return new Emulator(child, ready.urls, ready.nbdUrls, ready.pid);
   }
 
   /** The child's counters; with `collect`, after a full garbage collection (a few ms: never inside a measured run). */

@@ -4,7 +4,7 @@
 //
 // argv: --memory-disks (every disk in memory instead of in a file), --data-dir DIR (file disks go there), --board FILE
 // (default boards/iop-dev.json), --without-xor-engine (the board file's XOR engine left out), --record FILE (the session
-// recorded as run --record does, to measure what recording costs).
+// recorded as run --record does, to measure what recording costs), --nbd (its NBD exports served too).
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { parseArgs } from "node:util";
@@ -19,6 +19,7 @@ const { values } = parseArgs({
     board: { type: "string" },
     "without-xor-engine": { type: "boolean", default: false },
     record: { type: "string" },
+    nbd: { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -33,6 +34,7 @@ const serving = await serveBoard({
   dataDir: values["data-dir"],
   withoutXorEngine: values["without-xor-engine"],
   recordPath: values.record,
+  nbd: values.nbd,
   traceOff: true, // as `wasm-iop run` serves: no per-access trace lines or hash
   hostClockMs: () => performance.now(),
 });
@@ -91,4 +93,4 @@ process.on("message", (request: EmulatorRequest) => {
 });
 // The parent went away without saying stop: power off so file disks are flushed and closed.
 process.on("disconnect", () => void stopOnce().finally(() => process.exit(0)));
-reply({ kind: "ready", urls: serving.urls, pid: process.pid });
+reply({ kind: "ready", urls: serving.urls, nbdUrls: serving.nbdUrls, pid: process.pid });

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type BenchOptions, type DiskConfig, formatTable, runBench } from "../bench/bench.ts";
-import { REQUIRED_TOOLS, VOLUME_WORKLOADS, WORKLOADS } from "../bench/clients.ts";
+import { NBD_WORKLOADS, REQUIRED_TOOLS, VOLUME_WORKLOADS, WORKLOADS } from "../bench/clients.ts";
 import { formatVolumesTable, runVolumesBench, VOLUMES_BOARD_PATH, type VolumesOptions } from "../bench/volumes.ts";
 import { type Command, UsageError } from "./command.ts";
 
@@ -53,6 +53,8 @@ options:
                     and print its top self-time functions; docs/performance.md explains how to read it
   --out FILE        where the JSON result goes (default ${DEFAULT_OUT})
   --json            print the result object on stdout instead of the table
+  --nbd             the board's NBD export of the LUN's volume against Debian's nbdkit (file plugin) on a file of
+                    its size, over nbd:// (qemu-img bench): 4k-read-qd32, 4k-write-qd32 and 1m-read-qd8 (docs/nbd.md)
   -h, --help        this help
 
 --volumes: the board's volumes against its first LUN instead of against tgt. Two emulators serve --board (default
@@ -105,6 +107,7 @@ export const benchCommand: Command = {
         json: { type: "boolean", default: false },
         board: { type: "string" },
         volumes: { type: "boolean", default: false },
+        nbd: { type: "boolean", default: false },
         luns: { type: "string" },
         xor: { type: "string" },
         rounds: { type: "string" },
@@ -119,11 +122,13 @@ export const benchCommand: Command = {
     const disksText = values.disks ?? "both";
     const configs: DiskConfig[] | undefined = { file: ["file"], memory: ["memory"], both: ["file", "memory"] }[disksText] as DiskConfig[] | undefined;
     if (configs === undefined) throw new UsageError(`--disks: expected file, memory or both, got "${disksText}"`);
-    const names = values.only?.split(",") ?? WORKLOADS.map((w) => w.name);
-    const unknown = names.filter((name) => !WORKLOADS.some((w) => w.name === name));
-    if (unknown.length > 0) throw new UsageError(`--only: no workload ${unknown.join(", ")}; the workloads are ${WORKLOADS.map((w) => w.name).join(", ")}`);
+    const offered = values.nbd ? NBD_WORKLOADS : WORKLOADS;
+    const names = values.only?.split(",") ?? offered.map((w) => w.name);
+    const unknown = names.filter((name) => !offered.some((w) => w.name === name));
+    if (unknown.length > 0) throw new UsageError(`--only: no workload ${unknown.join(", ")}; the workloads are ${offered.map((w) => w.name).join(", ")}`);
     const soakS = values.soak === undefined ? 0 : positive("soak", values.soak, 0, false);
-    const missing = REQUIRED_TOOLS.filter((t) => spawnSync(t.tool, t.probe, { stdio: "ignore" }).error !== undefined);
+    const required = values.nbd ? [REQUIRED_TOOLS[0]!, { tool: "nbdkit", probe: ["--version"], pkg: "nbdkit" }] : REQUIRED_TOOLS;
+    const missing = required.filter((t) => spawnSync(t.tool, t.probe, { stdio: "ignore" }).error !== undefined);
     if (missing.length > 0) {
       process.stderr.write(`wasm-iop bench: ${missing.map((t) => `${t.tool} (Debian: ${t.pkg})`).join(", ")} not installed\n`);
       return 1;
@@ -137,7 +142,8 @@ export const benchCommand: Command = {
       soakS,
       profilePath: values.profile === undefined ? undefined : resolve(values.profile),
       configs,
-      workloads: WORKLOADS.filter((w) => names.includes(w.name)),
+      workloads: offered.filter((w) => names.includes(w.name)),
+      protocol: values.nbd ? "nbd" : "iscsi",
       progress: (line) => process.stderr.write(`[bench] ${line}\n`),
       record: values.record,
     };

@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { compileImage } from "../../host/abi/image_module.ts";
 import { Board } from "../../host/board/board.ts";
 import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
-import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile, targetLuns } from "../../host/board/load.ts";
+import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile, NBD_PORTAL_DEFAULT, targetLuns } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { RealTimePacer } from "../../host/sim/realtime.ts";
 import { Trace } from "../../host/sim/trace.ts";
@@ -28,6 +28,11 @@ options:
   --portal HOST:PORT  where the iSCSI target listens (default: the board's first portal, else 127.0.0.1:3260;
                       port 0 picks a free port and prints it). Once serving, one iscsi://HOST:PORT/IQN/LUN line
                       is printed per LUN.
+  --nbd-portal HOST:PORT
+                      where the NBD server listens, on a board with an "nbd" section (default: its portal,
+                      else 127.0.0.1:10809; port 0 picks a free port, as it does by default when --portal has
+                      port 0). Once serving, one nbd://HOST:PORT/EXPORT
+                      line is printed per export (docs/nbd.md).
   --data-dir DIR      where disk images and the NVRAM's image (nvram.bin: persistent reservations kept with
                       APTPL) live (default: ./var/<board name>). The running board takes control commands
                       (\`wasm-iop fault\`) on DIR/control.sock, removed when it stops; one board per data
@@ -54,10 +59,10 @@ options:
 Exit status: 0 after a clean shutdown; 1 when a processor panicked (without --reset-on-panic), the board file
 is bad, or another board is running on the data directory; 2 for a usage error.`;
 
-function parsePortal(text: string): { host: string; port: number } {
+function parsePortal(text: string, option = "--portal"): { host: string; port: number } {
   const match = /^(.+):(\d+)$/.exec(text);
   const port = match === null ? NaN : Number(match[2]);
-  if (match === null || port > 65535) throw new UsageError(`--portal: expected HOST:PORT with a port from 0 to 65535, got "${text}"`);
+  if (match === null || port > 65535) throw new UsageError(`${option}: expected HOST:PORT with a port from 0 to 65535, got "${text}"`);
   return { host: match[1]!, port };
 }
 
@@ -65,6 +70,12 @@ function parsePortal(text: string): { host: string; port: number } {
 export function iscsiUrls(spec: BoardSpec, portal: PortalAddress): string[] {
   const host = portal.host.includes(":") ? `[${portal.host}]` : portal.host;
   return spec.targets.flatMap((target) => targetLuns(spec, target).map((_, lun) => `iscsi://${host}:${portal.port}/${target.name}/${lun}`));
+}
+
+/** One URL per NBD export (the NBD URI format: nbd://HOST:PORT/EXPORT, the name percent-encoded). */
+export function nbdUrls(spec: BoardSpec, portal: PortalAddress): string[] {
+  const host = portal.host.includes(":") ? `[${portal.host}]` : portal.host;
+  return (spec.nbd?.exports ?? []).map((entry) => `nbd://${host}:${portal.port}/${encodeURIComponent(entry.name)}`);
 }
 
 function describePanic(report: PanicReport): string {
@@ -80,6 +91,7 @@ export const runCommand: Command = {
       options: {
         board: { type: "string" },
         portal: { type: "string" },
+        "nbd-portal": { type: "string" },
         "data-dir": { type: "string" },
         firmware: { type: "string" },
         seed: { type: "string" },
@@ -96,6 +108,11 @@ export const runCommand: Command = {
     });
     const spec = loadBoardFile(values.board ?? DEFAULT_BOARD_PATH);
     const portal = values.portal !== undefined ? parsePortal(values.portal) : (spec.portals[0] ?? { host: "127.0.0.1", port: 3260 });
+    // --portal with port 0 asks for free ports: the NBD portal then takes one too, unless --nbd-portal says otherwise
+    // (so boards started by scripts and tests side by side never contend for the board file's NBD port).
+    const nbdDefault = portal.port === 0 ? { host: portal.host, port: 0 } : (spec.nbd?.portal ?? NBD_PORTAL_DEFAULT);
+    const nbdPortal = spec.nbd === undefined ? undefined
+      : values["nbd-portal"] !== undefined ? parsePortal(values["nbd-portal"], "--nbd-portal") : nbdDefault;
     const seed = values.seed === undefined ? undefined : Number(values.seed);
     if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0)) throw new UsageError(`--seed: expected an integer >= 0, got "${values.seed}"`);
     const forSeconds = values.for === undefined ? undefined : Number(values.for);
@@ -153,7 +170,7 @@ export const runCommand: Command = {
 
     const trace = new Trace({ enabled: values.trace !== undefined, path: values.trace });
     // Real time serves real initiators on the portal; simulation has no sockets (nothing outside may interfere).
-    const tcp = forSeconds === undefined ? new TcpBackend({ portals: [portal], log: (m) => process.stderr.write(`[nic] ${m}\n`) }) : undefined;
+    const tcp = forSeconds === undefined ? new TcpBackend({ portals: nbdPortal === undefined ? [portal] : [portal, nbdPortal], log: (m) => process.stderr.write(`[nic] ${m}\n`) }) : undefined;
     // Bind first, so the board's configuration ROM can name the real port (port 0 picks one); until the board's
     // NIC attaches, connections are refused.
     tcp?.attach({ opened: () => undefined, received: () => {}, closed: () => {} });
@@ -164,6 +181,7 @@ export const runCommand: Command = {
       if (urlsPrinted || bound.length === 0) return;
       urlsPrinted = true;
       for (const url of iscsiUrls(spec, bound[0]!)) out(url);
+      if (bound[1] !== undefined) for (const url of nbdUrls(spec, bound[1])) out(url);
     };
     const board = new Board({
       spec,
@@ -172,7 +190,8 @@ export const runCommand: Command = {
       seed,
       trace,
       network: tcp,
-      portals: bound.length > 0 ? bound : undefined,
+      portals: bound.length > 0 ? bound.slice(0, 1) : undefined,
+      nbdPortal: bound[1],
       verbose: values.verbose,
       onConsole: (processor, fd, line) => {
         (fd === 1 ? process.stdout : process.stderr).write(processor === "board" ? `${line}\n` : `[${processor}] ${line}\n`);

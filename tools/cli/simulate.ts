@@ -37,6 +37,9 @@ options:
   --seeds K      run K seeds: S, S+1, ... S+K-1 (default 1); progress goes to stderr, one line per seed
   --ops N        commands per seed (default 10000)
   --board B      disks (default) or volumes
+  --nbd N        N NBD sessions beside the iSCSI ones (default 0): each opens one NBD connection per LUN's export
+                 on the board's NBD portal and sends the same workload (READ, WRITE with FUA, FLUSH for SYNCHRONIZE
+                 CACHE), checked against the same shadow model (docs/nbd.md)
   --faults LIST  all (default), none, or a comma-separated list of:
 ${FAULT_KINDS.map((k) => `                   ${k.padEnd(10)} ${FAULT_HELP[k]}`).join("\n")}
   --jobs J       run seeds in J worker processes (default 1)
@@ -65,6 +68,7 @@ interface Job {
   ops: number;
   faults: FaultKind[];
   board: SimBoardKind;
+  nbd: number; // NBD sessions
 }
 
 function parseCount(name: string, text: string | undefined, fallback: number, min: number): number {
@@ -79,7 +83,7 @@ function faultList(faults: readonly FaultKind[]): string {
 }
 
 export function replayCommand(job: Job): string {
-  return `wasm-iop simulate --seed ${job.seed} --ops ${job.ops}${job.board === "disks" ? "" : ` --board ${job.board}`} --faults ${faultList(job.faults)} --trace seed-${job.seed}.jsonl --verbose`;
+  return `wasm-iop simulate --seed ${job.seed} --ops ${job.ops}${job.board === "disks" ? "" : ` --board ${job.board}`}${job.nbd === 0 ? "" : ` --nbd ${job.nbd}`} --faults ${faultList(job.faults)} --trace seed-${job.seed}.jsonl --verbose`;
 }
 
 function describe(result: SimulationResult, wallMs: number): string {
@@ -102,7 +106,7 @@ function runWorker(): Promise<number> {
         return resolve(0);
       }
       const started = performance.now();
-      const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, board: job.board });
+      const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd });
       process.send!({ result, wallMs: performance.now() - started });
     });
     process.send!("ready");
@@ -121,6 +125,7 @@ export const simulateCommand: Command = {
         ops: { type: "string" },
         faults: { type: "string" },
         board: { type: "string" },
+        nbd: { type: "string" },
         jobs: { type: "string" },
         "seed-timeout": { type: "string" },
         json: { type: "boolean", default: false },
@@ -138,6 +143,7 @@ export const simulateCommand: Command = {
     const ops = parseCount("ops", values.ops, 10_000, 1);
     const jobs = parseCount("jobs", values.jobs, 1, 1);
     const seedTimeoutS = parseCount("seed-timeout", values["seed-timeout"], SEED_TIMEOUT_S_DEFAULT, 1);
+    const nbd = parseCount("nbd", values.nbd, 0, 0);
     let faults: FaultKind[];
     try {
       faults = parseFaults(values.faults ?? "all");
@@ -152,7 +158,7 @@ export const simulateCommand: Command = {
     await buildFirmware(["release"]);
 
     const progress = (line: string) => process.stderr.write(line + "\n");
-    const queue: Job[] = Array.from({ length: count }, (_, i) => ({ seed: first + i, ops, faults, board }));
+    const queue: Job[] = Array.from({ length: count }, (_, i) => ({ seed: first + i, ops, faults, board, nbd }));
     const results: SimulationResult[] = [];
     const started = performance.now();
     let stopping: string | undefined;
@@ -182,7 +188,7 @@ export const simulateCommand: Command = {
         let recorder: Recorder | undefined;
         let pcap: PcapWriter | undefined;
         const result = simulate({
-          seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, trace, onConsole: values.verbose ? (line) => progress(line) : undefined,
+          seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd, trace, onConsole: values.verbose ? (line) => progress(line) : undefined,
           attach: (board) => {
             if (values.pcap !== undefined) board.ingress.observe((pcap = new PcapWriter(resolve(values.pcap))));
             if (values.record === undefined) return;

@@ -11,7 +11,7 @@ import { TcpBackend } from "../../host/devices/tcp_backend.ts";
 import { RealTimePacer } from "../../host/sim/realtime.ts";
 import { Trace } from "../../host/sim/trace.ts";
 import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
-import { iscsiUrls } from "../cli/run.ts";
+import { iscsiUrls, nbdUrls } from "../cli/run.ts";
 import { Recorder } from "../replay/recorder.ts";
 import { packageVersion } from "../build/firmware.ts";
 
@@ -19,6 +19,7 @@ export interface ServingBoard {
   board: Board;
   spec: BoardSpec;
   urls: string[]; // iscsi://host:port/iqn/lun, one per LUN
+  nbdUrls: string[]; // nbd://host:port/export, one per export of the board's nbd section (with `nbd`; else none)
   log: string[]; // the console, "[processor] line"
   panics: PanicReport[];
   stop(): Promise<void>;
@@ -35,6 +36,7 @@ export interface ServeOptions {
   extraTargets?: readonly TargetSpec[]; // served after the board's own (conformance: a read-only LUN); their URLs last
   withoutXorEngine?: boolean; // the board's XOR engines left out: parity XORed by the firmware loop (bench --volumes)
   recordPath?: string; // record the session there, as run --record does but with no checking replay (bench --record)
+  nbd?: boolean; // serve the board's NBD exports too, on a port of their own (bench --nbd)
 }
 
 /** Boots the board, binds 127.0.0.1:0, and resolves once the firmware's transport says it is serving. */
@@ -48,7 +50,8 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
   const temporary = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), `wasm-iop-${spec.name}-`));
   const log: string[] = [];
-  const tcp = new TcpBackend({ portals: [{ host: "127.0.0.1", port: 0 }], log: (m) => log.push(`[nic] ${m}`) });
+  const withNbd = options.nbd === true && spec.nbd !== undefined;
+  const tcp = new TcpBackend({ portals: withNbd ? [{ host: "127.0.0.1", port: 0 }, { host: "127.0.0.1", port: 0 }] : [{ host: "127.0.0.1", port: 0 }], log: (m) => log.push(`[nic] ${m}`) });
   tcp.attach({ opened: () => undefined, received: () => {}, closed: () => {} });
   const bound = await tcp.start();
   let serving: () => void = () => {};
@@ -58,7 +61,8 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
     firmware: compileImage(readFileSync(FIRMWARE_PATH)),
     dataDir,
     network: tcp,
-    portals: bound,
+    portals: bound.slice(0, 1),
+    nbdPortal: withNbd ? bound[1] : undefined,
     trace: options.traceOff === true ? new Trace({ enabled: false }) : options.trace,
     hostClockMs: options.hostClockMs,
     onConsole: (processor, _fd, line) => {
@@ -88,6 +92,7 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
     board,
     spec,
     urls: iscsiUrls(spec, bound[0]!),
+    nbdUrls: withNbd ? nbdUrls(spec, bound[1]!) : [],
     log,
     panics: board.panics,
     async stop() {

@@ -11,12 +11,13 @@ import { type FuzzTarget, InputReader } from "./target.ts";
 import { busTarget } from "./targets/bus.ts";
 import { iscsiTarget } from "./targets/iscsi.ts";
 import { muTarget } from "./targets/mu.ts";
+import { nbdTarget } from "./targets/nbd.ts";
 import { nvmeTarget } from "./targets/nvme.ts";
 import { scsiTarget } from "./targets/scsi.ts";
 import { nvramTarget } from "./targets/nvram.ts";
 import { xorTarget } from "./targets/xor.ts";
 
-export const TARGETS: readonly FuzzTarget<never>[] = [busTarget, muTarget, iscsiTarget, scsiTarget, xorTarget, nvramTarget, nvmeTarget] as unknown as FuzzTarget<never>[];
+export const TARGETS: readonly FuzzTarget<never>[] = [busTarget, muTarget, iscsiTarget, scsiTarget, xorTarget, nvramTarget, nvmeTarget, nbdTarget] as unknown as FuzzTarget<never>[];
 
 export function targetNamed(name: string): FuzzTarget<object> | undefined {
   return TARGETS.find((t) => t.name === name) as FuzzTarget<object> | undefined;

@@ -37,6 +37,8 @@ export interface FuzzBoardOptions {
   /** Processors: RAM in MiB and the in-memory disks (MiB) on one storage controller (virtio-scsi unless `controller`
    * says nvme); the first is the host. */
   processors: { ramMiB: number; disksMiB: number[]; nic?: boolean; xor?: boolean; nvram?: boolean; controller?: "virtio-scsi" | "nvme" }[];
+  /** The NBD server, with one export "d0" on the host's first disk (its portal is the NIC's second). */
+  nbd?: boolean;
   seed: number;
   /** Keep the bus trace's lines (replay); off while fuzzing, for speed. */
   trace?: boolean;
@@ -271,6 +273,7 @@ function fuzzSpec(options: FuzzBoardOptions): BoardSpec {
     if (p.nvram === true) pci.push({ slot: 11, model: "nvram", backend: "memory" });
     return { name, role: i === 0 ? "host" : "storage", ramMiB: p.ramMiB, pci };
   });
-  const spec = parseBoard({ name: "fuzz-board", seed: options.seed, processors, disks, portals: [{ host: "127.0.0.1", port: 3260 }] }, "fuzz-board.json");
+  const nbd = options.nbd === true ? { nbd: { exports: [{ name: "d0", volume: 0 }] } } : {};
+  const spec = parseBoard({ name: "fuzz-board", seed: options.seed, processors, disks, portals: [{ host: "127.0.0.1", port: 3260 }], ...nbd }, "fuzz-board.json");
   return options.processors[0]?.xor === true ? withXorEngine(spec, "host", 10) : spec;
 }

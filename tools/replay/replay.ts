@@ -115,12 +115,16 @@ function buildBoard(options: ReplayOptions, network: ReplayNetwork, panics: Pani
   // A board that booted from its flash: the same image as the same slot (the system controller tells the firmware).
   const firmware = meta.bootSlot === null ? module
     : ({ log: [] as string[], select: () => ({ module, slot: meta.bootSlot!, trial: meta.bootTrial }), confirm: () => {}, close: () => {} } as unknown as FlashBoot);
+  const nbdLast = (meta.spec as BoardSpec).nbd !== undefined && meta.portals.length > 1;
   return new Board({
     spec: meta.spec as BoardSpec,
     firmware,
     seed: meta.seed,
     trace: options.trace,
-    portals: meta.portals,
+    // `run` records every portal it bound, the NBD one last on a board with NBD (tools/cli/run.ts): the configuration
+    // ROM is rebuilt from them as it was, iSCSI portals as Portal records and that one as the NbdPortal record.
+    portals: nbdLast ? meta.portals.slice(0, -1) : meta.portals,
+    nbdPortal: nbdLast ? meta.portals[meta.portals.length - 1] : undefined,
     network: network,
     verbose: meta.verbose,
     // The first open of a disk is its recorded contents; a later one is a blank disk put in its place (disk replace).

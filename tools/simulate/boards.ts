@@ -126,8 +126,17 @@ function boardFile(plan: SimBoardPlan, seed: number): object {
   };
 }
 
+/** The NIC portal NBD sessions connect to on a simulation board with NBD (the iSCSI portal is 0). */
+export const SIM_NBD_PORTAL = 1;
+/** The NBD export of LUN n on a simulation board with NBD. */
+export const simNbdExport = (lun: number): string => `lun${lun}`;
+
 /** The board of `plan`: its description is fixed; the seed varies everything that happens on it. */
-export function simulationBoard(plan: SimBoardPlan, seed: number, trace: Trace, onConsole: (processor: string, fd: 1 | 2, line: string) => void, onStop: (processor: string, report: PanicReport | undefined) => void): Board {
-  const spec = parseBoard(boardFile(plan, seed), `${plan.name}.json`);
+export function simulationBoard(plan: SimBoardPlan, seed: number, trace: Trace, onConsole: (processor: string, fd: 1 | 2, line: string) => void, onStop: (processor: string, report: PanicReport | undefined) => void, nbd = false): Board {
+  const file = boardFile(plan, seed);
+  // With NBD sessions: the iSCSI portal is listed (NIC portal 0), the NBD one follows (NIC portal SIM_NBD_PORTAL),
+  // exporting each LUN's volume as "lunN". Without them the board stays as it was, configuration ROM and all.
+  const withNbd = nbd ? { ...file, portals: [{ host: "127.0.0.1", port: 3260 }], nbd: { exports: plan.luns.map((l) => ({ name: simNbdExport(l.lun), volume: l.volume })) } } : file;
+  const spec = parseBoard(withNbd, `${plan.name}.json`);
   return new Board({ spec, firmware: firmwareModule(), trace, onConsole, onStop });
 }

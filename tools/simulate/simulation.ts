@@ -13,11 +13,15 @@ import { VolumeStates } from "../../host/board/volume_states.ts";
 import type { LoopbackBackend } from "../../host/devices/tcp_backend.ts";
 import { Prng } from "../../host/sim/prng.ts";
 import { Trace } from "../../host/sim/trace.ts";
-import { type SimBoardKind, type SimBoardPlan, simBoardPlan, simulationBoard } from "./boards.ts";
+import { SIM_NBD_PORTAL, type SimBoardKind, type SimBoardPlan, simBoardPlan, simNbdExport, simulationBoard } from "./boards.ts";
 import { FaultInjector, type FaultKind } from "./faults.ts";
 import { BLOCK_BYTES } from "../iscsi/pdu.ts";
 import { MemberFaults } from "./member_faults.ts";
+import { NbdSession } from "./nbd_session.ts";
 import { Session, type Outcome, type Task } from "./session.ts";
+
+/** An initiator's session: iSCSI, or NBD (a connection per LUN's export), driven alike. */
+type SimSession = Session | NbdSession;
 import { ShadowDisk, type WriteRecord } from "./shadow.ts";
 
 const HOT_BLOCKS = 1024; // most I/O goes here, so writes and reads of different sessions overlap
@@ -60,6 +64,7 @@ export interface SimulationOptions {
   board?: SimBoardKind; // default "disks"
   initiators?: number; // default 2
   sessionsPerInitiator?: number; // default 2
+  nbdSessions?: number; // NBD sessions beside the iSCSI ones, each a connection per LUN (default 0: none)
   queueDepth?: number; // commands in flight per session, default 4
   faultEveryOps?: number; // one fault per this many operations issued, on average (default 50)
   trace?: Trace; // default: hashed, not kept
@@ -130,8 +135,8 @@ class Simulation {
   private readonly workload: Prng;
   private readonly injector: FaultInjector;
   private readonly shadows: ShadowDisk[];
-  private readonly sessions: Session[] = [];
-  private readonly notReadySince = new Map<Session, number>();
+  private readonly sessions: SimSession[] = [];
+  private readonly notReadySince = new Map<SimSession, number>();
   private readonly open = new Set<WriteRecord>(); // writes that may still land
   private readonly reads = new Set<Task>(); // reads in flight, for pruning
   private readonly faultEveryOps: number;
@@ -156,7 +161,7 @@ class Simulation {
       boardTimeNs: 0, boardEvents: 0, traceEvents: 0, traceHash: "", failures: [],
     };
     this.plan = simBoardPlan(options.board ?? "disks");
-    this.board = simulationBoard(this.plan, options.seed, this.trace, (processor, fd, line) => this.onConsole(processor, fd, line), (processor, report) => this.onStop(processor, report));
+    this.board = simulationBoard(this.plan, options.seed, this.trace, (processor, fd, line) => this.onConsole(processor, fd, line), (processor, report) => this.onStop(processor, report), (options.nbdSessions ?? 0) > 0);
     this.control = new BoardControl(this.board);
     this.network = this.board.network as LoopbackBackend;
     const key = root.fork("content").nextU32();
@@ -215,6 +220,18 @@ class Simulation {
         this.notReadySince.set(session, board.clock.nowNs);
         session.connect();
       }
+    }
+    for (let n = 0; n < (this.options.nbdSessions ?? 0); n++) {
+      const session: NbdSession = new NbdSession({
+        board, network: this.network, portal: SIM_NBD_PORTAL, exports: this.plan.luns.map((l) => simNbdExport(l.lun)),
+        queueDepth: this.options.queueDepth ?? 4,
+        onReady: () => this.onReady(session),
+        onLost: (reason) => this.onLost(session, reason),
+        onViolation: (message) => this.fail("protocolErrors", `NBD session ${this.sessions.indexOf(session)}: ${message}`),
+      });
+      this.sessions.push(session);
+      this.notReadySince.set(session, board.clock.nowNs);
+      session.connect();
     }
     board.clock.afterOutside(WATCH_PERIOD_NS, () => this.watch());
     while (!this.finished && board.clock.nowNs < RUN_LIMIT_NS) board.runFor(100_000_000);
@@ -276,13 +293,13 @@ class Simulation {
 
   // --- Sessions ---
 
-  private onReady(session: Session): void {
+  private onReady(session: SimSession): void {
     this.result.logins += 1;
     this.notReadySince.delete(session);
     this.fill(session);
   }
 
-  private onLost(session: Session, reason: string): void {
+  private onLost(session: SimSession, reason: string): void {
     this.board.ingress.note("sim", "lost", { session: this.sessions.indexOf(session), reason });
     if (!this.notReadySince.has(session)) this.notReadySince.set(session, this.board.clock.nowNs);
     if (this.finishedIssuing()) return this.checkFinished();
@@ -303,13 +320,13 @@ class Simulation {
     return this.opsIssued >= this.options.ops;
   }
 
-  private fill(session: Session): void {
+  private fill(session: SimSession): void {
     while (session.canSubmit && !this.finishedIssuing()) this.issue(session);
   }
 
   // --- The workload ---
 
-  private issue(session: Session): void {
+  private issue(session: SimSession): void {
     const w = this.workload;
     const draw = w.intBelow(100);
     const kind = draw < 45 ? "read" : draw < 90 ? "write" : "sync";
@@ -342,7 +359,7 @@ class Simulation {
     this.members?.onIssued(this.opsIssued);
   }
 
-  private writeDone(session: Session, task: Task, record: WriteRecord, outcome: Outcome): void {
+  private writeDone(session: SimSession, task: Task, record: WriteRecord, outcome: Outcome): void {
     const now = this.board.clock.nowNs;
     const shadow = this.shadows[task.lun]!;
     if (outcome.kind === "good") {
@@ -365,7 +382,7 @@ class Simulation {
     this.ended(session, outcome);
   }
 
-  private readDone(session: Session, task: Task, outcome: Outcome): void {
+  private readDone(session: SimSession, task: Task, outcome: Outcome): void {
     this.reads.delete(task);
     if (outcome.kind === "good") {
       const shadow = this.shadows[task.lun]!;
@@ -374,7 +391,7 @@ class Simulation {
         const block = task.data.subarray(b * BLOCK_BYTES, (b + 1) * BLOCK_BYTES);
         const verdict = shadow.check(task.lba + b, block, task.issueNs, now);
         if (verdict !== "ok") {
-          this.fail("wrongReads", `READ LUN ${task.lun} LBA ${task.lba}+${task.blocks} (issued ${task.issueNs}): block ${task.lba + b} is ${verdict} (holds write ${new DataView(block.buffer, block.byteOffset).getUint32(0, true)})`);
+          this.fail("wrongReads", `${session instanceof NbdSession ? "NBD " : ""}READ LUN ${task.lun} LBA ${task.lba}+${task.blocks} (issued ${task.issueNs}): block ${task.lba + b} is ${verdict} (holds write ${new DataView(block.buffer, block.byteOffset).getUint32(0, true)})`);
           break; // one wrong read, however many of its blocks are wrong
         }
       }
@@ -382,7 +399,7 @@ class Simulation {
     this.ended(session, outcome);
   }
 
-  private ended(session: Session, outcome: Outcome): void {
+  private ended(session: SimSession, outcome: Outcome): void {
     this.opsEnded += 1;
     if (outcome.kind === "good") this.result.opsGood += 1;
     else {

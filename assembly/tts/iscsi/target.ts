@@ -47,7 +47,9 @@ import { bytesEqual, TARGET_NONE, targetConfigAt, targetConfigCount } from "./co
 import { configRomLoadTargets } from "./config_rom";
 import { CMD_WINDOW, LOGIN_CONN_NONE, ORDER_ARRIVED, ORDER_EMPTY, Session, SessionState, SESSIONS_MAX, TMF_HELD_NONE } from "./session";
 import { TextResponder, TEXT_ANSWERED } from "./text";
-import { IscsiTransmit, TX_KIND_PAGE, TX_KIND_SLOT, TX_KIND_TASK, txIdConnection, txIdKind, txIdValue } from "./transmit";
+import { IscsiTransmit } from "./transmit";
+import { NbdServer, NBD_NEXUS_COOKIE } from "../nbd/server";
+import { TX_KIND_PAGE, TX_KIND_SLOT, TX_KIND_TASK, txIdConnection, txIdKind, txIdValue } from "../tx_id";
 
 const CONNECTIONS_PER_SESSION_MAX: u32 = 4; // our MaxConnections
 const TTS_PRIORITY: u32 = 1;
@@ -81,6 +83,8 @@ export class IscsiTask extends Task {
   private readonly tx: IscsiTransmit = new IscsiTransmit(this.nic, this.commands);
   private readonly dataIn: DataInSender = new DataInSender(this.nic, this.commands, this.tx);
   private readonly text: TextResponder = new TextResponder(this.tx);
+  // The NBD server on its own portal: the connections that arrive there, and its commands, are its (../nbd/).
+  private readonly nbd: NbdServer = new NbdServer(this.nic, this.commands);
   private readonly scratchParams: NegotiatedParams = new NegotiatedParams();
   private orderCmdSn: bool = false; // the PDU being dispatched is a non-immediate command: it takes its CmdSN's entry
   reorderedCount: u64 = 0; // SCSI commands that waited for an earlier CmdSN
@@ -119,6 +123,7 @@ export class IscsiTask extends Task {
     negotiationLimitsCheck();
     configRomLoadTargets(bootInfoConfigRomBase(bootInfo), this.portalText, 64);
     this.text.portalsSet(this.portalText, strlen(this.portalText, 64));
+    this.nbd.boot(bootInfoConfigRomBase(bootInfo), this.index);
     return this.nic.boot(bootInfo, this.index);
   }
 
@@ -131,6 +136,7 @@ export class IscsiTask extends Task {
       scsiTargetLunsPost(this.index, i + 1, changetype<usize>(t.luns), changetype<usize>(t.volumes), t.lunCount);
     }
     this.nic.start();
+    this.nbd.start();
     this.serving = true;
     line().s("tts: serving ").u32(volumes).s(" volumes on ").bytes(this.portalText, 64).out();
   }
@@ -144,12 +150,17 @@ export class IscsiTask extends Task {
         case MsgKind.ScsiDataOut: this.onScsiDataOut(this.scratch.a, this.scratch.b); break;
         case MsgKind.ScsiDone: this.onScsiDone(this.scratch.a); break;
         case MsgKind.ScsiTmfDone: this.onTmfDone(this.scratch.a); break;
-        case MsgKind.ScsiNexusIdentified: this.onNexusIdentified(this.scratch.a, this.scratch.b); break;
+        case MsgKind.ScsiNexusIdentified: {
+          if (this.scratch.a == NBD_NEXUS_COOKIE) this.nbd.onNexus(this.scratch.b);
+          else this.onNexusIdentified(this.scratch.a, this.scratch.b);
+          break;
+        }
         case MsgKind.TtsAdvertise: this.onAdvertise(this.scratch.a); break;
         default: assert(false, "iscsi: unexpected message kind");
       }
     }
     this.flushSendQueue();
+    if (this.nbd.resume()) handled += 1; // a connection with bytes left to read: run again
     this.nic.rxFlush();
     this.nic.txFlush();
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
@@ -163,6 +174,17 @@ export class IscsiTask extends Task {
       const e = this.event;
       if (e.connection >= CONNECTIONS_MAX) continue; // the NIC's word: validated
       const conn = unchecked(this.conns[e.connection]);
+      // A connection on the NBD portal is the NBD server's from its Opened to its Closed; Sent events are shared.
+      if (e.type == NicEventType.Opened && this.nbd.ownsPortal(e.portal)) {
+        if (conn.state == ConnState.Free) this.nbd.opened(e.connection);
+        else this.nic.close(e.connection);
+        continue;
+      }
+      if ((e.type == NicEventType.Received || e.type == NicEventType.Closed) && this.nbd.owns(e.connection)) {
+        if (e.type == NicEventType.Received) this.nbd.received(e.connection, e.id, e.lengthBytes);
+        else this.nbd.closed(e.connection);
+        continue;
+      }
       switch (<i32>e.type) {
         case NicEventType.Opened: this.onOpened(conn, e.portal); break;
         case NicEventType.Closed: this.onClosed(conn); break;
@@ -175,7 +197,7 @@ export class IscsiTask extends Task {
   }
 
   private onOpened(conn: IscsiConn, portal: u32): void {
-    if (conn.state != ConnState.Free || !conn.open(portal)) {
+    if (conn.state != ConnState.Free || this.nbd.owns(conn.slot) || !conn.open(portal)) {
       this.nic.close(conn.slot);
       return;
     }
@@ -785,6 +807,10 @@ export class IscsiTask extends Task {
   // (once the unsolicited data is all in) R2Ts solicit the rest.
   private onScsiDataOut(t: u32, bytes: u32): void {
     assert(t < SCSI_TASKS_MAX, "iscsi: ScsiDataOut for a task out of range"); // the SCSI target's own index
+    if (this.commands.kind(t) == CommandKind.Nbd) {
+      this.nbd.dataOut(t, bytes);
+      return;
+    }
     if (this.commands.phase(t) == CommandPhase.Orphan) {
       scsiTaskDataReady(t, this.index, true);
       return;
@@ -938,8 +964,10 @@ export class IscsiTask extends Task {
       this.taskFinish(t);
       return;
     }
+    if (this.commands.kind(t) == CommandKind.Nbd) {
+      if (!this.nbd.done(t)) return; // the request goes on with another command
+    } else this.dataIn.begin(t);
     this.commands.setPhase(t, CommandPhase.Sending);
-    this.dataIn.begin(t);
     // Behind others waiting for room, wait in line: responses leave in the order their commands finished.
     if (this.sendQueue.count > 0 || !this.sendTask(t)) this.sendQueue.push(t);
   }
@@ -962,6 +990,12 @@ export class IscsiTask extends Task {
   // Data-In and status for task t, as far as there is room (data_in.ts); false while anything is left. Once all is
   // queued the task waits for its last piece to be sent.
   private sendTask(t: u32): bool {
+    if (this.commands.kind(t) == CommandKind.Nbd) {
+      if (!this.nbd.send(t)) return false;
+      this.commands.setPhase(t, CommandPhase.Sent);
+      if (this.commands.piecesInFlight(t) == 0) this.taskFinish(t);
+      return true;
+    }
     const conn = unchecked(this.conns[this.commands.connection(t)]);
     const s = unchecked(this.sessions[conn.session]);
     const params = unchecked(this.logins[conn.slot]).negotiation.params;
@@ -982,6 +1016,7 @@ export class IscsiTask extends Task {
   }
 
   private taskFinish(t: u32): void {
+    if (this.commands.kind(t) == CommandKind.Nbd) this.nbd.finished(t);
     if (this.commands.kind(t) == CommandKind.NopOut && this.commands.extra(t) != POOL_NONE) {
       bufferPool(BUFFER_CLASS_PAGE).release(this.commands.extra(t)); // a held ping's data, never answered
       this.commands.setRequest(t, CommandKind.NopOut, 0, POOL_NONE, 0);

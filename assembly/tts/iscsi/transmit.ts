@@ -6,20 +6,13 @@ import { bufferPool, sgls } from "../../kernel/buffers";
 import { scsiTaskSgl } from "../../scsi/tasks";
 import { TransportCommands } from "../commands";
 import { Nic } from "../nic";
+import { txId, TX_KIND_PAGE, TX_KIND_SLOT, TX_KIND_TASK } from "../tx_id";
 import { ConnState, IscsiConn, TX_SLOTS } from "./conn";
 import { crc32c, crc32cFinal, crc32cUpdate, CRC32C_INIT } from "./crc32c";
 import { BHS_BYTES, pduPaddedBytes } from "./pdu";
 
-// Transmit entry ids: |31..24 kind|23..16 connection|15..0 value|.
-export const TX_KIND_SLOT: u32 = 1; // a header slot of the connection
-export const TX_KIND_TASK: u32 = 2; // a piece of a task's Data-In (value: the task)
-export const TX_KIND_PAGE: u32 = 3; // a page buffer holding a data segment (value: the buffer)
 const TX_SLOT_DATA_DIGEST_AT: usize = 52; // a header slot's data-digest area (conn.ts TX_SLOT_BYTES)
 
-@inline function txId(kind: u32, connection: u32, value: u32): u32 { return (kind << 24) | (connection << 16) | (value & 0xffff); }
-@inline export function txIdKind(id: u32): u32 { return id >>> 24; }
-@inline export function txIdConnection(id: u32): u32 { return (id >>> 16) & 0xff; }
-@inline export function txIdValue(id: u32): u32 { return id & 0xffff; }
 
 export class IscsiTransmit {
   constructor(private readonly nic: Nic, private readonly commands: TransportCommands) {}
