@@ -43,7 +43,7 @@ import {
   ScsiDirection, ScsiResidual, SCSI_DATA_READY_FAILED, SCSI_TASK_NONE, TmfFunction, TmfResponse,
 } from "./interface";
 import { limitsInit, SERVICES_IN_FLIGHT_MAX, UNMAP_BYTES_MAX, UNMAP_DESCRIPTORS_MAX } from "./limits";
-import { modeInit, modeLunReset, ModeSelectResult, modeSelectApply, modeSelectFieldByte, modeWriteCacheEnabled } from "./mode";
+import { modeInit, modeLunReset, modeTaskAbortedStatus, ModeSelectResult, modeSelectApply, modeSelectFieldByte, modeWriteCacheEnabled } from "./mode";
 import {
   NEXUS_MAX, NEXUS_NONE, NEXUS_SLOT_NONE, nexusClose, nexusFind, nexusGoneCount, nexusInit, nexusLunCountCheck, nexusMarkGone,
   nexusPowerOnHeard,
@@ -87,7 +87,7 @@ import {
   scsiTaskSetTmfOwner, scsiTaskSetTmfResponse, scsiTaskSetTmfWaitCount, scsiTaskSgl, scsiTaskState, scsiTaskStatus,
   ScsiTaskState, scsiTaskTag, scsiTaskTmfFunction, scsiTaskTmfOwner, scsiTaskTmfWaitCount, scsiTaskTransferBytes,
   scsiTaskTransportTask, scsiTasksInit, SCSI_TASKS_MAX, TASK_FLAG_ABORTED, TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT,
-  TASK_FLAG_LOCK, scsiTaskCopyChunkBytes, scsiTaskCopyDoneBytes, scsiTaskCopyEntry, scsiTaskCopySegment, scsiTaskSense,
+  TASK_FLAG_ABORT_REPORTED, TASK_FLAG_LOCK, scsiTaskCopyChunkBytes, scsiTaskCopyDoneBytes, scsiTaskCopyEntry, scsiTaskCopySegment, scsiTaskSense,
   scsiTaskServiceLun, scsiTaskSetCopyDoneBytes, scsiTaskCopyToken, scsiTaskSetCopyEntry, scsiTaskSetCopySegment, scsiTaskAlloc,
   scsiTaskRelease,
 } from "./tasks";
@@ -1186,10 +1186,11 @@ export class ScsiTargetTask extends Task {
     } else if (fn == TmfFunction.AbortTaskSet) this.abortWhere(Scope.NexusLun, t, t, nexus, lun, 0, NEXUS_NONE);
     else if (fn == TmfFunction.ClearTaskSet) this.abortWhere(Scope.Lun, t, t, nexus, lun, 0, nexus);
     else if (fn == TmfFunction.LogicalUnitReset) {
-      this.abortWhere(Scope.Lun, t, t, nexus, lun, 0, NEXUS_NONE);
+      this.abortWhere(Scope.Lun, t, t, nexus, lun, 0, nexus, false); // POWER ON, not COMMANDS CLEARED, follows
       this.lunReset(lun);
-    } else { // TARGET WARM RESET, TARGET COLD RESET (SAM-5: a hard reset of every logical unit; the same here)
-      this.abortWhere(Scope.All, t, t, nexus, 0, 0, NEXUS_NONE);
+    } else { // TARGET WARM RESET, TARGET COLD RESET (SAM-5: a hard reset of every logical unit; the transport closes
+      // every connection after a COLD RESET's answer, RFC 7143 §11.5.1)
+      this.abortWhere(Scope.All, t, t, nexus, 0, 0, nexus, false);
       const count = volumesCount();
       for (let l: u32 = 0; l < count; l++) this.lunReset(l);
     }
@@ -1214,10 +1215,13 @@ export class ScsiTargetTask extends Task {
 
   /**
    * Aborts the tasks `scope` matches, except `except`. Tasks with a service in flight finish when it answers and,
-   * with `owner` (a TMF), count towards its wait. `clearedBy`: the nexus whose action cleared the others' tasks
-   * (COMMANDS CLEARED BY ANOTHER INITIATOR for them), or NEXUS_NONE. Counts into abortFound and abortWaiting.
+   * with `owner` (a TMF), count towards its wait. `clearedBy`: the nexus whose action aborts the others' tasks, or
+   * NEXUS_NONE. SAM-5, Aborting commands: with TAS 1 (mode.ts) the other nexuses' tasks end with TASK ABORTED status
+   * the transport sends; with TAS 0 they end without a response and, when `clearedUa`, their nexus hears COMMANDS
+   * CLEARED BY ANOTHER INITIATOR (a reset raises POWER ON instead). Counts into abortFound and abortWaiting.
    */
-  private abortWhere(scope: Scope, except: u32, owner: u32, nexusOrSlot: u32, lun: u32, tag: u32, clearedBy: u32): void {
+  private abortWhere(scope: Scope, except: u32, owner: u32, nexusOrSlot: u32, lun: u32, tag: u32, clearedBy: u32,
+    clearedUa: bool = true): void {
     for (let v: u32 = 0; v < SCSI_TASKS_MAX; v++) {
       if (v == except || !scsiTaskHeld(v)) continue;
       if (scsiTaskProgram(v) == Program.SanitizeWork) continue; // SBC-4: a sanitize operation survives aborts and resets
@@ -1236,7 +1240,10 @@ export class ScsiTargetTask extends Task {
       if (!match) continue;
       this.abortFound += 1;
       if (state == ScsiTaskState.Done) continue; // completed already: nothing left to abort
-      if (clearedBy != NEXUS_NONE && scsiTaskNexus(v) != clearedBy) uaSetNexus(scsiTaskNexus(v), scsiTaskLun(v), UA_COMMANDS_CLEARED);
+      if (clearedBy != NEXUS_NONE && scsiTaskNexus(v) != clearedBy) {
+        if (modeTaskAbortedStatus(scsiTaskLun(v))) scsiTaskFlagSet(v, TASK_FLAG_ABORT_REPORTED, true);
+        else if (clearedUa) uaSetNexus(scsiTaskNexus(v), scsiTaskLun(v), UA_COMMANDS_CLEARED);
+      }
       this.abortOne(v, owner);
     }
   }

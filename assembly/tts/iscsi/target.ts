@@ -40,7 +40,7 @@ import {
   scsiCmdExpectedDataTransferLength, scsiCmdWrite, tmfFunction, tmfReferencedTaskTag, tmfRefCmdSn,
 } from "./pdu";
 import { SCSI_TASK_NONE, ScsiDirection, TmfFunction, TmfResponse } from "../../scsi/interface";
-import { SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTasksFree, scsiTaskRelease, scsiTaskSgl, scsiTaskTmfResponse } from "../../scsi/tasks";
+import { SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAbortReported, scsiTaskAlloc, scsiTasksFree, scsiTaskRelease, scsiTaskSgl, scsiTaskTmfResponse } from "../../scsi/tasks";
 import { NEXUS_MAX, NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
 import { scsiNexusGonePost, scsiNexusIdentifyPost, scsiTargetLunsPost, scsiTaskDataReady, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
 import { bytesEqual, TARGET_NONE, targetConfigAt, targetConfigCount } from "./config";
@@ -933,8 +933,9 @@ export class IscsiTask extends Task {
   private onScsiDone(t: u32): void {
     assert(t < SCSI_TASKS_MAX, "iscsi: ScsiDone for a task out of range"); // the SCSI target's own index
     const phase = this.commands.phase(t);
-    // Aborted (a TMF, PREEMPT AND ABORT, a lost connection): no response goes out (SAM, TASK ABORTED not reported).
-    if (phase == CommandPhase.Orphan || phase == CommandPhase.Free || scsiTaskAborted(t)) {
+    // Aborted (a TMF, PREEMPT AND ABORT, a lost connection): no response goes out, unless another nexus's action
+    // aborted it with TAS 1 (scsiTaskAbortReported): then its TASK ABORTED status goes out like any other.
+    if (phase == CommandPhase.Orphan || phase == CommandPhase.Free || (scsiTaskAborted(t) && !scsiTaskAbortReported(t))) {
       this.taskFinish(t);
       return;
     }
@@ -1195,7 +1196,24 @@ export class IscsiTask extends Task {
         this.sendTmfResponse(conn, unchecked(this.sessions[conn.session]), this.commands.tag(t), scsiTaskTmfResponse(t));
       }
     }
+    const coldReset = this.commands.kind(t) == CommandKind.Tmf && this.commands.flagsOf(t) == TmfFunction.TargetColdReset
+      && scsiTaskTmfResponse(t) == TmfResponse.Complete;
     this.taskFinish(t);
+    if (coldReset) this.closeAll();
+  }
+
+  // RFC 7143 §11.5.1, TARGET COLD RESET: once its answer is queued, the target closes all its TCP connections to all
+  // initiators (every session ends; the initiators log in again and retry what they had in flight). drop() sends
+  // what each connection has queued (the TMF Response, TASK ABORTED statuses) before its close.
+  private closeAll(): void {
+    let closed: u32 = 0;
+    for (let c: u32 = 0; c < CONNECTIONS_MAX; c++) {
+      const conn = unchecked(this.conns[c]);
+      if (conn.state == ConnState.Free || conn.state == ConnState.Closing) continue;
+      this.drop(conn);
+      closed += 1;
+    }
+    line().s("iscsi: TARGET COLD RESET: ").u32(closed).s(" connections closed").out();
   }
 
   private sendTmfResponse(conn: IscsiConn, s: Session, itt: u32, response: u32): void {
