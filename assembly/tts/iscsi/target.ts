@@ -74,6 +74,9 @@ export class IscsiTask extends Task {
   private readonly random: usize = carve(LOGIN_RANDOM_BYTES + 3, 4);
   private readonly zeros: usize = carve(16, 16); // an empty data segment for the login engine
   private readonly portalText: usize = carve(64);
+  // The 48-byte header of each request waiting in a reorder queue, by record: refused at its turn, its Reject
+  // carries it (RFC 7143 §11.17.1), not the header its connection received last.
+  private readonly heldHeaders: usize = carve(SCSI_TASKS_MAX * BHS_BYTES, 16);
   private readonly commands: TransportCommands = new TransportCommands();
   private readonly dataOut: DataOutTable = new DataOutTable();
   private readonly stage: StagingSlots = new StagingSlots();
@@ -438,6 +441,7 @@ export class IscsiTask extends Task {
       case OP_LOGOUT_REQUEST: this.commands.setRequest(t, CommandKind.Logout, logoutReasonCode(bhs), 0, 0); break;
       default: assert(false, "iscsi: only Text, NOP-Out, Logout and TMF requests are held");
     }
+    memory.copy(this.heldHeader(t), bhs, BHS_BYTES);
     this.commands.setSequence(t, cmdSn);
     this.commands.setPhase(t, CommandPhase.Waiting);
     s.orderHold(cmdSn, t);
@@ -496,7 +500,7 @@ export class IscsiTask extends Task {
       case CommandKind.Text: {
         const flags = this.commands.flagsOf(t);
         this.textAct(conn, s, this.commands.tag(t), this.commands.lun(t), this.commands.extra(t), this.commands.expectedBytesOf(t), (flags & 0x40) != 0,
-          (flags & TEXT_HELD_DATA_LOST) != 0);
+          (flags & TEXT_HELD_DATA_LOST) != 0, this.heldHeader(t));
         break;
       }
       case CommandKind.NopOut: {
@@ -1033,49 +1037,50 @@ export class IscsiTask extends Task {
   private onText(conn: IscsiConn, s: Session): void {
     const bhs = conn.framer.header;
     this.textAct(conn, s, bhsInitiatorTaskTag(bhs), bhsLun(bhs), bhsTargetTransferTag(bhs), bhsDataSegmentLength(bhs), bhsContinue(bhs),
-      conn.framer.sinkKind != SinkKind.Memory && bhsDataSegmentLength(bhs) > 0);
+      conn.framer.sinkKind != SinkKind.Memory && bhsDataSegmentLength(bhs) > 0, bhs);
   }
 
-  // A Text Request acts (on arrival, or at its turn in CmdSN order): `lost` when its keys did not fit the join area.
-  private textAct(conn: IscsiConn, s: Session, itt: u32, lun: u64, tag: u32, dataBytes: u32, cont: bool, lost: bool): void {
+  // A Text Request acts (on arrival, or at its turn in CmdSN order): `lost` when its keys did not fit the join area;
+  // `header` its 48 bytes, for a Reject.
+  private textAct(conn: IscsiConn, s: Session, itt: u32, lun: u64, tag: u32, dataBytes: u32, cont: bool, lost: bool, header: usize): void {
     if (tag == TAG_RESERVED) {
       conn.textPhase = TextPhase.Idle; // a new request resets the exchange
       conn.textJoinBytes = 0;
     } else if (conn.textPhase == TextPhase.Idle || tag != conn.textTtt || itt != conn.textItt) {
-      this.reject(conn, REJECT_INVALID_PDU_FIELD);
+      this.reject(conn, REJECT_INVALID_PDU_FIELD, header);
       return;
     }
     conn.textLun = lun;
     if (conn.textPhase == TextPhase.Sending) {
       if (dataBytes > 0) {
-        this.reject(conn, REJECT_PROTOCOL_ERROR); // RFC 7143 §6.2: the answer to a C=1 response is an empty request
+        this.reject(conn, REJECT_PROTOCOL_ERROR, header); // RFC 7143 §6.2: the answer to a C=1 response is an empty request
         return;
       }
-      this.textAnswer(conn, s, false);
+      this.textAnswer(conn, s, false, header);
       return;
     }
     // Idle (a new request) or Receiving (its keys continue): the data is in the scratch buffer at its place.
     if (lost) {
       conn.textPhase = TextPhase.Idle; // too long: the exchange ends here
       conn.textJoinBytes = 0;
-      this.reject(conn, REJECT_LONG_OP_REJECT);
+      this.reject(conn, REJECT_LONG_OP_REJECT, header);
       return;
     }
     conn.textJoinBytes += dataBytes;
     conn.textItt = itt;
     if (cont) {
       const refused = this.text.acknowledge(conn, s); // an empty acknowledgement: send the rest
-      if (refused != TEXT_ANSWERED) this.reject(conn, refused);
+      if (refused != TEXT_ANSWERED) this.reject(conn, refused, header);
       return;
     }
     conn.textPhase = TextPhase.Idle;
-    this.textAnswer(conn, s, true);
+    this.textAnswer(conn, s, true, header);
   }
 
   // The answer to the keys (first) or the next piece of it (text.ts); a Reject when it cannot go.
-  private textAnswer(conn: IscsiConn, s: Session, first: bool): void {
+  private textAnswer(conn: IscsiConn, s: Session, first: bool, header: usize): void {
     const refused = this.text.answer(conn, s, unchecked(this.logins[conn.slot]).negotiation, first);
-    if (refused != TEXT_ANSWERED) this.reject(conn, refused);
+    if (refused != TEXT_ANSWERED) this.reject(conn, refused, header);
   }
 
   private logoutAnswer(conn: IscsiConn, s: Session, itt: u32, reason: u32): void {
@@ -1228,7 +1233,11 @@ export class IscsiTask extends Task {
     this.tx.header(conn, slot, 0);
   }
 
-  private reject(conn: IscsiConn, reason: u32): void {
+  /** The header of held record t (holdRequest). */
+  private heldHeader(t: u32): usize { return this.heldHeaders + <usize>t * BHS_BYTES; }
+
+  // A Reject (RFC 7143 §11.17) carrying `header`, the rejected PDU's (default: the one its connection just received).
+  private reject(conn: IscsiConn, reason: u32, header: usize = 0): void {
     this.rejectCount += 1;
     const slot = this.tx.begin(conn);
     const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
@@ -1240,7 +1249,7 @@ export class IscsiTask extends Task {
     }
     const s = conn.session < SESSIONS_MAX ? unchecked(this.sessions[conn.session]) : null;
     const expCmdSn = s != null ? s.expCmdSn : 0;
-    buildReject(conn.txSlotAddress(slot), bufferPool(BUFFER_CLASS_PAGE).address(page), conn.framer.header, BHS_BYTES, reason,
+    buildReject(conn.txSlotAddress(slot), bufferPool(BUFFER_CLASS_PAGE).address(page), header != 0 ? header : conn.framer.header, BHS_BYTES, reason,
       conn.statSn++, expCmdSn, expCmdSn + CMD_WINDOW - 1, 0);
     this.tx.withPage(conn, slot, page, BHS_BYTES, 0);
   }
