@@ -132,7 +132,8 @@ const RING_SERVICE: u32 = 3; // waiting to send its ServiceIo
 const RING_DELIVER: u32 = 4; // waiting to send ScsiDataOut, ScsiDone or ScsiTmfDone
 const RING_LOCK: u32 = 5; // a COMPARE AND WRITE or ORWRITE waiting for its logical unit's lock
 const RING_READY: u32 = 6; // ready to go on (a lock came free)
-const RING_COUNT: u32 = 7;
+const RING_SANITIZE: u32 = 7; // a sanitize operation's worker waiting for the commands already running on its unit
+const RING_COUNT: u32 = 8;
 
 // What abortWhere matches.
 enum Scope {
@@ -179,7 +180,7 @@ export class ScsiTargetTask extends Task {
   /** Services at the CTA now (for tests and stats). */
   servicesActive(): u32 { return this.servicesInFlight; }
 
-  /** Tasks parked in ring `r` (1..6), for tests. */
+  /** Tasks parked in ring `r` (1..7), for tests. */
   parkedCount(r: u32): u32 { return this.ring(r).count; }
 
   private dispatch(msg: Msg): void {
@@ -783,10 +784,29 @@ export class ScsiTargetTask extends Task {
   }
 
   // The sanitize operation's worker: one chunk at a time (phase 1: at the CTA; 2: done), then the end.
+  // Phase 0, before the first chunk: the commands already running on the unit when the SANITIZE's gate closed end
+  // first (SBC-4: the operation affects the medium as those commands left it); the worker waits in RING_SANITIZE,
+  // looked at again at each run (their ends come as messages, and each such run is followed by another).
   private advanceSanitizeWork(w: u32): void {
+    if (scsiTaskPhase(w) == 0 && !this.unitQuiet(w)) { this.park(w, RING_SANITIZE); return; }
     if (scsiTaskPhase(w) == 2) sanitizeChunkDone(w);
     if (!sanitizeChunkNext(w)) { this.sanitizeFinish(w, true); return; }
     this.issue(w, 1, sanitizeChunkFunction(w), scsiTaskLba(w), scsiTaskBlockCount(w), 0);
+  }
+
+  // True when no command but SANITIZEs (which never touch the medium themselves) is under way on worker w's unit:
+  // its own, or a copy's service to it.
+  private unitQuiet(w: u32): bool {
+    const lun = scsiTaskLun(w);
+    for (let v: u32 = 0; v < SCSI_TASKS_MAX; v++) {
+      if (v == w || !scsiTaskHeld(v)) continue;
+      const state = scsiTaskState(v);
+      if (state != ScsiTaskState.Queued && state != ScsiTaskState.DataOut && state != ScsiTaskState.Service) continue;
+      const program = scsiTaskProgram(v);
+      if (program == Program.Sanitize || program == Program.SanitizeWork) continue;
+      if (scsiTaskLun(v) == lun || (state == ScsiTaskState.Service && scsiTaskServiceLun(v) == lun)) return false;
+    }
+    return true;
   }
 
   // The operation ended: its worker record goes back, and the command waiting for it hears how it went.
@@ -1118,6 +1138,7 @@ export class ScsiTargetTask extends Task {
       }
     }
     progress = this.retryRing(RING_DELIVER) || progress;
+    progress = this.retryRing(RING_SANITIZE) || progress;
     return this.retryRing(RING_READY) || progress;
   }
 
