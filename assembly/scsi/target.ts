@@ -9,7 +9,7 @@
 import { FrameFunction, FrameStatus } from "../board/frame";
 import { BUFFER_CLASS_PAGE } from "../config";
 import { VOLUMES_MAX, volumeAt, volumesCount } from "../volumes/volume";
-import { targetLunsInit, targetLunsSet } from "./target_luns";
+import { targetLunsInit, targetLunsSet, targetPortPresents } from "./target_luns";
 import { sgls } from "../kernel/buffers";
 import { Msg, MsgKind } from "../kernel/msg";
 import { MsgQueue } from "../kernel/queue";
@@ -92,7 +92,7 @@ import {
   scsiTaskRelease,
 } from "./tasks";
 import { TaskRing } from "./task_ring";
-import { identitiesInit, nexusIdentify, nexusIdentityLossClear, nexusIdentityLossSet, nexusIdentityLostLuns, nexusIdentityRelease } from "./identities";
+import { identitiesInit, nexusIdentify, nexusIdentityLossClear, nexusIdentityLossSet, nexusIdentityLostLuns, nexusIdentityRelease, nexusTargetPort } from "./identities";
 import {
   COPY_ENTRY_NONE, COPY_HEADER_BYTES, COPY_LIST_AREA_BYTES, COPY_LIST_BAD, COPY_LUN_NONE, COPY_SEGMENT_BYTES_MAX,
   COPY_SEGMENT_DESCRIPTORS_MAX, COPY_TARGET_DESCRIPTOR_BYTES, copyBegin, copyDiscard, copyEnd, copyInit, copyListCheck,
@@ -741,6 +741,8 @@ export class ScsiTargetTask extends Task {
       return this.copyAbort(t, index, ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, COPY_HEADER_BYTES + destination * COPY_TARGET_DESCRIPTOR_BYTES + 29);
     }
     const nexus = scsiTaskNexus(t);
+    // A copy reads nothing its initiator could not read itself: the source is a unit its target port presents.
+    if (!targetPortPresents(nexusTargetPort(nexus), sourceLun)) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 4);
     if (reservationConflict(sourceLun, nexus, Access.Read) || reservationConflict(destinationLun, nexus, Access.Write)) {
       scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;
