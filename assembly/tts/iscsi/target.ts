@@ -74,9 +74,6 @@ export class IscsiTask extends Task {
   private readonly random: usize = carve(LOGIN_RANDOM_BYTES + 3, 4);
   private readonly zeros: usize = carve(16, 16); // an empty data segment for the login engine
   private readonly portalText: usize = carve(64);
-  // The 48-byte header of each request waiting in a reorder queue, by record: refused at its turn, its Reject
-  // carries it (RFC 7143 §11.17.1), not the header its connection received last.
-  private readonly heldHeaders: usize = carve(SCSI_TASKS_MAX * BHS_BYTES, 16);
   private readonly commands: TransportCommands = new TransportCommands();
   private readonly dataOut: DataOutTable = new DataOutTable();
   private readonly stage: StagingSlots = new StagingSlots();
@@ -419,8 +416,11 @@ export class IscsiTask extends Task {
     const dataBytes = conn.framer.sinkKind == SinkKind.Memory ? conn.framer.dataBytes : 0;
     const pool = bufferPool(BUFFER_CLASS_PAGE);
     const t = scsiTaskAlloc();
-    const page = t != SCSI_TASK_NONE && op == OP_NOP_OUT && dataBytes > 0 && dataBytes <= pool.slotBytes ? pool.acquire() : POOL_NONE;
-    if (t == SCSI_TASK_NONE || (op == OP_NOP_OUT && dataBytes > 0 && page == POOL_NONE)) {
+    // A NOP-Out's data waits in a page; so does a Text's 48-byte header (refused at its turn, its Reject carries it:
+    // RFC 7143 §11.17, not the header its connection received last).
+    const wantsPage = (op == OP_NOP_OUT && dataBytes > 0 && dataBytes <= pool.slotBytes) || op == OP_TEXT_REQUEST;
+    const page = t != SCSI_TASK_NONE && wantsPage ? pool.acquire() : POOL_NONE;
+    if (t == SCSI_TASK_NONE || (wantsPage && page == POOL_NONE)) {
       if (t != SCSI_TASK_NONE) scsiTaskRelease(t);
       this.drop(conn);
       return;
@@ -430,7 +430,8 @@ export class IscsiTask extends Task {
       case OP_TMF_REQUEST: this.commands.setRequest(t, CommandKind.Tmf, tmfFunction(bhs), tmfReferencedTaskTag(bhs), tmfRefCmdSn(bhs)); break;
       case OP_TEXT_REQUEST: {
         const lost = conn.framer.sinkKind != SinkKind.Memory && conn.framer.dataBytes > 0 ? TEXT_HELD_DATA_LOST : 0;
-        this.commands.setRequest(t, CommandKind.Text, (bhsFlags(bhs) & 0xc0) | lost, bhsTargetTransferTag(bhs), bhsDataSegmentLength(bhs));
+        memory.copy(pool.address(page), bhs, BHS_BYTES);
+        this.commands.setRequest(t, CommandKind.Text, lost, page, 0);
         break;
       }
       case OP_NOP_OUT: {
@@ -441,7 +442,6 @@ export class IscsiTask extends Task {
       case OP_LOGOUT_REQUEST: this.commands.setRequest(t, CommandKind.Logout, logoutReasonCode(bhs), 0, 0); break;
       default: assert(false, "iscsi: only Text, NOP-Out, Logout and TMF requests are held");
     }
-    memory.copy(this.heldHeader(t), bhs, BHS_BYTES);
     this.commands.setSequence(t, cmdSn);
     this.commands.setPhase(t, CommandPhase.Waiting);
     s.orderHold(cmdSn, t);
@@ -498,9 +498,10 @@ export class IscsiTask extends Task {
     switch (kind) {
       case CommandKind.Tmf: this.tmfAct(t, sessionIndex); return; // the record is the TMF's own from here
       case CommandKind.Text: {
-        const flags = this.commands.flagsOf(t);
-        this.textAct(conn, s, this.commands.tag(t), this.commands.lun(t), this.commands.extra(t), this.commands.expectedBytesOf(t), (flags & 0x40) != 0,
-          (flags & TEXT_HELD_DATA_LOST) != 0, this.heldHeader(t));
+        const page = this.commands.extra(t);
+        const h = bufferPool(BUFFER_CLASS_PAGE).address(page);
+        this.textAct(conn, s, bhsInitiatorTaskTag(h), bhsLun(h), bhsTargetTransferTag(h), bhsDataSegmentLength(h), bhsContinue(h),
+          (this.commands.flagsOf(t) & TEXT_HELD_DATA_LOST) != 0, h);
         break;
       }
       case CommandKind.NopOut: {
@@ -991,6 +992,10 @@ export class IscsiTask extends Task {
       bufferPool(BUFFER_CLASS_PAGE).release(this.commands.extra(t)); // a held ping's data, never answered
       this.commands.setRequest(t, CommandKind.NopOut, 0, POOL_NONE, 0);
     }
+    if (this.commands.kind(t) == CommandKind.Text && this.commands.extra(t) != POOL_NONE) {
+      bufferPool(BUFFER_CLASS_PAGE).release(this.commands.extra(t)); // a held Text's header, acted on or not
+      this.commands.setRequest(t, CommandKind.Text, 0, POOL_NONE, 0);
+    }
     this.stageRelease(t);
     this.dataOut.unsolicitedClose(t);
     this.commands.setPhase(t, CommandPhase.Free);
@@ -1232,9 +1237,6 @@ export class IscsiTask extends Task {
     buildTmfResponse(conn.txSlotAddress(slot), itt, response, conn.statSn++, s.expCmdSn, s.maxCmdSn());
     this.tx.header(conn, slot, 0);
   }
-
-  /** The header of held record t (holdRequest). */
-  private heldHeader(t: u32): usize { return this.heldHeaders + <usize>t * BHS_BYTES; }
 
   // A Reject (RFC 7143 §11.17) carrying `header`, the rejected PDU's (default: the one its connection just received).
   private reject(conn: IscsiConn, reason: u32, header: usize = 0): void {
