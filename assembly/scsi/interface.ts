@@ -58,8 +58,10 @@ export enum TmfResponse {
 //
 // Aborts (TMFs, PREEMPT AND ABORT, a nexus gone, ScsiDataReady with b = 1): an aborted task still gets exactly one
 // ScsiDone, with scsiTaskAborted(t) true and status SAM_STATUS_TASK_ABORTED, once nothing of the SCSI layer uses its
-// buffers any more. The transport sends no response for it (SAM-5 with TAS = 0), stops filling its SGL if it was
-// receiving Data-Out, and releases it. A TMF's ScsiTmfDone comes after the ScsiDone of every task it aborted.
+// buffers any more. The transport sends no response for it, stops filling its SGL if it was receiving Data-Out, and
+// releases it; except when scsiTaskAbortReported(t): another I_T nexus's action aborted it and the Control mode page
+// has TAS 1 (SAM-5, Aborting commands), so the transport sends its TASK ABORTED status (no data, no sense) like any
+// other. A TMF's ScsiTmfDone comes after the ScsiDone of every task it aborted.
 // A ScsiDataReady that arrives for a task already aborted is ignored.
 //
 // Data-Out: ScsiDataOut's `b` is never more than the expected transfer length and may be less (the CDB asks for

@@ -25,12 +25,15 @@ const DEVICE_SPECIFIC_DPOFUA: u8 = 0x10;
 const DEVICE_SPECIFIC_WP: u8 = 0x80;
 const CONTROL_SWP_AT: u32 = 24; // the Control page's byte 4 in the layout
 const CONTROL_SWP: u8 = 0x08;
+const CONTROL_TAS_AT: u32 = 25; // the Control page's byte 5
+const CONTROL_TAS: u8 = 0x40;
 
 // Defaults, in page order. Caching: WCE 1. Control: GLTSD 1, QUEUE ALGORITHM MODIFIER 1 (unrestricted reordering),
-// QERR 00b, TAS 0, D_SENSE 0, SWP 0. Informational exceptions: DEXCPT 1 (no failure prediction), MRIE 0.
+// QERR 00b, TAS 1 (commands another I_T nexus aborted end with TASK ABORTED status: an initiator without command
+// timeouts is never left waiting for them; not changeable), D_SENSE 0, SWP 0. Informational exceptions: DEXCPT 1 (no failure prediction), MRIE 0.
 const DEFAULTS: usize = memory.data<u8>([
   0x08, 0x12, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x0a, 0x0a, 0x02, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0x0a, 0x0a, 0x02, 0x10, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
   0x1c, 0x0a, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 ]);
 // Changeable masks, the same layout (the page code and length bytes are zero in a changeable-values page).
@@ -60,6 +63,9 @@ export function modeWriteCacheEnabled(lun: u32): bool { return (load<u8>(lunPage
 
 /** SWP of the Control page: an initiator asked the unit to refuse writes to its medium (SPC-4, Control mode page). */
 export function modeSoftwareWriteProtect(lun: u32): bool { return (load<u8>(lunPages(lun), CONTROL_SWP_AT) & CONTROL_SWP) != 0; }
+
+/** TAS of the Control page: commands aborted by another I_T nexus's action end with TASK ABORTED status (SPC-4). */
+export function modeTaskAbortedStatus(lun: u32): bool { return (load<u8>(lunPages(lun), CONTROL_TAS_AT) & CONTROL_TAS) != 0; }
 
 /** Where page `code` lives in the 44-byte layout, and its length; the offset is PAGES_BYTES if unknown. */
 function pageOffset(code: u32): u32 {

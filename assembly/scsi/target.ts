@@ -9,7 +9,7 @@
 import { FrameFunction, FrameStatus } from "../board/frame";
 import { BUFFER_CLASS_PAGE } from "../config";
 import { VOLUMES_MAX, volumeAt, volumesCount } from "../volumes/volume";
-import { targetLunsInit, targetLunsSet } from "./target_luns";
+import { targetLunsInit, targetLunsSet, targetPortPresents } from "./target_luns";
 import { sgls } from "../kernel/buffers";
 import { Msg, MsgKind } from "../kernel/msg";
 import { MsgQueue } from "../kernel/queue";
@@ -43,7 +43,7 @@ import {
   ScsiDirection, ScsiResidual, SCSI_DATA_READY_FAILED, SCSI_TASK_NONE, TmfFunction, TmfResponse,
 } from "./interface";
 import { limitsInit, SERVICES_IN_FLIGHT_MAX, UNMAP_BYTES_MAX, UNMAP_DESCRIPTORS_MAX } from "./limits";
-import { modeInit, modeLunReset, ModeSelectResult, modeSelectApply, modeSelectFieldByte, modeWriteCacheEnabled } from "./mode";
+import { modeInit, modeLunReset, modeTaskAbortedStatus, ModeSelectResult, modeSelectApply, modeSelectFieldByte, modeWriteCacheEnabled } from "./mode";
 import {
   NEXUS_MAX, NEXUS_NONE, NEXUS_SLOT_NONE, nexusClose, nexusFind, nexusGoneCount, nexusInit, nexusLunCountCheck, nexusMarkGone,
   nexusPowerOnHeard,
@@ -87,12 +87,12 @@ import {
   scsiTaskSetTmfOwner, scsiTaskSetTmfResponse, scsiTaskSetTmfWaitCount, scsiTaskSgl, scsiTaskState, scsiTaskStatus,
   ScsiTaskState, scsiTaskTag, scsiTaskTmfFunction, scsiTaskTmfOwner, scsiTaskTmfWaitCount, scsiTaskTransferBytes,
   scsiTaskTransportTask, scsiTasksInit, SCSI_TASKS_MAX, TASK_FLAG_ABORTED, TASK_FLAG_DATA_IN, TASK_FLAG_DATA_OUT,
-  TASK_FLAG_LOCK, scsiTaskCopyChunkBytes, scsiTaskCopyDoneBytes, scsiTaskCopyEntry, scsiTaskCopySegment, scsiTaskSense,
+  TASK_FLAG_ABORT_REPORTED, TASK_FLAG_LOCK, scsiTaskCopyChunkBytes, scsiTaskCopyDoneBytes, scsiTaskCopyEntry, scsiTaskCopySegment, scsiTaskSense,
   scsiTaskServiceLun, scsiTaskSetCopyDoneBytes, scsiTaskCopyToken, scsiTaskSetCopyEntry, scsiTaskSetCopySegment, scsiTaskAlloc,
   scsiTaskRelease,
 } from "./tasks";
 import { TaskRing } from "./task_ring";
-import { identitiesInit, nexusIdentify, nexusIdentityLossClear, nexusIdentityLossSet, nexusIdentityLostLuns, nexusIdentityRelease } from "./identities";
+import { identitiesInit, nexusIdentify, nexusIdentityLossClear, nexusIdentityLossSet, nexusIdentityLostLuns, nexusIdentityRelease, nexusTargetPort } from "./identities";
 import {
   COPY_ENTRY_NONE, COPY_HEADER_BYTES, COPY_LIST_AREA_BYTES, COPY_LIST_BAD, COPY_LUN_NONE, COPY_SEGMENT_BYTES_MAX,
   COPY_SEGMENT_DESCRIPTORS_MAX, COPY_TARGET_DESCRIPTOR_BYTES, copyBegin, copyDiscard, copyEnd, copyInit, copyListCheck,
@@ -132,7 +132,8 @@ const RING_SERVICE: u32 = 3; // waiting to send its ServiceIo
 const RING_DELIVER: u32 = 4; // waiting to send ScsiDataOut, ScsiDone or ScsiTmfDone
 const RING_LOCK: u32 = 5; // a COMPARE AND WRITE or ORWRITE waiting for its logical unit's lock
 const RING_READY: u32 = 6; // ready to go on (a lock came free)
-const RING_COUNT: u32 = 7;
+const RING_SANITIZE: u32 = 7; // a sanitize operation's worker waiting for the commands already running on its unit
+const RING_COUNT: u32 = 8;
 
 // What abortWhere matches.
 enum Scope {
@@ -179,7 +180,7 @@ export class ScsiTargetTask extends Task {
   /** Services at the CTA now (for tests and stats). */
   servicesActive(): u32 { return this.servicesInFlight; }
 
-  /** Tasks parked in ring `r` (1..6), for tests. */
+  /** Tasks parked in ring `r` (1..7), for tests. */
   parkedCount(r: u32): u32 { return this.ring(r).count; }
 
   private dispatch(msg: Msg): void {
@@ -740,6 +741,8 @@ export class ScsiTargetTask extends Task {
       return this.copyAbort(t, index, ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, COPY_HEADER_BYTES + destination * COPY_TARGET_DESCRIPTOR_BYTES + 29);
     }
     const nexus = scsiTaskNexus(t);
+    // A copy reads nothing its initiator could not read itself: the source is a unit its target port presents.
+    if (!targetPortPresents(nexusTargetPort(nexus), sourceLun)) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 4);
     if (reservationConflict(sourceLun, nexus, Access.Read) || reservationConflict(destinationLun, nexus, Access.Write)) {
       scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;
@@ -783,10 +786,29 @@ export class ScsiTargetTask extends Task {
   }
 
   // The sanitize operation's worker: one chunk at a time (phase 1: at the CTA; 2: done), then the end.
+  // Phase 0, before the first chunk: the commands already running on the unit when the SANITIZE's gate closed end
+  // first (SBC-4: the operation affects the medium as those commands left it); the worker waits in RING_SANITIZE,
+  // looked at again at each run (their ends come as messages, and each such run is followed by another).
   private advanceSanitizeWork(w: u32): void {
+    if (scsiTaskPhase(w) == 0 && !this.unitQuiet(w)) { this.park(w, RING_SANITIZE); return; }
     if (scsiTaskPhase(w) == 2) sanitizeChunkDone(w);
     if (!sanitizeChunkNext(w)) { this.sanitizeFinish(w, true); return; }
     this.issue(w, 1, sanitizeChunkFunction(w), scsiTaskLba(w), scsiTaskBlockCount(w), 0);
+  }
+
+  // True when no command but SANITIZEs (which never touch the medium themselves) is under way on worker w's unit:
+  // its own, or a copy's service to it.
+  private unitQuiet(w: u32): bool {
+    const lun = scsiTaskLun(w);
+    for (let v: u32 = 0; v < SCSI_TASKS_MAX; v++) {
+      if (v == w || !scsiTaskHeld(v)) continue;
+      const state = scsiTaskState(v);
+      if (state != ScsiTaskState.Queued && state != ScsiTaskState.DataOut && state != ScsiTaskState.Service) continue;
+      const program = scsiTaskProgram(v);
+      if (program == Program.Sanitize || program == Program.SanitizeWork) continue;
+      if (scsiTaskLun(v) == lun || (state == ScsiTaskState.Service && scsiTaskServiceLun(v) == lun)) return false;
+    }
+    return true;
   }
 
   // The operation ended: its worker record goes back, and the command waiting for it hears how it went.
@@ -1118,6 +1140,7 @@ export class ScsiTargetTask extends Task {
       }
     }
     progress = this.retryRing(RING_DELIVER) || progress;
+    progress = this.retryRing(RING_SANITIZE) || progress;
     return this.retryRing(RING_READY) || progress;
   }
 
@@ -1186,10 +1209,11 @@ export class ScsiTargetTask extends Task {
     } else if (fn == TmfFunction.AbortTaskSet) this.abortWhere(Scope.NexusLun, t, t, nexus, lun, 0, NEXUS_NONE);
     else if (fn == TmfFunction.ClearTaskSet) this.abortWhere(Scope.Lun, t, t, nexus, lun, 0, nexus);
     else if (fn == TmfFunction.LogicalUnitReset) {
-      this.abortWhere(Scope.Lun, t, t, nexus, lun, 0, NEXUS_NONE);
+      this.abortWhere(Scope.Lun, t, t, nexus, lun, 0, nexus, false); // POWER ON, not COMMANDS CLEARED, follows
       this.lunReset(lun);
-    } else { // TARGET WARM RESET, TARGET COLD RESET (SAM-5: a hard reset of every logical unit; the same here)
-      this.abortWhere(Scope.All, t, t, nexus, 0, 0, NEXUS_NONE);
+    } else { // TARGET WARM RESET, TARGET COLD RESET (SAM-5: a hard reset of every logical unit; the transport closes
+      // every connection after a COLD RESET's answer, RFC 7143 §11.5.1)
+      this.abortWhere(Scope.All, t, t, nexus, 0, 0, nexus, false);
       const count = volumesCount();
       for (let l: u32 = 0; l < count; l++) this.lunReset(l);
     }
@@ -1214,10 +1238,13 @@ export class ScsiTargetTask extends Task {
 
   /**
    * Aborts the tasks `scope` matches, except `except`. Tasks with a service in flight finish when it answers and,
-   * with `owner` (a TMF), count towards its wait. `clearedBy`: the nexus whose action cleared the others' tasks
-   * (COMMANDS CLEARED BY ANOTHER INITIATOR for them), or NEXUS_NONE. Counts into abortFound and abortWaiting.
+   * with `owner` (a TMF), count towards its wait. `clearedBy`: the nexus whose action aborts the others' tasks, or
+   * NEXUS_NONE. SAM-5, Aborting commands: with TAS 1 (mode.ts) the other nexuses' tasks end with TASK ABORTED status
+   * the transport sends; with TAS 0 they end without a response and, when `clearedUa`, their nexus hears COMMANDS
+   * CLEARED BY ANOTHER INITIATOR (a reset raises POWER ON instead). Counts into abortFound and abortWaiting.
    */
-  private abortWhere(scope: Scope, except: u32, owner: u32, nexusOrSlot: u32, lun: u32, tag: u32, clearedBy: u32): void {
+  private abortWhere(scope: Scope, except: u32, owner: u32, nexusOrSlot: u32, lun: u32, tag: u32, clearedBy: u32,
+    clearedUa: bool = true): void {
     for (let v: u32 = 0; v < SCSI_TASKS_MAX; v++) {
       if (v == except || !scsiTaskHeld(v)) continue;
       if (scsiTaskProgram(v) == Program.SanitizeWork) continue; // SBC-4: a sanitize operation survives aborts and resets
@@ -1236,7 +1263,10 @@ export class ScsiTargetTask extends Task {
       if (!match) continue;
       this.abortFound += 1;
       if (state == ScsiTaskState.Done) continue; // completed already: nothing left to abort
-      if (clearedBy != NEXUS_NONE && scsiTaskNexus(v) != clearedBy) uaSetNexus(scsiTaskNexus(v), scsiTaskLun(v), UA_COMMANDS_CLEARED);
+      if (clearedBy != NEXUS_NONE && scsiTaskNexus(v) != clearedBy) {
+        if (modeTaskAbortedStatus(scsiTaskLun(v))) scsiTaskFlagSet(v, TASK_FLAG_ABORT_REPORTED, true);
+        else if (clearedUa) uaSetNexus(scsiTaskNexus(v), scsiTaskLun(v), UA_COMMANDS_CLEARED);
+      }
       this.abortOne(v, owner);
     }
   }

@@ -8,8 +8,11 @@ export const TARGET_PORTS_MAX: u32 = 16;
 export const TARGET_PORT_LUNS_MAX: u32 = 16;
 const UNKNOWN: u32 = 0xffff_ffff;
 // Port: |0 count u32 (UNKNOWN: never told)|4 lun[TARGET_PORT_LUNS_MAX] u16|4 + 2 × LUNS volume[TARGET_PORT_LUNS_MAX] u16|
+// A volume entry has VOLUME_READ_ONLY set when its LUN is read-only (the board file's readOnly).
 const PORT_BYTES: u32 = 4 + TARGET_PORT_LUNS_MAX * 2 * 2;
 const AT_VOLUMES: u32 = 4 + TARGET_PORT_LUNS_MAX * 2;
+const VOLUME_READ_ONLY: u16 = 0x8000;
+const VOLUME_MASK: u32 = 0x7fff;
 let anyKnown = false; // a transport told about some port: ports it did not name do not exist
 
 let ports: usize = 0;
@@ -30,7 +33,9 @@ export function targetLunsSet(port: u32, count: u32, luns: usize, volumes: usize
   store<u32>(at, n);
   for (let i: u32 = 0; i < n; i++) {
     store<u16>(at + 4 + i * 2, <u16>load<u32>(luns + <usize>i * 4));
-    store<u16>(at + AT_VOLUMES + i * 2, <u16>min(load<u32>(volumes + <usize>i * 4) & ~SCSI_LUN_WRITE_PROTECTED, 0xffff));
+    const volume = load<u32>(volumes + <usize>i * 4);
+    const readOnly = (volume & SCSI_LUN_WRITE_PROTECTED) != 0 ? VOLUME_READ_ONLY : 0;
+    store<u16>(at + AT_VOLUMES + i * 2, <u16>min(volume & ~SCSI_LUN_WRITE_PROTECTED, VOLUME_MASK) | readOnly);
   }
   anyKnown = true;
 }
@@ -45,7 +50,22 @@ export function targetPortPresents(port: u32, volume: u32): bool {
   const count = targetLunsCount(port);
   if (count == UNKNOWN) return false;
   const at = ports + <usize>port * PORT_BYTES + AT_VOLUMES;
-  for (let i: u32 = 0; i < count; i++) if (<u32>load<u16>(at + i * 2) == volume) return true;
+  for (let i: u32 = 0; i < count; i++) if ((<u32>load<u16>(at + i * 2) & VOLUME_MASK) == volume) return true;
+  return false;
+}
+
+/**
+ * True when target port `port` presents volume `volume` through a LUN that is not read-only: an initiator there may
+ * write it (EXTENDED COPY's destination goes through this, not only through the unit the command came to). Without
+ * a transport's map (the test build's probes), every port from 1 presents every volume writable.
+ */
+export function targetPortWritable(port: u32, volume: u32): bool {
+  if (!anyKnown) return true;
+  if (port == 0) return false;
+  const count = targetLunsCount(port);
+  if (count == UNKNOWN) return false;
+  const at = ports + <usize>port * PORT_BYTES + AT_VOLUMES;
+  for (let i: u32 = 0; i < count; i++) if (<u32>load<u16>(at + i * 2) == volume) return true; // VOLUME_READ_ONLY clear
   return false;
 }
 

@@ -49,6 +49,8 @@ export const TASK_FLAG_LOCK: u8 = 2; // holds its logical unit's COMPARE AND WRI
 export const TASK_FLAG_DATA_IN: u8 = 4; // the command sends Data-In (else Data-Out or nothing)
 export const TASK_FLAG_DATA_OUT: u8 = 8; // the command takes Data-Out
 export const TASK_FLAG_WRITE_PROTECTED: u8 = 16; // its unit is read-only through the transport's LUN (write_protect.ts)
+// Aborted by another I_T nexus's action with TAS 1 (SPC-4, Control mode page): its TASK ABORTED status is reported.
+export const TASK_FLAG_ABORT_REPORTED: u8 = 32;
 
 let records: Pool | null = null;
 let targetTaskIndex: u32 = 0xffff_ffff;
@@ -145,6 +147,8 @@ export function scsiTaskDataInBytes(t: u32): u32 { return load<u32>(rec(t), 20);
 export function scsiTaskResidualKind(t: u32): ScsiResidual { return <ScsiResidual>load<u8>(rec(t), 26); }
 export function scsiTaskResidualBytes(t: u32): u32 { return load<u32>(rec(t), 28); }
 export function scsiTaskAborted(t: u32): bool { return (load<u8>(rec(t), 27) & TASK_FLAG_ABORTED) != 0; }
+/** An aborted task whose TASK ABORTED status the transport sends (another nexus aborted it, TAS 1); else none. */
+export function scsiTaskAbortReported(t: u32): bool { return (load<u8>(rec(t), 27) & TASK_FLAG_ABORT_REPORTED) != 0; }
 /** The SGL over the bytes to move (ScsiDataOut's b, or the Data-In); SGL_NONE when there are none. */
 export function scsiTaskSgl(t: u32): u32 { return sglField(load<u16>(rec(t), 96)); }
 export function scsiTaskTmfFunction(t: u32): u32 { return load<u8>(rec(t), 105); }

@@ -10,7 +10,9 @@ import {
 import { SCSI_LUN_NONE, SCSI_LUN_WRITE_PROTECTED } from "./interface";
 import { modeSoftwareWriteProtect } from "./mode";
 import { SA_WRITE_USING_TOKEN } from "./token_copy";
-import { scsiTaskFlags, scsiTaskFlagSet, scsiTaskLun, scsiTaskSetLun, TASK_FLAG_WRITE_PROTECTED } from "./tasks";
+import { scsiTaskFlags, scsiTaskFlagSet, scsiTaskLun, scsiTaskNexus, scsiTaskSetLun, TASK_FLAG_WRITE_PROTECTED } from "./tasks";
+import { nexusTargetPort } from "./identities";
+import { targetPortWritable } from "./target_luns";
 
 /**
  * Moves the transport's SCSI_LUN_WRITE_PROTECTED out of record `t`'s LUN into its flags, so that everything after
@@ -24,9 +26,15 @@ export function writeProtectTake(t: u32): void {
   assert(scsiTaskLun(t) != SCSI_LUN_NONE, "scsi: a write-protected LUN is a LUN");
 }
 
-/** Is `lun` write-protected for task `t`: its own unit marked read-only by the transport, or `lun`'s SWP set? */
+/**
+ * Is `lun` write-protected for task `t`: its own unit marked read-only by the transport; another unit (EXTENDED
+ * COPY's destination) not presented writable by the target port `t` came through (read-only there, or not there at
+ * all: a copy writes nothing its initiator could not write itself); or `lun`'s SWP set?
+ */
 export function writeProtected(t: u32, lun: u32): bool {
-  if (lun == scsiTaskLun(t) && (scsiTaskFlags(t) & TASK_FLAG_WRITE_PROTECTED) != 0) return true;
+  if (lun == scsiTaskLun(t)) {
+    if ((scsiTaskFlags(t) & TASK_FLAG_WRITE_PROTECTED) != 0) return true;
+  } else if (!targetPortWritable(nexusTargetPort(scsiTaskNexus(t)), lun)) return true;
   return modeSoftwareWriteProtect(lun);
 }
 

@@ -23,7 +23,7 @@ export enum CommandPhase {
 export enum CommandKind {
   Scsi = 0, // a SCSI command (its CDB, expected length and flags are set)
   Tmf = 1, // a task management request: flags the function, extra the referenced task tag, expected the RefCmdSN
-  Text = 2, // a Text Request waiting: flags its F and C bits (and TEXT_HELD_DATA_LOST), extra its TTT, expected its data bytes
+  Text = 2, // a Text Request waiting: flags TEXT_HELD_DATA_LOST, extra the page holding its 48-byte header
   NopOut = 3, // a NOP-Out ping waiting: extra the page holding its data, expected its data bytes
   Logout = 4, // a Logout Request waiting: flags its reason code
   Nbd = 5, // an NBD request (tts/nbd/server.ts keeps the rest): extra its export, expected its length

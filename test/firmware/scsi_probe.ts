@@ -15,7 +15,7 @@ import { ScsiDirection, SCSI_TASK_NONE } from "../../assembly/scsi/interface";
 import { scsiBoot, scsiBooted, scsiNexusGone, scsiNexusIdentify, scsiTarget, scsiTargetTask } from "../../assembly/scsi/target";
 import { scsiTaskDataReady, scsiTaskResidual, scsiTaskSenseBytes, scsiTaskSubmit, scsiTmfSubmit } from "../../assembly/scsi/transport";
 import {
-  scsiLargeBuffersHeld, scsiTaskAborted, scsiTaskAlloc, scsiTaskDataInBytes, scsiTaskRelease, scsiTaskResidualBytes,
+  scsiLargeBuffersHeld, scsiTaskAborted, scsiTaskAbortReported, scsiTaskAlloc, scsiTaskDataInBytes, scsiTaskRelease, scsiTaskResidualBytes,
   scsiTaskResidualKind, scsiTaskSense, scsiTaskSgl, scsiTaskStatus, scsiTaskTmfResponse, scsiTasksFree, SCSI_TASKS_MAX,
 } from "../../assembly/scsi/tasks";
 
@@ -169,6 +169,7 @@ export function testScsiSgl(t: u32): u32 { return scsiTaskSgl(t); }
 export function testScsiResidualKind(t: u32): u32 { return <u32>scsiTaskResidualKind(t); }
 export function testScsiResidualBytes(t: u32): u32 { return scsiTaskResidualBytes(t); }
 export function testScsiAborted(t: u32): bool { return scsiTaskAborted(t); }
+export function testScsiAbortReported(t: u32): bool { return scsiTaskAbortReported(t); }
 export function testScsiTmfResponse(t: u32): u32 { return scsiTaskTmfResponse(t); }
 
 /** Releases a record after its ScsiDone or ScsiTmfDone, as a transport does. */

@@ -247,6 +247,30 @@ describe("iSCSI Text, NOP-Out and Logout in CmdSN order behind a gap", () => {
     i.cmdSn = n + 3;
   });
 
+  it("a held Text refused at its turn (wrong TTT): its Reject carries its own header, not the PDU that filled the gap", () => {
+    const n = i.cmdSn;
+    const ittText = i.nextItt();
+    const held = pdu((bhs, v) => {
+      bhs[0] = Op.TextRequest;
+      bhs[1] = 0x80;
+      v.setUint32(16, ittText);
+      v.setUint32(20, 0x1234_5678); // a TTT this connection never gave: invalid PDU field (RFC 7143, Text Request)
+      v.setUint32(24, n + 1);
+      v.setUint32(28, i.expStatSn);
+    });
+    i.send(held);
+    silent(env, i); // it waits for CmdSN n
+    const ittFirst = i.nextItt();
+    i.send(nopOut(i, ittFirst, n, new Uint8Array(0))); // fills the gap: the last header the connection received
+    next(i, Op.NopIn, ittFirst);
+    const reject = next(i, Op.Reject, 0xffff_ffff);
+    expect(reject.bhs[2], "invalid PDU field").toBe(0x09);
+    expect(Buffer.compare(reject.data.subarray(0, 48), held.subarray(0, 48)),
+      "the Text Request's own 48-byte header (old code: the NOP-Out's)").toBe(0);
+    i.cmdSn = n + 2;
+    i.ping(); // the session goes on
+  });
+
   it("holds a Logout until the CmdSN before it comes: the request before it is answered first, then the Logout Response", () => {
     const n = i.cmdSn;
     const ittLogout = i.nextItt();

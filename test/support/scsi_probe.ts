@@ -48,6 +48,8 @@ export interface Result {
   residualKind: number;
   residual: number;
   aborted: boolean;
+  /** Aborted by another nexus's action with TAS 1: the transport sends its TASK ABORTED status. */
+  abortReported: boolean;
   dataOutAsked: number | null; // bytes of Data-Out the target asked for (ScsiDataOut), null when it asked for none
 }
 
@@ -149,6 +151,7 @@ export class Initiator {
       residualKind: this.t.call("testScsiResidualKind", task) as number,
       residual: this.t.call("testScsiResidualBytes", task) as number,
       aborted: this.t.call("testScsiAborted", task) === 1,
+      abortReported: this.t.call("testScsiAborted", task) === 1 && this.t.call("testScsiAbortReported", task) === 1,
       dataOutAsked: asked === ASKED_NONE ? null : asked,
     };
   }

@@ -40,7 +40,7 @@ import {
   scsiCmdExpectedDataTransferLength, scsiCmdWrite, tmfFunction, tmfReferencedTaskTag, tmfRefCmdSn,
 } from "./pdu";
 import { SCSI_TASK_NONE, ScsiDirection, TmfFunction, TmfResponse } from "../../scsi/interface";
-import { SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAlloc, scsiTasksFree, scsiTaskRelease, scsiTaskSgl, scsiTaskTmfResponse } from "../../scsi/tasks";
+import { SCSI_TASKS_MAX, scsiTaskAborted, scsiTaskAbortReported, scsiTaskAlloc, scsiTasksFree, scsiTaskRelease, scsiTaskSgl, scsiTaskTmfResponse } from "../../scsi/tasks";
 import { NEXUS_MAX, NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
 import { scsiNexusGonePost, scsiNexusIdentifyPost, scsiTargetLunsPost, scsiTaskDataReady, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
 import { bytesEqual, TARGET_NONE, targetConfigAt, targetConfigCount } from "./config";
@@ -438,8 +438,11 @@ export class IscsiTask extends Task {
     const dataBytes = conn.framer.sinkKind == SinkKind.Memory ? conn.framer.dataBytes : 0;
     const pool = bufferPool(BUFFER_CLASS_PAGE);
     const t = scsiTaskAlloc();
-    const page = t != SCSI_TASK_NONE && op == OP_NOP_OUT && dataBytes > 0 && dataBytes <= pool.slotBytes ? pool.acquire() : POOL_NONE;
-    if (t == SCSI_TASK_NONE || (op == OP_NOP_OUT && dataBytes > 0 && page == POOL_NONE)) {
+    // A NOP-Out's data waits in a page; so does a Text's 48-byte header (refused at its turn, its Reject carries it:
+    // RFC 7143 §11.17, not the header its connection received last).
+    const wantsPage = (op == OP_NOP_OUT && dataBytes > 0 && dataBytes <= pool.slotBytes) || op == OP_TEXT_REQUEST;
+    const page = t != SCSI_TASK_NONE && wantsPage ? pool.acquire() : POOL_NONE;
+    if (t == SCSI_TASK_NONE || (wantsPage && page == POOL_NONE)) {
       if (t != SCSI_TASK_NONE) scsiTaskRelease(t);
       this.drop(conn);
       return;
@@ -449,7 +452,8 @@ export class IscsiTask extends Task {
       case OP_TMF_REQUEST: this.commands.setRequest(t, CommandKind.Tmf, tmfFunction(bhs), tmfReferencedTaskTag(bhs), tmfRefCmdSn(bhs)); break;
       case OP_TEXT_REQUEST: {
         const lost = conn.framer.sinkKind != SinkKind.Memory && conn.framer.dataBytes > 0 ? TEXT_HELD_DATA_LOST : 0;
-        this.commands.setRequest(t, CommandKind.Text, (bhsFlags(bhs) & 0xc0) | lost, bhsTargetTransferTag(bhs), bhsDataSegmentLength(bhs));
+        memory.copy(pool.address(page), bhs, BHS_BYTES);
+        this.commands.setRequest(t, CommandKind.Text, lost, page, 0);
         break;
       }
       case OP_NOP_OUT: {
@@ -516,9 +520,10 @@ export class IscsiTask extends Task {
     switch (kind) {
       case CommandKind.Tmf: this.tmfAct(t, sessionIndex); return; // the record is the TMF's own from here
       case CommandKind.Text: {
-        const flags = this.commands.flagsOf(t);
-        this.textAct(conn, s, this.commands.tag(t), this.commands.lun(t), this.commands.extra(t), this.commands.expectedBytesOf(t), (flags & 0x40) != 0,
-          (flags & TEXT_HELD_DATA_LOST) != 0);
+        const page = this.commands.extra(t);
+        const h = bufferPool(BUFFER_CLASS_PAGE).address(page);
+        this.textAct(conn, s, bhsInitiatorTaskTag(h), bhsLun(h), bhsTargetTransferTag(h), bhsDataSegmentLength(h), bhsContinue(h),
+          (this.commands.flagsOf(t) & TEXT_HELD_DATA_LOST) != 0, h);
         break;
       }
       case CommandKind.NopOut: {
@@ -959,8 +964,9 @@ export class IscsiTask extends Task {
   private onScsiDone(t: u32): void {
     assert(t < SCSI_TASKS_MAX, "iscsi: ScsiDone for a task out of range"); // the SCSI target's own index
     const phase = this.commands.phase(t);
-    // Aborted (a TMF, PREEMPT AND ABORT, a lost connection): no response goes out (SAM, TASK ABORTED not reported).
-    if (phase == CommandPhase.Orphan || phase == CommandPhase.Free || scsiTaskAborted(t)) {
+    // Aborted (a TMF, PREEMPT AND ABORT, a lost connection): no response goes out, unless another nexus's action
+    // aborted it with TAS 1 (scsiTaskAbortReported): then its TASK ABORTED status goes out like any other.
+    if (phase == CommandPhase.Orphan || phase == CommandPhase.Free || (scsiTaskAborted(t) && !scsiTaskAbortReported(t))) {
       this.taskFinish(t);
       return;
     }
@@ -1021,6 +1027,10 @@ export class IscsiTask extends Task {
       bufferPool(BUFFER_CLASS_PAGE).release(this.commands.extra(t)); // a held ping's data, never answered
       this.commands.setRequest(t, CommandKind.NopOut, 0, POOL_NONE, 0);
     }
+    if (this.commands.kind(t) == CommandKind.Text && this.commands.extra(t) != POOL_NONE) {
+      bufferPool(BUFFER_CLASS_PAGE).release(this.commands.extra(t)); // a held Text's header, acted on or not
+      this.commands.setRequest(t, CommandKind.Text, 0, POOL_NONE, 0);
+    }
     this.stageRelease(t);
     this.dataOut.unsolicitedClose(t);
     this.commands.setPhase(t, CommandPhase.Free);
@@ -1067,49 +1077,50 @@ export class IscsiTask extends Task {
   private onText(conn: IscsiConn, s: Session): void {
     const bhs = conn.framer.header;
     this.textAct(conn, s, bhsInitiatorTaskTag(bhs), bhsLun(bhs), bhsTargetTransferTag(bhs), bhsDataSegmentLength(bhs), bhsContinue(bhs),
-      conn.framer.sinkKind != SinkKind.Memory && bhsDataSegmentLength(bhs) > 0);
+      conn.framer.sinkKind != SinkKind.Memory && bhsDataSegmentLength(bhs) > 0, bhs);
   }
 
-  // A Text Request acts (on arrival, or at its turn in CmdSN order): `lost` when its keys did not fit the join area.
-  private textAct(conn: IscsiConn, s: Session, itt: u32, lun: u64, tag: u32, dataBytes: u32, cont: bool, lost: bool): void {
+  // A Text Request acts (on arrival, or at its turn in CmdSN order): `lost` when its keys did not fit the join area;
+  // `header` its 48 bytes, for a Reject.
+  private textAct(conn: IscsiConn, s: Session, itt: u32, lun: u64, tag: u32, dataBytes: u32, cont: bool, lost: bool, header: usize): void {
     if (tag == TAG_RESERVED) {
       conn.textPhase = TextPhase.Idle; // a new request resets the exchange
       conn.textJoinBytes = 0;
     } else if (conn.textPhase == TextPhase.Idle || tag != conn.textTtt || itt != conn.textItt) {
-      this.reject(conn, REJECT_INVALID_PDU_FIELD);
+      this.reject(conn, REJECT_INVALID_PDU_FIELD, header);
       return;
     }
     conn.textLun = lun;
     if (conn.textPhase == TextPhase.Sending) {
       if (dataBytes > 0) {
-        this.reject(conn, REJECT_PROTOCOL_ERROR); // RFC 7143 §6.2: the answer to a C=1 response is an empty request
+        this.reject(conn, REJECT_PROTOCOL_ERROR, header); // RFC 7143 §6.2: the answer to a C=1 response is an empty request
         return;
       }
-      this.textAnswer(conn, s, false);
+      this.textAnswer(conn, s, false, header);
       return;
     }
     // Idle (a new request) or Receiving (its keys continue): the data is in the scratch buffer at its place.
     if (lost) {
       conn.textPhase = TextPhase.Idle; // too long: the exchange ends here
       conn.textJoinBytes = 0;
-      this.reject(conn, REJECT_LONG_OP_REJECT);
+      this.reject(conn, REJECT_LONG_OP_REJECT, header);
       return;
     }
     conn.textJoinBytes += dataBytes;
     conn.textItt = itt;
     if (cont) {
       const refused = this.text.acknowledge(conn, s); // an empty acknowledgement: send the rest
-      if (refused != TEXT_ANSWERED) this.reject(conn, refused);
+      if (refused != TEXT_ANSWERED) this.reject(conn, refused, header);
       return;
     }
     conn.textPhase = TextPhase.Idle;
-    this.textAnswer(conn, s, true);
+    this.textAnswer(conn, s, true, header);
   }
 
   // The answer to the keys (first) or the next piece of it (text.ts); a Reject when it cannot go.
-  private textAnswer(conn: IscsiConn, s: Session, first: bool): void {
+  private textAnswer(conn: IscsiConn, s: Session, first: bool, header: usize): void {
     const refused = this.text.answer(conn, s, unchecked(this.logins[conn.slot]).negotiation, first);
-    if (refused != TEXT_ANSWERED) this.reject(conn, refused);
+    if (refused != TEXT_ANSWERED) this.reject(conn, refused, header);
   }
 
   private logoutAnswer(conn: IscsiConn, s: Session, itt: u32, reason: u32): void {
@@ -1230,7 +1241,24 @@ export class IscsiTask extends Task {
         this.sendTmfResponse(conn, unchecked(this.sessions[conn.session]), this.commands.tag(t), scsiTaskTmfResponse(t));
       }
     }
+    const coldReset = this.commands.kind(t) == CommandKind.Tmf && this.commands.flagsOf(t) == TmfFunction.TargetColdReset
+      && scsiTaskTmfResponse(t) == TmfResponse.Complete;
     this.taskFinish(t);
+    if (coldReset) this.closeAll();
+  }
+
+  // RFC 7143 §11.5.1, TARGET COLD RESET: once its answer is queued, the target closes all its TCP connections to all
+  // initiators (every session ends; the initiators log in again and retry what they had in flight). drop() sends
+  // what each connection has queued (the TMF Response, TASK ABORTED statuses) before its close.
+  private closeAll(): void {
+    let closed: u32 = 0;
+    for (let c: u32 = 0; c < CONNECTIONS_MAX; c++) {
+      const conn = unchecked(this.conns[c]);
+      if (conn.state == ConnState.Free || conn.state == ConnState.Closing) continue;
+      this.drop(conn);
+      closed += 1;
+    }
+    line().s("iscsi: TARGET COLD RESET: ").u32(closed).s(" connections closed").out();
   }
 
   private sendTmfResponse(conn: IscsiConn, s: Session, itt: u32, response: u32): void {
@@ -1245,7 +1273,8 @@ export class IscsiTask extends Task {
     this.tx.header(conn, slot, 0);
   }
 
-  private reject(conn: IscsiConn, reason: u32): void {
+  // A Reject (RFC 7143 §11.17) carrying `header`, the rejected PDU's (default: the one its connection just received).
+  private reject(conn: IscsiConn, reason: u32, header: usize = 0): void {
     this.rejectCount += 1;
     const slot = this.tx.begin(conn);
     const page = bufferPool(BUFFER_CLASS_PAGE).acquire();
@@ -1257,7 +1286,7 @@ export class IscsiTask extends Task {
     }
     const s = conn.session < SESSIONS_MAX ? unchecked(this.sessions[conn.session]) : null;
     const expCmdSn = s != null ? s.expCmdSn : 0;
-    buildReject(conn.txSlotAddress(slot), bufferPool(BUFFER_CLASS_PAGE).address(page), conn.framer.header, BHS_BYTES, reason,
+    buildReject(conn.txSlotAddress(slot), bufferPool(BUFFER_CLASS_PAGE).address(page), header != 0 ? header : conn.framer.header, BHS_BYTES, reason,
       conn.statSn++, expCmdSn, expCmdSn + CMD_WINDOW - 1, 0);
     this.tx.withPage(conn, slot, page, BHS_BYTES, 0);
   }

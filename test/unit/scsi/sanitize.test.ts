@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { VirtioScsiDevice } from "../../../host/devices/virtio_scsi.ts";
 import {
   A, B, be16, be32, be64, BLOCK, boot, CHECK_CONDITION, GOOD, Initiator, inquiry, Key, LUN0_BLOCKS, LUN1_BLOCKS,
-  parseSense, pattern, requestSense, RESERVATION_CONFLICT, Tmf, TmfResponse, TASK_ABORTED, tur, read16,
+  parseSense, pattern, requestSense, RESERVATION_CONFLICT, Tmf, TmfResponse, TASK_ABORTED, tur, read16, write10,
 } from "../../support/scsi_probe.ts";
 
 const NOT_READY = 0x2;
@@ -232,6 +232,28 @@ describe("while a sanitize operation runs", () => {
     expect(i.result(first).status).toBe(GOOD);
     i.release(first);
     expect(i.readBlocks(0, 0, 1)).toEqual(new Uint8Array(BLOCK)); // erased, not overwritten
+    i.quiescent();
+  });
+
+  it("waits for the commands already running on its unit before its first chunk: a write begun before it is overwritten too", () => {
+    const i = boot();
+    i.login(A);
+    i.login(B);
+    // A write to the unit's first blocks, under way (waiting for its Data-Out) when the SANITIZE comes.
+    const before = i.submit(write10(0, 8), { lun: 1, nexus: B, data: pattern(70, 8), hold: true });
+    i.t.board.runFor(100_000);
+    expect(i.t.call("testScsiDataOutAsked", before)).toBe(8 * BLOCK);
+    const list = overwriteList([0x5a]);
+    expect(i.run(sanitize(SA.Overwrite, list.length, IMMED), { lun: 1, data: list }).status).toBe(GOOD);
+    i.t.board.runFor(2_000_000);
+    expect(i.t.call("testScsiServicesActive"), "no chunk while the write is under way (old code: the chunks began)").toBe(0);
+    expect(inProgress(i.run(tur(), { lun: 1 }).sense), "NOT READY at once for what comes after it").toBe(0);
+    i.t.call("testScsiDataOutSend", before, 0);
+    i.wait(before);
+    expect(i.result(before).status, "the write that came first completes").toBe(GOOD);
+    i.release(before);
+    for (let n = 0; n < 400 && i.run(tur(), { lun: 1 }).status !== GOOD; n++) i.t.board.runFor(50_000);
+    expect(i.readBlocks(1, 0, 8), "the operation came after the write: the write's blocks hold the pattern").toEqual(filled([0x5a], 8));
     i.quiescent();
   });
 

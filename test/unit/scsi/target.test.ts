@@ -117,7 +117,7 @@ describe("capacity, mode pages, LUNs and operation codes", () => {
     const i = boot();
     i.login(A);
     const caching = [0x08, 0x12, 0x04, ...new Array(17).fill(0)];
-    const control = [0x0a, 0x0a, 0x02, 0x10, 0, 0, 0, 0, 0, 0, 0, 0];
+    const control = [0x0a, 0x0a, 0x02, 0x10, 0, 0x40, 0, 0, 0, 0, 0, 0]; // TAS 1
     const exceptions = [0x1c, 0x0a, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     const all6 = Uint8Array.from([3 + 8 + 44, 0, 0x10, 8, ...be32(LUN0_BLOCKS), 0, ...[0, 2, 0], ...caching, ...control, ...exceptions]);
     expect(i.good(modeSense6(0x3f), { expected: 255 })).toEqual(all6);
@@ -685,13 +685,12 @@ describe("reservations across two nexuses", () => {
     expect(i.run(prOut(5, 3), { nexus: A, data: prList(1n, 2n) }).status).toBe(GOOD);
     expect(i.done(held)).toBe(true);
     const r = i.result(held);
-    expect([r.status, r.aborted]).toEqual([TASK_ABORTED, true]);
+    expect([r.status, r.aborted, r.abortReported], "another nexus's action, TAS 1: reported").toEqual([TASK_ABORTED, true, true]);
     i.t.call("testScsiDataOutSend", held, 0); // late Data-Out from the transport: ignored
     i.t.board.runFor(500_000);
     expect(i.t.call("testScsiStaleDataReady")).toBe(1n);
     i.release(held);
     expect(i.check(tur(), { nexus: B })).toMatchObject({ asc: 0x2a, ascq: 0x05 });
-    expect(i.check(tur(), { nexus: B })).toMatchObject({ asc: 0x2f, ascq: 0x00 }); // COMMANDS CLEARED BY ANOTHER INITIATOR
     expect(i.run(read10(0, 1), { nexus: B, expected: BLOCK }).status).toBe(RESERVATION_CONFLICT); // A holds Exclusive Access
     expect(i.run(prOut(3), { nexus: A, data: prList(1n, 0n) }).status).toBe(GOOD);
     i.quiescent();
@@ -1108,23 +1107,32 @@ describe("task management", () => {
     i.quiescent();
   });
 
-  it("TARGET WARM/COLD RESET and CLEAR TASK SET: resets raise POWER ON for every nexus; cleared tasks are reported to their nexus", () => {
+  it("TARGET WARM/COLD RESET and CLEAR TASK SET: resets raise POWER ON for every nexus; other nexuses' tasks end with TASK ABORTED status (TAS 1)", () => {
     const i = boot();
     i.login(A);
     i.login(B);
     const held = i.submit(write10(0, 1), { nexus: B, data: pattern(40, 1), hold: true });
+    const own = i.submit(write10(8, 1), { nexus: A, data: pattern(40, 1), hold: true });
     i.t.board.runFor(300_000);
     const clear = i.tmf(A, 0, Tmf.ClearTaskSet);
     i.wait(clear);
-    expect(i.result(held).status).toBe(TASK_ABORTED);
+    // SAM-5, Aborting commands, TAS 1: the other nexus's task is reported (old code: silently, with a 2Fh UA); the
+    // issuing nexus's own is answered by the TMF alone.
+    expect(i.result(held)).toMatchObject({ status: TASK_ABORTED, aborted: true, abortReported: true });
+    expect(i.result(own)).toMatchObject({ status: TASK_ABORTED, aborted: true, abortReported: false });
     i.release(held);
+    i.release(own);
     i.release(clear);
-    expect(i.check(tur(), { nexus: B })).toMatchObject({ key: Key.UnitAttention, asc: 0x2f, ascq: 0x00 });
+    expect(i.run(tur(), { nexus: B }).status, "no COMMANDS CLEARED BY ANOTHER INITIATOR with TAS 1").toBe(GOOD);
     expect(i.run(tur(), { nexus: A }).status).toBe(GOOD);
     for (const fn of [Tmf.TargetWarmReset, Tmf.TargetColdReset]) {
+      const other = i.submit(write10(0, 1), { nexus: B, data: pattern(40, 1), hold: true });
+      i.t.board.runFor(300_000);
       const reset = i.tmf(A, 0, fn);
       i.wait(reset);
       expect(i.t.call("testScsiTmfResponse", reset)).toBe(TmfResponse.Complete);
+      expect(i.result(other)).toMatchObject({ status: TASK_ABORTED, aborted: true, abortReported: true });
+      i.release(other);
       i.release(reset);
       for (const nexus of [A, B]) {
         for (const lun of [0, 1]) {

@@ -140,7 +140,7 @@ describe("SWP in the Control mode page (SPC-4)", () => {
     i.login(B);
     const changeable = i.good(modeSense6(0x40 | 0x0a), { lun: 0, expected: 255 });
     expect(changeable[4 + 8 + 4]! & 0x08).toBe(0x08); // the Control page's SWP is changeable
-    const control = (swp: boolean) => Uint8Array.from([0, 0, 0, 0, 0x0a, 0x0a, 0x02, 0x10, swp ? 0x08 : 0, 0, 0, 0, 0, 0, 0, 0]);
+    const control = (swp: boolean) => Uint8Array.from([0, 0, 0, 0, 0x0a, 0x0a, 0x02, 0x10, swp ? 0x08 : 0, 0x40, 0, 0, 0, 0, 0, 0]);
     expect(i.run(modeSelect6(16), { lun: 0, nexus: B, data: control(true) }).status).toBe(GOOD);
     expect(i.check(tur(), { lun: 0 })).toMatchObject({ key: Key.UnitAttention, asc: 0x2a, ascq: 0x01 }); // MODE PARAMETERS CHANGED
     expect(writeProtectBit(i, 0, false)).toBe(0x80);
