@@ -45,3 +45,14 @@ export async function until(condition: () => boolean, what: string, quietMs = 10
 export function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/** For a long synchronous loop in a test: returns a function to await at each step, which gives the event loop a
+ * turn once `everyMs` of wall time passed since the last one (and otherwise costs a resolved promise). */
+export function turnEvery(everyMs = 50): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < everyMs) return;
+    await turn();
+    last = performance.now();
+  };
+}
