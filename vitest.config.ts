@@ -9,6 +9,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/global_setup.ts"],
+    // Names a test that blocks its worker's event loop long enough to break vitest's worker RPC (fixed 60 s timeout).
+    setupFiles: ["test/support/stall_guard.ts"],
     testTimeout: 60_000 * scale,
     hookTimeout: 60_000 * scale,
     env: { WASM_IOP_TEST_TIME_SCALE: String(scale) },

@@ -452,6 +452,20 @@ export class Board {
     this.clock.advanceTo(this.clock.nowNs + durationNs);
   }
 
+  /**
+   * runUntil for a caller whose thread serves other work too (a test worker, a server): the same events in the same
+   * order (the trace is identical), but the event loop gets a turn whenever `turnMs` of wall time passed since the
+   * last one, so timers and I/O are not held up for the whole run.
+   */
+  async runUntilTurning(timeNs: number, turnMs = 50): Promise<void> {
+    let since = performance.now();
+    while (!this.clock.advanceToAtMost(timeNs, TURN_CHECK_EVENTS)) {
+      if (performance.now() - since < turnMs) continue;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      since = performance.now();
+    }
+  }
+
   /** The backend of disk `name` as opened at power-on (undefined before): the simulator checks data through it. */
   disk(name: string): DiskBackend | undefined {
     return this.backends.get(name);
@@ -483,6 +497,9 @@ export class Board {
     this.options.onStop?.(name, report);
   }
 }
+
+// How many events runUntilTurning runs between looks at the wall clock.
+const TURN_CHECK_EVENTS = 64;
 
 // The OUI in the disks' NAA designators: the project owns none, so it uses the all-zero one and a vendor-specific
 // part derived from the board and disk names (stable across runs, distinct across disks).

@@ -4,7 +4,7 @@
 // board file it does not support by name, and its ARMv7 build boots under qemu-arm. Without cmake (or, for the ARM
 // case, without the cross compiler and qemu-arm) these tests say what they skipped; under CI (CI=true) that is a
 // failure.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import { FIRMWARE_PATH } from "../../tools/build/firmware.ts";
 import { Flash, FLASH_ERASE_BLOCK_SIZE_DEFAULT_BYTES, BOOT_STATE_BLOCK_COUNT } from "../../host/devices/flash.ts";
 import { bootSelect, confirm, flashImage, type BootPolicy } from "../../host/boot/rom.ts";
 import { buildImage, signImage } from "../../host/image/format.ts";
+import { startCli } from "../support/cli.ts";
 import { generateKeyPair, loadPrivateKey, loadPublicKey, privateKeyFromPem, trustedKey } from "../../host/image/keys.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -95,9 +96,20 @@ function jsRomLines(flashPath: string): string[] {
 }
 
 interface Run { status: number | null; stdout: string; stderr: string; rom: string[] }
-function runNative(c: { dir: string; board: string }, args: string[] = [], prefix: string[] = [], arch: "x86_64" | "armv7" = "x86_64"): Run {
+/** Runs the native board to its end (asynchronously: a board run under qemu-arm on a busy machine must not block the
+ * worker's event loop, test/support/stall_guard.ts); killed after 120 s, as spawnSync's timeout did. */
+async function runNative(c: { dir: string; board: string }, args: string[] = [], prefix: string[] = [], arch: "x86_64" | "armv7" = "x86_64"): Promise<Run> {
   const command = [...prefix, nativeBoardPath(arch), "--board", c.board, "--data-dir", c.dir, "--no-pace", ...args];
-  const result = spawnSync(command[0]!, command.slice(1), { encoding: "utf8", timeout: 120_000 });
+  const child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const status = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve(code));
+  });
+  const result = { status, stdout, stderr };
   const rom = result.stdout.split("\n").filter((line) => line.startsWith("rom: ") && !line.startsWith("rom: booting slot"));
   const error = result.stderr.split("\n").find((line) => line.startsWith("iop-native-board: no bootable slot"));
   if (error !== undefined) rom.push(`error: ${error.slice("iop-native-board: ".length)}`);
@@ -105,19 +117,19 @@ function runNative(c: { dir: string; board: string }, args: string[] = [], prefi
 }
 
 describe.skipIf(missing.length > 0)("the native board", () => {
-  beforeAll(() => {
-    buildNative({ quiet: true });
+  beforeAll(async () => {
+    await buildNative({ quiet: true });
   }, 600_000);
 
-  it("boots the image `wasm-iop flash` writes as a trial, and the firmware confirms it", () => {
+  it("boots the image `wasm-iop flash` writes as a trial, and the firmware confirms it", async () => {
     const dir = join(tmp, "cli");
     mkdirSync(dir);
     const board = boardFile(dir);
-    const flashed = spawnSync(process.execPath, [join(ROOT, "bin", "wasm-iop.js"), "flash", "--board", board, "--data-dir", dir, "--build"], { encoding: "utf8" });
+    const flashed = await startCli(["flash", "--board", board, "--data-dir", dir, "--build"]).result;
     expect(flashed.stderr).toBe("");
-    expect(flashed.status).toBe(0);
+    expect(flashed.code).toBe(0);
     const expected = jsRomLines(join(dir, "flash.bin"));
-    const first = runNative({ dir, board }, ["--stop-after-ms", "100"]);
+    const first = await runNative({ dir, board }, ["--stop-after-ms", "100"]);
     expect(first.status).toBe(0);
     expect(first.rom).toEqual([...expected, "rom: slot A confirmed (security counter 0)"]);
     expect(first.stdout).toContain("rom: booting slot A (trial), version 0.1.0");
@@ -125,13 +137,13 @@ describe.skipIf(missing.length > 0)("the native board", () => {
     expect(first.stdout).toContain("[host] uma: self-test passed; image confirmed");
     expect(first.stdout).toContain("[host] iscsi: target iqn.2026-11.org.wasm-iop:native-test, 0 LUNs");
     // Confirmed: the next start boots it as the active image, no trial.
-    const second = runNative({ dir, board }, ["--stop-after-ms", "100"]);
+    const second = await runNative({ dir, board }, ["--stop-after-ms", "100"]);
     expect(second.status).toBe(0);
     expect(second.stdout).toContain("rom: booting slot A, version 0.1.0");
     expect(second.stdout).not.toContain("confirmed (security counter");
   });
 
-  it("reverts a trial that never confirmed, at the next start, as the JS ROM does", () => {
+  it("reverts a trial that never confirmed, at the next start, as the JS ROM does", async () => {
     const c = caseDir((flash) => {
       flashImage(flash, "A", image());
       bootSelect(flash, policy());
@@ -139,12 +151,12 @@ describe.skipIf(missing.length > 0)("the native board", () => {
       flashImage(flash, "B", image({ securityCounter: 1 }));
     });
     // Stopped before its first run(): the firmware never reached its self-test, so B stays on trial.
-    const trial = runNative(c, ["--stop-after-ms", "0"]);
+    const trial = await runNative(c, ["--stop-after-ms", "0"]);
     expect(trial.status).toBe(0);
     expect(trial.stdout).toContain("rom: booting slot B (trial)");
     const expected = jsRomLines(c.flashPath);
     expect(expected[0]).toBe("rom: slot B: the trial boot was not confirmed before this reset; reverting");
-    const next = runNative(c, ["--stop-after-ms", "0"]);
+    const next = await runNative(c, ["--stop-after-ms", "0"]);
     expect(next.rom).toEqual(expected);
     expect(next.stdout).toContain("rom: booting slot A, version 0.1.0");
   });
@@ -168,17 +180,17 @@ describe.skipIf(missing.length > 0)("the native board", () => {
     },
   ];
   for (const r of refusals) {
-    it(`refuses ${r.name} (${r.reason}) with the JS ROM's words`, () => {
+    it(`refuses ${r.name} (${r.reason}) with the JS ROM's words`, async () => {
       const c = caseDir(r.prepare);
       const expected = jsRomLines(c.flashPath);
       expect(expected.join("\n")).toContain(`${r.reason}: `);
-      const run = runNative(c, ["--stop-after-ms", "0"]);
+      const run = await runNative(c, ["--stop-after-ms", "0"]);
       expect(run.rom).toEqual(expected);
       expect(run.status).toBe(expected.some((line) => line.startsWith("error: ")) ? 1 : 0);
     });
   }
 
-  it("refuses what it does not model, naming the field", () => {
+  it("refuses what it does not model, naming the field", async () => {
     const dir = join(tmp, "refuse");
     mkdirSync(dir);
     const cases: [Record<string, unknown>, Record<string, unknown>, string][] = [
@@ -191,17 +203,17 @@ describe.skipIf(missing.length > 0)("the native board", () => {
     ];
     for (const [extra, processorExtra, message] of cases) {
       const board = boardFile(dir, extra, processorExtra);
-      const run = runNative({ dir, board });
+      const run = await runNative({ dir, board });
       expect(run.status).toBe(1);
       expect(run.stderr).toContain(`${board}: ${message}`);
     }
   });
 
-  it.skipIf(missingArm.length > 0)("its ARMv7 build boots under qemu-arm and prints the boot banner", () => {
-    buildNative({ arm: true, quiet: true });
+  it.skipIf(missingArm.length > 0)("its ARMv7 build boots under qemu-arm and prints the boot banner", async () => {
+    await buildNative({ arm: true, quiet: true });
     expect(existsSync(nativeBoardPath("armv7"))).toBe(true);
     const c = caseDir((flash) => flashImage(flash, "A", image()));
-    const run = runNative(c, ["--stop-after-ms", "100"], qemuArmPrefix(), "armv7");
+    const run = await runNative(c, ["--stop-after-ms", "100"], qemuArmPrefix(), "armv7");
     expect(run.stderr).not.toContain("stopped:");
     expect(run.status).toBe(0);
     expect(run.stdout).toContain("[host] wasm-iop 0.1.0 abi 1: processor host #0 role host ram 8 MiB board native-test");

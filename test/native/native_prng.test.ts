@@ -17,8 +17,8 @@ if (missing.length > 0) {
 
 describe.skipIf(missing.length > 0)("the native board's seeded generator", () => {
   let executable = "";
-  beforeAll(() => {
-    executable = join(dirname(buildNative({ quiet: true })), "iop-native-prng");
+  beforeAll(async () => {
+    executable = join(dirname(await buildNative({ quiet: true })), "iop-native-prng");
   }, 600_000);
 
   const cases: { seed: string; label?: string }[] = [

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Prng } from "../../host/sim/prng.ts";
 import { testBoard, type TestBoard } from "../support/board.ts";
+import { turnEvery } from "../support/time.ts";
 
 const Fn = { Read: 3, Write: 4, Flush: 6 } as const;
 const Status = { Ok: 0 } as const;
@@ -49,7 +50,9 @@ function ram(t: TestBoard): Uint8Array {
  * Moves `totalBytes` per LUN in requests of `buffersPerRequest` 64 KiB buffers, `depth` at a time, writing then
  * reading back. `retry` resubmits requests that fail (for the fault run); otherwise any failure fails the test.
  */
-function transfer(t: TestBoard, seed: number, totalBytes: number, buffersPerRequest: number, depth: number, retry: boolean): { failures: number } {
+const breathe = turnEvery();
+
+async function transfer(t: TestBoard, seed: number, totalBytes: number, buffersPerRequest: number, depth: number, retry: boolean): Promise<{ failures: number }> {
   const requestBytes = buffersPerRequest * BUFFER_BYTES;
   let failures = 0;
   for (const fn of [Fn.Write, Fn.Read]) {
@@ -72,6 +75,7 @@ function transfer(t: TestBoard, seed: number, totalBytes: number, buffersPerRequ
         expect(t.call("testClientSubmit", r, fn, next.lun, BigInt(next.offsetBytes / BLOCK_BYTES), requestBytes / BLOCK_BYTES)).toBe(1);
         inFlight.push({ ...next, r });
       }
+      await breathe(); // seconds of work in all: the worker's event loop turns now and then (test/support/stall_guard.ts)
       t.board.runFor(200_000);
       expect(t.stops).toEqual([]);
       for (let i = inFlight.length - 1; i >= 0; i--) {
@@ -102,8 +106,8 @@ function transfer(t: TestBoard, seed: number, totalBytes: number, buffersPerRequ
   return { failures };
 }
 
-function expectQuiescent(t: TestBoard): void {
-  t.board.runFor(500_000_000); // past every retransmission and retention the agents keep
+async function expectQuiescent(t: TestBoard): Promise<void> {
+  await t.board.runUntilTurning(t.board.clock.nowNs + 500_000_000); // past every retransmission and retention the agents keep
   for (const p of t.board.processors) {
     expect(p.invoke("testBuffersAllFree")).toBe(1);
     expect(p.heapTop()).toBe(p.heapTopAtBoot);
@@ -112,14 +116,14 @@ function expectQuiescent(t: TestBoard): void {
 }
 
 describe("the data path", () => {
-  it("moves 64 MiB of random data to each processor's disk image and back, byte for byte", () => {
+  it("moves 64 MiB of random data to each processor's disk image and back, byte for byte", async () => {
     const t = bootStorageBoard(64);
-    const { failures } = transfer(t, 1, 64 * 1024 * 1024, 16, 8, false);
+    const { failures } = await transfer(t, 1, 64 * 1024 * 1024, 16, 8, false);
     expect(failures).toBe(0);
-    expectQuiescent(t);
+    await expectQuiescent(t);
   });
 
-  it("completes or visibly fails every request under injected faults, and never returns wrong data", () => {
+  it("completes or visibly fails every request under injected faults, and never returns wrong data", async () => {
     const t = bootStorageBoard(16, 9);
     const chaos = new Prng("faults");
     const faults = ["drop-next-inbound-post", "duplicate-next-inbound-post", "drop-next-outbound-post", "duplicate-next-outbound-post"] as const;
@@ -134,10 +138,10 @@ describe("the data path", () => {
       if (injected < 200) t.board.clock.after(3_000_000, inject);
     };
     t.board.clock.after(1_000_000, inject);
-    const { failures } = transfer(t, 2, 16 * 1024 * 1024, 4, 8, true);
+    const { failures } = await transfer(t, 2, 16 * 1024 * 1024, 4, 8, true);
     expect(injected).toBeGreaterThan(50);
     expect(failures).toBeGreaterThan(0); // some faults must have surfaced as failed requests
     expect(t.call("testCtaRetransmits") as bigint).toBeGreaterThan(0n);
-    expectQuiescent(t);
+    await expectQuiescent(t);
   });
 });

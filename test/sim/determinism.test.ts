@@ -61,15 +61,15 @@ describe("trace determinism", () => {
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i));
   });
 
-  it("boots the default board the same way twice", () => {
-    const run = () => {
+  it("boots the default board the same way twice", async () => {
+    const run = async () => {
       // Fresh disks each time: the first boot of a board writes its RAID superblocks and thin maps, later ones read them.
       const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-determinism-"));
       const board = new Board({ spec: loadBoardFile(DEFAULT_BOARD_PATH), firmware: firmwareModule(FIRMWARE_PATH), trace: new Trace(), dataDir });
       expect(board.powerOn()).toBe(true);
-      board.runUntil(3_500_000_000);
+      await board.runUntilTurning(3_500_000_000); // seconds of work: the worker's event loop keeps turning
       return board.trace.digest();
     };
-    expect(run()).toBe(run());
+    expect(await run()).toBe(await run());
   });
 });

@@ -14,6 +14,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { ClientEnd } from "../../host/devices/tcp_backend.ts";
 import { Prng } from "../../host/sim/prng.ts";
 import { bootIscsiBoard, type IscsiEnv } from "../support/iscsi_board.ts";
+import { turn } from "../support/time.ts";
 import { awaitPdu, BHS_BYTES, Initiator, Op, opcodeOf, pdu, type Pdu, PduReader, textKeys, u32At } from "../support/iscsi_initiator.ts";
 
 const SEED = Number(process.env.SEED ?? 20261122);
@@ -668,8 +669,9 @@ describe("hostile initiators: generated attacks alongside a legitimate session",
     maybeRotate();
   }
 
-  it("survives random bytes on a fresh connection", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), fc.boolean(), (bytes, legitMeanwhile) => {
+  it("survives random bytes on a fresh connection", async () => {
+    await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 600 }), fc.boolean(), async (bytes, legitMeanwhile) => {
+      await turn(); // one run at a time: the whole campaign would block the worker for minutes under load
       const a = new Attacker(env);
       a.write(bytes);
       if (legitMeanwhile) legit.initiator.ping(); // the board serves both at once
@@ -680,8 +682,9 @@ describe("hostile initiators: generated attacks alongside a legitimate session",
     }), fcParams(800, 1));
   });
 
-  it("survives valid-looking headers with random opcode, flags and lengths, before and after login, cut short", () => {
-    fc.assert(fc.property(arbHeader, fc.boolean(), fc.uint8Array({ maxLength: 64 }), (h, afterLogin, seedBytes) => {
+  it("survives valid-looking headers with random opcode, flags and lengths, before and after login, cut short", async () => {
+    await fc.assert(fc.asyncProperty(arbHeader, fc.boolean(), fc.uint8Array({ maxLength: 64 }), async (h, afterLogin, seedBytes) => {
+      await turn(); // one run at a time: the whole campaign would block the worker for minutes under load
       const payload = new Uint8Array(h.exact && h.ahsWords === 0 && h.dsl <= 65536 ? (h.dsl + 3) & ~3 : h.payloadBytes);
       payload.set(seedBytes.subarray(0, payload.length));
       const bytes = headerBytes(h, payload);
@@ -723,12 +726,13 @@ describe("hostile initiators: generated attacks alongside a legitimate session",
     }), fcParams(1200, 2));
   });
 
-  it("survives truncated PDUs followed by a close", () => {
+  it("survives truncated PDUs followed by a close", async () => {
     const arbWhole = fc.oneof(
       arbHeader.map((h) => headerBytes({ ...h, dsl: Math.min(h.dsl, 4096), ahsWords: 0 }, new Uint8Array(Math.min(h.dsl, 4096) + 3 & ~3))),
       fc.constant(loginPdu(0x81, textKeys(attackerKeys(999)))),
     );
-    fc.assert(fc.property(arbWhole, fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean(), (whole, cut, afterLogin) => {
+    await fc.assert(fc.asyncProperty(arbWhole, fc.double({ min: 0, max: 1, noNaN: true }), fc.boolean(), async (whole, cut, afterLogin) => {
+      await turn(); // one run at a time: the whole campaign would block the worker for minutes under load
       const bytes = whole.subarray(0, Math.floor(whole.length * cut));
       if (afterLogin) {
         const a = loggedInAttacker(env);
@@ -746,8 +750,9 @@ describe("hostile initiators: generated attacks alongside a legitimate session",
     }), fcParams(600, 3));
   });
 
-  it("survives login requests with random, garbage, oversized and duplicate keys and bad stage transitions", () => {
-    fc.assert(fc.property(fc.array(arbLoginStep, { minLength: 1, maxLength: 4 }), (steps) => {
+  it("survives login requests with random, garbage, oversized and duplicate keys and bad stage transitions", async () => {
+    await fc.assert(fc.asyncProperty(fc.array(arbLoginStep, { minLength: 1, maxLength: 4 }), async (steps) => {
+      await turn(); // one run at a time: the whole campaign would block the worker for minutes under load
       const n = ++attackerNumber;
       const a = new Attacker(env);
       for (const [i, step] of steps.entries()) {
@@ -773,7 +778,7 @@ describe("hostile initiators: generated attacks alongside a legitimate session",
     }), fcParams(1000, 4));
   });
 
-  it("survives Data-Out with bogus TTT, offset, DataSN, ITT and lengths", () => {
+  it("survives Data-Out with bogus TTT, offset, DataSN, ITT and lengths", async () => {
     const arbDataOut = fc.record({
       blocks: fc.integer({ min: 1, max: 256 }),
       pieces: fc.array(fc.record({
@@ -785,7 +790,8 @@ describe("hostile initiators: generated attacks alongside a legitimate session",
         final: fc.oneof(fc.constant("right" as const), fc.boolean()),
       }), { minLength: 1, maxLength: 6 }),
     });
-    fc.assert(fc.property(arbDataOut, ({ blocks, pieces }) => {
+    await fc.assert(fc.asyncProperty(arbDataOut, async ({ blocks, pieces }) => {
+      await turn(); // one run at a time: the whole campaign would block the worker for minutes under load
       const a = loggedInAttacker(env);
       const itt = 0xabc;
       const total = blocks * 512;
@@ -838,14 +844,15 @@ describe("hostile initiators: generated attacks alongside a legitimate session",
     }), fcParams(500, 5));
   });
 
-  it("survives commands before login and floods of NOP-Out", () => {
+  it("survives commands before login and floods of NOP-Out", async () => {
     const arbFlood = fc.record({
       count: fc.integer({ min: 1, max: 300 }),
       itts: fc.constantFrom("answered", "unanswered", "mixed"),
       dataBytes: fc.integer({ min: 0, max: 2048 }),
       beforeLogin: fc.boolean(),
     });
-    fc.assert(fc.property(arbFlood, ({ count, itts, dataBytes, beforeLogin }) => {
+    await fc.assert(fc.asyncProperty(arbFlood, async ({ count, itts, dataBytes, beforeLogin }) => {
+      await turn(); // one run at a time: the whole campaign would block the worker for minutes under load
       const nop = (cmdSn: number, k: number) => pdu((bhs, v) => {
         const unanswered = itts === "unanswered" || (itts === "mixed" && k % 3 === 0);
         bhs[0] = (unanswered ? 0 : 0x40) | Op.NopOut;

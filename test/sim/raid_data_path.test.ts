@@ -12,6 +12,7 @@ import { Prng } from "../../host/sim/prng.ts";
 import { testBoard, type TestBoard } from "../support/board.ts";
 import { readImage } from "../support/disk_images.ts";
 import { RAID_METADATA_BYTES, scrubRaid5 } from "../support/raid_scrub.ts";
+import { turnEvery } from "../support/time.ts";
 
 const Fn = { Read: 3, Write: 4 } as const;
 const PAGE = 1; // 4 KiB buffers
@@ -51,15 +52,23 @@ function volumeLine(t: TestBoard, name: string): string | undefined {
 }
 
 /** Runs the board until the volume's latest line matches `pattern` (board time, bounded). */
-function runUntilVolume(t: TestBoard, name: string, pattern: RegExp, seconds: number): void {
-  for (let i = 0; i < seconds * 100 && !pattern.test(volumeLine(t, name) ?? ""); i++) t.board.runFor(10_000_000);
+// The runs below take seconds of synchronous work on a busy machine: their loops await `breathe()`, which lets the
+// worker's event loop turn now and then (test/support/stall_guard.ts).
+const breathe = turnEvery();
+
+async function runUntilVolume(t: TestBoard, name: string, pattern: RegExp, seconds: number): Promise<void> {
+  for (let i = 0; i < seconds * 100 && !pattern.test(volumeLine(t, name) ?? ""); i++) {
+    await breathe();
+    t.board.runFor(10_000_000);
+  }
   expect(volumeLine(t, name)).toMatch(pattern);
 }
 
 /** Reads the whole volume back in 64 KiB requests and compares it with the shadow. */
-function readAll(t: TestBoard, v: VolumeUnderTest): void {
+async function readAll(t: TestBoard, v: VolumeUnderTest): Promise<void> {
   const pages = 16;
   for (let offset = 0; offset < v.shadow.length; offset += pages * PAGE_BYTES) {
+    await breathe();
     const r = t.call("testClientPrepare", PAGE, pages) as number;
     expect(t.call("testClientSubmit", r, Fn.Read, v.lun, BigInt(offset / BLOCK_BYTES), pages * PAGE_BYTES / BLOCK_BYTES)).toBe(1);
     for (let i = 0; i < 1000 && t.call("testClientStatus", r) === PENDING; i++) t.board.runFor(100_000);
@@ -104,7 +113,7 @@ function capacityBytes(t: TestBoard, name: string): number {
 }
 
 /** Random reads and writes, `depth` at a time, never two overlapping ones in flight; reads checked against the shadow. */
-function workload(t: TestBoard, volumes: VolumeUnderTest[], seed: string, count: number, depth: number): void {
+async function workload(t: TestBoard, volumes: VolumeUnderTest[], seed: string, count: number, depth: number): Promise<void> {
   const prng = new Prng(seed);
   const inFlight: { r: number; v: VolumeUnderTest; offset: number; bytes: number; fn: number; data?: Uint8Array }[] = [];
   let issued = 0;
@@ -130,6 +139,7 @@ function workload(t: TestBoard, volumes: VolumeUnderTest[], seed: string, count:
       inFlight.push({ r, v, offset, bytes, fn, data });
       issued += 1;
     }
+    await breathe();
     t.board.runFor(200_000);
     expect(t.stops).toEqual([]);
     for (let i = inFlight.length - 1; i >= 0; i--) {
@@ -163,7 +173,7 @@ function parityMismatches(dataDir: string, members: string[], chunkBytes: number
 }
 
 describe("RAID volumes over two storage processors", () => {
-  it.each([["the XOR task's firmware loop", false], ["the XOR engine", true]])("serve random reads and writes like a flat disk, keep RAID-1 copies equal and RAID-5 parity right (parity by %s)", (_, engine) => {
+  it.each([["the XOR task's firmware loop", false], ["the XOR engine", true]])("serve random reads and writes like a flat disk, keep RAID-1 copies equal and RAID-5 parity right (parity by %s)", async (_, engine) => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
     const t = bootRaidBoard(dataDir, undefined, engine);
     expect(t.board.xorEngines.length).toBe(engine ? 1 : 0);
@@ -172,8 +182,8 @@ describe("RAID volumes over two storage processors", () => {
     expect(capacityBytes(t, "r1")).toBe(area);
     expect(capacityBytes(t, "r0")).toBe(2 * area);
     const volumes: VolumeUnderTest[] = ["r5", "r1", "r0"].map((name, lun) => ({ lun, name, shadow: new Uint8Array(capacityBytes(t, name)) }));
-    workload(t, volumes, "raid-1", 600, 8);
-    t.board.runFor(100_000_000);
+    await workload(t, volumes, "raid-1", 600, 8);
+    await t.board.runUntilTurning(t.board.clock.nowNs + 100_000_000);
     if (engine) expect(t.board.xorEngines[0]!.stats.descriptors).toBeGreaterThan(100); // the parity went through it
     expect(parityMismatches(dataDir, ["sp1-disk0", "sp2-disk0", "sp1-disk1", "sp2-disk1"], 8192)).toEqual([]);
     expect(Buffer.compare(readImage(dataDir, "sp1-disk2", RAID_METADATA_BYTES, area), readImage(dataDir, "sp2-disk2", RAID_METADATA_BYTES, area))).toBe(0);
@@ -252,53 +262,53 @@ describe("RAID volumes over two storage processors", () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it("goes on degraded when a member is pulled mid-run, rebuilds onto the spare while serving, and is optimal and right after", () => {
+  it("goes on degraded when a member is pulled mid-run, rebuilds onto the spare while serving, and is optimal and right after", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
     const t = bootRaidBoard(dataDir, RAID5_WITH_SPARE);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
-    workload(t, [v], "degraded-1", 150, 8);
+    await workload(t, [v], "degraded-1", 150, 8);
     pullDisk(t, 2, 0); // sp2-disk0: member 1
-    workload(t, [v], "degraded-2", 300, 8); // the first request to it fails the member; the spare takes its slot
+    await workload(t, [v], "degraded-2", 300, 8); // the first request to it fails the member; the spare takes its slot
     expect(t.console.join("\n")).toMatch(/a spare takes member 1 of volume 0/);
-    runUntilVolume(t, "r5", /state=optimal/, 60);
-    readAll(t, v);
+    await runUntilVolume(t, "r5", /state=optimal/, 60);
+    await readAll(t, v);
     expect(parityMismatches(dataDir, ["sp1-disk0", "sp2-disk1", "sp1-disk1"], 8192)).toEqual([]);
-    t.board.runFor(500_000_000);
+    await t.board.runUntilTurning(t.board.clock.nowNs + 500_000_000);
     for (const p of t.board.processors) expect(p.invoke("testBuffersAllFree")).toBe(1);
     // After a restart the spare is found in the slot it took (its superblock says so), not rebuilt again.
     t.board.powerOff();
     const again = bootRaidBoard(dataDir, RAID5_WITH_SPARE);
     expect(again.console.join("\n")).toMatch(/r5: spare 0 holds member 1 since before the restart/);
     expect(again.console.find((l) => l.includes("inventory volume") && l.includes("name=r5"))).toMatch(/state=optimal/);
-    readAll(again, v);
+    await readAll(again, v);
   });
 
-  it("comes up degraded after a member's image is deleted, reads right, and rebuilds onto the blank disk", () => {
+  it("comes up degraded after a member's image is deleted, reads right, and rebuilds onto the blank disk", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
     const volumes = [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8 }];
     let t = bootRaidBoard(dataDir, volumes);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
-    workload(t, [v], "restart-1", 300, 8);
+    await workload(t, [v], "restart-1", 300, 8);
     t.board.powerOff();
     rmSync(join(dataDir, "sp2-disk0.img"));
     t = bootRaidBoard(dataDir, volumes);
     expect(t.console.find((l) => l.includes("inventory volume") && l.includes("name=r5"))).toMatch(/state=degraded/);
-    readAll(t, v); // rebuilt from parity (or from the member as far as the rebuild has gone)
-    runUntilVolume(t, "r5", /state=optimal/, 60);
-    readAll(t, v);
-    workload(t, [v], "restart-2", 100, 8);
+    await readAll(t, v); // rebuilt from parity (or from the member as far as the rebuild has gone)
+    await runUntilVolume(t, "r5", /state=optimal/, 60);
+    await readAll(t, v);
+    await workload(t, [v], "restart-2", 100, 8);
     t.board.powerOff();
     t = bootRaidBoard(dataDir, volumes);
     expect(t.console.find((l) => l.includes("inventory volume") && l.includes("name=r5"))).toMatch(/state=optimal/);
-    readAll(t, v);
+    await readAll(t, v);
   });
 
-  it("after a power cut under writes, resynchronizes the dirty rows: parity scrubs clean and every acknowledged write reads back", () => {
+  it("after a power cut under writes, resynchronizes the dirty rows: parity scrubs clean and every acknowledged write reads back", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
     const volumes = [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8 }];
     let t = bootRaidBoard(dataDir, volumes);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
-    workload(t, [v], "crash-1", 200, 8);
+    await workload(t, [v], "crash-1", 200, 8);
     // Writes in flight when the power goes: each of their blocks may hold the old or the new bytes afterwards.
     const prng = new Prng("crash-2");
     const torn: { offset: number; data: Uint8Array }[] = [];
@@ -317,7 +327,10 @@ describe("RAID volumes over two storage processors", () => {
     t.board.powerOff();
     t = bootRaidBoard(dataDir, volumes);
     expect(t.console.join("\n")).toMatch(/r5: stopped with writes in flight; the rows they touched are resynchronized/);
-    for (let i = 0; i < 200 && !t.console.some((l) => l.includes("volume 0 resynchronized")); i++) t.board.runFor(10_000_000);
+    for (let i = 0; i < 200 && !t.console.some((l) => l.includes("volume 0 resynchronized")); i++) {
+      await breathe();
+      t.board.runFor(10_000_000);
+    }
     expect(t.console.join("\n")).toMatch(/volume 0 resynchronized/);
     expect(parityMismatches(dataDir, ["sp1-disk0", "sp2-disk0", "sp1-disk1"], 8192)).toEqual([]);
     // Block by block, a torn write's range holds the old or the new bytes: take what is there into the shadow.
@@ -331,8 +344,8 @@ describe("RAID volumes over two storage processors", () => {
         v.shadow.set(got, w.offset + b);
       }
     }
-    readAll(t, v);
-    t.board.runFor(3_000_000_000); // quiet ticks clear the bitmap
+    await readAll(t, v);
+    await t.board.runUntilTurning(t.board.clock.nowNs + 3_000_000_000); // quiet ticks clear the bitmap
     t.board.powerOff();
     t = bootRaidBoard(dataDir, volumes);
     expect(t.console.join("\n")).not.toMatch(/stopped with writes in flight/);

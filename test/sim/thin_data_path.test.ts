@@ -15,6 +15,7 @@ import { thinPoolChunkCount } from "../../host/board/volume_geometry.ts";
 import { Prng } from "../../host/sim/prng.ts";
 import { testBoard, type TestBoard } from "../support/board.ts";
 import { patchImage, readImage } from "../support/disk_images.ts";
+import { turnEvery } from "../support/time.ts";
 
 const Fn = { Read: 3, Write: 4, WriteFua: 5, Unmap: 7 } as const;
 const SpaceAllocFailed = 10;
@@ -97,11 +98,16 @@ function checkRead(t: TestBoard, o: Op, what: string): void {
   }
 }
 
+// The runs below take seconds to minutes of synchronous work on a busy machine: every loop awaits `breathe()`, which
+// lets the worker's event loop turn now and then (test/support/stall_guard.ts).
+const breathe = turnEvery();
+
 /** Runs until every op is answered; returns their statuses. */
-function drain(t: TestBoard, ops: Op[], limit = 20_000): number[] {
+async function drain(t: TestBoard, ops: Op[], limit = 20_000): Promise<number[]> {
   const statuses = ops.map(() => PENDING);
   for (let guard = 0; statuses.includes(PENDING); guard++) {
     expect(guard).toBeLessThan(limit);
+    await breathe();
     t.board.runFor(200_000);
     expect(t.stops).toEqual([]);
     ops.forEach((o, i) => { if (statuses[i] === PENDING) statuses[i] = t.call("testClientStatus", o.r) as number; });
@@ -126,7 +132,7 @@ function randomOp(prng: Prng, v: ThinUnderTest): { fn: number; offset: number; b
 }
 
 /** Random ops, `depth` at a time, never two overlapping ones in flight. */
-function workload(t: TestBoard, volumes: ThinUnderTest[], seed: string, count: number, depth: number): void {
+async function workload(t: TestBoard, volumes: ThinUnderTest[], seed: string, count: number, depth: number): Promise<void> {
   const prng = new Prng(seed);
   let inFlight: Op[] = [];
   let issued = 0;
@@ -141,6 +147,7 @@ function workload(t: TestBoard, volumes: ThinUnderTest[], seed: string, count: n
       inFlight.push(submit(t, v, fn, offset, bytes, data));
       issued += 1;
     }
+    await breathe();
     t.board.runFor(200_000);
     expect(t.stops).toEqual([]);
     inFlight = inFlight.filter((o) => {
@@ -154,12 +161,12 @@ function workload(t: TestBoard, volumes: ThinUnderTest[], seed: string, count: n
 }
 
 /** Reads a volume's region back in 96 KiB pieces and compares it with the shadow. */
-function readBack(t: TestBoard, v: ThinUnderTest, bytes = v.regionBytes): void {
+async function readBack(t: TestBoard, v: ThinUnderTest, bytes = v.regionBytes): Promise<void> {
   const piece = 24 * PAGE_BYTES;
   for (let offset = 0; offset < bytes; offset += piece * 4) {
     const ops: Op[] = [];
     for (let i = 0; i < 4 && offset + i * piece < bytes; i++) ops.push(submit(t, v, Fn.Read, offset + i * piece, Math.min(piece, bytes - offset - i * piece)));
-    drain(t, ops).forEach((status, i) => { settle(t, ops[i]!, status); t.call("testClientRelease", ops[i]!.r); });
+    (await drain(t, ops)).forEach((status, i) => { settle(t, ops[i]!, status); t.call("testClientRelease", ops[i]!.r); });
   }
 }
 
@@ -179,7 +186,7 @@ function inventory(t: TestBoard, name: string): string {
 
 
 describe("thin volumes on a RAID-5 over two storage processors and on a disk", () => {
-  it("format a blank pool, serve random reads, writes and unmaps like a sparse disk, and keep it all over a power cycle", () => {
+  it("format a blank pool, serve random reads, writes and unmaps like a sparse disk, and keep it all over a power cycle", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-thin-"));
     let t = boot(dataDir);
     expect(t.console.filter((l) => l.includes("blank pool formatted")).length).toBe(2);
@@ -188,7 +195,7 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
     expect(inventory(t, "thin-d")).toMatch(/ used=0 chunks=256$/);
     // Regions that fit the pools: no write runs out of chunks here.
     const volumes = volumesUnderTest({ [THIN_R5]: 10, [THIN_D]: 5 });
-    workload(t, volumes, "thin-1", 500, 8);
+    await workload(t, volumes, "thin-1", 500, 8);
     for (const v of volumes) {
       expect(v.mapped.size).toBeGreaterThan(10);
       expect(t.call("testVolumeChunksUsed", v.lun), `${v.name} chunks in use`).toBe(v.mapped.size);
@@ -203,13 +210,13 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
     for (const v of volumes) {
       expect(t.call("testVolumeChunksUsed", v.lun), `${v.name} chunks in use after the power cycle`).toBe(v.mapped.size);
       expect(inventory(t, v.name)).toContain(` used=${v.mapped.size} `);
-      readBack(t, v);
+      await readBack(t, v);
     }
-    workload(t, volumes, "thin-2", 200, 8);
+    await workload(t, volumes, "thin-2", 200, 8);
     for (const v of volumes) expect(t.call("testVolumeChunksUsed", v.lun)).toBe(v.mapped.size);
   });
 
-  it("fills the pool: a write needing a chunk fails SpaceAllocFailed, mapped chunks go on, threshold and full said once", () => {
+  it("fills the pool: a write needing a chunk fails SpaceAllocFailed, mapped chunks go on, threshold and full said once", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-thin-full-"));
     const t = boot(dataDir);
     expect(POOL_CHUNKS).toEqual({ [THIN_R5]: 192, [THIN_D]: 96 });
@@ -226,7 +233,7 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
           prng.fill(data);
           ops.push(submit(t, v, Fn.Write, i * CHUNK_BYTES + PAGE_BYTES, PAGE_BYTES, data));
         }
-        drain(t, ops).forEach((status, i) => {
+        (await drain(t, ops)).forEach((status, i) => {
           statuses.push(status);
           if (status === 0) settle(t, ops[i]!, status);
           t.call("testClientRelease", ops[i]!.r);
@@ -240,18 +247,18 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
       const data = new Uint8Array(8 * PAGE_BYTES);
       prng.fill(data);
       const [op] = [submit(t, v, Fn.Write, 3 * CHUNK_BYTES, data.length, data)];
-      expect(drain(t, [op!])).toEqual([0]);
+      expect(await drain(t, [op!])).toEqual([0]);
       settle(t, op!, 0);
       t.call("testClientRelease", op!.r);
-      readBack(t, v, (poolChunks + 8) * CHUNK_BYTES);
+      await readBack(t, v, (poolChunks + 8) * CHUNK_BYTES);
       // Freeing a chunk makes room for one more.
       const unmap = submit(t, v, Fn.Unmap, 5 * CHUNK_BYTES, CHUNK_BYTES);
-      expect(drain(t, [unmap])).toEqual([0]);
+      expect(await drain(t, [unmap])).toEqual([0]);
       settle(t, unmap, 0);
       t.call("testClientRelease", unmap.r);
       expect(t.call("testVolumeChunksUsed", v.lun)).toBe(poolChunks - 1);
       const more = submit(t, v, Fn.Write, (poolChunks + 2) * CHUNK_BYTES, PAGE_BYTES, new Uint8Array(PAGE_BYTES).fill(7));
-      expect(drain(t, [more])).toEqual([0]);
+      expect(await drain(t, [more])).toEqual([0]);
       settle(t, more, 0);
       t.call("testClientRelease", more.r);
       expect(t.call("testVolumeChunksUsed", v.lun)).toBe(poolChunks);
@@ -261,7 +268,7 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
     expect(t.console.some((l) => l.includes("name=thin-d ") && l.includes("event=threshold"))).toBe(false);
   });
 
-  it("keeps every acknowledged write over crashes at random board times", () => {
+  it("keeps every acknowledged write over crashes at random board times", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-thin-crash-"));
     const volumes = volumesUnderTest({ [THIN_R5]: 8, [THIN_D]: 4 });
     const prng = new Prng("thin-crash");
@@ -278,6 +285,7 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
           if (fn !== Fn.Unmap) { data = new Uint8Array(bytes); prng.fill(data); }
           inFlight.push(submit(t, v, fn, offset, bytes, data));
         }
+        await breathe();
         t.board.runFor(10_000 + prng.intBelow(90_000)); // fine steps: the crash can fall between any two events
         expect(t.stops).toEqual([]);
         inFlight = inFlight.filter((o) => {
@@ -297,7 +305,7 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
         const piece = 24 * PAGE_BYTES;
         for (let offset = 0; offset < v.regionBytes; offset += piece) {
           const op = submit(t, v, Fn.Read, offset, Math.min(piece, v.regionBytes - offset));
-          expect(drain(t, [op])).toEqual([0]);
+          expect(await drain(t, [op])).toEqual([0]);
           for (let p = 0; p < op.bytes / PAGE_BYTES; p++) {
             const at = t.call("testClientBufferAddress", op.r, p) as number;
             got.set(ram(t).subarray(at, at + PAGE_BYTES), offset + p * PAGE_BYTES);
@@ -317,13 +325,13 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
     }
   });
 
-  it("reads the newer valid copy of a map block, falls back when it is torn, and fails a volume whose copies are both bad", () => {
+  it("reads the newer valid copy of a map block, falls back when it is torn, and fails a volume whose copies are both bad", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-thin-torn-"));
     let t = boot(dataDir);
     const [, disk] = volumesUnderTest({ [THIN_R5]: 1, [THIN_D]: 1 });
     const data = new Uint8Array(PAGE_BYTES).fill(0x5a);
     const first = submit(t, disk!, Fn.Write, 0, PAGE_BYTES, data);
-    expect(drain(t, [first])).toEqual([0]);
+    expect(await drain(t, [first])).toEqual([0]);
     t.call("testClientRelease", first.r);
     // Map block 0 of thin-d is at 1 MiB of d1 (sp2-disk1): copy 0 (generation 1, the format), copy 1 (generation 2).
     const copy1 = readImage(dataDir, "sp2-disk1", MIB + 4096, 4096);
@@ -344,7 +352,7 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
     expect(t.call("testVolumeState", THIN_D)).toBe(3);
     expect(inventory(t, "thin-d")).toContain("state=failed");
     const read = submit(t, disk!, Fn.Read, 0, PAGE_BYTES);
-    expect(drain(t, [read])[0]).not.toBe(0);
+    expect((await drain(t, [read]))[0]).not.toBe(0);
     t.call("testClientRelease", read.r);
     expect(t.call("testVolumeState", THIN_R5)).toBe(0); // the other thin volume is unaffected
   });

@@ -38,3 +38,21 @@ export async function until(condition: () => boolean, what: string, quietMs = 10
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** Lets the worker's event loop turn (timers, I/O, vitest's RPC) once, for a test that runs long synchronous steps:
+ * one run of a property, one slice of a simulation. A stretch of over a minute without a turn breaks the run
+ * (test/support/stall_guard.ts). */
+export function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** For a long synchronous loop in a test: returns a function to await at each step, which gives the event loop a
+ * turn once `everyMs` of wall time passed since the last one (and otherwise costs a resolved promise). */
+export function turnEvery(everyMs = 50): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    if (performance.now() - last < everyMs) return;
+    await turn();
+    last = performance.now();
+  };
+}

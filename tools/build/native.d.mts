@@ -4,5 +4,5 @@ export declare const ARMHF_PACKAGES: string[];
 export declare const ARMHF_QEMU_LIBC: string;
 export declare function nativeBoardPath(arch?: "x86_64" | "armv7"): string;
 export declare function qemuArmPrefix(): string[];
-export declare function ensureArmhfSysroot(): void;
-export declare function buildNative(options?: { arm?: boolean; quiet?: boolean }): string;
+export declare function ensureArmhfSysroot(): Promise<void>;
+export declare function buildNative(options?: { arm?: boolean; quiet?: boolean }): Promise<string>;

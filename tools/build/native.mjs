@@ -5,7 +5,7 @@
 // Run the ARM board with qemu-arm: see boards/native/README.md.
 //
 // Plain JavaScript, like js.mjs: it runs without a TypeScript build.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,38 +40,48 @@ export function qemuArmPrefix() {
   return ["qemu-arm", "-L", ARMHF_QEMU_LIBC, "-E", `LD_LIBRARY_PATH=${join(ARMHF_SYSROOT, "usr", "lib", "arm-linux-gnueabihf")}`];
 }
 
-function run(command, args, options = {}) {
-  const result = spawnSync(command, args, { stdio: "inherit", ...options });
-  if (result.error !== undefined) throw new Error(`${command}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} exited with ${result.status}`);
+// Asynchronous, so a caller's event loop keeps turning during a build that takes minutes on a busy machine (a test
+// worker that blocks for 60 s breaks vitest's worker RPC: test/support/stall_guard.ts).
+/** Runs `command`; resolves with its exit status, rejects if it cannot be started. */
+function status(command, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: "inherit", ...options });
+    child.on("error", (error) => reject(new Error(`${command}: ${error.message}`)));
+    child.on("close", (code, signal) => resolve(code ?? signal));
+  });
+}
+
+async function run(command, args, options = {}) {
+  const code = await status(command, args, options);
+  if (code !== 0) throw new Error(`${command} ${args.join(" ")} exited with ${code}`);
 }
 
 /** Makes build/native/armhf-sysroot from Debian's armhf packages, unless it is there already. */
-export function ensureArmhfSysroot() {
+export async function ensureArmhfSysroot() {
   if (existsSync(join(ARMHF_SYSROOT, "usr", "lib", "arm-linux-gnueabihf", "libwabt.a"))) return;
   const debs = join(OUT, "armhf-debs");
   mkdirSync(debs, { recursive: true });
-  const download = spawnSync("apt-get", ["download", ...ARMHF_PACKAGES], { cwd: debs, stdio: ["ignore", "inherit", "inherit"] });
-  if (download.status !== 0) {
+  const download = await status("apt-get", ["download", ...ARMHF_PACKAGES], { cwd: debs, stdio: ["ignore", "inherit", "inherit"] }).catch(() => null);
+  if (download !== 0) {
     throw new Error("apt-get download of the armhf packages failed; the machine needs the armhf architecture " +
       "(as root: dpkg --add-architecture armhf && apt-get update)");
   }
-  for (const file of readdirSync(debs).filter((f) => f.endsWith(".deb"))) run("dpkg", ["-x", join(debs, file), ARMHF_SYSROOT]);
+  for (const file of readdirSync(debs).filter((f) => f.endsWith(".deb"))) await run("dpkg", ["-x", join(debs, file), ARMHF_SYSROOT]);
 }
 
-/** Configures and builds; returns the executable's path. */
-export function buildNative({ arm = false, quiet = false } = {}) {
+/** Configures and builds; resolves with the executable's path. */
+export async function buildNative({ arm = false, quiet = false } = {}) {
   const arch = arm ? "armv7" : "x86_64";
   const dir = join(OUT, arch);
   mkdirSync(dir, { recursive: true });
   const configure = ["-S", SOURCE, "-B", dir, "-DCMAKE_BUILD_TYPE=Release"];
   if (arm) {
-    ensureArmhfSysroot();
+    await ensureArmhfSysroot();
     configure.push(`-DCMAKE_TOOLCHAIN_FILE=${join(SOURCE, "cmake", "armv7-linux-gnueabihf.cmake")}`, `-DIOP_SYSROOT=${ARMHF_SYSROOT}`);
   }
   const stdio = quiet ? ["ignore", "ignore", "inherit"] : "inherit";
-  run("cmake", configure, { stdio });
-  run("cmake", ["--build", dir, "--parallel", "2"], { stdio });
+  await run("cmake", configure, { stdio });
+  await run("cmake", ["--build", dir, "--parallel", "2"], { stdio });
   return nativeBoardPath(arch);
 }
 
@@ -88,7 +98,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
     process.exit(2);
   }
   try {
-    const path = buildNative({ arm: args.includes("--arm") });
+    const path = await buildNative({ arm: args.includes("--arm") });
     process.stdout.write(`built ${path} (${statSync(path).size} bytes)\n`);
   } catch (error) {
     process.stderr.write(`build:native: ${error.message}\n`);

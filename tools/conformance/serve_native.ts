@@ -55,7 +55,7 @@ function boardFileCopy(path: string, spec: BoardSpec, extraTargets: readonly Tar
 /** Builds the board if needed, writes its flash, starts it on 127.0.0.1:0, resolves once the firmware serves. */
 export async function serveNativeBoard(options: NativeServeOptions = {}): Promise<ServingNativeBoard> {
   await buildFirmware(["release"]);
-  const executable = options.executable ?? buildNative({ quiet: true });
+  const executable = options.executable ?? (await buildNative({ quiet: true }));
   const boardPath = options.boardPath ?? NATIVE_ONE_DISK_BOARD;
   const spec = loadBoardFile(boardPath);
   if (spec.flash === undefined || spec.flash.populateKey === undefined) throw new Error(`${boardPath}: the native board boots from its flash; the file needs flash.populateKey`);

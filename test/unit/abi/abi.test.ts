@@ -1,7 +1,8 @@
 // The board ABI, checked on the built images: every import and export is one docs/board-abi.md lists, the module
 // validates with only the allowed WebAssembly features (wabt's validator with everything else switched off), and
 // its code uses none of the instructions the ABI rules out. Also: the doc's tables and the host's lists agree.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -19,9 +20,13 @@ const FEATURE_FLAGS = [
 ];
 const FORBIDDEN_INSTRUCTIONS = ["memory.init", "data.drop", "table.", "ref.", "v128", "i8x16", "return_call", "try", "throw", "memory.atomic.wait", "memory.atomic.notify"];
 
-function validate(path: string, flags: string[]): string {
+// wabt's tools run as child processes, asynchronously: under load they take long enough to matter to the worker's
+// event loop (test/support/stall_guard.ts).
+const run = promisify(execFile);
+
+async function validate(path: string, flags: string[]): Promise<string> {
   try {
-    execFileSync(process.execPath, [join(wabtBin, "wasm-validate"), ...flags, path], { stdio: "pipe" });
+    await run(process.execPath, [join(wabtBin, "wasm-validate"), ...flags, path]);
     return "valid";
   } catch (error) {
     return String((error as { stderr?: Buffer }).stderr ?? error);
@@ -46,14 +51,14 @@ describe.each([
     expect(WebAssembly.Module.exports(module).map((e) => e.name).sort()).toEqual([...ABI_EXPORTS].sort());
   });
 
-  it("validates with only the allowed features", () => {
-    expect(validate(path, FEATURE_FLAGS)).toBe("valid");
+  it("validates with only the allowed features", async () => {
+    expect(await validate(path, FEATURE_FLAGS)).toBe("valid");
     // And the check can fail: without threads the shared memory is refused.
-    expect(validate(path, ["--disable-simd", "--disable-reference-types", "--disable-multi-value"])).toMatch(/shared/);
+    expect(await validate(path, ["--disable-simd", "--disable-reference-types", "--disable-multi-value"])).toMatch(/shared/);
   });
 
-  it("uses no instruction the ABI rules out", () => {
-    const text = execFileSync(process.execPath, [join(wabtBin, "wasm2wat"), "--enable-threads", path], { encoding: "utf8", maxBuffer: 64 << 20 });
+  it("uses no instruction the ABI rules out", async () => {
+    const { stdout: text } = await run(process.execPath, [join(wabtBin, "wasm2wat"), "--enable-threads", path], { encoding: "utf8", maxBuffer: 64 << 20 });
     const code = text.split("\n").filter((line) => !line.trimStart().startsWith("(data") && !line.trimStart().startsWith(";;"));
     for (const instruction of FORBIDDEN_INSTRUCTIONS) {
       expect(code.filter((line) => new RegExp(`^\\s*\\(?${instruction.replace(".", "\\.")}`).test(line)), instruction).toEqual([]);

@@ -31,6 +31,39 @@ describe("VirtualClock", () => {
     expect(ran).toBe(true);
   });
 
+  it("advanceToAtMost, called until it returns true, runs what advanceTo runs, in order, at most n events a call", () => {
+    // Each event schedules followers inside and beyond the window: the pieces must run exactly the same ones.
+    const program = (clock: VirtualClock, seen: string[]) => {
+      for (let i = 0; i < 10; i++) {
+        clock.at(i * 7, function step() {
+          seen.push(`${i}@${clock.nowNs}`);
+          if (clock.nowNs < 90) clock.after(13, step);
+        });
+      }
+    };
+    const whole = new VirtualClock();
+    const expected: string[] = [];
+    program(whole, expected);
+    whole.advanceTo(100);
+    const pieces = new VirtualClock();
+    const seen: string[] = [];
+    program(pieces, seen);
+    let calls = 0;
+    for (;;) {
+      const before = seen.length;
+      const done = pieces.advanceToAtMost(100, 3);
+      calls++;
+      expect(seen.length - before).toBeLessThanOrEqual(3);
+      if (done) break;
+      expect(pieces.nowNs).toBeLessThan(100); // stopped early: the clock stands at the last event run
+    }
+    expect(seen).toEqual(expected);
+    expect(calls).toBeGreaterThan(expected.length / 3);
+    expect(pieces.nowNs).toBe(100);
+    expect(pieces.nextDeadlineNs()).toBe(whole.nextDeadlineNs());
+    expect(() => pieces.advanceToAtMost(50, 3)).toThrow(/before now/);
+  });
+
   it("starts at 0 with nothing pending", () => {
     const clock = new VirtualClock();
     expect(clock.nowNs).toBe(0);
