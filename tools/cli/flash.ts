@@ -1,5 +1,5 @@
 // wasm-iop flash: writes a signed image into the inactive slot of a board's flash and marks it for one trial boot.
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
@@ -49,6 +49,7 @@ export const flashCommand: Command = {
       return 1;
     }
     const dataDir = resolve(values["data-dir"] ?? join("var", spec.name));
+    mkdirSync(dataDir, { recursive: true }); // as `run` does: a new data directory is where a new flash file goes
     const flashBoot = new FlashBoot(spec.flash, dataDir);
     try {
       let image: Uint8Array;

@@ -2,7 +2,7 @@
 // confirms its image after the self-test; `wasm-iop flash` writes the other slot for a trial, which the firmware
 // confirms; a refused image leaves the board booting its good slot; an image that never confirms (it traps) is
 // reverted at the next reset.
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -43,6 +43,17 @@ describe("booting from flash", { timeout: scaled(240_000) }, () => {
     expect(run.stdout).toMatch(/rom: slot B confirmed/);
     const after = await runCli(["run", "--for", "0.2", "--data-dir", dataDir]);
     expect(after.stdout).toContain("rom: booting slot B, version 0.1.1");
+  });
+
+  it("creates a data directory that does not exist yet, as run does", async () => {
+    const image = join(tmp, "fresh.img");
+    expect((await runCli(["image", "build", "--out", image])).code).toBe(0);
+    expect((await runCli(["image", "sign", "--key", DEV_KEY, image])).code).toBe(0);
+    const fresh = join(tmp, "new", "board");
+    const flashed = await runCli(["flash", "--data-dir", fresh, image]);
+    expect(flashed.stderr).toBe("");
+    expect(flashed.code).toBe(0);
+    expect(existsSync(join(fresh, "flash.bin"))).toBe(true);
   });
 
   it("refuses an image signed with a key the board does not trust, and keeps booting its slot", async () => {
