@@ -129,6 +129,9 @@ class Simulation {
   private readonly plan: SimBoardPlan;
   private readonly control: BoardControl;
   private readonly volumeStates = new VolumeStates();
+  // RAID volumes (by name) that stopped with writes in flight and whose dirty rows are not resynchronized yet: their
+  // parity may disagree with their data there, so a member pulled now would be rebuilt (and read) from it.
+  private readonly resyncPending = new Set<string>();
   private readonly members: MemberFaults | undefined;
   private readonly network: LoopbackBackend;
   private readonly trace: Trace;
@@ -172,7 +175,7 @@ class Simulation {
     });
     // Its own stream: the draws of the other faults stay those of a run without member faults.
     if (options.faults.includes("member") && this.plan.raid.length > 0) {
-      this.members = new MemberFaults(this.board, this.control, root.fork("members"), this.plan.raid, options.ops, (volume) => this.isOptimal(volume));
+      this.members = new MemberFaults(this.board, this.control, root.fork("members"), this.plan.raid, options.ops, (volume) => this.isOptimal(volume) && !this.resyncPending.has(volume));
     }
   }
 
@@ -269,6 +272,7 @@ class Simulation {
     if (line.startsWith("tts: serving")) this.serving = true;
     this.control.observeConsole(processor, line);
     this.volumeStates.observe(processor, line);
+    this.observeResync(line);
     if (this.result.thinFullNs === null && / event=full/.test(line) && line.startsWith("volume ")) this.result.thinFullNs = this.board.clock.nowNs;
     this.options.onConsole?.(`${(this.board.clock.nowNs / 1e9).toFixed(6)} [${processor}] ${line}`);
   }
@@ -458,6 +462,18 @@ class Simulation {
         if (verdict !== "ok") this.fail("lostWrites", `after the run, LUN ${lun} block ${lba} is ${verdict} (holds write ${new DataView(block.buffer).getUint32(0, true)})`);
       }
     });
+  }
+
+  // The firmware prints `volumes: NAME: stopped with writes in flight; ...` when it loads a RAID-5 whose write-intent
+  // bitmap has dirty regions, and `volumes: volume N resynchronized` once they agree again (assembly/cta/rebuild.ts).
+  private observeResync(line: string): void {
+    const stopped = /^volumes: (\S+): stopped with writes in flight/.exec(line);
+    if (stopped !== null) this.resyncPending.add(stopped[1]!);
+    const done = /^volumes: volume (\d+) resynchronized/.exec(line);
+    if (done !== null) {
+      const state = this.volumeStates.list().find((v) => v.index === Number(done[1]));
+      if (state !== undefined) this.resyncPending.delete(String(state.record.name));
+    }
   }
 
   private isOptimal(volume: string): boolean {
