@@ -68,23 +68,14 @@ export class StagingSlots {
   ofCommand(t: u32): u8 { return this.slotOfCommand[t]; }
   setOfCommand(t: u32, stage: u8): void { this.slotOfCommand[t] = stage; }
 
-  /** Copies [offset, offset + lengthBytes) of command t's staged data into `sgl` at the same offset. */
+  /** Copies [offset, offset + lengthBytes) of command t's staged data into `sgl` at the same offset (what fits in it). */
   copyToSgl(t: u32, sgl: u32, offset: u32, lengthBytes: u32): void {
     const stage = <u32>this.ofCommand(t);
     if (stage == <u32>STAGE_NONE || lengthBytes == 0) return;
     assert(offset + lengthBytes <= this.slotBytes(), "staged data within its slot");
-    const from = this.address(stage) + offset;
-    let skip = offset;
-    let done: u32 = 0;
-    const count = sgls().segmentCount(sgl);
-    for (let i: u32 = 0; i < count && done < lengthBytes; i++) { // bounded by the SGL's segments
-      const segment = sgls().segment(sgl, i);
-      const segmentBytes = load<u32>(segment, 8);
-      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
-      const take = min(segmentBytes - skip, lengthBytes - done);
-      memory.copy(<usize>load<u64>(segment, 0) + skip, from + done, take);
-      done += take;
-      skip = 0;
-    }
+    const total = sgls().totalBytes(sgl);
+    if (<u64>offset >= total) return;
+    const fits = min(<u64>lengthBytes, total - <u64>offset);
+    sgls().copyFlat(sgl, <u64>offset, this.address(stage) + offset, fits, true);
   }
 }

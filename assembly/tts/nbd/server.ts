@@ -387,7 +387,8 @@ export class NbdServer {
     if (conn.heldCount == 0) return false;
     const t = conn.writeTask;
     const n = <u32>min<u64>(<u64>(conn.writeWanted - conn.dataDone), <u64>(this.held.oldestLength(conn) - conn.heldOffset));
-    this.copyToSgl(scsiTaskSgl(t), conn.dataDone, this.nic.rxAddress(this.held.oldestId(conn), this.held.oldestLength(conn)) + conn.heldOffset, n);
+    const from = this.nic.rxAddress(this.held.oldestId(conn), this.held.oldestLength(conn)) + conn.heldOffset;
+    sgls().copyFlat(scsiTaskSgl(t), <u64>conn.dataDone, from, <u64>n, true); // within the buffers the SCSI target gave
     conn.dataDone += n;
     conn.dataLeft -= <u64>n;
     this.consume(conn, n);
@@ -413,21 +414,6 @@ export class NbdServer {
     }
   }
 
-  private copyToSgl(sgl: u32, offset: u32, from: usize, lengthBytes: u32): void {
-    let skip = offset;
-    let done: u32 = 0;
-    const count = sgls().segmentCount(sgl);
-    for (let i: u32 = 0; i < count && done < lengthBytes; i++) { // bounded by the SGL's segments
-      const segment = sgls().segment(sgl, i);
-      const segmentBytes = load<u32>(segment, 8);
-      if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
-      const n = min(segmentBytes - skip, lengthBytes - done);
-      memory.copy(<usize>load<u64>(segment, 0) + skip, from + done, n);
-      done += n;
-      skip = 0;
-    }
-    assert(done == lengthBytes, "nbd: a write's bytes fit the buffers the SCSI target gave");
-  }
 
   // ---- Handshake ----
 
