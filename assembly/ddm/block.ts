@@ -11,6 +11,7 @@
 //   source: the requester's task index (the completion goes there)
 // BlockIoDone (to the requester): a: BlockStatus, b: sense key << 16 | asc << 8 | ascq (0 unless a SCSI error),
 //   c: bytes transferred, d: lba (echoed), e: tag. The SGL stays the requester's: the DDM never releases it.
+import { Msg } from "../kernel/msg";
 
 export enum BlockOp {
   Read = 1,
@@ -32,6 +33,19 @@ export enum BlockStatus {
   Changed = 8, // the disk powered on since its last command (hot-inserted, power-cycled): it may be another disk
 }
 
+// BlockIo's fields, as the table above lays them out: DDMs read them only through these.
+@inline export function blockIoOp(msg: Msg): u32 { return msg.a & 0xff; }
+@inline export function blockIoDisk(msg: Msg): u32 { return msg.a >> 8; }
+@inline export function blockIoBlockCount(msg: Msg): u32 { return msg.b; }
+@inline export function blockIoSgl(msg: Msg): u32 { return msg.c; }
+@inline export function blockIoLba(msg: Msg): u64 { return msg.d; }
+@inline export function blockIoTag(msg: Msg): u64 { return msg.e; }
+
+/** Whether `op` (a BlockOp) moves data through an SGL. */
+@inline export function blockOpIsTransfer(op: u32): bool {
+  return op == BlockOp.Read || op == BlockOp.Write || op == BlockOp.WriteFua;
+}
+
 /** What a DDM knows of one disk, for the RTA's device profile. */
 export class DiskInfo {
   controller: u32 = 0; // index into the DDM's controllers on this processor
@@ -39,4 +53,9 @@ export class DiskInfo {
   blockCount: u64 = 0;
   blockSizeBytes: u32 = 0;
   physicalExponent: u32 = 0; // a physical block is 2^physicalExponent logical blocks (SBC-3 LBPPBE)
+
+  /** Whether [lba, lba + blockCount) lies on the disk (blockCount may be 0). */
+  holds(lba: u64, blockCount: u32): bool {
+    return lba < this.blockCount && <u64>blockCount <= this.blockCount - lba;
+  }
 }

@@ -74,8 +74,8 @@ export function testDdmTransferBytesMax(c: u32): u32 { return ddmController(c).t
 // Counters (VscsiStat order) and what the controller holds right now.
 export function testDdmStat(c: u32, which: u32): u64 { return vscsiStatGet(ddmController(c).stats, which); }
 export function testDdmInFlight(c: u32): u32 { return ddmController(c).inFlightCount; }
-export function testDdmQueued(c: u32): u32 { return ddmController(c).queuedCount; }
-export function testDdmRequestsFree(c: u32): u32 { return ddmController(c).freeRequestCount; }
+export function testDdmQueued(c: u32): u32 { return ddmController(c).queue.count; }
+export function testDdmRequestsFree(c: u32): u32 { return ddmController(c).pool.freeCount; }
 export function testDdmDescriptorsFree(c: u32): u32 { return ddmController(c).vq.freeCount; }
 
 // NVMe controllers (assembly/ddm/nvme/controller.ts): kind 1 in testDdmKind.
@@ -84,8 +84,8 @@ export function testNvmeState(c: u32): u32 { return <u32>ddmNvmeController(c).st
 export function testNvmeDiscovered(c: u32): bool { return ddmNvmeController(c).discovered; }
 export function testNvmeStat(c: u32, which: u32): u64 { return nvmeStatGet(ddmNvmeController(c).stats, which); }
 export function testNvmeInFlight(c: u32): u32 { return ddmNvmeController(c).inFlightCount; }
-export function testNvmeQueued(c: u32): u32 { return ddmNvmeController(c).queuedCount; }
-export function testNvmeRequestsFree(c: u32): u32 { return ddmNvmeController(c).freeRequestCount; }
+export function testNvmeQueued(c: u32): u32 { return ddmNvmeController(c).queue.count; }
+export function testNvmeRequestsFree(c: u32): u32 { return ddmNvmeController(c).pool.freeCount; }
 export function testNvmeTransferBytesMax(c: u32): u32 { return ddmNvmeController(c).transferBytesMax; }
 export function testNvmeSglSupported(c: u32): bool { return ddmNvmeController(c).sglSupported; }
 export function testNvmeIoQueueSize(c: u32): u32 { return ddmNvmeController(c).io.size; }

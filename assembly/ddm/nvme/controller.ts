@@ -17,13 +17,16 @@ import { clockNowNs } from "../../board/wasi";
 import { sgls } from "../../kernel/buffers";
 import { line } from "../../kernel/console";
 import { Msg, MsgKind } from "../../kernel/msg";
-import { MsgQueue } from "../../kernel/queue";
 import { wakeTask } from "../../kernel/ready";
 import { post, timerStartParked, timerWakeBy } from "../../kernel/scheduler";
 import { SGL_NONE } from "../../kernel/sgl";
 import { RunResult, Task } from "../../kernel/task";
 import { TIMER_NONE } from "../../kernel/timer";
-import { BlockOp, BlockStatus, DiskInfo } from "../block";
+import { blockIoBlockCount, blockIoDisk, blockIoLba, blockIoOp, blockIoSgl, blockIoTag, BlockOp, BlockStatus, DiskInfo } from "../block";
+import { BlockRequest, REQUEST_NONE, RequestState } from "../block_request";
+import { CompletionOutbox } from "../completion_outbox";
+import { RequestPool } from "../request_pool";
+import { RequestQueue } from "../request_queue";
 import {
   ADMIN_ABORT, ADMIN_ASYNC_EVENT_REQUEST, ADMIN_CREATE_CQ, ADMIN_CREATE_SQ, ADMIN_GET_LOG_PAGE, ADMIN_IDENTIFY,
   ADMIN_SET_FEATURES, CNS_ACTIVE_NAMESPACES, CNS_CONTROLLER, CNS_NAMESPACE, cqeCid, cqeDw0, cqeDw3, cqeSqHead, cqeSqId,
@@ -61,12 +64,6 @@ export enum NvmeState {
   Failed = 5, // given up: CC.EN 0, bus mastering off, every request fails with DeviceError
 }
 
-export enum RequestState {
-  Free = 0, // on the free list
-  Queued = 1, // accepted; waits for the controller to be ready
-  InFlight = 2, // on the submission queue: a completion, a reset or a give-up ends it, exactly once
-}
-
 enum FaultCause {
   None = 0, // no fault: the first bring-up
   Timeout = 1, // commands past their deadline fail with Timeout, the others in flight with Aborted
@@ -95,7 +92,6 @@ export const NVME_VECTORS: u32 = 2; // MSI-X table entries used: 0 the admin CQ,
 const MSIX_ENTRY_ADMIN: u32 = 0;
 const MSIX_ENTRY_IO: u32 = 1;
 const IO_QUEUE_ID: u32 = 1;
-const REQUEST_NONE: u32 = 0xffff;
 const CID_SLOT_BITS: u32 = 7;
 const IDENTIFY_BYTES: u32 = 4096;
 const EVENT_NOTICE: u32 = 0x2;
@@ -108,23 +104,12 @@ const WRITE_ZEROES_DEALLOCATE: u32 = 1 << 25;
 const LBADS_MIN: u32 = 9;
 const LBADS_MAX: u32 = 16;
 
-class Request {
-  state: RequestState = RequestState.Free;
-  op: u32 = 0; // BlockOp
-  disk: u32 = 0;
-  blockCount: u32 = 0;
-  sgl: u32 = SGL_NONE; // the requester's; never released here
-  lba: u64 = 0;
-  tag: u64 = 0;
-  source: u32 = 0;
-  validated: bool = false;
-  cid: u32 = 0;
-  dataBytes: u32 = 0;
-  deadlineNs: u64 = 0;
+// A BlockIo on this controller; its area is the request's 2 KiB data-pointer area (a PRP list, an SGL, DSM ranges).
+class Request extends BlockRequest {
+  cid: u32 = 0; // the command identifier of its latest submission
   aborting: bool = false; // an ABORT was sent for it
-  queueNext: u32 = REQUEST_NONE;
 
-  constructor(readonly area: usize) {}
+  constructor(area: usize) { super(area); }
 }
 
 export class NvmeController extends Task {
@@ -138,20 +123,15 @@ export class NvmeController extends Task {
   discovered: bool = false;
   readonly admin: QueuePair;
   readonly io: QueuePair;
-  private readonly requests: StaticArray<Request | null> = new StaticArray<Request | null>(NVME_REQUESTS_MAX);
-  private readonly freeRequests: StaticArray<u16> = new StaticArray<u16>(NVME_REQUESTS_MAX);
-  freeRequestCount: u32 = 0;
-  private queueHead: u32 = REQUEST_NONE;
-  private queueTail: u32 = REQUEST_NONE;
-  queuedCount: u32 = 0;
+  readonly pool: RequestPool<Request> = new RequestPool<Request>(NVME_REQUESTS_MAX, 0);
+  readonly queue: RequestQueue<Request> = new RequestQueue<Request>(this.pool); // accepted, waiting for the controller
   inFlightCount: u32 = 0;
   private readonly adminCid: StaticArray<u32> = new StaticArray<u32>(ADMIN_SLOTS); // in flight: its CID; else 0xffff_ffff
   private readonly adminDeadlineNs: StaticArray<u64> = new StaticArray<u64>(ADMIN_SLOTS);
   private adminSequence: u32 = 0;
   private ioSequence: u32 = 0;
-  private readonly outbox: MsgQueue = new MsgQueue(NVME_OUTBOX_DEPTH);
+  private readonly outbox: CompletionOutbox = new CompletionOutbox(NVME_OUTBOX_DEPTH, this.stats);
   private readonly out: Msg = new Msg();
-  private readonly retry: Msg = new Msg();
   private readonly pointer: DataPointer = new DataPointer();
   private readonly identifyBuffer: usize;
   private readonly logBuffer: usize;
@@ -194,11 +174,10 @@ export class NvmeController extends Task {
     this.io = new QueuePair(IO_QUEUE_ID, NVME_IO_QUEUE_ENTRIES, dma.ioSq, dma.ioCq);
     this.identifyBuffer = dma.identify;
     this.logBuffer = dma.log;
-    for (let r: u32 = 0; r < NVME_REQUESTS_MAX; r++) unchecked(this.requests[r] = new Request(dma.area(r)));
-    for (let r: i32 = <i32>NVME_REQUESTS_MAX - 1; r >= 0; r--) this.requestRelease(<u32>r);
+    for (let r: u32 = 0; r < NVME_REQUESTS_MAX; r++) this.pool.slotSet(r, new Request(dma.area(r)));
+    this.pool.open();
     for (let d: u32 = 0; d < NVME_DISKS_MAX; d++) unchecked(this.disks[d] = new DiskInfo());
     for (let s: u32 = 0; s < ADMIN_SLOTS; s++) unchecked(this.adminCid[s] = 0xffff_ffff);
-    assert(this.freeRequestCount == NVME_REQUESTS_MAX);
   }
 
   /** Takes the tick's timer and asks for a first run, which resets the controller. Boot, after taskAdd. */
@@ -211,7 +190,7 @@ export class NvmeController extends Task {
 
   run(): RunResult {
     if (this.state == NvmeState.Off) this.disable();
-    this.outboxFlush();
+    this.outbox.flush(this.index);
     let handled: u32 = 0;
     while (handled < NVME_BATCH_MAX && this.inbox.pop(this.scratch)) {
       handled += 1;
@@ -237,34 +216,24 @@ export class NvmeController extends Task {
   private onBlockIo(msg: Msg): void {
     this.stats.requests += 1;
     if (this.state == NvmeState.Failed) {
-      this.send(msg.source, BlockStatus.DeviceError, 0, 0, msg.d, msg.e);
+      this.refuse(msg, BlockStatus.DeviceError, 0);
       return;
     }
-    const op = msg.a & 0xff;
-    const disk = msg.a >> 8;
     if (this.discovered) {
-      const status = this.validate(op, disk, msg.b, msg.c, msg.d);
+      const status = this.validate(blockIoOp(msg), blockIoDisk(msg), blockIoBlockCount(msg), blockIoSgl(msg), blockIoLba(msg));
       if (status != BlockStatus.Ok) {
-        this.send(msg.source, status, this.refusalSense, 0, msg.d, msg.e);
+        this.refuse(msg, status, this.refusalSense);
         return;
       }
     }
-    const r = this.requestAcquire();
+    const r = this.pool.acquire();
     if (r == REQUEST_NONE) {
       this.stats.busyRejects += 1;
-      this.send(msg.source, BlockStatus.Busy, 0, 0, msg.d, msg.e);
+      this.refuse(msg, BlockStatus.Busy, 0);
       return;
     }
-    const req = this.request(r);
-    req.op = op;
-    req.disk = disk;
-    req.blockCount = msg.b;
-    req.sgl = msg.c;
-    req.lba = msg.d;
-    req.tag = msg.e;
-    req.source = msg.source;
-    req.validated = this.discovered;
-    this.queuePushBack(r);
+    this.pool.at(r).take(msg, this.discovered);
+    this.queue.pushBack(r);
   }
 
   /** Ok, or why the request is refused without touching the controller (the sense in refusalSense). */
@@ -290,7 +259,7 @@ export class NvmeController extends Task {
   }
 
   private rangeCheck(info: DiskInfo, lba: u64, blockCount: u32): BlockStatus {
-    if (lba >= info.blockCount || <u64>blockCount > info.blockCount - lba) {
+    if (!info.holds(lba, blockCount)) {
       this.refusalSense = SENSE_LBA_OUT_OF_RANGE;
       return BlockStatus.IllegalRequest;
     }
@@ -317,10 +286,10 @@ export class NvmeController extends Task {
   private issueQueued(): void {
     if (this.state != NvmeState.Ready) return;
     let issued: u32 = 0;
-    for (let n: u32 = 0; n < NVME_REQUESTS_MAX && this.queueHead != REQUEST_NONE; n++) {
+    for (let n: u32 = 0; n < NVME_REQUESTS_MAX && this.queue.head != REQUEST_NONE; n++) {
       if (this.inFlightCount >= this.io.size - 1) break; // CAP.MQES gave a smaller queue: wait for completions
-      const r = this.queuePopFront();
-      const req = this.request(r);
+      const r = this.queue.popFront();
+      const req = this.pool.at(r);
       if (!req.validated) {
         const status = this.validate(req.op, req.disk, req.blockCount, req.sgl, req.lba);
         req.validated = true;
@@ -347,7 +316,7 @@ export class NvmeController extends Task {
 
   /** Puts request `r` on the I/O submission queue (the doorbell is rung once per batch). */
   private issue(r: u32): void {
-    const req = this.request(r);
+    const req = this.pool.at(r);
     assert(this.inFlightCount < this.io.size - 1, "nvme: I/O queue over its entries");
     const info = unchecked(this.disks[req.disk])!;
     const nsid = unchecked(this.diskNsid[req.disk]);
@@ -477,13 +446,13 @@ export class NvmeController extends Task {
       this.fault(FaultCause.Device);
       return false;
     }
-    if (r >= NVME_REQUESTS_MAX || this.request(r).state != RequestState.InFlight || this.request(r).cid != cid) {
+    if (r >= NVME_REQUESTS_MAX || this.pool.at(r).state != RequestState.InFlight || this.pool.at(r).cid != cid) {
       this.stats.unknownCompletions += 1;
       line().s(this.name).s(": completion for command ").hex(cid, 4).s(", not in flight").err();
       this.fault(FaultCause.Device);
       return false;
     }
-    const req = this.request(r);
+    const req = this.pool.at(r);
     const status = dw3Status(cqeDw3(cqe));
     this.inFlightCount -= 1;
     req.state = RequestState.Free;
@@ -531,7 +500,7 @@ export class NvmeController extends Task {
       case ADMIN_SLOT_ABORT: {
         // DW0 bit 0 set: the command was not aborted. If it is still in flight, only a reset ends it.
         if ((status != 0 || (dw0 & 1) != 0) && this.abortTarget != REQUEST_NONE) {
-          line().s(this.name).s(": ABORT did not end command ").hex(this.request(this.abortTarget).cid, 4).err();
+          line().s(this.name).s(": ABORT did not end command ").hex(this.pool.at(this.abortTarget).cid, 4).err();
           this.fault(FaultCause.Timeout);
           return false;
         }
@@ -905,7 +874,7 @@ export class NvmeController extends Task {
     if (this.state != NvmeState.Ready) return;
     if (unchecked(this.adminCid[ADMIN_SLOT_ABORT]) != 0xffff_ffff) return; // the ABORT's own deadline covers it
     for (let r: u32 = 0; r < NVME_REQUESTS_MAX; r++) {
-      const req = this.request(r);
+      const req = this.pool.at(r);
       if (req.state == RequestState.InFlight && req.aborting && req.deadlineNs + NVME_ABORT_WAIT_NS <= nowNs) {
         line().s(this.name).s(": aborted command ").hex(req.cid, 4).s(" never completed").err();
         this.fault(FaultCause.Timeout);
@@ -913,7 +882,7 @@ export class NvmeController extends Task {
       }
     }
     for (let r: u32 = 0; r < NVME_REQUESTS_MAX; r++) {
-      const req = this.request(r);
+      const req = this.pool.at(r);
       if (req.state != RequestState.InFlight || req.deadlineNs > nowNs || req.aborting) continue;
       this.abortSend(r);
       return;
@@ -922,7 +891,7 @@ export class NvmeController extends Task {
 
   // NVMe 1.4 §5.1: ABORT names the command by SQ and CID.
   private abortSend(r: u32): void {
-    const req = this.request(r);
+    const req = this.pool.at(r);
     req.aborting = true;
     this.abortTarget = r;
     this.stats.aborts += 1;
@@ -958,7 +927,7 @@ export class NvmeController extends Task {
   // Every command in flight ends here exactly once, with the status the pending fault gives it.
   private failInFlight(): void {
     for (let r: u32 = 0; r < NVME_REQUESTS_MAX; r++) {
-      const req = this.request(r);
+      const req = this.pool.at(r);
       if (req.state != RequestState.InFlight) continue;
       let status = BlockStatus.Aborted;
       if (this.faultCause == FaultCause.Device) status = BlockStatus.DeviceError;
@@ -982,8 +951,8 @@ export class NvmeController extends Task {
     this.state = NvmeState.Failed;
     if (this.faultCause == FaultCause.None) this.faultCause = FaultCause.Device;
     this.failInFlight();
-    for (let n: u32 = 0; n < NVME_REQUESTS_MAX && this.queueHead != REQUEST_NONE; n++) {
-      this.requestDone(this.queuePopFront(), BlockStatus.DeviceError, 0, 0);
+    for (let n: u32 = 0; n < NVME_REQUESTS_MAX && this.queue.head != REQUEST_NONE; n++) {
+      this.requestDone(this.queue.popFront(), BlockStatus.DeviceError, 0, 0);
     }
     this.readyPost();
   }
@@ -992,82 +961,14 @@ export class NvmeController extends Task {
   // Completions to requesters.
 
   private requestDone(r: u32, status: BlockStatus, sense: u32, bytes: u32): void {
-    const req = this.request(r);
+    const req = this.pool.at(r);
     if (status == BlockStatus.Ok) this.faultsInRow = 0;
-    this.send(req.source, status, sense, this.isTransfer(req.op) ? bytes : 0, req.lba, req.tag);
-    this.requestRelease(r);
+    this.outbox.send(this.index, req.source, status, sense, req.isTransfer() ? bytes : 0, req.lba, req.tag);
+    this.pool.release(r);
   }
 
-  private send(target: u32, status: BlockStatus, sense: u32, bytes: u32, lba: u64, tag: u64): void {
-    this.stats.completed += 1;
-    if (status != BlockStatus.Ok) this.stats.errors += 1;
-    const msg = this.out.set(MsgKind.BlockIoDone, this.index, status, sense);
-    msg.c = bytes;
-    msg.d = lba;
-    msg.e = tag;
-    if (this.outbox.count == 0 && post(target, msg)) return;
-    msg.source = <u16>target;
-    this.outbox.pushAssumeCapacity(msg);
-  }
-
-  private outboxFlush(): void {
-    const count = this.outbox.count;
-    for (let i: u32 = 0; i < count; i++) {
-      const popped = this.outbox.pop(this.retry);
-      assert(popped, "nvme: outbox count disagrees with its ring");
-      const target = <u32>this.retry.source;
-      this.retry.source = <u16>this.index;
-      if (post(target, this.retry)) continue;
-      this.retry.source = <u16>target;
-      this.outbox.pushAssumeCapacity(this.retry);
-    }
-  }
-
-  // ---------------------------------------------------------------------------------------------------------------
-  // Request slots and the queue of those waiting.
-
-  private request(r: u32): Request {
-    assert(r < NVME_REQUESTS_MAX, "nvme: request index out of range");
-    return unchecked(this.requests[r])!;
-  }
-
-  private requestAcquire(): u32 {
-    if (this.freeRequestCount == 0) return REQUEST_NONE;
-    this.freeRequestCount -= 1;
-    const r = <u32>unchecked(this.freeRequests[this.freeRequestCount]);
-    assert(this.request(r).state == RequestState.Free, "nvme: free request in use");
-    return r;
-  }
-
-  private requestRelease(r: u32): void {
-    assert(r < NVME_REQUESTS_MAX && this.freeRequestCount < NVME_REQUESTS_MAX, "nvme: request released twice");
-    const req = this.request(r);
-    req.state = RequestState.Free;
-    req.sgl = SGL_NONE;
-    unchecked(this.freeRequests[this.freeRequestCount] = <u16>r);
-    this.freeRequestCount += 1;
-  }
-
-  private queuePushBack(r: u32): void {
-    const req = this.request(r);
-    req.state = RequestState.Queued;
-    req.queueNext = REQUEST_NONE;
-    if (this.queueTail == REQUEST_NONE) this.queueHead = r;
-    else this.request(this.queueTail).queueNext = r;
-    this.queueTail = r;
-    this.queuedCount += 1;
-  }
-
-  private queuePopFront(): u32 {
-    const r = this.queueHead;
-    assert(r != REQUEST_NONE && this.queuedCount > 0, "nvme: queue empty");
-    this.queueHead = this.request(r).queueNext;
-    if (this.queueHead == REQUEST_NONE) this.queueTail = REQUEST_NONE;
-    this.queuedCount -= 1;
-    return r;
-  }
-
-  @inline private isTransfer(op: u32): bool {
-    return op == BlockOp.Read || op == BlockOp.Write || op == BlockOp.WriteFua;
+  // A BlockIo answered at once, without taking a request slot.
+  private refuse(msg: Msg, status: BlockStatus, sense: u32): void {
+    this.outbox.send(this.index, <u32>msg.source, status, sense, 0, blockIoLba(msg), blockIoTag(msg));
   }
 }

@@ -15,13 +15,19 @@ import { sgls } from "../../kernel/buffers";
 import { carve } from "../../kernel/carve";
 import { line } from "../../kernel/console";
 import { Msg, MsgKind } from "../../kernel/msg";
-import { MsgQueue } from "../../kernel/queue";
 import { wakeTask } from "../../kernel/ready";
 import { post, timerStartParked, timerWakeBy } from "../../kernel/scheduler";
 import { SGL_NONE } from "../../kernel/sgl";
 import { RunResult, Task } from "../../kernel/task";
 import { TIMER_NONE } from "../../kernel/timer";
-import { BlockOp, BlockStatus, DiskInfo } from "../block";
+import {
+  blockIoBlockCount, blockIoDisk, blockIoLba, blockIoOp, blockIoSgl, blockIoTag, blockOpIsTransfer, BlockOp, BlockStatus,
+  DiskInfo,
+} from "../block";
+import { BlockRequest, REQUEST_NONE, RequestState } from "../block_request";
+import { CompletionOutbox } from "../completion_outbox";
+import { RequestPool } from "../request_pool";
+import { RequestQueue } from "../request_queue";
 import {
   capacityBlockBytes, capacityLastLba, capacityPhysicalExponent, cdbReadCapacity16, cdbReadWrite16, cdbReportLuns, cdbSynchronizeCache16, cdbUnmap,
   LUN_INVALID, READ_CAPACITY_16_BYTES, reportLunsCount, reportLunsEntry, UNMAP_PARAMETERS_BYTES,
@@ -58,12 +64,6 @@ export enum ControllerState {
   Failed = 4, // given up: bus mastering off, device_status FAILED, every request fails with DeviceError
 }
 
-export enum RequestState {
-  Free = 0, // on the free list (the internal request: idle)
-  Queued = 1, // accepted; waits for the controller to be ready or for descriptors
-  InFlight = 2, // its chain is on the ring: a used element, a reset or a give-up ends it, exactly once
-}
-
 enum FaultCause {
   None = 0, // no fault: the first bring-up
   Timeout = 1, // requests past their deadline fail with Timeout, the others in flight with Aborted
@@ -85,7 +85,6 @@ const MSIX_ENTRY_CONFIG: u32 = 0;
 const MSIX_ENTRY_REQUEST: u32 = 1;
 export const REQUEST_QUEUE_INDEX: u32 = 2; // virtio §5.6.2: 0 controlq, 1 eventq, 2 the first request queue
 const QUEUES_MIN: u32 = 3;
-const REQUEST_NONE: u32 = 0xffff;
 const INTERNAL: u32 = VSCSI_REQUESTS_MAX; // the index of the discovery request, outside the free list
 const DISCOVERY_BUFFER_BYTES: u32 = 512; // REPORT LUNS: the header and 63 LUNs
 const PCI_COMMAND: u32 = 0x04;
@@ -101,26 +100,17 @@ const CONFIG_CDB_SIZE: u64 = 24;
 const CONFIG_MAX_LUN: u64 = 32;
 const CONFIG_READ_ATTEMPTS: u32 = 3; // reads of the configuration until config_generation holds still
 
-class Request {
-  state: RequestState = RequestState.Free;
-  op: u32 = 0; // BlockOp, or INTERNAL_OP_REPORT_LUNS / INTERNAL_OP_READ_CAPACITY on the internal request
-  disk: u32 = 0;
+// A BlockIo on this controller (op: a BlockOp, or INTERNAL_OP_REPORT_LUNS / INTERNAL_OP_READ_CAPACITY on the internal
+// request); its area holds the request header, the response and the UNMAP parameters. dataBytes: the residual counts
+// down from it.
+class Request extends BlockRequest {
   lun: u32 = 0;
-  blockCount: u32 = 0;
-  sgl: u32 = SGL_NONE; // the requester's; never released here
-  lba: u64 = 0;
-  tag: u64 = 0;
-  source: u32 = 0; // the requester's task index
-  validated: bool = false; // checked against the disk table (done once discovery is complete)
   retries: u32 = 0;
-  head: u32 = DESC_NONE;
+  head: u32 = DESC_NONE; // the first descriptor of its chain while in flight
   descCount: u32 = 0;
-  dataBytes: u32 = 0; // bytes the command transfers (the residual counts down from it)
   writableBytes: u32 = 0; // response plus data-in: what the device may write
-  deadlineNs: u64 = 0;
-  queueNext: u32 = REQUEST_NONE;
 
-  constructor(readonly area: usize) {}
+  constructor(area: usize) { super(area); }
 }
 
 export class VirtioScsiController extends Task {
@@ -132,17 +122,13 @@ export class VirtioScsiController extends Task {
   private diskFound: u32 = 0; // during discovery
   discovered: bool = false;
   readonly vq: Virtqueue;
-  private readonly requests: StaticArray<Request | null> = new StaticArray<Request | null>(VSCSI_REQUESTS_MAX + 1);
-  private readonly freeRequests: StaticArray<u16> = new StaticArray<u16>(VSCSI_REQUESTS_MAX);
-  freeRequestCount: u32 = 0;
+  // The BlockIo slots, and one more kept outside the free list: the internal request (INTERNAL) of discovery.
+  readonly pool: RequestPool<Request> = new RequestPool<Request>(VSCSI_REQUESTS_MAX, 1);
+  readonly queue: RequestQueue<Request> = new RequestQueue<Request>(this.pool); // accepted, waiting for descriptors
   private readonly headRequest: StaticArray<u16>; // the request whose chain starts at each descriptor
-  private queueHead: u32 = REQUEST_NONE;
-  private queueTail: u32 = REQUEST_NONE;
-  queuedCount: u32 = 0;
   inFlightCount: u32 = 0;
-  private readonly outbox: MsgQueue = new MsgQueue(VSCSI_OUTBOX_DEPTH);
+  private readonly outbox: CompletionOutbox = new CompletionOutbox(VSCSI_OUTBOX_DEPTH, this.stats);
   private readonly out: Msg = new Msg();
-  private readonly retry: Msg = new Msg();
   private readonly discoveryBuffer: usize = carve(DISCOVERY_BUFFER_BYTES, 16);
   private readonly lunList: StaticArray<u32> = new StaticArray<u32>(VSCSI_DISKS_MAX);
   private lunCount: u32 = 0;
@@ -183,12 +169,9 @@ export class VirtioScsiController extends Task {
     this.headRequest = new StaticArray<u16>(queueSize);
     for (let d: u32 = 0; d < queueSize; d++) unchecked(this.headRequest[d] = <u16>REQUEST_NONE);
     const areas = carve((VSCSI_REQUESTS_MAX + 1) * REQUEST_AREA_BYTES, 16);
-    for (let r: u32 = 0; r <= VSCSI_REQUESTS_MAX; r++) {
-      unchecked(this.requests[r] = new Request(areas + <usize>r * REQUEST_AREA_BYTES));
-    }
-    for (let r: i32 = <i32>VSCSI_REQUESTS_MAX - 1; r >= 0; r--) this.requestRelease(<u32>r);
+    for (let r: u32 = 0; r <= VSCSI_REQUESTS_MAX; r++) this.pool.slotSet(r, new Request(areas + <usize>r * REQUEST_AREA_BYTES));
+    this.pool.open();
     for (let d: u32 = 0; d < VSCSI_DISKS_MAX; d++) unchecked(this.disks[d] = new DiskInfo());
-    assert(this.freeRequestCount == VSCSI_REQUESTS_MAX);
   }
 
   /** Takes the tick's timer and asks for a first run, which resets the controller. Boot, after taskAdd. */
@@ -201,7 +184,7 @@ export class VirtioScsiController extends Task {
 
   run(): RunResult {
     if (this.state == ControllerState.Off) this.resetStart();
-    this.outboxFlush();
+    this.outbox.flush(this.index);
     let handled: u32 = 0;
     while (handled < VSCSI_BATCH_MAX && this.inbox.pop(this.scratch)) {
       handled += 1;
@@ -228,35 +211,26 @@ export class VirtioScsiController extends Task {
   private onBlockIo(msg: Msg): void {
     this.stats.requests += 1;
     if (this.state == ControllerState.Failed) {
-      this.send(msg.source, BlockStatus.DeviceError, 0, 0, msg.d, msg.e);
+      this.refuse(msg, BlockStatus.DeviceError, 0);
       return;
     }
-    const op = msg.a & 0xff;
-    const disk = msg.a >> 8;
     if (this.discovered) {
-      const status = this.validate(op, disk, msg.b, msg.c, msg.d);
+      const status = this.validate(blockIoOp(msg), blockIoDisk(msg), blockIoBlockCount(msg), blockIoSgl(msg), blockIoLba(msg));
       if (status != BlockStatus.Ok) {
-        this.send(msg.source, status, this.refusalSense, 0, msg.d, msg.e);
+        this.refuse(msg, status, this.refusalSense);
         return;
       }
     }
-    const r = this.requestAcquire();
+    const r = this.pool.acquire();
     if (r == REQUEST_NONE) {
       this.stats.busyRejects += 1;
-      this.send(msg.source, BlockStatus.Busy, 0, 0, msg.d, msg.e);
+      this.refuse(msg, BlockStatus.Busy, 0);
       return;
     }
-    const req = this.request(r);
-    req.op = op;
-    req.disk = disk;
-    req.blockCount = msg.b;
-    req.sgl = msg.c;
-    req.lba = msg.d;
-    req.tag = msg.e;
-    req.source = msg.source;
-    req.validated = this.discovered;
+    const req = this.pool.at(r);
+    req.take(msg, this.discovered);
     req.retries = 0;
-    this.queuePushBack(r);
+    this.queue.pushBack(r);
   }
 
   /** Ok, or why the request is refused without touching the device (the sense in refusalSense). */
@@ -282,7 +256,7 @@ export class VirtioScsiController extends Task {
   }
 
   private rangeCheck(info: DiskInfo, lba: u64, blockCount: u32): BlockStatus {
-    if (lba >= info.blockCount || <u64>blockCount > info.blockCount - lba) {
+    if (!info.holds(lba, blockCount)) {
       this.refusalSense = SENSE_LBA_OUT_OF_RANGE;
       return BlockStatus.IllegalRequest;
     }
@@ -304,20 +278,20 @@ export class VirtioScsiController extends Task {
   // Sends queued requests in order while the ring has room; refuses, in order, those that fail validation.
   private issueQueued(): void {
     if (this.state != ControllerState.Ready) return;
-    for (let n: u32 = 0; n <= VSCSI_REQUESTS_MAX && this.queueHead != REQUEST_NONE; n++) {
-      const r = this.queueHead;
-      const req = this.request(r);
+    for (let n: u32 = 0; n <= VSCSI_REQUESTS_MAX && this.queue.head != REQUEST_NONE; n++) {
+      const r = this.queue.head;
+      const req = this.pool.at(r);
       if (!req.validated) {
         const status = this.validate(req.op, req.disk, req.blockCount, req.sgl, req.lba);
         req.validated = true;
         if (status != BlockStatus.Ok) {
-          this.queuePopFront();
+          this.queue.popFront();
           this.requestDone(r, status, this.refusalSense, 0);
           continue;
         }
       }
       if (!this.issue(r)) return; // wait for completions to free descriptors
-      this.queuePopFront();
+      this.queue.popFront();
     }
   }
 
@@ -326,8 +300,8 @@ export class VirtioScsiController extends Task {
 
   /** Puts request `r` on the ring; false (nothing changed) when the ring lacks free descriptors. */
   private issue(r: u32): bool {
-    const req = this.request(r);
-    const segments = this.isTransfer(req.op) ? sgls().segmentCount(req.sgl) : 0;
+    const req = this.pool.at(r);
+    const segments = req.isTransfer() ? sgls().segmentCount(req.sgl) : 0;
     const extra: u32 = req.op == BlockOp.Unmap || r == INTERNAL ? 1 : 0;
     const count: u32 = 2 + segments + extra;
     if (count > this.vq.freeCount) return false;
@@ -481,7 +455,7 @@ export class VirtioScsiController extends Task {
       this.stats.unknownCompletions += 1;
       return true;
     }
-    const req = this.request(r);
+    const req = this.pool.at(r);
     assert(req.state == RequestState.InFlight && req.head == id, "vscsi: head table disagrees with its request");
     const response = responseCode(req.area);
     const residual = responseResidual(req.area);
@@ -518,52 +492,30 @@ export class VirtioScsiController extends Task {
   }
 
   private retryIssue(r: u32): void {
-    const req = this.request(r);
+    const req = this.pool.at(r);
     req.retries += 1;
     req.state = RequestState.Queued;
     this.stats.retries += 1;
     if (r == INTERNAL) assert(this.issue(r), "vscsi: no descriptors for discovery");
-    else this.queuePushFront(r);
+    else this.queue.pushFront(r);
   }
 
   // The end of a request: discovery goes on, or the requester is told. `bytes` counts data moved.
   private requestDone(r: u32, status: BlockStatus, sense: u32, bytes: u32): void {
-    const req = this.request(r);
+    const req = this.pool.at(r);
     if (status == BlockStatus.Ok) this.faultsInRow = 0;
     req.state = RequestState.Free;
     if (r == INTERNAL) {
       this.onDiscoveryDone(status, bytes);
       return;
     }
-    this.send(req.source, status, sense, this.isTransfer(req.op) ? bytes : 0, req.lba, req.tag);
-    this.requestRelease(r);
+    this.outbox.send(this.index, req.source, status, sense, req.isTransfer() ? bytes : 0, req.lba, req.tag);
+    this.pool.release(r);
   }
 
-  // BlockIoDone to `target`; in order behind any completion its inbox refused before.
-  private send(target: u32, status: BlockStatus, sense: u32, bytes: u32, lba: u64, tag: u64): void {
-    this.stats.completed += 1;
-    if (status != BlockStatus.Ok) this.stats.errors += 1;
-    const msg = this.out.set(MsgKind.BlockIoDone, this.index, status, sense);
-    msg.c = bytes;
-    msg.d = lba;
-    msg.e = tag;
-    if (this.outbox.count == 0 && post(target, msg)) return;
-    msg.source = <u16>target; // held in the outbox with its destination
-    // A requester may not hold more requests than the DDM can keep completions for (VSCSI_OUTBOX_DEPTH).
-    this.outbox.pushAssumeCapacity(msg);
-  }
-
-  private outboxFlush(): void {
-    const count = this.outbox.count;
-    for (let i: u32 = 0; i < count; i++) {
-      const popped = this.outbox.pop(this.retry);
-      assert(popped, "vscsi: outbox count disagrees with its ring");
-      const target = <u32>this.retry.source;
-      this.retry.source = <u16>this.index;
-      if (post(target, this.retry)) continue;
-      this.retry.source = <u16>target;
-      this.outbox.pushAssumeCapacity(this.retry);
-    }
+  // A BlockIo answered at once, without taking a request slot.
+  private refuse(msg: Msg, status: BlockStatus, sense: u32): void {
+    this.outbox.send(this.index, <u32>msg.source, status, sense, 0, blockIoLba(msg), blockIoTag(msg));
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -618,7 +570,7 @@ export class VirtioScsiController extends Task {
   private deadlineCheck(nowNs: u64): void {
     let expired: u32 = 0;
     for (let r: u32 = 0; r <= VSCSI_REQUESTS_MAX; r++) {
-      const req = this.request(r);
+      const req = this.pool.at(r);
       if (req.state == RequestState.InFlight && req.deadlineNs <= nowNs) expired += 1;
     }
     if (expired == 0) return;
@@ -696,7 +648,7 @@ export class VirtioScsiController extends Task {
   // Every request in flight ends here exactly once, with the status the pending fault gives it.
   private failInFlight(): void {
     for (let r: u32 = 0; r <= VSCSI_REQUESTS_MAX; r++) {
-      const req = this.request(r);
+      const req = this.pool.at(r);
       if (req.state != RequestState.InFlight) continue;
       const status = this.failStatus(r);
       if (status == BlockStatus.Timeout) this.stats.timeouts += 1;
@@ -712,7 +664,7 @@ export class VirtioScsiController extends Task {
 
   private failStatus(r: u32): BlockStatus {
     switch (this.faultCause) {
-      case FaultCause.Timeout: return this.request(r).deadlineNs <= this.faultNs ? BlockStatus.Timeout : BlockStatus.Aborted;
+      case FaultCause.Timeout: return this.pool.at(r).deadlineNs <= this.faultNs ? BlockStatus.Timeout : BlockStatus.Aborted;
       case FaultCause.Request: return r == this.faultCulprit ? BlockStatus.DeviceError : BlockStatus.Aborted;
       case FaultCause.Device: return BlockStatus.DeviceError;
       default: return BlockStatus.Aborted;
@@ -729,8 +681,8 @@ export class VirtioScsiController extends Task {
     this.state = ControllerState.Failed;
     if (this.faultCause == FaultCause.None) this.faultCause = FaultCause.Device;
     this.failInFlight();
-    for (let n: u32 = 0; n <= VSCSI_REQUESTS_MAX && this.queueHead != REQUEST_NONE; n++) {
-      const r = this.queuePopFront();
+    for (let n: u32 = 0; n <= VSCSI_REQUESTS_MAX && this.queue.head != REQUEST_NONE; n++) {
+      const r = this.queue.popFront();
       this.requestDone(r, BlockStatus.DeviceError, 0, 0);
     }
     this.vq.reset();
@@ -833,7 +785,7 @@ export class VirtioScsiController extends Task {
   }
 
   private internalIssue(op: u32, lun: u32): void {
-    const req = this.request(INTERNAL);
+    const req = this.pool.at(INTERNAL);
     assert(req.state == RequestState.Free, "vscsi: discovery request busy");
     req.op = op;
     req.lun = lun;
@@ -927,62 +879,5 @@ export class VirtioScsiController extends Task {
       .s(" vendor=").hex(this.pci.vendorId, 4).s(" device=").hex(this.pci.deviceId, 4).s(" queueSize=").u32(this.vq.size)
       .s(" segmentsMax=").u32(this.segmentsMax).s(" transferBytesMax=").u32(this.transferBytesMax).s(" luns=").u32(this.diskCount).out();
     this.readyPost();
-  }
-
-  // ---------------------------------------------------------------------------------------------------------------
-  // Request slots and the queue of those waiting.
-
-  private request(r: u32): Request {
-    assert(r <= VSCSI_REQUESTS_MAX, "vscsi: request index out of range");
-    return unchecked(this.requests[r])!;
-  }
-
-  private requestAcquire(): u32 {
-    if (this.freeRequestCount == 0) return REQUEST_NONE;
-    this.freeRequestCount -= 1;
-    const r = <u32>unchecked(this.freeRequests[this.freeRequestCount]);
-    assert(this.request(r).state == RequestState.Free, "vscsi: free request in use");
-    return r;
-  }
-
-  private requestRelease(r: u32): void {
-    assert(r < VSCSI_REQUESTS_MAX && this.freeRequestCount < VSCSI_REQUESTS_MAX, "vscsi: request released twice");
-    const req = this.request(r);
-    req.state = RequestState.Free;
-    req.sgl = SGL_NONE;
-    unchecked(this.freeRequests[this.freeRequestCount] = <u16>r);
-    this.freeRequestCount += 1;
-  }
-
-  private queuePushBack(r: u32): void {
-    const req = this.request(r);
-    req.state = RequestState.Queued;
-    req.queueNext = REQUEST_NONE;
-    if (this.queueTail == REQUEST_NONE) this.queueHead = r;
-    else this.request(this.queueTail).queueNext = r;
-    this.queueTail = r;
-    this.queuedCount += 1;
-  }
-
-  private queuePushFront(r: u32): void {
-    const req = this.request(r);
-    req.state = RequestState.Queued;
-    req.queueNext = this.queueHead;
-    this.queueHead = r;
-    if (this.queueTail == REQUEST_NONE) this.queueTail = r;
-    this.queuedCount += 1;
-  }
-
-  private queuePopFront(): u32 {
-    const r = this.queueHead;
-    assert(r != REQUEST_NONE && this.queuedCount > 0, "vscsi: queue empty");
-    this.queueHead = this.request(r).queueNext;
-    if (this.queueHead == REQUEST_NONE) this.queueTail = REQUEST_NONE;
-    this.queuedCount -= 1;
-    return r;
-  }
-
-  @inline private isTransfer(op: u32): bool {
-    return op == BlockOp.Read || op == BlockOp.Write || op == BlockOp.WriteFua;
   }
 }

@@ -15,10 +15,10 @@ import { testBoard, type TestBoard } from "../../support/board.ts";
 // assembly/ddm/block.ts
 const Op = { Read: 1, Write: 2, Flush: 3, Unmap: 4, WriteFua: 5 } as const;
 const Status = { Ok: 0, MediumError: 1, IllegalRequest: 2, DeviceError: 3, Timeout: 4, Busy: 5, Aborted: 6, NoDisk: 7, Changed: 8 } as const;
-// assembly/ddm/nvme/stats.ts, NvmeStat
+// assembly/ddm/block_stats.ts, BlockStat, then assembly/ddm/nvme/stats.ts, NvmeStat
 const Stat = {
   Requests: 0, Completed: 1, Errors: 2, Submitted: 3, Resets: 4, Timeouts: 5, DeviceErrors: 6, SpuriousInterrupts: 7,
-  UnknownCompletions: 8, BusyRejects: 9, Aborts: 10, InFlightMax: 11, AdminCommands: 12, PrpLists: 13, SglCommands: 14,
+  UnknownCompletions: 8, BusyRejects: 9, InFlightMax: 10, Aborts: 11, AdminCommands: 12, PrpLists: 13, SglCommands: 14,
 } as const;
 const NvmeState = { Off: 0, Disabling: 1, Enabling: 2, Configuring: 3, Ready: 4, Failed: 5 } as const;
 const SGL_NONE = 0xffff;

@@ -14,10 +14,10 @@ import { testBoard, type TestBoard } from "../../support/board.ts";
 // assembly/ddm/block.ts
 const Op = { Read: 1, Write: 2, Flush: 3, Unmap: 4, WriteFua: 5 } as const;
 const Status = { Ok: 0, MediumError: 1, IllegalRequest: 2, DeviceError: 3, Timeout: 4, Busy: 5, Aborted: 6, NoDisk: 7, Changed: 8 } as const;
-// assembly/ddm/virtio_scsi/stats.ts, VscsiStat
+// assembly/ddm/block_stats.ts, BlockStat, then assembly/ddm/virtio_scsi/stats.ts, VscsiStat
 const Stat = {
   Requests: 0, Completed: 1, Errors: 2, Submitted: 3, Resets: 4, Timeouts: 5, DeviceErrors: 6,
-  SpuriousInterrupts: 7, UnknownCompletions: 8, BusyRejects: 9, Retries: 10, InFlightMax: 11,
+  SpuriousInterrupts: 7, UnknownCompletions: 8, BusyRejects: 9, InFlightMax: 10, Retries: 11,
 } as const;
 const ControllerState = { Off: 0, Resetting: 1, Discovering: 2, Ready: 3, Failed: 4 } as const;
 const SGL_NONE = 0xffff;
