@@ -35,7 +35,9 @@ options:
   -h, --help        this help
 
 While it runs, a status line every 2 s (stderr): execs, execs per second, edges, corpus size, findings.
-Exit status: 0 when no finding (a replay: when the reproducer no longer fails), 1 otherwise, 2 for a usage error.`;
+SIGINT or SIGTERM ends the campaign after the input running (with --jobs, every campaign): the summary covers what
+ran. Exit status: 0 when no finding (a replay: when the reproducer no longer fails), 1 otherwise, 2 for a usage
+error, 130 after SIGINT and 143 after SIGTERM.`;
 
 function describe(status: CampaignStatus): string {
   return `[${status.target}] ${status.seconds.toFixed(0)} s  execs ${status.execs}  ${status.execsPerSecond}/s  edges ${status.edges}  corpus ${status.corpusSize}  findings ${status.findings.length}`;
@@ -85,14 +87,22 @@ export const fuzzCommand: Command = {
     const corpusDir = values.corpus === undefined ? undefined : resolve(values.corpus);
 
     let summary: CampaignStatus;
-    if (jobs > 1) summary = await parallel(target.name, seconds, seed, jobs, findingsDir, corpusDir);
-    else {
-      const stop = { requested: false };
-      const onSignal = () => (stop.requested = true);
-      process.once("SIGINT", onSignal);
-      process.once("SIGTERM", onSignal);
-      process.stderr.write(`fuzzing ${target.name} for ${seconds} s, seed ${seed}; findings in ${findingsDir}\n`);
-      summary = await campaign({ target, firmware, seed, seconds, corpusDir, findingsDir, stop, progress: (s) => process.stderr.write(describe(s) + "\n") });
+    const stop = { requested: false };
+    let stoppedBy: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      stop.requested = true;
+      stoppedBy ??= signal;
+      process.stderr.write(`${signal}: stopping after the input running\n`);
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    try {
+      if (jobs > 1) summary = await parallel(target.name, seconds, seed, jobs, findingsDir, corpusDir, () => stoppedBy);
+      else {
+        process.stderr.write(`fuzzing ${target.name} for ${seconds} s, seed ${seed}; findings in ${findingsDir}\n`);
+        summary = await campaign({ target, firmware, seed, seconds, corpusDir, findingsDir, stop, progress: (s) => process.stderr.write(describe(s) + "\n") });
+      }
+    } finally {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
     }
@@ -102,24 +112,49 @@ export const fuzzCommand: Command = {
       for (const f of summary.findings) out(`finding ${f.kind}: ${f.message}${f.file === undefined ? "" : `\n  reproducer ${f.file} (${f.inputBytes} bytes): wasm-iop fuzz --replay ${f.file}`}`);
       if (summary.findings.length === 0) out("no findings");
     }
+    if (stoppedBy !== undefined) return stoppedBy === "SIGINT" ? 130 : 143;
     return summary.findings.length === 0 ? 0 : 1;
   },
 };
 
-// --jobs: one child process per seed, each printing its JSON summary; merged into one (sums, union of findings).
-async function parallel(target: string, seconds: number, seed: number, jobs: number, findingsDir: string, corpusDir: string | undefined): Promise<CampaignStatus> {
+// --jobs: one child process per seed, each printing its JSON summary; merged into one (sums, union of findings). A
+// signal to this process is passed on to every child (a terminal's SIGINT reaches them anyway), which ends its
+// campaign after the input running and prints its summary.
+async function parallel(target: string, seconds: number, seed: number, jobs: number, findingsDir: string, corpusDir: string | undefined,
+  stoppedBy: () => NodeJS.Signals | undefined): Promise<CampaignStatus> {
+  const children = new Set<ReturnType<typeof spawn>>();
+  const forward = (signal: NodeJS.Signals) => {
+    for (const child of children) child.kill(signal);
+  };
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  try {
+    return await merged(target, seconds, seed, jobs, findingsDir, corpusDir, children, stoppedBy);
+  } finally {
+    process.off("SIGINT", forward);
+    process.off("SIGTERM", forward);
+  }
+}
+
+async function merged(target: string, seconds: number, seed: number, jobs: number, findingsDir: string, corpusDir: string | undefined,
+  children: Set<ReturnType<typeof spawn>>, stoppedBy: () => NodeJS.Signals | undefined): Promise<CampaignStatus> {
   const runs = Array.from({ length: jobs }, (_, i) => new Promise<CampaignStatus>((resolveRun, reject) => {
     const args = [join(ROOT, "bin/wasm-iop.js"), "fuzz", "--target", target, "--seconds", String(seconds), "--seed", String(seed + i), "--findings", findingsDir, "--json"];
     if (corpusDir !== undefined) args.push("--corpus", corpusDir);
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    children.add(child);
+    if (stoppedBy() !== undefined) child.kill(stoppedBy()); // a signal came while the others started
     let text = "";
     child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
     child.on("error", reject);
     child.on("close", () => {
+      children.delete(child);
       try {
         resolveRun(JSON.parse(text.trim().split("\n").pop()!) as CampaignStatus);
       } catch {
-        reject(new Error(`fuzz job ${i} (seed ${seed + i}) printed no summary`));
+        // A signal that came before the child set its handler ended it at once: it ran nothing worth a summary.
+        if (stoppedBy() !== undefined) resolveRun({ target, seed: seed + i, seconds: 0, execs: 0, execsPerSecond: 0, edges: 0, corpusSize: 0, findings: [] });
+        else reject(new Error(`fuzz job ${i} (seed ${seed + i}) printed no summary`));
       }
     });
   }));

@@ -11,7 +11,7 @@ import { PcapWriter } from "../replay/pcap.ts";
 import { Recorder } from "../replay/recorder.ts";
 import { SIM_BOARD_KINDS, type SimBoardKind } from "../simulate/boards.ts";
 import { FAULT_HELP, FAULT_KINDS, type FaultKind, parseFaults } from "../simulate/faults.ts";
-import { passed, simulate, stalledResult, type SimulationResult } from "../simulate/simulation.ts";
+import { passed, simulate, simulateInterruptible, stalledResult, type SimulationResult } from "../simulate/simulation.ts";
 
 const SEED_TIMEOUT_S_DEFAULT = 1800; // wall time for one seed in a worker: 10 000 ops take 5-60 s on a loaded 2-core VM
 import { type Command, UsageError } from "./command.ts";
@@ -48,7 +48,8 @@ ${FAULT_KINDS.map((k) => `                   ${k.padEnd(10)} ${FAULT_HELP[k]}`).
                  hang (default 1800). Every run also stops itself, as a hang, once the board has run far more
                  events than its commands need (board time crawling: a livelock)
   --json         print a summary object on stdout: seeds, ops, faultsInjected, lostWrites, wrongReads, hangs,
-                 traceHash and the other counters (with --seeds, totals and one result per seed)
+                 traceHash and the other counters (with --seeds, totals and one result per seed); after a
+                 signal also stoppedBy (SIGINT or SIGTERM) and seedsAsked
   --trace FILE   write the bus trace of the run as JSON lines (one seed only); the simulator's own events
                  (faults, resets, lost connections, failures) are in it with src "sim"; replayable under wasmtime
                  with \`wasm-iop trace replay FILE\` (docs/trace-format.md)
@@ -58,9 +59,11 @@ ${FAULT_KINDS.map((k) => `                   ${k.padEnd(10)} ${FAULT_HELP[k]}`).
   --pcap FILE    write the NIC's traffic as a pcap file (one seed only; synthesized TCP/IP, board-time stamps)
   -h, --help     this help
 
-A failing seed prints its failures and the command that replays it with the trace. Exit status: 0 when every
+A failing seed prints its failures and the command that replays it with the trace. SIGINT or SIGTERM stops the
+run at once: no seed is started after it, the seeds in progress are dropped (their workers are stopped), and the
+summary covers the seeds done (a second signal ends the process without one). Exit status: 0 when every
 seed passed (no lost acknowledged write, wrong read, hang, protocol error, unexpected panic or heap growth),
-1 when one failed, 2 for a usage error. On the volumes board a seed also fails when a RAID volume is not
+1 when one failed, 2 for a usage error, 130 after SIGINT and 143 after SIGTERM. On the volumes board a seed also fails when a RAID volume is not
 optimal 120 s of board time after the run; the replay line names the board.`;
 
 interface Job {
@@ -95,10 +98,10 @@ function describe(result: SimulationResult, wallMs: number): string {
     `, ${(wallMs / 1000).toFixed(1)} s`;
 }
 
-// The hidden worker mode of --jobs: seeds arrive over IPC, results go back the same way.
+// The hidden worker mode of --jobs: seeds arrive over IPC, results go back the same way. A seed runs synchronously,
+// so SIGINT (a terminal's, to the whole process group) and SIGTERM (the parent's, when it stops) keep their default
+// action and end the worker at once; the parent drops its seed.
 function runWorker(): Promise<number> {
-  process.on("SIGINT", () => {}); // the parent, which gets it too, stops handing out seeds and then stops us
-  process.on("SIGTERM", () => {});
   return new Promise((resolve) => {
     process.on("message", (job: Job | "stop") => {
       if (job === "stop") {
@@ -161,10 +164,10 @@ export const simulateCommand: Command = {
     const queue: Job[] = Array.from({ length: count }, (_, i) => ({ seed: first + i, ops, faults, board, nbd }));
     const results: SimulationResult[] = [];
     const started = performance.now();
-    let stopping: string | undefined;
-    const onSignal = (signal: string) => {
+    let stopping: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
       stopping ??= signal;
-      progress(`${signal}: finishing the seeds in progress, then stopping`);
+      progress(`${signal}: stopping; the seeds in progress are dropped (another signal ends the process at once)`);
     };
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
@@ -187,7 +190,7 @@ export const simulateCommand: Command = {
         const t0 = performance.now();
         let recorder: Recorder | undefined;
         let pcap: PcapWriter | undefined;
-        const result = simulate({
+        const result = await simulateInterruptible({
           seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd, trace, onConsole: values.verbose ? (line) => progress(line) : undefined,
           attach: (board) => {
             if (values.pcap !== undefined) board.ingress.observe((pcap = new PcapWriter(resolve(values.pcap))));
@@ -199,89 +202,116 @@ export const simulateCommand: Command = {
             });
             recorder.begin(board, new Uint8Array(readFileSync(FIRMWARE_PATH)));
           },
-          detach: (board) => recorder?.end(board.ingress.position, "end of simulation", trace),
-        });
+          detach: (board) => recorder?.end(board.ingress.position, stopping ?? "end of simulation", trace),
+        }, () => stopping !== undefined);
         recorder?.close();
         pcap?.finish();
         if (recorder !== undefined) progress(`recording: ${recorder.path} (replay: wasm-iop replay ${values.record})`);
         if (pcap !== undefined) progress(`packet capture: ${pcap.path}, ${pcap.packetCount} packets`);
         await trace.close();
+        if (result === undefined) break; // stopped by a signal
         done(job, result, performance.now() - t0);
       }
     } else {
-      await runJobs(queue, jobs, done, () => stopping !== undefined, seedTimeoutS * 1000);
+      await runJobs(queue, jobs, done, () => stopping, seedTimeoutS * 1000);
     }
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
 
     results.sort((a, b) => a.seed - b.seed);
     const failed = results.filter((r) => !passed(r));
     const total = (key: "ops" | "faultsInjected" | "lostWrites" | "wrongReads" | "hangs" | "protocolErrors" | "panics" | "heapGrowth" | "resets" | "opsFailed" | "volumesNotOptimal" | "memberPulls" | "spaceRefused") =>
       results.reduce((sum, r) => sum + r[key], 0);
     const wallS = (performance.now() - started) / 1000;
-    progress(`simulate: ${results.length} of ${count} seeds in ${wallS.toFixed(1)} s (${(results.length / wallS).toFixed(3)} seeds/s), ` +
+    progress(`simulate: ${stopping === undefined ? "" : `stopped by ${stopping}: `}${results.length} of ${count} seeds in ${wallS.toFixed(1)} s (${(results.length / wallS).toFixed(3)} seeds/s), ` +
       `${failed.length} failed; lostWrites ${total("lostWrites")}, wrongReads ${total("wrongReads")}, hangs ${total("hangs")}` +
       (failed.length > 0 ? `; failing seeds: ${failed.map((r) => r.seed).join(" ")}` : ""));
     if (values.json) {
-      const summary = results.length === 1 ? { ...results[0]!, seeds: [results[0]!.seed] } : {
+      const stopped = stopping === undefined ? {} : { stoppedBy: stopping, seedsAsked: count };
+      const summary = results.length === 1 ? { ...results[0]!, seeds: [results[0]!.seed], ...stopped } : {
         seeds: results.map((r) => r.seed), ops: total("ops"), opsFailed: total("opsFailed"), faultsInjected: total("faultsInjected"), resets: total("resets"),
         lostWrites: total("lostWrites"), wrongReads: total("wrongReads"), hangs: total("hangs"), protocolErrors: total("protocolErrors"),
         panics: total("panics"), heapGrowth: total("heapGrowth"), volumesNotOptimal: total("volumesNotOptimal"), memberPulls: total("memberPulls"),
         spaceRefused: total("spaceRefused"), thinFullSeeds: results.filter((r) => r.thinFullNs !== null).length, failedSeeds: failed.map((r) => r.seed), wallSeconds: Number(wallS.toFixed(1)),
         // One fingerprint for the set: the SHA-256 of the seeds' trace hashes, in seed order.
         traceHash: createHash("sha256").update(results.map((r) => r.traceHash).join("\n")).digest("hex"),
+        ...stopped,
         results,
       };
       process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
     }
+    if (stopping !== undefined) return stopping === "SIGINT" ? 130 : 143;
     return failed.length > 0 ? 1 : 0;
   },
 };
 
 // Seeds over `jobs` child processes (this CLI in worker mode), each taking the next seed when it finishes one. A
 // worker that sends no result within `seedWallMs` of wall time is killed and its seed counted as a hang (a loop
-// inside one board event never returns to the simulator's own watchdog); a new worker takes its place.
-async function runJobs(queue: Job[], jobs: number, done: (job: Job, result: SimulationResult, wallMs: number) => void, stopping: () => boolean, seedWallMs: number): Promise<void> {
+// inside one board event never returns to the simulator's own watchdog); a new worker takes its place. Once
+// `stopping()` names a signal, no seed is handed out and every worker is sent SIGTERM: their seeds are dropped.
+async function runJobs(queue: Job[], jobs: number, done: (job: Job, result: SimulationResult, wallMs: number) => void, stopping: () => NodeJS.Signals | undefined, seedWallMs: number): Promise<void> {
   const bin = join(ROOT, "bin/wasm-iop.js");
   let live = 0;
-  await new Promise<void>((resolve, reject) => {
-    const start = () => {
-      live += 1;
-      const child: ChildProcess = fork(bin, ["simulate", "--worker"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-      let current: Job | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      let sentAt = 0;
-      let killed = false;
-      const next = () => {
-        current = stopping() ? undefined : queue.shift();
-        if (current === undefined) {
-          child.send("stop");
-          return;
-        }
-        child.send(current);
-        sentAt = performance.now();
-        timer = setTimeout(() => {
-          killed = true;
-          child.kill("SIGKILL");
-        }, seedWallMs);
+  const children = new Set<ChildProcess>();
+  const stopAll = () => {
+    for (const child of children) child.kill("SIGTERM");
+  };
+  process.on("SIGINT", stopAll);
+  process.on("SIGTERM", stopAll);
+  try {
+    await runWorkers();
+  } finally {
+    process.off("SIGINT", stopAll);
+    process.off("SIGTERM", stopAll);
+  }
+
+  function runWorkers(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const start = () => {
+        live += 1;
+        const child: ChildProcess = fork(bin, ["simulate", "--worker"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+        children.add(child);
+        let current: Job | undefined;
+        let timer: NodeJS.Timeout | undefined;
+        let sentAt = 0;
+        let killed = false;
+        const next = () => {
+          current = stopping() !== undefined ? undefined : queue.shift();
+          if (!child.connected) return; // stopped by a signal just now
+          if (current === undefined) {
+            child.send("stop");
+            return;
+          }
+          child.send(current);
+          sentAt = performance.now();
+          timer = setTimeout(() => {
+            killed = true;
+            child.kill("SIGKILL");
+          }, seedWallMs);
+        };
+        child.on("message", (message: "ready" | { result: SimulationResult; wallMs: number }) => {
+          clearTimeout(timer);
+          if (message !== "ready") done(current!, message.result, message.wallMs);
+          next();
+        });
+        child.on("exit", (code) => {
+          clearTimeout(timer);
+          children.delete(child);
+          live -= 1;
+          if (stopping() !== undefined) {
+            // Stopped: its seed, if any, is dropped.
+          } else if (killed && current !== undefined) {
+            const wallMs = performance.now() - sentAt;
+            done(current, stalledResult(current.seed, current.ops, wallMs), wallMs);
+            if (queue.length > 0) start();
+          } else if (current !== undefined || code !== 0) {
+            reject(new Error(`simulate worker exited with ${code} during seed ${current?.seed}`));
+            return;
+          }
+          if (live === 0) resolve();
+        });
       };
-      child.on("message", (message: "ready" | { result: SimulationResult; wallMs: number }) => {
-        clearTimeout(timer);
-        if (message !== "ready") done(current!, message.result, message.wallMs);
-        next();
-      });
-      child.on("exit", (code) => {
-        clearTimeout(timer);
-        live -= 1;
-        if (killed && current !== undefined) {
-          const wallMs = performance.now() - sentAt;
-          done(current, stalledResult(current.seed, current.ops, wallMs), wallMs);
-          if (queue.length > 0 && !stopping()) start();
-        } else if (current !== undefined || code !== 0) {
-          reject(new Error(`simulate worker exited with ${code} during seed ${current?.seed}`));
-          return;
-        }
-        if (live === 0) resolve();
-      });
-    };
-    for (let w = 0; w < Math.min(jobs, queue.length); w++) start();
-  });
+      for (let w = 0; w < Math.min(jobs, queue.length); w++) start();
+    });
+  }
 }

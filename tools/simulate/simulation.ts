@@ -40,6 +40,7 @@ export const HANG_NS = 20_000_000_000;
  * 2 s device deadline and reset, the CTA's retransmissions). After it, an acknowledged write may not be undone.
  */
 export const SETTLE_NS = 10_000_000_000;
+const STEP_EVENTS = 256; // board events between the points where an interruptible run may take a turn
 const RUN_LIMIT_NS = 3_600_000_000_000; // an hour of board time: a run stuck beyond every hang is stopped
 /**
  * The watchdog on progress: a board that runs more events than this (per command issued, plus a floor for boot,
@@ -124,6 +125,16 @@ export function simulate(options: SimulationOptions): SimulationResult {
   return new Simulation(options).run();
 }
 
+/**
+ * simulate() for a caller that must stay responsive (the CLI, to a signal): the same events in the same order (the
+ * same trace), but the event loop gets a turn whenever `turnMs` of wall time passed since the last one. When `stop()`
+ * answers true at a turn the run ends there: the board powers off and the result is undefined (a seed cut short
+ * proves nothing).
+ */
+export async function simulateInterruptible(options: SimulationOptions, stop: () => boolean, turnMs = 50): Promise<SimulationResult | undefined> {
+  return new Simulation(options).runInterruptible(stop, turnMs);
+}
+
 class Simulation {
   private readonly board: Board;
   private readonly plan: SimBoardPlan;
@@ -180,15 +191,47 @@ class Simulation {
   }
 
   run(): SimulationResult {
+    const steps = this.begin();
+    while (steps.next().done !== true);
+    return this.end();
+  }
+
+  async runInterruptible(stop: () => boolean, turnMs: number): Promise<SimulationResult | undefined> {
+    const steps = this.begin();
+    let since = performance.now();
+    while (steps.next().done !== true) {
+      if (performance.now() - since < turnMs) continue;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      since = performance.now();
+      if (!stop()) continue;
+      steps.return(undefined);
+      this.options.detach?.(this.board);
+      this.board.powerOff();
+      return undefined;
+    }
+    return this.end();
+  }
+
+  // Power-on; then the phases, one step (at most STEP_EVENTS board events) per next().
+  private begin(): Generator<void> {
     const { board } = this;
     this.options.attach?.(board);
     board.powerOn();
     board.clock.afterOutside(WATCH_PERIOD_NS, () => this.watchProgress());
+    return this.steps();
+  }
+
+  private *steps(): Generator<void> {
     try {
-      this.runPhases();
+      yield* this.runPhases();
     } catch (error) {
       if (!(error instanceof RunStopped)) throw error;
     }
+  }
+
+  // The checks after the phases, power-off, the result.
+  private end(): SimulationResult {
+    const { board } = this;
     this.result.volumes = this.volumeStates.list().map((v) => v.line);
     this.result.memberPulls = this.members?.pulls ?? 0;
     this.result.memberReplaces = this.members?.replaces ?? 0;
@@ -205,9 +248,9 @@ class Simulation {
   }
 
   // Boot, the workload, the quiet period and the checks; a RunStopped (the progress watchdog) cuts it short.
-  private runPhases(): void {
+  private *runPhases(): Generator<void> {
     const { board } = this;
-    this.awaitServing();
+    yield* this.awaitServing();
     const initiators = this.options.initiators ?? 2;
     const perInitiator = this.options.sessionsPerInitiator ?? 2;
     for (let i = 0; i < initiators; i++) {
@@ -237,15 +280,15 @@ class Simulation {
       session.connect();
     }
     board.clock.afterOutside(WATCH_PERIOD_NS, () => this.watch());
-    while (!this.finished && board.clock.nowNs < RUN_LIMIT_NS) board.runFor(100_000_000);
+    while (!this.finished && board.clock.nowNs < RUN_LIMIT_NS) yield* this.runFor(100_000_000);
     if (!this.finished) this.fail("hangs", `the run did not finish within ${RUN_LIMIT_NS / 1e9} s of board time`);
     // Quiet period: whatever a lost connection left in the target lands (or not) before the disks are checked.
-    board.runFor(SETTLE_NS + 1_000_000_000);
+    yield* this.runFor(SETTLE_NS + 1_000_000_000);
     this.checkDisks();
     if (this.plan.raid.length > 0) {
       this.members?.replaceAll();
-      this.awaitOptimal();
-      this.checkVolumes();
+      yield* this.awaitOptimal();
+      yield* this.checkVolumes();
     }
   }
 
@@ -262,9 +305,16 @@ class Simulation {
 
   // --- The board ---
 
-  private awaitServing(): void {
+  // board.runFor(durationNs) in steps of at most STEP_EVENTS events: the same events in the same order.
+  private *runFor(durationNs: number): Generator<void> {
+    const untilNs = this.board.clock.nowNs + durationNs;
+    while (!this.board.clock.advanceToAtMost(untilNs, STEP_EVENTS)) yield;
+    yield;
+  }
+
+  private *awaitServing(): Generator<void> {
     const limit = this.board.clock.nowNs + BOOT_LIMIT_NS;
-    while (!this.serving && this.board.clock.nowNs < limit) this.board.runFor(5_000_000);
+    while (!this.serving && this.board.clock.nowNs < limit) yield* this.runFor(5_000_000);
     if (!this.serving) throw new Error(`seed ${this.options.seed}: the firmware did not serve iSCSI within ${BOOT_LIMIT_NS / 1e9} s of board time`);
   }
 
@@ -483,10 +533,10 @@ class Simulation {
 
   // Every RAID volume optimal again: the rebuilds of the run (spare, replaced disks, members that timed out and
   // answered again) finish within OPTIMAL_WAIT_NS of board time, or the volume says why not.
-  private awaitOptimal(): void {
+  private *awaitOptimal(): Generator<void> {
     const limit = this.board.clock.nowNs + OPTIMAL_WAIT_NS;
     const waiting = () => this.plan.raid.filter((r) => !this.isOptimal(r.volume));
-    while (waiting().length > 0 && this.board.clock.nowNs < limit) this.board.runFor(100_000_000);
+    while (waiting().length > 0 && this.board.clock.nowNs < limit) yield* this.runFor(100_000_000);
     for (const r of waiting()) {
       const state = this.volumeStates.list().find((v) => v.record.name === r.volume);
       this.fail("volumesNotOptimal", `${r.volume} not optimal ${OPTIMAL_WAIT_NS / 1e9} s after the run: ${state?.line ?? "no state line"}`);
@@ -495,7 +545,7 @@ class Simulation {
 
   // Every block a write touched on a volume LUN, read back over a fresh session (no faults now) and checked as the
   // disk LUNs' images are: what a block holds must be a write not superseded at all.
-  private checkVolumes(): void {
+  private *checkVolumes(): Generator<void> {
     const luns = this.plan.luns.filter((l) => l.disk === undefined);
     const reads: { lun: number; lba: number; blocks: number; tries: number }[] = [];
     for (const l of luns) {
@@ -534,7 +584,7 @@ class Simulation {
     };
     session.connect();
     const limit = this.board.clock.nowNs + HANG_NS;
-    while (!lost && (!ready || reads.length > 0 || pending > 0) && this.board.clock.nowNs < limit) this.board.runFor(10_000_000);
+    while (!lost && (!ready || reads.length > 0 || pending > 0) && this.board.clock.nowNs < limit) yield* this.runFor(10_000_000);
     if (lost || reads.length > 0 || pending > 0) this.fail("hangs", `read-back after the run: ${ready ? "" : "no login, "}${reads.length + pending} reads left${lost ? ", connection lost" : ""}`);
     session.abort("read-back done");
   }
