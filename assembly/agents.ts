@@ -5,6 +5,7 @@ import { bootInfoConfigRomBase, bootInfoEcamBase, bootInfoMuLocalBase, bootInfoN
 import { busWrite32 } from "./board/bus";
 import { MU_LOCAL_OMR0, MU_READY } from "./board/mu";
 import { pciEnumerate } from "./board/pci";
+import { clusterConfigure } from "./cluster/config_rom";
 import { CtaTask } from "./cta/cta";
 import { volumesConfigure } from "./volumes/config";
 import { volumesInit } from "./volumes/volume";
@@ -34,6 +35,7 @@ export function agentsBoot(info: usize): void {
   if (bootInfoRole(info) == Role.Host) {
     volumesInit();
     volumesConfigure(bootInfoConfigRomBase(info));
+    clusterConfigure(bootInfoConfigRomBase(info)); // the routing table, when the board is in a cluster (docs/cluster.md)
     const theCta = new CtaTask();
     taskAdd(theCta);
     const theUma = new UmaTask(info, theCta);

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from "node:path";
 import { ROOT } from "../root.ts";
 import { NVRAM_SIZE_DEFAULT_KIB } from "../devices/nvram.ts";
 import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import { buildCluster, checkCluster, type ClusterSpec, type RawCluster } from "./cluster_spec.ts";
 import {
   diskBytes,
   KIB_BYTES,
@@ -16,6 +17,7 @@ import {
   raidDataAreaBytes,
   thinMetadataBytes,
   thinPoolChunkCount,
+  volumeBlockSizeBytes,
   volumeCapacityBytes,
 } from "./volume_geometry.ts";
 
@@ -53,6 +55,7 @@ export interface BoardSpec {
   readonly flash: FlashSpec | undefined; // absent: the emulator runs build/firmware.wasm directly
   readonly targets: readonly TargetSpec[]; // never empty: the default target when the file names none
   readonly nbd: NbdSpec | undefined; // absent: no NBD server
+  readonly cluster: ClusterSpec | undefined; // absent: a single board (docs/cluster.md)
 }
 
 /** The NBD server (docs/nbd.md): its portal and its exports, each a volume by number. */
@@ -277,6 +280,7 @@ export function parseBoard(json: unknown, file: string): BoardSpec {
   checkVolumes(raw, file);
   checkTargets(raw, file);
   checkNbd(raw, file);
+  checkClusterSection(raw, file);
   return buildSpec(raw, file);
 }
 
@@ -337,6 +341,7 @@ interface RawBoard {
   flash?: { image: string; slotSizeMiB?: number; trustedKeys: string[]; boardCompat?: string; populateKey?: string };
   targets?: { name: string; alias?: string; luns?: RawLun[]; chap?: { user: string; secret: string; mutualUser?: string; mutualSecret?: string }; initiators?: string[] }[];
   nbd?: { portal?: PortalSpec; exports: { name: string; volume: number | string; readOnly?: boolean }[] };
+  cluster?: RawCluster;
 }
 type RawLun = number | string | { volume: number | string; readOnly?: boolean };
 type RawVolume =
@@ -618,6 +623,17 @@ function checkNbd(board: RawBoard, file: string): void {
       throw new BoardFileError(file, field, `a volume number below ${volumeNames.length} (${whose})`, entry.volume);
     }
   });
+}
+
+// The cluster section (host/board/cluster_spec.ts): boards, this board, owners, and volumes the pages cover.
+function checkClusterSection(board: RawBoard, file: string): void {
+  if (board.cluster === undefined) return;
+  const disks = board.disks.map(buildDisk);
+  const volumes = rawVolumes(board).map(buildVolume);
+  checkCluster(board.cluster, {
+    names: volumes.map((v) => v.name),
+    capacityBlocks: (index) => volumeCapacityBytes(volumes[index]!, disks, volumes) / volumeBlockSizeBytes(volumes[index]!, disks, volumes),
+  }, (field, expected, got) => new BoardFileError(file, field, expected, got));
 }
 
 // The volumes the file lists, or the one "disk" volume per disk a board without `volumes` has.
@@ -907,6 +923,7 @@ function buildSpec(board: RawBoard, file: string): BoardSpec {
         readOnly: entry.readOnly ?? false,
       })),
     },
+    cluster: board.cluster === undefined ? undefined : buildCluster(board.cluster, (name) => volumeIndexByName.get(name)!),
   };
 }
 

@@ -4,6 +4,7 @@
 import { diskAddresses, type DiskAddress } from "../board/disk_address.ts";
 import { type BoardSpec, targetLuns, type VolumeSpec } from "../board/load.ts";
 import type { AccessSize, BusRegion } from "./bus.ts";
+import { ClusterRecord, clusterRecords } from "./cluster_rom.ts";
 import { readLe } from "./pci_function.ts";
 
 export const CONFIG_ROM_MAGIC = 0x4746_4357; // "WCFG"
@@ -65,14 +66,14 @@ const LAYOUT_TYPES: Record<VolumeSpec["type"], VolumeLayoutType> = {
   thin: VolumeLayoutType.Thin,
 };
 
-type RomRecord = { type: ConfigRecord | VolumeRecord | NbdRecord; value: Uint8Array };
+type RomRecord = { type: ConfigRecord | VolumeRecord | NbdRecord | ClusterRecord; value: Uint8Array };
 
 /**
  * |0 magic u32|4 version u16|6 recordCount u16|8 totalBytes u32|12 -|16 records: |0 type u16|2 length u16|4 value, padded to 4||.
  * Records: the portals, then every volume in order, then every target (a target without LUNs in the board file
  * lists every top-level volume).
  */
-export function encodeConfigRom(spec: Pick<BoardSpec, "processors" | "volumes" | "targets"> & Partial<Pick<BoardSpec, "nbd">>,
+export function encodeConfigRom(spec: Pick<BoardSpec, "processors" | "volumes" | "targets"> & Partial<Pick<BoardSpec, "nbd" | "cluster">>,
   portals: readonly { host: string; port: number }[] = [], nbdPortal: { host: string; port: number } | undefined = spec.nbd?.portal): Uint8Array {
   const records: RomRecord[] = [];
   const portalText = (portal: { host: string; port: number }) => (portal.host.includes(":") ? `[${portal.host}]:${portal.port}` : `${portal.host}:${portal.port}`);
@@ -99,6 +100,7 @@ export function encodeConfigRom(spec: Pick<BoardSpec, "processors" | "volumes" |
     value.set(name, 4);
     records.push({ type: NbdRecord.NbdExport, value });
   }
+  records.push(...clusterRecords(spec.cluster)); // docs/cluster.md; host/bus/cluster_rom.ts
   return romImage(records);
 }
 

@@ -19,8 +19,9 @@ export interface IscsiEnv {
 
 /** `nvramDir`: an NVRAM card (slot 6) whose array is nvram.bin in that directory, the board's data directory.
  * `nbd`: the board file's nbd section (absent: no NBD server); its portal is the NIC's portal 0 (the board lists no
- * iSCSI portals, so the NBD one is the configuration ROM's first). */
-export function bootIscsiBoard(options: { targets?: unknown[]; diskMiB?: number; ramMiB?: [number, number]; nvramDir?: string; nbd?: unknown } = {}): IscsiEnv {
+ * iSCSI portals, so the NBD one is the configuration ROM's first). `cluster`: the board file's cluster section
+ * (docs/cluster.md; the board is named "test-board", its volumes "host-disk0" and "sp1-disk0"). */
+export function bootIscsiBoard(options: { targets?: unknown[]; diskMiB?: number; ramMiB?: [number, number]; nvramDir?: string; nbd?: unknown; cluster?: unknown } = {}): IscsiEnv {
   const [hostMiB, sp1MiB] = options.ramMiB ?? [64, 32];
   const processors = [
     { name: "host", role: "host", ramMiB: hostMiB, pci: [{ slot: 1, model: "iop-bridge", processor: "sp1" }, { slot: 4, model: "nic" }, { slot: 8, model: "virtio-scsi", disks: ["host-disk0"] },
@@ -29,7 +30,7 @@ export function bootIscsiBoard(options: { targets?: unknown[]; diskMiB?: number;
   ];
   const disks = ["host-disk0", "sp1-disk0"].map((name) => ({ name, sizeMiB: options.diskMiB ?? 16, blockSize: 512, backend: "memory" }));
   const raw = { name: "test-board", seed: 7, processors, disks, ...(options.targets === undefined ? {} : { targets: options.targets }),
-    ...(options.nbd === undefined ? {} : { nbd: options.nbd }) };
+    ...(options.nbd === undefined ? {} : { nbd: options.nbd }), ...(options.cluster === undefined ? {} : { cluster: options.cluster }) };
   const spec = parseBoard(raw, "test-board.json");
   const lines: string[] = [];
   const board = new Board({ spec, firmware: firmwareModule(FIRMWARE_PATH), trace: new Trace({}), dataDir: options.nvramDir, onConsole: (p, fd, line) => lines.push(`${p} ${fd}: ${line}`) });

@@ -147,7 +147,7 @@ describe("parseBoard: schema errors", () => {
       }),
     ).toBe("boards/bad.json: processors[2].pcu: unknown field (expected one of name, role, ramMiB, pci)");
     expect(messageFor((b) => void (b.nmae = "x"))).toBe(
-      "boards/bad.json: nmae: unknown field (expected one of $schema, name, description, seed, processors, disks, volumes, portals, flash, targets, nbd)",
+      "boards/bad.json: nmae: unknown field (expected one of $schema, name, description, seed, processors, disks, volumes, portals, flash, targets, nbd, cluster)",
     );
   });
 
