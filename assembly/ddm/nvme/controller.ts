@@ -18,15 +18,15 @@ import { sgls } from "../../kernel/buffers";
 import { line } from "../../kernel/console";
 import { Msg, MsgKind } from "../../kernel/msg";
 import { wakeTask } from "../../kernel/ready";
-import { post, timerStartParked, timerWakeBy } from "../../kernel/scheduler";
+import { post } from "../../kernel/scheduler";
 import { SGL_NONE } from "../../kernel/sgl";
 import { RunResult, Task } from "../../kernel/task";
-import { TIMER_NONE } from "../../kernel/timer";
 import { blockIoBlockCount, blockIoDisk, blockIoLba, blockIoOp, blockIoSgl, blockIoTag, BlockOp, BlockStatus, DiskInfo } from "../block";
 import { BlockRequest, REQUEST_NONE, RequestState } from "../block_request";
 import { CompletionOutbox } from "../completion_outbox";
 import { RequestPool } from "../request_pool";
 import { RequestQueue } from "../request_queue";
+import { DdmTick } from "../tick";
 import {
   ADMIN_ABORT, ADMIN_ASYNC_EVENT_REQUEST, ADMIN_CREATE_CQ, ADMIN_CREATE_SQ, ADMIN_GET_LOG_PAGE, ADMIN_IDENTIFY,
   ADMIN_SET_FEATURES, CNS_ACTIVE_NAMESPACES, CNS_CONTROLLER, CNS_NAMESPACE, cqeCid, cqeDw0, cqeDw3, cqeSqHead, cqeSqId,
@@ -140,9 +140,7 @@ export class NvmeController extends Task {
   private probeIndex: u32 = 0;
   private step: BringUp = BringUp.IdentifyController;
   private readyPosted: bool = false;
-  private tickTimer: u32 = TIMER_NONE;
-  private tickAtNs: u64 = 0;
-  private tickArmed: bool = false;
+  private readonly tick: DdmTick = new DdmTick(NVME_TICK_NS); // while it has work (tickNeeded)
   private waitStartNs: u64 = 0;
   private readyWaitNs: u64 = NVME_READY_WAIT_NS_MAX;
   private doorbellStrideBytes: u32 = 4;
@@ -182,9 +180,7 @@ export class NvmeController extends Task {
 
   /** Takes the tick's timer and asks for a first run, which resets the controller. Boot, after taskAdd. */
   start(): void {
-    this.tickTimer = timerStartParked(this.index, 0);
-    assert(this.tickTimer != TIMER_NONE, "nvme: no timer");
-    this.tickAtNs = clockNowNs() + NVME_TICK_NS;
+    this.tick.start(this.index);
     wakeTask(this.index);
   }
 
@@ -197,7 +193,7 @@ export class NvmeController extends Task {
       this.dispatch(this.scratch);
     }
     this.issueQueued();
-    this.tickArm();
+    this.tick.arm(this.tickNeeded());
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
   }
 
@@ -815,9 +811,7 @@ export class NvmeController extends Task {
   // Time: deadlines (ABORT, then reset), the controller status, the ready waits, DdmReady.
 
   private onTick(): void {
-    const nowNs = clockNowNs();
-    this.tickArmed = false;
-    while (this.tickAtNs <= nowNs) this.tickAtNs += NVME_TICK_NS;
+    const nowNs = this.tick.fired();
     switch (this.state) {
       case NvmeState.Off:
       case NvmeState.Failed: break;
@@ -844,13 +838,7 @@ export class NvmeController extends Task {
     return unchecked(this.adminCid[ADMIN_SLOT_ABORT]) != 0xffff_ffff || unchecked(this.adminCid[ADMIN_SLOT_LOG]) != 0xffff_ffff;
   }
 
-  private tickArm(): void {
-    if (this.tickArmed || !this.tickNeeded()) return;
-    const nowNs = clockNowNs();
-    while (this.tickAtNs <= nowNs) this.tickAtNs += NVME_TICK_NS;
-    timerWakeBy(this.tickTimer, this.tickAtNs);
-    this.tickArmed = true;
-  }
+
 
   /** CSTS: a fatal status (or no device answering) resets the controller. True if it did. */
   private statusCheck(): bool {

@@ -16,10 +16,9 @@ import { carve } from "../../kernel/carve";
 import { line } from "../../kernel/console";
 import { Msg, MsgKind } from "../../kernel/msg";
 import { wakeTask } from "../../kernel/ready";
-import { post, timerStartParked, timerWakeBy } from "../../kernel/scheduler";
+import { post } from "../../kernel/scheduler";
 import { SGL_NONE } from "../../kernel/sgl";
 import { RunResult, Task } from "../../kernel/task";
-import { TIMER_NONE } from "../../kernel/timer";
 import {
   blockIoBlockCount, blockIoDisk, blockIoLba, blockIoOp, blockIoSgl, blockIoTag, blockOpIsTransfer, BlockOp, BlockStatus,
   DiskInfo,
@@ -28,6 +27,7 @@ import { BlockRequest, REQUEST_NONE, RequestState } from "../block_request";
 import { CompletionOutbox } from "../completion_outbox";
 import { RequestPool } from "../request_pool";
 import { RequestQueue } from "../request_queue";
+import { DdmTick } from "../tick";
 import {
   capacityBlockBytes, capacityLastLba, capacityPhysicalExponent, cdbReadCapacity16, cdbReadWrite16, cdbReportLuns, cdbSynchronizeCache16, cdbUnmap,
   LUN_INVALID, READ_CAPACITY_16_BYTES, reportLunsCount, reportLunsEntry, UNMAP_PARAMETERS_BYTES,
@@ -135,11 +135,7 @@ export class VirtioScsiController extends Task {
   private probeIndex: u32 = 0;
   private phase: DiscoveryPhase = DiscoveryPhase.ReportLuns;
   private readyPosted: bool = false;
-  // The tick: on a grid of VSCSI_TICK_NS from start(), but only while it has work (tickNeeded), so an idle controller
-  // never wakes the processor. tickAtNs is the next grid point; tickArmed, that the parked timer is set for it.
-  private tickTimer: u32 = TIMER_NONE;
-  private tickAtNs: u64 = 0;
-  private tickArmed: bool = false;
+  private readonly tick: DdmTick = new DdmTick(VSCSI_TICK_NS); // while it has work (tickNeeded)
   private notifyAddress: u64 = 0;
   private notifyPending: bool = false;
   segmentsMax: u32 = 0;
@@ -176,9 +172,7 @@ export class VirtioScsiController extends Task {
 
   /** Takes the tick's timer and asks for a first run, which resets the controller. Boot, after taskAdd. */
   start(): void {
-    this.tickTimer = timerStartParked(this.index, 0);
-    assert(this.tickTimer != TIMER_NONE, "vscsi: no timer");
-    this.tickAtNs = clockNowNs() + VSCSI_TICK_NS;
+    this.tick.start(this.index);
     wakeTask(this.index);
   }
 
@@ -192,7 +186,7 @@ export class VirtioScsiController extends Task {
     }
     this.issueQueued();
     this.notifyFlush();
-    this.tickArm();
+    this.tick.arm(this.tickNeeded());
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
   }
 
@@ -522,9 +516,7 @@ export class VirtioScsiController extends Task {
   // Time: deadlines, the device status, the reset wait, DdmReady.
 
   private onTick(): void {
-    const nowNs = clockNowNs();
-    this.tickArmed = false;
-    while (this.tickAtNs <= nowNs) this.tickAtNs += VSCSI_TICK_NS;
+    const nowNs = this.tick.fired();
     switch (this.state) {
       case ControllerState.Off:
       case ControllerState.Failed: break;
@@ -548,15 +540,7 @@ export class VirtioScsiController extends Task {
     return !this.readyPosted && (this.discovered || this.state == ControllerState.Failed);
   }
 
-  // After every run: sets the parked timer for the next grid point if the tick has work and is not set already. The
-  // clock is read only then, when the controller goes from idle to busy, to skip the grid points it slept through.
-  private tickArm(): void {
-    if (this.tickArmed || !this.tickNeeded()) return;
-    const nowNs = clockNowNs();
-    while (this.tickAtNs <= nowNs) this.tickAtNs += VSCSI_TICK_NS;
-    timerWakeBy(this.tickTimer, this.tickAtNs);
-    this.tickArmed = true;
-  }
+
 
   /** Reads device_status; a device that asks for a reset or lost DRIVER_OK is reset. True if it was. */
   private statusCheck(): bool {

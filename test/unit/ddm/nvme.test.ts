@@ -11,20 +11,13 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { NvmeDevice } from "../../../host/devices/nvme.ts";
 import { testBoard, type TestBoard } from "../../support/board.ts";
+import {
+  BLOCK, BlockStat, contents, done, expectWorking, fill, io, MS, Op, PAGE, ram, release, SGL_NONE, Status, transfer,
+  type Transfer,
+} from "../../support/ddm_requests.ts";
 
-// assembly/ddm/block.ts
-const Op = { Read: 1, Write: 2, Flush: 3, Unmap: 4, WriteFua: 5 } as const;
-const Status = { Ok: 0, MediumError: 1, IllegalRequest: 2, DeviceError: 3, Timeout: 4, Busy: 5, Aborted: 6, NoDisk: 7, Changed: 8 } as const;
-// assembly/ddm/block_stats.ts, BlockStat, then assembly/ddm/nvme/stats.ts, NvmeStat
-const Stat = {
-  Requests: 0, Completed: 1, Errors: 2, Submitted: 3, Resets: 4, Timeouts: 5, DeviceErrors: 6, SpuriousInterrupts: 7,
-  UnknownCompletions: 8, BusyRejects: 9, InFlightMax: 10, Aborts: 11, AdminCommands: 12, PrpLists: 13, SglCommands: 14,
-} as const;
+const Stat = { ...BlockStat, Aborts: 11, AdminCommands: 12, PrpLists: 13, SglCommands: 14 } as const; // assembly/ddm/nvme/stats.ts, NvmeStat
 const NvmeState = { Off: 0, Disabling: 1, Enabling: 2, Configuring: 3, Ready: 4, Failed: 5 } as const;
-const SGL_NONE = 0xffff;
-const PAGE = 1; // buffer class: 4 KiB
-const BLOCK = 512;
-const MS = 1_000_000;
 
 interface Rig { t: TestBoard; device: NvmeDevice; requestsFree: number }
 
@@ -40,90 +33,6 @@ function stat(t: TestBoard, which: number): number {
   return Number(t.call("testNvmeStat", 0, which) as bigint);
 }
 
-function ram(t: TestBoard): Uint8Array {
-  return new Uint8Array(t.host.memory.buffer);
-}
-
-interface Transfer { sgl: number; buffers: number[]; segments: [number, number][] }
-
-// Page buffers and an SGL over them: `segmentBytes` pieces never crossing a buffer's end (page aligned: PRPs), or,
-// with `gapBytes`, each piece starting that far into its own buffer (not PRP-shaped: an NVMe SGL).
-function transfer(t: TestBoard, bytes: number, segmentBytes = 4096, gapBytes = 0): Transfer {
-  const buffers: number[] = [];
-  const segments: [number, number][] = [];
-  const sgl = t.call("testSglCreate") as number;
-  if (gapBytes > 0) {
-    for (let offset = 0; offset < bytes; offset += segmentBytes) {
-      const index = t.call("testPoolAcquire", PAGE) as number;
-      buffers.push(index);
-      const address = (t.call("testPoolAddress", PAGE, index) as number) + gapBytes;
-      const length = Math.min(segmentBytes, bytes - offset);
-      segments.push([address, length]);
-      expect(t.call("testSglAppend", sgl, BigInt(address), length)).toBe(1);
-    }
-    return { sgl, buffers, segments };
-  }
-  const addresses: number[] = [];
-  for (let left = bytes; left > 0; left -= 4096) {
-    const index = t.call("testPoolAcquire", PAGE) as number;
-    expect(index).not.toBe(0xffff);
-    buffers.push(index);
-    addresses.push(t.call("testPoolAddress", PAGE, index) as number);
-  }
-  for (let offset = 0; offset < bytes;) {
-    const buffer = Math.floor(offset / 4096);
-    const within = offset % 4096;
-    const length = Math.min(segmentBytes, 4096 - within, bytes - offset);
-    segments.push([addresses[buffer]! + within, length]);
-    expect(t.call("testSglAppend", sgl, BigInt(addresses[buffer]! + within), length)).toBe(1);
-    offset += length;
-  }
-  return { sgl, buffers, segments };
-}
-
-function fill(t: TestBoard, x: Transfer, data: Uint8Array): void {
-  let at = 0;
-  for (const [address, length] of x.segments) {
-    ram(t).set(data.subarray(at, at + length), address);
-    at += length;
-  }
-}
-
-function contents(t: TestBoard, x: Transfer): Uint8Array {
-  const out = new Uint8Array(x.segments.reduce((sum, [, length]) => sum + length, 0));
-  let at = 0;
-  for (const [address, length] of x.segments) {
-    out.set(ram(t).subarray(address, address + length), at);
-    at += length;
-  }
-  return out;
-}
-
-function release(t: TestBoard, x: Transfer): void {
-  t.call("testSglRelease", x.sgl);
-  for (const index of x.buffers) t.call("testPoolRelease", PAGE, index);
-}
-
-interface Done { status: number; sense: number; bytes: number; lba: bigint; tag: number }
-
-function done(t: TestBoard, i: number): Done {
-  return {
-    status: t.call("testDdmDoneStatus", i) as number,
-    sense: t.call("testDdmDoneSense", i) as number,
-    bytes: t.call("testDdmDoneBytes", i) as number,
-    lba: BigInt.asUintN(64, t.call("testDdmDoneLba", i) as bigint),
-    tag: t.call("testDdmDoneTag", i) as number,
-  };
-}
-
-function io(t: TestBoard, op: number, disk: number, lba: number, blockCount: number, sgl: number, tag: number, limitNs = 50 * MS): Done {
-  const before = t.call("testDdmDoneCount") as number;
-  expect(t.call("testDdmSubmit", 0, op, disk, BigInt(lba), blockCount, sgl, tag)).toBe(1);
-  for (let ns = 0; ns < limitNs && (t.call("testDdmDoneCount") as number) === before; ns += 100_000) t.board.runFor(100_000);
-  expect(t.call("testDdmDoneCount")).toBe(before + 1);
-  return done(t, before);
-}
-
 function expectQuiet(r: Rig): void {
   const { t } = r;
   expect(t.call("testNvmeInFlight", 0)).toBe(0);
@@ -132,20 +41,6 @@ function expectQuiet(r: Rig): void {
   expect(t.call("testBuffersAllFree")).toBe(1);
   expect(t.stops).toEqual([]);
   expect(t.board.panics).toEqual([]);
-}
-
-function expectWorking(r: Rig, lba = 2048): void {
-  const { t } = r;
-  const data = new Uint8Array(randomBytes(8 * BLOCK));
-  const w = transfer(t, data.length);
-  fill(t, w, data);
-  expect(io(t, Op.Write, 0, lba, 8, w.sgl, 901).status).toBe(Status.Ok);
-  const rd = transfer(t, data.length);
-  const result = io(t, Op.Read, 0, lba, 8, rd.sgl, 902);
-  expect(result).toMatchObject({ status: Status.Ok, bytes: data.length });
-  expect(contents(t, rd)).toEqual(data);
-  release(t, w);
-  release(t, rd);
 }
 
 describe("NVMe DDM: bring-up and discovery", () => {
@@ -198,7 +93,7 @@ describe("NVMe DDM: the data path", () => {
     const sgl = t.call("testSglCreate") as number;
     const segments: [number, number][] = [[addresses[0]! + 512, 3584], [addresses[1]!, 4096], [addresses[2]!, 4096], [addresses[3]!, 4096]];
     for (const [a, l] of segments) expect(t.call("testSglAppend", sgl, BigInt(a), l)).toBe(1);
-    const x: Transfer = { sgl, buffers: pages, segments };
+    const x: Transfer = { sgl, buffers: pages, addresses, segments };
     const data = new Uint8Array(randomBytes(31 * BLOCK));
     fill(t, x, data);
     const lists = stat(t, Stat.PrpLists);
@@ -290,7 +185,7 @@ describe("NVMe DDM: what the controller answers", () => {
     expect(io(t, Op.Read, 0, 0, 2, x.sgl, 2)).toMatchObject({ status: Status.MediumError, sense: 0x03_11_00, bytes: 0 });
     expect(stat(t, Stat.Resets)).toBe(0);
     release(t, x);
-    expectWorking(r);
+    expectWorking(r.t);
     expectQuiet(r);
   });
 
@@ -323,7 +218,7 @@ describe("NVMe DDM: timeouts", () => {
     expect(stat(t, Stat.Aborts)).toBe(1);
     expect(stat(t, Stat.Resets)).toBe(0);
     release(t, x);
-    expectWorking(r);
+    expectWorking(r.t);
     expectQuiet(r);
   });
 
@@ -338,7 +233,7 @@ describe("NVMe DDM: timeouts", () => {
     expect(device.isHung).toBe(false); // CC.EN 0 ended the hang
     t.board.runFor(10 * MS);
     release(t, x);
-    expectWorking(r);
+    expectWorking(r.t);
     expectQuiet(r);
   });
 });
@@ -369,7 +264,7 @@ describe("NVMe DDM: a hostile controller", () => {
       }
       t.board.runFor(10 * MS);
       release(t, x);
-      expectWorking(r);
+      expectWorking(r.t);
       expectQuiet(r);
     });
   }
@@ -399,7 +294,7 @@ describe("NVMe DDM: a hostile controller", () => {
     expect(io(t, Op.Read, 0, 0, 2, x.sgl, 1).status).toBe(Status.Ok);
     expect(device.stats.interrupts).toBeGreaterThanOrEqual(51);
     expect(stat(t, Stat.Resets)).toBe(0);
-    expectWorking(r);
+    expectWorking(r.t);
     release(t, x);
     expectQuiet(r);
   });

@@ -10,20 +10,13 @@ import { describe, expect, it } from "vitest";
 import type { ScsiDisk } from "../../../host/devices/scsi_disk.ts";
 import type { VirtioScsiDevice } from "../../../host/devices/virtio_scsi.ts";
 import { testBoard, type TestBoard } from "../../support/board.ts";
+import {
+  BLOCK, BlockStat, contents, done, expectWorking, fill, io, MS, Op, ram, release, SGL_NONE, Status, transfer,
+  type Transfer,
+} from "../../support/ddm_requests.ts";
 
-// assembly/ddm/block.ts
-const Op = { Read: 1, Write: 2, Flush: 3, Unmap: 4, WriteFua: 5 } as const;
-const Status = { Ok: 0, MediumError: 1, IllegalRequest: 2, DeviceError: 3, Timeout: 4, Busy: 5, Aborted: 6, NoDisk: 7, Changed: 8 } as const;
-// assembly/ddm/block_stats.ts, BlockStat, then assembly/ddm/virtio_scsi/stats.ts, VscsiStat
-const Stat = {
-  Requests: 0, Completed: 1, Errors: 2, Submitted: 3, Resets: 4, Timeouts: 5, DeviceErrors: 6,
-  SpuriousInterrupts: 7, UnknownCompletions: 8, BusyRejects: 9, InFlightMax: 10, Retries: 11,
-} as const;
+const Stat = { ...BlockStat, Retries: 11 } as const; // assembly/ddm/virtio_scsi/stats.ts, VscsiStat
 const ControllerState = { Off: 0, Resetting: 1, Discovering: 2, Ready: 3, Failed: 4 } as const;
-const SGL_NONE = 0xffff;
-const PAGE = 1; // buffer class: 4 KiB
-const BLOCK = 512;
-const MS = 1_000_000;
 
 interface Rig {
   t: TestBoard;
@@ -43,81 +36,6 @@ function stat(t: TestBoard, which: number): number {
   return Number(t.call("testDdmStat", 0, which) as bigint);
 }
 
-function ram(t: TestBoard): Uint8Array {
-  return new Uint8Array(t.host.memory.buffer);
-}
-
-// Page buffers and an SGL over them, cut into segments of `segmentBytes` (the last buffer's tail unused).
-interface Transfer { sgl: number; buffers: number[]; addresses: number[]; segments: [number, number][] }
-
-function transfer(t: TestBoard, bytes: number, segmentBytes = 4096): Transfer {
-  const buffers: number[] = [];
-  const addresses: number[] = [];
-  for (let left = bytes; left > 0; left -= 4096) {
-    const index = t.call("testPoolAcquire", PAGE) as number;
-    expect(index).not.toBe(0xffff);
-    buffers.push(index);
-    addresses.push(t.call("testPoolAddress", PAGE, index) as number);
-  }
-  const sgl = t.call("testSglCreate") as number;
-  const segments: [number, number][] = [];
-  // Walk the bytes in segmentBytes pieces, never crossing a buffer's end.
-  for (let offset = 0; offset < bytes;) {
-    const buffer = Math.floor(offset / 4096);
-    const within = offset % 4096;
-    const length = Math.min(segmentBytes, 4096 - within, bytes - offset);
-    segments.push([addresses[buffer]! + within, length]);
-    expect(t.call("testSglAppend", sgl, BigInt(addresses[buffer]! + within), length)).toBe(1);
-    offset += length;
-  }
-  return { sgl, buffers, addresses, segments };
-}
-
-function fill(t: TestBoard, x: Transfer, data: Uint8Array): void {
-  let at = 0;
-  for (const [address, length] of x.segments) {
-    ram(t).set(data.subarray(at, at + length), address);
-    at += length;
-  }
-}
-
-function contents(t: TestBoard, x: Transfer): Uint8Array {
-  const total = x.segments.reduce((sum, [, length]) => sum + length, 0);
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const [address, length] of x.segments) {
-    out.set(ram(t).subarray(address, address + length), at);
-    at += length;
-  }
-  return out;
-}
-
-function release(t: TestBoard, x: Transfer): void {
-  t.call("testSglRelease", x.sgl);
-  for (const index of x.buffers) t.call("testPoolRelease", PAGE, index);
-}
-
-interface Done { status: number; sense: number; bytes: number; lba: bigint; tag: number }
-
-function done(t: TestBoard, i: number): Done {
-  return {
-    status: t.call("testDdmDoneStatus", i) as number,
-    sense: t.call("testDdmDoneSense", i) as number,
-    bytes: t.call("testDdmDoneBytes", i) as number,
-    lba: BigInt.asUintN(64, t.call("testDdmDoneLba", i) as bigint),
-    tag: t.call("testDdmDoneTag", i) as number,
-  };
-}
-
-/** Sends one request and runs the board until it completes (or `limitNs` passes); its completion. */
-function io(t: TestBoard, op: number, disk: number, lba: number, blockCount: number, sgl: number, tag: number, limitNs = 50 * MS): Done {
-  const before = t.call("testDdmDoneCount") as number;
-  expect(t.call("testDdmSubmit", 0, op, disk, BigInt(lba), blockCount, sgl, tag)).toBe(1);
-  for (let ns = 0; ns < limitNs && (t.call("testDdmDoneCount") as number) === before; ns += 100_000) t.board.runFor(100_000);
-  expect(t.call("testDdmDoneCount")).toBe(before + 1);
-  return done(t, before);
-}
-
 // Nothing held: request slots, descriptors, buffers and SGL blocks are all back, and nothing stopped.
 function expectQuiet(r: Rig): void {
   const { t } = r;
@@ -128,22 +46,6 @@ function expectQuiet(r: Rig): void {
   expect(t.call("testBuffersAllFree")).toBe(1);
   expect(t.stops).toEqual([]);
   expect(t.board.panics).toEqual([]);
-}
-
-// A read and write of 8 blocks that must succeed: the controller works (again).
-function expectWorking(r: Rig, lba = 2048): void {
-  const { t } = r;
-  const data = new Uint8Array(randomBytes(8 * BLOCK));
-  const w = transfer(t, data.length);
-  fill(t, w, data);
-  expect(io(t, Op.Write, 0, lba, 8, w.sgl, 901).status).toBe(Status.Ok);
-  const rd = transfer(t, data.length);
-  const result = io(t, Op.Read, 0, lba, 8, rd.sgl, 902);
-  expect(result.status).toBe(Status.Ok);
-  expect(result.bytes).toBe(data.length);
-  expect(contents(t, rd)).toEqual(data);
-  release(t, w);
-  release(t, rd);
 }
 
 describe("virtio-scsi DDM: bring-up and discovery", () => {
@@ -445,7 +347,7 @@ describe("virtio-scsi DDM: device faults", () => {
     expect(stat(t, Stat.DeviceErrors)).toBe(1);
     expect(t.call("testDdmState", 0)).toBe(ControllerState.Ready);
     release(t, x);
-    expectWorking(r);
+    expectWorking(r.t);
     expectQuiet(r);
   });
 
@@ -460,7 +362,7 @@ describe("virtio-scsi DDM: device faults", () => {
     expect(stat(t, Stat.Timeouts)).toBe(1);
     expect(stat(t, Stat.Resets)).toBe(1);
     release(t, x);
-    expectWorking(r);
+    expectWorking(r.t);
     expectQuiet(r);
   });
 
@@ -472,7 +374,7 @@ describe("virtio-scsi DDM: device faults", () => {
     expect(io(t, Op.Write, 0, 10, 2, x.sgl, 1)).toMatchObject({ status: Status.DeviceError, bytes: 0 });
     expect(stat(t, Stat.Resets)).toBe(0);
     release(t, x);
-    expectWorking(r);
+    expectWorking(r.t);
     expectQuiet(r);
   });
 
@@ -517,7 +419,7 @@ describe("virtio-scsi DDM: device faults", () => {
     expect(stat(t, Stat.Resets)).toBe(1);
     expect(t.call("testDdmDoneCount")).toBe(1); // exactly once
     release(t, lost);
-    expectWorking(r);
+    expectWorking(r.t);
     t.board.runFor(3_000 * MS);
     expect(t.call("testDdmDoneCount")).toBe(3);
     expectQuiet(r);
@@ -534,7 +436,7 @@ describe("virtio-scsi DDM: device faults", () => {
     expect(stat(t, Stat.UnknownCompletions)).toBe(1);
     expect(stat(t, Stat.Resets)).toBe(0);
     release(t, x);
-    expectWorking(r);
+    expectWorking(r.t);
     expectQuiet(r);
   });
 
@@ -572,7 +474,7 @@ describe("virtio-scsi DDM: device faults", () => {
     const statuses = [0, 1, 2, 3].map((i) => done(t, i)).sort((a, b) => a.tag - b.tag).map((d) => d.status);
     expect(statuses).toEqual([Status.Timeout, Status.Ok, Status.Ok, Status.Ok]);
     for (const x of xs) release(t, x);
-    expectWorking(r);
+    expectWorking(r.t);
     expectQuiet(r);
   });
 });
