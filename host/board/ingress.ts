@@ -9,6 +9,7 @@ import type { NetworkBackend, NicPort } from "../devices/nic.ts";
 import type { VirtioScsiFault } from "../devices/virtio_scsi.ts";
 import type { NvmeFault } from "../devices/nvme.ts";
 import type { VirtualClock } from "../sim/clock.ts";
+import { Layer } from "../sim/layer_meter.ts";
 import type { Trace, TraceValue } from "../sim/trace.ts";
 import type { ControlRequest } from "./control.ts";
 
@@ -100,23 +101,30 @@ export class BoardIngress {
     };
   }
 
+  // With a meter (bench), what comes in from the network is the NIC's work, and so are the events it schedules.
   opened(nic: NicPort, portal: number): number | undefined {
+    const outer = this.clock.meter?.enter(Layer.Nic);
     const at = this.position;
     const connection = nic.opened(portal);
     for (const o of this.observers) o.opened?.(at, portal, connection);
+    if (outer !== undefined) this.clock.meter!.leave(outer);
     return connection;
   }
 
   received(nic: NicPort, connection: number, bytes: Uint8Array): void {
+    const outer = this.clock.meter?.enter(Layer.Nic);
     const at = this.position;
     for (const o of this.observers) o.received?.(at, connection, bytes);
     nic.received(connection, bytes);
+    if (outer !== undefined) this.clock.meter!.leave(outer);
   }
 
   peerClosed(nic: NicPort, connection: number): void {
+    const outer = this.clock.meter?.enter(Layer.Nic);
     const at = this.position;
     for (const o of this.observers) o.peerClosed?.(at, connection);
     nic.closed(connection);
+    if (outer !== undefined) this.clock.meter!.leave(outer);
   }
 
   /** A control command on its way to the board (BoardControl.submit): `apply` schedules it. */

@@ -9,6 +9,7 @@ import type { AccessSize } from "../bus/bus.ts";
 import { Bus } from "../bus/bus.ts";
 import { writeWatch, zeroMemory } from "../bus/ram.ts";
 import type { VirtualClock, EventHandle } from "../sim/clock.ts";
+import { Layer } from "../sim/layer_meter.ts";
 import type { Prng } from "../sim/prng.ts";
 import type { Trace } from "../sim/trace.ts";
 
@@ -121,8 +122,6 @@ export class Processor {
   runCount = 0;
   /** Host wall time spent inside irq() and run() (the firmware and the bus accesses it made), when measured. */
   hostCallMs = 0;
-  /** The part of hostCallMs spent in bus accesses (the devices' work a register access sets off), when measured. */
-  hostBusMs = 0;
   /** Bus reads and writes the firmware made (the board module's imports), for benchmarks. */
   busAccessCount = 0;
   private readonly costs: ProcessorCosts;
@@ -150,6 +149,7 @@ export class Processor {
     this.ramBytes = config.ramBytes;
     this.bootInfoAddress = config.ramBytes - BOOT_INFO_OFFSET_FROM_TOP;
     this.bus = new Bus(config.name, config.trace, () => this.nowNs(), (message) => this.log(message));
+    this.bus.meter = config.clock.meter; // bench: bus accesses charged to their device's layer
     // The replay lines (docs/trace-format.md): this RAM is new or zeroed now, and every board write into it is seen.
     config.trace.watchMemory(config.name, this.memory);
     config.trace.replayRecord(config.name, "ram", { pages, ramBytes: config.ramBytes });
@@ -272,6 +272,8 @@ export class Processor {
     const startNs = this.config.clock.nowNs;
     const hostClockMs = this.config.hostClockMs;
     const hostStartMs = hostClockMs === undefined ? 0 : hostClockMs();
+    const meter = this.config.clock.meter;
+    const outerLayer = meter === undefined ? Layer.Outside : meter.enter(Layer.Firmware);
     const result = this.call(() => {
       for (let vector = 0; this.pendingCount > 0 && vector < VECTORS_MAX; vector++) {
         if (this.pending[vector] === 0) continue;
@@ -282,6 +284,7 @@ export class Processor {
       return this.firmwareCall("run", BigInt(this.costs.runBudgetNs)) as bigint;
     });
     this.runCount += 1;
+    if (meter !== undefined) meter.leave(outerLayer);
     if (hostClockMs !== undefined) this.hostCallMs += hostClockMs() - hostStartMs;
     if (result === undefined) return;
     const endNs = startNs + this.lastCallNs;
@@ -371,39 +374,21 @@ export class Processor {
     this.charge(this.costs.busAccessNs);
     this.bus.firmwareCycle = true;
     const trace = this.config.trace;
-    if (!trace.replay) return this.busReadTimed(address, sizeBytes);
+    if (!trace.replay) return this.bus.read(address, sizeBytes);
     // What the device writes into memory while answering comes after the read in the replay lines.
     trace.hold();
     try {
-      return this.busReadTimed(address, sizeBytes);
-    } finally {
-      trace.release();
-    }
-  }
-
-  private busReadTimed(address: bigint, sizeBytes: AccessSize): number | bigint {
-    const hostClockMs = this.config.hostClockMs;
-    if (hostClockMs === undefined) return this.bus.read(address, sizeBytes);
-    const startMs = hostClockMs();
-    try {
       return this.bus.read(address, sizeBytes);
     } finally {
-      this.hostBusMs += hostClockMs() - startMs;
+      trace.release();
     }
   }
 
   private busWrite(address: bigint, sizeBytes: AccessSize, value: number | bigint): void {
     this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
-    const hostClockMs = this.config.hostClockMs;
     this.bus.firmwareCycle = true;
-    if (hostClockMs === undefined) return this.bus.write(address, sizeBytes, value);
-    const startMs = hostClockMs();
-    try {
-      this.bus.write(address, sizeBytes, value);
-    } finally {
-      this.hostBusMs += hostClockMs() - startMs;
-    }
+    this.bus.write(address, sizeBytes, value);
   }
 
   private consoleWrite(fd: 1 | 2, bytes: Uint8Array): void {

@@ -1,5 +1,6 @@
 // A processor's local bus: address regions decoded to handlers. What nothing decodes reads as all ones (a PCI
 // master abort) and drops writes; both are logged as guest errors. Every access lands in the trace.
+import type { Layer, LayerMeter } from "../sim/layer_meter.ts";
 import { hex, type Trace } from "../sim/trace.ts";
 
 export type AccessSize = 1 | 2 | 4 | 8;
@@ -14,6 +15,8 @@ export interface BusRegion {
   writeBytes?(offset: number, bytes: Uint8Array): void;
   /** Like readBytes, straight into `into` (its whole length): no buffer made per transfer. Optional. */
   readInto?(offset: number, into: Uint8Array): void;
+  /** The layer a bus access to this region is charged to when a meter runs (layer_meter.ts); none: the caller's. */
+  readonly layer?: Layer;
 }
 
 /** What DMA answers: the bytes, or the reason it faulted. Never an exception, never a silent clamp. */
@@ -46,6 +49,8 @@ export class Bus {
    * replayable trace marks it so (a "dev" replay line before its hashed line, docs/trace-format.md).
    */
   firmwareCycle = false;
+  /** Benchmarks only: an access to a region that names a layer is charged to it (layer_meter.ts). */
+  meter: LayerMeter | undefined;
 
   constructor(
     readonly owner: string,
@@ -116,7 +121,14 @@ export class Bus {
     const byFirmware = this.firmwareCycle;
     this.firmwareCycle = false;
     const m = this.decode(address, sizeBytes);
-    const value = m === undefined ? this.abort("read", address, sizeBytes) : m.region.read(Number(address - m.base), sizeBytes);
+    let value: number | bigint;
+    if (m === undefined) value = this.abort("read", address, sizeBytes);
+    else if (this.meter === undefined || m.region.layer === undefined) value = m.region.read(Number(address - m.base), sizeBytes);
+    else {
+      const outer = this.meter.enter(m.region.layer);
+      value = m.region.read(Number(address - m.base), sizeBytes);
+      this.meter.leave(outer);
+    }
     if (this.trace.enabled) {
       if (!byFirmware) this.trace.replayMark(this.owner, "dev");
       this.trace.record(this.nowNs(), this.owner, `r${sizeBytes * 8}`, { addr: hex(address), val: hex(value) });
@@ -136,7 +148,13 @@ export class Bus {
       this.abort("write", address, sizeBytes);
       return;
     }
+    if (this.meter === undefined || m.region.layer === undefined) {
+      m.region.write(Number(address - m.base), sizeBytes, value);
+      return;
+    }
+    const outer = this.meter.enter(m.region.layer);
     m.region.write(Number(address - m.base), sizeBytes, value);
+    this.meter.leave(outer);
   }
 
   private decode(address: bigint, alignBytes: number, lengthBytes: number = alignBytes): Mapping | undefined {

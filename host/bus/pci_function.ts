@@ -4,6 +4,7 @@
 // BARs decode on the owning processor's bus only while Memory Space is enabled; DMA works only with Bus Master on.
 import type { AccessSize, Bus, BusRegion, DmaResult } from "./bus.ts";
 import type { PciFunction } from "./ecam.ts";
+import { Layer } from "../sim/layer_meter.ts";
 import { hex } from "../sim/trace.ts";
 
 // Configuration header offsets (type 0).
@@ -83,6 +84,8 @@ export abstract class PciFunctionBase implements PciFunction {
   private msixPending: Uint8Array | undefined;
   private bus: Bus | undefined;
   guestErrorCount = 0;
+  /** What a meter charges this function's register accesses to (layer_meter.ts); models set their own. */
+  protected meterLayer: Layer = Layer.Other;
 
   constructor(readonly spec: PciFunctionSpec, private readonly log: (message: string) => void) {
     this.name = spec.name;
@@ -223,6 +226,7 @@ export abstract class PciFunctionBase implements PciFunction {
       if (base === 0n) continue; // unprogrammed
       const region: BusRegion = this.barRegion(bar.index) ?? {
         name: `${this.name}.bar${bar.index}`,
+        layer: this.meterLayer,
         read: (offset, sizeBytes) => this.barRead(bar.index, offset, sizeBytes),
         write: (offset, sizeBytes, value) => this.barWrite(bar.index, offset, sizeBytes, value),
       };

@@ -17,6 +17,7 @@
 import type { AccessSize, Bus, BusRegion } from "../bus/bus.ts";
 import { WindowFault } from "../bus/bus.ts";
 import { COMMAND_BUS_MASTER, PciFunctionBase, readLe, writeLe } from "../bus/pci_function.ts";
+import { Layer } from "../sim/layer_meter.ts";
 import { memoryBytes, writeWatch } from "../bus/ram.ts";
 import { hex } from "../sim/trace.ts";
 
@@ -177,6 +178,7 @@ export class IopBridgeFunction extends PciFunctionBase {
       },
       options.log,
     );
+    this.meterLayer = Layer.MessagingUnit;
     if (options.storageRamBytes <= 0 || options.storageRamBytes > options.storageMemory.buffer.byteLength) {
       throw new RangeError(`${options.name}: storage RAM of ${options.storageRamBytes} bytes does not fit its memory`);
     }
@@ -509,6 +511,7 @@ export class IopBridgeFunction extends PciFunctionBase {
 /** The MU local-side registers on the storage processor's bus; the state is the bridge function's. */
 export class MuLocalRegion implements BusRegion {
   readonly name: string;
+  readonly layer = Layer.MessagingUnit;
 
   constructor(private readonly bridge: IopBridgeFunction) {
     this.name = `${bridge.name}.mu-local`;
@@ -530,6 +533,7 @@ export class MuLocalRegion implements BusRegion {
  */
 export class OutboundWindowRegion implements BusRegion {
   readonly name: string;
+  readonly layer = Layer.MessagingUnit;
   guestErrorCount = 0;
 
   constructor(private readonly bridge: IopBridgeFunction, private readonly log: (message: string) => void) {
@@ -587,6 +591,8 @@ export class OutboundWindowRegion implements BusRegion {
  * two; the part past the end of RAM reads all ones, drops writes, and faults DMA.
  */
 class InboundWindowRegion implements BusRegion {
+  readonly layer = Layer.MessagingUnit;
+
   constructor(
     readonly name: string,
     private readonly memory: WebAssembly.Memory,

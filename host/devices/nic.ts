@@ -37,6 +37,7 @@
 //   and no buffer is posted (or more than RX_HOLD_BYTES_MAX wait), and resumed once its bytes are all delivered.
 import type { AccessSize } from "../bus/bus.ts";
 import { PciFunctionBase, readLe } from "../bus/pci_function.ts";
+import { Layer } from "../sim/layer_meter.ts";
 import type { VirtualClock } from "../sim/clock.ts";
 import { hex } from "../sim/trace.ts";
 
@@ -253,6 +254,7 @@ export class NicDevice extends PciFunctionBase implements NicPort {
       },
       options.log,
     );
+    this.meterLayer = Layer.Nic;
     this.clock = options.clock;
     this.backend = options.backend;
     this.latencyNs = options.latencyNs ?? LATENCY_DEFAULT_NS;

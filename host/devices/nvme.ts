@@ -33,6 +33,7 @@
 //   hang (the reset then drops what it held); resume() ends it too, writing the held completions.
 import type { AccessSize } from "../bus/bus.ts";
 import { PciFunctionBase } from "../bus/pci_function.ts";
+import { Layer } from "../sim/layer_meter.ts";
 import type { EventHandle, VirtualClock } from "../sim/clock.ts";
 import { hex } from "../sim/trace.ts";
 import type { DiskBackend } from "./disk_backend.ts";
@@ -289,6 +290,7 @@ export class NvmeDevice extends PciFunctionBase {
       },
       options.log,
     );
+    this.meterLayer = Layer.DiskController;
     const entries = options.queueEntriesMax ?? 1024;
     if (!Number.isInteger(entries) || entries < 2 || entries > 65536) throw new RangeError(`${options.name}: queue entries ${entries} not in 2..65536`);
     if (!Number.isInteger(ioQueuesMax) || ioQueuesMax < 1 || ioQueuesMax > 64) throw new RangeError(`${options.name}: ${ioQueuesMax} I/O queues (1..64)`);

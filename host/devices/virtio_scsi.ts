@@ -28,6 +28,7 @@
 //   taking what the driver posted meanwhile.
 import type { AccessSize } from "../bus/bus.ts";
 import { PciFunctionBase, readLe, writeLe } from "../bus/pci_function.ts";
+import { Layer } from "../sim/layer_meter.ts";
 import type { EventHandle, VirtualClock } from "../sim/clock.ts";
 import { hex } from "../sim/trace.ts";
 import { reportLunsData, type ScsiDisk } from "./scsi_disk.ts";
@@ -305,6 +306,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
       },
       options.log,
     );
+    this.meterLayer = Layer.DiskController;
     const size = options.queueSize;
     if (!Number.isInteger(size) || size < 1 || size > QUEUE_SIZE_MAX || (size & (size - 1)) !== 0) {
       throw new RangeError(`${options.name}: queue size ${size} is not a power of two in 1..${QUEUE_SIZE_MAX}`);

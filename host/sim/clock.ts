@@ -3,6 +3,7 @@
 // Everything in the emulator that happens "later" is an event on this queue: a device finishing a transfer, a
 // packet arriving, a firmware timer. Time is an integer count of nanoseconds that starts at 0 at power-on and
 // moves only when the board runs an event or is told to advance, so a run replays exactly from its seed.
+import type { Layer, LayerMeter } from "./layer_meter.ts";
 
 /** What at() and after() return, for cancel(): the event itself, opaque to its holders. */
 export type EventHandle = { readonly timeNs: number };
@@ -17,6 +18,7 @@ interface ClockEvent {
   readonly sequence: number; // scheduling order, breaks ties between equal times
   fn: (() => void) | undefined;
   readonly outside: boolean; // the world around the board (a simulated client), not counted in boardRanCount
+  readonly layer: Layer; // with a meter: the layer that scheduled it, charged for its host time (layer_meter.ts)
 }
 
 // True when `a` must run before `b`: earlier time first, then earlier scheduling.
@@ -38,6 +40,8 @@ export class VirtualClock {
    * mode's pacer sets it so an input is handled at once instead of at its next timer.
    */
   onOutsideSchedule: (() => void) | undefined;
+  /** Benchmarks only: each event's host time is charged to the layer that scheduled it. Never changes the order. */
+  meter: LayerMeter | undefined;
 
   get nowNs(): number {
     return this.currentNs;
@@ -71,7 +75,7 @@ export class VirtualClock {
     if (timeNs < this.currentNs) {
       throw new RangeError(`VirtualClock.at: time ${timeNs} ns is before now (${this.currentNs} ns)`);
     }
-    const event: ClockEvent = { timeNs, sequence: this.sequenceNext, fn, outside };
+    const event: ClockEvent = { timeNs, sequence: this.sequenceNext, fn, outside, layer: this.meter === undefined ? 0 : this.meter.current };
     this.sequenceNext += 1;
     this.liveCount += 1;
     this.heapPush(event);
@@ -142,10 +146,13 @@ export class VirtualClock {
     this.currentNs = event.timeNs;
     const outer = this.runningEvent;
     this.runningEvent = true;
+    const meter = this.meter;
+    const outerLayer = meter === undefined ? 0 : meter.enter(event.layer);
     try {
       fn();
     } finally {
       this.runningEvent = outer;
+      if (meter !== undefined) meter.leave(outerLayer);
     }
     return true;
   }

@@ -48,6 +48,9 @@ describe.skipIf(missing.length > 0)("wasm-iop bench --quick", () => {
         expect(w.board.cpuUsPerIo).toBeGreaterThan(0); // the emulator's own counter never reads 0 over a run
         expect(w.board.firmwareUsPerIo).toBeGreaterThan(0);
         expect(w.board.busAccessesPerIo).toBeGreaterThan(0); // every request rings at least one doorbell
+        // The layers every request crosses on LUN 1, and the rest: what the CPU time holds beyond them.
+        for (const layer of ["nic", "firmware", "mu", "controller"]) expect(w.board.layersUsPerIo[layer]).toBeGreaterThan(0);
+        expect(Object.keys(w.board.layersUsPerIo).sort()).toEqual(["controller", "disk", "firmware", "mu", "nic", "onCpu", "other", "rest"]);
         expect(w.throughputRatio.median).toBeCloseTo(w.board.iops / w.tgt.iops, 6);
         expect(w.latencyRatio.median).toBeGreaterThan(0);
       }

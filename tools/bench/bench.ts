@@ -60,6 +60,11 @@ export interface SideRun extends RunFigures {
   busUsPerIo?: number; // board only: time in the firmware's bus accesses per request (device work they set off)
   turnsPerIo?: number; // board only: firmware turns (irq deliveries and a run() call), every processor
   busAccessesPerIo?: number; // board only: bus reads and writes by the firmware, every processor
+  /**
+   * Board only: host µs per request by layer of the board (host/sim/layer_meter.ts: nic, firmware, mu, controller,
+   * disk, other), and "rest": the CPU time per request outside them (sockets' callbacks, the pacer, GC between events).
+   */
+  layersUsPerIo?: Record<string, number>;
 }
 
 export interface Spread {
@@ -70,7 +75,7 @@ export interface Spread {
 
 export interface WorkloadResult extends Workload {
   pairs: { board: SideRun; tgt: SideRun; ratio: number }[]; // ratio: board IOPS / tgt IOPS (= MiB/s ratio)
-  board: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number; firmwareUsPerIo: number; busUsPerIo: number; turnsPerIo: number; busAccessesPerIo: number }; // medians
+  board: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number; firmwareUsPerIo: number; busUsPerIo: number; turnsPerIo: number; busAccessesPerIo: number; layersUsPerIo: Record<string, number> }; // medians
   tgt: { iops: number; mibPerS: number; latencyUs: number; cpuUsPerIo: number };
   throughputRatio: Spread; // board/tgt IOPS (and MiB/s): higher is better for the board
   latencyRatio: Spread; // board/tgt mean latency: lower is better for the board
@@ -321,7 +326,7 @@ async function benchWorkload(workload: Workload, emulator: Emulator, boardUrl: s
     ...workload,
     pairs,
     board: { iops: pick("board", "iops"), mibPerS: pick("board", "mibPerS"), latencyUs: pick("board", "latencyUs"), cpuUsPerIo: pick("board", "cpuUsPerIo"), firmwareUsPerIo: pick("board", "firmwareUsPerIo"), busUsPerIo: pick("board", "busUsPerIo"),
-      turnsPerIo: pick("board", "turnsPerIo"), busAccessesPerIo: pick("board", "busAccessesPerIo") },
+      turnsPerIo: pick("board", "turnsPerIo"), busAccessesPerIo: pick("board", "busAccessesPerIo"), layersUsPerIo: medianLayers(pairs.map((p) => p.board.layersUsPerIo ?? {})) },
     tgt: { iops: pick("tgt", "iops"), mibPerS: pick("tgt", "mibPerS"), latencyUs: pick("tgt", "latencyUs"), cpuUsPerIo: pick("tgt", "cpuUsPerIo") },
     throughputRatio: spread(pairs.map((p) => p.ratio)),
     latencyRatio: spread(pairs.map((p) => p.board.latencyUs / p.tgt.latencyUs)),
@@ -346,8 +351,41 @@ export function boardRun(run: RunFigures, before: EmulatorStats, after: Emulator
     busUsPerIo: ((after.firmwareBusMs - before.firmwareBusMs) * 1000) / run.ios,
     turnsPerIo: (after.firmwareRunCount - before.firmwareRunCount) / run.ios,
     busAccessesPerIo: (after.busAccessCount - before.busAccessCount) / run.ios,
+    layersUsPerIo: layersPerIo(cpuUs, run.ios, before, after),
   };
 }
+
+/**
+ * The layers' host time per request over a run, and the rest of the CPU time: what no layer holds. The layers are
+ * timed in wall time; on a loaded machine the main thread also waits for a CPU while runnable, so each layer's wall
+ * time is scaled by the thread's share of runnable time spent running (schedstat), an estimate of its CPU time.
+ */
+export function layersPerIo(cpuUs: number, ios: number, before: EmulatorStats, after: EmulatorStats): Record<string, number> {
+  const out: Record<string, number> = {};
+  const runNs = after.schedRunNs - before.schedRunNs;
+  const waitNs = after.schedWaitNs - before.schedWaitNs;
+  const onCpu = runNs + waitNs > 0 ? runNs / (runNs + waitNs) : 1;
+  let counted = 0;
+  for (const [name, ms] of Object.entries(after.layerMs)) {
+    const us = (ms - (before.layerMs[name] ?? 0)) * 1000 * onCpu;
+    counted += us;
+    out[name] = us / ios;
+  }
+  out.rest = (cpuUs - counted) / ios;
+  out.onCpu = onCpu;
+  return out;
+}
+
+function medianLayers(runs: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of Object.keys(runs[0] ?? {})) out[name] = median(runs.map((r) => r[name] ?? 0));
+  return out;
+}
+
+/** The order and headings of the layer table's columns. */
+export const LAYER_COLUMNS: readonly [string, string][] = [
+  ["nic", "NIC"], ["firmware", "firmware"], ["mu", "MU"], ["controller", "disk ctrl"], ["disk", "disk I/O"], ["other", "other dev"], ["rest", "rest"],
+];
 
 /** This machine, and its load average now (at the start) and at the end. */
 export function machineInfo(loadAverageAtStart: number[]): BenchResult["machine"] {
@@ -440,6 +478,14 @@ export function formatTable(result: BenchResult): string {
       f(w.board.cpuUsPerIo, 1), f(w.board.firmwareUsPerIo, 1), f(w.board.busUsPerIo, 1), f(w.board.turnsPerIo, 1), f(w.board.busAccessesPerIo, 0), f(w.tgt.cpuUsPerIo, 1),
     ]);
     lines.push(...alignColumns([header, ...rows]));
+    if (config.workloads.some((w) => Object.keys(w.board.layersUsPerIo ?? {}).length > 1)) {
+      lines.push("board CPU per I/O by layer, µs: each layer's host time, scaled by the main thread's share of runnable time on a CPU (on-CPU);");
+      lines.push("rest: the process's CPU time outside the layers (socket callbacks and writes, the pacer, GC, other threads)");
+      const layerHeader = ["workload", "emu CPU", ...LAYER_COLUMNS.map(([, heading]) => heading), "on-CPU", `${ref} CPU`];
+      const layerRows = config.workloads.map((w) => [w.name, f(w.board.cpuUsPerIo, 1), ...LAYER_COLUMNS.map(([key]) => f(w.board.layersUsPerIo?.[key] ?? 0, 1)),
+        f(w.board.layersUsPerIo?.onCpu ?? 1, 2), f(w.tgt.cpuUsPerIo, 1)]);
+      lines.push(...alignColumns([layerHeader, ...layerRows]));
+    }
     const rss = config.rss;
     const mib = (bytes: number) => f(bytes / 2 ** 20, 1);
     lines.push(`emulator RSS after a full GC: ${mib(rss.firstBytes)} MiB after the first run, ${mib(rss.lastBytes)} MiB at the end, peak ${mib(rss.firstWindowMaxBytes)} -> ${mib(rss.lastWindowMaxBytes)} MiB from the first to the last minute (${f(rss.growthPercent, 1)}% over ${f(rss.seconds)} s), max ${mib(rss.maxBytes)} MiB; JS heap ${mib(rss.heapUsedFirstBytes)} -> ${mib(rss.heapUsedLastBytes)} MiB`);

@@ -12,6 +12,11 @@ export interface EmulatorStats {
   firmwareBusMs: number; // the part of it spent in bus accesses (device models run by a register access)
   firmwareRunCount: number; // turns (irq deliveries then one run) on every processor
   busAccessCount: number; // bus reads and writes by the firmware, every processor
+  layerMs: Record<string, number>; // host ms per layer of the board (host/sim/layer_meter.ts), since it started
+  // The main thread's time on a CPU and waiting for one while runnable (Linux /proc/self/schedstat; 0 elsewhere):
+  // the layers are timed in wall time, which a loaded machine stretches by the waiting.
+  schedRunNs: number;
+  schedWaitNs: number;
   panics: number;
 }
 

@@ -5,7 +5,7 @@
 // argv: --memory-disks (every disk in memory instead of in a file), --data-dir DIR (file disks go there), --board FILE
 // (default boards/iop-dev.json), --without-xor-engine (the board file's XOR engine left out), --record FILE (the session
 // recorded as run --record does, to measure what recording costs), --nbd (its NBD exports served too).
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { parseArgs } from "node:util";
 import { serveBoard } from "../conformance/serve.ts";
@@ -42,7 +42,18 @@ let profiler: Session | undefined;
 let stopping: Promise<void> | undefined;
 const stopOnce = (): Promise<void> => (stopping ??= serving.stop());
 
+// The main thread's scheduler statistics: ns on a CPU, ns runnable but waiting for one (0 where there is no /proc).
+function schedStat(): { runNs: number; waitNs: number } {
+  try {
+    const [run, wait] = readFileSync("/proc/self/schedstat", "utf8").split(" ").map(Number);
+    return { runNs: run ?? 0, waitNs: wait ?? 0 };
+  } catch {
+    return { runNs: 0, waitNs: 0 };
+  }
+}
+
 function stats(): EmulatorStats {
+  const sched = schedStat();
   const cpu = process.cpuUsage();
   const calls = serving.board.firmwareCallStats();
   return {
@@ -54,6 +65,9 @@ function stats(): EmulatorStats {
     firmwareBusMs: calls.hostBusMs,
     firmwareRunCount: calls.runCount,
     busAccessCount: calls.busAccessCount,
+    layerMs: calls.layerMs,
+    schedRunNs: sched.runNs,
+    schedWaitNs: sched.waitNs,
     panics: serving.panics.length,
   };
 }
