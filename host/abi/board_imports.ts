@@ -7,7 +7,8 @@ export interface BusPort {
 }
 
 export function boardImports(port: BusPort): WebAssembly.ModuleImports {
-  const u = (address: bigint) => BigInt.asUintN(64, address); // i64 arrives signed
+  // i64 arrives signed; the usual non-negative one is passed as is (BigInt.asUintN makes a new BigInt every call).
+  const u = (address: bigint) => (address >= 0n ? address : BigInt.asUintN(64, address));
   return {
     bus_read8: (address: bigint) => Number(port.busRead(u(address), 1)),
     bus_read16: (address: bigint) => Number(port.busRead(u(address), 2)),
@@ -16,7 +17,7 @@ export function boardImports(port: BusPort): WebAssembly.ModuleImports {
     bus_write8: (address: bigint, value: number) => port.busWrite(u(address), 1, value & 0xff),
     bus_write16: (address: bigint, value: number) => port.busWrite(u(address), 2, value & 0xffff),
     bus_write32: (address: bigint, value: number) => port.busWrite(u(address), 4, value >>> 0),
-    bus_write64: (address: bigint, value: bigint) => port.busWrite(u(address), 8, BigInt.asUintN(64, value)),
+    bus_write64: (address: bigint, value: bigint) => port.busWrite(u(address), 8, value >= 0n ? value : BigInt.asUintN(64, value)),
   };
 }
 

@@ -125,6 +125,7 @@ export class Processor {
   /** Bus reads and writes the firmware made (the board module's imports), for benchmarks. */
   busAccessCount = 0;
   private readonly costs: ProcessorCosts;
+  private readonly runBudget: bigint; // costs.runBudgetNs, made once: a BigInt per turn is garbage
   private readonly pending = new Uint8Array(VECTORS_MAX);
   private pendingCount = 0;
   private inCall = false;
@@ -138,6 +139,7 @@ export class Processor {
   constructor(private readonly config: ProcessorConfig) {
     this.name = config.name;
     this.costs = { ...DEFAULT_COSTS, ...config.costs };
+    this.runBudget = BigInt(this.costs.runBudgetNs);
     if (config.ramBytes % WASM_PAGE_BYTES !== 0) throw new RangeError(`${config.name}: RAM must be a multiple of 64 KiB`);
     const pages = Math.ceil(Math.max(config.ramBytes, config.memoryBytes ?? 0) / WASM_PAGE_BYTES);
     if (config.memory !== undefined && config.memory.buffer.byteLength === pages * WASM_PAGE_BYTES) {
@@ -207,7 +209,7 @@ export class Processor {
   /** An interrupt from a device: latched, delivered through irq() before the next run(). */
   raiseIrq(vector: number): void {
     if (this.state !== "running") return;
-    this.config.trace.record(this.nowNs(), this.name, "irq", { vector });
+    if (this.config.trace.enabled) this.config.trace.record(this.nowNs(), this.name, "irq", { vector });
     if (vector < 0 || vector >= VECTORS_MAX) {
       this.log(`interrupt on vector ${vector} ignored: the processor takes 0..${VECTORS_MAX - 1}`);
       return;
@@ -281,7 +283,7 @@ export class Processor {
         this.pendingCount -= 1;
         this.firmwareCall("irq", vector);
       }
-      return this.firmwareCall("run", BigInt(this.costs.runBudgetNs)) as bigint;
+      return this.firmwareCall("run", this.runBudget) as bigint;
     });
     this.runCount += 1;
     if (meter !== undefined) meter.leave(outerLayer);
@@ -289,7 +291,7 @@ export class Processor {
     if (result === undefined) return;
     const endNs = startNs + this.lastCallNs;
     this.busyUntilNs = endNs;
-    this.config.trace.record(startNs, this.name, "run", { used: this.lastCallNs, result });
+    if (this.config.trace.enabled) this.config.trace.record(startNs, this.name, "run", { used: this.lastCallNs, result });
     if (result === 0n || this.pendingCount > 0) this.wake(endNs);
     else if (result !== -1n) this.wake(Math.max(Number(result), endNs));
   }

@@ -34,8 +34,14 @@ export class WindowFault extends Error {
 interface Mapping {
   base: bigint;
   end: bigint; // exclusive
+  // The same as numbers, exact below 2^53 (every board's map lies there): a register access decodes without BigInt
+  // arithmetic, which allocates on every operation. Addresses at or above 2^53 take the BigInt path.
+  baseNumber: number;
+  endNumber: number;
   region: BusRegion;
 }
+
+const NUMBER_EXACT_LIMIT = 2 ** 53;
 
 const ALL_ONES: Record<AccessSize, number | bigint> = { 1: 0xff, 2: 0xffff, 4: 0xffff_ffff, 8: 0xffff_ffff_ffff_ffffn };
 
@@ -67,7 +73,7 @@ export class Bus {
         throw new Error(`${this.owner} bus: ${region.name} at ${hex(base)} overlaps ${m.region.name} at ${hex(m.base)}`);
       }
     }
-    this.mappings.push({ base, end, region });
+    this.mappings.push({ base, end, region, baseNumber: Number(base), endNumber: end <= BigInt(NUMBER_EXACT_LIMIT) ? Number(end) : NUMBER_EXACT_LIMIT });
   }
 
   unmap(region: BusRegion): void {
@@ -120,14 +126,18 @@ export class Bus {
   read(address: bigint, sizeBytes: AccessSize): number | bigint {
     const byFirmware = this.firmwareCycle;
     this.firmwareCycle = false;
-    const m = this.decode(address, sizeBytes);
+    const at = Number(address);
+    const m = at < NUMBER_EXACT_LIMIT ? this.decodeNumber(at, sizeBytes) : this.decode(address, sizeBytes);
     let value: number | bigint;
     if (m === undefined) value = this.abort("read", address, sizeBytes);
-    else if (this.meter === undefined || m.region.layer === undefined) value = m.region.read(Number(address - m.base), sizeBytes);
     else {
-      const outer = this.meter.enter(m.region.layer);
-      value = m.region.read(Number(address - m.base), sizeBytes);
-      this.meter.leave(outer);
+      const offset = at < NUMBER_EXACT_LIMIT ? at - m.baseNumber : Number(address - m.base);
+      if (this.meter === undefined || m.region.layer === undefined) value = m.region.read(offset, sizeBytes);
+      else {
+        const outer = this.meter.enter(m.region.layer);
+        value = m.region.read(offset, sizeBytes);
+        this.meter.leave(outer);
+      }
     }
     if (this.trace.enabled) {
       if (!byFirmware) this.trace.replayMark(this.owner, "dev");
@@ -143,18 +153,31 @@ export class Bus {
       if (!byFirmware) this.trace.replayMark(this.owner, "dev");
       this.trace.record(this.nowNs(), this.owner, `w${sizeBytes * 8}`, { addr: hex(address), val: hex(value) });
     }
-    const m = this.decode(address, sizeBytes);
+    const at = Number(address);
+    const m = at < NUMBER_EXACT_LIMIT ? this.decodeNumber(at, sizeBytes) : this.decode(address, sizeBytes);
     if (m === undefined) {
       this.abort("write", address, sizeBytes);
       return;
     }
+    const offset = at < NUMBER_EXACT_LIMIT ? at - m.baseNumber : Number(address - m.base);
     if (this.meter === undefined || m.region.layer === undefined) {
-      m.region.write(Number(address - m.base), sizeBytes, value);
+      m.region.write(offset, sizeBytes, value);
       return;
     }
     const outer = this.meter.enter(m.region.layer);
-    m.region.write(Number(address - m.base), sizeBytes, value);
+    m.region.write(offset, sizeBytes, value);
     this.meter.leave(outer);
+  }
+
+  // decode() for a register access at an address below 2^53, in numbers: the same answer, no BigInt made.
+  private decodeNumber(address: number, sizeBytes: number): Mapping | undefined {
+    if (sizeBytes > 1 && address % sizeBytes !== 0) return undefined; // unaligned: nothing decodes it
+    const last = this.lastHit;
+    if (last !== undefined && address >= last.baseNumber && address + sizeBytes <= last.endNumber) return last;
+    for (const m of this.mappings) {
+      if (address >= m.baseNumber && address + sizeBytes <= m.endNumber) return (this.lastHit = m);
+    }
+    return undefined;
   }
 
   private decode(address: bigint, alignBytes: number, lengthBytes: number = alignBytes): Mapping | undefined {

@@ -353,20 +353,32 @@ function alignUp(value: number, alignment: number): number {
 
 // Register-sized accesses are assembled from bytes: a DataView per access would be garbage on every bus access,
 // and a 32-bit value through BigInt two more. Only 64-bit values, which are bigints, take a DataView.
+// The DataView of the last array a 64-bit access touched: accesses come in runs to one memory, and a DataView made
+// per access is garbage on the bus's hot path (a messaging-unit frame is written in 64-bit words).
+let lastViewBytes: Uint8Array | undefined;
+let lastView: DataView | undefined;
+function viewOf(bytes: Uint8Array): DataView {
+  if (bytes !== lastViewBytes) {
+    lastViewBytes = bytes;
+    lastView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  return lastView!;
+}
+
 export function readLe(bytes: Uint8Array, offset: number, sizeBytes: AccessSize): number | bigint {
   if (offset + sizeBytes > bytes.length) return sizeBytes === 8 ? 0xffff_ffff_ffff_ffffn : 2 ** (sizeBytes * 8) - 1;
   switch (sizeBytes) {
     case 1: return bytes[offset]!;
     case 2: return bytes[offset]! | (bytes[offset + 1]! << 8);
     case 4: return (bytes[offset]! | (bytes[offset + 1]! << 8) | (bytes[offset + 2]! << 16) | (bytes[offset + 3]! << 24)) >>> 0;
-    case 8: return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset, true);
+    case 8: return viewOf(bytes).getBigUint64(offset, true);
   }
 }
 
 export function writeLe(bytes: Uint8Array, offset: number, sizeBytes: AccessSize, value: number | bigint): void {
   if (offset + sizeBytes > bytes.length) return;
   if (sizeBytes === 8) {
-    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setBigUint64(offset, BigInt.asUintN(64, BigInt(value)), true);
+    viewOf(bytes).setBigUint64(offset, typeof value === "bigint" && value >= 0n ? value : BigInt.asUintN(64, BigInt(value)), true);
     return;
   }
   // The low sizeBytes bytes of the value, as BigInt.asUintN would keep them (ToUint32 is the same modulo for a number).
