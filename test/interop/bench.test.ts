@@ -50,7 +50,7 @@ describe.skipIf(missing.length > 0)("wasm-iop bench --quick", () => {
         expect(w.board.busAccessesPerIo).toBeGreaterThan(0); // every request rings at least one doorbell
         // The layers every request crosses on LUN 1, and the rest: what the CPU time holds beyond them.
         for (const layer of ["nic", "firmware", "mu", "controller"]) expect(w.board.layersUsPerIo[layer]).toBeGreaterThan(0);
-        expect(Object.keys(w.board.layersUsPerIo).sort()).toEqual(["controller", "disk", "firmware", "mu", "nic", "onCpu", "other", "rest"]);
+        expect(Object.keys(w.board.layersUsPerIo).sort()).toEqual(["controller", "disk", "firmware", "mu", "nic", "onCpu", "other", "rest", "threads"]);
         expect(w.throughputRatio.median).toBeCloseTo(w.board.iops / w.tgt.iops, 6);
         expect(w.latencyRatio.median).toBeGreaterThan(0);
       }

@@ -65,6 +65,8 @@ export interface SideRun extends RunFigures {
    * disk, other), and "rest": the CPU time per request outside them (sockets' callbacks, the pacer, GC between events).
    */
   layersUsPerIo?: Record<string, number>;
+  /** Board only: host µs per request inside each processor's firmware calls (its WebAssembly and the bus accesses it made). */
+  processorsUsPerIo?: Record<string, number>;
 }
 
 export interface Spread {
@@ -352,26 +354,32 @@ export function boardRun(run: RunFigures, before: EmulatorStats, after: Emulator
     turnsPerIo: (after.firmwareRunCount - before.firmwareRunCount) / run.ios,
     busAccessesPerIo: (after.busAccessCount - before.busAccessCount) / run.ios,
     layersUsPerIo: layersPerIo(cpuUs, run.ios, before, after),
+    processorsUsPerIo: Object.fromEntries(Object.entries(after.processorCallMs).map(([name, ms]) => [name, ((ms - (before.processorCallMs[name] ?? 0)) * 1000) / run.ios])),
   };
 }
 
 /**
  * The layers' host time per request over a run, and the rest of the CPU time: what no layer holds. The layers are
- * timed in wall time; on a loaded machine the main thread also waits for a CPU while runnable, so each layer's wall
- * time is scaled by the thread's share of runnable time spent running (schedstat), an estimate of its CPU time.
+ * timed in wall time; on a loaded machine the main thread also waits for a CPU in the middle of them, so each layer's
+ * wall time is scaled by the main thread's CPU time over its event loop's active (not idle) wall time ("on-CPU"):
+ * an estimate of the layer's CPU time that assumes the waits fall evenly on the loop's active time.
  */
 export function layersPerIo(cpuUs: number, ios: number, before: EmulatorStats, after: EmulatorStats): Record<string, number> {
   const out: Record<string, number> = {};
-  const runNs = after.schedRunNs - before.schedRunNs;
-  const waitNs = after.schedWaitNs - before.schedWaitNs;
-  const onCpu = runNs + waitNs > 0 ? runNs / (runNs + waitNs) : 1;
+  const runMs = (after.schedRunNs - before.schedRunNs) / 1e6;
+  const activeMs = after.loopActiveMs - before.loopActiveMs;
+  const onCpu = runMs > 0 && activeMs > 0 ? Math.min(1, runMs / activeMs) : 1;
   let counted = 0;
   for (const [name, ms] of Object.entries(after.layerMs)) {
     const us = (ms - (before.layerMs[name] ?? 0)) * 1000 * onCpu;
     counted += us;
     out[name] = us / ios;
   }
-  out.rest = (cpuUs - counted) / ios;
+  // The rest: the main thread's CPU time outside the layers; the process's other threads (V8's compiler and GC
+  // helpers, libuv's) apart. Without schedstat both are in the rest.
+  const mainUs = runMs > 0 ? runMs * 1000 : cpuUs;
+  out.rest = (mainUs - counted) / ios;
+  out.threads = (cpuUs - mainUs) / ios;
   out.onCpu = onCpu;
   return out;
 }
@@ -385,6 +393,7 @@ function medianLayers(runs: Record<string, number>[]): Record<string, number> {
 /** The order and headings of the layer table's columns. */
 export const LAYER_COLUMNS: readonly [string, string][] = [
   ["nic", "NIC"], ["firmware", "firmware"], ["mu", "MU"], ["controller", "disk ctrl"], ["disk", "disk I/O"], ["other", "other dev"], ["rest", "rest"],
+  ["threads", "threads"],
 ];
 
 /** This machine, and its load average now (at the start) and at the end. */
@@ -479,8 +488,8 @@ export function formatTable(result: BenchResult): string {
     ]);
     lines.push(...alignColumns([header, ...rows]));
     if (config.workloads.some((w) => Object.keys(w.board.layersUsPerIo ?? {}).length > 1)) {
-      lines.push("board CPU per I/O by layer, µs: each layer's host time, scaled by the main thread's share of runnable time on a CPU (on-CPU);");
-      lines.push("rest: the process's CPU time outside the layers (socket callbacks and writes, the pacer, GC, other threads)");
+      lines.push("board CPU per I/O by layer, µs: each layer's host time, scaled by the main thread's CPU time over its event loop's active time (on-CPU);");
+      lines.push("rest: the main thread's CPU time outside them (socket callbacks and writes, the pacer, GC); threads: the process's other threads");
       const layerHeader = ["workload", "emu CPU", ...LAYER_COLUMNS.map(([, heading]) => heading), "on-CPU", `${ref} CPU`];
       const layerRows = config.workloads.map((w) => [w.name, f(w.board.cpuUsPerIo, 1), ...LAYER_COLUMNS.map(([key]) => f(w.board.layersUsPerIo?.[key] ?? 0, 1)),
         f(w.board.layersUsPerIo?.onCpu ?? 1, 2), f(w.tgt.cpuUsPerIo, 1)]);

@@ -13,10 +13,12 @@ export interface EmulatorStats {
   firmwareRunCount: number; // turns (irq deliveries then one run) on every processor
   busAccessCount: number; // bus reads and writes by the firmware, every processor
   layerMs: Record<string, number>; // host ms per layer of the board (host/sim/layer_meter.ts), since it started
-  // The main thread's time on a CPU and waiting for one while runnable (Linux /proc/self/schedstat; 0 elsewhere):
-  // the layers are timed in wall time, which a loaded machine stretches by the waiting.
+  processorCallMs: Record<string, number>; // host ms inside each processor's irq()/run() calls (with their bus accesses)
+  // The main thread's time on a CPU (Linux /proc/self/schedstat; 0 elsewhere) and its event loop's time not waiting
+  // for I/O (performance.eventLoopUtilization): the layers are timed in wall time, which a loaded machine stretches
+  // while the thread waits for a CPU, so the bench scales them by the one over the other.
   schedRunNs: number;
-  schedWaitNs: number;
+  loopActiveMs: number;
   panics: number;
 }
 

@@ -7,6 +7,7 @@
 // recorded as run --record does, to measure what recording costs), --nbd (its NBD exports served too).
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
+import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { serveBoard } from "../conformance/serve.ts";
 import type { EmulatorReply, EmulatorRequest, EmulatorStats } from "./emulator.ts";
@@ -42,18 +43,18 @@ let profiler: Session | undefined;
 let stopping: Promise<void> | undefined;
 const stopOnce = (): Promise<void> => (stopping ??= serving.stop());
 
-// The main thread's scheduler statistics: ns on a CPU, ns runnable but waiting for one (0 where there is no /proc).
-function schedStat(): { runNs: number; waitNs: number } {
+// The main thread's time on a CPU, in ns (the first field of its scheduler statistics; 0 where there is no /proc).
+function schedRunNs(): number {
   try {
-    const [run, wait] = readFileSync("/proc/self/schedstat", "utf8").split(" ").map(Number);
-    return { runNs: run ?? 0, waitNs: wait ?? 0 };
+    return Number(readFileSync("/proc/self/schedstat", "utf8").split(" ")[0] ?? 0);
   } catch {
-    return { runNs: 0, waitNs: 0 };
+    return 0;
   }
 }
 
 function stats(): EmulatorStats {
-  const sched = schedStat();
+  const runNs = schedRunNs();
+  const loop = performance.eventLoopUtilization();
   const cpu = process.cpuUsage();
   const calls = serving.board.firmwareCallStats();
   return {
@@ -66,8 +67,9 @@ function stats(): EmulatorStats {
     firmwareRunCount: calls.runCount,
     busAccessCount: calls.busAccessCount,
     layerMs: calls.layerMs,
-    schedRunNs: sched.runNs,
-    schedWaitNs: sched.waitNs,
+    processorCallMs: Object.fromEntries(serving.board.processors.map((p) => [p.name, p.hostCallMs])),
+    schedRunNs: runNs,
+    loopActiveMs: loop.active,
     panics: serving.panics.length,
   };
 }

@@ -47,7 +47,7 @@ export interface VolumeRow {
   type: string; // disk, raid0, raid1, raid5, thin
   xorEngine: boolean;
   runs: VolumeRun[]; // one per round
-  median: Omit<VolumeRun, "ios" | "seconds" | "layersUsPerIo">;
+  median: Omit<VolumeRun, "ios" | "seconds" | "layersUsPerIo" | "processorsUsPerIo">;
   vsBaseline: Spread; // IOPS / the baseline LUN's IOPS on the same board, in the same round
   vsWithoutEngine?: Spread; // with the engine: IOPS / the same LUN's IOPS without it, in the same round
 }
@@ -177,7 +177,7 @@ function workloadRows(workload: Workload, configs: readonly Config[], rounds: Vo
     const runs = rounds.map((round) => round[index]!);
     const baseline = configs.findIndex((c) => c.lun === baselineLun && c.xorEngine === config.xorEngine);
     const without = configs.findIndex((c) => c.lun === config.lun && !c.xorEngine);
-    const pick = (key: Exclude<keyof VolumeRun, "layersUsPerIo">) => median(runs.map((r) => r[key]));
+    const pick = (key: Exclude<keyof VolumeRun, "layersUsPerIo" | "processorsUsPerIo">) => median(runs.map((r) => r[key]));
     const volume = volumeOf(config.lun);
     return {
       workload: workload.name,
