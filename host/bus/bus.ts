@@ -93,12 +93,15 @@ export class Bus {
    * logged and counted, as dmaRead does) when it faulted; `into` may then hold part of the data.
    */
   dmaReadInto(master: string, address: bigint, into: Uint8Array): DmaResult {
-    const m = this.decode(address, 1, into.length);
+    const at = Number(address);
+    const fast = at + into.length <= NUMBER_EXACT_LIMIT; // decoded in numbers: exact there
+    const m = fast ? this.decodeNumber(at, 1, into.length) : this.decode(address, 1, into.length);
     if (this.trace.enabled) this.trace.record(this.nowNs(), master, "dma.r", { addr: hex(address), len: into.length, ok: m?.region.readBytes !== undefined ? 1 : 0 });
     if (m === undefined || m.region.readBytes === undefined) return this.dmaFault(master, "read", address, into.length);
     try {
-      if (m.region.readInto !== undefined) m.region.readInto(Number(address - m.base), into);
-      else into.set(m.region.readBytes(Number(address - m.base), into.length));
+      const offset = fast ? at - m.baseNumber : Number(address - m.base);
+      if (m.region.readInto !== undefined) m.region.readInto(offset, into);
+      else into.set(m.region.readBytes(offset, into.length));
       return { ok: true, bytes: into };
     } catch (error) {
       if (error instanceof WindowFault) return this.dmaFault(master, "read", address, into.length, error.message);
@@ -108,17 +111,20 @@ export class Bus {
 
   /** A DMA write by `master`; small writes to register regions (an MSI-X message) go through write(). */
   dmaWrite(master: string, address: bigint, bytes: Uint8Array): DmaResult {
-    const m = this.decode(address, 1, bytes.length);
+    const at = Number(address);
+    const fast = at + bytes.length <= NUMBER_EXACT_LIMIT; // decoded in numbers: exact there
+    const m = fast ? this.decodeNumber(at, 1, bytes.length) : this.decode(address, 1, bytes.length);
+    const offset = m === undefined ? 0 : fast ? at - m.baseNumber : Number(address - m.base);
     if (this.trace.enabled) this.trace.record(this.nowNs(), master, "dma.w", { addr: hex(address), len: bytes.length, ok: m !== undefined ? 1 : 0 });
     if (m === undefined) return this.dmaFault(master, "write", address, bytes.length);
     if (m.region.writeBytes !== undefined) {
       try {
-        m.region.writeBytes(Number(address - m.base), bytes);
+        m.region.writeBytes(offset, bytes);
       } catch (error) {
         if (error instanceof WindowFault) return this.dmaFault(master, "write", address, bytes.length, error.message);
         throw error;
       }
-    } else if (bytes.length === 4) m.region.write(Number(address - m.base), 4, new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true));
+    } else if (bytes.length === 4) m.region.write(offset, 4, new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true));
     else return this.dmaFault(master, "write", address, bytes.length);
     return { ok: true, bytes };
   }
@@ -127,11 +133,12 @@ export class Bus {
     const byFirmware = this.firmwareCycle;
     this.firmwareCycle = false;
     const at = Number(address);
-    const m = at < NUMBER_EXACT_LIMIT ? this.decodeNumber(at, sizeBytes) : this.decode(address, sizeBytes);
+    const fast = at + sizeBytes <= NUMBER_EXACT_LIMIT; // decoded in numbers: exact there
+    const m = fast ? this.decodeNumber(at, sizeBytes, sizeBytes) : this.decode(address, sizeBytes);
     let value: number | bigint;
     if (m === undefined) value = this.abort("read", address, sizeBytes);
     else {
-      const offset = at < NUMBER_EXACT_LIMIT ? at - m.baseNumber : Number(address - m.base);
+      const offset = fast ? at - m.baseNumber : Number(address - m.base);
       if (this.meter === undefined || m.region.layer === undefined) value = m.region.read(offset, sizeBytes);
       else {
         const outer = this.meter.enter(m.region.layer);
@@ -154,12 +161,13 @@ export class Bus {
       this.trace.record(this.nowNs(), this.owner, `w${sizeBytes * 8}`, { addr: hex(address), val: hex(value) });
     }
     const at = Number(address);
-    const m = at < NUMBER_EXACT_LIMIT ? this.decodeNumber(at, sizeBytes) : this.decode(address, sizeBytes);
+    const fast = at + sizeBytes <= NUMBER_EXACT_LIMIT; // decoded in numbers: exact there
+    const m = fast ? this.decodeNumber(at, sizeBytes, sizeBytes) : this.decode(address, sizeBytes);
     if (m === undefined) {
       this.abort("write", address, sizeBytes);
       return;
     }
-    const offset = at < NUMBER_EXACT_LIMIT ? at - m.baseNumber : Number(address - m.base);
+    const offset = fast ? at - m.baseNumber : Number(address - m.base);
     if (this.meter === undefined || m.region.layer === undefined) {
       m.region.write(offset, sizeBytes, value);
       return;
@@ -169,13 +177,13 @@ export class Bus {
     this.meter.leave(outer);
   }
 
-  // decode() for a register access at an address below 2^53, in numbers: the same answer, no BigInt made.
-  private decodeNumber(address: number, sizeBytes: number): Mapping | undefined {
-    if (sizeBytes > 1 && address % sizeBytes !== 0) return undefined; // unaligned: nothing decodes it
+  // decode() for an address below 2^53, in numbers: the same answer, no BigInt made.
+  private decodeNumber(address: number, alignBytes: number, lengthBytes: number): Mapping | undefined {
+    if (lengthBytes <= 0 || (alignBytes > 1 && address % alignBytes !== 0)) return undefined; // unaligned: nothing decodes it
     const last = this.lastHit;
-    if (last !== undefined && address >= last.baseNumber && address + sizeBytes <= last.endNumber) return last;
+    if (last !== undefined && address >= last.baseNumber && address + lengthBytes <= last.endNumber) return last;
     for (const m of this.mappings) {
-      if (address >= m.baseNumber && address + sizeBytes <= m.endNumber) return (this.lastHit = m);
+      if (address >= m.baseNumber && address + lengthBytes <= m.endNumber) return (this.lastHit = m);
     }
     return undefined;
   }

@@ -81,6 +81,7 @@ export abstract class PciFunctionBase implements PciFunction {
   private nextCapabilityOffset = CAPABILITIES_START;
   private msixCapability = 0;
   private msixTable: Uint8Array | undefined;
+  private msixTableView: DataView | undefined;
   private msixPending: Uint8Array | undefined;
   private bus: Bus | undefined;
   guestErrorCount = 0;
@@ -295,14 +296,17 @@ export abstract class PciFunctionBase implements PciFunction {
     const msix = this.spec.msix;
     if (msix === undefined || vector < 0 || vector >= msix.vectorCount) throw new RangeError(`${this.name}: no MSI-X vector ${vector}`);
     const control = this.msixControl();
-    const entry = new DataView(this.msixTable!.buffer, vector * MSIX_ENTRY_BYTES, MSIX_ENTRY_BYTES);
-    const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (entry.getUint32(MSIX_ENTRY_VECTOR_CONTROL, true) & MSIX_VECTOR_CONTROL_MASK_BIT) !== 0 || (this.command() & COMMAND_BUS_MASTER) === 0;
+    const table = this.msixTableView ??= new DataView(this.msixTable!.buffer); // one view: signal() is on every completion's path
+    const entry = vector * MSIX_ENTRY_BYTES;
+    const masked = (control & MSIX_CONTROL_ENABLE) === 0 || (control & MSIX_CONTROL_FUNCTION_MASK) !== 0 || (table.getUint32(entry + MSIX_ENTRY_VECTOR_CONTROL, true) & MSIX_VECTOR_CONTROL_MASK_BIT) !== 0 || (this.command() & COMMAND_BUS_MASTER) === 0;
     if (masked) {
       this.msixPending![vector >> 3] = this.msixPending![vector >> 3]! | (1 << (vector & 7));
       return;
     }
-    const address = (BigInt(entry.getUint32(MSIX_ENTRY_MESSAGE_UPPER_ADDRESS, true)) << 32n) | BigInt(entry.getUint32(MSIX_ENTRY_MESSAGE_ADDRESS, true));
-    this.bus?.write(address, 4, entry.getUint32(MSIX_ENTRY_MESSAGE_DATA, true));
+    const upper = table.getUint32(entry + MSIX_ENTRY_MESSAGE_UPPER_ADDRESS, true);
+    const lower = table.getUint32(entry + MSIX_ENTRY_MESSAGE_ADDRESS, true);
+    const address = upper === 0 ? BigInt(lower) : (BigInt(upper) << 32n) | BigInt(lower);
+    this.bus?.write(address, 4, table.getUint32(entry + MSIX_ENTRY_MESSAGE_DATA, true));
   }
 
   private msixDeliverPending(): void {
