@@ -144,6 +144,8 @@ export class Board {
   readonly network: NetworkBackend & { attach(port: NicPort): void };
   private readonly backends = new Map<string, DiskBackend>();
   private prng: Prng;
+  /** With hostClockMs: the layer meter, switched on and off by meterLayers() (it costs two clock reads per switch). */
+  private layerMeter: LayerMeter | undefined;
 
   constructor(private readonly options: BoardOptions) {
     this.name = options.spec.name;
@@ -154,7 +156,7 @@ export class Board {
     this.dataDir = resolve(options.dataDir ?? join("var", options.spec.name));
     this.network = options.network ?? new LoopbackBackend(this.clock);
     // Benchmarks: the host time of every layer (layer_meter.ts); never read by the board itself.
-    if (options.hostClockMs !== undefined) this.clock.meter = new LayerMeter(options.hostClockMs);
+    if (options.hostClockMs !== undefined) this.clock.meter = this.layerMeter = new LayerMeter(options.hostClockMs);
   }
 
   /** The board file this board was built from. */
@@ -364,7 +366,7 @@ export class Board {
     } else {
       backend = memoryDisk(name, sizeBytes, disk.blockSize);
     }
-    if (this.clock.meter !== undefined) backend = meteredDisk(backend, this.clock.meter);
+    if (this.layerMeter !== undefined) backend = meteredDisk(backend, this.clock);
     this.backends.set(name, backend);
     return backend;
   }
@@ -475,6 +477,16 @@ export class Board {
     return this.backends.get(name);
   }
 
+  /**
+   * Benchmarks (needs hostClockMs): the layer meter on or off. Off, nothing reads a clock per layer switch and the
+   * layers' figures stand still; the bench measures CPU per I/O with it off and the split in a run with it on.
+   */
+  meterLayers(on: boolean): void {
+    const meter = on ? this.layerMeter : undefined;
+    this.clock.meter = meter;
+    for (const processor of this.processors) processor.bus.meter = meter;
+  }
+
   /** Host ms inside firmware calls (irq, run; needs hostClockMs), turns and bus accesses, summed over processors. */
   firmwareCallStats(): { hostCallMs: number; hostBusMs: number; runCount: number; busAccessCount: number; layerMs: Record<string, number> } {
     let hostCallMs = 0;
@@ -485,7 +497,7 @@ export class Board {
       runCount += processor.runCount;
       busAccessCount += processor.busAccessCount;
     }
-    const meter = this.clock.meter;
+    const meter = this.layerMeter;
     // Inside the calls, what is not WebAssembly is the bus accesses' work (the device models they run).
     const hostBusMs = meter === undefined ? 0 : hostCallMs - meter.ms[Layer.Firmware]!;
     return { hostCallMs, hostBusMs, runCount, busAccessCount, layerMs: meter?.snapshot() ?? {} };
@@ -516,21 +528,28 @@ function naaFor(board: string, disk: string): bigint {
   return (0x5n << 60n) | (NAA_OUI << 36n) | (digest.readBigUInt64BE(0) & 0xf_ffff_ffffn);
 }
 
-// A disk backend whose reads, writes and flushes are charged to the disk I/O layer (bench only).
-function meteredDisk(backend: DiskBackend, meter: LayerMeter): DiskBackend {
+// A disk backend whose reads, writes and flushes are charged to the disk I/O layer while the clock's meter runs
+// (bench only).
+function meteredDisk(backend: DiskBackend, clock: VirtualClock): DiskBackend {
   return {
     get sizeBytes() { return backend.sizeBytes; },
     get blockSize() { return backend.blockSize; },
     get name() { return backend.name; },
     read(offsetBytes, into) {
+      const meter = clock.meter;
+      if (meter === undefined) return backend.read(offsetBytes, into);
       const outer = meter.enter(Layer.DiskIo);
       try { backend.read(offsetBytes, into); } finally { meter.leave(outer); }
     },
     write(offsetBytes, data) {
+      const meter = clock.meter;
+      if (meter === undefined) return backend.write(offsetBytes, data);
       const outer = meter.enter(Layer.DiskIo);
       try { backend.write(offsetBytes, data); } finally { meter.leave(outer); }
     },
     flush() {
+      const meter = clock.meter;
+      if (meter === undefined) return backend.flush();
       const outer = meter.enter(Layer.DiskIo);
       try { backend.flush(); } finally { meter.leave(outer); }
     },

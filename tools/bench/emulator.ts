@@ -24,6 +24,7 @@ export interface EmulatorStats {
 
 export type EmulatorRequest =
   | { kind: "stats"; collect?: boolean } // collect: a full garbage collection first, so RSS shows what is live
+  | { kind: "meter"; on: boolean } // the board's layer meter on or off (host/sim/layer_meter.ts)
   | { kind: "profile-start" }
   | { kind: "profile-stop"; path: string }
   | { kind: "stop" };
@@ -31,6 +32,7 @@ export type EmulatorRequest =
 export type EmulatorReply =
   | { kind: "ready"; urls: string[]; nbdUrls: string[]; pid: number }
   | { kind: "stats"; stats: EmulatorStats }
+  | { kind: "meter-set" }
   | { kind: "profile-started" }
   | { kind: "profile-written"; path: string }
   | { kind: "stopped" }
@@ -106,6 +108,12 @@ export class Emulator {
     const reply = await this.request({ kind: "stats", collect });
     if (reply.kind !== "stats") throw new Error(`stats: the emulator answered ${JSON.stringify(reply)}`);
     return reply.stats;
+  }
+
+  /** The layer meter on or off: off for the measured pairs (it costs two clock reads per layer switch). */
+  async meter(on: boolean): Promise<void> {
+    const reply = await this.request({ kind: "meter", on });
+    if (reply.kind !== "meter-set") throw new Error(`meter: the emulator answered ${JSON.stringify(reply)}`);
   }
 
   async profileStart(): Promise<void> {

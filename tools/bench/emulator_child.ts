@@ -79,6 +79,9 @@ async function handle(request: EmulatorRequest): Promise<void> {
     case "stats":
       if (request.collect === true) (globalThis as { gc?: () => void }).gc?.(); // --expose-gc, from emulator.ts
       return reply({ kind: "stats", stats: stats() });
+    case "meter":
+      serving.board.meterLayers(request.on);
+      return reply({ kind: "meter-set" });
     case "profile-start":
       profiler = new Session();
       profiler.connect();

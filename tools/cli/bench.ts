@@ -32,9 +32,12 @@ median ratio of the pairs and its spread (min-max); the latency ratio; the emula
 (user + system, every thread); the WebAssembly time per I/O ("wasm µs/IO": host time inside the firmware's irq()
 and run() calls less their bus accesses) and the time in those bus accesses ("bus µs/IO": the import calls and the
 device work a register access sets off, such as a virtio doorbell running the request); the firmware's turns (interrupts delivered, then one run() call) and
-bus accesses per I/O, every processor together; and tgtd's CPU time per I/O. Then the emulator's RSS over the run and
-the performance targets of the project, met or not. Absolute figures depend on the machine and its load; the
-ratios are what to compare.
+bus accesses per I/O, every processor together; and tgtd's CPU time per I/O. A second table splits the board's CPU
+per I/O by layer: NIC model, firmware, messaging unit, disk controller model, disk I/O, other devices, the rest of
+the main thread (sockets, the pacer, GC) and the other threads; the split, like wasm and bus µs/IO, comes from one
+more board run after the pairs with the layer meter on (it reads a clock at every layer switch, which the measured
+pairs are spared). Then the emulator's RSS over the run and the performance targets of the project, met or not.
+Absolute figures depend on the machine and its load; the ratios and the CPU per I/O are what to compare.
 
 options:
   --duration S      seconds per measured run (default 5; iscsi-perf rounds to whole seconds)
