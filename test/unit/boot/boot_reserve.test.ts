@@ -2,10 +2,10 @@
 // of the reserve free on every board we ship (boards/*.json) and on the two simulation boards, so the next table an
 // agent adds does not stop those boards at boot ("boot: the agents took … bytes, over the … reserved"). Each board
 // boots the release image in simulation mode; every processor's banner says "boot reserve USED of SIZE bytes".
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { Board } from "../../../host/board/board.ts";
 import { loadBoardFile } from "../../../host/board/load.ts";
 import { Trace } from "../../../host/sim/trace.ts";
@@ -36,6 +36,9 @@ function expectHeadroom(name: string, found: Reserve[], processorCount: number):
   }
 }
 
+const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-reserve-")); // the boards' disk images
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
 const boardFiles = readdirSync(join(ROOT, "boards")).filter((f) => f.endsWith(".json") && f !== "board.schema.json").sort();
 
 describe("the boot reserve", () => {
@@ -48,7 +51,7 @@ describe("the boot reserve", () => {
     const lines: string[] = [];
     const board = new Board({
       spec, firmware: firmwareModule(FIRMWARE_PATH), trace: new Trace({ enabled: false }),
-      dataDir: mkdtempSync(join(tmpdir(), "wasm-iop-reserve-")), onConsole: (_p, _fd, line) => lines.push(line),
+      dataDir: join(dataDir, file), onConsole: (_p, _fd, line) => lines.push(line),
     });
     expectHeadroom(file, reserves(board, lines), spec.processors.length);
   });

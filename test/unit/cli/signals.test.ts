@@ -4,14 +4,15 @@
 // command that ignored the signal, or waited for its work to end, would fail the test by timing out. After the signal
 // the command prints the summary of what it finished, exits 128 + the signal's number (130, 143), and leaves no
 // worker process behind. (`run` is covered in run.test.ts: a server that stops on request exits 0.)
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { startCli, type StartedCli } from "../../support/cli.ts";
 import { scaled } from "../../support/time.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-signals-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** The processes whose parent is `pid` (Linux /proc). */
 function childrenOf(pid: number): number[] {

@@ -11,18 +11,14 @@
 import type { AccessSize, Bus } from "../../../host/bus/bus.ts";
 import type { VirtioScsiFault } from "../../../host/devices/virtio_scsi.ts";
 import { bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
-import { ANSWER_WITHIN_NS, DISK_BLOCKS, finishSession, joined, prepareSession, quiesce, readChecked, SESSION_BOARD, type SessionState, writeChecked } from "./session.ts";
-import type { Task } from "../iscsi_client.ts";
+import { registerLieArm, registerReadAnswer, type RegisterLie } from "./register_lies.ts";
+import {
+  ANSWER_WITHIN_NS, checkReads, finishSession, prepareSession, quiesce, readOperation, type ReadsInFlight, SESSION_BOARD, type SessionState,
+  writeOperation,
+} from "./session.ts";
 
-interface Override {
-  countdown: number; // register reads to let through first
-  mode: number; // 0 xor mask, 1 zero, 2 all ones, 3 the value
-  value: number;
-}
-
-interface BusState extends SessionState {
-  overrides: Override[];
-  reads: { task: Task; lba: number }[];
+interface BusState extends SessionState, ReadsInFlight {
+  overrides: RegisterLie[];
   rebooted: boolean;
   lies: string[]; // the lies told since the last operation, for the replay's log
 }
@@ -33,18 +29,7 @@ function interpose(bus: Bus, ramBytes: number, state: BusState): void {
   bus.read = (address: bigint, sizeBytes: AccessSize): number | bigint => {
     const value = read(address, sizeBytes);
     if (address < BigInt(ramBytes) || state.overrides.length === 0) return value;
-    const next = state.overrides[0]!;
-    if (next.countdown > 0) {
-      next.countdown -= 1;
-      return value;
-    }
-    state.overrides.shift();
-    const bits = sizeBytes * 8;
-    const mask = bits === 64 ? 0xffff_ffff_ffff_ffffn : (1n << BigInt(bits)) - 1n;
-    const wide = BigInt(value);
-    const lie = next.mode === 0 ? wide ^ (BigInt(next.value) & mask) : next.mode === 1 ? 0n : next.mode === 2 ? mask : BigInt(next.value) & mask;
-    state.lies.push(`lie: read${bits} 0x${address.toString(16)} answered 0x${lie.toString(16)} instead of 0x${wide.toString(16)}`);
-    return sizeBytes === 8 ? lie : Number(lie);
+    return registerReadAnswer(state.overrides, state.lies, value, sizeBytes, (bits) => `read${bits} 0x${address.toString(16)}`);
   };
 }
 
@@ -76,37 +61,21 @@ export const busTarget: FuzzTarget<BusState> = {
       const op = input.u8() % 8;
       const live = !state.rebooted && !initiator.client.closed;
       switch (op) {
-        case 0: {
-          const lba = input.u16() % DISK_BLOCKS;
-          const blocks = (input.u8() % 8) + 1;
-          if (!live) break;
-          log(`read LBA ${lba} blocks ${blocks}`);
-          state.reads.push({ task: readChecked(fuzz, state, lba, blocks, (lba & 1) === 1, false), lba });
+        case 0:
+          readOperation(fuzz, state, input, live, log);
           break;
-        }
-        case 1: {
-          const lba = input.u16() % DISK_BLOCKS;
-          const blocks = (input.u8() % 8) + 1;
-          const pattern = input.u8();
-          if (!live) break;
-          log(`write LBA ${lba} blocks ${blocks}`);
-          // Reads in flight while the write lands may see either content: they are not checked.
-          for (const r of state.reads) r.lba = -1;
-          writeChecked(fuzz, state, lba, blocks, pattern, (lba & 1) === 1);
+        case 1:
+          writeOperation(fuzz, state, input, live, log);
           break;
-        }
         case 2: {
           const f = fault(input.u8(), input.u8());
           log(`controller fault ${JSON.stringify(f)}`);
           fuzz.board.controllers[0]?.inject(f);
           break;
         }
-        case 3: {
-          const o: Override = { countdown: input.u8() % 32, mode: input.u8() % 4, value: input.u32() };
-          log(`register read override ${JSON.stringify(o)}`);
-          if (state.overrides.length < 8) state.overrides.push(o);
+        case 3:
+          registerLieArm(input, 32, state.overrides, log);
           break;
-        }
         case 4: {
           const vector = input.u8() % 64;
           const how = input.u8();
@@ -141,9 +110,7 @@ export const busTarget: FuzzTarget<BusState> = {
       return;
     }
     finishSession(fuzz, state);
-    for (const r of state.reads) {
-      if (r.lba >= 0 && r.task.status === 0 && r.task.response === 0) state.shadow.check(r.lba, joined(r.task.dataIn), `READ at LBA ${r.lba}`);
-    }
+    checkReads(state);
   },
   constants: (state) => [state.shadow.base],
   dictionary: [bytes(0x5a), bytes(0xff, 0xff, 0xff, 0xff), bytes(0, 0, 0, 0), bytes(0x80, 0, 0, 0), bytes(0, 0, 0x10, 0), bytes(0x11), bytes(0x09), bytes(0x1a, 0xf4), bytes(0x10, 0x48)],

@@ -19,21 +19,14 @@ import type { AccessSize, Bus } from "../../../host/bus/bus.ts";
 import type { NvmeDevice, NvmeFault } from "../../../host/devices/nvme.ts";
 import { bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
 import type { FuzzBoard } from "../harness.ts";
-import { DISK_BLOCKS, finishSession, joined, prepareSession, readChecked, type SessionState, writeChecked } from "./session.ts";
-import type { Task } from "../iscsi_client.ts";
+import { registerLieArm, registerReadAnswer, type RegisterLie } from "./register_lies.ts";
+import { checkReads, finishSession, prepareSession, readOperation, type ReadsInFlight, type SessionState, writeOperation } from "./session.ts";
 
 const REGISTERS_BYTES = 0x1000n; // BAR 0 below the doorbells
 const DOORBELLS = [0, 1, 3] as const; // admin SQ tail, admin CQ head, I/O CQ head (doorbell 2, the I/O SQ tail, left out)
 
-interface Override {
-  countdown: number; // register reads to let through first
-  mode: number; // 0 xor mask, 1 zero, 2 all ones, 3 the value
-  value: number;
-}
-
-interface NvmeState extends SessionState {
-  overrides: Override[];
-  reads: { task: Task; lba: number }[];
+interface NvmeState extends SessionState, ReadsInFlight {
+  overrides: RegisterLie[];
   lies: string[];
 }
 
@@ -49,18 +42,7 @@ function interpose(bus: Bus, fuzz: FuzzBoard, state: NvmeState): void {
     if (state.overrides.length === 0) return value;
     const base = device(fuzz).barAddress(0);
     if (base === 0n || address < base || address >= base + REGISTERS_BYTES) return value;
-    const next = state.overrides[0]!;
-    if (next.countdown > 0) {
-      next.countdown -= 1;
-      return value;
-    }
-    state.overrides.shift();
-    const bits = sizeBytes * 8;
-    const mask = bits === 64 ? 0xffff_ffff_ffff_ffffn : (1n << BigInt(bits)) - 1n;
-    const wide = BigInt(value);
-    const lie = next.mode === 0 ? wide ^ (BigInt(next.value) & mask) : next.mode === 1 ? 0n : next.mode === 2 ? mask : BigInt(next.value) & mask;
-    state.lies.push(`lie: register read${bits} +0x${(address - base).toString(16)} answered 0x${lie.toString(16)} instead of 0x${wide.toString(16)}`);
-    return sizeBytes === 8 ? lie : Number(lie);
+    return registerReadAnswer(state.overrides, state.lies, value, sizeBytes, (bits) => `register read${bits} +0x${(address - base).toString(16)}`);
   };
 }
 
@@ -100,24 +82,12 @@ export const nvmeTarget: FuzzTarget<NvmeState> = {
       const op = input.u8() % 9;
       const live = !initiator.client.closed;
       switch (op) {
-        case 0: {
-          const lba = input.u16() % DISK_BLOCKS;
-          const blocks = (input.u8() % 8) + 1;
-          if (!live) break;
-          log(`read LBA ${lba} blocks ${blocks}`);
-          state.reads.push({ task: readChecked(fuzz, state, lba, blocks, (lba & 1) === 1, false), lba });
+        case 0:
+          readOperation(fuzz, state, input, live, log);
           break;
-        }
-        case 1: {
-          const lba = input.u16() % DISK_BLOCKS;
-          const blocks = (input.u8() % 8) + 1;
-          const pattern = input.u8();
-          if (!live) break;
-          log(`write LBA ${lba} blocks ${blocks}`);
-          for (const r of state.reads) r.lba = -1; // reads racing the write may see either content
-          writeChecked(fuzz, state, lba, blocks, pattern, (lba & 1) === 1);
+        case 1:
+          writeOperation(fuzz, state, input, live, log);
           break;
-        }
         case 2: {
           const f = fault(input.u8(), input.u8());
           log(`controller fault ${JSON.stringify(f)}`);
@@ -151,12 +121,9 @@ export const nvmeTarget: FuzzTarget<NvmeState> = {
           nvme.interruptStorm(queue, count);
           break;
         }
-        case 6: {
-          const o: Override = { countdown: input.u8() % 16, mode: input.u8() % 4, value: input.u32() };
-          log(`register read override ${JSON.stringify(o)}`);
-          if (state.overrides.length < 8) state.overrides.push(o);
+        case 6:
+          registerLieArm(input, 16, state.overrides, log);
           break;
-        }
         case 7:
           fuzz.board.runFor((input.u8() + 1) * 5_000);
           break;
@@ -169,9 +136,7 @@ export const nvmeTarget: FuzzTarget<NvmeState> = {
     }
     state.overrides.length = 0;
     finishSession(fuzz, state);
-    for (const r of state.reads) {
-      if (r.lba >= 0 && r.task.status === 0 && r.task.response === 0) state.shadow.check(r.lba, joined(r.task.dataIn), `READ at LBA ${r.lba}`);
-    }
+    checkReads(state);
   },
   constants: (state) => [state.shadow.base],
   dictionary: [bytes(0xff, 0xff, 0xff, 0xff), bytes(0, 0, 0, 0), bytes(0, 0, 0, 2), bytes(0, 0, 0, 1), bytes(0x01, 0x00), bytes(0x1b, 0x36), bytes(0x41)],

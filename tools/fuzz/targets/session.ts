@@ -1,10 +1,11 @@
-// What the scsi and bus targets share: a board with one host processor, a virtio-scsi disk and the NIC, a logged-in
+// What the scsi, bus and nvme targets share: a board with one host processor, a disk and the NIC, a logged-in
 // iSCSI session, the shadow model of the disk, and the end of every input (wait for every command, hang up,
 // quiesce, check for leaks).
 import type { FuzzBoard } from "../harness.ts";
 import { FindingError } from "../harness.ts";
 import type { LoopbackBackend } from "../../../host/devices/tcp_backend.ts";
 import { FuzzInitiator, type Task } from "../iscsi_client.ts";
+import type { InputReader } from "../target.ts";
 
 export const BLOCK_BYTES = 512;
 export const DISK_BLOCKS = 2048; // 1 MiB
@@ -133,6 +134,38 @@ export function writeChecked(fuzz: FuzzBoard, state: SessionState, lba: number, 
   const task = state.initiator.command(0, cdb, data.length, data, false);
   state.initiator.pumpUntil(() => task.status !== undefined, ANSWER_WITHIN_NS);
   if (lba + blocks <= DISK_BLOCKS) state.shadow.wrote(lba, data, task.status === 0);
+}
+
+/** A target whose READ operations are not waited for: each is checked once the input ends (checkReads). */
+export interface ReadsInFlight {
+  reads: { task: Task; lba: number }[]; // lba -1: not checked (a write landed while it was in flight)
+}
+
+/** Operation READ: LBA (2 bytes), blocks - 1 (1 byte); sent (READ(16) at odd LBAs) and not waited for, when `live`. */
+export function readOperation(fuzz: FuzzBoard, state: SessionState & ReadsInFlight, input: InputReader, live: boolean, log: (line: string) => void): void {
+  const lba = input.u16() % DISK_BLOCKS;
+  const blocks = (input.u8() % 8) + 1;
+  if (!live) return;
+  log(`read LBA ${lba} blocks ${blocks}`);
+  state.reads.push({ task: readChecked(fuzz, state, lba, blocks, (lba & 1) === 1, false), lba });
+}
+
+/** Operation WRITE: LBA (2 bytes), blocks - 1 (1 byte), pattern (1 byte); waited for, the shadow model follows it. */
+export function writeOperation(fuzz: FuzzBoard, state: SessionState & ReadsInFlight, input: InputReader, live: boolean, log: (line: string) => void): void {
+  const lba = input.u16() % DISK_BLOCKS;
+  const blocks = (input.u8() % 8) + 1;
+  const pattern = input.u8();
+  if (!live) return;
+  log(`write LBA ${lba} blocks ${blocks}`);
+  for (const r of state.reads) r.lba = -1; // reads racing the write may see either content: not checked
+  writeChecked(fuzz, state, lba, blocks, pattern, (lba & 1) === 1);
+}
+
+/** Once the input ended (finishSession): every READ answered GOOD holds what the shadow model says. */
+export function checkReads(state: SessionState & ReadsInFlight): void {
+  for (const r of state.reads) {
+    if (r.lba >= 0 && r.task.status === 0 && r.task.response === 0) state.shadow.check(r.lba, joined(r.task.dataIn), `READ at LBA ${r.lba}`);
+  }
 }
 
 /** Waits for a read and checks it; reads still outstanding at the end are checked by finish(). */
