@@ -78,4 +78,48 @@ describe("iSCSI on a board of a cluster", () => {
     expect(joined).toEqual(whole);
     expect(joined[64]).toEqual(["TargetAddress", "192.168.15.13:3263,115"]);
   });
+
+  // The redirect policy: `redirect: true`, and another board holds strictly more of the target's partitioned pages.
+  // The test target presents host-disk0 (not partitioned) and sp1-disk0 (8 pages).
+  function firstLogin(env: ReturnType<typeof bootIscsiBoard>, name: string): { status: number; keys: Map<string, string>; tbit: number } {
+    const i = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: `${PREFIX}${name}` });
+    i.send(i.loginRequest(0x80 | 1, textKeys([["InitiatorName", `${PREFIX}${name}`], ["SessionType", "Normal"], ["TargetName", TEST_BOARD_TARGET], ["AuthMethod", "None"]]), 9));
+    const p = i.receive();
+    return { status: (p.bhs[36]! << 8) | p.bhs[37]!, keys: parseKeys(p.data), tbit: p.bhs[1]! & 0x80 };
+  }
+  const OWNERS_C_MOST = ["a", "c", "c", "c", "b", "c", "a", "c"]; // a 2, b 1, c 5
+
+  it("redirects a new session's login to the board holding the most pages: 0101h, TargetAddress of c's first portal, T=0", () => {
+    const env = bootIscsiBoard({ cluster: cluster(OWNERS_C_MOST, { redirect: true }) });
+    const got = firstLogin(env, "redirected");
+    expect(got.status).toBe(0x0101);
+    expect(got.tbit).toBe(0);
+    expect([...got.keys]).toEqual([["TargetAddress", "127.0.0.1:3262,3"]]);
+    expect(env.console.some((l) => l.includes("iscsi: login redirected"))).toBe(true);
+  });
+
+  it("does not redirect: redirect off, this board the most, or a tie with this board", () => {
+    for (const [owners, extra] of [
+      [OWNERS_C_MOST, {}], // the knob off (redirect absent: false)
+      [["a", "a", "a", "c", "c", "b", "a", "c"], { redirect: true }], // a 4, c 3
+      [["a", "a", "c", "c", "b", "b", "a", "c"], { redirect: true }], // a 3, c 3: a tie stays
+    ] as const) {
+      const env = bootIscsiBoard({ cluster: cluster(owners, extra) });
+      expect(firstLogin(env, "stays").status).toBe(0);
+    }
+  });
+
+  it("the board named keeps the login (c, with the same table, does not send it on)", () => {
+    const env = bootIscsiBoard({ cluster: { ...(cluster(OWNERS_C_MOST, { redirect: true }) as object), board: "c" } });
+    expect(firstLogin(env, "kept").status).toBe(0);
+  });
+
+  it("never redirects a discovery session or a target without partitioned volumes", () => {
+    const env = bootIscsiBoard({ cluster: cluster(OWNERS_C_MOST, { redirect: true }), targets: [
+      { name: TEST_BOARD_TARGET, luns: [0, 1] }, { name: `${PREFIX}plain`, luns: [0] }] });
+    expect(sendTargets(discovery(env)).filter(([k]) => k === "TargetName").length).toBe(2);
+    const i = new Initiator(env.board, env.network, { targetName: `${PREFIX}plain`, initiatorName: `${PREFIX}plain-user` });
+    i.login();
+    i.logout();
+  });
 });

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DISK_CHUNK_BYTES, HEADER_BYTES, parseRecording, RecordingError, RecordKind, type RecordingMeta, RecordWriter } from "../../../tools/replay/format.ts";
+import { DISK_CHUNK_BYTES, HEADER_BYTES, RecordingError, RecordKind, type RecordingMeta, RecordWriter } from "../../../tools/replay/format.ts";
+import { openRecording, parseRecording, type Recorded } from "../../../tools/replay/reader.ts";
 import { blankDiskHash } from "../../../tools/replay/disks.ts";
 import { runCli } from "../../support/cli.ts";
 
@@ -121,6 +122,39 @@ function error(bytes: Uint8Array): string {
 }
 
 describe("recording format", () => {
+  it("reads a file through its window as it reads the same bytes whole: records across window edges, one larger than the window", () => {
+    // 8 MiB window (reader.ts): 300 received records of 50-90 KiB cross its edge many times; one of 10 MiB outgrows it.
+    const sizes = Array.from({ length: 300 }, (_, i) => 50_000 + ((i * 7919) % 40_000));
+    sizes.splice(150, 0, 10 << 20);
+    const bytes = build({
+      extra: (w) => sizes.forEach((size, i) => w.record(RecordKind.Received, 32 + size, (x) => {
+        x.at(140, 1_700_000 + i);
+        x.varint(i % 3);
+        x.bytes(new Uint8Array(size).fill(i & 0xff));
+      })),
+    });
+    const path = join(mkdtempSync(join(tmpdir(), "wasm-iop-rec-")), "w.rec");
+    writeFileSync(path, bytes);
+    const whole = parseRecording(bytes, path);
+    const reader = openRecording(path);
+    const seen: { kind: RecordKind; index: number; length: number; first: number; last: number }[] = [];
+    const summary = (r: Recorded) => {
+      const data = r.kind === RecordKind.Received ? r.bytes : new Uint8Array(1);
+      return { kind: r.kind, index: r.index, length: data.length, first: data[0]!, last: data[data.length - 1]! };
+    };
+    expect(reader.end).toBeUndefined();
+    for (let r = reader.peek(); r !== undefined; r = reader.peek()) {
+      seen.push(summary(r)); // the bytes are valid until advance()
+      reader.advance();
+    }
+    reader.close();
+    expect(seen).toHaveLength(sizes.length + 4);
+    expect(seen).toEqual(whole.events.map(summary));
+    expect(reader.end?.end).toEqual(whole.end.end);
+    expect([...reader.firmware]).toEqual([...FIRMWARE]);
+    expect(reader.chunks.map((c) => [c.disk, c.chunk, c.bytes.length])).toEqual([[0, 2, DISK_CHUNK_BYTES]]);
+  });
+
   it("parses back what was written: metadata, firmware, chunks, timed records with their absolute places, the end", () => {
     const r = parseRecording(build(), "t.rec");
     expect(r.meta.seed).toBe(7);
