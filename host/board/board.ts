@@ -339,6 +339,13 @@ export class Board {
     device.pull(lun);
   }
 
+  /** Puts pulled disk `name` back, with what it held: present again, with the unit attention of a power-on. */
+  restoreDisk(name: string): void {
+    const { device, lun } = this.diskSlot(name);
+    device.restore(lun);
+    this.pulledDisks.delete(name);
+  }
+
   isDiskPulled(name: string): boolean {
     return this.pulledDisks.has(name);
   }
