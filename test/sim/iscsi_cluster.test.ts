@@ -1,7 +1,23 @@
 // A board with a cluster section (docs/cluster.md) as an initiator sees it, on the board clock over the NIC's loopback:
 // the firmware loads the routing table from the configuration ROM at boot.
 import { describe, expect, it } from "vitest";
-import { bootIscsiBoard } from "../support/iscsi_board.ts";
+import { bootIscsiBoard, TEST_BOARD_TARGET } from "../support/iscsi_board.ts";
+import { Initiator, parseKeys, textKeys } from "../support/iscsi_initiator.ts";
+
+const PREFIX = "iqn.2026-11.org.wasm-iop:";
+let isid = 0x500;
+function discovery(env: ReturnType<typeof bootIscsiBoard>, maxRecv = 65536): Initiator {
+  isid += 1;
+  const i = new Initiator(env.board, env.network, { targetName: "", discovery: true, isid, initiatorName: `${PREFIX}cluster-${isid}` });
+  i.login([["MaxRecvDataSegmentLength", String(maxRecv)]]);
+  return i;
+}
+/** The SendTargets=All answer as [key, value] pairs, in order. */
+function sendTargets(i: Initiator): string[][] {
+  const { data } = i.text(textKeys([["SendTargets", "All"]]));
+  return new TextDecoder().decode(data).split("\0").filter((l) => l !== "").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
+}
+const ALL_PORTALS = ["127.0.0.1:3260,1", "127.0.0.1:3261,2", "127.0.0.1:3262,3", "10.0.0.3:3260,3"];
 
 // The test board is "a" (id 1); "b" (id 2) and "c" (id 3) are other boards. sp1-disk0 (16 MiB, 32768 blocks) is
 // partitioned in 8 pages of 4096 blocks.
@@ -23,5 +39,87 @@ describe("iSCSI on a board of a cluster", () => {
   it("a single board has no routing table and says nothing of one", () => {
     const env = bootIscsiBoard();
     expect(env.console.filter((l) => l.includes("cluster:"))).toEqual([]);
+  });
+
+  it("SendTargets lists every board's portals for each target, its board id as the portal group tag", () => {
+    const env = bootIscsiBoard({ cluster: cluster({ roundRobinFrom: "b" }) });
+    const pairs = sendTargets(discovery(env));
+    expect(pairs).toEqual([["TargetName", TEST_BOARD_TARGET], ...ALL_PORTALS.map((a) => ["TargetAddress", a])]);
+  });
+
+  it("a single board lists its one portal, as before (the test board's ROM names none: an empty address)", () => {
+    const env = bootIscsiBoard();
+    const pairs = sendTargets(discovery(env));
+    expect(pairs).toEqual([["TargetName", TEST_BOARD_TARGET], ["TargetAddress", ""]]);
+  });
+
+  it("the login's TargetPortalGroupTag is this board's id (b: 2)", () => {
+    const env = bootIscsiBoard({ cluster: { ...(cluster({ roundRobinFrom: "b" }) as object), board: "b" } });
+    const i = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: `${PREFIX}tpgt` });
+    const itt = 77;
+    i.send(i.loginRequest(0x80 | 1, textKeys([["InitiatorName", `${PREFIX}tpgt`], ["SessionType", "Normal"], ["TargetName", TEST_BOARD_TARGET], ["AuthMethod", "None"]]), itt));
+    const p = i.receive();
+    expect(p.bhs[36]).toBe(0);
+    expect(parseKeys(p.data).get("TargetPortalGroupTag")).toBe("2");
+  });
+
+  it("a long entry (16 boards × 4 portals) goes out in pieces split between addresses, identical once joined", () => {
+    const many = Array.from({ length: 16 }, (_, b) => ({ id: 100 + b, name: `n${b}`,
+      portals: Array.from({ length: 4 }, (_, p) => ({ host: `192.168.${b}.${p + 10}`, port: 3260 + p })) }));
+    many[0] = { ...many[0]!, name: "a" };
+    const env = bootIscsiBoard({ cluster: { version: 1, board: "a", boards: many, volumes: [] } });
+    const whole = sendTargets(discovery(env));
+    expect(whole.length).toBe(1 + 64);
+    const small = discovery(env, 512);
+    const { data, responses } = small.text(textKeys([["SendTargets", "All"]]));
+    expect(responses.length).toBeGreaterThanOrEqual(4);
+    for (const p of responses) expect(p.data.length).toBeLessThanOrEqual(512);
+    const joined = new TextDecoder().decode(data).split("\0").filter((l) => l !== "").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
+    expect(joined).toEqual(whole);
+    expect(joined[64]).toEqual(["TargetAddress", "192.168.15.13:3263,115"]);
+  });
+
+  // The redirect policy: `redirect: true`, and another board holds strictly more of the target's partitioned pages.
+  // The test target presents host-disk0 (not partitioned) and sp1-disk0 (8 pages).
+  function firstLogin(env: ReturnType<typeof bootIscsiBoard>, name: string): { status: number; keys: Map<string, string>; tbit: number } {
+    const i = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: `${PREFIX}${name}` });
+    i.send(i.loginRequest(0x80 | 1, textKeys([["InitiatorName", `${PREFIX}${name}`], ["SessionType", "Normal"], ["TargetName", TEST_BOARD_TARGET], ["AuthMethod", "None"]]), 9));
+    const p = i.receive();
+    return { status: (p.bhs[36]! << 8) | p.bhs[37]!, keys: parseKeys(p.data), tbit: p.bhs[1]! & 0x80 };
+  }
+  const OWNERS_C_MOST = ["a", "c", "c", "c", "b", "c", "a", "c"]; // a 2, b 1, c 5
+
+  it("redirects a new session's login to the board holding the most pages: 0101h, TargetAddress of c's first portal, T=0", () => {
+    const env = bootIscsiBoard({ cluster: cluster(OWNERS_C_MOST, { redirect: true }) });
+    const got = firstLogin(env, "redirected");
+    expect(got.status).toBe(0x0101);
+    expect(got.tbit).toBe(0);
+    expect([...got.keys]).toEqual([["TargetAddress", "127.0.0.1:3262,3"]]);
+    expect(env.console.some((l) => l.includes("iscsi: login redirected"))).toBe(true);
+  });
+
+  it("does not redirect: redirect off, this board the most, or a tie with this board", () => {
+    for (const [owners, extra] of [
+      [OWNERS_C_MOST, {}], // the knob off (redirect absent: false)
+      [["a", "a", "a", "c", "c", "b", "a", "c"], { redirect: true }], // a 4, c 3
+      [["a", "a", "c", "c", "b", "b", "a", "c"], { redirect: true }], // a 3, c 3: a tie stays
+    ] as const) {
+      const env = bootIscsiBoard({ cluster: cluster(owners, extra) });
+      expect(firstLogin(env, "stays").status).toBe(0);
+    }
+  });
+
+  it("the board named keeps the login (c, with the same table, does not send it on)", () => {
+    const env = bootIscsiBoard({ cluster: { ...(cluster(OWNERS_C_MOST, { redirect: true }) as object), board: "c" } });
+    expect(firstLogin(env, "kept").status).toBe(0);
+  });
+
+  it("never redirects a discovery session or a target without partitioned volumes", () => {
+    const env = bootIscsiBoard({ cluster: cluster(OWNERS_C_MOST, { redirect: true }), targets: [
+      { name: TEST_BOARD_TARGET, luns: [0, 1] }, { name: `${PREFIX}plain`, luns: [0] }] });
+    expect(sendTargets(discovery(env)).filter(([k]) => k === "TargetName").length).toBe(2);
+    const i = new Initiator(env.board, env.network, { targetName: `${PREFIX}plain`, initiatorName: `${PREFIX}plain-user` });
+    i.login();
+    i.logout();
   });
 });

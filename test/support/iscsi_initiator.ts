@@ -145,7 +145,7 @@ export class Initiator {
     }
   }
 
-  private loginRequest(flags: number, keys: Uint8Array, itt: number): Uint8Array {
+  loginRequest(flags: number, keys: Uint8Array, itt: number): Uint8Array {
     return pdu((bhs, v) => {
       bhs[0] = 0x40 | Op.LoginRequest;
       bhs[1] = flags;

@@ -92,7 +92,7 @@ export class IscsiConn {
   textLun: u64 = 0; // the LUN field of the exchange's last request: its response echoes it with the ITT
   textTtt: u32 = 0; // the TTT we gave for it (never 0xffffffff)
   textJoinBytes: u32 = 0; // keys joined so far at TEXT_JOIN_AT
-  textResume: u32 = 0; // SendTargets: the target index the next piece starts at
+  textResume: u32 = 0; // SendTargets: where the next piece starts (keys.ts, sendTargetsWrite)
   textTttNext: u32 = 0; // source of fresh TTTs
 
   constructor(slot: u32) {

@@ -14,6 +14,7 @@ import {
 } from "./config";
 import { LOGIN_INITIATOR_ERROR, LOGIN_OUT_OF_RESOURCES, LOGIN_SUCCESS } from "./pdu";
 import { carve } from "../../kernel/carve";
+import { portalAddressCount, portalAddressWrite } from "./portals";
 
 export const KEY_NAME_BYTES_MAX: u32 = 63; // RFC 7143, "Text Format"
 export const VALUE_BYTES_MAX: u32 = 255; // simple values; names and CHAP binaries have their own limits
@@ -787,17 +788,23 @@ export function keysTextRequest(n: Negotiation, text: usize, textBytes: u32, cur
 // ---- SendTargets (RFC 7143, Appendix C, "SendTargets Operation") ----
 
 export const SEND_TARGETS_DONE: u32 = 0xffff_ffff;
+// Where a SendTargets answer resumes: the target index << 8 | the next part of its entry (0 its TargetName, k + 1 its
+// address k). A cluster's entry (every board's portals) may not fit one piece, so it can be split between two
+// addresses; a piece always holds at least one pair, since MaxRecvDataSegmentLength is at least 512.
+const RESUME_PART_BITS: u32 = 8;
+const RESUME_PART_MASK: u32 = (1 << RESUME_PART_BITS) - 1;
 
 /**
- * Writes the SendTargets answer for the request recorded in `n` (keysTextRequest), starting at target `startIndex`:
- * "TargetName=<name>\0TargetAddress=<portal>\0" for each target the initiator may log in to, `portal` being the
- * engine's "address:port,tpgt" text. "All" lists every such target (discovery sessions only; a normal session is
- * answered SendTargets=Reject), a target name lists that target, an empty value lists the session's own target
- * (`sessionTarget`; a discovery session has none: Reject). Returns the target index to resume from in the next Text
- * Response (a target's entry is never split), or SEND_TARGETS_DONE.
+ * Writes the SendTargets answer for the request recorded in `n` (keysTextRequest), starting at `resume` (0 at first):
+ * "TargetName=<name>\0" then "TargetAddress=<portal>\0" for each of its portals (portals.ts: the engine's
+ * "address:port,tpgt" text `portal` on a single board; every board's portals on a board of a cluster), for each target
+ * the initiator may log in to. "All" lists every such target (discovery sessions only; a normal session is answered
+ * SendTargets=Reject), a target name lists that target, an empty value lists the session's own target
+ * (`sessionTarget`; a discovery session has none: Reject). Returns where the next Text Response resumes (a pair is
+ * never split), or SEND_TARGETS_DONE.
  */
 export function sendTargetsWrite(n: Negotiation, sessionTarget: u32, initiator: usize, initiatorBytes: u32,
-  portal: usize, portalBytes: u32, startIndex: u32, out: TextWriter): u32 {
+  portal: usize, portalBytes: u32, resume: u32, out: TextWriter): u32 {
   const value = n.sendTargetsValue;
   const valueBytes = n.sendTargetsValueBytes;
   const discovery = n.discovery();
@@ -812,23 +819,25 @@ export function sendTargetsWrite(n: Negotiation, sessionTarget: u32, initiator: 
     if (only == TARGET_NONE) return SEND_TARGETS_DONE; // an unknown name: an empty answer
   }
   const count = targetConfigCount();
-  for (let i = startIndex; i < count; i++) {
-    if (only != TARGET_NONE && i != only) continue;
+  const addresses = portalAddressCount();
+  assert(addresses < RESUME_PART_MASK, "sendTargetsWrite: an entry's parts fit the resume point");
+  let part = resume & RESUME_PART_MASK;
+  for (let i = resume >> RESUME_PART_BITS; i < count; i++) {
+    if (only != TARGET_NONE && i != only) { part = 0; continue; }
     const t = targetConfigAt(i);
-    if (!t.initiatorAllowed(initiator, initiatorBytes)) continue;
-    if (discovery && !targetConfigDiscovery().initiatorAllowed(initiator, initiatorBytes)) continue;
-    const mark = out.mark();
-    writeTargetEntry(t, portal, portalBytes, out);
-    if (!out.commit(mark)) {
-      out.overflow = false; // the entry waits for the next Text Response
-      assert(mark > 0, "sendTargetsWrite: the buffer holds at least one entry");
-      return i;
+    if (!t.initiatorAllowed(initiator, initiatorBytes)) { part = 0; continue; }
+    if (discovery && !targetConfigDiscovery().initiatorAllowed(initiator, initiatorBytes)) { part = 0; continue; }
+    for (; part <= addresses; part++) {
+      const mark = out.mark();
+      if (part == 0) out.s("TargetName=").bytes(t.name, t.nameBytes).end();
+      else portalAddressWrite(out, part - 1, portal, portalBytes);
+      if (!out.commit(mark)) {
+        out.overflow = false; // the pair waits for the next Text Response
+        assert(mark > 0, "sendTargetsWrite: the buffer holds at least one pair");
+        return (i << RESUME_PART_BITS) | part;
+      }
     }
+    part = 0;
   }
   return SEND_TARGETS_DONE;
-}
-
-function writeTargetEntry(t: TargetConfig, portal: usize, portalBytes: u32, out: TextWriter): void {
-  out.s("TargetName=").bytes(t.name, t.nameBytes).end();
-  out.s("TargetAddress=").bytes(portal, portalBytes).end();
 }

@@ -29,12 +29,15 @@ import { md5Final, md5Init, md5Update, MD5_DIGEST_BYTES, MD5_STATE_BYTES } from 
 import {
   bhsCmdSn, bhsInitiatorTaskTag, bhsOpcode, bhsSetDataSegmentLength, buildLoginResponse, ISCSI_VERSION, LOGIN_AUTHENTICATION_FAILURE,
   LOGIN_AUTHORIZATION_FAILURE, LOGIN_INITIATOR_ERROR, LOGIN_MISSING_PARAMETER, LOGIN_NOT_FOUND, LOGIN_OUT_OF_RESOURCES,
-  LOGIN_SESSION_TYPE_NOT_SUPPORTED, LOGIN_SUCCESS, LOGIN_UNSUPPORTED_VERSION, loginCid, loginContinue, loginCsg,
+  LOGIN_SESSION_TYPE_NOT_SUPPORTED, LOGIN_SUCCESS, LOGIN_TARGET_MOVED_TEMPORARILY, LOGIN_UNSUPPORTED_VERSION, loginCid, loginContinue, loginCsg,
   loginIsid, loginNsg, loginTransit, loginTsih, loginVersionMax, loginVersionMin, OP_LOGIN_REQUEST, pduZeroPadding,
   STAGE_FULL_FEATURE, STAGE_OPERATIONAL, STAGE_SECURITY,
 } from "./pdu";
 import { carve } from "../../kernel/carve";
 import { line } from "../../kernel/console";
+import { CLUSTER_NONE } from "../../cluster/routing_table";
+import { portalWrite } from "./portals";
+import { redirectBoard } from "./redirect";
 
 export const LOGIN_TEXT_BYTES_MAX: u32 = 16384; // the text of one request, its continuations joined
 export const LOGIN_RESPONSE_DATA_BYTES_MAX: u32 = 8192; // the initiator's MaxRecvDataSegmentLength during login
@@ -175,6 +178,7 @@ export function loginStep(c: LoginConnection, bhs: usize, data: usize, dataBytes
   if (textBytes > 0 && load<u8>(c.text + textBytes - 1) != 0) return loginFail(c, LOGIN_INITIATOR_ERROR, response);
   c.out.reset(responseData, min(responseCapacity, LOGIN_RESPONSE_DATA_BYTES_MAX) & ~(<u32>3));
   const processed = processText(c, textBytes);
+  if (processed == LOGIN_TARGET_MOVED_TEMPORARILY) return loginRedirect(c, response, responseData);
   if (processed != LOGIN_SUCCESS) return loginFail(c, processed, response);
   return transition(c, bhs, response, responseData);
 }
@@ -234,6 +238,12 @@ function processText(c: LoginConnection, textBytes: u32): u32 {
   if (identifying) {
     const identity = identify(c, textBytes);
     if (identity != LOGIN_SUCCESS) return identity;
+    // A new normal session may belong on another board of the cluster (redirect.ts): its TargetAddress is the answer.
+    const elsewhere = c.target != TARGET_NONE && c.tsih == 0 ? redirectBoard(targetConfigAt(c.target)) : CLUSTER_NONE;
+    if (elsewhere != CLUSTER_NONE) {
+      portalWrite(c.out, elsewhere, 0);
+      return c.out.overflow ? LOGIN_OUT_OF_RESOURCES : LOGIN_TARGET_MOVED_TEMPORARILY;
+    }
     c.identified = true;
     c.identifiedNow = true;
     if (!declareTarget(c)) return LOGIN_OUT_OF_RESOURCES;
@@ -504,6 +514,22 @@ function respond(c: LoginConnection, transit: bool, nsg: u32, response: usize): 
     c.statSn, c.requestCmdSn, c.requestCmdSn + c.cmdWindow - 1, LOGIN_SUCCESS, 0);
   c.statSn += 1;
   return LoginOutcome.Continue;
+}
+
+// RFC 7143, Login Response, Status-Class 1 (Redirection): Target Moved Temporarily with the TargetAddress processText
+// wrote; T=0, and the connection is to close (the initiator logs in at the address given). No other key goes with it.
+function loginRedirect(c: LoginConnection, response: usize, responseData: usize): LoginOutcome {
+  const dataBytes = c.out.lengthBytes;
+  assert(dataBytes > 0, "loginRedirect: a TargetAddress was written");
+  pduZeroPadding(responseData, dataBytes);
+  buildLoginResponse(response, false, false, c.stage, 0, c.requestIsid, c.requestTsih, c.itt, c.statSn, c.requestCmdSn,
+    c.requestCmdSn + c.cmdWindow - 1, LOGIN_TARGET_MOVED_TEMPORARILY, 0);
+  bhsSetDataSegmentLength(response, dataBytes);
+  c.responseDataBytes = dataBytes;
+  c.status = LOGIN_TARGET_MOVED_TEMPORARILY;
+  c.state = LoginState.Failed;
+  line().s("iscsi: login redirected (target moved temporarily) initiator ").bytes(c.initiatorName, c.initiatorNameBytes).out();
+  return LoginOutcome.Failed;
 }
 
 // A failure response (no data); the connection is to close. One console line says why, for the operator.

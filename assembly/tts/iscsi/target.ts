@@ -45,6 +45,7 @@ import { NEXUS_MAX, NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
 import { scsiNexusGonePost, scsiNexusIdentifyPost, scsiTargetLunsPost, scsiTaskDataReady, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
 import { bytesEqual, TARGET_NONE, targetConfigAt, targetConfigCount } from "./config";
 import { configRomLoadTargets } from "./config_rom";
+import { portalGroupTag } from "./portals";
 import { CMD_WINDOW, LOGIN_CONN_NONE, ORDER_ARRIVED, ORDER_EMPTY, Session, SessionState, SESSIONS_MAX, TMF_HELD_NONE } from "./session";
 import { TextResponder, TEXT_ANSWERED } from "./text";
 import { IscsiTransmit } from "./transmit";
@@ -203,7 +204,7 @@ export class IscsiTask extends Task {
     }
     randomFill(this.random, LOGIN_RANDOM_BYTES + 3);
     const login = unchecked(this.logins[conn.slot]);
-    loginBegin(login, load<u32>(this.random + LOGIN_RANDOM_BYTES - 1) & 0x00ff_ffff, 1, CMD_WINDOW, this.random);
+    loginBegin(login, load<u32>(this.random + LOGIN_RANDOM_BYTES - 1) & 0x00ff_ffff, portalGroupTag(), CMD_WINDOW, this.random);
   }
 
   private onClosed(conn: IscsiConn): void {

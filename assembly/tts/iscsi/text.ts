@@ -68,9 +68,9 @@ export class TextResponder {
     return this.respond(conn, s, POOL_NONE, 0, false, false, conn.textTtt);
   }
 
-  private sendTargets(negotiation: Negotiation, s: Session, startIndex: u32): u32 {
+  private sendTargets(negotiation: Negotiation, s: Session, resume: u32): u32 {
     return sendTargetsWrite(negotiation, s.discovery ? 0xffff_ffff : s.target, s.initiator, s.initiatorBytes,
-      this.portalText, this.portalTextBytes, startIndex, this.writer);
+      this.portalText, this.portalTextBytes, resume, this.writer);
   }
 
   // A fresh Target Transfer Tag for a Text exchange: never 0xffffffff.

@@ -336,16 +336,22 @@ describe("Text Requests in full feature phase, and SendTargets", () => {
     expect(sendTargets(DONE, "IQN.1998-01.com.example:ONLY").answers.filter(([k]) => k === "TargetName").length).toBe(3);
   });
 
-  it("resumes at the next whole entry when the answer does not fit", () => {
+  it("resumes at the next whole pair when the answer does not fit (target index << 8 | part: 0 its name, k + 1 address k)", () => {
     t.call("testIscsiNegotiateReset", 1, 1);
     text(pairs("SendTargets=All"));
     const first = sendTargets(DONE, "iqn.1998-01.com.example:only", 0, 100, 0);
-    expect(first.next).toBe(1);
+    expect(first.next).toBe(1 << 8);
     expect(first.answers.length).toBe(2);
     const second = sendTargets(DONE, "iqn.1998-01.com.example:only", first.next, 100, 0);
-    expect(second.next).toBe(2);
+    expect(second.next).toBe(2 << 8);
     expect(second.answers[0]).toEqual(["TargetName", "iqn.2024-01.org.example:disk1"]);
     expect(sendTargets(DONE, "iqn.1998-01.com.example:only", second.next, 100, 0).next).toBe(DONE);
+    // Room for the name only: the address follows in the next piece, the name not repeated.
+    const name = sendTargets(DONE, "iqn.1998-01.com.example:only", 0, 44, 0);
+    expect(name.answers).toEqual([["TargetName", "iqn.2024-01.org.example:disk0"]]);
+    expect(name.next).toBe(1);
+    const address = sendTargets(DONE, "iqn.1998-01.com.example:only", name.next, 44, 0);
+    expect(address.answers[0]).toEqual(["TargetAddress", "10.0.0.1:3260,1"]);
   });
 
   it("answers a named target, the session's own for an empty value, nothing for an unknown name, Reject for All in a normal session", () => {

@@ -1,0 +1,52 @@
+// The portals this board names to initiators (RFC 7143, TargetAddress: "domainname[:port][,portal-group-tag]"): on a
+// single board its own portal with portal group tag 1; on a board of a cluster every board's portals, in the routing
+// table's order, each with its board's id as the portal group tag (docs/cluster.md, "Names on the wire"). Every board
+// of a cluster so gives the same SendTargets answer, and a login redirect names a portal the same way.
+import { routingTable } from "../../cluster/routing_table";
+import { TextWriter } from "./keys";
+
+export const PORTAL_GROUP_TAG_SINGLE: u32 = 1; // a single board's one portal group
+
+/** The portal group tag of this board's portals: its board id in a cluster, else PORTAL_GROUP_TAG_SINGLE. */
+export function portalGroupTag(): u32 {
+  const table = routingTable();
+  return table.present ? table.boardId(table.thisBoard) : PORTAL_GROUP_TAG_SINGLE;
+}
+
+/** How many TargetAddress values a target has: every board's portals in a cluster, else the one local portal. */
+export function portalAddressCount(): u32 {
+  const table = routingTable();
+  if (!table.present) return 1;
+  let count: u32 = 0;
+  for (let b: u32 = 0; b < table.boardCount; b++) count += table.portalCount(b);
+  return count;
+}
+
+/**
+ * Appends "TargetAddress=<address:port>,<tag>" and its NUL for address `k` (< portalAddressCount()). `local` is the
+ * single board's "address:port,1" text (`localBytes`), used when the board is not in a cluster.
+ */
+export function portalAddressWrite(out: TextWriter, k: u32, local: usize, localBytes: u32): void {
+  const table = routingTable();
+  if (!table.present) {
+    assert(k == 0, "portalAddressWrite: a single board has one address");
+    out.s("TargetAddress=").bytes(local, localBytes).end();
+    return;
+  }
+  let left = k;
+  for (let b: u32 = 0; b < table.boardCount; b++) {
+    const count = table.portalCount(b);
+    if (left < count) {
+      portalWrite(out, b, left);
+      return;
+    }
+    left -= count;
+  }
+  assert(false, "portalAddressWrite: address index out of range");
+}
+
+/** Appends "TargetAddress=<address:port>,<board id>" and its NUL for portal `p` of board `b` of the routing table. */
+export function portalWrite(out: TextWriter, b: u32, p: u32): void {
+  const table = routingTable();
+  out.s("TargetAddress=").bytes(table.portal(b, p), table.portalLength(b, p)).s(",").u64(<u64>table.boardId(b)).end();
+}

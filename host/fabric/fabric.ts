@@ -1,0 +1,123 @@
+// The cluster fabric (docs/hardware.md, "cluster-port"; docs/cluster.md, "The fabric"): the switch the boards'
+// cluster ports hang off. Each port has its fabric address (its board's id in the routing table) and two physical
+// links to the switch; a packet leaves on the sender's active link and reaches the port at its destination address
+// FABRIC_LATENCY_NS later, on the clock every board of the cluster shares.
+//
+// A packet is lost, never delivered late or twice, when at its arrival the link it left on has dropped since it was
+// sent, or the destination has no link up, or no port holds its address. Packets between two ports arrive in the
+// order they were sent: the latency is one constant, and events due at one time run in the order scheduled.
+// Faults the fault command or the simulator arms (dropNext, duplicateNext) act on the next packet sent.
+import type { VirtualClock } from "../sim/clock.ts";
+
+/** Board time a packet takes from one port to another. */
+export const FABRIC_LATENCY_NS = 2_000;
+/** Physical links per port, bonded under the port's one fabric address. */
+export const FABRIC_LINKS_PER_PORT = 2;
+/** Fabric addresses are routing-table board ids: 1 to 4095. */
+export const FABRIC_ADDRESS_MAX = 4095;
+
+/** One physical link of a port: up or down, and how often it went down (a packet sent before a drop is lost). */
+export interface FabricLink {
+  up: boolean;
+  epoch: number; // raised at every drop
+}
+
+/** What crosses the fabric. The cluster port gives `body` its meaning; the fabric reads only the addresses. */
+export interface FabricPacket<Body = unknown> {
+  readonly source: number;
+  readonly destination: number;
+  readonly body: Body;
+}
+
+/** A port as the fabric sees it. */
+export interface FabricEndpoint {
+  readonly fabricAddress: number;
+  readonly links: readonly FabricLink[];
+  /** The packet arrived: the endpoint acts on it now. */
+  receive(packet: FabricPacket): void;
+}
+
+export interface FabricStats {
+  sent: number;
+  delivered: number;
+  lost: number; // a link dropped under it, no link up at the destination, or no port at the address
+  dropped: number; // by an armed fault
+  duplicated: number; // by an armed fault
+}
+
+export type FabricFault = { kind: "drop-next"; count: number } | { kind: "duplicate-next"; count: number };
+
+export class Fabric {
+  readonly stats: FabricStats = { sent: 0, delivered: 0, lost: 0, dropped: 0, duplicated: 0 };
+  private readonly endpoints = new Map<number, FabricEndpoint>();
+  private dropCount = 0;
+  private duplicateCount = 0;
+
+  constructor(readonly clock: VirtualClock, private readonly log: (message: string) => void = () => {}) {}
+
+  /** Plugs `endpoint` in at its address; a second port at one address is a cluster-construction bug. */
+  attach(endpoint: FabricEndpoint): void {
+    const address = endpoint.fabricAddress;
+    if (!Number.isInteger(address) || address < 1 || address > FABRIC_ADDRESS_MAX) throw new RangeError(`fabric: address ${address} is not 1..${FABRIC_ADDRESS_MAX}`);
+    if (this.endpoints.has(address)) throw new Error(`fabric: two ports at address ${address}`);
+    if (endpoint.links.length !== FABRIC_LINKS_PER_PORT) throw new Error(`fabric: port ${address} has ${endpoint.links.length} links, not ${FABRIC_LINKS_PER_PORT}`);
+    this.endpoints.set(address, endpoint);
+  }
+
+  /** The addresses of every port plugged in, ascending. */
+  addresses(): number[] {
+    return [...this.endpoints.keys()].sort((a, b) => a - b);
+  }
+
+  /** Brings link `index` of the port at `address` up or down (a cable pulled, a switch port reset). */
+  setLink(address: number, index: number, up: boolean): void {
+    const endpoint = this.endpoints.get(address);
+    if (endpoint === undefined) throw new RangeError(`fabric: no port at address ${address}`);
+    const link = endpoint.links[index];
+    if (link === undefined) throw new RangeError(`fabric: port ${address} has no link ${index}`);
+    if (link.up && !up) link.epoch += 1;
+    link.up = up;
+    this.log(`fabric: port ${address} link ${index} ${up ? "up" : "down"}`);
+  }
+
+  /** Arms a fault on the next packets sent. */
+  inject(fault: FabricFault): void {
+    if (fault.kind === "drop-next") this.dropCount += fault.count;
+    else this.duplicateCount += fault.count;
+  }
+
+  /**
+   * Sends `packet` from `sender` on its link `linkIndex` (the bond's choice). Returns false when that link is down
+   * (nothing sent); true means the packet is on its way, which does not mean it will arrive.
+   */
+  send(sender: FabricEndpoint, linkIndex: number, packet: FabricPacket): boolean {
+    const link = sender.links[linkIndex];
+    if (link === undefined || !link.up) return false;
+    this.stats.sent += 1;
+    if (this.dropCount > 0) {
+      this.dropCount -= 1;
+      this.stats.dropped += 1;
+      return true;
+    }
+    const copies = this.duplicateCount > 0 ? 2 : 1;
+    if (copies === 2) {
+      this.duplicateCount -= 1;
+      this.stats.duplicated += 1;
+    }
+    const epoch = link.epoch;
+    for (let copy = 0; copy < copies; copy++) {
+      this.clock.after(FABRIC_LATENCY_NS, () => this.arrive(link, epoch, packet));
+    }
+    return true;
+  }
+
+  private arrive(link: FabricLink, epoch: number, packet: FabricPacket): void {
+    const target = this.endpoints.get(packet.destination);
+    if (link.epoch !== epoch || !link.up || target === undefined || !target.links.some((l) => l.up)) {
+      this.stats.lost += 1;
+      return;
+    }
+    this.stats.delivered += 1;
+    target.receive(packet);
+  }
+}

@@ -1,0 +1,126 @@
+// Login redirect with real initiators (docs/cluster.md, "Login redirect"): two boards of a cluster, each its own
+// `wasm-iop run` process with its own board file naming the other (no fabric: the routing table alone decides), the
+// partitioned volume's pages mostly on board b and board a set to redirect. libiscsi's iscsi-ls (discovery: every
+// board's portals), iscsi-inq and QEMU's iSCSI driver (qemu-img) log in to a, are answered Target Moved Temporarily
+// with b's portal, and follow it: the image qemu-img writes through a's URL is read back byte-identical through b's,
+// from b's own disk (without the fabric the boards share no data, so the bytes can only be there if the writes went
+// to b), and a's console counts one redirect per login. Without the Debian tools the tests say what they skipped;
+// under CI a missing tool is a failure.
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Prng } from "../../host/sim/prng.ts";
+import { scaled } from "../support/time.ts";
+
+const run = promisify(execFile);
+const TOOLS = ["iscsi-ls", "iscsi-inq", "qemu-img"];
+const missing = TOOLS.filter((tool) => spawnSync(tool, ["--help"], { stdio: "ignore" }).error !== undefined);
+if (missing.length > 0) {
+  const message = `cluster redirect interop skipped: ${missing.join(", ")} not installed (Debian: apt-get install libiscsi-bin qemu-utils qemu-block-extra)`;
+  if (process.env.CI === "true") throw new Error(`${message}; CI must have them`);
+  process.stderr.write(`${message}\n`);
+}
+
+const TARGET = "iqn.2026-11.org.wasm-iop:cluster";
+// Two ports of the 22000-22999 range, different for concurrent runs of this file.
+const PORT_A = 22000 + (process.pid % 400) * 2;
+const PORT_B = PORT_A + 1;
+const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-cluster-"));
+
+/** A one-processor board: a NIC and a 16 MiB disk, the disk a partitioned volume of 16 pages of 1 MiB, b owning 12. */
+function boardFile(name: "a" | "b"): string {
+  const owners = ["a", "b", "b", "b", "a", "b", "b", "b", "a", "b", "b", "b", "a", "b", "b", "b"];
+  const spec = {
+    name: `cluster-${name}`, seed: 1,
+    processors: [{ name: "host", role: "host", ramMiB: 64, pci: [{ slot: 3, model: "virtio-scsi", disks: ["disk0"] }, { slot: 4, model: "nic" }] }],
+    disks: [{ name: "disk0", sizeMiB: 16, blockSize: 512, backend: "memory" }],
+    volumes: [{ name: "pv0", type: "disk", disk: "disk0" }],
+    targets: [{ name: TARGET, luns: ["pv0"] }],
+    cluster: {
+      version: 1, board: name, redirect: true,
+      boards: [
+        { id: 1, name: "a", portals: [{ host: "127.0.0.1", port: PORT_A }] },
+        { id: 2, name: "b", portals: [{ host: "127.0.0.1", port: PORT_B }] },
+      ],
+      volumes: [{ volume: "pv0", pageBlocks: 2048, pageCount: 16, owners }],
+    },
+  };
+  const file = join(tmp, `${name}.json`);
+  writeFileSync(file, JSON.stringify(spec, null, 2));
+  return file;
+}
+
+interface Running { child: ChildProcess; out: string[]; exited: Promise<number | null> }
+
+async function start(name: "a" | "b", port: number): Promise<Running> {
+  const child = spawn(process.execPath, ["bin/wasm-iop.js", "run", "--board", boardFile(name), "--portal", `127.0.0.1:${port}`,
+    "--data-dir", join(tmp, name)], { stdio: ["ignore", "pipe", "pipe"] });
+  const out: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  let ready: () => void = () => {};
+  const up = new Promise<void>((resolve) => (ready = resolve));
+  for (const stream of [child.stdout!, child.stderr!]) {
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      out.push(...chunk.split("\n").filter((l) => l !== ""));
+      if (out.some((l) => l.startsWith("iscsi://"))) ready();
+    });
+  }
+  const timeoutMs = scaled(60_000);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([up, exited.then((code) => { throw new Error(`board ${name} exited ${code}:\n${out.join("\n")}`); }),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`board ${name} not serving in ${timeoutMs} ms:\n${out.join("\n")}`)), timeoutMs)))])
+    .finally(() => clearTimeout(timer));
+  return { child, out, exited };
+}
+
+async function stop(r: Running | undefined): Promise<void> {
+  if (r === undefined || r.child.exitCode !== null) return;
+  r.child.kill("SIGTERM");
+  await r.exited;
+}
+
+const redirects = (r: Running): number => r.out.filter((l) => l.includes("iscsi: login redirected")).length;
+
+describe.skipIf(missing.length > 0)("login redirect across two `run` processes (libiscsi, qemu-img)", () => {
+  let a: Running | undefined;
+  let b: Running | undefined;
+  beforeAll(async () => {
+    [a, b] = await Promise.all([start("a", PORT_A), start("b", PORT_B)]);
+  }, scaled(120_000));
+  afterAll(async () => {
+    await Promise.all([stop(a), stop(b)]);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("SendTargets through either board lists both boards' portals, tags 1 and 2 (iscsi-ls)", async () => {
+    for (const port of [PORT_A, PORT_B]) {
+      const { stdout } = await run("iscsi-ls", [`iscsi://127.0.0.1:${port}`]);
+      expect(stdout).toContain(`Target:${TARGET} Portal:127.0.0.1:${PORT_A},1`);
+      expect(stdout).toContain(`Target:${TARGET} Portal:127.0.0.1:${PORT_B},2`);
+    }
+  }, scaled(60_000));
+
+  it("iscsi-inq logs in to a, is redirected to b, and gets b's INQUIRY", async () => {
+    const before = redirects(a!);
+    const { stdout } = await run("iscsi-inq", [`iscsi://127.0.0.1:${PORT_A}/${TARGET}/0`]);
+    expect(stdout).toContain("Vendor:WASM-IOP");
+    expect(redirects(a!)).toBe(before + 1);
+  }, scaled(60_000));
+
+  it("qemu-img writes 4 MiB through a's URL (redirected to b) and reads it back identical through b's", async () => {
+    const image = join(tmp, "random.img");
+    const bytes = new Uint8Array(4 << 20);
+    new Prng("cluster redirect").fill(bytes);
+    writeFileSync(image, bytes);
+    const before = redirects(a!);
+    await run("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", image, `iscsi://127.0.0.1:${PORT_A}/${TARGET}/0`]);
+    expect(redirects(a!)).toBeGreaterThan(before);
+    const back = join(tmp, "back.img");
+    await run("qemu-img", ["convert", "-f", "raw", "-O", "raw", `iscsi://127.0.0.1:${PORT_B}/${TARGET}/0`, back]);
+    expect(Buffer.compare(readFileSync(back).subarray(0, bytes.length), Buffer.from(bytes))).toBe(0);
+  }, scaled(180_000));
+});
