@@ -32,11 +32,13 @@ import { Extent } from "../volumes/extent";
 import { raid0Map } from "../volumes/raid0";
 import { raid1Map, raid1ReadMember } from "../volumes/raid1";
 import { raid5Map, raid5RowBlocks } from "../volumes/raid5";
+import { rangesOverlap, replicaMap, replicaReadCopy, replicaWritesTo } from "../volumes/replica";
 import { volumeStateLine } from "../volumes/report";
 import { Member, MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } from "../volumes/volume";
 import { OP_NONE, ParityOpKind, ParityOps } from "./parity_ops";
 import { RaidMetadata } from "./raid_metadata";
 import { Rebuild } from "./rebuild";
+import { ReplicaResync } from "./replica_resync";
 import { WriteIntent } from "./write_intent";
 import { THIN_CHILDREN_MAX, ThinLayer } from "./thin";
 
@@ -69,6 +71,10 @@ const PIECE_PARTS_MAX: u32 = 16;
 export const INTERNAL_METADATA: u64 = 1 << 56;
 export const INTERNAL_REBUILD: u64 = 2 << 56;
 export const INTERNAL_INTENT: u64 = 3 << 56;
+export const INTERNAL_REPLICA: u64 = 4 << 56;
+// Service slots a replica volume's requests leave free: the write-intent log's writes and a resync's steps, which
+// its writes may wait for, always find one.
+const SERVICES_INTERNAL_RESERVE: u32 = 8;
 const INTERNAL_MASK: u64 = 0xff << 56;
 
 export enum PartState {
@@ -90,11 +96,13 @@ enum ServiceState {
 // (memberFail), so what it read says nothing of the volume's data.
 const PART_BYTES: u32 = 64;
 // Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|24 fn u8|25 pending u8|
-// |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 internal u8|57 -|
+// |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 internal u8|57 ordered u8|
 // internal: the CTA's own (metadata, rebuild): its parts address members directly, a failure is not recovered, and
 // it answers the CTA itself (tag: INTERNAL_* | what the owner needs).
 // cursor: the next volume LBA to emit (a RAID-5 write: the next stripe row, from the first, and cursorWindow the window in it);
 // blocks past the end (cursor == lba + blocks) when everything is emitted.
+// ordered: a replica write holds its range (lba, blocks) until it is answered: no other write of that volume that
+// overlaps it, and no resync step there, is emitted meanwhile, so both copies see overlapping writes in one order.
 const SERVICE_BYTES: u32 = 64;
 
 export class CtaTask extends Task {
@@ -113,6 +121,7 @@ export class CtaTask extends Task {
   readonly ops: ParityOps = new ParityOps(this);
   readonly metadata: RaidMetadata = new RaidMetadata(this);
   readonly rebuild: Rebuild = new Rebuild(this);
+  readonly replicaResync: ReplicaResync = new ReplicaResync(this);
   readonly intent: WriteIntent = new WriteIntent(this);
   readonly thin: ThinLayer = new ThinLayer(this); // thin volumes (thin.ts): requests resolved into children on the pool
   private nextTransaction: u32 = 1;
@@ -122,6 +131,7 @@ export class CtaTask extends Task {
   private partsFree: u32 = PARTS_MAX;
   // Services with pieces not yet emitted (waiting for parts, frames or parity operations): advanced after each run.
   private servicesPending: u32 = 0;
+  private servicesUsed: u32 = 0; // services not Free
   // No part's deadline is earlier than this: the sweep skips its scan of the parts until then. Lowered
   // whenever a deadline is set, recomputed by each scan; the sweep's timer is brought forward to it after every
   // run (parked while it is MAX_VALUE: an idle CTA never wakes the processor).
@@ -140,6 +150,7 @@ export class CtaTask extends Task {
     assert(this.sweepTimer != TIMER_NONE, "no timer for the CTA");
     this.metadata.start();
     this.intent.start();
+    this.replicaResync.start();
   }
 
   run(): RunResult {
@@ -152,6 +163,7 @@ export class CtaTask extends Task {
     const thinMoved = this.thin.poll();
     if (this.servicesPending > 0) this.advanceAll();
     this.rebuild.pump(this.servicesPending == 0);
+    this.replicaResync.pump(this.servicesPending == 0);
     if (this.sweepAtNs != u64.MAX_VALUE) timerWakeBy(this.sweepTimer, this.sweepAtNs);
     return handled > 0 || moved || thinMoved ? RunResult.Busy : RunResult.Idle;
   }
@@ -183,6 +195,7 @@ export class CtaTask extends Task {
         if (owner == INTERNAL_METADATA) this.metadata.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
         else if (owner == INTERNAL_INTENT) this.intent.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
         else if (owner == INTERNAL_REBUILD) this.rebuild.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
+        else if (owner == INTERNAL_REPLICA) this.replicaResync.onDone(msg.e & ~INTERNAL_MASK, <FrameStatus>msg.a);
         else this.thin.onChildDone(msg);
         break;
       }
@@ -206,7 +219,8 @@ export class CtaTask extends Task {
     const fn = msg.a & 0xff;
     const volume = msg.a >> 8;
     if (this.thin.claims(fn, volume)) { this.thin.onService(msg); return; }
-    const s = this.serviceOpen(msg.source, msg.e);
+    const reserve = volume < volumesCount() && volumeAt(volume).type == VolumeType.Replica;
+    const s = reserve && this.servicesUsed + SERVICES_INTERNAL_RESERVE >= SERVICES_MAX ? POOL_NONE : this.serviceOpen(msg.source, msg.e);
     if (s == POOL_NONE) {
       this.answer(msg.source, msg.e, FrameStatus.Busy, 0);
       return;
@@ -323,6 +337,13 @@ export class CtaTask extends Task {
         }
         break;
       }
+      case VolumeType.Replica: {
+        if (fn != FrameFunction.Read) return this.emitReplicaWrite(s, v, fn, lba, blocks);
+        const copy = replicaReadCopy(v, lba);
+        if (copy == MEMBERS_MAX) { this.serviceFail(s, FrameStatus.DeviceError); return false; }
+        replicaMap(v, copy, lba, blocks, e);
+        break;
+      }
       default: {
         raid5Map(v, lba, blocks, e);
         if (!this.serves(v, e.member, lba, e.blocks)) {
@@ -336,6 +357,49 @@ export class CtaTask extends Task {
     if (!this.emitExtent(s, fn, lba, e)) return false;
     store<u64>(service, lba + e.blocks, 40);
     return true;
+  }
+
+  // One piece of a replica write (or unmap) within one chunk: once the service holds its range and the chunk's
+  // region is in the write-intent log on the copies, to every copy that takes writes, a write with FUA (the reply
+  // frame of each says its copy has it on the medium). False when it must wait (the range is held, the log is being
+  // written) or failed.
+  private emitReplicaWrite(s: u32, v: Volume, fn: u32, lba: u64, blocks: u64): bool {
+    const service = this.service(s);
+    const volume = <u32>load<u16>(service, 26);
+    if (load<u8>(service, 57) == 0) {
+      const from = load<u64>(service, 32);
+      const count = <u64>load<u32>(service, 28);
+      if (this.replicaRangeHeld(volume, from, count) || this.replicaResync.holds(volume, from, count)) return false;
+      store<u8>(service, 1, 57);
+    }
+    const e = this.extent;
+    replicaMap(v, 0, lba, blocks, e);
+    const pieceBlocks = e.blocks;
+    if (!this.intent.ready(volume, lba / <u64>v.chunkBlocks)) return false;
+    const copyFn = fn == FrameFunction.Write ? <u32>FrameFunction.WriteFua : fn;
+    this.emittingCopy = false;
+    for (let m: u32 = 0; m < v.memberCount; m++) {
+      if (!replicaWritesTo(v, m)) continue;
+      replicaMap(v, m, lba, pieceBlocks, e);
+      const sent = this.emitExtent(s, copyFn, lba, e);
+      this.emittingCopy = true;
+      if (!sent) break;
+    }
+    if (!this.emittingCopy) this.serviceFail(s, FrameStatus.DeviceError); // no copy takes writes
+    this.emittingCopy = false;
+    if (this.serviceFailed(s)) return false;
+    store<u64>(service, lba + pieceBlocks, 40);
+    return true;
+  }
+
+  /** Some replica write of `volume` holds blocks of [lba, lba + blocks). */
+  replicaRangeHeld(volume: u32, lba: u64, blocks: u64): bool {
+    for (let t: u32 = 0; t < SERVICES_MAX; t++) {
+      const other = this.service(t);
+      if (load<u8>(other) != ServiceState.Active || load<u8>(other, 57) == 0 || <u32>load<u16>(other, 26) != volume) continue;
+      if (rangesOverlap(lba, blocks, load<u64>(other, 32), <u64>load<u32>(other, 28))) return true;
+    }
+    return false;
   }
 
   // Member `m` of a RAID 5 holds current data for [lba, lba + blocks) (within one chunk): not failed, or rebuilt
@@ -613,7 +677,7 @@ export class CtaTask extends Task {
     if (status != FrameStatus.DeviceError && status != FrameStatus.Timeout && status != FrameStatus.MediumError) return false;
     const part = this.part(p);
     const v = volumeAt(load<u16>(this.service(load<u16>(part, 4)), 26));
-    if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5) return false;
+    if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) return false;
     const retries = <u32>load<u8>(part, 50);
     if (retries >= MEMBER_RETRIES_MAX) return false;
     store<u8>(part, <u8>(retries + 1), 50);
@@ -636,13 +700,20 @@ export class CtaTask extends Task {
     const service = this.service(s);
     const v = volumeAt(load<u16>(service, 26));
     if (!isMemberFailure(status) || v.state == VolumeState.Failed) return false;
-    if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5) return false;
+    if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) return false;
     const fn = <u32>load<u8>(part, 14);
     const blocks = <u64>load<u32>(part, 36);
     const lba = load<u64>(part, 40);
     if (fn != FrameFunction.Read) {
       if (isData(fn) && load<u8>(part, 15) == 0) store<u64>(service, load<u64>(service, 16) + blocks * <u64>v.blockSizeBytes, 16);
       return true;
+    }
+    if (v.type == VolumeType.Replica) {
+      const copy = replicaReadCopy(v, lba, (<u32>1) << <u32>load<u8>(part, 3));
+      if (copy == MEMBERS_MAX) return false;
+      replicaMap(v, copy, lba, blocks, this.extent);
+      this.extent.blocks = blocks;
+      return this.emitExtent(s, fn, lba, this.extent);
     }
     if (v.type == VolumeType.Raid1) {
       const member = raid1ReadMember(v, lba, (<u32>1) << <u32>load<u8>(part, 3));
@@ -665,12 +736,16 @@ export class CtaTask extends Task {
     if (v.member(member).failed && member != v.rebuildMember) return;
     v.member(member).failed = true;
     this.partsStale(processor, disk);
-    if (member == v.rebuildMember) this.rebuild.abort(volume);
+    if (member == v.rebuildMember) {
+      if (v.type == VolumeType.Replica) this.replicaResync.abort(volume);
+      else this.rebuild.abort(volume);
+    }
     v.state = stateOf(v);
     this.memberFailures += 1;
     volumeStateLine(volume);
     this.metadata.update(volume);
     this.rebuild.consider();
+    this.replicaResync.consider();
   }
 
   // Every part out to `disk` of `processor` (a member that has just failed) is stale: what it reads is not trusted,
@@ -789,6 +864,7 @@ export class CtaTask extends Task {
       if (load<u8>(service) != ServiceState.Free) continue;
       memory.fill(service, 0, SERVICE_BYTES);
       store<u8>(service, <u8>ServiceState.Active, 0);
+      this.servicesUsed += 1;
       store<u16>(service, <u16>requester, 2);
       store<u64>(service, tag, 8);
       return s;
@@ -805,6 +881,7 @@ export class CtaTask extends Task {
     const service = this.service(s);
     if (load<u8>(service) != ServiceState.Active || load<u32>(service, 4) != 0 || load<u8>(service, 25) != 0) return;
     store<u8>(service, <u8>ServiceState.Free, 0);
+    this.servicesUsed -= 1;
     this.servicesDone += 1;
     this.answer(load<u16>(service, 2), load<u64>(service, 8), <FrameStatus>load<u8>(service, 1), load<u64>(service, 16));
   }

@@ -22,7 +22,7 @@ import {
   SUPERBLOCK_BYTES, superblockBlank, superblockBuild, superblockFailedMask, superblockGeneration, superblockMatches,
   superblockMember, superblockRebuildMember, superblockRebuildRow, superblockRebuildWindow,
 } from "../volumes/superblock";
-import { MEMBERS_MAX, SPARES_MAX, Volume, volumeAt, volumesCount, VolumeType } from "../volumes/volume";
+import { MEMBERS_MAX, SPARES_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } from "../volumes/volume";
 import { CtaTask, INTERNAL_METADATA, MEMBER_NOT } from "./cta";
 import { WRITE_INTENT_BYTES, WRITE_INTENT_OFFSET_BYTES } from "./write_intent";
 
@@ -98,8 +98,13 @@ export class RaidMetadata {
     } else if (this.phase == Phase.ReadIntent) {
       const v = volumeAt(this.volume);
       if (status != FrameStatus.Ok) memory.fill(this.cta.intent.bits(this.volume), 0xff, WRITE_INTENT_BYTES); // unknown: all dirty
-      v.resyncPending = this.cta.intent.anyDirty(this.volume);
-      if (v.resyncPending) {
+      const dirty = this.cta.intent.anyDirty(this.volume);
+      v.logRegions = this.cta.intent.dirtyCount(this.volume);
+      // A replica with a copy down: its bits are that copy's to-do list, copied when it answers again (the probe).
+      v.resyncPending = dirty && (v.type == VolumeType.Raid5 || v.failedCount() == 0);
+      if (v.resyncPending && v.type == VolumeType.Replica) {
+        this.say(v).s(": stopped with writes in flight; the regions they touched are copied from copy 0 to copy 1").err();
+      } else if (v.resyncPending) {
         this.say(v).s(v.failedCount() == 0
           ? ": stopped with writes in flight; the rows they touched are resynchronized"
           : ": stopped with writes in flight and a member down; rows they touched may be wrong on it (the write hole)").err();
@@ -108,7 +113,14 @@ export class RaidMetadata {
     } else if (this.phase == Phase.Probe) {
       this.phase = Phase.Idle;
       const v = volumeAt(this.volume);
-      if (status == FrameStatus.Ok && v.member(m).failed && v.rebuildMember == MEMBERS_MAX) {
+      if (status == FrameStatus.Ok && v.member(m).failed && v.rebuildMember == MEMBERS_MAX && v.type == VolumeType.Replica) {
+        // Its own superblock, of an older generation: it holds the volume up to its failure, and the log names what
+        // changed since. Anything else (blank, foreign) holds nothing of it: copied whole.
+        const partial = superblockMatches(this.page(m), v, m);
+        line().s("volumes: copy ").u32(m).s(" of volume ").u32(this.volume).s(" answers again; ")
+          .s(partial ? "the regions written meanwhile will be copied to it" : "it holds nothing of the volume; it will be copied whole").out();
+        this.cta.replicaResync.startOn(this.volume, m, !partial);
+      } else if (status == FrameStatus.Ok && v.member(m).failed && v.rebuildMember == MEMBERS_MAX) {
         line().s("volumes: member ").u32(m).s(" of volume ").u32(this.volume).s(" answers again; it will be rebuilt").out();
         this.cta.rebuild.startOn(this.volume, m);
       }
@@ -143,6 +155,7 @@ export class RaidMetadata {
     this.cta.thin.loader.start(this.requester);
     timerWakeBy(this.probeTimer, clockNowNs() + PROBE_PERIOD_NS);
     this.cta.rebuild.consider();
+    this.cta.replicaResync.consider();
     this.idle();
   }
 
@@ -188,9 +201,9 @@ export class RaidMetadata {
       v.generation = generation;
     }
     v.state = stateOf(v);
-    // A RAID 5 that existed: its write-intent bitmap, from a current member, before the next generation.
+    // A RAID 5 or replica that existed: its write-intent bitmap, from a current member, before the next generation.
     let source = MEMBERS_MAX;
-    for (let m: u32 = 0; m < v.memberCount && newest != MEMBERS_MAX && v.type == VolumeType.Raid5; m++) {
+    for (let m: u32 = 0; m < v.memberCount && newest != MEMBERS_MAX && (v.type == VolumeType.Raid5 || v.type == VolumeType.Replica); m++) {
       if (!v.member(m).failed) { source = m; break; }
     }
     if (source == MEMBERS_MAX) { this.writeGeneration(); return; }
@@ -247,6 +260,9 @@ export class RaidMetadata {
     for (let m: u32 = 0; m < v.memberCount; m++) {
       const member = v.member(m);
       if (!member.present || (member.failed && m != v.rebuildMember)) continue;
+      // A replica copy being resynchronized gets the volume's superblock only once it holds all of it: until then a
+      // restart finds it stale (or blank) and copies to it again what the log (or the whole volume) says.
+      if (member.failed && v.type == VolumeType.Replica) continue;
       memory.fill(this.page(m), 0, BUFFER_PAGE_BYTES);
       superblockBuild(this.page(m), v, m);
       if (this.io(FrameFunction.WriteFua, this.volume, m)) this.pending += 1;
@@ -277,14 +293,15 @@ export class RaidMetadata {
   private probe(): void {
     timerWakeBy(this.probeTimer, clockNowNs() + PROBE_PERIOD_NS);
     this.cta.intent.tick();
-    if (this.phase != Phase.Idle || this.loading || this.cta.rebuild.active) return;
+    if (this.phase != Phase.Idle || this.loading || this.cta.rebuild.active || this.cta.replicaResync.active) return;
     const count = volumesCount() * MEMBERS_MAX;
     for (let i: u32 = 0; i < count; i++) {
       const slot = (this.probeMember + i) % count;
       const volume = slot / MEMBERS_MAX;
       const m = slot % MEMBERS_MAX;
       const v = volumeAt(volume);
-      if (v.type != VolumeType.Raid5 || !v.loaded || m >= v.memberCount) continue;
+      if ((v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) || !v.loaded || m >= v.memberCount) continue;
+      if (v.type == VolumeType.Replica && v.state == VolumeState.Failed) continue; // no copy to copy from
       const member = v.member(m);
       if (!member.failed || !member.present || v.rebuildMember != MEMBERS_MAX) continue;
       this.probeMember = slot + 1;
@@ -315,5 +332,5 @@ export class RaidMetadata {
 }
 
 @inline function isRaid(v: Volume): bool {
-  return v.type == VolumeType.Raid0 || v.type == VolumeType.Raid1 || v.type == VolumeType.Raid5;
+  return v.type == VolumeType.Raid0 || v.type == VolumeType.Raid1 || v.type == VolumeType.Raid5 || v.type == VolumeType.Replica;
 }

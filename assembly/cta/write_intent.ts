@@ -4,6 +4,9 @@
 // writes of a row are not atomic); they are resynchronized (rebuild.ts) before a member's failure could make the
 // array trust that parity. Written at block WRITE_INTENT_OFFSET_BYTES of every member's metadata area, one 4 KiB
 // block: bit r of byte r / 8 (LSB first) is region r (docs/volumes.md, "On-disk formats").
+// A replica keeps the same log, its rows being chunks: set before a write goes to the copies; cleared only while both
+// copies are current, so while one is down (or being resynchronized) it names every region written since, which is
+// what replica_resync.ts copies when it comes back.
 import { FrameFunction, FrameStatus } from "../board/frame";
 import { BUFFER_CLASS_PAGE, BUFFER_PAGE_BYTES } from "../config";
 import { bufferPool, bufferReserve } from "../kernel/buffers";
@@ -36,7 +39,7 @@ export class WriteIntent {
     let count: u32 = 0;
     for (let n: u32 = 0; n < volumesCount(); n++) {
       unchecked(this.slots[n] = count);
-      if (volumeAt(n).type == VolumeType.Raid5) count += 1;
+      if (hasLog(volumeAt(n))) count += 1;
     }
     this.dirty = carve(max(count, 1) * WRITE_INTENT_BYTES, 8);
     this.touched = carve(max(count, 1) * WRITE_INTENT_BYTES, 8);
@@ -49,13 +52,36 @@ export class WriteIntent {
 
   /** Rows per region of `v`: the whole volume fits one block of bits. */
   regionRows(v: Volume): u64 {
-    const rows = v.blockCount / raid5RowBlocks(v);
+    const rows = v.blockCount / intentRowBlocks(v);
     return max((rows + REGIONS_MAX - 1) / REGIONS_MAX, 1);
+  }
+
+  /** Regions of `v` (the bits in use). */
+  regionCount(v: Volume): u64 {
+    const rows = v.blockCount / intentRowBlocks(v);
+    return (rows + this.regionRows(v) - 1) / this.regionRows(v);
+  }
+
+  /** Dirty regions of `volume`, counted. */
+  dirtyCount(volume: u32): u32 {
+    const at = this.bits(volume);
+    let count: u32 = 0;
+    for (let i: u32 = 0; i < WRITE_INTENT_BYTES; i += 8) count += <u32>popcnt(load<u64>(at + i));
+    return count;
+  }
+
+  /** Every region of `volume` dirty (a copy that holds nothing of it is to be resynchronized whole). */
+  markAll(volume: u32): void {
+    const v = volumeAt(volume);
+    const at = this.bits(volume);
+    const regions = this.regionCount(v);
+    for (let r: u64 = 0; r < regions; r++) store<u8>(at + <usize>(r >> 3), load<u8>(at + <usize>(r >> 3)) | (<u8>1 << <u8>(r & 7)));
+    unchecked(this.setSeq[volume] += 1);
   }
 
   /** The bitmap of `volume` as it is in memory (loaded at boot into here: raid_metadata.ts). */
   bits(volume: u32): usize {
-    assert(volumeAt(volume).type == VolumeType.Raid5, "write intent: not a RAID 5");
+    assert(hasLog(volumeAt(volume)), "write intent: not a RAID 5 or replica");
     return this.dirty + <usize>unchecked(this.slots[volume]) * WRITE_INTENT_BYTES;
   }
 
@@ -106,7 +132,9 @@ export class WriteIntent {
   tick(): void {
     for (let n: u32 = 0; n < volumesCount(); n++) {
       const v = volumeAt(n);
-      if (v.type != VolumeType.Raid5 || !v.loaded || v.resyncPending) continue; // its boot-time bits wait for the resync
+      if (!hasLog(v) || !v.loaded || v.resyncPending) continue; // its boot-time bits wait for the resync
+      // A replica's bits are the copy that is down's to-do list: kept until both copies are current.
+      if (v.type == VolumeType.Replica && (v.failedCount() != 0 || this.cta.replicaResync.on(n))) continue;
       const bits = this.bits(n);
       const touched = this.touchedBits(n);
       let cleared = false;
@@ -116,7 +144,7 @@ export class WriteIntent {
         // Keep the bits of regions an operation is still on.
         let clear = quiet;
         for (let b: u32 = 0; b < 64 && clear != 0; b++) {
-          if ((clear & (<u64>1 << b)) != 0 && this.cta.ops.onRegion(n, <u64>(i * 8 + b), this.regionRows(v))) clear &= ~(<u64>1 << b);
+          if ((clear & (<u64>1 << b)) != 0 && this.onRegion(v, n, <u64>(i * 8 + b))) clear &= ~(<u64>1 << b);
         }
         if (clear == 0) continue;
         store<u64>(bits + i, load<u64>(bits + i) & ~clear);
@@ -125,6 +153,14 @@ export class WriteIntent {
       memory.fill(touched, 0, WRITE_INTENT_BYTES);
       if (cleared) this.flush(n);
     }
+  }
+
+  /** Some write is still on `region` of volume `n`. */
+  onRegion(v: Volume, n: u32, region: u64): bool {
+    const regionRows = this.regionRows(v);
+    if (v.type == VolumeType.Raid5) return this.cta.ops.onRegion(n, region, regionRows);
+    const regionBlocks = regionRows * intentRowBlocks(v);
+    return this.cta.replicaRangeHeld(n, region * regionBlocks, regionBlocks);
   }
 
   /** Writes `volume`'s bitmap to every current member (and a rebuild's target), with FUA. */
@@ -136,6 +172,7 @@ export class WriteIntent {
     const v = volumeAt(volume);
     const page = bufferPool(BUFFER_CLASS_PAGE).address(this.page);
     memory.copy(page, this.bits(volume), WRITE_INTENT_BYTES);
+    v.logRegions = this.dirtyCount(volume);
     memory.fill(page + WRITE_INTENT_BYTES, 0, BUFFER_PAGE_BYTES - WRITE_INTENT_BYTES);
     unchecked(this.flushSeq[volume] = unchecked(this.setSeq[volume]));
     unchecked(this.again[volume] = false);
@@ -148,13 +185,21 @@ export class WriteIntent {
       const member = v.member(m);
       if (!member.present || (member.failed && m != v.rebuildMember)) continue;
       const s = this.cta.internalOpen(volume, INTERNAL_INTENT | <u64>volume);
-      if (s == POOL_NONE) continue;
+      if (s == POOL_NONE) { this.busy = true; continue; } // not written, so not durable: flushed again
       this.cta.internalIo(s, FrameFunction.WriteFua, volume, m, lba, blocks, page);
       this.cta.internalDone(s);
       sent += 1;
     }
     unchecked(this.flushing[volume] = sent);
-    if (sent == 0) this.flushed(volume);
+    if (sent > 0) return;
+    if (this.busy) {
+      // No service slot at all: tried again by the next ready() or tick, not at once (that would spin).
+      this.busy = false;
+      this.pageVolume = VOLUMES_MAX;
+      unchecked(this.again[volume] = true);
+      return;
+    }
+    this.flushed(volume);
   }
 
   /** One write of a flush answered (`tag`: the volume). */
@@ -179,3 +224,9 @@ export class WriteIntent {
     }
   }
 }
+
+/** The volumes that keep a write-intent log. */
+function hasLog(v: Volume): bool { return v.type == VolumeType.Raid5 || v.type == VolumeType.Replica; }
+
+/** Blocks of `v` one bit's row stands for: a RAID-5 stripe row, a replica's chunk. */
+function intentRowBlocks(v: Volume): u64 { return v.type == VolumeType.Replica ? <u64>v.chunkBlocks : raid5RowBlocks(v); }

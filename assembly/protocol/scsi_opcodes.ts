@@ -54,6 +54,8 @@ export const OP_READ_DEFECT_DATA_12: u32 = 0xb7;
 // Service actions, in byte 1 under the opcode that names them.
 export const SA_READ_CAPACITY_16: u32 = 0x10;
 export const SA_GET_LBA_STATUS: u32 = 0x12;
+export const SA_REPORT_REFERRALS: u32 = 0x13; // SBC-3, under SERVICE ACTION IN (16)
+export const SA_REPORT_TARGET_PORT_GROUPS: u32 = 0x0a; // SPC-4, under MAINTENANCE IN
 export const SA_REPORT_SUPPORTED_OPERATION_CODES: u32 = 0x0c;
 export const SA_REPORT_SUPPORTED_TMFS: u32 = 0x0d;
 export const SA_SANITIZE_OVERWRITE: u32 = 0x01;

@@ -4,6 +4,7 @@
 // INVALID FIELD IN CDB (SPC-4, Reserved: a recipient may check reserved fields). For commands with service actions,
 // the service action byte of the usage data holds the service action (SPC-4 says so) in its low five bits, and the
 // usage of the bits above it (SANITIZE's IMMED and AUSE; zero, reserved, for the others).
+import { routingTable } from "../cluster/routing_table";
 import { scsiTaskCdb } from "./tasks";
 
 export const SA_NONE: u32 = 0xff; // the command table's service action for a command that has none
@@ -82,7 +83,9 @@ const COMMANDS: usize = memory.data<u8>([
   0x9c, 0xff, 16, 5, 0x9c, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, C, // WRITE ATOMIC (16)
   0x9e, 0x10, 16, 3, 0x9e, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, C, // READ CAPACITY (16)
   0x9e, 0x12, 16, 4, 0x9e, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, C, // GET LBA STATUS
+  0x9e, 0x13, 16, 0, 0x9e, 0x13, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, C, // REPORT REFERRALS (cluster)
   0xa0, 0xff, 12, 0, 0xa0, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, C, 0, 0, 0, 0, // REPORT LUNS
+  0xa3, 0x0a, 12, 0, 0xa3, 0x2a, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, C, 0, 0, 0, 0, // REPORT TARGET PORT GROUPS (cluster)
   0xa3, 0x0c, 12, 0, 0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, C, 0, 0, 0, 0, // REPORT SUPPORTED OPCODES
   0xa3, 0x0d, 12, 0, 0xa3, 0x0d, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, C, 0, 0, 0, 0, // REPORT SUPPORTED TMFS
   0xa8, 0xff, 12, 4, 0xa8, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, C, 0, 0, 0, 0, // READ (12)
@@ -91,7 +94,7 @@ const COMMANDS: usize = memory.data<u8>([
   0xaf, 0xff, 12, 4, 0xaf, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, C, 0, 0, 0, 0, // VERIFY (12)
   0xb7, 0xff, 12, 4, 0xb7, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, C, 0, 0, 0, 0, // READ DEFECT DATA (12)
 ]);
-export const COMMAND_COUNT: u32 = 67;
+export const COMMAND_COUNT: u32 = 69;
 export const COMMAND_NONE: u32 = 0xffff_ffff;
 
 /** The address of command table entry `index`. */
@@ -120,11 +123,23 @@ export function opcodeKnown(opcode: u32): bool {
   return false;
 }
 
+/**
+ * Is entry `index` a command of this board? REPORT TARGET PORT GROUPS and REPORT REFERRALS only on a board of a
+ * cluster (alua.ts): a single board refuses them, and REPORT SUPPORTED OPERATION CODES does not list them, as before.
+ */
+export function commandOffered(index: u32): bool {
+  const entry = commandEntry(index);
+  const opcode = commandOpcode(entry);
+  const sa = commandServiceAction(entry);
+  const clusterOnly = (opcode == 0xa3 && sa == 0x0a) || (opcode == 0x9e && sa == 0x13);
+  return !clusterOnly || routingTable().present;
+}
+
 /** The entry for `opcode` and `serviceAction` (SA_NONE for commands without); COMMAND_NONE if not supported. */
 export function commandFind(opcode: u32, serviceAction: u32): u32 {
   for (let i: u32 = 0; i < COMMAND_COUNT; i++) {
     const entry = commandEntry(i);
-    if (commandOpcode(entry) == opcode && commandServiceAction(entry) == serviceAction) return i;
+    if (commandOpcode(entry) == opcode && commandServiceAction(entry) == serviceAction) return commandOffered(i) ? i : COMMAND_NONE;
   }
   return COMMAND_NONE;
 }

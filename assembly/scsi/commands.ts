@@ -11,8 +11,9 @@ import {
   OP_READ_DEFECT_DATA_12, OP_RECEIVE_COPY_RESULTS, OP_REPORT_LUNS, OP_REQUEST_SENSE, OP_SERVICE_ACTION_IN_16,
   OP_SYNCHRONIZE_CACHE_16, OP_VERIFY_10, OP_VERIFY_12, OP_WRITE_10, OP_WRITE_12, OP_WRITE_6, OP_WRITE_AND_VERIFY_10,
   OP_WRITE_AND_VERIFY_12, OP_WRITE_ATOMIC_16, OP_WRITE_SAME_16, SA_GET_LBA_STATUS, SA_READ_CAPACITY_16,
-  SA_REPORT_SUPPORTED_OPERATION_CODES,
+  SA_REPORT_REFERRALS, SA_REPORT_SUPPORTED_OPERATION_CODES, SA_REPORT_TARGET_PORT_GROUPS,
 } from "../protocol/scsi_opcodes";
+import { REFERRALS_FAILED, reportReferrals, reportTargetPortGroups } from "./alua";
 import { COPY_CHUNK_BYTES, COPY_LIST_AREA_BYTES, COPY_PARAMETER_LIST_BYTES_MAX, copyResultsBuild, RCR_FAILED } from "./copy";
 import { ScsiDirection, ScsiResidual } from "./interface";
 import {
@@ -479,7 +480,7 @@ function inquiry(t: u32, at: usize, present: bool): u32 {
     scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_LOGICAL_UNIT_NOT_SUPPORTED);
     return DATA_IN_FAILED;
   }
-  const length = vpdPage(page, scsiTaskLun(t), at);
+  const length = vpdPage(page, scsiTaskLun(t), at, nexusTargetPort(scsiTaskNexus(t)));
   if (length == 0) { invalidField(t, 2); return DATA_IN_FAILED; }
   return length;
 }
@@ -524,6 +525,7 @@ function serviceActionIn16(t: u32, at: usize): u32 {
     store<u8>(at + 14, 0x80 | 0x40); // LBPME: provisioning management; LBPRZ: deallocated blocks read as zeros
     return 32;
   }
+  if ((cdbU8(t, 1) & 0x1f) == SA_REPORT_REFERRALS) return referrals(t, at);
   assert((cdbU8(t, 1) & 0x1f) == SA_GET_LBA_STATUS);
   // GET LBA STATUS: one descriptor, for the run of blocks from the LBA that share its provisioning status, as the CTA
   // answered (target.ts keeps it in the service fields: blocks, and the status in the offset): a thin volume's run
@@ -544,6 +546,15 @@ function serviceActionIn16(t: u32, at: usize): u32 {
     store<u8>(at + 20, 0x01);
   }
   return 24;
+}
+
+// SBC-3, REPORT REFERRALS (a board of a cluster only: cdb.ts, commandOffered): |2-9 LBA|10-13 ALLOCATION LENGTH|14
+// ONE_SEG|. The user data segments from the one holding the LBA (alua.ts); an LBA past the last block is out of range.
+function referrals(t: u32, at: usize): u32 {
+  const length = reportReferrals(at, scsiTaskLun(t), cdbBe64(t, 2), (cdbU8(t, 14) & 0x01) != 0);
+  if (length != REFERRALS_FAILED) return length;
+  scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
+  return DATA_IN_FAILED;
 }
 
 // SBC-3, READ DEFECT DATA (10, 12): the volumes have no defect lists the initiator could use, so both lists are
@@ -577,8 +588,13 @@ function reportLuns(t: u32, at: usize): u32 {
   return 8 + count * 8;
 }
 
-// SPC-4, REPORT SUPPORTED OPERATION CODES and REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS.
+// SPC-4, REPORT SUPPORTED OPERATION CODES, REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS and (a board of a cluster
+// only) REPORT TARGET PORT GROUPS, whose PARAMETER DATA FORMAT (byte 1, bits 7-5) is 000b or 001b (extended header):
+// the command table's usage data refuses the others.
 function maintenanceIn(t: u32, at: usize): u32 {
+  if ((cdbU8(t, 1) & 0x1f) == SA_REPORT_TARGET_PORT_GROUPS) {
+    return reportTargetPortGroups(at, scsiTaskLun(t), nexusTargetPort(scsiTaskNexus(t)), (cdbU8(t, 1) >> 5) == 1);
+  }
   if ((cdbU8(t, 1) & 0x1f) != SA_REPORT_SUPPORTED_OPERATION_CODES) return tmfsSupported(at);
   const rctd = (cdbU8(t, 2) & 0x80) != 0;
   const options = cdbU8(t, 2) & 0x07;

@@ -1,6 +1,6 @@
 // REPORT SUPPORTED OPERATION CODES and REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS (SPC-4), from the command table.
 import {
-  COMMAND_COUNT, commandCdbLength, commandEntry, commandFind, commandOpcode, commandServiceAction, commandUsage,
+  COMMAND_COUNT, commandCdbLength, commandEntry, commandFind, commandOffered, commandOpcode, commandServiceAction, commandUsage,
   opcodeHasServiceActions, putBe16, putBe32, SA_NONE,
 } from "./cdb";
 
@@ -27,6 +27,7 @@ function timeouts(at: usize): u32 {
 export function opcodesAll(at: usize, rctd: bool): u32 {
   let length: u32 = 4;
   for (let i: u32 = 0; i < COMMAND_COUNT; i++) {
+    if (!commandOffered(i)) continue;
     const entry = commandEntry(i);
     const d = at + length;
     memory.fill(d, 0, DESCRIPTOR_BYTES);

@@ -1,6 +1,8 @@
 // INQUIRY data (SPC-4, Standard INQUIRY data) and the vital product data pages: Supported VPD Pages (00h), Unit
 // Serial Number (80h), Device Identification (83h), Third-party Copy (8Fh, built in vpd_tpc.ts), and SBC-3's Block
-// Limits (B0h), Block Device Characteristics (B1h) and Logical Block Provisioning (B2h). A logical unit's identity is
+// Limits (B0h), Block Device Characteristics (B1h) and Logical Block Provisioning (B2h). On a board of a cluster
+// (alua.ts) also: TPGS 01b (implicit ALUA), the target port's relative port and group designators in 83h, Extended
+// INQUIRY Data (86h, R_SUP for a partitioned volume) and, for a partitioned volume, Referrals (B3h). A logical unit's identity is
 // a hash of where its volume lives (processor, disk) and its LUN, so it is the same on every boot of the same board.
 import { volumeAt, VolumeType } from "../volumes/volume";
 import { FIRMWARE_VERSION } from "../config";
@@ -10,6 +12,8 @@ import {
   WRITE_SAME_BYTES_MAX,
 } from "./limits";
 import { thirdPartyCopyPage, VPD_THIRD_PARTY_COPY, VPD_THIRD_PARTY_COPY_BYTES } from "./vpd_tpc";
+import { CLUSTER_NONE } from "../cluster/routing_table";
+import { aluaOn, extendedInquiryPage, referralsPage, referralsSlot, relativeTargetPort, targetPortGroup } from "./alua";
 if (VPD_THIRD_PARTY_COPY_BYTES > 512) ERROR("the longest VPD page fits the room vpdPage clears");
 
 export const VENDOR: string = "WASM-IOP";
@@ -77,7 +81,9 @@ export function inquiryStandard(at: usize, present: bool): u32 {
   store<u8>(at + 2, 0x06); // VERSION: SPC-4
   store<u8>(at + 3, 0x10 | 0x02); // HISUP, RESPONSE DATA FORMAT 2
   store<u8>(at + 4, <u8>(INQUIRY_STANDARD_BYTES - 5)); // ADDITIONAL LENGTH: the bytes after byte 4
-  store<u8>(at + 5, 0x08); // 3PC: EXTENDED COPY (LID1), the token commands and their results (copy.ts, token_copy.ts)
+  // 3PC: EXTENDED COPY (LID1), the token commands and their results (copy.ts, token_copy.ts); on a board of a cluster
+  // TPGS 01b: implicit ALUA, the states reported by REPORT TARGET PORT GROUPS and changed by the target alone.
+  store<u8>(at + 5, 0x08 | (aluaOn() ? 0x10 : 0x00));
   store<u8>(at + 7, 0x02); // CMDQUE: commands are queued
   ascii(at + 8, VENDOR, 8);
   ascii(at + 16, PRODUCT, 16);
@@ -89,15 +95,22 @@ export function inquiryStandard(at: usize, present: bool): u32 {
   return INQUIRY_STANDARD_BYTES;
 }
 
-/** The VPD page `code` of `lun` at `at` (room for 512 bytes); answers its length, or 0 for a page not supported. */
-export function vpdPage(code: u32, lun: u32, at: usize): u32 {
+/**
+ * The VPD page `code` of `lun` through local target port `port` (1-based) at `at` (room for 512 bytes); answers its
+ * length, or 0 for a page not supported (here: 86h and B3h only on a board of a cluster, B3h only for a partitioned
+ * volume).
+ */
+export function vpdPage(code: u32, lun: u32, at: usize, port: u32): u32 {
   memory.fill(at, 0, 512);
   store<u8>(at + 1, <u8>code);
   let bodyBytes: u32 = 0;
+  const slot = referralsSlot(lun);
   switch (code) {
-    case 0x00: bodyBytes = supportedPages(at + 4); break;
+    case 0x00: bodyBytes = supportedPages(at + 4, slot != CLUSTER_NONE); break;
     case 0x80: serial(at + 4, lun); bodyBytes = SERIAL_BYTES; break;
-    case 0x83: bodyBytes = deviceIdentification(at + 4, lun); break;
+    case 0x83: bodyBytes = deviceIdentification(at + 4, lun, port); break;
+    case 0x86: if (!aluaOn()) return 0; bodyBytes = extendedInquiryPage(at + 4, slot != CLUSTER_NONE); break;
+    case 0xb3: if (slot == CLUSTER_NONE) return 0; bodyBytes = referralsPage(at + 4, slot); break;
     case VPD_THIRD_PARTY_COPY: bodyBytes = thirdPartyCopyPage(at + 4, lun); break;
     case 0xb0: bodyBytes = blockLimits(at + 4, volumeAt(lun).blockSizeBytes, volumeAt(lun).physicalExponent); break;
     case 0xb1: bodyBytes = blockDeviceCharacteristics(at + 4); break;
@@ -108,17 +121,24 @@ export function vpdPage(code: u32, lun: u32, at: usize): u32 {
   return 4 + bodyBytes;
 }
 
-// SPC-4, Supported VPD Pages: in ascending order.
+// SPC-4, Supported VPD Pages: in ascending order; 86h on a board of a cluster, B3h for a partitioned volume.
 const SUPPORTED_PAGES: usize = memory.data<u8>([0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2]);
 const SUPPORTED_PAGE_COUNT: u32 = 7;
-function supportedPages(at: usize): u32 {
-  memory.copy(at, SUPPORTED_PAGES, SUPPORTED_PAGE_COUNT);
-  return SUPPORTED_PAGE_COUNT;
+const CLUSTER_PAGES: usize = memory.data<u8>([0x00, 0x80, 0x83, 0x86, 0x8f, 0xb0, 0xb1, 0xb2, 0xb3]);
+function supportedPages(at: usize, referrals: bool): u32 {
+  if (!aluaOn()) {
+    memory.copy(at, SUPPORTED_PAGES, SUPPORTED_PAGE_COUNT);
+    return SUPPORTED_PAGE_COUNT;
+  }
+  const count: u32 = referrals ? 9 : 8; // B3h is the last
+  memory.copy(at, CLUSTER_PAGES, count);
+  return count;
 }
 
 // SPC-4, Device Identification: a NAA IEEE Registered designator (binary, the logical unit) and a T10 vendor ID
-// designator (ASCII: vendor, product, serial).
-function deviceIdentification(at: usize, lun: u32): u32 {
+// designator (ASCII: vendor, product, serial); on a board of a cluster also the target port's relative target port
+// (type 4h) and target port group (type 5h) designators, association 01b (the target port), PIV 1, protocol iSCSI.
+function deviceIdentification(at: usize, lun: u32, port: u32): u32 {
   store<u8>(at, 0x01); // code set 1: binary
   store<u8>(at + 1, 0x03); // association 00b (logical unit), designator type 3h (NAA)
   store<u8>(at + 3, 8);
@@ -130,7 +150,21 @@ function deviceIdentification(at: usize, lun: u32): u32 {
   ascii(t10 + 4, VENDOR, 8);
   ascii(t10 + 12, PRODUCT, 16);
   serial(t10 + 28, lun);
-  return 12 + 4 + 8 + 16 + SERIAL_BYTES;
+  const identityBytes: u32 = 12 + 4 + 8 + 16 + SERIAL_BYTES;
+  if (!aluaOn()) return identityBytes;
+  const relative = at + identityBytes;
+  portDesignator(relative, 0x04, relativeTargetPort(port));
+  portDesignator(relative + 8, 0x05, targetPortGroup());
+  return identityBytes + 16;
+}
+
+// |0 PROTOCOL IDENTIFIER (5h: iSCSI),CODE SET (1h: binary)|1 PIV,-,ASSOCIATION (01b),DESIGNATOR TYPE|2 -|3 LENGTH 4|
+// |4-5 -|6-7 the relative target port identifier or target port group|.
+function portDesignator(d: usize, type: u32, value: u32): void {
+  store<u8>(d, (0x05 << 4) | 0x01);
+  store<u8>(d + 1, <u8>(0x80 | (0x01 << 4) | type));
+  store<u8>(d + 3, 4);
+  putBe16(d + 6, value);
 }
 
 // SBC-3, Block Limits (after the header): |0 WSNZ|1 MAXIMUM COMPARE AND WRITE LENGTH|2-3 OPTIMAL TRANSFER LENGTH

@@ -1,7 +1,7 @@
 // The volumes the configuration ROM defines (docs/hardware.md, "Configuration ROM"; docs/volumes.md), read at boot
 // and assembled by the UMA once discovery knows which disks are there. Records, in volume order:
 //   VolumeBegin  0x20  the name (1..31 bytes); the volume's number is the count of VolumeBegin records before it
-//   VolumeLayout 0x21  |0 type u8|1 softThresholdPercent u8|2 -|4 chunkBytes u32|8 virtualBytes u64|
+//   VolumeLayout 0x21  |0 type u8 (0 disk, 1 raid0, 2 raid1, 3 raid5, 4 thin, 5 replica)|1 softThresholdPercent u8|2 -|4 chunkBytes u32|8 virtualBytes u64|
 //   VolumeDisk   0x22  |0 disk index on its processor u32|4 the processor's name|  (a member, in member order)
 //   VolumeMember 0x23  u32: a member volume (a thin volume's pool), an earlier one
 //   VolumeSpare  0x24  as VolumeDisk: a hot spare
@@ -14,6 +14,7 @@ import { diskCapacityBlocks } from "./disk";
 import { raid0CapacityBlocks } from "./raid0";
 import { raid1CapacityBlocks } from "./raid1";
 import { raid5CapacityBlocks } from "./raid5";
+import { replicaCapacityBlocks } from "./replica";
 import { raidMetadataBlocks } from "./raid_area";
 import {
   Member, MEMBERS_MAX, SPARES_MAX, Volume, VOLUME_NAME_BYTES_MAX, volumeAt, volumeNext, volumesCount, VolumeState, VolumeType,
@@ -70,7 +71,7 @@ export function volumesConfigure(romBase: u64): u32 {
       }
       case VolumeRecord.Layout: {
         if (v == null || length != LAYOUT_BYTES) break;
-        v.type = <VolumeType>min(load<u8>(value), <u8>VolumeType.Thin);
+        v.type = <VolumeType>min(load<u8>(value), <u8>VolumeType.Replica);
         v.softThresholdPercent = load<u8>(value, 1);
         v.chunkBytes = load<u32>(value, 4);
         v.virtualBytes = load<u64>(value, 8);
@@ -160,6 +161,7 @@ function geometry(v: Volume): void {
     v.blockCount = v.chunkBlocks == 0 ? 0
       : v.type == VolumeType.Raid0 ? raid0CapacityBlocks(v)
       : v.type == VolumeType.Raid1 ? raid1CapacityBlocks(v)
+      : v.type == VolumeType.Replica ? replicaCapacityBlocks(v)
       : raid5CapacityBlocks(v);
   }
   v.state = stateOf(v);
@@ -170,6 +172,6 @@ export function stateOf(v: Volume): VolumeState {
   const failed = v.failedCount();
   if (failed == 0) return VolumeState.Optimal;
   if (failed == 1 && v.rebuildMember < v.memberCount) return VolumeState.Rebuilding;
-  const survives: u32 = v.type == VolumeType.Raid1 ? v.memberCount - 1 : v.type == VolumeType.Raid5 ? 1 : 0;
+  const survives: u32 = v.type == VolumeType.Raid1 || v.type == VolumeType.Replica ? v.memberCount - 1 : v.type == VolumeType.Raid5 ? 1 : 0;
   return failed <= survives ? VolumeState.Degraded : VolumeState.Failed;
 }

@@ -10,6 +10,16 @@ function fields(l: ConsoleLine, index: u32, v: Volume): ConsoleLine {
   l.s(" type=").s(volumeTypeName(v.type)).s(" blocks=").u64(v.blockCount).s(" blockSize=").u32(v.blockSizeBytes)
     .s(" members=").u32(v.memberCount).s(" state=").s(volumeStateName(v.state));
   if (v.type == VolumeType.Thin) l.s(" used=").u32(v.chunksUsed).s(" chunks=").u32(v.chunksVirtual);
+  if (v.type == VolumeType.Replica) {
+    // Each copy: current, failed, or resyncing (taking writes, being copied to); and the regions in the log.
+    l.s(" copies=");
+    for (let m: u32 = 0; m < v.memberCount; m++) {
+      if (m > 0) l.s(",");
+      const copy = v.member(m);
+      l.s(!copy.failed ? "current" : m == v.rebuildMember ? "resyncing" : "failed");
+    }
+    l.s(" pending=").u32(v.logRegions);
+  }
   return l;
 }
 

@@ -1,5 +1,5 @@
-// The volume table: what every LUN is built from. A volume is a disk, a RAID set over disks on any processors, or a
-// thin volume over another volume (docs/volumes.md). The configuration ROM defines them (config.ts); the UMA
+// The volume table: what every LUN is built from. A volume is a disk, a RAID set over disks on any processors, a
+// replica (two copies on two processors), or a thin volume over another volume (docs/volumes.md). The configuration ROM defines them (config.ts); the UMA
 // assembles them from the disks it discovered; the SCSI target reads their geometry; the CTA resolves I/O through
 // them (raid0.ts, raid1.ts, raid5.ts) and records member failures. Carved at boot: VOLUMES_MAX volumes of
 // MEMBERS_MAX members and SPARES_MAX spares each.
@@ -18,6 +18,7 @@ export enum VolumeType {
   Raid1 = 2,
   Raid5 = 3,
   Thin = 4,
+  Replica = 5, // two copies on two processors, each write acknowledged once both have it on the medium (replica.ts)
 }
 
 export enum VolumeState {
@@ -76,7 +77,8 @@ export class Volume {
   rebuildMember: u32 = MEMBERS_MAX;
   rebuildRow: u64 = 0;
   rebuildWindow: u32 = 0;
-  resyncPending: bool = false; // RAID 5: its write-intent bitmap had dirty regions at boot (rebuild.ts resyncs them)
+  logRegions: u32 = 0; // RAID 5, replica: regions marked in its write-intent log when it was last written
+  resyncPending: bool = false; // RAID 5, replica: its write-intent bitmap had dirty regions at boot (resynchronized)
 
   constructor() {
     for (let i: u32 = 0; i < MEMBERS_MAX; i++) unchecked(this.members[i] = new Member());
@@ -145,6 +147,7 @@ export function volumeTypeName(type: VolumeType): string {
     case VolumeType.Raid0: return "raid0";
     case VolumeType.Raid1: return "raid1";
     case VolumeType.Raid5: return "raid5";
+    case VolumeType.Replica: return "replica";
     default: return "thin";
   }
 }

@@ -1,5 +1,5 @@
-// The one door for control commands into a running board (DESIGN-NOTES §12; docs/fault.md): pulling and replacing
-// disks, hanging and resuming controllers, and the status query. Whoever carries a command here (the control socket
+// The one door for control commands into a running board (DESIGN-NOTES §12; docs/fault.md): pulling, replacing and
+// restoring disks (a replica's copies by their volume), hanging and resuming controllers, and the status query. Whoever carries a command here (the control socket
 // of `wasm-iop run`, a test) hands it to BoardControl.submit(), which checks it against the board and applies it as
 // an event of the board clock at the current board time: never in the middle of a device access or a firmware call,
 // and in a place a recorder can log it and a replay can apply it again at the same board time.
@@ -8,7 +8,8 @@ import { type VolumeState, VolumeStates } from "./volume_states.ts";
 
 /** Every object and its actions, for validation and for the CLI's help. */
 export const CONTROL_ACTIONS = {
-  disk: ["fail", "replace"],
+  disk: ["fail", "replace", "restore"],
+  copy: ["fail", "restore"],
   controller: ["hang", "resume"],
   status: [],
 } as const;
@@ -16,7 +17,8 @@ export const CONTROL_ACTIONS = {
 export type ControlObject = keyof typeof CONTROL_ACTIONS;
 
 export type ControlRequest =
-  | { object: "disk"; name: string; action: "fail" | "replace" } // name: PROCESSOR:DISK, the RTA's disk order
+  | { object: "disk"; name: string; action: "fail" | "replace" | "restore" } // name: PROCESSOR:DISK, the RTA's disk order
+  | { object: "copy"; name: string; action: "fail" | "restore" } // name: VOLUME:COPY, a replica's name (or number) and 0 or 1
   | { object: "controller"; name: string; action: "hang" | "resume" } // name: PROCESSOR:CONTROLLER, slot order
   | { object: "status" };
 
@@ -40,7 +42,8 @@ export function parseControlRequest(value: unknown): ControlRequest | string {
   }
   if (object === "status") return { object };
   const actions: readonly string[] = CONTROL_ACTIONS[object as ControlObject];
-  if (typeof name !== "string" || !/^[^:\s]+:\d+$/.test(name)) return `${object}: expected a name PROCESSOR:INDEX such as sp1:0, got ${JSON.stringify(name)}`;
+  const example = object === "copy" ? "VOLUME:COPY such as rep:1" : "PROCESSOR:INDEX such as sp1:0";
+  if (typeof name !== "string" || !/^[^:\s]+:\d+$/.test(name)) return `${object}: expected a name ${example}, got ${JSON.stringify(name)}`;
   if (typeof action !== "string" || !actions.includes(action)) return `unknown ${object} action ${JSON.stringify(action)}; ${object} actions: ${actions.join(", ")}`;
   return { object, name, action } as ControlRequest;
 }
@@ -68,7 +71,8 @@ export class BoardControl {
       done({ ok: false, error: "not-ready", message: `board ${this.board.name} is not powered on` });
       return;
     }
-    const target = request.object === "status" ? undefined : this.resolve(request.object, request.name);
+    const target = request.object === "status" ? undefined
+      : request.object === "copy" ? this.resolveCopy(request.name) : this.resolve(request.object, request.name);
     if (typeof target === "string") {
       done({ ok: false, error: "bad-request", message: target });
       return;
@@ -84,11 +88,16 @@ export class BoardControl {
     }
     this.board.trace.record(boardTimeNs, "board", "control", { object: request.object, name: request.name, action: request.action });
     if (target?.kind === "disk") {
-      const what = `disk ${target.name} (${target.disk})`;
+      const what = request.object === "copy" ? `copy ${target.name} (${target.disk})` : `disk ${target.name} (${target.disk})`;
       if (request.action === "fail") {
         if (this.board.isDiskPulled(target.disk)) return { ok: true, boardTimeNs, message: `${what} was already pulled` };
         this.board.pullDisk(target.disk);
         return { ok: true, boardTimeNs, message: `${what} pulled ${at}` };
+      }
+      if (request.action === "restore") {
+        if (!this.board.isDiskPulled(target.disk)) return { ok: true, boardTimeNs, message: `${what} was not pulled` };
+        this.board.restoreDisk(target.disk);
+        return { ok: true, boardTimeNs, message: `${what} put back ${at}, with what it held` };
       }
       let aside: string | undefined;
       try {
@@ -112,6 +121,20 @@ export class BoardControl {
       return { ok: true, boardTimeNs, message: `${what} resumed ${at}` };
     }
     throw new Error(`control: ${request.object} without a target`);
+  }
+
+  // VOLUME:COPY (a replica's name or number, copy 0 or 1) to the copy's disk, or one line naming what exists.
+  private resolveCopy(name: string): Target | string {
+    const [volumeText, copyText] = name.split(":") as [string, string];
+    const volumes = this.board.spec.volumes;
+    const replicas = volumes.filter((v) => v.type === "replica").map((v) => v.name);
+    const volume = /^\d+$/.test(volumeText) ? volumes[Number(volumeText)] : volumes.find((v) => v.name === volumeText);
+    if (volume === undefined || volume.type !== "replica") {
+      return `no replica volume ${JSON.stringify(volumeText)} on board ${this.board.name}; replicas: ${replicas.length > 0 ? replicas.join(", ") : "none"}`;
+    }
+    const disk = volume.members[Number(copyText)];
+    if (disk === undefined) return `no copy ${name}: volume ${volume.name} has copies ${volume.name}:0 (${volume.members[0]}) and ${volume.name}:1 (${volume.members[1]})`;
+    return { kind: "disk", name, disk };
   }
 
   // PROCESSOR:INDEX to what it names on this board, or one line naming what was wrong and what exists.

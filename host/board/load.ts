@@ -101,7 +101,7 @@ export interface ProcessorSpec {
   readonly pci: readonly PciFunctionSpec[];
 }
 
-export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NvmeSpec | NicSpec | XorEngineSpec | NvramSpec;
+export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NvmeSpec | NicSpec | XorEngineSpec | NvramSpec | ClusterPortSpec;
 /** The storage controllers: the functions that hold disks. */
 export type StorageControllerSpec = VirtioScsiSpec | NvmeSpec;
 
@@ -147,6 +147,16 @@ export interface XorEngineSpec {
   readonly function: number; // 0 when absent
 }
 
+/**
+ * The cluster port (docs/hardware.md, "cluster-port"): not written in board files; the cluster file's tooling adds it
+ * to the host processor of each board it runs (host/cluster/cluster_file.ts), with the board's id as its address.
+ */
+export interface ClusterPortSpec {
+  readonly model: "cluster-port";
+  readonly slot: number;
+  readonly function: number;
+}
+
 /** A battery-backed NVRAM card (docs/hardware.md, "nvram"). */
 export interface NvramSpec {
   readonly model: "nvram";
@@ -185,10 +195,13 @@ export interface DiskVolumeSpec {
   readonly disk: string;
 }
 
-/** Striping (raid0), mirroring (raid1) or striping with rotating parity (raid5) over disks. */
+/**
+ * Striping (raid0), mirroring (raid1), striping with rotating parity (raid5) over disks, or a replica: two copies on
+ * two processors (the board file's `copies`, here its members; docs/volumes.md, "Replication").
+ */
 export interface RaidVolumeSpec {
   readonly name: string;
-  readonly type: "raid0" | "raid1" | "raid5";
+  readonly type: "raid0" | "raid1" | "raid5" | "replica";
   readonly members: readonly string[]; // disk names, in stripe order
   readonly chunkKiB: number; // the stripe unit on each member; 64 when absent
   readonly spares: readonly string[]; // disk names of hot spares; [] when absent (always for raid0)
@@ -347,6 +360,7 @@ type RawLun = number | string | { volume: number | string; readOnly?: boolean };
 type RawVolume =
   | { name: string; type: "disk"; disk: string }
   | { name: string; type: "raid0" | "raid1" | "raid5"; members: string[]; chunkKiB?: number; spares?: string[] }
+  | { name: string; type: "replica"; copies: string[]; chunkKiB?: number }
   | { name: string; type: "thin"; pool: string; sizeMiB: number; chunkKiB?: number; softThresholdPercent?: number };
 type RawDisk =
   | (Omit<FileDiskSpec, "physicalBlockSize"> & { physicalBlockSize?: number })
@@ -672,6 +686,12 @@ function checkVolumes(board: RawBoard, file: string): void {
         checkVolumeName(volume, prefix, disks, file);
         checkRaidFit(volume, prefix, disks, file);
         break;
+      case "replica":
+        volume.members.forEach((name, k) => uses.disk(name, `${prefix}.copies[${k}]`, ""));
+        checkReplicaProcessors(board, volume, prefix, file);
+        checkVolumeName(volume, prefix, disks, file);
+        checkRaidFit(volume, prefix, disks, file);
+        break;
       case "thin":
         uses.pool(volume.pool, `${prefix}.pool`, index);
         checkVolumeName(volume, prefix, disks, file);
@@ -679,6 +699,15 @@ function checkVolumes(board: RawBoard, file: string): void {
         break;
     }
   });
+}
+
+// A replica's two copies are on two processors: one processor's failure leaves the other copy.
+function checkReplicaProcessors(board: RawBoard, volume: RaidVolumeSpec, prefix: string, file: string): void {
+  const processorOf = (disk: string) => board.processors.find((p) => p.pci.some((f) => "disks" in f && f.disks.includes(disk)))?.name;
+  const first = processorOf(volume.members[0]!);
+  if (first !== undefined && processorOf(volume.members[1]!) === first) {
+    throw new BoardFileError(file, `${prefix}.copies[1]`, `a disk on another processor than copies[0] (${first})`, volume.members[1]!);
+  }
 }
 
 // A LUN names a volume, never a disk, so a volume's name is no disk's, but for a "disk" volume over that disk (the
@@ -942,6 +971,8 @@ function buildVolume(raw: RawVolume): VolumeSpec {
     case "raid1":
     case "raid5":
       return { name: raw.name, type: raw.type, members: [...raw.members], chunkKiB: raw.chunkKiB ?? RAID_CHUNK_KIB_DEFAULT, spares: [...(raw.spares ?? [])] };
+    case "replica":
+      return { name: raw.name, type: raw.type, members: [...raw.copies], chunkKiB: raw.chunkKiB ?? RAID_CHUNK_KIB_DEFAULT, spares: [] };
     case "thin":
       return {
         name: raw.name,

@@ -34,7 +34,8 @@ export function raidDataAreaBytes(memberBytesMin: number, chunkBytes: number): n
 export function raidCapacityBytes(type: RaidVolumeSpec["type"], memberCount: number, dataAreaBytes: number): number {
   switch (type) {
     case "raid0": return memberCount * dataAreaBytes;
-    case "raid1": return dataAreaBytes;
+    case "raid1":
+    case "replica": return dataAreaBytes;
     case "raid5": return (memberCount - 1) * dataAreaBytes;
   }
 }
@@ -70,7 +71,8 @@ export function volumeCapacityBytes(volume: VolumeSpec, disks: readonly DiskSpec
     case "disk": return diskBytes(disk(volume.disk, disks));
     case "raid0":
     case "raid1":
-    case "raid5": {
+    case "raid5":
+    case "replica": {
       const memberBytesMin = Math.min(...volume.members.map((name) => diskBytes(disk(name, disks))));
       return raidCapacityBytes(volume.type, volume.members.length, raidDataAreaBytes(memberBytesMin, volume.chunkKiB * KIB_BYTES));
     }

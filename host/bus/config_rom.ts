@@ -56,6 +56,7 @@ export enum VolumeLayoutType {
   Raid1 = 2,
   Raid5 = 3,
   Thin = 4,
+  Replica = 5,
 }
 
 const LAYOUT_TYPES: Record<VolumeSpec["type"], VolumeLayoutType> = {
@@ -64,6 +65,7 @@ const LAYOUT_TYPES: Record<VolumeSpec["type"], VolumeLayoutType> = {
   raid1: VolumeLayoutType.Raid1,
   raid5: VolumeLayoutType.Raid5,
   thin: VolumeLayoutType.Thin,
+  replica: VolumeLayoutType.Replica,
 };
 
 type RomRecord = { type: ConfigRecord | VolumeRecord | NbdRecord | ClusterRecord; value: Uint8Array };
@@ -125,6 +127,7 @@ function volumeRecords(spec: Pick<BoardSpec, "processors" | "volumes">): RomReco
       case "raid0":
       case "raid1":
       case "raid5":
+      case "replica":
         for (const member of volume.members) records.push(diskRecord(VolumeRecord.VolumeDisk, addressOf(member)));
         for (const spare of volume.spares) records.push(diskRecord(VolumeRecord.VolumeSpare, addressOf(spare)));
         break;

@@ -339,6 +339,12 @@ export class NvmeDevice extends PciFunctionBase {
     this.namespaceChanged(index + 1);
   }
 
+  /** Puts the disk pulled from `index` back, active again. */
+  restore(index: number): void {
+    this.checkIndex(index);
+    this.insert(index, this.disks[index]!);
+  }
+
   isPulled(index: number): boolean {
     this.checkIndex(index);
     return this.pulled[index]!;

@@ -356,6 +356,12 @@ export class VirtioScsiDevice extends PciFunctionBase {
     this.pulled[lun] = false;
   }
 
+  /** Puts the disk pulled from `lun` back, present again, with the unit attention of a disk that has just powered on. */
+  restore(lun: number): void {
+    this.checkLun(lun);
+    this.insert(lun, this.disks[lun]!);
+  }
+
   isPulled(lun: number): boolean {
     this.checkLun(lun);
     return this.pulled[lun]!;

@@ -25,6 +25,7 @@ export * from "./ddm_probe";
 import { scsiProbeBoot } from "./scsi_probe";
 export * from "./scsi_probe";
 export * from "./iscsi_probe";
+export * from "./cluster_probe";
 import { xorRequesterBoot } from "../../tools/fuzz/firmware/xor_requester";
 export * from "../../tools/fuzz/firmware/xor_requester";
 import { RunResult, Task } from "../../assembly/kernel/task";

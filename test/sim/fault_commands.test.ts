@@ -160,4 +160,44 @@ describe("faults through the board's control", () => {
     expect(status.ok && status.status!.volumes.map((v) => v.record.state)).toEqual(["degraded"]);
     expect(t.stops).toEqual([]);
   });
+
+  // A replica's copy by its volume: `copy rep:1 fail` pulls the copy's disk, `copy rep:1 restore` puts it back with
+  // what it held; the firmware copies to it only the regions written meanwhile. Names the board lacks are refused
+  // with what exists.
+  it("a replica's copy failed and restored by its volume: degraded, then only the regions written meanwhile copied back", () => {
+    const t = testBoard({
+      ramMiB: [64, 32, 32], disksMiB: [[], [8], [8]], seed: 5,
+      volumes: [{ name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk0"], chunkKiB: 64 }],
+    });
+    for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
+    expect(t.call("testUmaReady")).toBe(1);
+    const control = new BoardControl(t.board);
+    const bad = (name: string) => { const a = command(t, control, { object: "copy", name, action: "fail" }); return a.ok ? "" : a.message; };
+    expect(bad("rep:2")).toBe("no copy rep:2: volume rep has copies rep:0 (sp1-disk0) and rep:1 (sp2-disk0)");
+    expect(bad("r5:0")).toBe('no replica volume "r5" on board test-board; replicas: rep');
+    const ram = () => new Uint8Array(t.host.memory.buffer);
+    const data = seeded("replica", 4096);
+    const write = (): number => {
+      const r = t.call("testClientPrepare", 1, 1) as number;
+      ram().set(data, t.call("testClientBufferAddress", r, 0) as number);
+      expect(t.call("testClientSubmit", r, 4, 0, 64n, 8)).toBe(1);
+      for (let i = 0; i < 1000 && t.call("testClientStatus", r) === 0xff; i++) t.board.runFor(1_000_000);
+      const status = t.call("testClientStatus", r) as number;
+      t.call("testClientRelease", r);
+      return status;
+    };
+    const failed = command(t, control, { object: "copy", name: "rep:1", action: "fail" });
+    expect(failed.ok && failed.message).toMatch(/^copy rep:1 \(sp2-disk0\) pulled at /);
+    expect(t.board.isDiskPulled("sp2-disk0")).toBe(true);
+    expect(write()).toBe(0);
+    const volume = () => t.console.filter((l) => l.includes(" volume index=0 ")).at(-1);
+    expect(volume()).toMatch(/state=degraded copies=current,failed/);
+    const restored = command(t, control, { object: "copy", name: "rep:1", action: "restore" });
+    expect(restored.ok && restored.message).toMatch(/^copy rep:1 \(sp2-disk0\) put back at .* with what it held$/);
+    expect(command(t, control, { object: "disk", name: "sp2:0", action: "restore" })).toMatchObject({ ok: true, message: "disk sp2:0 (sp2-disk0) was not pulled" });
+    for (let i = 0; i < 500 && !/state=optimal/.test(volume() ?? ""); i++) t.board.runFor(10_000_000);
+    expect(volume()).toMatch(/state=optimal copies=current,current/);
+    expect(t.console.join("\n")).toMatch(/copying 1 regions of volume 0 from copy 0 to copy 1/);
+    expect(t.stops).toEqual([]);
+  });
 });

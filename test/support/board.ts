@@ -36,6 +36,8 @@ export interface TestBoardOptions {
   nvram?: "memory" | "file";
   /** The model of the controller holding each processor's disks; virtio-scsi when absent. */
   controller?: "virtio-scsi" | "nvme";
+  /** The board file's `cluster` section (docs/cluster.md); the board's volumes are named after its disks. */
+  cluster?: object;
 }
 
 export interface TestBoard {
@@ -67,7 +69,8 @@ export function testBoard(options: TestBoardOptions = {}): TestBoard {
     return { name, role: i === 0 ? "host" : "storage", ramMiB: ram, pci };
   });
   const volumes = options.volumes === undefined ? {} : { volumes: options.volumes };
-  const parsed = parseBoard({ name: "test-board", seed: options.seed ?? 7, processors, disks, ...volumes }, "test-board.json");
+  const cluster = options.cluster === undefined ? {} : { cluster: options.cluster };
+  const parsed = parseBoard({ name: "test-board", seed: options.seed ?? 7, processors, disks, ...volumes, ...cluster }, "test-board.json");
   const spec = options.xorEngine === true ? withXorEngine(parsed, "host", 9) : parsed;
   const consoleLines: string[] = [];
   const stops: TestBoard["stops"] = [];

@@ -19,7 +19,8 @@ Boots the board in simulation mode, waits for the unit management agent (UMA) to
 every processor's device profile, and prints the hardware resource table the firmware built: processors, the PCI
 functions on the host processor's bus (IDs, class, BARs), every processor's storage controllers (virtio-scsi or NVMe,
 with their queues) and NVMe namespaces, every disk with its capacity and block size, and every
-volume with its type, members and state (optimal, degraded, rebuilding, failed; a thin volume its chunks in use),
+volume with its type, members and state (optimal, degraded, rebuilding, failed; a thin volume its chunks in use;
+a replica its copies' states and the regions pending in its write-intent log),
 when the firmware reports volumes. A volume whose size differs from the board file's capacity rules is named on
 standard error.
 
@@ -171,12 +172,16 @@ export const inventoryCommand: Command = {
   },
 };
 
-/** The volumes as a table: a thin volume's usage as "U of C chunks", blank for the others. */
+/**
+ * The volumes as a table: a thin volume's usage as "U of C chunks", a replica's copies' states and the regions in its
+ * write-intent log ("current,failed; 12 regions pending"), blank for the others.
+ */
 export function volumeTable(volumes: readonly InventoryRecord[]): string {
   const rows = volumes.map((v) => ({
     ...v,
     capacity: mib(Number(v.blocks) * Number(v.blockSize)),
-    usage: v.chunks === undefined ? "" : `${v.used} of ${v.chunks} chunks`,
+    usage: v.chunks !== undefined ? `${v.used} of ${v.chunks} chunks`
+      : v.copies !== undefined ? `copies ${v.copies}; ${v.pending} regions pending` : "",
   }));
   return table(rows, ["index", "name", "type", "blocks", "blockSize", "capacity", "members", "state", "usage"]);
 }

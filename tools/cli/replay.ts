@@ -1,10 +1,11 @@
 // wasm-iop replay: runs a recording of `run --record` (or `simulate --record`) again, offline, on the virtual clock.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Trace } from "../../host/sim/trace.ts";
 import { hashDiskFile, replayDisk } from "../replay/disks.ts";
-import { DISK_CHUNK_BYTES, parseRecording, RecordingError } from "../replay/format.ts";
+import { DISK_CHUNK_BYTES, RecordingError } from "../replay/format.ts";
+import { openRecording, type RecordingReader } from "../replay/reader.ts";
 import { PcapWriter } from "../replay/pcap.ts";
 import { describeRecord, replay } from "../replay/replay.ts";
 import { type Command, UsageError } from "./command.ts";
@@ -66,26 +67,30 @@ export const replayCommand: Command = {
     const file = positionals[0]!;
     const until = values.until === undefined ? {} : parseUntil(values.until);
     const say = (line: string) => (values.json ? process.stderr : process.stdout).write(line + "\n");
-    let bytes: Uint8Array;
+    let sizeBytes: number;
     try {
-      bytes = readFileSync(file);
+      sizeBytes = statSync(file).size;
     } catch (error) {
       process.stderr.write(`wasm-iop replay: ${file}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message}\n`);
       return 1;
     }
+    // Read through a window as the replay goes (tools/replay/reader.ts): a recording of gigabytes costs a few MiB.
+    let recording: RecordingReader | undefined;
     try {
-      const recording = parseRecording(bytes, file);
+      recording = openRecording(file);
       const { meta } = recording;
       if (values.list) {
-        for (const record of recording.events) process.stdout.write(describeRecord(record) + "\n");
+        for (let record = recording.peek(); record !== undefined; record = recording.peek()) {
+          process.stdout.write(describeRecord(record) + "\n");
+          recording.advance();
+        }
         if (recording.seal !== undefined) process.stdout.write(`sealed: trace ${recording.seal.traceEvents} events, sha256 ${recording.seal.traceHash} (${recording.seal.by})\n`);
         return 0;
       }
       const firmwarePath = values.firmware ?? "the recorded image";
       const firmware = values.firmware === undefined ? recording.firmware : new Uint8Array(readFileSync(resolve(values.firmware)));
-      const timed = recording.events.length;
-      say(`replay ${file}: ${meta.command} of board ${(meta.spec as { name?: string }).name ?? "?"} (${meta.boardFile}), seed ${meta.seed}, ${timed} records over ` +
-        `${(recording.end.at.timeNs / 1e9).toFixed(3)} s of board time, recorded ${meta.created} by ${meta.tool}; ended by ${recording.end.end.reason}`);
+      say(`replay ${file}: ${meta.command} of board ${(meta.spec as { name?: string }).name ?? "?"} (${meta.boardFile}), seed ${meta.seed}, ` +
+        `${sizeBytes} bytes, recorded ${meta.created} by ${meta.tool}`);
       const diskImages = values.disks === undefined ? undefined : readDiskImages(values.disks, meta.spec as { disks: { name: string; backend: string; image?: string }[] }, meta.disks);
       const trace = new Trace({ path: values.trace });
       const pcap = values.pcap === undefined ? undefined : new PcapWriter(resolve(values.pcap));
@@ -99,7 +104,8 @@ export const replayCommand: Command = {
       pcap?.finish();
       if (!result.firmwareMatches) say(`firmware ${firmwarePath} is not the recorded image (sha256 ${meta.firmwareSha256.slice(0, 16)}...): a divergence shows where its behaviour changed`);
       const speed = wallS > 0 ? (result.boardTimeNs / 1e9 / wallS).toFixed(1) : "-";
-      const summary = `board time ${(result.boardTimeNs / 1e9).toFixed(6)} s in ${wallS.toFixed(2)} s of wall time (${speed}x real time), ${result.recordsApplied} inputs applied, ` +
+      const ended = recording.end === undefined ? "" : `recording ended by ${recording.end.end.reason}; `;
+      const summary = `${ended}board time ${(result.boardTimeNs / 1e9).toFixed(6)} s in ${wallS.toFixed(2)} s of wall time (${speed}x real time), ${result.recordsApplied} inputs applied, ` +
         `${result.sentBytes} bytes sent (sha256 ${result.sentSha256.slice(0, 16)}...), trace ${result.traceEvents} events (sha256 ${result.traceHash})`;
       if (result.stoppedBefore !== undefined) say(`stopped before ${result.stoppedBefore}: ${summary}`);
       else if (result.divergence !== undefined) say(`DIVERGED: ${result.divergence}\n  ${summary}`);
@@ -112,6 +118,8 @@ export const replayCommand: Command = {
       if (!(error instanceof RecordingError)) throw error;
       process.stderr.write(`wasm-iop replay: ${error.message}\n`);
       return 1;
+    } finally {
+      recording?.close();
     }
   },
 };

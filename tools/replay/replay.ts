@@ -14,11 +14,13 @@ import type { DiskBackend } from "../../host/devices/disk_backend.ts";
 import { memoryNvram } from "../../host/devices/nvram.ts";
 import type { NetworkBackend, NicPort } from "../../host/devices/nic.ts";
 import type { Trace } from "../../host/sim/trace.ts";
-import { RECORD_KIND_NAMES, type Recorded, RecordKind, type Recording, RecordingError, SendsDigest } from "./format.ts";
+import { RECORD_KIND_NAMES, RecordKind, RecordingError, SendsDigest } from "./format.ts";
+import { type Recorded, type Recording, type RecordStream, streamOf } from "./reader.ts";
 import { replayDisk } from "./disks.ts";
 
 export interface ReplayOptions {
-  recording: Recording;
+  /** An in-memory recording (parseRecording) or one read as it goes (openRecording). */
+  recording: Recording | RecordStream;
   firmware: Uint8Array;
   trace: Trace;
   /** Stop just before this record (its index in the file) would be applied or produced. */
@@ -98,8 +100,7 @@ function sha256(bytes: Uint8Array): string {
 }
 
 /** The board the recording describes, its disks rebuilt; throws RecordingError when a disk cannot be had. */
-function buildBoard(options: ReplayOptions, network: ReplayNetwork, panics: PanicReport[]): Board {
-  const { recording } = options;
+function buildBoard(options: ReplayOptions, recording: RecordStream, network: ReplayNetwork, panics: PanicReport[]): Board {
   const { meta } = recording;
   const disks = new Map<string, DiskBackend>();
   meta.disks.forEach((disk, index) => {
@@ -151,15 +152,13 @@ function buildBoard(options: ReplayOptions, network: ReplayNetwork, panics: Pani
 }
 
 export function replay(options: ReplayOptions): ReplayResult {
-  const { recording } = options;
-  const events = recording.events;
+  const recording = "peek" in options.recording ? options.recording : streamOf(options.recording);
   const network = new ReplayNetwork();
   const panics: PanicReport[] = [];
-  const board = buildBoard(options, network, panics);
+  const board = buildBoard(options, recording, network, panics);
   const control = new BoardControl(board);
   const sentHash: Hash = createHash("sha256");
   const sends = new SendsDigest();
-  let cursor = 0;
   let divergence: string | undefined;
   const diverge = (message: string) => {
     divergence ??= message;
@@ -171,22 +170,22 @@ export function replay(options: ReplayOptions): ReplayResult {
       const crc = crc32(bytes);
       sends.add(connection, bytes.length, crc);
       if (divergence !== undefined) return;
-      const expected = events[cursor];
+      const expected = recording.peek();
       const actual = `sent ${bytes.length} bytes on connection ${connection}, crc 0x${crc.toString(16).padStart(8, "0")}, at ${seconds(at.timeNs)}, board event ${at.eventCount}`;
       if (expected?.kind !== RecordKind.Sent) return diverge(`expected ${expected === undefined ? "nothing more" : describeRecord(expected)}; the board ${actual}`);
       if (!samePlace(expected.at, at) || expected.connection !== connection || expected.lengthBytes !== bytes.length || expected.crc !== crc) {
         return diverge(`expected ${describeRecord(expected)}; the board ${actual}`);
       }
-      cursor += 1;
+      recording.advance();
     },
     boardClosed: (at, connection) => {
       if (divergence !== undefined) return;
-      const expected = events[cursor];
+      const expected = recording.peek();
       const actual = `closed connection ${connection} at ${seconds(at.timeNs)}, board event ${at.eventCount}`;
       if (expected?.kind !== RecordKind.BoardClosed || !samePlace(expected.at, at) || expected.connection !== connection) {
         return diverge(`expected ${expected === undefined ? "nothing more" : describeRecord(expected)}; the board ${actual}`);
       }
-      cursor += 1;
+      recording.advance();
     },
   };
   board.ingress.observe(checker);
@@ -198,8 +197,7 @@ export function replay(options: ReplayOptions): ReplayResult {
   let applied = 0;
   // Each pass runs one board event or applies one input, so the loop ends within the recording's event count plus
   // its record count, or at the first divergence.
-  while (cursor < events.length && divergence === undefined) {
-    const next = events[cursor]!;
+  for (let next = recording.peek(); next !== undefined && divergence === undefined; next = recording.peek()) {
     const stopHere = (options.untilIndex !== undefined && next.index >= options.untilIndex) || (options.untilNs !== undefined && next.at.timeNs >= options.untilNs);
     // An output happens inside board event at.eventCount; an input or the end enters after at.eventCount events.
     // Running that event makes the checker above take an output off the cursor; --until stops before it.
@@ -231,12 +229,15 @@ export function replay(options: ReplayOptions): ReplayResult {
       break;
     }
     clock.skipTo(next.at.timeNs);
-    cursor += 1;
     if (next.kind !== RecordKind.End) applied += 1;
-    apply(next);
+    // Past it before applying it (what the board sends meanwhile is checked against the records after it); the
+    // received bytes are the reader's until then, so they are copied first (the NIC keeps what it is given).
+    const received = next.kind === RecordKind.Received ? next.bytes.slice() : undefined;
+    recording.advance();
+    apply(next, received);
   }
 
-  function apply(record: Recorded): void {
+  function apply(record: Recorded, received: Uint8Array | undefined): void {
     const port = network.port;
     switch (record.kind) {
       case RecordKind.Opened: {
@@ -244,7 +245,7 @@ export function replay(options: ReplayOptions): ReplayResult {
         if (connection !== record.connection) diverge(`${describeRecord(record)}: the NIC gave ${connection === undefined ? "no slot (refused)" : `connection ${connection}`}`);
         return;
       }
-      case RecordKind.Received: port?.received(record.connection, record.bytes.slice()); return;
+      case RecordKind.Received: port?.received(record.connection, received!); return;
       case RecordKind.PeerClosed: port?.closed(record.connection); return;
       case RecordKind.Control: {
         const request = parseControlRequest(record.request);
@@ -267,10 +268,10 @@ export function replay(options: ReplayOptions): ReplayResult {
   }
 
   const sentSha256 = sentHash.copy().digest("hex");
-  const end = recording.end.end;
-  const expectedTraceHash = end.traceHash ?? recording.seal?.traceHash ?? null;
+  const end = recording.end?.end;
+  const expectedTraceHash = end === undefined ? null : end.traceHash ?? recording.seal?.traceHash ?? null;
   const finished = divergence === undefined && stoppedBefore === undefined;
-  if (finished) {
+  if (finished && end !== undefined) {
     const expectedSent = end.sentSha256 ?? recording.seal?.sentSha256 ?? null;
     if (sends.bytes !== end.sentBytes || sends.count !== end.sends || sends.digest() !== end.sendsSha256) {
       diverge(`at the end: the recording sent ${end.sentBytes} bytes in ${end.sends} sends, digest ${end.sendsSha256.slice(0, 16)}...; the board sent ${sends.bytes} in ${sends.count}, digest ${sends.digest().slice(0, 16)}...`);

@@ -2,16 +2,17 @@
 // recorded, on the virtual clock, with the bus trace on. When every send matches, the replay's trace hash is appended
 // as the Seal record: the trace hash of the session, obtained without paying for a live trace while serving. When
 // something does not match, the recording is left unsealed and the divergence is printed: that is a determinism bug.
-import { readFileSync } from "node:fs";
 import { Trace } from "../../host/sim/trace.ts";
-import { parseRecording, RecordingError, type RecordingSeal } from "./format.ts";
+import { RecordingError, type RecordingSeal } from "./format.ts";
+import { openRecording, type RecordingReader } from "./reader.ts";
 import { replay } from "./replay.ts";
 
 /** Replays the recording at `path` with `firmware`; the seal when it replays exactly, else undefined (said on `out`). */
 export function sealRecording(path: string, firmware: Uint8Array, out: (line: string) => void): RecordingSeal | undefined {
   const started = performance.now();
+  let recording: RecordingReader | undefined;
   try {
-    const recording = parseRecording(readFileSync(path), path);
+    recording = openRecording(path);
     const trace = new Trace();
     const result = replay({ recording, firmware, trace });
     const wallS = (performance.now() - started) / 1000;
@@ -26,5 +27,7 @@ export function sealRecording(path: string, firmware: Uint8Array, out: (line: st
     if (error instanceof RecordingError) out(`recording: not sealed: ${error.message}`);
     else out(`recording: not sealed: the checking replay failed: ${(error as Error).stack ?? String(error)}`);
     return undefined;
+  } finally {
+    recording?.close();
   }
 }

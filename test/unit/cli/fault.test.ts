@@ -45,10 +45,10 @@ describe("wasm-iop fault", () => {
   it("refuses an unknown object or action with one line and exit status 2, without a board", async () => {
     const object = await runCli(["fault", "--data-dir", join(tmp, "none"), "fan", "sp1:0", "stop"]);
     expect(object.code).toBe(2);
-    expect(object.stderr).toBe('wasm-iop fault: unknown object "fan"; objects: disk, controller, status\n');
+    expect(object.stderr).toBe('wasm-iop fault: unknown object "fan"; objects: disk, copy, controller, status\n');
     const action = await runCli(["fault", "--data-dir", join(tmp, "none"), "disk", "sp1:0", "explode"]);
     expect(action.code).toBe(2);
-    expect(action.stderr).toBe('wasm-iop fault: unknown disk action "explode"; disk actions: fail, replace\n');
+    expect(action.stderr).toBe('wasm-iop fault: unknown disk action "explode"; disk actions: fail, replace, restore\n');
   });
 
   it("pulls and replaces a disk and reports status on a running board, which removes its socket on SIGINT", async () => {

@@ -75,7 +75,7 @@ describe("parseBoard: volumes", () => {
 
 describe("parseBoard: volumes the schema refuses", () => {
   it("names a type it does not know and lists the types", () => {
-    expect(messageFor((b) => void (b.volumes[1].type = "raid6"))).toBe('boards/vol.json: volumes[1].type: expected one of "disk", "raid0", "raid1", "raid5", "thin", got "raid6"');
+    expect(messageFor((b) => void (b.volumes[1].type = "raid6"))).toBe('boards/vol.json: volumes[1].type: expected one of "disk", "raid0", "raid1", "raid5", "replica", "thin", got "raid6"');
   });
 
   it("names too few or too many members for the type", () => {
@@ -239,5 +239,26 @@ describe("targets without LUNs serve the top-level volumes", () => {
     board.targets = [{ name: "iqn.2026-11.org.example:t", luns: ["r5"] }];
     const spec = parseBoard(board, "boards/vol.json");
     expect(targetLuns(spec, spec.targets[0]!)).toEqual([{ volume: 1, readOnly: false }]);
+  });
+});
+
+describe("parseBoard: replica volumes", () => {
+  it("loads a replica's two copies as its members, with the default chunk and no spares", () => {
+    const board = goodBoard();
+    board.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk0"] });
+    expect(parseBoard(board, "boards/vol.json").volumes[3]).toEqual({ name: "rep", type: "replica", members: ["sp1-disk0", "sp2-disk0"], chunkKiB: 64, spares: [] });
+  });
+
+  it("refuses one copy, three, two on one processor, a disk used twice and spares", () => {
+    expect(messageFor((b) => void b.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0"] })))
+      .toBe('boards/vol.json: volumes[3].copies: expected an array of 2 disk names, got ["sp1-disk0"]');
+    expect(messageFor((b) => void b.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk0", "host-disk0"] })))
+      .toBe('boards/vol.json: volumes[3].copies: expected an array of 2 disk names, got ["sp1-disk0","sp2-disk0","host-disk0"]');
+    expect(messageFor((b) => { b.volumes.splice(1, 2); b.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0", "sp1-disk1"] }); }))
+      .toBe('boards/vol.json: volumes[1].copies[1]: expected a disk on another processor than copies[0] (sp1), got "sp1-disk1"');
+    expect(messageFor((b) => void b.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk1"] })))
+      .toBe('boards/vol.json: volumes[3].copies[1]: expected a disk not already used by volumes[1].members[1], got "sp2-disk1"');
+    expect(messageFor((b) => void b.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk0"], spares: ["x"] })))
+      .toBe("boards/vol.json: volumes[3].spares: unknown field (expected one of name, type, copies, chunkKiB)");
   });
 });

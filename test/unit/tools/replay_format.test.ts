@@ -7,10 +7,11 @@ import { createHash } from "node:crypto";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
+import { crc32, deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DISK_CHUNK_BYTES, HEADER_BYTES, parseRecording, RecordingError, RecordKind, type RecordingMeta, RecordWriter } from "../../../tools/replay/format.ts";
+import { DISK_CHUNK_BYTES, HEADER_BYTES, RecordingError, RecordKind, type RecordingMeta, RecordWriter } from "../../../tools/replay/format.ts";
+import { openRecording, parseRecording, type Recorded } from "../../../tools/replay/reader.ts";
 import { blankDiskHash } from "../../../tools/replay/disks.ts";
 import { runCli } from "../../support/cli.ts";
 
@@ -121,6 +122,39 @@ function error(bytes: Uint8Array): string {
 }
 
 describe("recording format", () => {
+  it("reads a file through its window as it reads the same bytes whole: records across window edges, one larger than the window", () => {
+    // 8 MiB window (reader.ts): 300 received records of 50-90 KiB cross its edge many times; one of 10 MiB outgrows it.
+    const sizes = Array.from({ length: 300 }, (_, i) => 50_000 + ((i * 7919) % 40_000));
+    sizes.splice(150, 0, 10 << 20);
+    const bytes = build({
+      extra: (w) => sizes.forEach((size, i) => w.record(RecordKind.Received, 32 + size, (x) => {
+        x.at(140, 1_700_000 + i);
+        x.varint(i % 3);
+        x.bytes(new Uint8Array(size).fill(i & 0xff));
+      })),
+    });
+    const path = join(mkdtempSync(join(tmpdir(), "wasm-iop-rec-")), "w.rec");
+    writeFileSync(path, bytes);
+    const whole = parseRecording(bytes, path);
+    const reader = openRecording(path);
+    const seen: { kind: RecordKind; index: number; length: number; first: number; last: number }[] = [];
+    const summary = (r: Recorded) => {
+      const data = r.kind === RecordKind.Received ? r.bytes : new Uint8Array(1);
+      return { kind: r.kind, index: r.index, length: data.length, first: data[0]!, last: data[data.length - 1]! };
+    };
+    expect(reader.end).toBeUndefined();
+    for (let r = reader.peek(); r !== undefined; r = reader.peek()) {
+      seen.push(summary(r)); // the bytes are valid until advance()
+      reader.advance();
+    }
+    reader.close();
+    expect(seen).toHaveLength(sizes.length + 4);
+    expect(seen).toEqual(whole.events.map(summary));
+    expect(reader.end?.end).toEqual(whole.end.end);
+    expect([...reader.firmware]).toEqual([...FIRMWARE]);
+    expect(reader.chunks.map((c) => [c.disk, c.chunk, c.bytes.length])).toEqual([[0, 2, DISK_CHUNK_BYTES]]);
+  });
+
   it("parses back what was written: metadata, firmware, chunks, timed records with their absolute places, the end", () => {
     const r = parseRecording(build(), "t.rec");
     expect(r.meta.seed).toBe(7);
@@ -142,7 +176,7 @@ describe("recording format", () => {
       return error(bytes);
     };
     expect(bad(0, 0x58)).toMatch(/byte 0: magic .*not a wasm-iop recording/);
-    expect(bad(8, 9)).toMatch(/byte 8: format version 9; this wasm-iop reads version 1/);
+    expect(bad(8, 9)).toMatch(/byte 8: format version 9; this wasm-iop reads version 2/);
     expect(bad(10, 1)).toMatch(/byte 10: flags 0x1, expected 0/);
     expect(error(build().subarray(0, 5))).toMatch(/5 bytes: too short/);
   });
@@ -187,6 +221,27 @@ describe("recording format", () => {
     expect(error(withNvram(new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0])))).toMatch(/truncated: no end record/); // the array itself is fine
     expect(error(build({ meta: nvramMeta }))).toMatch(/no nvram record, and the metadata's NVRAM hash is not that of zeros/);
     expect(error(build({ firmware: new Uint8Array([1, 2, 3]) }))).toMatch(/record 1 at byte \d+ \(firmware\): the image's SHA-256 is [0-9a-f]{16}\.\.\., the metadata says/);
+  });
+
+  it("reads a received-deflated record as the received bytes it holds, and names one whose bytes do not inflate to its length", () => {
+    const data = new Uint8Array(5000).fill(7);
+    const deflated = deflateRawSync(data);
+    const withDeflated = (length: number, bytes: Uint8Array) => build({
+      extra: (w) => w.record(RecordKind.ReceivedDeflated, 64 + bytes.length, (x) => {
+        x.at(140, 1_700_000);
+        x.varint(2);
+        x.varint(length);
+        x.bytes(bytes);
+      }),
+    });
+    const r = parseRecording(withDeflated(data.length, deflated), "t.rec");
+    const received = r.events.find((e) => e.index === 6)!;
+    expect(received.kind).toBe(RecordKind.Received);
+    expect(received).toMatchObject({ connection: 2, at: { eventCount: 140, timeNs: 1_700_000 } });
+    expect(Buffer.from((received as { bytes: Uint8Array }).bytes).equals(Buffer.from(data))).toBe(true);
+    expect(error(withDeflated(4999, deflated))).toMatch(/record 6 at byte \d+ \(received-deflated\): the deflated bytes do not inflate to 4999 bytes/);
+    expect(error(withDeflated(5001, deflated))).toMatch(/\(received-deflated\): the deflated bytes inflate to 5000 bytes, the record says 5001/);
+    expect(error(withDeflated(5000, deflated.subarray(0, 10)))).toMatch(/\(received-deflated\): the deflated bytes do not inflate to 5000 bytes/);
   });
 
   it("names payload fields out of range: a disk chunk, a connection, a portal, a varint, bytes left over", () => {
@@ -254,15 +309,15 @@ describe("recording format", () => {
     }), { numRuns: 300 });
   });
 
-  it("the replay command prints the one line and exits 1 for a corrupt recording", async () => {
+  it("the replay command prints the one line and exits 1 for a recording of the old format version", async () => {
     const dir = mkdtempSync(join(tmpdir(), "wasm-iop-replay-"));
-    const path = join(dir, "bad.rec");
+    const path = join(dir, "old.rec");
     const bytes = build();
-    bytes[8] = 2;
+    bytes[8] = 1; // version 1: before received bytes could be deflated
     writeFileSync(path, bytes);
     const result = await runCli(["replay", path]);
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe(`wasm-iop replay: ${path}: byte 8: format version 2; this wasm-iop reads version 1`);
+    expect(result.stderr.trim()).toBe(`wasm-iop replay: ${path}: byte 8: format version 1; this wasm-iop reads version 2`);
     expect(result.stdout).toBe("");
   });
 });

@@ -22,7 +22,7 @@ describe("volumes: firmware and host agree", () => {
     expect(disagreements(firmwareVolume, hostRom, [
       ["VolumeType.Disk", "VolumeLayoutType.Disk"], ["VolumeType.Raid0", "VolumeLayoutType.Raid0"],
       ["VolumeType.Raid1", "VolumeLayoutType.Raid1"], ["VolumeType.Raid5", "VolumeLayoutType.Raid5"],
-      ["VolumeType.Thin", "VolumeLayoutType.Thin"], ["VOLUME_NAME_BYTES_MAX", "CONFIG_VOLUME_NAME_BYTES_MAX"],
+      ["VolumeType.Thin", "VolumeLayoutType.Thin"], ["VolumeType.Replica", "VolumeLayoutType.Replica"], ["VOLUME_NAME_BYTES_MAX", "CONFIG_VOLUME_NAME_BYTES_MAX"],
     ])).toEqual([]);
     expect(disagreements(firmwareConfig, hostRom, [["LAYOUT_BYTES", "CONFIG_VOLUME_LAYOUT_BYTES"]])).toEqual([]);
     // The loader's limit (and the schema's maxItems) is the firmware's table.

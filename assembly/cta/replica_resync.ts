@@ -1,0 +1,218 @@
+// Resynchronizing a replica's copy, in the background: the regions its write-intent log (write_intent.ts) names are
+// copied from the current copy to the other, one window (up to one 64 KiB buffer of a chunk) at a time: read the
+// source, write the target with FUA. Three cases start it:
+// - a copy that was down answers again with its own superblock (the probe, raid_metadata.ts): it holds the volume up
+//   to its failure, and the log, kept on the current copy since, names every region written meanwhile;
+// - a copy that answers blank or foreign (a replaced disk): every region is marked and copied;
+// - a restart after a crash with writes in flight (both copies current, the log dirty): the regions written then may
+//   differ between the copies; copy 1 gets copy 0's.
+// The target is failed for reads (Volume.rebuildMember: it takes writes) until the end, and it gets the volume's
+// superblock only then, so a restart meanwhile begins again from what the log still names. Each window is held
+// against the replica's writes (CtaTask.replicaRangeHeld, holds()): a write never lands between a window's read and
+// its write, so the target cannot end with older bytes than the source. A region whose windows are all copied, with
+// no write on it, is marked clean. Throttled as a RAID rebuild: a step when no request waits, or every 2 ms.
+import { FrameFunction, FrameStatus } from "../board/frame";
+import { clockNowNs } from "../board/wasi";
+import { BUFFER_CLASS_LARGE, BUFFER_LARGE_BYTES } from "../config";
+import { bufferPool, bufferReserve } from "../kernel/buffers";
+import { line } from "../kernel/console";
+import { POOL_NONE } from "../kernel/pool";
+import { stateOf } from "../volumes/config";
+import { rangesOverlap } from "../volumes/replica";
+import { volumeStateLine } from "../volumes/report";
+import { MEMBERS_MAX, Volume, volumeAt, volumesCount, VolumeState, VolumeType } from "../volumes/volume";
+import { CtaTask, INTERNAL_REPLICA } from "./cta";
+
+const RESYNC_GAP_NS: u64 = 2_000_000;
+const VOLUME_NONE: u32 = 0xffff_ffff;
+
+enum Step {
+  Idle = 0, // no window out
+  Reading = 1, // the window is being read from the source
+  Writing = 2, // and written to the target
+}
+
+export class ReplicaResync {
+  active: bool = false;
+  private volume: u32 = VOLUME_NONE;
+  private source: u32 = 0;
+  private target: u32 = 0;
+  private row: u64 = 0; // the chunk being copied
+  private window: u32 = 0; // its window
+  private step: Step = Step.Idle;
+  private lockLba: u64 = 0; // the window out, held against writes while step != Idle
+  private lockBlocks: u64 = 0;
+  private buffer: u32 = POOL_NONE;
+  private epoch: u32 = 0; // in each step's tag: a step of a run that ended answers into nothing
+  private lastStepNs: u64 = 0;
+  private lastTenth: u64 = 0;
+  private regionsAtStart: u32 = 0;
+  windowsCopied: u64 = 0;
+  resyncsDone: u64 = 0;
+
+  constructor(private readonly cta: CtaTask) {}
+
+  /** One large buffer, when the board has a replica. */
+  start(): void {
+    for (let n: u32 = 0; n < volumesCount(); n++) {
+      if (volumeAt(n).type != VolumeType.Replica) continue;
+      this.buffer = bufferReserve(BUFFER_CLASS_LARGE);
+      assert(this.buffer != POOL_NONE, "cta: no large buffer for the replica resync");
+      return;
+    }
+  }
+
+  /** A resync runs on `volume`. */
+  on(volume: u32): bool { return this.active && this.volume == volume; }
+
+  /** The window out overlaps [lba, lba + blocks) of `volume`. */
+  holds(volume: u32, lba: u64, blocks: u64): bool {
+    return this.active && this.step != Step.Idle && this.volume == volume && rangesOverlap(lba, blocks, this.lockLba, this.lockBlocks);
+  }
+
+  /** After loading, and whenever a member fails: a replica restarted with writes in flight gets its log's regions copied. */
+  consider(): void {
+    if (this.active) return;
+    for (let n: u32 = 0; n < volumesCount(); n++) {
+      const v = volumeAt(n);
+      if (v.type != VolumeType.Replica || !v.loaded || v.failedCount() != 0 || !v.resyncPending) continue;
+      v.member(1).failed = true; // read from copy 0 only until copy 1 has its bytes
+      this.startOn(n, 1, false);
+      return;
+    }
+  }
+
+  /** Copies to copy `target` of `volume` what its log names (`whole`: first marks every region). */
+  startOn(volume: u32, target: u32, whole: bool): void {
+    if (this.active || this.buffer == POOL_NONE) return;
+    const v = volumeAt(volume);
+    assert(v.type == VolumeType.Replica && target < v.memberCount, "replica resync: not a replica copy");
+    const source = 1 - target;
+    if (v.member(source).failed) return; // nothing current to copy from
+    if (whole) this.cta.intent.markAll(volume);
+    this.active = true;
+    this.volume = volume;
+    this.source = source;
+    this.target = target;
+    this.row = 0;
+    this.window = 0;
+    this.step = Step.Idle;
+    this.epoch += 1;
+    this.lastTenth = 0;
+    v.rebuildMember = target;
+    v.member(target).failed = true;
+    v.state = stateOf(v);
+    this.regionsAtStart = this.cta.intent.dirtyCount(volume);
+    line().s("volumes: copying ").u32(this.regionsAtStart).s(" regions of volume ").u32(volume).s(" from copy ").u32(source)
+      .s(" to copy ").u32(target).out();
+    volumeStateLine(volume);
+    this.cta.metadata.update(volume);
+    this.cta.intent.flush(volume); // every marked region in the log before anything is copied (ready() below waits)
+  }
+
+  /** The target failed (or the source: the volume failed): the copy stays failed, the log keeps what is left. */
+  abort(volume: u32): void {
+    if (!this.on(volume)) return;
+    const v = volumeAt(volume);
+    v.rebuildMember = MEMBERS_MAX;
+    this.active = false;
+    this.step = Step.Idle;
+    v.resyncPending = false;
+    line().s("volumes: resynchronization of volume ").u32(volume).s(" stopped: a copy failed").err();
+  }
+
+  /** From the CTA's run: the next window, when none is out and clients leave room (or it is time). */
+  pump(idle: bool): void {
+    if (!this.active || this.step != Step.Idle) return;
+    const nowNs = clockNowNs();
+    if (!idle && nowNs - this.lastStepNs < RESYNC_GAP_NS) return;
+    const v = volumeAt(this.volume);
+    if (v.state == VolumeState.Failed || v.member(this.source).failed) { this.abort(this.volume); return; }
+    if (!this.nextDirtyRow(v)) return;
+    const windowBlocks = this.windowBlocks(v);
+    const lba = this.row * <u64>v.chunkBlocks + <u64>(this.window * windowBlocks);
+    const blocks = <u64>min(windowBlocks, v.chunkBlocks - this.window * windowBlocks);
+    if (this.cta.replicaRangeHeld(this.volume, lba, blocks)) return; // a write there first
+    // The log must hold the region before the target is written (a crash then copies it again).
+    if (!this.cta.intent.ready(this.volume, this.row)) return;
+    if (!this.io(FrameFunction.Read, this.source, lba, blocks)) return;
+    this.lockLba = lba;
+    this.lockBlocks = blocks;
+    this.step = Step.Reading;
+    this.lastStepNs = nowNs;
+  }
+
+  /** A step's internal service answered (`tag`: its run's epoch). */
+  onDone(tag: u64, status: FrameStatus): void {
+    if (<u32>tag != this.epoch || !this.active) return;
+    const v = volumeAt(this.volume);
+    if (status != FrameStatus.Ok) {
+      this.step = Step.Idle; // Busy: the window again; a copy's failure: memberFail has aborted the run
+      if (v.state == VolumeState.Failed) this.abort(this.volume);
+      return;
+    }
+    if (this.step == Step.Reading) {
+      this.step = Step.Writing;
+      if (!this.io(FrameFunction.WriteFua, this.target, this.lockLba, this.lockBlocks)) this.step = Step.Idle;
+      return;
+    }
+    this.step = Step.Idle;
+    this.windowsCopied += 1;
+    this.window += 1;
+    if (this.window * this.windowBlocks(v) < v.chunkBlocks) return;
+    this.window = 0;
+    const row = this.row;
+    this.row += 1;
+    const regionRows = this.cta.intent.regionRows(v);
+    const rows = rowsOf(v);
+    if ((this.row % regionRows == 0 || this.row == rows) && !this.cta.intent.onRegion(v, this.volume, row / regionRows)) {
+      this.cta.intent.clean(this.volume, row);
+    }
+    const tenth = this.row * 10 / rows;
+    if (tenth != this.lastTenth) {
+      this.lastTenth = tenth;
+      volumeStateLine(this.volume);
+    }
+  }
+
+  // Moves to the next chunk of a dirty region; false (and the run ends) when there is none.
+  private nextDirtyRow(v: Volume): bool {
+    const rows = rowsOf(v);
+    const regionRows = this.cta.intent.regionRows(v);
+    while (this.row < rows && !this.cta.intent.isDirty(this.volume, this.row)) {
+      this.row = (this.row / regionRows + 1) * regionRows;
+      this.window = 0;
+    }
+    if (this.row < rows) return true;
+    this.finish(v);
+    return false;
+  }
+
+  private finish(v: Volume): void {
+    v.member(this.target).failed = false;
+    v.rebuildMember = MEMBERS_MAX;
+    v.resyncPending = false;
+    v.state = stateOf(v);
+    this.active = false;
+    this.resyncsDone += 1;
+    line().s("volumes: volume ").u32(this.volume).s(" resynchronized: copy ").u32(this.target).s(" current again (")
+      .u32(this.regionsAtStart).s(" regions)").out();
+    volumeStateLine(this.volume);
+    this.cta.metadata.update(this.volume);
+    this.cta.intent.flush(this.volume);
+  }
+
+  // Blocks [lba, lba + blocks) of copy `copy`'s data area, to or from the buffer, as an internal service.
+  private io(fn: u32, copy: u32, lba: u64, blocks: u64): bool {
+    const v = volumeAt(this.volume);
+    const s = this.cta.internalOpen(this.volume, INTERNAL_REPLICA | <u64>this.epoch);
+    if (s == POOL_NONE) return false;
+    const ok = this.cta.internalIo(s, fn, this.volume, copy, v.metadataBlocks + lba, <u32>blocks, bufferPool(BUFFER_CLASS_LARGE).address(this.buffer));
+    this.cta.internalDone(s);
+    return ok;
+  }
+
+  private windowBlocks(v: Volume): u32 { return min(v.chunkBlocks, BUFFER_LARGE_BYTES / v.blockSizeBytes); }
+}
+
+function rowsOf(v: Volume): u64 { return v.blockCount / <u64>v.chunkBlocks; }
