@@ -16,6 +16,8 @@ import { NvmeDevice } from "../devices/nvme.ts";
 import { type NetworkBackend, NicDevice, type NicPort } from "../devices/nic.ts";
 import { LoopbackBackend } from "../devices/tcp_backend.ts";
 import { XorEngine } from "../devices/xor_engine.ts";
+import { ClusterPort } from "../devices/cluster_port.ts";
+import type { Fabric } from "../fabric/fabric.ts";
 import { fileNvram, memoryNvram, type NvramBacking, NvramDevice } from "../devices/nvram.ts";
 import { createHash } from "node:crypto";
 import { mkdirSync, renameSync } from "node:fs";
@@ -24,7 +26,7 @@ import { Layer, LayerMeter } from "../sim/layer_meter.ts";
 import { Prng } from "../sim/prng.ts";
 import { Trace } from "../sim/trace.ts";
 import { type BoardFault, BoardIngress } from "./ingress.ts";
-import type { BoardSpec, DiskSpec, NvramSpec, XorEngineSpec } from "./load.ts";
+import type { BoardSpec, ClusterPortSpec, DiskSpec, NvramSpec, XorEngineSpec } from "./load.ts";
 import { Processor, type BusMap, type PanicReport, type ProcessorCosts } from "./processor.ts";
 
 // The local bus map (docs/hardware.md, "Local bus map"); storage processors add the MU and the outbound window.
@@ -78,6 +80,19 @@ export function withXorEngine(spec: BoardSpec, processor: string, slot: number):
   };
 }
 
+/**
+ * `spec` with a cluster port (docs/hardware.md, "cluster-port") in `slot` (function 0) of its host processor's bus;
+ * throws if the slot is taken or the board has no cluster section (the port's address is the board's id there).
+ */
+export function withClusterPort(spec: BoardSpec, slot: number): BoardSpec {
+  const host = spec.processors.find((p) => p.role === "host");
+  if (host === undefined) throw new Error(`${spec.file}: no host processor for the cluster port`);
+  if (spec.cluster === undefined) throw new Error(`${spec.file}: a cluster port needs the board's cluster section`);
+  if (host.pci.some((f) => f.slot === slot && f.function === 0)) throw new Error(`${spec.file}: ${host.name} slot ${slot} is taken, wanted for the cluster port`);
+  const port: ClusterPortSpec = { model: "cluster-port", slot, function: 0 };
+  return { ...spec, processors: spec.processors.map((p) => (p === host ? { ...p, pci: [...p.pci, port] } : p)) };
+}
+
 /** `spec` without any XOR engine: the firmware's XOR task then XORs in its firmware loop (docs/hardware.md, "The XOR task"). */
 export function withoutXorEngine(spec: BoardSpec): BoardSpec {
   return { ...spec, processors: spec.processors.map((p) => ({ ...p, pci: p.pci.filter((f) => f.model !== "xor-engine") })) };
@@ -97,6 +112,10 @@ export interface BoardOptions {
   network?: NetworkBackend & { attach(port: NicPort): void };
   /** Overrides the board file's seed. */
   seed?: number;
+  /** The clock, when the board shares one with others (a cluster run in one process); its own otherwise. */
+  clock?: VirtualClock;
+  /** The cluster fabric its cluster port (if the spec has one) plugs into; required with a cluster port. */
+  fabric?: Fabric;
   trace?: Trace;
   costs?: Partial<ProcessorCosts>;
   /** Each processor's memory size when larger than its RAM (tools/fuzz keeps its coverage map above the RAM). */
@@ -116,7 +135,7 @@ export interface BoardOptions {
 export class Board {
   readonly name: string;
   readonly seed: number;
-  readonly clock = new VirtualClock();
+  readonly clock: VirtualClock;
   /** The one door for what enters the board from outside, and the window on what its NIC sends (ingress.ts). */
   readonly ingress: BoardIngress;
   readonly trace: Trace;
@@ -138,6 +157,7 @@ export class Board {
   private readonly pulledDisks = new Set<string>();
   xorEngines: XorEngine[] = [];
   nvrams: NvramDevice[] = [];
+  clusterPorts: ClusterPort[] = [];
   /** The NVRAM's array, opened once and kept across resets (it is non-volatile), closed at powerOff. */
   private nvramBacking: NvramBacking | undefined;
   /** Where the NIC's connections come from: real sockets when serving, a loopback for tests. */
@@ -149,6 +169,7 @@ export class Board {
 
   constructor(private readonly options: BoardOptions) {
     this.name = options.spec.name;
+    this.clock = options.clock ?? new VirtualClock();
     this.seed = options.seed ?? options.spec.seed;
     this.trace = options.trace ?? new Trace();
     this.ingress = new BoardIngress(this.clock, this.trace);
@@ -229,6 +250,8 @@ export class Board {
     this.nics = [];
     this.xorEngines = [];
     this.nvrams = [];
+    for (const port of this.clusterPorts) port.powerOff(); // the last power-on's, out of the fabric
+    this.clusterPorts = [];
     for (const p of this.options.spec.processors) {
       const processor = this.processor(p.name);
       for (const f of p.pci) {
@@ -268,6 +291,15 @@ export class Board {
           const engine = new XorEngine({ name, clock: this.clock, log: this.logFor(p.name) });
           this.xorEngines.push(engine);
           fn = engine;
+        }
+        if (f.model === "cluster-port") {
+          const cluster = this.options.spec.cluster;
+          const fabric = this.options.fabric;
+          if (cluster === undefined || fabric === undefined) throw new Error(`${this.options.spec.file}: a cluster port needs a cluster section and a fabric`);
+          const address = cluster.boards.find((b) => b.name === cluster.board)!.id;
+          const port = new ClusterPort({ name, clock: this.clock, fabric, fabricAddress: address, owner: this.name, log: this.logFor(p.name) });
+          this.clusterPorts.push(port);
+          fn = port;
         }
         if (f.model === "nvram") {
           const nvram = new NvramDevice({ name, backing: this.nvramArray(f), log: this.logFor(p.name) });
@@ -420,7 +452,7 @@ export class Board {
     for (const processor of this.processors) processor.halt();
     // The old device models lose power too: what they had scheduled (a completion, a NIC event) must not run
     // against the new board, and the NIC's connections drop (their clients see them close).
-    for (const device of [...this.nics, ...this.controllers, ...this.nvmeControllers, ...this.bridges, ...this.xorEngines, ...this.nvrams]) device.reset();
+    for (const device of [...this.nics, ...this.controllers, ...this.nvmeControllers, ...this.bridges, ...this.xorEngines, ...this.nvrams, ...this.clusterPorts]) device.reset();
     this.resetCount += 1;
     this.trace.record(this.clock.nowNs, "board", "reset", { count: this.resetCount });
     return this.powerOn();
@@ -446,6 +478,7 @@ export class Board {
   /** Stops every processor and closes the disks (flushing file-backed ones). */
   powerOff(): void {
     for (const processor of this.processors) processor.halt();
+    for (const port of this.clusterPorts) port.powerOff();
     for (const backend of this.backends.values()) {
       backend.flush();
       backend.close();

@@ -101,7 +101,7 @@ export interface ProcessorSpec {
   readonly pci: readonly PciFunctionSpec[];
 }
 
-export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NvmeSpec | NicSpec | XorEngineSpec | NvramSpec;
+export type PciFunctionSpec = IopBridgeSpec | VirtioScsiSpec | NvmeSpec | NicSpec | XorEngineSpec | NvramSpec | ClusterPortSpec;
 /** The storage controllers: the functions that hold disks. */
 export type StorageControllerSpec = VirtioScsiSpec | NvmeSpec;
 
@@ -145,6 +145,16 @@ export interface XorEngineSpec {
   readonly model: "xor-engine";
   readonly slot: number;
   readonly function: number; // 0 when absent
+}
+
+/**
+ * The cluster port (docs/hardware.md, "cluster-port"): not written in board files; the cluster file's tooling adds it
+ * to the host processor of each board it runs (host/cluster/cluster_file.ts), with the board's id as its address.
+ */
+export interface ClusterPortSpec {
+  readonly model: "cluster-port";
+  readonly slot: number;
+  readonly function: number;
 }
 
 /** A battery-backed NVRAM card (docs/hardware.md, "nvram"). */

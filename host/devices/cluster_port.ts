@@ -27,7 +27,7 @@
 // - The completion ring full: the entry is dropped, CQ_OVERFLOW is set in STATUS and counted.
 import type { AccessSize } from "../bus/bus.ts";
 import { PciFunctionBase } from "../bus/pci_function.ts";
-import { FABRIC_LINKS_PER_PORT, type Fabric, type FabricEndpoint, type FabricLink, type FabricPacket } from "../fabric/fabric.ts";
+import { type Fabric, type FabricEndpoint, type FabricLink, type FabricPacket } from "../fabric/fabric.ts";
 import type { EventHandle, VirtualClock } from "../sim/clock.ts";
 import { hex } from "../sim/trace.ts";
 
@@ -190,10 +190,13 @@ export interface ClusterPortOptions {
   clock: VirtualClock;
   fabric: Fabric;
   fabricAddress: number;
+  /** Who holds the address (the board's name): a power cycle's new port takes the old one's place. Default: name. */
+  owner?: string;
   log: (message: string) => void;
 }
 
 const SEQUENCE_START = 1;
+const INCARNATION_RESETS_MAX = 1 << 30; // a peer's incarnation: attach count × this + resets since
 const KEY_GENERATION_LIMIT = 1 << 24;
 const DOORBELL_NS = 200; // the port reads the ring this long after the doorbell
 
@@ -203,7 +206,7 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
     accessFaults: 0, fenced: 0, badRequests: 0, duplicates: 0, timeouts: 0, failovers: 0, cqOverflows: 0,
   };
   readonly fabricAddress: number;
-  readonly links: FabricLink[] = Array.from({ length: FABRIC_LINKS_PER_PORT }, () => ({ up: true, epoch: 0 }));
+  readonly links: readonly FabricLink[];
   private readonly clock: VirtualClock;
   private readonly fabric: Fabric;
   private readonly regions: Region[] = Array.from({ length: CP_REGIONS_MAX }, () => ({ base: 0n, lengthBytes: 0, access: 0, key: 0 }));
@@ -225,6 +228,7 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
   private readonly outstanding = new Map<number, Outstanding>();
   private idNext = 1;
   private powerEpoch = 0; // raised by reset: answers to requests from before it are dropped
+  private readonly incarnationBase: number; // from the fabric: a new port at this address (a power cycle) is a new peer
   private readonly sendSequence = new Map<number, number>();
   private readonly receivedSequence = new Map<number, { incarnation: number; last: number; gap: boolean }>();
 
@@ -247,13 +251,20 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
     this.clock = options.clock;
     this.fabric = options.fabric;
     this.fabricAddress = options.fabricAddress;
-    this.fabric.attach(this);
+    this.links = this.fabric.linksFor(options.fabricAddress, options.owner ?? options.name);
+    this.incarnationBase = this.fabric.attach(this) * INCARNATION_RESETS_MAX;
   }
 
   /** Power-on reset from the board: the PCI header and the port. The links stay as the fabric has them. */
   reset(): void {
     this.resetFunction();
     this.resetPort();
+  }
+
+  /** The board powered off: the port leaves the fabric (packets to it are lost) and forgets what was in flight. */
+  powerOff(): void {
+    this.resetPort();
+    this.fabric.detach(this);
   }
 
   /** The region in `slot`, for tests and the fuzzer's invariant (undefined when the slot holds none). */
@@ -461,7 +472,7 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
     const id = this.idNext++;
     const sequence = this.sendSequence.get(destination) ?? SEQUENCE_START;
     this.sendSequence.set(destination, sequence + 1);
-    const message: Message = { kind: "request", opcode, incarnation: this.powerEpoch, sequence, id, key, offset, length: moves ? length : 0, bytes };
+    const message: Message = { kind: "request", opcode, incarnation: this.incarnationBase + this.powerEpoch, sequence, id, key, offset, length: moves ? length : 0, bytes };
     const epoch = this.powerEpoch;
     const timer = this.clock.after(FABRIC_TIMEOUT_NS, () => {
       if (epoch !== this.powerEpoch || !this.outstanding.delete(id)) return;

@@ -32,6 +32,7 @@ export interface FabricPacket<Body = unknown> {
 /** A port as the fabric sees it. */
 export interface FabricEndpoint {
   readonly fabricAddress: number;
+  /** The fabric's links at the port's address (attach() hands them out: they outlive a power cycle of the board). */
   readonly links: readonly FabricLink[];
   /** The packet arrived: the endpoint acts on it now. */
   receive(packet: FabricPacket): void;
@@ -50,18 +51,47 @@ export type FabricFault = { kind: "drop-next"; count: number } | { kind: "duplic
 export class Fabric {
   readonly stats: FabricStats = { sent: 0, delivered: 0, lost: 0, dropped: 0, duplicated: 0 };
   private readonly endpoints = new Map<number, FabricEndpoint>();
+  private readonly owners = new Map<number, string>();
+  private readonly linksAt = new Map<number, FabricLink[]>();
+  private readonly attachCount = new Map<number, number>();
   private dropCount = 0;
   private duplicateCount = 0;
 
   constructor(readonly clock: VirtualClock, private readonly log: (message: string) => void = () => {}) {}
 
-  /** Plugs `endpoint` in at its address; a second port at one address is a cluster-construction bug. */
-  attach(endpoint: FabricEndpoint): void {
-    const address = endpoint.fabricAddress;
+  /**
+   * The links at `address`, for the port `owner` (a board) plugs in there: made up at first, the same ones after.
+   * Another owner at an address already taken is a cluster-construction bug.
+   */
+  linksFor(address: number, owner: string): FabricLink[] {
     if (!Number.isInteger(address) || address < 1 || address > FABRIC_ADDRESS_MAX) throw new RangeError(`fabric: address ${address} is not 1..${FABRIC_ADDRESS_MAX}`);
-    if (this.endpoints.has(address)) throw new Error(`fabric: two ports at address ${address}`);
-    if (endpoint.links.length !== FABRIC_LINKS_PER_PORT) throw new Error(`fabric: port ${address} has ${endpoint.links.length} links, not ${FABRIC_LINKS_PER_PORT}`);
+    const held = this.owners.get(address);
+    if (held !== undefined && held !== owner) throw new Error(`fabric: address ${address} is ${held}'s, not ${owner}'s`);
+    this.owners.set(address, owner);
+    let links = this.linksAt.get(address);
+    if (links === undefined) {
+      links = Array.from({ length: FABRIC_LINKS_PER_PORT }, () => ({ up: true, epoch: 0 }));
+      this.linksAt.set(address, links);
+    }
+    return links;
+  }
+
+  /**
+   * Plugs `endpoint` in at its address, in place of the port there before (its board's power cycle made a new one).
+   * Returns how many ports were attached there before it: a port's incarnation, which its peers see change.
+   */
+  attach(endpoint: FabricEndpoint): number {
+    const address = endpoint.fabricAddress;
+    if (endpoint.links !== this.linksAt.get(address)) throw new Error(`fabric: port ${address} does not hold the links linksFor() gave`);
     this.endpoints.set(address, endpoint);
+    const count = this.attachCount.get(address) ?? 0;
+    this.attachCount.set(address, count + 1);
+    return count;
+  }
+
+  /** Unplugs the port at `address` (its board powered off): packets to it are lost until one is attached again. */
+  detach(endpoint: FabricEndpoint): void {
+    if (this.endpoints.get(endpoint.fabricAddress) === endpoint) this.endpoints.delete(endpoint.fabricAddress);
   }
 
   /** The addresses of every port plugged in, ascending. */
@@ -71,9 +101,9 @@ export class Fabric {
 
   /** Brings link `index` of the port at `address` up or down (a cable pulled, a switch port reset). */
   setLink(address: number, index: number, up: boolean): void {
-    const endpoint = this.endpoints.get(address);
-    if (endpoint === undefined) throw new RangeError(`fabric: no port at address ${address}`);
-    const link = endpoint.links[index];
+    const links = this.linksAt.get(address);
+    if (links === undefined) throw new RangeError(`fabric: no port at address ${address}`);
+    const link = links[index];
     if (link === undefined) throw new RangeError(`fabric: port ${address} has no link ${index}`);
     if (link.up && !up) link.epoch += 1;
     link.up = up;

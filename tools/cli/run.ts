@@ -17,6 +17,7 @@ import { Recorder } from "../replay/recorder.ts";
 import { sealRecording } from "../replay/seal.ts";
 import { type Command, UsageError } from "./command.ts";
 import { ControlSocket, ControlSocketError } from "./control_socket.ts";
+import { runCluster } from "./run_cluster.ts";
 
 const help = `usage: wasm-iop run [options]
 
@@ -25,6 +26,10 @@ until SIGINT or SIGTERM (then the board powers off cleanly and the command exits
 
 options:
   --board FILE        board description (default: boards/iop-dev.json)
+  --cluster FILE      run every board of a cluster file (clusters/*.json) in this process, on one virtual clock,
+                      their cluster ports on one fabric; each board serves its own portals and prints its URLs
+                      as NAME: iscsi://… (docs/cluster.md). Goes with --for, --firmware, --data-dir (DIR/<board>,
+                      default var/<cluster>/<board>) and --verbose only
   --portal HOST:PORT  where the iSCSI target listens (default: the board's first portal, else 127.0.0.1:3260;
                       port 0 picks a free port and prints it). Once serving, one iscsi://HOST:PORT/IQN/LUN line
                       is printed per LUN.
@@ -90,6 +95,7 @@ export const runCommand: Command = {
       args: argv,
       options: {
         board: { type: "string" },
+        cluster: { type: "string" },
         portal: { type: "string" },
         "nbd-portal": { type: "string" },
         "data-dir": { type: "string" },
@@ -106,6 +112,15 @@ export const runCommand: Command = {
       },
       strict: true,
     });
+    if (values.cluster !== undefined) {
+      const alone = ["board", "portal", "nbd-portal", "seed", "trace", "record", "pcap"].filter((o) => values[o as keyof typeof values] !== undefined);
+      if (alone.length > 0 || values["reset-on-panic"] || values["record-disks"] || values["no-seal"]) {
+        throw new UsageError(`--cluster goes with --for, --firmware, --data-dir and --verbose only${alone.length > 0 ? ` (got --${alone.join(", --")})` : ""}`);
+      }
+      const forCluster = values.for === undefined ? undefined : Number(values.for);
+      if (forCluster !== undefined && !(forCluster > 0)) throw new UsageError(`--for: expected a number of seconds > 0, got "${values.for}"`);
+      return runCluster({ file: values.cluster, forSeconds: forCluster, firmware: values.firmware, dataDir: values["data-dir"], verbose: values.verbose });
+    }
     const spec = loadBoardFile(values.board ?? DEFAULT_BOARD_PATH);
     const portal = values.portal !== undefined ? parsePortal(values.portal) : (spec.portals[0] ?? { host: "127.0.0.1", port: 3260 });
     // --portal with port 0 asks for free ports: the NBD portal then takes one too, unless --nbd-portal says otherwise
