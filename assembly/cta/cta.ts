@@ -17,6 +17,7 @@ import {
   frameValidate,
 } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
+import { line } from "../kernel/console";
 import { sgls } from "../kernel/buffers";
 import { carve } from "../kernel/carve";
 import { Msg, MsgKind } from "../kernel/msg";
@@ -764,6 +765,10 @@ export class CtaTask extends Task {
     if (member >= v.memberCount || v.member(member).processor != processor || v.member(member).disk != disk) return;
     if (v.member(member).failed && member != v.rebuildMember) return;
     v.member(member).failed = true;
+    if (v.type == VolumeType.Raid5 && v.resyncPending && this.intent.anyDirty(volume)) {
+      line().s("volumes: volume ").u32(volume).s(": member ").u32(member).s(" failed before the rows written when it stopped were resynchronized")
+        .s(" (the write hole): reads rebuilt from those rows end MEDIUM ERROR").err();
+    }
     this.partsStale(processor, disk);
     if (member == v.rebuildMember) {
       if (v.type == VolumeType.Replica) this.replicaResync.abort(volume);
