@@ -765,7 +765,8 @@ export class CtaTask extends Task {
     if (member >= v.memberCount || v.member(member).processor != processor || v.member(member).disk != disk) return;
     if (v.member(member).failed && member != v.rebuildMember) return;
     v.member(member).failed = true;
-    if (v.type == VolumeType.Raid5 && v.resyncPending && this.intent.anyDirty(volume)) {
+    if (v.type == VolumeType.Raid5 && v.resyncPending && !v.holeOpen && this.intent.anyDirty(volume)) {
+      v.holeOpen = true;
       line().s("volumes: volume ").u32(volume).s(": member ").u32(member).s(" failed before the rows written when it stopped were resynchronized")
         .s(" (the write hole): reads rebuilt from those rows end MEDIUM ERROR").err();
     }

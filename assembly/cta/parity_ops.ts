@@ -270,9 +270,14 @@ export class ParityOps {
     if (load<u8>(op, 6) == 0) this.afterReads(o);
   }
 
-  /** `row` of `volume` may hold parity that disagrees with its data: dirty when the volume stopped, not resynchronized. */
+  /**
+   * `row` of `volume` may hold parity that disagrees with its data: dirty when the volume stopped, and a member failed
+   * at run time before it was resynchronized. (A member already down at boot is not counted: the bitmap then names
+   * every region written in the last tick before the stop, writes in flight or not, and failing all those reads would
+   * leave a volume stopped after writes and booted degraded unreadable there.)
+   */
   suspect(v: Volume, volume: u32, row: u64): bool {
-    return v.resyncPending && this.cta.intent.isDirty(volume, row);
+    return v.holeOpen && v.resyncPending && this.cta.intent.isDirty(volume, row);
   }
 
   // The failed member is a data member whose old data the write does not wholly replace: rebuild it from the others.

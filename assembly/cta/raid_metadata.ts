@@ -107,7 +107,7 @@ export class RaidMetadata {
       } else if (v.resyncPending) {
         this.say(v).s(v.failedCount() == 0
           ? ": stopped with writes in flight; the rows they touched are resynchronized"
-          : ": stopped with writes in flight and a member down; rows they touched may be wrong on it (the write hole): reads rebuilt from them end MEDIUM ERROR").err();
+          : ": stopped with writes in flight and a member down; rows they touched may be wrong on it (the write hole)").err();
       }
       this.writeGeneration();
     } else if (this.phase == Phase.Probe) {
