@@ -114,11 +114,12 @@ export class RaidMetadata {
       this.phase = Phase.Idle;
       const v = volumeAt(this.volume);
       if (status == FrameStatus.Ok && v.member(m).failed && v.type == VolumeType.Replica && v.state == VolumeState.Failed) {
-        // Both copies down: the one that failed last holds every answered write (its superblock is of the volume's
-        // latest generation, and does not name it failed). It serves again; the other waits to be copied to.
-        const at = this.page(m);
-        if (superblockMatches(at, v, m) && superblockGeneration(at) == v.generation && (superblockFailedMask(at) & ((<u32>1) << m)) == 0) {
+        // Both copies down: the one that failed last holds every answered write (the CTA noted which). When it answers
+        // with this volume's superblock (the same disk, not a blank one in its place) it serves again; the other
+        // waits to be copied to.
+        if (m == v.lastCurrent && superblockMatches(this.page(m), v, m)) {
           v.member(m).failed = false;
+          v.lastCurrent = MEMBERS_MAX;
           v.state = stateOf(v);
           line().s("volumes: copy ").u32(m).s(" of volume ").u32(this.volume).s(" answers again; it failed last and holds every answered write: it serves").out();
           volumeStateLine(this.volume);
