@@ -147,9 +147,9 @@ describe.skipIf(missing.length > 0)("login redirect across two `run` processes (
 });
 
 // The same with the cluster tooling (docs/cluster.md, "The cluster file"): three boards of boards/cluster-node.json in
-// one `run --cluster` process, the cluster file giving a 32, b 16 and c 48 of pv0's 96 pages, and redirect on. iscsi-ls through a
-// lists the three portals; iscsi-inq and qemu-img given a's URL end up on c; what qemu-img wrote reads back through
-// c's URL.
+// one `run --cluster` process, the cluster file giving a 32, b 16 and c 48 of pv0's 96 pages, and redirect on.
+// iscsi-ls through a lists the three portals; iscsi-inq and qemu-img given a's URL end up on c; what qemu-img wrote
+// reads back through c's URL.
 const PORT_C0 = 22800 + (process.pid % 60) * 3;
 describe.skipIf(missing.length > 0)("login redirect in a cluster run by `run --cluster` (one process, three boards)", () => {
   let cluster: Running | undefined;
