@@ -57,8 +57,8 @@ export const CP_QUEUE_ENTRIES_MAX: u32 = 1024;
 export const FABRIC_TRANSFER_BYTES_MAX: u32 = 1 << 20;
 export const FABRIC_TIMEOUT_NS: u64 = 100_000;
 export const CP_REGION_LENGTH_MAX: u32 = 0x8000_0000;
-export const CP_WINDOW_SLOTS: u32 = 8;
-export const CP_WINDOW_SLOT_BYTES: u64 = 0x200_0000; // slot offset x is offset x of the peer's region
+export const CP_WINDOW_SLOTS: u32 = 4;
+export const CP_WINDOW_SLOT_BYTES: u64 = 0x400_0000; // slot offset x is offset x of the peer's region
 
 export enum FabricOpcode {
   Write = 1, // RDMA WRITE: local bytes into the peer's region at the offset

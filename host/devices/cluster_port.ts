@@ -93,8 +93,8 @@ export const CP_QUEUE_ENTRIES_MAX = 1024; // a power of two in between
 export const FABRIC_TRANSFER_BYTES_MAX = 1 << 20;
 export const FABRIC_TIMEOUT_NS = 100_000;
 export const CP_REGION_LENGTH_MAX = 0x8000_0000;
-export const CP_WINDOW_SLOTS = 8;
-export const CP_WINDOW_SLOT_BYTES = 0x200_0000; // 32 MiB: slot offset x is offset x of the peer's region
+export const CP_WINDOW_SLOTS = 4;
+export const CP_WINDOW_SLOT_BYTES = 0x400_0000; // 64 MiB: slot offset x is offset x of the peer's region
 
 // Send-queue entry (work request), 32 bytes:
 // |0 opcode u8|1 reserved u8|2 destination fabric address u16|4 key u32|8 local address u64|16 remote offset u64|
