@@ -644,7 +644,9 @@ export class CtaTask extends Task {
     }
     const status = <FrameStatus>frameStatus(f);
     if (status == FrameStatus.Busy || status == FrameStatus.NotStarted) {
-      // The RTA could not take it yet: send again shortly, within the same time budget.
+      // The RTA (or its DDM) could not take it yet: send again shortly, within the same time budget, as a new
+      // transaction: the RTA keeps its BUSY answer to the old one and would repeat it to a retransmission.
+      this.partRenumber(this.part(p));
       this.partRetryLater(this.part(p), clockNowNs());
       return;
     }
@@ -665,6 +667,9 @@ export class CtaTask extends Task {
     // trusted: the read is recovered (rebuilt from parity, or read from another copy) as if the member had failed it.
     if (stale && status == FrameStatus.Ok && load<u8>(this.part(p), 14) == FrameFunction.Read) status = FrameStatus.DiskChanged;
     if (!stale && this.partRetry(p, status)) return;
+    // A write a redundant volume's member did not take, retries spent: the member no longer holds what the parity or
+    // the other copies say; it is failed (and rebuilt), so the write stands degraded and is never read back wrong.
+    if (!stale && status != FrameStatus.Ok && !isMemberFailure(status) && this.partRedundantWrite(this.part(p))) status = FrameStatus.DeviceError;
     const part = this.finished;
     memory.copy(part, this.part(p), PART_BYTES);
     const s = <u32>load<u16>(part, 4);
@@ -677,6 +682,7 @@ export class CtaTask extends Task {
     const service = this.service(s);
     store<u32>(service, load<u32>(service, 4) - 1, 4);
     const volume = <u32>load<u16>(service, 26);
+    if (status == FrameStatus.MediumError && this.partRedundantWrite(part)) status = FrameStatus.DeviceError; // not read back: failed
     if (status != FrameStatus.Ok && isMemberFailure(status) && !stale) this.memberFail(volume, member, status, load<u8>(part, 2), load<u16>(part, 48));
     if (op != OP_NONE) {
       this.ops.partDone(op, member, status);
@@ -691,24 +697,47 @@ export class CtaTask extends Task {
 
   // A part of a redundant volume's member that failed for a reason a retry may cure: sent again as a new transaction
   // (the RTA keeps the failed answer of the old one), within a fresh time budget. True when it was.
+  // A part a controller reset caught in flight (ABORTED: the member did not take it, or not for sure) is sent again
+  // within its own time budget, never counted done: a write a member never took acknowledged would be a lost write
+  // (the parity or the other copies say one thing, the member another), and past the budget it times out and the
+  // member is failed as above.
   private partRetry(p: u32, status: FrameStatus): bool {
-    if (status != FrameStatus.DeviceError && status != FrameStatus.Timeout && status != FrameStatus.MediumError) return false;
     const part = this.part(p);
     const v = volumeAt(load<u16>(this.service(load<u16>(part, 4)), 26));
     if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) return false;
+    const nowNs = clockNowNs();
+    if (status == FrameStatus.Aborted) {
+      this.partRenumber(part);
+      this.memberRetries += 1;
+      this.partRetryLater(part, nowNs);
+      return true;
+    }
+    if (status != FrameStatus.DeviceError && status != FrameStatus.Timeout && status != FrameStatus.MediumError) return false;
     const retries = <u32>load<u8>(part, 50);
     if (retries >= MEMBER_RETRIES_MAX) return false;
     store<u8>(part, <u8>(retries + 1), 50);
-    const transaction = this.nextTransaction;
-    this.nextTransaction += 1;
-    store<u32>(part, transaction, 8);
-    frameSetTransaction(frames().address(load<u16>(part, 6)), transaction);
-    store<u8>(part, 0, 1); // attempts: a new transaction
-    const nowNs = clockNowNs();
+    this.partRenumber(part);
+    store<u8>(part, 0, 1); // attempts: a fresh start
     store<u64>(part, nowNs + GIVE_UP_NS, 24);
     this.memberRetries += 1;
     this.partRetryLater(part, nowNs);
     return true;
+  }
+
+  // `part`: a part's record.
+  private partRedundantWrite(part: usize): bool {
+    const fn = <u32>load<u8>(part, 14);
+    if (fn != FrameFunction.Write && fn != FrameFunction.WriteFua) return false;
+    const v = volumeAt(load<u16>(this.service(load<u16>(part, 4)), 26));
+    return v.type == VolumeType.Raid1 || v.type == VolumeType.Raid5 || v.type == VolumeType.Replica;
+  }
+
+  // The part goes out again as a new transaction (its time budget and attempts stay: the retries back off).
+  private partRenumber(part: usize): void {
+    const transaction = this.nextTransaction;
+    this.nextTransaction += 1;
+    store<u32>(part, transaction, 8);
+    frameSetTransaction(frames().address(load<u16>(part, 6)), transaction);
   }
 
   // A requester's piece whose member failed, on a volume that survives it: a write is done (the other copies or the

@@ -43,6 +43,17 @@ export function relativeTargetPort(port: u32): u32 {
   return (table.boardId(table.thisBoard) << ALUA_PORT_BITS) | port;
 }
 
+/**
+ * The local target port (1-based) a relative target port identifier from the wire names on this board, or 0 (the
+ * reserved identifier: no port here) for another board's port or an identifier out of range.
+ */
+export function localTargetPort(relative: u32): u32 {
+  const table = routingTable();
+  if (!table.present) return relative;
+  if (relative >> ALUA_PORT_BITS != table.boardId(table.thisBoard)) return 0;
+  return relative & ((1 << ALUA_PORT_BITS) - 1);
+}
+
 /** This board's target port group (its board id); only on a board of a cluster. */
 export function targetPortGroup(): u32 {
   const table = routingTable();

@@ -26,6 +26,7 @@ import {
 } from "./nexus";
 import { BIT_NONE } from "./sense";
 import { targetPortPresents } from "./target_luns";
+import { localTargetPort, relativeTargetPort } from "./alua";
 import {
   TRANSPORT_ID_BYTES_MIN, transportIdDevice, transportIdFieldByte, transportIdInit, transportIdName, transportIdNameBytes,
   transportIdRead,
@@ -293,7 +294,7 @@ export function prReadFullStatus(lun: u32, at: usize, capacity: u32): u32 {
       putBe64(d, load<u64>(reg, 8));
       store<u8>(d + 12, (allTargetPorts ? 0x02 : 0) | (holds ? 0x01 : 0)); // ALL_TG_PT, R_HOLDER
       if (holds) store<u8>(d + 13, <u8>type); // SCOPE 0h (LU_SCOPE), TYPE
-      putBe16(d + 18, nexusTargetPort(nexus)); // RELATIVE TARGET PORT IDENTIFIER (the registering port's)
+      putBe16(d + 18, relativeTargetPort(nexusTargetPort(nexus))); // RELATIVE TARGET PORT IDENTIFIER (the registering port's, as on the wire: alua.ts)
       putBe32(d + 20, idBytes);
       const nameBytes = nexusPortNameBytes(nexus);
       const port = nameBytes != 0 && !nexusIsDevice(nexus);
@@ -496,9 +497,11 @@ export function prRegisterAndMove(lun: u32, nexus: u32, key: u64, saKey: u64, ta
   if (idBytes != idListBytes) return invalidParameter(20); // TRANSPORTID PARAMETER DATA LENGTH: one TransportID
   if (transportIdDevice()) return invalidParameter(offset, 7); // FORMAT CODE: a move needs an initiator port
   // RELATIVE TARGET PORT IDENTIFIER: 0 is reserved, and a port that does not exist or does not present this unit
-  // could never use the reservation.
-  if (!targetPortPresents(targetPort, lun)) return invalidParameter(18);
-  const destination = nexusIdentify(transportIdName(), transportIdNameBytes(), targetPort);
+  // could never use the reservation. On a board of a cluster it names this board's ports only (alua.ts): the
+  // reservations are each board's own, so a move to another board's port is refused.
+  const port = localTargetPort(targetPort);
+  if (!targetPortPresents(port, lun)) return invalidParameter(18);
+  const destination = nexusIdentify(transportIdName(), transportIdNameBytes(), port);
   if (destination == NEXUS_NONE) return PrResult.NoRoom;
   const result = moveTo(lun, nexus, r, destination, saKey, unregister, offset);
   nexusIdentityRelease(destination);

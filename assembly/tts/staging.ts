@@ -1,6 +1,7 @@
 // Staging slots: large buffers taken at boot that hold a command's unsolicited data (iSCSI: immediate data and
 // Data-Out before any R2T) until the SCSI target, which owns the command's buffers, has them and asks for the data.
-// Each slot has one holder at a time, a command or a PDU still arriving; none free: the command is answered BUSY.
+// Each slot has one holder at a time, a command or a PDU still arriving. None free: the transport stops reading the
+// connection until one comes back (held_receive.ts), or answers BUSY when waiting could never end (iscsi/target.ts).
 import { BUFFER_CLASS_LARGE } from "../config";
 import { bufferPool, bufferReserve, sgls } from "../kernel/buffers";
 import { POOL_NONE } from "../kernel/pool";
@@ -27,6 +28,9 @@ export class StagingSlots {
     for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) unchecked(this.slotOfCommand[t] = STAGE_NONE);
     return slots;
   }
+
+  /** Slots taken at boot. */
+  slotCount(): u32 { return this.count; }
 
   /** Bytes one slot holds. */
   slotBytes(): u32 { return bufferPool(BUFFER_CLASS_LARGE).slotBytes; }

@@ -82,13 +82,17 @@ export class BoardIngress {
 
   /** What the NIC is given in place of the network backend: every send and close is shown to the observers. */
   egress(network: NetworkBackend): NetworkBackend {
+    let space: Uint8Array | undefined; // the last sendSpace(): what a commit sends is the start of it
     return {
-      send: (connection, bytes) => {
-        if (this.observers.length > 0) {
+      sendSpace: (connection, lengthBytes) => (space = network.sendSpace(connection, lengthBytes)),
+      sendCommit: (connection, lengthBytes) => {
+        if (this.observers.length > 0 && lengthBytes > 0 && space !== undefined) {
           const at = this.position;
+          const bytes = space.subarray(0, lengthBytes);
           for (const o of this.observers) o.sent?.(at, connection, bytes);
         }
-        network.send(connection, bytes);
+        space = undefined;
+        network.sendCommit(connection, lengthBytes);
       },
       close: (connection) => {
         if (this.observers.length > 0) {

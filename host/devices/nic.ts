@@ -116,7 +116,17 @@ const COPY_BYTES_PER_NS = 1; // 1 GB/s
 
 /** What the NIC asks of the network. Calls come from board-clock events. */
 export interface NetworkBackend {
-  send(connection: number, bytes: Uint8Array): void; // in order
+  /**
+   * Room for the next `lengthBytes` of `connection`'s stream, for the NIC to gather a transmit entry's payload
+   * straight into (no buffer of its own, no copy to hand over). Valid until the next sendSpace() or sendCommit(), of
+   * any connection. For a connection the backend no longer holds, room whose bytes will go nowhere.
+   */
+  sendSpace(connection: number, lengthBytes: number): Uint8Array;
+  /**
+   * The first `lengthBytes` of the last sendSpace() go out, in order after every byte committed before them (0: none
+   * do); ignored for a connection the backend no longer holds.
+   */
+  sendCommit(connection: number, lengthBytes: number): void;
   close(connection: number): void; // FIN after the bytes already sent; the backend forgets the connection
   pause(connection: number, paused: boolean): void; // stop/resume delivering received bytes (backpressure)
 }
@@ -518,26 +528,34 @@ export class NicDevice extends PciFunctionBase implements NicPort {
     const id = readLe(entry, 12, 4) as number;
     const connection = readLe(entry, 16, 2) as number;
     const flags = readLe(entry, 18, 2) as number;
-    let payload: Uint8Array | undefined = new Uint8Array(0);
+    // The payload is gathered now, straight into the room the network gives for the connection's next bytes (the
+    // socket's output of this turn), and goes out when the copy time has passed, if the connection is still there.
+    let payloadBytes: number | undefined = 0; // undefined: dropped
+    let spaceTaken = false; // sendSpace() was asked: a sendCommit() follows
     if (lengthBytes > NIC_TX_ENTRY_BYTES_MAX) {
       this.guestError(`transmit entry ${id}: ${lengthBytes} bytes is more than ${NIC_TX_ENTRY_BYTES_MAX}: dropped`, 4);
-      payload = undefined;
+      payloadBytes = undefined;
     } else if (lengthBytes > 0) {
-      const gathered = this.dmaRead(address, lengthBytes);
-      if (gathered.ok) payload = gathered.bytes;
+      const open = this.slots[connection]?.state === SlotState.Open && this.slots[connection]!.backendOpen;
+      spaceTaken = open;
+      // A gone connection's payload is still read (the bus sees the same DMA), into a buffer that is then dropped.
+      const gathered = this.dmaReadInto(address, open ? this.backend.sendSpace(connection, lengthBytes) : new Uint8Array(lengthBytes));
+      if (gathered.ok) payloadBytes = lengthBytes;
       else {
         this.guestError(`transmit entry ${id}: payload at ${hex(address)} unreadable (${gathered.fault}): dropped`, 4);
-        payload = undefined;
+        payloadBytes = undefined;
       }
     }
-    const copyNs = Math.ceil((payload?.length ?? 0) / COPY_BYTES_PER_NS);
+    const copyNs = Math.ceil((payloadBytes ?? 0) / COPY_BYTES_PER_NS);
     this.busyFor(this.latencyNs.entry + copyNs, () => {
       const slot = this.slots[connection];
       let sentBytes = 0;
-      if (payload !== undefined && slot !== undefined && slot.state === SlotState.Open && slot.backendOpen) {
-        if (payload.length > 0) this.backend.send(connection, payload);
-        sentBytes = payload.length;
+      if (payloadBytes !== undefined && slot !== undefined && slot.state === SlotState.Open && slot.backendOpen) {
+        if (spaceTaken) this.backend.sendCommit(connection, payloadBytes);
+        sentBytes = payloadBytes;
         this.stats.bytesSent += sentBytes;
+      } else if (spaceTaken) {
+        this.backend.sendCommit(connection, 0);
       }
       this.finishTransmitEntry();
       this.enqueueEngineEvent({ type: NicEventType.Sent, connection, lengthBytes: sentBytes, id, portal: slot?.portal ?? 0 });

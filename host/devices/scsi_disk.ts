@@ -5,6 +5,7 @@
 // it; reportLunsData() below builds its parameter data.
 import type { DiskBackend } from "./disk_backend.ts";
 import { DiskIoError } from "./disk_backend.ts";
+import { ReadBufferPool } from "./read_buffer_pool.ts";
 import {
   ASC_INVALID_COMMAND_OPERATION_CODE,
   ASC_INVALID_FIELD_IN_CDB,
@@ -36,6 +37,8 @@ export interface ScsiResult {
   residualBytes?: number;
   /** Data-In bytes the command had to send that did not fit in dataInCapacity (an overrun; truncated). */
   overflowBytes?: number;
+  /** `dataIn` is a READ's buffer from the disk's pool: give it back with releaseDataIn() once it is copied out. */
+  dataInPooled?: boolean;
 }
 
 export interface ScsiIdentity {
@@ -224,6 +227,8 @@ export class ScsiDisk {
   private readonly identity: Required<ScsiIdentity>;
   private readonly unitAttentions: AdditionalSense[] = []; // oldest first, at most UNIT_ATTENTION_QUEUE_MAX
   private readonly physicalExponent: number; // SBC-3 LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT
+  /** The buffers READs read into, lent until the caller gives them back (releaseDataIn). */
+  readonly readBuffers = new ReadBufferPool();
 
   constructor(
     private readonly backend: DiskBackend,
@@ -283,7 +288,16 @@ export class ScsiDisk {
       dataIn: outcome.dataOwned === true ? data.subarray(0, deliveredBytes) : data.slice(0, deliveredBytes),
       residualBytes: dataInCapacity - deliveredBytes + dataOut.length - (outcome.dataOutUsedBytes ?? 0),
       overflowBytes: data.length - deliveredBytes,
+      dataInPooled: outcome.dataOwned === true && data.length > 0,
     };
+  }
+
+  /**
+   * The caller is done with a result's `dataIn` (`dataInPooled`: copied into the initiator's buffers, or dropped):
+   * its buffer goes back to the pool for a later READ. Not calling it only costs an allocation.
+   */
+  releaseDataIn(dataIn: Uint8Array): void {
+    this.readBuffers.give(dataIn);
   }
 
   /** Checks common to every command (SAM-5: a pending unit attention comes first), then runs the command. */
@@ -503,10 +517,11 @@ export class ScsiDisk {
     const transfer = decodeBlockTransfer(cdb);
     const refused = this.checkTransfer(transfer);
     if (refused !== null) return refused;
-    const data = new Uint8Array(transfer.blockCount * this.backend.blockSize);
+    const data = this.readBuffers.take(transfer.blockCount * this.backend.blockSize);
     try {
       this.backend.read(Number(transfer.lba) * this.backend.blockSize, data);
     } catch (error) {
+      this.readBuffers.give(data);
       if (!(error instanceof DiskIoError)) throw error;
       return checkCondition(SENSE_KEY_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
     }

@@ -20,14 +20,22 @@ export interface TcpBackendOptions {
   log: (message: string) => void;
 }
 
-// One accepted socket while the NIC holds its slot.
+// One accepted socket while the NIC holds its slot. What the NIC sends is gathered (by the NIC, straight from the
+// board's RAM: sendSpace) into `out`, and the bytes [outStart, outEnd) leave in one socket write when the board's turn
+// is over, or at 'drain' when the socket asked us to wait. A write the socket finishes at once leaves `out` ours
+// again; one it holds keeps that buffer, and what follows is gathered into a new one.
 interface TcpConnection {
   socket: Socket;
-  outbox: Uint8Array[]; // bytes the NIC sent that the socket has not accepted yet (it asked us to wait for 'drain')
+  out: Buffer;
+  outStart: number; // the first byte not yet handed to the socket
+  outEnd: number; // the end of the bytes committed; sendSpace's room starts here
+  roomBytes: number; // the room the last sendSpace gave, until it is committed
+  writeScheduled: boolean; // a write at the end of this turn is scheduled
   waitingForDrain: boolean;
-  ending: boolean; // the NIC closed it: end() once the outbox is written
-  corked: boolean; // sends are being gathered until the board's current turn ends
+  ending: boolean; // the NIC closed it: end() once what is in `out` is written
 }
+
+const OUT_BYTES_MIN = 64 * 1024; // a connection's first output buffer: a turn's 4 KiB Data-Ins and responses at QD32
 
 export class TcpBackend implements NetworkBackend {
   private port: NicPort | undefined;
@@ -35,6 +43,7 @@ export class TcpBackend implements NetworkBackend {
   private readonly sockets = new Set<Socket>(); // every socket not yet closed, held or not, so stop() can end them
   private readonly connections = new Map<number, TcpConnection>(); // by NIC slot
   private bound: PortalAddress[] = [];
+  private nowhere = Buffer.alloc(0); // room given for a connection no longer held: its bytes go nowhere
 
   constructor(private readonly options: TcpBackendOptions) {}
 
@@ -83,25 +92,33 @@ export class TcpBackend implements NetworkBackend {
     this.bound = [];
   }
 
-  send(connection: number, bytes: Uint8Array): void {
+  sendSpace(connection: number, lengthBytes: number): Uint8Array {
     const held = this.connections.get(connection);
-    if (held === undefined) return; // gone from the network side first; the NIC hears of it through closed()
-    if (held.waitingForDrain) {
-      held.outbox.push(bytes);
-      return;
+    if (held === undefined) { // gone from the network side first; the NIC hears of it through closed()
+      if (this.nowhere.length < lengthBytes) this.nowhere = Buffer.allocUnsafe(lengthBytes);
+      return this.nowhere.subarray(0, lengthBytes);
     }
-    // Every send of one turn of the board (a PDU's header, its data, the next PDU...) leaves in one writev once the
+    if (held.out.length - held.outEnd < lengthBytes) this.makeRoom(held, lengthBytes);
+    held.roomBytes = lengthBytes;
+    return held.out.subarray(held.outEnd, held.outEnd + lengthBytes);
+  }
+
+  sendCommit(connection: number, lengthBytes: number): void {
+    const held = this.connections.get(connection);
+    if (held === undefined) return;
+    if (lengthBytes > held.roomBytes) throw new RangeError(`TcpBackend: commit of ${lengthBytes} bytes, ${held.roomBytes} given`);
+    held.roomBytes = 0;
+    if (lengthBytes === 0) return;
+    held.outEnd += lengthBytes;
+    // Every send of one turn of the board (a PDU's header, its data, the next PDU...) leaves in one write once the
     // turn is over, instead of one system call and one TCP segment each: on loopback a send costs the sender the
     // kernel's whole delivery path, so the count of calls, not of bytes, is what the host pays for.
-    if (!held.corked) {
-      held.corked = true;
-      held.socket.cork();
-      process.nextTick(() => {
-        held.corked = false;
-        held.socket.uncork();
-      });
-    }
-    if (!held.socket.write(bytes)) held.waitingForDrain = true;
+    if (held.writeScheduled || held.waitingForDrain) return;
+    held.writeScheduled = true;
+    process.nextTick(() => {
+      held.writeScheduled = false;
+      if (!held.waitingForDrain) this.write(held);
+    });
   }
 
   close(connection: number): void {
@@ -109,8 +126,12 @@ export class TcpBackend implements NetworkBackend {
     if (held === undefined) return;
     this.connections.delete(connection); // the slot may be handed to a new socket from now on
     held.socket.resume(); // read (and drop) until the peer's FIN, so a paused socket can finish closing
-    if (held.waitingForDrain) held.ending = true;
-    else held.socket.end();
+    if (held.waitingForDrain) {
+      held.ending = true;
+      return;
+    }
+    this.write(held); // what this turn committed goes before the FIN
+    held.socket.end();
   }
 
   pause(connection: number, paused: boolean): void {
@@ -129,7 +150,7 @@ export class TcpBackend implements NetworkBackend {
       socket.destroy(); // refused: every slot is taken, or the NIC is not accepting
       return;
     }
-    const held: TcpConnection = { socket, outbox: [], waitingForDrain: false, ending: false, corked: false };
+    const held: TcpConnection = { socket, out: Buffer.allocUnsafe(OUT_BYTES_MIN), outStart: 0, outEnd: 0, roomBytes: 0, writeScheduled: false, waitingForDrain: false, ending: false };
     this.connections.set(connection, held);
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
@@ -140,17 +161,43 @@ export class TcpBackend implements NetworkBackend {
     socket.on("close", () => this.lost(connection, held));
   }
 
-  // The socket took everything it was given: write what waited, as long as it keeps accepting.
+  // The socket took everything it was given: what waited leaves in one write.
   private flush(held: TcpConnection): void {
-    // Everything that waited leaves in one writev (as send() batches a turn): the bytes are in memory either way,
-    // and one call for all of them is cheaper than one per drain.
-    let accepted = true;
-    held.socket.cork();
-    for (const chunk of held.outbox) accepted = held.socket.write(chunk);
-    held.socket.uncork();
-    held.outbox.length = 0;
-    held.waitingForDrain = !accepted;
+    held.waitingForDrain = false;
+    this.write(held);
     if (held.ending) held.socket.end();
+  }
+
+  // Hands the committed bytes to the socket in one write. If the socket wrote them at once (nothing left in its
+  // queue), `out` is free again; otherwise the socket holds that buffer until it is written, and the room after the
+  // committed bytes (a transmit entry the NIC gathered and has not committed yet) moves to a new buffer.
+  private write(held: TcpConnection): void {
+    if (held.outEnd === held.outStart) return;
+    if (!held.socket.write(held.out.subarray(held.outStart, held.outEnd))) held.waitingForDrain = true;
+    if (held.socket.writableLength === 0) {
+      held.outStart = held.outEnd; // the room after it stays where the NIC gathered into
+      return;
+    }
+    const next = Buffer.allocUnsafe(held.out.length);
+    held.out.copy(next, 0, held.outEnd, held.outEnd + held.roomBytes); // what the NIC gathered and commits later
+    held.out = next;
+    held.outStart = 0;
+    held.outEnd = 0;
+  }
+
+  // Room for `lengthBytes` after the committed bytes: the bytes not yet written move to the front, into a larger
+  // buffer if they and the room do not fit in `out`.
+  private makeRoom(held: TcpConnection, lengthBytes: number): void {
+    const pendingBytes = held.outEnd - held.outStart;
+    if (held.out.length >= pendingBytes + lengthBytes) {
+      held.out.copyWithin(0, held.outStart, held.outEnd);
+    } else {
+      const next = Buffer.allocUnsafe(Math.max(pendingBytes + lengthBytes, 2 * held.out.length));
+      held.out.copy(next, 0, held.outStart, held.outEnd);
+      held.out = next;
+    }
+    held.outStart = 0;
+    held.outEnd = pendingBytes;
   }
 
   // The peer closed or reset: the NIC is told once, unless it already gave the slot up.
@@ -243,6 +290,7 @@ export class LoopbackBackend implements NetworkBackend {
   private readonly onWire = new Map<ClientEnd, { dueNs: number; chunks: Uint8Array[] }>(); // the NIC's latest sends, by client
   private readonly latencyNs: number;
   private readonly chunkBytes: number;
+  private space: Uint8Array | undefined; // the last sendSpace(), until committed
 
   constructor(private readonly clock: VirtualClock, options: LoopbackOptions = {}) {
     this.latencyNs = options.latencyNs ?? 1_000;
@@ -264,17 +312,31 @@ export class LoopbackBackend implements NetworkBackend {
     return client;
   }
 
-  send(connection: number, bytes: Uint8Array): void {
+  // Room of its own for every send: the bytes are the client's once committed.
+  sendSpace(_connection: number, lengthBytes: number): Uint8Array {
+    this.space = new Uint8Array(lengthBytes);
+    return this.space;
+  }
+
+  sendCommit(connection: number, lengthBytes: number): void {
+    const space = this.space;
+    this.space = undefined;
+    if (space === undefined || lengthBytes === 0) return;
+    if (lengthBytes > space.length) throw new RangeError(`LoopbackBackend: commit of ${lengthBytes} bytes, ${space.length} given`);
+    this.send(connection, space.subarray(0, lengthBytes));
+  }
+
+  private send(connection: number, bytes: Uint8Array): void {
     const client = this.clients.get(connection);
     if (client === undefined) return;
     // The sends of one moment (a PDU's header and its data, the next PDU...) arrive together, in one event.
     const dueNs = this.clock.nowNs + this.latencyNs;
     const last = this.onWire.get(client);
     if (last !== undefined && last.dueNs === dueNs) {
-      last.chunks.push(bytes.slice());
+      last.chunks.push(bytes);
       return;
     }
-    const delivery = { dueNs, chunks: [bytes.slice()] };
+    const delivery = { dueNs, chunks: [bytes] };
     this.onWire.set(client, delivery);
     this.clock.atOutside(dueNs, () => {
       if (this.onWire.get(client) === delivery) this.onWire.delete(client);

@@ -127,6 +127,7 @@ const USED_ELEM_BYTES = 8;
 // virtio_scsi_cmd_req / virtio_scsi_cmd_resp (§5.6.6.1): the fixed parts before cdb and sense.
 const CMD_REQ_FIXED_BYTES = 19; // lun[8] id(8) task_attr prio crn
 const CMD_RESP_FIXED_BYTES = 12; // sense_len(4) residual(4) status_qualifier(2) status response
+const EMPTY_DATA = new Uint8Array(0); // a request's dataIn once its buffer went back to the pool
 export const RESPONSE_OK = 0;
 export const RESPONSE_OVERRUN = 1;
 export const RESPONSE_ABORTED = 2;
@@ -238,6 +239,7 @@ interface InFlight {
   writable: Segment[];
   header: Uint8Array; // written at the start of the writable buffers: the response, or a control answer
   dataIn: Uint8Array; // written after the header
+  dataInOwner?: ScsiDisk | undefined; // the disk whose pool lent `dataIn` (a READ's data): given back once written
   tag: bigint; // request queue: the driver's id, for ABORT_TASK
   lun: number; // request queue: the LUN addressed (-1 for the well-known LUN and control requests)
   dataInCapacityBytes: number;
@@ -251,6 +253,7 @@ interface CommandResult {
   status: number;
   sense: Uint8Array;
   dataIn: Uint8Array;
+  dataInOwner?: ScsiDisk | undefined; // as InFlight's
   residualBytes: number;
 }
 
@@ -770,12 +773,14 @@ export class VirtioScsiDevice extends PciFunctionBase {
       const sense = fixedSense(SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
       return { response: RESPONSE_OK, status: SAM_STATUS_CHECK_CONDITION, sense, dataIn: new Uint8Array(0), residualBytes: dataInCapacityBytes + dataOut.length };
     }
-    const outcome = this.disks[lun]!.execute(cdb, dataOut, dataInCapacityBytes);
+    const disk = this.disks[lun]!;
+    const outcome = disk.execute(cdb, dataOut, dataInCapacityBytes);
     const dataIn = outcome.dataIn ?? new Uint8Array(0);
     // virtio residual = the data buffers' length minus what was transferred; only one direction is ever used here.
     const delivered = dataIn.subarray(0, dataInCapacityBytes);
     const residualBytes = outcome.residualBytes ?? dataInCapacityBytes - delivered.length;
-    return { response: RESPONSE_OK, status: outcome.status, sense: outcome.sense ?? new Uint8Array(0), dataIn: delivered, residualBytes };
+    const dataInOwner = outcome.dataInPooled === true ? disk : undefined;
+    return { response: RESPONSE_OK, status: outcome.status, sense: outcome.sense ?? new Uint8Array(0), dataIn: delivered, dataInOwner, residualBytes };
   }
 
   // decodeLun, with a pulled disk's LUN as absent as an unknown one; REPORT LUNS, which the controller answers,
@@ -793,7 +798,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
   }
 
   // virtio_scsi_cmd_resp: sense_len, residual, status_qualifier, status, response, sense[sense_size].
-  private responseParts(result: CommandResult): { header: Uint8Array; dataIn: Uint8Array } {
+  private responseParts(result: CommandResult): { header: Uint8Array; dataIn: Uint8Array; dataInOwner: ScsiDisk | undefined } {
     const header = new Uint8Array(CMD_RESP_FIXED_BYTES + this.senseSize);
     const view = new DataView(header.buffer);
     const senseBytes = Math.min(result.sense.length, this.senseSize);
@@ -803,7 +808,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
     header[11] = result.response;
     header.set(result.sense.subarray(0, senseBytes), CMD_RESP_FIXED_BYTES);
     if (result.response !== RESPONSE_OK || result.status !== SAM_STATUS_GOOD) this.stats.errors += 1;
-    return { header, dataIn: result.dataIn };
+    return { header, dataIn: result.dataIn, dataInOwner: result.dataInOwner };
   }
 
   // §5.6.6.2: task management and asynchronous notification; both answered at once.
@@ -860,6 +865,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
       this.clock.cancel(request.handle!);
       this.inFlight.splice(this.inFlight.indexOf(request), 1);
       const parts = this.responseParts(simpleResponse(RESPONSE_ABORTED, request.dataInCapacityBytes + request.dataOutBytes));
+      this.releaseDataIn(request); // its data will never be written
       this.schedule({ ...request, ...parts, handle: undefined }, 0, true);
     }
   }
@@ -891,6 +897,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
       if (this.scatter(request.writable, header.length, request.dataIn)) dataWrittenBytes = request.dataIn.length;
       else header = this.responseParts(transportFailure(request.dataInCapacityBytes)).header;
     }
+    this.releaseDataIn(request); // in guest memory now (the DMA copies), or never going there
     if (!this.scatter(request.writable, 0, header)) return this.markBroken(`queue ${request.queueIndex}: response of request ${request.head} cannot be written`);
     if (request.queueIndex === QUEUE_REQUEST && header[11] === RESPONSE_OK) this.stats.bytesRead += dataWrittenBytes;
     let id = request.head;
@@ -914,6 +921,15 @@ export class VirtioScsiDevice extends PciFunctionBase {
     if (queue.msixVector === VIRTIO_MSI_NO_VECTOR) return;
     const signals = ((availFlags & AVAIL_F_NO_INTERRUPT) === 0 ? 1 : 0) + (storm?.count ?? 0);
     for (let count = 0; count < signals; count++) this.signal(queue.msixVector);
+  }
+
+  // A READ's buffer goes back to its disk's pool; the request holds an empty view from now on.
+  private releaseDataIn(request: InFlight): void {
+    const owner = request.dataInOwner;
+    if (owner === undefined) return;
+    request.dataInOwner = undefined;
+    owner.releaseDataIn(request.dataIn);
+    request.dataIn = EMPTY_DATA;
   }
 
   // §2.7.8: the element at used.idx mod size, then idx + 1 (u16, wrapping).

@@ -4,7 +4,7 @@
 // board's portals), iscsi-inq and QEMU's iSCSI driver (qemu-img) log in to a, are answered Target Moved Temporarily
 // with b's portal, and follow it: the image qemu-img writes through a's URL is read back byte-identical through b's,
 // from b's own disk (without the fabric the boards share no data, so the bytes can only be there if the writes went
-// to b), and a's console counts one redirect per login. Without the Debian tools the tests say what they skipped;
+// to b), and a's console counts one redirect per login. iscsi-inq also parses b's ALUA designators in VPD 83h. Without the Debian tools the tests say what they skipped;
 // under CI a missing tool is a failure.
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -123,4 +123,20 @@ describe.skipIf(missing.length > 0)("login redirect across two `run` processes (
     await run("qemu-img", ["convert", "-f", "raw", "-O", "raw", `iscsi://127.0.0.1:${PORT_B}/${TARGET}/0`, back]);
     expect(Buffer.compare(readFileSync(back).subarray(0, bytes.length), Buffer.from(bytes))).toBe(0);
   }, scaled(180_000));
+
+  it("iscsi-inq parses b's VPD 83h with its target port group and relative target port designators (iSCSI, target port)", async () => {
+    const { stdout } = await run("iscsi-inq", ["-e", "1", "-c", "131", `iscsi://127.0.0.1:${PORT_B}/${TARGET}/0`]);
+    const designators = stdout.split("DEVICE DESIGNATOR #").slice(1);
+    expect(designators).toHaveLength(4);
+    for (const type of ["(5) TARGET_PORT_GROUP", "(4) RELATIVE_TARGET_PORT"]) {
+      const d = designators.find((text) => text.includes(`Designator Type:${type}`));
+      expect(d, type).toBeDefined();
+      expect(d).toContain("Device Protocol Identifier:(5) ISCSI");
+      expect(d).toContain("Association:(1) TARGET_PORT");
+      expect(d).toContain("PIV:1");
+    }
+    const pages = await run("iscsi-inq", ["-e", "1", `iscsi://127.0.0.1:${PORT_B}/${TARGET}/0`]);
+    expect(pages.stdout).toContain("Page:0x86");
+    expect(pages.stdout).toContain("Page:0xb3");
+  }, scaled(60_000));
 });

@@ -9,7 +9,7 @@
 //   before the last completed SYNCHRONIZE CACHE reads back, and once the firmware has resynchronized the rows its
 //   write-intent bitmaps left dirty, a scrub of the member image files finds every stripe row's parity right.
 // Skipped, with a message, without Debian's qemu-utils and qemu-block-extra (a failure under CI).
-import { execFile, spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +20,7 @@ import { iscsiTestCuAvailable, readBaseline, runConformance } from "../../tools/
 import { Prng } from "../../host/sim/prng.ts";
 import { runCli, startCli, type StartedCli } from "../support/cli.ts";
 import { scrubRaid5 } from "../support/raid_scrub.ts";
+import { WriteLoad } from "../support/write_load.ts";
 import { scaled, until } from "../support/time.ts";
 
 const run = promisify(execFile);
@@ -39,6 +40,8 @@ const R5_LUN = 3;
 const THIN_LUN = 4;
 const R5_MEMBERS = ["sp1-disk1.img", "sp2-disk1.img", "sp1-disk2.img"];
 const POOL5_MEMBERS = ["sp1-disk3.img", "sp2-disk3.img", "host-disk1.img"];
+const LOAD_REGION_BYTES = 64 << 20; // r5: half the LUN; thin0: 64 of its 124 allocatable chunks, under its 80 % threshold
+const ROUNDS_BEFORE_KILL = 12;
 const R5_LINE = /volume index=3 name=r5 [^\n]*state=(\w+)/g;
 
 interface Board extends StartedCli {
@@ -180,7 +183,7 @@ describe.skipIf(missing.length > 0)("RAID-5 and thin volumes with real initiator
   it("keeps every write flushed before kill -9, and the parity of both RAID-5s is right after the resync", async () => {
     const dataDir = mkdtempSync(join(tmp, "crash-"));
     const first = await startBoard(dataDir);
-    const loads = [new WriteLoad(first, R5_LUN, "r5"), new WriteLoad(first, THIN_LUN, "thin0")];
+    const loads = [new WriteLoad(first.lun(R5_LUN), "r5", LOAD_REGION_BYTES), new WriteLoad(first.lun(THIN_LUN), "thin0", LOAD_REGION_BYTES)];
     await until(() => loads.every((l) => l.roundsDurable >= ROUNDS_BEFORE_KILL), `${ROUNDS_BEFORE_KILL} flushed rounds on each LUN`, 120_000);
     const beforeKill = loads.map((l) => l.outputSoFar()); // what qemu-io said while the target was up
     first.child.kill("SIGKILL"); // mid-round: each load has a round of writes in flight
@@ -195,7 +198,7 @@ describe.skipIf(missing.length > 0)("RAID-5 and thin volumes with real initiator
       expect(second.output()).toMatch(/volumes: pool5: stopped with writes in flight; the rows they touched are resynchronized/);
       await until(() => /volumes: volume 3 resynchronized/.test(second.output()) && /volumes: volume 4 resynchronized/.test(second.output()), "both resyncs", 120_000);
       for (const load of loads) {
-        const back = await readLun(second.lun(load.lun), LOAD_REGION_BYTES).catch((error: Error) => {
+        const back = await readLun(second.lun(load.name === "r5" ? R5_LUN : THIN_LUN), LOAD_REGION_BYTES).catch((error: Error) => {
           throw new Error(`${error.message}\nboard console:\n${second.output().slice(-4000)}`);
         });
         const wrong = load.check(back);
@@ -234,95 +237,3 @@ describe.skipIf(!iscsiTestCuAvailable())("iscsi-test-cu against the RAID-5 and t
     }, scaled(180_000));
   }
 });
-
-const LOAD_REGION_BYTES = 64 << 20; // r5: half the LUN; thin0: 64 of its 124 allocatable chunks, under its 80 % threshold
-const LOAD_BLOCK_BYTES = 4096;
-const WRITES_PER_ROUND = 16;
-const ROUNDS_BEFORE_KILL = 12;
-
-/**
- * Random writes through one qemu-io process on `url`, in rounds: WRITES_PER_ROUND aio_writes to distinct 64 KiB
- * slots of the region (4 KiB-aligned, 4-64 KiB long, each with its own fill byte), then aio_flush (every write
- * answered) and flush (SYNCHRONIZE CACHE); the next round is sent once the flush is answered. qemu-io reads one line
- * per wake-up of its stdin, so a command goes only after the prompt for it ("qemu-io> ", the k-th prompt asks for
- * the k-th command, so the (n+1)-th says command n is done). The rounds before `roundsDurable` are durable, and at
- * most the one after them is in flight.
- */
-class WriteLoad {
-  readonly durable = new Uint8Array(LOAD_REGION_BYTES / LOAD_BLOCK_BYTES); // each 4 KiB block's fill byte; 0: never written
-  private pending = new Map<number, number>(); // the round in flight: block -> fill byte
-  roundsDurable = 0;
-  private writes = 0;
-  private queue: string[] = [];
-  private sent = 0; // commands sent
-  private flushOrdinal = 0; // the in-flight round's flush is the flushOrdinal-th command
-  private readonly prng: Prng;
-  private readonly child: ChildProcessWithoutNullStreams;
-  private output = "";
-
-  constructor(board: Board, readonly lun: number, readonly name: string) {
-    this.prng = new Prng(`write-load-${name}`);
-    this.child = spawn("stdbuf", ["-o0", "qemu-io", "-f", "raw", board.lun(lun)]); // unbuffered: the prompt comes at once
-    this.child.stdout.on("data", (chunk: Buffer) => this.received(chunk.toString()));
-    this.child.stderr.on("data", (chunk: Buffer) => (this.output += chunk.toString()));
-    this.child.stdin.on("error", () => {}); // the target dies under it: the pipe breaks
-    this.queueRound();
-  }
-
-  private received(text: string): void {
-    this.output += text;
-    const prompts = this.output.match(/qemu-io> /g)?.length ?? 0;
-    if (this.flushOrdinal > 0 && prompts > this.flushOrdinal) {
-      for (const [block, fill] of this.pending) this.durable[block] = fill;
-      this.pending.clear();
-      this.roundsDurable += 1;
-      this.queueRound();
-    }
-    while (prompts > this.sent && this.queue.length > 0) {
-      this.child.stdin.write(`${this.queue.shift()!}\n`);
-      this.sent += 1;
-    }
-  }
-
-  private queueRound(): void {
-    const slots = LOAD_REGION_BYTES / (64 << 10);
-    const chosen = new Set<number>();
-    while (chosen.size < WRITES_PER_ROUND) chosen.add(this.prng.intBelow(slots));
-    for (const slot of chosen) {
-      const blocks = 1 + this.prng.intBelow(16);
-      const first = slot * 16 + this.prng.intBelow(17 - blocks);
-      const fill = 1 + (this.writes++ % 255);
-      for (let b = first; b < first + blocks; b++) this.pending.set(b, fill);
-      this.queue.push(`aio_write -P ${fill} ${first * LOAD_BLOCK_BYTES} ${blocks * LOAD_BLOCK_BYTES}`);
-    }
-    this.queue.push("aio_flush", "flush");
-    this.flushOrdinal = this.sent + this.queue.length;
-  }
-  outputSoFar(): string {
-    return this.output;
-  }
-
-  async stop(): Promise<void> {
-    const closed = new Promise((resolve) => this.child.on("close", resolve));
-    this.child.kill("SIGKILL");
-    await closed;
-  }
-
-  /** The blocks of `back` (the region read after the restart) that hold neither what was flushed nor, for a block
-   * of the round in flight, whole 512-byte sectors of its new fill byte (a write cut short lands sector by sector). */
-  check(back: Buffer): number[] {
-    const wrong: number[] = [];
-    for (let block = 0; block < this.durable.length; block++) {
-      const allowed = [this.durable[block]!, this.pending.get(block) ?? this.durable[block]!];
-      for (let sector = 0; sector < LOAD_BLOCK_BYTES / 512; sector++) {
-        const start = block * LOAD_BLOCK_BYTES + sector * 512;
-        const bytes = back.subarray(start, start + 512);
-        if (!allowed.some((fill) => bytes.every((b) => b === fill))) {
-          wrong.push(block);
-          break;
-        }
-      }
-    }
-    return wrong;
-  }
-}

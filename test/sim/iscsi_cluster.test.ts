@@ -122,4 +122,21 @@ describe("iSCSI on a board of a cluster", () => {
     i.login();
     i.logout();
   });
+
+  it("through an iSCSI session: REPORT TARGET PORT GROUPS names each board's port of this target as (id << 4) | 1, VPD 83h this board's", () => {
+    const env = bootIscsiBoard({ cluster: { ...(cluster(OWNERS_C_MOST) as object), board: "b" } });
+    const i = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: `${PREFIX}alua` });
+    i.login();
+    i.clearUnitAttention(1);
+    const rtpg = i.dataIn(1, [0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0], 1024);
+    expect(rtpg.status).toBe(0);
+    const group = (id: number) => [0x04, 0x13, 0, id, 0, 0, 0, 1, 0, 0, (id << 4) >> 8, (id << 4 | 1) & 0xff];
+    expect([...rtpg.data]).toEqual([0, 0, 0, 36, ...group(1), ...group(2), ...group(3)]);
+    const id = i.dataIn(1, [0x12, 1, 0x83, 1, 0, 0], 256);
+    expect([...id.data.subarray(id.data.length - 16)]).toEqual([0x51, 0x94, 0, 4, 0, 0, 0, 0x21, 0x51, 0x95, 0, 4, 0, 0, 0, 2]);
+    // LUN 0 (host-disk0) is an ordinary volume: this board's group alone.
+    i.clearUnitAttention(0);
+    expect([...i.dataIn(0, [0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0], 1024).data]).toEqual([0, 0, 0, 12, 0x00, 0x03, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0x21]);
+    i.logout();
+  });
 });

@@ -351,6 +351,32 @@ export class Initiator {
     return out;
   }
 
+  /** A command with Data-In (`cdb`, up to 16 bytes, `expectedBytes` at most): its SCSI status and the data that came. */
+  dataIn(lun: number, cdb: readonly number[], expectedBytes: number): { status: number; data: Uint8Array } {
+    const itt = this.itt++;
+    const block = new Uint8Array(16);
+    block.set(cdb);
+    this.send(this.command(0x80 | 0x40 | 1, lun, expectedBytes, block, itt));
+    const out = new Uint8Array(expectedBytes);
+    let got = 0;
+    for (;;) {
+      const p = this.receiveFor(itt);
+      const op = opcodeOf(p.bhs);
+      if (op === Op.ScsiResponse) {
+        this.status(p);
+        return { status: p.bhs[3]!, data: out.subarray(0, got) };
+      }
+      if (op !== Op.DataIn) throw new InitiatorError(`Data-In command: opcode 0x${op.toString(16)}`);
+      out.set(p.data, u32At(p.bhs, 40));
+      got = Math.max(got, u32At(p.bhs, 40) + p.data.length);
+      if ((p.bhs[1]! & 0x01) !== 0) {
+        this.status(p);
+        return { status: p.bhs[3]!, data: out.subarray(0, got) };
+      }
+      this.window(p);
+    }
+  }
+
   /** TEST UNIT READY: the SCSI status (0 GOOD, 2 CHECK CONDITION) and sense text. */
   testUnitReady(lun: number): { status: number; sense: string } {
     const itt = this.itt++;

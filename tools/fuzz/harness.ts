@@ -44,6 +44,8 @@ export interface FuzzBoardOptions {
   trace?: boolean;
   /** DMA to addresses a peer named is the peer's fault (the mu target): only CPU accesses count as bus faults. */
   allowDmaFaults?: boolean;
+  /** The board file's `cluster` section (docs/cluster.md): the board is one of a cluster (the scsi target). */
+  cluster?: object;
 }
 
 const QUIESCE_STEP_NS = 10_000_000;
@@ -274,6 +276,7 @@ function fuzzSpec(options: FuzzBoardOptions): BoardSpec {
     return { name, role: i === 0 ? "host" : "storage", ramMiB: p.ramMiB, pci };
   });
   const nbd = options.nbd === true ? { nbd: { exports: [{ name: "d0", volume: 0 }] } } : {};
-  const spec = parseBoard({ name: "fuzz-board", seed: options.seed, processors, disks, portals: [{ host: "127.0.0.1", port: 3260 }], ...nbd }, "fuzz-board.json");
+  const cluster = options.cluster === undefined ? {} : { cluster: options.cluster };
+  const spec = parseBoard({ name: "fuzz-board", seed: options.seed, processors, disks, portals: [{ host: "127.0.0.1", port: 3260 }], ...nbd, ...cluster }, "fuzz-board.json");
   return options.processors[0]?.xor === true ? withXorEngine(spec, "host", 10) : spec;
 }

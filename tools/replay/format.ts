@@ -9,7 +9,8 @@ import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 
 export const RECORDING_MAGIC = "wiop-rec";
-export const RECORDING_VERSION = 1;
+// Version 2: received bytes may be deflated (RecordKind.ReceivedDeflated). A version-1 file is refused by name.
+export const RECORDING_VERSION = 2;
 export const HEADER_BYTES = 12;
 /** A record's payload may not claim more than this (a received chunk, a disk chunk, the metadata). */
 export const RECORD_PAYLOAD_BYTES_MAX = 64 << 20;
@@ -32,6 +33,7 @@ export enum RecordKind {
   Fault = 13, // |at|the BoardFault as JSON| (simulate: a fault injected into a device model or a processor)
   Note = 14, // |at|the TraceNote as JSON| (simulate: a line its own events wrote to the board's trace)
   Nvram = 15, // the NVRAM card's array as it was at power-on (its SHA-256 is the metadata's nvram.sha256), before any timed record
+  ReceivedDeflated = 16, // |at|connection varint|length varint|the bytes, raw deflate (RFC 1951)|: a Received record, compressed
 }
 // where |at| is |board-event count delta varint|board time delta varint, ns|.
 
@@ -40,7 +42,7 @@ export const RECORD_KIND_NAMES: Record<RecordKind, string> = {
   [RecordKind.PeerClosed]: "peer-closed", [RecordKind.Control]: "control", [RecordKind.Reset]: "reset", [RecordKind.Sent]: "sent",
   [RecordKind.BoardClosed]: "board-closed", [RecordKind.End]: "end", [RecordKind.Seal]: "seal",
   [RecordKind.Firmware]: "firmware", [RecordKind.Fault]: "fault", [RecordKind.Note]: "note",
-  [RecordKind.Nvram]: "nvram",
+  [RecordKind.Nvram]: "nvram", [RecordKind.ReceivedDeflated]: "received-deflated",
 };
 
 export interface RecordedDisk {
@@ -131,11 +133,19 @@ export class RecordWriter {
   private lastCount = 0;
   private lastTimeNs = 0;
 
-  constructor() {
+  /**
+   * `header`: begin with the file's header (default). `crcLater`: leave each record's CRC-32 as zeros, for the
+   * recording's file writer to compute off the board's thread (record_file.ts).
+   */
+  constructor(options: { header?: boolean; crcLater?: boolean } = {}) {
+    this.crcLater = options.crcLater === true;
+    if (options.header === false) return;
     this.bytes(Buffer.from(RECORDING_MAGIC, "ascii"));
     this.u16(RECORDING_VERSION);
     this.u16(0);
   }
+
+  private readonly crcLater: boolean;
 
   /** Takes what was written so far, as pieces to write in order (valid until the next record). */
   takePieces(): Uint8Array[] {
@@ -187,9 +197,9 @@ export class RecordWriter {
       if (value > 0) byte |= 0x80;
       this.buffer[at++] = byte;
     } while (value > 0);
-    let crc = crc32(this.buffer.subarray(start, this.length));
+    let crc = this.crcLater ? 0 : crc32(this.buffer.subarray(start, this.length));
     if (external !== undefined) {
-      crc = crc32(external, crc);
+      if (!this.crcLater) crc = crc32(external, crc);
       this.pieces.push(this.buffer.subarray(this.segmentStart, this.length), external);
       this.piecesBytes += this.length - this.segmentStart + external.length;
       this.segmentStart = this.length;

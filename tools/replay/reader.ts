@@ -5,7 +5,7 @@
 // (framing, CRC-32, fields, order) as it is reached, so a damaged record is named when the replay gets to it.
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { crc32 } from "node:zlib";
+import { crc32, inflateRawSync } from "node:zlib";
 import {
   DISK_CHUNK_BYTES, HEADER_BYTES, RECORD_KIND_NAMES, RECORD_PAYLOAD_BYTES_MAX, RECORDING_MAGIC, RECORDING_VERSION, RecordingError, RecordKind,
   type RecordingEnd, type RecordingMeta, type RecordingSeal,
@@ -398,6 +398,22 @@ export class RecordingReader implements RecordStream {
         const data = r.rest();
         if (data.length === 0) failHere("no bytes");
         result = timed({ kind, index, offset: fileOffset, at: p, connection: c, bytes: data });
+        break;
+      }
+      case RecordKind.ReceivedDeflated: {
+        const p = place();
+        const c = connection();
+        const lengthBytes = r.varint("length");
+        if (lengthBytes === 0 || lengthBytes > RECORD_PAYLOAD_BYTES_MAX) failHere(`length ${lengthBytes}: expected 1..${RECORD_PAYLOAD_BYTES_MAX}`);
+        let data: Uint8Array;
+        try {
+          data = inflateRawSync(r.rest(), { maxOutputLength: lengthBytes });
+        } catch (error) {
+          return failHere(`the deflated bytes do not inflate to ${lengthBytes} bytes (${(error as Error).message})`);
+        }
+        if (data.length !== lengthBytes) failHere(`the deflated bytes inflate to ${data.length} bytes, the record says ${lengthBytes}`);
+        // Read as the received record it stands for.
+        result = timed({ kind: RecordKind.Received, index, offset: fileOffset, at: p, connection: c, bytes: data });
         break;
       }
       case RecordKind.PeerClosed:

@@ -1,8 +1,9 @@
 // `--record FILE`: writes what passes the board's door (host/board/ingress.ts) into a recording (format.ts) as it
 // happens. Inputs are written whole; what the board sends is written as its length and CRC-32 only, and hashed, so a
-// replay can name the first send that differs without the recording holding every byte read from the disks.
+// replay can name the first send that differs without the recording holding every byte read from the disks. The
+// records go to the file through record_file.ts: copied, then checksummed, deflated and written off the board's thread.
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writevSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Board } from "../../host/board/board.ts";
@@ -10,9 +11,7 @@ import type { BoardFault, IngressObserver, IngressPosition, TraceNote } from "..
 import type { BoardSpec, NvramSpec } from "../../host/board/load.ts";
 import { DISK_CHUNK_BYTES, RecordKind, RecordWriter, SendsDigest, type RecordedDisk, type RecordingEnd, type RecordingMeta, type RecordingSeal } from "./format.ts";
 import { hashDiskFile } from "./disks.ts";
-
-// What the recorder holds before writing it out: large enough that a busy session costs few system calls.
-const FLUSH_BYTES = 1 << 20;
+import { RecordFile, type RecordFileStats } from "./record_file.ts";
 // A record's fixed part: kind, length, two deltas, a connection or portal or two, a CRC (each varint at most 8 bytes).
 const FRAME_BYTES_MAX = 1 + 8 + 8 + 8 + 8 + 8 + 4;
 
@@ -30,6 +29,8 @@ export interface RecorderStart {
   copyDisks: boolean;
   /** Also hash every byte sent (SHA-256) as it goes; off when serving: the checking replay computes it (docs/replay.md). */
   hashSent?: boolean;
+  /** Deflate received bytes that compress (default true; off: every received record as it came). */
+  compress?: boolean;
 }
 
 /** Hashes (and with copyDisks, collects the chunks of) every disk of `spec` as it is before power-on. */
@@ -56,8 +57,8 @@ function readNvram(spec: BoardSpec, dataDir: string): Uint8Array | undefined {
 }
 
 export class Recorder implements IngressObserver {
-  private readonly writer = new RecordWriter();
-  private readonly fd: number;
+  private readonly writer = new RecordWriter({ header: false, crcLater: true });
+  private readonly file: RecordFile;
   private readonly sentHash: Hash | undefined;
   private readonly sends = new SendsDigest();
   private ended = false;
@@ -75,7 +76,18 @@ export class Recorder implements IngressObserver {
     this.disks = readDisks(start.spec, start.dataDir, start.copyDisks, (disk, index, bytes) => this.pendingChunks.push({ disk, index, bytes: bytes.slice() }));
     this.nvram = readNvram(start.spec, start.dataDir);
     mkdirSync(dirname(start.path), { recursive: true });
-    this.fd = openSync(start.path, "w");
+    this.file = new RecordFile(start.path, { compress: start.compress ?? true });
+    this.file.appendRaw([new RecordWriter().take()]); // the header
+  }
+
+  /** What went to the file so far (the records' bytes before deflating, slabs, the board's waits for the writer). */
+  get fileStats(): RecordFileStats {
+    return this.file.stats;
+  }
+
+  /** After close(): bytes of received records deflated, and what they became. */
+  get deflated(): Promise<{ deflatedIn: number; deflatedOut: number }> {
+    return this.file.deflated;
   }
 
   /** After power-on (the boot ROM's choice is known): the metadata and the disks' chunks; then watches the door. */
@@ -97,17 +109,16 @@ export class Recorder implements IngressObserver {
       nvram: this.nvram === undefined ? null : { sizeBytes: this.nvram.length, sha256: createHash("sha256").update(this.nvram).digest("hex") },
     };
     const text = Buffer.from(JSON.stringify(this.meta), "utf8");
-    this.writer.record(RecordKind.Meta, text.length, (w) => w.bytes(text));
-    this.writer.record(RecordKind.Firmware, firmware.length, (w) => w.bytes(firmware));
+    this.untimed(RecordKind.Meta, text.length, (w) => w.bytes(text));
+    this.untimed(RecordKind.Firmware, firmware.length, (w) => w.data(firmware));
     const nvram = this.nvram;
-    if (nvram !== undefined && nvram.some((b) => b !== 0)) this.writer.record(RecordKind.Nvram, nvram.length, (w) => w.bytes(nvram));
+    if (nvram !== undefined && nvram.some((b) => b !== 0)) this.untimed(RecordKind.Nvram, nvram.length, (w) => w.data(nvram));
     for (const { disk, index, bytes } of this.pendingChunks.splice(0)) {
-      this.writer.record(RecordKind.DiskChunk, 16 + DISK_CHUNK_BYTES, (w) => {
+      this.untimed(RecordKind.DiskChunk, 16 + DISK_CHUNK_BYTES, (w) => {
         w.varint(disk);
         w.varint(index);
-        w.bytes(bytes);
+        w.data(bytes);
       });
-      this.flushIfFull();
     }
     board.ingress.observe(this);
   }
@@ -120,7 +131,7 @@ export class Recorder implements IngressObserver {
   }
 
   received(at: IngressPosition, connection: number, bytes: Uint8Array): void {
-    // Kept by reference until flushed: the NIC owns received bytes and never changes them (NicPort.received).
+    // Copied into the file's slab before this returns (record_file.ts).
     this.timed(RecordKind.Received, bytes.length, at, (w) => {
       w.varint(connection);
       w.data(bytes);
@@ -191,14 +202,13 @@ export class Recorder implements IngressObserver {
   /** After end(): the trace hash a verifying replay computed. */
   seal(seal: RecordingSeal): void {
     const text = Buffer.from(JSON.stringify(seal), "utf8");
-    this.writer.record(RecordKind.Seal, text.length, (w) => w.bytes(text));
+    this.untimed(RecordKind.Seal, text.length, (w) => w.bytes(text));
     this.flush();
   }
 
   close(): void {
     if (this.closed) return;
-    this.flush();
-    closeSync(this.fd);
+    this.file.close();
     this.closed = true;
   }
 
@@ -208,21 +218,17 @@ export class Recorder implements IngressObserver {
       w.at(at.eventCount, at.timeNs);
       payload(w);
     });
-    this.flushIfFull();
+    this.file.appendRecord(this.writer.takePieces());
   }
 
-  private flushIfFull(): void {
-    if (this.writer.pendingBytes >= FLUSH_BYTES) this.flush();
+  private untimed(kind: RecordKind, payloadBytesMax: number, payload: (w: RecordWriter) => void): void {
+    this.writer.record(kind, payloadBytesMax, payload);
+    this.file.appendRecord(this.writer.takePieces());
   }
 
+  /** Everything recorded so far is in the file once this returns. */
   flush(): void {
     if (this.closed) return;
-    let pieces = this.writer.takePieces();
-    // writev until everything is out: a short write leaves the rest of a piece for the next call.
-    while (pieces.length > 0) {
-      let written = writevSync(this.fd, pieces);
-      while (pieces.length > 0 && written >= pieces[0]!.length) written -= pieces.shift()!.length;
-      if (written > 0) pieces[0] = pieces[0]!.subarray(written);
-    }
+    this.file.drain();
   }
 }

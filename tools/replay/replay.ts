@@ -59,7 +59,12 @@ class ReplayNetwork implements NetworkBackend {
   attach(port: NicPort): void {
     this.port = port;
   }
-  send(): void {}
+  private space = new Uint8Array(0); // what the NIC gathers into, then dropped
+  sendSpace(_connection: number, lengthBytes: number): Uint8Array {
+    if (this.space.length < lengthBytes) this.space = new Uint8Array(lengthBytes);
+    return this.space.subarray(0, lengthBytes);
+  }
+  sendCommit(): void {}
   close(): void {}
   pause(): void {}
 }

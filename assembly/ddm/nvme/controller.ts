@@ -240,6 +240,10 @@ export class NvmeController extends Task {
       return BlockStatus.NoDisk;
     }
     const info = unchecked(this.disks[disk])!;
+    if (info.blockCount == 0) { // an empty slot (a namespace that was not active at discovery)
+      this.refusalSense = 0;
+      return BlockStatus.NoDisk;
+    }
     switch (<i32>op) {
       case BlockOp.Flush: return BlockStatus.Ok;
       case BlockOp.Unmap: {
@@ -674,6 +678,10 @@ export class NvmeController extends Task {
       case BringUp.ActiveNamespaces: {
         this.nsidsTake(status == 0);
         this.diskFound = 0;
+        for (let d: u32 = 0; d < NVME_DISKS_MAX; d++) {
+          unchecked(this.disks[d])!.blockCount = 0;
+          unchecked(this.diskNsid[d] = d + 1);
+        }
         this.probeIndex = 0;
         this.step = this.nsidCount > 0 ? BringUp.IdentifyNamespace : BringUp.Done;
         break;
@@ -740,18 +748,24 @@ export class NvmeController extends Task {
       line().s(this.name).s(": namespace ").u32(nsid).s(": not usable (size ").u64(blocks).s(", LBADS ").u32(lbads).s(")").err();
       return;
     }
-    assert(this.diskFound < NVME_DISKS_MAX);
-    const info = unchecked(this.disks[this.diskFound])!;
+    // A controller whose namespaces all fit the table (NN at most NVME_DISKS_MAX: one namespace per bay) numbers its
+    // disks by NSID, an inactive one an empty slot, so a disk missing at power-on does not renumber the ones after it
+    // (a RAID member named by its index would be another volume's disk). Others number them in NSID order.
+    const d = this.slotsByNsid() ? nsid - 1 : this.diskFound;
+    if (d >= NVME_DISKS_MAX) return;
+    const info = unchecked(this.disks[d])!;
     info.controller = this.controllerIndex;
-    info.disk = this.diskFound;
+    info.disk = d;
     info.blockCount = blocks;
     info.blockSizeBytes = (<u32>1) << lbads;
     const granularity = (idNsFeatures(data) & NSFEAT_OPTPERF) != 0 ? idNsPreferredWriteGranularity(data) : 1;
     info.physicalExponent = (granularity & (granularity - 1)) == 0 && granularity <= 0x8000 ? 31 - clz(granularity) : 0;
-    unchecked(this.diskNsid[this.diskFound] = nsid);
-    unchecked(this.diskChanged[this.diskFound] = false);
-    this.diskFound += 1;
+    unchecked(this.diskNsid[d] = nsid);
+    unchecked(this.diskChanged[d] = false);
+    this.diskFound = max(this.diskFound, d + 1);
   }
+
+  private slotsByNsid(): bool { return this.namespaceCount <= NVME_DISKS_MAX; }
 
   private broughtUp(): void {
     this.bringUpFailures = 0;
@@ -761,7 +775,7 @@ export class NvmeController extends Task {
       .s(" bytes per command").s(this.sglSupported ? ", SGLs" : "").out();
     if (this.discovered) return;
     this.discovered = true;
-    this.diskCount = this.diskFound;
+    this.diskCount = this.slotsByNsid() ? this.namespaceCount : this.diskFound;
     // The inventory of this controller (wasm-iop inventory reads these lines; tools/cli/inventory.ts).
     line().s("inventory controller index=").u32(this.controllerIndex).s(" model=nvme name=").s(this.name).s(" slot=").u32(this.pci.device)
       .s(" vendor=").hex(this.pci.vendorId, 4).s(" device=").hex(this.pci.deviceId, 4).s(" adminQueueEntries=").u32(this.admin.size)
@@ -769,6 +783,10 @@ export class NvmeController extends Task {
       .s(" sgls=").u32(this.sglSupported ? 1 : 0).s(" namespaces=").u32(this.namespaceCount).out();
     for (let d: u32 = 0; d < this.diskCount; d++) {
       const info = unchecked(this.disks[d])!;
+      if (info.blockCount == 0) {
+        line().s(this.name).s(": disk ").u32(d).s(" NSID ").u32(unchecked(this.diskNsid[d])).s(": empty").out();
+        continue;
+      }
       line().s("inventory namespace controller=").u32(this.controllerIndex).s(" disk=").u32(d).s(" nsid=").u32(unchecked(this.diskNsid[d]))
         .s(" blocks=").u64(info.blockCount).s(" blockSize=").u32(info.blockSizeBytes).s(" physicalExponent=").u32(info.physicalExponent).out();
     }

@@ -75,6 +75,9 @@ export class IscsiConn {
   pendingTx: u32 = 0; // NIC transmit entries not yet Sent
   r2tWaitingRoom: bool = false; // an R2T found no transmit room: the next Sent event retries (target.ts onSent)
   pendingStage: u8 = 0xff; // a staging slot holding the current SCSI Command's immediate data (target.ts), or 0xff
+  // Reading stopped after a SCSI Command's header for want of a staging slot: its receive buffers are held
+  // (../held_receive.ts) and the header is taken up again, sink first, when a slot comes back (target.ts resumeHeld).
+  headerHeld: bool = false;
   // The final Login Response of a new session, built and held (its header slot and data page) until the SCSI target
   // answers with the session's nexus id; TX_SLOTS when none is held.
   loginHeldSlot: u32 = TX_SLOTS;
@@ -120,6 +123,7 @@ export class IscsiConn {
     this.pendingTx = 0;
     this.r2tWaitingRoom = false;
     this.pendingStage = 0xff;
+    this.headerHeld = false;
     this.loginHeldSlot = TX_SLOTS;
     this.loginHeldPage = POOL_NONE;
     this.loginHeldSession = 0xffff_ffff;

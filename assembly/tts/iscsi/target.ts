@@ -19,7 +19,8 @@ import { MsgKind } from "../../kernel/msg";
 import { POOL_NONE } from "../../kernel/pool";
 import { RunResult, Task } from "../../kernel/task";
 import { CommandKind, CommandPhase, TransportCommands } from "../commands";
-import { Nic, NicEvent, NicEventType, TX_FLAG_CLOSE } from "../nic";
+import { Nic, NicEvent, NicEventType, RXQ_ENTRIES, TX_FLAG_CLOSE } from "../nic";
+import { HeldReceive } from "../held_receive";
 import { SendQueue } from "../send_queue";
 import { StagingSlots, STAGE_NONE } from "../staging";
 import { CONNECTIONS_MAX, ConnState, IscsiConn, TEXT_JOIN_AT, TEXT_JOIN_BYTES_MAX, TextPhase, TX_SLOTS } from "./conn";
@@ -60,6 +61,8 @@ const TEXT_HELD_DATA_LOST: u32 = 0x01; // a held Text Request's flags: its keys 
 // The SCSI target's inbox holds a nexus request per session it can have (scsi/target.ts SCSI_INBOX_DEPTH).
 if (SESSIONS_MAX > NEXUS_MAX) ERROR("iscsi: more sessions than the SCSI target keeps nexus requests for");
 
+const RXQ_HELD_GUARD: u32 = RXQ_ENTRIES + 1; // loops over a connection's held buffers: no more can be held
+
 // What became of a login that completed its negotiation (enterFullFeature).
 enum LoginEntry {
   Entered = 0, // full feature phase: the final Login Response goes now
@@ -80,6 +83,9 @@ export class IscsiTask extends Task {
   private readonly commands: TransportCommands = new TransportCommands();
   private readonly dataOut: DataOutTable = new DataOutTable();
   private readonly stage: StagingSlots = new StagingSlots();
+  private readonly held: HeldReceive = new HeldReceive(); // receive buffers of connections waiting for a staging slot
+  private holdAsked: bool = false; // chooseSink found no staging slot worth waiting for: reading stops at this header
+  private readonly readEnd: StaticArray<u32> = new StaticArray<u32>(1); // readBuffer's stopping point
   private readonly sendQueue: SendQueue = new SendQueue(); // ScsiDone waiting for room
   private readonly tx: IscsiTransmit = new IscsiTransmit(this.nic, this.commands);
   private readonly dataIn: DataInSender = new DataInSender(this.nic, this.commands, this.tx);
@@ -90,6 +96,7 @@ export class IscsiTask extends Task {
   private orderCmdSn: bool = false; // the PDU being dispatched is a non-immediate command: it takes its CmdSN's entry
   reorderedCount: u64 = 0; // SCSI commands that waited for an earlier CmdSN
   stageBusyCount: u64 = 0; // commands answered BUSY for want of a staging slot
+  stageWaitCount: u64 = 0; // commands whose connection stopped reading until a staging slot came back
   discardedDataOut: u64 = 0; // Data-Out for tasks that are gone (aborted): dropped silently
   private bootInfo: usize = 0;
   serving: bool = false;
@@ -162,6 +169,7 @@ export class IscsiTask extends Task {
     }
     this.flushSendQueue();
     if (this.nbd.resume()) handled += 1; // a connection with bytes left to read: run again
+    this.resumeHeld();
     this.nic.rxFlush();
     this.nic.txFlush();
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
@@ -221,6 +229,7 @@ export class IscsiTask extends Task {
     if (conn.loginHeldSlot != TX_SLOTS) this.loginHeldAbandon(conn); // its session learns it when the answer comes
     if (conn.pendingStage != STAGE_NONE) this.stage.give(conn.pendingStage); // immediate data cut off mid-PDU
     conn.pendingStage = STAGE_NONE;
+    this.releaseHeld(conn);
     const s = conn.session < SESSIONS_MAX ? unchecked(this.sessions[conn.session]) : null;
     if (s != null && s.tmfHeld != TMF_HELD_NONE && this.commands.connection(s.tmfHeld) == conn.slot) {
       this.taskFinish(s.tmfHeld); // an immediate TMF waiting for a gap: nobody is left to answer
@@ -247,7 +256,7 @@ export class IscsiTask extends Task {
       .u64(conn.immediateBytes).s(" bytes, unsolicited Data-Out ").u64(conn.unsolicitedBytes).s(" bytes, ")
       .u32(conn.r2tCount).s(" R2Ts, ").u32(conn.waitingReleased).s(" waiting commands ended; tasks free ")
       .u32(scsiTasksFree()).s(", staging slots free ").u32(this.stage.freeCount()).s(", BUSY for want of one so far ")
-      .u64(this.stageBusyCount).out();
+      .u64(this.stageBusyCount).s(", read held back for one ").u64(this.stageWaitCount).out();
     s.connections -= 1;
     conn.session = 0xffff_ffff;
     if (s.connections == 0) {
@@ -276,23 +285,105 @@ export class IscsiTask extends Task {
   }
 
   private onReceived(conn: IscsiConn, id: u32, lengthBytes: u32): void {
+    if (this.nic.rxAddress(id, lengthBytes) == 0) return; // not a buffer we posted: the NIC is confused; nothing to give back
+    if (this.held.count(conn.slot) > 0) {
+      // Reading has stopped for a staging slot: this buffer waits behind the others, in stream order.
+      if (!this.held.hold(conn.slot, id, lengthBytes, 0)) {
+        this.nic.rxPost(id);
+        this.drop(conn); // more buffers than were posted: the NIC is confused; the stream has a hole now
+      }
+      return;
+    }
+    if (this.readBuffer(conn, id, lengthBytes, 0)) this.nic.rxPost(id);
+    else if (!this.held.hold(conn.slot, id, lengthBytes, unchecked(this.readEnd[0]))) {
+      this.nic.rxPost(id);
+      this.drop(conn);
+    }
+  }
+
+  // Feeds receive buffer `id` to the framer from `from`. True when it is done with (read to its end, or the
+  // connection went); false when reading stopped at a header waiting for a staging slot, at readEnd[0].
+  private readBuffer(conn: IscsiConn, id: u32, lengthBytes: u32, from: u32): bool {
     const buffer = this.nic.rxAddress(id, lengthBytes);
-    if (buffer == 0) return; // not a buffer we posted: the NIC is confused; nothing to give back
-    let at: u32 = 0;
+    let at = from;
     // Bounded: every event consumes bytes or ends a PDU; a buffer holds at most lengthBytes / 48 headers.
     for (let guard: u32 = 0; guard <= lengthBytes && at < lengthBytes && conn.state != ConnState.Free && conn.state != ConnState.Closing; guard++) {
       const event = conn.framer.feed(buffer + at, lengthBytes - at, this.used);
       at += unchecked(this.used[0]);
       if (event == FrameEvent.None) continue;
       this.onFrameEvent(conn, event);
+      if (conn.headerHeld) {
+        unchecked(this.readEnd[0] = at);
+        return false;
+      }
     }
-    this.nic.rxPost(id);
+    return true;
+  }
+
+  // Connections that stopped reading for a staging slot go on where they stopped, oldest buffer first, as long as
+  // a slot is there to be had (or waiting has become futile: then BUSY, as before). Run at the end of every turn of
+  // the task: slots come back through its messages (ScsiDataOut, ScsiDone) and through connections that end.
+  private resumeHeld(): void {
+    if (this.held.holdingCount == 0) return;
+    for (let c: u32 = 0; c < CONNECTIONS_MAX && this.held.holdingCount > 0; c++) {
+      const conn = unchecked(this.conns[c]);
+      if (this.held.count(c) == 0) continue;
+      if (conn.headerHeld) {
+        if (this.stage.freeCount() == 0 && this.stageComesBack()) continue;
+        conn.headerHeld = false;
+        this.onFrameEvent(conn, FrameEvent.Header); // its sink again: now a slot, or BUSY
+        if (conn.headerHeld) continue; // another connection's header took the slot first (cannot, but cheap)
+      }
+      // Bounded by the buffers held (at most RXQ_ENTRIES); each is read to its end or stops at a header.
+      for (let guard: u32 = 0; guard < RXQ_HELD_GUARD && this.held.count(c) > 0; guard++) {
+        const id = this.held.oldestId(c);
+        const done = this.readBuffer(conn, id, this.held.oldestLength(c), this.held.oldestOffset(c));
+        if (this.held.count(c) == 0) break; // the connection went meanwhile: releaseHeld gave every buffer back
+        if (!done) {
+          this.held.setOldestOffset(c, unchecked(this.readEnd[0]));
+          break;
+        }
+        this.held.dropOldest(c);
+        this.nic.rxPost(id);
+      }
+    }
+  }
+
+  // The connection's held buffers go back to the NIC unread (it is gone, or going).
+  private releaseHeld(conn: IscsiConn): void {
+    conn.headerHeld = false;
+    for (let guard: u32 = 0; guard < RXQ_HELD_GUARD && this.held.count(conn.slot) > 0; guard++) {
+      const id = this.held.oldestId(conn.slot);
+      this.held.dropOldest(conn.slot);
+      this.nic.rxPost(id);
+    }
+  }
+
+  // True when a staging slot will come back without another byte from the network: some slot's command has all its
+  // unsolicited data and its CmdSN turn, so the SCSI target will take the data and the slot goes back. Waiting is
+  // safe only then: a command still waiting for its turn (the gap may be behind the header that waits) or for more
+  // Data-Out (it may be behind that header too, or on a connection the held buffers leave without receive buffers)
+  // might never let go. Bounded by the task table.
+  private stageComesBack(): bool {
+    for (let t: u32 = 0; t < SCSI_TASKS_MAX; t++) {
+      if (this.stage.ofCommand(t) == STAGE_NONE) continue;
+      const phase = this.commands.phase(t);
+      if (phase != CommandPhase.Waiting && phase != CommandPhase.Free && !this.dataOut.unsolicitedMore(t)) return true;
+    }
+    return false;
   }
 
   private onFrameEvent(conn: IscsiConn, event: FrameEvent): void {
     switch (event) {
       case FrameEvent.Header: {
         this.chooseSink(conn);
+        if (this.holdAsked) {
+          // No staging slot: reading stops here (the caller holds the buffer) until resumeHeld takes this header up.
+          this.holdAsked = false;
+          conn.headerHeld = true;
+          this.stageWaitCount += 1;
+          break;
+        }
         if (conn.framer.finishEmpty()) this.onPdu(conn, false);
         break;
       }
@@ -309,8 +400,24 @@ export class IscsiTask extends Task {
     const f = conn.framer;
     const bhs = f.header;
     f.sinkKind = SinkKind.Discard;
-    if (f.dataBytes == 0) return;
     const op = bhsOpcode(bhs);
+    if (op == OP_SCSI_COMMAND && scsiCmdWrite(bhs) && f.dataBytes <= negotiationLimits.firstBurstLength && (f.dataBytes > 0 || !bhsFinal(bhs))) {
+      // Unsolicited data (immediate, or Data-Out to follow): a staging slot for it (onScsiCommand owns it from there;
+      // onPdu frees it if nobody took it). None free: reading stops here until one comes back, unless every slot is
+      // held by a command waiting for its CmdSN turn (the gap may be behind this header): then onScsiCommand answers
+      // BUSY and its data is discarded.
+      const stage = this.stage.take();
+      if (stage == STAGE_NONE) {
+        if (conn.state == ConnState.FullFeature && this.stageComesBack()) this.holdAsked = true;
+        return;
+      }
+      conn.pendingStage = stage;
+      if (f.dataBytes == 0) return;
+      f.sinkKind = SinkKind.Memory;
+      f.sinkAddress = this.stage.address(stage);
+      return;
+    }
+    if (f.dataBytes == 0) return;
     if (op == OP_DATA_OUT) {
       const unsolicited = bhsTargetTransferTag(bhs) == TAG_RESERVED;
       const t = unsolicited ? this.unsolicitedTask(conn, bhs) : this.dataOutTask(conn, bhs);
@@ -329,15 +436,6 @@ export class IscsiTask extends Task {
       f.sinkKind = SinkKind.Sgl;
       f.sgl = scsiTaskSgl(t);
       f.sglOffset = offset;
-      return;
-    }
-    if (op == OP_SCSI_COMMAND && scsiCmdWrite(bhs) && f.dataBytes <= negotiationLimits.firstBurstLength) {
-      // Immediate data: into a staging slot (onScsiCommand owns it from there; onPdu frees it if nobody took it).
-      const stage = this.stage.take();
-      if (stage == STAGE_NONE) return; // onScsiCommand answers BUSY
-      conn.pendingStage = stage;
-      f.sinkKind = SinkKind.Memory;
-      f.sinkAddress = this.stage.address(stage);
       return;
     }
     if (op == OP_TEXT_REQUEST) {

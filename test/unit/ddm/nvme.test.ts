@@ -207,6 +207,31 @@ describe("NVMe DDM: what the controller answers", () => {
   });
 });
 
+describe("NVMe DDM: a disk missing at power-on", () => {
+  // A controller with one namespace per bay (NN within the DDM's table) has its disks numbered by NSID: a namespace
+  // pulled before the board resets is an empty slot, and the disks after it keep their indexes (a RAID member is named
+  // by its index; numbered in list order, disk 1 would be NSID 3, another volume's disk).
+  it("keeps the slot of a pulled namespace empty across a reset, and the next disk's index", () => {
+    const r = rig([8, 4, 2]);
+    const { t } = r;
+    expect(t.call("testDdmDiskCount", 0)).toBe(3);
+    t.board.pullDisk("host-disk1"); // as `wasm-iop fault disk host:1 fail`: it stays out across the reset
+    expect(t.board.reset()).toBe(true);
+    const host = t.board.processors[0]!; // the processors and devices of the new power-on
+    const call = (name: string, ...args: (number | bigint)[]) => {
+      const value = host.invoke(name, ...args);
+      return typeof value === "number" ? value >>> 0 : value;
+    };
+    for (let step = 0; step < 200 && call("testNvmeDiscovered", 0) !== 1; step++) t.board.runFor(1 * MS);
+    expect(call("testNvmeDiscovered", 0)).toBe(1);
+    expect(call("testDdmDiskCount", 0)).toBe(3);
+    expect(call("testDdmDiskBlocks", 0, 0)).toBe(BigInt((8 << 20) / BLOCK));
+    expect(call("testDdmDiskBlocks", 0, 1)).toBe(0n); // empty
+    expect(call("testDdmDiskBlocks", 0, 2)).toBe(BigInt((2 << 20) / BLOCK));
+    expect(t.console.join("\n")).toMatch(/disk 1 NSID 2: empty/);
+  });
+});
+
 describe("NVMe DDM: timeouts", () => {
   it("aborts a command that never completes: it fails Timeout, the controller is not reset", () => {
     const r = rig();

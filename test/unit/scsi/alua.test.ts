@@ -4,7 +4,7 @@
 // the board file gave, their CDB errors with the sense key, ASC and field pointer SPC-4 asks for, a single board that
 // still refuses them, and a newer routing table seen by REPORT REFERRALS only once it is activated.
 import { describe, expect, it } from "vitest";
-import { be16, be32, be64, boot, identify, inquiry, Key, portName } from "../../support/scsi_probe.ts";
+import { be16, be32, be64, boot, fullStatus, identify, inquiry, Key, portName, prList, prOut } from "../../support/scsi_probe.ts";
 
 // The probe board's disks: host-disk0 (16 MiB, 32768 blocks, LUN 0) partitioned in 8 pages of 4096 blocks over
 // boards a (id 1, this one), b (id 2) and c (id 7); host-disk1 (8 MiB, LUN 1) an ordinary volume.
@@ -160,6 +160,30 @@ describe("a single board: no ALUA, no referrals, as before", () => {
     const one = (opcode: number, sa: number) => i.good([0xa3, 0x0c, 0x02, opcode, ...be16(sa), ...be32(64), 0, 0], { nexus, expected: 64 });
     expect([...one(0xa3, 0x0a).subarray(0, 6)]).toEqual([0, 0x03, 0, 12, 0xa3, 0x2a]); // usage: PARAMETER DATA FORMAT's low bit
     expect(one(0x9e, 0x13)[1]! & 0x07).toBe(3);
+    i.quiescent();
+  });
+});
+
+describe("persistent reservations name ports as the wire does", () => {
+  it("READ FULL STATUS reports (board id << 4) | port; REGISTER AND MOVE takes this board's ports only", () => {
+    const { i, nexus } = clusterBoard();
+    const y = identify(i, portName("alua-y", 2), 1);
+    i.login(y);
+    i.good(prOut(0), { nexus, data: prList(0n, 0x11n) });
+    i.good(prOut(1, 1), { nexus, data: prList(0x11n, 0n) }); // Write Exclusive
+    expect(fullStatus(i, nexus).map((d) => d.port)).toEqual([0x11]);
+    const name = [...Buffer.from(portName("alua-y", 2), "latin1"), 0];
+    while (name.length % 4 !== 0 || name.length < 20) name.push(0);
+    const id = [(1 << 6) | 5, 0, ...be16(name.length), ...name];
+    const moveList = (port: number) => Uint8Array.from([...be64(0x11n), ...be64(0x22n), 0, 0, ...be16(port), ...be32(id.length), ...id]);
+    const move = (port: number) => ({ cdb: [0x5f, 7, 0, 0, 0, ...be32(moveList(port).length), 0], data: moveList(port) });
+    for (const port of [0x01, 0x21, 0x71]) { // the local number bare, board b's port 1, board c's port 1
+      const { cdb, data } = move(port);
+      expect(i.check(cdb, { nexus, data }), `port 0x${port.toString(16)}`).toMatchObject({ key: Key.IllegalRequest, asc: 0x26, field: { inCdb: false, byte: 18 } });
+    }
+    const { cdb, data } = move(0x11);
+    i.good(cdb, { nexus, data });
+    expect(fullStatus(i, nexus).map((d) => [d.key, d.port])).toEqual([[0x11n, 0x11], [0x22n, 0x11]]);
     i.quiescent();
   });
 });

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
+import { crc32, deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DISK_CHUNK_BYTES, HEADER_BYTES, RecordingError, RecordKind, type RecordingMeta, RecordWriter } from "../../../tools/replay/format.ts";
@@ -176,7 +176,7 @@ describe("recording format", () => {
       return error(bytes);
     };
     expect(bad(0, 0x58)).toMatch(/byte 0: magic .*not a wasm-iop recording/);
-    expect(bad(8, 9)).toMatch(/byte 8: format version 9; this wasm-iop reads version 1/);
+    expect(bad(8, 9)).toMatch(/byte 8: format version 9; this wasm-iop reads version 2/);
     expect(bad(10, 1)).toMatch(/byte 10: flags 0x1, expected 0/);
     expect(error(build().subarray(0, 5))).toMatch(/5 bytes: too short/);
   });
@@ -221,6 +221,27 @@ describe("recording format", () => {
     expect(error(withNvram(new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0])))).toMatch(/truncated: no end record/); // the array itself is fine
     expect(error(build({ meta: nvramMeta }))).toMatch(/no nvram record, and the metadata's NVRAM hash is not that of zeros/);
     expect(error(build({ firmware: new Uint8Array([1, 2, 3]) }))).toMatch(/record 1 at byte \d+ \(firmware\): the image's SHA-256 is [0-9a-f]{16}\.\.\., the metadata says/);
+  });
+
+  it("reads a received-deflated record as the received bytes it holds, and names one whose bytes do not inflate to its length", () => {
+    const data = new Uint8Array(5000).fill(7);
+    const deflated = deflateRawSync(data);
+    const withDeflated = (length: number, bytes: Uint8Array) => build({
+      extra: (w) => w.record(RecordKind.ReceivedDeflated, 64 + bytes.length, (x) => {
+        x.at(140, 1_700_000);
+        x.varint(2);
+        x.varint(length);
+        x.bytes(bytes);
+      }),
+    });
+    const r = parseRecording(withDeflated(data.length, deflated), "t.rec");
+    const received = r.events.find((e) => e.index === 6)!;
+    expect(received.kind).toBe(RecordKind.Received);
+    expect(received).toMatchObject({ connection: 2, at: { eventCount: 140, timeNs: 1_700_000 } });
+    expect(Buffer.from((received as { bytes: Uint8Array }).bytes).equals(Buffer.from(data))).toBe(true);
+    expect(error(withDeflated(4999, deflated))).toMatch(/record 6 at byte \d+ \(received-deflated\): the deflated bytes do not inflate to 4999 bytes/);
+    expect(error(withDeflated(5001, deflated))).toMatch(/\(received-deflated\): the deflated bytes inflate to 5000 bytes, the record says 5001/);
+    expect(error(withDeflated(5000, deflated.subarray(0, 10)))).toMatch(/\(received-deflated\): the deflated bytes do not inflate to 5000 bytes/);
   });
 
   it("names payload fields out of range: a disk chunk, a connection, a portal, a varint, bytes left over", () => {
@@ -288,15 +309,15 @@ describe("recording format", () => {
     }), { numRuns: 300 });
   });
 
-  it("the replay command prints the one line and exits 1 for a corrupt recording", async () => {
+  it("the replay command prints the one line and exits 1 for a recording of the old format version", async () => {
     const dir = mkdtempSync(join(tmpdir(), "wasm-iop-replay-"));
-    const path = join(dir, "bad.rec");
+    const path = join(dir, "old.rec");
     const bytes = build();
-    bytes[8] = 2;
+    bytes[8] = 1; // version 1: before received bytes could be deflated
     writeFileSync(path, bytes);
     const result = await runCli(["replay", path]);
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe(`wasm-iop replay: ${path}: byte 8: format version 2; this wasm-iop reads version 1`);
+    expect(result.stderr.trim()).toBe(`wasm-iop replay: ${path}: byte 8: format version 1; this wasm-iop reads version 2`);
     expect(result.stdout).toBe("");
   });
 });

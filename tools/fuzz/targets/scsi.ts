@@ -4,6 +4,8 @@
 //   3   READ(10)/(16) checked against the shadow model     4  WRITE(10)/(16), the model takes it if GOOD
 //   5   task management: ABORT TASK of the last command, ABORT TASK SET, CLEAR TASK SET, LUN RESET, ...
 //   6   wait for every command                             7  step the clock
+// The board is one of a cluster (docs/cluster.md): its disk a partitioned volume of 16 pages over three boards, so the
+// cluster's commands are live (REPORT TARGET PORT GROUPS, REPORT REFERRALS, VPD 83h's port designators, 86h, B3h).
 import { lunFieldOf, tmfRequest } from "./pdus.ts";
 import { ascii, bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
 import { DISK_BLOCKS, finishSession, prepareSession, readChecked, SESSION_BOARD, type SessionState, writeChecked } from "./session.ts";
@@ -17,10 +19,23 @@ export const SCSI_OPCODES = [
 // Commands that may change the medium in ways the shadow model does not follow.
 const MODIFYING = new Set([0x04, 0x0a, 0x2e, 0x35, 0x41, 0x42, 0x89, 0x8b, 0x8e, 0x91, 0x93, 0x9c, 0xaa, 0xae, 0x7f, 0x9e, 0x8a, 0x2a, 0x3b, 0x48]);
 
+export const SCSI_BOARD = {
+  ...SESSION_BOARD,
+  cluster: {
+    version: 1, board: "a",
+    boards: [
+      { id: 1, name: "a", portals: [{ host: "127.0.0.1", port: 3260 }] },
+      { id: 2, name: "b", portals: [{ host: "127.0.0.1", port: 3261 }] },
+      { id: 4095, name: "c", portals: [{ host: "127.0.0.1", port: 3262 }, { host: "[::1]", port: 3262 }] },
+    ],
+    volumes: [{ volume: "host-disk0", pageBlocks: DISK_BLOCKS / 16, pageCount: 16, owners: { roundRobinFrom: "b" } }],
+  },
+};
+
 export const scsiTarget: FuzzTarget<SessionState> = {
   name: "scsi",
-  summary: "CDBs and parameter lists reaching the SCSI layer (over a logged-in session)",
-  board: SESSION_BOARD,
+  summary: "CDBs and parameter lists reaching the SCSI layer (over a logged-in session, on a board of a cluster)",
+  board: SCSI_BOARD,
   prepare: prepareSession,
   run(fuzz, state, input, log) {
     state.shadow.reset();
@@ -84,6 +99,7 @@ export const scsiTarget: FuzzTarget<SessionState> = {
     ...SCSI_OPCODES.map((op) => bytes(0, 0xc0, op)),
     bytes(0x00, 0x00, 0x08, 0x00), bytes(0xff, 0xff, 0xff, 0xff), bytes(0x00, 0x00, 0x00, 0x00), bytes(0x80), bytes(0x40),
     bytes(0x3f, 0x00), bytes(0x83), bytes(0xb0), bytes(0xb1), bytes(0xb2), bytes(0x10), bytes(0x12), ascii("WASM"),
+    bytes(0x0a), bytes(0x2a), bytes(0x13), bytes(0x86), bytes(0xb3), bytes(0x01), // RTPG (plain, extended), REPORT REFERRALS, ONE_SEG
   ],
   seeds: [
     bytes(0, 4, 5, 0, 0, 0, 0, 0, 0x24), // INQUIRY, allocation 36 (opcode table index 5: 0x12)
@@ -91,5 +107,10 @@ export const scsiTarget: FuzzTarget<SessionState> = {
     bytes(1, 0x16, 15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0x20), // READ CAPACITY(16)-ish
     bytes(2, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x00, 0x08, 2), // MODE SENSE(10) with a parameter list
     bytes(4, 0, 100, 4, 7, 6, 5, 2, 0, 3, 5, 7),
+    // The cluster's commands: REPORT TARGET PORT GROUPS (extended header), REPORT REFERRALS from LBA 256 (ONE_SEG),
+    // INQUIRY of the Referrals and Extended INQUIRY VPD pages.
+    bytes(0, SCSI_OPCODES.indexOf(0xa3), 11, 0x2a, 0, 0, 0, 0, 0, 0, 0x04, 0, 0, 0, 0, 0x04, 0x00),
+    bytes(0, SCSI_OPCODES.indexOf(0x9e), 15, 0x13, 0, 0, 0, 0, 0, 0, 0x01, 0x00, 0, 0, 0x10, 0x00, 0x01, 0, 0, 0x10, 0x00),
+    bytes(0, SCSI_OPCODES.indexOf(0x12), 4, 0x01, 0xb3, 0x00, 0xff, 0, 0x00, 0xff, 0, SCSI_OPCODES.indexOf(0x12), 4, 0x01, 0x86, 0x00, 0xff, 0, 0x00, 0xff),
   ],
 };

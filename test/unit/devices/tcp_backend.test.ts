@@ -1,0 +1,134 @@
+// Proves TcpBackend's send space (host/devices/tcp_backend.ts) against a node:net client on 127.0.0.1: what is
+// gathered into sendSpace() and committed leaves in order and intact, one write per turn; while the socket still
+// holds an earlier write (the client does not read, so the kernel's buffers fill), room already gathered moves with
+// its bytes and later sends never overwrite the bytes the socket holds; a commit of 0 sends nothing; room for a
+// connection no longer held goes nowhere; close() sends the turn's bytes before the FIN.
+import { connect, type Socket } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import type { NicPort } from "../../../host/devices/nic.ts";
+import { TcpBackend } from "../../../host/devices/tcp_backend.ts";
+
+// A NIC that accepts every connection in slot 0, 1, ... and drops what it receives.
+class FakeNic implements NicPort {
+  readonly closedSlots: number[] = [];
+  private next = 0;
+  opened(): number {
+    return this.next++;
+  }
+  received(): void {}
+  closed(connection: number): void {
+    this.closedSlots.push(connection);
+  }
+}
+
+function pattern(lengthBytes: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(lengthBytes);
+  for (let i = 0; i < lengthBytes; i++) bytes[i] = (i * 31 + seed * 7 + (i >> 8)) & 0xff;
+  return bytes;
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe("TcpBackend send space", () => {
+  let backend: TcpBackend | undefined;
+  let client: Socket | undefined;
+  afterEach(async () => {
+    client?.destroy();
+    await backend?.stop();
+  });
+
+  async function open(): Promise<{ received: Buffer[]; ended: () => boolean; nic: FakeNic }> {
+    const nic = new FakeNic();
+    backend = new TcpBackend({ portals: [{ host: "127.0.0.1", port: 0 }], log: () => {} });
+    backend.attach(nic);
+    const [address] = await backend.start();
+    const received: Buffer[] = [];
+    let ended = false;
+    client = connect(address!.port, "127.0.0.1");
+    client.on("data", (chunk: Buffer) => received.push(chunk));
+    client.on("end", () => (ended = true));
+    const deadline = Date.now() + 4000;
+    while ((backend as unknown as { connections: Map<number, unknown> }).connections.size === 0) {
+      if (Date.now() > deadline) throw new Error("no connection");
+      await tick();
+    }
+    return { received, ended: () => ended, nic };
+  }
+
+  function send(connection: number, bytes: Uint8Array): void {
+    const space = backend!.sendSpace(connection, bytes.length);
+    expect(space.length).toBe(bytes.length);
+    space.set(bytes);
+    backend!.sendCommit(connection, bytes.length);
+  }
+
+  async function receive(received: Buffer[], lengthBytes: number): Promise<Buffer> {
+    const deadline = Date.now() + 8000;
+    while (received.reduce((sum, chunk) => sum + chunk.length, 0) < lengthBytes) {
+      if (Date.now() > deadline) throw new Error(`received ${received.reduce((sum, chunk) => sum + chunk.length, 0)} of ${lengthBytes} bytes`);
+      await tick();
+    }
+    return Buffer.concat(received);
+  }
+
+  it("sends the commits of a turn in order, intact; a commit of 0 sends nothing", async () => {
+    const { received } = await open();
+    const parts = [pattern(48, 1), pattern(4096, 2), pattern(48, 3), pattern(100_000, 4)];
+    for (const part of parts) send(0, part);
+    backend!.sendSpace(0, 512).fill(0xee);
+    backend!.sendCommit(0, 0);
+    const all = await receive(received, 104_192);
+    expect(all.length).toBe(104_192);
+    expect(all.equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  it("never overwrites bytes the socket still holds, and moves gathered room with its bytes", async () => {
+    const { received } = await open();
+    client!.pause(); // the kernel's buffers fill: the socket keeps later writes in its queue, holding their buffers
+    const sent: Uint8Array[] = [];
+    for (let turn = 0; turn < 24; turn++) {
+      const first = pattern(1 << 20, turn);
+      send(0, first);
+      sent.push(first);
+      // Room gathered before the turn ends and committed after it: the write in between may move it.
+      const late = pattern(3000 + turn, 100 + turn);
+      backend!.sendSpace(0, late.length).set(late);
+      await tick();
+      backend!.sendCommit(0, late.length);
+      sent.push(late);
+    }
+    const expected = Buffer.concat(sent);
+    client!.resume();
+    const all = await receive(received, expected.length);
+    expect(all.length).toBe(expected.length);
+    expect(all.equals(expected)).toBe(true);
+  }, 20_000);
+
+  it("gives room that goes nowhere for a connection it does not hold, and ignores its commit", async () => {
+    const { received } = await open();
+    backend!.sendSpace(7, 4096).fill(1);
+    backend!.sendCommit(7, 4096);
+    send(0, pattern(10, 9));
+    const all = await receive(received, 10);
+    expect(all.equals(Buffer.from(pattern(10, 9)))).toBe(true);
+  });
+
+  it("sends the turn's committed bytes before the FIN on close", async () => {
+    const { received, ended } = await open();
+    send(0, pattern(5000, 5));
+    backend!.close(0);
+    const all = await receive(received, 5000);
+    const deadline = Date.now() + 4000;
+    while (!ended()) {
+      if (Date.now() > deadline) throw new Error("no FIN");
+      await tick();
+    }
+    expect(all.equals(Buffer.from(pattern(5000, 5)))).toBe(true);
+  });
+
+  it("refuses a commit larger than the room given", async () => {
+    await open();
+    backend!.sendSpace(0, 16);
+    expect(() => backend!.sendCommit(0, 17)).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,85 @@
+// The recording's file writer (tools/replay/record_file.ts): records handed over with their CRC-32 left as zeros come
+// out of the worker thread checksummed and in order, across slab edges, with a record larger than a slab written by
+// the caller's thread in its place; received bytes that compress are deflated (received-deflated records) and read
+// back as the bytes received, random bytes stay as they came; and the file is complete once drain() returns.
+import { createHash, randomFillSync } from "node:crypto";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { RecordKind, RecordWriter } from "../../../tools/replay/format.ts";
+import { parseRecording } from "../../../tools/replay/reader.ts";
+import { RecordFile } from "../../../tools/replay/record_file.ts";
+
+const FIRMWARE = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+const SHA = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+const META = {
+  tool: "test", command: "run", created: "2026-12-07T00:00:00Z", boardFile: "x.json", spec: { name: "x", processors: [], disks: [] }, seed: 1,
+  firmwareSha256: SHA(FIRMWARE), bootSlot: null, bootTrial: false, portals: [], verbose: false, nvram: null, disks: [],
+};
+
+// Received payloads: patterned (compress), random (do not), small, and one over the 64 KiB slab.
+function payloads(): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < 40; i++) {
+    const size = [100, 3000, 20_000, 48_000][i % 4]!;
+    const bytes = new Uint8Array(size);
+    if (i % 3 === 0) randomFillSync(bytes);
+    else for (let b = 0; b < size; b++) bytes[b] = (b >> 9) + i;
+    out.push(bytes);
+  }
+  out.splice(20, 0, randomFillSync(new Uint8Array(200_000)));
+  return out;
+}
+
+function write(path: string, compress: boolean, data: Uint8Array[]): RecordFile {
+  const file = new RecordFile(path, { slabBytes: 64 * 1024, slabCount: 3, compress });
+  file.appendRaw([new RecordWriter().take()]);
+  const w = new RecordWriter({ header: false, crcLater: true });
+  const put = (kind: RecordKind, max: number, payload: (x: RecordWriter) => void) => {
+    w.record(kind, max, payload);
+    file.appendRecord(w.takePieces());
+  };
+  const meta = Buffer.from(JSON.stringify(META));
+  put(RecordKind.Meta, meta.length, (x) => x.bytes(meta));
+  put(RecordKind.Firmware, FIRMWARE.length, (x) => x.bytes(FIRMWARE));
+  data.forEach((bytes, i) => put(RecordKind.Received, 64 + bytes.length, (x) => {
+    x.at(i * 10, i * 1000);
+    x.varint(i % 4);
+    x.data(bytes);
+  }));
+  const end = Buffer.from(JSON.stringify({ reason: "test", sentBytes: 0, sends: 0, sendsSha256: SHA(new Uint8Array()), sentSha256: null, traceHash: null, traceEvents: null }));
+  put(RecordKind.End, 64 + end.length, (x) => {
+    x.at(1000, 1_000_000);
+    x.bytes(end);
+  });
+  file.drain();
+  return file;
+}
+
+describe("recording file writer", () => {
+  it("writes every record checksummed and in order across slabs; deflates received bytes that compress, keeps random ones", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-recfile-"));
+    const data = payloads();
+    const raw = write(join(dir, "raw.rec"), false, data);
+    const packed = write(join(dir, "packed.rec"), true, data);
+    for (const [name, file] of [["raw.rec", raw], ["packed.rec", packed]] as const) {
+      const recording = parseRecording(readFileSync(join(dir, name)), name); // every CRC checked
+      const received = recording.events.filter((e) => e.kind === RecordKind.Received);
+      expect(received.map((e) => SHA(e.bytes))).toEqual(data.map(SHA));
+      expect(received.map((e) => [e.connection, e.at.eventCount])).toEqual(data.map((_, i) => [i % 4, i * 10]));
+      expect(recording.end.end.reason).toBe("test");
+      expect(file.stats.slabsWritten).toBeGreaterThan(10);
+      file.close();
+    }
+    const rawBytes = statSync(join(dir, "raw.rec")).size;
+    const packedBytes = statSync(join(dir, "packed.rec")).size;
+    const { deflatedIn, deflatedOut } = await packed.deflated;
+    const randomBytes = data.filter((_, i) => i === 20 || (i < 20 ? i % 3 === 0 : (i - 1) % 3 === 0)).reduce((n, d) => n + d.length, 0);
+    expect(deflatedIn).toBeGreaterThan(0);
+    expect(packedBytes).toBe(rawBytes - deflatedIn + deflatedOut);
+    expect(packedBytes).toBeLessThan(randomBytes + 0.25 * (rawBytes - randomBytes)); // random bytes as they were, the rest at most a quarter
+    expect(packedBytes).toBeGreaterThan(randomBytes);
+    expect(await raw.deflated).toEqual({ deflatedIn: 0, deflatedOut: 0 });
+  });
+});
