@@ -782,6 +782,7 @@ export class CtaTask extends Task {
     if (member >= v.memberCount || v.member(member).processor != processor || v.member(member).disk != disk) return;
     if (v.member(member).failed && member != v.rebuildMember) return;
     v.member(member).failed = true;
+    if (v.type == VolumeType.Replica && v.failedCount() == v.memberCount && v.lastCurrent == MEMBERS_MAX) v.lastCurrent = member;
     this.partsStale(processor, disk);
     if (member == v.rebuildMember) {
       if (v.type == VolumeType.Replica) this.replicaResync.abort(volume);
