@@ -1,11 +1,13 @@
 // Login redirect with real initiators (docs/cluster.md, "Login redirect"): two boards of a cluster, each its own
-// `wasm-iop run` process with its own board file naming the other (no fabric: the routing table alone decides), the
-// partitioned volume's pages mostly on board b and board a set to redirect. libiscsi's iscsi-ls (discovery: every
-// board's portals), iscsi-inq and QEMU's iSCSI driver (qemu-img) log in to a, are answered Target Moved Temporarily
-// with b's portal, and follow it: the image qemu-img writes through a's URL is read back byte-identical through b's,
-// from b's own disk (without the fabric the boards share no data, so the bytes can only be there if the writes went
-// to b), and a's console counts one redirect per login. iscsi-inq also parses b's ALUA designators in VPD 83h. Without the Debian tools the tests say what they skipped;
-// under CI a missing tool is a failure.
+// `wasm-iop run` process with its own board file naming the other, board b owning every page of the partitioned
+// volume (the two processes share no fabric, so b must own what it serves: a page of a's would be proxied over a
+// fabric that is not there, and fail) and board a set to redirect. libiscsi's iscsi-ls (discovery: every board's
+// portals), iscsi-inq and QEMU's iSCSI driver (qemu-img) log in to a, are answered Target Moved Temporarily with b's
+// portal, and follow it: the image qemu-img writes through a's URL is read back byte-identical through b's, from b's
+// own disk (the boards share no data, so the bytes can only be there if the writes went to b), and a's console
+// counts one redirect per login. iscsi-inq also parses b's ALUA designators in VPD 83h. A cluster run by
+// `run --cluster` (one process, a fabric, proxy I/O) is redirected the same way. Without the Debian tools the tests
+// say what they skipped; under CI a missing tool is a failure.
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,9 +32,9 @@ const PORT_A = 22000 + (process.pid % 400) * 2;
 const PORT_B = PORT_A + 1;
 const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-cluster-"));
 
-/** A one-processor board: a NIC and a 16 MiB disk, the disk a partitioned volume of 16 pages of 1 MiB, b owning 12. */
+/** A one-processor board: a NIC and a 16 MiB disk, the disk a partitioned volume of 16 pages of 1 MiB, all b's. */
 function boardFile(name: "a" | "b"): string {
-  const owners = ["a", "b", "b", "b", "a", "b", "b", "b", "a", "b", "b", "b", "a", "b", "b", "b"];
+  const owners = Array.from({ length: 16 }, () => "b");
   const spec = {
     name: `cluster-${name}`, seed: 1,
     processors: [{ name: "host", role: "host", ramMiB: 64, pci: [{ slot: 3, model: "virtio-scsi", disks: ["disk0"] }, { slot: 4, model: "nic" }] }],
