@@ -8,7 +8,7 @@ import { carve } from "../kernel/carve";
 import { line } from "../kernel/console";
 import { irqRoute } from "../kernel/scheduler";
 import { vectorAllocate, VECTOR_NONE } from "../kernel/vectors";
-import { BUFFER_CLASS_PAGE } from "../config";
+import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../config";
 import { POOL_NONE } from "../kernel/pool";
 
 export const NIC_VENDOR: u32 = 0x1234;
@@ -34,6 +34,13 @@ export const RXQ_ENTRIES: u32 = 256;
 // Receive buffers come from the page pool, which the TTS also needs for every answer it sends: the NIC takes at most
 // this share of it, so a processor with little RAM posts fewer receive buffers instead of starving its own target.
 const RX_POOL_SHARE_DIVISOR: u32 = 2;
+// Where RAM allows, receive buffers are large ones (64 KiB): a socket read's bytes, a 1 MiB write's Data-Out, land in
+// a sixteenth of the buffers and events (the TTS holds a buffer rather than answer BUSY when a burst of commands with
+// immediate data outruns its staging slots: held_receive.ts). They take at most this share of the large pool, which
+// also holds staging slots, each connection's scratch buffer and burst data; fewer than RX_LARGE_COUNT_MIN that way
+// and the pages are used as before.
+const RX_LARGE_SHARE_DIVISOR: u32 = 8;
+const RX_LARGE_COUNT_MIN: u32 = 16;
 export const TXQ_ENTRIES: u32 = 2048;
 const EVENT_BYTES: u32 = 16;
 const RX_ENTRY_BYTES: u32 = 16;
@@ -65,6 +72,7 @@ export class Nic {
   private evqTailFlushed: u32 = 0; // EVQ_TAIL as last written
   private rxqHead: u32 = 0;
   private rxqHeadFlushed: u32 = 0; // RXQ_HEAD as last written
+  private rxClass: u32 = BUFFER_CLASS_PAGE; // the pool receive buffers come from (start() chooses)
   private txqHead: u32 = 0;
   private txqTailSeen: u32 = 0;
   private txPending: bool = false;
@@ -103,8 +111,11 @@ export class Nic {
   /** Posts receive buffers and starts accepting connections. After the seal (it takes pool buffers). */
   start(): void {
     if (!this.present) return;
-    const posted = min(RXQ_ENTRIES, bufferPool(BUFFER_CLASS_PAGE).capacity / RX_POOL_SHARE_DIVISOR);
-    if (posted < RXQ_ENTRIES) line().s("nic: ").u32(posted).s(" of ").u32(RXQ_ENTRIES).s(" receive buffers (RAM)").out();
+    const large = min(RXQ_ENTRIES, bufferPool(BUFFER_CLASS_LARGE).capacity / RX_LARGE_SHARE_DIVISOR);
+    this.rxClass = large >= RX_LARGE_COUNT_MIN ? BUFFER_CLASS_LARGE : BUFFER_CLASS_PAGE;
+    const posted = this.rxClass == BUFFER_CLASS_LARGE ? large : min(RXQ_ENTRIES, bufferPool(BUFFER_CLASS_PAGE).capacity / RX_POOL_SHARE_DIVISOR);
+    if (this.rxClass == BUFFER_CLASS_LARGE) line().s("nic: ").u32(posted).s(" receive buffers of ").u32(bufferPool(this.rxClass).slotBytes).s(" bytes").out();
+    else if (posted < RXQ_ENTRIES) line().s("nic: ").u32(posted).s(" of ").u32(RXQ_ENTRIES).s(" receive buffers (RAM)").out();
     for (let i: u32 = 0; i < posted; i++) this.rxPost(POOL_NONE);
     busWrite32(this.regs + REG_RXQ_HEAD, this.rxqHead);
     this.rxqHeadFlushed = this.rxqHead;
@@ -144,14 +155,14 @@ export class Nic {
 
   /** The address of receive buffer `id`, or 0 if `id` is not one of ours. */
   rxAddress(id: u32, lengthBytes: u32): usize {
-    const pool = bufferPool(BUFFER_CLASS_PAGE);
+    const pool = bufferPool(this.rxClass);
     if (id >= pool.capacity || !pool.isHeld(id) || lengthBytes > pool.slotBytes) return 0;
     return pool.address(id);
   }
 
   /** Gives receive buffer `id` back to the NIC (or, with POOL_NONE, posts a fresh one). */
   rxPost(id: u32): void {
-    const pool = bufferPool(BUFFER_CLASS_PAGE);
+    const pool = bufferPool(this.rxClass);
     let buffer = id;
     if (buffer == POOL_NONE) buffer = pool.acquire();
     if (buffer == POOL_NONE) {

@@ -265,7 +265,7 @@ describe("replica volume over two storage processors", () => {
     await readAll(t, shadow);
   });
 
-  it("fails I/O visibly with both copies down, and keeps what was acknowledged for the next start", async () => {
+  it("fails I/O visibly with both copies down; serves again from the copy that failed last, never from the stale one", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-replica-"));
     dirs.push(dataDir);
     let t = boot(dataDir);
@@ -282,13 +282,19 @@ describe("replica volume over two storage processors", () => {
     const read = submit(t, Fn.Read, 0, PAGE_BYTES);
     expect(wait(t, read)).not.toBe(0);
     t.call("testClientRelease", read);
-    t.board.powerOff();
-    // Both back at the next start: copy 0 failed last and holds every acknowledged write; copy 1 gets the log's regions.
-    t = boot(dataDir);
-    expect(t.console.find((l) => l.includes("inventory volume") && l.includes("name=rep"))).toMatch(/state=degraded copies=current,failed pending=[1-9]/);
-    await readAll(t, shadow);
+    // Copy 1 back first: it missed the writes of both-2, so it must not serve.
+    t.board.restoreDisk("sp2-disk0");
+    await t.board.runUntilTurning(t.board.clock.nowNs + 3_000_000_000);
+    expect(volumeLine(t)).toMatch(/state=failed/);
+    t.board.restoreDisk("sp1-disk0");
     await runUntil(t, () => /state=optimal/.test(volumeLine(t)), 60);
+    expect(t.console.join("\n")).toMatch(/copy 0 of volume 0 answers again; it failed last and holds every answered write: it serves/);
     await t.board.runUntilTurning(t.board.clock.nowNs + 100_000_000);
     expect(copiesDiffer(dataDir)).toBe(-1);
+    await readAll(t, shadow);
+    t.board.powerOff();
+    t = boot(dataDir);
+    expect(t.console.find((l) => l.includes("inventory volume") && l.includes("name=rep"))).toMatch(/state=optimal copies=current,current/);
+    await readAll(t, shadow);
   });
 });

@@ -51,8 +51,8 @@ describe("RAM size", () => {
 
   it("at 4 MiB both roles boot, and the host serves iSCSI with smaller pools and a smaller receive ring", () => {
     const env = bootIscsiBoard({ ramMiB: [4, 4], diskMiB: 8 });
-    expect(env.console).toContain("host 1: boot: pools sized for 3840 KiB of the 4096 KiB of RAM: the host role's agents need 2048 KiB");
-    expect(env.console).toContain("host 1: nic: 75 of 256 receive buffers (RAM)");
+    expect(env.console).toContain("host 1: boot: pools sized for 3584 KiB of the 4096 KiB of RAM: the host role's agents need 2048 KiB");
+    expect(env.console).toContain("host 1: nic: 70 of 256 receive buffers (RAM)");
     const i = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: "iqn.2026-11.org.wasm-iop:small", isid: 1 });
     i.login();
     i.testUnitReady(1); // the power-on unit attention
