@@ -399,6 +399,15 @@ export class CtaTask extends Task {
     return true;
   }
 
+  // A replica write that succeeded while a copy is down is answered only once the superblock saying the copy is down
+  // is on the current copy: a restart before that would take both copies for current, and the crash resync could
+  // copy the stale one over the one that has the write.
+  private replicaAckWaits(service: usize): bool {
+    if (load<u8>(service, 1) != FrameStatus.Ok || load<u8>(service, 57) == 0) return false;
+    const volume = <u32>load<u16>(service, 26);
+    return volumeAt(volume).failedCount() != 0 && this.metadata.settling(volume);
+  }
+
   /** Some replica write of `volume` holds blocks of [lba, lba + blocks). */
   replicaRangeHeld(volume: u32, lba: u64, blocks: u64): bool {
     for (let t: u32 = 0; t < SERVICES_MAX; t++) {
@@ -928,6 +937,12 @@ export class CtaTask extends Task {
   private serviceFinishIfDone(s: u32): void {
     const service = this.service(s);
     if (load<u8>(service) != ServiceState.Active || load<u32>(service, 4) != 0 || load<u8>(service, 25) != 0) return;
+    if (this.replicaAckWaits(service)) {
+      // Looked at again after every run (advanceAll) until the superblock is written.
+      store<u8>(service, 1, 25);
+      this.servicesPending += 1;
+      return;
+    }
     store<u8>(service, <u8>ServiceState.Free, 0);
     this.servicesUsed -= 1;
     this.servicesDone += 1;
