@@ -3,13 +3,15 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { buildFirmware, FIRMWARE_FUZZ_PATH, ROOT } from "../build/firmware.ts";
+import { buildFirmware, FIRMWARE_FUZZ_PATH, packageVersion, ROOT } from "../build/firmware.ts";
 import { type CampaignStatus, campaign, decodeReproducer, replay, TARGETS, targetNamed } from "../fuzz/engine.ts";
 import { loadFuzzFirmware } from "../fuzz/harness.ts";
+import { recordFuzzInput } from "../replay/fuzz_recording.ts";
+import { PcapWriter } from "../replay/pcap.ts";
 import { type Command, UsageError } from "./command.ts";
 
 const help = `usage: wasm-iop fuzz --target NAME [--seconds N] [--seed S] [--corpus DIR] [--findings DIR] [--jobs J] [--json]
-       wasm-iop fuzz --replay FILE [--quiet]
+       wasm-iop fuzz --replay FILE [--quiet] [--record OUT] [--pcap OUT]
 
 Coverage-guided fuzzing of the firmware on the deterministic board. The fuzzing image (build/firmware.fuzz.wasm:
 the release image with edge counters injected by binaryen, built on demand) boots once; every input then starts
@@ -32,6 +34,9 @@ options:
   --json            print the summary as one JSON object instead of text
   --replay FILE     run one reproducer deterministically and print its bus trace, what it did and what it found
   --quiet           with --replay: the operations and the finding, not the trace
+  --record OUT      with --replay: also write the run as a recording (docs/replay.md, "Fuzz findings"), which
+                    \`wasm-iop replay OUT\` runs again and checks, as it does a served session's
+  --pcap OUT        with --replay: write the NIC's traffic during the input as a pcap file
   -h, --help        this help
 
 While it runs, a status line every 2 s (stderr): execs, execs per second, edges, corpus size, findings.
@@ -52,7 +57,7 @@ export const fuzzCommand: Command = {
       options: {
         target: { type: "string" }, seconds: { type: "string" }, seed: { type: "string" }, corpus: { type: "string" },
         findings: { type: "string" }, jobs: { type: "string" }, json: { type: "boolean", default: false },
-        replay: { type: "string" }, quiet: { type: "boolean", default: false },
+        replay: { type: "string" }, quiet: { type: "boolean", default: false }, record: { type: "string" }, pcap: { type: "string" },
       },
       strict: true,
     });
@@ -61,16 +66,26 @@ export const fuzzCommand: Command = {
     if (built.length > 0) process.stderr.write(`built ${built.join(", ")}\n`);
     const firmware = loadFuzzFirmware(FIRMWARE_FUZZ_PATH);
 
+    if ((values.record !== undefined || values.pcap !== undefined) && values.replay === undefined) throw new UsageError("--record and --pcap go with --replay FILE");
     if (values.replay !== undefined) {
       const file = resolve(values.replay);
       const reproducer = decodeReproducer(readFileSync(file), file);
-      const result = replay(reproducer, firmware);
+      // The target's session was opened before the snapshot: its connections appear at their first byte.
+      const pcap = values.pcap === undefined ? undefined : new PcapWriter(resolve(values.pcap), { adoptOpen: true });
+      // With --record or --pcap, the same run with the door watched (docs/replay.md, "Fuzz findings"): same trace.
+      const result = values.record === undefined && pcap === undefined ? replay(reproducer, firmware) : recordFuzzInput({
+        target: reproducer.target, seed: reproducer.seed, input: reproducer.input, firmware: new Uint8Array(readFileSync(FIRMWARE_FUZZ_PATH)),
+        tool: `wasm-iop ${packageVersion()}`, recordPath: values.record === undefined ? undefined : resolve(values.record), observers: pcap === undefined ? [] : [pcap],
+      });
+      pcap?.finish();
       out(`replay ${file}: target ${reproducer.target}, seed ${reproducer.seed}, ${reproducer.input.length} input bytes`);
       if (reproducer.finding !== undefined) out(`recorded: ${reproducer.finding.kind}: ${reproducer.finding.message}`);
       if (!values.quiet) for (const line of result.trace) process.stdout.write(line);
       for (const line of result.log) out(`op: ${line}`);
       for (const line of result.console) out(`console: ${line}`);
       out(result.finding === undefined ? "no finding: the reproducer passes" : `finding: ${result.finding.kind}: ${result.finding.message}`);
+      if (values.record !== undefined) out(`recording: ${resolve(values.record)} (wasm-iop replay ${values.record})`);
+      if (pcap !== undefined) out(`packet capture: ${pcap.path}, ${pcap.packetCount} packets`);
       return result.finding === undefined ? 0 : 1;
     }
 

@@ -7,6 +7,7 @@ import { hashDiskFile, replayDisk } from "../replay/disks.ts";
 import { DISK_CHUNK_BYTES, RecordingError } from "../replay/format.ts";
 import { openRecording, type RecordingReader } from "../replay/reader.ts";
 import { PcapWriter } from "../replay/pcap.ts";
+import { replayFuzz } from "../replay/fuzz_recording.ts";
 import { describeRecord, replay } from "../replay/replay.ts";
 import { type Command, UsageError } from "./command.ts";
 
@@ -92,11 +93,13 @@ export const replayCommand: Command = {
       say(`replay ${file}: ${meta.command} of board ${(meta.spec as { name?: string }).name ?? "?"} (${meta.boardFile}), seed ${meta.seed}, ` +
         `${sizeBytes} bytes, recorded ${meta.created} by ${meta.tool}`);
       const diskImages = values.disks === undefined ? undefined : readDiskImages(values.disks, meta.spec as { disks: { name: string; backend: string; image?: string }[] }, meta.disks);
-      const trace = new Trace({ path: values.trace });
-      const pcap = values.pcap === undefined ? undefined : new PcapWriter(resolve(values.pcap));
+      const trace = new Trace({ path: recording.fuzzStart !== undefined ? undefined : values.trace }); // a fuzz replay writes its own
+      const pcap = values.pcap === undefined ? undefined : new PcapWriter(resolve(values.pcap), { adoptOpen: recording.fuzzStart !== undefined });
       const started = performance.now();
-      const result = replay({
-        recording, firmware, trace, ...until, observers: pcap === undefined ? [] : [pcap], diskImages,
+      const observers = pcap === undefined ? [] : [pcap];
+      // A fuzz finding's recording: its target's board, its input run again, every passage of the door checked.
+      const result = recording.fuzzStart !== undefined ? replayFuzz({ recording, firmware, trace, ...until, observers, tracePath: values.trace }) : replay({
+        recording, firmware, trace, ...until, observers, diskImages,
         onConsole: values.verbose ? (processor, _fd, line) => say(`[${processor}] ${line}`) : undefined,
       });
       const wallS = (performance.now() - started) / 1000;

@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Board } from "../../host/board/board.ts";
 import { Prng } from "../../host/sim/prng.ts";
 import { type Finding, FindingError, FuzzBoard } from "./harness.ts";
 import { COVERAGE_MAP_BYTES } from "./instrument.ts";
@@ -48,10 +49,14 @@ export class Runner {
    */
   cost = 0;
 
-  /** Runs one input from the snapshot; the finding it hit, if any. */
-  exec(input: Uint8Array, log: (line: string) => void = () => {}): Finding | undefined {
+  /**
+   * Runs one input from the snapshot; the finding it hit, if any. `attach` is called once the board is back at the
+   * snapshot, before the input runs (a recording's or a replay's observers of the door: the restore drops any).
+   */
+  exec(input: Uint8Array, log: (line: string) => void = () => {}, attach?: (board: Board) => void): Finding | undefined {
     this.fuzz.restore();
     const { board } = this.fuzz;
+    attach?.(board);
     const events = board.clock.scheduledCount;
     const resets = board.resetCount;
     try {

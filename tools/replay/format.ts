@@ -34,6 +34,7 @@ export enum RecordKind {
   Note = 14, // |at|the TraceNote as JSON| (simulate: a line its own events wrote to the board's trace)
   Nvram = 15, // the NVRAM card's array as it was at power-on (its SHA-256 is the metadata's nvram.sha256), before any timed record
   ReceivedDeflated = 16, // |at|connection varint|length varint|the bytes, raw deflate (RFC 1951)|: a Received record, compressed
+  FuzzStart = 17, // JSON: FuzzStart, after the firmware (fuzz --replay --record): the board is a fuzz target's, at its snapshot
 }
 // where |at| is |board-event count delta varint|board time delta varint, ns|.
 
@@ -43,6 +44,7 @@ export const RECORD_KIND_NAMES: Record<RecordKind, string> = {
   [RecordKind.BoardClosed]: "board-closed", [RecordKind.End]: "end", [RecordKind.Seal]: "seal",
   [RecordKind.Firmware]: "firmware", [RecordKind.Fault]: "fault", [RecordKind.Note]: "note",
   [RecordKind.Nvram]: "nvram", [RecordKind.ReceivedDeflated]: "received-deflated",
+  [RecordKind.FuzzStart]: "fuzz-start",
 };
 
 export interface RecordedDisk {
@@ -69,6 +71,20 @@ export interface RecordingMeta {
   disks: RecordedDisk[];
   /** The NVRAM card's array at power-on (null: the board has none); its bytes follow in an nvram record unless all zero. */
   nvram: { sizeBytes: number; sha256: string } | null;
+}
+
+/**
+ * Where a fuzz finding's recording starts (`fuzz --replay FILE --record OUT`): the board is fuzzing target `target`'s
+ * (tools/fuzz/targets/), booted with the recorded image and `seed` and brought to its snapshot by the target's own
+ * prepare(), at board place `snapshot`; then `input` (the reproducer's bytes, base64) ran. The timed records are what
+ * passed the door while it ran; a replay runs the same input again and checks every one of them, inputs included
+ * (the target's direct bus and DMA accesses do not pass the door: the input makes them again).
+ */
+export interface FuzzStart {
+  target: string;
+  seed: number;
+  input: string;
+  snapshot: { eventCount: number; timeNs: number };
 }
 
 export interface RecordingEnd {

@@ -48,7 +48,11 @@ export class PcapWriter implements IngressObserver {
   private ipId = 0;
   packetCount = 0;
 
-  constructor(readonly path: string) {
+  /**
+   * `adoptOpen`: connections already open when the capture began (a fuzzing target's session, logged in before its
+   * snapshot) get their handshake at their first byte; otherwise bytes on a connection never seen opened are left out.
+   */
+  constructor(readonly path: string, private readonly options: { adoptOpen?: boolean } = {}) {
     this.fd = openSync(path, "w");
     const header = new DataView(new ArrayBuffer(24));
     header.setUint32(0, PCAP_MAGIC_NS, true);
@@ -61,6 +65,10 @@ export class PcapWriter implements IngressObserver {
 
   opened(at: IngressPosition, _portal: number, connection: number | undefined): void {
     if (connection === undefined) return; // refused: the NIC never took it (a real stack would answer RST)
+    this.open(at, connection);
+  }
+
+  private open(at: IngressPosition, connection: number): Stream {
     const serial = this.streamCount++;
     // Initial sequence numbers spread over the space, so a capture exercises wrap-around like a real one.
     const stream: Stream = { clientPort: CLIENT_PORT_FIRST + (serial % 16_384), clientSeq: Math.imul(serial + 1, 0x9e3779b1) >>> 0, targetSeq: Math.imul(serial + 1, 0x85ebca6b) >>> 0, open: true };
@@ -70,15 +78,22 @@ export class PcapWriter implements IngressObserver {
     this.segment(at, stream, false, SYN | ACK, undefined);
     stream.targetSeq = (stream.targetSeq + 1) >>> 0;
     this.segment(at, stream, true, ACK, undefined);
+    return stream;
+  }
+
+  private stream(at: IngressPosition, connection: number): Stream | undefined {
+    const known = this.streams.get(connection);
+    if (known === undefined && this.options.adoptOpen === true) return this.open(at, connection);
+    return known;
   }
 
   received(at: IngressPosition, connection: number, bytes: Uint8Array): void {
-    const stream = this.streams.get(connection);
+    const stream = this.stream(at, connection);
     if (stream?.open === true) this.data(at, stream, true, bytes);
   }
 
   sent(at: IngressPosition, connection: number, bytes: Uint8Array): void {
-    const stream = this.streams.get(connection);
+    const stream = this.stream(at, connection);
     if (stream?.open === true) this.data(at, stream, false, bytes); // after a close nothing reaches the wire
   }
 

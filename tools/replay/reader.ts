@@ -8,7 +8,7 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { crc32, inflateRawSync } from "node:zlib";
 import {
   DISK_CHUNK_BYTES, HEADER_BYTES, RECORD_KIND_NAMES, RECORD_PAYLOAD_BYTES_MAX, RECORDING_MAGIC, RECORDING_VERSION, RecordingError, RecordKind,
-  type RecordingEnd, type RecordingMeta, type RecordingSeal,
+  type FuzzStart, type RecordingEnd, type RecordingMeta, type RecordingSeal,
 } from "./format.ts";
 
 export interface TimedPlace {
@@ -41,6 +41,7 @@ export interface Recording {
   /** The NVRAM's array at power-on (zeros when no nvram record), or undefined when the board has none. */
   nvram: Uint8Array | undefined;
   chunks: DiskChunk[];
+  fuzzStart: FuzzStart | undefined;
   /** The timed records in order, End last. */
   events: Recorded[];
   end: Extract<Recorded, { kind: RecordKind.End }>;
@@ -178,6 +179,8 @@ export interface RecordStream {
   readonly firmware: Uint8Array;
   readonly nvram: Uint8Array | undefined;
   readonly chunks: DiskChunk[];
+  /** Set when the recording is of a fuzz finding (fuzz --replay --record). */
+  readonly fuzzStart: FuzzStart | undefined;
   /** The record at the cursor (its bytes valid until advance()), or undefined past the end record. */
   peek(): Recorded | undefined;
   advance(): void;
@@ -198,6 +201,7 @@ export class RecordingReader implements RecordStream {
   readonly firmware: Uint8Array;
   nvram: Uint8Array | undefined;
   readonly chunks: DiskChunk[] = [];
+  fuzzStart: FuzzStart | undefined;
   end: EndRecord | undefined;
   seal: RecordingSeal | undefined;
   private offset = HEADER_BYTES;
@@ -369,6 +373,12 @@ export class RecordingReader implements RecordStream {
         this.nvram = nvram;
         break;
       }
+      case RecordKind.FuzzStart: {
+        if (this.timedCount > 0) failHere("the fuzz start after the first timed record");
+        if (this.fuzzStart !== undefined) failHere("a second fuzz start");
+        this.fuzzStart = checkFuzzStart(r.json("fuzz start"), failHere);
+        break;
+      }
       case RecordKind.DiskChunk: {
         if (this.timedCount > 0) failHere("a disk chunk after the first timed record");
         const disk = r.varint("disk index");
@@ -477,6 +487,7 @@ export interface Recording {
   /** The NVRAM's array at power-on (zeros when no nvram record), or undefined when the board has none. */
   nvram: Uint8Array | undefined;
   chunks: DiskChunk[];
+  fuzzStart: FuzzStart | undefined;
   /** The timed records in order, End last. */
   events: Recorded[];
   end: EndRecord;
@@ -487,7 +498,7 @@ export interface Recording {
 export function parseRecording(bytes: Uint8Array, file: string): Recording {
   const reader = new RecordingReader(new BytesSource(bytes), file);
   const events = reader.all();
-  return { file, meta: reader.meta, firmware: reader.firmware, nvram: reader.nvram, chunks: reader.chunks, events, end: reader.end!, seal: reader.seal };
+  return { file, meta: reader.meta, firmware: reader.firmware, nvram: reader.nvram, chunks: reader.chunks, fuzzStart: reader.fuzzStart, events, end: reader.end!, seal: reader.seal };
 }
 
 /** Opens a recording file to read through a window (close() it after). */
@@ -505,7 +516,7 @@ export function openRecording(path: string): RecordingReader {
 export function streamOf(recording: Recording): RecordStream {
   let cursor = 0;
   return {
-    file: recording.file, meta: recording.meta, firmware: recording.firmware, nvram: recording.nvram, chunks: recording.chunks,
+    file: recording.file, meta: recording.meta, firmware: recording.firmware, nvram: recording.nvram, chunks: recording.chunks, fuzzStart: recording.fuzzStart,
     peek: () => recording.events[cursor],
     advance: () => {
       if (cursor < recording.events.length) cursor += 1;
@@ -585,4 +596,14 @@ function checkSeal(value: unknown, fail: Fail): RecordingSeal {
   field(o, "sentSha256", isSha, "64 hex digits", fail);
   field(o, "by", isString, "a string", fail);
   return o as unknown as RecordingSeal;
+}
+
+function checkFuzzStart(value: unknown, fail: Fail): FuzzStart {
+  if (typeof value !== "object" || value === null) return fail("fuzz start: expected a JSON object");
+  const o = value as Record<string, unknown>;
+  field(o, "target", isString, "a string", fail);
+  field(o, "seed", isCount, "an integer >= 0", fail);
+  field(o, "input", (v) => typeof v === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(v), "base64", fail);
+  field(o, "snapshot", (v) => typeof v === "object" && v !== null && isCount((v as { eventCount?: unknown }).eventCount) && isCount((v as { timeNs?: unknown }).timeNs), "{eventCount, timeNs}", fail);
+  return o as unknown as FuzzStart;
 }

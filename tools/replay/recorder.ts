@@ -9,7 +9,7 @@ import { crc32 } from "node:zlib";
 import type { Board } from "../../host/board/board.ts";
 import type { BoardFault, IngressObserver, IngressPosition, TraceNote } from "../../host/board/ingress.ts";
 import type { BoardSpec, NvramSpec } from "../../host/board/load.ts";
-import { DISK_CHUNK_BYTES, RecordKind, RecordWriter, SendsDigest, type RecordedDisk, type RecordingEnd, type RecordingMeta, type RecordingSeal } from "./format.ts";
+import { DISK_CHUNK_BYTES, type FuzzStart, RecordKind, RecordWriter, SendsDigest, type RecordedDisk, type RecordingEnd, type RecordingMeta, type RecordingSeal } from "./format.ts";
 import { hashDiskFile } from "./disks.ts";
 import { RecordFile, type RecordFileStats } from "./record_file.ts";
 // A record's fixed part: kind, length, two deltas, a connection or portal or two, a CRC (each varint at most 8 bytes).
@@ -31,6 +31,11 @@ export interface RecorderStart {
   hashSent?: boolean;
   /** Deflate received bytes that compress (default true; off: every received record as it came). */
   compress?: boolean;
+  /**
+   * A fuzz finding's input (fuzz --replay --record): the board is the target's, at its snapshot when begin() is
+   * called; its disks and NVRAM are the target's (prepare() makes them), so none are read or listed.
+   */
+  fuzz?: { target: string; seed: number; input: Uint8Array };
 }
 
 /** Hashes (and with copyDisks, collects the chunks of) every disk of `spec` as it is before power-on. */
@@ -73,8 +78,8 @@ export class Recorder implements IngressObserver {
   constructor(private readonly start: RecorderStart) {
     this.path = start.path;
     this.sentHash = start.hashSent === true ? createHash("sha256") : undefined;
-    this.disks = readDisks(start.spec, start.dataDir, start.copyDisks, (disk, index, bytes) => this.pendingChunks.push({ disk, index, bytes: bytes.slice() }));
-    this.nvram = readNvram(start.spec, start.dataDir);
+    this.disks = start.fuzz !== undefined ? [] : readDisks(start.spec, start.dataDir, start.copyDisks, (disk, index, bytes) => this.pendingChunks.push({ disk, index, bytes: bytes.slice() }));
+    this.nvram = start.fuzz !== undefined ? undefined : readNvram(start.spec, start.dataDir);
     mkdirSync(dirname(start.path), { recursive: true });
     this.file = new RecordFile(start.path, { compress: start.compress ?? true });
     this.file.appendRaw([new RecordWriter().take()]); // the header
@@ -113,6 +118,11 @@ export class Recorder implements IngressObserver {
     this.untimed(RecordKind.Firmware, firmware.length, (w) => w.data(firmware));
     const nvram = this.nvram;
     if (nvram !== undefined && nvram.some((b) => b !== 0)) this.untimed(RecordKind.Nvram, nvram.length, (w) => w.data(nvram));
+    if (s.fuzz !== undefined) {
+      const fuzz: FuzzStart = { target: s.fuzz.target, seed: s.fuzz.seed, input: Buffer.from(s.fuzz.input).toString("base64"), snapshot: board.ingress.position };
+      const start = Buffer.from(JSON.stringify(fuzz), "utf8");
+      this.untimed(RecordKind.FuzzStart, start.length, (w) => w.bytes(start));
+    }
     for (const { disk, index, bytes } of this.pendingChunks.splice(0)) {
       this.untimed(RecordKind.DiskChunk, 16 + DISK_CHUNK_BYTES, (w) => {
         w.varint(disk);
