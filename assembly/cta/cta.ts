@@ -17,6 +17,7 @@ import {
   frameValidate,
 } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
+import { line } from "../kernel/console";
 import { sgls } from "../kernel/buffers";
 import { carve } from "../kernel/carve";
 import { Msg, MsgKind } from "../kernel/msg";
@@ -791,6 +792,11 @@ export class CtaTask extends Task {
     if (member >= v.memberCount || v.member(member).processor != processor || v.member(member).disk != disk) return;
     if (v.member(member).failed && member != v.rebuildMember) return;
     v.member(member).failed = true;
+    if (v.type == VolumeType.Raid5 && v.resyncPending && !v.holeOpen && this.intent.anyDirty(volume)) {
+      v.holeOpen = true;
+      line().s("volumes: volume ").u32(volume).s(": member ").u32(member).s(" failed before the rows written when it stopped were resynchronized")
+        .s(" (the write hole): reads rebuilt from those rows end MEDIUM ERROR").err();
+    }
     if (v.type == VolumeType.Replica && v.failedCount() == v.memberCount && v.lastCurrent == MEMBERS_MAX) v.lastCurrent = member;
     this.partsStale(processor, disk);
     if (member == v.rebuildMember) {
