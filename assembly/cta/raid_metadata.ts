@@ -86,6 +86,11 @@ export class RaidMetadata {
     if (this.phase == Phase.Idle && !this.loading) this.nextUpdate();
   }
 
+  /** The superblocks of `volume` are to be written, or being written. */
+  settling(volume: u32): bool {
+    return (this.updates & ((<u32>1) << volume)) != 0 || (this.phase == Phase.Write && this.volume == volume && !this.loading);
+  }
+
   /** An internal service of ours answered: `tag` holds the member. */
   onDone(tag: u64, status: FrameStatus): void {
     const m = <u32>(tag & 0xff);
