@@ -18,12 +18,15 @@ import { UmaTask } from "./uma/uma";
 import { scsiBoot } from "./scsi/target";
 import { IscsiTask } from "./tts/iscsi/target";
 import { xorBoot, XorTask } from "./xor/xor";
+import { fabricBoot, FabricTask } from "./fabric/fabric";
+import { REMOTE_PROCESSOR_BASE } from "./fabric/limits";
 
 let rta: RtaTask | null = null;
 let cta: CtaTask | null = null;
 let uma: UmaTask | null = null;
 let tts: IscsiTask | null = null;
 let xor: XorTask | null = null;
+let fabric: FabricTask | null = null;
 
 /** Boot: enumerate the bus, create the role's agents and their links. Before the kernel seals. */
 export function agentsBoot(info: usize): void {
@@ -52,6 +55,16 @@ export function agentsBoot(info: usize): void {
     }
     xor = xorBoot(info); // RAID parity: the XOR engine on the bus, or the software loop
     if (xor != null) theCta.ops.xorTask = xor!.index;
+    // A board of a cluster: the cluster port, and a link to each other board for the CTA and the RTA (proxy I/O).
+    fabric = fabricBoot(info, theCta.index, theRta.index);
+    if (fabric != null) {
+      for (let b: i32 = 0; b < fabric!.links.length; b++) {
+        const link = unchecked(fabric!.links[b]);
+        if (link == null) continue;
+        unchecked(theCta.links[REMOTE_PROCESSOR_BASE + <u32>b] = link);
+        unchecked(theRta.remoteLinks[b] = link);
+      }
+    }
   } else {
     const link = new MuLocalLink(0, info);
     theRta.link = link;
@@ -69,11 +82,14 @@ export function agentsStart(): void {
   if (cta != null) cta!.start();
   if (uma != null) uma!.start();
   if (xor != null) xor!.start();
+  if (fabric != null) fabric!.start();
 }
 
 export function agentRta(): RtaTask { return rta!; }
 export function agentCta(): CtaTask | null { return cta; }
 export function agentUma(): UmaTask | null { return uma; }
 export function agentTts(): IscsiTask | null { return tts; }
+/** The fabric task (host processor of a board in a cluster with a cluster port), or null. */
+export function agentFabric(): FabricTask | null { return fabric; }
 /** The XOR task (host processor only): XorRequest goes to its index. */
 export function agentXor(): XorTask | null { return xor; }

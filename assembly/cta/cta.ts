@@ -17,6 +17,7 @@ import {
   frameValidate,
 } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
+import { line } from "../kernel/console";
 import { sgls } from "../kernel/buffers";
 import { carve } from "../kernel/carve";
 import { Msg, MsgKind } from "../kernel/msg";
@@ -29,6 +30,8 @@ import { frames, Link } from "../rta/links";
 import { stateOf } from "../volumes/config";
 import { diskMap } from "../volumes/disk";
 import { Extent } from "../volumes/extent";
+import { partitionMap, partitionRemoteBoards } from "../volumes/partitioned";
+import { LINKS_MAX, REMOTE_PROCESSOR_BASE } from "../fabric/limits";
 import { raid0Map } from "../volumes/raid0";
 import { raid1Map, raid1ReadMember } from "../volumes/raid1";
 import { raid5Map, raid5RowBlocks } from "../volumes/raid5";
@@ -106,7 +109,8 @@ const PART_BYTES: u32 = 64;
 const SERVICE_BYTES: u32 = 64;
 
 export class CtaTask extends Task {
-  readonly links: StaticArray<Link | null> = new StaticArray<Link | null>(PROCESSORS_MAX);
+  // This board's processors (0..PROCESSORS_MAX-1), then the other boards of a cluster (REMOTE_PROCESSOR_BASE + b).
+  readonly links: StaticArray<Link | null> = new StaticArray<Link | null>(LINKS_MAX);
   umaTask: u32 = 0;
   private readonly parts: usize = carve(PARTS_MAX * PART_BYTES, 16);
   // A finished part's record, kept while its service is told: failing a member writes superblocks, whose parts may
@@ -311,7 +315,11 @@ export class CtaTask extends Task {
     const service = this.service(s);
     const e = this.extent;
     switch (<i32>v.type) {
-      case VolumeType.Disk: diskMap(v, lba, blocks, e); break;
+      case VolumeType.Disk: {
+        diskMap(v, lba, blocks, e);
+        partitionMap(<u32>load<u16>(service, 26), lba, e); // a partitioned volume's page on another board
+        break;
+      }
       case VolumeType.Raid0: raid0Map(v, lba, blocks, e); break;
       case VolumeType.Raid1: {
         if (fn == FrameFunction.Read) {
@@ -392,6 +400,15 @@ export class CtaTask extends Task {
     return true;
   }
 
+  // A replica write that succeeded while a copy is down is answered only once the superblock saying the copy is down
+  // is on the current copy: a restart before that would take both copies for current, and the crash resync could
+  // copy the stale one over the one that has the write.
+  private replicaAckWaits(service: usize): bool {
+    if (load<u8>(service, 1) != FrameStatus.Ok || load<u8>(service, 57) == 0) return false;
+    const volume = <u32>load<u16>(service, 26);
+    return volumeAt(volume).failedCount() != 0 && this.metadata.settling(volume);
+  }
+
   /** Some replica write of `volume` holds blocks of [lba, lba + blocks). */
   replicaRangeHeld(volume: u32, lba: u64, blocks: u64): bool {
     for (let t: u32 = 0; t < SERVICES_MAX; t++) {
@@ -443,6 +460,17 @@ export class CtaTask extends Task {
       this.extent.member = m;
       this.extent.processor = member.processor;
       this.extent.disk = member.disk;
+      this.extent.lba = 0;
+      this.extent.blocks = 0;
+      if (!this.partAdd(s, OP_NONE, FrameFunction.Flush, this.extent, SGL_NONE, 0, 0, 0, 0)) return;
+    }
+    // A partitioned volume's pages on other boards: their disks too (the same disk number there).
+    const remote = v.type == VolumeType.Disk ? partitionRemoteBoards(<u32>load<u16>(this.service(s), 26)) : 0;
+    for (let b: u32 = 0; b < 32; b++) {
+      if ((remote & (1 << b)) == 0) continue;
+      this.extent.member = 0;
+      this.extent.processor = REMOTE_PROCESSOR_BASE + b;
+      this.extent.disk = v.member(0).disk;
       this.extent.lba = 0;
       this.extent.blocks = 0;
       if (!this.partAdd(s, OP_NONE, FrameFunction.Flush, this.extent, SGL_NONE, 0, 0, 0, 0)) return;
@@ -764,6 +792,12 @@ export class CtaTask extends Task {
     if (member >= v.memberCount || v.member(member).processor != processor || v.member(member).disk != disk) return;
     if (v.member(member).failed && member != v.rebuildMember) return;
     v.member(member).failed = true;
+    if (v.type == VolumeType.Raid5 && v.resyncPending && !v.holeOpen && this.intent.anyDirty(volume)) {
+      v.holeOpen = true;
+      line().s("volumes: volume ").u32(volume).s(": member ").u32(member).s(" failed before the rows written when it stopped were resynchronized")
+        .s(" (the write hole): reads rebuilt from those rows end MEDIUM ERROR").err();
+    }
+    if (v.type == VolumeType.Replica && v.failedCount() == v.memberCount && v.lastCurrent == MEMBERS_MAX) v.lastCurrent = member;
     this.partsStale(processor, disk);
     if (member == v.rebuildMember) {
       if (v.type == VolumeType.Replica) this.replicaResync.abort(volume);
@@ -909,6 +943,12 @@ export class CtaTask extends Task {
   private serviceFinishIfDone(s: u32): void {
     const service = this.service(s);
     if (load<u8>(service) != ServiceState.Active || load<u32>(service, 4) != 0 || load<u8>(service, 25) != 0) return;
+    if (this.replicaAckWaits(service)) {
+      // Looked at again after every run (advanceAll) until the superblock is written.
+      store<u8>(service, 1, 25);
+      this.servicesPending += 1;
+      return;
+    }
     store<u8>(service, <u8>ServiceState.Free, 0);
     this.servicesUsed -= 1;
     this.servicesDone += 1;

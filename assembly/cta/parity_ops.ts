@@ -247,6 +247,9 @@ export class ParityOps {
       const target = <u32>load<u8>(op, 30);
       // Rebuilding needs every other member.
       if (f != MEMBERS_MAX && f != target) { this.fail(o, FrameStatus.DeviceError); this.finishIfIdle(o); return; }
+      // The write hole: a row written when the volume stopped, not resynchronized before the member failed, may hold
+      // parity that disagrees with the data; what it rebuilds may be wrong, so the read ends MEDIUM ERROR instead.
+      if (kind == ParityOpKind.Read && this.suspect(v, load<u16>(op, 4), row)) { this.fail(o, FrameStatus.MediumError); this.finishIfIdle(o); return; }
       const lo = kind == ParityOpKind.Read ? load<u32>(op, 48) : winLo;
       const hi = kind == ParityOpKind.Read ? load<u32>(op, 52) : winHi;
       for (let m: u32 = 0; m < v.memberCount; m++) {
@@ -265,6 +268,16 @@ export class ParityOps {
       if (load<u8>(op, 6) == 0 && f == MEMBERS_MAX) this.fullRowWrites += 1;
     }
     if (load<u8>(op, 6) == 0) this.afterReads(o);
+  }
+
+  /**
+   * `row` of `volume` may hold parity that disagrees with its data: dirty when the volume stopped, and a member failed
+   * at run time before it was resynchronized. (A member already down at boot is not counted: the bitmap then names
+   * every region written in the last tick before the stop, writes in flight or not, and failing all those reads would
+   * leave a volume stopped after writes and booted degraded unreadable there.)
+   */
+  suspect(v: Volume, volume: u32, row: u64): bool {
+    return v.holeOpen && v.resyncPending && this.cta.intent.isDirty(volume, row);
   }
 
   // The failed member is a data member whose old data the write does not wholly replace: rebuild it from the others.

@@ -86,6 +86,11 @@ export class RaidMetadata {
     if (this.phase == Phase.Idle && !this.loading) this.nextUpdate();
   }
 
+  /** The superblocks of `volume` are to be written, or being written. */
+  settling(volume: u32): bool {
+    return (this.updates & ((<u32>1) << volume)) != 0 || (this.phase == Phase.Write && this.volume == volume && !this.loading);
+  }
+
   /** An internal service of ours answered: `tag` holds the member. */
   onDone(tag: u64, status: FrameStatus): void {
     const m = <u32>(tag & 0xff);
@@ -113,7 +118,19 @@ export class RaidMetadata {
     } else if (this.phase == Phase.Probe) {
       this.phase = Phase.Idle;
       const v = volumeAt(this.volume);
-      if (status == FrameStatus.Ok && v.member(m).failed && v.rebuildMember == MEMBERS_MAX && v.type == VolumeType.Replica) {
+      if (status == FrameStatus.Ok && v.member(m).failed && v.type == VolumeType.Replica && v.state == VolumeState.Failed) {
+        // Both copies down: the one that failed last holds every answered write (the CTA noted which). When it answers
+        // with this volume's superblock (the same disk, not a blank one in its place) it serves again; the other
+        // waits to be copied to.
+        if (m == v.lastCurrent && superblockMatches(this.page(m), v, m)) {
+          v.member(m).failed = false;
+          v.lastCurrent = MEMBERS_MAX;
+          v.state = stateOf(v);
+          line().s("volumes: copy ").u32(m).s(" of volume ").u32(this.volume).s(" answers again; it failed last and holds every answered write: it serves").out();
+          volumeStateLine(this.volume);
+          this.update(this.volume);
+        }
+      } else if (status == FrameStatus.Ok && v.member(m).failed && v.rebuildMember == MEMBERS_MAX && v.type == VolumeType.Replica) {
         // Its own superblock, of an older generation: it holds the volume up to its failure, and the log names what
         // changed since. Anything else (blank, foreign) holds nothing of it: copied whole.
         const partial = superblockMatches(this.page(m), v, m);
@@ -253,6 +270,16 @@ export class RaidMetadata {
   // Every current member (and a rebuild's target) gets the next generation's superblock.
   private writeGeneration(): void {
     const v = volumeAt(this.volume);
+    // With no member current (the volume failed) nothing is written, and the generation stays the one the last
+    // current member holds: a replica's copy that failed last is told by it (probe).
+    let current: u32 = 0;
+    for (let m: u32 = 0; m < v.memberCount; m++) if (v.member(m).present && !v.member(m).failed) current += 1;
+    if (current == 0 && v.type == VolumeType.Replica) {
+      this.phase = Phase.Write;
+      this.pending = 0;
+      this.written();
+      return;
+    }
     v.generation += 1;
     this.generationsWritten += 1;
     this.phase = Phase.Write;
@@ -301,7 +328,7 @@ export class RaidMetadata {
       const m = slot % MEMBERS_MAX;
       const v = volumeAt(volume);
       if ((v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) || !v.loaded || m >= v.memberCount) continue;
-      if (v.type == VolumeType.Replica && v.state == VolumeState.Failed) continue; // no copy to copy from
+
       const member = v.member(m);
       if (!member.failed || !member.present || v.rebuildMember != MEMBERS_MAX) continue;
       this.probeMember = slot + 1;

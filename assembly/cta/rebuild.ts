@@ -167,6 +167,7 @@ export class Rebuild {
     this.active = false;
     this.resync = false;
     v.resyncPending = false;
+    v.holeOpen = false;
     this.cta.intent.flush(this.volume);
     line().s("volumes: volume ").u32(this.volume).s(" resynchronized").out();
     this.consider();

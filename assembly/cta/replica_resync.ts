@@ -197,9 +197,9 @@ export class ReplicaResync {
     this.resyncsDone += 1;
     line().s("volumes: volume ").u32(this.volume).s(" resynchronized: copy ").u32(this.target).s(" current again (")
       .u32(this.regionsAtStart).s(" regions)").out();
+    this.cta.intent.flush(this.volume); // first: the line below shows what the log holds now
     volumeStateLine(this.volume);
     this.cta.metadata.update(this.volume);
-    this.cta.intent.flush(this.volume);
   }
 
   // Blocks [lba, lba + blocks) of copy `copy`'s data area, to or from the buffer, as an internal service.

@@ -5,6 +5,7 @@
 export const CLUSTER_PORT_VENDOR_ID: u32 = 0x1234;
 export const CLUSTER_PORT_DEVICE_ID: u32 = 0x11d0;
 export const CLUSTER_PORT_BAR_REGISTERS: u32 = 0;
+export const CLUSTER_PORT_BAR_WINDOW: u32 = 4; // the window onto peers' regions: CP_WINDOW_SLOTS slots
 export const CLUSTER_PORT_VECTOR_COMPLETION: u32 = 0; // a completion entry was written
 export const CLUSTER_PORT_VECTOR_TUNNEL_BASE: u32 = 1; // a peer's interrupt v arrives on vector 1 + v
 export const CLUSTER_PORT_TUNNEL_VECTORS: u32 = 8;
@@ -37,6 +38,9 @@ export const CP_REGION_BASE_HI: u64 = 0x88;
 export const CP_REGION_LENGTH: u64 = 0x8c;
 export const CP_REGION_ACCESS: u64 = 0x90; // W: register with this access (0 revokes)
 export const CP_REGION_KEY: u64 = 0x94; // RO: the key the port gave, 0 when none
+export const CP_WINDOW_SELECT: u64 = 0xa0;
+export const CP_WINDOW_DESTINATION: u64 = 0xa4;
+export const CP_WINDOW_KEY: u64 = 0xa8; // non-zero opens the slot onto the destination's region of that key
 
 export const CP_CTRL_ENABLE: u32 = 1 << 0;
 export const CP_CTRL_RESET: u32 = 1 << 1;
@@ -53,6 +57,8 @@ export const CP_QUEUE_ENTRIES_MAX: u32 = 1024;
 export const FABRIC_TRANSFER_BYTES_MAX: u32 = 1 << 20;
 export const FABRIC_TIMEOUT_NS: u64 = 100_000;
 export const CP_REGION_LENGTH_MAX: u32 = 0x8000_0000;
+export const CP_WINDOW_SLOTS: u32 = 4;
+export const CP_WINDOW_SLOT_BYTES: u64 = 0x400_0000; // slot offset x is offset x of the peer's region
 
 export enum FabricOpcode {
   Write = 1, // RDMA WRITE: local bytes into the peer's region at the offset

@@ -63,6 +63,13 @@ export abstract class Link {
 
   /** Added to a peer's data addresses to reach them from this processor's bus. */
   dataWindowBase(): u64 { return 0; }
+
+  /** A link to another board (rta/fabric_link.ts): its data lies in [dataFloor, dataLimit) of the peer's addresses. */
+  isRemote(): bool { return false; }
+  /** Whether the peer's data can be reached yet (a remote link: once its window is open). */
+  ready(): bool { return true; }
+  dataFloor(): u64 { return 0; }
+  dataLimit(): u64 { return 0; }
 }
 
 /** Agents on one processor: a pool slot and a Frame message to the peer task. */

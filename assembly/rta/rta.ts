@@ -7,8 +7,9 @@ import {
   FRAME_BYTES, FrameFunction, FrameStatus, PROFILE_DISK_BYTES, PROFILE_DISKS_MAX, agentAddress, AgentKind,
   frameAck, frameBlockCount, frameBytes, frameDisk, frameFunction, frameInit, frameIsReply, frameLba, frameSegmentAddress,
   frameSegmentCount, frameSegmentLength, frameSetBytes, frameSetDiskCount, frameSetReply,
-  frameSetStatus, frameSource, frameTransaction, frameValidate, PROFILE_NAME_OFFSET,
+  frameSetStatus, frameSource, frameTarget, frameTransaction, frameValidate, PROFILE_NAME_OFFSET, agentProcessor,
 } from "../board/frame";
+import { LINKS_MAX, REMOTE_PROCESSOR_BASE } from "../fabric/limits";
 import { clockNowNs } from "../board/wasi";
 import { BlockOp, BlockStatus, DiskInfo } from "../ddm/block";
 import { ddmControllerCount, ddmControllerTask, ddmDisk, ddmDiskCount } from "../ddm/registry";
@@ -24,6 +25,7 @@ import { frames, Link } from "./links";
 import { TRANSACTION_NONE, TransactionState, TransactionStore, TRANSACTIONS_MAX } from "./transactions";
 
 export const DISKS_MAX: u32 = 16;
+const REMOTE_BOARDS_MAX: u32 = LINKS_MAX - REMOTE_PROCESSOR_BASE;
 const RTA_PRIORITY: u32 = 2;
 const RTA_INBOX_DEPTH: u32 = 256;
 const RTA_BATCH_MAX: u32 = 32;
@@ -32,6 +34,8 @@ const RETAIN_NS: u64 = 10_000_000_000; // a reply is dropped after this even if 
 
 export class RtaTask extends Task {
   link: Link | null = null;
+  /** Links to the other boards of a cluster, by board index (rta/fabric_link.ts): their CTAs' requests come by them. */
+  readonly remoteLinks: StaticArray<Link | null> = new StaticArray<Link | null>(REMOTE_BOARDS_MAX);
   started: bool = false;
   readonly store: TransactionStore = new TransactionStore();
   private readonly frame: usize = frames().address(frames().acquire()); // receive scratch, held for good
@@ -125,8 +129,10 @@ export class RtaTask extends Task {
       if (this.store.state(existing) == TransactionState.Done) this.sendReply(existing);
       return;
     }
-    if (!this.started) {
-      this.replyNow(f, FrameStatus.NotStarted);
+    const link = this.linkFor(frameSource(f));
+    if (link == null) return; // a remote processor without a link: nothing to answer through
+    if (!this.started || !link.ready()) {
+      this.replyNow(f, FrameStatus.NotStarted); // a remote link is ready once the peer's buffers can be reached
       return;
     }
     const t = this.store.open(frameSource(f), frameTransaction(f));
@@ -158,12 +164,16 @@ export class RtaTask extends Task {
     const sgl = sgls().create();
     if (sgl == SGL_NONE) return FrameStatus.Busy;
     this.store.setSgl(t, sgl);
-    const window = this.link!.dataWindowBase();
+    const link = this.linkFor(frameSource(f))!; // onFrame found it
+    const window = link.dataWindowBase();
+    // The requester's data lies in its RAM (a processor of this board) or in the region a peer board registered.
+    const floor = link.dataFloor();
+    const limit = link.isRemote() ? link.dataLimit() : this.requesterRamBytes;
     const count = frameSegmentCount(f);
     for (let i: u32 = 0; i < count; i++) {
       const lengthBytes = frameSegmentLength(f, i);
       const address = frameSegmentAddress(f, i);
-      if (lengthBytes == 0 || address >= this.requesterRamBytes || <u64>lengthBytes > this.requesterRamBytes - address) {
+      if (lengthBytes == 0 || address < floor || address >= limit || <u64>lengthBytes > limit - address) {
         return FrameStatus.BadFrame;
       }
       if (!sgls().append(sgl, window + address, lengthBytes)) return FrameStatus.Busy;
@@ -226,7 +236,17 @@ export class RtaTask extends Task {
   }
 
   private sendReply(t: u32): void {
-    this.link!.send(frames().address(this.store.replySlot(t))); // refused: the requester retransmits, we answer then
+    const f = frames().address(this.store.replySlot(t));
+    const link = this.linkFor(frameTarget(f));
+    if (link != null) link.send(f); // refused: the requester retransmits, we answer then
+  }
+
+  // The link a frame from (or a reply to) agent `address` travels: this board's own, or the peer board's.
+  private linkFor(address: u32): Link | null {
+    const processor = agentProcessor(address);
+    if (processor < REMOTE_PROCESSOR_BASE) return this.link;
+    const board = processor - REMOTE_PROCESSOR_BASE;
+    return board < REMOTE_BOARDS_MAX ? unchecked(this.remoteLinks[board]) : null;
   }
 
   // Turns a request frame into its reply in place: swap the agents, set the status.
@@ -241,7 +261,8 @@ export class RtaTask extends Task {
   // Answers a frame we will not keep (not started, store full): the requester retries.
   private replyNow(f: usize, status: FrameStatus): void {
     this.toReply(f, status);
-    this.link!.send(f);
+    const link = this.linkFor(frameTarget(f));
+    if (link != null) link.send(f);
   }
 
   // Drops the replies the requester has acknowledged: every transaction from `source` below `ack`.

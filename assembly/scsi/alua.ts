@@ -35,11 +35,13 @@ export const REFERRALS_FAILED: u32 = 0xffff_ffff; // REPORT REFERRALS' LBA is pa
 /** Is this board in a cluster (ALUA and referrals reported)? */
 export function aluaOn(): bool { return routingTable().present; }
 
-/** The relative target port identifier of local target port `port` (1-based) on the wire. */
+/**
+ * The relative target port identifier of local target port `port` (1-based) on the wire. Ports from 16 up are not
+ * iSCSI target ports (NBD's nexus goes through 100h) and keep their number.
+ */
 export function relativeTargetPort(port: u32): u32 {
   const table = routingTable();
-  if (!table.present) return port;
-  assert(port < (1 << ALUA_PORT_BITS), "relativeTargetPort: a local port below 16");
+  if (!table.present || port >= (1 << ALUA_PORT_BITS)) return port;
   return (table.boardId(table.thisBoard) << ALUA_PORT_BITS) | port;
 }
 

@@ -77,8 +77,12 @@ export class Volume {
   rebuildMember: u32 = MEMBERS_MAX;
   rebuildRow: u64 = 0;
   rebuildWindow: u32 = 0;
+  lastCurrent: u32 = MEMBERS_MAX; // replica: the copy that failed last, when both did (it holds every answered write)
   logRegions: u32 = 0; // RAID 5, replica: regions marked in its write-intent log when it was last written
   resyncPending: bool = false; // RAID 5, replica: its write-intent bitmap had dirty regions at boot (resynchronized)
+  // RAID 5: a member failed at run time before those regions were resynchronized (the write hole): reads rebuilt from
+  // parity there end MEDIUM ERROR until the resync after the rebuild is done (parity_ops.ts, suspect)
+  holeOpen: bool = false;
 
   constructor() {
     for (let i: u32 = 0; i < MEMBERS_MAX; i++) unchecked(this.members[i] = new Member());

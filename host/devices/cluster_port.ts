@@ -25,8 +25,8 @@
 // - Queue bases and sizes may change only while CTRL.enable is clear (else a guest error). RESET revokes every
 //   region, clears the rings' indexes and forgets requests in flight (their answers are dropped when they come).
 // - The completion ring full: the entry is dropped, CQ_OVERFLOW is set in STATUS and counted.
-import type { AccessSize } from "../bus/bus.ts";
-import { PciFunctionBase } from "../bus/pci_function.ts";
+import { type AccessSize, type BusRegion, WindowFault } from "../bus/bus.ts";
+import { PciFunctionBase, readLe, writeLe } from "../bus/pci_function.ts";
 import { type Fabric, type FabricEndpoint, type FabricLink, type FabricPacket } from "../fabric/fabric.ts";
 import type { EventHandle, VirtualClock } from "../sim/clock.ts";
 import { hex } from "../sim/trace.ts";
@@ -35,7 +35,10 @@ export const CLUSTER_PORT_VENDOR_ID = 0x1234;
 export const CLUSTER_PORT_DEVICE_ID = 0x11d0;
 export const CLUSTER_PORT_CLASS_CODE = 0x020700; // network controller, InfiniBand
 export const CLUSTER_PORT_BAR_REGISTERS = 0;
-export const CLUSTER_PORT_BAR_MSIX = 4;
+export const CLUSTER_PORT_BAR_MSIX = 2;
+// 64-bit, prefetchable: CP_WINDOW_SLOTS slots of CP_WINDOW_SLOT_BYTES. The last BAR, and 256 MiB: in the board's
+// 512 MiB PCI memory window a firmware that places BARs in slot order fits it when the port is the last function.
+export const CLUSTER_PORT_BAR_WINDOW = 4;
 export const CLUSTER_PORT_VECTOR_COMPLETION = 0; // a completion entry was written
 export const CLUSTER_PORT_VECTOR_TUNNEL_BASE = 1; // remote interrupt v arrives on vector 1 + v
 export const CLUSTER_PORT_TUNNEL_VECTORS = 8;
@@ -71,6 +74,9 @@ export const CP_REGION_BASE_HI = 0x88;
 export const CP_REGION_LENGTH = 0x8c;
 export const CP_REGION_ACCESS = 0x90;
 export const CP_REGION_KEY = 0x94;
+export const CP_WINDOW_SELECT = 0xa0;
+export const CP_WINDOW_DESTINATION = 0xa4;
+export const CP_WINDOW_KEY = 0xa8; // non-zero opens the slot onto the destination's region of that key; 0 closes it
 
 export const CP_CTRL_ENABLE = 1 << 0;
 export const CP_CTRL_RESET = 1 << 1;
@@ -87,6 +93,8 @@ export const CP_QUEUE_ENTRIES_MAX = 1024; // a power of two in between
 export const FABRIC_TRANSFER_BYTES_MAX = 1 << 20;
 export const FABRIC_TIMEOUT_NS = 100_000;
 export const CP_REGION_LENGTH_MAX = 0x8000_0000;
+export const CP_WINDOW_SLOTS = 4;
+export const CP_WINDOW_SLOT_BYTES = 0x400_0000; // 64 MiB: slot offset x is offset x of the peer's region
 
 // Send-queue entry (work request), 32 bytes:
 // |0 opcode u8|1 reserved u8|2 destination fabric address u16|4 key u32|8 local address u64|16 remote offset u64|
@@ -219,6 +227,9 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
   private regionSelect = 0;
   private stagedBase = 0n;
   private stagedLength = 0;
+  private windowSelect = 0;
+  private readonly windows: { destination: number; key: number }[] = Array.from({ length: CP_WINDOW_SLOTS }, () => ({ destination: 0, key: 0 }));
+  private readonly windowRegion: BusRegion;
   private readonly sq: Ring = { base: 0n, size: 0, head: 0, tail: 0 };
   private readonly rq: Ring = { base: 0n, size: 0, head: 0, tail: 0 };
   private readonly cq: Ring = { base: 0n, size: 0, head: 0, tail: 0 };
@@ -243,6 +254,7 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
         bars: [
           { index: CLUSTER_PORT_BAR_REGISTERS, sizeBytes: BAR_SIZE_BYTES },
           { index: CLUSTER_PORT_BAR_MSIX, sizeBytes: BAR_SIZE_BYTES },
+          { index: CLUSTER_PORT_BAR_WINDOW, sizeBytes: CP_WINDOW_SLOTS * CP_WINDOW_SLOT_BYTES, is64: true, prefetchable: true },
         ],
         msix: { vectorCount: CLUSTER_PORT_VECTOR_COUNT, bar: CLUSTER_PORT_BAR_MSIX, tableOffset: MSIX_TABLE_OFFSET, pbaOffset: MSIX_PBA_OFFSET },
       },
@@ -253,6 +265,26 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
     this.fabricAddress = options.fabricAddress;
     this.links = this.fabric.linksFor(options.fabricAddress, options.owner ?? options.name);
     this.incarnationBase = this.fabric.attach(this) * INCARNATION_RESETS_MAX;
+    this.windowRegion = {
+      name: `${options.name}.window`,
+      read: (offset, sizeBytes) => {
+        const bytes = new Uint8Array(sizeBytes);
+        try { this.windowRead(offset, bytes); } catch { return sizeBytes === 8 ? 0xffff_ffff_ffff_ffffn : 2 ** (sizeBytes * 8) - 1; }
+        return readLe(bytes, 0, sizeBytes);
+      },
+      write: (offset, sizeBytes, value) => {
+        const bytes = new Uint8Array(sizeBytes);
+        writeLe(bytes, 0, sizeBytes, value);
+        try { this.windowWrite(offset, bytes); } catch { /* a refused write through the window is dropped, counted at the target */ }
+      },
+      readBytes: (offset, lengthBytes) => {
+        const bytes = new Uint8Array(lengthBytes);
+        this.windowRead(offset, bytes);
+        return bytes;
+      },
+      readInto: (offset, into) => this.windowRead(offset, into),
+      writeBytes: (offset, bytes) => this.windowWrite(offset, bytes),
+    };
   }
 
   /** Power-on reset from the board: the PCI header and the port. The links stay as the fabric has them. */
@@ -277,6 +309,8 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
     this.enabled = false;
     this.cqOverflow = false;
     this.regionSelect = 0;
+    this.windowSelect = 0;
+    for (const w of this.windows) Object.assign(w, { destination: 0, key: 0 });
     this.stagedBase = 0n;
     this.stagedLength = 0;
     for (const r of this.regions) Object.assign(r, { base: 0n, lengthBytes: 0, access: 0, key: 0 });
@@ -323,6 +357,9 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
       case CP_REGION_LENGTH: return region.key !== 0 ? region.lengthBytes : this.stagedLength;
       case CP_REGION_ACCESS: return region.access;
       case CP_REGION_KEY: return region.key;
+      case CP_WINDOW_SELECT: return this.windowSelect;
+      case CP_WINDOW_DESTINATION: return this.windows[this.windowSelect]!.destination;
+      case CP_WINDOW_KEY: return this.windows[this.windowSelect]!.key;
       default: return this.guestError(`read of unknown register ${hex(offset)}`, 4);
     }
   }
@@ -349,6 +386,12 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
       case CP_REGION_BASE_HI: this.stagedBase = (this.stagedBase & 0xffff_ffffn) | (BigInt(value) << 32n); return;
       case CP_REGION_LENGTH: this.stagedLength = value; return;
       case CP_REGION_ACCESS: return this.writeRegionAccess(value);
+      case CP_WINDOW_SELECT:
+        if (value >= CP_WINDOW_SLOTS) { this.guestError(`WINDOW_SELECT ${value} (slots 0..${CP_WINDOW_SLOTS - 1})`, 4); return; }
+        this.windowSelect = value;
+        return;
+      case CP_WINDOW_DESTINATION: this.windows[this.windowSelect]!.destination = value & 0xffff; return;
+      case CP_WINDOW_KEY: this.windows[this.windowSelect]!.key = value; return;
       default: this.guestError(`write of ${hex(value)} to unknown or read-only register ${hex(offset)}`, 4);
     }
   }
@@ -430,6 +473,57 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
     const key = ((generation << 8) | this.regionSelect) >>> 0;
     Object.assign(region, { base: this.stagedBase, lengthBytes: this.stagedLength, access: value, key });
     this.everIssued.add(key);
+  }
+
+  protected override barRegion(bar: number): BusRegion | undefined {
+    return bar === CLUSTER_PORT_BAR_WINDOW ? this.windowRegion : undefined;
+  }
+
+  // --- The window: a slot's bytes are the peer's region, reached at once (an RDMA the controller's DMA drives) ---
+
+  // The slot `offset` falls in and the offset within it; throws WindowFault when closed, or across a slot's end.
+  private windowSlot(offset: number, lengthBytes: number): { destination: number; key: number; within: number } {
+    const slot = Math.floor(offset / CP_WINDOW_SLOT_BYTES);
+    const within = offset - slot * CP_WINDOW_SLOT_BYTES;
+    const w = this.windows[slot];
+    if (w === undefined || w.key === 0 || !this.enabled) throw new WindowFault(`window slot ${slot} is closed`);
+    if (within + lengthBytes > CP_WINDOW_SLOT_BYTES) throw new WindowFault(`window access crosses slot ${slot}'s end`);
+    if (!this.links.some((l) => l.up)) throw new WindowFault("no link up");
+    return { destination: w.destination, key: w.key, within };
+  }
+
+  private windowRead(offset: number, into: Uint8Array): void {
+    const { destination, key, within } = this.windowSlot(offset, into.length);
+    const status = this.fabric.windowAccess(destination, (target) => (target as ClusterPort).remoteRead(key, BigInt(within), into));
+    if (status !== FabricStatus.Ok) throw new WindowFault(`read through the window: ${FabricStatus[status] ?? status}`);
+  }
+
+  private windowWrite(offset: number, bytes: Uint8Array): void {
+    const { destination, key, within } = this.windowSlot(offset, bytes.length);
+    const status = this.fabric.windowAccess(destination, (target) => (target as ClusterPort).remoteWrite(key, BigInt(within), bytes));
+    if (status !== FabricStatus.Ok) throw new WindowFault(`write through the window: ${FabricStatus[status] ?? status}`);
+  }
+
+  /** A peer's read of [offset, offset + into.length) of the region `key` names, checked whole first. */
+  remoteRead(key: number, offset: bigint, into: Uint8Array): FabricStatus {
+    if (!this.enabled) return FabricStatus.NotEnabled;
+    const region = this.checkAccess(key, offset, into.length, CP_ACCESS_REMOTE_READ);
+    if (typeof region === "number") return region;
+    if (!this.dmaReadInto(region.base + offset, into).ok) return FabricStatus.RemoteFault;
+    this.stats.reads += 1;
+    this.stats.bytesOut += into.length;
+    return FabricStatus.Ok;
+  }
+
+  /** A peer's write into the region `key` names at `offset`, checked whole first. */
+  remoteWrite(key: number, offset: bigint, bytes: Uint8Array): FabricStatus {
+    if (!this.enabled) return FabricStatus.NotEnabled;
+    const region = this.checkAccess(key, offset, bytes.length, CP_ACCESS_REMOTE_WRITE);
+    if (typeof region === "number") return region;
+    if (!this.dmaWrite(region.base + offset, bytes).ok) return FabricStatus.RemoteFault;
+    this.stats.writes += 1;
+    this.stats.bytesIn += bytes.length;
+    return FabricStatus.Ok;
   }
 
   // --- The initiator's side ---

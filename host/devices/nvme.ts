@@ -1167,6 +1167,7 @@ export class NvmeDevice extends PciFunctionBase {
   }
 
   private takeFault<K extends NvmeFault["kind"]>(kind: K): Extract<NvmeFault, { kind: K }> | undefined {
+    if (this.faults.length === 0) return undefined; // the common case, on every request: no closure, no scan
     const index = this.faults.findIndex((fault) => fault.kind === kind);
     if (index < 0) return undefined;
     const [fault] = this.faults.splice(index, 1);

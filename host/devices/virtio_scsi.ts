@@ -127,6 +127,7 @@ const USED_ELEM_BYTES = 8;
 // virtio_scsi_cmd_req / virtio_scsi_cmd_resp (§5.6.6.1): the fixed parts before cdb and sense.
 const CMD_REQ_FIXED_BYTES = 19; // lun[8] id(8) task_attr prio crn
 const CMD_RESP_FIXED_BYTES = 12; // sense_len(4) residual(4) status_qualifier(2) status response
+const RESPONSE_HEADERS_KEPT_MAX = 256; // written response headers kept for reuse
 const EMPTY_DATA = new Uint8Array(0); // a request's dataIn once its buffer went back to the pool
 export const RESPONSE_OK = 0;
 export const RESPONSE_OVERRUN = 1;
@@ -238,6 +239,7 @@ interface InFlight {
   head: number;
   writable: Segment[];
   header: Uint8Array; // written at the start of the writable buffers: the response, or a control answer
+  headerPooled?: boolean; // `header` is a response header from responseParts: reused once written
   dataIn: Uint8Array; // written after the header
   dataInOwner?: ScsiDisk | undefined; // the disk whose pool lent `dataIn` (a READ's data): given back once written
   tag: bigint; // request queue: the driver's id, for ABORT_TASK
@@ -273,6 +275,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
   private readonly descScratch = new Uint8Array(DESC_BYTES);
   private readonly u16Scratch = new Uint8Array(2);
   private readonly usedScratch = new Uint8Array(USED_ELEM_BYTES);
+  private readonly responseHeaders: Uint8Array[] = []; // written response headers, for responseParts to reuse
   private readonly logLine: (message: string) => void;
   private readonly faults: VirtioScsiFault[] = [];
   // Power-on state, restored by resetVirtio().
@@ -798,17 +801,20 @@ export class VirtioScsiDevice extends PciFunctionBase {
   }
 
   // virtio_scsi_cmd_resp: sense_len, residual, status_qualifier, status, response, sense[sense_size].
-  private responseParts(result: CommandResult): { header: Uint8Array; dataIn: Uint8Array; dataInOwner: ScsiDisk | undefined } {
-    const header = new Uint8Array(CMD_RESP_FIXED_BYTES + this.senseSize);
-    const view = new DataView(header.buffer);
+  private responseParts(result: CommandResult): { header: Uint8Array; headerPooled: boolean; dataIn: Uint8Array; dataInOwner: ScsiDisk | undefined } {
+    // A header written before is reused (its backing store, like any over 64 bytes, is allocated outside the heap).
+    const bytes = CMD_RESP_FIXED_BYTES + this.senseSize;
+    let header = this.responseHeaders.pop();
+    if (header === undefined || header.length !== bytes) header = new Uint8Array(bytes);
+    else header.fill(0);
     const senseBytes = Math.min(result.sense.length, this.senseSize);
-    view.setUint32(0, senseBytes, true);
-    view.setUint32(4, result.residualBytes, true);
+    writeLe(header, 0, 4, senseBytes);
+    writeLe(header, 4, 4, result.residualBytes);
     header[10] = result.status;
     header[11] = result.response;
     header.set(result.sense.subarray(0, senseBytes), CMD_RESP_FIXED_BYTES);
     if (result.response !== RESPONSE_OK || result.status !== SAM_STATUS_GOOD) this.stats.errors += 1;
-    return { header, dataIn: result.dataIn, dataInOwner: result.dataInOwner };
+    return { header, headerPooled: true, dataIn: result.dataIn, dataInOwner: result.dataInOwner };
   }
 
   // §5.6.6.2: task management and asynchronous notification; both answered at once.
@@ -912,6 +918,9 @@ export class VirtioScsiDevice extends PciFunctionBase {
       queue.usedIndex = (queue.usedIndex + jump.by) & 0xffff;
       if (!this.writeU16(queue.deviceAddress + 2n, queue.usedIndex)) return this.markBroken(`queue ${request.queueIndex}: used index cannot be written`);
     }
+    // In guest memory now: the headers may be reused.
+    if (request.headerPooled === true) this.recycleHeader(request.header);
+    if (header !== request.header) this.recycleHeader(header); // a transport failure's, from responseParts
     if (!interrupt) return;
     const storm = this.takeFault("interrupt-storm");
     const availFlags = this.readU16(queue.driverAddress);
@@ -921,6 +930,10 @@ export class VirtioScsiDevice extends PciFunctionBase {
     if (queue.msixVector === VIRTIO_MSI_NO_VECTOR) return;
     const signals = ((availFlags & AVAIL_F_NO_INTERRUPT) === 0 ? 1 : 0) + (storm?.count ?? 0);
     for (let count = 0; count < signals; count++) this.signal(queue.msixVector);
+  }
+
+  private recycleHeader(header: Uint8Array): void {
+    if (this.responseHeaders.length < RESPONSE_HEADERS_KEPT_MAX) this.responseHeaders.push(header);
   }
 
   // A READ's buffer goes back to its disk's pool; the request holds an empty view from now on.
@@ -944,6 +957,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
   }
 
   private takeFault<K extends VirtioScsiFault["kind"]>(kind: K): Extract<VirtioScsiFault, { kind: K }> | undefined {
+    if (this.faults.length === 0) return undefined; // the common case, on every request: no closure, no scan
     const index = this.faults.findIndex((fault) => fault.kind === kind);
     if (index < 0) return undefined;
     const [fault] = this.faults.splice(index, 1);

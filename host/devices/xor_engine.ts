@@ -375,6 +375,7 @@ export class XorEngine extends PciFunctionBase {
   }
 
   private takeFault<K extends XorEngineFault["kind"]>(kind: K): Extract<XorEngineFault, { kind: K }> | undefined {
+    if (this.faults.length === 0) return undefined; // the common case, on every request: no closure, no scan
     const index = this.faults.findIndex((fault) => fault.kind === kind);
     if (index < 0) return undefined;
     const [fault] = this.faults.splice(index, 1);

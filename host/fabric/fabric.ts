@@ -38,7 +38,11 @@ export interface FabricEndpoint {
   receive(packet: FabricPacket): void;
 }
 
+/** What windowAccess answers when it cannot reach the destination (FabricStatus.LinkDown of the cluster port). */
+export const WINDOW_LINK_DOWN = 4;
+
 export interface FabricStats {
+  windowAccesses: number; // through a port's window, done at once
   sent: number;
   delivered: number;
   lost: number; // a link dropped under it, no link up at the destination, or no port at the address
@@ -49,7 +53,7 @@ export interface FabricStats {
 export type FabricFault = { kind: "drop-next"; count: number } | { kind: "duplicate-next"; count: number };
 
 export class Fabric {
-  readonly stats: FabricStats = { sent: 0, delivered: 0, lost: 0, dropped: 0, duplicated: 0 };
+  readonly stats: FabricStats = { windowAccesses: 0, sent: 0, delivered: 0, lost: 0, dropped: 0, duplicated: 0 };
   private readonly endpoints = new Map<number, FabricEndpoint>();
   private readonly owners = new Map<number, string>();
   private readonly linksAt = new Map<number, FabricLink[]>();
@@ -139,6 +143,18 @@ export class Fabric {
       this.clock.after(FABRIC_LATENCY_NS, () => this.arrive(link, epoch, packet));
     }
     return true;
+  }
+
+  /**
+   * A window access (docs/hardware.md, "cluster-port", the window): `access` runs against the port at `destination`
+   * at once, as the DMA that drives it; the answer is its status (a number), or LinkDown when no port is there or it
+   * has no link up. The data moves in the same event: a window is for a controller's DMA, which cannot wait.
+   */
+  windowAccess(destination: number, access: (target: FabricEndpoint) => number): number {
+    const target = this.endpoints.get(destination);
+    if (target === undefined || !target.links.some((l) => l.up)) return WINDOW_LINK_DOWN;
+    this.stats.windowAccesses += 1;
+    return access(target);
   }
 
   private arrive(link: FabricLink, epoch: number, packet: FabricPacket): void {

@@ -109,6 +109,15 @@ describe("iSCSI on a board of a cluster", () => {
     }
   });
 
+  it("a connection joining a session (TSIH ≠ 0) is never redirected: its session would be here (none is: 020Ah)", () => {
+    const env = bootIscsiBoard({ cluster: cluster(OWNERS_C_MOST, { redirect: true }) });
+    const i = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: `${PREFIX}joining`, tsih: 5, cid: 1 });
+    i.send(i.loginRequest(0x80 | 1, textKeys([["InitiatorName", `${PREFIX}joining`], ["SessionType", "Normal"], ["TargetName", TEST_BOARD_TARGET], ["AuthMethod", "None"]]), 9));
+    const p = i.receive();
+    expect((p.bhs[36]! << 8) | p.bhs[37]!).toBe(0x020a);
+    expect(env.console.some((l) => l.includes("iscsi: login redirected"))).toBe(false);
+  });
+
   it("the board named keeps the login (c, with the same table, does not send it on)", () => {
     const env = bootIscsiBoard({ cluster: { ...(cluster(OWNERS_C_MOST, { redirect: true }) as object), board: "c" } });
     expect(firstLogin(env, "kept").status).toBe(0);

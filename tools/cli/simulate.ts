@@ -31,12 +31,15 @@ boards (--board):
   volumes        the same three disk LUNs, plus LUN 3 a RAID-5 (3 members: sp1, sp2 and the host, 6 MiB,
                  a hot spare) and LUN 4 a thin volume (8 MiB) on a second RAID-5 whose pool holds 32 of its 128
                  chunks: the workload fills it, and writes that need a chunk then fail with 27h/07h
+  replica        the same three disk LUNs, plus LUN 3 a replica (3 MiB; copy 0 on sp1's virtio-scsi disk, copy 1
+                 on sp2's NVMe disk): the member fault fails a copy and restores it (or a blank disk, or both copies
+                 out, the stale one back first)
 
 options:
   --seed S       the first seed (default 1)
   --seeds K      run K seeds: S, S+1, ... S+K-1 (default 1); progress goes to stderr, one line per seed
   --ops N        commands per seed (default 10000)
-  --board B      disks (default) or volumes
+  --board B      disks (default), volumes or replica
   --nbd N        N NBD sessions beside the iSCSI ones (default 0): each opens one NBD connection per LUN's export
                  on the board's NBD portal and sends the same workload (READ, WRITE with FUA, FLUSH for SYNCHRONIZE
                  CACHE), checked against the same shadow model (docs/nbd.md)

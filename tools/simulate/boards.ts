@@ -1,7 +1,8 @@
 // The simulation boards of `wasm-iop simulate`, fixed descriptions the seed runs on (docs/simulation.md, "The
 // boards"): `disks`, the original one (a disk on the host processor and one on each storage processor, LUN n is
 // disk n), and `volumes`, which adds a RAID-5 with a hot spare and a thin volume on a second RAID-5 whose pool is
-// small enough for the workload to fill. Each plan says what its LUNs are, so the run knows how to check them.
+// small enough for the workload to fill, and `replica`, which adds a replica volume whose copies sit on sp1 (virtio-scsi)
+// and sp2 (NVMe). Each plan says what its LUNs are, so the run knows how to check them.
 import { readFileSync } from "node:fs";
 import { compileImage } from "../../host/abi/image_module.ts";
 import { Board } from "../../host/board/board.ts";
@@ -11,7 +12,7 @@ import type { Trace } from "../../host/sim/trace.ts";
 import { FIRMWARE_PATH } from "../build/firmware.ts";
 import { BLOCK_BYTES } from "../iscsi/pdu.ts";
 
-export const SIM_BOARD_KINDS = ["disks", "volumes"] as const;
+export const SIM_BOARD_KINDS = ["disks", "volumes", "replica"] as const;
 export type SimBoardKind = (typeof SIM_BOARD_KINDS)[number];
 
 /** A LUN as the run checks it: a whole disk (read back from its image after the run) or a volume (read back over iSCSI). */
@@ -23,11 +24,12 @@ export interface LunPlan {
   thin?: { chunkBlocks: number; poolChunks: number }; // a thin volume: the workload can fill its pool
 }
 
-/** A RAID-5 whose members the `member` fault pulls and replaces. */
+/** A RAID-5 whose members the `member` fault pulls and replaces, or a replica whose copies it fails and restores. */
 export interface RaidPlan {
   volume: string;
   members: readonly string[];
   spares: readonly string[];
+  replica?: boolean;
 }
 
 export interface SimBoardPlan {
@@ -44,6 +46,8 @@ const POOL_DISK_MIB = 3; // 2 MiB of data each: a 4 MiB pool, of which the thin 
 const THIN_MIB = 8; // 128 virtual chunks over 32 pool chunks: the workload's cold writes fill the pool
 const THIN_CHUNK_KIB = 64;
 const R5_CHUNK_KIB = 16;
+const REPLICA_DISK_MIB = 4; // 1 MiB of metadata and 3 MiB of data each: the replica LUN is 3 MiB
+const REPLICA_CHUNK_KIB = 16; // 192 regions in its write-intent log
 const MIB_BLOCKS = (1024 * 1024) / BLOCK_BYTES;
 
 function targetOf(name: string): string {
@@ -54,6 +58,13 @@ function targetOf(name: string): string {
 export function simBoardPlan(kind: SimBoardKind): SimBoardPlan {
   const diskLuns: LunPlan[] = ["host-disk0", "sp1-disk0", "sp2-disk0"].map((disk, lun) => ({ lun, volume: disk, disk, blocks: DISK_MIB * MIB_BLOCKS }));
   if (kind === "disks") return { kind, name: "sim-board", target: targetOf("sim-board"), luns: diskLuns, raid: [] };
+  if (kind === "replica") {
+    return {
+      kind, name: "sim-replica", target: targetOf("sim-replica"),
+      luns: [...diskLuns, { lun: 3, volume: "rep", blocks: (REPLICA_DISK_MIB - 1) * MIB_BLOCKS }],
+      raid: [{ volume: "rep", members: ["sp1-disk1", "sp2-disk1"], spares: [], replica: true }],
+    };
+  }
   const thinChunkBlocks = (THIN_CHUNK_KIB * 1024) / BLOCK_BYTES;
   const poolDataMiB = 2 * (POOL_DISK_MIB - 1);
   const thinMetadataMiB = 2; // 1 MiB + one map block twice (8 KiB), rounded up to whole MiB (docs/volumes.md, "Sizes")
@@ -86,6 +97,28 @@ function firmwareModule(): WebAssembly.Module {
 function boardFile(plan: SimBoardPlan, seed: number): object {
   const bridges = [{ slot: 1, model: "iop-bridge", processor: "sp1" }, { slot: 2, model: "iop-bridge", processor: "sp2" }];
   const disk = (name: string, sizeMiB: number) => ({ name, sizeMiB, blockSize: 512, backend: "memory" });
+  if (plan.kind === "replica") {
+    // Each copy on its own processor and controller model: a controller fault fails at most one copy.
+    return {
+      name: plan.name, seed,
+      processors: [
+        { name: "host", role: "host", ramMiB: 64, pci: [...bridges, { slot: 4, model: "nic" }, { slot: 8, model: "virtio-scsi", disks: ["host-disk0"] }] },
+        { name: "sp1", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "virtio-scsi", disks: ["sp1-disk0", "sp1-disk1"] }] },
+        { name: "sp2", role: "storage", ramMiB: 32, pci: [{ slot: 8, model: "nvme", disks: ["sp2-disk0", "sp2-disk1"] }] },
+      ],
+      disks: [
+        ...["host-disk0", "sp1-disk0", "sp2-disk0"].map((name) => disk(name, DISK_MIB)),
+        ...["sp1-disk1", "sp2-disk1"].map((name) => disk(name, REPLICA_DISK_MIB)),
+      ],
+      volumes: [
+        { name: "host-disk0", type: "disk", disk: "host-disk0" },
+        { name: "sp1-disk0", type: "disk", disk: "sp1-disk0" },
+        { name: "sp2-disk0", type: "disk", disk: "sp2-disk0" },
+        { name: "rep", type: "replica", copies: plan.raid[0]!.members, chunkKiB: REPLICA_CHUNK_KIB },
+      ],
+      targets: [{ name: plan.target, luns: plan.luns.map((l) => l.volume) }],
+    };
+  }
   if (plan.kind === "disks") {
     return {
       name: plan.name, seed,

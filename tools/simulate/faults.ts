@@ -21,7 +21,7 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   "mu-dup": "a messaging-unit frame is delivered twice (inbound or outbound)",
   "conn-drop": "an initiator's TCP connection breaks (bytes on the wire both ways are lost)",
   panic: "a processor stops on a fatal fault; the board resets as with run --reset-on-panic",
-  member: "(--board volumes) one member of each RAID-5 is pulled mid-run and replaced by a blank disk later (spare rebuild, rebuild onto the new disk)",
+  member: "(--board volumes) one member of each RAID-5 is pulled mid-run and replaced by a blank disk later (spare rebuild, rebuild onto the new disk); (--board replica) a copy fails and is restored (resync of the logged regions), replaced, or both copies fail",
   lie: "(not in all) a disk acknowledges a WRITE and stores nothing: the run must report it; proves the checks work",
 };
 

@@ -13,7 +13,7 @@ import {
   CP_CTRL_RESET, CP_FABRIC_ADDRESS, CP_FAILOVER_COUNT, CP_FAULT_COUNT, CP_REGION_ACCESS, CP_REGION_BASE_HI,
   CP_REGION_BASE_LO, CP_REGION_KEY, CP_REGION_LENGTH, CP_REGION_SELECT, CP_RQ_BASE_LO, CP_RQ_SIZE, CP_RQ_TAIL,
   CP_SQ_BASE_LO, CP_SQ_HEAD, CP_SQ_SIZE, CP_SQ_TAIL, CP_STATUS, CP_STATUS_ACTIVE_LINK1, CP_STATUS_ENABLED,
-  CP_STATUS_LINK0_UP, CP_WR_BYTES, ClusterPort, FABRIC_TIMEOUT_NS, FabricOpcode, FabricStatus,
+  CP_STATUS_LINK0_UP, CP_WINDOW_DESTINATION, CP_WINDOW_KEY, CP_WINDOW_SELECT, CP_WINDOW_SLOT_BYTES, CP_WR_BYTES, ClusterPort, FABRIC_TIMEOUT_NS, FabricOpcode, FabricStatus,
 } from "../../../host/devices/cluster_port.ts";
 import { Fabric, FABRIC_LATENCY_NS } from "../../../host/fabric/fabric.ts";
 import { VirtualClock } from "../../../host/sim/clock.ts";
@@ -32,6 +32,7 @@ class Node {
   readonly cpu: BusHarness;
   readonly port: ClusterPort;
   registers = 0n;
+  window = 0n;
   sqTail = 0;
   rqTail = 0;
   cqHead = 0;
@@ -43,7 +44,8 @@ class Node {
     this.cpu.plug(SLOT, this.port);
     const bars = this.cpu.enable(SLOT);
     this.registers = bars.get(0)!;
-    this.cpu.enableMsix(SLOT, bars.get(4)!, CLUSTER_PORT_VECTOR_COUNT, 10);
+    this.window = bars.get(4)!;
+    this.cpu.enableMsix(SLOT, bars.get(2)!, CLUSTER_PORT_VECTOR_COUNT, 10);
     // Every interrupt, with the RAM as it was when it was raised.
     this.cpu.irqs.push = (...vectors: number[]): number => {
       for (const vector of vectors) this.irqSnapshots.push({ vector, ram: this.cpu.ram.slice(0, 1 << 20) });
@@ -350,5 +352,38 @@ describe("cluster port: the bond", () => {
     a.post({ opcode: FabricOpcode.Write, destination: 2, key, local: 0x80000, length: 32, tag: 3 });
     runAll();
     expect(a.completions().map((c) => c.status)).toEqual([FabricStatus.Ok]);
+  });
+});
+
+describe("cluster port: the window", () => {
+  it("a DMA into window slot i lands in the peer's region at the slot offset, at once; reads come back the same way", () => {
+    const key = b.register(5, 0x40000, 0x10000, CP_ACCESS_REMOTE_READ | CP_ACCESS_REMOTE_WRITE);
+    a.setReg(CP_WINDOW_SELECT, 3);
+    a.setReg(CP_WINDOW_DESTINATION, 2);
+    a.setReg(CP_WINDOW_KEY, key);
+    const slot = a.window + BigInt(3 * CP_WINDOW_SLOT_BYTES);
+    const data = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) & 0xff);
+    expect(a.cpu.bus.dmaWrite("test", slot + 0x2000n, data).ok).toBe(true);
+    expect([...b.cpu.ram.subarray(0x42000, 0x43000)]).toEqual([...data]);
+    const back = a.cpu.bus.dmaRead("test", slot + 0x2000n, 4096);
+    expect(back.ok && [...back.bytes]).toEqual([...data]);
+    expect(clock.nowNs).toBe(0);
+    expect(b.port.stats).toMatchObject({ writes: 1, reads: 1 });
+  });
+
+  it("faults, touching nothing, through a closed slot, past the region, with a revoked key or after the peer's reset", () => {
+    const key = b.register(0, 0x40000, 0x1000, CP_ACCESS_REMOTE_WRITE);
+    a.setReg(CP_WINDOW_SELECT, 0);
+    a.setReg(CP_WINDOW_DESTINATION, 2);
+    a.setReg(CP_WINDOW_KEY, key);
+    const before = b.cpu.ram.slice();
+    const bytes = new Uint8Array(512).fill(0xee);
+    expect(a.cpu.bus.dmaWrite("test", a.window + BigInt(CP_WINDOW_SLOT_BYTES), bytes).ok).toBe(false); // slot 1 closed
+    expect(a.cpu.bus.dmaWrite("test", a.window + 0xf00n, bytes).ok).toBe(false); // past the region's 4 KiB
+    expect(a.cpu.bus.dmaRead("test", a.window, 16).ok).toBe(false); // a write-only region
+    b.revoke(0);
+    expect(a.cpu.bus.dmaWrite("test", a.window, bytes).ok).toBe(false);
+    expect(Buffer.from(b.cpu.ram).equals(Buffer.from(before))).toBe(true);
+    expect(b.port.stats).toMatchObject({ rangeFaults: 1, accessFaults: 1, keyFaults: 1, revokedKeyFaults: 1 });
   });
 });

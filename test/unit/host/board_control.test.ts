@@ -50,9 +50,12 @@ describe("board control: requests", () => {
     expect(parseControlRequest({ object: "status" })).toEqual({ object: "status" });
     expect(parseControlRequest({ object: "disk", name: "sp2:1", action: "fail" })).toEqual({ object: "disk", name: "sp2:1", action: "fail" });
     expect(parseControlRequest({ object: "controller", name: "host:0", action: "resume" })).toEqual({ object: "controller", name: "host:0", action: "resume" });
-    expect(parseControlRequest({ object: "fan", name: "host:0", action: "stop" })).toBe('unknown object "fan"; objects: disk, controller, status');
+    expect(parseControlRequest({ object: "fan", name: "host:0", action: "stop" })).toBe('unknown object "fan"; objects: disk, copy, controller, status');
     expect(parseControlRequest({ object: "disk", name: "sp1", action: "fail" })).toBe('disk: expected a name PROCESSOR:INDEX such as sp1:0, got "sp1"');
-    expect(parseControlRequest({ object: "disk", name: "host:0", action: "hang" })).toBe('unknown disk action "hang"; disk actions: fail, replace');
+    expect(parseControlRequest({ object: "disk", name: "host:0", action: "hang" })).toBe('unknown disk action "hang"; disk actions: fail, replace, restore');
+    expect(parseControlRequest({ object: "copy", name: "rep:1", action: "restore" })).toEqual({ object: "copy", name: "rep:1", action: "restore" });
+    expect(parseControlRequest({ object: "copy", name: "rep", action: "fail" })).toBe('copy: expected a name VOLUME:COPY such as rep:1, got "rep"');
+    expect(parseControlRequest({ object: "copy", name: "rep:0", action: "replace" })).toBe('unknown copy action "replace"; copy actions: fail, restore');
     expect(parseControlRequest({ object: "controller", name: "host:0" })).toBe("unknown controller action undefined; controller actions: hang, resume");
     expect(parseControlRequest([1])).toBe("a request is a JSON object");
   });

@@ -1,0 +1,381 @@
+// The fabric task: the driver of the cluster port (docs/hardware.md, "cluster-port") on the host processor of a board
+// in a cluster (docs/cluster.md, "Proxy I/O"). It owns the port's three rings, carved at boot: frames the agents'
+// FabricLinks hand it (FabricFrameOut) leave as SENDs to the board the link names; SENDs that arrive are checked and
+// posted as Frame messages to this board's RTA (requests) or CTA (replies), the sender named as processor
+// REMOTE_PROCESSOR_BASE + its board index, so the agents see a peer as they see a processor behind a messaging unit.
+//
+// At start it registers this board's data buffers (every buffer pool) as one region and sends each other board of the
+// routing table a hello with that region's key, base and length; a hello from board b opens window slot b onto b's
+// region, and b's link becomes ready (its requests' data is reached through the slot). A hello is sent again until
+// the peer's port took it; one that asks for an answer (a board that just started) gets this board's.
+//
+// Nothing a peer sends is trusted: a receive of another length than a frame or a hello, from an address not in the
+// table or from this board, a frame that fails frameValidate, a request not for an RTA or from a CTA, a reply not for
+// a CTA or from an RTA, a hello without a key or region, or for a board past the window's slots, is counted
+// (badReceiveCount) and dropped; the receive buffer is posted again. A completion whose tag this task did not give is
+// counted and ignored. A frame that finds the send ring full is dropped (counted): the CTA retransmits.
+import { bootInfoMsiAddress } from "../board/boot_info";
+import { busRead32, busWrite32 } from "../board/bus";
+import {
+  AgentKind, FRAME_BYTES, agentAddress, agentKind, frameIsReply, frameSource, frameTarget, frameValidate, FrameStatus,
+} from "../board/frame";
+import { msixEnable, PciFunctionInfo, pciFunctionAt, pciFunctionCount } from "../board/pci";
+import { CLUSTER_NONE, routingTable } from "../cluster/routing_table";
+import { BUFFER_CLASS_COUNT } from "../config";
+import { bufferPool } from "../kernel/buffers";
+import { carve } from "../kernel/carve";
+import { line } from "../kernel/console";
+import { Msg, MsgKind } from "../kernel/msg";
+import { POOL_NONE } from "../kernel/pool";
+import { irqRoute, post, taskAdd, timerStart } from "../kernel/scheduler";
+import { RunResult, Task } from "../kernel/task";
+import { vectorAllocate, VECTOR_NONE } from "../kernel/vectors";
+import { FabricLink } from "../rta/fabric_link";
+import { frames } from "../rta/links";
+import {
+  CP_CQE_BYTES, CP_RQE_BYTES, CP_WR_BYTES, cpCqeLength, cpCqeOpcode, cpCqePeer, cpCqeStatus, cpCqeTag, cpRqeSetAddress,
+  cpRqeSetLength, cpRqeSetTag, cpWrSetDestination, cpWrSetKey, cpWrSetLength, cpWrSetLocalAddress, cpWrSetOpcode,
+  cpWrSetRemoteOffset, cpWrSetTag,
+} from "./entries";
+import {
+  FABRIC_BATCH_MAX, FABRIC_CQ_ENTRIES, FABRIC_HELLO_ANSWER, FABRIC_HELLO_BYTES, FABRIC_HELLO_MAGIC, FABRIC_HELLO_RETRY_NS,
+  FABRIC_INBOX_DEPTH, FABRIC_POLL_NS, FABRIC_PRIORITY, FABRIC_RECEIVE_BYTES, FABRIC_RQ_ENTRIES, FABRIC_SQ_ENTRIES,
+  REMOTE_PROCESSOR_BASE,
+} from "./limits";
+import {
+  CLUSTER_PORT_BAR_REGISTERS, CLUSTER_PORT_BAR_WINDOW, CLUSTER_PORT_DEVICE_ID, CLUSTER_PORT_VECTOR_COUNT,
+  CLUSTER_PORT_VENDOR_ID, CP_ACCESS_REMOTE_READ, CP_ACCESS_REMOTE_WRITE, CP_CQ_BASE_HI, CP_CQ_BASE_LO, CP_CQ_HEAD,
+  CP_CQ_SIZE, CP_CQ_TAIL, CP_CTRL, CP_CTRL_ENABLE, CP_CTRL_RESET, CP_REGION_ACCESS, CP_REGION_BASE_HI, CP_REGION_BASE_LO,
+  CP_REGION_KEY, CP_REGION_LENGTH, CP_REGION_SELECT, CP_RQ_BASE_HI, CP_RQ_BASE_LO, CP_RQ_SIZE, CP_RQ_TAIL, CP_SQ_BASE_HI,
+  CP_SQ_BASE_LO, CP_SQ_SIZE, CP_SQ_TAIL, CP_WINDOW_DESTINATION, CP_WINDOW_KEY, CP_WINDOW_SELECT, CP_WINDOW_SLOT_BYTES,
+  CP_WINDOW_SLOTS, FabricOpcode, FabricStatus as PortStatus,
+} from "./registers";
+
+// A work request's tag: what it carries, and which frame slot or board.
+const TAG_FRAME: u32 = 1 << 16; // | frame pool slot: released at its completion
+const TAG_HELLO: u32 = 2 << 16; // | board index
+const TAG_KIND_MASK: u32 = 0xffff_0000;
+const TAG_INDEX_MASK: u32 = 0xffff;
+const ALL_ONES: u32 = 0xffff_ffff;
+
+export class FabricTask extends Task {
+  badReceiveCount: u64 = 0; // receives dropped: not a frame or hello this board can take (see the file's head)
+  badCompletionCount: u64 = 0; // completions with a tag this task never gave
+  sendFailedCount: u64 = 0; // frames the port could not deliver (the CTA retransmits)
+  droppedCount: u64 = 0; // frames dropped because the send ring was full
+  framesIn: u64 = 0;
+  framesOut: u64 = 0;
+  windowSlotsFull: u64 = 0; // hellos from more peers than the window has slots: those boards cannot be served
+  readonly links: StaticArray<FabricLink | null>;
+  private registers: u64 = 0;
+  private window: u64 = 0;
+  private readonly sq: usize;
+  private readonly rq: usize;
+  private readonly cq: usize;
+  private readonly receiveBuffers: usize;
+  private readonly hello: usize;
+  private readonly helloAnswer: usize;
+  private sqTail: u32 = 0;
+  private sqInFlight: u32 = 0;
+  private rqTail: u32 = 0;
+  private cqHead: u32 = 0;
+  private regionKey: u32 = 0;
+  private readonly helloTaken: StaticArray<bool>;
+  private readonly helloInFlight: StaticArray<u32>;
+  private readonly framesHeld: StaticArray<bool>; // frame pool slots this task holds for a SEND in flight
+  private readonly windowSlotOf: StaticArray<u32>; // per board: its window slot, CP_WINDOW_SLOTS while none
+  private windowSlotsUsed: u32 = 0;
+  private readonly out: Msg = new Msg();
+  private timer: u32 = 0;
+  started: bool = false;
+
+  constructor(private readonly ctaTask: u32, private readonly rtaTask: u32) {
+    super("fabric", FABRIC_PRIORITY, FABRIC_INBOX_DEPTH, 1_000_000);
+    this.sq = carve(FABRIC_SQ_ENTRIES * CP_WR_BYTES, 64);
+    this.rq = carve(FABRIC_RQ_ENTRIES * CP_RQE_BYTES, 64);
+    this.cq = carve(FABRIC_CQ_ENTRIES * CP_CQE_BYTES, 64);
+    this.receiveBuffers = carve(FABRIC_RQ_ENTRIES * FABRIC_RECEIVE_BYTES, 64);
+    this.hello = carve(FABRIC_HELLO_BYTES, 64);
+    this.helloAnswer = carve(FABRIC_HELLO_BYTES, 64);
+    this.links = new StaticArray<FabricLink | null>(routingTable().boardCount);
+    this.helloTaken = new StaticArray<bool>(routingTable().boardCount);
+    this.helloInFlight = new StaticArray<u32>(routingTable().boardCount);
+    this.framesHeld = new StaticArray<bool>(frames().capacity);
+    this.windowSlotOf = new StaticArray<u32>(routingTable().boardCount);
+    for (let b: i32 = 0; b < this.windowSlotOf.length; b++) unchecked(this.windowSlotOf[b] = CP_WINDOW_SLOTS);
+  }
+
+  /** Boot: the port's BARs. */
+  attach(registers: u64, window: u64): void {
+    this.registers = registers;
+    this.window = window;
+  }
+
+  /** After the seal: rings, region, receive buffers, enable, hellos; the retry timer. */
+  start(): void {
+    const r = this.registers;
+    busWrite32(r + CP_CTRL, CP_CTRL_RESET);
+    this.ringSetup(CP_SQ_BASE_LO, CP_SQ_BASE_HI, CP_SQ_SIZE, this.sq, FABRIC_SQ_ENTRIES);
+    this.ringSetup(CP_RQ_BASE_LO, CP_RQ_BASE_HI, CP_RQ_SIZE, this.rq, FABRIC_RQ_ENTRIES);
+    this.ringSetup(CP_CQ_BASE_LO, CP_CQ_BASE_HI, CP_CQ_SIZE, this.cq, FABRIC_CQ_ENTRIES);
+    this.registerBuffers();
+    busWrite32(r + CP_CTRL, CP_CTRL_ENABLE);
+    for (let i: u32 = 0; i < FABRIC_RQ_ENTRIES - 1; i++) this.postReceive(i); // one short of full: head == tail is empty
+    this.started = true;
+    this.sendHellos();
+    this.timer = timerStart(this.index, FABRIC_HELLO_RETRY_NS, FABRIC_HELLO_RETRY_NS, 0);
+  }
+
+  run(): RunResult {
+    let handled: u32 = 0;
+    while (handled < FABRIC_BATCH_MAX && this.inbox.pop(this.scratch)) {
+      handled += 1;
+      this.dispatch(this.scratch);
+    }
+    return handled > 0 ? RunResult.Busy : RunResult.Idle;
+  }
+
+  private dispatch(msg: Msg): void {
+    switch (<i32>msg.kind) {
+      case MsgKind.FabricFrameOut: this.onFrameOut(msg.a, msg.b); break;
+      case MsgKind.Irq: this.drainCompletions(); break;
+      case MsgKind.Timer: {
+        this.drainCompletions();
+        this.sendHellos();
+        break;
+      }
+      default: assert(false, "fabric: unexpected message kind");
+    }
+  }
+
+  // ---- Setup ----
+
+  private ringSetup(lo: u64, hi: u64, size: u64, base: usize, entries: u32): void {
+    busWrite32(this.registers + lo, <u32>base);
+    busWrite32(this.registers + hi, 0);
+    busWrite32(this.registers + size, entries);
+  }
+
+  // Every buffer pool, as one region peers may read and write: where the requests' data lies.
+  private registerBuffers(): void {
+    let floor: u64 = u64.MAX_VALUE;
+    let end: u64 = 0;
+    for (let c: u32 = 0; c < BUFFER_CLASS_COUNT; c++) {
+      const pool = bufferPool(c);
+      if (pool.capacity == 0) continue;
+      floor = min(floor, <u64>pool.address(0));
+      end = max(end, <u64>pool.address(pool.capacity - 1) + pool.slotBytes);
+    }
+    assert(end > floor, "fabric: no buffers to register");
+    const r = this.registers;
+    busWrite32(r + CP_REGION_SELECT, 0);
+    busWrite32(r + CP_REGION_BASE_LO, <u32>floor);
+    busWrite32(r + CP_REGION_BASE_HI, <u32>(floor >> 32));
+    busWrite32(r + CP_REGION_LENGTH, <u32>(end - floor));
+    busWrite32(r + CP_REGION_ACCESS, CP_ACCESS_REMOTE_READ | CP_ACCESS_REMOTE_WRITE);
+    this.regionKey = busRead32(r + CP_REGION_KEY);
+    memory.fill(this.hello, 0, FABRIC_HELLO_BYTES);
+    store<u32>(this.hello, FABRIC_HELLO_MAGIC, 0);
+    store<u32>(this.hello, FABRIC_HELLO_ANSWER, 4);
+    store<u32>(this.hello, this.regionKey, 8);
+    store<u64>(this.hello, floor, 16);
+    store<u64>(this.hello, end - floor, 24);
+    memory.copy(this.helloAnswer, this.hello, FABRIC_HELLO_BYTES);
+    store<u32>(this.helloAnswer, 0, 4);
+    line().s("fabric: port at address ").u32(routingTable().boardIds[routingTable().thisBoard]).s(", buffers registered (")
+      .u64((end - floor) >> 10).s(" KiB, key ").hex(this.regionKey).s(")").out();
+  }
+
+  private postReceive(index: u32): void {
+    const entry = this.rq + <usize>this.rqTail * CP_RQE_BYTES;
+    cpRqeSetAddress(entry, <u64>(this.receiveBuffers + <usize>index * FABRIC_RECEIVE_BYTES));
+    cpRqeSetLength(entry, FABRIC_RECEIVE_BYTES);
+    cpRqeSetTag(entry, index);
+    this.rqTail = (this.rqTail + 1) % FABRIC_RQ_ENTRIES;
+    busWrite32(this.registers + CP_RQ_TAIL, this.rqTail);
+  }
+
+  // ---- Sending ----
+
+  private sendHellos(): void {
+    const table = routingTable();
+    for (let b: u32 = 0; b < table.boardCount; b++) {
+      if (b == table.thisBoard || unchecked(this.helloTaken[b]) || unchecked(this.helloInFlight[b]) > 0) continue;
+      if (this.postSend(b, <u64>this.hello, FABRIC_HELLO_BYTES, TAG_HELLO | b)) unchecked(this.helloInFlight[b] += 1);
+    }
+  }
+
+  private onFrameOut(slot: u32, board: u32): void {
+    const table = routingTable();
+    if (board >= table.boardCount || board == table.thisBoard || !this.started) {
+      frames().release(slot); // a link is made only for another board of the table: a bug if not
+      assert(this.started || board < table.boardCount, "fabric: frame for a board not in the table");
+      this.droppedCount += 1;
+      return;
+    }
+    if (!this.postSend(board, <u64>frames().address(slot), FRAME_BYTES, TAG_FRAME | slot)) {
+      frames().release(slot);
+      this.droppedCount += 1;
+      return;
+    }
+    unchecked(this.framesHeld[slot] = true);
+    this.framesOut += 1;
+  }
+
+  // A SEND of [address, address + lengthBytes) to board `board`; false when the send ring is full.
+  private postSend(board: u32, address: u64, lengthBytes: u32, tag: u32): bool {
+    if (this.sqInFlight >= FABRIC_SQ_ENTRIES - 1) return false;
+    const wr = this.sq + <usize>this.sqTail * CP_WR_BYTES;
+    memory.fill(wr, 0, CP_WR_BYTES);
+    cpWrSetOpcode(wr, <u8>FabricOpcode.Send);
+    cpWrSetDestination(wr, <u16>routingTable().boardIds[board]);
+    cpWrSetKey(wr, 0);
+    cpWrSetLocalAddress(wr, address);
+    cpWrSetRemoteOffset(wr, 0);
+    cpWrSetLength(wr, lengthBytes);
+    cpWrSetTag(wr, tag);
+    this.sqTail = (this.sqTail + 1) % FABRIC_SQ_ENTRIES;
+    this.sqInFlight += 1;
+    busWrite32(this.registers + CP_SQ_TAIL, this.sqTail);
+    return true;
+  }
+
+  // ---- Completions ----
+
+  private drainCompletions(): void {
+    const tail = busRead32(this.registers + CP_CQ_TAIL);
+    if (tail == ALL_ONES || tail >= FABRIC_CQ_ENTRIES) return; // the port is gone or lies: nothing to read
+    for (let n: u32 = 0; n < FABRIC_CQ_ENTRIES && this.cqHead != tail; n++) {
+      const cqe = this.cq + <usize>this.cqHead * CP_CQE_BYTES;
+      if (<u32>cpCqeOpcode(cqe) == FabricOpcode.Receive) this.onReceive(cqe);
+      else this.onSendDone(cqe);
+      this.cqHead = (this.cqHead + 1) % FABRIC_CQ_ENTRIES;
+    }
+    busWrite32(this.registers + CP_CQ_HEAD, this.cqHead);
+  }
+
+  private onSendDone(cqe: usize): void {
+    const tag = cpCqeTag(cqe);
+    const kind = tag & TAG_KIND_MASK;
+    const index = tag & TAG_INDEX_MASK;
+    const ok = <u32>cpCqeStatus(cqe) == PortStatus.Ok;
+    // Only what this task sent, once: a tag it did not give (or gave and saw completed) is a lie, ignored.
+    if (kind == TAG_FRAME && index < <u32>this.framesHeld.length && unchecked(this.framesHeld[index])) {
+      assert(this.sqInFlight > 0, "fabric: a frame held without a request in flight");
+      unchecked(this.framesHeld[index] = false);
+      frames().release(index);
+      this.sqInFlight -= 1;
+      if (!ok) this.sendFailedCount += 1;
+    } else if (kind == TAG_HELLO && index < <u32>this.helloInFlight.length && unchecked(this.helloInFlight[index]) > 0) {
+      assert(this.sqInFlight > 0, "fabric: a hello without a request in flight");
+      unchecked(this.helloInFlight[index] -= 1);
+      this.sqInFlight -= 1;
+      if (ok) unchecked(this.helloTaken[index] = true);
+    } else this.badCompletionCount += 1;
+  }
+
+  private onReceive(cqe: usize): void {
+    const index = cpCqeTag(cqe);
+    if (index >= FABRIC_RQ_ENTRIES - 1) {
+      this.badCompletionCount += 1;
+      return;
+    }
+    const buffer = this.receiveBuffers + <usize>index * FABRIC_RECEIVE_BYTES;
+    if (<u32>cpCqeStatus(cqe) == PortStatus.Ok) this.onMessage(buffer, cpCqeLength(cqe), <u32>cpCqePeer(cqe));
+    memory.fill(buffer, 0, FABRIC_RECEIVE_BYTES);
+    this.postReceive(index);
+  }
+
+  private onMessage(buffer: usize, lengthBytes: u32, peer: u32): void {
+    const table = routingTable();
+    const board = table.boardIndexOfId(peer);
+    if (board == CLUSTER_NONE || board == table.thisBoard) { this.badReceiveCount += 1; return; }
+    if (lengthBytes == FABRIC_HELLO_BYTES && load<u32>(buffer) == FABRIC_HELLO_MAGIC) { this.onHello(buffer, board); return; }
+    if (lengthBytes != FRAME_BYTES || frameValidate(buffer) != FrameStatus.Ok) { this.badReceiveCount += 1; return; }
+    const reply = frameIsReply(buffer);
+    const wantTarget = reply ? AgentKind.Cta : AgentKind.Rta;
+    const wantSource = reply ? AgentKind.Rta : AgentKind.Cta;
+    if (agentKind(frameTarget(buffer)) != <u32>wantTarget || agentKind(frameSource(buffer)) != <u32>wantSource) { this.badReceiveCount += 1; return; }
+    // The sender as this board names it; the target is this board's own agent.
+    store<u16>(buffer, <u16>agentAddress(REMOTE_PROCESSOR_BASE + board, wantSource), 4);
+    store<u16>(buffer, <u16>agentAddress(0, wantTarget), 6);
+    const slot = frames().acquire();
+    if (slot == POOL_NONE) { this.droppedCount += 1; return; } // the sender retransmits
+    memory.copy(frames().address(slot), buffer, FRAME_BYTES);
+    if (!post(reply ? this.ctaTask : this.rtaTask, this.out.set(MsgKind.Frame, this.index, slot, 0))) {
+      frames().release(slot);
+      this.droppedCount += 1;
+      return;
+    }
+    this.framesIn += 1;
+  }
+
+  // A peer's buffers: open its window slot and make its link ready; answer a hello that asks.
+  private onHello(buffer: usize, board: u32): void {
+    const key = load<u32>(buffer, 8);
+    const floor = load<u64>(buffer, 16);
+    const lengthBytes = load<u64>(buffer, 24);
+    const link = board < <u32>this.links.length ? unchecked(this.links[board]) : null;
+    if (key == 0 || lengthBytes == 0 || floor + lengthBytes < floor || link == null) {
+      this.badReceiveCount += 1;
+      return;
+    }
+    // The board's slot: the one it had (a hello again after its reset), else the next free; none left: counted.
+    let slot = unchecked(this.windowSlotOf[board]);
+    if (slot == CP_WINDOW_SLOTS) {
+      if (this.windowSlotsUsed >= CP_WINDOW_SLOTS) {
+        this.windowSlotsFull += 1;
+        return;
+      }
+      slot = this.windowSlotsUsed;
+      this.windowSlotsUsed += 1;
+      unchecked(this.windowSlotOf[board] = slot);
+    }
+    const r = this.registers;
+    busWrite32(r + CP_WINDOW_SELECT, slot);
+    busWrite32(r + CP_WINDOW_DESTINATION, routingTable().boardIds[board]);
+    busWrite32(r + CP_WINDOW_KEY, key);
+    const slotBase = this.window + <u64>slot * CP_WINDOW_SLOT_BYTES;
+    link!.openWindow(slotBase - floor, floor, floor + min(lengthBytes, CP_WINDOW_SLOT_BYTES));
+    if ((load<u32>(buffer, 4) & FABRIC_HELLO_ANSWER) != 0 && this.postSend(board, <u64>this.helloAnswer, FABRIC_HELLO_BYTES, TAG_HELLO | board)) {
+      unchecked(this.helloInFlight[board] += 1);
+    }
+  }
+}
+
+/**
+ * Boot, on the host processor of a board whose routing table is present: the fabric task and a FabricLink per other
+ * board, given to `install(board, link)` (the CTA's and the RTA's tables); null when there is no table or no usable
+ * cluster port (a console line says which).
+ */
+export function fabricBoot(bootInfo: usize, ctaTask: u32, rtaTask: u32): FabricTask | null {
+  const table = routingTable();
+  if (!table.present) return null;
+  const count = pciFunctionCount();
+  let port: PciFunctionInfo | null = null;
+  for (let i: u32 = 0; i < count && port == null; i++) {
+    const f = pciFunctionAt(i);
+    if (!f.claimed && f.vendorId == CLUSTER_PORT_VENDOR_ID && f.deviceId == CLUSTER_PORT_DEVICE_ID) port = f;
+  }
+  if (port == null) {
+    line().s("fabric: no cluster port: this board serves only the pages it owns").err();
+    return null;
+  }
+  const registers = unchecked(port!.barAddress[CLUSTER_PORT_BAR_REGISTERS]);
+  const window = unchecked(port!.barAddress[CLUSTER_PORT_BAR_WINDOW]);
+  const vector = vectorAllocate(CLUSTER_PORT_VECTOR_COUNT);
+  if (registers == 0 || window == 0 || vector == VECTOR_NONE || !msixEnable(port!, bootInfoMsiAddress(bootInfo), vector, CLUSTER_PORT_VECTOR_COUNT)) {
+    line().s("fabric: cluster port in slot ").u32(port!.device).s(": BARs, vectors or MSI-X not set up").err();
+    return null;
+  }
+  port!.claimed = true;
+  const task = new FabricTask(ctaTask, rtaTask);
+  taskAdd(task);
+  irqRoute(vector, task.index); // completions; the tunneled vectors stay unrouted (nothing sends them yet)
+  task.attach(registers, window);
+  for (let b: u32 = 0; b < table.boardCount; b++) {
+    if (b == table.thisBoard) continue;
+    unchecked(task.links[b] = new FabricLink(REMOTE_PROCESSOR_BASE + b, b, task.index, 0));
+  }
+  return task;
+}

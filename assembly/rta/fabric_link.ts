@@ -1,0 +1,54 @@
+// A link to an agent on another board of the cluster, across the fabric (docs/cluster.md, "Proxy I/O"). The CTA sends
+// requests to board b's RTA through it, and this board's RTA its replies to board b's CTA: the frame is copied into a
+// pool slot and handed to the fabric task, which SENDs it through the cluster port; frames from board b arrive as
+// Frame messages the fabric task posts (it names the sender as processor REMOTE_PROCESSOR_BASE + b). A sender cannot
+// tell it from a messaging unit's link.
+//
+// The data of a request from board b lies in board b's buffers: this board's controllers reach them through the
+// cluster port's window slot the fabric task opened for b when b's hello arrived (dataWindowBase), and only inside the
+// region b registered (dataFloor .. dataLimit). Until then the link is not ready and the RTA answers NotStarted.
+import { Msg, MsgKind } from "../kernel/msg";
+import { POOL_NONE } from "../kernel/pool";
+import { post } from "../kernel/scheduler";
+import { FRAME_BYTES } from "../board/frame";
+import { frames, Link } from "./links";
+
+export class FabricLink extends Link {
+  private readonly out: Msg = new Msg();
+  private window: u64 = 0;
+  private floor: u64 = 0;
+  private limit: u64 = 0; // 0: no window yet
+
+  /** `board`: the peer's index in the routing table; `fabricTask`: who owns the cluster port. */
+  constructor(peer: u32, readonly board: u32, private readonly fabricTask: u32, private readonly selfTask: u32) { super(peer); }
+
+  send(frame: usize): bool {
+    const slot = frames().acquire();
+    if (slot == POOL_NONE) {
+      this.refusedCount += 1;
+      return false;
+    }
+    memory.copy(frames().address(slot), frame, FRAME_BYTES);
+    if (!post(this.fabricTask, this.out.set(MsgKind.FabricFrameOut, this.selfTask, slot, this.board))) {
+      frames().release(slot);
+      this.refusedCount += 1;
+      return false;
+    }
+    this.sentCount += 1;
+    return true;
+  }
+
+  /** The fabric task: board `board`'s buffers [floor, limit) are at `window + address` on this board's bus. */
+  openWindow(window: u64, floor: u64, limit: u64): void {
+    assert(limit > floor, "fabric link: an empty window");
+    this.window = window;
+    this.floor = floor;
+    this.limit = limit;
+  }
+
+  isRemote(): bool { return true; }
+  ready(): bool { return this.limit != 0; }
+  dataWindowBase(): u64 { return this.window; }
+  dataFloor(): u64 { return this.floor; }
+  dataLimit(): u64 { return this.limit; }
+}
