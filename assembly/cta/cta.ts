@@ -14,7 +14,7 @@
 import {
   agentAddress, AgentKind, FRAME_BYTES, FRAME_SEGMENTS_MAX, FrameFunction, FrameStatus, frameAddSegment, frameBytes,
   frameFunction, frameInit, frameIsReply, frameSetAck, frameSetAttempt, frameSetBlocks, frameSetTransaction, frameStatus, frameTransaction,
-  frameValidate,
+  frameValidate, agentProcessor, frameSource,
 } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
 import { line } from "../kernel/console";
@@ -100,6 +100,7 @@ enum ServiceState {
 const PART_BYTES: u32 = 64;
 // Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|24 fn u8|25 pending u8|
 // |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 internal u8|57 ordered u8|
+// |58 -|60 arrival u32|
 // internal: the CTA's own (metadata, rebuild): its parts address members directly, a failure is not recovered, and
 // it answers the CTA itself (tag: INTERNAL_* | what the owner needs).
 // cursor: the next volume LBA to emit (a RAID-5 write: the next stripe row, from the first, and cursorWindow the window in it);
@@ -136,6 +137,7 @@ export class CtaTask extends Task {
   // Services with pieces not yet emitted (waiting for parts, frames or parity operations): advanced after each run.
   private servicesPending: u32 = 0;
   private servicesUsed: u32 = 0; // services not Free
+  private servicesArrived: u32 = 0; // services opened so far (wraps): each one's arrival number
   // No part's deadline is earlier than this: the sweep skips its scan of the parts until then. Lowered
   // whenever a deadline is set, recomputed by each scan; the sweep's timer is brought forward to it after every
   // run (parked while it is MAX_VALUE: an idle CTA never wakes the processor).
@@ -377,7 +379,7 @@ export class CtaTask extends Task {
     if (load<u8>(service, 57) == 0) {
       const from = load<u64>(service, 32);
       const count = <u64>load<u32>(service, 28);
-      if (this.replicaRangeHeld(volume, from, count) || this.replicaResync.holds(volume, from, count)) return false;
+      if (this.replicaRangeHeld(volume, from, count, s) || this.replicaResync.holds(volume, from, count)) return false;
       store<u8>(service, 1, 57);
     }
     const e = this.extent;
@@ -409,11 +411,19 @@ export class CtaTask extends Task {
     return volumeAt(volume).failedCount() != 0 && this.metadata.settling(volume);
   }
 
-  /** Some replica write of `volume` holds blocks of [lba, lba + blocks). */
-  replicaRangeHeld(volume: u32, lba: u64, blocks: u64): bool {
+  /**
+   * Some replica write of `volume` holds blocks of [lba, lba + blocks); with `waiter` (a service asking to hold
+   * them), also one that arrived before it and waits for them: overlapping writes take their range in the order they
+   * arrived, so a long write is never passed over, again and again, by shorter ones that overlap it.
+   */
+  replicaRangeHeld(volume: u32, lba: u64, blocks: u64, waiter: u32 = POOL_NONE): bool {
+    const arrived = waiter == POOL_NONE ? 0 : load<u32>(this.service(waiter), 60);
     for (let t: u32 = 0; t < SERVICES_MAX; t++) {
       const other = this.service(t);
-      if (load<u8>(other) != ServiceState.Active || load<u8>(other, 57) == 0 || <u32>load<u16>(other, 26) != volume) continue;
+      if (t == waiter || load<u8>(other) != ServiceState.Active || <u32>load<u16>(other, 26) != volume || load<u8>(other, 56) != 0) continue;
+      const holds = load<u8>(other, 57) != 0;
+      const before = waiter != POOL_NONE && isWrite(load<u8>(other, 24)) && load<u8>(other, 1) == FrameStatus.Ok && <i32>(load<u32>(other, 60) - arrived) < 0;
+      if (!holds && !before) continue;
       if (rangesOverlap(lba, blocks, load<u64>(other, 32), <u64>load<u32>(other, 28))) return true;
     }
     return false;
@@ -648,8 +658,9 @@ export class CtaTask extends Task {
       return;
     }
     const p = this.partFind(frameTransaction(f));
-    if (p == POOL_NONE) {
-      this.lateReplyCount += 1; // a duplicate, or an answer to a part already answered
+    // Only the processor (or board) a part went to answers it: another board's reply naming its transaction is a lie.
+    if (p == POOL_NONE || <u32>load<u8>(this.part(p), 2) != agentProcessor(frameSource(f))) {
+      this.lateReplyCount += 1; // a duplicate, an answer to a part already answered, or from the wrong peer
       return;
     }
     const status = <FrameStatus>frameStatus(f);
@@ -928,6 +939,8 @@ export class CtaTask extends Task {
       memory.fill(service, 0, SERVICE_BYTES);
       store<u8>(service, <u8>ServiceState.Active, 0);
       this.servicesUsed += 1;
+      store<u32>(service, this.servicesArrived, 60);
+      this.servicesArrived += 1;
       store<u16>(service, <u16>requester, 2);
       store<u64>(service, tag, 8);
       return s;
@@ -965,6 +978,11 @@ export class CtaTask extends Task {
 
   @inline private part(p: u32): usize { assert(p < PARTS_MAX); return this.parts + <usize>p * PART_BYTES; }
   @inline private service(s: u32): usize { assert(s < SERVICES_MAX); return this.services + <usize>s * SERVICE_BYTES; }
+}
+
+// Changes the volume's blocks.
+@inline function isWrite(fn: u32): bool {
+  return fn == FrameFunction.Write || fn == FrameFunction.WriteFua || fn == FrameFunction.Unmap;
 }
 
 @inline function isData(fn: u32): bool {

@@ -7,12 +7,13 @@ import { ROOT } from "../build/firmware.ts";
 import { parseCunitOutput, regressions, tally, testSelection, type TestOutcome, type TestResult } from "../conformance/cunit.ts";
 import { serveBoard } from "../conformance/serve.ts";
 import { NATIVE_ONE_DISK_BOARD, serveNativeBoard } from "../conformance/serve_native.ts";
+import { serveCluster } from "../conformance/serve_cluster.ts";
 import { DEFAULT_BOARD_PATH, loadBoardFile, targetLuns, type TargetSpec } from "../../host/board/load.ts";
 import type { Command } from "./command.ts";
 
 export const BASELINE_PATH = join(ROOT, "test/interop/conformance-baseline.json");
 
-const help = `usage: wasm-iop conformance [--board FILE] [--lun N] [--tests PATTERN] [--baseline FILE] [--update-baseline] [--native] [--json]
+const help = `usage: wasm-iop conformance [--board FILE | --cluster FILE] [--lun N] [--tests PATTERN] [--baseline FILE] [--update-baseline] [--native] [--json]
 
 Starts the board on a free loopback port, runs libiscsi's iscsi-test-cu (Debian package libiscsi-bin) against LUN 0
 (or --lun N) of its first target with --dataloss and --allow-sanitize (the same LUN given again as the multipath URL),
@@ -23,6 +24,10 @@ the LUN under test): against the writable LUN they skip, and their result there 
 
 options:
   --board FILE        board description (default: boards/iop-dev.json); its disks start empty in a temporary directory
+  --cluster FILE      a cluster file (clusters/*.json): every board runs in this process on one clock and fabric, on
+                      the portals the file names, and the suite runs through each board's portal in turn, each
+                      board's results compared with the baseline; the ReadOnly family is not run (a cluster has no
+                      read-only LUN to give it); not with --board, --native or --update-baseline
   --lun N             the LUN of the board's first target to test (default: 0), e.g. 3 for the default board's RAID-5
   --tests PATTERN     iscsi-test-cu's test pattern (default: ALL), e.g. ALL.Read10 or ALL.iSCSITMF
   --baseline FILE     the baseline (default: test/interop/conformance-baseline.json)
@@ -140,6 +145,51 @@ export async function runConformance(options: {
   }
 }
 
+export interface ClusterConformanceResult {
+  boards: { name: string; outcomes: TestOutcome[]; regressions: string[] }[];
+  crashed: string | undefined;
+  notRun: string[];
+}
+
+/**
+ * The suite through each board's portal of a cluster in turn (one after the other: the boards present the same
+ * volume, so two runs at once would write each other's blocks), LUN `lun` of each board's first target. The ReadOnly
+ * family joins the tests not run: a cluster has no read-only LUN for it, and against a writable one it skips.
+ */
+export async function runClusterConformance(options: {
+  clusterPath: string;
+  lun: number;
+  pattern: string;
+  baseline: Baseline | undefined;
+  notRun: readonly string[];
+  timeoutMs: number;
+}): Promise<ClusterConformanceResult> {
+  const serving = await serveCluster({ clusterPath: options.clusterPath });
+  try {
+    const listed = listIscsiTestCu();
+    const readOnly = listed.filter((name) => name.startsWith(`${READ_ONLY_FAMILY}.`)).map((name) => name.split(".").slice(1).join("."));
+    const { selection, skipped, count } = testSelection(options.pattern, listed, [...options.notRun, ...readOnly]);
+    const boards: ClusterConformanceResult["boards"] = [];
+    let crashed: string | undefined;
+    for (const board of serving.boards) {
+      const url = board.urls[options.lun];
+      if (url === undefined) throw new Error(`no LUN ${options.lun}: the first target of board ${board.name} has LUNs 0 to ${board.urls.length - 1}`);
+      const run = await runIscsiTestCu(url, selection, options.timeoutMs);
+      const outcomes = parseCunitOutput(run.output);
+      if (run.signal !== null && (count === 0 || outcomes.length < count)) crashed ??= `board ${board.name}: iscsi-test-cu ended by ${run.signal} after ${outcomes.length} of ${count} tests`;
+      if (serving.panics.length > 0) crashed ??= `board ${serving.panics[0]!.board} panicked: ${serving.panics[0]!.report.message}`;
+      const judged = options.baseline === undefined ? []
+        : regressions(outcomes, filterBaseline(options.baseline.results, options.pattern), Object.keys(options.baseline.notJudged))
+          .filter((r) => !readOnly.some((name) => r.startsWith(`${name}:`)));
+      boards.push({ name: board.name, outcomes, regressions: judged.map((r) => `board ${board.name}: ${r}`) });
+      if (crashed !== undefined) break;
+    }
+    return { boards, crashed, notRun: skipped };
+  } finally {
+    await serving.stop();
+  }
+}
+
 // Only the baseline's tests the pattern selects: ALL.Read10 selects Read10.*.
 function filterBaseline(baseline: Record<string, TestResult>, pattern: string): Record<string, TestResult> {
   const prefix = pattern.replace(/^ALL\.?/, "");
@@ -154,6 +204,7 @@ export const conformanceCommand: Command = {
       args: argv,
       options: {
         board: { type: "string" },
+        cluster: { type: "string" },
         lun: { type: "string", default: "0" },
         tests: { type: "string", default: "ALL" },
         baseline: { type: "string" },
@@ -165,6 +216,7 @@ export const conformanceCommand: Command = {
       strict: true,
     });
     const lun = Number(values.lun);
+    if (values.cluster !== undefined) return clusterRun(values.cluster, values);
     const board = loadBoardFile(values.board ?? (values.native ? NATIVE_ONE_DISK_BOARD : DEFAULT_BOARD_PATH));
     const lunCount = targetLuns(board, board.targets[0]!).length;
     if (!/^\d+$/.test(values.lun!) || lun >= lunCount) {
@@ -205,3 +257,40 @@ export const conformanceCommand: Command = {
     return result.regressions.length > 0 || result.crashed !== undefined ? 1 : 0;
   },
 };
+
+// conformance --cluster FILE: the suite through every board's portal, one board after the other.
+async function clusterRun(clusterPath: string, values: { board?: string; lun?: string; tests?: string; baseline?: string; "update-baseline"?: boolean;
+  timeout?: string; json?: boolean; native?: boolean }): Promise<number> {
+  if (values.board !== undefined || values.native === true || values["update-baseline"] === true) {
+    process.stderr.write("wasm-iop conformance: --cluster goes without --board, --native and --update-baseline\n");
+    return 2;
+  }
+  if (!/^\d+$/.test(values.lun!)) {
+    process.stderr.write(`wasm-iop conformance: --lun: expected a LUN number, got "${values.lun}"\n`);
+    return 2;
+  }
+  if (!iscsiTestCuAvailable()) {
+    process.stderr.write("wasm-iop conformance: iscsi-test-cu is not installed (Debian: apt-get install libiscsi-bin)\n");
+    return 3;
+  }
+  const baselinePath = values.baseline ?? BASELINE_PATH;
+  const baseline = existsSync(baselinePath) ? readBaseline(baselinePath) : undefined;
+  const result = await runClusterConformance({ clusterPath, lun: Number(values.lun), pattern: values.tests!, baseline,
+    notRun: Object.keys(baseline?.notRun ?? {}), timeoutMs: Number(values.timeout) * 1000 });
+  const all = result.boards.flatMap((b) => b.regressions);
+  if (values.json) {
+    const boards = result.boards.map((b) => ({ board: b.name, ...tally(b.outcomes), tests: b.outcomes.length, regressions: b.regressions }));
+    process.stdout.write(JSON.stringify({ boards, notRun: result.notRun, regressions: all, crashed: result.crashed ?? null }, null, 2) + "\n");
+  } else {
+    for (const b of result.boards) {
+      const counts = tally(b.outcomes);
+      for (const o of b.outcomes.filter((x) => x.result === "fail")) process.stdout.write(`board ${b.name}: fail  ${o.name}${o.detail !== "" ? `  (${o.detail})` : ""}\n`);
+      process.stdout.write(`board ${b.name}: ${b.outcomes.length} tests: ${counts.pass} passed, ${counts.skip} skipped, ${counts.fail} failed\n`);
+    }
+    for (const name of result.notRun) process.stdout.write(`not run: ${name} (${baseline?.notRun?.[name] ?? "no read-only LUN in a cluster"})\n`);
+    for (const r of all) process.stdout.write(`regression: ${r}\n`);
+    if (result.crashed !== undefined) process.stdout.write(`crash: ${result.crashed}\n`);
+  }
+  return all.length > 0 || result.crashed !== undefined ? 1 : 0;
+}
+

@@ -1,5 +1,6 @@
 // `wasm-iop conformance --lun`: a LUN the board's first target does not have is a usage error (exit status 2) that
-// names the LUNs there are, before anything is started (so it holds without libiscsi installed too).
+// names the LUNs there are, before anything is started (so it holds without libiscsi installed too); `--cluster`
+// with an option it cannot take is one too.
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../support/cli.ts";
 
@@ -14,5 +15,13 @@ describe("wasm-iop conformance --lun", () => {
     const result = await runCli(["conformance", "--lun", "three"]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('got "three"');
+  });
+});
+
+describe("wasm-iop conformance --cluster", () => {
+  it.each([["--board", "boards/iop-dev.json"], ["--native"], ["--update-baseline"]])("refuses %s beside it (exit 2, nothing started)", async (...extra) => {
+    const result = await runCli(["conformance", "--cluster", "clusters/trio.json", ...extra]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--cluster goes without --board, --native and --update-baseline");
   });
 });
