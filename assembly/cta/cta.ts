@@ -14,7 +14,7 @@
 import {
   agentAddress, AgentKind, FRAME_BYTES, FRAME_SEGMENTS_MAX, FrameFunction, FrameStatus, frameAddSegment, frameBytes,
   frameFunction, frameInit, frameIsReply, frameSetAck, frameSetAttempt, frameSetBlocks, frameSetTransaction, frameStatus, frameTransaction,
-  frameValidate,
+  frameValidate, agentProcessor, frameSource,
 } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
 import { line } from "../kernel/console";
@@ -658,8 +658,9 @@ export class CtaTask extends Task {
       return;
     }
     const p = this.partFind(frameTransaction(f));
-    if (p == POOL_NONE) {
-      this.lateReplyCount += 1; // a duplicate, or an answer to a part already answered
+    // Only the processor (or board) a part went to answers it: another board's reply naming its transaction is a lie.
+    if (p == POOL_NONE || <u32>load<u8>(this.part(p), 2) != agentProcessor(frameSource(f))) {
+      this.lateReplyCount += 1; // a duplicate, an answer to a part already answered, or from the wrong peer
       return;
     }
     const status = <FrameStatus>frameStatus(f);
