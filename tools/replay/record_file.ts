@@ -1,14 +1,14 @@
 // The recording's file, written off the board's thread (docs/replay.md, "What recording costs"). The recorder hands
-// over whole records with their CRC-32 left as zeros; they are copied into shared slabs (a memcpy: 0.02-0.05 ms a
-// MiB), and a worker thread computes each record's CRC, deflates received bytes that compress (when asked), and
-// writes the slab out. So the board's thread pays a copy per byte received instead of a CRC and a system call's copy
-// into the page cache (together 0.5-2 ms a MiB on the bench machine). When every slab is still being written the
+// over whole records with their CRC-32 left as zeros; they are copied into shared slabs, and a worker thread computes
+// each record's CRC, deflates received bytes that compress (when asked), and writes the slab out. So the board's
+// thread pays a copy per byte received (0.21 ms a MiB in the recorder's A/B at load 10) instead of a CRC and a system
+// call's copy into the page cache (0.57 ms a MiB); the process as a whole pays more (1.05 against 0.62 ms a MiB: the
+// copy, and the worker's reading of bytes another core wrote). What the board sends is not copied: its CRC-32 on the
+// board's thread is cheaper than the copy (0.22 against 0.29 ms a MiB). When every slab is still being written the
 // board's thread waits (Atomics.wait): a recording loses nothing, it slows the board down instead.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { crc32 } from "node:zlib";
-import { createHash } from "node:crypto";
-import { RecordKind } from "./format.ts";
 
 // A slab's state in `states`: free for the board's thread to fill; full (its length in `lengths`) for the worker;
 // or the worker's signal to stop.
@@ -23,26 +23,6 @@ export interface RecordFileOptions {
   slabCount?: number;
   /** Deflate received bytes that look compressible (format.ts, RecordKind.ReceivedDeflated). */
   compress?: boolean;
-  /** Also the SHA-256 of every byte sent (RecordingEnd.sentSha256). */
-  hashSent?: boolean;
-}
-
-/**
- * What the board sent, as the worker counted it: the bytes of a send reach the worker in records of these two kinds
- * (never in a file), and leave it as a Sent record with their CRC-32.
- *   SENT_FIRST  |at|connection varint|the send's length varint|its first bytes|
- *   SENT_MORE   |the next bytes|        (a send longer than a slab)
- */
-export const SENT_FIRST = 0xf8;
-export const SENT_MORE = 0xf9;
-
-export interface SendsCounted {
-  sends: number;
-  bytes: number;
-  /** SHA-256 of the sends as a recording lists them (RecordingEnd.sendsSha256). */
-  sendsSha256: string;
-  /** SHA-256 of every byte sent, when asked for (hashSent). */
-  sentSha256: string | null;
 }
 
 export interface RecordFileStats {
@@ -60,15 +40,7 @@ const WORKER_SOURCE = `
 const { workerData, parentPort } = require("node:worker_threads");
 const { writeSync } = require("node:fs");
 const { crc32, deflateRawSync } = require("node:zlib");
-const { createHash } = require("node:crypto");
-const { fd, slabs, states, lengths, compress, hashSent, sendsOut, RECEIVED, RECEIVED_DEFLATED, SENT, SENT_FIRST, SENT_MORE, FREE, STOP, DEFLATE_BYTES_MIN, DISTINCT_MAX } = workerData;
-const sendsCounts = new Float64Array(sendsOut, 0, 2); // sends, bytes
-const sendsDigests = new Uint8Array(sendsOut, 16, 64); // SHA-256 of the sends as listed, then of every byte sent
-const sendsHash = createHash("sha256");
-const sentHash = hashSent ? createHash("sha256") : undefined;
-const sendEntry = Buffer.alloc(10);
-let sends = 0, sentBytes = 0;
-let pending; // the send being assembled from its parts: { fields, connection, total, got, crc }
+const { fd, slabs, states, lengths, compress, RECEIVED, RECEIVED_DEFLATED, FREE, STOP, DEFLATE_BYTES_MIN, DISTINCT_MAX } = workerData;
 const bytesOf = slabs.map((s) => new Uint8Array(s));
 const FAILED_AT = slabs.length; // states[FAILED_AT] = 1: this thread failed (the board's thread must not wait for ever)
 const varint = (out, at, value) => { do { let b = value % 128; value = Math.floor(value / 128); if (value > 0) b |= 0x80; out[at++] = b; } while (value > 0); return at; };
@@ -98,47 +70,6 @@ for (let slab = 0; ; slab = (slab + 1) % slabs.length) {
     const payloadAt = at;
     const crcAt = payloadAt + length;
     at = crcAt + 4;
-    if (kind === SENT_FIRST || kind === SENT_MORE) {
-      // A send's bytes: the CRC-32 and the digests here; the file gets the sent record alone.
-      if (start > pieceStart) pieces.push(bytes.subarray(pieceStart, start));
-      pieceStart = at;
-      let p = payloadAt;
-      if (kind === SENT_FIRST) {
-        for (let v = 0; v < 2; v++) while (bytes[p++] & 0x80);
-        let connection = 0, cs = 1;
-        for (;;) { const b = bytes[p++]; connection += (b & 0x7f) * cs; cs *= 128; if ((b & 0x80) === 0) break; }
-        const fields = bytes.slice(payloadAt, p);
-        let total = 0, ts = 1;
-        for (;;) { const b = bytes[p++]; total += (b & 0x7f) * ts; ts *= 128; if ((b & 0x80) === 0) break; }
-        pending = { fields, connection, total, got: 0, crc: 0 };
-      }
-      const data = bytes.subarray(p, crcAt);
-      pending.crc = crc32(data, pending.crc);
-      pending.got += data.length;
-      if (sentHash !== undefined) sentHash.update(data);
-      if (pending.got === pending.total) {
-        const out = new Uint8Array(1 + 8 + pending.fields.length + 8 + 4 + 4);
-        const lengthBytes = varint(new Uint8Array(8), 0, pending.total);
-        let o = 0;
-        out[o++] = SENT;
-        o = varint(out, o, pending.fields.length + lengthBytes + 4);
-        out.set(pending.fields, o); o += pending.fields.length;
-        o = varint(out, o, pending.total);
-        const sc = pending.crc;
-        out[o++] = sc & 0xff; out[o++] = (sc >>> 8) & 0xff; out[o++] = (sc >>> 16) & 0xff; out[o++] = (sc >>> 24) & 0xff;
-        const c = crc32(out.subarray(0, o));
-        out[o++] = c & 0xff; out[o++] = (c >>> 8) & 0xff; out[o++] = (c >>> 16) & 0xff; out[o++] = (c >>> 24) & 0xff;
-        pieces.push(out.subarray(0, o));
-        sendEntry.writeUInt16LE(pending.connection, 0);
-        sendEntry.writeUInt32LE(pending.total, 2);
-        sendEntry.writeUInt32LE(sc, 6);
-        sendsHash.update(sendEntry);
-        sends += 1;
-        sentBytes += pending.total;
-        pending = undefined;
-      }
-      continue;
-    }
     if (compress && kind === RECEIVED && length >= DEFLATE_BYTES_MIN) {
       // |at: two varints|connection varint|bytes|: the three varints stay, the bytes are replaced.
       let p = payloadAt;
@@ -172,10 +103,6 @@ for (let slab = 0; ; slab = (slab + 1) % slabs.length) {
   }
   if (bytes.length > pieceStart) pieces.push(bytes.subarray(pieceStart));
   for (const piece of pieces) writeAll(piece);
-  sendsCounts[0] = sends;
-  sendsCounts[1] = sentBytes;
-  sendsDigests.set(sendsHash.copy().digest(), 0);
-  if (sentHash !== undefined) sendsDigests.set(sentHash.copy().digest(), 32);
   Atomics.store(states, slab, FREE);
   Atomics.notify(states, slab);
 }
@@ -198,8 +125,6 @@ export class RecordFile {
   private readonly states: Int32Array;
   private readonly lengths: Int32Array;
   private readonly worker: Worker;
-  private readonly sendsOut: SharedArrayBuffer;
-  private readonly hashSent: boolean;
   private slab = 0; // the slab being filled
   private used = 0; // bytes in it
   private closed = false;
@@ -215,14 +140,11 @@ export class RecordFile {
     this.slabs = shared.map((s) => new Uint8Array(s));
     this.states = new Int32Array(new SharedArrayBuffer(4 * (slabCount + 1))); // and the worker's failure flag
     this.lengths = new Int32Array(new SharedArrayBuffer(4 * slabCount));
-    this.sendsOut = new SharedArrayBuffer(16 + 64);
-    this.hashSent = options.hashSent === true;
-    new Uint8Array(this.sendsOut, 16, 32).set(createHash("sha256").digest()); // no sends yet
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: {
-        fd: this.fd, slabs: shared, states: this.states, lengths: this.lengths, compress: options.compress === true, hashSent: this.hashSent, sendsOut: this.sendsOut,
-        RECEIVED: RecordKind.Received, RECEIVED_DEFLATED: RecordKind.ReceivedDeflated, SENT: RecordKind.Sent, SENT_FIRST, SENT_MORE, FREE, STOP, DEFLATE_BYTES_MIN, DISTINCT_MAX,
+        fd: this.fd, slabs: shared, states: this.states, lengths: this.lengths, compress: options.compress === true,
+        RECEIVED: 4, RECEIVED_DEFLATED: 16, FREE, STOP, DEFLATE_BYTES_MIN, DISTINCT_MAX,
       },
     });
     this.worker.unref();
@@ -230,22 +152,6 @@ export class RecordFile {
       this.worker.once("message", resolve);
       this.worker.once("error", reject);
     });
-  }
-
-  /** Bytes a slab holds: a record handed over whole must not be longer (a send is cut into parts of at most this less a frame). */
-  get slabBytes(): number {
-    return this.slabs[0]!.length;
-  }
-
-  /** What was sent so far, as counted by the worker: everything handed over is counted once this returns (it drains). */
-  sendsCounted(): SendsCounted {
-    this.drain();
-    const counts = new Float64Array(this.sendsOut, 0, 2);
-    const digests = Buffer.from(this.sendsOut, 16, 64);
-    return {
-      sends: counts[0]!, bytes: counts[1]!, sendsSha256: digests.toString("hex", 0, 32),
-      sentSha256: this.hashSent ? (counts[0] === 0 ? createHash("sha256").digest("hex") : digests.toString("hex", 32, 64)) : null,
-    };
   }
 
   /**
@@ -268,7 +174,6 @@ export class RecordFile {
     this.stats.recordBytes += total;
     const slabBytes = this.slabs[0]!.length;
     if (total > slabBytes) {
-      if (pieces[0]?.[0] === SENT_FIRST || pieces[0]?.[0] === SENT_MORE) throw new Error(`RecordFile: a send's part of ${total} bytes over the ${slabBytes}-byte slab`);
       // Larger than a slab: written here, after everything before it, with its CRC computed here.
       this.drain();
       const whole = Buffer.concat(pieces as Uint8Array[]);

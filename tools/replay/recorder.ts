@@ -2,15 +2,16 @@
 // happens. Inputs are written whole; what the board sends is written as its length and CRC-32 only, and hashed, so a
 // replay can name the first send that differs without the recording holding every byte read from the disks. The
 // records go to the file through record_file.ts: copied, then checksummed, deflated and written off the board's thread.
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { crc32 } from "node:zlib";
 import type { Board } from "../../host/board/board.ts";
 import type { BoardFault, IngressObserver, IngressPosition, TraceNote } from "../../host/board/ingress.ts";
 import type { BoardSpec, NvramSpec } from "../../host/board/load.ts";
-import { DISK_CHUNK_BYTES, type FuzzStart, RecordKind, RecordWriter, type RecordedDisk, type RecordingEnd, type RecordingMeta, type RecordingSeal } from "./format.ts";
+import { DISK_CHUNK_BYTES, type FuzzStart, RecordKind, RecordWriter, SendsDigest, type RecordedDisk, type RecordingEnd, type RecordingMeta, type RecordingSeal } from "./format.ts";
 import { hashDiskFile } from "./disks.ts";
-import { RecordFile, type RecordFileStats, SENT_FIRST, SENT_MORE } from "./record_file.ts";
+import { RecordFile, type RecordFileStats } from "./record_file.ts";
 // A record's fixed part: kind, length, two deltas, a connection or portal or two, a CRC (each varint at most 8 bytes).
 const FRAME_BYTES_MAX = 1 + 8 + 8 + 8 + 8 + 8 + 4;
 
@@ -63,6 +64,8 @@ function readNvram(spec: BoardSpec, dataDir: string): Uint8Array | undefined {
 export class Recorder implements IngressObserver {
   private readonly writer = new RecordWriter({ header: false, crcLater: true });
   private readonly file: RecordFile;
+  private readonly sentHash: Hash | undefined;
+  private readonly sends = new SendsDigest();
   private ended = false;
   private closed = false;
   readonly path: string;
@@ -74,10 +77,11 @@ export class Recorder implements IngressObserver {
   /** Reads the disks (before the board opens them) and opens the file; begin() writes the metadata once booted. */
   constructor(private readonly start: RecorderStart) {
     this.path = start.path;
+    this.sentHash = start.hashSent === true ? createHash("sha256") : undefined;
     this.disks = start.fuzz !== undefined ? [] : readDisks(start.spec, start.dataDir, start.copyDisks, (disk, index, bytes) => this.pendingChunks.push({ disk, index, bytes: bytes.slice() }));
     this.nvram = start.fuzz !== undefined ? undefined : readNvram(start.spec, start.dataDir);
     mkdirSync(dirname(start.path), { recursive: true });
-    this.file = new RecordFile(start.path, { compress: start.compress ?? true, hashSent: start.hashSent === true });
+    this.file = new RecordFile(start.path, { compress: start.compress ?? true });
     this.file.appendRaw([new RecordWriter().take()]); // the header
   }
 
@@ -168,20 +172,14 @@ export class Recorder implements IngressObserver {
   }
 
   sent(at: IngressPosition, connection: number, bytes: Uint8Array): void {
-    // The bytes go to the file's worker, which computes their CRC-32 and the digests and writes the sent record
-    // (record_file.ts): the board's thread pays a copy, not a CRC of every byte sent.
-    if (this.ended || this.meta === undefined) return;
-    const partBytes = this.file.slabBytes - FRAME_BYTES_MAX;
-    const first = bytes.subarray(0, partBytes);
-    this.timed(SENT_FIRST as RecordKind, first.length, at, (w) => {
+    this.sentHash?.update(bytes);
+    const crc = crc32(bytes);
+    this.sends.add(connection, bytes.length, crc);
+    this.timed(RecordKind.Sent, 0, at, (w) => {
       w.varint(connection);
       w.varint(bytes.length);
-      w.data(first);
+      w.u32(crc);
     });
-    for (let offset = first.length; offset < bytes.length; offset += partBytes) {
-      const part = bytes.subarray(offset, offset + partBytes);
-      this.untimed(SENT_MORE as RecordKind, part.length, (w) => w.data(part));
-    }
   }
 
   boardClosed(at: IngressPosition, connection: number): void {
@@ -190,19 +188,17 @@ export class Recorder implements IngressObserver {
 
   /** What the board sent so far: bytes, sends, and the digest of the sends as recorded. */
   get sentSoFar(): { bytes: number; sends: number; sendsSha256: string } {
-    const counted = this.file.sendsCounted();
-    return { bytes: counted.bytes, sends: counted.sends, sendsSha256: counted.sendsSha256 };
+    return { bytes: this.sends.bytes, sends: this.sends.count, sendsSha256: this.sends.digest() };
   }
 
   /** The last timed record: where the board stopped, what it sent, and the live trace's hash if it had one. */
   end(at: IngressPosition, reason: string, trace: { enabled: boolean; digest(): string; count: number }): RecordingEnd {
-    const counted = this.file.sendsCounted();
     const end: RecordingEnd = {
       reason,
-      sentBytes: counted.bytes,
-      sends: counted.sends,
-      sendsSha256: counted.sendsSha256,
-      sentSha256: counted.sentSha256,
+      sentBytes: this.sends.bytes,
+      sends: this.sends.count,
+      sendsSha256: this.sends.digest(),
+      sentSha256: this.sentHash === undefined ? null : this.sentHash.copy().digest("hex"),
       traceHash: trace.enabled ? trace.digest() : null,
       traceEvents: trace.enabled ? trace.count : null,
     };
