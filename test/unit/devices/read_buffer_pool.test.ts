@@ -49,6 +49,11 @@ describe("ReadBufferPool", () => {
     const large = Array.from({ length: 12 }, () => pool.take(1 << 20));
     for (const buffer of large) pool.give(buffer);
     expect(pool.keptCount).toBe(128 + 8);
+    // And 16 MiB in all: the 512 KiB class's 16 fit only partly beside the 8.5 MiB kept already.
+    const half = Array.from({ length: 16 }, () => pool.take(1 << 19));
+    for (const buffer of half) pool.give(buffer);
+    expect(pool.keptBytes).toBeLessThanOrEqual(16 << 20);
+    expect(pool.keptCount).toBe(128 + 8 + 15);
   });
 
   it("lends no buffer twice over any order of takes and gives (fast-check)", () => {
