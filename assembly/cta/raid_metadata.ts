@@ -201,10 +201,15 @@ export class RaidMetadata {
       const sb = this.page(newest);
       const generation = superblockGeneration(sb);
       const failedMask = superblockFailedMask(sb);
+      // A RAID-5 member one generation behind that the newest superblock does not list failed is current too: the stop came
+      // while that generation was being written (a member's failure is always a generation of its own that lists it,
+      // so one behind can only have missed a checkpoint, a rebuild's end or another member's change). Taken for
+      // failed, it failed a volume a rebuild checkpoint's write was cut on (simulate --board volumes, seed 34).
       for (let m: u32 = 0; m < v.memberCount; m++) {
         const at = this.page(m);
-        const current = unchecked(this.readOk[m]) && superblockMatches(at, v, m) && superblockGeneration(at) == generation
-          && (failedMask & ((<u32>1) << m)) == 0;
+        const behind = v.type == VolumeType.Raid5 ? <u64>1 : 0;
+        const current = unchecked(this.readOk[m]) && superblockMatches(at, v, m) && superblockGeneration(at) + behind >= generation
+          && superblockGeneration(at) <= generation && (failedMask & ((<u32>1) << m)) == 0;
         v.member(m).failed = !current;
       }
       this.takeBackSpares(v, generation);

@@ -328,6 +328,10 @@ export class FabricTask extends Task {
       this.badReceiveCount += 1;
       return;
     }
+    // A hello that asks for an answer comes from a board that just started: if it ran before, its transactions in this
+    // board's RTA are from its last life, and their numbers start again now (a retransmission must not match them).
+    const restarted = (load<u32>(buffer, 4) & FABRIC_HELLO_ANSWER) != 0 && unchecked(this.windowSlotOf[board]) != CP_WINDOW_SLOTS;
+    if (restarted && !post(this.rtaTask, this.out.set(MsgKind.FabricPeerRestarted, this.index, board, 0))) this.droppedCount += 1;
     // The board's slot: the one it had (a hello again after its reset), else the next free; none left: counted.
     let slot = unchecked(this.windowSlotOf[board]);
     if (slot == CP_WINDOW_SLOTS) {
