@@ -478,6 +478,12 @@ export class CtaTask extends Task {
     const remote = v.type == VolumeType.Disk ? partitionRemoteBoards(<u32>load<u16>(this.service(s), 26)) : 0;
     for (let b: u32 = 0; b < 32; b++) {
       if ((remote & (1 << b)) == 0) continue;
+      // A board this one has no fabric link to (no cluster port, or its peer never said hello) cannot be flushed:
+      // the flush fails as a command to its pages does (emitExtent), instead of a part with no link to go on.
+      if (unchecked(this.links[REMOTE_PROCESSOR_BASE + b]) == null) {
+        this.serviceFail(s, FrameStatus.NoDisk);
+        continue;
+      }
       this.extent.member = 0;
       this.extent.processor = REMOTE_PROCESSOR_BASE + b;
       this.extent.disk = v.member(0).disk;

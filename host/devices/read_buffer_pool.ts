@@ -11,11 +11,12 @@
 // caller's mistake can never hand the same bytes to two READs.
 
 const CLASS_BYTES_MIN = 512;
-const CLASS_BYTES_MAX = 1 << 20; // TRANSFER_LENGTH_MAX_BYTES: one command's data
+// Larger READs (1 MiB ones) get a fresh buffer each, as before the pool: kept, they held RSS up over a soak.
+const CLASS_BYTES_MAX = 256 << 10;
 const KEPT_BYTES_PER_CLASS = 8 << 20;
 const KEPT_COUNT_MIN = 8;
 const KEPT_COUNT_MAX = 128; // QD32 on each of several connections, with completions still waiting their turn
-const KEPT_BYTES_TOTAL = 16 << 20;
+const KEPT_BYTES_TOTAL = 8 << 20;
 
 export interface ReadBufferPoolStats {
   taken: number; // buffers handed out

@@ -271,7 +271,6 @@ export class VirtioScsiDevice extends PciFunctionBase {
   // request's header and Data-Out are gathered into (execute() uses them synchronously and keeps nothing), a
   // descriptor, a ring index, a used element.
   private requestHeaderScratch = new Uint8Array(0);
-  private requestHeaderView = new DataView(this.requestHeaderScratch.buffer);
   private dataOutScratch = new Uint8Array(0);
   private readonly descScratch = new Uint8Array(DESC_BYTES);
   private readonly u16Scratch = new Uint8Array(2);
@@ -740,18 +739,16 @@ export class VirtioScsiDevice extends PciFunctionBase {
     const dataOutBytes = chain.readableBytes - requestHeaderBytes;
     const dataInCapacityBytes = chain.writableBytes - responseHeaderBytes;
     const base = { queueIndex: QUEUE_REQUEST, head: chain.head, writable: chain.writable, dataInCapacityBytes, dataOutBytes, handle: undefined };
-    if (this.requestHeaderScratch.length !== requestHeaderBytes) {
-      this.requestHeaderScratch = new Uint8Array(requestHeaderBytes);
-      this.requestHeaderView = new DataView(this.requestHeaderScratch.buffer);
-    }
+    if (this.requestHeaderScratch.length !== requestHeaderBytes) this.requestHeaderScratch = new Uint8Array(requestHeaderBytes);
     const header = this.gather(chain.readable, 0, requestHeaderBytes, this.requestHeaderScratch);
     if (header === undefined || this.takeFault("dma-fault-next") !== undefined) {
       return this.schedule({ ...base, tag: 0n, lun: -1, ...this.responseParts(transportFailure(dataInCapacityBytes + dataOutBytes)) }, 0);
     }
-    const tag = this.requestHeaderView.getBigUint64(8, true); // `header` is the scratch the view is of
+    const view = new DataView(header.buffer, header.byteOffset, header.length);
+    const tag = view.getBigUint64(8, true);
     const cdb = header.subarray(CMD_REQ_FIXED_BYTES, requestHeaderBytes);
     const lun = this.decodePresentLun(header.subarray(0, 8), cdb[0] === OPCODE_REPORT_LUNS);
-    const request: InFlight = { ...base, tag, lun: typeof lun === "number" ? lun : -1, header: EMPTY_DATA, dataIn: EMPTY_DATA };
+    const request = { ...base, tag, lun: typeof lun === "number" ? lun : -1 };
     if (lun === undefined) return this.schedule({ ...request, ...this.responseParts(simpleResponse(RESPONSE_BAD_TARGET, dataInCapacityBytes + dataOutBytes)) }, 0);
     if (dataOutBytes > DATA_BYTES_MAX || dataInCapacityBytes > DATA_BYTES_MAX || (dataOutBytes > 0 && dataInCapacityBytes > 0)) {
       // §5.6.6.1: both directions need INOUT, which is not offered; FAILURE.
@@ -761,14 +758,9 @@ export class VirtioScsiDevice extends PciFunctionBase {
     const dataOut = this.gather(chain.readable, requestHeaderBytes, dataOutBytes, this.dataOutScratch.subarray(0, dataOutBytes));
     if (dataOut === undefined) return this.schedule({ ...request, ...this.responseParts(transportFailure(dataOutBytes)) }, 0);
     const lie = OPCODES_WRITE.has(cdb[0]!) && dataOut.length > 0 && this.takeFault("lose-write-next") !== undefined;
-    const result = lie ? { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: EMPTY_DATA, dataIn: EMPTY_DATA, residualBytes: 0 } : this.execute(lun, cdb, dataOut, dataInCapacityBytes);
+    const result = lie ? { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: new Uint8Array(0), dataIn: new Uint8Array(0), residualBytes: 0 } : this.execute(lun, cdb, dataOut, dataInCapacityBytes);
     if (result.status === SAM_STATUS_GOOD && result.response === RESPONSE_OK) this.stats.bytesWritten += dataOut.length - (dataOutBytes > 0 ? result.residualBytes : 0);
-    // The request's record in one object (every request takes this path: no spread copies of it).
-    request.header = this.responseHeader(result);
-    request.headerPooled = true;
-    request.dataIn = result.dataIn;
-    request.dataInOwner = result.dataInOwner;
-    this.schedule(request, this.latencyFor(cdb[0]!));
+    this.schedule({ ...request, ...this.responseParts(result) }, this.latencyFor(cdb[0]!));
   }
 
   // REPORT LUNS is the controller's; every other command goes to the LUN's disk.
@@ -786,12 +778,12 @@ export class VirtioScsiDevice extends PciFunctionBase {
     }
     const disk = this.disks[lun]!;
     const outcome = disk.execute(cdb, dataOut, dataInCapacityBytes);
-    const dataIn = outcome.dataIn ?? EMPTY_DATA;
+    const dataIn = outcome.dataIn ?? new Uint8Array(0);
     // virtio residual = the data buffers' length minus what was transferred; only one direction is ever used here.
     const delivered = dataIn.subarray(0, dataInCapacityBytes);
     const residualBytes = outcome.residualBytes ?? dataInCapacityBytes - delivered.length;
     const dataInOwner = outcome.dataInPooled === true ? disk : undefined;
-    return { response: RESPONSE_OK, status: outcome.status, sense: outcome.sense ?? EMPTY_DATA, dataIn: delivered, dataInOwner, residualBytes };
+    return { response: RESPONSE_OK, status: outcome.status, sense: outcome.sense ?? new Uint8Array(0), dataIn: delivered, dataInOwner, residualBytes };
   }
 
   // decodeLun, with a pulled disk's LUN as absent as an unknown one; REPORT LUNS, which the controller answers,
@@ -810,10 +802,6 @@ export class VirtioScsiDevice extends PciFunctionBase {
 
   // virtio_scsi_cmd_resp: sense_len, residual, status_qualifier, status, response, sense[sense_size].
   private responseParts(result: CommandResult): { header: Uint8Array; headerPooled: boolean; dataIn: Uint8Array; dataInOwner: ScsiDisk | undefined } {
-    return { header: this.responseHeader(result), headerPooled: true, dataIn: result.dataIn, dataInOwner: result.dataInOwner };
-  }
-
-  private responseHeader(result: CommandResult): Uint8Array {
     // A header written before is reused (its backing store, like any over 64 bytes, is allocated outside the heap).
     const bytes = CMD_RESP_FIXED_BYTES + this.senseSize;
     let header = this.responseHeaders.pop();
@@ -824,9 +812,9 @@ export class VirtioScsiDevice extends PciFunctionBase {
     writeLe(header, 4, 4, result.residualBytes);
     header[10] = result.status;
     header[11] = result.response;
-    if (senseBytes > 0) header.set(result.sense.subarray(0, senseBytes), CMD_RESP_FIXED_BYTES);
+    header.set(result.sense.subarray(0, senseBytes), CMD_RESP_FIXED_BYTES);
     if (result.response !== RESPONSE_OK || result.status !== SAM_STATUS_GOOD) this.stats.errors += 1;
-    return header;
+    return { header, headerPooled: true, dataIn: result.dataIn, dataInOwner: result.dataInOwner };
   }
 
   // §5.6.6.2: task management and asynchronous notification; both answered at once.
