@@ -14,7 +14,7 @@
 import {
   agentAddress, AgentKind, FRAME_BYTES, FRAME_SEGMENTS_MAX, FrameFunction, FrameStatus, frameAddSegment, frameBytes,
   frameFunction, frameInit, frameIsReply, frameSetAck, frameSetAttempt, frameSetBlocks, frameSetTransaction, frameStatus, frameTransaction,
-  frameValidate,
+  frameValidate, agentProcessor, frameSource,
 } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
 import { line } from "../kernel/console";
@@ -478,6 +478,12 @@ export class CtaTask extends Task {
     const remote = v.type == VolumeType.Disk ? partitionRemoteBoards(<u32>load<u16>(this.service(s), 26)) : 0;
     for (let b: u32 = 0; b < 32; b++) {
       if ((remote & (1 << b)) == 0) continue;
+      // A board this one has no fabric link to (no cluster port, or its peer never said hello) cannot be flushed:
+      // the flush fails as a command to its pages does (emitExtent), instead of a part with no link to go on.
+      if (unchecked(this.links[REMOTE_PROCESSOR_BASE + b]) == null) {
+        this.serviceFail(s, FrameStatus.NoDisk);
+        continue;
+      }
       this.extent.member = 0;
       this.extent.processor = REMOTE_PROCESSOR_BASE + b;
       this.extent.disk = v.member(0).disk;
@@ -658,8 +664,9 @@ export class CtaTask extends Task {
       return;
     }
     const p = this.partFind(frameTransaction(f));
-    if (p == POOL_NONE) {
-      this.lateReplyCount += 1; // a duplicate, or an answer to a part already answered
+    // Only the processor (or board) a part went to answers it: another board's reply naming its transaction is a lie.
+    if (p == POOL_NONE || <u32>load<u8>(this.part(p), 2) != agentProcessor(frameSource(f))) {
+      this.lateReplyCount += 1; // a duplicate, an answer to a part already answered, or from the wrong peer
       return;
     }
     const status = <FrameStatus>frameStatus(f);

@@ -17,17 +17,18 @@
 import { bootInfoMsiAddress } from "../board/boot_info";
 import { busRead32, busWrite32 } from "../board/bus";
 import {
-  AgentKind, FRAME_BYTES, agentAddress, agentKind, frameIsReply, frameSource, frameTarget, frameValidate, FrameStatus,
+  AgentKind, FRAME_BYTES, agentAddress, agentKind, frameFunction, FrameFunction, frameIsReply, frameSource, frameTarget,
+  frameValidate, FrameStatus,
 } from "../board/frame";
 import { msixEnable, PciFunctionInfo, pciFunctionAt, pciFunctionCount } from "../board/pci";
 import { CLUSTER_NONE, routingTable } from "../cluster/routing_table";
-import { BUFFER_CLASS_COUNT } from "../config";
-import { bufferPool } from "../kernel/buffers";
+import { buffersEnd, buffersFloor } from "../kernel/buffers";
 import { carve } from "../kernel/carve";
 import { line } from "../kernel/console";
 import { Msg, MsgKind } from "../kernel/msg";
 import { POOL_NONE } from "../kernel/pool";
-import { irqRoute, post, taskAdd, timerStart } from "../kernel/scheduler";
+import { irqRoute, post, taskAdd, timerStartParked, timerWakeBy } from "../kernel/scheduler";
+import { clockNowNs } from "../board/wasi";
 import { RunResult, Task } from "../kernel/task";
 import { vectorAllocate, VECTOR_NONE } from "../kernel/vectors";
 import { FabricLink } from "../rta/fabric_link";
@@ -39,7 +40,7 @@ import {
 } from "./entries";
 import {
   FABRIC_BATCH_MAX, FABRIC_CQ_ENTRIES, FABRIC_HELLO_ANSWER, FABRIC_HELLO_BYTES, FABRIC_HELLO_MAGIC, FABRIC_HELLO_RETRY_NS,
-  FABRIC_INBOX_DEPTH, FABRIC_POLL_NS, FABRIC_PRIORITY, FABRIC_RECEIVE_BYTES, FABRIC_RQ_ENTRIES, FABRIC_SQ_ENTRIES,
+  FABRIC_INBOX_DEPTH, FABRIC_PRIORITY, FABRIC_RECEIVE_BYTES, FABRIC_RQ_ENTRIES, FABRIC_SQ_ENTRIES,
   REMOTE_PROCESSOR_BASE,
 } from "./limits";
 import {
@@ -122,8 +123,8 @@ export class FabricTask extends Task {
     busWrite32(r + CP_CTRL, CP_CTRL_ENABLE);
     for (let i: u32 = 0; i < FABRIC_RQ_ENTRIES - 1; i++) this.postReceive(i); // one short of full: head == tail is empty
     this.started = true;
+    this.timer = timerStartParked(this.index, 0);
     this.sendHellos();
-    this.timer = timerStart(this.index, FABRIC_HELLO_RETRY_NS, FABRIC_HELLO_RETRY_NS, 0);
   }
 
   run(): RunResult {
@@ -156,16 +157,11 @@ export class FabricTask extends Task {
     busWrite32(this.registers + size, entries);
   }
 
-  // Every buffer pool, as one region peers may read and write: where the requests' data lies.
+  // The data buffers (every class's slots, which lie together, apart from the pools' bookkeeping: kernel/buffers.ts),
+  // as one region peers may read and write: where the requests' data lies.
   private registerBuffers(): void {
-    let floor: u64 = u64.MAX_VALUE;
-    let end: u64 = 0;
-    for (let c: u32 = 0; c < BUFFER_CLASS_COUNT; c++) {
-      const pool = bufferPool(c);
-      if (pool.capacity == 0) continue;
-      floor = min(floor, <u64>pool.address(0));
-      end = max(end, <u64>pool.address(pool.capacity - 1) + pool.slotBytes);
-    }
+    const floor = <u64>buffersFloor();
+    const end = <u64>buffersEnd();
     assert(end > floor, "fabric: no buffers to register");
     const r = this.registers;
     busWrite32(r + CP_REGION_SELECT, 0);
@@ -197,12 +193,18 @@ export class FabricTask extends Task {
 
   // ---- Sending ----
 
+  // A hello to every board that has not taken one; the timer wakes again while some have not (parked once all have:
+  // an idle cluster never wakes the processor).
   private sendHellos(): void {
     const table = routingTable();
+    let waiting = false;
     for (let b: u32 = 0; b < table.boardCount; b++) {
-      if (b == table.thisBoard || unchecked(this.helloTaken[b]) || unchecked(this.helloInFlight[b]) > 0) continue;
+      if (b == table.thisBoard || unchecked(this.helloTaken[b])) continue;
+      waiting = true;
+      if (unchecked(this.helloInFlight[b]) > 0) continue;
       if (this.postSend(b, <u64>this.hello, FABRIC_HELLO_BYTES, TAG_HELLO | b)) unchecked(this.helloInFlight[b] += 1);
     }
+    if (waiting) timerWakeBy(this.timer, clockNowNs() + FABRIC_HELLO_RETRY_NS);
   }
 
   private onFrameOut(slot: u32, board: u32): void {
@@ -296,6 +298,12 @@ export class FabricTask extends Task {
     const wantTarget = reply ? AgentKind.Cta : AgentKind.Rta;
     const wantSource = reply ? AgentKind.Rta : AgentKind.Cta;
     if (agentKind(frameTarget(buffer)) != <u32>wantTarget || agentKind(frameSource(buffer)) != <u32>wantSource) { this.badReceiveCount += 1; return; }
+    // Block I/O only, both ways: starting agents (and their profiles) is this board's UMA's business.
+    const fn = frameFunction(buffer);
+    if (fn != FrameFunction.Read && fn != FrameFunction.Write && fn != FrameFunction.WriteFua && fn != FrameFunction.Flush && fn != FrameFunction.Unmap) {
+      this.badReceiveCount += 1;
+      return;
+    }
     // The sender as this board names it; the target is this board's own agent.
     store<u16>(buffer, <u16>agentAddress(REMOTE_PROCESSOR_BASE + board, wantSource), 4);
     store<u16>(buffer, <u16>agentAddress(0, wantTarget), 6);
@@ -320,6 +328,10 @@ export class FabricTask extends Task {
       this.badReceiveCount += 1;
       return;
     }
+    // A hello that asks for an answer comes from a board that just started: if it ran before, its transactions in this
+    // board's RTA are from its last life, and their numbers start again now (a retransmission must not match them).
+    const restarted = (load<u32>(buffer, 4) & FABRIC_HELLO_ANSWER) != 0 && unchecked(this.windowSlotOf[board]) != CP_WINDOW_SLOTS;
+    if (restarted && !post(this.rtaTask, this.out.set(MsgKind.FabricPeerRestarted, this.index, board, 0))) this.droppedCount += 1;
     // The board's slot: the one it had (a hello again after its reset), else the next free; none left: counted.
     let slot = unchecked(this.windowSlotOf[board]);
     if (slot == CP_WINDOW_SLOTS) {

@@ -22,10 +22,17 @@ export function buffersInit(ramBytes: u64): void {
     const bytes = bufferClassBytes(c);
     // Page-aligned slots for page and large buffers: a device may map them without splitting a page.
     const name = c == 0 ? "buf512" : c == 1 ? "buf4k" : "buf64k";
-    unchecked(pools[c] = new Pool(name, bufferClassCount(c, ramBytes), bytes, min(bytes, 4096)));
+    unchecked(pools[c] = new Pool(name, bufferClassCount(c, ramBytes), bytes, min(bytes, 4096), true));
   }
+  // The slots of every class together, after all the bookkeeping: [buffersFloor, buffersEnd) holds data only.
+  for (let c: u32 = 0; c < BUFFER_CLASS_COUNT; c++) unchecked(pools[c])!.placeSlots();
   sglStore = new SglStore(sglBlockCount(ramBytes));
 }
+
+/** Where the data buffers begin: the first slot of the first class (after buffersInit). */
+export function buffersFloor(): usize { return bufferPool(0).address(0); }
+/** The first byte past the data buffers: nothing but buffers lies in [buffersFloor, buffersEnd). */
+export function buffersEnd(): usize { return bufferPool(BUFFER_CLASS_COUNT - 1).slotsEnd(); }
 
 export function bufferPool(bufferClass: u32): Pool {
   assert(bufferClass < BUFFER_CLASS_COUNT, "buffer class out of range");

@@ -29,6 +29,7 @@ export enum MsgKind {
   XorRequest = 60, // to the XOR task (assembly/xor/xor.ts): a = sourceCount | flags << 16, c = SGL, e = tag
   XorDone = 61, // from the XOR task: a = XorStatus, b = 1 when checked and not all zeros, c = the SGL, e = tag
   FabricFrameOut = 100, // a FabricLink to the fabric task: a = frame pool index (the task releases it), b = board index
+  FabricPeerRestarted = 101, // the fabric task to the RTA: board a started again; forget its transactions
 }
 
 @unmanaged

@@ -1,5 +1,7 @@
-// A pool of fixed-size slots handed out as u16 indexes. The free list is threaded over the free slots themselves
-// (a free slot's first two bytes hold the next free index); a bitmap of held slots catches double releases.
+// A pool of fixed-size slots handed out as u16 indexes. The free list lives in its own array (a u16 per slot: the next
+// free index), never in the slots: what a device or a peer board writes into a buffer, free or held, cannot reach the
+// pool's bookkeeping (the data buffers are a region other boards may RDMA into, docs/cluster.md). A bitmap of held
+// slots catches double releases.
 // Empty is a status: acquire() answers POOL_NONE, and acquireOrWait() also wakes the caller when a slot frees up.
 import { POOL_SLOTS_MAX } from "../config";
 import { carve } from "./carve";
@@ -8,20 +10,26 @@ import { wakeMask } from "./ready";
 export const POOL_NONE: u32 = 0xffff;
 
 export class Pool {
-  private readonly base: usize; // slot memory
+  private base: usize = 0; // slot memory (placeSlots, when the constructor left it for later)
   private readonly held: usize; // one bit per slot
+  private readonly links: usize; // the free list: a u16 per slot, the next free index
   private freeHead: u32 = POOL_NONE;
   freeCount: u32 = 0;
   countUsedMax: u32 = 0; // high-water mark, for the stats
   acquireFailedCount: u32 = 0; // exhaustion events: backpressure applied
   private waiters: u32 = 0; // task mask to wake on the next release
 
-  /** Carves `capacity` slots of `slotBytes`, each aligned to `alignBytes`. Boot only. */
-  constructor(readonly name: string, readonly capacity: u32, readonly slotBytes: u32, alignBytes: u32 = 16) {
+  /**
+   * Carves `capacity` slots of `slotBytes`, each aligned to `alignBytes`, and the bookkeeping. Boot only. With
+   * `slotsLater` the slots are carved by placeSlots() instead, so that the slots of several pools lie together, apart
+   * from their bookkeeping (the buffer pools: one region a peer board may write).
+   */
+  constructor(readonly name: string, readonly capacity: u32, readonly slotBytes: u32, readonly alignBytes: u32 = 16, slotsLater: bool = false) {
     assert(capacity > 0 && capacity <= POOL_SLOTS_MAX, "pool capacity out of range");
-    assert(slotBytes >= 2 && slotBytes % alignBytes == 0, "slots hold a free-list link and stay aligned");
-    this.base = carve(capacity * slotBytes, alignBytes);
+    assert(slotBytes > 0 && slotBytes % alignBytes == 0, "slots stay aligned");
+    if (!slotsLater) this.base = carve(capacity * slotBytes, alignBytes);
     this.held = carve((capacity + 7) / 8, 8);
+    this.links = carve(capacity * 2, 8);
     // Thread the list so that slot 0 is handed out first: deterministic and easy to read in a trace.
     for (let i: i32 = <i32>capacity - 1; i >= 0; i--) this.pushFree(<u32>i);
     assert(this.freeCount == capacity);
@@ -36,7 +44,7 @@ export class Pool {
     }
     assert(index < this.capacity, "pool free list corrupt");
     assert(!this.isHeld(index), "pool slot on the free list is held");
-    this.freeHead = load<u16>(this.address(index));
+    this.freeHead = load<u16>(this.links + <usize>index * 2);
     this.freeCount -= 1;
     this.setHeld(index, true);
     const used = this.capacity - this.freeCount;
@@ -63,8 +71,18 @@ export class Pool {
     }
   }
 
+  /** Boot only, once, for a pool made with `slotsLater`: carves its slots now. */
+  placeSlots(): void {
+    assert(this.base == 0, "pool slots placed twice");
+    this.base = carve(this.capacity * this.slotBytes, this.alignBytes);
+  }
+
+  /** The first byte past the last slot. */
+  slotsEnd(): usize { return this.base + <usize>this.capacity * this.slotBytes; }
+
   @inline address(index: u32): usize {
     assert(index < this.capacity);
+    assert(this.base != 0, "pool slots not placed");
     return this.base + <usize>index * this.slotBytes;
   }
 
@@ -90,13 +108,13 @@ export class Pool {
       assert(index < this.capacity, "pool free list out of range");
       assert(!this.isHeld(index), "pool slot both free and held");
       walked += 1;
-      index = load<u16>(this.address(index));
+      index = load<u16>(this.links + <usize>index * 2);
     }
     assert(walked == this.freeCount, "pool free count disagrees with its list");
   }
 
   private pushFree(index: u32): void {
-    store<u16>(this.address(index), <u16>this.freeHead);
+    store<u16>(this.links + <usize>index * 2, <u16>this.freeHead);
     this.freeHead = index;
     this.freeCount += 1;
   }

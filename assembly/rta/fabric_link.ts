@@ -8,10 +8,7 @@
 // cluster port's window slot the fabric task opened for b when b's hello arrived (dataWindowBase), and only inside the
 // region b registered (dataFloor .. dataLimit). Until then the link is not ready and the RTA answers NotStarted.
 import { Msg, MsgKind } from "../kernel/msg";
-import { POOL_NONE } from "../kernel/pool";
-import { post } from "../kernel/scheduler";
-import { FRAME_BYTES } from "../board/frame";
-import { frames, Link } from "./links";
+import { Link } from "./links";
 
 export class FabricLink extends Link {
   private readonly out: Msg = new Msg();
@@ -23,19 +20,7 @@ export class FabricLink extends Link {
   constructor(peer: u32, readonly board: u32, private readonly fabricTask: u32, private readonly selfTask: u32) { super(peer); }
 
   send(frame: usize): bool {
-    const slot = frames().acquire();
-    if (slot == POOL_NONE) {
-      this.refusedCount += 1;
-      return false;
-    }
-    memory.copy(frames().address(slot), frame, FRAME_BYTES);
-    if (!post(this.fabricTask, this.out.set(MsgKind.FabricFrameOut, this.selfTask, slot, this.board))) {
-      frames().release(slot);
-      this.refusedCount += 1;
-      return false;
-    }
-    this.sentCount += 1;
-    return true;
+    return this.postCopy(frame, this.fabricTask, this.out, MsgKind.FabricFrameOut, this.selfTask, this.board);
   }
 
   /** The fabric task: board `board`'s buffers [floor, limit) are at `window + address` on this board's bus. */

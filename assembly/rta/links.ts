@@ -58,6 +58,24 @@ export abstract class Link {
   /** Copies the frame at `frame` to the peer; false (nothing sent) when there is no room now. */
   abstract send(frame: usize): bool;
 
+  /** A send through a task on this processor: the frame copied into a pool slot, posted to `task` as
+   *  `out.set(kind, from, slot, arg)`; false (slot given back, counted refused) when either has no room. */
+  protected postCopy(frame: usize, task: u32, out: Msg, kind: MsgKind, from: u32, arg: u32): bool {
+    const slot = frames().acquire();
+    if (slot == POOL_NONE) {
+      this.refusedCount += 1;
+      return false;
+    }
+    memory.copy(frames().address(slot), frame, FRAME_BYTES);
+    if (!post(task, out.set(kind, from, slot, arg))) {
+      frames().release(slot);
+      this.refusedCount += 1;
+      return false;
+    }
+    this.sentCount += 1;
+    return true;
+  }
+
   /** Copies the next frame that arrived from the peer into `into`; false when none is waiting. Polling links only. */
   receive(into: usize): bool { return false; }
 
@@ -79,19 +97,7 @@ export class LocalLink extends Link {
   constructor(peer: u32, private readonly peerTask: u32, private readonly selfTask: u32) { super(peer); }
 
   send(frame: usize): bool {
-    const slot = frames().acquire();
-    if (slot == POOL_NONE) {
-      this.refusedCount += 1;
-      return false;
-    }
-    memory.copy(frames().address(slot), frame, FRAME_BYTES);
-    if (!post(this.peerTask, this.out.set(MsgKind.Frame, this.selfTask, slot, 0))) {
-      frames().release(slot);
-      this.refusedCount += 1;
-      return false;
-    }
-    this.sentCount += 1;
-    return true;
+    return this.postCopy(frame, this.peerTask, this.out, MsgKind.Frame, this.selfTask, 0);
   }
 }
 

@@ -26,6 +26,7 @@ import { TRANSACTION_NONE, TransactionState, TransactionStore, TRANSACTIONS_MAX 
 
 export const DISKS_MAX: u32 = 16;
 const REMOTE_BOARDS_MAX: u32 = LINKS_MAX - REMOTE_PROCESSOR_BASE;
+const ORPHAN_SOURCE: u32 = 0xffff; // processor 255: no link; a transaction whose requester restarted
 const RTA_PRIORITY: u32 = 2;
 const RTA_INBOX_DEPTH: u32 = 256;
 const RTA_BATCH_MAX: u32 = 32;
@@ -106,6 +107,7 @@ export class RtaTask extends Task {
       case MsgKind.BlockIoDone: this.onBlockIoDone(msg); break;
       case MsgKind.DdmReady: this.onDdmReady(); break;
       case MsgKind.Timer: this.sweep(); break;
+      case MsgKind.FabricPeerRestarted: this.forgetPeer(msg.a); break;
       default: assert(false, "rta: unexpected message kind");
     }
   }
@@ -271,6 +273,19 @@ export class RtaTask extends Task {
     for (let t: u32 = 0; t < this.store.end; t++) {
       if (this.store.state(t) != TransactionState.Done || this.store.source(t) != source) continue;
       if (this.store.transaction(t) < ack) this.release(t);
+    }
+  }
+
+  // Board `board` of the cluster started again: its transaction numbers start again too, so none of its last life may
+  // be found by a new request. Answered ones are dropped; ones still at the disk finish with no one to answer (their
+  // source becomes an address no link serves) and are dropped when kept too long.
+  private forgetPeer(board: u32): void {
+    const source = REMOTE_PROCESSOR_BASE + board;
+    for (let t: u32 = 0; t < this.store.end; t++) {
+      const state = this.store.state(t);
+      if (state == TransactionState.Free || agentProcessor(this.store.source(t)) != source) continue;
+      if (state == TransactionState.Done) this.release(t);
+      else this.store.setSource(t, ORPHAN_SOURCE);
     }
   }
 

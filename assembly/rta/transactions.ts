@@ -64,6 +64,7 @@ export class TransactionStore {
   state(index: u32): TransactionState { return <TransactionState>load<u8>(this.entry(index)); }
   setState(index: u32, state: TransactionState): void { store<u8>(this.entry(index), <u8>state); }
   source(index: u32): u32 { return load<u16>(this.entry(index), 4); }
+  setSource(index: u32, source: u32): void { store<u16>(this.entry(index), <u16>source, 4); }
   transaction(index: u32): u32 { return load<u32>(this.entry(index), 8); }
   sgl(index: u32): u32 { return load<u16>(this.entry(index), 6); }
   setSgl(index: u32, sgl: u32): void { store<u16>(this.entry(index), <u16>sgl, 6); }

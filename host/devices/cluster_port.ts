@@ -179,7 +179,8 @@ interface Ring {
   tail: number;
 }
 
-/** A request between ports (body of a FabricPacket). */
+/** A request between ports (body of a FabricPacket): what a hostile peer forges (tools/fuzz/targets/fabric.ts). */
+export type FabricMessage = Message;
 type Message =
   | { kind: "request"; opcode: FabricOpcode; incarnation: number; sequence: number; id: number; key: number; offset: bigint; length: number; bytes?: Uint8Array }
   | { kind: "answer"; id: number; status: FabricStatus; bytes?: Uint8Array };

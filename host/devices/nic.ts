@@ -249,6 +249,11 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   private writerBusy = false; // an event write is scheduled
   private irqHoldUntilNs = 0; // interrupt moderation: no MSI before this board time
   private irqDeferred = false; // an MSI is scheduled for the end of the holdoff
+  private enginePumping = false; // the engine's pending clock event is a pump (pumpRun), not a busyFor step
+  // Clock events of pumpRun, writerRun and irqRun scheduled before a reset, still to come: each does nothing.
+  private pumpStale = 0;
+  private writerStale = 0;
+  private irqStale = 0;
   private readonly eventEntry = new Uint8Array(NIC_EVENT_BYTES); // writeEvent's scratch, no allocation per event
   private readonly eventEntryView = new DataView(this.eventEntry.buffer);
   // Clock events scheduled before a reset carry the old epoch and do nothing when they run.
@@ -460,11 +465,21 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   private pump(): void {
     if (this.engineBusy) return;
     this.engineBusy = true;
-    this.later(0, () => {
-      this.engineBusy = false;
-      this.engineStep();
-    });
+    this.enginePumping = true;
+    this.clock.after(0, this.pumpRun);
   }
+
+  // The pump's clock event: one function for the device's life, not a closure per step. A reset drops the one
+  // scheduled before it (pumpStale); it runs before any scheduled after the reset (same delay, earlier sequence).
+  private readonly pumpRun = (): void => {
+    if (this.pumpStale > 0) {
+      this.pumpStale -= 1;
+      return;
+    }
+    this.engineBusy = false;
+    this.enginePumping = false;
+    this.engineStep();
+  };
 
   // Picks the next piece of work: a close that is due, else a transmit entry or a receive buffer, alternating.
   private engineStep(): void {
@@ -485,7 +500,9 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   // Marks the engine busy for `delayNs`, then runs `done` and looks for the next piece of work.
   private busyFor(delayNs: number, done: () => void): void {
     this.engineBusy = true;
-    this.later(delayNs, () => {
+    const epoch = this.epoch; // delays differ: a step scheduled before a reset may be due after one scheduled since
+    this.clock.after(delayNs, () => {
+      if (epoch !== this.epoch) return;
       this.engineBusy = false;
       done();
       this.engineStep();
@@ -711,12 +728,19 @@ export class NicDevice extends PciFunctionBase implements NicPort {
   private kickWriter(): void {
     if (this.writerBusy || this.events.length === 0 || !this.eventSlotFree()) return;
     this.writerBusy = true;
-    this.later(this.latencyNs.event, () => {
-      this.writerBusy = false;
-      this.writeEvent();
-      this.kickWriter();
-    });
+    this.clock.after(this.latencyNs.event, this.writerRun);
   }
+
+  // The event writer's clock event, as pumpRun (one delay for all: a stale one runs before any newer).
+  private readonly writerRun = (): void => {
+    if (this.writerStale > 0) {
+      this.writerStale -= 1;
+      return;
+    }
+    this.writerBusy = false;
+    this.writeEvent();
+    this.kickWriter();
+  };
 
   // Writes the oldest waiting event at EVQ_HEAD, then signals: the entry is in memory before the interrupt.
   private writeEvent(): void {
@@ -757,12 +781,20 @@ export class NicDevice extends PciFunctionBase implements NicPort {
     }
     if (this.irqDeferred) return;
     this.irqDeferred = true;
-    this.later(this.irqHoldUntilNs - now, () => {
-      this.irqDeferred = false;
-      this.irqHoldUntilNs = this.clock.nowNs + IRQ_HOLDOFF_NS;
-      this.signal(NIC_VECTOR_EVENTS);
-    });
+    this.clock.after(this.irqHoldUntilNs - now, this.irqRun);
   }
+
+  // The held-back MSI, as pumpRun: one scheduled before a reset is due by then + IRQ_HOLDOFF_NS, one scheduled after
+  // it no earlier, so the stale one runs first.
+  private readonly irqRun = (): void => {
+    if (this.irqStale > 0) {
+      this.irqStale -= 1;
+      return;
+    }
+    this.irqDeferred = false;
+    this.irqHoldUntilNs = this.clock.nowNs + IRQ_HOLDOFF_NS;
+    this.signal(NIC_VECTOR_EVENTS);
+  };
 
   // An event that will never reach the queue: flagged in STATUS; a lost Closed still lets its slot go.
   private loseEvent(event: NicEvent, why: string): void {
@@ -793,17 +825,15 @@ export class NicDevice extends PciFunctionBase implements NicPort {
     this.engineEventsPending = 0;
     this.rxReadyQueue = [];
     this.preferRx = false;
+    // A pump, writer or MSI scheduled before the reset does nothing when it comes (busyFor checks the epoch).
+    if (this.engineBusy && this.enginePumping) this.pumpStale += 1;
+    if (this.writerBusy) this.writerStale += 1;
+    if (this.irqDeferred) this.irqStale += 1;
+    this.enginePumping = false;
     this.engineBusy = false;
     this.writerBusy = false;
     this.irqHoldUntilNs = 0;
     this.irqDeferred = false;
   }
 
-  // Schedules `fn` `delayNs` from now unless a reset comes first.
-  private later(delayNs: number, fn: () => void): void {
-    const epoch = this.epoch;
-    this.clock.after(delayNs, () => {
-      if (epoch === this.epoch) fn();
-    });
-  }
 }

@@ -4,16 +4,19 @@
 // which V8 accounts as external memory and collects with the young generation's work on both threads.
 //
 // Buffers come in power-of-two classes from CLASS_BYTES_MIN to CLASS_BYTES_MAX; a class keeps at most
-// KEPT_BYTES_PER_CLASS of free buffers (and at least KEPT_COUNT_MIN), more are left to the collector, so the pool's
-// memory is bounded whatever the queue depth was. A length above CLASS_BYTES_MAX gets a fresh buffer every time.
+// KEPT_BYTES_PER_CLASS of free buffers (and at least KEPT_COUNT_MIN), and all classes together at most
+// KEPT_BYTES_TOTAL; more are left to the collector, so the pool's memory is bounded whatever the queue depth and the
+// mix of sizes were. A length above CLASS_BYTES_MAX gets a fresh buffer every time.
 // A buffer is lent until given back once; giving back a buffer twice, or one the pool did not lend, is ignored, so a
 // caller's mistake can never hand the same bytes to two READs.
 
 const CLASS_BYTES_MIN = 512;
-const CLASS_BYTES_MAX = 1 << 20; // TRANSFER_LENGTH_MAX_BYTES: one command's data
+// Larger READs (1 MiB ones) get a fresh buffer each, as before the pool: kept, they held RSS up over a soak.
+const CLASS_BYTES_MAX = 256 << 10;
 const KEPT_BYTES_PER_CLASS = 8 << 20;
 const KEPT_COUNT_MIN = 8;
 const KEPT_COUNT_MAX = 128; // QD32 on each of several connections, with completions still waiting their turn
+const KEPT_BYTES_TOTAL = 8 << 20;
 
 export interface ReadBufferPoolStats {
   taken: number; // buffers handed out
@@ -25,6 +28,8 @@ export class ReadBufferPool {
   readonly stats: ReadBufferPoolStats = { taken: 0, reused: 0, given: 0 };
   private readonly free: ArrayBuffer[][] = []; // by class: log2(capacity / CLASS_BYTES_MIN)
   private readonly lent = new WeakSet<ArrayBuffer>();
+  /** Bytes of the free buffers kept, all classes. */
+  keptBytes = 0;
 
   constructor() {
     for (let capacity = CLASS_BYTES_MIN; capacity <= CLASS_BYTES_MAX; capacity *= 2) this.free.push([]);
@@ -36,7 +41,10 @@ export class ReadBufferPool {
     const classIndex = classOf(lengthBytes);
     if (classIndex < 0) return new Uint8Array(lengthBytes);
     const buffer = this.free[classIndex]!.pop();
-    if (buffer !== undefined) this.stats.reused += 1;
+    if (buffer !== undefined) {
+      this.stats.reused += 1;
+      this.keptBytes -= buffer.byteLength;
+    }
     const backing = buffer ?? new ArrayBuffer(CLASS_BYTES_MIN << classIndex);
     this.lent.add(backing);
     return new Uint8Array(backing, 0, lengthBytes);
@@ -49,8 +57,9 @@ export class ReadBufferPool {
     this.lent.delete(backing);
     const classIndex = classOf(backing.byteLength);
     const list = this.free[classIndex]!;
-    if (list.length >= keptCountOf(classIndex)) return;
+    if (list.length >= keptCountOf(classIndex) || this.keptBytes + backing.byteLength > KEPT_BYTES_TOTAL) return;
     list.push(backing);
+    this.keptBytes += backing.byteLength;
     this.stats.given += 1;
   }
 

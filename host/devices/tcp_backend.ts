@@ -36,6 +36,7 @@ interface TcpConnection {
 }
 
 const OUT_BYTES_MIN = 64 * 1024; // a connection's first output buffer: a turn's 4 KiB Data-Ins and responses at QD32
+const OUT_BYTES_KEPT_MAX = 4 << 20; // larger, it is dropped once written (a 1 MiB QD8 turn needs up to ~2 MiB)
 
 export class TcpBackend implements NetworkBackend {
   private port: NicPort | undefined;
@@ -176,6 +177,13 @@ export class TcpBackend implements NetworkBackend {
     if (!held.socket.write(held.out.subarray(held.outStart, held.outEnd))) held.waitingForDrain = true;
     if (held.socket.writableLength === 0) {
       held.outStart = held.outEnd; // the room after it stays where the NIC gathered into
+      // A buffer grown for a burst (1 MiB Data-Ins while the socket made us wait) is not kept for the connection's
+      // life: with nothing pending and no room given, the next turn starts from a small one again.
+      if (held.roomBytes === 0 && held.out.length > OUT_BYTES_KEPT_MAX) {
+        held.out = Buffer.allocUnsafe(OUT_BYTES_MIN);
+        held.outStart = 0;
+        held.outEnd = 0;
+      }
       return;
     }
     const next = Buffer.allocUnsafe(held.out.length);

@@ -67,7 +67,8 @@ describe("iSCSI on a board of a cluster", () => {
     const many = Array.from({ length: 16 }, (_, b) => ({ id: 100 + b, name: `n${b}`,
       portals: Array.from({ length: 4 }, (_, p) => ({ host: `192.168.${b}.${p + 10}`, port: 3260 + p })) }));
     many[0] = { ...many[0]!, name: "a" };
-    const env = bootIscsiBoard({ cluster: { version: 1, board: "a", boards: many, volumes: [] } });
+    const env = bootIscsiBoard({ cluster: { version: 1, board: "a", boards: many,
+      volumes: [{ volume: "sp1-disk0", pageBlocks: 4096, pageCount: 8, owners: { roundRobinFrom: "a" } }] } });
     const whole = sendTargets(discovery(env));
     expect(whole.length).toBe(1 + 64);
     const small = discovery(env, 512);
@@ -123,10 +124,12 @@ describe("iSCSI on a board of a cluster", () => {
     expect(firstLogin(env, "kept").status).toBe(0);
   });
 
-  it("never redirects a discovery session or a target without partitioned volumes", () => {
+  it("never redirects a discovery session or a target without partitioned volumes, which SendTargets lists on this board only", () => {
     const env = bootIscsiBoard({ cluster: cluster(OWNERS_C_MOST, { redirect: true }), targets: [
       { name: TEST_BOARD_TARGET, luns: [0, 1] }, { name: `${PREFIX}plain`, luns: [0] }] });
-    expect(sendTargets(discovery(env)).filter(([k]) => k === "TargetName").length).toBe(2);
+    // SendTargets: the target of a partitioned volume on every board's portals, the other on this board's only.
+    expect(sendTargets(discovery(env))).toEqual([["TargetName", TEST_BOARD_TARGET], ...ALL_PORTALS.map((a) => ["TargetAddress", a]),
+      ["TargetName", `${PREFIX}plain`], ["TargetAddress", "127.0.0.1:3260,1"]]);
     const i = new Initiator(env.board, env.network, { targetName: `${PREFIX}plain`, initiatorName: `${PREFIX}plain-user` });
     i.login();
     i.logout();

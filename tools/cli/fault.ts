@@ -5,6 +5,7 @@ import { createConnection } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CONTROL_ACTIONS, type ControlAnswer, parseControlRequest } from "../../host/board/control.ts";
+import { parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
 import { controlSocketPath } from "./control_socket.ts";
 import type { Command } from "./command.ts";
 
@@ -29,6 +30,13 @@ objects and actions:
                                the controller completes what it held and takes new requests again
   status                       the board's name, its board time, and the latest state line each volume printed
                                (volume index=N name=… type=… state=…), or that no volume reported yet
+A cluster run by \`wasm-iop run --cluster\` (its data directory: --data-dir DIR as given to run, else
+var/<cluster name>) takes, instead:
+  link BOARD:N down|up         fabric link N (0 or 1) of the board's cluster port down or up: the bond fails over,
+                               requests on a dropped link time out and are sent again (docs/cluster.md, "The fabric")
+  board BOARD reset|off|on     the board resets (its port leaves and rejoins the fabric, its firmware says hello
+                               again), powers off (its pages fail on every board until it is back), or powers on
+  status                       each board's state and resets, and the fabric's packet counts
 
 Names: PROCESSOR is a processor of the board file (host, sp1, ...). A disk's N is its position on that processor,
 in the order the processor's RTA reports its disks (\`wasm-iop inventory\`: controllers by PCI slot, then each
@@ -74,7 +82,8 @@ export const faultCommand: Command = {
     const [object, name, action] = positionals;
     if (object === undefined) return fail(`expected an object: ${Object.keys(CONTROL_ACTIONS).join(", ")}; see wasm-iop fault --help`, 2);
     const request = object === "status" ? { object } : { object, name, action };
-    const checked = parseControlRequest(request);
+    // A cluster's objects (link, board) go to a cluster's socket; the board's own control answers the others.
+    const checked = object === "link" || object === "board" ? parseClusterControlRequest(request) : parseControlRequest(request);
     if (typeof checked === "string") return fail(checked, 2);
     const expectedCount = object === "status" ? 1 : 3;
     if (positionals.length > expectedCount) return fail(`unexpected ${JSON.stringify(positionals[expectedCount])} after ${positionals.slice(0, expectedCount).join(" ")}`, 2);

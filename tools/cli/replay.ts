@@ -13,12 +13,14 @@ import { type Command, UsageError } from "./command.ts";
 
 const help = `usage: wasm-iop replay FILE [options]
 
-Runs a recording made by \`wasm-iop run --record FILE\` (or \`simulate --record\`) again, offline, on the board's
-virtual clock and as fast as the host allows: the same board file, seed and disks, every connection, received
-byte and control command applied where it entered the board (at the same board time, after the same count of
-board events). Each send of the board is checked against the recording (its place, connection, length and
+Runs a recording made by \`wasm-iop run --record FILE\` (or \`simulate --record\`, or \`fuzz --replay F --record\`)
+again, offline, on the board's virtual clock and as fast as the host allows: the same board file, seed and
+disks, every connection, received byte and control command applied where it entered the board (at the same board
+time, after the same count of board events). Each send of the board is checked against the recording (its place, connection, length and
 CRC-32), and at the end every byte sent (SHA-256) and the trace hash. The first difference is named: the record,
-its board time, and what was expected against what the board did. Details: docs/replay.md.
+its board time, and what was expected against what the board did. A fuzz finding's recording is run on its
+target's board from the target's snapshot, its input made again, and every passage of the door is checked, what
+came in as well as what went out. Details: docs/replay.md.
 
 options:
   --firmware IMAGE   run this .wasm instead of the image the recording holds (a debug build, a fix): where its

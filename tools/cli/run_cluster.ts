@@ -12,6 +12,9 @@ import { type PortalAddress, TcpBackend } from "../../host/devices/tcp_backend.t
 import { RealTimePacer } from "../../host/sim/realtime.ts";
 import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
 import { iscsiUrls } from "./run.ts";
+import { ClusterControl, parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
+import { ControlSocket, ControlSocketError } from "./control_socket.ts";
+import { mkdirSync } from "node:fs";
 
 export interface RunClusterOptions {
   file: string;
@@ -71,9 +74,27 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
       };
     },
   });
-  out(`cluster ${file.name} (${file.file}): ${file.boards.map((b) => `${b.name} (id ${b.id})`).join(", ")}, one clock, one fabric`);
+  // The cluster's control socket (wasm-iop fault --data-dir DIR link b:0 down, board b reset, status), in its data
+  // directory: --data-dir, else var/<cluster>.
+  const controlDir = resolve(options.dataDir ?? `var/${file.name}`);
+  mkdirSync(controlDir, { recursive: true });
+  const control = new ClusterControl(cluster, new Map(file.boards.map((b) => [b.name, b.id])));
+  let socket: ControlSocket;
+  try {
+    socket = await ControlSocket.open(controlDir, (request, reply) => {
+      const checked = parseClusterControlRequest(request);
+      if (typeof checked === "string") reply({ ok: false, error: "bad-request", message: checked });
+      else control.submit(checked, reply);
+    });
+  } catch (error) {
+    if (!(error instanceof ControlSocketError)) throw error;
+    process.stderr.write(`wasm-iop run: ${error.message}\n`);
+    return 1;
+  }
+  out(`cluster ${file.name} (${file.file}): ${file.boards.map((b) => `${b.name} (id ${b.id})`).join(", ")}, one clock, one fabric; control socket ${socket.path}`);
   const booted = cluster.powerOn();
   const finish = async (code: number): Promise<number> => {
+    await socket.close();
     for (const { tcp } of backends.values()) await tcp.stop();
     cluster.powerOff();
     const f = cluster.fabric.stats;

@@ -8,7 +8,9 @@
 //   host-exception           the emulator threw
 // Targets add their own: lost commands, data that differs from the shadow model of the disks.
 import { readFileSync } from "node:fs";
-import { Board, withXorEngine } from "../../host/board/board.ts";
+import { Board, withClusterPort, withXorEngine } from "../../host/board/board.ts";
+import { Fabric } from "../../host/fabric/fabric.ts";
+import { VirtualClock } from "../../host/sim/clock.ts";
 import { type BoardSpec, parseBoard } from "../../host/board/load.ts";
 import type { PanicKind, Processor } from "../../host/board/processor.ts";
 import type { Bus } from "../../host/bus/bus.ts";
@@ -46,6 +48,8 @@ export interface FuzzBoardOptions {
   allowDmaFaults?: boolean;
   /** The board file's `cluster` section (docs/cluster.md): the board is one of a cluster (the scsi target). */
   cluster?: object;
+  /** With `cluster`: a cluster port in slot 12 of the host's bus, on a fabric the target plays the other boards on. */
+  fabric?: boolean;
 }
 
 const QUIESCE_STEP_NS = 10_000_000;
@@ -59,6 +63,8 @@ for (let n = 0; n < 65536; n++) BUCKET16[n] = BUCKET[n & 0xff]! | (BUCKET[n >>> 
 
 export class FuzzBoard {
   readonly board: Board;
+  /** The fabric the board's cluster port is on (FuzzBoardOptions.fabric), for a target's hostile peers. */
+  readonly fabric: Fabric | undefined;
   readonly console: string[] = [];
   readonly trace: Trace;
   private snapshot: BoardSnapshot | undefined;
@@ -78,8 +84,12 @@ export class FuzzBoard {
 
   constructor(options: FuzzBoardOptions) {
     this.trace = new Trace({ enabled: options.trace === true, keepLines: options.trace === true });
+    const clock = new VirtualClock();
+    this.fabric = options.fabric === true ? new Fabric(clock) : undefined;
     this.board = new Board({
-      spec: fuzzSpec(options),
+      spec: options.fabric === true ? withClusterPort(fuzzSpec(options), 12) : fuzzSpec(options),
+      clock,
+      fabric: this.fabric,
       firmware: options.firmware,
       trace: this.trace,
       seed: options.seed,
@@ -233,10 +243,11 @@ export class FuzzBoard {
 type CountingBus = Bus & { fuzzDmaFaultCount?: number };
 function countDmaFaults(bus: CountingBus): void {
   bus.fuzzDmaFaultCount = 0;
-  const dmaRead = bus.dmaRead.bind(bus);
   const dmaWrite = bus.dmaWrite.bind(bus);
-  bus.dmaRead = (master, address, lengthBytes) => {
-    const result = dmaRead(master, address, lengthBytes);
+  // dmaRead goes through dmaReadInto (host/bus/bus.ts): counting there counts both once.
+  const dmaReadInto = bus.dmaReadInto.bind(bus);
+  bus.dmaReadInto = (master, address, into) => {
+    const result = dmaReadInto(master, address, into);
     if (!result.ok) bus.fuzzDmaFaultCount! += 1;
     return result;
   };

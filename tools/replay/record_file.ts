@@ -1,8 +1,10 @@
 // The recording's file, written off the board's thread (docs/replay.md, "What recording costs"). The recorder hands
-// over whole records with their CRC-32 left as zeros; they are copied into shared slabs (a memcpy: 0.02-0.05 ms a
-// MiB), and a worker thread computes each record's CRC, deflates received bytes that compress (when asked), and
-// writes the slab out. So the board's thread pays a copy per byte received instead of a CRC and a system call's copy
-// into the page cache (together 0.5-2 ms a MiB on the bench machine). When every slab is still being written the
+// over whole records with their CRC-32 left as zeros; they are copied into shared slabs, and a worker thread computes
+// each record's CRC, deflates received bytes that compress (when asked), and writes the slab out. So the board's
+// thread pays a copy per byte received (0.21 ms a MiB in the recorder's A/B at load 10) instead of a CRC and a system
+// call's copy into the page cache (0.57 ms a MiB); the process as a whole pays more (1.05 against 0.62 ms a MiB: the
+// copy, and the worker's reading of bytes another core wrote). What the board sends is not copied: its CRC-32 on the
+// board's thread is cheaper than the copy (0.22 against 0.29 ms a MiB). When every slab is still being written the
 // board's thread waits (Atomics.wait): a recording loses nothing, it slows the board down instead.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
@@ -193,8 +195,9 @@ export class RecordFile {
     if (this.used > 0) this.handOver();
   }
 
-  /** Everything handed over is in the file once this returns. */
+  /** Everything handed over is in the file once this returns (after close(), it is already). */
   drain(): void {
+    if (this.closed) return; // the worker has stopped: one slab holds its STOP mark, not FREE
     this.flush();
     for (let i = 0; i < this.slabs.length; i++) this.waitFree(i);
   }
@@ -223,7 +226,8 @@ export class RecordFile {
   private waitFree(index: number): void {
     if (Atomics.load(this.states, index) === FREE) return;
     const started = performance.now();
-    while (Atomics.load(this.states, index) !== FREE) {
+    for (let state = Atomics.load(this.states, index); state !== FREE; state = Atomics.load(this.states, index)) {
+      if (state !== FULL) throw new Error(`RecordFile ${this.path}: slab ${index} in state ${state}, neither free nor full`);
       if (Atomics.load(this.states, this.slabs.length) !== 0) throw new Error(`recording ${this.path}: the thread writing it failed`);
       Atomics.wait(this.states, index, FULL, 1000);
     }

@@ -797,7 +797,8 @@ const RESUME_PART_MASK: u32 = (1 << RESUME_PART_BITS) - 1;
 /**
  * Writes the SendTargets answer for the request recorded in `n` (keysTextRequest), starting at `resume` (0 at first):
  * "TargetName=<name>\0" then "TargetAddress=<portal>\0" for each of its portals (portals.ts: the engine's
- * "address:port,tpgt" text `portal` on a single board; every board's portals on a board of a cluster), for each target
+ * "address:port,tpgt" text `portal` on a single board; every board's portals on a board of a cluster for a target
+ * presenting a partitioned volume, this board's for another), for each target
  * the initiator may log in to. "All" lists every such target (discovery sessions only; a normal session is answered
  * SendTargets=Reject), a target name lists that target, an empty value lists the session's own target
  * (`sessionTarget`; a discovery session has none: Reject). Returns where the next Text Response resumes (a pair is
@@ -819,18 +820,18 @@ export function sendTargetsWrite(n: Negotiation, sessionTarget: u32, initiator: 
     if (only == TARGET_NONE) return SEND_TARGETS_DONE; // an unknown name: an empty answer
   }
   const count = targetConfigCount();
-  const addresses = portalAddressCount();
-  assert(addresses < RESUME_PART_MASK, "sendTargetsWrite: an entry's parts fit the resume point");
   let part = resume & RESUME_PART_MASK;
   for (let i = resume >> RESUME_PART_BITS; i < count; i++) {
     if (only != TARGET_NONE && i != only) { part = 0; continue; }
     const t = targetConfigAt(i);
     if (!t.initiatorAllowed(initiator, initiatorBytes)) { part = 0; continue; }
     if (discovery && !targetConfigDiscovery().initiatorAllowed(initiator, initiatorBytes)) { part = 0; continue; }
+    const addresses = portalAddressCount(t);
+    assert(addresses < RESUME_PART_MASK, "sendTargetsWrite: an entry's parts fit the resume point");
     for (; part <= addresses; part++) {
       const mark = out.mark();
       if (part == 0) out.s("TargetName=").bytes(t.name, t.nameBytes).end();
-      else portalAddressWrite(out, part - 1, portal, portalBytes);
+      else portalAddressWrite(out, t, part - 1, portal, portalBytes);
       if (!out.commit(mark)) {
         out.overflow = false; // the pair waits for the next Text Response
         assert(mark > 0, "sendTargetsWrite: the buffer holds at least one pair");

@@ -1,8 +1,12 @@
 // The portals this board names to initiators (RFC 7143, TargetAddress: "domainname[:port][,portal-group-tag]"): on a
-// single board its own portal with portal group tag 1; on a board of a cluster every board's portals, in the routing
-// table's order, each with its board's id as the portal group tag (docs/cluster.md, "Names on the wire"). Every board
-// of a cluster so gives the same SendTargets answer, and a login redirect names a portal the same way.
-import { routingTable } from "../../cluster/routing_table";
+// single board its own portal with portal group tag 1; on a board of a cluster, for a target that presents a
+// partitioned volume, every board's portals in the routing table's order, each with its board's id as the portal
+// group tag (docs/cluster.md, "Names on the wire"). Every board of a cluster so gives the same SendTargets answer for
+// such a target, and a login redirect names a portal the same way. A target of ordinary volumes only lives on this
+// board (another board's volumes of the same number are other data): its addresses are this board's portals.
+import { CLUSTER_NONE, routingTable } from "../../cluster/routing_table";
+import { SCSI_LUN_WRITE_PROTECTED } from "../../scsi/interface";
+import { TargetConfig } from "./config";
 import { TextWriter } from "./keys";
 
 export const PORTAL_GROUP_TAG_SINGLE: u32 = 1; // a single board's one portal group
@@ -13,24 +17,42 @@ export function portalGroupTag(): u32 {
   return table.present ? table.boardId(table.thisBoard) : PORTAL_GROUP_TAG_SINGLE;
 }
 
-/** How many TargetAddress values a target has: every board's portals in a cluster, else the one local portal. */
-export function portalAddressCount(): u32 {
+/** Does target `t` present a partitioned volume of the routing table (so every board of the cluster presents it)? */
+export function targetSpansCluster(t: TargetConfig): bool {
+  const table = routingTable();
+  if (!table.present) return false;
+  for (let i: u32 = 0; i < t.lunCount; i++) {
+    if (table.volumeSlot(unchecked(t.volumes[i]) & ~SCSI_LUN_WRITE_PROTECTED) != CLUSTER_NONE) return true;
+  }
+  return false;
+}
+
+/**
+ * How many TargetAddress values target `t` has: every board's portals for a target spanning the cluster, this
+ * board's portals for another target of a board of a cluster, else the one local portal.
+ */
+export function portalAddressCount(t: TargetConfig): u32 {
   const table = routingTable();
   if (!table.present) return 1;
+  if (!targetSpansCluster(t)) return table.portalCount(table.thisBoard);
   let count: u32 = 0;
   for (let b: u32 = 0; b < table.boardCount; b++) count += table.portalCount(b);
   return count;
 }
 
 /**
- * Appends "TargetAddress=<address:port>,<tag>" and its NUL for address `k` (< portalAddressCount()). `local` is the
- * single board's "address:port,1" text (`localBytes`), used when the board is not in a cluster.
+ * Appends "TargetAddress=<address:port>,<tag>" and its NUL for address `k` (< portalAddressCount(t)) of target `t`.
+ * `local` is the single board's "address:port,1" text (`localBytes`), used when the board is not in a cluster.
  */
-export function portalAddressWrite(out: TextWriter, k: u32, local: usize, localBytes: u32): void {
+export function portalAddressWrite(out: TextWriter, t: TargetConfig, k: u32, local: usize, localBytes: u32): void {
   const table = routingTable();
   if (!table.present) {
     assert(k == 0, "portalAddressWrite: a single board has one address");
     out.s("TargetAddress=").bytes(local, localBytes).end();
+    return;
+  }
+  if (!targetSpansCluster(t)) {
+    portalWrite(out, table.thisBoard, k);
     return;
   }
   let left = k;

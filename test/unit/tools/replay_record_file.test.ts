@@ -71,6 +71,7 @@ describe("recording file writer", () => {
       expect(recording.end.end.reason).toBe("test");
       expect(file.stats.slabsWritten).toBeGreaterThan(10);
       file.close();
+      file.drain(); // after close: at once (it once waited for ever on the slab that holds the worker's stop mark)
     }
     const rawBytes = statSync(join(dir, "raw.rec")).size;
     const packedBytes = statSync(join(dir, "packed.rec")).size;

@@ -5,12 +5,15 @@
 //   4 a full-feature PDU: opcode from the table, flags, header and data from the input (CmdSN kept or not)
 //   5 a SCSI command with a CDB from the table    6 step the clock    7 switch connection, or hang one up
 // Commands sent with CmdSNs out of the window may rightly never run, so this target has no lost-command oracle.
+// The board is one of a cluster of 16 boards of 4 portals each (docs/cluster.md): SendTargets answers with 64
+// addresses, in pieces split between pairs for a small MaxRecvDataSegmentLength, and every login runs the redirect
+// decision (this board owns the most pages, so it keeps the login: the fuzzed sessions reach full feature phase).
 import type { LoopbackBackend } from "../../../host/devices/tcp_backend.ts";
 import { ascii, bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
 import { FuzzInitiator, INITIATOR_NAME, OPERATIONAL_KEYS, TARGET_NAME, textKeys } from "../iscsi_client.ts";
 import { rawPdu } from "./pdus.ts";
 import { SCSI_OPCODES } from "./scsi.ts";
-import { quiesce, SESSION_BOARD } from "./session.ts";
+import { DISK_BLOCKS, quiesce, SESSION_BOARD } from "./session.ts";
 import type { FuzzBoard } from "../harness.ts";
 
 export const KEY_NAMES = [
@@ -24,6 +27,20 @@ const VALUES = [
   "0", "1", "512", "65536", "16777215", "16777216", "4294967296", "-1", "0x10", "", TARGET_NAME, "All", "5", "0xDEADBEEF", "0b0101",
 ];
 const FFP_OPCODES = [0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x10, 0x1c, 0x03];
+
+const CLUSTER_BOARDS = Array.from({ length: 16 }, (_, b) => ({
+  id: b + 1, name: b === 0 ? "a" : `n${b}`,
+  portals: Array.from({ length: 4 }, (_, p) => ({ host: b === 0 && p === 0 ? "127.0.0.1" : `10.${b}.${p}.1`, port: 3260 + p })),
+}));
+export const ISCSI_BOARD = {
+  ...SESSION_BOARD,
+  cluster: {
+    version: 1, board: "a", redirect: true, boards: CLUSTER_BOARDS,
+    // 32 pages: a owns pages 0-16 (17), the 15 others one each: a holds the most, no login leaves.
+    volumes: [{ volume: "host-disk0", pageBlocks: DISK_BLOCKS / 32, pageCount: 32,
+      owners: Array.from({ length: 32 }, (_, p) => (p <= 16 ? "a" : `n${p - 16}`)) }],
+  },
+};
 
 interface IscsiState {
   connections: FuzzInitiator[];
@@ -43,7 +60,7 @@ function pickKeys(input: { u8(): number; take(n: number): Uint8Array }, count: n
 export const iscsiTarget: FuzzTarget<IscsiState> = {
   name: "iscsi",
   summary: "PDU streams across login and full-feature phase",
-  board: SESSION_BOARD,
+  board: ISCSI_BOARD,
   prepare(fuzz) {
     fuzz.board.runFor(100_000_000); // until the transport serves
     return { connections: [] };

@@ -1,0 +1,277 @@
+// The fabric target: a hostile remote board. The fuzzing board is board a (id 1) of a two-board cluster with a
+// partitioned volume and a cluster port (docs/hardware.md, "cluster-port"); the fuzzer plays board b (id 2) on the
+// same fabric, packet by packet, and lies: forged frames (any version, function, agents, transaction, segments),
+// forged hellos (any key, region base and length), raw SENDs of any length, RDMA WRITE and READ with the board's key
+// or any other at any offset, interrupts on any vector, forged answers to the port's requests, sequence gaps and
+// replays, dropped and duplicated packets, links going down and up, and window accesses it refuses or answers with
+// garbage. Oracles: the firmware never panics, traps or hangs; its storage controller's DMA through the window never
+// reaches past the region board b declared in its last hello (the firmware must not touch memory a peer did not
+// give it); and once b falls quiet, every buffer and frame is back (no request left half done). (That b's RDMA never
+// writes the board's memory outside the region it registered is the port's own check, test/unit/devices/
+// cluster_port.test.ts; here it runs against the firmware's real region and key.) Operations, one byte
+// of op code each:
+//   0 a forged frame      1 a forged hello        2 raw bytes SENT        3 RDMA WRITE      4 RDMA READ
+//   5 an interrupt        6 a forged answer       7 step the clock        8 a fabric fault  9 sequence games
+//   10 how b answers the window (Ok with garbage, a key fault, a range fault)
+import type { FabricMessage } from "../../../host/devices/cluster_port.ts";
+import { FabricOpcode, FabricStatus } from "../../../host/devices/cluster_port.ts";
+import type { Fabric, FabricEndpoint, FabricLink, FabricPacket } from "../../../host/fabric/fabric.ts";
+import { FindingError, type FuzzBoard } from "../harness.ts";
+import { bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
+
+const FIRMWARE = 1;
+const PEER = 2;
+const HELLO_MAGIC = 0x4f4c4548;
+const FRAME_BYTES = 128;
+const REMOTE_PROCESSOR_BASE = 16;
+const RETAIN_NS = 10_000_000_000; // the RTA keeps an unacknowledged reply this long (assembly/rta/rta.ts)
+const QUIESCE_NS = 200_000_000;
+
+// Board b, as the fabric sees it: it answers what the firmware sends, and remembers what the oracles need. State in
+// fields only (the snapshot restores fields, not closures).
+class HostilePeer implements FabricEndpoint {
+  readonly fabricAddress = PEER;
+  readonly links: readonly FabricLink[];
+  incarnation = 7;
+  sequence = 1;
+  idNext = 1;
+  firmwareKey = 0;
+  firmwareBase = 0n;
+  firmwareLength = 0;
+  declaredLength = -1; // the region of b's last hello; -1: none sent
+  windowMode = 0; // 0 Ok (garbage bytes), 1 KeyFault, 2 RangeFault
+  violation = "";
+  framesReceived = 0;
+  windowAccesses = 0;
+  answersReceived = 0;
+  transactionLast = 0;
+
+  // The fabric, not the FuzzBoard: the snapshot restores every object reachable from its roots, and the FuzzBoard's
+  // own fields (the snapshot itself) must stay out of it.
+  constructor(private readonly fabric: Fabric) {
+    this.links = fabric.linksFor(PEER, "hostile");
+    fabric.attach(this);
+  }
+
+  receive(packet: FabricPacket): void {
+    const message = packet.body as FabricMessage;
+    if (message.kind === "answer") {
+      this.answersReceived += 1;
+      return;
+    }
+    const data = message.bytes;
+    if (message.opcode === FabricOpcode.Send && data !== undefined && data.length === 32 && new DataView(data.buffer, data.byteOffset).getUint32(0, true) === HELLO_MAGIC) {
+      const view = new DataView(data.buffer, data.byteOffset, 32);
+      this.firmwareKey = view.getUint32(8, true);
+      this.firmwareBase = view.getBigUint64(16, true);
+      this.firmwareLength = Number(view.getBigUint64(24, true));
+    } else if (message.opcode === FabricOpcode.Send) this.framesReceived += 1;
+    this.answer(message.id, FabricStatus.Ok);
+  }
+
+  // A window access by the firmware's controller (the port calls these on the peer it reaches).
+  remoteRead(_key: number, offset: bigint, into: Uint8Array): FabricStatus {
+    this.checkWindow(offset, into.length);
+    if (this.windowMode !== 0) return this.windowMode === 1 ? FabricStatus.KeyFault : FabricStatus.RangeFault;
+    into.fill(0x5a);
+    return FabricStatus.Ok;
+  }
+
+  remoteWrite(_key: number, offset: bigint, bytes: Uint8Array): FabricStatus {
+    this.checkWindow(offset, bytes.length);
+    return this.windowMode === 0 ? FabricStatus.Ok : this.windowMode === 1 ? FabricStatus.KeyFault : FabricStatus.RangeFault;
+  }
+
+  private checkWindow(offset: bigint, lengthBytes: number): void {
+    this.windowAccesses += 1;
+    if (this.declaredLength < 0 || offset + BigInt(lengthBytes) > BigInt(this.declaredLength)) {
+      this.violation ||= `the firmware reached ${lengthBytes} bytes at offset ${offset} of board b's region, which is ${this.declaredLength} bytes`;
+    }
+  }
+
+  answer(id: number, status: FabricStatus, data?: Uint8Array): void {
+    this.fabric.send(this, this.links[0]!.up ? 0 : 1, { source: PEER, destination: FIRMWARE, body: { kind: "answer", id, status, bytes: data } satisfies FabricMessage });
+  }
+
+  request(opcode: number, key: number, offset: bigint, length: number, data?: Uint8Array): void {
+    const body = { kind: "request", opcode, incarnation: this.incarnation, sequence: this.sequence++, id: this.idNext++, key, offset, length, bytes: data } as FabricMessage;
+    this.fabric.send(this, this.links[0]!.up ? 0 : 1, { source: PEER, destination: FIRMWARE, body });
+  }
+
+  send(data: Uint8Array): void {
+    this.request(FabricOpcode.Send, 0, 0n, data.length, data);
+  }
+}
+
+interface Reader { u8(): number; u16(): number; u32(): number; done: boolean }
+
+const agent = (processor: number, kind: number): number => ((processor & 0xff) << 8) | kind;
+
+// A frame from board b's CTA to board a's RTA (or a reply to its CTA), fields from the input, mostly near valid.
+function forgedFrame(input: Reader, peer: HostilePeer): Uint8Array {
+  const f = new Uint8Array(FRAME_BYTES);
+  const view = new DataView(f.buffer);
+  const shape = input.u8();
+  f[0] = (shape & 0x80) !== 0 ? input.u8() : 1; // version
+  f[1] = shape & 1; // reply flag
+  f[2] = (shape & 0x40) !== 0 ? input.u8() : 3 + ((shape >> 1) % 5); // function: Read..Unmap, or anything
+  f[3] = input.u8() % 12; // status
+  view.setUint16(4, (shape & 0x20) !== 0 ? input.u16() : agent(0, (shape & 1) !== 0 ? 3 : 2), true);
+  view.setUint16(6, (shape & 0x10) !== 0 ? input.u16() : agent(0, (shape & 1) !== 0 ? 2 : 3), true);
+  view.setUint32(8, input.u32(), true); // connection
+  const transaction = (shape & 8) !== 0 ? input.u32() : ++peer.transactionLast;
+  view.setUint32(12, transaction, true);
+  view.setUint32(16, input.u8() === 0 ? 0xffff_ffff : 0, true); // ack
+  const segments = input.u8() % 7;
+  f[21] = segments;
+  view.setUint16(22, input.u8() % 3, true); // disk
+  const blocks = (input.u8() % 16) + 1;
+  view.setUint32(24, (shape & 4) !== 0 ? input.u32() : blocks, true);
+  view.setBigUint64(32, BigInt(input.u16() % 64), true); // lba
+  const base = BigInt(peer.declaredLength > 0 ? 0x10_0000 : 0);
+  for (let s = 0; s < Math.min(segments, 5); s++) {
+    const lengthBytes = (shape & 2) !== 0 ? input.u32() : ((input.u8() % 8) + 1) * 512;
+    const offset = (input.u8() & 0x80) !== 0 ? BigInt(input.u32()) << BigInt(input.u8() % 33) : BigInt((input.u8() % 64) * 512);
+    view.setBigUint64(48 + s * 16, base + offset, true);
+    view.setUint32(56 + s * 16, lengthBytes, true);
+  }
+  return f;
+}
+
+function fabricFault(fuzz: FuzzBoard, input: Reader, log: (line: string) => void): void {
+  const fabric = fuzz.fabric!;
+  const kind = input.u8() % 6;
+  const address = (input.u8() & 1) === 0 ? FIRMWARE : PEER;
+  const link = input.u8() & 1;
+  switch (kind) {
+    case 0: fabric.inject({ kind: "drop-next", count: (input.u8() % 4) + 1 }); log("fabric: drop the next packets"); break;
+    case 1: fabric.inject({ kind: "duplicate-next", count: (input.u8() % 4) + 1 }); log("fabric: duplicate the next packets"); break;
+    case 2: fabric.setLink(address, link, false); log(`fabric: port ${address} link ${link} down`); break;
+    default: fabric.setLink(address, link, true); log(`fabric: port ${address} link ${link} up`); break;
+  }
+}
+
+function checkPeer(peer: HostilePeer): void {
+  if (peer.violation !== "") throw new FindingError({ kind: "bus-fault", message: peer.violation });
+}
+
+export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
+  name: "fabric",
+  summary: "a hostile remote board: forged frames and hellos, bad keys, out-of-range RDMA, forged answers and interrupts, link faults",
+  board: {
+    processors: [{ ramMiB: 8, disksMiB: [4] }],
+    allowDmaFaults: true, // a window access board b refuses is its doing: the controller reports it, the I/O fails
+    fabric: true,
+    cluster: {
+      version: 1,
+      board: "a",
+      boards: [
+        { id: 1, name: "a", portals: [{ host: "127.0.0.1", port: 3260 }] },
+        { id: 2, name: "b", portals: [{ host: "127.0.0.1", port: 3261 }] },
+      ],
+      volumes: [{ volume: 0, pageBlocks: 64, pageCount: 128, owners: { roundRobinFrom: "a" } }],
+    },
+  },
+  prepare(fuzz) {
+    const peer = new HostilePeer(fuzz.fabric!);
+    fuzz.board.runFor(20_000_000);
+    if (peer.firmwareKey === 0) throw new Error(`fabric target: the firmware sent no hello\n${fuzz.console.join("\n")}`);
+    return { peer };
+  },
+  run(fuzz, state, input, log) {
+    const peer = state.peer;
+    for (let ops = 0; ops < OPS_PER_INPUT_MAX && !input.done; ops++) {
+      const op = input.u8() % 11;
+      switch (op) {
+        case 0: {
+          const frame = forgedFrame(input, peer);
+          log(`frame: fn ${frame[2]} flags ${frame[1]} segments ${frame[21]}`);
+          peer.send(frame);
+          break;
+        }
+        case 1: {
+          const hello = new Uint8Array(32);
+          const view = new DataView(hello.buffer);
+          view.setUint32(0, HELLO_MAGIC, true);
+          view.setUint32(4, input.u8() & 1, true);
+          view.setUint32(8, input.u8() === 0 ? 0 : 0x100 | (input.u8() << 8), true);
+          view.setBigUint64(16, BigInt(0x10_0000), true);
+          const lengthBytes = input.u8() === 0 ? 0 : (input.u8() === 0xff ? input.u32() : (input.u16() + 1) * 512);
+          view.setBigUint64(24, BigInt(lengthBytes), true);
+          if (lengthBytes > 0 && view.getUint32(8, true) !== 0) peer.declaredLength = Math.max(peer.declaredLength, lengthBytes);
+          log(`hello: key 0x${view.getUint32(8, true).toString(16)}, ${lengthBytes} bytes`);
+          peer.send(hello);
+          break;
+        }
+        case 2: {
+          const lengthBytes = (input.u8() % 160) + 1;
+          const data = Uint8Array.from({ length: lengthBytes }, () => input.u8());
+          log(`raw send of ${lengthBytes} bytes`);
+          peer.send(data);
+          break;
+        }
+        case 3: case 4: {
+          const key = input.u8() < 200 ? peer.firmwareKey : input.u32();
+          const offset = (input.u8() & 0x80) !== 0 ? BigInt(input.u32()) << BigInt(input.u8() % 40) : BigInt(input.u16() * 64);
+          const lengthBytes = (input.u16() % 8192) + 1;
+          log(`RDMA ${op === 3 ? "WRITE" : "READ"} key 0x${key.toString(16)} offset ${offset} length ${lengthBytes}`);
+          peer.request(op === 3 ? FabricOpcode.Write : FabricOpcode.Read, key, offset, lengthBytes, op === 3 ? new Uint8Array(lengthBytes).fill(0xee) : undefined);
+          break;
+        }
+        case 5: {
+          const vector = input.u8();
+          log(`interrupt ${vector}`);
+          peer.request(FabricOpcode.Interrupt, 0, BigInt(vector % 12), 0);
+          break;
+        }
+        case 6: {
+          const id = input.u16();
+          const status = input.u8() % 14;
+          log(`forged answer: id ${id} status ${status}`);
+          peer.answer(id, status, input.u8() === 0 ? new Uint8Array(input.u8()) : undefined);
+          break;
+        }
+        case 7:
+          fuzz.board.runFor((input.u8() + 1) * 10_000);
+          break;
+        case 8:
+          fabricFault(fuzz, input, log);
+          break;
+        case 9: {
+          const how = input.u8() % 3;
+          if (how === 0) peer.sequence += (input.u8() % 4) + 1; // a gap: the next interrupt is fenced
+          else if (how === 1) peer.sequence = Math.max(1, peer.sequence - 1); // a replay: dropped as a duplicate
+          else peer.incarnation += 1; // b "reset"
+          log(`sequence: ${["gap", "replay", "new incarnation"][how]}`);
+          break;
+        }
+        default:
+          peer.windowMode = input.u8() % 3;
+          log(`window answers ${["Ok", "KeyFault", "RangeFault"][peer.windowMode]}`);
+          break;
+      }
+      fuzz.check();
+      checkPeer(peer);
+    }
+    // Board b falls quiet with its links up: what the firmware still holds must come back. Its replies to b's requests
+    // are kept until acknowledged or RETAIN_NS old; b never acknowledges, so the board runs past that.
+    for (const address of [FIRMWARE, PEER]) for (const link of [0, 1]) fuzz.fabric!.setLink(address, link, true);
+    fuzz.board.runFor(50_000_000);
+    checkPeer(peer);
+    log(`board b: ${peer.framesReceived} frames received, ${peer.answersReceived} answers, ${peer.windowAccesses} window accesses`);
+    fuzz.board.runFor(RETAIN_NS + 20_000_000);
+    fuzz.check();
+    checkPeer(peer);
+    fuzz.quiesce(QUIESCE_NS);
+  },
+  dictionary: [bytes(1), bytes(3), bytes(4), bytes(0, 0, 0, 0), bytes(0xff, 0xff, 0xff, 0xff), bytes(0x48, 0x45, 0x4c, 0x4f), bytes(0, 1, 0, 0), bytes(0x11, 0x01)],
+  seeds: [
+    bytes(7, 50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0, 0, 0, 1, 0, 0, 7, 200),
+    bytes(1, 1, 1, 2, 0, 64, 0, 7, 100, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 0, 0, 0, 0, 1, 7, 200),
+    bytes(3, 0, 0, 0, 16, 0, 64, 4, 0, 0x80, 0xff, 0xff, 0xff, 0xff, 8, 0, 16, 5, 3, 6, 1, 0, 0, 1),
+    bytes(8, 2, 0, 0, 3, 0, 0, 0, 0, 16, 9, 0, 5, 2, 8, 3, 0, 0, 7, 255),
+    bytes(2, 40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 10, 1, 0, 3, 7, 10),
+    // A hello of 8 704 bytes, then a READ of one block into its first 512 bytes: the disk's data through the window.
+    bytes(1, 1, 1, 1, 1, 0, 0, 0x10, 7, 0x20, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0x50),
+  ],
+};
