@@ -26,7 +26,7 @@ const knownOpen = new Set(openFindings.map((f) => signature(load(f).finding!)));
 
 let firmware: WebAssembly.Module;
 beforeAll(async () => {
-  await buildFirmware(["fuzz"]); // on demand: the global setup builds release, debug and test only
+  await buildFirmware(["fuzz"]); // a check: the global setup built it
   firmware = loadFuzzFirmware(FIRMWARE_FUZZ_PATH);
 }, scaled(120_000));
 
