@@ -480,20 +480,6 @@ export class RecordingReader implements RecordStream {
   }
 }
 
-export interface Recording {
-  file: string;
-  meta: RecordingMeta;
-  firmware: Uint8Array;
-  /** The NVRAM's array at power-on (zeros when no nvram record), or undefined when the board has none. */
-  nvram: Uint8Array | undefined;
-  chunks: DiskChunk[];
-  fuzzStart: FuzzStart | undefined;
-  /** The timed records in order, End last. */
-  events: Recorded[];
-  end: EndRecord;
-  seal: RecordingSeal | undefined;
-}
-
 /** Parses a whole recording held in memory; throws RecordingError with one line naming the file, the record and the byte offset. */
 export function parseRecording(bytes: Uint8Array, file: string): Recording {
   const reader = new RecordingReader(new BytesSource(bytes), file);
