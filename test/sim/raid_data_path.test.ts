@@ -167,6 +167,28 @@ async function workload(t: TestBoard, volumes: VolumeUnderTest[], seed: string, 
 
 
 /** RAID 5: the rows of `members`' images (in the board's data dir) whose chunks do not XOR to zero (test/support/raid_scrub.ts). */
+/** Submits up to 8 non-overlapping random writes of `pagesOf(prng)` pages to `v`, lets 150 µs of board time
+ *  pass (some of their frames are out, some not), then cuts the power: the torn writes, each block of which may now
+ *  hold the old or the new bytes. */
+function cutPowerUnderWrites(t: TestBoard, v: VolumeUnderTest, seed: string, pagesOf: (prng: Prng) => number): { offset: number; data: Uint8Array }[] {
+  const prng = new Prng(seed);
+  const torn: { offset: number; data: Uint8Array }[] = [];
+  for (let i = 0; i < 8; i++) {
+    const pages = pagesOf(prng);
+    const offset = prng.intBelow((v.shadow.length - pages * PAGE_BYTES) / BLOCK_BYTES) * BLOCK_BYTES;
+    if (torn.some((w) => w.offset < offset + pages * PAGE_BYTES && offset < w.offset + w.data.length)) continue;
+    const data = new Uint8Array(pages * PAGE_BYTES);
+    prng.fill(data);
+    const r = t.call("testClientPrepare", PAGE, pages) as number;
+    for (let p = 0; p < pages; p++) ram(t).set(data.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES), t.call("testClientBufferAddress", r, p) as number);
+    expect(t.call("testClientSubmit", r, Fn.Write, v.lun, BigInt(offset / BLOCK_BYTES), data.length / BLOCK_BYTES)).toBe(1);
+    torn.push({ offset, data });
+  }
+  t.board.runFor(150_000);
+  t.board.powerOff();
+  return torn;
+}
+
 function parityMismatches(dataDir: string, members: string[], chunkBytes: number): number[] {
   const scrub = scrubRaid5(members.map((m) => new Uint8Array(readFileSync(join(dataDir, `${m}.img`)))), chunkBytes);
   expect(scrub.rowsWithData).toBeGreaterThan(0); // a scrub of blank members would prove nothing
@@ -314,21 +336,8 @@ describe("RAID volumes over two storage processors", () => {
     let t = bootRaidBoard(dataDir, volumes);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
     await workload(t, [v], "hole-1", 200, 8);
-    const prng = new Prng("hole-2");
-    const torn: { offset: number; data: Uint8Array }[] = [];
-    for (let i = 0; i < 8; i++) {
-      const pages = 4 + prng.intBelow(5); // 16-32 KiB: over two or more chunks, so each reaches every member
-      const offset = prng.intBelow((v.shadow.length - pages * PAGE_BYTES) / BLOCK_BYTES) * BLOCK_BYTES;
-      if (torn.some((w) => w.offset < offset + pages * PAGE_BYTES && offset < w.offset + w.data.length)) continue;
-      const data = new Uint8Array(pages * PAGE_BYTES);
-      prng.fill(data);
-      const r = t.call("testClientPrepare", PAGE, pages) as number;
-      for (let p = 0; p < pages; p++) ram(t).set(data.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES), t.call("testClientBufferAddress", r, p) as number);
-      expect(t.call("testClientSubmit", r, Fn.Write, 0, BigInt(offset / BLOCK_BYTES), data.length / BLOCK_BYTES)).toBe(1);
-      torn.push({ offset, data });
-    }
-    t.board.runFor(150_000);
-    t.board.powerOff();
+    // 16-32 KiB each: over two or more chunks, so each reaches every member
+    const torn = cutPowerUnderWrites(t, v, "hole-2", (prng) => 4 + prng.intBelow(5));
     t = bootRaidBoard(dataDir, volumes);
     expect(t.console.join("\n")).toMatch(/r5: stopped with writes in flight; the rows they touched are resynchronized/);
     expect(t.console.join("\n")).not.toMatch(/volume 0 resynchronized/);
@@ -366,21 +375,7 @@ describe("RAID volumes over two storage processors", () => {
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
     await workload(t, [v], "crash-1", 200, 8);
     // Writes in flight when the power goes: each of their blocks may hold the old or the new bytes afterwards.
-    const prng = new Prng("crash-2");
-    const torn: { offset: number; data: Uint8Array }[] = [];
-    for (let i = 0; i < 8; i++) {
-      const pages = 1 + prng.intBelow(8);
-      const offset = prng.intBelow((v.shadow.length - pages * PAGE_BYTES) / BLOCK_BYTES) * BLOCK_BYTES;
-      if (torn.some((w) => w.offset < offset + pages * PAGE_BYTES && offset < w.offset + w.data.length)) continue;
-      const data = new Uint8Array(pages * PAGE_BYTES);
-      prng.fill(data);
-      const r = t.call("testClientPrepare", PAGE, pages) as number;
-      for (let p = 0; p < pages; p++) ram(t).set(data.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES), t.call("testClientBufferAddress", r, p) as number);
-      expect(t.call("testClientSubmit", r, Fn.Write, 0, BigInt(offset / BLOCK_BYTES), data.length / BLOCK_BYTES)).toBe(1);
-      torn.push({ offset, data });
-    }
-    t.board.runFor(150_000); // some of their frames are out, some not
-    t.board.powerOff();
+    const torn = cutPowerUnderWrites(t, v, "crash-2", (prng) => 1 + prng.intBelow(8));
     t = bootRaidBoard(dataDir, volumes);
     expect(t.console.join("\n")).toMatch(/r5: stopped with writes in flight; the rows they touched are resynchronized/);
     for (let i = 0; i < 200 && !t.console.some((l) => l.includes("volume 0 resynchronized")); i++) {
