@@ -449,13 +449,31 @@ export class Board {
   }
 
   private powerCycle(): boolean {
+    this.losePower();
+    this.trace.record(this.clock.nowNs, "board", "reset", { count: this.resetCount });
+    return this.powerOn();
+  }
+
+  /**
+   * The board loses power from outside (a simulator's power cut) and stays off until powerOn(): the processors stop,
+   * the devices lose what they had scheduled, the NIC's connections drop and the cluster port leaves the fabric.
+   * The disks keep what they hold (unlike powerOff, nothing is closed). It comes through the door, as a reset does.
+   */
+  powerCut(): void {
+    this.ingress.reset(() => {
+      this.losePower();
+      for (const port of this.clusterPorts) port.powerOff();
+      this.trace.record(this.clock.nowNs, "board", "power-cut", { count: this.resetCount });
+      return true;
+    });
+  }
+
+  private losePower(): void {
     for (const processor of this.processors) processor.halt();
     // The old device models lose power too: what they had scheduled (a completion, a NIC event) must not run
     // against the new board, and the NIC's connections drop (their clients see them close).
     for (const device of [...this.nics, ...this.controllers, ...this.nvmeControllers, ...this.bridges, ...this.xorEngines, ...this.nvrams, ...this.clusterPorts]) device.reset();
     this.resetCount += 1;
-    this.trace.record(this.clock.nowNs, "board", "reset", { count: this.resetCount });
-    return this.powerOn();
   }
 
   /** Injects a fault from outside (a simulator), through the door: a device model's fault, or a processor's stop. */

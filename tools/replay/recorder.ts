@@ -73,6 +73,10 @@ export class Recorder implements IngressObserver {
   private readonly pendingChunks: { disk: number; index: number; bytes: Uint8Array }[] = [];
   private readonly disks: RecordedDisk[];
   private readonly nvram: Uint8Array | undefined;
+  private board: Board | undefined;
+  private unwatch: (() => void) | undefined;
+  /** True once watch(false) left a gap: the recording then misses inputs and cannot be replayed (bench --record-ab). */
+  gaps = false;
 
   /** Reads the disks (before the board opens them) and opens the file; begin() writes the metadata once booted. */
   constructor(private readonly start: RecorderStart) {
@@ -130,7 +134,22 @@ export class Recorder implements IngressObserver {
         w.data(bytes);
       });
     }
-    board.ingress.observe(this);
+    this.board = board;
+    this.unwatch = board.ingress.observe(this);
+  }
+
+  /**
+   * Stops or resumes watching the door (bench --record-ab: recording on and off in turns on one board, to measure
+   * what it costs). A recording with a gap misses inputs: its end record says so, and it is not replayable.
+   */
+  watch(on: boolean): void {
+    if (this.board === undefined) throw new Error("Recorder.watch: before begin()");
+    if (on && this.unwatch === undefined) this.unwatch = this.board.ingress.observe(this);
+    if (!on && this.unwatch !== undefined) {
+      this.unwatch();
+      this.unwatch = undefined;
+      this.gaps = true;
+    }
   }
 
   opened(at: IngressPosition, portal: number, connection: number | undefined): void {
