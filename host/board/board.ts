@@ -17,7 +17,7 @@ import { type NetworkBackend, NicDevice, type NicPort } from "../devices/nic.ts"
 import { LoopbackBackend } from "../devices/tcp_backend.ts";
 import { XorEngine } from "../devices/xor_engine.ts";
 import { ClusterPort } from "../devices/cluster_port.ts";
-import type { Fabric } from "../fabric/fabric.ts";
+import type { FabricSwitch } from "../fabric/fabric.ts";
 import { fileNvram, memoryNvram, type NvramBacking, NvramDevice } from "../devices/nvram.ts";
 import { createHash } from "node:crypto";
 import { mkdirSync, renameSync } from "node:fs";
@@ -115,7 +115,7 @@ export interface BoardOptions {
   /** The clock, when the board shares one with others (a cluster run in one process); its own otherwise. */
   clock?: VirtualClock;
   /** The cluster fabric its cluster port (if the spec has one) plugs into; required with a cluster port. */
-  fabric?: Fabric;
+  fabric?: FabricSwitch;
   trace?: Trace;
   costs?: Partial<ProcessorCosts>;
   /** Each processor's memory size when larger than its RAM (tools/fuzz keeps its coverage map above the RAM). */
@@ -449,13 +449,31 @@ export class Board {
   }
 
   private powerCycle(): boolean {
+    this.losePower();
+    this.trace.record(this.clock.nowNs, "board", "reset", { count: this.resetCount });
+    return this.powerOn();
+  }
+
+  /**
+   * The board loses power from outside (a simulator's power cut) and stays off until powerOn(): the processors stop,
+   * the devices lose what they had scheduled, the NIC's connections drop and the cluster port leaves the fabric.
+   * The disks keep what they hold (unlike powerOff, nothing is closed). It comes through the door, as a reset does.
+   */
+  powerCut(): void {
+    this.ingress.reset(() => {
+      this.losePower();
+      for (const port of this.clusterPorts) port.powerOff();
+      this.trace.record(this.clock.nowNs, "board", "power-cut", { count: this.resetCount });
+      return true;
+    });
+  }
+
+  private losePower(): void {
     for (const processor of this.processors) processor.halt();
     // The old device models lose power too: what they had scheduled (a completion, a NIC event) must not run
     // against the new board, and the NIC's connections drop (their clients see them close).
     for (const device of [...this.nics, ...this.controllers, ...this.nvmeControllers, ...this.bridges, ...this.xorEngines, ...this.nvrams, ...this.clusterPorts]) device.reset();
     this.resetCount += 1;
-    this.trace.record(this.clock.nowNs, "board", "reset", { count: this.resetCount });
-    return this.powerOn();
   }
 
   /** Injects a fault from outside (a simulator), through the door: a device model's fault, or a processor's stop. */

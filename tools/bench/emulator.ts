@@ -20,11 +20,13 @@ export interface EmulatorStats {
   schedRunNs: number;
   loopActiveMs: number;
   panics: number;
+  recordedBytes: number; // bytes of records handed to the recording's file (bench --record, --record-ab)
 }
 
 export type EmulatorRequest =
   | { kind: "stats"; collect?: boolean } // collect: a full garbage collection first, so RSS shows what is live
   | { kind: "meter"; on: boolean } // the board's layer meter on or off (host/sim/layer_meter.ts)
+  | { kind: "record"; on: boolean } // recording on or off (started with recordPath; bench --record-ab)
   | { kind: "profile-start" }
   | { kind: "profile-stop"; path: string }
   | { kind: "stop" };
@@ -33,6 +35,7 @@ export type EmulatorReply =
   | { kind: "ready"; urls: string[]; nbdUrls: string[]; pid: number }
   | { kind: "stats"; stats: EmulatorStats }
   | { kind: "meter-set" }
+  | { kind: "record-set" }
   | { kind: "profile-started" }
   | { kind: "profile-written"; path: string }
   | { kind: "stopped" }
@@ -114,6 +117,12 @@ export class Emulator {
   async meter(on: boolean): Promise<void> {
     const reply = await this.request({ kind: "meter", on });
     if (reply.kind !== "meter-set") throw new Error(`meter: the emulator answered ${JSON.stringify(reply)}`);
+  }
+
+  /** Recording on or off from now on (an emulator started with recordPath; bench --record-ab). */
+  async record(on: boolean): Promise<void> {
+    const reply = await this.request({ kind: "record", on });
+    if (reply.kind !== "record-set") throw new Error(`record: the emulator answered ${JSON.stringify(reply)}`);
   }
 
   async profileStart(): Promise<void> {

@@ -71,6 +71,7 @@ function stats(): EmulatorStats {
     schedRunNs: runNs,
     loopActiveMs: loop.active,
     panics: serving.panics.length,
+    recordedBytes: serving.recordedBytes(),
   };
 }
 
@@ -82,6 +83,9 @@ async function handle(request: EmulatorRequest): Promise<void> {
     case "meter":
       serving.board.meterLayers(request.on);
       return reply({ kind: "meter-set" });
+    case "record":
+      serving.recording(request.on);
+      return reply({ kind: "record-set" });
     case "profile-start":
       profiler = new Session();
       profiler.connect();

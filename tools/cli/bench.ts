@@ -5,6 +5,7 @@ import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type BenchOptions, type DiskConfig, formatTable, runBench } from "../bench/bench.ts";
 import { NBD_WORKLOADS, REQUIRED_TOOLS, VOLUME_WORKLOADS, WORKLOADS } from "../bench/clients.ts";
+import { formatRecordAb, type RecordAbOptions, runRecordAb } from "../bench/record_ab.ts";
 import { formatVolumesTable, runVolumesBench, VOLUMES_BOARD_PATH, type VolumesOptions } from "../bench/volumes.ts";
 import { type Command, UsageError } from "./command.ts";
 
@@ -52,6 +53,10 @@ options:
                     sampled after every run (the RSS target is measured with --soak 300; default 0: none)
   --record          the emulator records each session as run --record does (docs/replay.md), into its data
                     directory: compare emu CPU µs/IO with a run without it for what recording costs
+  --record-ab       what recording costs, measured on one board: the emulator records, and the recorder is switched
+                    off and on between runs in alternating pairs (off, on; on, off; ...); the table gives emu CPU
+                    µs/IO each way and the median of the pairs' ratios (the goal: at most 1.10). No tgt. --disks file
+                    or memory (default memory); --pairs (default 5), --duration, --only, --lun, --board, --out as above
   --profile FILE    write a V8 CPU profile (.cpuprofile) of the emulator during the first configuration's pairs
                     and print its top self-time functions; docs/performance.md explains how to read it
   --out FILE        where the JSON result goes (default ${DEFAULT_OUT})
@@ -106,6 +111,7 @@ export const benchCommand: Command = {
         soak: { type: "string" },
         profile: { type: "string" },
         record: { type: "boolean", default: false },
+        "record-ab": { type: "boolean", default: false },
         out: { type: "string" },
         json: { type: "boolean", default: false },
         board: { type: "string" },
@@ -119,6 +125,7 @@ export const benchCommand: Command = {
     });
     const quick = values.quick;
     if (values.volumes) return runVolumes(values, quick);
+    if (values["record-ab"]) return runRecordAbCommand(values, quick);
     for (const only of ["luns", "xor", "rounds"] as const) if (values[only] !== undefined) throw new UsageError(`--${only}: only with --volumes`);
     const lun = values.lun === undefined ? 1 : Number(values.lun);
     if (!(Number.isInteger(lun) && lun >= 0)) throw new UsageError(`--lun: expected an integer >= 0, got "${values.lun}"`);
@@ -154,6 +161,36 @@ export const benchCommand: Command = {
     return typeof result === "number" ? result : 0;
   },
 };
+
+async function runRecordAbCommand(values: { duration?: string; pairs?: string; lun?: string; disks?: string; only?: string; board?: string; out?: string; json: boolean;
+  soak?: string; profile?: string; record: boolean; nbd: boolean }, quick: boolean): Promise<number> {
+  for (const other of ["soak", "profile"] as const) if (values[other] !== undefined) throw new UsageError(`--${other}: not with --record-ab`);
+  if (values.record || values.nbd) throw new UsageError("--record-ab: not with --record or --nbd");
+  const lun = values.lun === undefined ? 1 : Number(values.lun);
+  if (!(Number.isInteger(lun) && lun >= 0)) throw new UsageError(`--lun: expected an integer >= 0, got "${values.lun}"`);
+  const disks = values.disks ?? "memory";
+  if (disks !== "file" && disks !== "memory") throw new UsageError(`--disks: with --record-ab, expected file or memory, got "${disks}"`);
+  const names = values.only?.split(",") ?? WORKLOADS.filter((w) => w.tool === "qemu-img").map((w) => w.name);
+  const unknown = names.filter((name) => !WORKLOADS.some((w) => w.name === name));
+  if (unknown.length > 0) throw new UsageError(`--only: no workload ${unknown.join(", ")}; the workloads are ${WORKLOADS.map((w) => w.name).join(", ")}`);
+  const missing = REQUIRED_TOOLS.filter((t) => names.some((n) => WORKLOADS.find((w) => w.name === n)!.tool === t.tool) && spawnSync(t.tool, t.probe, { stdio: "ignore" }).error !== undefined);
+  if (missing.length > 0) {
+    process.stderr.write(`wasm-iop bench: ${missing.map((t) => `${t.tool} (Debian: ${t.pkg})`).join(", ")} not installed\n`);
+    return 1;
+  }
+  const options: RecordAbOptions = {
+    durationS: positive("duration", values.duration, quick ? 0.25 : 3, false),
+    pairs: positive("pairs", values.pairs, quick ? 1 : 5, true),
+    lun,
+    ...(values.board !== undefined ? { boardPath: resolve(values.board) } : {}),
+    quick,
+    disks,
+    workloads: WORKLOADS.filter((w) => names.includes(w.name)),
+    progress: (line) => process.stderr.write(`[bench] ${line}\n`),
+  };
+  const result = await runReported(options, runRecordAb, values.out, values.json, formatRecordAb);
+  return typeof result === "number" ? result : 0;
+}
 
 interface VolumesValues {
   duration?: string;

@@ -3,6 +3,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { loadClusterFile } from "../../host/cluster/cluster_file.ts";
 import { Trace } from "../../host/sim/trace.ts";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -34,6 +35,13 @@ boards (--board):
   replica        the same three disk LUNs, plus LUN 3 a replica (3 MiB; copy 0 on sp1's virtio-scsi disk, copy 1
                  on sp2's NVMe disk): the member fault fails a copy and restores it (or a blank disk, or both copies
                  out, the stale one back first)
+
+  --cluster FILE every board of a cluster file (clusters/*.json) in one run on one clock and fabric, each disk in
+                 memory: one initiator per board with a session on it and one on the next, the LUNs of the first
+                 target (a partitioned volume's pages on their owners; hot blocks straddle its first page end);
+                 every read checked against one shadow, after the run each block on its owner's disk. Adds the
+                 fabric and board faults (link-drop, link-dup, link-down, partition, board-off). Not with --board,
+                 --nbd, --record or --pcap
 
 options:
   --seed S       the first seed (default 1)
@@ -75,6 +83,7 @@ interface Job {
   faults: FaultKind[];
   board: SimBoardKind;
   nbd: number; // NBD sessions
+  cluster?: string; // a cluster file, resolved
 }
 
 function parseCount(name: string, text: string | undefined, fallback: number, min: number): number {
@@ -89,7 +98,7 @@ function faultList(faults: readonly FaultKind[]): string {
 }
 
 export function replayCommand(job: Job): string {
-  return `wasm-iop simulate --seed ${job.seed} --ops ${job.ops}${job.board === "disks" ? "" : ` --board ${job.board}`}${job.nbd === 0 ? "" : ` --nbd ${job.nbd}`} --faults ${faultList(job.faults)} --trace seed-${job.seed}.jsonl --verbose`;
+  return `wasm-iop simulate --seed ${job.seed} --ops ${job.ops}${job.cluster === undefined ? "" : ` --cluster ${job.cluster}`}${job.board === "disks" ? "" : ` --board ${job.board}`}${job.nbd === 0 ? "" : ` --nbd ${job.nbd}`} --faults ${faultList(job.faults)} --trace seed-${job.seed}.jsonl --verbose`;
 }
 
 function describe(result: SimulationResult, wallMs: number): string {
@@ -112,7 +121,7 @@ function runWorker(): Promise<number> {
         return resolve(0);
       }
       const started = performance.now();
-      const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd });
+      const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd, cluster: job.cluster });
       process.send!({ result, wallMs: performance.now() - started });
     });
     process.send!("ready");
@@ -131,6 +140,7 @@ export const simulateCommand: Command = {
         ops: { type: "string" },
         faults: { type: "string" },
         board: { type: "string" },
+        cluster: { type: "string" },
         nbd: { type: "string" },
         jobs: { type: "string" },
         "seed-timeout": { type: "string" },
@@ -161,10 +171,21 @@ export const simulateCommand: Command = {
     if (count > 1 && (values.trace !== undefined || values.verbose || values.record !== undefined || values.pcap !== undefined)) {
       throw new UsageError("--trace, --verbose, --record and --pcap take one seed (replay the one you want to look at)");
     }
+    const cluster = values.cluster === undefined ? undefined : resolve(values.cluster);
+    if (cluster !== undefined && (values.board !== undefined || nbd > 0 || values.record !== undefined || values.pcap !== undefined)) {
+      throw new UsageError("--cluster runs the boards of its file: not with --board, --nbd, --record or --pcap");
+    }
+    if (cluster !== undefined) {
+      try {
+        loadClusterFile(cluster);
+      } catch (error) {
+        throw new UsageError(`--cluster: ${(error as Error).message}`);
+      }
+    }
     await buildFirmware(["release"]);
 
     const progress = (line: string) => process.stderr.write(line + "\n");
-    const queue: Job[] = Array.from({ length: count }, (_, i) => ({ seed: first + i, ops, faults, board, nbd }));
+    const queue: Job[] = Array.from({ length: count }, (_, i) => ({ seed: first + i, ops, faults, board, nbd, cluster }));
     const results: SimulationResult[] = [];
     const started = performance.now();
     let stopping: NodeJS.Signals | undefined;
@@ -174,7 +195,7 @@ export const simulateCommand: Command = {
     };
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
-    progress(`simulate: ${count} seed${count === 1 ? "" : "s"} from ${first}, ${ops} ops each, board ${board}, faults ${faultList(faults)}, ${jobs} job${jobs === 1 ? "" : "s"}`);
+    progress(`simulate: ${count} seed${count === 1 ? "" : "s"} from ${first}, ${ops} ops each, ${cluster === undefined ? `board ${board}` : `cluster ${values.cluster}`}, faults ${faultList(faults)}, ${jobs} job${jobs === 1 ? "" : "s"}`);
     const done = (job: Job, result: SimulationResult, wallMs: number) => {
       results.push(result);
       const elapsed = (performance.now() - started) / 1000;
@@ -194,7 +215,7 @@ export const simulateCommand: Command = {
         let recorder: Recorder | undefined;
         let pcap: PcapWriter | undefined;
         const result = await simulateInterruptible({
-          seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd, trace, onConsole: values.verbose ? (line) => progress(line) : undefined,
+          seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd, cluster: job.cluster, trace, onConsole: values.verbose ? (line) => progress(line) : undefined,
           attach: (board) => {
             if (values.pcap !== undefined) board.ingress.observe((pcap = new PcapWriter(resolve(values.pcap))));
             if (values.record === undefined) return;

@@ -22,6 +22,10 @@ export interface ServingBoard {
   nbdUrls: string[]; // nbd://host:port/export, one per export of the board's nbd section (with `nbd`; else none)
   log: string[]; // the console, "[processor] line"
   panics: PanicReport[];
+  /** With recordPath: recording on or off from now on (bench --record-ab); the recording then has gaps, not replayable. */
+  recording(on: boolean): void;
+  /** Bytes of records handed to the recording's file so far (0: not recording). */
+  recordedBytes(): number;
   stop(): Promise<void>;
 }
 
@@ -72,7 +76,7 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
   });
   const recorder = options.recordPath === undefined ? undefined : new Recorder({
     path: options.recordPath, command: "serve", tool: `wasm-iop ${packageVersion()}`, boardFile: spec.file, spec, seed: board.seed,
-    portals: bound, verbose: false, dataDir, copyDisks: false,
+    portals: bound, verbose: false, dataDir, copyDisks: false, compress: false, // as run --record: real time, no deflate
   });
   if (!board.powerOn()) throw new Error(`the board did not boot:\n${log.join("\n")}`);
   recorder?.begin(board, new Uint8Array(readFileSync(FIRMWARE_PATH)));
@@ -95,9 +99,15 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
     nbdUrls: withNbd ? nbdUrls(spec, bound[1]!) : [],
     log,
     panics: board.panics,
+    recording(on) {
+      if (recorder === undefined) throw new Error("recording: the board is not recording (no recordPath)");
+      recorder.watch(on);
+    },
+    recordedBytes: () => recorder?.fileStats.recordBytes ?? 0,
     async stop() {
       pacer.stop();
-      recorder?.end(board.ingress.position, "stopped", board.trace);
+      recorder?.watch(true);
+      recorder?.end(board.ingress.position, recorder.gaps ? "stopped (recorded in turns, with gaps: not replayable)" : "stopped", board.trace);
       recorder?.close();
       await tcp.stop();
       board.powerOff();

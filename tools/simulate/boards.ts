@@ -22,6 +22,7 @@ export interface LunPlan {
   blocks: number;
   disk?: string; // a `disk` volume's disk, whose image the final check reads
   thin?: { chunkBlocks: number; poolChunks: number }; // a thin volume: the workload can fill its pool
+  hotBase?: number; // where the hot blocks start (default 0)
 }
 
 /** A RAID-5 whose members the `member` fault pulls and replaces, or a replica whose copies it fails and restores. */
@@ -84,7 +85,8 @@ export function simBoardPlan(kind: SimBoardKind): SimBoardPlan {
 
 let firmware: WebAssembly.Module | undefined;
 
-function firmwareModule(): WebAssembly.Module {
+/** The release image, compiled once per process. */
+export function firmwareModule(): WebAssembly.Module {
   firmware ??= compileImage(readFileSync(FIRMWARE_PATH));
   return firmware;
 }

@@ -7,7 +7,10 @@ import { NvmeDevice, type NvmeFault } from "../../host/devices/nvme.ts";
 import type { VirtioScsiFault } from "../../host/devices/virtio_scsi.ts";
 import type { Prng } from "../../host/sim/prng.ts";
 
-export const FAULT_KINDS = ["dma", "timeout", "reset", "mu-drop", "mu-dup", "conn-drop", "panic", "member", "lie"] as const;
+export const FAULT_KINDS = ["dma", "timeout", "reset", "mu-drop", "mu-dup", "conn-drop", "panic", "member", "link-drop", "link-dup", "link-down", "partition", "board-off", "lie"] as const;
+/** The faults of a cluster's fabric and boards (cluster_faults.ts): drawn only in `simulate --cluster`. */
+export const CLUSTER_FAULT_KINDS = ["link-drop", "link-dup", "link-down", "partition", "board-off"] as const;
+export type ClusterFaultKind = (typeof CLUSTER_FAULT_KINDS)[number];
 export type FaultKind = (typeof FAULT_KINDS)[number];
 /** What "all" means: every fault a correct target survives. "lie" is for checking the checkers. */
 export const FAULT_KINDS_ALL: readonly FaultKind[] = FAULT_KINDS.filter((k) => k !== "lie");
@@ -22,12 +25,22 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   "conn-drop": "an initiator's TCP connection breaks (bytes on the wire both ways are lost)",
   panic: "a processor stops on a fatal fault; the board resets as with run --reset-on-panic",
   member: "(--board volumes) one member of each RAID-5 is pulled mid-run and replaced by a blank disk later (spare rebuild, rebuild onto the new disk); (--board replica) a copy fails and is restored (resync of the logged regions), replaced, or both copies fail",
+  "link-drop": "(--cluster) the next 1-4 fabric packets are lost",
+  "link-dup": "(--cluster) the next 1-4 fabric packets are delivered twice",
+  "link-down": "(--cluster) one link of a board's bonded pair goes down for 1-200 ms of board time (the port fails over)",
+  partition: "(--cluster) both links of a board go down for 50 ms-2 s: the board is cut off from the others",
+  "board-off": "(--cluster) a board loses power for 100 ms-2 s, then boots again (its disks keep what they hold)",
   lie: "(not in all) a disk acknowledges a WRITE and stores nothing: the run must report it; proves the checks work",
 };
 
 // How often each kind is drawn relative to the others: a panic resets the whole board, so it comes rarely. A member
 // fault is never drawn here: it is scheduled once per RAID-5 volume (member_faults.ts).
-const WEIGHT: Record<FaultKind, number> = { dma: 8, timeout: 8, reset: 8, "mu-drop": 8, "mu-dup": 8, "conn-drop": 8, panic: 1, member: 0, lie: 8 };
+// A board-off, like a panic, takes a whole board down, so it is as rare. The cluster kinds count only in a cluster run,
+// and mu-drop and mu-dup only on boards with messaging units: a single board's draws are what they were before them.
+const WEIGHT: Record<FaultKind, number> = {
+  dma: 8, timeout: 8, reset: 8, "mu-drop": 8, "mu-dup": 8, "conn-drop": 8, panic: 1, member: 0,
+  "link-drop": 8, "link-dup": 8, "link-down": 8, partition: 2, "board-off": 1, lie: 8,
+};
 
 const DEVICE_RESETS: VirtioScsiFault[] = [{ kind: "needs-reset-next" }, { kind: "unknown-id" }, { kind: "duplicate-used" }, { kind: "used-index-jump", by: 3 }];
 const NVME_RESETS: NvmeFault[] = [{ kind: "fatal-next" }, { kind: "csts-lie" }, { kind: "unknown-cid" }, { kind: "duplicate-cqe" }, { kind: "stale-phase" }, { kind: "bad-sq-head" }];
@@ -55,15 +68,23 @@ export interface FaultHooks {
    * rows its writes in flight touched (the write hole of a degraded array); the panic drawn then is not injected.
    */
   resetSurvivable?(): boolean;
+  /** A cluster run: injects a fabric or board fault (cluster_faults.ts); a description of it, or undefined when none fits now. */
+  cluster?(kind: ClusterFaultKind, prng: Prng): string | undefined;
 }
 
 export class FaultInjector {
   readonly byKind = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
   injected = 0;
   private readonly weightTotal: number;
+  private readonly kinds: readonly FaultKind[];
+  private readonly boards: readonly Board[];
 
-  constructor(private readonly board: Board, private readonly prng: Prng, private readonly kinds: readonly FaultKind[], private readonly hooks: FaultHooks) {
-    this.weightTotal = kinds.reduce((sum, k) => sum + WEIGHT[k], 0);
+  /** `board`: the board, or a cluster's boards (a fault on a board's devices draws the board first). */
+  constructor(board: Board | readonly Board[], private readonly prng: Prng, kinds: readonly FaultKind[], private readonly hooks: FaultHooks) {
+    this.boards = Array.isArray(board) ? board : [board as Board];
+    const bridges = this.boards.some((b) => b.spec.processors.some((p) => p.pci.some((f) => f.model === "iop-bridge")));
+    this.kinds = kinds.filter((k) => (CLUSTER_FAULT_KINDS as readonly string[]).includes(k) ? hooks.cluster !== undefined : k === "mu-drop" || k === "mu-dup" ? bridges : true);
+    this.weightTotal = this.kinds.reduce((sum, k) => sum + WEIGHT[k], 0);
   }
 
   /** With a chance of one in `oneIn`, injects one fault (the draw comes from the faults' own stream). */
@@ -87,14 +108,18 @@ export class FaultInjector {
     if (where === undefined) return false;
     this.injected += 1;
     this.byKind[kind] += 1;
-    this.board.ingress.note("sim", "fault", { kind, where });
+    this.boards[0]!.ingress.note("sim", "fault", { kind, where });
     return true;
   }
 
   private inject(kind: FaultKind): string | undefined {
     const pick = <T>(items: readonly T[]): T => items[this.prng.intBelow(items.length)]!;
-    const { bridges } = this.board;
-    const controllers = [...this.board.controllers, ...this.board.nvmeControllers];
+    if ((CLUSTER_FAULT_KINDS as readonly string[]).includes(kind)) return this.hooks.cluster?.(kind as ClusterFaultKind, this.prng);
+    // A single board draws nothing here, so its faults are drawn as before clusters.
+    const board = this.boards.length === 1 ? this.boards[0]! : pick(this.boards);
+    const on = this.boards.length === 1 ? "" : `${board.name}/`;
+    const { bridges } = board;
+    const controllers = [...board.controllers, ...board.nvmeControllers];
     switch (kind) {
       case "dma":
       case "timeout":
@@ -102,33 +127,33 @@ export class FaultInjector {
         const controller = pick(controllers);
         if (controller instanceof NvmeDevice) {
           const fault: NvmeFault = kind === "dma" ? { kind: "dma-fault-next" } : kind === "timeout" ? { kind: "never-complete-next" } : pick(NVME_RESETS);
-          this.board.injectFault({ device: controller.name, fault });
-          return `${controller.name} ${fault.kind}`;
+          board.injectFault({ device: controller.name, fault });
+          return `${on}${controller.name} ${fault.kind}`;
         }
         const fault: VirtioScsiFault = kind === "dma" ? { kind: "dma-fault-next" } : kind === "timeout" ? { kind: "never-complete-next" } : pick(DEVICE_RESETS);
-        this.board.injectFault({ device: controller.name, fault });
-        return `${controller.name} ${fault.kind}`;
+        board.injectFault({ device: controller.name, fault });
+        return `${on}${controller.name} ${fault.kind}`;
       }
       case "mu-drop":
       case "mu-dup": {
         const bridge = pick(bridges);
         const fault = pick(kind === "mu-drop" ? MU_DROPS : MU_DUPLICATES);
-        this.board.injectFault({ device: bridge.name, fault });
-        return `${bridge.name} ${fault.kind}`;
+        board.injectFault({ device: bridge.name, fault });
+        return `${on}${bridge.name} ${fault.kind}`;
       }
       case "conn-drop": return this.hooks.dropConnection(this.prng);
       case "lie": {
         const controller = pick(controllers);
-        this.board.injectFault({ device: controller.name, fault: { kind: "lose-write-next" } });
-        return `${controller.name} lose-write-next`;
+        board.injectFault({ device: controller.name, fault: { kind: "lose-write-next" } });
+        return `${on}${controller.name} lose-write-next`;
       }
       case "member": return undefined; // scheduled by MemberFaults, never drawn
       case "panic": {
-        const running = this.board.processors.filter((p) => p.state === "running");
+        const running = board.processors.filter((p) => p.state === "running");
         if (running.length === 0 || this.hooks.resetSurvivable?.() === false) return undefined;
         const processor = pick(running);
-        this.board.injectFault({ processor: processor.name, fail: "injected fault: processor halted by the simulator" });
-        return processor.name;
+        board.injectFault({ processor: processor.name, fail: "injected fault: processor halted by the simulator" });
+        return `${on}${processor.name}`;
       }
       default: throw new Error(`FaultInjector: unknown fault ${String(kind)}`);
     }

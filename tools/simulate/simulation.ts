@@ -13,9 +13,13 @@ import { VolumeStates } from "../../host/board/volume_states.ts";
 import type { LoopbackBackend } from "../../host/devices/tcp_backend.ts";
 import { Prng } from "../../host/sim/prng.ts";
 import { Trace } from "../../host/sim/trace.ts";
+import type { VirtualClock } from "../../host/sim/clock.ts";
+import { ClusterFaults } from "./cluster_faults.ts";
+import { type SimCluster, simulationCluster } from "./cluster_plan.ts";
 import { SIM_NBD_PORTAL, type SimBoardKind, type SimBoardPlan, simBoardPlan, simNbdExport, simulationBoard } from "./boards.ts";
 import { FaultInjector, type FaultKind } from "./faults.ts";
 import { BLOCK_BYTES } from "../iscsi/pdu.ts";
+import { RAID_METADATA_BYTES as REPLICA_METADATA_BYTES } from "../../host/board/volume_geometry.ts";
 import { MemberFaults } from "./member_faults.ts";
 import { NbdSession } from "./nbd_session.ts";
 import { Session, type Outcome, type Task } from "./session.ts";
@@ -63,7 +67,9 @@ export interface SimulationOptions {
   ops: number;
   faults: readonly FaultKind[];
   board?: SimBoardKind; // default "disks"
-  initiators?: number; // default 2
+  /** A cluster file: every board of it in one run (cluster_plan.ts) in place of `board`. */
+  cluster?: string;
+  initiators?: number; // default 2; in a cluster one per board, each with sessions on its board and the next
   sessionsPerInitiator?: number; // default 2
   nbdSessions?: number; // NBD sessions beside the iSCSI ones, each a connection per LUN (default 0: none)
   queueDepth?: number; // commands in flight per session, default 4
@@ -136,7 +142,11 @@ export async function simulateInterruptible(options: SimulationOptions, stop: ()
 }
 
 class Simulation {
-  private readonly board: Board;
+  private readonly board: Board; // the board, or a cluster's first
+  private readonly boards: readonly Board[]; // [board], or every board of the cluster
+  private readonly clock: VirtualClock;
+  private readonly cluster: SimCluster | undefined;
+  private readonly clusterFaults: ClusterFaults | undefined;
   private readonly plan: SimBoardPlan;
   private readonly control: BoardControl;
   private readonly volumeStates = new VolumeStates();
@@ -144,7 +154,6 @@ class Simulation {
   // parity may disagree with their data there, so a member pulled now would be rebuilt (and read) from it.
   private readonly resyncPending = new Set<string>();
   private readonly members: MemberFaults | undefined;
-  private readonly network: LoopbackBackend;
   private readonly trace: Trace;
   private readonly workload: Prng;
   private readonly injector: FaultInjector;
@@ -154,8 +163,8 @@ class Simulation {
   private readonly open = new Set<WriteRecord>(); // writes that may still land
   private readonly reads = new Set<Task>(); // reads in flight, for pruning
   private readonly faultEveryOps: number;
-  private serving = false;
-  private resetPending = false;
+  private readonly serving = new Set<Board>();
+  private readonly resetPending = new Set<Board>();
   private finished = false;
   private writeIdNext = 1;
   private opsIssued = 0;
@@ -174,18 +183,35 @@ class Simulation {
       volumesNotOptimal: 0, memberPulls: 0, memberReplaces: 0, spaceRefused: 0, thinFullNs: null, volumes: [],
       boardTimeNs: 0, boardEvents: 0, traceEvents: 0, traceHash: "", failures: [],
     };
-    this.plan = simBoardPlan(options.board ?? "disks");
-    this.board = simulationBoard(this.plan, options.seed, this.trace, (processor, fd, line) => this.onConsole(processor, fd, line), (processor, report) => this.onStop(processor, report), (options.nbdSessions ?? 0) > 0);
+    const onConsole = (board: Board, processor: string, fd: 1 | 2, line: string) => this.onConsole(board, processor, fd, line);
+    const onStop = (board: Board, processor: string, report: PanicReport | undefined) => this.onStop(board, processor, report);
+    if (options.cluster !== undefined) {
+      this.cluster = simulationCluster(options.cluster, root.fork("cluster"), this.trace, { onConsole, onStop });
+      this.plan = this.cluster.plan;
+      this.boards = this.cluster.cluster.boards;
+      this.board = this.boards[0]!;
+      this.clusterFaults = new ClusterFaults(this.cluster.cluster.fabric, this.boards, this.cluster.ids, {
+        poweredOff: (board) => this.serving.delete(board),
+        poweredOn: () => {},
+      });
+    } else {
+      this.plan = simBoardPlan(options.board ?? "disks");
+      this.board = simulationBoard(this.plan, options.seed, this.trace, (processor, fd, line) => onConsole(this.board, processor, fd, line), (processor, report) => onStop(this.board, processor, report), (options.nbdSessions ?? 0) > 0);
+      this.boards = [this.board];
+    }
+    this.clock = this.board.clock;
     this.control = new BoardControl(this.board);
-    this.network = this.board.network as LoopbackBackend;
     const key = root.fork("content").nextU32();
     this.shadows = this.plan.luns.map((l) => new ShadowDisk(l.lun, l.blocks, key));
-    this.injector = new FaultInjector(this.board, root.fork("faults"), options.faults, {
+    const clusterFaults = this.clusterFaults;
+    this.injector = new FaultInjector(this.cluster === undefined ? this.board : this.boards, root.fork("faults"), options.faults, {
       dropConnection: (prng) => this.dropConnection(prng),
       resetSurvivable: () => this.plan.raid.every((r) => this.isOptimal(r.volume)),
+      cluster: clusterFaults === undefined ? undefined : (kind, prng) => clusterFaults.inject(kind, prng),
     });
     // Its own stream: the draws of the other faults stay those of a run without member faults.
-    if (options.faults.includes("member") && this.plan.raid.length > 0) {
+    // A cluster's replica loses its copies to the board and fabric faults instead (its copy 1 is another board's).
+    if (options.faults.includes("member") && this.plan.raid.length > 0 && this.cluster === undefined) {
       this.members = new MemberFaults(this.board, this.control, root.fork("members"), this.plan.raid, options.ops, (volume) => this.isOptimal(volume) && !this.resyncPending.has(volume));
     }
   }
@@ -206,7 +232,7 @@ class Simulation {
       if (!stop()) continue;
       steps.return(undefined);
       this.options.detach?.(this.board);
-      this.board.powerOff();
+      for (const b of this.boards) b.powerOff();
       return undefined;
     }
     return this.end();
@@ -216,7 +242,7 @@ class Simulation {
   private begin(): Generator<void> {
     const { board } = this;
     this.options.attach?.(board);
-    board.powerOn();
+    for (const b of this.boards) b.powerOn();
     board.clock.afterOutside(WATCH_PERIOD_NS, () => this.watchProgress());
     return this.steps();
   }
@@ -235,10 +261,12 @@ class Simulation {
     this.result.volumes = this.volumeStates.list().map((v) => v.line);
     this.result.memberPulls = this.members?.pulls ?? 0;
     this.result.memberReplaces = this.members?.replaces ?? 0;
-    for (const p of board.processors) if (p.state === "running" && p.heapTop() !== p.heapTopAtBoot) this.fail("heapGrowth", `${p.name}: heap top moved from ${p.heapTopAtBoot} to ${p.heapTop()}`);
-    this.result.boardEvents = board.clock.scheduledCount;
+    for (const b of this.boards) {
+      for (const p of b.processors) if (p.state === "running" && p.heapTop() !== p.heapTopAtBoot) this.fail("heapGrowth", `${this.boardPrefix(b)}${p.name}: heap top moved from ${p.heapTopAtBoot} to ${p.heapTop()}`);
+    }
+    this.result.boardEvents = this.clock.scheduledCount;
     this.options.detach?.(board);
-    board.powerOff();
+    for (const b of this.boards) b.powerOff();
     this.result.faultsInjected = this.injector.injected + this.result.memberPulls;
     this.result.faultsByKind = { ...this.injector.byKind, member: this.result.memberPulls };
     this.result.boardTimeNs = board.clock.nowNs;
@@ -251,12 +279,15 @@ class Simulation {
   private *runPhases(): Generator<void> {
     const { board } = this;
     yield* this.awaitServing();
-    const initiators = this.options.initiators ?? 2;
+    const initiators = this.options.initiators ?? (this.cluster === undefined ? 2 : this.boards.length);
     const perInitiator = this.options.sessionsPerInitiator ?? 2;
     for (let i = 0; i < initiators; i++) {
       for (let s = 0; s < perInitiator; s++) {
+        // A cluster's initiator i: boards i, i + 1, ... of those presenting the target.
+        const presenters = this.cluster?.presenters ?? [0];
+        const on = this.boards[presenters[(i + s) % presenters.length]!]!;
         const session: Session = new Session({
-          board, network: this.network, targetName: this.plan.target, initiatorName: `iqn.2026-11.org.wasm-iop:sim-initiator-${i}`,
+          board: on, network: on.network as LoopbackBackend, targetName: this.plan.target, initiatorName: `iqn.2026-11.org.wasm-iop:sim-initiator-${i}`,
           isid: 0x100 * (i + 1) + s, queueDepth: this.options.queueDepth ?? 4,
           onReady: () => this.onReady(session),
           onLost: (reason) => this.onLost(session, reason),
@@ -269,7 +300,7 @@ class Simulation {
     }
     for (let n = 0; n < (this.options.nbdSessions ?? 0); n++) {
       const session: NbdSession = new NbdSession({
-        board, network: this.network, portal: SIM_NBD_PORTAL, exports: this.plan.luns.map((l) => simNbdExport(l.lun)),
+        board, network: board.network as LoopbackBackend, portal: SIM_NBD_PORTAL, exports: this.plan.luns.map((l) => simNbdExport(l.lun)),
         queueDepth: this.options.queueDepth ?? 4,
         onReady: () => this.onReady(session),
         onLost: (reason) => this.onLost(session, reason),
@@ -288,60 +319,74 @@ class Simulation {
     if (this.plan.raid.length > 0) {
       this.members?.replaceAll();
       yield* this.awaitOptimal();
+      this.checkReplicaCopies();
       yield* this.checkVolumes();
     }
   }
 
   // Every WATCH_PERIOD_NS, in every phase: past the event budget the board is spinning; the run stops (a hang).
   private watchProgress(): void {
-    const budget = BOARD_EVENTS_FLOOR + BOARD_EVENTS_PER_OP_MAX * this.options.ops;
-    const events = this.board.clock.scheduledCount;
+    const budget = (BOARD_EVENTS_FLOOR + BOARD_EVENTS_PER_OP_MAX * this.options.ops) * this.boards.length;
+    const events = this.clock.scheduledCount;
     if (events > budget) {
-      this.fail("hangs", `the board ran ${events} events by ${(this.board.clock.nowNs / 1e9).toFixed(6)} s of board time, over the budget of ${budget}: it spins (board time crawls); the run is stopped`);
+      this.fail("hangs", `the board ran ${events} events by ${(this.clock.nowNs / 1e9).toFixed(6)} s of board time, over the budget of ${budget}: it spins (board time crawls); the run is stopped`);
       throw new RunStopped();
     }
-    this.board.clock.afterOutside(WATCH_PERIOD_NS, () => this.watchProgress());
+    this.clock.afterOutside(WATCH_PERIOD_NS, () => this.watchProgress());
   }
 
   // --- The board ---
 
   // board.runFor(durationNs) in steps of at most STEP_EVENTS events: the same events in the same order.
   private *runFor(durationNs: number): Generator<void> {
-    const untilNs = this.board.clock.nowNs + durationNs;
-    while (!this.board.clock.advanceToAtMost(untilNs, STEP_EVENTS)) yield;
+    const untilNs = this.clock.nowNs + durationNs;
+    while (!this.clock.advanceToAtMost(untilNs, STEP_EVENTS)) yield;
     yield;
   }
 
   private *awaitServing(): Generator<void> {
-    const limit = this.board.clock.nowNs + BOOT_LIMIT_NS;
-    while (!this.serving && this.board.clock.nowNs < limit) yield* this.runFor(5_000_000);
-    if (!this.serving) throw new Error(`seed ${this.options.seed}: the firmware did not serve iSCSI within ${BOOT_LIMIT_NS / 1e9} s of board time`);
+    const limit = this.clock.nowNs + BOOT_LIMIT_NS;
+    while (this.serving.size < this.boards.length && this.clock.nowNs < limit) yield* this.runFor(5_000_000);
+    if (this.serving.size < this.boards.length) throw new Error(`seed ${this.options.seed}: the firmware did not serve iSCSI within ${BOOT_LIMIT_NS / 1e9} s of board time`);
   }
 
-  private onConsole(processor: string, fd: 1 | 2, line: string): void {
-    if (line.startsWith("tts: serving")) this.serving = true;
+  private onConsole(board: Board, processor: string, fd: 1 | 2, line: string): void {
+    if (line.startsWith("tts: serving")) this.serving.add(board);
     this.control.observeConsole(processor, line);
-    this.volumeStates.observe(processor, line);
-    this.observeResync(line);
-    if (this.result.thinFullNs === null && / event=full/.test(line) && line.startsWith("volume ")) this.result.thinFullNs = this.board.clock.nowNs;
-    this.options.onConsole?.(`${(this.board.clock.nowNs / 1e9).toFixed(6)} [${processor}] ${line}`);
+    if (board === this.board) {
+      // A cluster's volumes are the first board's (another board's volume 0 is another volume).
+      this.volumeStates.observe(processor, line);
+      this.observeResync(line);
+    }
+    if (this.result.thinFullNs === null && / event=full/.test(line) && line.startsWith("volume ")) this.result.thinFullNs = this.clock.nowNs;
+    this.options.onConsole?.(`${(this.clock.nowNs / 1e9).toFixed(6)} [${this.boardPrefix(board)}${processor}] ${line}`);
   }
 
-  private onStop(processor: string, report: PanicReport | undefined): void {
+  /** "a/" before a processor's name in a cluster run, nothing on a single board. */
+  private boardPrefix(board: Board): string {
+    return this.cluster === undefined ? "" : `${board.name}/`;
+  }
+
+  private onStop(board: Board, processor: string, report: PanicReport | undefined): void {
     if (report === undefined) return;
-    if (report.kind !== "fault") this.fail("panics", `${processor} stopped: ${report.kind}, task ${report.task}, code ${report.code}: ${report.message}`);
-    if (this.resetPending) return;
-    this.resetPending = true;
+    if (report.kind !== "fault") this.fail("panics", `${this.boardPrefix(board)}${processor} stopped: ${report.kind}, task ${report.task}, code ${report.code}: ${report.message}`);
+    if (this.resetPending.has(board)) return;
+    this.resetPending.add(board);
     // As `run --reset-on-panic` does: the board resets; in-flight commands fail with their connections.
-    this.board.clock.afterOutside(RESET_DELAY_NS, () => {
-      this.resetPending = false;
+    this.clock.afterOutside(RESET_DELAY_NS, () => {
+      this.resetPending.delete(board);
+      if (this.clusterFaults?.off.has(board) === true) return; // powered off meanwhile: it boots when it comes back
       this.result.resets += 1;
-      const now = this.board.clock.nowNs;
-      for (const record of this.open) record.endNs = Math.min(record.endNs, now); // nothing lands after the reset
-      this.open.clear();
-      this.serving = false;
-      this.board.ingress.note("sim", "reset", { after: processor });
-      this.board.reset();
+      const now = this.clock.nowNs;
+      // On a single board nothing lands after the reset. In a cluster a write's parts out to other boards' disks
+      // still may: the writes stay open until they settle.
+      if (this.cluster === undefined) {
+        for (const record of this.open) record.endNs = Math.min(record.endNs, now);
+        this.open.clear();
+      }
+      this.serving.delete(board);
+      board.ingress.note("sim", "reset", { after: `${this.boardPrefix(board)}${processor}` });
+      board.reset();
     });
   }
 
@@ -355,9 +400,9 @@ class Simulation {
 
   private onLost(session: SimSession, reason: string): void {
     this.board.ingress.note("sim", "lost", { session: this.sessions.indexOf(session), reason });
-    if (!this.notReadySince.has(session)) this.notReadySince.set(session, this.board.clock.nowNs);
+    if (!this.notReadySince.has(session)) this.notReadySince.set(session, this.clock.nowNs);
     if (this.finishedIssuing()) return this.checkFinished();
-    this.board.clock.afterOutside(RECONNECT_NS, () => {
+    this.clock.afterOutside(RECONNECT_NS, () => {
       if (session.state === "closed") session.connect();
     });
   }
@@ -387,10 +432,11 @@ class Simulation {
     const lun = w.intBelow(this.shadows.length);
     const size = w.intBelow(100);
     const blocks = kind === "sync" ? (w.intBelow(2) === 0 ? 0 : 1 + w.intBelow(TRANSFER_BLOCKS_MAX)) : size < 70 ? 1 + w.intBelow(16) : size < 95 ? 17 + w.intBelow(112) : 129 + w.intBelow(TRANSFER_BLOCKS_MAX - 128);
-    const span = w.intBelow(10) < 6 ? HOT_BLOCKS : this.shadows[lun]!.blockCount;
-    const lba = w.intBelow(span - Math.max(blocks, 1) + 1);
+    const hot = w.intBelow(10) < 6;
+    const span = hot ? HOT_BLOCKS : this.shadows[lun]!.blockCount;
+    const lba = (hot ? this.plan.luns[lun]!.hotBase ?? 0 : 0) + w.intBelow(span - Math.max(blocks, 1) + 1);
     const fua = w.intBelow(4) === 0;
-    const now = this.board.clock.nowNs;
+    const now = this.clock.nowNs;
     const data = new Uint8Array(kind === "sync" ? 0 : blocks * BLOCK_BYTES);
     const task: Task = { kind, lun, lba, blocks, fua, data, issueNs: now, done: () => {} };
     this.opsIssued += 1;
@@ -414,7 +460,7 @@ class Simulation {
   }
 
   private writeDone(session: SimSession, task: Task, record: WriteRecord, outcome: Outcome): void {
-    const now = this.board.clock.nowNs;
+    const now = this.clock.nowNs;
     const shadow = this.shadows[task.lun]!;
     if (outcome.kind === "good") {
       shadow.ended(record, now, true);
@@ -440,7 +486,7 @@ class Simulation {
     this.reads.delete(task);
     if (outcome.kind === "good") {
       const shadow = this.shadows[task.lun]!;
-      const now = this.board.clock.nowNs;
+      const now = this.clock.nowNs;
       for (let b = 0; b < task.blocks; b++) {
         const block = task.data.subarray(b * BLOCK_BYTES, (b + 1) * BLOCK_BYTES);
         const verdict = shadow.check(task.lba + b, block, task.issueNs, now);
@@ -462,7 +508,7 @@ class Simulation {
       this.result.failedBy[why] = (this.result.failedBy[why] ?? 0) + 1;
     }
     if (this.finishedIssuing()) return this.checkFinished();
-    if (session.state === "full") this.board.clock.afterOutside(this.workload.intBelow(THINK_NS_MAX), () => this.fill(session));
+    if (session.state === "full") this.clock.afterOutside(this.workload.intBelow(THINK_NS_MAX), () => this.fill(session));
   }
 
   private checkFinished(): void {
@@ -472,7 +518,7 @@ class Simulation {
   }
 
   private prune(): void {
-    let horizon = this.board.clock.nowNs;
+    let horizon = this.clock.nowNs;
     for (const read of this.reads) horizon = Math.min(horizon, read.issueNs);
     for (const shadow of this.shadows) shadow.prune(horizon);
   }
@@ -481,7 +527,7 @@ class Simulation {
   // dropped so the run goes on (its commands count as failed).
   private watch(): void {
     if (this.finished) return;
-    const now = this.board.clock.nowNs;
+    const now = this.clock.nowNs;
     this.sessions.forEach((session, index) => {
       for (const task of session.pending()) {
         if (now - task.issueNs < HANG_NS) continue;
@@ -495,7 +541,7 @@ class Simulation {
         this.notReadySince.set(session, now);
       }
     });
-    this.board.clock.afterOutside(WATCH_PERIOD_NS, () => this.watch());
+    this.clock.afterOutside(WATCH_PERIOD_NS, () => this.watch());
   }
 
   // --- After the run ---
@@ -505,13 +551,33 @@ class Simulation {
     this.shadows.forEach((shadow, lun) => {
       const name = this.plan.luns[lun]!.disk;
       if (name === undefined) return; // a volume: read back over iSCSI (checkVolumes)
-      const disk = this.board.disk(name)!;
       for (const lba of [...shadow.writtenBlocks()].sort((a, b) => a - b)) {
+        const disk = this.boards[this.cluster?.ownerOf(lun, lba) ?? 0]!.disk(name)!; // a cluster's: the page owner's
         disk.read(lba * BLOCK_BYTES, block);
         const verdict = shadow.check(lba, block, Infinity, Infinity);
         if (verdict !== "ok") this.fail("lostWrites", `after the run, LUN ${lun} block ${lba} is ${verdict} (holds write ${new DataView(block.buffer).getUint32(0, true)})`);
       }
     });
+  }
+
+  // A cluster's replicas, optimal now: both copies (on two boards) hold the same data area, block for block.
+  private checkReplicaCopies(): void {
+    for (const r of this.cluster?.replicaCopies ?? []) {
+      if (!this.isOptimal(r.volume)) continue; // said already (awaitOptimal)
+      const [a, b] = r.copies.map((c) => {
+        const disk = this.boards[c.board]!.disk(c.disk)!;
+        const bytes = new Uint8Array(disk.sizeBytes - REPLICA_METADATA_BYTES);
+        disk.read(REPLICA_METADATA_BYTES, bytes);
+        return bytes;
+      }) as [Uint8Array, Uint8Array];
+      const length = Math.min(a.length, b.length);
+      for (let at = 0; at < length; at += BLOCK_BYTES) {
+        if (Buffer.compare(a.subarray(at, at + BLOCK_BYTES), b.subarray(at, at + BLOCK_BYTES)) !== 0) {
+          this.fail("lostWrites", `after the run, replica ${r.volume}'s copies differ at block ${at / BLOCK_BYTES} (${this.boards[r.copies[0]!.board]!.name}:${r.copies[0]!.disk} and ${this.boards[r.copies[1]!.board]!.name}:${r.copies[1]!.disk})`);
+          break;
+        }
+      }
+    }
   }
 
   // The firmware prints `volumes: NAME: stopped with writes in flight; ...` when it loads a RAID-5 whose write-intent
@@ -534,9 +600,9 @@ class Simulation {
   // Every RAID volume optimal again: the rebuilds of the run (spare, replaced disks, members that timed out and
   // answered again) finish within OPTIMAL_WAIT_NS of board time, or the volume says why not.
   private *awaitOptimal(): Generator<void> {
-    const limit = this.board.clock.nowNs + OPTIMAL_WAIT_NS;
+    const limit = this.clock.nowNs + OPTIMAL_WAIT_NS;
     const waiting = () => this.plan.raid.filter((r) => !this.isOptimal(r.volume));
-    while (waiting().length > 0 && this.board.clock.nowNs < limit) yield* this.runFor(100_000_000);
+    while (waiting().length > 0 && this.clock.nowNs < limit) yield* this.runFor(100_000_000);
     for (const r of waiting()) {
       const state = this.volumeStates.list().find((v) => v.record.name === r.volume);
       this.fail("volumesNotOptimal", `${r.volume} not optimal ${OPTIMAL_WAIT_NS / 1e9} s after the run: ${state?.line ?? "no state line"}`);
@@ -561,7 +627,7 @@ class Simulation {
     let ready = false;
     let lost = false;
     const session: Session = new Session({
-      board: this.board, network: this.network, targetName: this.plan.target, initiatorName: "iqn.2026-11.org.wasm-iop:sim-readback",
+      board: this.board, network: this.board.network as LoopbackBackend, targetName: this.plan.target, initiatorName: "iqn.2026-11.org.wasm-iop:sim-readback",
       isid: 0x900, queueDepth: 4, onReady: () => { ready = true; next(); }, onLost: () => { lost = true; },
       onViolation: (message) => this.fail("protocolErrors", `read-back session: ${message}`),
     });
@@ -571,7 +637,7 @@ class Simulation {
         const data = new Uint8Array(read.blocks * BLOCK_BYTES);
         pending += 1;
         session.submit({
-          kind: "read", lun: read.lun, lba: read.lba, blocks: read.blocks, fua: false, data, issueNs: this.board.clock.nowNs,
+          kind: "read", lun: read.lun, lba: read.lba, blocks: read.blocks, fua: false, data, issueNs: this.clock.nowNs,
           done: (outcome) => {
             pending -= 1;
             if (outcome.kind === "good") this.checkReadBack(read.lun, read.lba, data);
@@ -583,8 +649,8 @@ class Simulation {
       }
     };
     session.connect();
-    const limit = this.board.clock.nowNs + HANG_NS;
-    while (!lost && (!ready || reads.length > 0 || pending > 0) && this.board.clock.nowNs < limit) yield* this.runFor(10_000_000);
+    const limit = this.clock.nowNs + HANG_NS;
+    while (!lost && (!ready || reads.length > 0 || pending > 0) && this.clock.nowNs < limit) yield* this.runFor(10_000_000);
     if (lost || reads.length > 0 || pending > 0) this.fail("hangs", `read-back after the run: ${ready ? "" : "no login, "}${reads.length + pending} reads left${lost ? ", connection lost" : ""}`);
     session.abort("read-back done");
   }
@@ -600,7 +666,7 @@ class Simulation {
 
   private fail(counter: "lostWrites" | "wrongReads" | "hangs" | "protocolErrors" | "panics" | "heapGrowth" | "volumesNotOptimal", message: string): void {
     this.result[counter] += 1;
-    const line = `${(this.board.clock.nowNs / 1e9).toFixed(6)} s: ${counter}: ${message}`;
+    const line = `${(this.clock.nowNs / 1e9).toFixed(6)} s: ${counter}: ${message}`;
     this.board.ingress.note("sim", "failure", { counter, message });
     if (this.result.failures.length < FAILURES_KEPT) this.result.failures.push(line);
   }
