@@ -58,6 +58,7 @@ export function agentsBoot(info: usize): void {
     // A board of a cluster: the cluster port, and a link to each other board for the CTA and the RTA (proxy I/O).
     fabric = fabricBoot(info, theCta.index, theRta.index);
     if (fabric != null) {
+      if (fabric!.rdmaOnly) theRta.useBounce(fabric!.index); // no window: the RTA moves a peer's data by RDMA
       for (let b: i32 = 0; b < fabric!.links.length; b++) {
         const link = unchecked(fabric!.links[b]);
         if (link == null) continue;

@@ -53,8 +53,8 @@ import {
   REMOTE_PROCESSOR_BASE,
 } from "./limits";
 import {
-  CLUSTER_PORT_BAR_REGISTERS, CLUSTER_PORT_BAR_WINDOW, CLUSTER_PORT_DEVICE_ID, CLUSTER_PORT_TUNNEL_VECTORS, CLUSTER_PORT_VECTOR_COUNT,
-  CLUSTER_PORT_VECTOR_TUNNEL_BASE,
+  CLUSTER_PORT_BAR_REGISTERS, CLUSTER_PORT_BAR_WINDOW, CLUSTER_PORT_DEVICE_ID, CLUSTER_PORT_REVISION_RDMA, CLUSTER_PORT_TUNNEL_VECTORS,
+  CLUSTER_PORT_VECTOR_COUNT, CLUSTER_PORT_VECTOR_TUNNEL_BASE,
   CLUSTER_PORT_VENDOR_ID, CP_ACCESS_REMOTE_READ, CP_ACCESS_REMOTE_WRITE, CP_CQ_BASE_HI, CP_CQ_BASE_LO, CP_CQ_HEAD,
   CP_CQ_SIZE, CP_CQ_TAIL, CP_CTRL, CP_CTRL_ENABLE, CP_CTRL_RESET, CP_REGION_ACCESS, CP_REGION_BASE_HI, CP_REGION_BASE_LO,
   CP_REGION_KEY, CP_REGION_LENGTH, CP_REGION_SELECT, CP_RQ_BASE_HI, CP_RQ_BASE_LO, CP_RQ_SIZE, CP_RQ_TAIL, CP_SQ_BASE_HI,
@@ -65,11 +65,16 @@ import {
 // A work request's tag: what it carries, and which frame slot or board.
 const TAG_FRAME: u32 = 1 << 16; // | frame pool slot: released at its completion
 const TAG_HELLO: u32 = 2 << 16; // | board index
-const TAG_INTERRUPT: u32 = 3 << 16; // | board index; TAG_RETRIED once sent again
+const TAG_RDMA: u32 = 3 << 16; // | RDMA slot: an RDMA for the RTA (port revision 2)
+const TAG_INTERRUPT: u32 = 4 << 16; // | board index; TAG_RETRIED once sent again
 const TAG_RETRIED: u32 = 1 << 15;
 const TAG_KIND_MASK: u32 = 0xffff_0000;
 const TAG_INDEX_MASK: u32 = 0xffff;
 const ALL_ONES: u32 = 0xffff_ffff;
+const EMPTY_U8 = new StaticArray<u8>(0);
+const EMPTY_U32 = new StaticArray<u32>(0);
+const EMPTY_U64 = new StaticArray<u64>(0);
+const RDMA_REDELIVER_NS: u64 = 100_000; // a finished RDMA the RTA's inbox could not take is handed over again after this
 
 export class FabricTask extends Task {
   badReceiveCount: u64 = 0; // receives dropped: not a frame or hello this board can take (see the file's head)
@@ -84,6 +89,10 @@ export class FabricTask extends Task {
   repliesReleased: u64 = 0; // replies handed to the CTA by a tunneled interrupt
   repliesExpired: u64 = 0; // replies held FABRIC_TUNNEL_WAIT_NS with no tunneled interrupt: dropped
   repliesHeldFull: u64 = 0; // replies dropped because FABRIC_HELD_MAX were held already
+  rdmaPosted: u64 = 0; // RDMAs for the RTA (a port without a window)
+  rdmaFailed: u64 = 0; // of those, completed with another status than Ok, or refused before posting
+  /** The port reaches peers' memory only by RDMA work requests (revision 2): no window slots, the RTA bounces. */
+  rdmaOnly: bool = false;
   readonly links: StaticArray<FabricLink | null>;
   private registers: u64 = 0;
   private window: u64 = 0;
@@ -109,6 +118,16 @@ export class FabricTask extends Task {
   private readonly heldBoard: StaticArray<u32> = new StaticArray<u32>(FABRIC_HELD_MAX);
   private readonly heldNs: StaticArray<u64> = new StaticArray<u64>(FABRIC_HELD_MAX);
   private heldCount: u32 = 0;
+  // Revision 2: each peer's registered buffers (from its hello), for the RDMAs the RTA asks for.
+  // Made by useRdma at boot, only then: a board with a window allocates nothing for them.
+  private peerKey: StaticArray<u32> = EMPTY_U32;
+  private peerFloor: StaticArray<u64> = EMPTY_U64;
+  private peerLength: StaticArray<u64> = EMPTY_U64;
+  // RDMAs in flight by slot (the tag's index): the RTA's cookie, and completions not yet handed to the RTA.
+  private rdmaCookie: StaticArray<u64> = EMPTY_U64;
+  private rdmaState: StaticArray<u8> = EMPTY_U8; // 0 free, 1 posted, 2 done
+  private rdmaStatus: StaticArray<u8> = EMPTY_U8;
+  private rdmaUndelivered: u32 = 0;
   private readonly out: Msg = new Msg();
   private timer: u32 = 0;
   started: bool = false;
@@ -127,6 +146,17 @@ export class FabricTask extends Task {
     this.framesHeld = new StaticArray<bool>(frames().capacity);
     this.windowSlotOf = new StaticArray<u32>(routingTable().boardCount);
     for (let b: i32 = 0; b < this.windowSlotOf.length; b++) unchecked(this.windowSlotOf[b] = CP_WINDOW_SLOTS);
+  }
+
+  /** Boot, for a port of revision 2 (no window): peers' memory is reached by RDMA for the RTA (rta/bounce.ts). */
+  useRdma(): void {
+    this.rdmaOnly = true;
+    this.peerKey = new StaticArray<u32>(routingTable().boardCount);
+    this.peerFloor = new StaticArray<u64>(routingTable().boardCount);
+    this.peerLength = new StaticArray<u64>(routingTable().boardCount);
+    this.rdmaCookie = new StaticArray<u64>(FABRIC_SQ_ENTRIES);
+    this.rdmaState = new StaticArray<u8>(FABRIC_SQ_ENTRIES);
+    this.rdmaStatus = new StaticArray<u8>(FABRIC_SQ_ENTRIES);
   }
 
   /** Boot: the port's BARs and its first vector. */
@@ -157,12 +187,14 @@ export class FabricTask extends Task {
       handled += 1;
       this.dispatch(this.scratch);
     }
+    if (this.rdmaUndelivered > 0) this.deliverRdma();
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
   }
 
   private dispatch(msg: Msg): void {
     switch (<i32>msg.kind) {
       case MsgKind.FabricFrameOut: this.onFrameOut(msg.a, msg.b); break;
+      case MsgKind.FabricRdma: this.onRdma(msg); break;
       case MsgKind.Irq: {
         this.drainCompletions();
         if (msg.a > this.vectorBase) this.releaseHeld(msg.a - this.vectorBase - CLUSTER_PORT_VECTOR_TUNNEL_BASE);
@@ -343,14 +375,19 @@ export class FabricTask extends Task {
 
   // A SEND of [address, address + lengthBytes) to board `board`; false when the send ring is full.
   private postSend(board: u32, address: u64, lengthBytes: u32, tag: u32): bool {
+    return this.postRequest(<u8>FabricOpcode.Send, board, 0, address, 0, lengthBytes, tag);
+  }
+
+  // A work request to board `board`; false when the send ring is full.
+  private postRequest(opcode: u8, board: u32, key: u32, address: u64, remoteOffset: u64, lengthBytes: u32, tag: u32): bool {
     if (this.sqInFlight >= FABRIC_SQ_ENTRIES - 1) return false;
     const wr = this.sq + <usize>this.sqTail * CP_WR_BYTES;
     memory.fill(wr, 0, CP_WR_BYTES);
-    cpWrSetOpcode(wr, <u8>FabricOpcode.Send);
+    cpWrSetOpcode(wr, opcode);
     cpWrSetDestination(wr, <u16>routingTable().boardIds[board]);
-    cpWrSetKey(wr, 0);
+    cpWrSetKey(wr, key);
     cpWrSetLocalAddress(wr, address);
-    cpWrSetRemoteOffset(wr, 0);
+    cpWrSetRemoteOffset(wr, remoteOffset);
     cpWrSetLength(wr, lengthBytes);
     cpWrSetTag(wr, tag);
     this.sqTail = (this.sqTail + 1) % FABRIC_SQ_ENTRIES;
@@ -390,6 +427,11 @@ export class FabricTask extends Task {
       unchecked(this.helloInFlight[index] -= 1);
       this.sqInFlight -= 1;
       if (ok) unchecked(this.helloTaken[index] = true);
+    } else if (kind == TAG_RDMA && index < FABRIC_SQ_ENTRIES && unchecked(this.rdmaState[index]) == 1) {
+      assert(this.sqInFlight > 0, "fabric: an RDMA without a request in flight");
+      this.sqInFlight -= 1;
+      if (!ok) this.rdmaFailed += 1;
+      this.rdmaDone(index, <u8>cpCqeStatus(cqe));
     } else if (kind == TAG_INTERRUPT && <u32>cpCqeOpcode(cqe) == FabricOpcode.Interrupt && (index & ~TAG_RETRIED) < <u32>this.helloInFlight.length) {
       assert(this.sqInFlight > 0, "fabric: an interrupt without a request in flight");
       this.sqInFlight -= 1;
@@ -400,6 +442,54 @@ export class FabricTask extends Task {
       if ((index & TAG_RETRIED) == 0 && this.postInterrupt(board, TAG_INTERRUPT | TAG_RETRIED | board)) return;
       this.interruptsFailed += 1;
     } else this.badCompletionCount += 1;
+  }
+
+  // ---- RDMA for the RTA (revision 2) ----
+
+  // An RDMA between this board's buffer and board b's registered buffers: only inside the region b's hello named.
+  private onRdma(msg: Msg): void {
+    const board = msg.a & 0xffff;
+    const opcode = msg.a >>> 16;
+    const lengthBytes = msg.b;
+    const remote = msg.d;
+    let slot: u32 = 0;
+    while (slot < FABRIC_SQ_ENTRIES && unchecked(this.rdmaState[slot]) != 0) slot++;
+    assert(slot < FABRIC_SQ_ENTRIES, "fabric: more RDMAs than the send ring holds");
+    unchecked(this.rdmaCookie[slot] = msg.e);
+    unchecked(this.rdmaState[slot] = 1);
+    const table = routingTable();
+    const known = this.rdmaOnly && board < table.boardCount && board != table.thisBoard && unchecked(this.peerKey[board]) != 0;
+    const floor = known ? unchecked(this.peerFloor[board]) : 0;
+    const inside = known && lengthBytes != 0 && remote >= floor && remote - floor <= unchecked(this.peerLength[board])
+      && <u64>lengthBytes <= unchecked(this.peerLength[board]) - (remote - floor);
+    const kindOk = opcode == FabricOpcode.Read || opcode == FabricOpcode.Write;
+    if (!inside || !kindOk || !this.postRequest(<u8>opcode, board, unchecked(this.peerKey[board]), <u64>msg.c, remote - floor, lengthBytes, TAG_RDMA | slot)) {
+      this.rdmaFailed += 1;
+      this.rdmaDone(slot, <u8>(inside && kindOk ? PortStatus.LinkDown : PortStatus.BadRequest));
+      return;
+    }
+    this.rdmaPosted += 1;
+  }
+
+  private rdmaDone(slot: u32, status: u8): void {
+    unchecked(this.rdmaState[slot] = 2);
+    unchecked(this.rdmaStatus[slot] = status);
+    this.rdmaUndelivered += 1;
+  }
+
+  // Hands finished RDMAs to the RTA; one its inbox cannot take waits for the next run (a timer brings it soon).
+  private deliverRdma(): void {
+    for (let slot: u32 = 0; slot < FABRIC_SQ_ENTRIES && this.rdmaUndelivered > 0; slot++) {
+      if (unchecked(this.rdmaState[slot]) != 2) continue;
+      this.out.set(MsgKind.FabricRdmaDone, this.index, <u32>unchecked(this.rdmaStatus[slot]), 0);
+      this.out.e = unchecked(this.rdmaCookie[slot]);
+      if (!post(this.rtaTask, this.out)) {
+        timerWakeBy(this.timer, clockNowNs() + RDMA_REDELIVER_NS);
+        return;
+      }
+      unchecked(this.rdmaState[slot] = 0);
+      this.rdmaUndelivered -= 1;
+    }
   }
 
   private onReceive(cqe: usize): void {
@@ -460,8 +550,18 @@ export class FabricTask extends Task {
     }
     // A hello that asks for an answer comes from a board that just started: if it ran before, its transactions in this
     // board's RTA are from its last life, and their numbers start again now (a retransmission must not match them).
-    const restarted = (load<u32>(buffer, 4) & FABRIC_HELLO_ANSWER) != 0 && unchecked(this.windowSlotOf[board]) != CP_WINDOW_SLOTS;
+    const known = this.rdmaOnly ? unchecked(this.peerKey[board]) != 0 : unchecked(this.windowSlotOf[board]) != CP_WINDOW_SLOTS;
+    const restarted = (load<u32>(buffer, 4) & FABRIC_HELLO_ANSWER) != 0 && known;
     if (restarted && !post(this.rtaTask, this.out.set(MsgKind.FabricPeerRestarted, this.index, board, 0))) this.droppedCount += 1;
+    if (this.rdmaOnly) {
+      // No window: the RTA reaches b's buffers by RDMA with b's key, inside the region b named (rta/bounce.ts).
+      unchecked(this.peerKey[board] = key);
+      unchecked(this.peerFloor[board] = floor);
+      unchecked(this.peerLength[board] = lengthBytes);
+      link!.openRemote(floor, floor + lengthBytes);
+      this.answerHello(buffer, board);
+      return;
+    }
     // The board's slot: the one it had (a hello again after its reset), else the next free; none left: counted.
     let slot = unchecked(this.windowSlotOf[board]);
     if (slot == CP_WINDOW_SLOTS) {
@@ -479,6 +579,10 @@ export class FabricTask extends Task {
     busWrite32(r + CP_WINDOW_KEY, key);
     const slotBase = this.window + <u64>slot * CP_WINDOW_SLOT_BYTES;
     link!.openWindow(slotBase - floor, floor, floor + min(lengthBytes, CP_WINDOW_SLOT_BYTES));
+    this.answerHello(buffer, board);
+  }
+
+  private answerHello(buffer: usize, board: u32): void {
     if ((load<u32>(buffer, 4) & FABRIC_HELLO_ANSWER) != 0 && this.postSend(board, <u64>this.helloAnswer, FABRIC_HELLO_BYTES, TAG_HELLO | board)) {
       unchecked(this.helloInFlight[board] += 1);
     }
@@ -512,6 +616,7 @@ export function fabricBoot(bootInfo: usize, ctaTask: u32, rtaTask: u32): FabricT
   }
   port!.claimed = true;
   const task = new FabricTask(ctaTask, rtaTask);
+  if (port!.revision == CLUSTER_PORT_REVISION_RDMA) task.useRdma();
   taskAdd(task);
   irqRoute(vector, task.index); // completions
   for (let v: u32 = 0; v < CLUSTER_PORT_TUNNEL_VECTORS; v++) irqRoute(vector + CLUSTER_PORT_VECTOR_TUNNEL_BASE + v, task.index); // remote completions

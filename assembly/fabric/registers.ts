@@ -4,6 +4,10 @@
 
 export const CLUSTER_PORT_VENDOR_ID: u32 = 0x1234;
 export const CLUSTER_PORT_DEVICE_ID: u32 = 0x11d0;
+// The revision says how peers' memory is reached: 1 also through the window (BAR 4, a DMA master's access done at
+// once); 2 only by RDMA READ and WRITE work requests (the fabric is carried by a network: the window reaches nothing).
+export const CLUSTER_PORT_REVISION_WINDOW: u32 = 1;
+export const CLUSTER_PORT_REVISION_RDMA: u32 = 2;
 export const CLUSTER_PORT_BAR_REGISTERS: u32 = 0;
 export const CLUSTER_PORT_BAR_WINDOW: u32 = 4; // the window onto peers' regions: CP_WINDOW_SLOTS slots
 export const CLUSTER_PORT_VECTOR_COMPLETION: u32 = 0; // a completion entry was written

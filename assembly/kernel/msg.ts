@@ -30,6 +30,11 @@ export enum MsgKind {
   XorDone = 61, // from the XOR task: a = XorStatus, b = 1 when checked and not all zeros, c = the SGL, e = tag
   FabricFrameOut = 100, // a FabricLink to the fabric task: a = frame pool index (the task releases it), b = board index
   FabricPeerRestarted = 101, // the fabric task to the RTA: board a started again; forget its transactions
+  // The RTA to the fabric task, on a board whose port has no window (rta/bounce.ts): an RDMA of b bytes between local
+  // address c and address d of board (a & 0xffff)'s registered buffers; a >> 16 the port's opcode (Read or Write);
+  // e = the RTA's cookie, given back in FabricRdmaDone.
+  FabricRdma = 102,
+  FabricRdmaDone = 103, // the fabric task to the RTA: a = the port's status (0 Ok), e = FabricRdma's cookie
 }
 
 @unmanaged

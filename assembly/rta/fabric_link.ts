@@ -7,6 +7,8 @@
 // The data of a request from board b lies in board b's buffers: this board's controllers reach them through the
 // cluster port's window slot the fabric task opened for b when b's hello arrived (dataWindowBase), and only inside the
 // region b registered (dataFloor .. dataLimit). Until then the link is not ready and the RTA answers NotStarted.
+// A port without a window (revision 2, a fabric carried over TCP) opens the link with openRemote instead: the RTA then
+// moves the data by RDMA through this board's own buffers (rta/bounce.ts).
 import { Msg, MsgKind } from "../kernel/msg";
 import { Link } from "./links";
 
@@ -15,6 +17,7 @@ export class FabricLink extends Link {
   private window: u64 = 0;
   private floor: u64 = 0;
   private limit: u64 = 0; // 0: no window yet
+  private rdma: bool = false; // the peer's buffers are reached by RDMA through this board's own (rta/bounce.ts)
 
   /** `board`: the peer's index in the routing table; `fabricTask`: who owns the cluster port. */
   constructor(peer: u32, readonly board: u32, private readonly fabricTask: u32, private readonly selfTask: u32) { super(peer); }
@@ -31,7 +34,17 @@ export class FabricLink extends Link {
     this.limit = limit;
   }
 
+  /** The fabric task, on a port without a window: board `board`'s buffers [floor, limit) are reached by RDMA only. */
+  openRemote(floor: u64, limit: u64): void {
+    assert(limit > floor, "fabric link: an empty region");
+    this.window = 0;
+    this.floor = floor;
+    this.limit = limit;
+    this.rdma = true;
+  }
+
   isRemote(): bool { return true; }
+  bounces(): bool { return this.rdma; }
   ready(): bool { return this.limit != 0; }
   dataWindowBase(): u64 { return this.window; }
   dataFloor(): u64 { return this.floor; }

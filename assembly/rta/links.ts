@@ -84,6 +84,8 @@ export abstract class Link {
 
   /** A link to another board (rta/fabric_link.ts): its data lies in [dataFloor, dataLimit) of the peer's addresses. */
   isRemote(): bool { return false; }
+  /** A remote link whose data is reached only by RDMA, through this board's buffers (rta/bounce.ts), not a window. */
+  bounces(): bool { return false; }
   /** Whether the peer's data can be reached yet (a remote link: once its window is open). */
   ready(): bool { return true; }
   dataFloor(): u64 { return 0; }

@@ -23,6 +23,8 @@ import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
 import { frames, Link } from "./links";
 import { TRANSACTION_NONE, TransactionState, TransactionStore, TRANSACTIONS_MAX } from "./transactions";
+import { BounceResult, BounceTable } from "./bounce";
+import { FabricOpcode } from "../fabric/registers";
 
 export const DISKS_MAX: u32 = 16;
 const REMOTE_BOARDS_MAX: u32 = LINKS_MAX - REMOTE_PROCESSOR_BASE;
@@ -32,6 +34,9 @@ const RTA_INBOX_DEPTH: u32 = 256;
 const RTA_BATCH_MAX: u32 = 32;
 const SWEEP_RETRY_NS: u64 = 5_000_000; // a queued request or the profile is tried again after this
 const RETAIN_NS: u64 = 10_000_000_000; // a reply is dropped after this even if never acknowledged
+// RDMAs the RTA has at the fabric task at once (a port without a window): well inside its send ring, which frames and
+// hellos share; a transaction whose RDMAs do not fit waits for completions.
+const RDMA_IN_FLIGHT_MAX: u32 = 128;
 
 export class RtaTask extends Task {
   link: Link | null = null;
@@ -61,11 +66,23 @@ export class RtaTask extends Task {
   private queuedLeft: bool = false;
   private retainCheckNs: u64 = u64.MAX_VALUE;
   private sweepTimer: u32 = TIMER_NONE;
+  // A port without a window (rta/bounce.ts): requests from other boards move their data by RDMA through our buffers.
+  private bounce: BounceTable | null = null;
+  private fabricTask: u32 = 0;
+  private rdmaInFlight: u32 = 0;
+  private rdmaWaitingCount: u32 = 0;
+  abandonedCount: u64 = 0; // remote transactions dropped unanswered because an RDMA failed (the requester retries)
 
   constructor(processor: u32, namePtr: usize) {
     super("rta", RTA_PRIORITY, RTA_INBOX_DEPTH, 1_000_000);
     this.processor = processor;
     this.namePtr = namePtr;
+  }
+
+  /** Boot, on a board whose cluster port has no window: carve the bounce table; RDMAs go through `fabricTask`. */
+  useBounce(fabricTask: u32): void {
+    this.bounce = new BounceTable();
+    this.fabricTask = fabricTask;
   }
 
   /** Takes the sweep's timer (parked); call once the kernel has sealed. */
@@ -108,6 +125,7 @@ export class RtaTask extends Task {
       case MsgKind.DdmReady: this.onDdmReady(); break;
       case MsgKind.Timer: this.sweep(); break;
       case MsgKind.FabricPeerRestarted: this.forgetPeer(msg.a); break;
+      case MsgKind.FabricRdmaDone: this.onRdmaDone(msg); break;
       default: assert(false, "rta: unexpected message kind");
     }
   }
@@ -147,7 +165,101 @@ export class RtaTask extends Task {
       this.finish(t, status, 0);
       return;
     }
+    if (this.bounces(t) && (fn == FrameFunction.Write || fn == FrameFunction.WriteFua)) {
+      this.store.setState(t, TransactionState.InProgress); // the requester's data comes first
+      this.startRdma(t, FabricOpcode.Read);
+      return;
+    }
     this.issue(t);
+  }
+
+  // ---- Bounce buffers (a port without a window: rta/bounce.ts) ----
+
+  @inline private bounces(t: u32): bool { return this.bounce != null && this.bounce!.count(t) > 0; }
+
+  // The requester's segments → bounce buffers, and the SGL over those.
+  private convertBounce(t: u32, f: usize, sgl: u32, floor: u64, limit: u64): FrameStatus {
+    const b = this.bounce!;
+    const board = agentProcessor(frameSource(f)) - REMOTE_PROCESSOR_BASE;
+    const count = frameSegmentCount(f);
+    for (let i: u32 = 0; i < count; i++) {
+      const lengthBytes = frameSegmentLength(f, i);
+      const address = frameSegmentAddress(f, i);
+      if (lengthBytes == 0 || address < floor || address >= limit || <u64>lengthBytes > limit - address) return FrameStatus.BadFrame;
+      const result = b.add(t, board, address, lengthBytes);
+      if (result == BounceResult.NoBuffer) return FrameStatus.Busy;
+      if (result == BounceResult.TooManyChunks) return FrameStatus.IllegalRequest;
+    }
+    for (let i: u32 = 0; i < b.count(t); i++) {
+      if (!sgls().append(sgl, <u64>b.localAddress(t, i), b.lengthBytes(t, i))) return FrameStatus.Busy;
+    }
+    return FrameStatus.Ok;
+  }
+
+  // Every chunk of t between its bounce buffer and the requester: `opcode` Read fetches, Write delivers. Waits when
+  // the RDMAs would pass RDMA_IN_FLIGHT_MAX.
+  private startRdma(t: u32, opcode: u32): void {
+    const b = this.bounce!;
+    const n = b.count(t);
+    if (this.rdmaInFlight + n > RDMA_IN_FLIGHT_MAX) {
+      if (b.waiting(t) == 0) this.rdmaWaitingCount += 1;
+      b.setWaiting(t, opcode);
+      return;
+    }
+    if (b.waiting(t) != 0) {
+      b.setWaiting(t, 0);
+      this.rdmaWaitingCount -= 1;
+    }
+    b.setOutstanding(t, n + 1); // one more than posted: held until every post is out
+    for (let i: u32 = 0; i < n; i++) {
+      this.out.set(MsgKind.FabricRdma, this.index, b.board(t) | (opcode << 16), b.lengthBytes(t, i));
+      this.out.c = <u32>b.localAddress(t, i);
+      this.out.d = b.remoteAddress(t, i);
+      this.out.e = <u64>t;
+      if (post(this.fabricTask, this.out)) this.rdmaInFlight += 1;
+      else b.completeOne(t, false);
+    }
+    if (b.completeOne(t, true)) this.rdmaFinished(t);
+  }
+
+  private onRdmaDone(msg: Msg): void {
+    const t = <u32>msg.e;
+    if (this.bounce == null || t >= TRANSACTIONS_MAX) return;
+    if (this.rdmaInFlight > 0) this.rdmaInFlight -= 1;
+    if (this.store.state(t) == TransactionState.InProgress && this.bounce!.completeOne(t, msg.a == 0)) this.rdmaFinished(t);
+    if (this.rdmaWaitingCount == 0) return;
+    for (let w: u32 = 0; w < this.store.end && this.rdmaWaitingCount > 0; w++) {
+      const opcode = this.bounce!.waiting(w);
+      if (opcode == 0) continue;
+      if (this.rdmaInFlight + this.bounce!.count(w) > RDMA_IN_FLIGHT_MAX) break;
+      this.startRdma(w, opcode);
+    }
+  }
+
+  // Every RDMA of t is done: a Write's data is here (to the disk), a Read's is at the requester (reply). One failed:
+  // t is dropped unanswered, and the requester's retransmission starts it again.
+  private rdmaFinished(t: u32): void {
+    const f = frames().address(this.store.requestSlot(t));
+    if (this.bounce!.failed(t)) {
+      this.abandon(t);
+      return;
+    }
+    if (frameFunction(f) == FrameFunction.Read) this.finish(t, FrameStatus.Ok, sgls().totalBytes(this.store.sgl(t)));
+    else this.issue(t);
+  }
+
+  private abandon(t: u32): void {
+    const sgl = this.store.sgl(t);
+    if (sgl != (POOL_NONE & 0xffff)) {
+      sgls().release(sgl);
+      this.store.setSgl(t, POOL_NONE);
+    }
+    this.bounce!.release(t);
+    const slot = this.store.requestSlot(t);
+    if (slot != (POOL_NONE & 0xffff)) frames().release(slot);
+    this.store.setRequestSlot(t, POOL_NONE);
+    this.store.close(t);
+    this.abandonedCount += 1;
   }
 
   // The I/O converter: frame → block request (an SGL over the requester's buffers, in this processor's addresses).
@@ -171,6 +283,20 @@ export class RtaTask extends Task {
     // The requester's data lies in its RAM (a processor of this board) or in the region a peer board registered.
     const floor = link.dataFloor();
     const limit = link.isRemote() ? link.dataLimit() : this.requesterRamBytes;
+    if (link.bounces()) {
+      const status = this.convertBounce(t, f, sgl, floor, limit);
+      if (status != FrameStatus.Ok) return status;
+      if (sgls().totalBytes(sgl) != expectedBytes || expectedBytes == 0) return FrameStatus.IllegalRequest;
+      sgls().check(sgl);
+      return FrameStatus.Ok;
+    }
+    if (link.bounces()) {
+      const status = this.convertBounce(t, f, sgl, floor, limit);
+      if (status != FrameStatus.Ok) return status;
+      if (sgls().totalBytes(sgl) != expectedBytes || expectedBytes == 0) return FrameStatus.IllegalRequest;
+      sgls().check(sgl);
+      return FrameStatus.Ok;
+    }
     const count = frameSegmentCount(f);
     for (let i: u32 = 0; i < count; i++) {
       const lengthBytes = frameSegmentLength(f, i);
@@ -204,11 +330,16 @@ export class RtaTask extends Task {
   private onBlockIoDone(msg: Msg): void {
     const t = <u32>msg.e;
     if (t >= TRANSACTIONS_MAX || this.store.state(t) != TransactionState.InProgress) return; // late: already failed
+    if (msg.a == BlockStatus.Ok && this.bounces(t) && frameFunction(frames().address(this.store.requestSlot(t))) == FrameFunction.Read) {
+      this.startRdma(t, FabricOpcode.Write); // the data is in our buffers: to the requester's, then the reply
+      return;
+    }
     this.finish(t, frameStatusOf(msg.a), <u64>msg.c);
   }
 
   // Ends a transaction: frees its SGL, builds the reply into its residual slot, sends it, and keeps it.
   private finish(t: u32, status: FrameStatus, bytes: u64): void {
+    if (this.bounce != null) this.bounce!.release(t);
     const sgl = this.store.sgl(t);
     if (sgl != (POOL_NONE & 0xffff)) {
       sgls().release(sgl);

@@ -6,10 +6,15 @@
 //   VolumeMember 0x23  u32: a member volume (a thin volume's pool), an earlier one
 //   VolumeSpare  0x24  as VolumeDisk: a hot spare
 //   VolumeEnd    0x2f
+//   VolumeRemoteDisk 0x50  a member on another board of the cluster (a replica's copy there; docs/volumes.md,
+//                "Copies on two boards"): |0 disk index on that board's host processor u32|4 board id u16|
+//                |6 physicalExponent u8|7 - u8|8 blocks u64|16 blockSize u32| (the geometry: no discovery sees it)
 // A ROM without volume records (an older board) gets one disk volume per disk, in processor then disk order.
 import { ConfigRomReader } from "../board/config_rom";
 import { carve } from "../kernel/carve";
 import { line } from "../kernel/console";
+import { CLUSTER_NONE, routingTable } from "../cluster/routing_table";
+import { LINKS_MAX, REMOTE_PROCESSOR_BASE } from "../fabric/limits";
 import { diskCapacityBlocks } from "./disk";
 import { raid0CapacityBlocks } from "./raid0";
 import { raid1CapacityBlocks } from "./raid1";
@@ -28,12 +33,14 @@ export enum VolumeRecord {
   Member = 0x23,
   Spare = 0x24,
   End = 0x2f,
+  RemoteDisk = 0x50,
 }
 
 const LAYOUT_BYTES: u32 = 16;
 const REF_NAME_BYTES: u32 = 32;
 const REFS_PER_VOLUME: u32 = MEMBERS_MAX + SPARES_MAX;
 const REF_BYTES: u32 = 4 + REF_NAME_BYTES; // |0 disk index u32|4 processor name, NUL-padded|
+const REMOTE_DISK_BYTES: u32 = 20; // a VolumeRemoteDisk value
 
 /** Finds a discovered disk by its processor's name and its index there; fills `into` (present) or answers false. */
 export abstract class DiskFinder {
@@ -44,10 +51,13 @@ export abstract class DiskFinder {
 
 // Member and spare references as the ROM gives them, until discovery resolves them.
 const refs: usize = carve(VOLUMES_MAX * REFS_PER_VOLUME * REF_BYTES, 4);
+// Per member reference: 0, or 1 + a VolumeRemoteDisk's value (a member on another board).
+const remotes: usize = carve(VOLUMES_MAX * MEMBERS_MAX * (4 + REMOTE_DISK_BYTES), 4);
 let defined: u32 = 0; // volumes the ROM defined (0: the fallback)
 let found: Member | null = null; // the fallback's scratch, made at boot
 
 @inline function ref(volume: u32, slot: u32): usize { return refs + <usize>(volume * REFS_PER_VOLUME + slot) * REF_BYTES; }
+@inline function remote(volume: u32, member: u32): usize { return remotes + <usize>(volume * MEMBERS_MAX + member) * (4 + REMOTE_DISK_BYTES); }
 
 /** Boot: defines the ROM's volumes (their geometry waits for volumesAssemble). Returns how many. */
 export function volumesConfigure(romBase: u64): u32 {
@@ -85,8 +95,20 @@ export function volumesConfigure(romBase: u64): u32 {
         const at = ref(number, spare ? MEMBERS_MAX + count : count);
         memory.fill(at, 0, REF_BYTES);
         memory.copy(at, value, length);
+        if (!spare) store<u32>(remote(number, count), 0);
         if (spare) v.spareCount += 1;
         else v.memberCount += 1;
+        break;
+      }
+      case VolumeRecord.RemoteDisk: {
+        // Only a replica's copy may live on another board (the loader says so); the firmware takes it on any RAID
+        // type alike, it is just a member whose processor is REMOTE_PROCESSOR_BASE + the board's index.
+        if (v == null || length != REMOTE_DISK_BYTES || v.memberCount == MEMBERS_MAX) break;
+        const at = remote(number, v.memberCount);
+        store<u32>(at, 1);
+        memory.copy(at + 4, value, REMOTE_DISK_BYTES);
+        memory.fill(ref(number, v.memberCount), 0, REF_BYTES);
+        v.memberCount += 1;
         break;
       }
       case VolumeRecord.Member: {
@@ -114,7 +136,10 @@ export function volumesAssemble(finder: DiskFinder): void {
   } else {
     for (let n: u32 = 0; n < defined; n++) {
       const v = volumeAt(n);
-      for (let i: u32 = 0; i < v.memberCount; i++) resolve(finder, ref(n, i), v.member(i));
+      for (let i: u32 = 0; i < v.memberCount; i++) {
+        if (load<u32>(remote(n, i)) != 0) resolveRemote(remote(n, i) + 4, v.member(i));
+        else resolve(finder, ref(n, i), v.member(i));
+      }
       for (let i: u32 = 0; i < v.spareCount; i++) resolve(finder, ref(n, MEMBERS_MAX + i), unchecked(v.spares[i]));
     }
   }
@@ -126,6 +151,24 @@ function resolve(finder: DiskFinder, at: usize, into: Member): void {
   while (nameBytes < REF_NAME_BYTES && load<u8>(at + 4 + nameBytes) != 0) nameBytes += 1;
   into.present = finder.find(at + 4, nameBytes, load<u32>(at), into);
   into.failed = !into.present;
+}
+
+// A member on another board: there when the routing table has that board (not this one) and the fabric reaches it;
+// whether it answers is the CTA's to find out (its parts go to processor REMOTE_PROCESSOR_BASE + the board's index,
+// and a board that is down fails it as a disk that is gone would).
+function resolveRemote(at: usize, into: Member): void {
+  const table = routingTable();
+  const board = table.present ? table.boardIndexOfId(<u32>load<u16>(at, 4)) : CLUSTER_NONE;
+  into.present = board != CLUSTER_NONE && board != table.thisBoard && REMOTE_PROCESSOR_BASE + board < LINKS_MAX;
+  into.failed = !into.present;
+  into.processor = into.present ? REMOTE_PROCESSOR_BASE + board : 0;
+  into.disk = load<u32>(at);
+  into.physicalExponent = <u32>load<u8>(at, 6);
+  into.blockCount = load<u64>(at, 8);
+  into.blockSizeBytes = load<u32>(at, 16);
+  if (!into.present) {
+    line().s("volumes: a member on board id ").u32(<u32>load<u16>(at, 4)).s(" is not on another board of this board's routing table; it is missing").err();
+  }
 }
 
 function geometry(v: Volume): void {

@@ -56,7 +56,28 @@ export interface BoardSpec {
   readonly targets: readonly TargetSpec[]; // never empty: the default target when the file names none
   readonly nbd: NbdSpec | undefined; // absent: no NBD server
   readonly cluster: ClusterSpec | undefined; // absent: a single board (docs/cluster.md)
+  // A replica's copies on other boards of the cluster, by the name the volume gives them ("BOARD:DISK"); only a
+  // cluster file resolves them (host/cluster/cluster_file.ts). Absent or [] for a board without any.
+  readonly remoteDisks?: readonly RemoteDiskSpec[];
 }
+
+/**
+ * A disk of another board of the cluster that holds a copy of one of this board's replicas (docs/volumes.md, "Copies
+ * on two boards"): reached over the fabric through that board's host processor, whose RTA serves it by its index.
+ */
+export interface RemoteDiskSpec {
+  readonly name: string; // "BOARD:DISK", as the replica's copies name it
+  readonly board: string; // the other board's name in the cluster
+  readonly boardId: number; // its id in the routing table
+  readonly index: number; // the disk's index among that board's host processor's disks (host/board/disk_address.ts)
+  readonly disk: DiskSpec; // its geometry, from that board's file (its name is that board's)
+}
+
+/** Finds "BOARD:DISK" of a replica's copy: the disk, or a sentence saying what is wrong. */
+export type RemoteDiskResolver = (board: string, disk: string) => RemoteDiskSpec | string;
+
+/** A replica copy naming a disk on another board: "BOARD:DISK". */
+export function isRemoteCopy(name: string): boolean { return name.includes(":"); }
 
 /** The NBD server (docs/nbd.md): its portal and its exports, each a volume by number. */
 export interface NbdSpec {
@@ -279,7 +300,19 @@ export function loadBoardFile(path: string): BoardSpec {
 }
 
 // Checks parsed JSON against the schema and the cross-field rules; `file` only labels the messages.
-export function parseBoard(json: unknown, file: string): BoardSpec {
+// `remote`: how a replica's copy on another board ("BOARD:DISK") is found; only a cluster file gives one.
+export function parseBoard(json: unknown, file: string, remote?: RemoteDiskResolver): BoardSpec {
+  const raw = parseBoardHardware(json, file);
+  const remoteDisks = checkVolumes(raw, file, remote);
+  checkTargets(raw, file);
+  checkNbd(raw, file);
+  checkClusterSection(raw, file, remoteDisks);
+  const spec = buildSpec(raw, file);
+  return remoteDisks.length === 0 ? spec : { ...spec, remoteDisks };
+}
+
+// The schema and the rules of the processors, buses and disks: what a board is, before what it serves.
+function parseBoardHardware(json: unknown, file: string): RawBoard {
   const validate = boardValidator();
   if (!validate(json)) throw schemaError(validate.errors ?? [], json, file);
   const raw = json as RawBoard;
@@ -290,11 +323,16 @@ export function parseBoard(json: unknown, file: string): BoardSpec {
   checkBridges(raw, file);
   checkDiskUse(raw, file);
   checkDiskGeometry(raw, file);
-  checkVolumes(raw, file);
-  checkTargets(raw, file);
-  checkNbd(raw, file);
-  checkClusterSection(raw, file);
-  return buildSpec(raw, file);
+  return raw;
+}
+
+/** A board file's processors and disks, checked as parseBoard checks them (its volumes and targets are not looked at). */
+export function parseBoardDisks(json: unknown, file: string): Pick<BoardSpec, "processors" | "disks"> {
+  const raw = parseBoardHardware(json, file);
+  return {
+    processors: raw.processors.map((processor) => ({ name: processor.name, role: processor.role, ramMiB: processor.ramMiB, pci: processor.pci.map(buildPciFunction) })),
+    disks: raw.disks.map(buildDisk),
+  };
 }
 
 // "ENOENT (no such file or directory)" from Node's "ENOENT: no such file or directory, open '…'".
@@ -640,9 +678,9 @@ function checkNbd(board: RawBoard, file: string): void {
 }
 
 // The cluster section (host/board/cluster_spec.ts): boards, this board, owners, and volumes the pages cover.
-function checkClusterSection(board: RawBoard, file: string): void {
+function checkClusterSection(board: RawBoard, file: string, remoteDisks: readonly RemoteDiskSpec[]): void {
   if (board.cluster === undefined) return;
-  const disks = board.disks.map(buildDisk);
+  const disks = [...board.disks.map(buildDisk), ...remoteDisks.map(remoteDiskAsLocal)];
   const volumes = rawVolumes(board).map(buildVolume);
   checkCluster(board.cluster, {
     names: volumes.map((v) => v.name),
@@ -658,17 +696,19 @@ function rawVolumes(board: RawBoard): RawVolume[] {
 // Volumes: names unique among the volumes and unlike any disk's (a "disk" volume may take its own disk's name),
 // every name they use known, each disk and volume used once, and sizes that fit (host/board/volume_geometry.ts).
 // A board without `volumes` has one volume per disk, which must fit the firmware's table too.
-function checkVolumes(board: RawBoard, file: string): void {
+// Answers the replicas' copies on other boards, resolved through `remote`.
+function checkVolumes(board: RawBoard, file: string, remote: RemoteDiskResolver | undefined): RemoteDiskSpec[] {
   if (board.volumes === undefined) {
     if (board.disks.length > VOLUMES_MAX) {
       const expected = `at most ${VOLUMES_MAX} disks on a board without volumes (one volume per disk, at most ${VOLUMES_MAX} volumes)`;
       throw new BoardFileError(file, "disks", expected, Symbol(`${board.disks.length} disks`));
     }
-    return;
+    return [];
   }
   const raws = board.volumes;
   checkUnique(raws.map((volume) => volume.name), "volumes", file);
-  const disks = board.disks.map(buildDisk);
+  const remoteDisks = remoteCopies(board, file, remote);
+  const disks = [...board.disks.map(buildDisk), ...remoteDisks.map(remoteDiskAsLocal)];
   const volumes = raws.map(buildVolume);
   const uses = new VolumeUses(file, disks, raws);
   volumes.forEach((volume, index) => {
@@ -687,7 +727,7 @@ function checkVolumes(board: RawBoard, file: string): void {
         checkRaidFit(volume, prefix, disks, file);
         break;
       case "replica":
-        volume.members.forEach((name, k) => uses.disk(name, `${prefix}.copies[${k}]`, ""));
+        volume.members.forEach((name, k) => { if (!isRemoteCopy(name)) uses.disk(name, `${prefix}.copies[${k}]`, ""); });
         checkReplicaProcessors(board, volume, prefix, file);
         checkVolumeName(volume, prefix, disks, file);
         checkRaidFit(volume, prefix, disks, file);
@@ -699,6 +739,40 @@ function checkVolumes(board: RawBoard, file: string): void {
         break;
     }
   });
+  return remoteDisks;
+}
+
+// Every replica copy named "BOARD:DISK": a disk of another board of this board's cluster, found by `remote`; a
+// replica holds its copy 0 here (the board that presents it), and a remote disk is used once. Raid volumes' members
+// and spares stay this board's disks (the usual rules refuse a ":" name as an unknown disk).
+function remoteCopies(board: RawBoard, file: string, remote: RemoteDiskResolver | undefined): RemoteDiskSpec[] {
+  const found: RemoteDiskSpec[] = [];
+  (board.volumes ?? []).forEach((volume, index) => {
+    if (volume.type !== "replica") return;
+    volume.copies.forEach((name, k) => {
+      if (!isRemoteCopy(name)) return;
+      const field = `volumes[${index}].copies[${k}]`;
+      if (k === 0) throw new BoardFileError(file, field, "a disk of this board (copy 0 is the presenting board's; copies[1] may be \"BOARD:DISK\" on another board)", name);
+      const [boardName, diskName] = [name.slice(0, name.indexOf(":")), name.slice(name.indexOf(":") + 1)];
+      const boards = board.cluster?.boards.map((b) => b.name) ?? [];
+      if (board.cluster === undefined || remote === undefined) {
+        throw new BoardFileError(file, field, "a disk of this board: a copy on another board (\"BOARD:DISK\") needs a cluster file naming both boards (wasm-iop run --cluster)", name);
+      }
+      if (boardName === board.cluster.board || !boards.includes(boardName)) {
+        throw new BoardFileError(file, field, `"BOARD:DISK" with BOARD another board of the cluster (${boards.filter((b) => b !== board.cluster!.board).map(quote).join(", ")})`, name);
+      }
+      const answer = remote(boardName, diskName);
+      if (typeof answer === "string") throw new BoardFileError(file, field, answer, name);
+      if (found.some((d) => d.name === name)) throw new BoardFileError(file, field, "a disk not already used by another copy", name);
+      found.push(answer);
+    });
+  });
+  return found;
+}
+
+/** A remote copy's disk under the name the replica gives it, for the geometry rules (volume_geometry.ts). */
+export function remoteDiskAsLocal(remote: RemoteDiskSpec): DiskSpec {
+  return { ...remote.disk, name: remote.name };
 }
 
 // A replica's two copies are on two processors: one processor's failure leaves the other copy.

@@ -2,7 +2,8 @@
 // layout and disks) and the iSCSI targets (names, LUNs, CHAP, allowed initiators), as TLV records the firmware reads
 // at boot (docs/hardware.md, "Configuration ROM"). The firmware never sees the board file; this is the board's NVRAM.
 import { diskAddresses, type DiskAddress } from "../board/disk_address.ts";
-import { type BoardSpec, targetLuns, type VolumeSpec } from "../board/load.ts";
+import { type BoardSpec, type RemoteDiskSpec, targetLuns, type VolumeSpec } from "../board/load.ts";
+import { diskBytes } from "../board/volume_geometry.ts";
 import type { AccessSize, BusRegion } from "./bus.ts";
 import { ClusterRecord, clusterRecords } from "./cluster_rom.ts";
 import { readLe } from "./pci_function.ts";
@@ -47,7 +48,11 @@ export enum VolumeRecord {
   VolumeMember = 0x23, // value: u32 number of a member volume (a thin volume's pool)
   VolumeSpare = 0x24, // value: as VolumeDisk, a hot spare
   VolumeEnd = 0x2f, // value: empty
+  // value: 20 bytes, |0 disk index u32 (on that board's host processor)|4 board id u16|6 physicalExponent u8|7 - u8|
+  // |8 blocks u64|16 blockSize u32|: a replica's copy on another board of the cluster (remoteDiskRecord)
+  VolumeRemoteDisk = 0x50,
 }
+export const CONFIG_REMOTE_DISK_BYTES = 20;
 
 /** A VolumeLayout record's type byte. */
 export enum VolumeLayoutType {
@@ -75,7 +80,7 @@ type RomRecord = { type: ConfigRecord | VolumeRecord | NbdRecord | ClusterRecord
  * Records: the portals, then every volume in order, then every target (a target without LUNs in the board file
  * lists every top-level volume).
  */
-export function encodeConfigRom(spec: Pick<BoardSpec, "processors" | "volumes" | "targets"> & Partial<Pick<BoardSpec, "nbd" | "cluster">>,
+export function encodeConfigRom(spec: Pick<BoardSpec, "processors" | "volumes" | "targets"> & Partial<Pick<BoardSpec, "nbd" | "cluster" | "remoteDisks">>,
   portals: readonly { host: string; port: number }[] = [], nbdPortal: { host: string; port: number } | undefined = spec.nbd?.portal): Uint8Array {
   const records: RomRecord[] = [];
   const portalText = (portal: { host: string; port: number }) => (portal.host.includes(":") ? `[${portal.host}]:${portal.port}` : `${portal.host}:${portal.port}`);
@@ -108,7 +113,7 @@ export function encodeConfigRom(spec: Pick<BoardSpec, "processors" | "volumes" |
 
 // Every volume in order: VolumeBegin, VolumeLayout, the disks (members in order) or the member volume, the spares,
 // VolumeEnd. Disks go by (processor, index there), the only names the firmware has for them.
-function volumeRecords(spec: Pick<BoardSpec, "processors" | "volumes">): RomRecord[] {
+function volumeRecords(spec: Pick<BoardSpec, "processors" | "volumes"> & Partial<Pick<BoardSpec, "remoteDisks">>): RomRecord[] {
   const addresses = diskAddresses(spec.processors);
   const addressOf = (name: string): DiskAddress => {
     const address = addresses.get(name);
@@ -128,7 +133,10 @@ function volumeRecords(spec: Pick<BoardSpec, "processors" | "volumes">): RomReco
       case "raid1":
       case "raid5":
       case "replica":
-        for (const member of volume.members) records.push(diskRecord(VolumeRecord.VolumeDisk, addressOf(member)));
+        for (const member of volume.members) {
+          const remote = spec.remoteDisks?.find((d) => d.name === member);
+          records.push(remote !== undefined ? remoteDiskRecord(remote) : diskRecord(VolumeRecord.VolumeDisk, addressOf(member)));
+        }
         for (const spare of volume.spares) records.push(diskRecord(VolumeRecord.VolumeSpare, addressOf(spare)));
         break;
       case "thin": {
@@ -166,6 +174,19 @@ function diskRecord(type: VolumeRecord, address: DiskAddress): RomRecord {
   new DataView(value.buffer).setUint32(0, address.index, true);
   value.set(name, 4);
   return { type, value };
+}
+
+// A member on another board: where it is (the board's id, the disk's index on its host processor) and its geometry,
+// which no discovery on this board sees (docs/volumes.md, "Copies on two boards").
+function remoteDiskRecord(remote: RemoteDiskSpec): RomRecord {
+  const value = new Uint8Array(CONFIG_REMOTE_DISK_BYTES);
+  const view = new DataView(value.buffer);
+  view.setUint32(0, remote.index, true);
+  view.setUint16(4, remote.boardId, true);
+  view.setUint8(6, Math.log2(remote.disk.physicalBlockSize / remote.disk.blockSize));
+  view.setBigUint64(8, BigInt(diskBytes(remote.disk) / remote.disk.blockSize), true);
+  view.setUint32(16, remote.disk.blockSize, true);
+  return { type: VolumeRecord.VolumeRemoteDisk, value };
 }
 
 function u32Record(type: ConfigRecord | VolumeRecord | NbdRecord, number: number): RomRecord {

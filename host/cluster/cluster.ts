@@ -14,6 +14,8 @@ export interface ClusterOptions {
   /** Per board: what the board needs that the cluster does not decide (its network, portals as bound, console). */
   boardOptions?: (name: string) => Partial<BoardOptions>;
   log?: (message: string) => void;
+  /** false: the fabric's ports have no window (revision 2) and move data only by RDMA, as over TCP (default true). */
+  window?: boolean;
 }
 
 export class Cluster {
@@ -22,7 +24,7 @@ export class Cluster {
   readonly boards: readonly Board[];
 
   constructor(options: ClusterOptions) {
-    this.fabric = new Fabric(this.clock, options.log);
+    this.fabric = new Fabric(this.clock, { log: options.log, window: options.window });
     this.boards = options.cluster.boards.map((entry) => new Board({
       spec: entry.spec,
       firmware: options.firmware,

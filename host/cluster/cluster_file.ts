@@ -8,7 +8,8 @@ import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction 
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { withClusterPort } from "../board/board.ts";
-import { type BoardSpec, BoardFileError, GOT_NOTHING, GOT_UNKNOWN_FIELD, parseBoard } from "../board/load.ts";
+import { diskAddresses } from "../board/disk_address.ts";
+import { type BoardSpec, BoardFileError, GOT_NOTHING, GOT_UNKNOWN_FIELD, parseBoard, parseBoardDisks, type RemoteDiskResolver } from "../board/load.ts";
 import type { RawCluster } from "../board/cluster_spec.ts";
 import { ROOT } from "../root.ts";
 
@@ -73,7 +74,7 @@ export function parseClusterFile(json: unknown, file: string): ClusterFile {
   checkUnique(raw, file);
   const seed = raw.seed ?? 1;
   const slot = raw.fabric?.slot ?? CLUSTER_PORT_SLOT_DEFAULT;
-  const boards = raw.boards.map((entry, index) => {
+  const expandedBoards = raw.boards.map((entry, index) => {
     const boardPath = resolve(dirname(file), entry.file);
     let boardJson: Record<string, unknown>;
     try {
@@ -89,9 +90,13 @@ export function parseClusterFile(json: unknown, file: string): ClusterFile {
       volumes: raw.volumes ?? [],
     };
     const { nbd: _nbd, ...rest } = boardJson; // one NBD portal per process would collide: a cluster serves iSCSI
-    const expanded = { ...rest, name: entry.name, portals: entry.portals, cluster: section, seed: seed + index };
-    // Problems in the expanded board read as the cluster file's entry: "trio.json: boards[1] (b.json): cluster.…".
-    const spec = parseBoard(expanded, `${file}: boards[${index}] (${entry.file})`);
+    return { ...rest, name: entry.name, portals: entry.portals, cluster: section, seed: seed + index };
+  });
+  // Problems in the expanded board read as the cluster file's entry: "trio.json: boards[1] (b.json): cluster.…".
+  const label = (index: number) => `${file}: boards[${index}] (${raw.boards[index]!.file})`;
+  const remote = remoteDiskResolver(raw, expandedBoards, label);
+  const boards = raw.boards.map((entry, index) => {
+    const spec = parseBoard(expandedBoards[index], label(index), remote);
     return {
       name: entry.name,
       id: entry.id,
@@ -100,7 +105,41 @@ export function parseClusterFile(json: unknown, file: string): ClusterFile {
       seed: seed + index,
     };
   });
+  checkRemoteDisksUnused(boards, label);
   return { file, name: raw.name, boards };
+}
+
+// A replica's copy on another board ("BOARD:DISK"): a disk of that board's host processor, whose RTA the fabric
+// reaches (docs/volumes.md, "Copies on two boards"), found in that board's file as the cluster expands it.
+function remoteDiskResolver(raw: RawClusterFile, expanded: readonly unknown[], label: (index: number) => string): RemoteDiskResolver {
+  return (boardName, diskName) => {
+    const index = raw.boards.findIndex((b) => b.name === boardName);
+    if (index < 0) return `"BOARD:DISK" with BOARD a board of the cluster`;
+    const { processors, disks } = parseBoardDisks(expanded[index], label(index));
+    const disk = disks.find((d) => d.name === diskName);
+    const address = diskAddresses(processors).get(diskName);
+    if (disk === undefined || address === undefined) return `a disk of board ${boardName} (its disks: ${disks.map((d) => d.name).join(", ")})`;
+    const host = processors.find((p) => p.role === "host")!;
+    if (address.processor !== host.name) return `a disk on board ${boardName}'s host processor ${host.name} (the fabric reaches its RTA only), not on ${address.processor}`;
+    return { name: `${boardName}:${diskName}`, board: boardName, boardId: raw.boards[index]!.id, index: address.index, disk };
+  };
+}
+
+// A disk that holds another board's replica copy is that replica's alone: its own board serves it in no volume.
+function checkRemoteDisksUnused(boards: readonly { name: string; spec: BoardSpec }[], label: (index: number) => string): void {
+  for (const user of boards) {
+    for (const remote of user.spec.remoteDisks ?? []) {
+      const ownerIndex = boards.findIndex((b) => b.name === remote.board);
+      const owner = boards[ownerIndex]!.spec;
+      const diskName = remote.disk.name;
+      owner.volumes.forEach((volume, v) => {
+        const used = volume.type === "disk" ? [volume.disk] : volume.type === "thin" ? [] : [...volume.members, ...volume.spares];
+        if (used.includes(diskName)) {
+          throw new BoardFileError(label(ownerIndex), `volumes[${v}]`, `no volume over disk ${JSON.stringify(diskName)}: it holds board ${user.name}'s replica copy ${remote.name} (list this board's volumes without it)`, volume.name);
+        }
+      });
+    }
+  }
 }
 
 // Names and ids unique (the board sections would say so too, but naming the cluster file's own field is clearer).

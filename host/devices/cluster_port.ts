@@ -27,13 +27,18 @@
 // - The completion ring full: the entry is dropped, CQ_OVERFLOW is set in STATUS and counted.
 import { type AccessSize, type BusRegion, WindowFault } from "../bus/bus.ts";
 import { PciFunctionBase, readLe, writeLe } from "../bus/pci_function.ts";
-import { type Fabric, type FabricEndpoint, type FabricLink, type FabricPacket } from "../fabric/fabric.ts";
+import { type FabricEndpoint, type FabricLink, type FabricPacket, type FabricSwitch } from "../fabric/fabric.ts";
 import type { EventHandle, VirtualClock } from "../sim/clock.ts";
 import { hex } from "../sim/trace.ts";
 
 export const CLUSTER_PORT_VENDOR_ID = 0x1234;
 export const CLUSTER_PORT_DEVICE_ID = 0x11d0;
 export const CLUSTER_PORT_CLASS_CODE = 0x020700; // network controller, InfiniBand
+// The revision says how peers' memory is reached: 1 also through the window (its fabric runs a window access at once),
+// 2 only by RDMA READ/WRITE work requests (a fabric carried over a network, host/fabric/tcp_fabric.ts: the window
+// reaches nothing, every access through it faults).
+export const CLUSTER_PORT_REVISION_WINDOW = 1;
+export const CLUSTER_PORT_REVISION_RDMA = 2;
 export const CLUSTER_PORT_BAR_REGISTERS = 0;
 export const CLUSTER_PORT_BAR_MSIX = 2;
 // 64-bit, prefetchable: CP_WINDOW_SLOTS slots of CP_WINDOW_SLOT_BYTES. The last BAR, and 256 MiB: in the board's
@@ -197,7 +202,7 @@ interface Outstanding {
 export interface ClusterPortOptions {
   name: string;
   clock: VirtualClock;
-  fabric: Fabric;
+  fabric: FabricSwitch;
   fabricAddress: number;
   /** Who holds the address (the board's name): a power cycle's new port takes the old one's place. Default: name. */
   owner?: string;
@@ -217,7 +222,7 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
   readonly fabricAddress: number;
   readonly links: readonly FabricLink[];
   private readonly clock: VirtualClock;
-  private readonly fabric: Fabric;
+  private readonly fabric: FabricSwitch;
   private readonly regions: Region[] = Array.from({ length: CP_REGIONS_MAX }, () => ({ base: 0n, lengthBytes: 0, access: 0, key: 0 }));
   private keyGenerationNext = 1; // never reset: a key once revoked never comes back
   private readonly everIssued = new Set<number>(); // keys handed out, for the revoked/unknown split in the stats
@@ -251,7 +256,7 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
         vendorId: CLUSTER_PORT_VENDOR_ID,
         deviceId: CLUSTER_PORT_DEVICE_ID,
         classCode: CLUSTER_PORT_CLASS_CODE,
-        revision: 1,
+        revision: options.fabric.windowReaches ? CLUSTER_PORT_REVISION_WINDOW : CLUSTER_PORT_REVISION_RDMA, // = revision
         bars: [
           { index: CLUSTER_PORT_BAR_REGISTERS, sizeBytes: BAR_SIZE_BYTES },
           { index: CLUSTER_PORT_BAR_MSIX, sizeBytes: BAR_SIZE_BYTES },
@@ -286,6 +291,11 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
       readInto: (offset, into) => this.windowRead(offset, into),
       writeBytes: (offset, bytes) => this.windowWrite(offset, bytes),
     };
+  }
+
+  /** The PCI revision: CLUSTER_PORT_REVISION_WINDOW, or CLUSTER_PORT_REVISION_RDMA when the fabric has no window. */
+  get revision(): number {
+    return this.fabric.windowReaches ? CLUSTER_PORT_REVISION_WINDOW : CLUSTER_PORT_REVISION_RDMA;
   }
 
   /** Power-on reset from the board: the PCI header and the port. The links stay as the fabric has them. */
@@ -487,6 +497,7 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
     const slot = Math.floor(offset / CP_WINDOW_SLOT_BYTES);
     const within = offset - slot * CP_WINDOW_SLOT_BYTES;
     const w = this.windows[slot];
+    if (!this.fabric.windowReaches) throw new WindowFault("the fabric is carried by a network: the window reaches nothing (revision 2)");
     if (w === undefined || w.key === 0 || !this.enabled) throw new WindowFault(`window slot ${slot} is closed`);
     if (within + lengthBytes > CP_WINDOW_SLOT_BYTES) throw new WindowFault(`window access crosses slot ${slot}'s end`);
     if (!this.links.some((l) => l.up)) throw new WindowFault("no link up");
@@ -569,13 +580,17 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
     this.sendSequence.set(destination, sequence + 1);
     const message: Message = { kind: "request", opcode, incarnation: this.incarnationBase + this.powerEpoch, sequence, id, key, offset, length: moves ? length : 0, bytes };
     const epoch = this.powerEpoch;
-    const timer = this.clock.after(FABRIC_TIMEOUT_NS, () => {
+    const timer = this.clock.after(this.fabric.timeoutNs, () => {
       if (epoch !== this.powerEpoch || !this.outstanding.delete(id)) return;
       this.stats.timeouts += 1;
       this.complete(opcode, tag, FabricStatus.LinkDown, destination, 0);
     });
     this.outstanding.set(id, { opcode, tag, destination, localAddress, length, timer });
-    this.fabric.send(this, link, { source: this.fabricAddress, destination, body: message });
+    if (this.fabric.send(this, link, { source: this.fabricAddress, destination, body: message })) return;
+    // Refused at once (a network fabric with no connection to the destination): LinkDown now, not after the timeout.
+    this.outstanding.delete(id);
+    this.clock.cancel(timer);
+    this.complete(opcode, tag, FabricStatus.LinkDown, destination, 0);
   }
 
   // The bond: the active link while it is up, else the other one (a failover); undefined when both are down.

@@ -33,10 +33,16 @@ interface TcpConnection {
   writeScheduled: boolean; // a write at the end of this turn is scheduled
   waitingForDrain: boolean;
   ending: boolean; // the NIC closed it: end() once what is in `out` is written
+  writing: Map<Buffer, number>; // output buffers the socket still holds, with how many of its writes hold each
+  spares: Buffer[]; // output buffers the socket gave back, for the next time it holds `out`
 }
 
 const OUT_BYTES_MIN = 64 * 1024; // a connection's first output buffer: a turn's 4 KiB Data-Ins and responses at QD32
-const OUT_BYTES_KEPT_MAX = 4 << 20; // larger, it is dropped once written (a 1 MiB QD8 turn needs up to ~2 MiB)
+const OUT_BYTES_KEPT_MAX = 16 << 20; // larger, it is dropped once written (1 MiB QD8 reads pile up to 8-16 MiB while the socket makes us wait)
+// Buffers the socket held and gave back, kept for the next write it holds: at 1 MiB QD8 the socket holds nearly every
+// write, and a fresh multi-MiB buffer each time (fresh pages, external memory for the collector) cost more than the
+// copy. At most this many per connection; dropped with it, or when `out` shrinks back.
+const SPARES_MAX = 2;
 
 export class TcpBackend implements NetworkBackend {
   private port: NicPort | undefined;
@@ -45,6 +51,8 @@ export class TcpBackend implements NetworkBackend {
   private readonly connections = new Map<number, TcpConnection>(); // by NIC slot
   private bound: PortalAddress[] = [];
   private nowhere = Buffer.alloc(0); // room given for a connection no longer held: its bytes go nowhere
+  /** Output buffers allocated, every connection (a spare reused is not counted). */
+  readonly stats = { outputBuffersAllocated: 0 };
 
   constructor(private readonly options: TcpBackendOptions) {}
 
@@ -151,7 +159,7 @@ export class TcpBackend implements NetworkBackend {
       socket.destroy(); // refused: every slot is taken, or the NIC is not accepting
       return;
     }
-    const held: TcpConnection = { socket, out: Buffer.allocUnsafe(OUT_BYTES_MIN), outStart: 0, outEnd: 0, roomBytes: 0, writeScheduled: false, waitingForDrain: false, ending: false };
+    const held: TcpConnection = { socket, out: this.allocateOut(OUT_BYTES_MIN), outStart: 0, outEnd: 0, roomBytes: 0, writeScheduled: false, waitingForDrain: false, ending: false, writing: new Map(), spares: [] };
     this.connections.set(connection, held);
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
@@ -174,23 +182,40 @@ export class TcpBackend implements NetworkBackend {
   // committed bytes (a transmit entry the NIC gathered and has not committed yet) moves to a new buffer.
   private write(held: TcpConnection): void {
     if (held.outEnd === held.outStart) return;
-    if (!held.socket.write(held.out.subarray(held.outStart, held.outEnd))) held.waitingForDrain = true;
+    const buffer = held.out;
+    held.writing.set(buffer, (held.writing.get(buffer) ?? 0) + 1);
+    if (!held.socket.write(buffer.subarray(held.outStart, held.outEnd), () => this.written(held, buffer))) held.waitingForDrain = true;
     if (held.socket.writableLength === 0) {
       held.outStart = held.outEnd; // the room after it stays where the NIC gathered into
       // A buffer grown for a burst (1 MiB Data-Ins while the socket made us wait) is not kept for the connection's
       // life: with nothing pending and no room given, the next turn starts from a small one again.
       if (held.roomBytes === 0 && held.out.length > OUT_BYTES_KEPT_MAX) {
-        held.out = Buffer.allocUnsafe(OUT_BYTES_MIN);
+        held.out = this.allocateOut(OUT_BYTES_MIN);
         held.outStart = 0;
         held.outEnd = 0;
+        held.spares.length = 0;
       }
       return;
     }
-    const next = Buffer.allocUnsafe(held.out.length);
-    held.out.copy(next, 0, held.outEnd, held.outEnd + held.roomBytes); // what the NIC gathered and commits later
+    const spare = held.spares.findIndex((b) => b.length >= buffer.length);
+    const next = spare >= 0 ? held.spares.splice(spare, 1)[0]! : this.allocateOut(buffer.length);
+    buffer.copy(next, 0, held.outEnd, held.outEnd + held.roomBytes); // what the NIC gathered and commits later
     held.out = next;
     held.outStart = 0;
     held.outEnd = 0;
+  }
+
+  // The socket finished a write from `buffer`: once no write holds it and it is no longer `out`, it is a spare.
+  private written(held: TcpConnection, buffer: Buffer): void {
+    const count = (held.writing.get(buffer) ?? 1) - 1;
+    if (count > 0) {
+      held.writing.set(buffer, count);
+      return;
+    }
+    held.writing.delete(buffer);
+    if (buffer === held.out || held.spares.length >= SPARES_MAX || held.spares.includes(buffer)) return;
+    if (buffer.length > OUT_BYTES_KEPT_MAX && held.out.length <= OUT_BYTES_KEPT_MAX) return; // `out` shrank back
+    held.spares.push(buffer);
   }
 
   // Room for `lengthBytes` after the committed bytes: the bytes not yet written move to the front, into a larger
@@ -200,12 +225,18 @@ export class TcpBackend implements NetworkBackend {
     if (held.out.length >= pendingBytes + lengthBytes) {
       held.out.copyWithin(0, held.outStart, held.outEnd);
     } else {
-      const next = Buffer.allocUnsafe(Math.max(pendingBytes + lengthBytes, 2 * held.out.length));
+      const spare = held.spares.findIndex((b) => b.length >= pendingBytes + lengthBytes);
+      const next = spare >= 0 ? held.spares.splice(spare, 1)[0]! : this.allocateOut(Math.max(pendingBytes + lengthBytes, 2 * held.out.length));
       held.out.copy(next, 0, held.outStart, held.outEnd);
       held.out = next;
     }
     held.outStart = 0;
     held.outEnd = pendingBytes;
+  }
+
+  private allocateOut(lengthBytes: number): Buffer {
+    this.stats.outputBuffersAllocated += 1;
+    return Buffer.allocUnsafe(lengthBytes);
   }
 
   // The peer closed or reset: the NIC is told once, unless it already gave the slot up.

@@ -7,6 +7,7 @@
 // sent, or the destination has no link up, or no port holds its address. Packets between two ports arrive in the
 // order they were sent: the latency is one constant, and events due at one time run in the order scheduled.
 // Faults the fault command or the simulator arms (dropNext, duplicateNext) act on the next packet sent.
+import { FABRIC_TIMEOUT_NS } from "../devices/cluster_port.ts";
 import type { VirtualClock } from "../sim/clock.ts";
 
 /** Board time a packet takes from one port to another. */
@@ -50,9 +51,32 @@ export interface FabricStats {
   duplicated: number; // by an armed fault
 }
 
+/**
+ * What a cluster port plugs into: this switch (every board in one process, one clock), or a fabric carried over TCP
+ * to other processes (tcp_fabric.ts). The port sees only this.
+ */
+export interface FabricSwitch {
+  readonly clock: VirtualClock;
+  /** A window access reaches the peer's memory (its DMA done at once); false: the port is revision 2, RDMA only. */
+  readonly windowReaches: boolean;
+  /** How long a port waits for a request's answer before it completes LinkDown. */
+  readonly timeoutNs: number;
+  linksFor(address: number, owner: string): FabricLink[];
+  attach(endpoint: FabricEndpoint): number;
+  detach(endpoint: FabricEndpoint): void;
+  send(sender: FabricEndpoint, linkIndex: number, packet: FabricPacket): boolean;
+  windowAccess(destination: number, access: (target: FabricEndpoint) => number): number;
+}
+
+export interface FabricOptions {
+  log?: (message: string) => void;
+  /** false: the ports' windows reach nothing and they are revision 2 (RDMA only), as over a network (default true). */
+  window?: boolean;
+}
+
 export type FabricFault = { kind: "drop-next"; count: number } | { kind: "duplicate-next"; count: number };
 
-export class Fabric {
+export class Fabric implements FabricSwitch {
   readonly stats: FabricStats = { windowAccesses: 0, sent: 0, delivered: 0, lost: 0, dropped: 0, duplicated: 0 };
   private readonly endpoints = new Map<number, FabricEndpoint>();
   private readonly owners = new Map<number, string>();
@@ -61,7 +85,15 @@ export class Fabric {
   private dropCount = 0;
   private duplicateCount = 0;
 
-  constructor(readonly clock: VirtualClock, private readonly log: (message: string) => void = () => {}) {}
+  readonly windowReaches: boolean;
+  readonly timeoutNs = FABRIC_TIMEOUT_NS;
+  private readonly log: (message: string) => void;
+
+  constructor(readonly clock: VirtualClock, options: FabricOptions | ((message: string) => void) = {}) {
+    const o = typeof options === "function" ? { log: options } : options;
+    this.log = o.log ?? (() => {});
+    this.windowReaches = o.window ?? true;
+  }
 
   /**
    * The links at `address`, for the port `owner` (a board) plugs in there: made up at first, the same ones after.

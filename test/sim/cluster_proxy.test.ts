@@ -4,8 +4,9 @@
 // c; that with board b's link 0 down and packets dropped the bond fails over and the retransmissions carry the I/O;
 // that with both of b's links down a command for b's pages fails visibly (never GOOD with data that is not there),
 // and succeeds again once a link is back; and that after board b resets, its pages are served again, with the data
-// written before the reset.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// written before the reset. Twice: with the ports' windows (revision 1, the controller's DMA reaches the requester's
+// buffers at once) and without (revision 2, as over TCP: the RTA moves the data by RDMA through its own buffers).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,7 +24,7 @@ const dir = mkdtempSync(join(tmpdir(), "wasm-iop-proxy-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let cluster: Cluster;
-const lines: string[] = [];
+let lines: string[] = [];
 let isid = 0x700;
 
 function initiator(board: string, timeoutNs = 200_000_000): Initiator {
@@ -36,25 +37,33 @@ function initiator(board: string, timeoutNs = 200_000_000): Initiator {
 }
 const owner = (lba: number): string => ["a", "b", "c"][Math.floor(lba / PAGE_BLOCKS) % 3]!;
 
-beforeAll(() => {
+function boot(window: boolean, sub: string): void {
+  lines = [];
   const node = JSON.parse(readFileSync(join(ROOT, "boards/cluster-node.json"), "utf8"));
   node.disks[0] = { name: "pv0", sizeMiB: 4, blockSize: 512, backend: "memory" };
-  writeFileSync(join(dir, "node.json"), JSON.stringify(node));
+  mkdirSync(join(dir, sub), { recursive: true });
+  writeFileSync(join(dir, sub, "node.json"), JSON.stringify(node));
   const file = JSON.parse(readFileSync(join(ROOT, "clusters/trio.json"), "utf8"));
   for (const b of file.boards) b.file = "node.json";
   file.volumes[0] = { volume: "pv0", pageBlocks: PAGE_BLOCKS, pageCount: 32, owners: { roundRobinFrom: "a" } };
-  writeFileSync(join(dir, "trio.json"), JSON.stringify(file));
+  writeFileSync(join(dir, sub, "trio.json"), JSON.stringify(file));
   cluster = new Cluster({
-    cluster: loadClusterFile(join(dir, "trio.json")),
+    window,
+    cluster: loadClusterFile(join(dir, sub, "trio.json")),
     firmware: firmwareModule(FIRMWARE_PATH),
-    boardOptions: (name) => ({ dataDir: join(dir, name), onConsole: (p, _fd, line) => lines.push(`${name}/${p}: ${line}`) }),
+    boardOptions: (name) => ({ dataDir: join(dir, sub, name), onConsole: (p, _fd, line) => lines.push(`${name}/${p}: ${line}`) }),
   });
   expect(cluster.powerOn()).toBe(true);
   for (let i = 0; i < 400 && lines.filter((l) => l.includes("tts: serving")).length < 3; i++) cluster.runUntil(cluster.clock.nowNs + 5_000_000);
   cluster.runUntil(cluster.clock.nowNs + 20_000_000); // the hellos
-}, 120_000);
+}
 
-describe("proxy I/O on the board clock", () => {
+describe.each([
+  { window: true, name: "through the ports' windows" },
+  { window: false, name: "by RDMA through bounce buffers (ports without a window, as over TCP)" },
+])("proxy I/O on the board clock, $name", ({ window }) => {
+  beforeAll(() => boot(window, window ? "window" : "rdma"), 120_000);
+
   it("a write spanning all three boards' pages through a reads back identical through c", () => {
     const data = seeded("span", 5 * PAGE_BLOCKS * 512); // pages 1-5 from the middle of page 0: a, b, c, a, b, c
     const a = initiator("a");
@@ -62,6 +71,13 @@ describe("proxy I/O on the board clock", () => {
     expect(initiator("c").read(0, PAGE_BLOCKS / 2, 5 * PAGE_BLOCKS)).toEqual(data);
     const owners = new Set(Array.from({ length: 5 }, (_, k) => owner(PAGE_BLOCKS / 2 + k * PAGE_BLOCKS)));
     expect([...owners].sort()).toEqual(["a", "b", "c"]);
+    const port = cluster.board("b").clusterPorts[0]!;
+    if (window) expect(port.revision).toBe(1);
+    else {
+      expect(port.revision).toBe(2);
+      expect(port.stats.bytesOut + port.stats.bytesIn).toBeGreaterThan(0); // peers' RDMAs reached b's buffers
+      expect(cluster.fabric.stats.windowAccesses).toBe(0);
+    }
     // Each page lies on its owner's disk: b's page 1 on b, not on a.
     const page1 = data.subarray(PAGE_BLOCKS / 2 * 512, (PAGE_BLOCKS / 2 + PAGE_BLOCKS) * 512);
     const diskOf = (board: string) => cluster.board(board).disk("pv0")!;

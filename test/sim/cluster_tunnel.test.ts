@@ -3,8 +3,9 @@
 // tunneled vector; b holds the reply until that vector fires. Checked here: when b's port raises the tunneled vector,
 // the data a's controller put into b's buffers is already in b's memory; with every tunneled interrupt from a to b
 // lost, b never completes the read with the reply alone (it fails visibly once the CTA gives up); and a tunneled
-// interrupt that is lost once, or delivered twice, is survived: the read completes GOOD with the right data.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// interrupt that is lost once, or delivered twice, is survived: the read completes GOOD with the right data. Twice: with
+// the ports' windows (a's controller DMAs into b's buffers) and without (a's RTA moves the data by RDMA WRITE).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,7 +27,7 @@ const dir = mkdtempSync(join(tmpdir(), "wasm-iop-tunnel-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let cluster: Cluster;
-const lines: string[] = [];
+let lines: string[] = [];
 let isid = 0x600;
 
 function initiator(board: string, timeoutNs = 200_000_000): Initiator {
@@ -64,23 +65,27 @@ function withInterrupts(filter: (n: number) => "pass" | "drop" | "duplicate", bo
   return count;
 }
 
-beforeAll(() => {
+function boot(window: boolean): void {
+  const sub = join(dir, window ? "window" : "rdma");
+  lines = [];
   const node = JSON.parse(readFileSync(join(ROOT, "boards/cluster-node.json"), "utf8"));
   node.disks[0] = { name: "pv0", sizeMiB: 4, blockSize: 512, backend: "memory" };
-  writeFileSync(join(dir, "node.json"), JSON.stringify(node));
+  mkdirSync(sub, { recursive: true });
+  writeFileSync(join(sub, "node.json"), JSON.stringify(node));
   const file = JSON.parse(readFileSync(join(ROOT, "clusters/trio.json"), "utf8"));
   for (const b of file.boards) b.file = "node.json";
   file.volumes[0] = { volume: "pv0", pageBlocks: PAGE_BLOCKS, pageCount: 32, owners: { roundRobinFrom: "a" } };
-  writeFileSync(join(dir, "trio.json"), JSON.stringify(file));
+  writeFileSync(join(sub, "trio.json"), JSON.stringify(file));
   cluster = new Cluster({
-    cluster: loadClusterFile(join(dir, "trio.json")),
+    cluster: loadClusterFile(join(sub, "trio.json")),
     firmware: firmwareModule(FIRMWARE_PATH),
-    boardOptions: (name) => ({ dataDir: join(dir, name), onConsole: (p, _fd, line) => lines.push(`${name}/${p}: ${line}`) }),
+    window,
+    boardOptions: (name) => ({ dataDir: join(sub, name), onConsole: (p, _fd, line) => lines.push(`${name}/${p}: ${line}`) }),
   });
   expect(cluster.powerOn()).toBe(true);
   for (let i = 0; i < 400 && lines.filter((l) => l.includes("tts: serving")).length < 3; i++) cluster.runUntil(cluster.clock.nowNs + 5_000_000);
   cluster.runUntil(cluster.clock.nowNs + 20_000_000); // the hellos
-}, 120_000);
+}
 
 // Writes `tag`'s blocks to page 0 through its owner a (nothing of them passes through b) and returns them.
 function onA(tag: string, lba: number, blocks: number): Uint8Array {
@@ -94,7 +99,13 @@ const bMemoryHolds = (needle: Uint8Array): boolean => {
   return Buffer.from(host.memory.buffer, 0, host.ramBytes).indexOf(needle) >= 0;
 };
 
-describe("remote completions by tunneled interrupt", () => {
+describe.each([
+  { window: true, name: "through the ports' windows" },
+  { window: false, name: "by RDMA (ports without a window)" },
+])("remote completions by tunneled interrupt, data $name", ({ window }) => {
+  beforeAll(() => boot(window), 120_000);
+  afterAll(() => cluster.powerOff());
+
   it("raises b's tunneled vector only once the data a's controller moved is in b's memory", () => {
     const data = onA("visible", 16, 8);
     const block = data.subarray(3 * 512, 4 * 512);

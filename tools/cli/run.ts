@@ -224,6 +224,7 @@ export const runCommand: Command = {
     const recorder = values.record === undefined ? undefined : new Recorder({
       path: resolve(values.record), command: "run", tool: `wasm-iop ${packageVersion()}`, boardFile: spec.file, spec, seed: board.seed,
       portals: bound.length > 0 ? bound : spec.portals, verbose: values.verbose, dataDir, copyDisks: values["record-disks"],
+      compress: false, // in real time: zero blocks are left out (cheap), nothing is deflated (25-35 µs a call; docs/replay.md)
     });
     const pcap = values.pcap === undefined ? undefined : new PcapWriter(resolve(values.pcap));
     if (pcap !== undefined) board.ingress.observe(pcap);

@@ -76,7 +76,7 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
   });
   const recorder = options.recordPath === undefined ? undefined : new Recorder({
     path: options.recordPath, command: "serve", tool: `wasm-iop ${packageVersion()}`, boardFile: spec.file, spec, seed: board.seed,
-    portals: bound, verbose: false, dataDir, copyDisks: false,
+    portals: bound, verbose: false, dataDir, copyDisks: false, compress: false, // as run --record: real time, no deflate
   });
   if (!board.powerOn()) throw new Error(`the board did not boot:\n${log.join("\n")}`);
   recorder?.begin(board, new Uint8Array(readFileSync(FIRMWARE_PATH)));

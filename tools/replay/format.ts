@@ -9,8 +9,12 @@ import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 
 export const RECORDING_MAGIC = "wiop-rec";
-// Version 2: received bytes may be deflated (RecordKind.ReceivedDeflated). A version-1 file is refused by name.
-export const RECORDING_VERSION = 2;
+// Version 2: received bytes may be deflated (RecordKind.ReceivedDeflated). Version 3: they may be stored with their
+// zero blocks left out (RecordKind.ReceivedSparse). Versions 2 and 3 are read; a version-1 file is refused by name.
+export const RECORDING_VERSION = 3;
+export const RECORDING_VERSIONS_READ: readonly number[] = [2, 3];
+/** A received-sparse record's block: its bitmap has a bit for each (the last block may be shorter). */
+export const SPARSE_BLOCK_BYTES = 512;
 export const HEADER_BYTES = 12;
 /** A record's payload may not claim more than this (a received chunk, a disk chunk, the metadata). */
 export const RECORD_PAYLOAD_BYTES_MAX = 64 << 20;
@@ -34,6 +38,7 @@ export enum RecordKind {
   Note = 14, // |at|the TraceNote as JSON| (simulate: a line its own events wrote to the board's trace)
   Nvram = 15, // the NVRAM card's array as it was at power-on (its SHA-256 is the metadata's nvram.sha256), before any timed record
   ReceivedDeflated = 16, // |at|connection varint|length varint|the bytes, raw deflate (RFC 1951)|: a Received record, compressed
+  ReceivedSparse = 18, // |at|connection varint|length varint|bitmap, a bit a 512-byte block (set: stored)|the stored blocks|: a Received record (version 3)
   FuzzStart = 17, // JSON: FuzzStart, after the firmware (fuzz --replay --record): the board is a fuzz target's, at its snapshot
 }
 // where |at| is |board-event count delta varint|board time delta varint, ns|.
@@ -44,7 +49,7 @@ export const RECORD_KIND_NAMES: Record<RecordKind, string> = {
   [RecordKind.BoardClosed]: "board-closed", [RecordKind.End]: "end", [RecordKind.Seal]: "seal",
   [RecordKind.Firmware]: "firmware", [RecordKind.Fault]: "fault", [RecordKind.Note]: "note",
   [RecordKind.Nvram]: "nvram", [RecordKind.ReceivedDeflated]: "received-deflated",
-  [RecordKind.FuzzStart]: "fuzz-start",
+  [RecordKind.FuzzStart]: "fuzz-start", [RecordKind.ReceivedSparse]: "received-sparse",
 };
 
 export interface RecordedDisk {
@@ -111,24 +116,41 @@ export class RecordingError extends Error {
   override name = "RecordingError";
 }
 
-/** The running SHA-256 of sends as a recording lists them (RecordingEnd.sendsSha256). */
+/**
+ * The running SHA-256 of sends as a recording lists them (RecordingEnd.sendsSha256). The entries are gathered and
+ * hashed 4 096 at a time: one call into the hash per send cost about as much as the send's record.
+ */
 export class SendsDigest {
   private readonly hash = createHash("sha256");
-  private readonly entry = Buffer.alloc(10);
+  private readonly entries = Buffer.alloc(10 * 4096);
+  private used = 0;
   count = 0;
   bytes = 0;
 
   add(connection: number, lengthBytes: number, crc: number): void {
-    this.entry.writeUInt16LE(connection, 0);
-    this.entry.writeUInt32LE(lengthBytes, 2);
-    this.entry.writeUInt32LE(crc, 6);
-    this.hash.update(this.entry);
+    const e = this.entries;
+    let at = this.used;
+    e[at++] = connection & 0xff;
+    e[at++] = (connection >>> 8) & 0xff;
+    e[at++] = lengthBytes & 0xff;
+    e[at++] = (lengthBytes >>> 8) & 0xff;
+    e[at++] = (lengthBytes >>> 16) & 0xff;
+    e[at++] = (lengthBytes >>> 24) & 0xff;
+    e[at++] = crc & 0xff;
+    e[at++] = (crc >>> 8) & 0xff;
+    e[at++] = (crc >>> 16) & 0xff;
+    e[at++] = (crc >>> 24) & 0xff;
+    this.used = at;
+    if (at === e.length) {
+      this.hash.update(e);
+      this.used = 0;
+    }
     this.count += 1;
     this.bytes += lengthBytes;
   }
 
   digest(): string {
-    return this.hash.copy().digest("hex");
+    return this.hash.copy().update(this.entries.subarray(0, this.used)).digest("hex");
   }
 }
 

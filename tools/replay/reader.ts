@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { crc32, inflateRawSync } from "node:zlib";
 import {
-  DISK_CHUNK_BYTES, HEADER_BYTES, RECORD_KIND_NAMES, RECORD_PAYLOAD_BYTES_MAX, RECORDING_MAGIC, RECORDING_VERSION, RecordingError, RecordKind,
+  DISK_CHUNK_BYTES, HEADER_BYTES, RECORD_KIND_NAMES, RECORD_PAYLOAD_BYTES_MAX, RECORDING_MAGIC, RECORDING_VERSION, RECORDING_VERSIONS_READ, RecordingError, SPARSE_BLOCK_BYTES, RecordKind,
   type FuzzStart, type RecordingEnd, type RecordingMeta, type RecordingSeal,
 } from "./format.ts";
 
@@ -212,6 +212,7 @@ export class RecordingReader implements RecordStream {
   private current: Recorded | undefined;
   private last: Recorded | undefined; // the last timed record read, for the truncation message
   private metaRead: RecordingMeta | undefined; // the metadata once read (the head's records check against it)
+  private version = RECORDING_VERSION; // the file's (header)
 
   constructor(private readonly source: RecordSource, readonly file: string) {
     const size = source.size;
@@ -220,7 +221,8 @@ export class RecordingReader implements RecordStream {
     const magic = Buffer.from(header.subarray(0, 8)).toString("latin1");
     if (magic !== RECORDING_MAGIC) this.fail(`byte 0: magic ${JSON.stringify(magic)}, expected ${JSON.stringify(RECORDING_MAGIC)}: not a wasm-iop recording`);
     const version = header[8]! | (header[9]! << 8);
-    if (version !== RECORDING_VERSION) this.fail(`byte 8: format version ${version}; this wasm-iop reads version ${RECORDING_VERSION}`);
+    if (!RECORDING_VERSIONS_READ.includes(version)) this.fail(`byte 8: format version ${version}; this wasm-iop reads versions ${RECORDING_VERSIONS_READ.join(" and ")}`);
+    this.version = version;
     const flags = header[10]! | (header[11]! << 8);
     if (flags !== 0) this.fail(`byte 10: flags 0x${flags.toString(16)}, expected 0`);
     // The head: meta, firmware, then NVRAM and disk chunks until the first timed record (held, for peek()).
@@ -422,6 +424,32 @@ export class RecordingReader implements RecordStream {
           return failHere(`the deflated bytes do not inflate to ${lengthBytes} bytes (${(error as Error).message})`);
         }
         if (data.length !== lengthBytes) failHere(`the deflated bytes inflate to ${data.length} bytes, the record says ${lengthBytes}`);
+        // Read as the received record it stands for.
+        result = timed({ kind: RecordKind.Received, index, offset: fileOffset, at: p, connection: c, bytes: data });
+        break;
+      }
+      case RecordKind.ReceivedSparse: {
+        if (this.version < 3) failHere(`a received-sparse record in a version-${this.version} recording (they came with version 3)`);
+        const p = place();
+        const c = connection();
+        const lengthBytes = r.varint("length");
+        if (lengthBytes === 0 || lengthBytes > RECORD_PAYLOAD_BYTES_MAX) failHere(`length ${lengthBytes}: expected 1..${RECORD_PAYLOAD_BYTES_MAX}`);
+        const blocks = Math.ceil(lengthBytes / SPARSE_BLOCK_BYTES);
+        const rest = r.rest();
+        const bitmapBytes = (blocks + 7) >> 3;
+        if (rest.length < bitmapBytes) failHere(`${rest.length} bytes left for a bitmap of ${bitmapBytes} bytes (${blocks} blocks of ${SPARSE_BLOCK_BYTES})`);
+        const bitmap = rest.subarray(0, bitmapBytes);
+        if (blocks % 8 !== 0 && bitmap[bitmapBytes - 1]! >> (blocks % 8) !== 0) failHere(`the bitmap marks blocks past the ${blocks} that ${lengthBytes} bytes make`);
+        const data = new Uint8Array(lengthBytes);
+        let from = bitmapBytes;
+        for (let k = 0; k < blocks; k++) {
+          if ((bitmap[k >> 3]! & (1 << (k & 7))) === 0) continue;
+          const size = Math.min(SPARSE_BLOCK_BYTES, lengthBytes - k * SPARSE_BLOCK_BYTES);
+          if (from + size > rest.length) failHere(`the bitmap marks more stored blocks than the ${rest.length - bitmapBytes} bytes after it hold`);
+          data.set(rest.subarray(from, from + size), k * SPARSE_BLOCK_BYTES);
+          from += size;
+        }
+        if (from !== rest.length) failHere(`${rest.length - from} bytes left over after the stored blocks the bitmap marks`);
         // Read as the received record it stands for.
         result = timed({ kind: RecordKind.Received, index, offset: fileOffset, at: p, connection: c, bytes: data });
         break;

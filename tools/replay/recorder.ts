@@ -12,8 +12,6 @@ import type { BoardSpec, NvramSpec } from "../../host/board/load.ts";
 import { DISK_CHUNK_BYTES, type FuzzStart, RecordKind, RecordWriter, SendsDigest, type RecordedDisk, type RecordingEnd, type RecordingMeta, type RecordingSeal } from "./format.ts";
 import { hashDiskFile } from "./disks.ts";
 import { RecordFile, type RecordFileStats } from "./record_file.ts";
-// A record's fixed part: kind, length, two deltas, a connection or portal or two, a CRC (each varint at most 8 bytes).
-const FRAME_BYTES_MAX = 1 + 8 + 8 + 8 + 8 + 8 + 4;
 
 export interface RecorderStart {
   path: string;
@@ -29,7 +27,10 @@ export interface RecorderStart {
   copyDisks: boolean;
   /** Also hash every byte sent (SHA-256) as it goes; off when serving: the checking replay computes it (docs/replay.md). */
   hashSent?: boolean;
-  /** Deflate received bytes that compress (default true; off: every received record as it came). */
+  /**
+   * Deflate received bytes that compress (default true). Off where time is real (run, bench): a deflate call costs
+   * 25-35 µs of CPU whatever its size. Zero blocks are left out either way (RecordKind.ReceivedSparse).
+   */
   compress?: boolean;
   /**
    * A fuzz finding's input (fuzz --replay --record): the board is the target's, at its snapshot when begin() is
@@ -68,6 +69,8 @@ export class Recorder implements IngressObserver {
   private readonly sends = new SendsDigest();
   private ended = false;
   private closed = false;
+  private lastCount = 0; // the last timed record's place (each record's is a delta from it)
+  private lastTimeNs = 0;
   readonly path: string;
   private meta: RecordingMeta | undefined;
   private readonly pendingChunks: { disk: number; index: number; bytes: Uint8Array }[] = [];
@@ -153,56 +156,43 @@ export class Recorder implements IngressObserver {
   }
 
   opened(at: IngressPosition, portal: number, connection: number | undefined): void {
-    this.timed(RecordKind.Opened, 0, at, (w) => {
-      w.varint(portal);
-      w.varint(connection === undefined ? 0 : connection + 1);
-    });
+    this.timed(RecordKind.Opened, at, portal, connection === undefined ? 0 : connection + 1, -1, undefined);
   }
 
   received(at: IngressPosition, connection: number, bytes: Uint8Array): void {
     // Copied into the file's slab before this returns (record_file.ts).
-    this.timed(RecordKind.Received, bytes.length, at, (w) => {
-      w.varint(connection);
-      w.data(bytes);
-    });
+    this.timed(RecordKind.Received, at, connection, -1, -1, bytes);
   }
 
   peerClosed(at: IngressPosition, connection: number): void {
-    this.timed(RecordKind.PeerClosed, 0, at, (w) => w.varint(connection));
+    this.timed(RecordKind.PeerClosed, at, connection, -1, -1, undefined);
   }
 
   control(at: IngressPosition, request: unknown): void {
-    const text = Buffer.from(JSON.stringify(request), "utf8");
-    this.timed(RecordKind.Control, text.length, at, (w) => w.bytes(text));
+    this.timed(RecordKind.Control, at, -1, -1, -1, Buffer.from(JSON.stringify(request), "utf8"));
   }
 
   reset(at: IngressPosition): void {
-    this.timed(RecordKind.Reset, 0, at, () => {});
+    this.timed(RecordKind.Reset, at, -1, -1, -1, undefined);
   }
 
   fault(at: IngressPosition, fault: BoardFault): void {
-    const text = Buffer.from(JSON.stringify(fault), "utf8");
-    this.timed(RecordKind.Fault, text.length, at, (w) => w.bytes(text));
+    this.timed(RecordKind.Fault, at, -1, -1, -1, Buffer.from(JSON.stringify(fault), "utf8"));
   }
 
   note(at: IngressPosition, note: TraceNote): void {
-    const text = Buffer.from(JSON.stringify(note), "utf8");
-    this.timed(RecordKind.Note, text.length, at, (w) => w.bytes(text));
+    this.timed(RecordKind.Note, at, -1, -1, -1, Buffer.from(JSON.stringify(note), "utf8"));
   }
 
   sent(at: IngressPosition, connection: number, bytes: Uint8Array): void {
     this.sentHash?.update(bytes);
     const crc = crc32(bytes);
     this.sends.add(connection, bytes.length, crc);
-    this.timed(RecordKind.Sent, 0, at, (w) => {
-      w.varint(connection);
-      w.varint(bytes.length);
-      w.u32(crc);
-    });
+    this.timed(RecordKind.Sent, at, connection, bytes.length, crc, undefined);
   }
 
   boardClosed(at: IngressPosition, connection: number): void {
-    this.timed(RecordKind.BoardClosed, 0, at, (w) => w.varint(connection));
+    this.timed(RecordKind.BoardClosed, at, connection, -1, -1, undefined);
   }
 
   /** What the board sent so far: bytes, sends, and the digest of the sends as recorded. */
@@ -221,8 +211,7 @@ export class Recorder implements IngressObserver {
       traceHash: trace.enabled ? trace.digest() : null,
       traceEvents: trace.enabled ? trace.count : null,
     };
-    const text = Buffer.from(JSON.stringify(end), "utf8");
-    this.timed(RecordKind.End, text.length, at, (w) => w.bytes(text));
+    this.timed(RecordKind.End, at, -1, -1, -1, Buffer.from(JSON.stringify(end), "utf8"));
     this.ended = true;
     this.flush();
     return end;
@@ -241,13 +230,15 @@ export class Recorder implements IngressObserver {
     this.closed = true;
   }
 
-  private timed(kind: RecordKind, dataBytes: number, at: IngressPosition, payload: (w: RecordWriter) => void): void {
+  // A timed record: its place as deltas from the last one's, up to two varints and a u32 (-1: absent), then `data`
+  // (format.ts); written straight into the file's slab.
+  private timed(kind: RecordKind, at: IngressPosition, v1: number, v2: number, u32: number, data: Uint8Array | undefined): void {
     if (this.ended || this.meta === undefined) return;
-    this.writer.record(kind, FRAME_BYTES_MAX + dataBytes, (w) => {
-      w.at(at.eventCount, at.timeNs);
-      payload(w);
-    });
-    this.file.appendRecord(this.writer.takePieces());
+    const eventDelta = at.eventCount - this.lastCount;
+    const timeDelta = at.timeNs - this.lastTimeNs;
+    this.lastCount = at.eventCount;
+    this.lastTimeNs = at.timeNs;
+    this.file.appendTimed(kind, eventDelta, timeDelta, v1, v2, u32, data);
   }
 
   private untimed(kind: RecordKind, payloadBytesMax: number, payload: (w: RecordWriter) => void): void {

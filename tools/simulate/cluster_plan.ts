@@ -2,10 +2,12 @@
 // one process on one clock and one fabric (host/cluster/cluster.ts), each board's disks in memory (kept across its
 // power cuts), one trace for all of them, and each board's seed drawn from the run's seed. The plan says what the
 // run checks: the LUNs of the first board's first target (every board presents the same), and for each block which
-// board's disk holds it (the owner of its page, for a partitioned volume).
+// board's disk holds it (the owner of its page, for a partitioned volume); a replica LUN (copy 1 on another board,
+// docs/volumes.md "Copies on two boards") is read back over iSCSI and its two copies compared after the run.
 import type { Board } from "../../host/board/board.ts";
 import type { ClusterVolumeSpec } from "../../host/board/cluster_spec.ts";
-import type { DiskSpec } from "../../host/board/load.ts";
+import { type DiskSpec, remoteDiskAsLocal } from "../../host/board/load.ts";
+import { volumeBlockSizeBytes, volumeCapacityBytes } from "../../host/board/volume_geometry.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { Cluster } from "../../host/cluster/cluster.ts";
 import { loadClusterFile } from "../../host/cluster/cluster_file.ts";
@@ -13,7 +15,7 @@ import type { Prng } from "../../host/sim/prng.ts";
 import type { Trace } from "../../host/sim/trace.ts";
 import { BLOCK_BYTES } from "../iscsi/pdu.ts";
 import { firmwareModule } from "./boards.ts";
-import type { LunPlan, SimBoardPlan } from "./boards.ts";
+import type { LunPlan, RaidPlan, SimBoardPlan } from "./boards.ts";
 
 export interface SimCluster {
   readonly cluster: Cluster;
@@ -22,6 +24,11 @@ export interface SimCluster {
   readonly ids: readonly number[];
   /** The index in cluster.boards of the board whose disk holds block `lba` of LUN `lun`. */
   ownerOf(lun: number, lba: number): number;
+  /** The boards presenting the target (indexes in cluster.boards): every board for partitioned volumes, the first
+   * alone for a replica whose copy 1 is another board's disk. */
+  readonly presenters: readonly number[];
+  /** Each replica's two copies, as (board index, disk name): identical past their metadata after the run. */
+  readonly replicaCopies: readonly { volume: string; copies: readonly { board: number; disk: string }[] }[];
 }
 
 export interface SimClusterHooks {
@@ -35,9 +42,25 @@ export function simulationCluster(path: string, prng: Prng, trace: Trace, hooks:
   const names = file.boards.map((b) => b.name);
   const first = file.boards[0]!.spec;
   const target = first.targets[0]!;
+  const replicaCopies: { volume: string; copies: { board: number; disk: string }[] }[] = [];
+  const raid: RaidPlan[] = [];
   const luns: LunPlan[] = (target.luns ?? first.volumes.map((_, volume) => ({ volume, readOnly: false }))).map((l, lun) => {
     const volume = first.volumes[l.volume]!;
-    if (volume.type !== "disk") throw new RangeError(`${path}: simulate --cluster checks disk volumes only; LUN ${lun} is ${volume.type} volume ${volume.name}`);
+    if (volume.type === "replica") {
+      // Read back over iSCSI once optimal (checkVolumes), and its copies compared, wherever they are.
+      const disks = [...first.disks, ...(first.remoteDisks ?? []).map(remoteDiskAsLocal)];
+      if (volumeBlockSizeBytes(volume, disks, first.volumes) !== BLOCK_BYTES) throw new RangeError(`${path}: simulate --cluster needs ${BLOCK_BYTES}-byte blocks; replica ${volume.name} has others`);
+      raid.push({ volume: volume.name, members: volume.members, spares: [], replica: true });
+      replicaCopies.push({
+        volume: volume.name,
+        copies: volume.members.map((m) => {
+          const remote = first.remoteDisks?.find((d) => d.name === m);
+          return remote === undefined ? { board: 0, disk: m } : { board: names.indexOf(remote.board), disk: remote.disk.name };
+        }),
+      });
+      return { lun, volume: volume.name, blocks: volumeCapacityBytes(volume, disks, first.volumes) / BLOCK_BYTES };
+    }
+    if (volume.type !== "disk") throw new RangeError(`${path}: simulate --cluster checks disk and replica volumes only; LUN ${lun} is ${volume.type} volume ${volume.name}`);
     const disk = first.disks.find((d) => d.name === volume.disk)!;
     if (disk.blockSize !== BLOCK_BYTES) throw new RangeError(`${path}: simulate --cluster needs ${BLOCK_BYTES}-byte blocks; disk ${disk.name} has ${disk.blockSize}`);
     const partition = first.cluster?.volumes.find((v) => v.volume === l.volume);
@@ -65,8 +88,10 @@ export function simulationCluster(path: string, prng: Prng, trace: Trace, hooks:
   });
   return {
     cluster,
-    plan: { kind: "disks", name: file.name, target: target.name, luns, raid: [] },
+    plan: { kind: raid.length > 0 ? "replica" : "disks", name: file.name, target: target.name, luns, raid },
     ids: file.boards.map((b) => b.id),
+    presenters: file.boards.flatMap((b, i) => (b.spec.targets.some((t) => t.name === target.name) ? [i] : [])),
+    replicaCopies,
     ownerOf: (lun, lba) => {
       const table = owners[lun];
       return table === undefined ? 0 : table.boards[Math.floor(lba / table.pageBlocks)]!;

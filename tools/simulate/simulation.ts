@@ -19,6 +19,7 @@ import { type SimCluster, simulationCluster } from "./cluster_plan.ts";
 import { SIM_NBD_PORTAL, type SimBoardKind, type SimBoardPlan, simBoardPlan, simNbdExport, simulationBoard } from "./boards.ts";
 import { FaultInjector, type FaultKind } from "./faults.ts";
 import { BLOCK_BYTES } from "../iscsi/pdu.ts";
+import { RAID_METADATA_BYTES as REPLICA_METADATA_BYTES } from "../../host/board/volume_geometry.ts";
 import { MemberFaults } from "./member_faults.ts";
 import { NbdSession } from "./nbd_session.ts";
 import { Session, type Outcome, type Task } from "./session.ts";
@@ -209,7 +210,8 @@ class Simulation {
       cluster: clusterFaults === undefined ? undefined : (kind, prng) => clusterFaults.inject(kind, prng),
     });
     // Its own stream: the draws of the other faults stay those of a run without member faults.
-    if (options.faults.includes("member") && this.plan.raid.length > 0) {
+    // A cluster's replica loses its copies to the board and fabric faults instead (its copy 1 is another board's).
+    if (options.faults.includes("member") && this.plan.raid.length > 0 && this.cluster === undefined) {
       this.members = new MemberFaults(this.board, this.control, root.fork("members"), this.plan.raid, options.ops, (volume) => this.isOptimal(volume) && !this.resyncPending.has(volume));
     }
   }
@@ -281,7 +283,9 @@ class Simulation {
     const perInitiator = this.options.sessionsPerInitiator ?? 2;
     for (let i = 0; i < initiators; i++) {
       for (let s = 0; s < perInitiator; s++) {
-        const on = this.boards[(i + s) % this.boards.length]!; // a cluster's initiator i: boards i, i + 1, ...
+        // A cluster's initiator i: boards i, i + 1, ... of those presenting the target.
+        const presenters = this.cluster?.presenters ?? [0];
+        const on = this.boards[presenters[(i + s) % presenters.length]!]!;
         const session: Session = new Session({
           board: on, network: on.network as LoopbackBackend, targetName: this.plan.target, initiatorName: `iqn.2026-11.org.wasm-iop:sim-initiator-${i}`,
           isid: 0x100 * (i + 1) + s, queueDepth: this.options.queueDepth ?? 4,
@@ -315,6 +319,7 @@ class Simulation {
     if (this.plan.raid.length > 0) {
       this.members?.replaceAll();
       yield* this.awaitOptimal();
+      this.checkReplicaCopies();
       yield* this.checkVolumes();
     }
   }
@@ -348,8 +353,11 @@ class Simulation {
   private onConsole(board: Board, processor: string, fd: 1 | 2, line: string): void {
     if (line.startsWith("tts: serving")) this.serving.add(board);
     this.control.observeConsole(processor, line);
-    this.volumeStates.observe(processor, line);
-    this.observeResync(line);
+    if (board === this.board) {
+      // A cluster's volumes are the first board's (another board's volume 0 is another volume).
+      this.volumeStates.observe(processor, line);
+      this.observeResync(line);
+    }
     if (this.result.thinFullNs === null && / event=full/.test(line) && line.startsWith("volume ")) this.result.thinFullNs = this.clock.nowNs;
     this.options.onConsole?.(`${(this.clock.nowNs / 1e9).toFixed(6)} [${this.boardPrefix(board)}${processor}] ${line}`);
   }
@@ -550,6 +558,26 @@ class Simulation {
         if (verdict !== "ok") this.fail("lostWrites", `after the run, LUN ${lun} block ${lba} is ${verdict} (holds write ${new DataView(block.buffer).getUint32(0, true)})`);
       }
     });
+  }
+
+  // A cluster's replicas, optimal now: both copies (on two boards) hold the same data area, block for block.
+  private checkReplicaCopies(): void {
+    for (const r of this.cluster?.replicaCopies ?? []) {
+      if (!this.isOptimal(r.volume)) continue; // said already (awaitOptimal)
+      const [a, b] = r.copies.map((c) => {
+        const disk = this.boards[c.board]!.disk(c.disk)!;
+        const bytes = new Uint8Array(disk.sizeBytes - REPLICA_METADATA_BYTES);
+        disk.read(REPLICA_METADATA_BYTES, bytes);
+        return bytes;
+      }) as [Uint8Array, Uint8Array];
+      const length = Math.min(a.length, b.length);
+      for (let at = 0; at < length; at += BLOCK_BYTES) {
+        if (Buffer.compare(a.subarray(at, at + BLOCK_BYTES), b.subarray(at, at + BLOCK_BYTES)) !== 0) {
+          this.fail("lostWrites", `after the run, replica ${r.volume}'s copies differ at block ${at / BLOCK_BYTES} (${this.boards[r.copies[0]!.board]!.name}:${r.copies[0]!.disk} and ${this.boards[r.copies[1]!.board]!.name}:${r.copies[1]!.disk})`);
+          break;
+        }
+      }
+    }
   }
 
   // The firmware prints `volumes: NAME: stopped with writes in flight; ...` when it loads a RAID-5 whose write-intent

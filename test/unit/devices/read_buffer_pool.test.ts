@@ -32,29 +32,35 @@ describe("ReadBufferPool", () => {
     expect(a.buffer).not.toBe(b.buffer);
   });
 
-  it("gives fresh buffers for 0 bytes and for more than 256 KiB, and keeps none of them", () => {
+  it("gives fresh buffers for 0 bytes and for more than 1 MiB, and keeps none of them", () => {
     const pool = new ReadBufferPool();
-    const big = pool.take((256 << 10) + 512);
-    expect(big.length).toBe((256 << 10) + 512);
+    const big = pool.take((1 << 20) + 512);
+    expect(big.length).toBe((1 << 20) + 512);
     pool.give(big);
     expect(pool.keptCount).toBe(0);
     expect(pool.take(0).length).toBe(0);
   });
 
-  it("bounds what it keeps: at most 128 free 4 KiB buffers, 8 MiB of one class, 8 MiB in all", () => {
+  it("bounds what it keeps: at most 128 free 4 KiB buffers, 8 MiB of one class, 12 MiB in all", () => {
     const pool = new ReadBufferPool();
     const small = Array.from({ length: 200 }, () => pool.take(4096));
     for (const buffer of small) pool.give(buffer);
     expect(pool.keptCount).toBe(128);
     const large = Array.from({ length: 40 }, () => pool.take(256 << 10));
     for (const buffer of large) pool.give(buffer);
-    // 32 of 256 KiB would fill the class's 8 MiB; the 512 KiB of 4 KiB buffers kept leave room for 30 in all.
-    expect(pool.keptCount).toBe(128 + 30);
-    expect(pool.keptBytes).toBe(8 << 20);
+    // 32 of 256 KiB fill the class's 8 MiB.
+    expect(pool.keptCount).toBe(128 + 32);
+    expect(pool.keptBytes).toBe((8 << 20) + (512 << 10));
+    // Of 1 MiB buffers the class would keep 8; the 8.5 MiB kept leave room for 3 in all.
+    const huge = Array.from({ length: 10 }, () => pool.take(1 << 20));
+    for (const buffer of huge) pool.give(buffer);
+    expect(pool.keptCount).toBe(128 + 32 + 3);
+    expect(pool.keptBytes).toBe((11 << 20) + (512 << 10));
+    expect(pool.take(1 << 20).buffer).toBe(huge[2]!.buffer); // the last kept, lent again
   });
 
   it("lends no buffer twice over any order of takes and gives (fast-check)", () => {
-    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 300_000 }), fc.nat()), { maxLength: 200 }), (steps) => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 1_100_000 }), fc.nat()), { maxLength: 200 }), (steps) => {
       const pool = new ReadBufferPool();
       const held: Uint8Array[] = [];
       for (const [take, length, pick] of steps) {

@@ -2,7 +2,8 @@
 // gathered into sendSpace() and committed leaves in order and intact, one write per turn; while the socket still
 // holds an earlier write (the client does not read, so the kernel's buffers fill), room already gathered moves with
 // its bytes and later sends never overwrite the bytes the socket holds; a commit of 0 sends nothing; room for a
-// connection no longer held goes nowhere; close() sends the turn's bytes before the FIN.
+// connection no longer held goes nowhere; close() sends the turn's bytes before the FIN; a buffer the socket held
+// and gave back serves a later write instead of a new one.
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { NicPort } from "../../../host/devices/nic.ts";
@@ -102,6 +103,35 @@ describe("TcpBackend send space", () => {
     const all = await receive(received, expected.length);
     expect(all.length).toBe(expected.length);
     expect(all.equals(expected)).toBe(true);
+  }, 20_000);
+
+  it("reuses the buffers the socket gave back: a second burst like the first allocates none, and arrives intact", async () => {
+    const { received } = await open();
+    const sent: Uint8Array[] = [];
+    // One burst: the client stops reading, eight 1 MiB sends in four turns (the socket holds most of them), then
+    // the client reads it all.
+    async function burst(round: number): Promise<void> {
+      client!.pause();
+      for (let turn = 0; turn < 4; turn++) {
+        for (let part = 0; part < 2; part++) {
+          const bytes = pattern(1 << 20, round * 8 + turn * 2 + part);
+          send(0, bytes);
+          sent.push(bytes);
+        }
+        await tick();
+      }
+      client!.resume();
+      const lengthBytes = sent.reduce((sum, bytes) => sum + bytes.length, 0);
+      const all = await receive(received, lengthBytes);
+      expect(all.equals(Buffer.concat(sent))).toBe(true);
+      await tick(); // the write callbacks of the last writes
+    }
+    await burst(0);
+    const first = backend!.stats.outputBuffersAllocated;
+    expect(first).toBeGreaterThan(1); // the socket held a write: `out` moved to another buffer
+    await burst(1);
+    await burst(2);
+    expect(backend!.stats.outputBuffersAllocated).toBe(first);
   }, 20_000);
 
   it("gives room that goes nowhere for a connection it does not hold, and ignores its commit", async () => {

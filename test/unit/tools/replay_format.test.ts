@@ -176,7 +176,7 @@ describe("recording format", () => {
       return error(bytes);
     };
     expect(bad(0, 0x58)).toMatch(/byte 0: magic .*not a wasm-iop recording/);
-    expect(bad(8, 9)).toMatch(/byte 8: format version 9; this wasm-iop reads version 2/);
+    expect(bad(8, 9)).toMatch(/byte 8: format version 9; this wasm-iop reads versions 2 and 3/);
     expect(bad(10, 1)).toMatch(/byte 10: flags 0x1, expected 0/);
     expect(error(build().subarray(0, 5))).toMatch(/5 bytes: too short/);
   });
@@ -242,6 +242,37 @@ describe("recording format", () => {
     expect(error(withDeflated(4999, deflated))).toMatch(/record 6 at byte \d+ \(received-deflated\): the deflated bytes do not inflate to 4999 bytes/);
     expect(error(withDeflated(5001, deflated))).toMatch(/\(received-deflated\): the deflated bytes inflate to 5000 bytes, the record says 5001/);
     expect(error(withDeflated(5000, deflated.subarray(0, 10)))).toMatch(/\(received-deflated\): the deflated bytes do not inflate to 5000 bytes/);
+  });
+
+  it("reads a received-sparse record as the bytes it stands for, and names a bitmap that does not match its bytes", () => {
+    const data = new Uint8Array(1300); // blocks: 0 stored, 1 zeros, 2 (276 bytes, the short last one) stored
+    data.fill(5, 0, 512);
+    data[1299] = 6;
+    const stored = Buffer.concat([data.subarray(0, 512), data.subarray(1024)]);
+    const withSparse = (length: number, bitmap: number[], bytes: Uint8Array) => build({
+      extra: (w) => w.record(RecordKind.ReceivedSparse, 64 + bytes.length, (x) => {
+        x.at(140, 1_700_000);
+        x.varint(1);
+        x.varint(length);
+        x.bytes(new Uint8Array(bitmap));
+        x.bytes(bytes);
+      }),
+    });
+    const r = parseRecording(withSparse(1300, [0b101], stored), "s.rec");
+    const received = r.events.find((e) => e.index === 6)!;
+    expect(received).toMatchObject({ kind: RecordKind.Received, connection: 1, at: { eventCount: 140, timeNs: 1_700_000 } });
+    expect(Buffer.from((received as { bytes: Uint8Array }).bytes).equals(Buffer.from(data))).toBe(true);
+    expect(error(withSparse(1300, [0b1101], stored))).toMatch(/record 6 at byte \d+ \(received-sparse\): the bitmap marks blocks past the 3 that 1300 bytes make/);
+    expect(error(withSparse(1300, [0b111], stored))).toMatch(/\(received-sparse\): the bitmap marks more stored blocks than the 788 bytes after it hold/);
+    expect(error(withSparse(1300, [0b001], stored))).toMatch(/\(received-sparse\): 276 bytes left over after the stored blocks the bitmap marks/);
+    expect(error(withSparse(1300, [], new Uint8Array()))).toMatch(/\(received-sparse\): 0 bytes left for a bitmap of 1 bytes \(3 blocks of 512\)/);
+    expect(error(withSparse(0, [], new Uint8Array()))).toMatch(/\(received-sparse\): length 0: expected 1\.\./);
+    const version2 = withSparse(1300, [0b101], stored);
+    version2[8] = 2; // the header's version is outside every record's CRC
+    expect(error(version2)).toMatch(/\(received-sparse\): a received-sparse record in a version-2 recording \(they came with version 3\)/);
+    const plain = build();
+    plain[8] = 2; // a version-2 recording without one still reads
+    expect(parseRecording(plain, "v2.rec").events.length).toBeGreaterThan(0);
   });
 
   it("names payload fields out of range: a disk chunk, a connection, a portal, a varint, bytes left over", () => {
@@ -317,7 +348,7 @@ describe("recording format", () => {
     writeFileSync(path, bytes);
     const result = await runCli(["replay", path]);
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe(`wasm-iop replay: ${path}: byte 8: format version 1; this wasm-iop reads version 2`);
+    expect(result.stderr.trim()).toBe(`wasm-iop replay: ${path}: byte 8: format version 1; this wasm-iop reads versions 2 and 3`);
     expect(result.stdout).toBe("");
   });
 });

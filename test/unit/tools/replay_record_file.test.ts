@@ -1,7 +1,8 @@
 // The recording's file writer (tools/replay/record_file.ts): records handed over with their CRC-32 left as zeros come
 // out of the worker thread checksummed and in order, across slab edges, with a record larger than a slab written by
 // the caller's thread in its place; received bytes that compress are deflated (received-deflated records) and read
-// back as the bytes received, random bytes stay as they came; and the file is complete once drain() returns.
+// back as the bytes received, random bytes stay as they came; received bytes with zero blocks are stored without them
+// (received-sparse records) and read back whole; and the file is complete once drain() returns.
 import { createHash, randomFillSync } from "node:crypto";
 import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -81,6 +82,38 @@ describe("recording file writer", () => {
     expect(packedBytes).toBe(rawBytes - deflatedIn + deflatedOut);
     expect(packedBytes).toBeLessThan(randomBytes + 0.25 * (rawBytes - randomBytes)); // random bytes as they were, the rest at most a quarter
     expect(packedBytes).toBeGreaterThan(randomBytes);
-    expect(await raw.deflated).toEqual({ deflatedIn: 0, deflatedOut: 0 });
+    expect(await raw.deflated).toMatchObject({ deflatedIn: 0, deflatedOut: 0 });
+  });
+
+  it("leaves out the zero blocks of received bytes (received-sparse records), deflate or not, and reads them back as received", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-recfile-"));
+    const header = (bytes: Uint8Array, at: number) => bytes.fill(0x5a, at, at + 48);
+    const data: Uint8Array[] = [
+      header(new Uint8Array(4144), 0), // a 4 KiB write of zeros, after its PDU header
+      new Uint8Array(40960).map((_, i) => (i % 8192 < 48 ? 0x11 : 0)), // headers every 8 KiB (in a 64 KiB slab)
+      new Uint8Array(1000), // all zeros, the last block short
+      new Uint8Array(5000).map((_, i) => (i === 4999 ? 1 : 0)), // one byte set, in the short last block
+      new Uint8Array(3000).map((_, i) => (i === 0 ? 9 : 0)), // set in the first block only
+      randomFillSync(new Uint8Array(6000)), // random: as it came
+      new Uint8Array(2048).map((_, i) => (i % 2 === 0 ? 0 : 3)), // half zeros, but no zero block: as it came
+    ];
+    for (const compress of [false, true]) {
+      const name = `sparse-${compress}.rec`;
+      const file = write(join(dir, name), compress, data);
+      const recording = parseRecording(readFileSync(join(dir, name)), name);
+      const received = recording.events.filter((e) => e.kind === RecordKind.Received);
+      expect(received.map((e) => SHA(e.bytes))).toEqual(data.map(SHA));
+      file.close();
+      const { sparseIn, sparseOut, deflatedIn } = await file.deflated;
+      // The zero-heavy ones went sparse, not deflated; of the rest, only the half-zero one deflates (when asked).
+      if (compress) expect(deflatedIn).toBeGreaterThan(2048);
+      if (compress) expect(deflatedIn).toBeLessThan(2100);
+      else expect(deflatedIn).toBe(0);
+      const sparseCount = 5; // the first five
+      expect(sparseIn).toBeGreaterThan(data.slice(0, sparseCount).reduce((n, d) => n + d.length, 0));
+      expect(sparseOut).toBeLessThan(0.1 * sparseIn); // 9 stored blocks of 512 bytes (one short), bitmaps and framing
+      const size = statSync(join(dir, name)).size;
+      expect(size).toBeLessThan(6000 + 2048 + 1024 + sparseOut + 2000);
+    }
   });
 });
