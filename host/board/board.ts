@@ -17,7 +17,7 @@ import { type NetworkBackend, NicDevice, type NicPort } from "../devices/nic.ts"
 import { LoopbackBackend } from "../devices/tcp_backend.ts";
 import { XorEngine } from "../devices/xor_engine.ts";
 import { ClusterPort } from "../devices/cluster_port.ts";
-import type { Fabric } from "../fabric/fabric.ts";
+import type { FabricSwitch } from "../fabric/fabric.ts";
 import { fileNvram, memoryNvram, type NvramBacking, NvramDevice } from "../devices/nvram.ts";
 import { createHash } from "node:crypto";
 import { mkdirSync, renameSync } from "node:fs";
@@ -115,7 +115,7 @@ export interface BoardOptions {
   /** The clock, when the board shares one with others (a cluster run in one process); its own otherwise. */
   clock?: VirtualClock;
   /** The cluster fabric its cluster port (if the spec has one) plugs into; required with a cluster port. */
-  fabric?: Fabric;
+  fabric?: FabricSwitch;
   trace?: Trace;
   costs?: Partial<ProcessorCosts>;
   /** Each processor's memory size when larger than its RAM (tools/fuzz keeps its coverage map above the RAM). */

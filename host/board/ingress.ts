@@ -102,6 +102,8 @@ export class BoardIngress {
         network.close(connection);
       },
       pause: (connection, paused) => network.pause(connection, paused),
+      // Not a passage: the NIC gives back memory it was handed, nothing leaves the board.
+      ...(network.receivedDone !== undefined ? { receivedDone: network.receivedDone.bind(network) } : {}),
     };
   }
 

@@ -22,6 +22,8 @@ export interface ClusterFileBoard {
   readonly spec: BoardSpec; // its board file with the cluster section and the cluster port
   readonly dataDir: string;
   readonly seed: number;
+  /** Where its process listens for the others' when each board runs alone (--board): the fabric over TCP. */
+  readonly fabric?: { readonly host: string; readonly port: number };
 }
 
 export interface ClusterFile {
@@ -36,7 +38,7 @@ interface RawClusterFile {
   version?: number;
   redirect?: boolean;
   fabric?: { slot?: number };
-  boards: { name: string; id: number; file: string; portals: { host: string; port: number }[]; dataDir?: string }[];
+  boards: { name: string; id: number; file: string; portals: { host: string; port: number }[]; fabric?: { host: string; port: number }; dataDir?: string }[];
   volumes?: RawCluster["volumes"];
 }
 
@@ -103,8 +105,10 @@ export function parseClusterFile(json: unknown, file: string): ClusterFile {
       spec: withClusterPort(spec, slot),
       dataDir: resolve(entry.dataDir ?? join("var", raw.name, entry.name)),
       seed: seed + index,
+      ...(entry.fabric === undefined ? {} : { fabric: { host: entry.fabric.host, port: entry.fabric.port } }),
     };
   });
+  checkFabricAddressesUnique(raw, file);
   checkRemoteDisksUnused(boards, label);
   return { file, name: raw.name, boards };
 }
@@ -140,6 +144,32 @@ function checkRemoteDisksUnused(boards: readonly { name: string; spec: BoardSpec
       });
     }
   }
+}
+
+/**
+ * For `run --cluster FILE --board NAME`: every board's fabric address (the processes dial each other there). Throws a
+ * BoardFileError naming the file and the first board without one.
+ */
+export function requireFabricAddresses(cluster: ClusterFile): { host: string; port: number }[] {
+  return cluster.boards.map((b, i) => {
+    if (b.fabric === undefined) {
+      throw new BoardFileError(cluster.file, `boards[${i}].fabric`, "the board's fabric address { \"host\", \"port\" } (each board runs in its own process with --board, and the others dial it there)", GOT_NOTHING);
+    }
+    return b.fabric;
+  });
+}
+
+// Two boards' fabric addresses (or one's and another's portal) on one host and port would collide.
+function checkFabricAddressesUnique(raw: RawClusterFile, file: string): void {
+  const seen = new Map<string, string>();
+  raw.boards.forEach((b, i) => b.portals.forEach((p, j) => seen.set(`${p.host}:${p.port}`, `boards[${i}].portals[${j}]`)));
+  raw.boards.forEach((b, i) => {
+    if (b.fabric === undefined) return;
+    const key = `${b.fabric.host}:${b.fabric.port}`;
+    const other = seen.get(key);
+    if (other !== undefined) throw new BoardFileError(file, `boards[${i}].fabric`, `an address not already used by ${other}`, key);
+    seen.set(key, `boards[${i}].fabric`);
+  });
 }
 
 // Names and ids unique (the board sections would say so too, but naming the cluster file's own field is clearer).

@@ -129,6 +129,12 @@ export interface NetworkBackend {
   sendCommit(connection: number, lengthBytes: number): void;
   close(connection: number): void; // FIN after the bytes already sent; the backend forgets the connection
   pause(connection: number, paused: boolean): void; // stop/resume delivering received bytes (backpressure)
+  /**
+   * Optional: the NIC is done with `part`, a piece of bytes it was handed (NicPort.received): they are in guest RAM.
+   * Each byte handed over is reported at most once (never, when the NIC drops them: a close, a reset), so a backend
+   * may reuse a chunk's memory once every byte of it was reported.
+   */
+  receivedDone?(part: Uint8Array): void;
 }
 
 /** What the network tells the NIC; the NIC implements it. Effects are scheduled at clock.nowNs, never applied inline. */
@@ -620,6 +626,7 @@ export class NicDevice extends PciFunctionBase implements NicPort {
         }
         offsetBytes += part.length;
       }
+      if (this.backend.receivedDone !== undefined) for (const part of parts) this.backend.receivedDone(part);
       this.stats.bytesReceived += lengthBytes;
       this.enqueueEngineEvent({ type: NicEventType.Received, connection: index, lengthBytes, id, portal: slot.portal });
       this.updatePause(index);

@@ -6,7 +6,7 @@
 //
 // TcpBackend is the one place in host/devices/ that Node's event loop reaches: socket callbacks call NicPort, which
 // schedules its effects on the board clock at the current time. Nothing here reads a clock or sets a timer.
-import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { createServer, type AddressInfo, type Server, Socket } from "node:net";
 import type { VirtualClock } from "../sim/clock.ts";
 import type { NetworkBackend, NicPort } from "./nic.ts";
 
@@ -43,6 +43,12 @@ const OUT_BYTES_KEPT_MAX = 16 << 20; // larger, it is dropped once written (1 Mi
 // write, and a fresh multi-MiB buffer each time (fresh pages, external memory for the collector) cost more than the
 // copy. At most this many per connection; dropped with it, or when `out` shrinks back.
 const SPARES_MAX = 2;
+// What a socket read lands in: a buffer from the backend's own free list (the socket's onread), handed to the NIC and
+// taken back once the NIC reports every byte of it done (NetworkBackend.receivedDone). Node's default is a fresh
+// 64 KiB backing store per read, collected later: at 1 MiB writes that external memory set off a mark-compact every
+// few hundred ms (GC was 45% of the emulator's time). A buffer the NIC drops (a close, a reset) is simply collected.
+const RX_BYTES = 64 * 1024;
+const RX_FREE_MAX = 64; // 4 MiB kept at most
 
 export class TcpBackend implements NetworkBackend {
   private port: NicPort | undefined;
@@ -51,8 +57,10 @@ export class TcpBackend implements NetworkBackend {
   private readonly connections = new Map<number, TcpConnection>(); // by NIC slot
   private bound: PortalAddress[] = [];
   private nowhere = Buffer.alloc(0); // room given for a connection no longer held: its bytes go nowhere
+  private readonly rxFree: ArrayBuffer[] = []; // receive buffers given back whole
+  private readonly rxLeft = new WeakMap<ArrayBuffer, number>(); // receive buffers lent to the NIC: bytes not yet done
   /** Output buffers allocated, every connection (a spare reused is not counted). */
-  readonly stats = { outputBuffersAllocated: 0 };
+  readonly stats = { outputBuffersAllocated: 0, receiveBuffersAllocated: 0 };
 
   constructor(private readonly options: TcpBackendOptions) {}
 
@@ -71,7 +79,8 @@ export class TcpBackend implements NetworkBackend {
     if (this.port === undefined) throw new Error("TcpBackend.start: attach a NIC first");
     try {
       for (const [index, portal] of this.options.portals.entries()) {
-        const server = createServer({ allowHalfOpen: false }, (socket) => this.onConnection(index, socket));
+        // Paused until onConnection moves the accepted handle to a socket that reads into our buffers.
+        const server = createServer({ allowHalfOpen: false, pauseOnConnect: true }, (socket) => this.onConnection(index, socket));
         this.servers.push(server);
         await new Promise<void>((resolve, reject) => {
           server.once("error", reject);
@@ -150,24 +159,65 @@ export class TcpBackend implements NetworkBackend {
     else held.socket.resume();
   }
 
-  private onConnection(portalIndex: number, socket: Socket): void {
+  private onConnection(portalIndex: number, accepted: Socket): void {
+    // The accepted connection's handle moves to a socket that reads into our receive buffers (onread); the accepted
+    // socket, paused since its creation and left without a handle, is destroyed (the server counts it gone).
+    const handle = (accepted as unknown as { _handle: unknown })._handle;
+    (accepted as unknown as { _handle: unknown })._handle = null;
+    accepted.destroy();
+    let connection: number | undefined;
+    let held: TcpConnection | undefined;
+    const socket = new Socket({
+      handle, allowHalfOpen: false, readable: true, writable: true,
+      onread: {
+        buffer: () => this.receiveBuffer(),
+        callback: (lengthBytes: number, buffer: Uint8Array) => {
+          if (connection === undefined || this.connections.get(connection) !== held) { // nobody reads it: reused
+            if (this.rxFree.length < RX_FREE_MAX) this.rxFree.push(buffer.buffer as ArrayBuffer);
+            return;
+          }
+          this.rxLeft.set(buffer.buffer as ArrayBuffer, lengthBytes);
+          this.port!.received(connection, new Uint8Array(buffer.buffer, buffer.byteOffset, lengthBytes));
+        },
+      },
+    } as ConstructorParameters<typeof Socket>[0]);
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
     socket.on("error", (error) => this.options.log(`connection on portal ${portalIndex}: ${error.message}`));
-    const connection = this.port!.opened(portalIndex);
+    connection = this.port!.opened(portalIndex);
     if (connection === undefined) {
       socket.destroy(); // refused: every slot is taken, or the NIC is not accepting
       return;
     }
-    const held: TcpConnection = { socket, out: this.allocateOut(OUT_BYTES_MIN), outStart: 0, outEnd: 0, roomBytes: 0, writeScheduled: false, waitingForDrain: false, ending: false, writing: new Map(), spares: [] };
+    held = { socket, out: this.allocateOut(OUT_BYTES_MIN), outStart: 0, outEnd: 0, roomBytes: 0, writeScheduled: false, waitingForDrain: false, ending: false, writing: new Map(), spares: [] };
     this.connections.set(connection, held);
+    const heldNow = held;
+    const slot = connection;
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => {
-      if (this.connections.get(connection) === held) this.port!.received(connection, new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length));
-    });
-    socket.on("drain", () => this.flush(held));
-    socket.on("end", () => this.lost(connection, held));
-    socket.on("close", () => this.lost(connection, held));
+    socket.on("drain", () => this.flush(heldNow));
+    socket.on("end", () => this.lost(slot, heldNow));
+    socket.on("close", () => this.lost(slot, heldNow));
+  }
+
+  // The next socket read's buffer: one given back whole, else a new one. The socket fills it and calls back (above),
+  // then asks for the next one: a buffer whose bytes went to the NIC is never handed out again before they are done.
+  private receiveBuffer(): Uint8Array {
+    const free = this.rxFree.pop();
+    if (free !== undefined) return new Uint8Array(free);
+    this.stats.receiveBuffersAllocated += 1;
+    return new Uint8Array(new ArrayBuffer(RX_BYTES));
+  }
+
+  receivedDone(part: Uint8Array): void {
+    const buffer = part.buffer as ArrayBuffer;
+    const left = this.rxLeft.get(buffer);
+    if (left === undefined) return; // not one of ours (or already whole again)
+    if (left > part.length) {
+      this.rxLeft.set(buffer, left - part.length);
+      return;
+    }
+    this.rxLeft.delete(buffer);
+    if (this.rxFree.length < RX_FREE_MAX) this.rxFree.push(buffer);
   }
 
   // The socket took everything it was given: what waited leaves in one write.

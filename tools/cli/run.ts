@@ -18,6 +18,7 @@ import { sealRecording } from "../replay/seal.ts";
 import { type Command, UsageError } from "./command.ts";
 import { ControlSocket, ControlSocketError } from "./control_socket.ts";
 import { runCluster } from "./run_cluster.ts";
+import { runClusterBoard } from "./run_cluster_board.ts";
 
 const help = `usage: wasm-iop run [options]
 
@@ -29,7 +30,10 @@ options:
   --cluster FILE      run every board of a cluster file (clusters/*.json) in this process, on one virtual clock,
                       their cluster ports on one fabric; each board serves its own portals and prints its URLs
                       as NAME: iscsi://… (docs/cluster.md). Goes with --for, --firmware, --data-dir (DIR/<board>,
-                      default var/<cluster>/<board>) and --verbose only
+                      default var/<cluster>/<board>) and --verbose only. With --board NAME: only that board, in
+                      this process, its cluster port's fabric carried over TCP to the other boards' processes (each
+                      started the same way) at the cluster file's "fabric" addresses (docs/cluster.md, "Across
+                      processes"); real time only (no --for)
   --portal HOST:PORT  where the iSCSI target listens (default: the board's first portal, else 127.0.0.1:3260;
                       port 0 picks a free port and prints it). Once serving, one iscsi://HOST:PORT/IQN/LUN line
                       is printed per LUN.
@@ -112,6 +116,13 @@ export const runCommand: Command = {
       },
       strict: true,
     });
+    if (values.cluster !== undefined && values.board !== undefined) {
+      const alone = ["portal", "nbd-portal", "seed", "trace", "record", "pcap", "for"].filter((o) => values[o as keyof typeof values] !== undefined);
+      if (alone.length > 0 || values["reset-on-panic"] || values["record-disks"] || values["no-seal"]) {
+        throw new UsageError(`--cluster with --board goes with --firmware, --data-dir and --verbose only${alone.length > 0 ? ` (got --${alone.join(", --")})` : ""}`);
+      }
+      return runClusterBoard({ file: values.cluster, board: values.board, firmware: values.firmware, dataDir: values["data-dir"], verbose: values.verbose });
+    }
     if (values.cluster !== undefined) {
       const alone = ["board", "portal", "nbd-portal", "seed", "trace", "record", "pcap"].filter((o) => values[o as keyof typeof values] !== undefined);
       if (alone.length > 0 || values["reset-on-panic"] || values["record-disks"] || values["no-seal"]) {

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadClusterFile, parseClusterFile } from "../../../host/cluster/cluster_file.ts";
+import { loadClusterFile, parseClusterFile, requireFabricAddresses } from "../../../host/cluster/cluster_file.ts";
 import { ROOT } from "../../../host/root.ts";
 
 const TRIO = join(ROOT, "clusters/trio.json");
@@ -42,6 +42,26 @@ describe("cluster file", () => {
     const none = trio();
     delete none.boards;
     expect(parse(none)).toThrow(/x\.json: boards: expected this field, got nothing/);
+  });
+
+  it("reads each board's fabric address for --board, and names the file and field of a bad or missing one", () => {
+    expect(requireFabricAddresses(loadClusterFile(TRIO))).toEqual([3370, 3371, 3372].map((port) => ({ host: "127.0.0.1", port })));
+    const port = trio();
+    port.boards[1].fabric.port = 70000;
+    expect(parse(port)).toThrow(/x\.json: boards\[1\]\.fabric\.port: expected a TCP port from 1 to 65535, got 70000/);
+    const host = trio();
+    delete host.boards[2].fabric.host;
+    expect(parse(host)).toThrow(/x\.json: boards\[2\]\.fabric\.host: expected this field, got nothing/);
+    const extra = trio();
+    extra.boards[0].fabric.tls = true;
+    expect(parse(extra)).toThrow(/x\.json: boards\[0\]\.fabric\.tls: unknown field/);
+    const clash = trio();
+    clash.boards[2].fabric.port = 3271; // b's portal
+    expect(parse(clash)).toThrow(/x\.json: boards\[2\]\.fabric: expected an address not already used by boards\[1\]\.portals\[0\], got "127\.0\.0\.1:3271"/);
+    const without = trio();
+    delete without.boards[1].fabric;
+    const loaded = parse(without)(); // fine in one process
+    expect(() => requireFabricAddresses(loaded)).toThrow(/x\.json: boards\[1\]\.fabric: expected the board's fabric address .* got nothing/);
   });
 
   it("names the field of a rule the schema cannot state: a name or id used twice, an owner that is no board, a board file missing", () => {

@@ -4,6 +4,7 @@
 // its bytes and later sends never overwrite the bytes the socket holds; a commit of 0 sends nothing; room for a
 // connection no longer held goes nowhere; close() sends the turn's bytes before the FIN; a buffer the socket held
 // and gave back serves a later write instead of a new one.
+import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { NicPort } from "../../../host/devices/nic.ts";
@@ -161,4 +162,77 @@ describe("TcpBackend send space", () => {
     backend!.sendSpace(0, 16);
     expect(() => backend!.sendCommit(0, 17)).toThrow(RangeError);
   });
+});
+
+// A NIC that keeps every chunk it is handed, as the real one does until the bytes are in guest RAM. (Random bytes: a
+// pattern that repeats every 64 KiB would hide a buffer overwritten by the next read.)
+class HoldingNic implements NicPort {
+  readonly chunks: Uint8Array[] = [];
+  onChunk: (chunk: Uint8Array) => void = () => {}; // at once, inside the socket's read callback
+  opened(): number {
+    return 0;
+  }
+  received(_connection: number, bytes: Uint8Array): void {
+    this.chunks.push(bytes);
+    this.onChunk(bytes);
+  }
+  closed(): void {}
+}
+
+describe("TcpBackend receive buffers", () => {
+  let backend: TcpBackend | undefined;
+  let client: Socket | undefined;
+  afterEach(async () => {
+    client?.destroy();
+    await backend?.stop();
+  });
+
+  async function receiveAll(nic: HoldingNic, lengthBytes: number, onChunk: (chunk: Uint8Array) => void = () => {}): Promise<void> {
+    nic.onChunk = onChunk;
+    const deadline = Date.now() + 8000;
+    while (nic.chunks.reduce((sum, chunk) => sum + chunk.length, 0) < lengthBytes) {
+      if (Date.now() > deadline) throw new Error(`received ${nic.chunks.reduce((sum, chunk) => sum + chunk.length, 0)} of ${lengthBytes} bytes`);
+      await tick();
+    }
+    nic.onChunk = () => {};
+  }
+
+  it("never reuses a buffer the NIC still holds, and reuses one once every byte of it is done", async () => {
+    const nic = new HoldingNic();
+    backend = new TcpBackend({ portals: [{ host: "127.0.0.1", port: 0 }], log: () => {} });
+    backend.attach(nic);
+    const [address] = await backend.start();
+    client = connect(address!.port, "127.0.0.1");
+    const first = randomBytes(1 << 20);
+    client.write(first);
+    await receiveAll(nic, first.length);
+    expect(Buffer.concat(nic.chunks).equals(first)).toBe(true);
+    // Each chunk done in two parts, as a chunk split over two receive buffers is.
+    for (const chunk of nic.chunks.splice(0)) {
+      const half = chunk.length >> 1;
+      backend.receivedDone(chunk.subarray(0, half));
+      backend.receivedDone(chunk.subarray(half));
+    }
+    const allocated = backend.stats.receiveBuffersAllocated;
+    // Second: the first half of each chunk is done at once, the rest held to the end; a buffer lent again before its
+    // last byte is done would be overwritten by later reads.
+    const second = randomBytes(1 << 20);
+    client.write(second);
+    await receiveAll(nic, second.length, (chunk) => backend!.receivedDone(chunk.subarray(0, chunk.length >> 1)));
+    expect(Buffer.concat(nic.chunks).equals(second)).toBe(true);
+    for (const chunk of nic.chunks.splice(0)) backend.receivedDone(chunk.subarray(chunk.length >> 1));
+    // Third: each chunk done as it comes, so the same few buffers serve all of it.
+    const third = randomBytes(1 << 20);
+    const copies: Buffer[] = [];
+    const before = backend.stats.receiveBuffersAllocated;
+    nic.chunks.length = 0;
+    client.write(third);
+    await receiveAll(nic, third.length, (chunk) => {
+      copies.push(Buffer.from(chunk));
+      backend!.receivedDone(chunk);
+    });
+    expect(Buffer.concat(copies).equals(third)).toBe(true);
+    expect(allocated).toBeGreaterThan(0);
+    expect(backend.stats.receiveBuffersAllocated - before).toBeLessThanOrEqual(1);
+  }, 20_000);
 });

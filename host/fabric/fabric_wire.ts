@@ -1,0 +1,195 @@
+// The fabric on the wire (docs/cluster.md, "Across processes"): how a cluster port's packets cross a TCP connection
+// between two boards' processes (tcp_fabric.ts). One connection per direction and pair of boards; the dialer's first
+// frame is a hello naming itself and the board it dialed, then every frame is one packet from it to that board.
+//
+// A frame, little-endian: |0 length u32 (the bytes after this field)|4 type u8|5 version u8 (1)|6 source u16|
+// |8 destination u16|10 reserved u16| then, by type:
+//   1 hello:   nothing more (length 8)
+//   2 request: |12 opcode u8|13 flags u8 (bit 0: bytes follow)|14 reserved u16|16 incarnation u64|24 sequence u32|
+//              |28 id u32|32 key u32|36 length u32|40 offset u64|48 the bytes (flags bit 0), as many as length says|
+//   3 answer:  |12 status u8|13 flags u8 (bit 0: bytes follow)|14 reserved u16|16 id u32|20 reserved u32|24 the bytes|
+// Nothing a peer sends is trusted: a frame shorter than its type's header or than 8, longer than a request with
+// FABRIC_TRANSFER_BYTES_MAX bytes, of another version or an unknown type, with reserved bits set, with bytes its flags
+// do not announce or a request whose bytes are not `length` long, a hello that is not first or names a board not of
+// the cluster or not this one, a packet from another source than the hello's or to another board: each is a counted
+// error (FabricWireReceiver.error names it) and the connection is closed, nothing of the frame delivered. What the
+// frames carry is the port's to check (keys, ranges, sequence numbers: host/devices/cluster_port.ts).
+import { type FabricMessage, FabricOpcode, FABRIC_TRANSFER_BYTES_MAX } from "../devices/cluster_port.ts";
+import type { FabricPacket } from "./fabric.ts";
+
+export const WIRE_VERSION = 1;
+export const WIRE_HELLO = 1;
+export const WIRE_REQUEST = 2;
+export const WIRE_ANSWER = 3;
+const PREFIX_BYTES = 4; // the length field
+const COMMON_BYTES = 12; // through the reserved u16, the length field included
+const REQUEST_HEADER_BYTES = 48;
+const ANSWER_HEADER_BYTES = 24;
+const FLAG_BYTES = 1;
+/** The longest frame's length field: a request's header and FABRIC_TRANSFER_BYTES_MAX bytes. */
+export const WIRE_FRAME_LENGTH_MAX = REQUEST_HEADER_BYTES - PREFIX_BYTES + FABRIC_TRANSFER_BYTES_MAX;
+
+/** The dialer's first frame. */
+export function encodeHello(source: number, destination: number): Uint8Array {
+  const frame = new Uint8Array(COMMON_BYTES);
+  common(new DataView(frame.buffer), COMMON_BYTES, WIRE_HELLO, source, destination);
+  return frame;
+}
+
+/** A packet as one frame. */
+export function encodePacket(packet: FabricPacket<FabricMessage>): Uint8Array {
+  const m = packet.body;
+  const bytes = m.bytes;
+  const header = m.kind === "request" ? REQUEST_HEADER_BYTES : ANSWER_HEADER_BYTES;
+  const frame = new Uint8Array(header + (bytes?.length ?? 0));
+  const view = new DataView(frame.buffer);
+  common(view, frame.length, m.kind === "request" ? WIRE_REQUEST : WIRE_ANSWER, packet.source, packet.destination);
+  view.setUint8(13, bytes === undefined ? 0 : FLAG_BYTES);
+  if (m.kind === "request") {
+    view.setUint8(12, m.opcode);
+    view.setBigUint64(16, BigInt(m.incarnation), true);
+    view.setUint32(24, m.sequence >>> 0, true);
+    view.setUint32(28, m.id >>> 0, true);
+    view.setUint32(32, m.key >>> 0, true);
+    view.setUint32(36, m.length >>> 0, true);
+    view.setBigUint64(40, BigInt.asUintN(64, m.offset), true);
+  } else {
+    view.setUint8(12, m.status);
+    view.setUint32(16, m.id >>> 0, true);
+  }
+  if (bytes !== undefined) frame.set(bytes, header);
+  return frame;
+}
+
+function common(view: DataView, frameBytes: number, type: number, source: number, destination: number): void {
+  view.setUint32(0, frameBytes - PREFIX_BYTES, true);
+  view.setUint8(4, type);
+  view.setUint8(5, WIRE_VERSION);
+  view.setUint16(6, source, true);
+  view.setUint16(8, destination, true);
+}
+
+/** Why a receiver closed its connection; each is counted (tcp_fabric.ts, the fuzz target). */
+export type WireError =
+  | "short-frame" | "oversized-frame" | "bad-version" | "bad-type" | "reserved-bits" | "bytes-mismatch"
+  | "no-hello" | "second-hello" | "unknown-source" | "wrong-destination" | "source-changed";
+
+/** One connection's incoming side: bytes in, packets out, or an error after which it takes nothing more. */
+export class FabricWireReceiver {
+  /** The board that dialed (its hello's source), once its hello came. */
+  source: number | undefined;
+  error: WireError | undefined;
+  framesIn = 0;
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+
+  /**
+   * `self`: this board's fabric address; `known(address)`: whether a board of the cluster has it; `deliver` gets each
+   * packet in order. A frame is delivered only whole and checked.
+   */
+  constructor(
+    private readonly self: number,
+    private readonly known: (address: number) => boolean,
+    private readonly deliver: (packet: FabricPacket<FabricMessage>) => void,
+  ) {}
+
+  get closed(): boolean { return this.error !== undefined; }
+
+  /** Bytes from the connection; returns the error that closes it (then and after), else undefined. */
+  push(chunk: Uint8Array): WireError | undefined {
+    if (this.error !== undefined) return this.error;
+    if (chunk.length === 0) return undefined;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    while (this.error === undefined && this.pendingBytes >= PREFIX_BYTES) {
+      const lengthField = this.peekLength();
+      if (lengthField < COMMON_BYTES - PREFIX_BYTES) return this.fail("short-frame");
+      if (lengthField > WIRE_FRAME_LENGTH_MAX) return this.fail("oversized-frame");
+      if (this.pendingBytes < PREFIX_BYTES + lengthField) break;
+      const frame = this.take(PREFIX_BYTES + lengthField);
+      const failed = this.frame(frame);
+      if (failed !== undefined) return this.fail(failed);
+    }
+    return this.error;
+  }
+
+  private fail(error: WireError): WireError {
+    this.error = error;
+    this.pending = [];
+    this.pendingBytes = 0;
+    return error;
+  }
+
+  private peekLength(): number {
+    const head = new Uint8Array(PREFIX_BYTES);
+    let filled = 0;
+    for (const piece of this.pending) {
+      const n = Math.min(piece.length, PREFIX_BYTES - filled);
+      head.set(piece.subarray(0, n), filled);
+      filled += n;
+      if (filled === PREFIX_BYTES) break;
+    }
+    return new DataView(head.buffer).getUint32(0, true);
+  }
+
+  private take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let filled = 0;
+    while (filled < n) {
+      const piece = this.pending[0]!;
+      const used = Math.min(piece.length, n - filled);
+      out.set(piece.subarray(0, used), filled);
+      filled += used;
+      if (used === piece.length) this.pending.shift();
+      else this.pending[0] = piece.subarray(used);
+    }
+    this.pendingBytes -= n;
+    return out;
+  }
+
+  private frame(frame: Uint8Array): WireError | undefined {
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+    const type = view.getUint8(4);
+    if (view.getUint8(5) !== WIRE_VERSION) return "bad-version";
+    if (view.getUint16(10, true) !== 0) return "reserved-bits";
+    const source = view.getUint16(6, true);
+    const destination = view.getUint16(8, true);
+    if (type === WIRE_HELLO) {
+      if (frame.length !== COMMON_BYTES) return frame.length < COMMON_BYTES ? "short-frame" : "bytes-mismatch";
+      if (this.source !== undefined) return "second-hello";
+      if (!this.known(source) || source === this.self) return "unknown-source";
+      if (destination !== this.self) return "wrong-destination";
+      this.source = source;
+      this.framesIn += 1;
+      return undefined;
+    }
+    if (type !== WIRE_REQUEST && type !== WIRE_ANSWER) return "bad-type";
+    if (this.source === undefined) return "no-hello";
+    if (source !== this.source) return "source-changed";
+    if (destination !== this.self) return "wrong-destination";
+    const header = type === WIRE_REQUEST ? REQUEST_HEADER_BYTES : ANSWER_HEADER_BYTES;
+    if (frame.length < header) return "short-frame";
+    const flags = view.getUint8(13);
+    if ((flags & ~FLAG_BYTES) !== 0 || view.getUint16(14, true) !== 0) return "reserved-bits";
+    const hasBytes = (flags & FLAG_BYTES) !== 0;
+    const bytes = hasBytes ? frame.slice(header) : undefined;
+    if (!hasBytes && frame.length !== header) return "bytes-mismatch";
+    let body: FabricMessage;
+    if (type === WIRE_REQUEST) {
+      const length = view.getUint32(36, true);
+      if (bytes !== undefined && bytes.length !== length) return "bytes-mismatch";
+      const incarnation = view.getBigUint64(16, true);
+      if (incarnation > BigInt(Number.MAX_SAFE_INTEGER)) return "reserved-bits";
+      body = {
+        kind: "request", opcode: view.getUint8(12) as FabricOpcode, incarnation: Number(incarnation), sequence: view.getUint32(24, true),
+        id: view.getUint32(28, true), key: view.getUint32(32, true), offset: view.getBigUint64(40, true), length, bytes,
+      };
+    } else {
+      if (view.getUint32(20, true) !== 0) return "reserved-bits";
+      body = { kind: "answer", id: view.getUint32(16, true), status: view.getUint8(12), bytes };
+    }
+    this.framesIn += 1;
+    this.deliver({ source, destination, body });
+    return undefined;
+  }
+}

@@ -1,0 +1,122 @@
+// wasm-iop run --cluster FILE --board NAME: one board of a cluster file in this process, its cluster port's fabric
+// carried over TCP to the other boards' processes (host/fabric/tcp_fabric.ts; docs/cluster.md, "Across processes").
+// Each board is started the same way, in any order; a board whose peers are not up yet serves its own pages and says
+// hello to the others until they answer. Real time only: the processes' clocks are paced to wall time.
+import { mkdirSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { compileImage } from "../../host/abi/image_module.ts";
+import { Board } from "../../host/board/board.ts";
+import { BoardFileError } from "../../host/board/load.ts";
+import type { PanicReport } from "../../host/board/processor.ts";
+import { loadClusterFile, requireFabricAddresses } from "../../host/cluster/cluster_file.ts";
+import { TcpBackend } from "../../host/devices/tcp_backend.ts";
+import { TcpFabric } from "../../host/fabric/tcp_fabric.ts";
+import { VirtualClock } from "../../host/sim/clock.ts";
+import { RealTimePacer } from "../../host/sim/realtime.ts";
+import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
+import { iscsiUrls } from "./run.ts";
+
+export interface RunClusterBoardOptions {
+  file: string;
+  board: string;
+  firmware: string | undefined;
+  dataDir: string | undefined;
+  verbose: boolean;
+}
+
+export async function runClusterBoard(options: RunClusterBoardOptions): Promise<number> {
+  const out = (text: string) => process.stdout.write(text + "\n");
+  const fail = (message: string) => {
+    process.stderr.write(`wasm-iop run: ${message}\n`);
+    return 1;
+  };
+  let file;
+  let addresses;
+  try {
+    file = loadClusterFile(options.file);
+    addresses = requireFabricAddresses(file);
+  } catch (error) {
+    if (!(error instanceof BoardFileError)) throw error;
+    return fail(error.message);
+  }
+  const index = file.boards.findIndex((b) => b.name === options.board);
+  if (index < 0) return fail(`--board: expected the name of a board of ${file.file} (${file.boards.map((b) => b.name).join(", ")}), got "${options.board}"`);
+  const entry = file.boards[index]!;
+  let signalled: string | undefined;
+  let onSignal: (signal: string) => void = (signal) => (signalled ??= signal);
+  process.once("SIGINT", () => onSignal("SIGINT"));
+  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  if (options.firmware === undefined) await buildFirmware(["release"]);
+  const firmware = compileImage(new Uint8Array(readFileSync(resolve(options.firmware ?? FIRMWARE_PATH))));
+  const clock = new VirtualClock();
+  const log = (m: string) => process.stderr.write(`[${entry.name} fabric] ${m}\n`);
+  const fabric = new TcpFabric({
+    clock,
+    address: entry.id,
+    listen: addresses[index]!,
+    peers: new Map(file.boards.flatMap((b, i) => (i === index ? [] : [[b.id, addresses[i]!] as const]))),
+    log: options.verbose ? log : (m) => { if (m.includes("closed") || m.includes("lost")) log(m); },
+  });
+  try {
+    await fabric.start();
+  } catch (error) {
+    return fail(`${file.file}: boards[${index}].fabric: cannot listen on ${addresses[index]!.host}:${addresses[index]!.port}: ${(error as Error).message}`);
+  }
+  const tcp = new TcpBackend({ portals: entry.spec.portals, log: (m) => process.stderr.write(`[${entry.name} nic] ${m}\n`) });
+  tcp.attach({ opened: () => undefined, received: () => {}, closed: () => {} });
+  let bound;
+  try {
+    bound = await tcp.start();
+  } catch (error) {
+    await fabric.stop();
+    return fail(`${file.file}: boards[${index}].portals: ${(error as Error).message}`);
+  }
+  let failed: PanicReport | undefined;
+  const dataDir = options.dataDir === undefined ? entry.dataDir : resolve(options.dataDir, entry.name);
+  mkdirSync(dataDir, { recursive: true });
+  const board = new Board({
+    spec: entry.spec,
+    firmware,
+    dataDir,
+    seed: entry.seed,
+    clock,
+    fabric,
+    network: tcp,
+    portals: bound,
+    verbose: options.verbose,
+    onConsole: (processor, fd, line) => {
+      (fd === 1 ? process.stdout : process.stderr).write(`[${entry.name}${processor === "board" ? "" : `/${processor}`}] ${line}\n`);
+      if (line.startsWith("tts: serving")) for (const url of iscsiUrls(entry.spec, bound[0]!)) out(`${entry.name}: ${url}`);
+    },
+    onStop: (processor, report) => {
+      if (report === undefined) return;
+      process.stderr.write(`PANIC on board ${entry.name} processor ${processor}: ${report.kind}, task ${report.task}, code ${report.code}: ${report.message}\n`);
+      failed ??= report;
+    },
+  });
+  out(`cluster ${file.name} (${file.file}): board ${entry.name} (id ${entry.id}) alone, fabric over TCP at ${addresses[index]!.host}:${addresses[index]!.port} to ${file.boards.filter((_, i) => i !== index).map((b, i) => `${b.name}`).join(", ")}`);
+  const finish = async (code: number): Promise<number> => {
+    await tcp.stop();
+    await fabric.stop();
+    board.powerOff();
+    const s = fabric.stats;
+    out(`board ${entry.name} stopped after ${(clock.nowNs / 1e9).toFixed(3)} s of board time; fabric: ${s.sent} packets sent, ${s.delivered} delivered, ${s.refused} refused (no connection), ${s.wireErrors} connections closed for bad frames`);
+    return code;
+  };
+  if (!board.powerOn()) return finish(1);
+  out(`${entry.name}: listening on ${bound.map((a) => `${a.host}:${a.port}`).join(", ")}`);
+  const pacer = new RealTimePacer(clock);
+  pacer.start();
+  out("running; Ctrl-C stops the board");
+  const code = await new Promise<number>((resolveCode) => {
+    onSignal = (signal) => {
+      out(`${signal}: stopping`);
+      resolveCode(0);
+    };
+    if (signalled !== undefined) onSignal(signalled);
+    const watch = setInterval(() => { if (failed !== undefined) resolveCode(1); }, 20);
+    watch.unref();
+  });
+  pacer.stop();
+  return finish(code);
+}
