@@ -10,6 +10,7 @@
 // lines alone, so it is the same whether the replay lines are written or not.
 import { createHash, type Hash } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
+import { Sha256Thread } from "./hash_thread.ts";
 import { createGzip } from "node:zlib";
 import { memoryBytes, writeWatch } from "../bus/ram.ts";
 
@@ -34,13 +35,16 @@ export interface TraceOptions {
   enabled?: boolean;
   /** Record the replay lines (default: when writing a file). They go to the file and the kept lines, never the hash. */
   replay?: boolean;
+  /** Hash the lines on a worker thread (hash_thread.ts): the same digest, off the board's thread (a replay). */
+  hashOffThread?: boolean;
 }
 
 export class Trace {
   readonly enabled: boolean;
   /** Whether the replay lines are recorded: processors and the bus check it before building one. */
   readonly replay: boolean;
-  private readonly hash: Hash = createHash("sha256");
+  private readonly hash: Hash | undefined;
+  private readonly hashThread: Sha256Thread | undefined;
   private readonly out: WriteStream | undefined;
   private readonly sink: { write(text: string): unknown; end(callback: (error?: Error | null) => void): unknown } | undefined;
   readonly lines: string[] | undefined;
@@ -59,6 +63,8 @@ export class Trace {
 
   constructor(options: TraceOptions = {}) {
     this.enabled = options.enabled ?? true;
+    if (this.enabled && options.hashOffThread === true) this.hashThread = new Sha256Thread();
+    else this.hash = createHash("sha256");
     this.replay = this.enabled && (options.replay ?? options.path !== undefined);
     if (this.enabled && options.path !== undefined) {
       this.out = createWriteStream(options.path);
@@ -88,7 +94,7 @@ export class Trace {
   }
 
   private flushPending(): void {
-    this.hash.update(this.pending);
+    if (this.pending.length > 0) (this.hashThread ?? this.hash!).update(this.pending);
     this.pending = "";
     if (this.outPending.length > 0) this.sink?.write(this.outPending);
     this.outPending = "";
@@ -171,11 +177,12 @@ export class Trace {
   /** The SHA-256 of every line so far, in hex. */
   digest(): string {
     this.flushPending();
-    return this.hash.copy().digest("hex");
+    return this.hashThread !== undefined ? this.hashThread.digest() : this.hash!.copy().digest("hex");
   }
 
   async close(): Promise<void> {
     this.flushPending();
+    this.hashThread?.close(); // digest() keeps its final value
     const sink = this.sink;
     const out = this.out;
     if (sink === undefined || out === undefined) return;

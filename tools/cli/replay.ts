@@ -95,9 +95,12 @@ export const replayCommand: Command = {
       say(`replay ${file}: ${meta.command} of board ${(meta.spec as { name?: string }).name ?? "?"} (${meta.boardFile}), seed ${meta.seed}, ` +
         `${sizeBytes} bytes, recorded ${meta.created} by ${meta.tool}`);
       const diskImages = values.disks === undefined ? undefined : readDiskImages(values.disks, meta.spec as { disks: { name: string; backend: string; image?: string }[] }, meta.disks);
-      const trace = new Trace({ path: recording.fuzzStart !== undefined ? undefined : values.trace }); // a fuzz replay writes its own
+      // A fuzz replay writes its own; the lines are hashed on a worker thread (host/sim/hash_thread.ts).
+      const trace = new Trace({ path: recording.fuzzStart !== undefined ? undefined : values.trace, hashOffThread: true });
       const pcap = values.pcap === undefined ? undefined : new PcapWriter(resolve(values.pcap), { adoptOpen: recording.fuzzStart !== undefined });
       const started = performance.now();
+      const cpuBefore = process.cpuUsage();
+      const mainBeforeNs = mainThreadCpuNs();
       const observers = pcap === undefined ? [] : [pcap];
       // A fuzz finding's recording: its target's board, its input run again, every passage of the door checked.
       const result = recording.fuzzStart !== undefined ? replayFuzz({ recording, firmware, trace, ...until, observers, tracePath: values.trace }) : replay({
@@ -105,12 +108,15 @@ export const replayCommand: Command = {
         onConsole: values.verbose ? (processor, _fd, line) => say(`[${processor}] ${line}`) : undefined,
       });
       const wallS = (performance.now() - started) / 1000;
+      const cpu = process.cpuUsage(cpuBefore);
+      const mainS = mainBeforeNs === undefined ? undefined : (mainThreadCpuNs()! - mainBeforeNs) / 1e9;
       await trace.close();
       pcap?.finish();
       if (!result.firmwareMatches) say(`firmware ${firmwarePath} is not the recorded image (sha256 ${meta.firmwareSha256.slice(0, 16)}...): a divergence shows where its behaviour changed`);
       const speed = wallS > 0 ? (result.boardTimeNs / 1e9 / wallS).toFixed(1) : "-";
       const ended = recording.end === undefined ? "" : `recording ended by ${recording.end.end.reason}; `;
-      const summary = `${ended}board time ${(result.boardTimeNs / 1e9).toFixed(6)} s in ${wallS.toFixed(2)} s of wall time (${speed}x real time), ${result.recordsApplied} inputs applied, ` +
+      const cpuText = `${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of CPU${mainS === undefined ? "" : `, ${mainS.toFixed(2)} s of it the board's thread`}`;
+      const summary = `${ended}board time ${(result.boardTimeNs / 1e9).toFixed(6)} s in ${wallS.toFixed(2)} s of wall time (${speed}x real time; ${cpuText}), ${result.recordsApplied} inputs applied, ` +
         `${result.sentBytes} bytes sent (sha256 ${result.sentSha256.slice(0, 16)}...), trace ${result.traceEvents} events (sha256 ${result.traceHash})`;
       if (result.stoppedBefore !== undefined) say(`stopped before ${result.stoppedBefore}: ${summary}`);
       else if (result.divergence !== undefined) say(`DIVERGED: ${result.divergence}\n  ${summary}`);
@@ -141,4 +147,13 @@ function readDiskImages(dir: string, spec: { disks: { name: string; backend: str
     images.set(disk.name, replayDisk(disk, chunks));
   }
   return images;
+}
+
+/** The main thread's time on a CPU so far, in ns (Linux: /proc/self/schedstat); undefined elsewhere. */
+function mainThreadCpuNs(): number | undefined {
+  try {
+    return Number(readFileSync("/proc/self/schedstat", "utf8").split(" ")[0]);
+  } catch {
+    return undefined;
+  }
 }

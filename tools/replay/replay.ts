@@ -2,7 +2,7 @@
 // built as recorded (spec, seed, portals, boot slot, disks); each input is applied where it entered, at the same board
 // time after the same count of board events (host/board/ingress.ts), and each send the board makes is checked against
 // the recorded one: its place, connection, length and CRC-32. The first difference is the divergence the replay names.
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { Board } from "../../host/board/board.ts";
 import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
@@ -13,6 +13,7 @@ import type { FlashBoot } from "../../host/boot/flash_boot.ts";
 import type { DiskBackend } from "../../host/devices/disk_backend.ts";
 import { memoryNvram } from "../../host/devices/nvram.ts";
 import type { NetworkBackend, NicPort } from "../../host/devices/nic.ts";
+import { Sha256Thread } from "../../host/sim/hash_thread.ts";
 import type { Trace } from "../../host/sim/trace.ts";
 import { RECORD_KIND_NAMES, RecordKind, RecordingError, SendsDigest } from "./format.ts";
 import { type Recorded, type Recording, type RecordStream, streamOf } from "./reader.ts";
@@ -152,12 +153,21 @@ function buildBoard(options: ReplayOptions, recording: RecordStream, network: Re
 }
 
 export function replay(options: ReplayOptions): ReplayResult {
+  // Every byte sent is hashed on a worker thread (host/sim/hash_thread.ts): the same SHA-256, beside the board.
+  const sentHash = new Sha256Thread();
+  try {
+    return replayWith(options, sentHash);
+  } finally {
+    sentHash.close();
+  }
+}
+
+function replayWith(options: ReplayOptions, sentHash: Sha256Thread): ReplayResult {
   const recording = "peek" in options.recording ? options.recording : streamOf(options.recording);
   const network = new ReplayNetwork();
   const panics: PanicReport[] = [];
   const board = buildBoard(options, recording, network, panics);
   const control = new BoardControl(board);
-  const sentHash: Hash = createHash("sha256");
   const sends = new SendsDigest();
   let divergence: string | undefined;
   const diverge = (message: string) => {
@@ -267,7 +277,7 @@ export function replay(options: ReplayOptions): ReplayResult {
     }
   }
 
-  const sentSha256 = sentHash.copy().digest("hex");
+  const sentSha256 = sentHash.digest();
   const end = recording.end?.end;
   const expectedTraceHash = end === undefined ? null : end.traceHash ?? recording.seal?.traceHash ?? null;
   const finished = divergence === undefined && stoppedBefore === undefined;

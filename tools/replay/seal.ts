@@ -13,8 +13,9 @@ export function sealRecording(path: string, firmware: Uint8Array, out: (line: st
   let recording: RecordingReader | undefined;
   try {
     recording = openRecording(path);
-    const trace = new Trace();
+    const trace = new Trace({ hashOffThread: true });
     const result = replay({ recording, firmware, trace });
+    void trace.close(); // its hash thread (no file)
     const wallS = (performance.now() - started) / 1000;
     if (!result.identical) {
       out(`recording: not sealed: the checking replay diverged: ${result.divergence}`);

@@ -13,9 +13,14 @@
 //   0 a forged frame      1 a forged hello        2 raw bytes SENT        3 RDMA WRITE      4 RDMA READ
 //   5 an interrupt        6 a forged answer       7 step the clock        8 a fabric fault  9 sequence games
 //   10 how b answers the window (Ok with garbage, a key fault, a range fault)
+//   11 bytes on a TCP connection from b (host/fabric/fabric_wire.ts, as `run --cluster F --board N` reads them): a well-
+//      formed packet cut anywhere, a new connection's hello (any source and destination), raw bytes, or a packet with
+//      one byte changed. Oracle: a malformed frame is a named, counted error that closes the connection (nothing of it,
+//      nor anything after, is delivered), never an exception; what the wire delivers reaches the port as any packet.
 import type { FabricMessage } from "../../../host/devices/cluster_port.ts";
 import { FabricOpcode, FabricStatus } from "../../../host/devices/cluster_port.ts";
 import type { Fabric, FabricEndpoint, FabricLink, FabricPacket } from "../../../host/fabric/fabric.ts";
+import { encodeHello, encodePacket, FabricWireReceiver } from "../../../host/fabric/fabric_wire.ts";
 import { FindingError, type FuzzBoard } from "../harness.ts";
 import { bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
 
@@ -45,12 +50,41 @@ class HostilePeer implements FabricEndpoint {
   windowAccesses = 0;
   answersReceived = 0;
   transactionLast = 0;
+  wire: FabricWireReceiver; // b's connection to a, as a's process reads it
+  wireErrors = 0;
+  wireDelivered = 0;
+  wireDeliveredClosed = 0; // delivered by a connection already closed: a finding
 
   // The fabric, not the FuzzBoard: the snapshot restores every object reachable from its roots, and the FuzzBoard's
   // own fields (the snapshot itself) must stay out of it.
   constructor(private readonly fabric: Fabric) {
     this.links = fabric.linksFor(PEER, "hostile");
     fabric.attach(this);
+    this.wire = this.connect();
+  }
+
+  // A new connection from b to a's process, as tcp_fabric.ts reads it: what it decodes goes onto the fabric as b's.
+  connect(): FabricWireReceiver {
+    const wire: FabricWireReceiver = new FabricWireReceiver(FIRMWARE, (a) => a === FIRMWARE || a === PEER, (packet) => {
+      if (wire.closed) this.wireDeliveredClosed += 1;
+      this.wireDelivered += 1;
+      this.fabric.send(this, this.links[0]!.up ? 0 : 1, packet);
+    });
+    return wire;
+  }
+
+  /** Bytes on b's connection; a malformed frame closes it (counted) and the next bytes come on a new one. */
+  wireBytes(chunk: Uint8Array): string | undefined {
+    const error = this.wire.push(chunk);
+    if (error === undefined) return undefined;
+    this.wireErrors += 1;
+    const delivered = this.wireDelivered;
+    if (this.wire.push(encodeHello(PEER, FIRMWARE)) !== error || this.wireDelivered !== delivered) {
+      this.violation ||= `a wire connection closed for ${error} read more bytes`;
+    }
+    if (this.wireDeliveredClosed > 0) this.violation ||= `a wire connection closed for ${error} delivered a packet`;
+    this.wire = this.connect();
+    return error;
   }
 
   receive(packet: FabricPacket): void {
@@ -151,6 +185,34 @@ function fabricFault(fuzz: FuzzBoard, input: Reader, log: (line: string) => void
   }
 }
 
+// Bytes on b's TCP connection to a (op 11).
+function wireOp(peer: HostilePeer, input: Reader, log: (line: string) => void): void {
+  const how = input.u8() % 4;
+  const packet = (): Uint8Array => {
+    const opcode = (input.u8() % 6) as FabricOpcode;
+    const kind = input.u8() & 1;
+    const lengthBytes = input.u8() % 64;
+    const data = lengthBytes === 0 ? undefined : Uint8Array.from({ length: lengthBytes }, () => input.u8());
+    const body: FabricMessage = kind === 0
+      ? { kind: "request", opcode, incarnation: peer.incarnation, sequence: peer.sequence++, id: peer.idNext++, key: input.u8() < 200 ? peer.firmwareKey : input.u32(), offset: BigInt(input.u16() * 64), length: data?.length ?? input.u8(), bytes: data }
+      : { kind: "answer", id: input.u16(), status: (input.u8() % 14) as FabricStatus, bytes: data };
+    return encodePacket({ source: PEER, destination: FIRMWARE, body });
+  };
+  let chunk: Uint8Array;
+  if (how === 0) chunk = packet();
+  else if (how === 1) chunk = encodeHello(input.u8() < 200 ? PEER : input.u16(), input.u8() < 200 ? FIRMWARE : input.u16());
+  else if (how === 2) chunk = Uint8Array.from({ length: (input.u8() % 80) + 1 }, () => input.u8());
+  else {
+    chunk = packet();
+    chunk[input.u8() % chunk.length] = input.u8();
+  }
+  // Cut where the input says: TCP delivers a stream, not frames.
+  const cut = Math.min(chunk.length, input.u8() % (chunk.length + 1));
+  const first = peer.wireBytes(chunk.subarray(0, cut));
+  const error = first ?? peer.wireBytes(chunk.subarray(cut));
+  log(`wire: ${["packet", "hello", "raw bytes", "changed packet"][how]} of ${chunk.length} bytes cut at ${cut}${error === undefined ? "" : `: ${error}, connection closed`}`);
+}
+
 function checkPeer(peer: HostilePeer): void {
   if (peer.violation !== "") throw new FindingError({ kind: "bus-fault", message: peer.violation });
 }
@@ -181,7 +243,7 @@ export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
   run(fuzz, state, input, log) {
     const peer = state.peer;
     for (let ops = 0; ops < OPS_PER_INPUT_MAX && !input.done; ops++) {
-      const op = input.u8() % 11;
+      const op = input.u8() % 12;
       switch (op) {
         case 0: {
           const frame = forgedFrame(input, peer);
@@ -245,6 +307,9 @@ export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
           log(`sequence: ${["gap", "replay", "new incarnation"][how]}`);
           break;
         }
+        case 11:
+          wireOp(peer, input, log);
+          break;
         default:
           peer.windowMode = input.u8() % 3;
           log(`window answers ${["Ok", "KeyFault", "RangeFault"][peer.windowMode]}`);
@@ -258,7 +323,7 @@ export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
     for (const address of [FIRMWARE, PEER]) for (const link of [0, 1]) fuzz.fabric!.setLink(address, link, true);
     fuzz.board.runFor(50_000_000);
     checkPeer(peer);
-    log(`board b: ${peer.framesReceived} frames received, ${peer.answersReceived} answers, ${peer.windowAccesses} window accesses`);
+    log(`board b: ${peer.framesReceived} frames received, ${peer.answersReceived} answers, ${peer.windowAccesses} window accesses, wire ${peer.wireDelivered} packets, ${peer.wireErrors} closed`);
     fuzz.board.runFor(RETAIN_NS + 20_000_000);
     fuzz.check();
     checkPeer(peer);
@@ -273,5 +338,7 @@ export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
     bytes(2, 40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 10, 1, 0, 3, 7, 10),
     // A hello of 8 704 bytes, then a READ of one block into its first 512 bytes: the disk's data through the window.
     bytes(1, 1, 1, 1, 1, 0, 0, 0x10, 7, 0x20, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0x50),
+    // On the wire: b's hello, a SEND of 32 bytes cut in two, a packet with a byte changed, raw bytes.
+    bytes(11, 1, 0, 0, 12, 7, 10, 11, 0, 0, 3, 0, 32, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 0, 0, 0, 20, 7, 50, 11, 3, 1, 1, 4, 9, 9, 9, 9, 5, 255, 11, 2, 10, 0, 0, 0, 0, 255, 255, 255, 255, 1, 2, 5),
   ],
 };
