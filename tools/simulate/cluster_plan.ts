@@ -41,7 +41,8 @@ export interface SimClusterHooks {
 }
 
 /** The cluster of the file at `path` for one seed; throws a BoardFileError naming the file and field. */
-export function simulationCluster(path: string, prng: Prng, trace: Trace, hooks: SimClusterHooks): SimCluster {
+/** `rdma`: the ports have no window (revision 2): a remote request's data moves by RDMA, as over TCP. */
+export function simulationCluster(path: string, prng: Prng, trace: Trace, hooks: SimClusterHooks, rdma = false): SimCluster {
   const file = loaded.get(path) ?? loadClusterFile(path);
   loaded.set(path, file);
   const names = file.boards.map((b) => b.name);
@@ -80,6 +81,7 @@ export function simulationCluster(path: string, prng: Prng, trace: Trace, hooks:
   const cluster = new Cluster({
     cluster: file,
     firmware: firmwareModule(),
+    window: !rdma,
     boardOptions: (name) => {
       const entry = file.boards.find((b) => b.name === name)!;
       return {
