@@ -14,6 +14,15 @@
 // a CTA or from an RTA, a hello without a key or region, or for a board past the window's slots, is counted
 // (badReceiveCount) and dropped; the receive buffer is posted again. A completion whose tag this task did not give is
 // counted and ignored. A frame that finds the send ring full is dropped (counted): the CTA retransmits.
+//
+// Remote completions come by tunneled interrupt (docs/cluster.md, "Tunneled completions"): after SENDing a reply frame
+// to board b, this task raises b's tunneled vector (this board's index mod 8) with an INTERRUPT, which b's port raises
+// through b's own MSI-X only after everything this board sent before it was applied (the reply and its data), and not at
+// all when something before it was lost (Fenced). On b, a reply frame that arrives is held, not handed to the CTA, until
+// that vector fires: the CTA sees a remote completion only once its data is visible. An INTERRUPT that completes other
+// than Ok is sent once more; a reply held FABRIC_TUNNEL_WAIT_NS without one is dropped (counted), and the CTA's
+// retransmission gets the RTA's kept answer again. A duplicated interrupt is dropped by the port (sequence numbers),
+// and would release nothing more anyway.
 import { bootInfoMsiAddress } from "../board/boot_info";
 import { busRead32, busWrite32 } from "../board/bus";
 import {
@@ -40,12 +49,13 @@ import {
   cpWrSetRemoteOffset, cpWrSetTag,
 } from "./entries";
 import {
-  FABRIC_BATCH_MAX, FABRIC_CQ_ENTRIES, FABRIC_HELLO_ANSWER, FABRIC_HELLO_BYTES, FABRIC_HELLO_MAGIC, FABRIC_HELLO_RETRY_NS,
+  FABRIC_BATCH_MAX, FABRIC_CQ_ENTRIES, FABRIC_HELD_MAX, FABRIC_TUNNEL_WAIT_NS, FABRIC_HELLO_ANSWER, FABRIC_HELLO_BYTES, FABRIC_HELLO_MAGIC, FABRIC_HELLO_RETRY_NS,
   FABRIC_INBOX_DEPTH, FABRIC_PRIORITY, FABRIC_RECEIVE_BYTES, FABRIC_RQ_ENTRIES, FABRIC_SQ_ENTRIES,
   REMOTE_PROCESSOR_BASE,
 } from "./limits";
 import {
-  CLUSTER_PORT_BAR_REGISTERS, CLUSTER_PORT_BAR_WINDOW, CLUSTER_PORT_DEVICE_ID, CLUSTER_PORT_REVISION_RDMA, CLUSTER_PORT_VECTOR_COUNT,
+  CLUSTER_PORT_BAR_REGISTERS, CLUSTER_PORT_BAR_WINDOW, CLUSTER_PORT_DEVICE_ID, CLUSTER_PORT_REVISION_RDMA, CLUSTER_PORT_TUNNEL_VECTORS,
+  CLUSTER_PORT_VECTOR_COUNT, CLUSTER_PORT_VECTOR_TUNNEL_BASE,
   CLUSTER_PORT_VENDOR_ID, CP_ACCESS_REMOTE_READ, CP_ACCESS_REMOTE_WRITE, CP_CQ_BASE_HI, CP_CQ_BASE_LO, CP_CQ_HEAD,
   CP_CQ_SIZE, CP_CQ_TAIL, CP_CTRL, CP_CTRL_ENABLE, CP_CTRL_RESET, CP_REGION_ACCESS, CP_REGION_BASE_HI, CP_REGION_BASE_LO,
   CP_REGION_KEY, CP_REGION_LENGTH, CP_REGION_SELECT, CP_RQ_BASE_HI, CP_RQ_BASE_LO, CP_RQ_SIZE, CP_RQ_TAIL, CP_SQ_BASE_HI,
@@ -57,6 +67,8 @@ import {
 const TAG_FRAME: u32 = 1 << 16; // | frame pool slot: released at its completion
 const TAG_HELLO: u32 = 2 << 16; // | board index
 const TAG_RDMA: u32 = 3 << 16; // | RDMA slot: an RDMA for the RTA (port revision 2)
+const TAG_INTERRUPT: u32 = 4 << 16; // | board index; TAG_RETRIED once sent again
+const TAG_RETRIED: u32 = 1 << 15;
 const TAG_KIND_MASK: u32 = 0xffff_0000;
 const TAG_INDEX_MASK: u32 = 0xffff;
 const ALL_ONES: u32 = 0xffff_ffff;
@@ -73,6 +85,11 @@ export class FabricTask extends Task {
   framesIn: u64 = 0;
   framesOut: u64 = 0;
   windowSlotsFull: u64 = 0; // hellos from more peers than the window has slots: those boards cannot be served
+  interruptsSent: u64 = 0; // tunneled interrupts after replies
+  interruptsFailed: u64 = 0; // completed other than Ok (Fenced, LinkDown), after the one retry
+  repliesReleased: u64 = 0; // replies handed to the CTA by a tunneled interrupt
+  repliesExpired: u64 = 0; // replies held FABRIC_TUNNEL_WAIT_NS with no tunneled interrupt: dropped
+  repliesHeldFull: u64 = 0; // replies dropped because FABRIC_HELD_MAX were held already
   rdmaPosted: u64 = 0; // RDMAs for the RTA (a port without a window)
   rdmaFailed: u64 = 0; // of those, completed with another status than Ok, or refused before posting
   /** The port reaches peers' memory only by RDMA work requests (revision 2): no window slots, the RTA bounces. */
@@ -96,6 +113,12 @@ export class FabricTask extends Task {
   private readonly framesHeld: StaticArray<bool>; // frame pool slots this task holds for a SEND in flight
   private readonly windowSlotOf: StaticArray<u32>; // per board: its window slot, CP_WINDOW_SLOTS while none
   private windowSlotsUsed: u32 = 0;
+  private vectorBase: u32 = 0; // the port's vector 0 (completions); 1 + v: tunneled vector v
+  // Replies received and not yet released by a tunneled interrupt: frame pool slot, sender board, arrival time.
+  private readonly heldSlot: StaticArray<u32> = new StaticArray<u32>(FABRIC_HELD_MAX);
+  private readonly heldBoard: StaticArray<u32> = new StaticArray<u32>(FABRIC_HELD_MAX);
+  private readonly heldNs: StaticArray<u64> = new StaticArray<u64>(FABRIC_HELD_MAX);
+  private heldCount: u32 = 0;
   // Revision 2: each peer's registered buffers (from its hello), for the RDMAs the RTA asks for.
   // Made by useRdma at boot, only then: a board with a window allocates nothing for them.
   private peerKey: StaticArray<u32> = EMPTY_U32;
@@ -139,10 +162,11 @@ export class FabricTask extends Task {
     this.rdmaStatus = new StaticArray<u8>(FABRIC_SQ_ENTRIES);
   }
 
-  /** Boot: the port's BARs. */
-  attach(registers: u64, window: u64): void {
+  /** Boot: the port's BARs and its first vector. */
+  attach(registers: u64, window: u64, vectorBase: u32): void {
     this.registers = registers;
     this.window = window;
+    this.vectorBase = vectorBase;
   }
 
   /** After the seal: rings, region, receive buffers, enable, hellos; the retry timer. */
@@ -174,9 +198,14 @@ export class FabricTask extends Task {
     switch (<i32>msg.kind) {
       case MsgKind.FabricFrameOut: this.onFrameOut(msg.a, msg.b); break;
       case MsgKind.FabricRdma: this.onRdma(msg); break;
-      case MsgKind.Irq: this.drainCompletions(); break;
+      case MsgKind.Irq: {
+        this.drainCompletions();
+        if (msg.a > this.vectorBase) this.releaseHeld(msg.a - this.vectorBase - CLUSTER_PORT_VECTOR_TUNNEL_BASE);
+        break;
+      }
       case MsgKind.Timer: {
         this.drainCompletions();
+        this.expireHeld();
         this.sendHellos();
         if (this.sync.wakeNs <= clockNowNs()) this.sync.tick();
         this.syncWake();
@@ -252,6 +281,7 @@ export class FabricTask extends Task {
       this.droppedCount += 1;
       return;
     }
+    const reply = frameIsReply(frames().address(slot));
     if (!this.postSend(board, <u64>frames().address(slot), FRAME_BYTES, TAG_FRAME | slot)) {
       frames().release(slot);
       this.droppedCount += 1;
@@ -259,6 +289,93 @@ export class FabricTask extends Task {
     }
     unchecked(this.framesHeld[slot] = true);
     this.framesOut += 1;
+    // The requester takes the reply when this interrupt fires there: after the reply and its data.
+    if (reply && this.postInterrupt(board, TAG_INTERRUPT | board)) this.interruptsSent += 1;
+  }
+
+  // An INTERRUPT of board `board`'s tunneled vector for this board; false when the send ring is full (the requester
+  // then drops the reply after its wait, and the CTA's retransmission brings it again).
+  private postInterrupt(board: u32, tag: u32): bool {
+    if (this.sqInFlight >= FABRIC_SQ_ENTRIES - 1) return false;
+    const wr = this.sq + <usize>this.sqTail * CP_WR_BYTES;
+    memory.fill(wr, 0, CP_WR_BYTES);
+    cpWrSetOpcode(wr, <u8>FabricOpcode.Interrupt);
+    cpWrSetDestination(wr, <u16>routingTable().boardIds[board]);
+    cpWrSetRemoteOffset(wr, <u64>(routingTable().thisBoard % CLUSTER_PORT_TUNNEL_VECTORS));
+    cpWrSetTag(wr, tag);
+    this.sqTail = (this.sqTail + 1) % FABRIC_SQ_ENTRIES;
+    this.sqInFlight += 1;
+    busWrite32(this.registers + CP_SQ_TAIL, this.sqTail);
+    return true;
+  }
+
+  // ---- Held replies ----
+
+  // A reply frame from `board`, copied into frame pool slot `slot`: held until `board`'s tunneled interrupt.
+  private hold(slot: u32, board: u32): void {
+    if (this.heldCount >= FABRIC_HELD_MAX) {
+      frames().release(slot);
+      this.repliesHeldFull += 1;
+      return;
+    }
+    const i = this.heldCount;
+    unchecked(this.heldSlot[i] = slot);
+    unchecked(this.heldBoard[i] = board);
+    unchecked(this.heldNs[i] = clockNowNs());
+    this.heldCount += 1;
+    timerWakeBy(this.timer, clockNowNs() + FABRIC_TUNNEL_WAIT_NS);
+  }
+
+  // Tunneled vector `vector` fired: every reply held from a board that raises it was applied before it (the port
+  // raises it after everything that board sent before): to the CTA, in arrival order.
+  private releaseHeld(vector: u32): void {
+    if (vector >= CLUSTER_PORT_TUNNEL_VECTORS) return;
+    let kept: u32 = 0;
+    for (let i: u32 = 0; i < this.heldCount; i++) {
+      const slot = unchecked(this.heldSlot[i]);
+      const board = unchecked(this.heldBoard[i]);
+      if (board % CLUSTER_PORT_TUNNEL_VECTORS == vector) {
+        if (post(this.ctaTask, this.out.set(MsgKind.Frame, this.index, slot, 0))) {
+          this.repliesReleased += 1;
+          this.framesIn += 1;
+        } else {
+          frames().release(slot);
+          this.droppedCount += 1;
+        }
+        continue;
+      }
+      this.keep(i, kept);
+      kept += 1;
+    }
+    this.heldCount = kept;
+  }
+
+  // Replies held FABRIC_TUNNEL_WAIT_NS without their interrupt (it was lost, or fenced: something before it was
+  // lost): dropped; the CTA retransmits. The timer wakes again while replies are held.
+  private expireHeld(): void {
+    const now = clockNowNs();
+    let kept: u32 = 0;
+    let next: u64 = u64.MAX_VALUE;
+    for (let i: u32 = 0; i < this.heldCount; i++) {
+      const due = unchecked(this.heldNs[i]) + FABRIC_TUNNEL_WAIT_NS;
+      if (due <= now) {
+        frames().release(unchecked(this.heldSlot[i]));
+        this.repliesExpired += 1;
+        continue;
+      }
+      if (due < next) next = due;
+      this.keep(i, kept);
+      kept += 1;
+    }
+    this.heldCount = kept;
+    if (kept > 0) timerWakeBy(this.timer, next);
+  }
+
+  private keep(from: u32, to: u32): void {
+    if (from == to) return;
+    unchecked(this.heldSlot[to] = this.heldSlot[from]);
+    unchecked(this.heldBoard[to] = this.heldBoard[from]);
+    unchecked(this.heldNs[to] = this.heldNs[from]);
   }
 
   // A SEND of [address, address + lengthBytes) to board `board`; false when the send ring is full.
@@ -320,6 +437,15 @@ export class FabricTask extends Task {
       this.sqInFlight -= 1;
       if (!ok) this.rdmaFailed += 1;
       this.rdmaDone(index, <u8>cpCqeStatus(cqe));
+    } else if (kind == TAG_INTERRUPT && <u32>cpCqeOpcode(cqe) == FabricOpcode.Interrupt && (index & ~TAG_RETRIED) < <u32>this.helloInFlight.length) {
+      assert(this.sqInFlight > 0, "fabric: an interrupt without a request in flight");
+      this.sqInFlight -= 1;
+      if (ok) return;
+      // Fenced (something sent before it was lost) or lost itself: once more, for what this board sends next; the
+      // requester drops a reply whose interrupt never comes, and the CTA retransmits.
+      const board = index & ~TAG_RETRIED;
+      if ((index & TAG_RETRIED) == 0 && this.postInterrupt(board, TAG_INTERRUPT | TAG_RETRIED | board)) return;
+      this.interruptsFailed += 1;
     } else this.badCompletionCount += 1;
   }
 
@@ -436,6 +562,10 @@ export class FabricTask extends Task {
     const slot = frames().acquire();
     if (slot == POOL_NONE) { this.droppedCount += 1; return; } // the sender retransmits
     memory.copy(frames().address(slot), buffer, FRAME_BYTES);
+    if (reply) {
+      this.hold(slot, board); // to the CTA when the board's tunneled interrupt says its data is here
+      return;
+    }
     if (!post(reply ? this.ctaTask : this.rtaTask, this.out.set(MsgKind.Frame, this.index, slot, 0))) {
       frames().release(slot);
       this.droppedCount += 1;
@@ -529,8 +659,9 @@ export function fabricBoot(bootInfo: usize, ctaTask: u32, rtaTask: u32): FabricT
   const task = new FabricTask(ctaTask, rtaTask);
   if (port!.revision == CLUSTER_PORT_REVISION_RDMA) task.useRdma();
   taskAdd(task);
-  irqRoute(vector, task.index); // completions; the tunneled vectors stay unrouted (nothing sends them yet)
-  task.attach(registers, window);
+  irqRoute(vector, task.index); // completions
+  for (let v: u32 = 0; v < CLUSTER_PORT_TUNNEL_VECTORS; v++) irqRoute(vector + CLUSTER_PORT_VECTOR_TUNNEL_BASE + v, task.index); // remote completions
+  task.attach(registers, window, vector);
   for (let b: u32 = 0; b < table.boardCount; b++) {
     if (b == table.thisBoard) continue;
     unchecked(task.links[b] = new FabricLink(REMOTE_PROCESSOR_BASE + b, b, task.index, 0));

@@ -13,6 +13,8 @@ export const FABRIC_RQ_ENTRIES: u32 = 128; // receive buffers posted
 export const FABRIC_CQ_ENTRIES: u32 = 512; // > SQ + RQ: every request and receive has room for its completion
 export const FABRIC_RECEIVE_BYTES: u32 = 128; // a frame (FRAME_BYTES), the largest message
 export const FABRIC_HELLO_RETRY_NS: u64 = 1_000_000; // a hello the peer did not take is sent again after this
+export const FABRIC_HELD_MAX: u32 = 128; // replies received and waiting for their tunneled interrupt (= receive buffers)
+export const FABRIC_TUNNEL_WAIT_NS: u64 = 500_000; // a reply whose tunneled interrupt has not come by then is dropped
 
 // The hello, 32 bytes: how a board tells the others where its data buffers are, so their storage controllers can
 // move a request's data straight into them through the window (docs/cluster.md, "Proxy I/O").

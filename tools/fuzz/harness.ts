@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { Board, withClusterPort, withXorEngine } from "../../host/board/board.ts";
 import { Fabric } from "../../host/fabric/fabric.ts";
 import { VirtualClock } from "../../host/sim/clock.ts";
-import { type BoardSpec, parseBoard } from "../../host/board/load.ts";
+import { type BoardSpec, parseBoard, type RemoteDiskSpec } from "../../host/board/load.ts";
 import type { PanicKind, Processor } from "../../host/board/processor.ts";
 import type { Bus } from "../../host/bus/bus.ts";
 import { Trace } from "../../host/sim/trace.ts";
@@ -50,6 +50,10 @@ export interface FuzzBoardOptions {
   cluster?: object;
   /** With `cluster`: a cluster port in slot 12 of the host's bus, on a fabric the target plays the other boards on. */
   fabric?: boolean;
+  /** The board file's `volumes` (absent: one disk volume per disk), and the disks of other boards a replica's copy
+   * names ("BOARD:DISK", docs/volumes.md "Copies on two boards"; the replica target). */
+  volumes?: object[];
+  remoteDisks?: RemoteDiskSpec[];
 }
 
 const QUIESCE_STEP_NS = 10_000_000;
@@ -288,6 +292,8 @@ function fuzzSpec(options: FuzzBoardOptions): BoardSpec {
   });
   const nbd = options.nbd === true ? { nbd: { exports: [{ name: "d0", volume: 0 }] } } : {};
   const cluster = options.cluster === undefined ? {} : { cluster: options.cluster };
-  const spec = parseBoard({ name: "fuzz-board", seed: options.seed, processors, disks, portals: [{ host: "127.0.0.1", port: 3260 }], ...nbd, ...cluster }, "fuzz-board.json");
+  const volumes = options.volumes === undefined ? {} : { volumes: options.volumes };
+  const remote = (board: string, disk: string) => options.remoteDisks?.find((d) => d.name === `${board}:${disk}`) ?? `a disk the target declares (remoteDisks)`;
+  const spec = parseBoard({ name: "fuzz-board", seed: options.seed, processors, disks, portals: [{ host: "127.0.0.1", port: 3260 }], ...nbd, ...cluster, ...volumes }, "fuzz-board.json", remote);
   return options.processors[0]?.xor === true ? withXorEngine(spec, "host", 10) : spec;
 }
