@@ -405,10 +405,18 @@ export class CtaTask extends Task {
   // A replica write that succeeded while a copy is down is answered only once the superblock saying the copy is down
   // is on the current copy: a restart before that would take both copies for current, and the crash resync could
   // copy the stale one over the one that has the write.
-  private replicaAckWaits(service: usize): bool {
-    if (load<u8>(service, 1) != FrameStatus.Ok || load<u8>(service, 57) == 0) return false;
+  // A RAID-5 write likewise, while a member is failed: a restart before the superblock is written would find the member
+  // current (one generation below counts as current, raid_metadata.ts) although it missed the write.
+  private degradedAckWaits(service: usize): bool {
+    if (load<u8>(service, 1) != FrameStatus.Ok) return false;
     const volume = <u32>load<u16>(service, 26);
-    return volumeAt(volume).failedCount() != 0 && this.metadata.settling(volume);
+    const v = volumeAt(volume);
+    if (v.type == VolumeType.Raid5) {
+      if (!isWrite(load<u8>(service, 24)) || load<u8>(service, 56) != 0) return false;
+    } else if (load<u8>(service, 57) == 0) {
+      return false;
+    }
+    return v.failedCount() != 0 && this.metadata.settling(volume);
   }
 
   /**
@@ -430,13 +438,13 @@ export class CtaTask extends Task {
   }
 
   // Member `m` of a RAID 5 holds current data for [lba, lba + blocks) (within one chunk): not failed, or rebuilt
-  // past it.
+  // past it and a superblock says so (Volume.durableRow).
   private serves(v: Volume, m: u32, lba: u64, blocks: u64): bool {
     if (!v.member(m).failed) return true;
     if (m != v.rebuildMember) return false;
     const row = lba / raid5RowBlocks(v);
     const lastWindow = <u32>(((lba % raid5RowBlocks(v)) % <u64>v.chunkBlocks + blocks - 1) / <u64>this.ops.windowBlocks(v));
-    return row < v.rebuildRow || (row == v.rebuildRow && lastWindow < v.rebuildWindow);
+    return row < v.durableRow || (row == v.durableRow && lastWindow < v.durableWindow);
   }
 
   // The next stripe row's parity operations of a RAID-5 write (or unmap: zeros). False when none could start.
@@ -962,7 +970,7 @@ export class CtaTask extends Task {
   private serviceFinishIfDone(s: u32): void {
     const service = this.service(s);
     if (load<u8>(service) != ServiceState.Active || load<u32>(service, 4) != 0 || load<u8>(service, 25) != 0) return;
-    if (this.replicaAckWaits(service)) {
+    if (this.degradedAckWaits(service)) {
       // Looked at again after every run (advanceAll) until the superblock is written.
       store<u8>(service, 1, 25);
       this.servicesPending += 1;

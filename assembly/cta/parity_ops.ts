@@ -172,11 +172,24 @@ export class ParityOps {
       // A write's region is marked in the write-intent bitmap on the disks first (write_intent.ts).
       const kind = load<u8>(op, 1);
       if ((kind == ParityOpKind.Write || kind == ParityOpKind.Zero) && !this.cta.intent.ready(load<u16>(op, 4), load<u64>(op, 8))) continue;
+      // A window a rebuild has written but no superblock names yet: the write would include the member, and a reset
+      // would rebuild it from parity again. It waits for the checkpoint (rebuild.ts, "Durable checkpoint").
+      if ((kind == ParityOpKind.Write || kind == ParityOpKind.Zero) && this.awaitsCheckpoint(o)) continue;
       if (!this.takeColumns(o)) continue;
       this.plan(o);
       moved = true;
     }
     return moved;
+  }
+
+  // Operation `o`'s window is rebuilt but not yet durable: true, and the checkpoint is asked for.
+  private awaitsCheckpoint(o: u32): bool {
+    const op = this.op(o);
+    const volume = <u32>load<u16>(op, 4);
+    const v = volumeAt(volume);
+    if (!v.rebuiltNotDurable(load<u64>(op, 8), load<u32>(op, 16) / this.windowBlocks(v))) return false;
+    if (!this.cta.metadata.settling(volume)) this.cta.metadata.update(volume);
+    return true;
   }
 
   /** A part of operation `o` on `member` was answered. */

@@ -3,8 +3,14 @@
 // a failed member answering again (a replaced disk) so that it can be rebuilt (rebuild.ts).
 //
 // At boot the UMA sends VolumesLoad once the volumes are assembled; the volumes are loaded one at a time: read every
-// present member's superblock; the members whose superblock is this volume's, at the highest generation and not in
-// its failed mask, are current; the others (blank, older, foreign, unreadable) are failed. A volume whose members
+// present member's superblock; the members whose superblock is this volume's, at the highest generation (or one
+// below it: below) and not in its failed mask, are current; the others (blank, older, foreign, unreadable) are
+// failed.
+// One generation below: a generation goes to the members in parallel, so a reset can leave some at G + 1 and the
+// rest at G. A member at G that G + 1's failed mask does not name was current when G + 1 was made, and missed no
+// answered write since: a write that skipped a failed member is answered only once a superblock naming it failed
+// is written (CtaTask.degradedAckWaits), and a member whose superblock write fails is failed. Two generations
+// below cannot come from one cut update (one update is out at a time): that member is stale. A volume whose members
 // are all blank is new (their zeros are consistent parity). Then every current member (and a rebuild's target) gets
 // the superblock of the next generation, with FUA, and the volume serves I/O. VolumesLoaded goes back to the UMA
 // when every volume is loaded. One page buffer per member slot is reserved at start for all of it.
@@ -51,6 +57,10 @@ export class RaidMetadata {
   private updates: u32 = 0; // volumes whose superblocks are to be written again, as a mask
   private probeTimer: u32 = TIMER_NONE;
   private probeMember: u32 = 0;
+  // The rebuild checkpoint the generation being written holds (Volume.durableRow once every member has it).
+  private writtenRebuildMember: u32 = MEMBERS_MAX;
+  private writtenRebuildRow: u64 = 0;
+  private writtenRebuildWindow: u32 = 0;
   generationsWritten: u64 = 0;
 
   constructor(private readonly cta: CtaTask) {}
@@ -203,9 +213,13 @@ export class RaidMetadata {
       const failedMask = superblockFailedMask(sb);
       for (let m: u32 = 0; m < v.memberCount; m++) {
         const at = this.page(m);
-        const current = unchecked(this.readOk[m]) && superblockMatches(at, v, m) && superblockGeneration(at) == generation
+        const current = unchecked(this.readOk[m]) && superblockMatches(at, v, m) && generationCurrent(superblockGeneration(at), generation)
           && (failedMask & ((<u32>1) << m)) == 0;
         v.member(m).failed = !current;
+        if (current && superblockGeneration(at) != generation) {
+          this.say(v).s(": member ").u32(m).s(" holds generation ").u64(superblockGeneration(at)).s(" of ").u64(generation)
+            .s(": a reset cut the superblock update; it is current").out();
+        }
       }
       this.takeBackSpares(v, generation);
       const target = superblockRebuildMember(sb);
@@ -213,6 +227,8 @@ export class RaidMetadata {
         v.rebuildMember = target; // resumed where the last checkpoint left it
         v.rebuildRow = superblockRebuildRow(sb);
         v.rebuildWindow = superblockRebuildWindow(sb);
+        v.durableRow = v.rebuildRow;
+        v.durableWindow = v.rebuildWindow;
         v.member(target).failed = true;
       }
       v.generation = generation;
@@ -242,7 +258,7 @@ export class RaidMetadata {
       const at = this.page(SPARE_PAGE + i);
       const slot = superblockMember(at);
       const holds = unchecked(this.readOk[SPARE_PAGE + i]) && slot < v.memberCount && superblockMatches(at, v, slot)
-        && superblockGeneration(at) == generation && v.member(slot).failed;
+        && generationCurrent(superblockGeneration(at), generation) && v.member(slot).failed;
       if (!holds) { i += 1; continue; }
       const current = (superblockFailedMask(at) & ((<u32>1) << slot)) == 0;
       v.member(slot).set(unchecked(v.spares[i]));
@@ -282,6 +298,9 @@ export class RaidMetadata {
     }
     v.generation += 1;
     this.generationsWritten += 1;
+    this.writtenRebuildMember = v.rebuildMember;
+    this.writtenRebuildRow = v.rebuildRow;
+    this.writtenRebuildWindow = v.rebuildWindow;
     this.phase = Phase.Write;
     this.pending = 0;
     for (let m: u32 = 0; m < v.memberCount; m++) {
@@ -299,6 +318,13 @@ export class RaidMetadata {
 
   private written(): void {
     this.phase = Phase.Idle;
+    // Every member written holds the checkpoint now: the rebuild's member serves up to it.
+    const w = volumeAt(this.volume);
+    if (w.rebuildMember < w.memberCount && w.rebuildMember == this.writtenRebuildMember
+      && (this.writtenRebuildRow > w.durableRow || (this.writtenRebuildRow == w.durableRow && this.writtenRebuildWindow > w.durableWindow))) {
+      w.durableRow = this.writtenRebuildRow;
+      w.durableWindow = this.writtenRebuildWindow;
+    }
     if (this.loading) {
       const v = volumeAt(this.volume);
       v.loaded = true;
@@ -356,6 +382,11 @@ export class RaidMetadata {
   }
 
   @inline private page(m: u32): usize { return bufferPool(BUFFER_CLASS_PAGE).address(unchecked(this.pages[m])); }
+}
+
+// A member's superblock generation counts as the newest's: equal, or one below (a cut update; the header above).
+@inline function generationCurrent(generation: u64, newest: u64): bool {
+  return generation == newest || generation + 1 == newest;
 }
 
 @inline function isRaid(v: Volume): bool {

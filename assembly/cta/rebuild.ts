@@ -4,6 +4,12 @@
 // so that everything before (rebuildRow, rebuildWindow) is current on the member (Volume.downMember) and writes
 // there include it. Throttled: a step goes out when no request waits for parts, or REBUILD_GAP_NS after the last.
 // The position is written to the superblocks every 1/16 of the rows, and progress printed every 10%.
+// Durable checkpoint: the member serves (reads go to it, writes include it) only the windows a superblock already
+// says are rebuilt (Volume.durableRow). A write to a window rebuilt since waits for the next checkpoint
+// (ParityOps.poll asks for it), and the rebuild ends (the member current) only once a superblock holds its last
+// row. So however a reset cuts the superblock writes, the checkpoint a resumed rebuild starts from is past every
+// window a write included the member in: it never rebuilds from parity a window the member held newer data in (the
+// parity of a row dirty at the reset may disagree with its data).
 // The same driver resynchronizes a RAID 5 whose write-intent bitmap (write_intent.ts) has regions dirty at boot: each
 // row of a dirty region gets its parity member rebuilt from the data, then the region is marked clean.
 import { FrameStatus } from "../board/frame";
@@ -75,6 +81,8 @@ export class Rebuild {
     v.rebuildMember = m;
     v.rebuildRow = 0;
     v.rebuildWindow = 0;
+    v.durableRow = 0;
+    v.durableWindow = 0;
     this.begin(volume, false);
   }
 
@@ -84,6 +92,8 @@ export class Rebuild {
     v.rebuildMember = MEMBERS_MAX;
     v.rebuildRow = 0;
     v.rebuildWindow = 0;
+    v.durableRow = 0;
+    v.durableWindow = 0;
     if (this.active && this.volume == volume) {
       this.active = false;
       line().s("volumes: rebuild of volume ").u32(volume).s(" stopped: its target failed").err();
@@ -93,9 +103,14 @@ export class Rebuild {
   /** From the CTA's run: the next step, when none is out and the volume's clients leave room (or it is time). */
   pump(idle: bool): void {
     if (!this.active || this.inFlight) return;
+    const v = volumeAt(this.volume);
+    if (!this.resync && v.rebuildRow >= rowsOf(v)) {
+      // Every row rebuilt: the member becomes current once a superblock says so (asked for in onDone).
+      if (v.durableRow >= rowsOf(v)) this.finish(v);
+      return;
+    }
     const nowNs = clockNowNs();
     if (!idle && nowNs - this.lastStepNs < REBUILD_GAP_NS) return;
-    const v = volumeAt(this.volume);
     if (!this.cta.ops.hasRoom()) return;
     if (this.resync && !this.nextDirtyRow(v)) return;
     const s = this.cta.internalOpen(this.volume, INTERNAL_REBUILD | <u64>this.epoch);
@@ -140,7 +155,7 @@ export class Rebuild {
     }
     const rows = rowsOf(v);
     if (v.rebuildRow >= rows) {
-      this.finish(v);
+      this.cta.metadata.update(this.volume); // the last checkpoint; pump finishes once it is durable
       return;
     }
     const tenth = v.rebuildRow * 10 / rows;
@@ -206,6 +221,8 @@ export class Rebuild {
     v.rebuildMember = MEMBERS_MAX;
     v.rebuildRow = 0;
     v.rebuildWindow = 0;
+    v.durableRow = 0;
+    v.durableWindow = 0;
     v.state = stateOf(v);
     this.active = false;
     this.rebuildsDone += 1;

@@ -73,10 +73,15 @@ export class Volume {
   loaded: bool = false; // its metadata was read at boot (or it has none): it serves I/O
   generation: u64 = 0; // RAID: the superblocks' generation (superblock.ts)
   // RAID 5: a rebuild onto member rebuildMember (MEMBERS_MAX: none) has rebuilt every window before
-  // (rebuildRow, rebuildWindow); the member serves those, and is failed for the rest.
+  // (rebuildRow, rebuildWindow). The member serves (reads go to it, writes include it) only the windows before
+  // (durableRow, durableWindow), the checkpoint every superblock written so far holds, and is failed for the rest:
+  // a reset then resumes the rebuild from a checkpoint past every window a write included it in, so a rebuild never
+  // writes over a window the member held current data in (rebuild.ts, "durable checkpoint").
   rebuildMember: u32 = MEMBERS_MAX;
   rebuildRow: u64 = 0;
   rebuildWindow: u32 = 0;
+  durableRow: u64 = 0;
+  durableWindow: u32 = 0;
   lastCurrent: u32 = MEMBERS_MAX; // replica: the copy that failed last, when both did (it holds every answered write)
   logRegions: u32 = 0; // RAID 5, replica: regions marked in its write-intent log when it was last written
   resyncPending: bool = false; // RAID 5, replica: its write-intent bitmap had dirty regions at boot (resynchronized)
@@ -100,11 +105,20 @@ export class Volume {
     let down = MEMBERS_MAX;
     for (let i: u32 = 0; i < this.memberCount; i++) {
       if (!unchecked(this.members[i]).failed) continue;
-      if (i == this.rebuildMember && (row < this.rebuildRow || (row == this.rebuildRow && window < this.rebuildWindow))) continue;
+      if (i == this.rebuildMember && (row < this.durableRow || (row == this.durableRow && window < this.durableWindow))) continue;
       if (down != MEMBERS_MAX) return MEMBERS_MAX + 1;
       down = i;
     }
     return down;
+  }
+
+  /** Window `window` of stripe row `row` is rebuilt on the rebuild's member but no superblock says so yet: a write
+   * there waits for the checkpoint (it would include the member, which a reset would then rebuild over). */
+  rebuiltNotDurable(row: u64, window: u32): bool {
+    if (this.rebuildMember >= this.memberCount) return false;
+    const afterDurable = row > this.durableRow || (row == this.durableRow && window >= this.durableWindow);
+    const beforeRebuilt = row < this.rebuildRow || (row == this.rebuildRow && window < this.rebuildWindow);
+    return afterDurable && beforeRebuilt;
   }
 
   /** Members that failed, as a bit mask. */

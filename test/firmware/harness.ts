@@ -193,6 +193,8 @@ export function testUmaReady(): bool { const uma = agentUma(); return uma != nul
 export function testVolumeCount(): u32 { return volumesCount(); }
 export function testVolumeChunksUsed(v: u32): u32 { return volumeAt(v).chunksUsed; }
 export function testVolumeState(v: u32): u32 { return <u32>volumeAt(v).state; }
+/** The row a RAID-5 rebuild of volume `v` has rebuilt up to (0 when none runs). */
+export function testVolumeRebuildRow(v: u32): u64 { return volumeAt(v).rebuildRow; }
 export function testCtaActive(): u32 { return agentCta()!.servicesActive(); }
 export function testCtaRetransmits(): u64 { return agentCta()!.retransmitCount; }
 export function testRtaTransactions(): u32 { return agentRta().store.usedCount; }
