@@ -124,6 +124,32 @@ describe("a replica with a copy on each of two boards", () => {
   }, 300_000);
 });
 
+describe("a replica across two boards: board a restarts while b is off", () => {
+  it("loads rep degraded once b's copy is given up, serves from copy 0, and copies the logged regions when b is back", () => {
+    cluster.board("b").powerOff();
+    const mark = lines.length;
+    expect(cluster.board("a").reset()).toBe(true);
+    const bootNs = cluster.clock.nowNs;
+    runUntil(() => lines.slice(mark).some((l) => l.startsWith("a/host: tts: serving")), 120_000_000_000);
+    const servedAfterNs = cluster.clock.nowNs - bootNs;
+    process.stderr.write(`a served again ${(servedAfterNs / 1e9).toFixed(1)} s of board time after its reset\n`);
+    const after = lines.slice(mark).filter((l) => l.startsWith("a/host: volume index=0")).at(-1) ?? "";
+    expect(after).toContain("state=degraded");
+    expect(after).toContain("copies=current,failed");
+    expect(servedAfterNs).toBeLessThan(30_000_000_000); // b's copy given up after its retries, then a serves
+    const data = seeded("a-restarted", 32 * BLOCK);
+    const i = initiator(60_000_000_000);
+    i.write(0, 5000, data);
+    expect(cluster.board("b").powerOn()).toBe(true);
+    runUntil(() => lastVolumeLine().includes("state=optimal"), 120_000_000_000);
+    const copying = lines.slice(mark).find((l) => l.startsWith("a/host: volumes: copying"));
+    expect(copying).toBeDefined();
+    expect(Number(/copying (\d+) regions/.exec(copying!)![1])).toBeLessThan(10);
+    expect(Buffer.compare(copyData("a", "rep-a"), copyData("b", "rep-b"))).toBe(0);
+    expect(initiator().read(0, 5000, 32)).toEqual(data);
+  }, 300_000);
+});
+
 describe("a replica across two boards with a hot spare on board a", () => {
   it("b off: the spare on a takes copy 1's place and gets the whole volume; b back on is no copy any more", () => {
     const spareDir = mkdtempSync(join(tmpdir(), "wasm-iop-replica-spare-"));
