@@ -70,9 +70,22 @@ export class ReplicaResync {
     return this.active && this.step != Step.Idle && this.volume == volume && rangesOverlap(lba, blocks, this.lockLba, this.lockBlocks);
   }
 
-  /** After loading, and whenever a member fails: a replica restarted with writes in flight gets its log's regions copied. */
+  /**
+   * After loading, and whenever a member fails: a replica with a copy failed and a hot spare gives the spare the
+   * copy's place and copies the whole volume to it; a replica restarted with writes in flight gets its log's regions
+   * copied.
+   */
   consider(): void {
     if (this.active) return;
+    for (let n: u32 = 0; n < volumesCount(); n++) {
+      const v = volumeAt(n);
+      if (v.type != VolumeType.Replica || !v.loaded || v.spareCount == 0 || v.failedCount() != 1 || v.rebuildMember != MEMBERS_MAX) continue;
+      const f = v.firstFailed();
+      if (!takeSpare(v, f)) continue;
+      line().s("volumes: a spare takes copy ").u32(f).s(" of volume ").u32(n).s("; the whole volume is copied to it").out();
+      this.startOn(n, f, true);
+      return;
+    }
     for (let n: u32 = 0; n < volumesCount(); n++) {
       const v = volumeAt(n);
       if (v.type != VolumeType.Replica || !v.loaded || v.failedCount() != 0 || !v.resyncPending) continue;
@@ -216,3 +229,19 @@ export class ReplicaResync {
 }
 
 function rowsOf(v: Volume): u64 { return v.blockCount / <u64>v.chunkBlocks; }
+
+// The first spare that answers and fits takes copy `f`'s place (the copy's disk is no longer the volume's): failed
+// until the resync has copied every region to it. The superblock it gets at the end names it copy f, so a restart
+// takes it back into the slot (raid_metadata.ts, takeBackSpares).
+function takeSpare(v: Volume, f: u32): bool {
+  for (let i: u32 = 0; i < v.spareCount; i++) {
+    const spare = unchecked(v.spares[i]);
+    if (!spare.present || spare.failed || spare.blockCount < v.metadataBlocks + v.blockCount || spare.blockSizeBytes != v.blockSizeBytes) continue;
+    v.member(f).set(spare);
+    v.member(f).failed = true;
+    for (let j = i; j + 1 < v.spareCount; j++) unchecked(v.spares[j]).set(unchecked(v.spares[j + 1]));
+    v.spareCount -= 1;
+    return true;
+  }
+  return false;
+}

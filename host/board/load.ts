@@ -398,7 +398,7 @@ type RawLun = number | string | { volume: number | string; readOnly?: boolean };
 type RawVolume =
   | { name: string; type: "disk"; disk: string }
   | { name: string; type: "raid0" | "raid1" | "raid5"; members: string[]; chunkKiB?: number; spares?: string[] }
-  | { name: string; type: "replica"; copies: string[]; chunkKiB?: number }
+  | { name: string; type: "replica"; copies: string[]; chunkKiB?: number; spares?: string[] }
   | { name: string; type: "thin"; pool: string; sizeMiB: number; chunkKiB?: number; softThresholdPercent?: number };
 type RawDisk =
   | (Omit<FileDiskSpec, "physicalBlockSize"> & { physicalBlockSize?: number })
@@ -728,6 +728,7 @@ function checkVolumes(board: RawBoard, file: string, remote: RemoteDiskResolver 
         break;
       case "replica":
         volume.members.forEach((name, k) => { if (!isRemoteCopy(name)) uses.disk(name, `${prefix}.copies[${k}]`, ""); });
+        volume.spares.forEach((name, k) => uses.disk(name, `${prefix}.spares[${k}]`, ""));
         checkReplicaProcessors(board, volume, prefix, file);
         checkVolumeName(volume, prefix, disks, file);
         checkRaidFit(volume, prefix, disks, file);
@@ -1046,7 +1047,7 @@ function buildVolume(raw: RawVolume): VolumeSpec {
     case "raid5":
       return { name: raw.name, type: raw.type, members: [...raw.members], chunkKiB: raw.chunkKiB ?? RAID_CHUNK_KIB_DEFAULT, spares: [...(raw.spares ?? [])] };
     case "replica":
-      return { name: raw.name, type: raw.type, members: [...raw.copies], chunkKiB: raw.chunkKiB ?? RAID_CHUNK_KIB_DEFAULT, spares: [] };
+      return { name: raw.name, type: raw.type, members: [...raw.copies], chunkKiB: raw.chunkKiB ?? RAID_CHUNK_KIB_DEFAULT, spares: [...(raw.spares ?? [])] };
     case "thin":
       return {
         name: raw.name,

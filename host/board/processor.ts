@@ -134,6 +134,7 @@ export class Processor {
   private busyUntilNs = 0;
   private wakeHandle: EventHandle | undefined;
   private wakeAtNs = Infinity;
+  private readonly stepFn = (): void => this.step(); // one closure for the processor's life, not one per wake
   private readonly consoleBuffers: Record<1 | 2, string> = { 1: "", 2: "" };
 
   constructor(private readonly config: ProcessorConfig) {
@@ -263,7 +264,7 @@ export class Processor {
     if (this.state !== "running" || when >= this.wakeAtNs) return;
     if (this.wakeHandle !== undefined) this.config.clock.cancel(this.wakeHandle);
     this.wakeAtNs = when;
-    this.wakeHandle = this.config.clock.at(when, () => this.step());
+    this.wakeHandle = this.config.clock.at(when, this.stepFn);
   }
 
   // One turn: deliver latched interrupts, then run() for one budget; schedule the next turn from its answer.

@@ -48,6 +48,8 @@ export function writeWatch(memory: WebAssembly.Memory): WriteWatch {
   return watch;
 }
 
+const SMALL_COPY_BYTES_MAX = 64;
+
 export class RamRegion implements BusRegion {
   readonly name: string;
   private readonly ram: Uint8Array;
@@ -79,7 +81,14 @@ export class RamRegion implements BusRegion {
 
   readInto(offset: number, into: Uint8Array): void {
     this.watch.onRead?.(offset, into.length);
-    into.set(this.bytes().subarray(offset, offset + into.length));
+    const ram = this.bytes();
+    const lengthBytes = into.length;
+    // Ring entries and descriptors (16-64 bytes, ~10 per 4 KiB request) byte by byte: no view made per access.
+    if (lengthBytes <= SMALL_COPY_BYTES_MAX && offset + lengthBytes <= ram.length) {
+      for (let i = 0; i < lengthBytes; i++) into[i] = ram[offset + i]!;
+      return;
+    }
+    into.set(ram.subarray(offset, offset + lengthBytes));
   }
 
   writeBytes(offset: number, bytes: Uint8Array): void {

@@ -6,7 +6,8 @@
 // lead every modelled device latency on an I/O's path (a NIC event, a disk access, each some µs) would cost a whole
 // millisecond of wall time. With it the board is never slower than its model, and never more than the lead early:
 // a firmware timer fires at most LEAD_NS_MAX before its wall-clock time. Inputs from outside (a socket's bytes)
-// schedule an event through the clock's onOutsideSchedule, which wakes a sleeping pacer at once.
+// schedule an event through the clock's onOutsideSchedule, which runs a tick as soon as the socket's callback returns
+// (a microtask: the answer leaves in the same turn of the event loop).
 import type { VirtualClock } from "./clock.ts";
 
 export interface WallClock {
@@ -14,6 +15,11 @@ export interface WallClock {
   setTimer(fn: () => void, delayMs: number): { cancel(): void };
   /** Runs `fn` once the host has handled pending I/O (setImmediate), with no timer granularity. */
   soon(fn: () => void): { cancel(): void };
+  /**
+   * Runs `fn` as soon as the current callback returns (a microtask): for an input from outside (a socket's bytes),
+   * so the board answers within the same turn of the event loop. Optional: without it, soon().
+   */
+  next?(fn: () => void): { cancel(): void };
 }
 
 export const systemWallClock: WallClock = {
@@ -26,6 +32,13 @@ export const systemWallClock: WallClock = {
     const immediate = setImmediate(fn);
     return { cancel: () => clearImmediate(immediate) };
   },
+  next: (fn) => {
+    let cancelled = false;
+    queueMicrotask(() => {
+      if (!cancelled) fn();
+    });
+    return { cancel: () => (cancelled = true) };
+  },
 };
 
 // Sleep at most this long between checks, so a signal or an external input is noticed quickly.
@@ -36,8 +49,12 @@ export const LEAD_NS_MAX = 1_000_000;
 export class RealTimePacer {
   private running = false;
   private ticking = false;
-  private timer: { cancel(): void } | undefined;
-  private timerIsSleep = false; // the pending timer is a sleep (an outside input may cut it short), not a `soon`
+  // At most one of each: a tick to come at once (soon, or next after an outside input), and a sleep. A sleep stays
+  // armed across ticks while it is due no later than needed (an early one only costs a tick that finds nothing due):
+  // a request at QD1 used to cancel one timer and arm another every time.
+  private pending: { cancel(): void } | undefined;
+  private sleep: { cancel(): void } | undefined;
+  private sleepDueMs = Infinity;
   private startWallMs = 0;
   private startVirtualNs = 0;
   /** Events handled late: how far behind wall time the board fell at worst, in ns. */
@@ -56,8 +73,11 @@ export class RealTimePacer {
 
   stop(): void {
     this.running = false;
-    this.timer?.cancel();
-    this.timer = undefined;
+    this.pending?.cancel();
+    this.pending = undefined;
+    this.sleep?.cancel();
+    this.sleep = undefined;
+    this.sleepDueMs = Infinity;
     this.clock.onOutsideSchedule = undefined;
   }
 
@@ -66,7 +86,6 @@ export class RealTimePacer {
    * (setImmediate, after the host's pending I/O) when more are due within the lead, else sleeps until one is.
    */
   tick(): void {
-    this.timer = undefined;
     if (!this.running) return;
     this.ticking = true;
     try {
@@ -90,22 +109,35 @@ export class RealTimePacer {
 
   private schedule(): void {
     const next = this.clock.nextDeadlineNs();
-    const wallNs = this.startVirtualNs + Math.floor((this.wall.nowMs() - this.startWallMs) * 1e6);
+    const nowMs = this.wall.nowMs();
+    const wallNs = this.startVirtualNs + Math.floor((nowMs - this.startWallMs) * 1e6);
     if (next !== undefined && next <= Math.max(wallNs, this.clock.nowNs) + LEAD_NS_MAX) {
-      this.timerIsSleep = false;
-      this.timer = this.wall.soon(() => this.tick());
+      this.pending ??= this.wall.soon(() => this.fromPending());
       return;
     }
     const sleepMs = next === undefined ? SLEEP_MS_MAX : Math.min(SLEEP_MS_MAX, Math.max(0, (next - LEAD_NS_MAX - wallNs) / 1e6));
-    this.timerIsSleep = true;
-    this.timer = this.wall.setTimer(() => this.tick(), sleepMs);
+    if (this.sleep !== undefined && this.sleepDueMs <= nowMs + sleepMs) return; // the armed sleep comes in time
+    this.sleep?.cancel();
+    this.sleepDueMs = nowMs + sleepMs;
+    this.sleep = this.wall.setTimer(() => this.fromSleep(), sleepMs);
   }
 
-  // Something outside scheduled an event: cut a sleep short. Inside a tick, the tick sees the event itself.
+  private fromPending(): void {
+    this.pending = undefined;
+    this.tick();
+  }
+
+  private fromSleep(): void {
+    this.sleep = undefined;
+    this.sleepDueMs = Infinity;
+    this.tick();
+  }
+
+  // Something outside scheduled an event: a tick as soon as the caller's callback returns, the sleep left as it is.
+  // Inside a tick, the tick sees the event itself.
   private wake(): void {
-    if (!this.running || this.ticking || !this.timerIsSleep || this.timer === undefined) return;
-    this.timer.cancel();
-    this.timerIsSleep = false;
-    this.timer = this.wall.soon(() => this.tick());
+    if (!this.running || this.ticking || this.pending !== undefined) return;
+    const fn = (): void => this.fromPending();
+    this.pending = this.wall.next !== undefined ? this.wall.next(fn) : this.wall.soon(fn);
   }
 }

@@ -31,8 +31,10 @@ const breathe = turnEvery();
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
 
-function boot(dataDir: string): TestBoard {
-  const t = testBoard({ ramMiB: [64, 32, 32], disksMiB: [[], [DISK_MIB], [DISK_MIB]], diskBackend: "file", dataDir, seed: 7, volumes: VOLUMES });
+// `spare`: the host's disk host-disk0 is the replica's hot spare.
+function boot(dataDir: string, spare = false): TestBoard {
+  const volumes = spare ? [{ ...VOLUMES[0]!, spares: ["host-disk0"] }] : VOLUMES;
+  const t = testBoard({ ramMiB: [64, 32, 32], disksMiB: [spare ? [DISK_MIB] : [], [DISK_MIB], [DISK_MIB]], diskBackend: "file", dataDir, seed: 7, volumes });
   for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
   expect(t.call("testUmaReady")).toBe(1);
   return t;
@@ -89,9 +91,9 @@ async function readAll(t: TestBoard, shadow: Uint8Array): Promise<void> {
 }
 
 /** The two copies' data areas, byte for byte: the first offset where they differ, or -1. */
-function copiesDiffer(dataDir: string): number {
-  const a = readImage(dataDir, COPIES[0]!, RAID_METADATA_BYTES, AREA_BYTES);
-  const b = readImage(dataDir, COPIES[1]!, RAID_METADATA_BYTES, AREA_BYTES);
+function copiesDiffer(dataDir: string, copies: readonly string[] = COPIES): number {
+  const a = readImage(dataDir, copies[0]!, RAID_METADATA_BYTES, AREA_BYTES);
+  const b = readImage(dataDir, copies[1]!, RAID_METADATA_BYTES, AREA_BYTES);
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
   return -1;
 }
@@ -208,6 +210,36 @@ describe("replica volume over two storage processors", () => {
     await workload(t, shadow, "degraded-3", 100, 8);
     await t.board.runUntilTurning(t.board.clock.nowNs + 100_000_000);
     expect(copiesDiffer(dataDir)).toBe(-1);
+  });
+
+  it("gives a failed copy's place to the hot spare, copies the whole volume to it, and keeps it there across a restart", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-replica-"));
+    dirs.push(dataDir);
+    let t = boot(dataDir, true);
+    const shadow = new Uint8Array(AREA_BYTES);
+    await workload(t, shadow, "spare-1", 200, 8);
+    t.board.pullDisk("sp2-disk0");
+    await workload(t, shadow, "spare-2", 200, 8); // writes go on while the spare is filled
+    await runUntil(t, () => /state=optimal/.test(volumeLine(t)), 60);
+    const log = t.console.join("\n");
+    expect(log).toMatch(/volumes: a spare takes copy 1 of volume 0; the whole volume is copied to it/);
+    expect(Number(/copying (\d+) regions of volume 0 from copy 0 to copy 1/.exec(log)![1])).toBe(REGIONS);
+    await t.board.runUntilTurning(t.board.clock.nowNs + 100_000_000);
+    expect(copiesDiffer(dataDir, ["sp1-disk0", "host-disk0"])).toBe(-1);
+    await readAll(t, shadow);
+    // The pulled disk back, then a restart: the spare keeps copy 1's place (its superblock says so), the old disk
+    // (an older generation) is no copy any more, and nothing needs copying.
+    t.board.restoreDisk("sp2-disk0");
+    await t.board.runUntilTurning(t.board.clock.nowNs + 2_500_000_000); // quiet ticks clear the log
+    t.board.powerOff();
+    t = boot(dataDir, true);
+    await runUntil(t, () => /state=optimal/.test(volumeLine(t)), 60);
+    expect(t.console.join("\n")).toMatch(/spare 0 holds member 1 since before the restart/);
+    expect(t.console.join("\n")).not.toMatch(/copying \d+ regions/);
+    await readAll(t, shadow);
+    await workload(t, shadow, "spare-3", 100, 8);
+    await t.board.runUntilTurning(t.board.clock.nowNs + 100_000_000);
+    expect(copiesDiffer(dataDir, ["sp1-disk0", "host-disk0"])).toBe(-1);
   });
 
   it("copies every region to a blank disk put in a copy's place, serving meanwhile", async () => {

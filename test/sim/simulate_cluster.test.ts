@@ -31,6 +31,14 @@ describe("wasm-iop simulate --cluster", () => {
     expect(other.traceHash).not.toBe(result.traceHash);
   }, 300_000);
 
+  it("with ports without a window (--rdma: data by RDMA through bounce buffers, as over TCP): nothing lost or wrong", () => {
+    const result = simulate({ seed: 3, ops: 1000, faults: [...FAULT_KINDS_ALL], cluster: TRIO, faultEveryOps: 10, rdma: true });
+    expect(result.failures, "replay with: wasm-iop simulate --cluster clusters/trio.json --rdma --seed 3 --ops 1000 --faults all --trace seed-3.jsonl --verbose").toEqual([]);
+    expect(passed(result)).toBe(true);
+    const windowed = simulate({ seed: 3, ops: 1000, faults: [...FAULT_KINDS_ALL], cluster: TRIO, faultEveryOps: 10 });
+    expect(windowed.traceHash).not.toBe(result.traceHash); // another data path, not the same run
+  }, 300_000);
+
   it("fails a run whose disks drop acknowledged writes", () => {
     const result = simulate({ seed: 2, ops: 1500, faults: ["lie", "link-drop", "link-down"], cluster: TRIO });
     expect(passed(result)).toBe(false);
@@ -41,6 +49,7 @@ describe("wasm-iop simulate --cluster", () => {
     for (const extra of [["--board", "volumes"], ["--nbd", "1"], ["--record", "x.rec"], ["--pcap", "x.pcap"]]) {
       await expect(simulateCommand.run(["--cluster", TRIO, ...extra])).rejects.toThrow(/--cluster runs the boards of its file/);
     }
+    await expect(simulateCommand.run(["--rdma"])).rejects.toThrow(/--rdma takes --cluster/);
     const missing = join(ROOT, "clusters/no-such.json");
     await expect(simulateCommand.run(["--cluster", missing])).rejects.toThrow(UsageError);
     await expect(simulateCommand.run(["--cluster", missing])).rejects.toThrow(/no-such\.json/);

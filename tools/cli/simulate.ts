@@ -42,6 +42,8 @@ boards (--board):
                  every read checked against one shadow, after the run each block on its owner's disk. Adds the
                  fabric and board faults (link-drop, link-dup, link-down, partition, board-off). Not with --board,
                  --nbd, --record or --pcap
+  --rdma         with --cluster: cluster ports without a window (revision 2): a remote request's data moves by
+                 RDMA through the serving board's bounce buffers, as between processes over TCP
 
 options:
   --seed S       the first seed (default 1)
@@ -84,6 +86,7 @@ interface Job {
   board: SimBoardKind;
   nbd: number; // NBD sessions
   cluster?: string; // a cluster file, resolved
+  rdma?: boolean; // with cluster: ports without a window
 }
 
 function parseCount(name: string, text: string | undefined, fallback: number, min: number): number {
@@ -98,7 +101,7 @@ function faultList(faults: readonly FaultKind[]): string {
 }
 
 export function replayCommand(job: Job): string {
-  return `wasm-iop simulate --seed ${job.seed} --ops ${job.ops}${job.cluster === undefined ? "" : ` --cluster ${job.cluster}`}${job.board === "disks" ? "" : ` --board ${job.board}`}${job.nbd === 0 ? "" : ` --nbd ${job.nbd}`} --faults ${faultList(job.faults)} --trace seed-${job.seed}.jsonl --verbose`;
+  return `wasm-iop simulate --seed ${job.seed} --ops ${job.ops}${job.cluster === undefined ? "" : ` --cluster ${job.cluster}${job.rdma === true ? " --rdma" : ""}`}${job.board === "disks" ? "" : ` --board ${job.board}`}${job.nbd === 0 ? "" : ` --nbd ${job.nbd}`} --faults ${faultList(job.faults)} --trace seed-${job.seed}.jsonl --verbose`;
 }
 
 function describe(result: SimulationResult, wallMs: number): string {
@@ -121,7 +124,7 @@ function runWorker(): Promise<number> {
         return resolve(0);
       }
       const started = performance.now();
-      const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd, cluster: job.cluster });
+      const result = simulate({ seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd, cluster: job.cluster, rdma: job.rdma });
       process.send!({ result, wallMs: performance.now() - started });
     });
     process.send!("ready");
@@ -141,6 +144,7 @@ export const simulateCommand: Command = {
         faults: { type: "string" },
         board: { type: "string" },
         cluster: { type: "string" },
+        rdma: { type: "boolean", default: false },
         nbd: { type: "string" },
         jobs: { type: "string" },
         "seed-timeout": { type: "string" },
@@ -175,6 +179,7 @@ export const simulateCommand: Command = {
     if (cluster !== undefined && (values.board !== undefined || nbd > 0 || values.record !== undefined || values.pcap !== undefined)) {
       throw new UsageError("--cluster runs the boards of its file: not with --board, --nbd, --record or --pcap");
     }
+    if (values.rdma && cluster === undefined) throw new UsageError("--rdma takes --cluster (it changes the cluster ports)");
     if (cluster !== undefined) {
       try {
         loadClusterFile(cluster);
@@ -185,7 +190,7 @@ export const simulateCommand: Command = {
     await buildFirmware(["release"]);
 
     const progress = (line: string) => process.stderr.write(line + "\n");
-    const queue: Job[] = Array.from({ length: count }, (_, i) => ({ seed: first + i, ops, faults, board, nbd, cluster }));
+    const queue: Job[] = Array.from({ length: count }, (_, i) => ({ seed: first + i, ops, faults, board, nbd, cluster, rdma: values.rdma }));
     const results: SimulationResult[] = [];
     const started = performance.now();
     let stopping: NodeJS.Signals | undefined;
@@ -195,7 +200,7 @@ export const simulateCommand: Command = {
     };
     process.once("SIGINT", onSignal);
     process.once("SIGTERM", onSignal);
-    progress(`simulate: ${count} seed${count === 1 ? "" : "s"} from ${first}, ${ops} ops each, ${cluster === undefined ? `board ${board}` : `cluster ${values.cluster}`}, faults ${faultList(faults)}, ${jobs} job${jobs === 1 ? "" : "s"}`);
+    progress(`simulate: ${count} seed${count === 1 ? "" : "s"} from ${first}, ${ops} ops each, ${cluster === undefined ? `board ${board}` : `cluster ${values.cluster}${values.rdma ? " (RDMA, no windows)" : ""}`}, faults ${faultList(faults)}, ${jobs} job${jobs === 1 ? "" : "s"}`);
     const done = (job: Job, result: SimulationResult, wallMs: number) => {
       results.push(result);
       const elapsed = (performance.now() - started) / 1000;
@@ -215,7 +220,7 @@ export const simulateCommand: Command = {
         let recorder: Recorder | undefined;
         let pcap: PcapWriter | undefined;
         const result = await simulateInterruptible({
-          seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd, cluster: job.cluster, trace, onConsole: values.verbose ? (line) => progress(line) : undefined,
+          seed: job.seed, ops: job.ops, faults: job.faults, board: job.board, nbdSessions: job.nbd, cluster: job.cluster, rdma: job.rdma, trace, onConsole: values.verbose ? (line) => progress(line) : undefined,
           attach: (board) => {
             if (values.pcap !== undefined) board.ingress.observe((pcap = new PcapWriter(resolve(values.pcap))));
             if (values.record === undefined) return;

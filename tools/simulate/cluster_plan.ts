@@ -10,7 +10,7 @@ import { type DiskSpec, remoteDiskAsLocal } from "../../host/board/load.ts";
 import { volumeBlockSizeBytes, volumeCapacityBytes } from "../../host/board/volume_geometry.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { Cluster } from "../../host/cluster/cluster.ts";
-import { loadClusterFile } from "../../host/cluster/cluster_file.ts";
+import { type ClusterFile, loadClusterFile } from "../../host/cluster/cluster_file.ts";
 import type { Prng } from "../../host/sim/prng.ts";
 import type { Trace } from "../../host/sim/trace.ts";
 import { BLOCK_BYTES } from "../iscsi/pdu.ts";
@@ -31,14 +31,20 @@ export interface SimCluster {
   readonly replicaCopies: readonly { volume: string; copies: readonly { board: number; disk: string }[] }[];
 }
 
+// Each cluster file is read once per process: every seed of a campaign runs the same cluster, even if the file is
+// edited while the campaign runs (it reads the schema once, too).
+const loaded = new Map<string, ClusterFile>();
+
 export interface SimClusterHooks {
   onConsole(board: Board, processor: string, fd: 1 | 2, line: string): void;
   onStop(board: Board, processor: string, report: PanicReport | undefined): void;
 }
 
 /** The cluster of the file at `path` for one seed; throws a BoardFileError naming the file and field. */
-export function simulationCluster(path: string, prng: Prng, trace: Trace, hooks: SimClusterHooks): SimCluster {
-  const file = loadClusterFile(path);
+/** `rdma`: the ports have no window (revision 2): a remote request's data moves by RDMA, as over TCP. */
+export function simulationCluster(path: string, prng: Prng, trace: Trace, hooks: SimClusterHooks, rdma = false): SimCluster {
+  const file = loaded.get(path) ?? loadClusterFile(path);
+  loaded.set(path, file);
   const names = file.boards.map((b) => b.name);
   const first = file.boards[0]!.spec;
   const target = first.targets[0]!;
@@ -75,6 +81,7 @@ export function simulationCluster(path: string, prng: Prng, trace: Trace, hooks:
   const cluster = new Cluster({
     cluster: file,
     firmware: firmwareModule(),
+    window: !rdma,
     boardOptions: (name) => {
       const entry = file.boards.find((b) => b.name === name)!;
       return {

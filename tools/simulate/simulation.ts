@@ -69,6 +69,8 @@ export interface SimulationOptions {
   board?: SimBoardKind; // default "disks"
   /** A cluster file: every board of it in one run (cluster_plan.ts) in place of `board`. */
   cluster?: string;
+  /** With `cluster`: ports without a window (revision 2), a remote request's data moved by RDMA, as over TCP. */
+  rdma?: boolean;
   initiators?: number; // default 2; in a cluster one per board, each with sessions on its board and the next
   sessionsPerInitiator?: number; // default 2
   nbdSessions?: number; // NBD sessions beside the iSCSI ones, each a connection per LUN (default 0: none)
@@ -186,7 +188,7 @@ class Simulation {
     const onConsole = (board: Board, processor: string, fd: 1 | 2, line: string) => this.onConsole(board, processor, fd, line);
     const onStop = (board: Board, processor: string, report: PanicReport | undefined) => this.onStop(board, processor, report);
     if (options.cluster !== undefined) {
-      this.cluster = simulationCluster(options.cluster, root.fork("cluster"), this.trace, { onConsole, onStop });
+      this.cluster = simulationCluster(options.cluster, root.fork("cluster"), this.trace, { onConsole, onStop }, options.rdma === true);
       this.plan = this.cluster.plan;
       this.boards = this.cluster.cluster.boards;
       this.board = this.boards[0]!;

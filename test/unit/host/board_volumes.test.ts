@@ -249,7 +249,7 @@ describe("parseBoard: replica volumes", () => {
     expect(parseBoard(board, "boards/vol.json").volumes[3]).toEqual({ name: "rep", type: "replica", members: ["sp1-disk0", "sp2-disk0"], chunkKiB: 64, spares: [] });
   });
 
-  it("refuses one copy, three, two on one processor, a disk used twice and spares", () => {
+  it("refuses one copy, three, two on one processor, a disk used twice, and a spare that is no disk, used, or too small", () => {
     expect(messageFor((b) => void b.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0"] })))
       .toBe('boards/vol.json: volumes[3].copies: expected an array of 2 disk names, got ["sp1-disk0"]');
     expect(messageFor((b) => void b.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk0", "host-disk0"] })))
@@ -259,6 +259,16 @@ describe("parseBoard: replica volumes", () => {
     expect(messageFor((b) => void b.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk1"] })))
       .toBe('boards/vol.json: volumes[3].copies[1]: expected a disk not already used by volumes[1].members[1], got "sp2-disk1"');
     expect(messageFor((b) => void b.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk0"], spares: ["x"] })))
-      .toBe("boards/vol.json: volumes[3].spares: unknown field (expected one of name, type, copies, chunkKiB)");
+      .toBe('boards/vol.json: volumes[3].spares[0]: expected the name of a disk listed in disks, got "x"');
+    expect(messageFor((b) => void b.volumes.push({ name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk0"], spares: ["sp2-disk0"] })))
+      .toBe('boards/vol.json: volumes[3].spares[0]: expected a disk not already used by volumes[3].copies[1], got "sp2-disk0"');
+    expect(messageFor((b) => { disk(b, "host-disk0").sizeMiB = 32; b.volumes[0] = { name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk0"], spares: ["host-disk0"] }; }))
+      .toBe('boards/vol.json: volumes[0].spares[0]: expected a disk of at least 64 MiB, as the smallest member volumes[0].members[0] ("sp1-disk0"), got "host-disk0" of 32 MiB');
+  });
+
+  it("loads a replica's hot spares", () => {
+    const board = goodBoard();
+    board.volumes[0] = { name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk0"], spares: ["host-disk0"] };
+    expect(parseBoard(board, "boards/vol.json").volumes[0]).toEqual({ name: "rep", type: "replica", members: ["sp1-disk0", "sp2-disk0"], chunkKiB: 64, spares: ["host-disk0"] });
   });
 });
