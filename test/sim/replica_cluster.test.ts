@@ -123,3 +123,89 @@ describe("a replica with a copy on each of two boards", () => {
     }
   }, 300_000);
 });
+
+describe("a replica across two boards: board a restarts while b is off", () => {
+  it("loads rep degraded once b's copy is given up, serves from copy 0, and copies the logged regions when b is back", () => {
+    cluster.board("b").powerOff();
+    const mark = lines.length;
+    expect(cluster.board("a").reset()).toBe(true);
+    const bootNs = cluster.clock.nowNs;
+    runUntil(() => lines.slice(mark).some((l) => l.startsWith("a/host: tts: serving")), 120_000_000_000);
+    const servedAfterNs = cluster.clock.nowNs - bootNs;
+    process.stderr.write(`a served again ${(servedAfterNs / 1e9).toFixed(1)} s of board time after its reset\n`);
+    const after = lines.slice(mark).filter((l) => l.startsWith("a/host: volume index=0")).at(-1) ?? "";
+    expect(after).toContain("state=degraded");
+    expect(after).toContain("copies=current,failed");
+    expect(servedAfterNs).toBeLessThan(30_000_000_000); // b's copy given up after its retries, then a serves
+    const data = seeded("a-restarted", 32 * BLOCK);
+    const i = initiator(60_000_000_000);
+    i.write(0, 5000, data);
+    expect(cluster.board("b").powerOn()).toBe(true);
+    runUntil(() => lastVolumeLine().includes("state=optimal"), 120_000_000_000);
+    const copying = lines.slice(mark).find((l) => l.startsWith("a/host: volumes: copying"));
+    expect(copying).toBeDefined();
+    expect(Number(/copying (\d+) regions/.exec(copying!)![1])).toBeLessThan(10);
+    expect(Buffer.compare(copyData("a", "rep-a"), copyData("b", "rep-b"))).toBe(0);
+    expect(initiator().read(0, 5000, 32)).toEqual(data);
+  }, 300_000);
+});
+
+describe("a replica across two boards with a hot spare on board a", () => {
+  it("b off: the spare on a takes copy 1's place and gets the whole volume; b back on is no copy any more", () => {
+    const spareDir = mkdtempSync(join(tmpdir(), "wasm-iop-replica-spare-"));
+    try {
+      for (const side of ["a", "b"]) {
+        const board = JSON.parse(readFileSync(join(ROOT, `clusters/pair/${side}.json`), "utf8"));
+        for (const d of board.disks) if (d.sizeMiB === 64) d.sizeMiB = 16;
+        if (side === "a") {
+          board.disks.push({ name: "spare-a", sizeMiB: 16, blockSize: 512, physicalBlockSize: 4096, backend: "file", image: "spare-a.img" });
+          board.processors[0].pci[0].disks.push("spare-a");
+          board.volumes[0].spares = ["spare-a"];
+        }
+        writeFileSync(join(spareDir, `${side}.json`), JSON.stringify(board));
+      }
+      const file = JSON.parse(readFileSync(join(ROOT, "clusters/pair.json"), "utf8"));
+      for (const b of file.boards) b.file = `${b.name}.json`;
+      writeFileSync(join(spareDir, "pair.json"), JSON.stringify(file));
+      const spareLines: string[] = [];
+      const c = new Cluster({
+        cluster: loadClusterFile(join(spareDir, "pair.json")),
+        firmware: firmwareModule(FIRMWARE_PATH),
+        boardOptions: (name) => ({ dataDir: join(spareDir, name), onConsole: (p, _fd, line) => spareLines.push(`${name}/${p}: ${line}`) }),
+      });
+      const last = () => spareLines.filter((l) => l.startsWith("a/host: volume index=0")).at(-1) ?? "";
+      const until = (done: () => boolean, limitNs: number) => {
+        const end = c.clock.nowNs + limitNs;
+        while (!done() && c.clock.nowNs < end) c.runUntil(c.clock.nowNs + 10_000_000);
+      };
+      expect(c.powerOn()).toBe(true);
+      until(() => spareLines.filter((l) => l.includes("tts: serving")).length >= 2 && last().includes("state=optimal"), 60_000_000_000);
+      const a = c.board("a");
+      const i = new Initiator(a, a.network as LoopbackBackend, { targetName: TARGET, isid: 0x1900, initiatorName: "iqn.2026-12.org.wasm-iop:rep-spare", timeoutNs: 60_000_000_000, stepNs: 200_000 });
+      i.login();
+      i.clearUnitAttention(0);
+      const before = seeded("spare-before", 64 * BLOCK);
+      i.write(0, 3000, before);
+      c.board("b").powerOff();
+      const during = seeded("spare-during", 64 * BLOCK);
+      i.write(0, 9000, during);
+      until(() => last().includes("state=optimal"), 120_000_000_000);
+      const log = spareLines.join("\n");
+      expect(log).toMatch(/a\/host: volumes: a spare takes copy 1 of volume 0; the whole volume is copied to it/);
+      expect(Number(/copying (\d+) regions of volume 0 from copy 0 to copy 1/.exec(log)![1])).toBe(DATA_BYTES / (CHUNK_BLOCKS * BLOCK));
+      const area = (disk: string) => { const out = new Uint8Array(DATA_BYTES); c.board("a").disk(disk)!.read(METADATA_BYTES, out); return out; };
+      expect(Buffer.compare(area("rep-a"), area("spare-a"))).toBe(0);
+      expect(area("spare-a").subarray(9000 * BLOCK, 9064 * BLOCK)).toEqual(during);
+      const resyncs = spareLines.filter((l) => /copying \d+ regions/.test(l)).length;
+      expect(c.board("b").powerOn()).toBe(true);
+      c.runUntil(c.clock.nowNs + 5_000_000_000);
+      expect(spareLines.filter((l) => /copying \d+ regions/.test(l)).length).toBe(resyncs); // b's disk is not probed again
+      expect(last()).toContain("copies=current,current");
+      expect(i.read(0, 3000, 64)).toEqual(before);
+      expect(i.read(0, 9000, 64)).toEqual(during);
+    } finally {
+      rmSync(spareDir, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
+
