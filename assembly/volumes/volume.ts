@@ -35,8 +35,9 @@ export class Member {
   blockCount: u64 = 0;
   blockSizeBytes: u32 = 0;
   physicalExponent: u32 = 0;
-  present: bool = false; // found at discovery
+  present: bool = false; // found at discovery (or put into its empty slot since: raid_metadata.ts, probe)
   failed: bool = false; // missing, or its device gave up
+  slot: bool = false; // not present, but its processor and disk index are known: an empty slot, probed for a disk
 
   set(other: Member): void {
     this.processor = other.processor;
@@ -46,6 +47,7 @@ export class Member {
     this.physicalExponent = other.physicalExponent;
     this.present = other.present;
     this.failed = other.failed;
+    this.slot = other.slot;
   }
 }
 
