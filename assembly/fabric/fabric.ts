@@ -296,17 +296,7 @@ export class FabricTask extends Task {
   // An INTERRUPT of board `board`'s tunneled vector for this board; false when the send ring is full (the requester
   // then drops the reply after its wait, and the CTA's retransmission brings it again).
   private postInterrupt(board: u32, tag: u32): bool {
-    if (this.sqInFlight >= FABRIC_SQ_ENTRIES - 1) return false;
-    const wr = this.sq + <usize>this.sqTail * CP_WR_BYTES;
-    memory.fill(wr, 0, CP_WR_BYTES);
-    cpWrSetOpcode(wr, <u8>FabricOpcode.Interrupt);
-    cpWrSetDestination(wr, <u16>routingTable().boardIds[board]);
-    cpWrSetRemoteOffset(wr, <u64>(routingTable().thisBoard % CLUSTER_PORT_TUNNEL_VECTORS));
-    cpWrSetTag(wr, tag);
-    this.sqTail = (this.sqTail + 1) % FABRIC_SQ_ENTRIES;
-    this.sqInFlight += 1;
-    busWrite32(this.registers + CP_SQ_TAIL, this.sqTail);
-    return true;
+    return this.postRequest(<u8>FabricOpcode.Interrupt, board, 0, 0, <u64>(routingTable().thisBoard % CLUSTER_PORT_TUNNEL_VECTORS), 0, tag);
   }
 
   // ---- Held replies ----
