@@ -141,6 +141,19 @@ export class RaidMetadata {
           volumeStateLine(this.volume);
           this.update(this.volume);
         }
+      } else if (status == FrameStatus.Ok && v.member(m).failed && v.type == VolumeType.Raid5 && v.state == VolumeState.Failed) {
+        // A failed RAID 5: the member whose failure failed it holds every answered write, and with no row dirty then,
+        // rows that agree with their parity. When it answers with this volume's superblock (the same disk) it serves
+        // again and the volume is degraded; any other member (or a blank disk) waits.
+        if (m == v.lastCurrent && superblockMatches(this.page(m), v, m)) {
+          v.member(m).failed = false;
+          v.lastCurrent = MEMBERS_MAX;
+          v.state = stateOf(v);
+          line().s("volumes: member ").u32(m).s(" of volume ").u32(this.volume).s(" answers again; it failed last and holds every answered write: it serves").out();
+          volumeStateLine(this.volume);
+          this.update(this.volume);
+          this.cta.rebuild.consider();
+        }
       } else if (status == FrameStatus.Ok && v.member(m).failed && v.rebuildMember == MEMBERS_MAX && v.type == VolumeType.Replica) {
         // Its own superblock, of an older generation: it holds the volume up to its failure, and the log names what
         // changed since. Anything else (blank, foreign) holds nothing of it: copied whole.
@@ -375,7 +388,8 @@ export class RaidMetadata {
       if ((v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) || !v.loaded || m >= v.memberCount) continue;
 
       const member = v.member(m);
-      if (!member.failed || (!member.present && !member.slot) || v.rebuildMember != MEMBERS_MAX) continue;
+      // A failed volume's members are probed even with a rebuild stopped in it: the one that failed last may come back.
+      if (!member.failed || (!member.present && !member.slot) || (v.rebuildMember != MEMBERS_MAX && v.state != VolumeState.Failed)) continue;
       this.probeMember = slot + 1;
       this.volume = volume;
       this.phase = Phase.Probe;

@@ -84,7 +84,10 @@ export class Volume {
   rebuildWindow: u32 = 0;
   durableRow: u64 = 0;
   durableWindow: u32 = 0;
-  lastCurrent: u32 = MEMBERS_MAX; // replica: the copy that failed last, when both did (it holds every answered write)
+  // Replica: the copy that failed last, when both did (it holds every answered write). RAID 5: the member whose failure
+  // failed the volume (it holds every answered write: none is answered after it), when no region of the write-intent
+  // bitmap was dirty then; MEMBERS_MAX otherwise (its rows written then may disagree with their parity).
+  lastCurrent: u32 = MEMBERS_MAX;
   logRegions: u32 = 0; // RAID 5, replica: regions marked in its write-intent log when it was last written
   resyncPending: bool = false; // RAID 5, replica: its write-intent bitmap had dirty regions at boot (resynchronized)
   // RAID 5: a member failed at run time before those regions were resynchronized (the write hole): reads rebuilt from

@@ -574,4 +574,34 @@ describe("RAID volumes over two storage processors", () => {
     t.board.powerOff();
     rmSync(dataDir, { recursive: true, force: true });
   });
+  // A second member failing fails a RAID 5: its requests end with a hardware error and nothing is answered GOOD after
+  // it. The member whose failure did it holds every answered write; with no region of the write-intent bitmap dirty
+  // then, its rows agree with their parity. When it answers again with the volume's superblock (its disk put back),
+  // the volume serves again, degraded, and reads back what was written. (With regions dirty it stays failed: the rows
+  // being written may disagree with their parity, and the other failed member's blocks there are unknown.)
+  it("a failed RAID 5 serves again, degraded, when the member that failed last answers again with its superblock", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const volumes = [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8 }];
+    const t = bootRaidBoard(dataDir, volumes);
+    const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
+    await workload(t, [v], "way-back-1", 200, 8);
+    t.board.pullDisk("sp2-disk0"); // member 1
+    await workload(t, [v], "way-back-2", 100, 8);
+    expect(volumeLine(t, "r5")).toMatch(/state=degraded failed=1/);
+    await t.board.runUntilTurning(t.board.clock.nowNs + 2_500_000_000); // quiet: the bitmap's regions cleared
+    t.board.pullDisk("sp1-disk1"); // member 2
+    const r = t.call("testClientPrepare", PAGE, 12) as number;
+    expect(t.call("testClientSubmit", r, Fn.Read, 0, 0n, 96)).toBe(1); // rows 0-2: every member's chunks
+    for (let i = 0; i < 1000 && t.call("testClientStatus", r) === PENDING; i++) t.board.runFor(100_000);
+    expect(t.call("testClientStatus", r)).not.toBe(0);
+    t.call("testClientRelease", r);
+    expect(volumeLine(t, "r5")).toMatch(/state=failed/);
+    t.board.restoreDisk("sp1-disk1"); // the same disk, with what it held
+    await runUntilVolume(t, "r5", /state=degraded/, 10);
+    expect(t.console.join("\n")).toMatch(/volumes: member 2 of volume 0 answers again; it failed last and holds every answered write: it serves/);
+    await readAll(t, v);
+    await workload(t, [v], "way-back-3", 100, 8);
+    t.board.powerOff();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 });
