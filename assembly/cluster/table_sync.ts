@@ -28,6 +28,47 @@ export const SYNC_HOLD_NS: u64 = 200_000_000; // how long a board holds a propos
 export const SYNC_COMMIT_GIVE_UP_NS: u64 = 5_000_000_000; // Commit is sent again until confirmed, for this long
 export const SYNC_RETRY_NS: u64 = 1_000_000;
 
+// The message's fields, named as drawn above; read and written only through the accessors below.
+const AT_MAGIC: usize = 0;
+const AT_PHASE: usize = 4;
+const AT_VERSION: usize = 8;
+const AT_BASE: usize = 12;
+const AT_COORDINATOR: usize = 16;
+const AT_SLOT: usize = 20;
+const AT_FIRST_PAGE: usize = 24;
+const AT_PAGE_COUNT: usize = 28;
+const AT_FROM_OWNER: usize = 32;
+const AT_TO_OWNER: usize = 36;
+if (AT_TO_OWNER + 4 != SYNC_MESSAGE_BYTES) ERROR("table sync: the last field ends the message");
+
+/** The magic that tells a sync message from an agents' frame (the fabric task reads it). */
+@inline export function syncMagic(m: usize): u32 { return load<u32>(m, AT_MAGIC); }
+@inline function syncPhase(m: usize): u32 { return load<u32>(m, AT_PHASE); }
+@inline function syncVersion(m: usize): u32 { return load<u32>(m, AT_VERSION); }
+@inline function syncBase(m: usize): u32 { return load<u32>(m, AT_BASE); }
+@inline function syncCoordinator(m: usize): u32 { return load<u32>(m, AT_COORDINATOR); }
+@inline function syncSlot(m: usize): u32 { return load<u32>(m, AT_SLOT); }
+@inline function syncFirstPage(m: usize): u32 { return load<u32>(m, AT_FIRST_PAGE); }
+@inline function syncPageCount(m: usize): u32 { return load<u32>(m, AT_PAGE_COUNT); }
+@inline function syncFromOwner(m: usize): u32 { return load<u32>(m, AT_FROM_OWNER); }
+@inline function syncToOwner(m: usize): u32 { return load<u32>(m, AT_TO_OWNER); }
+// The header every message carries: magic, phase, version N+1, base N, coordinator.
+@inline function syncSetHeader(m: usize, phase: u32, version: u32, base: u32, coordinator: u32): void {
+  store<u32>(m, SYNC_MAGIC, AT_MAGIC);
+  store<u32>(m, phase, AT_PHASE);
+  store<u32>(m, version, AT_VERSION);
+  store<u32>(m, base, AT_BASE);
+  store<u32>(m, coordinator, AT_COORDINATOR);
+}
+// The change a Propose or Commit carries.
+@inline function syncSetChange(m: usize, slot: u32, first: u32, count: u32, fromOwner: u32, toOwner: u32): void {
+  store<u32>(m, slot, AT_SLOT);
+  store<u32>(m, first, AT_FIRST_PAGE);
+  store<u32>(m, count, AT_PAGE_COUNT);
+  store<u32>(m, fromOwner, AT_FROM_OWNER);
+  store<u32>(m, toOwner, AT_TO_OWNER);
+}
+
 export enum SyncPhase {
   Propose = 1,
   Ack = 2,
@@ -65,7 +106,7 @@ export class TableSync {
   private answered: u32 = 0; // bit per board index
   private startedNs: u64 = 0;
   private nextSendNs: u64 = 0;
-  private readonly message: usize = memory.data(40);
+  private readonly message: usize = memory.data(SYNC_MESSAGE_BYTES);
   /** When the fabric task should call tick() next (u64.MAX_VALUE: nothing to do). */
   wakeNs: u64 = u64.MAX_VALUE;
 
@@ -127,10 +168,10 @@ export class TableSync {
   /** A sync message from board index `board` (already known to be of the table and not this board). */
   onMessage(buffer: usize, board: u32): void {
     const t = routingTable();
-    const phase = load<u32>(buffer, 4);
-    const version = load<u32>(buffer, 8);
-    const base = load<u32>(buffer, 12);
-    const coordinator = load<u32>(buffer, 16);
+    const phase = syncPhase(buffer);
+    const version = syncVersion(buffer);
+    const base = syncBase(buffer);
+    const coordinator = syncCoordinator(buffer);
     if (!t.present || coordinator != t.boardId(board) && (phase == SyncPhase.Propose || phase == SyncPhase.Commit) || version != base + 1) {
       this.badMessages += 1;
       return;
@@ -155,7 +196,7 @@ export class TableSync {
     }
     if (!same) {
       line().s("cluster: routing table version ").u32(version).s(" staged (proposed by board ").u32(coordinator).s(")").out();
-      this.stage(base, load<u32>(buffer, 20), load<u32>(buffer, 24), load<u32>(buffer, 28), load<u32>(buffer, 32), load<u32>(buffer, 36), version);
+      this.stage(base, syncSlot(buffer), syncFirstPage(buffer), syncPageCount(buffer), syncFromOwner(buffer), syncToOwner(buffer), version);
       this.hold(version, coordinator, nowNs);
     }
     this.answer(board, SyncPhase.Ack, version, coordinator);
@@ -172,7 +213,7 @@ export class TableSync {
     if (!held) {
       // Our hold lapsed (or another proposal came since): the change comes with the Commit, sent only once every
       // board had acknowledged it.
-      this.stage(base, load<u32>(buffer, 20), load<u32>(buffer, 24), load<u32>(buffer, 28), load<u32>(buffer, 32), load<u32>(buffer, 36), version);
+      this.stage(base, syncSlot(buffer), syncFirstPage(buffer), syncPageCount(buffer), syncFromOwner(buffer), syncToOwner(buffer), version);
     }
     if (!routingTableActivate(version)) return;
     this.holdVersion = version;
@@ -242,11 +283,11 @@ export class TableSync {
   // A change this board can apply: a volume slot, pages and boards of its table.
   private changeValid(buffer: usize): bool {
     const t = routingTable();
-    const slot = load<u32>(buffer, 20);
-    const first = load<u32>(buffer, 24);
-    const count = load<u32>(buffer, 28);
-    const fromOwner = load<u32>(buffer, 32);
-    const toOwner = load<u32>(buffer, 36);
+    const slot = syncSlot(buffer);
+    const first = syncFirstPage(buffer);
+    const count = syncPageCount(buffer);
+    const fromOwner = syncFromOwner(buffer);
+    const toOwner = syncToOwner(buffer);
     if (slot >= t.volumeCount || count == 0 || first >= t.pageCount(slot) || count > t.pageCount(slot) - first) return false;
     return toOwner < t.boardCount && (fromOwner == <u32>CLUSTER_OWNER_NONE || fromOwner < t.boardCount);
   }
@@ -254,26 +295,14 @@ export class TableSync {
   private fill(phase: SyncPhase, base: u32): void {
     const t = routingTable();
     const m = this.message;
-    store<u32>(m, SYNC_MAGIC, 0);
-    store<u32>(m, phase, 4);
-    store<u32>(m, this.version, 8);
-    store<u32>(m, base, 12);
-    store<u32>(m, t.boardId(t.thisBoard), 16);
-    store<u32>(m, this.slot, 20);
-    store<u32>(m, this.first, 24);
-    store<u32>(m, this.count, 28);
-    store<u32>(m, this.fromOwner, 32);
-    store<u32>(m, this.toOwner, 36);
+    syncSetHeader(m, phase, this.version, base, t.boardId(t.thisBoard));
+    syncSetChange(m, this.slot, this.first, this.count, this.fromOwner, this.toOwner);
   }
 
   private answer(board: u32, phase: SyncPhase, version: u32, coordinator: u32): void {
     const m = this.message;
     memory.fill(m, 0, SYNC_MESSAGE_BYTES);
-    store<u32>(m, SYNC_MAGIC, 0);
-    store<u32>(m, phase, 4);
-    store<u32>(m, version, 8);
-    store<u32>(m, version - 1, 12);
-    store<u32>(m, coordinator, 16);
+    syncSetHeader(m, phase, version, version - 1, coordinator);
     this.sender.send(board, m);
   }
 }

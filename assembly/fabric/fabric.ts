@@ -31,7 +31,7 @@ import {
 } from "../board/frame";
 import { msixEnable, PciFunctionInfo, pciFunctionAt, pciFunctionCount } from "../board/pci";
 import { CLUSTER_NONE, routingTable } from "../cluster/routing_table";
-import { SYNC_MAGIC, SYNC_MESSAGE_BYTES, SyncSender, TableSync } from "../cluster/table_sync";
+import { SYNC_MAGIC, SYNC_MESSAGE_BYTES, SyncSender, syncMagic, TableSync } from "../cluster/table_sync";
 import { buffersEnd, buffersFloor } from "../kernel/buffers";
 import { carve } from "../kernel/carve";
 import { line } from "../kernel/console";
@@ -530,7 +530,7 @@ export class FabricTask extends Task {
     const board = table.boardIndexOfId(peer);
     if (board == CLUSTER_NONE || board == table.thisBoard) { this.badReceiveCount += 1; return; }
     if (lengthBytes == FABRIC_HELLO_BYTES && load<u32>(buffer) == FABRIC_HELLO_MAGIC) { this.onHello(buffer, board); return; }
-    if (lengthBytes == FRAME_BYTES && load<u32>(buffer) == SYNC_MAGIC) {
+    if (lengthBytes == FRAME_BYTES && syncMagic(buffer) == SYNC_MAGIC) {
       this.sync.onMessage(buffer, board);
       this.syncWake();
       return;
