@@ -1,7 +1,7 @@
 // Every limit of the firmware, and the sums that size its pools. Pools are carved once, in boot(), from these.
 
 // Kernel.
-export const TASKS_MAX: u32 = 16; // fits the u32 ready and waiter masks
+export const TASKS_MAX: u32 = 20; // fits the u32 ready and waiter masks; the test image adds its probes to a cluster board's
 export const PRIORITY_LOWEST: u32 = 7; // 0 is the highest priority
 export const RUN_BATCH_MAX: u32 = 16; // messages a task handles per dispatch
 export const TIMERS_MAX: u32 = 32;

@@ -823,6 +823,15 @@ export class CtaTask extends Task {
         .s(" (the write hole): reads rebuilt from those rows end MEDIUM ERROR").err();
     }
     if (v.type == VolumeType.Replica && v.failedCount() == v.memberCount && v.lastCurrent == MEMBERS_MAX) v.lastCurrent = member;
+    if (v.type == VolumeType.Raid5 && v.failedCount() == 2 && member != v.rebuildMember) {
+      // This failure fails the volume. With no region dirty (no write in the last second) the member's rows agree
+      // with their parity: when it answers again with its superblock, the volume serves again, degraded (probe).
+      v.lastCurrent = this.intent.anyDirty(volume) ? MEMBERS_MAX : member;
+      if (v.lastCurrent == MEMBERS_MAX) {
+        line().s("volumes: volume ").u32(volume).s(": member ").u32(member).s(" failed with rows written in the last second")
+          .s(" (their parity may disagree): the volume stays failed if it answers again").err();
+      }
+    }
     this.partsStale(processor, disk);
     if (member == v.rebuildMember) {
       if (v.type == VolumeType.Replica) this.replicaResync.abort(volume);

@@ -128,6 +128,7 @@ export class RaidMetadata {
     } else if (this.phase == Phase.Probe) {
       this.phase = Phase.Idle;
       const v = volumeAt(this.volume);
+      if (status == FrameStatus.Ok && !v.member(m).present) this.inserted(v, m);
       if (status == FrameStatus.Ok && v.member(m).failed && v.type == VolumeType.Replica && v.state == VolumeState.Failed) {
         // Both copies down: the one that failed last holds every answered write (the CTA noted which). When it answers
         // with this volume's superblock (the same disk, not a blank one in its place) it serves again; the other
@@ -139,6 +140,19 @@ export class RaidMetadata {
           line().s("volumes: copy ").u32(m).s(" of volume ").u32(this.volume).s(" answers again; it failed last and holds every answered write: it serves").out();
           volumeStateLine(this.volume);
           this.update(this.volume);
+        }
+      } else if (status == FrameStatus.Ok && v.member(m).failed && v.type == VolumeType.Raid5 && v.state == VolumeState.Failed) {
+        // A failed RAID 5: the member whose failure failed it holds every answered write, and with no row dirty then,
+        // rows that agree with their parity. When it answers with this volume's superblock (the same disk) it serves
+        // again and the volume is degraded; any other member (or a blank disk) waits.
+        if (m == v.lastCurrent && superblockMatches(this.page(m), v, m)) {
+          v.member(m).failed = false;
+          v.lastCurrent = MEMBERS_MAX;
+          v.state = stateOf(v);
+          line().s("volumes: member ").u32(m).s(" of volume ").u32(this.volume).s(" answers again; it failed last and holds every answered write: it serves").out();
+          volumeStateLine(this.volume);
+          this.update(this.volume);
+          this.cta.rebuild.consider();
         }
       } else if (status == FrameStatus.Ok && v.member(m).failed && v.rebuildMember == MEMBERS_MAX && v.type == VolumeType.Replica) {
         // Its own superblock, of an older generation: it holds the volume up to its failure, and the log names what
@@ -276,6 +290,24 @@ export class RaidMetadata {
     }
   }
 
+  // A disk answers in member m's slot, empty at boot (put in since; the DDM found it, e.g. on NVMe's Namespace
+  // Attribute Changed event): it is the member's disk from now on, failed until rebuilt (or copied to). Its geometry
+  // is taken as the smallest present member's: the data area is the same on every member.
+  private inserted(v: Volume, m: u32): void {
+    const member = v.member(m);
+    let smallest: u64 = u64.MAX_VALUE;
+    for (let i: u32 = 0; i < v.memberCount; i++) {
+      if (v.member(i).present && v.member(i).blockCount < smallest) smallest = v.member(i).blockCount;
+    }
+    if (smallest == u64.MAX_VALUE) return; // no member to take the geometry from: the volume stays as it is
+    member.present = true;
+    member.slot = false;
+    member.blockCount = smallest;
+    member.blockSizeBytes = v.blockSizeBytes;
+    member.physicalExponent = v.physicalExponent;
+    this.say(v).s(": a disk is in the empty slot of member ").u32(m).out();
+  }
+
   private nextUpdate(): void {
     if (this.updates == 0) return;
     this.volume = <u32>ctz(this.updates);
@@ -356,7 +388,8 @@ export class RaidMetadata {
       if ((v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) || !v.loaded || m >= v.memberCount) continue;
 
       const member = v.member(m);
-      if (!member.failed || !member.present || v.rebuildMember != MEMBERS_MAX) continue;
+      // A failed volume's members are probed even with a rebuild stopped in it: the one that failed last may come back.
+      if (!member.failed || (!member.present && !member.slot) || (v.rebuildMember != MEMBERS_MAX && v.state != VolumeState.Failed)) continue;
       this.probeMember = slot + 1;
       this.volume = volume;
       this.phase = Phase.Probe;

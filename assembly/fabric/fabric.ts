@@ -31,6 +31,7 @@ import {
 } from "../board/frame";
 import { msixEnable, PciFunctionInfo, pciFunctionAt, pciFunctionCount } from "../board/pci";
 import { CLUSTER_NONE, routingTable } from "../cluster/routing_table";
+import { SYNC_MAGIC, SYNC_MESSAGE_BYTES, SyncSender, syncMagic, TableSync } from "../cluster/table_sync";
 import { buffersEnd, buffersFloor } from "../kernel/buffers";
 import { carve } from "../kernel/carve";
 import { line } from "../kernel/console";
@@ -131,6 +132,8 @@ export class FabricTask extends Task {
   private readonly out: Msg = new Msg();
   private timer: u32 = 0;
   started: bool = false;
+  /** Routing-table changes at run time (cluster/table_sync.ts): its messages go out and come in through this task. */
+  readonly sync: TableSync = new TableSync(new FabricSyncSender(this));
 
   constructor(private readonly ctaTask: u32, private readonly rtaTask: u32) {
     super("fabric", FABRIC_PRIORITY, FABRIC_INBOX_DEPTH, 1_000_000);
@@ -204,6 +207,8 @@ export class FabricTask extends Task {
         this.drainCompletions();
         this.expireHeld();
         this.sendHellos();
+        if (this.sync.wakeNs <= clockNowNs()) this.sync.tick();
+        this.syncWake();
         break;
       }
       default: assert(false, "fabric: unexpected message kind");
@@ -291,17 +296,7 @@ export class FabricTask extends Task {
   // An INTERRUPT of board `board`'s tunneled vector for this board; false when the send ring is full (the requester
   // then drops the reply after its wait, and the CTA's retransmission brings it again).
   private postInterrupt(board: u32, tag: u32): bool {
-    if (this.sqInFlight >= FABRIC_SQ_ENTRIES - 1) return false;
-    const wr = this.sq + <usize>this.sqTail * CP_WR_BYTES;
-    memory.fill(wr, 0, CP_WR_BYTES);
-    cpWrSetOpcode(wr, <u8>FabricOpcode.Interrupt);
-    cpWrSetDestination(wr, <u16>routingTable().boardIds[board]);
-    cpWrSetRemoteOffset(wr, <u64>(routingTable().thisBoard % CLUSTER_PORT_TUNNEL_VECTORS));
-    cpWrSetTag(wr, tag);
-    this.sqTail = (this.sqTail + 1) % FABRIC_SQ_ENTRIES;
-    this.sqInFlight += 1;
-    busWrite32(this.registers + CP_SQ_TAIL, this.sqTail);
-    return true;
+    return this.postRequest(<u8>FabricOpcode.Interrupt, board, 0, 0, <u64>(routingTable().thisBoard % CLUSTER_PORT_TUNNEL_VECTORS), 0, tag);
   }
 
   // ---- Held replies ----
@@ -444,6 +439,32 @@ export class FabricTask extends Task {
     } else this.badCompletionCount += 1;
   }
 
+  // ---- Routing-table changes (cluster/table_sync.ts) ----
+
+  /** A sync message to board `board`, as a frame-sized SEND; false when no frame slot or send room is free now. */
+  sendSync(board: u32, message: usize): bool {
+    if (!this.started) return false;
+    const slot = frames().acquire();
+    if (slot == POOL_NONE) return false;
+    const f = frames().address(slot);
+    memory.fill(f, 0, FRAME_BYTES);
+    memory.copy(f, message, SYNC_MESSAGE_BYTES);
+    const sent = this.droppedCount;
+    this.onFrameOut(slot, board); // releases the slot when it cannot go
+    return this.droppedCount == sent;
+  }
+
+  /** This board proposes a routing-table change (cluster/table_sync.ts, TableSync.propose). */
+  proposeTable(slot: u32, first: u32, count: u32, fromOwner: u32, toOwner: u32): bool {
+    const ok = this.started && this.sync.propose(slot, first, count, fromOwner, toOwner);
+    this.syncWake();
+    return ok;
+  }
+
+  private syncWake(): void {
+    if (this.sync.wakeNs != u64.MAX_VALUE) timerWakeBy(this.timer, this.sync.wakeNs);
+  }
+
   // ---- RDMA for the RTA (revision 2) ----
 
   // An RDMA between this board's buffer and board b's registered buffers: only inside the region b's hello named.
@@ -509,6 +530,11 @@ export class FabricTask extends Task {
     const board = table.boardIndexOfId(peer);
     if (board == CLUSTER_NONE || board == table.thisBoard) { this.badReceiveCount += 1; return; }
     if (lengthBytes == FABRIC_HELLO_BYTES && load<u32>(buffer) == FABRIC_HELLO_MAGIC) { this.onHello(buffer, board); return; }
+    if (lengthBytes == FRAME_BYTES && syncMagic(buffer) == SYNC_MAGIC) {
+      this.sync.onMessage(buffer, board);
+      this.syncWake();
+      return;
+    }
     if (lengthBytes != FRAME_BYTES || frameValidate(buffer) != FrameStatus.Ok) { this.badReceiveCount += 1; return; }
     const reply = frameIsReply(buffer);
     const wantTarget = reply ? AgentKind.Cta : AgentKind.Rta;
@@ -587,6 +613,11 @@ export class FabricTask extends Task {
       unchecked(this.helloInFlight[board] += 1);
     }
   }
+}
+
+class FabricSyncSender extends SyncSender {
+  constructor(private readonly task: FabricTask) { super(); }
+  send(board: u32, message: usize): bool { return this.task.sendSync(board, message); }
 }
 
 /**

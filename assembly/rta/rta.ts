@@ -290,13 +290,6 @@ export class RtaTask extends Task {
       sgls().check(sgl);
       return FrameStatus.Ok;
     }
-    if (link.bounces()) {
-      const status = this.convertBounce(t, f, sgl, floor, limit);
-      if (status != FrameStatus.Ok) return status;
-      if (sgls().totalBytes(sgl) != expectedBytes || expectedBytes == 0) return FrameStatus.IllegalRequest;
-      sgls().check(sgl);
-      return FrameStatus.Ok;
-    }
     const count = frameSegmentCount(f);
     for (let i: u32 = 0; i < count; i++) {
       const lengthBytes = frameSegmentLength(f, i);

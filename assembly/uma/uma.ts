@@ -290,9 +290,11 @@ class ProfileDisks extends DiskFinder {
     const profile = unchecked(this.processors[processor]).profile;
     if (disk >= min(load<u32>(profile, 24), PROFILE_DISKS_MAX)) return false;
     const at = profile + 32 + <usize>disk * PROFILE_DISK_BYTES;
-    if (load<u64>(at, 0) == 0) return false; // an empty slot: the disk was missing at power-on
     into.processor = processor;
     into.disk = disk;
+    // An empty slot: the disk was missing at power-on. Where it is stays known, so that a disk put in later is found.
+    into.slot = load<u64>(at, 0) == 0;
+    if (into.slot) return false;
     into.blockCount = load<u64>(at, 0);
     into.blockSizeBytes = load<u32>(at, 8);
     into.physicalExponent = load<u8>(at, 13);

@@ -35,8 +35,9 @@ export class Member {
   blockCount: u64 = 0;
   blockSizeBytes: u32 = 0;
   physicalExponent: u32 = 0;
-  present: bool = false; // found at discovery
+  present: bool = false; // found at discovery (or put into its empty slot since: raid_metadata.ts, probe)
   failed: bool = false; // missing, or its device gave up
+  slot: bool = false; // not present, but its processor and disk index are known: an empty slot, probed for a disk
 
   set(other: Member): void {
     this.processor = other.processor;
@@ -46,6 +47,7 @@ export class Member {
     this.physicalExponent = other.physicalExponent;
     this.present = other.present;
     this.failed = other.failed;
+    this.slot = other.slot;
   }
 }
 
@@ -82,7 +84,10 @@ export class Volume {
   rebuildWindow: u32 = 0;
   durableRow: u64 = 0;
   durableWindow: u32 = 0;
-  lastCurrent: u32 = MEMBERS_MAX; // replica: the copy that failed last, when both did (it holds every answered write)
+  // Replica: the copy that failed last, when both did (it holds every answered write). RAID 5: the member whose failure
+  // failed the volume (it holds every answered write: none is answered after it), when no region of the write-intent
+  // bitmap was dirty then; MEMBERS_MAX otherwise (its rows written then may disagree with their parity).
+  lastCurrent: u32 = MEMBERS_MAX;
   logRegions: u32 = 0; // RAID 5, replica: regions marked in its write-intent log when it was last written
   resyncPending: bool = false; // RAID 5, replica: its write-intent bitmap had dirty regions at boot (resynchronized)
   // RAID 5: a member failed at run time before those regions were resynchronized (the write hole): reads rebuilt from

@@ -26,6 +26,25 @@ const COMMON_BYTES = 12; // through the reserved u16, the length field included
 const REQUEST_HEADER_BYTES = 48;
 const ANSWER_HEADER_BYTES = 24;
 const FLAG_BYTES = 1;
+// The fields, at the offsets drawn above; read and written only by these names.
+const AT_LENGTH = 0;
+const AT_TYPE = 4;
+const AT_VERSION = 5;
+const AT_SOURCE = 6;
+const AT_DESTINATION = 8;
+const AT_RESERVED = 10;
+const AT_OPCODE = 12; // request
+const AT_STATUS = 12; // answer
+const AT_FLAGS = 13;
+const AT_RESERVED_FLAGS = 14;
+const AT_INCARNATION = 16; // request
+const AT_REQUEST_SEQUENCE = 24;
+const AT_REQUEST_ID = 28;
+const AT_KEY = 32;
+const AT_REQUEST_LENGTH = 36;
+const AT_OFFSET = 40;
+const AT_ANSWER_ID = 16; // answer
+const AT_ANSWER_RESERVED = 20;
 /** The longest frame's length field: a request's header and FABRIC_TRANSFER_BYTES_MAX bytes. */
 export const WIRE_FRAME_LENGTH_MAX = REQUEST_HEADER_BYTES - PREFIX_BYTES + FABRIC_TRANSFER_BYTES_MAX;
 
@@ -44,29 +63,29 @@ export function encodePacket(packet: FabricPacket<FabricMessage>): Uint8Array {
   const frame = new Uint8Array(header + (bytes?.length ?? 0));
   const view = new DataView(frame.buffer);
   common(view, frame.length, m.kind === "request" ? WIRE_REQUEST : WIRE_ANSWER, packet.source, packet.destination);
-  view.setUint8(13, bytes === undefined ? 0 : FLAG_BYTES);
+  view.setUint8(AT_FLAGS, bytes === undefined ? 0 : FLAG_BYTES);
   if (m.kind === "request") {
-    view.setUint8(12, m.opcode);
-    view.setBigUint64(16, BigInt(m.incarnation), true);
-    view.setUint32(24, m.sequence >>> 0, true);
-    view.setUint32(28, m.id >>> 0, true);
-    view.setUint32(32, m.key >>> 0, true);
-    view.setUint32(36, m.length >>> 0, true);
-    view.setBigUint64(40, BigInt.asUintN(64, m.offset), true);
+    view.setUint8(AT_OPCODE, m.opcode);
+    view.setBigUint64(AT_INCARNATION, BigInt(m.incarnation), true);
+    view.setUint32(AT_REQUEST_SEQUENCE, m.sequence >>> 0, true);
+    view.setUint32(AT_REQUEST_ID, m.id >>> 0, true);
+    view.setUint32(AT_KEY, m.key >>> 0, true);
+    view.setUint32(AT_REQUEST_LENGTH, m.length >>> 0, true);
+    view.setBigUint64(AT_OFFSET, BigInt.asUintN(64, m.offset), true);
   } else {
-    view.setUint8(12, m.status);
-    view.setUint32(16, m.id >>> 0, true);
+    view.setUint8(AT_STATUS, m.status);
+    view.setUint32(AT_ANSWER_ID, m.id >>> 0, true);
   }
   if (bytes !== undefined) frame.set(bytes, header);
   return frame;
 }
 
 function common(view: DataView, frameBytes: number, type: number, source: number, destination: number): void {
-  view.setUint32(0, frameBytes - PREFIX_BYTES, true);
-  view.setUint8(4, type);
-  view.setUint8(5, WIRE_VERSION);
-  view.setUint16(6, source, true);
-  view.setUint16(8, destination, true);
+  view.setUint32(AT_LENGTH, frameBytes - PREFIX_BYTES, true);
+  view.setUint8(AT_TYPE, type);
+  view.setUint8(AT_VERSION, WIRE_VERSION);
+  view.setUint16(AT_SOURCE, source, true);
+  view.setUint16(AT_DESTINATION, destination, true);
 }
 
 /** Why a receiver closed its connection; each is counted (tcp_fabric.ts, the fuzz target). */
@@ -129,7 +148,7 @@ export class FabricWireReceiver {
       filled += n;
       if (filled === PREFIX_BYTES) break;
     }
-    return new DataView(head.buffer).getUint32(0, true);
+    return new DataView(head.buffer).getUint32(AT_LENGTH, true);
   }
 
   private take(n: number): Uint8Array {
@@ -149,11 +168,11 @@ export class FabricWireReceiver {
 
   private frame(frame: Uint8Array): WireError | undefined {
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-    const type = view.getUint8(4);
-    if (view.getUint8(5) !== WIRE_VERSION) return "bad-version";
-    if (view.getUint16(10, true) !== 0) return "reserved-bits";
-    const source = view.getUint16(6, true);
-    const destination = view.getUint16(8, true);
+    const type = view.getUint8(AT_TYPE);
+    if (view.getUint8(AT_VERSION) !== WIRE_VERSION) return "bad-version";
+    if (view.getUint16(AT_RESERVED, true) !== 0) return "reserved-bits";
+    const source = view.getUint16(AT_SOURCE, true);
+    const destination = view.getUint16(AT_DESTINATION, true);
     if (type === WIRE_HELLO) {
       if (frame.length !== COMMON_BYTES) return frame.length < COMMON_BYTES ? "short-frame" : "bytes-mismatch";
       if (this.source !== undefined) return "second-hello";
@@ -169,24 +188,24 @@ export class FabricWireReceiver {
     if (destination !== this.self) return "wrong-destination";
     const header = type === WIRE_REQUEST ? REQUEST_HEADER_BYTES : ANSWER_HEADER_BYTES;
     if (frame.length < header) return "short-frame";
-    const flags = view.getUint8(13);
-    if ((flags & ~FLAG_BYTES) !== 0 || view.getUint16(14, true) !== 0) return "reserved-bits";
+    const flags = view.getUint8(AT_FLAGS);
+    if ((flags & ~FLAG_BYTES) !== 0 || view.getUint16(AT_RESERVED_FLAGS, true) !== 0) return "reserved-bits";
     const hasBytes = (flags & FLAG_BYTES) !== 0;
     const bytes = hasBytes ? frame.slice(header) : undefined;
     if (!hasBytes && frame.length !== header) return "bytes-mismatch";
     let body: FabricMessage;
     if (type === WIRE_REQUEST) {
-      const length = view.getUint32(36, true);
+      const length = view.getUint32(AT_REQUEST_LENGTH, true);
       if (bytes !== undefined && bytes.length !== length) return "bytes-mismatch";
-      const incarnation = view.getBigUint64(16, true);
+      const incarnation = view.getBigUint64(AT_INCARNATION, true);
       if (incarnation > BigInt(Number.MAX_SAFE_INTEGER)) return "reserved-bits";
       body = {
-        kind: "request", opcode: view.getUint8(12) as FabricOpcode, incarnation: Number(incarnation), sequence: view.getUint32(24, true),
-        id: view.getUint32(28, true), key: view.getUint32(32, true), offset: view.getBigUint64(40, true), length, bytes,
+        kind: "request", opcode: view.getUint8(AT_OPCODE) as FabricOpcode, incarnation: Number(incarnation), sequence: view.getUint32(AT_REQUEST_SEQUENCE, true),
+        id: view.getUint32(AT_REQUEST_ID, true), key: view.getUint32(AT_KEY, true), offset: view.getBigUint64(AT_OFFSET, true), length, bytes,
       };
     } else {
-      if (view.getUint32(20, true) !== 0) return "reserved-bits";
-      body = { kind: "answer", id: view.getUint32(16, true), status: view.getUint8(12), bytes };
+      if (view.getUint32(AT_ANSWER_RESERVED, true) !== 0) return "reserved-bits";
+      body = { kind: "answer", id: view.getUint32(AT_ANSWER_ID, true), status: view.getUint8(AT_STATUS), bytes };
     }
     this.framesIn += 1;
     this.deliver({ source, destination, body });

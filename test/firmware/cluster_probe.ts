@@ -1,5 +1,6 @@
 // The test build's handle on the routing table (assembly/cluster/routing_table.ts): a newer version staged from the
 // active one with some owners changed, then activated, as the fabric's agreement protocol will do between boards.
+import { agentFabric } from "../../assembly/agents";
 import { routingTable, routingTableActivate, routingTableStage, routingTableStaged } from "../../assembly/cluster/routing_table";
 
 /** Stages a copy of the active table carrying `version`; false on a single board (no tables reserved). */
@@ -18,3 +19,12 @@ export function testClusterStageOwner(slot: u32, page: u32, board: u32): void { 
 export function testClusterActivate(version: u32): bool { return routingTableActivate(version); }
 
 export function testClusterVersion(): u32 { return routingTable().version; }
+
+/** This board proposes a routing-table change over the fabric (assembly/cluster/table_sync.ts); false when refused here. */
+export function testClusterPropose(slot: u32, first: u32, count: u32, fromOwner: u32, toOwner: u32): bool {
+  const fabric = agentFabric();
+  return fabric != null && fabric.proposeTable(slot, first, count, fromOwner, toOwner);
+}
+
+/** The active table's owner (board index) of page `page` of partitioned volume slot `slot`. */
+export function testClusterOwner(slot: u32, page: u32): u32 { return routingTable().owner(slot, page); }

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Prng } from "../../host/sim/prng.ts";
-import { testBoard, type TestBoard } from "../support/board.ts";
+import { testBoard, type TestBoard, unsigned } from "../support/board.ts";
 import { patchImage, readImage } from "../support/disk_images.ts";
 import { RAID_METADATA_BYTES, scrubRaid5 } from "../support/raid_scrub.ts";
 import { turnEvery } from "../support/time.ts";
@@ -528,6 +528,79 @@ describe("RAID volumes over two storage processors", () => {
     await readAll(t, v);
     await runUntilVolume(t, "r5", /state=optimal/, 60);
     await readAll(t, v);
+    t.board.powerOff();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  // Hot insert (simulate --board volumes, seed 129): a member's disk pulled, the board reset before it is put back, so
+  // at boot its slot is empty (NVMe numbers disks by NSID: an inactive namespace is an empty slot). A blank disk put
+  // in later raises a Namespace Attribute Changed event: the DDM identifies the namespace it did not have at
+  // discovery, the CTA's probe finds a disk in the member's empty slot, and the volume is rebuilt onto it. Before,
+  // the slot's requests answered "no disk" for ever and the volume stayed degraded until the next restart.
+  it("takes back a disk put into a member's slot that was empty at boot (NVMe namespace inserted): rebuilt, optimal", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const t0 = testBoard({
+      ramMiB: [64, 32, 32],
+      disksMiB: [[], [DISK_MIB, DISK_MIB], [DISK_MIB, DISK_MIB]],
+      controller: "nvme",
+      diskBackend: "file",
+      dataDir,
+      seed: 5,
+      volumes: [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8 }],
+    });
+    const ready = (t: TestBoard) => {
+      for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
+      expect(t.call("testUmaReady")).toBe(1);
+    };
+    ready(t0);
+    const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t0, "r5")) };
+    await workload(t0, [v], "insert-1", 200, 8);
+    await t0.board.runUntilTurning(t0.board.clock.nowNs + 1_500_000_000); // quiet: the write-intent bitmap clean
+    t0.board.pullDisk("sp2-disk0"); // member 1; it stays out across the reset
+    expect(t0.board.reset()).toBe(true);
+    const host = t0.board.processors[0]!;
+    const t: TestBoard = { ...t0, host, call: (name, ...args) => unsigned(host.invoke(name, ...(args as (number | bigint)[]))) };
+    ready(t);
+    expect(t.console.join("\n")).toMatch(/nvme0: disk 0 NSID 1: empty/);
+    expect(volumeLine(t, "r5")).toMatch(/state=degraded/);
+    await readAll(t, v);
+    t.board.replaceDisk("sp2-disk0"); // a blank disk in the empty slot
+    await runUntilVolume(t, "r5", /state=optimal/, 30);
+    expect(t.console.join("\n")).toMatch(/nvme0: disk 0 NSID 1: inserted, 16384 blocks of 512/);
+    expect(t.console.join("\n")).toMatch(/volumes: r5: a disk is in the empty slot of member 1/);
+    await readAll(t, v);
+    await workload(t, [v], "insert-2", 100, 8);
+    await t.board.runUntilTurning(t.board.clock.nowNs + 100_000_000);
+    expect(parityMismatches(dataDir, ["sp1-disk0", "sp2-disk0", "sp1-disk1"], 8192)).toEqual([]);
+    t.board.powerOff();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  // A second member failing fails a RAID 5: its requests end with a hardware error and nothing is answered GOOD after
+  // it. The member whose failure did it holds every answered write; with no region of the write-intent bitmap dirty
+  // then, its rows agree with their parity. When it answers again with the volume's superblock (its disk put back),
+  // the volume serves again, degraded, and reads back what was written. (With regions dirty it stays failed: the rows
+  // being written may disagree with their parity, and the other failed member's blocks there are unknown.)
+  it("a failed RAID 5 serves again, degraded, when the member that failed last answers again with its superblock", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const volumes = [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8 }];
+    const t = bootRaidBoard(dataDir, volumes);
+    const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
+    await workload(t, [v], "way-back-1", 200, 8);
+    t.board.pullDisk("sp2-disk0"); // member 1
+    await workload(t, [v], "way-back-2", 100, 8);
+    expect(volumeLine(t, "r5")).toMatch(/state=degraded failed=1/);
+    await t.board.runUntilTurning(t.board.clock.nowNs + 2_500_000_000); // quiet: the bitmap's regions cleared
+    t.board.pullDisk("sp1-disk1"); // member 2
+    const r = t.call("testClientPrepare", PAGE, 12) as number;
+    expect(t.call("testClientSubmit", r, Fn.Read, 0, 0n, 96)).toBe(1); // rows 0-2: every member's chunks
+    for (let i = 0; i < 1000 && t.call("testClientStatus", r) === PENDING; i++) t.board.runFor(100_000);
+    expect(t.call("testClientStatus", r)).not.toBe(0);
+    t.call("testClientRelease", r);
+    expect(volumeLine(t, "r5")).toMatch(/state=failed/);
+    t.board.restoreDisk("sp1-disk1"); // the same disk, with what it held
+    await runUntilVolume(t, "r5", /state=degraded/, 10);
+    expect(t.console.join("\n")).toMatch(/volumes: member 2 of volume 0 answers again; it failed last and holds every answered write: it serves/);
+    await readAll(t, v);
+    await workload(t, [v], "way-back-3", 100, 8);
     t.board.powerOff();
     rmSync(dataDir, { recursive: true, force: true });
   });

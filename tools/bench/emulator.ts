@@ -21,6 +21,7 @@ export interface EmulatorStats {
   loopActiveMs: number;
   panics: number;
   recordedBytes: number; // bytes of records handed to the recording's file (bench --record, --record-ab)
+  recordWaitMs: number; // how long the board's thread waited for the recording's writer thread (a slab to fill)
 }
 
 export type EmulatorRequest =

@@ -71,7 +71,8 @@ function stats(): EmulatorStats {
     schedRunNs: runNs,
     loopActiveMs: loop.active,
     panics: serving.panics.length,
-    recordedBytes: serving.recordedBytes(),
+    recordedBytes: serving.recordingStats().bytes,
+    recordWaitMs: serving.recordingStats().waitMs,
   };
 }
 

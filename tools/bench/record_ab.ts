@@ -29,6 +29,7 @@ export interface RecordAbOptions {
 export interface RecordAbRun extends SideRun {
   mainUsPerIo: number; // the main thread's time on a CPU per I/O (/proc/self/schedstat; 0 where there is none)
   recordedBytesPerIo: number; // bytes of records handed to the file per I/O (0 with recording off)
+  recordWaitMsPerS: number; // ms a second of the run the board's thread waited for the writer thread's slabs
 }
 
 /** One pair: the same workload with recording off and on, in the order given. */
@@ -120,7 +121,8 @@ async function abWorkload(workload: Workload, emulator: Emulator, url: string, o
     const after = await emulator.stats();
     last = run;
     const { layersUsPerIo: _layers, processorsUsPerIo: _processors, ...side } = boardRun(run, before, after);
-    return { ...side, mainUsPerIo: (after.schedRunNs - before.schedRunNs) / 1000 / run.ios, recordedBytesPerIo: (after.recordedBytes - before.recordedBytes) / run.ios };
+    return { ...side, mainUsPerIo: (after.schedRunNs - before.schedRunNs) / 1000 / run.ios, recordedBytesPerIo: (after.recordedBytes - before.recordedBytes) / run.ios,
+      recordWaitMsPerS: (after.recordWaitMs - before.recordWaitMs) / run.seconds };
   };
   const pairs: RecordAbPair[] = [];
   for (let index = 0; index < options.pairs; index += 1) {
@@ -131,7 +133,7 @@ async function abWorkload(workload: Workload, emulator: Emulator, url: string, o
     const on = onFirst ? first : second;
     const pair: RecordAbPair = { off, on, onFirst, cpuRatio: on.cpuUsPerIo / off.cpuUsPerIo, loadAverage: loadAverage() };
     pairs.push(pair);
-    progress(`${options.disks} ${workload.name} pair ${index + 1}/${options.pairs} (${onFirst ? "on, off" : "off, on"}): emu CPU ${off.cpuUsPerIo.toFixed(1)} -> ${on.cpuUsPerIo.toFixed(1)} µs/IO recording (${((pair.cpuRatio - 1) * 100).toFixed(1)}%), main thread ${off.mainUsPerIo.toFixed(1)} -> ${on.mainUsPerIo.toFixed(1)}, ${off.iops.toFixed(0)} / ${on.iops.toFixed(0)} IOPS, load ${pair.loadAverage.join(" ")}`);
+    progress(`${options.disks} ${workload.name} pair ${index + 1}/${options.pairs} (${onFirst ? "on, off" : "off, on"}): emu CPU ${off.cpuUsPerIo.toFixed(1)} -> ${on.cpuUsPerIo.toFixed(1)} µs/IO recording (${((pair.cpuRatio - 1) * 100).toFixed(1)}%), main thread ${off.mainUsPerIo.toFixed(1)} -> ${on.mainUsPerIo.toFixed(1)}, waits for the writer ${on.recordWaitMsPerS.toFixed(1)} ms/s, ${off.iops.toFixed(0)} / ${on.iops.toFixed(0)} IOPS, load ${pair.loadAverage.join(" ")}`);
   }
   await emulator.record(false);
   return {

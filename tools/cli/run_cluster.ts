@@ -9,9 +9,9 @@ import type { PanicReport } from "../../host/board/processor.ts";
 import { Cluster } from "../../host/cluster/cluster.ts";
 import { loadClusterFile } from "../../host/cluster/cluster_file.ts";
 import { type PortalAddress, TcpBackend } from "../../host/devices/tcp_backend.ts";
-import { RealTimePacer } from "../../host/sim/realtime.ts";
 import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
 import { iscsiUrls } from "./run.ts";
+import { StopSignal } from "./stop_signal.ts";
 import { ClusterControl, parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
 import { ControlSocket, ControlSocketError } from "./control_socket.ts";
 import { mkdirSync } from "node:fs";
@@ -34,10 +34,7 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
     process.stderr.write(`wasm-iop run: ${error.message}\n`);
     return 1;
   }
-  let signalled: string | undefined;
-  let onSignal: (signal: string) => void = (signal) => (signalled ??= signal);
-  process.once("SIGINT", () => onSignal("SIGINT"));
-  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  const stop = new StopSignal();
   if (options.firmware === undefined) await buildFirmware(["release"]);
   const firmware = compileImage(new Uint8Array(readFileSync(resolve(options.firmware ?? FIRMWARE_PATH))));
   // Real time: one TCP backend per board, bound before the boards are built so their ROMs name the real ports.
@@ -104,26 +101,13 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
   if (!booted) return finish(1);
   if (options.forSeconds !== undefined) {
     const endNs = Math.round(options.forSeconds * 1e9);
-    while (cluster.clock.nowNs < endNs && failed === undefined && signalled === undefined) {
+    while (cluster.clock.nowNs < endNs && failed === undefined && stop.received === undefined) {
       await new Promise((next) => setImmediate(next));
       cluster.runUntil(Math.min(endNs, cluster.clock.nowNs + 10_000_000));
     }
     return finish(failed === undefined ? 0 : 1);
   }
   for (const [name, { bound }] of backends) out(`${name}: listening on ${bound.map((a) => `${a.host}:${a.port}`).join(", ")}`);
-  const pacer = new RealTimePacer(cluster.clock);
-  pacer.start();
-  out("running; Ctrl-C stops the cluster");
-  const code = await new Promise<number>((resolveCode) => {
-    onSignal = (signal) => {
-      out(`${signal}: stopping`);
-      resolveCode(0);
-    };
-    if (signalled !== undefined) onSignal(signalled);
-    const watch = setInterval(() => { if (failed !== undefined) resolveCode(1); }, 20);
-    watch.unref();
-  });
-  pacer.stop();
-  return finish(code);
+  return finish(await stop.serve(cluster.clock, "cluster", () => failed !== undefined, out));
 }
 

@@ -12,9 +12,9 @@ import { loadClusterFile, requireFabricAddresses } from "../../host/cluster/clus
 import { TcpBackend } from "../../host/devices/tcp_backend.ts";
 import { TcpFabric } from "../../host/fabric/tcp_fabric.ts";
 import { VirtualClock } from "../../host/sim/clock.ts";
-import { RealTimePacer } from "../../host/sim/realtime.ts";
 import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
 import { iscsiUrls } from "./run.ts";
+import { StopSignal } from "./stop_signal.ts";
 
 export interface RunClusterBoardOptions {
   file: string;
@@ -42,10 +42,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   const index = file.boards.findIndex((b) => b.name === options.board);
   if (index < 0) return fail(`--board: expected the name of a board of ${file.file} (${file.boards.map((b) => b.name).join(", ")}), got "${options.board}"`);
   const entry = file.boards[index]!;
-  let signalled: string | undefined;
-  let onSignal: (signal: string) => void = (signal) => (signalled ??= signal);
-  process.once("SIGINT", () => onSignal("SIGINT"));
-  process.once("SIGTERM", () => onSignal("SIGTERM"));
+  const stop = new StopSignal();
   if (options.firmware === undefined) await buildFirmware(["release"]);
   const firmware = compileImage(new Uint8Array(readFileSync(resolve(options.firmware ?? FIRMWARE_PATH))));
   const clock = new VirtualClock();
@@ -105,18 +102,5 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   };
   if (!board.powerOn()) return finish(1);
   out(`${entry.name}: listening on ${bound.map((a) => `${a.host}:${a.port}`).join(", ")}`);
-  const pacer = new RealTimePacer(clock);
-  pacer.start();
-  out("running; Ctrl-C stops the board");
-  const code = await new Promise<number>((resolveCode) => {
-    onSignal = (signal) => {
-      out(`${signal}: stopping`);
-      resolveCode(0);
-    };
-    if (signalled !== undefined) onSignal(signalled);
-    const watch = setInterval(() => { if (failed !== undefined) resolveCode(1); }, 20);
-    watch.unref();
-  });
-  pacer.stop();
-  return finish(code);
+  return finish(await stop.serve(clock, "board", () => failed !== undefined, out));
 }

@@ -24,8 +24,8 @@ export interface ServingBoard {
   panics: PanicReport[];
   /** With recordPath: recording on or off from now on (bench --record-ab); the recording then has gaps, not replayable. */
   recording(on: boolean): void;
-  /** Bytes of records handed to the recording's file so far (0: not recording). */
-  recordedBytes(): number;
+  /** Bytes of records handed to the recording's file so far, and the board's waits for its writer (0: not recording). */
+  recordingStats(): { bytes: number; waits: number; waitMs: number };
   stop(): Promise<void>;
 }
 
@@ -103,7 +103,10 @@ export async function serveBoard(options: ServeOptions = {}): Promise<ServingBoa
       if (recorder === undefined) throw new Error("recording: the board is not recording (no recordPath)");
       recorder.watch(on);
     },
-    recordedBytes: () => recorder?.fileStats.recordBytes ?? 0,
+    recordingStats: () => {
+      const stats = recorder?.fileStats;
+      return { bytes: stats?.recordBytes ?? 0, waits: stats?.waits ?? 0, waitMs: stats?.waitMs ?? 0 };
+    },
     async stop() {
       pacer.stop();
       recorder?.watch(true);

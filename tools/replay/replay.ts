@@ -13,9 +13,9 @@ import type { FlashBoot } from "../../host/boot/flash_boot.ts";
 import type { DiskBackend } from "../../host/devices/disk_backend.ts";
 import { memoryNvram } from "../../host/devices/nvram.ts";
 import type { NetworkBackend, NicPort } from "../../host/devices/nic.ts";
-import { Sha256Thread } from "../../host/sim/hash_thread.ts";
 import type { Trace } from "../../host/sim/trace.ts";
 import { RECORD_KIND_NAMES, RecordKind, RecordingError, SendsDigest } from "./format.ts";
+import { SendCheckThread } from "./send_check.ts";
 import { type Recorded, type Recording, type RecordStream, streamOf } from "./reader.ts";
 import { replayDisk } from "./disks.ts";
 
@@ -153,16 +153,26 @@ function buildBoard(options: ReplayOptions, recording: RecordStream, network: Re
 }
 
 export function replay(options: ReplayOptions): ReplayResult {
-  // Every byte sent is hashed on a worker thread (host/sim/hash_thread.ts): the same SHA-256, beside the board.
-  const sentHash = new Sha256Thread();
+  // Every send's CRC-32 and the SHA-256 of every byte sent are computed on a worker thread (send_check.ts); each
+  // CRC is compared with its record a little later, in order, and a divergence is still the first one.
+  const sendCheck = new SendCheckThread();
   try {
-    return replayWith(options, sentHash);
+    return replayWith(options, sendCheck);
   } finally {
-    sentHash.close();
+    sendCheck.close();
   }
 }
 
-function replayWith(options: ReplayOptions, sentHash: Sha256Thread): ReplayResult {
+/** A send whose CRC-32 is still to be compared (and added to the sends' digest), in order. */
+interface PendingSend {
+  ordinal: number;
+  connection: number;
+  lengthBytes: number;
+  expected: Extract<Recorded, { kind: RecordKind.Sent }> | undefined; // undefined: only for the digest
+  at: IngressPosition;
+}
+
+function replayWith(options: ReplayOptions, sendCheck: SendCheckThread): ReplayResult {
   const recording = "peek" in options.recording ? options.recording : streamOf(options.recording);
   const network = new ReplayNetwork();
   const panics: PanicReport[] = [];
@@ -170,23 +180,49 @@ function replayWith(options: ReplayOptions, sentHash: Sha256Thread): ReplayResul
   const control = new BoardControl(board);
   const sends = new SendsDigest();
   let divergence: string | undefined;
+  const sentText = (lengthBytes: number, connection: number, crc: number, at: IngressPosition) =>
+    `sent ${lengthBytes} bytes on connection ${connection}, crc 0x${crc.toString(16).padStart(8, "0")}, at ${seconds(at.timeNs)}, board event ${at.eventCount}`;
+  // Sends whose CRC is not compared yet, oldest first (from `pendingHead` on).
+  let pending: PendingSend[] = [];
+  let pendingHead = 0;
+  // Compares the pending sends' CRCs in order: all of them (waiting for the worker), or those it has done.
+  const settle = (all: boolean) => {
+    const upTo = all ? sendCheck.count : sendCheck.checked;
+    while (pendingHead < pending.length && pending[pendingHead]!.ordinal < upTo) {
+      const p = pending[pendingHead++]!;
+      const crc = sendCheck.crc(p.ordinal);
+      sends.add(p.connection, p.lengthBytes, crc);
+      if (p.expected !== undefined && p.expected.crc !== crc && divergence === undefined) {
+        divergence = `expected ${describeRecord(p.expected)}; the board ${sentText(p.lengthBytes, p.connection, crc, p.at)}`;
+      }
+    }
+    if (pendingHead > 4096 && pendingHead * 2 > pending.length) {
+      pending = pending.slice(pendingHead);
+      pendingHead = 0;
+    }
+  };
+  // The first divergence wins: a send before this one whose CRC was not compared yet may be it.
   const diverge = (message: string) => {
+    if (divergence !== undefined) return;
+    settle(true);
     divergence ??= message;
   };
-  // The board's outputs, checked against the records at the cursor as they happen.
+  // The board's outputs, checked against the records at the cursor as they happen (a send's CRC a little later).
   const checker: IngressObserver = {
     sent: (at, connection, bytes) => {
-      sentHash.update(bytes);
-      const crc = crc32(bytes);
-      sends.add(connection, bytes.length, crc);
-      if (divergence !== undefined) return;
-      const expected = recording.peek();
-      const actual = `sent ${bytes.length} bytes on connection ${connection}, crc 0x${crc.toString(16).padStart(8, "0")}, at ${seconds(at.timeNs)}, board event ${at.eventCount}`;
-      if (expected?.kind !== RecordKind.Sent) return diverge(`expected ${expected === undefined ? "nothing more" : describeRecord(expected)}; the board ${actual}`);
-      if (!samePlace(expected.at, at) || expected.connection !== connection || expected.lengthBytes !== bytes.length || expected.crc !== crc) {
-        return diverge(`expected ${describeRecord(expected)}; the board ${actual}`);
+      const ordinal = sendCheck.submit(bytes);
+      if (divergence !== undefined) {
+        pending.push({ ordinal, connection, lengthBytes: bytes.length, expected: undefined, at });
+        return;
       }
+      const expected = recording.peek();
+      if (expected?.kind !== RecordKind.Sent || !samePlace(expected.at, at) || expected.connection !== connection || expected.lengthBytes !== bytes.length) {
+        pending.push({ ordinal, connection, lengthBytes: bytes.length, expected: undefined, at });
+        return diverge(`expected ${expected === undefined ? "nothing more" : describeRecord(expected)}; the board ${sentText(bytes.length, connection, crc32(bytes), at)}`);
+      }
+      pending.push({ ordinal, connection, lengthBytes: bytes.length, expected, at });
       recording.advance();
+      if ((ordinal & 63) === 63) settle(false);
     },
     boardClosed: (at, connection) => {
       if (divergence !== undefined) return;
@@ -277,7 +313,9 @@ function replayWith(options: ReplayOptions, sentHash: Sha256Thread): ReplayResul
     }
   }
 
-  const sentSha256 = sentHash.digest();
+  settle(true); // every send compared (a divergence among them comes first)
+  if (divergence !== undefined) stoppedBefore = undefined;
+  const sentSha256 = sendCheck.sha256();
   const end = recording.end?.end;
   const expectedTraceHash = end === undefined ? null : end.traceHash ?? recording.seal?.traceHash ?? null;
   const finished = divergence === undefined && stoppedBefore === undefined;

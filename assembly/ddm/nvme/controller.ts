@@ -120,6 +120,10 @@ export class NvmeController extends Task {
   private readonly diskChanged: StaticArray<bool> = new StaticArray<bool>(NVME_DISKS_MAX);
   diskCount: u32 = 0; // published when discovery completes
   private diskFound: u32 = 0;
+  // Empty slots a Namespace Attribute Changed event named (a disk put in at run time), as a bit mask by disk: each
+  // gets an IDENTIFY NAMESPACE on the bring-up slot (idle while Ready), one at a time; insertDisk is the one out.
+  private insertPending: u64 = 0;
+  private insertDisk: u32 = 0xffff_ffff;
   discovered: bool = false;
   readonly admin: QueuePair;
   readonly io: QueuePair;
@@ -496,7 +500,10 @@ export class NvmeController extends Task {
   /** False when the completion made the driver reset the controller (the queues are gone). */
   private onAdminDone(slot: u32, status: u32, dw0: u32): bool {
     switch (slot) {
-      case ADMIN_SLOT_BRINGUP: return this.onBringUpDone(status, dw0);
+      case ADMIN_SLOT_BRINGUP: {
+        if (this.insertDisk != 0xffff_ffff) { this.insertIdentified(status); return true; }
+        return this.onBringUpDone(status, dw0);
+      }
       case ADMIN_SLOT_ABORT: {
         // DW0 bit 0 set: the command was not aborted. If it is still in flight, only a reset ends it.
         if ((status != 0 || (dw0 & 1) != 0) && this.abortTarget != REQUEST_NONE) {
@@ -579,6 +586,7 @@ export class NvmeController extends Task {
     this.io.sqDoorbell = this.regs.doorbell(2 * IO_QUEUE_ID, this.doorbellStrideBytes);
     this.io.cqDoorbell = this.regs.doorbell(2 * IO_QUEUE_ID + 1, this.doorbellStrideBytes);
     for (let s: u32 = 0; s < ADMIN_SLOTS; s++) unchecked(this.adminCid[s] = 0xffff_ffff);
+    this.insertDisk = 0xffff_ffff; // an IDENTIFY of an empty slot cut by the reset: asked again once Ready
     this.regs.write32(REG_AQA, ((adminEntries - 1) << 16) | (adminEntries - 1));
     this.regs.write64(REG_ASQ, <u64>this.admin.sq);
     this.regs.write64(REG_ACQ, <u64>this.admin.cq);
@@ -771,6 +779,7 @@ export class NvmeController extends Task {
     this.bringUpFailures = 0;
     this.state = NvmeState.Ready;
     this.eventRequest();
+    this.insertNext();
     line().s(this.name).s(": up, I/O queue of ").u32(this.io.size).s(" entries, ").u32(this.transferBytesMax)
       .s(" bytes per command").s(this.sglSupported ? ", SGLs" : "").out();
     if (this.discovered) return;
@@ -812,17 +821,49 @@ export class NvmeController extends Task {
   }
 
   // Every listed NSID we serve is marked: its next request is answered Changed. 0xFFFFFFFF in entry 0: more changed
-  // than the list holds, so every namespace is.
+  // than the list holds, so every namespace is. A listed empty slot (its disk missing at discovery) may hold a disk
+  // now: it is identified again (hot insert).
   private changedLogTake(): void {
     const all = load<u32>(this.logBuffer) == 0xffff_ffff;
     for (let i: u32 = 0; i < IDENTIFY_BYTES / 4; i++) {
       const nsid = load<u32>(this.logBuffer + <usize>i * 4);
       if (nsid == 0 && !all) break;
       for (let d: u32 = 0; d < this.diskCount; d++) {
-        if (all || unchecked(this.diskNsid[d]) == nsid) unchecked(this.diskChanged[d] = true);
+        if (!all && unchecked(this.diskNsid[d]) != nsid) continue;
+        unchecked(this.diskChanged[d] = true);
+        if (unchecked(this.disks[d])!.blockCount == 0 && this.slotsByNsid() && d < 64) this.insertPending |= (<u64>1) << d;
       }
       if (all) break;
     }
+    this.insertNext();
+  }
+
+  // The next empty slot to identify, when the bring-up slot is free.
+  private insertNext(): void {
+    if (this.state != NvmeState.Ready || this.insertPending == 0 || unchecked(this.adminCid[ADMIN_SLOT_BRINGUP]) != 0xffff_ffff) return;
+    const d = <u32>ctz(this.insertPending);
+    this.insertPending &= ~((<u64>1) << d);
+    this.insertDisk = d;
+    this.identify(CNS_NAMESPACE, unchecked(this.diskNsid[d]));
+  }
+
+  // IDENTIFY NAMESPACE of an empty slot answered: an active namespace there is a disk from now on (its first request
+  // answered Changed, as a disk that powered on: the requester learns the slot holds another disk than before).
+  private insertIdentified(status: u32): void {
+    const d = this.insertDisk;
+    this.insertDisk = 0xffff_ffff;
+    const nsid = unchecked(this.diskNsid[d]);
+    if (status == 0 && unchecked(this.disks[d])!.blockCount == 0) {
+      this.namespaceTake(nsid);
+      const info = unchecked(this.disks[d])!;
+      if (info.blockCount != 0) {
+        unchecked(this.diskChanged[d] = true);
+        this.stats.disksInserted += 1;
+        line().s(this.name).s(": disk ").u32(d).s(" NSID ").u32(nsid).s(": inserted, ").u64(info.blockCount).s(" blocks of ")
+          .u32(info.blockSizeBytes).out();
+      }
+    }
+    this.insertNext();
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -853,7 +894,8 @@ export class NvmeController extends Task {
   }
 
   private adminBusy(): bool {
-    return unchecked(this.adminCid[ADMIN_SLOT_ABORT]) != 0xffff_ffff || unchecked(this.adminCid[ADMIN_SLOT_LOG]) != 0xffff_ffff;
+    return unchecked(this.adminCid[ADMIN_SLOT_ABORT]) != 0xffff_ffff || unchecked(this.adminCid[ADMIN_SLOT_LOG]) != 0xffff_ffff
+      || this.insertDisk != 0xffff_ffff;
   }
 
 
@@ -945,6 +987,7 @@ export class NvmeController extends Task {
     }
     assert(this.inFlightCount == 0, "nvme: in-flight count disagrees with the requests");
     for (let s: u32 = 0; s < ADMIN_SLOTS; s++) unchecked(this.adminCid[s] = 0xffff_ffff);
+    this.insertDisk = 0xffff_ffff;
     this.abortTarget = REQUEST_NONE;
     this.faultCause = FaultCause.None;
   }

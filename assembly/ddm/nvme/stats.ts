@@ -7,6 +7,7 @@ export class NvmeStats extends BlockStats {
   adminCommands: u64 = 0; // admin commands submitted
   prpLists: u64 = 0; // I/O commands whose PRP2 pointed at a PRP list
   sglCommands: u64 = 0; // I/O commands whose data went as an SGL (their segments did not fit PRP rules)
+  disksInserted: u32 = 0; // empty slots found holding a disk after a Namespace Attribute Changed event
 }
 
 // Indexes for the tests' single accessor (test/firmware/ddm_probe.ts): BlockStat's, then these, in field order.
@@ -15,6 +16,7 @@ export enum NvmeStat {
   AdminCommands = 12,
   PrpLists = 13,
   SglCommands = 14,
+  DisksInserted = 15,
 }
 // @ts-ignore: ERROR is an AssemblyScript builtin
 if (NvmeStat.Aborts != BLOCK_STATS_COUNT) ERROR("NVMe's counters follow BlockStat's");
@@ -26,6 +28,7 @@ export function nvmeStatGet(stats: NvmeStats, which: u32): u64 {
     case NvmeStat.AdminCommands: return stats.adminCommands;
     case NvmeStat.PrpLists: return stats.prpLists;
     case NvmeStat.SglCommands: return stats.sglCommands;
+    case NvmeStat.DisksInserted: return <u64>stats.disksInserted;
     default: assert(false, "nvme: unknown stat"); return 0;
   }
 }

@@ -16,7 +16,7 @@ import {
   type Transfer,
 } from "../../support/ddm_requests.ts";
 
-const Stat = { ...BlockStat, Aborts: 11, AdminCommands: 12, PrpLists: 13, SglCommands: 14 } as const; // assembly/ddm/nvme/stats.ts, NvmeStat
+const Stat = { ...BlockStat, Aborts: 11, AdminCommands: 12, PrpLists: 13, SglCommands: 14, DisksInserted: 15 } as const; // assembly/ddm/nvme/stats.ts, NvmeStat
 const NvmeState = { Off: 0, Disabling: 1, Enabling: 2, Configuring: 3, Ready: 4, Failed: 5 } as const;
 
 interface Rig { t: TestBoard; device: NvmeDevice; requestsFree: number }
@@ -229,6 +229,15 @@ describe("NVMe DDM: a disk missing at power-on", () => {
     expect(call("testDdmDiskBlocks", 0, 1)).toBe(0n); // empty
     expect(call("testDdmDiskBlocks", 0, 2)).toBe(BigInt((2 << 20) / BLOCK));
     expect(t.console.join("\n")).toMatch(/disk 1 NSID 2: empty/);
+    // Hot insert: a blank disk put into the empty slot raises a Namespace Attribute Changed event; the DDM reads the
+    // Changed Namespace List and identifies the namespace it did not have at discovery: disk 1 is a disk again.
+    expect(call("testNvmeStat", 0, Stat.DisksInserted)).toBe(0n);
+    t.board.replaceDisk("host-disk1");
+    for (let step = 0; step < 200 && call("testDdmDiskBlocks", 0, 1) === 0n; step++) t.board.runFor(1 * MS);
+    expect(call("testDdmDiskBlocks", 0, 1)).toBe(BigInt((4 << 20) / BLOCK));
+    expect(call("testNvmeStat", 0, Stat.DisksInserted)).toBe(1n);
+    expect(t.console.join("\n")).toMatch(/nvme0: disk 1 NSID 2: inserted, 8192 blocks of 512/);
+    expect(call("testDdmDiskCount", 0)).toBe(3);
   });
 });
 

@@ -329,7 +329,7 @@ export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
     checkPeer(peer);
     fuzz.quiesce(QUIESCE_NS);
   },
-  dictionary: [bytes(1), bytes(3), bytes(4), bytes(0, 0, 0, 0), bytes(0xff, 0xff, 0xff, 0xff), bytes(0x48, 0x45, 0x4c, 0x4f), bytes(0, 1, 0, 0), bytes(0x11, 0x01)],
+  dictionary: [bytes(1), bytes(3), bytes(4), bytes(0, 0, 0, 0), bytes(0xff, 0xff, 0xff, 0xff), bytes(0x48, 0x45, 0x4c, 0x4f), bytes(0, 1, 0, 0), bytes(0x11, 0x01), bytes(0x52, 0x54, 0x42, 0x4c)],
   seeds: [
     bytes(7, 50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0, 0, 0, 1, 0, 0, 7, 200),
     bytes(1, 1, 1, 2, 0, 64, 0, 7, 100, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 0, 0, 0, 0, 1, 7, 200),
@@ -338,6 +338,9 @@ export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
     bytes(2, 40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 10, 1, 0, 3, 7, 10),
     // A hello of 8 704 bytes, then a READ of one block into its first 512 bytes: the disk's data through the window.
     bytes(1, 1, 1, 1, 1, 0, 0, 0x10, 7, 0x20, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0x50),
+    // Routing-table sync messages (cluster/table_sync.ts) from b: a proposal of version 2 over 1, then its commit.
+    bytes(2, 127, 0x52, 0x54, 0x42, 0x4c, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0xff, 0, 0, 0, 1, 0, 0, 0, 7, 10,
+      2, 127, 0x52, 0x54, 0x42, 0x4c, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0xff, 0, 0, 0, 1, 0, 0, 0, 7, 10),
     // On the wire: b's hello, a SEND of 32 bytes cut in two, a packet with a byte changed, raw bytes.
     bytes(11, 1, 0, 0, 12, 7, 10, 11, 0, 0, 3, 0, 32, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 0, 0, 0, 20, 7, 50, 11, 3, 1, 1, 4, 9, 9, 9, 9, 5, 255, 11, 2, 10, 0, 0, 0, 0, 255, 255, 255, 255, 1, 2, 5),
   ],

@@ -1,0 +1,308 @@
+// Routing-table changes at run time (docs/cluster.md, "Changing the table"): a change is visible on every board before
+// any board uses it. Two phases over the fabric, driven by the board that changes the table (the coordinator):
+//
+//   1. Propose version N+1 = the active version N with one change (the pages of a volume in a range, those owned by
+//      one board or all, given to another board: a page's owner moving, a board leaving). Every board whose active
+//      version is N and that holds no other proposal stages N+1 and acknowledges; anything else refuses.
+//   2. Once every board acknowledged (within SYNC_ACK_WINDOW_NS of the first proposal), the coordinator activates N+1
+//      and sends Commit (which carries the change again) until every board confirmed; a board activates N+1 on it.
+//
+// So a board activates N+1 only after every board staged it: no board serves with a version the others have not
+// acknowledged. A board holds a proposal it acknowledged for SYNC_HOLD_NS, refusing any other meanwhile; it holds it
+// longer than the coordinator may take to collect the acknowledgements, so two coordinators can never both collect
+// every board's for the same version. A board that lets a proposal go (never committed) stays on N; a Commit that
+// comes later still applies (it carries the change, and is sent only once every board had acknowledged). A
+// coordinator that is refused or not answered in time gives up (counted, one console line): nothing changes anywhere.
+//
+// The messages travel as 128-byte SENDs beside the agents' frames (the fabric task tells them by their magic):
+// |0 magic u32 "RTBL"|4 phase u32|8 version u32 (N+1)|12 base u32 (N)|16 coordinator's board id u32|20 volume slot u32|
+// |24 first page u32|28 page count u32|32 from owner: board index, or 0xff any u32|36 to owner: board index u32|.
+import { clockNowNs } from "../board/wasi";
+import { line } from "../kernel/console";
+import { CLUSTER_OWNER_NONE, routingTable, routingTableActivate, routingTableStage, routingTableStaged } from "./routing_table";
+
+export const SYNC_MAGIC: u32 = 0x4c425452; // "RTBL" little-endian
+export const SYNC_MESSAGE_BYTES: u32 = 40;
+export const SYNC_ACK_WINDOW_NS: u64 = 50_000_000; // the coordinator's time to collect every acknowledgement
+export const SYNC_HOLD_NS: u64 = 200_000_000; // how long a board holds a proposal it acknowledged (> the window)
+export const SYNC_COMMIT_GIVE_UP_NS: u64 = 5_000_000_000; // Commit is sent again until confirmed, for this long
+export const SYNC_RETRY_NS: u64 = 1_000_000;
+
+// The message's fields, named as drawn above; read and written only through the accessors below.
+const AT_MAGIC: usize = 0;
+const AT_PHASE: usize = 4;
+const AT_VERSION: usize = 8;
+const AT_BASE: usize = 12;
+const AT_COORDINATOR: usize = 16;
+const AT_SLOT: usize = 20;
+const AT_FIRST_PAGE: usize = 24;
+const AT_PAGE_COUNT: usize = 28;
+const AT_FROM_OWNER: usize = 32;
+const AT_TO_OWNER: usize = 36;
+if (AT_TO_OWNER + 4 != SYNC_MESSAGE_BYTES) ERROR("table sync: the last field ends the message");
+
+/** The magic that tells a sync message from an agents' frame (the fabric task reads it). */
+@inline export function syncMagic(m: usize): u32 { return load<u32>(m, AT_MAGIC); }
+@inline function syncPhase(m: usize): u32 { return load<u32>(m, AT_PHASE); }
+@inline function syncVersion(m: usize): u32 { return load<u32>(m, AT_VERSION); }
+@inline function syncBase(m: usize): u32 { return load<u32>(m, AT_BASE); }
+@inline function syncCoordinator(m: usize): u32 { return load<u32>(m, AT_COORDINATOR); }
+@inline function syncSlot(m: usize): u32 { return load<u32>(m, AT_SLOT); }
+@inline function syncFirstPage(m: usize): u32 { return load<u32>(m, AT_FIRST_PAGE); }
+@inline function syncPageCount(m: usize): u32 { return load<u32>(m, AT_PAGE_COUNT); }
+@inline function syncFromOwner(m: usize): u32 { return load<u32>(m, AT_FROM_OWNER); }
+@inline function syncToOwner(m: usize): u32 { return load<u32>(m, AT_TO_OWNER); }
+// The header every message carries: magic, phase, version N+1, base N, coordinator.
+@inline function syncSetHeader(m: usize, phase: u32, version: u32, base: u32, coordinator: u32): void {
+  store<u32>(m, SYNC_MAGIC, AT_MAGIC);
+  store<u32>(m, phase, AT_PHASE);
+  store<u32>(m, version, AT_VERSION);
+  store<u32>(m, base, AT_BASE);
+  store<u32>(m, coordinator, AT_COORDINATOR);
+}
+// The change a Propose or Commit carries.
+@inline function syncSetChange(m: usize, slot: u32, first: u32, count: u32, fromOwner: u32, toOwner: u32): void {
+  store<u32>(m, slot, AT_SLOT);
+  store<u32>(m, first, AT_FIRST_PAGE);
+  store<u32>(m, count, AT_PAGE_COUNT);
+  store<u32>(m, fromOwner, AT_FROM_OWNER);
+  store<u32>(m, toOwner, AT_TO_OWNER);
+}
+
+export enum SyncPhase {
+  Propose = 1,
+  Ack = 2,
+  Commit = 3,
+  CommitAck = 4,
+  Refuse = 5,
+}
+
+/** What sends the sync messages (the fabric task): SYNC_MESSAGE_BYTES at `message` to board index `board`. */
+export class SyncSender {
+  /** False when it could not go now (the retry sends it again). */
+  send(board: u32, message: usize): bool { return false; }
+}
+
+export class TableSync {
+  // Counters (the fuzz target's and the tests' view).
+  proposed: u32 = 0;
+  committed: u32 = 0; // versions this board activated through the protocol
+  abandoned: u32 = 0; // proposals this board coordinated that did not commit
+  refusedCount: u32 = 0; // proposals this board refused
+  badMessages: u32 = 0;
+  // The proposal this board holds (acknowledged, not yet committed): version, coordinator id, until when.
+  private holdVersion: u32 = 0;
+  private holdCoordinator: u32 = 0;
+  private holdUntilNs: u64 = 0;
+  // The proposal this board coordinates: its change, and who has answered.
+  private coordinating: bool = false;
+  private committing: bool = false;
+  private version: u32 = 0;
+  private slot: u32 = 0;
+  private first: u32 = 0;
+  private count: u32 = 0;
+  private fromOwner: u32 = 0;
+  private toOwner: u32 = 0;
+  private answered: u32 = 0; // bit per board index
+  private startedNs: u64 = 0;
+  private nextSendNs: u64 = 0;
+  private readonly message: usize = memory.data(SYNC_MESSAGE_BYTES);
+  /** When the fabric task should call tick() next (u64.MAX_VALUE: nothing to do). */
+  wakeNs: u64 = u64.MAX_VALUE;
+
+  constructor(private readonly sender: SyncSender) {}
+
+  /**
+   * This board proposes version active + 1: in partitioned volume `slot`, pages [first, first + count) owned by
+   * `fromOwner` (a board index, or CLUSTER_OWNER_NONE for any) go to board `toOwner`. False when the change is not
+   * valid or a proposal is already under way here.
+   */
+  propose(slot: u32, first: u32, count: u32, fromOwner: u32, toOwner: u32): bool {
+    const t = routingTable();
+    const nowNs = clockNowNs();
+    if (!t.present || this.coordinating || this.holding(nowNs)) return false;
+    if (slot >= t.volumeCount || count == 0 || first >= t.pageCount(slot) || count > t.pageCount(slot) - first) return false;
+    if (toOwner >= t.boardCount || (fromOwner != <u32>CLUSTER_OWNER_NONE && fromOwner >= t.boardCount)) return false;
+    this.coordinating = true;
+    this.committing = false;
+    this.version = t.version + 1;
+    this.slot = slot;
+    this.first = first;
+    this.count = count;
+    this.fromOwner = fromOwner;
+    this.toOwner = toOwner;
+    this.stage(t.version, slot, first, count, fromOwner, toOwner, this.version);
+    this.hold(this.version, t.boardId(t.thisBoard), nowNs);
+    this.answered = 1 << t.thisBoard;
+    this.startedNs = nowNs;
+    this.nextSendNs = 0;
+    this.proposed += 1;
+    line().s("cluster: proposing routing table version ").u32(this.version).out();
+    this.tick();
+    return true;
+  }
+
+  /** The timer: send what is due, give up what is late. */
+  tick(): void {
+    const nowNs = clockNowNs();
+    this.wakeNs = u64.MAX_VALUE;
+    if (!this.coordinating) return;
+    const t = routingTable();
+    if (!this.committing && nowNs - this.startedNs > SYNC_ACK_WINDOW_NS) return this.abandon("not every board acknowledged in time");
+    if (this.committing && nowNs - this.startedNs > SYNC_COMMIT_GIVE_UP_NS) {
+      line().s("cluster: routing table version ").u32(this.version).s(" committed; some boards never confirmed it").err();
+      this.coordinating = false;
+      return;
+    }
+    if (nowNs >= this.nextSendNs) {
+      for (let b: u32 = 0; b < t.boardCount; b++) {
+        if ((this.answered & (1 << b)) != 0) continue;
+        this.fill(this.committing ? SyncPhase.Commit : SyncPhase.Propose, this.committing ? this.version - 1 : t.version);
+        this.sender.send(b, this.message);
+      }
+      this.nextSendNs = nowNs + SYNC_RETRY_NS;
+    }
+    this.wakeNs = this.nextSendNs;
+  }
+
+  /** A sync message from board index `board` (already known to be of the table and not this board). */
+  onMessage(buffer: usize, board: u32): void {
+    const t = routingTable();
+    const phase = syncPhase(buffer);
+    const version = syncVersion(buffer);
+    const base = syncBase(buffer);
+    const coordinator = syncCoordinator(buffer);
+    if (!t.present || coordinator != t.boardId(board) && (phase == SyncPhase.Propose || phase == SyncPhase.Commit) || version != base + 1) {
+      this.badMessages += 1;
+      return;
+    }
+    switch (phase) {
+      case SyncPhase.Propose: return this.onPropose(buffer, board, version, base, coordinator);
+      case SyncPhase.Commit: return this.onCommit(buffer, board, version, base, coordinator);
+      case SyncPhase.Ack: case SyncPhase.CommitAck: case SyncPhase.Refuse: return this.onAnswer(phase, board, version, coordinator);
+      default: this.badMessages += 1;
+    }
+  }
+
+  private onPropose(buffer: usize, board: u32, version: u32, base: u32, coordinator: u32): void {
+    const t = routingTable();
+    const nowNs = clockNowNs();
+    const same = this.holding(nowNs) && this.holdVersion == version && this.holdCoordinator == coordinator;
+    if (!same && (t.version != base || this.holding(nowNs) || this.coordinating || !this.changeValid(buffer))) {
+      // Already committed (our CommitAck was lost, the coordinator still proposes): acknowledge; else refuse.
+      this.answer(board, t.version == version && this.holdCoordinator == coordinator ? SyncPhase.Ack : SyncPhase.Refuse, version, coordinator);
+      if (t.version != version) this.refusedCount += 1;
+      return;
+    }
+    if (!same) {
+      line().s("cluster: routing table version ").u32(version).s(" staged (proposed by board ").u32(coordinator).s(")").out();
+      this.stage(base, syncSlot(buffer), syncFirstPage(buffer), syncPageCount(buffer), syncFromOwner(buffer), syncToOwner(buffer), version);
+      this.hold(version, coordinator, nowNs);
+    }
+    this.answer(board, SyncPhase.Ack, version, coordinator);
+  }
+
+  private onCommit(buffer: usize, board: u32, version: u32, base: u32, coordinator: u32): void {
+    const t = routingTable();
+    if (t.version == version && this.holdCoordinator == coordinator) {
+      this.answer(board, SyncPhase.CommitAck, version, coordinator); // a retransmission: already active
+      return;
+    }
+    if (t.version != base || !this.changeValid(buffer)) return; // behind or ahead: not ours to apply
+    const held = this.holdVersion == version && this.holdCoordinator == coordinator && routingTableStaged().version == version;
+    if (!held) {
+      // Our hold lapsed (or another proposal came since): the change comes with the Commit, sent only once every
+      // board had acknowledged it.
+      this.stage(base, syncSlot(buffer), syncFirstPage(buffer), syncPageCount(buffer), syncFromOwner(buffer), syncToOwner(buffer), version);
+    }
+    if (!routingTableActivate(version)) return;
+    this.holdVersion = version;
+    this.holdCoordinator = coordinator;
+    this.holdUntilNs = 0;
+    this.committed += 1;
+    line().s("cluster: routing table version ").u32(version).s(" active (committed by board ").u32(coordinator).s(")").out();
+    this.answer(board, SyncPhase.CommitAck, version, coordinator);
+  }
+
+  private onAnswer(phase: u32, board: u32, version: u32, coordinator: u32): void {
+    const t = routingTable();
+    if (!this.coordinating || version != this.version || coordinator != t.boardId(t.thisBoard)) { this.badMessages += 1; return; }
+    if (phase == SyncPhase.Refuse) {
+      if (!this.committing) this.abandon("a board refused");
+      return;
+    }
+    if ((phase == SyncPhase.Ack) == this.committing) return; // a late answer to the other phase
+    this.answered |= 1 << board;
+    if (this.answered != (<u32>1 << t.boardCount) - 1) return;
+    if (this.committing) {
+      this.coordinating = false;
+      this.wakeNs = u64.MAX_VALUE;
+      return;
+    }
+    // Every board staged version N+1: it may be used now, here first.
+    if (!routingTableActivate(this.version)) return this.abandon("the staged table did not activate");
+    this.holdUntilNs = 0;
+    this.committed += 1;
+    line().s("cluster: routing table version ").u32(this.version).s(" active (every board acknowledged)").out();
+    this.committing = true;
+    this.answered = 1 << t.thisBoard;
+    this.startedNs = clockNowNs();
+    this.nextSendNs = 0;
+    this.tick();
+  }
+
+  private abandon(why: string): void {
+    line().s("cluster: routing table version ").u32(this.version).s(" abandoned: ").s(why).err();
+    this.coordinating = false;
+    this.holdUntilNs = 0;
+    this.holdVersion = 0;
+    this.abandoned += 1;
+    this.wakeNs = u64.MAX_VALUE;
+  }
+
+  @inline private holding(nowNs: u64): bool { return this.holdUntilNs > nowNs; }
+
+  private hold(version: u32, coordinator: u32, nowNs: u64): void {
+    this.holdVersion = version;
+    this.holdCoordinator = coordinator;
+    this.holdUntilNs = nowNs + SYNC_HOLD_NS;
+  }
+
+  // The staged table: the active one with the change applied, carrying `version`.
+  private stage(base: u32, slot: u32, first: u32, count: u32, fromOwner: u32, toOwner: u32, version: u32): void {
+    const active = routingTable();
+    assert(active.version == base, "table sync: staging over another version");
+    const staged = routingTableStage();
+    staged.copyFrom(active);
+    staged.version = version;
+    for (let p = first; p < first + count; p++) {
+      if (fromOwner == <u32>CLUSTER_OWNER_NONE || staged.owner(slot, p) == fromOwner) staged.ownerSet(slot, p, toOwner);
+    }
+  }
+
+  // A change this board can apply: a volume slot, pages and boards of its table.
+  private changeValid(buffer: usize): bool {
+    const t = routingTable();
+    const slot = syncSlot(buffer);
+    const first = syncFirstPage(buffer);
+    const count = syncPageCount(buffer);
+    const fromOwner = syncFromOwner(buffer);
+    const toOwner = syncToOwner(buffer);
+    if (slot >= t.volumeCount || count == 0 || first >= t.pageCount(slot) || count > t.pageCount(slot) - first) return false;
+    return toOwner < t.boardCount && (fromOwner == <u32>CLUSTER_OWNER_NONE || fromOwner < t.boardCount);
+  }
+
+  private fill(phase: SyncPhase, base: u32): void {
+    const t = routingTable();
+    const m = this.message;
+    syncSetHeader(m, phase, this.version, base, t.boardId(t.thisBoard));
+    syncSetChange(m, this.slot, this.first, this.count, this.fromOwner, this.toOwner);
+  }
+
+  private answer(board: u32, phase: SyncPhase, version: u32, coordinator: u32): void {
+    const m = this.message;
+    memory.fill(m, 0, SYNC_MESSAGE_BYTES);
+    syncSetHeader(m, phase, version, version - 1, coordinator);
+    this.sender.send(board, m);
+  }
+}

@@ -1,0 +1,139 @@
+// Routing-table changes at run time (docs/cluster.md, "Changing the table"; assembly/cluster/table_sync.ts): three
+// boards of one cluster on the board clock, the test image's exports proposing changes. Proves that a change (a page's
+// owner moving, a board leaving) reaches every board; that no board ever activates a version before every board has
+// staged (acknowledged) it, also with packets dropped and duplicated and links flapping, checked against the console
+// lines' board times; and that a proposal a board cannot answer is abandoned with nothing changed anywhere.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Cluster } from "../../host/cluster/cluster.ts";
+import { loadClusterFile } from "../../host/cluster/cluster_file.ts";
+import { ROOT } from "../../host/root.ts";
+import { Prng } from "../../host/sim/prng.ts";
+import { FIRMWARE_TEST_PATH } from "../../tools/build/firmware.ts";
+import { firmwareModule, unsigned } from "../support/board.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "wasm-iop-table-sync-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const NAMES = ["a", "b", "c"];
+const ANY = 0xff;
+
+let cluster: Cluster;
+// Per board and version: the board time it staged (acknowledged) and activated it.
+const staged = new Map<string, number>();
+const active = new Map<string, number>();
+
+const call = (board: string, name: string, ...args: number[]) => unsigned(cluster.board(board).processors[0]!.invoke(name, ...args)) as number;
+const run = (ns: number) => cluster.runUntil(cluster.clock.nowNs + ns);
+
+beforeAll(() => {
+  const node = JSON.parse(readFileSync(join(ROOT, "boards/cluster-node.json"), "utf8"));
+  node.disks[0] = { name: "pv0", sizeMiB: 4, blockSize: 512, backend: "memory" };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "node.json"), JSON.stringify(node));
+  const file = JSON.parse(readFileSync(join(ROOT, "clusters/trio.json"), "utf8"));
+  for (const b of file.boards) b.file = "node.json";
+  file.volumes[0] = { volume: "pv0", pageBlocks: 256, pageCount: 32, owners: { roundRobinFrom: "a" } };
+  writeFileSync(join(dir, "trio.json"), JSON.stringify(file));
+  const lines: string[] = [];
+  cluster = new Cluster({
+    cluster: loadClusterFile(join(dir, "trio.json")),
+    firmware: firmwareModule(FIRMWARE_TEST_PATH),
+    boardOptions: (name) => ({
+      dataDir: join(dir, name),
+      onStop: (p, report) => { if (report !== undefined) lines.push(`${name}/${p} STOP ${report.kind} ${report.message}`); },
+      onConsole: (_p, _fd, line) => {
+        lines.push(`${name}: ${line}`);
+        const m = /cluster: routing table version (\d+) (staged|active)/.exec(line);
+        const proposing = /cluster: proposing routing table version (\d+)/.exec(line);
+        const now = cluster.clock.nowNs;
+        if (proposing !== null) staged.set(`${name}/${proposing[1]}`, now); // the coordinator stages as it proposes
+        if (m !== null) (m[2] === "staged" ? staged : active).set(`${name}/${m[1]}`, now);
+      },
+    }),
+  });
+  expect(cluster.powerOn(), lines.slice(-20).join("\n")).toBe(true);
+  for (let i = 0; i < 400 && lines.filter((l) => l.includes("tts: serving")).length < 3; i++) run(5_000_000);
+  run(20_000_000);
+}, 120_000);
+
+// Every activation of every version came after every board staged that version.
+function checkNoEarlyUse(): number {
+  let checked = 0;
+  for (const [key, at] of active) {
+    const version = key.split("/")[1]!;
+    for (const b of NAMES) {
+      const s = staged.get(`${b}/${version}`);
+      expect(s, `board ${b} staged version ${version} before ${key} activated it`).toBeDefined();
+      expect(s!).toBeLessThanOrEqual(at);
+    }
+    checked += 1;
+  }
+  return checked;
+}
+
+describe("routing-table changes across boards", () => {
+  it("moves a page's owner on every board, each activating only after all three staged it", () => {
+    expect(call("a", "testClusterVersion")).toBe(1);
+    expect(call("a", "testClusterOwner", 0, 1)).toBe(1); // page 1: b (round robin from a)
+    expect(call("a", "testClusterPropose", 0, 1, 1, ANY, 2)).toBe(1); // page 1 to c
+    run(20_000_000);
+    for (const b of NAMES) {
+      expect(call(b, "testClusterVersion"), b).toBe(2);
+      expect(call(b, "testClusterOwner", 0, 1), b).toBe(2);
+      expect(call(b, "testClusterOwner", 0, 4), b).toBe(1); // the others stay
+    }
+    expect(checkNoEarlyUse()).toBe(3);
+  });
+
+  it("a board leaving: its pages go to another board, everywhere", () => {
+    expect(call("c", "testClusterPropose", 0, 0, 32, 1, 0)).toBe(1); // every page of b to a, proposed by c
+    run(20_000_000);
+    for (const b of NAMES) {
+      expect(call(b, "testClusterVersion"), b).toBe(3);
+      for (let p = 0; p < 32; p++) expect(call(b, "testClusterOwner", 0, p), `${b} page ${p}`).not.toBe(1);
+    }
+    checkNoEarlyUse();
+  });
+
+  it("a proposal a board cannot answer is abandoned: nobody uses it", () => {
+    cluster.fabric.setLink(2, 0, false);
+    cluster.fabric.setLink(2, 1, false);
+    expect(call("a", "testClusterPropose", 0, 3, 1, ANY, 2)).toBe(1);
+    run(100_000_000);
+    for (const b of NAMES) expect(call(b, "testClusterVersion"), b).toBe(3);
+    expect(active.has("a/4") || active.has("c/4")).toBe(false);
+    expect(staged.has("c/4")).toBe(true); // c acknowledged, and let it go
+    cluster.fabric.setLink(2, 0, true);
+    cluster.fabric.setLink(2, 1, true);
+    run(300_000_000); // past every hold
+  });
+
+  it("under dropped, duplicated packets and flapping links, no board uses a version another has not staged", () => {
+    const prng = new Prng(17);
+    let proposals = 0;
+    for (let round = 0; round < 40; round++) {
+      const fault = prng.intBelow(4);
+      if (fault === 0) cluster.fabric.inject({ kind: "drop-next", count: 1 + prng.intBelow(6) });
+      if (fault === 1) cluster.fabric.inject({ kind: "duplicate-next", count: 1 + prng.intBelow(6) });
+      if (fault === 2) cluster.fabric.setLink(1 + prng.intBelow(3), prng.intBelow(2), false);
+      if (fault === 3) for (const address of [1, 2, 3]) for (const link of [0, 1]) cluster.fabric.setLink(address, link, true);
+      const by = NAMES[prng.intBelow(3)]!;
+      if (call(by, "testClusterPropose", 0, prng.intBelow(32), 1 + prng.intBelow(4), ANY, prng.intBelow(3)) === 1) proposals += 1;
+      run(1_000_000 * (1 + prng.intBelow(120)));
+      checkNoEarlyUse();
+    }
+    for (const address of [1, 2, 3]) for (const link of [0, 1]) cluster.fabric.setLink(address, link, true);
+    run(6_000_000_000); // commits retried to the end, holds lapsed
+    const versions = NAMES.map((b) => call(b, "testClusterVersion"));
+    expect(proposals).toBeGreaterThan(5);
+    const checked = checkNoEarlyUse();
+    expect(checked).toBeGreaterThan(9); // activations checked, across the rounds
+    expect(new Set(versions).size, `versions ${versions}`).toBe(1); // the links back, every board ends on one version
+    for (let p = 0; p < 32; p++) {
+      const owners = new Set(NAMES.map((b) => call(b, "testClusterOwner", 0, p)));
+      expect(owners.size, `page ${p}`).toBe(1);
+    }
+  }, 120_000);
+});
