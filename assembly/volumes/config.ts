@@ -41,6 +41,20 @@ const REF_NAME_BYTES: u32 = 32;
 const REFS_PER_VOLUME: u32 = MEMBERS_MAX + SPARES_MAX;
 const REF_BYTES: u32 = 4 + REF_NAME_BYTES; // |0 disk index u32|4 processor name, NUL-padded|
 const REMOTE_DISK_BYTES: u32 = 20; // a VolumeRemoteDisk value
+// Its fields (host/bus/config_rom.ts, remoteDiskRecord, writes them at the same CONFIG_REMOTE_DISK_AT_… offsets;
+// test/unit/volumes/shared_constants.test.ts checks both): |0 disk index u32|4 board id u16|6 physicalExponent u8|
+// |7 -|8 blocks u64|16 blockSize u32|.
+const REMOTE_DISK_AT_INDEX: usize = 0;
+const REMOTE_DISK_AT_BOARD_ID: usize = 4;
+const REMOTE_DISK_AT_PHYSICAL_EXPONENT: usize = 6;
+const REMOTE_DISK_AT_BLOCKS: usize = 8;
+const REMOTE_DISK_AT_BLOCK_SIZE: usize = 16;
+if (REMOTE_DISK_AT_BLOCK_SIZE + 4 != REMOTE_DISK_BYTES) ERROR("volumes: the remote disk record's last field ends it");
+@inline function remoteDiskIndex(at: usize): u32 { return load<u32>(at, REMOTE_DISK_AT_INDEX); }
+@inline function remoteDiskBoardId(at: usize): u32 { return <u32>load<u16>(at, REMOTE_DISK_AT_BOARD_ID); }
+@inline function remoteDiskPhysicalExponent(at: usize): u32 { return <u32>load<u8>(at, REMOTE_DISK_AT_PHYSICAL_EXPONENT); }
+@inline function remoteDiskBlocks(at: usize): u64 { return load<u64>(at, REMOTE_DISK_AT_BLOCKS); }
+@inline function remoteDiskBlockSize(at: usize): u32 { return load<u32>(at, REMOTE_DISK_AT_BLOCK_SIZE); }
 
 /** Finds a discovered disk by its processor's name and its index there; fills `into` (present) or answers false. */
 export abstract class DiskFinder {
@@ -158,16 +172,16 @@ function resolve(finder: DiskFinder, at: usize, into: Member): void {
 // and a board that is down fails it as a disk that is gone would).
 function resolveRemote(at: usize, into: Member): void {
   const table = routingTable();
-  const board = table.present ? table.boardIndexOfId(<u32>load<u16>(at, 4)) : CLUSTER_NONE;
+  const board = table.present ? table.boardIndexOfId(remoteDiskBoardId(at)) : CLUSTER_NONE;
   into.present = board != CLUSTER_NONE && board != table.thisBoard && REMOTE_PROCESSOR_BASE + board < LINKS_MAX;
   into.failed = !into.present;
   into.processor = into.present ? REMOTE_PROCESSOR_BASE + board : 0;
-  into.disk = load<u32>(at);
-  into.physicalExponent = <u32>load<u8>(at, 6);
-  into.blockCount = load<u64>(at, 8);
-  into.blockSizeBytes = load<u32>(at, 16);
+  into.disk = remoteDiskIndex(at);
+  into.physicalExponent = remoteDiskPhysicalExponent(at);
+  into.blockCount = remoteDiskBlocks(at);
+  into.blockSizeBytes = remoteDiskBlockSize(at);
   if (!into.present) {
-    line().s("volumes: a member on board id ").u32(<u32>load<u16>(at, 4)).s(" is not on another board of this board's routing table; it is missing").err();
+    line().s("volumes: a member on board id ").u32(remoteDiskBoardId(at)).s(" is not on another board of this board's routing table; it is missing").err();
   }
 }
 

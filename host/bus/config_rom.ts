@@ -53,6 +53,12 @@ export enum VolumeRecord {
   VolumeRemoteDisk = 0x50,
 }
 export const CONFIG_REMOTE_DISK_BYTES = 20;
+// Its fields, where the firmware reads them (assembly/volumes/config.ts, REMOTE_DISK_AT_…).
+export const CONFIG_REMOTE_DISK_AT_INDEX = 0;
+export const CONFIG_REMOTE_DISK_AT_BOARD_ID = 4;
+export const CONFIG_REMOTE_DISK_AT_PHYSICAL_EXPONENT = 6;
+export const CONFIG_REMOTE_DISK_AT_BLOCKS = 8;
+export const CONFIG_REMOTE_DISK_AT_BLOCK_SIZE = 16;
 
 /** A VolumeLayout record's type byte. */
 export enum VolumeLayoutType {
@@ -181,11 +187,11 @@ function diskRecord(type: VolumeRecord, address: DiskAddress): RomRecord {
 function remoteDiskRecord(remote: RemoteDiskSpec): RomRecord {
   const value = new Uint8Array(CONFIG_REMOTE_DISK_BYTES);
   const view = new DataView(value.buffer);
-  view.setUint32(0, remote.index, true);
-  view.setUint16(4, remote.boardId, true);
-  view.setUint8(6, Math.log2(remote.disk.physicalBlockSize / remote.disk.blockSize));
-  view.setBigUint64(8, BigInt(diskBytes(remote.disk) / remote.disk.blockSize), true);
-  view.setUint32(16, remote.disk.blockSize, true);
+  view.setUint32(CONFIG_REMOTE_DISK_AT_INDEX, remote.index, true);
+  view.setUint16(CONFIG_REMOTE_DISK_AT_BOARD_ID, remote.boardId, true);
+  view.setUint8(CONFIG_REMOTE_DISK_AT_PHYSICAL_EXPONENT, Math.log2(remote.disk.physicalBlockSize / remote.disk.blockSize));
+  view.setBigUint64(CONFIG_REMOTE_DISK_AT_BLOCKS, BigInt(diskBytes(remote.disk) / remote.disk.blockSize), true);
+  view.setUint32(CONFIG_REMOTE_DISK_AT_BLOCK_SIZE, remote.disk.blockSize, true);
   return { type: VolumeRecord.VolumeRemoteDisk, value };
 }
 

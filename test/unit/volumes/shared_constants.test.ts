@@ -24,7 +24,10 @@ describe("volumes: firmware and host agree", () => {
       ["VolumeType.Raid1", "VolumeLayoutType.Raid1"], ["VolumeType.Raid5", "VolumeLayoutType.Raid5"],
       ["VolumeType.Thin", "VolumeLayoutType.Thin"], ["VolumeType.Replica", "VolumeLayoutType.Replica"], ["VOLUME_NAME_BYTES_MAX", "CONFIG_VOLUME_NAME_BYTES_MAX"],
     ])).toEqual([]);
-    expect(disagreements(firmwareConfig, hostRom, [["LAYOUT_BYTES", "CONFIG_VOLUME_LAYOUT_BYTES"], ["REMOTE_DISK_BYTES", "CONFIG_REMOTE_DISK_BYTES"]])).toEqual([]);
+    expect(disagreements(firmwareConfig, hostRom, [["LAYOUT_BYTES", "CONFIG_VOLUME_LAYOUT_BYTES"], ["REMOTE_DISK_BYTES", "CONFIG_REMOTE_DISK_BYTES"],
+      ["REMOTE_DISK_AT_INDEX", "CONFIG_REMOTE_DISK_AT_INDEX"], ["REMOTE_DISK_AT_BOARD_ID", "CONFIG_REMOTE_DISK_AT_BOARD_ID"],
+      ["REMOTE_DISK_AT_PHYSICAL_EXPONENT", "CONFIG_REMOTE_DISK_AT_PHYSICAL_EXPONENT"], ["REMOTE_DISK_AT_BLOCKS", "CONFIG_REMOTE_DISK_AT_BLOCKS"],
+      ["REMOTE_DISK_AT_BLOCK_SIZE", "CONFIG_REMOTE_DISK_AT_BLOCK_SIZE"]])).toEqual([]);
     // The loader's limit (and the schema's maxItems) is the firmware's table.
     expect(disagreements(firmwareVolume, sourceConstants("host/board/load.ts"), [["VOLUMES_MAX", "VOLUMES_MAX"]])).toEqual([]);
   });
