@@ -329,12 +329,20 @@ export class CtaTask extends Task {
           if (member == MEMBERS_MAX) { this.serviceFail(s, FrameStatus.DeviceError); return false; }
           raid1Map(v, member, lba, blocks, e);
         } else {
-          // Every member that has not failed gets the piece.
+          // Every member that has not failed gets the piece, and a member being copied to (replica_resync.ts): then
+          // the write holds its range, so that it never lands between a window's read and its write.
+          const volume = <u32>load<u16>(service, 26);
+          if (this.replicaResync.on(volume) && load<u8>(service, 57) == 0) {
+            const from = load<u64>(service, 32);
+            const count = <u64>load<u32>(service, 28);
+            if (this.replicaRangeHeld(volume, from, count, s) || this.replicaResync.holds(volume, from, count)) return false;
+            store<u8>(service, 1, 57);
+          }
           raid1Map(v, 0, lba, blocks, e);
           const pieceBlocks = e.blocks;
           this.emittingCopy = false;
           for (let m: u32 = 0; m < v.memberCount; m++) {
-            if (v.member(m).failed) continue;
+            if (v.member(m).failed && m != v.rebuildMember) continue;
             raid1Map(v, m, lba, pieceBlocks, e);
             const sent = this.emitExtent(s, fn, lba, e);
             this.emittingCopy = true;
@@ -405,18 +413,28 @@ export class CtaTask extends Task {
   // A replica write that succeeded while a copy is down is answered only once the superblock saying the copy is down
   // is on the current copy: a restart before that would take both copies for current, and the crash resync could
   // copy the stale one over the one that has the write.
-  // A RAID-5 write likewise, while a member is failed: a restart before the superblock is written would find the member
+  // A RAID-5 or RAID-1 write likewise, while a member is failed: a restart before the superblock is written would find the member
   // current (one generation below counts as current, raid_metadata.ts) although it missed the write.
   private degradedAckWaits(service: usize): bool {
     if (load<u8>(service, 1) != FrameStatus.Ok) return false;
     const volume = <u32>load<u16>(service, 26);
     const v = volumeAt(volume);
-    if (v.type == VolumeType.Raid5) {
+    if (v.type == VolumeType.Raid5 || v.type == VolumeType.Raid1) {
       if (!isWrite(load<u8>(service, 24)) || load<u8>(service, 56) != 0) return false;
     } else if (load<u8>(service, 57) == 0) {
       return false;
     }
     return v.failedCount() != 0 && this.metadata.settling(volume);
+  }
+
+  /** A write (not the CTA's own) on `volume` is in flight over blocks of [lba, lba + blocks). */
+  writeInFlight(volume: u32, lba: u64, blocks: u64): bool {
+    for (let t: u32 = 0; t < SERVICES_MAX; t++) {
+      const other = this.service(t);
+      if (load<u8>(other) != ServiceState.Active || <u32>load<u16>(other, 26) != volume || load<u8>(other, 56) != 0) continue;
+      if (isWrite(load<u8>(other, 24)) && rangesOverlap(lba, blocks, load<u64>(other, 32), <u64>load<u32>(other, 28))) return true;
+    }
+    return false;
   }
 
   /**
@@ -489,7 +507,7 @@ export class CtaTask extends Task {
       // A board this one has no fabric link to (no cluster port, or its peer never said hello) cannot be flushed:
       // the flush fails as a command to its pages does (emitExtent), instead of a part with no link to go on.
       if (unchecked(this.links[REMOTE_PROCESSOR_BASE + b]) == null) {
-        this.serviceFail(s, FrameStatus.NoDisk);
+        this.serviceFail(s, FrameStatus.Unreachable);
         continue;
       }
       this.extent.member = 0;
@@ -506,7 +524,8 @@ export class CtaTask extends Task {
   private emitExtent(s: u32, fn: u32, lba: u64, e: Extent): bool {
     const service = this.service(s);
     if (unchecked(this.links[e.processor]) == null) {
-      this.serviceFail(s, FrameStatus.NoDisk);
+      // Another board's pages without a fabric link to it: unreachable (ALUA unavailable), not a missing disk.
+      this.serviceFail(s, e.processor >= REMOTE_PROCESSOR_BASE ? FrameStatus.Unreachable : FrameStatus.NoDisk);
       this.serviceEmitted(s);
       return false;
     }
@@ -834,7 +853,7 @@ export class CtaTask extends Task {
     }
     this.partsStale(processor, disk);
     if (member == v.rebuildMember) {
-      if (v.type == VolumeType.Replica) this.replicaResync.abort(volume);
+      if (v.type == VolumeType.Replica || v.type == VolumeType.Raid1) this.replicaResync.abort(volume);
       else this.rebuild.abort(volume);
     }
     v.state = stateOf(v);

@@ -154,6 +154,10 @@ export class RaidMetadata {
           this.update(this.volume);
           this.cta.rebuild.consider();
         }
+      } else if (status == FrameStatus.Ok && v.member(m).failed && v.rebuildMember == MEMBERS_MAX && v.type == VolumeType.Raid1) {
+        // A RAID 1 keeps no log of what its members missed: the member answering again is copied to whole.
+        line().s("volumes: member ").u32(m).s(" of volume ").u32(this.volume).s(" answers again; the volume will be copied to it").out();
+        this.cta.replicaResync.startOn(this.volume, m, true);
       } else if (status == FrameStatus.Ok && v.member(m).failed && v.rebuildMember == MEMBERS_MAX && v.type == VolumeType.Replica) {
         // Its own superblock, of an older generation: it holds the volume up to its failure, and the log names what
         // changed since. Anything else (blank, foreign) holds nothing of it: copied whole.
@@ -340,7 +344,7 @@ export class RaidMetadata {
       if (!member.present || (member.failed && m != v.rebuildMember)) continue;
       // A replica copy being resynchronized gets the volume's superblock only once it holds all of it: until then a
       // restart finds it stale (or blank) and copies to it again what the log (or the whole volume) says.
-      if (member.failed && v.type == VolumeType.Replica) continue;
+      if (member.failed && (v.type == VolumeType.Replica || v.type == VolumeType.Raid1)) continue;
       memory.fill(this.page(m), 0, BUFFER_PAGE_BYTES);
       superblockBuild(this.page(m), v, m);
       if (this.io(FrameFunction.WriteFua, this.volume, m)) this.pending += 1;
@@ -385,7 +389,7 @@ export class RaidMetadata {
       const volume = slot / MEMBERS_MAX;
       const m = slot % MEMBERS_MAX;
       const v = volumeAt(volume);
-      if ((v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) || !v.loaded || m >= v.memberCount) continue;
+      if ((v.type != VolumeType.Raid5 && v.type != VolumeType.Replica && v.type != VolumeType.Raid1) || !v.loaded || m >= v.memberCount) continue;
 
       const member = v.member(m);
       // A failed volume's members are probed even with a rebuild stopped in it: the one that failed last may come back.

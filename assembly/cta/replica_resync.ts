@@ -11,6 +11,9 @@
 // against the replica's writes (CtaTask.replicaRangeHeld, holds()): a write never lands between a window's read and
 // its write, so the target cannot end with older bytes than the source. A region whose windows are all copied, with
 // no write on it, is marked clean. Throttled as a RAID rebuild: a step when no request waits, or every 2 ms.
+// The same driver rebuilds a RAID-1 member (onto a hot spare, or a member that answers again): a RAID 1 keeps no
+// log, so the whole volume is copied, from a current member. Its writes include the target and hold their range
+// while the copy runs (CtaTask's RAID-1 write path), and a window waits for any write in flight over it.
 import { FrameFunction, FrameStatus } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
 import { BUFFER_CLASS_LARGE, BUFFER_LARGE_BYTES } from "../config";
@@ -47,15 +50,16 @@ export class ReplicaResync {
   private lastStepNs: u64 = 0;
   private lastTenth: u64 = 0;
   private regionsAtStart: u32 = 0;
+  private logged: bool = true; // a replica's run copies what its write-intent log names; a RAID 1's, everything
   windowsCopied: u64 = 0;
   resyncsDone: u64 = 0;
 
   constructor(private readonly cta: CtaTask) {}
 
-  /** One large buffer, when the board has a replica. */
+  /** One large buffer, when the board has a replica or a RAID 1. */
   start(): void {
     for (let n: u32 = 0; n < volumesCount(); n++) {
-      if (volumeAt(n).type != VolumeType.Replica) continue;
+      if (volumeAt(n).type != VolumeType.Replica && volumeAt(n).type != VolumeType.Raid1) continue;
       this.buffer = bufferReserve(BUFFER_CLASS_LARGE);
       assert(this.buffer != POOL_NONE, "cta: no large buffer for the replica resync");
       return;
@@ -79,10 +83,13 @@ export class ReplicaResync {
     if (this.active) return;
     for (let n: u32 = 0; n < volumesCount(); n++) {
       const v = volumeAt(n);
-      if (v.type != VolumeType.Replica || !v.loaded || v.spareCount == 0 || v.failedCount() != 1 || v.rebuildMember != MEMBERS_MAX) continue;
+      const raid1 = v.type == VolumeType.Raid1 && v.failedCount() < v.memberCount;
+      if ((v.type != VolumeType.Replica && !raid1) || !v.loaded || v.spareCount == 0 || v.rebuildMember != MEMBERS_MAX) continue;
+      if (!raid1 && v.failedCount() != 1) continue;
+      if (v.failedCount() == 0) continue;
       const f = v.firstFailed();
       if (!takeSpare(v, f)) continue;
-      line().s("volumes: a spare takes copy ").u32(f).s(" of volume ").u32(n).s("; the whole volume is copied to it").out();
+      line().s(raid1 ? "volumes: a spare takes member " : "volumes: a spare takes copy ").u32(f).s(" of volume ").u32(n).s("; the whole volume is copied to it").out();
       this.startOn(n, f, true);
       return;
     }
@@ -99,10 +106,12 @@ export class ReplicaResync {
   startOn(volume: u32, target: u32, whole: bool): void {
     if (this.active || this.buffer == POOL_NONE) return;
     const v = volumeAt(volume);
-    assert(v.type == VolumeType.Replica && target < v.memberCount, "replica resync: not a replica copy");
-    const source = 1 - target;
-    if (v.member(source).failed) return; // nothing current to copy from
-    if (whole) this.cta.intent.markAll(volume);
+    assert((v.type == VolumeType.Replica || v.type == VolumeType.Raid1) && target < v.memberCount, "replica resync: not a replica copy or RAID-1 member");
+    this.logged = v.type == VolumeType.Replica;
+    let source: u32 = MEMBERS_MAX;
+    for (let m: u32 = 0; m < v.memberCount; m++) if (m != target && !v.member(m).failed) { source = m; break; }
+    if (source == MEMBERS_MAX) return; // nothing current to copy from
+    if (whole && this.logged) this.cta.intent.markAll(volume);
     this.active = true;
     this.volume = volume;
     this.source = source;
@@ -115,12 +124,16 @@ export class ReplicaResync {
     v.rebuildMember = target;
     v.member(target).failed = true;
     v.state = stateOf(v);
-    this.regionsAtStart = this.cta.intent.dirtyCount(volume);
-    line().s("volumes: copying ").u32(this.regionsAtStart).s(" regions of volume ").u32(volume).s(" from copy ").u32(source)
-      .s(" to copy ").u32(target).out();
+    this.regionsAtStart = this.logged ? this.cta.intent.dirtyCount(volume) : 0;
+    if (this.logged) {
+      line().s("volumes: copying ").u32(this.regionsAtStart).s(" regions of volume ").u32(volume).s(" from copy ").u32(source)
+        .s(" to copy ").u32(target).out();
+    } else {
+      line().s("volumes: copying volume ").u32(volume).s(" from member ").u32(source).s(" to member ").u32(target).out();
+    }
     volumeStateLine(volume);
     this.cta.metadata.update(volume);
-    this.cta.intent.flush(volume); // every marked region in the log before anything is copied (ready() below waits)
+    if (this.logged) this.cta.intent.flush(volume); // every marked region in the log before anything is copied (ready() below waits)
   }
 
   /** The target failed (or the source: the volume failed): the copy stays failed, the log keeps what is left. */
@@ -146,8 +159,10 @@ export class ReplicaResync {
     const lba = this.row * <u64>v.chunkBlocks + <u64>(this.window * windowBlocks);
     const blocks = <u64>min(windowBlocks, v.chunkBlocks - this.window * windowBlocks);
     if (this.cta.replicaRangeHeld(this.volume, lba, blocks)) return; // a write there first
+    // A RAID-1 write that began before the copy did not hold its range, nor go to the target: it ends first.
+    if (!this.logged && this.cta.writeInFlight(this.volume, lba, blocks)) return;
     // The log must hold the region before the target is written (a crash then copies it again).
-    if (!this.cta.intent.ready(this.volume, this.row)) return;
+    if (this.logged && !this.cta.intent.ready(this.volume, this.row)) return;
     if (!this.io(FrameFunction.Read, this.source, lba, blocks)) return;
     this.lockLba = lba;
     this.lockBlocks = blocks;
@@ -176,10 +191,12 @@ export class ReplicaResync {
     this.window = 0;
     const row = this.row;
     this.row += 1;
-    const regionRows = this.cta.intent.regionRows(v);
     const rows = rowsOf(v);
-    if ((this.row % regionRows == 0 || this.row == rows) && !this.cta.intent.onRegion(v, this.volume, row / regionRows)) {
-      this.cta.intent.clean(this.volume, row);
+    if (this.logged) {
+      const regionRows = this.cta.intent.regionRows(v);
+      if ((this.row % regionRows == 0 || this.row == rows) && !this.cta.intent.onRegion(v, this.volume, row / regionRows)) {
+        this.cta.intent.clean(this.volume, row);
+      }
     }
     const tenth = this.row * 10 / rows;
     if (tenth != this.lastTenth) {
@@ -191,8 +208,8 @@ export class ReplicaResync {
   // Moves to the next chunk of a dirty region; false (and the run ends) when there is none.
   private nextDirtyRow(v: Volume): bool {
     const rows = rowsOf(v);
-    const regionRows = this.cta.intent.regionRows(v);
-    while (this.row < rows && !this.cta.intent.isDirty(this.volume, this.row)) {
+    const regionRows = this.logged ? this.cta.intent.regionRows(v) : 1;
+    while (this.logged && this.row < rows && !this.cta.intent.isDirty(this.volume, this.row)) {
       this.row = (this.row / regionRows + 1) * regionRows;
       this.window = 0;
     }
@@ -208,11 +225,16 @@ export class ReplicaResync {
     v.state = stateOf(v);
     this.active = false;
     this.resyncsDone += 1;
-    line().s("volumes: volume ").u32(this.volume).s(" resynchronized: copy ").u32(this.target).s(" current again (")
-      .u32(this.regionsAtStart).s(" regions)").out();
-    this.cta.intent.flush(this.volume); // first: the line below shows what the log holds now
+    if (this.logged) {
+      line().s("volumes: volume ").u32(this.volume).s(" resynchronized: copy ").u32(this.target).s(" current again (")
+        .u32(this.regionsAtStart).s(" regions)").out();
+      this.cta.intent.flush(this.volume); // first: the line below shows what the log holds now
+    } else {
+      line().s("volumes: volume ").u32(this.volume).s(" rebuilt: member ").u32(this.target).s(" current again").out();
+    }
     volumeStateLine(this.volume);
     this.cta.metadata.update(this.volume);
+    this.consider(); // a RAID 1 with another member failed and another spare
   }
 
   // Blocks [lba, lba + blocks) of copy `copy`'s data area, to or from the buffer, as an internal service.

@@ -604,4 +604,32 @@ describe("RAID volumes over two storage processors", () => {
     t.board.powerOff();
     rmSync(dataDir, { recursive: true, force: true });
   });
+  // RAID 1 onto a hot spare: a member pulled mid-run fails at its first request, the spare takes its slot and the
+  // whole volume is copied to it (replica_resync.ts: window by window, read a current member, write the spare with
+  // FUA) while random reads and writes go on; writes include the spare and hold their range against the window out.
+  // At the end the volume is optimal, the spare's data area equals the other member's byte for byte, and after a
+  // restart the spare is found in the slot it took.
+  it("RAID 1: rebuilds onto the hot spare while serving, optimal and byte-identical after, the spare kept across a restart", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const volumes = [{ name: "r1", type: "raid1", members: ["sp1-disk0", "sp2-disk0"], chunkKiB: 64, spares: ["sp2-disk1"] }];
+    const t = bootRaidBoard(dataDir, volumes);
+    const v: VolumeUnderTest = { lun: 0, name: "r1", shadow: new Uint8Array(capacityBytes(t, "r1")) };
+    await workload(t, [v], "raid1-1", 200, 8);
+    t.board.pullDisk("sp2-disk0"); // member 1
+    await workload(t, [v], "raid1-2", 300, 8); // the first request to it fails it; the spare takes its slot
+    expect(t.console.join("\n")).toMatch(/volumes: a spare takes member 1 of volume 0; the whole volume is copied to it/);
+    await runUntilVolume(t, "r1", /state=optimal/, 60);
+    expect(t.console.join("\n")).toMatch(/volumes: volume 0 rebuilt: member 1 current again/);
+    await readAll(t, v);
+    await t.board.runUntilTurning(t.board.clock.nowNs + 100_000_000);
+    const area = capacityBytes(t, "r1");
+    expect(Buffer.compare(readImage(dataDir, "sp1-disk0", RAID_METADATA_BYTES, area), readImage(dataDir, "sp2-disk1", RAID_METADATA_BYTES, area))).toBe(0);
+    t.board.powerOff();
+    const again = bootRaidBoard(dataDir, volumes);
+    expect(again.console.join("\n")).toMatch(/r1: spare 0 holds member 1 since before the restart/);
+    expect(again.console.find((l) => l.includes("inventory volume") && l.includes("name=r1"))).toMatch(/state=optimal/);
+    await readAll(again, v);
+    again.board.powerOff();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 });
