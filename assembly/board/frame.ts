@@ -42,6 +42,7 @@ export enum FrameStatus {
   NotStarted = 9, // the RTA has not been started by the UMA yet
   SpaceAllocFailed = 10, // CTA → requester: a thin volume's pool has no free chunk for the write
   DiskChanged = 11, // RTA → CTA: the disk powered on since its last command (inserted in a pulled one's place?)
+  Unreachable = 12, // CTA → SCSI target: the board that owns the pages has no fabric link from this one
 }
 
 // Profile (StartAgent's reply): |24 diskCount u32|32 disk[0..3]: |0 blockCount u64|8 blockSizeBytes u32|

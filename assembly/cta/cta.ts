@@ -507,7 +507,7 @@ export class CtaTask extends Task {
       // A board this one has no fabric link to (no cluster port, or its peer never said hello) cannot be flushed:
       // the flush fails as a command to its pages does (emitExtent), instead of a part with no link to go on.
       if (unchecked(this.links[REMOTE_PROCESSOR_BASE + b]) == null) {
-        this.serviceFail(s, FrameStatus.NoDisk);
+        this.serviceFail(s, FrameStatus.Unreachable);
         continue;
       }
       this.extent.member = 0;
@@ -524,7 +524,8 @@ export class CtaTask extends Task {
   private emitExtent(s: u32, fn: u32, lba: u64, e: Extent): bool {
     const service = this.service(s);
     if (unchecked(this.links[e.processor]) == null) {
-      this.serviceFail(s, FrameStatus.NoDisk);
+      // Another board's pages without a fabric link to it: unreachable (ALUA unavailable), not a missing disk.
+      this.serviceFail(s, e.processor >= REMOTE_PROCESSOR_BASE ? FrameStatus.Unreachable : FrameStatus.NoDisk);
       this.serviceEmitted(s);
       return false;
     }

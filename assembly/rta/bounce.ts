@@ -23,6 +23,16 @@ export const BOUNCE_CHUNKS_MAX: u32 = 24;
 // |0 the requester's address u64|8 length u32|12 buffer slot u16|14 buffer class u8|15 -|.
 const HEADER_BYTES: u32 = 24;
 const CHUNK_BYTES: u32 = 16;
+const AT_COUNT: usize = 0; // the header's fields
+const AT_OUTSTANDING: usize = 4;
+const AT_FAILED: usize = 8;
+const AT_BOARD: usize = 12;
+const AT_WAITING: usize = 16;
+const AT_CHUNK_ADDRESS: usize = 0; // a chunk's fields
+const AT_CHUNK_LENGTH: usize = 8;
+const AT_CHUNK_SLOT: usize = 12;
+const AT_CHUNK_CLASS: usize = 14;
+if (AT_WAITING + 4 > HEADER_BYTES || AT_CHUNK_CLASS + 1 > CHUNK_BYTES) ERROR("bounce: a field past its record");
 const ENTRY_BYTES: u32 = HEADER_BYTES + BOUNCE_CHUNKS_MAX * CHUNK_BYTES;
 
 export enum BounceResult {
@@ -44,10 +54,10 @@ export class BounceTable {
   /** Adds buffers covering the requester's [address, address + lengthBytes) of board `board` to transaction t. */
   add(t: u32, board: u32, address: u64, lengthBytes: u32): BounceResult {
     const e = this.entry(t);
-    store<u32>(e, board, 12);
+    store<u32>(e, board, AT_BOARD);
     let done: u32 = 0;
     while (done < lengthBytes) {
-      const count = load<u32>(e);
+      const count = load<u32>(e, AT_COUNT);
       if (count >= BOUNCE_CHUNKS_MAX) return BounceResult.TooManyChunks;
       const want = lengthBytes - done;
       let cls: u32 = 0;
@@ -59,56 +69,56 @@ export class BounceTable {
         return BounceResult.NoBuffer;
       }
       const c = this.chunk(t, count);
-      store<u64>(c, address + done, 0);
-      store<u32>(c, piece, 8);
-      store<u16>(c, <u16>slot, 12);
-      store<u8>(c, <u8>cls, 14);
-      store<u32>(e, count + 1);
+      store<u64>(c, address + done, AT_CHUNK_ADDRESS);
+      store<u32>(c, piece, AT_CHUNK_LENGTH);
+      store<u16>(c, <u16>slot, AT_CHUNK_SLOT);
+      store<u8>(c, <u8>cls, AT_CHUNK_CLASS);
+      store<u32>(e, count + 1, AT_COUNT);
       done += piece;
     }
     return BounceResult.Ok;
   }
 
-  count(t: u32): u32 { return load<u32>(this.entry(t)); }
-  board(t: u32): u32 { return load<u32>(this.entry(t), 12); }
-  remoteAddress(t: u32, i: u32): u64 { return load<u64>(this.chunk(t, i)); }
-  lengthBytes(t: u32, i: u32): u32 { return load<u32>(this.chunk(t, i), 8); }
+  count(t: u32): u32 { return load<u32>(this.entry(t), AT_COUNT); }
+  board(t: u32): u32 { return load<u32>(this.entry(t), AT_BOARD); }
+  remoteAddress(t: u32, i: u32): u64 { return load<u64>(this.chunk(t, i), AT_CHUNK_ADDRESS); }
+  lengthBytes(t: u32, i: u32): u32 { return load<u32>(this.chunk(t, i), AT_CHUNK_LENGTH); }
   /** Chunk i's buffer, in this processor's addresses (which are its bus addresses). */
   localAddress(t: u32, i: u32): usize {
     const c = this.chunk(t, i);
-    return bufferPool(<u32>load<u8>(c, 14)).address(<u32>load<u16>(c, 12));
+    return bufferPool(<u32>load<u8>(c, AT_CHUNK_CLASS)).address(<u32>load<u16>(c, AT_CHUNK_SLOT));
   }
 
   /** RDMAs now outstanding for t (set when they are posted, counted down as they complete). */
-  outstanding(t: u32): u32 { return load<u32>(this.entry(t), 4); }
+  outstanding(t: u32): u32 { return load<u32>(this.entry(t), AT_OUTSTANDING); }
   setOutstanding(t: u32, n: u32): void {
-    store<u32>(this.entry(t), n, 4);
-    store<u32>(this.entry(t), 0, 8);
+    store<u32>(this.entry(t), n, AT_OUTSTANDING);
+    store<u32>(this.entry(t), 0, AT_FAILED);
   }
   /** One RDMA of t completed; true when it was the last. `ok` false marks the transaction failed. */
   completeOne(t: u32, ok: bool): bool {
     const e = this.entry(t);
-    const n = load<u32>(e, 4);
+    const n = load<u32>(e, AT_OUTSTANDING);
     if (n == 0) return false; // a completion for nothing outstanding: ignored
     if (!ok) {
-      store<u32>(e, 1, 8);
+      store<u32>(e, 1, AT_FAILED);
       this.rdmaFailedCount += 1;
     }
-    store<u32>(e, n - 1, 4);
+    store<u32>(e, n - 1, AT_OUTSTANDING);
     return n == 1;
   }
-  failed(t: u32): bool { return load<u32>(this.entry(t), 8) != 0; }
+  failed(t: u32): bool { return load<u32>(this.entry(t), AT_FAILED) != 0; }
   /** The RDMAs of t wait for room (the RTA bounds those in flight): the port opcode, 0 when none wait. */
-  waiting(t: u32): u32 { return load<u32>(this.entry(t), 16); }
-  setWaiting(t: u32, opcode: u32): void { store<u32>(this.entry(t), opcode, 16); }
+  waiting(t: u32): u32 { return load<u32>(this.entry(t), AT_WAITING); }
+  setWaiting(t: u32, opcode: u32): void { store<u32>(this.entry(t), opcode, AT_WAITING); }
 
   /** Gives t's buffers back; t holds none after. */
   release(t: u32): void {
     const e = this.entry(t);
-    const count = load<u32>(e);
+    const count = load<u32>(e, AT_COUNT);
     for (let i: u32 = 0; i < count; i++) {
       const c = this.chunk(t, i);
-      bufferPool(<u32>load<u8>(c, 14)).release(<u32>load<u16>(c, 12));
+      bufferPool(<u32>load<u8>(c, AT_CHUNK_CLASS)).release(<u32>load<u16>(c, AT_CHUNK_SLOT));
     }
     memory.fill(e, 0, HEADER_BYTES);
   }

@@ -38,7 +38,7 @@ describe("fixed-seed campaigns", () => {
   // nvram, 2026-12-07: about 290 execs/s on a loaded core, so 5 000 in about 17 s; nbd, 2026-12-07: about 300 execs/s
   // under load 3, so 3 000 in about 10 s; fabric, 2026-12-07: about 700 execs/s under load 9, so 3 000 in about 5 s; replica, 2026-12-07:
   // about 28 execs/s under load 13 (an input may run 30 s of board time: a copy that never answers is given up after 20 s), so 600 in about 25 s.
-  it.each([["bus", 30000], ["mu", 80000], ["iscsi", 100000], ["scsi", 60000], ["xor", 10000], ["nvram", 5000], ["nvme", 10000], ["nbd", 3000], ["fabric", 3000], ["replica", 600]] as const)("%s: %i execs grow the corpus and meet no new finding", async (name, execsMax) => {
+  it.each([["bus", 30000], ["mu", 80000], ["iscsi", 100000], ["scsi", 60000], ["xor", 10000], ["nvram", 5000], ["nvme", 10000], ["nbd", 3000], ["fabric", 3000], ["fabric-rdma", 3000], ["replica", 600]] as const)("%s: %i execs grow the corpus and meet no new finding", async (name, execsMax) => {
     const target = targetNamed(name)!;
     const summary = await campaign({ target, firmware, seed: 1, seconds: 240, execsMax });
     expect(summary.execs).toBeGreaterThanOrEqual(Math.min(execsMax, 50));
@@ -53,7 +53,7 @@ describe("the snapshot", () => {
   // The restore copies back only the pages the dirty map names (the image's own stores, the host's writes through
   // writeWatch), and puts back only the keys each host object had: a write it missed, or a key a model added later,
   // would leak one input's state into the next and break replay.
-  it.each(["bus", "mu", "iscsi", "scsi", "xor", "nvram", "nvme", "nbd", "fabric", "replica"])("%s: after each of 150 mutated inputs the restored RAM and host objects equal the snapshot's", (name) => {
+  it.each(["bus", "mu", "iscsi", "scsi", "xor", "nvram", "nvme", "nbd", "fabric", "fabric-rdma", "replica"])("%s: after each of 150 mutated inputs the restored RAM and host objects equal the snapshot's", (name) => {
     const target = targetNamed(name)!;
     const runner = new Runner(target, firmware, 1);
     const rng = new Prng(`snapshot-test/${name}`);

@@ -6,13 +6,13 @@
 import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../host/root.ts";
 import { startCli } from "../support/cli.ts";
+import { freePorts } from "../support/free_ports.ts";
 
 const run = promisify(execFile);
 const missing = ["qemu-img"].filter((tool) => spawnSync(tool, ["--help"], { stdio: "ignore" }).error !== undefined);
@@ -27,21 +27,6 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const IMAGE_BYTES = 64 << 20;
 const PAGE_BYTES = 2048 * 512;
 const TARGET = "iqn.2026-12.org.wasm-iop:trio";
-
-// Three ports the kernel says are free now.
-async function freePorts(count: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < count; i++) {
-    ports.push(await new Promise<number>((resolvePort) => {
-      const server = createServer();
-      server.listen(0, "127.0.0.1", () => {
-        const port = (server.address() as { port: number }).port;
-        server.close(() => resolvePort(port));
-      });
-    }));
-  }
-  return ports;
-}
 
 function page(path: string, index: number): Buffer {
   const bytes = Buffer.alloc(PAGE_BYTES);

@@ -9,13 +9,13 @@
 import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../host/root.ts";
 import { startCli, type StartedCli } from "../support/cli.ts";
+import { freePorts } from "../support/free_ports.ts";
 
 const run = promisify(execFile);
 const missing = ["qemu-img"].filter((tool) => spawnSync(tool, ["--help"], { stdio: "ignore" }).error !== undefined);
@@ -34,16 +34,6 @@ afterAll(async () => {
 const IMAGE_BYTES = 64 << 20;
 const PAGE_BYTES = 2048 * 512;
 const TARGET = "iqn.2026-12.org.wasm-iop:trio";
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((ready) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => ready(server));
-  })));
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((closed) => s.close(closed))));
-  return ports;
-}
 
 function page(path: string, index: number): Buffer {
   const bytes = Buffer.alloc(PAGE_BYTES);

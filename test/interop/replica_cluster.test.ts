@@ -7,7 +7,6 @@
 // Skipped, with a message, without Debian's qemu-utils and qemu-block-extra (a failure under CI).
 import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -16,6 +15,7 @@ import { ROOT } from "../../host/root.ts";
 import { runCli, startCli } from "../support/cli.ts";
 import { scaled, until } from "../support/time.ts";
 import { WriteLoad } from "../support/write_load.ts";
+import { freePorts } from "../support/free_ports.ts";
 
 const run = promisify(execFile);
 const missing = ["qemu-io", "qemu-img", "stdbuf"].filter((tool) => spawnSync(tool, ["--help"], { stdio: "ignore" }).error !== undefined);
@@ -33,20 +33,6 @@ const LINE = /\[a\/host\] volume index=0 name=rep [^\n]*state=(\w+) copies=(\S+)
 
 const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-replica-cluster-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-async function freePorts(count: number): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < count; i++) {
-    ports.push(await new Promise<number>((resolvePort) => {
-      const server = createServer();
-      server.listen(0, "127.0.0.1", () => {
-        const port = (server.address() as { port: number }).port;
-        server.close(() => resolvePort(port));
-      });
-    }));
-  }
-  return ports;
-}
 
 function area(path: string): Buffer {
   return readFileSync(path).subarray(METADATA_BYTES, METADATA_BYTES + AREA_BYTES);

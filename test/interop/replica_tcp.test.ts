@@ -7,7 +7,6 @@
 // Skipped, with a message, without Debian's qemu-utils and qemu-block-extra (a failure under CI).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -15,6 +14,7 @@ import { ROOT } from "../../host/root.ts";
 import { startCli, type StartedCli } from "../support/cli.ts";
 import { scaled, until } from "../support/time.ts";
 import { WriteLoad } from "../support/write_load.ts";
+import { freePorts } from "../support/free_ports.ts";
 
 const missing = ["qemu-io", "stdbuf"].filter((tool) => spawnSync(tool, ["--help"], { stdio: "ignore" }).error !== undefined);
 if (missing.length > 0) {
@@ -35,16 +35,6 @@ afterAll(() => {
   for (const s of started) if (s.child.exitCode === null) s.child.kill("SIGKILL");
   rmSync(tmp, { recursive: true, force: true });
 });
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((ready) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => ready(server));
-  })));
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((closed) => s.close(closed))));
-  return ports;
-}
 
 const area = (path: string): Buffer => readFileSync(path).subarray(METADATA_BYTES, METADATA_BYTES + AREA_BYTES);
 

@@ -151,4 +151,21 @@ describe("iSCSI on a board of a cluster", () => {
     expect([...i.dataIn(0, [0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0], 1024).data]).toEqual([0, 0, 0, 12, 0x00, 0x03, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0x21]);
     i.logout();
   });
+
+  it("a page whose owner this board cannot reach (no fabric link) is NOT READY, LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN UNAVAILABLE STATE", () => {
+    // Board a alone (no cluster port): pages 0, 3, 6 are b's (round robin from b), 1, 4, 7 c's, 2, 5 a's own.
+    const env = bootIscsiBoard({ cluster: cluster({ roundRobinFrom: "b" }) });
+    const i = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: `${PREFIX}unreachable` });
+    i.login();
+    i.clearUnitAttention(1);
+    const data = new Uint8Array(8 * 512).fill(0x3c);
+    i.write(1, 2 * 4096, data); // page 2: a's own, served
+    expect(i.read(1, 2 * 4096, 8)).toEqual(data);
+    expect(() => i.read(1, 0, 8)).toThrow(/status 0x2 sense 02\/04\/0c/); // page 0: b's
+    expect(() => i.write(1, 4096, data)).toThrow(/status 0x2 sense 02\/04\/0c/); // page 1: c's
+    // SYNCHRONIZE CACHE(10) flushes every board holding pages: b and c cannot be reached.
+    const sync = i.dataIn(1, [0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0);
+    expect(sync.status).toBe(2);
+    i.logout();
+  });
 });

@@ -17,10 +17,10 @@ import { nvmeTarget } from "./targets/nvme.ts";
 import { scsiTarget } from "./targets/scsi.ts";
 import { nvramTarget } from "./targets/nvram.ts";
 import { xorTarget } from "./targets/xor.ts";
-import { fabricTarget } from "./targets/fabric.ts";
+import { fabricRdmaTarget, fabricTarget } from "./targets/fabric.ts";
 import { replicaTarget } from "./targets/replica.ts";
 
-export const TARGETS: readonly FuzzTarget<never>[] = [busTarget, muTarget, iscsiTarget, scsiTarget, xorTarget, nvramTarget, nvmeTarget, nbdTarget, fabricTarget, replicaTarget] as unknown as FuzzTarget<never>[];
+export const TARGETS: readonly FuzzTarget<never>[] = [busTarget, muTarget, iscsiTarget, scsiTarget, xorTarget, nvramTarget, nvmeTarget, nbdTarget, fabricTarget, fabricRdmaTarget, replicaTarget] as unknown as FuzzTarget<never>[];
 
 export function targetNamed(name: string): FuzzTarget<object> | undefined {
   return TARGETS.find((t) => t.name === name) as FuzzTarget<object> | undefined;

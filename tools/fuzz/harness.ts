@@ -49,7 +49,7 @@ export interface FuzzBoardOptions {
   /** The board file's `cluster` section (docs/cluster.md): the board is one of a cluster (the scsi target). */
   cluster?: object;
   /** With `cluster`: a cluster port in slot 12 of the host's bus, on a fabric the target plays the other boards on. */
-  fabric?: boolean;
+  fabric?: boolean | "rdma"; // "rdma": the port without a window (revision 2), as over TCP
   /** The board file's `volumes` (absent: one disk volume per disk), and the disks of other boards a replica's copy
    * names ("BOARD:DISK", docs/volumes.md "Copies on two boards"; the replica target). */
   volumes?: object[];
@@ -89,9 +89,9 @@ export class FuzzBoard {
   constructor(options: FuzzBoardOptions) {
     this.trace = new Trace({ enabled: options.trace === true, keepLines: options.trace === true });
     const clock = new VirtualClock();
-    this.fabric = options.fabric === true ? new Fabric(clock) : undefined;
+    this.fabric = options.fabric === undefined || options.fabric === false ? undefined : new Fabric(clock, { window: options.fabric !== "rdma" });
     this.board = new Board({
-      spec: options.fabric === true ? withClusterPort(fuzzSpec(options), 12) : fuzzSpec(options),
+      spec: this.fabric !== undefined ? withClusterPort(fuzzSpec(options), 12) : fuzzSpec(options),
       clock,
       fabric: this.fabric,
       firmware: options.firmware,

@@ -228,6 +228,19 @@ function putU32(out: Uint8Array, at: number, value: number): number {
   return at;
 }
 
+/** A timed record's fields before its data, |kind|length|eventDelta|timeDelta|v1|v2|u32|, at `at` of `into` (a field
+ * given as -1 absent); returns where the data goes. */
+function putTimedHead(into: Uint8Array, at: number, kind: number, payload: number, eventDelta: number, timeDelta: number, v1: number, v2: number, u32: number): number {
+  into[at++] = kind;
+  at = putVarint(into, at, payload);
+  at = putVarint(into, at, eventDelta);
+  at = putVarint(into, at, timeDelta);
+  if (v1 >= 0) at = putVarint(into, at, v1);
+  if (v2 >= 0) at = putVarint(into, at, v2);
+  if (u32 >= 0) at = putU32(into, at, u32);
+  return at;
+}
+
 export class RecordFile {
   private readonly fd: number;
   private readonly slabs: Uint8Array[];
@@ -315,28 +328,14 @@ export class RecordFile {
     const slabBytes = this.slabs[0]!.length;
     if (total > slabBytes) {
       const head = new Uint8Array(1 + 8 * 6 + 4);
-      let at = 0;
-      head[at++] = kind;
-      at = putVarint(head, at, payload);
-      at = putVarint(head, at, eventDelta);
-      at = putVarint(head, at, timeDelta);
-      if (v1 >= 0) at = putVarint(head, at, v1);
-      if (v2 >= 0) at = putVarint(head, at, v2);
-      if (u32 >= 0) at = putU32(head, at, u32);
+      const at = putTimedHead(head, 0, kind, payload, eventDelta, timeDelta, v1, v2, u32);
       this.appendRecord([head.subarray(0, at), data ?? new Uint8Array(0), new Uint8Array(4)]);
       return;
     }
     this.stats.recordBytes += total;
     if (this.used + total > slabBytes) this.handOver();
     const slab = this.slabs[this.slab]!;
-    let at = this.used;
-    slab[at++] = kind;
-    at = putVarint(slab, at, payload);
-    at = putVarint(slab, at, eventDelta);
-    at = putVarint(slab, at, timeDelta);
-    if (v1 >= 0) at = putVarint(slab, at, v1);
-    if (v2 >= 0) at = putVarint(slab, at, v2);
-    if (u32 >= 0) at = putU32(slab, at, u32);
+    let at = putTimedHead(slab, this.used, kind, payload, eventDelta, timeDelta, v1, v2, u32);
     if (data !== undefined) {
       slab.set(data, at);
       at += data.length;

@@ -22,6 +22,13 @@ describe("cluster port constants, firmware and host", () => {
     expect(disagreements(firmware, host, named(...firmware.keys()))).toEqual([]);
   });
 
+  it("agree on the hello's magic with the fabric fuzz target's hostile board (it forges and recognises hellos)", () => {
+    const firmware = sourceConstants("assembly/fabric/limits.ts");
+    const fuzz = sourceConstants("tools/fuzz/targets/fabric.ts");
+    expect(fuzz.get("HELLO_MAGIC"), "the parser found the target's HELLO_MAGIC").toBeDefined();
+    expect(disagreements(firmware, fuzz, [["FABRIC_HELLO_MAGIC", "HELLO_MAGIC"]])).toEqual([]);
+  });
+
   it("read and write each entry field at the model's offset", () => {
     const fields: [string, string, number][] = [
       ["cpWr", "SetOpcode", model.CP_WR_OPCODE], ["cpWr", "SetDestination", model.CP_WR_DESTINATION], ["cpWr", "SetKey", model.CP_WR_KEY],

@@ -59,6 +59,31 @@ function write(path: string, compress: boolean, data: Uint8Array[]): RecordFile 
 }
 
 describe("recording file writer", () => {
+  it("appendTimed writes the bytes RecordWriter writes, with and without its optional fields, in a slab and larger than one", () => {
+    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-recfile-"));
+    const cases: [number, number, number, number | undefined][] = [[3, -1, -1, 100], [1, 7, -1, 20_000], [2, 300, 0xfeedf00d, 200_000], [0, -1, 5, undefined]];
+    cases.forEach(([v1, v2, u32, size], k) => {
+      const data = size === undefined ? undefined : randomFillSync(new Uint8Array(size));
+      const timed = new RecordFile(join(dir, `timed-${k}.rec`), { slabBytes: 64 * 1024, slabCount: 3, compress: false });
+      timed.appendTimed(RecordKind.Received, 10 + k, 1000 * k, v1, v2, u32, data);
+      timed.close();
+      const written = new RecordFile(join(dir, `writer-${k}.rec`), { slabBytes: 64 * 1024, slabCount: 3, compress: false });
+      const w = new RecordWriter({ header: false, crcLater: true });
+      w.record(RecordKind.Received, 64 + (size ?? 0), (x) => {
+        x.at(10 + k, 1000 * k);
+        if (v1 >= 0) x.varint(v1);
+        if (v2 >= 0) x.varint(v2);
+        if (u32 >= 0) x.u32(u32);
+        if (data !== undefined) x.data(data);
+      });
+      written.appendRecord(w.takePieces());
+      written.close();
+      const bytes = readFileSync(join(dir, `timed-${k}.rec`));
+      expect(bytes.length, `case ${k}`).toBeGreaterThan(size ?? 0);
+      expect(SHA(bytes), `case ${k}`).toBe(SHA(readFileSync(join(dir, `writer-${k}.rec`))));
+    });
+  });
+
   it("writes every record checksummed and in order across slabs; deflates received bytes that compress, keeps random ones", async () => {
     const dir = mkdtempSync(join(tmpdir(), "wasm-iop-recfile-"));
     const data = payloads();

@@ -93,6 +93,13 @@ class HostilePeer implements FabricEndpoint {
       this.answersReceived += 1;
       return;
     }
+    if (message.opcode === FabricOpcode.Read || message.opcode === FabricOpcode.Write) {
+      // The firmware's RDMA into b's buffers (a port without a window: fabric-rdma): inside b's declared region only.
+      this.checkWindow(message.offset, message.length);
+      const status = this.windowMode === 0 ? FabricStatus.Ok : this.windowMode === 1 ? FabricStatus.KeyFault : FabricStatus.RangeFault;
+      this.answer(message.id, status, status === FabricStatus.Ok && message.opcode === FabricOpcode.Read ? new Uint8Array(message.length).fill(0x5a) : undefined);
+      return;
+    }
     const data = message.bytes;
     if (message.opcode === FabricOpcode.Send && data !== undefined && data.length === 32 && new DataView(data.buffer, data.byteOffset).getUint32(0, true) === HELLO_MAGIC) {
       const view = new DataView(data.buffer, data.byteOffset, 32);
@@ -344,4 +351,17 @@ export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
     // On the wire: b's hello, a SEND of 32 bytes cut in two, a packet with a byte changed, raw bytes.
     bytes(11, 1, 0, 0, 12, 7, 10, 11, 0, 0, 3, 0, 32, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 0, 0, 0, 20, 7, 50, 11, 3, 1, 1, 4, 9, 9, 9, 9, 5, 255, 11, 2, 10, 0, 0, 0, 0, 255, 255, 255, 255, 1, 2, 5),
   ],
+};
+
+/**
+ * The same hostile board against a port without a window (revision 2, as over TCP): the firmware's RTA serves b's
+ * forged requests by RDMA READ and WRITE through its own bounce buffers (assembly/rta/bounce.ts), which b answers as
+ * op 10 says (Ok, with garbage for a READ; KeyFault; RangeFault). The oracles are the same: no RDMA outside b's
+ * declared region, and every bounce buffer, frame and transaction back once b falls quiet.
+ */
+export const fabricRdmaTarget: FuzzTarget<{ peer: HostilePeer }> = {
+  ...fabricTarget,
+  name: "fabric-rdma",
+  summary: "the fabric target against a port without a window: the RTA's RDMA through bounce buffers, answered by a hostile board",
+  board: { ...fabricTarget.board, fabric: "rdma" },
 };

@@ -16,7 +16,7 @@
 //   0 WRITE   1 READ    2 b answers the next frames with an error   3 b drops the next frames   4 b answers twice
 //   5 b off / on       6 a forged error answer   7 step the clock   8 b's superblock scribbled   9 a fabric fault
 import type { FabricMessage } from "../../../host/devices/cluster_port.ts";
-import { FabricOpcode } from "../../../host/devices/cluster_port.ts";
+import { CLUSTER_PORT_TUNNEL_VECTORS, FabricOpcode } from "../../../host/devices/cluster_port.ts";
 import type { Fabric, FabricEndpoint, FabricLink, FabricPacket } from "../../../host/fabric/fabric.ts";
 import type { LoopbackBackend } from "../../../host/devices/tcp_backend.ts";
 import { FindingError, type FuzzBoard } from "../harness.ts";
@@ -26,6 +26,7 @@ import { BLOCK_BYTES, joined, ShadowDisk } from "./session.ts";
 
 const FIRMWARE = 1;
 const PEER = 2;
+const PEER_INDEX = 1; // board b's index in the routing table
 const HELLO_MAGIC = 0x4f4c4548;
 const FRAME_BYTES = 128;
 const COPY_MIB = 2; // 1 MiB of metadata, then 1 MiB of data: 2 048 blocks, 16 chunks of 64 KiB
@@ -186,6 +187,9 @@ class ReplicaPeer implements FabricEndpoint {
     view.setBigUint64(40, BigInt(bytesMoved), true);
     this.send(r);
     if (twice) this.send(r.slice());
+    // The tunneled completion (docs/cluster.md, "Tunneled completions"): the firmware's fabric task holds a reply until
+    // the sender's tunneled vector (its board index, 1, mod 8) fires, after everything sent before it.
+    this.request(FabricOpcode.Interrupt, 0, BigInt(PEER_INDEX % CLUSTER_PORT_TUNNEL_VECTORS), 0);
   }
 
   hello(): void {
