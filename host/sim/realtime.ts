@@ -95,8 +95,10 @@ export class RealTimePacer {
         if (next !== undefined && next < wallNs) this.lagNsMax = Math.max(this.lagNsMax, wallNs - next);
         this.clock.advanceTo(wallNs);
       }
-      // Ahead of wall time, up to the lead: bounded because the limit is fixed for this tick.
-      const limitNs = Math.max(wallNs, this.clock.nowNs) + LEAD_NS_MAX;
+      // Ahead of wall time, up to the lead: bounded because the limit is fixed for this tick, and measured from wall
+      // time, not from board time (which a periodic event due every LEAD_NS_MAX would otherwise ratchet ahead of wall
+      // time a lead per tick: a board alone whose hellos retry every 1 ms ran 11x faster than wall time).
+      const limitNs = wallNs + LEAD_NS_MAX;
       for (let next = this.clock.nextDeadlineNs(); this.running && next !== undefined && next <= limitNs; next = this.clock.nextDeadlineNs()) {
         this.clock.runNext();
       }
@@ -111,7 +113,7 @@ export class RealTimePacer {
     const next = this.clock.nextDeadlineNs();
     const nowMs = this.wall.nowMs();
     const wallNs = this.startVirtualNs + Math.floor((nowMs - this.startWallMs) * 1e6);
-    if (next !== undefined && next <= Math.max(wallNs, this.clock.nowNs) + LEAD_NS_MAX) {
+    if (next !== undefined && next <= wallNs + LEAD_NS_MAX) {
       this.pending ??= this.wall.soon(() => this.fromPending());
       return;
     }
