@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../host/root.ts";
-import { startCli, type StartedCli } from "../support/cli.ts";
-import { freePorts } from "../support/free_ports.ts";
+import { type StartedCli } from "../support/cli.ts";
+import { clusterProcesses } from "../support/cluster_processes.ts";
 
 const run = promisify(execFile);
 const missing = ["qemu-img"].filter((tool) => spawnSync(tool, ["--help"], { stdio: "ignore" }).error !== undefined);
@@ -45,21 +45,8 @@ function page(path: string, index: number): Buffer {
 
 describe.skipIf(missing.length > 0)("the example cluster as three processes over TCP", () => {
   it("64 MiB written through a reads back through c; b killed: a clear error; b restarted: everything back", async () => {
-    const ports = await freePorts(6);
-    const cluster = JSON.parse(readFileSync(join(ROOT, "clusters/trio.json"), "utf8"));
-    cluster.boards.forEach((b: { file: string; portals: { port: number }[]; fabric: { port: number } }, i: number) => {
-      b.file = join(ROOT, "boards/cluster-node.json");
-      b.portals[0]!.port = ports[i]!;
-      b.fabric.port = ports[3 + i]!;
-    });
-    const file = join(tmp, "trio.json");
-    writeFileSync(file, JSON.stringify(cluster));
-    const dataDir = join(tmp, "data");
-    const start = (board: string) => {
-      const s = startCli(["run", "--cluster", file, "--board", board, "--data-dir", dataDir]);
-      started.push(s);
-      return s;
-    };
+    const { portals: ports, start, dataDir } = await clusterProcesses("clusters/trio.json", tmp, started,
+      () => join(ROOT, "boards/cluster-node.json"));
     const boards = new Map(["a", "b", "c"].map((b) => [b, start(b)]));
     const url = (i: number) => `iscsi://127.0.0.1:${ports[i]}/${TARGET}/0`;
     for (const [name, s] of boards) await s.waitFor(new RegExp(`${name}: iscsi://\\S+/0\\n`), 120_000);

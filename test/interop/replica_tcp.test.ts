@@ -6,15 +6,15 @@
 // processes' disk images are byte-identical past their metadata and hold every acknowledged write.
 // Skipped, with a message, without Debian's qemu-utils and qemu-block-extra (a failure under CI).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../host/root.ts";
-import { startCli, type StartedCli } from "../support/cli.ts";
+import { type StartedCli } from "../support/cli.ts";
 import { scaled, until } from "../support/time.ts";
 import { WriteLoad } from "../support/write_load.ts";
-import { freePorts } from "../support/free_ports.ts";
+import { clusterProcesses } from "../support/cluster_processes.ts";
 
 const missing = ["qemu-io", "stdbuf"].filter((tool) => spawnSync(tool, ["--help"], { stdio: "ignore" }).error !== undefined);
 if (missing.length > 0) {
@@ -40,21 +40,8 @@ const area = (path: string): Buffer => readFileSync(path).subarray(METADATA_BYTE
 
 describe.skipIf(missing.length > 0)("a replica across two processes over TCP", () => {
   it("runs degraded while b's process is gone, copies back only what was written meanwhile, and ends byte-identical", async () => {
-    const ports = await freePorts(4);
-    const cluster = JSON.parse(readFileSync(join(ROOT, "clusters/pair.json"), "utf8"));
-    cluster.boards.forEach((b: { file: string; portals: { port: number }[]; fabric: { port: number } }, i: number) => {
-      b.file = join(ROOT, "clusters", b.file);
-      b.portals[0]!.port = ports[i]!;
-      b.fabric.port = ports[2 + i]!;
-    });
-    const file = join(tmp, "pair.json");
-    writeFileSync(file, JSON.stringify(cluster));
-    const dataDir = join(tmp, "data");
-    const start = (board: string) => {
-      const s = startCli(["run", "--cluster", file, "--board", board, "--data-dir", dataDir]);
-      started.push(s);
-      return s;
-    };
+    const { portals: ports, start, dataDir } = await clusterProcesses("clusters/pair.json", tmp, started,
+      (b) => join(ROOT, "clusters", b.file));
     const a = start("a");
     let b = start("b");
     await b.waitFor(/b: iscsi:\/\/\S+\/0\n/, 120_000);
