@@ -44,6 +44,21 @@ import { Rebuild } from "./rebuild";
 import { ReplicaResync } from "./replica_resync";
 import { WriteIntent } from "./write_intent";
 import { THIN_CHILDREN_MAX, ThinLayer } from "./thin";
+import {
+  PART_BYTES, partAttempts, partCopy, partDeadlineNs, partDisk, partFunction, partGiveUpNs, partMember, partOp,
+  partProcessor, partRetries, partService, partSetAttempts, partSetBlocks, partSetCopy, partSetDeadlineNs, partSetDisk,
+  partSetFunction, partSetGiveUpNs, partSetMember, partSetOp, partSetProcessor, partSetRetries, partSetService,
+  partSetSglOffset, partSetSlot, partSetStale, partSetState, partSetTransaction, partSetVolumeLba, partSlot, partStale,
+  partState, PartState, partTransaction, partBlocks, partVolumeLba,
+} from "./part_record";
+import {
+  SERVICE_BYTES, serviceArrival, serviceBlocks, serviceBytes, serviceCursor, serviceCursorWindow, serviceFunction,
+  serviceInternal, serviceLba, serviceOrdered, serviceOutstanding, servicePending, serviceRequester, serviceSetArrival,
+  serviceSetBlocks, serviceSetBytes, serviceSetCursor, serviceSetCursorWindow, serviceSetFunction, serviceSetInternal,
+  serviceSetLba, serviceSetOrdered, serviceSetOutstanding, serviceSetPending, serviceSetRequester, serviceSetSgl,
+  serviceSetState, serviceSetStatus, serviceSetTag, serviceSetVolume, serviceSgl, serviceState, ServiceState,
+  serviceStatus, serviceTag, serviceVolume,
+} from "./service_record";
 
 export const PROCESSORS_MAX: u32 = 8;
 export const SERVICES_MAX: u32 = 128;
@@ -80,34 +95,6 @@ export const INTERNAL_REPLICA: u64 = 4 << 56;
 const SERVICES_INTERNAL_RESERVE: u32 = 8;
 const INTERNAL_MASK: u64 = 0xff << 56;
 
-export enum PartState {
-  Free = 0, // unused
-  Queued = 1, // built, waiting for room on its link (or a retry time)
-  Sent = 2, // on its way or at the RTA; retransmitted at its deadline
-}
-
-enum ServiceState {
-  Free = 0,
-  Active = 1,
-}
-
-// Part: |0 state u8|1 attempts u8|2 processor u8|3 member u8|4 service u16|6 slot u16|8 transaction u32|12 op u16|
-// |14 fn u8|15 copy u8|16 deadlineNs u64|24 giveUpNs u64|32 sglOffset u32|36 blocks u32|40 volumeLba u64|48 disk u16|
-// |50 retries u8|51 stale u8|
-// op: the parity operation it belongs to (OP_NONE: the requester's data, at sglOffset, for volumeLba). copy: a RAID-1
-// write to a second (third…) member, whose bytes are not counted again. stale: its member failed while it was out
-// (memberFail), so what it read says nothing of the volume's data.
-const PART_BYTES: u32 = 64;
-// Service: |0 state u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|24 fn u8|25 pending u8|
-// |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 cursorWindow u32|56 internal u8|57 ordered u8|
-// |58 -|60 arrival u32|
-// internal: the CTA's own (metadata, rebuild): its parts address members directly, a failure is not recovered, and
-// it answers the CTA itself (tag: INTERNAL_* | what the owner needs).
-// cursor: the next volume LBA to emit (a RAID-5 write: the next stripe row, from the first, and cursorWindow the window in it);
-// blocks past the end (cursor == lba + blocks) when everything is emitted.
-// ordered: a replica write holds its range (lba, blocks) until it is answered: no other write of that volume that
-// overlaps it, and no resync step there, is emitted meanwhile, so both copies see overlapping writes in one order.
-const SERVICE_BYTES: u32 = 64;
 
 export class CtaTask extends Task {
   // This board's processors (0..PROCESSORS_MAX-1), then the other boards of a cluster (REMOTE_PROCESSOR_BASE + b).
@@ -177,7 +164,7 @@ export class CtaTask extends Task {
   /** Requests in flight: services not yet answered. */
   servicesActive(): u32 {
     let count: u32 = 0;
-    for (let s: u32 = 0; s < SERVICES_MAX; s++) if (load<u8>(this.service(s)) != ServiceState.Free) count += 1;
+    for (let s: u32 = 0; s < SERVICES_MAX; s++) if (serviceState(this.service(s)) != ServiceState.Free) count += 1;
     return count;
   }
 
@@ -233,12 +220,12 @@ export class CtaTask extends Task {
     }
     const service = this.service(s);
     const blocks: u64 = fn == FrameFunction.Flush ? 0 : <u64>msg.b;
-    store<u8>(service, <u8>fn, 24);
-    store<u16>(service, <u16>volume, 26);
-    store<u32>(service, <u32>blocks, 28);
-    store<u64>(service, msg.d, 32);
-    store<u64>(service, msg.d, 40);
-    store<u32>(service, msg.c, 48);
+    serviceSetFunction(service, fn);
+    serviceSetVolume(service, volume);
+    serviceSetBlocks(service, blocks);
+    serviceSetLba(service, msg.d);
+    serviceSetCursor(service, msg.d);
+    serviceSetSgl(service, msg.c);
     const status = this.serviceCheck(fn, volume, msg.d, blocks, msg.c);
     if (status != FrameStatus.Ok) {
       this.serviceFail(s, status);
@@ -249,7 +236,7 @@ export class CtaTask extends Task {
     const v = volumeAt(volume);
     // A RAID-5 write's cursor is a stripe row from the start: an LBA that also reads as a row number later on (a
     // write at LBA 1 reaching row 1) would otherwise send the write back to its first row, over and over.
-    if (v.type == VolumeType.Raid5 && fn != FrameFunction.Read && fn != FrameFunction.Flush) store<u64>(service, msg.d / raid5RowBlocks(v), 40);
+    if (v.type == VolumeType.Raid5 && fn != FrameFunction.Read && fn != FrameFunction.Flush) serviceSetCursor(service, msg.d / raid5RowBlocks(v));
     if (fn == FrameFunction.Flush) this.emitFlush(s, v);
     else this.advance(s);
     this.serviceFinishIfDone(s);
@@ -272,22 +259,22 @@ export class CtaTask extends Task {
   // Emits the service's next pieces while parts, frames and parity operations allow; marks it pending otherwise.
   private advance(s: u32): void {
     const service = this.service(s);
-    const v = volumeAt(load<u16>(service, 26));
-    const fn = <u32>load<u8>(service, 24);
-    const end = load<u64>(service, 32) + <u64>load<u32>(service, 28);
+    const v = volumeAt(serviceVolume(service));
+    const fn = serviceFunction(service);
+    const end = serviceLba(service) + serviceBlocks(service);
     const raid5Write = v.type == VolumeType.Raid5 && fn != FrameFunction.Read;
-    while (load<u8>(service, 1) == FrameStatus.Ok) {
-      const cursor = load<u64>(service, 40);
+    while (serviceStatus(service) == FrameStatus.Ok) {
+      const cursor = serviceCursor(service);
       if (raid5Write ? cursor == u64.MAX_VALUE : cursor >= end) break;
       if (this.partsFree < PIECE_PARTS_MAX || frames().freeCount < PIECE_PARTS_MAX) break;
       if (raid5Write) {
         if (!this.emitParityWrite(s, v)) break;
       } else if (!this.emitPiece(s, v, fn, cursor, end - cursor)) break;
     }
-    const pending = load<u8>(service, 1) == FrameStatus.Ok
-      && (raid5Write ? load<u64>(service, 40) != u64.MAX_VALUE : load<u64>(service, 40) < end);
-    if (pending != (load<u8>(service, 25) != 0)) {
-      store<u8>(service, pending ? 1 : 0, 25);
+    const pending = serviceStatus(service) == FrameStatus.Ok
+      && (raid5Write ? serviceCursor(service) != u64.MAX_VALUE : serviceCursor(service) < end);
+    if (pending != servicePending(service)) {
+      serviceSetPending(service, pending);
       if (pending) this.servicesPending += 1;
       else this.servicesPending -= 1;
     }
@@ -296,7 +283,7 @@ export class CtaTask extends Task {
   private advanceAll(): void {
     for (let s: u32 = 0; s < SERVICES_MAX && this.servicesPending > 0; s++) {
       const service = this.service(s);
-      if (load<u8>(service) != ServiceState.Active || load<u8>(service, 25) == 0) continue;
+      if (serviceState(service) != ServiceState.Active || !servicePending(service)) continue;
       this.advance(s);
       this.serviceFinishIfDone(s);
     }
@@ -305,9 +292,9 @@ export class CtaTask extends Task {
   // Nothing more will be emitted for `s` (it failed): it finishes when what is out comes back.
   private serviceEmitted(s: u32): void {
     const service = this.service(s);
-    store<u64>(service, load<u64>(service, 32) + <u64>load<u32>(service, 28), 40);
-    if (load<u8>(service, 25) != 0) {
-      store<u8>(service, 0, 25);
+    serviceSetCursor(service, serviceLba(service) + serviceBlocks(service));
+    if (servicePending(service)) {
+      serviceSetPending(service, false);
       this.servicesPending -= 1;
     }
   }
@@ -319,7 +306,7 @@ export class CtaTask extends Task {
     switch (<i32>v.type) {
       case VolumeType.Disk: {
         diskMap(v, lba, blocks, e);
-        partitionMap(<u32>load<u16>(service, 26), lba, e); // a partitioned volume's page on another board
+        partitionMap(serviceVolume(service), lba, e); // a partitioned volume's page on another board
         break;
       }
       case VolumeType.Raid0: raid0Map(v, lba, blocks, e); break;
@@ -331,12 +318,12 @@ export class CtaTask extends Task {
         } else {
           // Every member that has not failed gets the piece, and a member being copied to (replica_resync.ts): then
           // the write holds its range, so that it never lands between a window's read and its write.
-          const volume = <u32>load<u16>(service, 26);
-          if (this.replicaResync.on(volume) && load<u8>(service, 57) == 0) {
-            const from = load<u64>(service, 32);
-            const count = <u64>load<u32>(service, 28);
+          const volume = serviceVolume(service);
+          if (this.replicaResync.on(volume) && !serviceOrdered(service)) {
+            const from = serviceLba(service);
+            const count = serviceBlocks(service);
             if (this.replicaRangeHeld(volume, from, count, s) || this.replicaResync.holds(volume, from, count)) return false;
-            store<u8>(service, 1, 57);
+            serviceSetOrdered(service);
           }
           raid1Map(v, 0, lba, blocks, e);
           const pieceBlocks = e.blocks;
@@ -350,7 +337,7 @@ export class CtaTask extends Task {
           }
           this.emittingCopy = false;
           if (this.serviceFailed(s)) return false;
-          store<u64>(service, lba + pieceBlocks, 40);
+          serviceSetCursor(service, lba + pieceBlocks);
           return true;
         }
         break;
@@ -366,14 +353,14 @@ export class CtaTask extends Task {
         raid5Map(v, lba, blocks, e);
         if (!this.serves(v, e.member, lba, e.blocks)) {
           // A read of a failed member: rebuilt from the others, one parity operation per window.
-          if (!this.ops.startRead(s, load<u16>(service, 26), lba, e.blocks)) return false;
-          store<u64>(service, lba + e.blocks, 40);
+          if (!this.ops.startRead(s, serviceVolume(service), lba, e.blocks)) return false;
+          serviceSetCursor(service, lba + e.blocks);
           return true;
         }
       }
     }
     if (!this.emitExtent(s, fn, lba, e)) return false;
-    store<u64>(service, lba + e.blocks, 40);
+    serviceSetCursor(service, lba + e.blocks);
     return true;
   }
 
@@ -383,12 +370,12 @@ export class CtaTask extends Task {
   // written) or failed.
   private emitReplicaWrite(s: u32, v: Volume, fn: u32, lba: u64, blocks: u64): bool {
     const service = this.service(s);
-    const volume = <u32>load<u16>(service, 26);
-    if (load<u8>(service, 57) == 0) {
-      const from = load<u64>(service, 32);
-      const count = <u64>load<u32>(service, 28);
+    const volume = serviceVolume(service);
+    if (!serviceOrdered(service)) {
+      const from = serviceLba(service);
+      const count = serviceBlocks(service);
       if (this.replicaRangeHeld(volume, from, count, s) || this.replicaResync.holds(volume, from, count)) return false;
-      store<u8>(service, 1, 57);
+      serviceSetOrdered(service);
     }
     const e = this.extent;
     replicaMap(v, 0, lba, blocks, e);
@@ -406,7 +393,7 @@ export class CtaTask extends Task {
     if (!this.emittingCopy) this.serviceFail(s, FrameStatus.DeviceError); // no copy takes writes
     this.emittingCopy = false;
     if (this.serviceFailed(s)) return false;
-    store<u64>(service, lba + pieceBlocks, 40);
+    serviceSetCursor(service, lba + pieceBlocks);
     return true;
   }
 
@@ -416,12 +403,12 @@ export class CtaTask extends Task {
   // A RAID-5 or RAID-1 write likewise, while a member is failed: a restart before the superblock is written would find the member
   // current (one generation below counts as current, raid_metadata.ts) although it missed the write.
   private degradedAckWaits(service: usize): bool {
-    if (load<u8>(service, 1) != FrameStatus.Ok) return false;
-    const volume = <u32>load<u16>(service, 26);
+    if (serviceStatus(service) != FrameStatus.Ok) return false;
+    const volume = serviceVolume(service);
     const v = volumeAt(volume);
     if (v.type == VolumeType.Raid5 || v.type == VolumeType.Raid1) {
-      if (!isWrite(load<u8>(service, 24)) || load<u8>(service, 56) != 0) return false;
-    } else if (load<u8>(service, 57) == 0) {
+      if (!isWrite(serviceFunction(service)) || serviceInternal(service)) return false;
+    } else if (!serviceOrdered(service)) {
       return false;
     }
     return v.failedCount() != 0 && this.metadata.settling(volume);
@@ -431,8 +418,8 @@ export class CtaTask extends Task {
   writeInFlight(volume: u32, lba: u64, blocks: u64): bool {
     for (let t: u32 = 0; t < SERVICES_MAX; t++) {
       const other = this.service(t);
-      if (load<u8>(other) != ServiceState.Active || <u32>load<u16>(other, 26) != volume || load<u8>(other, 56) != 0) continue;
-      if (isWrite(load<u8>(other, 24)) && rangesOverlap(lba, blocks, load<u64>(other, 32), <u64>load<u32>(other, 28))) return true;
+      if (serviceState(other) != ServiceState.Active || serviceVolume(other) != volume || serviceInternal(other)) continue;
+      if (isWrite(serviceFunction(other)) && rangesOverlap(lba, blocks, serviceLba(other), serviceBlocks(other))) return true;
     }
     return false;
   }
@@ -443,14 +430,14 @@ export class CtaTask extends Task {
    * arrived, so a long write is never passed over, again and again, by shorter ones that overlap it.
    */
   replicaRangeHeld(volume: u32, lba: u64, blocks: u64, waiter: u32 = POOL_NONE): bool {
-    const arrived = waiter == POOL_NONE ? 0 : load<u32>(this.service(waiter), 60);
+    const arrived = waiter == POOL_NONE ? 0 : serviceArrival(this.service(waiter));
     for (let t: u32 = 0; t < SERVICES_MAX; t++) {
       const other = this.service(t);
-      if (t == waiter || load<u8>(other) != ServiceState.Active || <u32>load<u16>(other, 26) != volume || load<u8>(other, 56) != 0) continue;
-      const holds = load<u8>(other, 57) != 0;
-      const before = waiter != POOL_NONE && isWrite(load<u8>(other, 24)) && load<u8>(other, 1) == FrameStatus.Ok && <i32>(load<u32>(other, 60) - arrived) < 0;
+      if (t == waiter || serviceState(other) != ServiceState.Active || serviceVolume(other) != volume || serviceInternal(other)) continue;
+      const holds = serviceOrdered(other);
+      const before = waiter != POOL_NONE && isWrite(serviceFunction(other)) && serviceStatus(other) == FrameStatus.Ok && <i32>(serviceArrival(other) - arrived) < 0;
       if (!holds && !before) continue;
-      if (rangesOverlap(lba, blocks, load<u64>(other, 32), <u64>load<u32>(other, 28))) return true;
+      if (rangesOverlap(lba, blocks, serviceLba(other), serviceBlocks(other))) return true;
     }
     return false;
   }
@@ -468,23 +455,23 @@ export class CtaTask extends Task {
   // The next stripe row's parity operations of a RAID-5 write (or unmap: zeros). False when none could start.
   private emitParityWrite(s: u32, v: Volume): bool {
     const service = this.service(s);
-    const lba = load<u64>(service, 32);
-    const end = lba + <u64>load<u32>(service, 28);
+    const lba = serviceLba(service);
+    const end = lba + serviceBlocks(service);
     const rowBlocks = raid5RowBlocks(v);
-    let cursor = load<u64>(service, 40); // a row (onService)
-    const kind = load<u8>(service, 24) == FrameFunction.Unmap ? ParityOpKind.Zero : ParityOpKind.Write;
-    if (!this.ops.startWrite(s, load<u16>(service, 26), cursor, load<u32>(service, 52), kind)) {
-      store<u64>(service, cursor, 40);
+    let cursor = serviceCursor(service); // a row (onService)
+    const kind = serviceFunction(service) == FrameFunction.Unmap ? ParityOpKind.Zero : ParityOpKind.Write;
+    if (!this.ops.startWrite(s, serviceVolume(service), cursor, serviceCursorWindow(service), kind)) {
+      serviceSetCursor(service, cursor);
       return false;
     }
     // Next window of this row, or the next row, or done.
-    let window = load<u32>(service, 52) + 1;
+    let window = serviceCursorWindow(service) + 1;
     if (window >= this.ops.windowsPerChunk(v)) {
       window = 0;
       cursor += 1;
     }
-    store<u32>(service, window, 52);
-    store<u64>(service, cursor * rowBlocks >= end ? u64.MAX_VALUE : cursor, 40);
+    serviceSetCursorWindow(service, window);
+    serviceSetCursor(service, cursor * rowBlocks >= end ? u64.MAX_VALUE : cursor);
     return true;
   }
 
@@ -501,7 +488,7 @@ export class CtaTask extends Task {
       if (!this.partAdd(s, OP_NONE, FrameFunction.Flush, this.extent, SGL_NONE, 0, 0, 0, 0)) return;
     }
     // A partitioned volume's pages on other boards: their disks too (the same disk number there).
-    const remote = v.type == VolumeType.Disk ? partitionRemoteBoards(<u32>load<u16>(this.service(s), 26)) : 0;
+    const remote = v.type == VolumeType.Disk ? partitionRemoteBoards(serviceVolume(this.service(s))) : 0;
     for (let b: u32 = 0; b < 32; b++) {
       if ((remote & (1 << b)) == 0) continue;
       // A board this one has no fabric link to (no cluster port, or its peer never said hello) cannot be flushed:
@@ -530,10 +517,10 @@ export class CtaTask extends Task {
       return false;
     }
     if (!isData(fn)) return this.partAdd(s, OP_NONE, fn, e, SGL_NONE, 0, 0, <u32>e.blocks, lba);
-    const v = volumeAt(load<u16>(service, 26));
+    const v = volumeAt(serviceVolume(service));
     const blockBytes = <u64>v.blockSizeBytes;
-    const sgl = load<u32>(service, 48);
-    const offset = (lba - load<u64>(service, 32)) * blockBytes;
+    const sgl = serviceSgl(service);
+    const offset = (lba - serviceLba(service)) * blockBytes;
     const endOffset = offset + e.blocks * blockBytes;
     // Find the segment that holds `offset`, then take up to FRAME_SEGMENTS_MAX segments (or pieces of them) per part.
     const count = sgls().segmentCount(sgl);
@@ -587,12 +574,12 @@ export class CtaTask extends Task {
     const p = this.partBuild(s, op, fn, e);
     if (p == POOL_NONE) return false;
     const part = this.part(p);
-    store<u32>(part, sglOffset, 32);
-    store<u32>(part, <u32>e.blocks, 36);
-    store<u64>(part, volumeLba, 40);
+    partSetSglOffset(part, sglOffset);
+    partSetBlocks(part, e.blocks);
+    partSetVolumeLba(part, volumeLba);
     if (sgl != SGL_NONE) {
-      const f = frames().address(load<u16>(part, 6));
-      let remaining = e.blocks * <u64>volumeAt(load<u16>(this.service(s), 26)).blockSizeBytes;
+      const f = frames().address(partSlot(part));
+      let remaining = e.blocks * <u64>volumeAt(serviceVolume(this.service(s))).blockSizeBytes;
       let i = first;
       let offset = skip;
       while (remaining > 0) {
@@ -614,9 +601,9 @@ export class CtaTask extends Task {
     const p = this.partBuild(s, op, fn, e);
     if (p == POOL_NONE) return false;
     const part = this.part(p);
-    store<u32>(part, <u32>e.blocks, 36);
-    const blockBytes = volumeAt(load<u16>(this.service(s), 26)).blockSizeBytes;
-    assert(frameAddSegment(frames().address(load<u16>(part, 6)), <u64>address, <u32>(e.blocks * <u64>blockBytes)));
+    partSetBlocks(part, e.blocks);
+    const blockBytes = volumeAt(serviceVolume(this.service(s))).blockSizeBytes;
+    assert(frameAddSegment(frames().address(partSlot(part)), <u64>address, <u32>(e.blocks * <u64>blockBytes)));
     this.partSend(p, clockNowNs());
     return true;
   }
@@ -638,29 +625,29 @@ export class CtaTask extends Task {
     frameSetBlocks(f, e.disk, e.lba, <u32>e.blocks);
     const part = this.part(p);
     memory.fill(part, 0, PART_BYTES);
-    store<u8>(part, <u8>PartState.Queued, 0);
+    partSetState(part, PartState.Queued);
     if (p >= this.partsEnd) this.partsEnd = p + 1;
     this.partsFree -= 1;
-    store<u8>(part, <u8>e.processor, 2);
-    store<u8>(part, <u8>e.member, 3);
-    store<u16>(part, <u16>e.disk, 48);
-    store<u16>(part, <u16>s, 4);
-    store<u16>(part, <u16>slot, 6);
-    store<u32>(part, transaction, 8);
-    store<u16>(part, <u16>op, 12);
-    store<u8>(part, <u8>fn, 14);
-    store<u8>(part, this.emittingCopy ? 1 : 0, 15);
-    store<u64>(part, clockNowNs() + GIVE_UP_NS, 24);
-    store<u32>(this.service(s), load<u32>(this.service(s), 4) + 1, 4);
+    partSetProcessor(part, e.processor);
+    partSetMember(part, e.member);
+    partSetDisk(part, e.disk);
+    partSetService(part, s);
+    partSetSlot(part, slot);
+    partSetTransaction(part, transaction);
+    partSetOp(part, op);
+    partSetFunction(part, fn);
+    partSetCopy(part, this.emittingCopy);
+    partSetGiveUpNs(part, clockNowNs() + GIVE_UP_NS);
+    serviceSetOutstanding(this.service(s), serviceOutstanding(this.service(s)) + 1);
     return p;
   }
 
   private partSend(p: u32, nowNs: u64): void {
     const part = this.part(p);
-    const processor = <u32>load<u8>(part, 2);
+    const processor = partProcessor(part);
     const link = unchecked(this.links[processor])!; // checked when the service was accepted
-    const f = frames().address(load<u16>(part, 6));
-    const attempts = <u32>load<u8>(part, 1);
+    const f = frames().address(partSlot(part));
+    const attempts = partAttempts(part);
     frameSetAttempt(f, attempts);
     frameSetAck(f, this.ackFor(processor));
     if (!link.send(f)) {
@@ -668,19 +655,19 @@ export class CtaTask extends Task {
       return;
     }
     if (attempts > 0) this.retransmitCount += 1;
-    store<u8>(part, <u8>min(attempts + 1, ATTEMPTS_MAX), 1);
-    store<u8>(part, <u8>PartState.Sent, 0);
+    partSetAttempts(part, min(attempts + 1, ATTEMPTS_MAX));
+    partSetState(part, PartState.Sent);
     this.partDeadline(part, nowNs + RETRANSMIT_NS);
   }
 
   // Queued again, to be sent after a delay that grows with the part's attempts.
   private partRetryLater(part: usize, nowNs: u64): void {
-    store<u8>(part, <u8>PartState.Queued, 0);
-    this.partDeadline(part, nowNs + (BUSY_RETRY_NS << min(<u32>load<u8>(part, 1), BUSY_RETRY_SHIFT_MAX)));
+    partSetState(part, PartState.Queued);
+    this.partDeadline(part, nowNs + (BUSY_RETRY_NS << min(partAttempts(part), BUSY_RETRY_SHIFT_MAX)));
   }
 
   private partDeadline(part: usize, atNs: u64): void {
-    store<u64>(part, atNs, 16);
+    partSetDeadlineNs(part, atNs);
     if (atNs < this.sweepAtNs) this.sweepAtNs = atNs;
   }
 
@@ -692,7 +679,7 @@ export class CtaTask extends Task {
     }
     const p = this.partFind(frameTransaction(f));
     // Only the processor (or board) a part went to answers it: another board's reply naming its transaction is a lie.
-    if (p == POOL_NONE || <u32>load<u8>(this.part(p), 2) != agentProcessor(frameSource(f))) {
+    if (p == POOL_NONE || partProcessor(this.part(p)) != agentProcessor(frameSource(f))) {
       this.lateReplyCount += 1; // a duplicate, an answer to a part already answered, or from the wrong peer
       return;
     }
@@ -715,34 +702,34 @@ export class CtaTask extends Task {
   }
 
   private partFinish(p: u32, status: FrameStatus, bytes: u64): void {
-    const stale = load<u8>(this.part(p), 51) != 0;
+    const stale = partStale(this.part(p));
     // A read its member's failure overtook: the disk that answered may be a blank one put in the pulled one's place
     // (only the first command after its power-on says DiskChanged; the others read its zeros), so its data is not
     // trusted: the read is recovered (rebuilt from parity, or read from another copy) as if the member had failed it.
-    if (stale && status == FrameStatus.Ok && load<u8>(this.part(p), 14) == FrameFunction.Read) status = FrameStatus.DiskChanged;
+    if (stale && status == FrameStatus.Ok && partFunction(this.part(p)) == FrameFunction.Read) status = FrameStatus.DiskChanged;
     if (!stale && this.partRetry(p, status)) return;
     // A write a redundant volume's member did not take, retries spent: the member no longer holds what the parity or
     // the other copies say; it is failed (and rebuilt), so the write stands degraded and is never read back wrong.
     if (!stale && status != FrameStatus.Ok && !isMemberFailure(status) && this.partRedundantWrite(this.part(p))) status = FrameStatus.DeviceError;
     const part = this.finished;
     memory.copy(part, this.part(p), PART_BYTES);
-    const s = <u32>load<u16>(part, 4);
-    const op = <u32>load<u16>(part, 12);
-    const member = <u32>load<u8>(part, 3);
-    frames().release(load<u16>(part, 6));
-    store<u8>(this.part(p), <u8>PartState.Free, 0);
+    const s = partService(part);
+    const op = partOp(part);
+    const member = partMember(part);
+    frames().release(partSlot(part));
+    partSetState(this.part(p), PartState.Free);
     this.partsFree += 1;
-    while (this.partsEnd > 0 && load<u8>(this.part(this.partsEnd - 1)) == PartState.Free) this.partsEnd -= 1;
+    while (this.partsEnd > 0 && partState(this.part(this.partsEnd - 1)) == PartState.Free) this.partsEnd -= 1;
     const service = this.service(s);
-    store<u32>(service, load<u32>(service, 4) - 1, 4);
-    const volume = <u32>load<u16>(service, 26);
+    serviceSetOutstanding(service, serviceOutstanding(service) - 1);
+    const volume = serviceVolume(service);
     if (status == FrameStatus.MediumError && this.partRedundantWrite(part)) status = FrameStatus.DeviceError; // not read back: failed
-    if (status != FrameStatus.Ok && isMemberFailure(status) && !stale) this.memberFail(volume, member, status, load<u8>(part, 2), load<u16>(part, 48));
+    if (status != FrameStatus.Ok && isMemberFailure(status) && !stale) this.memberFail(volume, member, status, partProcessor(part), partDisk(part));
     if (op != OP_NONE) {
       this.ops.partDone(op, member, status);
     } else if (status == FrameStatus.Ok) {
-      if (load<u8>(part, 15) == 0) store<u64>(service, load<u64>(service, 16) + bytes, 16);
-    } else if (load<u8>(service, 56) != 0 || !this.partRecover(s, part, status)) {
+      if (!partCopy(part)) serviceSetBytes(service, serviceBytes(service) + bytes);
+    } else if (serviceInternal(service) || !this.partRecover(s, part, status)) {
       this.serviceFail(s, status);
       this.serviceEmitted(s);
     }
@@ -757,7 +744,7 @@ export class CtaTask extends Task {
   // member is failed as above.
   private partRetry(p: u32, status: FrameStatus): bool {
     const part = this.part(p);
-    const v = volumeAt(load<u16>(this.service(load<u16>(part, 4)), 26));
+    const v = volumeAt(serviceVolume(this.service(partService(part))));
     if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) return false;
     const nowNs = clockNowNs();
     if (status == FrameStatus.Aborted) {
@@ -767,12 +754,12 @@ export class CtaTask extends Task {
       return true;
     }
     if (status != FrameStatus.DeviceError && status != FrameStatus.Timeout && status != FrameStatus.MediumError) return false;
-    const retries = <u32>load<u8>(part, 50);
+    const retries = partRetries(part);
     if (retries >= MEMBER_RETRIES_MAX) return false;
-    store<u8>(part, <u8>(retries + 1), 50);
+    partSetRetries(part, retries + 1);
     this.partRenumber(part);
-    store<u8>(part, 0, 1); // attempts: a fresh start
-    store<u64>(part, nowNs + GIVE_UP_NS, 24);
+    partSetAttempts(part, 0); // attempts: a fresh start
+    partSetGiveUpNs(part, nowNs + GIVE_UP_NS);
     this.memberRetries += 1;
     this.partRetryLater(part, nowNs);
     return true;
@@ -780,9 +767,9 @@ export class CtaTask extends Task {
 
   // `part`: a part's record.
   private partRedundantWrite(part: usize): bool {
-    const fn = <u32>load<u8>(part, 14);
+    const fn = partFunction(part);
     if (fn != FrameFunction.Write && fn != FrameFunction.WriteFua) return false;
-    const v = volumeAt(load<u16>(this.service(load<u16>(part, 4)), 26));
+    const v = volumeAt(serviceVolume(this.service(partService(part))));
     return v.type == VolumeType.Raid1 || v.type == VolumeType.Raid5 || v.type == VolumeType.Replica;
   }
 
@@ -790,8 +777,8 @@ export class CtaTask extends Task {
   private partRenumber(part: usize): void {
     const transaction = this.nextTransaction;
     this.nextTransaction += 1;
-    store<u32>(part, transaction, 8);
-    frameSetTransaction(frames().address(load<u16>(part, 6)), transaction);
+    partSetTransaction(part, transaction);
+    frameSetTransaction(frames().address(partSlot(part)), transaction);
   }
 
   // A requester's piece whose member failed, on a volume that survives it: a write is done (the other copies or the
@@ -799,31 +786,31 @@ export class CtaTask extends Task {
   // the finished part's record.
   private partRecover(s: u32, part: usize, status: FrameStatus): bool {
     const service = this.service(s);
-    const v = volumeAt(load<u16>(service, 26));
+    const v = volumeAt(serviceVolume(service));
     if (!isMemberFailure(status) || v.state == VolumeState.Failed) return false;
     if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) return false;
-    const fn = <u32>load<u8>(part, 14);
-    const blocks = <u64>load<u32>(part, 36);
-    const lba = load<u64>(part, 40);
+    const fn = partFunction(part);
+    const blocks = partBlocks(part);
+    const lba = partVolumeLba(part);
     if (fn != FrameFunction.Read) {
-      if (isData(fn) && load<u8>(part, 15) == 0) store<u64>(service, load<u64>(service, 16) + blocks * <u64>v.blockSizeBytes, 16);
+      if (isData(fn) && !partCopy(part)) serviceSetBytes(service, serviceBytes(service) + blocks * <u64>v.blockSizeBytes);
       return true;
     }
     if (v.type == VolumeType.Replica) {
-      const copy = replicaReadCopy(v, lba, (<u32>1) << <u32>load<u8>(part, 3));
+      const copy = replicaReadCopy(v, lba, (<u32>1) << partMember(part));
       if (copy == MEMBERS_MAX) return false;
       replicaMap(v, copy, lba, blocks, this.extent);
       this.extent.blocks = blocks;
       return this.emitExtent(s, fn, lba, this.extent);
     }
     if (v.type == VolumeType.Raid1) {
-      const member = raid1ReadMember(v, lba, (<u32>1) << <u32>load<u8>(part, 3));
+      const member = raid1ReadMember(v, lba, (<u32>1) << partMember(part));
       if (member == MEMBERS_MAX) return false;
       raid1Map(v, member, lba, blocks, this.extent);
       this.extent.blocks = blocks;
       return this.emitExtent(s, fn, lba, this.extent);
     }
-    return this.ops.startRead(s, load<u16>(service, 26), lba, blocks);
+    return this.ops.startRead(s, serviceVolume(service), lba, blocks);
   }
 
   /**
@@ -869,7 +856,7 @@ export class CtaTask extends Task {
   private partsStale(processor: u32, disk: u32): void {
     for (let p: u32 = 0; p < this.partsEnd; p++) {
       const part = this.part(p);
-      if (load<u8>(part) != PartState.Free && <u32>load<u8>(part, 2) == processor && <u32>load<u16>(part, 48) == disk) store<u8>(part, 1, 51);
+      if (partState(part) != PartState.Free && partProcessor(part) == processor && partDisk(part) == disk) partSetStale(part);
     }
   }
 
@@ -881,8 +868,8 @@ export class CtaTask extends Task {
     const s = this.serviceOpen(this.index, tag);
     if (s == POOL_NONE) return POOL_NONE;
     const service = this.service(s);
-    store<u16>(service, <u16>volume, 26);
-    store<u8>(service, 1, 56);
+    serviceSetVolume(service, volume);
+    serviceSetInternal(service);
     return s;
   }
 
@@ -909,27 +896,27 @@ export class CtaTask extends Task {
   // ---- For the parity operations (parity_ops.ts) ----
 
   /** One more thing `s` waits for (a parity operation). */
-  serviceHold(s: u32): void { store<u32>(this.service(s), load<u32>(this.service(s), 4) + 1, 4); }
+  serviceHold(s: u32): void { serviceSetOutstanding(this.service(s), serviceOutstanding(this.service(s)) + 1); }
 
   /** A parity operation of `s` ended: `bytes` of the requester's data moved, or `status` failed it. */
   serviceRelease(s: u32, status: FrameStatus, bytes: u64): void {
     const service = this.service(s);
-    store<u32>(service, load<u32>(service, 4) - 1, 4);
+    serviceSetOutstanding(service, serviceOutstanding(service) - 1);
     if (status != FrameStatus.Ok) {
       this.serviceFail(s, status);
       this.serviceEmitted(s);
     } else {
-      store<u64>(service, load<u64>(service, 16) + bytes, 16);
+      serviceSetBytes(service, serviceBytes(service) + bytes);
     }
     this.serviceFinishIfDone(s);
   }
 
-  serviceFunction(s: u32): u32 { return load<u8>(this.service(s), 24); }
-  serviceVolume(s: u32): u32 { return load<u16>(this.service(s), 26); }
-  serviceLba(s: u32): u64 { return load<u64>(this.service(s), 32); }
-  serviceBlocks(s: u32): u64 { return <u64>load<u32>(this.service(s), 28); }
-  serviceSgl(s: u32): u32 { return load<u32>(this.service(s), 48); }
-  serviceFailed(s: u32): bool { return load<u8>(this.service(s), 1) != FrameStatus.Ok; }
+  serviceFunction(s: u32): u32 { return serviceFunction(this.service(s)); }
+  serviceVolume(s: u32): u32 { return serviceVolume(this.service(s)); }
+  serviceLba(s: u32): u64 { return serviceLba(this.service(s)); }
+  serviceBlocks(s: u32): u64 { return serviceBlocks(this.service(s)); }
+  serviceSgl(s: u32): u32 { return serviceSgl(this.service(s)); }
+  serviceFailed(s: u32): bool { return serviceStatus(this.service(s)) != FrameStatus.Ok; }
   freeParts(): u32 { return this.partsFree; }
 
   // At the earliest part deadline: send what waited for room, retransmit what was not answered, give up after GIVE_UP_NS.
@@ -939,14 +926,14 @@ export class CtaTask extends Task {
     this.sweepAtNs = u64.MAX_VALUE;
     for (let p: u32 = 0; p < this.partsEnd; p++) {
       const part = this.part(p);
-      const state = load<u8>(part);
+      const state = partState(part);
       if (state == PartState.Free) continue;
-      const deadlineNs = load<u64>(part, 16);
+      const deadlineNs = partDeadlineNs(part);
       if (deadlineNs > nowNs) {
         if (deadlineNs < this.sweepAtNs) this.sweepAtNs = deadlineNs;
         continue;
       }
-      if (nowNs >= load<u64>(part, 24)) this.partFinish(p, FrameStatus.Timeout, 0);
+      if (nowNs >= partGiveUpNs(part)) this.partFinish(p, FrameStatus.Timeout, 0);
       else this.partSend(p, nowNs); // sets its new deadline, lowering sweepAtNs
     }
   }
@@ -956,20 +943,20 @@ export class CtaTask extends Task {
     let oldest = this.nextTransaction;
     for (let p: u32 = 0; p < this.partsEnd; p++) {
       const part = this.part(p);
-      if (load<u8>(part) != PartState.Free && <u32>load<u8>(part, 2) == processor) oldest = min(oldest, load<u32>(part, 8));
+      if (partState(part) != PartState.Free && partProcessor(part) == processor) oldest = min(oldest, partTransaction(part));
     }
     return oldest;
   }
 
   private partFree(): u32 {
-    for (let p: u32 = 0; p < PARTS_MAX; p++) if (load<u8>(this.part(p)) == PartState.Free) return p;
+    for (let p: u32 = 0; p < PARTS_MAX; p++) if (partState(this.part(p)) == PartState.Free) return p;
     return POOL_NONE;
   }
 
   private partFind(transaction: u32): u32 {
     for (let p: u32 = 0; p < this.partsEnd; p++) {
       const part = this.part(p);
-      if (load<u8>(part) != PartState.Free && load<u32>(part, 8) == transaction) return p;
+      if (partState(part) != PartState.Free && partTransaction(part) == transaction) return p;
     }
     return POOL_NONE;
   }
@@ -977,14 +964,14 @@ export class CtaTask extends Task {
   private serviceOpen(requester: u32, tag: u64): u32 {
     for (let s: u32 = 0; s < SERVICES_MAX; s++) {
       const service = this.service(s);
-      if (load<u8>(service) != ServiceState.Free) continue;
+      if (serviceState(service) != ServiceState.Free) continue;
       memory.fill(service, 0, SERVICE_BYTES);
-      store<u8>(service, <u8>ServiceState.Active, 0);
+      serviceSetState(service, ServiceState.Active);
       this.servicesUsed += 1;
-      store<u32>(service, this.servicesArrived, 60);
+      serviceSetArrival(service, this.servicesArrived);
       this.servicesArrived += 1;
-      store<u16>(service, <u16>requester, 2);
-      store<u64>(service, tag, 8);
+      serviceSetRequester(service, requester);
+      serviceSetTag(service, tag);
       return s;
     }
     return POOL_NONE;
@@ -992,22 +979,22 @@ export class CtaTask extends Task {
 
   private serviceFail(s: u32, status: FrameStatus): void {
     const service = this.service(s);
-    if (load<u8>(service, 1) == FrameStatus.Ok) store<u8>(service, <u8>status, 1);
+    if (serviceStatus(service) == FrameStatus.Ok) serviceSetStatus(service, status);
   }
 
   private serviceFinishIfDone(s: u32): void {
     const service = this.service(s);
-    if (load<u8>(service) != ServiceState.Active || load<u32>(service, 4) != 0 || load<u8>(service, 25) != 0) return;
+    if (serviceState(service) != ServiceState.Active || serviceOutstanding(service) != 0 || servicePending(service)) return;
     if (this.degradedAckWaits(service)) {
       // Looked at again after every run (advanceAll) until the superblock is written.
-      store<u8>(service, 1, 25);
+      serviceSetPending(service, true);
       this.servicesPending += 1;
       return;
     }
-    store<u8>(service, <u8>ServiceState.Free, 0);
+    serviceSetState(service, ServiceState.Free);
     this.servicesUsed -= 1;
     this.servicesDone += 1;
-    this.answer(load<u16>(service, 2), load<u64>(service, 8), <FrameStatus>load<u8>(service, 1), load<u64>(service, 16));
+    this.answer(serviceRequester(service), serviceTag(service), serviceStatus(service), serviceBytes(service));
   }
 
   private answer(requester: u32, tag: u64, status: FrameStatus, bytes: u64): void {

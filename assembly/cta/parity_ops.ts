@@ -25,6 +25,12 @@ import { Msg, MsgKind } from "../kernel/msg";
 import { post } from "../kernel/scheduler";
 import { SGL_NONE } from "../kernel/sgl";
 import { CtaTask } from "./cta";
+import {
+  OP_BYTES, opColumn, opDHi, opDLo, opFailed, opKind, opOutstanding, opRHi, opRLo, opReplan, opRow, opSeq, opService,
+  opSetColumn, opSetDHi, opSetDLo, opSetFailed, opSetKind, opSetOutstanding, opSetRHi, opSetRLo, opSetReplan,
+  opSetRow, opSetSeq, opSetService, opSetState, opSetStatus, opSetStep, opSetTarget, opSetVolume, opSetWinHi,
+  opSetWinLo, opState, opStatus, opStep, opTarget, opVolume, opWinHi, opWinLo,
+} from "./parity_op_record";
 
 export const OP_NONE: u32 = 0xffff;
 export const OPS_MAX: u32 = 64;
@@ -47,12 +53,7 @@ enum OpState {
   Computing = 4, // an XorRequest out
 }
 
-// Op: |0 state u8|1 kind u8|2 service u16|4 volume u16|6 outstanding u8|7 failed u8|8 row u64|16 winLo u32|
-// |20 winHi u32|24 seq u32|28 status u8|29 replan u8|30 target u8|31 step u8|32 columns u16 × MEMBERS_MAX|48 rLo u32|
-// |52 rHi u32|56 dLo u32|60 dHi u32|  (winLo..winHi: blocks into each member's chunk; Read: rLo..rHi on member
-// `target`; a write's dLo..dHi: the part of the window it writes in any member, the only part its parity changes;
-// step: a write's XOR so far, XOR_STEP_*)
-const OP_BYTES: u32 = 64;
+// Each operation's record: parity_op_record.ts.
 
 export class ParityOps {
   private readonly ops: usize = carve(OPS_MAX * OP_BYTES, 16);
@@ -72,7 +73,7 @@ export class ParityOps {
   onRegion(volume: u32, region: u64, regionRows: u64): bool {
     for (let o: u32 = 0; o < OPS_MAX; o++) {
       const op = this.op(o);
-      if (load<u8>(op) != OpState.Free && load<u16>(op, 4) == volume && load<u64>(op, 8) / regionRows == region) return true;
+      if (opState(op) != OpState.Free && opVolume(op) == volume && opRow(op) / regionRows == region) return true;
     }
     return false;
   }
@@ -103,8 +104,8 @@ export class ParityOps {
     if (dHi <= dLo) return true; // the service has nothing in this window
     const o = this.open(s, volume, kind, row, winLo, winHi);
     if (o == OP_NONE) return false;
-    store<u32>(this.op(o), dLo, 56);
-    store<u32>(this.op(o), dHi, 60);
+    opSetDLo(this.op(o), dLo);
+    opSetDHi(this.op(o), dHi);
     return true;
   }
 
@@ -122,9 +123,9 @@ export class ParityOps {
     for (let winLo = first / w * w; winLo < last; winLo += w) {
       const o = this.open(s, volume, ParityOpKind.Read, row, winLo, min(winLo + w, v.chunkBlocks));
       const op = this.op(o);
-      store<u8>(op, <u8>raid5DataMember(v, row, j), 30);
-      store<u32>(op, max(first, winLo), 48);
-      store<u32>(op, min(last, winLo + w), 52);
+      opSetTarget(op, raid5DataMember(v, row, j));
+      opSetRLo(op, max(first, winLo));
+      opSetRHi(op, min(last, winLo + w));
     }
     return true;
   }
@@ -135,27 +136,27 @@ export class ParityOps {
     const winLo = window * this.windowBlocks(v);
     const o = this.open(s, volume, ParityOpKind.Rebuild, row, winLo, min(winLo + this.windowBlocks(v), v.chunkBlocks));
     if (o == OP_NONE) return false;
-    store<u8>(this.op(o), <u8>target, 30);
+    opSetTarget(this.op(o), target);
     return true;
   }
 
   private open(s: u32, volume: u32, kind: ParityOpKind, row: u64, winLo: u32, winHi: u32): u32 {
     let o: u32 = OP_NONE;
-    for (let i: u32 = 0; i < OPS_MAX; i++) if (load<u8>(this.op(i)) == OpState.Free) { o = i; break; }
+    for (let i: u32 = 0; i < OPS_MAX; i++) if (opState(this.op(i)) == OpState.Free) { o = i; break; }
     if (o == OP_NONE) return OP_NONE;
     const op = this.op(o);
     memory.fill(op, 0, OP_BYTES);
-    store<u8>(op, <u8>OpState.Waiting, 0);
-    store<u8>(op, <u8>kind, 1);
-    store<u16>(op, <u16>s, 2);
-    store<u16>(op, <u16>volume, 4);
-    store<u8>(op, <u8>MEMBER_NONE, 7);
-    store<u64>(op, row, 8);
-    store<u32>(op, winLo, 16);
-    store<u32>(op, winHi, 20);
-    store<u32>(op, this.nextSeq, 24);
+    opSetState(op, OpState.Waiting);
+    opSetKind(op, kind);
+    opSetService(op, s);
+    opSetVolume(op, volume);
+    opSetFailed(op, MEMBER_NONE);
+    opSetRow(op, row);
+    opSetWinLo(op, winLo);
+    opSetWinHi(op, winHi);
+    opSetSeq(op, this.nextSeq);
     this.nextSeq += 1;
-    for (let m: u32 = 0; m < MEMBERS_MAX; m++) store<u16>(op + 32 + m * 2, <u16>POOL_NONE);
+    for (let m: u32 = 0; m < MEMBERS_MAX; m++) opSetColumn(op, m, POOL_NONE);
     this.active += 1;
     this.opsStarted += 1;
     this.cta.serviceHold(s);
@@ -168,10 +169,10 @@ export class ParityOps {
     let moved = false;
     for (let o: u32 = 0; o < OPS_MAX; o++) {
       const op = this.op(o);
-      if (load<u8>(op) != OpState.Waiting || !this.windowFree(o)) continue;
+      if (opState(op) != OpState.Waiting || !this.windowFree(o)) continue;
       // A write's region is marked in the write-intent bitmap on the disks first (write_intent.ts).
-      const kind = load<u8>(op, 1);
-      if ((kind == ParityOpKind.Write || kind == ParityOpKind.Zero) && !this.cta.intent.ready(load<u16>(op, 4), load<u64>(op, 8))) continue;
+      const kind = opKind(op);
+      if ((kind == ParityOpKind.Write || kind == ParityOpKind.Zero) && !this.cta.intent.ready(opVolume(op), opRow(op))) continue;
       // A window a rebuild has written but no superblock names yet: the write would include the member, and a reset
       // would rebuild it from parity again. It waits for the checkpoint (rebuild.ts, "Durable checkpoint").
       if ((kind == ParityOpKind.Write || kind == ParityOpKind.Zero) && this.awaitsCheckpoint(o)) continue;
@@ -185,9 +186,9 @@ export class ParityOps {
   // Operation `o`'s window is rebuilt but not yet durable: true, and the checkpoint is asked for.
   private awaitsCheckpoint(o: u32): bool {
     const op = this.op(o);
-    const volume = <u32>load<u16>(op, 4);
+    const volume = opVolume(op);
     const v = volumeAt(volume);
-    if (!v.rebuiltNotDurable(load<u64>(op, 8), load<u32>(op, 16) / this.windowBlocks(v))) return false;
+    if (!v.rebuiltNotDurable(opRow(op), opWinLo(op) / this.windowBlocks(v))) return false;
     if (!this.cta.metadata.settling(volume)) this.cta.metadata.update(volume);
     return true;
   }
@@ -195,19 +196,19 @@ export class ParityOps {
   /** A part of operation `o` on `member` was answered. */
   partDone(o: u32, member: u32, status: FrameStatus): void {
     const op = this.op(o);
-    store<u8>(op, load<u8>(op, 6) - 1, 6);
+    opSetOutstanding(op, opOutstanding(op) - 1);
     if (status != FrameStatus.Ok) {
-      const v = volumeAt(load<u16>(op, 4));
+      const v = volumeAt(opVolume(op));
       // A read whose member has just failed: plan again without it (nothing was written yet). A medium error on a
       // member that stays in service fails the operation.
-      if (load<u8>(op) == OpState.Reading && member < v.memberCount && v.member(member).failed) store<u8>(op, 1, 29);
-      else if (load<u8>(op) == OpState.Reading) this.fail(o, status);
-      else if (v.state == VolumeState.Failed || load<u8>(op, 1) == ParityOpKind.Rebuild) this.fail(o, FrameStatus.DeviceError);
+      if (opState(op) == OpState.Reading && member < v.memberCount && v.member(member).failed) opSetReplan(op, true);
+      else if (opState(op) == OpState.Reading) this.fail(o, status);
+      else if (v.state == VolumeState.Failed || opKind(op) == ParityOpKind.Rebuild) this.fail(o, FrameStatus.DeviceError);
     }
-    if (load<u8>(op, 6) != 0) return;
-    if (load<u8>(op) == OpState.Reading) {
-      if (load<u8>(op, 29) != 0) {
-        store<u8>(op, 0, 29);
+    if (opOutstanding(op) != 0) return;
+    if (opState(op) == OpState.Reading) {
+      if (opReplan(op)) {
+        opSetReplan(op, false);
         this.plan(o);
       } else {
         this.afterReads(o);
@@ -220,11 +221,11 @@ export class ParityOps {
   // No earlier operation holds or waits for the same window of the same row.
   private windowFree(o: u32): bool {
     const op = this.op(o);
-    const seq = load<u32>(op, 24);
+    const seq = opSeq(op);
     for (let i: u32 = 0; i < OPS_MAX; i++) {
       const other = this.op(i);
-      if (i == o || load<u8>(other) == OpState.Free || load<u32>(other, 24) > seq) continue;
-      if (load<u16>(other, 4) == load<u16>(op, 4) && load<u64>(other, 8) == load<u64>(op, 8) && load<u32>(other, 16) == load<u32>(op, 16)) return false;
+      if (i == o || opState(other) == OpState.Free || opSeq(other) > seq) continue;
+      if (opVolume(other) == opVolume(op) && opRow(other) == opRow(op) && opWinLo(other) == opWinLo(op)) return false;
     }
     return true;
   }
@@ -232,7 +233,7 @@ export class ParityOps {
   // One large buffer per member, all or none. Short of buffers, the CTA is woken by the next release of one.
   private takeColumns(o: u32): bool {
     const op = this.op(o);
-    const n = volumeAt(load<u16>(op, 4)).memberCount;
+    const n = volumeAt(opVolume(op)).memberCount;
     const pool = bufferPool(BUFFER_CLASS_LARGE);
     if (this.cta.freeParts() < n) return false;
     if (pool.freeCount < n) {
@@ -240,47 +241,47 @@ export class ParityOps {
       if (one != POOL_NONE) pool.release(one);
       return false;
     }
-    for (let m: u32 = 0; m < n; m++) store<u16>(op + 32 + m * 2, <u16>pool.acquire());
+    for (let m: u32 = 0; m < n; m++) opSetColumn(op, m, pool.acquire());
     return true;
   }
 
   // Reads what the operation needs, for the members as they are now; straight on when it needs none.
   private plan(o: u32): void {
     const op = this.op(o);
-    const v = volumeAt(load<u16>(op, 4));
-    const row = load<u64>(op, 8);
-    const winLo = load<u32>(op, 16);
-    const winHi = load<u32>(op, 20);
+    const v = volumeAt(opVolume(op));
+    const row = opRow(op);
+    const winLo = opWinLo(op);
+    const winHi = opWinHi(op);
     const f = v.downMember(row, winLo / this.windowBlocks(v));
     if (f > MEMBERS_MAX) { this.fail(o, FrameStatus.DeviceError); this.finishIfIdle(o); return; }
-    store<u8>(op, <u8>(f == MEMBERS_MAX ? MEMBER_NONE : f), 7);
-    store<u8>(op, <u8>OpState.Reading, 0);
-    const kind = load<u8>(op, 1);
+    opSetFailed(op, f == MEMBERS_MAX ? MEMBER_NONE : f);
+    opSetState(op, OpState.Reading);
+    const kind = opKind(op);
     if (kind == ParityOpKind.Read || kind == ParityOpKind.Rebuild) {
-      const target = <u32>load<u8>(op, 30);
+      const target = opTarget(op);
       // Rebuilding needs every other member.
       if (f != MEMBERS_MAX && f != target) { this.fail(o, FrameStatus.DeviceError); this.finishIfIdle(o); return; }
       // The write hole: a row written when the volume stopped, not resynchronized before the member failed, may hold
       // parity that disagrees with the data; what it rebuilds may be wrong, so the read ends MEDIUM ERROR instead.
-      if (kind == ParityOpKind.Read && this.suspect(v, load<u16>(op, 4), row)) { this.fail(o, FrameStatus.MediumError); this.finishIfIdle(o); return; }
-      const lo = kind == ParityOpKind.Read ? load<u32>(op, 48) : winLo;
-      const hi = kind == ParityOpKind.Read ? load<u32>(op, 52) : winHi;
+      if (kind == ParityOpKind.Read && this.suspect(v, opVolume(op), row)) { this.fail(o, FrameStatus.MediumError); this.finishIfIdle(o); return; }
+      const lo = kind == ParityOpKind.Read ? opRLo(op) : winLo;
+      const hi = kind == ParityOpKind.Read ? opRHi(op) : winHi;
       for (let m: u32 = 0; m < v.memberCount; m++) {
         if (m != target && !this.read(o, v, m, lo, hi)) return;
       }
     } else {
       const p = raid5ParityMember(v, row);
       const rebuild = this.mustRebuild(o, v, f, p);
-      const s = <u32>load<u16>(op, 2);
+      const s = opService(op);
       for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
         const m = raid5DataMember(v, row, j);
         if (m == f || f == p) continue; // without parity to write, nothing need be read
-        if ((!this.covers(o, v, j) || rebuild) && !this.read(o, v, m, load<u32>(op, 56), load<u32>(op, 60))) return;
+        if ((!this.covers(o, v, j) || rebuild) && !this.read(o, v, m, opDLo(op), opDHi(op))) return;
       }
-      if (rebuild && !this.read(o, v, p, load<u32>(op, 56), load<u32>(op, 60))) return;
-      if (load<u8>(op, 6) == 0 && f == MEMBERS_MAX) this.fullRowWrites += 1;
+      if (rebuild && !this.read(o, v, p, opDLo(op), opDHi(op))) return;
+      if (opOutstanding(op) == 0 && f == MEMBERS_MAX) this.fullRowWrites += 1;
     }
-    if (load<u8>(op, 6) == 0) this.afterReads(o);
+    if (opOutstanding(op) == 0) this.afterReads(o);
   }
 
   /**
@@ -296,22 +297,22 @@ export class ParityOps {
   // The failed member is a data member whose old data the write does not wholly replace: rebuild it from the others.
   private mustRebuild(o: u32, v: Volume, f: u32, p: u32): bool {
     if (f == MEMBERS_MAX || f == p) return false;
-    return !this.covers(o, v, raid5DataIndex(v, load<u64>(this.op(o), 8), f));
+    return !this.covers(o, v, raid5DataIndex(v, opRow(this.op(o)), f));
   }
 
   // A write brings data chunk `j` new over the whole of the part its parity changes (dLo..dHi).
   private covers(o: u32, v: Volume, j: u32): bool {
     const op = this.op(o);
-    const s = <u32>load<u16>(op, 2);
-    const row = load<u64>(op, 8);
-    const winLo = load<u32>(op, 16);
-    const winHi = load<u32>(op, 20);
-    return this.newLo(s, v, row, j, winLo, winHi) <= load<u32>(op, 56) && this.newHi(s, v, row, j, winLo, winHi) >= load<u32>(op, 60);
+    const s = opService(op);
+    const row = opRow(op);
+    const winLo = opWinLo(op);
+    const winHi = opWinHi(op);
+    return this.newLo(s, v, row, j, winLo, winHi) <= opDLo(op) && this.newHi(s, v, row, j, winLo, winHi) >= opDHi(op);
   }
 
   private read(o: u32, v: Volume, m: u32, lo: u32, hi: u32): bool {
     const op = this.op(o);
-    return this.io(o, v, m, FrameFunction.Read, lo, hi, this.column(op, m) + <usize>(lo - load<u32>(op, 16)) * v.blockSizeBytes);
+    return this.io(o, v, m, FrameFunction.Read, lo, hi, this.column(op, m) + <usize>(lo - opWinLo(op)) * v.blockSizeBytes);
   }
 
   private io(o: u32, v: Volume, m: u32, fn: u32, lo: u32, hi: u32, address: usize): bool {
@@ -321,38 +322,38 @@ export class ParityOps {
     e.member = m;
     e.processor = member.processor;
     e.disk = member.disk;
-    e.lba = raid5MemberLba(v, load<u64>(op, 8), <u64>lo);
+    e.lba = raid5MemberLba(v, opRow(op), <u64>lo);
     e.blocks = <u64>(hi - lo);
-    if (!this.cta.partAddFlat(load<u16>(op, 2), o, fn, e, address)) {
+    if (!this.cta.partAddFlat(opService(op), o, fn, e, address)) {
       this.fail(o, FrameStatus.Busy);
       this.finishIfIdle(o);
       return false;
     }
-    store<u8>(op, load<u8>(op, 6) + 1, 6);
+    opSetOutstanding(op, opOutstanding(op) + 1);
     return true;
   }
 
   // The reads are in: the XOR this operation needs, then afterXor.
   private afterReads(o: u32): void {
     const op = this.op(o);
-    if (load<u8>(op, 28) != FrameStatus.Ok) { this.finish(o); return; }
-    const v = volumeAt(load<u16>(op, 4));
+    if (opStatus(op) != FrameStatus.Ok) { this.finish(o); return; }
+    const v = volumeAt(opVolume(op));
     const bytes = v.blockSizeBytes;
-    const winLo = load<u32>(op, 16);
-    const windowBytes = <u64>(load<u32>(op, 20) - winLo) * bytes;
-    const kind = load<u8>(op, 1);
+    const winLo = opWinLo(op);
+    const windowBytes = <u64>(opWinHi(op) - winLo) * bytes;
+    const kind = opKind(op);
     if (kind == ParityOpKind.Read) {
-      const rLo = load<u32>(op, 48);
-      this.xor(o, v, load<u8>(op, 30), <usize>(rLo - winLo) * bytes, <u64>(load<u32>(op, 52) - rLo) * bytes);
+      const rLo = opRLo(op);
+      this.xor(o, v, opTarget(op), <usize>(rLo - winLo) * bytes, <u64>(opRHi(op) - rLo) * bytes);
     } else if (kind == ParityOpKind.Rebuild) {
-      this.xor(o, v, load<u8>(op, 30), 0, windowBytes);
+      this.xor(o, v, opTarget(op), 0, windowBytes);
     } else {
-      const f = <u32>load<u8>(op, 7);
-      const p = raid5ParityMember(v, load<u64>(op, 8));
+      const f = opFailed(op);
+      const p = raid5ParityMember(v, opRow(op));
       if (this.mustRebuild(o, v, f == MEMBER_NONE ? MEMBERS_MAX : f, p)) {
-        store<u8>(op, XOR_STEP_REBUILT, 31);
-        const dLo = load<u32>(op, 56);
-        this.xor(o, v, f, <usize>(dLo - winLo) * bytes, <u64>(load<u32>(op, 60) - dLo) * bytes);
+        opSetStep(op, XOR_STEP_REBUILT);
+        const dLo = opDLo(op);
+        this.xor(o, v, f, <usize>(dLo - winLo) * bytes, <u64>(opDHi(op) - dLo) * bytes);
       } else {
         this.overlayAndParity(o, v);
       }
@@ -362,11 +363,11 @@ export class ParityOps {
   // A write: the new data over the columns, then the parity column (none when the parity member is down).
   private overlayAndParity(o: u32, v: Volume): void {
     const op = this.op(o);
-    const s = <u32>load<u16>(op, 2);
+    const s = opService(op);
     const bytes = v.blockSizeBytes;
-    const row = load<u64>(op, 8);
-    const winLo = load<u32>(op, 16);
-    const winHi = load<u32>(op, 20);
+    const row = opRow(op);
+    const winLo = opWinLo(op);
+    const winHi = opWinHi(op);
     const sgl = this.cta.serviceSgl(s);
     for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
       const lo = this.newLo(s, v, row, j, winLo, winHi);
@@ -374,49 +375,49 @@ export class ParityOps {
       if (hi <= lo) continue;
       const dest = this.column(op, raid5DataMember(v, row, j)) + <usize>(lo - winLo) * bytes;
       const length = <u64>(hi - lo) * bytes;
-      if (load<u8>(op, 1) == ParityOpKind.Zero) memory.fill(dest, 0, <usize>length);
+      if (opKind(op) == ParityOpKind.Zero) memory.fill(dest, 0, <usize>length);
       else sgls().copyFlat(sgl, (this.volumeLba(v, row, j, lo) - this.cta.serviceLba(s)) * bytes, dest, length, false);
     }
     const p = raid5ParityMember(v, row);
-    store<u8>(op, XOR_STEP_PARITY, 31);
-    const dLo = load<u32>(op, 56);
-    if (<u32>load<u8>(op, 7) != p) this.xor(o, v, p, <usize>(dLo - winLo) * bytes, <u64>(load<u32>(op, 60) - dLo) * bytes);
+    opSetStep(op, XOR_STEP_PARITY);
+    const dLo = opDLo(op);
+    if (opFailed(op) != p) this.xor(o, v, p, <usize>(dLo - winLo) * bytes, <u64>(opDHi(op) - dLo) * bytes);
     else this.afterXor(o);
   }
 
   // The XOR asked for is in its column.
   private afterXor(o: u32): void {
     const op = this.op(o);
-    const v = volumeAt(load<u16>(op, 4));
-    const s = <u32>load<u16>(op, 2);
+    const v = volumeAt(opVolume(op));
+    const s = opService(op);
     const bytes = v.blockSizeBytes;
-    const row = load<u64>(op, 8);
-    const winLo = load<u32>(op, 16);
-    const winHi = load<u32>(op, 20);
-    const kind = load<u8>(op, 1);
+    const row = opRow(op);
+    const winLo = opWinLo(op);
+    const winHi = opWinHi(op);
+    const kind = opKind(op);
     if (kind == ParityOpKind.Read) {
-      const target = <u32>load<u8>(op, 30);
-      const rLo = load<u32>(op, 48);
-      const length = <u64>(load<u32>(op, 52) - rLo) * bytes;
+      const target = opTarget(op);
+      const rLo = opRLo(op);
+      const length = <u64>(opRHi(op) - rLo) * bytes;
       const volumeLba = row * raid5RowBlocks(v) + <u64>raid5DataIndex(v, row, target) * <u64>v.chunkBlocks + rLo;
       sgls().copyFlat(this.cta.serviceSgl(s), (volumeLba - this.cta.serviceLba(s)) * bytes,
         this.column(op, target) + <usize>(rLo - winLo) * bytes, length, true);
-      store<u8>(op, <u8>OpState.Writing, 0);
+      opSetState(op, OpState.Writing);
       this.finish(o);
       return;
     }
-    store<u8>(op, <u8>OpState.Writing, 0);
+    opSetState(op, OpState.Writing);
     if (kind == ParityOpKind.Rebuild) {
-      const target = <u32>load<u8>(op, 30);
-      if (this.io(o, v, target, FrameFunction.Write, winLo, winHi, this.column(op, target)) && load<u8>(op, 6) == 0) this.finish(o);
+      const target = opTarget(op);
+      if (this.io(o, v, target, FrameFunction.Write, winLo, winHi, this.column(op, target)) && opOutstanding(op) == 0) this.finish(o);
       return;
     }
-    if (load<u8>(op, 31) == XOR_STEP_REBUILT) {
-      store<u8>(op, <u8>OpState.Computing, 0);
+    if (opStep(op) == XOR_STEP_REBUILT) {
+      opSetState(op, OpState.Computing);
       this.overlayAndParity(o, v);
       return;
     }
-    const f = <u32>load<u8>(op, 7);
+    const f = opFailed(op);
     const p = raid5ParityMember(v, row);
     const fn = this.cta.serviceFunction(s) == FrameFunction.WriteFua ? FrameFunction.WriteFua : FrameFunction.Write;
     for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
@@ -426,15 +427,15 @@ export class ParityOps {
       if (hi <= lo || m == f) continue;
       if (!this.io(o, v, m, fn, lo, hi, this.column(op, m) + <usize>(lo - winLo) * bytes)) return;
     }
-    const dLo = load<u32>(op, 56);
-    if (p != f && !this.io(o, v, p, fn, dLo, load<u32>(op, 60), this.column(op, p) + <usize>(dLo - winLo) * bytes)) return;
-    if (load<u8>(op, 6) == 0) this.finish(o);
+    const dLo = opDLo(op);
+    if (p != f && !this.io(o, v, p, fn, dLo, opDHi(op), this.column(op, p) + <usize>(dLo - winLo) * bytes)) return;
+    if (opOutstanding(op) == 0) this.finish(o);
   }
 
   // Column `dest` = XOR of every other member's column over [at, at + length): by the XOR task, or here.
   private xor(o: u32, v: Volume, dest: u32, at: usize, length: u64): void {
     const op = this.op(o);
-    store<u8>(op, <u8>OpState.Computing, 0);
+    opSetState(op, OpState.Computing);
     if (this.xorTask != 0xffff_ffff) {
       const sgl = sgls().create();
       if (sgl != SGL_NONE) {
@@ -460,12 +461,12 @@ export class ParityOps {
   onXorDone(msg: Msg): void {
     const o = <u32>msg.e;
     const op = this.op(o);
-    assert(load<u8>(op) == OpState.Computing, "parity op: XorDone for an operation not computing");
+    assert(opState(op) == OpState.Computing, "parity op: XorDone for an operation not computing");
     // The request's own fields, from the SGL: destination column, offset, length.
     const sgl = msg.c;
     const count = sgls().segmentCount(sgl);
     const length = <u64>load<u32>(sgls().segment(sgl, 0), 8);
-    const v = volumeAt(load<u16>(op, 4));
+    const v = volumeAt(opVolume(op));
     if (msg.a != 0) {
       // Find which column the destination is, and where in it.
       const destination = <usize>load<u64>(sgls().segment(sgl, 0));
@@ -497,37 +498,37 @@ export class ParityOps {
 
   private fail(o: u32, status: FrameStatus): void {
     const op = this.op(o);
-    if (load<u8>(op, 28) == FrameStatus.Ok) store<u8>(op, <u8>status, 28);
+    if (opStatus(op) == FrameStatus.Ok) opSetStatus(op, status);
   }
 
-  private finishIfIdle(o: u32): void { if (load<u8>(this.op(o), 6) == 0) this.finish(o); }
+  private finishIfIdle(o: u32): void { if (opOutstanding(this.op(o)) == 0) this.finish(o); }
 
   private finish(o: u32): void {
     const op = this.op(o);
-    if (load<u8>(op) == OpState.Free) return;
-    const v = volumeAt(load<u16>(op, 4));
-    const s = <u32>load<u16>(op, 2);
-    let status = <FrameStatus>load<u8>(op, 28);
+    if (opState(op) == OpState.Free) return;
+    const v = volumeAt(opVolume(op));
+    const s = opService(op);
+    let status = opStatus(op);
     if (status == FrameStatus.Ok && v.state == VolumeState.Failed) status = FrameStatus.DeviceError;
     let moved: u64 = 0;
     if (status == FrameStatus.Ok) {
-      const kind = load<u8>(op, 1);
-      if (kind == ParityOpKind.Read) moved = <u64>(load<u32>(op, 52) - load<u32>(op, 48)) * v.blockSizeBytes;
+      const kind = opKind(op);
+      if (kind == ParityOpKind.Read) moved = <u64>(opRHi(op) - opRLo(op)) * v.blockSizeBytes;
       else if (kind == ParityOpKind.Write) {
-        const row = load<u64>(op, 8);
+        const row = opRow(op);
         for (let j: u32 = 0; j + 1 < v.memberCount; j++) {
-          const lo = this.newLo(s, v, row, j, load<u32>(op, 16), load<u32>(op, 20));
-          const hi = this.newHi(s, v, row, j, load<u32>(op, 16), load<u32>(op, 20));
+          const lo = this.newLo(s, v, row, j, opWinLo(op), opWinHi(op));
+          const hi = this.newHi(s, v, row, j, opWinLo(op), opWinHi(op));
           if (hi > lo) moved += <u64>(hi - lo) * v.blockSizeBytes;
         }
       }
     }
     const pool = bufferPool(BUFFER_CLASS_LARGE);
     for (let m: u32 = 0; m < MEMBERS_MAX; m++) {
-      const column = <u32>load<u16>(op + 32 + m * 2);
+      const column = opColumn(op, m);
       if (column != POOL_NONE) pool.release(column);
     }
-    store<u8>(op, <u8>OpState.Free, 0);
+    opSetState(op, OpState.Free);
     this.active -= 1;
     this.cta.serviceRelease(s, status, moved);
   }
@@ -551,7 +552,7 @@ export class ParityOps {
   }
 
   @inline private column(op: usize, m: u32): usize {
-    const column = <u32>load<u16>(op + 32 + m * 2);
+    const column = opColumn(op, m);
     assert(column != POOL_NONE, "parity op: no column");
     return bufferPool(BUFFER_CLASS_LARGE).address(column);
   }

@@ -1,6 +1,6 @@
 // A DDM's tick: a parked timer that fires on a grid of periodNs from start(), but only while the controller has work
 // for it (deadlines, a reset or a ready bit to poll, completions waiting, DdmReady to post), so an idle controller
-// never wakes the processor. The grid is skipped forward over the points it slept through.
+// never wakes the processor; and once at a given time for a given-up controller's revival (wakeAt). The grid is skipped forward over the points it slept through.
 import { clockNowNs } from "../board/wasi";
 import { timerStartParked, timerWakeBy } from "../kernel/scheduler";
 import { TIMER_NONE } from "../kernel/timer";
@@ -38,6 +38,16 @@ export class DdmTick {
     if (this.armed || !needed) return;
     this.skipPast(clockNowNs());
     timerWakeBy(this.timer, this.atNs);
+    this.armed = true;
+  }
+
+  /**
+   * A wake-up at `atNs` exactly, off the grid (a given-up controller's revival, ddm/revival.ts), unless the timer is
+   * set already (for an earlier grid point: the run after it sets this again).
+   */
+  wakeAt(atNs: u64): void {
+    if (this.armed) return;
+    timerWakeBy(this.timer, atNs);
     this.armed = true;
   }
 

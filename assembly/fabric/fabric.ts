@@ -49,10 +49,11 @@ import {
   cpWrSetRemoteOffset, cpWrSetTag,
 } from "./entries";
 import {
-  FABRIC_BATCH_MAX, FABRIC_CQ_ENTRIES, FABRIC_HELD_MAX, FABRIC_TUNNEL_WAIT_NS, FABRIC_HELLO_ANSWER, FABRIC_HELLO_BYTES, FABRIC_HELLO_MAGIC, FABRIC_HELLO_RETRY_NS,
+  FABRIC_BATCH_MAX, FABRIC_CQ_ENTRIES, FABRIC_HELD_MAX, FABRIC_TUNNEL_WAIT_NS, FABRIC_HELLO_RETRY_NS,
   FABRIC_INBOX_DEPTH, FABRIC_PRIORITY, FABRIC_RECEIVE_BYTES, FABRIC_RQ_ENTRIES, FABRIC_SQ_ENTRIES,
   REMOTE_PROCESSOR_BASE,
 } from "./limits";
+import { FABRIC_HELLO_ANSWER, FABRIC_HELLO_BYTES, FABRIC_HELLO_MAGIC, helloFlags, helloKey, helloMagic, helloRegionBase, helloRegionLength, helloSet } from "./hello";
 import {
   CLUSTER_PORT_BAR_REGISTERS, CLUSTER_PORT_BAR_WINDOW, CLUSTER_PORT_DEVICE_ID, CLUSTER_PORT_REVISION_RDMA, CLUSTER_PORT_TUNNEL_VECTORS,
   CLUSTER_PORT_VECTOR_COUNT, CLUSTER_PORT_VECTOR_TUNNEL_BASE,
@@ -236,14 +237,8 @@ export class FabricTask extends Task {
     busWrite32(r + CP_REGION_LENGTH, <u32>(end - floor));
     busWrite32(r + CP_REGION_ACCESS, CP_ACCESS_REMOTE_READ | CP_ACCESS_REMOTE_WRITE);
     this.regionKey = busRead32(r + CP_REGION_KEY);
-    memory.fill(this.hello, 0, FABRIC_HELLO_BYTES);
-    store<u32>(this.hello, FABRIC_HELLO_MAGIC, 0);
-    store<u32>(this.hello, FABRIC_HELLO_ANSWER, 4);
-    store<u32>(this.hello, this.regionKey, 8);
-    store<u64>(this.hello, floor, 16);
-    store<u64>(this.hello, end - floor, 24);
-    memory.copy(this.helloAnswer, this.hello, FABRIC_HELLO_BYTES);
-    store<u32>(this.helloAnswer, 0, 4);
+    helloSet(this.hello, FABRIC_HELLO_ANSWER, this.regionKey, floor, end - floor);
+    helloSet(this.helloAnswer, 0, this.regionKey, floor, end - floor);
     line().s("fabric: port at address ").u32(routingTable().boardIds[routingTable().thisBoard]).s(", buffers registered (")
       .u64((end - floor) >> 10).s(" KiB, key ").hex(this.regionKey).s(")").out();
   }
@@ -529,7 +524,7 @@ export class FabricTask extends Task {
     const table = routingTable();
     const board = table.boardIndexOfId(peer);
     if (board == CLUSTER_NONE || board == table.thisBoard) { this.badReceiveCount += 1; return; }
-    if (lengthBytes == FABRIC_HELLO_BYTES && load<u32>(buffer) == FABRIC_HELLO_MAGIC) { this.onHello(buffer, board); return; }
+    if (lengthBytes == FABRIC_HELLO_BYTES && helloMagic(buffer) == FABRIC_HELLO_MAGIC) { this.onHello(buffer, board); return; }
     if (lengthBytes == FRAME_BYTES && syncMagic(buffer) == SYNC_MAGIC) {
       this.sync.onMessage(buffer, board);
       this.syncWake();
@@ -566,9 +561,9 @@ export class FabricTask extends Task {
 
   // A peer's buffers: open its window slot and make its link ready; answer a hello that asks.
   private onHello(buffer: usize, board: u32): void {
-    const key = load<u32>(buffer, 8);
-    const floor = load<u64>(buffer, 16);
-    const lengthBytes = load<u64>(buffer, 24);
+    const key = helloKey(buffer);
+    const floor = helloRegionBase(buffer);
+    const lengthBytes = helloRegionLength(buffer);
     const link = board < <u32>this.links.length ? unchecked(this.links[board]) : null;
     if (key == 0 || lengthBytes == 0 || floor + lengthBytes < floor || link == null) {
       this.badReceiveCount += 1;
@@ -577,7 +572,7 @@ export class FabricTask extends Task {
     // A hello that asks for an answer comes from a board that just started: if it ran before, its transactions in this
     // board's RTA are from its last life, and their numbers start again now (a retransmission must not match them).
     const known = this.rdmaOnly ? unchecked(this.peerKey[board]) != 0 : unchecked(this.windowSlotOf[board]) != CP_WINDOW_SLOTS;
-    const restarted = (load<u32>(buffer, 4) & FABRIC_HELLO_ANSWER) != 0 && known;
+    const restarted = (helloFlags(buffer) & FABRIC_HELLO_ANSWER) != 0 && known;
     if (restarted && !post(this.rtaTask, this.out.set(MsgKind.FabricPeerRestarted, this.index, board, 0))) this.droppedCount += 1;
     if (this.rdmaOnly) {
       // No window: the RTA reaches b's buffers by RDMA with b's key, inside the region b named (rta/bounce.ts).
@@ -609,7 +604,7 @@ export class FabricTask extends Task {
   }
 
   private answerHello(buffer: usize, board: u32): void {
-    if ((load<u32>(buffer, 4) & FABRIC_HELLO_ANSWER) != 0 && this.postSend(board, <u64>this.helloAnswer, FABRIC_HELLO_BYTES, TAG_HELLO | board)) {
+    if ((helloFlags(buffer) & FABRIC_HELLO_ANSWER) != 0 && this.postSend(board, <u64>this.helloAnswer, FABRIC_HELLO_BYTES, TAG_HELLO | board)) {
       unchecked(this.helloInFlight[board] += 1);
     }
   }

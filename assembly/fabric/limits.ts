@@ -16,9 +16,4 @@ export const FABRIC_HELLO_RETRY_NS: u64 = 1_000_000; // a hello the peer did not
 export const FABRIC_HELD_MAX: u32 = 128; // replies received and waiting for their tunneled interrupt (= receive buffers)
 export const FABRIC_TUNNEL_WAIT_NS: u64 = 500_000; // a reply whose tunneled interrupt has not come by then is dropped
 
-// The hello, 32 bytes: how a board tells the others where its data buffers are, so their storage controllers can
-// move a request's data straight into them through the window (docs/cluster.md, "Proxy I/O").
-// |0 magic u32 "HELO"|4 flags u32 (bit 0: answer with yours)|8 key u32|12 reserved u32|16 region base u64|24 length u64|
-export const FABRIC_HELLO_BYTES: u32 = 32;
-export const FABRIC_HELLO_MAGIC: u32 = 0x4f4c4548; // "HELO" little-endian; a frame starts with its version, 1
-export const FABRIC_HELLO_ANSWER: u32 = 1;
+// The hello's layout: hello.ts.

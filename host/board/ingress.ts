@@ -94,6 +94,16 @@ export class BoardIngress {
         space = undefined;
         network.sendCommit(connection, lengthBytes);
       },
+      // A view of guest RAM, valid during the call: observers use the bytes before it returns (a CRC, a copy).
+      ...(network.sendView !== undefined ? {
+        sendView: (connection: number, bytes: Uint8Array) => {
+          if (this.observers.length > 0) {
+            const at = this.position;
+            for (const o of this.observers) o.sent?.(at, connection, bytes);
+          }
+          network.sendView!(connection, bytes);
+        },
+      } : {}),
       close: (connection) => {
         if (this.observers.length > 0) {
           const at = this.position;

@@ -15,6 +15,13 @@ export interface BusRegion {
   writeBytes?(offset: number, bytes: Uint8Array): void;
   /** Like readBytes, straight into `into` (its whole length): no buffer made per transfer. Optional. */
   readInto?(offset: number, into: Uint8Array): void;
+  /**
+   * The bytes [offset, offset + lengthBytes) as a view of the memory itself, read (and reported read) now; valid as
+   * long as the memory is, its bytes whatever that memory holds when the view is looked at. Optional: only a region
+   * that is one piece of host memory (RAM, the bridge's inbound window onto a storage processor's RAM) has it; it
+   * throws WindowFault as readInto does.
+   */
+  view?(offset: number, lengthBytes: number): Uint8Array;
   /** The layer a bus access to this region is charged to when a meter runs (layer_meter.ts); none: the caller's. */
   readonly layer?: Layer;
 }
@@ -105,6 +112,26 @@ export class Bus {
       return { ok: true, bytes: into };
     } catch (error) {
       if (error instanceof WindowFault) return this.dmaFault(master, "read", address, into.length, error.message);
+      throw error;
+    }
+  }
+
+  /**
+   * A DMA read by `master` of [address, address + lengthBytes) that takes the bytes later: the same access, trace
+   * record and faults as dmaReadInto now, and a view of the memory itself instead of a copy, for a master that hands
+   * the bytes on once its transfer time has passed (the NIC's transmit, to a socket). Undefined, with nothing
+   * recorded, when the region has no view (a window onto another bus): the caller then copies with dmaReadInto.
+   */
+  dmaView(master: string, address: bigint, lengthBytes: number): DmaResult | undefined {
+    const at = Number(address);
+    const fast = at + lengthBytes <= NUMBER_EXACT_LIMIT;
+    const m = fast ? this.decodeNumber(at, 1, lengthBytes) : this.decode(address, 1, lengthBytes);
+    if (m === undefined || m.region.view === undefined || lengthBytes <= 0) return undefined;
+    if (this.trace.enabled) this.trace.record(this.nowNs(), master, "dma.r", { addr: hex(address), len: lengthBytes, ok: 1 });
+    try {
+      return { ok: true, bytes: m.region.view(fast ? at - m.baseNumber : Number(address - m.base), lengthBytes) };
+    } catch (error) {
+      if (error instanceof WindowFault) return this.dmaFault(master, "read", address, lengthBytes, error.message);
       throw error;
     }
   }

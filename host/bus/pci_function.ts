@@ -337,6 +337,13 @@ export abstract class PciFunctionBase implements PciFunction {
     return this.bus.dmaReadInto(this.name, address, into);
   }
 
+  /** Bus.dmaView: a view instead of a copy; undefined when the region has none (then dmaReadInto). */
+  protected dmaView(address: bigint, lengthBytes: number): DmaResult | undefined {
+    if ((this.command() & COMMAND_BUS_MASTER) === 0) return { ok: false, fault: "bus master disabled" };
+    if (this.bus === undefined) return { ok: false, fault: "not attached" };
+    return this.bus.dmaView(this.name, address, lengthBytes);
+  }
+
   protected dmaWrite(address: bigint, bytes: Uint8Array): DmaResult {
     if ((this.command() & COMMAND_BUS_MASTER) === 0) return { ok: false, fault: "bus master disabled" };
     if (this.bus === undefined) return { ok: false, fault: "not attached" };

@@ -91,6 +91,12 @@ export class RamRegion implements BusRegion {
     into.set(ram.subarray(offset, offset + lengthBytes));
   }
 
+  view(offset: number, lengthBytes: number): Uint8Array {
+    if (offset + lengthBytes > this.ram.length) throw new RangeError(`${this.name}: view past the end`);
+    this.watch.onRead?.(offset, lengthBytes);
+    return this.ram.subarray(offset, offset + lengthBytes);
+  }
+
   writeBytes(offset: number, bytes: Uint8Array): void {
     this.bytes().set(bytes, offset);
     this.watch.onWrite?.(offset, bytes.length);

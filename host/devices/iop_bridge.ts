@@ -629,6 +629,12 @@ class InboundWindowRegion implements BusRegion {
     into.set(memoryBytes(this.memory).subarray(offset, offset + into.length));
   }
 
+  view(offset: number, lengthBytes: number): Uint8Array {
+    if (offset + lengthBytes > this.ramBytes) throw new WindowFault(`${lengthBytes} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
+    writeWatch(this.memory).onRead?.(offset, lengthBytes);
+    return memoryBytes(this.memory).subarray(offset, offset + lengthBytes);
+  }
+
   writeBytes(offset: number, bytes: Uint8Array): void {
     if (offset + bytes.length > this.ramBytes) throw new WindowFault(`${bytes.length} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
     memoryBytes(this.memory).set(bytes, offset);

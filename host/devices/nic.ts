@@ -100,6 +100,10 @@ export enum NicEventType {
 // A transmit entry larger than this is refused (Sent with 0 bytes) instead of gathered, so a length the driver made up
 // cannot make the host allocate gigabytes. iSCSI's MaxBurstLength tops out just below it (RFC 7143, MaxBurstLength).
 export const NIC_TX_ENTRY_BYTES_MAX = 16 << 20;
+// A transmit payload this large goes to a backend with sendView as a view of guest RAM at the end of its copy time
+// (a 1 MiB read's Data-In: one copy less per byte); a smaller one is gathered into the turn's socket output, which
+// leaves in one write per turn (a 4 KiB read's header, data and status together).
+export const NIC_TX_VIEW_BYTES_MIN = 32 * 1024;
 // Received/Sent events that may wait in the FIFO before the engine stops taking ring entries.
 const ENGINE_EVENTS_MAX = 32;
 // Every event that can wait at once: an Opened and a Closed per slot (a slot is reused only after its Closed was
@@ -127,6 +131,12 @@ export interface NetworkBackend {
    * do); ignored for a connection the backend no longer holds.
    */
   sendCommit(connection: number, lengthBytes: number): void;
+  /**
+   * Optional: `bytes` (a view of guest RAM, valid during this call only) go out, in order after every byte committed
+   * before them: the backend writes what it can now and copies the rest. The NIC uses it for payloads of at least
+   * NIC_TX_VIEW_BYTES_MIN, instead of sendSpace/sendCommit. Ignored for a connection the backend no longer holds.
+   */
+  sendView?(connection: number, bytes: Uint8Array): void;
   close(connection: number): void; // FIN after the bytes already sent; the backend forgets the connection
   pause(connection: number, paused: boolean): void; // stop/resume delivering received bytes (backpressure)
   /**
@@ -555,14 +565,20 @@ export class NicDevice extends PciFunctionBase implements NicPort {
     // socket's output of this turn), and goes out when the copy time has passed, if the connection is still there.
     let payloadBytes: number | undefined = 0; // undefined: dropped
     let spaceTaken = false; // sendSpace() was asked: a sendCommit() follows
+    let view: Uint8Array | undefined; // a large payload's bytes, as a view of guest RAM, for sendView at the end
     if (lengthBytes > NIC_TX_ENTRY_BYTES_MAX) {
       this.guestError(`transmit entry ${id}: ${lengthBytes} bytes is more than ${NIC_TX_ENTRY_BYTES_MAX}: dropped`, 4);
       payloadBytes = undefined;
     } else if (lengthBytes > 0) {
       const open = this.slots[connection]?.state === SlotState.Open && this.slots[connection]!.backendOpen;
-      spaceTaken = open;
+      // A large payload in RAM is read now (the same access and trace record) but its bytes are taken from guest RAM
+      // when the copy time has passed: the network then writes them out from there, without a copy of its own
+      // first. The driver may not touch a payload before its Sent event, which comes after that moment.
+      const viewed = open && lengthBytes >= NIC_TX_VIEW_BYTES_MIN && this.backend.sendView !== undefined ? this.dmaView(address, lengthBytes) : undefined;
+      if (viewed?.ok === true) view = viewed.bytes;
+      spaceTaken = open && viewed === undefined;
       // A gone connection's payload is still read (the bus sees the same DMA), into a buffer that is then dropped.
-      const gathered = this.dmaReadInto(address, open ? this.backend.sendSpace(connection, lengthBytes) : new Uint8Array(lengthBytes));
+      const gathered = viewed ?? this.dmaReadInto(address, open ? this.backend.sendSpace(connection, lengthBytes) : new Uint8Array(lengthBytes));
       if (gathered.ok) payloadBytes = lengthBytes;
       else {
         this.guestError(`transmit entry ${id}: payload at ${hex(address)} unreadable (${gathered.fault}): dropped`, 4);
@@ -575,6 +591,7 @@ export class NicDevice extends PciFunctionBase implements NicPort {
       let sentBytes = 0;
       if (payloadBytes !== undefined && slot !== undefined && slot.state === SlotState.Open && slot.backendOpen) {
         if (spaceTaken) this.backend.sendCommit(connection, payloadBytes);
+        else if (view !== undefined) this.backend.sendView!(connection, view);
         sentBytes = payloadBytes;
         this.stats.bytesSent += sentBytes;
       } else if (spaceTaken) {

@@ -11,6 +11,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { Sha256Thread } from "./hash_thread.ts";
+import { LineBytes } from "./line_bytes.ts";
 import { createGzip } from "node:zlib";
 import { memoryBytes, writeWatch } from "../bus/ram.ts";
 
@@ -54,6 +55,8 @@ export class Trace {
   // Hashed lines not yet hashed: one hash update per PENDING_CHARS_MAX instead of one per line is most of what a
   // trace costs to keep (a replay hashes a million lines for a few seconds of a busy session).
   private pending = "";
+  // The lines as UTF-8 bytes when they are only hashed (record() then skips the text).
+  private readonly bytes: LineBytes | undefined;
   // Lines of both kinds not yet written to the file, in order, batched the same way.
   private outPending = "";
   // Replay lines made while a bus read runs: they belong after its hashed line (see hold()).
@@ -77,12 +80,42 @@ export class Trace {
       }
     }
     this.lines = options.keepLines === true ? [] : undefined;
+    // Lines only hashed (no file, none kept: a replay, simulate, a seal): built as bytes, not strings.
+    if (this.enabled && this.sink === undefined && this.lines === undefined) {
+      const hash = this.hashThread ?? this.hash!;
+      this.bytes = new LineBytes((chunk) => hash.update(chunk));
+    }
     if (this.replay) this.emit(`{"rp":"trace","format":"wasm-iop-trace","version":${TRACE_FORMAT_VERSION}}\n`);
   }
 
   /** Records one event at board time `timeNs` on processor or device `source`. */
   record(timeNs: number, source: string, event: string, fields: Record<string, TraceValue> = {}): void {
     if (!this.enabled) return;
+    if (this.bytes !== undefined) {
+      // Only hashed: the line's UTF-8 written straight into a byte buffer, the same bytes as the text below.
+      const b = this.bytes;
+      b.ascii('{"seq":');
+      b.number(this.count);
+      b.ascii(',"t":');
+      b.number(timeNs);
+      b.ascii(',"src":"');
+      b.raw(source);
+      b.ascii('","ev":"');
+      b.raw(event);
+      b.byte(0x22);
+      for (const key in fields) {
+        b.ascii(',"');
+        b.raw(key);
+        b.ascii('":');
+        const value = fields[key]!;
+        if (typeof value === "number") b.number(value);
+        else if (typeof value === "string") b.json(value);
+        else b.bigHex(value);
+      }
+      b.ascii("}\n");
+      this.count += 1;
+      return;
+    }
     let text = `{"seq":${this.count},"t":${timeNs},"src":"${source}","ev":"${event}"`;
     for (const key in fields) text += `,"${key}":${encode(fields[key]!)}`;
     text += "}\n";
@@ -94,6 +127,7 @@ export class Trace {
   }
 
   private flushPending(): void {
+    this.bytes?.flush();
     if (this.pending.length > 0) (this.hashThread ?? this.hash!).update(this.pending);
     this.pending = "";
     if (this.outPending.length > 0) this.sink?.write(this.outPending);

@@ -212,6 +212,35 @@ describe("replica volume over two storage processors", () => {
     expect(copiesDiffer(dataDir)).toBe(-1);
   });
 
+  // Seeds 113 and 152 of simulate --cluster clusters/pair.json: with copy 1 failed only the probe's read reaches its
+  // controller, faults hit that read more than 8 times in a row, and the DDM gave the controller up for good: copy 1
+  // never came back. Now the DDM tries a given-up controller again (assembly/ddm/revival.ts), and the copy returns.
+  it("gets a copy back whose controller the DDM gave up: the controller is tried again and the logged regions copied", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-replica-"));
+    dirs.push(dataDir);
+    const t = boot(dataDir);
+    const shadow = new Uint8Array(AREA_BYTES);
+    await workload(t, shadow, "given-up-1", 100, 8);
+    t.board.pullDisk("sp2-disk0");
+    await workload(t, shadow, "given-up-2", 50, 8, AREA_BYTES / 4);
+    expect(volumeLine(t)).toMatch(/state=degraded copies=current,failed/);
+    // Copy 1 is failed: only the volume's probe reads its disk, once a second. The disk goes back in, but the next
+    // nine requests to sp2's controller (the probe's reads) are dropped: nine timeouts in a row, no success between.
+    const device = t.board.controllersOf("sp2")[0]!.device;
+    if (!("isHung" in device)) throw new Error("sp2's controller is expected to be virtio-scsi");
+    for (let i = 0; i < 9; i++) device.inject({ kind: "never-complete-next" });
+    t.board.restoreDisk("sp2-disk0");
+    const gaveUp = () => t.console.some((l) => /^sp2 2: vscsi0: giving up: too many faults in a row/.test(l));
+    await runUntil(t, gaveUp, 60);
+    expect(volumeLine(t)).toMatch(/state=degraded copies=current,failed/);
+    await runUntil(t, () => /state=optimal/.test(volumeLine(t)), 60);
+    expect(t.console.join("\n")).toMatch(/vscsi0: trying the controller again \(revival 1\)/);
+    expect(t.console.join("\n")).toMatch(/copy 1 of volume 0 answers again; the regions written meanwhile will be copied to it/);
+    await t.board.runUntilTurning(t.board.clock.nowNs + 100_000_000);
+    expect(copiesDiffer(dataDir)).toBe(-1);
+    await readAll(t, shadow);
+  });
+
   it("gives a failed copy's place to the hot spare, copies the whole volume to it, and keeps it there across a restart", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-replica-"));
     dirs.push(dataDir);

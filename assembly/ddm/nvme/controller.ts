@@ -20,12 +20,14 @@ import { Msg, MsgKind } from "../../kernel/msg";
 import { wakeTask } from "../../kernel/ready";
 import { post } from "../../kernel/scheduler";
 import { SGL_NONE } from "../../kernel/sgl";
+import { DEADLINE_NONE } from "../../kernel/timer";
 import { RunResult, Task } from "../../kernel/task";
 import { blockIoBlockCount, blockIoDisk, blockIoLba, blockIoOp, blockIoSgl, blockIoTag, BlockOp, BlockStatus, DiskInfo } from "../block";
 import { BlockRequest, REQUEST_NONE, RequestState } from "../block_request";
 import { CompletionOutbox } from "../completion_outbox";
 import { RequestPool } from "../request_pool";
 import { RequestQueue } from "../request_queue";
+import { DdmRevival } from "../revival";
 import { DdmTick } from "../tick";
 import {
   ADMIN_ABORT, ADMIN_ASYNC_EVENT_REQUEST, ADMIN_CREATE_CQ, ADMIN_CREATE_SQ, ADMIN_GET_LOG_PAGE, ADMIN_IDENTIFY,
@@ -61,7 +63,8 @@ export enum NvmeState {
   Enabling = 2, // the admin queue programmed and CC.EN 1 written; waiting for CSTS.RDY 1
   Configuring = 3, // the bring-up's admin commands, one at a time (BringUp)
   Ready = 4, // serving BlockIo
-  Failed = 5, // given up: CC.EN 0, bus mastering off, every request fails with DeviceError
+  Failed = 5, // given up: CC.EN 0, bus mastering off, every request fails with DeviceError until the revival
+  // (ddm/revival.ts) brings a discovered controller up again
 }
 
 enum FaultCause {
@@ -145,6 +148,7 @@ export class NvmeController extends Task {
   private step: BringUp = BringUp.IdentifyController;
   private readyPosted: bool = false;
   private readonly tick: DdmTick = new DdmTick(NVME_TICK_NS); // while it has work (tickNeeded)
+  readonly revival: DdmRevival = new DdmRevival(); // a given-up controller tried again later
   private waitStartNs: u64 = 0;
   private readyWaitNs: u64 = NVME_READY_WAIT_NS_MAX;
   private doorbellStrideBytes: u32 = 4;
@@ -198,6 +202,7 @@ export class NvmeController extends Task {
     }
     this.issueQueued();
     this.tick.arm(this.tickNeeded());
+    if (this.state == NvmeState.Failed && this.revival.atNs != DEADLINE_NONE) this.tick.wakeAt(this.revival.atNs);
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
   }
 
@@ -872,8 +877,8 @@ export class NvmeController extends Task {
   private onTick(): void {
     const nowNs = this.tick.fired();
     switch (this.state) {
-      case NvmeState.Off:
-      case NvmeState.Failed: break;
+      case NvmeState.Off: break;
+      case NvmeState.Failed: if (this.revival.take(nowNs)) this.revive(); break;
       case NvmeState.Disabling:
       case NvmeState.Enabling: this.readyPoll(nowNs); break;
       case NvmeState.Configuring:
@@ -1004,6 +1009,20 @@ export class NvmeController extends Task {
       this.requestDone(this.queue.popFront(), BlockStatus.DeviceError, 0, 0);
     }
     this.readyPost();
+    // Only a discovered controller comes back: the RTA built its disk list once, when every DDM was ready.
+    if (!this.discovered) return;
+    this.revival.schedule(clockNowNs());
+    line().s(this.name).s(": trying it again in ").u64(this.revival.lastWaitNs / 1_000_000).s(" ms").err();
+  }
+
+  // The revival: bus mastering back on, then the reset and bring-up of a fault. On probation: a fault before a
+  // command succeeds gives it up again (and the next revival waits twice as long).
+  private revive(): void {
+    line().s(this.name).s(": trying the controller again (revival ").u32(this.revival.count).s(")").err();
+    this.pci.write16(PCI_COMMAND, this.pci.read16(PCI_COMMAND) | PCI_COMMAND_MEMORY | PCI_COMMAND_BUS_MASTER);
+    this.faultsInRow = NVME_FAULTS_IN_ROW_MAX;
+    this.bringUpFailures = 0;
+    this.disable();
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -1011,7 +1030,10 @@ export class NvmeController extends Task {
 
   private requestDone(r: u32, status: BlockStatus, sense: u32, bytes: u32): void {
     const req = this.pool.at(r);
-    if (status == BlockStatus.Ok) this.faultsInRow = 0;
+    if (status == BlockStatus.Ok) {
+      this.faultsInRow = 0;
+      this.revival.succeeded();
+    }
     this.outbox.send(this.index, req.source, status, sense, req.isTransfer() ? bytes : 0, req.lba, req.tag);
     this.pool.release(r);
   }

@@ -18,6 +18,7 @@ import { Msg, MsgKind } from "../../kernel/msg";
 import { wakeTask } from "../../kernel/ready";
 import { post } from "../../kernel/scheduler";
 import { SGL_NONE } from "../../kernel/sgl";
+import { DEADLINE_NONE } from "../../kernel/timer";
 import { RunResult, Task } from "../../kernel/task";
 import {
   blockIoBlockCount, blockIoDisk, blockIoLba, blockIoOp, blockIoSgl, blockIoTag, blockOpIsTransfer, BlockOp, BlockStatus,
@@ -27,6 +28,7 @@ import { BlockRequest, REQUEST_NONE, RequestState } from "../block_request";
 import { CompletionOutbox } from "../completion_outbox";
 import { RequestPool } from "../request_pool";
 import { RequestQueue } from "../request_queue";
+import { DdmRevival } from "../revival";
 import { DdmTick } from "../tick";
 import {
   capacityBlockBytes, capacityLastLba, capacityPhysicalExponent, cdbReadCapacity16, cdbReadWrite16, cdbReportLuns, cdbSynchronizeCache16, cdbUnmap,
@@ -61,7 +63,8 @@ export enum ControllerState {
   Resetting = 1, // 0 written to device_status; waiting (polled every tick, bounded) for it to read back 0
   Discovering = 2, // DRIVER_OK; REPORT LUNS, then READ CAPACITY(16) per LUN, on the internal request
   Ready = 3, // serving BlockIo
-  Failed = 4, // given up: bus mastering off, device_status FAILED, every request fails with DeviceError
+  Failed = 4, // given up: bus mastering off, device_status FAILED, every request fails with DeviceError until the
+  // revival (ddm/revival.ts) brings a discovered controller up again
 }
 
 enum FaultCause {
@@ -136,6 +139,7 @@ export class VirtioScsiController extends Task {
   private phase: DiscoveryPhase = DiscoveryPhase.ReportLuns;
   private readyPosted: bool = false;
   private readonly tick: DdmTick = new DdmTick(VSCSI_TICK_NS); // while it has work (tickNeeded)
+  readonly revival: DdmRevival = new DdmRevival(); // a given-up controller tried again later
   private notifyAddress: u64 = 0;
   private notifyPending: bool = false;
   segmentsMax: u32 = 0;
@@ -187,6 +191,7 @@ export class VirtioScsiController extends Task {
     this.issueQueued();
     this.notifyFlush();
     this.tick.arm(this.tickNeeded());
+    if (this.state == ControllerState.Failed && this.revival.atNs != DEADLINE_NONE) this.tick.wakeAt(this.revival.atNs);
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
   }
 
@@ -497,7 +502,10 @@ export class VirtioScsiController extends Task {
   // The end of a request: discovery goes on, or the requester is told. `bytes` counts data moved.
   private requestDone(r: u32, status: BlockStatus, sense: u32, bytes: u32): void {
     const req = this.pool.at(r);
-    if (status == BlockStatus.Ok) this.faultsInRow = 0;
+    if (status == BlockStatus.Ok) {
+      this.faultsInRow = 0;
+      this.revival.succeeded();
+    }
     req.state = RequestState.Free;
     if (r == INTERNAL) {
       this.onDiscoveryDone(status, bytes);
@@ -518,8 +526,8 @@ export class VirtioScsiController extends Task {
   private onTick(): void {
     const nowNs = this.tick.fired();
     switch (this.state) {
-      case ControllerState.Off:
-      case ControllerState.Failed: break;
+      case ControllerState.Off: break;
+      case ControllerState.Failed: if (this.revival.take(nowNs)) this.revive(); break;
       case ControllerState.Resetting: this.resetPoll(nowNs); break;
       case ControllerState.Discovering:
       case ControllerState.Ready: {
@@ -671,6 +679,20 @@ export class VirtioScsiController extends Task {
     }
     this.vq.reset();
     this.readyPost();
+    // Only a discovered controller comes back: the RTA built its disk list once, when every DDM was ready.
+    if (!this.discovered) return;
+    this.revival.schedule(clockNowNs());
+    line().s(this.name).s(": trying it again in ").u64(this.revival.lastWaitNs / 1_000_000).s(" ms").err();
+  }
+
+  // The revival: bus mastering back on, then the reset and bring-up of a fault. On probation: a fault before a
+  // request succeeds gives it up again (and the next revival waits twice as long).
+  private revive(): void {
+    line().s(this.name).s(": trying the controller again (revival ").u32(this.revival.count).s(")").err();
+    this.pci.write16(PCI_COMMAND, this.pci.read16(PCI_COMMAND) | PCI_COMMAND_MEMORY | PCI_COMMAND_BUS_MASTER);
+    this.faultsInRow = VSCSI_FAULTS_IN_ROW_MAX;
+    this.bringUpFailures = 0;
+    this.resetStart();
   }
 
   // FAILED added to the bits already set: the driver never clears a bit (virtio §2.1.2).

@@ -51,7 +51,7 @@ import { CMD_WINDOW, LOGIN_CONN_NONE, ORDER_ARRIVED, ORDER_EMPTY, Session, Sessi
 import { TextResponder, TEXT_ANSWERED } from "./text";
 import { IscsiTransmit } from "./transmit";
 import { NbdServer, NBD_NEXUS_COOKIE } from "../nbd/server";
-import { TX_KIND_PAGE, TX_KIND_SLOT, TX_KIND_TASK, txIdConnection, txIdKind, txIdValue } from "../tx_id";
+import { TX_KIND_LARGE, TX_KIND_PAGE, TX_KIND_SLOT, TX_KIND_TASK, txIdConnection, txIdKind, txIdValue } from "../tx_id";
 
 const CONNECTIONS_PER_SESSION_MAX: u32 = 4; // our MaxConnections
 const TTS_PRIORITY: u32 = 1;
@@ -170,6 +170,7 @@ export class IscsiTask extends Task {
     this.flushSendQueue();
     if (this.nbd.resume()) handled += 1; // a connection with bytes left to read: run again
     this.resumeHeld();
+    this.nbd.flushReplies(); // NBD's replies batched this turn: one NIC entry per connection
     this.nic.rxFlush();
     this.nic.txFlush();
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
@@ -1409,8 +1410,8 @@ export class IscsiTask extends Task {
     if (conn.pendingTx > 0) conn.pendingTx -= 1;
     switch (kind) {
       case TX_KIND_SLOT: conn.txSlotGive(value); break;
-      case TX_KIND_PAGE: {
-        const pool = bufferPool(BUFFER_CLASS_PAGE);
+      case TX_KIND_PAGE: case TX_KIND_LARGE: {
+        const pool = bufferPool(kind == TX_KIND_PAGE ? BUFFER_CLASS_PAGE : BUFFER_CLASS_LARGE);
         if (value < pool.capacity && pool.isHeld(value)) pool.release(value);
         break;
       }

@@ -58,6 +58,12 @@ export class NbdConn {
   heldCount: u32 = 0;
   heldOffset: u32 = 0;
 
+  // Short replies of this turn, copied one after another into a large buffer that goes out as one NIC entry
+  // (server.ts, "Replies"): the buffer (POOL_NONE: none yet) and the bytes in it.
+  batch: u32 = POOL_NONE;
+  batchBytes: u32 = 0;
+  closeAfterBatch: bool = false; // the close waits for the batch to be posted (no room on the NIC when it was due)
+
   slot: u32 = 0; // the NIC's slot, while open
 
   open(slot: u32, page: u32): void {
@@ -79,6 +85,9 @@ export class NbdConn {
     this.requests = 0;
     this.errors = 0;
     this.heldOffset = 0;
+    assert(this.batch == POOL_NONE, "nbd: a free connection holds no reply batch");
+    this.batchBytes = 0;
+    this.closeAfterBatch = false;
   }
 }
 

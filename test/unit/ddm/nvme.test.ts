@@ -320,6 +320,40 @@ describe("NVMe DDM: a hostile controller", () => {
     expectQuiet(r);
   });
 
+  // assembly/ddm/revival.ts: 1 s after the give-up the controller is reset and brought up again, on probation (one
+  // fault before a success gives it up again, the wait doubled). Before it, Failed lasted until the board restarted.
+  it("tries a given-up controller again 1 s later, on probation, and it serves again", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    const giveUp = (firstTag: number): void => {
+      for (let i = 0; i < 12 && t.call("testNvmeState", 0) !== NvmeState.Failed; i++) {
+        device.inject({ kind: "unknown-cid" });
+        io(t, Op.Read, 0, 0, 2, x.sgl, firstTag + i);
+      }
+      expect(t.call("testNvmeState", 0)).toBe(NvmeState.Failed);
+    };
+    giveUp(100);
+    expect(t.console.some((l) => /nvme0: trying it again in 1000 ms/.test(l))).toBe(true);
+    const gaveUpNs = t.board.clock.nowNs;
+    t.board.runFor(gaveUpNs + 990 * MS - t.board.clock.nowNs);
+    expect(t.call("testNvmeState", 0)).toBe(NvmeState.Failed);
+    for (let step = 0; step < 20 && t.call("testNvmeState", 0) !== NvmeState.Ready; step++) t.board.runFor(10 * MS);
+    expect(t.call("testNvmeState", 0)).toBe(NvmeState.Ready);
+    expect(Number(t.host.bus.read(BigInt(0xe000_0000 + (8 << 15) + 4), 2)) & 4).toBe(4); // bus master on again
+    // Probation: one fault, no success since the revival: given up again, and now for 2 s.
+    const resets = stat(t, Stat.Resets);
+    giveUp(200);
+    expect(stat(t, Stat.Resets)).toBe(resets + 1);
+    expect(t.console.some((l) => /nvme0: trying it again in 2000 ms/.test(l))).toBe(true);
+    t.board.runFor(2_100 * MS);
+    expect(t.call("testNvmeState", 0)).toBe(NvmeState.Ready);
+    expect(io(t, Op.Read, 0, 0, 2, x.sgl, 300).status).toBe(Status.Ok);
+    release(t, x);
+    expectWorking(r.t);
+    expectQuiet(r);
+  });
+
   it("survives an interrupt storm without a reset or a wrong completion", () => {
     const r = rig();
     const { t, device } = r;

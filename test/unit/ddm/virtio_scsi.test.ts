@@ -478,3 +478,86 @@ describe("virtio-scsi DDM: device faults", () => {
     expectQuiet(r);
   });
 });
+
+// A given-up controller is tried again later (assembly/ddm/revival.ts): 1 s after the give-up, on probation (one more
+// fault before a success gives it up again), each give-up without a success between doubling the wait (up to 16 s).
+// Before this, a controller given up stayed Failed until the board restarted: a replica copy reached only by the
+// volume's once-a-second probe never came back (simulate --cluster clusters/pair.json seeds 113 and 152).
+describe("virtio-scsi DDM: a given-up controller is tried again", () => {
+  function giveUp(r: Rig, x: Transfer, firstTag: number): void {
+    const { t, device } = r;
+    for (let fault = 1; fault <= 9; fault++) {
+      device.inject({ kind: "never-complete-next" });
+      expect(io(t, Op.Read, 0, 0, 2, x.sgl, firstTag + fault, 3_000 * MS).status).toBe(Status.Timeout);
+    }
+    expect(t.call("testDdmState", 0)).toBe(ControllerState.Failed);
+  }
+
+  it("comes back 1 s after giving up, serves again, and a success starts the waits over", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    const data = new Uint8Array(randomBytes(2 * BLOCK));
+    fill(t, x, data);
+    expect(io(t, Op.Write, 0, 40, 2, x.sgl, 1).status).toBe(Status.Ok);
+    giveUp(r, x, 10);
+    const gaveUpNs = t.board.clock.nowNs;
+    expect(t.console.some((l) => /vscsi0: giving up: too many faults in a row/.test(l))).toBe(true);
+    expect(t.console.some((l) => /vscsi0: trying it again in 1000 ms/.test(l))).toBe(true);
+    expect(io(t, Op.Read, 0, 40, 2, x.sgl, 20).status).toBe(Status.DeviceError); // given up meanwhile
+    t.board.runFor(gaveUpNs + 990 * MS - t.board.clock.nowNs);
+    expect(t.call("testDdmState", 0)).toBe(ControllerState.Failed);
+    t.board.runFor(20 * MS);
+    expect(t.call("testDdmState", 0)).toBe(ControllerState.Ready);
+    expect(device.command() & 0x4).toBe(4); // bus mastering on again
+    expect(t.console.some((l) => /vscsi0: trying the controller again \(revival 1\)/.test(l))).toBe(true);
+    fill(t, x, Buffer.alloc(2 * BLOCK));
+    expect(io(t, Op.Read, 0, 40, 2, x.sgl, 21).status).toBe(Status.Ok);
+    expect(contents(t, x)).toEqual(data);
+    // The success ended the probation: eight faults in a row are borne again, and the ninth waits 1 s, not 2.
+    giveUp(r, x, 30);
+    expect(t.console.filter((l) => /vscsi0: trying it again in 1000 ms/.test(l)).length).toBe(2);
+    t.board.runFor(1_100 * MS);
+    expect(t.call("testDdmState", 0)).toBe(ControllerState.Ready);
+    expect(io(t, Op.Read, 0, 40, 2, x.sgl, 40).status).toBe(Status.Ok);
+    release(t, x);
+    expectWorking(r.t);
+    expectQuiet(r);
+  });
+
+  it("gives up again at the first fault on probation, and waits twice as long each time, up to 16 s", () => {
+    const r = rig();
+    const { t, device } = r;
+    const x = transfer(t, 2 * BLOCK);
+    giveUp(r, x, 0);
+    const waits: number[] = [];
+    for (let round = 0; round < 6; round++) {
+      const gaveUpNs = t.board.clock.nowNs;
+      for (let step = 0; step < 400 && t.call("testDdmState", 0) !== ControllerState.Ready; step++) t.board.runFor(100 * MS);
+      expect(t.call("testDdmState", 0)).toBe(ControllerState.Ready);
+      waits.push(Math.round((t.board.clock.nowNs - gaveUpNs) / 1e9));
+      const resets = stat(t, Stat.Resets);
+      device.inject({ kind: "never-complete-next" });
+      expect(io(t, Op.Read, 0, 0, 2, x.sgl, 100 + round, 3_000 * MS).status).toBe(Status.Timeout);
+      expect(stat(t, Stat.Resets)).toBe(resets + 1);
+      expect(t.call("testDdmState", 0)).toBe(ControllerState.Failed); // one fault, no success between: given up
+    }
+    expect(waits).toEqual([1, 2, 4, 8, 16, 16]);
+    expect(device.guestErrorCount).toBe(0);
+    release(t, x);
+    expect(t.call("testBuffersAllFree")).toBe(1);
+    expect(t.stops).toEqual([]);
+  });
+
+  it("sleeps until the revival: a given-up controller arms no earlier wake-up", () => {
+    const r = rig();
+    const { t } = r;
+    const x = transfer(t, 2 * BLOCK);
+    giveUp(r, x, 0);
+    // Given up (and the wait now 1 s): the next wake-up is the health task's or the revival's, never a 100 ms tick.
+    t.board.runFor(200 * MS);
+    const now = BigInt(t.board.clock.nowNs);
+    expect(t.call("run", 1_000_000n) as bigint).toBeGreaterThan(now + 500_000_000n);
+    release(t, x);
+  });
+});

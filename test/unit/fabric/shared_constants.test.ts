@@ -3,7 +3,8 @@
 // every value and every accessor's offset must agree, so neither side can change alone.
 import { describe, expect, it } from "vitest";
 import * as model from "../../../host/devices/cluster_port.ts";
-import { accessorOffsets, disagreements, moduleConstants, named, sourceConstants } from "../../support/shared_constants.ts";
+import * as fabricHello from "../../../tools/fuzz/fabric_hello.ts";
+import { accessorOffsets, disagreements, moduleConstants, named, sameNames, sourceConstants } from "../../support/shared_constants.ts";
 
 const host = moduleConstants(model as unknown as Record<string, unknown>);
 
@@ -22,11 +23,26 @@ describe("cluster port constants, firmware and host", () => {
     expect(disagreements(firmware, host, named(...firmware.keys()))).toEqual([]);
   });
 
-  it("agree on the hello's magic with the fabric fuzz target's hostile board (it forges and recognises hellos)", () => {
-    const firmware = sourceConstants("assembly/fabric/limits.ts");
-    const fuzz = sourceConstants("tools/fuzz/targets/fabric.ts");
-    expect(fuzz.get("HELLO_MAGIC"), "the parser found the target's HELLO_MAGIC").toBeDefined();
-    expect(disagreements(firmware, fuzz, [["FABRIC_HELLO_MAGIC", "HELLO_MAGIC"]])).toEqual([]);
+  it("agree on the hello's layout with the fuzz targets' hostile boards (they forge and read hellos), name for name", () => {
+    const firmware = sourceConstants("assembly/fabric/hello.ts");
+    const fuzz = moduleConstants(fabricHello as unknown as Record<string, unknown>);
+    expect([...firmware.keys()].sort()).toEqual([
+      "FABRIC_HELLO_ANSWER", "FABRIC_HELLO_AT_FLAGS", "FABRIC_HELLO_AT_KEY", "FABRIC_HELLO_AT_MAGIC",
+      "FABRIC_HELLO_AT_REGION_BASE", "FABRIC_HELLO_AT_REGION_LENGTH", "FABRIC_HELLO_BYTES", "FABRIC_HELLO_MAGIC",
+    ]); // the parser found every constant of the firmware's hello
+    expect(disagreements(firmware, fuzz, sameNames(firmware, fuzz))).toEqual([]);
+  });
+
+  it("read back through the host's decoder what its encoder wrote, and tell a frame from a hello", () => {
+    const hello = { flags: fabricHello.FABRIC_HELLO_ANSWER, key: 0x4200, regionBase: 0x12_3456_7800n, regionLength: 0x9_0000n };
+    const bytes = fabricHello.encodeFabricHello(hello);
+    expect(bytes.length).toBe(fabricHello.FABRIC_HELLO_BYTES);
+    expect(Buffer.from(bytes.subarray(0, 4)).toString("latin1")).toBe("HELO");
+    expect(fabricHello.decodeFabricHello(bytes)).toEqual(hello);
+    expect(fabricHello.decodeFabricHello(bytes.subarray(0, 31)), "another length").toBeUndefined();
+    const frame = bytes.slice();
+    frame[0] = 1; // a frame starts with its version, 1
+    expect(fabricHello.decodeFabricHello(frame), "no magic").toBeUndefined();
   });
 
   it("read and write each entry field at the model's offset", () => {

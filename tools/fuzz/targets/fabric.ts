@@ -21,12 +21,12 @@ import type { FabricMessage } from "../../../host/devices/cluster_port.ts";
 import { FabricOpcode, FabricStatus } from "../../../host/devices/cluster_port.ts";
 import type { Fabric, FabricEndpoint, FabricLink, FabricPacket } from "../../../host/fabric/fabric.ts";
 import { encodeHello, encodePacket, FabricWireReceiver } from "../../../host/fabric/fabric_wire.ts";
+import { decodeFabricHello, encodeFabricHello } from "../fabric_hello.ts";
 import { FindingError, type FuzzBoard } from "../harness.ts";
 import { bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
 
 const FIRMWARE = 1;
 const PEER = 2;
-const HELLO_MAGIC = 0x4f4c4548;
 const FRAME_BYTES = 128;
 const REMOTE_PROCESSOR_BASE = 16;
 const RETAIN_NS = 10_000_000_000; // the RTA keeps an unacknowledged reply this long (assembly/rta/rta.ts)
@@ -102,12 +102,11 @@ class HostilePeer implements FabricEndpoint {
       this.answer(message.id, status, status === FabricStatus.Ok && message.opcode === FabricOpcode.Read ? new Uint8Array(message.length).fill(0x5a) : undefined);
       return;
     }
-    const data = message.bytes;
-    if (message.opcode === FabricOpcode.Send && data !== undefined && data.length === 32 && new DataView(data.buffer, data.byteOffset).getUint32(0, true) === HELLO_MAGIC) {
-      const view = new DataView(data.buffer, data.byteOffset, 32);
-      this.firmwareKey = view.getUint32(8, true);
-      this.firmwareBase = view.getBigUint64(16, true);
-      this.firmwareLength = Number(view.getBigUint64(24, true));
+    const hello = message.opcode === FabricOpcode.Send && message.bytes !== undefined ? decodeFabricHello(message.bytes) : undefined;
+    if (hello !== undefined) {
+      this.firmwareKey = hello.key;
+      this.firmwareBase = hello.regionBase;
+      this.firmwareLength = Number(hello.regionLength);
     } else if (message.opcode === FabricOpcode.Send) this.framesReceived += 1;
     this.answer(message.id, FabricStatus.Ok);
   }
@@ -262,17 +261,12 @@ export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
           break;
         }
         case 1: {
-          const hello = new Uint8Array(32);
-          const view = new DataView(hello.buffer);
-          view.setUint32(0, HELLO_MAGIC, true);
-          view.setUint32(4, input.u8() & 1, true);
-          view.setUint32(8, input.u8() === 0 ? 0 : 0x100 | (input.u8() << 8), true);
-          view.setBigUint64(16, BigInt(0x10_0000), true);
+          const flags = input.u8() & 1;
+          const key = input.u8() === 0 ? 0 : 0x100 | (input.u8() << 8);
           const lengthBytes = input.u8() === 0 ? 0 : (input.u8() === 0xff ? input.u32() : (input.u16() + 1) * 512);
-          view.setBigUint64(24, BigInt(lengthBytes), true);
-          if (lengthBytes > 0 && view.getUint32(8, true) !== 0) peer.declaredLength = Math.max(peer.declaredLength, lengthBytes);
-          log(`hello: key 0x${view.getUint32(8, true).toString(16)}, ${lengthBytes} bytes`);
-          peer.send(hello);
+          if (lengthBytes > 0 && key !== 0) peer.declaredLength = Math.max(peer.declaredLength, lengthBytes);
+          log(`hello: key 0x${key.toString(16)}, ${lengthBytes} bytes`);
+          peer.send(encodeFabricHello({ flags, key, regionBase: 0x10_0000n, regionLength: BigInt(lengthBytes) }));
           break;
         }
         case 2: {

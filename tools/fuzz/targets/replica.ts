@@ -19,6 +19,7 @@ import type { FabricMessage } from "../../../host/devices/cluster_port.ts";
 import { CLUSTER_PORT_TUNNEL_VECTORS, FabricOpcode } from "../../../host/devices/cluster_port.ts";
 import type { Fabric, FabricEndpoint, FabricLink, FabricPacket } from "../../../host/fabric/fabric.ts";
 import type { LoopbackBackend } from "../../../host/devices/tcp_backend.ts";
+import { decodeFabricHello, encodeFabricHello, FABRIC_HELLO_ANSWER } from "../fabric_hello.ts";
 import { FindingError, type FuzzBoard } from "../harness.ts";
 import { FuzzInitiator } from "../iscsi_client.ts";
 import { bytes, type FuzzTarget, type InputReader, OPS_PER_INPUT_MAX } from "../target.ts";
@@ -27,7 +28,6 @@ import { BLOCK_BYTES, joined, ShadowDisk } from "./session.ts";
 const FIRMWARE = 1;
 const PEER = 2;
 const PEER_INDEX = 1; // board b's index in the routing table
-const HELLO_MAGIC = 0x4f4c4548;
 const FRAME_BYTES = 128;
 const COPY_MIB = 2; // 1 MiB of metadata, then 1 MiB of data: 2 048 blocks, 16 chunks of 64 KiB
 const COPY_BYTES = COPY_MIB << 20;
@@ -83,12 +83,12 @@ class ReplicaPeer implements FabricEndpoint {
     const data = message.bytes;
     this.reply(message.id, 0); // the port's own answer to a SEND: it arrived
     if (message.opcode !== FabricOpcode.Send || data === undefined) return;
-    if (data.length === 32 && new DataView(data.buffer, data.byteOffset).getUint32(0, true) === HELLO_MAGIC) {
-      const view = new DataView(data.buffer, data.byteOffset, 32);
-      this.firmwareKey = view.getUint32(8, true);
-      this.firmwareBase = view.getBigUint64(16, true);
-      this.firmwareLength = Number(view.getBigUint64(24, true));
-      if ((view.getUint32(4, true) & 1) !== 0) this.hello();
+    const hello = decodeFabricHello(data);
+    if (hello !== undefined) {
+      this.firmwareKey = hello.key;
+      this.firmwareBase = hello.regionBase;
+      this.firmwareLength = Number(hello.regionLength);
+      if ((hello.flags & FABRIC_HELLO_ANSWER) !== 0) this.hello();
       return;
     }
     if (data.length === FRAME_BYTES) this.onFrame(data.slice());
@@ -193,13 +193,7 @@ class ReplicaPeer implements FabricEndpoint {
   }
 
   hello(): void {
-    const hello = new Uint8Array(32);
-    const view = new DataView(hello.buffer);
-    view.setUint32(0, HELLO_MAGIC, true);
-    view.setUint32(8, 0x4200, true);
-    view.setBigUint64(16, 0x10_0000n, true);
-    view.setBigUint64(24, 0x1_0000n, true);
-    this.send(hello);
+    this.send(encodeFabricHello({ flags: 0, key: 0x4200, regionBase: 0x10_0000n, regionLength: 0x1_0000n }));
   }
 
   reply(id: number, status: number): void {
