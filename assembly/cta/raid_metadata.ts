@@ -283,7 +283,8 @@ export class RaidMetadata {
       v.member(slot).failed = !current;
       memory.copy(this.page(slot), at, SUPERBLOCK_BYTES); // the slot's superblock, for the rebuild check below
       unchecked(this.readOk[slot] = true);
-      this.say(v).s(": spare ").u32(i).s(" holds member ").u32(slot).s(" since before the restart").out();
+      this.say(v).s(": spare ").u32(i).s(" holds member ").u32(slot).s(" since before the restart (processor ")
+        .u32(v.member(slot).processor).s(" disk ").u32(v.member(slot).disk).s(")").out();
       for (let j = i; j + 1 < v.spareCount; j++) unchecked(v.spares[j]).set(unchecked(v.spares[j + 1]));
       v.spareCount -= 1;
       // Its page moves with it.

@@ -89,7 +89,10 @@ export class ReplicaResync {
       if (v.failedCount() == 0) continue;
       const f = v.firstFailed();
       if (!takeSpare(v, f)) continue;
-      line().s(raid1 ? "volumes: a spare takes member " : "volumes: a spare takes copy ").u32(f).s(" of volume ").u32(n).s("; the whole volume is copied to it").out();
+      // Which disk: `wasm-iop fault copy` names it by the copy's place from then on (host/board/control.ts).
+      const m = v.member(f);
+      line().s(raid1 ? "volumes: a spare takes member " : "volumes: a spare takes copy ").u32(f).s(" of volume ").u32(n)
+        .s("; the whole volume is copied to it (processor ").u32(m.processor).s(" disk ").u32(m.disk).s(")").out();
       this.startOn(n, f, true);
       return;
     }

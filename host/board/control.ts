@@ -4,6 +4,7 @@
 // an event of the board clock at the current board time: never in the middle of a device access or a firmware call,
 // and in a place a recorder can log it and a replay can apply it again at the same board time.
 import type { Board, ControllerSlot } from "./board.ts";
+import { CopyPlaces } from "./copy_places.ts";
 import { type VolumeState, VolumeStates } from "./volume_states.ts";
 
 /** Every object and its actions, for validation and for the CLI's help. */
@@ -49,16 +50,21 @@ export function parseControlRequest(value: unknown): ControlRequest | string {
 }
 
 // What a name resolved to: a disk (its board-file name) or a controller.
-type Target = { kind: "disk"; name: string; disk: string } | { kind: "controller"; name: string; slot: ControllerSlot };
+// spareOf: a replica copy's board-file disk, when the hot spare `disk` has taken its place.
+type Target = { kind: "disk"; name: string; disk: string; spareOf?: string } | { kind: "controller"; name: string; slot: ControllerSlot };
 
 export class BoardControl {
   private readonly volumes = new VolumeStates();
+  private readonly copyPlaces: CopyPlaces;
 
-  constructor(private readonly board: Board) {}
+  constructor(private readonly board: Board) {
+    this.copyPlaces = new CopyPlaces((name) => board.spec.volumes.findIndex((v) => v.name === name));
+  }
 
   /** Every console line of the board goes through here: the volume state lines are kept for `status`. */
   observeConsole(processor: string, line: string): void {
     this.volumes.observe(processor, line);
+    this.copyPlaces.observe(line);
   }
 
   /**
@@ -88,7 +94,9 @@ export class BoardControl {
     }
     this.board.trace.record(boardTimeNs, "board", "control", { object: request.object, name: request.name, action: request.action });
     if (target?.kind === "disk") {
-      const what = request.object === "copy" ? `copy ${target.name} (${target.disk})` : `disk ${target.name} (${target.disk})`;
+      const what = request.object !== "copy" ? `disk ${target.name} (${target.disk})`
+        : target.spareOf === undefined ? `copy ${target.name} (${target.disk})`
+          : `copy ${target.name} (${target.disk}, the spare in ${target.spareOf}'s place)`;
       if (request.action === "fail") {
         if (this.board.isDiskPulled(target.disk)) return { ok: true, boardTimeNs, message: `${what} was already pulled` };
         this.board.pullDisk(target.disk);
@@ -123,7 +131,8 @@ export class BoardControl {
     throw new Error(`control: ${request.object} without a target`);
   }
 
-  // VOLUME:COPY (a replica's name or number, copy 0 or 1) to the copy's disk, or one line naming what exists.
+  // VOLUME:COPY (a replica's name or number, copy 0 or 1) to the copy's disk (the hot spare in its place, once one
+  // took it: copy_places.ts), or one line naming what exists.
   private resolveCopy(name: string): Target | string {
     const [volumeText, copyText] = name.split(":") as [string, string];
     const volumes = this.board.spec.volumes;
@@ -132,9 +141,16 @@ export class BoardControl {
     if (volume === undefined || volume.type !== "replica") {
       return `no replica volume ${JSON.stringify(volumeText)} on board ${this.board.name}; replicas: ${replicas.length > 0 ? replicas.join(", ") : "none"}`;
     }
-    const disk = volume.members[Number(copyText)];
+    const copy = Number(copyText);
+    const disk = volume.members[copy];
     if (disk === undefined) return `no copy ${name}: volume ${volume.name} has copies ${volume.name}:0 (${volume.members[0]}) and ${volume.name}:1 (${volume.members[1]})`;
-    return { kind: "disk", name, disk };
+    const place = this.copyPlaces.placeOf(volumes.indexOf(volume), copy);
+    if (place === undefined) return { kind: "disk", name, disk };
+    const processor = this.board.spec.processors[place.processor];
+    const spare = processor === undefined ? undefined
+      : this.board.controllersOf(processor.name).flatMap((s) => s.disks)[place.disk];
+    if (spare === undefined) return `copy ${name}: a spare took its place, at processor ${place.processor} disk ${place.disk}, which board ${this.board.name} does not have`;
+    return { kind: "disk", name, disk: spare, spareOf: disk };
   }
 
   // PROCESSOR:INDEX to what it names on this board, or one line naming what was wrong and what exists.

@@ -22,6 +22,8 @@ export interface BusRegion {
    * throws WindowFault as readInto does.
    */
   view?(offset: number, lengthBytes: number): Uint8Array;
+  /** Bus.quietView: a view of the memory itself, undefined while anyone watches it. Optional (RAM has it). */
+  quietView?(offset: number, lengthBytes: number): Uint8Array | undefined;
   /** The layer a bus access to this region is charged to when a meter runs (layer_meter.ts); none: the caller's. */
   readonly layer?: Layer;
 }
@@ -134,6 +136,21 @@ export class Bus {
       if (error instanceof WindowFault) return this.dmaFault(master, "read", address, lengthBytes, error.message);
       throw error;
     }
+  }
+
+  /**
+   * The memory at [address, address + lengthBytes) as a view, with no access made, recorded or reported: for a device
+   * that fills it ahead of the DMA that later writes it (dmaWrite of this very view then records and reports the
+   * write, and copies nothing). Undefined when the trace is on, when the range is not in one region that gives such
+   * views (RAM), or when someone watches that memory's writes (the fuzzer's snapshot, the replayable trace): for
+   * them, memory changes only when the DMA happens.
+   */
+  quietView(address: bigint, lengthBytes: number): Uint8Array | undefined {
+    if (this.trace.enabled) return undefined;
+    const at = Number(address);
+    if (lengthBytes <= 0 || at + lengthBytes > NUMBER_EXACT_LIMIT) return undefined;
+    const m = this.decodeNumber(at, 1, lengthBytes);
+    return m?.region.quietView?.(at - m.baseNumber, lengthBytes);
   }
 
   /** A DMA write by `master`; small writes to register regions (an MSI-X message) go through write(). */

@@ -344,6 +344,12 @@ export abstract class PciFunctionBase implements PciFunction {
     return this.bus.dmaView(this.name, address, lengthBytes);
   }
 
+  /** Bus.quietView (no access made): undefined also while Bus Master is off. */
+  protected quietView(address: bigint, lengthBytes: number): Uint8Array | undefined {
+    if ((this.command() & COMMAND_BUS_MASTER) === 0 || this.bus === undefined) return undefined;
+    return this.bus.quietView(address, lengthBytes);
+  }
+
   protected dmaWrite(address: bigint, bytes: Uint8Array): DmaResult {
     if ((this.command() & COMMAND_BUS_MASTER) === 0) return { ok: false, fault: "bus master disabled" };
     if (this.bus === undefined) return { ok: false, fault: "not attached" };

@@ -97,8 +97,14 @@ export class RamRegion implements BusRegion {
     return this.ram.subarray(offset, offset + lengthBytes);
   }
 
+  quietView(offset: number, lengthBytes: number): Uint8Array | undefined {
+    if (this.watch.onWrite !== undefined || this.watch.onRead !== undefined || offset + lengthBytes > this.ram.length) return undefined;
+    return this.ram.subarray(offset, offset + lengthBytes);
+  }
+
   writeBytes(offset: number, bytes: Uint8Array): void {
-    this.bytes().set(bytes, offset);
+    // A quietView's bytes written back where they are (a READ's data read into place ahead of its DMA): no copy.
+    if (bytes.buffer !== this.ram.buffer || bytes.byteOffset !== this.ram.byteOffset + offset) this.bytes().set(bytes, offset);
     this.watch.onWrite?.(offset, bytes.length);
   }
 }

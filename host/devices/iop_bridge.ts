@@ -573,6 +573,11 @@ export class OutboundWindowRegion implements BusRegion {
     if (!result.ok) throw new WindowFault(result.fault);
   }
 
+  // The host bus's quietView at host address `offset` (host RAM): a storage request's data read into place there.
+  quietView(offset: number, lengthBytes: number): Uint8Array | undefined {
+    return this.bridge.outboundBus()?.quietView(BigInt(offset), lengthBytes);
+  }
+
   writeBytes(offset: number, bytes: Uint8Array): void {
     const bus = this.bridge.outboundBus();
     if (bus === undefined) throw new WindowFault(`${this.bridge.name} may not master (Bus Master off)`);

@@ -106,6 +106,8 @@ interface Outcome {
   dataOutUsedBytes?: number;
   /** `data` was made for this command alone (a read's buffer): execute() hands it over rather than copying it. */
   dataOwned?: boolean;
+  /** `data` is the start of execute()'s `dataInPlace`: the caller's own memory, no pool buffer. */
+  inPlace?: boolean;
 }
 
 const GOOD: Outcome = { status: SAM_STATUS_GOOD };
@@ -229,6 +231,8 @@ export class ScsiDisk {
   private readonly physicalExponent: number; // SBC-3 LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT
   /** The buffers READs read into, lent until the caller gives them back (releaseDataIn). */
   readonly readBuffers = new ReadBufferPool();
+  // execute()'s dataInPlace while it runs: where a READ may put its data instead of a pool buffer.
+  private dataInPlace: Uint8Array | undefined;
 
   constructor(
     private readonly backend: DiskBackend,
@@ -273,10 +277,18 @@ export class ScsiDisk {
   /**
    * Executes one command. `dataOut` holds what the initiator sent; allocation and transfer lengths come from the
    * CDB; `dataInCapacity` is how many bytes the initiator's Data-In buffers hold (Data-In is cut to it).
+   * `dataInPlace`, optional: memory a READ may read its data into straight (the initiator's own buffer); the
+   * result's `dataIn` is then a view of it, not pooled.
    */
-  execute(cdb: Uint8Array, dataOut: Uint8Array, dataInCapacity: number): ScsiResult {
+  execute(cdb: Uint8Array, dataOut: Uint8Array, dataInCapacity: number, dataInPlace?: Uint8Array): ScsiResult {
     if (!Number.isSafeInteger(dataInCapacity) || dataInCapacity < 0) throw new RangeError(`Data-In capacity ${dataInCapacity} is not a byte count`);
-    const outcome = this.checkAndDispatch(cdb, dataOut);
+    this.dataInPlace = dataInPlace;
+    let outcome: Outcome;
+    try {
+      outcome = this.checkAndDispatch(cdb, dataOut);
+    } finally {
+      this.dataInPlace = undefined;
+    }
     if (outcome.status !== SAM_STATUS_GOOD) {
       return { status: outcome.status, sense: outcome.sense, residualBytes: dataOut.length + dataInCapacity };
     }
@@ -288,7 +300,7 @@ export class ScsiDisk {
       dataIn: outcome.dataOwned === true ? data.subarray(0, deliveredBytes) : data.slice(0, deliveredBytes),
       residualBytes: dataInCapacity - deliveredBytes + dataOut.length - (outcome.dataOutUsedBytes ?? 0),
       overflowBytes: data.length - deliveredBytes,
-      dataInPooled: outcome.dataOwned === true && data.length > 0,
+      dataInPooled: outcome.dataOwned === true && outcome.inPlace !== true && data.length > 0,
     };
   }
 
@@ -517,15 +529,18 @@ export class ScsiDisk {
     const transfer = decodeBlockTransfer(cdb);
     const refused = this.checkTransfer(transfer);
     if (refused !== null) return refused;
-    const data = this.readBuffers.take(transfer.blockCount * this.backend.blockSize);
+    const lengthBytes = transfer.blockCount * this.backend.blockSize;
+    const place = this.dataInPlace;
+    const inPlace = place !== undefined && place.length >= lengthBytes;
+    const data = inPlace ? place.subarray(0, lengthBytes) : this.readBuffers.take(lengthBytes);
     try {
       this.backend.read(Number(transfer.lba) * this.backend.blockSize, data);
     } catch (error) {
-      this.readBuffers.give(data);
+      if (!inPlace) this.readBuffers.give(data);
       if (!(error instanceof DiskIoError)) throw error;
       return checkCondition(SENSE_KEY_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
     }
-    return { status: SAM_STATUS_GOOD, data, dataOwned: true };
+    return { status: SAM_STATUS_GOOD, data, dataOwned: true, inPlace };
   }
 
   /** SBC-3, WRITE (6, 10, 12, 16): the data is in the backend before GOOD; with FUA it is also flushed first. */

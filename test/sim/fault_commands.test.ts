@@ -200,4 +200,55 @@ describe("faults through the board's control", () => {
     expect(t.console.join("\n")).toMatch(/copying 1 regions of volume 0 from copy 0 to copy 1/);
     expect(t.stops).toEqual([]);
   });
+
+  // Once a hot spare has taken a copy's place, the board file's disk of that copy is no longer the volume's: `fault
+  // copy` names the spare in its place (the firmware says which disk it took; host/board/copy_places.ts).
+  it("a replica's copy whose place a spare took: fault copy names the spare, fails and restores it", () => {
+    const volumes = [{ name: "rep", type: "replica", copies: ["sp1-disk0", "sp2-disk0"], chunkKiB: 64, spares: ["host-disk0"] }];
+    const boot = () => {
+      const t = testBoard({ ramMiB: [64, 32, 32], disksMiB: [[8], [8], [8]], seed: 5, volumes });
+      const control = new BoardControl(t.board);
+      for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
+      expect(t.call("testUmaReady")).toBe(1);
+      return { t, control };
+    };
+    const { t, control } = boot();
+    let seen = 0;
+    const feed = () => { // the console lines since the last feed, as `run` hands them to its control
+      for (const line of t.console.slice(seen)) control.observeConsole(line.slice(0, line.indexOf(" ")), line.slice(line.indexOf(": ") + 2));
+      seen = t.console.length;
+    };
+    const ram = () => new Uint8Array(t.host.memory.buffer);
+    const write = (): number => {
+      const r = t.call("testClientPrepare", 1, 1) as number;
+      ram().set(seeded("spare", 4096), t.call("testClientBufferAddress", r, 0) as number);
+      expect(t.call("testClientSubmit", r, 4, 0, 64n, 8)).toBe(1);
+      for (let i = 0; i < 1000 && t.call("testClientStatus", r) === 0xff; i++) t.board.runFor(1_000_000);
+      const status = t.call("testClientStatus", r) as number;
+      t.call("testClientRelease", r);
+      return status;
+    };
+    const volume = () => t.console.filter((l) => l.includes(" volume index=0 ")).at(-1) ?? "";
+    const settle = (state: RegExp) => { for (let i = 0; i < 500 && !state.test(volume()); i++) t.board.runFor(10_000_000); feed(); };
+    feed();
+    const first = command(t, control, { object: "copy", name: "rep:1", action: "fail" });
+    expect(first.ok && first.message).toMatch(/^copy rep:1 \(sp2-disk0\) pulled at /);
+    expect(write()).toBe(0);
+    settle(/state=optimal/);
+    expect(volume()).toMatch(/state=optimal copies=current,current/);
+    expect(t.console.join("\n")).toMatch(/volumes: a spare takes copy 1 of volume 0; the whole volume is copied to it \(processor 0 disk 0\)/);
+    // Copy 1 is host-disk0 now: failing it pulls the spare, not sp2-disk0 again.
+    const second = command(t, control, { object: "copy", name: "rep:1", action: "fail" });
+    expect(second.ok && second.message).toMatch(/^copy rep:1 \(host-disk0, the spare in sp2-disk0's place\) pulled at /);
+    expect(t.board.isDiskPulled("host-disk0")).toBe(true);
+    expect(write()).toBe(0);
+    settle(/state=degraded/);
+    expect(volume()).toMatch(/state=degraded copies=current,failed/);
+    const restored = command(t, control, { object: "copy", name: "rep:1", action: "restore" });
+    expect(restored.ok && restored.message).toMatch(/^copy rep:1 \(host-disk0, the spare in sp2-disk0's place\) put back at .* with what it held$/);
+    settle(/state=optimal/);
+    expect(volume()).toMatch(/state=optimal copies=current,current/);
+    expect(t.board.isDiskPulled("sp2-disk0")).toBe(true); // the old disk stays out: it is no copy any more
+    expect(t.stops).toEqual([]);
+  });
 });

@@ -23,7 +23,8 @@ objects and actions:
                                gets UNIT ATTENTION, POWER ON OR RESET OCCURRED (29h/00h)
   disk PROCESSOR:N restore     put the pulled disk back, with what it held (a replica's copy then gets only the
                                regions written meanwhile); its first command gets the same unit attention
-  copy VOLUME:K fail|restore   the same for copy K (0 or 1) of replica VOLUME (its name or number): its disk
+  copy VOLUME:K fail|restore   the same for copy K (0 or 1) of replica VOLUME (its name or number): its disk, or
+                               the hot spare that took its place
   controller PROCESSOR:N hang  virtio-scsi controller N of the processor stops completing requests (nothing more
                                on its used ring) until the firmware resets it (its request timeout does) or:
   controller PROCESSOR:N resume

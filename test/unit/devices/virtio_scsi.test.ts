@@ -440,6 +440,32 @@ describe("request queue", () => {
     expect(d.device.stats).toMatchObject({ requests: 2, bytesWritten: 4 * BLOCK, bytesRead: 4 * BLOCK, errors: 0 });
   });
 
+  it("reads a large READ into the driver's buffer ahead of its completion only when nobody watches RAM", () => {
+    // Proves dataInPlace (32 KiB or more, in one run of adjacent data-in buffers, RAM without a trace or a write
+    // watcher): the disk reads straight into the buffer at submission, and the completion records the DMA without
+    // copying (the same bytes, response and used length). With the trace on, or buffers that are not adjacent, the
+    // buffer changes only at completion.
+    const data = pattern(128 * BLOCK, 5);
+    submit(d, cmdReq(rw10(0x2a, 20, 128)), { out: [data] });
+    d.run();
+    const cases: { traced: boolean; inLengths: number[]; early: boolean }[] = [
+      { traced: true, inLengths: [32 * 1024, 32 * 1024], early: false },
+      { traced: false, inLengths: [32 * 1024, 32 * 1024], early: true },
+      { traced: false, inLengths: [100, 64 * 1024 - 100], early: false }, // a 28-byte gap between the two
+      { traced: false, inLengths: [16 * BLOCK, 16 * BLOCK, 16 * BLOCK, 80 * BLOCK], early: true },
+    ];
+    for (const [n, c] of cases.entries()) {
+      (d.h.trace as { enabled: boolean }).enabled = c.traced;
+      const read = submit(d, cmdReq(rw10(0x28, 20, 128), 0, BigInt(n + 2)), { inLengths: c.inLengths });
+      expect(readDataIn(d, read).every((byte) => byte === 0)).toBe(!c.early);
+      d.run();
+      expect(readResponse(d, read)).toMatchObject({ response: RESP.OK, status: GOOD, residual: 0 });
+      expect(d.usedElem(VQ_REQUEST, n + 1)).toEqual({ id: read.head, len: RESP_HEADER_BYTES + data.length });
+      expect(readDataIn(d, read)).toEqual(data);
+    }
+    (d.h.trace as { enabled: boolean }).enabled = true;
+  });
+
   it("reports a residual when the data-in buffers are larger than the transfer", () => {
     const read = submit(d, cmdReq(rw10(0x28, 0, 1)), { inLengths: [2 * BLOCK] });
     d.run();
