@@ -29,6 +29,27 @@ import { Volume, volumeAt, volumesCount, VolumeState, VolumeType, VOLUMES_MAX } 
 import { CtaTask } from "./cta";
 import { THIN_BUFFER_BYTES, ThinLoader } from "./thin_load";
 import { ThinMap } from "./thin_map";
+import {
+  THIN_REQUEST_BYTES, requestActive, requestBlocked, requestBlocks, requestBytes, requestCursor, requestEvents,
+  requestFlushIssued, requestFunction, requestLba, requestOutstanding, requestRequester, requestSetActive,
+  requestSetBlocked, requestSetBlocks, requestSetBytes, requestSetCursor, requestSetEvents, requestSetFlushIssued,
+  requestSetFunction, requestSetLba, requestSetOutstanding, requestSetRequester, requestSetSgl, requestSetStatus,
+  requestSetTag, requestSetVolume, requestSgl, requestStatus, requestTag, requestVolume,
+} from "./thin_request_record";
+import {
+  THIN_CHILD_BYTES, childBlocks, childBusy, childFunction, childLba, childOwner, childOwnerKind,
+  childSetBlocks, childSetBusy, childSetFunction, childSetLba, childSetOwner, childSetOwnerKind, childSetSgl,
+  childSetState, childSetVolume, childSgl, childState, childVolume,
+} from "./thin_child_record";
+import {
+  THIN_RECORD_BYTES, recordBytes, recordChunk, recordGeneration, recordOutstanding, recordRequest, recordSetBytes,
+  recordSetChunk, recordSetGeneration, recordSetOutstanding, recordSetRequest, recordSetState, recordSetStatus,
+  recordSetVc, recordSetVolume, recordState, recordStatus, recordVc, recordVolume,
+} from "./thin_allocation_record";
+import {
+  THIN_COMMIT_BYTES, commitBlock, commitCopy, commitGeneration, commitSetBlock, commitSetCopy,
+  commitSetGeneration, commitSetState, commitSetVolume, commitState, commitVolume,
+} from "./thin_commit_record";
 
 export const THIN_REQUESTS_MAX: u32 = 64;
 export const THIN_CHILDREN_MAX: u32 = 64;
@@ -67,24 +88,15 @@ enum CommitState {
   Writing = 2, // the map block, FUA
 }
 
-// Request: |0 active u8|1 status u8|2 requester u16|4 outstanding u32|8 tag u64|16 bytes u64|24 fn u8|25 events u8|
-// |26 volume u16|28 blocks u32|32 lba u64|40 cursor u64|48 sgl u32|52 blocked u8|
-const REQUEST_BYTES: u32 = 64;
-// Child: |0 state u8|1 owner kind u8|2 owner u16|4 fn u8|5 busy u8|6 volume u16|8 lba u64|16 blocks u32|20 sgl u32|
-// |24 status u8|
-const CHILD_BYTES: u32 = 32;
-// Record: |0 state u8|1 status u8|2 volume u16|4 vc u32|8 chunk u32|12 request u16|14 outstanding u8|
-// |16 generation u64|24 bytes u32|
-const RECORD_BYTES: u32 = 32;
-// Commit: |0 state u8|1 copy u8|2 volume u16|4 block u32|8 generation u64|16 sgl u32|
-const COMMIT_BYTES: u32 = 24;
+// The records of the tables below: thin_request_record.ts, thin_child_record.ts, thin_allocation_record.ts (Record)
+// and thin_commit_record.ts.
 
 export class ThinLayer {
   readonly maps: StaticArray<ThinMap | null> = new StaticArray<ThinMap | null>(VOLUMES_MAX);
-  private readonly requests: usize = carve(THIN_REQUESTS_MAX * REQUEST_BYTES, 16);
-  private readonly children: usize = carve(THIN_CHILDREN_MAX * CHILD_BYTES, 16);
-  private readonly records: usize = carve(THIN_RECORDS_MAX * RECORD_BYTES, 16);
-  private readonly commits: usize = carve(THIN_COMMITS_MAX * COMMIT_BYTES, 16);
+  private readonly requests: usize = carve(THIN_REQUESTS_MAX * THIN_REQUEST_BYTES, 16);
+  private readonly children: usize = carve(THIN_CHILDREN_MAX * THIN_CHILD_BYTES, 16);
+  private readonly records: usize = carve(THIN_RECORDS_MAX * THIN_RECORD_BYTES, 16);
+  private readonly commits: usize = carve(THIN_COMMITS_MAX * THIN_COMMIT_BYTES, 16);
   readonly buffer: usize = reservedLargeBuffer(); // THIN_BUFFER_BYTES: one large pool buffer, taken for good at boot
   private readonly out: Msg = new Msg();
   readonly loader: ThinLoader = new ThinLoader(this);
@@ -132,24 +144,24 @@ export class ThinLayer {
     const status = this.check(fn, volume, msg.d, <u64>msg.b, msg.c);
     if (status != FrameStatus.Ok) { this.answer(msg.source, msg.e, status, 0, 0, 0); return; }
     let r: u32 = POOL_NONE;
-    for (let i: u32 = 0; i < THIN_REQUESTS_MAX; i++) if (load<u8>(this.request(i)) == 0) { r = i; break; }
+    for (let i: u32 = 0; i < THIN_REQUESTS_MAX; i++) if (!requestActive(this.request(i))) { r = i; break; }
     if (r == POOL_NONE) { this.answer(msg.source, msg.e, FrameStatus.Busy, 0, 0, 0); return; }
     const q = this.request(r);
-    memory.fill(q, 0, REQUEST_BYTES);
-    store<u8>(q, 1);
-    store<u16>(q, <u16>msg.source, 2);
-    store<u64>(q, msg.e, 8);
-    store<u8>(q, <u8>fn, 24);
-    store<u16>(q, <u16>volume, 26);
-    store<u32>(q, fn == FrameFunction.Flush ? 0 : msg.b, 28);
-    store<u64>(q, msg.d, 32);
-    store<u64>(q, msg.d, 40);
-    store<u32>(q, msg.c, 48);
+    memory.fill(q, 0, THIN_REQUEST_BYTES);
+    requestSetActive(q, true);
+    requestSetRequester(q, msg.source);
+    requestSetTag(q, msg.e);
+    requestSetFunction(q, fn);
+    requestSetVolume(q, volume);
+    requestSetBlocks(q, fn == FrameFunction.Flush ? 0 : msg.b);
+    requestSetLba(q, msg.d);
+    requestSetCursor(q, msg.d);
+    requestSetSgl(q, msg.c);
     this.requestsActive += 1;
     if (fn == FrameFunction.Flush) {
       // Every acknowledged write's mapping is durable already: the pool's caches are what is left.
-      if (!this.childStart(ThinOwner.Request, r, FrameFunction.Flush, volumeAt(volume).poolVolume, 0, 0, SGL_NONE)) store<u8>(q, 1, 52);
-      else store<u8>(q, 1, 52 + 1); // flush issued
+      if (!this.childStart(ThinOwner.Request, r, FrameFunction.Flush, volumeAt(volume).poolVolume, 0, 0, SGL_NONE)) requestSetBlocked(q, true);
+      else requestSetFlushIssued(q, true); // flush issued
     } else {
       this.advance(r);
     }
@@ -197,38 +209,38 @@ export class ThinLayer {
   // Emits the request's next chunk segments while the tables allow; marks it blocked otherwise.
   private advance(r: u32): void {
     const q = this.request(r);
-    const volume = <u32>load<u16>(q, 26);
+    const volume = requestVolume(q);
     const v = volumeAt(volume);
     const m = this.map(volume);
-    const end = load<u64>(q, 32) + <u64>load<u32>(q, 28);
+    const end = requestLba(q) + <u64>requestBlocks(q);
     const chunk = <u64>v.chunkBlocks;
-    store<u8>(q, 0, 52);
-    while (load<u8>(q, 1) == FrameStatus.Ok && load<u64>(q, 40) < end) {
-      const cursor = load<u64>(q, 40);
+    requestSetBlocked(q, false);
+    while (requestStatus(q) == FrameStatus.Ok && requestCursor(q) < end) {
+      const cursor = requestCursor(q);
       const vc = <u32>(cursor / chunk);
       const offset = cursor % chunk;
       const blocks = min(end - cursor, chunk - offset);
-      if (this.locked(volume, vc) || this.childrenFree < CHILDREN_PER_SEGMENT) { store<u8>(q, 1, 52); return; }
-      if (!this.segment(r, v, m, vc, offset, blocks)) { if (load<u8>(q, 1) == FrameStatus.Ok) store<u8>(q, 1, 52); return; }
-      store<u64>(q, cursor + blocks, 40);
+      if (this.locked(volume, vc) || this.childrenFree < CHILDREN_PER_SEGMENT) { requestSetBlocked(q, true); return; }
+      if (!this.segment(r, v, m, vc, offset, blocks)) { if (requestStatus(q) == FrameStatus.Ok) requestSetBlocked(q, true); return; }
+      requestSetCursor(q, cursor + blocks);
     }
   }
 
   // One segment of request `r`, within virtual chunk `vc`. False when it must wait (or failed the request).
   private segment(r: u32, v: Volume, m: ThinMap, vc: u32, offset: u64, blocks: u64): bool {
     const q = this.request(r);
-    const fn = <u32>load<u8>(q, 24);
+    const fn = requestFunction(q);
     const chunk = m.lookup(vc);
     const pool = v.poolVolume;
-    const sglOffset = (<u64>vc * <u64>v.chunkBlocks + offset - load<u64>(q, 32)) * <u64>v.blockSizeBytes;
+    const sglOffset = (<u64>vc * <u64>v.chunkBlocks + offset - requestLba(q)) * <u64>v.blockSizeBytes;
     const bytes = blocks * <u64>v.blockSizeBytes;
     if (fn == FrameFunction.Read) {
       if (chunk == THIN_CHUNK_NONE) {
-        sgls().zeroRange(load<u32>(q, 48), sglOffset, bytes); // unmapped: zeros (LBPRZ)
-        store<u64>(q, load<u64>(q, 16) + bytes, 16);
+        sgls().zeroRange(requestSgl(q), sglOffset, bytes); // unmapped: zeros (LBPRZ)
+        requestSetBytes(q, requestBytes(q) + bytes);
         return true;
       }
-      return this.childSlice(ThinOwner.Request, r, fn, pool, thinChunkLba(v, chunk) + offset, blocks, load<u32>(q, 48), sglOffset);
+      return this.childSlice(ThinOwner.Request, r, fn, pool, thinChunkLba(v, chunk) + offset, blocks, requestSgl(q), sglOffset);
     }
     if (fn == FrameFunction.Unmap) {
       if (chunk == THIN_CHUNK_NONE) return true;
@@ -237,13 +249,13 @@ export class ThinLayer {
       const rec = this.recordOpen(m.volume, vc, chunk, r);
       if (rec == POOL_NONE) return false;
       const at = this.record(rec);
-      store<u8>(at, <u8>RecordState.Freeing);
-      store<u64>(at, m.set(vc, THIN_CHUNK_NONE), 16);
-      store<u32>(q, load<u32>(q, 4) + 1, 4);
+      recordSetState(at, RecordState.Freeing);
+      recordSetGeneration(at, m.set(vc, THIN_CHUNK_NONE));
+      requestSetOutstanding(q, requestOutstanding(q) + 1);
       return true;
     }
     if (chunk != THIN_CHUNK_NONE) {
-      return this.childSlice(ThinOwner.Request, r, fn, pool, thinChunkLba(v, chunk) + offset, blocks, load<u32>(q, 48), sglOffset);
+      return this.childSlice(ThinOwner.Request, r, fn, pool, thinChunkLba(v, chunk) + offset, blocks, requestSgl(q), sglOffset);
     }
     return this.allocate(r, v, m, vc, offset, blocks, sglOffset);
   }
@@ -263,51 +275,51 @@ export class ThinLayer {
     const rec = this.recordOpen(m.volume, vc, chunk, r);
     assert(rec != POOL_NONE, "thin: no record though one was free");
     const at = this.record(rec);
-    store<u8>(at, <u8>RecordState.Writing);
-    store<u32>(at, <u32>(blocks * <u64>v.blockSizeBytes), 24);
-    store<u32>(q, load<u32>(q, 4) + 1, 4);
+    recordSetState(at, RecordState.Writing);
+    recordSetBytes(at, <u32>(blocks * <u64>v.blockSizeBytes));
+    requestSetOutstanding(q, requestOutstanding(q) + 1);
     this.allocations += 1;
     const base = thinChunkLba(v, chunk);
-    const fn = <u32>load<u8>(q, 24);
+    const fn = requestFunction(q);
     const chunkBlocks = <u64>v.chunkBlocks;
-    if (!this.childSlice(ThinOwner.Record, rec, fn, v.poolVolume, base + offset, blocks, load<u32>(q, 48), sglOffset)) {
+    if (!this.childSlice(ThinOwner.Record, rec, fn, v.poolVolume, base + offset, blocks, requestSgl(q), sglOffset)) {
       // No SGL block for the slice: nothing is out yet, so the record goes and the chunk back.
-      store<u32>(q, load<u32>(q, 4) - 1, 4);
-      store<u8>(at, <u8>RecordState.Free);
+      requestSetOutstanding(q, requestOutstanding(q) - 1);
+      recordSetState(at, RecordState.Free);
       this.recordsActive -= 1;
       m.release(chunk);
       this.usageChanged(m, POOL_NONE);
       return false;
     }
-    store<u8>(at, load<u8>(at, 14) + 1, 14);
+    recordSetOutstanding(at, recordOutstanding(at) + 1);
     if (offset > 0) {
       assert(this.childStart(ThinOwner.Record, rec, FrameFunction.Unmap, v.poolVolume, base, offset, SGL_NONE));
-      store<u8>(at, load<u8>(at, 14) + 1, 14);
+      recordSetOutstanding(at, recordOutstanding(at) + 1);
     }
     if (offset + blocks < chunkBlocks) {
       assert(this.childStart(ThinOwner.Record, rec, FrameFunction.Unmap, v.poolVolume, base + offset + blocks, chunkBlocks - offset - blocks, SGL_NONE));
-      store<u8>(at, load<u8>(at, 14) + 1, 14);
+      recordSetOutstanding(at, recordOutstanding(at) + 1);
     }
     return true;
   }
 
   private requestFail(r: u32, status: FrameStatus): void {
     const q = this.request(r);
-    if (load<u8>(q, 1) == FrameStatus.Ok) store<u8>(q, <u8>status, 1);
+    if (requestStatus(q) == FrameStatus.Ok) requestSetStatus(q, status);
   }
 
   private finishIfDone(r: u32): void {
     const q = this.request(r);
-    if (load<u8>(q) == 0 || load<u32>(q, 4) != 0) return;
-    const failed = load<u8>(q, 1) != FrameStatus.Ok;
-    const fn = <u32>load<u8>(q, 24);
+    if (!requestActive(q) || requestOutstanding(q) != 0) return;
+    const failed = requestStatus(q) != FrameStatus.Ok;
+    const fn = requestFunction(q);
     if (!failed) {
-      if (fn == FrameFunction.Flush && load<u8>(q, 53) == 0) return; // its flush is still to be posted
-      if (fn != FrameFunction.Flush && load<u64>(q, 40) < load<u64>(q, 32) + <u64>load<u32>(q, 28)) return;
+      if (fn == FrameFunction.Flush && !requestFlushIssued(q)) return; // its flush is still to be posted
+      if (fn != FrameFunction.Flush && requestCursor(q) < requestLba(q) + <u64>requestBlocks(q)) return;
     }
-    store<u8>(q, 0);
+    requestSetActive(q, false);
     this.requestsActive -= 1;
-    this.answer(load<u16>(q, 2), load<u64>(q, 8), <FrameStatus>load<u8>(q, 1), 0, load<u64>(q, 16), <u64>load<u8>(q, 25));
+    this.answer(requestRequester(q), requestTag(q), requestStatus(q), 0, requestBytes(q), <u64>requestEvents(q));
   }
 
   private answer(requester: u32, tag: u64, status: FrameStatus, provisioning: u32, bytes: u64, events: u64): void {
@@ -348,37 +360,37 @@ export class ThinLayer {
   /** Starts a child (its `sgl`, if any, is the child's to release). False only when no child is free. */
   childStart(kind: ThinOwner, owner: u32, fn: u32, volume: u32, lba: u64, blocks: u64, sgl: u32): bool {
     let c: u32 = POOL_NONE;
-    for (let i: u32 = 0; i < THIN_CHILDREN_MAX; i++) if (load<u8>(this.child(i)) == ChildState.Free) { c = i; break; }
+    for (let i: u32 = 0; i < THIN_CHILDREN_MAX; i++) if (childState(this.child(i)) == ChildState.Free) { c = i; break; }
     if (c == POOL_NONE) {
       if (sgl != SGL_NONE) sgls().release(sgl);
       return false;
     }
     const at = this.child(c);
-    memory.fill(at, 0, CHILD_BYTES);
-    store<u8>(at, <u8>kind, 1);
-    store<u16>(at, <u16>owner, 2);
-    store<u8>(at, <u8>fn, 4);
-    store<u16>(at, <u16>volume, 6);
-    store<u64>(at, lba, 8);
-    store<u32>(at, <u32>blocks, 16);
-    store<u32>(at, sgl, 20);
+    memory.fill(at, 0, THIN_CHILD_BYTES);
+    childSetOwnerKind(at, kind);
+    childSetOwner(at, owner);
+    childSetFunction(at, fn);
+    childSetVolume(at, volume);
+    childSetLba(at, lba);
+    childSetBlocks(at, <u32>blocks);
+    childSetSgl(at, sgl);
     this.childrenFree -= 1;
-    if (kind == ThinOwner.Request) store<u32>(this.request(owner), load<u32>(this.request(owner), 4) + 1, 4);
+    if (kind == ThinOwner.Request) requestSetOutstanding(this.request(owner), requestOutstanding(this.request(owner)) + 1);
     this.childPost(c);
     return true;
   }
 
   private childPost(c: u32): void {
     const at = this.child(c);
-    this.out.set(MsgKind.ServiceIo, this.cta.index, <u32>load<u8>(at, 4) | (<u32>load<u16>(at, 6) << 8), load<u32>(at, 16));
-    this.out.c = load<u32>(at, 20);
-    this.out.d = load<u64>(at, 8);
+    this.out.set(MsgKind.ServiceIo, this.cta.index, childFunction(at) | (childVolume(at) << 8), childBlocks(at));
+    this.out.c = childSgl(at);
+    this.out.d = childLba(at);
     this.out.e = TAG_CHILD | <u64>c;
     if (post(this.cta.index, this.out)) {
-      store<u8>(at, <u8>ChildState.Sent);
+      childSetState(at, ChildState.Sent);
     } else {
-      if (load<u8>(at) != ChildState.Posting) this.posting += 1;
-      store<u8>(at, <u8>ChildState.Posting);
+      if (childState(at) != ChildState.Posting) this.posting += 1;
+      childSetState(at, ChildState.Posting);
     }
   }
 
@@ -387,28 +399,28 @@ export class ThinLayer {
     assert((msg.e & 0xffff_ffff_0000_0000) == TAG_CHILD, "cta: ServiceIoDone that is no thin child's");
     const c = <u32>(msg.e & 0xffff);
     const at = this.child(c);
-    assert(load<u8>(at) == ChildState.Sent, "thin: answer for a child not sent");
+    assert(childState(at) == ChildState.Sent, "thin: answer for a child not sent");
     const status = <FrameStatus>msg.a;
     if (status == FrameStatus.Busy) {
       // The CTA's tables were full: posted again once a service of the CTA's has finished.
-      store<u8>(at, <u8>ChildState.Posting);
-      store<u8>(at, 1, 5);
+      childSetState(at, ChildState.Posting);
+      childSetBusy(at, true);
       this.posting += 1;
       this.busyAt = this.cta.servicesDone;
       return;
     }
-    const kind = <ThinOwner>load<u8>(at, 1);
-    const owner = <u32>load<u16>(at, 2);
-    const sgl = load<u32>(at, 20);
+    const kind = <ThinOwner>childOwnerKind(at);
+    const owner = childOwner(at);
+    const sgl = childSgl(at);
     if (sgl != SGL_NONE) sgls().release(sgl);
-    store<u8>(at, <u8>ChildState.Free);
+    childSetState(at, ChildState.Free);
     this.childrenFree += 1;
     switch (<i32>kind) {
       case ThinOwner.Request: {
         const q = this.request(owner);
-        store<u32>(q, load<u32>(q, 4) - 1, 4);
+        requestSetOutstanding(q, requestOutstanding(q) - 1);
         if (status != FrameStatus.Ok) this.requestFail(owner, status);
-        else if (load<u8>(q, 24) != FrameFunction.Unmap) store<u64>(q, load<u64>(q, 16) + <u64>msg.c, 16);
+        else if (requestFunction(q) != FrameFunction.Unmap) requestSetBytes(q, requestBytes(q) + <u64>msg.c);
         this.finishIfDone(owner);
         break;
       }
@@ -428,18 +440,18 @@ export class ThinLayer {
     if (this.requestsActive > 0) {
       for (let r: u32 = 0; r < THIN_REQUESTS_MAX; r++) {
         const q = this.request(r);
-        if (load<u8>(q) == 0) continue;
-        if (load<u8>(q, 24) == FrameFunction.Flush) {
-          if (load<u8>(q, 53) == 0 && this.childStart(ThinOwner.Request, r, FrameFunction.Flush, volumeAt(load<u16>(q, 26)).poolVolume, 0, 0, SGL_NONE)) {
-            store<u8>(q, 1, 53);
+        if (!requestActive(q)) continue;
+        if (requestFunction(q) == FrameFunction.Flush) {
+          if (!requestFlushIssued(q) && this.childStart(ThinOwner.Request, r, FrameFunction.Flush, volumeAt(requestVolume(q)).poolVolume, 0, 0, SGL_NONE)) {
+            requestSetFlushIssued(q, true);
             moved = true;
           }
           continue;
         }
-        if (load<u8>(q, 52) == 0) continue;
-        const before = load<u64>(q, 40);
+        if (!requestBlocked(q)) continue;
+        const before = requestCursor(q);
         this.advance(r);
-        if (load<u64>(q, 40) != before || load<u8>(q, 52) == 0) moved = true;
+        if (requestCursor(q) != before || !requestBlocked(q)) moved = true;
         this.finishIfDone(r);
       }
     }
@@ -450,11 +462,11 @@ export class ThinLayer {
     let moved = false;
     for (let c: u32 = 0; c < THIN_CHILDREN_MAX && this.posting > 0; c++) {
       const at = this.child(c);
-      if (load<u8>(at) != ChildState.Posting) continue;
-      if (load<u8>(at, 5) != 0 && this.cta.servicesDone == this.busyAt) continue; // nothing has finished since Busy
-      store<u8>(at, 0, 5);
+      if (childState(at) != ChildState.Posting) continue;
+      if (childBusy(at) && this.cta.servicesDone == this.busyAt) continue; // nothing has finished since Busy
+      childSetBusy(at, false);
       this.posting -= 1;
-      store<u8>(at, <u8>ChildState.Sent);
+      childSetState(at, ChildState.Sent);
       this.childPost(c);
       moved = true;
     }
@@ -468,9 +480,9 @@ export class ThinLayer {
     const hi = lo + <u64>v.chunkBlocks;
     for (let c: u32 = 0; c < THIN_CHILDREN_MAX; c++) {
       const at = this.child(c);
-      if (load<u8>(at) == ChildState.Free || load<u16>(at, 6) != v.poolVolume) continue;
-      const lba = load<u64>(at, 8);
-      if (lba < hi && lba + <u64>load<u32>(at, 16) > lo) return true;
+      if (childState(at) == ChildState.Free || childVolume(at) != v.poolVolume) continue;
+      const lba = childLba(at);
+      if (lba < hi && lba + <u64>childBlocks(at) > lo) return true;
     }
     return false;
   }
@@ -481,12 +493,12 @@ export class ThinLayer {
     if (this.recordsActive == THIN_RECORDS_MAX) return POOL_NONE;
     for (let i: u32 = 0; i < THIN_RECORDS_MAX; i++) {
       const at = this.record(i);
-      if (load<u8>(at) != RecordState.Free) continue;
-      memory.fill(at, 0, RECORD_BYTES);
-      store<u16>(at, <u16>volume, 2);
-      store<u32>(at, vc, 4);
-      store<u32>(at, chunk, 8);
-      store<u16>(at, <u16>r, 12);
+      if (recordState(at) != RecordState.Free) continue;
+      memory.fill(at, 0, THIN_RECORD_BYTES);
+      recordSetVolume(at, volume);
+      recordSetVc(at, vc);
+      recordSetChunk(at, chunk);
+      recordSetRequest(at, r);
       this.recordsActive += 1;
       return i;
     }
@@ -498,7 +510,7 @@ export class ThinLayer {
     if (this.recordsActive == 0) return false;
     for (let i: u32 = 0; i < THIN_RECORDS_MAX; i++) {
       const at = this.record(i);
-      if (load<u8>(at) != RecordState.Free && load<u16>(at, 2) == volume && load<u32>(at, 4) == vc) return true;
+      if (recordState(at) != RecordState.Free && recordVolume(at) == volume && recordVc(at) == vc) return true;
     }
     return false;
   }
@@ -506,37 +518,37 @@ export class ThinLayer {
   private freeing(volume: u32): bool {
     for (let i: u32 = 0; i < THIN_RECORDS_MAX; i++) {
       const at = this.record(i);
-      if (load<u8>(at) == RecordState.Freeing && load<u16>(at, 2) == volume) return true;
+      if (recordState(at) == RecordState.Freeing && recordVolume(at) == volume) return true;
     }
     return false;
   }
 
   private recordChildDone(rec: u32, status: FrameStatus): void {
     const at = this.record(rec);
-    store<u8>(at, load<u8>(at, 14) - 1, 14);
-    if (status != FrameStatus.Ok && load<u8>(at, 1) == FrameStatus.Ok) store<u8>(at, <u8>status, 1);
-    if (load<u8>(at, 14) != 0) return;
-    const volume = <u32>load<u16>(at, 2);
+    recordSetOutstanding(at, recordOutstanding(at) - 1);
+    if (status != FrameStatus.Ok && recordStatus(at) == FrameStatus.Ok) recordSetStatus(at, status);
+    if (recordOutstanding(at) != 0) return;
+    const volume = recordVolume(at);
     const m = this.map(volume);
-    if (load<u8>(at, 1) != FrameStatus.Ok) {
+    if (recordStatus(at) != FrameStatus.Ok) {
       // Never mapped: the chunk goes back, the write fails.
-      const r = <u32>load<u16>(at, 12);
-      m.release(load<u32>(at, 8));
+      const r = recordRequest(at);
+      m.release(recordChunk(at));
       this.usageChanged(m, POOL_NONE);
-      store<u8>(at, <u8>RecordState.Free);
+      recordSetState(at, RecordState.Free);
       this.recordsActive -= 1;
-      this.requestFail(r, <FrameStatus>load<u8>(at, 1));
+      this.requestFail(r, recordStatus(at));
       this.requestRelease(r, 0);
       return;
     }
-    store<u8>(at, <u8>RecordState.Committing);
-    store<u64>(at, m.set(load<u32>(at, 4), load<u32>(at, 8)), 16);
+    recordSetState(at, RecordState.Committing);
+    recordSetGeneration(at, m.set(recordVc(at), recordChunk(at)));
   }
 
   private requestRelease(r: u32, bytes: u64): void {
     const q = this.request(r);
-    store<u32>(q, load<u32>(q, 4) - 1, 4);
-    store<u64>(q, load<u64>(q, 16) + bytes, 16);
+    requestSetOutstanding(q, requestOutstanding(q) - 1);
+    requestSetBytes(q, requestBytes(q) + bytes);
     this.finishIfDone(r);
   }
 
@@ -545,27 +557,27 @@ export class ThinLayer {
     let moved = false;
     for (let i: u32 = 0; i < THIN_RECORDS_MAX; i++) {
       const at = this.record(i);
-      const state = load<u8>(at);
+      const state = recordState(at);
       if (state != RecordState.Committing && state != RecordState.Freeing) continue;
-      const volume = <u32>load<u16>(at, 2);
+      const volume = recordVolume(at);
       const m = this.map(volume);
       const v = volumeAt(volume);
       const failed = v.state == VolumeState.Failed;
-      const durable = m.durableGeneration(load<u32>(at, 4) / THIN_MAP_ENTRIES_PER_BLOCK) >= load<u64>(at, 16);
+      const durable = m.durableGeneration(recordVc(at) / THIN_MAP_ENTRIES_PER_BLOCK) >= recordGeneration(at);
       if (!durable && !failed) continue;
-      const r = <u32>load<u16>(at, 12);
+      const r = recordRequest(at);
       if (r != POOL_NONE) {
         if (!durable) this.requestFail(r, FrameStatus.MediumError);
-        store<u16>(at, <u16>POOL_NONE, 12);
-        this.requestRelease(r, state == RecordState.Committing ? <u64>load<u32>(at, 24) : 0);
+        recordSetRequest(at, POOL_NONE);
+        this.requestRelease(r, state == RecordState.Committing ? <u64>recordBytes(at) : 0);
         moved = true;
       }
       if (state == RecordState.Freeing) {
-        if (!durable || this.chunkInUse(volume, load<u32>(at, 8))) continue;
-        m.release(load<u32>(at, 8));
+        if (!durable || this.chunkInUse(volume, recordChunk(at))) continue;
+        m.release(recordChunk(at));
         this.usageChanged(m, POOL_NONE);
       }
-      store<u8>(at, <u8>RecordState.Free);
+      recordSetState(at, RecordState.Free);
       this.recordsActive -= 1;
       moved = true;
     }
@@ -583,7 +595,7 @@ export class ThinLayer {
       if (above && !m.aboveThreshold) {
         m.aboveThreshold = true;
         volumeStateLine(m.volume, "threshold");
-        if (r != POOL_NONE) store<u8>(this.request(r), load<u8>(this.request(r), 25) | <u8>THIN_EVENT_SOFT_THRESHOLD, 25);
+        if (r != POOL_NONE) requestSetEvents(this.request(r), requestEvents(this.request(r)) | <u8>THIN_EVENT_SOFT_THRESHOLD);
       } else if (!above && m.aboveThreshold) {
         m.aboveThreshold = false;
       }
@@ -612,7 +624,7 @@ export class ThinLayer {
   // Snapshots block `b` into a commit's buffer, then flushes the pool (the allocations' data first) and writes it.
   private commitStart(m: ThinMap, b: u32): bool {
     let k: u32 = POOL_NONE;
-    for (let i: u32 = 0; i < THIN_COMMITS_MAX; i++) if (load<u8>(this.commit(i)) == CommitState.Free) { k = i; break; }
+    for (let i: u32 = 0; i < THIN_COMMITS_MAX; i++) if (commitState(this.commit(i)) == CommitState.Free) { k = i; break; }
     if (k == POOL_NONE || this.childrenFree < 1) return false;
     const at = this.commit(k);
     const buffer = this.commitBuffer(k);
@@ -622,30 +634,30 @@ export class ThinLayer {
     memory.fill(buffer, 0, THIN_MAP_BLOCK_BYTES);
     for (let i: u32 = 0; i < count; i++) store<u32>(buffer + 32 + <usize>i * 4, m.raw(b * THIN_MAP_ENTRIES_PER_BLOCK + i));
     mapSeal(buffer, b, copy, count, generation);
-    store<u8>(at, <u8>CommitState.Flushing);
-    store<u8>(at, <u8>copy, 1);
-    store<u16>(at, <u16>m.volume, 2);
-    store<u32>(at, b, 4);
-    store<u64>(at, generation, 8);
+    commitSetState(at, CommitState.Flushing);
+    commitSetCopy(at, copy);
+    commitSetVolume(at, m.volume);
+    commitSetBlock(at, b);
+    commitSetGeneration(at, generation);
     assert(this.childStart(ThinOwner.Commit, k, FrameFunction.Flush, volumeAt(m.volume).poolVolume, 0, 0, SGL_NONE));
     return true;
   }
 
   private commitChildDone(k: u32, status: FrameStatus): void {
     const at = this.commit(k);
-    const volume = <u32>load<u16>(at, 2);
+    const volume = commitVolume(at);
     const v = volumeAt(volume);
     const m = this.map(volume);
-    const b = load<u32>(at, 4);
-    if (load<u8>(at) == CommitState.Flushing && status == FrameStatus.Ok) {
-      store<u8>(at, <u8>CommitState.Writing);
-      const copy = <u32>load<u8>(at, 1);
+    const b = commitBlock(at);
+    if (commitState(at) == CommitState.Flushing && status == FrameStatus.Ok) {
+      commitSetState(at, CommitState.Writing);
+      const copy = commitCopy(at);
       if (this.childFlat(ThinOwner.Commit, k, FrameFunction.WriteFua, v.poolVolume, thinMapCopyLba(v, b, copy), thinMapBlockBlocks(v), this.commitBuffer(k))) return;
       status = FrameStatus.Busy; // no SGL block or child: written again at the next poll
     }
     const ok = status == FrameStatus.Ok;
-    m.writeDone(b, load<u64>(at, 8), <u32>load<u8>(at, 1), ok);
-    store<u8>(at, <u8>CommitState.Free);
+    m.writeDone(b, commitGeneration(at), commitCopy(at), ok);
+    commitSetState(at, CommitState.Free);
     if (ok) { m.commitFailures = 0; return; }
     this.commitFailures += 1;
     if (status == FrameStatus.Busy) return;
@@ -658,10 +670,10 @@ export class ThinLayer {
   }
 
   @inline commitBuffer(k: u32): usize { assert(k < THIN_COMMITS_MAX); return this.buffer + <usize>k * THIN_MAP_BLOCK_BYTES; }
-  @inline private request(r: u32): usize { assert(r < THIN_REQUESTS_MAX); return this.requests + <usize>r * REQUEST_BYTES; }
-  @inline private child(c: u32): usize { assert(c < THIN_CHILDREN_MAX); return this.children + <usize>c * CHILD_BYTES; }
-  @inline private record(i: u32): usize { assert(i < THIN_RECORDS_MAX); return this.records + <usize>i * RECORD_BYTES; }
-  @inline private commit(k: u32): usize { assert(k < THIN_COMMITS_MAX); return this.commits + <usize>k * COMMIT_BYTES; }
+  @inline private request(r: u32): usize { assert(r < THIN_REQUESTS_MAX); return this.requests + <usize>r * THIN_REQUEST_BYTES; }
+  @inline private child(c: u32): usize { assert(c < THIN_CHILDREN_MAX); return this.children + <usize>c * THIN_CHILD_BYTES; }
+  @inline private record(i: u32): usize { assert(i < THIN_RECORDS_MAX); return this.records + <usize>i * THIN_RECORD_BYTES; }
+  @inline private commit(k: u32): usize { assert(k < THIN_COMMITS_MAX); return this.commits + <usize>k * THIN_COMMIT_BYTES; }
 }
 
 function reservedLargeBuffer(): usize {

@@ -5,12 +5,7 @@
 // copy (about 0.04 ms a MiB), and the hashing runs beside the board on another core. When every slab is still being
 // hashed, update() waits (Atomics.wait): nothing is lost.
 import { Worker } from "node:worker_threads";
-
-// A slab's state: free for the owner to fill; full for the worker; full and then a digest asked for; stop.
-const FREE = 0;
-const FULL = 1;
-const DIGEST = 2;
-const STOP = 3;
+import { SLAB_DIGEST, SLAB_FULL, SlabRing } from "./slab_ring.ts";
 
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
@@ -37,54 +32,42 @@ try {
 `;
 
 export class Sha256Thread {
-  private readonly slabs: Uint8Array[];
-  private readonly states: Int32Array;
-  private readonly lengths: Int32Array;
+  private readonly ring: SlabRing;
   private readonly result: Uint8Array;
   private readonly worker: Worker;
   private readonly encoder = new TextEncoder();
-  private slab = 0;
-  private used = 0;
   private final: string | undefined; // the digest at close()
 
   constructor(options: { slabBytes?: number; slabCount?: number } = {}) {
-    const slabBytes = options.slabBytes ?? 1 << 20;
-    const slabCount = options.slabCount ?? 8;
-    const shared = Array.from({ length: slabCount }, () => new SharedArrayBuffer(slabBytes));
-    this.slabs = shared.map((s) => new Uint8Array(s));
-    this.states = new Int32Array(new SharedArrayBuffer(4 * (slabCount + 1))); // and the worker's failure flag
-    this.lengths = new Int32Array(new SharedArrayBuffer(4 * slabCount));
+    this.ring = new SlabRing(options.slabBytes ?? 1 << 20, options.slabCount ?? 8, "Sha256Thread: the hashing thread failed");
     this.result = new Uint8Array(new SharedArrayBuffer(32));
-    this.worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { slabs: shared, states: this.states, lengths: this.lengths, result: this.result, FREE, DIGEST, STOP },
-    });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ...this.ring.workerData, result: this.result } });
     this.worker.unref();
   }
 
   /** Adds `data` (a string as UTF-8, as node:crypto's update does); copied before this returns. */
   update(data: Uint8Array | string): this {
     if (this.final !== undefined) throw new Error("Sha256Thread: update after close");
+    const ring = this.ring;
     if (typeof data === "string") {
       let text = data;
       for (;;) {
-        const slab = this.slabs[this.slab]!;
-        const { read, written } = this.encoder.encodeInto(text, slab.subarray(this.used));
-        this.used += written;
+        const { read, written } = this.encoder.encodeInto(text, ring.slab.subarray(ring.used));
+        ring.used += written;
         if (read === text.length) break;
         text = text.slice(read);
-        this.handOver(FULL); // full, or too little room left for the next character
+        ring.handOver(SLAB_FULL); // full, or too little room left for the next character
       }
       return this;
     }
     let from = 0;
     while (from < data.length) {
-      const slab = this.slabs[this.slab]!;
-      const n = Math.min(data.length - from, slab.length - this.used);
-      slab.set(data.subarray(from, from + n), this.used);
-      this.used += n;
+      const slab = ring.slab;
+      const n = Math.min(data.length - from, slab.length - ring.used);
+      slab.set(data.subarray(from, from + n), ring.used);
+      ring.used += n;
       from += n;
-      if (this.used === slab.length) this.handOver(FULL);
+      if (ring.used === slab.length) ring.handOver(SLAB_FULL);
     }
     return this;
   }
@@ -92,9 +75,9 @@ export class Sha256Thread {
   /** The SHA-256 of everything given so far, in hex (waits for the worker to hash it). */
   digest(): string {
     if (this.final !== undefined) return this.final;
-    const index = this.slab;
-    this.handOver(DIGEST);
-    this.waitFree(index);
+    const index = this.ring.index;
+    this.ring.handOver(SLAB_DIGEST);
+    this.ring.waitFree(index);
     return Buffer.from(this.result).toString("hex");
   }
 
@@ -103,27 +86,7 @@ export class Sha256Thread {
     if (this.final !== undefined) return this.final;
     const final = this.digest();
     this.final = final;
-    const index = this.slab;
-    this.waitFree(index);
-    Atomics.store(this.states, index, STOP);
-    Atomics.notify(this.states, index);
+    this.ring.stop();
     return final;
-  }
-
-  private handOver(state: number): void {
-    const index = this.slab;
-    this.lengths[index] = this.used;
-    Atomics.store(this.states, index, state);
-    Atomics.notify(this.states, index);
-    this.slab = (index + 1) % this.slabs.length;
-    this.used = 0;
-    this.waitFree(this.slab);
-  }
-
-  private waitFree(index: number): void {
-    for (let state = Atomics.load(this.states, index); state !== FREE; state = Atomics.load(this.states, index)) {
-      if (Atomics.load(this.states, this.slabs.length) !== 0) throw new Error("Sha256Thread: the hashing thread failed");
-      Atomics.wait(this.states, index, state, 1000);
-    }
   }
 }

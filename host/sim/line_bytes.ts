@@ -106,15 +106,17 @@ export class LineBytes {
       } while (v > 0);
       return;
     }
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits += 1;
-    let at = this.at + digits;
+    // Up to 2^53: the digits above the last nine (under 2^31), then those nine, zero-padded; integer arithmetic.
+    const high = Math.floor(value / 1e9);
+    this.number(high);
+    let low = (value - high * 1e9) | 0;
+    let at = this.at + 9;
     this.at = at;
-    do {
-      const next = Math.floor(value / 10);
-      buffer[--at] = 0x30 + (value - next * 10);
-      value = next;
-    } while (value > 0);
+    for (let i = 0; i < 9; i++) {
+      const next = (low / 10) | 0;
+      buffer[--at] = 0x30 + low - next * 10;
+      low = next;
+    }
   }
 
   /** JSON.stringify(value) of a string: quoted as it is when nothing in it needs escaping, else by JSON.stringify. */

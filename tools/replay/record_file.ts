@@ -9,13 +9,8 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { crc32 } from "node:zlib";
+import { SlabRing } from "../../host/sim/slab_ring.ts";
 import { RecordKind, SPARSE_BLOCK_BYTES } from "./format.ts";
-
-// A slab's state in `states`: free for the board's thread to fill; full (its length in `lengths`) for the worker;
-// or the worker's signal to stop.
-const FREE = 0;
-const FULL = 1;
-const STOP = 2;
 
 export interface RecordFileOptions {
   /** Bytes a slab holds; a record larger than this is written by the board's thread itself, after the worker drains. */
@@ -243,14 +238,10 @@ function putTimedHead(into: Uint8Array, at: number, kind: number, payload: numbe
 
 export class RecordFile {
   private readonly fd: number;
-  private readonly slabs: Uint8Array[];
-  private readonly states: Int32Array;
-  private readonly lengths: Int32Array;
+  private readonly ring: SlabRing;
   private readonly worker: Worker;
-  private slab = 0; // the slab being filled
-  private used = 0; // bytes in it
   private closed = false;
-  readonly stats: RecordFileStats = { recordBytes: 0, slabsWritten: 0, waits: 0, waitMs: 0 };
+  private recordBytes = 0;
   /** The worker's count of received-record bytes it deflated, and what they became (after close()). */
   deflated: Promise<{ deflatedIn: number; deflatedOut: number; sparseIn: number; sparseOut: number }>;
 
@@ -260,15 +251,12 @@ export class RecordFile {
     const slabBytes = options.slabBytes ?? 512 << 10;
     const slabCount = options.slabCount ?? 16;
     this.fd = openSync(path, "w");
-    const shared = Array.from({ length: slabCount }, () => new SharedArrayBuffer(slabBytes));
-    this.slabs = shared.map((s) => new Uint8Array(s));
-    this.states = new Int32Array(new SharedArrayBuffer(4 * (slabCount + 1))); // and the worker's failure flag
-    this.lengths = new Int32Array(new SharedArrayBuffer(4 * slabCount));
+    this.ring = new SlabRing(slabBytes, slabCount, `recording ${path}: the thread writing it failed`);
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: {
-        fd: this.fd, slabs: shared, states: this.states, lengths: this.lengths, compress: options.compress === true,
-        RECEIVED: RecordKind.Received, RECEIVED_DEFLATED: RecordKind.ReceivedDeflated, RECEIVED_SPARSE: RecordKind.ReceivedSparse, FREE, STOP,
+        ...this.ring.workerData, fd: this.fd, compress: options.compress === true,
+        RECEIVED: RecordKind.Received, RECEIVED_DEFLATED: RecordKind.ReceivedDeflated, RECEIVED_SPARSE: RecordKind.ReceivedSparse,
         DEFLATE_BYTES_MIN, DISTINCT_MAX, SPARSE_BYTES_MIN, SPARSE_BLOCK_BYTES, SAMPLE_ZEROS_MIN,
       },
     });
@@ -277,6 +265,11 @@ export class RecordFile {
       this.worker.once("message", resolve);
       this.worker.once("error", reject);
     });
+  }
+
+  /** Bytes of records handed over, slabs written, and the board's thread's waits for the writer. */
+  get stats(): RecordFileStats {
+    return { recordBytes: this.recordBytes, slabsWritten: this.ring.handedOver, waits: this.ring.waits, waitMs: this.ring.waitMs };
   }
 
   /**
@@ -296,8 +289,8 @@ export class RecordFile {
     if (this.closed) throw new Error(`RecordFile ${this.path}: append after close`);
     let total = 0;
     for (const piece of pieces) total += piece.length;
-    this.stats.recordBytes += total;
-    const slabBytes = this.slabs[0]!.length;
+    this.recordBytes += total;
+    const slabBytes = this.ring.slab.length;
     if (total > slabBytes) {
       // Larger than a slab: written here, after everything before it, with its CRC computed here.
       this.drain();
@@ -307,11 +300,12 @@ export class RecordFile {
       this.writeAll(whole);
       return;
     }
-    if (this.used + total > slabBytes) this.handOver();
-    const slab = this.slabs[this.slab]!;
+    const ring = this.ring;
+    if (ring.used + total > slabBytes) ring.handOver();
+    const slab = ring.slab;
     for (const piece of pieces) {
-      slab.set(piece, this.used);
-      this.used += piece.length;
+      slab.set(piece, ring.used);
+      ring.used += piece.length;
     }
   }
 
@@ -325,17 +319,18 @@ export class RecordFile {
     const payload = varintBytes(eventDelta) + varintBytes(timeDelta) + (v1 >= 0 ? varintBytes(v1) : 0) + (v2 >= 0 ? varintBytes(v2) : 0) +
       (u32 >= 0 ? 4 : 0) + (data === undefined ? 0 : data.length);
     const total = 1 + varintBytes(payload) + payload + 4;
-    const slabBytes = this.slabs[0]!.length;
+    const ring = this.ring;
+    const slabBytes = ring.slab.length;
     if (total > slabBytes) {
       const head = new Uint8Array(1 + 8 * 6 + 4);
       const at = putTimedHead(head, 0, kind, payload, eventDelta, timeDelta, v1, v2, u32);
       this.appendRecord([head.subarray(0, at), data ?? new Uint8Array(0), new Uint8Array(4)]);
       return;
     }
-    this.stats.recordBytes += total;
-    if (this.used + total > slabBytes) this.handOver();
-    const slab = this.slabs[this.slab]!;
-    let at = putTimedHead(slab, this.used, kind, payload, eventDelta, timeDelta, v1, v2, u32);
+    this.recordBytes += total;
+    if (ring.used + total > slabBytes) ring.handOver();
+    const slab = ring.slab;
+    let at = putTimedHead(slab, ring.used, kind, payload, eventDelta, timeDelta, v1, v2, u32);
     if (data !== undefined) {
       slab.set(data, at);
       at += data.length;
@@ -344,19 +339,19 @@ export class RecordFile {
     slab[at++] = 0;
     slab[at++] = 0;
     slab[at++] = 0;
-    this.used = at;
+    ring.used = at;
   }
 
   /** Hands the slab being filled to the worker (a no-op when it is empty). */
   flush(): void {
-    if (this.used > 0) this.handOver();
+    if (this.ring.used > 0) this.ring.handOver();
   }
 
   /** Everything handed over is in the file once this returns (after close(), it is already). */
   drain(): void {
     if (this.closed) return; // the worker has stopped: one slab holds its STOP mark, not FREE
     this.flush();
-    for (let i = 0; i < this.slabs.length; i++) this.waitFree(i);
+    this.ring.drain();
   }
 
   /** Drains, stops the worker and closes the file. */
@@ -364,32 +359,8 @@ export class RecordFile {
     if (this.closed) return;
     this.drain();
     this.closed = true;
-    Atomics.store(this.states, this.slab, STOP);
-    Atomics.notify(this.states, this.slab);
+    this.ring.stop();
     closeSync(this.fd);
-  }
-
-  private handOver(): void {
-    const index = this.slab;
-    this.lengths[index] = this.used;
-    Atomics.store(this.states, index, FULL);
-    Atomics.notify(this.states, index);
-    this.stats.slabsWritten += 1;
-    this.slab = (index + 1) % this.slabs.length;
-    this.used = 0;
-    this.waitFree(this.slab);
-  }
-
-  private waitFree(index: number): void {
-    if (Atomics.load(this.states, index) === FREE) return;
-    const started = performance.now();
-    for (let state = Atomics.load(this.states, index); state !== FREE; state = Atomics.load(this.states, index)) {
-      if (state !== FULL) throw new Error(`RecordFile ${this.path}: slab ${index} in state ${state}, neither free nor full`);
-      if (Atomics.load(this.states, this.slabs.length) !== 0) throw new Error(`recording ${this.path}: the thread writing it failed`);
-      Atomics.wait(this.states, index, FULL, 1000);
-    }
-    this.stats.waits += 1;
-    this.stats.waitMs += performance.now() - started;
   }
 
   private writeAll(data: Uint8Array): void {

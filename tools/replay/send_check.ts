@@ -4,11 +4,7 @@
 // (replay.ts), so the board's thread pays a copy (about 0.04 ms a MiB) instead of the CRC (0.22 ms) and the SHA-256
 // (0.6 ms). When the worker is RING sends behind, or every slab is full, submit() waits.
 import { Worker } from "node:worker_threads";
-
-const FREE = 0;
-const FULL = 1;
-const DIGEST = 2;
-const STOP = 3;
+import { SLAB_DIGEST, SLAB_FULL, SlabRing } from "../../host/sim/slab_ring.ts";
 /** Sends whose CRC may wait in the ring. */
 export const RING = 1 << 16;
 
@@ -61,31 +57,22 @@ try {
 `;
 
 export class SendCheckThread {
-  private readonly slabs: Uint8Array[];
-  private readonly states: Int32Array;
-  private readonly lengths: Int32Array;
+  private readonly ring: SlabRing;
   private readonly results: Int32Array;
   private readonly done: Int32Array;
   private readonly digestBytes: Uint8Array;
   private readonly worker: Worker;
-  private slab = 0;
-  private used = 0;
   private submitted = 0;
   private closed = false;
 
   constructor(options: { slabBytes?: number; slabCount?: number } = {}) {
-    const slabBytes = options.slabBytes ?? 1 << 20;
-    const slabCount = options.slabCount ?? 8;
-    const shared = Array.from({ length: slabCount }, () => new SharedArrayBuffer(slabBytes));
-    this.slabs = shared.map((s) => new Uint8Array(s));
-    this.states = new Int32Array(new SharedArrayBuffer(4 * (slabCount + 1)));
-    this.lengths = new Int32Array(new SharedArrayBuffer(4 * slabCount));
+    this.ring = new SlabRing(options.slabBytes ?? 1 << 20, options.slabCount ?? 8, "SendCheckThread: the checking thread failed");
     this.results = new Int32Array(new SharedArrayBuffer(4 * RING));
     this.done = new Int32Array(new SharedArrayBuffer(4));
     this.digestBytes = new Uint8Array(new SharedArrayBuffer(32));
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { slabs: shared, states: this.states, lengths: this.lengths, results: this.results, done: this.done, digest: this.digestBytes, RING, FREE, DIGEST, STOP },
+      workerData: { ...this.ring.workerData, results: this.results, done: this.done, digest: this.digestBytes, RING },
     });
     this.worker.unref();
   }
@@ -104,23 +91,24 @@ export class SendCheckThread {
   submit(bytes: Uint8Array): number {
     if (this.closed) throw new Error("SendCheckThread: submit after close");
     while (this.submitted - Atomics.load(this.done, 0) >= RING) this.waitDone(this.submitted - RING);
-    if (this.slabs[this.slab]!.length - this.used < 4) this.handOver(FULL);
-    let slab = this.slabs[this.slab]!;
+    const ring = this.ring;
+    if (ring.slab.length - ring.used < 4) ring.handOver(SLAB_FULL);
+    let slab = ring.slab;
     const n = bytes.length;
-    slab[this.used] = n & 0xff;
-    slab[this.used + 1] = (n >>> 8) & 0xff;
-    slab[this.used + 2] = (n >>> 16) & 0xff;
-    slab[this.used + 3] = (n >>> 24) & 0xff;
-    this.used += 4;
+    slab[ring.used] = n & 0xff;
+    slab[ring.used + 1] = (n >>> 8) & 0xff;
+    slab[ring.used + 2] = (n >>> 16) & 0xff;
+    slab[ring.used + 3] = (n >>> 24) & 0xff;
+    ring.used += 4;
     let from = 0;
     while (from < n) {
-      if (this.used === slab.length) {
-        this.handOver(FULL);
-        slab = this.slabs[this.slab]!;
+      if (ring.used === slab.length) {
+        ring.handOver(SLAB_FULL);
+        slab = ring.slab;
       }
-      const take = Math.min(n - from, slab.length - this.used);
-      slab.set(bytes.subarray(from, from + take), this.used);
-      this.used += take;
+      const take = Math.min(n - from, slab.length - ring.used);
+      slab.set(bytes.subarray(from, from + take), ring.used);
+      ring.used += take;
       from += take;
     }
     return this.submitted++;
@@ -135,43 +123,23 @@ export class SendCheckThread {
 
   /** The SHA-256 of every byte submitted, in hex. */
   sha256(): string {
-    const index = this.slab;
-    this.handOver(DIGEST);
-    this.waitFree(index);
+    const index = this.ring.index;
+    this.ring.handOver(SLAB_DIGEST);
+    this.ring.waitFree(index);
     return Buffer.from(this.digestBytes).toString("hex");
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const index = this.slab;
-    this.waitFree(index);
-    Atomics.store(this.states, index, STOP);
-    Atomics.notify(this.states, index);
+    this.ring.stop();
   }
 
   private waitDone(ordinal: number): void {
-    if (this.used > 0) this.handOver(FULL); // the sends waited for may be in the slab being filled
+    if (this.ring.used > 0) this.ring.handOver(SLAB_FULL); // the sends waited for may be in the slab being filled
     for (let seen = Atomics.load(this.done, 0); seen <= ordinal; seen = Atomics.load(this.done, 0)) {
-      if (Atomics.load(this.states, this.slabs.length) !== 0) throw new Error("SendCheckThread: the checking thread failed");
+      if (this.ring.workerFailed) throw new Error("SendCheckThread: the checking thread failed");
       Atomics.wait(this.done, 0, seen, 1000);
-    }
-  }
-
-  private handOver(state: number): void {
-    const index = this.slab;
-    this.lengths[index] = this.used;
-    Atomics.store(this.states, index, state);
-    Atomics.notify(this.states, index);
-    this.slab = (index + 1) % this.slabs.length;
-    this.used = 0;
-    this.waitFree(this.slab);
-  }
-
-  private waitFree(index: number): void {
-    for (let state = Atomics.load(this.states, index); state !== FREE; state = Atomics.load(this.states, index)) {
-      if (Atomics.load(this.states, this.slabs.length) !== 0) throw new Error("SendCheckThread: the checking thread failed");
-      Atomics.wait(this.states, index, state, 1000);
     }
   }
 }

@@ -1,0 +1,88 @@
+// The producer's side of a ring of shared slabs handed to a worker thread: the board's thread fills a slab, hands it
+// over with a state (full, or full and a digest asked for) and goes on with the next, waiting (Atomics.wait) only when
+// that one is still the worker's. Used by the trace's SHA-256 thread (hash_thread.ts), a replay's send checker
+// (tools/replay/send_check.ts) and the recording's writer (tools/replay/record_file.ts). The worker's side is in each
+// worker's source: it waits on states[i] while FREE, does the slab's work, stores FREE and notifies; on failure it sets
+// states[slabCount] to 1 and notifies every slab, so the producer never waits for ever.
+
+/** A slab's state: free for the producer to fill; full for the worker; full and a digest asked for; stop. */
+export const SLAB_FREE = 0;
+export const SLAB_FULL = 1;
+export const SLAB_DIGEST = 2;
+export const SLAB_STOP = 3;
+
+export class SlabRing {
+  readonly shared: SharedArrayBuffer[];
+  readonly slabs: Uint8Array[];
+  /** Each slab's state, then the worker's failure flag (states[slabCount]). */
+  readonly states: Int32Array;
+  /** The bytes of each slab handed over. */
+  readonly lengths: Int32Array;
+  /** The slab being filled, and the bytes in it. */
+  index = 0;
+  used = 0;
+  /** Slabs handed over; times the producer waited for a slab and for how long in all. */
+  handedOver = 0;
+  waits = 0;
+  waitMs = 0;
+
+  /** `failed`: the error's message when the worker has failed (its owner's name and what the worker did). */
+  constructor(slabBytes: number, slabCount: number, private readonly failed: string) {
+    this.shared = Array.from({ length: slabCount }, () => new SharedArrayBuffer(slabBytes));
+    this.slabs = this.shared.map((s) => new Uint8Array(s));
+    this.states = new Int32Array(new SharedArrayBuffer(4 * (slabCount + 1)));
+    this.lengths = new Int32Array(new SharedArrayBuffer(4 * slabCount));
+  }
+
+  /** What the worker is given: the slabs, their states and lengths, and the states' values. */
+  get workerData(): { slabs: SharedArrayBuffer[]; states: Int32Array; lengths: Int32Array; FREE: number; FULL: number; DIGEST: number; STOP: number } {
+    return { slabs: this.shared, states: this.states, lengths: this.lengths, FREE: SLAB_FREE, FULL: SLAB_FULL, DIGEST: SLAB_DIGEST, STOP: SLAB_STOP };
+  }
+
+  /** The slab being filled. */
+  get slab(): Uint8Array {
+    return this.slabs[this.index]!;
+  }
+
+  /** Hands the slab being filled (its `used` bytes) to the worker with `state`; then waits until the next is free. */
+  handOver(state: number = SLAB_FULL): void {
+    const index = this.index;
+    this.lengths[index] = this.used;
+    Atomics.store(this.states, index, state);
+    Atomics.notify(this.states, index);
+    this.handedOver += 1;
+    this.index = (index + 1) % this.slabs.length;
+    this.used = 0;
+    this.waitFree(this.index);
+  }
+
+  /** Waits until slab `index` is free (the worker is done with it). */
+  waitFree(index: number): void {
+    if (Atomics.load(this.states, index) === SLAB_FREE) return;
+    const started = performance.now();
+    for (let state = Atomics.load(this.states, index); state !== SLAB_FREE; state = Atomics.load(this.states, index)) {
+      if (this.workerFailed) throw new Error(this.failed);
+      if (state === SLAB_STOP) throw new Error(`${this.failed.split(":")[0]}: slab ${index} is stopped`);
+      Atomics.wait(this.states, index, state, 1000);
+    }
+    this.waits += 1;
+    this.waitMs += performance.now() - started;
+  }
+
+  /** Waits for every slab to be free. */
+  drain(): void {
+    for (let i = 0; i < this.slabs.length; i++) this.waitFree(i);
+  }
+
+  /** Tells the worker to stop, once it is done with the slab being filled (call after handing over the last). */
+  stop(): void {
+    const index = this.index;
+    this.waitFree(index);
+    Atomics.store(this.states, index, SLAB_STOP);
+    Atomics.notify(this.states, index);
+  }
+
+  get workerFailed(): boolean {
+    return Atomics.load(this.states, this.slabs.length) !== 0;
+  }
+}
