@@ -20,8 +20,10 @@
 //   before the data it follows.
 // - A work request the initiator cannot read, with an unknown opcode, length 0 or over FABRIC_TRANSFER_BYTES_MAX,
 //   or a tunneled vector over 7 completes BadRequest or LocalFault without anything sent.
-// - Every request the fabric does not answer within FABRIC_TIMEOUT_NS completes LinkDown (it may still have been
-//   applied: WRITE and SEND are not undone). Both links down: LinkDown at once.
+// - Every request the fabric does not answer within FABRIC_TIMEOUT_NS (the fabric's timeoutNs; over TCP, within that
+//   time of the last packet heard from its board: lastHeardNs) completes LinkDown (it may still have been applied:
+//   WRITE and SEND are not undone). Both links down, or the fabric refusing the packet
+//   (no connection), or losing its way to the destination (peerLost): LinkDown at once.
 // - Queue bases and sizes may change only while CTRL.enable is clear (else a guest error). RESET revokes every
 //   region, clears the rings' indexes and forgets requests in flight (their answers are dropped when they come).
 // - The completion ring full: the entry is dropped, CQ_OVERFLOW is set in STATUS and counted.
@@ -165,7 +167,8 @@ export interface ClusterPortStats {
   fenced: number;
   badRequests: number; // from peers
   duplicates: number;
-  timeouts: number; // our requests that got no answer
+  timeouts: number; // our requests that got no answer in the fabric's timeoutNs
+  lostWithPeer: number; // our requests in flight when the fabric lost its way to their board (peerLost)
   failovers: number;
   cqOverflows: number;
 }
@@ -217,7 +220,7 @@ const DOORBELL_NS = 200; // the port reads the ring this long after the doorbell
 export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
   readonly stats: ClusterPortStats = {
     writes: 0, reads: 0, sends: 0, interrupts: 0, bytesIn: 0, bytesOut: 0, keyFaults: 0, revokedKeyFaults: 0, rangeFaults: 0,
-    accessFaults: 0, fenced: 0, badRequests: 0, duplicates: 0, timeouts: 0, failovers: 0, cqOverflows: 0,
+    accessFaults: 0, fenced: 0, badRequests: 0, duplicates: 0, timeouts: 0, lostWithPeer: 0, failovers: 0, cqOverflows: 0,
   };
   readonly fabricAddress: number;
   readonly links: readonly FabricLink[];
@@ -580,17 +583,40 @@ export class ClusterPort extends PciFunctionBase implements FabricEndpoint {
     this.sendSequence.set(destination, sequence + 1);
     const message: Message = { kind: "request", opcode, incarnation: this.incarnationBase + this.powerEpoch, sequence, id, key, offset, length: moves ? length : 0, bytes };
     const epoch = this.powerEpoch;
-    const timer = this.clock.after(this.fabric.timeoutNs, () => {
-      if (epoch !== this.powerEpoch || !this.outstanding.delete(id)) return;
+    const expire = (): void => {
+      const o = this.outstanding.get(id);
+      if (epoch !== this.powerEpoch || o === undefined) return;
+      // A fabric that still hears the destination talking (answers to earlier requests, its own requests): this
+      // answer is queued behind those on an ordered connection, not lost; waited for until the board falls silent.
+      const heardNs = this.fabric.lastHeardNs?.(destination);
+      if (heardNs !== undefined && heardNs + this.fabric.timeoutNs > this.clock.nowNs) {
+        o.timer = this.clock.at(heardNs + this.fabric.timeoutNs, expire);
+        return;
+      }
+      this.outstanding.delete(id);
       this.stats.timeouts += 1;
       this.complete(opcode, tag, FabricStatus.LinkDown, destination, 0);
-    });
+    };
+    const timer = this.clock.after(this.fabric.timeoutNs, expire);
     this.outstanding.set(id, { opcode, tag, destination, localAddress, length, timer });
     if (this.fabric.send(this, link, { source: this.fabricAddress, destination, body: message })) return;
     // Refused at once (a network fabric with no connection to the destination): LinkDown now, not after the timeout.
+    // It never left, so its sequence number is the next one's: the peer sees no gap and fences no interrupt for it.
+    this.sendSequence.set(destination, sequence);
     this.outstanding.delete(id);
     this.clock.cancel(timer);
     this.complete(opcode, tag, FabricStatus.LinkDown, destination, 0);
+  }
+
+  /** The fabric lost its way to `address` (tcp_fabric.ts: the connection closed): what is in flight there ends LinkDown. */
+  peerLost(address: number): void {
+    for (const [id, o] of this.outstanding) {
+      if (o.destination !== address) continue;
+      this.outstanding.delete(id);
+      this.clock.cancel(o.timer);
+      this.stats.lostWithPeer += 1;
+      this.complete(o.opcode, o.tag, FabricStatus.LinkDown, address, 0);
+    }
   }
 
   // The bond: the active link while it is up, else the other one (a failover); undefined when both are down.

@@ -37,6 +37,8 @@ export interface FabricEndpoint {
   readonly links: readonly FabricLink[];
   /** The packet arrived: the endpoint acts on it now. */
   receive(packet: FabricPacket): void;
+  /** The way to board `address` is gone (a fabric over TCP lost its connection): its requests in flight will get no answer. */
+  peerLost?(address: number): void;
 }
 
 /** What windowAccess answers when it cannot reach the destination (FabricStatus.LinkDown of the cluster port). */
@@ -61,6 +63,11 @@ export interface FabricSwitch {
   readonly windowReaches: boolean;
   /** How long a port waits for a request's answer before it completes LinkDown. */
   readonly timeoutNs: number;
+  /**
+   * When a packet from board `address` last arrived (board time), for a fabric on ordered connections: a port then
+   * waits timeoutNs from that, not from its request (an answer behind others is late, not lost). Absent: from the request.
+   */
+  lastHeardNs?(address: number): number | undefined;
   linksFor(address: number, owner: string): FabricLink[];
   attach(endpoint: FabricEndpoint): number;
   detach(endpoint: FabricEndpoint): void;

@@ -2,23 +2,34 @@
 // board of a cluster runs in its own process (`wasm-iop run --cluster FILE --board NAME`). The process listens at its
 // board's fabric address and dials every other board's; packets to board b leave on the connection this process
 // dialed to b (so packets between two ports arrive in the order sent, as on the switch), framed as fabric_wire.ts says,
-// and packets from b arrive on the connection b dialed here.
+// and packets from b arrive on the connection b dialed here. What this process sends b in one turn of its event loop
+// leaves as one burst, and a burst from b reaches the port whole, at one board time (fabric_wire.ts): a reply's SEND and
+// the tunneled INTERRUPT after it are applied together, so b's hold of replies (FABRIC_TUNNEL_WAIT_NS, 500 µs of board
+// time) never sees one without the other however the host schedules the processes.
 //
 // What changes against the in-process switch (fabric.ts): there is no window (the port is revision 2: the firmware
 // moves a remote request's data by RDMA work requests, each completed when the answer came back over TCP); a packet to
 // a board this process has no connection to is refused at once (the port completes it LinkDown) rather than lost; and
-// a port waits TCP_FABRIC_TIMEOUT_NS for an answer, since the boards' clocks are paced to wall time and a round trip
-// through two processes takes wall time. A dropped connection is dialled again every TCP_FABRIC_REDIAL_MS; a board
+// an answer is not waited for against a round-trip time: TCP loses nothing while the connection lives, and the boards'
+// clocks follow wall time, so a peer process the host did not schedule for a while (or this one) makes board time pass
+// without anything being lost. A request is given up when the connection to its board closes (the port completes every
+// one in flight there LinkDown at once: peerLost), and only as a last resort when nothing came from that board for
+// TCP_FABRIC_TIMEOUT_NS (lastHeardNs: a peer process stopped without closing its connections). A dropped connection is dialled again every TCP_FABRIC_REDIAL_MS; a board
 // that restarts comes back with a new incarnation (its port's sequence numbers start again) and says hello again.
 // A connection that sends a malformed frame is closed and counted (stats.wireErrors); nothing of it is delivered.
 import { createServer, type Server, type Socket, connect } from "node:net";
 import type { FabricMessage } from "../devices/cluster_port.ts";
 import type { VirtualClock } from "../sim/clock.ts";
 import { type FabricEndpoint, type FabricLink, FABRIC_LINKS_PER_PORT, type FabricPacket, type FabricSwitch, WINDOW_LINK_DOWN } from "./fabric.ts";
-import { encodeHello, encodePacket, FabricWireReceiver, type WireError } from "./fabric_wire.ts";
+import { encodeHello, encodePacket, FabricWireReceiver, markMore, WIRE_BURST_BYTES_MAX, WIRE_BURST_PACKETS_MAX, type WireError } from "./fabric_wire.ts";
 
-/** Board time a port waits for an answer across processes before it completes LinkDown. */
-export const TCP_FABRIC_TIMEOUT_NS = 250_000_000;
+/**
+ * Board time a port waits for an answer across processes before it completes LinkDown, when the connection stays open
+ * (a peer process stopped, not gone): a last resort, below the CTA's 5 s give-up so that the serving board's RTA drops a
+ * transaction stuck on it and the requester's retransmission can start it again; far above the 160 ms stalls measured
+ * at load 9 (a burst of 43 RDMA WRITEs of 64 KiB took 100 ms of wall time to leave one process).
+ */
+export const TCP_FABRIC_TIMEOUT_NS = 2_000_000_000;
 /** Wall time between attempts to dial a board this process has no connection to. */
 export const TCP_FABRIC_REDIAL_MS = 200;
 
@@ -55,8 +66,12 @@ export class TcpFabric implements FabricSwitch {
   private attachCount = 0;
   private readonly incarnationBase: number;
   private readonly out = new Map<number, Socket>(); // connected and said hello
+  private readonly bursts = new Map<number, FabricPacket<FabricMessage>[]>(); // to each board, this turn's packets
+  private flushQueued = false;
+  private readonly heard = new Map<number, number>(); // board → board time its last burst arrived
   private readonly dialing = new Set<number>();
   private readonly incoming = new Set<Socket>();
+  private readonly from = new Map<number, Socket>(); // incoming connections that said hello, by the board that dialed
   private server: Server | undefined;
   private redial: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
@@ -92,6 +107,7 @@ export class TcpFabric implements FabricSwitch {
     for (const socket of [...this.out.values(), ...this.incoming]) socket.destroy();
     this.out.clear();
     this.incoming.clear();
+    this.from.clear();
     const server = this.server;
     if (server !== undefined) await new Promise<void>((done) => server.close(() => done()));
   }
@@ -99,6 +115,10 @@ export class TcpFabric implements FabricSwitch {
   /** The boards this process has a connection to, ascending. */
   connected(): number[] {
     return [...this.out.keys()].sort((a, b) => a - b);
+  }
+
+  lastHeardNs(address: number): number | undefined {
+    return this.heard.get(address);
   }
 
   linksFor(address: number, _owner: string): FabricLink[] {
@@ -109,6 +129,7 @@ export class TcpFabric implements FabricSwitch {
   attach(endpoint: FabricEndpoint): number {
     this.endpoint = endpoint;
     this.attachCount += 1;
+    if (this.server !== undefined) queueMicrotask(() => this.dialAll());
     return this.incarnationBase * 64 + this.attachCount; // × INCARNATION_RESETS_MAX in the port: unique per life
   }
 
@@ -127,14 +148,45 @@ export class TcpFabric implements FabricSwitch {
   send(sender: FabricEndpoint, linkIndex: number, packet: FabricPacket): boolean {
     const link = sender.links[linkIndex];
     if (link === undefined || !link.up) return false;
+    // Both ways up, or nothing goes: a request whose answer could not come back (b restarted and dialed us before we
+    // dialed it again) would wait for TCP_FABRIC_TIMEOUT_NS instead of failing at once and being sent again.
     const socket = this.out.get(packet.destination);
-    if (socket === undefined || socket.destroyed) {
+    if (socket === undefined || socket.destroyed || !this.from.has(packet.destination)) {
       this.stats.refused += 1;
       return false;
     }
     this.stats.sent += 1;
-    socket.write(encodePacket(packet as FabricPacket<FabricMessage>));
+    let burst = this.bursts.get(packet.destination);
+    if (burst === undefined) this.bursts.set(packet.destination, burst = []);
+    burst.push(packet as FabricPacket<FabricMessage>);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush()); // once the board's tick that sent them returns
+    }
     return true;
+  }
+
+  /** Every board's burst of this turn, each one write; a burst past the wire's bounds is cut into several. */
+  private flush(): void {
+    this.flushQueued = false;
+    for (const [destination, packets] of this.bursts) {
+      const socket = this.out.get(destination);
+      if (socket === undefined || socket.destroyed) continue; // gone since: the port hears of it (peerLost)
+      socket.cork();
+      const frames = packets.map((packet) => encodePacket(packet));
+      let count = 0;
+      let bytes = 0;
+      frames.forEach((frame, i) => {
+        count += 1;
+        bytes += frame.length;
+        const next = frames[i + 1];
+        if (next !== undefined && count < WIRE_BURST_PACKETS_MAX && bytes + next.length <= WIRE_BURST_BYTES_MAX) markMore(frame);
+        else count = bytes = 0;
+        socket.write(frame);
+      });
+      socket.uncork();
+    }
+    this.bursts.clear();
   }
 
   windowAccess(): number {
@@ -143,8 +195,10 @@ export class TcpFabric implements FabricSwitch {
 
   // --- Connections ---
 
+  // Only once a port is attached: a peer sends nothing before both connections are up, so nothing it sends arrives to
+  // no port (lost, a gap in its sequence that would fence its first interrupt).
   private dialAll(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.endpoint === undefined) return;
     for (const [address, where] of this.options.peers) {
       if (this.out.has(address) || this.dialing.has(address)) continue;
       this.dial(address, where);
@@ -170,6 +224,8 @@ export class TcpFabric implements FabricSwitch {
       if (this.out.get(address) === socket) {
         this.out.delete(address);
         this.log(`fabric: connection to board ${address} lost`);
+        // Nothing in flight to it will be answered on this connection: the port completes those requests now.
+        this.clock.after(0, () => this.endpoint?.peerLost?.(address));
       }
     });
   }
@@ -179,17 +235,27 @@ export class TcpFabric implements FabricSwitch {
     socket.setNoDelay(true);
     this.incoming.add(socket);
     this.stats.connectionsIn += 1;
-    const receiver = new FabricWireReceiver(this.options.address, (a) => this.options.peers.has(a), (packet) => {
-      // Arrives on the board's clock now, in the order received; the pacer wakes for it.
+    const receiver = new FabricWireReceiver(this.options.address, (a) => this.options.peers.has(a), (burst) => {
+      // A burst arrives on the board's clock now, whole, in the order sent; the pacer wakes for it.
       this.clock.after(0, () => {
-        const target = this.endpoint;
-        if (target === undefined || !target.links.some((l) => l.up)) return; // no port, or no link up: lost
-        this.stats.delivered += 1;
-        target.receive(packet);
+        this.heard.set(burst[0]!.source, this.clock.nowNs);
+        for (const packet of burst) {
+          const target = this.endpoint;
+          if (target === undefined || !target.links.some((l) => l.up)) return; // no port, or no link up: lost
+          this.stats.delivered += 1;
+          target.receive(packet);
+        }
       });
     });
+    let source: number | undefined;
     socket.on("data", (chunk: Buffer) => {
       const error = receiver.push(new Uint8Array(chunk)); // a copy: the receiver may keep it
+      if (source === undefined && receiver.source !== undefined) {
+        source = receiver.source;
+        this.from.get(source)?.destroy(); // its last life's, if that has not closed yet
+        this.from.set(source, socket);
+        this.dialAll(); // answers go back at once, not after TCP_FABRIC_REDIAL_MS
+      }
       if (error === undefined) return;
       this.stats.wireErrors += 1;
       this.stats.errorsByKind[error] = (this.stats.errorsByKind[error] ?? 0) + 1;
@@ -197,6 +263,12 @@ export class TcpFabric implements FabricSwitch {
       socket.destroy();
     });
     socket.on("error", () => undefined);
-    socket.once("close", () => this.incoming.delete(socket));
+    socket.once("close", () => {
+      this.incoming.delete(socket);
+      if (source === undefined || this.from.get(source) !== socket) return;
+      this.from.delete(source);
+      const lost = source;
+      this.clock.after(0, () => this.endpoint?.peerLost?.(lost)); // no answer comes back from it on this connection
+    });
   }
 }

@@ -43,11 +43,14 @@ function page(path: string, index: number): Buffer {
   return bytes;
 }
 
-// QUARANTINED (stop 28, 2026-12-07 18:00 UTC): this test fails intermittently, then often (3 of 3 runs by hand at
-// 17:59 on a quiet machine, 1 of 3 CI runs): the first 64 MiB write through board a gets COMMAND ABORTED (0Bh/08h/00h)
-// with every board up. Suspected: fixed board-time timeouts on the TCP fabric (tunneled-interrupt hold, RDMA answer)
-// expiring while clocks follow wall time. Set WASM_IOP_CLUSTER_TCP=1 to run it; the fix is the first item of #17.
-describe.skipIf(missing.length > 0 || process.env.WASM_IOP_CLUSTER_TCP !== "1")("the example cluster as three processes over TCP", () => {
+// Quarantined at the end of stop 28 (the first write got COMMAND ABORTED with every board up); the cause, found in
+// stop 29: a reply's SEND and its tunneled INTERRUPT crossed TCP as two packets, the receiving process read them in two
+// turns, and its board time (following wall time, up to a 1 ms lead) passed the 500 µs hold in between: 109 of 305
+// replies dropped at load 9, each retransmitted 200 ms later; RDMAs stuck behind MiBs of data on a loaded host passed the
+// 250 ms answer timeout and the serving RTA abandoned the transaction, until the CTA gave up after 5 s. Now a burst
+// crosses whole (fabric_wire.ts) and a request is given up when its connection closes or its board falls silent for 2 s
+// (tcp_fabric.ts). The stop lines below show it: no interrupt fenced on a or c.
+describe.skipIf(missing.length > 0)("the example cluster as three processes over TCP", () => {
   it("64 MiB written through a reads back through c; b killed: a clear error; b restarted: everything back", async () => {
     const { portals: ports, start, dataDir } = await clusterProcesses("clusters/trio.json", tmp, started,
       () => join(ROOT, "boards/cluster-node.json"));
@@ -96,6 +99,10 @@ describe.skipIf(missing.length > 0 || process.env.WASM_IOP_CLUSTER_TCP !== "1")(
       const stopped = await s.result;
       expect(stopped.code, stopped.stderr).toBe(0);
       expect(stopped.stdout).toMatch(/fabric: \d+ packets sent, \d+ delivered, \d+ refused \(no connection\), 0 connections closed for bad frames/);
+      expect(stopped.stdout).toMatch(/cluster port: \d+ requests unanswered in time, \d+ lost with their board's connection, \d+ interrupts fenced/);
     }
+    // A packet refused for want of a connection (b down, or not dialed yet at start) never left: no sequence gap, so
+    // no interrupt of a's or c's peers was fenced (the restarted b may see one: a's sequence to it goes on).
+    for (const s of [boards.get("a")!, boards.get("c")!]) expect((await s.result).stdout).toMatch(/, 0 interrupts fenced/);
   }, 900_000);
 });

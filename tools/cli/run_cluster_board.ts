@@ -95,9 +95,11 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   const finish = async (code: number): Promise<number> => {
     await tcp.stop();
     await fabric.stop();
+    const port = board.clusterPorts[0]?.stats; // before power-off lets go of the port
     board.powerOff();
     const s = fabric.stats;
     out(`board ${entry.name} stopped after ${(clock.nowNs / 1e9).toFixed(3)} s of board time; fabric: ${s.sent} packets sent, ${s.delivered} delivered, ${s.refused} refused (no connection), ${s.wireErrors} connections closed for bad frames`);
+    if (port !== undefined) out(`board ${entry.name} cluster port: ${port.timeouts} requests unanswered in time, ${port.lostWithPeer} lost with their board's connection, ${port.fenced} interrupts fenced, ${port.duplicates} duplicates`);
     return code;
   };
   if (!board.powerOn()) return finish(1);

@@ -15,7 +15,7 @@ import {
   CP_SQ_BASE_LO, CP_SQ_HEAD, CP_SQ_SIZE, CP_SQ_TAIL, CP_STATUS, CP_STATUS_ACTIVE_LINK1, CP_STATUS_ENABLED,
   CP_STATUS_LINK0_UP, CP_WINDOW_DESTINATION, CP_WINDOW_KEY, CP_WINDOW_SELECT, CP_WINDOW_SLOT_BYTES, CP_WR_BYTES, ClusterPort, FABRIC_TIMEOUT_NS, FabricOpcode, FabricStatus,
 } from "../../../host/devices/cluster_port.ts";
-import { Fabric, FABRIC_LATENCY_NS } from "../../../host/fabric/fabric.ts";
+import { Fabric, FABRIC_LATENCY_NS, type FabricSwitch } from "../../../host/fabric/fabric.ts";
 import { VirtualClock } from "../../../host/sim/clock.ts";
 import { BusHarness } from "../../support/bus_harness.ts";
 
@@ -305,6 +305,56 @@ describe("cluster port: tunneled interrupts", () => {
     expect(b.irqSnapshots.filter((s) => s.vector === 11)).toHaveLength(1); // only the second interrupt
     expect(a.port.stats.timeouts).toBe(1);
     expect(clock.nowNs).toBeGreaterThanOrEqual(FABRIC_TIMEOUT_NS);
+  });
+});
+
+describe("cluster port: a fabric of connections (tcp_fabric.ts)", () => {
+  it("a packet the fabric refuses at once completes LinkDown, takes no sequence number, and fences nothing", () => {
+    const key = b.register(0, 0x40000, 0x1000, CP_ACCESS_REMOTE_WRITE);
+    const send = fabric.send.bind(fabric);
+    let refuse = 1;
+    fabric.send = (sender, link, packet) => (refuse-- > 0 ? false : send(sender, link, packet)); // no connection yet
+    a.post({ opcode: FabricOpcode.Write, destination: 2, key, local: 0x80000, length: 256, tag: 1 });
+    a.post({ opcode: FabricOpcode.Interrupt, destination: 2, offset: 0n, tag: 2 });
+    runAll();
+    expect(a.completions().map((c) => [c.tag, c.status])).toEqual([[1, FabricStatus.LinkDown], [2, FabricStatus.Ok]]);
+    expect(b.irqSnapshots.filter((s) => s.vector === 11)).toHaveLength(1);
+    expect(b.port.stats.fenced).toBe(0);
+  });
+
+  it("waits for an answer while the fabric still hears its board (lastHeardNs), and times out once that falls silent", () => {
+    const key = b.register(0, 0x40000, 0x1000, CP_ACCESS_REMOTE_WRITE);
+    let heardNs = 0;
+    (fabric as FabricSwitch).lastHeardNs = () => heardNs;
+    fabric.inject({ kind: "drop-next", count: 1 }); // behind others on the connection, as far as the port can tell
+    a.post({ opcode: FabricOpcode.Write, destination: 2, key, local: 0x80000, length: 256, tag: 1 });
+    clock.runNext(); // the doorbell
+    for (let i = 0; i < 3; i++) {
+      clock.advanceTo(clock.nowNs + FABRIC_TIMEOUT_NS * 0.9);
+      heardNs = clock.nowNs; // b still talking
+    }
+    expect(a.completions()).toEqual([]);
+    runAll();
+    expect(a.completions().map((c) => [c.tag, c.status])).toEqual([[1, FabricStatus.LinkDown]]);
+    expect(clock.nowNs).toBe(heardNs + FABRIC_TIMEOUT_NS);
+    expect(a.port.stats.timeouts).toBe(1);
+  });
+
+  it("peerLost ends every request in flight to that board LinkDown at once, and only those", () => {
+    const key = b.register(0, 0x40000, 0x1000, CP_ACCESS_REMOTE_WRITE);
+    fabric.inject({ kind: "drop-next", count: 2 }); // on the wire when the connection closed
+    a.post({ opcode: FabricOpcode.Write, destination: 2, key, local: 0x80000, length: 256, tag: 1 });
+    a.post({ opcode: FabricOpcode.Write, destination: 2, key, local: 0x80000, length: 256, tag: 2 });
+    clock.runNext(); // the doorbell: both sent, both lost
+    a.port.peerLost(3); // another board: nothing of ours
+    expect(a.completions()).toEqual([]);
+    const before = clock.nowNs;
+    a.port.peerLost(2);
+    expect(a.completions().map((c) => [c.tag, c.status])).toEqual([[1, FabricStatus.LinkDown], [2, FabricStatus.LinkDown]]);
+    expect(clock.nowNs).toBe(before);
+    expect(a.port.stats).toMatchObject({ lostWithPeer: 2, timeouts: 0 });
+    runAll(); // their timers were cancelled: nothing more
+    expect(a.completions()).toEqual([]);
   });
 });
 

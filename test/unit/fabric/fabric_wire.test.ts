@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type FabricMessage, FabricOpcode, FabricStatus, FABRIC_TRANSFER_BYTES_MAX } from "../../../host/devices/cluster_port.ts";
 import type { FabricPacket } from "../../../host/fabric/fabric.ts";
-import { encodeHello, encodePacket, FabricWireReceiver, WIRE_FRAME_LENGTH_MAX } from "../../../host/fabric/fabric_wire.ts";
+import { encodeHello, encodePacket, FabricWireReceiver, WIRE_BURST_PACKETS_MAX, WIRE_FRAME_LENGTH_MAX } from "../../../host/fabric/fabric_wire.ts";
 
 const SELF = 3;
 const PEER = 1;
@@ -12,7 +12,7 @@ const known = (a: number) => a === 1 || a === 2 || a === 3;
 
 function receiver(): { r: FabricWireReceiver; got: FabricPacket<FabricMessage>[] } {
   const got: FabricPacket<FabricMessage>[] = [];
-  return { r: new FabricWireReceiver(SELF, known, (p) => got.push(p)), got };
+  return { r: new FabricWireReceiver(SELF, known, (burst) => got.push(...burst)), got };
 }
 
 const message = fc.oneof(
@@ -45,7 +45,7 @@ describe("fabric wire", () => {
   it("carries any packets unchanged, in order, however the stream is cut", () => {
     fc.assert(fc.property(fc.array(message, { maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 20 }), (messages, cuts) => {
       const packets = messages.map((body) => ({ source: PEER, destination: SELF, body }));
-      const stream = concat([encodeHello(PEER, SELF), ...packets.map(encodePacket)]);
+      const stream = concat([encodeHello(PEER, SELF), ...packets.map((p) => encodePacket(p))]);
       const { r, got } = receiver();
       for (let at = 0, c = 0; at < stream.length; c++) {
         const n = cuts[c % cuts.length]!;
@@ -74,6 +74,7 @@ describe("fabric wire", () => {
       ["bad-type", [hello, patch(good, 4, 9)]],
       ["reserved-bits", [hello, patch(good, 10, 1, 2)]],
       ["reserved-bits", [hello, patch(good, 13, 0x80)]],
+      ["reserved-bits", [hello, patch(good, 13, 0x04)]], // bit 1 is a burst's "more", bit 2 nothing
       ["no-hello", [good]],
       ["second-hello", [hello, hello]],
       ["unknown-source", [encodeHello(9, SELF)]],
@@ -94,6 +95,31 @@ describe("fabric wire", () => {
       expect(got, error).toEqual([]);
       expect(r.push(hello)).toBe(error); // closed: nothing more is read
     }
+  });
+
+  it("hands a burst over whole, once its last frame came, however the stream is cut", () => {
+    fc.assert(fc.property(fc.array(fc.array(message, { minLength: 1, maxLength: 5 }), { maxLength: 6 }), fc.integer({ min: 1, max: 97 }), (bursts, cut) => {
+      const sent = bursts.map((b) => b.map((body) => ({ source: PEER, destination: SELF, body })));
+      const stream = concat([encodeHello(PEER, SELF), ...sent.flatMap((b) => b.map((p, i) => encodePacket(p, i < b.length - 1)))]);
+      const got: FabricPacket<FabricMessage>[][] = [];
+      const r = new FabricWireReceiver(SELF, known, (burst) => got.push(burst));
+      for (let at = 0; at < stream.length; at += cut) {
+        expect(r.push(stream.subarray(at, at + cut))).toBeUndefined();
+        // Never part of a burst: what came so far is whole bursts only.
+        expect(got).toEqual(sent.slice(0, got.length));
+      }
+      expect(got).toEqual(sent);
+    }), { numRuns: 300 });
+  });
+
+  it("closes the connection on a burst that never ends, delivering none of it", () => {
+    const { r, got } = receiver();
+    const frame = (i: number) => encodePacket({ source: PEER, destination: SELF, body: { kind: "answer", id: i, status: FabricStatus.Ok } }, true);
+    expect(r.push(encodeHello(PEER, SELF))).toBeUndefined();
+    for (let i = 0; i < WIRE_BURST_PACKETS_MAX; i++) expect(r.push(frame(i))).toBeUndefined();
+    expect(r.push(frame(WIRE_BURST_PACKETS_MAX))).toBe("oversized-burst");
+    expect(got).toEqual([]);
+    expect(r.push(encodePacket({ source: PEER, destination: SELF, body: { kind: "answer", id: 1, status: FabricStatus.Ok } }))).toBe("oversized-burst");
   });
 
   it("takes the largest request and refuses one byte more", () => {

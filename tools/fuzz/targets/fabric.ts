@@ -65,10 +65,12 @@ class HostilePeer implements FabricEndpoint {
 
   // A new connection from b to a's process, as tcp_fabric.ts reads it: what it decodes goes onto the fabric as b's.
   connect(): FabricWireReceiver {
-    const wire: FabricWireReceiver = new FabricWireReceiver(FIRMWARE, (a) => a === FIRMWARE || a === PEER, (packet) => {
-      if (wire.closed) this.wireDeliveredClosed += 1;
-      this.wireDelivered += 1;
-      this.fabric.send(this, this.links[0]!.up ? 0 : 1, packet);
+    const wire: FabricWireReceiver = new FabricWireReceiver(FIRMWARE, (a) => a === FIRMWARE || a === PEER, (burst) => {
+      for (const packet of burst) {
+        if (wire.closed) this.wireDeliveredClosed += 1;
+        this.wireDelivered += 1;
+        this.fabric.send(this, this.links[0]!.up ? 0 : 1, packet);
+      }
     });
     return wire;
   }
@@ -196,13 +198,14 @@ function wireOp(peer: HostilePeer, input: Reader, log: (line: string) => void): 
   const how = input.u8() % 4;
   const packet = (): Uint8Array => {
     const opcode = (input.u8() % 6) as FabricOpcode;
-    const kind = input.u8() & 1;
+    const flags = input.u8();
+    const kind = flags & 1;
     const lengthBytes = input.u8() % 64;
     const data = lengthBytes === 0 ? undefined : Uint8Array.from({ length: lengthBytes }, () => input.u8());
     const body: FabricMessage = kind === 0
       ? { kind: "request", opcode, incarnation: peer.incarnation, sequence: peer.sequence++, id: peer.idNext++, key: input.u8() < 200 ? peer.firmwareKey : input.u32(), offset: BigInt(input.u16() * 64), length: data?.length ?? input.u8(), bytes: data }
       : { kind: "answer", id: input.u16(), status: (input.u8() % 14) as FabricStatus, bytes: data };
-    return encodePacket({ source: PEER, destination: FIRMWARE, body });
+    return encodePacket({ source: PEER, destination: FIRMWARE, body }, (flags & 2) !== 0); // bit 1: a burst goes on
   };
   let chunk: Uint8Array;
   if (how === 0) chunk = packet();
