@@ -701,13 +701,14 @@ export class CtaTask extends Task {
     if (!post(this.umaTask, this.out.set(MsgKind.Frame, this.index, slot, 0))) frames().release(slot);
   }
 
-  private partFinish(p: u32, status: FrameStatus, bytes: u64): void {
+  // `unanswered`: the part's time budget ran out with no answer to any of its retransmits (the sweep).
+  private partFinish(p: u32, status: FrameStatus, bytes: u64, unanswered: bool = false): void {
     const stale = partStale(this.part(p));
     // A read its member's failure overtook: the disk that answered may be a blank one put in the pulled one's place
     // (only the first command after its power-on says DiskChanged; the others read its zeros), so its data is not
     // trusted: the read is recovered (rebuilt from parity, or read from another copy) as if the member had failed it.
     if (stale && status == FrameStatus.Ok && partFunction(this.part(p)) == FrameFunction.Read) status = FrameStatus.DiskChanged;
-    if (!stale && this.partRetry(p, status)) return;
+    if (!stale && this.partRetry(p, status, unanswered)) return;
     // A write a redundant volume's member did not take, retries spent: the member no longer holds what the parity or
     // the other copies say; it is failed (and rebuilt), so the write stands degraded and is never read back wrong.
     if (!stale && status != FrameStatus.Ok && !isMemberFailure(status) && this.partRedundantWrite(this.part(p))) status = FrameStatus.DeviceError;
@@ -742,10 +743,14 @@ export class CtaTask extends Task {
   // within its own time budget, never counted done: a write a member never took acknowledged would be a lost write
   // (the parity or the other copies say one thing, the member another), and past the budget it times out and the
   // member is failed as above.
-  private partRetry(p: u32, status: FrameStatus): bool {
+  // A copy on another board (a replica's copy 1 there) that answered none of GIVE_UP_NS of retransmits is not retried:
+  // that board is off or cut off (its own device faults come back as answers), so the copy fails after one budget,
+  // not four, and a write that found the board gone is answered degraded 5 s later, not 20 s.
+  private partRetry(p: u32, status: FrameStatus, unanswered: bool): bool {
     const part = this.part(p);
     const v = volumeAt(serviceVolume(this.service(partService(part))));
     if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) return false;
+    if (unanswered && partProcessor(part) >= REMOTE_PROCESSOR_BASE) return false;
     const nowNs = clockNowNs();
     if (status == FrameStatus.Aborted) {
       this.partRenumber(part);
@@ -933,7 +938,7 @@ export class CtaTask extends Task {
         if (deadlineNs < this.sweepAtNs) this.sweepAtNs = deadlineNs;
         continue;
       }
-      if (nowNs >= partGiveUpNs(part)) this.partFinish(p, FrameStatus.Timeout, 0);
+      if (nowNs >= partGiveUpNs(part)) this.partFinish(p, FrameStatus.Timeout, 0, true);
       else this.partSend(p, nowNs); // sets its new deadline, lowering sweepAtNs
     }
   }
