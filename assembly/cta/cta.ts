@@ -23,7 +23,7 @@ import { carve } from "../kernel/carve";
 import { Msg, MsgKind } from "../kernel/msg";
 import { POOL_NONE } from "../kernel/pool";
 import { post, timerStartParked, timerWakeBy } from "../kernel/scheduler";
-import { SGL_NONE } from "../kernel/sgl";
+import { SGL_NONE, sglSegmentAddress, sglSegmentLengthBytes } from "../kernel/sgl";
 import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
 import { frames, Link } from "../rta/links";
@@ -252,7 +252,7 @@ export class CtaTask extends Task {
     if (sgl == SGL_NONE || blocks == 0 || sgls().totalBytes(sgl) != blocks * <u64>v.blockSizeBytes) return FrameStatus.IllegalRequest;
     sgls().check(sgl);
     const count = sgls().segmentCount(sgl);
-    for (let i: u32 = 0; i < count; i++) if (load<u32>(sgls().segment(sgl, i), 8) % v.blockSizeBytes != 0) return FrameStatus.IllegalRequest;
+    for (let i: u32 = 0; i < count; i++) if (sglSegmentLengthBytes(sgls().segment(sgl, i)) % v.blockSizeBytes != 0) return FrameStatus.IllegalRequest;
     return FrameStatus.Ok;
   }
 
@@ -532,8 +532,8 @@ export class CtaTask extends Task {
     const count = sgls().segmentCount(sgl);
     let i: u32 = 0;
     let start: u64 = 0; // the offset of segment i
-    while (i < count && start + <u64>load<u32>(sgls().segment(sgl, i), 8) <= offset) {
-      start += <u64>load<u32>(sgls().segment(sgl, i), 8);
+    while (i < count && start + <u64>sglSegmentLengthBytes(sgls().segment(sgl, i)) <= offset) {
+      start += <u64>sglSegmentLengthBytes(sgls().segment(sgl, i));
       i += 1;
     }
     let at = offset;
@@ -550,7 +550,7 @@ export class CtaTask extends Task {
       let walk = start;
       let j = i;
       while (j < count && segments < FRAME_SEGMENTS_MAX && walk < endOffset) {
-        const length = <u64>load<u32>(sgls().segment(sgl, j), 8);
+        const length = <u64>sglSegmentLengthBytes(sgls().segment(sgl, j));
         const from = max(walk, at);
         const to = min(walk + length, endOffset);
         bytes += to - from;
@@ -590,8 +590,8 @@ export class CtaTask extends Task {
       let offset = skip;
       while (remaining > 0) {
         const segment = sgls().segment(sgl, i);
-        const run = min(<u64>load<u32>(segment, 8) - offset, remaining);
-        assert(frameAddSegment(f, load<u64>(segment, 0) + offset, <u32>run), "cta: part over FRAME_SEGMENTS_MAX segments");
+        const run = min(<u64>sglSegmentLengthBytes(segment) - offset, remaining);
+        assert(frameAddSegment(f, sglSegmentAddress(segment) + offset, <u32>run), "cta: part over FRAME_SEGMENTS_MAX segments");
         remaining -= run;
         offset = 0;
         i += 1;
@@ -707,13 +707,14 @@ export class CtaTask extends Task {
     if (!post(this.umaTask, this.out.set(MsgKind.Frame, this.index, slot, 0))) frames().release(slot);
   }
 
-  private partFinish(p: u32, status: FrameStatus, bytes: u64): void {
+  // `unanswered`: the part's time budget ran out with no answer to any of its retransmits (the sweep).
+  private partFinish(p: u32, status: FrameStatus, bytes: u64, unanswered: bool = false): void {
     const stale = partStale(this.part(p));
     // A read its member's failure overtook: the disk that answered may be a blank one put in the pulled one's place
     // (only the first command after its power-on says DiskChanged; the others read its zeros), so its data is not
     // trusted: the read is recovered (rebuilt from parity, or read from another copy) as if the member had failed it.
     if (stale && status == FrameStatus.Ok && partFunction(this.part(p)) == FrameFunction.Read) status = FrameStatus.DiskChanged;
-    if (!stale && this.partRetry(p, status)) return;
+    if (!stale && this.partRetry(p, status, unanswered)) return;
     // A write a redundant volume's member did not take, retries spent: the member no longer holds what the parity or
     // the other copies say; it is failed (and rebuilt), so the write stands degraded and is never read back wrong.
     if (!stale && status != FrameStatus.Ok && !isMemberFailure(status) && this.partRedundantWrite(this.part(p))) status = FrameStatus.DeviceError;
@@ -748,10 +749,14 @@ export class CtaTask extends Task {
   // within its own time budget, never counted done: a write a member never took acknowledged would be a lost write
   // (the parity or the other copies say one thing, the member another), and past the budget it times out and the
   // member is failed as above.
-  private partRetry(p: u32, status: FrameStatus): bool {
+  // A copy on another board (a replica's copy 1 there) that answered none of GIVE_UP_NS of retransmits is not retried:
+  // that board is off or cut off (its own device faults come back as answers), so the copy fails after one budget,
+  // not four, and a write that found the board gone is answered degraded 5 s later, not 20 s.
+  private partRetry(p: u32, status: FrameStatus, unanswered: bool): bool {
     const part = this.part(p);
     const v = volumeAt(serviceVolume(this.service(partService(part))));
     if (v.type != VolumeType.Raid1 && v.type != VolumeType.Raid5 && v.type != VolumeType.Replica) return false;
+    if (unanswered && partProcessor(part) >= REMOTE_PROCESSOR_BASE) return false;
     const nowNs = clockNowNs();
     if (status == FrameStatus.Aborted) {
       this.partRenumber(part);
@@ -939,7 +944,7 @@ export class CtaTask extends Task {
         if (deadlineNs < this.sweepAtNs) this.sweepAtNs = deadlineNs;
         continue;
       }
-      if (nowNs >= partGiveUpNs(part)) this.partFinish(p, FrameStatus.Timeout, 0);
+      if (nowNs >= partGiveUpNs(part)) this.partFinish(p, FrameStatus.Timeout, 0, true);
       else this.partSend(p, nowNs); // sets its new deadline, lowering sweepAtNs
     }
   }

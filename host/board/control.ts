@@ -145,6 +145,10 @@ export class BoardControl {
     const disk = volume.members[copy];
     if (disk === undefined) return `no copy ${name}: volume ${volume.name} has copies ${volume.name}:0 (${volume.members[0]}) and ${volume.name}:1 (${volume.members[1]})`;
     const place = this.copyPlaces.placeOf(volumes.indexOf(volume), copy);
+    const remote = this.board.spec.remoteDisks?.find((d) => d.name === disk);
+    if (place === undefined && remote !== undefined) {
+      return `copy ${name} is board ${remote.board}'s disk ${remote.disk.name}: fail it on that board (disk host:${remote.index} on its control), or power board ${remote.board} off`;
+    }
     if (place === undefined) return { kind: "disk", name, disk };
     const processor = this.board.spec.processors[place.processor];
     const spare = processor === undefined ? undefined

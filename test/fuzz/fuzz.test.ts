@@ -37,7 +37,7 @@ describe("fixed-seed campaigns", () => {
   // budget, not the machine, decides what runs.
   // nvram, 2026-12-07: about 290 execs/s on a loaded core, so 5 000 in about 17 s; nbd, 2026-12-07: about 300 execs/s
   // under load 3, so 3 000 in about 10 s; fabric, 2026-12-07: about 700 execs/s under load 9, so 3 000 in about 5 s; replica, 2026-12-07:
-  // about 28 execs/s under load 13 (an input may run 30 s of board time: a copy that never answers is given up after 20 s), so 600 in about 25 s.
+  // about 28 execs/s under load 13 (an input may run 30 s of board time: a copy that answers errors is given up after 20 s), so 600 in about 25 s.
   it.each([["bus", 30000], ["mu", 80000], ["iscsi", 100000], ["scsi", 60000], ["xor", 10000], ["nvram", 5000], ["nvme", 10000], ["nbd", 3000], ["fabric", 3000], ["fabric-rdma", 3000], ["replica", 600]] as const)("%s: %i execs grow the corpus and meet no new finding", async (name, execsMax) => {
     const target = targetNamed(name)!;
     const summary = await campaign({ target, firmware, seed: 1, seconds: 240, execsMax });

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../host/root.ts";
-import { type StartedCli } from "../support/cli.ts";
+import { runCli, type StartedCli } from "../support/cli.ts";
 import { scaled, until } from "../support/time.ts";
 import { WriteLoad } from "../support/write_load.ts";
 import { clusterProcesses } from "../support/cluster_processes.ts";
@@ -48,6 +48,13 @@ describe.skipIf(missing.length > 0)("a replica across two processes over TCP", (
     await a.waitFor(/a: iscsi:\/\/\S+\/0\n/, 120_000);
     const lineAfter = (from: number) => [...a.output().slice(from).matchAll(LINE)].at(-1);
     await until(() => lineAfter(0)?.[1] === "optimal", "rep optimal (copy 1 reached over TCP)", 120_000);
+    // Each process takes its own board's control commands (wasm-iop fault --data-dir DIR); a's copy 1 is b's disk.
+    const status = await runCli(["fault", "--data-dir", join(dataDir, "a"), "status"]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/name=rep .*state=optimal/);
+    const remote = await runCli(["fault", "--data-dir", join(dataDir, "a"), "copy", "rep:1", "fail"]);
+    expect(remote.code, remote.stdout).toBe(2);
+    expect(remote.stderr).toMatch(/copy rep:1 is board b's disk rep-b: fail it on that board \(disk host:0 on its control\)/);
     const load = new WriteLoad(`iscsi://127.0.0.1:${ports[0]}/${TARGET}/0`, "pair-tcp", LOAD_BYTES, 0, 16);
     try {
       await until(() => load.roundsDurable >= 3, "3 flushed rounds", 120_000);
@@ -60,6 +67,9 @@ describe.skipIf(missing.length > 0)("a replica across two processes over TCP", (
       const backMark = a.output().length;
       b = start("b");
       await b.waitFor(/b: iscsi:\/\/\S+\/0\n/, 120_000);
+      const bStatus = await runCli(["fault", "--data-dir", join(dataDir, "b"), "status"]); // the killed one's socket replaced
+      expect(bStatus.code, bStatus.stderr).toBe(0);
+      expect(bStatus.stdout).toMatch(/^board b at /m);
       await until(() => load.done, "16 flushed rounds", 240_000);
       await until(() => lineAfter(backMark)?.[1] === "optimal", "rep optimal again", 180_000);
       const copied = /copying (\d+) regions of volume 0 from copy 0 to copy 1/.exec(a.output().slice(backMark));

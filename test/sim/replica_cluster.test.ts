@@ -94,7 +94,16 @@ describe("a replica with a copy on each of two boards", () => {
     cluster.board("b").powerOff();
     // The first write after b went away waits for copy 1 to be given up (its parts time out), then is answered from
     // copy 0 alone; the rest are answered at once.
-    for (let k = 0; k < 6; k++) write(CHUNK_BLOCKS * (20 + 7 * k), `off-${k}`);
+    // The failover time docs/volumes.md gives ("Limits": a copy on another board that answers nothing for 5 s is
+    // failed): the first write is answered within 6 s of board time, every later one within 1 s.
+    const tookNs: number[] = [];
+    for (let k = 0; k < 6; k++) {
+      const startNs = cluster.clock.nowNs;
+      write(CHUNK_BLOCKS * (20 + 7 * k), `off-${k}`);
+      tookNs.push(cluster.clock.nowNs - startNs);
+    }
+    expect(tookNs[0]).toBeLessThan(6_000_000_000);
+    for (const ns of tookNs.slice(1)) expect(ns).toBeLessThan(1_000_000_000);
     expect(lastVolumeLine()).toContain("state=degraded");
     expect(lastVolumeLine()).toContain("copies=current,failed");
     const failedAtNs = cluster.clock.nowNs;
@@ -136,7 +145,7 @@ describe("a replica across two boards: board a restarts while b is off", () => {
     const after = lines.slice(mark).filter((l) => l.startsWith("a/host: volume index=0")).at(-1) ?? "";
     expect(after).toContain("state=degraded");
     expect(after).toContain("copies=current,failed");
-    expect(servedAfterNs).toBeLessThan(30_000_000_000); // b's copy given up after its retries, then a serves
+    expect(servedAfterNs).toBeLessThan(8_000_000_000); // b answered nothing for 5 s: its copy failed, then a serves (20 s before)
     const data = seeded("a-restarted", 32 * BLOCK);
     const i = initiator(60_000_000_000);
     i.write(0, 5000, data);

@@ -33,7 +33,8 @@ options:
                       default var/<cluster>/<board>) and --verbose only. With --board NAME: only that board, in
                       this process, its cluster port's fabric carried over TCP to the other boards' processes (each
                       started the same way) at the cluster file's "fabric" addresses (docs/cluster.md, "Across
-                      processes"); real time only (no --for)
+                      processes"); real time only (no --for); it takes \`wasm-iop fault\` for its board on
+                      DIR/<board>/control.sock
   --portal HOST:PORT  where the iSCSI target listens (default: the board's first portal, else 127.0.0.1:3260;
                       port 0 picks a free port and prints it). Once serving, one iscsi://HOST:PORT/IQN/LUN line
                       is printed per LUN.

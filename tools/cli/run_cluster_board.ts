@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { compileImage } from "../../host/abi/image_module.ts";
 import { Board } from "../../host/board/board.ts";
+import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
 import { BoardFileError } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { loadClusterFile, requireFabricAddresses } from "../../host/cluster/cluster_file.ts";
@@ -13,6 +14,7 @@ import { TcpBackend } from "../../host/devices/tcp_backend.ts";
 import { TcpFabric } from "../../host/fabric/tcp_fabric.ts";
 import { VirtualClock } from "../../host/sim/clock.ts";
 import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
+import { ControlSocket, ControlSocketError } from "./control_socket.ts";
 import { iscsiUrls } from "./run.ts";
 import { StopSignal } from "./stop_signal.ts";
 
@@ -71,6 +73,23 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   let failed: PanicReport | undefined;
   const dataDir = options.dataDir === undefined ? entry.dataDir : resolve(options.dataDir, entry.name);
   mkdirSync(dataDir, { recursive: true });
+  // This board's control commands (`wasm-iop fault --data-dir DIR`: disks, copies, controllers, status), as `run`
+  // takes them (tools/cli/run.ts); the socket claims the data directory before a disk image is opened.
+  let control: BoardControl | undefined;
+  let socket: ControlSocket;
+  try {
+    socket = await ControlSocket.open(dataDir, (request, reply) => {
+      const checked = parseControlRequest(request);
+      if (typeof checked === "string") reply({ ok: false, error: "bad-request", message: checked });
+      else if (control === undefined) reply({ ok: false, error: "not-ready", message: `board ${entry.name} is still booting` });
+      else control.submit(checked, reply);
+    });
+  } catch (error) {
+    await tcp.stop();
+    await fabric.stop();
+    if (!(error instanceof ControlSocketError)) throw error;
+    return fail(error.message);
+  }
   const board = new Board({
     spec: entry.spec,
     firmware,
@@ -83,6 +102,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
     verbose: options.verbose,
     onConsole: (processor, fd, line) => {
       (fd === 1 ? process.stdout : process.stderr).write(`[${entry.name}${processor === "board" ? "" : `/${processor}`}] ${line}\n`);
+      control?.observeConsole(processor, line);
       if (line.startsWith("tts: serving")) for (const url of iscsiUrls(entry.spec, bound[0]!)) out(`${entry.name}: ${url}`);
     },
     onStop: (processor, report) => {
@@ -91,8 +111,10 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
       failed ??= report;
     },
   });
+  control = new BoardControl(board);
   out(`cluster ${file.name} (${file.file}): board ${entry.name} (id ${entry.id}) alone, fabric over TCP at ${addresses[index]!.host}:${addresses[index]!.port} to ${file.boards.filter((_, i) => i !== index).map((b, i) => `${b.name}`).join(", ")}`);
   const finish = async (code: number): Promise<number> => {
+    await socket.close(); // no command may arrive while the board powers off
     await tcp.stop();
     await fabric.stop();
     const port = board.clusterPorts[0]?.stats; // before power-off lets go of the port

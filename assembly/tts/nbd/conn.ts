@@ -1,11 +1,11 @@
-// One NBD client connection (a NIC slot on the NBD portal): where its byte stream stands, what it negotiated, and the
-// receive buffers it holds. NBD has no flow control of its own: a connection that cannot take its next bytes yet
+// One NBD client connection (a NIC slot on the NBD portal): where its byte stream stands, what it negotiated, and its
+// reply batch. The receive buffers it holds are in the server's HeldReceive (../held_receive.ts, shared with iSCSI's
+// backpressure). NBD has no flow control of its own: a connection that cannot take its next bytes yet
 // (no task record free, a write's data before the SCSI target has buffers for it) stops reading and keeps the NIC's
 // buffers it has been given, in order, until it can go on; its TCP window then fills and the client waits.
 import { carve } from "../../kernel/carve";
 import { POOL_NONE } from "../../kernel/pool";
 import { SCSI_TASK_NONE } from "../../scsi/interface";
-import { RXQ_ENTRIES } from "../nic";
 import { EXPORT_NONE } from "./exports";
 
 export const NBD_CONNECTIONS_MAX: u32 = 16; // NBD connections at once (of the NIC's 64 slots): more are refused
@@ -52,11 +52,6 @@ export class NbdConn {
   writeWanted: u32 = 0; // WriteData: bytes the SCSI target asked for (0 until ScsiDataOut)
   requests: u32 = 0; // requests taken (counters for the connection's last log line)
   errors: u32 = 0; // error replies sent
-  // The receive buffers it holds, oldest first (entries of HeldBuffers); the oldest is read from heldOffset on.
-  heldFirst: u32 = HELD_NONE;
-  heldLast: u32 = HELD_NONE;
-  heldCount: u32 = 0;
-  heldOffset: u32 = 0;
 
   // Short replies of this turn, copied one after another into a large buffer that goes out as one NIC entry
   // (server.ts, "Replies"): the buffer (POOL_NONE: none yet) and the bytes in it.
@@ -68,7 +63,6 @@ export class NbdConn {
 
   open(slot: u32, page: u32): void {
     assert(this.phase == NbdPhase.Free, "nbd: a connection opened twice");
-    assert(this.heldCount == 0, "nbd: a free connection holds no buffers");
     this.slot = slot;
     this.phase = NbdPhase.ClientFlags;
     this.wait = NbdWait.None;
@@ -84,55 +78,8 @@ export class NbdConn {
     this.writeWanted = 0;
     this.requests = 0;
     this.errors = 0;
-    this.heldOffset = 0;
     assert(this.batch == POOL_NONE, "nbd: a free connection holds no reply batch");
     this.batchBytes = 0;
     this.closeAfterBatch = false;
-  }
-}
-
-export const HELD_NONE: u32 = 0xffff_ffff;
-
-// The receive buffers the NBD connections hold, as lists through one table: the NIC has at most RXQ_ENTRIES buffers
-// posted, so no more can be held at once, whichever connections hold them.
-export class HeldBuffers {
-  private readonly ids: StaticArray<u16> = new StaticArray<u16>(RXQ_ENTRIES);
-  private readonly lengths: StaticArray<u32> = new StaticArray<u32>(RXQ_ENTRIES);
-  private readonly next: StaticArray<u16> = new StaticArray<u16>(RXQ_ENTRIES);
-  private free: u32 = 0; // the first free entry, threaded through next; RXQ_ENTRIES: none
-
-  constructor() {
-    for (let i: u32 = 0; i < RXQ_ENTRIES; i++) unchecked(this.next[i] = <u16>(i + 1));
-  }
-
-  /** `conn` keeps receive buffer `id` after the others it holds; false when every entry is taken (a NIC that lies). */
-  hold(conn: NbdConn, id: u32, lengthBytes: u32): bool {
-    if (this.free >= RXQ_ENTRIES || id > 0xffff) return false;
-    const e = this.free;
-    this.free = <u32>unchecked(this.next[e]);
-    unchecked(this.ids[e] = <u16>id);
-    unchecked(this.lengths[e] = lengthBytes);
-    unchecked(this.next[e] = <u16>RXQ_ENTRIES);
-    if (conn.heldLast != HELD_NONE) unchecked(this.next[conn.heldLast] = <u16>e);
-    else conn.heldFirst = e;
-    conn.heldLast = e;
-    conn.heldCount += 1;
-    return true;
-  }
-
-  oldestId(conn: NbdConn): u32 { assert(conn.heldCount > 0, "nbd: no buffer held"); return unchecked(this.ids[conn.heldFirst]); }
-  oldestLength(conn: NbdConn): u32 { assert(conn.heldCount > 0, "nbd: no buffer held"); return unchecked(this.lengths[conn.heldFirst]); }
-
-  /** The oldest buffer `conn` holds is read to its end: it goes (the caller gives it back to the NIC). */
-  dropOldest(conn: NbdConn): void {
-    assert(conn.heldCount > 0, "nbd: no buffer held");
-    const e = conn.heldFirst;
-    const after = <u32>unchecked(this.next[e]);
-    conn.heldFirst = after < RXQ_ENTRIES ? after : HELD_NONE;
-    if (conn.heldFirst == HELD_NONE) conn.heldLast = HELD_NONE;
-    conn.heldCount -= 1;
-    conn.heldOffset = 0;
-    unchecked(this.next[e] = <u16>this.free);
-    this.free = e;
   }
 }

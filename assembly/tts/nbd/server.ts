@@ -25,6 +25,7 @@ import {
 import { scsiNexusIdentifyPost, scsiTaskDataReady, scsiTaskSenseBytes, scsiTaskSubmit } from "../../scsi/transport";
 import { volumeAt, volumesCount } from "../../volumes/volume";
 import { CommandKind, CommandPhase, COMMAND_CDB_BYTES, TransportCommands } from "../commands";
+import { HeldReceive } from "../held_receive";
 import { Nic, TX_FLAG_CLOSE } from "../nic";
 import { txId, TX_KIND_LARGE, TX_KIND_PAGE, TX_KIND_TASK } from "../tx_id";
 import {
@@ -32,7 +33,7 @@ import {
   notSupported, Outcome, outcomeOf, unmapList, UNMAP_DESCRIPTOR_BYTES, UNMAP_LIST_HEADER_BYTES,
 } from "./cdb";
 import { configRomLoadNbd, PORTAL_NONE } from "./config_rom";
-import { HeldBuffers, HEADER_BYTES_MAX, NbdConn, NbdPhase, NbdWait, NBD_CONNECTIONS_MAX, NIC_SLOTS } from "./conn";
+import { HEADER_BYTES_MAX, NbdConn, NbdPhase, NbdWait, NBD_CONNECTIONS_MAX, NIC_SLOTS } from "./conn";
 import { EXPORT_NONE, NbdExports } from "./exports";
 import { NbdRequests, REPLY_AREA_BYTES } from "./requests";
 import {
@@ -64,6 +65,10 @@ const WRITE_ZEROES_PIECE_BYTES: u32 = WRITE_SAME_BYTES_MAX;
 // A reply (header and data) of at most this share of a large buffer is copied into its connection's batch; longer
 // ones (1 MiB reads) leave straight from the task's buffers.
 const BATCH_REPLY_SHARE: u32 = 4;
+// A batch is posted once the next reply would take it to this many bytes: a shorter entry leaves in the turn's one
+// socket write; one of 32 KiB or more is written by the NIC's view path as a system call of its own
+// (NIC_TX_VIEW_BYTES_MIN), measured slower for these batches (docs/nbd.md, "Reply batches").
+const BATCH_BYTES_MAX: u32 = 32 << 10;
 if (CDB_BYTES != COMMAND_CDB_BYTES) ERROR("nbd: its CDBs fit the command records' CDB area");
 
 // What a request's record is doing, for the commands that take more than one SCSI command.
@@ -77,7 +82,9 @@ export class NbdServer {
   private readonly connOfSlot: StaticArray<u8> = new StaticArray<u8>(NIC_SLOTS); // index into conns, or CONN_NONE
   refusedForSlots: u64 = 0; // connections refused because NBD_CONNECTIONS_MAX were open
   private readonly exports: NbdExports = new NbdExports();
-  private readonly held: HeldBuffers = new HeldBuffers();
+  // The receive buffers the connections hold while they cannot read on (by NIC slot; the table iSCSI uses, its own
+  // instance: an NBD slot is never an iSCSI connection).
+  private readonly held: HeldReceive = new HeldReceive();
   private portal: u32 = PORTAL_NONE;
   private nexus: u32 = NEXUS_NONE;
   private readonly nexusName: usize = carve(8);
@@ -154,6 +161,7 @@ export class NbdServer {
       this.nic.close(slot);
       return;
     }
+    assert(this.held.count(slot) == 0, "nbd: a new connection's slot holds no buffers");
     conn.open(slot, optionPage);
     unchecked(this.connOfSlot[slot] = index);
     buildGreeting(pool.address(greeting));
@@ -167,7 +175,7 @@ export class NbdServer {
       this.nic.rxPost(id);
       return;
     }
-    if (!this.held.hold(conn, id, lengthBytes)) {
+    if (!this.held.hold(conn.slot, id, lengthBytes, 0)) {
       this.nic.rxPost(id);
       this.drop(conn); // more buffers than the ring has: the NIC is confused; the stream has a hole now
       return;
@@ -397,10 +405,10 @@ export class NbdServer {
   private fill(conn: NbdConn, bytes: u32): bool {
     assert(bytes <= HEADER_BYTES_MAX, "nbd: a header fits its buffer");
     for (let guard: u32 = 0; guard < bytes && conn.headerHave < bytes; guard++) {
-      if (conn.heldCount == 0) return false;
-      const buffer = this.nic.rxAddress(this.held.oldestId(conn), this.held.oldestLength(conn));
-      const n = min(bytes - conn.headerHave, this.held.oldestLength(conn) - conn.heldOffset);
-      memory.copy(conn.header + conn.headerHave, buffer + conn.heldOffset, n);
+      if (this.held.count(conn.slot) == 0) return false;
+      const buffer = this.nic.rxAddress(this.held.oldestId(conn.slot), this.held.oldestLength(conn.slot));
+      const n = min(bytes - conn.headerHave, this.held.oldestLength(conn.slot) - this.held.oldestOffset(conn.slot));
+      memory.copy(conn.header + conn.headerHave, buffer + this.held.oldestOffset(conn.slot), n);
       conn.headerHave += n;
       this.consume(conn, n);
     }
@@ -409,11 +417,11 @@ export class NbdServer {
 
   // Takes the next bytes of an option's data (into the option page when it fits) or of a skipped payload.
   private take(conn: NbdConn, option: bool): bool {
-    if (conn.heldCount == 0) return false;
-    const n = <u32>min<u64>(conn.dataLeft, <u64>(this.held.oldestLength(conn) - conn.heldOffset));
+    if (this.held.count(conn.slot) == 0) return false;
+    const n = <u32>min<u64>(conn.dataLeft, <u64>(this.held.oldestLength(conn.slot) - this.held.oldestOffset(conn.slot)));
     if (option && conn.optionBytes <= bufferPool(BUFFER_CLASS_PAGE).slotBytes) {
       const page = bufferPool(BUFFER_CLASS_PAGE).address(conn.optionPage);
-      memory.copy(page + conn.dataDone, this.nic.rxAddress(this.held.oldestId(conn), this.held.oldestLength(conn)) + conn.heldOffset, n);
+      memory.copy(page + conn.dataDone, this.nic.rxAddress(this.held.oldestId(conn.slot), this.held.oldestLength(conn.slot)) + this.held.oldestOffset(conn.slot), n);
     }
     conn.dataDone += n;
     conn.dataLeft -= <u64>n;
@@ -423,10 +431,10 @@ export class NbdServer {
 
   // Copies the next bytes of a write's payload into its task's buffers; at the last, the SCSI target has them.
   private takeWrite(conn: NbdConn): bool {
-    if (conn.heldCount == 0) return false;
+    if (this.held.count(conn.slot) == 0) return false;
     const t = conn.writeTask;
-    const n = <u32>min<u64>(<u64>(conn.writeWanted - conn.dataDone), <u64>(this.held.oldestLength(conn) - conn.heldOffset));
-    const from = this.nic.rxAddress(this.held.oldestId(conn), this.held.oldestLength(conn)) + conn.heldOffset;
+    const n = <u32>min<u64>(<u64>(conn.writeWanted - conn.dataDone), <u64>(this.held.oldestLength(conn.slot) - this.held.oldestOffset(conn.slot)));
+    const from = this.nic.rxAddress(this.held.oldestId(conn.slot), this.held.oldestLength(conn.slot)) + this.held.oldestOffset(conn.slot);
     sgls().copyFlat(scsiTaskSgl(t), <u64>conn.dataDone, from, <u64>n, true); // within the buffers the SCSI target gave
     conn.dataDone += n;
     conn.dataLeft -= <u64>n;
@@ -440,16 +448,19 @@ export class NbdServer {
   }
 
   private consume(conn: NbdConn, n: u32): void {
-    conn.heldOffset += n;
-    if (conn.heldOffset < this.held.oldestLength(conn)) return;
-    this.nic.rxPost(this.held.oldestId(conn));
-    this.held.dropOldest(conn);
+    const offset = this.held.oldestOffset(conn.slot) + n;
+    if (offset < this.held.oldestLength(conn.slot)) {
+      this.held.setOldestOffset(conn.slot, offset);
+      return;
+    }
+    this.nic.rxPost(this.held.oldestId(conn.slot));
+    this.held.dropOldest(conn.slot);
   }
 
   private giveBack(conn: NbdConn): void {
-    for (let guard: u32 = 0; guard < 65536 && conn.heldCount > 0; guard++) { // bounded by the ring's entries
-      this.nic.rxPost(this.held.oldestId(conn));
-      this.held.dropOldest(conn);
+    for (let guard: u32 = 0; guard < 65536 && this.held.count(conn.slot) > 0; guard++) { // bounded by the ring's entries
+      this.nic.rxPost(this.held.oldestId(conn.slot));
+      this.held.dropOldest(conn.slot);
     }
   }
 
@@ -811,7 +822,7 @@ export class NbdServer {
   private batchSpace(conn: NbdConn, bytes: u32): usize {
     const pool = bufferPool(BUFFER_CLASS_LARGE);
     if (bytes > pool.slotBytes / BATCH_REPLY_SHARE) return 0;
-    if (conn.batch != POOL_NONE && conn.batchBytes + bytes > pool.slotBytes && !this.postBatch(conn)) return 0;
+    if (conn.batch != POOL_NONE && conn.batchBytes + bytes >= min(BATCH_BYTES_MAX, pool.slotBytes) && !this.postBatch(conn)) return 0;
     if (conn.batch == POOL_NONE) {
       const buffer = pool.acquire();
       if (buffer == POOL_NONE) return 0; // exhaustion: the zero-copy path, as before batches

@@ -33,8 +33,9 @@ const COPY_MIB = 2; // 1 MiB of metadata, then 1 MiB of data: 2 048 blocks, 16 c
 const COPY_BYTES = COPY_MIB << 20;
 const METADATA_BYTES = 1 << 20;
 const VOLUME_BLOCKS = (COPY_BYTES - METADATA_BYTES) / BLOCK_BYTES;
-// A part the copy never answers is sent again until 5 s after it first went (assembly/cta/cta.ts GIVE_UP_NS), and a
-// redundant volume's member gets it again three times (MEMBER_RETRIES_MAX) before it is failed: 20 s, then the answer.
+// A part the copy never answers is sent again until 5 s after it first went (assembly/cta/cta.ts GIVE_UP_NS), then the
+// copy (on another board) is failed; one the copy answers with an error gets it again three times (MEMBER_RETRIES_MAX)
+// before it is failed: at most 20 s, then the answer.
 const REPLICA_ANSWER_WITHIN_NS = 26_000_000_000;
 const RETAIN_NS = 10_000_000_000;
 const QUIESCE_NS = 200_000_000;
