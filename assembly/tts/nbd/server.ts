@@ -65,6 +65,10 @@ const WRITE_ZEROES_PIECE_BYTES: u32 = WRITE_SAME_BYTES_MAX;
 // A reply (header and data) of at most this share of a large buffer is copied into its connection's batch; longer
 // ones (1 MiB reads) leave straight from the task's buffers.
 const BATCH_REPLY_SHARE: u32 = 4;
+// A batch is posted once the next reply would take it to this many bytes: a shorter entry leaves in the turn's one
+// socket write; one of 32 KiB or more is written by the NIC's view path as a system call of its own
+// (NIC_TX_VIEW_BYTES_MIN), measured slower for these batches (docs/nbd.md, "Reply batches").
+const BATCH_BYTES_MAX: u32 = 32 << 10;
 if (CDB_BYTES != COMMAND_CDB_BYTES) ERROR("nbd: its CDBs fit the command records' CDB area");
 
 // What a request's record is doing, for the commands that take more than one SCSI command.
@@ -818,7 +822,7 @@ export class NbdServer {
   private batchSpace(conn: NbdConn, bytes: u32): usize {
     const pool = bufferPool(BUFFER_CLASS_LARGE);
     if (bytes > pool.slotBytes / BATCH_REPLY_SHARE) return 0;
-    if (conn.batch != POOL_NONE && conn.batchBytes + bytes > pool.slotBytes && !this.postBatch(conn)) return 0;
+    if (conn.batch != POOL_NONE && conn.batchBytes + bytes >= min(BATCH_BYTES_MAX, pool.slotBytes) && !this.postBatch(conn)) return 0;
     if (conn.batch == POOL_NONE) {
       const buffer = pool.acquire();
       if (buffer == POOL_NONE) return 0; // exhaustion: the zero-copy path, as before batches
