@@ -306,7 +306,13 @@ export class CtaTask extends Task {
     switch (<i32>v.type) {
       case VolumeType.Disk: {
         diskMap(v, lba, blocks, e);
-        partitionMap(serviceVolume(service), lba, e); // a partitioned volume's page on another board
+        // A partitioned volume's page on another board; no owner known yet (this board has not caught up with the
+        // cluster's table since it started): unavailable, as a page of a board it cannot reach.
+        if (!partitionMap(serviceVolume(service), lba, e)) {
+          this.serviceFail(s, FrameStatus.Unreachable);
+          this.serviceEmitted(s);
+          return false;
+        }
         break;
       }
       case VolumeType.Raid0: raid0Map(v, lba, blocks, e); break;
