@@ -254,6 +254,12 @@ export function routingTableStage(): RoutingTable {
   return staged;
 }
 
+// False while a board that may have started again has not learnt the cluster's current table (table_sync.ts): no page of
+// a partitioned volume is served meanwhile (volumes/partitioned.ts).
+let caughtUp = true;
+export function routingTableCaughtUp(): bool { return caughtUp; }
+export function routingTableCaughtUpSet(value: bool): void { caughtUp = value; }
+
 /** The staging table as it stands (a test, or the fabric checking what it staged). */
 export function routingTableStaged(): RoutingTable { return staged; }
 

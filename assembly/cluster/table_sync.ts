@@ -14,12 +14,24 @@
 // comes later still applies (it carries the change, and is sent only once every board had acknowledged). A
 // coordinator that is refused or not answered in time gives up (counted, one console line): nothing changes anywhere.
 //
+// A board that starts again boots on its ROM's table (version 1) while the others may be further: every hello carries
+// the sender's active version (fabric/hello.ts), and a board that sees a newer one fetches that table from the board
+// that has it (Fetch of a volume slot's pages from a first page, answered by a Chunk of their owners, a byte each), stages
+// it, and activates it once every page came. Until then, and until a hello of every other board came (or
+// SYNC_SETTLE_NS passed: boards that are down), it serves no page of a partitioned volume (routingTableCaughtUp: the
+// CTA answers NOT READY, target port unavailable) rather than send a page to an owner of a table that is no longer.
+//
 // The messages travel as 128-byte SENDs beside the agents' frames (the fabric task tells them by their magic):
 // |0 magic u32 "RTBL"|4 phase u32|8 version u32 (N+1)|12 base u32 (N)|16 coordinator's board id u32|20 volume slot u32|
-// |24 first page u32|28 page count u32|32 from owner: board index, or 0xff any u32|36 to owner: board index u32|.
+// |24 first page u32|28 page count u32|32 from owner: board index, or 0xff any u32|36 to owner: board index u32|
+// |40 a Chunk's owners, a u8 board index per page, SYNC_CHUNK_PAGES at most|. A Fetch or Chunk names the table's version
+// (base is version - 1) and a Fetch's page count is 0.
+import { FRAME_BYTES } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
 import { line } from "../kernel/console";
-import { CLUSTER_OWNER_NONE, routingTable, routingTableActivate, routingTableStage, routingTableStaged } from "./routing_table";
+import {
+  CLUSTER_OWNER_NONE, routingTable, routingTableActivate, routingTableCaughtUpSet, routingTableStage, routingTableStaged,
+} from "./routing_table";
 
 export const SYNC_MAGIC: u32 = 0x4c425452; // "RTBL" little-endian
 export const SYNC_MESSAGE_BYTES: u32 = 40;
@@ -27,6 +39,10 @@ export const SYNC_ACK_WINDOW_NS: u64 = 50_000_000; // the coordinator's time to 
 export const SYNC_HOLD_NS: u64 = 200_000_000; // how long a board holds a proposal it acknowledged (> the window)
 export const SYNC_COMMIT_GIVE_UP_NS: u64 = 5_000_000_000; // Commit is sent again until confirmed, for this long
 export const SYNC_RETRY_NS: u64 = 1_000_000;
+export const SYNC_FETCH_RETRY_NS: u64 = 20_000_000; // a Fetch not answered is sent again after this
+export const SYNC_SETTLE_NS: u64 = 2_000_000_000; // at boot, the longest wait for every other board's hello
+/** Owners one Chunk carries: the frame past the header. */
+export const SYNC_CHUNK_PAGES: u32 = FRAME_BYTES - 40;
 
 // The message's fields, named as drawn above; read and written only through the accessors below.
 const AT_MAGIC: usize = 0;
@@ -39,6 +55,7 @@ const AT_FIRST_PAGE: usize = 24;
 const AT_PAGE_COUNT: usize = 28;
 const AT_FROM_OWNER: usize = 32;
 const AT_TO_OWNER: usize = 36;
+const AT_OWNERS: usize = 40; // a Chunk's
 if (AT_TO_OWNER + 4 != SYNC_MESSAGE_BYTES) ERROR("table sync: the last field ends the message");
 
 /** The magic that tells a sync message from an agents' frame (the fabric task reads it). */
@@ -75,6 +92,8 @@ export enum SyncPhase {
   Commit = 3,
   CommitAck = 4,
   Refuse = 5,
+  Fetch = 6, // send me version's owners of slot from page first
+  Chunk = 7, // version's owners of slot from page first, page count of them (version: the sender's, maybe newer)
 }
 
 /** What sends the sync messages (the fabric task): SYNC_MESSAGE_BYTES at `message` to board index `board`. */
@@ -106,7 +125,18 @@ export class TableSync {
   private answered: u32 = 0; // bit per board index
   private startedNs: u64 = 0;
   private nextSendNs: u64 = 0;
-  private readonly message: usize = memory.data(SYNC_MESSAGE_BYTES);
+  private readonly message: usize = memory.data(FRAME_BYTES);
+  // Catching up at boot: the boards whose hello came (bit per index), since when we wait, the fetch under way.
+  fetched: u32 = 0; // tables this board fetched from a peer (the tests' view)
+  private heard: u32 = 0;
+  private settleFromNs: u64 = u64.MAX_VALUE;
+  private caughtUp: bool = true;
+  private fetching: bool = false;
+  private fetchVersion: u32 = 0;
+  private fetchBoard: u32 = 0;
+  private fetchSlot: u32 = 0;
+  private fetchFirst: u32 = 0;
+  private fetchSentNs: u64 = 0;
   /** When the fabric task should call tick() next (u64.MAX_VALUE: nothing to do). */
   wakeNs: u64 = u64.MAX_VALUE;
 
@@ -120,7 +150,7 @@ export class TableSync {
   propose(slot: u32, first: u32, count: u32, fromOwner: u32, toOwner: u32): bool {
     const t = routingTable();
     const nowNs = clockNowNs();
-    if (!t.present || this.coordinating || this.holding(nowNs)) return false;
+    if (!t.present || this.coordinating || this.holding(nowNs) || !this.caughtUp) return false;
     if (slot >= t.volumeCount || count == 0 || first >= t.pageCount(slot) || count > t.pageCount(slot) - first) return false;
     if (toOwner >= t.boardCount || (fromOwner != <u32>CLUSTER_OWNER_NONE && fromOwner >= t.boardCount)) return false;
     this.coordinating = true;
@@ -142,10 +172,124 @@ export class TableSync {
     return true;
   }
 
+  /** The fabric task started: partitioned volumes wait for every other board's hello (or SYNC_SETTLE_NS). */
+  start(): void {
+    const t = routingTable();
+    if (!t.present || t.boardCount < 2) return;
+    this.heard = 1 << t.thisBoard;
+    this.settleFromNs = clockNowNs();
+    this.caughtUp = false;
+    routingTableCaughtUpSet(false);
+    this.wakeNs = this.settleFromNs + SYNC_SETTLE_NS;
+  }
+
+  /** Board `board`'s hello said its active table is `version`: a newer one is fetched from it. */
+  onPeerVersion(board: u32, version: u32): void {
+    const t = routingTable();
+    if (!t.present || board >= t.boardCount) return;
+    this.heard |= 1 << board;
+    if (version > t.version && (!this.fetching || version > this.fetchVersion)) this.fetchStart(board, version);
+    this.settle();
+  }
+
+  private fetchStart(board: u32, version: u32): void {
+    const t = routingTable();
+    line().s("cluster: routing table version ").u32(version).s(" at board ").u32(t.boardId(board)).s(", this board has ")
+      .u32(t.version).s(": fetching it").out();
+    this.fetching = true;
+    this.fetchVersion = version;
+    this.fetchBoard = board;
+    this.fetchSlot = 0;
+    this.fetchFirst = 0;
+    const staged = routingTableStage();
+    staged.copyFrom(t);
+    staged.version = version;
+    this.caughtUp = false;
+    routingTableCaughtUpSet(false);
+    this.fetchSend();
+  }
+
+  private fetchSend(): void {
+    const m = this.message;
+    memory.fill(m, 0, FRAME_BYTES);
+    syncSetHeader(m, SyncPhase.Fetch, this.fetchVersion, this.fetchVersion - 1, 0);
+    syncSetChange(m, this.fetchSlot, this.fetchFirst, 0, 0, 0);
+    this.sender.send(this.fetchBoard, m);
+    this.fetchSentNs = clockNowNs();
+    this.wakeAt(this.fetchSentNs + SYNC_FETCH_RETRY_NS);
+  }
+
+  // A peer asks for our table's owners: the Chunk names our version (the asker starts again if it is newer).
+  private onFetch(buffer: usize, board: u32): void {
+    const t = routingTable();
+    const slot = syncSlot(buffer);
+    const first = syncFirstPage(buffer);
+    if (slot >= t.volumeCount || first >= t.pageCount(slot)) { this.badMessages += 1; return; }
+    const count = min(SYNC_CHUNK_PAGES, t.pageCount(slot) - first);
+    const m = this.message;
+    memory.fill(m, 0, FRAME_BYTES);
+    syncSetHeader(m, SyncPhase.Chunk, t.version, t.version - 1, 0);
+    syncSetChange(m, slot, first, count, 0, 0);
+    for (let i: u32 = 0; i < count; i++) store<u8>(m + AT_OWNERS + i, <u8>t.owner(slot, first + i));
+    this.sender.send(board, m);
+  }
+
+  private onChunk(buffer: usize, board: u32, version: u32): void {
+    if (!this.fetching || board != this.fetchBoard) return; // late, or not asked: dropped
+    if (version > this.fetchVersion) return this.fetchStart(board, version); // it moved on meanwhile: that one
+    const t = routingTable();
+    const slot = syncSlot(buffer);
+    const first = syncFirstPage(buffer);
+    const count = syncPageCount(buffer);
+    if (version != this.fetchVersion || slot != this.fetchSlot || first != this.fetchFirst) return;
+    if (count == 0 || count > SYNC_CHUNK_PAGES || count > t.pageCount(slot) - first) { this.badMessages += 1; return; }
+    const staged = routingTableStaged();
+    for (let i: u32 = 0; i < count; i++) {
+      const owner = <u32>load<u8>(buffer + AT_OWNERS + i);
+      if (owner >= t.boardCount) { this.badMessages += 1; return; }
+      staged.ownerSet(slot, first + i, owner);
+    }
+    this.fetchFirst = first + count;
+    if (this.fetchFirst >= t.pageCount(slot)) {
+      this.fetchSlot += 1;
+      this.fetchFirst = 0;
+    }
+    if (this.fetchSlot < t.volumeCount) return this.fetchSend();
+    this.fetching = false;
+    if (!routingTableActivate(version)) {
+      line().s("cluster: routing table version ").u32(version).s(" fetched but did not activate").err();
+      return;
+    }
+    this.fetched += 1;
+    line().s("cluster: routing table version ").u32(version).s(" active (fetched from board ").u32(t.boardId(board)).s(")").out();
+    this.settle();
+  }
+
+  // Caught up: every other board's hello came (or the wait ran out), and no fetch is under way.
+  private settle(): void {
+    if (this.caughtUp || this.fetching) return;
+    const t = routingTable();
+    const all = t.boardCount >= 32 ? u32.MAX_VALUE : (<u32>1 << t.boardCount) - 1;
+    if (this.heard != all && clockNowNs() - this.settleFromNs < SYNC_SETTLE_NS) return;
+    this.caughtUp = true;
+    routingTableCaughtUpSet(true);
+    line().s("cluster: routing table version ").u32(t.version).s(" in use").s(this.heard == all ? "" : " (some boards did not say hello)").out();
+  }
+
+  @inline private wakeAt(atNs: u64): void { if (atNs < this.wakeNs) this.wakeNs = atNs; }
+
   /** The timer: send what is due, give up what is late. */
   tick(): void {
     const nowNs = clockNowNs();
     this.wakeNs = u64.MAX_VALUE;
+    if (this.fetching) {
+      if (nowNs - this.fetchSentNs >= SYNC_FETCH_RETRY_NS) this.fetchSend();
+      else this.wakeAt(this.fetchSentNs + SYNC_FETCH_RETRY_NS);
+    }
+    if (!this.caughtUp) {
+      this.settle();
+      if (!this.caughtUp && !this.fetching) this.wakeAt(this.settleFromNs + SYNC_SETTLE_NS);
+    }
     if (!this.coordinating) return;
     const t = routingTable();
     if (!this.committing && nowNs - this.startedNs > SYNC_ACK_WINDOW_NS) return this.abandon("not every board acknowledged in time");
@@ -162,7 +306,7 @@ export class TableSync {
       }
       this.nextSendNs = nowNs + SYNC_RETRY_NS;
     }
-    this.wakeNs = this.nextSendNs;
+    this.wakeAt(this.nextSendNs);
   }
 
   /** A sync message from board index `board` (already known to be of the table and not this board). */
@@ -180,6 +324,8 @@ export class TableSync {
       case SyncPhase.Propose: return this.onPropose(buffer, board, version, base, coordinator);
       case SyncPhase.Commit: return this.onCommit(buffer, board, version, base, coordinator);
       case SyncPhase.Ack: case SyncPhase.CommitAck: case SyncPhase.Refuse: return this.onAnswer(phase, board, version, coordinator);
+      case SyncPhase.Fetch: return this.onFetch(buffer, board);
+      case SyncPhase.Chunk: return this.onChunk(buffer, board, version);
       default: this.badMessages += 1;
     }
   }
@@ -295,13 +441,14 @@ export class TableSync {
   private fill(phase: SyncPhase, base: u32): void {
     const t = routingTable();
     const m = this.message;
+    memory.fill(m, 0, FRAME_BYTES);
     syncSetHeader(m, phase, this.version, base, t.boardId(t.thisBoard));
     syncSetChange(m, this.slot, this.first, this.count, this.fromOwner, this.toOwner);
   }
 
   private answer(board: u32, phase: SyncPhase, version: u32, coordinator: u32): void {
     const m = this.message;
-    memory.fill(m, 0, SYNC_MESSAGE_BYTES);
+    memory.fill(m, 0, FRAME_BYTES);
     syncSetHeader(m, phase, version, version - 1, coordinator);
     this.sender.send(board, m);
   }

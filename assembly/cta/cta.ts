@@ -23,7 +23,7 @@ import { carve } from "../kernel/carve";
 import { Msg, MsgKind } from "../kernel/msg";
 import { POOL_NONE } from "../kernel/pool";
 import { post, timerStartParked, timerWakeBy } from "../kernel/scheduler";
-import { SGL_NONE } from "../kernel/sgl";
+import { SGL_NONE, sglSegmentAddress, sglSegmentLengthBytes } from "../kernel/sgl";
 import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
 import { frames, Link } from "../rta/links";
@@ -252,7 +252,7 @@ export class CtaTask extends Task {
     if (sgl == SGL_NONE || blocks == 0 || sgls().totalBytes(sgl) != blocks * <u64>v.blockSizeBytes) return FrameStatus.IllegalRequest;
     sgls().check(sgl);
     const count = sgls().segmentCount(sgl);
-    for (let i: u32 = 0; i < count; i++) if (load<u32>(sgls().segment(sgl, i), 8) % v.blockSizeBytes != 0) return FrameStatus.IllegalRequest;
+    for (let i: u32 = 0; i < count; i++) if (sglSegmentLengthBytes(sgls().segment(sgl, i)) % v.blockSizeBytes != 0) return FrameStatus.IllegalRequest;
     return FrameStatus.Ok;
   }
 
@@ -306,7 +306,13 @@ export class CtaTask extends Task {
     switch (<i32>v.type) {
       case VolumeType.Disk: {
         diskMap(v, lba, blocks, e);
-        partitionMap(serviceVolume(service), lba, e); // a partitioned volume's page on another board
+        // A partitioned volume's page on another board; no owner known yet (this board has not caught up with the
+        // cluster's table since it started): unavailable, as a page of a board it cannot reach.
+        if (!partitionMap(serviceVolume(service), lba, e)) {
+          this.serviceFail(s, FrameStatus.Unreachable);
+          this.serviceEmitted(s);
+          return false;
+        }
         break;
       }
       case VolumeType.Raid0: raid0Map(v, lba, blocks, e); break;
@@ -526,8 +532,8 @@ export class CtaTask extends Task {
     const count = sgls().segmentCount(sgl);
     let i: u32 = 0;
     let start: u64 = 0; // the offset of segment i
-    while (i < count && start + <u64>load<u32>(sgls().segment(sgl, i), 8) <= offset) {
-      start += <u64>load<u32>(sgls().segment(sgl, i), 8);
+    while (i < count && start + <u64>sglSegmentLengthBytes(sgls().segment(sgl, i)) <= offset) {
+      start += <u64>sglSegmentLengthBytes(sgls().segment(sgl, i));
       i += 1;
     }
     let at = offset;
@@ -544,7 +550,7 @@ export class CtaTask extends Task {
       let walk = start;
       let j = i;
       while (j < count && segments < FRAME_SEGMENTS_MAX && walk < endOffset) {
-        const length = <u64>load<u32>(sgls().segment(sgl, j), 8);
+        const length = <u64>sglSegmentLengthBytes(sgls().segment(sgl, j));
         const from = max(walk, at);
         const to = min(walk + length, endOffset);
         bytes += to - from;
@@ -584,8 +590,8 @@ export class CtaTask extends Task {
       let offset = skip;
       while (remaining > 0) {
         const segment = sgls().segment(sgl, i);
-        const run = min(<u64>load<u32>(segment, 8) - offset, remaining);
-        assert(frameAddSegment(f, load<u64>(segment, 0) + offset, <u32>run), "cta: part over FRAME_SEGMENTS_MAX segments");
+        const run = min(<u64>sglSegmentLengthBytes(segment) - offset, remaining);
+        assert(frameAddSegment(f, sglSegmentAddress(segment) + offset, <u32>run), "cta: part over FRAME_SEGMENTS_MAX segments");
         remaining -= run;
         offset = 0;
         i += 1;

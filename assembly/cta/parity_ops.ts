@@ -23,7 +23,7 @@ import { raid5DataIndex, raid5DataMember, raid5MemberLba, raid5ParityMember, rai
 import { MEMBERS_MAX, Volume, volumeAt, VolumeState } from "../volumes/volume";
 import { Msg, MsgKind } from "../kernel/msg";
 import { post } from "../kernel/scheduler";
-import { SGL_NONE } from "../kernel/sgl";
+import { SGL_NONE, sglSegmentAddress, sglSegmentLengthBytes } from "../kernel/sgl";
 import { CtaTask } from "./cta";
 import {
   OP_BYTES, opColumn, opDHi, opDLo, opFailed, opKind, opOutstanding, opRHi, opRLo, opReplan, opRow, opSeq, opService,
@@ -465,11 +465,11 @@ export class ParityOps {
     // The request's own fields, from the SGL: destination column, offset, length.
     const sgl = msg.c;
     const count = sgls().segmentCount(sgl);
-    const length = <u64>load<u32>(sgls().segment(sgl, 0), 8);
+    const length = <u64>sglSegmentLengthBytes(sgls().segment(sgl, 0));
     const v = volumeAt(opVolume(op));
     if (msg.a != 0) {
       // Find which column the destination is, and where in it.
-      const destination = <usize>load<u64>(sgls().segment(sgl, 0));
+      const destination = <usize>sglSegmentAddress(sgls().segment(sgl, 0));
       let dest: u32 = MEMBERS_MAX;
       for (let m: u32 = 0; m < v.memberCount; m++) {
         const column = this.column(op, m);

@@ -21,7 +21,7 @@ import { carve } from "../kernel/carve";
 import { Msg, MsgKind } from "../kernel/msg";
 import { POOL_NONE } from "../kernel/pool";
 import { post } from "../kernel/scheduler";
-import { SGL_NONE } from "../kernel/sgl";
+import { SGL_NONE, sglSegmentLengthBytes } from "../kernel/sgl";
 import { volumeStateLine } from "../volumes/report";
 import { THIN_CHUNK_NONE, THIN_MAP_BLOCK_BYTES, THIN_MAP_ENTRIES_PER_BLOCK, thinChunkLba, thinMapBlockBlocks, thinMapCopyLba } from "../volumes/thin";
 import { mapSeal } from "../volumes/thin_format";
@@ -181,7 +181,7 @@ export class ThinLayer {
     if (sgl == SGL_NONE || blocks == 0 || sgls().totalBytes(sgl) != blocks * <u64>v.blockSizeBytes) return FrameStatus.IllegalRequest;
     sgls().check(sgl);
     const count = sgls().segmentCount(sgl);
-    for (let i: u32 = 0; i < count; i++) if (load<u32>(sgls().segment(sgl, i), 8) % v.blockSizeBytes != 0) return FrameStatus.IllegalRequest;
+    for (let i: u32 = 0; i < count; i++) if (sglSegmentLengthBytes(sgls().segment(sgl, i)) % v.blockSizeBytes != 0) return FrameStatus.IllegalRequest;
     return FrameStatus.Ok;
   }
 

@@ -53,7 +53,10 @@ import {
   FABRIC_INBOX_DEPTH, FABRIC_PRIORITY, FABRIC_RECEIVE_BYTES, FABRIC_RQ_ENTRIES, FABRIC_SQ_ENTRIES,
   REMOTE_PROCESSOR_BASE,
 } from "./limits";
-import { FABRIC_HELLO_ANSWER, FABRIC_HELLO_BYTES, FABRIC_HELLO_MAGIC, helloFlags, helloKey, helloMagic, helloRegionBase, helloRegionLength, helloSet } from "./hello";
+import {
+  FABRIC_HELLO_ANSWER, FABRIC_HELLO_BYTES, FABRIC_HELLO_MAGIC, helloFlags, helloKey, helloMagic, helloRegionBase, helloRegionLength, helloSet,
+  helloSetTableVersion, helloTableVersion,
+} from "./hello";
 import {
   CLUSTER_PORT_BAR_REGISTERS, CLUSTER_PORT_BAR_WINDOW, CLUSTER_PORT_DEVICE_ID, CLUSTER_PORT_REVISION_RDMA, CLUSTER_PORT_TUNNEL_VECTORS,
   CLUSTER_PORT_VECTOR_COUNT, CLUSTER_PORT_VECTOR_TUNNEL_BASE,
@@ -181,8 +184,10 @@ export class FabricTask extends Task {
     busWrite32(r + CP_CTRL, CP_CTRL_ENABLE);
     for (let i: u32 = 0; i < FABRIC_RQ_ENTRIES - 1; i++) this.postReceive(i); // one short of full: head == tail is empty
     this.started = true;
+    this.sync.start(); // partitioned volumes wait for the other boards' hellos (their table versions)
     this.timer = timerStartParked(this.index, 0);
     this.sendHellos();
+    this.syncWake();
   }
 
   run(): RunResult {
@@ -263,6 +268,7 @@ export class FabricTask extends Task {
       if (b == table.thisBoard || unchecked(this.helloTaken[b])) continue;
       waiting = true;
       if (unchecked(this.helloInFlight[b]) > 0) continue;
+      helloSetTableVersion(this.hello, table.version); // the version as it stands when the hello goes
       if (this.postSend(b, <u64>this.hello, FABRIC_HELLO_BYTES, TAG_HELLO | b)) unchecked(this.helloInFlight[b] += 1);
     }
     if (waiting) timerWakeBy(this.timer, clockNowNs() + FABRIC_HELLO_RETRY_NS);
@@ -443,7 +449,7 @@ export class FabricTask extends Task {
     if (slot == POOL_NONE) return false;
     const f = frames().address(slot);
     memory.fill(f, 0, FRAME_BYTES);
-    memory.copy(f, message, SYNC_MESSAGE_BYTES);
+    memory.copy(f, message, FRAME_BYTES); // a Chunk carries owners past the header
     const sent = this.droppedCount;
     this.onFrameOut(slot, board); // releases the slot when it cannot go
     return this.droppedCount == sent;
@@ -573,6 +579,9 @@ export class FabricTask extends Task {
     // board's RTA are from its last life, and their numbers start again now (a retransmission must not match them).
     const known = this.rdmaOnly ? unchecked(this.peerKey[board]) != 0 : unchecked(this.windowSlotOf[board]) != CP_WINDOW_SLOTS;
     const restarted = (helloFlags(buffer) & FABRIC_HELLO_ANSWER) != 0 && known;
+    // Its routing-table version: newer than ours (this board started again while the table changed), fetch it.
+    this.sync.onPeerVersion(board, helloTableVersion(buffer));
+    this.syncWake();
     if (restarted && !post(this.rtaTask, this.out.set(MsgKind.FabricPeerRestarted, this.index, board, 0))) this.droppedCount += 1;
     if (this.rdmaOnly) {
       // No window: the RTA reaches b's buffers by RDMA with b's key, inside the region b named (rta/bounce.ts).
@@ -604,6 +613,7 @@ export class FabricTask extends Task {
   }
 
   private answerHello(buffer: usize, board: u32): void {
+    helloSetTableVersion(this.helloAnswer, routingTable().version);
     if ((helloFlags(buffer) & FABRIC_HELLO_ANSWER) != 0 && this.postSend(board, <u64>this.helloAnswer, FABRIC_HELLO_BYTES, TAG_HELLO | board)) {
       unchecked(this.helloInFlight[board] += 1);
     }

@@ -7,6 +7,43 @@ import { Pool, POOL_NONE } from "./pool";
 
 export const SGL_NONE: u32 = POOL_NONE;
 
+// A block's header fields, as drawn above (next, count: every block; tail, blockCount, segmentCount, totalBytes: the
+// head's); read and written only through the accessors below.
+const AT_NEXT: usize = 0;
+const AT_COUNT: usize = 2;
+const AT_TAIL: usize = 4;
+const AT_BLOCK_COUNT: usize = 6;
+const AT_SEGMENT_COUNT: usize = 8;
+const AT_TOTAL_BYTES: usize = 16;
+if (AT_TOTAL_BYTES + 8 + 8 != SGL_BLOCK_HEADER_BYTES) ERROR("SGL block header: totalBytes and the unused tail end the header");
+@inline function blockNext(block: usize): u32 { return <u32>load<u16>(block, AT_NEXT); }
+@inline function blockSegments(block: usize): u32 { return <u32>load<u16>(block, AT_COUNT); }
+@inline function headTail(head: usize): u32 { return <u32>load<u16>(head, AT_TAIL); }
+@inline function headBlockCount(head: usize): u32 { return <u32>load<u16>(head, AT_BLOCK_COUNT); }
+@inline function headSegmentCount(head: usize): u32 { return load<u32>(head, AT_SEGMENT_COUNT); }
+@inline function headTotalBytes(head: usize): u64 { return load<u64>(head, AT_TOTAL_BYTES); }
+@inline function blockSetNext(block: usize, next: u32): void { store<u16>(block, <u16>next, AT_NEXT); }
+@inline function blockSetSegments(block: usize, count: u32): void { store<u16>(block, <u16>count, AT_COUNT); }
+@inline function headSetTail(head: usize, tail: u32): void { store<u16>(head, <u16>tail, AT_TAIL); }
+@inline function headSetBlockCount(head: usize, count: u32): void { store<u16>(head, <u16>count, AT_BLOCK_COUNT); }
+@inline function headSetSegmentCount(head: usize, count: u32): void { store<u32>(head, count, AT_SEGMENT_COUNT); }
+@inline function headSetTotalBytes(head: usize, bytes: u64): void { store<u64>(head, bytes, AT_TOTAL_BYTES); }
+
+// A segment (segment() gives its address): |0 address u64|8 lengthBytes u32|12 flags u32|; every reader of a list's
+// segments goes through these.
+const SEGMENT_AT_ADDRESS: usize = 0;
+const SEGMENT_AT_LENGTH_BYTES: usize = 8;
+const SEGMENT_AT_FLAGS: usize = 12;
+if (SEGMENT_AT_FLAGS + 4 != SGL_SEGMENT_BYTES) ERROR("SGL segment: flags end the segment");
+@inline export function sglSegmentAddress(segment: usize): u64 { return load<u64>(segment, SEGMENT_AT_ADDRESS); }
+@inline export function sglSegmentLengthBytes(segment: usize): u32 { return load<u32>(segment, SEGMENT_AT_LENGTH_BYTES); }
+@inline export function sglSegmentFlags(segment: usize): u32 { return load<u32>(segment, SEGMENT_AT_FLAGS); }
+@inline function segmentSet(segment: usize, address: u64, lengthBytes: u32, flags: u32): void {
+  store<u64>(segment, address, SEGMENT_AT_ADDRESS);
+  store<u32>(segment, lengthBytes, SEGMENT_AT_LENGTH_BYTES);
+  store<u32>(segment, flags, SEGMENT_AT_FLAGS);
+}
+
 enum RangeAction {
   CopyIn = 0, // flat memory into the list
   CopyOut = 1, // the list into flat memory
@@ -27,9 +64,9 @@ export class SglStore {
     if (head == SGL_NONE) return SGL_NONE;
     const block = this.blocks.address(head);
     memory.fill(block, 0, SGL_BLOCK_HEADER_BYTES);
-    store<u16>(block, <u16>SGL_NONE, 0); // next
-    store<u16>(block, <u16>head, 4); // tail
-    store<u16>(block, 1, 6); // blockCount
+    blockSetNext(block, SGL_NONE);
+    headSetTail(block, head);
+    headSetBlockCount(block, 1);
     return head;
   }
 
@@ -37,36 +74,34 @@ export class SglStore {
   append(sgl: u32, address: u64, lengthBytes: u32, flags: u32 = 0): bool {
     assert(lengthBytes > 0, "SGL segments are not empty");
     const head = this.blocks.address(sgl);
-    let tail = <u32>load<u16>(head, 4);
+    let tail = headTail(head);
     let tailBlock = this.blocks.address(tail);
-    let count = <u32>load<u16>(tailBlock, 2);
+    let count = blockSegments(tailBlock);
     if (count == SGL_SEGMENTS_PER_BLOCK) {
       const next = this.blocks.acquire();
       if (next == SGL_NONE) return false;
-      store<u16>(tailBlock, <u16>next, 0);
+      blockSetNext(tailBlock, next);
       tail = next;
       tailBlock = this.blocks.address(next);
       memory.fill(tailBlock, 0, SGL_BLOCK_HEADER_BYTES);
-      store<u16>(tailBlock, <u16>SGL_NONE, 0);
-      store<u16>(head, <u16>next, 4);
-      store<u16>(head, load<u16>(head, 6) + 1, 6);
+      blockSetNext(tailBlock, SGL_NONE);
+      headSetTail(head, next);
+      headSetBlockCount(head, headBlockCount(head) + 1);
       count = 0;
     }
     const segment = tailBlock + SGL_BLOCK_HEADER_BYTES + <usize>count * SGL_SEGMENT_BYTES;
-    store<u64>(segment, address, 0);
-    store<u32>(segment, lengthBytes, 8);
-    store<u32>(segment, flags, 12);
-    store<u16>(tailBlock, <u16>(count + 1), 2);
-    store<u32>(head, load<u32>(head, 8) + 1, 8);
-    store<u64>(head, load<u64>(head, 16) + lengthBytes, 16);
+    segmentSet(segment, address, lengthBytes, flags);
+    blockSetSegments(tailBlock, count + 1);
+    headSetSegmentCount(head, headSegmentCount(head) + 1);
+    headSetTotalBytes(head, headTotalBytes(head) + lengthBytes);
     return true;
   }
 
-  segmentCount(sgl: u32): u32 { return load<u32>(this.blocks.address(sgl), 8); }
+  segmentCount(sgl: u32): u32 { return headSegmentCount(this.blocks.address(sgl)); }
 
-  totalBytes(sgl: u32): u64 { return load<u64>(this.blocks.address(sgl), 16); }
+  totalBytes(sgl: u32): u64 { return headTotalBytes(this.blocks.address(sgl)); }
 
-  blockCount(sgl: u32): u32 { return load<u16>(this.blocks.address(sgl), 6); }
+  blockCount(sgl: u32): u32 { return headBlockCount(this.blocks.address(sgl)); }
 
   /** The address of segment `index`'s record (|0 address|8 lengthBytes|12 flags|). Walks the chain: O(index/8). */
   segment(sgl: u32, index: u32): usize {
@@ -74,7 +109,7 @@ export class SglStore {
     let block = sgl;
     let skip = index / SGL_SEGMENTS_PER_BLOCK;
     while (skip > 0) {
-      block = load<u16>(this.blocks.address(block), 0);
+      block = blockNext(this.blocks.address(block));
       assert(block != SGL_NONE, "SGL chain shorter than its count");
       skip -= 1;
     }
@@ -113,15 +148,15 @@ export class SglStore {
     const count = this.segmentCount(sgl);
     for (let i: u32 = 0; i < count && done < lengthBytes; i++) {
       const segment = this.segment(sgl, i);
-      const segmentBytes = <u64>load<u32>(segment, 8);
+      const segmentBytes = <u64>sglSegmentLengthBytes(segment);
       if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
       const run = min(segmentBytes - skip, lengthBytes - done);
-      const address = load<u64>(segment, 0) + skip;
+      const address = sglSegmentAddress(segment) + skip;
       switch (<i32>action) {
         case RangeAction.CopyIn: memory.copy(<usize>address, <usize>(argument + done), <usize>run); break;
         case RangeAction.CopyOut: memory.copy(<usize>(argument + done), <usize>address, <usize>run); break;
         case RangeAction.Zero: memory.fill(<usize>address, 0, <usize>run); break;
-        default: if (!this.append(<u32>argument, address, <u32>run, load<u32>(segment, 12))) return false;
+        default: if (!this.append(<u32>argument, address, <u32>run, sglSegmentFlags(segment))) return false;
       }
       done += run;
       skip = 0;
@@ -136,7 +171,7 @@ export class SglStore {
     let remaining = this.blockCount(sgl);
     while (block != SGL_NONE) {
       assert(remaining > 0, "SGL chain longer than its block count");
-      const next = <u32>load<u16>(this.blocks.address(block), 0);
+      const next = blockNext(this.blocks.address(block));
       this.blocks.release(block);
       remaining -= 1;
       block = next;
@@ -154,14 +189,14 @@ export class SglStore {
     while (block != SGL_NONE) {
       assert(blocks < blockCount, "SGL chain longer than its block count");
       const blockPtr = this.blocks.address(block);
-      const count = <u32>load<u16>(blockPtr, 2);
+      const count = blockSegments(blockPtr);
       assert(count <= SGL_SEGMENTS_PER_BLOCK);
       for (let i: u32 = 0; i < count; i++) {
-        bytes += load<u32>(blockPtr + SGL_BLOCK_HEADER_BYTES + <usize>i * SGL_SEGMENT_BYTES, 8);
+        bytes += sglSegmentLengthBytes(blockPtr + SGL_BLOCK_HEADER_BYTES + <usize>i * SGL_SEGMENT_BYTES);
       }
       segments += count;
       blocks += 1;
-      block = load<u16>(blockPtr, 0);
+      block = blockNext(blockPtr);
     }
     assert(blocks == blockCount, "SGL block count wrong");
     assert(segments == this.segmentCount(sgl), "SGL segment count wrong");

@@ -31,6 +31,61 @@ export const SCSI_SENSE_BYTES_MAX: u32 = 32;
 export const SCSI_TASK_BUFFERS_MAX: u32 = 32; // 2 MiB of 64 KiB buffers: VERIFY with BYTCHK at the 1 MiB limit
 const RECORD_BYTES: u32 = 256;
 const SGL_FIELD_NONE: u16 = 0xffff;
+// The record's fields, named as drawn above; read and written only by these names.
+const AT_STATE: usize = 2;
+const AT_DIRECTION: usize = 3;
+const AT_NEXUS: usize = 4;
+const AT_TRANSPORT_TASK: usize = 6;
+const AT_LUN: usize = 8;
+const AT_TAG: usize = 12;
+const AT_EXPECTED_TRANSFER_BYTES: usize = 16;
+const AT_DATA_IN_BYTES: usize = 20;
+const AT_STATUS: usize = 24;
+const AT_SENSE_LENGTH: usize = 25;
+const AT_RESIDUAL_KIND: usize = 26;
+const AT_FLAGS: usize = 27;
+const AT_RESIDUAL_BYTES: usize = 28;
+const AT_CDB: usize = 32;
+const AT_SENSE: usize = 64;
+const AT_SGL: usize = 96;
+const AT_IO_SGL: usize = 98;
+const AT_BUFFER_CLASS: usize = 100;
+const AT_BUFFER_COUNT: usize = 101;
+const AT_BUFFER_WANTED: usize = 102;
+const AT_PROGRAM: usize = 103;
+const AT_PHASE: usize = 104;
+const AT_TMF_FUNCTION: usize = 105;
+const AT_TMF_RESPONSE: usize = 106;
+const AT_ATTRIBUTE: usize = 107;
+const AT_GENERATION: usize = 108;
+const AT_REFERENCED_TAG: usize = 112;
+const AT_TMF_WAIT_COUNT: usize = 116;
+const AT_TMF_OWNER: usize = 118;
+const AT_LBA: usize = 120;
+const AT_BLOCK_COUNT: usize = 128;
+const AT_CURSOR: usize = 132;
+const AT_TRANSFER_BYTES: usize = 136;
+const AT_DATA_OUT_BYTES: usize = 140;
+const AT_SERVICE_LBA: usize = 144;
+const AT_SERVICE_BLOCKS: usize = 152;
+const AT_SERVICE_OFFSET: usize = 156;
+const AT_BUFFERS: usize = 160;
+const AT_BLOCK_BYTES: usize = 224;
+const AT_OPTIONS: usize = 228;
+const AT_SERVICE_FUNCTION: usize = 229;
+const AT_CDB_LENGTH: usize = 230;
+const AT_PARKED: usize = 231;
+const AT_NEXUS_SLOT: usize = 232;
+const AT_SERVICE_LUN: usize = 234;
+const AT_COPY_SEGMENT: usize = 236;
+const AT_COPY_ENTRY: usize = 238;
+const AT_COPY_SEGMENT_DONE_BYTES: usize = 240;
+const AT_COPY_CHUNK_BYTES: usize = 248;
+const AT_COPY_TOKEN: usize = 252;
+const AT_UNUSED_BYTES: usize = 2; // |254-255|
+if (AT_COPY_TOKEN + 2 + AT_UNUSED_BYTES != RECORD_BYTES) ERROR("scsi task record: the last field and the unused tail end the record");
+if (AT_BUFFERS + SCSI_TASK_BUFFERS_MAX * 2 != AT_BLOCK_BYTES) ERROR("scsi task record: the buffers end where blockBytes starts");
+if (AT_CDB + SCSI_CDB_BYTES_MAX != AT_SENSE || AT_SENSE + SCSI_SENSE_BYTES_MAX != AT_SGL) ERROR("scsi task record: the CDB and sense areas fit where drawn");
 
 export enum ScsiTaskState {
   Free = 0, // in the pool
@@ -76,16 +131,16 @@ export function scsiTaskAlloc(): u32 {
   const t = records!.acquire();
   if (t == POOL_NONE) return SCSI_TASK_NONE;
   const r = rec(t);
-  const generation = load<u32>(r, 108) + 1; // survives the release: stale completions are told apart
+  const generation = load<u32>(r, AT_GENERATION) + 1; // survives the release: stale completions are told apart
   memory.fill(r, 0, RECORD_BYTES);
-  store<u32>(r, generation, 108);
-  store<u8>(r, <u8>ScsiTaskState.Allocated, 2);
-  store<u16>(r, SGL_FIELD_NONE, 96);
-  store<u16>(r, SGL_FIELD_NONE, 98);
-  store<u16>(r, <u16>0xffff, 118); // tmfOwner
-  store<u16>(r, <u16>0xffff, 232); // nexusSlot
-  store<u16>(r, <u16>0xffff, 238); // copyEntry
-  store<u16>(r, <u16>0xffff, 252); // copyToken
+  store<u32>(r, generation, AT_GENERATION);
+  store<u8>(r, <u8>ScsiTaskState.Allocated, AT_STATE);
+  store<u16>(r, SGL_FIELD_NONE, AT_SGL);
+  store<u16>(r, SGL_FIELD_NONE, AT_IO_SGL);
+  store<u16>(r, <u16>0xffff, AT_TMF_OWNER); // tmfOwner
+  store<u16>(r, <u16>0xffff, AT_NEXUS_SLOT); // nexusSlot
+  store<u16>(r, <u16>0xffff, AT_COPY_ENTRY); // copyEntry
+  store<u16>(r, <u16>0xffff, AT_COPY_TOKEN); // copyToken
   return t;
 }
 
@@ -99,140 +154,140 @@ export function scsiTaskRelease(t: u32): void {
   assert(state == ScsiTaskState.Allocated || state == ScsiTaskState.Done || state == ScsiTaskState.TmfDone,
     "scsi: release of a task still in progress");
   const released = scsiTaskAreaRelease(t);
-  store<u8>(rec(t), <u8>ScsiTaskState.Free, 2);
+  store<u8>(rec(t), <u8>ScsiTaskState.Free, AT_STATE);
   records!.release(t);
   if (released && targetTaskIndex != 0xffff_ffff) wakeTask(targetTaskIndex); // parked commands may find buffers now
 }
 
 // The transport's setters, before it posts ScsiCommand or ScsiTmf.
-export function scsiTaskSetNexus(t: u32, nexus: u32): void { store<u16>(rec(t), <u16>nexus, 4); }
-export function scsiTaskSetLun(t: u32, lun: u32): void { store<u32>(rec(t), lun, 8); }
-export function scsiTaskSetTag(t: u32, tag: u32): void { store<u32>(rec(t), tag, 12); }
-export function scsiTaskSetDirection(t: u32, direction: ScsiDirection): void { store<u8>(rec(t), <u8>direction, 3); }
-export function scsiTaskSetExpectedTransferBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 16); }
-export function scsiTaskSetAttribute(t: u32, attribute: u32): void { store<u8>(rec(t), <u8>attribute, 107); }
-export function scsiTaskSetTransportTask(t: u32, task: u32): void { store<u16>(rec(t), <u16>task, 6); }
+export function scsiTaskSetNexus(t: u32, nexus: u32): void { store<u16>(rec(t), <u16>nexus, AT_NEXUS); }
+export function scsiTaskSetLun(t: u32, lun: u32): void { store<u32>(rec(t), lun, AT_LUN); }
+export function scsiTaskSetTag(t: u32, tag: u32): void { store<u32>(rec(t), tag, AT_TAG); }
+export function scsiTaskSetDirection(t: u32, direction: ScsiDirection): void { store<u8>(rec(t), <u8>direction, AT_DIRECTION); }
+export function scsiTaskSetExpectedTransferBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, AT_EXPECTED_TRANSFER_BYTES); }
+export function scsiTaskSetAttribute(t: u32, attribute: u32): void { store<u8>(rec(t), <u8>attribute, AT_ATTRIBUTE); }
+export function scsiTaskSetTransportTask(t: u32, task: u32): void { store<u16>(rec(t), <u16>task, AT_TRANSPORT_TASK); }
 
 /** Copies the CDB in; false (record unchanged) when it is empty or longer than SCSI_CDB_BYTES_MAX. */
 export function scsiTaskSetCdb(t: u32, cdb: usize, lengthBytes: u32): bool {
   if (lengthBytes == 0 || lengthBytes > SCSI_CDB_BYTES_MAX) return false;
   const r = rec(t);
-  memory.fill(r + 32, 0, SCSI_CDB_BYTES_MAX);
-  memory.copy(r + 32, cdb, lengthBytes);
-  store<u8>(r, <u8>lengthBytes, 230);
+  memory.fill(r + AT_CDB, 0, SCSI_CDB_BYTES_MAX);
+  memory.copy(r + AT_CDB, cdb, lengthBytes);
+  store<u8>(r, <u8>lengthBytes, AT_CDB_LENGTH);
   return true;
 }
 
 /** A TMF (interface.ts TmfFunction) and, for ABORT TASK, the tag of the task to abort. */
 export function scsiTaskSetTmf(t: u32, fn: TmfFunction, referencedTag: u32): void {
-  store<u8>(rec(t), <u8>fn, 105);
-  store<u32>(rec(t), referencedTag, 112);
+  store<u8>(rec(t), <u8>fn, AT_TMF_FUNCTION);
+  store<u32>(rec(t), referencedTag, AT_REFERENCED_TAG);
 }
 
 // The transport's getters, after ScsiDataOut, ScsiDone or ScsiTmfDone.
-export function scsiTaskNexus(t: u32): u32 { return load<u16>(rec(t), 4); }
-export function scsiTaskLun(t: u32): u32 { return load<u32>(rec(t), 8); }
-export function scsiTaskTag(t: u32): u32 { return load<u32>(rec(t), 12); }
-export function scsiTaskDirection(t: u32): ScsiDirection { return <ScsiDirection>load<u8>(rec(t), 3); }
-export function scsiTaskExpectedTransferBytes(t: u32): u32 { return load<u32>(rec(t), 16); }
-export function scsiTaskAttribute(t: u32): u32 { return load<u8>(rec(t), 107); }
-export function scsiTaskTransportTask(t: u32): u32 { return load<u16>(rec(t), 6); }
-export function scsiTaskCdb(t: u32): usize { return rec(t) + 32; }
-export function scsiTaskCdbLength(t: u32): u32 { return load<u8>(rec(t), 230); }
-export function scsiTaskStatus(t: u32): u32 { return load<u8>(rec(t), 24); }
+export function scsiTaskNexus(t: u32): u32 { return load<u16>(rec(t), AT_NEXUS); }
+export function scsiTaskLun(t: u32): u32 { return load<u32>(rec(t), AT_LUN); }
+export function scsiTaskTag(t: u32): u32 { return load<u32>(rec(t), AT_TAG); }
+export function scsiTaskDirection(t: u32): ScsiDirection { return <ScsiDirection>load<u8>(rec(t), AT_DIRECTION); }
+export function scsiTaskExpectedTransferBytes(t: u32): u32 { return load<u32>(rec(t), AT_EXPECTED_TRANSFER_BYTES); }
+export function scsiTaskAttribute(t: u32): u32 { return load<u8>(rec(t), AT_ATTRIBUTE); }
+export function scsiTaskTransportTask(t: u32): u32 { return load<u16>(rec(t), AT_TRANSPORT_TASK); }
+export function scsiTaskCdb(t: u32): usize { return rec(t) + AT_CDB; }
+export function scsiTaskCdbLength(t: u32): u32 { return load<u8>(rec(t), AT_CDB_LENGTH); }
+export function scsiTaskStatus(t: u32): u32 { return load<u8>(rec(t), AT_STATUS); }
 /** Fixed-format sense data (SPC-4), scsiTaskSenseLength bytes; meaningful with CHECK CONDITION only. */
-export function scsiTaskSense(t: u32): usize { return rec(t) + 64; }
-export function scsiTaskSenseLength(t: u32): u32 { return load<u8>(rec(t), 25); }
-export function scsiTaskDataInBytes(t: u32): u32 { return load<u32>(rec(t), 20); }
-export function scsiTaskResidualKind(t: u32): ScsiResidual { return <ScsiResidual>load<u8>(rec(t), 26); }
-export function scsiTaskResidualBytes(t: u32): u32 { return load<u32>(rec(t), 28); }
-export function scsiTaskAborted(t: u32): bool { return (load<u8>(rec(t), 27) & TASK_FLAG_ABORTED) != 0; }
+export function scsiTaskSense(t: u32): usize { return rec(t) + AT_SENSE; }
+export function scsiTaskSenseLength(t: u32): u32 { return load<u8>(rec(t), AT_SENSE_LENGTH); }
+export function scsiTaskDataInBytes(t: u32): u32 { return load<u32>(rec(t), AT_DATA_IN_BYTES); }
+export function scsiTaskResidualKind(t: u32): ScsiResidual { return <ScsiResidual>load<u8>(rec(t), AT_RESIDUAL_KIND); }
+export function scsiTaskResidualBytes(t: u32): u32 { return load<u32>(rec(t), AT_RESIDUAL_BYTES); }
+export function scsiTaskAborted(t: u32): bool { return (load<u8>(rec(t), AT_FLAGS) & TASK_FLAG_ABORTED) != 0; }
 /** An aborted task whose TASK ABORTED status the transport sends (another nexus aborted it, TAS 1); else none. */
-export function scsiTaskAbortReported(t: u32): bool { return (load<u8>(rec(t), 27) & TASK_FLAG_ABORT_REPORTED) != 0; }
+export function scsiTaskAbortReported(t: u32): bool { return (load<u8>(rec(t), AT_FLAGS) & TASK_FLAG_ABORT_REPORTED) != 0; }
 /** The SGL over the bytes to move (ScsiDataOut's b, or the Data-In); SGL_NONE when there are none. */
-export function scsiTaskSgl(t: u32): u32 { return sglField(load<u16>(rec(t), 96)); }
-export function scsiTaskTmfFunction(t: u32): u32 { return load<u8>(rec(t), 105); }
-export function scsiTaskTmfResponse(t: u32): u32 { return load<u8>(rec(t), 106); }
-export function scsiTaskReferencedTag(t: u32): u32 { return load<u32>(rec(t), 112); }
+export function scsiTaskSgl(t: u32): u32 { return sglField(load<u16>(rec(t), AT_SGL)); }
+export function scsiTaskTmfFunction(t: u32): u32 { return load<u8>(rec(t), AT_TMF_FUNCTION); }
+export function scsiTaskTmfResponse(t: u32): u32 { return load<u8>(rec(t), AT_TMF_RESPONSE); }
+export function scsiTaskReferencedTag(t: u32): u32 { return load<u32>(rec(t), AT_REFERENCED_TAG); }
 
 // The target's own fields.
-export function scsiTaskState(t: u32): ScsiTaskState { return <ScsiTaskState>load<u8>(rec(t), 2); }
-export function scsiTaskSetState(t: u32, state: ScsiTaskState): void { store<u8>(rec(t), <u8>state, 2); }
-export function scsiTaskGeneration(t: u32): u32 { return load<u32>(rec(t), 108); }
-export function scsiTaskFlags(t: u32): u8 { return load<u8>(rec(t), 27); }
+export function scsiTaskState(t: u32): ScsiTaskState { return <ScsiTaskState>load<u8>(rec(t), AT_STATE); }
+export function scsiTaskSetState(t: u32, state: ScsiTaskState): void { store<u8>(rec(t), <u8>state, AT_STATE); }
+export function scsiTaskGeneration(t: u32): u32 { return load<u32>(rec(t), AT_GENERATION); }
+export function scsiTaskFlags(t: u32): u8 { return load<u8>(rec(t), AT_FLAGS); }
 export function scsiTaskFlagSet(t: u32, flag: u8, on: bool): void {
   const r = rec(t);
-  store<u8>(r, on ? load<u8>(r, 27) | flag : load<u8>(r, 27) & ~flag, 27);
+  store<u8>(r, on ? load<u8>(r, AT_FLAGS) | flag : load<u8>(r, AT_FLAGS) & ~flag, AT_FLAGS);
 }
-export function scsiTaskSetStatus(t: u32, status: u32): void { store<u8>(rec(t), <u8>status, 24); }
+export function scsiTaskSetStatus(t: u32, status: u32): void { store<u8>(rec(t), <u8>status, AT_STATUS); }
 export function scsiTaskSetSenseLength(t: u32, lengthBytes: u32): void {
   assert(lengthBytes <= SCSI_SENSE_BYTES_MAX);
-  store<u8>(rec(t), <u8>lengthBytes, 25);
+  store<u8>(rec(t), <u8>lengthBytes, AT_SENSE_LENGTH);
 }
-export function scsiTaskSetDataInBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 20); }
+export function scsiTaskSetDataInBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, AT_DATA_IN_BYTES); }
 export function scsiTaskSetResidual(t: u32, kind: ScsiResidual, bytes: u32): void {
-  store<u8>(rec(t), <u8>kind, 26);
-  store<u32>(rec(t), bytes, 28);
+  store<u8>(rec(t), <u8>kind, AT_RESIDUAL_KIND);
+  store<u32>(rec(t), bytes, AT_RESIDUAL_BYTES);
 }
-export function scsiTaskSetTmfResponse(t: u32, response: u32): void { store<u8>(rec(t), <u8>response, 106); }
-export function scsiTaskTmfWaitCount(t: u32): u32 { return load<u16>(rec(t), 116); }
-export function scsiTaskSetTmfWaitCount(t: u32, count: u32): void { store<u16>(rec(t), <u16>count, 116); }
-export function scsiTaskTmfOwner(t: u32): u32 { return load<u16>(rec(t), 118); }
-export function scsiTaskSetTmfOwner(t: u32, owner: u32): void { store<u16>(rec(t), <u16>owner, 118); }
-export function scsiTaskProgram(t: u32): u32 { return load<u8>(rec(t), 103); }
-export function scsiTaskSetProgram(t: u32, program: u32): void { store<u8>(rec(t), <u8>program, 103); }
-export function scsiTaskPhase(t: u32): u32 { return load<u8>(rec(t), 104); }
-export function scsiTaskSetPhase(t: u32, phase: u32): void { store<u8>(rec(t), <u8>phase, 104); }
-export function scsiTaskLba(t: u32): u64 { return load<u64>(rec(t), 120); }
-export function scsiTaskSetLba(t: u32, lba: u64): void { store<u64>(rec(t), lba, 120); }
-export function scsiTaskBlockCount(t: u32): u32 { return load<u32>(rec(t), 128); }
-export function scsiTaskSetBlockCount(t: u32, count: u32): void { store<u32>(rec(t), count, 128); }
-export function scsiTaskCursor(t: u32): u32 { return load<u32>(rec(t), 132); }
-export function scsiTaskSetCursor(t: u32, cursor: u32): void { store<u32>(rec(t), cursor, 132); }
+export function scsiTaskSetTmfResponse(t: u32, response: u32): void { store<u8>(rec(t), <u8>response, AT_TMF_RESPONSE); }
+export function scsiTaskTmfWaitCount(t: u32): u32 { return load<u16>(rec(t), AT_TMF_WAIT_COUNT); }
+export function scsiTaskSetTmfWaitCount(t: u32, count: u32): void { store<u16>(rec(t), <u16>count, AT_TMF_WAIT_COUNT); }
+export function scsiTaskTmfOwner(t: u32): u32 { return load<u16>(rec(t), AT_TMF_OWNER); }
+export function scsiTaskSetTmfOwner(t: u32, owner: u32): void { store<u16>(rec(t), <u16>owner, AT_TMF_OWNER); }
+export function scsiTaskProgram(t: u32): u32 { return load<u8>(rec(t), AT_PROGRAM); }
+export function scsiTaskSetProgram(t: u32, program: u32): void { store<u8>(rec(t), <u8>program, AT_PROGRAM); }
+export function scsiTaskPhase(t: u32): u32 { return load<u8>(rec(t), AT_PHASE); }
+export function scsiTaskSetPhase(t: u32, phase: u32): void { store<u8>(rec(t), <u8>phase, AT_PHASE); }
+export function scsiTaskLba(t: u32): u64 { return load<u64>(rec(t), AT_LBA); }
+export function scsiTaskSetLba(t: u32, lba: u64): void { store<u64>(rec(t), lba, AT_LBA); }
+export function scsiTaskBlockCount(t: u32): u32 { return load<u32>(rec(t), AT_BLOCK_COUNT); }
+export function scsiTaskSetBlockCount(t: u32, count: u32): void { store<u32>(rec(t), count, AT_BLOCK_COUNT); }
+export function scsiTaskCursor(t: u32): u32 { return load<u32>(rec(t), AT_CURSOR); }
+export function scsiTaskSetCursor(t: u32, cursor: u32): void { store<u32>(rec(t), cursor, AT_CURSOR); }
 /** Bytes the command itself would move (Data-In after the allocation length cut, or Data-Out the CDB asks for). */
-export function scsiTaskTransferBytes(t: u32): u32 { return load<u32>(rec(t), 136); }
-export function scsiTaskSetTransferBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 136); }
+export function scsiTaskTransferBytes(t: u32): u32 { return load<u32>(rec(t), AT_TRANSFER_BYTES); }
+export function scsiTaskSetTransferBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, AT_TRANSFER_BYTES); }
 /** Data-Out bytes the target asks the transport for: the CDB's, cut to the expected transfer length. */
-export function scsiTaskDataOutBytes(t: u32): u32 { return load<u32>(rec(t), 140); }
-export function scsiTaskSetDataOutBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 140); }
-export function scsiTaskServiceLba(t: u32): u64 { return load<u64>(rec(t), 144); }
-export function scsiTaskServiceBlocks(t: u32): u32 { return load<u32>(rec(t), 152); }
-export function scsiTaskServiceOffset(t: u32): u32 { return load<u32>(rec(t), 156); }
-export function scsiTaskServiceFunction(t: u32): u32 { return load<u8>(rec(t), 229); }
+export function scsiTaskDataOutBytes(t: u32): u32 { return load<u32>(rec(t), AT_DATA_OUT_BYTES); }
+export function scsiTaskSetDataOutBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, AT_DATA_OUT_BYTES); }
+export function scsiTaskServiceLba(t: u32): u64 { return load<u64>(rec(t), AT_SERVICE_LBA); }
+export function scsiTaskServiceBlocks(t: u32): u32 { return load<u32>(rec(t), AT_SERVICE_BLOCKS); }
+export function scsiTaskServiceOffset(t: u32): u32 { return load<u32>(rec(t), AT_SERVICE_OFFSET); }
+export function scsiTaskServiceFunction(t: u32): u32 { return load<u8>(rec(t), AT_SERVICE_FUNCTION); }
 /** The logical unit the service goes to: the command's own, or another one for EXTENDED COPY. */
-export function scsiTaskServiceLun(t: u32): u32 { return load<u16>(rec(t), 234); }
+export function scsiTaskServiceLun(t: u32): u32 { return load<u16>(rec(t), AT_SERVICE_LUN); }
 export function scsiTaskSetService(t: u32, fn: u32, lba: u64, blocks: u32, offsetBytes: u32, lun: u32 = 0xffff_ffff): void {
   const r = rec(t);
-  store<u16>(r, <u16>(lun == 0xffff_ffff ? scsiTaskLun(t) : lun), 234);
-  store<u8>(r, <u8>fn, 229);
-  store<u64>(r, lba, 144);
-  store<u32>(r, blocks, 152);
-  store<u32>(r, offsetBytes, 156);
+  store<u16>(r, <u16>(lun == 0xffff_ffff ? scsiTaskLun(t) : lun), AT_SERVICE_LUN);
+  store<u8>(r, <u8>fn, AT_SERVICE_FUNCTION);
+  store<u64>(r, lba, AT_SERVICE_LBA);
+  store<u32>(r, blocks, AT_SERVICE_BLOCKS);
+  store<u32>(r, offsetBytes, AT_SERVICE_OFFSET);
 }
-export function scsiTaskBlockBytes(t: u32): u32 { return load<u32>(rec(t), 224); }
-export function scsiTaskSetBlockBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 224); }
-export function scsiTaskOptions(t: u32): u32 { return load<u8>(rec(t), 228); }
-export function scsiTaskSetOptions(t: u32, options: u32): void { store<u8>(rec(t), <u8>options, 228); }
-export function scsiTaskParked(t: u32): u32 { return load<u8>(rec(t), 231); }
-export function scsiTaskSetParked(t: u32, ring: u32): void { store<u8>(rec(t), <u8>ring, 231); }
-export function scsiTaskNexusSlot(t: u32): u32 { return load<u16>(rec(t), 232); }
-export function scsiTaskSetNexusSlot(t: u32, slot: u32): void { store<u16>(rec(t), <u16>slot, 232); }
+export function scsiTaskBlockBytes(t: u32): u32 { return load<u32>(rec(t), AT_BLOCK_BYTES); }
+export function scsiTaskSetBlockBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, AT_BLOCK_BYTES); }
+export function scsiTaskOptions(t: u32): u32 { return load<u8>(rec(t), AT_OPTIONS); }
+export function scsiTaskSetOptions(t: u32, options: u32): void { store<u8>(rec(t), <u8>options, AT_OPTIONS); }
+export function scsiTaskParked(t: u32): u32 { return load<u8>(rec(t), AT_PARKED); }
+export function scsiTaskSetParked(t: u32, ring: u32): void { store<u8>(rec(t), <u8>ring, AT_PARKED); }
+export function scsiTaskNexusSlot(t: u32): u32 { return load<u16>(rec(t), AT_NEXUS_SLOT); }
+export function scsiTaskSetNexusSlot(t: u32, slot: u32): void { store<u16>(rec(t), <u16>slot, AT_NEXUS_SLOT); }
 // EXTENDED COPY: the segment descriptor being processed, the copy results entry (0xFFFF: none), the bytes of the
 // segment already copied, and the bytes one chunk (one READ, then one WRITE) moves.
-export function scsiTaskCopySegment(t: u32): u32 { return load<u16>(rec(t), 236); }
-export function scsiTaskSetCopySegment(t: u32, index: u32): void { store<u16>(rec(t), <u16>index, 236); }
-export function scsiTaskCopyEntry(t: u32): u32 { return load<u16>(rec(t), 238); }
-export function scsiTaskSetCopyEntry(t: u32, entry: u32): void { store<u16>(rec(t), <u16>entry, 238); }
-export function scsiTaskCopyDoneBytes(t: u32): u64 { return load<u64>(rec(t), 240); }
-export function scsiTaskSetCopyDoneBytes(t: u32, bytes: u64): void { store<u64>(rec(t), bytes, 240); }
-export function scsiTaskCopyChunkBytes(t: u32): u32 { return load<u32>(rec(t), 248); }
-export function scsiTaskSetCopyChunkBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, 248); }
+export function scsiTaskCopySegment(t: u32): u32 { return load<u16>(rec(t), AT_COPY_SEGMENT); }
+export function scsiTaskSetCopySegment(t: u32, index: u32): void { store<u16>(rec(t), <u16>index, AT_COPY_SEGMENT); }
+export function scsiTaskCopyEntry(t: u32): u32 { return load<u16>(rec(t), AT_COPY_ENTRY); }
+export function scsiTaskSetCopyEntry(t: u32, entry: u32): void { store<u16>(rec(t), <u16>entry, AT_COPY_ENTRY); }
+export function scsiTaskCopyDoneBytes(t: u32): u64 { return load<u64>(rec(t), AT_COPY_SEGMENT_DONE_BYTES); }
+export function scsiTaskSetCopyDoneBytes(t: u32, bytes: u64): void { store<u64>(rec(t), bytes, AT_COPY_SEGMENT_DONE_BYTES); }
+export function scsiTaskCopyChunkBytes(t: u32): u32 { return load<u32>(rec(t), AT_COPY_CHUNK_BYTES); }
+export function scsiTaskSetCopyChunkBytes(t: u32, bytes: u32): void { store<u32>(rec(t), bytes, AT_COPY_CHUNK_BYTES); }
 // WRITE USING TOKEN: the ROD token entry it uses (rod_token.ts; 0xFFFF: none, 0xFFFE: the block device zero token).
-export function scsiTaskCopyToken(t: u32): u32 { return load<u16>(rec(t), 252); }
-export function scsiTaskSetCopyToken(t: u32, entry: u32): void { store<u16>(rec(t), <u16>entry, 252); }
-export function scsiTaskIoSgl(t: u32): u32 { return sglField(load<u16>(rec(t), 98)); }
-export function scsiTaskSetIoSgl(t: u32, sgl: u32): void { store<u16>(rec(t), <u16>sgl, 98); }
-export function scsiTaskSetSgl(t: u32, sgl: u32): void { store<u16>(rec(t), <u16>sgl, 96); }
+export function scsiTaskCopyToken(t: u32): u32 { return load<u16>(rec(t), AT_COPY_TOKEN); }
+export function scsiTaskSetCopyToken(t: u32, entry: u32): void { store<u16>(rec(t), <u16>entry, AT_COPY_TOKEN); }
+export function scsiTaskIoSgl(t: u32): u32 { return sglField(load<u16>(rec(t), AT_IO_SGL)); }
+export function scsiTaskSetIoSgl(t: u32, sgl: u32): void { store<u16>(rec(t), <u16>sgl, AT_IO_SGL); }
+export function scsiTaskSetSgl(t: u32, sgl: u32): void { store<u16>(rec(t), <u16>sgl, AT_SGL); }
 
 @inline function sglField(value: u16): u32 { return value == SGL_FIELD_NONE ? SGL_NONE : <u32>value; }
 
@@ -244,14 +299,14 @@ export function scsiTaskAreaWant(t: u32, bufferClass: u32, bytes: u32): void {
   const slotBytes = bufferPool(bufferClass).slotBytes;
   const count = (bytes + slotBytes - 1) / slotBytes;
   assert(count <= SCSI_TASK_BUFFERS_MAX, "scsi: area larger than a task holds");
-  assert(load<u8>(rec(t), 101) == 0, "scsi: area wanted twice");
-  store<u8>(rec(t), <u8>bufferClass, 100);
-  store<u8>(rec(t), <u8>count, 102);
+  assert(load<u8>(rec(t), AT_BUFFER_COUNT) == 0, "scsi: area wanted twice");
+  store<u8>(rec(t), <u8>bufferClass, AT_BUFFER_CLASS);
+  store<u8>(rec(t), <u8>count, AT_BUFFER_WANTED);
 }
 
-export function scsiTaskAreaClass(t: u32): u32 { return load<u8>(rec(t), 100); }
-export function scsiTaskAreaWanted(t: u32): u32 { return load<u8>(rec(t), 102); }
-export function scsiTaskAreaReady(t: u32): bool { return load<u8>(rec(t), 101) == load<u8>(rec(t), 102); }
+export function scsiTaskAreaClass(t: u32): u32 { return load<u8>(rec(t), AT_BUFFER_CLASS); }
+export function scsiTaskAreaWanted(t: u32): u32 { return load<u8>(rec(t), AT_BUFFER_WANTED); }
+export function scsiTaskAreaReady(t: u32): bool { return load<u8>(rec(t), AT_BUFFER_COUNT) == load<u8>(rec(t), AT_BUFFER_WANTED); }
 
 /**
  * Takes buffers until the area is whole. False when its pool ran dry (or the SCSI layer holds its share of large
@@ -259,17 +314,17 @@ export function scsiTaskAreaReady(t: u32): bool { return load<u8>(rec(t), 101) =
  */
 export function scsiTaskAreaFill(t: u32, waiter: u32): bool {
   const r = rec(t);
-  const bufferClass = <u32>load<u8>(r, 100);
+  const bufferClass = <u32>load<u8>(r, AT_BUFFER_CLASS);
   const pool = bufferPool(bufferClass);
-  let count = <u32>load<u8>(r, 101);
-  const wanted = <u32>load<u8>(r, 102);
+  let count = <u32>load<u8>(r, AT_BUFFER_COUNT);
+  const wanted = <u32>load<u8>(r, AT_BUFFER_WANTED);
   for (let i: u32 = count; i < wanted; i++) {
     if (bufferClass == BUFFER_CLASS_LARGE && largeHeldCount >= largeHeldMax) return false; // woken by our releases
     const index = pool.acquireOrWait(waiter);
     if (index == POOL_NONE) return false;
-    store<u16>(r + 160 + <usize>count * 2, <u16>index);
+    store<u16>(r + AT_BUFFERS + <usize>count * 2, <u16>index);
     count += 1;
-    store<u8>(r, <u8>count, 101);
+    store<u8>(r, <u8>count, AT_BUFFER_COUNT);
     if (bufferClass == BUFFER_CLASS_LARGE) largeHeldCount += 1;
   }
   return true;
@@ -283,19 +338,19 @@ function scsiTaskAreaRelease(t: u32): bool {
   if (sgl != SGL_NONE) { sgls().release(sgl); released = true; }
   const ioSgl = scsiTaskIoSgl(t);
   if (ioSgl != SGL_NONE) { sgls().release(ioSgl); released = true; }
-  store<u16>(r, SGL_FIELD_NONE, 96);
-  store<u16>(r, SGL_FIELD_NONE, 98);
-  const count = <u32>load<u8>(r, 101);
+  store<u16>(r, SGL_FIELD_NONE, AT_SGL);
+  store<u16>(r, SGL_FIELD_NONE, AT_IO_SGL);
+  const count = <u32>load<u8>(r, AT_BUFFER_COUNT);
   if (count == 0) return released;
-  const bufferClass = <u32>load<u8>(r, 100);
+  const bufferClass = <u32>load<u8>(r, AT_BUFFER_CLASS);
   const pool = bufferPool(bufferClass);
-  for (let i: u32 = 0; i < count; i++) pool.release(load<u16>(r + 160 + <usize>i * 2));
+  for (let i: u32 = 0; i < count; i++) pool.release(load<u16>(r + AT_BUFFERS + <usize>i * 2));
   if (bufferClass == BUFFER_CLASS_LARGE) {
     assert(largeHeldCount >= count, "scsi: large buffer count");
     largeHeldCount -= count;
   }
-  store<u8>(r, 0, 101);
-  store<u8>(r, 0, 102);
+  store<u8>(r, 0, AT_BUFFER_COUNT);
+  store<u8>(r, 0, AT_BUFFER_WANTED);
   return true;
 }
 
@@ -306,32 +361,32 @@ function scsiTaskAreaRelease(t: u32): bool {
 export function scsiTaskAreaGive(from: u32, to: u32): void {
   const source = rec(from);
   const target = rec(to);
-  assert(load<u8>(target, 101) == 0 && load<u8>(target, 102) == 0, "scsi: area given to a record that has one");
-  assert(load<u8>(source, 101) == load<u8>(source, 102), "scsi: area given before it is whole");
-  memory.copy(target + 100, source + 100, 3); // bufferClass, bufferCount, bufferWanted
-  memory.copy(target + 160, source + 160, SCSI_TASK_BUFFERS_MAX * 2);
-  store<u8>(source, 0, 101);
-  store<u8>(source, 0, 102);
+  assert(load<u8>(target, AT_BUFFER_COUNT) == 0 && load<u8>(target, AT_BUFFER_WANTED) == 0, "scsi: area given to a record that has one");
+  assert(load<u8>(source, AT_BUFFER_COUNT) == load<u8>(source, AT_BUFFER_WANTED), "scsi: area given before it is whole");
+  memory.copy(target + AT_BUFFER_CLASS, source + AT_BUFFER_CLASS, 3); // bufferClass, bufferCount, bufferWanted
+  memory.copy(target + AT_BUFFERS, source + AT_BUFFERS, SCSI_TASK_BUFFERS_MAX * 2);
+  store<u8>(source, 0, AT_BUFFER_COUNT);
+  store<u8>(source, 0, AT_BUFFER_WANTED);
 }
 
 /** The address of byte `offsetBytes` of the area (contiguous up to the end of its buffer). */
 export function scsiTaskAreaAddress(t: u32, offsetBytes: u32): usize {
   const r = rec(t);
-  const slotBytes = bufferPool(<u32>load<u8>(r, 100)).slotBytes;
+  const slotBytes = bufferPool(<u32>load<u8>(r, AT_BUFFER_CLASS)).slotBytes;
   const buffer = offsetBytes / slotBytes;
-  assert(buffer < <u32>load<u8>(r, 101), "scsi: area offset past its buffers");
-  return bufferPool(<u32>load<u8>(r, 100)).address(load<u16>(r + 160 + <usize>buffer * 2)) + <usize>(offsetBytes % slotBytes);
+  assert(buffer < <u32>load<u8>(r, AT_BUFFER_COUNT), "scsi: area offset past its buffers");
+  return bufferPool(<u32>load<u8>(r, AT_BUFFER_CLASS)).address(load<u16>(r + AT_BUFFERS + <usize>buffer * 2)) + <usize>(offsetBytes % slotBytes);
 }
 
 /** Bytes from `offsetBytes` to the end of the buffer holding it. */
 export function scsiTaskAreaRunBytes(t: u32, offsetBytes: u32): u32 {
-  const slotBytes = bufferPool(<u32>load<u8>(rec(t), 100)).slotBytes;
+  const slotBytes = bufferPool(<u32>load<u8>(rec(t), AT_BUFFER_CLASS)).slotBytes;
   return slotBytes - offsetBytes % slotBytes;
 }
 
 /** Bytes the area holds (whole buffers). */
 export function scsiTaskAreaBytes(t: u32): u32 {
-  return <u32>load<u8>(rec(t), 101) * bufferPool(<u32>load<u8>(rec(t), 100)).slotBytes;
+  return <u32>load<u8>(rec(t), AT_BUFFER_COUNT) * bufferPool(<u32>load<u8>(rec(t), AT_BUFFER_CLASS)).slotBytes;
 }
 
 /** A new SGL over area bytes [offsetBytes, offsetBytes + lengthBytes); SGL_NONE when no SGL block is free. */
@@ -357,7 +412,7 @@ export function scsiTaskAreaSgl(t: u32, offsetBytes: u32, lengthBytes: u32): u32
 
 /** A new SGL of `lengthBytes` that reads the area's first buffer again and again (WRITE SAME); SGL_NONE if none free. */
 export function scsiTaskRepeatSgl(t: u32, lengthBytes: u32): u32 {
-  const slotBytes = bufferPool(<u32>load<u8>(rec(t), 100)).slotBytes;
+  const slotBytes = bufferPool(<u32>load<u8>(rec(t), AT_BUFFER_CLASS)).slotBytes;
   assert(lengthBytes > 0 && lengthBytes <= slotBytes * SCSI_TASK_BUFFERS_MAX, "scsi: repeat SGL too long");
   const sgl = sgls().create();
   if (sgl == SGL_NONE) return SGL_NONE;

@@ -27,6 +27,7 @@ import { line } from "../kernel/console";
 import { Msg, MsgKind } from "../kernel/msg";
 import { MsgQueue } from "../kernel/queue";
 import { post, irqRoute, taskAdd, timerStartParked, timerWakeBy } from "../kernel/scheduler";
+import { sglSegmentAddress, sglSegmentLengthBytes } from "../kernel/sgl";
 import { RunResult, Task } from "../kernel/task";
 import { TIMER_NONE } from "../kernel/timer";
 import { vectorAllocate, VECTOR_NONE } from "../kernel/vectors";
@@ -211,8 +212,8 @@ export class XorTask extends Task {
 
   // A segment's address, checked: its length is the request's, it is 8-aligned and lies in this processor's RAM.
   private segmentChecked(segment: usize, lengthBytes: u32): u64 {
-    const address = load<u64>(segment, 0);
-    assert(load<u32>(segment, 8) == lengthBytes, "xor: segments differ in length");
+    const address = sglSegmentAddress(segment);
+    assert(sglSegmentLengthBytes(segment) == lengthBytes, "xor: segments differ in length");
     assert(address % XOR_ADDRESS_ALIGN_BYTES == 0, "xor: segment not 8-aligned");
     assert(address < this.ramBytes && this.ramBytes - address >= <u64>lengthBytes, "xor: segment outside RAM");
     return address;

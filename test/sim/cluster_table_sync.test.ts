@@ -2,7 +2,8 @@
 // boards of one cluster on the board clock, the test image's exports proposing changes. Proves that a change (a page's
 // owner moving, a board leaving) reaches every board; that no board ever activates a version before every board has
 // staged (acknowledged) it, also with packets dropped and duplicated and links flapping, checked against the console
-// lines' board times; and that a proposal a board cannot answer is abandoned with nothing changed anywhere.
+// lines' board times; that a proposal a board cannot answer is abandoned with nothing changed anywhere; and that a
+// board that starts again (booting on its ROM's version 1) fetches the current table before it serves a page.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ const NAMES = ["a", "b", "c"];
 const ANY = 0xff;
 
 let cluster: Cluster;
+const lines: string[] = []; // every board's console, "name: line"
 // Per board and version: the board time it staged (acknowledged) and activated it.
 const staged = new Map<string, number>();
 const active = new Map<string, number>();
@@ -36,7 +38,6 @@ beforeAll(() => {
   for (const b of file.boards) b.file = "node.json";
   file.volumes[0] = { volume: "pv0", pageBlocks: 256, pageCount: 32, owners: { roundRobinFrom: "a" } };
   writeFileSync(join(dir, "trio.json"), JSON.stringify(file));
-  const lines: string[] = [];
   cluster = new Cluster({
     cluster: loadClusterFile(join(dir, "trio.json")),
     firmware: firmwareModule(FIRMWARE_TEST_PATH),
@@ -135,5 +136,32 @@ describe("routing-table changes across boards", () => {
       const owners = new Set(NAMES.map((b) => call(b, "testClusterOwner", 0, p)));
       expect(owners.size, `page ${p}`).toBe(1);
     }
+  }, 120_000);
+
+  it("a board that starts again fetches the table the others use before it serves a page of the volume", () => {
+    const version = call("a", "testClusterVersion");
+    expect(version).toBeGreaterThan(2); // the table changed since boot: page owners no longer the ROM's round robin
+    const owners = Array.from({ length: 32 }, (_, p) => call("a", "testClusterOwner", 0, p));
+    expect(owners.some((o, p) => o !== p % 3)).toBe(true);
+    const fetched = lines.length;
+    cluster.board("b").powerCut();
+    run(50_000_000);
+    expect(cluster.board("b").powerOn()).toBe(true);
+    for (let i = 0; i < 400 && !lines.slice(fetched).some((l) => l.startsWith("b: tts: serving")); i++) run(5_000_000);
+    run(50_000_000);
+    const after = lines.slice(fetched);
+    expect(after.filter((l) => l.startsWith("b: ")).join("\n")).toMatch(new RegExp(`b: cluster: routing table version ${version} active \\(fetched from board \\d\\)`));
+    expect(call("b", "testClusterVersion")).toBe(version);
+    for (let p = 0; p < 32; p++) expect(call("b", "testClusterOwner", 0, p), `page ${p}`).toBe(owners[p]);
+    // It used no table before: the version it serves with is the fetched one, said after the fetch.
+    const inUse = after.findIndex((l) => /^b: cluster: routing table version \d+ in use/.test(l));
+    const active = after.findIndex((l) => l.includes("b: cluster: routing table version") && l.includes("fetched from board"));
+    expect(inUse).toBeGreaterThan(active);
+    expect(after[inUse]).toContain(`version ${version} in use`);
+    // And it takes part in changes again: a proposal from b itself commits everywhere.
+    expect(call("b", "testClusterPropose", 0, 5, 1, ANY, 0)).toBe(1);
+    run(20_000_000);
+    for (const b of NAMES) expect(call(b, "testClusterVersion"), b).toBe(version + 1);
+    checkNoEarlyUse();
   }, 120_000);
 });

@@ -156,7 +156,7 @@ describe("NBD protocol on the board clock", () => {
     }
     for (let i = 0; i < 32; i++) expect(Buffer.from(got.get(BigInt(100 + i))!).equals(Buffer.from(data.subarray(i * 4096, (i + 1) * 4096))), `read ${i}`).toBe(true);
     // Unbatched, every write reply is a NIC entry and every read reply two, each ending in a Sent event: 96 events
-    // besides the Received ones. Batched, a turn's replies on the connection are one entry.
+    // besides the Received ones. Batched, a turn's replies on the connection go in entries of up to 32 KiB.
     expect(nic.stats.eventsWritten - eventsBefore).toBeLessThan(48);
     c.client.end();
     env.board.runFor(10_000_000);

@@ -25,8 +25,9 @@ objects and actions:
                                regions written meanwhile); its first command gets the same unit attention
   copy VOLUME:K fail|restore   the same for copy K (0 or 1) of replica VOLUME (its name or number): its disk, or
                                the hot spare that took its place
-  controller PROCESSOR:N hang  virtio-scsi controller N of the processor stops completing requests (nothing more
-                               on its used ring) until the firmware resets it (its request timeout does) or:
+  controller PROCESSOR:N hang  storage controller N of the processor (virtio-scsi or NVMe, slot order) stops
+                               completing requests (nothing more on its used ring or completion queue) until the
+                               firmware resets it (its request timeout does) or:
   controller PROCESSOR:N resume
                                the controller completes what it held and takes new requests again
   status                       the board's name, its board time, and the latest state line each volume printed

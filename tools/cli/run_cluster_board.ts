@@ -9,6 +9,7 @@ import { Board } from "../../host/board/board.ts";
 import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
 import { BoardFileError } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
+import { type ClusterControlRequest, parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
 import { loadClusterFile, requireFabricAddresses } from "../../host/cluster/cluster_file.ts";
 import { TcpBackend } from "../../host/devices/tcp_backend.ts";
 import { TcpFabric } from "../../host/fabric/tcp_fabric.ts";
@@ -79,6 +80,15 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   let socket: ControlSocket;
   try {
     socket = await ControlSocket.open(dataDir, (request, reply) => {
+      // A cluster's link and board faults, for this process's own board (the others are other processes').
+      const object = (request as { object?: unknown } | null)?.object;
+      if (object === "link" || object === "board") {
+        const cluster = parseClusterControlRequest(request);
+        if (typeof cluster === "string") return reply({ ok: false, error: "bad-request", message: cluster });
+        if (control === undefined) return reply({ ok: false, error: "not-ready", message: `board ${entry.name} is still booting` });
+        clock.afterOutside(0, () => reply(ownFault(cluster as Exclude<ClusterControlRequest, { object: "status" }>)));
+        return;
+      }
       const checked = parseControlRequest(request);
       if (typeof checked === "string") reply({ ok: false, error: "bad-request", message: checked });
       else if (control === undefined) reply({ ok: false, error: "not-ready", message: `board ${entry.name} is still booting` });
@@ -112,6 +122,28 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
     },
   });
   control = new BoardControl(board);
+  // `wasm-iop fault link NAME:N down|up` and `board NAME reset|off|on` for this board: its port's link of the TCP
+  // fabric (down: nothing leaves, what arrives is lost; its peers hear nothing and give their requests up after
+  // TCP_FABRIC_TIMEOUT_NS), or the board itself. Another board's name is refused with where to send it.
+  const ownFault = (request: Exclude<ClusterControlRequest, { object: "status" }>): { ok: boolean; error?: string; message: string } => {
+    const name = request.object === "link" ? request.name.slice(0, request.name.indexOf(":")) : request.name;
+    if (name !== entry.name) {
+      return { ok: false, error: "bad-request", message: `board ${JSON.stringify(name)} is not this process's (board ${entry.name}): send it to the data directory of the process run with --board ${name}` };
+    }
+    if (request.object === "link") {
+      const link = Number(request.name.slice(request.name.indexOf(":") + 1));
+      fabric.setLink(link, request.action === "up");
+      return { ok: true, message: `board ${name} link ${link} ${request.action}` };
+    }
+    switch (request.action) {
+      case "reset": return board.reset() ? { ok: true, message: `board ${name} reset` } : { ok: false, error: "failed", message: `board ${name} did not boot after its reset` };
+      case "off":
+        board.powerOff();
+        return { ok: true, message: `board ${name} powered off` };
+      default:
+        return board.powerOn() ? { ok: true, message: `board ${name} powered on` } : { ok: false, error: "failed", message: `board ${name} did not boot` };
+    }
+  };
   out(`cluster ${file.name} (${file.file}): board ${entry.name} (id ${entry.id}) alone, fabric over TCP at ${addresses[index]!.host}:${addresses[index]!.port} to ${file.boards.filter((_, i) => i !== index).map((b, i) => `${b.name}`).join(", ")}`);
   const finish = async (code: number): Promise<number> => {
     await socket.close(); // no command may arrive while the board powers off

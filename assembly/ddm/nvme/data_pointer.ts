@@ -6,6 +6,7 @@
 // descriptor per segment (a Last Segment list in the area when there are several); if it does not, the request
 // cannot be expressed and is refused.
 import { sgls } from "../../kernel/buffers";
+import { sglSegmentAddress, sglSegmentLengthBytes } from "../../kernel/sgl";
 import { PSDT_PRP, PSDT_SGL, SGL_DATA_BLOCK, SGL_DESCRIPTOR_BYTES, SGL_LAST_SEGMENT, sglDataBlock } from "./command";
 import { NVME_PAGE_BYTES, NVME_POINTER_AREA_BYTES } from "./limits";
 
@@ -32,8 +33,8 @@ export function sglFitsPrp(sgl: u32): bool {
   const count = sgls().segmentCount(sgl);
   for (let i: u32 = 0; i < count; i++) {
     const segment = sgls().segment(sgl, i);
-    const address = load<u64>(segment, 0);
-    const end = address + <u64>load<u32>(segment, 8);
+    const address = sglSegmentAddress(segment);
+    const end = address + <u64>sglSegmentLengthBytes(segment);
     if ((address & 3) != 0) return false;
     if (i > 0 && (address & PAGE_MASK) != 0) return false;
     if (i + 1 < count && (end & PAGE_MASK) != 0) return false;
@@ -60,14 +61,14 @@ export function pointerBuild(sgl: u32, area: usize, asSgl: bool, out: DataPointe
     out.prp2 = 0;
     if (count == 1) {
       const segment = sgls().segment(sgl, 0);
-      out.prp1 = load<u64>(segment, 0);
-      out.sglLengthBytes = load<u32>(segment, 8);
+      out.prp1 = sglSegmentAddress(segment);
+      out.sglLengthBytes = sglSegmentLengthBytes(segment);
       out.sglType = SGL_DATA_BLOCK;
       return;
     }
     for (let i: u32 = 0; i < count; i++) {
       const segment = sgls().segment(sgl, i);
-      sglDataBlock(area + <usize>i * SGL_DESCRIPTOR_BYTES, load<u64>(segment, 0), load<u32>(segment, 8));
+      sglDataBlock(area + <usize>i * SGL_DESCRIPTOR_BYTES, sglSegmentAddress(segment), sglSegmentLengthBytes(segment));
     }
     out.prp1 = <u64>area;
     out.sglLengthBytes = count * SGL_DESCRIPTOR_BYTES;
@@ -83,8 +84,8 @@ export function pointerBuild(sgl: u32, area: usize, asSgl: bool, out: DataPointe
   const entriesMax = NVME_POINTER_AREA_BYTES / 8;
   for (let i: u32 = 0; i < count; i++) {
     const segment = sgls().segment(sgl, i);
-    const start = load<u64>(segment, 0);
-    const end = start + <u64>load<u32>(segment, 8);
+    const start = sglSegmentAddress(segment);
+    const end = start + <u64>sglSegmentLengthBytes(segment);
     let page = i == 0 ? (start & ~PAGE_MASK) + NVME_PAGE_BYTES : start;
     for (let n: u32 = 0; page < end && n <= entriesMax; n++) {
       assert(entries < entriesMax, "nvme: PRP list longer than its area");

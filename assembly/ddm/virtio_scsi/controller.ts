@@ -17,7 +17,7 @@ import { line } from "../../kernel/console";
 import { Msg, MsgKind } from "../../kernel/msg";
 import { wakeTask } from "../../kernel/ready";
 import { post } from "../../kernel/scheduler";
-import { SGL_NONE } from "../../kernel/sgl";
+import { SGL_NONE, sglSegmentAddress, sglSegmentLengthBytes } from "../../kernel/sgl";
 import { DEADLINE_NONE } from "../../kernel/timer";
 import { RunResult, Task } from "../../kernel/task";
 import {
@@ -393,7 +393,7 @@ export class VirtioScsiController extends Task {
   private segmentsFill(sgl: u32, d: u32, segments: u32, deviceWritable: bool): u32 {
     for (let i: u32 = 0; i < segments; i++) {
       const segment = sgls().segment(sgl, i);
-      this.vq.descFill(d, load<u64>(segment, 0), load<u32>(segment, 8), deviceWritable);
+      this.vq.descFill(d, sglSegmentAddress(segment), sglSegmentLengthBytes(segment), deviceWritable);
       d = this.vq.chainNextOf(d);
     }
     return d;

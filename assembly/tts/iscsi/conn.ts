@@ -4,7 +4,7 @@ import { BUFFER_CLASS_LARGE } from "../../config";
 import { bufferPool, sgls } from "../../kernel/buffers";
 import { carve } from "../../kernel/carve";
 import { POOL_NONE } from "../../kernel/pool";
-import { SGL_NONE } from "../../kernel/sgl";
+import { SGL_NONE, sglSegmentAddress, sglSegmentLengthBytes } from "../../kernel/sgl";
 import { Framer, HEADER_AREA_BYTES, SinkKind } from "./framer";
 
 export const CONNECTIONS_MAX: u32 = 64; // the NIC's slots
@@ -44,13 +44,13 @@ export class ConnFramer extends Framer {
     // Walk to the segment holding `offset`, then copy across segments. Bounded by the segment count.
     for (let i: u32 = 0; i < count && done < lengthBytes; i++) {
       const segment = sgls().segment(this.sgl, i);
-      const segmentBytes = load<u32>(segment, 8);
+      const segmentBytes = sglSegmentLengthBytes(segment);
       if (offset >= segmentBytes) {
         offset -= segmentBytes;
         continue;
       }
       const take = min(segmentBytes - offset, lengthBytes - done);
-      memory.copy(<usize>load<u64>(segment, 0) + offset, from + done, take);
+      memory.copy(<usize>sglSegmentAddress(segment) + offset, from + done, take);
       done += take;
       offset = 0;
     }

@@ -3,6 +3,7 @@
 // that says what to give back when the NIC reports it sent: the slot, the page, or one piece of the command.
 import { BUFFER_CLASS_PAGE } from "../../config";
 import { bufferPool, sgls } from "../../kernel/buffers";
+import { sglSegmentAddress, sglSegmentLengthBytes } from "../../kernel/sgl";
 import { scsiTaskSgl } from "../../scsi/tasks";
 import { TransportCommands } from "../commands";
 import { Nic } from "../nic";
@@ -68,10 +69,10 @@ export class IscsiTransmit {
     const digest = conn.framer.dataDigest;
     for (let i: u32 = 0; i < count && left > 0; i++) { // bounded by the SGL's segments
       const segment = sgls().segment(sgl, i);
-      const segmentBytes = load<u32>(segment, 8);
+      const segmentBytes = sglSegmentLengthBytes(segment);
       if (skip >= segmentBytes) { skip -= segmentBytes; continue; }
       const take = min(segmentBytes - skip, left);
-      const address = load<u64>(segment, 0) + skip;
+      const address = sglSegmentAddress(segment) + skip;
       if (digest) crc = crc32cUpdate(crc, <usize>address, take);
       this.commands.pieceQueued(t);
       this.nic.txPost(conn.slot, address, take, txId(TX_KIND_TASK, conn.slot, t), 0);

@@ -28,13 +28,14 @@ describe("cluster port constants, firmware and host", () => {
     const fuzz = moduleConstants(fabricHello as unknown as Record<string, unknown>);
     expect([...firmware.keys()].sort()).toEqual([
       "FABRIC_HELLO_ANSWER", "FABRIC_HELLO_AT_FLAGS", "FABRIC_HELLO_AT_KEY", "FABRIC_HELLO_AT_MAGIC",
-      "FABRIC_HELLO_AT_REGION_BASE", "FABRIC_HELLO_AT_REGION_LENGTH", "FABRIC_HELLO_BYTES", "FABRIC_HELLO_MAGIC",
+      "FABRIC_HELLO_AT_REGION_BASE", "FABRIC_HELLO_AT_REGION_LENGTH", "FABRIC_HELLO_AT_TABLE_VERSION", "FABRIC_HELLO_BYTES",
+      "FABRIC_HELLO_MAGIC",
     ]); // the parser found every constant of the firmware's hello
     expect(disagreements(firmware, fuzz, sameNames(firmware, fuzz))).toEqual([]);
   });
 
   it("read back through the host's decoder what its encoder wrote, and tell a frame from a hello", () => {
-    const hello = { flags: fabricHello.FABRIC_HELLO_ANSWER, key: 0x4200, regionBase: 0x12_3456_7800n, regionLength: 0x9_0000n };
+    const hello = { flags: fabricHello.FABRIC_HELLO_ANSWER, key: 0x4200, regionBase: 0x12_3456_7800n, regionLength: 0x9_0000n, tableVersion: 3 };
     const bytes = fabricHello.encodeFabricHello(hello);
     expect(bytes.length).toBe(fabricHello.FABRIC_HELLO_BYTES);
     expect(Buffer.from(bytes.subarray(0, 4)).toString("latin1")).toBe("HELO");

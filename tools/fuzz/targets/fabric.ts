@@ -261,12 +261,14 @@ export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
           break;
         }
         case 1: {
-          const flags = input.u8() & 1;
+          const bits = input.u8();
+          const flags = bits & 1;
+          const tableVersion = (bits >> 1) & 3; // over 1: the board fetches b's table (cluster/table_sync.ts), b never answers
           const key = input.u8() === 0 ? 0 : 0x100 | (input.u8() << 8);
           const lengthBytes = input.u8() === 0 ? 0 : (input.u8() === 0xff ? input.u32() : (input.u16() + 1) * 512);
           if (lengthBytes > 0 && key !== 0) peer.declaredLength = Math.max(peer.declaredLength, lengthBytes);
-          log(`hello: key 0x${key.toString(16)}, ${lengthBytes} bytes`);
-          peer.send(encodeFabricHello({ flags, key, regionBase: 0x10_0000n, regionLength: BigInt(lengthBytes) }));
+          log(`hello: key 0x${key.toString(16)}, ${lengthBytes} bytes, table version ${tableVersion}`);
+          peer.send(encodeFabricHello({ flags, key, regionBase: 0x10_0000n, regionLength: BigInt(lengthBytes), tableVersion }));
           break;
         }
         case 2: {
