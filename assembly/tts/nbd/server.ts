@@ -14,6 +14,7 @@
 import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../../config";
 import { bufferPool, sgls } from "../../kernel/buffers";
 import { carve } from "../../kernel/carve";
+import { sglSegmentAddress, sglSegmentLengthBytes } from "../../kernel/sgl";
 import { line } from "../../kernel/console";
 import { POOL_NONE } from "../../kernel/pool";
 import { ScsiDirection, SCSI_LUN_WRITE_PROTECTED, SCSI_TASK_NONE } from "../../scsi/interface";
@@ -229,7 +230,7 @@ export class NbdServer {
       const perDescriptor = UNMAP_BYTES_MAX / blockBytes;
       const descriptors = (blocks + perDescriptor - 1) / perDescriptor;
       assert(bytes >= UNMAP_LIST_HEADER_BYTES + descriptors * UNMAP_DESCRIPTOR_BYTES, "nbd: the UNMAP list fits what was asked");
-      unmapList(<usize>load<u64>(sgls().segment(sgl, 0)), lba, blocks, perDescriptor, descriptors);
+      unmapList(<usize>sglSegmentAddress(sgls().segment(sgl, 0)), lba, blocks, perDescriptor, descriptors);
       scsiTaskDataReady(t, this.taskIndex, false);
       return;
     }
@@ -892,7 +893,7 @@ export class NbdServer {
     let extent = length;
     let state: u32 = 0;
     if (scsiTaskDataInBytes(t) >= LBA_STATUS_BYTES) {
-      const descriptor = <usize>load<u64>(sgls().segment(scsiTaskSgl(t), 0)) + 8;
+      const descriptor = <usize>sglSegmentAddress(sgls().segment(scsiTaskSgl(t), 0)) + 8;
       const lba = bswap<u64>(load<u64>(descriptor));
       const blocks = <u64>bswap<u32>(load<u32>(descriptor + 8));
       const provisioning = <u32>load<u8>(descriptor + 12) & 0xf;
@@ -912,9 +913,9 @@ export class NbdServer {
     let left = this.records.length(t);
     for (let i: u32 = 0; i < segments && left > 0; i++) { // bounded by the SGL's segments
       const segment = sgls().segment(sgl, i);
-      const n = min(load<u32>(segment, 8), left);
+      const n = min(sglSegmentLengthBytes(segment), left);
       this.commands.pieceQueued(t);
-      this.nic.txPost(conn.slot, load<u64>(segment, 0), n, txId(TX_KIND_TASK, conn.slot, t), 0);
+      this.nic.txPost(conn.slot, sglSegmentAddress(segment), n, txId(TX_KIND_TASK, conn.slot, t), 0);
       left -= n;
     }
     assert(left == 0, "nbd: a read's data is all in its buffers");
