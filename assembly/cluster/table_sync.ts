@@ -39,7 +39,9 @@ export const SYNC_ACK_WINDOW_NS: u64 = 50_000_000; // the coordinator's time to 
 export const SYNC_HOLD_NS: u64 = 200_000_000; // how long a board holds a proposal it acknowledged (> the window)
 export const SYNC_COMMIT_GIVE_UP_NS: u64 = 5_000_000_000; // Commit is sent again until confirmed, for this long
 export const SYNC_RETRY_NS: u64 = 1_000_000;
-export const SYNC_FETCH_RETRY_NS: u64 = 20_000_000; // a Fetch not answered is sent again after this
+export const SYNC_FETCH_RETRY_NS: u64 = 20_000_000; // a Fetch not answered is sent again after this, doubled each time
+const SYNC_FETCH_RETRY_SHIFT_MAX: u32 = 5; // up to 640 ms between Fetches
+export const SYNC_FETCH_GIVE_UP_NS: u64 = 5_000_000_000; // a fetch whose board stopped answering is given up after this
 export const SYNC_SETTLE_NS: u64 = 2_000_000_000; // at boot, the longest wait for every other board's hello
 /** Owners one Chunk carries: the frame past the header. */
 export const SYNC_CHUNK_PAGES: u32 = FRAME_BYTES - 40;
@@ -137,6 +139,9 @@ export class TableSync {
   private fetchSlot: u32 = 0;
   private fetchFirst: u32 = 0;
   private fetchSentNs: u64 = 0;
+  private fetchStartedNs: u64 = 0;
+  private fetchAttempts: u32 = 0; // Fetches sent for the page fetchFirst
+  fetchesAbandoned: u32 = 0; // its board stopped answering: this board went on with its own version
   /** When the fabric task should call tick() next (u64.MAX_VALUE: nothing to do). */
   wakeNs: u64 = u64.MAX_VALUE;
 
@@ -201,6 +206,8 @@ export class TableSync {
     this.fetchBoard = board;
     this.fetchSlot = 0;
     this.fetchFirst = 0;
+    this.fetchAttempts = 0;
+    this.fetchStartedNs = clockNowNs();
     const staged = routingTableStage();
     staged.copyFrom(t);
     staged.version = version;
@@ -216,7 +223,12 @@ export class TableSync {
     syncSetChange(m, this.fetchSlot, this.fetchFirst, 0, 0, 0);
     this.sender.send(this.fetchBoard, m);
     this.fetchSentNs = clockNowNs();
-    this.wakeAt(this.fetchSentNs + SYNC_FETCH_RETRY_NS);
+    this.fetchAttempts += 1;
+    this.wakeAt(this.fetchRetryAtNs());
+  }
+
+  @inline private fetchRetryAtNs(): u64 {
+    return this.fetchSentNs + (SYNC_FETCH_RETRY_NS << min(this.fetchAttempts - 1, SYNC_FETCH_RETRY_SHIFT_MAX));
   }
 
   // A peer asks for our table's owners: the Chunk names our version (the asker starts again if it is newer).
@@ -250,6 +262,7 @@ export class TableSync {
       staged.ownerSet(slot, first + i, owner);
     }
     this.fetchFirst = first + count;
+    this.fetchAttempts = 0;
     if (this.fetchFirst >= t.pageCount(slot)) {
       this.fetchSlot += 1;
       this.fetchFirst = 0;
@@ -282,9 +295,18 @@ export class TableSync {
   tick(): void {
     const nowNs = clockNowNs();
     this.wakeNs = u64.MAX_VALUE;
+    if (this.fetching && nowNs - this.fetchStartedNs > SYNC_FETCH_GIVE_UP_NS) {
+      // Its board stopped answering (gone, or it never meant to): on with our own version, as before a fetch. A newer
+      // version seen again in a hello starts another.
+      this.fetching = false;
+      this.fetchesAbandoned += 1;
+      line().s("cluster: routing table version ").u32(this.fetchVersion).s(" not fetched (board ").u32(routingTable().boardId(this.fetchBoard))
+        .s(" stopped answering)").err();
+      this.settle();
+    }
     if (this.fetching) {
-      if (nowNs - this.fetchSentNs >= SYNC_FETCH_RETRY_NS) this.fetchSend();
-      else this.wakeAt(this.fetchSentNs + SYNC_FETCH_RETRY_NS);
+      if (nowNs >= this.fetchRetryAtNs()) this.fetchSend();
+      else this.wakeAt(this.fetchRetryAtNs());
     }
     if (!this.caughtUp) {
       this.settle();
