@@ -6,8 +6,19 @@ import { carve } from "../kernel/carve";
 import { THIN_CHUNK_NONE, THIN_MAP_ENTRIES_PER_BLOCK, thinMapBlocks, thinVirtualChunks } from "../volumes/thin";
 import { Volume } from "../volumes/volume";
 
-// Map block state: |0 writeGeneration u64|8 durableGeneration u64|16 flags u8|
+// Map block state: |0 writeGeneration u64|8 durableGeneration u64|16 flags u8|17-23 -|; read and written only through
+// the accessors below.
 const BLOCK_STATE_BYTES: u32 = 24;
+const AT_WRITE_GENERATION: usize = 0;
+const AT_DURABLE_GENERATION: usize = 8;
+const AT_FLAGS: usize = 16;
+if (AT_FLAGS + 1 + 7 != BLOCK_STATE_BYTES) ERROR("thin map block state: flags and the unused tail end the record");
+@inline function stateWriteGeneration(at: usize): u64 { return load<u64>(at, AT_WRITE_GENERATION); }
+@inline function stateDurableGeneration(at: usize): u64 { return load<u64>(at, AT_DURABLE_GENERATION); }
+@inline function stateFlags(at: usize): u8 { return load<u8>(at, AT_FLAGS); }
+@inline function stateSetWriteGeneration(at: usize, generation: u64): void { store<u64>(at, generation, AT_WRITE_GENERATION); }
+@inline function stateSetDurableGeneration(at: usize, generation: u64): void { store<u64>(at, generation, AT_DURABLE_GENERATION); }
+@inline function stateSetFlags(at: usize, flags: u8): void { store<u8>(at, flags, AT_FLAGS); }
 const FLAG_DIRTY: u8 = 1; // changed since the last write started
 const FLAG_WRITING: u8 = 2; // a write of it is in flight
 const FLAG_DURABLE_COPY_1: u8 = 4; // the durable generation is in copy 1 (else copy 0)
@@ -62,9 +73,9 @@ export class ThinMap {
     store<u32>(this.entries + <usize>vc * 4, chunk == THIN_CHUNK_NONE ? 0 : chunk + 1);
     const b = vc / THIN_MAP_ENTRIES_PER_BLOCK;
     const at = this.blockState(b);
-    if ((load<u8>(at, 16) & FLAG_DIRTY) == 0) this.dirtyBlocks += 1;
-    store<u8>(at, load<u8>(at, 16) | FLAG_DIRTY, 16);
-    return load<u64>(at) + 1; // the next write to start
+    if ((stateFlags(at) & FLAG_DIRTY) == 0) this.dirtyBlocks += 1;
+    stateSetFlags(at, stateFlags(at) | FLAG_DIRTY);
+    return stateWriteGeneration(at) + 1; // the next write to start
   }
 
   /** At load: the entry as read, its chunk marked in use. False when it is out of range or used twice. */
@@ -123,43 +134,43 @@ export class ThinMap {
 
   // ---- Map block generations ----
 
-  dirty(b: u32): bool { return (load<u8>(this.blockState(b), 16) & FLAG_DIRTY) != 0; }
-  writing(b: u32): bool { return (load<u8>(this.blockState(b), 16) & FLAG_WRITING) != 0; }
-  durableGeneration(b: u32): u64 { return load<u64>(this.blockState(b), 8); }
-  durableCopy(b: u32): u32 { return (load<u8>(this.blockState(b), 16) & FLAG_DURABLE_COPY_1) != 0 ? 1 : 0; }
+  dirty(b: u32): bool { return (stateFlags(this.blockState(b)) & FLAG_DIRTY) != 0; }
+  writing(b: u32): bool { return (stateFlags(this.blockState(b)) & FLAG_WRITING) != 0; }
+  durableGeneration(b: u32): u64 { return stateDurableGeneration(this.blockState(b)); }
+  durableCopy(b: u32): u32 { return (stateFlags(this.blockState(b)) & FLAG_DURABLE_COPY_1) != 0 ? 1 : 0; }
 
   /** Starts a write of block `b`: its new generation (the copy to write is the other one than the durable). */
   writeStart(b: u32): u64 {
     const at = this.blockState(b);
     assert(!this.writing(b), "thin: two writes of one map block");
     assert(this.dirty(b), "thin: writing a clean map block");
-    const generation = load<u64>(at) + 1;
-    store<u64>(at, generation);
+    const generation = stateWriteGeneration(at) + 1;
+    stateSetWriteGeneration(at, generation);
     this.dirtyBlocks -= 1;
-    store<u8>(at, (load<u8>(at, 16) & ~FLAG_DIRTY) | FLAG_WRITING, 16);
+    stateSetFlags(at, (stateFlags(at) & ~FLAG_DIRTY) | FLAG_WRITING);
     return generation;
   }
 
   /** The write of `generation` ended; when `ok` it is durable in `copy`, else the block stays to be written again. */
   writeDone(b: u32, generation: u64, copy: u32, ok: bool): void {
     const at = this.blockState(b);
-    let flags = load<u8>(at, 16) & ~FLAG_WRITING;
+    let flags = stateFlags(at) & ~FLAG_WRITING;
     if (ok) {
-      store<u64>(at, generation, 8);
+      stateSetDurableGeneration(at, generation);
       flags = copy == 1 ? flags | FLAG_DURABLE_COPY_1 : flags & ~FLAG_DURABLE_COPY_1;
     } else if ((flags & FLAG_DIRTY) == 0) {
       flags |= FLAG_DIRTY;
       this.dirtyBlocks += 1;
     }
-    store<u8>(at, flags, 16);
+    stateSetFlags(at, flags);
   }
 
   /** At load: block `b` is durable at `generation` in `copy`. */
   loadBlock(b: u32, generation: u64, copy: u32): void {
     const at = this.blockState(b);
-    store<u64>(at, generation);
-    store<u64>(at, generation, 8);
-    store<u8>(at, copy == 1 ? FLAG_DURABLE_COPY_1 : 0, 16);
+    stateSetWriteGeneration(at, generation);
+    stateSetDurableGeneration(at, generation);
+    stateSetFlags(at, copy == 1 ? FLAG_DURABLE_COPY_1 : 0);
   }
 
   /** Entries in map block `b`. */
