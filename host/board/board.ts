@@ -282,7 +282,7 @@ export class Board {
           fn = controller;
         }
         if (f.model === "nic") {
-          const nic = new NicDevice({ name, clock: this.clock, backend: this.ingress.egress(this.network), log: this.logFor(p.name) });
+          const nic = new NicDevice({ name, clock: this.clock, backend: this.ingress.egress(this.network), copyBytesPerNs: f.copyGBps, log: this.logFor(p.name) });
           this.network.attach(this.ingress.port(nic));
           this.nics.push(nic);
           fn = nic;

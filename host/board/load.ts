@@ -30,6 +30,7 @@ const QUEUE_SIZE_DEFAULT = 128;
 const NVME_QUEUE_ENTRIES_DEFAULT = 1024;
 const NVME_IO_QUEUES_DEFAULT = 4;
 const RX_RING_ENTRIES_DEFAULT = 256;
+const NIC_COPY_GBPS_DEFAULT = 1;
 const NVRAM_IMAGE_DEFAULT = "nvram.bin";
 const BOARD_NAME_BYTES_MAX = 64; // the boot-info block's char[64] board name
 const VOLUMES_MAX = 16; // the firmware's volume table (assembly/volumes/volume.ts VOLUMES_MAX); the schema's maxItems too
@@ -160,6 +161,7 @@ export interface NicSpec {
   readonly slot: number;
   readonly function: number; // 0 when absent
   readonly rxRingEntries: number; // 256 when absent
+  readonly copyGBps: number; // the engine's copy rate between guest RAM and the network, bytes per ns; 1 when absent
 }
 
 export interface XorEngineSpec {
@@ -413,7 +415,7 @@ type RawPciFunction =
   | { model: "iop-bridge"; slot: number; function?: number; processor: string }
   | { model: "virtio-scsi"; slot: number; function?: number; disks: string[]; queueSize?: number }
   | { model: "nvme"; slot: number; function?: number; disks: string[]; queueEntriesMax?: number; ioQueues?: number }
-  | { model: "nic"; slot: number; function?: number; rxRingEntries?: number }
+  | { model: "nic"; slot: number; function?: number; rxRingEntries?: number; copyGBps?: number }
   | { model: "xor-engine"; slot: number; function?: number }
   | { model: "nvram"; slot: number; function?: number; sizeKiB?: number; backend?: "file" | "memory"; image?: string };
 
@@ -1104,6 +1106,7 @@ function buildPciFunction(pciFunction: RawPciFunction): PciFunctionSpec {
         slot: pciFunction.slot,
         function: functionNumber,
         rxRingEntries: pciFunction.rxRingEntries ?? RX_RING_ENTRIES_DEFAULT,
+        copyGBps: pciFunction.copyGBps ?? NIC_COPY_GBPS_DEFAULT,
       };
     case "xor-engine":
       return { model: "xor-engine", slot: pciFunction.slot, function: functionNumber };

@@ -367,6 +367,36 @@ describe("NIC transmit", () => {
     expect(nic.guestErrorCount).toBe(1);
   });
 
+  it("keeps the engine busy for a payload's length over its copy rate: 1 byte per ns unless the board file names more", () => {
+    // Proves copyGBps: the same 1 MiB entry's Sent lands 1 MiB of ns after it is posted at the default rate, and a
+    // quarter of that on a NIC built with 4 bytes per ns; both deliver the same bytes.
+    const payload = pattern(1 << 20, 9);
+    const sentAfterNs = (): number => {
+      const client = open();
+      h.ram.set(payload, TX_DATA_AT);
+      const postedNs = h.clock.nowNs;
+      d.postTx([{ address: BigInt(TX_DATA_AT), lengthBytes: payload.length, id: 1, connection: 0 }]);
+      let sentNs = -1;
+      for (let i = 0; i < 1_000_000 && h.clock.runNext(); i++) if (sentNs < 0 && d.poll().some((e) => e.type === SENT)) sentNs = h.clock.nowNs;
+      expect(client.received()).toEqual(payload);
+      return sentNs - postedNs;
+    };
+    const atDefault = sentAfterNs();
+    expect(atDefault).toBeGreaterThanOrEqual(1 << 20);
+    h = new BusHarness(4, "host");
+    backend = new LoopbackBackend(h.clock);
+    nic = new NicDevice({ name: "nic0", clock: h.clock, backend, copyBytesPerNs: 4, log: (m) => h.log.push(m) });
+    backend.attach(nic);
+    h.plug(SLOT, nic);
+    const bars = h.enable(SLOT);
+    h.enableMsix(SLOT, bars.get(4)!, 1, MSI_DATA);
+    d = new Driver(h, bars.get(0)!);
+    d.setup();
+    const atFour = sentAfterNs();
+    expect(atFour).toBeGreaterThanOrEqual((1 << 20) / 4);
+    expect(atFour).toBeLessThan(atDefault - (1 << 20) / 2);
+  });
+
   it("closes on CONN_CLOSE after the data queued before it, and on the TX close flag after that entry", () => {
     // Proves both firmware closes: the backend is told to close after every byte posted before the request was
     // handed to it, the client sees the bytes then FIN, and Closed follows the Sent events.

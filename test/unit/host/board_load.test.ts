@@ -79,7 +79,7 @@ describe("loadBoardFile: the shipped board", () => {
       { model: "iop-bridge", slot: 1, function: 0, processor: "sp1" },
       { model: "iop-bridge", slot: 2, function: 0, processor: "sp2" },
       { model: "virtio-scsi", slot: 3, function: 0, disks: ["host-disk0", "host-disk1"], queueSize: 128 },
-      { model: "nic", slot: 4, function: 0, rxRingEntries: 256 },
+      { model: "nic", slot: 4, function: 0, rxRingEntries: 256, copyGBps: 1 },
       { model: "xor-engine", slot: 5, function: 0 },
       { model: "nvram", slot: 6, function: 0, sizeKiB: 512, backend: "file", image: "nvram.bin" },
     ]);
@@ -169,9 +169,12 @@ describe("parseBoard: schema errors", () => {
     );
   });
 
-  it("refuses a queue size that is not a power of two and an image path that leaves the data directory", () => {
+  it("refuses a queue size that is not a power of two, a NIC copy rate out of range, and an image path that leaves the data directory", () => {
     expect(messageFor((b) => void (b.processors[0].pci[2].queueSize = 100))).toBe(
       "boards/bad.json: processors[0].pci[2].queueSize: expected a power of two from 2 to 1024, got 100",
+    );
+    expect(messageFor((b) => void (b.processors[0].pci[3].copyGBps = 0.5))).toBe(
+      "boards/bad.json: processors[0].pci[3].copyGBps: expected an integer from 1 to 16, got 0.5",
     );
     expect(messageFor((b) => void (b.disks[1].image = "../sp1.img"))).toBe(
       "boards/bad.json: disks[1].image: expected a relative file name under the data directory " +
