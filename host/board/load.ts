@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ROOT } from "../root.ts";
+import { NIC_COPY_BYTES_PER_NS_DEFAULT } from "../devices/nic.ts";
 import { NVRAM_SIZE_DEFAULT_KIB } from "../devices/nvram.ts";
 import { Ajv2020, type AnySchemaObject, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import { buildCluster, checkCluster, type ClusterSpec, type RawCluster } from "./cluster_spec.ts";
@@ -30,7 +31,6 @@ const QUEUE_SIZE_DEFAULT = 128;
 const NVME_QUEUE_ENTRIES_DEFAULT = 1024;
 const NVME_IO_QUEUES_DEFAULT = 4;
 const RX_RING_ENTRIES_DEFAULT = 256;
-const NIC_COPY_GBPS_DEFAULT = 1;
 const NVRAM_IMAGE_DEFAULT = "nvram.bin";
 const BOARD_NAME_BYTES_MAX = 64; // the boot-info block's char[64] board name
 const VOLUMES_MAX = 16; // the firmware's volume table (assembly/volumes/volume.ts VOLUMES_MAX); the schema's maxItems too
@@ -1106,7 +1106,7 @@ function buildPciFunction(pciFunction: RawPciFunction): PciFunctionSpec {
         slot: pciFunction.slot,
         function: functionNumber,
         rxRingEntries: pciFunction.rxRingEntries ?? RX_RING_ENTRIES_DEFAULT,
-        copyGBps: pciFunction.copyGBps ?? NIC_COPY_GBPS_DEFAULT,
+        copyGBps: pciFunction.copyGBps ?? NIC_COPY_BYTES_PER_NS_DEFAULT, // GB/s = bytes per ns
       };
     case "xor-engine":
       return { model: "xor-engine", slot: pciFunction.slot, function: functionNumber };
