@@ -6,6 +6,7 @@
 // it up again). Each give-up without a success between doubles the wait, up to DDM_REVIVAL_MAX_NS, so a controller
 // that is really dead costs one bring-up attempt every DDM_REVIVAL_MAX_NS; a request that succeeds starts the waits
 // over. Board time only: deterministic, and nothing is allocated after boot.
+import { line } from "../kernel/console";
 import { DEADLINE_NONE } from "../kernel/timer";
 
 export const DDM_REVIVAL_FIRST_NS: u64 = 1_000_000_000; // the wait after the first give-up
@@ -15,24 +16,29 @@ export class DdmRevival {
   private waitNs: u64 = DDM_REVIVAL_FIRST_NS;
   /** The board time of the next revival, DEADLINE_NONE when none is scheduled. */
   atNs: u64 = DEADLINE_NONE;
-  /** The wait the last schedule() used. */
-  lastWaitNs: u64 = 0;
   /** Revivals so far (tried, whatever came of them). */
   count: u32 = 0;
 
-  /** At a give-up: the revival goes `waitNs` from now, and the wait after it is doubled (up to the maximum). */
-  schedule(nowNs: u64): void {
-    this.lastWaitNs = this.waitNs;
+  /**
+   * At a give-up of controller `name`: the revival goes `waitNs` from now (said on the console), and the wait after
+   * it is doubled (up to the maximum).
+   */
+  schedule(nowNs: u64, name: string): void {
+    line().s(name).s(": trying it again in ").u64(this.waitNs / 1_000_000).s(" ms").err();
     this.atNs = nowNs + this.waitNs;
     const doubled = this.waitNs * 2;
     this.waitNs = doubled < DDM_REVIVAL_MAX_NS ? doubled : DDM_REVIVAL_MAX_NS;
   }
 
-  /** True, once, when the scheduled revival is due at `nowNs`: it is then taken (no longer scheduled). */
-  take(nowNs: u64): bool {
+  /**
+   * True, once, when the scheduled revival of controller `name` is due at `nowNs`: it is then taken (no longer
+   * scheduled) and said on the console.
+   */
+  take(nowNs: u64, name: string): bool {
     if (this.atNs == DEADLINE_NONE || nowNs < this.atNs) return false;
     this.atNs = DEADLINE_NONE;
     this.count += 1;
+    line().s(name).s(": trying the controller again (revival ").u32(this.count).s(")").err();
     return true;
   }
 

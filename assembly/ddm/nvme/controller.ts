@@ -878,7 +878,7 @@ export class NvmeController extends Task {
     const nowNs = this.tick.fired();
     switch (this.state) {
       case NvmeState.Off: break;
-      case NvmeState.Failed: if (this.revival.take(nowNs)) this.revive(); break;
+      case NvmeState.Failed: if (this.revival.take(nowNs, this.name)) this.revive(); break;
       case NvmeState.Disabling:
       case NvmeState.Enabling: this.readyPoll(nowNs); break;
       case NvmeState.Configuring:
@@ -1011,14 +1011,12 @@ export class NvmeController extends Task {
     this.readyPost();
     // Only a discovered controller comes back: the RTA built its disk list once, when every DDM was ready.
     if (!this.discovered) return;
-    this.revival.schedule(clockNowNs());
-    line().s(this.name).s(": trying it again in ").u64(this.revival.lastWaitNs / 1_000_000).s(" ms").err();
+    this.revival.schedule(clockNowNs(), this.name);
   }
 
   // The revival: bus mastering back on, then the reset and bring-up of a fault. On probation: a fault before a
   // command succeeds gives it up again (and the next revival waits twice as long).
   private revive(): void {
-    line().s(this.name).s(": trying the controller again (revival ").u32(this.revival.count).s(")").err();
     this.pci.write16(PCI_COMMAND, this.pci.read16(PCI_COMMAND) | PCI_COMMAND_MEMORY | PCI_COMMAND_BUS_MASTER);
     this.faultsInRow = NVME_FAULTS_IN_ROW_MAX;
     this.bringUpFailures = 0;
