@@ -54,16 +54,18 @@ export interface ReplayResult {
   panics: PanicReport[];
 }
 
-/** A network with no sockets: it hands the replay the NIC's port (through the door) and drops what the NIC sends. */
+/**
+ * A network with no sockets: it hands the replay the NIC's port (through the door) and drops what the NIC sends. The
+ * NIC gathers each send straight into the send checker's slab (SendCheckThread.space), where the checker finds it.
+ */
 class ReplayNetwork implements NetworkBackend {
   port: NicPort | undefined;
+  constructor(private readonly sendCheck: SendCheckThread) {}
   attach(port: NicPort): void {
     this.port = port;
   }
-  private space = new Uint8Array(0); // what the NIC gathers into, then dropped
   sendSpace(_connection: number, lengthBytes: number): Uint8Array {
-    if (this.space.length < lengthBytes) this.space = new Uint8Array(lengthBytes);
-    return this.space.subarray(0, lengthBytes);
+    return this.sendCheck.space(lengthBytes);
   }
   sendCommit(): void {}
   close(): void {}
@@ -174,7 +176,7 @@ interface PendingSend {
 
 function replayWith(options: ReplayOptions, sendCheck: SendCheckThread): ReplayResult {
   const recording = "peek" in options.recording ? options.recording : streamOf(options.recording);
-  const network = new ReplayNetwork();
+  const network = new ReplayNetwork(sendCheck);
   const panics: PanicReport[] = [];
   const board = buildBoard(options, recording, network, panics);
   const control = new BoardControl(board);

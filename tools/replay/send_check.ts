@@ -2,7 +2,9 @@
 // record) and the SHA-256 of every byte sent. submit() copies the send into shared slabs and returns its number; the
 // worker publishes each send's CRC-32 in a ring as it gets there. The replay compares them a little later, in order
 // (replay.ts), so the board's thread pays a copy (about 0.04 ms a MiB) instead of the CRC (0.22 ms) and the SHA-256
-// (0.6 ms). When the worker is RING sends behind, or every slab is full, submit() waits.
+// (0.6 ms). When the worker is RING sends behind, or every slab is full, submit() waits. A replay's network gives the
+// NIC room for a send straight in the slab (space()): the NIC gathers the payload there, and submit() of those bytes
+// only writes their header, so a send is not copied at all.
 import { Worker } from "node:worker_threads";
 import { SLAB_DIGEST, SLAB_FULL, SlabRing } from "../../host/sim/slab_ring.ts";
 /** Sends whose CRC may wait in the ring. */
@@ -64,6 +66,7 @@ export class SendCheckThread {
   private readonly worker: Worker;
   private submitted = 0;
   private closed = false;
+  private scratch = new Uint8Array(0); // space() for a send larger than a slab
 
   constructor(options: { slabBytes?: number; slabCount?: number } = {}) {
     this.ring = new SlabRing(options.slabBytes ?? 1 << 20, options.slabCount ?? 8, "SendCheckThread: the checking thread failed");
@@ -87,19 +90,39 @@ export class SendCheckThread {
     return Atomics.load(this.done, 0);
   }
 
+  /**
+   * Room for the next send's `lengthBytes` in the slab being filled, after room for its header: bytes gathered there
+   * and given to submit() as this view (or its start) are not copied. Valid until the next space() or submit(); a
+   * send larger than a slab gets room of its own (then copied by submit()).
+   */
+  space(lengthBytes: number): Uint8Array {
+    if (this.closed) throw new Error("SendCheckThread: space after close");
+    this.waitRing();
+    const ring = this.ring;
+    if (4 + lengthBytes > ring.slab.length) {
+      if (this.scratch.length < lengthBytes) this.scratch = new Uint8Array(lengthBytes);
+      return this.scratch.subarray(0, lengthBytes);
+    }
+    if (ring.slab.length - ring.used < 4 + lengthBytes) ring.handOver(SLAB_FULL);
+    return ring.slab.subarray(ring.used + 4, ring.used + 4 + lengthBytes);
+  }
+
   /** Copies one send (not empty) for its CRC-32 and the SHA-256; returns its number, from 0. */
   submit(bytes: Uint8Array): number {
     if (this.closed) throw new Error("SendCheckThread: submit after close");
-    while (this.submitted - Atomics.load(this.done, 0) >= RING) this.waitDone(this.submitted - RING);
     const ring = this.ring;
+    // Gathered where space() said, and the ring has room for one more: only the header is written.
+    if (bytes.buffer === ring.slab.buffer && bytes.byteOffset === ring.slab.byteOffset + ring.used + 4 && this.submitted - Atomics.load(this.done, 0) < RING) {
+      this.putHeader(bytes.length);
+      ring.used += bytes.length;
+      return this.submitted++;
+    }
+    if (bytes.buffer === ring.slab.buffer) bytes = bytes.slice(); // in the slab, but not where it goes: the waits below may hand it over
+    this.waitRing();
     if (ring.slab.length - ring.used < 4) ring.handOver(SLAB_FULL);
-    let slab = ring.slab;
     const n = bytes.length;
-    slab[ring.used] = n & 0xff;
-    slab[ring.used + 1] = (n >>> 8) & 0xff;
-    slab[ring.used + 2] = (n >>> 16) & 0xff;
-    slab[ring.used + 3] = (n >>> 24) & 0xff;
-    ring.used += 4;
+    this.putHeader(n);
+    let slab = ring.slab;
     let from = 0;
     while (from < n) {
       if (ring.used === slab.length) {
@@ -133,6 +156,22 @@ export class SendCheckThread {
     if (this.closed) return;
     this.closed = true;
     this.ring.stop();
+  }
+
+  // A send's header, its length (u32 LE), at the slab's `used` (room for it known).
+  private putHeader(n: number): void {
+    const ring = this.ring;
+    const slab = ring.slab;
+    slab[ring.used] = n & 0xff;
+    slab[ring.used + 1] = (n >>> 8) & 0xff;
+    slab[ring.used + 2] = (n >>> 16) & 0xff;
+    slab[ring.used + 3] = (n >>> 24) & 0xff;
+    ring.used += 4;
+  }
+
+  // Until the worker is less than RING sends behind: a send's CRC must not overwrite one not yet taken.
+  private waitRing(): void {
+    while (this.submitted - Atomics.load(this.done, 0) >= RING) this.waitDone(this.submitted - RING);
   }
 
   private waitDone(ordinal: number): void {
