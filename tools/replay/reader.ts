@@ -10,7 +10,7 @@ import {
   DISK_CHUNK_BYTES, HEADER_BYTES, RECORD_KIND_NAMES, RECORD_PAYLOAD_BYTES_MAX, RECORDING_MAGIC, RECORDING_VERSION, RECORDING_VERSIONS_READ, RecordingError, SPARSE_BLOCK_BYTES, RecordKind,
   type FuzzStart, type RecordingEnd, type RecordingMeta, type RecordingSeal,
 } from "./format.ts";
-import { CheckAheadThread } from "./check_ahead.ts";
+import { type ReadAheadWindow, ReadAheadThread } from "./read_ahead.ts";
 
 export interface TimedPlace {
   eventCount: number;
@@ -56,7 +56,7 @@ const CONNECTIONS_MAX = 64;
 export interface RecordSource {
   readonly size: number;
   read(position: number, length: number): Uint8Array;
-  /** True when the records before byte `end` are known to carry their right CRC-32 (check_ahead.ts); absent: never. */
+  /** True when the records before byte `end` are known to carry their right CRC-32 (read_ahead.ts); absent: never. */
   checked?(end: number): boolean;
   close(): void;
 }
@@ -73,28 +73,36 @@ export class BytesSource implements RecordSource {
   close(): void {}
 }
 
-// The window a FileSource reads ahead: large enough that a busy session's small records cost few system calls.
+// The window a FileSource reads itself (the head, or past where the read-ahead worker stopped): large enough that a
+// busy session's small records cost few system calls.
 const WINDOW_BYTES = 8 << 20;
 
-/** A recording file read through a window: bytes from one read are valid until the next. */
+/**
+ * A recording file read through a window: bytes from one read are valid until the next. With read-ahead, the records
+ * come from the windows a worker read and checked (read_ahead.ts); the rest (the header, and anything after a record
+ * the worker left to the reader) from the file itself.
+ */
 export class FileSource implements RecordSource {
   private readonly fd: number;
   readonly size: number;
-  private window = new Uint8Array(WINDOW_BYTES);
+  private own = new Uint8Array(WINDOW_BYTES); // the window read here
+  private window: Uint8Array = this.own; // the window being read: `own` or the worker's
   private windowStart = 0;
   private windowLength = 0;
+  private readonly ahead: ReadAheadThread | undefined;
+  private aheadDone = false; // the worker's last window was taken (or it failed)
+  private shared: ReadAheadWindow | undefined; // the worker's window taken last
+  private checkedUpTo = 0; // every record before this byte came in a worker's window: its CRC-32 is right
 
-  private readonly ahead: CheckAheadThread | undefined;
-
-  /** With `checkAhead`, a worker checks the records' CRC-32s ahead of the reader (check_ahead.ts). */
-  constructor(path: string, checkAhead = false) {
+  /** With `readAhead`, a worker reads the records ahead and checks their CRC-32s (read_ahead.ts). */
+  constructor(path: string, readAhead = false) {
     this.fd = openSync(path, "r");
     this.size = fstatSync(this.fd).size;
-    if (checkAhead && this.size > HEADER_BYTES) this.ahead = new CheckAheadThread(path, HEADER_BYTES);
+    if (readAhead && this.size > HEADER_BYTES) this.ahead = new ReadAheadThread(path, HEADER_BYTES);
   }
 
   checked(end: number): boolean {
-    return this.ahead !== undefined && this.ahead.checked(end);
+    return end <= this.checkedUpTo;
   }
 
   read(position: number, length: number): Uint8Array {
@@ -102,22 +110,47 @@ export class FileSource implements RecordSource {
     if (position >= this.windowStart && end <= this.windowStart + this.windowLength) {
       return this.window.subarray(position - this.windowStart, end - this.windowStart);
     }
-    if (end - position > this.window.length) this.window = new Uint8Array(end - position); // a record over the window: its size, once
+    const ahead = this.fromAhead(position, end);
+    if (ahead !== undefined) return ahead;
+    if (end - position > this.own.length) this.own = new Uint8Array(end - position); // a record over the window: its size, once
     let filled = 0;
-    const want = Math.min(this.window.length, this.size - position);
+    // Only what is asked while the worker reads the rest (the header), else a window's worth.
+    const want = Math.min(this.ahead !== undefined && !this.aheadDone ? end - position : this.own.length, this.size - position);
     while (filled < want) {
-      const got = readSync(this.fd, this.window, filled, want - filled, position + filled);
+      const got = readSync(this.fd, this.own, filled, want - filled, position + filled);
       if (got === 0) break;
       filled += got;
     }
+    this.window = this.own;
     this.windowStart = position;
     this.windowLength = filled;
-    return this.window.subarray(0, Math.min(end - position, filled));
+    return this.own.subarray(0, Math.min(end - position, filled));
   }
 
   close(): void {
     this.ahead?.stop();
     closeSync(this.fd);
+  }
+
+  // [position, end) from the worker's windows, taken in order; cut at a window's end (a window holds whole records,
+  // so a record's framing read further is in it); undefined when the worker has not read there.
+  private fromAhead(position: number, end: number): Uint8Array | undefined {
+    if (this.ahead === undefined) return undefined;
+    for (;;) {
+      const w = this.shared;
+      if (w !== undefined && position >= w.start && position < w.start + w.bytes.length) {
+        this.window = w.bytes;
+        this.windowStart = w.start;
+        this.windowLength = w.bytes.length;
+        return w.bytes.subarray(position - w.start, Math.min(end, w.start + w.bytes.length) - w.start);
+      }
+      if ((w !== undefined && position < w.start) || this.aheadDone) return undefined;
+      const next = this.ahead.next();
+      if (next === undefined || next.last) this.aheadDone = true;
+      if (next === undefined) return undefined;
+      this.shared = next;
+      this.checkedUpTo = next.start + next.bytes.length;
+    }
   }
 }
 

@@ -12,7 +12,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DISK_CHUNK_BYTES, HEADER_BYTES, RECORDING_VERSIONS_READ, RecordingError, RecordKind, type RecordingMeta, RecordWriter } from "../../../tools/replay/format.ts";
 import { openRecording, parseRecording, type Recorded } from "../../../tools/replay/reader.ts";
-import { CheckAheadThread } from "../../../tools/replay/check_ahead.ts";
+import { type ReadAheadWindow, ReadAheadThread } from "../../../tools/replay/read_ahead.ts";
 import { blankDiskHash } from "../../../tools/replay/disks.ts";
 import { runCli } from "../../support/cli.ts";
 
@@ -343,7 +343,7 @@ describe("recording format", () => {
     }), { numRuns: 300 });
   });
 
-  it("checks a file's records ahead of its reader (check_ahead.ts) up to the first bad one, and the reader names it as before", async () => {
+  it("reads a file's records ahead of its reader (read_ahead.ts), whole and checked, up to the first bad one, and the reader names it as before", async () => {
     const sizes = Array.from({ length: 200 }, (_, i) => 20_000 + ((i * 7919) % 40_000));
     const bytes = build({
       extra: (w) => sizes.forEach((size, i) => w.record(RecordKind.Received, 32 + size, (x) => {
@@ -354,34 +354,39 @@ describe("recording format", () => {
     });
     const dir = mkdtempSync(join(tmpdir(), "wasm-iop-rec-"));
     const all = records(bytes);
-    const settle = async (ahead: CheckAheadThread, end: number) => {
-      for (let i = 0; i < 400 && !ahead.checked(end); i++) await new Promise((r) => setTimeout(r, 10));
+    const starts = new Set(all.map((r) => r.offset));
+    // Every window the worker hands over, in order: each starts at a record, and they are the file from the first record.
+    const windows = (path: string) => {
+      const ahead = new ReadAheadThread(path, HEADER_BYTES, { windowBytes: 256 << 10, windowCount: 3 });
+      const got: ReadAheadWindow[] = [];
+      for (let w = ahead.next(); w !== undefined; w = ahead.next()) {
+        got.push({ ...w, bytes: w.bytes.slice() });
+        if (w.last) break;
+      }
+      ahead.stop();
+      return got;
     };
-    // Good: every record is checked, to the file's end, and no further.
     const good = join(dir, "good.rec");
     writeFileSync(good, bytes);
-    const whole = new CheckAheadThread(good, HEADER_BYTES);
-    await settle(whole, bytes.length);
-    expect(whole.checked(bytes.length)).toBe(true);
-    expect(whole.checked(bytes.length + 1)).toBe(false);
-    whole.stop();
-    // A byte flipped in record k: checked up to its start, never past it; the file reader's line is the whole parse's.
+    const whole = windows(good);
+    expect(whole.length).toBeGreaterThan(20); // 8 MB in windows of 256 KiB
+    expect(whole.every((w) => starts.has(w.start))).toBe(true);
+    expect(whole.map((w) => w.last)).toEqual(whole.map((_, i) => i === whole.length - 1));
+    expect(Buffer.concat(whole.map((w) => w.bytes)).equals(Buffer.from(bytes.subarray(HEADER_BYTES)))).toBe(true);
+    // A byte flipped in record k: the windows end at its start; the file reader's line is the whole parse's.
     for (const k of [5, 77, all.length - 1]) {
       const mutated = bytes.slice();
       const r = all[k]!;
       mutated[r.payloadAt + (r.length >> 1)]! ^= 0x40;
       const path = join(dir, `bad-${k}.rec`);
       writeFileSync(path, mutated);
-      const ahead = new CheckAheadThread(path, HEADER_BYTES);
-      await settle(ahead, r.offset);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(ahead.checked(r.offset)).toBe(true);
-      expect(ahead.checked(r.payloadAt + r.length + 4)).toBe(false);
-      ahead.stop();
+      const got = windows(path);
+      const last = got[got.length - 1]!;
+      expect(last.last).toBe(true);
+      expect(last.start + last.bytes.length).toBe(r.offset);
       let line = "";
       try {
         const reader = openRecording(path);
-        await new Promise((resolve) => setTimeout(resolve, 100)); // its worker gets ahead, to the bad record
         for (let x = reader.peek(); x !== undefined; x = reader.peek()) reader.advance();
         reader.close();
       } catch (e) {
@@ -396,7 +401,7 @@ describe("recording format", () => {
     }
   });
 
-  it("keeps its check-ahead thread within 64 MiB of the reader: a replay stopped early does not check the whole file", async () => {
+  it("keeps its read-ahead thread within its windows of the reader, and leaves a record larger than a window to the reader", async () => {
     const w = new RecordWriter();
     const record = new Uint8Array(1 << 20).fill(3);
     for (let i = 0; i < 100; i++) w.record(RecordKind.Received, 32 + record.length, (x) => { x.at(1, 1); x.varint(0); x.bytes(record); });
@@ -404,17 +409,33 @@ describe("recording format", () => {
     const path = join(mkdtempSync(join(tmpdir(), "wasm-iop-rec-")), "big.rec");
     writeFileSync(path, bytes);
     const ends = records(bytes).map((r) => r.payloadAt + r.length + 4);
-    const ahead = new CheckAheadThread(path, HEADER_BYTES);
-    for (let i = 0; i < 400 && ahead.goodUpTo < ends[63]!; i++) await new Promise((r) => setTimeout(r, 10));
+    // Windows of 4 MiB (three 1 MiB records each), four of them: the worker fills four and waits for the reader.
+    const ahead = new ReadAheadThread(path, HEADER_BYTES, { windowBytes: 4 << 20, windowCount: 4 });
+    for (let i = 0; i < 400 && ahead.readUpTo < ends[11]!; i++) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, 200));
-    // The reader has said nothing yet (it says where it is every 8 MiB it reads): 64 MiB and a record ahead at most.
-    expect(ahead.goodUpTo).toBeGreaterThanOrEqual(ends[63]!);
-    expect(ahead.goodUpTo).toBeLessThanOrEqual(ends[65]!);
-    // The reader at record 70: the worker goes on to the end.
-    expect(ahead.checked(ends[70]!)).toBe(false);
-    for (let i = 0; i < 400 && ahead.goodUpTo < bytes.length; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(ahead.checked(bytes.length)).toBe(true);
+    expect(ahead.readUpTo).toBe(ends[11]);
+    // Taking windows frees the one two before: the worker goes on, and the windows are the file.
+    const got: Uint8Array[] = [];
+    for (let x = ahead.next(); x !== undefined; x = ahead.next()) got.push(x.bytes.slice());
+    expect(Buffer.concat(got).equals(Buffer.from(bytes.subarray(HEADER_BYTES)))).toBe(true);
     ahead.stop();
+    // Windows smaller than a record: the worker stops at once and the reader reads every record itself.
+    const small = new ReadAheadThread(path, HEADER_BYTES, { windowBytes: 1 << 19, windowCount: 3 });
+    const first = small.next()!;
+    expect(first).toMatchObject({ start: HEADER_BYTES, last: true });
+    expect(first.bytes.length).toBe(0);
+    small.stop();
+    // A recording with a record of 9 MiB (over the reader's 8 MiB windows) between small ones: read whole, as parsed.
+    const huge = build({
+      extra: (x) => [100, 9 << 20, 200].forEach((size, i) => x.record(RecordKind.Received, 32 + size, (y) => { y.at(140 + i, 1_700_000 + i); y.varint(0); y.bytes(new Uint8Array(size).fill(i + 1)); })),
+    });
+    const hugePath = join(mkdtempSync(join(tmpdir(), "wasm-iop-rec-")), "huge.rec");
+    writeFileSync(hugePath, huge);
+    const reader = openRecording(hugePath);
+    const read = reader.all().map((r) => (r.kind === RecordKind.Received ? r.bytes.length : -1));
+    reader.close();
+    expect(read).toEqual(parseRecording(huge, hugePath).events.map((r) => (r.kind === RecordKind.Received ? r.bytes.length : -1)));
+    expect(read).toContain(9 << 20);
   });
 
   it("the replay command prints the one line and exits 1 for a recording of the old format version", async () => {
