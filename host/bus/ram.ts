@@ -2,6 +2,7 @@
 // region that turns a device's MSI-X write into the processor's irq(vector).
 import type { AccessSize, BusRegion } from "./bus.ts";
 import { readLe, writeLe } from "./pci_function.ts";
+import { copyBytes, copyOf } from "./shared_copy.ts";
 
 const memoryViews = new WeakMap<WebAssembly.Memory, Uint8Array>();
 
@@ -76,7 +77,7 @@ export class RamRegion implements BusRegion {
 
   readBytes(offset: number, lengthBytes: number): Uint8Array {
     this.watch.onRead?.(offset, lengthBytes);
-    return this.bytes().slice(offset, offset + lengthBytes);
+    return copyOf(this.bytes().subarray(offset, offset + lengthBytes));
   }
 
   readInto(offset: number, into: Uint8Array): void {
@@ -88,7 +89,7 @@ export class RamRegion implements BusRegion {
       for (let i = 0; i < lengthBytes; i++) into[i] = ram[offset + i]!;
       return;
     }
-    into.set(ram.subarray(offset, offset + lengthBytes));
+    copyBytes(into, 0, ram.subarray(offset, offset + lengthBytes));
   }
 
   view(offset: number, lengthBytes: number): Uint8Array {
@@ -104,7 +105,7 @@ export class RamRegion implements BusRegion {
 
   writeBytes(offset: number, bytes: Uint8Array): void {
     // A quietView's bytes written back where they are (a READ's data read into place ahead of its DMA): no copy.
-    if (bytes.buffer !== this.ram.buffer || bytes.byteOffset !== this.ram.byteOffset + offset) this.bytes().set(bytes, offset);
+    if (bytes.buffer !== this.ram.buffer || bytes.byteOffset !== this.ram.byteOffset + offset) copyBytes(this.bytes(), offset, bytes);
     this.watch.onWrite?.(offset, bytes.length);
   }
 }

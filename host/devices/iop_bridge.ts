@@ -19,6 +19,7 @@ import { WindowFault } from "../bus/bus.ts";
 import { COMMAND_BUS_MASTER, PciFunctionBase, readLe, writeLe } from "../bus/pci_function.ts";
 import { Layer } from "../sim/layer_meter.ts";
 import { memoryBytes, writeWatch } from "../bus/ram.ts";
+import { copyBytes, copyOf } from "../bus/shared_copy.ts";
 import { hex } from "../sim/trace.ts";
 
 export const IOP_BRIDGE_VENDOR_ID = 0x8086;
@@ -625,13 +626,13 @@ class InboundWindowRegion implements BusRegion {
   readBytes(offset: number, lengthBytes: number): Uint8Array {
     if (offset + lengthBytes > this.ramBytes) throw new WindowFault(`${lengthBytes} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
     writeWatch(this.memory).onRead?.(offset, lengthBytes);
-    return memoryBytes(this.memory).slice(offset, offset + lengthBytes);
+    return copyOf(memoryBytes(this.memory).subarray(offset, offset + lengthBytes));
   }
 
   readInto(offset: number, into: Uint8Array): void {
     if (offset + into.length > this.ramBytes) throw new WindowFault(`${into.length} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
     writeWatch(this.memory).onRead?.(offset, into.length);
-    into.set(memoryBytes(this.memory).subarray(offset, offset + into.length));
+    copyBytes(into, 0, memoryBytes(this.memory).subarray(offset, offset + into.length));
   }
 
   view(offset: number, lengthBytes: number): Uint8Array {
@@ -642,7 +643,7 @@ class InboundWindowRegion implements BusRegion {
 
   writeBytes(offset: number, bytes: Uint8Array): void {
     if (offset + bytes.length > this.ramBytes) throw new WindowFault(`${bytes.length} bytes at ${hex(offset)} pass the end of the storage processor's RAM`);
-    memoryBytes(this.memory).set(bytes, offset);
+    copyBytes(memoryBytes(this.memory), offset, bytes);
     writeWatch(this.memory).onWrite?.(offset, bytes.length);
   }
 }

@@ -5,6 +5,7 @@
 // copy (about 0.04 ms a MiB), and the hashing runs beside the board on another core. When every slab is still being
 // hashed, update() waits (Atomics.wait): nothing is lost.
 import { Worker } from "node:worker_threads";
+import { copyBytes } from "../bus/shared_copy.ts";
 import { SLAB_DIGEST, SLAB_FULL, SlabRing } from "./slab_ring.ts";
 
 const WORKER_SOURCE = `
@@ -64,7 +65,7 @@ export class Sha256Thread {
     while (from < data.length) {
       const slab = ring.slab;
       const n = Math.min(data.length - from, slab.length - ring.used);
-      slab.set(data.subarray(from, from + n), ring.used);
+      copyBytes(slab, ring.used, data.subarray(from, from + n));
       ring.used += n;
       from += n;
       if (ring.used === slab.length) ring.handOver(SLAB_FULL);

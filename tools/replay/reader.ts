@@ -11,6 +11,7 @@ import {
   type FuzzStart, type RecordingEnd, type RecordingMeta, type RecordingSeal,
 } from "./format.ts";
 import { type ReadAheadWindow, ReadAheadThread } from "./read_ahead.ts";
+import { copyBytes, copyOf } from "../../host/bus/shared_copy.ts";
 
 export interface TimedPlace {
   eventCount: number;
@@ -404,7 +405,7 @@ export class RecordingReader implements RecordStream {
         result = { kind: "meta", meta: checkMeta(r.json("metadata"), failHere) };
         break;
       case RecordKind.Firmware: {
-        const firmware = r.rest().slice();
+        const firmware = copyOf(r.rest());
         const sha = createHash("sha256").update(firmware).digest("hex");
         if (sha !== meta!.firmwareSha256) failHere(`the image's SHA-256 is ${sha.slice(0, 16)}..., the metadata says ${meta!.firmwareSha256.slice(0, 16)}...: corrupt`);
         result = { kind: "firmware", firmware };
@@ -413,7 +414,7 @@ export class RecordingReader implements RecordStream {
       case RecordKind.Nvram: {
         if (this.timedCount > 0) failHere("the NVRAM's array after the first timed record");
         if (this.nvram !== undefined) failHere("a second NVRAM array");
-        const nvram = r.rest().slice();
+        const nvram = copyOf(r.rest());
         const expected = meta!.nvram;
         const sha = createHash("sha256").update(nvram).digest("hex");
         if (expected === null || nvram.length !== expected.sizeBytes || sha !== expected.sha256) {
@@ -439,7 +440,7 @@ export class RecordingReader implements RecordStream {
         if (data.length !== DISK_CHUNK_BYTES || (chunk + 1) * DISK_CHUNK_BYTES > d!.sizeBytes) {
           failHere(`disk ${d!.name} chunk ${chunk}: ${data.length} bytes at ${chunk * DISK_CHUNK_BYTES}, outside its ${d!.sizeBytes} bytes in ${DISK_CHUNK_BYTES}-byte chunks`);
         }
-        this.chunks.push({ disk, chunk, bytes: data.slice() });
+        this.chunks.push({ disk, chunk, bytes: copyOf(data) });
         break;
       }
       case RecordKind.Opened: {
@@ -493,7 +494,7 @@ export class RecordingReader implements RecordStream {
           if ((bitmap[k >> 3]! & (1 << (k & 7))) === 0) continue;
           const size = Math.min(SPARSE_BLOCK_BYTES, lengthBytes - k * SPARSE_BLOCK_BYTES);
           if (from + size > rest.length) failHere(`the bitmap marks more stored blocks than the ${rest.length - bitmapBytes} bytes after it hold`);
-          data.set(rest.subarray(from, from + size), k * SPARSE_BLOCK_BYTES);
+          copyBytes(data, k * SPARSE_BLOCK_BYTES, rest.subarray(from, from + size));
           from += size;
         }
         if (from !== rest.length) failHere(`${rest.length - from} bytes left over after the stored blocks the bitmap marks`);

@@ -8,6 +8,7 @@
 // board's thread waits (Atomics.wait): a recording loses nothing, it slows the board down instead.
 import { closeSync, openSync, writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
+import { copyBytes } from "../../host/bus/shared_copy.ts";
 import { crc32 } from "node:zlib";
 import { SlabRing } from "../../host/sim/slab_ring.ts";
 import { RecordKind, SPARSE_BLOCK_BYTES } from "./format.ts";
@@ -304,7 +305,7 @@ export class RecordFile {
     if (ring.used + total > slabBytes) ring.handOver();
     const slab = ring.slab;
     for (const piece of pieces) {
-      slab.set(piece, ring.used);
+      copyBytes(slab, ring.used, piece);
       ring.used += piece.length;
     }
   }
@@ -332,7 +333,7 @@ export class RecordFile {
     const slab = ring.slab;
     let at = putTimedHead(slab, ring.used, kind, payload, eventDelta, timeDelta, v1, v2, u32);
     if (data !== undefined) {
-      slab.set(data, at);
+      copyBytes(slab, at, data);
       at += data.length;
     }
     slab[at++] = 0;

@@ -4,6 +4,7 @@
 // the recorded one: its place, connection, length and CRC-32. The first difference is the divergence the replay names.
 import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
+import { copyOf } from "../../host/bus/shared_copy.ts";
 import { Board } from "../../host/board/board.ts";
 import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
 import type { BoardFault, IngressObserver, IngressPosition } from "../../host/board/ingress.ts";
@@ -280,7 +281,7 @@ function replayWith(options: ReplayOptions, sendCheck: SendCheckThread): ReplayR
     if (next.kind !== RecordKind.End) applied += 1;
     // Past it before applying it (what the board sends meanwhile is checked against the records after it); the
     // received bytes are the reader's until then, so they are copied first (the NIC keeps what it is given).
-    const received = next.kind === RecordKind.Received ? next.bytes.slice() : undefined;
+    const received = next.kind === RecordKind.Received ? copyOf(next.bytes) : undefined;
     recording.advance();
     apply(next, received);
   }

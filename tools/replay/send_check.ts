@@ -6,6 +6,7 @@
 // NIC room for a send straight in the slab (space()): the NIC gathers the payload there, and submit() of those bytes
 // only writes their header, so a send is not copied at all.
 import { Worker } from "node:worker_threads";
+import { copyBytes } from "../../host/bus/shared_copy.ts";
 import { SLAB_DIGEST, SLAB_FULL, SlabRing } from "../../host/sim/slab_ring.ts";
 /** Sends whose CRC may wait in the ring. */
 export const RING = 1 << 16;
@@ -130,7 +131,7 @@ export class SendCheckThread {
         slab = ring.slab;
       }
       const take = Math.min(n - from, slab.length - ring.used);
-      slab.set(bytes.subarray(from, from + take), ring.used);
+      copyBytes(slab, ring.used, bytes.subarray(from, from + take));
       ring.used += take;
       from += take;
     }
