@@ -1,7 +1,7 @@
 // The test build's handle on the routing table (assembly/cluster/routing_table.ts): a newer version staged from the
 // active one with some owners changed, then activated, as the fabric's agreement protocol will do between boards.
 import { agentFabric } from "../../assembly/agents";
-import { routingTable, routingTableActivate, routingTableStage, routingTableStaged } from "../../assembly/cluster/routing_table";
+import { routingTable, routingTableActivate, routingTableCaughtUp, routingTableStage, routingTableStaged } from "../../assembly/cluster/routing_table";
 
 /** Stages a copy of the active table carrying `version`; false on a single board (no tables reserved). */
 export function testClusterStage(version: u32): bool {
@@ -28,3 +28,6 @@ export function testClusterPropose(slot: u32, first: u32, count: u32, fromOwner:
 
 /** The active table's owner (board index) of page `page` of partitioned volume slot `slot`. */
 export function testClusterOwner(slot: u32, page: u32): u32 { return routingTable().owner(slot, page); }
+
+/** routingTableCaughtUp(): false while this board holds back its partitioned volumes (NOT READY) to learn the table. */
+export function testClusterCaughtUp(): bool { return routingTableCaughtUp(); }
