@@ -51,6 +51,13 @@ const SYNC_FETCH_RETRY_SHIFT_MAX: u32 = 5; // up to 640 ms between Fetches
 // asked, 1.26 s after the first; with none left, the same boards in turn, every 640 ms, for as long as it takes.
 export const SYNC_FETCH_ATTEMPTS_PER_BOARD: u32 = 6;
 export const SYNC_SETTLE_NS: u64 = 2_000_000_000; // at boot, the longest wait for every other board's hello
+// Page data does not move with a page's owner: nothing copies a page from its old owner's disk to the new one's yet, so
+// a table in which a page has another owner than in this board's would serve that page from a disk that does not hold
+// it (writes read back wrong, or lost). Such a table is refused, proposed or fetched (docs/cluster.md, "Pages do not
+// move"), unless pages may move: only the test image's protocol tests set it (test/firmware/cluster_probe.ts).
+let pagesMayMove = false;
+export function tableSyncPagesMayMoveSet(allow: bool): void { pagesMayMove = allow; }
+
 /** Owners one Chunk carries: the frame past the header. */
 export const SYNC_CHUNK_PAGES: u32 = FRAME_BYTES - 40;
 
@@ -154,6 +161,8 @@ export class TableSync {
   private readonly peerVersions: StaticArray<u32> = new StaticArray<u32>(CLUSTER_BOARDS_MAX);
   fetchSwitches: u32 = 0; // a board stopped answering a fetch: another that has the version was asked
   fetchStalls: u32 = 0; // no board that has the version answered: partitioned volumes stay NOT READY, asking slowly
+  movesRefused: u32 = 0; // changes (proposed, or fetched tables) refused because a page would change owner
+  private refusedVersion: u32 = 0; // a fetched table refused (pages would move): this board stays not ready
   /** When the fabric task should call tick() next (u64.MAX_VALUE: nothing to do). */
   wakeNs: u64 = u64.MAX_VALUE;
 
@@ -170,6 +179,7 @@ export class TableSync {
     if (!t.present || this.coordinating || this.holding(nowNs) || !this.caughtUp) return false;
     if (slot >= t.volumeCount || count == 0 || first >= t.pageCount(slot) || count > t.pageCount(slot) - first) return false;
     if (toOwner >= t.boardCount || (fromOwner != <u32>CLUSTER_OWNER_NONE && fromOwner >= t.boardCount)) return false;
+    if (this.movesPage(slot, first, count, fromOwner, toOwner)) return false;
     this.coordinating = true;
     this.committing = false;
     this.version = t.version + 1;
@@ -206,7 +216,7 @@ export class TableSync {
     if (!t.present || board >= t.boardCount || board == t.thisBoard) return;
     this.heard |= 1 << board;
     if (version > unchecked(this.peerVersions[board])) unchecked(this.peerVersions[board] = version);
-    if (version > t.version && (!this.fetching || version > this.fetchVersion)) this.fetchStart(board, version);
+    if (version > t.version && version > this.refusedVersion && (!this.fetching || version > this.fetchVersion)) this.fetchStart(board, version);
     else if (this.fetching && this.fetchStalled && version >= this.fetchVersion) {
       // A board that has it spoke again (it started again, or its link is back): ask it now, not at the next round.
       this.fetchBoard = board;
@@ -336,6 +346,7 @@ export class TableSync {
     }
     if (this.fetchSlot < t.volumeCount) return this.fetchSend();
     this.fetching = false;
+    if (!pagesMayMove && this.stagedMovesPage(board)) return;
     if (!routingTableActivate(version)) {
       line().s("cluster: routing table version ").u32(version).s(" fetched but did not activate").err();
       return;
@@ -345,9 +356,31 @@ export class TableSync {
     this.settle();
   }
 
-  // Caught up: every other board's hello came (or the wait ran out), and no fetch is under way.
+  // The fetched table (staged) gives a page another owner than this board's: not used, said once. This board's table
+  // is old and the other is one it must not use: its partitioned volumes stay not ready until it starts again (from a
+  // cluster file that agrees with the others').
+  private stagedMovesPage(board: u32): bool {
+    const t = routingTable();
+    const staged = routingTableStaged();
+    for (let v: u32 = 0; v < t.volumeCount; v++) {
+      for (let p: u32 = 0; p < t.pageCount(v); p++) {
+        if (staged.owner(v, p) == t.owner(v, p)) continue;
+        line().s("cluster: routing table version ").u32(this.fetchVersion).s(" from board ").u32(t.boardId(board)).s(" gives page ").u32(p)
+          .s(" of volume ").u32(t.volumeNumber(v)).s(" to board ").u32(t.boardId(staged.owner(v, p))).s(", this board's version ").u32(t.version)
+          .s(" to board ").u32(t.boardId(t.owner(v, p))).s(": page data does not move between boards; not used, partitioned volumes stay not ready")
+          .s(" (start every board from the same cluster file)").err();
+        this.refusedVersion = this.fetchVersion;
+        this.movesRefused += 1;
+        routingTableStage(); // cleared: nothing half-used
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Caught up: every other board's hello came (or the wait ran out), and no fetch is under way nor a table refused.
   private settle(): void {
-    if (this.caughtUp || this.fetching) return;
+    if (this.caughtUp || this.fetching || this.refusedVersion != 0) return;
     const t = routingTable();
     const all = t.boardCount >= 32 ? u32.MAX_VALUE : (<u32>1 << t.boardCount) - 1;
     if (this.heard != all && clockNowNs() - this.settleFromNs < SYNC_SETTLE_NS) return;
@@ -370,7 +403,7 @@ export class TableSync {
     }
     if (!this.caughtUp) {
       this.settle();
-      if (!this.caughtUp && !this.fetching) this.wakeAt(this.settleFromNs + SYNC_SETTLE_NS);
+      if (!this.caughtUp && !this.fetching && this.refusedVersion == 0) this.wakeAt(this.settleFromNs + SYNC_SETTLE_NS);
     }
     if (!this.coordinating) return;
     const t = routingTable();
@@ -513,7 +546,8 @@ export class TableSync {
     }
   }
 
-  // A change this board can apply: a volume slot, pages and boards of its table.
+  // A change this board can apply: a volume slot, pages and boards of its table, and no page changing owner (unless
+  // pages may move).
   private changeValid(buffer: usize): bool {
     const t = routingTable();
     const slot = syncSlot(buffer);
@@ -522,7 +556,23 @@ export class TableSync {
     const fromOwner = syncFromOwner(buffer);
     const toOwner = syncToOwner(buffer);
     if (slot >= t.volumeCount || count == 0 || first >= t.pageCount(slot) || count > t.pageCount(slot) - first) return false;
-    return toOwner < t.boardCount && (fromOwner == <u32>CLUSTER_OWNER_NONE || fromOwner < t.boardCount);
+    if (toOwner >= t.boardCount || (fromOwner != <u32>CLUSTER_OWNER_NONE && fromOwner >= t.boardCount)) return false;
+    return !this.movesPage(slot, first, count, fromOwner, toOwner);
+  }
+
+  // Would the change give a page of the active table another owner, while pages may not move? Said, and counted.
+  private movesPage(slot: u32, first: u32, count: u32, fromOwner: u32, toOwner: u32): bool {
+    if (pagesMayMove) return false;
+    const t = routingTable();
+    for (let p = first; p < first + count; p++) {
+      const owner = t.owner(slot, p);
+      if ((fromOwner != <u32>CLUSTER_OWNER_NONE && owner != fromOwner) || owner == toOwner) continue;
+      line().s("cluster: routing table change refused: it gives page ").u32(p).s(" of volume ").u32(t.volumeNumber(slot)).s(" from board ")
+        .u32(t.boardId(owner)).s(" to board ").u32(t.boardId(toOwner)).s(", and page data does not move between boards").err();
+      this.movesRefused += 1;
+      return true;
+    }
+    return false;
   }
 
   private fill(phase: SyncPhase, base: u32): void {

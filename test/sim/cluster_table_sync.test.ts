@@ -258,4 +258,51 @@ describe("routing-table changes across boards", () => {
     for (const b of NAMES) expect(call(b, "testClusterVersion"), b).toBe(version + 2);
     checkNoEarlyUse();
   }, 120_000);
+
+  it("where pages may not move (the release firmware), a change giving a page another owner is refused; one that keeps every owner commits", () => {
+    const version = call("a", "testClusterVersion");
+    const owner = call("a", "testClusterOwner", 0, 9);
+    const other = (owner + 1) % 3;
+    try {
+      for (const b of NAMES) call(b, "testClusterPagesMayMove", 0);
+      const from = lines.length;
+      expect(call("a", "testClusterPropose", 0, 9, 1, ANY, other)).toBe(0); // refused by its coordinator
+      expect(lines.slice(from).join("\n")).toContain(`a: cluster: routing table change refused: it gives page 9 of volume 0 from board ${owner + 1} to board ${other + 1}, and page data does not move between boards`);
+      expect(call("a", "testClusterPropose", 0, 9, 1, ANY, owner)).toBe(1); // same owner: a version, no move
+      run(20_000_000);
+      for (const b of NAMES) expect(call(b, "testClusterVersion"), b).toBe(version + 1);
+      call("a", "testClusterPagesMayMove", 1); // a coordinator that would move it: the others refuse, nothing changes
+      expect(call("a", "testClusterPropose", 0, 9, 1, ANY, other)).toBe(1);
+      run(100_000_000);
+      expect(lines.slice(from).join("\n")).toContain(`a: cluster: routing table version ${version + 2} abandoned: a board refused`);
+      for (const b of NAMES) expect(call(b, "testClusterVersion"), b).toBe(version + 1);
+      for (const b of NAMES) expect(call(b, "testClusterOwner", 0, 9), b).toBe(owner);
+      run(300_000_000); // past every hold
+    } finally {
+      for (const b of NAMES) call(b, "testClusterPagesMayMove", 1);
+    }
+  }, 120_000);
+
+  it("where pages may not move, a board that starts again does not use a fetched table that moved pages: its partitioned volumes stay not ready", () => {
+    const version = call("a", "testClusterVersion");
+    expect(Array.from({ length: 32 }, (_, p) => call("a", "testClusterOwner", 0, p)).some((o, p) => o !== p % 3)).toBe(true);
+    const from = lines.length;
+    cluster.board("b").powerCut();
+    run(50_000_000);
+    expect(cluster.board("b").powerOn()).toBe(true);
+    call("b", "testClusterPagesMayMove", 0); // before its first hello is answered
+    run(3_000_000_000);
+    const said = lines.slice(from).filter((l) => l.startsWith("b: ")).join("\n");
+    expect(call("b", "testClusterCaughtUp"), said).toBe(0);
+    expect(call("b", "testClusterVersion")).toBe(1);
+    expect(said).toMatch(new RegExp(`b: cluster: routing table version ${version} from board \\d gives page \\d+ of volume 0 to board \\d, this board's version 1 to board \\d: page data does not move between boards; not used, partitioned volumes stay not ready`));
+    expect(said).not.toMatch(/b: cluster: routing table version \d+ in use/);
+    // Started again where pages may move (the test build's default), it fetches and uses the table.
+    cluster.board("b").powerCut();
+    run(50_000_000);
+    expect(cluster.board("b").powerOn()).toBe(true);
+    run(200_000_000);
+    expect(call("b", "testClusterVersion")).toBe(version);
+    expect(call("b", "testClusterCaughtUp")).toBe(1);
+  }, 120_000);
 });
