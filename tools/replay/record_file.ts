@@ -248,9 +248,11 @@ export class RecordFile {
 
   constructor(readonly path: string, options: RecordFileOptions = {}) {
     // Slabs of 512 KiB: the kernel copies a 512 KiB write into the page cache at 0.26 ms a MiB here, a 4 MiB one at
-    // 1.0-1.9 ms (measured, ext4, load 7), and a ring of 8 MiB stays nearer the caches than one of 32 MiB.
+    // 1.0-1.9 ms (measured, ext4, load 7). 128 of them (64 MiB): on a loaded machine the writer thread is off a core
+    // for tens of milliseconds at a time, and a ring of 8 MiB (eight 1 MiB writes) then made the board wait for it
+    // (bench --record-ab 1m-write-qd8, ten pairs each at load 12-17: waits in 4 pairs with 16 slabs, in none with 128).
     const slabBytes = options.slabBytes ?? 512 << 10;
-    const slabCount = options.slabCount ?? 16;
+    const slabCount = options.slabCount ?? 128;
     this.fd = openSync(path, "w");
     this.ring = new SlabRing(slabBytes, slabCount, `recording ${path}: the thread writing it failed`);
     this.worker = new Worker(WORKER_SOURCE, {
