@@ -9,7 +9,7 @@ import { Board } from "../../host/board/board.ts";
 import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
 import { BoardFileError } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
-import { type ClusterControlRequest, parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
+import { type ClusterControlRequest, nicPortLink, parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
 import { loadClusterFile, requireFabricAddresses } from "../../host/cluster/cluster_file.ts";
 import { TcpBackend } from "../../host/devices/tcp_backend.ts";
 import { TcpFabric } from "../../host/fabric/tcp_fabric.ts";
@@ -82,7 +82,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
     socket = await ControlSocket.open(dataDir, (request, reply) => {
       // A cluster's link and board faults, for this process's own board (the others are other processes').
       const object = (request as { object?: unknown } | null)?.object;
-      if (object === "link" || object === "board") {
+      if (object === "link" || object === "port" || object === "board") {
         const cluster = parseClusterControlRequest(request);
         if (typeof cluster === "string") return reply({ ok: false, error: "bad-request", message: cluster });
         if (control === undefined) return reply({ ok: false, error: "not-ready", message: `board ${entry.name} is still booting` });
@@ -126,7 +126,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   // fabric (down: nothing leaves, what arrives is lost; its peers hear nothing and give their requests up after
   // TCP_FABRIC_TIMEOUT_NS), or the board itself. Another board's name is refused with where to send it.
   const ownFault = (request: Exclude<ClusterControlRequest, { object: "status" }>): { ok: boolean; error?: string; message: string } => {
-    const name = request.object === "link" ? request.name.slice(0, request.name.indexOf(":")) : request.name;
+    const name = request.object === "board" ? request.name : request.name.slice(0, request.name.indexOf(":"));
     if (name !== entry.name) {
       return { ok: false, error: "bad-request", message: `board ${JSON.stringify(name)} is not this process's (board ${entry.name}): send it to the data directory of the process run with --board ${name}` };
     }
@@ -135,6 +135,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
       fabric.setLink(link, request.action === "up");
       return { ok: true, message: `board ${name} link ${link} ${request.action}` };
     }
+    if (request.object === "port") return nicPortLink(tcp, request);
     switch (request.action) {
       case "reset": return board.reset() ? { ok: true, message: `board ${name} reset` } : { ok: false, error: "failed", message: `board ${name} did not boot after its reset` };
       case "off":
