@@ -113,7 +113,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
     onConsole: (processor, fd, line) => {
       (fd === 1 ? process.stdout : process.stderr).write(`[${entry.name}${processor === "board" ? "" : `/${processor}`}] ${line}\n`);
       control?.observeConsole(processor, line);
-      if (line.startsWith("tts: serving")) for (const url of iscsiUrls(entry.spec, bound[0]!)) out(`${entry.name}: ${url}`);
+      if (line.startsWith("tts: serving")) for (const portal of bound) for (const url of iscsiUrls(entry.spec, portal)) out(`${entry.name}: ${url}`);
     },
     onStop: (processor, report) => {
       if (report === undefined) return;
