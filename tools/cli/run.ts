@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { compileImage } from "../../host/abi/image_module.ts";
 import { Board } from "../../host/board/board.ts";
 import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
+import { checkPageOwners } from "../../host/cluster/page_owners.ts";
 import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile, NBD_PORTAL_DEFAULT, targetLuns } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { RealTimePacer } from "../../host/sim/realtime.ts";
@@ -146,6 +147,7 @@ export const runCommand: Command = {
     if (forSeconds !== undefined && !(forSeconds > 0)) throw new UsageError(`--for: expected a number of seconds > 0, got "${values.for}"`);
     if (values["record-disks"] && values.record === undefined) throw new UsageError("--record-disks goes with --record FILE");
     const dataDir = resolve(values["data-dir"] ?? join("var", spec.name));
+    checkPageOwners([{ spec, dataDir, file: spec.file, fieldPrefix: "cluster." }]); // a cluster section's pages: not moved
     mkdirSync(dataDir, { recursive: true });
     // The control socket first: it claims the data directory before a disk image or the flash is opened. Commands
     // are answered "still booting" until the board is built, then go to its control (host/board/control.ts).

@@ -11,6 +11,7 @@ import { BoardFileError } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { type ClusterControlRequest, nicPortLink, parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
 import { loadClusterFile, requireFabricAddresses } from "../../host/cluster/cluster_file.ts";
+import { checkPageOwners } from "../../host/cluster/page_owners.ts";
 import { TcpBackend } from "../../host/devices/tcp_backend.ts";
 import { TcpFabric } from "../../host/fabric/tcp_fabric.ts";
 import { VirtualClock } from "../../host/sim/clock.ts";
@@ -45,6 +46,12 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   const index = file.boards.findIndex((b) => b.name === options.board);
   if (index < 0) return fail(`--board: expected the name of a board of ${file.file} (${file.boards.map((b) => b.name).join(", ")}), got "${options.board}"`);
   const entry = file.boards[index]!;
+  try {
+    checkPageOwners([{ spec: entry.spec, dataDir: options.dataDir === undefined ? entry.dataDir : resolve(options.dataDir, entry.name), file: file.file, fieldPrefix: "" }]);
+  } catch (error) {
+    if (!(error instanceof BoardFileError)) throw error;
+    return fail(error.message);
+  }
   const stop = new StopSignal();
   if (options.firmware === undefined) await buildFirmware(["release"]);
   const firmware = compileImage(new Uint8Array(readFileSync(resolve(options.firmware ?? FIRMWARE_PATH))));
