@@ -87,4 +87,36 @@ describe("the NIC ports of a board of a cluster", () => {
     expect((p.bhs[36]! << 8) | p.bhs[37]!).toBe(0x020a);
     expect(leading.read(1, 0, 1).length).toBe(512);
   });
+
+  it("a persistent reservation's registrations name the port each came through (READ FULL STATUS: 0x11 and 0x12)", () => {
+    const env = bootIscsiBoard({ cluster: CLUSTER });
+    const be64 = (v: number) => Array.from({ length: 8 }, (_, k) => (k < 4 ? 0 : (v >>> (8 * (7 - k))) & 0xff));
+    const register = (i: Initiator, key: number): number => {
+      const list = Uint8Array.from([...be64(0), ...be64(key), ...new Array(8).fill(0)]);
+      const cdb = new Uint8Array(10);
+      cdb.set([0x5f, 0x00, 0, 0, 0, 0, 0, 0, list.length, 0]);
+      const itt = i.nextItt();
+      const p = i.exchange(i.command(0x80 | 0x20 | 1, 1, list.length, cdb, itt, list), itt);
+      i.status(p);
+      return p.bhs[3]!;
+    };
+    const paths = [0, 1].map((portal) => {
+      const i = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: `${PREFIX}pr`, isid: 0x90, portal });
+      i.login([["ImmediateData", "Yes"]]);
+      i.clearUnitAttention(1);
+      return i;
+    });
+    expect(register(paths[0]!, 0x10)).toBe(0);
+    expect(register(paths[1]!, 0x20)).toBe(0);
+    const status = paths[0]!.dataIn(1, [0x5e, 0x03, 0, 0, 0, 0, 0, 0x10, 0x00, 0], 4096);
+    expect(status.status).toBe(0);
+    // Descriptors from byte 8: |0-7 key|…|18-19 RELATIVE TARGET PORT IDENTIFIER|20-23 ADDITIONAL LENGTH|24… TransportID|.
+    const ports = new Map<number, number>();
+    for (let at = 8; at + 24 <= status.data.length;) {
+      const d = status.data.subarray(at);
+      ports.set(d[7]!, (d[18]! << 8) | d[19]!);
+      at += 24 + ((d[20]! << 24) | (d[21]! << 16) | (d[22]! << 8) | d[23]!);
+    }
+    expect([...ports]).toEqual([[0x10, 0x11], [0x20, 0x12]]);
+  });
 });
