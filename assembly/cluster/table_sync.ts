@@ -20,6 +20,11 @@
 // it, and activates it once every page came. Until then, and until a hello of every other board came (or
 // SYNC_SETTLE_NS passed: boards that are down), it serves no page of a partitioned volume (routingTableCaughtUp: the
 // CTA answers NOT READY, target port unavailable) rather than send a page to an owner of a table that is no longer.
+// A board that stops answering a fetch (SYNC_FETCH_ATTEMPTS_PER_BOARD Fetches unanswered) is replaced by another whose
+// hello (or Propose, or Commit) said it has that version; the Chunks fetched so far stay. When none answers, the fetch
+// is never given up: this board knows its table is old, and serving with it could write a page to a board that no
+// longer owns it (a lost write) or read it from there (a stale read). It keeps asking them in turn, every
+// 640 ms, and its partitioned volumes stay NOT READY (other boards' ports serve them meanwhile) until one answers.
 //
 // The messages travel as 128-byte SENDs beside the agents' frames (the fabric task tells them by their magic):
 // |0 magic u32 "RTBL"|4 phase u32|8 version u32 (N+1)|12 base u32 (N)|16 coordinator's board id u32|20 volume slot u32|
@@ -30,7 +35,8 @@ import { FRAME_BYTES } from "../board/frame";
 import { clockNowNs } from "../board/wasi";
 import { line } from "../kernel/console";
 import {
-  CLUSTER_OWNER_NONE, routingTable, routingTableActivate, routingTableCaughtUpSet, routingTableStage, routingTableStaged,
+  CLUSTER_BOARDS_MAX, CLUSTER_NONE, CLUSTER_OWNER_NONE, routingTable, routingTableActivate, routingTableCaughtUpSet, routingTableStage,
+  routingTableStaged,
 } from "./routing_table";
 
 export const SYNC_MAGIC: u32 = 0x4c425452; // "RTBL" little-endian
@@ -41,8 +47,17 @@ export const SYNC_COMMIT_GIVE_UP_NS: u64 = 5_000_000_000; // Commit is sent agai
 export const SYNC_RETRY_NS: u64 = 1_000_000;
 export const SYNC_FETCH_RETRY_NS: u64 = 20_000_000; // a Fetch not answered is sent again after this, doubled each time
 const SYNC_FETCH_RETRY_SHIFT_MAX: u32 = 5; // up to 640 ms between Fetches
-export const SYNC_FETCH_GIVE_UP_NS: u64 = 5_000_000_000; // a fetch whose board stopped answering is given up after this
+// Fetches a board may leave unanswered (at 0, 20, 60, 140, 300 and 620 ms) before another board that has the version is
+// asked, 1.26 s after the first; with none left, the same boards in turn, every 640 ms, for as long as it takes.
+export const SYNC_FETCH_ATTEMPTS_PER_BOARD: u32 = 6;
 export const SYNC_SETTLE_NS: u64 = 2_000_000_000; // at boot, the longest wait for every other board's hello
+// Page data does not move with a page's owner: nothing copies a page from its old owner's disk to the new one's yet, so
+// a table in which a page has another owner than in this board's would serve that page from a disk that does not hold
+// it (writes read back wrong, or lost). Such a table is refused, proposed or fetched (docs/cluster.md, "Pages do not
+// move"), unless pages may move: only the test image's protocol tests set it (test/firmware/cluster_probe.ts).
+let pagesMayMove = false;
+export function tableSyncPagesMayMoveSet(allow: bool): void { pagesMayMove = allow; }
+
 /** Owners one Chunk carries: the frame past the header. */
 export const SYNC_CHUNK_PAGES: u32 = FRAME_BYTES - 40;
 
@@ -139,9 +154,15 @@ export class TableSync {
   private fetchSlot: u32 = 0;
   private fetchFirst: u32 = 0;
   private fetchSentNs: u64 = 0;
-  private fetchStartedNs: u64 = 0;
-  private fetchAttempts: u32 = 0; // Fetches sent for the page fetchFirst
-  fetchesAbandoned: u32 = 0; // its board stopped answering: this board went on with its own version
+  private fetchAttempts: u32 = 0; // Fetches sent to fetchBoard since the last Chunk
+  private fetchTried: u32 = 0; // boards asked in vain since the last Chunk (bit per index)
+  private fetchStalled: bool = false; // every board that has the version was asked in vain: the slow round
+  // Per board index: the newest table version it said it has (its hellos, its Proposes and Commits): where to fetch.
+  private readonly peerVersions: StaticArray<u32> = new StaticArray<u32>(CLUSTER_BOARDS_MAX);
+  fetchSwitches: u32 = 0; // a board stopped answering a fetch: another that has the version was asked
+  fetchStalls: u32 = 0; // no board that has the version answered: partitioned volumes stay NOT READY, asking slowly
+  movesRefused: u32 = 0; // changes (proposed, or fetched tables) refused because a page would change owner
+  private refusedVersion: u32 = 0; // a fetched table refused (pages would move): this board stays not ready
   /** When the fabric task should call tick() next (u64.MAX_VALUE: nothing to do). */
   wakeNs: u64 = u64.MAX_VALUE;
 
@@ -158,6 +179,7 @@ export class TableSync {
     if (!t.present || this.coordinating || this.holding(nowNs) || !this.caughtUp) return false;
     if (slot >= t.volumeCount || count == 0 || first >= t.pageCount(slot) || count > t.pageCount(slot) - first) return false;
     if (toOwner >= t.boardCount || (fromOwner != <u32>CLUSTER_OWNER_NONE && fromOwner >= t.boardCount)) return false;
+    if (this.movesPage(slot, first, count, fromOwner, toOwner)) return false;
     this.coordinating = true;
     this.committing = false;
     this.version = t.version + 1;
@@ -191,9 +213,16 @@ export class TableSync {
   /** Board `board`'s hello said its active table is `version`: a newer one is fetched from it. */
   onPeerVersion(board: u32, version: u32): void {
     const t = routingTable();
-    if (!t.present || board >= t.boardCount) return;
+    if (!t.present || board >= t.boardCount || board == t.thisBoard) return;
     this.heard |= 1 << board;
-    if (version > t.version && (!this.fetching || version > this.fetchVersion)) this.fetchStart(board, version);
+    if (version > unchecked(this.peerVersions[board])) unchecked(this.peerVersions[board] = version);
+    if (version > t.version && version > this.refusedVersion && (!this.fetching || version > this.fetchVersion)) this.fetchStart(board, version);
+    else if (this.fetching && this.fetchStalled && version >= this.fetchVersion) {
+      // A board that has it spoke again (it started again, or its link is back): ask it now, not at the next round.
+      this.fetchBoard = board;
+      this.fetchAttempts = 0;
+      this.fetchSend();
+    }
     this.settle();
   }
 
@@ -207,7 +236,8 @@ export class TableSync {
     this.fetchSlot = 0;
     this.fetchFirst = 0;
     this.fetchAttempts = 0;
-    this.fetchStartedNs = clockNowNs();
+    this.fetchTried = 0;
+    this.fetchStalled = false;
     const staged = routingTableStage();
     staged.copyFrom(t);
     staged.version = version;
@@ -231,6 +261,47 @@ export class TableSync {
     return this.fetchSentNs + (SYNC_FETCH_RETRY_NS << min(this.fetchAttempts - 1, SYNC_FETCH_RETRY_SHIFT_MAX));
   }
 
+  // fetchBoard left SYNC_FETCH_ATTEMPTS_PER_BOARD Fetches unanswered: the next board (in table order after it) that said
+  // it has the version and was not asked in vain since the last Chunk, from the first Fetch's back-off again. With none
+  // left, the fetch stalls (said once): the boards that have it are asked in turn at the slowest rate, never given up.
+  private fetchNextBoard(): void {
+    const t = routingTable();
+    const silent = this.fetchBoard;
+    if (this.fetchStalled) {
+      // The slow round: the next board that has it, fetchAttempts past the back-off's end.
+      const other = this.fetchCandidate(1 << silent);
+      if (other != CLUSTER_NONE) this.fetchBoard = other;
+      return;
+    }
+    this.fetchTried |= 1 << silent;
+    const next = this.fetchCandidate(this.fetchTried);
+    if (next != CLUSTER_NONE) {
+      line().s("cluster: routing table version ").u32(this.fetchVersion).s(": board ").u32(t.boardId(silent))
+        .s(" does not answer, fetching from board ").u32(t.boardId(next)).out();
+      this.fetchSwitches += 1;
+      this.fetchBoard = next;
+      this.fetchAttempts = 0;
+      return;
+    }
+    line().s("cluster: routing table version ").u32(this.fetchVersion).s(": no board that has it answers; partitioned volumes stay not ready, asking again every ")
+      .u64((SYNC_FETCH_RETRY_NS << SYNC_FETCH_RETRY_SHIFT_MAX) / 1_000_000).s(" ms").err();
+    this.fetchStalled = true;
+    this.fetchStalls += 1;
+    const other = this.fetchCandidate(1 << silent);
+    if (other != CLUSTER_NONE) this.fetchBoard = other;
+  }
+
+  // The first board after fetchBoard, in table order, whose version is at least the one fetched and not in `skip`.
+  private fetchCandidate(skip: u32): u32 {
+    const t = routingTable();
+    for (let i: u32 = 1; i < t.boardCount; i++) {
+      const b = (this.fetchBoard + i) % t.boardCount;
+      if (b == t.thisBoard || (skip & (1 << b)) != 0) continue;
+      if (unchecked(this.peerVersions[b]) >= this.fetchVersion) return b;
+    }
+    return CLUSTER_NONE;
+  }
+
   // A peer asks for our table's owners: the Chunk names our version (the asker starts again if it is newer).
   private onFetch(buffer: usize, board: u32): void {
     const t = routingTable();
@@ -247,15 +318,18 @@ export class TableSync {
   }
 
   private onChunk(buffer: usize, board: u32, version: u32): void {
-    if (!this.fetching || board != this.fetchBoard) return; // late, or not asked: dropped
+    if (!this.fetching) return; // late, or not asked: dropped
+    if (version > unchecked(this.peerVersions[board])) unchecked(this.peerVersions[board] = version);
     if (version > this.fetchVersion) return this.fetchStart(board, version); // it moved on meanwhile: that one
     const t = routingTable();
     const slot = syncSlot(buffer);
     const first = syncFirstPage(buffer);
     const count = syncPageCount(buffer);
+    // The piece asked for, of the version fetched: from any board (one asked before and slow to answer is as good).
     if (version != this.fetchVersion || slot != this.fetchSlot || first != this.fetchFirst) return;
     if (count == 0 || count > SYNC_CHUNK_PAGES || count > t.pageCount(slot) - first) { this.badMessages += 1; return; }
     const staged = routingTableStaged();
+    if (!staged.present || staged.version != version) return this.fetchStart(board, version); // staged over meanwhile
     for (let i: u32 = 0; i < count; i++) {
       const owner = <u32>load<u8>(buffer + AT_OWNERS + i);
       if (owner >= t.boardCount) { this.badMessages += 1; return; }
@@ -263,12 +337,16 @@ export class TableSync {
     }
     this.fetchFirst = first + count;
     this.fetchAttempts = 0;
+    this.fetchTried = 0;
+    this.fetchStalled = false;
+    this.fetchBoard = board;
     if (this.fetchFirst >= t.pageCount(slot)) {
       this.fetchSlot += 1;
       this.fetchFirst = 0;
     }
     if (this.fetchSlot < t.volumeCount) return this.fetchSend();
     this.fetching = false;
+    if (!pagesMayMove && this.stagedMovesPage(board)) return;
     if (!routingTableActivate(version)) {
       line().s("cluster: routing table version ").u32(version).s(" fetched but did not activate").err();
       return;
@@ -278,9 +356,31 @@ export class TableSync {
     this.settle();
   }
 
-  // Caught up: every other board's hello came (or the wait ran out), and no fetch is under way.
+  // The fetched table (staged) gives a page another owner than this board's: not used, said once. This board's table
+  // is old and the other is one it must not use: its partitioned volumes stay not ready until it starts again (from a
+  // cluster file that agrees with the others').
+  private stagedMovesPage(board: u32): bool {
+    const t = routingTable();
+    const staged = routingTableStaged();
+    for (let v: u32 = 0; v < t.volumeCount; v++) {
+      for (let p: u32 = 0; p < t.pageCount(v); p++) {
+        if (staged.owner(v, p) == t.owner(v, p)) continue;
+        line().s("cluster: routing table version ").u32(this.fetchVersion).s(" from board ").u32(t.boardId(board)).s(" gives page ").u32(p)
+          .s(" of volume ").u32(t.volumeNumber(v)).s(" to board ").u32(t.boardId(staged.owner(v, p))).s(", this board's version ").u32(t.version)
+          .s(" to board ").u32(t.boardId(t.owner(v, p))).s(": page data does not move between boards; not used, partitioned volumes stay not ready")
+          .s(" (start every board from the same cluster file)").err();
+        this.refusedVersion = this.fetchVersion;
+        this.movesRefused += 1;
+        routingTableStage(); // cleared: nothing half-used
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Caught up: every other board's hello came (or the wait ran out), and no fetch is under way nor a table refused.
   private settle(): void {
-    if (this.caughtUp || this.fetching) return;
+    if (this.caughtUp || this.fetching || this.refusedVersion != 0) return;
     const t = routingTable();
     const all = t.boardCount >= 32 ? u32.MAX_VALUE : (<u32>1 << t.boardCount) - 1;
     if (this.heard != all && clockNowNs() - this.settleFromNs < SYNC_SETTLE_NS) return;
@@ -295,22 +395,15 @@ export class TableSync {
   tick(): void {
     const nowNs = clockNowNs();
     this.wakeNs = u64.MAX_VALUE;
-    if (this.fetching && nowNs - this.fetchStartedNs > SYNC_FETCH_GIVE_UP_NS) {
-      // Its board stopped answering (gone, or it never meant to): on with our own version, as before a fetch. A newer
-      // version seen again in a hello starts another.
-      this.fetching = false;
-      this.fetchesAbandoned += 1;
-      line().s("cluster: routing table version ").u32(this.fetchVersion).s(" not fetched (board ").u32(routingTable().boardId(this.fetchBoard))
-        .s(" stopped answering)").err();
-      this.settle();
-    }
     if (this.fetching) {
-      if (nowNs >= this.fetchRetryAtNs()) this.fetchSend();
-      else this.wakeAt(this.fetchRetryAtNs());
+      if (nowNs >= this.fetchRetryAtNs()) {
+        if (this.fetchAttempts >= SYNC_FETCH_ATTEMPTS_PER_BOARD) this.fetchNextBoard();
+        this.fetchSend();
+      } else this.wakeAt(this.fetchRetryAtNs());
     }
     if (!this.caughtUp) {
       this.settle();
-      if (!this.caughtUp && !this.fetching) this.wakeAt(this.settleFromNs + SYNC_SETTLE_NS);
+      if (!this.caughtUp && !this.fetching && this.refusedVersion == 0) this.wakeAt(this.settleFromNs + SYNC_SETTLE_NS);
     }
     if (!this.coordinating) return;
     const t = routingTable();
@@ -342,6 +435,10 @@ export class TableSync {
       this.badMessages += 1;
       return;
     }
+    // A coordinator further than this board (its active version: a Propose's base, a Commit's version; a Commit this
+    // board missed while its links were down): its table is fetched, as from a newer hello.
+    if (phase == SyncPhase.Propose && base > t.version) this.onPeerVersion(board, base);
+    if (phase == SyncPhase.Commit && base > t.version) this.onPeerVersion(board, version);
     switch (phase) {
       case SyncPhase.Propose: return this.onPropose(buffer, board, version, base, coordinator);
       case SyncPhase.Commit: return this.onCommit(buffer, board, version, base, coordinator);
@@ -356,7 +453,7 @@ export class TableSync {
     const t = routingTable();
     const nowNs = clockNowNs();
     const same = this.holding(nowNs) && this.holdVersion == version && this.holdCoordinator == coordinator;
-    if (!same && (t.version != base || this.holding(nowNs) || this.coordinating || !this.changeValid(buffer))) {
+    if (!same && (t.version != base || this.holding(nowNs) || this.coordinating || this.fetching || !this.changeValid(buffer))) {
       // Already committed (our CommitAck was lost, the coordinator still proposes): acknowledge; else refuse.
       this.answer(board, t.version == version && this.holdCoordinator == coordinator ? SyncPhase.Ack : SyncPhase.Refuse, version, coordinator);
       if (t.version != version) this.refusedCount += 1;
@@ -376,7 +473,8 @@ export class TableSync {
       this.answer(board, SyncPhase.CommitAck, version, coordinator); // a retransmission: already active
       return;
     }
-    if (t.version != base || !this.changeValid(buffer)) return; // behind or ahead: not ours to apply
+    // Behind or ahead: not ours to apply. Fetching: the staged table is the fetch's, which brings this version or a newer.
+    if (t.version != base || this.fetching || !this.changeValid(buffer)) return;
     const held = this.holdVersion == version && this.holdCoordinator == coordinator && routingTableStaged().version == version;
     if (!held) {
       // Our hold lapsed (or another proposal came since): the change comes with the Commit, sent only once every
@@ -448,7 +546,8 @@ export class TableSync {
     }
   }
 
-  // A change this board can apply: a volume slot, pages and boards of its table.
+  // A change this board can apply: a volume slot, pages and boards of its table, and no page changing owner (unless
+  // pages may move).
   private changeValid(buffer: usize): bool {
     const t = routingTable();
     const slot = syncSlot(buffer);
@@ -457,7 +556,23 @@ export class TableSync {
     const fromOwner = syncFromOwner(buffer);
     const toOwner = syncToOwner(buffer);
     if (slot >= t.volumeCount || count == 0 || first >= t.pageCount(slot) || count > t.pageCount(slot) - first) return false;
-    return toOwner < t.boardCount && (fromOwner == <u32>CLUSTER_OWNER_NONE || fromOwner < t.boardCount);
+    if (toOwner >= t.boardCount || (fromOwner != <u32>CLUSTER_OWNER_NONE && fromOwner >= t.boardCount)) return false;
+    return !this.movesPage(slot, first, count, fromOwner, toOwner);
+  }
+
+  // Would the change give a page of the active table another owner, while pages may not move? Said, and counted.
+  private movesPage(slot: u32, first: u32, count: u32, fromOwner: u32, toOwner: u32): bool {
+    if (pagesMayMove) return false;
+    const t = routingTable();
+    for (let p = first; p < first + count; p++) {
+      const owner = t.owner(slot, p);
+      if ((fromOwner != <u32>CLUSTER_OWNER_NONE && owner != fromOwner) || owner == toOwner) continue;
+      line().s("cluster: routing table change refused: it gives page ").u32(p).s(" of volume ").u32(t.volumeNumber(slot)).s(" from board ")
+        .u32(t.boardId(owner)).s(" to board ").u32(t.boardId(toOwner)).s(", and page data does not move between boards").err();
+      this.movesRefused += 1;
+      return true;
+    }
+    return false;
   }
 
   private fill(phase: SyncPhase, base: u32): void {

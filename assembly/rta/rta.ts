@@ -4,11 +4,13 @@
 // data straight to and from them, across the bus when the requester is the host), and sends the replies back,
 // keeping each until acknowledged so a retransmitted request is answered again rather than executed twice.
 import {
-  FRAME_BYTES, FrameFunction, FrameStatus, PROFILE_DISK_BYTES, PROFILE_DISKS_MAX, agentAddress, AgentKind,
+  FRAME_BYTES, FrameFunction, FrameStatus, agentAddress, AgentKind,
   frameAck, frameBlockCount, frameBytes, frameDisk, frameFunction, frameInit, frameIsReply, frameLba, frameSegmentAddress,
-  frameSegmentCount, frameSegmentLength, frameSetBytes, frameSetDiskCount, frameSetReply,
-  frameSetStatus, frameSource, frameTarget, frameTransaction, frameValidate, PROFILE_NAME_OFFSET, agentProcessor,
+  frameSegmentCount, frameSegmentLength, frameSetBytes, frameSetReply,
+  frameSetStatus, frameSource, frameTarget, frameTransaction, frameValidate, agentProcessor,
 } from "../board/frame";
+import { PROCESSOR_NAME_BYTES } from "../board/boot_info";
+import { PROFILE_DISKS_MAX, profileDisk, profileName, profileSetDisk, profileSetDiskCount } from "../board/profile";
 import { LINKS_MAX, REMOTE_PROCESSOR_BASE } from "../fabric/limits";
 import { clockNowNs } from "../board/wasi";
 import { BlockOp, BlockStatus, DiskInfo } from "../ddm/block";
@@ -476,18 +478,13 @@ export class RtaTask extends Task {
     frameSetReply(f);
     frameSetStatus(f, FrameStatus.Ok);
     const count = min(this.diskCount, PROFILE_DISKS_MAX);
-    frameSetDiskCount(f, count);
+    profileSetDiskCount(f, count);
     for (let i: u32 = 0; i < count; i++) {
       const info = unchecked(this.disks[i])!;
-      const entry = f + 32 + <usize>i * PROFILE_DISK_BYTES;
-      store<u64>(entry, info.blockCount, 0);
-      store<u32>(entry, info.blockSizeBytes, 8);
       assert(info.controller <= 0xff, "rta: the profile holds a controller index in one byte");
-      store<u8>(entry, <u8>info.controller, 12);
-      store<u8>(entry, <u8>info.physicalExponent, 13);
-      store<u16>(entry, <u16>info.disk, 14);
+      profileSetDisk(profileDisk(f, i), info.blockCount, info.blockSizeBytes, info.controller, info.physicalExponent, info.disk);
     }
-    memory.copy(f + PROFILE_NAME_OFFSET, this.namePtr, 32);
+    memory.copy(profileName(f), this.namePtr, PROCESSOR_NAME_BYTES);
     if (this.link!.send(f)) this.startPending = false;
     frames().release(slot);
   }

@@ -19,7 +19,9 @@
 // |43 detailsGiven u8|44 age u32 (finished: a lower one finished earlier)|48 listId u32|52 service action u8|
 // |53 -|54 ROD token entry u16|56 ROD token identifier u64| (LID1 list identifiers are EXTENDED COPY's, service
 // action 00h; the token commands' (10h, 11h) are another space of 32-bit identifiers, as RECEIVE ROD TOKEN
-// INFORMATION asks for them. token_copy.ts reads these entries through the accessors below.)
+// INFORMATION asks for them. token_copy.ts reads these entries through the accessors below.) The entry, the list
+// header and the segment descriptor are read and written only through the accessors below; target descriptors
+// through target_descriptor.ts.
 import { volumesCount } from "../volumes/volume";
 import { carve } from "../kernel/carve";
 import { getBe16, getBe32, getBe64, putBe16, putBe32 } from "./cdb";
@@ -32,6 +34,10 @@ import {
 } from "./sense";
 import { SENSE_KEY_ILLEGAL_REQUEST } from "../protocol/sense_keys";
 import { scsiTaskCheck, scsiTaskGeneration, scsiTaskLun, scsiTaskNexus, scsiTaskSense, scsiTaskSenseLength, scsiTaskStatus } from "./tasks";
+import {
+  TARGET_DESCRIPTOR_BYTES, TARGET_DESCRIPTOR_IDENTIFICATION, targetDescriptorDeviceType, targetDescriptorDiskBlockLength,
+  targetDescriptorHasNaa, targetDescriptorNaa, targetDescriptorType,
+} from "./target_descriptor";
 import { lunNaa } from "./vpd";
 
 export const COPY_HEADER_BYTES: u32 = 16;
@@ -46,11 +52,9 @@ export const COPIES_MAX: u32 = 8; // copies in progress at once (TOTAL and MAXIM
 export const COPY_RESULTS_MAX: u32 = 16; // entries: copies in progress and results kept for RECEIVE COPY RESULTS
 export const COPY_CHUNK_BYTES: u32 = 256 << 10; // one READ then one WRITE; at most the transfer limit
 export const COPY_LIST_AREA_BYTES: u32 = 65536; // the parameter list's buffer; the chunk follows it in the task's area
-export const COPY_TARGET_DESCRIPTOR_BYTES: u32 = 32;
+export const COPY_TARGET_DESCRIPTOR_BYTES: u32 = TARGET_DESCRIPTOR_BYTES;
 export const COPY_SEGMENT_DESCRIPTOR_BYTES: u32 = 28;
-const TARGET_IDENTIFICATION: u32 = 0xe4;
 const SEGMENT_BLOCK_TO_BLOCK: u32 = 0x02;
-const ENTRY_BYTES: u32 = 64;
 export const COPY_LIST_BAD: u32 = 0xffff_ffff;
 export const COPY_ENTRY_NONE: u32 = 0xffff;
 export const COPY_LUN_NONE: u32 = 0xffff_ffff;
@@ -64,6 +68,89 @@ const USAGE_NO_LIST_ID: u32 = 3; // 11b: no copy results are kept
 const ENTRY_FREE: u8 = 0;
 const ENTRY_RUNNING: u8 = 1;
 const ENTRY_DONE: u8 = 2;
+
+// The parameter list's header (drawn above).
+const AT_LIST_ID: usize = 0;
+const AT_LIST_FLAGS: usize = 1; // STR, LIST ID USAGE(4-3), PRIORITY
+const AT_LIST_TARGET_BYTES: usize = 2;
+const AT_LIST_SEGMENT_BYTES: usize = 8;
+const AT_LIST_INLINE_BYTES: usize = 12;
+if (AT_LIST_INLINE_BYTES + 4 != COPY_HEADER_BYTES) ERROR("copy list: the inline data length ends the header");
+@inline function listIdUsage(list: usize): u32 { return (<u32>load<u8>(list, AT_LIST_FLAGS) >> 3) & 3; }
+@inline function listTargetBytes(list: usize): u32 { return getBe16(list + AT_LIST_TARGET_BYTES); }
+@inline function listSegmentBytes(list: usize): u32 { return getBe32(list + AT_LIST_SEGMENT_BYTES); }
+@inline function listInlineBytes(list: usize): u32 { return getBe32(list + AT_LIST_INLINE_BYTES); }
+
+// A segment descriptor's fields (drawn above); the two index offsets also serve as sense field pointers.
+const AT_SEGMENT_TYPE: usize = 0;
+const AT_SEGMENT_FLAGS: usize = 1; // DC, CAT
+const AT_SEGMENT_LENGTH: usize = 2;
+export const COPY_SEGMENT_AT_SOURCE_INDEX: u32 = 4;
+export const COPY_SEGMENT_AT_DESTINATION_INDEX: u32 = 6;
+const AT_SEGMENT_BLOCKS: usize = 10;
+const AT_SEGMENT_SOURCE_LBA: usize = 12;
+const AT_SEGMENT_DESTINATION_LBA: usize = 20;
+if (AT_SEGMENT_DESTINATION_LBA + 8 != COPY_SEGMENT_DESCRIPTOR_BYTES) ERROR("copy segment: the destination LBA ends it");
+const SEGMENT_LENGTH_BYTES: u32 = 4; // the type, flags and DESCRIPTOR LENGTH before what it counts
+@inline function segmentType(d: usize): u32 { return <u32>load<u8>(d, AT_SEGMENT_TYPE); }
+@inline function segmentLength(d: usize): u32 { return getBe16(d + AT_SEGMENT_LENGTH); }
+
+// Copy results entry (drawn above).
+const ENTRY_BYTES: u32 = 64;
+const AT_STATE: usize = 0;
+const AT_NEXUS: usize = 2;
+const AT_LUN: usize = 4;
+const AT_TASK: usize = 6;
+const AT_GENERATION: usize = 8;
+const AT_STATUS: usize = 12;
+const AT_SENSE_LENGTH: usize = 13;
+const AT_SEGMENTS_PROCESSED: usize = 14;
+const AT_BYTES: usize = 16;
+const AT_SENSE: usize = 24;
+const AT_RETAIN: usize = 42;
+const AT_DETAILS_GIVEN: usize = 43;
+const AT_AGE: usize = 44;
+const AT_LIST_ID_KEPT: usize = 48;
+const AT_SERVICE_ACTION: usize = 52;
+const AT_TOKEN: usize = 54;
+const AT_TOKEN_ID: usize = 56;
+if (AT_SENSE + SENSE_FIXED_BYTES != AT_RETAIN) ERROR("copy entry: fixed sense data fits before retain");
+if (AT_TOKEN_ID + 8 != ENTRY_BYTES) ERROR("copy entry: the token identifier ends the entry");
+
+@inline function entryState(at: usize): u8 { return load<u8>(at, AT_STATE); }
+@inline function entryNexus(at: usize): u32 { return <u32>load<u16>(at, AT_NEXUS); }
+@inline function entryLun(at: usize): u32 { return <u32>load<u16>(at, AT_LUN); }
+@inline function entryTask(at: usize): u32 { return <u32>load<u16>(at, AT_TASK); }
+@inline function entryGeneration(at: usize): u32 { return load<u32>(at, AT_GENERATION); }
+@inline function entryStatus(at: usize): u32 { return <u32>load<u8>(at, AT_STATUS); }
+@inline function entrySenseLength(at: usize): u32 { return <u32>load<u8>(at, AT_SENSE_LENGTH); }
+@inline function entrySegmentsProcessed(at: usize): u32 { return <u32>load<u16>(at, AT_SEGMENTS_PROCESSED); }
+@inline function entryBytes(at: usize): u64 { return load<u64>(at, AT_BYTES); }
+@inline function entrySense(at: usize): usize { return at + AT_SENSE; }
+@inline function entryRetain(at: usize): bool { return load<u8>(at, AT_RETAIN) != 0; }
+@inline function entryDetailsGiven(at: usize): bool { return load<u8>(at, AT_DETAILS_GIVEN) != 0; }
+@inline function entryAge(at: usize): u32 { return load<u32>(at, AT_AGE); }
+@inline function entryListId(at: usize): u32 { return load<u32>(at, AT_LIST_ID_KEPT); }
+@inline function entryServiceAction(at: usize): u32 { return <u32>load<u8>(at, AT_SERVICE_ACTION); }
+@inline function entryToken(at: usize): u32 { return <u32>load<u16>(at, AT_TOKEN); }
+@inline function entryTokenId(at: usize): u64 { return load<u64>(at, AT_TOKEN_ID); }
+
+@inline function entrySetState(at: usize, state: u8): void { store<u8>(at, state, AT_STATE); }
+@inline function entrySetNexus(at: usize, nexus: u32): void { store<u16>(at, <u16>nexus, AT_NEXUS); }
+@inline function entrySetLun(at: usize, lun: u32): void { store<u16>(at, <u16>lun, AT_LUN); }
+@inline function entrySetTask(at: usize, t: u32): void { store<u16>(at, <u16>t, AT_TASK); }
+@inline function entrySetGeneration(at: usize, generation: u32): void { store<u32>(at, generation, AT_GENERATION); }
+@inline function entrySetStatus(at: usize, status: u32): void { store<u8>(at, <u8>status, AT_STATUS); }
+@inline function entrySetSenseLength(at: usize, bytes: u32): void { store<u8>(at, <u8>bytes, AT_SENSE_LENGTH); }
+@inline function entrySetSegmentsProcessed(at: usize, count: u32): void { store<u16>(at, <u16>count, AT_SEGMENTS_PROCESSED); }
+@inline function entrySetBytes(at: usize, bytes: u64): void { store<u64>(at, bytes, AT_BYTES); }
+@inline function entrySetRetain(at: usize, retain: bool): void { store<u8>(at, retain ? 1 : 0, AT_RETAIN); }
+@inline function entrySetDetailsGiven(at: usize): void { store<u8>(at, 1, AT_DETAILS_GIVEN); }
+@inline function entrySetAge(at: usize, age: u32): void { store<u32>(at, age, AT_AGE); }
+@inline function entrySetListId(at: usize, listId: u32): void { store<u32>(at, listId, AT_LIST_ID_KEPT); }
+@inline function entrySetServiceAction(at: usize, sa: u32): void { store<u8>(at, <u8>sa, AT_SERVICE_ACTION); }
+@inline function entrySetToken(at: usize, token: u32): void { store<u16>(at, <u16>token, AT_TOKEN); }
+@inline function entrySetTokenId(at: usize, id: u64): void { store<u64>(at, id, AT_TOKEN_ID); }
 
 // RECEIVE COPY RESULTS service actions.
 export const RCR_COPY_STATUS: u32 = 0x00;
@@ -97,39 +184,46 @@ function refuse(t: u32, ascAscq: u32, field: u32): u32 {
  */
 export function copyListCheck(t: u32, list: usize, listBytes: u32, cdbBytes: u32): u32 {
   if (listBytes < cdbBytes || listBytes < COPY_HEADER_BYTES) return refuse(t, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInCdb(10));
-  const usage = (<u32>load<u8>(list + 1) >> 3) & 3;
-  if (usage == USAGE_RESERVED) return refuse(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(1, 4));
-  const targetBytes = getBe16(list + 2);
-  const segmentBytes = getBe32(list + 8);
-  if (getBe32(list + 12) != 0) return refuse(t, ASC_INLINE_DATA_LENGTH_EXCEEDED, fieldInParameters(12)); // none held
+  if (listIdUsage(list) == USAGE_RESERVED) {
+    return refuse(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(AT_LIST_FLAGS, 4));
+  }
+  const targetBytes = listTargetBytes(list);
+  const segmentBytes = listSegmentBytes(list);
+  if (listInlineBytes(list) != 0) { // none held
+    return refuse(t, ASC_INLINE_DATA_LENGTH_EXCEEDED, fieldInParameters(AT_LIST_INLINE_BYTES));
+  }
   if (<u64>targetBytes + segmentBytes > <u64>COPY_DESCRIPTOR_LIST_BYTES_MAX) {
-    return refuse(t, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInParameters(8));
+    return refuse(t, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInParameters(AT_LIST_SEGMENT_BYTES));
   }
   if (COPY_HEADER_BYTES + targetBytes + segmentBytes > listBytes) return refuse(t, ASC_PARAMETER_LIST_LENGTH_ERROR, fieldInCdb(10));
-  if (targetBytes % COPY_TARGET_DESCRIPTOR_BYTES != 0) return refuse(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(2));
+  if (targetBytes % COPY_TARGET_DESCRIPTOR_BYTES != 0) {
+    return refuse(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(AT_LIST_TARGET_BYTES));
+  }
   const targetCount = targetBytes / COPY_TARGET_DESCRIPTOR_BYTES;
   for (let i: u32 = 0; i < targetCount; i++) {
-    const at = COPY_HEADER_BYTES + i * COPY_TARGET_DESCRIPTOR_BYTES;
-    if (<u32>load<u8>(list + at) != TARGET_IDENTIFICATION) {
+    const at = copyTargetOffset(i);
+    if (targetDescriptorType(list + at) != TARGET_DESCRIPTOR_IDENTIFICATION) {
       return refuse(t, ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE_CODE, fieldInParameters(at));
     }
     if (i >= COPY_TARGET_DESCRIPTORS_MAX) return refuse(t, ASC_TOO_MANY_TARGET_DESCRIPTORS, fieldInParameters(at));
     // SPC-4: LU ID TYPE and NUL are ignored; the PERIPHERAL DEVICE TYPE must be a block device's.
-    if ((load<u8>(list + at + 1) & 0x1f) != 0) return refuse(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(at + 1, 4));
+    if (targetDescriptorDeviceType(list + at) != 0) return refuse(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(at + 1, 4));
   }
   let at = COPY_HEADER_BYTES + targetBytes;
   const end = at + segmentBytes;
   let count: u32 = 0;
   // Bound: every pass moves `at` on by a whole descriptor, or returns.
   while (at < end) {
-    if (<u32>load<u8>(list + at) != SEGMENT_BLOCK_TO_BLOCK) {
+    if (segmentType(list + at) != SEGMENT_BLOCK_TO_BLOCK) {
       return refuse(t, ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE_CODE, fieldInParameters(at));
     }
     if (count >= COPY_SEGMENT_DESCRIPTORS_MAX) return refuse(t, ASC_TOO_MANY_SEGMENT_DESCRIPTORS, fieldInParameters(at));
-    if (end - at < 4 || getBe16(list + at + 2) + 4 != COPY_SEGMENT_DESCRIPTOR_BYTES) {
-      return refuse(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(at + 2));
+    if (end - at < SEGMENT_LENGTH_BYTES || segmentLength(list + at) + SEGMENT_LENGTH_BYTES != COPY_SEGMENT_DESCRIPTOR_BYTES) {
+      return refuse(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(at + <u32>AT_SEGMENT_LENGTH));
     }
-    if (end - at < COPY_SEGMENT_DESCRIPTOR_BYTES) return refuse(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(8));
+    if (end - at < COPY_SEGMENT_DESCRIPTOR_BYTES) {
+      return refuse(t, ASC_INVALID_FIELD_IN_PARAMETER_LIST, fieldInParameters(AT_LIST_SEGMENT_BYTES));
+    }
     at += COPY_SEGMENT_DESCRIPTOR_BYTES;
     count += 1;
   }
@@ -138,20 +232,29 @@ export function copyListCheck(t: u32, list: usize, listBytes: u32, cdbBytes: u32
 
 // Reading a checked list.
 
-export function copyListId(list: usize): u32 { return load<u8>(list); }
-export function copyRetains(list: usize): bool { return ((<u32>load<u8>(list + 1) >> 3) & 3) != USAGE_NO_LIST_ID; }
-export function copyTargetCount(list: usize): u32 { return getBe16(list + 2) / COPY_TARGET_DESCRIPTOR_BYTES; }
+export function copyListId(list: usize): u32 { return load<u8>(list, AT_LIST_ID); }
+export function copyRetains(list: usize): bool { return listIdUsage(list) != USAGE_NO_LIST_ID; }
+export function copyTargetCount(list: usize): u32 { return listTargetBytes(list) / COPY_TARGET_DESCRIPTOR_BYTES; }
 /** The parameter list offset of segment descriptor `index`. */
 export function copySegmentOffset(list: usize, index: u32): u32 {
-  return COPY_HEADER_BYTES + getBe16(list + 2) + index * COPY_SEGMENT_DESCRIPTOR_BYTES;
+  return COPY_HEADER_BYTES + listTargetBytes(list) + index * COPY_SEGMENT_DESCRIPTOR_BYTES;
 }
-export function copySegmentSourceIndex(list: usize, index: u32): u32 { return getBe16(list + copySegmentOffset(list, index) + 4); }
-export function copySegmentDestinationIndex(list: usize, index: u32): u32 { return getBe16(list + copySegmentOffset(list, index) + 6); }
+@inline function segmentAt(list: usize, index: u32): usize { return list + copySegmentOffset(list, index); }
+export function copySegmentSourceIndex(list: usize, index: u32): u32 {
+  return getBe16(segmentAt(list, index) + COPY_SEGMENT_AT_SOURCE_INDEX);
+}
+export function copySegmentDestinationIndex(list: usize, index: u32): u32 {
+  return getBe16(segmentAt(list, index) + COPY_SEGMENT_AT_DESTINATION_INDEX);
+}
 /** DC: NUMBER OF BLOCKS counts destination blocks (else source blocks). */
-export function copySegmentDc(list: usize, index: u32): bool { return (load<u8>(list + copySegmentOffset(list, index) + 1) & 0x02) != 0; }
-export function copySegmentBlocks(list: usize, index: u32): u32 { return getBe16(list + copySegmentOffset(list, index) + 10); }
-export function copySegmentSourceLba(list: usize, index: u32): u64 { return getBe64(list + copySegmentOffset(list, index) + 12); }
-export function copySegmentDestinationLba(list: usize, index: u32): u64 { return getBe64(list + copySegmentOffset(list, index) + 20); }
+export function copySegmentDc(list: usize, index: u32): bool {
+  return (load<u8>(segmentAt(list, index), AT_SEGMENT_FLAGS) & 0x02) != 0;
+}
+export function copySegmentBlocks(list: usize, index: u32): u32 { return getBe16(segmentAt(list, index) + AT_SEGMENT_BLOCKS); }
+export function copySegmentSourceLba(list: usize, index: u32): u64 { return getBe64(segmentAt(list, index) + AT_SEGMENT_SOURCE_LBA); }
+export function copySegmentDestinationLba(list: usize, index: u32): u64 {
+  return getBe64(segmentAt(list, index) + AT_SEGMENT_DESTINATION_LBA);
+}
 
 /**
  * The logical unit target descriptor `index` names: the one whose NAA designator (VPD page 83h, association
@@ -159,21 +262,20 @@ export function copySegmentDestinationLba(list: usize, index: u32): u64 { return
  * REACHABLE). Other designator types name nothing here.
  */
 export function copyTargetLun(list: usize, index: u32): u32 {
-  const d = list + COPY_HEADER_BYTES + index * COPY_TARGET_DESCRIPTOR_BYTES;
-  const codeSet = load<u8>(d + 4) & 0x0f;
-  const kind = load<u8>(d + 5) & 0x3f; // ASSOCIATION 00b (logical unit), DESIGNATOR TYPE 3h (NAA)
-  if (codeSet != 0x01 || kind != 0x03 || load<u8>(d + 7) != 8) return COPY_LUN_NONE;
-  const naa = getBe64(d + 8);
+  const d = targetAt(list, index);
+  if (!targetDescriptorHasNaa(d)) return COPY_LUN_NONE;
+  const naa = targetDescriptorNaa(d);
   const count = volumesCount();
   for (let lun: u32 = 0; lun < count; lun++) if (lunNaa(lun) == naa) return lun;
   return COPY_LUN_NONE;
 }
 
 /** The DISK BLOCK LENGTH of target descriptor `index`. */
-export function copyTargetBlockBytes(list: usize, index: u32): u32 {
-  const d = list + COPY_HEADER_BYTES + index * COPY_TARGET_DESCRIPTOR_BYTES;
-  return (<u32>load<u8>(d + 29) << 16) | getBe16(d + 30);
-}
+export function copyTargetBlockBytes(list: usize, index: u32): u32 { return targetDescriptorDiskBlockLength(targetAt(list, index)); }
+
+/** The parameter list offset of target descriptor `index`. */
+export function copyTargetOffset(index: u32): u32 { return COPY_HEADER_BYTES + index * COPY_TARGET_DESCRIPTOR_BYTES; }
+@inline function targetAt(list: usize, index: u32): usize { return list + copyTargetOffset(index); }
 
 // Copy results.
 
@@ -191,10 +293,10 @@ export function copyBegin(t: u32, listId: u32, retain: bool, serviceAction: u32 
   let pickAge: u64 = 0;
   for (let e: u32 = 0; e < COPY_RESULTS_MAX; e++) {
     const at = entryAt(e);
-    const state = load<u8>(at);
+    const state = entryState(at);
     if (state == ENTRY_RUNNING) {
       running += 1;
-      if (retain && load<u8>(at, 42) != 0 && entryIs(at, nexus, lun, listId, serviceAction)) {
+      if (retain && entryRetain(at) && entryIs(at, nexus, lun, listId, serviceAction)) {
         scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_OPERATION_IN_PROGRESS);
         return COPY_ENTRY_NONE;
       }
@@ -202,7 +304,7 @@ export function copyBegin(t: u32, listId: u32, retain: bool, serviceAction: u32 
     }
     // A finished entry with the same list identifier is replaced by the new copy's (SPC-4: the list ID is reused),
     // before a free one, so no older results under that identifier outlive it.
-    const age: u64 = entryIs(at, nexus, lun, listId, serviceAction) ? 0 : state == ENTRY_FREE ? 1 : 2 + <u64>load<u32>(at, 44);
+    const age: u64 = entryIs(at, nexus, lun, listId, serviceAction) ? 0 : state == ENTRY_FREE ? 1 : 2 + <u64>entryAge(at);
     if (pick == COPY_ENTRY_NONE || age < pickAge) { pick = e; pickAge = age; }
   }
   if (running >= COPIES_MAX || pick == COPY_ENTRY_NONE) {
@@ -211,60 +313,60 @@ export function copyBegin(t: u32, listId: u32, retain: bool, serviceAction: u32 
   }
   const at = entryAt(pick);
   memory.fill(at, 0, ENTRY_BYTES);
-  store<u8>(at, ENTRY_RUNNING);
-  store<u32>(at, listId, 48);
-  store<u8>(at, <u8>serviceAction, 52);
-  store<u16>(at, <u16>COPY_TOKEN_NONE, 54);
-  store<u16>(at, <u16>nexus, 2);
-  store<u16>(at, <u16>lun, 4);
-  store<u16>(at, <u16>t, 6);
-  store<u32>(at, scsiTaskGeneration(t), 8);
-  store<u8>(at, retain ? 1 : 0, 42);
+  entrySetState(at, ENTRY_RUNNING);
+  entrySetListId(at, listId);
+  entrySetServiceAction(at, serviceAction);
+  entrySetToken(at, COPY_TOKEN_NONE);
+  entrySetNexus(at, nexus);
+  entrySetLun(at, lun);
+  entrySetTask(at, t);
+  entrySetGeneration(at, scsiTaskGeneration(t));
+  entrySetRetain(at, retain);
   return pick;
 }
 
 @inline function entryIs(at: usize, nexus: u32, lun: u32, listId: u32, serviceAction: u32): bool {
-  return <u32>load<u16>(at, 2) == nexus && <u32>load<u16>(at, 4) == lun && load<u32>(at, 48) == listId
-    && (load<u8>(at, 52) == 0) == (serviceAction == 0);
+  return entryNexus(at) == nexus && entryLun(at) == lun && entryListId(at) == listId
+    && (entryServiceAction(at) == 0) == (serviceAction == 0);
 }
 
 /** True while entry `e` still belongs to the copy `t` runs (a nexus loss or reset may have discarded it). */
 function entryOwned(e: u32, t: u32): bool {
   const at = entryAt(e);
-  return load<u8>(at) == ENTRY_RUNNING && <u32>load<u16>(at, 6) == t && load<u32>(at, 8) == scsiTaskGeneration(t);
+  return entryState(at) == ENTRY_RUNNING && entryTask(at) == t && entryGeneration(at) == scsiTaskGeneration(t);
 }
 
 /** Counts progress for COPY STATUS: the segments finished so far, and `bytesMore` bytes written. */
 export function copyProgress(e: u32, t: u32, segmentsProcessed: u32, bytesMore: u64): void {
   if (e == COPY_ENTRY_NONE || !entryOwned(e, t)) return;
   const at = entryAt(e);
-  store<u16>(at, <u16>segmentsProcessed, 14);
-  store<u64>(at, load<u64>(at, 16) + bytesMore, 16);
+  entrySetSegmentsProcessed(at, segmentsProcessed);
+  entrySetBytes(at, entryBytes(at) + bytesMore);
 }
 
 /** The copy `t` ended with the status (and sense) in its record: kept for RECEIVE COPY RESULTS, or freed. */
 export function copyEnd(e: u32, t: u32): void {
   if (e == COPY_ENTRY_NONE || !entryOwned(e, t)) return;
   const at = entryAt(e);
-  if (load<u8>(at, 42) == 0) { store<u8>(at, ENTRY_FREE); return; }
-  store<u8>(at, ENTRY_DONE);
-  store<u32>(at, ageNext, 44);
+  if (!entryRetain(at)) { entrySetState(at, ENTRY_FREE); return; }
+  entrySetState(at, ENTRY_DONE);
+  entrySetAge(at, ageNext);
   ageNext += 1;
   const status = scsiTaskStatus(t);
-  store<u8>(at, <u8>status, 12);
+  entrySetStatus(at, status);
   const senseBytes = status == SAM_STATUS_CHECK_CONDITION ? min(scsiTaskSenseLength(t), SENSE_FIXED_BYTES) : 0;
-  store<u8>(at, <u8>senseBytes, 13);
-  if (senseBytes > 0) memory.copy(at + 24, scsiTaskSense(t), senseBytes);
+  entrySetSenseLength(at, senseBytes);
+  if (senseBytes > 0) memory.copy(entrySense(at), scsiTaskSense(t), senseBytes);
 }
 
 /** SPC-4: copy results end with their I_T nexus, and with a reset of their logical unit (NEXUS_NONE: any nexus). */
 export function copyDiscard(nexus: u32, lun: u32): void {
   for (let e: u32 = 0; e < COPY_RESULTS_MAX; e++) {
     const at = entryAt(e);
-    if (load<u8>(at) == ENTRY_FREE) continue;
-    if (nexus != 0xffff && <u32>load<u16>(at, 2) != nexus) continue;
-    if (lun != COPY_LUN_NONE && <u32>load<u16>(at, 4) != lun) continue;
-    store<u8>(at, ENTRY_FREE);
+    if (entryState(at) == ENTRY_FREE) continue;
+    if (nexus != 0xffff && entryNexus(at) != nexus) continue;
+    if (lun != COPY_LUN_NONE && entryLun(at) != lun) continue;
+    entrySetState(at, ENTRY_FREE);
   }
 }
 
@@ -275,27 +377,27 @@ export function copyDiscard(nexus: u32, lun: u32): void {
 export function copyFind(nexus: u32, lun: u32, listId: u32, serviceAction: u32 = 0): u32 {
   for (let e: u32 = 0; e < COPY_RESULTS_MAX; e++) {
     const at = entryAt(e);
-    if (load<u8>(at) != ENTRY_FREE && load<u8>(at, 42) != 0 && entryIs(at, nexus, lun, listId, serviceAction)) return e;
+    if (entryState(at) != ENTRY_FREE && entryRetain(at) && entryIs(at, nexus, lun, listId, serviceAction)) return e;
   }
   return COPY_ENTRY_NONE;
 }
 
 // Reading an entry (RECEIVE ROD TOKEN INFORMATION, token_copy.ts).
 export const COPY_TOKEN_NONE: u32 = 0xffff;
-export function copyResultRunning(e: u32): bool { return load<u8>(entryAt(e)) == ENTRY_RUNNING; }
-export function copyResultServiceAction(e: u32): u32 { return load<u8>(entryAt(e), 52); }
-export function copyResultStatus(e: u32): u32 { return load<u8>(entryAt(e), 12); }
-export function copyResultSegments(e: u32): u32 { return load<u16>(entryAt(e), 14); }
-export function copyResultBytes(e: u32): u64 { return load<u64>(entryAt(e), 16); }
-export function copyResultSenseLength(e: u32): u32 { return load<u8>(entryAt(e), 13); }
-export function copyResultSense(e: u32): usize { return entryAt(e) + 24; }
-export function copyResultToken(e: u32): u32 { return load<u16>(entryAt(e), 54); }
-export function copyResultTokenId(e: u32): u64 { return load<u64>(entryAt(e), 56); }
+export function copyResultRunning(e: u32): bool { return entryState(entryAt(e)) == ENTRY_RUNNING; }
+export function copyResultServiceAction(e: u32): u32 { return entryServiceAction(entryAt(e)); }
+export function copyResultStatus(e: u32): u32 { return entryStatus(entryAt(e)); }
+export function copyResultSegments(e: u32): u32 { return entrySegmentsProcessed(entryAt(e)); }
+export function copyResultBytes(e: u32): u64 { return entryBytes(entryAt(e)); }
+export function copyResultSenseLength(e: u32): u32 { return entrySenseLength(entryAt(e)); }
+export function copyResultSense(e: u32): usize { return entrySense(entryAt(e)); }
+export function copyResultToken(e: u32): u32 { return entryToken(entryAt(e)); }
+export function copyResultTokenId(e: u32): u64 { return entryTokenId(entryAt(e)); }
 /** POPULATE TOKEN: the ROD token entry (rod_token.ts) and identifier RECEIVE ROD TOKEN INFORMATION gives back. */
 export function copyResultSetToken(e: u32, t: u32, token: u32, id: u64): void {
   if (e == COPY_ENTRY_NONE || !entryOwned(e, t)) return;
-  store<u16>(entryAt(e), <u16>token, 54);
-  store<u64>(entryAt(e), id, 56);
+  entrySetToken(entryAt(e), token);
+  entrySetTokenId(entryAt(e), id);
 }
 
 /**
@@ -311,16 +413,16 @@ export function copyResultsBuild(t: u32, sa: u32, listId: u32, allocationBytes: 
     return RCR_FAILED;
   }
   const entry = entryAt(e);
-  const running = load<u8>(entry) == ENTRY_RUNNING;
+  const running = entryState(entry) == ENTRY_RUNNING;
   switch (sa) {
     case RCR_COPY_STATUS: {
       // |0-3 AVAILABLE DATA|4 HDD,COPY MANAGER STATUS|5-6 SEGMENTS PROCESSED|7 TRANSFER COUNT UNITS|8-11 TRANSFER COUNT|
       memory.fill(at, 0, 12);
       putBe32(at, 8);
-      const ok = load<u8>(entry, 12) == SAM_STATUS_GOOD;
+      const ok = entryStatus(entry) == SAM_STATUS_GOOD;
       store<u8>(at + 4, running ? 0x00 : ok ? 0x01 : 0x02); // in progress, completed, completed with errors
-      putBe16(at + 5, load<u16>(entry, 14));
-      const bytes = load<u64>(entry, 16);
+      putBe16(at + 5, entrySegmentsProcessed(entry));
+      const bytes = entryBytes(entry);
       const kibibytes = bytes > 0xffff_ffff;
       store<u8>(at + 7, kibibytes ? 0x01 : 0x00); // TRANSFER COUNT UNITS: bytes, or KiB when bytes do not fit
       putBe32(at + 8, <u32>(kibibytes ? bytes >> 10 : bytes));
@@ -341,16 +443,16 @@ export function copyResultsBuild(t: u32, sa: u32, listId: u32, allocationBytes: 
 // and nothing more while the copy runs or when it did not fail.
 function failedSegmentDetails(entry: usize, running: bool, allocationBytes: u32, at: usize): u32 {
   memory.fill(at, 0, 4);
-  const status = <u32>load<u8>(entry, 12);
-  const senseBytes = <u32>load<u8>(entry, 13);
-  if (running || status == SAM_STATUS_GOOD || load<u8>(entry, 43) != 0) return 4;
+  const status = entryStatus(entry);
+  const senseBytes = entrySenseLength(entry);
+  if (running || status == SAM_STATUS_GOOD || entryDetailsGiven(entry)) return 4;
   const length: u32 = 60 + senseBytes;
   memory.fill(at, 0, length);
   putBe32(at, length - 4);
   store<u8>(at + 56, <u8>status);
   putBe16(at + 58, senseBytes);
-  memory.copy(at + 60, entry + 24, senseBytes);
-  if (allocationBytes >= length) store<u8>(entry, 1, 43); // given whole: discarded (COPY STATUS still reports them)
+  memory.copy(at + 60, entrySense(entry), senseBytes);
+  if (allocationBytes >= length) entrySetDetailsGiven(entry); // given whole: discarded (COPY STATUS still reports them)
   return length;
 }
 
@@ -372,6 +474,6 @@ function operatingParameters(at: usize): u32 {
   store<u8>(at + 37, 9); // DATA SEGMENT GRANULARITY: 2^9, the smallest block
   store<u8>(at + 43, 2);
   store<u8>(at + 44, <u8>SEGMENT_BLOCK_TO_BLOCK); // ascending: 02h, E4h
-  store<u8>(at + 45, <u8>TARGET_IDENTIFICATION);
+  store<u8>(at + 45, <u8>TARGET_DESCRIPTOR_IDENTIFICATION);
   return length;
 }

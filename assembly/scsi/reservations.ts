@@ -13,6 +13,7 @@
 //
 // LUN state, 16 bytes: |0 spc2Holder u16|2 type u8|3 aptpl u8|4 holder u16 (registrant index)|6 -|8 generation u32|12 -|
 // Registrant, 16 bytes: |0 inUse u8|1 flags u8 (REGISTRANT_ALL_TARGET_PORTS)|2 nexus u16|4 -|8 key u64|
+// Both are read and written only through the record accessors below (unit… and registrant… on a record's address).
 import { VOLUMES_MAX } from "../volumes/volume";
 import { carve } from "../kernel/carve";
 import { Access, putBe16, putBe32, putBe64 } from "./cdb";
@@ -37,7 +38,36 @@ const REGISTRANT_NONE: u32 = REGISTRANTS_MAX;
 export const PR_REGISTRANT_NONE: u32 = REGISTRANT_NONE;
 const REGISTRANT_ALL_TARGET_PORTS: u8 = 0x01; // ALL_TG_PT: the initiator port at every target port
 const LUN_BYTES: u32 = 16;
+const AT_UNIT_SPC2_HOLDER: usize = 0;
+const AT_UNIT_TYPE: usize = 2;
+const AT_UNIT_APTPL: usize = 3;
+const AT_UNIT_HOLDER: usize = 4;
+const AT_UNIT_GENERATION: usize = 8;
+const UNIT_UNUSED_BYTES: u32 = 4; // |12-15|
+if (AT_UNIT_GENERATION + 4 + UNIT_UNUSED_BYTES != LUN_BYTES) ERROR("reservations LUN state: generation and the unused tail end it");
+@inline function unitSpc2Holder(at: usize): u32 { return <u32>load<u16>(at, AT_UNIT_SPC2_HOLDER); }
+@inline function unitType(at: usize): u32 { return <u32>load<u8>(at, AT_UNIT_TYPE); }
+@inline function unitAptpl(at: usize): bool { return load<u8>(at, AT_UNIT_APTPL) != 0; }
+@inline function unitHolder(at: usize): u32 { return <u32>load<u16>(at, AT_UNIT_HOLDER); }
+@inline function unitGeneration(at: usize): u32 { return load<u32>(at, AT_UNIT_GENERATION); }
+@inline function unitSetSpc2Holder(at: usize, nexus: u32): void { store<u16>(at, <u16>nexus, AT_UNIT_SPC2_HOLDER); }
+@inline function unitSetType(at: usize, type: u32): void { store<u8>(at, <u8>type, AT_UNIT_TYPE); }
+@inline function unitSetAptpl(at: usize, aptpl: bool): void { store<u8>(at, aptpl ? 1 : 0, AT_UNIT_APTPL); }
+@inline function unitSetHolder(at: usize, r: u32): void { store<u16>(at, <u16>r, AT_UNIT_HOLDER); }
+@inline function unitSetGeneration(at: usize, generation: u32): void { store<u32>(at, generation, AT_UNIT_GENERATION); }
+
 const REGISTRANT_BYTES: u32 = 16;
+const AT_REGISTRANT_IN_USE: usize = 0;
+const AT_REGISTRANT_FLAGS: usize = 1;
+const AT_REGISTRANT_NEXUS: usize = 2;
+const AT_REGISTRANT_KEY: usize = 8;
+if (AT_REGISTRANT_KEY + 8 != REGISTRANT_BYTES) ERROR("reservations registrant: the key ends it");
+@inline function registrantInUse(at: usize): bool { return load<u8>(at, AT_REGISTRANT_IN_USE) != 0; }
+@inline function registrantAllTargetPorts(at: usize): bool { return (load<u8>(at, AT_REGISTRANT_FLAGS) & REGISTRANT_ALL_TARGET_PORTS) != 0; }
+@inline function registrantNexus(at: usize): u32 { return <u32>load<u16>(at, AT_REGISTRANT_NEXUS); }
+@inline function registrantKeyOf(at: usize): u64 { return load<u64>(at, AT_REGISTRANT_KEY); }
+@inline function registrantSetUnused(at: usize): void { store<u8>(at, 0, AT_REGISTRANT_IN_USE); }
+@inline function registrantSetKey(at: usize, key: u64): void { store<u64>(at, key, AT_REGISTRANT_KEY); }
 
 // SPC-4, Persistent reservations type codes.
 export const PR_TYPE_NONE: u32 = 0;
@@ -90,8 +120,8 @@ export function reservationsInit(): void {
   registrants = carve(VOLUMES_MAX * REGISTRANTS_MAX * REGISTRANT_BYTES, 16);
   backup = carve(LUN_BYTES + REGISTRANTS_MAX * REGISTRANT_BYTES, 16);
   for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) {
-    store<u16>(lunAt(lun), <u16>NEXUS_NONE, 0);
-    store<u16>(lunAt(lun), <u16>REGISTRANT_NONE, 4);
+    unitSetSpc2Holder(lunAt(lun), NEXUS_NONE);
+    unitSetHolder(lunAt(lun), REGISTRANT_NONE);
   }
   transportIdInit();
 }
@@ -114,13 +144,13 @@ function invalidParameter(byteIndex: u32, bitIndex: u32 = BIT_NONE): PrResult {
   return registrants + (<usize>lun * REGISTRANTS_MAX + r) * REGISTRANT_BYTES;
 }
 
-@inline function prType(lun: u32): u32 { return load<u8>(lunAt(lun), 2); }
-@inline function prHolder(lun: u32): u32 { return load<u16>(lunAt(lun), 4); }
-export function prGeneration(lun: u32): u32 { return load<u32>(lunAt(lun), 8); }
-function generationBump(lun: u32): void { store<u32>(lunAt(lun), prGeneration(lun) + 1, 8); }
+@inline function prType(lun: u32): u32 { return unitType(lunAt(lun)); }
+@inline function prHolder(lun: u32): u32 { return unitHolder(lunAt(lun)); }
+export function prGeneration(lun: u32): u32 { return unitGeneration(lunAt(lun)); }
+function generationBump(lun: u32): void { unitSetGeneration(lunAt(lun), prGeneration(lun) + 1); }
 function reservationSet(lun: u32, type: u32, holder: u32): void { // holder: a registrant index, or REGISTRANT_NONE
-  store<u8>(lunAt(lun), <u8>type, 2);
-  store<u16>(lunAt(lun), <u16>holder, 4);
+  unitSetType(lunAt(lun), type);
+  unitSetHolder(lunAt(lun), holder);
 }
 
 function allRegistrants(type: u32): bool {
@@ -137,8 +167,8 @@ export function prTypeValid(type: u32): bool {
 /** True when registrant `r` of `lun` is in use and covers `nexus`. */
 function registrantCovers(lun: u32, r: u32, nexus: u32): bool {
   const at = registrantAt(lun, r);
-  if (load<u8>(at, 0) == 0) return false;
-  return nexusCovers(load<u16>(at, 2), nexus, (load<u8>(at, 1) & REGISTRANT_ALL_TARGET_PORTS) != 0);
+  if (!registrantInUse(at)) return false;
+  return nexusCovers(registrantNexus(at), nexus, registrantAllTargetPorts(at));
 }
 
 /** The registrant slot that covers `nexus` on `lun`, or REGISTRANT_NONE. */
@@ -148,27 +178,27 @@ function registrantFind(lun: u32, nexus: u32): u32 {
 }
 
 function registrantFree(lun: u32): u32 {
-  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) if (load<u8>(registrantAt(lun, r), 0) == 0) return r;
+  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) if (!registrantInUse(registrantAt(lun, r))) return r;
   return REGISTRANT_NONE;
 }
 
 function registrantSet(lun: u32, r: u32, nexus: u32, flags: u8, key: u64): void {
   const at = registrantAt(lun, r);
-  assert(load<u8>(at, 0) == 0, "reservations: registrant slot taken");
-  store<u8>(at, 1, 0);
-  store<u8>(at, flags, 1);
-  store<u16>(at, <u16>nexus, 2);
-  store<u64>(at, key, 8);
+  assert(!registrantInUse(at), "reservations: registrant slot taken");
+  store<u8>(at, 1, AT_REGISTRANT_IN_USE);
+  store<u8>(at, flags, AT_REGISTRANT_FLAGS);
+  store<u16>(at, <u16>nexus, AT_REGISTRANT_NEXUS);
+  registrantSetKey(at, key);
 }
 
-@inline function registrantKey(lun: u32, r: u32): u64 { return load<u64>(registrantAt(lun, r), 8); }
+@inline function registrantKey(lun: u32, r: u32): u64 { return registrantKeyOf(registrantAt(lun, r)); }
 
 /** True when a registration names identity `nexus` (it must not be given to another port or initiator). */
 export function prRegistered(nexus: u32): bool {
   for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) {
     for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) {
       const at = registrantAt(lun, r);
-      if (load<u8>(at, 0) != 0 && <u32>load<u16>(at, 2) == nexus) return true;
+      if (registrantInUse(at) && registrantNexus(at) == nexus) return true;
     }
   }
   return false;
@@ -176,7 +206,7 @@ export function prRegistered(nexus: u32): bool {
 
 function registrantCount(lun: u32): u32 {
   let count: u32 = 0;
-  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) if (load<u8>(registrantAt(lun, r), 0) != 0) count += 1;
+  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) if (registrantInUse(registrantAt(lun, r))) count += 1;
   return count;
 }
 
@@ -194,7 +224,7 @@ function prHolds(lun: u32, nexus: u32): bool {
  */
 export function reservationConflict(lun: u32, nexus: u32, access: Access): bool {
   if (access == Access.Always) return false;
-  const spc2 = <u32>load<u16>(lunAt(lun), 0);
+  const spc2 = unitSpc2Holder(lunAt(lun));
   if (access == Access.Persistent) return spc2 != NEXUS_NONE;
   if (access == Access.Reserve) return registrantCount(lun) > 0;
   if (spc2 != NEXUS_NONE) return spc2 != nexus;
@@ -209,26 +239,26 @@ export function reservationConflict(lun: u32, nexus: u32, access: Access): bool 
 
 /** RESERVE(6): false when another nexus holds it (RESERVATION CONFLICT). Reserving again is allowed. */
 export function reserve6(lun: u32, nexus: u32): bool {
-  const holder = <u32>load<u16>(lunAt(lun), 0);
+  const holder = unitSpc2Holder(lunAt(lun));
   if (holder != NEXUS_NONE && holder != nexus) return false;
-  store<u16>(lunAt(lun), <u16>nexus, 0);
+  unitSetSpc2Holder(lunAt(lun), nexus);
   return true;
 }
 
 /** RELEASE(6): releases the reservation if `nexus` holds it; from anyone else it does nothing (SPC-2). */
 export function release6(lun: u32, nexus: u32): void {
-  if (<u32>load<u16>(lunAt(lun), 0) == nexus) store<u16>(lunAt(lun), <u16>NEXUS_NONE, 0);
+  if (unitSpc2Holder(lunAt(lun)) == nexus) unitSetSpc2Holder(lunAt(lun), NEXUS_NONE);
 }
 
 /** A logical unit reset ends its RESERVE(6) reservation; persistent reservations stay. */
-export function reservationsLunReset(lun: u32): void { store<u16>(lunAt(lun), <u16>NEXUS_NONE, 0); }
+export function reservationsLunReset(lun: u32): void { unitSetSpc2Holder(lunAt(lun), NEXUS_NONE); }
 
 /** A nexus gone ends the RESERVE(6) reservations it held. */
 export function reservationsNexusLost(nexus: u32): void {
   for (let lun: u32 = 0; lun < VOLUMES_MAX; lun++) release6(lun, nexus);
 }
 
-export function spc2Holder(lun: u32): u32 { return load<u16>(lunAt(lun), 0); }
+export function spc2Holder(lun: u32): u32 { return unitSpc2Holder(lunAt(lun)); }
 
 // PERSISTENT RESERVE IN.
 
@@ -238,8 +268,8 @@ export function prReadKeys(lun: u32, at: usize, capacity: u32): u32 {
   let lengthBytes: u32 = 8;
   for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) {
     const reg = registrantAt(lun, r);
-    if (load<u8>(reg, 0) == 0) continue;
-    if (lengthBytes + 8 <= capacity) putBe64(at + lengthBytes, load<u64>(reg, 8));
+    if (!registrantInUse(reg)) continue;
+    if (lengthBytes + 8 <= capacity) putBe64(at + lengthBytes, registrantKeyOf(reg));
     lengthBytes += 8;
   }
   putBe32(at + 4, lengthBytes - 8); // ADDITIONAL LENGTH
@@ -282,16 +312,16 @@ export function prReadFullStatus(lun: u32, at: usize, capacity: u32): u32 {
   let lengthBytes: u32 = 8;
   for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) {
     const reg = registrantAt(lun, r);
-    if (load<u8>(reg, 0) == 0) continue;
-    const nexus = <u32>load<u16>(reg, 2);
-    const allTargetPorts = (load<u8>(reg, 1) & REGISTRANT_ALL_TARGET_PORTS) != 0;
+    if (!registrantInUse(reg)) continue;
+    const nexus = registrantNexus(reg);
+    const allTargetPorts = registrantAllTargetPorts(reg);
     const holds = type != PR_TYPE_NONE && (allRegistrants(type) || prHolder(lun) == r);
     const idBytes = transportIdBytes(nexus);
     const descriptorBytes = FULL_STATUS_DESCRIPTOR_BYTES + idBytes;
     if (lengthBytes + descriptorBytes <= capacity) {
       const d = at + lengthBytes;
       memory.fill(d, 0, descriptorBytes);
-      putBe64(d, load<u64>(reg, 8));
+      putBe64(d, registrantKeyOf(reg));
       store<u8>(d + 12, (allTargetPorts ? 0x02 : 0) | (holds ? 0x01 : 0)); // ALL_TG_PT, R_HOLDER
       if (holds) store<u8>(d + 13, <u8>type); // SCOPE 0h (LU_SCOPE), TYPE
       putBe16(d + 18, relativeTargetPort(nexusTargetPort(nexus))); // RELATIVE TARGET PORT IDENTIFIER (the registering port's, as on the wire: alua.ts)
@@ -326,14 +356,14 @@ export function prReportCapabilities(lun: u32, at: usize): u32 {
 export function reservationsPersistCapable(capable: bool): void { persistCapable = capable; }
 export function prPersistCapable(): bool { return persistCapable; }
 /** The last valid APTPL bit `lun` received (PTPL_A): its state is to survive a power cycle. */
-export function prAptpl(lun: u32): bool { return load<u8>(lunAt(lun), 3) != 0; }
-export function prAptplSet(lun: u32, aptpl: bool): void { store<u8>(lunAt(lun), aptpl ? 1 : 0, 3); }
+export function prAptpl(lun: u32): bool { return unitAptpl(lunAt(lun)); }
+export function prAptplSet(lun: u32, aptpl: bool): void { unitSetAptpl(lunAt(lun), aptpl); }
 export function prReservationType(lun: u32): u32 { return prType(lun); }
 /** The registrant index holding the reservation, PR_REGISTRANT_NONE for none or an all-registrants type. */
 export function prReservationHolder(lun: u32): u32 { return prHolder(lun); }
-export function prRegistrantInUse(lun: u32, r: u32): bool { return load<u8>(registrantAt(lun, r), 0) != 0; }
-export function prRegistrantNexus(lun: u32, r: u32): u32 { return load<u16>(registrantAt(lun, r), 2); }
-export function prRegistrantAllTargetPorts(lun: u32, r: u32): bool { return (load<u8>(registrantAt(lun, r), 1) & REGISTRANT_ALL_TARGET_PORTS) != 0; }
+export function prRegistrantInUse(lun: u32, r: u32): bool { return registrantInUse(registrantAt(lun, r)); }
+export function prRegistrantNexus(lun: u32, r: u32): u32 { return registrantNexus(registrantAt(lun, r)); }
+export function prRegistrantAllTargetPorts(lun: u32, r: u32): bool { return registrantAllTargetPorts(registrantAt(lun, r)); }
 export function prRegistrantKey(lun: u32, r: u32): u64 { return registrantKey(lun, r); }
 
 /** Keeps `lun`'s state (reservation, generation, APTPL, registrations) so prRollback can put it back. */
@@ -411,7 +441,7 @@ function prRegister(lun: u32, nexus: u32, r: u32, saKey: u64, allTargetPorts: bo
     return PrResult.Good;
   }
   if (saKey != 0) {
-    store<u64>(registrantAt(lun, r), saKey, 8);
+    registrantSetKey(registrantAt(lun, r), saKey);
     generationBump(lun);
     return PrResult.Good;
   }
@@ -517,10 +547,10 @@ function moveTo(lun: u32, nexus: u32, r: u32, destination: u32, saKey: u64, unre
     if (d == REGISTRANT_NONE) return PrResult.NoRoom;
     registrantSet(lun, d, destination, 0, saKey);
   } else {
-    store<u64>(registrantAt(lun, d), saKey, 8); // SPC-4: registered already, with this key or another, is no error
+    registrantSetKey(registrantAt(lun, d), saKey); // SPC-4: registered already, with this key or another, is no error
   }
   reservationSet(lun, prType(lun), d);
-  if (unregister) store<u8>(registrantAt(lun, r), 0, 0); // the reservation is no longer its own: nothing released
+  if (unregister) registrantSetUnused(registrantAt(lun, r)); // the reservation is no longer its own: nothing released
   generationBump(lun);
   return PrResult.Good;
 }
@@ -530,7 +560,7 @@ function moveTo(lun: u32, nexus: u32, r: u32, destination: u32, saKey: u64, unre
 // types.
 function registrantRemove(lun: u32, r: u32, nexus: u32): void {
   const type = prType(lun);
-  store<u8>(registrantAt(lun, r), 0, 0);
+  registrantSetUnused(registrantAt(lun, r));
   if (type == PR_TYPE_NONE) return;
   if (allRegistrants(type)) {
     if (registrantCount(lun) == 0) reservationSet(lun, PR_TYPE_NONE, REGISTRANT_NONE);
@@ -573,7 +603,7 @@ function prRelease(lun: u32, nexus: u32, scope: u32, type: u32): PrResult {
 
 function prClear(lun: u32, nexus: u32): PrResult {
   raiseForRegistrants(lun, nexus, UA_RESERVATIONS_PREEMPTED);
-  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) store<u8>(registrantAt(lun, r), 0, 0);
+  for (let r: u32 = 0; r < REGISTRANTS_MAX; r++) registrantSetUnused(registrantAt(lun, r));
   reservationSet(lun, PR_TYPE_NONE, REGISTRANT_NONE);
   generationBump(lun);
   return PrResult.Good;
@@ -595,10 +625,10 @@ function prPreempt(lun: u32, nexus: u32, r: u32, scope: u32, type: u32, saKey: u
   let removed: u32 = 0;
   for (let p: u32 = 0; p < REGISTRANTS_MAX; p++) {
     const at = registrantAt(lun, p);
-    if (load<u8>(at, 0) == 0 || p == r) continue;
-    if (!(takesReservation && allRegistrants(current)) && load<u64>(at, 8) != saKey) continue;
+    if (!registrantInUse(at) || p == r) continue;
+    if (!(takesReservation && allRegistrants(current)) && registrantKeyOf(at) != saKey) continue;
     preemptNexuses(lun, p, nexus);
-    store<u8>(at, 0, 0);
+    registrantSetUnused(at);
     removed += 1;
   }
   if (!takesReservation) {

@@ -15,6 +15,7 @@
 //
 // Table entry, 176 bytes: |0 state u8|1 rangeCount u8|2 lun u16|4 blockBytes u32|8 id u64|16 lastUseNs u64|
 // |24 timeoutSeconds u32|28 users u16 (WRITE USING TOKENs running)|30 -|32 blocks u64|40 ranges[8]: lba u64, blocks u64|
+// |168-175 -|; the entry and the token's fields are read and written only through the accessors below.
 import { clockNowNs } from "../board/wasi";
 import { volumeAt } from "../volumes/volume";
 import { carve } from "../kernel/carve";
@@ -23,6 +24,7 @@ import {
   ASC_NO_ADDITIONAL_SENSE, ASC_TOKEN_CORRUPT, ASC_TOKEN_DELETED, ASC_TOKEN_EXPIRED, ASC_TOKEN_INVALID_LENGTH,
   ASC_TOKEN_UNKNOWN, ASC_TOKEN_UNSUPPORTED_TYPE,
 } from "./sense";
+import { targetDescriptorWrite } from "./target_descriptor";
 import { lunNaa } from "./vpd";
 
 export const ROD_TOKEN_BYTES: u32 = 512;
@@ -38,10 +40,6 @@ export const ROD_TOKEN_TIMEOUT_DEFAULT_SECONDS: u32 = 60; // DEFAULT INACTIVITY 
 export const ROD_TOKEN_TIMEOUT_MAX_SECONDS: u32 = 600; // MAXIMUM INACTIVITY TIMEOUT
 export const ROD_TOKEN_NONE: u32 = 0xffff_ffff;
 
-const ENTRY_BYTES: u32 = 176;
-const RANGES_AT: u32 = 40;
-const RANGE_BYTES: u32 = 16;
-if (RANGES_AT + ROD_TOKEN_RANGES_MAX * RANGE_BYTES > ENTRY_BYTES) ERROR("a token's ranges fit its entry");
 const NS_PER_SECOND: u64 = 1_000_000_000;
 
 // Entry states.
@@ -49,6 +47,70 @@ const STATE_FREE: u8 = 0; // never used
 const STATE_LIVE: u8 = 1; // usable
 const STATE_EXPIRED: u8 = 2; // its inactivity timeout passed: TOKEN EXPIRED
 const STATE_DELETED: u8 = 3; // DEL_TKN: TOKEN DELETED
+
+const ENTRY_BYTES: u32 = 176;
+const AT_STATE: usize = 0;
+const AT_RANGE_COUNT: usize = 1;
+const AT_LUN: usize = 2;
+const AT_BLOCK_BYTES: usize = 4;
+const AT_ID: usize = 8;
+const AT_LAST_USE_NS: usize = 16;
+const AT_TIMEOUT_SECONDS: usize = 24;
+const AT_USERS: usize = 28;
+const AT_BLOCKS: usize = 32;
+const AT_RANGES: usize = 40;
+const RANGE_BYTES: u32 = 16; // |0 lba u64|8 blocks u64|
+const AT_RANGE_LBA: usize = 0;
+const AT_RANGE_BLOCKS: usize = 8;
+const ENTRY_UNUSED_BYTES: u32 = 8; // |168-175|
+if (AT_RANGES + ROD_TOKEN_RANGES_MAX * RANGE_BYTES + ENTRY_UNUSED_BYTES != ENTRY_BYTES) ERROR("rod token entry: the ranges and the unused tail end the entry");
+
+@inline function entryState(at: usize): u8 { return load<u8>(at, AT_STATE); }
+@inline function entryRangeCount(at: usize): u32 { return <u32>load<u8>(at, AT_RANGE_COUNT); }
+@inline function entryLun(at: usize): u32 { return <u32>load<u16>(at, AT_LUN); }
+@inline function entryBlockBytes(at: usize): u32 { return load<u32>(at, AT_BLOCK_BYTES); }
+@inline function entryId(at: usize): u64 { return load<u64>(at, AT_ID); }
+@inline function entryLastUseNs(at: usize): u64 { return load<u64>(at, AT_LAST_USE_NS); }
+@inline function entryTimeoutSeconds(at: usize): u32 { return load<u32>(at, AT_TIMEOUT_SECONDS); }
+@inline function entryUsers(at: usize): u32 { return <u32>load<u16>(at, AT_USERS); }
+@inline function entryBlocks(at: usize): u64 { return load<u64>(at, AT_BLOCKS); }
+@inline function entryRange(at: usize, i: u32): usize { return at + AT_RANGES + <usize>i * RANGE_BYTES; }
+@inline function entryRangeLba(at: usize, i: u32): u64 { return load<u64>(entryRange(at, i), AT_RANGE_LBA); }
+@inline function entryRangeBlocks(at: usize, i: u32): u64 { return load<u64>(entryRange(at, i), AT_RANGE_BLOCKS); }
+
+@inline function entrySetState(at: usize, state: u8): void { store<u8>(at, state, AT_STATE); }
+@inline function entrySetRangeCount(at: usize, count: u32): void { store<u8>(at, <u8>count, AT_RANGE_COUNT); }
+@inline function entrySetLun(at: usize, lun: u32): void { store<u16>(at, <u16>lun, AT_LUN); }
+@inline function entrySetBlockBytes(at: usize, blockBytes: u32): void { store<u32>(at, blockBytes, AT_BLOCK_BYTES); }
+@inline function entrySetId(at: usize, id: u64): void { store<u64>(at, id, AT_ID); }
+@inline function entrySetLastUseNs(at: usize, atNs: u64): void { store<u64>(at, atNs, AT_LAST_USE_NS); }
+@inline function entrySetTimeoutSeconds(at: usize, seconds: u32): void { store<u32>(at, seconds, AT_TIMEOUT_SECONDS); }
+@inline function entrySetUsers(at: usize, users: u32): void { store<u16>(at, <u16>users, AT_USERS); }
+@inline function entrySetBlocks(at: usize, blocks: u64): void { store<u64>(at, blocks, AT_BLOCKS); }
+@inline function entrySetRange(at: usize, i: u32, lba: u64, blocks: u64): void {
+  store<u64>(entryRange(at, i), lba, AT_RANGE_LBA);
+  store<u64>(entryRange(at, i), blocks, AT_RANGE_BLOCKS);
+}
+
+// The token's fields (drawn above) this copy manager reads back or fills in.
+const AT_TOKEN_ROD_TYPE: usize = 0;
+const AT_TOKEN_LENGTH: usize = 6;
+const AT_TOKEN_ID: usize = 8;
+const AT_TOKEN_CREATOR: usize = 16;
+const AT_TOKEN_BYTES_REPRESENTED_LOW: usize = 56; // the low 64 of NUMBER OF BYTES REPRESENTED's 128 bits (48-63)
+const AT_TOKEN_BLOCK_LENGTH: usize = 96; // DEVICE TYPE SPECIFIC DATA: READ CAPACITY (16) data from its byte 8
+const AT_TOKEN_LBPPBE: usize = 101;
+const AT_TOKEN_LBPME: usize = 102;
+const AT_TOKEN_CHECK: usize = 128;
+@inline function tokenRodType(token: usize): u32 { return getBe32(token + AT_TOKEN_ROD_TYPE); }
+@inline function tokenLength(token: usize): u32 { return getBe16(token + AT_TOKEN_LENGTH); }
+@inline function tokenId(token: usize): u64 { return getBe64(token + AT_TOKEN_ID); }
+
+// A block device range descriptor of POPULATE TOKEN's list, 16 bytes: |0-7 LBA|8-11 NUMBER OF LOGICAL BLOCKS|12-15 -|.
+const AT_DESCRIPTOR_LBA: usize = 0;
+const AT_DESCRIPTOR_BLOCKS: usize = 8;
+@inline function descriptorLba(d: usize): u64 { return getBe64(d + AT_DESCRIPTOR_LBA); }
+@inline function descriptorBlocks(d: usize): u32 { return getBe32(d + AT_DESCRIPTOR_BLOCKS); }
 
 let entries: usize = 0;
 let idNext: u64 = 1;
@@ -65,9 +127,9 @@ export function rodTokensInit(): void {
 
 // A live token whose inactivity timeout passed, with no WRITE USING TOKEN running on it, becomes expired.
 function expireIfIdle(at: usize, nowNs: u64): void {
-  if (load<u8>(at) != STATE_LIVE || load<u16>(at, 28) != 0) return;
-  const idleNs = nowNs - load<u64>(at, 16);
-  if (idleNs >= <u64>load<u32>(at, 24) * NS_PER_SECOND) store<u8>(at, STATE_EXPIRED);
+  if (entryState(at) != STATE_LIVE || entryUsers(at) != 0) return;
+  const idleNs = nowNs - entryLastUseNs(at);
+  if (idleNs >= <u64>entryTimeoutSeconds(at) * NS_PER_SECOND) entrySetState(at, STATE_EXPIRED);
 }
 
 /**
@@ -85,63 +147,55 @@ export function rodTokenCreate(lun: u32, ranges: usize, rangeCount: u32, timeout
   for (let e: u32 = 0; e < ROD_TOKENS_MAX; e++) {
     const at = entryAt(e);
     expireIfIdle(at, nowNs);
-    if (load<u8>(at) == STATE_LIVE || load<u16>(at, 28) != 0) continue; // in use, even when deleted
-    const id: u64 = load<u8>(at) == STATE_FREE ? 0 : load<u64>(at, 8);
+    if (entryState(at) == STATE_LIVE || entryUsers(at) != 0) continue; // in use, even when deleted
+    const id: u64 = entryState(at) == STATE_FREE ? 0 : entryId(at);
     if (id < pickId) { pick = e; pickId = id; }
   }
   if (pick == ROD_TOKEN_NONE) return ROD_TOKEN_NONE;
   const at = entryAt(pick);
   memory.fill(at, 0, ENTRY_BYTES);
-  store<u8>(at, STATE_LIVE);
-  store<u8>(at, <u8>rangeCount, 1);
-  store<u16>(at, <u16>lun, 2);
-  store<u32>(at, volumeAt(lun).blockSizeBytes, 4);
-  store<u64>(at, idNext, 8);
+  entrySetState(at, STATE_LIVE);
+  entrySetRangeCount(at, rangeCount);
+  entrySetLun(at, lun);
+  entrySetBlockBytes(at, volumeAt(lun).blockSizeBytes);
+  entrySetId(at, idNext);
   idNext += 1;
-  store<u64>(at, nowNs, 16);
-  store<u32>(at, timeoutSeconds, 24);
+  entrySetLastUseNs(at, nowNs);
+  entrySetTimeoutSeconds(at, timeoutSeconds);
   let blocks: u64 = 0;
   for (let i: u32 = 0; i < rangeCount; i++) {
     const d = ranges + <usize>i * RANGE_BYTES;
-    const r = at + RANGES_AT + <usize>i * RANGE_BYTES;
-    store<u64>(r, getBe64(d));
-    store<u64>(r, <u64>getBe32(d + 8), 8);
-    blocks += <u64>getBe32(d + 8);
+    entrySetRange(at, i, descriptorLba(d), <u64>descriptorBlocks(d));
+    blocks += <u64>descriptorBlocks(d);
   }
-  store<u64>(at, blocks, 32);
+  entrySetBlocks(at, blocks);
   return pick;
 }
 
 /** The token of entry `e` (live, or ended: the bytes it had) at `at`, 512 bytes. */
 export function rodTokenWrite(e: u32, at: usize): void {
   const entry = entryAt(e);
-  assert(load<u8>(entry) != STATE_FREE, "rod token: writing a token never made");
-  const lun = <u32>load<u16>(entry, 2);
-  const blockBytes = load<u32>(entry, 4);
+  assert(entryState(entry) != STATE_FREE, "rod token: writing a token never made");
+  const lun = entryLun(entry);
+  const blockBytes = entryBlockBytes(entry);
   memory.fill(at, 0, ROD_TOKEN_BYTES);
-  putBe32(at, ROD_TYPE_ACCESS_UPON_REFERENCE);
-  putBe16(at + 6, ROD_TOKEN_LENGTH);
-  putBe64(at + 8, load<u64>(entry, 8));
+  putBe32(at + AT_TOKEN_ROD_TYPE, ROD_TYPE_ACCESS_UPON_REFERENCE);
+  putBe16(at + AT_TOKEN_LENGTH, ROD_TOKEN_LENGTH);
+  putBe64(at + AT_TOKEN_ID, entryId(entry));
   // CREATOR LOGICAL UNIT DESCRIPTOR: as an EXTENDED COPY target descriptor names the unit (copy.ts).
-  store<u8>(at + 16, 0xe4);
-  store<u8>(at + 20, 0x01); // code set 1: binary
-  store<u8>(at + 21, 0x03); // association 00b (logical unit), designator type 3h (NAA)
-  store<u8>(at + 23, 8);
-  putBe64(at + 24, lunNaa(lun));
-  store<u8>(at + 45, <u8>(blockBytes >> 16));
-  putBe16(at + 46, blockBytes & 0xffff);
-  putBe64(at + 56, load<u64>(entry, 32) * <u64>blockBytes); // NUMBER OF BYTES REPRESENTED, low 64 of its 128 bits
-  putBe32(at + 96, blockBytes);
-  store<u8>(at + 101, <u8>volumeAt(lun).physicalExponent);
-  store<u8>(at + 102, 0x80 | 0x40); // LBPME, LBPRZ, as READ CAPACITY (16) says
+  targetDescriptorWrite(at + AT_TOKEN_CREATOR, lunNaa(lun), blockBytes);
+  putBe64(at + AT_TOKEN_BYTES_REPRESENTED_LOW, entryBlocks(entry) * <u64>blockBytes);
+  putBe32(at + AT_TOKEN_BLOCK_LENGTH, blockBytes);
+  store<u8>(at, <u8>volumeAt(lun).physicalExponent, AT_TOKEN_LBPPBE);
+  store<u8>(at, 0x80 | 0x40, AT_TOKEN_LBPME); // LBPME, LBPRZ, as READ CAPACITY (16) says
   checkBytes(at);
 }
 
 // Bytes 128-511: FNV-1a over bytes 0-127, then over the previous eight check bytes, eight bytes at a time.
 function checkBytes(token: usize): void {
   let h: u64 = 0xcbf2_9ce4_8422_2325;
-  for (let i: u32 = 0; i < 128; i++) h = (h ^ <u64>load<u8>(token + i)) * 0x100_0000_01b3;
-  for (let at: u32 = 128; at < ROD_TOKEN_BYTES; at += 8) {
+  for (let i: usize = 0; i < AT_TOKEN_CHECK; i++) h = (h ^ <u64>load<u8>(token + i)) * 0x100_0000_01b3;
+  for (let at: usize = AT_TOKEN_CHECK; at < ROD_TOKEN_BYTES; at += 8) {
     putBe64(token + at, h);
     for (let b: u32 = 0; b < 8; b++) h = (h ^ ((h >> (b * 8)) & 0xff)) * 0x100_0000_01b3;
   }
@@ -155,17 +209,17 @@ function checkBytes(token: usize): void {
  */
 export function rodTokenFind(token: usize, scratch: usize): u32 {
   refusal = ASC_NO_ADDITIONAL_SENSE;
-  if (getBe32(token) != ROD_TYPE_ACCESS_UPON_REFERENCE) { refusal = ASC_TOKEN_UNSUPPORTED_TYPE; return ROD_TOKEN_NONE; }
-  if (getBe16(token + 6) != ROD_TOKEN_LENGTH) { refusal = ASC_TOKEN_INVALID_LENGTH; return ROD_TOKEN_NONE; }
-  const id = getBe64(token + 8);
+  if (tokenRodType(token) != ROD_TYPE_ACCESS_UPON_REFERENCE) { refusal = ASC_TOKEN_UNSUPPORTED_TYPE; return ROD_TOKEN_NONE; }
+  if (tokenLength(token) != ROD_TOKEN_LENGTH) { refusal = ASC_TOKEN_INVALID_LENGTH; return ROD_TOKEN_NONE; }
+  const id = tokenId(token);
   const nowNs = clockNowNs();
   for (let e: u32 = 0; e < ROD_TOKENS_MAX; e++) {
     const at = entryAt(e);
-    if (load<u8>(at) == STATE_FREE || load<u64>(at, 8) != id) continue;
+    if (entryState(at) == STATE_FREE || entryId(at) != id) continue;
     rodTokenWrite(e, scratch);
     if (memory.compare(scratch, token, ROD_TOKEN_BYTES) != 0) { refusal = ASC_TOKEN_CORRUPT; return ROD_TOKEN_NONE; }
     expireIfIdle(at, nowNs);
-    const state = load<u8>(at);
+    const state = entryState(at);
     if (state == STATE_EXPIRED) { refusal = ASC_TOKEN_EXPIRED; return ROD_TOKEN_NONE; }
     if (state == STATE_DELETED) { refusal = ASC_TOKEN_DELETED; return ROD_TOKEN_NONE; }
     assert(state == STATE_LIVE, "rod token: unknown state");
@@ -181,42 +235,42 @@ export function rodTokenRefusal(): u32 { return refusal; }
 /** True while entry `e` still holds the token with identifier `id` (live or ended), so its bytes can be given. */
 export function rodTokenIs(e: u32, id: u64): bool {
   const at = entryAt(e);
-  return load<u8>(at) != STATE_FREE && load<u64>(at, 8) == id;
+  return entryState(at) != STATE_FREE && entryId(at) == id;
 }
 
-export function rodTokenId(e: u32): u64 { return load<u64>(entryAt(e), 8); }
-export function rodTokenLun(e: u32): u32 { return load<u16>(entryAt(e), 2); }
-export function rodTokenBlockBytes(e: u32): u32 { return load<u32>(entryAt(e), 4); }
-export function rodTokenBlocks(e: u32): u64 { return load<u64>(entryAt(e), 32); }
-export function rodTokenRangeCount(e: u32): u32 { return load<u8>(entryAt(e), 1); }
+export function rodTokenId(e: u32): u64 { return entryId(entryAt(e)); }
+export function rodTokenLun(e: u32): u32 { return entryLun(entryAt(e)); }
+export function rodTokenBlockBytes(e: u32): u32 { return entryBlockBytes(entryAt(e)); }
+export function rodTokenBlocks(e: u32): u64 { return entryBlocks(entryAt(e)); }
+export function rodTokenRangeCount(e: u32): u32 { return entryRangeCount(entryAt(e)); }
 export function rodTokenRangeLba(e: u32, i: u32): u64 {
   assert(i < rodTokenRangeCount(e), "rod token: range out of range");
-  return load<u64>(entryAt(e) + RANGES_AT + <usize>i * RANGE_BYTES);
+  return entryRangeLba(entryAt(e), i);
 }
 export function rodTokenRangeBlocks(e: u32, i: u32): u64 {
   assert(i < rodTokenRangeCount(e), "rod token: range out of range");
-  return load<u64>(entryAt(e) + RANGES_AT + <usize>i * RANGE_BYTES, 8);
+  return entryRangeBlocks(entryAt(e), i);
 }
 
 /** A WRITE USING TOKEN begins using live token `e`: it does not expire while in use. */
 export function rodTokenUseBegin(e: u32): void {
   const at = entryAt(e);
-  assert(load<u8>(at) == STATE_LIVE, "rod token: using a token that is not live");
-  store<u16>(at, load<u16>(at, 28) + 1, 28);
+  assert(entryState(at) == STATE_LIVE, "rod token: using a token that is not live");
+  entrySetUsers(at, entryUsers(at) + 1);
 }
 
 /** The WRITE USING TOKEN that used token `e` (identifier `id`) ended: its inactivity timeout starts again. */
 export function rodTokenUseEnd(e: u32, id: u64): void {
   const at = entryAt(e);
-  assert(rodTokenIs(e, id) && load<u16>(at, 28) > 0, "rod token: use ended twice");
-  store<u16>(at, load<u16>(at, 28) - 1, 28);
-  store<u64>(at, clockNowNs(), 16);
+  assert(rodTokenIs(e, id) && entryUsers(at) > 0, "rod token: use ended twice");
+  entrySetUsers(at, entryUsers(at) - 1);
+  entrySetLastUseNs(at, clockNowNs());
 }
 
 /** SBC-3, DEL_TKN: the token may not be used again (TOKEN DELETED). */
 export function rodTokenDelete(e: u32): void {
   const at = entryAt(e);
-  if (load<u8>(at) == STATE_LIVE) store<u8>(at, STATE_DELETED);
+  if (entryState(at) == STATE_LIVE) entrySetState(at, STATE_DELETED);
 }
 
 /** Live tokens now (for tests and stats). */
@@ -226,7 +280,7 @@ export function rodTokensLive(): u32 {
   for (let e: u32 = 0; e < ROD_TOKENS_MAX; e++) {
     const at = entryAt(e);
     expireIfIdle(at, nowNs);
-    if (load<u8>(at) == STATE_LIVE) count += 1;
+    if (entryState(at) == STATE_LIVE) count += 1;
   }
   return count;
 }

@@ -17,7 +17,8 @@
 // OVERWRITE parameter list: |0 INVERT(7),-(6-5),OVERWRITE COUNT(4-0)|1 -|2-3 INITIALIZATION PATTERN LENGTH|4- pattern|
 //
 // Logical unit entry, 32 bytes: |0 state u8|1 serviceAction u8|2 ause u8|3 invert u8|4 passCount u8|5 passIndex u8|
-// |6 erased u8|7 -|8 worker u16|10 waiter u16 (0xFFFF: none)|12 waiterGeneration u32|16 lbaNext u64|24 blockCount u64|
+// |6 erased u8|7 -|8 worker u16|10 waiter u16 (0xFFFF: none)|12 waiterGeneration u32|16 lbaNext u64|24 blockCount u64|;
+// read and written only through the entry accessors below.
 import { FrameFunction } from "../board/frame";
 import { BUFFER_CLASS_LARGE } from "../config";
 import { VOLUMES_MAX, volumeAt } from "../volumes/volume";
@@ -52,8 +53,6 @@ import { writeProtected } from "./write_protect";
 // an UNMAP of the erases (the disks' own limit for one UNMAP).
 export const SANITIZE_WRITE_CHUNK_BYTES: u32 = 1 << 20;
 export const SANITIZE_UNMAP_CHUNK_BYTES: u32 = UNMAP_BYTES_MAX;
-const LIST_HEADER_BYTES: u32 = 4;
-const ENTRY_BYTES: u32 = 32;
 const WORKER_NEXUS: u32 = 0xffff; // the worker speaks for no I_T nexus
 
 enum SanitizeState {
@@ -61,6 +60,59 @@ enum SanitizeState {
   Running = 1, // an operation in progress: NOT READY, SANITIZE IN PROGRESS
   Failed = 2, // the last operation failed: MEDIUM ERROR, SANITIZE COMMAND FAILED
 }
+
+const ENTRY_BYTES: u32 = 32;
+const AT_STATE: usize = 0;
+const AT_SERVICE_ACTION: usize = 1;
+const AT_AUSE: usize = 2;
+const AT_INVERT: usize = 3;
+const AT_PASS_COUNT: usize = 4;
+const AT_PASS_INDEX: usize = 5;
+const AT_ERASED: usize = 6;
+const AT_WORKER: usize = 8;
+const AT_WAITER: usize = 10;
+const AT_WAITER_GENERATION: usize = 12;
+const AT_LBA_NEXT: usize = 16;
+const AT_BLOCK_COUNT: usize = 24;
+if (AT_BLOCK_COUNT + 8 != ENTRY_BYTES) ERROR("sanitize entry: the last field ends the entry");
+
+@inline function entryState(at: usize): SanitizeState { return <SanitizeState>load<u8>(at, AT_STATE); }
+@inline function entryServiceAction(at: usize): u32 { return <u32>load<u8>(at, AT_SERVICE_ACTION); }
+@inline function entryAuse(at: usize): bool { return load<u8>(at, AT_AUSE) != 0; }
+@inline function entryInvert(at: usize): bool { return load<u8>(at, AT_INVERT) != 0; }
+@inline function entryPassCount(at: usize): u32 { return <u32>load<u8>(at, AT_PASS_COUNT); }
+@inline function entryPassIndex(at: usize): u32 { return <u32>load<u8>(at, AT_PASS_INDEX); }
+@inline function entryErased(at: usize): bool { return load<u8>(at, AT_ERASED) != 0; }
+@inline function entryWorker(at: usize): u32 { return <u32>load<u16>(at, AT_WORKER); }
+@inline function entryWaiter(at: usize): u32 { return <u32>load<u16>(at, AT_WAITER); }
+@inline function entryWaiterGeneration(at: usize): u32 { return load<u32>(at, AT_WAITER_GENERATION); }
+@inline function entryLbaNext(at: usize): u64 { return load<u64>(at, AT_LBA_NEXT); }
+@inline function entryBlockCount(at: usize): u64 { return load<u64>(at, AT_BLOCK_COUNT); }
+
+@inline function entrySetState(at: usize, state: SanitizeState): void { store<u8>(at, <u8>state, AT_STATE); }
+@inline function entrySetServiceAction(at: usize, sa: u32): void { store<u8>(at, <u8>sa, AT_SERVICE_ACTION); }
+@inline function entrySetAuse(at: usize, ause: bool): void { store<u8>(at, ause ? 1 : 0, AT_AUSE); }
+@inline function entrySetInvert(at: usize, invert: bool): void { store<u8>(at, invert ? 1 : 0, AT_INVERT); }
+@inline function entrySetPassCount(at: usize, count: u32): void { store<u8>(at, <u8>count, AT_PASS_COUNT); }
+@inline function entrySetPassIndex(at: usize, index: u32): void { store<u8>(at, <u8>index, AT_PASS_INDEX); }
+@inline function entrySetErased(at: usize, erased: bool): void { store<u8>(at, erased ? 1 : 0, AT_ERASED); }
+@inline function entrySetWorker(at: usize, w: u32): void { store<u16>(at, <u16>w, AT_WORKER); }
+@inline function entrySetWaiter(at: usize, t: u32): void { store<u16>(at, <u16>t, AT_WAITER); }
+@inline function entrySetWaiterGeneration(at: usize, generation: u32): void { store<u32>(at, generation, AT_WAITER_GENERATION); }
+@inline function entrySetLbaNext(at: usize, lba: u64): void { store<u64>(at, lba, AT_LBA_NEXT); }
+@inline function entrySetBlockCount(at: usize, count: u64): void { store<u64>(at, count, AT_BLOCK_COUNT); }
+
+// The OVERWRITE parameter list's header (drawn above): read only through the accessors below.
+const LIST_HEADER_BYTES: u32 = 4;
+const AT_LIST_FLAGS: usize = 0; // INVERT(7), reserved(6-5), OVERWRITE COUNT(4-0)
+const AT_LIST_RESERVED: usize = 1;
+const AT_LIST_PATTERN_LENGTH: usize = 2;
+if (AT_LIST_PATTERN_LENGTH + 2 != LIST_HEADER_BYTES) ERROR("sanitize list: the pattern length ends the header");
+@inline function listFlags(list: usize): u32 { return <u32>load<u8>(list, AT_LIST_FLAGS); }
+@inline function listOverwriteCount(list: usize): u32 { return listFlags(list) & 0x1f; }
+@inline function listInvert(list: usize): bool { return (listFlags(list) & 0x80) != 0; }
+@inline function listReserved(list: usize): u32 { return <u32>load<u8>(list, AT_LIST_RESERVED); }
+@inline function listPatternLength(list: usize): u32 { return getBe16(list + AT_LIST_PATTERN_LENGTH); }
 
 let entries: usize = 0;
 
@@ -72,8 +124,6 @@ export function sanitizeInit(): void {
   assert(lun < VOLUMES_MAX, "sanitize: logical unit out of range");
   return entries + <usize>lun * ENTRY_BYTES;
 }
-
-@inline function stateOf(at: usize): SanitizeState { return <SanitizeState>load<u8>(at); }
 
 function invalidField(t: u32, byteIndex: u32, bitIndex: u32 = 0xff): bool {
   scsiTaskCheck(t, SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, fieldInCdb(byteIndex, bitIndex));
@@ -96,10 +146,10 @@ export function sanitizeWriteProtected(t: u32, lun: u32): bool {
 
 /** The operation's progress, a numerator of 65536: the blocks of every pass written or deallocated so far. */
 function progress(at: usize): u32 {
-  const blockCount = load<u64>(at, 24);
-  const total = blockCount * <u64>load<u8>(at, 4);
+  const blockCount = entryBlockCount(at);
+  const total = blockCount * <u64>entryPassCount(at);
   if (total == 0) return 0;
-  const done = <u64>load<u8>(at, 5) * blockCount + load<u64>(at, 16);
+  const done = <u64>entryPassIndex(at) * blockCount + entryLbaNext(at);
   return <u32>min((done << 16) / total, 0xffff);
 }
 
@@ -111,7 +161,7 @@ function progress(at: usize): u32 {
  */
 export function sanitizeAdmit(t: u32, lun: u32, opcode: u32): bool {
   const at = entryAt(lun);
-  const state = stateOf(at);
+  const state = entryState(at);
   if (state == SanitizeState.Idle) return true;
   if (opcode == OP_INQUIRY || opcode == OP_REPORT_LUNS || opcode == OP_REQUEST_SENSE) return true;
   switch (state) {
@@ -129,7 +179,7 @@ export function sanitizeAdmit(t: u32, lun: u32, opcode: u32): bool {
 /** REQUEST SENSE's data for `lun` at `at`: the operation's progress, or its failure; 0 when there is neither. */
 export function sanitizeSense(lun: u32, at: usize): u32 {
   const entry = entryAt(lun);
-  switch (stateOf(entry)) {
+  switch (entryState(entry)) {
     case SanitizeState.Idle: return 0;
     case SanitizeState.Running:
       return senseFixed(at, SENSE_KEY_NOT_READY, ASC_LOGICAL_UNIT_NOT_READY_SANITIZE_IN_PROGRESS, senseProgress(progress(entry)));
@@ -139,11 +189,11 @@ export function sanitizeSense(lun: u32, at: usize): u32 {
 }
 
 /** True when an erase deallocated every block of `lun` and nothing has been written to it since. */
-export function sanitizeErased(lun: u32): bool { return load<u8>(entryAt(lun), 6) != 0; }
+export function sanitizeErased(lun: u32): bool { return entryErased(entryAt(lun)); }
 
 /** A write goes to `lun` (any command's, the target's own OVERWRITE chunks too): some blocks are mapped again. */
 export function sanitizeMediumWritten(lun: u32): void {
-  if (lun < VOLUMES_MAX) store<u8>(entryAt(lun), 0, 6);
+  if (lun < VOLUMES_MAX) entrySetErased(entryAt(lun), false);
 }
 
 /**
@@ -166,7 +216,7 @@ export function sanitizeDecode(t: u32): bool {
   } else if (listBytes != 0) {
     return invalidField(t, 7);
   }
-  const restricted = stateOf(at) == SanitizeState.Failed && load<u8>(at, 2) == 0;
+  const restricted = entryState(at) == SanitizeState.Failed && !entryAuse(at);
   if (restricted && sa == SA_SANITIZE_EXIT_FAILURE_MODE) return invalidField(t, 1, 4);
   if (restricted && ause) return invalidField(t, 1, 5);
   if (sanitizeWriteProtected(t, lun)) {
@@ -174,7 +224,7 @@ export function sanitizeDecode(t: u32): bool {
     return false;
   }
   if (sa == SA_SANITIZE_EXIT_FAILURE_MODE) {
-    store<u8>(at, <u8>SanitizeState.Idle);
+    entrySetState(at, SanitizeState.Idle);
     return true; // Program.None: GOOD
   }
   scsiTaskSetBlockBytes(t, blockBytes);
@@ -200,11 +250,10 @@ export function sanitizeListCheck(t: u32): bool {
     return false;
   }
   const list = scsiTaskAreaAddress(t, 0);
-  const flags = <u32>load<u8>(list);
-  if ((flags & 0x60) != 0) return invalidParameter(t, 0, 6);
-  if ((flags & 0x1f) == 0) return invalidParameter(t, 0, 4); // OVERWRITE COUNT 0: no pass
-  if (load<u8>(list + 1) != 0) return invalidParameter(t, 1);
-  const patternBytes = getBe16(list + 2);
+  if ((listFlags(list) & 0x60) != 0) return invalidParameter(t, 0, 6);
+  if (listOverwriteCount(list) == 0) return invalidParameter(t, 0, 4); // OVERWRITE COUNT 0: no pass
+  if (listReserved(list) != 0) return invalidParameter(t, 1);
+  const patternBytes = listPatternLength(list);
   if (patternBytes == 0 || patternBytes > scsiTaskBlockBytes(t) || patternBytes > listBytes - LIST_HEADER_BYTES) {
     return invalidParameter(t, 2);
   }
@@ -212,7 +261,7 @@ export function sanitizeListCheck(t: u32): bool {
 }
 
 /** True when an operation runs on `lun` (a second SANITIZE finds NOT READY at the gate, so this is for asserts). */
-export function sanitizeRunning(lun: u32): bool { return stateOf(entryAt(lun)) == SanitizeState.Running; }
+export function sanitizeRunning(lun: u32): bool { return entryState(entryAt(lun)) == SanitizeState.Running; }
 
 /**
  * Starts the operation command `t` asks for (checked whole) on worker record `w`, a record of its own: the logical
@@ -222,20 +271,20 @@ export function sanitizeRunning(lun: u32): bool { return stateOf(entryAt(lun)) =
 export function sanitizeBegin(t: u32, w: u32): void {
   const lun = scsiTaskLun(t);
   const at = entryAt(lun);
-  assert(stateOf(at) != SanitizeState.Running, "sanitize: two operations on one logical unit");
+  assert(entryState(at) != SanitizeState.Running, "sanitize: two operations on one logical unit");
   assert(volumeAt(lun).blockCount > 0, "sanitize: a volume without blocks");
   const flags = cdbU8(t, 1);
   const sa = flags & 0x1f;
   const immed = (flags & 0x80) != 0;
   memory.fill(at, 0, ENTRY_BYTES);
-  store<u8>(at, <u8>SanitizeState.Running);
-  store<u8>(at, <u8>sa, 1);
-  store<u8>(at, (flags & 0x20) != 0 ? 1 : 0, 2);
-  store<u8>(at, 1, 4); // one pass, unless OVERWRITE COUNT says more
-  store<u16>(at, <u16>w, 8);
-  store<u16>(at, <u16>(immed ? SCSI_TASK_NONE : t), 10);
-  store<u32>(at, scsiTaskGeneration(t), 12);
-  store<u64>(at, volumeAt(lun).blockCount, 24);
+  entrySetState(at, SanitizeState.Running);
+  entrySetServiceAction(at, sa);
+  entrySetAuse(at, (flags & 0x20) != 0);
+  entrySetPassCount(at, 1); // one pass, unless OVERWRITE COUNT says more
+  entrySetWorker(at, w);
+  entrySetWaiter(at, immed ? SCSI_TASK_NONE : t);
+  entrySetWaiterGeneration(at, scsiTaskGeneration(t));
+  entrySetBlockCount(at, volumeAt(lun).blockCount);
   scsiTaskSetLun(w, lun);
   scsiTaskSetNexus(w, WORKER_NEXUS);
   scsiTaskSetBlockBytes(w, scsiTaskBlockBytes(t));
@@ -243,12 +292,12 @@ export function sanitizeBegin(t: u32, w: u32): void {
   scsiTaskSetState(w, ScsiTaskState.Queued);
   if (sa != SA_SANITIZE_OVERWRITE) return;
   const list = scsiTaskAreaAddress(t, 0);
-  const passes = <u32>load<u8>(list) & 0x1f;
-  const invert = (load<u8>(list) & 0x80) != 0;
-  store<u8>(at, <u8>passes, 4);
-  store<u8>(at, invert ? 1 : 0, 3);
+  const passes = listOverwriteCount(list);
+  const invert = listInvert(list);
+  entrySetPassCount(at, passes);
+  entrySetInvert(at, invert);
   scsiTaskAreaGive(t, w);
-  patternBuild(w, getBe16(list + 2));
+  patternBuild(w, listPatternLength(list));
   if (invert && passes % 2 == 0) patternInvert(w); // SBC-4: the last pass writes the pattern itself
   scsiTaskSetOptions(w, OPT_REPEAT | OPT_FUA);
 }
@@ -275,7 +324,7 @@ function patternInvert(w: u32): void {
 
 /** The service worker `w` sends for its chunks: WRITE FUA for OVERWRITE, UNMAP for the erases. */
 export function sanitizeChunkFunction(w: u32): u32 {
-  return load<u8>(entryAt(scsiTaskLun(w)), 1) == <u8>SA_SANITIZE_OVERWRITE ? FrameFunction.WriteFua : FrameFunction.Unmap;
+  return entryServiceAction(entryAt(scsiTaskLun(w))) == SA_SANITIZE_OVERWRITE ? FrameFunction.WriteFua : FrameFunction.Unmap;
 }
 
 /**
@@ -284,18 +333,18 @@ export function sanitizeChunkFunction(w: u32): u32 {
  */
 export function sanitizeChunkNext(w: u32): bool {
   const at = entryAt(scsiTaskLun(w));
-  assert(stateOf(at) == SanitizeState.Running && <u32>load<u16>(at, 8) == w, "sanitize: a chunk for no operation");
-  const blockCount = load<u64>(at, 24);
-  let lba = load<u64>(at, 16);
+  assert(entryState(at) == SanitizeState.Running && entryWorker(at) == w, "sanitize: a chunk for no operation");
+  const blockCount = entryBlockCount(at);
+  let lba = entryLbaNext(at);
   if (lba >= blockCount) {
-    const pass = <u32>load<u8>(at, 5) + 1;
-    if (pass >= <u32>load<u8>(at, 4)) return false;
-    store<u8>(at, <u8>pass, 5);
-    store<u64>(at, 0, 16);
+    const pass = entryPassIndex(at) + 1;
+    if (pass >= entryPassCount(at)) return false;
+    entrySetPassIndex(at, pass);
+    entrySetLbaNext(at, 0);
     lba = 0;
-    if (load<u8>(at, 3) != 0) patternInvert(w);
+    if (entryInvert(at)) patternInvert(w);
   }
-  const overwrite = load<u8>(at, 1) == <u8>SA_SANITIZE_OVERWRITE;
+  const overwrite = entryServiceAction(at) == SA_SANITIZE_OVERWRITE;
   const chunkBlocks = (overwrite ? SANITIZE_WRITE_CHUNK_BYTES : SANITIZE_UNMAP_CHUNK_BYTES) / scsiTaskBlockBytes(w);
   scsiTaskSetLba(w, lba);
   scsiTaskSetBlockCount(w, <u32>min(blockCount - lba, <u64>chunkBlocks));
@@ -305,8 +354,8 @@ export function sanitizeChunkNext(w: u32): bool {
 /** Worker `w`'s chunk is on the medium: the progress moves past it. */
 export function sanitizeChunkDone(w: u32): void {
   const at = entryAt(scsiTaskLun(w));
-  assert(scsiTaskLba(w) == load<u64>(at, 16), "sanitize: chunks done in order");
-  store<u64>(at, scsiTaskLba(w) + <u64>scsiTaskBlockCount(w), 16);
+  assert(scsiTaskLba(w) == entryLbaNext(at), "sanitize: chunks done in order");
+  entrySetLbaNext(at, scsiTaskLba(w) + <u64>scsiTaskBlockCount(w));
 }
 
 /**
@@ -315,12 +364,12 @@ export function sanitizeChunkDone(w: u32): void {
  */
 export function sanitizeEnd(w: u32, ok: bool): u32 {
   const at = entryAt(scsiTaskLun(w));
-  assert(stateOf(at) == SanitizeState.Running && <u32>load<u16>(at, 8) == w, "sanitize: ended by another record");
-  store<u8>(at, <u8>(ok ? SanitizeState.Idle : SanitizeState.Failed));
-  store<u8>(at, ok && load<u8>(at, 1) != <u8>SA_SANITIZE_OVERWRITE ? 1 : 0, 6); // an erase left every block deallocated
-  const waiter = <u32>load<u16>(at, 10);
+  assert(entryState(at) == SanitizeState.Running && entryWorker(at) == w, "sanitize: ended by another record");
+  entrySetState(at, ok ? SanitizeState.Idle : SanitizeState.Failed);
+  entrySetErased(at, ok && entryServiceAction(at) != SA_SANITIZE_OVERWRITE); // an erase left every block deallocated
+  const waiter = entryWaiter(at);
   if (waiter == (SCSI_TASK_NONE & 0xffff) || !scsiTaskHeld(waiter)) return SCSI_TASK_NONE;
-  if (scsiTaskGeneration(waiter) != load<u32>(at, 12) || scsiTaskState(waiter) != ScsiTaskState.Queued) return SCSI_TASK_NONE;
+  if (scsiTaskGeneration(waiter) != entryWaiterGeneration(at) || scsiTaskState(waiter) != ScsiTaskState.Queued) return SCSI_TASK_NONE;
   if (scsiTaskProgram(waiter) != Program.Sanitize || scsiTaskAborted(waiter)) return SCSI_TASK_NONE;
   return waiter;
 }

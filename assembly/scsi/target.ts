@@ -92,14 +92,15 @@ import {
   scsiTaskServiceLun, scsiTaskSetCopyDoneBytes, scsiTaskCopyToken, scsiTaskSetCopyEntry, scsiTaskSetCopySegment, scsiTaskAlloc,
   scsiTaskRelease,
 } from "./tasks";
+import { TARGET_DESCRIPTOR_AT_DISK_BLOCK_LENGTH } from "./target_descriptor";
 import { TaskRing } from "./task_ring";
 import { identitiesInit, nexusIdentify, nexusIdentityLossClear, nexusIdentityLossSet, nexusIdentityLostLuns, nexusIdentityRelease, nexusTargetPort } from "./identities";
 import {
-  COPY_ENTRY_NONE, COPY_HEADER_BYTES, COPY_LIST_AREA_BYTES, COPY_LIST_BAD, COPY_LUN_NONE, COPY_SEGMENT_BYTES_MAX,
-  COPY_SEGMENT_DESCRIPTORS_MAX, COPY_TARGET_DESCRIPTOR_BYTES, copyBegin, copyDiscard, copyEnd, copyInit, copyListCheck,
-  copyListId, copyProgress, copyRetains, copySegmentBlocks, copySegmentDc, copySegmentDestinationIndex,
+  COPY_ENTRY_NONE, COPY_LIST_AREA_BYTES, COPY_LIST_BAD, COPY_LUN_NONE, COPY_SEGMENT_AT_DESTINATION_INDEX,
+  COPY_SEGMENT_AT_SOURCE_INDEX, COPY_SEGMENT_BYTES_MAX, COPY_SEGMENT_DESCRIPTORS_MAX, copyBegin, copyDiscard, copyEnd,
+  copyInit, copyListCheck, copyListId, copyProgress, copyRetains, copySegmentBlocks, copySegmentDc, copySegmentDestinationIndex,
   copySegmentDestinationLba, copySegmentOffset, copySegmentSourceIndex, copySegmentSourceLba, copyTargetBlockBytes,
-  copyTargetCount, copyTargetLun,
+  copyTargetCount, copyTargetLun, copyTargetOffset,
 } from "./copy";
 import {
   sanitizeAdmit, sanitizeBegin, sanitizeChunkDone, sanitizeChunkFunction, sanitizeChunkNext, sanitizeDecode,
@@ -727,23 +728,23 @@ export class ScsiTargetTask extends Task {
     const targets = copyTargetCount(list);
     const source = copySegmentSourceIndex(list, index);
     const destination = copySegmentDestinationIndex(list, index);
-    if (source >= targets) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 4);
-    if (destination >= targets) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 6);
+    if (source >= targets) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + COPY_SEGMENT_AT_SOURCE_INDEX);
+    if (destination >= targets) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + COPY_SEGMENT_AT_DESTINATION_INDEX);
     const sourceLun = copyTargetLun(list, source);
     const destinationLun = copyTargetLun(list, destination);
-    if (sourceLun == COPY_LUN_NONE) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 4);
-    if (destinationLun == COPY_LUN_NONE) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 6);
+    if (sourceLun == COPY_LUN_NONE) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + COPY_SEGMENT_AT_SOURCE_INDEX);
+    if (destinationLun == COPY_LUN_NONE) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + COPY_SEGMENT_AT_DESTINATION_INDEX);
     const sourceBlock = volumeAt(sourceLun).blockSizeBytes;
     const destinationBlock = volumeAt(destinationLun).blockSizeBytes;
     if (copyTargetBlockBytes(list, source) != sourceBlock) {
-      return this.copyAbort(t, index, ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, COPY_HEADER_BYTES + source * COPY_TARGET_DESCRIPTOR_BYTES + 29);
+      return this.copyAbort(t, index, ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, copyTargetOffset(source) + TARGET_DESCRIPTOR_AT_DISK_BLOCK_LENGTH);
     }
     if (copyTargetBlockBytes(list, destination) != destinationBlock) {
-      return this.copyAbort(t, index, ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, COPY_HEADER_BYTES + destination * COPY_TARGET_DESCRIPTOR_BYTES + 29);
+      return this.copyAbort(t, index, ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, copyTargetOffset(destination) + TARGET_DESCRIPTOR_AT_DISK_BLOCK_LENGTH);
     }
     const nexus = scsiTaskNexus(t);
     // A copy reads nothing its initiator could not read itself: the source is a unit its target port presents.
-    if (!targetPortPresents(nexusTargetPort(nexus), sourceLun)) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + 4);
+    if (!targetPortPresents(nexusTargetPort(nexus), sourceLun)) return this.copyAbort(t, index, ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, at + COPY_SEGMENT_AT_SOURCE_INDEX);
     if (reservationConflict(sourceLun, nexus, Access.Read) || reservationConflict(destinationLun, nexus, Access.Write)) {
       scsiTaskSetStatus(t, SAM_STATUS_RESERVATION_CONFLICT);
       return false;

@@ -76,6 +76,7 @@ export class Nic {
   private txqHead: u32 = 0;
   private txqTailSeen: u32 = 0;
   private txPending: bool = false;
+  private txReserved: u32 = 0; // entries promised to open reply batches (reply_batch.ts): txRoom leaves them free
   present: bool = false;
   rxBufferMissing: u32 = 0; // receive buffers we could not post (page pool empty)
   evqHeadMismatch: u32 = 0; // EVQ_HEAD reads the written entries contradicted
@@ -183,11 +184,25 @@ export class Nic {
     this.rxqHeadFlushed = this.rxqHead;
   }
 
-  /** Room for `count` more transmit entries? */
+  /** Room for `count` more transmit entries, besides those reserved? */
   txRoom(count: u32): bool {
-    if (this.txqHead - this.txqTailSeen + count <= TXQ_ENTRIES) return true;
+    const wanted = count + this.txReserved;
+    if (this.txqHead - this.txqTailSeen + wanted <= TXQ_ENTRIES) return true;
     this.txqTailSeen = busRead32(this.regs + REG_TXQ_TAIL);
-    return this.txqHead - this.txqTailSeen + count <= TXQ_ENTRIES;
+    return this.txqHead - this.txqTailSeen + wanted <= TXQ_ENTRIES;
+  }
+
+  /** Reserves one transmit entry (its txPost is then sure of room: call txReservedUse first); false without room. */
+  txReserve(): bool {
+    if (!this.txRoom(1)) return false;
+    this.txReserved += 1;
+    return true;
+  }
+
+  /** Gives a reservation back: its entry is about to be posted, or will not be. */
+  txReservedUse(): void {
+    assert(this.txReserved > 0, "nic: a reserved transmit entry");
+    this.txReserved -= 1;
   }
 
   /** Queues `lengthBytes` at `address` on `connection`; the caller checked txRoom. Sent{id} follows. */

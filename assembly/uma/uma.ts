@@ -9,9 +9,13 @@ import {
 import { sysctlConfirm, sysctlOnTrial } from "../board/sysctl";
 import { busRead32 } from "../board/bus";
 import {
-  agentAddress, AgentKind, FrameFunction, FrameStatus, frameInit, frameSetBytes, frameSource, frameStatus, agentProcessor,
-  PROFILE_DISK_BYTES, PROFILE_DISKS_MAX, PROFILE_NAME_OFFSET,
+  agentAddress, AgentKind, FRAME_BYTES, FrameFunction, FrameStatus, frameInit, frameSetBytes, frameSource, frameStatus,
+  agentProcessor,
 } from "../board/frame";
+import {
+  profileDisk, profileDiskBlockCount, profileDiskBlockSizeBytes, profileDiskController, profileDiskCount, profileDiskLun,
+  profileDiskPhysicalExponent, profileName,
+} from "../board/profile";
 import { IOP_BRIDGE_BAR_MU, IOP_BRIDGE_BAR_WINDOW, IOP_BRIDGE_CLASS, MU_HOST_OMR0, MU_HOST_VECTORS, MU_READY } from "../board/mu";
 import { msixEnable, pciFunctionAt, pciFunctionCount, PciFunctionInfo, PCI_BARS } from "../board/pci";
 import { clockNowNs } from "../board/wasi";
@@ -48,13 +52,13 @@ class ProcessorEntry {
   link: MuHostLink | null = null;
   ramBytes: u64 = 0;
   lastStartNs: u64 = 0;
-  readonly profile: usize = carve(128, 16); // the StartAgent reply, kept
+  readonly profile: usize = carve(FRAME_BYTES, 16); // the StartAgent reply, kept
 }
 
 export class UmaTask extends Task {
   private readonly processors: StaticArray<ProcessorEntry> = new StaticArray<ProcessorEntry>(PROCESSORS_MAX);
   private processorCount: u32 = 0;
-  private readonly request: usize = carve(128, 16);
+  private readonly request: usize = carve(FRAME_BYTES, 16); // the StartAgent frame
   private startNs: u64 = 0;
   private timer: u32 = TIMER_NONE;
   private discovered: bool = false; // every processor answered or was given up
@@ -177,7 +181,7 @@ export class UmaTask extends Task {
     if (processor >= this.processorCount || frameStatus(f) != FrameStatus.Ok) return;
     const entry = unchecked(this.processors[processor]);
     if (entry.state != ProcessorState.Starting) return; // a duplicate
-    memory.copy(entry.profile, f, 128);
+    memory.copy(entry.profile, f, FRAME_BYTES);
     entry.state = ProcessorState.Ready;
   }
 
@@ -202,11 +206,12 @@ export class UmaTask extends Task {
     for (let i: u32 = 0; i < this.processorCount; i++) {
       const entry = unchecked(this.processors[i]);
       if (entry.state != ProcessorState.Ready) continue;
-      const count = min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
+      const count = profileDiskCount(entry.profile);
       for (let d: u32 = 0; d < count; d++) {
-        const disk = entry.profile + 32 + <usize>d * PROFILE_DISK_BYTES;
-        line().s("inventory disk processor=").u32(i).s(" index=").u32(d).s(" controller=").u32(load<u8>(disk, 12))
-          .s(" lun=").u32(load<u16>(disk, 14)).s(" blocks=").u64(load<u64>(disk, 0)).s(" blockSize=").u32(load<u32>(disk, 8)).out();
+        const disk = profileDisk(entry.profile, d);
+        line().s("inventory disk processor=").u32(i).s(" index=").u32(d).s(" controller=").u32(profileDiskController(disk))
+          .s(" lun=").u32(profileDiskLun(disk)).s(" blocks=").u64(profileDiskBlockCount(disk))
+          .s(" blockSize=").u32(profileDiskBlockSizeBytes(disk)).out();
       }
     }
     this.disks.count = this.processorCount;
@@ -221,7 +226,7 @@ export class UmaTask extends Task {
     let disks: u32 = 0;
     for (let i: u32 = 0; i < this.processorCount; i++) {
       const entry = unchecked(this.processors[i]);
-      if (entry.state == ProcessorState.Ready) disks += min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
+      if (entry.state == ProcessorState.Ready) disks += profileDiskCount(entry.profile);
     }
     for (let n: u32 = 0; n < volumesCount(); n++) volumeInventoryLine(n);
     line().s("inventory done processors=").u32(this.processorCount).s(" disks=").u32(disks).s(" volumes=").u32(volumesCount()).out();
@@ -233,7 +238,7 @@ export class UmaTask extends Task {
     for (let i: u32 = 0; i < this.processorCount; i++) {
       const entry = unchecked(this.processors[i]);
       const l = line().s("inventory processor index=").u32(i).s(" name=");
-      if (entry.state == ProcessorState.Ready) l.bytes(entry.profile + PROFILE_NAME_OFFSET, PROCESSOR_NAME_BYTES);
+      if (entry.state == ProcessorState.Ready) l.bytes(profileName(entry.profile), PROCESSOR_NAME_BYTES);
       else if (i == 0) l.bytes(bootInfoNamePtr(this.bootInfo), PROCESSOR_NAME_BYTES);
       else l.s("-");
       l.s(" role=").s(i == 0 ? "host" : "storage").s(" ram=").u64(entry.ramBytes)
@@ -264,7 +269,7 @@ class ProfileDisks extends DiskFinder {
   find(processorName: usize, nameBytes: u32, disk: u32, into: Member): bool {
     for (let i: u32 = 0; i < this.count; i++) {
       const entry = unchecked(this.processors[i]);
-      if (entry.state != ProcessorState.Ready || !sameName(entry.profile + PROFILE_NAME_OFFSET, processorName, nameBytes)) continue;
+      if (entry.state != ProcessorState.Ready || !sameName(profileName(entry.profile), processorName, nameBytes)) continue;
       return this.take(i, disk, into);
     }
     return false;
@@ -276,9 +281,9 @@ class ProfileDisks extends DiskFinder {
       const entry = unchecked(this.processors[i]);
       if (entry.state != ProcessorState.Ready) continue;
       // Empty slots (a disk missing at power-on) are no volumes.
-      const disks = min(load<u32>(entry.profile, 24), PROFILE_DISKS_MAX);
+      const disks = profileDiskCount(entry.profile);
       for (let d: u32 = 0; d < disks; d++) {
-        if (load<u64>(entry.profile + 32 + <usize>d * PROFILE_DISK_BYTES, 0) == 0) continue;
+        if (profileDiskBlockCount(profileDisk(entry.profile, d)) == 0) continue;
         if (seen == n) return this.take(i, d, into);
         seen += 1;
       }
@@ -288,16 +293,16 @@ class ProfileDisks extends DiskFinder {
 
   private take(processor: u32, disk: u32, into: Member): bool {
     const profile = unchecked(this.processors[processor]).profile;
-    if (disk >= min(load<u32>(profile, 24), PROFILE_DISKS_MAX)) return false;
-    const at = profile + 32 + <usize>disk * PROFILE_DISK_BYTES;
+    if (disk >= profileDiskCount(profile)) return false;
+    const at = profileDisk(profile, disk);
     into.processor = processor;
     into.disk = disk;
     // An empty slot: the disk was missing at power-on. Where it is stays known, so that a disk put in later is found.
-    into.slot = load<u64>(at, 0) == 0;
+    into.slot = profileDiskBlockCount(at) == 0;
     if (into.slot) return false;
-    into.blockCount = load<u64>(at, 0);
-    into.blockSizeBytes = load<u32>(at, 8);
-    into.physicalExponent = load<u8>(at, 13);
+    into.blockCount = profileDiskBlockCount(at);
+    into.blockSizeBytes = profileDiskBlockSizeBytes(at);
+    into.physicalExponent = profileDiskPhysicalExponent(at);
     into.present = true;
     into.failed = false;
     return true;

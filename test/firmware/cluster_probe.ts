@@ -1,7 +1,11 @@
 // The test build's handle on the routing table (assembly/cluster/routing_table.ts): a newer version staged from the
 // active one with some owners changed, then activated, as the fabric's agreement protocol will do between boards.
+// In the test build pages may change owner (the protocol's tests move them; their disks hold nothing the tests read):
+// the release firmware refuses such a change, as nothing moves a page's data (cluster/table_sync.ts, pagesMayMove).
+tableSyncPagesMayMoveSet(true);
 import { agentFabric } from "../../assembly/agents";
-import { routingTable, routingTableActivate, routingTableStage, routingTableStaged } from "../../assembly/cluster/routing_table";
+import { tableSyncPagesMayMoveSet } from "../../assembly/cluster/table_sync";
+import { routingTable, routingTableActivate, routingTableCaughtUp, routingTableStage, routingTableStaged } from "../../assembly/cluster/routing_table";
 
 /** Stages a copy of the active table carrying `version`; false on a single board (no tables reserved). */
 export function testClusterStage(version: u32): bool {
@@ -28,3 +32,9 @@ export function testClusterPropose(slot: u32, first: u32, count: u32, fromOwner:
 
 /** The active table's owner (board index) of page `page` of partitioned volume slot `slot`. */
 export function testClusterOwner(slot: u32, page: u32): u32 { return routingTable().owner(slot, page); }
+
+/** routingTableCaughtUp(): false while this board holds back its partitioned volumes (NOT READY) to learn the table. */
+export function testClusterCaughtUp(): bool { return routingTableCaughtUp(); }
+
+/** Whether a routing-table change may give a page another owner on this board (the release firmware: never). */
+export function testClusterPagesMayMove(allow: bool): void { tableSyncPagesMayMoveSet(allow); }

@@ -7,7 +7,8 @@ import { compileImage } from "../../host/abi/image_module.ts";
 import { BoardFileError } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { Cluster } from "../../host/cluster/cluster.ts";
-import { loadClusterFile } from "../../host/cluster/cluster_file.ts";
+import { type ClusterFileBoard, loadClusterFile } from "../../host/cluster/cluster_file.ts";
+import { checkPageOwners } from "../../host/cluster/page_owners.ts";
 import { type PortalAddress, TcpBackend } from "../../host/devices/tcp_backend.ts";
 import { buildFirmware, FIRMWARE_PATH } from "../build/firmware.ts";
 import { iscsiUrls } from "./run.ts";
@@ -29,6 +30,8 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
   let file;
   try {
     file = loadClusterFile(options.file);
+    const dataDirOf = (b: ClusterFileBoard) => options.dataDir === undefined ? b.dataDir : resolve(options.dataDir, b.name);
+    checkPageOwners(file.boards.map((b) => ({ spec: b.spec, dataDir: dataDirOf(b), file: file!.file, fieldPrefix: "" })));
   } catch (error) {
     if (!(error instanceof BoardFileError)) throw error;
     process.stderr.write(`wasm-iop run: ${error.message}\n`);

@@ -6,11 +6,12 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { compileImage } from "../../host/abi/image_module.ts";
 import { Board } from "../../host/board/board.ts";
-import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
+import { BoardControl, controlNotReady, submitControlRequest } from "../../host/board/control.ts";
 import { BoardFileError } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { type ClusterControlRequest, parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
 import { loadClusterFile, requireFabricAddresses } from "../../host/cluster/cluster_file.ts";
+import { checkPageOwners } from "../../host/cluster/page_owners.ts";
 import { TcpBackend } from "../../host/devices/tcp_backend.ts";
 import { TcpFabric } from "../../host/fabric/tcp_fabric.ts";
 import { VirtualClock } from "../../host/sim/clock.ts";
@@ -45,6 +46,12 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   const index = file.boards.findIndex((b) => b.name === options.board);
   if (index < 0) return fail(`--board: expected the name of a board of ${file.file} (${file.boards.map((b) => b.name).join(", ")}), got "${options.board}"`);
   const entry = file.boards[index]!;
+  try {
+    checkPageOwners([{ spec: entry.spec, dataDir: options.dataDir === undefined ? entry.dataDir : resolve(options.dataDir, entry.name), file: file.file, fieldPrefix: "" }]);
+  } catch (error) {
+    if (!(error instanceof BoardFileError)) throw error;
+    return fail(error.message);
+  }
   const stop = new StopSignal();
   if (options.firmware === undefined) await buildFirmware(["release"]);
   const firmware = compileImage(new Uint8Array(readFileSync(resolve(options.firmware ?? FIRMWARE_PATH))));
@@ -85,14 +92,11 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
       if (object === "link" || object === "board") {
         const cluster = parseClusterControlRequest(request);
         if (typeof cluster === "string") return reply({ ok: false, error: "bad-request", message: cluster });
-        if (control === undefined) return reply({ ok: false, error: "not-ready", message: `board ${entry.name} is still booting` });
+        if (control === undefined) return reply(controlNotReady(entry.name));
         clock.afterOutside(0, () => reply(ownFault(cluster as Exclude<ClusterControlRequest, { object: "status" }>)));
         return;
       }
-      const checked = parseControlRequest(request);
-      if (typeof checked === "string") reply({ ok: false, error: "bad-request", message: checked });
-      else if (control === undefined) reply({ ok: false, error: "not-ready", message: `board ${entry.name} is still booting` });
-      else control.submit(checked, reply);
+      submitControlRequest(control, entry.name, request, reply);
     });
   } catch (error) {
     await tcp.stop();

@@ -1,7 +1,8 @@
 // A finished SCSI command's answer on the wire: Data-In PDUs straight from the command's SGL (zero copy: the NIC
 // gathers them), then status, collapsed into the last Data-In when it is GOOD without sense (RFC 7143, SCSI Data-In,
 // S bit), else a SCSI Response carrying the sense data. Sends as many PDUs as the NIC has room for and resumes from
-// there: each command's next PDU is kept here.
+// there: each command's next PDU is kept here. A one-PDU answer (a short read's Data-In with its status, a write's
+// SCSI Response without sense) is copied into the connection's reply batch instead (transmit.ts).
 import { BUFFER_CLASS_PAGE } from "../../config";
 import { bufferPool, sgls } from "../../kernel/buffers";
 import { POOL_NONE } from "../../kernel/pool";
@@ -41,6 +42,21 @@ export class DataInSender {
     const residual = scsiTaskResidual(t);
     const residualFlags = residual > 0 ? RESIDUAL_UNDERFLOW : residual < 0 ? RESIDUAL_OVERFLOW : 0;
     const residualCount = <u32>(residual < 0 ? -residual : residual);
+    if (this.nextPdu[t] == 0 && (pdus == 0 ? senseBytes == 0 : pdus == 1 && collapse)) {
+      const header = this.tx.batchSpace(conn, t, dataBytes);
+      if (header != 0) {
+        if (pdus == 1) {
+          buildDataIn(header, this.commands.lun(t), this.commands.tag(t), TAG_RESERVED, 0, 0, dataBytes, true, false, true, 0,
+            residualFlags, residualCount, conn.statSn++, s.expCmdSn, s.maxCmdSn());
+        } else {
+          buildScsiResponse(header, this.commands.tag(t), SCSI_RESPONSE_COMPLETED, status, residualFlags, residualCount, 0,
+            conn.statSn++, s.expCmdSn, s.maxCmdSn(), 0, 0);
+        }
+        this.tx.batchCommit(conn, header, t, dataBytes);
+        this.nextPdu[t] = pdus;
+        return true;
+      }
+    }
     // Bounded by the PDU count; each pass needs a header slot and room for the PDU's pieces (at most the
     // SGL's segments, the padding-and-digest trailer and the header).
     while (this.nextPdu[t] < pdus) {

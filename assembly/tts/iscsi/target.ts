@@ -171,6 +171,7 @@ export class IscsiTask extends Task {
     if (this.nbd.resume()) handled += 1; // a connection with bytes left to read: run again
     this.resumeHeld();
     this.nbd.flushReplies(); // NBD's replies batched this turn: one NIC entry per connection
+    this.tx.batches.flush(); // and iSCSI's answers (reply_batch.ts)
     this.nic.rxFlush();
     this.nic.txFlush();
     return handled > 0 ? RunResult.Busy : RunResult.Idle;
@@ -218,6 +219,7 @@ export class IscsiTask extends Task {
 
   private onClosed(conn: IscsiConn): void {
     if (conn.state == ConnState.Free) return;
+    this.tx.batches.drop(conn.slot); // the peer is gone: what it would have been sent goes nowhere
     this.connectionGone(conn);
     conn.release();
   }
@@ -1396,6 +1398,7 @@ export class IscsiTask extends Task {
     if (conn.state == ConnState.Free || conn.state == ConnState.Closing) return;
     this.connectionGone(conn);
     conn.state = ConnState.Closing;
+    this.tx.batches.post(conn.slot); // answers batched before the drop leave before the close too
     this.nic.txFlush(); // answers queued before the drop (a Reject) leave before the close
     this.nic.close(conn.slot);
   }

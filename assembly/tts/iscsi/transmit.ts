@@ -1,12 +1,16 @@
 // The iSCSI transmit side of the NIC: a PDU goes out as NIC entries (its header from a connection's header slot,
 // its data from a page buffer or straight from a command's SGL, then padding and digests), each tagged with an id
-// that says what to give back when the NIC reports it sent: the slot, the page, or one piece of the command.
+// that says what to give back when the NIC reports it sent: the slot, the page, or one piece of the command. A
+// one-PDU answer short enough is instead copied whole into the connection's reply batch (../reply_batch.ts), which
+// leaves as one entry at the end of the turn, or before the connection's next PDU of any other kind: the
+// connection's PDUs keep the order they were built in.
 import { BUFFER_CLASS_PAGE } from "../../config";
 import { bufferPool, sgls } from "../../kernel/buffers";
 import { sglSegmentAddress, sglSegmentLengthBytes } from "../../kernel/sgl";
 import { scsiTaskSgl } from "../../scsi/tasks";
 import { TransportCommands } from "../commands";
 import { Nic } from "../nic";
+import { ReplyBatches } from "../reply_batch";
 import { txId, TX_KIND_PAGE, TX_KIND_SLOT, TX_KIND_TASK } from "../tx_id";
 import { ConnState, IscsiConn, TX_SLOTS } from "./conn";
 import { crc32c, crc32cFinal, crc32cUpdate, CRC32C_INIT } from "./crc32c";
@@ -16,7 +20,11 @@ const TX_SLOT_DATA_DIGEST_AT: usize = 52; // a header slot's data-digest area (c
 
 
 export class IscsiTransmit {
-  constructor(private readonly nic: Nic, private readonly commands: TransportCommands) {}
+  readonly batches: ReplyBatches;
+
+  constructor(private readonly nic: Nic, private readonly commands: TransportCommands) {
+    this.batches = new ReplyBatches(nic);
+  }
 
   // A header slot for a control answer, if the NIC's transmit ring also has room for it (a header and a data
   // segment); TX_SLOTS otherwise. Every answer checks the ring: the driver's view of it is refreshed only here.
@@ -25,14 +33,11 @@ export class IscsiTransmit {
     return conn.txSlotTake();
   }
 
-  // Header (+ header digest) from a slot; the slot comes back on Sent.
+  // Header (+ header digest) from a slot; the slot comes back on Sent. The connection's reply batch leaves first.
   header(conn: IscsiConn, slot: u32, flags: u32): void {
+    this.batches.post(conn.slot);
     const header = conn.txSlotAddress(slot);
-    let bytes = BHS_BYTES;
-    if (conn.framer.headerDigest && conn.state != ConnState.Login) {
-      store<u32>(header + BHS_BYTES, crc32c(header, BHS_BYTES)); // the header digest follows the BHS
-      bytes += 4;
-    }
+    const bytes = this.headerDigest(conn, header);
     conn.pendingTx += 1;
     this.nic.txPost(conn.slot, <u64>header, bytes, txId(TX_KIND_SLOT, conn.slot, slot), flags);
   }
@@ -91,4 +96,49 @@ export class IscsiTransmit {
       this.nic.txPost(conn.slot, <u64>trailer, pad + (digest ? 4 : 0), txId(TX_KIND_TASK, conn.slot, t), 0);
     }
   }
+
+  // Where a one-PDU answer with `dataBytes` of data (0: a header alone) is to be built in conn's reply batch: its
+  // header's address (the data, padding and digests follow it), or 0 when it is not batched (too long, no buffer,
+  // no room, or data the copy cannot reach): then it leaves the usual way.
+  batchSpace(conn: IscsiConn, t: u32, dataBytes: u32): usize {
+    if (dataBytes > 0 && !sglInMemory(scsiTaskSgl(t))) return 0;
+    const digests = (conn.framer.headerDigest ? 4 : 0) + (dataBytes > 0 && conn.framer.dataDigest ? 4 : 0);
+    return this.batches.space(conn.slot, BHS_BYTES + pduPaddedBytes(dataBytes) + digests);
+  }
+
+  // The PDU whose header was built at `header` (batchSpace's answer) takes its place in the batch: header digest,
+  // then [0, dataBytes) of command t's SGL copied after it, padding and data digest. Nothing of t stays in flight.
+  batchCommit(conn: IscsiConn, header: usize, t: u32, dataBytes: u32): void {
+    let bytes = this.headerDigest(conn, header);
+    if (dataBytes > 0) {
+      const data = header + <usize>bytes;
+      const padded = pduPaddedBytes(dataBytes);
+      sgls().copyFlat(scsiTaskSgl(t), 0, data, <u64>dataBytes, false);
+      memory.fill(data + dataBytes, 0, padded - dataBytes); // padding never carries old bytes
+      bytes += padded;
+      if (conn.framer.dataDigest) {
+        store<u32>(data + padded, crc32c(data, padded));
+        bytes += 4;
+      }
+    }
+    this.batches.commit(conn.slot, bytes);
+  }
+
+  // The header digest after the BHS at `header` where negotiated: the header's bytes on the wire.
+  private headerDigest(conn: IscsiConn, header: usize): u32 {
+    if (!conn.framer.headerDigest || conn.state == ConnState.Login) return BHS_BYTES;
+    store<u32>(header + BHS_BYTES, crc32c(header, BHS_BYTES)); // the header digest follows the BHS
+    return BHS_BYTES + 4;
+  }
+}
+
+// Does every segment of `sgl` lie in this processor's memory (so that memory.copy reaches it)?
+function sglInMemory(sgl: u32): bool {
+  const end = <u64>memory.size() << 16;
+  const count = sgls().segmentCount(sgl);
+  for (let i: u32 = 0; i < count; i++) { // bounded by the SGL's segments
+    const segment = sgls().segment(sgl, i);
+    if (sglSegmentAddress(segment) + <u64>sglSegmentLengthBytes(segment) > end) return false;
+  }
+  return true;
 }

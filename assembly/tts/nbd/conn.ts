@@ -1,5 +1,5 @@
-// One NBD client connection (a NIC slot on the NBD portal): where its byte stream stands, what it negotiated, and its
-// reply batch. The receive buffers it holds are in the server's HeldReceive (../held_receive.ts, shared with iSCSI's
+// One NBD client connection (a NIC slot on the NBD portal): where its byte stream stands and what it negotiated (its
+// reply batch is in the server's ReplyBatches, ../reply_batch.ts, by slot). The receive buffers it holds are in the server's HeldReceive (../held_receive.ts, shared with iSCSI's
 // backpressure). NBD has no flow control of its own: a connection that cannot take its next bytes yet
 // (no task record free, a write's data before the SCSI target has buffers for it) stops reading and keeps the NIC's
 // buffers it has been given, in order, until it can go on; its TCP window then fills and the client waits.
@@ -53,12 +53,6 @@ export class NbdConn {
   requests: u32 = 0; // requests taken (counters for the connection's last log line)
   errors: u32 = 0; // error replies sent
 
-  // Short replies of this turn, copied one after another into a large buffer that goes out as one NIC entry
-  // (server.ts, "Replies"): the buffer (POOL_NONE: none yet) and the bytes in it.
-  batch: u32 = POOL_NONE;
-  batchBytes: u32 = 0;
-  closeAfterBatch: bool = false; // the close waits for the batch to be posted (no room on the NIC when it was due)
-
   slot: u32 = 0; // the NIC's slot, while open
 
   open(slot: u32, page: u32): void {
@@ -78,8 +72,5 @@ export class NbdConn {
     this.writeWanted = 0;
     this.requests = 0;
     this.errors = 0;
-    assert(this.batch == POOL_NONE, "nbd: a free connection holds no reply batch");
-    this.batchBytes = 0;
-    this.closeAfterBatch = false;
   }
 }

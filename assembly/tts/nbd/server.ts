@@ -28,7 +28,8 @@ import { volumeAt, volumesCount } from "../../volumes/volume";
 import { CommandKind, CommandPhase, COMMAND_CDB_BYTES, TransportCommands } from "../commands";
 import { HeldReceive } from "../held_receive";
 import { Nic, TX_FLAG_CLOSE } from "../nic";
-import { txId, TX_KIND_LARGE, TX_KIND_PAGE, TX_KIND_TASK } from "../tx_id";
+import { ReplyBatches } from "../reply_batch";
+import { txId, TX_KIND_PAGE, TX_KIND_TASK } from "../tx_id";
 import {
   cdbLbaStatus, cdbPrefetch, cdbRead, cdbSync, cdbUnmap, cdbWrite, cdbWriteZeroes, CDB_BYTES, errorOf, LBA_STATUS_BYTES,
   notSupported, Outcome, outcomeOf, unmapList, UNMAP_DESCRIPTOR_BYTES, UNMAP_LIST_HEADER_BYTES,
@@ -63,13 +64,6 @@ const RETRIES_MAX: u32 = 8; // unit attentions and busy answers, per request
 const WRITE_PAYLOAD_CLOSE_BYTES: u32 = 32 << 20; // a refused write longer than this closes rather than being skipped
 const PUMP_STEPS_MAX: u32 = 4096; // one connection's steps per pump: bounded, and fair to the others
 const WRITE_ZEROES_PIECE_BYTES: u32 = WRITE_SAME_BYTES_MAX;
-// A reply (header and data) of at most this share of a large buffer is copied into its connection's batch; longer
-// ones (1 MiB reads) leave straight from the task's buffers.
-const BATCH_REPLY_SHARE: u32 = 4;
-// A batch is posted once the next reply would take it to this many bytes: a shorter entry leaves in the turn's one
-// socket write; one of 32 KiB or more is written by the NIC's view path as a system call of its own
-// (NIC_TX_VIEW_BYTES_MIN), measured slower for these batches (docs/nbd.md, "Reply batches").
-const BATCH_BYTES_MAX: u32 = 32 << 10;
 if (CDB_BYTES != COMMAND_CDB_BYTES) ERROR("nbd: its CDBs fit the command records' CDB area");
 
 // What a request's record is doing, for the commands that take more than one SCSI command.
@@ -91,9 +85,8 @@ export class NbdServer {
   private readonly nexusName: usize = carve(8);
   private waitingCount: u32 = 0; // connections whose wait is not None (resume scans only then)
   private pumpCut: bool = false; // a pump stopped at its step bound with bytes left: resume() goes on
-  private batchesOpen: u32 = 0; // connections holding a reply batch (flushReplies() has nothing to do while 0)
-  repliesBatched: u64 = 0; // replies copied into a batch
-  batchesPosted: u64 = 0; // batches posted (NIC entries)
+  // Short replies, one NIC entry per connection per turn (by NIC slot; the table iSCSI uses, its own instance).
+  private readonly batches: ReplyBatches;
   private requestsHeld: u32 = 0;
   // Per task record NBD holds (the SCSI target's index): the request's fields and its reply header.
   private readonly records: NbdRequests = new NbdRequests();
@@ -104,6 +97,7 @@ export class NbdServer {
   private taskIndex: u32 = 0xffff_ffff; // the TTS task's, which gets the SCSI target's answers (boot)
 
   constructor(private readonly nic: Nic, private readonly commands: TransportCommands) {
+    this.batches = new ReplyBatches(nic);
     for (let i: u32 = 0; i < NBD_CONNECTIONS_MAX; i++) unchecked(this.conns[i] = new NbdConn());
     for (let s: u32 = 0; s < NIC_SLOTS; s++) unchecked(this.connOfSlot[s] = CONN_NONE);
   }
@@ -189,7 +183,7 @@ export class NbdServer {
     if (!this.owns(slot)) return;
     const conn = this.connOf(slot);
     this.gone(conn);
-    this.batchDrop(conn); // the peer is gone: what it would have been sent goes nowhere
+    this.batches.drop(conn.slot); // the peer is gone: what it would have been sent goes nowhere
     if (conn.optionPage != POOL_NONE) bufferPool(BUFFER_CLASS_PAGE).release(conn.optionPage);
     conn.optionPage = POOL_NONE;
     conn.phase = NbdPhase.Free;
@@ -289,7 +283,7 @@ export class NbdServer {
     const sgl = data ? scsiTaskSgl(t) : 0;
     const segments = data ? sgls().segmentCount(sgl) : 0;
     const dataBytes = data ? this.records.length(t) : 0;
-    let reply = this.batchSpace(conn, REPLY_AREA_BYTES + dataBytes); // 0: not batched
+    let reply = this.batches.space(conn.slot, REPLY_AREA_BYTES + dataBytes); // 0: not batched
     const batched = reply != 0;
     if (!batched) {
       if (!this.nic.txRoom(segments + 1)) return false;
@@ -317,8 +311,7 @@ export class NbdServer {
     if (batched) {
       // The data follows its header in the batch: the task's buffers are free once this returns (no piece in flight).
       if (data) sgls().copyFlat(sgl, 0, reply + headerBytes, <u64>dataBytes, false);
-      conn.batchBytes += headerBytes + dataBytes;
-      this.repliesBatched += 1;
+      this.batches.commit(conn.slot, headerBytes + dataBytes);
       return true;
     }
     this.commands.pieceQueued(t);
@@ -327,21 +320,11 @@ export class NbdServer {
     return true;
   }
 
-  /**
-   * The end of the TTS task's turn: every connection's batch of replies goes out, one NIC entry each (a batch that
-   * finds no room waits for the next turn: the NIC's Sent events bring one). A close that waited for its batch follows.
-   */
+  /** The end of the TTS task's turn: every connection's batch of replies goes out, one NIC entry each. */
   flushReplies(): void {
-    if (this.batchesOpen == 0) return;
-    for (let i: u32 = 0; i < NBD_CONNECTIONS_MAX; i++) {
-      const conn = unchecked(this.conns[i]);
-      if (conn.batch == POOL_NONE || !this.postBatch(conn)) continue;
-      if (conn.closeAfterBatch) {
-        conn.closeAfterBatch = false;
-        this.closeNow(conn);
-      }
-    }
+    this.batches.flush();
   }
+
 
   /** NBD task t is finished (the TTS task releases it next): its connection holds one record less. */
   finished(t: u32): void {
@@ -817,48 +800,6 @@ export class NbdServer {
 
   // ---- Replies ----
 
-  // Room for a reply of at most `bytes` in conn's batch, at its end (0 when the reply is too long to batch, or no
-  // buffer can be had: it then goes unbatched, and waits for room on the NIC like any other). A full batch is posted
-  // first. Only in transmission: the handshake's answers and a close's last bytes keep their own entries.
-  private batchSpace(conn: NbdConn, bytes: u32): usize {
-    const pool = bufferPool(BUFFER_CLASS_LARGE);
-    if (bytes > pool.slotBytes / BATCH_REPLY_SHARE) return 0;
-    if (conn.batch != POOL_NONE && conn.batchBytes + bytes >= min(BATCH_BYTES_MAX, pool.slotBytes) && !this.postBatch(conn)) return 0;
-    if (conn.batch == POOL_NONE) {
-      const buffer = pool.acquire();
-      if (buffer == POOL_NONE) return 0; // exhaustion: the zero-copy path, as before batches
-      conn.batch = buffer;
-      conn.batchBytes = 0;
-      this.batchesOpen += 1;
-    }
-    return pool.address(conn.batch) + <usize>conn.batchBytes;
-  }
-
-  // Posts conn's batch as one NIC entry (given back on Sent, TX_KIND_LARGE); false when the NIC has no room.
-  private postBatch(conn: NbdConn): bool {
-    assert(conn.batch != POOL_NONE, "nbd: a batch to post");
-    if (conn.batchBytes > 0) {
-      if (!this.nic.txRoom(1)) return false;
-      const pool = bufferPool(BUFFER_CLASS_LARGE);
-      this.nic.txPost(conn.slot, <u64>pool.address(conn.batch), conn.batchBytes, txId(TX_KIND_LARGE, conn.slot, conn.batch), 0);
-      this.batchesPosted += 1;
-    } else bufferPool(BUFFER_CLASS_LARGE).release(conn.batch);
-    conn.batch = POOL_NONE;
-    conn.batchBytes = 0;
-    this.batchesOpen -= 1;
-    return true;
-  }
-
-  // conn's batch, unsent, goes back to the pool (the connection is gone).
-  private batchDrop(conn: NbdConn): void {
-    conn.closeAfterBatch = false;
-    if (conn.batch == POOL_NONE) return;
-    bufferPool(BUFFER_CLASS_LARGE).release(conn.batch);
-    conn.batch = POOL_NONE;
-    conn.batchBytes = 0;
-    this.batchesOpen -= 1;
-  }
-
   // An error reply for a request that never got a record: from a page. False when the connection must wait.
   private replyNow(conn: NbdConn, cookie: u64, error: u32): bool {
     if (!this.nic.txRoom(1)) { this.setWait(conn, NbdWait.Room); return false; }
@@ -938,11 +879,7 @@ export class NbdServer {
   }
 
   private closeNow(conn: NbdConn): void {
-    // Replies batched before the close leave first; with no room for them, flushReplies() closes once they are posted.
-    if (conn.batch != POOL_NONE && !this.postBatch(conn)) {
-      conn.closeAfterBatch = true;
-      return;
-    }
+    this.batches.post(conn.slot); // replies batched before the close leave first (its entry is reserved)
     this.nic.txFlush(); // replies queued before the close leave first
     this.nic.close(conn.slot);
   }
