@@ -49,6 +49,25 @@ export function parseControlRequest(value: unknown): ControlRequest | string {
   return { object, name, action } as ControlRequest;
 }
 
+/** The answer to a command that comes before board `boardName` is built (its BoardControl does not exist yet). */
+export function controlNotReady(boardName: string): ControlAnswer {
+  return { ok: false, error: "not-ready", message: `board ${boardName} is still booting` };
+}
+
+/**
+ * One request from a control socket (parsed JSON, unchecked) for board `boardName`, whose control is `control` once
+ * the board is built: bad-request when it is no control request, not-ready while there is no board yet, else what
+ * BoardControl.submit answers. `done` is called once.
+ */
+export function submitControlRequest(
+  control: BoardControl | undefined, boardName: string, request: unknown, done: (answer: ControlAnswer) => void,
+): void {
+  const checked = parseControlRequest(request);
+  if (typeof checked === "string") done({ ok: false, error: "bad-request", message: checked });
+  else if (control === undefined) done(controlNotReady(boardName));
+  else control.submit(checked, done);
+}
+
 // What a name resolved to: a disk (its board-file name) or a controller.
 // spareOf: a replica copy's board-file disk, when the hot spare `disk` has taken its place.
 type Target = { kind: "disk"; name: string; disk: string; spareOf?: string } | { kind: "controller"; name: string; slot: ControllerSlot };

@@ -4,11 +4,10 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { compileImage } from "../../host/abi/image_module.ts";
 import { Board } from "../../host/board/board.ts";
-import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
+import { BoardControl, submitControlRequest } from "../../host/board/control.ts";
 import { checkPageOwners } from "../../host/cluster/page_owners.ts";
 import { type BoardSpec, DEFAULT_BOARD_PATH, loadBoardFile, NBD_PORTAL_DEFAULT, targetLuns } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
-import { RealTimePacer } from "../../host/sim/realtime.ts";
 import { Trace } from "../../host/sim/trace.ts";
 import { TcpBackend, type PortalAddress } from "../../host/devices/tcp_backend.ts";
 import { FlashBoot, FlashBootError } from "../../host/boot/flash_boot.ts";
@@ -20,6 +19,7 @@ import { type Command, UsageError } from "./command.ts";
 import { ControlSocket, ControlSocketError } from "./control_socket.ts";
 import { runCluster } from "./run_cluster.ts";
 import { runClusterBoard } from "./run_cluster_board.ts";
+import { StopSignal } from "./stop_signal.ts";
 
 const help = `usage: wasm-iop run [options]
 
@@ -154,12 +154,7 @@ export const runCommand: Command = {
     let control: BoardControl | undefined;
     let socket: ControlSocket;
     try {
-      socket = await ControlSocket.open(dataDir, (request, reply) => {
-        const checked = parseControlRequest(request);
-        if (typeof checked === "string") reply({ ok: false, error: "bad-request", message: checked });
-        else if (control === undefined) reply({ ok: false, error: "not-ready", message: `board ${spec.name} is still booting` });
-        else control.submit(checked, reply);
-      });
+      socket = await ControlSocket.open(dataDir, (request, reply) => submitControlRequest(control, spec.name, request, reply));
     } catch (error) {
       if (!(error instanceof ControlSocketError)) throw error;
       process.stderr.write(`wasm-iop run: ${error.message}\n`);
@@ -168,10 +163,7 @@ export const runCommand: Command = {
 
     const out = (text: string) => process.stdout.write(text + "\n");
     // Signals are taken from the start: a Ctrl-C during boot still stops the board cleanly, once it is up.
-    let signalled: string | undefined;
-    let onSignal: (signal: string) => void = (signal) => (signalled ??= signal);
-    process.once("SIGINT", () => onSignal("SIGINT"));
-    process.once("SIGTERM", () => onSignal("SIGTERM"));
+    const stop = new StopSignal();
     let firmware: WebAssembly.Module | FlashBoot;
     let firmwareBytes: Uint8Array | undefined; // the image that runs, for a recording's hash and its checking replay
     if (values.firmware !== undefined) {
@@ -268,9 +260,9 @@ export const runCommand: Command = {
       const sliceNs = 10_000_000;
       while (board.clock.nowNs < endNs) {
         await new Promise((resolveSlice) => setImmediate(resolveSlice)); // lets a signal in between slices
-        if (signalled !== undefined) {
-          out(`${signalled}: stopping`);
-          stopReason = signalled;
+        if (stop.received !== undefined) {
+          out(`${stop.received}: stopping`);
+          stopReason = stop.received;
           return finish(0);
         }
         board.runUntil(Math.min(endNs, board.clock.nowNs + sliceNs));
@@ -284,28 +276,14 @@ export const runCommand: Command = {
       return finish(0);
     }
 
-    const pacer = new RealTimePacer(board.clock);
-    pacer.start();
-    out("running; Ctrl-C stops the board");
-    const code = await new Promise<number>((resolveCode) => {
-      onSignal = (signal: string) => {
-        out(`${signal}: stopping`);
-        stopReason = signal;
-        resolveCode(0);
-      };
-      if (signalled !== undefined) onSignal(signalled);
-      const watch = setInterval(() => {
-        if (failed === undefined) return;
-        if (!values["reset-on-panic"]) {
-          stopReason = "panic";
-          return resolveCode(1);
-        }
-        out(`resetting the board (reset ${board.resetCount + 1})`);
-        powerOnOrReset(true);
-      }, 20);
-      watch.unref();
-    });
-    pacer.stop();
+    const code = await stop.serve(board.clock, "board", () => {
+      if (failed === undefined) return false;
+      if (!values["reset-on-panic"]) return true;
+      out(`resetting the board (reset ${board.resetCount + 1})`);
+      powerOnOrReset(true);
+      return false;
+    }, out);
+    stopReason = code === 0 ? stop.received! : "panic";
     return finish(code);
 
     async function finish(code: number): Promise<number> {

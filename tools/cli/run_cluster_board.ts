@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { compileImage } from "../../host/abi/image_module.ts";
 import { Board } from "../../host/board/board.ts";
-import { BoardControl, parseControlRequest } from "../../host/board/control.ts";
+import { BoardControl, controlNotReady, submitControlRequest } from "../../host/board/control.ts";
 import { BoardFileError } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
 import { type ClusterControlRequest, nicPortLink, parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
@@ -92,14 +92,11 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
       if (object === "link" || object === "port" || object === "board") {
         const cluster = parseClusterControlRequest(request);
         if (typeof cluster === "string") return reply({ ok: false, error: "bad-request", message: cluster });
-        if (control === undefined) return reply({ ok: false, error: "not-ready", message: `board ${entry.name} is still booting` });
+        if (control === undefined) return reply(controlNotReady(entry.name));
         clock.afterOutside(0, () => reply(ownFault(cluster as Exclude<ClusterControlRequest, { object: "status" }>)));
         return;
       }
-      const checked = parseControlRequest(request);
-      if (typeof checked === "string") reply({ ok: false, error: "bad-request", message: checked });
-      else if (control === undefined) reply({ ok: false, error: "not-ready", message: `board ${entry.name} is still booting` });
-      else control.submit(checked, reply);
+      submitControlRequest(control, entry.name, request, reply);
     });
   } catch (error) {
     await tcp.stop();

@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Board } from "../../../host/board/board.ts";
-import { BoardControl, type ControlAnswer, type ControlRequest, parseControlRequest } from "../../../host/board/control.ts";
+import {
+  BoardControl, type ControlAnswer, type ControlRequest, parseControlRequest, submitControlRequest,
+} from "../../../host/board/control.ts";
 import { parseBoard } from "../../../host/board/load.ts";
 import { Trace } from "../../../host/sim/trace.ts";
 import { FIRMWARE_PATH } from "../../../tools/build/firmware.ts";
@@ -98,6 +100,26 @@ describe("board control: names", () => {
     let got: ControlAnswer | undefined;
     new BoardControl(b).submit({ object: "status" }, (a) => (got = a));
     expect(got).toEqual({ ok: false, error: "not-ready", message: "board control-board is not powered on" });
+  });
+});
+
+describe("board control: a control socket's requests", () => {
+  // What run and run --cluster --board hand every socket line to: one answer each, the board reached only when the
+  // request is one and the board is built.
+  it("answers bad-request for what is no request, not-ready while the board is still booting, else the board's answer", () => {
+    const got: ControlAnswer[] = [];
+    submitControlRequest(undefined, "control-board", { object: "fan" }, (a) => got.push(a));
+    submitControlRequest(undefined, "control-board", { object: "status" }, (a) => got.push(a));
+    const { board: b, control } = powered();
+    submitControlRequest(control, "control-board", { object: "disk", name: "host:9", action: "fail" }, (a) => got.push(a));
+    submitControlRequest(control, "control-board", { object: "status" }, (a) => got.push(a));
+    b.runFor(0);
+    expect(got.map((a) => (a.ok ? `ok: ${a.message.split(" at ")[0]}` : `${a.error}: ${a.message}`))).toEqual([
+      'bad-request: unknown object "fan"; objects: disk, copy, controller, status',
+      "not-ready: board control-board is still booting",
+      "bad-request: no disk host:9: processor host has 4 disks: host:0 (a), host:1 (b), host:2 (c), host:3 (d)",
+      "ok: board control-board",
+    ]);
   });
 });
 
