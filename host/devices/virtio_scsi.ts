@@ -128,7 +128,7 @@ const USED_ELEM_BYTES = 8;
 const CMD_REQ_FIXED_BYTES = 19; // lun[8] id(8) task_attr prio crn
 const CMD_RESP_FIXED_BYTES = 12; // sense_len(4) residual(4) status_qualifier(2) status response
 const RESPONSE_HEADERS_KEPT_MAX = 256; // written response headers kept for reuse
-const EMPTY_DATA = new Uint8Array(0); // a request's dataIn once its buffer went back to the pool
+const EMPTY_DATA = new Uint8Array(0); // no bytes: a request's dataIn or sense when it has none (or once its buffer went back to the pool)
 export const RESPONSE_OK = 0;
 export const RESPONSE_OVERRUN = 1;
 export const RESPONSE_ABORTED = 2;
@@ -240,7 +240,7 @@ interface InFlight {
   head: number;
   writable: Segment[];
   header: Uint8Array; // written at the start of the writable buffers: the response, or a control answer
-  headerPooled?: boolean; // `header` is a response header from responseParts: reused once written
+  headerPooled?: boolean; // `header` is a response header from responseHeader: reused once written
   dataIn: Uint8Array; // written after the header
   dataInOwner?: ScsiDisk | undefined; // the disk whose pool lent `dataIn` (a READ's data): given back once written
   tag: bigint; // request queue: the driver's id, for ABORT_TASK
@@ -272,11 +272,14 @@ export class VirtioScsiDevice extends PciFunctionBase {
   // request's header and Data-Out are gathered into (execute() uses them synchronously and keeps nothing), a
   // descriptor, a ring index, a used element.
   private requestHeaderScratch = new Uint8Array(0);
+  private requestHeaderView = new DataView(this.requestHeaderScratch.buffer); // over requestHeaderScratch
+  private requestLunScratch = this.requestHeaderScratch; // its LUN field, a view made with it
+  private requestCdbScratch = this.requestHeaderScratch; // its CDB, likewise
   private dataOutScratch = new Uint8Array(0);
   private readonly descScratch = new Uint8Array(DESC_BYTES);
   private readonly u16Scratch = new Uint8Array(2);
   private readonly usedScratch = new Uint8Array(USED_ELEM_BYTES);
-  private readonly responseHeaders: Uint8Array[] = []; // written response headers, for responseParts to reuse
+  private readonly responseHeaders: Uint8Array[] = []; // written response headers, for responseHeader to reuse
   private readonly logLine: (message: string) => void;
   private readonly faults: VirtioScsiFault[] = [];
   // Power-on state, restored by resetVirtio().
@@ -739,29 +742,37 @@ export class VirtioScsiDevice extends PciFunctionBase {
     if (this.takeFault("needs-reset-next") !== undefined) return this.markBroken(`injected fault at request ${chain.head}`);
     const dataOutBytes = chain.readableBytes - requestHeaderBytes;
     const dataInCapacityBytes = chain.writableBytes - responseHeaderBytes;
-    const base = { queueIndex: QUEUE_REQUEST, head: chain.head, writable: chain.writable, dataInCapacityBytes, dataOutBytes, handle: undefined };
-    if (this.requestHeaderScratch.length !== requestHeaderBytes) this.requestHeaderScratch = new Uint8Array(requestHeaderBytes);
+    // The request's record, made once with every field (one shape); respond() fills in the response.
+    const request: InFlight = {
+      queueIndex: QUEUE_REQUEST, head: chain.head, writable: chain.writable, header: EMPTY_DATA, headerPooled: false, dataIn: EMPTY_DATA,
+      dataInOwner: undefined, tag: 0n, lun: -1, dataInCapacityBytes, dataOutBytes, handle: undefined,
+    };
+    if (this.requestHeaderScratch.length !== requestHeaderBytes) {
+      this.requestHeaderScratch = new Uint8Array(requestHeaderBytes);
+      this.requestHeaderView = new DataView(this.requestHeaderScratch.buffer);
+      this.requestLunScratch = this.requestHeaderScratch.subarray(0, 8);
+      this.requestCdbScratch = this.requestHeaderScratch.subarray(CMD_REQ_FIXED_BYTES);
+    }
     const header = this.gather(chain.readable, 0, requestHeaderBytes, this.requestHeaderScratch);
     if (header === undefined || this.takeFault("dma-fault-next") !== undefined) {
-      return this.schedule({ ...base, tag: 0n, lun: -1, ...this.responseParts(transportFailure(dataInCapacityBytes + dataOutBytes)) }, 0);
+      return this.schedule(this.respond(request, transportFailure(dataInCapacityBytes + dataOutBytes)), 0);
     }
-    const view = new DataView(header.buffer, header.byteOffset, header.length);
-    const tag = view.getBigUint64(8, true);
-    const cdb = header.subarray(CMD_REQ_FIXED_BYTES, requestHeaderBytes);
-    const lun = this.decodePresentLun(header.subarray(0, 8), cdb[0] === OPCODE_REPORT_LUNS);
-    const request = { ...base, tag, lun: typeof lun === "number" ? lun : -1 };
-    if (lun === undefined) return this.schedule({ ...request, ...this.responseParts(simpleResponse(RESPONSE_BAD_TARGET, dataInCapacityBytes + dataOutBytes)) }, 0);
+    request.tag = this.requestHeaderView.getBigUint64(8, true);
+    const cdb = this.requestCdbScratch;
+    const lun = this.decodePresentLun(this.requestLunScratch, cdb[0] === OPCODE_REPORT_LUNS);
+    request.lun = typeof lun === "number" ? lun : -1;
+    if (lun === undefined) return this.schedule(this.respond(request, simpleResponse(RESPONSE_BAD_TARGET, dataInCapacityBytes + dataOutBytes)), 0);
     if (dataOutBytes > DATA_BYTES_MAX || dataInCapacityBytes > DATA_BYTES_MAX || (dataOutBytes > 0 && dataInCapacityBytes > 0)) {
       // §5.6.6.1: both directions need INOUT, which is not offered; FAILURE.
-      return this.schedule({ ...request, ...this.responseParts(simpleResponse(RESPONSE_FAILURE, dataInCapacityBytes + dataOutBytes)) }, 0);
+      return this.schedule(this.respond(request, simpleResponse(RESPONSE_FAILURE, dataInCapacityBytes + dataOutBytes)), 0);
     }
     if (this.dataOutScratch.length < dataOutBytes) this.dataOutScratch = new Uint8Array(dataOutBytes); // at most DATA_BYTES_MAX
-    const dataOut = this.gather(chain.readable, requestHeaderBytes, dataOutBytes, this.dataOutScratch.subarray(0, dataOutBytes));
-    if (dataOut === undefined) return this.schedule({ ...request, ...this.responseParts(transportFailure(dataOutBytes)) }, 0);
+    const dataOut = this.gather(chain.readable, requestHeaderBytes, dataOutBytes, dataOutBytes === this.dataOutScratch.length ? this.dataOutScratch : this.dataOutScratch.subarray(0, dataOutBytes));
+    if (dataOut === undefined) return this.schedule(this.respond(request, transportFailure(dataOutBytes)), 0);
     const lie = OPCODES_WRITE.has(cdb[0]!) && dataOut.length > 0 && this.takeFault("lose-write-next") !== undefined;
-    const result = lie ? { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: new Uint8Array(0), dataIn: new Uint8Array(0), residualBytes: 0 } : this.execute(lun, cdb, dataOut, dataInCapacityBytes, chain.writable, responseHeaderBytes);
+    const result = lie ? { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: EMPTY_DATA, dataIn: EMPTY_DATA, residualBytes: 0 } : this.execute(lun, cdb, dataOut, dataInCapacityBytes, chain.writable, responseHeaderBytes);
     if (result.status === SAM_STATUS_GOOD && result.response === RESPONSE_OK) this.stats.bytesWritten += dataOut.length - (dataOutBytes > 0 ? result.residualBytes : 0);
-    this.schedule({ ...request, ...this.responseParts(result) }, this.latencyFor(cdb[0]!));
+    this.schedule(this.respond(request, result), this.latencyFor(cdb[0]!));
   }
 
   // REPORT LUNS is the controller's; every other command goes to the LUN's disk.
@@ -770,21 +781,21 @@ export class VirtioScsiDevice extends PciFunctionBase {
       const allocationBytes = new DataView(cdb.buffer, cdb.byteOffset, cdb.length).getUint32(6, false);
       const all = reportLunsData(this.disks.flatMap((_, index) => (this.pulled[index] ? [] : [index])));
       const dataIn = all.subarray(0, Math.min(all.length, allocationBytes, dataInCapacityBytes));
-      return { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: new Uint8Array(0), dataIn, residualBytes: dataInCapacityBytes - dataIn.length };
+      return { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: EMPTY_DATA, dataIn, residualBytes: dataInCapacityBytes - dataIn.length };
     }
     if (lun === "report-luns") {
       // SPC, "Well known logical units": this model answers only REPORT LUNS there.
       const sense = fixedSense(SENSE_KEY_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
-      return { response: RESPONSE_OK, status: SAM_STATUS_CHECK_CONDITION, sense, dataIn: new Uint8Array(0), residualBytes: dataInCapacityBytes + dataOut.length };
+      return { response: RESPONSE_OK, status: SAM_STATUS_CHECK_CONDITION, sense, dataIn: EMPTY_DATA, residualBytes: dataInCapacityBytes + dataOut.length };
     }
     const disk = this.disks[lun]!;
     const outcome = disk.execute(cdb, dataOut, dataInCapacityBytes, this.dataInPlace(cdb[0]!, writable, dataInOffsetBytes, dataInCapacityBytes));
-    const dataIn = outcome.dataIn ?? new Uint8Array(0);
+    const dataIn = outcome.dataIn ?? EMPTY_DATA;
     // virtio residual = the data buffers' length minus what was transferred; only one direction is ever used here.
-    const delivered = dataIn.subarray(0, dataInCapacityBytes);
+    const delivered = dataIn.length > dataInCapacityBytes ? dataIn.subarray(0, dataInCapacityBytes) : dataIn;
     const residualBytes = outcome.residualBytes ?? dataInCapacityBytes - delivered.length;
     const dataInOwner = outcome.dataInPooled === true ? disk : undefined;
-    return { response: RESPONSE_OK, status: outcome.status, sense: outcome.sense ?? new Uint8Array(0), dataIn: delivered, dataInOwner, residualBytes };
+    return { response: RESPONSE_OK, status: outcome.status, sense: outcome.sense ?? EMPTY_DATA, dataIn: delivered, dataInOwner, residualBytes };
   }
 
   // A large READ's data buffer, when it is one piece of RAM nobody watches (bench, run: no trace, no fuzzer): the disk
@@ -820,7 +831,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
   }
 
   // virtio_scsi_cmd_resp: sense_len, residual, status_qualifier, status, response, sense[sense_size].
-  private responseParts(result: CommandResult): { header: Uint8Array; headerPooled: boolean; dataIn: Uint8Array; dataInOwner: ScsiDisk | undefined } {
+  private responseHeader(result: CommandResult): Uint8Array {
     // A header written before is reused (its backing store, like any over 64 bytes, is allocated outside the heap).
     const bytes = CMD_RESP_FIXED_BYTES + this.senseSize;
     let header = this.responseHeaders.pop();
@@ -833,12 +844,24 @@ export class VirtioScsiDevice extends PciFunctionBase {
     header[11] = result.response;
     header.set(result.sense.subarray(0, senseBytes), CMD_RESP_FIXED_BYTES);
     if (result.response !== RESPONSE_OK || result.status !== SAM_STATUS_GOOD) this.stats.errors += 1;
-    return { header, headerPooled: true, dataIn: result.dataIn, dataInOwner: result.dataInOwner };
+    return header;
+  }
+
+  // `request` answered with `result`: its response header (a reused one) and its data, in place (no copy of the record).
+  private respond(request: InFlight, result: CommandResult): InFlight {
+    request.header = this.responseHeader(result);
+    request.headerPooled = true;
+    request.dataIn = result.dataIn;
+    request.dataInOwner = result.dataInOwner;
+    return request;
   }
 
   // §5.6.6.2: task management and asynchronous notification; both answered at once.
   private onControlRequest(chain: Chain): void {
-    const base = { queueIndex: QUEUE_CONTROL, head: chain.head, writable: chain.writable, tag: 0n, lun: -1, dataIn: new Uint8Array(0), dataInCapacityBytes: 0, dataOutBytes: 0, handle: undefined };
+    const base = {
+      queueIndex: QUEUE_CONTROL, head: chain.head, writable: chain.writable, headerPooled: false, dataIn: EMPTY_DATA, dataInOwner: undefined, tag: 0n, lun: -1,
+      dataInCapacityBytes: 0, dataOutBytes: 0, handle: undefined,
+    };
     const typeBytes = this.gather(chain.readable, 0, Math.min(chain.readableBytes, TMF_REQ_BYTES));
     if (typeBytes === undefined || typeBytes.length < 4) {
       if (chain.writableBytes < 1) return this.markBroken(`control request ${chain.head} has neither a readable type nor a response byte`);
@@ -889,9 +912,9 @@ export class VirtioScsiDevice extends PciFunctionBase {
     for (const request of requests) {
       this.clock.cancel(request.handle!);
       this.inFlight.splice(this.inFlight.indexOf(request), 1);
-      const parts = this.responseParts(simpleResponse(RESPONSE_ABORTED, request.dataInCapacityBytes + request.dataOutBytes));
+      const result = simpleResponse(RESPONSE_ABORTED, request.dataInCapacityBytes + request.dataOutBytes);
       this.releaseDataIn(request); // its data will never be written
-      this.schedule({ ...request, ...parts, handle: undefined }, 0, true);
+      this.schedule(this.respond({ ...request, handle: undefined }, result), 0, true);
     }
   }
 
@@ -920,7 +943,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
     let dataWrittenBytes = 0;
     if (request.dataIn.length > 0) {
       if (this.scatter(request.writable, header.length, request.dataIn)) dataWrittenBytes = request.dataIn.length;
-      else header = this.responseParts(transportFailure(request.dataInCapacityBytes)).header;
+      else header = this.responseHeader(transportFailure(request.dataInCapacityBytes));
     }
     this.releaseDataIn(request); // in guest memory now (the DMA copies), or never going there
     if (!this.scatter(request.writable, 0, header)) return this.markBroken(`queue ${request.queueIndex}: response of request ${request.head} cannot be written`);
@@ -939,7 +962,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
     }
     // In guest memory now: the headers may be reused.
     if (request.headerPooled === true) this.recycleHeader(request.header);
-    if (header !== request.header) this.recycleHeader(header); // a transport failure's, from responseParts
+    if (header !== request.header) this.recycleHeader(header); // a transport failure's, from responseHeader
     if (!interrupt) return;
     const storm = this.takeFault("interrupt-storm");
     const availFlags = this.readU16(queue.driverAddress);
@@ -999,7 +1022,8 @@ export class VirtioScsiDevice extends PciFunctionBase {
         continue;
       }
       const take = Math.min(segment.lengthBytes - skip, lengthBytes - filled);
-      const result = this.dmaReadInto(segment.address + BigInt(skip), out.subarray(filled, filled + take));
+      const address = skip === 0 ? segment.address : segment.address + BigInt(skip);
+      const result = this.dmaReadInto(address, take === out.length ? out : out.subarray(filled, filled + take));
       if (!result.ok) return undefined;
       filled += take;
       skip = 0;
@@ -1018,7 +1042,8 @@ export class VirtioScsiDevice extends PciFunctionBase {
         continue;
       }
       const put = Math.min(segment.lengthBytes - skip, bytes.length - done);
-      if (!this.dmaWrite(segment.address + BigInt(skip), bytes.subarray(done, done + put)).ok) return false;
+      const address = skip === 0 ? segment.address : segment.address + BigInt(skip);
+      if (!this.dmaWrite(address, put === bytes.length ? bytes : bytes.subarray(done, done + put)).ok) return false;
       done += put;
       skip = 0;
     }
@@ -1075,7 +1100,7 @@ function decodeLun(lun: Uint8Array, diskCount: number): number | "report-luns" |
 }
 
 function simpleResponse(response: number, residualBytes: number): CommandResult {
-  return { response, status: SAM_STATUS_GOOD, sense: new Uint8Array(0), dataIn: new Uint8Array(0), residualBytes };
+  return { response, status: SAM_STATUS_GOOD, sense: EMPTY_DATA, dataIn: EMPTY_DATA, residualBytes };
 }
 
 function transportFailure(residualBytes: number): CommandResult {
