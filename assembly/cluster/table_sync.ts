@@ -243,6 +243,7 @@ export class TableSync {
     staged.version = version;
     this.caughtUp = false;
     routingTableCaughtUpSet(false);
+    if (t.volumeCount == 0) return this.fetchDone(board, version);
     this.fetchSend();
   }
 
@@ -345,6 +346,12 @@ export class TableSync {
       this.fetchFirst = 0;
     }
     if (this.fetchSlot < t.volumeCount) return this.fetchSend();
+    this.fetchDone(board, version);
+  }
+
+  // Every page came (or there are none: a cluster without partitioned volumes only learns the number): activated,
+  // unless it moves pages.
+  private fetchDone(board: u32, version: u32): void {
     this.fetching = false;
     if (!pagesMayMove && this.stagedMovesPage(board)) return;
     if (!routingTableActivate(version)) {
@@ -352,7 +359,8 @@ export class TableSync {
       return;
     }
     this.fetched += 1;
-    line().s("cluster: routing table version ").u32(version).s(" active (fetched from board ").u32(t.boardId(board)).s(")").out();
+    this.refusedVersion = 0; // a newer table that moves nothing: this board is current again
+    line().s("cluster: routing table version ").u32(version).s(" active (fetched from board ").u32(routingTable().boardId(board)).s(")").out();
     this.settle();
   }
 

@@ -253,7 +253,8 @@ async function benchConfig(disks: DiskConfig, tgt: Reference, dir: string, profi
   const dataDir = join(dir, `board-${disks}`);
   progress(`board: starting the emulator with ${disks} disks`);
   const nbd = options.protocol === "nbd";
-  const emulator = await Emulator.start({ boardPath: options.boardPath, memoryDisks: disks === "memory", dataDir, nbd, log: (line) => progress(`emulator: ${line}`),
+  // The board in the scheduler's group its reference has: nbdkit runs in the bench's session, tgtd in its own.
+  const emulator = await Emulator.start({ boardPath: options.boardPath, memoryDisks: disks === "memory", dataDir, nbd, ownSession: !nbd, log: (line) => progress(`emulator: ${line}`),
     recordPath: options.record === true ? join(dataDir, "session.rec") : undefined });
   const boardUrl = nbd ? emulator.nbdUrls[nbdExportIndex(options)]! : emulator.urls[options.lun]!;
   progress(`board: serving ${boardUrl} (pid ${emulator.pid})`);

@@ -49,6 +49,11 @@ export interface EmulatorOptions {
   memoryDisks: boolean;
   dataDir: string;
   recordPath?: string; // the session recorded there (bench --record)
+  // false: the emulator stays in the bench's session and process group (it ignores the terminal's SIGINT; the bench
+  // stops it), as nbdkit does, so both servers share the scheduler's group with the clients (bench --nbd). Default
+  // true: a session of its own, as tgtd has. Linux puts each session in its own autogroup: on a loaded machine an
+  // emulator in its own spent ~20% more CPU per 4 KiB request than in the clients' (docs/performance.md).
+  ownSession?: boolean;
   log: (line: string) => void; // the child's stderr, line by line
 }
 
@@ -77,9 +82,9 @@ export class Emulator {
     const args = ["--data-dir", options.dataDir, ...(options.memoryDisks ? ["--memory-disks"] : []),
       ...(options.boardPath !== undefined ? ["--board", options.boardPath] : []), ...(options.withoutXorEngine === true ? ["--without-xor-engine"] : []),
       ...(options.recordPath !== undefined ? ["--record", options.recordPath] : []),
-      ...(options.nbd === true ? ["--nbd"] : [])];
-    // Its own process group: a Ctrl-C at the terminal reaches the bench, which then stops the board itself.
-    const child = fork(CHILD.path, args, { execArgv: [...CHILD.execArgv, "--expose-gc"], stdio: ["ignore", "pipe", "pipe", "ipc"], detached: true });
+      ...(options.nbd === true ? ["--nbd"] : []), ...(options.ownSession === false ? ["--ignore-sigint"] : [])];
+    // Either way a Ctrl-C at the terminal reaches the bench and not the board, which the bench then stops itself.
+    const child = fork(CHILD.path, args, { execArgv: [...CHILD.execArgv, "--expose-gc"], stdio: ["ignore", "pipe", "pipe", "ipc"], detached: options.ownSession !== false });
     let output = "";
     const onOutput = (chunk: Buffer) => {
       output += chunk.toString();

@@ -4,7 +4,8 @@
 //
 // argv: --memory-disks (every disk in memory instead of in a file), --data-dir DIR (file disks go there), --board FILE
 // (default boards/iop-dev.json), --without-xor-engine (the board file's XOR engine left out), --record FILE (the session
-// recorded as run --record does, to measure what recording costs), --nbd (its NBD exports served too).
+// recorded as run --record does, to measure what recording costs), --nbd (its NBD exports served too),
+// --ignore-sigint (forked in the bench's process group: a Ctrl-C at the terminal is the bench's to act on).
 import { readFileSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { performance } from "node:perf_hooks";
@@ -21,9 +22,12 @@ const { values } = parseArgs({
     "without-xor-engine": { type: "boolean", default: false },
     record: { type: "string" },
     nbd: { type: "boolean", default: false },
+    "ignore-sigint": { type: "boolean", default: false },
   },
   strict: true,
 });
+
+if (values["ignore-sigint"]) process.on("SIGINT", () => {}); // the bench stops the board (stop, or its disconnect)
 
 function reply(message: EmulatorReply): void {
   process.send!(message);
