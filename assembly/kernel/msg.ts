@@ -22,7 +22,7 @@ export enum MsgKind {
   ScsiNexusIdentify = 54, // transport → SCSI target: a: cookie, b: target port, c: port name bytes, d: port name address
   ScsiNexusIdentified = 55, // SCSI target → transport: a: the cookie, b: the nexus id (NEXUS_NONE: the table is full)
   ScsiNexusGone = 57, // transport → SCSI target: a: the nexus id of a session that ended
-  ScsiTargetLuns = 58, // transport → SCSI target: a: target port, b: LUN count, d: address of the LUN numbers (u32 each), c: of the volumes they map (u32 each)
+  ScsiTargetLuns = 58, // transport → SCSI target: a: target port, b: LUN count, d: address of the LUN numbers (u32 each), c: of the volumes they map (u32 each); e: the port's NIC port and the board's target count (scsi/transport.ts)
   TtsAdvertise = 56, // UMA → TTS: discovery is done; a: the volume count. The transport starts serving.
   VolumesLoad = 62, // UMA → CTA: the volumes are assembled; read their metadata (RAID superblocks, thin maps)
   VolumesLoaded = 63, // CTA → UMA: every volume's metadata is read and current; they may be served

@@ -5,8 +5,10 @@
 // proxy, so every board's port group is active for every page, optimized only on the owner.
 //
 // Names (docs/cluster.md, "Names on the wire"): a board's target port group is its id; the relative target port
-// identifier of target port p (the target's index + 1, as the transport numbers it) on board id is (id << 4) | p.
-// Every board of a cluster presents the same targets in the same order, so another board's ports are named alike.
+// identifier of local target port p (one per target and NIC port, target_port.ts) on board id is (id << 4) | p.
+// Every board of a cluster presents the same targets in the same order, so another board's ports are named alike,
+// for as many NIC ports as the routing table gives it portals. A board's ports of all its NIC ports are one target
+// port group: they reach the same board, so they share its access state for every block.
 // A single board has no routing table: no ALUA (TPGS 00b in INQUIRY), and these commands are not in its command table
 // (cdb.ts, commandFind): they are refused as before.
 //
@@ -17,7 +19,8 @@ import { CLUSTER_NONE, routingTable } from "../cluster/routing_table";
 import { volumeAt } from "../volumes/volume";
 import { putBe16, putBe32, putBe64 } from "./cdb";
 import { DATA_IN_BYTES_MAX } from "./limits";
-import { TARGET_PORTS_MAX, targetLunsKnown, targetPortPresents } from "./target_luns";
+import { TARGET_PORTS_MAX, targetLunsKnown, targetPortNicPort, targetPortPresents, targetPortsPerNicPort } from "./target_luns";
+import { TARGET_PORT_LOCAL_MAX, targetPortNicPortsMax } from "./target_port";
 
 export const ALUA_PORT_BITS: u32 = 4; // (board id << 4) | the target's port: 4095 boards × 15 ports in 16 bits
 export const ALUA_STATE_ACTIVE_OPTIMIZED: u32 = 0x0;
@@ -69,12 +72,21 @@ export function referralsSlot(volume: u32): u32 {
   return table.present ? table.volumeSlot(volume) : CLUSTER_NONE;
 }
 
-// The local ports presenting `volume`: those whose LUN map names it, or, when the transport told none (the test
-// build's probes), the nexus's own `port`. Writes each port's local number; answers the count.
-function portsOf(volume: u32, port: u32, out: StaticArray<u32>): u32 {
+// The ports of board `b` (an index of the routing table) presenting `volume`: for each of its NIC ports (its portals
+// in the table), the ports of the targets presenting the volume there, numbered as this board numbers its own
+// (target_port.ts): this board's ports of its first NIC port whose LUN map names the volume, q, and q + n × (the
+// targets) through NIC port n. When the transport told none (the test build's probes), the nexus's own `port`.
+// Writes each port's local number; answers the count.
+function portsOf(b: u32, volume: u32, port: u32, out: StaticArray<u32>): u32 {
+  const targets = targetPortsPerNicPort();
+  const nicPorts: u32 = targets == 0 ? 1 : min<u32>(routingTable().portalCount(b), targetPortNicPortsMax(targets));
   let count: u32 = 0;
-  for (let p: u32 = 1; p < TARGET_PORTS_MAX && count < <u32>out.length; p++) {
-    if (targetLunsKnown(p) && targetPortPresents(p, volume)) { unchecked(out[count] = p); count += 1; }
+  for (let n: u32 = 0; n < nicPorts; n++) {
+    for (let q: u32 = 1; q < TARGET_PORTS_MAX && count < <u32>out.length; q++) {
+      if (!targetLunsKnown(q) || targetPortNicPort(q) != 0 || !targetPortPresents(q, volume)) continue;
+      const local = q + n * targets;
+      if (local <= TARGET_PORT_LOCAL_MAX) { unchecked(out[count] = local); count += 1; }
+    }
   }
   if (count == 0) { unchecked(out[0] = port); count = 1; }
   return count;
@@ -95,11 +107,11 @@ export function reportTargetPortGroups(at: usize, volume: u32, port: u32, extend
   memory.fill(at, 0, header);
   if (extended) store<u8>(at + 4, 0x10); // FORMAT TYPE 001b; IMPLICIT TRANSITION TIME 0: transitions are immediate
   const partitioned = table.volumeSlot(volume) != CLUSTER_NONE;
-  const portCount = portsOf(volume, port, ports);
   let length = header;
   let total: u32 = 0;
   for (let b: u32 = 0; b < table.boardCount; b++) {
     if (!partitioned && b != table.thisBoard) continue; // an ordinary volume is on this board only
+    const portCount = portsOf(b, volume, port, ports);
     const bytes = TPG_DESCRIPTOR_BYTES + portCount * PORT_DESCRIPTOR_BYTES;
     total += bytes;
     if (length + bytes > DATA_IN_BYTES_MAX) continue;

@@ -9,7 +9,7 @@
 import { FrameFunction, FrameStatus } from "../board/frame";
 import { BUFFER_CLASS_PAGE } from "../config";
 import { VOLUMES_MAX, volumeAt, volumesCount } from "../volumes/volume";
-import { targetLunsInit, targetLunsSet, targetPortPresents } from "./target_luns";
+import { targetLunsInit, targetLunsMsgNicPort, targetLunsMsgTargetCount, targetLunsSet, targetPortPresents } from "./target_luns";
 import { sgls } from "../kernel/buffers";
 import { Msg, MsgKind } from "../kernel/msg";
 import { MsgQueue } from "../kernel/queue";
@@ -193,7 +193,7 @@ export class ScsiTargetTask extends Task {
       case MsgKind.ScsiTmf: this.onTmf(msg.a); break;
       case MsgKind.ScsiNexusIdentify: this.onNexusIdentify(msg); break;
       case MsgKind.ScsiNexusGone: this.onNexusGone(msg.a); break;
-      case MsgKind.ScsiTargetLuns: targetLunsSet(msg.a, msg.b, <usize>msg.d, <usize>msg.c); break;
+      case MsgKind.ScsiTargetLuns: targetLunsSet(msg.a, msg.b, <usize>msg.d, <usize>msg.c, targetLunsMsgNicPort(msg.e), targetLunsMsgTargetCount(msg.e)); break;
       case MsgKind.Timer: {
         this.retryTimer = TIMER_NONE;
         this.serviceRetryDue = true;

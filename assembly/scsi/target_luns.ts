@@ -1,6 +1,8 @@
 // The logical units each target port presents (its transport's LUN map), for REPORT LUNS and for where REGISTER AND
 // MOVE may move a reservation: the transport tells the SCSI target once it serves (ScsiTargetLuns). A port it never
-// told about (the test build's probes) presents every volume as LUN n = volume n.
+// told about (the test build's probes) presents every volume as LUN n = volume n. Each port also says which NIC port
+// it is reached through and how many targets the board presents (target_port.ts), so that ALUA can name the ports of
+// every NIC port of every board (alua.ts).
 import { carve } from "../kernel/carve";
 import { SCSI_LUN_WRITE_PROTECTED } from "./interface";
 
@@ -15,19 +17,26 @@ const VOLUME_READ_ONLY: u16 = 0x8000;
 const VOLUME_MASK: u32 = 0x7fff;
 let anyKnown = false; // a transport told about some port: ports it did not name do not exist
 
+let targetCount: u32 = 0; // the targets the transport presents: ports per NIC port (0: never told)
+
 let ports: usize = 0;
+let nicPorts: usize = 0; // u32 per port: the NIC port (0-based) it is reached through
 
 export function targetLunsInit(): void {
   ports = carve(TARGET_PORTS_MAX * PORT_BYTES, 4);
+  nicPorts = carve(TARGET_PORTS_MAX * 4, 4);
   for (let p: u32 = 0; p < TARGET_PORTS_MAX; p++) store<u32>(ports + <usize>p * PORT_BYTES, UNKNOWN);
 }
 
 /**
- * Port `port` presents the `count` LUN numbers (u32 each) at `luns`, in order, mapping the volumes at `volumes` (u32
- * each, SCSI_LUN_WRITE_PROTECTED set for a read-only LUN). Ports out of range are ignored.
+ * Port `port`, reached through NIC port `nicPort` on a board presenting `targets` targets, presents the `count` LUN
+ * numbers (u32 each) at `luns`, in order, mapping the volumes at `volumes` (u32 each, SCSI_LUN_WRITE_PROTECTED set
+ * for a read-only LUN). Ports out of range are ignored.
  */
-export function targetLunsSet(port: u32, count: u32, luns: usize, volumes: usize): void {
+export function targetLunsSet(port: u32, count: u32, luns: usize, volumes: usize, nicPort: u32, targets: u32): void {
   if (port >= TARGET_PORTS_MAX) return;
+  store<u32>(nicPorts + <usize>port * 4, nicPort);
+  targetCount = targets;
   const at = ports + <usize>port * PORT_BYTES;
   const n = min(count, TARGET_PORT_LUNS_MAX);
   store<u32>(at, n);
@@ -80,3 +89,18 @@ export function targetLunAt(port: u32, i: u32): u32 {
   assert(port < TARGET_PORTS_MAX && i < targetLunsCount(port), "target LUN out of range");
   return load<u16>(ports + <usize>port * PORT_BYTES + 4 + i * 2);
 }
+
+/** The NIC port (0-based) port `port` is reached through; 0 for a port the transport never told about. */
+export function targetPortNicPort(port: u32): u32 {
+  return port < TARGET_PORTS_MAX && targetLunsKnown(port) ? load<u32>(nicPorts + <usize>port * 4) : 0;
+}
+
+/** How many targets the transport presents (the ports of one NIC port); 0 when it never told. */
+export function targetPortsPerNicPort(): u32 { return targetCount; }
+
+// ScsiTargetLuns' e: |0-31 NIC port|32-63 the board's target count|.
+export function targetLunsMsgE(nicPort: u32, targets: u32): u64 { return (<u64>targets << 32) | <u64>nicPort; }
+/** ScsiTargetLuns: the NIC port its target port is reached through. */
+export function targetLunsMsgNicPort(e: u64): u32 { return <u32>(e & 0xffff_ffff); }
+/** ScsiTargetLuns: how many targets the board presents. */
+export function targetLunsMsgTargetCount(e: u64): u32 { return <u32>(e >> 32); }

@@ -4,6 +4,7 @@ import { Msg, MsgKind } from "../kernel/msg";
 import { post } from "../kernel/scheduler";
 import { ScsiDirection, ScsiResidual, SCSI_DATA_READY_FAILED, TmfFunction } from "./interface";
 import { scsiTargetTask } from "./target";
+import { targetLunsMsgE } from "./target_luns";
 import {
   scsiTaskResidualBytes, scsiTaskResidualKind, scsiTaskSetAttribute, scsiTaskSetCdb, scsiTaskSetDirection,
   scsiTaskSetExpectedTransferBytes, scsiTaskSetLun, scsiTaskSetNexus, scsiTaskSetTag, scsiTaskSetTmf,
@@ -62,12 +63,14 @@ export function scsiNexusIdentifyPost(transportTask: u32, cookie: u32, portName:
 /**
  * Target port `targetPort` presents the `count` LUN numbers (u32 each) at `luns`, mapping the volumes (u32 each, as a
  * command's lun: SCSI_LUN_WRITE_PROTECTED when read-only) at `volumes`; both stay put. What REPORT LUNS lists through
- * it, and which units a persistent reservation may be moved to it for. Sent once the transport serves.
+ * it, and which units a persistent reservation may be moved to it for. It is reached through NIC port `nicPort`, on
+ * a board presenting `targetCount` targets (scsi/target_port.ts). Sent once the transport serves.
  */
-export function scsiTargetLunsPost(transportTask: u32, targetPort: u32, luns: usize, volumes: usize, count: u32): void {
+export function scsiTargetLunsPost(transportTask: u32, targetPort: u32, luns: usize, volumes: usize, count: u32, nicPort: u32, targetCount: u32): void {
   const msg = message.set(MsgKind.ScsiTargetLuns, transportTask, targetPort, count);
   msg.d = <u64>luns;
   msg.c = <u32>volumes;
+  msg.e = targetLunsMsgE(nicPort, targetCount);
   assert(post(scsiTargetTask(), msg), "scsi: target inbox full");
 }
 
@@ -91,3 +94,4 @@ export function scsiTaskResidual(t: u32): i64 {
 
 /** Bytes of sense data (0 unless status is CHECK CONDITION). */
 export function scsiTaskSenseBytes(t: u32): u32 { return scsiTaskSenseLength(t); }
+

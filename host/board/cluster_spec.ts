@@ -37,11 +37,22 @@ export interface RawCluster {
   volumes?: { volume: number | string; pageBlocks: number; pageCount: number; owners: string[] | { roundRobinFrom: string } }[];
 }
 
-/** What checkCluster needs to know of the rest of the board: its volumes, by name in order, with their size in blocks. */
+/**
+ * What checkCluster needs to know of the rest of the board: its volumes, by name in order, with their size in blocks,
+ * and how many iSCSI targets it presents.
+ */
 export interface ClusterVolumeFacts {
   readonly names: readonly string[];
   readonly capacityBlocks: (index: number) => number;
+  readonly targetCount: number;
 }
+
+/**
+ * The local SCSI target ports a board has room for: 4 bits of the relative target port identifier (docs/cluster.md,
+ * "Names on the wire"; the firmware's TARGET_PORT_LOCAL_MAX in assembly/scsi/target_port.ts, checked alike by
+ * test/unit/cluster/shared_constants.test.ts). A board of a cluster has one per target and NIC port (portal).
+ */
+export const CLUSTER_TARGET_PORTS_MAX = 15;
 
 /** Raised for each problem: `field` is the path under the file, e.g. cluster.volumes[0].owners[3]. */
 export type ClusterProblem = (field: string, expected: string, got: unknown) => Error;
@@ -58,6 +69,11 @@ export function checkCluster(raw: RawCluster, volumes: ClusterVolumeFacts, probl
     const byId = firstById.get(b.id);
     if (byId !== undefined) throw problem(`cluster.boards[${i}].id`, `an id not already used by cluster.boards[${byId}]`, b.id);
     firstById.set(b.id, i);
+  });
+  raw.boards.forEach((b, i) => {
+    if (b.portals.length * volumes.targetCount > CLUSTER_TARGET_PORTS_MAX) {
+      throw problem(`cluster.boards[${i}].portals`, `at most ${Math.floor(CLUSTER_TARGET_PORTS_MAX / volumes.targetCount)} portals: each is a target port of each of the ${volumes.targetCount} targets, and a board has ${CLUSTER_TARGET_PORTS_MAX}`, Symbol(`${b.portals.length} portals`));
+    }
   });
   const boardList = names.map((n) => JSON.stringify(n)).join(", ");
   if (!firstByName.has(raw.board)) throw problem("cluster.board", `the name of one of cluster.boards (${boardList})`, raw.board);

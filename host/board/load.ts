@@ -687,6 +687,7 @@ function checkClusterSection(board: RawBoard, file: string, remoteDisks: readonl
   checkCluster(board.cluster, {
     names: volumes.map((v) => v.name),
     capacityBlocks: (index) => volumeCapacityBytes(volumes[index]!, disks, volumes) / volumeBlockSizeBytes(volumes[index]!, disks, volumes),
+    targetCount: board.targets?.length ?? 1,
   }, (field, expected, got) => new BoardFileError(file, field, expected, got));
 }
 

@@ -27,6 +27,7 @@ export interface TcpBackendOptions {
 // again; one it holds keeps that buffer, and what follows is gathered into a new one.
 interface TcpConnection {
   socket: Socket;
+  portal: number; // the index of the portal (NIC port) it came in on
   out: Buffer;
   outStart: number; // the first byte not yet handed to the socket
   outEnd: number; // the end of the bytes committed; sendSpace's room starts here
@@ -60,6 +61,7 @@ export class TcpBackend implements NetworkBackend {
   private nowhere = Buffer.alloc(0); // room given for a connection no longer held: its bytes go nowhere
   private readonly rxFree: ArrayBuffer[] = []; // receive buffers given back whole
   private readonly rxLeft = new WeakMap<ArrayBuffer, number>(); // receive buffers lent to the NIC: bytes not yet done
+  private readonly portalsDown = new Set<number>(); // NIC ports whose link is down (portalLink)
   /** Output buffers allocated, every connection (a spare reused is not counted); payload bytes written from guest RAM's views. */
   readonly stats = { outputBuffersAllocated: 0, receiveBuffersAllocated: 0, viewBytesWritten: 0 };
 
@@ -99,6 +101,32 @@ export class TcpBackend implements NetworkBackend {
       throw error;
     }
     return this.bound;
+  }
+
+  /**
+   * A fault (`wasm-iop fault port BOARD:N down|up`, docs/fault.md): the link of NIC port `portal` (the portal's index)
+   * goes down or comes up. Down: every connection on it is reset (the NIC hears the peer close, through the board's
+   * door like any close) and a client connecting to it is reset before the NIC hears of it, as nothing reaches a port
+   * whose link is down; the other portals are untouched. Answers how many connections were reset; throws a
+   * RangeError for a portal this backend does not serve.
+   */
+  portalLink(portal: number, up: boolean): number {
+    if (!Number.isInteger(portal) || portal < 0 || portal >= this.options.portals.length) {
+      throw new RangeError(`no NIC port ${portal} (ports 0-${this.options.portals.length - 1})`);
+    }
+    if (up) {
+      this.portalsDown.delete(portal);
+      return 0;
+    }
+    this.portalsDown.add(portal);
+    let reset = 0;
+    for (const held of [...this.connections.values()]) {
+      if (held.portal !== portal) continue;
+      held.socket.destroy(); // its 'close' tells the NIC (lost)
+      reset += 1;
+    }
+    this.options.log(`NIC port ${portal} link down: ${reset} connections reset`);
+    return reset;
   }
 
   /** Ends every socket and closes the servers. */
@@ -214,12 +242,16 @@ export class TcpBackend implements NetworkBackend {
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
     socket.on("error", (error) => this.options.log(`connection on portal ${portalIndex}: ${error.message}`));
+    if (this.portalsDown.has(portalIndex)) {
+      socket.destroy(); // its link is down (portalLink): nothing reaches the NIC
+      return;
+    }
     connection = this.port!.opened(portalIndex);
     if (connection === undefined) {
       socket.destroy(); // refused: every slot is taken, or the NIC is not accepting
       return;
     }
-    held = { socket, out: this.allocateOut(OUT_BYTES_MIN), outStart: 0, outEnd: 0, roomBytes: 0, writeScheduled: false, waitingForDrain: false, ending: false, writing: new Map(), spares: [] };
+    held = { socket, portal: portalIndex, out: this.allocateOut(OUT_BYTES_MIN), outStart: 0, outEnd: 0, roomBytes: 0, writeScheduled: false, waitingForDrain: false, ending: false, writing: new Map(), spares: [] };
     this.connections.set(connection, held);
     const heldNow = held;
     const slot = connection;

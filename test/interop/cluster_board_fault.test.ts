@@ -18,7 +18,7 @@ afterAll(() => {
 });
 
 describe("wasm-iop fault to a board of a cluster run one process per board", () => {
-  it("takes link and board faults for its own board, and refuses another board's", async () => {
+  it("takes link, port and board faults for its own board, and refuses another board's", async () => {
     const { start, dataDir } = await clusterProcesses("clusters/trio.json", tmp, started, () => join(ROOT, "boards/cluster-node.json"));
     const a = start("a");
     await a.waitFor(/a: listening on/, 120_000);
@@ -31,6 +31,12 @@ describe("wasm-iop fault to a board of a cluster run one process per board", () 
     answer = await fault("link", "b:1", "down");
     expect(answer.code).toBe(2); // a name this board does not know as its own
     expect(answer.stdout + answer.stderr).toMatch(/board "b" is not this process's \(board a\): send it to the data directory of the process run with --board b/);
+    answer = await fault("port", "a:0", "down"); // its NIC port 0 (its one portal): no connection to reset
+    expect(answer.stdout).toBe("a:0 (NIC port 0) link down: 0 connections reset\n");
+    expect((await fault("port", "a:0", "up")).code).toBe(0);
+    answer = await fault("port", "a:1", "down"); // trio's boards have one portal
+    expect(answer.code).toBe(2);
+    expect(answer.stdout + answer.stderr).toMatch(/a:1: no NIC port 1 \(ports 0-0\)/);
     answer = await fault("board", "a", "reset");
     expect(answer.stdout + answer.stderr).toMatch(/board a reset/);
     expect(answer.code).toBe(0);

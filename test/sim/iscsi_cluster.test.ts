@@ -17,7 +17,8 @@ function sendTargets(i: Initiator): string[][] {
   const { data } = i.text(textKeys([["SendTargets", "All"]]));
   return new TextDecoder().decode(data).split("\0").filter((l) => l !== "").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
 }
-const ALL_PORTALS = ["127.0.0.1:3260,1", "127.0.0.1:3261,2", "127.0.0.1:3262,3", "10.0.0.3:3260,3"];
+// Each NIC port its own portal group: board id + NIC port × 4096 (c's second portal: 3 + 4096).
+const ALL_PORTALS = ["127.0.0.1:3260,1", "127.0.0.1:3261,2", "127.0.0.1:3262,3", "10.0.0.3:3260,4099"];
 
 // The test board is "a" (id 1); "b" (id 2) and "c" (id 3) are other boards. sp1-disk0 (16 MiB, 32768 blocks) is
 // partitioned in 8 pages of 4096 blocks.
@@ -41,7 +42,7 @@ describe("iSCSI on a board of a cluster", () => {
     expect(env.console.filter((l) => l.includes("cluster:"))).toEqual([]);
   });
 
-  it("SendTargets lists every board's portals for each target, its board id as the portal group tag", () => {
+  it("SendTargets lists every board's portals for each target, the portal group tag its board id + its NIC port × 4096", () => {
     const env = bootIscsiBoard({ cluster: cluster({ roundRobinFrom: "b" }) });
     const pairs = sendTargets(discovery(env));
     expect(pairs).toEqual([["TargetName", TEST_BOARD_TARGET], ...ALL_PORTALS.map((a) => ["TargetAddress", a])]);
@@ -77,7 +78,7 @@ describe("iSCSI on a board of a cluster", () => {
     for (const p of responses) expect(p.data.length).toBeLessThanOrEqual(512);
     const joined = new TextDecoder().decode(data).split("\0").filter((l) => l !== "").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]);
     expect(joined).toEqual(whole);
-    expect(joined[64]).toEqual(["TargetAddress", "192.168.15.13:3263,115"]);
+    expect(joined[64]).toEqual(["TargetAddress", "192.168.15.13:3263,12403"]); // board 115's fourth portal: 115 + 3 × 4096
   });
 
   // The redirect policy: `redirect: true`, and another board holds strictly more of the target's partitioned pages.
@@ -135,15 +136,16 @@ describe("iSCSI on a board of a cluster", () => {
     i.logout();
   });
 
-  it("through an iSCSI session: REPORT TARGET PORT GROUPS names each board's port of this target as (id << 4) | 1, VPD 83h this board's", () => {
+  it("through an iSCSI session: REPORT TARGET PORT GROUPS names each board's ports of this target, (id << 4) | 1 and up, one per NIC port; VPD 83h this board's", () => {
     const env = bootIscsiBoard({ cluster: { ...(cluster(OWNERS_C_MOST) as object), board: "b" } });
     const i = new Initiator(env.board, env.network, { targetName: TEST_BOARD_TARGET, initiatorName: `${PREFIX}alua` });
     i.login();
     i.clearUnitAttention(1);
     const rtpg = i.dataIn(1, [0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0], 1024);
     expect(rtpg.status).toBe(0);
-    const group = (id: number) => [0x04, 0x13, 0, id, 0, 0, 0, 1, 0, 0, (id << 4) >> 8, (id << 4 | 1) & 0xff];
-    expect([...rtpg.data]).toEqual([0, 0, 0, 36, ...group(1), ...group(2), ...group(3)]);
+    const group = (id: number, ports = 1) => [0x04, 0x13, 0, id, 0, 0, 0, ports,
+      ...Array.from({ length: ports }, (_, n) => [0, 0, (id << 4) >> 8, (id << 4 | (n + 1)) & 0xff]).flat()];
+    expect([...rtpg.data]).toEqual([0, 0, 0, 40, ...group(1), ...group(2), ...group(3, 2)]); // c has two portals
     const id = i.dataIn(1, [0x12, 1, 0x83, 1, 0, 0], 256);
     expect([...id.data.subarray(id.data.length - 16)]).toEqual([0x51, 0x94, 0, 4, 0, 0, 0, 0x21, 0x51, 0x95, 0, 4, 0, 0, 0, 2]);
     // LUN 0 (host-disk0) is an ordinary volume: this board's group alone.

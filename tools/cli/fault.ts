@@ -36,6 +36,10 @@ A cluster run by \`wasm-iop run --cluster\` (its data directory: --data-dir DIR 
 var/<cluster name>) takes, instead:
   link BOARD:N down|up         fabric link N (0 or 1) of the board's cluster port down or up: the bond fails over,
                                requests on a dropped link time out and are sent again (docs/cluster.md, "The fabric")
+  port BOARD:N down|up         the link of the board's NIC port N (its portal N, 0-3) down or up: every connection
+                               on it is reset and new ones are reset at once; the board's other ports serve on, so
+                               a multipath initiator's other path to the disk keeps working (docs/cluster.md,
+                               "Several NIC ports"). Only in real time (not with run --for)
   board BOARD reset|off|on     the board resets (its port leaves and rejoins the fabric, its firmware says hello
                                again), powers off (its pages fail on every board until it is back), or powers on
   status                       each board's state and resets, and the fabric's packet counts
@@ -85,7 +89,7 @@ export const faultCommand: Command = {
     if (object === undefined) return fail(`expected an object: ${Object.keys(CONTROL_ACTIONS).join(", ")}; see wasm-iop fault --help`, 2);
     const request = object === "status" ? { object } : { object, name, action };
     // A cluster's objects (link, board) go to a cluster's socket; the board's own control answers the others.
-    const checked = object === "link" || object === "board" ? parseClusterControlRequest(request) : parseControlRequest(request);
+    const checked = object === "link" || object === "port" || object === "board" ? parseClusterControlRequest(request) : parseControlRequest(request);
     if (typeof checked === "string") return fail(checked, 2);
     const expectedCount = object === "status" ? 1 : 3;
     if (positionals.length > expectedCount) return fail(`unexpected ${JSON.stringify(positionals[expectedCount])} after ${positionals.slice(0, expectedCount).join(" ")}`, 2);

@@ -64,7 +64,8 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
         verbose: options.verbose,
         onConsole: (processor, fd, line) => {
           (fd === 1 ? process.stdout : process.stderr).write(`[${name}${processor === "board" ? "" : `/${processor}`}] ${line}\n`);
-          if (line.startsWith("tts: serving") && backend !== undefined) for (const url of iscsiUrls(spec.spec, backend.bound[0]!)) out(`${name}: ${url}`);
+          // Every NIC port's URLs, first port first: each is another path to the same disks (docs/cluster.md, "Several NIC ports").
+          if (line.startsWith("tts: serving") && backend !== undefined) for (const portal of backend.bound) for (const url of iscsiUrls(spec.spec, portal)) out(`${name}: ${url}`);
         },
         onStop: (processor, report) => {
           if (report === undefined) return;

@@ -9,7 +9,7 @@ import { Board } from "../../host/board/board.ts";
 import { BoardControl, controlNotReady, submitControlRequest } from "../../host/board/control.ts";
 import { BoardFileError } from "../../host/board/load.ts";
 import type { PanicReport } from "../../host/board/processor.ts";
-import { type ClusterControlRequest, parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
+import { type ClusterControlRequest, nicPortLink, parseClusterControlRequest } from "../../host/cluster/cluster_control.ts";
 import { loadClusterFile, requireFabricAddresses } from "../../host/cluster/cluster_file.ts";
 import { checkPageOwners } from "../../host/cluster/page_owners.ts";
 import { TcpBackend } from "../../host/devices/tcp_backend.ts";
@@ -89,7 +89,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
     socket = await ControlSocket.open(dataDir, (request, reply) => {
       // A cluster's link and board faults, for this process's own board (the others are other processes').
       const object = (request as { object?: unknown } | null)?.object;
-      if (object === "link" || object === "board") {
+      if (object === "link" || object === "port" || object === "board") {
         const cluster = parseClusterControlRequest(request);
         if (typeof cluster === "string") return reply({ ok: false, error: "bad-request", message: cluster });
         if (control === undefined) return reply(controlNotReady(entry.name));
@@ -117,7 +117,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
     onConsole: (processor, fd, line) => {
       (fd === 1 ? process.stdout : process.stderr).write(`[${entry.name}${processor === "board" ? "" : `/${processor}`}] ${line}\n`);
       control?.observeConsole(processor, line);
-      if (line.startsWith("tts: serving")) for (const url of iscsiUrls(entry.spec, bound[0]!)) out(`${entry.name}: ${url}`);
+      if (line.startsWith("tts: serving")) for (const portal of bound) for (const url of iscsiUrls(entry.spec, portal)) out(`${entry.name}: ${url}`);
     },
     onStop: (processor, report) => {
       if (report === undefined) return;
@@ -130,7 +130,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   // fabric (down: nothing leaves, what arrives is lost; its peers hear nothing and give their requests up after
   // TCP_FABRIC_TIMEOUT_NS), or the board itself. Another board's name is refused with where to send it.
   const ownFault = (request: Exclude<ClusterControlRequest, { object: "status" }>): { ok: boolean; error?: string; message: string } => {
-    const name = request.object === "link" ? request.name.slice(0, request.name.indexOf(":")) : request.name;
+    const name = request.object === "board" ? request.name : request.name.slice(0, request.name.indexOf(":"));
     if (name !== entry.name) {
       return { ok: false, error: "bad-request", message: `board ${JSON.stringify(name)} is not this process's (board ${entry.name}): send it to the data directory of the process run with --board ${name}` };
     }
@@ -139,6 +139,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
       fabric.setLink(link, request.action === "up");
       return { ok: true, message: `board ${name} link ${link} ${request.action}` };
     }
+    if (request.object === "port") return nicPortLink(tcp, request);
     switch (request.action) {
       case "reset": return board.reset() ? { ok: true, message: `board ${name} reset` } : { ok: false, error: "failed", message: `board ${name} did not boot after its reset` };
       case "off":

@@ -37,6 +37,7 @@ export interface SessionOptions {
   initiatorName: string;
   isid: number;
   queueDepth: number;
+  portal?: number; // the board's NIC portal (port) to connect to; 0 when absent
   onReady(): void; // full feature phase: commands may be submitted
   onLost(reason: string): void; // the connection is gone (every task already failed)
   onViolation(message: string): void;
@@ -79,7 +80,7 @@ export class Session {
   /** Opens a connection and starts the login (same ISID: a new login reinstates the session). */
   connect(): void {
     if (this.state !== "idle" && this.state !== "closed") throw new Error("Session.connect: already connected");
-    const client = this.options.network.connect(0);
+    const client = this.options.network.connect(this.options.portal ?? 0);
     this.client = client;
     this.tasks.clear();
     if (client.refused) {

@@ -285,12 +285,14 @@ class Simulation {
     const perInitiator = this.options.sessionsPerInitiator ?? 2;
     for (let i = 0; i < initiators; i++) {
       for (let s = 0; s < perInitiator; s++) {
-        // A cluster's initiator i: boards i, i + 1, ... of those presenting the target.
+        // A cluster's initiator i: boards i, i + 1, ... of those presenting the target; session s through the
+        // board's NIC port s (mod its portals: a board of several portals gets sessions on each, docs/cluster.md,
+        // "Several NIC ports"; one with a single portal, port 0 as before).
         const presenters = this.cluster?.presenters ?? [0];
         const on = this.boards[presenters[(i + s) % presenters.length]!]!;
         const session: Session = new Session({
           board: on, network: on.network as LoopbackBackend, targetName: this.plan.target, initiatorName: `iqn.2026-11.org.wasm-iop:sim-initiator-${i}`,
-          isid: 0x100 * (i + 1) + s, queueDepth: this.options.queueDepth ?? 4,
+          isid: 0x100 * (i + 1) + s, queueDepth: this.options.queueDepth ?? 4, portal: this.cluster === undefined ? 0 : s % Math.max(1, on.spec.portals.length),
           onReady: () => this.onReady(session),
           onLost: (reason) => this.onLost(session, reason),
           onViolation: (message) => this.fail("protocolErrors", `session ${session === undefined ? "?" : this.sessions.indexOf(session)}: ${message}`),

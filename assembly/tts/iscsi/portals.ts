@@ -4,17 +4,47 @@
 // group tag (docs/cluster.md, "Names on the wire"). Every board of a cluster so gives the same SendTargets answer for
 // such a target, and a login redirect names a portal the same way. A target of ordinary volumes only lives on this
 // board (another board's volumes of the same number are other data): its addresses are this board's portals.
-import { CLUSTER_NONE, routingTable } from "../../cluster/routing_table";
+//
+// On a board of a cluster each of its portals (NIC ports) is a portal group of its own, so that an initiator's
+// connections through two NIC ports are two SCSI target ports (RFC 7143, SCSI Port Names: the target name and the
+// portal group tag), told apart by their relative target port identifiers (scsi/target_port.ts): the tag of board
+// id's NIC port n is id + n × PORTAL_GROUP_TAG_NIC_PORT_STRIDE, the first keeping the board id.
+import { CLUSTER_BOARD_ID_MAX, CLUSTER_NONE, CLUSTER_PORTALS_PER_BOARD_MAX, routingTable } from "../../cluster/routing_table";
 import { SCSI_LUN_WRITE_PROTECTED } from "../../scsi/interface";
-import { TargetConfig } from "./config";
+import { targetPortNicPortsMax } from "../../scsi/target_port";
+import { TargetConfig, targetConfigCount } from "./config";
 import { TextWriter } from "./keys";
 
 export const PORTAL_GROUP_TAG_SINGLE: u32 = 1; // a single board's one portal group
+export const PORTAL_GROUP_TAG_NIC_PORT_STRIDE: u32 = CLUSTER_BOARD_ID_MAX + 1;
+// RFC 7143, TargetPortalGroupTag: 16 bits.
+if ((CLUSTER_PORTALS_PER_BOARD_MAX - 1) * PORTAL_GROUP_TAG_NIC_PORT_STRIDE + CLUSTER_BOARD_ID_MAX > 0xffff) ERROR("portal group tags fit 16 bits");
 
-/** The portal group tag of this board's portals: its board id in a cluster, else PORTAL_GROUP_TAG_SINGLE. */
-export function portalGroupTag(): u32 {
+/** The portal group tag of board `b`'s (a routing table index) NIC port `nicPort`, on a board of a cluster. */
+export function portalGroupTagOf(b: u32, nicPort: u32): u32 {
+  return routingTable().boardId(b) + nicPort * PORTAL_GROUP_TAG_NIC_PORT_STRIDE;
+}
+
+/** The portal group tag of this board's NIC port `nicPort`: portalGroupTagOf in a cluster, else PORTAL_GROUP_TAG_SINGLE. */
+export function portalGroupTag(nicPort: u32): u32 {
   const table = routingTable();
-  return table.present ? table.boardId(table.thisBoard) : PORTAL_GROUP_TAG_SINGLE;
+  return table.present ? portalGroupTagOf(table.thisBoard, nicPort) : PORTAL_GROUP_TAG_SINGLE;
+}
+
+/** How many of this board's NIC ports are portal groups with target ports of their own: 1 on a single board. */
+export function nicPortCount(): u32 {
+  const table = routingTable();
+  if (!table.present) return 1;
+  return min(table.portalCount(table.thisBoard), targetPortNicPortsMax(targetConfigCount()));
+}
+
+/**
+ * The NIC port (0-based) of a connection that came in on the NIC's iSCSI portal `portal`: the portal itself on a
+ * board of a cluster (the NIC's iSCSI portals are this board's portals of the routing table, in order), 0 on a
+ * single board (one portal group) and for a portal past nicPortCount (a board file the host refuses).
+ */
+export function nicPortOf(portal: u32): u32 {
+  return portal < nicPortCount() ? portal : 0;
 }
 
 /** Does target `t` present a partitioned volume of the routing table (so every board of the cluster presents it)? */
@@ -67,8 +97,8 @@ export function portalAddressWrite(out: TextWriter, t: TargetConfig, k: u32, loc
   assert(false, "portalAddressWrite: address index out of range");
 }
 
-/** Appends "TargetAddress=<address:port>,<board id>" and its NUL for portal `p` of board `b` of the routing table. */
+/** Appends "TargetAddress=<address:port>,<tag>" and its NUL for portal `p` of board `b` of the routing table. */
 export function portalWrite(out: TextWriter, b: u32, p: u32): void {
   const table = routingTable();
-  out.s("TargetAddress=").bytes(table.portal(b, p), table.portalLength(b, p)).s(",").u64(<u64>table.boardId(b)).end();
+  out.s("TargetAddress=").bytes(table.portal(b, p), table.portalLength(b, p)).s(",").u64(<u64>portalGroupTagOf(b, p)).end();
 }

@@ -28,6 +28,7 @@ export class Session {
   isid: u64 = 0;
   tsih: u32 = 0;
   target: u32 = 0;
+  nicPort: u32 = 0; // the NIC port (its portal group) its connections come through: 0 on a single board
   initiator: usize = carve(INITIATOR_NAME_BYTES_MAX + 1);
   initiatorBytes: u32 = 0;
   nexus: u32 = NEXUS_NONE; // the SCSI target's id of this I_T nexus; none for discovery

@@ -46,7 +46,8 @@ import { NEXUS_MAX, NEXUS_NONE as NEXUS_ID_NONE } from "../../scsi/nexus";
 import { scsiNexusGonePost, scsiNexusIdentifyPost, scsiTargetLunsPost, scsiTaskDataReady, scsiTaskSubmit, scsiTmfSubmit } from "../../scsi/transport";
 import { bytesEqual, TARGET_NONE, targetConfigAt, targetConfigCount } from "./config";
 import { configRomLoadTargets } from "./config_rom";
-import { portalGroupTag } from "./portals";
+import { nicPortCount, nicPortOf, portalGroupTag } from "./portals";
+import { targetPortOf } from "../../scsi/target_port";
 import { CMD_WINDOW, LOGIN_CONN_NONE, ORDER_ARRIVED, ORDER_EMPTY, Session, SessionState, SESSIONS_MAX, TMF_HELD_NONE } from "./session";
 import { TextResponder, TEXT_ANSWERED } from "./text";
 import { IscsiTransmit } from "./transmit";
@@ -138,10 +139,14 @@ export class IscsiTask extends Task {
   // The UMA's advertisement: the volumes exist, so the portals open.
   private onAdvertise(volumes: u32): void {
     if (this.serving || !this.nic.present) return;
-    // Each target's LUN map, for REPORT LUNS through its port (the port is the target's index + 1, as for nexuses).
-    for (let i: u32 = 0; i < targetConfigCount(); i++) {
-      const t = targetConfigAt(i);
-      scsiTargetLunsPost(this.index, i + 1, changetype<usize>(t.luns), changetype<usize>(t.volumes), t.lunCount);
+    // Each target's LUN map, for REPORT LUNS through its ports: one per NIC port (scsi/target_port.ts; a single
+    // board has one, so the port is the target's index + 1), as for nexuses.
+    const targets = targetConfigCount();
+    for (let n: u32 = 0; n < nicPortCount(); n++) {
+      for (let i: u32 = 0; i < targets; i++) {
+        const t = targetConfigAt(i);
+        scsiTargetLunsPost(this.index, targetPortOf(n, i, targets), changetype<usize>(t.luns), changetype<usize>(t.volumes), t.lunCount, n, targets);
+      }
     }
     this.nic.start();
     this.nbd.start();
@@ -214,7 +219,7 @@ export class IscsiTask extends Task {
     }
     randomFill(this.random, LOGIN_RANDOM_BYTES + 3);
     const login = unchecked(this.logins[conn.slot]);
-    loginBegin(login, load<u32>(this.random + LOGIN_RANDOM_BYTES - 1) & 0x00ff_ffff, portalGroupTag(), CMD_WINDOW, this.random);
+    loginBegin(login, load<u32>(this.random + LOGIN_RANDOM_BYTES - 1) & 0x00ff_ffff, portalGroupTag(nicPortOf(portal)), CMD_WINDOW, this.random);
   }
 
   private onClosed(conn: IscsiConn): void {
@@ -694,8 +699,9 @@ export class IscsiTask extends Task {
   private checkSession(conn: IscsiConn, login: LoginConnection, response: usize, outcome: LoginOutcome): LoginOutcome {
     if (login.tsih == 0) return outcome;
     const index = login.tsih - 1; // the initiator's word: validated
+    // RFC 7143, Session: a session's connections are all in one portal group (on a board of a cluster, a NIC port).
     if (index >= SESSIONS_MAX || unchecked(this.sessions[index]).state != SessionState.Active
-      || unchecked(this.sessions[index]).isid != login.isid) {
+      || unchecked(this.sessions[index]).isid != login.isid || unchecked(this.sessions[index]).nicPort != nicPortOf(conn.portal)) {
       loginRefuse(login, LOGIN_SESSION_DOES_NOT_EXIST, response);
       return LoginOutcome.Failed;
     }
@@ -713,7 +719,7 @@ export class IscsiTask extends Task {
     const params = login.negotiation.params;
     let index: u32 = 0xffff_ffff;
     if (login.tsih == 0) {
-      this.reinstate(login);
+      this.reinstate(login, nicPortOf(conn.portal));
       for (let i: u32 = 0; i < SESSIONS_MAX; i++) if (unchecked(this.sessions[i]).state == SessionState.Free) { index = i; break; }
       if (index == 0xffff_ffff) {
         loginRefuse(login, LOGIN_OUT_OF_RESOURCES, response);
@@ -723,13 +729,15 @@ export class IscsiTask extends Task {
       const s = unchecked(this.sessions[index]);
       s.open(login.isid, index + 1, login.target, params.sessionType == SessionType.Discovery, params.maxConnections, params,
         bhsCmdSn(conn.framer.header), login.initiatorName, login.initiatorNameBytes);
+      s.nicPort = nicPortOf(conn.portal);
       if (!s.discovery) {
-        // The I_T nexus as SAM-5 names it for iSCSI: the session's initiator port through the target's port, told
-        // apart per target by its index + 1. The session is nobody's until the answer (checkSession, reinstate).
+        // The I_T nexus as SAM-5 names it for iSCSI: the session's initiator port through the target's port, one
+        // per target and NIC port (scsi/target_port.ts). The session is nobody's until the answer (checkSession,
+        // reinstate).
         s.state = SessionState.Identifying;
         s.loginConn = conn.slot;
         conn.loginHeldSession = index;
-        scsiNexusIdentifyPost(this.index, index, s.portName, s.portNameWrite(), s.target + 1);
+        scsiNexusIdentifyPost(this.index, index, s.portName, s.portNameWrite(), targetPortOf(s.nicPort, s.target, targetConfigCount()));
         return LoginEntry.Identifying;
       }
       loginSetTsih(response, s.tsih);
@@ -822,13 +830,14 @@ export class IscsiTask extends Task {
     conn.framer.dataDigest = params.dataDigest;
   }
 
-  // A new login with the same initiator name and ISID replaces the old session (RFC 7143, session reinstatement).
-  // A session still waiting for its nexus id is replaced too: its login's connection goes, and the session ends
-  // when the answer comes.
-  private reinstate(login: LoginConnection): void {
+  // A new login with the same initiator name and ISID through the same portal group (NIC port `nicPort`) replaces
+  // the old session (RFC 7143, session reinstatement): the same ISID through another NIC port of a board of a
+  // cluster is another path's session. A session still waiting for its nexus id is replaced too: its login's
+  // connection goes, and the session ends when the answer comes.
+  private reinstate(login: LoginConnection, nicPort: u32): void {
     for (let i: u32 = 0; i < SESSIONS_MAX; i++) {
       const s = unchecked(this.sessions[i]);
-      if (s.state == SessionState.Free || s.isid != login.isid) continue;
+      if (s.state == SessionState.Free || s.isid != login.isid || s.nicPort != nicPort) continue;
       if (!bytesEqual(s.initiator, s.initiatorBytes, login.initiatorName, login.initiatorNameBytes)) continue;
       if (s.state == SessionState.Identifying) {
         if (s.loginConn != LOGIN_CONN_NONE) this.drop(unchecked(this.conns[s.loginConn]));

@@ -58,6 +58,14 @@ describe("board file: the cluster section", () => {
     expect(parseBoard(board(cluster({ volumes: undefined })), "a.json").cluster!.volumes).toEqual([]);
   });
 
+  it("a board's targets × portals fit its 15 target ports (one per target and NIC port), each board of the table alike", () => {
+    const targets = (n: number) => Array.from({ length: n }, (_, t) => ({ name: `iqn.2026-12.org.example:t${t}`, luns: ["d1"] }));
+    const portals = (n: number) => Array.from({ length: n }, (_, p) => ({ host: "127.0.0.1", port: 3300 + p }));
+    const withTargets = (n: number, b: number) => ({ ...(board(cluster({ boards: [twoBoards[0], { ...twoBoards[1], portals: portals(b) }] })) as object), targets: targets(n) });
+    expect(parseBoard(withTargets(5, 3), "a.json").cluster!.boards[1]!.portals.length).toBe(3); // 15 ports
+    expect(() => parseBoard(withTargets(4, 4), "a.json")).toThrow("a.json: cluster.boards[1].portals: expected at most 3 portals: each is a target port of each of the 4 targets, and a board has 15, got 4 portals");
+  });
+
   it("each mistake is one line naming the file and the field", () => {
     expect(refusal(cluster({ board: "c" }))).toBe('a.json: cluster.board: expected the name of one of cluster.boards ("a", "b"), got "c"');
     expect(refusal(cluster({ boards: [twoBoards[0], { ...twoBoards[1], id: 1 }] }))).toBe("a.json: cluster.boards[1].id: expected an id not already used by cluster.boards[0], got 1");

@@ -17,13 +17,15 @@ const dir = mkdtempSync(join(tmpdir(), "wasm-iop-cluster-control-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("cluster control", () => {
-  it("parses link BOARD:N down|up, board NAME reset|off|on and status, and refuses anything else in one line", () => {
+  it("parses link BOARD:N down|up, port BOARD:N down|up, board NAME reset|off|on and status, and refuses anything else in one line", () => {
     expect(parseClusterControlRequest({ object: "link", name: "b:1", action: "down" })).toEqual({ object: "link", name: "b:1", action: "down" });
     expect(parseClusterControlRequest({ object: "board", name: "c", action: "reset" })).toEqual({ object: "board", name: "c", action: "reset" });
     expect(parseClusterControlRequest({ object: "status" })).toEqual({ object: "status" });
     expect(parseClusterControlRequest({ object: "link", name: "b:2", action: "down" })).toMatch(/expected a name BOARD:LINK such as b:0/);
     expect(parseClusterControlRequest({ object: "board", name: "b", action: "explode" })).toMatch(/unknown board action "explode"; board actions: reset, off, on/);
-    expect(parseClusterControlRequest({ object: "disk" })).toMatch(/objects of a cluster: link, board, status/);
+    expect(parseClusterControlRequest({ object: "disk" })).toMatch(/objects of a cluster: link, port, board, status/);
+    expect(parseClusterControlRequest({ object: "port", name: "a:1", action: "down" })).toEqual({ object: "port", name: "a:1", action: "down" });
+    expect(parseClusterControlRequest({ object: "port", name: "a:4", action: "down" })).toMatch(/expected a name BOARD:N such as a:1/);
   });
 
   it("moves a link, resets a board (a new port at its address), and names the boards when one is unknown", () => {
@@ -39,6 +41,8 @@ describe("cluster control", () => {
     expect(cluster.board("b").resetCount).toBe(1);
     expect(cluster.board("b").clusterPorts[0]).not.toBe(before);
     expect(cluster.board("b").clusterPorts[0]!.links[0]!.up).toBe(false); // the cable stays as it was
+    // A NIC port's link needs real ports: on the loopback (simulation) it is refused, naming why.
+    expect(control.apply({ object: "port", name: "a:0", action: "down" })).toEqual({ ok: false, error: "bad-request", message: "a:0: this board has no network ports to take down (run in real time)" });
     expect(control.apply({ object: "board", name: "z", action: "reset" })).toEqual({ ok: false, error: "bad-request", message: 'no board "z"; boards: a, b, c' });
     expect(control.apply({ object: "status" }).message).toMatch(/a \(running, 0 resets\), b \(running, 1 resets\), c \(running, 0 resets\)/);
     cluster.powerOff();

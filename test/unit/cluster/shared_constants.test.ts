@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import * as host from "../../../host/bus/cluster_rom.ts";
+import { CLUSTER_TARGET_PORTS_MAX } from "../../../host/board/cluster_spec.ts";
 import { ROOT } from "../../../tools/build/firmware.ts";
 import { disagreements, moduleConstants, sameNames, sourceConstants, withPrefix } from "../../support/shared_constants.ts";
 
@@ -48,5 +49,9 @@ describe("cluster records: firmware and host agree", () => {
     expect(BigInt(board.portals.maxItems)).toBe(firmwareTable.get("CLUSTER_PORTALS_PER_BOARD_MAX"));
     expect(BigInt(volume.pageCount.maximum)).toBe(firmwareTable.get("CLUSTER_PAGES_MAX"));
     expect(schema.$defs.clusterBoardName.pattern).toBe(`^[a-z][a-z0-9-]{0,${Number(firmwareTable.get("CLUSTER_BOARD_NAME_BYTES_MAX")!) - 1}}$`);
+  });
+
+  it("a board's local target ports (targets × portals) are as many on both sides", () => {
+    expect(BigInt(CLUSTER_TARGET_PORTS_MAX)).toBe(sourceConstants("assembly/scsi/target_port.ts").get("TARGET_PORT_LOCAL_MAX"));
   });
 });

@@ -268,3 +268,55 @@ describe("TcpBackend receive buffers", () => {
     expect(backend.stats.receiveBuffersAllocated - before).toBeLessThanOrEqual(1);
   }, 20_000);
 });
+
+// A NIC port's link (TcpBackend.portalLink, `wasm-iop fault port BOARD:N down|up`): down resets the connections on
+// that portal only (the NIC hears each close), a client connecting to it meanwhile is reset before the NIC hears of
+// it, and once up the portal accepts again; a portal the backend does not serve is a RangeError.
+describe("TcpBackend NIC port links", () => {
+  it("down resets that portal's connections only and refuses new ones until up", async () => {
+    const opened: number[] = [];
+    const nic = new FakeNic();
+    const counting: NicPort = { opened: (portal) => { opened.push(portal); return nic.opened(); }, received: () => {}, closed: (c) => nic.closed(c) };
+    const backend = new TcpBackend({ portals: [{ host: "127.0.0.1", port: 0 }, { host: "127.0.0.1", port: 0 }], log: () => {} });
+    backend.attach(counting);
+    const [p0, p1] = await backend.start();
+    const clients: Socket[] = [];
+    const closedClients = new Set<Socket>();
+    const dial = (port: number): Socket => {
+      const socket = connect(port, "127.0.0.1");
+      socket.on("error", () => {});
+      socket.on("close", () => closedClients.add(socket));
+      clients.push(socket);
+      return socket;
+    };
+    const until = async (what: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 4000;
+      while (!what()) {
+        if (Date.now() > deadline) throw new Error("timed out");
+        await tick();
+      }
+    };
+    try {
+      const on0 = dial(p0!.port);
+      const on1 = dial(p1!.port);
+      await until(() => opened.length === 2);
+      expect([...opened].sort()).toEqual([0, 1]);
+      const slotOf1 = opened.indexOf(1); // FakeNic hands slots in the order opened
+      expect(backend.portalLink(1, false)).toBe(1);
+      await until(() => closedClients.has(on1) && nic.closedSlots.length === 1);
+      expect(nic.closedSlots).toEqual([slotOf1]);
+      expect(closedClients.has(on0)).toBe(false);
+      const refused = dial(p1!.port);
+      await until(() => closedClients.has(refused));
+      expect(opened.length).toBe(2); // the NIC never heard of it
+      expect(backend.portalLink(1, true)).toBe(0);
+      dial(p1!.port);
+      await until(() => opened.length === 3);
+      expect(opened[2]).toBe(1);
+      expect(() => backend.portalLink(2, false)).toThrow(RangeError);
+    } finally {
+      for (const c of clients) c.destroy();
+      await backend.stop();
+    }
+  });
+});
