@@ -11,28 +11,29 @@ export const FRAME_VERSION: u8 = 1;
 export const FRAME_SEGMENTS_MAX: u32 = 5;
 export const FRAME_ADDRESS_NONE: u32 = 0xffff_ffff; // an empty messaging-unit queue port
 
-const AT_VERSION: usize = 0;
-const AT_FLAGS: usize = 1;
-const AT_FUNCTION: usize = 2;
-const AT_STATUS: usize = 3;
-const AT_SOURCE: usize = 4;
-const AT_TARGET: usize = 6;
-const AT_CONNECTION: usize = 8;
-const AT_TRANSACTION: usize = 12;
-const AT_ACK: usize = 16;
-const AT_ATTEMPT: usize = 20;
-const AT_SEGMENT_COUNT: usize = 21;
-const AT_DISK: usize = 22;
-/** The blockCount field; the device profile puts its disk count there (profile.ts). */
-export const FRAME_AT_BLOCK_COUNT: usize = 24;
-const AT_LBA: usize = 32;
-const AT_BYTES: usize = 40;
-const AT_SEGMENTS: usize = 48;
-const SEGMENT_BYTES: u32 = 16;
-const AT_SEGMENT_ADDRESS: usize = 0;
-const AT_SEGMENT_LENGTH: usize = 8;
-if (AT_SEGMENTS + FRAME_SEGMENTS_MAX * SEGMENT_BYTES != FRAME_BYTES) ERROR("frame: the last segment ends the frame");
-@inline function segmentAt(f: usize, i: u32): usize { return f + AT_SEGMENTS + <usize>i * SEGMENT_BYTES; }
+// The fields' offsets, exported for test/unit/fabric/shared_constants.test.ts: the fuzz targets' hostile peers forge
+// frames with tools/fuzz/message_frame.ts, which must agree name for name. Agents use the accessors below.
+export const FRAME_AT_VERSION: usize = 0;
+export const FRAME_AT_FLAGS: usize = 1;
+export const FRAME_AT_FUNCTION: usize = 2;
+export const FRAME_AT_STATUS: usize = 3;
+export const FRAME_AT_SOURCE: usize = 4;
+export const FRAME_AT_TARGET: usize = 6;
+export const FRAME_AT_CONNECTION: usize = 8;
+export const FRAME_AT_TRANSACTION: usize = 12;
+export const FRAME_AT_ACK: usize = 16;
+export const FRAME_AT_ATTEMPT: usize = 20;
+export const FRAME_AT_SEGMENT_COUNT: usize = 21;
+export const FRAME_AT_DISK: usize = 22;
+export const FRAME_AT_BLOCK_COUNT: usize = 24; // the device profile puts its disk count here (profile.ts)
+export const FRAME_AT_LBA: usize = 32;
+export const FRAME_AT_BYTES: usize = 40;
+export const FRAME_AT_SEGMENTS: usize = 48;
+export const FRAME_SEGMENT_BYTES: u32 = 16;
+export const FRAME_SEGMENT_AT_ADDRESS: usize = 0;
+export const FRAME_SEGMENT_AT_LENGTH: usize = 8;
+if (FRAME_AT_SEGMENTS + FRAME_SEGMENTS_MAX * FRAME_SEGMENT_BYTES != FRAME_BYTES) ERROR("frame: the last segment ends the frame");
+@inline function segmentAt(f: usize, i: u32): usize { return f + FRAME_AT_SEGMENTS + <usize>i * FRAME_SEGMENT_BYTES; }
 
 export enum AgentKind {
   Uma = 1,
@@ -69,56 +70,56 @@ export enum FrameStatus {
   Unreachable = 12, // CTA → SCSI target: the board that owns the pages has no fabric link from this one
 }
 
-@inline export function frameVersion(f: usize): u8 { return load<u8>(f, AT_VERSION); }
-@inline export function frameFlags(f: usize): u8 { return load<u8>(f, AT_FLAGS); }
-@inline export function frameFunction(f: usize): u32 { return load<u8>(f, AT_FUNCTION); }
-@inline export function frameStatus(f: usize): u32 { return load<u8>(f, AT_STATUS); }
-@inline export function frameSource(f: usize): u32 { return load<u16>(f, AT_SOURCE); }
-@inline export function frameTarget(f: usize): u32 { return load<u16>(f, AT_TARGET); }
-@inline export function frameConnection(f: usize): u32 { return load<u32>(f, AT_CONNECTION); }
-@inline export function frameTransaction(f: usize): u32 { return load<u32>(f, AT_TRANSACTION); }
-@inline export function frameAck(f: usize): u32 { return load<u32>(f, AT_ACK); }
-@inline export function frameAttempt(f: usize): u32 { return load<u8>(f, AT_ATTEMPT); }
-@inline export function frameSegmentCount(f: usize): u32 { return load<u8>(f, AT_SEGMENT_COUNT); }
-@inline export function frameDisk(f: usize): u32 { return load<u16>(f, AT_DISK); }
+@inline export function frameVersion(f: usize): u8 { return load<u8>(f, FRAME_AT_VERSION); }
+@inline export function frameFlags(f: usize): u8 { return load<u8>(f, FRAME_AT_FLAGS); }
+@inline export function frameFunction(f: usize): u32 { return load<u8>(f, FRAME_AT_FUNCTION); }
+@inline export function frameStatus(f: usize): u32 { return load<u8>(f, FRAME_AT_STATUS); }
+@inline export function frameSource(f: usize): u32 { return load<u16>(f, FRAME_AT_SOURCE); }
+@inline export function frameTarget(f: usize): u32 { return load<u16>(f, FRAME_AT_TARGET); }
+@inline export function frameConnection(f: usize): u32 { return load<u32>(f, FRAME_AT_CONNECTION); }
+@inline export function frameTransaction(f: usize): u32 { return load<u32>(f, FRAME_AT_TRANSACTION); }
+@inline export function frameAck(f: usize): u32 { return load<u32>(f, FRAME_AT_ACK); }
+@inline export function frameAttempt(f: usize): u32 { return load<u8>(f, FRAME_AT_ATTEMPT); }
+@inline export function frameSegmentCount(f: usize): u32 { return load<u8>(f, FRAME_AT_SEGMENT_COUNT); }
+@inline export function frameDisk(f: usize): u32 { return load<u16>(f, FRAME_AT_DISK); }
 @inline export function frameBlockCount(f: usize): u32 { return load<u32>(f, FRAME_AT_BLOCK_COUNT); }
-@inline export function frameLba(f: usize): u64 { return load<u64>(f, AT_LBA); }
-@inline export function frameBytes(f: usize): u64 { return load<u64>(f, AT_BYTES); }
-@inline export function frameSegmentAddress(f: usize, i: u32): u64 { return load<u64>(segmentAt(f, i), AT_SEGMENT_ADDRESS); }
-@inline export function frameSegmentLength(f: usize, i: u32): u32 { return load<u32>(segmentAt(f, i), AT_SEGMENT_LENGTH); }
+@inline export function frameLba(f: usize): u64 { return load<u64>(f, FRAME_AT_LBA); }
+@inline export function frameBytes(f: usize): u64 { return load<u64>(f, FRAME_AT_BYTES); }
+@inline export function frameSegmentAddress(f: usize, i: u32): u64 { return load<u64>(segmentAt(f, i), FRAME_SEGMENT_AT_ADDRESS); }
+@inline export function frameSegmentLength(f: usize, i: u32): u32 { return load<u32>(segmentAt(f, i), FRAME_SEGMENT_AT_LENGTH); }
 
 @inline export function frameIsReply(f: usize): bool { return (frameFlags(f) & FRAME_FLAG_REPLY) != 0; }
 
 /** Starts a frame: zeroes it and writes the header. */
 export function frameInit(f: usize, fn: FrameFunction, source: u32, target: u32, connection: u32, transaction: u32): void {
   memory.fill(f, 0, FRAME_BYTES);
-  store<u8>(f, FRAME_VERSION, AT_VERSION);
-  store<u8>(f, <u8>fn, AT_FUNCTION);
-  store<u16>(f, <u16>source, AT_SOURCE);
-  store<u16>(f, <u16>target, AT_TARGET);
-  store<u32>(f, connection, AT_CONNECTION);
-  store<u32>(f, transaction, AT_TRANSACTION);
+  store<u8>(f, FRAME_VERSION, FRAME_AT_VERSION);
+  store<u8>(f, <u8>fn, FRAME_AT_FUNCTION);
+  store<u16>(f, <u16>source, FRAME_AT_SOURCE);
+  store<u16>(f, <u16>target, FRAME_AT_TARGET);
+  store<u32>(f, connection, FRAME_AT_CONNECTION);
+  store<u32>(f, transaction, FRAME_AT_TRANSACTION);
 }
 
-@inline export function frameSetStatus(f: usize, status: FrameStatus): void { store<u8>(f, <u8>status, AT_STATUS); }
-@inline export function frameSetReply(f: usize): void { store<u8>(f, frameFlags(f) | FRAME_FLAG_REPLY, AT_FLAGS); }
-@inline export function frameSetTransaction(f: usize, transaction: u32): void { store<u32>(f, transaction, AT_TRANSACTION); }
-@inline export function frameSetAck(f: usize, ack: u32): void { store<u32>(f, ack, AT_ACK); }
-@inline export function frameSetAttempt(f: usize, attempt: u32): void { store<u8>(f, <u8>attempt, AT_ATTEMPT); }
+@inline export function frameSetStatus(f: usize, status: FrameStatus): void { store<u8>(f, <u8>status, FRAME_AT_STATUS); }
+@inline export function frameSetReply(f: usize): void { store<u8>(f, frameFlags(f) | FRAME_FLAG_REPLY, FRAME_AT_FLAGS); }
+@inline export function frameSetTransaction(f: usize, transaction: u32): void { store<u32>(f, transaction, FRAME_AT_TRANSACTION); }
+@inline export function frameSetAck(f: usize, ack: u32): void { store<u32>(f, ack, FRAME_AT_ACK); }
+@inline export function frameSetAttempt(f: usize, attempt: u32): void { store<u8>(f, <u8>attempt, FRAME_AT_ATTEMPT); }
 @inline export function frameSetBlocks(f: usize, disk: u32, lba: u64, blockCount: u32): void {
-  store<u16>(f, <u16>disk, AT_DISK);
-  store<u64>(f, lba, AT_LBA);
+  store<u16>(f, <u16>disk, FRAME_AT_DISK);
+  store<u64>(f, lba, FRAME_AT_LBA);
   store<u32>(f, blockCount, FRAME_AT_BLOCK_COUNT);
 }
-@inline export function frameSetBytes(f: usize, bytes: u64): void { store<u64>(f, bytes, AT_BYTES); }
+@inline export function frameSetBytes(f: usize, bytes: u64): void { store<u64>(f, bytes, FRAME_AT_BYTES); }
 
 /** Appends a data segment; false when the frame already holds FRAME_SEGMENTS_MAX. */
 export function frameAddSegment(f: usize, address: u64, lengthBytes: u32): bool {
   const count = frameSegmentCount(f);
   if (count >= FRAME_SEGMENTS_MAX) return false;
-  store<u64>(segmentAt(f, count), address, AT_SEGMENT_ADDRESS);
-  store<u32>(segmentAt(f, count), lengthBytes, AT_SEGMENT_LENGTH);
-  store<u8>(f, <u8>(count + 1), AT_SEGMENT_COUNT);
+  store<u64>(segmentAt(f, count), address, FRAME_SEGMENT_AT_ADDRESS);
+  store<u32>(segmentAt(f, count), lengthBytes, FRAME_SEGMENT_AT_LENGTH);
+  store<u8>(f, <u8>(count + 1), FRAME_AT_SEGMENT_COUNT);
   return true;
 }
 

@@ -2,10 +2,11 @@
 // active one with some owners changed, then activated, as the fabric's agreement protocol will do between boards.
 // In the test build pages may change owner (the protocol's tests move them; their disks hold nothing the tests read):
 // the release firmware refuses such a change, as nothing moves a page's data (cluster/table_sync.ts, pagesMayMove).
-tableSyncPagesMayMoveSet(true);
 import { agentFabric } from "../../assembly/agents";
 import { tableSyncPagesMayMoveSet } from "../../assembly/cluster/table_sync";
 import { routingTable, routingTableActivate, routingTableCaughtUp, routingTableStage, routingTableStaged } from "../../assembly/cluster/routing_table";
+
+tableSyncPagesMayMoveSet(true);
 
 /** Stages a copy of the active table carrying `version`; false on a single board (no tables reserved). */
 export function testClusterStage(version: u32): bool {

@@ -46,8 +46,9 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   const index = file.boards.findIndex((b) => b.name === options.board);
   if (index < 0) return fail(`--board: expected the name of a board of ${file.file} (${file.boards.map((b) => b.name).join(", ")}), got "${options.board}"`);
   const entry = file.boards[index]!;
+  const dataDir = options.dataDir === undefined ? entry.dataDir : resolve(options.dataDir, entry.name);
   try {
-    checkPageOwners([{ spec: entry.spec, dataDir: options.dataDir === undefined ? entry.dataDir : resolve(options.dataDir, entry.name), file: file.file, fieldPrefix: "" }]);
+    checkPageOwners([{ spec: entry.spec, dataDir, file: file.file, fieldPrefix: "" }]);
   } catch (error) {
     if (!(error instanceof BoardFileError)) throw error;
     return fail(error.message);
@@ -79,7 +80,6 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
     return fail(`${file.file}: boards[${index}].portals: ${(error as Error).message}`);
   }
   let failed: PanicReport | undefined;
-  const dataDir = options.dataDir === undefined ? entry.dataDir : resolve(options.dataDir, entry.name);
   mkdirSync(dataDir, { recursive: true });
   // This board's control commands (`wasm-iop fault --data-dir DIR`: disks, copies, controllers, status), as `run`
   // takes them (tools/cli/run.ts); the socket claims the data directory before a disk image is opened.

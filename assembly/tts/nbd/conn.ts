@@ -1,8 +1,9 @@
 // One NBD client connection (a NIC slot on the NBD portal): where its byte stream stands and what it negotiated (its
-// reply batch is in the server's ReplyBatches, ../reply_batch.ts, by slot). The receive buffers it holds are in the server's HeldReceive (../held_receive.ts, shared with iSCSI's
-// backpressure). NBD has no flow control of its own: a connection that cannot take its next bytes yet
-// (no task record free, a write's data before the SCSI target has buffers for it) stops reading and keeps the NIC's
-// buffers it has been given, in order, until it can go on; its TCP window then fills and the client waits.
+// reply batch is in the server's ReplyBatches, ../reply_batch.ts, by slot). The receive buffers it holds are in the
+// server's HeldReceive (../held_receive.ts, shared with iSCSI's backpressure). NBD has no flow control of its own: a
+// connection that cannot take its next bytes yet (no task record free, a write's data before the SCSI target has
+// buffers for it) stops reading and keeps the NIC's buffers it has been given, in order, until it can go on; its TCP
+// window then fills and the client waits.
 import { carve } from "../../kernel/carve";
 import { POOL_NONE } from "../../kernel/pool";
 import { SCSI_TASK_NONE } from "../../scsi/interface";

@@ -11,7 +11,7 @@
 // - Bad input: bad magic or a broken handshake closes the connection; a bad request is answered with the protocol's
 //   error number (and a write's payload skipped); a connection never takes more than REQUESTS_PER_CONNECTION_MAX
 //   task records, NBD as a whole never more than REQUESTS_MAX, so iSCSI keeps its share.
-import { BUFFER_CLASS_LARGE, BUFFER_CLASS_PAGE } from "../../config";
+import { BUFFER_CLASS_PAGE } from "../../config";
 import { bufferPool, sgls } from "../../kernel/buffers";
 import { carve } from "../../kernel/carve";
 import { sglSegmentAddress, sglSegmentLengthBytes } from "../../kernel/sgl";
@@ -324,7 +324,6 @@ export class NbdServer {
   flushReplies(): void {
     this.batches.flush();
   }
-
 
   /** NBD task t is finished (the TTS task releases it next): its connection holds one record less. */
   finished(t: u32): void {

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import * as model from "../../../host/devices/cluster_port.ts";
 import * as fabricHello from "../../../tools/fuzz/fabric_hello.ts";
+import * as messageFrame from "../../../tools/fuzz/message_frame.ts";
 import { accessorOffsets, disagreements, moduleConstants, named, sameNames, sourceConstants } from "../../support/shared_constants.ts";
 
 const host = moduleConstants(model as unknown as Record<string, unknown>);
@@ -31,6 +32,14 @@ describe("cluster port constants, firmware and host", () => {
       "FABRIC_HELLO_AT_REGION_BASE", "FABRIC_HELLO_AT_REGION_LENGTH", "FABRIC_HELLO_AT_TABLE_VERSION", "FABRIC_HELLO_BYTES",
       "FABRIC_HELLO_MAGIC",
     ]); // the parser found every constant of the firmware's hello
+    expect(disagreements(firmware, fuzz, sameNames(firmware, fuzz))).toEqual([]);
+  });
+
+  it("agree on the message frame's layout, agent kinds, functions and statuses with the fuzz targets (they forge frames), name for name", () => {
+    const firmware = sourceConstants("assembly/board/frame.ts");
+    const fuzz = moduleConstants(messageFrame as unknown as Record<string, unknown>);
+    expect([...fuzz.keys()].filter((name) => !firmware.has(name))).toEqual([]); // every constant of the fuzz side has a firmware twin
+    expect(fuzz.size).toBeGreaterThan(40);
     expect(disagreements(firmware, fuzz, sameNames(firmware, fuzz))).toEqual([]);
   });
 

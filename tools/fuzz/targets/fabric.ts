@@ -23,11 +23,16 @@ import type { Fabric, FabricEndpoint, FabricLink, FabricPacket } from "../../../
 import { encodeHello, encodePacket, FabricWireReceiver } from "../../../host/fabric/fabric_wire.ts";
 import { decodeFabricHello, encodeFabricHello } from "../fabric_hello.ts";
 import { FindingError, type FuzzBoard } from "../harness.ts";
+import {
+  AgentKind, agentAddress, FRAME_AT_ACK, FRAME_AT_BLOCK_COUNT, FRAME_AT_CONNECTION, FRAME_AT_DISK, FRAME_AT_FLAGS,
+  FRAME_AT_FUNCTION, FRAME_AT_LBA, FRAME_AT_SEGMENT_COUNT, FRAME_AT_SOURCE, FRAME_AT_STATUS, FRAME_AT_TARGET,
+  FRAME_AT_TRANSACTION, FRAME_AT_VERSION, FRAME_BYTES, FRAME_SEGMENT_AT_ADDRESS, FRAME_SEGMENT_AT_LENGTH, FRAME_SEGMENTS_MAX,
+  FRAME_VERSION, FrameFunction, frameSegmentAt,
+} from "../message_frame.ts";
 import { bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
 
 const FIRMWARE = 1;
 const PEER = 2;
-const FRAME_BYTES = 128;
 const REMOTE_PROCESSOR_BASE = 16;
 const RETAIN_NS = 10_000_000_000; // the RTA keeps an unacknowledged reply this long (assembly/rta/rta.ts)
 const QUIESCE_NS = 200_000_000;
@@ -147,35 +152,35 @@ class HostilePeer implements FabricEndpoint {
 
 interface Reader { u8(): number; u16(): number; u32(): number; done: boolean }
 
-const agent = (processor: number, kind: number): number => ((processor & 0xff) << 8) | kind;
-
 // A frame from board b's CTA to board a's RTA (or a reply to its CTA), fields from the input, mostly near valid.
 function forgedFrame(input: Reader, peer: HostilePeer): Uint8Array {
   const f = new Uint8Array(FRAME_BYTES);
   const view = new DataView(f.buffer);
   const shape = input.u8();
-  f[0] = (shape & 0x80) !== 0 ? input.u8() : 1; // version
-  f[1] = shape & 1; // reply flag
-  f[2] = (shape & 0x40) !== 0 ? input.u8() : 3 + ((shape >> 1) % 5); // function: Read..Unmap, or anything
-  f[3] = input.u8() % 12; // status
-  view.setUint16(4, (shape & 0x20) !== 0 ? input.u16() : agent(0, (shape & 1) !== 0 ? 3 : 2), true);
-  view.setUint16(6, (shape & 0x10) !== 0 ? input.u16() : agent(0, (shape & 1) !== 0 ? 2 : 3), true);
-  view.setUint32(8, input.u32(), true); // connection
+  f[FRAME_AT_VERSION] = (shape & 0x80) !== 0 ? input.u8() : FRAME_VERSION;
+  f[FRAME_AT_FLAGS] = shape & 1; // the reply flag
+  f[FRAME_AT_FUNCTION] = (shape & 0x40) !== 0 ? input.u8() : FrameFunction.Read + ((shape >> 1) % 5); // Read..Unmap, or anything
+  f[FRAME_AT_STATUS] = input.u8() % 12;
+  const cta = agentAddress(0, AgentKind.Cta);
+  const rta = agentAddress(0, AgentKind.Rta);
+  view.setUint16(FRAME_AT_SOURCE, (shape & 0x20) !== 0 ? input.u16() : (shape & 1) !== 0 ? rta : cta, true);
+  view.setUint16(FRAME_AT_TARGET, (shape & 0x10) !== 0 ? input.u16() : (shape & 1) !== 0 ? cta : rta, true);
+  view.setUint32(FRAME_AT_CONNECTION, input.u32(), true);
   const transaction = (shape & 8) !== 0 ? input.u32() : ++peer.transactionLast;
-  view.setUint32(12, transaction, true);
-  view.setUint32(16, input.u8() === 0 ? 0xffff_ffff : 0, true); // ack
+  view.setUint32(FRAME_AT_TRANSACTION, transaction, true);
+  view.setUint32(FRAME_AT_ACK, input.u8() === 0 ? 0xffff_ffff : 0, true);
   const segments = input.u8() % 7;
-  f[21] = segments;
-  view.setUint16(22, input.u8() % 3, true); // disk
+  f[FRAME_AT_SEGMENT_COUNT] = segments;
+  view.setUint16(FRAME_AT_DISK, input.u8() % 3, true);
   const blocks = (input.u8() % 16) + 1;
-  view.setUint32(24, (shape & 4) !== 0 ? input.u32() : blocks, true);
-  view.setBigUint64(32, BigInt(input.u16() % 64), true); // lba
+  view.setUint32(FRAME_AT_BLOCK_COUNT, (shape & 4) !== 0 ? input.u32() : blocks, true);
+  view.setBigUint64(FRAME_AT_LBA, BigInt(input.u16() % 64), true);
   const base = BigInt(peer.declaredLength > 0 ? 0x10_0000 : 0);
-  for (let s = 0; s < Math.min(segments, 5); s++) {
+  for (let s = 0; s < Math.min(segments, FRAME_SEGMENTS_MAX); s++) {
     const lengthBytes = (shape & 2) !== 0 ? input.u32() : ((input.u8() % 8) + 1) * 512;
     const offset = (input.u8() & 0x80) !== 0 ? BigInt(input.u32()) << BigInt(input.u8() % 33) : BigInt((input.u8() % 64) * 512);
-    view.setBigUint64(48 + s * 16, base + offset, true);
-    view.setUint32(56 + s * 16, lengthBytes, true);
+    view.setBigUint64(frameSegmentAt(s) + FRAME_SEGMENT_AT_ADDRESS, base + offset, true);
+    view.setUint32(frameSegmentAt(s) + FRAME_SEGMENT_AT_LENGTH, lengthBytes, true);
   }
   return f;
 }
@@ -256,7 +261,7 @@ export const fabricTarget: FuzzTarget<{ peer: HostilePeer }> = {
       switch (op) {
         case 0: {
           const frame = forgedFrame(input, peer);
-          log(`frame: fn ${frame[2]} flags ${frame[1]} segments ${frame[21]}`);
+          log(`frame: fn ${frame[FRAME_AT_FUNCTION]} flags ${frame[FRAME_AT_FLAGS]} segments ${frame[FRAME_AT_SEGMENT_COUNT]}`);
           peer.send(frame);
           break;
         }

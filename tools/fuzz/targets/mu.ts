@@ -7,14 +7,19 @@
 //   5 step the clock           6-7 take the replies (also done after every operation)
 // Segment addresses come from the peer, so DMA faults are its fault here: only CPU accesses are bus faults.
 import type { Bus } from "../../../host/bus/bus.ts";
+import {
+  AgentKind, agentAddress, FRAME_ADDRESS_NONE, FRAME_AT_ATTEMPT, FRAME_AT_BLOCK_COUNT, FRAME_AT_BYTES, FRAME_AT_CONNECTION,
+  FRAME_AT_DISK, FRAME_AT_FLAGS, FRAME_AT_FUNCTION, FRAME_AT_LBA, FRAME_AT_SEGMENT_COUNT, FRAME_AT_SOURCE, FRAME_AT_TARGET,
+  FRAME_AT_TRANSACTION, FRAME_AT_VERSION, FRAME_BYTES, FRAME_SEGMENT_AT_ADDRESS, FRAME_SEGMENT_AT_LENGTH, FRAME_SEGMENTS_MAX,
+  FRAME_VERSION, FrameFunction, frameSegmentAt,
+} from "../message_frame.ts";
 import { bytes, type FuzzTarget, OPS_PER_INPUT_MAX } from "../target.ts";
 
 const MU_INBOUND_PORT = 0x40n;
 const MU_OUTBOUND_PORT = 0x44n;
 const MU_MESSAGE_REGISTERS = [0x10n, 0x14n, 0x20n]; // IMR0, IMR1, IDR
-const FRAME_BYTES = 128;
-const EMPTY = 0xffff_ffff;
-const FUNCTIONS = [1, 3, 4, 5, 6, 7, 0, 2, 8, 0xff];
+const F = FrameFunction;
+const FUNCTIONS = [F.StartAgent, F.Read, F.Write, F.WriteFua, F.Flush, F.Unmap, 0, 2, F.LbaStatus, 0xff];
 const HOST_BUFFER_BASE = 0x10_0000; // host RAM the segments point at: the halted host does not use it any more
 
 interface MuState {
@@ -27,7 +32,7 @@ interface MuState {
 function drain(state: MuState): void {
   for (let i = 0; i < 64; i++) { // bounded by the outbound queue's size
     const address = Number(state.bus.read(state.mu + MU_OUTBOUND_PORT, 4));
-    if (address === EMPTY) return;
+    if (address === FRAME_ADDRESS_NONE) return;
     state.replies += 1;
     state.bus.write(state.mu + MU_OUTBOUND_PORT, 4, address);
   }
@@ -35,7 +40,7 @@ function drain(state: MuState): void {
 
 function post(state: MuState, frame: Uint8Array): boolean {
   const address = Number(state.bus.read(state.mu + MU_INBOUND_PORT, 4));
-  if (address === EMPTY) return false;
+  if (address === FRAME_ADDRESS_NONE) return false;
   state.bus.dmaWrite("fuzzer", state.window + BigInt(address), frame);
   state.bus.write(state.mu + MU_INBOUND_PORT, 4, address);
   return true;
@@ -62,26 +67,26 @@ export const muTarget: FuzzTarget<MuState> = {
           const frame = new Uint8Array(FRAME_BYTES);
           const v = new DataView(frame.buffer);
           const head = input.u8();
-          frame[0] = (head & 0x80) !== 0 ? head : 1; // version
-          frame[1] = head & 0x01; // flags: a reply where a request belongs
-          frame[2] = FUNCTIONS[input.u8() % FUNCTIONS.length]!;
-          v.setUint16(4, (0 << 8) | 2, true); // from the host's CTA
-          v.setUint16(6, (1 << 8) | ((head & 0x40) !== 0 ? input.u8() % 4 : 3), true); // to sp1's RTA, or elsewhere
-          v.setUint32(8, input.u8(), true);
-          v.setUint32(12, input.u16(), true); // transaction
-          frame[20] = input.u8() & 3; // attempt
+          frame[FRAME_AT_VERSION] = (head & 0x80) !== 0 ? head : FRAME_VERSION;
+          frame[FRAME_AT_FLAGS] = head & 0x01; // a reply where a request belongs
+          frame[FRAME_AT_FUNCTION] = FUNCTIONS[input.u8() % FUNCTIONS.length]!;
+          v.setUint16(FRAME_AT_SOURCE, agentAddress(0, AgentKind.Cta), true); // from the host's CTA
+          v.setUint16(FRAME_AT_TARGET, agentAddress(1, (head & 0x40) !== 0 ? input.u8() % 4 : AgentKind.Rta), true); // to sp1's RTA, or elsewhere
+          v.setUint32(FRAME_AT_CONNECTION, input.u8(), true);
+          v.setUint32(FRAME_AT_TRANSACTION, input.u16(), true);
+          frame[FRAME_AT_ATTEMPT] = input.u8() & 3;
           const segments = input.u8() % 7;
-          frame[21] = segments;
-          v.setUint16(22, input.u8() % 3, true); // disk
+          frame[FRAME_AT_SEGMENT_COUNT] = segments;
+          v.setUint16(FRAME_AT_DISK, input.u8() % 3, true);
           const blocks = input.u8() % 17;
-          v.setUint32(24, blocks, true);
-          v.setBigUint64(32, BigInt(input.u16()), true);
-          v.setBigUint64(40, BigInt((head & 0x20) !== 0 ? input.u32() : blocks * 512), true);
-          for (let s = 0; s < Math.min(segments, 5); s++) {
+          v.setUint32(FRAME_AT_BLOCK_COUNT, blocks, true);
+          v.setBigUint64(FRAME_AT_LBA, BigInt(input.u16()), true);
+          v.setBigUint64(FRAME_AT_BYTES, BigInt((head & 0x20) !== 0 ? input.u32() : blocks * 512), true);
+          for (let s = 0; s < Math.min(segments, FRAME_SEGMENTS_MAX); s++) {
             const raw = input.u8();
             const address = raw < 200 ? BigInt(HOST_BUFFER_BASE + s * 0x2000) : BigInt(input.u32());
-            v.setBigUint64(48 + s * 16, address, true);
-            v.setUint32(56 + s * 16, raw < 200 ? Math.ceil((blocks * 512) / Math.max(1, segments)) : input.u16(), true);
+            v.setBigUint64(frameSegmentAt(s) + FRAME_SEGMENT_AT_ADDRESS, address, true);
+            v.setUint32(frameSegmentAt(s) + FRAME_SEGMENT_AT_LENGTH, raw < 200 ? Math.ceil((blocks * 512) / Math.max(1, segments)) : input.u16(), true);
           }
           log(`frame ${Buffer.from(frame.subarray(0, 64)).toString("hex")}`);
           post(state, frame);

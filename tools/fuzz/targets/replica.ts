@@ -22,13 +22,18 @@ import type { LoopbackBackend } from "../../../host/devices/tcp_backend.ts";
 import { decodeFabricHello, encodeFabricHello, FABRIC_HELLO_ANSWER } from "../fabric_hello.ts";
 import { FindingError, type FuzzBoard } from "../harness.ts";
 import { FuzzInitiator } from "../iscsi_client.ts";
+import {
+  AgentKind, agentAddress, FRAME_AT_BLOCK_COUNT, FRAME_AT_BYTES, FRAME_AT_DISK, FRAME_AT_FLAGS, FRAME_AT_FUNCTION, FRAME_AT_LBA,
+  FRAME_AT_SEGMENT_COUNT, FRAME_AT_SOURCE, FRAME_AT_STATUS, FRAME_AT_TARGET, FRAME_AT_TRANSACTION, FRAME_AT_VERSION,
+  FRAME_BYTES, FRAME_FLAG_REPLY, FRAME_SEGMENT_AT_ADDRESS, FRAME_SEGMENT_AT_LENGTH, FRAME_SEGMENTS_MAX, FRAME_VERSION,
+  FrameFunction, frameSegmentAt, FrameStatus,
+} from "../message_frame.ts";
 import { bytes, type FuzzTarget, type InputReader, OPS_PER_INPUT_MAX } from "../target.ts";
 import { BLOCK_BYTES, joined, ShadowDisk } from "./session.ts";
 
 const FIRMWARE = 1;
 const PEER = 2;
 const PEER_INDEX = 1; // board b's index in the routing table
-const FRAME_BYTES = 128;
 const COPY_MIB = 2; // 1 MiB of metadata, then 1 MiB of data: 2 048 blocks, 16 chunks of 64 KiB
 const COPY_BYTES = COPY_MIB << 20;
 const METADATA_BYTES = 1 << 20;
@@ -39,11 +44,12 @@ const VOLUME_BLOCKS = (COPY_BYTES - METADATA_BYTES) / BLOCK_BYTES;
 const REPLICA_ANSWER_WITHIN_NS = 26_000_000_000;
 const RETAIN_NS = 10_000_000_000;
 const QUIESCE_NS = 200_000_000;
-const FN_READ = 3;
-const FN_WRITE = 4;
-const FN_WRITE_FUA = 5;
-const FN_UNMAP = 7;
-const ERROR_STATUSES = [1, 3, 4, 5, 6, 7, 9, 11]; // Medium, Device, Timeout, Busy, Aborted, NoDisk, NotStarted, DiskChanged
+const FN_READ = FrameFunction.Read;
+const FN_WRITE = FrameFunction.Write;
+const FN_WRITE_FUA = FrameFunction.WriteFua;
+const FN_UNMAP = FrameFunction.Unmap;
+const S = FrameStatus;
+const ERROR_STATUSES = [S.MediumError, S.DeviceError, S.Timeout, S.Busy, S.Aborted, S.NoDisk, S.NotStarted, S.DiskChanged];
 
 // A frame the peer is serving: the RDMA READs of its data still out (a write), then the answer.
 interface Serving { frame: Uint8Array; reads: Map<number, { offset: number; data?: Uint8Array }>; status: number; twice: boolean }
@@ -97,7 +103,7 @@ class ReplicaPeer implements FabricEndpoint {
 
   private onFrame(f: Uint8Array): void {
     this.framesReceived += 1;
-    if (f[1] !== 0) return; // a reply: b's CTA sends nothing, so none is expected
+    if (f[FRAME_AT_FLAGS] !== 0) return; // a reply: b's CTA sends nothing, so none is expected
     if (this.dropsNext > 0) {
       this.dropsNext -= 1;
       return;
@@ -110,36 +116,36 @@ class ReplicaPeer implements FabricEndpoint {
       return;
     }
     const view = new DataView(f.buffer);
-    const fn = f[2]!;
-    const disk = view.getUint16(22, true);
-    const blocks = view.getUint32(24, true);
-    const lba = Number(view.getBigUint64(32, true));
+    const fn = f[FRAME_AT_FUNCTION]!;
+    const disk = view.getUint16(FRAME_AT_DISK, true);
+    const blocks = view.getUint32(FRAME_AT_BLOCK_COUNT, true);
+    const lba = Number(view.getBigUint64(FRAME_AT_LBA, true));
     const bytesTotal = blocks * BLOCK_BYTES;
     if (disk !== 0 || (lba + blocks) * BLOCK_BYTES > COPY_BYTES) {
-      this.answerFrame(f, 2, 0, twice); // IllegalRequest: b has one disk, this size
+      this.answerFrame(f, S.IllegalRequest, 0, twice); // b has one disk, this size
       return;
     }
     if (fn === FN_UNMAP) {
       this.disk.fill(0, lba * BLOCK_BYTES, (lba + blocks) * BLOCK_BYTES);
-      this.answerFrame(f, 0, 0, twice);
+      this.answerFrame(f, S.Ok, 0, twice);
       return;
     }
     if (fn !== FN_READ && fn !== FN_WRITE && fn !== FN_WRITE_FUA) {
-      this.answerFrame(f, 0, 0, twice); // Flush: b's disk has no cache
+      this.answerFrame(f, S.Ok, 0, twice); // Flush: b's disk has no cache
       return;
     }
     // The segments, in the firmware's bus addresses, inside the region it registered.
     const segments: { offset: bigint; length: number }[] = [];
     let sum = 0;
-    for (let s = 0; s < Math.min(f[21]!, 5); s++) {
-      const address = view.getBigUint64(48 + s * 16, true);
-      const length = view.getUint32(56 + s * 16, true);
+    for (let s = 0; s < Math.min(f[FRAME_AT_SEGMENT_COUNT]!, FRAME_SEGMENTS_MAX); s++) {
+      const address = view.getBigUint64(frameSegmentAt(s) + FRAME_SEGMENT_AT_ADDRESS, true);
+      const length = view.getUint32(frameSegmentAt(s) + FRAME_SEGMENT_AT_LENGTH, true);
       segments.push({ offset: address - this.firmwareBase, length });
       sum += length;
     }
     if (sum !== bytesTotal || segments.some((g) => g.offset < 0n || g.offset + BigInt(g.length) > BigInt(this.firmwareLength))) {
       this.violation ||= `a frame for ${blocks} blocks named ${segments.length} segments of ${sum} bytes, not all inside the region of ${this.firmwareLength} bytes the firmware registered`;
-      this.answerFrame(f, 8, 0, twice); // BadFrame
+      this.answerFrame(f, S.BadFrame, 0, twice);
       return;
     }
     if (fn === FN_READ) {
@@ -148,7 +154,7 @@ class ReplicaPeer implements FabricEndpoint {
         this.request(FabricOpcode.Write, this.firmwareKey, g.offset, g.length, this.disk.slice(at, at + g.length));
         at += g.length;
       }
-      this.answerFrame(f, 0, bytesTotal, twice); // after the RDMA WRITEs: packets between two ports keep their order
+      this.answerFrame(f, S.Ok, bytesTotal, twice); // after the RDMA WRITEs: packets between two ports keep their order
       return;
     }
     const serving: Serving = { frame: f, reads: new Map(), status: 0, twice };
@@ -167,13 +173,13 @@ class ReplicaPeer implements FabricEndpoint {
     if (serving === undefined) return;
     this.serving.delete(id);
     const read = serving.reads.get(id)!;
-    if (status !== 0 || data === undefined) serving.status = 3; // DeviceError: the data never came
+    if (status !== 0 || data === undefined) serving.status = S.DeviceError; // the data never came
     else read.data = data;
     if ([...serving.reads.values()].some((r) => r.data === undefined) && serving.status === 0) return;
     if ([...serving.reads.keys()].some((k) => this.serving.has(k))) return;
     const view = new DataView(serving.frame.buffer);
-    const lba = Number(view.getBigUint64(32, true));
-    const blocks = view.getUint32(24, true);
+    const lba = Number(view.getBigUint64(FRAME_AT_LBA, true));
+    const blocks = view.getUint32(FRAME_AT_BLOCK_COUNT, true);
     if (serving.status === 0) for (const r of serving.reads.values()) this.disk.set(r.data!, lba * BLOCK_BYTES + r.offset);
     this.answerFrame(serving.frame, serving.status, serving.status === 0 ? blocks * BLOCK_BYTES : 0, serving.twice);
   }
@@ -181,11 +187,11 @@ class ReplicaPeer implements FabricEndpoint {
   answerFrame(f: Uint8Array, status: number, bytesMoved: number, twice: boolean): void {
     const r = f.slice();
     const view = new DataView(r.buffer);
-    r[1] = 1;
-    r[3] = status;
-    view.setUint16(4, new DataView(f.buffer).getUint16(6, true), true); // source: the agent it was sent to (b's RTA)
-    view.setUint16(6, new DataView(f.buffer).getUint16(4, true), true); // target: the requester (a's CTA)
-    view.setBigUint64(40, BigInt(bytesMoved), true);
+    r[FRAME_AT_FLAGS] = FRAME_FLAG_REPLY;
+    r[FRAME_AT_STATUS] = status;
+    view.setUint16(FRAME_AT_SOURCE, new DataView(f.buffer).getUint16(FRAME_AT_TARGET, true), true); // the agent it was sent to (b's RTA)
+    view.setUint16(FRAME_AT_TARGET, new DataView(f.buffer).getUint16(FRAME_AT_SOURCE, true), true); // the requester (a's CTA)
+    view.setBigUint64(FRAME_AT_BYTES, BigInt(bytesMoved), true);
     this.send(r);
     if (twice) this.send(r.slice());
     // The tunneled completion (docs/cluster.md, "Tunneled completions"): the firmware's fabric task holds a reply until
@@ -340,13 +346,13 @@ export const replicaTarget: FuzzTarget<ReplicaState> = {
         case 6: {
           const f = new Uint8Array(FRAME_BYTES);
           const view = new DataView(f.buffer);
-          f[0] = 1;
-          f[2] = [FN_READ, FN_WRITE_FUA, 6, FN_UNMAP][input.u8() % 4]!;
-          view.setUint16(4, 0x0003, true); // b's RTA
-          view.setUint16(6, 0x0002, true); // a's CTA
-          view.setUint32(12, input.u8() % 64, true); // a transaction b was sent or not: only errors, never Ok
+          f[FRAME_AT_VERSION] = FRAME_VERSION;
+          f[FRAME_AT_FUNCTION] = [FN_READ, FN_WRITE_FUA, FrameFunction.Flush, FN_UNMAP][input.u8() % 4]!;
+          view.setUint16(FRAME_AT_SOURCE, agentAddress(0, AgentKind.Rta), true); // b's RTA
+          view.setUint16(FRAME_AT_TARGET, agentAddress(0, AgentKind.Cta), true); // a's CTA
+          view.setUint32(FRAME_AT_TRANSACTION, input.u8() % 64, true); // a transaction b was sent or not: only errors, never Ok
           const status = ERROR_STATUSES[input.u8() % ERROR_STATUSES.length]!;
-          log(`forged answer: transaction ${view.getUint32(12, true)} status ${status}`);
+          log(`forged answer: transaction ${view.getUint32(FRAME_AT_TRANSACTION, true)} status ${status}`);
           peer.answerFrame(f.slice(0, FRAME_BYTES), status, 0, false);
           break;
         }
