@@ -157,7 +157,7 @@ export class TableSync {
   private fetchAttempts: u32 = 0; // Fetches sent to fetchBoard since the last Chunk
   private fetchTried: u32 = 0; // boards asked in vain since the last Chunk (bit per index)
   private fetchStalled: bool = false; // every board that has the version was asked in vain: the slow round
-  // Per board index: the newest table version it said it has (its hellos, its Proposes and Commits): where to fetch.
+  // Per board index: the table version it last said it has (its hellos, Proposes, Commits and Chunks): where to fetch.
   private readonly peerVersions: StaticArray<u32> = new StaticArray<u32>(CLUSTER_BOARDS_MAX);
   fetchSwitches: u32 = 0; // a board stopped answering a fetch: another that has the version was asked
   fetchStalls: u32 = 0; // no board that has the version answered: partitioned volumes stay NOT READY, asking slowly
@@ -215,7 +215,7 @@ export class TableSync {
     const t = routingTable();
     if (!t.present || board >= t.boardCount || board == t.thisBoard) return;
     this.heard |= 1 << board;
-    if (version > unchecked(this.peerVersions[board])) unchecked(this.peerVersions[board] = version);
+    unchecked(this.peerVersions[board] = version); // its active version now (lower again if it started again)
     if (version > t.version && version > this.refusedVersion && (!this.fetching || version > this.fetchVersion)) this.fetchStart(board, version);
     else if (this.fetching && this.fetchStalled && version >= this.fetchVersion) {
       // A board that has it spoke again (it started again, or its link is back): ask it now, not at the next round.
@@ -320,7 +320,7 @@ export class TableSync {
 
   private onChunk(buffer: usize, board: u32, version: u32): void {
     if (!this.fetching) return; // late, or not asked: dropped
-    if (version > unchecked(this.peerVersions[board])) unchecked(this.peerVersions[board] = version);
+    unchecked(this.peerVersions[board] = version); // its active version now (lower again if it started again)
     if (version > this.fetchVersion) return this.fetchStart(board, version); // it moved on meanwhile: that one
     const t = routingTable();
     const slot = syncSlot(buffer);

@@ -830,14 +830,15 @@ export class IscsiTask extends Task {
     conn.framer.dataDigest = params.dataDigest;
   }
 
-  // A new login with the same initiator name and ISID through the same portal group (NIC port `nicPort`) replaces
-  // the old session (RFC 7143, session reinstatement): the same ISID through another NIC port of a board of a
-  // cluster is another path's session. A session still waiting for its nexus id is replaced too: its login's
-  // connection goes, and the session ends when the answer comes.
+  // A new login with the same initiator name and ISID to the same target through the same portal group (NIC port
+  // `nicPort`) replaces the old session (RFC 7143, session reinstatement: a session is named by the initiator name,
+  // ISID, target name and portal group tag): the same ISID to another target, for discovery, or through another NIC
+  // port of a board of a cluster is another session. A session still waiting for its nexus id is replaced too: its
+  // login's connection goes, and the session ends when the answer comes.
   private reinstate(login: LoginConnection, nicPort: u32): void {
     for (let i: u32 = 0; i < SESSIONS_MAX; i++) {
       const s = unchecked(this.sessions[i]);
-      if (s.state == SessionState.Free || s.isid != login.isid || s.nicPort != nicPort) continue;
+      if (s.state == SessionState.Free || s.isid != login.isid || s.nicPort != nicPort || s.target != login.target) continue;
       if (!bytesEqual(s.initiator, s.initiatorBytes, login.initiatorName, login.initiatorNameBytes)) continue;
       if (s.state == SessionState.Identifying) {
         if (s.loginConn != LOGIN_CONN_NONE) this.drop(unchecked(this.conns[s.loginConn]));
