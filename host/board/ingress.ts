@@ -96,12 +96,12 @@ export class BoardIngress {
       },
       // A view of guest RAM, valid during the call: observers use the bytes before it returns (a CRC, a copy).
       ...(network.sendView !== undefined ? {
-        sendView: (connection: number, bytes: Uint8Array) => {
+        sendView: (connection: number, bytes: Uint8Array, ahead?: () => readonly Uint8Array[]) => {
           if (this.observers.length > 0) {
             const at = this.position;
             for (const o of this.observers) o.sent?.(at, connection, bytes);
           }
-          network.sendView!(connection, bytes);
+          network.sendView!(connection, bytes, ahead); // observers see each view at its own call, early or not
         },
       } : {}),
       close: (connection) => {

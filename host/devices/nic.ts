@@ -104,6 +104,8 @@ export const NIC_TX_ENTRY_BYTES_MAX = 16 << 20;
 // (a 1 MiB read's Data-In: one copy less per byte); a smaller one is gathered into the turn's socket output, which
 // leaves in one write per turn (a 4 KiB read's header, data and status together).
 export const NIC_TX_VIEW_BYTES_MIN = 32 * 1024;
+// The most payload viewsAhead offers at once: a few replies of 1 MiB; more would only wait in the kernel's buffers.
+const AHEAD_BYTES_MAX = 4 << 20;
 // Received/Sent events that may wait in the FIFO before the engine stops taking ring entries.
 const ENGINE_EVENTS_MAX = 32;
 // Every event that can wait at once: an Opened and a Closed per slot (a slot is reused only after its Closed was
@@ -137,8 +139,15 @@ export interface NetworkBackend {
    * Optional: `bytes` (a view of guest RAM, valid during this call only) go out, in order after every byte committed
    * before them: the backend writes what it can now and copies the rest. The NIC uses it for payloads of at least
    * NIC_TX_VIEW_BYTES_MIN, instead of sendSpace/sendCommit. Ignored for a connection the backend no longer holds.
+   * `ahead`, when given, answers the payloads of the transmit entries posted after this one for the same connection
+   * that the NIC will hand over next, in order, each by its own sendView call at its own time (the leading run that
+   * qualifies: views of RAM, before any smaller entry, close or CONN_CLOSE target of the connection). Their memory
+   * is the NIC's until their Sent events and stays as it is: the backend may write them with this one and skip
+   * what it wrote when their calls come (TcpBackend: a reply's 64 KiB segments in one writev). The bytes then
+   * leave before the board's model hands them over; only a reset of the NIC, a close by the peer or a driver that
+   * breaks the ring's contract in between makes that visible (the early bytes are out, the model drops the rest).
    */
-  sendView?(connection: number, bytes: Uint8Array): void;
+  sendView?(connection: number, bytes: Uint8Array, ahead?: () => readonly Uint8Array[]): void;
   close(connection: number): void; // FIN after the bytes already sent; the backend forgets the connection
   pause(connection: number, paused: boolean): void; // stop/resume delivering received bytes (backpressure)
   /**
@@ -596,7 +605,7 @@ export class NicDevice extends PciFunctionBase implements NicPort {
       let sentBytes = 0;
       if (payloadBytes !== undefined && slot !== undefined && slot.state === SlotState.Open && slot.backendOpen) {
         if (spaceTaken) this.backend.sendCommit(connection, payloadBytes);
-        else if (view !== undefined) this.backend.sendView!(connection, view);
+        else if (view !== undefined) this.backend.sendView!(connection, view, () => this.viewsAhead(connection, flags));
         sentBytes = payloadBytes;
         this.stats.bytesSent += sentBytes;
       } else if (spaceTaken) {
@@ -606,6 +615,33 @@ export class NicDevice extends PciFunctionBase implements NicPort {
       this.enqueueEngineEvent({ type: NicEventType.Sent, connection, lengthBytes: sentBytes, id, portal: slot?.portal ?? 0 });
       if ((flags & NIC_TX_FLAG_CLOSE) !== 0 && slot !== undefined && slot.state === SlotState.Open) this.finishClose(connection);
     });
+  }
+
+  // For sendView's `ahead`, during the call for the entry at TXQ_TAIL (its `flags`): the payloads of the entries
+  // posted after it for `connection` that startTransmit will hand to sendView, as quiet views (no access made or
+  // recorded: the trace and the bus see each entry's DMA at its own time, as before; undefined under a trace or a
+  // watch, which ends the run). Other connections' entries are passed over; the run ends at this connection's first
+  // entry that would not go by sendView, after one with the close flag (none after this one's), at its CONN_CLOSE
+  // target, or at AHEAD_BYTES_MAX.
+  private viewsAhead(connection: number, flags: number): Uint8Array[] {
+    const views: Uint8Array[] = [];
+    const slot = this.slots[connection];
+    if ((flags & NIC_TX_FLAG_CLOSE) !== 0 || slot === undefined || slot.state !== SlotState.Open || !slot.backendOpen || this.txq.size === 0) return views;
+    let totalBytes = 0;
+    for (let index = (this.txq.tail + 1) >>> 0; index !== this.txq.head; index = (index + 1) >>> 0) {
+      if (slot.close === CloseCause.Firmware && reached(index, slot.closeTxTarget)) break;
+      const entry = this.quietView(this.txq.base + BigInt((index & (this.txq.size - 1)) * NIC_TX_ENTRY_BYTES), NIC_TX_ENTRY_BYTES);
+      if (entry === undefined) break;
+      if ((readLe(entry, 16, 2) as number) !== connection) continue;
+      const lengthBytes = readLe(entry, 8, 4) as number;
+      if (lengthBytes < NIC_TX_VIEW_BYTES_MIN || lengthBytes > NIC_TX_ENTRY_BYTES_MAX) break;
+      const payload = this.quietView(readLe(entry, 0, 8) as bigint, lengthBytes);
+      if (payload === undefined) break;
+      views.push(payload);
+      totalBytes += lengthBytes;
+      if (((readLe(entry, 18, 2) as number) & NIC_TX_FLAG_CLOSE) !== 0 || totalBytes >= AHEAD_BYTES_MAX) break;
+    }
+    return views;
   }
 
   private finishTransmitEntry(): void {

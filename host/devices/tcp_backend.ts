@@ -37,6 +37,13 @@ interface TcpConnection {
   ending: boolean; // the NIC closed it: end() once what is in `out` is written
   writing: Map<Buffer, number>; // output buffers the socket still holds, with how many of its writes hold each
   spares: Buffer[]; // output buffers the socket gave back, for the next time it holds `out`
+  early: EarlyView[]; // views the NIC said come next (sendView's `ahead`) that went out early, in stream order
+}
+
+// A payload of guest RAM written before its own sendView call (the NIC's `ahead`), whole or its first bytes.
+interface EarlyView {
+  view: Uint8Array;
+  writtenBytes: number;
 }
 
 const OUT_BYTES_MIN = 64 * 1024; // a connection's first output buffer: a turn's 4 KiB Data-Ins and responses at QD32
@@ -63,7 +70,7 @@ export class TcpBackend implements NetworkBackend {
   private readonly rxLeft = new WeakMap<ArrayBuffer, number>(); // receive buffers lent to the NIC: bytes not yet done
   private readonly portalsDown = new Set<number>(); // NIC ports whose link is down (portalLink)
   /** Output buffers allocated, every connection (a spare reused is not counted); payload bytes written from guest RAM's views. */
-  readonly stats = { outputBuffersAllocated: 0, receiveBuffersAllocated: 0, viewBytesWritten: 0 };
+  readonly stats = { outputBuffersAllocated: 0, receiveBuffersAllocated: 0, viewBytesWritten: 0, earlyBytesWritten: 0, earlyViewsDropped: 0 };
 
   constructor(private readonly options: TcpBackendOptions) {}
 
@@ -156,6 +163,7 @@ export class TcpBackend implements NetworkBackend {
     if (lengthBytes > held.roomBytes) throw new RangeError(`TcpBackend: commit of ${lengthBytes} bytes, ${held.roomBytes} given`);
     held.roomBytes = 0;
     if (lengthBytes === 0) return;
+    if (held.early.length > 0) this.dropEarly(held); // not the views promised: the stream left the NIC's plan
     held.outEnd += lengthBytes;
     // Every send of one turn of the board (a PDU's header, its data, the next PDU...) leaves in one write once the
     // turn is over, instead of one system call and one TCP segment each: on loopback a send costs the sender the
@@ -168,28 +176,50 @@ export class TcpBackend implements NetworkBackend {
     });
   }
 
-  // A large payload straight from guest RAM: while the socket holds nothing of ours, the bytes this turn committed
-  // and the payload go to the kernel in one writev system call, from where they are (Node's write would take them
-  // the same way, but may keep a reference past this call, so it gets only our own buffer); what the kernel does
-  // not take now is copied into `out` and leaves as every other send does. A 1 MiB Data-In is thus copied once
-  // (guest RAM -> kernel) instead of twice while the client keeps up.
-  sendView(connection: number, bytes: Uint8Array): void {
+  // A large payload straight from guest RAM: while the socket holds nothing of ours, the bytes this turn committed,
+  // the payload and the payloads the NIC says come next for this connection (`ahead`: the rest of a 1 MiB reply's
+  // 64 KiB segments) go to the kernel in one writev system call, from where they are (Node's write would take them
+  // the same way, but may keep a reference past this call, so it gets only our own buffer). What the kernel does not
+  // take of this payload is copied into `out` and leaves as every other send does; what it does not take of those
+  // that come next is left for their own calls, which skip what went early. A 1 MiB Data-In is thus copied once
+  // (guest RAM -> kernel) while the client keeps up, in one system call instead of sixteen.
+  sendView(connection: number, bytes: Uint8Array, ahead?: () => readonly Uint8Array[]): void {
     const held = this.connections.get(connection);
     if (held === undefined) return;
     let rest = bytes;
+    const early = held.early[0];
+    if (early !== undefined) {
+      if (early.view.buffer === bytes.buffer && early.view.byteOffset === bytes.byteOffset && early.view.length === bytes.length) {
+        held.early.shift();
+        rest = bytes.subarray(early.writtenBytes);
+        if (rest.length === 0) return;
+      } else this.dropEarly(held); // not the view promised: the stream left the NIC's plan
+    }
     const fd = (held.socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd ?? -1;
     if (fd >= 0 && !held.waitingForDrain && !held.ending && held.roomBytes === 0 && held.socket.writableLength === 0) {
       const pendingBytes = held.outEnd - held.outStart;
+      const next = held.early.length === 0 && ahead !== undefined ? ahead() : [];
+      const pieces = pendingBytes > 0 ? [held.out.subarray(held.outStart, held.outEnd), rest, ...next] : next.length > 0 ? [rest, ...next] : [rest];
       let writtenBytes = 0;
       try {
-        writtenBytes = writevSync(fd, pendingBytes > 0 ? [held.out.subarray(held.outStart, held.outEnd), bytes] : [bytes]);
+        writtenBytes = writevSync(fd, pieces);
       } catch {
         writtenBytes = 0; // EAGAIN (the socket is full), or an error the socket's own write reports next
       }
       this.stats.viewBytesWritten += Math.max(0, writtenBytes - pendingBytes);
       if (writtenBytes >= pendingBytes) {
         held.outStart = held.outEnd;
-        rest = bytes.subarray(writtenBytes - pendingBytes);
+        let leftBytes = writtenBytes - pendingBytes;
+        const takenBytes = Math.min(leftBytes, rest.length);
+        rest = rest.subarray(takenBytes);
+        leftBytes -= takenBytes;
+        for (const view of next) { // the payloads that come next, as far as the kernel took them
+          if (leftBytes === 0) break;
+          const viewBytes = Math.min(leftBytes, view.length);
+          held.early.push({ view, writtenBytes: viewBytes });
+          this.stats.earlyBytesWritten += viewBytes;
+          leftBytes -= viewBytes;
+        }
       } else held.outStart += writtenBytes;
     }
     if (rest.length === 0) return;
@@ -251,7 +281,7 @@ export class TcpBackend implements NetworkBackend {
       socket.destroy(); // refused: every slot is taken, or the NIC is not accepting
       return;
     }
-    held = { socket, portal: portalIndex, out: this.allocateOut(OUT_BYTES_MIN), outStart: 0, outEnd: 0, roomBytes: 0, writeScheduled: false, waitingForDrain: false, ending: false, writing: new Map(), spares: [] };
+    held = { socket, portal: portalIndex, out: this.allocateOut(OUT_BYTES_MIN), outStart: 0, outEnd: 0, roomBytes: 0, writeScheduled: false, waitingForDrain: false, ending: false, writing: new Map(), spares: [], early: [] };
     this.connections.set(connection, held);
     const heldNow = held;
     const slot = connection;
@@ -344,6 +374,13 @@ export class TcpBackend implements NetworkBackend {
     }
     held.outStart = 0;
     held.outEnd = pendingBytes;
+  }
+
+  // Bytes the NIC hands over that are not the views it said come next (it dropped them: a driver that broke the ring's
+  // contract): the early ones are out and stay out; the views left are forgotten, and each send goes as it comes.
+  private dropEarly(held: TcpConnection): void {
+    this.stats.earlyViewsDropped += held.early.length;
+    held.early.length = 0;
   }
 
   private allocateOut(lengthBytes: number): Buffer {

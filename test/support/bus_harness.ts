@@ -14,7 +14,6 @@ export const MSI_ADDRESS = 0xfee0_0000n;
 
 export class BusHarness {
   readonly clock = new VirtualClock();
-  readonly trace = new Trace();
   readonly memory: WebAssembly.Memory;
   readonly ram: Uint8Array;
   readonly bus: Bus;
@@ -23,7 +22,8 @@ export class BusHarness {
   readonly log: string[] = [];
   private nextBarAddress = PCI_MEM_BASE;
 
-  constructor(ramMiB = 4, name = "cpu") {
+  // `trace`: a Trace({ enabled: false }) for a bus nobody traces (as a board serving real clients): quiet views then exist.
+  constructor(ramMiB = 4, name = "cpu", readonly trace = new Trace()) {
     this.memory = new WebAssembly.Memory({ initial: ramMiB * 16, maximum: ramMiB * 16, shared: true });
     this.ram = new Uint8Array(this.memory.buffer);
     this.bus = new Bus(name, this.trace, () => this.clock.nowNs, (m) => this.log.push(m));

@@ -4,7 +4,7 @@
 // its bytes and later sends never overwrite the bytes the socket holds; a commit of 0 sends nothing; room for a
 // connection no longer held goes nowhere; close() sends the turn's bytes before the FIN; a buffer the socket held
 // and gave back serves a later write instead of a new one; views (sendView) go out in order, from the view itself only
-// while the kernel takes them at once.
+// while the kernel takes them at once, with the views said to come next (`ahead`) in the same writev, once each.
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -165,6 +165,44 @@ describe("TcpBackend send space", () => {
     expect(all.length).toBe(expected.length);
     expect(all.equals(expected)).toBe(true);
     expect(backend!.stats.viewBytesWritten).toBeLessThan(expected.length); // some went by copy while the client waited
+  }, 20_000);
+
+  it("writes the views said to come next with the first, and skips what went early when their own calls come", async () => {
+    // Proves sendView's `ahead` (the NIC's entries posted next on the connection: a 1 MiB reply's 64 KiB segments):
+    // the first call's writev takes the later segments too (earlyBytesWritten grows), and each later call sends only
+    // what did not go early, so the stream is every header and segment once, in order. Each segment's RAM is
+    // overwritten right after its own call (the firmware may reuse it once its Sent is posted); while the client does
+    // not read, what the kernel does not take is left to the later calls (copied then) and still arrives intact.
+    const { received } = await open();
+    const segmentBytes = 64 * 1024;
+    const ram = new Uint8Array(16 * segmentBytes);
+    const segment = (j: number): Uint8Array => ram.subarray(j * segmentBytes, (j + 1) * segmentBytes);
+    const sent: Uint8Array[] = [];
+    let earlyWhileReading = 0;
+    for (let round = 0; round < 24; round++) {
+      if (round === 8) {
+        earlyWhileReading = backend!.stats.earlyBytesWritten;
+        client!.pause();
+      }
+      if (round === 16) client!.resume();
+      const header = pattern(28, round);
+      send(0, header);
+      sent.push(header);
+      const payload = new Uint8Array(randomBytes(ram.length));
+      ram.set(payload);
+      sent.push(payload);
+      for (let j = 0; j < 16; j++) {
+        backend!.sendView(0, segment(j), () => Array.from({ length: 15 - j }, (_, k) => segment(j + 1 + k)));
+        segment(j).fill(0xa5);
+      }
+      await tick();
+    }
+    const expected = Buffer.concat(sent);
+    const all = await receive(received, expected.length);
+    expect(earlyWhileReading).toBeGreaterThan(0);
+    expect(all.length).toBe(expected.length);
+    expect(all.equals(expected)).toBe(true);
+    expect(backend!.stats.earlyViewsDropped).toBe(0);
   }, 20_000);
 
   it("gives room that goes nowhere for a connection it does not hold, and ignores its commit", async () => {
