@@ -10,9 +10,18 @@ export const TARGET_PORTS_MAX: u32 = 16;
 export const TARGET_PORT_LUNS_MAX: u32 = 16;
 const UNKNOWN: u32 = 0xffff_ffff;
 // Port: |0 count u32 (UNKNOWN: never told)|4 lun[TARGET_PORT_LUNS_MAX] u16|4 + 2 × LUNS volume[TARGET_PORT_LUNS_MAX] u16|
-// A volume entry has VOLUME_READ_ONLY set when its LUN is read-only (the board file's readOnly).
-const PORT_BYTES: u32 = 4 + TARGET_PORT_LUNS_MAX * 2 * 2;
-const AT_VOLUMES: u32 = 4 + TARGET_PORT_LUNS_MAX * 2;
+// A volume entry has VOLUME_READ_ONLY set when its LUN is read-only (the board file's readOnly). Read and written
+// only through the port accessors below.
+const AT_COUNT: usize = 0;
+const AT_LUNS: usize = 4;
+const AT_VOLUMES: usize = AT_LUNS + TARGET_PORT_LUNS_MAX * 2;
+const PORT_BYTES: u32 = AT_VOLUMES + TARGET_PORT_LUNS_MAX * 2;
+@inline function portCount(at: usize): u32 { return load<u32>(at, AT_COUNT); }
+@inline function portLun(at: usize, i: u32): u32 { return <u32>load<u16>(at + AT_LUNS + <usize>i * 2); }
+@inline function portVolume(at: usize, i: u32): u32 { return <u32>load<u16>(at + AT_VOLUMES + <usize>i * 2); }
+@inline function portSetCount(at: usize, count: u32): void { store<u32>(at, count, AT_COUNT); }
+@inline function portSetLun(at: usize, i: u32, lun: u32): void { store<u16>(at + AT_LUNS + <usize>i * 2, <u16>lun); }
+@inline function portSetVolume(at: usize, i: u32, volume: u32): void { store<u16>(at + AT_VOLUMES + <usize>i * 2, <u16>volume); }
 const VOLUME_READ_ONLY: u16 = 0x8000;
 const VOLUME_MASK: u32 = 0x7fff;
 let anyKnown = false; // a transport told about some port: ports it did not name do not exist
@@ -22,10 +31,13 @@ let targetCount: u32 = 0; // the targets the transport presents: ports per NIC p
 let ports: usize = 0;
 let nicPorts: usize = 0; // u32 per port: the NIC port (0-based) it is reached through
 
+@inline function portAt(port: u32): usize { return ports + <usize>port * PORT_BYTES; }
+@inline function nicPortAt(port: u32): usize { return nicPorts + <usize>port * 4; }
+
 export function targetLunsInit(): void {
   ports = carve(TARGET_PORTS_MAX * PORT_BYTES, 4);
   nicPorts = carve(TARGET_PORTS_MAX * 4, 4);
-  for (let p: u32 = 0; p < TARGET_PORTS_MAX; p++) store<u32>(ports + <usize>p * PORT_BYTES, UNKNOWN);
+  for (let p: u32 = 0; p < TARGET_PORTS_MAX; p++) portSetCount(portAt(p), UNKNOWN);
 }
 
 /**
@@ -35,16 +47,16 @@ export function targetLunsInit(): void {
  */
 export function targetLunsSet(port: u32, count: u32, luns: usize, volumes: usize, nicPort: u32, targets: u32): void {
   if (port >= TARGET_PORTS_MAX) return;
-  store<u32>(nicPorts + <usize>port * 4, nicPort);
+  store<u32>(nicPortAt(port), nicPort);
   targetCount = targets;
-  const at = ports + <usize>port * PORT_BYTES;
+  const at = portAt(port);
   const n = min(count, TARGET_PORT_LUNS_MAX);
-  store<u32>(at, n);
+  portSetCount(at, n);
   for (let i: u32 = 0; i < n; i++) {
-    store<u16>(at + 4 + i * 2, <u16>load<u32>(luns + <usize>i * 4));
+    portSetLun(at, i, load<u32>(luns + <usize>i * 4));
     const volume = load<u32>(volumes + <usize>i * 4);
     const readOnly = (volume & SCSI_LUN_WRITE_PROTECTED) != 0 ? VOLUME_READ_ONLY : 0;
-    store<u16>(at + AT_VOLUMES + i * 2, <u16>min(volume & ~SCSI_LUN_WRITE_PROTECTED, VOLUME_MASK) | readOnly);
+    portSetVolume(at, i, <u16>min(volume & ~SCSI_LUN_WRITE_PROTECTED, VOLUME_MASK) | readOnly);
   }
   anyKnown = true;
 }
@@ -58,8 +70,8 @@ export function targetPortPresents(port: u32, volume: u32): bool {
   if (!anyKnown) return true;
   const count = targetLunsCount(port);
   if (count == UNKNOWN) return false;
-  const at = ports + <usize>port * PORT_BYTES + AT_VOLUMES;
-  for (let i: u32 = 0; i < count; i++) if ((<u32>load<u16>(at + i * 2) & VOLUME_MASK) == volume) return true;
+  const at = portAt(port);
+  for (let i: u32 = 0; i < count; i++) if ((portVolume(at, i) & VOLUME_MASK) == volume) return true;
   return false;
 }
 
@@ -73,26 +85,26 @@ export function targetPortWritable(port: u32, volume: u32): bool {
   if (port == 0) return false;
   const count = targetLunsCount(port);
   if (count == UNKNOWN) return false;
-  const at = ports + <usize>port * PORT_BYTES + AT_VOLUMES;
-  for (let i: u32 = 0; i < count; i++) if (<u32>load<u16>(at + i * 2) == volume) return true; // VOLUME_READ_ONLY clear
+  const at = portAt(port);
+  for (let i: u32 = 0; i < count; i++) if (portVolume(at, i) == volume) return true; // VOLUME_READ_ONLY clear
   return false;
 }
 
 /** How many LUNs `port` presents, or -1 (as u32) when its transport never said. */
 export function targetLunsCount(port: u32): u32 {
-  return port < TARGET_PORTS_MAX ? load<u32>(ports + <usize>port * PORT_BYTES) : UNKNOWN;
+  return port < TARGET_PORTS_MAX ? portCount(portAt(port)) : UNKNOWN;
 }
 
 export function targetLunsKnown(port: u32): bool { return targetLunsCount(port) != UNKNOWN; }
 
 export function targetLunAt(port: u32, i: u32): u32 {
   assert(port < TARGET_PORTS_MAX && i < targetLunsCount(port), "target LUN out of range");
-  return load<u16>(ports + <usize>port * PORT_BYTES + 4 + i * 2);
+  return portLun(portAt(port), i);
 }
 
 /** The NIC port (0-based) port `port` is reached through; 0 for a port the transport never told about. */
 export function targetPortNicPort(port: u32): u32 {
-  return port < TARGET_PORTS_MAX && targetLunsKnown(port) ? load<u32>(nicPorts + <usize>port * 4) : 0;
+  return port < TARGET_PORTS_MAX && targetLunsKnown(port) ? load<u32>(nicPortAt(port)) : 0;
 }
 
 /** How many targets the transport presents (the ports of one NIC port); 0 when it never told. */

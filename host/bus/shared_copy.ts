@@ -32,6 +32,12 @@ export function copyBytes(target: Uint8Array, targetOffset: number, source: Uint
     return;
   }
   if (targetOffset < 0 || targetOffset + length > target.length) throw new RangeError("copyBytes: the source does not fit in the target");
+  if (source.buffer === target.buffer && source.byteOffset < targetAt + length && targetAt < source.byteOffset + length) {
+    // Overlapping ranges of one buffer: set() copies them as memmove does; the chunks below would overwrite source
+    // bytes not yet read once the copy is longer than a chunk.
+    target.set(source, targetOffset);
+    return;
+  }
   for (let from = 0; from < length; from += CHUNK_BYTES) {
     const take = Math.min(CHUNK_BYTES, length - from);
     let piece = source.subarray(from, from + take);

@@ -1,6 +1,7 @@
 // copyBytes and copyOf (host/bus/shared_copy.ts) copy exactly what TypedArray set and slice copy, between shared and
 // unshared buffers at every alignment of either side, for lengths below, at and across the scratch buffers' chunk
-// (256 KiB); a source that does not fit throws as set() does.
+// (256 KiB), and overlapping ranges of one shared buffer as set()'s memmove does; a source that does not fit throws
+// as set() does.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { copyBytes, copyOf } from "../../../host/bus/shared_copy.ts";
@@ -27,6 +28,18 @@ describe("copyBytes", () => {
         expect(copy.buffer instanceof SharedArrayBuffer).toBe(false);
         expect(Buffer.from(copy).equals(Buffer.from(source.slice()))).toBe(true);
       }), { numRuns: 200 });
+  });
+
+  it("copies as set() does (a memmove) when source and target overlap in one shared buffer, across the chunk", () => {
+    const length = (256 << 10) * 2 + 100; // three chunks
+    for (const [from, to] of [[0, 1], [1, 0], [3, 1000], [1000, 3], [5, 5 + (256 << 10) + 1]]) {
+      const shared = buffer(length + 2 * (256 << 10) + 16, true);
+      for (let i = 0; i < shared.length; i++) shared[i] = (i * 131 + (i >> 8)) & 0xff;
+      const expected = Uint8Array.from(shared);
+      expected.set(expected.subarray(from!, from! + length), to!);
+      copyBytes(shared, to!, shared.subarray(from!, from! + length));
+      expect(Buffer.from(shared).equals(Buffer.from(expected)), `from ${from} to ${to}`).toBe(true);
+    }
   });
 
   it("throws as set() does for a source that does not fit", () => {
