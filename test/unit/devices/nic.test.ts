@@ -158,10 +158,11 @@ function open(portal = 0): ClientEnd {
   return client;
 }
 
-beforeEach(() => {
-  h = new BusHarness(4, "host");
+// A fresh bus with the NIC plugged and its rings set up; `trace` off gives quiet views (a board serving real clients).
+function build(options: { copyBytesPerNs?: number; trace?: Trace } = {}): void {
+  h = new BusHarness(4, "host", options.trace);
   backend = new LoopbackBackend(h.clock);
-  nic = new NicDevice({ name: "nic0", clock: h.clock, backend, log: (m) => h.log.push(m) });
+  nic = new NicDevice({ name: "nic0", clock: h.clock, backend, log: (m) => h.log.push(m), ...(options.copyBytesPerNs !== undefined ? { copyBytesPerNs: options.copyBytesPerNs } : {}) });
   backend.attach(nic);
   h.plug(SLOT, nic);
   const bars = h.enable(SLOT);
@@ -169,7 +170,9 @@ beforeEach(() => {
   h.enableMsix(SLOT, msix, 1, MSI_DATA);
   d = new Driver(h, bars.get(0)!);
   d.setup();
-});
+}
+
+beforeEach(() => build());
 
 describe("NIC registers", () => {
   it("presents the table's identity, 64 slots, and ignores an invalid ring size", () => {
@@ -375,19 +378,11 @@ describe("NIC transmit", () => {
     // flag; each entry still reaches sendView at its own call, with its Sent at the same time as without the offer.
     // Under a trace nothing is offered (the bus sees each payload when its entry starts).
     const run = (traced: boolean): { calls: string[]; sentNs: number[] } => {
-      h = new BusHarness(4, "host", new Trace({ enabled: traced }));
-      backend = new LoopbackBackend(h.clock);
-      nic = new NicDevice({ name: "nic0", clock: h.clock, backend, log: (m) => h.log.push(m) });
-      backend.attach(nic);
-      h.plug(SLOT, nic);
-      const bars = h.enable(SLOT);
-      h.enableMsix(SLOT, bars.get(4)!, 1, MSI_DATA);
-      d = new Driver(h, bars.get(0)!);
-      d.setup();
+      build({ trace: new Trace({ enabled: traced }) });
       const calls: string[] = [];
       const sendView = backend.sendView.bind(backend);
       const at = (bytes: Uint8Array): string => `${bytes.buffer === h.memory.buffer ? "" : "?"}${(bytes.byteOffset - TX_DATA_AT) >> 16}`;
-      backend.sendView = (connection, bytes, ahead) => {
+      backend.sendView = (connection: number, bytes: Uint8Array, ahead?: () => readonly Uint8Array[]) => {
         calls.push(`c${connection} ${at(bytes)} ahead [${(ahead?.() ?? []).map(at).join(" ")}]`);
         sendView(connection, bytes);
       };
@@ -429,15 +424,7 @@ describe("NIC transmit", () => {
     };
     const atDefault = sentAfterNs();
     expect(atDefault).toBeGreaterThanOrEqual(1 << 20);
-    h = new BusHarness(4, "host");
-    backend = new LoopbackBackend(h.clock);
-    nic = new NicDevice({ name: "nic0", clock: h.clock, backend, copyBytesPerNs: 4, log: (m) => h.log.push(m) });
-    backend.attach(nic);
-    h.plug(SLOT, nic);
-    const bars = h.enable(SLOT);
-    h.enableMsix(SLOT, bars.get(4)!, 1, MSI_DATA);
-    d = new Driver(h, bars.get(0)!);
-    d.setup();
+    build({ copyBytesPerNs: 4 });
     const atFour = sentAfterNs();
     expect(atFour).toBeGreaterThanOrEqual((1 << 20) / 4);
     expect(atFour).toBeLessThan(atDefault - (1 << 20) / 2);
