@@ -5,21 +5,9 @@
 
 const BUFFER_BYTES = 64 * 1024;
 
-// A number's digits kept to be written again (see counter() and repeat()): right-aligned in DIGITS_BYTES.
-const DIGITS_BYTES = 24;
-
 export class LineBytes {
   private readonly buffer = new Uint8Array(BUFFER_BYTES);
   private at = 0;
-  // The last counter() value's digits, and the last repeat() value's: a trace writes its line number (one more each
-  // line) and board time (the same for many lines in a row) on every line, and formatting them was the largest part
-  // of number()'s cost.
-  private readonly counterDigits = new Uint8Array(DIGITS_BYTES);
-  private counterLength = 0;
-  private counterValue = -2;
-  private readonly repeatDigits = new Uint8Array(DIGITS_BYTES);
-  private repeatLength = 0;
-  private repeatValue = -1;
 
   constructor(private readonly sink: (chunk: Uint8Array) => void) {}
 
@@ -90,56 +78,6 @@ export class LineBytes {
       buffer[at++] = 0x80 | ((c >> 6) & 0x3f);
       buffer[at++] = 0x80 | (c & 0x3f);
     }
-    this.at = at;
-  }
-
-  /** number(value) for a value usually one more than the last one given here (a line number): its digits counted up. */
-  counter(value: number): void {
-    const digits = this.counterDigits;
-    if (value !== this.counterValue + 1 || value <= 0 || value > Number.MAX_SAFE_INTEGER) {
-      this.counterLength = this.formatKept(value, digits);
-      this.counterValue = this.counterLength > 0 ? value : -2; // -2: the next value takes this path again
-      return;
-    }
-    // One more, in decimal: nines become zeros up to the first digit that is not a nine.
-    let i = DIGITS_BYTES - 1;
-    for (; i >= DIGITS_BYTES - this.counterLength && digits[i] === 0x39; i--) digits[i] = 0x30;
-    if (i >= DIGITS_BYTES - this.counterLength) digits[i]! += 1;
-    else {
-      digits[i] = 0x31;
-      this.counterLength += 1;
-    }
-    this.counterValue = value;
-    this.copyDigits(digits, this.counterLength);
-  }
-
-  /** number(value) for a value often the same as the last one given here (a board time): its digits kept. */
-  repeat(value: number): void {
-    if (value === this.repeatValue) {
-      this.copyDigits(this.repeatDigits, this.repeatLength);
-      return;
-    }
-    this.repeatLength = this.formatKept(value, this.repeatDigits);
-    this.repeatValue = this.repeatLength > 0 ? value : -1; // -1: never matched (a value kept is >= 0)
-  }
-
-  // number(value) written here, and its digits kept right-aligned in `into`; 0 (nothing kept) unless it is a safe
-  // integer >= 0 (written in one piece: the room is made first, so number() does not flush inside it).
-  private formatKept(value: number, into: Uint8Array): number {
-    this.room(DIGITS_BYTES);
-    const start = this.at;
-    this.number(value);
-    const length = this.at - start;
-    if (!Number.isSafeInteger(value) || value < 0 || length <= 0 || length > DIGITS_BYTES) return 0;
-    into.set(this.buffer.subarray(start, this.at), DIGITS_BYTES - length);
-    return length;
-  }
-
-  private copyDigits(digits: Uint8Array, length: number): void {
-    this.room(length);
-    const buffer = this.buffer;
-    let at = this.at;
-    for (let i = DIGITS_BYTES - length; i < DIGITS_BYTES; i++) buffer[at++] = digits[i]!;
     this.at = at;
   }
 

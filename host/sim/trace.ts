@@ -95,9 +95,9 @@ export class Trace {
       // Only hashed: the line's UTF-8 written straight into a byte buffer, the same bytes as the text below.
       const b = this.bytes;
       b.ascii('{"seq":');
-      b.counter(this.count);
+      b.number(this.count);
       b.ascii(',"t":');
-      b.repeat(timeNs);
+      b.number(timeNs);
       b.ascii(',"src":"');
       b.raw(source);
       b.ascii('","ev":"');
