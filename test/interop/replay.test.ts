@@ -6,11 +6,11 @@
 // count of PDUs the initiator sent and of R2Ts equal to what the target itself counted (its "connection N ends: P PDUs
 // in, ..., R R2Ts" console line). Without the Debian tools the test says what it skipped; under CI that fails.
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { Prng } from "../../host/sim/prng.ts";
 import { runCli, startCli } from "../support/cli.ts";
 import { scaled } from "../support/time.ts";
@@ -30,6 +30,7 @@ const FAMILIES = ["Inquiry", "ReadCapacity10", "TestUnitReady", "Read10", "Write
 describe.skipIf(missing.length > 0)("record and replay of a session with real initiators", () => {
   it("replays to the same sends and trace hash, and its capture dissects in tshark with the target's own PDU counts", async () => {
     const dir = mkdtempSync(join(tmpdir(), "wasm-iop-replay-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true })); // ~1.3 GB: the recording, the capture, the image
     const recording = join(dir, "session.rec");
     const capture = join(dir, "session.pcap");
     const image = join(dir, "source.img");
