@@ -305,6 +305,23 @@ describe("TcpBackend receive buffers", () => {
     expect(allocated).toBeGreaterThan(0);
     expect(backend.stats.receiveBuffersAllocated - before).toBeLessThanOrEqual(1);
   }, 20_000);
+
+  // qemu's NBD client keeps 16 requests in flight: 16 writes of 4 KiB with their 28-byte headers are 65 984 bytes. Sent
+  // together, they reach the NIC in one piece, so the board answers them in one turn (with 64 KiB reads: a full read,
+  // then a 448-byte one with a turn and a socket write of its own).
+  it("hands the NIC a burst of 16 NBD writes of 4 KiB, more than 64 KiB, in one piece", async () => {
+    const nic = new HoldingNic();
+    backend = new TcpBackend({ portals: [{ host: "127.0.0.1", port: 0 }], log: () => {} });
+    backend.attach(nic);
+    const [address] = await backend.start();
+    client = connect(address!.port, "127.0.0.1");
+    await new Promise<void>((resolve) => client!.once("connect", () => resolve()));
+    const burst = randomBytes(16 * (28 + 4096));
+    client.write(burst); // one system call, on loopback all in the receiving socket before its read
+    await receiveAll(nic, burst.length);
+    expect(Buffer.concat(nic.chunks).equals(burst)).toBe(true);
+    expect(nic.chunks.map((chunk) => chunk.length)).toEqual([burst.length]);
+  });
 });
 
 // A NIC port's link (TcpBackend.portalLink, `wasm-iop fault port BOARD:N down|up`): down resets the connections on
