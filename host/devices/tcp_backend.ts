@@ -358,9 +358,18 @@ export class TcpBackend implements NetworkBackend {
       return;
     }
     held.writing.delete(buffer);
-    if (buffer === held.out || held.spares.length >= SPARES_MAX || held.spares.includes(buffer)) return;
+    if (buffer === held.out || held.spares.includes(buffer)) return;
     if (buffer.length > OUT_BYTES_KEPT_MAX && held.out.length <= OUT_BYTES_KEPT_MAX) return; // `out` shrank back
-    held.spares.push(buffer);
+    if (held.spares.length < SPARES_MAX) {
+      held.spares.push(buffer);
+      return;
+    }
+    // Full: a larger buffer takes the smallest spare's place. The spares kept while `out` grew are smaller than the
+    // buffers it writes later, and would keep every one of them out: each write the socket held allocated a new one
+    // (1 MiB NBD reads at QD8: an 8 MiB buffer every ~36 reads, a mark-compact every ~45).
+    let smallest = 0;
+    for (let i = 1; i < held.spares.length; i++) if (held.spares[i]!.length < held.spares[smallest]!.length) smallest = i;
+    if (held.spares[smallest]!.length < buffer.length) held.spares[smallest] = buffer;
   }
 
   // Room for `lengthBytes` after the committed bytes: the bytes not yet written move to the front, into a larger

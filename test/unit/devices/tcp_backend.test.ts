@@ -136,6 +136,35 @@ describe("TcpBackend send space", () => {
     expect(backend!.stats.outputBuffersAllocated).toBe(first);
   }, 20_000);
 
+  // 1 MiB NBD reads at QD8 (issue 18): the spares kept while `out` grew (2 and 4 MiB) kept every later 8 MiB buffer
+  // out, so each write the socket held allocated a new one (28 per 1 000 reads, a mark-compact every ~45 reads).
+  it("keeps the larger buffers as spares once they outgrow the ones kept: bursts after a larger one allocate none", async () => {
+    const { received } = await open();
+    const sent: Uint8Array[] = [];
+    async function burst(round: number, partBytes: number, parts: number): Promise<void> {
+      client!.pause();
+      for (let turn = 0; turn < 4; turn++) {
+        for (let part = 0; part < parts; part++) {
+          const bytes = pattern(partBytes, round * 64 + turn * 8 + part);
+          send(0, bytes);
+          sent.push(bytes);
+        }
+        await tick();
+      }
+      client!.resume();
+      const lengthBytes = sent.reduce((sum, bytes) => sum + bytes.length, 0);
+      const all = await receive(received, lengthBytes);
+      expect(all.equals(Buffer.concat(sent))).toBe(true);
+      await tick(); // the write callbacks of the last writes
+    }
+    await burst(0, 256 << 10, 2); // small bursts: the spares are small buffers
+    await burst(1, 256 << 10, 2);
+    for (let round = 2; round < 5; round++) await burst(round, 1 << 20, 4); // larger ones: `out` grows past the spares
+    const grown = backend!.stats.outputBuffersAllocated;
+    for (let round = 5; round < 8; round++) await burst(round, 1 << 20, 4);
+    expect(backend!.stats.outputBuffersAllocated).toBe(grown);
+  }, 20_000);
+
   it("sends views in order after the committed bytes, from the view while the client reads, a copy while it does not", async () => {
     // Proves sendView: each view (a 1 MiB payload in a stand-in for guest RAM) follows the bytes committed before it;
     // the RAM is overwritten right after each call, as a driver may once the NIC posted Sent, and what arrives is
