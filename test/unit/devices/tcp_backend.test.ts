@@ -121,32 +121,33 @@ describe("TcpBackend send space", () => {
     expect(all.equals(expected)).toBe(true);
   }, 20_000);
 
+  // One burst: the client stops reading, `parts` sends of `partBytes` in each of four turns (the socket holds most of
+  // them), then the client reads all that was sent so far, intact.
+  async function burst(received: Buffer[], sent: Uint8Array[], round: number, partBytes = 1 << 20, parts = 2): Promise<void> {
+    client!.pause();
+    for (let turn = 0; turn < 4; turn++) {
+      for (let part = 0; part < parts; part++) {
+        const bytes = pattern(partBytes, round * 64 + turn * 8 + part);
+        send(0, bytes);
+        sent.push(bytes);
+      }
+      await tick();
+    }
+    client!.resume();
+    const lengthBytes = sent.reduce((sum, bytes) => sum + bytes.length, 0);
+    const all = await receive(received, lengthBytes);
+    expect(all.equals(Buffer.concat(sent))).toBe(true);
+    await tick(); // the write callbacks of the last writes
+  }
+
   it("reuses the buffers the socket gave back: a second burst like the first allocates none, and arrives intact", async () => {
     const { received } = await open();
     const sent: Uint8Array[] = [];
-    // One burst: the client stops reading, eight 1 MiB sends in four turns (the socket holds most of them), then
-    // the client reads it all.
-    async function burst(round: number): Promise<void> {
-      client!.pause();
-      for (let turn = 0; turn < 4; turn++) {
-        for (let part = 0; part < 2; part++) {
-          const bytes = pattern(1 << 20, round * 8 + turn * 2 + part);
-          send(0, bytes);
-          sent.push(bytes);
-        }
-        await tick();
-      }
-      client!.resume();
-      const lengthBytes = sent.reduce((sum, bytes) => sum + bytes.length, 0);
-      const all = await receive(received, lengthBytes);
-      expect(all.equals(Buffer.concat(sent))).toBe(true);
-      await tick(); // the write callbacks of the last writes
-    }
-    await burst(0);
+    await burst(received, sent, 0);
     const first = backend!.stats.outputBuffersAllocated;
     expect(first).toBeGreaterThan(1); // the socket held a write: `out` moved to another buffer
-    await burst(1);
-    await burst(2);
+    await burst(received, sent, 1);
+    await burst(received, sent, 2);
     expect(backend!.stats.outputBuffersAllocated).toBe(first);
   }, 20_000);
 
@@ -155,27 +156,11 @@ describe("TcpBackend send space", () => {
   it("keeps the larger buffers as spares once they outgrow the ones kept: bursts after a larger one allocate none", async () => {
     const { received } = await open();
     const sent: Uint8Array[] = [];
-    async function burst(round: number, partBytes: number, parts: number): Promise<void> {
-      client!.pause();
-      for (let turn = 0; turn < 4; turn++) {
-        for (let part = 0; part < parts; part++) {
-          const bytes = pattern(partBytes, round * 64 + turn * 8 + part);
-          send(0, bytes);
-          sent.push(bytes);
-        }
-        await tick();
-      }
-      client!.resume();
-      const lengthBytes = sent.reduce((sum, bytes) => sum + bytes.length, 0);
-      const all = await receive(received, lengthBytes);
-      expect(all.equals(Buffer.concat(sent))).toBe(true);
-      await tick(); // the write callbacks of the last writes
-    }
-    await burst(0, 256 << 10, 2); // small bursts: the spares are small buffers
-    await burst(1, 256 << 10, 2);
-    for (let round = 2; round < 5; round++) await burst(round, 1 << 20, 4); // larger ones: `out` grows past the spares
+    await burst(received, sent, 0, 256 << 10); // small bursts: the spares are small buffers
+    await burst(received, sent, 1, 256 << 10);
+    for (let round = 2; round < 5; round++) await burst(received, sent, round, 1 << 20, 4); // `out` grows past the spares
     const grown = backend!.stats.outputBuffersAllocated;
-    for (let round = 5; round < 8; round++) await burst(round, 1 << 20, 4);
+    for (let round = 5; round < 8; round++) await burst(received, sent, round, 1 << 20, 4);
     expect(backend!.stats.outputBuffersAllocated).toBe(grown);
   }, 20_000);
 
