@@ -296,8 +296,9 @@ export class ScsiDisk {
     const deliveredBytes = Math.min(data.length, dataInCapacity);
     return {
       status: outcome.status,
-      // The caller owns what it gets, and it holds nothing past the cut: a copy, unless the buffer is already its own.
-      dataIn: outcome.dataOwned === true ? data.subarray(0, deliveredBytes) : data.slice(0, deliveredBytes),
+      // The caller owns what it gets, and it holds nothing past the cut: a copy, unless the buffer is already its own
+      // or there is nothing (every WRITE: an empty slice still costs an allocation and a memset per command).
+      dataIn: outcome.dataOwned === true ? data.subarray(0, deliveredBytes) : deliveredBytes === 0 ? EMPTY : data.slice(0, deliveredBytes),
       residualBytes: dataInCapacity - deliveredBytes + dataOut.length - (outcome.dataOutUsedBytes ?? 0),
       overflowBytes: data.length - deliveredBytes,
       dataInPooled: outcome.dataOwned === true && outcome.inPlace !== true && data.length > 0,

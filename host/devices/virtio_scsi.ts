@@ -178,6 +178,7 @@ const CHAIN_BYTES_MAX = 2 ** 32;
 
 const LATENCY_DEFAULT_NS = { read: 20_000, write: 30_000, flush: 200_000 };
 const DATA_IN_PLACE_BYTES_MIN = 32 * 1024; // a READ this large reads into the driver's buffer straight (dataInPlace)
+const DATA_OUT_PLACE_BYTES_MIN = 512; // a WRITE's data this large is written from the driver's buffer (dataOutPlace)
 const OPCODES_READ = new Set([0x08, 0x28, 0xa8, 0x88, 0x2f, 0x8f]); // READ 6/10/12/16, VERIFY 10/16
 const OPCODES_WRITE = new Set([0x0a, 0x2a, 0xaa, 0x8a, 0x2e, 0xae, 0x8e, 0x41, 0x93, 0x42]); // WRITE, WRITE AND VERIFY, WRITE SAME, UNMAP
 const OPCODES_FLUSH = new Set([0x35, 0x91]); // SYNCHRONIZE CACHE 10/16
@@ -766,8 +767,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
       // §5.6.6.1: both directions need INOUT, which is not offered; FAILURE.
       return this.schedule(this.respond(request, simpleResponse(RESPONSE_FAILURE, dataInCapacityBytes + dataOutBytes)), 0);
     }
-    if (this.dataOutScratch.length < dataOutBytes) this.dataOutScratch = new Uint8Array(dataOutBytes); // at most DATA_BYTES_MAX
-    const dataOut = this.gather(chain.readable, requestHeaderBytes, dataOutBytes, dataOutBytes === this.dataOutScratch.length ? this.dataOutScratch : this.dataOutScratch.subarray(0, dataOutBytes));
+    const dataOut = this.gather(chain.readable, requestHeaderBytes, dataOutBytes, this.dataOutPlace(cdb[0]!, chain.readable, requestHeaderBytes, dataOutBytes) ?? this.dataOutScratchOf(dataOutBytes));
     if (dataOut === undefined) return this.schedule(this.respond(request, transportFailure(dataOutBytes)), 0);
     const lie = OPCODES_WRITE.has(cdb[0]!) && dataOut.length > 0 && this.takeFault("lose-write-next") !== undefined;
     const result = lie ? { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: EMPTY_DATA, dataIn: EMPTY_DATA, residualBytes: 0 } : this.execute(lun, cdb, dataOut, dataInCapacityBytes, chain.writable, responseHeaderBytes);
@@ -804,16 +804,37 @@ export class VirtioScsiDevice extends PciFunctionBase {
   // guest RAM) instead of twice. Undefined otherwise: the disk reads into a pool buffer, copied at completion.
   private dataInPlace(opcode: number, writable: Segment[], offsetBytes: number, lengthBytes: number): Uint8Array | undefined {
     if (lengthBytes < DATA_IN_PLACE_BYTES_MIN || !OPCODES_READ.has(opcode)) return undefined;
+    return this.placeView(writable, offsetBytes, lengthBytes);
+  }
+
+  // A WRITE's data, when it is one piece of RAM nobody watches: gather() still makes the DMA reads (recorded,
+  // faulted, metered as before) but into the data where it lies, so nothing is copied, and the disk writes from the
+  // driver's buffer, which the driver may not change before the request completes (execute() keeps nothing).
+  // Undefined otherwise: the data is gathered into the scratch buffer.
+  private dataOutPlace(opcode: number, readable: Segment[], offsetBytes: number, lengthBytes: number): Uint8Array | undefined {
+    if (lengthBytes < DATA_OUT_PLACE_BYTES_MIN || !OPCODES_WRITE.has(opcode)) return undefined;
+    return this.placeView(readable, offsetBytes, lengthBytes);
+  }
+
+  // The data area [offsetBytes, offsetBytes + lengthBytes) of `segments` as one view of memory, when those segments
+  // follow each other in RAM nobody watches (a driver's buffer cut into descriptors of 64 KiB); else undefined.
+  private placeView(segments: Segment[], offsetBytes: number, lengthBytes: number): Uint8Array | undefined {
     let skip = offsetBytes;
     let index = 0;
-    while (index < writable.length && skip >= writable[index]!.lengthBytes) skip -= writable[index++]!.lengthBytes;
-    if (index === writable.length) return undefined;
-    // The whole data buffer in one run of segments that follow each other in memory (a driver's buffer cut into
-    // descriptors of 64 KiB), or nothing.
-    const start = writable[index]!.address + BigInt(skip);
-    let end = writable[index]!.address + BigInt(writable[index]!.lengthBytes);
-    while (end - start < BigInt(lengthBytes) && ++index < writable.length && writable[index]!.address === end) end += BigInt(writable[index]!.lengthBytes);
+    while (index < segments.length && skip >= segments[index]!.lengthBytes) skip -= segments[index++]!.lengthBytes;
+    if (index === segments.length) return undefined;
+    const first = segments[index]!;
+    if (first.lengthBytes - skip >= lengthBytes) return this.quietView(skip === 0 ? first.address : first.address + BigInt(skip), lengthBytes); // one piece
+    const start = first.address + BigInt(skip);
+    let end = segments[index]!.address + BigInt(segments[index]!.lengthBytes);
+    while (end - start < BigInt(lengthBytes) && ++index < segments.length && segments[index]!.address === end) end += BigInt(segments[index]!.lengthBytes);
     return end - start >= BigInt(lengthBytes) ? this.quietView(start, lengthBytes) : undefined;
+  }
+
+  // The scratch buffer a request's data-out is gathered into when it cannot be used in place, `lengthBytes` long.
+  private dataOutScratchOf(lengthBytes: number): Uint8Array {
+    if (this.dataOutScratch.length < lengthBytes) this.dataOutScratch = new Uint8Array(lengthBytes); // at most DATA_BYTES_MAX
+    return lengthBytes === this.dataOutScratch.length ? this.dataOutScratch : this.dataOutScratch.subarray(0, lengthBytes);
   }
 
   // decodeLun, with a pulled disk's LUN as absent as an unknown one; REPORT LUNS, which the controller answers,

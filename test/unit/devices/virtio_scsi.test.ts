@@ -466,6 +466,36 @@ describe("request queue", () => {
     (d.h.trace as { enabled: boolean }).enabled = true;
   });
 
+  it("writes a WRITE's data from the driver's buffer, without a copy, only when nobody watches RAM", () => {
+    // Proves dataOutPlace: data-out in one run of adjacent buffers of RAM without a trace or a write watcher reaches
+    // the disk as a view of that RAM (its DMA still made, into itself); with the trace on, or buffers that are not
+    // adjacent, it is gathered into a buffer of the device's own first. The disk has the same bytes either way.
+    const written: Uint8Array[] = [];
+    const backend = d.backends[0]!;
+    const write = backend.write.bind(backend);
+    backend.write = (offsetBytes, data) => { written.push(data); write(offsetBytes, data); };
+    const ram = d.h.ram.buffer;
+    const cases: { traced: boolean; outLengths: number[]; inPlace: boolean }[] = [
+      { traced: true, outLengths: [8 * BLOCK], inPlace: false },
+      { traced: false, outLengths: [8 * BLOCK], inPlace: true },
+      { traced: false, outLengths: [2 * BLOCK, 6 * BLOCK], inPlace: true }, // adjacent pieces: one run
+      { traced: false, outLengths: [100, 8 * BLOCK - 100], inPlace: false }, // a 28-byte gap between the two
+    ];
+    for (const [n, c] of cases.entries()) {
+      (d.h.trace as { enabled: boolean }).enabled = c.traced;
+      const data = pattern(8 * BLOCK, 11 + n);
+      const pieces = c.outLengths.map((_, i) => data.subarray(c.outLengths.slice(0, i).reduce((a, b) => a + b, 0)).subarray(0, c.outLengths[i]));
+      const command = submit(d, cmdReq(rw10(0x2a, 40, 8), 0, BigInt(n + 1)), { out: pieces });
+      d.run();
+      expect(readResponse(d, command)).toMatchObject({ response: RESP.OK, status: GOOD, residual: 0 });
+      expect(written[n]!.buffer === ram).toBe(c.inPlace);
+      const read = submit(d, cmdReq(rw10(0x28, 40, 8), 0, BigInt(n + 10)), { inLengths: [8 * BLOCK] });
+      d.run();
+      expect(readDataIn(d, read)).toEqual(data);
+    }
+    (d.h.trace as { enabled: boolean }).enabled = true;
+  });
+
   it("reports a residual when the data-in buffers are larger than the transfer", () => {
     const read = submit(d, cmdReq(rw10(0x28, 0, 1)), { inLengths: [2 * BLOCK] });
     d.run();
