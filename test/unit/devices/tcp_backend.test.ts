@@ -4,7 +4,8 @@
 // its bytes and later sends never overwrite the bytes the socket holds; a commit of 0 sends nothing; room for a
 // connection no longer held goes nowhere; close() sends the turn's bytes before the FIN; a buffer the socket held
 // and gave back serves a later write instead of a new one; views (sendView) go out in order, from the view itself only
-// while the kernel takes them at once, with the views said to come next (`ahead`) in the same writev, once each.
+// while the kernel takes them at once, with the views said to come next (`ahead`) in the same writev, once each; a
+// turn's commits reach the socket before the event loop's next turn (what a QD1 reply's latency rests on).
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -83,6 +84,19 @@ describe("TcpBackend send space", () => {
     const all = await receive(received, 104_192);
     expect(all.length).toBe(104_192);
     expect(all.equals(Buffer.concat(parts))).toBe(true);
+  });
+
+  it("hands a turn's commits to the socket before the event loop's next turn", async () => {
+    const { received } = await open();
+    const server = (backend as unknown as { connections: Map<number, { socket: Socket }> }).connections.get(0)!.socket;
+    const reply = pattern(48 + 4096, 5); // a 4 KiB Data-In with its status: one QD1 read's answer
+    let writtenThen = -1;
+    setImmediate(() => (writtenThen = server.bytesWritten)); // set before the commit: the next turn's first look
+    send(0, reply);
+    await tick();
+    expect(writtenThen).toBe(reply.length);
+    const all = await receive(received, reply.length);
+    expect(all.equals(Buffer.from(reply))).toBe(true);
   });
 
   it("never overwrites bytes the socket still holds, and moves gathered room with its bytes", async () => {
