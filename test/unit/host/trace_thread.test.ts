@@ -7,22 +7,14 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Trace, type TraceValue } from "../../../host/sim/trace.ts";
+import { traceValue } from "../../support/trace_values.ts";
 import { TraceHashThread } from "../../../host/sim/trace_thread.ts";
 
-const value: fc.Arbitrary<TraceValue> = fc.oneof(
-  fc.string({ unit: "binary", maxLength: 40 }),
-  fc.string({ unit: fc.constantFrom("a", "0", "x", "\"", "\\", "\n", "\u007f", "é"), maxLength: 12 }),
-  fc.integer(),
-  fc.maxSafeInteger(),
-  fc.double(),
-  fc.constantFrom(-0, 2 ** 53, -(2 ** 53) - 2, 1e21, 0.1, NaN, Infinity),
-  fc.bigInt(),
-);
 const event = fc.record({
   timeNs: fc.oneof(fc.maxSafeNat(), fc.double()),
   source: fc.string({ unit: "binary", maxLength: 12 }),
   event: fc.string({ unit: "binary", maxLength: 12 }),
-  fields: fc.option(fc.dictionary(fc.string({ unit: "binary", maxLength: 8 }), value, { maxKeys: 6 }), { nil: undefined }),
+  fields: fc.option(fc.dictionary(fc.string({ unit: "binary", maxLength: 8 }), traceValue, { maxKeys: 6 }), { nil: undefined }),
 });
 
 describe("TraceHashThread: a trace's lines built and hashed on a worker", () => {
