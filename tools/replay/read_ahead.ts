@@ -13,7 +13,10 @@
 // V8 copies shared bytes at another alignment one at a time; host/bus/shared_copy.ts), and the received bytes a
 // record holds can be handed to the NIC as a view of the window, not copied (lasting()).
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
-import { RECORD_PAYLOAD_BYTES_MAX } from "./format.ts";
+import { PAD_ALIGN_BYTES, RECORD_PAYLOAD_BYTES_MAX } from "./format.ts";
+
+// O_DIRECT reads: whole blocks of this, from block boundaries (the recording's writer's block).
+const DIRECT_BLOCK_BYTES = PAD_ALIGN_BYTES;
 
 // The shared counters: windows posted by the worker, taken by the reader; the worker failed; the reader asks it to stop.
 const POSTED = 0;
@@ -23,11 +26,49 @@ const STOP = 3;
 
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
-const { openSync, readSync, closeSync, fstatSync } = require("node:fs");
+const { openSync, readSync, closeSync, fstatSync, constants } = require("node:fs");
 const { crc32 } = require("node:zlib");
-const { path, start, windowBytes, windowCount, counters, upTo, port, PAYLOAD_MAX, POSTED, TAKEN, FAILED, STOP } = workerData;
+const { path, start, windowBytes, windowCount, counters, upTo, port, PAYLOAD_MAX, POSTED, TAKEN, FAILED, STOP, BLOCK } = workerData;
 const fd = openSync(path, "r");
 const size = fstatSync(fd).size;
+// O_DIRECT where the file system takes it: whole blocks from a block boundary into the window's buffer at an address
+// the file takes (the last window's place tried first, else each 16-byte step), the window then starting \`lead\`
+// bytes in. A window the file will not read that way (EINVAL) is read through the page cache, as without O_DIRECT.
+let fdDirect = -1;
+try { fdDirect = openSync(path, constants.O_RDONLY | constants.O_DIRECT); } catch {}
+let lastPlace = -2; // -2: not tried yet; -1: refused
+const place = (bytes) => {
+  if (lastPlace === -1) return -1;
+  if (lastPlace >= 0) { try { readSync(fdDirect, bytes, lastPlace, BLOCK, 0); return lastPlace; } catch (error) { if (error.code !== "EINVAL") return (lastPlace = -1); } }
+  for (let k = 0; k <= BLOCK - 16; k += 16) {
+    try { readSync(fdDirect, bytes, k, BLOCK, 0); return (lastPlace = k); } catch (error) { if (error.code !== "EINVAL") break; }
+  }
+  return (lastPlace = -1);
+};
+// Fills a window's buffer from \`offset\`; returns [where the window starts in the buffer, bytes read from offset].
+const fill = (bytes, offset, want) => {
+  const k = fdDirect >= 0 && want > 0 ? place(bytes) : -1;
+  if (k >= 0) {
+    const lead = offset % BLOCK;
+    const from = offset - lead;
+    const length = Math.ceil((lead + want) / BLOCK) * BLOCK;
+    let got = 0;
+    try {
+      while (got < length) {
+        const n = readSync(fdDirect, bytes, k + got, length - got, from + got);
+        got += n;
+        if (n === 0 || got % BLOCK !== 0) break; // the file's end
+      }
+      return [k + lead, Math.max(0, Math.min(want, got - lead))];
+    } catch (error) {
+      if (error.code !== "EINVAL") throw error;
+      lastPlace = -1;
+    }
+  }
+  let filled = 0;
+  while (filled < want) { const got = readSync(fd, bytes, filled, want - filled, offset + filled); if (got === 0) break; filled += got; }
+  return [0, filled];
+};
 let offset = start;
 try {
   for (let n = 0; ; n++) {
@@ -36,10 +77,12 @@ try {
       Atomics.wait(counters, TAKEN, taken, 1000);
     }
     if (Atomics.load(counters, STOP) !== 0) break;
-    const buf = Buffer.allocUnsafeSlow(Math.max(0, Math.min(windowBytes, size - offset))); // every byte read below
-    const want = buf.length;
-    let filled = 0;
-    while (filled < want) { const got = readSync(fd, buf, filled, want - filled, offset + filled); if (got === 0) break; filled += got; }
+    // Room for an O_DIRECT read: the window placed up to a block further in for the address, and up to a block more
+    // at each end for the reads' block boundaries. Only the window's bytes are read by anyone.
+    const want = Math.max(0, Math.min(windowBytes, size - offset));
+    const whole = Buffer.allocUnsafeSlow(want + 3 * BLOCK);
+    const [at, filled] = fill(whole, offset, want);
+    const buf = whole.subarray(at, at + want);
     // Whole records with the right CRC-32, from the window's start; p: the end of the last one.
     let p = 0, stopped = false;
     while (p < filled) {
@@ -55,7 +98,7 @@ try {
       p += recordBytes;
     }
     if (offset + p >= size) stopped = true;
-    port.postMessage({ start: offset, length: p, last: stopped, buffer: buf.buffer }, [buf.buffer]);
+    port.postMessage({ start: offset, at: whole.byteOffset + at, length: p, last: stopped, buffer: whole.buffer }, [whole.buffer]);
     offset += p;
     upTo[0] = offset;
     Atomics.store(counters, POSTED, n + 1);
@@ -69,6 +112,7 @@ try {
   }
 } finally {
   closeSync(fd);
+  if (fdDirect >= 0) closeSync(fdDirect);
 }
 `;
 
@@ -103,7 +147,7 @@ export class ReadAheadThread {
       eval: true,
       workerData: {
         path, start, windowBytes, windowCount, counters: this.counters, upTo: this.upTo, port: port2,
-        PAYLOAD_MAX: RECORD_PAYLOAD_BYTES_MAX, POSTED, TAKEN, FAILED, STOP,
+        PAYLOAD_MAX: RECORD_PAYLOAD_BYTES_MAX, POSTED, TAKEN, FAILED, STOP, BLOCK: DIRECT_BLOCK_BYTES,
       },
       transferList: [port2],
     });
@@ -118,12 +162,12 @@ export class ReadAheadThread {
     for (;;) {
       const got = receiveMessageOnPort(this.port);
       if (got !== undefined) {
-        const m = got.message as { start: number; length: number; last: boolean; buffer: ArrayBuffer };
+        const m = got.message as { start: number; at: number; length: number; last: boolean; buffer: ArrayBuffer };
         this.taken += 1;
         Atomics.store(this.counters, TAKEN, this.taken);
         Atomics.notify(this.counters, TAKEN);
         if (m.last) this.ended = true;
-        return { start: m.start, bytes: new Uint8Array(m.buffer, 0, m.length), last: m.last };
+        return { start: m.start, bytes: new Uint8Array(m.buffer, m.at, m.length), last: m.last };
       }
       const posted = Atomics.load(this.counters, POSTED);
       if (posted > this.taken) continue; // posted before counted: the message is there
