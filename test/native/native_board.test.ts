@@ -133,7 +133,7 @@ describe.skipIf(missing.length > 0)("the native board", () => {
     expect(first.status).toBe(0);
     expect(first.rom).toEqual([...expected, "rom: slot A confirmed (security counter 0)"]);
     expect(first.stdout).toContain("rom: booting slot A (trial), version 0.1.0");
-    expect(first.stdout).toContain("[host] wasm-iop 0.1.0 abi 1: processor host #0 role host ram 8 MiB board native-test");
+    expect(first.stdout).toContain("[host] wasm-iop 0.1.0 abi 2: processor host #0 role host ram 8 MiB board native-test");
     expect(first.stdout).toContain("[host] uma: self-test passed; image confirmed");
     expect(first.stdout).toContain("[host] iscsi: target iqn.2026-11.org.wasm-iop:native-test, 0 LUNs");
     // Confirmed: the next start boots it as the active image, no trial.
@@ -216,7 +216,7 @@ describe.skipIf(missing.length > 0)("the native board", () => {
     const run = await runNative(c, ["--stop-after-ms", "100"], qemuArmPrefix(), "armv7");
     expect(run.stderr).not.toContain("stopped:");
     expect(run.status).toBe(0);
-    expect(run.stdout).toContain("[host] wasm-iop 0.1.0 abi 1: processor host #0 role host ram 8 MiB board native-test");
+    expect(run.stdout).toContain("[host] wasm-iop 0.1.0 abi 2: processor host #0 role host ram 8 MiB board native-test");
     expect(run.stdout).toContain("rom: slot A confirmed (security counter 0)");
   }, 600_000);
 });
