@@ -109,6 +109,7 @@ class Processor:
         self.exports = None
         self.console = {1: b"", 2: b""}
         self.calls = 0
+        self.read64_high = 0  # the high half of the last bus_read64's value, for bus_read64_high
 
 
 class TraceBoard:
@@ -330,8 +331,6 @@ class TraceBoard:
         def halves(low, high):
             return ((high & 0xFFFFFFFF) << 32) | (low & 0xFFFFFFFF)
 
-        read64_high = [0]  # the high half of the last bus_read64's value
-
         def bus_read(bits):
             what = f"r{bits}"
 
@@ -343,12 +342,12 @@ class TraceBoard:
                 value = trace_int(event["val"])
                 board.apply_following()
                 if bits == 64:
-                    read64_high[0] = signed(value >> 32, 32)
+                    processor.read64_high = signed(value >> 32, 32)
                 return signed(value & 0xFFFFFFFF, 32)
             return read
 
         def bus_read64_high():
-            return read64_high[0]
+            return processor.read64_high
 
         def bus_write(bits):
             what = f"w{bits}"
