@@ -4,8 +4,7 @@
 // finding, bytes sent and trace hash; a changed received byte in the recording, or the recording's input changed,
 // is named as the first divergence; --until stops before a record; the CLI does the same through
 // `fuzz --replay --record --pcap` and `replay`, and the capture holds the session's packets.
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -18,8 +17,9 @@ import { fuzzTraceHash, recordFuzzInput, replayFuzz } from "../../tools/replay/f
 import { openRecording, parseRecording, streamOf } from "../../tools/replay/reader.ts";
 import { runCli } from "../support/cli.ts";
 import { scaled } from "../support/time.ts";
+import { fileTempDir } from "../support/temp_dir.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "wasm-iop-fuzz-rec-"));
+const dir = fileTempDir("wasm-iop-fuzz-rec-");
 const reproducer = (name: string) => decodeReproducer(readFileSync(join(ROOT, "test/fuzz/regressions", name)), name);
 let firmware: Uint8Array;
 

@@ -3,13 +3,12 @@
 // by a flush), the emulator process is killed with SIGKILL, a new one boots the same board and disks, and qemu-io
 // reads both ranges back with pattern verification. Skipped, with a message, without Debian's qemu-utils.
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { startCli } from "../support/cli.ts";
 import { scaled } from "../support/time.ts";
+import { testTempDir } from "../support/temp_dir.ts";
 
 const run = promisify(execFile);
 const missing = ["qemu-io"].filter((tool) => spawnSync(tool, ["--help"], { stdio: "ignore" }).error !== undefined);
@@ -28,7 +27,7 @@ async function startBoard(dataDir: string) {
 
 describe.skipIf(missing.length > 0)("durability", () => {
   it("keeps FUA writes and flushed writes across kill -9 and a restart", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-durable-"));
+    const dataDir = testTempDir("wasm-iop-durable-");
     const first = await startBoard(dataDir);
     // LUN 1 lives on storage processor sp1: the data crosses the bus before it reaches the disk file.
     await run("qemu-io", ["-f", "raw", "-c", "write -f -P 0x3c 0 4M", first.lun(1)]);

@@ -4,13 +4,11 @@
 // 64 MiB of seeded random data goes to each of the three disks (host, sp1, sp2) and is read back and compared byte
 // for byte; then a run with faults injected (lost and duplicated frames, DMA faults, device timeouts) must complete
 // every request or fail it visibly, never return wrong data, and leave every pool full.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Prng } from "../../host/sim/prng.ts";
 import { testBoard, type TestBoard } from "../support/board.ts";
 import { turnEvery } from "../support/time.ts";
+import { testTempDir } from "../support/temp_dir.ts";
 
 const Fn = { Read: 3, Write: 4, Flush: 6 } as const;
 const Status = { Ok: 0 } as const;
@@ -27,7 +25,7 @@ interface Request {
 }
 
 function bootStorageBoard(diskMiB: number, faultsSeed?: number): TestBoard {
-  const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-data-"));
+  const dataDir = testTempDir("wasm-iop-data-");
   const t = testBoard({ ramMiB: [64, 32, 32], disksMiB: [[diskMiB], [diskMiB], [diskMiB]], diskBackend: "file", dataDir, seed: faultsSeed ?? 3 });
   for (let i = 0; i < 400 && t.call("testUmaReady") !== 1; i++) t.board.runFor(5_000_000);
   expect(t.call("testUmaReady")).toBe(1);

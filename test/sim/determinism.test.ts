@@ -1,9 +1,6 @@
 // Determinism by construction: the same board, inputs and seed give a byte-identical bus trace. A seeded workload
 // (messages, interrupts, random draws, bus reads, timers) runs twice on a three-processor board and the traces'
 // SHA-256 must match; a different seed must change it. The release image on the default board is checked too.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Board } from "../../host/board/board.ts";
 import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
@@ -11,6 +8,7 @@ import { Prng } from "../../host/sim/prng.ts";
 import { Trace } from "../../host/sim/trace.ts";
 import { FIRMWARE_PATH } from "../../tools/build/firmware.ts";
 import { firmwareModule, testBoard } from "../support/board.ts";
+import { testTempDir } from "../support/temp_dir.ts";
 
 const Op = { Log: 16, Forward: 18, Random: 23, BusRead: 24 } as const;
 
@@ -64,7 +62,7 @@ describe("trace determinism", () => {
   it("boots the default board the same way twice", async () => {
     const run = async () => {
       // Fresh disks each time: the first boot of a board writes its RAID superblocks and thin maps, later ones read them.
-      const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-determinism-"));
+      const dataDir = testTempDir("wasm-iop-determinism-");
       const board = new Board({ spec: loadBoardFile(DEFAULT_BOARD_PATH), firmware: firmwareModule(FIRMWARE_PATH), trace: new Trace(), dataDir });
       expect(board.powerOn()).toBe(true);
       await board.runUntilTurning(3_500_000_000); // seconds of work: the worker's event loop keeps turning

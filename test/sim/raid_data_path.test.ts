@@ -4,8 +4,7 @@
 // member disks' image files are read directly: RAID 1 copies agree, and RAID-5 parity is the XOR of its row's data
 // (a scrub with 0 mismatches). Then members fail mid-run (pulled disks): reads of RAID 1 and RAID 5 still return
 // the shadow's bytes, writes go on, and the volume lines on the console say degraded.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Prng } from "../../host/sim/prng.ts";
@@ -13,6 +12,7 @@ import { testBoard, type TestBoard, unsigned } from "../support/board.ts";
 import { patchImage, readImage } from "../support/disk_images.ts";
 import { RAID_METADATA_BYTES, scrubRaid5 } from "../support/raid_scrub.ts";
 import { turnEvery } from "../support/time.ts";
+import { testTempDir } from "../support/temp_dir.ts";
 
 const Fn = { Read: 3, Write: 4 } as const;
 const PAGE = 1; // 4 KiB buffers
@@ -239,7 +239,7 @@ function parityMismatches(dataDir: string, members: string[], chunkBytes: number
 
 describe("RAID volumes over two storage processors", () => {
   it.each([["the XOR task's firmware loop", false], ["the XOR engine", true]])("serve random reads and writes like a flat disk, keep RAID-1 copies equal and RAID-5 parity right (parity by %s)", async (_, engine) => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     const t = bootRaidBoard(dataDir, undefined, engine);
     expect(t.board.xorEngines.length).toBe(engine ? 1 : 0);
     const area = DISK_MIB * 1024 * 1024 - RAID_METADATA_BYTES;
@@ -260,7 +260,7 @@ describe("RAID volumes over two storage processors", () => {
   // begun and sent back to its first row, for ever (found by simulate --board volumes, seed 12). Here rows are 48
   // blocks (three data chunks of 8 KiB): writes at LBAs 1-4 long enough to reach rows 1-4 each end, and read back.
   it("finishes RAID-5 writes whose first LBA is also the number of a row they reach", () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     const t = bootRaidBoard(dataDir);
     const rowBlocks = 3 * 8192 / BLOCK_BYTES;
     for (const lba of [1, 2, 3, 4]) {
@@ -278,7 +278,6 @@ describe("RAID volumes over two storage processors", () => {
     }
     expect(t.call("testCtaActive")).toBe(0);
     t.board.powerOff();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   // Two reads of member 1 wait in its hung controller while its disk is pulled and a blank one put in. The first to
@@ -286,7 +285,7 @@ describe("RAID volumes over two storage processors", () => {
   // the second reads the blank disk's zeros with GOOD status. The CTA must not trust it: a part out to a member when
   // the member fails is stale, and its read is rebuilt from parity (found by simulate --board volumes, seed 1).
   it("rebuilds a read from parity when its member failed while the read was out, though the new disk answered GOOD", () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     const t = bootRaidBoard(dataDir, RAID5_WITH_SPARE);
     const write = (lba: number, data: Uint8Array) => {
       const r = t.call("testClientPrepare", PAGE, data.length / PAGE_BYTES) as number;
@@ -324,11 +323,10 @@ describe("RAID volumes over two storage processors", () => {
       t.call("testClientRelease", r);
     });
     t.board.powerOff();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("goes on degraded when a member is pulled mid-run, rebuilds onto the spare while serving, and is optimal and right after", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     const t = bootRaidBoard(dataDir, RAID5_WITH_SPARE);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
     await workload(t, [v], "degraded-1", 150, 8);
@@ -349,7 +347,7 @@ describe("RAID volumes over two storage processors", () => {
   });
 
   it("comes up degraded after a member's image is deleted, reads right, and rebuilds onto the blank disk", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     const volumes = [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8 }];
     let t = bootRaidBoard(dataDir, volumes);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
@@ -373,7 +371,7 @@ describe("RAID volumes over two storage processors", () => {
   // parity may give bytes no write ever wrote. Such reads end MEDIUM ERROR (03/11/00) instead of returning them, and
   // every other read of the torn ranges returns the old or the new bytes.
   it("with a member failing before the resync, reads rebuilt from the rows written at the power cut end MEDIUM ERROR", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     const volumes = [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8 }];
     let t = bootRaidBoard(dataDir, volumes);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
@@ -411,7 +409,7 @@ describe("RAID volumes over two storage processors", () => {
   });
 
   it("after a power cut under writes, resynchronizes the dirty rows: parity scrubs clean and every acknowledged write reads back", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     const volumes = [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8 }];
     let t = bootRaidBoard(dataDir, volumes);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
@@ -453,7 +451,7 @@ describe("RAID volumes over two storage processors", () => {
   // sp1 and sp2 and not the hung host disk, the writes never go out, and at boot the host disk, one generation
   // behind, is current and the rebuild resumes past those rows. Rows here are 16 KiB of the volume, 896 of them.
   it("after a power cut under writes to rows rebuilt since the last checkpoint, the resumed rebuild leaves them right", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     let t = bootRaidBoard(dataDir, RAID5_THREE_PROCESSORS, false, true);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
     await workload(t, [v], "checkpoint-1", 200, 8);
@@ -505,7 +503,6 @@ describe("RAID volumes over two storage processors", () => {
     await readAll(t, v);
     expect(parityMismatches(dataDir, ["sp1-disk0", "sp2-disk1", "host-disk0"], 8192)).toEqual([]);
     t.board.powerOff();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   // A superblock update goes to the members at once; a reset can leave some at generation G + 1 and others at G
@@ -513,7 +510,7 @@ describe("RAID volumes over two storage processors", () => {
   // A member one generation behind that the newest failed mask does not name was current: with a rebuild under way
   // (its target counted failed) it used to count as stale too, and two members down failed the volume.
   it("a member one generation behind after a cut superblock update is current: the rebuild resumes, nothing is lost", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     let t = bootRaidBoard(dataDir, RAID5_WITH_SPARE);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
     await workload(t, [v], "generation-1", 200, 8);
@@ -529,7 +526,6 @@ describe("RAID volumes over two storage processors", () => {
     await runUntilVolume(t, "r5", /state=optimal/, 60);
     await readAll(t, v);
     t.board.powerOff();
-    rmSync(dataDir, { recursive: true, force: true });
   });
   // Hot insert (simulate --board volumes, seed 129): a member's disk pulled, the board reset before it is put back, so
   // at boot its slot is empty (NVMe numbers disks by NSID: an inactive namespace is an empty slot). A blank disk put
@@ -537,7 +533,7 @@ describe("RAID volumes over two storage processors", () => {
   // discovery, the CTA's probe finds a disk in the member's empty slot, and the volume is rebuilt onto it. Before,
   // the slot's requests answered "no disk" for ever and the volume stayed degraded until the next restart.
   it("takes back a disk put into a member's slot that was empty at boot (NVMe namespace inserted): rebuilt, optimal", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     const t0 = testBoard({
       ramMiB: [64, 32, 32],
       disksMiB: [[], [DISK_MIB, DISK_MIB], [DISK_MIB, DISK_MIB]],
@@ -572,7 +568,6 @@ describe("RAID volumes over two storage processors", () => {
     await t.board.runUntilTurning(t.board.clock.nowNs + 100_000_000);
     expect(parityMismatches(dataDir, ["sp1-disk0", "sp2-disk0", "sp1-disk1"], 8192)).toEqual([]);
     t.board.powerOff();
-    rmSync(dataDir, { recursive: true, force: true });
   });
   // A second member failing fails a RAID 5: its requests end with a hardware error and nothing is answered GOOD after
   // it. The member whose failure did it holds every answered write; with no region of the write-intent bitmap dirty
@@ -580,7 +575,7 @@ describe("RAID volumes over two storage processors", () => {
   // the volume serves again, degraded, and reads back what was written. (With regions dirty it stays failed: the rows
   // being written may disagree with their parity, and the other failed member's blocks there are unknown.)
   it("a failed RAID 5 serves again, degraded, when the member that failed last answers again with its superblock", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     const volumes = [{ name: "r5", type: "raid5", members: ["sp1-disk0", "sp2-disk0", "sp1-disk1"], chunkKiB: 8 }];
     const t = bootRaidBoard(dataDir, volumes);
     const v: VolumeUnderTest = { lun: 0, name: "r5", shadow: new Uint8Array(capacityBytes(t, "r5")) };
@@ -602,7 +597,6 @@ describe("RAID volumes over two storage processors", () => {
     await readAll(t, v);
     await workload(t, [v], "way-back-3", 100, 8);
     t.board.powerOff();
-    rmSync(dataDir, { recursive: true, force: true });
   });
   // RAID 1 onto a hot spare: a member pulled mid-run fails at its first request, the spare takes its slot and the
   // whole volume is copied to it (replica_resync.ts: window by window, read a current member, write the spare with
@@ -610,7 +604,7 @@ describe("RAID volumes over two storage processors", () => {
   // At the end the volume is optimal, the spare's data area equals the other member's byte for byte, and after a
   // restart the spare is found in the slot it took.
   it("RAID 1: rebuilds onto the hot spare while serving, optimal and byte-identical after, the spare kept across a restart", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-raid-"));
+    const dataDir = testTempDir("wasm-iop-raid-");
     const volumes = [{ name: "r1", type: "raid1", members: ["sp1-disk0", "sp2-disk0"], chunkKiB: 64, spares: ["sp2-disk1"] }];
     const t = bootRaidBoard(dataDir, volumes);
     const v: VolumeUnderTest = { lun: 0, name: "r1", shadow: new Uint8Array(capacityBytes(t, "r1")) };
@@ -630,6 +624,5 @@ describe("RAID volumes over two storage processors", () => {
     expect(again.console.find((l) => l.includes("inventory volume") && l.includes("name=r1"))).toMatch(/state=optimal/);
     await readAll(again, v);
     again.board.powerOff();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 });

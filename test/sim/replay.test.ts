@@ -5,7 +5,6 @@
 // place; and the packet capture of the run is byte-identical to the replay's.
 import { readFileSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -18,8 +17,9 @@ import { Recorder } from "../../tools/replay/recorder.ts";
 import { replay } from "../../tools/replay/replay.ts";
 import { FAULT_KINDS_ALL } from "../../tools/simulate/faults.ts";
 import { simulate, type SimulationResult } from "../../tools/simulate/simulation.ts";
+import { fileTempDir } from "../support/temp_dir.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "wasm-iop-replay-sim-"));
+const dir = fileTempDir("wasm-iop-replay-sim-");
 const path = join(dir, "seed.rec");
 const firmware = new Uint8Array(readFileSync(FIRMWARE_PATH));
 let simulated: SimulationResult;

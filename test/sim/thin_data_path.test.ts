@@ -7,15 +7,13 @@
 // pool-full lines come once. A crash test stops the board at a random board time under a write load and restarts
 // it: every acknowledged write is there (blocks of writes in flight hold the old or the new data). Corrupt map
 // copies are found by their checksums: a torn newer copy falls back to the older, both bad fail the volume.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { thinPoolChunkCount } from "../../host/board/volume_geometry.ts";
 import { Prng } from "../../host/sim/prng.ts";
 import { testBoard, type TestBoard } from "../support/board.ts";
 import { patchImage, readImage } from "../support/disk_images.ts";
 import { turnEvery } from "../support/time.ts";
+import { testTempDir } from "../support/temp_dir.ts";
 
 const Fn = { Read: 3, Write: 4, WriteFua: 5, Unmap: 7 } as const;
 const SpaceAllocFailed = 10;
@@ -187,7 +185,7 @@ function inventory(t: TestBoard, name: string): string {
 
 describe("thin volumes on a RAID-5 over two storage processors and on a disk", () => {
   it("format a blank pool, serve random reads, writes and unmaps like a sparse disk, and keep it all over a power cycle", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-thin-"));
+    const dataDir = testTempDir("wasm-iop-thin-");
     let t = boot(dataDir);
     expect(t.console.filter((l) => l.includes("blank pool formatted")).length).toBe(2);
     expect(inventory(t, "thin-r5")).toContain(`blocks=${32 * MIB / BLOCK_BYTES} blockSize=512`);
@@ -217,7 +215,7 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
   });
 
   it("fills the pool: a write needing a chunk fails SpaceAllocFailed, mapped chunks go on, threshold and full said once", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-thin-full-"));
+    const dataDir = testTempDir("wasm-iop-thin-full-");
     const t = boot(dataDir);
     expect(POOL_CHUNKS).toEqual({ [THIN_R5]: 192, [THIN_D]: 96 });
     const [r5, disk] = volumesUnderTest({ [THIN_R5]: 32, [THIN_D]: 16 });
@@ -269,7 +267,7 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
   });
 
   it("keeps every acknowledged write over crashes at random board times", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-thin-crash-"));
+    const dataDir = testTempDir("wasm-iop-thin-crash-");
     const volumes = volumesUnderTest({ [THIN_R5]: 8, [THIN_D]: 4 });
     const prng = new Prng("thin-crash");
     for (let round = 0; round < 10; round++) {
@@ -326,7 +324,7 @@ describe("thin volumes on a RAID-5 over two storage processors and on a disk", (
   });
 
   it("reads the newer valid copy of a map block, falls back when it is torn, and fails a volume whose copies are both bad", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-thin-torn-"));
+    const dataDir = testTempDir("wasm-iop-thin-torn-");
     let t = boot(dataDir);
     const [, disk] = volumesUnderTest({ [THIN_R5]: 1, [THIN_D]: 1 });
     const data = new Uint8Array(PAGE_BYTES).fill(0x5a);

@@ -63,6 +63,16 @@ export function isStale(target: FirmwareTarget): boolean {
   return plan.sources.some((source) => newestMtimeMs(join(ROOT, source)) > built);
 }
 
+/**
+ * asc's arguments for `target`. asc resolves its entry, its config, and the output files against its `--baseDir`
+ * (the working directory when absent: the API's options object has no baseDir), so they name the package root, and
+ * a build started from any directory (`wasm-iop run` outside the repository, with a stale image) finds its files.
+ */
+export function ascArguments(target: FirmwareTarget): string[] {
+  const plan = PLANS[target];
+  return [plan.entry, "--config", "asconfig.json", "--baseDir", ROOT, ...plan.args, "--outFile", relative(ROOT, plan.out)];
+}
+
 /** Compiles `targets` (release, debug and test by default; fuzz on demand) if stale, or always with `force`. Throws with the compiler's output. */
 export async function buildFirmware(targets: FirmwareTarget[] = ["release", "debug", "test"], force = false): Promise<string[]> {
   const stale = targets.filter((target) => force || isStale(target));
@@ -75,10 +85,7 @@ export async function buildFirmware(targets: FirmwareTarget[] = ["release", "deb
     const plan = PLANS[target];
     let output = "";
     const sink = { write: (chunk: string | Uint8Array) => { output += chunk.toString(); return true; } };
-    const { error } = await asc.main(
-      [plan.entry, "--config", "asconfig.json", ...plan.args, "--outFile", relative(ROOT, plan.out)],
-      { stdout: sink as never, stderr: sink as never, readFile: undefined, baseDir: ROOT } as never,
-    );
+    const { error } = await asc.main(ascArguments(target), { stdout: sink as never, stderr: sink as never } as never);
     if (error) throw new Error(`firmware build (${target}) failed:\n${output || error.message}`);
     if (plan.post !== undefined) writeFileSync(plan.out, await plan.post(readFileSync(plan.out)));
     built.push(relative(ROOT, plan.out));

@@ -4,14 +4,14 @@
 // running is exit status 1, and the socket is gone once `run` stops on SIGINT.
 // How: a small board file (host bridged to sp1, one file disk on sp1) in a temp directory, the CLI as child processes.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FIRMWARE_PATH } from "../../../tools/build/firmware.ts";
 import { runCli, startCli } from "../../support/cli.ts";
+import { fileTempDir } from "../../support/temp_dir.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-fault-"));
+const tmp = fileTempDir("wasm-iop-fault-");
 const boardFile = join(tmp, "board.json");
 writeFileSync(boardFile, JSON.stringify({
   name: "fault-cli", seed: 3,

@@ -2,15 +2,15 @@
 // confirms its image after the self-test; `wasm-iop flash` writes the other slot for a trial, which the firmware
 // confirms; a refused image leaves the board booting its good slot; an image that never confirms (it traps) is
 // reverted at the next reset.
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../support/cli.ts";
 import { writeTrapFirmware } from "../../support/trap_firmware.ts";
 import { scaled } from "../../support/time.ts";
+import { fileTempDir } from "../../support/temp_dir.ts";
 
-const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-flash-"));
+const tmp = fileTempDir("wasm-iop-flash-");
 const DEV_KEY = "keys/dev-DO-NOT-SHIP";
 
 // Each test runs the CLI three to five times in a row; under load a start alone takes 10-20 s (tsx), so the bound is

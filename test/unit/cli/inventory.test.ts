@@ -3,15 +3,13 @@
 // on the host's bus with its IDs, class and BARs, and every disk with its size. The firmware's volume lines are parsed
 // into `volumes` and checked against the board file's capacity rules (host/board/volume_geometry.ts); a difference
 // would be named on standard error, which the end-to-end case expects empty.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseBoard } from "../../../host/board/load.ts";
 import { parseInventoryLine, volumeDisagreements, volumeTable } from "../../../tools/cli/inventory.ts";
 import { runCli } from "../../support/cli.ts";
+import { fileTempDir } from "../../support/temp_dir.ts";
 
-const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-inventory-"));
+const dataDir = fileTempDir("wasm-iop-inventory-");
 
 describe("wasm-iop inventory", () => {
   it("lists every processor, PCI function and disk of iop-dev as the firmware found them", async () => {

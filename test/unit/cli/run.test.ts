@@ -1,12 +1,12 @@
 // wasm-iop run, as a user runs it: boots the default board (every processor prints its banner with role, RAM and
 // ABI version), idles until SIGINT or SIGTERM and exits 0; a bad board file is one clear error; a panicking
 // firmware makes it exit non-zero, or reset the board with --reset-on-panic.
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli, startCli } from "../../support/cli.ts";
 import { writeTrapFirmware } from "../../support/trap_firmware.ts";
+import { fileTempDir } from "../../support/temp_dir.ts";
 
 const BANNERS = [
   /\[host\] wasm-iop 0\.1\.0 abi 2: processor host #0 role host ram 64 MiB board iop-dev/,
@@ -14,7 +14,7 @@ const BANNERS = [
   /\[sp2\] wasm-iop 0\.1\.0 abi 2: processor sp2 #2 role storage ram 32 MiB board iop-dev/,
 ];
 
-const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-cli-"));
+const tmp = fileTempDir("wasm-iop-cli-");
 
 describe("wasm-iop", () => {
   it("lists its commands, and explains each with --help", async () => {

@@ -3,8 +3,7 @@
 // them), what a wrong name is told, that a refused command never reaches the board, what `status` reports from the
 // firmware's volume lines, and what replacing a file disk does to the data directory. The firmware's side of each
 // fault is in test/sim/fault_commands.test.ts.
-import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Board } from "../../../host/board/board.ts";
@@ -15,6 +14,7 @@ import { parseBoard } from "../../../host/board/load.ts";
 import { Trace } from "../../../host/sim/trace.ts";
 import { FIRMWARE_PATH } from "../../../tools/build/firmware.ts";
 import { firmwareModule } from "../../support/board.ts";
+import { testTempDir } from "../../support/temp_dir.ts";
 
 const MIB = 1024 * 1024;
 
@@ -33,7 +33,7 @@ function board(dataDir: string): Board {
 }
 
 function powered(): { board: Board; control: BoardControl; dataDir: string } {
-  const dataDir = mkdtempSync(join(tmpdir(), "wasm-iop-control-"));
+  const dataDir = testTempDir("wasm-iop-control-");
   const b = board(dataDir);
   expect(b.powerOn()).toBe(true);
   return { board: b, control: new BoardControl(b), dataDir };
@@ -96,7 +96,7 @@ describe("board control: names", () => {
   });
 
   it("answers not-ready before the board is powered on", () => {
-    const b = board(mkdtempSync(join(tmpdir(), "wasm-iop-control-")));
+    const b = board(testTempDir("wasm-iop-control-"));
     let got: ControlAnswer | undefined;
     new BoardControl(b).submit({ object: "status" }, (a) => (got = a));
     expect(got).toEqual({ ok: false, error: "not-ready", message: "board control-board is not powered on" });

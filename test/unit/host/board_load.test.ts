@@ -79,7 +79,7 @@ describe("loadBoardFile: the shipped board", () => {
       { model: "iop-bridge", slot: 1, function: 0, processor: "sp1" },
       { model: "iop-bridge", slot: 2, function: 0, processor: "sp2" },
       { model: "virtio-scsi", slot: 3, function: 0, disks: ["host-disk0", "host-disk1"], queueSize: 128 },
-      { model: "nic", slot: 4, function: 0, rxRingEntries: 256, copyGBps: 1 },
+      { model: "nic", slot: 4, function: 0, rxRingEntries: 256, copyGBps: 5 },
       { model: "xor-engine", slot: 5, function: 0 },
       { model: "nvram", slot: 6, function: 0, sizeKiB: 512, backend: "file", image: "nvram.bin" },
     ]);
@@ -90,6 +90,7 @@ describe("loadBoardFile: the shipped board", () => {
     delete json.seed;
     delete json.description;
     delete json.portals;
+    delete json.processors[0].pci[3].copyGBps; // the shipped board names 5 (docs/hardware.md, NIC copy rate)
     json.processors[0].pci[2].queueSize = 256;
     json.processors[0].pci[2].function = 3;
     json.disks[0] = { name: "host-disk0", sizeMiB: 8, blockSize: 4096, backend: "memory" };
@@ -105,6 +106,7 @@ describe("loadBoardFile: the shipped board", () => {
       disks: ["host-disk0", "host-disk1"],
       queueSize: 256,
     });
+    expect(board.processors[0]!.pci[3]).toMatchObject({ model: "nic", copyGBps: 1 });
     // physicalBlockSize defaults to blockSize; the shipped disks give 4096-byte physical blocks of 512 bytes.
     expect(board.disks[0]).toEqual({ name: "host-disk0", sizeMiB: 8, blockSize: 4096, physicalBlockSize: 4096, backend: "memory" });
     expect(board.disks[1]).toMatchObject({ blockSize: 512, physicalBlockSize: 4096 });

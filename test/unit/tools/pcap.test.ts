@@ -3,11 +3,11 @@
 // each acknowledged at once, FINs both ways; sequence numbers that advance by exactly the bytes (and SYN/FIN) sent,
 // acknowledgement numbers equal to the peer's next sequence number, valid IPv4 and TCP checksums, and each stream's
 // payload equal to the bytes given, in order. A connection refused by the NIC, or bytes sent after a close, leave no frame.
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PCAP_TARGET_PORT, PcapWriter, SEGMENT_BYTES_MAX } from "../../../tools/replay/pcap.ts";
+import { testTempDir } from "../../support/temp_dir.ts";
 
 interface Frame { timeNs: number; srcPort: number; dstPort: number; seq: number; ack: number; flags: number; payload: Uint8Array }
 
@@ -46,7 +46,7 @@ const at = (timeNs: number) => ({ timeNs, eventCount: 0 });
 
 describe("pcap writer", () => {
   it("writes a TCP conversation a real stack would: handshake, acknowledged segments, FINs, valid checksums", () => {
-    const path = join(mkdtempSync(join(tmpdir(), "wasm-iop-pcap-")), "t.pcap");
+    const path = join(testTempDir("wasm-iop-pcap-"), "t.pcap");
     const pcap = new PcapWriter(path);
     const fromClient = new Uint8Array(100_001).map((_, i) => i & 0xff);
     const fromTarget = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);

@@ -4,8 +4,7 @@
 // its checksum made right again where the point is to get past it, gives one line naming the file, what is wrong and
 // where; and no truncation or flipped byte anywhere gives anything but such a line.
 import { createHash } from "node:crypto";
-import { writeFileSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { crc32, deflateRawSync } from "node:zlib";
 import fc from "fast-check";
@@ -15,6 +14,7 @@ import { openRecording, parseRecording, type Recorded } from "../../../tools/rep
 import { type ReadAheadWindow, ReadAheadThread } from "../../../tools/replay/read_ahead.ts";
 import { blankDiskHash } from "../../../tools/replay/disks.ts";
 import { runCli } from "../../support/cli.ts";
+import { testTempDir } from "../../support/temp_dir.ts";
 
 const FIRMWARE = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
 const SHA = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
@@ -134,7 +134,7 @@ describe("recording format", () => {
         x.bytes(new Uint8Array(size).fill(i & 0xff));
       })),
     });
-    const path = join(mkdtempSync(join(tmpdir(), "wasm-iop-rec-")), "w.rec");
+    const path = join(testTempDir("wasm-iop-rec-"), "w.rec");
     writeFileSync(path, bytes);
     const whole = parseRecording(bytes, path);
     const reader = openRecording(path);
@@ -352,7 +352,7 @@ describe("recording format", () => {
         x.bytes(new Uint8Array(size).fill(i & 0xff));
       })),
     });
-    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-rec-"));
+    const dir = testTempDir("wasm-iop-rec-");
     const all = records(bytes);
     const starts = new Set(all.map((r) => r.offset));
     // Every window the worker hands over, in order: each starts at a record, and they are the file from the first record.
@@ -406,7 +406,7 @@ describe("recording format", () => {
     const record = new Uint8Array(1 << 20).fill(3);
     for (let i = 0; i < 100; i++) w.record(RecordKind.Received, 32 + record.length, (x) => { x.at(1, 1); x.varint(0); x.bytes(record); });
     const bytes = w.take();
-    const path = join(mkdtempSync(join(tmpdir(), "wasm-iop-rec-")), "big.rec");
+    const path = join(testTempDir("wasm-iop-rec-"), "big.rec");
     writeFileSync(path, bytes);
     const ends = records(bytes).map((r) => r.payloadAt + r.length + 4);
     // Windows of 4 MiB (three 1 MiB records each), four of them: the worker fills four and waits for the reader.
@@ -429,7 +429,7 @@ describe("recording format", () => {
     const huge = build({
       extra: (x) => [100, 9 << 20, 200].forEach((size, i) => x.record(RecordKind.Received, 32 + size, (y) => { y.at(140 + i, 1_700_000 + i); y.varint(0); y.bytes(new Uint8Array(size).fill(i + 1)); })),
     });
-    const hugePath = join(mkdtempSync(join(tmpdir(), "wasm-iop-rec-")), "huge.rec");
+    const hugePath = join(testTempDir("wasm-iop-rec-"), "huge.rec");
     writeFileSync(hugePath, huge);
     const reader = openRecording(hugePath);
     const read = reader.all().map((r) => (r.kind === RecordKind.Received ? r.bytes.length : -1));
@@ -439,7 +439,7 @@ describe("recording format", () => {
   });
 
   it("the replay command prints the one line and exits 1 for a recording of the old format version", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-replay-"));
+    const dir = testTempDir("wasm-iop-replay-");
     const path = join(dir, "old.rec");
     const bytes = build();
     bytes[8] = 1; // version 1: before received bytes could be deflated

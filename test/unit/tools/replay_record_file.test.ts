@@ -4,13 +4,13 @@
 // back as the bytes received, random bytes stay as they came; received bytes with zero blocks are stored without them
 // (received-sparse records) and read back whole; and the file is complete once drain() returns.
 import { createHash, randomFillSync } from "node:crypto";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RecordKind, RecordWriter } from "../../../tools/replay/format.ts";
 import { parseRecording } from "../../../tools/replay/reader.ts";
 import { RecordFile } from "../../../tools/replay/record_file.ts";
+import { testTempDir } from "../../support/temp_dir.ts";
 
 const FIRMWARE = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
 const SHA = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
@@ -60,7 +60,7 @@ function write(path: string, compress: boolean, data: Uint8Array[]): RecordFile 
 
 describe("recording file writer", () => {
   it("appendTimed writes the bytes RecordWriter writes, with and without its optional fields, in a slab and larger than one", () => {
-    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-recfile-"));
+    const dir = testTempDir("wasm-iop-recfile-");
     const cases: [number, number, number, number | undefined][] = [[3, -1, -1, 100], [1, 7, -1, 20_000], [2, 300, 0xfeedf00d, 200_000], [0, -1, 5, undefined]];
     cases.forEach(([v1, v2, u32, size], k) => {
       const data = size === undefined ? undefined : randomFillSync(new Uint8Array(size));
@@ -85,7 +85,7 @@ describe("recording file writer", () => {
   });
 
   it("writes every record checksummed and in order across slabs; deflates received bytes that compress, keeps random ones", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-recfile-"));
+    const dir = testTempDir("wasm-iop-recfile-");
     const data = payloads();
     const raw = write(join(dir, "raw.rec"), false, data);
     const packed = write(join(dir, "packed.rec"), true, data);
@@ -111,7 +111,7 @@ describe("recording file writer", () => {
   });
 
   it("leaves out the zero blocks of received bytes (received-sparse records), deflate or not, and reads them back as received", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-recfile-"));
+    const dir = testTempDir("wasm-iop-recfile-");
     const header = (bytes: Uint8Array, at: number) => bytes.fill(0x5a, at, at + 48);
     const data: Uint8Array[] = [
       header(new Uint8Array(4144), 0), // a 4 KiB write of zeros, after its PDU header
