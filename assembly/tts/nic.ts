@@ -37,8 +37,8 @@ const RX_POOL_SHARE_DIVISOR: u32 = 2;
 // Where RAM allows, receive buffers are large ones (64 KiB): a socket read's bytes, a 1 MiB write's Data-Out, land in
 // a sixteenth of the buffers and events (the TTS holds a buffer rather than answer BUSY when a burst of commands with
 // immediate data outruns its staging slots: held_receive.ts). They take at most this share of the large pool, which
-// also holds staging slots, each connection's scratch buffer and burst data; fewer than RX_LARGE_COUNT_MIN that way
-// and the pages are used as before.
+// also holds staging slots, each connection's scratch buffer, burst data and reply batches (not counted: they fall
+// back to zero copy); fewer than RX_LARGE_COUNT_MIN that way and the pages are used as before.
 const RX_LARGE_SHARE_DIVISOR: u32 = 8;
 const RX_LARGE_COUNT_MIN: u32 = 16;
 export const TXQ_ENTRIES: u32 = 2048;

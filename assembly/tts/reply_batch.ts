@@ -50,7 +50,7 @@ export class ReplyBatches {
     if (!this.holds(slot)) {
       if (!this.nic.txReserve()) return 0;
       const buffer = pool.acquire();
-      if (buffer == POOL_NONE) { // exhaustion: the zero-copy path, as before batches
+      if (buffer == POOL_NONE) { // exhaustion: zero copy, as before batches (not counted in the pool: docs/iscsi.md, step 5)
         this.nic.txReservedUse();
         return 0;
       }

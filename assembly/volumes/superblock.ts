@@ -11,20 +11,34 @@ export const SUPERBLOCK_MAGIC: u32 = 0x4253_5257; // "WRSB"
 export const SUPERBLOCK_VERSION: u16 = 1;
 export const SUPERBLOCK_BYTES: u32 = 512;
 export const SUPERBLOCK_REBUILD_NONE: u32 = 0xff;
-const CHECKSUM_OFFSET: u32 = 508;
+// The fields' offsets, as drawn above.
+const AT_MAGIC: usize = 0;
+const AT_VERSION: usize = 4;
+const AT_MEMBER: usize = 6;
+const AT_MEMBER_COUNT: usize = 7;
+const AT_TYPE: usize = 8;
+const AT_CHUNK_BYTES: usize = 12;
+const AT_VOLUME_ID: usize = 16;
+const AT_GENERATION: usize = 24;
+const AT_FAILED_MASK: usize = 32;
+const AT_REBUILD_MEMBER: usize = 36;
+const AT_REBUILD_ROW: usize = 40;
+const AT_REBUILD_WINDOW: usize = 48;
+const AT_CHECKSUM: usize = 508;
+if (<u32>AT_CHECKSUM + 4 != SUPERBLOCK_BYTES) ERROR("superblock: the checksum ends it");
 
-@inline export function superblockMagic(at: usize): u32 { return load<u32>(at, 0); }
-@inline export function superblockVersion(at: usize): u16 { return load<u16>(at, 4); }
-@inline export function superblockMember(at: usize): u32 { return load<u8>(at, 6); }
-@inline export function superblockMemberCount(at: usize): u32 { return load<u8>(at, 7); }
-@inline export function superblockType(at: usize): u32 { return load<u8>(at, 8); }
-@inline export function superblockChunkBytes(at: usize): u32 { return load<u32>(at, 12); }
-@inline export function superblockVolumeId(at: usize): u64 { return load<u64>(at, 16); }
-@inline export function superblockGeneration(at: usize): u64 { return load<u64>(at, 24); }
-@inline export function superblockFailedMask(at: usize): u32 { return load<u32>(at, 32); }
-@inline export function superblockRebuildMember(at: usize): u32 { return load<u8>(at, 36); }
-@inline export function superblockRebuildRow(at: usize): u64 { return load<u64>(at, 40); }
-@inline export function superblockRebuildWindow(at: usize): u32 { return load<u32>(at, 48); }
+@inline export function superblockMagic(at: usize): u32 { return load<u32>(at, AT_MAGIC); }
+@inline export function superblockVersion(at: usize): u16 { return load<u16>(at, AT_VERSION); }
+@inline export function superblockMember(at: usize): u32 { return load<u8>(at, AT_MEMBER); }
+@inline export function superblockMemberCount(at: usize): u32 { return load<u8>(at, AT_MEMBER_COUNT); }
+@inline export function superblockType(at: usize): u32 { return load<u8>(at, AT_TYPE); }
+@inline export function superblockChunkBytes(at: usize): u32 { return load<u32>(at, AT_CHUNK_BYTES); }
+@inline export function superblockVolumeId(at: usize): u64 { return load<u64>(at, AT_VOLUME_ID); }
+@inline export function superblockGeneration(at: usize): u64 { return load<u64>(at, AT_GENERATION); }
+@inline export function superblockFailedMask(at: usize): u32 { return load<u32>(at, AT_FAILED_MASK); }
+@inline export function superblockRebuildMember(at: usize): u32 { return load<u8>(at, AT_REBUILD_MEMBER); }
+@inline export function superblockRebuildRow(at: usize): u64 { return load<u64>(at, AT_REBUILD_ROW); }
+@inline export function superblockRebuildWindow(at: usize): u32 { return load<u32>(at, AT_REBUILD_WINDOW); }
 
 /** What identifies a volume on its disks: its name, type, member count and chunk. */
 export function volumeId(v: Volume): u64 {
@@ -37,32 +51,32 @@ export function volumeId(v: Volume): u64 {
 
 function checksum(at: usize): u32 {
   let h: u32 = 0x811c_9dc5;
-  for (let i: u32 = 0; i < CHECKSUM_OFFSET; i++) h = (h ^ <u32>load<u8>(at + i)) * 0x0100_0193;
+  for (let i: u32 = 0; i < AT_CHECKSUM; i++) h = (h ^ <u32>load<u8>(at + i)) * 0x0100_0193;
   return h;
 }
 
 /** Writes member `member`'s superblock of `v` at its current generation and rebuild state into `at`. */
 export function superblockBuild(at: usize, v: Volume, member: u32): void {
   memory.fill(at, 0, SUPERBLOCK_BYTES);
-  store<u32>(at, SUPERBLOCK_MAGIC, 0);
-  store<u16>(at, SUPERBLOCK_VERSION, 4);
-  store<u8>(at, <u8>member, 6);
-  store<u8>(at, <u8>v.memberCount, 7);
-  store<u8>(at, <u8>v.type, 8);
-  store<u32>(at, v.chunkBytes, 12);
-  store<u64>(at, volumeId(v), 16);
-  store<u64>(at, v.generation, 24);
-  store<u32>(at, v.failedMask(), 32);
-  store<u8>(at, <u8>(v.rebuildMember < v.memberCount ? v.rebuildMember : SUPERBLOCK_REBUILD_NONE), 36);
-  store<u64>(at, v.rebuildRow, 40);
-  store<u32>(at, v.rebuildWindow, 48);
-  store<u32>(at, checksum(at), CHECKSUM_OFFSET);
+  store<u32>(at, SUPERBLOCK_MAGIC, AT_MAGIC);
+  store<u16>(at, SUPERBLOCK_VERSION, AT_VERSION);
+  store<u8>(at, <u8>member, AT_MEMBER);
+  store<u8>(at, <u8>v.memberCount, AT_MEMBER_COUNT);
+  store<u8>(at, <u8>v.type, AT_TYPE);
+  store<u32>(at, v.chunkBytes, AT_CHUNK_BYTES);
+  store<u64>(at, volumeId(v), AT_VOLUME_ID);
+  store<u64>(at, v.generation, AT_GENERATION);
+  store<u32>(at, v.failedMask(), AT_FAILED_MASK);
+  store<u8>(at, <u8>(v.rebuildMember < v.memberCount ? v.rebuildMember : SUPERBLOCK_REBUILD_NONE), AT_REBUILD_MEMBER);
+  store<u64>(at, v.rebuildRow, AT_REBUILD_ROW);
+  store<u32>(at, v.rebuildWindow, AT_REBUILD_WINDOW);
+  store<u32>(at, checksum(at), AT_CHECKSUM);
 }
 
 /** A superblock of `v` for slot `member`, intact. */
 export function superblockMatches(at: usize, v: Volume, member: u32): bool {
   return superblockMagic(at) == SUPERBLOCK_MAGIC && superblockVersion(at) == SUPERBLOCK_VERSION
-    && load<u32>(at, CHECKSUM_OFFSET) == checksum(at) && superblockVolumeId(at) == volumeId(v)
+    && load<u32>(at, AT_CHECKSUM) == checksum(at) && superblockVolumeId(at) == volumeId(v)
     && superblockMember(at) == member && superblockMemberCount(at) == v.memberCount;
 }
 

@@ -7,6 +7,8 @@
 // with the table it is given: a page this board owned and no longer owns, or now owns and did not, or a page size that
 // changed, is refused, one line naming the file and the field. Pages owned by two other boards are theirs to check.
 // A data directory without the record (the first run, or data moved by hand and the record removed) is taken as is.
+// The record is written only once the directory is this process's (its control socket bound): a second process started
+// on a live board's directory is refused by the socket before it could overwrite what the live board started with.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { clusterPageOwners } from "../board/cluster_spec.ts";
@@ -32,14 +34,17 @@ export interface PageOwnersBoard {
 }
 
 /**
- * Checks every board's data directory against the table it is given, then records the table in each: throws a
- * BoardFileError at the first page that would change owner for a board that holds (or would hold) its data. Nothing is
- * written unless every board passed. Boards whose partitioned volumes keep no data (memory disks) are skipped.
+ * Checks every board's data directory against the table it is given: throws a BoardFileError at the first page that
+ * would change owner for a board that holds (or would hold) its data. Returns what records the table in each: call it
+ * once the data directories are claimed (the control socket bound), never before. Nothing is written unless every
+ * board passed. Boards whose partitioned volumes keep no data (memory disks) are skipped.
  */
-export function checkPageOwners(boards: readonly PageOwnersBoard[]): void {
+export function checkPageOwners(boards: readonly PageOwnersBoard[]): () => void {
   const records = boards.map((b) => ({ board: b, record: recordOf(b.spec) }));
   for (const { board, record } of records) if (record !== undefined) compare(board, record);
-  for (const { board, record } of records) if (record !== undefined) write(board.dataDir, record);
+  return () => {
+    for (const { board, record } of records) if (record !== undefined) write(board.dataDir, record);
+  };
 }
 
 // The record a board would write now; undefined when it keeps no page data (not in a cluster, or memory disks only).

@@ -56,8 +56,11 @@ const SPARES_MAX = 2;
 // taken back once the NIC reports every byte of it done (NetworkBackend.receivedDone). Node's default is a fresh
 // 64 KiB backing store per read, collected later: at 1 MiB writes that external memory set off a mark-compact every
 // few hundred ms (GC was 45% of the emulator's time). A buffer the NIC drops (a close, a reset) is simply collected.
-const RX_BYTES = 64 * 1024;
-const RX_FREE_MAX = 64; // 4 MiB kept at most
+// 256 KiB, not 64: what a client sent together arrives in one read, and the board answers it in one turn. qemu's NBD
+// client keeps 16 requests in flight; 16 writes of 4 KiB are 65 984 bytes, which 64 KiB reads cut into a full read
+// and a 448-byte one, each answered by a turn and a socket write of its own (two of each per 16 writes, strace).
+const RX_BYTES = 256 * 1024;
+const RX_FREE_MAX = 16; // 4 MiB kept at most
 
 export class TcpBackend implements NetworkBackend {
   private port: NicPort | undefined;
@@ -355,9 +358,18 @@ export class TcpBackend implements NetworkBackend {
       return;
     }
     held.writing.delete(buffer);
-    if (buffer === held.out || held.spares.length >= SPARES_MAX || held.spares.includes(buffer)) return;
+    if (buffer === held.out || held.spares.includes(buffer)) return;
     if (buffer.length > OUT_BYTES_KEPT_MAX && held.out.length <= OUT_BYTES_KEPT_MAX) return; // `out` shrank back
-    held.spares.push(buffer);
+    if (held.spares.length < SPARES_MAX) {
+      held.spares.push(buffer);
+      return;
+    }
+    // Full: a larger buffer takes the smallest spare's place. The spares kept while `out` grew are smaller than the
+    // buffers it writes later, and would keep every one of them out: each write the socket held allocated a new one
+    // (1 MiB NBD reads at QD8: an 8 MiB buffer every ~36 reads, a mark-compact every ~45).
+    let smallest = 0;
+    for (let i = 1; i < held.spares.length; i++) if (held.spares[i]!.length < held.spares[smallest]!.length) smallest = i;
+    if (held.spares[smallest]!.length < buffer.length) held.spares[smallest] = buffer;
   }
 
   // Room for `lengthBytes` after the committed bytes: the bytes not yet written move to the front, into a larger

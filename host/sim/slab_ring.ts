@@ -26,17 +26,36 @@ export class SlabRing {
   waits = 0;
   waitMs = 0;
 
-  /** `failed`: the error's message when the worker has failed (its owner's name and what the worker did). */
-  constructor(slabBytes: number, slabCount: number, private readonly failed: string) {
-    this.shared = Array.from({ length: slabCount }, () => new SharedArrayBuffer(slabBytes));
-    this.slabs = this.shared.map((s) => new Uint8Array(s));
+  /** Where each slab starts in its shared buffer (shared[i]). */
+  readonly slabOffsets: number[];
+
+  /**
+   * `failed`: the error's message when the worker has failed (its owner's name and what the worker did).
+   * `slackBytes` > 0: the slabs are one after another in one shared buffer this much longer than them all, so that
+   * place() can move them all further in at once (the recording's writer puts them at the alignment O_DIRECT asks
+   * for); otherwise each slab is a shared buffer of its own.
+   */
+  constructor(private readonly slabBytes: number, slabCount: number, private readonly failed: string, private readonly slackBytes = 0) {
+    const one = slackBytes > 0 ? new SharedArrayBuffer(slabBytes * slabCount + slackBytes) : undefined;
+    this.shared = Array.from({ length: slabCount }, () => one ?? new SharedArrayBuffer(slabBytes));
+    this.slabOffsets = Array.from({ length: slabCount }, (_, i) => (one === undefined ? 0 : i * slabBytes));
+    this.slabs = this.shared.map((s, i) => new Uint8Array(s, this.slabOffsets[i], slabBytes));
     this.states = new Int32Array(new SharedArrayBuffer(4 * (slabCount + 1)));
     this.lengths = new Int32Array(new SharedArrayBuffer(4 * slabCount));
   }
 
-  /** What the worker is given: the slabs, their states and lengths, and the states' values. */
-  get workerData(): { slabs: SharedArrayBuffer[]; states: Int32Array; lengths: Int32Array; FREE: number; FULL: number; DIGEST: number; STOP: number } {
-    return { slabs: this.shared, states: this.states, lengths: this.lengths, FREE: SLAB_FREE, FULL: SLAB_FULL, DIGEST: SLAB_DIGEST, STOP: SLAB_STOP };
+  /** Moves every slab `offset` bytes further into the one shared buffer (at most the slack); before any use. */
+  place(offset: number): void {
+    if (!(offset >= 0 && offset <= this.slackBytes) || this.handedOver > 0 || this.used > 0) throw new RangeError(`SlabRing.place(${offset}): beyond the slack, or after use`);
+    for (let i = 0; i < this.slabs.length; i++) {
+      this.slabOffsets[i] = i * this.slabBytes + offset;
+      this.slabs[i] = new Uint8Array(this.shared[i]!, this.slabOffsets[i], this.slabBytes);
+    }
+  }
+
+  /** What the worker is given: the slabs' buffers and where each starts in its own, their states and lengths, the states' values. */
+  get workerData(): { slabs: SharedArrayBuffer[]; slabOffsets: number[]; slabBytes: number; states: Int32Array; lengths: Int32Array; FREE: number; FULL: number; DIGEST: number; STOP: number } {
+    return { slabs: this.shared, slabOffsets: this.slabOffsets, slabBytes: this.slabBytes, states: this.states, lengths: this.lengths, FREE: SLAB_FREE, FULL: SLAB_FULL, DIGEST: SLAB_DIGEST, STOP: SLAB_STOP };
   }
 
   /** The slab being filled. */

@@ -4,7 +4,6 @@
 // gives a divergence naming the first send that differs, at its board time; --until stops exactly at an input's
 // place; and the packet capture of the run is byte-identical to the replay's.
 import { readFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";

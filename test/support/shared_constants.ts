@@ -42,10 +42,18 @@ export function sourceConstants(path: string): Constants {
 
 /**
  * The offsets the firmware's field accessors at `path` use, by the accessor's name without `functionPrefix`:
- * `@inline export function bootInfoRamBytes(info: usize): u64 { return load<u64>(info, 16); }` gives
- * `RamBytes -> [16]`. Every `load<T>(p, N)`, `store<T>(p, v, N)` and `p + N` in the function's lines counts, in order.
+ * `@inline export function bootInfoRamBytes(info: usize): u64 { return load<u64>(info, AT_RAM_BYTES); }` gives
+ * `RamBytes -> [16]`. Every `load<T>(p, N)`, `store<T>(p, v, N)` and `p + N` in the function's lines counts, in order;
+ * N is a number or a constant of the same file (sourceConstants). An offset named by anything else throws.
  */
 export function accessorOffsets(path: string, functionPrefix: string): ReadonlyMap<string, bigint[]> {
+  const constants = sourceConstants(path);
+  const value = (token: string): bigint => {
+    if (/^\d+$/.test(token)) return BigInt(token);
+    const known = constants.get(token);
+    if (known === undefined) throw new Error(`${path}: the offset ${token} is not a constant of the file`);
+    return known;
+  };
   const offsets = new Map<string, bigint[]>();
   const open = new RegExp(`function\\s+${functionPrefix}([A-Za-z0-9_]+)\\s*\\(\\s*(\\w+)`);
   let current: bigint[] | undefined;
@@ -55,8 +63,8 @@ export function accessorOffsets(path: string, functionPrefix: string): ReadonlyM
     if (start !== null) { current = []; offsets.set(start[1], current); pointer = start[2]; }
     else if (/^\S/.test(line)) current = undefined; // the function ended
     if (current === undefined) continue;
-    const uses = new RegExp(`load<\\w+>\\(${pointer},\\s*(\\d+)\\)|store<\\w+>\\(${pointer},[^,]+,\\s*(\\d+)\\)|${pointer}\\s*\\+\\s*(\\d+)`, "g");
-    for (const use of line.matchAll(uses)) current.push(BigInt(use[1] ?? use[2] ?? use[3]));
+    const uses = new RegExp(`load<\\w+>\\(${pointer},\\s*(\\w+)\\)|store<\\w+>\\(${pointer},[^,]+,\\s*(\\w+)\\)|${pointer}\\s*\\+\\s*(\\w+)`, "g");
+    for (const use of line.matchAll(uses)) current.push(value(use[1] ?? use[2] ?? use[3]!));
   }
   return offsets;
 }

@@ -147,7 +147,7 @@ export const runCommand: Command = {
     if (forSeconds !== undefined && !(forSeconds > 0)) throw new UsageError(`--for: expected a number of seconds > 0, got "${values.for}"`);
     if (values["record-disks"] && values.record === undefined) throw new UsageError("--record-disks goes with --record FILE");
     const dataDir = resolve(values["data-dir"] ?? join("var", spec.name));
-    checkPageOwners([{ spec, dataDir, file: spec.file, fieldPrefix: "cluster." }]); // a cluster section's pages: not moved
+    const recordPageOwners = checkPageOwners([{ spec, dataDir, file: spec.file, fieldPrefix: "cluster." }]); // a cluster section's pages: not moved
     mkdirSync(dataDir, { recursive: true });
     // The control socket first: it claims the data directory before a disk image or the flash is opened. Commands
     // are answered "still booting" until the board is built, then go to its control (host/board/control.ts).
@@ -160,6 +160,7 @@ export const runCommand: Command = {
       process.stderr.write(`wasm-iop run: ${error.message}\n`);
       return 1;
     }
+    recordPageOwners(); // the directory is ours now: a second board refused above never writes here
 
     const out = (text: string) => process.stdout.write(text + "\n");
     // Signals are taken from the start: a Ctrl-C during boot still stops the board cleanly, once it is up.

@@ -28,10 +28,11 @@ export interface RunClusterOptions {
 export async function runCluster(options: RunClusterOptions): Promise<number> {
   const out = (text: string) => process.stdout.write(text + "\n");
   let file;
+  let recordPageOwners: () => void;
   try {
     file = loadClusterFile(options.file);
     const dataDirOf = (b: ClusterFileBoard) => options.dataDir === undefined ? b.dataDir : resolve(options.dataDir, b.name);
-    checkPageOwners(file.boards.map((b) => ({ spec: b.spec, dataDir: dataDirOf(b), file: file!.file, fieldPrefix: "" })));
+    recordPageOwners = checkPageOwners(file.boards.map((b) => ({ spec: b.spec, dataDir: dataDirOf(b), file: file!.file, fieldPrefix: "" })));
   } catch (error) {
     if (!(error instanceof BoardFileError)) throw error;
     process.stderr.write(`wasm-iop run: ${error.message}\n`);
@@ -92,6 +93,7 @@ export async function runCluster(options: RunClusterOptions): Promise<number> {
     process.stderr.write(`wasm-iop run: ${error.message}\n`);
     return 1;
   }
+  recordPageOwners(); // after the cluster's socket: a second cluster process refused above never writes
   out(`cluster ${file.name} (${file.file}): ${file.boards.map((b) => `${b.name} (id ${b.id})`).join(", ")}, one clock, one fabric; control socket ${socket.path}`);
   const booted = cluster.powerOn();
   const finish = async (code: number): Promise<number> => {

@@ -47,8 +47,9 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
   if (index < 0) return fail(`--board: expected the name of a board of ${file.file} (${file.boards.map((b) => b.name).join(", ")}), got "${options.board}"`);
   const entry = file.boards[index]!;
   const dataDir = options.dataDir === undefined ? entry.dataDir : resolve(options.dataDir, entry.name);
+  let recordPageOwners: () => void;
   try {
-    checkPageOwners([{ spec: entry.spec, dataDir, file: file.file, fieldPrefix: "" }]);
+    recordPageOwners = checkPageOwners([{ spec: entry.spec, dataDir, file: file.file, fieldPrefix: "" }]);
   } catch (error) {
     if (!(error instanceof BoardFileError)) throw error;
     return fail(error.message);
@@ -104,6 +105,7 @@ export async function runClusterBoard(options: RunClusterBoardOptions): Promise<
     if (!(error instanceof ControlSocketError)) throw error;
     return fail(error.message);
   }
+  recordPageOwners(); // the directory is ours now: a second board refused above never writes here
   const board = new Board({
     spec: entry.spec,
     firmware,

@@ -10,9 +10,18 @@ import { crc32 } from "node:zlib";
 
 export const RECORDING_MAGIC = "wiop-rec";
 // Version 2: received bytes may be deflated (RecordKind.ReceivedDeflated). Version 3: they may be stored with their
-// zero blocks left out (RecordKind.ReceivedSparse). Versions 2 and 3 are read; a version-1 file is refused by name.
-export const RECORDING_VERSION = 3;
-export const RECORDING_VERSIONS_READ: readonly number[] = [2, 3];
+// zero blocks left out (RecordKind.ReceivedSparse). Version 4: pad records (RecordKind.Pad), which the recording's
+// writer puts where the file must reach a multiple of PAD_ALIGN_BYTES for its O_DIRECT writes, and varints may carry
+// redundant 0x80 bytes (the writer places received bytes at their source's alignment). Versions 2 to 4 are read; a
+// version-1 file is refused by name.
+export const RECORDING_VERSION = 4;
+export const RECORDING_VERSIONS_READ: readonly number[] = [2, 3, 4];
+/** The recording's writer writes whole multiples of this at offsets that are multiples of it (O_DIRECT). */
+export const PAD_ALIGN_BYTES = 4096;
+/** A pad record's framing: kind, a length varint always written in 2 bytes, the CRC-32. */
+export const PAD_FRAMING_BYTES = 7;
+/** The longest pad record (it fills a gap of fewer than PAD_FRAMING_BYTES with another PAD_ALIGN_BYTES). */
+export const PAD_BYTES_MAX = PAD_ALIGN_BYTES + PAD_FRAMING_BYTES - 1;
 /** A received-sparse record's block: its bitmap has a bit for each (the last block may be shorter). */
 export const SPARSE_BLOCK_BYTES = 512;
 export const HEADER_BYTES = 12;
@@ -40,6 +49,7 @@ export enum RecordKind {
   ReceivedDeflated = 16, // |at|connection varint|length varint|the bytes, raw deflate (RFC 1951)|: a Received record, compressed
   ReceivedSparse = 18, // |at|connection varint|length varint|bitmap, a bit a 512-byte block (set: stored)|the stored blocks|: a Received record (version 3)
   FuzzStart = 17, // JSON: FuzzStart, after the firmware (fuzz --replay --record): the board is a fuzz target's, at its snapshot
+  Pad = 19, // zeros (version 4): skipped by readers, anywhere after the header; not counted in record numbers
 }
 // where |at| is |board-event count delta varint|board time delta varint, ns|.
 
@@ -49,8 +59,34 @@ export const RECORD_KIND_NAMES: Record<RecordKind, string> = {
   [RecordKind.BoardClosed]: "board-closed", [RecordKind.End]: "end", [RecordKind.Seal]: "seal",
   [RecordKind.Firmware]: "firmware", [RecordKind.Fault]: "fault", [RecordKind.Note]: "note",
   [RecordKind.Nvram]: "nvram", [RecordKind.ReceivedDeflated]: "received-deflated",
-  [RecordKind.FuzzStart]: "fuzz-start", [RecordKind.ReceivedSparse]: "received-sparse",
+  [RecordKind.FuzzStart]: "fuzz-start", [RecordKind.ReceivedSparse]: "received-sparse", [RecordKind.Pad]: "pad",
 };
+
+/**
+ * Bytes of the pad record that takes a file from `at` to the next multiple of PAD_ALIGN_BYTES (0 when it is one).
+ * Its length varint always takes 2 bytes, so any gap of PAD_FRAMING_BYTES or more is filled exactly; a smaller one
+ * is filled with another PAD_ALIGN_BYTES.
+ */
+export function padBytesAt(at: number): number {
+  const gap = (PAD_ALIGN_BYTES - (at % PAD_ALIGN_BYTES)) % PAD_ALIGN_BYTES;
+  return gap === 0 ? 0 : gap < PAD_FRAMING_BYTES ? gap + PAD_ALIGN_BYTES : gap;
+}
+
+/** Writes a pad record of `bytes` (padBytesAt) at `at` of `into`, its CRC-32 included; returns where it ends. */
+export function putPad(into: Uint8Array, at: number, bytes: number): number {
+  const zeros = bytes - PAD_FRAMING_BYTES;
+  into[at] = RecordKind.Pad;
+  into[at + 1] = (zeros & 0x7f) | 0x80;
+  into[at + 2] = zeros >> 7;
+  into.fill(0, at + 3, at + 3 + zeros);
+  const c = crc32(into.subarray(at, at + 3 + zeros));
+  const end = at + bytes;
+  into[end - 4] = c & 0xff;
+  into[end - 3] = (c >>> 8) & 0xff;
+  into[end - 2] = (c >>> 16) & 0xff;
+  into[end - 1] = (c >>> 24) & 0xff;
+  return end;
+}
 
 export interface RecordedDisk {
   name: string;

@@ -216,7 +216,8 @@ type HeadOrTimed =
   | { kind: "meta"; meta: RecordingMeta }
   | { kind: "firmware"; firmware: Uint8Array }
   | { kind: "timed"; record: Recorded }
-  | { kind: "kept" };
+  | { kind: "kept" }
+  | { kind: "pad" };
 
 /** The recording's timed records one at a time: what a replay walks. */
 export interface RecordStream {
@@ -267,7 +268,7 @@ export class RecordingReader implements RecordStream {
     const magic = Buffer.from(header.subarray(0, 8)).toString("latin1");
     if (magic !== RECORDING_MAGIC) this.fail(`byte 0: magic ${JSON.stringify(magic)}, expected ${JSON.stringify(RECORDING_MAGIC)}: not a wasm-iop recording`);
     const version = header[8]! | (header[9]! << 8);
-    if (!RECORDING_VERSIONS_READ.includes(version)) this.fail(`byte 8: format version ${version}; this wasm-iop reads versions ${RECORDING_VERSIONS_READ.join(" and ")}`);
+    if (!RECORDING_VERSIONS_READ.includes(version)) this.fail(`byte 8: format version ${version}; this wasm-iop reads versions ${RECORDING_VERSIONS_READ.slice(0, -1).join(", ")} and ${RECORDING_VERSIONS_READ.at(-1)}`);
     this.version = version;
     const flags = header[10]! | (header[11]! << 8);
     if (flags !== 0) this.fail(`byte 10: flags 0x${flags.toString(16)}, expected 0`);
@@ -303,6 +304,7 @@ export class RecordingReader implements RecordStream {
     }
     if (this.offset >= this.source.size) this.truncated();
     const r = this.readRecord();
+    if (r.kind !== "timed" && this.offset >= this.source.size) this.truncated(); // only pads were left
     if (r.kind !== "timed") throw new Error("RecordingReader: readRecord refuses a head record after the first timed one");
     this.current = r.record;
     this.afterTimed();
@@ -340,8 +342,16 @@ export class RecordingReader implements RecordStream {
     throw new RecordingError(`${this.file}: ${message}`);
   }
 
-  // One record at the offset, checked; head records are kept here, a timed one is returned.
+  // The next record that is not a pad (a pad last in the file is returned as one).
   private readRecord(): HeadOrTimed {
+    for (;;) {
+      const r = this.readOne();
+      if (r.kind !== "pad" || this.offset >= this.source.size) return r;
+    }
+  }
+
+  // One record at the offset, checked; head records are kept here, a timed one is returned.
+  private readOne(): HeadOrTimed {
     const offset = this.offset;
     const index = this.index;
     const size = this.source.size;
@@ -374,6 +384,12 @@ export class RecordingReader implements RecordStream {
     }
     const name = RECORD_KIND_NAMES[kind];
     if (name === undefined) fail(`${where}: unknown record kind ${kind}`);
+    if (kind === RecordKind.Pad) {
+      // Zeros the writer put so that its O_DIRECT writes are whole blocks (format.ts): skipped, not numbered.
+      if (this.version < 4) fail(`${where} (pad): a pad record in a version-${this.version} file`);
+      this.offset = offset + recordBytes;
+      return { kind: "pad" };
+    }
     const what = `${where} (${name})`;
     const failHere = (message: string): never => fail(`${what}: ${message}`);
     const r = new PayloadReader(bytes, payloadAt, crcAt, failHere);

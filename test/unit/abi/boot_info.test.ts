@@ -1,5 +1,5 @@
 // The boot-info block's layout as the firmware reads and writes it (assembly/board/boot_info.ts, field accessors at
-// numeric offsets) and as the host writes and reads it (host/abi/boot_info.ts, BootInfoOffset): the firmware's source
+// named offsets, AT_…) and as the host writes and reads it (host/abi/boot_info.ts, BootInfoOffset): the firmware's source
 // is parsed and each accessor's offset compared with the host's, so that a field moved on one side alone fails here.
 import { describe, expect, it } from "vitest";
 import * as host from "../../../host/abi/boot_info.ts";

@@ -18,7 +18,8 @@ let runs = 0;
 function start(json: Record<string, any>, dir: string, only?: string): void {
   for (const b of json.boards) b.dataDir = join(dir, b.name);
   const file = parseClusterFile(json, join(ROOT, "clusters/x.json"));
-  checkPageOwners(file.boards.filter((b) => only === undefined || b.name === only).map((b) => ({ spec: b.spec, dataDir: b.dataDir, file: file.file, fieldPrefix: "" })));
+  const record = checkPageOwners(file.boards.filter((b) => only === undefined || b.name === only).map((b) => ({ spec: b.spec, dataDir: b.dataDir, file: file.file, fieldPrefix: "" })));
+  record(); // run does this once its control socket holds the data directory
 }
 const fresh = () => join(root, `run${++runs}`);
 const explicit = (owners: string[]) => { const j = trio(); j.volumes[0].owners = owners; return j; };

@@ -4,7 +4,8 @@
 // its bytes and later sends never overwrite the bytes the socket holds; a commit of 0 sends nothing; room for a
 // connection no longer held goes nowhere; close() sends the turn's bytes before the FIN; a buffer the socket held
 // and gave back serves a later write instead of a new one; views (sendView) go out in order, from the view itself only
-// while the kernel takes them at once, with the views said to come next (`ahead`) in the same writev, once each.
+// while the kernel takes them at once, with the views said to come next (`ahead`) in the same writev, once each; a
+// turn's commits reach the socket before the event loop's next turn (what a QD1 reply's latency rests on).
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -85,6 +86,19 @@ describe("TcpBackend send space", () => {
     expect(all.equals(Buffer.concat(parts))).toBe(true);
   });
 
+  it("hands a turn's commits to the socket before the event loop's next turn", async () => {
+    const { received } = await open();
+    const server = (backend as unknown as { connections: Map<number, { socket: Socket }> }).connections.get(0)!.socket;
+    const reply = pattern(48 + 4096, 5); // a 4 KiB Data-In with its status: one QD1 read's answer
+    let writtenThen = -1;
+    setImmediate(() => (writtenThen = server.bytesWritten)); // set before the commit: the next turn's first look
+    send(0, reply);
+    await tick();
+    expect(writtenThen).toBe(reply.length);
+    const all = await receive(received, reply.length);
+    expect(all.equals(Buffer.from(reply))).toBe(true);
+  });
+
   it("never overwrites bytes the socket still holds, and moves gathered room with its bytes", async () => {
     const { received } = await open();
     client!.pause(); // the kernel's buffers fill: the socket keeps later writes in its queue, holding their buffers
@@ -107,33 +121,47 @@ describe("TcpBackend send space", () => {
     expect(all.equals(expected)).toBe(true);
   }, 20_000);
 
+  // One burst: the client stops reading, `parts` sends of `partBytes` in each of four turns (the socket holds most of
+  // them), then the client reads all that was sent so far, intact.
+  async function burst(received: Buffer[], sent: Uint8Array[], round: number, partBytes = 1 << 20, parts = 2): Promise<void> {
+    client!.pause();
+    for (let turn = 0; turn < 4; turn++) {
+      for (let part = 0; part < parts; part++) {
+        const bytes = pattern(partBytes, round * 64 + turn * 8 + part);
+        send(0, bytes);
+        sent.push(bytes);
+      }
+      await tick();
+    }
+    client!.resume();
+    const lengthBytes = sent.reduce((sum, bytes) => sum + bytes.length, 0);
+    const all = await receive(received, lengthBytes);
+    expect(all.equals(Buffer.concat(sent))).toBe(true);
+    await tick(); // the write callbacks of the last writes
+  }
+
   it("reuses the buffers the socket gave back: a second burst like the first allocates none, and arrives intact", async () => {
     const { received } = await open();
     const sent: Uint8Array[] = [];
-    // One burst: the client stops reading, eight 1 MiB sends in four turns (the socket holds most of them), then
-    // the client reads it all.
-    async function burst(round: number): Promise<void> {
-      client!.pause();
-      for (let turn = 0; turn < 4; turn++) {
-        for (let part = 0; part < 2; part++) {
-          const bytes = pattern(1 << 20, round * 8 + turn * 2 + part);
-          send(0, bytes);
-          sent.push(bytes);
-        }
-        await tick();
-      }
-      client!.resume();
-      const lengthBytes = sent.reduce((sum, bytes) => sum + bytes.length, 0);
-      const all = await receive(received, lengthBytes);
-      expect(all.equals(Buffer.concat(sent))).toBe(true);
-      await tick(); // the write callbacks of the last writes
-    }
-    await burst(0);
+    await burst(received, sent, 0);
     const first = backend!.stats.outputBuffersAllocated;
     expect(first).toBeGreaterThan(1); // the socket held a write: `out` moved to another buffer
-    await burst(1);
-    await burst(2);
+    await burst(received, sent, 1);
+    await burst(received, sent, 2);
     expect(backend!.stats.outputBuffersAllocated).toBe(first);
+  }, 20_000);
+
+  // 1 MiB NBD reads at QD8 (issue 18): the spares kept while `out` grew (2 and 4 MiB) kept every later 8 MiB buffer
+  // out, so each write the socket held allocated a new one (28 per 1 000 reads, a mark-compact every ~45 reads).
+  it("keeps the larger buffers as spares once they outgrow the ones kept: bursts after a larger one allocate none", async () => {
+    const { received } = await open();
+    const sent: Uint8Array[] = [];
+    await burst(received, sent, 0, 256 << 10); // small bursts: the spares are small buffers
+    await burst(received, sent, 1, 256 << 10);
+    for (let round = 2; round < 5; round++) await burst(received, sent, round, 1 << 20, 4); // `out` grows past the spares
+    const grown = backend!.stats.outputBuffersAllocated;
+    for (let round = 5; round < 8; round++) await burst(received, sent, round, 1 << 20, 4);
+    expect(backend!.stats.outputBuffersAllocated).toBe(grown);
   }, 20_000);
 
   it("sends views in order after the committed bytes, from the view while the client reads, a copy while it does not", async () => {
@@ -305,6 +333,23 @@ describe("TcpBackend receive buffers", () => {
     expect(allocated).toBeGreaterThan(0);
     expect(backend.stats.receiveBuffersAllocated - before).toBeLessThanOrEqual(1);
   }, 20_000);
+
+  // qemu's NBD client keeps 16 requests in flight: 16 writes of 4 KiB with their 28-byte headers are 65 984 bytes. Sent
+  // together, they reach the NIC in one piece, so the board answers them in one turn (with 64 KiB reads: a full read,
+  // then a 448-byte one with a turn and a socket write of its own).
+  it("hands the NIC a burst of 16 NBD writes of 4 KiB, more than 64 KiB, in one piece", async () => {
+    const nic = new HoldingNic();
+    backend = new TcpBackend({ portals: [{ host: "127.0.0.1", port: 0 }], log: () => {} });
+    backend.attach(nic);
+    const [address] = await backend.start();
+    client = connect(address!.port, "127.0.0.1");
+    await new Promise<void>((resolve) => client!.once("connect", () => resolve()));
+    const burst = randomBytes(16 * (28 + 4096));
+    client.write(burst); // one system call, on loopback all in the receiving socket before its read
+    await receiveAll(nic, burst.length);
+    expect(Buffer.concat(nic.chunks).equals(burst)).toBe(true);
+    expect(nic.chunks.map((chunk) => chunk.length)).toEqual([burst.length]);
+  });
 });
 
 // A NIC port's link (TcpBackend.portalLink, `wasm-iop fault port BOARD:N down|up`): down resets the connections on

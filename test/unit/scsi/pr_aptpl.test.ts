@@ -13,7 +13,7 @@ import {
 } from "../../support/scsi_probe.ts";
 import { sourceConstants } from "../../support/shared_constants.ts";
 import { NVRAM_SIZE_DEFAULT_KIB } from "../../../host/devices/nvram.ts";
-import { makeRecord, RECORD_COPY_BYTES, RECORD_MAGIC } from "../../../tools/fuzz/targets/nvram.ts";
+import { makeRecord, PR_RECORD_COPY_BYTES, PR_RECORD_MAGIC } from "../../../tools/fuzz/pr_record.ts";
 
 const record = sourceConstants("assembly/scsi/pr_record.ts"); // the record's layout, as the firmware defines it
 const COPY_BYTES = Number(record.get("PR_RECORD_COPY_BYTES"));
@@ -241,7 +241,7 @@ describe("persistent reservations through power loss (APTPL)", () => {
   });
 
   it("restores a record made by the nvram fuzz target's writer (the two layouts agree)", () => {
-    expect([RECORD_COPY_BYTES, RECORD_MAGIC]).toEqual([COPY_BYTES, MAGIC]);
+    expect([PR_RECORD_COPY_BYTES, PR_RECORD_MAGIC]).toEqual([COPY_BYTES, MAGIC]);
     const dir = dataDir();
     stop(start(dir)); // makes nvram.bin
     const file = nvramFile(dir);

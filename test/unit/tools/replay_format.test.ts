@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { crc32, deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DISK_CHUNK_BYTES, HEADER_BYTES, RECORDING_VERSIONS_READ, RecordingError, RecordKind, type RecordingMeta, RecordWriter } from "../../../tools/replay/format.ts";
+import { DISK_CHUNK_BYTES, HEADER_BYTES, padBytesAt, putPad, RECORDING_VERSIONS_READ, RecordingError, RecordKind, type RecordingMeta, RecordWriter } from "../../../tools/replay/format.ts";
 import { openRecording, parseRecording, type Recorded } from "../../../tools/replay/reader.ts";
 import { type ReadAheadWindow, ReadAheadThread } from "../../../tools/replay/read_ahead.ts";
 import { blankDiskHash } from "../../../tools/replay/disks.ts";
@@ -170,6 +170,37 @@ describe("recording format", () => {
     expect(r.seal).toBeUndefined();
   });
 
+  it("skips pad records (version 4) wherever they are, and refuses one in a version-3 file with one line", () => {
+    const pad = (at: number) => {
+      const bytes = padBytesAt(at);
+      const out = new Uint8Array(bytes);
+      putPad(out, 0, bytes);
+      return out;
+    };
+    const plain = build();
+    const at = records(plain).map((r) => r.offset); // meta, firmware, disk chunk, opened, received, sent, end
+    // After the header, between the firmware and the disk chunk, between two timed records, two after the end.
+    const cuts = [HEADER_BYTES, at[2]!, at[4]!, plain.length, plain.length];
+    const pieces: Uint8Array[] = [];
+    let from = 0;
+    for (const cut of cuts) {
+      pieces.push(plain.subarray(from, cut));
+      pieces.push(pad(pieces.reduce((n, p) => n + p.length, 0) + (cut === HEADER_BYTES ? 1 : 5)));
+      from = cut;
+    }
+    const padded = new Uint8Array(Buffer.concat(pieces));
+    expect(padded.length).toBeGreaterThan(plain.length + 5 * 7);
+    const summary = (bytes: Uint8Array) => {
+      const r = parseRecording(bytes, "t.rec");
+      return { meta: r.meta, firmware: [...r.firmware], chunks: r.chunks.length, events: r.events.map((e) => [e.kind, e.index, e.at.eventCount]), end: r.end.end };
+    };
+    expect(summary(padded)).toEqual(summary(plain)); // records numbered as without the pads
+    const v3 = padded.slice();
+    v3[8] = 3;
+    expect(error(v3)).toMatch(new RegExp(`^t.rec: record 0 at byte ${HEADER_BYTES} \\(pad\\): a pad record in a version-3 file$`));
+    expect(error(padded.subarray(0, padded.length - 1))).toMatch(/truncated/); // inside the last pad
+  });
+
   it("names the header's field: magic, version, flags, and a file too short for a header", () => {
     const bad = (at: number, value: number) => {
       const bytes = build();
@@ -177,7 +208,7 @@ describe("recording format", () => {
       return error(bytes);
     };
     expect(bad(0, 0x58)).toMatch(/byte 0: magic .*not a wasm-iop recording/);
-    expect(bad(8, 9)).toMatch(/byte 8: format version 9; this wasm-iop reads versions 2 and 3/);
+    expect(bad(8, 9)).toMatch(/byte 8: format version 9; this wasm-iop reads versions 2, 3 and 4/);
     expect(bad(10, 1)).toMatch(/byte 10: flags 0x1, expected 0/);
     expect(error(build().subarray(0, 5))).toMatch(/5 bytes: too short/);
   });
@@ -446,7 +477,7 @@ describe("recording format", () => {
     writeFileSync(path, bytes);
     const result = await runCli(["replay", path]);
     expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe(`wasm-iop replay: ${path}: byte 8: format version 1; this wasm-iop reads versions 2 and 3`);
+    expect(result.stderr.trim()).toBe(`wasm-iop replay: ${path}: byte 8: format version 1; this wasm-iop reads versions 2, 3 and 4`);
     expect(result.stdout).toBe("");
   });
 });

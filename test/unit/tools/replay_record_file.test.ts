@@ -2,14 +2,17 @@
 // out of the worker thread checksummed and in order, across slab edges, with a record larger than a slab written by
 // the caller's thread in its place; received bytes that compress are deflated (received-deflated records) and read
 // back as the bytes received, random bytes stay as they came; received bytes with zero blocks are stored without them
-// (received-sparse records) and read back whole; and the file is complete once drain() returns.
+// (received-sparse records) and read back whole; and the file is complete once drain() returns. With O_DIRECT (the
+// default where the file system takes it) the file is whole blocks, padded with pad records the reader skips, and
+// received bytes land at their source's address modulo 8 (redundant varint bytes in the head).
 import { createHash, randomFillSync } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { RecordKind, RecordWriter } from "../../../tools/replay/format.ts";
+import { PAD_ALIGN_BYTES, RecordKind, RecordWriter } from "../../../tools/replay/format.ts";
 import { parseRecording } from "../../../tools/replay/reader.ts";
-import { RecordFile } from "../../../tools/replay/record_file.ts";
+import { alignedHead, RecordFile } from "../../../tools/replay/record_file.ts";
 import { testTempDir } from "../../support/temp_dir.ts";
 
 const FIRMWARE = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
@@ -33,8 +36,34 @@ function payloads(): Uint8Array[] {
   return out;
 }
 
-function write(path: string, compress: boolean, data: Uint8Array[]): RecordFile {
-  const file = new RecordFile(path, { slabBytes: 64 * 1024, slabCount: 3, compress });
+// A file's records as |kind, the payload's varints decoded, the rest|, pads left out, every CRC-32 checked.
+function decode(bytes: Uint8Array, varints: number): { kind: number; fields: number[]; rest: string; dataAt: number }[] {
+  const out: { kind: number; fields: number[]; rest: string; dataAt: number }[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const start = at;
+    const kind = bytes[at++]!;
+    const varint = () => {
+      let value = 0;
+      for (let scale = 1; ; scale *= 128) {
+        const b = bytes[at++]!;
+        value += (b & 0x7f) * scale;
+        if ((b & 0x80) === 0) return value;
+      }
+    };
+    const length = varint();
+    const end = at + length;
+    expect(Buffer.from(bytes.buffer, bytes.byteOffset + end, 4).readUInt32LE(0)).toBe(crc32(bytes.subarray(start, end)));
+    if (kind !== RecordKind.Pad) {
+      const fields = Array.from({ length: varints }, varint);
+      out.push({ kind, fields, rest: SHA(bytes.subarray(at, end)), dataAt: at });
+    }
+    at = end + 4;
+  }
+  return out;
+}
+
+function write(path: string, compress: boolean, data: Uint8Array[], direct = false): RecordFile {
+  const file = new RecordFile(path, { slabBytes: 64 * 1024, slabCount: 3, compress, direct });
   file.appendRaw([new RecordWriter().take()]);
   const w = new RecordWriter({ header: false, crcLater: true });
   const put = (kind: RecordKind, max: number, payload: (x: RecordWriter) => void) => {
@@ -59,15 +88,15 @@ function write(path: string, compress: boolean, data: Uint8Array[]): RecordFile 
 }
 
 describe("recording file writer", () => {
-  it("appendTimed writes the bytes RecordWriter writes, with and without its optional fields, in a slab and larger than one", () => {
+  it("appendTimed writes the records RecordWriter writes, with and without its optional fields, in a slab and larger than one", () => {
     const dir = testTempDir("wasm-iop-recfile-");
     const cases: [number, number, number, number | undefined][] = [[3, -1, -1, 100], [1, 7, -1, 20_000], [2, 300, 0xfeedf00d, 200_000], [0, -1, 5, undefined]];
     cases.forEach(([v1, v2, u32, size], k) => {
-      const data = size === undefined ? undefined : randomFillSync(new Uint8Array(size));
-      const timed = new RecordFile(join(dir, `timed-${k}.rec`), { slabBytes: 64 * 1024, slabCount: 3, compress: false });
+      const data = size === undefined ? undefined : randomFillSync(new Uint8Array(size + 8)).subarray(k, k + size); // at byte k of its buffer
+      const timed = new RecordFile(join(dir, `timed-${k}.rec`), { slabBytes: 64 * 1024, slabCount: 3, compress: false, direct: false });
       timed.appendTimed(RecordKind.Received, 10 + k, 1000 * k, v1, v2, u32, data);
       timed.close();
-      const written = new RecordFile(join(dir, `writer-${k}.rec`), { slabBytes: 64 * 1024, slabCount: 3, compress: false });
+      const written = new RecordFile(join(dir, `writer-${k}.rec`), { slabBytes: 64 * 1024, slabCount: 3, compress: false, direct: false });
       const w = new RecordWriter({ header: false, crcLater: true });
       w.record(RecordKind.Received, 64 + (size ?? 0), (x) => {
         x.at(10 + k, 1000 * k);
@@ -80,8 +109,63 @@ describe("recording file writer", () => {
       written.close();
       const bytes = readFileSync(join(dir, `timed-${k}.rec`));
       expect(bytes.length, `case ${k}`).toBeGreaterThan(size ?? 0);
-      expect(SHA(bytes), `case ${k}`).toBe(SHA(readFileSync(join(dir, `writer-${k}.rec`))));
+      const fields = 2 + (v1 >= 0 ? 1 : 0) + (v2 >= 0 ? 1 : 0);
+      const records = decode(bytes, fields);
+      expect(records, `case ${k}`).toEqual(decode(readFileSync(join(dir, `writer-${k}.rec`)), fields).map((r) => ({ ...r, dataAt: records[0]!.dataAt })));
+      // Bytes received in a slab are placed at their address modulo 8 (case 1: byte 1 of its buffer); not the larger one.
+      if (k === 1) expect((records[0]!.dataAt - k) & 7, `case ${k}`).toBe(0);
     });
+  });
+
+  it("finds redundant varint bytes that put the data at any address modulo 8, whatever the head's place", () => {
+    for (const payload of [4096, 16_383, 16_384, 65_536, 2_097_151, 2_097_150]) {
+      for (let headAt = 0; headAt < 8; headAt++) {
+        for (let dataAddress = 0; dataAddress < 8; dataAddress++) {
+          for (const v1 of [0, 127, 128]) {
+            const extra = alignedHead(headAt, dataAddress, payload, 3, v1)!;
+            const lengthBytes = Math.ceil(Math.log2(payload + extra.extraV1 + 1) / 7);
+            expect(lengthBytes + extra.extraLength).toBeLessThanOrEqual(8);
+            expect((v1 < 128 ? 1 : 2) + extra.extraV1).toBeLessThanOrEqual(8);
+            expect((headAt + 1 + lengthBytes + extra.extraLength + 3 + extra.extraV1 - dataAddress) & 7).toBe(0);
+          }
+        }
+      }
+    }
+  });
+
+  it("with O_DIRECT: whole blocks, pad records the reader skips, the same records as through the page cache", async () => {
+    const dir = testTempDir("wasm-iop-recfile-");
+    const data = payloads();
+    const buffered = write(join(dir, "buffered.rec"), false, data, false);
+    const direct = write(join(dir, "direct.rec"), false, data, true);
+    buffered.close();
+    direct.close();
+    const events = (name: string) => parseRecording(readFileSync(join(dir, name)), name).events.map((e) => [e.kind, e.at.eventCount, e.kind === RecordKind.Received ? SHA(e.bytes) : ""]);
+    expect(events("direct.rec")).toEqual(events("buffered.rec"));
+    expect(buffered.stats.direct).toBe(false);
+    expect((await buffered.deflated).directBytes).toBe(0);
+    if (!direct.stats.direct) return; // a file system without O_DIRECT (tmpfs): the same file as through the page cache
+    const size = statSync(join(dir, "direct.rec")).size;
+    expect(size % PAD_ALIGN_BYTES).toBe(0);
+    const { directBytes, directFailures } = await direct.deflated;
+    expect(directFailures).toBe(0);
+    expect(directBytes).toBeGreaterThan(size / 2); // all but the header and the record larger than a slab
+    // Received bytes of 4 KiB or more given to appendTimed sit at their source's address modulo 8 (every slab starts
+    // on a block, at an address that is a multiple of 16).
+    const timed = new RecordFile(join(dir, "timed.rec"), { slabBytes: 64 * 1024, slabCount: 3, compress: false, direct: true });
+    timed.appendRaw([new RecordWriter().take()]);
+    const sources = data.filter((d) => d.length < 60_000).map((d, i) => {
+      const source = new Uint8Array(d.length + 8).subarray(i % 8, (i % 8) + d.length);
+      source.set(d);
+      timed.appendTimed(RecordKind.Received, 10, 1000, i % 4, -1, -1, source);
+      return source;
+    });
+    timed.close();
+    const records = decode(readFileSync(join(dir, "timed.rec")).subarray(PAD_ALIGN_BYTES), 3);
+    expect(records.map((r) => r.rest)).toEqual(sources.map(SHA));
+    const large = records.filter((_, i) => sources[i]!.length >= 4096);
+    expect(large.length).toBeGreaterThan(10);
+    large.forEach((r, i) => expect((r.dataAt + PAD_ALIGN_BYTES - sources.filter((s) => s.length >= 4096)[i]!.byteOffset) & 7).toBe(0));
   });
 
   it("writes every record checksummed and in order across slabs; deflates received bytes that compress, keeps random ones", async () => {

@@ -11,15 +11,10 @@
 import { FindingError, type FuzzBoard } from "../harness.ts";
 import { FuzzInitiator, INITIATOR_NAME } from "../iscsi_client.ts";
 import type { LoopbackBackend } from "../../../host/devices/tcp_backend.ts";
+import { makeRecord, PR_RECORD_COPY_BYTES, PR_RECORD_HOLDER_NONE, type RecordEntry } from "../pr_record.ts";
 import { bytes, type FuzzTarget, type InputReader, OPS_PER_INPUT_MAX } from "../target.ts";
 import { ANSWER_WITHIN_NS, finishSession, prepareSession, SESSION_BOARD, type SessionState } from "./session.ts";
 
-// The record's layout (docs/iscsi.md, "Persistent reservations through power loss"; pr_record.ts). A test checks
-// that a record made here is restored by the firmware, so the two cannot drift apart unseen.
-export const RECORD_COPY_BYTES = 16384;
-export const RECORD_MAGIC = 0x5252_5057;
-const RECORD_HEADER_BYTES = 64;
-const CHECKSUM_AT = 56;
 const KEYS = [0n, 1n, 0x1234n, 0xffff_ffff_ffff_ffffn];
 // The session's own port (ISID 80 00 00 00 00 01, iscsi_client.ts), its initiator device, another port, no name.
 const NAMES = [`${INITIATOR_NAME},i,0x800000000001`, INITIATOR_NAME, "iqn.x,i,0x00000000000a", ""];
@@ -30,50 +25,6 @@ interface NvramState extends SessionState {
 
 function be64(v: bigint): number[] { return Array.from({ length: 8 }, (_, k) => Number((v >> BigInt(56 - 8 * k)) & 0xffn)); }
 
-/** FNV-1a 64 over the record's 8-byte words, the checksum word read as zero (pr_record.ts prRecordChecksum). */
-export function recordChecksum(record: Uint8Array): bigint {
-  const v = new DataView(record.buffer, record.byteOffset, record.byteLength);
-  let h = 0xcbf2_9ce4_8422_2325n;
-  for (let i = 0; i < record.length; i += 8) {
-    const word = i === CHECKSUM_AT ? 0n : v.getBigUint64(i, true);
-    h = BigInt.asUintN(64, (h ^ word) * 0x0000_0100_0000_01b3n);
-  }
-  return h;
-}
-
-export interface RecordEntry { key: bigint; flags: number; targetPort: number; name: string }
-
-/** A record as pr_record.ts writes it; `fix` false leaves the checksum as it falls. */
-export function makeRecord(fields: { sequence: bigint; type: number; holder: number; aptpl: number; volume: string; entries: RecordEntry[]; version?: number; fix?: boolean }): Uint8Array {
-  const names = fields.entries.map((e) => Buffer.from(e.name, "latin1"));
-  const length = RECORD_HEADER_BYTES + names.reduce((n, b) => n + 16 + ((b.length + 7) & ~7), 0);
-  const record = new Uint8Array(Math.min(length, RECORD_COPY_BYTES));
-  const v = new DataView(record.buffer);
-  v.setUint32(0, RECORD_MAGIC, true);
-  v.setUint16(4, fields.version ?? 1, true);
-  v.setUint16(6, fields.entries.length, true);
-  v.setBigUint64(8, fields.sequence, true);
-  v.setUint32(16, length, true);
-  record[20] = fields.type;
-  record[21] = fields.holder;
-  record[22] = fields.aptpl;
-  const volume = Buffer.from(fields.volume, "latin1").subarray(0, 32);
-  record[23] = volume.length;
-  record.set(volume, 24);
-  let at = RECORD_HEADER_BYTES;
-  fields.entries.forEach((e, i) => {
-    if (at + 16 > record.length) return;
-    v.setBigUint64(at, e.key, true);
-    record[at + 8] = e.flags;
-    v.setUint16(at + 10, e.targetPort, true);
-    v.setUint16(at + 12, names[i]!.length, true);
-    record.set(names[i]!.subarray(0, Math.max(0, record.length - at - 16)), at + 16);
-    at += 16 + ((names[i]!.length + 7) & ~7);
-  });
-  if (fields.fix !== false) v.setBigUint64(CHECKSUM_AT, recordChecksum(record), true);
-  return record;
-}
-
 function recordFrom(input: InputReader): Uint8Array {
   const flags = input.u8();
   const count = input.u8() % 6;
@@ -83,7 +34,7 @@ function recordFrom(input: InputReader): Uint8Array {
     entries.push({ key: KEYS[pick % KEYS.length]!, flags: input.u8() % 4, targetPort: input.u8() % 3, name: NAMES[(pick >> 2) % NAMES.length]! });
   }
   return makeRecord({
-    sequence: BigInt(input.u16()), type: input.u8() % 10, holder: input.u8() % 8 === 7 ? 0xff : input.u8() % 8, aptpl: input.u8() % 3,
+    sequence: BigInt(input.u16()), type: input.u8() % 10, holder: input.u8() % 8 === 7 ? PR_RECORD_HOLDER_NONE : input.u8() % 8, aptpl: input.u8() % 3,
     volume: (flags & 0x40) !== 0 ? "fuzz-other" : "host-disk0", entries, version: (flags & 0x20) !== 0 ? 2 : 1, fix: (flags & 0x80) === 0,
   });
 }
@@ -135,14 +86,14 @@ export const nvramTarget: FuzzTarget<NvramState> = {
           const slot = input.u8() % 4; // volume 0 or 1, copy 0 or 1
           const record = recordFrom(input);
           log(`record of ${record.length} bytes into volume ${slot >> 1} copy ${slot & 1}`);
-          nvramBytes(fuzz).set(record, slot * RECORD_COPY_BYTES);
+          nvramBytes(fuzz).set(record, slot * PR_RECORD_COPY_BYTES);
           break;
         }
         case 4: {
-          const at = input.u16() % (4 * RECORD_COPY_BYTES);
+          const at = input.u16() % (4 * PR_RECORD_COPY_BYTES);
           const raw = input.take(input.u8() % 64);
           log(`${raw.length} raw bytes into the NVRAM at ${at}`);
-          nvramBytes(fuzz).set(raw.subarray(0, 4 * RECORD_COPY_BYTES - at), at);
+          nvramBytes(fuzz).set(raw.subarray(0, 4 * PR_RECORD_COPY_BYTES - at), at);
           break;
         }
         case 5:
