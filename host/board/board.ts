@@ -586,6 +586,25 @@ function naaFor(board: string, disk: string): bigint {
   return (0x5n << 60n) | (NAA_OUI << 36n) | (digest.readBigUInt64BE(0) & 0xf_ffff_ffffn);
 }
 
+// meteredDisk's held writes: storing them (at a release, mostly) is disk I/O too.
+function heldWrites(writeHeld: (offsetBytes: number, data: Uint8Array) => number, releaseHeld: () => readonly number[], clock: VirtualClock):
+  Pick<DiskBackend, "writeHeld" | "releaseHeld"> {
+  return {
+    writeHeld(offsetBytes, data) {
+      const meter = clock.meter;
+      if (meter === undefined) return writeHeld(offsetBytes, data);
+      const outer = meter.enter(Layer.DiskIo);
+      try { return writeHeld(offsetBytes, data); } finally { meter.leave(outer); }
+    },
+    releaseHeld() {
+      const meter = clock.meter;
+      if (meter === undefined) return releaseHeld();
+      const outer = meter.enter(Layer.DiskIo);
+      try { return releaseHeld(); } finally { meter.leave(outer); }
+    },
+  };
+}
+
 // A disk backend whose reads, writes and flushes are charged to the disk I/O layer while the clock's meter runs
 // (bench only).
 function meteredDisk(backend: DiskBackend, clock: VirtualClock): DiskBackend {
@@ -605,6 +624,7 @@ function meteredDisk(backend: DiskBackend, clock: VirtualClock): DiskBackend {
       const outer = meter.enter(Layer.DiskIo);
       try { backend.write(offsetBytes, data); } finally { meter.leave(outer); }
     },
+    ...(backend.writeHeld !== undefined && backend.releaseHeld !== undefined ? heldWrites(backend.writeHeld.bind(backend), backend.releaseHeld.bind(backend), clock) : {}),
     flush() {
       const meter = clock.meter;
       if (meter === undefined) return backend.flush();

@@ -94,6 +94,8 @@ export class RamRegion implements BusRegion {
       for (let i = 0; i < lengthBytes; i++) into[i] = ram[offset + i]!;
       return;
     }
+    // A quietView read into itself (a WRITE's data used where it lies, its DMA still made): nothing to copy.
+    if (into.buffer === ram.buffer && into.byteOffset === ram.byteOffset + offset) return;
     copyBytes(into, 0, ram.subarray(offset, offset + lengthBytes));
   }
 

@@ -1,7 +1,7 @@
 // The storage behind an emulated SCSI disk: a sparse file (so a board keeps its disks between runs) or sparse
 // memory (tests, scratch disks). Every call is synchronous so a run replays the same way each time: the virtual
 // clock, not the host's I/O scheduler, decides when a command completes.
-import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, renameSync, writeSync, writevSync } from "node:fs";
 
 export type BlockSize = 512 | 4096;
 
@@ -13,6 +13,16 @@ export interface DiskBackend {
   read(offsetBytes: number, into: Uint8Array): void;
   /** Stores `data` at `offsetBytes`; later reads see it at once. */
   write(offsetBytes: number, data: Uint8Array): void;
+  /**
+   * As write(), but the backend may keep `data` and store it later: at its next call of any other kind, or at
+   * releaseHeld() at the latest, so that adjacent held writes reach the host in one system call. The caller leaves
+   * `data` unchanged until releaseHeld() and answers nothing before it. Returns the write's index among those held
+   * since the last releaseHeld() (from 0). A failure to store it is reported by releaseHeld(), not thrown.
+   * Optional: a backend without it (memory: nothing to gain) is written with write().
+   */
+  writeHeld?(offsetBytes: number, data: Uint8Array): number;
+  /** Stores every held write; returns the indexes (writeHeld's) of those the host failed (empty when none did). */
+  releaseHeld?(): readonly number[];
   /** Makes every completed write durable (fdatasync for a file; nothing to do in memory). */
   flush(): void;
   /** Deallocates the range: later reads return zeros. */
@@ -37,6 +47,10 @@ const KIB = 1024;
 export const MEMORY_CHUNK_SIZE_BYTES = 64 * KIB;
 /** A file disk's unmap reads and zeroes the file in steps this size, so it never holds more than one step. */
 const FILE_UNMAP_STEP_BYTES = 1024 * KIB;
+/** A run of held writes is stored once it reaches either bound (pwritev takes at most IOV_MAX, 1024, pieces). */
+const HELD_RUN_PIECES_MAX = 256;
+const HELD_RUN_BYTES_MAX = 4096 * KIB;
+const NONE_FAILED: readonly number[] = [];
 
 function checkGeometry(name: string, sizeBytes: number, blockSize: number): void {
   if (blockSize !== 512 && blockSize !== 4096) throw new RangeError(`disk ${name}: block size ${blockSize} is neither 512 nor 4096`);
@@ -188,6 +202,14 @@ class MemoryDisk implements DiskBackend {
 class FileDisk implements DiskBackend {
   private fd: number | null;
   private unmapScratch: Uint8Array | null = null; // one step's worth, made on the first unmap
+  // Held writes (writeHeld): the one run of adjacent ones not stored yet, [runStartBytes, runEndBytes) of the file,
+  // its pieces in order, the first one's index; how many were held since the last releaseHeld(); which failed.
+  private readonly runPieces: Uint8Array[] = [];
+  private runStartBytes = 0;
+  private runEndBytes = 0;
+  private runFirstIndex = 0;
+  private heldCount = 0;
+  private heldFailed: number[] = [];
 
   constructor(
     readonly name: string,
@@ -200,6 +222,7 @@ class FileDisk implements DiskBackend {
 
   read(offsetBytes: number, into: Uint8Array): void {
     const fd = this.checkAccess(offsetBytes, into.length);
+    if (this.runPieces.length > 0) this.storeRun(); // held writes first: a read sees every write before it
     let doneBytes = 0;
     while (doneBytes < into.length) { // readSync may return fewer bytes than asked; each pass moves at least one
       let readBytes: number;
@@ -218,8 +241,14 @@ class FileDisk implements DiskBackend {
 
   write(offsetBytes: number, data: Uint8Array): void {
     const fd = this.checkAccess(offsetBytes, data.length);
+    if (this.runPieces.length > 0) this.storeRun(); // in order: a held write before this one is stored first
+    this.writeAt(fd, offsetBytes, data);
+  }
+
+  // All of `data` at `offsetBytes`, in as many pwrite calls as the host needs; DiskIoError when it fails.
+  private writeAt(fd: number, offsetBytes: number, data: Uint8Array): void {
     let doneBytes = 0;
-    while (doneBytes < data.length) {
+    while (doneBytes < data.length) { // each pass moves at least one byte, or throws
       let writtenBytes: number;
       try {
         writtenBytes = writeSync(fd, data, doneBytes, data.length - doneBytes, offsetBytes + doneBytes);
@@ -231,8 +260,34 @@ class FileDisk implements DiskBackend {
     }
   }
 
+  // A write that continues the held run joins it; any other first stores the run and starts a new one.
+  writeHeld(offsetBytes: number, data: Uint8Array): number {
+    this.checkAccess(offsetBytes, data.length);
+    const pieces = this.runPieces;
+    if (pieces.length > 0 && (offsetBytes !== this.runEndBytes || pieces.length >= HELD_RUN_PIECES_MAX ||
+      this.runEndBytes - this.runStartBytes + data.length > HELD_RUN_BYTES_MAX)) this.storeRun();
+    if (pieces.length === 0) {
+      this.runStartBytes = offsetBytes;
+      this.runEndBytes = offsetBytes;
+      this.runFirstIndex = this.heldCount;
+    }
+    pieces.push(data);
+    this.runEndBytes += data.length;
+    return this.heldCount++;
+  }
+
+  releaseHeld(): readonly number[] {
+    if (this.runPieces.length > 0) this.storeRun();
+    this.heldCount = 0;
+    if (this.heldFailed.length === 0) return NONE_FAILED;
+    const failed = this.heldFailed;
+    this.heldFailed = [];
+    return failed;
+  }
+
   flush(): void {
     const fd = this.checkAccess(0, 0);
+    if (this.runPieces.length > 0) this.storeRun();
     this.io("fdatasync", () => fdatasyncSync(fd));
   }
 
@@ -258,8 +313,43 @@ class FileDisk implements DiskBackend {
   }
 
   close(): void {
+    if (this.fd !== null && this.runPieces.length > 0) this.storeRun();
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
+  }
+
+  /**
+   * Stores the held run: its pieces in one pwritev (the rest piece by piece when the host takes fewer bytes). When
+   * that fails, each piece is written alone, so that only the writes the host refuses are reported as failed.
+   */
+  private storeRun(): void {
+    const pieces = this.runPieces;
+    const fd = this.fd!;
+    try {
+      let doneBytes = pieces.length === 1 ? 0 : writevSync(fd, pieces, this.runStartBytes);
+      let at = this.runStartBytes;
+      for (const piece of pieces) { // bounded by the pieces; what writev did not take, written by write()
+        if (doneBytes >= piece.length) doneBytes -= piece.length;
+        else {
+          this.writeAt(fd, at + doneBytes, piece.subarray(doneBytes));
+          doneBytes = 0;
+        }
+        at += piece.length;
+      }
+    } catch {
+      let at = this.runStartBytes;
+      for (const [index, piece] of pieces.entries()) {
+        try {
+          this.writeAt(fd, at, piece);
+        } catch (error) {
+          if (!(error instanceof DiskIoError)) throw error;
+          this.heldFailed.push(this.runFirstIndex + index);
+        }
+        at += piece.length;
+      }
+    } finally {
+      pieces.length = 0;
+    }
   }
 
   private checkAccess(offsetBytes: number, lengthBytes: number): number {

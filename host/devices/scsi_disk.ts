@@ -1,6 +1,6 @@
 // A SCSI direct-access logical unit (SBC-3) over a DiskBackend: the disks the emulated virtio-scsi controller
-// exposes. One command runs to completion inside execute(): every WRITE reaches the backend before GOOD returns,
-// and every field the standards ask a device server to check is checked before any data moves.
+// exposes. One command runs to completion inside execute(): every WRITE reaches the backend before GOOD returns
+// (or, for one whose caller holds its answer, before releaseWrites() returns: execute's dataOutHeld), and every field the standards ask a device server to check is checked before any data moves.
 // REPORT LUNS lists every logical unit of the target, which only the controller knows, so the controller answers
 // it; reportLunsData() below builds its parameter data.
 import type { DiskBackend } from "./disk_backend.ts";
@@ -39,6 +39,11 @@ export interface ScsiResult {
   overflowBytes?: number;
   /** `dataIn` is a READ's buffer from the disk's pool: give it back with releaseDataIn() once it is copied out. */
   dataInPooled?: boolean;
+  /**
+   * A WRITE given `dataOutHeld` whose data the backend holds (DiskBackend.writeHeld, this its index): GOOD stands
+   * once releaseWrites() does not name it; when it does, the command's answer is heldWriteFailed() instead.
+   */
+  heldWrite?: number;
 }
 
 export interface ScsiIdentity {
@@ -108,10 +113,13 @@ interface Outcome {
   dataOwned?: boolean;
   /** `data` is the start of execute()'s `dataInPlace`: the caller's own memory, no pool buffer. */
   inPlace?: boolean;
+  /** The data of this WRITE is held by the backend (writeHeld's index): stored at releaseWrites() at the latest. */
+  heldWrite?: number;
 }
 
 const GOOD: Outcome = { status: SAM_STATUS_GOOD };
 const EMPTY = new Uint8Array(0);
+const NONE_FAILED: readonly number[] = [];
 
 function checkCondition(senseKey: number, additional: AdditionalSense, options?: SenseOptions): Outcome {
   return { status: SAM_STATUS_CHECK_CONDITION, sense: fixedSense(senseKey, additional, options) };
@@ -233,6 +241,8 @@ export class ScsiDisk {
   readonly readBuffers = new ReadBufferPool();
   // execute()'s dataInPlace while it runs: where a READ may put its data instead of a pool buffer.
   private dataInPlace: Uint8Array | undefined;
+  // execute()'s dataOutHeld while it runs: a WRITE may leave its data to the backend to store later (writeHeld).
+  private dataOutHeld = false;
 
   constructor(
     private readonly backend: DiskBackend,
@@ -278,16 +288,20 @@ export class ScsiDisk {
    * Executes one command. `dataOut` holds what the initiator sent; allocation and transfer lengths come from the
    * CDB; `dataInCapacity` is how many bytes the initiator's Data-In buffers hold (Data-In is cut to it).
    * `dataInPlace`, optional: memory a READ may read its data into straight (the initiator's own buffer); the
-   * result's `dataIn` is then a view of it, not pooled.
+   * result's `dataIn` is then a view of it, not pooled. `dataOutHeld`: the caller leaves `dataOut` unchanged and
+   * answers nothing until its next releaseWrites(), so a WRITE without FUA may have the backend store its data then
+   * (with adjacent ones, in one system call); the result's `heldWrite` says so.
    */
-  execute(cdb: Uint8Array, dataOut: Uint8Array, dataInCapacity: number, dataInPlace?: Uint8Array): ScsiResult {
+  execute(cdb: Uint8Array, dataOut: Uint8Array, dataInCapacity: number, dataInPlace?: Uint8Array, dataOutHeld = false): ScsiResult {
     if (!Number.isSafeInteger(dataInCapacity) || dataInCapacity < 0) throw new RangeError(`Data-In capacity ${dataInCapacity} is not a byte count`);
     this.dataInPlace = dataInPlace;
+    this.dataOutHeld = dataOutHeld;
     let outcome: Outcome;
     try {
       outcome = this.checkAndDispatch(cdb, dataOut);
     } finally {
       this.dataInPlace = undefined;
+      this.dataOutHeld = false;
     }
     if (outcome.status !== SAM_STATUS_GOOD) {
       return { status: outcome.status, sense: outcome.sense, residualBytes: dataOut.length + dataInCapacity };
@@ -296,12 +310,28 @@ export class ScsiDisk {
     const deliveredBytes = Math.min(data.length, dataInCapacity);
     return {
       status: outcome.status,
-      // The caller owns what it gets, and it holds nothing past the cut: a copy, unless the buffer is already its own.
-      dataIn: outcome.dataOwned === true ? data.subarray(0, deliveredBytes) : data.slice(0, deliveredBytes),
+      // The caller owns what it gets, and it holds nothing past the cut: a copy, unless the buffer is already its own
+      // or there is nothing (every WRITE: an empty slice still costs an allocation and a memset per command).
+      dataIn: outcome.dataOwned === true ? data.subarray(0, deliveredBytes) : deliveredBytes === 0 ? EMPTY : data.slice(0, deliveredBytes),
       residualBytes: dataInCapacity - deliveredBytes + dataOut.length - (outcome.dataOutUsedBytes ?? 0),
       overflowBytes: data.length - deliveredBytes,
       dataInPooled: outcome.dataOwned === true && outcome.inPlace !== true && data.length > 0,
+      ...(outcome.heldWrite !== undefined ? { heldWrite: outcome.heldWrite } : {}),
     };
+  }
+
+  /**
+   * Stores every WRITE's data held since the last call (execute's `dataOutHeld`); returns the `heldWrite` indexes of
+   * those the host failed to store, whose commands must be answered with heldWriteFailed() instead of GOOD.
+   */
+  releaseWrites(): readonly number[] {
+    return this.backend.releaseHeld?.() ?? NONE_FAILED;
+  }
+
+  /** The answer to a WRITE whose held data the host failed to store: MEDIUM ERROR, WRITE ERROR, as write() gives. */
+  heldWriteFailed(dataOutBytes: number): ScsiResult {
+    const failed = checkCondition(SENSE_KEY_MEDIUM_ERROR, ASC_WRITE_ERROR);
+    return { status: failed.status, sense: failed.sense, residualBytes: dataOutBytes };
   }
 
   /**
@@ -543,7 +573,10 @@ export class ScsiDisk {
     return { status: SAM_STATUS_GOOD, data, dataOwned: true, inPlace };
   }
 
-  /** SBC-3, WRITE (6, 10, 12, 16): the data is in the backend before GOOD; with FUA it is also flushed first. */
+  /**
+   * SBC-3, WRITE (6, 10, 12, 16): the data is in the backend before GOOD (a held one: before the caller's
+   * releaseWrites(), and before it answers); with FUA it is also flushed first, and never held.
+   */
   private onWrite(cdb: Uint8Array, dataOut: Uint8Array): Outcome {
     const transfer = decodeBlockTransfer(cdb);
     const refused = this.checkTransfer(transfer);
@@ -551,8 +584,13 @@ export class ScsiDisk {
     const lengthBytes = transfer.blockCount * this.backend.blockSize;
     // Less Data-Out than the CDB describes: writing part of a block, or garbage, is worse than refusing.
     if (dataOut.length < lengthBytes) return invalidFieldInCdb(transfer.countByteIndex);
+    const offsetBytes = Number(transfer.lba) * this.backend.blockSize;
+    const data = dataOut.length === lengthBytes ? dataOut : dataOut.subarray(0, lengthBytes);
+    if (this.dataOutHeld && !transfer.fua && this.backend.writeHeld !== undefined) {
+      return { status: SAM_STATUS_GOOD, dataOutUsedBytes: lengthBytes, heldWrite: this.backend.writeHeld(offsetBytes, data) };
+    }
     const done: Outcome = { status: SAM_STATUS_GOOD, dataOutUsedBytes: lengthBytes };
-    const written = this.written(done, () => this.backend.write(Number(transfer.lba) * this.backend.blockSize, dataOut.subarray(0, lengthBytes)));
+    const written = this.written(done, () => this.backend.write(offsetBytes, data));
     return transfer.fua && written.status === SAM_STATUS_GOOD ? this.flushed(written) : written;
   }
 

@@ -178,6 +178,7 @@ const CHAIN_BYTES_MAX = 2 ** 32;
 
 const LATENCY_DEFAULT_NS = { read: 20_000, write: 30_000, flush: 200_000 };
 const DATA_IN_PLACE_BYTES_MIN = 32 * 1024; // a READ this large reads into the driver's buffer straight (dataInPlace)
+const DATA_OUT_PLACE_BYTES_MIN = 512; // a WRITE's data this large is written from the driver's buffer (dataOutPlace)
 const OPCODES_READ = new Set([0x08, 0x28, 0xa8, 0x88, 0x2f, 0x8f]); // READ 6/10/12/16, VERIFY 10/16
 const OPCODES_WRITE = new Set([0x0a, 0x2a, 0xaa, 0x8a, 0x2e, 0xae, 0x8e, 0x41, 0x93, 0x42]); // WRITE, WRITE AND VERIFY, WRITE SAME, UNMAP
 const OPCODES_FLUSH = new Set([0x35, 0x91]); // SYNCHRONIZE CACHE 10/16
@@ -258,6 +259,14 @@ interface CommandResult {
   dataIn: Uint8Array;
   dataInOwner?: ScsiDisk | undefined; // as InFlight's
   residualBytes: number;
+  heldWrite?: number | undefined; // ScsiResult's: the disk holds this WRITE's data until releaseHeldWrites
+}
+
+/** A WRITE of the current notify whose data its disk holds (ScsiResult.heldWrite), answered once it is stored. */
+interface HeldWrite {
+  request: InFlight;
+  disk: ScsiDisk;
+  index: number;
 }
 
 export class VirtioScsiDevice extends PciFunctionBase {
@@ -276,6 +285,7 @@ export class VirtioScsiDevice extends PciFunctionBase {
   private requestLunScratch = this.requestHeaderScratch; // its LUN field, a view made with it
   private requestCdbScratch = this.requestHeaderScratch; // its CDB, likewise
   private dataOutScratch = new Uint8Array(0);
+  private readonly heldWrites: HeldWrite[] = []; // this notify's, until releaseHeldWrites (end of processQueue)
   private readonly descScratch = new Uint8Array(DESC_BYTES);
   private readonly u16Scratch = new Uint8Array(2);
   private readonly usedScratch = new Uint8Array(USED_ELEM_BYTES);
@@ -665,20 +675,43 @@ export class VirtioScsiDevice extends PciFunctionBase {
     if (availIndex === undefined) return this.markBroken(`queue ${index}: available ring at ${hex(queue.driverAddress)} unreadable`);
     const newCount = (availIndex - queue.availIndexNext) & 0xffff;
     if (newCount > queue.size) return this.markBroken(`queue ${index}: available index ${availIndex} is ${newCount} ahead of ${queue.availIndexNext}, more than the queue size ${queue.size}`);
-    for (let taken = 0; taken < newCount && !this.broken; taken++) {
-      const slot = queue.availIndexNext % queue.size;
-      const head = this.readU16(queue.driverAddress + 4n + BigInt(2 * slot));
-      if (head === undefined) return this.markBroken(`queue ${index}: available ring entry ${slot} unreadable`);
-      queue.availIndexNext = (queue.availIndexNext + 1) & 0xffff;
-      const chain = this.walkChain(queue, head);
-      if (typeof chain === "string") return this.markBroken(`queue ${index}: ${chain}`);
-      switch (index) {
-        case QUEUE_CONTROL: this.onControlRequest(chain); break;
-        case QUEUE_EVENT: this.onEventBuffer(queue, chain); break;
-        case QUEUE_REQUEST: this.onCommandRequest(chain); break;
-        default: throw new Error(`${this.name}: no queue ${index}`);
+    try {
+      for (let taken = 0; taken < newCount && !this.broken; taken++) {
+        const slot = queue.availIndexNext % queue.size;
+        const head = this.readU16(queue.driverAddress + 4n + BigInt(2 * slot));
+        if (head === undefined) return this.markBroken(`queue ${index}: available ring entry ${slot} unreadable`);
+        queue.availIndexNext = (queue.availIndexNext + 1) & 0xffff;
+        const chain = this.walkChain(queue, head);
+        if (typeof chain === "string") return this.markBroken(`queue ${index}: ${chain}`);
+        switch (index) {
+          case QUEUE_CONTROL: this.onControlRequest(chain); break;
+          case QUEUE_EVENT: this.onEventBuffer(queue, chain); break;
+          case QUEUE_REQUEST: this.onCommandRequest(chain); break;
+          default: throw new Error(`${this.name}: no queue ${index}`);
+        }
+      }
+    } finally {
+      if (this.heldWrites.length > 0) this.releaseHeldWrites();
+    }
+  }
+
+  // The WRITEs of this notify whose data the disks hold (their data in place, in the driver's buffers, which stay
+  // unchanged until the requests complete): stored now, adjacent ones together, before any of them is answered (their
+  // completions are clock events, later); one the host failed is answered MEDIUM ERROR, WRITE ERROR instead of GOOD.
+  private releaseHeldWrites(): void {
+    const held = this.heldWrites;
+    for (const disk of this.disks) { // bounded by the disks; each releases once
+      if (!held.some((h) => h.disk === disk)) continue;
+      const failed = disk.releaseWrites();
+      for (const h of failed.length === 0 ? [] : held) {
+        if (h.disk !== disk || !failed.includes(h.index)) continue;
+        const answer = disk.heldWriteFailed(h.request.dataOutBytes);
+        this.stats.bytesWritten -= h.request.dataOutBytes;
+        this.responseHeaders.push(h.request.header); // replaced: its answer is not written yet
+        this.respond(h.request, { response: RESPONSE_OK, status: answer.status, sense: answer.sense ?? EMPTY_DATA, dataIn: EMPTY_DATA, residualBytes: answer.residualBytes ?? 0 });
       }
     }
+    held.length = 0;
   }
 
   // §2.7.4, §2.7.5: follows NEXT from `head`; a string names the violation that breaks the device.
@@ -766,17 +799,21 @@ export class VirtioScsiDevice extends PciFunctionBase {
       // §5.6.6.1: both directions need INOUT, which is not offered; FAILURE.
       return this.schedule(this.respond(request, simpleResponse(RESPONSE_FAILURE, dataInCapacityBytes + dataOutBytes)), 0);
     }
-    if (this.dataOutScratch.length < dataOutBytes) this.dataOutScratch = new Uint8Array(dataOutBytes); // at most DATA_BYTES_MAX
-    const dataOut = this.gather(chain.readable, requestHeaderBytes, dataOutBytes, dataOutBytes === this.dataOutScratch.length ? this.dataOutScratch : this.dataOutScratch.subarray(0, dataOutBytes));
+    const place = this.dataOutPlace(cdb[0]!, chain.readable, requestHeaderBytes, dataOutBytes);
+    const dataOut = this.gather(chain.readable, requestHeaderBytes, dataOutBytes, place ?? this.dataOutScratchOf(dataOutBytes));
     if (dataOut === undefined) return this.schedule(this.respond(request, transportFailure(dataOutBytes)), 0);
     const lie = OPCODES_WRITE.has(cdb[0]!) && dataOut.length > 0 && this.takeFault("lose-write-next") !== undefined;
-    const result = lie ? { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: EMPTY_DATA, dataIn: EMPTY_DATA, residualBytes: 0 } : this.execute(lun, cdb, dataOut, dataInCapacityBytes, chain.writable, responseHeaderBytes);
+    const result = lie ? { response: RESPONSE_OK, status: SAM_STATUS_GOOD, sense: EMPTY_DATA, dataIn: EMPTY_DATA, residualBytes: 0 } : this.execute(lun, cdb, dataOut, dataInCapacityBytes, chain.writable, responseHeaderBytes, place !== undefined);
     if (result.status === SAM_STATUS_GOOD && result.response === RESPONSE_OK) this.stats.bytesWritten += dataOut.length - (dataOutBytes > 0 ? result.residualBytes : 0);
     this.schedule(this.respond(request, result), this.latencyFor(cdb[0]!));
+    if (result.heldWrite !== undefined) this.heldWrites.push({ request, disk: this.disks[lun as number]!, index: result.heldWrite });
   }
 
   // REPORT LUNS is the controller's; every other command goes to the LUN's disk.
-  private execute(lun: number | "report-luns", cdb: Uint8Array, dataOut: Uint8Array, dataInCapacityBytes: number, writable: Segment[], dataInOffsetBytes: number): CommandResult {
+  // `dataOutHeld`: dataOut is the driver's own buffer (dataOutPlace), so a WRITE's data may be stored at the end of
+  // this notify (releaseHeldWrites) rather than at once.
+  private execute(lun: number | "report-luns", cdb: Uint8Array, dataOut: Uint8Array, dataInCapacityBytes: number, writable: Segment[], dataInOffsetBytes: number,
+    dataOutHeld: boolean): CommandResult {
     if (cdb[0] === OPCODE_REPORT_LUNS) {
       const allocationBytes = new DataView(cdb.buffer, cdb.byteOffset, cdb.length).getUint32(6, false);
       const all = reportLunsData(this.disks.flatMap((_, index) => (this.pulled[index] ? [] : [index])));
@@ -789,13 +826,13 @@ export class VirtioScsiDevice extends PciFunctionBase {
       return { response: RESPONSE_OK, status: SAM_STATUS_CHECK_CONDITION, sense, dataIn: EMPTY_DATA, residualBytes: dataInCapacityBytes + dataOut.length };
     }
     const disk = this.disks[lun]!;
-    const outcome = disk.execute(cdb, dataOut, dataInCapacityBytes, this.dataInPlace(cdb[0]!, writable, dataInOffsetBytes, dataInCapacityBytes));
+    const outcome = disk.execute(cdb, dataOut, dataInCapacityBytes, this.dataInPlace(cdb[0]!, writable, dataInOffsetBytes, dataInCapacityBytes), dataOutHeld);
     const dataIn = outcome.dataIn ?? EMPTY_DATA;
     // virtio residual = the data buffers' length minus what was transferred; only one direction is ever used here.
     const delivered = dataIn.length > dataInCapacityBytes ? dataIn.subarray(0, dataInCapacityBytes) : dataIn;
     const residualBytes = outcome.residualBytes ?? dataInCapacityBytes - delivered.length;
     const dataInOwner = outcome.dataInPooled === true ? disk : undefined;
-    return { response: RESPONSE_OK, status: outcome.status, sense: outcome.sense ?? EMPTY_DATA, dataIn: delivered, dataInOwner, residualBytes };
+    return { response: RESPONSE_OK, status: outcome.status, sense: outcome.sense ?? EMPTY_DATA, dataIn: delivered, dataInOwner, residualBytes, heldWrite: outcome.heldWrite };
   }
 
   // A large READ's data buffer, when it is one piece of RAM nobody watches (bench, run: no trace, no fuzzer): the disk
@@ -804,16 +841,37 @@ export class VirtioScsiDevice extends PciFunctionBase {
   // guest RAM) instead of twice. Undefined otherwise: the disk reads into a pool buffer, copied at completion.
   private dataInPlace(opcode: number, writable: Segment[], offsetBytes: number, lengthBytes: number): Uint8Array | undefined {
     if (lengthBytes < DATA_IN_PLACE_BYTES_MIN || !OPCODES_READ.has(opcode)) return undefined;
+    return this.placeView(writable, offsetBytes, lengthBytes);
+  }
+
+  // A WRITE's data, when it is one piece of RAM nobody watches: gather() still makes the DMA reads (recorded,
+  // faulted, metered as before) but into the data where it lies, so nothing is copied, and the disk writes from the
+  // driver's buffer, which the driver may not change before the request completes (execute() keeps nothing).
+  // Undefined otherwise: the data is gathered into the scratch buffer.
+  private dataOutPlace(opcode: number, readable: Segment[], offsetBytes: number, lengthBytes: number): Uint8Array | undefined {
+    if (lengthBytes < DATA_OUT_PLACE_BYTES_MIN || !OPCODES_WRITE.has(opcode)) return undefined;
+    return this.placeView(readable, offsetBytes, lengthBytes);
+  }
+
+  // The data area [offsetBytes, offsetBytes + lengthBytes) of `segments` as one view of memory, when those segments
+  // follow each other in RAM nobody watches (a driver's buffer cut into descriptors of 64 KiB); else undefined.
+  private placeView(segments: Segment[], offsetBytes: number, lengthBytes: number): Uint8Array | undefined {
     let skip = offsetBytes;
     let index = 0;
-    while (index < writable.length && skip >= writable[index]!.lengthBytes) skip -= writable[index++]!.lengthBytes;
-    if (index === writable.length) return undefined;
-    // The whole data buffer in one run of segments that follow each other in memory (a driver's buffer cut into
-    // descriptors of 64 KiB), or nothing.
-    const start = writable[index]!.address + BigInt(skip);
-    let end = writable[index]!.address + BigInt(writable[index]!.lengthBytes);
-    while (end - start < BigInt(lengthBytes) && ++index < writable.length && writable[index]!.address === end) end += BigInt(writable[index]!.lengthBytes);
+    while (index < segments.length && skip >= segments[index]!.lengthBytes) skip -= segments[index++]!.lengthBytes;
+    if (index === segments.length) return undefined;
+    const first = segments[index]!;
+    if (first.lengthBytes - skip >= lengthBytes) return this.quietView(skip === 0 ? first.address : first.address + BigInt(skip), lengthBytes); // one piece
+    const start = first.address + BigInt(skip);
+    let end = segments[index]!.address + BigInt(segments[index]!.lengthBytes);
+    while (end - start < BigInt(lengthBytes) && ++index < segments.length && segments[index]!.address === end) end += BigInt(segments[index]!.lengthBytes);
     return end - start >= BigInt(lengthBytes) ? this.quietView(start, lengthBytes) : undefined;
+  }
+
+  // The scratch buffer a request's data-out is gathered into when it cannot be used in place, `lengthBytes` long.
+  private dataOutScratchOf(lengthBytes: number): Uint8Array {
+    if (this.dataOutScratch.length < lengthBytes) this.dataOutScratch = new Uint8Array(lengthBytes); // at most DATA_BYTES_MAX
+    return lengthBytes === this.dataOutScratch.length ? this.dataOutScratch : this.dataOutScratch.subarray(0, lengthBytes);
   }
 
   // decodeLun, with a pulled disk's LUN as absent as an unknown one; REPORT LUNS, which the controller answers,

@@ -5,7 +5,7 @@
 // these tests say what they skipped; under CI (CI=true) a missing tool is a failure.
 import { execFile } from "node:child_process";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -23,15 +23,17 @@ if (missing.length > 0) {
   if (process.env.CI === "true") throw new Error(`${message}; CI must have them`);
   process.stderr.write(`${message}\n`);
 }
-const tmp = mkdtempSync(join(tmpdir(), "wasm-iop-interop-"));
 
 describe.skipIf(missing.length > 0)("interoperability with Debian's initiators", () => {
   let serving: ServingBoard;
+  let tmp = ""; // the images written and read back; removed once the board has stopped
   beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "wasm-iop-interop-"));
     serving = await serveBoard({ timeoutMs: scaled(20_000) });
   }, scaled(60_000));
   afterAll(async () => {
     await serving?.stop();
+    if (tmp !== "") rmSync(tmp, { recursive: true, force: true });
   });
 
   it("lists the target and its five LUNs (iscsi-ls, discovery and login)", async () => {

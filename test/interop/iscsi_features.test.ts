@@ -6,7 +6,7 @@
 // each connection says how a write's data came (immediate, unsolicited Data-Out, R2Ts). Without the Debian tools
 // these tests say what they skipped; under CI (CI=true) a missing tool is a failure.
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -59,12 +59,15 @@ async function tool(file: string, args: string[], env: Record<string, string> = 
 describe.skipIf(missing.length > 0)("iSCSI features with Debian's initiators", () => {
   let serving: ServingBoard;
   let host: string;
+  let dir: string | undefined; // the board file's; removed once the board has stopped
   beforeAll(async () => {
-    serving = await serveBoard({ boardPath: boardFile(mkdtempSync(join(tmpdir(), "wasm-iop-features-"))), timeoutMs: scaled(20_000) });
+    dir = mkdtempSync(join(tmpdir(), "wasm-iop-features-"));
+    serving = await serveBoard({ boardPath: boardFile(dir), timeoutMs: scaled(20_000) });
     host = serving.urls[0]!.replace(/^iscsi:\/\//, "").replace(/\/.*$/, "");
   }, scaled(60_000));
   afterAll(async () => {
     await serving?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
   it("lists the seven targets this initiator may log in to, the long-named ones included (iscsi-ls, SendTargets=All)", async () => {

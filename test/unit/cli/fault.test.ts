@@ -1,10 +1,11 @@
 // wasm-iop fault against a running board, as a test engineer scripts it: `wasm-iop run` claims its data directory
 // with a control socket (replacing a stale one, refusing where another board answers), `fault` pulls and replaces a
 // disk and asks for the status through it, a name the board lacks is one line and exit status 2, a board that is not
-// running is exit status 1, and the socket is gone once `run` stops on SIGINT.
+// running is exit status 1, and the socket is gone once `run` stops on SIGINT. A second `run` refused on a live
+// board's data directory leaves the page owners that board recorded (a board file with a cluster section) as they were.
 // How: a small board file (host bridged to sp1, one file disk on sp1) in a temp directory, the CLI as child processes.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FIRMWARE_PATH } from "../../../tools/build/firmware.ts";
@@ -101,5 +102,33 @@ describe("wasm-iop fault", () => {
     const gone = await fault("status");
     expect(gone.code).toBe(1);
     expect(gone.stderr).toBe(`wasm-iop fault: no board is running on ${dataDir}: no control socket ${socketPath} (start one with wasm-iop run --data-dir ...)\n`);
+  });
+
+  it("refuses a second run on a live board's data directory before it records its page owners there", async () => {
+    // The same board with a cluster section (its disk in 4 pages, round robin from a); the second board file differs
+    // only in the table's version, which the check does not compare, so only the control socket refuses it.
+    const clustered = (version: number) => {
+      const file = join(tmp, `clustered-${version}.json`);
+      writeFileSync(file, JSON.stringify({
+        ...JSON.parse(readFileSync(boardFile, "utf8")),
+        cluster: { version, board: "a", boards: [{ id: 1, name: "a", portals: [{ host: "127.0.0.1", port: 21600 }] }, { id: 2, name: "b", portals: [{ host: "127.0.0.1", port: 21601 }] }],
+          volumes: [{ volume: "sp1-disk0", pageBlocks: 1024, pageCount: 4, owners: { roundRobinFrom: "a" } }] },
+      }));
+      return file;
+    };
+    const dataDir = join(tmp, "clustered");
+    const record = join(dataDir, "page-owners.json");
+    const run = startCli(["run", "--board", clustered(1), "--data-dir", dataDir, "--portal", "127.0.0.1:0", "--firmware", FIRMWARE_PATH]);
+    try {
+      await run.waitFor(/running; Ctrl-C stops the board/);
+      expect(JSON.parse(readFileSync(record, "utf8")).version).toBe(1);
+      const second = await runCli(["run", "--board", clustered(2), "--data-dir", dataDir, "--portal", "127.0.0.1:0", "--firmware", FIRMWARE_PATH]);
+      expect(second.code, second.stderr).toBe(1);
+      expect(second.stderr).toContain("another board is running on this data directory");
+      expect(JSON.parse(readFileSync(record, "utf8")).version).toBe(1);
+    } finally {
+      run.child.kill("SIGINT");
+    }
+    expect((await run.result).code).toBe(0);
   });
 });

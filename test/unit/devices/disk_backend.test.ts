@@ -1,8 +1,9 @@
 // Proves the two disk backends: a file disk is created sparse at its declared size and refuses an existing file of
 // another size; both backends return exactly what was written, across the 64 KiB chunk boundaries of the memory
-// disk, read zeros where nothing was written or where a range was unmapped, and reject accesses outside the disk.
+// disk, read zeros where nothing was written or where a range was unmapped, and reject accesses outside the disk; a
+// file disk's held writes (writeHeld) are stored in order, adjacent ones together, and their failures reported.
 // Temp files live under os.tmpdir() and are removed afterwards.
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -166,5 +167,50 @@ describe("file disk unmap", () => {
     expect(statSync(path).blocks * 512).toBeLessThan(1 * MIB);
     expect(disk.isMapped(0, 512)).toBe(true); // a file cannot tell: it always answers mapped
     disk.close();
+  });
+});
+
+describe("file disk held writes", () => {
+  // Proves writeHeld/releaseHeld: held writes reach the file no later than releaseHeld or the disk's next call of
+  // another kind, a run of adjacent ones together and in order with the writes around them (the file, read through
+  // a descriptor of its own, shows when); releaseHeld names the held writes the host failed, by their indexes.
+  it("stores a run of adjacent held writes at the first write that does not continue it, the rest at releaseHeld", () => {
+    const path = tempPath();
+    const disk = openFileDisk(path, 4 * MIB, 512);
+    const onFile = (offsetBytes: number, lengthBytes: number) => new Uint8Array(readFileSync(path).subarray(offsetBytes, offsetBytes + lengthBytes));
+    const pieces = [pattern(4096, 1), pattern(4096, 2), pattern(8192, 3), pattern(4096, 4)];
+    expect(disk.writeHeld!(0, pieces[0]!)).toBe(0);
+    expect(disk.writeHeld!(4096, pieces[1]!)).toBe(1);
+    expect(disk.writeHeld!(8192, pieces[2]!)).toBe(2);
+    expect(onFile(0, 16384).every((byte) => byte === 0)).toBe(true); // held, not stored yet
+    expect(disk.writeHeld!(MIB, pieces[3]!)).toBe(3); // not adjacent: the run of three goes first
+    expect(onFile(0, 16384)).toEqual(new Uint8Array([...pieces[0]!, ...pieces[1]!, ...pieces[2]!]));
+    expect(onFile(MIB, 4096).every((byte) => byte === 0)).toBe(true);
+    expect(disk.releaseHeld!()).toEqual([]);
+    expect(onFile(MIB, 4096)).toEqual(pieces[3]);
+    expect(disk.writeHeld!(2 * MIB, pieces[0]!)).toBe(0); // indexes start again after a release
+    expect(readBack(disk, 2 * MIB, 4096)).toEqual(pieces[0]); // a read stores what is held first
+    disk.writeHeld!(3 * MIB, pieces[1]!);
+    disk.write(3 * MIB, pieces[2]!.subarray(0, 4096)); // a later plain write over it wins: the held one is stored first
+    expect(disk.releaseHeld!()).toEqual([]);
+    expect(onFile(3 * MIB, 4096)).toEqual(pieces[2]!.subarray(0, 4096));
+    disk.close();
+  });
+
+  it("names at releaseHeld the held writes the host failed to store, and throws nothing before", () => {
+    const path = tempPath();
+    const disk = openFileDisk(path, 4 * MIB, 512);
+    disk.write(0, pattern(4096, 5));
+    // The disk's descriptor taken from under it (found through /proc; this file's tests run in a process of their
+    // own): every write it makes from now on fails as the host's I/O error would.
+    const fd = readdirSync("/proc/self/fd").map(Number).find((n) => { try { return readlinkSync(`/proc/self/fd/${n}`) === path; } catch { return false; } });
+    expect(fd).toBeDefined();
+    closeSync(fd!);
+    disk.writeHeld!(0, pattern(4096, 6));
+    disk.writeHeld!(4096, pattern(4096, 7));
+    disk.writeHeld!(MIB, pattern(4096, 8));
+    expect(disk.releaseHeld!()).toEqual([0, 1, 2]);
+    expect(disk.releaseHeld!()).toEqual([]);
+    expect(() => disk.close()).toThrow(); // its descriptor is gone already
   });
 });

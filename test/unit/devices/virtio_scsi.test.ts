@@ -466,6 +466,68 @@ describe("request queue", () => {
     (d.h.trace as { enabled: boolean }).enabled = true;
   });
 
+  it("writes a WRITE's data from the driver's buffer, without a copy, only when nobody watches RAM", () => {
+    // Proves dataOutPlace: data-out in one run of adjacent buffers of RAM without a trace or a write watcher reaches
+    // the disk as a view of that RAM (its DMA still made, into itself); with the trace on, or buffers that are not
+    // adjacent, it is gathered into a buffer of the device's own first. The disk has the same bytes either way.
+    const written: Uint8Array[] = [];
+    const backend = d.backends[0]!;
+    const write = backend.write.bind(backend);
+    backend.write = (offsetBytes, data) => { written.push(data); write(offsetBytes, data); };
+    const ram = d.h.ram.buffer;
+    const cases: { traced: boolean; outLengths: number[]; inPlace: boolean }[] = [
+      { traced: true, outLengths: [8 * BLOCK], inPlace: false },
+      { traced: false, outLengths: [8 * BLOCK], inPlace: true },
+      { traced: false, outLengths: [2 * BLOCK, 6 * BLOCK], inPlace: true }, // adjacent pieces: one run
+      { traced: false, outLengths: [100, 8 * BLOCK - 100], inPlace: false }, // a 28-byte gap between the two
+    ];
+    for (const [n, c] of cases.entries()) {
+      (d.h.trace as { enabled: boolean }).enabled = c.traced;
+      const data = pattern(8 * BLOCK, 11 + n);
+      const pieces = c.outLengths.map((_, i) => data.subarray(c.outLengths.slice(0, i).reduce((a, b) => a + b, 0)).subarray(0, c.outLengths[i]));
+      const command = submit(d, cmdReq(rw10(0x2a, 40, 8), 0, BigInt(n + 1)), { out: pieces });
+      d.run();
+      expect(readResponse(d, command)).toMatchObject({ response: RESP.OK, status: GOOD, residual: 0 });
+      expect(written[n]!.buffer === ram).toBe(c.inPlace);
+      const read = submit(d, cmdReq(rw10(0x28, 40, 8), 0, BigInt(n + 10)), { inLengths: [8 * BLOCK] });
+      d.run();
+      expect(readDataIn(d, read)).toEqual(data);
+    }
+    (d.h.trace as { enabled: boolean }).enabled = true;
+  });
+
+  it("stores the held WRITEs of one notify before answering any, and answers one the host failed MEDIUM ERROR", () => {
+    // Proves releaseHeldWrites: with a backend that holds writes (a file disk does), the WRITEs of one notify whose
+    // data is in place are handed over held and stored once, at the end of the notify, before any completion; the one
+    // whose store fails (index 1 here) is answered CHECK CONDITION, MEDIUM ERROR, WRITE ERROR (03h/0Ch), the others GOOD.
+    (d.h.trace as { enabled: boolean }).enabled = false;
+    const backend = d.backends[0]!;
+    const held: { offsetBytes: number; data: Uint8Array }[] = [];
+    const releases: number[] = [];
+    backend.writeHeld = (offsetBytes, data) => held.push({ offsetBytes, data }) - 1;
+    backend.releaseHeld = () => {
+      releases.push(held.length);
+      for (const [index, h] of held.entries()) if (index !== 1) backend.write(h.offsetBytes, h.data);
+      const failed = held.length > 1 ? [1] : [];
+      held.length = 0;
+      return failed;
+    };
+    const data = [pattern(2 * BLOCK, 21), pattern(2 * BLOCK, 22), pattern(2 * BLOCK, 23)];
+    const writes = data.map((block, i) => submit(d, cmdReq(rw10(0x2a, 60 + 2 * i, 2), 0, BigInt(i + 1)), { out: [block], notify: i === 2 }));
+    expect(releases).toEqual([3]); // one release for the notify, the three held
+    expect(d.usedIdx(VQ_REQUEST)).toBe(0); // nothing answered before it
+    d.run();
+    expect(writes.map((w) => readResponse(d, w).status)).toEqual([GOOD, CHECK_CONDITION, GOOD]);
+    const sense = readResponse(d, writes[1]!).sense;
+    expect([sense[2]! & 0xf, sense[12], sense[13]]).toEqual([0x3, 0x0c, 0x00]);
+    expect(readResponse(d, writes[1]!).residual).toBe(2 * BLOCK);
+    const read = submit(d, cmdReq(rw10(0x28, 60, 6), 0, 9n), { inLengths: [6 * BLOCK] });
+    d.run();
+    expect(readDataIn(d, read)).toEqual(new Uint8Array([...data[0]!, ...new Uint8Array(2 * BLOCK), ...data[2]!]));
+    expect(d.device.stats).toMatchObject({ bytesWritten: 4 * BLOCK, errors: 1 });
+    (d.h.trace as { enabled: boolean }).enabled = true;
+  });
+
   it("reports a residual when the data-in buffers are larger than the transfer", () => {
     const read = submit(d, cmdReq(rw10(0x28, 0, 1)), { inLengths: [2 * BLOCK] });
     d.run();
