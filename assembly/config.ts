@@ -62,5 +62,5 @@ if (TASKS_MAX > 32) ERROR("task masks are u32");
 if (SGL_BLOCK_BYTES % 16 != 0) ERROR("SGL blocks stay 16-byte aligned");
 
 // Identity.
-export const ABI_VERSION: u32 = 1; // docs/board-abi.md
+export const ABI_VERSION: u32 = 2; // docs/board-abi.md; host/abi/board_imports.ts has the same, checked by test/unit/abi
 export const FIRMWARE_VERSION: string = "0.1.0"; // kept equal to package.json's version by a test

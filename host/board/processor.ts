@@ -2,7 +2,7 @@
 // latch, and the run loop's side of the board ABI. Time: while the firmware runs, its clock reads advance by the
 // cost the board charges for each bus access and clock read; when run() returns, the processor is busy until then.
 import { BOOT_INFO_OFFSET_FROM_TOP, BOOT_INFO_SIZE_BYTES, readCurrentTask, readPanicRecord, TASK_INDEX_NONE, writeBootInfo } from "../abi/boot_info.ts";
-import { boardImports } from "../abi/board_imports.ts";
+import { ABI_VERSION, boardImports } from "../abi/board_imports.ts";
 import { imageDigest } from "../abi/image_module.ts";
 import { ProcExit, wasiImports } from "../abi/wasi.ts";
 import type { AccessSize } from "../bus/bus.ts";
@@ -15,8 +15,6 @@ import type { Trace } from "../sim/trace.ts";
 
 /** The boot errors of the board ABI (docs/board-abi.md, `boot`); the firmware prints the details first. */
 const BOOT_ERRORS: Record<number, string> = { 1: "RAM too small", 2: "bad boot-info block", 3: "boot objects over their reserve" };
-
-export const ABI_VERSION = 1;
 
 /** Where things are on the processor's local bus, as the boot-info block tells the firmware (docs/hardware.md). */
 export interface BusMap {
@@ -175,8 +173,9 @@ export class Processor {
         consoleWrite: (fd, bytes) => this.consoleWrite(fd, bytes),
       }),
       board: boardImports({
-        busRead: (address, sizeBytes) => this.busRead(address, sizeBytes),
-        busWrite: (address, sizeBytes, value) => this.busWrite(address, sizeBytes, value),
+        busRead: (low, high, sizeBytes) => this.busRead(low, high, sizeBytes),
+        busWrite: (low, high, sizeBytes, value) => this.busWrite(low, high, sizeBytes, value),
+        busWrite64: (low, high, valueLow, valueHigh) => this.busWrite64(low, high, valueLow, valueHigh),
       }),
     };
     this.state = "running";
@@ -184,6 +183,13 @@ export class Processor {
     const instance = this.call(() => new WebAssembly.Instance(config.module, imports));
     if (instance === undefined) return false;
     this.exports = instance.exports as unknown as FirmwareExports;
+    // An image for another board ABI would take this board's numbers for its i64s (ABI 1) and fail somewhere deep
+    // in boot; it is refused here, before boot, in one line. abiVersion() makes no import call and is not traced.
+    const imageAbi = this.exports.abiVersion();
+    if (imageAbi !== ABI_VERSION) {
+      this.stop({ kind: "boot", code: 2, task: "-", message: `the image implements board ABI ${imageAbi}; this board provides ABI ${ABI_VERSION} (docs/board-abi.md)` });
+      return false;
+    }
     writeBootInfo(new DataView(this.memory.buffer), this.bootInfoAddress, {
       abiVersion: ABI_VERSION,
       role: config.role,
@@ -372,26 +378,34 @@ export class Processor {
     this.config.trace.record(this.nowNs(), this.name, "random", { bytes: Buffer.from(bytes).toString("hex") });
   }
 
-  private busRead(address: bigint, sizeBytes: AccessSize): number | bigint {
+  // The board imports' bus accesses: addresses (and a 64-bit write's value) in the firmware's 32-bit halves.
+  private busRead(low: number, high: number, sizeBytes: AccessSize): number | bigint {
     this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
     this.bus.firmwareCycle = true;
     const trace = this.config.trace;
-    if (!trace.replay) return this.bus.read(address, sizeBytes);
+    if (!trace.replay) return this.bus.readHalves(low, high, sizeBytes);
     // What the device writes into memory while answering comes after the read in the replay lines.
     trace.hold();
     try {
-      return this.bus.read(address, sizeBytes);
+      return this.bus.readHalves(low, high, sizeBytes);
     } finally {
       trace.release();
     }
   }
 
-  private busWrite(address: bigint, sizeBytes: AccessSize, value: number | bigint): void {
+  private busWrite(low: number, high: number, sizeBytes: AccessSize, value: number): void {
     this.busAccessCount += 1;
     this.charge(this.costs.busAccessNs);
     this.bus.firmwareCycle = true;
-    this.bus.write(address, sizeBytes, value);
+    this.bus.writeHalves(low, high, sizeBytes, value);
+  }
+
+  private busWrite64(low: number, high: number, valueLow: number, valueHigh: number): void {
+    this.busAccessCount += 1;
+    this.charge(this.costs.busAccessNs);
+    this.bus.firmwareCycle = true;
+    this.bus.write64Halves(low, high, valueLow, valueHigh);
   }
 
   private consoleWrite(fd: 1 | 2, bytes: Uint8Array): void {

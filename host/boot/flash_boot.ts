@@ -2,6 +2,7 @@
 // file, the first population from the current build, and the choice of image at every power-on and reset.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ABI_VERSION } from "../abi/board_imports.ts";
 import { compileImage } from "../abi/image_module.ts";
 import { buildImage, parseVersion, signImage } from "../image/format.ts";
 import { loadPrivateKey, loadPublicKey, trustedKey } from "../image/keys.ts";
@@ -11,7 +12,8 @@ import { Flash, FLASH_ERASE_BLOCK_SIZE_DEFAULT_BYTES, BOOT_STATE_BLOCK_COUNT, ty
 import { readBootState } from "./boot_state.ts";
 import { bootSelect, confirm, flashImage, type BootPolicy } from "./rom.ts";
 
-export const BOARD_ABI_VERSION = 1;
+/** The board ABI images must need to boot here (the one definition: host/abi/board_imports.ts). */
+export const BOARD_ABI_VERSION = ABI_VERSION;
 
 /** What the ROM chose: the module to run and whether it is on trial. */
 export interface BootSelection {

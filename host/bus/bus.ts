@@ -10,6 +10,8 @@ export interface BusRegion {
   readonly name: string;
   read(offset: number, sizeBytes: AccessSize): number | bigint;
   write(offset: number, sizeBytes: AccessSize, value: number | bigint): void;
+  /** write(offset, 8, high * 2^32 + low) with the halves as 32-bit integers (signed or not), no BigInt made. Optional. */
+  write64?(offset: number, low: number, high: number): void;
   /** Memory-like regions (RAM, windows into another processor's RAM) also take bulk DMA. */
   readBytes?(offset: number, lengthBytes: number): Uint8Array;
   writeBytes?(offset: number, bytes: Uint8Array): void;
@@ -51,6 +53,19 @@ interface Mapping {
 }
 
 const NUMBER_EXACT_LIMIT = 2 ** 53;
+const NUMBER_EXACT_LIMIT_BIG = 2n ** 53n;
+const TWO_POW_32 = 2 ** 32;
+const HIGH_EXACT_LIMIT = 2 ** 21; // a high half below it makes an address below 2^53
+
+/** A 64-bit value from its u32 halves, as regions without write64 take it. */
+export function joinHalves(low: number, high: number): bigint {
+  return (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
+}
+
+/** hex(joinHalves(low, high)) without the BigInt: the trace's text of a 64-bit value. */
+export function hexHalves(low: number, high: number): string {
+  return high === 0 ? hex(low >>> 0) : hex(high >>> 0) + (low >>> 0).toString(16).padStart(8, "0");
+}
 
 const ALL_ONES: Record<AccessSize, number | bigint> = { 1: 0xff, 2: 0xffff, 4: 0xffff_ffff, 8: 0xffff_ffff_ffff_ffffn };
 
@@ -173,16 +188,55 @@ export class Bus {
     return { ok: true, bytes };
   }
 
-  read(address: bigint, sizeBytes: AccessSize): number | bigint {
+  /** A register-sized read of `address` (a number is exact below 2^53). */
+  read(address: number | bigint, sizeBytes: AccessSize): number | bigint {
+    if (typeof address === "bigint" && address >= NUMBER_EXACT_LIMIT_BIG) return this.readAt(0, 0, address, sizeBytes);
+    const at = Number(address);
+    return this.readAt(at % TWO_POW_32, Math.floor(at / TWO_POW_32), undefined, sizeBytes);
+  }
+
+  /**
+   * read() of the address `high` * 2^32 + `low`, given as the firmware's 32-bit halves (signed or not): the board
+   * imports' path. Halves are small integers to V8, and the whole address is made only inside, so no BigInt or
+   * heap number is made per access.
+   */
+  readHalves(low: number, high: number, sizeBytes: AccessSize): number | bigint {
+    return high >>> 0 < HIGH_EXACT_LIMIT ? this.readAt(low, high, undefined, sizeBytes) : this.read(joinHalves(low, high), sizeBytes);
+  }
+
+  /** A register-sized write of `value` at `address`. */
+  write(address: number | bigint, sizeBytes: AccessSize, value: number | bigint): void {
+    if (typeof address === "bigint" && address >= NUMBER_EXACT_LIMIT_BIG) return this.writeAt(0, 0, address, sizeBytes, value, undefined);
+    const at = Number(address);
+    this.writeAt(at % TWO_POW_32, Math.floor(at / TWO_POW_32), undefined, sizeBytes, value, undefined);
+  }
+
+  /** write() at an address given in halves, as readHalves(). */
+  writeHalves(low: number, high: number, sizeBytes: AccessSize, value: number): void {
+    if (high >>> 0 < HIGH_EXACT_LIMIT) this.writeAt(low, high, undefined, sizeBytes, value, undefined);
+    else this.write(joinHalves(low, high), sizeBytes, value);
+  }
+
+  /**
+   * The 64-bit write of `valueHigh` * 2^32 + `valueLow` (32-bit integers, signed or not) at an address in halves:
+   * the same access, trace line and region write as write(address, 8, value), and no BigInt made when the region
+   * takes halves (RAM, the windows onto it).
+   */
+  write64Halves(low: number, high: number, valueLow: number, valueHigh: number): void {
+    if (high >>> 0 < HIGH_EXACT_LIMIT) this.writeAt(low, high, undefined, 8, valueLow, valueHigh);
+    else this.writeAt(0, 0, joinHalves(low, high), 8, valueLow, valueHigh);
+  }
+
+  // The address is `big` when it is at or past 2^53 (decoded in BigInts), else (high >>> 0) * 2^32 + (low >>> 0).
+  private readAt(low: number, high: number, big: bigint | undefined, sizeBytes: AccessSize): number | bigint {
     const byFirmware = this.firmwareCycle;
     this.firmwareCycle = false;
-    const at = Number(address);
-    const fast = at + sizeBytes <= NUMBER_EXACT_LIMIT; // decoded in numbers: exact there
-    const m = fast ? this.decodeNumber(at, sizeBytes, sizeBytes) : this.decode(address, sizeBytes);
+    const at = (high >>> 0) * TWO_POW_32 + (low >>> 0);
+    const m = big === undefined ? this.decodeNumber(at, sizeBytes, sizeBytes) : this.decode(big, sizeBytes);
     let value: number | bigint;
-    if (m === undefined) value = this.abort("read", address, sizeBytes);
+    if (m === undefined) value = this.abort("read", big ?? at, sizeBytes);
     else {
-      const offset = fast ? at - m.baseNumber : Number(address - m.base);
+      const offset = big === undefined ? at - m.baseNumber : Number(big - m.base);
       if (this.meter === undefined || m.region.layer === undefined) value = m.region.read(offset, sizeBytes);
       else {
         const outer = this.meter.enter(m.region.layer);
@@ -192,33 +246,33 @@ export class Bus {
     }
     if (this.trace.enabled) {
       if (!byFirmware) this.trace.replayMark(this.owner, "dev");
-      this.trace.record(this.nowNs(), this.owner, `r${sizeBytes * 8}`, { addr: hex(address), val: hex(value) });
+      this.trace.record(this.nowNs(), this.owner, `r${sizeBytes * 8}`, { addr: big === undefined ? hexHalves(low, high) : hex(big), val: hex(value) });
     }
     return value;
   }
 
-  write(address: bigint, sizeBytes: AccessSize, value: number | bigint): void {
+  // `valueHigh` is undefined for a whole value, else `value` is the low half of a 64-bit one. The address as readAt's.
+  private writeAt(low: number, high: number, big: bigint | undefined, sizeBytes: AccessSize, value: number | bigint, valueHigh: number | undefined): void {
     const byFirmware = this.firmwareCycle;
     this.firmwareCycle = false;
     if (this.trace.enabled) {
       if (!byFirmware) this.trace.replayMark(this.owner, "dev");
-      this.trace.record(this.nowNs(), this.owner, `w${sizeBytes * 8}`, { addr: hex(address), val: hex(value) });
+      const text = valueHigh === undefined ? hex(value) : hexHalves(value as number, valueHigh);
+      this.trace.record(this.nowNs(), this.owner, `w${sizeBytes * 8}`, { addr: big === undefined ? hexHalves(low, high) : hex(big), val: text });
     }
-    const at = Number(address);
-    const fast = at + sizeBytes <= NUMBER_EXACT_LIMIT; // decoded in numbers: exact there
-    const m = fast ? this.decodeNumber(at, sizeBytes, sizeBytes) : this.decode(address, sizeBytes);
+    const at = (high >>> 0) * TWO_POW_32 + (low >>> 0);
+    const m = big === undefined ? this.decodeNumber(at, sizeBytes, sizeBytes) : this.decode(big, sizeBytes);
     if (m === undefined) {
-      this.abort("write", address, sizeBytes);
+      this.abort("write", big ?? at, sizeBytes);
       return;
     }
-    const offset = fast ? at - m.baseNumber : Number(address - m.base);
-    if (this.meter === undefined || m.region.layer === undefined) {
-      m.region.write(offset, sizeBytes, value);
-      return;
-    }
-    const outer = this.meter.enter(m.region.layer);
-    m.region.write(offset, sizeBytes, value);
-    this.meter.leave(outer);
+    const offset = big === undefined ? at - m.baseNumber : Number(big - m.base);
+    const outer = this.meter === undefined || m.region.layer === undefined ? undefined : this.meter.enter(m.region.layer);
+    const region = m.region;
+    if (valueHigh === undefined) region.write(offset, sizeBytes, value);
+    else if (region.write64 !== undefined) region.write64(offset, value as number, valueHigh);
+    else region.write(offset, 8, joinHalves(value as number, valueHigh));
+    if (outer !== undefined) this.meter!.leave(outer);
   }
 
   // decode() for an address below 2^53, in numbers: the same answer, no BigInt made.
@@ -250,7 +304,7 @@ export class Bus {
     return { ok: false, fault };
   }
 
-  private abort(kind: string, address: bigint, sizeBytes: AccessSize): number | bigint {
+  private abort(kind: string, address: number | bigint, sizeBytes: AccessSize): number | bigint {
     this.guestErrorCount += 1;
     // The first few are worth a line each; after that, a count in the stats is enough.
     if (this.guestErrorCount <= 8) this.log(`guest error: ${kind} of ${sizeBytes} bytes at ${hex(address)} decodes to nothing`);

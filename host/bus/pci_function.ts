@@ -392,6 +392,15 @@ export function readLe(bytes: Uint8Array, offset: number, sizeBytes: AccessSize)
   }
 }
 
+/** writeLe(bytes, offset, 8, high * 2^32 + low) from the 32-bit halves (signed or not): no BigInt made. */
+export function writeLe64(bytes: Uint8Array, offset: number, low: number, high: number): void {
+  if (offset + 8 > bytes.length) return;
+  for (let i = 0; i < 4; i++) {
+    bytes[offset + i] = (low >>> (8 * i)) & 0xff;
+    bytes[offset + 4 + i] = (high >>> (8 * i)) & 0xff;
+  }
+}
+
 export function writeLe(bytes: Uint8Array, offset: number, sizeBytes: AccessSize, value: number | bigint): void {
   if (offset + sizeBytes > bytes.length) return;
   if (sizeBytes === 8) {

@@ -1,7 +1,7 @@
 // RAM on a bus: a processor's shared memory as devices address it (bus address 0 on its own bus), and the MSI
 // region that turns a device's MSI-X write into the processor's irq(vector).
 import type { AccessSize, BusRegion } from "./bus.ts";
-import { readLe, writeLe } from "./pci_function.ts";
+import { readLe, writeLe, writeLe64 } from "./pci_function.ts";
 import { copyBytes, copyOf } from "./shared_copy.ts";
 
 const memoryViews = new WeakMap<WebAssembly.Memory, Uint8Array>();
@@ -73,6 +73,11 @@ export class RamRegion implements BusRegion {
   write(offset: number, sizeBytes: AccessSize, value: number | bigint): void {
     writeLe(this.bytes(), offset, sizeBytes, value);
     this.watch.onWrite?.(offset, sizeBytes);
+  }
+
+  write64(offset: number, low: number, high: number): void {
+    writeLe64(this.bytes(), offset, low, high);
+    this.watch.onWrite?.(offset, 8);
   }
 
   readBytes(offset: number, lengthBytes: number): Uint8Array {

@@ -16,7 +16,7 @@
 // - Changing MUCR's size code zeroes the eight queue pointers: old indexes mean nothing in a ring of another size.
 import type { AccessSize, Bus, BusRegion } from "../bus/bus.ts";
 import { WindowFault } from "../bus/bus.ts";
-import { COMMAND_BUS_MASTER, PciFunctionBase, readLe, writeLe } from "../bus/pci_function.ts";
+import { COMMAND_BUS_MASTER, PciFunctionBase, readLe, writeLe, writeLe64 } from "../bus/pci_function.ts";
 import { Layer } from "../sim/layer_meter.ts";
 import { memoryBytes, writeWatch } from "../bus/ram.ts";
 import { copyBytes, copyOf } from "../bus/shared_copy.ts";
@@ -547,7 +547,7 @@ export class OutboundWindowRegion implements BusRegion {
       this.guestError(`read of ${sizeBytes} at host ${hex(offset)} while the bridge may not master`);
       return sizeBytes === 8 ? 0xffff_ffff_ffff_ffffn : 2 ** (sizeBytes * 8) - 1;
     }
-    return bus.read(BigInt(offset), sizeBytes);
+    return bus.read(offset, sizeBytes);
   }
 
   write(offset: number, sizeBytes: AccessSize, value: number | bigint): void {
@@ -556,7 +556,16 @@ export class OutboundWindowRegion implements BusRegion {
       this.guestError(`write of ${sizeBytes} at host ${hex(offset)} while the bridge may not master: dropped`);
       return;
     }
-    bus.write(BigInt(offset), sizeBytes, value);
+    bus.write(offset, sizeBytes, value);
+  }
+
+  write64(offset: number, low: number, high: number): void {
+    const bus = this.bridge.outboundBus();
+    if (bus === undefined) {
+      this.guestError(`write of 8 at host ${hex(offset)} while the bridge may not master: dropped`);
+      return;
+    }
+    bus.write64Halves(offset | 0, Math.floor(offset / 2 ** 32), low, high);
   }
 
   readBytes(offset: number, lengthBytes: number): Uint8Array {
@@ -621,6 +630,15 @@ class InboundWindowRegion implements BusRegion {
     }
     writeLe(memoryBytes(this.memory), offset, sizeBytes, value);
     writeWatch(this.memory).onWrite?.(offset, sizeBytes);
+  }
+
+  write64(offset: number, low: number, high: number): void {
+    if (offset + 8 > this.ramBytes) {
+      this.guestError(`inbound window write of 8 at ${hex(offset)} is past RAM: dropped`);
+      return;
+    }
+    writeLe64(memoryBytes(this.memory), offset, low, high);
+    writeWatch(this.memory).onWrite?.(offset, 8);
   }
 
   readBytes(offset: number, lengthBytes: number): Uint8Array {

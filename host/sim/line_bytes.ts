@@ -2,14 +2,15 @@
 // line's text, without building the text. A replay hashes millions of lines; building each as a string, then
 // encoding it, was about a fifth of its board's thread (docs/replay.md, "Replay's speed"). Each method writes the
 // same bytes as the text it names; a full buffer goes to `sink` (the hash), so a line may be cut between two chunks.
-
-const BUFFER_BYTES = 64 * 1024;
+// The class refers to nothing outside itself: the trace's hashing thread (trace_thread.ts) runs its source as is.
 
 export class LineBytes {
-  private readonly buffer = new Uint8Array(BUFFER_BYTES);
+  private readonly buffer: Uint8Array;
   private at = 0;
 
-  constructor(private readonly sink: (chunk: Uint8Array) => void) {}
+  constructor(private readonly sink: (chunk: Uint8Array) => void, bufferBytes = 64 * 1024) {
+    this.buffer = new Uint8Array(bufferBytes);
+  }
 
   /** Hands what is buffered to the sink. */
   flush(): void {
@@ -20,14 +21,32 @@ export class LineBytes {
 
   // Room for `bytes` more, flushing when there is not; false when `bytes` is more than the whole buffer holds.
   private room(bytes: number): boolean {
-    if (this.at + bytes <= BUFFER_BYTES) return true;
+    if (this.at + bytes <= this.buffer.length) return true;
     this.flush();
-    return bytes <= BUFFER_BYTES;
+    return bytes <= this.buffer.length;
   }
 
   byte(value: number): void {
-    if (this.at >= BUFFER_BYTES) this.flush();
+    if (this.at >= this.buffer.length) this.flush();
     this.buffer[this.at++] = value;
+  }
+
+  /** Bytes made by `LineBytes.encode` (a line's fixed parts, kept by the trace): copied in. */
+  put(bytes: Uint8Array): void {
+    const n = bytes.length;
+    if (!this.room(n)) {
+      this.sink(bytes);
+      return;
+    }
+    const buffer = this.buffer;
+    let at = this.at;
+    for (let i = 0; i < n; i++) buffer[at++] = bytes[i]!;
+    this.at = at;
+  }
+
+  /** What raw(text) writes, as bytes to put() later. */
+  static encode(text: string): Uint8Array {
+    return new TextEncoder().encode(text);
   }
 
   /** Text known to be ASCII (the line's own punctuation, written by the trace itself). */

@@ -12,12 +12,18 @@ import { createHash, type Hash } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { Sha256Thread } from "./hash_thread.ts";
 import { LineBytes } from "./line_bytes.ts";
+import { TraceHashThread } from "./trace_thread.ts";
 import { createGzip } from "node:zlib";
 import { memoryBytes, writeWatch } from "../bus/ram.ts";
 
 export type TraceValue = number | bigint | string;
 
 const PENDING_CHARS_MAX = 64 * 1024;
+
+// The fixed bytes of every hashed line (record()).
+const SEQ_BYTES = LineBytes.encode('{"seq":');
+const TIME_BYTES = LineBytes.encode(',"t":');
+const END_BYTES = LineBytes.encode("}\n");
 
 /** The replay lines' format version, in the first line of a trace file (docs/trace-format.md). */
 export const TRACE_FORMAT_VERSION = 2;
@@ -36,7 +42,10 @@ export interface TraceOptions {
   enabled?: boolean;
   /** Record the replay lines (default: when writing a file). They go to the file and the kept lines, never the hash. */
   replay?: boolean;
-  /** Hash the lines on a worker thread (hash_thread.ts): the same digest, off the board's thread (a replay). */
+  /**
+   * Hash the lines on a worker thread: the same digest, off the board's thread (a replay). When the lines are only
+   * hashed, the worker builds them too (trace_thread.ts); else it hashes the text (hash_thread.ts).
+   */
   hashOffThread?: boolean;
 }
 
@@ -46,6 +55,8 @@ export class Trace {
   readonly replay: boolean;
   private readonly hash: Hash | undefined;
   private readonly hashThread: Sha256Thread | undefined;
+  // Lines only hashed, off the board's thread: built and hashed by a worker from each event (record()).
+  private readonly lineThread: TraceHashThread | undefined;
   private readonly out: WriteStream | undefined;
   private readonly sink: { write(text: string): unknown; end(callback: (error?: Error | null) => void): unknown } | undefined;
   readonly lines: string[] | undefined;
@@ -57,6 +68,9 @@ export class Trace {
   private pending = "";
   // The lines as UTF-8 bytes when they are only hashed (record() then skips the text).
   private readonly bytes: LineBytes | undefined;
+  // For those bytes: each source's events' `,"src":"…","ev":"…"` and each field's `,"key":`, encoded once.
+  private readonly heads = new Map<string, Map<string, Uint8Array>>();
+  private readonly keys = new Map<string, Uint8Array>();
   // Lines of both kinds not yet written to the file, in order, batched the same way.
   private outPending = "";
   // Replay lines made while a bus read runs: they belong after its hashed line (see hold()).
@@ -66,7 +80,9 @@ export class Trace {
 
   constructor(options: TraceOptions = {}) {
     this.enabled = options.enabled ?? true;
-    if (this.enabled && options.hashOffThread === true) this.hashThread = new Sha256Thread();
+    const onlyHashed = options.path === undefined && options.keepLines !== true;
+    if (this.enabled && options.hashOffThread === true && onlyHashed) this.lineThread = new TraceHashThread();
+    else if (this.enabled && options.hashOffThread === true) this.hashThread = new Sha256Thread();
     else this.hash = createHash("sha256");
     this.replay = this.enabled && (options.replay ?? options.path !== undefined);
     if (this.enabled && options.path !== undefined) {
@@ -81,7 +97,7 @@ export class Trace {
     }
     this.lines = options.keepLines === true ? [] : undefined;
     // Lines only hashed (no file, none kept: a replay, simulate, a seal): built as bytes, not strings.
-    if (this.enabled && this.sink === undefined && this.lines === undefined) {
+    if (this.enabled && this.sink === undefined && this.lines === undefined && this.lineThread === undefined) {
       const hash = this.hashThread ?? this.hash!;
       this.bytes = new LineBytes((chunk) => hash.update(chunk));
     }
@@ -89,30 +105,36 @@ export class Trace {
   }
 
   /** Records one event at board time `timeNs` on processor or device `source`. */
-  record(timeNs: number, source: string, event: string, fields: Record<string, TraceValue> = {}): void {
+  record(timeNs: number, source: string, event: string, fields?: Record<string, TraceValue>): void {
     if (!this.enabled) return;
+    if (this.lineThread !== undefined) {
+      this.lineThread.event(timeNs, source, event, fields);
+      this.count += 1;
+      return;
+    }
     if (this.bytes !== undefined) {
       // Only hashed: the line's UTF-8 written straight into a byte buffer, the same bytes as the text below.
+      // The line's fixed parts (source and event, each field's key) are encoded once and kept (headBytes, keyBytes).
       const b = this.bytes;
-      b.ascii('{"seq":');
+      b.put(SEQ_BYTES);
       b.number(this.count);
-      b.ascii(',"t":');
+      b.put(TIME_BYTES);
       b.number(timeNs);
-      b.ascii(',"src":"');
-      b.raw(source);
-      b.ascii('","ev":"');
-      b.raw(event);
-      b.byte(0x22);
-      for (const key in fields) {
-        b.ascii(',"');
-        b.raw(key);
-        b.ascii('":');
+      let bySource = this.heads.get(source);
+      if (bySource === undefined) this.heads.set(source, (bySource = new Map()));
+      let head = bySource.get(event);
+      if (head === undefined) bySource.set(event, (head = LineBytes.encode(`,"src":"${source}","ev":"${event}"`)));
+      b.put(head);
+      if (fields !== undefined) for (const key in fields) {
+        let keyBytes = this.keys.get(key);
+        if (keyBytes === undefined) this.keys.set(key, (keyBytes = LineBytes.encode(`,"${key}":`)));
+        b.put(keyBytes);
         const value = fields[key]!;
         if (typeof value === "number") b.number(value);
         else if (typeof value === "string") b.json(value);
         else b.bigHex(value);
       }
-      b.ascii("}\n");
+      b.put(END_BYTES);
       this.count += 1;
       return;
     }
@@ -211,12 +233,14 @@ export class Trace {
   /** The SHA-256 of every line so far, in hex. */
   digest(): string {
     this.flushPending();
+    if (this.lineThread !== undefined) return this.lineThread.digest();
     return this.hashThread !== undefined ? this.hashThread.digest() : this.hash!.copy().digest("hex");
   }
 
   async close(): Promise<void> {
     this.flushPending();
     this.hashThread?.close(); // digest() keeps its final value
+    this.lineThread?.close();
     const sink = this.sink;
     const out = this.out;
     if (sink === undefined || out === undefined) return;

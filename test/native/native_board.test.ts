@@ -14,6 +14,7 @@ import { FIRMWARE_PATH } from "../../tools/build/firmware.ts";
 import { Flash, FLASH_ERASE_BLOCK_SIZE_DEFAULT_BYTES, BOOT_STATE_BLOCK_COUNT } from "../../host/devices/flash.ts";
 import { bootSelect, confirm, flashImage, type BootPolicy } from "../../host/boot/rom.ts";
 import { buildImage, signImage } from "../../host/image/format.ts";
+import { ABI_VERSION } from "../../host/abi/board_imports.ts";
 import { startCli } from "../support/cli.ts";
 import { generateKeyPair, loadPrivateKey, loadPublicKey, privateKeyFromPem, trustedKey } from "../../host/image/keys.ts";
 
@@ -55,13 +56,13 @@ function openFlash(path: string): Flash {
   return Flash.openFile(path, { geometry: { eraseBlockSizeBytes: blockBytes, sizeBytes: BOOT_STATE_BLOCK_COUNT * blockBytes + 2 * SLOT_MIB * 1024 * 1024 } });
 }
 
-const policy = (): BootPolicy => ({ trustedKeys: [trustedKey(loadPublicKey(`${DEV_KEY}.pub`))], boardCompat: BOARD_COMPAT, abiVersion: 1 });
+const policy = (): BootPolicy => ({ trustedKeys: [trustedKey(loadPublicKey(`${DEV_KEY}.pub`))], boardCompat: BOARD_COMPAT, abiVersion: ABI_VERSION });
 
-function image(options: { securityCounter?: number; boardCompat?: string; key?: "dev" | "other" | "none" } = {}): Uint8Array {
+function image(options: { securityCounter?: number; boardCompat?: string; key?: "dev" | "other" | "none"; abiVersion?: number } = {}): Uint8Array {
   const unsigned = buildImage({
     payload: new Uint8Array(readFileSync(FIRMWARE_PATH)),
     version: { major: 0, minor: 1, revision: 0, build: 0 },
-    abiVersion: 1,
+    abiVersion: options.abiVersion ?? ABI_VERSION,
     boardCompat: options.boardCompat ?? BOARD_COMPAT,
     securityCounter: options.securityCounter ?? 0,
   });
@@ -133,7 +134,7 @@ describe.skipIf(missing.length > 0)("the native board", () => {
     expect(first.status).toBe(0);
     expect(first.rom).toEqual([...expected, "rom: slot A confirmed (security counter 0)"]);
     expect(first.stdout).toContain("rom: booting slot A (trial), version 0.1.0");
-    expect(first.stdout).toContain("[host] wasm-iop 0.1.0 abi 1: processor host #0 role host ram 8 MiB board native-test");
+    expect(first.stdout).toContain("[host] wasm-iop 0.1.0 abi 2: processor host #0 role host ram 8 MiB board native-test");
     expect(first.stdout).toContain("[host] uma: self-test passed; image confirmed");
     expect(first.stdout).toContain("[host] iscsi: target iqn.2026-11.org.wasm-iop:native-test, 0 LUNs");
     // Confirmed: the next start boots it as the active image, no trial.
@@ -166,6 +167,7 @@ describe.skipIf(missing.length > 0)("the native board", () => {
     { name: "an image signed by a key the board does not trust", reason: "unknown-key", prepare: (flash) => flashImage(flash, "A", image({ key: "other" })) },
     { name: "an unsigned image", reason: "unsigned", prepare: (flash) => flashImage(flash, "A", image({ key: "none" })) },
     { name: "an image for another board", reason: "board-mismatch", prepare: (flash) => flashImage(flash, "A", image({ boardCompat: "another-board" })) },
+    { name: "an image of board ABI 1 (i64 bus imports)", reason: "abi-mismatch", prepare: (flash) => flashImage(flash, "A", image({ abiVersion: 1 })) },
     { name: "a tampered signature", reason: "bad-signature", prepare: (flash) => { const bytes = image(); bytes[bytes.length - 1]! ^= 1; flashImage(flash, "A", bytes); } },
     { name: "a blank part", reason: "empty", prepare: () => {} },
     {
@@ -216,7 +218,7 @@ describe.skipIf(missing.length > 0)("the native board", () => {
     const run = await runNative(c, ["--stop-after-ms", "100"], qemuArmPrefix(), "armv7");
     expect(run.stderr).not.toContain("stopped:");
     expect(run.status).toBe(0);
-    expect(run.stdout).toContain("[host] wasm-iop 0.1.0 abi 1: processor host #0 role host ram 8 MiB board native-test");
+    expect(run.stdout).toContain("[host] wasm-iop 0.1.0 abi 2: processor host #0 role host ram 8 MiB board native-test");
     expect(run.stdout).toContain("rom: slot A confirmed (security counter 0)");
   }, 600_000);
 });

@@ -74,7 +74,7 @@ describe.skipIf(missing.length > 0 || missingArm.length > 0)("the native board's
   it("serves the same round trip", async () => {
     const serving = await serveNativeBoard({ prefix: qemuArmPrefix(), executable: await buildNative({ arm: true, quiet: true }), timeoutMs: scaled(300_000) });
     try {
-      expect(serving.log.join("\n")).toContain("[host] wasm-iop 0.1.0 abi 1: processor host #0 role host ram 64 MiB board native-one-disk");
+      expect(serving.log.join("\n")).toContain("[host] wasm-iop 0.1.0 abi 2: processor host #0 role host ram 64 MiB board native-one-disk");
       expect(await roundTrip(serving.urls[0]!, "native ARMv7 qemu-img")).toBe(true);
       expect(serving.panics).toEqual([]);
     } finally {

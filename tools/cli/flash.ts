@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_BOARD_PATH, loadBoardFile } from "../../host/board/load.ts";
-import { FlashBoot } from "../../host/boot/flash_boot.ts";
+import { BOARD_ABI_VERSION, FlashBoot } from "../../host/boot/flash_boot.ts";
 import { readBootState } from "../../host/boot/boot_state.ts";
 import { FlashImageError, flashImage } from "../../host/boot/rom.ts";
 import { buildImage, parseVersion, signImage } from "../../host/image/format.ts";
@@ -61,7 +61,7 @@ export const flashCommand: Command = {
         await buildFirmware(["release"]);
         const version = packageVersion();
         const payload = addFirmwareProducer(new Uint8Array(readFileSync(FIRMWARE_PATH)), { name: "wasm-iop", version, gitCommit: null });
-        const unsigned = buildImage({ payload, version: parseVersion(version), abiVersion: 1, boardCompat: spec.flash.boardCompat, securityCounter: 0 });
+        const unsigned = buildImage({ payload, version: parseVersion(version), abiVersion: BOARD_ABI_VERSION, boardCompat: spec.flash.boardCompat, securityCounter: 0 });
         image = signImage(unsigned, loadPrivateKey(spec.flash.populateKey));
       } else {
         image = new Uint8Array(readFileSync(positionals[0]!));

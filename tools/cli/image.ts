@@ -18,6 +18,7 @@ import {
 } from "../../host/image/format.ts";
 import { generateKeyPair, KeyError, keyIdHex, keyIdOf, loadPrivateKey, loadPublicKey, publicKeyFromPem, trustedKey, writeKeyPair } from "../../host/image/keys.ts";
 import { addFirmwareProducer, readProducers, WasmFormatError } from "../../host/image/producers.ts";
+import { ABI_VERSION } from "../../host/abi/board_imports.ts";
 import { packageVersion } from "../build/firmware.ts";
 import type { Command } from "./command.ts";
 import { UsageError } from "./command.ts";
@@ -35,7 +36,7 @@ const processIo: CommandIo = {
 
 const WASM_DEFAULT_PATH = "build/firmware.wasm";
 const BOARD_COMPAT_DEFAULT = "wasm-iop";
-const ABI_VERSION_DEFAULT = 1;
+const ABI_VERSION_DEFAULT = ABI_VERSION; // the board ABI this build implements
 const PRODUCER_NAME_DEFAULT = "wasm-iop";
 
 const HELP_KEYGEN = `usage: wasm-iop image keygen --out PREFIX [--force]

@@ -20,7 +20,9 @@ export interface TimedPlace {
 
 export type Recorded =
   | { kind: RecordKind.Opened; index: number; offset: number; at: TimedPlace; portal: number; connection: number | undefined }
-  | { kind: RecordKind.Received; index: number; offset: number; at: TimedPlace; connection: number; bytes: Uint8Array }
+  // lasting: `bytes` is a buffer nobody changes or reuses (a read-ahead window, inflated or sparse bytes), so the NIC may
+  // keep it as it is; otherwise it is the reader's until advance(), and a replay copies it.
+  | { kind: RecordKind.Received; index: number; offset: number; at: TimedPlace; connection: number; bytes: Uint8Array; lasting?: boolean }
   | { kind: RecordKind.PeerClosed; index: number; offset: number; at: TimedPlace; connection: number }
   | { kind: RecordKind.Control; index: number; offset: number; at: TimedPlace; request: unknown }
   | { kind: RecordKind.Reset; index: number; offset: number; at: TimedPlace }
@@ -59,6 +61,8 @@ export interface RecordSource {
   read(position: number, length: number): Uint8Array;
   /** True when the records before byte `end` are known to carry their right CRC-32 (read_ahead.ts); absent: never. */
   checked?(end: number): boolean;
+  /** True when `bytes`, which read() gave, is never changed or reused (a read-ahead window); absent: never. */
+  lasting?(bytes: Uint8Array): boolean;
   close(): void;
 }
 
@@ -104,6 +108,10 @@ export class FileSource implements RecordSource {
 
   checked(end: number): boolean {
     return end <= this.checkedUpTo;
+  }
+
+  lasting(bytes: Uint8Array): boolean {
+    return this.ahead !== undefined && bytes.buffer !== this.own.buffer;
   }
 
   read(position: number, length: number): Uint8Array {
@@ -473,7 +481,7 @@ export class RecordingReader implements RecordStream {
         const c = connection();
         const data = r.rest();
         if (data.length === 0) failHere("no bytes");
-        result = timed({ kind, index, offset: fileOffset, at: p, connection: c, bytes: data });
+        result = timed({ kind, index, offset: fileOffset, at: p, connection: c, bytes: data, lasting: this.source.lasting?.(data) === true });
         break;
       }
       case RecordKind.ReceivedDeflated: {
@@ -489,7 +497,7 @@ export class RecordingReader implements RecordStream {
         }
         if (data.length !== lengthBytes) failHere(`the deflated bytes inflate to ${data.length} bytes, the record says ${lengthBytes}`);
         // Read as the received record it stands for.
-        result = timed({ kind: RecordKind.Received, index, offset: fileOffset, at: p, connection: c, bytes: data });
+        result = timed({ kind: RecordKind.Received, index, offset: fileOffset, at: p, connection: c, bytes: data, lasting: true });
         break;
       }
       case RecordKind.ReceivedSparse: {
@@ -515,7 +523,7 @@ export class RecordingReader implements RecordStream {
         }
         if (from !== rest.length) failHere(`${rest.length - from} bytes left over after the stored blocks the bitmap marks`);
         // Read as the received record it stands for.
-        result = timed({ kind: RecordKind.Received, index, offset: fileOffset, at: p, connection: c, bytes: data });
+        result = timed({ kind: RecordKind.Received, index, offset: fileOffset, at: p, connection: c, bytes: data, lasting: true });
         break;
       }
       case RecordKind.PeerClosed:

@@ -335,7 +335,9 @@ export class RecordFile {
     // 1.0-1.9 ms (measured, ext4, load 7). 128 of them (64 MiB): on a loaded machine the writer thread is off a core
     // for tens of milliseconds at a time, and a ring of 8 MiB (eight 1 MiB writes) then made the board wait for it
     // (bench --record-ab 1m-write-qd8, ten pairs each at load 12-17: waits in 4 pairs with 16 slabs, in none with 128).
-    const slabBytes = options.slabBytes ?? 512 << 10;
+    // 520 KiB, not 512: a socket read is up to 256 KiB (tcp_backend.ts), and two such records with the pad's room
+    // (PAD_BYTES_MAX) did not fit in 512 KiB, so slabs left half empty were written.
+    const slabBytes = options.slabBytes ?? 520 << 10;
     const slabCount = options.slabCount ?? 128;
     // O_DIRECT (measured with 512 KiB writes from shared memory, 2 GiB, ext4 on this machine's virtio disk, load 10):
     // 116-142 µs of CPU a MiB, against 1 010-1 107 through the page cache once writeback lags (and 200-270 while it

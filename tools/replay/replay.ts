@@ -280,8 +280,9 @@ function replayWith(options: ReplayOptions, sendCheck: SendCheckThread): ReplayR
     clock.skipTo(next.at.timeNs);
     if (next.kind !== RecordKind.End) applied += 1;
     // Past it before applying it (what the board sends meanwhile is checked against the records after it); the
-    // received bytes are the reader's until then, so they are copied first (the NIC keeps what it is given).
-    const received = next.kind === RecordKind.Received ? copyOf(next.bytes) : undefined;
+    // received bytes are the reader's until then unless they last (a read-ahead window), so those that do not are
+    // copied first (the NIC keeps what it is given).
+    const received = next.kind === RecordKind.Received ? (next.lasting === true ? next.bytes : copyOf(next.bytes)) : undefined;
     recording.advance();
     apply(next, received);
   }

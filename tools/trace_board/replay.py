@@ -44,14 +44,16 @@ ABI_SIGNATURES = {
     ("wasi_snapshot_preview1", "clock_time_get"): ([I32, I64, I32], [I32]),
     ("wasi_snapshot_preview1", "random_get"): ([I32, I32], [I32]),
     ("wasi_snapshot_preview1", "proc_exit"): ([I32], []),
-    ("board", "bus_read8"): ([I64], [I32]),
-    ("board", "bus_read16"): ([I64], [I32]),
-    ("board", "bus_read32"): ([I64], [I32]),
-    ("board", "bus_read64"): ([I64], [I64]),
-    ("board", "bus_write8"): ([I64, I32], []),
-    ("board", "bus_write16"): ([I64, I32], []),
-    ("board", "bus_write32"): ([I64, I32], []),
-    ("board", "bus_write64"): ([I64, I64], []),
+    # ABI 2: bus addresses and values in 32-bit halves, low first; bus_read64_high answers the last read64's high half.
+    ("board", "bus_read8"): ([I32, I32], [I32]),
+    ("board", "bus_read16"): ([I32, I32], [I32]),
+    ("board", "bus_read32"): ([I32, I32], [I32]),
+    ("board", "bus_read64"): ([I32, I32], [I32]),
+    ("board", "bus_read64_high"): ([], [I32]),
+    ("board", "bus_write8"): ([I32, I32, I32], []),
+    ("board", "bus_write16"): ([I32, I32, I32], []),
+    ("board", "bus_write32"): ([I32, I32, I32], []),
+    ("board", "bus_write64"): ([I32, I32, I32, I32], []),
 }
 
 
@@ -107,6 +109,7 @@ class Processor:
         self.exports = None
         self.console = {1: b"", 2: b""}
         self.calls = 0
+        self.read64_high = 0  # the high half of the last bus_read64's value, for bus_read64_high
 
 
 class TraceBoard:
@@ -325,30 +328,41 @@ class TraceBoard:
         def mismatch(line, event, actual):
             raise Difference(line, board.call_text, describe(event), actual)
 
+        def halves(low, high):
+            return ((high & 0xFFFFFFFF) << 32) | (low & 0xFFFFFFFF)
+
         def bus_read(bits):
             what = f"r{bits}"
 
-            def read(address):
-                address &= MASK_64
+            def read(address_low, address_high):
+                address = halves(address_low, address_high)
                 line, event, ok = board.expect(processor, what)
                 if not ok or trace_int(event["addr"]) != address:
                     mismatch(line, event, f"{what} at {address:#x}")
                 value = trace_int(event["val"])
                 board.apply_following()
-                return signed(value, 32) if bits <= 32 else signed(value, 64)
+                if bits == 64:
+                    processor.read64_high = signed(value >> 32, 32)
+                return signed(value & 0xFFFFFFFF, 32)
             return read
+
+        def bus_read64_high():
+            return processor.read64_high
 
         def bus_write(bits):
             what = f"w{bits}"
 
-            def write(address, value):
-                address &= MASK_64
+            def write(address_low, address_high, value):
+                address = halves(address_low, address_high)
                 value &= (1 << bits) - 1
                 line, event, ok = board.expect(processor, what)
                 if not ok or trace_int(event["addr"]) != address or trace_int(event["val"]) != value:
                     mismatch(line, event, f"{what} at {address:#x} of {value:#x}")
                 board.apply_following()
             return write
+
+        def bus_write64(address_low, address_high, value_low, value_high):
+            bus_write(64)(address_low, address_high, halves(value_low, value_high))
 
         def fd_write(fd, iovs, iovs_length, written_ptr):
             iovs &= 0xFFFFFFFF
@@ -408,7 +422,8 @@ class TraceBoard:
 
         handlers = {
             "bus_read8": bus_read(8), "bus_read16": bus_read(16), "bus_read32": bus_read(32), "bus_read64": bus_read(64),
-            "bus_write8": bus_write(8), "bus_write16": bus_write(16), "bus_write32": bus_write(32), "bus_write64": bus_write(64),
+            "bus_read64_high": bus_read64_high,
+            "bus_write8": bus_write(8), "bus_write16": bus_write(16), "bus_write32": bus_write(32), "bus_write64": bus_write64,
             "fd_write": fd_write, "clock_time_get": clock_time_get, "random_get": random_get, "proc_exit": proc_exit,
         }
         return handlers[name]

@@ -80,19 +80,39 @@ static int bus_write_n(processor *p, uint64_t address, int size, uint64_t value)
   bus_write(&p->bus, address, size, value);
   return 0;
 }
-static const uint64_t LOW_MASK[9] = {0, 0xff, 0xffff, 0, 0xffffffffu, 0, 0, 0, UINT64_MAX};
-#define BUS_READ(bits, bytes)                                                           \
+/* Board ABI 2: addresses and values arrive as 32-bit halves, low first (docs/board-abi.md). */
+static uint64_t halves(uint64_t low, uint64_t high) { return (high & 0xffffffffu) << 32 | (low & 0xffffffffu); }
+static const uint64_t LOW_MASK[5] = {0, 0xff, 0xffff, 0, 0xffffffffu};
+#define BUS_ACCESS(bits, bytes)                                                         \
   static int imp_bus_read##bits(void *ctx, const uint64_t *a, uint64_t *r) {            \
-    return bus_read_n(ctx, a[0], bytes, r);                                              \
+    return bus_read_n(ctx, halves(a[0], a[1]), bytes, r);                                \
   }                                                                                      \
   static int imp_bus_write##bits(void *ctx, const uint64_t *a, uint64_t *r) {           \
     (void)r;                                                                             \
-    return bus_write_n(ctx, a[0], bytes, a[1] & LOW_MASK[bytes]);                        \
+    return bus_write_n(ctx, halves(a[0], a[1]), bytes, a[2] & LOW_MASK[bytes]);          \
   }
-BUS_READ(8, 1)
-BUS_READ(16, 2)
-BUS_READ(32, 4)
-BUS_READ(64, 8)
+BUS_ACCESS(8, 1)
+BUS_ACCESS(16, 2)
+BUS_ACCESS(32, 4)
+
+/* One 64-bit access: the low half now, the high half kept for bus_read64_high (no access, no charge). */
+static int imp_bus_read64(void *ctx, const uint64_t *a, uint64_t *r) {
+  processor *p = ctx;
+  uint64_t value = 0;
+  if (bus_read_n(p, halves(a[0], a[1]), 8, &value) != 0) return 1;
+  p->read64_high = (uint32_t)(value >> 32);
+  *r = value & 0xffffffffu;
+  return 0;
+}
+static int imp_bus_read64_high(void *ctx, const uint64_t *a, uint64_t *r) {
+  (void)a;
+  *r = ((processor *)ctx)->read64_high;
+  return 0;
+}
+static int imp_bus_write64(void *ctx, const uint64_t *a, uint64_t *r) {
+  (void)r;
+  return bus_write_n(ctx, halves(a[0], a[1]), 8, halves(a[2], a[3]));
+}
 
 /* ---- wasi_snapshot_preview1 ---- */
 static void console_write(processor *p, int fd, const uint8_t *bytes, size_t length) {
@@ -151,14 +171,15 @@ static int imp_proc_exit(void *ctx, const uint64_t *a, uint64_t *r) {
 }
 
 static const rt_import IMPORTS[] = {
-    {"board", "bus_read8", "I", "i", imp_bus_read8},
-    {"board", "bus_read16", "I", "i", imp_bus_read16},
-    {"board", "bus_read32", "I", "i", imp_bus_read32},
-    {"board", "bus_read64", "I", "I", imp_bus_read64},
-    {"board", "bus_write8", "Ii", "", imp_bus_write8},
-    {"board", "bus_write16", "Ii", "", imp_bus_write16},
-    {"board", "bus_write32", "Ii", "", imp_bus_write32},
-    {"board", "bus_write64", "II", "", imp_bus_write64},
+    {"board", "bus_read8", "ii", "i", imp_bus_read8},
+    {"board", "bus_read16", "ii", "i", imp_bus_read16},
+    {"board", "bus_read32", "ii", "i", imp_bus_read32},
+    {"board", "bus_read64", "ii", "i", imp_bus_read64},
+    {"board", "bus_read64_high", "", "i", imp_bus_read64_high},
+    {"board", "bus_write8", "iii", "", imp_bus_write8},
+    {"board", "bus_write16", "iii", "", imp_bus_write16},
+    {"board", "bus_write32", "iii", "", imp_bus_write32},
+    {"board", "bus_write64", "iiii", "", imp_bus_write64},
     {"wasi_snapshot_preview1", "fd_write", "iiii", "i", imp_fd_write},
     {"wasi_snapshot_preview1", "clock_time_get", "iIi", "i", imp_clock_time_get},
     {"wasi_snapshot_preview1", "random_get", "ii", "i", imp_random_get},
@@ -263,7 +284,13 @@ int processor_power_on(processor *p, const uint8_t *wasm, size_t wasm_bytes, cha
   }
   p->rt = rt_instantiate(wasm, wasm_bytes, (uint32_t)(p->ram_bytes / WASM_PAGE_BYTES), IMPORTS,
                          sizeof IMPORTS / sizeof IMPORTS[0], p, error, error_bytes);
-  if (p->rt == NULL) return -1;
+  if (p->rt == NULL) {
+    /* A bus import of another signature: an image built for another board ABI (ABI 1 passed i64s). */
+    size_t used = strlen(error);
+    if (strncmp(error, "import board.", 13) == 0 && used < error_bytes)
+      snprintf(error + used, error_bytes - used, " (this board implements board ABI %d)", ABI_VERSION);
+    return -1;
+  }
   p->ram = rt_memory(p->rt);
   if (rt_memory_bytes(p->rt) != p->ram_bytes) {
     snprintf(error, error_bytes, "%s: the runtime made %" PRIu64 " bytes of RAM, not %" PRIu64, p->name,

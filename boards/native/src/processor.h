@@ -16,7 +16,7 @@
 #define BOOT_INFO_SIZE_BYTES 512u
 #define BOOT_INFO_OFFSET_FROM_TOP 4096u
 #define TASK_INDEX_NONE 0xffffffffu
-#define ABI_VERSION 1
+#define ABI_VERSION 2 /* the board ABI (docs/board-abi.md); host/abi/board_imports.ts has the same, checked by test/unit/abi */
 
 typedef struct {
   uint64_t bus_access_ns, clock_read_ns, run_call_ns, run_budget_ns, hard_watchdog_ns;
@@ -74,6 +74,7 @@ struct processor {
   uint64_t wake_at_ns;
   uint64_t heap_top_at_boot;
   uint64_t run_count, bus_access_count;
+  uint32_t read64_high; /* the high half of the last bus_read64's value, for bus_read64_high */
   char console[2][512];
   size_t console_length[2];
   void (*on_console)(processor *p, int fd, const char *line);

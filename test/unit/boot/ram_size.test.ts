@@ -46,7 +46,7 @@ describe("RAM size", () => {
   it("a storage processor boots in 1 MiB: its pools shrink with RAM and its agents take little", () => {
     const { console, stops } = bootWithRam("storage", 1);
     expect(stops).toEqual([]);
-    expect(console.some((l) => l.startsWith("sp1 1: wasm-iop 0.1.0 abi 1: processor sp1 #1 role storage ram 1 MiB"))).toBe(true);
+    expect(console.some((l) => l.startsWith("sp1 1: wasm-iop 0.1.0 abi 2: processor sp1 #1 role storage ram 1 MiB"))).toBe(true);
   });
 
   it("at 4 MiB both roles boot, and the host serves iSCSI with smaller pools and a smaller receive ring", () => {

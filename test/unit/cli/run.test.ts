@@ -9,9 +9,9 @@ import { writeTrapFirmware } from "../../support/trap_firmware.ts";
 import { fileTempDir } from "../../support/temp_dir.ts";
 
 const BANNERS = [
-  /\[host\] wasm-iop 0\.1\.0 abi 1: processor host #0 role host ram 64 MiB board iop-dev/,
-  /\[sp1\] wasm-iop 0\.1\.0 abi 1: processor sp1 #1 role storage ram 32 MiB board iop-dev/,
-  /\[sp2\] wasm-iop 0\.1\.0 abi 1: processor sp2 #2 role storage ram 32 MiB board iop-dev/,
+  /\[host\] wasm-iop 0\.1\.0 abi 2: processor host #0 role host ram 64 MiB board iop-dev/,
+  /\[sp1\] wasm-iop 0\.1\.0 abi 2: processor sp1 #1 role storage ram 32 MiB board iop-dev/,
+  /\[sp2\] wasm-iop 0\.1\.0 abi 2: processor sp2 #2 role storage ram 32 MiB board iop-dev/,
 ];
 
 const tmp = fileTempDir("wasm-iop-cli-");
@@ -69,6 +69,16 @@ describe("wasm-iop run", () => {
     const { code, stderr } = await runCli(["run", "--portal", "nowhere"]);
     expect(code).toBe(2);
     expect(stderr).toContain('--portal: expected HOST:PORT with a port from 0 to 65535, got "nowhere"');
+  });
+
+  it("refuses an image of board ABI 1 before boot, in one line per processor", async () => {
+    const image = join(tmp, "abi1.wasm");
+    await writeTrapFirmware(image, { abiVersion: 1 });
+    const { code, stderr } = await runCli(["run", "--firmware", image, "--for", "1", "--data-dir", join(tmp, "abi1")]);
+    expect(code).toBe(1);
+    const refusals = stderr.split("\n").filter((line) => line.includes("board ABI"));
+    expect(refusals[0]).toMatch(/^PANIC on processor host at 0\.000000 s: boot, task -, code 2: the image implements board ABI 1; this board provides ABI 2 \(docs\/board-abi\.md\)$/);
+    expect(stderr).not.toMatch(/BigInt|TypeError|unreachable/);
   });
 
   describe("with a firmware that traps", async () => {

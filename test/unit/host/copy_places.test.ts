@@ -28,9 +28,9 @@ describe("CopyPlaces", () => {
   it("forgets every place when the host processor boots again, not when another processor does", () => {
     const p = places();
     p.observe("volumes: a spare takes copy 1 of volume 1; the whole volume is copied to it (processor 0 disk 2)");
-    p.observe("wasm-iop 0.1.0 abi 1: processor sp2 #2 role storage ram 32 MiB board test-board, 8 tasks");
+    p.observe("wasm-iop 0.1.0 abi 2: processor sp2 #2 role storage ram 32 MiB board test-board, 8 tasks");
     expect(p.placeOf(1, 1)).toEqual({ processor: 0, disk: 2 });
-    p.observe("wasm-iop 0.1.0 abi 1: processor host #0 role host ram 64 MiB board test-board, 12 tasks");
+    p.observe("wasm-iop 0.1.0 abi 2: processor host #0 role host ram 64 MiB board test-board, 12 tasks");
     expect(p.placeOf(1, 1)).toBeUndefined();
   });
 });

@@ -6,22 +6,14 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { LineBytes } from "../../../host/sim/line_bytes.ts";
-import { Trace, type TraceValue } from "../../../host/sim/trace.ts";
+import { Trace } from "../../../host/sim/trace.ts";
+import { traceValue } from "../../support/trace_values.ts";
 
-const value: fc.Arbitrary<TraceValue> = fc.oneof(
-  fc.string({ unit: "binary", maxLength: 40 }),
-  fc.string({ unit: fc.constantFrom("a", "0", "x", " ", "/", "\u007f", "~"), maxLength: 20 }),
-  fc.integer(),
-  fc.maxSafeInteger(),
-  fc.double(),
-  fc.constantFrom(-0, 2 ** 53, -(2 ** 53) - 2, 1e21, 0.1, NaN, Infinity),
-  fc.bigInt(),
-);
 const line = fc.record({
   timeNs: fc.oneof(fc.maxSafeNat(), fc.double()),
   source: fc.string({ unit: "binary", maxLength: 12 }),
   event: fc.string({ unit: "binary", maxLength: 12 }),
-  fields: fc.dictionary(fc.string({ unit: "binary", maxLength: 8 }), value, { maxKeys: 6 }),
+  fields: fc.dictionary(fc.string({ unit: "binary", maxLength: 8 }), traceValue, { maxKeys: 6 }),
 });
 
 describe("a hashed-only trace's lines as bytes", () => {

@@ -49,10 +49,10 @@ describe("wasm-iop image", () => {
     expect(unsigned.stderr).toMatch(/refused: unsigned:/);
 
     expect((await run(["sign", "--key", key, image])).code).toBe(0);
-    const verified = await run(["verify", "--key", `${key}.pub`, "--board-compat", "test-board", "--abi", "1", image]);
+    const verified = await run(["verify", "--key", `${key}.pub`, "--board-compat", "test-board", "--abi", "2", image]);
     expect(verified.stderr).toBe("");
     expect(verified.code).toBe(0);
-    expect(verified.stdout).toMatch(/good: version 1\.2\.3, board "test-board", ABI 1, security counter 5/);
+    expect(verified.stdout).toMatch(/good: version 1\.2\.3, board "test-board", ABI 2, security counter 5/);
 
     const info = await run(["info", image]);
     expect(info.code).toBe(0);

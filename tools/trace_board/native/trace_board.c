@@ -37,6 +37,7 @@ typedef struct {
   uint64_t memory_bytes;
   char *console[2]; /* fd 1 and 2: the pending part of a line */
   size_t console_bytes[2];
+  uint64_t read64_high; /* the high half of the last bus_read64's value, for bus_read64_high */
 } Processor;
 
 typedef struct {
@@ -327,20 +328,26 @@ static cJSON *expect(Processor *p, const char *what, const char *actual, long *l
   return item.event;
 }
 
+/* Board ABI 2: addresses and values arrive as 32-bit halves, low first (docs/board-abi.md). */
+static uint64_t halves(uint64_t low, uint64_t high) { return (high & 0xffffffffu) << 32 | (low & 0xffffffffu); }
+
 static int bus_read(Processor *p, unsigned bits, const uint64_t *args, uint64_t *result) {
   char what[8], actual[64];
+  uint64_t address = halves(args[0], args[1]);
   snprintf(what, sizeof what, "r%u", bits);
-  snprintf(actual, sizeof actual, "%s at 0x%" PRIx64, what, args[0]);
+  snprintf(actual, sizeof actual, "%s at 0x%" PRIx64, what, address);
   long line = 0;
   cJSON *event = expect(p, what, actual, &line);
   if (event == NULL) return 1;
   Item item = {line, event};
-  if (int_field(event, "addr") != args[0]) {
+  if (int_field(event, "addr") != address) {
     difference_at(&item, "%s", actual);
     cJSON_Delete(event);
     return 1;
   }
-  *result = int_field(event, "val");
+  uint64_t value = int_field(event, "val");
+  *result = value & 0xffffffffu; /* bus_read64: the low half; bus_read64_high answers the rest */
+  p->read64_high = value >> 32;
   cJSON_Delete(event);
   apply_following();
   return board.difference ? 1 : 0;
@@ -349,13 +356,14 @@ static int bus_read(Processor *p, unsigned bits, const uint64_t *args, uint64_t 
 static int bus_write(Processor *p, unsigned bits, const uint64_t *args) {
   char what[8], actual[80];
   snprintf(what, sizeof what, "w%u", bits);
-  uint64_t value = bits == 64 ? args[1] : args[1] & ((1ull << bits) - 1);
-  snprintf(actual, sizeof actual, "%s at 0x%" PRIx64 " of 0x%" PRIx64, what, args[0], value);
+  uint64_t address = halves(args[0], args[1]);
+  uint64_t value = bits == 64 ? halves(args[2], args[3]) : args[2] & ((1ull << bits) - 1);
+  snprintf(actual, sizeof actual, "%s at 0x%" PRIx64 " of 0x%" PRIx64, what, address, value);
   long line = 0;
   cJSON *event = expect(p, what, actual, &line);
   if (event == NULL) return 1;
   Item item = {line, event};
-  if (int_field(event, "addr") != args[0] || int_field(event, "val") != value) {
+  if (int_field(event, "addr") != address || int_field(event, "val") != value) {
     difference_at(&item, "%s", actual);
     cJSON_Delete(event);
     return 1;
@@ -371,6 +379,12 @@ static int bus_write(Processor *p, unsigned bits, const uint64_t *args) {
   static int bus_write##bits(void *ctx, const uint64_t *args, uint64_t *result) { (void)result; return bus_write(ctx, bits, args); }
 BUS_READ(8) BUS_READ(16) BUS_READ(32) BUS_READ(64)
 BUS_WRITE(8) BUS_WRITE(16) BUS_WRITE(32) BUS_WRITE(64)
+
+static int bus_read64_high(void *ctx, const uint64_t *args, uint64_t *result) {
+  (void)args;
+  *result = ((Processor *)ctx)->read64_high;
+  return 0;
+}
 
 static uint32_t load_u32(const Processor *p, uint64_t at) {
   uint32_t value;
@@ -478,14 +492,15 @@ static int proc_exit(void *ctx, const uint64_t *args, uint64_t *result) {
 }
 
 static const rt_import IMPORTS[] = {
-    {"board", "bus_read8", "I", "i", bus_read8},
-    {"board", "bus_read16", "I", "i", bus_read16},
-    {"board", "bus_read32", "I", "i", bus_read32},
-    {"board", "bus_read64", "I", "I", bus_read64},
-    {"board", "bus_write8", "Ii", "", bus_write8},
-    {"board", "bus_write16", "Ii", "", bus_write16},
-    {"board", "bus_write32", "Ii", "", bus_write32},
-    {"board", "bus_write64", "II", "", bus_write64},
+    {"board", "bus_read8", "ii", "i", bus_read8},
+    {"board", "bus_read16", "ii", "i", bus_read16},
+    {"board", "bus_read32", "ii", "i", bus_read32},
+    {"board", "bus_read64", "ii", "i", bus_read64},
+    {"board", "bus_read64_high", "", "i", bus_read64_high},
+    {"board", "bus_write8", "iii", "", bus_write8},
+    {"board", "bus_write16", "iii", "", bus_write16},
+    {"board", "bus_write32", "iii", "", bus_write32},
+    {"board", "bus_write64", "iiii", "", bus_write64},
     {"wasi_snapshot_preview1", "fd_write", "iiii", "i", fd_write},
     {"wasi_snapshot_preview1", "clock_time_get", "iIi", "i", clock_time_get},
     {"wasi_snapshot_preview1", "random_get", "ii", "i", random_get},
