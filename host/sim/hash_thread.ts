@@ -6,31 +6,17 @@
 // hashed, update() waits (Atomics.wait): nothing is lost.
 import { Worker } from "node:worker_threads";
 import { copyBytes } from "../bus/shared_copy.ts";
-import { SLAB_DIGEST, SLAB_FULL, SlabRing } from "./slab_ring.ts";
+import { SLAB_FULL, SlabRing, slabWorkerLoop } from "./slab_ring.ts";
 
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
 const { slabs, states, lengths, result, FREE, DIGEST, STOP } = workerData;
 const bytesOf = slabs.map((s) => new Uint8Array(s));
-const FAILED_AT = slabs.length;
 const hash = createHash("sha256");
-try {
-  for (let slab = 0; ; slab = (slab + 1) % slabs.length) {
-    Atomics.wait(states, slab, FREE);
-    const state = Atomics.load(states, slab);
-    if (state === STOP) break;
+${slabWorkerLoop(`
     if (lengths[slab] > 0) hash.update(bytesOf[slab].subarray(0, lengths[slab]));
-    if (state === DIGEST) result.set(hash.copy().digest());
-    Atomics.store(states, slab, FREE);
-    Atomics.notify(states, slab);
-  }
-} catch (error) {
-  Atomics.store(states, FAILED_AT, 1);
-  for (let i = 0; i < slabs.length; i++) Atomics.notify(states, i);
-  throw error;
-}
-`;
+    if (state === DIGEST) result.set(hash.copy().digest());`)}`;
 
 export class Sha256Thread {
   private readonly ring: SlabRing;
@@ -76,10 +62,7 @@ export class Sha256Thread {
   /** The SHA-256 of everything given so far, in hex (waits for the worker to hash it). */
   digest(): string {
     if (this.final !== undefined) return this.final;
-    const index = this.ring.index;
-    this.ring.handOver(SLAB_DIGEST);
-    this.ring.waitFree(index);
-    return Buffer.from(this.result).toString("hex");
+    return this.ring.digest(this.result);
   }
 
   /** Stops the worker; digest() then keeps returning the final digest. */

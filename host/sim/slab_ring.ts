@@ -5,6 +5,32 @@
 // worker's source: it waits on states[i] while FREE, does the slab's work, stores FREE and notifies; on failure it sets
 // states[slabCount] to 1 and notifies every slab, so the producer never waits for ever.
 
+/**
+ * The worker's side of the loop, as source for a worker's eval'd script: runs `setup`, then takes the slabs in order
+ * as they are handed over, runs `body` on each (it sees `slab`, its `state` and `lengths[slab]`) and gives it back; on
+ * a throw in either it marks the worker failed and wakes the producer. The script must have `slabs`, `states`, FREE
+ * and STOP from workerData.
+ */
+export function slabWorkerLoop(body: string, setup = ""): string {
+  return `
+try {
+${setup}
+  for (let slab = 0; ; slab = (slab + 1) % slabs.length) {
+    Atomics.wait(states, slab, FREE);
+    const state = Atomics.load(states, slab);
+    if (state === STOP) break;
+${body}
+    Atomics.store(states, slab, FREE);
+    Atomics.notify(states, slab);
+  }
+} catch (error) {
+  Atomics.store(states, slabs.length, 1);
+  for (let i = 0; i < slabs.length; i++) Atomics.notify(states, i);
+  throw error;
+}
+`;
+}
+
 /** A slab's state: free for the producer to fill; full for the worker; full and a digest asked for; stop. */
 export const SLAB_FREE = 0;
 export const SLAB_FULL = 1;
@@ -63,6 +89,17 @@ export class SlabRing {
     return this.slabs[this.index]!;
   }
 
+  /** Writes `n` as a u32 (little-endian) at `used` in the slab being filled (the caller knows there is room). */
+  putLength(n: number): void {
+    const slab = this.slab;
+    const at = this.used;
+    slab[at] = n & 0xff;
+    slab[at + 1] = (n >>> 8) & 0xff;
+    slab[at + 2] = (n >>> 16) & 0xff;
+    slab[at + 3] = (n >>> 24) & 0xff;
+    this.used = at + 4;
+  }
+
   /** Hands the slab being filled (its `used` bytes) to the worker with `state`; then waits until the next is free. */
   handOver(state: number = SLAB_FULL): void {
     const index = this.index;
@@ -73,6 +110,14 @@ export class SlabRing {
     this.index = (index + 1) % this.slabs.length;
     this.used = 0;
     this.waitFree(this.index);
+  }
+
+  /** Hands the slab being filled over asking for a digest, waits for the worker, and reads it from `result` (hex). */
+  digest(result: Uint8Array): string {
+    const index = this.index;
+    this.handOver(SLAB_DIGEST);
+    this.waitFree(index);
+    return Buffer.from(result).toString("hex");
   }
 
   /** Waits until slab `index` is free (the worker is done with it). */

@@ -9,7 +9,7 @@
 import { Worker } from "node:worker_threads";
 import { copyBytes } from "../bus/shared_copy.ts";
 import { LineBytes } from "./line_bytes.ts";
-import { SLAB_DIGEST, SLAB_FULL, SlabRing } from "./slab_ring.ts";
+import { SLAB_FULL, SlabRing, slabWorkerLoop } from "./slab_ring.ts";
 import type { TraceValue } from "./trace.ts";
 
 // The binary form, little-endian. A batch is a u32 length and that many bytes of items; an item is one of:
@@ -29,8 +29,24 @@ const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
 const { slabs, states, lengths, result, lineBytesSource, FREE, DIGEST, STOP, ITEM_EVENT, FIELD_KEY, FIELD_END, FIELD_NUMBER } = workerData;
-const FAILED_AT = slabs.length;
-try {
+${slabWorkerLoop(`
+    const view = views[slab], length = lengths[slab];
+    let at = 0;
+    while (at < length) {
+      if (bigNeed > 0) {
+        const take = Math.min(bigNeed - bigGot, length - at);
+        for (let i = 0; i < take; i++) big.setUint8(bigGot + i, view.getUint8(at + i));
+        bigGot += take;
+        at += take;
+        if (bigGot === bigNeed) { batch(big, 0, bigNeed); bigNeed = 0; }
+        continue;
+      }
+      const n = view.getUint32(at, true);
+      at += 4;
+      if (at + n <= length) { batch(view, at, at + n); at += n; continue; }
+      big = new DataView(new ArrayBuffer(n)); bigNeed = n; bigGot = 0;
+    }
+    if (state === DIGEST) { lines.flush(); result.set(hash.copy().digest()); }`, `
 // LineBytes' source as the build gave it: a bundler's helper for class names made a no-op.
 const __name = (target) => target;
 const LineBytes = eval("(" + lineBytesSource + ")");
@@ -100,35 +116,7 @@ function define(table, view, at) {
 }
 const views = slabs.map((s) => new DataView(s));
 let big, bigNeed = 0, bigGot = 0; // a batch longer than a slab, gathered here
-  for (let slab = 0; ; slab = (slab + 1) % slabs.length) {
-    Atomics.wait(states, slab, FREE);
-    const state = Atomics.load(states, slab);
-    if (state === STOP) break;
-    const view = views[slab], length = lengths[slab];
-    let at = 0;
-    while (at < length) {
-      if (bigNeed > 0) {
-        const take = Math.min(bigNeed - bigGot, length - at);
-        for (let i = 0; i < take; i++) big.setUint8(bigGot + i, view.getUint8(at + i));
-        bigGot += take;
-        at += take;
-        if (bigGot === bigNeed) { batch(big, 0, bigNeed); bigNeed = 0; }
-        continue;
-      }
-      const n = view.getUint32(at, true);
-      at += 4;
-      if (at + n <= length) { batch(view, at, at + n); at += n; continue; }
-      big = new DataView(new ArrayBuffer(n)); bigNeed = n; bigGot = 0;
-    }
-    if (state === DIGEST) { lines.flush(); result.set(hash.copy().digest()); }
-    Atomics.store(states, slab, FREE);
-    Atomics.notify(states, slab);
-  }
-} catch (error) {
-  Atomics.store(states, FAILED_AT, 1);
-  for (let i = 0; i < slabs.length; i++) Atomics.notify(states, i);
-  throw error;
-}
+`)}
 `;
 
 export class TraceHashThread {
@@ -206,10 +194,7 @@ export class TraceHashThread {
   digest(): string {
     if (this.final !== undefined) return this.final;
     this.handBatch();
-    const index = this.ring.index;
-    this.ring.handOver(SLAB_DIGEST);
-    this.ring.waitFree(index);
-    return Buffer.from(this.result).toString("hex");
+    return this.ring.digest(this.result);
   }
 
   /** Stops the worker; digest() then keeps returning the final digest. */
@@ -260,12 +245,7 @@ export class TraceHashThread {
     const ring = this.ring;
     const slabBytes = ring.slab.length;
     if (slabBytes - ring.used < 4 + Math.min(n, slabBytes - 4)) ring.handOver(SLAB_FULL);
-    const slab = ring.slab;
-    slab[ring.used] = n & 0xff;
-    slab[ring.used + 1] = (n >>> 8) & 0xff;
-    slab[ring.used + 2] = (n >>> 16) & 0xff;
-    slab[ring.used + 3] = (n >>> 24) & 0xff;
-    ring.used += 4;
+    ring.putLength(n);
     for (let from = 0; from < n;) {
       if (ring.used === ring.slab.length) ring.handOver(SLAB_FULL);
       const take = Math.min(n - from, ring.slab.length - ring.used);

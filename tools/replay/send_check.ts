@@ -7,7 +7,7 @@
 // only writes their header, so a send is not copied at all.
 import { Worker } from "node:worker_threads";
 import { copyBytes } from "../../host/bus/shared_copy.ts";
-import { SLAB_DIGEST, SLAB_FULL, SlabRing } from "../../host/sim/slab_ring.ts";
+import { SLAB_FULL, SlabRing } from "../../host/sim/slab_ring.ts";
 /** Sends whose CRC may wait in the ring. */
 export const RING = 1 << 16;
 
@@ -114,7 +114,7 @@ export class SendCheckThread {
     const ring = this.ring;
     // Gathered where space() said, and the ring has room for one more: only the header is written.
     if (bytes.buffer === ring.slab.buffer && bytes.byteOffset === ring.slab.byteOffset + ring.used + 4 && this.submitted - Atomics.load(this.done, 0) < RING) {
-      this.putHeader(bytes.length);
+      this.ring.putLength(bytes.length);
       ring.used += bytes.length;
       return this.submitted++;
     }
@@ -122,7 +122,7 @@ export class SendCheckThread {
     this.waitRing();
     if (ring.slab.length - ring.used < 4) ring.handOver(SLAB_FULL);
     const n = bytes.length;
-    this.putHeader(n);
+    this.ring.putLength(n);
     let slab = ring.slab;
     let from = 0;
     while (from < n) {
@@ -147,27 +147,13 @@ export class SendCheckThread {
 
   /** The SHA-256 of every byte submitted, in hex. */
   sha256(): string {
-    const index = this.ring.index;
-    this.ring.handOver(SLAB_DIGEST);
-    this.ring.waitFree(index);
-    return Buffer.from(this.digestBytes).toString("hex");
+    return this.ring.digest(this.digestBytes);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.ring.stop();
-  }
-
-  // A send's header, its length (u32 LE), at the slab's `used` (room for it known).
-  private putHeader(n: number): void {
-    const ring = this.ring;
-    const slab = ring.slab;
-    slab[ring.used] = n & 0xff;
-    slab[ring.used + 1] = (n >>> 8) & 0xff;
-    slab[ring.used + 2] = (n >>> 16) & 0xff;
-    slab[ring.used + 3] = (n >>> 24) & 0xff;
-    ring.used += 4;
   }
 
   // Until the worker is less than RING sends behind: a send's CRC must not overwrite one not yet taken.
