@@ -5,12 +5,17 @@
 // before and after each chunk of 1 000 calls, and the median chunk (a chunk with a collection in it comes out low)
 // must stay under 4 bytes a call: the chunk's own bookkeeping, not one object per access. 64-bit reads are left
 // out: regions answer them as BigInts still (NVRAM records, an NVMe controller's CAP at start; none on the I/O path).
+// Only optimized code keeps numbers unboxed (before V8's optimizing compiler has run, the same path allocates ~200
+// bytes a call), and that compiler runs on a background thread, late on a loaded machine: so the measurement is
+// repeated, the CPU yielded between rounds, until one round passes or the time is up. ABI 1's BigInts are made in
+// optimized code too (56 bytes a read32), so no round would pass for them.
 import wabtInit from "wabt";
 import { describe, expect, it } from "vitest";
 import { boardImports } from "../../../host/abi/board_imports.ts";
 import { Bus } from "../../../host/bus/bus.ts";
 import { RamRegion } from "../../../host/bus/ram.ts";
 import { Trace } from "../../../host/sim/trace.ts";
+import { scaled } from "../../support/time.ts";
 
 const CALLS_PER_CHUNK = 1000;
 const CHUNKS = 41;
@@ -54,15 +59,24 @@ describe("the JS board's bus imports", () => {
       const module = new WebAssembly.Module(new Uint8Array(wabt.parseWat(`${name}.wat`, looper(access), { threads: true }).toBinary({}).buffer));
       const { loop } = new WebAssembly.Instance(module, { env: { memory }, board }).exports as { loop(count: number, at: number): void };
       for (const at of [64, 0xc000_0040 | 0]) {
-        loop(20 * CALLS_PER_CHUNK, at); // optimized before measuring
-        const perAccess: number[] = [];
-        for (let chunk = 0; chunk < CHUNKS; chunk++) {
-          const before = process.memoryUsage().heapUsed;
-          loop(CALLS_PER_CHUNK, at);
-          perAccess.push((process.memoryUsage().heapUsed - before) / CALLS_PER_CHUNK);
+        // The median chunk's bytes per call of one round: the warm-up asks for optimization, the chunks measure.
+        const round = (): number => {
+          loop(20 * CALLS_PER_CHUNK, at);
+          const perAccess: number[] = [];
+          for (let chunk = 0; chunk < CHUNKS; chunk++) {
+            const before = process.memoryUsage().heapUsed;
+            loop(CALLS_PER_CHUNK, at);
+            perAccess.push((process.memoryUsage().heapUsed - before) / CALLS_PER_CHUNK);
+          }
+          return perAccess.sort((a, b) => a - b)[CHUNKS >> 1]!;
+        };
+        const deadline = Date.now() + scaled(5_000);
+        let median = round();
+        while (median >= BYTES_PER_ACCESS_MAX && Date.now() < deadline) { // the optimized code not in yet: yield, again
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          median = round();
         }
-        perAccess.sort((a, b) => a - b);
-        expect(perAccess[CHUNKS >> 1], `bytes per ${name} at 0x${(at >>> 0).toString(16)}`).toBeLessThan(BYTES_PER_ACCESS_MAX);
+        expect(median, `bytes per ${name} at 0x${(at >>> 0).toString(16)}`).toBeLessThan(BYTES_PER_ACCESS_MAX);
       }
       // And the accesses happened: the last write64 left its value in RAM.
       if (name === "bus_write64") expect(bus.read(64n, 8)).toBe(0x89abcdef_00000001n);
