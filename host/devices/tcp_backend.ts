@@ -59,7 +59,7 @@ const SPARES_MAX = 2;
 // 256 KiB, not 64: what a client sent together arrives in one read, and the board answers it in one turn. qemu's NBD
 // client keeps 16 requests in flight; 16 writes of 4 KiB are 65 984 bytes, which 64 KiB reads cut into a full read
 // and a 448-byte one, each answered by a turn and a socket write of its own (two of each per 16 writes, strace).
-const RX_BYTES = 256 * 1024;
+export const RX_BYTES = 256 * 1024;
 const RX_FREE_MAX = 16; // 4 MiB kept at most
 
 export class TcpBackend implements NetworkBackend {

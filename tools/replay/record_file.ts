@@ -11,6 +11,7 @@ import { Worker } from "node:worker_threads";
 import { copyBytes } from "../../host/bus/shared_copy.ts";
 import { crc32 } from "node:zlib";
 import { SlabRing } from "../../host/sim/slab_ring.ts";
+import { RX_BYTES } from "../../host/devices/tcp_backend.ts";
 import { PAD_ALIGN_BYTES, PAD_BYTES_MAX, PAD_FRAMING_BYTES, padBytesAt, putPad, RecordKind, SPARSE_BLOCK_BYTES } from "./format.ts";
 
 export interface RecordFileOptions {
@@ -316,6 +317,13 @@ export function alignedHead(headAt: number, dataAddress: number, payload: number
   return undefined;
 }
 
+// The most a timed record adds to its data: kind, length and four varints of up to 8 bytes, the u32, the CRC, and the
+// 16 bytes of room appendTimed keeps for redundant varint bytes.
+const TIMED_FRAMING_BYTES_MAX = 1 + 8 * 5 + 4 + 4 + 16;
+/** A slab holds two received records of a whole socket read and the longest pad, in whole O_DIRECT blocks. */
+export const SLAB_BYTES_DEFAULT =
+  Math.ceil((2 * (RX_BYTES + TIMED_FRAMING_BYTES_MAX) + PAD_BYTES_MAX) / PAD_ALIGN_BYTES) * PAD_ALIGN_BYTES;
+
 export class RecordFile {
   private readonly fd: number;
   private readonly fdDirect: number; // -1: no O_DIRECT
@@ -335,9 +343,9 @@ export class RecordFile {
     // 1.0-1.9 ms (measured, ext4, load 7). 128 of them (64 MiB): on a loaded machine the writer thread is off a core
     // for tens of milliseconds at a time, and a ring of 8 MiB (eight 1 MiB writes) then made the board wait for it
     // (bench --record-ab 1m-write-qd8, ten pairs each at load 12-17: waits in 4 pairs with 16 slabs, in none with 128).
-    // 520 KiB, not 512: a socket read is up to 256 KiB (tcp_backend.ts), and two such records with the pad's room
-    // (PAD_BYTES_MAX) did not fit in 512 KiB, so slabs left half empty were written.
-    const slabBytes = options.slabBytes ?? 520 << 10;
+    // Not 512 KiB exactly: a socket read is up to RX_BYTES (tcp_backend.ts, 256 KiB), and two such records with the
+    // pad's room must fit, or slabs go out half empty; SLAB_BYTES_DEFAULT is derived from it (520 KiB).
+    const slabBytes = options.slabBytes ?? SLAB_BYTES_DEFAULT;
     const slabCount = options.slabCount ?? 128;
     // O_DIRECT (measured with 512 KiB writes from shared memory, 2 GiB, ext4 on this machine's virtio disk, load 10):
     // 116-142 µs of CPU a MiB, against 1 010-1 107 through the page cache once writeback lags (and 200-270 while it

@@ -133,7 +133,7 @@ describe("recording file writer", () => {
     }
   });
 
-  it("with O_DIRECT: whole blocks, pad records the reader skips, the same records as through the page cache", async () => {
+  it("with O_DIRECT: whole blocks, pad records the reader skips, the same records as through the page cache", async (ctx) => {
     const dir = testTempDir("wasm-iop-recfile-");
     const data = payloads();
     const buffered = write(join(dir, "buffered.rec"), false, data, false);
@@ -144,7 +144,8 @@ describe("recording file writer", () => {
     expect(events("direct.rec")).toEqual(events("buffered.rec"));
     expect(buffered.stats.direct).toBe(false);
     expect((await buffered.deflated).directBytes).toBe(0);
-    if (!direct.stats.direct) return; // a file system without O_DIRECT (tmpfs): the same file as through the page cache
+    // A file system without O_DIRECT (tmpfs): the same file as through the page cache, and the rest shown as skipped.
+    if (!direct.stats.direct) ctx.skip();
     const size = statSync(join(dir, "direct.rec")).size;
     expect(size % PAD_ALIGN_BYTES).toBe(0);
     const { directBytes, directFailures } = await direct.deflated;
