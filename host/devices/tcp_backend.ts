@@ -62,6 +62,22 @@ const SPARES_MAX = 2;
 export const RX_BYTES = 256 * 1024;
 const RX_FREE_MAX = 16; // 4 MiB kept at most
 
+/**
+ * Keeps `buffer`, an output buffer the socket gave back, among a connection's `spares`: while there are fewer than
+ * `max` it joins them; when full, it takes the smallest spare's place if it is larger. The spares kept while `out`
+ * grew are smaller than the buffers it writes later, and would keep every one of them out: each write the socket held
+ * allocated a new one (1 MiB NBD reads at QD8: an 8 MiB buffer every ~36 reads, a mark-compact every ~45).
+ */
+export function keepSpare(spares: Buffer[], buffer: Buffer, max = SPARES_MAX): void {
+  if (spares.length < max) {
+    spares.push(buffer);
+    return;
+  }
+  let smallest = 0;
+  for (let i = 1; i < spares.length; i++) if (spares[i]!.length < spares[smallest]!.length) smallest = i;
+  if (spares[smallest]!.length < buffer.length) spares[smallest] = buffer;
+}
+
 export class TcpBackend implements NetworkBackend {
   private port: NicPort | undefined;
   private readonly servers: Server[] = [];
@@ -360,16 +376,7 @@ export class TcpBackend implements NetworkBackend {
     held.writing.delete(buffer);
     if (buffer === held.out || held.spares.includes(buffer)) return;
     if (buffer.length > OUT_BYTES_KEPT_MAX && held.out.length <= OUT_BYTES_KEPT_MAX) return; // `out` shrank back
-    if (held.spares.length < SPARES_MAX) {
-      held.spares.push(buffer);
-      return;
-    }
-    // Full: a larger buffer takes the smallest spare's place. The spares kept while `out` grew are smaller than the
-    // buffers it writes later, and would keep every one of them out: each write the socket held allocated a new one
-    // (1 MiB NBD reads at QD8: an 8 MiB buffer every ~36 reads, a mark-compact every ~45).
-    let smallest = 0;
-    for (let i = 1; i < held.spares.length; i++) if (held.spares[i]!.length < held.spares[smallest]!.length) smallest = i;
-    if (held.spares[smallest]!.length < buffer.length) held.spares[smallest] = buffer;
+    keepSpare(held.spares, buffer);
   }
 
   // Room for `lengthBytes` after the committed bytes: the bytes not yet written move to the front, into a larger

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { NicPort } from "../../../host/devices/nic.ts";
-import { TcpBackend } from "../../../host/devices/tcp_backend.ts";
+import { keepSpare, TcpBackend } from "../../../host/devices/tcp_backend.ts";
 
 // A NIC that accepts every connection in slot 0, 1, ... and drops what it receives.
 class FakeNic implements NicPort {
@@ -121,13 +121,13 @@ describe("TcpBackend send space", () => {
     expect(all.equals(expected)).toBe(true);
   }, 20_000);
 
-  // One burst: the client stops reading, `parts` sends of `partBytes` in each of four turns (the socket holds most of
+  // One burst: the client stops reading, two sends of 1 MiB in each of four turns (the socket holds most of
   // them), then the client reads all that was sent so far, intact.
-  async function burst(received: Buffer[], sent: Uint8Array[], round: number, partBytes = 1 << 20, parts = 2): Promise<void> {
+  async function burst(received: Buffer[], sent: Uint8Array[], round: number): Promise<void> {
     client!.pause();
     for (let turn = 0; turn < 4; turn++) {
-      for (let part = 0; part < parts; part++) {
-        const bytes = pattern(partBytes, round * 64 + turn * 8 + part);
+      for (let part = 0; part < 2; part++) {
+        const bytes = pattern(1 << 20, round * 64 + turn * 8 + part);
         send(0, bytes);
         sent.push(bytes);
       }
@@ -152,17 +152,25 @@ describe("TcpBackend send space", () => {
   }, 20_000);
 
   // 1 MiB NBD reads at QD8 (issue 18): the spares kept while `out` grew (2 and 4 MiB) kept every later 8 MiB buffer
-  // out, so each write the socket held allocated a new one (28 per 1 000 reads, a mark-compact every ~45 reads).
-  it("keeps the larger buffers as spares once they outgrow the ones kept: bursts after a larger one allocate none", async () => {
-    const { received } = await open();
-    const sent: Uint8Array[] = [];
-    await burst(received, sent, 0, 256 << 10); // small bursts: the spares are small buffers
-    await burst(received, sent, 1, 256 << 10);
-    for (let round = 2; round < 5; round++) await burst(received, sent, round, 1 << 20, 4); // `out` grows past the spares
-    const grown = backend!.stats.outputBuffersAllocated;
-    for (let round = 5; round < 8; round++) await burst(received, sent, round, 1 << 20, 4);
-    expect(backend!.stats.outputBuffersAllocated).toBe(grown);
-  }, 20_000);
+  // out, so each write the socket held allocated a new one (28 per 1 000 reads, a mark-compact every ~45 reads). The
+  // policy on its own: through a socket, how many buffers the kernel makes it hold depends on its buffer sizes and the
+  // scheduler, which made a count of allocations there fail at times under load (13 for 10 in CI).
+  it("keeps the larger buffers as spares once they outgrow the ones kept, and only larger ones", () => {
+    const of = (...kib: number[]) => kib.map((n) => Buffer.alloc(n << 10));
+    const spares: Buffer[] = [];
+    const [small, medium, large, larger, tiny] = of(2, 4, 8, 16, 1);
+    keepSpare(spares, small!);
+    keepSpare(spares, medium!);
+    expect(spares).toEqual([small, medium]); // room: kept as they come
+    keepSpare(spares, large!);
+    expect(spares.map((b) => b.length)).toEqual([8 << 10, 4 << 10]); // full: the larger one takes the smallest's place
+    keepSpare(spares, larger!);
+    expect(spares.map((b) => b.length)).toEqual([8 << 10, 16 << 10]);
+    keepSpare(spares, tiny!);
+    expect(spares.map((b) => b.length)).toEqual([8 << 10, 16 << 10]); // smaller than every spare: not kept
+    expect(spares[0]).toBe(large);
+    expect(spares[1]).toBe(larger);
+  });
 
   it("sends views in order after the committed bytes, from the view while the client reads, a copy while it does not", async () => {
     // Proves sendView: each view (a 1 MiB payload in a stand-in for guest RAM) follows the bytes committed before it;
