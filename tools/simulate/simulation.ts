@@ -214,7 +214,7 @@ class Simulation {
     // Its own stream: the draws of the other faults stay those of a run without member faults.
     // A cluster's replica loses its copies to the board and fabric faults instead (its copy 1 is another board's).
     if (options.faults.includes("member") && this.plan.raid.length > 0 && this.cluster === undefined) {
-      this.members = new MemberFaults(this.board, this.control, root.fork("members"), this.plan.raid, options.ops, (volume) => this.isOptimal(volume) && !this.resyncPending.has(volume));
+      this.members = new MemberFaults(this.board, this.control, root.fork("members"), this.plan.raid, options.ops, (volume) => this.isOptimal(volume) && !this.resyncPending.has(volume) && !this.resetPending.has(this.board));
     }
   }
 
