@@ -2,16 +2,16 @@
 // holds their non-zero chunks and replays on its own, sealed; without it the checking replay cannot have the disks,
 // so the recording stays unsealed and `wasm-iop replay` names the disk in one line, until --disks gives the images as
 // they were before the run (a copy taken first), which must hash as recorded.
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../support/cli.ts";
+import { testTempDir } from "../../support/temp_dir.ts";
 import { scaled } from "../../support/time.ts";
 
 describe("recording a board's disks", () => {
   it("replays with --record-disks alone, and without it only with the images as they were", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "wasm-iop-record-disks-"));
+    const dir = testTempDir("wasm-iop-record-disks-");
     const data = join(dir, "data");
     mkdirSync(data);
     // A disk image with data in it: 64 MiB, a few non-zero blocks (the rest sparse).
